@@ -1,0 +1,49 @@
+import { z } from 'zod';
+
+export const ROLES = ['admin', 'gateway', 'billing', 'trader', 'viewer'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Limits a `gateway` key to meter groups and/or meter-id prefixes. Empty or absent = any registered meter. */
+export const KeyScopeSchema = z
+  .object({
+    groups: z.array(z.string().min(1)).optional(),
+    meterPrefixes: z.array(z.string().min(1)).optional(),
+  })
+  .strict();
+export type KeyScope = z.infer<typeof KeyScopeSchema>;
+
+export const KeyCreateSchema = z
+  .object({
+    name: z.string().min(1).max(128).describe('Who uses the key; for gateways, the gateway id'),
+    role: z.enum(ROLES),
+    scope: KeyScopeSchema.optional(),
+  })
+  .strict();
+
+export const KeyOutSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  role: z.enum(ROLES),
+  scope: KeyScopeSchema.nullable(),
+  createdAt: z.string(),
+  lastUsedAt: z.string().nullable(),
+});
+export type KeyOut = z.infer<typeof KeyOutSchema>;
+
+/** What a request knows about its caller after authentication. */
+export interface Principal {
+  readonly keyId: string;
+  readonly name: string;
+  readonly role: Role;
+  readonly scope: KeyScope | null;
+}
+
+/** True when `meter` (external id, group) is inside the key scope. */
+export function scopeAllows(scope: KeyScope | null, meter: { id: string; group: string | null }): boolean {
+  if (!scope) return true;
+  const groups = scope.groups ?? [];
+  const prefixes = scope.meterPrefixes ?? [];
+  if (groups.length === 0 && prefixes.length === 0) return true;
+  if (meter.group !== null && groups.includes(meter.group)) return true;
+  return prefixes.some((p) => meter.id.startsWith(p));
+}

@@ -1,0 +1,57 @@
+import { z } from 'zod';
+import { MdmError } from './errors.js';
+
+/**
+ * Service configuration: environment variables, optionally a JSON config file
+ * (`MDM_CONFIG=path`, same keys), environment winning. Validated once at start;
+ * the frozen result is passed down. Nothing else reads process.env.
+ */
+const port = z.coerce.number().int().min(0).max(65535);
+
+export const ConfigSchema = z
+  .object({
+    PORT: port.default(8080).describe('HTTP port of the API'),
+    HOST: z.string().min(1).default('0.0.0.0').describe('Interface the API listens on'),
+    DATABASE_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+      .optional()
+      .describe('PostgreSQL server; absent → embedded PGlite under MDM_DATA_DIR'),
+    MDM_DATA_DIR: z.string().min(1).default('./data').describe('Embedded database and generated admin key'),
+    MQTT_URL: z
+      .string()
+      .regex(/^mqtts?:\/\/|^wss?:\/\//, 'must be an mqtt://, mqtts://, ws:// or wss:// URL')
+      .optional()
+      .describe('External MQTT broker; absent → embedded broker on MQTT_PORT'),
+    MQTT_PORT: port.default(1883).describe('Embedded MQTT broker port; 0 disables it'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    MDM_BOOTSTRAP_ADMIN_KEY: z
+      .string()
+      .min(16, 'must be at least 16 characters')
+      .optional()
+      .describe('Registered as an admin key at start (scripted/container deployments)'),
+    MDM_MAX_BATCH_ROWS: z.coerce.number().int().positive().default(100_000).describe('Maximum rows in one JSON readings request'),
+  })
+  .strict();
+
+export type Config = Readonly<z.output<typeof ConfigSchema>>;
+export const CONFIG_KEYS = Object.keys(ConfigSchema.shape) as (keyof z.input<typeof ConfigSchema>)[];
+
+/**
+ * Builds the configuration from an environment and an optional parsed config
+ * file. Throws MDM_ERR_CONFIG listing every bad variable.
+ * @example loadConfig({ PORT: '9000' }).PORT // 9000
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>, file: Readonly<Record<string, unknown>> = {}): Config {
+  const merged: Record<string, unknown> = { ...file };
+  for (const k of CONFIG_KEYS) {
+    const v = env[k];
+    if (v !== undefined && v !== '') merged[k] = v;
+  }
+  const parsed = ConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(config file)'}: ${i.message}`);
+    throw new MdmError('MDM_ERR_CONFIG', [lines.join('\n')]);
+  }
+  return Object.freeze(parsed.data);
+}

@@ -1,0 +1,190 @@
+import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient } from 'kysely';
+import type { DB } from './types.js';
+
+export type Engine = 'pglite' | 'pg';
+/** Storage flavour: TimescaleDB features when the extension is there, plain PostgreSQL otherwise. */
+export type Flavour = 'timescaledb' | 'postgres';
+
+/** A connection for raw SQL and COPY, used by bulk writes and migrations. */
+export interface SqlSession {
+  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
+  /** Runs a script of several statements without parameters (migrations). */
+  exec(sql: string): Promise<void>;
+  /** Runs `COPY … FROM STDIN` (text or csv format) with `data` as its input. */
+  copyFrom(copySql: string, data: string): Promise<void>;
+}
+
+export interface Database {
+  readonly db: Kysely<DB>;
+  readonly engine: Engine;
+  /** Set by the migrator from the stored choice (`mdm_settings.flavour`). */
+  flavour: Flavour;
+  /** Runs `fn` on one connection; inside BEGIN/COMMIT unless `transaction: false`. */
+  session<T>(fn: (s: SqlSession) => Promise<T>, opts?: { transaction?: boolean }): Promise<T>;
+  close(): Promise<void>;
+}
+
+// OIDs: int8, numeric → JS numbers (counts and sums stay well below 2^53);
+// date → 'YYYY-MM-DD' text (a calendar date has no time zone).
+const INT8 = 20;
+const NUMERIC = 1700;
+const DATE = 1082;
+
+async function withSession<T>(client: { query(sql: string, params?: unknown[]): Promise<unknown> }, s: SqlSession, fn: (s: SqlSession) => Promise<T>, tx: boolean): Promise<T> {
+  if (!tx) return fn(s);
+  await client.query('BEGIN');
+  try {
+    const out = await fn(s);
+    await client.query('COMMIT');
+    return out;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  }
+}
+
+/* ---------------------------------------------------------------- server */
+
+/** Opens a PostgreSQL server database through `pg` (pool) and pg-copy-streams. */
+export async function createPgDatabase(url: string, opts: { max?: number } = {}): Promise<Database> {
+  const pg = (await import('pg')).default;
+  const { from: copyFrom } = await import('pg-copy-streams');
+  const types = {
+    getTypeParser: (oid: number, format?: 'text' | 'binary') => {
+      if (oid === INT8 || oid === NUMERIC) return (v: string) => Number(v);
+      if (oid === DATE) return (v: string) => v;
+      return pg.types.getTypeParser(oid, format);
+    },
+  };
+  const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10, types });
+  pool.on('error', () => {}); // idle-client errors surface on the next query instead of crashing the process
+  // Fail fast with a clear message when the server is unreachable.
+  const probe = await pool.connect().catch((err: Error) => {
+    throw new Error(`cannot connect to DATABASE_URL (${redact(url)}): ${err.message}`, { cause: err });
+  });
+  probe.release();
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: pool as unknown as PostgresPool }) });
+  return {
+    db,
+    engine: 'pg',
+    flavour: 'postgres',
+    async session(fn, o = {}) {
+      const client = await pool.connect();
+      const s: SqlSession = {
+        query: async (sql, params) => (await client.query(sql, params as unknown[])).rows,
+        exec: async (sql) => {
+          await client.query(sql);
+        },
+        copyFrom: (sql, data) =>
+          new Promise<void>((resolve, reject) => {
+            const stream = client.query(copyFrom(sql));
+            stream.on('error', reject);
+            stream.on('finish', resolve);
+            stream.end(data);
+          }),
+      };
+      try {
+        return await withSession(client, s, fn, o.transaction !== false);
+      } finally {
+        client.release();
+      }
+    },
+    async close() {
+      await db.destroy();
+    },
+  };
+}
+
+export function redact(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+}
+
+/* -------------------------------------------------------------- embedded */
+
+/** The part of PGlite we use; satisfied by @electric-sql/pglite and its TimescaleDB build. */
+export interface PGliteLike {
+  query<R>(sql: string, params?: unknown[], opts?: { blob?: Blob }): Promise<{ rows: R[]; affectedRows?: number }>;
+  exec(sql: string): Promise<unknown>;
+  close(): Promise<void>;
+  readonly closed?: boolean;
+}
+
+/** PGlite is one connection: a FIFO mutex hands it to one user at a time. */
+class Mutex {
+  private tail: Promise<void> = Promise.resolve();
+  lock(): Promise<() => void> {
+    let release!: () => void;
+    const next = new Promise<void>((r) => (release = r));
+    const ready = this.tail.then(() => release);
+    this.tail = this.tail.then(() => next);
+    return ready;
+  }
+}
+
+function commandOf(sql: string): string {
+  return /^\s*(?:with\b[\s\S]*?\)\s*)?(\w+)/i.exec(sql)?.[1]?.toUpperCase() ?? '';
+}
+
+/**
+ * Wraps a PGlite instance as a Database. Kysely gets a one-client "pool" whose
+ * connect() waits for the mutex, so transactions never interleave.
+ */
+export function createPgliteDatabase(pglite: PGliteLike): Database {
+  const mutex = new Mutex();
+  const run = async <R>(sql: string, params?: readonly unknown[]) => pglite.query<R>(sql, params as unknown[]);
+  const client = (release: () => void): PostgresPoolClient =>
+    ({
+      async query(sql: string, params: readonly unknown[]) {
+        const r = await run<Record<string, unknown>>(sql, params);
+        return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length, command: commandOf(sql) };
+      },
+      release,
+    }) as unknown as PostgresPoolClient;
+  const pool: PostgresPool = {
+    connect: async () => client(await mutex.lock()),
+    end: async () => {
+      if (!pglite.closed) await pglite.close();
+    },
+  };
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    db,
+    engine: 'pglite',
+    flavour: 'postgres',
+    async session(fn, o = {}) {
+      const release = await mutex.lock();
+      const s: SqlSession = {
+        query: async (sql, params) => (await run(sql, params)).rows as never,
+        exec: async (sql) => {
+          await pglite.exec(sql);
+        },
+        async copyFrom(sql, data) {
+          // PGlite reads COPY input from a virtual /dev/blob file.
+          await pglite.query(sql.replace(/\bFROM\s+STDIN\b/i, "FROM '/dev/blob'"), [], { blob: new Blob([data]) });
+        },
+      };
+      try {
+        return await withSession({ query: (q) => run(q) }, s, fn, o.transaction !== false);
+      } finally {
+        release();
+      }
+    },
+    async close() {
+      await db.destroy();
+    },
+  };
+}
+
+/** PGlite type parsers matching the server flavour's. */
+export const PGLITE_PARSERS = {
+  [INT8]: (v: string) => Number(v),
+  [NUMERIC]: (v: string) => Number(v),
+  [DATE]: (v: string) => v,
+};
+
+/** Opens the embedded database persisted in `dir` (created when missing). */
+export async function createEmbeddedDatabase(dir: string | undefined): Promise<Database> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const pglite = await PGlite.create(dir ? { dataDir: dir, parsers: PGLITE_PARSERS } : { parsers: PGLITE_PARSERS });
+  return createPgliteDatabase(pglite as unknown as PGliteLike);
+}

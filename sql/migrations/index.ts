@@ -1,0 +1,14 @@
+import type { Flavour, SqlSession } from '../database.js';
+import { init } from './001-init.js';
+import { flavour } from './002-flavour.js';
+
+/** A numbered, idempotent schema step. Never edit one that has shipped: add the next. */
+export interface Migration {
+  readonly id: number;
+  readonly name: string;
+  /** Default true. False for DDL that cannot run in a transaction block; it must then be idempotent. */
+  readonly transaction?: boolean;
+  up(s: SqlSession, flavour: Flavour): Promise<void>;
+}
+
+export const MIGRATIONS: readonly Migration[] = [init, flavour];

@@ -1,0 +1,106 @@
+import type { ColumnType, Generated, JSONColumnType } from 'kysely';
+
+/** Kysely table types; keep in step with sql/migrations. */
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type GeneratedTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+
+export interface MetersTable {
+  id: Generated<number>;
+  external_id: string;
+  commodity: string;
+  timezone: string;
+  interval_minutes: number;
+  multiplier: number;
+  group: string | null;
+  portfolio: string | null;
+  profile_class: string | null;
+  tariff: string;
+  region: string | null;
+  labels: JSONColumnType<Record<string, string>, string, string>;
+  supply_start: string | null;
+  supply_end: string | null;
+  weather_station: string | null;
+  created_at: GeneratedTimestamp;
+  updated_at: GeneratedTimestamp;
+}
+
+export interface ReadingsTable {
+  meter_id: number;
+  channel: number;
+  start: Timestamp;
+  value: number;
+  interval_minutes: number | null;
+  quality: number;
+  source: number;
+  version: Generated<number>;
+  batch_id: number;
+}
+
+export interface ReadingHistoryTable extends Omit<ReadingsTable, 'version'> {
+  version: number;
+  superseded_at: GeneratedTimestamp;
+  superseded_by_batch: number;
+}
+
+export interface ReadingsHourlyView {
+  meter_id: number;
+  channel: number;
+  bucket: Timestamp;
+  value_sum: number;
+  value_count: number;
+}
+
+export interface IngestBatchesTable {
+  id: Generated<number>;
+  received_at: GeneratedTimestamp;
+  transport: string;
+  principal: string | null;
+  detail: string | null;
+}
+
+export interface RejectsTable {
+  id: Generated<number>;
+  received_at: GeneratedTimestamp;
+  batch_id: number | null;
+  transport: string;
+  principal: string | null;
+  topic: string | null;
+  row_index: number | null;
+  meter: string | null;
+  payload: string;
+  reason: string;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  role: string;
+  scope: JSONColumnType<{ groups?: string[]; meterPrefixes?: string[] } | null, string | null, string | null>;
+  key_hash: string;
+  created_at: GeneratedTimestamp;
+  last_used_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+}
+
+export interface MdmSettingsTable {
+  key: string;
+  value: string;
+}
+
+export interface MdmMigrationsTable {
+  id: number;
+  name: string;
+  applied_at: GeneratedTimestamp;
+}
+
+export interface DB {
+  meters: MetersTable;
+  readings: ReadingsTable;
+  reading_history: ReadingHistoryTable;
+  readings_hourly: ReadingsHourlyView;
+  ingest_batches: IngestBatchesTable;
+  rejects: RejectsTable;
+  api_keys: ApiKeysTable;
+  mdm_settings: MdmSettingsTable;
+  mdm_migrations: MdmMigrationsTable;
+}
