@@ -47,3 +47,22 @@ export function scopeAllows(scope: KeyScope | null, meter: { id: string; group: 
   if (meter.group !== null && groups.includes(meter.group)) return true;
   return prefixes.some((p) => meter.id.startsWith(p));
 }
+
+/**
+ * What each role may do. One table, used by the auth hook and printed in
+ * docs/api.md. admin may do everything.
+ */
+export const PERMISSIONS = {
+  'readings:write': ['admin', 'gateway'],
+  'meters:write': ['admin', 'gateway'],
+  'meters:read': ['admin', 'billing', 'trader', 'viewer'],
+  'readings:read': ['admin', 'billing', 'trader', 'viewer'],
+  'aggregate:read': ['admin', 'billing', 'trader', 'viewer'],
+  'rejects:read': ['admin', 'viewer'],
+  'keys:admin': ['admin'],
+} as const satisfies Record<string, readonly Role[]>;
+export type Permission = keyof typeof PERMISSIONS;
+
+export function roleMay(role: Role, permission: Permission): boolean {
+  return (PERMISSIONS[permission] as readonly Role[]).includes(role);
+}
