@@ -5,12 +5,16 @@ export const COMMODITIES = ['electricity', 'gas', 'water', 'heat', 'weather'] as
 export const TARIFFS = ['single', 'three-time'] as const;
 export const INTERVALS = [15, 30, 60] as const;
 
-const DateOnly = z.iso.date().describe('Calendar date YYYY-MM-DD');
+const DateOnly = z.iso.date({ error: (iss) => `must be a calendar date YYYY-MM-DD, got ${JSON.stringify(iss.input)}` }).describe('Calendar date YYYY-MM-DD');
 
 /** A meter as integrators send it (`PUT /v1/meters`) and as the API returns it. */
 export const MeterSchema = z
   .object({
-    id: z.string().min(1).max(128).describe('External meter id: serial number, ETSO/EIC code; unique'),
+    id: z
+      .string({ error: (iss) => (iss.input === undefined ? 'is required (the external meter id)' : 'must be a string') })
+      .min(1)
+      .max(128)
+      .describe('External meter id: serial number, ETSO/EIC code; unique'),
     commodity: z.enum(COMMODITIES).default('electricity'),
     timezone: z
       .string()
@@ -18,7 +22,7 @@ export const MeterSchema = z
       .refine(isValidTimeZone, { message: 'unknown IANA time zone (e.g. Europe/Istanbul, Europe/Warsaw)' })
       .describe('IANA time zone of the meter; local days and hours are counted in it'),
     intervalMinutes: z
-      .union([z.literal(15), z.literal(30), z.literal(60)])
+      .union([z.literal(15), z.literal(30), z.literal(60)], { error: (iss) => `must be 15, 30 or 60, got ${JSON.stringify(iss.input)}` })
       .default(60)
       .describe('Load-profile interval length in minutes: 15, 30 or 60'),
     multiplier: z.number().positive().finite().default(1).describe('CT/VT ratio applied to recorded values'),
@@ -34,7 +38,7 @@ export const MeterSchema = z
   })
   .strict()
   .refine((m) => !m.supplyStart || !m.supplyEnd || m.supplyStart <= m.supplyEnd, {
-    message: 'supplyEnd is before supplyStart',
+    message: 'must not be before supplyStart',
     path: ['supplyEnd'],
   });
 
@@ -60,3 +64,48 @@ export const MeterOutSchema = z.object({
   updatedAt: z.string(),
 });
 export type MeterOut = z.infer<typeof MeterOutSchema>;
+
+export interface MeterRowsResult {
+  valid: { index: number; meter: Meter }[];
+  rejected: { index: number; reason: string }[];
+}
+
+const METER_FIELDS = Object.keys(MeterSchema.shape).join(', ');
+
+/** One readable line per zod issue, led by the field path: `timezone: unknown IANA time zone…`. */
+function issueText(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}; allowed: ${METER_FIELDS}`;
+  if (issue.path.length === 0 && issue.code === 'invalid_type') return `row must be a meter object {id, commodity, timezone, …}, got ${issue.message.replace(/^.*received /, '')}`;
+  return issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message;
+}
+
+/**
+ * Validates raw meter rows one by one (one bad row rejects only itself), for
+ * `PUT /v1/meters` and `mdm import meters`. An id given twice in the same
+ * array rejects the later rows (the first one stands), since one request
+ * cannot say which of two versions is meant. Pure.
+ * @example parseMeterRows([{ id: 'M1' }, { id: 'M2', timezone: 'Mars/Base' }])
+ * // { valid: [{ index: 0, meter: { id: 'M1', timezone: 'Europe/Istanbul', … } }],
+ * //   rejected: [{ index: 1, reason: 'timezone: unknown IANA time zone (e.g. Europe/Istanbul, Europe/Warsaw)' }] }
+ */
+export function parseMeterRows(raw: readonly unknown[]): MeterRowsResult {
+  const valid: MeterRowsResult['valid'] = [];
+  const rejected: MeterRowsResult['rejected'] = [];
+  const firstIndex = new Map<string, number>(); // id → first row naming it, valid or not
+  for (let index = 0; index < raw.length; index++) {
+    const row = raw[index];
+    const id = typeof row === 'object' && row !== null ? (row as { id?: unknown }).id : undefined;
+    if (typeof id === 'string') {
+      const first = firstIndex.get(id);
+      if (first !== undefined) {
+        rejected.push({ index, reason: `id: duplicate of row ${first} ("${id}"); send each meter once per request` });
+        continue;
+      }
+      firstIndex.set(id, index);
+    }
+    const parsed = MeterSchema.safeParse(row);
+    if (parsed.success) valid.push({ index, meter: parsed.data });
+    else rejected.push({ index, reason: parsed.error.issues.map(issueText).join('; ') });
+  }
+  return { valid, rejected };
+}
