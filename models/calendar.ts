@@ -1,0 +1,68 @@
+import { tzOffsetMinutes } from './time.js';
+
+/**
+ * Local calendar arithmetic over epoch milliseconds, DST-aware: a local day in
+ * Europe/Warsaw is 23 h on the last Sunday of March and 25 h on the last Sunday
+ * of October. Pure.
+ */
+const DAY = 86_400_000;
+
+/** Local calendar date `YYYY-MM-DD` of instant `ms` in `tz`. */
+export function localDate(ms: number, tz: string): string {
+  return new Date(ms + tzOffsetMinutes(tz, ms) * 60_000).toISOString().slice(0, 10);
+}
+
+/** Minutes since local midnight of instant `ms` in `tz` (wall clock: 03:00 on a spring-forward day is 180). */
+export function localMinuteOfDay(ms: number, tz: string): number {
+  const local = ms + tzOffsetMinutes(tz, ms) * 60_000;
+  return Math.floor((((local % DAY) + DAY) % DAY) / 60_000);
+}
+
+/** ISO weekday of the local date: 1 = Monday … 7 = Sunday. */
+export function localWeekday(ms: number, tz: string): number {
+  const d = new Date(ms + tzOffsetMinutes(tz, ms) * 60_000).getUTCDay();
+  return d === 0 ? 7 : d;
+}
+
+/** Instant at which the local date `date` (YYYY-MM-DD) begins in `tz`. */
+export function startOfLocalDate(date: string, tz: string): number {
+  const wall = Date.parse(`${date}T00:00:00Z`);
+  let ms = wall - tzOffsetMinutes(tz, wall) * 60_000;
+  // The offset at local midnight may differ from the one at UTC midnight: settle it.
+  for (let i = 0; i < 2; i++) ms = wall - tzOffsetMinutes(tz, ms) * 60_000;
+  return ms;
+}
+
+/** Start of the local day containing `ms`. */
+export function startOfLocalDay(ms: number, tz: string): number {
+  return startOfLocalDate(localDate(ms, tz), tz);
+}
+
+/** Start of the local day after the one containing `ms`. */
+export function startOfNextLocalDay(ms: number, tz: string): number {
+  return startOfLocalDay(startOfLocalDay(ms, tz) + 26 * 3_600_000, tz);
+}
+
+/** The local dates `YYYY-MM-DD` from `from` to `to` inclusive. */
+export function datesBetween(from: string, to: string): string[] {
+  const out: string[] = [];
+  for (let d = Date.parse(`${from}T00:00:00Z`); d <= Date.parse(`${to}T00:00:00Z`); d += DAY) out.push(new Date(d).toISOString().slice(0, 10));
+  return out;
+}
+
+/** Day types used for like-day comparisons and profiles. */
+export type DayType = 'workday' | 'saturday' | 'sunday' | 'holiday';
+
+/** Day type of a local date; `holidays` is the set of local dates that count as public holidays. */
+export function dayTypeOf(date: string, holidays: ReadonlySet<string> = new Set()): DayType {
+  if (holidays.has(date)) return 'holiday';
+  const wd = new Date(`${date}T00:00:00Z`).getUTCDay();
+  return wd === 6 ? 'saturday' : wd === 0 ? 'sunday' : 'workday';
+}
+
+/** Local month `YYYY-MM` → [start, end) instants in `tz`. */
+export function localMonthRange(period: string, tz: string): { fromMs: number; toMs: number } {
+  const [y, m] = period.split('-').map(Number);
+  const next = m === 12 ? `${y + 1}-01` : `${y}-${String(m + 1).padStart(2, '0')}`;
+  return { fromMs: startOfLocalDate(`${period}-01`, tz), toMs: startOfLocalDate(`${next}-01`, tz) };
+}
