@@ -1,5 +1,68 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { MdmError } from '../../models/errors.js';
+import { parseInstant } from '../../models/time.js';
+import { listDeadLetters } from '../../sql/dead-letter.repository.js';
 import type { RouteContext } from '../app.js';
+import { authErrors, ErrorSchema, InstantQuery } from '../schemas.js';
 
-// Placeholder so the app loads while this resource is being written.
-export const rejectRoutes: FastifyPluginAsyncZod<RouteContext> = async () => {};
+const RejectsQuery = z
+  .object({
+    meter: z.string().min(1).optional().describe('Only rows naming this meter id'),
+    transport: z.string().min(1).optional().describe('Only rows that came in over this transport: http, mqtt, modbus, file'),
+    since: InstantQuery.optional().describe('Only rows received at or after this instant (ISO-8601 with offset or Z)'),
+    before: z.coerce.number().int().positive().optional().describe('Cursor: nextCursor of the previous page (rows with a smaller id)'),
+    limit: z.coerce.number().int().min(1).max(1000).default(100).describe('Page size, 1–1000'),
+  })
+  .strict();
+
+const RejectSchema = z.object({
+  id: z.number().int().describe('Increasing with arrival'),
+  receivedAt: z.string().describe('When the row arrived (UTC)'),
+  transport: z.string().describe('http, mqtt, modbus, file'),
+  principal: z.string().nullable().describe('Name of the key or gateway that sent it'),
+  topic: z.string().nullable().describe('MQTT topic or file name, when there is one'),
+  rowIndex: z.number().int().nullable().describe('Position in the request, message or file; null for a whole message'),
+  meter: z.string().nullable().describe('Meter id the row named, when it named one'),
+  payload: z.string().describe('The raw row as received (JSON text)'),
+  reason: z.string().describe('Why it was not stored'),
+  batchId: z.number().int().nullable().describe('Ingest batch the row came with'),
+});
+
+const RejectPageSchema = z.object({
+  rejects: z.array(RejectSchema).describe('Newest first'),
+  nextCursor: z.string().nullable().describe('Pass as `before` for the next (older) page; null on the last page'),
+});
+
+/** Dead-letter listing: every row or message ingest could not store, with its reason. */
+export const rejectRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { database }) => {
+  app.get(
+    '/rejects',
+    {
+      config: { permission: 'rejects:read' },
+      schema: {
+        tags: ['rejects'],
+        summary: 'List rejected rows (dead letters), newest first',
+        description: 'Filters combine with AND. Page backwards in time by passing `nextCursor` as `before` until it is null.',
+        querystring: RejectsQuery,
+        response: { 200: RejectPageSchema, 400: ErrorSchema, ...authErrors },
+      },
+    },
+    async (req) => {
+      const { meter, transport, since, before, limit } = req.query;
+      let sinceDate: Date | undefined;
+      if (since !== undefined) {
+        const t = parseInstant(since);
+        if (!t.ok) throw new MdmError('MDM_ERR_VALIDATION', [`since: ${t.reason}`]);
+        sinceDate = new Date(t.ms);
+      }
+      // One extra row tells whether an older page follows.
+      const rows = await listDeadLetters(database, { meter, transport, since: sinceDate, before, limit: limit + 1 });
+      const page = rows.slice(0, limit);
+      return {
+        rejects: page.map((r) => ({ ...r, receivedAt: r.receivedAt.toISOString() })),
+        nextCursor: rows.length > limit ? String(page[page.length - 1].id) : null,
+      };
+    },
+  );
+};
