@@ -71,6 +71,18 @@ export interface RejectsTable {
   reason: string;
 }
 
+export interface MeterEventsTable {
+  id: Generated<number>;
+  meter_id: number;
+  code: string;
+  at: Timestamp;
+  severity: string | null;
+  data: JSONColumnType<unknown, string | null, string | null>;
+  transport: string;
+  topic: string | null;
+  received_at: GeneratedTimestamp;
+}
+
 export interface ApiKeysTable {
   id: string;
   name: string;
@@ -80,6 +92,36 @@ export interface ApiKeysTable {
   created_at: GeneratedTimestamp;
   last_used_at: Timestamp | null;
   revoked_at: Timestamp | null;
+}
+
+export interface ModbusDevicesTable {
+  id: string;
+  config: JSONColumnType<unknown, string, string>;
+  created_at: GeneratedTimestamp;
+  updated_at: GeneratedTimestamp;
+}
+
+export interface ModbusDeviceStatusTable {
+  device_id: string;
+  state: string;
+  last_poll_at: Timestamp | null;
+  last_success_at: Timestamp | null;
+  consecutive_failures: number;
+  last_error: string | null;
+  last_error_code: string | null;
+  updated_at: GeneratedTimestamp;
+}
+
+export interface ModbusRegisterStateTable {
+  meter_id: number;
+  channel: number;
+  device_id: string;
+  last_at: Timestamp;
+  last_value: number;
+  pending_start: Timestamp;
+  pending_value: number;
+  pending_kind: 'pinned' | 'loose' | 'partial';
+  updated_at: GeneratedTimestamp;
 }
 
 export interface MdmSettingsTable {
@@ -100,7 +142,11 @@ export interface DB {
   readings_hourly: ReadingsHourlyView;
   ingest_batches: IngestBatchesTable;
   rejects: RejectsTable;
+  meter_events: MeterEventsTable;
   api_keys: ApiKeysTable;
+  modbus_devices: ModbusDevicesTable;
+  modbus_device_status: ModbusDeviceStatusTable;
+  modbus_register_state: ModbusRegisterStateTable;
   mdm_settings: MdmSettingsTable;
   mdm_migrations: MdmMigrationsTable;
 }

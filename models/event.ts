@@ -1,0 +1,66 @@
+import { z } from 'zod';
+import { parseInstant } from './time.js';
+
+/**
+ * A meter event or alarm as a device sends it (`mdm/v1/meters/{meterId}/events`).
+ * Stored now; alarm handling comes in its own issue.
+ */
+export const MeterEventSchema = z
+  .object({
+    code: z
+      .string({ error: (iss) => (iss.input === undefined ? 'is required (e.g. power_failure, cover_opened)' : 'must be a string') })
+      .min(1)
+      .max(64)
+      .describe('Event or alarm code, e.g. power_failure, cover_opened, communication_failure'),
+    at: z.string({ error: 'is required: when it happened, ISO-8601 with offset' }).describe('When it happened, ISO-8601 with offset or Z'),
+    severity: z.string().min(1).max(32).nullish().describe('Free text, e.g. info, warning, critical'),
+    data: z.unknown().optional().describe('Any JSON the device adds (stored as jsonb)'),
+  })
+  .strict();
+export type MeterEventInput = z.input<typeof MeterEventSchema>;
+
+/** An event after validation; `atMs` is epoch milliseconds. */
+export interface ParsedEvent {
+  readonly code: string;
+  readonly atMs: number;
+  readonly severity: string | null;
+  readonly data: unknown;
+}
+
+export interface EventRowsResult {
+  valid: { index: number; event: ParsedEvent }[];
+  rejected: { index: number; reason: string }[];
+}
+
+const EVENT_FIELDS = Object.keys(MeterEventSchema.shape).join(', ');
+
+function issueText(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}; allowed: ${EVENT_FIELDS}`;
+  if (issue.path.length === 0 && issue.code === 'invalid_type') return 'event must be an object {code, at, severity?, data?}';
+  return issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message;
+}
+
+/**
+ * Validates raw events one by one (one bad event rejects only itself). Pure.
+ * @example parseEventRows([{ code: 'power_failure', at: '2026-01-01T10:00:00+03:00' }, { code: 'x', at: '2026-01-01T10:00' }])
+ * // { valid: [{ index: 0, event: { code: 'power_failure', atMs: 1767250800000, severity: null, data: null } }],
+ * //   rejected: [{ index: 1, reason: 'at: timestamp "2026-01-01T10:00" has no UTC offset: …' }] }
+ */
+export function parseEventRows(raw: readonly unknown[]): EventRowsResult {
+  const valid: EventRowsResult['valid'] = [];
+  const rejected: EventRowsResult['rejected'] = [];
+  for (let index = 0; index < raw.length; index++) {
+    const parsed = MeterEventSchema.safeParse(raw[index]);
+    if (!parsed.success) {
+      rejected.push({ index, reason: parsed.error.issues.map(issueText).join('; ') });
+      continue;
+    }
+    const at = parseInstant(parsed.data.at);
+    if (!at.ok) {
+      rejected.push({ index, reason: `at: ${at.reason}` });
+      continue;
+    }
+    valid.push({ index, event: { code: parsed.data.code, atMs: at.ms, severity: parsed.data.severity ?? null, data: parsed.data.data ?? null } });
+  }
+  return { valid, rejected };
+}
