@@ -77,7 +77,7 @@ export interface MeterEventsTable {
   code: string;
   at: Timestamp;
   severity: string | null;
-  data: JSONColumnType<unknown, string | null, string | null>;
+  data: ColumnType<unknown, string | null, string | null>;
   transport: string;
   topic: string | null;
   received_at: GeneratedTimestamp;
@@ -92,36 +92,6 @@ export interface ApiKeysTable {
   created_at: GeneratedTimestamp;
   last_used_at: Timestamp | null;
   revoked_at: Timestamp | null;
-}
-
-export interface ModbusDevicesTable {
-  id: string;
-  config: JSONColumnType<unknown, string, string>;
-  created_at: GeneratedTimestamp;
-  updated_at: GeneratedTimestamp;
-}
-
-export interface ModbusDeviceStatusTable {
-  device_id: string;
-  state: string;
-  last_poll_at: Timestamp | null;
-  last_success_at: Timestamp | null;
-  consecutive_failures: number;
-  last_error: string | null;
-  last_error_code: string | null;
-  updated_at: GeneratedTimestamp;
-}
-
-export interface ModbusRegisterStateTable {
-  meter_id: number;
-  channel: number;
-  device_id: string;
-  last_at: Timestamp;
-  last_value: number;
-  pending_start: Timestamp;
-  pending_value: number;
-  pending_kind: 'pinned' | 'loose' | 'partial';
-  updated_at: GeneratedTimestamp;
 }
 
 export interface MdmSettingsTable {
@@ -144,9 +114,6 @@ export interface DB {
   rejects: RejectsTable;
   meter_events: MeterEventsTable;
   api_keys: ApiKeysTable;
-  modbus_devices: ModbusDevicesTable;
-  modbus_device_status: ModbusDeviceStatusTable;
-  modbus_register_state: ModbusRegisterStateTable;
   mdm_settings: MdmSettingsTable;
   mdm_migrations: MdmMigrationsTable;
 }
