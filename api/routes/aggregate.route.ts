@@ -1,5 +1,125 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { CHANNEL_NAMES } from '../../models/channel.js';
+import { MdmError } from '../../models/errors.js';
+import { formatInstant, isValidTimeZone } from '../../models/time.js';
+import { aggregateSeries, findQueryMeters } from '../../sql/reading-query.repository.js';
 import type { RouteContext } from '../app.js';
+import { MAX_RANGE_DAYS, channelParam, rangeParams } from '../query-params.js';
+import { authErrors, ErrorSchema, InstantQuery } from '../schemas.js';
 
-// Placeholder so the app loads while this resource is being written.
-export const aggregateRoutes: FastifyPluginAsyncZod<RouteContext> = async () => {};
+/** Longest meters= list; larger sets: register them in a group or portfolio. */
+const MAX_LISTED_METERS = 5_000;
+
+const SelectorSchema = z
+  .object({ portfolio: z.string().optional(), group: z.string().optional(), meters: z.array(z.string()).optional() })
+  .describe('The selector of the request: exactly one of portfolio, group, meters');
+
+const AggregateSchema = z.object({
+  selector: SelectorSchema,
+  channel: z.enum(CHANNEL_NAMES),
+  unit: z.string(),
+  interval: z.enum(['hour', 'day', 'month']),
+  tz: z.string().describe('Time zone the buckets are local hours, days or months of'),
+  meterCount: z.number().int().describe('Meters selected (with or without data in the range)'),
+  rows: z
+    .array(
+      z.object({
+        start: z.string().describe('Bucket start, local time in tz with its offset'),
+        value: z.number().describe('Σ value × meter multiplier over the bucket'),
+        meters: z.number().int().describe('Distinct meters with data in the bucket'),
+        intervals: z.number().int().describe('Stored values behind the sum'),
+      }),
+    )
+    .describe('Oldest first; only buckets with data'),
+});
+
+/** GET /aggregate: summed series of a portfolio, a group or a list of meters. */
+export const aggregateRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { database }) => {
+  app.get(
+    '/aggregate',
+    {
+      config: { permission: 'aggregate:read' },
+      schema: {
+        tags: ['aggregate'],
+        summary: 'Summed series of a set of meters, multipliers applied, bucketed by local hour/day/month in tz',
+        description:
+          'Exactly one selector: portfolio, group or meters (comma-separated external ids; unknown ids → 404). Interval channels only ' +
+          '(energy and volume add up; registers and temperatures do not). tz defaults to the time zone the selected meters share and is required ' +
+          `when they differ. from inclusive, to exclusive; longest range ${MAX_RANGE_DAYS.hour} days hourly, ${MAX_RANGE_DAYS.day} days by day or month.`,
+        querystring: z.object({
+          portfolio: z.string().min(1).optional(),
+          group: z.string().min(1).optional(),
+          meters: z.string().min(1).optional().describe('Comma-separated external meter ids'),
+          channel: z.string().min(1).describe('Interval channel: active_import, active_export, reactive_inductive, reactive_capacitive, volume (or OBIS alias)'),
+          from: InstantQuery.describe('Inclusive, ISO-8601 with offset or Z'),
+          to: InstantQuery.describe('Exclusive, ISO-8601 with offset or Z'),
+          interval: z.enum(['hour', 'day', 'month']),
+          tz: z.string().min(1).optional().describe("IANA time zone of the buckets; default: the selected meters' common zone"),
+        }),
+        response: { 200: AggregateSchema, 400: ErrorSchema, 404: ErrorSchema, ...authErrors },
+      },
+    },
+    async (req) => {
+      const q = req.query;
+      const given = (['portfolio', 'group', 'meters'] as const).filter((k) => q[k] !== undefined);
+      if (given.length !== 1) {
+        throw new MdmError('MDM_ERR_VALIDATION', [`give exactly one selector of portfolio, group, meters (got ${given.length ? given.join(', ') : 'none'})`]);
+      }
+      const channel = channelParam(q.channel);
+      if (channel.kind !== 'interval') {
+        throw new MdmError('MDM_ERR_VALIDATION', [
+          `channel ${channel.name} is a ${channel.kind} channel; aggregates sum interval channels only (active_import, active_export, reactive_inductive, reactive_capacitive, volume)`,
+        ]);
+      }
+      const range = rangeParams(q.from, q.to, q.interval);
+      if (q.tz !== undefined && !isValidTimeZone(q.tz)) {
+        throw new MdmError('MDM_ERR_VALIDATION', [`unknown time zone "${q.tz}": use an IANA name such as Europe/Istanbul or Europe/Warsaw`]);
+      }
+
+      let selector: { portfolio: string } | { group: string } | { meters: string[] };
+      if (q.portfolio !== undefined) selector = { portfolio: q.portfolio };
+      else if (q.group !== undefined) selector = { group: q.group };
+      else {
+        const ids = [...new Set(q.meters!.split(',').map((s) => s.trim()).filter(Boolean))];
+        if (ids.length === 0) throw new MdmError('MDM_ERR_VALIDATION', ['meters= lists no meter id; give comma-separated external ids']);
+        if (ids.length > MAX_LISTED_METERS) {
+          throw new MdmError('MDM_ERR_VALIDATION', [`meters= lists ${ids.length} ids; the limit is ${MAX_LISTED_METERS}: put the meters in a group or portfolio`]);
+        }
+        selector = { meters: ids };
+      }
+
+      const meters = await findQueryMeters(database, selector);
+      if ('meters' in selector) {
+        const found = new Set(meters.map((m) => m.externalId));
+        const unknown = selector.meters.filter((id) => !found.has(id));
+        if (unknown.length) throw new MdmError('MDM_ERR_UNKNOWN_METER', [unknown.join('", "')], { details: { unknownMeters: unknown } });
+      } else if (meters.length === 0) {
+        const [kind, name] = 'portfolio' in selector ? ['portfolio', selector.portfolio] : ['group', selector.group];
+        throw new MdmError('MDM_ERR_NOT_FOUND', [`no meter is registered in ${kind} "${name}"`]);
+      }
+
+      let tz = q.tz;
+      if (tz === undefined) {
+        const zones = [...new Set(meters.map((m) => m.timezone))].sort();
+        if (zones.length > 1) {
+          throw new MdmError('MDM_ERR_VALIDATION', [`the selected meters are in ${zones.length} time zones (${zones.join(', ')}): say which one to bucket in with tz=`], {
+            details: { timezones: zones },
+          });
+        }
+        tz = zones[0];
+      }
+
+      const rows = await aggregateSeries(database, { meterIds: meters.map((m) => m.id), channel: channel.code, unit: q.interval, tz, ...range });
+      return {
+        selector,
+        channel: channel.name,
+        unit: channel.unit,
+        interval: q.interval,
+        tz,
+        meterCount: meters.length,
+        rows: rows.map((r) => ({ start: formatInstant(r.bucket.getTime(), tz), value: r.value, meters: r.meters, intervals: r.intervals })),
+      };
+    },
+  );
+};

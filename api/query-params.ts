@@ -1,0 +1,41 @@
+import { KNOWN_CHANNELS_HINT, resolveChannel, type ChannelDef } from '../models/channel.js';
+import { MdmError } from '../models/errors.js';
+import { parseInstant } from '../models/time.js';
+
+/**
+ * Query-string checks shared by the readings and aggregate routes. Each throws
+ * MDM_ERR_VALIDATION (400) with a reason that says how to fix the request.
+ */
+
+export type SeriesInterval = 'raw' | 'hour' | 'day' | 'month';
+
+/**
+ * Longest `from`..`to` span per interval, in days: 400 days of raw 15-minute
+ * values is 38 400 rows; day and month buckets may span ten years.
+ */
+export const MAX_RANGE_DAYS: Record<SeriesInterval, number> = { raw: 400, hour: 400, day: 3660, month: 3660 };
+
+const DAY_MS = 86_400_000;
+
+/** Canonical channel for a name or OBIS alias. */
+export function channelParam(text: string): ChannelDef {
+  const c = resolveChannel(text);
+  if (!c) throw new MdmError('MDM_ERR_VALIDATION', [`unknown channel "${text}": ${KNOWN_CHANNELS_HINT}`]);
+  return c;
+}
+
+/** `from` (inclusive) and `to` (exclusive) as instants; both need an offset, from < to, span within MAX_RANGE_DAYS. */
+export function rangeParams(from: string, to: string, interval: SeriesInterval): { from: Date; to: Date } {
+  const f = parseInstant(from);
+  if (!f.ok) throw new MdmError('MDM_ERR_VALIDATION', [`from: ${f.reason}`]);
+  const t = parseInstant(to);
+  if (!t.ok) throw new MdmError('MDM_ERR_VALIDATION', [`to: ${t.reason}`]);
+  if (f.ms >= t.ms) throw new MdmError('MDM_ERR_VALIDATION', [`from (${from}) must be before to (${to}); from is inclusive, to exclusive`]);
+  const max = MAX_RANGE_DAYS[interval];
+  if (t.ms - f.ms > max * DAY_MS) {
+    throw new MdmError('MDM_ERR_VALIDATION', [
+      `from..to spans ${Math.ceil((t.ms - f.ms) / DAY_MS)} days; at interval=${interval} the limit is ${max} days: split the range or use a coarser interval`,
+    ]);
+  }
+  return { from: new Date(f.ms), to: new Date(t.ms) };
+}

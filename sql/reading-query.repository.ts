@@ -1,0 +1,213 @@
+import { sql } from 'kysely';
+import type { ChannelKind } from '../models/channel.js';
+import type { Database } from './database.js';
+
+/**
+ * Read side of readings: raw and bucketed series of one meter, the version
+ * history of one value, and the portfolio aggregate. Plain SQL that runs the
+ * same on every flavour (readings is a hypertable on TimescaleDB, a plain
+ * table otherwise); buckets are local-time buckets via the 3-argument
+ * `date_trunc(unit, ts, zone)` (PostgreSQL ≥ 12, both PGlite builds).
+ */
+
+export type BucketUnit = 'hour' | 'day' | 'month';
+
+/** What a query needs to know about a meter. */
+export interface QueryMeter {
+  readonly id: number;
+  readonly externalId: string;
+  readonly timezone: string;
+  readonly intervalMinutes: number;
+  readonly multiplier: number;
+}
+
+interface MeterRow {
+  id: number;
+  external_id: string;
+  timezone: string;
+  interval_minutes: number;
+  multiplier: number;
+}
+
+const toQueryMeter = (r: MeterRow): QueryMeter => ({
+  id: r.id,
+  externalId: r.external_id,
+  timezone: r.timezone,
+  intervalMinutes: r.interval_minutes,
+  multiplier: r.multiplier,
+});
+
+export async function findQueryMeter(database: Database, externalId: string): Promise<QueryMeter | undefined> {
+  const row = await database.db
+    .selectFrom('meters')
+    .select(['id', 'external_id', 'timezone', 'interval_minutes', 'multiplier'])
+    .where('external_id', '=', externalId)
+    .executeTakeFirst();
+  return row ? toQueryMeter(row) : undefined;
+}
+
+/** The meters of a portfolio, a group, or a list of external ids (absent ids are simply missing). */
+export async function findQueryMeters(
+  database: Database,
+  selector: { portfolio: string } | { group: string } | { meters: readonly string[] },
+): Promise<QueryMeter[]> {
+  let q = database.db.selectFrom('meters').select(['id', 'external_id', 'timezone', 'interval_minutes', 'multiplier']).orderBy('external_id');
+  if ('portfolio' in selector) q = q.where('portfolio', '=', selector.portfolio);
+  else if ('group' in selector) q = q.where('group', '=', selector.group);
+  else q = q.where(sql<boolean>`external_id = any(${selector.meters as string[]}::text[])`);
+  return (await q.execute()).map(toQueryMeter);
+}
+
+export interface RawReadingRow {
+  readonly start: Date;
+  readonly value: number;
+  readonly quality: number;
+  readonly source: number;
+}
+
+/** Stored values of one meter/channel with `from <= start < to`, oldest first. */
+export async function listRawReadings(
+  database: Database,
+  p: { meterId: number; channel: number; from: Date; to: Date },
+): Promise<RawReadingRow[]> {
+  return database.db
+    .selectFrom('readings')
+    .select(['start', 'value', 'quality', 'source'])
+    .where('meter_id', '=', p.meterId)
+    .where('channel', '=', p.channel)
+    .where('start', '>=', p.from)
+    .where('start', '<', p.to)
+    .orderBy('start')
+    .execute();
+}
+
+export interface BucketRow {
+  /** Local-time bucket start (as an instant). */
+  readonly bucket: Date;
+  readonly value: number;
+  /** Rows in the bucket. */
+  readonly count: number;
+  /** Intervals a complete bucket holds for `intervalMinutes` (DST-aware); null unless requested. */
+  readonly expected: number | null;
+  /** Quality/source code shared by every row of the bucket, or null when they differ. */
+  readonly quality: number | null;
+  readonly source: number | null;
+}
+
+// Fixed SQL fragments chosen by enum, never by user text.
+const REDUCE: Record<ChannelKind, string> = {
+  interval: 'sum(value)', // energy/volume per interval adds up
+  register: '(array_agg(value ORDER BY start DESC))[1]', // cumulative index: the last reading in the bucket
+  instantaneous: 'avg(value)', // temperature, pressure
+};
+const STEP: Record<BucketUnit, string> = { hour: "interval '1 hour'", day: "interval '1 day'", month: "interval '1 month'" };
+
+/**
+ * End of the bucket starting at `bucket`, as SQL. Days and months step in local
+ * wall time (a local day is 23, 24 or 25 hours long); an hour steps in real time,
+ * so the repeated 02:00 of an autumn night stays two separate one-hour buckets
+ * (date_trunc('hour', ts, zone) keeps the original offset, it does not re-resolve it).
+ */
+function bucketEnd(unit: BucketUnit, tz: string) {
+  return unit === 'hour'
+    ? sql`bucket + ${sql.raw(STEP.hour)}`
+    : sql`((bucket AT TIME ZONE ${tz}) + ${sql.raw(STEP[unit])}) AT TIME ZONE ${tz}`;
+}
+
+/**
+ * One meter/channel bucketed by local `unit` in `tz`. Only buckets with data
+ * are returned. `expectedIntervalMinutes` set → `expected` = bucket length / interval.
+ */
+export async function listBucketedReadings(
+  database: Database,
+  p: { meterId: number; channel: number; kind: ChannelKind; unit: BucketUnit; tz: string; from: Date; to: Date; expectedIntervalMinutes?: number },
+): Promise<BucketRow[]> {
+  const expected =
+    p.expectedIntervalMinutes === undefined
+      ? sql`NULL::int`
+      : sql`round(extract(epoch FROM (${bucketEnd(p.unit, p.tz)}) - bucket) / 60 / ${p.expectedIntervalMinutes}::int)::int`;
+  const { rows } = await sql<BucketRow>`
+    SELECT bucket, value, count, ${expected} AS expected, quality, source
+    FROM (
+      SELECT bucket, ${sql.raw(REDUCE[p.kind])} AS value, count(*)::int AS count,
+             CASE WHEN min(quality) = max(quality) THEN min(quality) END AS quality,
+             CASE WHEN min(source) = max(source) THEN min(source) END AS source
+      FROM (
+        SELECT date_trunc(${p.unit}, start, ${p.tz}) AS bucket, start, value, quality, source
+        FROM readings
+        WHERE meter_id = ${p.meterId} AND channel = ${p.channel} AND start >= ${p.from} AND start < ${p.to}
+      ) r
+      GROUP BY bucket
+    ) b
+    ORDER BY bucket`.execute(database.db);
+  return rows;
+}
+
+export interface ValueVersionRow {
+  readonly version: number;
+  readonly value: number;
+  readonly quality: number;
+  readonly source: number;
+  readonly receivedAt: Date;
+  readonly recordedBy: string | null;
+  readonly transport: string;
+  /** null for the current value. */
+  readonly supersededAt: Date | null;
+  readonly current: boolean;
+}
+
+/** Every stored version of one meter/channel/start, oldest first; empty when nothing was ever stored. */
+export async function listValueVersions(database: Database, p: { meterId: number; channel: number; start: Date }): Promise<ValueVersionRow[]> {
+  const { rows } = await sql<ValueVersionRow>`
+    SELECT v.version, v.value, v.quality, v.source, b.received_at AS "receivedAt", b.principal AS "recordedBy",
+           b.transport, v.superseded_at AS "supersededAt", v.current
+    FROM (
+      SELECT version, value, quality, source, batch_id, superseded_at, false AS current
+      FROM reading_history WHERE meter_id = ${p.meterId} AND channel = ${p.channel} AND start = ${p.start}
+      UNION ALL
+      SELECT version, value, quality, source, batch_id, NULL::timestamptz, true
+      FROM readings WHERE meter_id = ${p.meterId} AND channel = ${p.channel} AND start = ${p.start}
+    ) v
+    JOIN ingest_batches b ON b.id = v.batch_id
+    ORDER BY v.version`.execute(database.db);
+  return rows;
+}
+
+export interface AggregateRow {
+  readonly bucket: Date;
+  /** Σ value × meter multiplier. */
+  readonly value: number;
+  /** Distinct meters with at least one row in the bucket. */
+  readonly meters: number;
+  /** Rows behind the value. */
+  readonly intervals: number;
+}
+
+/**
+ * Summed series of a set of meters, multipliers applied, bucketed by local
+ * `unit` in `tz`. One set-based query: the per-meter partial sums are grouped
+ * first (a hash aggregate on (meter, bucket), rows reach it through the primary
+ * key / chunk exclusion on meter_id = ANY, channel, start range), so the
+ * multiplier join and the distinct-meter count touch one row per meter and
+ * bucket instead of one per reading. Σ(v)·k = Σ(v·k) per meter.
+ */
+export async function aggregateSeries(
+  database: Database,
+  p: { meterIds: readonly number[]; channel: number; unit: BucketUnit; tz: string; from: Date; to: Date },
+): Promise<AggregateRow[]> {
+  const { rows } = await sql<AggregateRow>`
+    SELECT pm.bucket, sum(pm.value * m.multiplier) AS value, count(*)::int AS meters, sum(pm.n)::int AS intervals
+    FROM (
+      SELECT meter_id, bucket, sum(value) AS value, count(*) AS n
+      FROM (
+        SELECT meter_id, date_trunc(${p.unit}, start, ${p.tz}) AS bucket, value
+        FROM readings
+        WHERE meter_id = ANY(${p.meterIds as number[]}::int[]) AND channel = ${p.channel} AND start >= ${p.from} AND start < ${p.to}
+      ) r
+      GROUP BY meter_id, bucket
+    ) pm
+    JOIN meters m ON m.id = pm.meter_id
+    GROUP BY pm.bucket
+    ORDER BY pm.bucket`.execute(database.db);
+  return rows;
+}
