@@ -1,0 +1,46 @@
+/**
+ * Long-running parts of `mdm serve` besides the HTTP API (MQTT, Modbus
+ * poller…). serve creates each from the configuration, reports its probe in
+ * /health, starts them in list order after the database is migrated and
+ * stops them in reverse order on shutdown, before the database closes.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { HealthProbe } from '../api/routes/health.route.js';
+import type { Config } from '../models/config.js';
+import type { Database } from '../sql/database.js';
+
+type LogFn = (objOrMsg: object | string, msg?: string) => void;
+
+/** The logger a component gets (a pino child of the API logger, tagged with the component name). */
+export interface Logger {
+  readonly debug: LogFn;
+  readonly info: LogFn;
+  readonly warn: LogFn;
+  readonly error: LogFn;
+}
+
+export interface Component {
+  readonly name: string;
+  /** Reported under `components.<name>` in GET /health. */
+  readonly probe?: HealthProbe;
+  /** Extra HTTP routes (registered before the API starts listening), e.g. `PUT /v1/modbus/devices`. */
+  readonly routes?: (app: FastifyInstance) => Promise<void> | void;
+  start(log: Logger): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface ComponentContext {
+  readonly config: Config;
+  readonly database: Database;
+}
+
+/** Returns undefined when the configuration turns the component off. */
+export type ComponentFactory = (ctx: ComponentContext) => Component | undefined | Promise<Component | undefined>;
+
+/**
+ * The components `mdm serve` runs, in start order. ADD ONE LINE PER COMPONENT
+ * HERE (and its import above), e.g.
+ *   mqttComponent,    // adapters/mqtt: embedded aedes broker on MQTT_PORT, or the broker at MQTT_URL
+ *   modbusComponent,  // adapters/modbus: register poller
+ */
+export const COMPONENTS: readonly ComponentFactory[] = [];

@@ -1,0 +1,278 @@
+/**
+ * `mdm` command line: parses arguments, loads the configuration once, runs one
+ * command and returns the exit code (0 ok, 1 failure, 2 bad command line).
+ * This folder is the only code that reads process.env.
+ */
+import { parseArgs } from 'node:util';
+import { API_VERSION } from '../api/app.js';
+import { KeyCreateSchema, ROLES } from '../models/api-key.js';
+import type { Config } from '../models/config.js';
+import { MdmError } from '../models/errors.js';
+import { defaultRejectsPath } from './csv-import.js';
+import { importMeters } from './import-meters.js';
+import { importReadings } from './import-readings.js';
+import { CliError, processIo, UsageError, type Io } from './io.js';
+import { createKeyCommand, listKeysCommand, revokeKeyCommand } from './keys.js';
+import { readConfig } from './load-config.js';
+import { openDatabase, type OpenedDatabase } from './open-database.js';
+import { serve } from './serve.js';
+
+type Options = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
+
+interface CommandSpec {
+  readonly usage: string;
+  readonly summary: string;
+  readonly options?: Options;
+  /** Names of required positional arguments. */
+  readonly args?: readonly string[];
+}
+
+const REJECTS = { rejects: { type: 'string' } } as const;
+
+const COMMANDS: Record<string, CommandSpec> = {
+  serve: { usage: 'serve', summary: 'Start the service: HTTP API on HOST:PORT plus the MQTT/Modbus components' },
+  migrate: { usage: 'migrate', summary: 'Apply pending database migrations and exit (serve also does it)' },
+  'keys create': {
+    usage: 'keys create --role ROLE --name NAME [--scope-group G]… [--scope-prefix P]…',
+    summary: `Create an API key and print it alone on stdout. ROLE: ${ROLES.join(' | ')}. --scope-* limit a gateway key to meter groups / meter-id prefixes`,
+    options: {
+      role: { type: 'string' },
+      name: { type: 'string' },
+      'scope-group': { type: 'string', multiple: true },
+      'scope-prefix': { type: 'string', multiple: true },
+    },
+  },
+  'keys list': { usage: 'keys list [--json]', summary: 'List active keys (ids, roles, names; never the secrets)', options: { json: { type: 'boolean' } } },
+  'keys revoke': { usage: 'keys revoke ID', summary: 'Revoke a key by id', args: ['ID'] },
+  'import readings': {
+    usage: 'import readings FILE.csv [--rejects OUT.csv]',
+    summary: 'Import readings from a long-format CSV: meter,channel,start,value[,quality,source,intervalMinutes]. Rejected lines go to OUT.csv (default FILE.rejects.csv)',
+    options: REJECTS,
+    args: ['FILE.csv'],
+  },
+  'import meters': {
+    usage: 'import meters FILE.csv [--rejects OUT.csv]',
+    summary: 'Create or update meters from a CSV: id,commodity,timezone,intervalMinutes,multiplier,group,portfolio,profileClass,tariff,region,supplyStart,supplyEnd,weatherStation,label.<key>',
+    options: REJECTS,
+    args: ['FILE.csv'],
+  },
+  help: { usage: 'help', summary: 'Show this help' },
+  version: { usage: 'version', summary: 'Print the version' },
+};
+
+const GROUPS = new Set(['keys', 'import']);
+
+export function usage(): string {
+  const lines = ['Usage: mdm <command> [options]', '', 'Commands:'];
+  for (const spec of Object.values(COMMANDS)) lines.push(`  mdm ${spec.usage}`, `      ${spec.summary}`);
+  lines.push(
+    '',
+    'Configuration: environment variables PORT, HOST, DATABASE_URL, MDM_DATA_DIR, MQTT_URL, MQTT_PORT, LOG_LEVEL,',
+    'MDM_BOOTSTRAP_ADMIN_KEY, MDM_MAX_BATCH_ROWS, and the optional JSON file named by MDM_CONFIG (docs/configuration.md).',
+    'Exit codes: 0 ok, 1 failure, 2 bad command line.',
+    '',
+  );
+  return lines.join('\n');
+}
+
+export interface ParsedCommand {
+  readonly command: string;
+  readonly values: Record<string, string | boolean | string[] | undefined>;
+  readonly args: string[];
+}
+
+/** Resolves the command and its options; throws UsageError for anything unknown or missing. */
+export function parseCommandLine(argv: readonly string[]): ParsedCommand {
+  if (argv.length === 0) throw new UsageError('no command given');
+  if (argv.includes('--help') || argv.includes('-h')) return { command: 'help', values: {}, args: [] };
+  if (argv[0] === '--version') return { command: 'version', values: {}, args: [] };
+  let command = argv[0];
+  let rest = argv.slice(1);
+  if (GROUPS.has(command)) {
+    const subs = Object.keys(COMMANDS).filter((c) => c.startsWith(`${command} `)).map((c) => c.split(' ')[1]);
+    if (!rest[0] || rest[0].startsWith('-')) throw new UsageError(`mdm ${command} needs a subcommand: ${subs.join(', ')}`);
+    command = `${command} ${rest[0]}`;
+    rest = rest.slice(1);
+  }
+  const spec = COMMANDS[command];
+  if (!spec) throw new UsageError(`unknown command "${command}"`);
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, options: spec.options ?? {}, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message.split('\n')[0]} (usage: mdm ${spec.usage})`, command);
+  }
+  const want = spec.args ?? [];
+  if (parsed.positionals.length !== want.length) {
+    const what = parsed.positionals.length < want.length ? `missing ${want.slice(parsed.positionals.length).join(' ')}` : `unexpected argument "${parsed.positionals[want.length]}"`;
+    throw new UsageError(`${what} (usage: mdm ${spec.usage})`, command);
+  }
+  return { command, values: parsed.values as ParsedCommand['values'], args: parsed.positionals };
+}
+
+/** Runs `mdm` with these arguments and environment; returns the exit code. */
+export async function main(argv: readonly string[], env: Readonly<Record<string, string | undefined>>, io: Io = processIo): Promise<number> {
+  try {
+    const cmd = parseCommandLine(argv);
+    if (cmd.command === 'help') {
+      io.out(usage());
+      return 0;
+    }
+    if (cmd.command === 'version') {
+      io.out(`mdm ${API_VERSION}\n`);
+      return 0;
+    }
+    const keyInput = cmd.command === 'keys create' ? keyCreateInput(cmd.values) : undefined;
+    const config = readConfig(env);
+    return await run(cmd, config, io, keyInput);
+  } catch (err) {
+    return report(err, io);
+  }
+}
+
+function report(err: unknown, io: Io): number {
+  if (err instanceof UsageError) {
+    io.err(`mdm: ${err.message}\n\n${usage()}`);
+    return 2;
+  }
+  if (err instanceof MdmError || err instanceof CliError) {
+    io.err(`mdm: ${err.message}\n`);
+    return 1;
+  }
+  // Unexpected: the message and its causes, still no stack for the user to wade through.
+  let msg = `mdm: ${(err as Error)?.message ?? String(err)}`;
+  for (let c = (err as Error)?.cause; c instanceof Error; c = c.cause) msg += `\n  caused by: ${c.message}`;
+  io.err(msg + '\n');
+  return 1;
+}
+
+function keyCreateInput(v: ParsedCommand['values']) {
+  const groups = v['scope-group'] as string[] | undefined;
+  const prefixes = v['scope-prefix'] as string[] | undefined;
+  const scope = groups || prefixes ? { ...(groups ? { groups } : {}), ...(prefixes ? { meterPrefixes: prefixes } : {}) } : undefined;
+  const parsed = KeyCreateSchema.safeParse({ role: v.role, name: v.name, ...(scope ? { scope } : {}) });
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => {
+      const field = String(i.path[0]);
+      if (field === 'scope') return `--scope-*: ${i.message}`;
+      if (v[field] === undefined) return `--${field} is required`;
+      return `--${field}: ${field === 'role' ? `one of ${ROLES.join(', ')}` : i.message}`;
+    });
+    throw new UsageError(`${problems.join('; ')} (usage: mdm ${COMMANDS['keys create'].usage})`, 'keys create');
+  }
+  if (parsed.data.scope && parsed.data.role !== 'gateway') {
+    throw new UsageError(`--scope-group/--scope-prefix apply to gateway keys only, not ${parsed.data.role}`, 'keys create');
+  }
+  return parsed.data;
+}
+
+async function run(cmd: ParsedCommand, config: Config, io: Io, keyInput: ReturnType<typeof keyCreateInput> | undefined): Promise<number> {
+  const note = (msg: string) => io.err(`mdm: ${msg}\n`);
+  if (cmd.command === 'serve') {
+    const server = await serve(config, io);
+    const signal = await untilSignal(['SIGINT', 'SIGTERM'], () => process.exit(130));
+    note(`${signal} received, shutting down`);
+    await server.stop();
+    note('stopped');
+    return 0;
+  }
+
+  const opened: OpenedDatabase = await openDatabase(config, `mdm ${cmd.command}`, note);
+  try {
+    const { database } = opened;
+    switch (cmd.command) {
+      case 'migrate':
+        note(`${opened.description}: ${opened.applied.length ? `applied ${opened.applied.join(', ')}` : 'schema up to date'}`);
+        return 0;
+      case 'keys create':
+        await createKeyCommand(database, io, keyInput!);
+        return 0;
+      case 'keys list':
+        await listKeysCommand(database, io, cmd.values.json === true);
+        return 0;
+      case 'keys revoke':
+        await revokeKeyCommand(database, io, cmd.args[0]);
+        return 0;
+      case 'import readings':
+      case 'import meters':
+        return await runImport(cmd, opened, io);
+      default:
+        throw new Error(`command ${cmd.command} has no handler`);
+    }
+  } finally {
+    await opened.close();
+  }
+}
+
+async function runImport(cmd: ParsedCommand, opened: OpenedDatabase, io: Io): Promise<number> {
+  const file = cmd.args[0];
+  const rejectsPath = (cmd.values.rejects as string | undefined) ?? defaultRejectsPath(file);
+  // Ctrl+C: finish the chunk in flight and close the database cleanly (PGlite
+  // files must not be cut mid-write); a second Ctrl+C quits at once.
+  const ctl = new AbortController();
+  const stopWaiting = onSignals(['SIGINT', 'SIGTERM'], (sig) => {
+    io.err(`\nmdm: ${sig}: stopping after the current chunk (again to quit now)\n`);
+    ctl.abort();
+    return () => process.exit(130);
+  });
+  try {
+    const fmt = (n: number) => n.toLocaleString('en-US');
+    if (cmd.command === 'import readings') {
+      const r = await importReadings(opened.database, file, { io, rejectsPath, signal: ctl.signal });
+      io.out(
+        importSummary(file, r, [
+          ['accepted', fmt(r.accepted)],
+          ['unchanged', fmt(r.unchanged)],
+          ['superseded', fmt(r.superseded)],
+        ]),
+      );
+      return r.interrupted ? 130 : 0;
+    }
+    const r = await importMeters(opened.database, file, { io, rejectsPath, signal: ctl.signal });
+    io.out(
+      importSummary(file, r, [
+        ['created', fmt(r.created)],
+        ['updated', fmt(r.updated)],
+        ['unchanged', fmt(r.unchanged)],
+      ]),
+    );
+    return r.interrupted ? 130 : 0;
+  } finally {
+    stopWaiting();
+  }
+}
+
+function importSummary(
+  file: string,
+  r: { rows: number; rejected: number; rejectsPath?: string; elapsedMs: number; interrupted: boolean; lastLine: number },
+  counts: [string, string][],
+): string {
+  const secs = r.elapsedMs / 1000;
+  const rate = secs > 0 ? Math.round(r.rows / secs).toLocaleString('en-US') : '-';
+  const lines = [`${file}: ${r.rows.toLocaleString('en-US')} rows in ${secs.toFixed(1)} s (${rate} rows/s)${r.interrupted ? `, INTERRUPTED after line ${r.lastLine}` : ''}`];
+  for (const [k, v] of [...counts, ['rejected', r.rejected.toLocaleString('en-US')] as [string, string]]) lines.push(`  ${k.padEnd(11)} ${v}`);
+  if (r.rejectsPath) lines[lines.length - 1] += `  (lines, reasons and raw rows in ${r.rejectsPath})`;
+  return lines.join('\n') + '\n';
+}
+
+/** Calls `handler` on the first of `signals`; the function it returns handles the next one. Returns an unsubscribe. */
+function onSignals(signals: NodeJS.Signals[], handler: (sig: NodeJS.Signals) => () => void): () => void {
+  let next: (() => void) | undefined;
+  const listener = (sig: NodeJS.Signals) => {
+    if (next) next();
+    else next = handler(sig);
+  };
+  for (const s of signals) process.on(s, listener);
+  return () => {
+    for (const s of signals) process.off(s, listener);
+  };
+}
+
+function untilSignal(signals: NodeJS.Signals[], onSecond: () => void): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    onSignals(signals, (sig) => {
+      resolve(sig);
+      return onSecond;
+    });
+  });
+}

@@ -1,0 +1,106 @@
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { API_VERSION, buildApp } from '../api/app.js';
+import type { Config } from '../models/config.js';
+import { ensureAdminKey } from './admin-key.js';
+import { COMPONENTS, type Component, type ComponentFactory } from './components.js';
+import { CliError, type Io } from './io.js';
+import { openDatabase, type OpenedDatabase } from './open-database.js';
+
+export interface RunningServer {
+  /** Base URL, e.g. http://localhost:8080 */
+  readonly url: string;
+  /** Graceful stop: API, components (reverse order), database, data-dir lock. */
+  stop(): Promise<void>;
+}
+
+/**
+ * `mdm serve`: opens and migrates the database, makes sure an admin key
+ * exists, starts the components and the HTTP API, and prints where everything
+ * is. Resolves once listening; the caller wires signals to `stop()`.
+ */
+export async function serve(config: Config, io: Io, factories: readonly ComponentFactory[] = COMPONENTS): Promise<RunningServer> {
+  const note = (msg: string) => io.err(`mdm: ${msg}\n`);
+  const opened = await openDatabase(config, 'mdm serve', note);
+  const { database } = opened;
+  const started: Component[] = [];
+  let app: FastifyInstance | undefined;
+
+  const stop = async () => {
+    await app?.close().catch((err: Error) => note(`closing the API: ${err.message}`));
+    for (const c of [...started].reverse()) {
+      await c.stop().catch((err: Error) => note(`stopping ${c.name}: ${err.message}`));
+    }
+    await opened.close();
+  };
+
+  try {
+    const adminKey = await ensureAdminKey(database, config);
+    const components: Component[] = [];
+    for (const make of factories) {
+      const c = await make({ config, database });
+      if (c) components.push(c);
+    }
+    app = await buildApp({
+      database,
+      config,
+      health: components.flatMap((c) => (c.probe ? [c.probe] : [])),
+      logger: { level: config.LOG_LEVEL },
+    });
+    for (const c of components) await c.routes?.(app);
+    for (const c of components) {
+      await c.start(app.log.child({ component: c.name })).catch((err: Error) => {
+        throw new CliError(`${c.name} did not start: ${err.message}`, { cause: err });
+      });
+      started.push(c);
+    }
+    await app.listen({ port: config.PORT, host: config.HOST }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') {
+        throw new CliError(`port ${config.PORT} on ${config.HOST} is already in use: stop the other process or set PORT to a free port`);
+      }
+      if (err.code === 'EACCES') throw new CliError(`no permission to listen on port ${config.PORT}: use a port above 1023`);
+      if (err.code === 'EADDRNOTAVAIL') throw new CliError(`HOST=${config.HOST} is not an address of this machine`);
+      throw err;
+    });
+    const url = baseUrl(config.HOST, (app.server.address() as AddressInfo).port);
+    io.out(summary({ url, opened, adminKey, components }));
+    return { url, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+function baseUrl(host: string, port: number): string {
+  if (host === '0.0.0.0' || host === '::') return `http://localhost:${port}`;
+  return host.includes(':') ? `http://[${host}]:${port}` : `http://${host}:${port}`;
+}
+
+function summary(s: { url: string; opened: OpenedDatabase; adminKey: { generated?: string; where: string }; components: Component[] }): string {
+  const lines = [
+    '',
+    `mdm ${API_VERSION} is running`,
+    `  API:        ${s.url}/v1`,
+    `  API docs:   ${s.url}/docs`,
+    `  Health:     ${s.url}/health`,
+    `  Database:   ${s.opened.description}`,
+    `  Components: ${s.components.map((c) => c.name).join(', ') || 'none'}`,
+    `  Admin key:  ${s.adminKey.where}`,
+  ];
+  if (s.adminKey.generated) {
+    const bar = '='.repeat(72);
+    lines.push(
+      '',
+      bar,
+      '  A new admin API key was generated. It is shown ONCE here and saved in',
+      `  ${s.adminKey.where} (readable by you only):`,
+      '',
+      `    ${s.adminKey.generated}`,
+      '',
+      `  Try it:  curl -H "Authorization: Bearer ${s.adminKey.generated}" ${s.url}/v1/keys`,
+      bar,
+    );
+  }
+  lines.push('', 'Stop with Ctrl+C.', '');
+  return lines.join('\n');
+}
