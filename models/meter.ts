@@ -60,9 +60,9 @@ export const MeterOutSchema = z.object({
   supplyStart: z.string().nullable(),
   supplyEnd: z.string().nullable(),
   weatherStation: z.string().nullable(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
+  createdAt: z.string().describe('When the meter was first registered (UTC)'),
+  updatedAt: z.string().describe('When a field last changed (UTC); an unchanged re-send keeps it'),
+}).describe('A registered meter: the fields of PUT /v1/meters with defaults applied, absent optionals as null');
 export type MeterOut = z.infer<typeof MeterOutSchema>;
 
 export interface MeterRowsResult {
