@@ -69,7 +69,7 @@ export const aggregateRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
       const channel = channelParam(q.channel);
       if (channel.kind !== 'interval') {
         throw new MdmError('MDM_ERR_VALIDATION', [
-          `channel ${channel.name} is a ${channel.kind} channel; aggregates sum interval channels only (active_import, active_export, reactive_inductive, reactive_capacitive, volume)`,
+          `channel ${channel.name} is ${channel.kind === 'instantaneous' ? 'an' : 'a'} ${channel.kind} channel: aggregates sum interval channels only (active_import, active_export, reactive_inductive, reactive_capacitive, volume)`,
         ]);
       }
       const range = rangeParams(q.from, q.to, q.interval);
