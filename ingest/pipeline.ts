@@ -1,6 +1,7 @@
 import type { KeyScope } from '../models/api-key.js';
-import type { IngestResult, Source } from '../models/reading.js';
+import type { IngestResult, NormalizedReading, RowReject, Source } from '../models/reading.js';
 import type { Database } from '../sql/database.js';
+import type { DeadLetter } from '../sql/dead-letter.repository.js';
 import { findMeterRefs } from '../sql/meter-lookup.repository.js';
 import { writeReadings } from '../sql/reading-write.repository.js';
 import { meterIdsOf, normalizeReadings } from './normalize.js';
@@ -47,6 +48,94 @@ export async function ingestReadings(database: Database, raw: readonly unknown[]
     superseded: counts.superseded,
     rejected: n.rejected.map((r) => ({ index: r.index + offset, reason: r.reason })),
   };
+}
+
+/** One message of a multi-message batch (MQTT): validated with its own principal, scope and meter. */
+export interface IngestMessage {
+  readonly raw: readonly unknown[];
+  readonly principal: string | null;
+  readonly scope?: KeyScope | null;
+  /** Per-meter topic: rows may omit `meter`. */
+  readonly meter?: string;
+  readonly topic?: string | null;
+  /** Position of each raw row in the message as sent, when they differ (a SenML pack with records rejected before ingest). */
+  readonly indexOf?: readonly number[];
+}
+
+export interface MessageIngestResult {
+  /** Valid rows of the message now stored: new, superseding, or identical to the stored value. */
+  readonly stored: number;
+  readonly rejected: RowReject[];
+}
+
+export interface MessagesIngestResult {
+  readonly batchIds: number[];
+  readonly accepted: number;
+  readonly unchanged: number;
+  readonly superseded: number;
+  readonly messages: MessageIngestResult[];
+}
+
+/**
+ * Several messages through the same validation and versioned write as
+ * ingestReadings, in one transaction instead of one per message. Each message
+ * keeps its own scope, meter, topic and result. When two messages carry
+ * different values for the same meter/channel/start, the later one goes into a
+ * following transaction so that it supersedes the earlier (history kept), as if
+ * it had arrived in a later batch. `deadLetters` (payloads rejected before
+ * ingest, e.g. not JSON) are stored in the first transaction.
+ */
+export async function ingestMessages(
+  database: Database,
+  messages: readonly IngestMessage[],
+  ctx: { readonly transport: Source; readonly detail?: string | null },
+  deadLetters: readonly DeadLetter[] = [],
+): Promise<MessagesIngestResult> {
+  if (messages.length === 0 && deadLetters.length === 0) return { batchIds: [], accepted: 0, unchanged: 0, superseded: 0, messages: [] };
+  const ids = new Set<string>();
+  for (const m of messages) for (const id of meterIdsOf(m.raw, m.meter)) ids.add(id);
+  const meters = await findMeterRefs(database, [...ids]);
+
+  const groups: NormalizedReading[][] = [[]];
+  const latest = new Map<string, { group: number; pos: number }>(); // meter|channel|start → newest row for it
+  const letters: DeadLetter[] = [...deadLetters];
+  let repeated = 0; // rows identical to one in an earlier message or within their own message
+  const results: MessageIngestResult[] = messages.map((m) => {
+    const n = normalizeReadings(m.raw, meters, { defaultSource: ctx.transport, scope: m.scope, meter: m.meter });
+    for (const row of n.rows) {
+      const key = `${row.meterId}|${row.channel}|${row.startMs}`;
+      const at = latest.get(key);
+      let group = 0;
+      if (at) {
+        const prev = groups[at.group][at.pos];
+        if (prev.value === row.value && prev.quality === row.quality) {
+          repeated++;
+          continue;
+        }
+        group = at.group + 1;
+        groups[group] ??= [];
+      }
+      latest.set(key, { group, pos: groups[group].push(row) - 1 });
+    }
+    repeated += n.duplicates;
+    const position = (i: number) => m.indexOf?.[i] ?? i;
+    for (const r of n.rejected) {
+      letters.push({ rowIndex: position(r.index), meter: r.meter, payload: safeJson(m.raw[r.index]), reason: r.reason, topic: m.topic ?? null, principal: m.principal });
+    }
+    return { stored: n.rows.length + n.duplicates, rejected: n.rejected.map((r) => ({ index: position(r.index), reason: r.reason })) };
+  });
+
+  const principals = [...new Set(messages.map((m) => m.principal).filter((p): p is string => p !== null))];
+  const batch = { transport: ctx.transport, principal: principals.length ? principals.join(',').slice(0, 512) : null, detail: ctx.detail ?? null };
+  const out = { batchIds: [] as number[], accepted: 0, unchanged: repeated, superseded: 0, messages: results };
+  for (let g = 0; g < groups.length; g++) {
+    const c = await writeReadings(database, groups[g], batch, g === 0 ? letters : []);
+    out.batchIds.push(c.batchId);
+    out.accepted += c.accepted;
+    out.unchanged += c.unchanged;
+    out.superseded += c.superseded;
+  }
+  return out;
 }
 
 function safeJson(v: unknown): string {

@@ -24,6 +24,37 @@ export const ConfigSchema = z
       .optional()
       .describe('External MQTT broker; absent → embedded broker on MQTT_PORT'),
     MQTT_PORT: port.default(1883).describe('Embedded MQTT broker port; 0 disables it'),
+    MQTT_CLIENT_ID: z
+      .string()
+      .min(1)
+      .max(128)
+      .default('mdm-ingest')
+      .describe('External broker: fixed client id of the persistent session; give each instance its own, stable one'),
+    MQTT_SHARE_GROUP: z
+      .string()
+      .regex(/^[^/+#]+$/, 'must be one topic level (no /, + or #)')
+      .default('mdm')
+      .describe('External broker: subscribe through $share/{group}/… so instances split the load; "none" = plain subscriptions'),
+    MQTT_USERNAME: z.string().min(1).optional().describe('External broker: username'),
+    MQTT_PASSWORD: z.string().min(1).optional().describe('External broker: password'),
+    MQTT_CA_FILE: z.string().min(1).optional().describe('External broker (mqtts://): PEM file of the CA to trust'),
+    MQTT_CERT_FILE: z.string().min(1).optional().describe('External broker (mqtts://): PEM client certificate'),
+    MQTT_KEY_FILE: z.string().min(1).optional().describe('External broker (mqtts://): PEM private key of the client certificate'),
+    MQTT_MAX_INFLIGHT: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(65_535)
+      .default(2000)
+      .describe('External broker: unacknowledged messages it may send us at once (MQTT 5 Receive Maximum)'),
+    MQTT_SESSION_EXPIRY_S: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(604_800)
+      .describe('External broker: seconds it keeps our session and queues messages while we are down (default 7 days)'),
+    MQTT_BATCH_MAX_ROWS: z.coerce.number().int().positive().default(5000).describe('MQTT: a database batch is written once it holds this many rows'),
+    MQTT_BATCH_MAX_MS: z.coerce.number().int().min(0).default(25).describe('MQTT: … or once its oldest message has waited this many milliseconds'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     MDM_BOOTSTRAP_ADMIN_KEY: z
       .string()

@@ -5,6 +5,9 @@ export interface DeadLetter {
   readonly meter: string | null;
   readonly payload: string;
   readonly reason: string;
+  /** Per-row topic and principal when one batch mixes messages (MQTT); absent → the origin's. */
+  readonly topic?: string | null;
+  readonly principal?: string | null;
 }
 
 export interface DeadLetterOrigin {
@@ -19,8 +22,8 @@ export async function insertDeadLetters(s: SqlSession, origin: DeadLetterOrigin,
   if (rows.length === 0) return;
   await s.query(
     `INSERT INTO rejects (batch_id, transport, principal, topic, row_index, meter, payload, reason)
-     SELECT $1, $2, $3, $4, t.row_index, t.meter, t.payload, t.reason
-     FROM unnest($5::int[], $6::text[], $7::text[], $8::text[]) AS t(row_index, meter, payload, reason)`,
+     SELECT $1, $2, COALESCE(t.principal, $3), COALESCE(t.topic, $4), t.row_index, t.meter, t.payload, t.reason
+     FROM unnest($5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) AS t(row_index, meter, payload, reason, topic, principal)`,
     [
       origin.batchId ?? null,
       origin.transport,
@@ -30,6 +33,8 @@ export async function insertDeadLetters(s: SqlSession, origin: DeadLetterOrigin,
       rows.map((r) => r.meter),
       rows.map((r) => r.payload),
       rows.map((r) => r.reason),
+      rows.map((r) => r.topic ?? null),
+      rows.map((r) => r.principal ?? null),
     ],
   );
 }

@@ -1,0 +1,127 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { Aedes, type Client } from 'aedes';
+import type { Principal } from '../../models/api-key.js';
+import { authenticateGateway, mayPublish, maySubscribe } from './broker-auth.js';
+import type { MqttLog } from './log.js';
+
+/** A publish accepted by the embedded broker; `settle` lets the broker acknowledge it. */
+export interface BrokerMessage {
+  readonly topic: string;
+  readonly payload: Uint8Array;
+  readonly principal: Principal;
+}
+
+export interface EmbeddedBrokerOptions {
+  readonly port: number;
+  readonly host: string;
+  readonly log: MqttLog;
+  findKey(key: string): Promise<Principal | undefined>;
+  findMeterGroup(meter: string): Promise<string | null | undefined>;
+  /**
+   * Called for every authorised publish. The broker sends the PUBACK to the
+   * publisher (and forwards the message to subscribers) only once `settle` is
+   * called: the caller settles after commit, so an acknowledged message is a
+   * stored one. Until then aedes reads no further packets from that connection.
+   */
+  onPublish(message: BrokerMessage, settle: () => void): void;
+}
+
+export interface EmbeddedBroker {
+  readonly port: number;
+  clients(): number;
+  /** Publishes on behalf of the service (acks), QoS 1. */
+  publish(topic: string, payload: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the embedded MQTT 3.1.1 broker (aedes) with gateway-key auth. Hooking
+ * authorizePublish holds the publisher's PUBACK until the message is stored:
+ * aedes writes the PUBACK after authorizePublish calls back (lib/handlers/publish.js).
+ */
+export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
+  const principals = new WeakMap<Client, Principal>();
+  const { log } = opts;
+  const broker = new Aedes({
+    authenticate(client, username, password, done) {
+      authenticateGateway(opts.findKey, username, password).then(
+        (r) => {
+          if (r.ok) {
+            principals.set(client, r.principal);
+            return done(null, true);
+          }
+          log.warn({ clientId: client.id, username, reason: r.reason }, 'MQTT connection refused');
+          done(Object.assign(new Error(r.reason), { returnCode: r.code }), false);
+        },
+        (err: Error) => {
+          log.error({ clientId: client.id, err: err.message }, 'MQTT authentication failed');
+          done(Object.assign(new Error('server unavailable'), { returnCode: 3 }), false);
+        },
+      );
+    },
+    authorizePublish(client, packet, done) {
+      if (!client) return done(null); // will message of a client already gone
+      const principal = principals.get(client);
+      if (!principal) return done(new Error('not authenticated'));
+      const topic = packet.topic;
+      mayPublish(principal, topic, opts.findMeterGroup).then(
+        (d) => {
+          if (!d.ok) {
+            // MQTT 3.1.1 cannot refuse one PUBLISH: the connection is closed (§3.3.5).
+            log.warn({ clientId: client.id, gateway: principal.name, topic, reason: d.reason }, 'MQTT publish refused');
+            return done(new Error(d.reason));
+          }
+          const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+          opts.onPublish({ topic, payload, principal }, () => done(null));
+        },
+        (err: Error) => {
+          log.error({ clientId: client.id, topic, err: err.message }, 'MQTT publish authorisation failed');
+          done(err);
+        },
+      );
+    },
+    authorizeSubscribe(client, sub, done) {
+      const principal = principals.get(client);
+      const d = principal ? maySubscribe(principal, sub.topic) : { ok: false as const, reason: 'not authenticated' };
+      if (!d.ok) {
+        log.warn({ clientId: client.id, gateway: principal?.name, filter: sub.topic, reason: d.reason }, 'MQTT subscription refused');
+        return done(null, null); // SUBACK 0x80 for this filter
+      }
+      done(null, sub);
+    },
+  });
+  broker.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'MQTT client error'));
+  broker.on('connectionError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'MQTT connection error'));
+  await broker.listen();
+
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    broker.handle(socket);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : opts.port;
+
+  return {
+    port,
+    clients: () => broker.connectedClients,
+    publish: (topic, payload) =>
+      new Promise<void>((resolve, reject) =>
+        broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, (err) => (err ? reject(err) : resolve())),
+      ),
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      await closed;
+    },
+  };
+}

@@ -1,0 +1,91 @@
+import type { KeyScope } from '../../models/api-key.js';
+import { parseEventRows } from '../../models/event.js';
+import type { RowReject } from '../../models/reading.js';
+import { ingestMessages, type IngestMessage } from '../../ingest/pipeline.js';
+import type { Database } from '../../sql/database.js';
+import type { DeadLetter } from '../../sql/dead-letter.repository.js';
+import { insertEvents, type MeterEventRow } from '../../sql/event.repository.js';
+import { findMeterRefs } from '../../sql/meter-lookup.repository.js';
+import { outcomeOf, type MessageOutcome } from './acks.js';
+import { storablePayload, type DecodedMessage } from './payload.js';
+import type { TopicRoute } from './topics.js';
+
+/** A received message, decoded, waiting for its batch. */
+export interface BatchMessage {
+  readonly topic: string;
+  readonly route: TopicRoute;
+  readonly payload: Uint8Array;
+  readonly decoded: DecodedMessage;
+  /** Key name of the embedded-broker gateway, or the gateway id of the topic (external broker), or null. */
+  readonly principal: string | null;
+  /** Gateway key scope (embedded broker); null = any meter. */
+  readonly scope: KeyScope | null;
+}
+
+export const rowsOf = (m: BatchMessage): number =>
+  m.decoded.kind === 'readings' ? Math.max(1, m.decoded.rows.length) : m.decoded.kind === 'events' ? Math.max(1, m.decoded.events.length) : 1;
+
+const safeJson = (v: unknown): string => {
+  try {
+    return JSON.stringify(v) ?? 'null';
+  } catch {
+    return String(v);
+  }
+};
+
+/**
+ * Stores one batch of messages: events (idempotent insert), then every
+ * reading message and every dead letter through the ingest pipeline in one
+ * transaction. Returns one outcome per message, in order. Throws only when the
+ * database fails; the caller retries the whole batch, which is harmless.
+ */
+export async function writeMessages(database: Database, messages: readonly BatchMessage[]): Promise<MessageOutcome[]> {
+  const outcomes: (MessageOutcome | undefined)[] = new Array(messages.length);
+  const letters: DeadLetter[] = [];
+  const ingest: IngestMessage[] = [];
+  const ingestAt: number[] = []; // message position of each ingest entry
+  const pre = new Map<number, RowReject[]>(); // message position → rows refused before ingest
+
+  // Events: their meters are resolved here; readings resolve theirs in the pipeline.
+  const eventMeters = await findMeterRefs(database, [...new Set(messages.flatMap((m) => (m.decoded.kind === 'events' ? [m.decoded.meter] : [])))]);
+  const events: MeterEventRow[] = [];
+
+  messages.forEach((m, i) => {
+    const d = m.decoded;
+    const letter = (rowIndex: number | null, meter: string | null, payload: string, reason: string) =>
+      letters.push({ rowIndex, meter, payload, reason, topic: m.topic, principal: m.principal });
+    if (d.kind === 'invalid') {
+      letter(null, 'meter' in m.route ? m.route.meter : null, storablePayload(m.payload), d.reason);
+      outcomes[i] = outcomeOf(0, [], d.reason);
+    } else if (d.kind === 'events') {
+      const parsed = parseEventRows(d.events);
+      const rejected: RowReject[] = [...parsed.rejected];
+      const meter = eventMeters.get(d.meter);
+      if (!meter) {
+        for (const v of parsed.valid) rejected.push({ index: v.index, reason: `unknown meter "${d.meter}": register it with PUT /v1/meters first` });
+      } else {
+        for (const { event } of parsed.valid) {
+          events.push({ meterId: meter.id, code: event.code, at: new Date(event.atMs), severity: event.severity, data: event.data, transport: 'mqtt', topic: m.topic });
+        }
+      }
+      rejected.sort((a, b) => a.index - b.index);
+      for (const r of rejected) letter(r.index, d.meter, safeJson(d.events[r.index]), r.reason);
+      outcomes[i] = outcomeOf(meter ? parsed.valid.length : 0, rejected);
+    } else {
+      for (const r of d.rejected) letter(r.index, r.meter, r.payload, r.reason);
+      if (d.rejected.length) pre.set(i, d.rejected.map((r) => ({ index: r.index, reason: r.reason })));
+      ingest.push({ raw: d.rows, principal: m.principal, scope: m.scope, meter: d.meter, topic: m.topic, indexOf: d.indexOf });
+      ingestAt.push(i);
+    }
+  });
+
+  if (events.length) await insertEvents(database, events);
+  // Last, so that nothing after it can fail and make a retry store the dead letters twice.
+  const result = await ingestMessages(database, ingest, { transport: 'mqtt', detail: `${messages.length} MQTT messages` }, letters);
+  result.messages.forEach((r, k) => {
+    const i = ingestAt[k];
+    const rejected = [...(pre.get(i) ?? []), ...r.rejected].sort((a, b) => a.index - b.index);
+    outcomes[i] = outcomeOf(r.stored, rejected);
+  });
+  return outcomes as MessageOutcome[];
+}
