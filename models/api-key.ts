@@ -60,6 +60,7 @@ export const PERMISSIONS = {
   'aggregate:read': ['admin', 'billing', 'trader', 'viewer'],
   'rejects:read': ['admin', 'viewer'],
   'keys:admin': ['admin'],
+  'devices:admin': ['admin'],
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;
 

@@ -62,6 +62,11 @@ export const ConfigSchema = z
       .optional()
       .describe('Registered as an admin key at start (scripted/container deployments)'),
     MDM_MAX_BATCH_ROWS: z.coerce.number().int().positive().default(100_000).describe('Maximum rows in one JSON readings request'),
+    MODBUS_DEVICES_FILE: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('JSON file of Modbus devices (an array, or {"devices": [...]}) loaded into the device table at start; see docs/modbus.md'),
   })
   .strict();
 
