@@ -80,7 +80,8 @@ export function decodeMessage(route: TopicRoute, payload: Uint8Array, opts: { no
   let ack: AckRequest | null = null;
   const listKey = route.kind === 'meter-events' ? 'events' : 'readings';
 
-  if (body !== null && typeof body === 'object' && !Array.isArray(body) && !(route.kind === 'meter-events' && 'code' in body)) {
+  const isWrapper = body !== null && typeof body === 'object' && !Array.isArray(body) && (listKey in body || 'ack' in body || 'id' in body) && !(listKey === 'events' && 'code' in body);
+  if (isWrapper) {
     const w = body as Record<string, unknown>;
     const allowed: readonly string[] = WRAPPER_KEYS[listKey];
     const id = typeof w.id === 'string' || typeof w.id === 'number' ? w.id : null;
