@@ -195,19 +195,26 @@ export async function aggregateSeries(
   database: Database,
   p: { meterIds: readonly number[]; channel: number; unit: BucketUnit; tz: string; from: Date; to: Date },
 ): Promise<AggregateRow[]> {
-  const { rows } = await sql<AggregateRow>`
-    SELECT pm.bucket, sum(pm.value * m.multiplier) AS value, count(*)::int AS meters, sum(pm.n)::int AS intervals
-    FROM (
-      SELECT meter_id, bucket, sum(value) AS value, count(*) AS n
+  // The planner cannot know how many (meter, bucket) groups a date_trunc expression makes
+  // (1 000 meters x 30 days: it guessed 72 000 for 30 000) and, with the default 4 MB
+  // work_mem, picked a parallel sort that spills to disk, ~1.6x slower than the hash
+  // aggregate it takes with more memory. Raised for this statement only (SET LOCAL).
+  return database.db.transaction().execute(async (trx) => {
+    await sql`SET LOCAL work_mem = '64MB'`.execute(trx);
+    const { rows } = await sql<AggregateRow>`
+      SELECT pm.bucket, sum(pm.value * m.multiplier) AS value, count(*)::int AS meters, sum(pm.n)::int AS intervals
       FROM (
-        SELECT meter_id, date_trunc(${p.unit}, start, ${p.tz}) AS bucket, value
-        FROM readings
-        WHERE meter_id = ANY(${p.meterIds as number[]}::int[]) AND channel = ${p.channel} AND start >= ${p.from} AND start < ${p.to}
-      ) r
-      GROUP BY meter_id, bucket
-    ) pm
-    JOIN meters m ON m.id = pm.meter_id
-    GROUP BY pm.bucket
-    ORDER BY pm.bucket`.execute(database.db);
-  return rows;
+        SELECT meter_id, bucket, sum(value) AS value, count(*) AS n
+        FROM (
+          SELECT meter_id, date_trunc(${p.unit}, start, ${p.tz}) AS bucket, value
+          FROM readings
+          WHERE meter_id = ANY(${p.meterIds as number[]}::int[]) AND channel = ${p.channel} AND start >= ${p.from} AND start < ${p.to}
+        ) r
+        GROUP BY meter_id, bucket
+      ) pm
+      JOIN meters m ON m.id = pm.meter_id
+      GROUP BY pm.bucket
+      ORDER BY pm.bucket`.execute(trx);
+    return rows;
+  });
 }
