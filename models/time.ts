@@ -15,6 +15,8 @@ export type ParsedInstant = { ok: true; ms: number } | { ok: false; reason: stri
  */
 export function parseInstant(text: unknown): ParsedInstant {
   if (typeof text !== 'string') return { ok: false, reason: 'timestamp must be an ISO-8601 string with an offset, e.g. 2026-01-01T10:00:00+03:00' };
+  const fast = fastInstantMs(text);
+  if (!Number.isNaN(fast)) return { ok: true, ms: fast };
   const m = ISO_WITH_OFFSET.exec(text);
   if (!m) {
     if (ISO_NO_OFFSET.test(text)) {
@@ -36,6 +38,75 @@ export function parseInstant(text: unknown): ParsedInstant {
     ms -= sign * offMin * 60_000;
   }
   return { ok: true, ms };
+}
+
+const DIGIT_0 = 48;
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** Two ASCII digits at `i` as a number, or NaN. */
+function two(t: string, i: number): number {
+  const a = t.charCodeAt(i) - DIGIT_0;
+  const b = t.charCodeAt(i + 1) - DIGIT_0;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : NaN;
+}
+
+/** Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+function daysFromCivil(y: number, m: number, d: number): number {
+  y -= m <= 2 ? 1 : 0;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  return era * 146_097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719_468;
+}
+
+/**
+ * Epoch ms of the layouts head-ends send nearly always, `YYYY-MM-DDTHH:MM:SS`
+ * with optional `.fff…` and `Z`, `±HH:MM`, `±HHMM` or `±HH`, read by char code
+ * (a regex with eight groups costs ~1 µs a row at 10⁵ rows a request). NaN for
+ * anything else, including every invalid value, so that parseInstant's regex
+ * path keeps the one source of error messages. Years below 100 go there too
+ * (Date.UTC maps them to 19xx).
+ */
+function fastInstantMs(t: string): number {
+  const len = t.length;
+  if (len < 20 || t.charCodeAt(4) !== 45 || t.charCodeAt(7) !== 45 || t.charCodeAt(13) !== 58 || t.charCodeAt(16) !== 58) return NaN;
+  const sep = t.charCodeAt(10);
+  if (sep !== 84 && sep !== 32) return NaN; // 'T' or ' '
+  const year = two(t, 0) * 100 + two(t, 2);
+  const month = two(t, 5), day = two(t, 8), hour = two(t, 11), minute = two(t, 14), second = two(t, 17);
+  // NaN fails every comparison, so a non-digit anywhere lands in the `return NaN`.
+  if (!(year >= 100 && month >= 1 && month <= 12 && day >= 1 && hour <= 23 && minute <= 59 && second <= 59)) return NaN;
+  const leap = month === 2 && (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)) ? 1 : 0;
+  if (day > DAYS_IN_MONTH[month - 1] + leap) return NaN;
+  let i = 19;
+  let frac = 0;
+  if (t.charCodeAt(i) === 46) {
+    // '.': 1 to 9 digits, milliseconds from the first three (as the regex path).
+    const from = ++i;
+    let scale = 100;
+    while (i < len) {
+      const c = t.charCodeAt(i) - DIGIT_0;
+      if (c < 0 || c > 9) break;
+      if (scale >= 1) frac += c * scale;
+      scale /= 10;
+      i++;
+    }
+    if (i === from || i - from > 9) return NaN;
+  }
+  let offMin: number;
+  const o = t.charCodeAt(i);
+  const rest = len - i;
+  if ((o === 90 || o === 122) && rest === 1) {
+    offMin = 0; // 'Z' or 'z'
+  } else if ((o === 43 || o === 45) && (rest === 3 || rest === 5 || rest === 6)) {
+    const hh = two(t, i + 1);
+    const mm = rest === 3 ? 0 : rest === 5 ? two(t, i + 3) : t.charCodeAt(i + 3) === 58 ? two(t, i + 4) : NaN;
+    if (!(hh >= 0 && mm >= 0)) return NaN;
+    offMin = (o === 45 ? -1 : 1) * (hh * 60 + mm);
+  } else {
+    return NaN;
+  }
+  return ((daysFromCivil(year, month, day) * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + frac - offMin * 60_000;
 }
 
 const dtfCache = new Map<string, Intl.DateTimeFormat>();
@@ -68,13 +139,19 @@ export function isValidTimeZone(tz: string): boolean {
 }
 
 const QUARTER = 15 * 60_000;
-const offsetCache = new Map<string, number>();
+// zone → quarter-hour index (a small integer) → offset; no per-call string key.
+const offsetCache = new Map<string, Map<number, number>>();
+let offsetCacheSize = 0;
 
 /** UTC offset of `tz` at instant `ms`, in minutes (Europe/Istanbul → 180). */
 export function tzOffsetMinutes(tz: string, ms: number): number {
   const q = Math.floor(ms / QUARTER);
-  const key = `${tz}|${q}`;
-  let off = offsetCache.get(key);
+  let byQuarter = offsetCache.get(tz);
+  if (byQuarter === undefined) {
+    byQuarter = new Map();
+    offsetCache.set(tz, byQuarter);
+  }
+  let off = byQuarter.get(q);
   if (off === undefined) {
     // Offsets change only on quarter-hour boundaries in every zone in use today.
     const at = q * QUARTER;
@@ -82,8 +159,11 @@ export function tzOffsetMinutes(tz: string, ms: number): number {
     const get = (t: string) => Number(parts.find((p) => p.type === t)!.value);
     const local = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
     off = Math.round((local - at) / 60_000);
-    if (offsetCache.size > 200_000) offsetCache.clear();
-    offsetCache.set(key, off);
+    if (++offsetCacheSize > 200_000) {
+      for (const m of offsetCache.values()) m.clear();
+      offsetCacheSize = 1;
+    }
+    byQuarter.set(q, off);
   }
   return off;
 }

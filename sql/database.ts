@@ -10,8 +10,8 @@ export interface SqlSession {
   query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
   /** Runs a script of several statements without parameters (migrations). */
   exec(sql: string): Promise<void>;
-  /** Runs `COPY … FROM STDIN` (text or csv format) with `data` as its input. */
-  copyFrom(copySql: string, data: string): Promise<void>;
+  /** Runs `COPY … FROM STDIN` (text, csv or binary format) with `data` as its input. */
+  copyFrom(copySql: string, data: string | Uint8Array<ArrayBuffer>): Promise<void>;
 }
 
 export interface Database {

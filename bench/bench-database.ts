@@ -1,0 +1,71 @@
+import { createPgDatabase, redact, type Database } from '../sql/database.js';
+import { migrate } from '../sql/migrator.js';
+
+export const DEFAULT_BENCH_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
+const PREFIX = 'mdm_bench_';
+
+export interface BenchDatabase {
+  readonly database: Database;
+  readonly name: string;
+  readonly url: string;
+  /** Closes the pool and drops the database. Safe to call twice. */
+  drop(): Promise<void>;
+}
+
+async function onAdmin<T>(baseUrl: string, sql: string): Promise<T[]> {
+  const admin = await createPgDatabase(baseUrl, { max: 1 });
+  try {
+    return await admin.session((s) => s.query<T>(sql), { transaction: false });
+  } finally {
+    await admin.close();
+  }
+}
+
+/**
+ * Rerun guard: drops `mdm_bench_<ms>` databases left by a run that was killed
+ * before its cleanup, once they are older than `staleMs` (a live run never is,
+ * since every run stops itself before that) and nobody is connected to them.
+ */
+export async function dropStaleBenchDatabases(baseUrl: string, nowMs: number, staleMs: number): Promise<string[]> {
+  const rows = await onAdmin<{ datname: string }>(
+    baseUrl,
+    `SELECT datname FROM pg_database d WHERE datname LIKE '${PREFIX}%'
+       AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)`,
+  );
+  const dropped: string[] = [];
+  for (const { datname } of rows) {
+    const born = Number(/^mdm_bench_(\d+)(?:_|$)/.exec(datname)?.[1]);
+    if (!Number.isFinite(born) || nowMs - born < staleMs) continue;
+    await onAdmin(baseUrl, `DROP DATABASE IF EXISTS ${datname}`);
+    dropped.push(datname);
+  }
+  return dropped;
+}
+
+/** A fresh migrated database `mdm_bench_<ms>_<pid>` on the server at `baseUrl`. */
+export async function createBenchDatabase(baseUrl: string, nowMs: number, opts: { max?: number } = {}): Promise<BenchDatabase> {
+  const name = `${PREFIX}${nowMs}_${process.pid}`;
+  try {
+    await onAdmin(baseUrl, `CREATE DATABASE ${name}`);
+  } catch (err) {
+    throw new Error(`cannot create the bench database on ${redact(baseUrl)} (set BENCH_DATABASE_URL): ${(err as Error).message}`, { cause: err });
+  }
+  const url = new URL(baseUrl);
+  url.pathname = `/${name}`;
+  let database: Database | undefined;
+  let dropped = false;
+  const drop = async () => {
+    if (dropped) return;
+    dropped = true;
+    await database?.close().catch(() => {});
+    await onAdmin(baseUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  };
+  try {
+    database = await createPgDatabase(url.toString(), { max: opts.max });
+    await migrate(database);
+  } catch (err) {
+    await drop().catch(() => {});
+    throw err;
+  }
+  return { database, name, url: url.toString(), drop };
+}
