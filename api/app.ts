@@ -12,6 +12,7 @@ import { meterRoutes } from './routes/meters.route.js';
 import { readingRoutes } from './routes/readings.route.js';
 import { rejectRoutes } from './routes/rejects.route.js';
 import { aggregateRoutes } from './routes/aggregate.route.js';
+import { modbusRoutes } from './routes/modbus.route.js';
 
 export interface AppDeps {
   readonly database: Database;
@@ -56,6 +57,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(readingRoutes, { ...ctx, prefix: '/v1' });
   await app.register(aggregateRoutes, { ...ctx, prefix: '/v1' });
   await app.register(rejectRoutes, { ...ctx, prefix: '/v1' });
+  await app.register(modbusRoutes, { ...ctx, prefix: '/v1' });
   return app;
 }
 

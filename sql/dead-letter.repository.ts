@@ -22,19 +22,17 @@ export async function insertDeadLetters(s: SqlSession, origin: DeadLetterOrigin,
   if (rows.length === 0) return;
   await s.query(
     `INSERT INTO rejects (batch_id, transport, principal, topic, row_index, meter, payload, reason)
-     SELECT $1, $2, COALESCE(t.principal, $3), COALESCE(t.topic, $4), t.row_index, t.meter, t.payload, t.reason
-     FROM unnest($5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) AS t(row_index, meter, payload, reason, topic, principal)`,
+     SELECT $1, $2, t.principal, t.topic, t.row_index, t.meter, t.payload, t.reason
+     FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS t(row_index, meter, payload, reason, topic, principal)`,
     [
       origin.batchId ?? null,
       origin.transport,
-      origin.principal,
-      origin.topic ?? null,
       rows.map((r) => r.rowIndex),
       rows.map((r) => r.meter),
       rows.map((r) => r.payload),
       rows.map((r) => r.reason),
-      rows.map((r) => r.topic ?? null),
-      rows.map((r) => r.principal ?? null),
+      rows.map((r) => (r.topic !== undefined ? r.topic : (origin.topic ?? null))),
+      rows.map((r) => (r.principal !== undefined ? r.principal : origin.principal)),
     ],
   );
 }

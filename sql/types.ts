@@ -94,6 +94,36 @@ export interface ApiKeysTable {
   revoked_at: Timestamp | null;
 }
 
+export interface ModbusDevicesTable {
+  id: string;
+  config: JSONColumnType<object, string, string>;
+  created_at: GeneratedTimestamp;
+  updated_at: GeneratedTimestamp;
+}
+
+export interface ModbusDeviceStatusTable {
+  device_id: string;
+  state: string;
+  last_poll_at: Timestamp | null;
+  last_success_at: Timestamp | null;
+  consecutive_failures: number;
+  last_error: string | null;
+  last_error_code: string | null;
+  updated_at: GeneratedTimestamp;
+}
+
+export interface ModbusRegisterStateTable {
+  meter_id: number;
+  channel: number;
+  device_id: string;
+  last_at: Timestamp;
+  last_value: number;
+  pending_start: Timestamp;
+  pending_value: number;
+  pending_kind: 'pinned' | 'loose' | 'partial';
+  updated_at: GeneratedTimestamp;
+}
+
 export interface MdmSettingsTable {
   key: string;
   value: string;
@@ -114,6 +144,9 @@ export interface DB {
   rejects: RejectsTable;
   meter_events: MeterEventsTable;
   api_keys: ApiKeysTable;
+  modbus_devices: ModbusDevicesTable;
+  modbus_device_status: ModbusDeviceStatusTable;
+  modbus_register_state: ModbusRegisterStateTable;
   mdm_settings: MdmSettingsTable;
   mdm_migrations: MdmMigrationsTable;
 }

@@ -123,7 +123,9 @@ export function senmlToReadings(pack: readonly unknown[], opts: { meter?: string
     }
     const split = splitName(name);
     if (!split) {
-      reject(`SenML name "${name}" does not end in a known channel (name = {meterId}/{channel}): ${KNOWN_CHANNELS_HINT}`);
+      const cut = Math.max(name.lastIndexOf('/'), name.lastIndexOf(':'));
+      const guess = opts.meter ?? (cut > 0 ? name.slice(0, cut) : null); // for finding the dead letter by meter
+      reject(`SenML name "${name}" does not end in a known channel (name = {meterId}/{channel}): ${KNOWN_CHANNELS_HINT}`, guess);
       continue;
     }
     if (split.meter !== null && opts.meter !== undefined && split.meter !== opts.meter) {

@@ -2,6 +2,7 @@ import type { Flavour, SqlSession } from '../database.js';
 import { init } from './001-init.js';
 import { flavour } from './002-flavour.js';
 import { events } from './003-events.js';
+import { modbus } from './004-modbus.js';
 
 /** A numbered, idempotent schema step. Never edit one that has shipped: add the next. */
 export interface Migration {
@@ -12,4 +13,4 @@ export interface Migration {
   up(s: SqlSession, flavour: Flavour): Promise<void>;
 }
 
-export const MIGRATIONS: readonly Migration[] = [init, flavour, events];
+export const MIGRATIONS: readonly Migration[] = [init, flavour, events, modbus];

@@ -1,0 +1,157 @@
+import type { DeviceState, DeviceStatus } from '../models/modbus.js';
+import type { RegisterState } from '../ingest/register-delta.js';
+import type { Database } from './database.js';
+
+/** A device row as stored: `config` is the validated ModbusDevice JSON (parse it again on load). */
+export interface StoredDevice {
+  readonly id: string;
+  readonly config: unknown;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  /** undefined until the poller has written one. */
+  readonly status: DeviceStatus | undefined;
+}
+
+export interface DeviceUpsertCounts {
+  created: number;
+  updated: number;
+  unchanged: number;
+}
+
+// A device whose configuration changed restarts its register → interval
+// conversion (its register state is dropped): a new scale or address would
+// otherwise be read as a jump or reset against the old value.
+const UPSERT = `
+WITH input AS (
+  SELECT t.id, t.config FROM jsonb_to_recordset($1::jsonb) AS t(id text, config jsonb)
+), up AS (
+  INSERT INTO modbus_devices AS d (id, config) SELECT id, config FROM input
+  ON CONFLICT (id) DO UPDATE SET config = excluded.config, updated_at = now()
+  WHERE d.config IS DISTINCT FROM excluded.config
+  RETURNING d.id, (xmax = 0) AS created
+), dropped AS (
+  DELETE FROM modbus_register_state s USING up WHERE s.device_id = up.id AND NOT up.created
+)
+SELECT count(*) FILTER (WHERE created)::int AS created, count(*) FILTER (WHERE NOT created)::int AS updated FROM up`;
+
+/**
+ * Creates or replaces device configurations by id in one statement; one sent
+ * exactly as stored is left alone (updated_at kept). Ids must be unique.
+ * @example await upsertDevices(database, [{ id: 'D1', config: parsedDevice }]) // { created: 1, updated: 0, unchanged: 0 }
+ */
+export async function upsertDevices(database: Database, devices: readonly { id: string; config: unknown }[]): Promise<DeviceUpsertCounts> {
+  if (devices.length === 0) return { created: 0, updated: 0, unchanged: 0 };
+  const sorted = [...devices].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)); // one lock order for concurrent upserts
+  return database.session(async (s) => {
+    const [r] = await s.query<{ created: number; updated: number }>(UPSERT, [JSON.stringify(sorted)]);
+    return { created: r.created, updated: r.updated, unchanged: devices.length - r.created - r.updated };
+  });
+}
+
+/** Every device with its status, ordered by id. */
+export async function listDevices(database: Database): Promise<StoredDevice[]> {
+  const rows = await database.db
+    .selectFrom('modbus_devices as d')
+    .leftJoin('modbus_device_status as s', 's.device_id', 'd.id')
+    .select([
+      'd.id',
+      'd.config',
+      'd.created_at',
+      'd.updated_at',
+      's.state',
+      's.last_poll_at',
+      's.last_success_at',
+      's.consecutive_failures',
+      's.last_error',
+      's.last_error_code',
+    ])
+    .orderBy('d.id')
+    .execute();
+  return rows.map((r) => ({
+    id: r.id,
+    config: r.config,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    status:
+      r.state === null
+        ? undefined
+        : {
+            state: r.state as DeviceState,
+            lastPollAt: r.last_poll_at?.toISOString() ?? null,
+            lastSuccessAt: r.last_success_at?.toISOString() ?? null,
+            consecutiveFailures: r.consecutive_failures ?? 0,
+            lastError: r.last_error,
+            lastErrorCode: r.last_error_code,
+          },
+  }));
+}
+
+/** Register states of one device, keyed `${meterId}|${channel}`. */
+export async function loadRegisterStates(database: Database, deviceId: string): Promise<Map<string, RegisterState>> {
+  const rows = await database.db.selectFrom('modbus_register_state').selectAll().where('device_id', '=', deviceId).execute();
+  const out = new Map<string, RegisterState>();
+  for (const r of rows) {
+    out.set(`${r.meter_id}|${r.channel}`, {
+      lastAtMs: r.last_at.getTime(),
+      lastValue: r.last_value,
+      pendingStartMs: r.pending_start.getTime(),
+      pendingValue: r.pending_value,
+      pendingStart: r.pending_kind,
+    });
+  }
+  return out;
+}
+
+export interface RegisterStateRow {
+  readonly meterId: number;
+  readonly channel: number;
+  readonly state: RegisterState;
+}
+
+const SAVE_STATES = `
+INSERT INTO modbus_register_state AS r (meter_id, channel, device_id, last_at, last_value, pending_start, pending_value, pending_kind, updated_at)
+SELECT meter_id, channel, $1, last_at, last_value, pending_start, pending_value, pending_kind, now()
+FROM jsonb_to_recordset($2::jsonb) AS t(meter_id integer, channel smallint, last_at timestamptz, last_value double precision,
+                                        pending_start timestamptz, pending_value double precision, pending_kind text)
+ON CONFLICT (meter_id, channel) DO UPDATE SET
+  device_id = excluded.device_id, last_at = excluded.last_at, last_value = excluded.last_value,
+  pending_start = excluded.pending_start, pending_value = excluded.pending_value, pending_kind = excluded.pending_kind, updated_at = now()`;
+
+const SAVE_STATUS = `
+INSERT INTO modbus_device_status AS s (device_id, state, last_poll_at, last_success_at, consecutive_failures, last_error, last_error_code, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, now())
+ON CONFLICT (device_id) DO UPDATE SET
+  state = excluded.state, last_poll_at = excluded.last_poll_at, last_success_at = excluded.last_success_at,
+  consecutive_failures = excluded.consecutive_failures, last_error = excluded.last_error,
+  last_error_code = excluded.last_error_code, updated_at = now()`;
+
+/**
+ * Records one poll: the device status and the register states it moved, in
+ * one transaction. A device deleted meanwhile is skipped (nothing to attach to).
+ */
+export async function recordPoll(database: Database, deviceId: string, status: DeviceStatus, states: readonly RegisterStateRow[]): Promise<void> {
+  await database.session(async (s) => {
+    const exists = await s.query('SELECT 1 FROM modbus_devices WHERE id = $1 FOR UPDATE', [deviceId]);
+    if (exists.length === 0) return;
+    await s.query(SAVE_STATUS, [
+      deviceId,
+      status.state,
+      status.lastPollAt,
+      status.lastSuccessAt,
+      status.consecutiveFailures,
+      status.lastError,
+      status.lastErrorCode,
+    ]);
+    if (states.length === 0) return;
+    const doc = states.map(({ meterId, channel, state }) => ({
+      meter_id: meterId,
+      channel,
+      last_at: new Date(state.lastAtMs).toISOString(),
+      last_value: state.lastValue,
+      pending_start: new Date(state.pendingStartMs).toISOString(),
+      pending_value: state.pendingValue,
+      pending_kind: state.pendingStart,
+    }));
+    await s.query(SAVE_STATES, [deviceId, JSON.stringify(doc)]);
+  });
+}
