@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { HealthProbe } from '../api/routes/health.route.js';
 import type { Config } from '../models/config.js';
 import type { Database } from '../sql/database.js';
+import { mqttComponent } from '../adapters/mqtt/component.js';
 
 type LogFn = (objOrMsg: object | string, msg?: string) => void;
 
@@ -43,4 +44,6 @@ export type ComponentFactory = (ctx: ComponentContext) => Component | undefined 
  *   mqttComponent,    // adapters/mqtt: embedded aedes broker on MQTT_PORT, or the broker at MQTT_URL
  *   modbusComponent,  // adapters/modbus: register poller
  */
-export const COMPONENTS: readonly ComponentFactory[] = [];
+export const COMPONENTS: readonly ComponentFactory[] = [
+  mqttComponent, // adapters/mqtt: embedded aedes broker on MQTT_PORT, or the broker at MQTT_URL
+];

@@ -101,9 +101,17 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     broker.handle(socket);
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      void new Promise<void>((r) => broker.close(() => r()));
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new Error(`MQTT_PORT ${opts.port} on ${opts.host} is already in use: set MQTT_PORT to a free port (0 turns the embedded broker off) or MQTT_URL to use the broker that is there`)
+          : err,
+      );
+    });
     server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
+      server.on('error', (err) => log.error({ err: err.message }, 'MQTT listener error'));
       resolve();
     });
   });

@@ -53,7 +53,8 @@ export interface MqttComponentDeps {
 export interface MqttComponent {
   readonly name: 'mqtt';
   readonly mode: 'embedded' | 'external' | 'disabled';
-  start(): Promise<void>;
+  /** `log` replaces the one given at creation (mdm serve passes a pino child). */
+  start(log?: MqttLog): Promise<void>;
   /**
    * Default: stops taking messages, writes and acknowledges what was received,
    * then disconnects. `drain: false` drops what is not committed without
@@ -84,7 +85,7 @@ const METER_CACHE_MS = 60_000;
  */
 export function createMqttComponent(deps: MqttComponentDeps): MqttComponent {
   const { config, database } = deps;
-  const log = deps.log ?? SILENT_LOG;
+  let log = deps.log ?? SILENT_LOG;
   const timers = deps.timers ?? REAL_TIMERS;
   const write = deps.write ?? writeMessages;
   const mode = config.MQTT_URL ? 'external' : config.MQTT_PORT > 0 ? 'embedded' : 'disabled';
@@ -170,8 +171,9 @@ export function createMqttComponent(deps: MqttComponentDeps): MqttComponent {
     get port() {
       return broker?.port ?? null;
     },
-    async start() {
+    async start(logger) {
       if (mode === 'disabled' || running) return;
+      if (logger) log = logger;
       batcher = newBatcher();
       running = true;
       if (mode === 'embedded') {
@@ -245,4 +247,10 @@ export function createMqttComponent(deps: MqttComponentDeps): MqttComponent {
       },
     },
   };
+}
+
+/** The factory `mdm serve` lists in cli/components.ts: undefined when MQTT is off (MQTT_PORT=0 and no MQTT_URL). */
+export function mqttComponent(ctx: { readonly config: MqttConfig; readonly database: Database }): MqttComponent | undefined {
+  const c = createMqttComponent(ctx);
+  return c.mode === 'disabled' ? undefined : c;
 }
