@@ -47,11 +47,11 @@ export async function startMeterSim(tables: { holding?: Table; input?: Table }):
   const port = await freePort();
   const served = { 3: 0, 4: 0 };
   const sim = { port, silent: false, served } as MeterSim & { silent: boolean };
-  const serve = (fn: 3 | 4, table: Table | undefined) => (address: number, _unit: number, cb: (err: unknown, v?: number) => void) => {
+  const serve = (fn: 3 | 4, table: Table | undefined) => (address: number, _unit: number, cb: (err: Error | null, v: number) => void) => {
     if (sim.silent) return; // never answer
     served[fn]++;
     const w = table?.(address);
-    if (w === undefined) cb({ modbusErrorCode: 2, msg: `no register ${address}` });
+    if (w === undefined) cb(Object.assign(new Error(`no register ${address}`), { modbusErrorCode: 2 }), 0);
     else cb(null, w);
   };
   const server = new ServerTCP(

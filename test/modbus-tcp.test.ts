@@ -5,6 +5,7 @@ import { createModbusPoller, type ModbusPoller } from '../adapters/modbus/modbus
 import { realTimers } from '../adapters/modbus/timers.js';
 import { MeterSchema } from '../models/meter.js';
 import { channelDef, type ChannelName } from '../models/channel.js';
+import { qualityName, sourceName } from '../models/reading.js';
 import type { Database } from '../sql/database.js';
 import { listDevices } from '../sql/modbus-device.repository.js';
 import { upsertMeters } from '../sql/meter.repository.js';
@@ -25,14 +26,12 @@ async function rows(database: Database, meter: string, channel: ChannelName) {
   const r = await database.db
     .selectFrom('readings as r')
     .innerJoin('meters as m', 'm.id', 'r.meter_id')
-    .innerJoin('qualities as q', 'q.code', 'r.quality')
-    .innerJoin('sources as s', 's.code', 'r.source')
-    .select(['r.start', 'r.value', 'q.name as quality', 's.name as source'])
+    .select(['r.start', 'r.value', 'r.quality', 'r.source'])
     .where('m.external_id', '=', meter)
     .where('r.channel', '=', channelDef(channel).code)
     .orderBy('r.start')
     .execute();
-  return r.map((x) => ({ at: x.start.toISOString().slice(11, 16), value: x.value, quality: x.quality, source: x.source }));
+  return r.map((x) => ({ at: x.start.toISOString().slice(11, 16), value: x.value, quality: qualityName(x.quality), source: sourceName(x.source) }));
 }
 
 async function events(database: Database, meter: string) {
