@@ -9,6 +9,7 @@ import type { HealthProbe } from '../api/routes/health.route.js';
 import type { Config } from '../models/config.js';
 import type { Database } from '../sql/database.js';
 import { mqttComponent } from '../adapters/mqtt/component.js';
+import { modbusComponent } from '../adapters/modbus/modbus.component.js';
 
 type LogFn = (objOrMsg: object | string, msg?: string) => void;
 
@@ -46,4 +47,5 @@ export type ComponentFactory = (ctx: ComponentContext) => Component | undefined 
  */
 export const COMPONENTS: readonly ComponentFactory[] = [
   mqttComponent, // adapters/mqtt: embedded aedes broker on MQTT_PORT, or the broker at MQTT_URL
+  modbusComponent, // adapters/modbus: register poller for the devices in modbus_devices (PUT /v1/modbus/devices, MODBUS_DEVICES_FILE)
 ];
