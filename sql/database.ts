@@ -91,6 +91,9 @@ export async function createPgDatabase(url: string, opts: { max?: number } = {})
     },
     async close() {
       await db.destroy();
+      // Kysely ends the pool only if it ever opened a connection itself; a
+      // process that only used session() would otherwise keep idle clients alive.
+      if (!pool.ended) await pool.end();
     },
   };
 }
@@ -171,6 +174,7 @@ export function createPgliteDatabase(pglite: PGliteLike): Database {
     },
     async close() {
       await db.destroy();
+      await pool.end(); // Kysely skips it when it never connected (session()-only use): PGlite would keep the process alive
     },
   };
 }
