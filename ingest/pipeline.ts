@@ -23,7 +23,8 @@ export interface IngestContext {
 /**
  * The one ingest path for every transport: validate rows, store the valid ones
  * (versioned, idempotent) and dead-letter the rest with their reasons, in one
- * transaction. Returns counts and per-row rejects.
+ * transaction, which also queues the touched meter days for validation (VEE).
+ * Returns counts and per-row rejects.
  */
 export async function ingestReadings(database: Database, raw: readonly unknown[], ctx: IngestContext): Promise<IngestResult & { batchId: number }> {
   const meters = await findMeterRefs(database, meterIdsOf(raw, ctx.meter));
@@ -38,7 +39,7 @@ export async function ingestReadings(database: Database, raw: readonly unknown[]
   const counts = await writeReadings(
     database,
     n.rows,
-    { transport: ctx.transport, principal: ctx.principal, topic: ctx.topic, detail: ctx.detail },
+    { transport: ctx.transport, principal: ctx.principal, topic: ctx.topic, detail: ctx.detail, validate: true },
     deadLetters,
   );
   return {
@@ -126,7 +127,7 @@ export async function ingestMessages(
   });
 
   const principals = [...new Set(messages.map((m) => m.principal).filter((p): p is string => p !== null))];
-  const batch = { transport: ctx.transport, principal: principals.length ? principals.join(',').slice(0, 512) : null, detail: ctx.detail ?? null };
+  const batch = { transport: ctx.transport, principal: principals.length ? principals.join(',').slice(0, 512) : null, detail: ctx.detail ?? null, validate: true };
   const out = { batchIds: [] as number[], accepted: 0, unchanged: repeated, superseded: 0, messages: results };
   for (let g = 0; g < groups.length; g++) {
     const c = await writeReadings(database, groups[g], batch, g === 0 ? letters : []);

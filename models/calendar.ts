@@ -43,6 +43,11 @@ export function startOfNextLocalDay(ms: number, tz: string): number {
   return startOfLocalDay(startOfLocalDay(ms, tz) + 26 * 3_600_000, tz);
 }
 
+/** The calendar date `days` after (or before, when negative) `date`, both `YYYY-MM-DD`. */
+export function shiftDate(date: string, days: number): string {
+  return new Date(Date.parse(`${date}T00:00:00Z`) + days * DAY).toISOString().slice(0, 10);
+}
+
 /** The local dates `YYYY-MM-DD` from `from` to `to` inclusive. */
 export function datesBetween(from: string, to: string): string[] {
   const out: string[] = [];

@@ -4,7 +4,12 @@ import type { Quality } from './reading.js';
 /** VEE rule names; stored in validation issues (never rename). */
 export const RULES = ['gap', 'conflict', 'negative', 'spike', 'high_low', 'zero_run', 'flat_line', 'sum_check', 'register', 'time', 'range'] as const;
 export type RuleName = (typeof RULES)[number];
-export type Severity = 'warn' | 'fail';
+export const SEVERITIES = ['warn', 'fail'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+/** Validation issue states: open until resolved; obsolete when a re-run no longer finds it. */
+export const ISSUE_STATUSES = ['open', 'accepted', 'replaced', 'obsolete'] as const;
+export type IssueStatus = (typeof ISSUE_STATUSES)[number];
 
 /** One point of a series handed to the rules: epoch ms, recorded value, quality. */
 export interface VeePoint {
@@ -25,20 +30,41 @@ export interface VeeFinding {
   readonly suspectStarts: readonly number[];
 }
 
-const severity = z.enum(['warn', 'fail']);
+const severity = z.enum(SEVERITIES);
+const hours = z.number().positive();
+const DateText = z.iso.date();
 
 /**
- * Rule parameters with their defaults. One object per profile class/commodity
- * overrides them (see ingest/vee/config.ts).
+ * A rule's switch and severity; every field of a rule has a default so an
+ * override names only what it changes. `autoEstimate` (interval energy
+ * rules): values the rule marks suspect (severity fail) are replaced by
+ * estimates at once, and for `gap` the missing intervals are filled.
+ */
+const base = (defaultSeverity: Severity) => ({ enabled: z.boolean().default(true), severity: severity.default(defaultSeverity) });
+const auto = (on: boolean) => ({ autoEstimate: z.boolean().default(on) });
+
+/**
+ * Rule parameters with their defaults. Rows of `vee_settings` per profile
+ * class and/or commodity override them from an effective date on (see
+ * ingest/vee/config.ts); with no rows, these defaults apply.
  */
 export const VeeParamsSchema = z
   .object({
-    gap: z.object({ enabled: z.boolean().default(true), severity: severity.default('fail') }).default({ enabled: true, severity: 'fail' }),
-    negative: z.object({ enabled: z.boolean().default(true), severity: severity.default('fail') }).default({ enabled: true, severity: 'fail' }),
+    gap: z
+      .object({
+        ...base('fail'),
+        ...auto(true),
+        /** Missing intervals after the newest received one count only once they ended this many hours ago. */
+        graceHours: z.number().nonnegative().default(24),
+      })
+      .strict()
+      .prefault({}),
+    conflict: z.object(base('warn')).strict().prefault({}),
+    negative: z.object({ ...base('fail'), ...auto(false) }).strict().prefault({}),
     spike: z
       .object({
-        enabled: z.boolean().default(true),
-        severity: severity.default('warn'),
+        ...base('warn'),
+        ...auto(false),
         /** Value above k × (median + 1.4826·MAD) of the meter's own history. */
         k: z.number().positive().default(5),
         /** Physical maximum: contracted power in kW (× interval hours); absent = not checked. */
@@ -46,33 +72,46 @@ export const VeeParamsSchema = z
         /** Below this the spike rule stays silent (kWh per interval). */
         minValue: z.number().nonnegative().default(0.5),
       })
-      .default({ enabled: true, severity: 'warn', k: 5, minValue: 0.5 }),
+      .strict()
+      .prefault({}),
     highLow: z
-      .object({ enabled: z.boolean().default(true), severity: severity.default('warn'), low: z.number().default(0.2), high: z.number().default(3) })
-      .default({ enabled: true, severity: 'warn', low: 0.2, high: 3 }),
-    zeroRun: z
-      .object({ enabled: z.boolean().default(true), severity: severity.default('warn'), hours: z.number().positive().default(6) })
-      .default({ enabled: true, severity: 'warn', hours: 6 }),
-    flatLine: z
-      .object({ enabled: z.boolean().default(true), severity: severity.default('warn'), hours: z.number().positive().default(12) })
-      .default({ enabled: true, severity: 'warn', hours: 12 }),
+      .object({ ...base('warn'), ...auto(false), low: z.number().nonnegative().default(0.2), high: z.number().positive().default(3) })
+      .strict()
+      .prefault({}),
+    zeroRun: z.object({ ...base('warn'), ...auto(false), hours: hours.default(6) }).strict().prefault({}),
+    flatLine: z.object({ ...base('warn'), ...auto(false), hours: hours.default(12) }).strict().prefault({}),
     sumCheck: z
-      .object({ enabled: z.boolean().default(true), severity: severity.default('fail'), absolute: z.number().nonnegative().default(1), percent: z.number().nonnegative().default(2) })
-      .default({ enabled: true, severity: 'fail', absolute: 1, percent: 2 }),
-    register: z
-      .object({ enabled: z.boolean().default(true), severity: severity.default('fail'), rolloverAt: z.number().positive().optional() })
-      .default({ enabled: true, severity: 'fail' }),
+      .object({ ...base('fail'), absolute: z.number().nonnegative().default(1), percent: z.number().nonnegative().default(2) })
+      .strict()
+      .prefault({}),
+    register: z.object({ ...base('fail'), rolloverAt: z.number().positive().optional() }).strict().prefault({}),
     time: z
-      .object({ enabled: z.boolean().default(true), severity: severity.default('fail'), futureMinutes: z.number().nonnegative().default(15), horizonDays: z.number().positive().default(400) })
-      .default({ enabled: true, severity: 'fail', futureMinutes: 15, horizonDays: 400 }),
+      .object({ ...base('fail'), futureMinutes: z.number().nonnegative().default(15), horizonDays: z.number().positive().default(400) })
+      .strict()
+      .prefault({}),
     range: z
       .object({
-        enabled: z.boolean().default(true),
-        severity: severity.default('fail'),
+        ...base('fail'),
         temperature: z.tuple([z.number(), z.number()]).default([-60, 80]),
         pressure: z.tuple([z.number(), z.number()]).default([0, 100]),
       })
-      .default({ enabled: true, severity: 'fail', temperature: [-60, 80], pressure: [0, 100] }),
+      .strict()
+      .prefault({}),
+    estimation: z
+      .object({
+        /** Gaps up to this long are shared linearly between their neighbours; longer ones are estimated like-day. */
+        maxLinearHours: z.number().nonnegative().default(2),
+        /** Like days looked back for, in weeks. */
+        likeDayWeeks: z.number().int().min(1).max(8).default(4),
+        /** Longer runs of missing or suspect intervals are left to a person (an open issue), not estimated automatically. */
+        maxHours: hours.default(168),
+      })
+      .strict()
+      .prefault({}),
+    /** Days of the meter's own history the spike, high/low and zero-run rules compare against. */
+    historyDays: z.number().int().min(7).max(56).default(28),
+    /** Local dates counted as public holidays (day type `holiday`) by high/low and like-day estimation. */
+    holidays: z.array(DateText).default([]),
   })
   .strict();
 export type VeeParams = z.output<typeof VeeParamsSchema>;

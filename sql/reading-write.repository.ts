@@ -14,6 +14,8 @@ export interface BatchInfo {
   detail?: string | null;
   /** MQTT topic or file name, kept with dead letters. */
   topic?: string | null;
+  /** Queue the batch's meter/channel/local days for validation (vee_queue), in the same transaction. Ingest sets it; VEE's own writes do not. */
+  validate?: boolean;
 }
 
 const STAGING = `CREATE TEMP TABLE IF NOT EXISTS staging_readings (
@@ -86,6 +88,19 @@ WITH changed AS (
   RETURNING r.version
 )
 SELECT count(*) FILTER (WHERE version = 1)::int AS inserted, count(*) FILTER (WHERE version > 1)::int AS superseded FROM up`;
+
+/**
+ * The (meter, channel, local date) keys of the staged rows into the VEE queue
+ * (ingest/vee/vee-worker.ts drains it). One DISTINCT over the staging table,
+ * in key order so that concurrent batches lock queue rows in the same order;
+ * a key already claimed by a worker is re-armed so the new data gets validated.
+ */
+const ENQUEUE_VALIDATION = `
+INSERT INTO vee_queue (meter_id, channel, local_date)
+SELECT DISTINCT s.meter_id, s.channel, (s.start AT TIME ZONE m.timezone)::date
+FROM staging_readings s JOIN meters m ON m.id = s.meter_id
+ORDER BY 1, 2, 3
+ON CONFLICT (meter_id, channel, local_date) DO UPDATE SET claimed_at = NULL, enqueued_at = now() WHERE vee_queue.claimed_at IS NOT NULL`;
 
 /** SQLSTATEs after which the batch is run again with UPSERT_MERGE: unique_violation, deadlock_detected. */
 const RACE_CODES = new Set(['23505', '40P01']);
@@ -179,12 +194,17 @@ export async function writeReadings(
       if (!data) return { batchId: id, accepted: 0, unchanged: 0, superseded: 0 };
       await s.query(STAGING);
       await s.copyFrom('COPY staging_readings FROM STDIN (FORMAT binary)', data);
+      let counts: WriteCounts & { batchId: number };
       if (upsert) {
         const [res] = await s.query<{ inserted: number; superseded: number }>(UPSERT_MERGE, [id, ...params]);
-        return { batchId: id, accepted: res.inserted, superseded: res.superseded, unchanged: rows.length - res.inserted - res.superseded };
+        counts = { batchId: id, accepted: res.inserted, superseded: res.superseded, unchanged: rows.length - res.inserted - res.superseded };
+      } else {
+        const [res] = await s.query<{ stored: number; superseded: number }>(FAST_MERGE, [id, ...params]);
+        counts = { batchId: id, accepted: rows.length - res.stored, superseded: res.superseded, unchanged: res.stored - res.superseded };
       }
-      const [res] = await s.query<{ stored: number; superseded: number }>(FAST_MERGE, [id, ...params]);
-      return { batchId: id, accepted: rows.length - res.stored, superseded: res.superseded, unchanged: res.stored - res.superseded };
+      // A batch that changed nothing (a pure re-send) needs no re-validation.
+      if (batch.validate && counts.accepted + counts.superseded > 0) await s.query(ENQUEUE_VALIDATION);
+      return counts;
     });
 
   try {

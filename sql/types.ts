@@ -124,6 +124,55 @@ export interface ModbusRegisterStateTable {
   updated_at: GeneratedTimestamp;
 }
 
+export interface ValidationIssuesTable {
+  id: Generated<number>;
+  meter_id: number;
+  channel: number;
+  rule: string;
+  severity: 'warn' | 'fail';
+  from_ts: Timestamp;
+  to_ts: Timestamp;
+  detail: string;
+  status: ColumnType<'open' | 'accepted' | 'replaced' | 'obsolete', 'open' | 'accepted' | 'replaced' | 'obsolete' | undefined>;
+  created_at: GeneratedTimestamp;
+  resolved_at: Timestamp | null;
+  resolved_by: string | null;
+  resolution_comment: string | null;
+}
+
+export interface VeeSettingsTable {
+  id: Generated<number>;
+  profile_class: string | null;
+  commodity: string | null;
+  effective_from: string;
+  params: JSONColumnType<Record<string, unknown>, string, string>;
+  created_at: GeneratedTimestamp;
+  created_by: string | null;
+}
+
+export interface VeeQueueTable {
+  meter_id: number;
+  channel: number;
+  local_date: string;
+  enqueued_at: GeneratedTimestamp;
+  claimed_at: Timestamp | null;
+}
+
+export interface ReadingNotesTable {
+  meter_id: number;
+  channel: number;
+  start: Timestamp;
+  version: number;
+  batch_id: number;
+  method: string | null;
+  params: JSONColumnType<Record<string, unknown> | null, string | null, string | null>;
+  reason_code: string;
+  comment: string | null;
+  recorded_by: string;
+  issue_id: number | null;
+  created_at: GeneratedTimestamp;
+}
+
 export interface MdmSettingsTable {
   key: string;
   value: string;
@@ -147,6 +196,10 @@ export interface DB {
   modbus_devices: ModbusDevicesTable;
   modbus_device_status: ModbusDeviceStatusTable;
   modbus_register_state: ModbusRegisterStateTable;
+  validation_issues: ValidationIssuesTable;
+  vee_settings: VeeSettingsTable;
+  vee_queue: VeeQueueTable;
+  reading_notes: ReadingNotesTable;
   mdm_settings: MdmSettingsTable;
   mdm_migrations: MdmMigrationsTable;
 }

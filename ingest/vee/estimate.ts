@@ -1,11 +1,11 @@
-import { dayTypeOf, localDate, localMinuteOfDay, type DayType } from '../../models/calendar.js';
+import { dayTypeOf, localDate, localMinuteOfDay, shiftDate, type DayType } from '../../models/calendar.js';
 import type { VeePoint } from '../../models/vee.js';
 
 /**
  * Estimation of missing or suspect interval energy. Pure: series in, estimates
  * out; each estimate says which method made it and with what parameters.
  */
-export type EstimateMethod = 'linear' | 'like-day' | 'profile-class' | 'none';
+export type EstimateMethod = 'linear' | 'like-day' | 'profile-class' | 'zero' | 'none';
 
 export interface Estimate {
   readonly startMs: number;
@@ -115,7 +115,7 @@ export function scaleToRegister(estimates: readonly Estimate[], knownSum: number
 /**
  * Fills missing interval starts: gaps up to maxLinearHours by linear sharing
  * between the neighbouring values, longer ones by like day (then class
- * profile). Contiguous runs are handled as one gap.
+ * profile). Contiguous runs are handled as one gap. Sorted by start.
  */
 export function estimateGaps(missing: readonly number[], present: readonly VeePoint[], ctx: EstimateContext): Estimate[] {
   const step = ctx.intervalMinutes * 60_000;
@@ -123,6 +123,7 @@ export function estimateGaps(missing: readonly number[], present: readonly VeePo
   const byStart = new Map(present.map((x) => [x.startMs, x.value]));
   const sorted = [...missing].sort((a, b) => a - b);
   const out: Estimate[] = [];
+  const long: number[] = []; // like-day runs go in one call: it indexes the history once
   let i = 0;
   while (i < sorted.length) {
     let j = i + 1;
@@ -130,12 +131,10 @@ export function estimateGaps(missing: readonly number[], present: readonly VeePo
     const run = sorted.slice(i, j);
     const before = byStart.get(run[0] - step);
     const after = byStart.get(run[run.length - 1] + step);
-    out.push(...(run.length <= maxLinear && (before !== undefined || after !== undefined) ? linearShare(run, before, after) : likeDay(run, ctx)));
+    if (run.length <= maxLinear && (before !== undefined || after !== undefined)) out.push(...linearShare(run, before, after));
+    else long.push(...run);
     i = j;
   }
-  return out;
-}
-
-function shiftDate(date: string, days: number): string {
-  return new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
+  if (long.length) out.push(...likeDay(long, ctx));
+  return out.sort((a, b) => a.startMs - b.startMs);
 }

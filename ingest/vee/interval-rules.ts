@@ -1,5 +1,5 @@
 import { median, medianAbsoluteDeviation } from 'simple-statistics';
-import { dayTypeOf, localDate, localMinuteOfDay } from '../../models/calendar.js';
+import { dayTypeOf, localDate, localMinuteOfDay, shiftDate, startOfLocalDate } from '../../models/calendar.js';
 import type { VeeFinding, VeeParams, VeePoint } from '../../models/vee.js';
 
 /**
@@ -16,9 +16,23 @@ export interface IntervalContext {
   /** The meter's earlier values (e.g. previous 4 weeks), for robust levels. */
   readonly history: readonly VeePoint[];
   readonly holidays?: ReadonlySet<string>;
+  /** Days before a tested day whose totals the high/low rule compares with (default 28). */
+  readonly referenceDays?: number;
 }
 
 const H = 3_600_000;
+
+/**
+ * Where the gap rule stops looking in [fromMs, toMs): missing intervals after
+ * the last received one (`lastEndMs`, the end of the newest interval of the
+ * channel, or -Infinity) are not gaps yet while the data may still come, i.e.
+ * until they ended `graceHours` before `nowMs`. On the interval grid of fromMs.
+ * @example gapWindowEnd(0, 24 * H, 10 * H, 30 * H, 24, H) // 10 h: data up to 10:00, now is 06:00 the next day
+ */
+export function gapWindowEnd(fromMs: number, toMs: number, lastEndMs: number, nowMs: number, graceHours: number, stepMs: number): number {
+  const settled = fromMs + Math.floor((nowMs - graceHours * H - fromMs) / stepMs) * stepMs;
+  return Math.max(fromMs, Math.min(toMs, Math.max(lastEndMs, settled)));
+}
 
 /** Runs of consecutive missing intervals in [fromMs, toMs), DST-safe (intervals are fixed lengths of absolute time). */
 export function gapRule(points: readonly VeePoint[], ctx: IntervalContext, p: VeeParams['gap']): VeeFinding[] {
@@ -76,35 +90,41 @@ export function spikeRule(points: readonly VeePoint[], ctx: IntervalContext, p: 
 }
 
 /**
- * High/low: a local day's total outside [low, high] × the meter's average
- * daily total for the same day type in its history. Only complete days count.
+ * High/low: a complete local day whose total is outside [low, high] × the
+ * average total of the complete days of the same day type in the
+ * `referenceDays` before it (from the history and the earlier tested days).
+ * Incomplete days (today so far, a day with gaps) are neither tested nor used
+ * as reference: a part-day total says nothing about usage.
  */
 export function highLowRule(points: readonly VeePoint[], ctx: IntervalContext, p: VeeParams['highLow']): VeeFinding[] {
   const hol = ctx.holidays ?? new Set<string>();
-  const totals = (pts: readonly VeePoint[]) => {
-    const m = new Map<string, { sum: number; n: number; from: number; to: number; starts: number[] }>();
+  const step = ctx.intervalMinutes * 60_000;
+  const refDays = ctx.referenceDays ?? 28;
+  type Day = { sum: number; n: number; from: number; starts: number[] };
+  const totals = (pts: readonly VeePoint[], into: Map<string, Day>, keepStarts: boolean) => {
     for (const x of pts) {
       const d = localDate(x.startMs, ctx.timezone);
-      const e = m.get(d) ?? { sum: 0, n: 0, from: x.startMs, to: x.startMs, starts: [] };
+      let e = into.get(d);
+      if (!e) into.set(d, (e = { sum: 0, n: 0, from: startOfLocalDate(d, ctx.timezone), starts: [] }));
       e.sum += x.value;
       e.n++;
-      e.from = Math.min(e.from, x.startMs);
-      e.to = Math.max(e.to, x.startMs + ctx.intervalMinutes * 60_000);
-      e.starts.push(x.startMs);
-      m.set(d, e);
+      if (keepStarts) e.starts.push(x.startMs);
     }
-    return m;
+    return into;
   };
-  const byType = new Map<string, number[]>();
-  for (const [d, e] of totals(ctx.history)) {
-    const t = dayTypeOf(d, hol);
-    byType.set(t, [...(byType.get(t) ?? []), e.sum]);
-  }
+  const complete = (d: string, e: Day) => e.n === Math.round((startOfLocalDate(shiftDate(d, 1), ctx.timezone) - e.from) / step);
+  const tested = totals(points, new Map(), true);
+  const all = totals(ctx.history, new Map(), false);
+  for (const [d, e] of tested) if (!all.has(d)) all.set(d, e);
+  const reference = [...all].filter(([d, e]) => complete(d, e)).map(([d, e]) => ({ d, type: dayTypeOf(d, hol), sum: e.sum }));
   const out: VeeFinding[] = [];
-  for (const [d, e] of totals(points)) {
-    const ref = byType.get(dayTypeOf(d, hol));
-    if (!ref || ref.length < 2) continue;
-    const avg = ref.reduce((a, b) => a + b, 0) / ref.length;
+  for (const [d, e] of tested) {
+    if (!complete(d, e)) continue;
+    const type = dayTypeOf(d, hol);
+    const earliest = shiftDate(d, -refDays);
+    const ref = reference.filter((r) => r.type === type && r.d < d && r.d >= earliest);
+    if (ref.length < 2) continue;
+    const avg = ref.reduce((a, r) => a + r.sum, 0) / ref.length;
     if (avg <= 0) continue;
     const ratio = e.sum / avg;
     if (ratio < p.low || ratio > p.high) {
@@ -112,8 +132,8 @@ export function highLowRule(points: readonly VeePoint[], ctx: IntervalContext, p
         rule: 'high_low',
         severity: p.severity,
         fromMs: e.from,
-        toMs: e.to,
-        detail: `daily total ${round(e.sum)} on ${d} is ${round(ratio)} × the average ${round(avg)} of ${dayTypeOf(d, hol)}s`,
+        toMs: startOfLocalDate(shiftDate(d, 1), ctx.timezone),
+        detail: `daily total ${round(e.sum)} on ${d} is ${round(ratio)} × the average ${round(avg)} of ${type}s`,
         suspectStarts: e.starts,
       });
     }
@@ -186,3 +206,4 @@ function finding(rule: VeeFinding['rule'], severity: VeeFinding['severity'], run
 }
 
 const round = (v: number) => Math.round(v * 1000) / 1000;
+

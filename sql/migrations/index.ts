@@ -3,6 +3,7 @@ import { init } from './001-init.js';
 import { flavour } from './002-flavour.js';
 import { events } from './003-events.js';
 import { modbus } from './004-modbus.js';
+import { vee } from './005-vee.js';
 
 /** A numbered, idempotent schema step. Never edit one that has shipped: add the next. */
 export interface Migration {
@@ -13,4 +14,4 @@ export interface Migration {
   up(s: SqlSession, flavour: Flavour): Promise<void>;
 }
 
-export const MIGRATIONS: readonly Migration[] = [init, flavour, events, modbus];
+export const MIGRATIONS: readonly Migration[] = [init, flavour, events, modbus, vee];

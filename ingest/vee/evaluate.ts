@@ -1,0 +1,347 @@
+import { startOfLocalDate, localDate, shiftDate } from '../../models/calendar.js';
+import { channelByCode, type ChannelDef } from '../../models/channel.js';
+import type { Quality, Source } from '../../models/reading.js';
+import type { RuleName, VeeFinding, VeeParams, VeePoint } from '../../models/vee.js';
+import { conflictRule, type ValueChange } from './conflict-rule.js';
+import { estimateGaps, scaleToRegister, type Estimate } from './estimate.js';
+import { flatLineRule, gapRule, gapWindowEnd, highLowRule, negativeRule, spikeRule, zeroRunRule, type IntervalContext } from './interval-rules.js';
+import { registerRule, rolloverDelta, sumCheckRule } from './register-rules.js';
+import { rangeRule, timeRule } from './time-range-rules.js';
+
+/**
+ * The VEE decisions for one meter over a range of local days, without I/O:
+ * stored values in, findings and value writes (suspect marks, estimates) out.
+ * ingest/vee/runner.ts loads the inputs and stores the outputs.
+ */
+
+const DAY = 86_400_000;
+
+/** A stored value as the rules see it, with where it came from. */
+export interface SeriesPoint extends VeePoint {
+  readonly source: Source;
+  /** Marked suspect by an earlier VEE run (not sent as suspect by the head-end). */
+  readonly byVee: boolean;
+}
+
+export interface MeterInfo {
+  readonly id: number;
+  readonly timezone: string;
+  readonly intervalMinutes: number;
+  readonly commodity: string;
+}
+
+/** Consecutive local days sharing one set of parameters. */
+export interface ParamSegment {
+  readonly fromMs: number;
+  readonly toMs: number;
+  readonly params: VeeParams;
+}
+
+export interface EvaluationInput {
+  readonly meter: MeterInfo;
+  /** Range under validation, [fromMs, toMs), on local-day boundaries. */
+  readonly fromMs: number;
+  readonly toMs: number;
+  readonly nowMs: number;
+  /** Cover [fromMs, toMs) in order. */
+  readonly segments: readonly ParamSegment[];
+  /** Stored values by channel code, oldest first, over the loaded window (history before, brackets after). */
+  readonly series: ReadonlyMap<number, readonly SeriesPoint[]>;
+  /** Values in [fromMs, toMs) re-sent with a different figure, by channel code. */
+  readonly conflicts: ReadonlyMap<number, readonly ValueChange[]>;
+  /** issueKey()s of accepted issues: such findings are neither reported again nor acted on. */
+  readonly accepted: ReadonlySet<string>;
+}
+
+export interface EvaluatedFinding extends VeeFinding {
+  readonly channel: number;
+  /** `replaced` when every value it concerns was estimated in this run. */
+  readonly status: 'open' | 'replaced';
+  readonly resolution: string | null;
+}
+
+export interface ValueWrite {
+  readonly channel: number;
+  readonly startMs: number;
+  readonly value: number;
+  readonly quality: Quality;
+  readonly source: Source;
+  /** Estimates: how they were made and why. */
+  readonly note?: { readonly method: string; readonly params: Readonly<Record<string, unknown>>; readonly reasonCode: string };
+}
+
+export interface Evaluation {
+  readonly findings: EvaluatedFinding[];
+  readonly writes: ValueWrite[];
+}
+
+export const issueKey = (channel: number, rule: string, fromMs: number, toMs: number): string => `${channel}|${rule}|${fromMs}|${toMs}`;
+
+/** Rules whose findings span two register reads: they belong to a range that holds either read. */
+const BRACKET_RULES: ReadonlySet<RuleName> = new Set(['register', 'sum_check']);
+
+/**
+ * Whether a finding belongs to a validation of [fromMs, toMs): it overlaps
+ * it, or starts in it (zero-length findings of instantaneous values), or is a
+ * register bracket closed by a read at fromMs (the midnight read that ends the
+ * day before). sql/vee.repository.ts obsoletes open issues by the same test.
+ */
+export function inRange(f: { rule: RuleName; fromMs: number; toMs: number }, fromMs: number, toMs: number): boolean {
+  return f.fromMs < toMs && (f.toMs > fromMs || f.fromMs >= fromMs || (BRACKET_RULES.has(f.rule) && f.toMs === fromMs));
+}
+
+/** Interval channel → register channel whose reads bracket it. */
+const REGISTER_OF: Readonly<Record<string, string>> = {
+  active_import: 'active_import_register',
+  active_export: 'active_export_register',
+  volume: 'volume_register',
+};
+
+/** Channel every meter of a commodity is expected to deliver (gaps are counted even when it sent nothing). */
+const PRIMARY_CHANNEL: Readonly<Record<string, number>> = { electricity: 1, gas: 7, water: 7 };
+
+/** As received from the meter side: what the value rules test. */
+const isRaw = (x: VeePoint) => x.quality === 'measured' || x.quality === 'suspect';
+/** Trusted values: what levels, like days and profiles are computed from. */
+const isReference = (x: VeePoint) => x.quality === 'measured' || x.quality === 'validated' || x.quality === 'edited';
+/** Our own automatic estimates: recomputed on every run from the current data. */
+const isAutoEstimate = (x: SeriesPoint) => x.quality === 'estimated' && x.source === 'estimated';
+
+const RULE_PARAMS: Readonly<Record<RuleName, keyof VeeParams>> = {
+  gap: 'gap',
+  conflict: 'conflict',
+  negative: 'negative',
+  spike: 'spike',
+  high_low: 'highLow',
+  zero_run: 'zeroRun',
+  flat_line: 'flatLine',
+  sum_check: 'sumCheck',
+  register: 'register',
+  time: 'time',
+  range: 'range',
+};
+
+/** Runs the rules configured for each segment over every channel of the meter, then decides suspect marks and estimates. */
+export function evaluateMeter(input: EvaluationInput): Evaluation {
+  const channels = new Set(input.series.keys());
+  const primary = PRIMARY_CHANNEL[input.meter.commodity];
+  if (primary !== undefined) channels.add(primary);
+  const findings: EvaluatedFinding[] = [];
+  const writes: ValueWrite[] = [];
+  for (const code of [...channels].sort((a, b) => a - b)) {
+    const r = evaluateChannel(input, channelByCode(code));
+    findings.push(...r.findings);
+    writes.push(...r.writes);
+  }
+  return { findings, writes };
+}
+
+interface Found {
+  readonly f: VeeFinding;
+  readonly params: VeeParams;
+}
+
+function evaluateChannel(input: EvaluationInput, def: ChannelDef): Evaluation {
+  const { meter } = input;
+  const all = input.series.get(def.code) ?? [];
+  const step = def.kind === 'interval' ? meter.intervalMinutes * 60_000 : 0;
+  const found = new Map<string, Found>();
+  const add = (fs: readonly VeeFinding[], params: VeeParams, segFrom: number, segTo: number) => {
+    for (const f of fs) {
+      if (!inRange(f, segFrom, segTo)) continue;
+      const key = issueKey(def.code, f.rule, f.fromMs, f.toMs);
+      if (!input.accepted.has(key) && !found.has(key)) found.set(key, { f, params });
+    }
+  };
+
+  for (const seg of input.segments) {
+    const P = seg.params;
+    const inSeg = all.filter((x) => x.startMs >= seg.fromMs && x.startMs < seg.toMs);
+    const raw = inSeg.filter(isRaw);
+    if (P.time.enabled) add(timeRule(raw, input.nowMs, step, P.time), P, seg.fromMs, seg.toMs);
+    if (P.conflict.enabled) add(conflictRule(input.conflicts.get(def.code) ?? [], step, P.conflict), P, seg.fromMs, seg.toMs);
+    if (def.kind === 'interval') addIntervalFindings(input, def, all, inSeg, raw, seg, add);
+    else if (def.kind === 'register') {
+      if (P.register.enabled) add(registerRule(all.filter((x) => x.quality !== 'missing'), P.register), P, seg.fromMs, seg.toMs);
+    } else if (P.range.enabled) add(rangeRule(raw, def.name, P.range), P, seg.fromMs, seg.toMs);
+  }
+  return act(input, def, all, [...found.values()]);
+}
+
+function addIntervalFindings(
+  input: EvaluationInput,
+  def: ChannelDef,
+  all: readonly SeriesPoint[],
+  inSeg: readonly SeriesPoint[],
+  raw: readonly SeriesPoint[],
+  seg: ParamSegment,
+  add: (fs: readonly VeeFinding[], params: VeeParams, from: number, to: number) => void,
+): void {
+  const { meter } = input;
+  const P = seg.params;
+  const step = meter.intervalMinutes * 60_000;
+  const present = inSeg.filter((x) => x.quality !== 'missing');
+  const ref = all.filter((x) => x.startMs >= seg.fromMs - P.historyDays * DAY && x.startMs < seg.toMs && isReference(x));
+  const ctx: IntervalContext = {
+    intervalMinutes: meter.intervalMinutes,
+    timezone: meter.timezone,
+    fromMs: seg.fromMs,
+    toMs: seg.toMs,
+    history: ref,
+    holidays: new Set(P.holidays),
+    referenceDays: P.historyDays,
+  };
+  const push = (fs: readonly VeeFinding[]) => add(fs, P, seg.fromMs, seg.toMs);
+
+  if (P.gap.enabled) {
+    // Per local day, so a gap found by a day's run and by a month's run is the same issue.
+    let last = -Infinity;
+    for (const x of all) if (x.quality !== 'missing') last = x.startMs + step;
+    let i = 0;
+    for (let day = seg.fromMs; day < seg.toMs; ) {
+      const next = startOfLocalDate(shiftDate(localDate(day, meter.timezone), 1), meter.timezone);
+      const pts: SeriesPoint[] = [];
+      while (i < present.length && present[i].startMs < next) pts.push(present[i++]);
+      const end = gapWindowEnd(day, next, last, input.nowMs, P.gap.graceHours, step);
+      push(gapRule(pts, { ...ctx, fromMs: day, toMs: end }, P.gap));
+      day = next;
+    }
+  }
+  if (P.negative.enabled) push(negativeRule(raw, ctx, P.negative));
+  if (P.spike.enabled) push(spikeRule(raw, ctx, P.spike));
+  if (P.highLow.enabled) push(highLowRule(present, { ...ctx, history: ref.filter((x) => x.startMs < seg.fromMs) }, P.highLow));
+  // Run rules see the whole loaded window, so a run crossing the range edge is found whole.
+  const rawWindow = all.filter(isRaw);
+  if (P.zeroRun.enabled) push(zeroRunRule(rawWindow, ctx, P.zeroRun));
+  if (P.flatLine.enabled) push(flatLineRule(rawWindow, ctx, P.flatLine));
+  const reads = registerReads(input, def);
+  if (P.sumCheck.enabled && reads.length > 1) {
+    push(sumCheckRule(reads, all.filter((x) => x.quality !== 'missing'), meter.intervalMinutes, { ...P.sumCheck, rolloverAt: P.register.rolloverAt }));
+  }
+}
+
+/** Usable reads of the register that brackets an interval channel (none for channels without one). */
+function registerReads(input: EvaluationInput, def: ChannelDef): readonly SeriesPoint[] {
+  const reg = REGISTER_OF[def.name];
+  if (!reg) return [];
+  const code = [...input.series.keys()].find((c) => channelByCode(c).name === reg);
+  return code === undefined ? [] : (input.series.get(code) ?? []).filter((x) => x.quality !== 'missing' && x.quality !== 'suspect');
+}
+
+/** Findings → suspect marks, estimates (auto-estimating rules and gaps, refreshed earlier estimates) and un-marks. */
+function act(input: EvaluationInput, def: ChannelDef, all: readonly SeriesPoint[], found: readonly Found[]): Evaluation {
+  const { meter } = input;
+  const step = meter.intervalMinutes * 60_000;
+  const byStart = new Map(all.map((x) => [x.startMs, x]));
+  const P0 = input.segments[0].params;
+
+  // What to estimate, and why.
+  const reasons = new Map<number, Set<string>>();
+  const want = (t: number, why: string) => (reasons.get(t) ?? reasons.set(t, new Set()).get(t)!).add(why);
+  const auto = (x: Found) => {
+    const p = x.params[RULE_PARAMS[x.f.rule]] as { autoEstimate?: boolean };
+    return def.kind === 'interval' && p.autoEstimate === true && (x.f.rule === 'gap' || x.f.severity === 'fail');
+  };
+  const targetsOf = (x: Found): number[] => {
+    if (x.f.rule !== 'gap') return x.f.suspectStarts.filter((t) => t >= input.fromMs && t < input.toMs && isRawAt(byStart, t));
+    const ts: number[] = [];
+    for (let t = x.f.fromMs; t < x.f.toMs; t += step) ts.push(t);
+    return ts;
+  };
+  for (const x of found) if (auto(x)) for (const t of targetsOf(x)) want(t, x.f.rule);
+  if (def.kind === 'interval') for (const x of all) if (x.startMs >= input.fromMs && x.startMs < input.toMs && isAutoEstimate(x)) want(x.startMs, 're-estimate');
+  dropLongRuns(reasons, step, P0.estimation.maxHours * 3_600_000);
+
+  const estimates = def.kind === 'interval' && reasons.size ? estimate(input, def, all, reasons, P0) : new Map<number, Estimate>();
+
+  // Suspect marks: values failing a fail rule, unless estimated now.
+  const suspect = new Set<number>();
+  for (const x of found) if (x.f.severity === 'fail') for (const t of x.f.suspectStarts) if (!estimates.has(t)) suspect.add(t);
+
+  const writes: ValueWrite[] = [];
+  for (const [t, e] of estimates) {
+    const cur = byStart.get(t);
+    if (cur && cur.value === e.value && cur.quality === 'estimated' && cur.source === 'estimated') continue;
+    writes.push({
+      channel: def.code,
+      startMs: t,
+      value: e.value,
+      quality: 'estimated',
+      source: 'estimated',
+      note: { method: e.method, params: e.params, reasonCode: [...reasons.get(t)!].sort().join(',') },
+    });
+  }
+  for (const t of suspect) {
+    const cur = byStart.get(t);
+    if (cur?.quality === 'measured') writes.push({ channel: def.code, startMs: t, value: cur.value, quality: 'suspect', source: cur.source });
+  }
+  for (const x of all) {
+    if (x.startMs < input.fromMs || x.startMs >= input.toMs || x.quality !== 'suspect' || !x.byVee || suspect.has(x.startMs) || estimates.has(x.startMs)) continue;
+    writes.push({ channel: def.code, startMs: x.startMs, value: x.value, quality: 'measured', source: x.source });
+  }
+
+  const findings = found.map(({ f, params }): EvaluatedFinding => {
+    const ts = auto({ f, params }) ? targetsOf({ f, params }) : [];
+    const done = ts.length > 0 && ts.every((t) => estimates.has(t));
+    const methods = [...new Set(ts.map((t) => estimates.get(t)?.method))].join(', ');
+    return { ...f, channel: def.code, status: done ? 'replaced' : 'open', resolution: done ? `estimated automatically (${methods})` : null };
+  });
+  return { findings, writes };
+}
+
+function isRawAt(byStart: ReadonlyMap<number, SeriesPoint>, t: number): boolean {
+  const x = byStart.get(t);
+  return x !== undefined && isRaw(x);
+}
+
+/** Runs of targets longer than `maxMs` are left to a person. */
+function dropLongRuns(reasons: Map<number, Set<string>>, step: number, maxMs: number): void {
+  const ts = [...reasons.keys()].sort((a, b) => a - b);
+  let i = 0;
+  while (i < ts.length) {
+    let j = i + 1;
+    while (j < ts.length && ts[j] === ts[j - 1] + step) j++;
+    if ((j - i) * step > maxMs) for (let k = i; k < j; k++) reasons.delete(ts[k]);
+    i = j;
+  }
+}
+
+/**
+ * Estimates for the target starts: linear / like-day by gap length, then
+ * scaled to the register difference in every bracket of two register reads
+ * whose other intervals are all known. Estimates nobody could make are left out.
+ */
+function estimate(input: EvaluationInput, def: ChannelDef, all: readonly SeriesPoint[], reasons: ReadonlyMap<number, unknown>, P: VeeParams): Map<number, Estimate> {
+  const { meter } = input;
+  const step = meter.intervalMinutes * 60_000;
+  const known = all.filter((x) => !reasons.has(x.startMs) && x.quality !== 'missing' && x.quality !== 'suspect');
+  const made = estimateGaps([...reasons.keys()], known, {
+    intervalMinutes: meter.intervalMinutes,
+    timezone: meter.timezone,
+    history: known.filter(isReference),
+    holidays: new Set(P.holidays),
+    maxLinearHours: P.estimation.maxLinearHours,
+    likeDayWeeks: P.estimation.likeDayWeeks,
+  });
+  const out = new Map(made.filter((e) => e.method !== 'none').map((e) => [e.startMs, e]));
+  const knownAt = new Map(known.map((x) => [x.startMs, x.value]));
+  const reads = registerReads(input, def);
+  for (let i = 1; i < reads.length; i++) {
+    const a = reads[i - 1];
+    const b = reads[i];
+    const diff = b.value >= a.value ? b.value - a.value : rolloverDelta(a.value, b.value, P.register.rolloverAt);
+    if (diff === undefined) continue;
+    const inBracket: Estimate[] = [];
+    let knownSum = 0;
+    let complete = true;
+    for (let t = a.startMs; t < b.startMs; t += step) {
+      const e = out.get(t);
+      if (e) inBracket.push(e);
+      else if (knownAt.has(t)) knownSum += knownAt.get(t)!;
+      else complete = false;
+    }
+    if (!complete || inBracket.length === 0) continue;
+    for (const e of scaleToRegister(inBracket, knownSum, diff)) out.set(e.startMs, e);
+  }
+  return out;
+}

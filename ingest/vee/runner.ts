@@ -1,0 +1,203 @@
+import { datesBetween, shiftDate, startOfLocalDate } from '../../models/calendar.js';
+import { channelByCode } from '../../models/channel.js';
+import type { NormalizedReading } from '../../models/reading.js';
+import { qualityCode, qualityName, sourceCode, sourceName } from '../../models/reading.js';
+import { RULES, type RuleName } from '../../models/vee.js';
+import type { Database } from '../../sql/database.js';
+import { insertNotes, type NoteInput } from '../../sql/reading-note.repository.js';
+import { writeReadings } from '../../sql/reading-write.repository.js';
+import {
+  findVeeMeters,
+  listVeeSettings,
+  loadAcceptedIssues,
+  loadConflicts,
+  loadValues,
+  storeIssues,
+  type IssueInput,
+  type MeterRange,
+  type VeeMeterRow,
+} from '../../sql/vee.repository.js';
+import { resolveVeeParams, type VeeSetting } from './config.js';
+import { evaluateMeter, issueKey, type ParamSegment, type SeriesPoint, type ValueWrite } from './evaluate.js';
+import type { ValueChange } from './conflict-rule.js';
+
+/** Local days of one meter to validate, inclusive. */
+export interface VeeTarget {
+  readonly meterId: number;
+  readonly fromDate: string;
+  readonly toDate: string;
+}
+
+export interface VeeRunOptions {
+  readonly nowMs: number;
+  /** Meter ranges per load/store round trip (default 100). */
+  readonly batchSize?: number;
+  /** Who the writes are recorded as (ingest_batches.principal, resolved_by); default 'vee'. */
+  readonly principal?: string;
+}
+
+export interface VeeRunResult {
+  /** Meter ranges validated (a meter outside its supply dates is skipped). */
+  readonly ranges: number;
+  /** Stored values inside the validated ranges, all channels. */
+  readonly values: number;
+  readonly findings: Record<RuleName, number>;
+  readonly issuesCreated: number;
+  readonly issuesObsoleted: number;
+  readonly markedSuspect: number;
+  readonly estimated: number;
+  /** Values VEE had marked suspect that no rule fails any more, back to measured. */
+  readonly unmarked: number;
+}
+
+const DAY = 86_400_000;
+/** Days loaded after the range: register reads that close a bracket (monthly reads) and gap ends. */
+const LOOKAHEAD_DAYS = 35;
+/** Never less history than this: like days (4 weeks) and a monthly register bracket. */
+const MIN_LOOKBACK_DAYS = 35;
+/** A run covers at most this many days per meter range; longer targets are split. */
+const MAX_RANGE_DAYS = 31;
+
+/**
+ * Validates, estimates and records: for each meter range, loads the values
+ * (with their history window) in set-based statements, evaluates the rules in
+ * force per day (ingest/vee/evaluate.ts), writes suspect marks and estimates
+ * as new versions (transport 'vee'; history kept), notes how each estimate was
+ * made, and stores the findings as issues (re-runs refresh, never duplicate;
+ * issues that no longer reproduce become obsolete).
+ */
+export async function runVee(database: Database, targets: readonly VeeTarget[], opts: VeeRunOptions): Promise<VeeRunResult> {
+  const result = { ranges: 0, values: 0, findings: Object.fromEntries(RULES.map((r) => [r, 0])) as Record<RuleName, number>, issuesCreated: 0, issuesObsoleted: 0, markedSuspect: 0, estimated: 0, unmarked: 0 };
+  if (targets.length === 0) return result;
+  const meters = new Map((await findVeeMeters(database, { ids: [...new Set(targets.map((t) => t.meterId))] })).map((m) => [m.id, m]));
+  const settings: VeeSetting[] = await listVeeSettings(database);
+  const cache = new Map();
+  const plans: Plan[] = [];
+  for (const t of targets) {
+    const meter = meters.get(t.meterId);
+    if (meter) plans.push(...planTarget(meter, t, settings, cache));
+  }
+  const batchSize = opts.batchSize ?? 100;
+  for (let i = 0; i < plans.length; i += batchSize) await runBatch(database, plans.slice(i, i + batchSize), opts, result);
+  return result;
+}
+
+interface Plan {
+  readonly meter: VeeMeterRow;
+  readonly fromMs: number;
+  readonly toMs: number;
+  readonly segments: ParamSegment[];
+  /** Loaded window: history before, brackets after. */
+  readonly loadFromMs: number;
+  readonly loadToMs: number;
+}
+
+/** Clips a target to the supply dates, splits it into ≤ 31-day ranges and each into segments of equal parameters. */
+function planTarget(meter: VeeMeterRow, t: VeeTarget, settings: readonly VeeSetting[], cache: Map<string, never>): Plan[] {
+  const from = meter.supplyStart && meter.supplyStart > t.fromDate ? meter.supplyStart : t.fromDate;
+  const to = meter.supplyEnd && meter.supplyEnd < t.toDate ? meter.supplyEnd : t.toDate;
+  if (from > to) return [];
+  const tz = meter.timezone;
+  const days = datesBetween(from, to);
+  const plans: Plan[] = [];
+  for (let i = 0; i < days.length; i += MAX_RANGE_DAYS) {
+    const chunk = days.slice(i, i + MAX_RANGE_DAYS);
+    const segments: ParamSegment[] = [];
+    let key = '';
+    let lookback = MIN_LOOKBACK_DAYS;
+    for (const d of chunk) {
+      const r = resolveVeeParams(settings, meter, d, cache);
+      lookback = Math.max(lookback, r.params.historyDays, r.params.estimation.likeDayWeeks * 7);
+      const fromMs = startOfLocalDate(d, tz);
+      const toMs = startOfLocalDate(shiftDate(d, 1), tz);
+      if (segments.length && r.key === key) segments[segments.length - 1] = { ...segments[segments.length - 1], toMs };
+      else segments.push({ fromMs, toMs, params: r.params });
+      key = r.key;
+    }
+    const fromMs = segments[0].fromMs;
+    const toMs = segments[segments.length - 1].toMs;
+    plans.push({ meter, fromMs, toMs, segments, loadFromMs: fromMs - (lookback + 1) * DAY, loadToMs: toMs + LOOKAHEAD_DAYS * DAY });
+  }
+  return plans;
+}
+
+async function runBatch(database: Database, plans: readonly Plan[], opts: VeeRunOptions, result: { -readonly [K in keyof VeeRunResult]: VeeRunResult[K] }): Promise<void> {
+  const windows: MeterRange[] = plans.map((p) => ({ meterId: p.meter.id, fromMs: p.loadFromMs, toMs: p.loadToMs }));
+  const ranges: MeterRange[] = plans.map((p) => ({ meterId: p.meter.id, fromMs: p.fromMs, toMs: p.toMs }));
+  const [values, conflicts, accepted] = [await loadValues(database, windows), await loadConflicts(database, ranges), await loadAcceptedIssues(database, ranges)];
+
+  const series = plans.map(() => new Map<number, SeriesPoint[]>());
+  for (const r of values) {
+    const byChannel = series[r.i];
+    let list = byChannel.get(r.channel);
+    if (!list) byChannel.set(r.channel, (list = []));
+    list.push({ startMs: r.start.getTime(), value: r.value, quality: qualityName(r.quality), source: sourceName(r.source), byVee: r.byVee });
+  }
+  const changes = plans.map(() => new Map<number, ValueChange[]>());
+  for (const c of conflicts) {
+    const m = changes[c.i];
+    (m.get(c.channel) ?? m.set(c.channel, []).get(c.channel)!).push({ startMs: c.start.getTime(), oldValue: c.oldValue, newValue: c.newValue });
+  }
+  const acceptedKeys = plans.map(() => new Set<string>());
+  for (const a of accepted) acceptedKeys[a.i].add(issueKey(a.channel, a.rule, a.fromTs.getTime(), a.toTs.getTime()));
+
+  const writes = new Map<string, { meter: VeeMeterRow; w: ValueWrite }>();
+  const issues = new Map<string, IssueInput>();
+  plans.forEach((p, i) => {
+    const ev = evaluateMeter({
+      meter: p.meter,
+      fromMs: p.fromMs,
+      toMs: p.toMs,
+      nowMs: opts.nowMs,
+      segments: p.segments,
+      series: series[i],
+      conflicts: changes[i],
+      accepted: acceptedKeys[i],
+    });
+    result.ranges++;
+    for (const list of series[i].values()) for (const x of list) if (x.startMs >= p.fromMs && x.startMs < p.toMs) result.values++;
+    for (const w of ev.writes) writes.set(`${p.meter.id}|${w.channel}|${w.startMs}`, { meter: p.meter, w });
+    for (const f of ev.findings) {
+      issues.set(`${p.meter.id}|${issueKey(f.channel, f.rule, f.fromMs, f.toMs)}`, {
+        meterId: p.meter.id,
+        channel: f.channel,
+        rule: f.rule,
+        severity: f.severity,
+        fromMs: f.fromMs,
+        toMs: f.toMs,
+        detail: f.detail,
+        status: f.status,
+        resolution: f.resolution,
+      });
+    }
+  });
+
+  const principal = opts.principal ?? 'vee';
+  if (writes.size) {
+    const rows: NormalizedReading[] = [];
+    const notes: NoteInput[] = [];
+    for (const { meter, w } of writes.values()) {
+      const quality = qualityCode(w.quality);
+      rows.push({
+        meterId: meter.id,
+        channel: w.channel,
+        startMs: w.startMs,
+        value: w.value,
+        intervalMinutes: channelByCode(w.channel).kind === 'interval' ? meter.intervalMinutes : null,
+        quality,
+        source: sourceCode(w.source),
+      });
+      if (w.quality === 'estimated') result.estimated++;
+      else if (w.quality === 'suspect') result.markedSuspect++;
+      else result.unmarked++;
+      if (w.note) notes.push({ meterId: meter.id, channel: w.channel, startMs: w.startMs, value: w.value, quality, method: w.note.method, params: w.note.params, reasonCode: w.note.reasonCode, comment: null });
+    }
+    rows.sort((a, b) => a.meterId - b.meterId || a.channel - b.channel || a.startMs - b.startMs);
+    await writeReadings(database, rows, { transport: 'vee', principal, detail: 'validation run' });
+    await insertNotes(database, notes, principal);
+  }
+  for (const f of issues.values()) result.findings[f.rule]++;
+  const stored = await storeIssues(database, ranges, [...issues.values()], principal);
+  result.issuesCreated += stored.created;
+  result.issuesObsoleted += stored.obsoleted;
+}
