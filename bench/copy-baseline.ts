@@ -1,0 +1,62 @@
+import { performance } from 'node:perf_hooks';
+import type { NormalizedReading } from '../models/reading.js';
+import type { Database } from '../sql/database.js';
+import { toCopyBinary } from '../sql/reading-write.repository.js';
+
+const TABLE = 'readings_copy_baseline';
+
+/** The bench rows as stored (meter ids resolved), for the COPY baselines. */
+export interface StoredRows {
+  readonly rows: readonly NormalizedReading[];
+  /** The same rows as COPY text, with the start text exactly as posted. */
+  readonly text: string;
+}
+
+/**
+ * An empty table identical to readings (columns, primary key, defaults; the
+ * same hypertable on TimescaleDB). `batch_id` gets a default so that the
+ * binary COPY can send the service's 7-column staging layout.
+ */
+async function createBaselineTable(database: Database): Promise<void> {
+  await database.session(async (s) => {
+    await s.query(`DROP TABLE IF EXISTS ${TABLE}`);
+    await s.query(`CREATE TABLE ${TABLE} (LIKE readings INCLUDING ALL)`);
+    await s.query(`ALTER TABLE ${TABLE} ALTER COLUMN batch_id SET DEFAULT 0`);
+    if (database.flavour === 'timescaledb') {
+      await s.query(`SELECT create_hypertable('${TABLE}', by_range('start', INTERVAL '7 days'))`);
+    }
+  });
+}
+
+/**
+ * Raw COPY of the rows into the empty table in one statement: what the
+ * server does with no service in front. Encoding is done before the clock
+ * starts. Returns milliseconds.
+ */
+export async function timeRawCopy(database: Database, data: StoredRows, format: 'text' | 'binary'): Promise<number> {
+  await createBaselineTable(database);
+  const payload = format === 'text' ? data.text : toCopyBinary(data.rows);
+  const t0 = performance.now();
+  await database.session(
+    (s) =>
+      format === 'text'
+        ? s.copyFrom(`COPY ${TABLE} FROM STDIN`, payload)
+        : s.copyFrom(`COPY ${TABLE} (meter_id, channel, start, value, interval_minutes, quality, source) FROM STDIN (FORMAT binary)`, payload),
+    { transaction: false },
+  );
+  const ms = performance.now() - t0;
+  const [{ n }] = await database.session((s) => s.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${TABLE}`));
+  if (n !== data.rows.length) throw new Error(`raw COPY stored ${n} rows, expected ${data.rows.length}`);
+  await database.session((s) => s.query(`DROP TABLE ${TABLE}`));
+  return ms;
+}
+
+/** COPY text of readings rows: the 9 columns of readings, version 1, batch 0. */
+export function copyText(rows: readonly NormalizedReading[], startText: (r: NormalizedReading, i: number) => string): string {
+  const parts: string[] = new Array(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i];
+    parts[i] = `${r.meterId}\t${r.channel}\t${startText(r, i)}\t${r.value}\t${r.intervalMinutes ?? '\\N'}\t${r.quality}\t${r.source}\t1\t0\n`;
+  }
+  return parts.join('');
+}

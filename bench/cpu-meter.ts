@@ -1,0 +1,54 @@
+import { readFileSync } from 'node:fs';
+import type { Database } from '../sql/database.js';
+
+/**
+ * CPU seconds spent by this process and by the PostgreSQL backends serving the
+ * bench database during a phase. On a shared machine wall time stretches with
+ * other people's load; CPU per row barely does, so it says which side limits
+ * the rate. Backends are read from /proc: Linux, server on this machine only;
+ * elsewhere `backend` is null. WAL writer and checkpointer are not counted.
+ */
+export interface CpuUse {
+  readonly self: number;
+  readonly backend: number | null;
+}
+
+const TICKS_PER_S = 100; // USER_HZ on Linux
+
+function procCpu(pid: number): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S; // utime + stime
+  } catch {
+    return undefined;
+  }
+}
+
+async function backendPids(database: Database): Promise<number[]> {
+  if (database.engine !== 'pg') return [];
+  const rows = await database.session((s) => s.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database()'), {
+    transaction: false,
+  });
+  return rows.map((r) => r.pid);
+}
+
+/** Starts measuring; the returned function ends the phase and gives its CPU use. */
+export async function startCpuMeter(database: Database): Promise<() => Promise<CpuUse>> {
+  const self0 = process.cpuUsage();
+  const before = new Map<number, number>();
+  for (const pid of await backendPids(database)) {
+    const t = procCpu(pid);
+    if (t !== undefined) before.set(pid, t);
+  }
+  return async () => {
+    const self = process.cpuUsage(self0);
+    let backend: number | null = null;
+    if (database.engine === 'pg') {
+      for (const pid of await backendPids(database)) {
+        const t = procCpu(pid);
+        if (t !== undefined) backend = (backend ?? 0) + t - (before.get(pid) ?? 0);
+      }
+    }
+    return { self: (self.user + self.system) / 1e6, backend };
+  };
+}
