@@ -3,6 +3,7 @@
  * command and returns the exit code (0 ok, 1 failure, 2 bad command line).
  * This folder is the only code that reads process.env.
  */
+import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { API_VERSION } from '../api/app.js';
 import { KeyCreateSchema, ROLES } from '../models/api-key.js';
@@ -177,6 +178,8 @@ async function run(cmd: ParsedCommand, config: Config, io: Io, keyInput: ReturnT
     return 0;
   }
 
+  if (cmd.command.startsWith('import ')) assertReadable(cmd.args[0]); // before the (slow) database open
+
   const opened: OpenedDatabase = await openDatabase(config, `mdm ${cmd.command}`, note);
   try {
     const { database } = opened;
@@ -239,6 +242,14 @@ async function runImport(cmd: ParsedCommand, opened: OpenedDatabase, io: Io): Pr
     return r.interrupted ? 130 : 0;
   } finally {
     stopWaiting();
+  }
+}
+
+function assertReadable(file: string): void {
+  try {
+    if (!statSync(file).isFile()) throw new Error('not a regular file');
+  } catch (err) {
+    throw new CliError(`cannot read ${file}: ${(err as Error).message}`);
   }
 }
 
