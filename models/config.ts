@@ -55,6 +55,13 @@ export const ConfigSchema = z
       .describe('External broker: seconds it keeps our session and queues messages while we are down (default 7 days)'),
     MQTT_BATCH_MAX_ROWS: z.coerce.number().int().positive().default(5000).describe('MQTT: a database batch is written once it holds this many rows'),
     MQTT_BATCH_MAX_MS: z.coerce.number().int().min(0).default(25).describe('MQTT: … or once its oldest message has waited this many milliseconds'),
+    MQTT_BATCH_WRITERS: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(16)
+      .default(3)
+      .describe('MQTT: batches written at once on a PostgreSQL server (never two on the same meter; the embedded database writes one at a time)'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     MDM_BOOTSTRAP_ADMIN_KEY: z
       .string()

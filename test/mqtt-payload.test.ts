@@ -239,7 +239,7 @@ describe('batcher', () => {
   });
 
   const make = (write: (items: readonly string[]) => Promise<void>, onRetry?: (err: unknown, attempt: number, delay: number) => void) =>
-    new Batcher<string>({ maxRows: 10, maxMs: 25, retry: { initialMs: 200, maxMs: 1000 }, rowsOf: (s) => s.length, write, onRetry });
+    new Batcher<string>({ maxRows: 10, maxMs: 25, retry: { initialMs: 200, maxMs: 1000 }, rowsOf: (s) => s.length, write, settle: () => {}, onRetry });
 
   it('writes when the row bound is reached, else when the oldest message has waited maxMs', async () => {
     const batches: string[][] = [];
@@ -311,6 +311,44 @@ describe('batcher', () => {
     await vi.advanceTimersByTimeAsync(100);
     expect(batches).toEqual([['a']]);
     b.push('c');
+    expect(b.pending).toBe(0);
+  });
+
+  it('writes several batches at once, never two on the same meter, and settles them in arrival order', async () => {
+    // Items are "meter:rows"; each batch holds one (maxRows 1).
+    const started: string[][] = [];
+    const settled: string[][] = [];
+    const release = new Map<string, () => void>();
+    const b = new Batcher<string, string>({
+      maxRows: 1,
+      maxMs: 0,
+      concurrency: 3,
+      retry: { initialMs: 100, maxMs: 100 },
+      rowsOf: () => 1,
+      keysOf: (s) => [s.split(':')[0]],
+      write: async (items) => {
+        started.push([...items]);
+        await new Promise<void>((r) => release.set(items[0], r));
+        return items.join('+');
+      },
+      settle: (items, result) => void settled.push([...items, result]),
+    });
+    for (const s of ['A:1', 'B:1', 'A:2', 'C:1']) b.push(s);
+    await vi.advanceTimersByTimeAsync(0);
+    // A:2 waits for A:1 (same meter) and, being older, holds C:1 back too.
+    expect(started).toEqual([['A:1'], ['B:1']]);
+    release.get('B:1')!();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(settled).toEqual([]); // B:1 is written but A:1, older, is not
+    expect(started).toEqual([['A:1'], ['B:1']]);
+    release.get('A:1')!();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(settled).toEqual([['A:1', 'A:1'], ['B:1', 'B:1']]);
+    expect(started).toEqual([['A:1'], ['B:1'], ['A:2'], ['C:1']]);
+    release.get('C:1')!();
+    release.get('A:2')!();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(settled.map((x) => x[0])).toEqual(['A:1', 'B:1', 'A:2', 'C:1']);
     expect(b.pending).toBe(0);
   });
 

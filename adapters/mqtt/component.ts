@@ -9,7 +9,7 @@ import { ackBody, type MessageOutcome } from './acks.js';
 import { Batcher, REAL_TIMERS, type Timers } from './batcher.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker.js';
 import { SILENT_LOG, type MqttLog } from './log.js';
-import { rowsOf, writeMessages, type BatchMessage } from './message-writer.js';
+import { metersOf, rowsOf, writeMessages, type BatchMessage } from './message-writer.js';
 import { decodeMessage } from './payload.js';
 import { createSubscriber, redactUrl, type Subscriber } from './subscriber.js';
 import { ackTopic, parseTopic } from './topics.js';
@@ -30,6 +30,7 @@ export type MqttConfig = Pick<
   | 'MQTT_SESSION_EXPIRY_S'
   | 'MQTT_BATCH_MAX_ROWS'
   | 'MQTT_BATCH_MAX_MS'
+  | 'MQTT_BATCH_WRITERS'
 >;
 
 /** A message of a committed batch, for observers (benchmarks). */
@@ -69,6 +70,8 @@ export interface MqttComponent {
 interface Pending {
   readonly message: BatchMessage;
   readonly receivedAt: number;
+  /** Meters the message writes, so two batches never write one meter at once. */
+  readonly meters: readonly string[];
   settle(): void;
 }
 
@@ -91,7 +94,7 @@ export function createMqttComponent(deps: MqttComponentDeps): MqttComponent {
   const mode = config.MQTT_URL ? 'external' : config.MQTT_PORT > 0 ? 'embedded' : 'disabled';
   let broker: EmbeddedBroker | null = null;
   let subscriber: Subscriber | null = null;
-  let batcher: Batcher<Pending> | null = null;
+  let batcher: Batcher<Pending, MessageOutcome[]> | null = null;
   let running = false;
   let committedMessages = 0;
   let lastCommitAt: string | null = null;
@@ -101,28 +104,35 @@ export function createMqttComponent(deps: MqttComponentDeps): MqttComponent {
     else if (subscriber) await subscriber.publish(topic, body);
   }
 
-  function newBatcher(): Batcher<Pending> {
-    const b: Batcher<Pending> = new Batcher<Pending>({
+  function newBatcher(): Batcher<Pending, MessageOutcome[]> {
+    const b = new Batcher<Pending, MessageOutcome[]>({
       maxRows: config.MQTT_BATCH_MAX_ROWS,
       maxMs: config.MQTT_BATCH_MAX_MS,
+      // PGlite is one connection: a second writer would only queue behind the first.
+      concurrency: database.engine === 'pg' ? config.MQTT_BATCH_WRITERS : 1,
       retry: RETRY,
       timers,
       rowsOf: (p) => rowsOf(p.message),
-      async write(items) {
-        const outcomes = await write(database, items.map((p) => p.message));
+      keysOf: (p) => p.meters,
+      write: (items) => write(database, items.map((p) => p.message)),
+      settle(items, outcomes) {
         if (batcher !== b) return; // abandoned meanwhile: acknowledge nothing
-        items.forEach((p, i) => {
-          const ack = p.message.decoded.ack;
-          if (ack?.gateway) {
-            publishAck(ackTopic(ack.gateway), ackBody(p.message.topic, ack, outcomes[i])).catch((err: Error) =>
-              log.warn({ topic: p.message.topic, err: err.message }, 'MQTT ack could not be published'),
-            );
-          }
-          p.settle();
-        });
-        committedMessages += items.length;
-        lastCommitAt = new Date(timers.now()).toISOString();
-        deps.onCommitted?.(items.map((p, i) => ({ topic: p.message.topic, receivedAt: p.receivedAt, outcome: outcomes[i] })));
+        try {
+          items.forEach((p, i) => {
+            const ack = p.message.decoded.ack;
+            if (ack?.gateway) {
+              publishAck(ackTopic(ack.gateway), ackBody(p.message.topic, ack, outcomes[i])).catch((err: Error) =>
+                log.warn({ topic: p.message.topic, err: err.message }, 'MQTT ack could not be published'),
+              );
+            }
+            p.settle();
+          });
+          committedMessages += items.length;
+          lastCommitAt = new Date(timers.now()).toISOString();
+          deps.onCommitted?.(items.map((p, i) => ({ topic: p.message.topic, receivedAt: p.receivedAt, outcome: outcomes[i] })));
+        } catch (err) {
+          log.error({ err: (err as Error).message }, 'MQTT acknowledgement failed');
+        }
       },
       onRetry(err, attempt, delayMs) {
         log.error({ err: (err as Error)?.message ?? String(err), attempt, delayMs, pending: b.pending }, 'MQTT batch write failed; retrying (messages stay unacknowledged)');
@@ -150,7 +160,7 @@ export function createMqttComponent(deps: MqttComponentDeps): MqttComponent {
       principal: principal ? principal.name : route.kind === 'gateway-readings' ? route.gateway : null,
       scope: principal?.scope ?? null,
     };
-    batcher.push({ message, receivedAt, settle });
+    batcher.push({ message, receivedAt, meters: metersOf(message), settle });
   }
 
   const meterGroups = new Map<string, { group: string | null | undefined; until: number }>();

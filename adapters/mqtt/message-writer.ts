@@ -25,6 +25,19 @@ export interface BatchMessage {
 export const rowsOf = (m: BatchMessage): number =>
   m.decoded.kind === 'readings' ? Math.max(1, m.decoded.rows.length) : m.decoded.kind === 'events' ? Math.max(1, m.decoded.events.length) : 1;
 
+/** External ids of the meters a message writes readings for (events and refused payloads: none, their writes are order-free). */
+export function metersOf(m: BatchMessage): string[] {
+  const d = m.decoded;
+  if (d.kind !== 'readings') return [];
+  if (d.meter !== undefined) return [d.meter];
+  const ids = new Set<string>();
+  for (const r of d.rows) {
+    const id = (r as { meter?: unknown } | null)?.meter;
+    if (typeof id === 'string') ids.add(id);
+  }
+  return [...ids];
+}
+
 const safeJson = (v: unknown): string => {
   try {
     return JSON.stringify(v) ?? 'null';
