@@ -214,6 +214,57 @@ const READINGS_CSV = [
 
 const SERVER = process.env.TEST_DATABASE_URL;
 
+/** A new empty database on the TEST_DATABASE_URL server, for processes that take a URL. */
+async function serverDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `cli_${process.pid}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 6)}`;
+  const admin = await createPgDatabase(SERVER!, { max: 1 });
+  await admin.session((s) => s.query(`CREATE DATABASE ${name}`), { transaction: false });
+  await admin.close();
+  const url = new URL(SERVER!);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const a = await createPgDatabase(SERVER!, { max: 1 });
+      await a.session((s) => s.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`), { transaction: false });
+      await a.close();
+    },
+  };
+}
+
+describe.runIf(SERVER)('mdm serve on a PostgreSQL server', () => {
+  let db: Awaited<ReturnType<typeof serverDatabase>>;
+  let dir: string;
+  beforeAll(async () => {
+    db = await serverDatabase();
+    dir = mkdtempSync(join(tmpdir(), 'mdm-srv-'));
+  });
+  afterAll(async () => {
+    await db?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('generates no key on a server database but says how to create one; registers MDM_BOOTSTRAP_ADMIN_KEY once', async () => {
+    const env = { DATABASE_URL: db.url, MDM_DATA_DIR: join(dir, 'data') };
+    const first = await serve(env);
+    expect(first.out()).toMatch(/Database:\s+PostgreSQL server postgres:\/\/.*, (postgres|timescaledb) flavour/);
+    expect(first.out()).toMatch(/Admin key:\s+none yet: create one with `mdm keys create --role admin --name ops`/);
+    expect(first.out()).not.toMatch(/mdm_[A-Za-z0-9_-]{32}/);
+    expect(existsSync(join(dir, 'data', 'admin-key'))).toBe(false);
+    expect((await first.stop()).code).toBe(0);
+
+    const bootstrap = 'container-admin-key-0123456789';
+    for (let i = 0; i < 2; i++) {
+      const s = await serve({ ...env, MDM_BOOTSTRAP_ADMIN_KEY: bootstrap });
+      expect(s.out()).toMatch(/Admin key:\s+MDM_BOOTSTRAP_ADMIN_KEY/);
+      expect((await s.get('/v1/keys', bootstrap)).status).toBe(200);
+      expect((await s.stop()).code).toBe(0);
+    }
+    const list = await mdm(['keys', 'list', '--json'], env);
+    expect(JSON.parse(list.stdout).keys.map((k: { name: string; role: string }) => [k.name, k.role])).toEqual([['bootstrap', 'admin']]);
+  }, SLOW);
+});
+
 describe.each(['embedded', ...(SERVER ? ['server'] : [])])('mdm import (%s)', (flavour) => {
   let dir: string;
   let env: Record<string, string>;
@@ -225,19 +276,10 @@ describe.each(['embedded', ...(SERVER ? ['server'] : [])])('mdm import (%s)', (f
     writeFileSync(join(dir, 'meters.csv'), '\uFEFF' + METERS_CSV + '\r\n');
     writeFileSync(join(dir, 'readings.csv'), READINGS_CSV + '\n');
     if (flavour === 'server') {
-      const name = `cli_${process.pid}_${Date.now().toString(36)}`;
-      const admin = await createPgDatabase(SERVER!, { max: 1 });
-      await admin.session((s) => s.query(`CREATE DATABASE ${name}`), { transaction: false });
-      await admin.close();
-      const url = new URL(SERVER!);
-      url.pathname = `/${name}`;
-      env.DATABASE_URL = url.toString();
-      open = () => createPgDatabase(env.DATABASE_URL, { max: 1 });
-      dropServerDb = async () => {
-        const a = await createPgDatabase(SERVER!, { max: 1 });
-        await a.session((s) => s.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`), { transaction: false });
-        await a.close();
-      };
+      const db = await serverDatabase();
+      env.DATABASE_URL = db.url;
+      open = () => createPgDatabase(db.url, { max: 1 });
+      dropServerDb = db.drop;
     } else {
       open = () => createEmbeddedDatabase(join(env.MDM_DATA_DIR, 'pgdata'));
     }
