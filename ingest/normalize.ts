@@ -1,7 +1,7 @@
 import { KNOWN_CHANNELS_HINT, resolveChannel } from '../models/channel.js';
 import { scopeAllows, type KeyScope } from '../models/api-key.js';
 import { QUALITIES, SOURCES, qualityCode, sourceCode, type NormalizedReading, type Quality, type Source } from '../models/reading.js';
-import { isAligned, parseInstant } from '../models/time.js';
+import { instantMs, isAligned, parseInstant } from '../models/time.js';
 import type { MeterRef } from '../sql/meter-lookup.repository.js';
 
 export interface NormalizeOptions {
@@ -18,6 +18,14 @@ export interface NormalizeResult {
   readonly rejected: { index: number; reason: string; meter: string | null }[];
   /** Rows identical to an earlier row of the same batch (counted as unchanged). */
   readonly duplicates: number;
+}
+
+/** Rows of one meter and channel seen so far in a batch (duplicate detection). */
+interface SeenGroup {
+  latestMs: number;
+  /** Positions in `rows` while `byStart` is not built: it is built from them when the group first goes back in time. */
+  readonly positions: number[];
+  byStart: Map<number, number> | undefined;
 }
 
 const ROW_KEYS = new Set(['meter', 'channel', 'start', 'value', 'quality', 'source', 'intervalMinutes']);
@@ -43,9 +51,11 @@ export function meterIdsOf(raw: readonly unknown[], fallback?: string): string[]
 export function normalizeReadings(raw: readonly unknown[], meters: ReadonlyMap<string, MeterRef>, opts: NormalizeOptions): NormalizeResult {
   const rows: NormalizedReading[] = [];
   const rejected: { index: number; reason: string; meter: string | null }[] = [];
-  // Duplicate detection: (meter id, channel code) → start ms → position in rows.
-  // Numeric keys: a string key per row was a third of this function's time.
-  const seen = new Map<number, Map<number, number>>();
+  // Duplicate detection per (meter id, channel code). Rows nearly always come
+  // in ascending time per meter and channel: a start after the latest one seen
+  // is new without a lookup. Only a group that goes back in time gets a
+  // start → position map (a string key per row was a third of this function's time).
+  const seen = new Map<number, SeenGroup>();
   const origin: number[] = []; // position in rows → index in raw
   let duplicates = 0;
   const defaultSource = sourceCode(opts.defaultSource);
@@ -55,7 +65,7 @@ export function normalizeReadings(raw: readonly unknown[], meters: ReadonlyMap<s
   let lastMeter: MeterRef | undefined;
   let lastInScope = false;
   let lastGroup = -1;
-  let lastSeen: Map<number, number> | undefined;
+  let g: SeenGroup | undefined;
 
   rowLoop: for (let index = 0; index < raw.length; index++) {
     const r = raw[index] as Record<string, unknown> | null;
@@ -102,9 +112,10 @@ export function normalizeReadings(raw: readonly unknown[], meters: ReadonlyMap<s
       rejected.push({ index, reason: `unknown channel "${r.channel}": ${KNOWN_CHANNELS_HINT}`, meter: meterId });
       continue;
     }
-    const t = parseInstant(r.start);
-    if (!t.ok) {
-      rejected.push({ index, reason: r.start === undefined ? 'start is required (ISO-8601 with offset)' : t.reason, meter: meterId });
+    const startMs = instantMs(r.start);
+    if (Number.isNaN(startMs)) {
+      const t = parseInstant(r.start); // fails exactly when instantMs is NaN; here for its reason
+      rejected.push({ index, reason: r.start === undefined ? 'start is required (ISO-8601 with offset)' : t.ok ? '' : t.reason, meter: meterId });
       continue;
     }
     const value = r.value;
@@ -138,7 +149,7 @@ export function normalizeReadings(raw: readonly unknown[], meters: ReadonlyMap<s
         }
         intervalMinutes = r.intervalMinutes;
       }
-      if (!isAligned(t.ms, intervalMinutes, meter.timezone)) {
+      if (!isAligned(startMs, intervalMinutes, meter.timezone)) {
         rejected.push({ index, reason: `start ${String(r.start)} is not aligned to a ${intervalMinutes}-minute interval in ${meter.timezone}`, meter: meterId });
         continue;
       }
@@ -148,32 +159,41 @@ export function normalizeReadings(raw: readonly unknown[], meters: ReadonlyMap<s
     }
 
     // Exact in a double: meter ids are int4 serials, channel codes smallints.
-    const group = meter.id * 65_536 + channel.code;
-    if (group !== lastGroup) {
-      lastGroup = group;
-      lastSeen = seen.get(group);
-      if (lastSeen === undefined) {
-        lastSeen = new Map();
-        seen.set(group, lastSeen);
+    const groupKey = meter.id * 65_536 + channel.code;
+    if (groupKey !== lastGroup || g === undefined) {
+      lastGroup = groupKey;
+      g = seen.get(groupKey);
+      if (g === undefined) {
+        g = { latestMs: -Infinity, positions: [], byStart: undefined };
+        seen.set(groupKey, g);
       }
     }
-    const prev = lastSeen!.get(t.ms);
-    if (prev !== undefined) {
-      const p = rows[prev];
-      if (p.value === value && p.quality === quality) {
-        duplicates++;
-      } else {
-        rejected.push({
-          index,
-          reason: `conflicts with row ${origin[prev]} (same meter, channel and start, different value): send the correction in a later request`,
-          meter: meterId,
-        });
+    if (startMs <= g.latestMs) {
+      if (g.byStart === undefined) {
+        g.byStart = new Map();
+        for (const pos of g.positions) g.byStart.set(rows[pos].startMs, pos);
       }
-      continue;
+      const prev = g.byStart.get(startMs);
+      if (prev !== undefined) {
+        const p = rows[prev];
+        if (p.value === value && p.quality === quality) {
+          duplicates++;
+        } else {
+          rejected.push({
+            index,
+            reason: `conflicts with row ${origin[prev]} (same meter, channel and start, different value): send the correction in a later request`,
+            meter: meterId,
+          });
+        }
+        continue;
+      }
+    } else {
+      g.latestMs = startMs;
     }
-    lastSeen!.set(t.ms, rows.length);
+    if (g.byStart) g.byStart.set(startMs, rows.length);
+    else g.positions.push(rows.length);
     origin.push(index);
-    rows.push({ meterId: meter.id, channel: channel.code, startMs: t.ms, value, intervalMinutes, quality, source });
+    rows.push({ meterId: meter.id, channel: channel.code, startMs, value, intervalMinutes, quality, source });
   }
   return { rows, rejected, duplicates };
 }

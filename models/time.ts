@@ -109,6 +109,19 @@ function fastInstantMs(t: string): number {
   return ((daysFromCivil(year, month, day) * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + frac - offMin * 60_000;
 }
 
+/**
+ * Epoch ms of what parseInstant accepts, NaN for what it rejects: the per-row
+ * path of ingest, with no result object per call (call parseInstant for the
+ * reason).
+ */
+export function instantMs(text: unknown): number {
+  if (typeof text !== 'string') return NaN;
+  const fast = fastInstantMs(text);
+  if (!Number.isNaN(fast)) return fast;
+  const p = parseInstant(text);
+  return p.ok ? p.ms : NaN;
+}
+
 const dtfCache = new Map<string, Intl.DateTimeFormat>();
 function formatter(tz: string): Intl.DateTimeFormat {
   let f = dtfCache.get(tz);
