@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeDevices } from '../adapters/modbus/device-config.js';
 import { createModbusReader } from '../adapters/modbus/modbus-client.js';
@@ -277,5 +280,43 @@ describe.each(FLAVOURS)('Modbus TCP poller against a meter simulator (%s)', (fla
     const ok = await rows(database, 'F-OK', 'active_import_register');
     expect(ok.every((r) => r.quality === 'measured')).toBe(true);
     expect(await statusOf(database, 'OK')).toMatchObject({ state: 'online', consecutiveFailures: 0 });
+  });
+
+  it('loads MODBUS_DEVICES_FILE at start and keeps retrying a device whose meter is not registered yet', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mdm-modbus-'));
+    const sim = await startMeterSim({ holding: (a) => (a < 2 ? encode('uint32', 777)[a] : undefined) });
+    const file = join(dir, 'devices.json');
+    await writeFile(
+      file,
+      JSON.stringify({
+        devices: [
+          { id: 'FILE-1', transport: 'tcp', host: '127.0.0.1', port: sim.port, pollIntervalMs: 100, registers: [{ address: 0, type: 'uint32', meter: 'FILE-M1', channel: '1.8.0' }] },
+          { id: 'FILE-BAD', transport: 'tcp', host: '127.0.0.1', registers: [] },
+        ],
+      }),
+    );
+    const warnings: string[] = [];
+    const log = { debug: () => {}, info: () => {}, error: () => {}, warn: (_o: object | string, m?: string) => void warnings.push(m ?? '') };
+    const poller = createModbusPoller({ database, devicesFile: file, reloadMs: 100 });
+    try {
+      await poller.start(log);
+      expect(warnings).toEqual([
+        expect.stringMatching(/not loaded yet \(retried every reload\): meter "FILE-M1" not registered/),
+        expect.stringMatching(/not loaded: registers: Too small/i),
+      ]);
+      expect(poller.probe.check()).toMatchObject({ fileInvalid: 1, fileWaiting: 1 });
+      expect(await statusOf(database, 'FILE-1')).toBeUndefined();
+      await registerMeters(database, ['FILE-M1']);
+      await waitFor(async () => (await statusOf(database, 'FILE-1'))?.state === 'online', 10_000, 'FILE-1 online');
+      expect((await rows(database, 'FILE-M1', 'active_import_register'))[0]).toMatchObject({ value: 777, source: 'modbus' });
+      expect(poller.probe.check()).toMatchObject({ fileInvalid: 1, fileWaiting: 0 });
+    } finally {
+      await poller.stop();
+      await sim.close();
+    }
+    await writeFile(file, '{"devices": [');
+    await expect(createModbusPoller({ database, devicesFile: file }).start()).rejects.toThrow(/MODBUS_DEVICES_FILE .*devices\.json is not valid JSON/);
+    await expect(createModbusPoller({ database, devicesFile: join(dir, 'missing.json') }).start()).rejects.toThrow(/MODBUS_DEVICES_FILE .*missing\.json cannot be read/);
+    await rm(dir, { recursive: true });
   });
 });

@@ -8,6 +8,8 @@ export interface DeviceReject {
   index: number;
   id: string | null;
   reason: string;
+  /** The configuration is valid but waits on the database: a meter not registered yet, or a channel another device reads. */
+  retryable?: boolean;
 }
 
 export interface StoreDevicesResult extends DeviceUpsertCounts {
@@ -21,13 +23,15 @@ export interface StoreDevicesResult extends DeviceUpsertCounts {
  * device (two pollers writing one register would read as resets).
  */
 export async function storeDevices(database: Database, raw: readonly unknown[]): Promise<StoreDevicesResult> {
-  const { valid, rejected } = parseDeviceRows(raw);
+  const parsed = parseDeviceRows(raw);
+  const valid = parsed.valid;
+  const rejected: DeviceReject[] = parsed.rejected;
   const meters = await findMeterRefs(database, [...new Set(valid.flatMap((v) => v.device.registers.map((r) => r.meter)))]);
   const owner = new Map<string, string>(); // meter|channel → device id, stored devices first
   for (const d of await listDevices(database)) {
-    const parsed = ModbusDeviceSchema.safeParse(d.config);
-    if (!parsed.success || valid.some((v) => v.device.id === d.id)) continue; // replaced by this request
-    for (const r of parsed.data.registers) owner.set(`${r.meter}|${r.channel}`, d.id);
+    const stored = ModbusDeviceSchema.safeParse(d.config);
+    if (!stored.success || valid.some((v) => v.device.id === d.id)) continue; // replaced by this request
+    for (const r of stored.data.registers) owner.set(`${r.meter}|${r.channel}`, d.id);
   }
   const accepted: ModbusDevice[] = [];
   for (const { index, device } of valid) {
@@ -39,7 +43,7 @@ export async function storeDevices(database: Database, raw: readonly unknown[]):
       if (other !== undefined && other !== device.id) reasons.push(`registers.${i}: meter "${r.meter}" channel ${r.channel} is already read by device "${other}"`);
     });
     if (reasons.length) {
-      rejected.push({ index, id: device.id, reason: reasons.join('; ') });
+      rejected.push({ index, id: device.id, reason: reasons.join('; '), retryable: true });
       continue;
     }
     for (const r of device.registers) owner.set(`${r.meter}|${r.channel}`, device.id);

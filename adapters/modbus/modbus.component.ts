@@ -58,7 +58,9 @@ export function createModbusPoller(opts: ModbusPollerOptions): ModbusPoller {
   let running = false;
   let reloadTimer: unknown;
   let reloading: Promise<void> = Promise.resolve();
-  let fileRejected = 0;
+  let fileInvalid = 0; // devices of MODBUS_DEVICES_FILE that fail validation (logged at start)
+  // File devices that were valid but waited on the database (meter not registered yet): retried at every reload.
+  let fileWaiting: unknown[] = [];
 
   const pollerLog = {
     info: (o: object, m: string) => log.info(o, m),
@@ -123,11 +125,32 @@ export function createModbusPoller(opts: ModbusPollerOptions): ModbusPoller {
     }, reloadMs);
   }
 
+  async function loadFileRows(raw: unknown[], first: boolean): Promise<void> {
+    const res = await storeDevices(database, raw);
+    fileWaiting = res.rejected.filter((r) => r.retryable).map((r) => raw[r.index]);
+    if (first) fileInvalid = res.rejected.length - fileWaiting.length;
+    const stored = res.created + res.updated + res.unchanged;
+    if (first) {
+      for (const r of res.rejected) {
+        log.warn({ file: opts.devicesFile, index: r.index, device: r.id }, `modbus: device in MODBUS_DEVICES_FILE not loaded${r.retryable ? ' yet (retried every reload)' : ''}: ${r.reason}`);
+      }
+      log.info({ file: opts.devicesFile, created: res.created, updated: res.updated, unchanged: res.unchanged, rejected: res.rejected.length }, 'modbus: devices file loaded');
+    } else if (stored) {
+      log.info({ file: opts.devicesFile, devices: stored, stillWaiting: fileWaiting.length }, 'modbus: waiting devices from MODBUS_DEVICES_FILE loaded');
+    }
+  }
+
   function reload(): Promise<void> {
     // one sync at a time; a reload asked for during one runs after it
-    reloading = reloading.then(() =>
-      running ? syncOnce().catch((err: Error) => log.error({ err: err.message }, 'modbus: reading the device table failed; retrying later')) : undefined,
-    );
+    reloading = reloading.then(async () => {
+      if (!running) return;
+      try {
+        if (fileWaiting.length) await loadFileRows(fileWaiting, false);
+        await syncOnce();
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'modbus: reading the device table failed; retrying later');
+      }
+    });
     return reloading;
   }
 
@@ -139,18 +162,12 @@ export function createModbusPoller(opts: ModbusPollerOptions): ModbusPoller {
         const counts: Record<string, number> = { pending: 0, online: 0, backoff: 0, offline: 0, disabled: 0 };
         for (const { poller } of pollers.values()) counts[poller?.currentStatus.state ?? 'disabled']++;
         // Field devices going offline is device status (GET /v1/modbus/devices), not ill health of this service.
-        return { ok: running, devices: pollers.size, ...counts, ...(fileRejected ? { fileRejected } : {}) };
+        return { ok: running, devices: pollers.size, ...counts, ...(opts.devicesFile ? { fileInvalid, fileWaiting: fileWaiting.length } : {}) };
       },
     },
     async start(l) {
       log = l ?? silent;
-      if (opts.devicesFile) {
-        const raw = await readDeviceFile(opts.devicesFile);
-        const res = await storeDevices(database, raw);
-        fileRejected = res.rejected.length;
-        for (const r of res.rejected) log.warn({ file: opts.devicesFile, index: r.index, device: r.id }, `modbus: device in MODBUS_DEVICES_FILE not loaded: ${r.reason}`);
-        log.info({ file: opts.devicesFile, created: res.created, updated: res.updated, unchanged: res.unchanged, rejected: res.rejected.length }, 'modbus: devices file loaded');
-      }
+      if (opts.devicesFile) await loadFileRows(await readDeviceFile(opts.devicesFile), true);
       running = true;
       await reload();
       scheduleReload();

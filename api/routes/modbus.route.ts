@@ -66,11 +66,12 @@ export const modbusRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
       }
       if (raw.length === 0) throw new MdmError('MDM_ERR_VALIDATION', ['send a JSON array with at least one device']);
       const res = await storeDevices(database, raw);
-      if (res.rejected.length === raw.length) {
-        const first = res.rejected[0];
-        throw new MdmError('MDM_ERR_VALIDATION', [`no device stored: ${res.rejected.length} rejected; row ${first.index}${first.id ? ` ("${first.id}")` : ''}: ${first.reason}`], { details: res.rejected });
+      const rejected = res.rejected.map(({ index, id, reason }) => ({ index, id, reason }));
+      if (rejected.length === raw.length) {
+        const first = rejected[0];
+        throw new MdmError('MDM_ERR_VALIDATION', [`no device stored: ${rejected.length} rejected; row ${first.index}${first.id ? ` ("${first.id}")` : ''}: ${first.reason}`], { details: rejected });
       }
-      return res;
+      return { created: res.created, updated: res.updated, unchanged: res.unchanged, rejected };
     },
   );
 
