@@ -11,6 +11,9 @@ export interface BrokerMessage {
   readonly principal: Principal;
 }
 
+/** Socket read buffer per connection (bytes): about 600 per-meter messages of a day's hourly readings. */
+const READ_BUFFER_BYTES = 1024 * 1024;
+
 export interface EmbeddedBrokerOptions {
   readonly port: number;
   readonly host: string;
@@ -95,7 +98,8 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   await broker.listen();
 
   const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
+  // A larger read buffer lets aedes take more PUBLISHes per read; it waits for all of them (their commit) before reading on.
+  const server: Server = createServer({ highWaterMark: READ_BUFFER_BYTES }, (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     broker.handle(socket);
