@@ -68,8 +68,8 @@ export function usage(): string {
   for (const spec of Object.values(COMMANDS)) lines.push(`  mdm ${spec.usage}`, `      ${spec.summary}`);
   lines.push(
     '',
-    'Configuration: environment variables PORT, HOST, DATABASE_URL, MDM_DATA_DIR, MQTT_URL, MQTT_PORT, LOG_LEVEL,',
-    'MDM_BOOTSTRAP_ADMIN_KEY, MDM_MAX_BATCH_ROWS, and the optional JSON file named by MDM_CONFIG (docs/configuration.md).',
+    'Configuration: environment variables (PORT, HOST, DATABASE_URL, MDM_DATA_DIR, MQTT_URL, MQTT_PORT, LOG_LEVEL,',
+    'MDM_BOOTSTRAP_ADMIN_KEY, …: all of them in docs/configuration.md) over the optional JSON file named by MDM_CONFIG.',
     'Exit codes: 0 ok, 1 failure, 2 bad command line.',
     '',
   );
