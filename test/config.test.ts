@@ -1,10 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readConfig } from '../cli/load-config.js';
 import { CliError } from '../cli/io.js';
-import { loadConfig } from '../models/config.js';
+import { CONFIG_KEYS, loadConfig } from '../models/config.js';
 import { MdmError } from '../models/errors.js';
 
 const configError = (fn: () => unknown): MdmError => {
@@ -81,5 +81,15 @@ describe('readConfig (MDM_CONFIG file)', () => {
     expect(() => readConfig({ MDM_CONFIG: file('arr.json', '[1]') })).toThrow(/must hold a JSON object/);
     const err = configError(() => readConfig({ MDM_CONFIG: file('badval.json', '{"PORT": "x"}') }));
     expect(err.message).toMatch(/PORT/);
+  });
+});
+
+describe('configuration docs', () => {
+  // The tables are written by hand: this keeps them from missing a variable.
+  it.each(['README.md', 'docs/configuration.md'])('%s has a row for every variable of ConfigSchema', (doc) => {
+    const text = readFileSync(new URL(`../${doc}`, import.meta.url), 'utf8');
+    const rows = new Set([...text.matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map((m) => m[1]));
+    expect(CONFIG_KEYS.filter((k) => !rows.has(k))).toEqual([]);
+    expect([...rows].filter((k) => !(CONFIG_KEYS as string[]).includes(k))).toEqual([]);
   });
 });
