@@ -188,7 +188,7 @@ describe.each(FLAVOURS)('Modbus TCP poller against a meter simulator (%s)', (fla
     const res = await storeDevices(database, [
       { ...fast, id: 'OK', port: healthy.port, registers: [reg('F-OK')] },
       { ...fast, id: 'FLAKY', port: flaky.port, registers: [reg('F-FLAKY')] },
-      { ...fast, id: 'SLOW', port: slow.port, timeoutMs: 1_500, retries: 0, registers: [reg('F-SLOW')] },
+      { ...fast, id: 'SLOW', port: slow.port, timeoutMs: 3_000, retries: 0, registers: [reg('F-SLOW')] },
       {
         ...fast,
         id: 'EXC',
@@ -229,17 +229,18 @@ describe.each(FLAVOURS)('Modbus TCP poller against a meter simulator (%s)', (fla
         return s && s.consecutiveFailures >= 1 ? s : undefined;
       }, 10_000, 'SLOW to fail');
       expect(slowStatus.lastErrorCode).toBe('ETIMEDOUT');
-      // while SLOW waited 1.5 s for its first answer, OK (100 ms period) kept polling: a shared loop would have stalled it
+      // while SLOW waited 3 s for its first answer, OK (100 ms period) kept polling; a shared loop would have
+      // stalled it for the whole wait (0 reads). Not a timing goal: the database writes of six devices share one PGlite.
       const slowWindowEnd = Date.parse(slowStatus.lastPollAt!);
       const okDuringSlowWait = await database.db
         .selectFrom('readings as r')
         .innerJoin('meters as m', 'm.id', 'r.meter_id')
         .select((eb) => eb.fn.countAll<number>().as('n'))
         .where('m.external_id', '=', 'F-OK')
-        .where('r.start', '>', new Date(slowWindowEnd - 1_400))
+        .where('r.start', '>', new Date(slowWindowEnd - 2_900))
         .where('r.start', '<', new Date(slowWindowEnd - 100))
         .executeTakeFirstOrThrow();
-      expect(Number(okDuringSlowWait.n)).toBeGreaterThanOrEqual(5);
+      expect(Number(okDuringSlowWait.n)).toBeGreaterThanOrEqual(3);
 
       const exc = await waitFor(async () => {
         const s = await statusOf(database, 'EXC');
