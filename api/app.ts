@@ -13,6 +13,8 @@ import { readingRoutes } from './routes/readings.route.js';
 import { rejectRoutes } from './routes/rejects.route.js';
 import { aggregateRoutes } from './routes/aggregate.route.js';
 import { modbusRoutes } from './routes/modbus.route.js';
+import { validationRoutes } from './routes/validation.route.js';
+import { editRoutes } from './routes/edits.route.js';
 
 export interface AppDeps {
   readonly database: Database;
@@ -58,6 +60,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(aggregateRoutes, { ...ctx, prefix: '/v1' });
   await app.register(rejectRoutes, { ...ctx, prefix: '/v1' });
   await app.register(modbusRoutes, { ...ctx, prefix: '/v1' });
+  await app.register(validationRoutes, { ...ctx, prefix: '/v1' });
+  await app.register(editRoutes, { ...ctx, prefix: '/v1' });
   return app;
 }
 

@@ -61,6 +61,9 @@ export const PERMISSIONS = {
   'rejects:read': ['admin', 'viewer'],
   'keys:admin': ['admin'],
   'devices:admin': ['admin'],
+  'validation:read': ['admin', 'billing', 'viewer'],
+  'validation:admin': ['admin'],
+  'edits:write': ['admin'],
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;
 

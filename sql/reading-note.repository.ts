@@ -50,9 +50,10 @@ export interface NoteRow {
   readonly start: Date;
   readonly version: number;
   readonly current: boolean;
-  readonly value: number;
-  readonly quality: number;
-  readonly source: number;
+  /** null when neither the current value nor the history holds the version any more. */
+  readonly value: number | null;
+  readonly quality: number | null;
+  readonly source: number | null;
   readonly method: string | null;
   readonly params: Record<string, unknown> | null;
   readonly reasonCode: string;

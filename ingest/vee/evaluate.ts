@@ -103,7 +103,7 @@ const PRIMARY_CHANNEL: Readonly<Record<string, number>> = { electricity: 1, gas:
 /** As received from the meter side: what the value rules test. */
 const isRaw = (x: VeePoint) => x.quality === 'measured' || x.quality === 'suspect';
 /** Trusted values: what levels, like days and profiles are computed from. */
-const isReference = (x: VeePoint) => x.quality === 'measured' || x.quality === 'validated' || x.quality === 'edited';
+export const isReference = (x: VeePoint) => x.quality === 'measured' || x.quality === 'validated' || x.quality === 'edited';
 /** Our own automatic estimates: recomputed on every run from the current data. */
 const isAutoEstimate = (x: SeriesPoint) => x.quality === 'estimated' && x.source === 'estimated';
 
@@ -214,18 +214,18 @@ function addIntervalFindings(
   const rawWindow = all.filter(isRaw);
   if (P.zeroRun.enabled) push(zeroRunRule(rawWindow, ctx, P.zeroRun));
   if (P.flatLine.enabled) push(flatLineRule(rawWindow, ctx, P.flatLine));
-  const reads = registerReads(input, def);
+  const reads = registerReads(input.series, def);
   if (P.sumCheck.enabled && reads.length > 1) {
     push(sumCheckRule(reads, all.filter((x) => x.quality !== 'missing'), meter.intervalMinutes, { ...P.sumCheck, rolloverAt: P.register.rolloverAt }));
   }
 }
 
 /** Usable reads of the register that brackets an interval channel (none for channels without one). */
-function registerReads(input: EvaluationInput, def: ChannelDef): readonly SeriesPoint[] {
+export function registerReads(series: EvaluationInput['series'], def: ChannelDef): readonly SeriesPoint[] {
   const reg = REGISTER_OF[def.name];
   if (!reg) return [];
-  const code = [...input.series.keys()].find((c) => channelByCode(c).name === reg);
-  return code === undefined ? [] : (input.series.get(code) ?? []).filter((x) => x.quality !== 'missing' && x.quality !== 'suspect');
+  const code = [...series.keys()].find((c) => channelByCode(c).name === reg);
+  return code === undefined ? [] : (series.get(code) ?? []).filter((x) => x.quality !== 'missing' && x.quality !== 'suspect');
 }
 
 /** Findings → suspect marks, estimates (auto-estimating rules and gaps, refreshed earlier estimates) and un-marks. */
@@ -324,24 +324,37 @@ function estimate(input: EvaluationInput, def: ChannelDef, all: readonly SeriesP
     likeDayWeeks: P.estimation.likeDayWeeks,
   });
   const out = new Map(made.filter((e) => e.method !== 'none').map((e) => [e.startMs, e]));
-  const knownAt = new Map(known.map((x) => [x.startMs, x.value]));
-  const reads = registerReads(input, def);
+  fitToRegister(out, new Map(known.map((x) => [x.startMs, x.value])), registerReads(input.series, def), step, P.register.rolloverAt);
+  return out;
+}
+
+/**
+ * Scales the estimates inside every bracket of two register reads whose
+ * other intervals are all known, so that the bracket adds up to the register
+ * difference (both as recorded: the multiplier cancels). In place.
+ */
+export function fitToRegister(
+  estimates: Map<number, Estimate>,
+  known: ReadonlyMap<number, number>,
+  reads: readonly VeePoint[],
+  stepMs: number,
+  rolloverAt: number | undefined,
+): void {
   for (let i = 1; i < reads.length; i++) {
     const a = reads[i - 1];
     const b = reads[i];
-    const diff = b.value >= a.value ? b.value - a.value : rolloverDelta(a.value, b.value, P.register.rolloverAt);
+    const diff = b.value >= a.value ? b.value - a.value : rolloverDelta(a.value, b.value, rolloverAt);
     if (diff === undefined) continue;
     const inBracket: Estimate[] = [];
     let knownSum = 0;
     let complete = true;
-    for (let t = a.startMs; t < b.startMs; t += step) {
-      const e = out.get(t);
+    for (let t = a.startMs; t < b.startMs; t += stepMs) {
+      const e = estimates.get(t);
       if (e) inBracket.push(e);
-      else if (knownAt.has(t)) knownSum += knownAt.get(t)!;
+      else if (known.has(t)) knownSum += known.get(t)!;
       else complete = false;
     }
     if (!complete || inBracket.length === 0) continue;
-    for (const e of scaleToRegister(inBracket, knownSum, diff)) out.set(e.startMs, e);
+    for (const e of scaleToRegister(inBracket, knownSum, diff)) estimates.set(e.startMs, e);
   }
-  return out;
 }

@@ -2,7 +2,7 @@ import { datesBetween, shiftDate, startOfLocalDate } from '../../models/calendar
 import { channelByCode } from '../../models/channel.js';
 import type { NormalizedReading } from '../../models/reading.js';
 import { qualityCode, qualityName, sourceCode, sourceName } from '../../models/reading.js';
-import { RULES, type RuleName } from '../../models/vee.js';
+import { RULES, type RuleName, type VeeParams } from '../../models/vee.js';
 import type { Database } from '../../sql/database.js';
 import { insertNotes, type NoteInput } from '../../sql/reading-note.repository.js';
 import { writeReadings } from '../../sql/reading-write.repository.js';
@@ -71,7 +71,7 @@ export async function runVee(database: Database, targets: readonly VeeTarget[], 
   if (targets.length === 0) return result;
   const meters = new Map((await findVeeMeters(database, { ids: [...new Set(targets.map((t) => t.meterId))] })).map((m) => [m.id, m]));
   const settings: VeeSetting[] = await listVeeSettings(database);
-  const cache = new Map();
+  const cache = new Map<string, VeeParams>();
   const plans: Plan[] = [];
   for (const t of targets) {
     const meter = meters.get(t.meterId);
@@ -93,7 +93,7 @@ interface Plan {
 }
 
 /** Clips a target to the supply dates, splits it into ≤ 31-day ranges and each into segments of equal parameters. */
-function planTarget(meter: VeeMeterRow, t: VeeTarget, settings: readonly VeeSetting[], cache: Map<string, never>): Plan[] {
+function planTarget(meter: VeeMeterRow, t: VeeTarget, settings: readonly VeeSetting[], cache: Map<string, VeeParams>): Plan[] {
   const from = meter.supplyStart && meter.supplyStart > t.fromDate ? meter.supplyStart : t.fromDate;
   const to = meter.supplyEnd && meter.supplyEnd < t.toDate ? meter.supplyEnd : t.toDate;
   if (from > to) return [];
