@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createMqttComponent, type CommittedMessage, type MqttComponent, type MqttComponentDeps } from '../adapters/mqtt/component.js';
+import { buildApp } from '../api/app.js';
+import { createMqttComponent, mqttComponent, type CommittedMessage, type MqttComponent, type MqttComponentDeps } from '../adapters/mqtt/component.js';
 import type { MqttLog } from '../adapters/mqtt/log.js';
 import { writeMessages } from '../adapters/mqtt/message-writer.js';
 import { loadConfig } from '../models/config.js';
@@ -311,13 +312,24 @@ describe.each(FLAVOURS)('MQTT ingest (%s)', (flavour) => {
       expect(lines.some((l) => l.message === 'MQTT subscription refused' && l.fields.filter === 'mdm/v1/gateways/gw-1/acks')).toBe(true);
     });
 
-    it('reports the broker in the health probe', async () => {
+    it('reports the broker in GET /health', async () => {
       const off = createMqttComponent({ config: loadConfig({ MQTT_PORT: '0' }), database });
       expect(off.mode).toBe('disabled');
-      expect(await off.probe.check()).toEqual({ ok: true, mode: 'disabled' });
+      expect(mqttComponent({ config: loadConfig({ MQTT_PORT: '0' }), database })).toBeUndefined();
       await startBroker();
       await gateway('gw-1', keys.gw);
-      expect(await component!.probe.check()).toMatchObject({ ok: true, mode: 'embedded', listening: true, port, clients: 1, pending: 0, writeError: null });
+      const app = await buildApp({ database, config: { MDM_MAX_BATCH_ROWS: 1000, LOG_LEVEL: 'silent' }, health: [component!.probe] });
+      try {
+        const res = await app.inject({ method: 'GET', url: '/health' });
+        expect(res.statusCode).toBe(200);
+        expect(res.json().components.mqtt).toMatchObject({ ok: true, mode: 'embedded', listening: true, port, clients: 1, pending: 0, writeError: null });
+        await component!.stop();
+        const down = await app.inject({ method: 'GET', url: '/health' });
+        expect(down.statusCode).toBe(503);
+        expect(down.json().components.mqtt).toMatchObject({ ok: false, listening: false });
+      } finally {
+        await app.close();
+      }
     });
   });
 
@@ -348,7 +360,7 @@ describe.each(FLAVOURS)('MQTT ingest (%s)', (flavour) => {
       }
 
       beforeAll(async () => {
-        await addMeters(['X1', 'X2', 'X3', 'X4', 'X5'].map(m));
+        await addMeters(['X1', 'X2', 'X3', 'X4', 'X5', 'X6'].map(m));
       });
       afterEach(async () => {
         for (const c of clients.splice(0)) await c.endAsync(true);
@@ -427,6 +439,70 @@ describe.each(FLAVOURS)('MQTT ingest (%s)', (flavour) => {
         expect(await readingsOf(m('X4'))).toEqual([]);
         await startService();
         await waitFor(async () => (await readingsOf(m('X4'))).length === 5 && (await eventsOf(m('X4'))).length === 1, 'queued messages');
+      });
+
+      it('reconnects with backoff after losing the broker, reports it in the probe, and gets the unacknowledged messages again', async () => {
+        // A TCP proxy in front of Mosquitto stands for the network between the service and the broker.
+        const broker = new URL(MOSQUITTO!);
+        const proxyPort = await freePort();
+        const sockets = new Set<Socket>();
+        let proxy: Server | undefined;
+        const openProxy = async () => {
+          proxy = createServer((inbound) => {
+            const outbound = createConnection(Number(broker.port || 1883), broker.hostname);
+            for (const s of [inbound, outbound]) {
+              sockets.add(s);
+              s.on('error', () => {});
+              s.on('close', () => sockets.delete(s));
+            }
+            inbound.pipe(outbound).pipe(inbound);
+          });
+          await new Promise<void>((r) => proxy!.listen(proxyPort, '127.0.0.1', r));
+        };
+        const cutProxy = async () => {
+          const closedProxy = new Promise<void>((r) => proxy!.close(() => r()));
+          for (const s of sockets) s.destroy();
+          await closedProxy;
+        };
+        try {
+          await openProxy();
+          newSession();
+          let hold = true;
+          const committed: CommittedMessage[] = [];
+          await startService({
+            config: loadConfig({ MQTT_URL: `mqtt://127.0.0.1:${proxyPort}`, MQTT_CLIENT_ID: clientId, MQTT_SHARE_GROUP: `g-${clientId}`, MQTT_BATCH_MAX_MS: '10' }),
+            // The first batch commits but is acknowledged only after the connection is gone.
+            async write(db, messages) {
+              const out = await writeMessages(db, messages);
+              if (hold) {
+                hold = false;
+                await cutProxy();
+                await waitFor(async () => !(await component!.probe.check()).connected, 'disconnection');
+              }
+              return out;
+            },
+            onCommitted: (msgs) => committed.push(...msgs),
+          });
+          const pub = await publisher();
+          await pub.publishAsync(`mdm/v1/meters/${m('X6')}/readings`, JSON.stringify(hours(4)), { qos: 1 });
+          await waitFor(() => committed.length === 1, 'first commit');
+          expect(await component!.probe.check()).toMatchObject({ ok: false, connected: false, subscribed: false });
+          await new Promise((r) => setTimeout(r, 700)); // a reconnect attempt or two fail meanwhile
+          await openProxy();
+          await waitFor(async () => (await component!.probe.check()).ok, 'reconnection', 20_000);
+          const state = await component!.probe.check();
+          expect(state.reconnects).toBeGreaterThanOrEqual(1);
+          // The PUBACK of the first delivery never reached the broker: it delivers the message again.
+          await waitFor(() => committed.length === 2, 'redelivery');
+          expect(committed.map((c) => c.topic)).toEqual([`mdm/v1/meters/${m('X6')}/readings`, `mdm/v1/meters/${m('X6')}/readings`]);
+          await pub.publishAsync(`mdm/v1/meters/${m('X6')}/readings`, JSON.stringify(hours(1, 4)), { qos: 1 });
+          await waitFor(async () => (await readingsOf(m('X6'))).length === 5, 'new message after reconnection');
+          expect((await readingsOf(m('X6'))).every((r) => r.version === 1)).toBe(true);
+        } finally {
+          await component?.stop();
+          component = undefined;
+          await cutProxy().catch(() => {});
+        }
       });
 
       it('publishes per-message results on the gateway acks topic', async () => {
