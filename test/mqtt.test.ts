@@ -171,10 +171,11 @@ describe.each(FLAVOURS)('MQTT ingest (%s)', (flavour) => {
     });
 
     it('dead-letters poison messages with topic, payload and reason, acknowledges them, and goes on', async () => {
-      await startBroker();
+      await startBroker({}, { MDM_MAX_BATCH_ROWS: '30' });
       const gw = await gateway('gw-1', keys.gw);
       const topic = 'mdm/v1/meters/E5/readings';
       await gw.publishAsync(topic, 'this is not json', { qos: 1 });
+      await gw.publishAsync(topic, JSON.stringify(hours(31)), { qos: 1 });
       await gw.publishAsync(topic, JSON.stringify([{ channel: 'active_import', start: '2026-01-01T00:00:00', value: 1 }, { channel: 'nope', start: at(0), value: 1 }]), { qos: 1 });
       await gw.publishAsync('mdm/v1/meters/NOT-REGISTERED/readings', JSON.stringify(hours(1)), { qos: 1 });
       await gw.publishAsync(topic, Buffer.from('[{"channel":"active_import\\u0000"}]'), { qos: 1 });
@@ -184,14 +185,16 @@ describe.each(FLAVOURS)('MQTT ingest (%s)', (flavour) => {
       const dl = await rejectsOn(topic);
       expect(dl.map((d) => [d.row_index, d.payload.slice(0, 16)])).toEqual([
         [null, 'this is not json'],
+        [null, '[{"channel":"act'],
         [0, '{"channel":"acti'],
         [1, '{"channel":"nope'],
         [null, '[{"channel":"act'],
       ]);
       expect(dl[0].reason).toMatch(/^payload is not JSON/);
-      expect(dl[1].reason).toMatch(/no UTC offset/);
-      expect(dl[2].reason).toMatch(/unknown channel "nope"/);
-      expect(dl[3].reason).toMatch(/NUL/);
+      expect(dl[1].reason).toBe('message carries 31 rows; at most 30 (MDM_MAX_BATCH_ROWS) per message: split it');
+      expect(dl[2].reason).toMatch(/no UTC offset/);
+      expect(dl[3].reason).toMatch(/unknown channel "nope"/);
+      expect(dl[4].reason).toMatch(/NUL/);
       expect(dl.every((d) => d.principal === 'gw-1' && d.transport === 'mqtt')).toBe(true);
       const unknown = await rejectsOn('mdm/v1/meters/NOT-REGISTERED/readings');
       expect(unknown).toHaveLength(1);

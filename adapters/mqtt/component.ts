@@ -31,6 +31,7 @@ export type MqttConfig = Pick<
   | 'MQTT_BATCH_MAX_ROWS'
   | 'MQTT_BATCH_MAX_MS'
   | 'MQTT_BATCH_WRITERS'
+  | 'MDM_MAX_BATCH_ROWS'
 >;
 
 /** A message of a committed batch, for observers (benchmarks). */
@@ -150,6 +151,10 @@ export function createMqttComponent(deps: MqttComponentDeps): MqttComponent {
     }
     const receivedAt = timers.now();
     let decoded = decodeMessage(route, payload, { nowMs: receivedAt, contentType });
+    const count = decoded.kind === 'readings' ? decoded.rows.length : decoded.kind === 'events' ? decoded.events.length : 0;
+    if (count > config.MDM_MAX_BATCH_ROWS) {
+      decoded = { kind: 'invalid', reason: `message carries ${count} rows; at most ${config.MDM_MAX_BATCH_ROWS} (MDM_MAX_BATCH_ROWS) per message: split it`, ack: decoded.ack };
+    }
     // Embedded broker: a gateway's acks go to its own acks topic, whatever the payload says.
     if (decoded.ack && principal?.role === 'gateway') decoded = { ...decoded, ack: { ...decoded.ack, gateway: principal.name } };
     const message: BatchMessage = {
@@ -163,14 +168,15 @@ export function createMqttComponent(deps: MqttComponentDeps): MqttComponent {
     batcher.push({ message, receivedAt, meters: metersOf(message), settle });
   }
 
-  const meterGroups = new Map<string, { group: string | null | undefined; until: number }>();
+  const meterGroups = new Map<string, { group: string | null; until: number }>(); // scope checks of registered meters, for METER_CACHE_MS
   async function findMeterGroup(meter: string): Promise<string | null | undefined> {
     const hit = meterGroups.get(meter);
     if (hit && hit.until > timers.now()) return hit.group;
     const ref = (await findMeterRefs(database, [meter])).get(meter);
+    if (!ref) return undefined; // not cached: it may be registered any moment
     if (meterGroups.size > 100_000) meterGroups.clear();
-    meterGroups.set(meter, { group: ref ? ref.group : undefined, until: timers.now() + METER_CACHE_MS });
-    return ref ? ref.group : undefined;
+    meterGroups.set(meter, { group: ref.group, until: timers.now() + METER_CACHE_MS });
+    return ref.group;
   }
 
   const readFile = (path: string | undefined) => (path ? readFileSync(path) : undefined);
