@@ -12,6 +12,8 @@ import { meterRoutes } from './routes/meters.route.js';
 import { readingRoutes } from './routes/readings.route.js';
 import { rejectRoutes } from './routes/rejects.route.js';
 import { aggregateRoutes } from './routes/aggregate.route.js';
+import { billingRoutes } from './routes/billing.route.js';
+import { completenessRoutes } from './routes/completeness.route.js';
 import { modbusRoutes } from './routes/modbus.route.js';
 import { validationRoutes } from './routes/validation.route.js';
 import { editRoutes } from './routes/edits.route.js';
@@ -58,6 +60,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(meterRoutes, { ...ctx, prefix: '/v1' });
   await app.register(readingRoutes, { ...ctx, prefix: '/v1' });
   await app.register(aggregateRoutes, { ...ctx, prefix: '/v1' });
+  await app.register(billingRoutes, { ...ctx, prefix: '/v1' });
+  await app.register(completenessRoutes, { ...ctx, prefix: '/v1' });
   await app.register(rejectRoutes, { ...ctx, prefix: '/v1' });
   await app.register(modbusRoutes, { ...ctx, prefix: '/v1' });
   await app.register(validationRoutes, { ...ctx, prefix: '/v1' });

@@ -39,3 +39,11 @@ export function rangeParams(from: string, to: string, interval: SeriesInterval):
   }
   return { from: new Date(f.ms), to: new Date(t.ms) };
 }
+
+/** Optional `asOf` instant (ISO-8601 with offset): read the data as it was then. */
+export function asOfParam(text: string | undefined): Date | undefined {
+  if (text === undefined) return undefined;
+  const t = parseInstant(text);
+  if (!t.ok) throw new MdmError('MDM_ERR_VALIDATION', [`asOf: ${t.reason}`]);
+  return new Date(t.ms);
+}

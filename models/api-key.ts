@@ -58,6 +58,8 @@ export const PERMISSIONS = {
   'meters:read': ['admin', 'billing', 'trader', 'viewer'],
   'readings:read': ['admin', 'billing', 'trader', 'viewer'],
   'aggregate:read': ['admin', 'billing', 'trader', 'viewer'],
+  'billing:read': ['admin', 'billing'],
+  'billing:admin': ['admin'],
   'rejects:read': ['admin', 'viewer'],
   'keys:admin': ['admin'],
   'devices:admin': ['admin'],

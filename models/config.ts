@@ -74,6 +74,18 @@ export const ConfigSchema = z
       .min(1)
       .optional()
       .describe('JSON file of Modbus devices (an array, or {"devices": [...]}) loaded into the device table at start; see docs/modbus.md'),
+    BILLING_READINESS_INTERVAL_MIN: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(60)
+      .describe('Minutes between billing readiness runs (current and previous month, stored for GET /v1/billing/readiness); 0 turns the periodic run off'),
+    BILLING_NO_DATA_DAYS: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(3)
+      .describe('A meter whose newest active import value is this many days old is not billable (no_recent_data)'),
   })
   .strict();
 

@@ -58,6 +58,49 @@ export async function findQueryMeters(
   return (await q.execute()).map(toQueryMeter);
 }
 
+/**
+ * The rows of `readings` as they were at instant `asOf`, as a SQL source with
+ * the same columns, or plain `readings` when `asOf` is undefined. A stored
+ * version is visible at T when the batch that wrote it was received at or
+ * before T and it was not yet superseded at T: the current row (received ≤ T),
+ * or a history row with received ≤ T < superseded_at. superseded_at is the
+ * now() of the superseding transaction, the received_at of its batch, so at
+ * most one version per (meter, channel, start) is visible. Set-based: callers
+ * put their meter/channel/start conditions outside and PostgreSQL pushes them
+ * into both branches of the UNION ALL (primary-key ranges on both tables).
+ * @example sql`SELECT sum(value) FROM ${readingsAsOf(new Date('2026-04-02T00:00:00Z'))} r WHERE r.meter_id = 7`
+ */
+export function readingsAsOf(asOf: Date | undefined) {
+  if (asOf === undefined) return sql`readings`;
+  return sql`(
+    SELECT c.meter_id, c.channel, c.start, c.value, c.interval_minutes, c.quality, c.source, c.version, c.batch_id
+    FROM readings c JOIN ingest_batches cb ON cb.id = c.batch_id
+    WHERE cb.received_at <= ${asOf}
+    UNION ALL
+    SELECT h.meter_id, h.channel, h.start, h.value, h.interval_minutes, h.quality, h.source, h.version, h.batch_id
+    FROM reading_history h JOIN ingest_batches hb ON hb.id = h.batch_id
+    WHERE hb.received_at <= ${asOf} AND h.superseded_at > ${asOf}
+  )`;
+}
+
+/**
+ * The data version: the instant of the newest stored batch (received at or
+ * before `asOf` when given), rounded UP to the millisecond so that it survives
+ * an ISO-8601 round trip (received_at has microseconds). Reading with
+ * `asOf = dataVersion` sees exactly the versions that were current when it was
+ * taken. Epoch 0 when nothing was ever stored.
+ */
+export async function currentDataVersion(database: Database, asOf?: Date): Promise<Date> {
+  const { rows } = await dataVersionQuery(asOf).execute(database.db);
+  return new Date(rows[0]?.ms ?? 0);
+}
+
+/** The statement behind currentDataVersion, to run inside a caller's transaction (same snapshot as its reads). */
+export function dataVersionQuery(asOf?: Date) {
+  const cond = asOf === undefined ? sql`` : sql`WHERE received_at <= ${asOf}`;
+  return sql<{ ms: number | null }>`SELECT ceil(extract(epoch FROM max(received_at)) * 1000) AS ms FROM ingest_batches ${cond}`;
+}
+
 export interface RawReadingRow {
   readonly start: Date;
   readonly value: number;
@@ -65,11 +108,18 @@ export interface RawReadingRow {
   readonly source: number;
 }
 
-/** Stored values of one meter/channel with `from <= start < to`, oldest first. */
+/** Stored values of one meter/channel with `from <= start < to`, oldest first; as they were at `asOf` when given. */
 export async function listRawReadings(
   database: Database,
-  p: { meterId: number; channel: number; from: Date; to: Date },
+  p: { meterId: number; channel: number; from: Date; to: Date; asOf?: Date },
 ): Promise<RawReadingRow[]> {
+  if (p.asOf !== undefined) {
+    const { rows } = await sql<RawReadingRow>`
+      SELECT start, value, quality, source FROM ${readingsAsOf(p.asOf)} r
+      WHERE meter_id = ${p.meterId} AND channel = ${p.channel} AND start >= ${p.from} AND start < ${p.to}
+      ORDER BY start`.execute(database.db);
+    return rows;
+  }
   return database.db
     .selectFrom('readings')
     .select(['start', 'value', 'quality', 'source'])
@@ -117,10 +167,11 @@ function bucketEnd(unit: BucketUnit, tz: string) {
 /**
  * One meter/channel bucketed by local `unit` in `tz`. Only buckets with data
  * are returned. `expectedIntervalMinutes` set → `expected` = bucket length / interval.
+ * `asOf` set → the values as they were then (readingsAsOf).
  */
 export async function listBucketedReadings(
   database: Database,
-  p: { meterId: number; channel: number; kind: ChannelKind; unit: BucketUnit; tz: string; from: Date; to: Date; expectedIntervalMinutes?: number },
+  p: { meterId: number; channel: number; kind: ChannelKind; unit: BucketUnit; tz: string; from: Date; to: Date; expectedIntervalMinutes?: number; asOf?: Date },
 ): Promise<BucketRow[]> {
   const expected =
     p.expectedIntervalMinutes === undefined
@@ -134,7 +185,7 @@ export async function listBucketedReadings(
              CASE WHEN min(source) = max(source) THEN min(source) END AS source
       FROM (
         SELECT date_trunc(${p.unit}, start, ${p.tz}) AS bucket, start, value, quality, source
-        FROM readings
+        FROM ${readingsAsOf(p.asOf)} r
         WHERE meter_id = ${p.meterId} AND channel = ${p.channel} AND start >= ${p.from} AND start < ${p.to}
       ) r
       GROUP BY bucket

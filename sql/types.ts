@@ -173,6 +173,38 @@ export interface ReadingNotesTable {
   created_at: GeneratedTimestamp;
 }
 
+export interface TouSchedulesTable {
+  tariff: string;
+  effective_from: string;
+  buckets: JSONColumnType<{ name: string; ranges: { from: string; to: string }[] }[], string, string>;
+  created_at: GeneratedTimestamp;
+  created_by: string | null;
+}
+
+export interface BillingPeriodsTable {
+  period: string;
+  closed_at: GeneratedTimestamp;
+  closed_by: string;
+  data_version: Timestamp;
+  meters: number;
+}
+
+export interface BillingSnapshotsTable {
+  period: string;
+  meter_id: number;
+  figures: JSONColumnType<Record<string, unknown>, string, string>;
+  data_version: Timestamp;
+  closed_at: Timestamp;
+  closed_by: string;
+}
+
+export interface BillingReadinessTable {
+  period: string;
+  computed_at: Timestamp;
+  state_key: string;
+  result: JSONColumnType<Record<string, unknown>, string, string>;
+}
+
 export interface MdmSettingsTable {
   key: string;
   value: string;
@@ -200,6 +232,10 @@ export interface DB {
   vee_settings: VeeSettingsTable;
   vee_queue: VeeQueueTable;
   reading_notes: ReadingNotesTable;
+  tou_schedules: TouSchedulesTable;
+  billing_periods: BillingPeriodsTable;
+  billing_snapshots: BillingSnapshotsTable;
+  billing_readiness: BillingReadinessTable;
   mdm_settings: MdmSettingsTable;
   mdm_migrations: MdmMigrationsTable;
 }

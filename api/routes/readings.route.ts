@@ -12,7 +12,7 @@ import { recordDeadLetters, type DeadLetter } from '../../sql/dead-letter.reposi
 import { findQueryMeter, listBucketedReadings, listRawReadings, listValueVersions, type QueryMeter } from '../../sql/reading-query.repository.js';
 import type { RouteContext } from '../app.js';
 import { ndjsonLines, type NdjsonLine } from '../ndjson.js';
-import { MAX_RANGE_DAYS, channelParam, rangeParams } from '../query-params.js';
+import { MAX_RANGE_DAYS, asOfParam, channelParam, rangeParams } from '../query-params.js';
 import { authErrors, ErrorSchema, InstantQuery } from '../schemas.js';
 
 /** Rows per ingest transaction when streaming NDJSON. */
@@ -158,6 +158,9 @@ export const readingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
           from: InstantQuery.describe('Inclusive, ISO-8601 with offset or Z'),
           to: InstantQuery.describe('Exclusive, ISO-8601 with offset or Z'),
           interval: z.enum(['raw', 'hour', 'day', 'month']).default('raw'),
+          asOf: InstantQuery.optional().describe(
+            'Read the data as it was at this instant (ISO-8601 with offset): the versions received by then and not yet superseded. A billing dataVersion reproduces the figures it was computed from',
+          ),
         }),
         response: { 200: SeriesSchema, 400: ErrorSchema, 404: ErrorSchema, ...authErrors },
       },
@@ -166,6 +169,7 @@ export const readingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
       const { channel: channelText, interval } = req.query;
       const channel = channelParam(channelText);
       const range = rangeParams(req.query.from, req.query.to, interval);
+      const asOf = asOfParam(req.query.asOf);
       const meter = await meterOr404(database, req.params.id);
       const head = {
         meter: meter.externalId,
@@ -176,13 +180,13 @@ export const readingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
         multiplier: meter.multiplier,
       };
       if (interval === 'raw') {
-        const rows = await listRawReadings(database, { meterId: meter.id, channel: channel.code, ...range });
+        const rows = await listRawReadings(database, { meterId: meter.id, channel: channel.code, ...range, asOf });
         return {
           ...head,
           rows: rows.map((r) => ({ start: formatInstant(r.start.getTime(), meter.timezone), value: r.value, quality: qualityName(r.quality), source: sourceName(r.source) })),
         };
       }
-      return { ...head, rows: await bucketRows(database, meter, channel, interval, range) };
+      return { ...head, rows: await bucketRows(database, meter, channel, interval, range, asOf) };
     },
   );
 
@@ -239,7 +243,14 @@ async function meterOr404(database: Database, id: string): Promise<QueryMeter> {
   return meter;
 }
 
-async function bucketRows(database: Database, meter: QueryMeter, channel: ChannelDef, unit: 'hour' | 'day' | 'month', range: { from: Date; to: Date }) {
+async function bucketRows(
+  database: Database,
+  meter: QueryMeter,
+  channel: ChannelDef,
+  unit: 'hour' | 'day' | 'month',
+  range: { from: Date; to: Date },
+  asOf: Date | undefined,
+) {
   const isInterval = channel.kind === 'interval';
   const rows = await listBucketedReadings(database, {
     meterId: meter.id,
@@ -249,6 +260,7 @@ async function bucketRows(database: Database, meter: QueryMeter, channel: Channe
     tz: meter.timezone,
     ...range,
     expectedIntervalMinutes: isInterval ? meter.intervalMinutes : undefined,
+    asOf,
   });
   return rows.map((r) => ({
     start: formatInstant(r.bucket.getTime(), meter.timezone),

@@ -4,6 +4,7 @@ import { flavour } from './002-flavour.js';
 import { events } from './003-events.js';
 import { modbus } from './004-modbus.js';
 import { vee } from './005-vee.js';
+import { billing } from './006-billing.js';
 
 /** A numbered, idempotent schema step. Never edit one that has shipped: add the next. */
 export interface Migration {
@@ -14,4 +15,4 @@ export interface Migration {
   up(s: SqlSession, flavour: Flavour): Promise<void>;
 }
 
-export const MIGRATIONS: readonly Migration[] = [init, flavour, events, modbus, vee];
+export const MIGRATIONS: readonly Migration[] = [init, flavour, events, modbus, vee, billing];

@@ -1,0 +1,56 @@
+import type { BillingFigures } from './figures.js';
+
+/**
+ * Billing figures as CSV (RFC 4180): one row per meter, TOU buckets as
+ * columns (the union over the meters, empty for single-rate meters), reasons
+ * as their codes joined by ";". Pure.
+ */
+const field = (v: unknown): string => {
+  if (v === null || v === undefined) return '';
+  const s = String(v);
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+};
+
+export function billingCsv(figures: readonly BillingFigures[]): string {
+  const buckets: string[] = [];
+  for (const f of figures) for (const b of Object.keys(f.tou ?? {})) if (!buckets.includes(b)) buckets.push(b);
+  const head = [
+    'meter',
+    'activeImport',
+    'activeExport',
+    'reactiveInductive',
+    'reactiveCapacitive',
+    'inductiveRatio',
+    'capacitiveRatio',
+    ...buckets,
+    'maxDemandKw',
+    'maxDemandAt',
+    'estimatedShare',
+    'completeness',
+    'billable',
+    'reasons',
+    'dataVersion',
+  ];
+  const lines = [head.join(',')];
+  for (const f of figures) {
+    const row = [
+      f.meter,
+      f.activeImport,
+      f.activeExport,
+      f.reactiveInductive,
+      f.reactiveCapacitive,
+      f.inductiveRatio,
+      f.capacitiveRatio,
+      ...buckets.map((b) => f.tou?.[b]),
+      f.maxDemand?.kw,
+      f.maxDemand?.at,
+      f.estimatedShare,
+      f.completeness,
+      f.billable,
+      f.reasons.map((r) => r.code).join(';'),
+      f.dataVersion,
+    ];
+    lines.push(row.map(field).join(','));
+  }
+  return `${lines.join('\r\n')}\r\n`;
+}

@@ -1,0 +1,146 @@
+import { formatInstant } from '../models/time.js';
+import type { MeterFigureRow } from '../sql/billing.repository.js';
+
+/**
+ * A meter's billing figures from its raw aggregate row, and the readiness
+ * rules that decide whether it is billable. Pure: `now` comes in. Formulas
+ * and rules: docs/billing.md.
+ */
+
+export const REASON_CODES = ['outside_supply', 'missing_data', 'no_recent_data', 'open_fail_issues', 'register_mismatch'] as const;
+export type ReasonCode = (typeof REASON_CODES)[number];
+
+export interface Reason {
+  readonly code: ReasonCode;
+  readonly message: string;
+}
+
+export interface Completeness {
+  /** Intervals of the meter's length in its billing window (743 hourly ones in a Warsaw March). */
+  readonly expected: number;
+  /** measured or validated */
+  readonly measured: number;
+  /** measured values VEE marked suspect */
+  readonly suspect: number;
+  readonly estimated: number;
+  readonly edited: number;
+  /** expected − the four above (a "missing" placeholder counts as missing); never negative. */
+  readonly missing: number;
+  /** (expected − missing) / expected; null for an empty window. */
+  readonly completeness: number | null;
+}
+
+export interface BillingFigures {
+  readonly meter: string;
+  /** kWh, multiplier applied. */
+  readonly activeImport: number;
+  readonly activeExport: number;
+  /** kvarh, multiplier applied. */
+  readonly reactiveInductive: number;
+  readonly reactiveCapacitive: number;
+  /** reactive / active import; null when there is no active import. */
+  readonly inductiveRatio: number | null;
+  readonly capacitiveRatio: number | null;
+  /** Active import per TOU bucket, kWh; absent for single-rate meters. */
+  readonly tou?: Record<string, number>;
+  /** Highest interval demand, kW = kWh × 60 / interval minutes × multiplier, and its interval start (local time). */
+  readonly maxDemand: { kw: number; at: string } | null;
+  /** Share of active import that is estimated or edited (0…1). */
+  readonly estimatedShare: number;
+  readonly completeness: number | null;
+  readonly billable: boolean;
+  readonly reasons: Reason[];
+  readonly dataVersion: string;
+}
+
+export interface ReadinessParams {
+  /** `no_recent_data` once the newest value is this many days older than the window end (or now). */
+  readonly noDataDays: number;
+}
+
+const MICRO = 1e6;
+const DAY_MS = 86_400_000;
+/** Rounds to 10⁻⁶ (the resolution energies are summed at) so multiplied figures print cleanly. */
+const round6 = (x: number) => Math.round(x * MICRO) / MICRO;
+const ratio = (a: number, b: number) => (b === 0 ? null : round6(a / b));
+
+/** Interval counts and completeness of active import. */
+export function completenessOf(r: MeterFigureRow): Completeness {
+  const present = r.measured + r.suspect + r.estimated + r.edited;
+  const missing = Math.max(0, r.expected - present);
+  return {
+    expected: r.expected,
+    measured: r.measured,
+    suspect: r.suspect,
+    estimated: r.estimated,
+    edited: r.edited,
+    missing,
+    completeness: r.expected > 0 ? round6((r.expected - missing) / r.expected) : null,
+  };
+}
+
+/**
+ * Why a meter is not billable, in rule order; empty = billable.
+ * `now` bounds the no-recent-data rule for a window that has not ended.
+ */
+export function readinessReasons(r: MeterFigureRow, p: ReadinessParams, now: number): Reason[] {
+  const reasons: Reason[] = [];
+  const from = r.windowFrom.getTime();
+  const to = r.windowTo.getTime();
+  if (!r.supplied) {
+    const supply = `${r.supplyStart ?? '…'} to ${r.supplyEnd ?? '…'}`;
+    reasons.push({ code: 'outside_supply', message: `supply dates (${supply}) do not overlap the period` });
+    return reasons;
+  }
+  if (to <= from) return reasons; // the window has not begun yet (readiness clipped at now)
+  const c = completenessOf(r);
+  if (c.missing > 0) {
+    reasons.push({ code: 'missing_data', message: `${c.missing} of ${c.expected} intervals missing: send them, or estimate them (POST /v1/meters/:id/edits)` });
+  }
+  const end = Math.min(to, now);
+  const covered = r.lastStart ? r.lastStart.getTime() + r.intervalMinutes * 60_000 : from;
+  const silentDays = (end - covered) / DAY_MS;
+  if (silentDays >= p.noDataDays) {
+    const since = r.lastStart ? `since ${formatInstant(covered, r.timezone)}` : 'in the whole window';
+    reasons.push({ code: 'no_recent_data', message: `no active import data for ${Math.floor(silentDays)} days (${since})` });
+  }
+  if (r.openFailIssues > 0) {
+    reasons.push({ code: 'open_fail_issues', message: `${r.openFailIssues} open validation issue(s) of severity fail: resolve them (GET /v1/validation/issues)` });
+  }
+  if (r.openSumCheckIssues > 0) {
+    reasons.push({ code: 'register_mismatch', message: `${r.openSumCheckIssues} open sum_check issue(s): interval sum and register difference disagree` });
+  }
+  return reasons;
+}
+
+/** Billing figures of one meter; `bucketNames` are TouPlan.buckets, `tariffBuckets` the tariff's own (undefined = single-rate). */
+export function billingFigures(
+  r: MeterFigureRow,
+  ctx: { bucketNames: readonly string[]; tariffBuckets: readonly string[] | undefined; dataVersion: string; readiness: ReadinessParams; now: number },
+): BillingFigures {
+  const k = r.multiplier;
+  const kwh = (micro: number) => round6((micro / MICRO) * k);
+  const reasons = readinessReasons(r, ctx.readiness, ctx.now);
+  const figures: BillingFigures = {
+    meter: r.externalId,
+    activeImport: kwh(r.activeImport),
+    activeExport: kwh(r.activeExport),
+    reactiveInductive: kwh(r.reactiveInductive),
+    reactiveCapacitive: kwh(r.reactiveCapacitive),
+    inductiveRatio: ratio(r.reactiveInductive, r.activeImport),
+    capacitiveRatio: ratio(r.reactiveCapacitive, r.activeImport),
+    maxDemand:
+      r.maxRate === null || r.maxRateAt === null ? null : { kw: round6(r.maxRate * k), at: formatInstant(r.maxRateAt.getTime(), r.timezone) },
+    estimatedShare: r.activeImport === 0 ? 0 : round6(r.estimatedEnergy / r.activeImport),
+    completeness: completenessOf(r).completeness,
+    billable: reasons.length === 0,
+    reasons,
+    dataVersion: ctx.dataVersion,
+  };
+  if (ctx.tariffBuckets === undefined) return figures;
+  const tou: Record<string, number> = {};
+  for (const name of ctx.tariffBuckets) tou[name] = kwh(r.tou[ctx.bucketNames.indexOf(name)] ?? 0);
+  // Key order of the documented response: tou after the ratios.
+  const { maxDemand, estimatedShare, completeness, billable, reasons: rs, dataVersion, ...head } = figures;
+  return { ...head, tou, maxDemand, estimatedShare, completeness, billable, reasons: rs, dataVersion };
+}
