@@ -160,7 +160,7 @@ export const DeviceStatusSchema = z.object({
   lastSuccessAt: z.string().nullable(),
   consecutiveFailures: z.number().int(),
   lastError: z.string().nullable().describe('Last failure; Modbus exception responses keep their code ("Modbus exception 2: Illegal data address …")'),
-  lastErrorCode: z.string().nullable().describe('ETIMEDOUT, ECONNREFUSED, MODBUS_EXCEPTION_2, BAD_RESPONSE, SERIAL_UNAVAILABLE, …'),
+  lastErrorCode: z.string().nullable().describe('ETIMEDOUT, ECONNREFUSED, MODBUS_EXCEPTION_2, BAD_RESPONSE, SERIAL_OPEN_FAILED, SERIAL_UNAVAILABLE, …'),
 });
 export type DeviceStatus = z.infer<typeof DeviceStatusSchema>;
 

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { DeviceState, DeviceStatus } from '../models/modbus.js';
 import type { RegisterState } from '../ingest/register-delta.js';
 import type { Database } from './database.js';
@@ -8,6 +9,8 @@ export interface StoredDevice {
   readonly config: unknown;
   readonly createdAt: Date;
   readonly updatedAt: Date;
+  /** updated_at in epoch microseconds: the configuration version a poller's writes must match. */
+  readonly version: number;
   /** undefined until the poller has written one. */
   readonly status: DeviceStatus | undefined;
 }
@@ -58,6 +61,7 @@ export async function listDevices(database: Database): Promise<StoredDevice[]> {
       'd.config',
       'd.created_at',
       'd.updated_at',
+      sql<number>`(extract(epoch from d.updated_at) * 1000000)::bigint`.as('version'),
       's.state',
       's.last_poll_at',
       's.last_success_at',
@@ -72,6 +76,7 @@ export async function listDevices(database: Database): Promise<StoredDevice[]> {
     config: r.config,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+    version: Number(r.version),
     status:
       r.state === null
         ? undefined
@@ -127,12 +132,15 @@ ON CONFLICT (device_id) DO UPDATE SET
 
 /**
  * Records one poll: the device status and the register states it moved, in
- * one transaction. A device deleted meanwhile is skipped (nothing to attach to).
+ * one transaction, only while the device still has configuration `version`
+ * (StoredDevice.version). A poll of a configuration replaced meanwhile is
+ * not recorded: its register states belong to the old register map, which
+ * the upsert already dropped. Returns false then.
  */
-export async function recordPoll(database: Database, deviceId: string, status: DeviceStatus, states: readonly RegisterStateRow[]): Promise<void> {
-  await database.session(async (s) => {
-    const exists = await s.query('SELECT 1 FROM modbus_devices WHERE id = $1 FOR UPDATE', [deviceId]);
-    if (exists.length === 0) return;
+export async function recordPoll(database: Database, deviceId: string, version: number, status: DeviceStatus, states: readonly RegisterStateRow[]): Promise<boolean> {
+  return database.session(async (s) => {
+    const [row] = await s.query<{ v: number }>('SELECT (extract(epoch from updated_at) * 1000000)::bigint AS v FROM modbus_devices WHERE id = $1 FOR UPDATE', [deviceId]);
+    if (!row || Number(row.v) !== version) return false;
     await s.query(SAVE_STATUS, [
       deviceId,
       status.state,
@@ -142,7 +150,7 @@ export async function recordPoll(database: Database, deviceId: string, status: D
       status.lastError,
       status.lastErrorCode,
     ]);
-    if (states.length === 0) return;
+    if (states.length === 0) return true;
     const doc = states.map(({ meterId, channel, state }) => ({
       meter_id: meterId,
       channel,
@@ -153,5 +161,6 @@ export async function recordPoll(database: Database, deviceId: string, status: D
       pending_kind: state.pendingStart,
     }));
     await s.query(SAVE_STATES, [deviceId, JSON.stringify(doc)]);
+    return true;
   });
 }

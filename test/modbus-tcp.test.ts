@@ -90,7 +90,7 @@ describe.each(FLAVOURS)('Modbus TCP poller against a meter simulator (%s)', (fla
         host: '127.0.0.1',
         port: sim.port,
         pollIntervalMs: 100,
-        timeoutMs: 1_000,
+        timeoutMs: 10_000, // the simulated clock assumes no poll times out; PGlite on this thread can stall answers
         registers: [
           { address: 0, type: 'float32', meter: 'SIM-F32B', channel: '1.8.0' },
           { address: 2, type: 'float32', wordOrder: 'little', meter: 'SIM-F32L', channel: 'active_import_register' },
@@ -184,10 +184,11 @@ describe.each(FLAVOURS)('Modbus TCP poller against a meter simulator (%s)', (fla
     const meters = ['F-OK', 'F-FLAKY', 'F-SLOW', 'F-EXC', 'F-GARBAGE', 'F-REFUSED'];
     await registerMeters(database, meters);
     const reg = (meter: string, extra = {}) => ({ address: 0, type: 'uint32', meter, channel: 'active_import_register', ...extra });
-    const fast = { pollIntervalMs: 100, timeoutMs: 150, retries: 1, failuresBeforeEvent: 3, backoffMaxMs: 1_000, transport: 'tcp', host: '127.0.0.1' };
+    // Generous timeouts for devices that answer: PGlite runs on this thread and can hold the simulators' answers up.
+    const fast = { pollIntervalMs: 100, timeoutMs: 1_000, retries: 1, failuresBeforeEvent: 3, backoffMaxMs: 1_000, transport: 'tcp', host: '127.0.0.1' };
     const res = await storeDevices(database, [
       { ...fast, id: 'OK', port: healthy.port, registers: [reg('F-OK')] },
-      { ...fast, id: 'FLAKY', port: flaky.port, registers: [reg('F-FLAKY')] },
+      { ...fast, id: 'FLAKY', port: flaky.port, timeoutMs: 300, registers: [reg('F-FLAKY')] },
       { ...fast, id: 'SLOW', port: slow.port, timeoutMs: 3_000, retries: 0, registers: [reg('F-SLOW')] },
       {
         ...fast,
@@ -214,7 +215,7 @@ describe.each(FLAVOURS)('Modbus TCP poller against a meter simulator (%s)', (fla
         return s?.state === 'offline' ? s : undefined;
       }, 15_000, 'FLAKY offline');
       expect(offline).toMatchObject({ consecutiveFailures: 3, lastErrorCode: 'ETIMEDOUT' });
-      expect(offline.lastError).toMatch(/no answer within 150 ms/);
+      expect(offline.lastError).toMatch(/no answer within 300 ms/);
       const failure = (await events(database, 'F-FLAKY')).filter((e) => e.code === 'communication_failure');
       expect(failure).toHaveLength(1);
       expect(failure[0]).toMatchObject({ transport: 'modbus', topic: `modbus-tcp://127.0.0.1:${flaky.port}/1`, data: { device: 'FLAKY', consecutiveFailures: 3, errorCode: 'ETIMEDOUT' } });
@@ -229,9 +230,11 @@ describe.each(FLAVOURS)('Modbus TCP poller against a meter simulator (%s)', (fla
         return s && s.consecutiveFailures >= 1 ? s : undefined;
       }, 10_000, 'SLOW to fail');
       expect(slowStatus.lastErrorCode).toBe('ETIMEDOUT');
-      // while SLOW waited 3 s for its first answer, OK (100 ms period) kept polling; a shared loop would have
-      // stalled it for the whole wait (0 reads). Not a timing goal: the database writes of six devices share one PGlite.
+      // While SLOW waited 3 s for an answer, OK kept reading; a shared loop would have stalled it for the whole
+      // wait (0 reads in it). How many is no goal here: every poll also waits for its database writes, which
+      // all devices share (one PGlite connection), so under load a cycle can take far longer than 100 ms.
       const slowWindowEnd = Date.parse(slowStatus.lastPollAt!);
+      await waitFor(async () => Date.parse((await statusOf(database, 'OK'))?.lastPollAt ?? '0') > slowWindowEnd, 10_000, 'OK to store a poll after the window');
       const okDuringSlowWait = await database.db
         .selectFrom('readings as r')
         .innerJoin('meters as m', 'm.id', 'r.meter_id')
@@ -240,13 +243,12 @@ describe.each(FLAVOURS)('Modbus TCP poller against a meter simulator (%s)', (fla
         .where('r.start', '>', new Date(slowWindowEnd - 2_900))
         .where('r.start', '<', new Date(slowWindowEnd - 100))
         .executeTakeFirstOrThrow();
-      expect(Number(okDuringSlowWait.n)).toBeGreaterThanOrEqual(3);
+      expect(Number(okDuringSlowWait.n)).toBeGreaterThanOrEqual(1);
 
       const exc = await waitFor(async () => {
         const s = await statusOf(database, 'EXC');
-        return s && s.consecutiveFailures >= 1 ? s : undefined;
-      }, 10_000, 'EXC to fail');
-      expect(exc).toMatchObject({ lastErrorCode: 'MODBUS_EXCEPTION_2' });
+        return s?.lastErrorCode === 'MODBUS_EXCEPTION_2' ? s : undefined;
+      }, 10_000, 'EXC to fail with exception 2');
       expect(exc.lastError).toMatch(/at 9 .*Modbus exception 2: Illegal data address/);
       // the block that did answer was stored; the NaN float went to the dead letters with its registers
       expect((await rows(database, 'F-EXC', 'pressure'))[0]).toMatchObject({ value: 7, quality: 'measured' });
@@ -258,15 +260,15 @@ describe.each(FLAVOURS)('Modbus TCP poller against a meter simulator (%s)', (fla
 
       const g = await waitFor(async () => {
         const s = await statusOf(database, 'GARBAGE');
-        return s && s.consecutiveFailures >= 1 ? s : undefined;
-      }, 10_000, 'GARBAGE to fail');
-      expect(g).toMatchObject({ state: expect.stringMatching(/backoff|offline/), lastErrorCode: 'BAD_RESPONSE' });
+        return s?.lastErrorCode === 'BAD_RESPONSE' ? s : undefined;
+      }, 10_000, 'GARBAGE to fail with a malformed response');
+      expect(g.state).toMatch(/backoff|offline/);
       expect(g.lastError).toMatch(/malformed response/);
       const refused = await waitFor(async () => {
         const s = await statusOf(database, 'REFUSED');
-        return s && s.consecutiveFailures >= 1 ? s : undefined;
-      }, 10_000, 'REFUSED to fail');
-      expect(refused).toMatchObject({ lastErrorCode: 'ECONNREFUSED', lastSuccessAt: null });
+        return s?.lastErrorCode === 'ECONNREFUSED' ? s : undefined;
+      }, 10_000, 'REFUSED to be refused');
+      expect(refused).toMatchObject({ state: expect.stringMatching(/backoff|offline/), lastSuccessAt: null });
       // every stored device (SIM of the previous test too) has a poller; none disabled yet
       expect(poller.probe.check()).toMatchObject({ ok: true, devices: (await listDevices(database)).length, disabled: 0 });
 
@@ -297,7 +299,8 @@ describe.each(FLAVOURS)('Modbus TCP poller against a meter simulator (%s)', (fla
       }),
     );
     const warnings: string[] = [];
-    const log = { debug: () => {}, info: () => {}, error: () => {}, warn: (_o: object | string, m?: string) => void warnings.push(m ?? '') };
+    // (devices of the other tests are in the table too, failing: keep only what is about the file)
+    const log = { debug: () => {}, info: () => {}, error: () => {}, warn: (_o: object | string, m?: string) => void (m?.includes('MODBUS_DEVICES_FILE') && warnings.push(m)) };
     const poller = createModbusPoller({ database, devicesFile: file, reloadMs: 100 });
     try {
       await poller.start(log);

@@ -5,8 +5,9 @@ import type { Timers } from './timers.js';
  * A failed request. `code` is what device status shows: the socket error
  * (ECONNREFUSED, EHOSTUNREACH…), ETIMEDOUT, MODBUS_EXCEPTION_<n> for an
  * exception response (Modbus Application Protocol §7; `modbusCode` keeps n),
- * BAD_RESPONSE for a reply that does not parse, SERIAL_UNAVAILABLE when RTU
- * cannot load the serial port binding.
+ * BAD_RESPONSE for a reply that does not parse, SERIAL_OPEN_FAILED when the
+ * serial port does not open, SERIAL_UNAVAILABLE when RTU cannot load the
+ * serial port binding.
  */
 export class ModbusFailure extends Error {
   readonly code: string;

@@ -53,7 +53,7 @@ export function createModbusPoller(opts: ModbusPollerOptions): ModbusPoller {
   const reloadMs = opts.reloadMs ?? 5_000;
   const readerFactory = opts.readerFactory ?? ((d: ModbusDevice) => createModbusReader(d, { timers }));
   // undefined poller: a disabled device, or one whose stored configuration no longer parses
-  const pollers = new Map<string, { poller: DevicePoller | undefined; version: string }>();
+  const pollers = new Map<string, { poller: DevicePoller | undefined; version: number }>();
   let log = silent;
   let running = false;
   let reloadTimer: unknown;
@@ -68,11 +68,11 @@ export function createModbusPoller(opts: ModbusPollerOptions): ModbusPoller {
     error: (o: object, m: string) => log.error(o, m),
   };
 
-  async function startDevice(device: ModbusDevice, version: string, stored: ReturnType<typeof fromDeviceStatus> | undefined): Promise<void> {
+  async function startDevice(device: ModbusDevice, version: number, stored: ReturnType<typeof fromDeviceStatus> | undefined): Promise<void> {
     const states = await loadRegisterStates(database, device.id);
     const poller = new DevicePoller(device, {
       reader: readerFactory(device),
-      sink: createPollSink(database, states, pollerLog),
+      sink: createPollSink(database, version, states, pollerLog),
       timers,
       now,
       log: pollerLog,
@@ -93,7 +93,7 @@ export function createModbusPoller(opts: ModbusPollerOptions): ModbusPoller {
     const seen = new Set<string>();
     for (const row of stored) {
       seen.add(row.id);
-      const version = `${row.updatedAt.getTime()}`;
+      const version = row.version;
       const current = pollers.get(row.id);
       if (current?.version === version) continue;
       if (current) await stopDevice(row.id);
@@ -102,12 +102,12 @@ export function createModbusPoller(opts: ModbusPollerOptions): ModbusPoller {
       if (!parsed.success) {
         const message = `stored configuration is no longer valid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}; send it again with PUT /v1/modbus/devices`;
         log.error({ device: row.id }, `modbus: ${message}`);
-        await recordPoll(database, row.id, { ...toDeviceStatus(status ?? INITIAL_STATUS), state: 'disabled', lastError: message, lastErrorCode: 'BAD_CONFIG' }, []);
+        await recordPoll(database, row.id, version, { ...toDeviceStatus(status ?? INITIAL_STATUS), state: 'disabled', lastError: message, lastErrorCode: 'BAD_CONFIG' }, []);
         pollers.set(row.id, { poller: undefined, version });
         continue;
       }
       if (!parsed.data.enabled) {
-        await recordPoll(database, row.id, { ...toDeviceStatus(status ?? INITIAL_STATUS), state: 'disabled' }, []);
+        await recordPoll(database, row.id, version, { ...toDeviceStatus(status ?? INITIAL_STATUS), state: 'disabled' }, []);
         pollers.set(row.id, { poller: undefined, version });
         continue;
       }

@@ -26,9 +26,10 @@ const hex = (words: readonly number[]) => words.map((w) => w.toString(16).padSta
  * changes store communication_failure / communication_restored for every
  * meter of the device. `states` is the device's register state (loaded at
  * start); it moves only after the poll is stored, so a failed write is
- * recomputed from the same state on the next poll.
+ * recomputed from the same state on the next poll. `version` is the
+ * configuration the poller runs (StoredDevice.version).
  */
-export function createPollSink(database: Database, states: Map<string, RegisterState>, log: PollerLog): PollSink {
+export function createPollSink(database: Database, version: number, states: Map<string, RegisterState>, log: PollerLog): PollSink {
   return async (device, result, status, event) => {
     const topic = deviceTarget(device);
     const refs = await findMeterRefs(database, [...new Set(device.registers.map((r) => r.meter))]);
@@ -104,7 +105,7 @@ export function createPollSink(database: Database, states: Map<string, RegisterS
       if (res.rejected.length) log.warn({ device: device.id, rejected: res.rejected.slice(0, 5) }, `modbus: ${res.rejected.length} reading(s) dead-lettered`);
     }
     if (events.length) await insertEvents(database, events);
-    await recordPoll(database, device.id, toDeviceStatus(status), [...moved.values()]);
+    if (!(await recordPoll(database, device.id, version, toDeviceStatus(status), [...moved.values()]))) return; // configuration replaced: this poller is being stopped
     for (const [key, row] of moved) states.set(key, row.state);
   };
 }
