@@ -259,6 +259,26 @@ describe.each(FLAVOURS)('MQTT ingest (%s)', (flavour) => {
       expect(await eventsOf('E7')).toHaveLength(1);
     });
 
+    it('retries a batch the database refused, keeping its messages unacknowledged and /health degraded meanwhile', async () => {
+      let failures = 2;
+      await startBroker({
+        async write(db, messages) {
+          if (failures-- > 0) throw new Error('database unavailable');
+          return writeMessages(db, messages);
+        },
+      });
+      const gw = await gateway('gw-1', keys.gw);
+      let acked = false;
+      const sent = gw.publishAsync('mdm/v1/meters/E2/readings', JSON.stringify(hours(2, 10)), { qos: 1 }).then(() => (acked = true));
+      await waitFor(async () => (await component!.probe.check()).writeError === 'database unavailable', 'failing write');
+      expect(await component!.probe.check()).toMatchObject({ ok: false, pending: 1 });
+      expect(acked).toBe(false);
+      await sent;
+      expect((await readingsOf('E2')).filter((r) => r.start.getTime() >= T0 + 10 * HOUR).map((r) => r.value)).toEqual([10.5, 11.5]);
+      expect(await component!.probe.check()).toMatchObject({ ok: true, writeError: null, pending: 0 });
+      expect(lines.filter((l) => l.message.startsWith('MQTT batch write failed')).map((l) => l.fields.delayMs)).toEqual([200, 400]);
+    });
+
     it('takes messages a gateway queued while the service was down once it starts', async () => {
       const down = mqtt.connect(url, { username: 'gw-1', password: keys.gw, clientId: `gw-1-${randomUUID().slice(0, 8)}`, clean: false, reconnectPeriod: 100 });
       clients.push(down);

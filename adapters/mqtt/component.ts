@@ -79,6 +79,7 @@ interface Pending {
 const RETRY = { initialMs: 200, maxMs: 10_000 };
 const RECONNECT = { initialMs: 500, maxMs: 30_000 };
 const METER_CACHE_MS = 60_000;
+const DRAIN_TIMEOUT_MS = 15_000;
 
 /**
  * The MQTT ingest component for `mdm serve`: the embedded broker (MQTT_URL
@@ -229,9 +230,17 @@ export function createMqttComponent(deps: MqttComponentDeps): MqttComponent {
       if (opts.drain === false) {
         batcher = null;
         b?.abandon();
-      } else {
-        await b?.drain();
+      } else if (b) {
+        // Bounded: with the database down the last batch could retry for ever.
+        let timer: unknown;
+        const gaveUp = await Promise.race([
+          b.drain().then(() => false),
+          new Promise<boolean>((resolve) => (timer = timers.setTimeout(() => resolve(true), DRAIN_TIMEOUT_MS))),
+        ]);
+        timers.clearTimeout(timer);
+        if (gaveUp) log.warn({ pending: b.pending }, 'MQTT stop: messages not committed in time are left unacknowledged (they will be redelivered)');
         batcher = null;
+        if (gaveUp) b.abandon();
       }
       const s = subscriber;
       subscriber = null;
