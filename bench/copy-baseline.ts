@@ -12,16 +12,11 @@ export interface StoredRows {
   readonly text: string;
 }
 
-/**
- * An empty table identical to readings (columns, primary key, defaults; the
- * same hypertable on TimescaleDB). `batch_id` gets a default so that the
- * binary COPY can send the service's 7-column staging layout.
- */
+/** An empty table identical to readings (columns, primary key, defaults; the same hypertable on TimescaleDB). */
 async function createBaselineTable(database: Database): Promise<void> {
   await database.session(async (s) => {
     await s.query(`DROP TABLE IF EXISTS ${TABLE}`);
     await s.query(`CREATE TABLE ${TABLE} (LIKE readings INCLUDING ALL)`);
-    await s.query(`ALTER TABLE ${TABLE} ALTER COLUMN batch_id SET DEFAULT 0`);
     if (database.flavour === 'timescaledb') {
       await s.query(`SELECT create_hypertable('${TABLE}', by_range('start', INTERVAL '7 days'))`);
     }
@@ -35,13 +30,14 @@ async function createBaselineTable(database: Database): Promise<void> {
  */
 export async function timeRawCopy(database: Database, data: StoredRows, format: 'text' | 'binary'): Promise<number> {
   await createBaselineTable(database);
-  const payload = format === 'text' ? data.text : toCopyBinary(data.rows);
+  // Binary: the layout the service COPYs into readings (8 columns, version by default).
+  const payload = format === 'text' ? data.text : toCopyBinary(data.rows, 0);
   const t0 = performance.now();
   await database.session(
     (s) =>
       format === 'text'
         ? s.copyFrom(`COPY ${TABLE} FROM STDIN`, payload)
-        : s.copyFrom(`COPY ${TABLE} (meter_id, channel, start, value, interval_minutes, quality, source) FROM STDIN (FORMAT binary)`, payload),
+        : s.copyFrom(`COPY ${TABLE} (meter_id, channel, start, value, interval_minutes, quality, source, batch_id) FROM STDIN (FORMAT binary)`, payload),
     { transaction: false },
   );
   const ms = performance.now() - t0;

@@ -28,15 +28,15 @@ async function addMeters(database: Database, ids: string[]): Promise<number[]> {
 
 describe.each(FLAVOURS)('reading writes (%s)', (flavour) => {
   let database: Database;
-  let m1: number;
-  let m2: number;
   beforeAll(async () => {
     database = await freshDatabase(flavour);
-    [m1, m2] = await addMeters(database, ['W1', 'W2']);
   });
   afterAll(() => database?.close());
 
-  it('stores every field exactly through binary COPY', async () => {
+  // Fresh rows go straight into readings; rows next to stored ones go through staging and the merge.
+  it.each(['straight into readings', 'through staging'] as const)('stores every field exactly through binary COPY %s', async (path) => {
+    const [m1, m2] = await addMeters(database, path === 'through staging' ? ['S1', 'S2'] : ['W1', 'W2']);
+    if (path === 'through staging') await writeReadings(database, [row(m2, Date.UTC(2026, 0, 1, 5), 7)], batch);
     const rows = [
       row(m1, Date.UTC(1999, 11, 31, 23), 0.1 + 0.2), // before the PostgreSQL epoch (negative µs)
       row(m1, Date.UTC(2026, 0, 1, 0, 0, 0, 123), -1.5e-7, { quality: 4, source: 2 }), // milliseconds kept
@@ -49,6 +49,7 @@ describe.each(FLAVOURS)('reading writes (%s)', (flavour) => {
     const stored = await database.db
       .selectFrom('readings')
       .select(['meter_id', 'channel', 'start', 'value', 'interval_minutes', 'quality', 'source', 'version', 'batch_id'])
+      .where('batch_id', '=', res.batchId)
       .orderBy('meter_id')
       .orderBy('start')
       .execute();
@@ -56,7 +57,7 @@ describe.each(FLAVOURS)('reading writes (%s)', (flavour) => {
       stored.map((r) => ({ meterId: r.meter_id, channel: r.channel, startMs: r.start.getTime(), value: r.value, intervalMinutes: r.interval_minutes, quality: r.quality, source: r.source })),
     ).toEqual(rows.map((r) => ({ ...r, value: r.value === 0 ? 0 : r.value })));
     expect(Object.is(stored[3].value, 0)).toBe(true);
-    expect(stored.every((r) => r.version === 1 && r.batch_id === res.batchId)).toBe(true);
+    expect(stored.every((r) => r.version === 1)).toBe(true);
   });
 
   it('counts new, unchanged and superseded rows across meters and keeps the old versions', async () => {
@@ -78,6 +79,88 @@ describe.each(FLAVOURS)('reading writes (%s)', (flavour) => {
       { meter_id: a, value: 1, quality: 0, version: 1, batch_id: first.batchId },
       { meter_id: b, value: 3, quality: 2, version: 2, batch_id: second.batchId },
     ]);
+  });
+});
+
+describe.each(FLAVOURS)('reading writes queueing validation (%s)', (flavour) => {
+  let database: Database;
+  beforeAll(async () => {
+    database = await freshDatabase(flavour);
+  });
+  afterAll(() => database?.close());
+
+  it('queues the local days a batch touched, whether COPYed straight in or merged, and nothing for a re-send', async () => {
+    const [m] = await database.db
+      .insertInto('meters')
+      .values({ external_id: 'Q1', commodity: 'electricity', timezone: 'Europe/Istanbul', interval_minutes: 60, multiplier: 1, tariff: 'single', labels: '{}' })
+      .returning('id')
+      .execute()
+      .then((r) => r.map((x) => x.id));
+    const queued = async () =>
+      (await database.db.selectFrom('vee_queue').select(['channel', 'local_date']).where('meter_id', '=', m).orderBy('local_date').orderBy('channel').execute()).map(
+        (q) => `${q.channel}@${String(q.local_date)}`,
+      );
+    const v = { ...batch, validate: true };
+    // 20:00Z and 21:00Z are 23:00 on Jan 1 and 00:00 on Jan 2 in Istanbul (UTC+3). Fresh: COPYed straight into readings.
+    const fresh = await writeReadings(database, [row(m, Date.UTC(2026, 0, 1, 20), 1), row(m, Date.UTC(2026, 0, 1, 21), 2)], v);
+    expect(fresh).toMatchObject({ accepted: 2, unchanged: 0, superseded: 0 });
+    expect(await queued()).toEqual(['1@2026-01-01', '1@2026-01-02']);
+    await database.db.deleteFrom('vee_queue').execute();
+    // Overlaps stored rows: merged. The days of every row sent are queued (the unchanged 20:00Z one too).
+    const merged = await writeReadings(database, [row(m, Date.UTC(2026, 0, 1, 20), 1), row(m, Date.UTC(2026, 0, 1, 21), 2.5), row(m, Date.UTC(2026, 0, 4, 0), 3, { channel: 2 })], v);
+    expect(merged).toMatchObject({ accepted: 1, unchanged: 1, superseded: 1 });
+    expect(await queued()).toEqual(['1@2026-01-01', '1@2026-01-02', '2@2026-01-04']);
+    await database.db.deleteFrom('vee_queue').execute();
+    const resend = await writeReadings(database, [row(m, Date.UTC(2026, 0, 1, 21), 2.5)], v);
+    expect(resend).toMatchObject({ accepted: 0, unchanged: 1, superseded: 0 });
+    expect(await queued()).toEqual([]);
+  });
+});
+
+describe.each(FLAVOURS)('reading writes queueing validation across DST (%s)', (flavour) => {
+  let database: Database;
+  beforeAll(async () => {
+    database = await freshDatabase(flavour);
+  });
+  afterAll(() => database?.close());
+
+  it('queues exactly the local days that hold a row, as (start AT TIME ZONE tz)::date says', async () => {
+    const ids = await database.db
+      .insertInto('meters')
+      .values(
+        ['Europe/Warsaw', 'America/Sao_Paulo', 'Asia/Kolkata'].map((tz, i) => ({
+          external_id: `DST${i}`,
+          commodity: 'electricity',
+          timezone: tz,
+          interval_minutes: 15,
+          multiplier: 1,
+          tariff: 'single',
+          labels: '{}',
+        })),
+      )
+      .returning('id')
+      .execute()
+      .then((r) => r.map((x) => x.id));
+    // Quarter-hours over 2026-03-26..04-02 (Warsaw's spring-forward is on 03-29), about one in nine kept, and none from
+    // 03-30 12:00Z to 04-01 12:00Z, which holds the whole local 03-31 of each zone: that day must not be queued.
+    const rows: NormalizedReading[] = [];
+    const q0 = Date.UTC(2026, 2, 26) / 900_000;
+    const gap = [Date.UTC(2026, 2, 30, 12), Date.UTC(2026, 3, 1, 12)];
+    for (const [k, id] of ids.entries()) {
+      for (let q = q0; q < q0 + 8 * 96; q++) {
+        const ms = q * 900_000;
+        if ((q * 7 + k) % 9 === 0 && (ms < gap[0] || ms >= gap[1])) rows.push(row(id, ms, q % 13, { channel: 1 + (q % 2), intervalMinutes: 15 }));
+      }
+    }
+    const res = await writeReadings(database, rows, { ...batch, validate: true });
+    expect(res.accepted).toBe(rows.length);
+    const queued = await sql<{ k: string }>`SELECT meter_id || '/' || channel || '/' || local_date AS k FROM vee_queue ORDER BY 1`.execute(database.db);
+    const oracle = await sql<{ k: string }>`
+      SELECT DISTINCT r.meter_id || '/' || r.channel || '/' || (r.start AT TIME ZONE m.timezone)::date AS k
+      FROM readings r JOIN meters m ON m.id = r.meter_id WHERE r.batch_id = ${res.batchId} ORDER BY 1`.execute(database.db);
+    expect(oracle.rows.length).toBeGreaterThan(30);
+    expect(oracle.rows.some((r) => r.k.endsWith('/2026-03-31'))).toBe(false);
+    expect(queued.rows).toEqual(oracle.rows);
   });
 });
 
