@@ -9,10 +9,12 @@ import { formatReport, type Bench, type BenchOptions } from './bench.js';
 import { DEFAULT_BENCH_DATABASE_URL } from './bench-database.js';
 import { ingestBench } from './ingest.bench.js';
 import { mqttBench } from './mqtt.bench.js';
+import { veeBench } from './vee.bench.js';
 
 export const BENCHES: Readonly<Record<string, Bench>> = {
   ingest: ingestBench,
   mqtt: mqttBench,
+  vee: veeBench,
 };
 
 const count = (def: number, max: number) => z.coerce.number().int().min(1).max(max).default(def);

@@ -7,9 +7,34 @@ import { tzOffsetMinutes } from './time.js';
  */
 const DAY = 86_400_000;
 
+// Day numbers (days since 1970-01-01) ⇄ `YYYY-MM-DD`, memoised: VEE and billing turn
+// every value of a month into its local date, and a date string costs ~0.3 µs to build.
+const dateOfDay = new Map<number, string>();
+const dayOfDate = new Map<string, number>();
+
+function dateText(day: number): string {
+  let s = dateOfDay.get(day);
+  if (s === undefined) {
+    if (dateOfDay.size > 100_000) dateOfDay.clear();
+    s = new Date(day * DAY).toISOString().slice(0, 10);
+    dateOfDay.set(day, s);
+  }
+  return s;
+}
+
+function dayNumber(date: string): number {
+  let d = dayOfDate.get(date);
+  if (d === undefined) {
+    if (dayOfDate.size > 100_000) dayOfDate.clear();
+    d = Math.floor(Date.parse(`${date}T00:00:00Z`) / DAY);
+    dayOfDate.set(date, d);
+  }
+  return d;
+}
+
 /** Local calendar date `YYYY-MM-DD` of instant `ms` in `tz`. */
 export function localDate(ms: number, tz: string): string {
-  return new Date(ms + tzOffsetMinutes(tz, ms) * 60_000).toISOString().slice(0, 10);
+  return dateText(Math.floor((ms + tzOffsetMinutes(tz, ms) * 60_000) / DAY));
 }
 
 /** Minutes since local midnight of instant `ms` in `tz` (wall clock: 03:00 on a spring-forward day is 180). */
@@ -45,7 +70,7 @@ export function startOfNextLocalDay(ms: number, tz: string): number {
 
 /** The calendar date `days` after (or before, when negative) `date`, both `YYYY-MM-DD`. */
 export function shiftDate(date: string, days: number): string {
-  return new Date(Date.parse(`${date}T00:00:00Z`) + days * DAY).toISOString().slice(0, 10);
+  return dateText(dayNumber(date) + days);
 }
 
 /** The local dates `YYYY-MM-DD` from `from` to `to` inclusive. */
@@ -61,7 +86,7 @@ export type DayType = 'workday' | 'saturday' | 'sunday' | 'holiday';
 /** Day type of a local date; `holidays` is the set of local dates that count as public holidays. */
 export function dayTypeOf(date: string, holidays: ReadonlySet<string> = new Set()): DayType {
   if (holidays.has(date)) return 'holiday';
-  const wd = new Date(`${date}T00:00:00Z`).getUTCDay();
+  const wd = (((dayNumber(date) + 4) % 7) + 7) % 7; // 1970-01-01 was a Thursday; 0 = Sunday
   return wd === 6 ? 'saturday' : wd === 0 ? 'sunday' : 'workday';
 }
 

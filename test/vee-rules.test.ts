@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { localMonthRange, startOfLocalDate } from '../models/calendar.js';
 import { DEFAULT_VEE_PARAMS as P, type VeePoint } from '../models/vee.js';
 import { estimateGaps, likeDay, linearShare, scaleToRegister } from '../ingest/vee/estimate.js';
-import { flatLineRule, gapRule, highLowRule, negativeRule, spikeRule, zeroRunRule } from '../ingest/vee/interval-rules.js';
+import { flatLineRule, gapRule, gapWindowEnd, highLowRule, negativeRule, spikeRule, zeroRunRule } from '../ingest/vee/interval-rules.js';
+import { conflictRule } from '../ingest/vee/conflict-rule.js';
+import { overrideProblems, resolveVeeParams } from '../ingest/vee/config.js';
+import { evaluateMeter, inRange, issueKey, type SeriesPoint } from '../ingest/vee/evaluate.js';
+import { queueTargets } from '../ingest/vee/vee-worker.js';
 import { registerRule, rolloverDelta, sumCheckRule } from '../ingest/vee/register-rules.js';
 import { rangeRule, timeRule } from '../ingest/vee/time-range-rules.js';
 
@@ -150,5 +154,136 @@ describe('estimation', () => {
     expect(short.map((e) => [e.method, e.value])).toEqual([['linear', 4], ['linear', 4]]);
     const long = estimateGaps([t0 + 3 * H, t0 + 4 * H, t0 + 5 * H], present, { intervalMinutes: 60, timezone: 'Europe/Istanbul', history: pts(t0 - 7 * 24 * H, H, new Array(24).fill(0.7)) });
     expect(long.map((e) => [e.method, e.value])).toEqual([['like-day', 0.7], ['like-day', 0.7], ['like-day', 0.7]]);
+  });
+});
+
+describe('gap window, conflicts, hourly spike levels, high/low completeness', () => {
+  const t0 = Date.parse('2026-01-05T00:00:00+03:00'); // a Monday in Istanbul
+  it('missing intervals after the newest value are gaps only once the grace has passed', () => {
+    // Data up to 10:00; now is 06:00 the next day; grace 24 h → not yet.
+    expect(gapWindowEnd(t0, t0 + 24 * H, t0 + 10 * H, t0 + 30 * H, 24, H)).toBe(t0 + 10 * H);
+    // Now is 13:30 two days later: everything up to 13:00 the day after ended 24 h ago → the whole day counts.
+    expect(gapWindowEnd(t0, t0 + 24 * H, t0 + 10 * H, t0 + 61.5 * H, 24, H)).toBe(t0 + 24 * H);
+    // No data at all, now 30 h after the day began, grace 0: up to the day end (capped) … and before the day: nothing.
+    expect(gapWindowEnd(t0, t0 + 24 * H, -Infinity, t0 + 30 * H, 0, H)).toBe(t0 + 24 * H);
+    expect(gapWindowEnd(t0, t0 + 24 * H, -Infinity, t0 - H, 0, H)).toBe(t0);
+    // Grid: now − grace = 05:30 → 05:00.
+    expect(gapWindowEnd(t0, t0 + 24 * H, -Infinity, t0 + 29.5 * H, 24, H)).toBe(t0 + 5 * H);
+  });
+
+  it('conflict: one finding per run of consecutive re-sent intervals, one per register read', () => {
+    const changes = [
+      { startMs: t0 + 2 * H, oldValue: 1, newValue: 2 },
+      { startMs: t0, oldValue: 5, newValue: 4 },
+      { startMs: t0 + H, oldValue: 3, newValue: 3.5 },
+      { startMs: t0 + 5 * H, oldValue: 7, newValue: 0 },
+    ];
+    expect(conflictRule(changes, H, P.conflict).map((f) => [f.fromMs, f.toMs, f.severity, f.detail])).toEqual([
+      [t0, t0 + 3 * H, 'warn', '3 values re-sent with different figures, first 5 → 4'],
+      [t0 + 5 * H, t0 + 6 * H, 'warn', 'value re-sent with a different figure: 7 → 0'],
+    ]);
+    expect(conflictRule(changes, 0, P.conflict)).toHaveLength(4);
+  });
+
+  it('spike: compares with the same hour of day once a week of it is known', () => {
+    // Two weeks: 1 kWh at night (22:00–06:00), 10 kWh by day → hourly levels 1 and 10, overall median 10.
+    const history = pts(t0 - 14 * 24 * H, H, Array.from({ length: 14 * 24 }, (_, i) => (i % 24 >= 6 && i % 24 < 22 ? 10 : 1)));
+    const c = ctx(t0, t0 + 24 * H, 60, 'Europe/Istanbul', history);
+    // 03:00 at 8 > 5 × 1 is a spike; 14:00 at 40 < 5 × 10 is not (against the overall level it would be neither).
+    const f = spikeRule([{ startMs: t0 + 3 * H, value: 8, quality: 'measured' }, { startMs: t0 + 14 * H, value: 40, quality: 'measured' }], c, P.spike);
+    expect(f.map((x) => [x.fromMs, x.detail])).toEqual([[t0 + 3 * H, "value 8 above 5 × robust level 1 of the meter's history at this hour of day"]]);
+  });
+
+  it('high/low: incomplete days are neither tested nor reference; only the referenceDays before count', () => {
+    const day = (d: number, v: number, n = 24) => pts(t0 + d * 24 * H, H, new Array(n).fill(v));
+    // Mondays −35 (outside 28 days, 10/h), −14 and −7 (1/h), and −21 with only 20 hours (incomplete, 50/h).
+    const history = [...day(-35, 10), ...day(-21, 50, 20), ...day(-14, 1), ...day(-7, 1)];
+    const c = { ...ctx(t0, t0 + 24 * H, 60, 'Europe/Istanbul', history), referenceDays: 28 };
+    expect(highLowRule(day(0, 3.5), c, P.highLow).map((f) => f.detail)).toEqual(['daily total 84 on 2026-01-05 is 3.5 × the average 24 of workdays']);
+    expect(highLowRule(day(0, 3.5, 23), c, P.highLow)).toEqual([]); // a part day says nothing
+  });
+});
+
+describe('parameters per profile class and commodity', () => {
+  const rows = [
+    { profileClass: null, commodity: null, effectiveFrom: '2026-01-01', params: { spike: { k: 6 }, holidays: ['2026-01-01'] } },
+    { profileClass: null, commodity: 'electricity', effectiveFrom: '2026-02-01', params: { spike: { severity: 'fail' } } },
+    { profileClass: 'residential', commodity: null, effectiveFrom: '2026-03-01', params: { spike: { k: 4 }, zeroRun: { hours: 3 } } },
+    { profileClass: 'residential', commodity: 'electricity', effectiveFrom: '2026-04-01', params: { holidays: [] } },
+  ];
+  const res = { profileClass: 'residential', commodity: 'electricity' };
+  it('layers the newest row of each level, least specific first, rule objects field by field', () => {
+    expect(resolveVeeParams(rows, res, '2025-12-31').params).toEqual(P);
+    const jan = resolveVeeParams(rows, res, '2026-01-15').params;
+    expect([jan.spike.k, jan.spike.severity, jan.spike.minValue, jan.holidays]).toEqual([6, 'warn', 0.5, ['2026-01-01']]);
+    const feb = resolveVeeParams(rows, res, '2026-02-01').params;
+    expect([feb.spike.k, feb.spike.severity]).toEqual([6, 'fail']);
+    const mar = resolveVeeParams(rows, res, '2026-03-01').params;
+    expect([mar.spike.k, mar.spike.severity, mar.zeroRun.hours, mar.zeroRun.severity]).toEqual([4, 'fail', 3, 'warn']);
+    expect(resolveVeeParams(rows, res, '2026-04-01').params.holidays).toEqual([]);
+    // A gas meter of another class only sees the any/any row.
+    const gas = resolveVeeParams(rows, { profileClass: 'industrial', commodity: 'gas' }, '2026-05-01');
+    expect([gas.params.spike.k, gas.params.spike.severity, gas.key]).toEqual([6, 'warn', '0']);
+    expect(resolveVeeParams(rows, res, '2026-01-20').key).toBe(resolveVeeParams(rows, res, '2026-01-15').key);
+  });
+
+  it('refuses unknown rules, unknown fields and bad values before they are stored', () => {
+    expect(overrideProblems({ spike: { k: 4 } })).toEqual([]);
+    expect(overrideProblems({ spikes: {} })).toEqual([expect.stringMatching(/spikes/)]);
+    expect(overrideProblems({ spike: { k: -1, bogus: true } }).join('; ')).toMatch(/spike\.k.*|bogus/);
+    expect(overrideProblems([1])).toEqual(['params must be an object of rule parameters, e.g. {"spike": {"k": 4}}']);
+  });
+});
+
+describe('queue targets and range membership', () => {
+  it('groups a meter\'s queued days into runs; a register read also covers the day before', () => {
+    const e = (meterId: number, channel: number, localDate: string) => ({ meterId, channel, localDate });
+    expect(queueTargets([e(1, 1, '2026-01-10'), e(1, 1, '2026-01-12'), e(2, 5, '2026-01-01'), e(1, 1, '2026-01-20')], new Set([5]))).toEqual([
+      { meterId: 1, fromDate: '2026-01-10', toDate: '2026-01-12' },
+      { meterId: 1, fromDate: '2026-01-20', toDate: '2026-01-20' },
+      { meterId: 2, fromDate: '2025-12-31', toDate: '2026-01-01' },
+    ]);
+  });
+
+  it('a finding belongs to a range it overlaps, starts in, or (register brackets) closes at its start', () => {
+    expect(inRange({ rule: 'gap', fromMs: 0, toMs: 10 }, 10, 20)).toBe(false);
+    expect(inRange({ rule: 'zero_run', fromMs: 5, toMs: 15 }, 10, 20)).toBe(true);
+    expect(inRange({ rule: 'range', fromMs: 10, toMs: 10 }, 10, 20)).toBe(true);
+    expect(inRange({ rule: 'sum_check', fromMs: 0, toMs: 10 }, 10, 20)).toBe(true);
+    expect(inRange({ rule: 'register', fromMs: 20, toMs: 30 }, 10, 20)).toBe(false);
+  });
+});
+
+describe('evaluateMeter', () => {
+  const t0 = Date.parse('2026-01-05T00:00:00+03:00');
+  const series = (values: (number | null)[]): SeriesPoint[] =>
+    values.flatMap((value, i) => (value === null ? [] : [{ startMs: t0 + i * H, value, quality: 'measured' as const, source: 'http' as const, byVee: false }]));
+  const input = (values: (number | null)[]) => ({
+    meter: { id: 1, timezone: 'Europe/Istanbul', intervalMinutes: 60, commodity: 'electricity' },
+    fromMs: t0,
+    toMs: t0 + 24 * H,
+    nowMs: t0 + 72 * H,
+    segments: [{ fromMs: t0, toMs: t0 + 24 * H, params: P }],
+    series: new Map([[1, series(values)]]),
+    conflicts: new Map(),
+    accepted: new Set<string>(),
+  });
+  it('a value failing a rule is no neighbour for a linear estimate; it is marked suspect', () => {
+    const day = [1, -5, null, 3, ...Array.from({ length: 20 }, (_, i) => 2 + (i % 2))];
+    const ev = evaluateMeter(input(day));
+    expect(ev.findings.map((f) => [f.rule, f.status, f.fromMs])).toEqual([
+      ['gap', 'replaced', t0 + 2 * H],
+      ['negative', 'open', t0 + H],
+    ]);
+    // Hour 2: only hour 3 (3) is a usable neighbour → 3.
+    expect(ev.writes).toEqual([
+      { channel: 1, startMs: t0 + 2 * H, value: 3, quality: 'estimated', source: 'estimated', note: { method: 'linear', params: { before: null, after: 3 }, reasonCode: 'gap' } },
+      { channel: 1, startMs: t0 + H, value: -5, quality: 'suspect', source: 'http' },
+    ]);
+  });
+
+  it('an accepted finding is neither reported nor acted on', () => {
+    const ev = evaluateMeter({ ...input([1, -5, ...Array.from({ length: 22 }, (_, i) => 2 + (i % 2))]), accepted: new Set([issueKey(1, 'negative', t0 + H, t0 + 2 * H)]) });
+    expect(ev).toEqual({ findings: [], writes: [] });
   });
 });

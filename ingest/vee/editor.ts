@@ -151,7 +151,7 @@ async function estimateRange(database: Database, e: EditInput, step: number): Pr
   const series = new Map<number, SeriesPoint[]>();
   for (const r of rows) {
     const list = series.get(r.channel) ?? series.set(r.channel, []).get(r.channel)!;
-    list.push({ startMs: r.start.getTime(), value: r.value, quality: qualityName(r.quality), source: sourceName(r.source), byVee: r.byVee });
+    list.push({ startMs: r.startMs, value: r.value, quality: qualityName(r.quality), source: sourceName(r.source), byVee: r.byVee });
   }
   const inRange = (t: number) => t >= e.fromMs && t < e.toMs;
   const known = (series.get(channel.code) ?? []).filter((x) => !inRange(x.startMs) && x.quality !== 'missing' && x.quality !== 'suspect');
@@ -198,18 +198,18 @@ export async function acceptIssue(database: Database, issue: IssueRow, meter: Ve
   const rows = (await loadValues(database, [{ meterId: issue.meterId, fromMs: from, toMs: to }])).filter(
     (r) => r.channel === issue.channel && r.quality === qualityCode('suspect'),
   );
-  const others = await startsUnderOtherFailIssues(database, { meterId: issue.meterId, channel: issue.channel, starts: rows.map((r) => r.start), exceptId: issue.id });
-  const take = rows.filter((r) => !others.has(r.start.getTime()));
+  const others = await startsUnderOtherFailIssues(database, { meterId: issue.meterId, channel: issue.channel, starts: rows.map((r) => new Date(r.startMs)), exceptId: issue.id });
+  const take = rows.filter((r) => !others.has(r.startMs));
   if (take.length === 0) return { validated: 0 };
   const validated = qualityCode('validated');
   await writeReadings(
     database,
-    take.map((r) => ({ meterId: issue.meterId, channel: r.channel, startMs: r.start.getTime(), value: r.value, intervalMinutes: kind === 'interval' ? meter.intervalMinutes : null, quality: validated, source: r.source })),
+    take.map((r) => ({ meterId: issue.meterId, channel: r.channel, startMs: r.startMs, value: r.value, intervalMinutes: kind === 'interval' ? meter.intervalMinutes : null, quality: validated, source: r.source })),
     { transport: 'edit', principal: user, detail: `accepted issue ${issue.id}: ${comment}`.slice(0, 1000) },
   );
   await insertNotes(
     database,
-    take.map((r) => ({ meterId: issue.meterId, channel: r.channel, startMs: r.start.getTime(), value: r.value, quality: validated, method: null, params: null, reasonCode: 'accepted', comment, issueId: issue.id })),
+    take.map((r) => ({ meterId: issue.meterId, channel: r.channel, startMs: r.startMs, value: r.value, quality: validated, method: null, params: null, reasonCode: 'accepted', comment, issueId: issue.id })),
     user,
   );
   return { validated: take.length };

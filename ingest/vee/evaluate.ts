@@ -102,8 +102,14 @@ const PRIMARY_CHANNEL: Readonly<Record<string, number>> = { electricity: 1, gas:
 
 /** As received from the meter side: what the value rules test. */
 const isRaw = (x: VeePoint) => x.quality === 'measured' || x.quality === 'suspect';
-/** Trusted values: what levels, like days and profiles are computed from. */
+/** Trusted values: what like days and linear estimates are computed from. */
 export const isReference = (x: VeePoint) => x.quality === 'measured' || x.quality === 'validated' || x.quality === 'edited';
+/**
+ * What the spike and zero-run levels are computed from: the meter's own
+ * figures, suspect ones included, so that marking a value suspect does not
+ * move the level a re-run compares with (the statistics are robust to them).
+ */
+const isLevelSource = (x: VeePoint) => isReference(x) || x.quality === 'suspect';
 /** Our own automatic estimates: recomputed on every run from the current data. */
 const isAutoEstimate = (x: SeriesPoint) => x.quality === 'estimated' && x.source === 'estimated';
 
@@ -165,7 +171,25 @@ function evaluateChannel(input: EvaluationInput, def: ChannelDef): Evaluation {
       if (P.register.enabled) add(registerRule(all.filter((x) => x.quality !== 'missing'), P.register), P, seg.fromMs, seg.toMs);
     } else if (P.range.enabled) add(rangeRule(raw, def.name, P.range), P, seg.fromMs, seg.toMs);
   }
-  return act(input, def, all, [...found.values()]);
+  if (def.kind !== 'interval') return finish(input, def, all, [...found.values()], new Map(), new Map());
+
+  let plan = planEstimates(input, def, all, [...found.values()]);
+  // High/low judges a day's total as it will stand after this run's estimates,
+  // so that filling a day's gaps does not make a re-run find something new.
+  const after = withEstimates(all, plan.estimates);
+  let more = false;
+  for (const seg of input.segments) {
+    const P = seg.params;
+    if (!P.highLow.enabled) continue;
+    const points = after.filter((x) => x.startMs >= seg.fromMs && x.startMs < seg.toMs);
+    const history = after.filter((x) => x.startMs < seg.fromMs && x.startMs >= seg.fromMs - P.historyDays * DAY);
+    const ctx: IntervalContext = { intervalMinutes: meter.intervalMinutes, timezone: meter.timezone, fromMs: seg.fromMs, toMs: seg.toMs, history, holidays: new Set(P.holidays), referenceDays: P.historyDays };
+    const before = found.size;
+    add(highLowRule(points, ctx, P.highLow), P, seg.fromMs, seg.toMs);
+    more ||= found.size > before && P.highLow.autoEstimate && P.highLow.severity === 'fail';
+  }
+  if (more) plan = planEstimates(input, def, all, [...found.values()]);
+  return finish(input, def, all, [...found.values()], plan.reasons, plan.estimates);
 }
 
 function addIntervalFindings(
@@ -181,7 +205,7 @@ function addIntervalFindings(
   const P = seg.params;
   const step = meter.intervalMinutes * 60_000;
   const present = inSeg.filter((x) => x.quality !== 'missing');
-  const ref = all.filter((x) => x.startMs >= seg.fromMs - P.historyDays * DAY && x.startMs < seg.toMs && isReference(x));
+  const ref = all.filter((x) => x.startMs >= seg.fromMs - P.historyDays * DAY && x.startMs < seg.toMs && isLevelSource(x));
   const ctx: IntervalContext = {
     intervalMinutes: meter.intervalMinutes,
     timezone: meter.timezone,
@@ -209,7 +233,6 @@ function addIntervalFindings(
   }
   if (P.negative.enabled) push(negativeRule(raw, ctx, P.negative));
   if (P.spike.enabled) push(spikeRule(raw, ctx, P.spike));
-  if (P.highLow.enabled) push(highLowRule(present, { ...ctx, history: ref.filter((x) => x.startMs < seg.fromMs) }, P.highLow));
   // Run rules see the whole loaded window, so a run crossing the range edge is found whole.
   const rawWindow = all.filter(isRaw);
   if (P.zeroRun.enabled) push(zeroRunRule(rawWindow, ctx, P.zeroRun));
@@ -228,33 +251,56 @@ export function registerReads(series: EvaluationInput['series'], def: ChannelDef
   return code === undefined ? [] : (series.get(code) ?? []).filter((x) => x.quality !== 'missing' && x.quality !== 'suspect');
 }
 
-/** Findings → suspect marks, estimates (auto-estimating rules and gaps, refreshed earlier estimates) and un-marks. */
-function act(input: EvaluationInput, def: ChannelDef, all: readonly SeriesPoint[], found: readonly Found[]): Evaluation {
-  const { meter } = input;
-  const step = meter.intervalMinutes * 60_000;
-  const byStart = new Map(all.map((x) => [x.startMs, x]));
-  const P0 = input.segments[0].params;
+/** Whether a finding's rule is set to replace what it finds by estimates (gaps always can; values when they fail). */
+function autoEstimates(x: Found, kind: ChannelDef['kind']): boolean {
+  const p = x.params[RULE_PARAMS[x.f.rule]] as { autoEstimate?: boolean };
+  return kind === 'interval' && p.autoEstimate === true && (x.f.rule === 'gap' || x.f.severity === 'fail');
+}
 
-  // What to estimate, and why.
+/** Interval starts a finding would have estimated: a gap's missing intervals, or its suspect values inside the range. */
+function targetsOf(x: Found, input: EvaluationInput, byStart: ReadonlyMap<number, SeriesPoint>, step: number): number[] {
+  if (x.f.rule !== 'gap') return x.f.suspectStarts.filter((t) => t >= input.fromMs && t < input.toMs && isRawAt(byStart, t));
+  const ts: number[] = [];
+  for (let t = x.f.fromMs; t < x.f.toMs; t += step) ts.push(t);
+  return ts;
+}
+
+/** What to estimate and why (auto-estimating findings, our earlier estimates), and the estimates. */
+function planEstimates(input: EvaluationInput, def: ChannelDef, all: readonly SeriesPoint[], found: readonly Found[]) {
+  const step = input.meter.intervalMinutes * 60_000;
+  const byStart = new Map(all.map((x) => [x.startMs, x]));
   const reasons = new Map<number, Set<string>>();
   const want = (t: number, why: string) => (reasons.get(t) ?? reasons.set(t, new Set()).get(t)!).add(why);
-  const auto = (x: Found) => {
-    const p = x.params[RULE_PARAMS[x.f.rule]] as { autoEstimate?: boolean };
-    return def.kind === 'interval' && p.autoEstimate === true && (x.f.rule === 'gap' || x.f.severity === 'fail');
-  };
-  const targetsOf = (x: Found): number[] => {
-    if (x.f.rule !== 'gap') return x.f.suspectStarts.filter((t) => t >= input.fromMs && t < input.toMs && isRawAt(byStart, t));
-    const ts: number[] = [];
-    for (let t = x.f.fromMs; t < x.f.toMs; t += step) ts.push(t);
-    return ts;
-  };
-  for (const x of found) if (auto(x)) for (const t of targetsOf(x)) want(t, x.f.rule);
-  if (def.kind === 'interval') for (const x of all) if (x.startMs >= input.fromMs && x.startMs < input.toMs && isAutoEstimate(x)) want(x.startMs, 're-estimate');
-  dropLongRuns(reasons, step, P0.estimation.maxHours * 3_600_000);
+  for (const x of found) if (autoEstimates(x, def.kind)) for (const t of targetsOf(x, input, byStart, step)) want(t, x.f.rule);
+  for (const x of all) if (x.startMs >= input.fromMs && x.startMs < input.toMs && isAutoEstimate(x)) want(x.startMs, 're-estimate');
+  dropLongRuns(reasons, step, input.segments[0].params.estimation.maxHours * 3_600_000);
+  // Values failing a rule are no basis for estimates, whether or not they are marked yet.
+  const failing = new Set<number>();
+  for (const x of found) if (x.f.severity === 'fail') for (const t of x.f.suspectStarts) failing.add(t);
+  const estimates = reasons.size ? estimate(input, def, all, reasons, failing, input.segments[0].params) : new Map<number, Estimate>();
+  return { reasons, estimates };
+}
 
-  const estimates = def.kind === 'interval' && reasons.size ? estimate(input, def, all, reasons, P0) : new Map<number, Estimate>();
+/** The stored series with estimates in place of (or added for) their intervals. */
+function withEstimates(all: readonly SeriesPoint[], estimates: ReadonlyMap<number, Estimate>): SeriesPoint[] {
+  if (estimates.size === 0) return all.filter((x) => x.quality !== 'missing');
+  const out: SeriesPoint[] = [];
+  for (const x of all) if (!estimates.has(x.startMs) && x.quality !== 'missing') out.push(x);
+  for (const e of estimates.values()) out.push({ startMs: e.startMs, value: e.value, quality: 'estimated', source: 'estimated', byVee: false });
+  return out.sort((a, b) => a.startMs - b.startMs);
+}
 
-  // Suspect marks: values failing a fail rule, unless estimated now.
+/** Findings → value writes: estimates, suspect marks, and un-marks of values no rule fails any more. */
+function finish(
+  input: EvaluationInput,
+  def: ChannelDef,
+  all: readonly SeriesPoint[],
+  found: readonly Found[],
+  reasons: ReadonlyMap<number, ReadonlySet<string>>,
+  estimates: ReadonlyMap<number, Estimate>,
+): Evaluation {
+  const step = input.meter.intervalMinutes * 60_000;
+  const byStart = new Map(all.map((x) => [x.startMs, x]));
   const suspect = new Set<number>();
   for (const x of found) if (x.f.severity === 'fail') for (const t of x.f.suspectStarts) if (!estimates.has(t)) suspect.add(t);
 
@@ -280,11 +326,11 @@ function act(input: EvaluationInput, def: ChannelDef, all: readonly SeriesPoint[
     writes.push({ channel: def.code, startMs: x.startMs, value: x.value, quality: 'measured', source: x.source });
   }
 
-  const findings = found.map(({ f, params }): EvaluatedFinding => {
-    const ts = auto({ f, params }) ? targetsOf({ f, params }) : [];
+  const findings = found.map((x): EvaluatedFinding => {
+    const ts = autoEstimates(x, def.kind) ? targetsOf(x, input, byStart, step) : [];
     const done = ts.length > 0 && ts.every((t) => estimates.has(t));
     const methods = [...new Set(ts.map((t) => estimates.get(t)?.method))].join(', ');
-    return { ...f, channel: def.code, status: done ? 'replaced' : 'open', resolution: done ? `estimated automatically (${methods})` : null };
+    return { ...x.f, channel: def.code, status: done ? 'replaced' : 'open', resolution: done ? `estimated automatically (${methods})` : null };
   });
   return { findings, writes };
 }
@@ -309,12 +355,19 @@ function dropLongRuns(reasons: Map<number, Set<string>>, step: number, maxMs: nu
 /**
  * Estimates for the target starts: linear / like-day by gap length, then
  * scaled to the register difference in every bracket of two register reads
- * whose other intervals are all known. Estimates nobody could make are left out.
+ * whose other intervals are all known. A run of targets with one interval nobody could estimate is left out whole.
  */
-function estimate(input: EvaluationInput, def: ChannelDef, all: readonly SeriesPoint[], reasons: ReadonlyMap<number, unknown>, P: VeeParams): Map<number, Estimate> {
+function estimate(
+  input: EvaluationInput,
+  def: ChannelDef,
+  all: readonly SeriesPoint[],
+  reasons: ReadonlyMap<number, unknown>,
+  failing: ReadonlySet<number>,
+  P: VeeParams,
+): Map<number, Estimate> {
   const { meter } = input;
   const step = meter.intervalMinutes * 60_000;
-  const known = all.filter((x) => !reasons.has(x.startMs) && x.quality !== 'missing' && x.quality !== 'suspect');
+  const known = all.filter((x) => !reasons.has(x.startMs) && !failing.has(x.startMs) && x.quality !== 'missing' && x.quality !== 'suspect');
   const made = estimateGaps([...reasons.keys()], known, {
     intervalMinutes: meter.intervalMinutes,
     timezone: meter.timezone,
@@ -323,7 +376,18 @@ function estimate(input: EvaluationInput, def: ChannelDef, all: readonly SeriesP
     maxLinearHours: P.estimation.maxLinearHours,
     likeDayWeeks: P.estimation.likeDayWeeks,
   });
-  const out = new Map(made.filter((e) => e.method !== 'none').map((e) => [e.startMs, e]));
+  // All or nothing per run of consecutive targets: a half-filled gap would come back as a smaller gap on the next run.
+  const out = new Map<number, Estimate>();
+  let run: Estimate[] = [];
+  const flush = () => {
+    if (run.every((e) => e.method !== 'none')) for (const e of run) out.set(e.startMs, e);
+    run = [];
+  };
+  for (const e of made) {
+    if (run.length && e.startMs !== run[run.length - 1].startMs + step) flush();
+    run.push(e);
+  }
+  flush();
   fitToRegister(out, new Map(known.map((x) => [x.startMs, x.value])), registerReads(input.series, def), step, P.register.rolloverAt);
   return out;
 }

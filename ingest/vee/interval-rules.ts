@@ -69,19 +69,36 @@ export function negativeRule(points: readonly VeePoint[], ctx: IntervalContext, 
 }
 
 /**
- * Spike: value above k × robust level of the meter's own history, where the
- * level is median + 1.4826·MAD (the MAD scaled to a normal σ); and above the
- * physical maximum maxKw × interval hours when a contracted power is known.
+ * Spike: value above k × the robust level of the meter's own history, where
+ * a level is median + 1.4826·MAD (the MAD scaled to a normal σ), taken at the
+ * same local hour of day when the history holds at least a week of that hour
+ * (a load profile's 14:00 is not its 03:00), else over the whole history; and
+ * above the physical maximum maxKw × interval hours when a contracted power is known.
  */
 export function spikeRule(points: readonly VeePoint[], ctx: IntervalContext, p: VeeParams['spike']): VeeFinding[] {
-  const hist = ctx.history.map((x) => x.value).filter((v) => v >= 0);
-  const level = hist.length >= 24 ? median(hist) + 1.4826 * medianAbsoluteDeviation(hist) : undefined;
+  const robust = (vs: number[]) => median(vs) + 1.4826 * medianAbsoluteDeviation(vs);
+  const hist = ctx.history.filter((x) => x.value >= 0);
+  const overall = hist.length >= 24 ? robust(hist.map((x) => x.value)) : undefined;
+  const hourOf = (ms: number) => Math.floor(localMinuteOfDay(ms, ctx.timezone) / 60);
+  const byHour = new Map<number, number[]>();
+  for (const x of hist) {
+    const h = hourOf(x.startMs);
+    const list = byHour.get(h);
+    if (list) list.push(x.value);
+    else byHour.set(h, [x.value]);
+  }
+  const hourly = new Map<number, number>();
+  for (const [h, vs] of byHour) if (vs.length >= (7 * 60) / Math.min(60, ctx.intervalMinutes)) hourly.set(h, robust(vs));
   const physical = p.maxKw !== undefined ? (p.maxKw * ctx.intervalMinutes) / 60 : undefined;
   const out: VeeFinding[] = [];
   for (const x of points) {
     let why: string | undefined;
+    const atHour = hourly.get(hourOf(x.startMs));
+    const level = atHour ?? overall;
     if (physical !== undefined && x.value > physical) why = `above the physical maximum ${physical} (${p.maxKw} kW × ${ctx.intervalMinutes} min)`;
-    else if (level !== undefined && x.value >= p.minValue && x.value > p.k * level) why = `above ${p.k} × robust level ${round(level)} of the meter's history`;
+    else if (level !== undefined && x.value >= p.minValue && x.value > p.k * level) {
+      why = `above ${p.k} × robust level ${round(level)} of the meter's history${atHour === undefined ? '' : ' at this hour of day'}`;
+    }
     if (why) {
       out.push({ rule: 'spike', severity: p.severity, fromMs: x.startMs, toMs: x.startMs + ctx.intervalMinutes * 60_000, detail: `value ${x.value} ${why}`, suspectStarts: [x.startMs] });
     }

@@ -131,7 +131,7 @@ async function runBatch(database: Database, plans: readonly Plan[], opts: VeeRun
     const byChannel = series[r.i];
     let list = byChannel.get(r.channel);
     if (!list) byChannel.set(r.channel, (list = []));
-    list.push({ startMs: r.start.getTime(), value: r.value, quality: qualityName(r.quality), source: sourceName(r.source), byVee: r.byVee });
+    list.push({ startMs: r.startMs, value: r.value, quality: qualityName(r.quality), source: sourceName(r.source), byVee: r.byVee });
   }
   const changes = plans.map(() => new Map<number, ValueChange[]>());
   for (const c of conflicts) {
