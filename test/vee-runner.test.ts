@@ -124,6 +124,7 @@ describe.each(FLAVOURS)('VEE runner (%s)', (flavour) => {
 
   it('a corrected value obsoletes its issue and is flagged as re-sent; real data supersedes an estimate', async () => {
     const id = await meterId(database, 'R1');
+    await database.db.deleteFrom('vee_queue').execute(); // what earlier ingests queued
     // The head-end re-sends hour 12 with the right figure, and delivers hour 5 after all.
     const r = await ingestReadings(
       database,
@@ -134,6 +135,9 @@ describe.each(FLAVOURS)('VEE runner (%s)', (flavour) => {
       http,
     );
     expect(r).toMatchObject({ accepted: 0, superseded: 2 });
+    // The superseding batch queued the day for validation again (the worker would run what follows).
+    const queued = await database.db.selectFrom('vee_queue').select(['meter_id', 'channel', 'local_date']).execute();
+    expect(queued).toEqual([{ meter_id: id, channel: 1, local_date: '2026-01-15' }]);
     const res = await runVee(database, [{ meterId: id, fromDate: '2026-01-15', toDate: '2026-01-15' }], { nowMs: day + 3 * 24 * H });
     expect(res).toMatchObject({ issuesCreated: 1, issuesObsoleted: 1, markedSuspect: 0, estimated: 0 });
     const is = await issues(database, id);
