@@ -81,7 +81,7 @@ export async function runCsvImport<L, T>(
   const flush = async () => {
     if (pending.length === 0 && unstored.length === 0) return;
     const out = await spec.store(pending, unstored);
-    out.sort((a, b) => a.line - b.line);
+    out.sort((x, y) => x.line - y.line);
     for (const r of out) {
       rejects.write(r);
       if (shown++ < SHOWN_REJECTS) {
@@ -114,14 +114,12 @@ export async function runCsvImport<L, T>(
     }
     await flush();
   } catch (err) {
+    // The records before a broken one are sound: store them, then stop.
+    if (err instanceof CsvError) await flush().catch(() => {});
     progress.done();
     rejects.close();
     if (err instanceof CsvHeaderError) throw new CliError(`${file}: ${err.message}`);
-    if (err instanceof CsvError) {
-      // The records before the broken one are sound: store them, then stop.
-      await flush().catch(() => {});
-      throw new CliError(`${file}: ${err.message}. ${storedLines(storedThrough)}`);
-    }
+    if (err instanceof CsvError) throw new CliError(`${file}: ${err.message}. ${storedLines(storedThrough)}`);
     throw new CliError(`${file}: stopped after line ${lastLine}: ${(err as Error).message}. ${storedLines(storedThrough)}`, { cause: err });
   }
   progress.done();

@@ -5,18 +5,15 @@
  */
 import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { API_VERSION } from '../api/app.js';
 import { KeyCreateSchema, ROLES } from '../models/api-key.js';
 import type { Config } from '../models/config.js';
 import { MdmError } from '../models/errors.js';
-import { defaultRejectsPath } from './csv-import.js';
-import { importMeters } from './import-meters.js';
-import { importReadings } from './import-readings.js';
 import { CliError, processIo, UsageError, type Io } from './io.js';
-import { createKeyCommand, listKeysCommand, revokeKeyCommand } from './keys.js';
 import { readConfig } from './load-config.js';
-import { openDatabase, type OpenedDatabase } from './open-database.js';
-import { serve } from './serve.js';
+import type { OpenedDatabase } from './open-database.js';
+
+// Command modules are imported when their command runs: `mdm keys list` need
+// not load fastify, aedes and the Modbus stack (about a second on our machines).
 
 type Options = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
 
@@ -120,6 +117,7 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
       return 0;
     }
     if (cmd.command === 'version') {
+      const { API_VERSION } = await import('../api/app.js');
       io.out(`mdm ${API_VERSION}\n`);
       return 0;
     }
@@ -170,6 +168,7 @@ function keyCreateInput(v: ParsedCommand['values']) {
 async function run(cmd: ParsedCommand, config: Config, io: Io, keyInput: ReturnType<typeof keyCreateInput> | undefined): Promise<number> {
   const note = (msg: string) => io.err(`mdm: ${msg}\n`);
   if (cmd.command === 'serve') {
+    const { serve } = await import('./serve.js');
     const server = await serve(config, io);
     const signal = await untilSignal(['SIGINT', 'SIGTERM'], () => process.exit(130));
     note(`${signal} received, shutting down`);
@@ -180,6 +179,7 @@ async function run(cmd: ParsedCommand, config: Config, io: Io, keyInput: ReturnT
 
   if (cmd.command.startsWith('import ')) assertReadable(cmd.args[0]); // before the (slow) database open
 
+  const { openDatabase } = await import('./open-database.js');
   const opened: OpenedDatabase = await openDatabase(config, `mdm ${cmd.command}`, note);
   try {
     const { database } = opened;
@@ -188,13 +188,13 @@ async function run(cmd: ParsedCommand, config: Config, io: Io, keyInput: ReturnT
         note(`${opened.description}: ${opened.applied.length ? `applied ${opened.applied.join(', ')}` : 'schema up to date'}`);
         return 0;
       case 'keys create':
-        await createKeyCommand(database, io, keyInput!);
+        await (await import('./keys.js')).createKeyCommand(database, io, keyInput!);
         return 0;
       case 'keys list':
-        await listKeysCommand(database, io, cmd.values.json === true);
+        await (await import('./keys.js')).listKeysCommand(database, io, cmd.values.json === true);
         return 0;
       case 'keys revoke':
-        await revokeKeyCommand(database, io, cmd.args[0]);
+        await (await import('./keys.js')).revokeKeyCommand(database, io, cmd.args[0]);
         return 0;
       case 'import readings':
       case 'import meters':
@@ -208,6 +208,7 @@ async function run(cmd: ParsedCommand, config: Config, io: Io, keyInput: ReturnT
 }
 
 async function runImport(cmd: ParsedCommand, opened: OpenedDatabase, io: Io): Promise<number> {
+  const { defaultRejectsPath } = await import('./csv-import.js');
   const file = cmd.args[0];
   const rejectsPath = (cmd.values.rejects as string | undefined) ?? defaultRejectsPath(file);
   // Ctrl+C: finish the chunk in flight and close the database cleanly (PGlite
@@ -221,6 +222,7 @@ async function runImport(cmd: ParsedCommand, opened: OpenedDatabase, io: Io): Pr
   try {
     const fmt = (n: number) => n.toLocaleString('en-US');
     if (cmd.command === 'import readings') {
+      const { importReadings } = await import('./import-readings.js');
       const r = await importReadings(opened.database, file, { io, rejectsPath, signal: ctl.signal });
       io.out(
         importSummary(file, r, [
@@ -231,6 +233,7 @@ async function runImport(cmd: ParsedCommand, opened: OpenedDatabase, io: Io): Pr
       );
       return r.interrupted ? 130 : 0;
     }
+    const { importMeters } = await import('./import-meters.js');
     const r = await importMeters(opened.database, file, { io, rejectsPath, signal: ctl.signal });
     io.out(
       importSummary(file, r, [

@@ -355,6 +355,21 @@ describe.each(['embedded', ...(SERVER ? ['server'] : [])])('mdm import (%s)', (f
     expect(again.stdout).toMatch(/rejected\s+4 /);
   }, SLOW);
 
+  it('stops with exit 1 at a quote that is never closed, keeping the lines before it', async () => {
+    const good = 'M1,active_import,2026-02-01T00:00:00Z,7\n'; // line 2
+    writeFileSync(join(dir, 'open-quote.csv'), 'meter,channel,start,value\n' + good + 'M1,active_import,"2026-02-01T01:00:00Z,' + 'x'.repeat(1_100_000) + '\n');
+    const r = await mdm(['import', 'readings', 'open-quote.csv'], env, dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/open-quote\.csv: line 3: record longer than \d+ characters: is a quoted field missing its closing quote\?\. Lines up to 2 are stored/);
+    const database = await open();
+    try {
+      const stored = await database.db.selectFrom('readings').select('value').where('start', '=', new Date('2026-02-01T00:00:00Z')).execute();
+      expect(stored).toEqual([{ value: 7 }]);
+    } finally {
+      await database.close();
+    }
+  }, SLOW);
+
   it('stops with exit 1 on a header it cannot import, naming the column', async () => {
     writeFileSync(join(dir, 'bad-header.csv'), 'meter,channel,start,kwh\nM1,active_import,2026-01-01T00:00:00Z,1\n');
     const r = await mdm(['import', 'readings', 'bad-header.csv'], env, dir);
