@@ -167,85 +167,87 @@ function keyCreateInput(v: ParsedCommand['values']) {
 
 async function run(cmd: ParsedCommand, config: Config, io: Io, keyInput: ReturnType<typeof keyCreateInput> | undefined): Promise<number> {
   const note = (msg: string) => io.err(`mdm: ${msg}\n`);
-  if (cmd.command === 'serve') {
-    const { serve } = await import('./serve.js');
-    const server = await serve(config, io);
-    const signal = await untilSignal(['SIGINT', 'SIGTERM'], () => process.exit(130));
-    note(`${signal} received, shutting down`);
-    await server.stop();
-    note('stopped');
-    return 0;
-  }
-
-  if (cmd.command.startsWith('import ')) assertReadable(cmd.args[0]); // before the (slow) database open
-
-  const { openDatabase } = await import('./open-database.js');
-  const opened: OpenedDatabase = await openDatabase(config, `mdm ${cmd.command}`, note);
-  try {
-    const { database } = opened;
-    switch (cmd.command) {
-      case 'migrate':
-        note(`${opened.description}: ${opened.applied.length ? `applied ${opened.applied.join(', ')}` : 'schema up to date'}`);
-        return 0;
-      case 'keys create':
-        await (await import('./keys.js')).createKeyCommand(database, io, keyInput!);
-        return 0;
-      case 'keys list':
-        await (await import('./keys.js')).listKeysCommand(database, io, cmd.values.json === true);
-        return 0;
-      case 'keys revoke':
-        await (await import('./keys.js')).revokeKeyCommand(database, io, cmd.args[0]);
-        return 0;
-      case 'import readings':
-      case 'import meters':
-        return await runImport(cmd, opened, io);
-      default:
-        throw new Error(`command ${cmd.command} has no handler`);
-    }
-  } finally {
-    await opened.close();
-  }
-}
-
-async function runImport(cmd: ParsedCommand, opened: OpenedDatabase, io: Io): Promise<number> {
-  const { defaultRejectsPath } = await import('./csv-import.js');
-  const file = cmd.args[0];
-  const rejectsPath = (cmd.values.rejects as string | undefined) ?? defaultRejectsPath(file);
-  // Ctrl+C: finish the chunk in flight and close the database cleanly (PGlite
-  // files must not be cut mid-write); a second Ctrl+C quits at once.
-  const ctl = new AbortController();
-  const stopWaiting = onSignals(['SIGINT', 'SIGTERM'], (sig) => {
-    io.err(`\nmdm: ${sig}: stopping after the current chunk (again to quit now)\n`);
-    ctl.abort();
+  // SIGINT/SIGTERM are handled from the start, also while the database opens:
+  // the command winds down and closes the database cleanly (PGlite files must
+  // not be cut mid-write) and releases the data-dir lock. A second signal quits
+  // at once (the lock is still released, on exit).
+  const stop = new AbortController();
+  const unsubscribe = onSignals(['SIGINT', 'SIGTERM'], (sig) => {
+    const what = cmd.command === 'serve' ? 'shutting down' : cmd.command.startsWith('import ') ? 'stopping after the current chunk' : 'stopping';
+    io.err(`\nmdm: ${sig} received, ${what} (again to quit now)\n`);
+    stop.abort();
     return () => process.exit(130);
   });
   try {
-    const fmt = (n: number) => n.toLocaleString('en-US');
-    if (cmd.command === 'import readings') {
-      const { importReadings } = await import('./import-readings.js');
-      const r = await importReadings(opened.database, file, { io, rejectsPath, signal: ctl.signal });
-      io.out(
-        importSummary(file, r, [
-          ['accepted', fmt(r.accepted)],
-          ['unchanged', fmt(r.unchanged)],
-          ['superseded', fmt(r.superseded)],
-        ]),
-      );
-      return r.interrupted ? 130 : 0;
+    if (cmd.command === 'serve') {
+      const { serve } = await import('./serve.js');
+      const server = await serve(config, io);
+      if (!stop.signal.aborted) await new Promise((resolve) => stop.signal.addEventListener('abort', resolve, { once: true }));
+      await server.stop();
+      note('stopped');
+      return 0;
     }
-    const { importMeters } = await import('./import-meters.js');
-    const r = await importMeters(opened.database, file, { io, rejectsPath, signal: ctl.signal });
+    if (cmd.command.startsWith('import ')) assertReadable(cmd.args[0]); // before the (slow) database open
+
+    const { openDatabase } = await import('./open-database.js');
+    const opened: OpenedDatabase = await openDatabase(config, `mdm ${cmd.command}`, note);
+    try {
+      if (stop.signal.aborted) return 130;
+      const { database } = opened;
+      switch (cmd.command) {
+        case 'migrate':
+          note(`${opened.description}: ${opened.applied.length ? `applied ${opened.applied.join(', ')}` : 'schema up to date'}`);
+          return 0;
+        case 'keys create':
+          await (await import('./keys.js')).createKeyCommand(database, io, keyInput!);
+          return 0;
+        case 'keys list':
+          await (await import('./keys.js')).listKeysCommand(database, io, cmd.values.json === true);
+          return 0;
+        case 'keys revoke':
+          await (await import('./keys.js')).revokeKeyCommand(database, io, cmd.args[0]);
+          return 0;
+        case 'import readings':
+        case 'import meters':
+          return await runImport(cmd, opened, io, stop.signal);
+        default:
+          throw new Error(`command ${cmd.command} has no handler`);
+      }
+    } finally {
+      await opened.close();
+    }
+  } finally {
+    unsubscribe();
+  }
+}
+
+async function runImport(cmd: ParsedCommand, opened: OpenedDatabase, io: Io, signal: AbortSignal): Promise<number> {
+  const { defaultRejectsPath } = await import('./csv-import.js');
+  const file = cmd.args[0];
+  const rejectsPath = (cmd.values.rejects as string | undefined) ?? defaultRejectsPath(file);
+  const fmt = (n: number) => n.toLocaleString('en-US');
+  if (cmd.command === 'import readings') {
+    const { importReadings } = await import('./import-readings.js');
+    const r = await importReadings(opened.database, file, { io, rejectsPath, signal });
     io.out(
       importSummary(file, r, [
-        ['created', fmt(r.created)],
-        ['updated', fmt(r.updated)],
+        ['accepted', fmt(r.accepted)],
         ['unchanged', fmt(r.unchanged)],
+        ['superseded', fmt(r.superseded)],
       ]),
     );
     return r.interrupted ? 130 : 0;
-  } finally {
-    stopWaiting();
   }
+  const { importMeters } = await import('./import-meters.js');
+  const r = await importMeters(opened.database, file, { io, rejectsPath, signal });
+  io.out(
+    importSummary(file, r, [
+      ['created', fmt(r.created)],
+      ['updated', fmt(r.updated)],
+      ['unchanged', fmt(r.unchanged)],
+    ]),
+  );
+  return r.interrupted ? 130 : 0;
 }
 
 function assertReadable(file: string): void {
@@ -280,13 +282,4 @@ function onSignals(signals: NodeJS.Signals[], handler: (sig: NodeJS.Signals) => 
   return () => {
     for (const s of signals) process.off(s, listener);
   };
-}
-
-function untilSignal(signals: NodeJS.Signals[], onSecond: () => void): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    onSignals(signals, (sig) => {
-      resolve(sig);
-      return onSecond;
-    });
-  });
 }
