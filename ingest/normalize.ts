@@ -34,9 +34,10 @@ const ROW_KEYS = new Set(['meter', 'channel', 'start', 'value', 'quality', 'sour
 export function meterIdsOf(raw: readonly unknown[], fallback?: string): string[] {
   const ids = new Set<string>();
   if (fallback) ids.add(fallback);
+  let last: unknown;
   for (const r of raw) {
     const m = (r as { meter?: unknown } | null)?.meter;
-    if (typeof m === 'string') ids.add(m);
+    if (m !== last && typeof m === 'string') ids.add((last = m));
   }
   return [...ids];
 }
