@@ -10,7 +10,7 @@ import type { Config } from '../models/config.js';
 import type { Database } from '../sql/database.js';
 import { mqttComponent } from '../adapters/mqtt/component.js';
 import { modbusComponent } from '../adapters/modbus/modbus.component.js';
-import { readinessComponent } from '../billing/readiness.component.js';
+import { readinessComponent } from '../billing/billing.component.js';
 import { veeComponent } from '../ingest/vee/vee-worker.js';
 
 type LogFn = (objOrMsg: object | string, msg?: string) => void;
