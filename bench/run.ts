@@ -6,12 +6,14 @@
  */
 import { z } from 'zod';
 import { formatReport, type Bench, type BenchOptions } from './bench.js';
+import { billingBench } from './billing.bench.js';
 import { DEFAULT_BENCH_DATABASE_URL } from './bench-database.js';
 import { ingestBench } from './ingest.bench.js';
 import { mqttBench } from './mqtt.bench.js';
 import { veeBench } from './vee.bench.js';
 
 export const BENCHES: Readonly<Record<string, Bench>> = {
+  billing: billingBench,
   ingest: ingestBench,
   mqtt: mqttBench,
   vee: veeBench,

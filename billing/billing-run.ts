@@ -1,14 +1,12 @@
 import { computeMeterFigures, type FigureWindow, type MeterFigureRow, type MeterSelector } from '../sql/billing.repository.js';
 import type { Database } from '../sql/database.js';
-import { listTouSchedules } from '../sql/tou-schedule.repository.js';
 import { billingFigures, type BillingFigures, type ReadinessParams } from './figures.js';
-import { effectiveSchedules, touPlan } from './tou-segments.js';
 
 /**
- * One billing computation: TOU schedules in force, the set-based figure
- * query, figures and readiness reasons per meter. Used by the consumption,
- * completeness and readiness routes, the period close and the periodic
- * readiness run.
+ * One billing computation: the set-based figure query (TOU plan, rollup and
+ * readings from one snapshot), then figures and readiness reasons per meter.
+ * Used by the consumption, completeness and readiness routes, the period
+ * close and the periodic readiness run.
  */
 export interface BillingRun {
   /** ISO-8601 instant of the newest batch the figures include: `asOf=<dataVersion>` reproduces them. */
@@ -29,11 +27,8 @@ export interface BillingRunQuery {
 }
 
 export async function runBilling(database: Database, q: BillingRunQuery): Promise<BillingRun> {
-  const plan = touPlan(effectiveSchedules(await listTouSchedules(database)));
-  const { rows, dataVersion } = await computeMeterFigures(database, { selector: q.selector, window: q.window, asOf: q.asOf, until: q.until, tou: plan });
+  const { rows, dataVersion, plan } = await computeMeterFigures(database, { selector: q.selector, window: q.window, asOf: q.asOf, until: q.until });
   const version = dataVersion.toISOString();
-  const figures = rows.map((r) =>
-    billingFigures(r, { bucketNames: plan.buckets, tariffBuckets: plan.bucketsByTariff.get(r.tariff), dataVersion: version, readiness: q.readiness, now: q.now }),
-  );
+  const figures = rows.map((r) => billingFigures(r, { touBuckets: plan.bucketsByTariff.get(r.tariff), dataVersion: version, readiness: q.readiness, now: q.now }));
   return { dataVersion: version, rows, figures };
 }

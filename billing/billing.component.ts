@@ -1,3 +1,4 @@
+import { maintainBillingRollup } from '../sql/billing-rollup.repository.js';
 import type { Database } from '../sql/database.js';
 import type { ReadinessParams } from './figures.js';
 import { parsePeriod, periodAt } from './period.js';
@@ -5,68 +6,72 @@ import { refreshReadiness, type ReadinessResult } from './readiness.js';
 
 type LogFn = (objOrMsg: object | string, msg?: string) => void;
 /** Structurally the logger `mdm serve` hands its components. */
-export interface ReadinessLog {
+export interface BillingLog {
   readonly info: LogFn;
   readonly warn: LogFn;
   readonly error: LogFn;
 }
 
 /** Timers passed in so tests can drive the schedule. */
-export interface ReadinessTimers {
+export interface BillingTimers {
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
 }
 
-export interface ReadinessComponentOptions {
+export interface BillingComponentOptions {
   readonly database: Database;
-  readonly intervalMs: number;
+  /** Rollup maintenance every this many ms; 0 = off (billing then reads the readings, slower). */
+  readonly rollupMs: number;
+  /** Readiness of the current and previous month every this many ms; 0 = off. */
+  readonly readinessMs: number;
   readonly params: ReadinessParams;
   readonly now?: () => number;
-  readonly timers?: ReadinessTimers;
+  readonly timers?: BillingTimers;
 }
 
-export interface ReadinessComponent {
-  readonly name: 'billing-readiness';
+export interface BillingComponent {
+  readonly name: 'billing';
   readonly probe: { readonly name: string; check(): { ok: boolean; [k: string]: unknown } };
-  start(log?: ReadinessLog): Promise<void>;
+  start(log?: BillingLog): Promise<void>;
   stop(): Promise<void>;
-  /** One run now (also what the timer does): the current and the previous month. */
-  runOnce(): Promise<ReadinessResult[]>;
+  /** One tick now (what the timer does): rollup maintenance, then readiness when due. */
+  tick(): Promise<void>;
 }
 
-const silent: ReadinessLog = { info: () => {}, warn: () => {}, error: () => {} };
-const realTimers: ReadinessTimers = { setTimeout: (fn, ms) => setTimeout(fn, ms).unref(), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
+const silent: BillingLog = { info: () => {}, warn: () => {}, error: () => {} };
+const realTimers: BillingTimers = { setTimeout: (fn, ms) => setTimeout(fn, ms).unref(), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
 
 /**
- * Periodic pre-billing check (`mdm serve` component): every `intervalMs`
- * it computes readiness of the current and the previous month (UTC months;
- * each meter's window is its own local month) and stores the results, which
- * GET /v1/billing/readiness then serves without recomputing. Not-billable
- * counts are logged at warn, so problems surface during the month. A failed
- * run is logged and retried at the next tick; /health shows the last run.
+ * The billing part of `mdm serve`. Each tick it brings the daily rollup up
+ * to date (days ingest marked dirty, meters to adopt; at most one tick's
+ * length of work, the rest next tick), and, every `readinessMs`, computes
+ * readiness of the current and the previous month (UTC months; each meter's
+ * window is its own local month) and stores it, which GET
+ * /v1/billing/readiness then serves without recomputing. Not-billable counts
+ * are logged at warn, so problems surface during the month. A failed tick is
+ * logged and retried at the next; /health shows the last runs.
  */
-export function createReadinessComponent(o: ReadinessComponentOptions): ReadinessComponent {
+export function createBillingComponent(o: BillingComponentOptions): BillingComponent {
   const now = o.now ?? Date.now;
   const timers = o.timers ?? realTimers;
+  const tickMs = o.rollupMs > 0 ? o.rollupMs : o.readinessMs;
   let log = silent;
   let timer: unknown;
   let running = false;
   let inFlight: Promise<unknown> = Promise.resolve();
-  let last: { at: string; ms: number; periods: Record<string, { meters: number; notBillable: number }> } | undefined;
+  let nextReadiness = 0;
+  let rollup: { at: string; adopted: number; refreshed: number; ms: number } | undefined;
+  let readiness: { at: string; ms: number; periods: Record<string, { meters: number; notBillable: number }> } | undefined;
   let lastError: string | undefined;
 
-  async function runOnce(): Promise<ReadinessResult[]> {
-    const t = now();
+  async function runReadiness(t: number): Promise<ReadinessResult[]> {
     const results: ReadinessResult[] = [];
-    for (const p of [periodAt(t, -1), periodAt(t)]) {
-      results.push(await refreshReadiness(o.database, parsePeriod(p)!, { params: o.params, now: t }));
-    }
-    last = {
+    for (const p of [periodAt(t, -1), periodAt(t)]) results.push(await refreshReadiness(o.database, parsePeriod(p)!, { params: o.params, now: t }));
+    readiness = {
       at: new Date(t).toISOString(),
       ms: now() - t,
       periods: Object.fromEntries(results.map((r) => [r.period, { meters: r.meters, notBillable: r.notBillable.length }])),
     };
-    lastError = undefined;
     for (const r of results) {
       if (r.notBillable.length) log.warn({ period: r.period, meters: r.meters, notBillable: r.notBillable.length }, 'billing readiness: meters not billable');
       else log.info({ period: r.period, meters: r.meters }, 'billing readiness: every meter billable');
@@ -74,43 +79,62 @@ export function createReadinessComponent(o: ReadinessComponentOptions): Readines
     return results;
   }
 
-  const tick = () => {
-    inFlight = runOnce()
+  async function tick(): Promise<void> {
+    const t = now();
+    if (o.rollupMs > 0) {
+      const done = await maintainBillingRollup(o.database, { budgetMs: o.rollupMs, now });
+      rollup = { at: new Date(t).toISOString(), ...done, ms: now() - t };
+      if (done.adopted + done.refreshed > 0) log.info(done, 'billing rollup maintained');
+    }
+    if (o.readinessMs > 0 && now() >= nextReadiness) {
+      nextReadiness = now() + o.readinessMs;
+      await runReadiness(now());
+    }
+    lastError = undefined;
+  }
+
+  const loop = () => {
+    inFlight = tick()
       .catch((err: Error) => {
         lastError = err.message;
-        log.error({ err: err.message }, 'billing readiness run failed');
+        log.error({ err: err.message }, 'billing maintenance failed');
       })
       .finally(() => {
-        if (running) timer = timers.setTimeout(tick, o.intervalMs);
+        if (running) timer = timers.setTimeout(loop, tickMs);
       });
   };
 
   return {
-    name: 'billing-readiness',
+    name: 'billing',
     probe: {
-      name: 'billing-readiness',
-      check: () => ({ ok: lastError === undefined, intervalMs: o.intervalMs, lastRun: last ?? null, ...(lastError ? { error: lastError } : {}) }),
+      name: 'billing',
+      check: () => ({ ok: lastError === undefined, rollup: rollup ?? null, readiness: readiness ?? null, ...(lastError ? { error: lastError } : {}) }),
     },
     async start(l) {
       log = l ?? silent;
       running = true;
-      timer = timers.setTimeout(tick, 0); // first run right after start, off the start-up path
+      timer = timers.setTimeout(loop, 0); // first tick right after start, off the start-up path
     },
     async stop() {
       running = false;
       timers.clearTimeout(timer);
       await inFlight;
     },
-    runOnce,
+    tick,
   };
 }
 
-/** `mdm serve` factory: off when BILLING_READINESS_INTERVAL_MIN is 0. */
-export function readinessComponent(ctx: {
-  readonly config: { readonly BILLING_READINESS_INTERVAL_MIN: number; readonly BILLING_NO_DATA_DAYS: number };
+/** `mdm serve` factory: off when both BILLING_ROLLUP_INTERVAL_S and BILLING_READINESS_INTERVAL_MIN are 0. */
+export function billingComponent(ctx: {
+  readonly config: { readonly BILLING_ROLLUP_INTERVAL_S: number; readonly BILLING_READINESS_INTERVAL_MIN: number; readonly BILLING_NO_DATA_DAYS: number };
   readonly database: Database;
-}): ReadinessComponent | undefined {
-  const minutes = ctx.config.BILLING_READINESS_INTERVAL_MIN;
-  if (minutes === 0) return undefined;
-  return createReadinessComponent({ database: ctx.database, intervalMs: minutes * 60_000, params: { noDataDays: ctx.config.BILLING_NO_DATA_DAYS } });
+}): BillingComponent | undefined {
+  const c = ctx.config;
+  if (c.BILLING_ROLLUP_INTERVAL_S === 0 && c.BILLING_READINESS_INTERVAL_MIN === 0) return undefined;
+  return createBillingComponent({
+    database: ctx.database,
+    rollupMs: c.BILLING_ROLLUP_INTERVAL_S * 1000,
+    readinessMs: c.BILLING_READINESS_INTERVAL_MIN * 60_000,
+    params: { noDataDays: c.BILLING_NO_DATA_DAYS },
+  });
 }

@@ -113,10 +113,10 @@ export function readinessReasons(r: MeterFigureRow, p: ReadinessParams, now: num
   return reasons;
 }
 
-/** Billing figures of one meter; `bucketNames` are TouPlan.buckets, `tariffBuckets` the tariff's own (undefined = single-rate). */
+/** Billing figures of one meter; `touBuckets`: its tariff's bucket names, in `r.tou` order (undefined = single-rate). */
 export function billingFigures(
   r: MeterFigureRow,
-  ctx: { bucketNames: readonly string[]; tariffBuckets: readonly string[] | undefined; dataVersion: string; readiness: ReadinessParams; now: number },
+  ctx: { touBuckets: readonly string[] | undefined; dataVersion: string; readiness: ReadinessParams; now: number },
 ): BillingFigures {
   const k = r.multiplier;
   const kwh = (micro: number) => round6((micro / MICRO) * k);
@@ -137,9 +137,9 @@ export function billingFigures(
     reasons,
     dataVersion: ctx.dataVersion,
   };
-  if (ctx.tariffBuckets === undefined) return figures;
+  if (ctx.touBuckets === undefined) return figures;
   const tou: Record<string, number> = {};
-  for (const name of ctx.tariffBuckets) tou[name] = kwh(r.tou[ctx.bucketNames.indexOf(name)] ?? 0);
+  ctx.touBuckets.forEach((name, i) => (tou[name] = kwh(r.tou[i] ?? 0)));
   // Key order of the documented response: tou after the ratios.
   const { maxDemand, estimatedShare, completeness, billable, reasons: rs, dataVersion, ...head } = figures;
   return { ...head, tou, maxDemand, estimatedShare, completeness, billable, reasons: rs, dataVersion };

@@ -10,7 +10,7 @@ import type { Config } from '../models/config.js';
 import type { Database } from '../sql/database.js';
 import { mqttComponent } from '../adapters/mqtt/component.js';
 import { modbusComponent } from '../adapters/modbus/modbus.component.js';
-import { readinessComponent } from '../billing/billing.component.js';
+import { billingComponent } from '../billing/billing.component.js';
 import { veeComponent } from '../ingest/vee/vee-worker.js';
 
 type LogFn = (objOrMsg: object | string, msg?: string) => void;
@@ -50,6 +50,6 @@ export type ComponentFactory = (ctx: ComponentContext) => Component | undefined 
 export const COMPONENTS: readonly ComponentFactory[] = [
   mqttComponent, // adapters/mqtt: embedded aedes broker on MQTT_PORT, or the broker at MQTT_URL
   modbusComponent, // adapters/modbus: register poller for the devices in modbus_devices (PUT /v1/modbus/devices, MODBUS_DEVICES_FILE)
-  readinessComponent, // billing: periodic readiness of the current and previous month (BILLING_READINESS_INTERVAL_MIN)
+  billingComponent, // billing: daily rollup maintenance (BILLING_ROLLUP_INTERVAL_S), readiness of the current and previous month (BILLING_READINESS_INTERVAL_MIN)
   veeComponent, // ingest/vee: validates the meter days ingest queued (vee_queue)
 ];

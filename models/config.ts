@@ -74,6 +74,12 @@ export const ConfigSchema = z
       .min(1)
       .optional()
       .describe('JSON file of Modbus devices (an array, or {"devices": [...]}) loaded into the device table at start; see docs/modbus.md'),
+    BILLING_ROLLUP_INTERVAL_S: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(15)
+      .describe('Seconds between runs of the billing rollup maintenance (days ingest marked dirty); 0 turns it off and billing reads the readings'),
     BILLING_READINESS_INTERVAL_MIN: z.coerce
       .number()
       .int()

@@ -1,4 +1,4 @@
-import { bucketAt, DEFAULT_TOU_SCHEDULES, type TouSchedule } from '../models/tou.js';
+import { bucketAt, DEFAULT_TOU_SCHEDULES, type TouSchedule } from './tou.js';
 
 /**
  * TOU schedules turned into what the set-based billing query joins on: per
@@ -15,16 +15,16 @@ export interface TouSegment {
   readonly effFrom: string;
   /** Local date the next schedule takes over, or 'infinity'. */
   readonly effTo: string;
-  /** 1440 bytes as hex: byte m = index in `buckets` of local minute m; null before the tariff's first schedule. */
+  /** 1440 bytes as hex: byte m = index in the tariff's bucket list (TouPlan.bucketsByTariff) of local minute m; null before its first schedule. */
   readonly map: string | null;
 }
 
 export interface TouPlan {
   readonly segments: readonly TouSegment[];
-  /** Bucket names across every schedule, in first-seen order; map bytes index into it. */
-  readonly buckets: readonly string[];
-  /** Bucket names per tariff (the keys of `tou` for its meters); tariffs without a schedule are single-rate. */
+  /** Bucket names per tariff, in first-seen order (schedules by date, buckets as defined): map bytes index into it. A tariff without a schedule is single-rate. */
   readonly bucketsByTariff: ReadonlyMap<string, readonly string[]>;
+  /** Most buckets any tariff has: the width of the per-bucket energy columns. */
+  readonly maxBuckets: number;
 }
 
 /**
@@ -40,15 +40,9 @@ export function effectiveSchedules(stored: readonly TouSchedule[], defaults: rea
 /**
  * @example touPlan(DEFAULT_TOU_SCHEDULES).segments
  * // [{ tariff: 'three-time', effFrom: '-infinity', effTo: '2000-01-01', map: null },
- * //  { tariff: 'three-time', effFrom: '2000-01-01', effTo: 'infinity', map: '0000…0101…0202…' }]
+ * //  { tariff: 'three-time', effFrom: '2000-01-01', effTo: 'infinity', map: '0202…0000…0101…02' }]  (T1 = 0, T2 = 1, T3 = 2)
  */
 export function touPlan(schedules: readonly TouSchedule[]): TouPlan {
-  const buckets: string[] = [];
-  const indexOf = (name: string) => {
-    let i = buckets.indexOf(name);
-    if (i < 0) i = buckets.push(name) - 1;
-    return i;
-  };
   const byTariff = new Map<string, TouSchedule[]>();
   for (const s of schedules) byTariff.set(s.tariff, [...(byTariff.get(s.tariff) ?? []), s]);
   const segments: TouSegment[] = [];
@@ -58,18 +52,15 @@ export function touPlan(schedules: readonly TouSchedule[]): TouPlan {
     const names: string[] = [];
     segments.push({ tariff, effFrom: '-infinity', effTo: sorted[0].effectiveFrom, map: null });
     sorted.forEach((s, k) => {
-      for (const b of s.buckets) {
-        indexOf(b.name);
-        if (!names.includes(b.name)) names.push(b.name);
-      }
+      for (const b of s.buckets) if (!names.includes(b.name)) names.push(b.name);
       const bytes = new Uint8Array(1440);
       for (let m = 0; m < 1440; m++) {
         const name = bucketAt(s, m);
-        bytes[m] = name === undefined ? NO_BUCKET : indexOf(name);
+        bytes[m] = name === undefined ? NO_BUCKET : names.indexOf(name);
       }
       segments.push({ tariff, effFrom: s.effectiveFrom, effTo: sorted[k + 1]?.effectiveFrom ?? 'infinity', map: Buffer.from(bytes).toString('hex') });
     });
     bucketsByTariff.set(tariff, names);
   }
-  return { segments, buckets, bucketsByTariff };
+  return { segments, bucketsByTariff, maxBuckets: Math.max(0, ...[...bucketsByTariff.values()].map((n) => n.length)) };
 }

@@ -1,6 +1,7 @@
 import type { NormalizedReading } from '../models/reading.js';
 import { tzOffsetMinutes } from '../models/time.js';
 import type { Database, SqlSession } from './database.js';
+import { markDirtyDays } from './billing-rollup.repository.js';
 import { insertDeadLetters, type DeadLetter } from './dead-letter.repository.js';
 
 export interface WriteCounts {
@@ -267,6 +268,7 @@ export async function writeReadings(
         if (!stored) {
           await s.copyFrom(COPY_READINGS, toCopyBinary(rows, id));
           if (batch.validate) await enqueueTouchedDays(s, rows, meterList);
+          await markDirtyDays(s, rows, meterList);
           return { batchId: id, accepted: rows.length, unchanged: 0, superseded: 0 };
         }
       }
@@ -282,6 +284,7 @@ export async function writeReadings(
       }
       // A batch that changed nothing (a pure re-send) needs no re-validation.
       if (batch.validate && counts.accepted + counts.superseded > 0) await enqueueTouchedDays(s, rows, meterList);
+      if (counts.accepted + counts.superseded > 0) await markDirtyDays(s, rows, meterList); // billing rollup
       return counts;
     });
 

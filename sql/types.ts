@@ -205,6 +205,35 @@ export interface BillingReadinessTable {
   result: JSONColumnType<Record<string, unknown>, string, string>;
 }
 
+export interface BillingDailyTable {
+  meter_id: number;
+  channel: number;
+  local_date: string;
+  energy: number;
+  est_energy: number;
+  n_measured: number;
+  n_suspect: number;
+  n_estimated: number;
+  n_edited: number;
+  n_missing: number;
+  tou: number[];
+  peak_rate: number | null;
+  peak_start: Timestamp | null;
+  last_start: Timestamp | null;
+}
+
+export interface BillingDirtyTable {
+  meter_id: number;
+  local_date: string;
+  marked_at: GeneratedTimestamp;
+}
+
+export interface BillingRollupMetersTable {
+  meter_id: number;
+  stamp: string;
+  rolled_at: GeneratedTimestamp;
+}
+
 export interface MdmSettingsTable {
   key: string;
   value: string;
@@ -236,6 +265,9 @@ export interface DB {
   billing_periods: BillingPeriodsTable;
   billing_snapshots: BillingSnapshotsTable;
   billing_readiness: BillingReadinessTable;
+  billing_daily: BillingDailyTable;
+  billing_dirty: BillingDirtyTable;
+  billing_rollup_meters: BillingRollupMetersTable;
   mdm_settings: MdmSettingsTable;
   mdm_migrations: MdmMigrationsTable;
 }

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localMinuteOfDay, localMonthRange } from '../models/calendar.js';
 import type { Role } from '../models/api-key.js';
 import { formatInstant } from '../models/time.js';
+import { maintainBillingRollup } from '../sql/billing-rollup.repository.js';
 import { testApp, type TestApp } from './api-helpers.js';
 import { FLAVOURS } from './helpers.js';
 
@@ -60,6 +61,8 @@ describe.each(FLAVOURS)('billing API (%s)', (flavour) => {
     return res.json() as { dataVersion: string; meters: Record<string, unknown>[] };
   };
   const meterOf = (body: { meters: Record<string, unknown>[] }, id: string) => body.meters.find((m) => m.meter === id)!;
+  const count = async (table: 'billing_daily' | 'billing_dirty' | 'billing_rollup_meters') =>
+    Number((await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql.table(table)}`.execute(t.database.db)).rows[0].n);
 
   beforeAll(async () => {
     t = await testApp(flavour);
@@ -103,8 +106,15 @@ describe.each(FLAVOURS)('billing API (%s)', (flavour) => {
   });
   afterAll(() => t?.close());
 
-  it('computes the figures of a three-time Istanbul meter (hand-computed)', async () => {
+  it('computes the figures of a three-time Istanbul meter (hand-computed), the same from the readings and from the daily rollup', async () => {
+    // Nothing rolled up yet: every figure comes from the readings.
+    expect(await count('billing_rollup_meters')).toBe(0);
+    const raw = await consumption('period=2026-01&meters=TT-1');
+    expect(await maintainBillingRollup(t.database)).toEqual({ adopted: 5, refreshed: 31 + 1 + 31 + 31 }); // TT-1, Q-15, WAW-1 (March), ISS-1 days
+    expect(await count('billing_dirty')).toBe(0);
+    expect(await count('billing_daily')).toBe(31 + 31 + 1 + 1 + 31 + 31); // TT-1: import, inductive, capacitive (January 1st only); Q-15, WAW-1, ISS-1
     const body = await consumption('period=2026-01&meters=TT-1');
+    expect(body).toEqual(raw);
     expect(body.meters).toHaveLength(1);
     const f = meterOf(body, 'TT-1');
     // Per day T1 11 × 1, T2 5 × 2, T3 8 × 0.5; × 31 days; spike +5.5 in T2; × multiplier 10.
@@ -213,8 +223,11 @@ describe.each(FLAVOURS)('billing API (%s)', (flavour) => {
   it('reads readings and figures as of a data version, after a later correction', async () => {
     const before = await consumption('period=2026-01&meters=TT-1');
     await post([{ meter: 'TT-1', channel: 'active_import', start: '2026-01-05T10:00:00+03:00', value: 3, quality: 'edited' }]);
+    expect(await count('billing_dirty')).toBe(1); // 2026-01-05 is read raw until maintenance
     const after = await consumption('period=2026-01&meters=TT-1');
     expect(after.dataVersion > before.dataVersion).toBe(true);
+    await maintainBillingRollup(t.database);
+    expect(await consumption('period=2026-01&meters=TT-1')).toEqual(after);
     expect(meterOf(after, 'TT-1')).toMatchObject({ activeImport: 7825, tou: { T1: 3430, T2: 3155, T3: 1240 } }); // +2 kWh × 10 in T1
 
     const asOf = await consumption(`period=2026-01&meters=TT-1&asOf=${encodeURIComponent(before.dataVersion)}`);
@@ -284,6 +297,7 @@ describe.each(FLAVOURS)('billing API (%s)', (flavour) => {
   });
 
   it('applies a TOU schedule from its effective date on', async () => {
+    const dirtyBefore = await count('billing_dirty');
     const bad = await t.app.inject({
       method: 'PUT',
       url: '/v1/billing/tou-schedules',
@@ -308,9 +322,30 @@ describe.each(FLAVOURS)('billing API (%s)', (flavour) => {
     expect(put.statusCode).toBe(200);
     expect(put.json().created).toBe(true);
     // The stored table starts with the seeded default, so March 1–14 keep T1/T2/T3.
+    expect((await count('billing_dirty')) - dirtyBefore).toBe(17); // the rolled-up days it re-buckets: WAW-1, March 15–31
     const f = meterOf(await consumption('period=2026-03&meters=WAW-1'), 'WAW-1');
     // 1–14: T1 14 × 11, T2 14 × 5, T3 14 × 8; 15–31: T1 17 × 16, T3 17 × 8 − 1 (March 29).
-    expect(f.tou).toEqual({ T1: 154 + 272, T2: 70, T3: 112 + 135 });
+    const expected = { T1: 154 + 272, T2: 70, T3: 112 + 135 };
+    expect(f.tou).toEqual(expected);
+    await maintainBillingRollup(t.database);
+    expect(meterOf(await consumption('period=2026-03&meters=WAW-1'), 'WAW-1').tou).toEqual(expected);
+  });
+
+  it('bills a meter whose tariff changed from the readings until its days are rolled up again', async () => {
+    const before = meterOf(await consumption('period=2026-01&meters=ISS-1'), 'ISS-1');
+    expect(before).not.toHaveProperty('tou');
+    const put = await t.app.inject({
+      method: 'PUT',
+      url: '/v1/meters',
+      headers: t.auth('admin'),
+      payload: [{ id: 'ISS-1', timezone: IST, intervalMinutes: 60, group: 'g1', tariff: 'three-time' }],
+    });
+    expect(put.json()).toMatchObject({ updated: 1 });
+    // 1 kWh every hour of January: 31 × 11, 31 × 5, 31 × 8.
+    const now = meterOf(await consumption('period=2026-01&meters=ISS-1'), 'ISS-1');
+    expect(now).toMatchObject({ activeImport: 744, tou: { T1: 341, T2: 155, T3: 248 } });
+    expect(await maintainBillingRollup(t.database)).toEqual({ adopted: 1, refreshed: 31 });
+    expect(meterOf(await consumption('period=2026-01&meters=ISS-1'), 'ISS-1')).toEqual(now);
   });
 
   it('is for billing and admin keys only', async () => {

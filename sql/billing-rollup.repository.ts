@@ -1,0 +1,225 @@
+import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { qualityCode, type NormalizedReading } from '../models/reading.js';
+import { tzOffsetMinutes } from '../models/time.js';
+import type { TouPlan } from '../models/tou-plan.js';
+import type { Database, SqlSession } from './database.js';
+import { loadTouPlan } from './tou-schedule.repository.js';
+import type { DB } from './types.js';
+
+/**
+ * The daily billing rollup: per meter, energy channel and local date, the
+ * sums, interval counts by quality, TOU bucket energies, peak and last value
+ * that billing adds up (billing_daily). Billing reads a meter from it only
+ * while the meter's stamp (zone, interval, tariff and its bucket names)
+ * matches; a day marked dirty (billing_dirty: ingest marks every day it
+ * writes, in the same transaction, and a TOU schedule change marks the days
+ * it re-buckets) is read from the readings until maintenance recomputes it.
+ * So the figures are always those of the readings; the rollup only makes
+ * them fast. Maintenance (maintainBillingRollup) runs in the billing
+ * component and can be run by hand (benches, tests).
+ */
+
+export const Q = {
+  measured: qualityCode('measured'),
+  validated: qualityCode('validated'),
+  estimated: qualityCode('estimated'),
+  edited: qualityCode('edited'),
+  suspect: qualityCode('suspect'),
+  missing: qualityCode('missing'),
+};
+/** active import/export, reactive inductive/capacitive (models/channel.ts): the channels billing adds up. */
+export const ENERGY_CHANNELS = [1, 2, 3, 4];
+/** pg_try_advisory_xact_lock key: one rollup maintainer at a time across instances. */
+const LOCK_KEY = 7_242_006;
+
+/** What a meter's rollup rows depend on, as SQL over meters `m`: zone, interval, tariff and the tariff's bucket names. */
+export function stampSql(plan: TouPlan): RawBuilder<string> {
+  const names = JSON.stringify([...plan.bucketsByTariff].map(([tariff, n]) => ({ tariff, names: n.join(',') })));
+  return sql<string>`(m.timezone || '|' || m.interval_minutes || '|' || m.tariff || '|' ||
+    coalesce((SELECT tb.names FROM jsonb_to_recordset(${names}::jsonb) AS tb(tariff text, names text) WHERE tb.tariff = m.tariff), ''))`;
+}
+
+/**
+ * Readings of `ranges` (SQL rows `id, rf, rt`: meter id, instant range),
+ * each range cut by the TOU schedules of the meter's tariff, reduced to the
+ * rollup row shape per meter, channel (and local date when `byDate`):
+ * energy, est_energy, counts by quality, tou[] (K = plan.maxBuckets),
+ * peak (ARRAY[rate, −epoch of start]: max() picks the highest rate, then the
+ * earliest start) and last_start. Energies are value × 10⁶ rounded per
+ * interval and summed as int8: exact, so independent of row order.
+ */
+export function rawRollupSql(p: {
+  ranges: RawBuilder<unknown>;
+  source: RawBuilder<unknown>;
+  plan: TouPlan;
+  byDate: boolean;
+  scan: { from: Date; to: Date };
+}): RawBuilder<unknown> {
+  const local = sql`(r.start AT TIME ZONE g.timezone)`;
+  const minute = sql`((((date_part('epoch', ${local})::int8 % 86400) + 86400) % 86400) / 60)::int`;
+  const dateCol = p.byDate ? sql`${local}::date AS local_date,` : sql``;
+  const dateKey = p.byDate ? sql`local_date,` : sql``;
+  const touCols = Array.from({ length: p.plan.maxBuckets }, (_, i) => sql`coalesce(sum(e) FILTER (WHERE quality <> ${sql.lit(Q.missing)} AND b = ${sql.lit(i)}), 0)`);
+  const tou = touCols.length ? sql`ARRAY[${sql.join(touCols)}]::int8[]` : sql`ARRAY[]::int8[]`;
+  const q = (xs: number[]) => sql.raw(xs.join(', '));
+  return sql`
+    SELECT id, ${dateKey} channel,
+           coalesce(sum(e) FILTER (WHERE quality <> ${sql.lit(Q.missing)}), 0) AS energy,
+           coalesce(sum(e) FILTER (WHERE quality IN (${q([Q.estimated, Q.edited])})), 0) AS est_energy,
+           coalesce(sum(n) FILTER (WHERE quality IN (${q([Q.measured, Q.validated])})), 0) AS n_measured,
+           coalesce(sum(n) FILTER (WHERE quality = ${sql.lit(Q.suspect)}), 0) AS n_suspect,
+           coalesce(sum(n) FILTER (WHERE quality = ${sql.lit(Q.estimated)}), 0) AS n_estimated,
+           coalesce(sum(n) FILTER (WHERE quality = ${sql.lit(Q.edited)}), 0) AS n_edited,
+           coalesce(sum(n) FILTER (WHERE quality = ${sql.lit(Q.missing)}), 0) AS n_missing,
+           ${tou} AS tou,
+           max(peak) AS peak,
+           max(last_start) AS last_start
+    FROM (
+      SELECT g.id, ${dateCol} r.channel, r.quality,
+             CASE WHEN g.map IS NOT NULL AND r.channel = 1 THEN get_byte(g.map, ${minute}) END AS b,
+             sum(round(r.value * 1e6)::int8) AS e,
+             count(*) AS n,
+             max(ARRAY[r.value * 60 / coalesce(r.interval_minutes, g.interval_minutes), -date_part('epoch', r.start)])
+               FILTER (WHERE r.channel = 1 AND r.quality <> ${sql.lit(Q.missing)}) AS peak,
+             max(r.start) FILTER (WHERE r.quality <> ${sql.lit(Q.missing)}) AS last_start
+      FROM (
+        SELECT rr.id, m.timezone, m.interval_minutes,
+               greatest(rr.rf, t."effFrom"::timestamp AT TIME ZONE m.timezone) AS pf,
+               least(rr.rt, t."effTo"::timestamp AT TIME ZONE m.timezone) AS pt,
+               decode(t.map, 'hex') AS map
+        FROM (${p.ranges}) rr
+        JOIN meters m ON m.id = rr.id
+        LEFT JOIN jsonb_to_recordset(${JSON.stringify(p.plan.segments)}::jsonb) AS t(tariff text, "effFrom" date, "effTo" date, map text) ON t.tariff = m.tariff
+        OFFSET 0 -- computed once per piece, not per reading
+      ) g
+      JOIN ${p.source} r ON r.meter_id = g.id AND r.start >= g.pf AND r.start < g.pt
+      WHERE g.pf < g.pt AND r.channel = ANY(${ENERGY_CHANNELS}::smallint[]) AND r.start >= ${p.scan.from} AND r.start < ${p.scan.to}
+      GROUP BY 1, 2, 3, 4 ${p.byDate ? sql`, 5` : sql``}
+    ) x
+    GROUP BY id, ${dateKey} channel`;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Marks the local days a batch wrote energy values on dirty, inside the
+ * batch's transaction (sql/reading-write.repository.ts calls it after every
+ * write that stored or replaced a value): billing then reads those days from
+ * the readings until maintenance recomputes them. Days are computed here, a
+ * map lookup a row (a per-row time-zone conversion and DISTINCT in SQL costs
+ * as much as the write), and inserted in key order; a key already dirty is
+ * locked (DO UPDATE … WHERE false), so a maintainer cannot claim it before
+ * this batch commits.
+ */
+export async function markDirtyDays(s: SqlSession, rows: readonly NormalizedReading[], meterIds: readonly number[]): Promise<void> {
+  const zones = await s.query<{ id: number; timezone: string }>('SELECT id, timezone FROM meters WHERE id = ANY($1::int[])', [meterIds]);
+  const tzOf = new Map(zones.map((z) => [z.id, z.timezone]));
+  const keys = new Set<number>(); // meter id × 2^20 + epoch day of the local date
+  let lastMeter = -1;
+  let tz: string | undefined;
+  for (const r of rows) {
+    if (r.channel > 4) continue; // ENERGY_CHANNELS are codes 1–4
+    if (r.meterId !== lastMeter) tz = tzOf.get((lastMeter = r.meterId));
+    if (tz === undefined) continue;
+    keys.add(r.meterId * 1_048_576 + Math.floor((r.startMs + tzOffsetMinutes(tz, r.startMs) * 60_000) / DAY_MS));
+  }
+  if (keys.size === 0) return;
+  const sorted = [...keys].sort((a, b) => a - b);
+  await s.query(
+    `INSERT INTO billing_dirty (meter_id, local_date)
+     SELECT * FROM unnest($1::int[], $2::date[]) ORDER BY 1, 2
+     ON CONFLICT (meter_id, local_date) DO UPDATE SET marked_at = excluded.marked_at WHERE false`,
+    [sorted.map((k) => Math.floor(k / 1_048_576)), sorted.map((k) => new Date((k % 1_048_576) * DAY_MS).toISOString().slice(0, 10))],
+  );
+}
+
+/**
+ * Adopts up to `limit` meters whose stamp is missing or stale (new meters,
+ * data loaded before the rollup existed, a changed zone, interval, tariff or
+ * bucket list): drops their rollup rows, marks every local day they have
+ * energy readings on dirty, and records the current stamp. Until those days
+ * are recomputed billing reads them raw. Returns the meters adopted.
+ */
+export async function adoptMeters(database: Database, limit = 2_000): Promise<number> {
+  return database.db.transaction().execute(async (trx) => {
+    if (!(await lockMaintenance(trx))) return 0;
+    const plan = await loadTouPlan(trx);
+    const stamp = stampSql(plan);
+    const { rows } = await sql<{ id: number; stamp: string }>`
+      SELECT m.id, ${stamp} AS stamp FROM meters m LEFT JOIN billing_rollup_meters s ON s.meter_id = m.id
+      WHERE s.stamp IS DISTINCT FROM ${stamp}
+      ORDER BY m.id LIMIT ${limit}`.execute(trx);
+    if (rows.length === 0) return 0;
+    const ids = rows.map((r) => r.id);
+    await sql`DELETE FROM billing_daily WHERE meter_id = ANY(${ids}::int[])`.execute(trx);
+    await sql`
+      INSERT INTO billing_dirty (meter_id, local_date)
+      SELECT DISTINCT r.meter_id, (r.start AT TIME ZONE m.timezone)::date
+      FROM readings r JOIN meters m ON m.id = r.meter_id
+      WHERE r.meter_id = ANY(${ids}::int[]) AND r.channel = ANY(${ENERGY_CHANNELS}::smallint[])
+      ORDER BY 1, 2
+      ON CONFLICT (meter_id, local_date) DO NOTHING`.execute(trx);
+    await sql`
+      INSERT INTO billing_rollup_meters (meter_id, stamp)
+      SELECT * FROM unnest(${ids}::int[], ${rows.map((r) => r.stamp)}::text[])
+      ON CONFLICT (meter_id) DO UPDATE SET stamp = excluded.stamp, rolled_at = now()`.execute(trx);
+    return rows.length;
+  });
+}
+
+/**
+ * Recomputes up to `limit` dirty meter days from the readings, in one
+ * transaction: claims the keys (DELETE … SKIP LOCKED: a day an ingest
+ * transaction is marking right now stays dirty), then, in later statements
+ * that see everything committed by then, replaces their rollup rows. The TOU
+ * plan is read after the claim, so a schedule change committed before it is
+ * used, and one committed after it re-marks the days once this commits.
+ * Returns the days recomputed.
+ */
+export async function refreshDirtyDays(database: Database, limit = 20_000): Promise<number> {
+  return database.db.transaction().execute(async (trx) => {
+    if (!(await lockMaintenance(trx))) return 0;
+    const { rows: keys } = await sql<{ meter_id: number; local_date: string }>`
+      DELETE FROM billing_dirty
+      WHERE (meter_id, local_date) IN (
+        SELECT meter_id, local_date FROM billing_dirty ORDER BY meter_id, local_date LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+      RETURNING meter_id, local_date::text AS local_date`.execute(trx);
+    if (keys.length === 0) return 0;
+    const plan = await loadTouPlan(trx);
+    const json = JSON.stringify(keys);
+    await sql`
+      DELETE FROM billing_daily d USING jsonb_to_recordset(${json}::jsonb) AS k(meter_id int, local_date date)
+      WHERE d.meter_id = k.meter_id AND d.local_date = k.local_date`.execute(trx);
+    const dates = keys.map((k) => Date.parse(`${k.local_date}T00:00:00Z`));
+    const scan = { from: new Date(Math.min(...dates) - DAY_MS), to: new Date(Math.max(...dates) + 2 * DAY_MS) };
+    const ranges = sql`
+      SELECT k.meter_id AS id, k.local_date::timestamp AT TIME ZONE m.timezone AS rf, (k.local_date + 1)::timestamp AT TIME ZONE m.timezone AS rt
+      FROM jsonb_to_recordset(${json}::jsonb) AS k(meter_id int, local_date date) JOIN meters m ON m.id = k.meter_id`;
+    await sql`SET LOCAL work_mem = '64MB'`.execute(trx);
+    await sql`
+      INSERT INTO billing_daily (meter_id, channel, local_date, energy, est_energy, n_measured, n_suspect, n_estimated, n_edited, n_missing, tou, peak_rate, peak_start, last_start)
+      SELECT id, channel, local_date, energy, est_energy, n_measured, n_suspect, n_estimated, n_edited, n_missing, tou, peak[1], to_timestamp(-peak[2]), last_start
+      FROM (${rawRollupSql({ ranges, source: sql`readings`, plan, byDate: true, scan })}) x`.execute(trx);
+    return keys.length;
+  });
+}
+
+async function lockMaintenance(trx: Kysely<DB>): Promise<boolean> {
+  const { rows } = await sql<{ ok: boolean }>`SELECT pg_try_advisory_xact_lock(${LOCK_KEY}) AS ok`.execute(trx);
+  return rows[0].ok;
+}
+
+/**
+ * Brings the rollup up to date: adopts stale meters, then recomputes dirty
+ * days, in transactions of bounded size, until nothing is left or `budgetMs`
+ * is spent (the rest waits for the next run).
+ */
+export async function maintainBillingRollup(database: Database, opts: { budgetMs?: number; now?: () => number } = {}): Promise<{ adopted: number; refreshed: number }> {
+  const now = opts.now ?? Date.now;
+  const until = now() + (opts.budgetMs ?? Number.POSITIVE_INFINITY);
+  let adopted = 0;
+  let refreshed = 0;
+  for (let n = -1; n !== 0 && now() < until; ) adopted += n = await adoptMeters(database);
+  for (let n = -1; n !== 0 && now() < until; ) refreshed += n = await refreshDirtyDays(database);
+  return { adopted, refreshed };
+}
