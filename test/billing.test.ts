@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localMinuteOfDay, localMonthRange } from '../models/calendar.js';
 import type { Role } from '../models/api-key.js';
 import { formatInstant } from '../models/time.js';
+import { createBillingComponent } from '../billing/billing.component.js';
 import { maintainBillingRollup } from '../sql/billing-rollup.repository.js';
 import { testApp, type TestApp } from './api-helpers.js';
 import { FLAVOURS } from './helpers.js';
@@ -346,6 +347,25 @@ describe.each(FLAVOURS)('billing API (%s)', (flavour) => {
     expect(now).toMatchObject({ activeImport: 744, tou: { T1: 341, T2: 155, T3: 248 } });
     expect(await maintainBillingRollup(t.database)).toEqual({ adopted: 1, refreshed: 31 });
     expect(meterOf(await consumption('period=2026-01&meters=ISS-1'), 'ISS-1')).toEqual(now);
+  });
+
+  it('maintains the rollup and stores readiness from the billing component; a period in progress counts up to now', async () => {
+    await post([{ meter: 'WAW-1', channel: 'active_import', start: '2026-03-02T10:00:00+01:00', value: 2 }]);
+    expect(await count('billing_dirty')).toBeGreaterThan(0);
+    const now = Date.parse('2026-03-15T12:00:00Z');
+    const c = createBillingComponent({ database: t.database, rollupMs: 60_000, readinessMs: 3_600_000, params: { noDataDays: 3 }, now: () => now });
+    await c.tick();
+    expect(await count('billing_dirty')).toBe(0);
+    expect(c.probe.check()).toMatchObject({ ok: true, readiness: { periods: { '2026-02': { meters: 5 }, '2026-03': { meters: 5 } } } });
+    const stored = await t.database.db.selectFrom('billing_readiness').select(['period', 'result']).where('period', '=', '2026-03').executeTakeFirstOrThrow();
+    const result = stored.result as unknown as { computedAt: string; notBillable: { meter: string; reasons: { code: string; message: string }[] }[] };
+    expect(result.computedAt).toBe('2026-03-15T12:00:00.000Z');
+    const byMeter = Object.fromEntries(result.notBillable.map((m) => [m.meter, m.reasons]));
+    // WAW-1 has every hour up to now (later March values do not count yet): billable.
+    expect(byMeter['WAW-1']).toBeUndefined();
+    // no March data; 15-minute intervals from March 1 00:00 (+03:00) to now = 14 days 15 h = 1 404.
+    expect(byMeter['Q-15'].map((r) => r.code)).toEqual(['missing_data', 'no_recent_data']);
+    expect(byMeter['Q-15'][0].message).toMatch(/^1404 of 1404 intervals missing/);
   });
 
   it('is for billing and admin keys only', async () => {

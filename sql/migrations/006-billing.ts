@@ -6,9 +6,8 @@ const quote = (s: string) => `'${s.replace(/'/g, "''")}'`;
 /**
  * Billing: TOU schedules per tariff with effective dates (seeded with the
  * Turkish three-time default), closed periods with a frozen figure snapshot
- * per meter, the last readiness result per period, an index that makes the
- * data version (newest batch) a lookup, and the daily rollup billing reads
- * (with its dirty-day queue and per-meter stamps).
+ * per meter, the last readiness result per period, and an index that makes
+ * the data version (newest batch) a lookup.
  */
 export const billing: Migration = {
   id: 6,
@@ -55,44 +54,6 @@ export const billing: Migration = {
       );
 
       CREATE INDEX IF NOT EXISTS ingest_batches_received_idx ON ingest_batches (received_at);
-
-      -- Daily rollup of the energy channels per meter and local date (sql/billing-rollup.repository.ts):
-      -- energies in 10⁻⁶ units (value × 10⁶ rounded per interval) before the multiplier.
-      CREATE TABLE IF NOT EXISTS billing_daily (
-        meter_id    integer NOT NULL,
-        channel     smallint NOT NULL,
-        local_date  date NOT NULL,
-        energy      bigint NOT NULL,  -- intervals holding a value (quality <> missing)
-        est_energy  bigint NOT NULL,  -- of which estimated or edited
-        n_measured  integer NOT NULL, -- measured or validated
-        n_suspect   integer NOT NULL,
-        n_estimated integer NOT NULL,
-        n_edited    integer NOT NULL,
-        n_missing   integer NOT NULL, -- stored "missing" placeholders
-        tou         bigint[] NOT NULL, -- energy per TOU bucket of the meter's tariff, in billing_rollup_meters.stamp order
-        peak_rate   double precision, -- highest value × 60 / interval minutes, and its start
-        peak_start  timestamptz,
-        last_start  timestamptz,      -- last interval holding a value
-        PRIMARY KEY (meter_id, channel, local_date)
-      );
-      CREATE INDEX IF NOT EXISTS billing_daily_date_idx ON billing_daily (local_date);
-
-      -- Meter days whose rollup is stale: written in the same transaction as the readings (ingest),
-      -- or by a TOU schedule change; the rollup maintenance drains it, billing reads those days raw.
-      CREATE TABLE IF NOT EXISTS billing_dirty (
-        meter_id   integer NOT NULL,
-        local_date date NOT NULL,
-        marked_at  timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (meter_id, local_date)
-      );
-
-      -- Meters whose days are in the rollup, with what the rollup rows depend on (zone, interval,
-      -- tariff and its bucket names); a meter whose stamp differs is billed from raw readings until re-rolled.
-      CREATE TABLE IF NOT EXISTS billing_rollup_meters (
-        meter_id  integer PRIMARY KEY,
-        stamp     text NOT NULL,
-        rolled_at timestamptz NOT NULL DEFAULT now()
-      );
     `);
   },
 };

@@ -5,6 +5,7 @@ import { events } from './003-events.js';
 import { modbus } from './004-modbus.js';
 import { vee } from './005-vee.js';
 import { billing } from './006-billing.js';
+import { billingRollup } from './007-billing-rollup.js';
 
 /** A numbered, idempotent schema step. Never edit one that has shipped: add the next. */
 export interface Migration {
@@ -15,4 +16,4 @@ export interface Migration {
   up(s: SqlSession, flavour: Flavour): Promise<void>;
 }
 
-export const MIGRATIONS: readonly Migration[] = [init, flavour, events, modbus, vee, billing];
+export const MIGRATIONS: readonly Migration[] = [init, flavour, events, modbus, vee, billing, billingRollup];
