@@ -41,6 +41,8 @@ export interface BenchReport {
   readonly context: readonly string[];
   readonly figures: readonly Figure[];
   readonly goals: readonly Goal[];
+  /** Printed under the goals: readings of the figures that are not goals. */
+  readonly notes?: readonly string[];
 }
 
 export interface Bench {
@@ -91,5 +93,6 @@ export function formatReport(name: string, r: BenchReport): string {
     ...lines.map(row),
     '',
     ...r.goals.map((g) => `${g.pass ? 'PASS' : 'MISS'}  ${g.label}: ${g.detail}`),
+    ...(r.notes ?? []).map((n) => `note  ${n}`),
   ].join('\n');
 }

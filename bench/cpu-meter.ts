@@ -6,7 +6,7 @@ import type { Database } from '../sql/database.js';
  * bench database during a phase. On a shared machine wall time stretches with
  * other people's load; CPU per row barely does, so it says which side limits
  * the rate. Backends are read from /proc: Linux, server on this machine only;
- * elsewhere `backend` is null. WAL writer and checkpointer are not counted.
+ * elsewhere `backend` is null. WAL writer, checkpointer and autovacuum are not counted.
  */
 export interface CpuUse {
   readonly self: number;
@@ -26,7 +26,9 @@ function procCpu(pid: number): number | undefined {
 
 async function backendPids(database: Database): Promise<number[]> {
   if (database.engine !== 'pg') return [];
-  const rows = await database.session((s) => s.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database()'), {
+  // Client backends only: autovacuum after a load is billed to whichever phase it overlaps.
+  const sql = `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'`;
+  const rows = await database.session((s) => s.query<{ pid: number }>(sql), {
     transaction: false,
   });
   return rows.map((r) => r.pid);

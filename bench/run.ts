@@ -31,7 +31,7 @@ const EnvSchema = z.object({
   BENCH_DATA_DIR: z.string().min(1).default('../shared/data'),
   BENCH_METERS: count(1000, 100_000),
   BENCH_DAYS: count(30, 366),
-  BENCH_BATCH_ROWS: count(20_000, 100_000),
+  BENCH_BATCH_ROWS: count(10_000, 100_000),
   BENCH_CONCURRENCY: count(3, 16),
   BENCH_ROUNDS: count(3, 20),
   BENCH_EMBEDDED_METERS: count(100, 10_000),
