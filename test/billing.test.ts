@@ -399,5 +399,11 @@ describe.each(FLAVOURS)('billing API (%s)', (flavour) => {
     const body = await consumption(`from=${encodeURIComponent('2026-01-01T00:00:00+03:00')}&to=${encodeURIComponent('2026-01-02T00:00:00+03:00')}&meters=TT-1`);
     // January 1st: 25 kWh × 10; 24 hourly intervals.
     expect(meterOf(body, 'TT-1')).toMatchObject({ activeImport: 250, tou: { T1: 110, T2: 100, T3: 40 }, completeness: 1, reactiveCapacitive: 24 });
+    // Not on local midnights: January 1st 12:00 to January 3rd 06:00 — the partial days from the readings, January 2nd from the rollup.
+    await maintainBillingRollup(t.database);
+    expect(await count('billing_dirty')).toBe(0);
+    const partial = await consumption(`from=${encodeURIComponent('2026-01-01T12:00:00+03:00')}&to=${encodeURIComponent('2026-01-03T06:00:00+03:00')}&meters=TT-1`);
+    // 1st: T1 12–17 5 × 1, T2 5 × 2, T3 22–24 2 × 0.5; 2nd: 25; 3rd: T3 00–06 6 × 0.5; all × 10.
+    expect(meterOf(partial, 'TT-1')).toMatchObject({ activeImport: 440, tou: { T1: 160, T2: 200, T3: 80 }, reactiveCapacitive: 12, completeness: 1 });
   });
 });
