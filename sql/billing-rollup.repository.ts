@@ -45,8 +45,9 @@ export function stampSql(plan: TouPlan): RawBuilder<string> {
  * rollup row shape per meter, channel (and local date when `byDate`):
  * energy, est_energy, counts by quality, tou[] (K = plan.maxBuckets),
  * peak (ARRAY[rate, −epoch of start]: max() picks the highest rate, then the
- * earliest start) and last_start. Energies are value × 10⁶ rounded per
- * interval and summed as int8: exact, so independent of row order.
+ * earliest start) and last_start; by date also max_received (the newest
+ * batch behind the row). Energies are value × 10⁶ rounded per interval and
+ * summed as int8: exact, so independent of row order.
  */
 export function rawRollupSql(p: {
   ranges: RawBuilder<unknown>;
@@ -74,6 +75,7 @@ export function rawRollupSql(p: {
            ${tou} AS tou,
            max(peak) AS peak,
            max(last_start) AS last_start
+           ${p.byDate ? sql`, max(max_received) AS max_received` : sql``}
     FROM (
       SELECT g.id, ${dateCol} r.channel, r.quality,
              CASE WHEN g.map IS NOT NULL AND r.channel = 1 THEN get_byte(g.map, ${minute}) END AS b,
@@ -82,6 +84,7 @@ export function rawRollupSql(p: {
              max(ARRAY[r.value * 60 / coalesce(r.interval_minutes, g.interval_minutes), -date_part('epoch', r.start)])
                FILTER (WHERE r.channel = 1 AND r.quality <> ${sql.lit(Q.missing)}) AS peak,
              max(r.start) FILTER (WHERE r.quality <> ${sql.lit(Q.missing)}) AS last_start
+             ${p.byDate ? sql`, max(ib.received_at) AS max_received` : sql``}
       FROM (
         SELECT rr.id, m.timezone, m.interval_minutes,
                greatest(rr.rf, t."effFrom"::timestamp AT TIME ZONE m.timezone) AS pf,
@@ -93,6 +96,7 @@ export function rawRollupSql(p: {
         OFFSET 0 -- computed once per piece, not per reading
       ) g
       JOIN ${p.source} r ON r.meter_id = g.id AND r.start >= g.pf AND r.start < g.pt
+      ${p.byDate ? sql`JOIN ingest_batches ib ON ib.id = r.batch_id` : sql``}
       WHERE g.pf < g.pt AND r.channel = ANY(${ENERGY_CHANNELS}::smallint[]) AND r.start >= ${p.scan.from} AND r.start < ${p.scan.to}
       GROUP BY 1, 2, 3, 4 ${p.byDate ? sql`, 5` : sql``}
     ) x
@@ -197,8 +201,8 @@ export async function refreshDirtyDays(database: Database, limit = 20_000): Prom
       FROM jsonb_to_recordset(${json}::jsonb) AS k(meter_id int, local_date date) JOIN meters m ON m.id = k.meter_id`;
     await sql`SET LOCAL work_mem = '64MB'`.execute(trx);
     await sql`
-      INSERT INTO billing_daily (meter_id, channel, local_date, energy, est_energy, n_measured, n_suspect, n_estimated, n_edited, n_missing, tou, peak_rate, peak_start, last_start)
-      SELECT id, channel, local_date, energy, est_energy, n_measured, n_suspect, n_estimated, n_edited, n_missing, tou, peak[1], to_timestamp(-peak[2]), last_start
+      INSERT INTO billing_daily (meter_id, channel, local_date, energy, est_energy, n_measured, n_suspect, n_estimated, n_edited, n_missing, tou, peak_rate, peak_start, last_start, max_received)
+      SELECT id, channel, local_date, energy, est_energy, n_measured, n_suspect, n_estimated, n_edited, n_missing, tou, peak[1], to_timestamp(-peak[2]), last_start, max_received
       FROM (${rawRollupSql({ ranges, source: sql`readings`, plan, byDate: true, scan })}) x`.execute(trx);
     return keys.length;
   });

@@ -21,7 +21,7 @@ export interface FigureQuery {
   readonly window: FigureWindow;
   /** Clip every meter's window here (readiness of a period in progress counts up to now). */
   readonly until?: Date;
-  /** Read the data as it was at this instant (readingsAsOf, no rollup); validation issues as they stood then. */
+  /** Read the data as it was at this instant: rollup days no batch after it touched, the rest through readingsAsOf; validation issues as they stood then. */
   readonly asOf?: Date;
 }
 
@@ -93,9 +93,10 @@ function bounds(w: FigureWindow, until: Date | undefined) {
  * EXPLAIN it). `sel`: the meters, their windows (the local period resolved
  * in each meter's zone with `date::timestamp AT TIME ZONE tz`, DST-aware,
  * cut to the supply dates and `until`), the whole local days inside
- * [dfrom, dto), and whether the rollup may be used (no asOf, current
- * stamp). `rr`: what is read raw: whole windows of meters not rolled up,
- * partial days at window edges, dirty days. `u`: rollup rows of the other
+ * [dfrom, dto), whether the rollup may be used (current stamp) and the
+ * days it may not (dirty; with asOf also changed after it). `rr`: what is
+ * read raw: whole windows of meters not rolled up, partial days at window
+ * edges, those days. `u`: rollup rows of the other
  * days ∪ raw rows reduced to the same shape; the final select adds them up
  * per meter, with the validation issues open then.
  */
@@ -111,7 +112,15 @@ export function meterFiguresSql(q: FigureQuery, plan: TouPlan) {
       ? sql`least((${w.toDate}::date)::timestamp AT TIME ZONE ${tz}, (m.supply_end + 1)::timestamp AT TIME ZONE ${tz})`
       : sql`least(${w.to}::timestamptz, (m.supply_end + 1)::timestamp AT TIME ZONE ${tz})`;
   const b = bounds(w, q.until);
-  const rolled = q.asOf === undefined ? sql`coalesce(s.stamp = ${stampSql(plan)}, false)` : sql`false`;
+  const rolled = sql`coalesce(s.stamp = ${stampSql(plan)}, false)`;
+  // Days read from the readings although rolled up: dirty ones, and for asOf those changed after it.
+  const stale =
+    q.asOf === undefined
+      ? sql`SELECT meter_id, local_date FROM billing_dirty`
+      : sql`SELECT meter_id, local_date FROM billing_dirty
+            UNION
+            SELECT meter_id, local_date FROM billing_daily
+            WHERE local_date >= ${b.fromDate}::date AND local_date < ${b.toDate}::date AND (max_received IS NULL OR max_received > ${q.asOf})`;
   const openAt =
     q.asOf === undefined ? sql`i.status = 'open'` : sql`i.created_at <= ${q.asOf} AND (i.resolved_at IS NULL OR i.resolved_at > ${q.asOf})`;
   const k = plan.maxBuckets;
@@ -126,7 +135,7 @@ export function meterFiguresSql(q: FigureQuery, plan: TouPlan) {
              w.wfrom, w.wto, w.supplied, w.dfrom, w.dto, ${rolled} AS rolled, coalesce(x.dates, '{}') AS dirty
       FROM meters m
       LEFT JOIN billing_rollup_meters s ON s.meter_id = m.id
-      LEFT JOIN (SELECT meter_id, array_agg(local_date) AS dates FROM billing_dirty GROUP BY meter_id) x ON x.meter_id = m.id
+      LEFT JOIN (SELECT meter_id, array_agg(local_date) AS dates FROM (${stale}) st GROUP BY meter_id) x ON x.meter_id = m.id
       CROSS JOIN LATERAL (
         SELECT v.wfrom, v.wto, v.supply_to > v.wfrom AS supplied,
                CASE WHEN (v.wfrom AT TIME ZONE ${tz}) = date_trunc('day', v.wfrom AT TIME ZONE ${tz})
@@ -139,7 +148,7 @@ export function meterFiguresSql(q: FigureQuery, plan: TouPlan) {
   return sql<MeterFigureRow>`
     WITH sel AS MATERIALIZED (${windows}
     ), dk AS MATERIALIZED (
-      SELECT s.id, s.timezone, x.local_date FROM billing_dirty x JOIN sel s ON s.id = x.meter_id
+      SELECT s.id, s.timezone, x.local_date FROM sel s CROSS JOIN LATERAL unnest(s.dirty) AS x(local_date)
       WHERE s.rolled AND x.local_date >= s.dfrom AND x.local_date < s.dto
     ), rr AS MATERIALIZED (
       SELECT id, wfrom AS rf, wto AS rt FROM sel WHERE wfrom < wto AND (NOT rolled OR dfrom >= dto)
@@ -199,8 +208,10 @@ export function meterFiguresSql(q: FigureQuery, plan: TouPlan) {
  * rollup, the dirty days, the readings and the newest batch are all read in
  * it, so `asOf = dataVersion` later reads the same versions. Without asOf,
  * whole local days come from the daily rollup (billing-rollup.repository)
- * and only partial, dirty and not-yet-rolled days from the readings; with
- * asOf everything is read from the readings as they were then.
+ * and only partial, dirty and not-yet-rolled days from the readings. With
+ * asOf, a rollup row serves when its newest batch was received by then (no
+ * later version of its values exists); the other days are read from the
+ * readings and their history as they were then.
  * Energies are summed as integers of 10⁻⁶ units (int8 sums are exact), so
  * the same data always gives bit-identical figures, whichever path.
  */

@@ -220,6 +220,7 @@ export interface BillingDailyTable {
   peak_rate: number | null;
   peak_start: Timestamp | null;
   last_start: Timestamp | null;
+  max_received: Timestamp | null;
 }
 
 export interface BillingDirtyTable {

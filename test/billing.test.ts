@@ -227,13 +227,17 @@ describe.each(FLAVOURS)('billing API (%s)', (flavour) => {
     expect(await count('billing_dirty')).toBe(1); // 2026-01-05 is read raw until maintenance
     const after = await consumption('period=2026-01&meters=TT-1');
     expect(after.dataVersion > before.dataVersion).toBe(true);
+    const asOfQuery = `period=2026-01&meters=TT-1&asOf=${encodeURIComponent(before.dataVersion)}`;
+    const asOfDirty = await consumption(asOfQuery); // 2026-01-05 dirty: read as of then from readings and history
     await maintainBillingRollup(t.database);
     expect(await consumption('period=2026-01&meters=TT-1')).toEqual(after);
     expect(meterOf(after, 'TT-1')).toMatchObject({ activeImport: 7825, tou: { T1: 3430, T2: 3155, T3: 1240 } }); // +2 kWh × 10 in T1
 
-    const asOf = await consumption(`period=2026-01&meters=TT-1&asOf=${encodeURIComponent(before.dataVersion)}`);
+    // Recomputed, the rollup row of 2026-01-05 is newer than asOf: still read as of then; the other days from the rollup.
+    const asOf = await consumption(asOfQuery);
     expect(asOf.meters).toEqual(before.meters);
     expect(asOf.dataVersion).toBe(before.dataVersion);
+    expect(asOfDirty).toEqual(asOf);
 
     const url = (extra: string) =>
       `/v1/meters/TT-1/readings?channel=active_import&from=${encodeURIComponent('2026-01-05T10:00:00+03:00')}&to=${encodeURIComponent('2026-01-05T11:00:00+03:00')}${extra}`;

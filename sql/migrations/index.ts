@@ -6,6 +6,7 @@ import { modbus } from './004-modbus.js';
 import { vee } from './005-vee.js';
 import { billing } from './006-billing.js';
 import { billingRollup } from './007-billing-rollup.js';
+import { billingRollupAsOf } from './008-billing-rollup-asof.js';
 
 /** A numbered, idempotent schema step. Never edit one that has shipped: add the next. */
 export interface Migration {
@@ -16,4 +17,4 @@ export interface Migration {
   up(s: SqlSession, flavour: Flavour): Promise<void>;
 }
 
-export const MIGRATIONS: readonly Migration[] = [init, flavour, events, modbus, vee, billing, billingRollup];
+export const MIGRATIONS: readonly Migration[] = [init, flavour, events, modbus, vee, billing, billingRollup, billingRollupAsOf];
