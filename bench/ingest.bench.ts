@@ -43,9 +43,15 @@ async function storedRows(database: Database, profile: LoadProfile, rows: readon
   return { rows: stored, text: copyText(stored, (_, i) => rows[i].start) };
 }
 
-/** Fresh-load conditions for the next round (the validation queue that ingest fills too). */
+/** Tables an ingest writes to: the validation queue and billing's dirty days are filled in the same transaction. */
+const INGEST_TABLES = ['readings', 'reading_history', 'ingest_batches', 'rejects', 'vee_queue', 'billing_dirty'];
+
+/** Fresh-load conditions for the next round (tables of features not migrated yet are skipped). */
 async function emptyReadings(database: Database): Promise<void> {
-  await database.session((s) => s.query('TRUNCATE readings, reading_history, ingest_batches, rejects, vee_queue'));
+  await database.session(async (s) => {
+    const present = await s.query<{ name: string }>('SELECT t AS name FROM unnest($1::text[]) AS t WHERE to_regclass(t) IS NOT NULL', [INGEST_TABLES]);
+    await s.query(`TRUNCATE ${present.map((p) => p.name).join(', ')}`);
+  });
 }
 
 /** Flushes the previous phase's dirty pages so that it does not bill the next one (needs superuser; skipped otherwise). */
@@ -241,19 +247,21 @@ export const ingestBench: Bench = {
       { label: 'embedded: GET /v1/aggregate group=', values: embedded.aggregateGroupMs, unit: 'ms', better: 'lower' },
     ];
     // The issue's "raw COPY" (≈ 255 k rows/s, psql-style text COPY); binary COPY is stricter and reported beside it.
-    const service = median(server.run.service);
-    const text = median(server.run.copyText);
-    const binary = median(server.run.copyBinary);
+    // Each round runs both COPYs and the service within a minute: the ratio per round cancels most of the
+    // machine's other load, which moves all three together; the goal takes the median of those ratios.
     const k = (x: number) => Math.round(x).toLocaleString('en-US');
+    const perRound = (base: readonly number[]) => server.run.service.map((v, i) => v / base[i]);
+    const textRatios = perRound(server.run.copyText);
+    const binaryRatios = perRound(server.run.copyBinary);
     const goals: Goal[] = [
       {
         label: `server POST /v1/readings ≥ ${GOAL_RATIO}× raw COPY`,
-        pass: service >= GOAL_RATIO * text,
-        detail: `${k(service)} / ${k(text)} rows/s (text COPY) = ${(service / text).toFixed(2)}× (medians of ${opts.rounds} rounds)`,
+        pass: median(textRatios) >= GOAL_RATIO,
+        detail: `${median(textRatios).toFixed(2)}× text COPY (median of the ${opts.rounds} rounds' ratios ${textRatios.map((r) => r.toFixed(2)).join(', ')}; medians ${k(median(server.run.service))} / ${k(median(server.run.copyText))} rows/s)`,
       },
     ];
     const notes = [
-      `against binary COPY (${k(binary)} rows/s, the format the service itself uses) the ratio is ${(service / binary).toFixed(2)}×`,
+      `against binary COPY (the format the service itself uses; median ${k(median(server.run.copyBinary))} rows/s) the ratio is ${median(binaryRatios).toFixed(2)}× (rounds ${binaryRatios.map((r) => r.toFixed(2)).join(', ')})`,
       `embedded (PGlite): ${k(median(embedded.service))} rows/s through POST /v1/readings for ${Math.min(opts.embeddedMeters, opts.meters)} meters × ${opts.days} days`,
     ];
     const cpu = cpus();
