@@ -84,7 +84,7 @@ export function rawRollupSql(p: {
              max(ARRAY[r.value * 60 / coalesce(r.interval_minutes, g.interval_minutes), -date_part('epoch', r.start)])
                FILTER (WHERE r.channel = 1 AND r.quality <> ${sql.lit(Q.missing)}) AS peak,
              max(r.start) FILTER (WHERE r.quality <> ${sql.lit(Q.missing)}) AS last_start
-             ${p.byDate ? sql`, max(ib.received_at) AS max_received` : sql``}
+             ${p.byDate ? sql`, max(r.received_at) AS max_received` : sql``}
       FROM (
         SELECT rr.id, m.timezone, m.interval_minutes,
                greatest(rr.rf, t."effFrom"::timestamp AT TIME ZONE m.timezone) AS pf,
@@ -95,9 +95,16 @@ export function rawRollupSql(p: {
         LEFT JOIN jsonb_to_recordset(${JSON.stringify(p.plan.segments)}::jsonb) AS t(tariff text, "effFrom" date, "effTo" date, map text) ON t.tariff = m.tariff
         OFFSET 0 -- computed once per piece, not per reading
       ) g
-      JOIN ${p.source} r ON r.meter_id = g.id AND r.start >= g.pf AND r.start < g.pt
-      ${p.byDate ? sql`JOIN ingest_batches ib ON ib.id = r.batch_id` : sql``}
-      WHERE g.pf < g.pt AND r.channel = ANY(${ENERGY_CHANNELS}::smallint[]) AND r.start >= ${p.scan.from} AND r.start < ${p.scan.to}
+      -- LATERAL: each piece is a primary-key range scan, whatever the planner guesses of how many pieces there are
+      -- (usually none or a few dirty days; it cannot know, and a wrong guess scanned every reading of the period).
+      CROSS JOIN LATERAL (
+        SELECT r.channel, r.quality, r.start, r.value, r.interval_minutes ${p.byDate ? sql`, ib.received_at` : sql``}
+        FROM ${p.source} r ${p.byDate ? sql`JOIN ingest_batches ib ON ib.id = r.batch_id` : sql``}
+        WHERE r.meter_id = g.id AND r.start >= g.pf AND r.start < g.pt
+          AND r.channel = ANY(${ENERGY_CHANNELS}::smallint[]) AND r.start >= ${p.scan.from} AND r.start < ${p.scan.to}
+        OFFSET 0 -- kept a subquery run per piece (a flattened one is joined however the planner likes)
+      ) r
+      WHERE g.pf < g.pt
       GROUP BY 1, 2, 3, 4 ${p.byDate ? sql`, 5` : sql``}
     ) x
     GROUP BY id, ${dateKey} channel`;
