@@ -96,9 +96,9 @@ function bounds(w: FigureWindow, until: Date | undefined) {
  * [dfrom, dto), whether the rollup may be used (current stamp) and the
  * days it may not (dirty; with asOf also changed after it). `rr`: what is
  * read raw: whole windows of meters not rolled up, partial days at window
- * edges, those days. `u`: rollup rows of the other
- * days ∪ raw rows reduced to the same shape; the final select adds them up
- * per meter, with the validation issues open then.
+ * edges, those days. `u`: rollup rows of the other days ∪ raw rows reduced
+ * to the same shape; the final select adds them up per meter, with the
+ * validation issues open then.
  */
 export function meterFiguresSql(q: FigureQuery, plan: TouPlan) {
   const w = q.window;
@@ -114,13 +114,13 @@ export function meterFiguresSql(q: FigureQuery, plan: TouPlan) {
   const b = bounds(w, q.until);
   const rolled = sql`coalesce(s.stamp = ${stampSql(plan)}, false)`;
   // Days read from the readings although rolled up: dirty ones, and for asOf those changed after it.
+  const inRange = sql`local_date >= ${b.fromDate}::date AND local_date < ${b.toDate}::date`;
   const stale =
     q.asOf === undefined
-      ? sql`SELECT meter_id, local_date FROM billing_dirty`
-      : sql`SELECT meter_id, local_date FROM billing_dirty
+      ? sql`SELECT meter_id, local_date FROM billing_dirty WHERE ${inRange}`
+      : sql`SELECT meter_id, local_date FROM billing_dirty WHERE ${inRange}
             UNION
-            SELECT meter_id, local_date FROM billing_daily
-            WHERE local_date >= ${b.fromDate}::date AND local_date < ${b.toDate}::date AND (max_received IS NULL OR max_received > ${q.asOf})`;
+            SELECT meter_id, local_date FROM billing_daily WHERE ${inRange} AND (max_received IS NULL OR max_received > ${q.asOf})`;
   const openAt =
     q.asOf === undefined ? sql`i.status = 'open'` : sql`i.created_at <= ${q.asOf} AND (i.resolved_at IS NULL OR i.resolved_at > ${q.asOf})`;
   const k = plan.maxBuckets;
