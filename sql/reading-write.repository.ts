@@ -1,4 +1,4 @@
-import type { NormalizedReading } from '../models/reading.js';
+import { qualityCode, type NormalizedReading } from '../models/reading.js';
 import { tzOffsetMinutes } from '../models/time.js';
 import type { Database, SqlSession } from './database.js';
 import { markDirtyDays } from './billing-rollup.repository.js';
@@ -44,11 +44,21 @@ const STAGING = `CREATE TEMP TABLE IF NOT EXISTS staging_readings (
  *   same without its statistics.
  * Data-modifying CTEs share one snapshot, so `cur` holds the old values.
  */
+/**
+ * A head-end re-sending the figure VEE already judged (stored as validated or
+ * suspect, arriving as measured) is a no-op, not a new version: otherwise each
+ * re-send would undo the judgement and the next validation run would redo it.
+ * $6 is true for external ingest (BatchInfo.validate); VEE's own writes, which
+ * may lift a suspect mark back to measured, pass false.
+ */
+const KEEPS_JUDGEMENT = (stored: string, incoming: string) =>
+  `$6::boolean AND ${incoming}.quality = ${qualityCode('measured')} AND ${stored}.quality IN (${qualityCode('validated')}, ${qualityCode('suspect')}) AND ${stored}.value = ${incoming}.value`;
+
 const FAST_MERGE = `
 WITH cur AS MATERIALIZED (
   SELECT r.meter_id, r.channel, r.start, r.value, r.interval_minutes, r.quality, r.source, r.version, r.batch_id,
          s.value AS new_value, s.interval_minutes AS new_interval_minutes, s.quality AS new_quality, s.source AS new_source,
-         (r.value <> s.value OR r.quality <> s.quality) AS differs
+         (r.value <> s.value OR (r.quality <> s.quality AND NOT (${KEEPS_JUDGEMENT('r', 's')}))) AS differs
   FROM readings r
   JOIN staging_readings s USING (meter_id, channel, start)
   WHERE r.meter_id = ANY($4::int[]) AND r.channel = ANY($5::smallint[]) AND r.start >= $2 AND r.start <= $3
@@ -80,7 +90,7 @@ WITH changed AS (
   SELECT r.* FROM readings r
   JOIN staging_readings s USING (meter_id, channel, start)
   WHERE r.meter_id = ANY($4::int[]) AND r.channel = ANY($5::smallint[]) AND r.start >= $2 AND r.start <= $3
-    AND (r.value <> s.value OR r.quality <> s.quality)
+    AND (r.value <> s.value OR (r.quality <> s.quality AND NOT (${KEEPS_JUDGEMENT('r', 's')})))
 ), hist AS (
   INSERT INTO reading_history (meter_id, channel, start, value, interval_minutes, quality, source, version, batch_id, superseded_by_batch)
   SELECT meter_id, channel, start, value, interval_minutes, quality, source, version, batch_id, $1 FROM changed
@@ -90,7 +100,7 @@ WITH changed AS (
   ON CONFLICT (meter_id, channel, start) DO UPDATE
     SET value = excluded.value, interval_minutes = excluded.interval_minutes, quality = excluded.quality,
         source = excluded.source, version = r.version + 1, batch_id = excluded.batch_id
-    WHERE r.value <> excluded.value OR r.quality <> excluded.quality
+    WHERE r.value <> excluded.value OR (r.quality <> excluded.quality AND NOT (${KEEPS_JUDGEMENT('r', 'excluded')}))
   RETURNING r.version
 )
 SELECT count(*) FILTER (WHERE version = 1)::int AS inserted, count(*) FILTER (WHERE version > 1)::int AS superseded FROM up`;
@@ -276,10 +286,10 @@ export async function writeReadings(
       await s.copyFrom('COPY staging_readings FROM STDIN (FORMAT binary)', toCopyBinary(rows));
       let counts: WriteCounts & { batchId: number };
       if (upsert) {
-        const [res] = await s.query<{ inserted: number; superseded: number }>(UPSERT_MERGE, [id, ...params]);
+        const [res] = await s.query<{ inserted: number; superseded: number }>(UPSERT_MERGE, [id, ...params, batch.validate === true]);
         counts = { batchId: id, accepted: res.inserted, superseded: res.superseded, unchanged: rows.length - res.inserted - res.superseded };
       } else {
-        const [res] = await s.query<{ stored: number; superseded: number }>(FAST_MERGE, [id, ...params]);
+        const [res] = await s.query<{ stored: number; superseded: number }>(FAST_MERGE, [id, ...params, batch.validate === true]);
         counts = { batchId: id, accepted: rows.length - res.stored, superseded: res.superseded, unchanged: res.stored - res.superseded };
       }
       // A batch that changed nothing (a pure re-send) needs no re-validation.

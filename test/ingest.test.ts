@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestReadings } from '../ingest/pipeline.js';
 import type { Database } from '../sql/database.js';
+import { qualityCode, sourceCode } from '../models/reading.js';
+import { writeReadings } from '../sql/reading-write.repository.js';
 import { FLAVOURS, freshDatabase } from './helpers.js';
 
 describe.each(FLAVOURS)('ingest pipeline (%s)', (flavour) => {
@@ -45,6 +47,37 @@ describe.each(FLAVOURS)('ingest pipeline (%s)', (flavour) => {
     const hist = await database.db.selectFrom('reading_history').selectAll().execute();
     expect(hist).toHaveLength(1);
     expect(hist[0]).toMatchObject({ value: 2, version: 1, superseded_by_batch: again.batchId });
+  });
+
+  it('a re-sent measured figure keeps the VEE judgement (no new version); a different figure supersedes it', async () => {
+    const ctx = { transport: 'http', principal: 'test' } as const;
+    const row = { meter: 'M1', channel: 'active_import', start: '2026-02-01T00:00:00+03:00', value: 7 };
+    await ingestReadings(database, [row], ctx);
+    const key = await database.db.selectFrom('readings').selectAll().where('value', '=', 7).executeTakeFirstOrThrow();
+    // VEE marks it suspect (its own write: validate is not set).
+    const mark = await writeReadings(
+      database,
+      [{ meterId: key.meter_id, channel: key.channel, startMs: key.start.getTime(), value: 7, intervalMinutes: 60, quality: qualityCode('suspect'), source: sourceCode('http') }],
+      { transport: 'vee', principal: 'vee' },
+    );
+    expect(mark).toMatchObject({ accepted: 0, superseded: 1 });
+    expect(await ingestReadings(database, [row], ctx)).toMatchObject({ accepted: 0, unchanged: 1, superseded: 0 });
+    const still = await database.db.selectFrom('readings').selectAll().where('value', '=', 7).executeTakeFirstOrThrow();
+    expect(still).toMatchObject({ quality: qualityCode('suspect'), version: 2 });
+    expect(await ingestReadings(database, [{ ...row, value: 7.5 }], ctx)).toMatchObject({ superseded: 1 });
+    // VEE itself may lift its mark back to measured.
+    const lift = await writeReadings(
+      database,
+      [{ meterId: key.meter_id, channel: key.channel, startMs: key.start.getTime(), value: 7.5, intervalMinutes: 60, quality: qualityCode('suspect'), source: sourceCode('http') }],
+      { transport: 'vee', principal: 'vee' },
+    );
+    expect(lift.superseded).toBe(1);
+    const back = await writeReadings(
+      database,
+      [{ meterId: key.meter_id, channel: key.channel, startMs: key.start.getTime(), value: 7.5, intervalMinutes: 60, quality: qualityCode('measured'), source: sourceCode('http') }],
+      { transport: 'vee', principal: 'vee' },
+    );
+    expect(back.superseded).toBe(1);
   });
 
   it('rejects bad rows with reasons and dead-letters them, storing the good ones', async () => {
