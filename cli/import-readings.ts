@@ -62,7 +62,7 @@ export async function importReadings(
         totals.superseded += res.superseded;
         for (const r of res.rejected) {
           // the pipeline names an in-batch conflict by its index in the batch
-          const reason = r.reason.replace(/conflicts with row (\d+)/, (_, i: string) => `conflicts with line ${first + Number(i)}`);
+          const reason = r.reason.replace(/conflicts with row (\d+)/, 'conflicts with line $1');
           out.push({ line: r.index, reason, raw: run[r.index - first].raw });
         }
       }

@@ -11,6 +11,8 @@ export interface NormalizeOptions {
   readonly scope?: KeyScope | null;
   /** Meter id for rows that carry none (MQTT per-meter topic). */
   readonly meter?: string;
+  /** Added to the row numbers that messages cite (NDJSON chunks, CSV lines). */
+  readonly indexOffset?: number;
 }
 
 export interface NormalizeResult {
@@ -182,7 +184,7 @@ export function normalizeReadings(raw: readonly unknown[], meters: ReadonlyMap<s
         } else {
           rejected.push({
             index,
-            reason: `conflicts with row ${origin[prev]} (same meter, channel and start, different value): send the correction in a later request`,
+            reason: `conflicts with row ${origin[prev] + (opts.indexOffset ?? 0)} (same meter, channel and start, different value): send the correction in a later request`,
             meter: meterId,
           });
         }

@@ -28,7 +28,7 @@ export interface IngestContext {
  */
 export async function ingestReadings(database: Database, raw: readonly unknown[], ctx: IngestContext): Promise<IngestResult & { batchId: number }> {
   const meters = await findMeterRefs(database, meterIdsOf(raw, ctx.meter));
-  const n = normalizeReadings(raw, meters, { defaultSource: ctx.transport, scope: ctx.scope, meter: ctx.meter });
+  const n = normalizeReadings(raw, meters, { defaultSource: ctx.transport, scope: ctx.scope, meter: ctx.meter, indexOffset: ctx.indexOffset });
   const offset = ctx.indexOffset ?? 0;
   const deadLetters = n.rejected.map((r) => ({
     rowIndex: r.index + offset,

@@ -43,6 +43,11 @@ describe('normalizeReadings duplicate detection', () => {
     ]);
   });
 
+  it('cites the conflicting row with the chunk offset (NDJSON lines, CSV lines)', () => {
+    const n = normalizeReadings([r('A', 1, 10), r('A', 1, 11)], meters, { defaultSource: 'file', indexOffset: 500 });
+    expect(n.rejected.map((x) => x.reason)).toEqual(['conflicts with row 500 (same meter, channel and start, different value): send the correction in a later request']);
+  });
+
   it('treats a different quality at the same start as a conflict', () => {
     const n = normalizeReadings([r('A', 1, 10), { ...r('A', 1, 10), quality: 'estimated' }], meters, { defaultSource: 'http' });
     expect(n.duplicates).toBe(0);
