@@ -10,6 +10,7 @@ import { createBenchDatabase, dropStaleBenchDatabases } from './bench-database.j
 import { startBenchService } from './bench-service.js';
 import { loadBuildingSeries } from './load-profile.js';
 import { timeGets } from './post-batches.js';
+import { prng } from './load-profile.js';
 
 /**
  * Issue 4 "Performance": GET /v1/billing/consumption for 10 000 meters × one
@@ -34,17 +35,6 @@ const ESTIMATED_EVERY = 97; // every 97th interval stored as estimated
 /** 2019-04-01 00:00 local → epoch ms. Istanbul is UTC+3 all year; Warsaw is on CEST (UTC+2) all April. */
 const FROM_MS = { ist: Date.UTC(2019, 2, 31, 21), waw: Date.UTC(2019, 2, 31, 22) };
 
-/** mulberry32: the same noise every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const multiplierOf = (i: number) => [1, 10, 40][i % 3];
 

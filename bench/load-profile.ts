@@ -55,7 +55,7 @@ export function loadBuildingSeries(dataDir: string, hours: number): number[][] {
 }
 
 /** mulberry32: a small seeded PRNG so every run posts the same values. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -12,22 +12,12 @@ import { writeReadings } from '../sql/reading-write.repository.js';
 import { loadNow, type Bench, type BenchOptions, type Figure, type Goal } from './bench.js';
 import { createBenchDatabase, dropStaleBenchDatabases } from './bench-database.js';
 import { BENCH_FROM_MS, BENCH_TZ, makeLoadProfile } from './load-profile.js';
+import { prng } from './load-profile.js';
 
 const H = 3_600_000;
 const TIMEOUT_MS = 15 * 60_000;
 const WRITE_CHUNK = 100_000;
 
-/** mulberry32, as in load-profile.ts: the same faults every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FAULTS = ['gap', 'spike', 'zero_run', 'negative'] as const;
 type Fault = (typeof FAULTS)[number];
