@@ -8,9 +8,8 @@ import type { Database } from '../sql/database.js';
 import { loadNow, median, type Bench, type Figure } from './bench.js';
 import { createBenchDatabase, dropStaleBenchDatabases } from './bench-database.js';
 import { startBenchService } from './bench-service.js';
-import { loadBuildingSeries } from './load-profile.js';
+import { loadBuildingSeries, prng } from './load-profile.js';
 import { timeGets } from './post-batches.js';
-import { prng } from './load-profile.js';
 
 /**
  * Issue 4 "Performance": GET /v1/billing/consumption for 10 000 meters × one

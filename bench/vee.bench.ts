@@ -11,8 +11,7 @@ import { findMeterRefs } from '../sql/meter-lookup.repository.js';
 import { writeReadings } from '../sql/reading-write.repository.js';
 import { loadNow, type Bench, type BenchOptions, type Figure, type Goal } from './bench.js';
 import { createBenchDatabase, dropStaleBenchDatabases } from './bench-database.js';
-import { BENCH_FROM_MS, BENCH_TZ, makeLoadProfile } from './load-profile.js';
-import { prng } from './load-profile.js';
+import { BENCH_FROM_MS, BENCH_TZ, makeLoadProfile, prng } from './load-profile.js';
 
 const H = 3_600_000;
 const TIMEOUT_MS = 15 * 60_000;
