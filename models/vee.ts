@@ -116,3 +116,22 @@ export const VeeParamsSchema = z
   .strict();
 export type VeeParams = z.output<typeof VeeParamsSchema>;
 export const DEFAULT_VEE_PARAMS: VeeParams = VeeParamsSchema.parse({});
+
+/** Sums behind the profile-class shapes (ingest/vee/class-shape.ts). */
+export interface ClassHourSum {
+  readonly profileClass: string;
+  readonly channel: number;
+  /** ISO weekday of the local date, 1 = Monday … 7 = Sunday. */
+  readonly dow: number;
+  /** Local hour 0–23. */
+  readonly hour: number;
+  /** Σ recorded values of the class's meters in that slot. */
+  readonly energy: number;
+}
+
+export interface ClassDays {
+  readonly profileClass: string;
+  readonly channel: number;
+  /** Distinct (meter, local date) pairs behind the sums. */
+  readonly meterDays: number;
+}

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { CHANNELS } from '../models/channel.js';
 import { qualityCode, sourceCode } from '../models/reading.js';
-import type { IssueStatus, RuleName, Severity } from '../models/vee.js';
+import type { ClassDays, ClassHourSum, IssueStatus, RuleName, Severity } from '../models/vee.js';
 import type { Database } from './database.js';
 
 /**
@@ -368,4 +368,30 @@ export async function startsUnderOtherFailIssues(
     JOIN validation_issues v ON v.meter_id = ${p.meterId} AND v.channel = ${p.channel} AND v.status = 'open' AND v.severity = 'fail'
       AND v.id <> ${p.exceptId} AND v.from_ts <= u.start AND (v.to_ts > u.start OR v.from_ts = u.start)`.execute(database.db);
   return new Set(rows.map((r) => r.start.getTime()));
+}
+
+/**
+ * Hourly energy sums of the meters of some profile classes, by local weekday
+ * and hour, over [from, to), from measured/validated values only (the class
+ * shapes of ingest/vee/class-shape.ts), plus the meter-days behind them.
+ */
+export async function loadClassHourSums(
+  database: Database,
+  p: { classes: readonly string[]; channels: readonly number[]; from: Date; to: Date },
+): Promise<{ sums: ClassHourSum[]; days: ClassDays[] }> {
+  if (p.classes.length === 0) return { sums: [], days: [] };
+  const where = sql`m.profile_class = ANY(${p.classes as string[]}::text[]) AND r.channel = ANY(${p.channels as number[]}::smallint[])
+    AND r.start >= ${p.from} AND r.start < ${p.to} AND r.quality IN (${qualityCode('measured')}, ${qualityCode('validated')})`;
+  const { rows: sums } = await sql<ClassHourSum>`
+    SELECT m.profile_class AS "profileClass", r.channel, extract(isodow FROM r.start AT TIME ZONE m.timezone)::int AS dow,
+           extract(hour FROM r.start AT TIME ZONE m.timezone)::int AS hour, sum(r.value)::float8 AS energy
+    FROM readings r JOIN meters m ON m.id = r.meter_id
+    WHERE ${where}
+    GROUP BY 1, 2, 3, 4`.execute(database.db);
+  const { rows: days } = await sql<ClassDays>`
+    SELECT m.profile_class AS "profileClass", r.channel, count(DISTINCT (r.meter_id, (r.start AT TIME ZONE m.timezone)::date))::int AS "meterDays"
+    FROM readings r JOIN meters m ON m.id = r.meter_id
+    WHERE ${where}
+    GROUP BY 1, 2`.execute(database.db);
+  return { sums, days };
 }

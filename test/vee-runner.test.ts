@@ -196,4 +196,28 @@ describe.each(FLAVOURS)('VEE runner (%s)', (flavour) => {
     expect(v.get(d + 3 * H)).toMatchObject({ value: 2.5, quality: 2 });
     expect(v.size).toBe(25);
   });
+
+  it('falls back to the profile-class shape × the meter\'s own daily energy when no like day has data', async () => {
+    // Class "shop": C1 has Mon 5 – Fri 9 Jan 2026 at usual(h); C2, new, has only Thursday 15 Jan at 2·usual(h)
+    // for hours 0–5 and 18–23, hours 6–17 missing (12 h: too long for linear, no like day).
+    await upsertMeters(database, [MeterSchema.parse({ id: 'C1', timezone: IST, profileClass: 'shop' }), MeterSchema.parse({ id: 'C2', timezone: IST, profileClass: 'shop' })]);
+    const rows: object[] = [];
+    for (let d = 0; d < 5; d++) {
+      const base = startOfLocalDate(`2026-01-0${5 + d}`, IST);
+      for (let h = 0; h < 24; h++) rows.push({ meter: 'C1', channel: 'active_import', start: formatInstant(base + h * H, IST), value: usual(h) });
+    }
+    for (let h = 0; h < 24; h++) if (h < 6 || h >= 18) rows.push({ meter: 'C2', channel: 'active_import', start: at(day + h * H), value: 2 * usual(h) });
+    expect((await ingestReadings(database, rows, http)).rejected).toEqual([]);
+    const id = await meterId(database, 'C2');
+    await runVee(database, [{ meterId: id, fromDate: '2026-01-15', toDate: '2026-01-15' }], { nowMs: day + 5 * 24 * H });
+    // Workday energy at hour h: 5·u(h) + 2·u(h) where C2 has data; Σ = 5·48 + 2·24 = 288, so share(h) = 5·u(h)/288 for h in 6–17.
+    // C2's own daily energy: mean of its 12 values (48/12 = 4) × 24 = 96. Estimate = 5·u(h)/288 × 96 = 5·u(h)/3.
+    const v = await values(database, id, 1, day, day + 24 * H);
+    for (let h = 6; h < 18; h++) {
+      expect(v.get(day + h * H)?.value).toBeCloseTo((5 * usual(h)) / 3, 10);
+      expect(v.get(day + h * H)?.quality).toBe(2);
+    }
+    const notes = await database.db.selectFrom('reading_notes').select(['method']).where('meter_id', '=', id).execute();
+    expect(new Set(notes.map((n) => n.method))).toEqual(new Set(['profile-class']));
+  });
 });

@@ -3,6 +3,7 @@ import { channelByCode, type ChannelDef } from '../../models/channel.js';
 import type { Quality, Source } from '../../models/reading.js';
 import type { RuleName, VeeFinding, VeeParams, VeePoint } from '../../models/vee.js';
 import { conflictRule, type ValueChange } from './conflict-rule.js';
+import { intervalShare, type ClassProfile } from './class-shape.js';
 import { estimateGaps, scaleToRegister, type Estimate } from './estimate.js';
 import { flatLineRule, gapRule, gapWindowEnd, highLowRule, negativeRule, spikeRule, zeroRunRule, type IntervalContext } from './interval-rules.js';
 import { registerRule, rolloverDelta, sumCheckRule } from './register-rules.js';
@@ -51,6 +52,8 @@ export interface EvaluationInput {
   readonly conflicts: ReadonlyMap<number, readonly ValueChange[]>;
   /** issueKey()s of accepted issues: such findings are neither reported again nor acted on. */
   readonly accepted: ReadonlySet<string>;
+  /** The meter's profile-class shapes by channel code: the estimation fallback when no like day has data. */
+  readonly classProfiles?: ReadonlyMap<number, ClassProfile>;
 }
 
 export interface EvaluatedFinding extends VeeFinding {
@@ -368,13 +371,19 @@ function estimate(
   const { meter } = input;
   const step = meter.intervalMinutes * 60_000;
   const known = all.filter((x) => !reasons.has(x.startMs) && !failing.has(x.startMs) && x.quality !== 'missing' && x.quality !== 'suspect');
+  const history = known.filter(isReference);
+  const profile = input.classProfiles?.get(def.code);
+  // The class fallback's daily energy: the meter's own average day when it has history, else its class's.
+  const ownDaily = history.length ? (history.reduce((a, x) => a + x.value, 0) / history.length) * (1440 / meter.intervalMinutes) : undefined;
   const made = estimateGaps([...reasons.keys()], known, {
     intervalMinutes: meter.intervalMinutes,
     timezone: meter.timezone,
-    history: known.filter(isReference),
+    history,
     holidays: new Set(P.holidays),
     maxLinearHours: P.estimation.maxLinearHours,
     likeDayWeeks: P.estimation.likeDayWeeks,
+    classShape: profile ? intervalShare(profile, meter.intervalMinutes) : undefined,
+    dailyEnergy: ownDaily ?? profile?.dailyEnergy,
   });
   // All or nothing per run of consecutive targets: a half-filled gap would come back as a smaller gap on the next run.
   const out = new Map<number, Estimate>();

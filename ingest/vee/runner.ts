@@ -1,5 +1,5 @@
 import { datesBetween, shiftDate, startOfLocalDate } from '../../models/calendar.js';
-import { channelByCode } from '../../models/channel.js';
+import { CHANNELS, channelByCode } from '../../models/channel.js';
 import type { NormalizedReading } from '../../models/reading.js';
 import { qualityCode, qualityName, sourceCode, sourceName } from '../../models/reading.js';
 import { RULES, type RuleName, type VeeParams } from '../../models/vee.js';
@@ -10,6 +10,7 @@ import {
   findVeeMeters,
   listVeeSettings,
   loadAcceptedIssues,
+  loadClassHourSums,
   loadConflicts,
   loadValues,
   storeIssues,
@@ -17,6 +18,7 @@ import {
   type MeterRange,
   type VeeMeterRow,
 } from '../../sql/vee.repository.js';
+import { classKey, classProfiles, type ClassProfile } from './class-shape.js';
 import { resolveVeeParams, type VeeSetting } from './config.js';
 import { evaluateMeter, issueKey, type ParamSegment, type SeriesPoint, type ValueWrite } from './evaluate.js';
 import type { ValueChange } from './conflict-rule.js';
@@ -77,8 +79,9 @@ export async function runVee(database: Database, targets: readonly VeeTarget[], 
     const meter = meters.get(t.meterId);
     if (meter) plans.push(...planTarget(meter, t, settings, cache));
   }
+  const profiles = await loadProfiles(database, plans);
   const batchSize = opts.batchSize ?? 100;
-  for (let i = 0; i < plans.length; i += batchSize) await runBatch(database, plans.slice(i, i + batchSize), opts, result);
+  for (let i = 0; i < plans.length; i += batchSize) await runBatch(database, plans.slice(i, i + batchSize), opts, result, profiles);
   return result;
 }
 
@@ -121,7 +124,29 @@ function planTarget(meter: VeeMeterRow, t: VeeTarget, settings: readonly VeeSett
   return plans;
 }
 
-async function runBatch(database: Database, plans: readonly Plan[], opts: VeeRunOptions, result: { -readonly [K in keyof VeeRunResult]: VeeRunResult[K] }): Promise<void> {
+/** Interval channels whose gaps are estimated: the ones a class shape is built for. */
+const ESTIMATED_CHANNELS = CHANNELS.filter((c) => c.kind === 'interval').map((c) => c.code);
+
+/**
+ * Class shapes of the profile classes of the planned meters, once per run,
+ * from the class members' values over the run's whole history window.
+ */
+async function loadProfiles(database: Database, plans: readonly Plan[]): Promise<Map<string, ClassProfile>> {
+  const classes = [...new Set(plans.flatMap((p) => (p.meter.profileClass ? [p.meter.profileClass] : [])))];
+  if (classes.length === 0) return new Map();
+  const from = new Date(Math.min(...plans.map((p) => p.loadFromMs)));
+  const to = new Date(Math.max(...plans.map((p) => p.toMs)));
+  const { sums, days } = await loadClassHourSums(database, { classes, channels: ESTIMATED_CHANNELS, from, to });
+  return classProfiles(sums, days);
+}
+
+async function runBatch(
+  database: Database,
+  plans: readonly Plan[],
+  opts: VeeRunOptions,
+  result: { -readonly [K in keyof VeeRunResult]: VeeRunResult[K] },
+  profiles: ReadonlyMap<string, ClassProfile>,
+): Promise<void> {
   const windows: MeterRange[] = plans.map((p) => ({ meterId: p.meter.id, fromMs: p.loadFromMs, toMs: p.loadToMs }));
   const ranges: MeterRange[] = plans.map((p) => ({ meterId: p.meter.id, fromMs: p.fromMs, toMs: p.toMs }));
   const [values, conflicts, accepted] = [await loadValues(database, windows), await loadConflicts(database, ranges), await loadAcceptedIssues(database, ranges)];
@@ -153,6 +178,7 @@ async function runBatch(database: Database, plans: readonly Plan[], opts: VeeRun
       series: series[i],
       conflicts: changes[i],
       accepted: acceptedKeys[i],
+      classProfiles: classProfilesOf(p.meter.profileClass, profiles),
     });
     result.ranges++;
     for (const list of series[i].values()) for (const x of list) if (x.startMs >= p.fromMs && x.startMs < p.toMs) result.values++;
@@ -200,4 +226,14 @@ async function runBatch(database: Database, plans: readonly Plan[], opts: VeeRun
   const stored = await storeIssues(database, ranges, [...issues.values()], principal);
   result.issuesCreated += stored.created;
   result.issuesObsoleted += stored.obsoleted;
+}
+
+function classProfilesOf(profileClass: string | null, profiles: ReadonlyMap<string, ClassProfile>): Map<number, ClassProfile> | undefined {
+  if (!profileClass) return undefined;
+  const out = new Map<number, ClassProfile>();
+  for (const code of ESTIMATED_CHANNELS) {
+    const p = profiles.get(classKey(profileClass, code));
+    if (p) out.set(code, p);
+  }
+  return out;
 }
