@@ -1,3 +1,4 @@
+import { csvField } from '../adapters/file/csv.js';
 import type { BillingFigures } from './figures.js';
 
 /**
@@ -5,11 +6,7 @@ import type { BillingFigures } from './figures.js';
  * columns (the union over the meters, empty for single-rate meters), reasons
  * as their codes joined by ";". Pure.
  */
-const field = (v: unknown): string => {
-  if (v === null || v === undefined) return '';
-  const s = String(v);
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-};
+const field = (v: unknown): string => (v === null || v === undefined ? '' : csvField(String(v)));
 
 export function billingCsv(figures: readonly BillingFigures[]): string {
   const buckets: string[] = [];
