@@ -246,6 +246,49 @@ export interface MdmMigrationsTable {
   applied_at: GeneratedTimestamp;
 }
 
+export interface PortfoliosTable {
+  id: string;
+  area: ColumnType<string, string | undefined, string>;
+  currency: ColumnType<string, string | undefined, string>;
+  timezone: string | null;
+  weather_station: string | null;
+  day_ahead_cutoff: ColumnType<string, string | undefined, string>;
+  created_at: GeneratedTimestamp;
+  updated_at: GeneratedTimestamp;
+}
+
+export type ForecastRunStatus = 'queued' | 'running' | 'done' | 'failed';
+
+export interface ForecastRunsTable {
+  id: Generated<number>;
+  target: string;
+  horizon: string;
+  model: ColumnType<string, string | undefined, string>;
+  status: ColumnType<ForecastRunStatus, ForecastRunStatus | undefined, ForecastRunStatus>;
+  progress: ColumnType<number, number | undefined, number>;
+  error: string | null;
+  issue_time: Timestamp;
+  data_cutoff: Timestamp | null;
+  from_ts: Timestamp | null;
+  to_ts: Timestamp | null;
+  used_model: string | null;
+  metadata: JSONColumnType<Record<string, unknown> | null, string | null, string | null>;
+  metrics: JSONColumnType<Record<string, unknown> | null, string | null, string | null>;
+  requested_by: string | null;
+  created_at: GeneratedTimestamp;
+  started_at: Timestamp | null;
+  finished_at: Timestamp | null;
+}
+
+export interface ForecastValuesTable {
+  run_id: number;
+  target: string;
+  start: Timestamp;
+  p10: number | null;
+  p50: number;
+  p90: number | null;
+}
+
 export interface DB {
   meters: MetersTable;
   readings: ReadingsTable;
@@ -271,4 +314,7 @@ export interface DB {
   billing_rollup_meters: BillingRollupMetersTable;
   mdm_settings: MdmSettingsTable;
   mdm_migrations: MdmMigrationsTable;
+  portfolios: PortfoliosTable;
+  forecast_runs: ForecastRunsTable;
+  forecast_values: ForecastValuesTable;
 }
