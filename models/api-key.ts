@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-export const ROLES = ['admin', 'gateway', 'billing', 'trader', 'viewer'] as const;
+export const ROLES = ['admin', 'gateway', 'billing', 'trader', 'operator', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
 
 /** Limits a `gateway` key to meter groups and/or meter-id prefixes. Empty or absent = any registered meter. */
@@ -66,6 +66,19 @@ export const PERMISSIONS = {
   'validation:read': ['admin', 'billing', 'viewer'],
   'validation:admin': ['admin'],
   'edits:write': ['admin'],
+  'portfolios:read': ['admin', 'billing', 'trader', 'viewer'],
+  'portfolios:write': ['admin'],
+  'market:read': ['admin', 'trader'],
+  'market:write': ['admin'],
+  'settlement:read': ['admin', 'billing', 'trader'],
+  'settlement:write': ['admin', 'billing'],
+  'imbalance:read': ['admin', 'trader'],
+  'forecasts:read': ['admin', 'trader'],
+  'forecasts:run': ['admin'],
+  'events:write': ['admin', 'gateway'],
+  'alarms:read': ['admin', 'operator', 'viewer'],
+  'alarms:write': ['admin', 'operator'],
+  'alarms:admin': ['admin'],
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../api/app.js';
-import type { Role } from '../models/api-key.js';
+import { ROLES, type Role } from '../models/api-key.js';
 import { createApiKey } from '../sql/api-key.repository.js';
 import type { Database } from '../sql/database.js';
 import { freshDatabase, type FlavourName } from './helpers.js';
@@ -20,7 +20,7 @@ export async function testApp(flavour: FlavourName, opts: { maxBatchRows?: numbe
   const database = await freshDatabase(flavour);
   const app = await buildApp({ database, config: { MDM_MAX_BATCH_ROWS: opts.maxBatchRows ?? 100_000, LOG_LEVEL: 'silent' } });
   const keys = {} as Record<Role, string>;
-  for (const role of ['admin', 'gateway', 'billing', 'trader', 'viewer'] as const) {
+  for (const role of ROLES) {
     keys[role] = (await createApiKey(database, { name: `test-${role}`, role })).key;
   }
   return {
