@@ -1,0 +1,63 @@
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+
+/**
+ * TensorFlow.js backend selection, once per process: the native
+ * `@tensorflow/tfjs-node` binding ('tensorflow') when a deployment has it
+ * installed (it is not a dependency: its install downloads libtensorflow), else
+ * the WebAssembly backend ('wasm', single-threaded, bundled), else plain JS
+ * ('cpu'). Every ML entry point awaits `tfReady()` before touching tensors.
+ */
+
+export interface TfBackend {
+  /** 'tensorflow' (tfjs-node), 'wasm' or 'cpu'. */
+  readonly backend: string;
+}
+
+let ready: Promise<TfBackend> | undefined;
+
+// A variable specifier keeps TypeScript and bundlers from resolving the optional module.
+const TFJS_NODE = '@tensorflow/tfjs-node';
+
+async function init(log: (line: string) => void): Promise<TfBackend> {
+  try {
+    await import(TFJS_NODE);
+    // tfjs-node registers its backend on the tfjs-core it resolves; only the same copy as ours counts.
+    if (tf.findBackendFactory('tensorflow') && (await tf.setBackend('tensorflow'))) {
+      await tf.ready();
+      log('forecast ml: TensorFlow.js backend tensorflow (@tensorflow/tfjs-node)');
+      return { backend: tf.getBackend() };
+    }
+  } catch {
+    // not installed (the default): fall through to wasm
+  }
+  for (const name of ['wasm', 'cpu']) {
+    try {
+      if (await tf.setBackend(name)) {
+        await tf.ready();
+        log(`forecast ml: TensorFlow.js backend ${name}`);
+        return { backend: tf.getBackend() };
+      }
+    } catch {
+      // try the next one
+    }
+  }
+  throw new Error('no TensorFlow.js backend could be initialised (tried tensorflow, wasm, cpu)');
+}
+
+/**
+ * Initialises the backend on first call (later calls share the result).
+ * `log` receives one line naming the backend chosen.
+ *
+ * @example
+ *   const { backend } = await tfReady(); // 'wasm' unless tfjs-node is installed
+ */
+export function tfReady(log: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): Promise<TfBackend> {
+  ready ??= init(log).catch((err: unknown) => {
+    ready = undefined;
+    throw err;
+  });
+  return ready;
+}
+
+export { tf };
