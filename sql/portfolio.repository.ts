@@ -1,0 +1,94 @@
+import { sql } from 'kysely';
+import { DEFAULT_AREA, DEFAULT_CURRENCY, DEFAULT_DAY_AHEAD_CUTOFF, DEFAULT_TIMEZONE, type PortfolioSettings } from '../models/portfolio.js';
+import type { Database } from './database.js';
+
+/** What a PUT stores (defaults already applied by PortfolioSettingsSchema). */
+export interface PortfolioRow {
+  readonly area: string;
+  readonly currency: string;
+  readonly timezone?: string | null;
+  readonly weatherStation?: string | null;
+  readonly dayAheadCutoff: string;
+}
+
+/** Creates or replaces a portfolio's settings; returns true when it was created. */
+export async function putPortfolio(database: Database, id: string, p: PortfolioRow): Promise<boolean> {
+  const row = await database.db
+    .insertInto('portfolios')
+    .values({ id, area: p.area, currency: p.currency, timezone: p.timezone ?? null, weather_station: p.weatherStation ?? null, day_ahead_cutoff: p.dayAheadCutoff })
+    .onConflict((oc) =>
+      oc.column('id').doUpdateSet((eb) => ({
+        area: eb.ref('excluded.area'),
+        currency: eb.ref('excluded.currency'),
+        timezone: eb.ref('excluded.timezone'),
+        weather_station: eb.ref('excluded.weather_station'),
+        day_ahead_cutoff: eb.ref('excluded.day_ahead_cutoff'),
+        updated_at: sql<Date>`now()`,
+      })),
+    )
+    .returning(sql<boolean>`(xmax = 0)`.as('created'))
+    .executeTakeFirstOrThrow();
+  return row.created;
+}
+
+interface Resolved {
+  id: string;
+  area: string | null;
+  currency: string | null;
+  timezone: string | null;
+  weather_station: string | null;
+  day_ahead_cutoff: string | null;
+  updated_at: Date | null;
+  meters: number;
+  member_timezone: string | null;
+  member_station: string | null;
+}
+
+// Settings resolved in one statement: stored values, else the member meters'
+// most common zone/station (ties broken by name so the answer is stable).
+const RESOLVE = `
+WITH ids AS (
+  SELECT id FROM portfolios WHERE $1::text[] IS NULL OR id = ANY($1::text[])
+  UNION
+  SELECT DISTINCT portfolio FROM meters WHERE portfolio IS NOT NULL AND ($1::text[] IS NULL OR portfolio = ANY($1::text[]))
+)
+SELECT ids.id, p.area, p.currency, p.timezone, p.weather_station, p.day_ahead_cutoff, p.updated_at,
+  (SELECT count(*)::int FROM meters m WHERE m.portfolio = ids.id) AS meters,
+  (SELECT m.timezone FROM meters m WHERE m.portfolio = ids.id GROUP BY m.timezone ORDER BY count(*) DESC, m.timezone LIMIT 1) AS member_timezone,
+  (SELECT m.weather_station FROM meters m WHERE m.portfolio = ids.id AND m.weather_station IS NOT NULL
+     GROUP BY m.weather_station ORDER BY count(*) DESC, m.weather_station LIMIT 1) AS member_station
+FROM ids LEFT JOIN portfolios p ON p.id = ids.id
+ORDER BY ids.id`;
+
+function resolve(r: Resolved): PortfolioSettings {
+  const stored = r.area !== null;
+  return {
+    id: r.id,
+    area: r.area ?? DEFAULT_AREA,
+    currency: r.currency ?? DEFAULT_CURRENCY,
+    timezone: r.timezone ?? r.member_timezone ?? DEFAULT_TIMEZONE,
+    weatherStation: r.weather_station ?? r.member_station,
+    dayAheadCutoff: r.day_ahead_cutoff ?? DEFAULT_DAY_AHEAD_CUTOFF,
+    derived: { timezone: r.timezone === null, weatherStation: r.weather_station === null },
+    meters: r.meters,
+    stored,
+    updatedAt: r.updated_at ? new Date(r.updated_at).toISOString() : null,
+  };
+}
+
+/**
+ * A portfolio's settings with defaults and member-derived values filled in,
+ * or undefined when the id has neither stored settings nor member meters.
+ * The one place forecasting and imbalance read portfolio settings from.
+ * @example await getPortfolioSettings(database, 'P1') // { id: 'P1', area: 'TR', timezone: 'Europe/Istanbul', dayAheadCutoff: '10:00', … }
+ */
+export async function getPortfolioSettings(database: Database, id: string): Promise<PortfolioSettings | undefined> {
+  const [row] = await database.session((s) => s.query<Resolved>(RESOLVE, [[id]]));
+  return row ? resolve(row) : undefined;
+}
+
+/** Every portfolio that has settings or member meters, by id. */
+export async function listPortfolios(database: Database): Promise<PortfolioSettings[]> {
+  const rows = await database.session((s) => s.query<Resolved>(RESOLVE, [null]));
+  return rows.map(resolve);
+}
