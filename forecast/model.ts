@@ -67,6 +67,14 @@ export interface FittedModel {
   readonly info: Readonly<Record<string, unknown>>;
   /** One array of hourly rows per fitted series, in the order given to fit. */
   predict(horizon: Horizon): Promise<QuantileRow[][]>;
+  /**
+   * Optional: the same fitted parameters (network weights, profile shapes)
+   * re-anchored on data up to a later ctx.dataCutoff (lags, recent level),
+   * without training; same series in the same order. The backtest uses it
+   * to refit on a cadence (e.g. weekly) and predict every day; a model
+   * without it is fitted again at every origin.
+   */
+  update?(series: readonly SeriesData[], ctx: FitContext): Promise<FittedModel>;
 }
 
 export interface ForecastModel {
