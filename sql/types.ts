@@ -289,6 +289,47 @@ export interface ForecastValuesTable {
   p90: number | null;
 }
 
+export interface MarketPricesTable {
+  area: string;
+  start: Timestamp;
+  currency: string;
+  ptf: number | null;
+  smf: number | null;
+  positive_imbalance: number | null;
+  negative_imbalance: number | null;
+  system_direction: 'surplus' | 'deficit' | 'balanced' | null;
+  source: string;
+  updated_at: GeneratedTimestamp;
+}
+
+export interface PositionsTable {
+  portfolio: string;
+  start: Timestamp;
+  bilateral: ColumnType<number, number | undefined, number>;
+  day_ahead: ColumnType<number, number | undefined, number>;
+  intraday: ColumnType<number, number | undefined, number>;
+  updated_at: GeneratedTimestamp;
+}
+
+export interface NominationsTable {
+  portfolio: string;
+  meter_id: number;
+  start: Timestamp;
+  mwh: number;
+  updated_at: GeneratedTimestamp;
+}
+
+export interface ImbalancePriceRulesTable {
+  area: string;
+  effective_from: string;
+  rule: ColumnType<'min-max-k', 'min-max-k' | undefined, 'min-max-k'>;
+  k_positive: number;
+  k_negative: number;
+  note: string | null;
+  created_at: GeneratedTimestamp;
+  created_by: string | null;
+}
+
 export interface DB {
   meters: MetersTable;
   readings: ReadingsTable;
@@ -317,4 +358,8 @@ export interface DB {
   portfolios: PortfoliosTable;
   forecast_runs: ForecastRunsTable;
   forecast_values: ForecastValuesTable;
+  market_prices: MarketPricesTable;
+  positions: PositionsTable;
+  nominations: NominationsTable;
+  imbalance_price_rules: ImbalancePriceRulesTable;
 }
