@@ -330,6 +330,79 @@ export interface ImbalancePriceRulesTable {
   created_by: string | null;
 }
 
+/** Every version of every imported settlement hour (migration 013). kWh after the meter multiplier. */
+export interface SettlementRowsTable {
+  meter_id: number;
+  period: string;
+  version: number;
+  start: Timestamp;
+  withdrawal: number;
+  supply: number | null;
+  imported_at: GeneratedTimestamp;
+  imported_by: string | null;
+  origin: string;
+  applied_batch: number | null;
+}
+
+/** EPİAŞ profile coefficients per day and hour, or per day type and hour (migration 013). */
+export interface ProfileCoefficientsTable {
+  period: string;
+  region: string;
+  reading_type: string;
+  profile_group: string;
+  local_date: ColumnType<string | null, string | null | undefined, string | null>;
+  day_type: string | null;
+  hour: number;
+  coefficient: number;
+  imported_at: GeneratedTimestamp;
+  imported_by: string | null;
+  origin: string;
+}
+
+export type HookTransition = 'opened' | 'repeated' | 'acknowledged' | 'closed';
+export type HookDeliveryStatus = 'pending' | 'delivering' | 'delivered' | 'failed';
+
+export interface HooksTable {
+  id: Generated<number>;
+  url: string;
+  secret: string;
+  codes: string[] | null;
+  severities: string[] | null;
+  groups: string[] | null;
+  transitions: HookTransition[];
+  active: ColumnType<boolean, boolean | undefined, boolean>;
+  from_transition_id: ColumnType<number, number | undefined, number>;
+  description: string | null;
+  created_by: string | null;
+  created_at: GeneratedTimestamp;
+  deactivated_at: Timestamp | null;
+}
+
+export interface HookDeliveriesTable {
+  id: string;
+  hook_id: number;
+  transition_id: number;
+  alarm_id: number;
+  transition: HookTransition;
+  status: ColumnType<HookDeliveryStatus, HookDeliveryStatus | undefined, HookDeliveryStatus>;
+  attempts: ColumnType<number, number | undefined, number>;
+  next_attempt_at: GeneratedTimestamp;
+  last_status: number | null;
+  last_error: string | null;
+  created_at: GeneratedTimestamp;
+  delivered_at: Timestamp | null;
+}
+
+export interface AlarmWorkOrdersTable {
+  alarm_id: number;
+  work_order_id: string;
+  status: string;
+  comment: string | null;
+  updated_by: string | null;
+  created_at: GeneratedTimestamp;
+  updated_at: GeneratedTimestamp;
+}
+
 export interface DB {
   meters: MetersTable;
   readings: ReadingsTable;
@@ -362,4 +435,9 @@ export interface DB {
   positions: PositionsTable;
   nominations: NominationsTable;
   imbalance_price_rules: ImbalancePriceRulesTable;
+  settlement_rows: SettlementRowsTable;
+  profile_coefficients: ProfileCoefficientsTable;
+  hooks: HooksTable;
+  hook_deliveries: HookDeliveriesTable;
+  alarm_work_orders: AlarmWorkOrdersTable;
 }
