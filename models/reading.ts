@@ -5,8 +5,11 @@ import { ChannelInputSchema } from './channel.js';
 export const QUALITIES = ['measured', 'validated', 'estimated', 'edited', 'suspect', 'missing'] as const;
 export type Quality = (typeof QUALITIES)[number];
 
-/** Where a value came from. `code` is what the database stores (never renumber). */
-export const SOURCES = ['http', 'mqtt', 'modbus', 'file', 'settlement', 'manual', 'estimated'] as const;
+/**
+ * Where a value came from. `code` is what the database stores (never renumber).
+ * `profile`: hourly estimates spread from profile coefficients (forecast/profile-coefficients.ts, migration 013).
+ */
+export const SOURCES = ['http', 'mqtt', 'modbus', 'file', 'settlement', 'manual', 'estimated', 'profile'] as const;
 export type Source = (typeof SOURCES)[number];
 
 export const qualityCode = (q: Quality): number => QUALITIES.indexOf(q);
