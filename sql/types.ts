@@ -403,6 +403,21 @@ export interface AlarmWorkOrdersTable {
   updated_at: GeneratedTimestamp;
 }
 
+export type ForecastModelStatus = 'champion' | 'challenger' | 'retired';
+
+export interface ForecastModelsTable {
+  id: Generated<number>;
+  target: string;
+  kind: string;
+  version: number;
+  status: ColumnType<ForecastModelStatus, ForecastModelStatus | undefined, ForecastModelStatus>;
+  artefact: JSONColumnType<Record<string, unknown>, string, string>;
+  metrics: JSONColumnType<Record<string, unknown> | null, string | null, string | null>;
+  trained_at: GeneratedTimestamp;
+  data_cutoff: Timestamp;
+  promoted_at: Timestamp | null;
+}
+
 export interface DB {
   meters: MetersTable;
   readings: ReadingsTable;
@@ -440,4 +455,5 @@ export interface DB {
   hooks: HooksTable;
   hook_deliveries: HookDeliveriesTable;
   alarm_work_orders: AlarmWorkOrdersTable;
+  forecast_models: ForecastModelsTable;
 }

@@ -10,6 +10,7 @@ import { billingRollupAsOf } from './008-billing-rollup-asof.js';
 import { portfoliosForecasts } from './009-portfolios-forecasts.js';
 import { market } from './012-market.js';
 import { settlement } from './013-settlement.js';
+import { forecastModels } from './014-forecast-models.js';
 
 /** A numbered, idempotent schema step. Never edit one that has shipped: add the next. */
 export interface Migration {
@@ -20,4 +21,4 @@ export interface Migration {
   up(s: SqlSession, flavour: Flavour): Promise<void>;
 }
 
-export const MIGRATIONS: readonly Migration[] = [init, flavour, events, modbus, vee, billing, billingRollup, billingRollupAsOf, portfoliosForecasts, market, settlement];
+export const MIGRATIONS: readonly Migration[] = [init, flavour, events, modbus, vee, billing, billingRollup, billingRollupAsOf, portfoliosForecasts, market, settlement, forecastModels];
