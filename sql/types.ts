@@ -418,6 +418,58 @@ export interface ForecastModelsTable {
   promoted_at: Timestamp | null;
 }
 
+export interface AlarmsTable {
+  id: Generated<number>;
+  meter_id: number;
+  code: string;
+  severity: string;
+  state: ColumnType<'open' | 'acknowledged' | 'closed', 'open' | 'acknowledged' | 'closed' | undefined>;
+  count: ColumnType<number, number | undefined, number>;
+  opened_at: Timestamp;
+  last_seen_at: Timestamp;
+  acknowledged_at: Timestamp | null;
+  acknowledged_by: string | null;
+  closed_at: Timestamp | null;
+  closed_by: string | null;
+  comment: string | null;
+  source: string;
+  rule_id: string | null;
+  data: ColumnType<unknown, string | null, string | null>;
+  work_order_id: string | null;
+  work_order_status: string | null;
+  created_at: GeneratedTimestamp;
+  updated_at: GeneratedTimestamp;
+}
+
+export interface AlarmTransitionsTable {
+  id: Generated<number>;
+  alarm_id: number;
+  transition: 'opened' | 'repeated' | 'acknowledged' | 'closed';
+  at: GeneratedTimestamp;
+  actor: string | null;
+  comment: string | null;
+  payload: JSONColumnType<{ alarm: Record<string, unknown>; meter: Record<string, unknown> }, string, string>;
+}
+
+export interface AlarmRulesTable {
+  id: string;
+  kind: string;
+  definition: JSONColumnType<Record<string, unknown>, string, string>;
+  enabled: ColumnType<boolean, boolean | undefined, boolean>;
+  created_at: GeneratedTimestamp;
+  updated_at: GeneratedTimestamp;
+  updated_by: string | null;
+}
+
+export interface AlarmRuleStateTable {
+  rule_id: string;
+  meter_id: number;
+  since: Timestamp | null;
+  active: ColumnType<boolean, boolean | undefined, boolean>;
+  last_at: Timestamp | null;
+  updated_at: GeneratedTimestamp;
+}
+
 export interface DB {
   meters: MetersTable;
   readings: ReadingsTable;
@@ -456,4 +508,8 @@ export interface DB {
   hook_deliveries: HookDeliveriesTable;
   alarm_work_orders: AlarmWorkOrdersTable;
   forecast_models: ForecastModelsTable;
+  alarms: AlarmsTable;
+  alarm_transitions: AlarmTransitionsTable;
+  alarm_rules: AlarmRulesTable;
+  alarm_rule_state: AlarmRuleStateTable;
 }
