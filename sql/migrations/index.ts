@@ -9,6 +9,7 @@ import { billingRollup } from './007-billing-rollup.js';
 import { billingRollupAsOf } from './008-billing-rollup-asof.js';
 import { portfoliosForecasts } from './009-portfolios-forecasts.js';
 import { alarms } from './010-alarms.js';
+import { hooks } from './011-hooks.js';
 import { market } from './012-market.js';
 import { settlement } from './013-settlement.js';
 import { forecastModels } from './014-forecast-models.js';
@@ -22,4 +23,4 @@ export interface Migration {
   up(s: SqlSession, flavour: Flavour): Promise<void>;
 }
 
-export const MIGRATIONS: readonly Migration[] = [init, flavour, events, modbus, vee, billing, billingRollup, billingRollupAsOf, portfoliosForecasts, alarms, market, settlement, forecastModels];
+export const MIGRATIONS: readonly Migration[] = [init, flavour, events, modbus, vee, billing, billingRollup, billingRollupAsOf, portfoliosForecasts, alarms, hooks, market, settlement, forecastModels];
