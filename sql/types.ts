@@ -393,16 +393,6 @@ export interface HookDeliveriesTable {
   delivered_at: Timestamp | null;
 }
 
-export interface AlarmWorkOrdersTable {
-  alarm_id: number;
-  work_order_id: string;
-  status: string;
-  comment: string | null;
-  updated_by: string | null;
-  created_at: GeneratedTimestamp;
-  updated_at: GeneratedTimestamp;
-}
-
 export type ForecastModelStatus = 'champion' | 'challenger' | 'retired';
 
 export interface ForecastModelsTable {
@@ -506,7 +496,6 @@ export interface DB {
   profile_coefficients: ProfileCoefficientsTable;
   hooks: HooksTable;
   hook_deliveries: HookDeliveriesTable;
-  alarm_work_orders: AlarmWorkOrdersTable;
   forecast_models: ForecastModelsTable;
   alarms: AlarmsTable;
   alarm_transitions: AlarmTransitionsTable;

@@ -1,8 +1,8 @@
 import type { Migration } from './index.js';
 
 /**
- * Work-order hooks (issue 6): subscriptions, their delivery outbox and the
- * work orders receivers report back.
+ * Work-order hooks (issue 6): subscriptions and their delivery outbox (the
+ * work order a receiver reports back is kept on the alarm, migration 010).
  *
  * Fan-out is a statement trigger on alarm_transitions (migration 010, the
  * alarms' transactional outbox): the delivery rows of a transition commit in
@@ -57,17 +57,6 @@ export const hooks: Migration = {
       );
       CREATE INDEX IF NOT EXISTS hook_deliveries_due_idx ON hook_deliveries (next_attempt_at) WHERE status IN ('pending', 'delivering');
       CREATE INDEX IF NOT EXISTS hook_deliveries_alarm_idx ON hook_deliveries (hook_id, alarm_id, transition_id) WHERE status IN ('pending', 'delivering');
-
-      CREATE TABLE IF NOT EXISTS alarm_work_orders (
-        alarm_id      bigint NOT NULL,
-        work_order_id text NOT NULL,
-        status        text NOT NULL,
-        comment       text,
-        updated_by    text,
-        created_at    timestamptz NOT NULL DEFAULT now(),
-        updated_at    timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (alarm_id, work_order_id)
-      );
 
       CREATE OR REPLACE FUNCTION mdm_hook_fanout() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
