@@ -92,6 +92,18 @@ export const ConfigSchema = z
       .min(1)
       .default(3)
       .describe('A meter whose newest active import value is this many days old is not billable (no_recent_data)'),
+    HOOK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000).describe('Hooks: a delivery request without a response by then is a timeout (retried)'),
+    HOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(25).describe('Hooks: attempts per delivery before it is marked failed'),
+    HOOK_BACKOFF_BASE_MS: z.coerce.number().int().min(1).default(1_000).describe('Hooks: delay after the first failed attempt, doubled after each further one (with jitter: ½ to 1×)'),
+    HOOK_BACKOFF_MAX_MS: z.coerce.number().int().min(1).default(600_000).describe('Hooks: the doubled delay stops growing here'),
+    HOOK_POLL_MS: z.coerce.number().int().min(10).default(200).describe('Hooks: pause between looks at the delivery outbox when it is idle'),
+    HOOK_CONCURRENCY: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(256)
+      .default(16)
+      .describe('Hooks: delivery requests in flight at once (one at a time per alarm and hook); 0 turns the dispatcher off'),
   })
   .strict();
 
