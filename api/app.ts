@@ -17,6 +17,7 @@ import { completenessRoutes } from './routes/completeness.route.js';
 import { modbusRoutes } from './routes/modbus.route.js';
 import { validationRoutes } from './routes/validation.route.js';
 import { editRoutes } from './routes/edits.route.js';
+import { settlementRoutes } from './routes/settlement.route.js';
 import { portfolioRoutes } from './routes/portfolios.route.js';
 
 export interface AppDeps {
@@ -67,6 +68,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(modbusRoutes, { ...ctx, prefix: '/v1' });
   await app.register(validationRoutes, { ...ctx, prefix: '/v1' });
   await app.register(editRoutes, { ...ctx, prefix: '/v1' });
+  await app.register(settlementRoutes, { ...ctx, prefix: '/v1' });
   await app.register(portfolioRoutes, { ...ctx, prefix: '/v1' });
   return app;
 }
