@@ -1,0 +1,142 @@
+import { createHmac } from 'node:crypto';
+
+/**
+ * What to do with a hook delivery attempt: the signature, the request body,
+ * the retry schedule. Pure: the clock and the random source are passed in.
+ */
+
+export interface RetryPolicy {
+  /** Attempts before a delivery is marked failed (the first one included). */
+  readonly maxAttempts: number;
+  /** Delay after the first failed attempt, doubled after each further one. */
+  readonly backoffBaseMs: number;
+  /** Upper bound of the doubled delay (before jitter). */
+  readonly backoffMaxMs: number;
+}
+
+/** Longest Retry-After we honour: a receiver asking for more is retried after a day. */
+export const MAX_RETRY_AFTER_MS = 86_400_000;
+
+/**
+ * `sha256=<hex>` HMAC-SHA256 of the raw body bytes with the hook secret (X-MDM-Signature).
+ * @example signBody('{"a":1}', 'whsec_test_secret_123') // 'sha256=…64 hex digits'
+ */
+export function signBody(body: string, secret: string): string {
+  return `sha256=${createHmac('sha256', secret).update(body, 'utf8').digest('hex')}`;
+}
+
+/**
+ * Delay before attempt `attempt + 1` after `attempt` failed (1-based):
+ * exponential, capped, with "equal jitter" (between half and all of the
+ * capped delay) so that receivers coming back up are not hit by every
+ * sender at the same instant.
+ * @example backoffMs(3, { maxAttempts: 10, backoffBaseMs: 1000, backoffMaxMs: 600_000 }, () => 0) // 2000 (4 s × ½)
+ */
+export function backoffMs(attempt: number, p: RetryPolicy, random: () => number): number {
+  const capped = Math.min(p.backoffMaxMs, p.backoffBaseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(capped / 2 + (random() * capped) / 2);
+}
+
+/**
+ * Retry-After (RFC 9110 §10.2.3): delay-seconds or an HTTP date. Undefined
+ * when absent or unreadable; never negative; at most MAX_RETRY_AFTER_MS.
+ * @example retryAfterMs('3', 0) // 3000
+ * @example retryAfterMs('Wed, 21 Oct 2015 07:28:00 GMT', Date.parse('2015-10-21T07:27:00Z')) // 60000
+ */
+export function retryAfterMs(header: string | null | undefined, nowMs: number): number | undefined {
+  if (header === null || header === undefined) return undefined;
+  const text = header.trim();
+  let ms: number;
+  if (/^\d+$/.test(text)) ms = Number(text) * 1000;
+  else {
+    const at = Date.parse(text);
+    if (!Number.isFinite(at) || !/[a-z]/i.test(text)) return undefined;
+    ms = at - nowMs;
+  }
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
+}
+
+/** How one attempt ended. */
+export type AttemptOutcome =
+  | { readonly kind: 'response'; readonly status: number; readonly retryAfter?: string | null; readonly text?: string }
+  | { readonly kind: 'timeout'; readonly timeoutMs: number }
+  | { readonly kind: 'network'; readonly message: string };
+
+/** What becomes of the delivery after an attempt. */
+export type NextStep =
+  | { readonly status: 'delivered' }
+  | { readonly status: 'pending'; readonly delayMs: number; readonly error: string }
+  | { readonly status: 'failed'; readonly error: string };
+
+/** 2xx delivered; 429 and 5xx, timeouts and network errors retried; other statuses (3xx, 4xx) fail at once. */
+export function retryable(o: AttemptOutcome): boolean {
+  return o.kind !== 'response' || o.status === 429 || o.status >= 500;
+}
+
+function describe(o: AttemptOutcome): string {
+  if (o.kind === 'timeout') return `no response within ${o.timeoutMs} ms`;
+  if (o.kind === 'network') return o.message;
+  const text = o.text ? `: ${o.text.replace(/\s+/g, ' ').trim().slice(0, 200)}` : '';
+  if (o.status >= 300 && o.status < 400) return `HTTP ${o.status} (redirects are not followed: point the hook at the final URL)${text}`;
+  return `HTTP ${o.status}${text}`;
+}
+
+/**
+ * The delivery's next state after attempt number `attempt` (1-based) ended
+ * with `o`. Retry-After (429, 503) replaces the backoff delay when given.
+ * @example nextStep({ kind: 'response', status: 503, retryAfter: '2' }, 1, policy, Date.now(), Math.random) // { status: 'pending', delayMs: 2000, error: 'HTTP 503' }
+ */
+export function nextStep(o: AttemptOutcome, attempt: number, p: RetryPolicy, nowMs: number, random: () => number): NextStep {
+  if (o.kind === 'response' && o.status >= 200 && o.status < 300) return { status: 'delivered' };
+  const error = describe(o);
+  if (!retryable(o)) return { status: 'failed', error };
+  if (attempt >= p.maxAttempts) return { status: 'failed', error: `${error} (gave up after ${attempt} attempts)` };
+  const asked = o.kind === 'response' ? retryAfterMs(o.retryAfter, nowMs) : undefined;
+  return { status: 'pending', delayMs: asked ?? backoffMs(attempt, p, random), error };
+}
+
+/** A claimed delivery with what its request needs. */
+export interface DeliveryToSend {
+  readonly id: string;
+  readonly hookId: number;
+  readonly alarmId: number;
+  readonly transitionId: number;
+  readonly transition: string;
+  readonly attempts: number;
+  readonly url: string;
+  readonly secret: string;
+  readonly at: Date;
+  readonly actor: string | null;
+  readonly comment: string | null;
+  /** alarm_transitions.payload: {alarm: {…}, meter: {…}, …}. */
+  readonly payload: Record<string, unknown>;
+}
+
+/**
+ * The JSON body of a delivery: ids, the transition, then the alarm and meter
+ * summaries written with the transition (as they were at that moment).
+ * `sentAt` is the X-MDM-Timestamp instant, inside the signed bytes.
+ */
+export function deliveryBody(d: DeliveryToSend, sentAtMs: number): string {
+  return JSON.stringify({
+    delivery: d.id,
+    hook: d.hookId,
+    event: `alarm.${d.transition}`,
+    sentAt: new Date(sentAtMs).toISOString(),
+    transition: { id: d.transitionId, type: d.transition, at: d.at.toISOString(), actor: d.actor, comment: d.comment },
+    ...d.payload,
+  });
+}
+
+/** Request headers of one attempt (the body is signed as sent). */
+export function deliveryHeaders(d: DeliveryToSend, body: string, sentAtMs: number): Record<string, string> {
+  return {
+    'content-type': 'application/json',
+    'user-agent': 'mdm-hooks/1',
+    'x-mdm-delivery': d.id,
+    'x-mdm-event': `alarm.${d.transition}`,
+    'x-mdm-timestamp': String(Math.floor(sentAtMs / 1000)),
+    'x-mdm-attempt': String(d.attempts),
+    'x-mdm-signature': signBody(body, d.secret),
+  };
+}

@@ -1,0 +1,207 @@
+import type { Database } from '../sql/database.js';
+import { claimDeliveries, deliveryStats, recordAttempt } from '../sql/hook.repository.js';
+import { deliveryBody, deliveryHeaders, nextStep, type AttemptOutcome, type DeliveryToSend, type RetryPolicy } from './delivery-policy.js';
+
+type LogFn = (objOrMsg: object | string, msg?: string) => void;
+/** Structurally the logger `mdm serve` hands its components (a pino child). */
+export interface DispatcherLog {
+  readonly debug: LogFn;
+  readonly info: LogFn;
+  readonly warn: LogFn;
+  readonly error: LogFn;
+}
+const silent: DispatcherLog = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+
+/** The part of the global fetch the dispatcher uses (tests and benches may pass their own). */
+export type FetchLike = (url: string, init: { method: 'POST'; headers: Record<string, string>; body: string; redirect: 'manual'; signal: AbortSignal }) => Promise<{
+  status: number;
+  headers: { get(name: string): string | null };
+  text(): Promise<string>;
+}>;
+
+export interface HookDispatcherOptions extends RetryPolicy {
+  readonly database: Database;
+  /** Per request: no response headers by then → a timeout (retried). */
+  readonly timeoutMs: number;
+  /** Pause between looks at the outbox when idle, ms. */
+  readonly pollMs: number;
+  /** Requests in flight at once (across alarms; one at a time per alarm and hook). */
+  readonly concurrency: number;
+  readonly fetch?: FetchLike;
+  readonly random?: () => number;
+}
+
+export interface HookDispatcher {
+  readonly name: 'hooks';
+  readonly probe: { readonly name: string; check(): Promise<{ ok: boolean; [k: string]: unknown }> };
+  start(log?: DispatcherLog): Promise<void>;
+  /** Stops claiming and waits for the requests in flight to be recorded. */
+  stop(): Promise<void>;
+  /** Looks at the outbox now instead of at the next poll (e.g. right after an alarm change). */
+  wake(): void;
+}
+
+/** A claim is held this much longer than the request timeout before another dispatcher may take it over. */
+export const LEASE_MARGIN_MS = 2_000;
+const MAX_ERROR_TEXT = 500;
+
+/**
+ * The hook dispatcher, a `mdm serve` component: claims due deliveries from
+ * the outbox (hook_deliveries, filled in the alarm change's transaction),
+ * POSTs them signed, and records the outcome: delivered, retried later with
+ * backoff (network error, timeout, 429, 5xx) or failed (other statuses, or
+ * out of attempts). Up to `concurrency` requests run at once; the claim query
+ * keeps transitions of one alarm to one hook in order. A delivery claimed by
+ * a dispatcher that died is taken over once its lease (timeout + 2 s) has run
+ * out, and sent again under the same id.
+ */
+export function createHookDispatcher(opts: HookDispatcherOptions): HookDispatcher {
+  const { database } = opts;
+  const send = opts.fetch ?? (globalThis.fetch as unknown as FetchLike);
+  const random = opts.random ?? Math.random;
+  const leaseMs = opts.timeoutMs + LEASE_MARGIN_MS;
+  let log = silent;
+  let running = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let pumping: Promise<void> | undefined;
+  let again = false;
+  const inFlight = new Set<Promise<void>>();
+  let delivered = 0;
+  let failed = 0;
+  let retried = 0;
+  let lastError: string | undefined;
+
+  async function attempt(d: DeliveryToSend): Promise<AttemptOutcome> {
+    const sentAt = Date.now();
+    const body = deliveryBody(d, sentAt);
+    try {
+      const res = await send(d.url, { method: 'POST', headers: deliveryHeaders(d, body, sentAt), body, redirect: 'manual', signal: AbortSignal.timeout(opts.timeoutMs) });
+      const ok = res.status >= 200 && res.status < 300;
+      // Read the body either way (frees the connection); keep the start of it for the delivery's last_error.
+      const text = await res.text().catch(() => '');
+      return { kind: 'response', status: res.status, retryAfter: res.headers.get('retry-after'), text: ok ? undefined : text.slice(0, MAX_ERROR_TEXT) };
+    } catch (err) {
+      const e = err as Error & { cause?: { code?: string; message?: string } };
+      if (e.name === 'TimeoutError') return { kind: 'timeout', timeoutMs: opts.timeoutMs };
+      return { kind: 'network', message: e.cause?.code ? `${e.cause.code}: ${e.cause.message ?? e.message}` : e.message };
+    }
+  }
+
+  async function deliver(d: DeliveryToSend): Promise<void> {
+    const outcome = await attempt(d);
+    const step = nextStep(outcome, d.attempts, opts, Date.now(), random);
+    const httpStatus = outcome.kind === 'response' ? outcome.status : null;
+    const error = step.status === 'delivered' ? null : step.error;
+    const recorded = await recordAttempt(database, { id: d.id, attempt: d.attempts, status: step.status, delayMs: step.status === 'pending' ? step.delayMs : 0, httpStatus, error });
+    if (!recorded) {
+      log.warn({ delivery: d.id, attempt: d.attempts }, 'hooks: the claim ran out before the attempt ended; another dispatcher owns the delivery now');
+      return;
+    }
+    if (step.status === 'delivered') delivered++;
+    else if (step.status === 'failed') {
+      failed++;
+      log.warn({ delivery: d.id, hook: d.hookId, alarm: d.alarmId, transition: d.transition, attempts: d.attempts, error }, 'hooks: delivery failed');
+    } else {
+      retried++;
+      log.debug({ delivery: d.id, hook: d.hookId, attempt: d.attempts, retryInMs: step.delayMs, error }, 'hooks: delivery will be retried');
+    }
+  }
+
+  function track(d: DeliveryToSend): void {
+    const p: Promise<void> = deliver(d)
+      .catch((err: Error) => {
+        lastError = err.message;
+        log.error({ delivery: d.id, err: err.message }, 'hooks: recording a delivery attempt failed; the delivery is retried after its claim runs out');
+      })
+      .finally(() => {
+        inFlight.delete(p);
+        wake(); // a slot is free, and the alarm's next transition may be due
+      });
+    inFlight.add(p);
+  }
+
+  async function pump(): Promise<void> {
+    do {
+      again = false;
+      const free = opts.concurrency - inFlight.size;
+      if (free <= 0 || !running) return;
+      const claimed = await claimDeliveries(database, { limit: free, leaseMs });
+      lastError = undefined;
+      for (const d of claimed) track(d);
+      if (claimed.length === free) again = true; // probably more waiting
+    } while (again && running);
+  }
+
+  function wake(): void {
+    if (!running) return;
+    if (pumping) {
+      again = true;
+      return;
+    }
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    pumping = pump()
+      .catch((err: Error) => {
+        lastError = err.message;
+        log.error({ err: err.message }, 'hooks: claiming deliveries failed');
+      })
+      .finally(() => {
+        pumping = undefined;
+        if (!running) return;
+        if (again) wake();
+        else timer = setTimeout(wake, opts.pollMs);
+      });
+  }
+
+  return {
+    name: 'hooks',
+    probe: {
+      name: 'hooks',
+      async check() {
+        const s = await deliveryStats(database);
+        return {
+          ok: running && lastError === undefined,
+          pending: s.pending,
+          failed: s.failed,
+          oldestPendingAt: s.oldestPending ? new Date(s.oldestPending).toISOString() : null,
+          inFlight: inFlight.size,
+          delivered,
+          retried,
+          gaveUp: failed,
+          ...(lastError ? { error: lastError } : {}),
+        };
+      },
+    },
+    async start(l) {
+      log = l ?? silent;
+      running = true;
+      wake();
+    },
+    async stop() {
+      running = false;
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+      await pumping;
+      await Promise.allSettled([...inFlight]);
+    },
+    wake,
+  };
+}
+
+/** `mdm serve` component factory (cli/components.ts); HOOK_CONCURRENCY=0 turns it off. */
+export function hooksComponent(ctx: {
+  database: Database;
+  config: { HOOK_TIMEOUT_MS: number; HOOK_MAX_ATTEMPTS: number; HOOK_BACKOFF_BASE_MS: number; HOOK_BACKOFF_MAX_MS: number; HOOK_POLL_MS: number; HOOK_CONCURRENCY: number };
+}): HookDispatcher | undefined {
+  const c = ctx.config;
+  if (c.HOOK_CONCURRENCY === 0) return undefined;
+  return createHookDispatcher({
+    database: ctx.database,
+    timeoutMs: c.HOOK_TIMEOUT_MS,
+    maxAttempts: c.HOOK_MAX_ATTEMPTS,
+    backoffBaseMs: c.HOOK_BACKOFF_BASE_MS,
+    backoffMaxMs: c.HOOK_BACKOFF_MAX_MS,
+    pollMs: c.HOOK_POLL_MS,
+    concurrency: c.HOOK_CONCURRENCY,
+  });
+}
