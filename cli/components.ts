@@ -12,6 +12,7 @@ import { mqttComponent } from '../adapters/mqtt/component.js';
 import { modbusComponent } from '../adapters/modbus/modbus.component.js';
 import { billingComponent } from '../billing/billing.component.js';
 import { veeComponent } from '../ingest/vee/vee-worker.js';
+import { hooksComponent } from '../hooks/hook-dispatcher.js';
 
 type LogFn = (objOrMsg: object | string, msg?: string) => void;
 
@@ -52,4 +53,5 @@ export const COMPONENTS: readonly ComponentFactory[] = [
   modbusComponent, // adapters/modbus: register poller for the devices in modbus_devices (PUT /v1/modbus/devices, MODBUS_DEVICES_FILE)
   billingComponent, // billing: daily rollup maintenance (BILLING_ROLLUP_INTERVAL_S), readiness of the current and previous month (BILLING_READINESS_INTERVAL_MIN)
   veeComponent, // ingest/vee: validates the meter days ingest queued (vee_queue)
+  hooksComponent, // hooks: sends alarm transitions to work-order hooks from the hook_deliveries outbox (HOOK_* settings)
 ];
