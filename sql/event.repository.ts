@@ -1,5 +1,4 @@
-import { sql } from 'kysely';
-import type { Database } from './database.js';
+import type { Database, SqlSession } from './database.js';
 
 /** A meter event to store; `meterId` is the internal meters.id. */
 export interface MeterEventRow {
@@ -14,14 +13,15 @@ export interface MeterEventRow {
 }
 
 /**
- * Stores events in one statement; an event already stored (same meter, code
- * and `at`) is left as it is, so redelivery and retries are harmless.
- * Returns how many were new.
- * @example await insertEvents(database, [{ meterId: 7, code: 'communication_failure', at: new Date(), transport: 'modbus' }]) // { inserted: 1 }
+ * Stores events in one statement, in the caller's transaction; an event
+ * already stored (same meter, code and `at`) is left as it is, so redelivery
+ * and retries are harmless. Returns the position (index in `events`) of every
+ * event stored now (repeats within `events` count once). The alarm lifecycle
+ * acts on these only, so a redelivered event never counts twice: store events
+ * through ingest/alarms/events.ts recordEvents.
  */
-export async function insertEvents(database: Database, events: readonly MeterEventRow[]): Promise<{ inserted: number }> {
-  if (events.length === 0) return { inserted: 0 };
-  // One jsonb parameter instead of 7 per row: no parameter limit, and the same on pg and PGlite.
+export async function insertEventRows(s: SqlSession, events: readonly MeterEventRow[]): Promise<number[]> {
+  if (events.length === 0) return [];
   const doc = JSON.stringify(
     events.map((e) => ({
       meter_id: e.meterId,
@@ -33,14 +33,22 @@ export async function insertEvents(database: Database, events: readonly MeterEve
       topic: e.topic ?? null,
     })),
   );
-  const r = await sql<{ id: number }>`
-    INSERT INTO meter_events (meter_id, code, at, severity, data, transport, topic)
-    SELECT meter_id, code, at, severity, data, transport, topic
-    FROM jsonb_to_recordset(${doc}::jsonb)
-      AS t(meter_id integer, code text, at timestamptz, severity text, data jsonb, transport text, topic text)
-    ON CONFLICT (meter_id, code, at) DO NOTHING
-    RETURNING id`.execute(database.db);
-  return { inserted: r.rows.length };
+  const rows = await s.query<{ meter_id: number; code: string; at: Date }>(
+    `INSERT INTO meter_events (meter_id, code, at, severity, data, transport, topic)
+     SELECT meter_id, code, at, severity, data, transport, topic
+     FROM jsonb_to_recordset($1::jsonb)
+       AS t(meter_id integer, code text, at timestamptz, severity text, data jsonb, transport text, topic text)
+     ON CONFLICT (meter_id, code, at) DO NOTHING
+     RETURNING meter_id, code, at`,
+    [doc],
+  );
+  const fresh = new Set(rows.map((r) => `${r.meter_id}|${r.code}|${new Date(r.at).getTime()}`));
+  const out: number[] = [];
+  events.forEach((e, i) => {
+    const key = `${e.meterId}|${e.code}|${e.at.getTime()}`;
+    if (fresh.delete(key)) out.push(i); // first occurrence only
+  });
+  return out;
 }
 
 export interface StoredEvent {

@@ -1,10 +1,11 @@
 import { channelDef } from '../../models/channel.js';
 import { INTERVAL_CHANNEL_OF_REGISTER, type ModbusDevice } from '../../models/modbus.js';
+import { recordEvents } from '../../ingest/alarms/events.js';
 import { ingestReadings } from '../../ingest/pipeline.js';
 import { applyRegisterRead, type RegisterState } from '../../ingest/register-delta.js';
 import type { Database } from '../../sql/database.js';
 import { recordDeadLetters, type DeadLetter } from '../../sql/dead-letter.repository.js';
-import { insertEvents, type MeterEventRow } from '../../sql/event.repository.js';
+import type { MeterEventRow } from '../../sql/event.repository.js';
 import { findMeterRefs } from '../../sql/meter-lookup.repository.js';
 import { recordPoll, type RegisterStateRow } from '../../sql/modbus-device.repository.js';
 import type { PollerLog, PollSink } from './device-poller.js';
@@ -104,7 +105,7 @@ export function createPollSink(database: Database, version: number, states: Map<
       const res = await ingestReadings(database, rows, { transport: 'modbus', principal: `modbus:${device.id}`, topic, detail: `device ${device.id}` });
       if (res.rejected.length) log.warn({ device: device.id, rejected: res.rejected.slice(0, 5) }, `modbus: ${res.rejected.length} reading(s) dead-lettered`);
     }
-    if (events.length) await insertEvents(database, events);
+    if (events.length) await recordEvents(database, events);
     if (!(await recordPoll(database, device.id, version, toDeviceStatus(status), [...moved.values()]))) return; // configuration replaced: this poller is being stopped
     for (const [key, row] of moved) states.set(key, row.state);
   };

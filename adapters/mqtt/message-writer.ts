@@ -1,10 +1,11 @@
 import type { KeyScope } from '../../models/api-key.js';
 import { parseEventRows } from '../../models/event.js';
 import type { RowReject } from '../../models/reading.js';
+import { recordEvents } from '../../ingest/alarms/events.js';
 import { ingestMessages, type IngestMessage } from '../../ingest/pipeline.js';
 import type { Database } from '../../sql/database.js';
 import type { DeadLetter } from '../../sql/dead-letter.repository.js';
-import { insertEvents, type MeterEventRow } from '../../sql/event.repository.js';
+import type { MeterEventRow } from '../../sql/event.repository.js';
 import { findMeterRefs } from '../../sql/meter-lookup.repository.js';
 import { outcomeOf, type MessageOutcome } from './acks.js';
 import { storablePayload, type DecodedMessage } from './payload.js';
@@ -92,7 +93,7 @@ export async function writeMessages(database: Database, messages: readonly Batch
     }
   });
 
-  if (events.length) await insertEvents(database, events);
+  if (events.length) await recordEvents(database, events);
   // Last, so that nothing after it can fail and make a retry store the dead letters twice.
   const result = await ingestMessages(database, ingest, { transport: 'mqtt', detail: `${messages.length} MQTT messages` }, letters);
   result.messages.forEach((r, k) => {
