@@ -1,0 +1,367 @@
+import { datesBetween } from '../models/calendar.js';
+import { combineQuantiles, inverseErrorWeights } from './models/ensemble.js';
+import { DEFAULT_DAY_AHEAD_CUTOFF, horizonWindow, localTimeOn, parseCutoff, type HorizonWindow } from './horizon.js';
+import { combineMetrics, evaluate, skill, type ForecastMetrics, type QuantileValues } from './metrics.js';
+import type { FitContext, FittedModel, ForecastModel, HorizonName, QuantileRow, SeriesData } from './model.js';
+
+/**
+ * Rolling-origin backtest (issue 5, "Backtests and accuracy"): replays issue
+ * times — one per local day at the issue time of day (for day-ahead: the
+ * cut-off) — and at each one fits every model on what was known then and
+ * forecasts the horizon, exactly as the engine does live.
+ *
+ * No leakage:
+ * - every model gets copies of the series in which values at or after the
+ *   origin's data cut-off are NaN, whatever the model does with them;
+ * - temperatures before the issue time are observations; from the issue time
+ *   on they stand for the weather forecast. Without archived weather forecasts
+ *   the observed temperature is used in their place (a perfect forecast, which
+ *   flatters weather-driven models), optionally with a simulated forecast
+ *   error (`temperatureNoiseC`): one offset per origin N(0, σ) plus hourly
+ *   N(0, σ/2), seeded.
+ *
+ * Refit cadence: a model whose FittedModel has `update` is trained at the
+ * first origin and again every `refitEveryDays` days; in between it is
+ * re-anchored on the new data (`update`, no training). Models without
+ * `update` are fitted at every origin (naive and profile fits are cheap).
+ *
+ * Evaluation is over common hours: an hour counts for every model when its
+ * actual is known and every model forecast it (a model's missing hours are
+ * counted in `missing`), so skill compares like with like.
+ */
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+export interface BacktestEnsemble {
+  /** Names of models in `models` whose forecasts are combined. */
+  readonly members: readonly string[];
+  /** Weights from the members' pooled WAPE over the origins of the last `windowDays` days whose hours are known by the cut-off; default 14. */
+  readonly windowDays?: number;
+  /** Weight ∝ 1 / WAPE^power; default 1. */
+  readonly power?: number;
+}
+
+export interface BacktestOptions {
+  /** Models by name, in the order they are reported. */
+  readonly models: Readonly<Record<string, ForecastModel>>;
+  /** Name of the model skill is measured against; default 'naive' (skill omitted when absent). */
+  readonly baseline?: string;
+  /** Ensembles computed from member forecasts of the same origins (no extra fits). */
+  readonly ensembles?: Readonly<Record<string, BacktestEnsemble>>;
+  readonly horizon?: HorizonName;
+  /** Local dates YYYY-MM-DD of the first and last issue day (inclusive). */
+  readonly fromDate: string;
+  readonly toDate: string;
+  /** Zone of the issue days and horizon windows; default the first series' zone. */
+  readonly timezone?: string;
+  /** Day-ahead cut-off HH:MM (default 10:00). */
+  readonly dayAheadCutoff?: string;
+  /** Local time HH:MM of each issue; default the day-ahead cut-off. */
+  readonly issueAt?: string;
+  /** Issue every n days; default 1. */
+  readonly stepDays?: number;
+  readonly country: string;
+  /** Days between trainings of models that support `update`; default 7. */
+  readonly refitEveryDays?: number;
+  /** Only this many days of history before each cut-off are given to the models; default all. */
+  readonly historyDays?: number;
+  /** Simulated temperature forecast error σ (°C); default 0 (observed temperatures as the forecast). */
+  readonly temperatureNoiseC?: number;
+  readonly seed?: number;
+  /** Also evaluate the sum of the series (a portfolio) with the sum of each model's forecasts. */
+  readonly portfolio?: { readonly id: string };
+  /** Keep every forecast and actual (engine: ensemble weights, quantile calibration). */
+  readonly keepForecasts?: boolean;
+  /** Fraction done 0..1 after each origin. */
+  readonly onProgress?: (fraction: number, note: string) => void;
+}
+
+export interface ModelScore {
+  readonly metrics: ForecastMetrics;
+  /** 1 − MAE/MAE(baseline) over the same hours; undefined without a baseline. */
+  readonly skill?: number;
+}
+
+export interface BacktestResult {
+  readonly issueTimes: readonly number[];
+  /** Model names (models then ensembles). */
+  readonly models: readonly string[];
+  readonly baseline?: string;
+  /** Per model: one score per series, in series order. */
+  readonly perSeries: Readonly<Record<string, readonly (ModelScore & { readonly id: string })[]>>;
+  /** Per model, pooled over all series (WAPE = Σ|e|/Σ|actual| over every hour). */
+  readonly aggregate: Readonly<Record<string, ModelScore>>;
+  /** Per model, the portfolio (sum of series) forecast as the sum of the series forecasts. */
+  readonly portfolio?: Readonly<Record<string, ModelScore>>;
+  /** Per model: hours a model left without a finite P50 where the actual was known. */
+  readonly missing: Readonly<Record<string, number>>;
+  /** Per model: wall time in fit, update and predict (ms). */
+  readonly elapsedMs: Readonly<Record<string, number>>;
+  /** Per model: `info` of its last fit. */
+  readonly info: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /** Per ensemble: the weights at the last origin, by member. */
+  readonly weights?: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  /** With keepForecasts: per series the samples (hour starts, actuals) and per model the forecasts, sample-aligned. */
+  readonly samples?: {
+    readonly start: readonly number[];
+    readonly origin: readonly number[];
+    readonly actual: readonly Float64Array[];
+    readonly forecasts: Readonly<Record<string, readonly QuantileValues[][]>>;
+  };
+}
+
+/** Issue times of a backtest: one per `stepDays` local day from `fromDate` to `toDate`, at local `issueAt`. */
+export function issueTimes(fromDate: string, toDate: string, timezone: string, issueAt: string, stepDays = 1): number[] {
+  const minute = parseCutoff(issueAt);
+  return datesBetween(fromDate, toDate)
+    .filter((_, i) => i % stepDays === 0)
+    .map((d) => localTimeOn(d, minute, timezone));
+}
+
+/** Gaussian from a uniform PRNG (Box–Muller). */
+function gaussian(rand: () => number): number {
+  const u = Math.max(rand(), 1e-12);
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
+}
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * What a model may see at one origin: values up to the data cut-off (NaN
+ * after, grid to the horizon end), temperatures to the horizon end with the
+ * simulated forecast error after the issue time.
+ */
+export function seriesAsOf(
+  s: SeriesData,
+  issueTime: number,
+  dataCutoff: number,
+  toMs: number,
+  historyDays?: number,
+  temperatureNoise?: { sigma: number; rand: () => number },
+): SeriesData {
+  const first = historyDays ? Math.max(s.startMs, Math.floor((dataCutoff - historyDays * DAY - s.startMs) / HOUR) * HOUR + s.startMs) : s.startMs;
+  const off = (first - s.startMs) / HOUR;
+  const len = Math.max(0, Math.ceil((toMs - first) / HOUR));
+  const known = Math.max(0, Math.min(len, Math.floor((dataCutoff - first) / HOUR), s.values.length - off));
+  const values = new Float64Array(len).fill(Number.NaN);
+  values.set(s.values.subarray(off, off + known));
+  let estimated: Uint8Array | undefined;
+  if (s.estimated) {
+    estimated = new Uint8Array(len);
+    estimated.set(s.estimated.subarray(off, off + known));
+  }
+  let temperature: Float64Array | undefined;
+  if (s.temperature) {
+    temperature = new Float64Array(len).fill(Number.NaN);
+    const avail = Math.max(0, Math.min(len, s.temperature.length - off));
+    temperature.set(s.temperature.subarray(off, off + avail));
+    if (temperatureNoise && temperatureNoise.sigma > 0) {
+      const { sigma, rand } = temperatureNoise;
+      const originError = sigma * gaussian(rand);
+      const firstForecast = Math.max(0, Math.ceil((issueTime - first) / HOUR));
+      for (let i = firstForecast; i < avail; i++) temperature[i] += originError + (sigma / 2) * gaussian(rand);
+    }
+  }
+  return { id: s.id, timezone: s.timezone, startMs: first, values, estimated, temperature };
+}
+
+/** Value of series `s` for the hour starting at `t`, NaN outside its grid. */
+function valueAt(s: SeriesData, t: number): number {
+  const i = (t - s.startMs) / HOUR;
+  return i >= 0 && i < s.values.length && Number.isInteger(i) ? s.values[i] : Number.NaN;
+}
+
+const NAN_ROW: QuantileValues = { p10: Number.NaN, p50: Number.NaN, p90: Number.NaN };
+
+/** Forecast rows of one series laid on the window's hours (missing hours NaN). */
+function onWindow(rows: readonly QuantileRow[] | undefined, w: HorizonWindow): QuantileValues[] {
+  const n = Math.round((w.toMs - w.fromMs) / HOUR);
+  const out: QuantileValues[] = new Array(n).fill(NAN_ROW);
+  for (const r of rows ?? []) {
+    const i = (r.start - w.fromMs) / HOUR;
+    if (i >= 0 && i < n && Number.isInteger(i)) out[i] = r;
+  }
+  return out;
+}
+
+/**
+ * Sum of member forecasts for a portfolio hour. P50s add; the P10/P90
+ * distances to the P50 are combined half as fully correlated (their sum) and
+ * half as independent (root of the sum of squares): errors of buildings in
+ * one place share the weather and the calendar, but not all of their noise.
+ */
+export function sumQuantiles(rows: readonly QuantileValues[]): QuantileValues {
+  let p50 = 0, lo = 0, hi = 0, lo2 = 0, hi2 = 0;
+  for (const r of rows) {
+    p50 += r.p50;
+    const l = Math.max(0, r.p50 - r.p10);
+    const h = Math.max(0, r.p90 - r.p50);
+    lo += l;
+    hi += h;
+    lo2 += l * l;
+    hi2 += h * h;
+  }
+  return { p10: p50 - (lo + Math.sqrt(lo2)) / 2, p50, p90: p50 + (hi + Math.sqrt(hi2)) / 2 };
+}
+
+interface ModelState {
+  fitted?: FittedModel;
+  trainedAt: number;
+}
+
+/**
+ * Runs a rolling-origin backtest of `opts.models` (and `opts.ensembles`) on `series`.
+ * @example
+ * const r = await backtest(series, { models: { naive: naiveModel({ variant: 'd7' }), profile: profileModel() },
+ *   fromDate: '2019-11-04', toDate: '2019-12-29', country: 'GB' });
+ * r.aggregate.profile.skill // e.g. 0.31
+ */
+export async function backtest(series: readonly SeriesData[], opts: BacktestOptions): Promise<BacktestResult> {
+  if (series.length === 0) throw new Error('backtest: no series');
+  const tz = opts.timezone ?? series[0].timezone;
+  const horizon = opts.horizon ?? 'day-ahead';
+  const cutoff = opts.dayAheadCutoff ?? DEFAULT_DAY_AHEAD_CUTOFF;
+  const origins = issueTimes(opts.fromDate, opts.toDate, tz, opts.issueAt ?? cutoff, opts.stepDays ?? 1);
+  if (origins.length === 0) throw new Error(`backtest: no issue day between ${opts.fromDate} and ${opts.toDate}`);
+  const modelNames = Object.keys(opts.models);
+  const ensembleNames = Object.keys(opts.ensembles ?? {});
+  for (const [e, def] of Object.entries(opts.ensembles ?? {})) {
+    const unknown = def.members.filter((m) => !opts.models[m]);
+    if (unknown.length || def.members.length === 0) throw new Error(`backtest: ensemble ${e} has members ${unknown.join(', ') || '(none)'} that are not among the models`);
+    if (opts.models[e]) throw new Error(`backtest: ${e} names both a model and an ensemble`);
+  }
+  const names = [...modelNames, ...ensembleNames];
+  const baseline = opts.baseline ?? (opts.models.naive ? 'naive' : undefined);
+  const refitMs = (opts.refitEveryDays ?? 7) * DAY;
+  const rand = mulberry32(opts.seed ?? 1);
+
+  // Samples: one per (origin, hour of its window), shared by every series and model.
+  const sampleStart: number[] = [];
+  const sampleOrigin: number[] = [];
+  const actual: number[][] = series.map(() => []);
+  const forecasts: Record<string, QuantileValues[][]> = Object.fromEntries(names.map((n) => [n, series.map(() => [])]));
+  const state: Record<string, ModelState> = Object.fromEntries(modelNames.map((n) => [n, { trainedAt: -Infinity }]));
+  const elapsedMs: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
+  const weights: Record<string, Record<string, number>> = {};
+  // Per origin, the sample range and each origin's data cut-off (ensemble weights look back).
+  const originRanges: { from: number; to: number; endMs: number }[] = [];
+
+  for (let k = 0; k < origins.length; k++) {
+    const issueTime = origins[k];
+    const w = horizonWindow(horizon, issueTime, tz, { dayAheadCutoff: cutoff });
+    const ctx: FitContext = { issueTime, dataCutoff: w.dataCutoff, country: opts.country };
+    const noise = opts.temperatureNoiseC ? { sigma: opts.temperatureNoiseC, rand } : undefined;
+    const asOf = series.map((s) => seriesAsOf(s, issueTime, w.dataCutoff, w.toMs, opts.historyDays, noise));
+    const first = sampleStart.length;
+    for (let t = w.fromMs; t < w.toMs; t += HOUR) {
+      sampleStart.push(t);
+      sampleOrigin.push(issueTime);
+    }
+    series.forEach((s, j) => {
+      for (let t = w.fromMs; t < w.toMs; t += HOUR) actual[j].push(valueAt(s, t));
+    });
+    for (const name of modelNames) {
+      const t0 = performance.now();
+      const st = state[name];
+      if (st.fitted?.update && issueTime - st.trainedAt < refitMs) {
+        st.fitted = await st.fitted.update(asOf, ctx);
+      } else {
+        st.fitted = await opts.models[name].fit(asOf, ctx);
+        st.trainedAt = issueTime;
+      }
+      const rows = await st.fitted.predict({ fromMs: w.fromMs, toMs: w.toMs });
+      series.forEach((_, j) => forecasts[name][j].push(...onWindow(rows[j], w)));
+      elapsedMs[name] += performance.now() - t0;
+    }
+    originRanges.push({ from: first, to: sampleStart.length, endMs: w.toMs });
+    for (const e of ensembleNames) {
+      const def = opts.ensembles![e];
+      const t0 = performance.now();
+      const windowMs = (def.windowDays ?? 14) * DAY;
+      // Member errors over earlier origins whose whole window is known at this cut-off.
+      const errors = def.members.map((m) => {
+        const parts: ForecastMetrics[] = [];
+        for (const r of originRanges) {
+          if (r.endMs > w.dataCutoff || r.endMs <= w.dataCutoff - windowMs) continue;
+          series.forEach((_, j) => parts.push(evaluate(actual[j].slice(r.from, r.to), forecasts[m][j].slice(r.from, r.to))));
+        }
+        return parts.length ? combineMetrics(parts).wape : Number.NaN;
+      });
+      const wts = inverseErrorWeights(errors, def.power ?? 1);
+      weights[e] = Object.fromEntries(def.members.map((m, i) => [m, wts[i]]));
+      series.forEach((_, j) => {
+        for (let i = first; i < sampleStart.length; i++) {
+          forecasts[e][j].push(combineQuantiles(def.members.map((m) => forecasts[m][j][i]), wts));
+        }
+      });
+      elapsedMs[e] += performance.now() - t0;
+    }
+    opts.onProgress?.((k + 1) / origins.length, `origin ${k + 1}/${origins.length}`);
+  }
+
+  // Common hours: actual known and every model has a P50; each model's misses counted.
+  const missing: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
+  const masked = series.map((_, j) => {
+    const a = Float64Array.from(actual[j]);
+    for (let i = 0; i < a.length; i++) {
+      if (!Number.isFinite(a[i])) continue;
+      let ok = true;
+      for (const n of names) {
+        if (!Number.isFinite(forecasts[n][j][i].p50)) {
+          missing[n]++;
+          ok = false;
+        }
+      }
+      if (!ok) a[i] = Number.NaN;
+    }
+    return a;
+  });
+
+  const perSeries: Record<string, (ModelScore & { id: string })[]> = {};
+  const aggregate: Record<string, ModelScore> = {};
+  for (const n of names) perSeries[n] = series.map((s, j) => ({ id: s.id, metrics: evaluate(masked[j], forecasts[n][j]) }));
+  const withSkill = (m: ForecastMetrics, base: ForecastMetrics | undefined): ModelScore => ({ metrics: m, skill: base ? skill(m, base) : undefined });
+  for (const n of names) {
+    perSeries[n] = perSeries[n].map((p, j) => ({ ...p, ...withSkill(p.metrics, baseline ? perSeries[baseline][j].metrics : undefined) }));
+  }
+  const pooled = Object.fromEntries(names.map((n) => [n, combineMetrics(perSeries[n].map((p) => p.metrics))]));
+  for (const n of names) aggregate[n] = withSkill(pooled[n], baseline ? pooled[baseline] : undefined);
+
+  let portfolio: Record<string, ModelScore> | undefined;
+  if (opts.portfolio) {
+    const total = sampleStart.map((_, i) => {
+      let sum = 0;
+      for (const a of masked) sum += a[i];
+      return sum; // NaN when any member hour is unknown or missed
+    });
+    const pm = Object.fromEntries(names.map((n) => [n, evaluate(total, sampleStart.map((_, i) => sumQuantiles(series.map((_, j) => forecasts[n][j][i]))))]));
+    portfolio = Object.fromEntries(names.map((n) => [n, withSkill(pm[n], baseline ? pm[baseline] : undefined)]));
+  }
+
+  const info = Object.fromEntries(modelNames.map((n) => [n, state[n].fitted?.info ?? {}]));
+  return {
+    issueTimes: origins,
+    models: names,
+    baseline,
+    perSeries,
+    aggregate,
+    portfolio,
+    missing,
+    elapsedMs,
+    info,
+    weights: ensembleNames.length ? weights : undefined,
+    samples: opts.keepForecasts
+      ? { start: sampleStart, origin: sampleOrigin, actual: masked, forecasts }
+      : undefined,
+  };
+}
