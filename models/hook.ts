@@ -1,8 +1,9 @@
 import { z } from 'zod';
+import { ALARM_SEVERITIES, ALARM_TRANSITIONS, AlarmCodeSchema, type AlarmTransition } from './alarm.js';
 
 /** Alarm transitions a hook can subscribe to (alarm_transitions.transition). */
-export const HOOK_TRANSITIONS = ['opened', 'repeated', 'acknowledged', 'closed'] as const;
-export type HookTransitionName = (typeof HOOK_TRANSITIONS)[number];
+export const HOOK_TRANSITIONS = ALARM_TRANSITIONS;
+export type HookTransitionName = AlarmTransition;
 /** Sent when a hook names none: every change of state, not the repeats. */
 export const DEFAULT_HOOK_TRANSITIONS: readonly HookTransitionName[] = ['opened', 'acknowledged', 'closed'];
 
@@ -13,12 +14,10 @@ export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 export const WORK_ORDER_STATUSES = ['open', 'in_progress', 'done', 'cancelled'] as const;
 export type WorkOrderStatus = (typeof WORK_ORDER_STATUSES)[number];
 
-const names = z.array(z.string().min(1).max(64)).min(1).max(100);
-
 export const HookFilterSchema = z
   .object({
-    codes: names.optional().describe('Alarm codes, e.g. ["tamper", "power_failure"]; absent = every code'),
-    severities: names.optional().describe('Alarm severities; absent = every severity'),
+    codes: z.array(AlarmCodeSchema).min(1).max(100).optional().describe('Alarm codes, e.g. ["tamper", "power_failure"]; absent = every code'),
+    severities: z.array(z.enum(ALARM_SEVERITIES)).min(1).optional().describe('Alarm severities; absent = every severity'),
     groups: z.array(z.string().min(1).max(128)).min(1).max(1000).optional().describe('Meter groups; absent = every group (and meters without one)'),
   })
   .strict()

@@ -34,7 +34,7 @@ function hookOf(r: RawHook): HookRow {
   const { codes, severities, groups, ...rest } = r;
   const filter: HookFilter = {};
   if (codes) filter.codes = codes;
-  if (severities) filter.severities = severities;
+  if (severities) filter.severities = severities as HookFilter['severities'];
   if (groups) filter.groups = groups;
   return { ...rest, filter };
 }
