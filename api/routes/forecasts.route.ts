@@ -1,0 +1,333 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { csvLine } from '../../adapters/file/csv.js';
+import { RUN_MODELS } from '../../forecast/forecast-job.js';
+import { evaluate, skill, type ForecastMetrics } from '../../forecast/metrics.js';
+import { HORIZONS } from '../../forecast/model.js';
+import { loadTargetSeries, parseTarget, resolveTarget, type ResolvedTarget } from '../../forecast/target.js';
+import { localDate, shiftDate, startOfLocalDate } from '../../models/calendar.js';
+import { MdmError } from '../../models/errors.js';
+import { formatInstant, parseInstant } from '../../models/time.js';
+import type { Database } from '../../sql/database.js';
+import { createRun, findIssuedForecast, getRun, listIssuedHours, type ForecastRun } from '../../sql/forecast.repository.js';
+import type { RouteContext } from '../app.js';
+import { authErrors, ErrorSchema } from '../schemas.js';
+
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
+/** Longest from..to of an accuracy query. */
+const MAX_ACCURACY_DAYS = 400;
+
+const TargetText = z.string().min(1).max(140).describe('`portfolio:P`, `group:G` or `meter:M` (external ids)');
+const HorizonEnum = z.enum(HORIZONS, { error: (iss) => `must be one of ${HORIZONS.join(', ')}, got ${JSON.stringify(iss.input)}` });
+
+const RunBody = z
+  .object({
+    target: TargetText,
+    horizon: HorizonEnum.describe('Which hours: intraday (rest of today), day-ahead (local D+1, data up to the cut-off), week-ahead, month-ahead, long-term (12 months)'),
+    issueTime: z.string().optional().describe('ISO-8601 instant with offset; default now. An earlier one replays a past issue (only data before its cut-off is used)'),
+    model: z.enum(RUN_MODELS, { error: (iss) => `must be one of ${RUN_MODELS.join(', ')}, got ${JSON.stringify(iss.input)}` }).default('auto').describe('Model kind, or auto: the engine chooses by backtest'),
+  })
+  .strict();
+
+const Json = z.record(z.string(), z.unknown());
+
+const RunOutSchema = z
+  .object({
+    id: z.number().int(),
+    target: z.string(),
+    horizon: z.string(),
+    status: z.enum(['queued', 'running', 'done', 'failed']),
+    progress: z.number().describe('0..1'),
+    error: z.string().optional().describe('Why the run failed'),
+    model: z.string().describe('The model used (once done), else the one requested'),
+    requestedModel: z.string().describe('auto or a model kind'),
+    metrics: Json.nullable().describe('Backtest metrics the model was chosen on (MAE, WAPE, pinball, coverage, skill vs naive), once done'),
+    metadata: Json.nullable().describe('What the run did: meters, history and weather used, quality-gate fallbacks and their reasons, timings'),
+    issueTime: z.string(),
+    dataCutoff: z.string().nullable().describe('Only values of hours ending by then were used'),
+    from: z.string().nullable().describe('First hour forecast'),
+    to: z.string().nullable().describe('End of the last hour forecast (exclusive)'),
+    requestedBy: z.string().nullable(),
+    createdAt: z.string(),
+    startedAt: z.string().nullable(),
+    finishedAt: z.string().nullable(),
+  })
+  .describe('A forecast run (a job)');
+
+const RowSchema = z.object({
+  start: z.string().describe('Hour start, local time of the target with offset'),
+  p10: z.number().nullable().describe('kWh in the hour'),
+  p50: z.number(),
+  p90: z.number().nullable(),
+});
+
+const ForecastOutSchema = z.object({
+  target: z.string(),
+  horizon: z.string(),
+  for: z.string().describe('Local date YYYY-MM-DD'),
+  timezone: z.string(),
+  hours: z.number().int().describe('Hours of the local day: 24, or 23/25 when the clocks change'),
+  run: z.object({
+    id: z.number().int(),
+    model: z.string().nullable(),
+    issueTime: z.string(),
+    dataCutoff: z.string().nullable(),
+    finishedAt: z.string().nullable(),
+    metrics: Json.nullable().describe('Backtest metrics of the run'),
+    metadata: Json.nullable(),
+  }),
+  rows: z.array(RowSchema),
+});
+
+const MetricsSchema = z.object({
+  hours: z.number().int(),
+  mae: z.number().nullable().describe('kWh'),
+  rmse: z.number().nullable(),
+  mape: z.number().nullable().describe('Fraction, near-zero hours left out'),
+  wape: z.number().nullable().describe('Σ|error| / Σ|actual|'),
+  bias: z.number().nullable().describe('Mean forecast − actual, kWh (> 0: over-forecast)'),
+  pinball: z.object({ p10: z.number().nullable(), p50: z.number().nullable(), p90: z.number().nullable(), mean: z.number().nullable() }),
+  coverage: z.number().nullable().describe('Share of hours with P10 ≤ actual ≤ P90 (0.8 when calibrated)'),
+});
+
+const AccuracyOutSchema = z.object({
+  target: z.string(),
+  horizon: z.string(),
+  from: z.string(),
+  to: z.string(),
+  timezone: z.string(),
+  forecastHours: z.number().int().describe('Hours in from..to with an issued forecast'),
+  runs: z.number().int().describe('Runs those forecasts come from'),
+  metrics: MetricsSchema.describe('Issued forecasts (P50, P10/P90) against actuals, over hours that have both'),
+  naive: MetricsSchema.describe('Same hour a week earlier (D−7 actual) over the same hours, the bar to beat'),
+  skillVsNaive: z.number().nullable().describe('1 − MAE / naive MAE over the hours both have'),
+  days: z.array(z.object({ date: z.string(), hours: z.number().int(), actual: z.number(), forecast: z.number(), mae: z.number().nullable(), wape: z.number().nullable(), coverage: z.number().nullable() })).describe('Per local day'),
+});
+
+const fin = (x: number): number | null => (Number.isFinite(x) ? x : null);
+const metricsOut = (m: ForecastMetrics) => ({
+  hours: m.n,
+  mae: fin(m.mae),
+  rmse: fin(m.rmse),
+  mape: fin(m.mape),
+  wape: fin(m.wape),
+  bias: fin(m.bias),
+  pinball: { p10: fin(m.pinball.p10), p50: fin(m.pinball.p50), p90: fin(m.pinball.p90), mean: fin(m.pinball.mean) },
+  coverage: fin(m.coverage),
+});
+
+const iso = (d: Date | null) => (d === null ? null : d.toISOString());
+
+function runOut(r: ForecastRun) {
+  return {
+    id: r.id,
+    target: r.target,
+    horizon: r.horizon,
+    status: r.status,
+    progress: r.progress,
+    ...(r.error ? { error: r.error } : {}),
+    model: r.usedModel ?? r.model,
+    requestedModel: r.model,
+    metrics: r.metrics,
+    metadata: r.metadata,
+    issueTime: r.issueTime.toISOString(),
+    dataCutoff: iso(r.dataCutoff),
+    from: iso(r.from),
+    to: iso(r.to),
+    requestedBy: r.requestedBy,
+    createdAt: r.createdAt.toISOString(),
+    startedAt: iso(r.startedAt),
+    finishedAt: iso(r.finishedAt),
+  };
+}
+
+/** A known target or 400 (not kind:id) / 404 (no such meter, group or portfolio). */
+async function targetParam(database: Database, text: string): Promise<ResolvedTarget> {
+  const parsed = parseTarget(text);
+  if (!parsed.ok) throw new MdmError('MDM_ERR_VALIDATION', [`target: ${parsed.reason}`]);
+  const resolved = await resolveTarget(database, parsed.target);
+  if (!resolved.ok) throw new MdmError('MDM_ERR_NOT_FOUND', [resolved.reason]);
+  return resolved.target;
+}
+
+function instantParam(name: string, text: string): number {
+  const t = parseInstant(text);
+  if (!t.ok) throw new MdmError('MDM_ERR_VALIDATION', [`${name}: ${t.reason}`]);
+  return t.ms;
+}
+
+/** Forecast runs (jobs), issued forecasts per local day, realised accuracy. See docs/forecasting.md. */
+export const forecastRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { database }) => {
+  app.post(
+    '/forecasts/runs',
+    {
+      config: { permission: 'forecasts:run' },
+      schema: {
+        tags: ['forecasts'],
+        summary: 'Queue a forecast run',
+        description:
+          'Queues a run for the forecast worker of `mdm serve` (component forecast) and returns its id at once (202); poll GET /v1/forecasts/runs/:id. ' +
+          'A group or portfolio run also stores the forecast of each member meter. Unknown target → 404; bad target text, horizon, model or issueTime → 400.',
+        body: RunBody,
+        response: { 202: z.object({ id: z.number().int() }), 400: ErrorSchema, 404: ErrorSchema, ...authErrors },
+      },
+    },
+    async (req, reply) => {
+      const b = req.body;
+      const target = await targetParam(database, b.target);
+      const issueTime = b.issueTime === undefined ? Date.now() : instantParam('issueTime', b.issueTime);
+      const id = await createRun(database, { target: target.text, horizon: b.horizon, model: b.model, issueTime: new Date(issueTime), requestedBy: req.principal?.name ?? null });
+      return reply.code(202).header('location', `/v1/forecasts/runs/${id}`).send({ id });
+    },
+  );
+
+  app.get(
+    '/forecasts/runs/:id',
+    {
+      config: { permission: 'forecasts:read' },
+      schema: {
+        tags: ['forecasts'],
+        summary: 'Status, progress and results of a forecast run',
+        params: z.object({ id: z.coerce.number().int().positive().describe('Run id from POST /v1/forecasts/runs') }),
+        response: { 200: RunOutSchema, 404: ErrorSchema, ...authErrors },
+      },
+    },
+    async (req) => {
+      const run = await getRun(database, req.params.id);
+      if (!run) throw new MdmError('MDM_ERR_NOT_FOUND', [`no forecast run ${req.params.id}`]);
+      return runOut(run);
+    },
+  );
+
+  app.get(
+    '/forecasts',
+    {
+      config: { permission: 'forecasts:read' },
+      schema: {
+        tags: ['forecasts'],
+        summary: 'The issued forecast of a target for one local day',
+        description:
+          'Hourly rows {start, p10, p50, p90} (kWh per hour) of the local day `for` in the target\'s time zone (24 rows; 23 or 25 when the clocks change) ' +
+          'from the newest done run of `horizon` that covers it, with that run\'s metadata (model, issue time, data cut-off, backtest metrics). ' +
+          'A member meter of a portfolio or group run can be read as `meter:M`. format=csv: text/csv `start,p10,p50,p90`, run in X-Forecast-* headers.',
+        produces: ['application/json', 'text/csv'],
+        querystring: z.object({
+          target: TargetText,
+          horizon: HorizonEnum.default('day-ahead'),
+          for: z.iso.date({ error: (iss) => `must be a local date YYYY-MM-DD, got ${JSON.stringify(iss.input)}` }),
+          format: z.enum(['json', 'csv']).default('json'),
+        }),
+        response: { 200: ForecastOutSchema, 400: ErrorSchema, 404: ErrorSchema, ...authErrors },
+      },
+    },
+    async (req, reply) => {
+      const q = req.query;
+      const target = await targetParam(database, q.target);
+      const tz = target.ref.kind === 'meter' ? target.meters[0].timezone : target.timezone;
+      const fromMs = startOfLocalDate(q.for, tz);
+      const toMs = startOfLocalDate(shiftDate(q.for, 1), tz);
+      const found = await findIssuedForecast(database, { series: target.text, horizon: q.horizon, fromMs, toMs });
+      if (!found) {
+        throw new MdmError('MDM_ERR_NOT_FOUND', [
+          `no done ${q.horizon} forecast of ${target.text} covers ${q.for} (${tz}): queue one with POST /v1/forecasts/runs {"target": "${target.text}", "horizon": "${q.horizon}"}`,
+        ]);
+      }
+      const r = found.run;
+      const rows = found.values.map((v) => ({ start: formatInstant(v.start.getTime(), tz), p10: v.p10, p50: v.p50, p90: v.p90 }));
+      if (q.format === 'csv') {
+        const text = csvLine(['start', 'p10', 'p50', 'p90']) + rows.map((x) => csvLine([x.start, x.p10 ?? '', x.p50, x.p90 ?? ''])).join('');
+        return reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', `attachment; filename="forecast-${target.text.replace(/[^\w.-]/g, '_')}-${q.for}.csv"`)
+          .header('x-forecast-run', String(r.id))
+          .header('x-forecast-model', r.usedModel ?? '')
+          .header('x-forecast-issue-time', r.issueTime.toISOString())
+          .header('x-forecast-data-cutoff', iso(r.dataCutoff) ?? '')
+          .send(text as never); // text, not the JSON schema
+      }
+      return {
+        target: target.text,
+        horizon: q.horizon,
+        for: q.for,
+        timezone: tz,
+        hours: Math.round((toMs - fromMs) / HOUR),
+        run: { id: r.id, model: r.usedModel, issueTime: r.issueTime.toISOString(), dataCutoff: iso(r.dataCutoff), finishedAt: iso(r.finishedAt), metrics: r.metrics, metadata: r.metadata },
+        rows,
+      };
+    },
+  );
+
+  app.get(
+    '/forecasts/accuracy',
+    {
+      config: { permission: 'forecasts:read' },
+      schema: {
+        tags: ['forecasts'],
+        summary: 'Realised accuracy of issued forecasts against actuals',
+        description:
+          'For every hour in from..to: the forecast of the newest done run of `horizon` issued before the hour began (what a trader had), against the ' +
+          'stored actual (active import, usable values; a group/portfolio hour counts when every member meter has it). Metrics as in the backtest ' +
+          '(forecast/metrics.ts), the D−7 naive forecast over the same hours, skill vs naive, and per local day.',
+        querystring: z.object({
+          target: TargetText,
+          from: z.string().describe('ISO-8601 instant with offset, inclusive'),
+          to: z.string().describe('ISO-8601 instant with offset, exclusive'),
+          horizon: HorizonEnum.default('day-ahead'),
+        }),
+        response: { 200: AccuracyOutSchema, 400: ErrorSchema, 404: ErrorSchema, ...authErrors },
+      },
+    },
+    async (req) => {
+      const q = req.query;
+      const target = await targetParam(database, q.target);
+      const fromMs = Math.floor(instantParam('from', q.from) / HOUR) * HOUR;
+      const toMs = Math.ceil(instantParam('to', q.to) / HOUR) * HOUR;
+      if (fromMs >= toMs) throw new MdmError('MDM_ERR_VALIDATION', [`from (${q.from}) must be before to (${q.to}); from is inclusive, to exclusive`]);
+      if (toMs - fromMs > MAX_ACCURACY_DAYS * DAY) throw new MdmError('MDM_ERR_VALIDATION', [`from..to spans more than ${MAX_ACCURACY_DAYS} days: ask per quarter or year`]);
+      const tz = target.ref.kind === 'meter' ? target.meters[0].timezone : target.timezone;
+      const issued = await listIssuedHours(database, { series: target.text, horizon: q.horizon, fromMs, toMs });
+      // Actuals from a week before `from` (the D−7 naive forecast) up to `to`.
+      const loaded = await loadTargetSeries(database, target, target.meters, { historyFromMs: fromMs - 7 * DAY, dataCutoffMs: toMs, toMs });
+      const actual = (loaded.aggregate ?? loaded.members[0]).values;
+      const at = (ms: number) => actual[(ms - loaded.startMs) / HOUR] ?? NaN;
+      const ys: number[] = [];
+      const fs: { p10: number; p50: number; p90: number }[] = [];
+      const naive: { p10: number; p50: number; p90: number }[] = [];
+      const byDay = new Map<string, { ys: number[]; fs: { p10: number; p50: number; p90: number }[] }>();
+      for (const h of issued) {
+        const y = at(h.startMs);
+        if (!Number.isFinite(y)) continue;
+        const n = at(h.startMs - 7 * DAY);
+        ys.push(y);
+        fs.push(h);
+        naive.push({ p10: n, p50: n, p90: n });
+        const d = localDate(h.startMs, tz);
+        let day = byDay.get(d);
+        if (!day) byDay.set(d, (day = { ys: [], fs: [] }));
+        day.ys.push(y);
+        day.fs.push(h);
+      }
+      const m = evaluate(ys, fs);
+      const both = ys.map((_, i) => Number.isFinite(naive[i].p50));
+      const mBoth = evaluate(ys.filter((_, i) => both[i]), fs.filter((_, i) => both[i]));
+      const nBoth = evaluate(ys.filter((_, i) => both[i]), naive.filter((_, i) => both[i]));
+      return {
+        target: target.text,
+        horizon: q.horizon,
+        from: new Date(fromMs).toISOString(),
+        to: new Date(toMs).toISOString(),
+        timezone: tz,
+        forecastHours: issued.length,
+        runs: new Set(issued.map((h) => h.runId)).size,
+        metrics: metricsOut(m),
+        naive: metricsOut(nBoth),
+        skillVsNaive: nBoth.n > 0 ? fin(skill(mBoth, nBoth)) : null,
+        days: [...byDay].map(([date, d]) => {
+          const dm = evaluate(d.ys, d.fs);
+          return { date, hours: dm.n, actual: d.ys.reduce((a, b) => a + b, 0), forecast: d.fs.reduce((a, b) => a + b.p50, 0), mae: fin(dm.mae), wape: fin(dm.wape), coverage: fin(dm.coverage) };
+        }),
+      };
+    },
+  );
+};

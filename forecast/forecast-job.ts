@@ -1,0 +1,383 @@
+import { randomBytes } from 'node:crypto';
+import { localDate, shiftDate } from '../models/calendar.js';
+import type { ScheduleEntry } from '../models/forecast-schedule.js';
+import type { Database } from '../sql/database.js';
+import {
+  claimRun,
+  completeRun,
+  createRun,
+  failRun,
+  heartbeatRun,
+  recoverStaleRuns,
+  runExists,
+  type ForecastRun,
+  type ForecastValueRow,
+} from '../sql/forecast.repository.js';
+import { listPortfolios } from '../sql/portfolio.repository.js';
+import { horizonWindow, localTimeOn } from './horizon.js';
+import { HORIZONS, MODEL_KINDS, type FitContext, type Horizon, type HorizonName, type ModelKind, type QuantileRow, type SeriesData } from './model.js';
+import { historyFromMs, loadTargetSeries, metersInSupply, parseTarget, resolveTarget, type ResolvedTarget } from './target.js';
+
+/**
+ * Forecast runs as jobs (issue 5, "API and jobs"): a run is queued by
+ * POST /v1/forecasts/runs, the CLI or the schedule; a worker takes it
+ * (queued → running), loads the target's history and weather, runs the
+ * engine with progress, and stores the values per series (the target and,
+ * for a group or portfolio, each member meter) with the run's metadata and
+ * backtest metrics (→ done), or the reason it failed (→ failed). Runs left
+ * running by a worker that stopped are requeued once, then failed.
+ */
+
+/** What the engine returns for one run. */
+export interface EngineResult {
+  /** Model kind used (after quality gates / backtest choice). */
+  readonly model: string;
+  /** Hourly rows per series given, in order. */
+  readonly rows: readonly (readonly QuantileRow[])[];
+  readonly info: Readonly<Record<string, unknown>>;
+  /** Backtest metrics of the chosen model (and the alternatives), stored with the run. */
+  readonly metrics: Readonly<Record<string, unknown>> | null;
+}
+
+/** The forecast engine's entry point: forecast `series` over `horizon` with data up to ctx.dataCutoff. */
+export type ForecastEngine = (
+  series: readonly SeriesData[],
+  ctx: FitContext,
+  horizon: Horizon & { readonly name: HorizonName },
+  opts: { readonly model: 'auto' | ModelKind; readonly target: string },
+) => Promise<EngineResult>;
+
+export const RUN_MODELS = ['auto', ...MODEL_KINDS] as const;
+
+export interface ExecuteOptions {
+  readonly database: Database;
+  readonly engine: ForecastEngine;
+  /** Progress 0..1 (also written to the run, at most once a second). */
+  readonly onProgress?: (fraction: number) => void;
+  readonly now?: () => number;
+}
+
+const HOUR = 3_600_000;
+
+/** Fails with a message meant for the run's `error` (no stack). */
+class RunError extends Error {}
+
+/**
+ * Executes one claimed (running) run to done or failed. Never throws for a
+ * failure of the run itself: the reason is stored on the run; it throws only
+ * when the database itself is gone.
+ */
+export async function executeRun(o: ExecuteOptions, run: ForecastRun): Promise<ForecastRun['status']> {
+  const now = o.now ?? Date.now;
+  const t0 = now();
+  let lastBeat = 0;
+  let beat: Promise<void> = Promise.resolve();
+  const progress = (f: number) => {
+    const x = Math.max(0, Math.min(1, f));
+    o.onProgress?.(x);
+    if (now() - lastBeat >= 1000) {
+      lastBeat = now();
+      beat = beat.then(() => heartbeatRun(o.database, run.id, x)).catch(() => {});
+    }
+  };
+  // Keeps the heartbeat while the engine computes without reporting (a long fit).
+  const keepAlive = setInterval(() => {
+    beat = beat.then(() => heartbeatRun(o.database, run.id)).catch(() => {});
+  }, 15_000);
+  keepAlive.unref();
+  const stage: Record<string, unknown> = {};
+  try {
+    progress(0);
+    const parsed = parseTarget(run.target);
+    if (!parsed.ok) throw new RunError(parsed.reason);
+    if (!(HORIZONS as readonly string[]).includes(run.horizon)) throw new RunError(`unknown horizon "${run.horizon}"; one of ${HORIZONS.join(', ')}`);
+    if (!(RUN_MODELS as readonly string[]).includes(run.model)) throw new RunError(`unknown model "${run.model}"; one of ${RUN_MODELS.join(', ')}`);
+    const resolved = await resolveTarget(o.database, parsed.target);
+    if (!resolved.ok) throw new RunError(resolved.reason);
+    const target = resolved.target;
+    const horizon = run.horizon as HorizonName;
+    const issueTime = run.issueTime.getTime();
+    const win = horizonWindow(horizon, issueTime, target.timezone, { dayAheadCutoff: target.dayAheadCutoff });
+    const meters = metersInSupply(target.meters, win.fromMs, win.toMs);
+    if (meters.length === 0) throw new RunError(`${target.text}: none of its ${target.meters.length} meter(s) is in supply between ${new Date(win.fromMs).toISOString()} and ${new Date(win.toMs).toISOString()} (supplyStart/supplyEnd)`);
+    const loaded = await loadTargetSeries(o.database, target, meters, { historyFromMs: historyFromMs(horizon, win.dataCutoff), dataCutoffMs: win.dataCutoff, toMs: win.toMs });
+    stage.loadMs = now() - t0;
+    progress(0.1);
+    const withHistory = loaded.coverage.filter((c) => c.hours > 0).length;
+    if (withHistory === 0) throw new RunError(`${target.text}: no usable active import before the data cut-off ${new Date(win.dataCutoff).toISOString()} (store readings first; suspect and missing values are left out)`);
+    const series = loaded.aggregate ? [...loaded.members, loaded.aggregate] : loaded.members;
+    const ctx: FitContext = { issueTime, dataCutoff: win.dataCutoff, country: target.country, onProgress: (f) => progress(0.1 + 0.85 * f) };
+    const t1 = now();
+    const result = await o.engine(series, ctx, { fromMs: win.fromMs, toMs: win.toMs, name: horizon }, { model: run.model as 'auto' | ModelKind, target: target.text });
+    stage.engineMs = now() - t1;
+    if (result.rows.length !== series.length) throw new RunError(`the engine returned ${result.rows.length} row sets for ${series.length} series`);
+    const values: ForecastValueRow[] = [];
+    series.forEach((s, i) => {
+      for (const r of result.rows[i]) {
+        if (r.start < win.fromMs || r.start >= win.toMs) continue;
+        values.push({ target: s.id, startMs: r.start, p10: r.p10, p50: r.p50, p90: r.p90 });
+      }
+    });
+    const expected = Math.round((win.toMs - win.fromMs) / HOUR);
+    const targetRows = values.filter((v) => v.target === target.text).length;
+    if (targetRows === 0) throw new RunError(`the engine (${result.model}) produced no finite value for ${target.text}; see the metadata for its reasons`);
+    progress(0.95);
+    const metadata = {
+      ...runMetadata(target, meters.length, loaded, win),
+      hours: { expected: expected, forecast: targetRows },
+      engine: result.info,
+      timings: { ...stage, totalMs: now() - t0 },
+      ...(run.metadata?.worker ? { worker: run.metadata.worker } : {}),
+    };
+    await beat;
+    await completeRun(o.database, run.id, {
+      dataCutoff: new Date(win.dataCutoff),
+      from: new Date(win.fromMs),
+      to: new Date(win.toMs),
+      usedModel: result.model,
+      metadata,
+      metrics: result.metrics ? jsonSafe(result.metrics) : null,
+      values,
+    });
+    o.onProgress?.(1);
+    return 'done';
+  } catch (err) {
+    await beat;
+    const message = err instanceof RunError ? err.message : `forecast failed: ${(err as Error)?.message ?? String(err)}`;
+    await failRun(o.database, run.id, message, { timings: { ...stage, totalMs: now() - t0 } });
+    return 'failed';
+  } finally {
+    clearInterval(keepAlive);
+  }
+}
+
+function runMetadata(target: ResolvedTarget, inSupply: number, loaded: Awaited<ReturnType<typeof loadTargetSeries>>, win: { fromMs: number; toMs: number; dataCutoff: number }) {
+  const historyHours = Math.round((win.dataCutoff - loaded.startMs) / HOUR);
+  const withData = loaded.coverage.filter((c) => c.hours > 0);
+  return {
+    target: target.text,
+    timezone: target.timezone,
+    country: target.country,
+    dayAheadCutoff: target.dayAheadCutoff,
+    meters: { members: target.meters.length, inSupply, withHistory: withData.length },
+    history: {
+      from: new Date(loaded.startMs).toISOString(),
+      hours: historyHours,
+      valueHours: withData.reduce((a, c) => a + c.hours, 0),
+      estimatedHours: withData.reduce((a, c) => a + c.estimated, 0),
+      metersWithoutHistory: loaded.coverage.filter((c) => c.hours === 0).map((c) => c.meter).slice(0, 50),
+    },
+    weather: loaded.weather,
+  };
+}
+
+/** NaN and ±Infinity are not JSON: stored as null. */
+function jsonSafe(v: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'number' && !Number.isFinite(x) ? null : x)));
+}
+
+/* -------------------------------------------------------------- schedule */
+
+/**
+ * The newest due instant of a schedule entry at or before `now` in `tz`:
+ * today's (or yesterday's) local HH:MM, or this (or the previous) hour's :MM.
+ */
+export function lastDue(entry: Pick<ScheduleEntry, 'every' | 'minute'>, now: number, tz: string): number {
+  if (entry.every === 'hour') {
+    const t = Math.floor(now / HOUR) * HOUR + entry.minute * 60_000;
+    return t <= now ? t : t - HOUR;
+  }
+  const today = localDate(now, tz);
+  const t = localTimeOn(today, entry.minute, tz);
+  return t <= now ? t : localTimeOn(shiftDate(today, -1), entry.minute, tz);
+}
+
+/** How late a due run may still be queued (service down at the time, restart): daily entries 12 h, hourly 30 min. */
+const CATCH_UP_MS = { day: 12 * HOUR, hour: HOUR / 2 };
+
+export interface RetrainResult {
+  readonly promoted: boolean;
+  readonly [k: string]: unknown;
+}
+/** Retrains the ML champion of a target (the ML helper's entry point). */
+export type RetrainFn = (database: Database, target: string, opts: { now: number }) => Promise<RetrainResult>;
+
+/**
+ * Queues the forecast runs the schedule says are due (one per entry, target
+ * and due instant: an existing run with the same target, horizon and issue
+ * time means it is already done or queued, also by another instance) and
+ * returns the retrain jobs due. Unknown targets are skipped and reported.
+ */
+export async function enqueueDue(
+  database: Database,
+  entries: readonly ScheduleEntry[],
+  now: number,
+): Promise<{ queued: number[]; retrain: { target: string; due: number }[]; skipped: string[] }> {
+  const queued: number[] = [];
+  const retrain: { target: string; due: number }[] = [];
+  const skipped: string[] = [];
+  if (entries.length === 0) return { queued, retrain, skipped };
+  const everyPortfolio = entries.some((e) => e.targets.length === 0) ? (await listPortfolios(database)).filter((p) => p.meters > 0) : [];
+  for (const e of entries) {
+    const targets = e.targets.length ? e.targets : everyPortfolio.map((p) => `portfolio:${p.id}`);
+    for (const text of targets) {
+      const parsed = parseTarget(text);
+      const resolved = parsed.ok ? await resolveTarget(database, parsed.target) : undefined;
+      if (!resolved?.ok) {
+        skipped.push(`${e.text}: ${resolved ? resolved.reason : text}`);
+        continue;
+      }
+      const due = lastDue(e, now, resolved.target.timezone);
+      if (now - due > CATCH_UP_MS[e.every]) continue;
+      if (e.action === 'retrain') {
+        retrain.push({ target: text, due });
+        continue;
+      }
+      if (await runExists(database, { target: text, horizon: e.action, issueTime: new Date(due) })) continue;
+      queued.push(await createRun(database, { target: text, horizon: e.action, model: 'auto', issueTime: new Date(due), requestedBy: 'schedule' }));
+    }
+  }
+  return { queued, retrain, skipped };
+}
+
+/* ---------------------------------------------------------------- worker */
+
+type LogFn = (objOrMsg: object | string, msg?: string) => void;
+export interface ForecastLog {
+  readonly info: LogFn;
+  readonly warn: LogFn;
+  readonly error: LogFn;
+}
+
+export interface WorkerTimers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export interface ForecastWorkerOptions {
+  readonly database: Database;
+  readonly engine: ForecastEngine;
+  /** Queue poll and schedule check every this many ms. */
+  readonly pollMs: number;
+  readonly schedule?: readonly ScheduleEntry[];
+  readonly retrain?: RetrainFn;
+  /** A running run without a heartbeat for this long is taken as abandoned (default 2 min). */
+  readonly staleMs?: number;
+  /** Attempts before an abandoned run fails instead of being requeued (default 2). */
+  readonly maxAttempts?: number;
+  readonly now?: () => number;
+  readonly timers?: WorkerTimers;
+}
+
+export interface ForecastWorker {
+  readonly name: 'forecast';
+  readonly probe: { readonly name: string; check(): { ok: boolean; [k: string]: unknown } };
+  start(log?: ForecastLog): Promise<void>;
+  stop(): Promise<void>;
+  /** One tick now (what the timer does): recover abandoned runs, queue due runs, run retrains, run queued runs until none is left. */
+  tick(): Promise<void>;
+}
+
+const STOP_WAIT_MS = 10_000;
+const silent: ForecastLog = { info: () => {}, warn: () => {}, error: () => {} };
+const realTimers: WorkerTimers = { setTimeout: (fn, ms) => setTimeout(fn, ms).unref(), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
+
+/**
+ * The queue worker of `mdm serve` (component `forecast`): one run at a time
+ * per process (models are CPU-bound; instances sharing a server database
+ * split the queue, SKIP LOCKED). On start, runs left running are recovered:
+ * at once on the embedded database (one process holds the data dir, so every
+ * running run is an orphan), after `staleMs` without heartbeat on a server.
+ */
+export function createForecastWorker(o: ForecastWorkerOptions): ForecastWorker {
+  const now = o.now ?? Date.now;
+  const timers = o.timers ?? realTimers;
+  const staleMs = o.staleMs ?? 120_000;
+  const maxAttempts = o.maxAttempts ?? 2;
+  const workerId = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  let log = silent;
+  let timer: unknown;
+  let running = false;
+  let stopping = false;
+  let inFlight: Promise<unknown> = Promise.resolve();
+  let current: { id: number; target: string; horizon: string; progress: number } | undefined;
+  let last: { id: number; status: string; at: string } | undefined;
+  let lastError: string | undefined;
+  let done = 0;
+  let failed = 0;
+  const lastRetrain = new Map<string, number>();
+
+  async function recover(ms: number) {
+    const r = await recoverStaleRuns(o.database, { staleMs: ms, maxAttempts });
+    if (r.requeued.length) log.warn({ runs: r.requeued }, 'forecast runs left running by a stopped worker: queued again');
+    if (r.failed.length) log.error({ runs: r.failed }, 'forecast runs left running twice by a stopped worker: failed');
+  }
+
+  async function tick(): Promise<void> {
+    await recover(staleMs);
+    const due = await enqueueDue(o.database, o.schedule ?? [], now());
+    if (due.queued.length) log.info({ runs: due.queued }, 'scheduled forecast runs queued');
+    for (const s of due.skipped) log.warn({ entry: s }, 'forecast schedule entry skipped');
+    for (const r of due.retrain) {
+      if ((lastRetrain.get(r.target) ?? -Infinity) >= r.due) continue;
+      lastRetrain.set(r.target, r.due);
+      if (!o.retrain) {
+        log.warn({ target: r.target }, 'retrain scheduled but no ML retrain entry point is wired');
+        continue;
+      }
+      try {
+        log.info({ target: r.target, ...(await o.retrain(o.database, r.target, { now: now() })) }, 'ML model retrained');
+      } catch (err) {
+        log.error({ target: r.target, err: (err as Error).message }, 'ML retrain failed');
+      }
+    }
+    while (!stopping) {
+      const run = await claimRun(o.database, workerId);
+      if (!run) break;
+      current = { id: run.id, target: run.target, horizon: run.horizon, progress: 0 };
+      log.info({ run: run.id, target: run.target, horizon: run.horizon, model: run.model }, 'forecast run started');
+      const status = await executeRun({ database: o.database, engine: o.engine, now, onProgress: (f) => (current!.progress = f) }, run);
+      if (status === 'done') done++;
+      else failed++;
+      last = { id: run.id, status, at: new Date(now()).toISOString() };
+      (status === 'done' ? log.info : log.warn)({ run: run.id, status }, 'forecast run finished');
+      current = undefined;
+    }
+    lastError = undefined;
+  }
+
+  const loop = () => {
+    inFlight = tick()
+      .catch((err: Error) => {
+        lastError = err.message;
+        log.error({ err: err.message }, 'forecast worker tick failed');
+      })
+      .finally(() => {
+        if (running) timer = timers.setTimeout(loop, o.pollMs);
+      });
+  };
+
+  return {
+    name: 'forecast',
+    probe: {
+      name: 'forecast',
+      check: () => ({ ok: lastError === undefined, running: current ?? null, last: last ?? null, done, failed, ...(lastError ? { error: lastError } : {}) }),
+    },
+    async start(l) {
+      log = l ?? silent;
+      running = true;
+      if (o.database.engine === 'pglite') await recover(0);
+      timer = timers.setTimeout(loop, 0);
+    },
+    async stop() {
+      running = false;
+      stopping = true;
+      timers.clearTimeout(timer);
+      // A long fit is not waited for beyond STOP_WAIT_MS: the run stays `running` and is recovered at the next start.
+      let t: NodeJS.Timeout | undefined;
+      await Promise.race([inFlight, new Promise((r) => (t = setTimeout(r, STOP_WAIT_MS)))]);
+      clearTimeout(t);
+    },
+    tick,
+  };
+}

@@ -1,0 +1,201 @@
+import { localDate } from '../models/calendar.js';
+import { DEFAULT_DAY_AHEAD_CUTOFF } from '../models/portfolio.js';
+import type { Database } from '../sql/database.js';
+import { findWeatherStations, listTargetMeters, loadHourlyHistory, loadStationTemperature, type TargetMeterRow } from '../sql/forecast.repository.js';
+import { getPortfolioSettings } from '../sql/portfolio.repository.js';
+import type { SeriesData } from './model.js';
+
+/**
+ * Forecast targets (`meter:M`, `group:G`, `portfolio:P`): parsing, resolving
+ * them to member meters and settings, and loading their hourly history and
+ * weather from storage as SeriesData for the engine.
+ */
+
+export const TARGET_KINDS = ['meter', 'group', 'portfolio'] as const;
+export type TargetKind = (typeof TARGET_KINDS)[number];
+
+export interface TargetRef {
+  readonly kind: TargetKind;
+  readonly id: string;
+}
+
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
+
+/**
+ * `kind:id` → {kind, id}, or a reason to show the caller.
+ * @example parseTarget('portfolio:P1') // { ok: true, target: { kind: 'portfolio', id: 'P1' } }
+ */
+export function parseTarget(text: string): { ok: true; target: TargetRef } | { ok: false; reason: string } {
+  const i = text.indexOf(':');
+  const kind = i < 0 ? '' : text.slice(0, i);
+  const id = i < 0 ? '' : text.slice(i + 1);
+  if (!(TARGET_KINDS as readonly string[]).includes(kind) || id.length === 0 || id.length > 128) {
+    return { ok: false, reason: `target "${text}" is not one of portfolio:ID, group:ID, meter:ID (e.g. portfolio:P1, meter:EDS-0001)` };
+  }
+  return { ok: true, target: { kind: kind as TargetKind, id } };
+}
+
+export const targetText = (t: TargetRef): string => `${t.kind}:${t.id}`;
+
+/** Holiday country of a time zone, for targets without a portfolio market area. */
+const ZONE_COUNTRY: Readonly<Record<string, string>> = {
+  'Europe/Istanbul': 'TR', 'Asia/Istanbul': 'TR', 'Europe/Warsaw': 'PL', 'Europe/Berlin': 'DE', 'Europe/London': 'GB',
+  'Europe/Prague': 'CZ', 'Europe/Bratislava': 'SK', 'Europe/Budapest': 'HU', 'Europe/Vienna': 'AT', 'Europe/Bucharest': 'RO',
+  'Europe/Sofia': 'BG', 'Europe/Athens': 'GR', 'Europe/Paris': 'FR', 'Europe/Madrid': 'ES', 'Europe/Rome': 'IT',
+  'Europe/Amsterdam': 'NL', 'Europe/Brussels': 'BE', 'Europe/Kyiv': 'UA', 'Europe/Kiev': 'UA', 'Europe/Vilnius': 'LT',
+};
+export const countryOfZone = (tz: string): string => ZONE_COUNTRY[tz] ?? 'TR';
+
+/** A target with what a forecast of it needs to know. */
+export interface ResolvedTarget {
+  readonly ref: TargetRef;
+  /** `kind:id` */
+  readonly text: string;
+  /** Local days and day types of the target (portfolio settings; a group: its meters' most common zone). */
+  readonly timezone: string;
+  /** Holiday country: the portfolio's market area when it is a country code, else from the time zone. */
+  readonly country: string;
+  readonly dayAheadCutoff: string;
+  /** External id of the target's weather station (portfolio settings, else the members' most common), or null. */
+  readonly weatherStation: string | null;
+  readonly meters: readonly TargetMeterRow[];
+}
+
+function mostCommon(values: readonly (string | null)[]): string | null {
+  const counts = new Map<string, number>();
+  for (const v of values) if (v !== null) counts.set(v, (counts.get(v) ?? 0) + 1);
+  let best: string | null = null;
+  for (const [v, n] of counts) if (best === null || n > counts.get(best)! || (n === counts.get(best)! && v < best)) best = v;
+  return best;
+}
+
+/**
+ * Member meters and settings of a target, or a reason it cannot be
+ * forecast (unknown meter, group or portfolio without meters) for a 404.
+ */
+export async function resolveTarget(database: Database, ref: TargetRef): Promise<{ ok: true; target: ResolvedTarget } | { ok: false; reason: string }> {
+  const meters = await listTargetMeters(database, ref);
+  const text = targetText(ref);
+  if (meters.length === 0) {
+    const reason =
+      ref.kind === 'meter'
+        ? `meter "${ref.id}" is not registered (or is a weather station): register it with PUT /v1/meters first`
+        : `${ref.kind} "${ref.id}" has no meters: set "${ref.kind}": "${ref.id}" on its meters with PUT /v1/meters`;
+    return { ok: false, reason };
+  }
+  if (ref.kind === 'portfolio') {
+    const s = await getPortfolioSettings(database, ref.id);
+    const area = s?.area ?? 'TR';
+    const timezone = s?.timezone ?? mostCommon(meters.map((m) => m.timezone))!;
+    return {
+      ok: true,
+      target: {
+        ref, text, meters, timezone,
+        country: /^[A-Z]{2}$/.test(area) ? area : countryOfZone(timezone),
+        dayAheadCutoff: s?.dayAheadCutoff ?? DEFAULT_DAY_AHEAD_CUTOFF,
+        weatherStation: s?.weatherStation ?? mostCommon(meters.map((m) => m.weatherStation)),
+      },
+    };
+  }
+  const timezone = mostCommon(meters.map((m) => m.timezone))!;
+  return {
+    ok: true,
+    target: {
+      ref, text, meters, timezone,
+      country: countryOfZone(timezone),
+      dayAheadCutoff: DEFAULT_DAY_AHEAD_CUTOFF,
+      weatherStation: mostCommon(meters.map((m) => m.weatherStation)),
+    },
+  };
+}
+
+/** Members in supply on some local day of [fromMs, toMs): supplyStart ≤ last day and supplyEnd ≥ first day. */
+export function metersInSupply(meters: readonly TargetMeterRow[], fromMs: number, toMs: number): TargetMeterRow[] {
+  return meters.filter((m) => {
+    const first = localDate(fromMs, m.timezone);
+    const last = localDate(toMs - 1, m.timezone);
+    return (m.supplyStart === null || m.supplyStart <= last) && (m.supplyEnd === null || m.supplyEnd >= first);
+  });
+}
+
+export interface TargetSeries {
+  /** One series per member meter (`meter:M`), in the order of `meters`; values after the cut-off are NaN. */
+  readonly members: SeriesData[];
+  /** Σ of the members per hour (`group:G`, `portfolio:P`); NaN where a member has no value. Undefined for a meter target. */
+  readonly aggregate?: SeriesData;
+  /** The grid: first hour and hours. */
+  readonly startMs: number;
+  readonly hours: number;
+  /** Hours with a value per member (history only), for the run's metadata. */
+  readonly coverage: { readonly meter: string; readonly hours: number; readonly estimated: number }[];
+  /** Weather station used per member (null: none) and hours of temperature loaded. */
+  readonly weather: { readonly station: string | null; readonly hours: number };
+}
+
+/**
+ * Hourly history of a target's `meters` from `historyFromMs` up to the data
+ * cut-off, on a grid that runs on to `toMs` (the end of the horizon; NaN
+ * there), with each meter's weather station temperature over the whole grid
+ * (stored values at or after the issue time are the weather forecast). Two
+ * statements whatever the number of meters: one for readings, one for weather.
+ */
+export async function loadTargetSeries(
+  database: Database,
+  target: ResolvedTarget,
+  meters: readonly TargetMeterRow[],
+  p: { historyFromMs: number; dataCutoffMs: number; toMs: number },
+): Promise<TargetSeries> {
+  const startMs = Math.floor(p.historyFromMs / HOUR) * HOUR;
+  const hours = Math.max(0, Math.ceil((p.toMs - startMs) / HOUR));
+  const cutoff = Math.max(startMs, Math.floor(p.dataCutoffMs / HOUR) * HOUR);
+  const history = await loadHourlyHistory(database, { meterIds: meters.map((m) => m.id), fromMs: startMs, toMs: cutoff });
+  const stationNames = [...new Set([target.weatherStation, ...meters.map((m) => m.weatherStation)].filter((s): s is string => s !== null))];
+  const stationIds = await findWeatherStations(database, stationNames);
+  const temps = await loadStationTemperature(database, { stationIds: [...stationIds.values()], fromMs: startMs, toMs: startMs + hours * HOUR });
+  const tempOf = (name: string | null) => (name === null || !stationIds.has(name) ? undefined : temps.get(stationIds.get(name)!));
+  const widen = (g: { values: Float64Array; estimated: Uint8Array }) => {
+    const values = new Float64Array(hours).fill(NaN);
+    values.set(g.values.subarray(0, Math.min(g.values.length, hours)));
+    const estimated = new Uint8Array(hours);
+    estimated.set(g.estimated.subarray(0, Math.min(g.estimated.length, hours)));
+    return { values, estimated };
+  };
+  const coverage: TargetSeries['coverage'][number][] = [];
+  const members: SeriesData[] = meters.map((m) => {
+    const g = widen(history.get(m.id)!);
+    let n = 0;
+    let est = 0;
+    for (let i = 0; i < g.values.length; i++) if (!Number.isNaN(g.values[i])) (n++, (est += g.estimated[i]));
+    coverage.push({ meter: m.externalId, hours: n, estimated: est });
+    const temperature = tempOf(m.weatherStation ?? target.weatherStation);
+    return { id: `meter:${m.externalId}`, timezone: m.timezone, startMs, values: g.values, estimated: g.estimated, ...(temperature ? { temperature } : {}) };
+  });
+  const targetTemp = tempOf(target.weatherStation);
+  let weatherHours = 0;
+  if (targetTemp) for (const v of targetTemp) if (!Number.isNaN(v)) weatherHours++;
+  let aggregate: SeriesData | undefined;
+  if (target.ref.kind !== 'meter') {
+    const values = new Float64Array(hours);
+    const estimated = new Uint8Array(hours);
+    for (const s of members) {
+      for (let i = 0; i < hours; i++) {
+        values[i] += s.values[i];
+        if (s.estimated![i]) estimated[i] = 1;
+      }
+    }
+    aggregate = { id: target.text, timezone: target.timezone, startMs, values, estimated, ...(targetTemp ? { temperature: targetTemp } : {}) };
+  }
+  return { members, aggregate, startMs, hours, coverage, weather: { station: targetTemp ? target.weatherStation : null, hours: weatherHours } };
+}
+
+/** Days of history loaded before the horizon, per horizon (models read lags up to D−14 and a year for the profile/ML). */
+export const HISTORY_DAYS: Readonly<Record<string, number>> = {
+  intraday: 366,
+  'day-ahead': 366,
+  'week-ahead': 366,
+  'month-ahead': 366,
+  'long-term': 3 * 366,
+};
+
+export const historyFromMs = (horizon: string, dataCutoffMs: number): number => dataCutoffMs - (HISTORY_DAYS[horizon] ?? 366) * DAY;

@@ -1,0 +1,440 @@
+import { sql } from 'kysely';
+import { channelDef } from '../models/channel.js';
+import { qualityCode } from '../models/reading.js';
+import type { Database } from './database.js';
+import type { ForecastRunStatus } from './types.js';
+
+/**
+ * Storage side of forecasting (issue 5): the hourly history of a target's
+ * meters and of weather stations, forecast runs as a job queue, their hourly
+ * values, and what the forecast routes read back. Set-based: one statement per
+ * target (never per meter or hour), values written in multi-row chunks.
+ */
+
+const HOUR = 3_600_000;
+const ACTIVE_IMPORT = channelDef('active_import').code;
+const TEMPERATURE = channelDef('temperature').code;
+// Usable values: measured, validated, estimated, edited. Suspect and missing are left out (NaN).
+const USABLE = [qualityCode('measured'), qualityCode('validated'), qualityCode('estimated'), qualityCode('edited')];
+// Usable but marked (SeriesData.estimated): estimated by VEE or edited by hand, as billing's estimatedShare.
+const MARKED = [qualityCode('estimated'), qualityCode('edited')];
+
+/** A meter a forecast target is made of. */
+export interface TargetMeterRow {
+  readonly id: number;
+  readonly externalId: string;
+  readonly timezone: string;
+  readonly intervalMinutes: number;
+  readonly multiplier: number;
+  readonly weatherStation: string | null;
+  readonly supplyStart: string | null;
+  readonly supplyEnd: string | null;
+}
+
+/**
+ * The member meters of a target, by external id: one meter, the meters of a
+ * group (`meters.group`) or of a portfolio (`meters.portfolio`). Weather
+ * stations (commodity `weather`) are never members. Empty when none.
+ */
+export async function listTargetMeters(database: Database, t: { kind: 'meter' | 'group' | 'portfolio'; id: string }): Promise<TargetMeterRow[]> {
+  const column = t.kind === 'meter' ? 'external_id' : t.kind === 'group' ? 'group' : 'portfolio';
+  const rows = await database.db
+    .selectFrom('meters')
+    .select(['id', 'external_id', 'timezone', 'interval_minutes', 'multiplier', 'weather_station', 'supply_start', 'supply_end'])
+    .where(column, '=', t.id)
+    .where('commodity', '<>', 'weather')
+    .orderBy('external_id')
+    .execute();
+  return rows.map((r) => ({
+    id: r.id,
+    externalId: r.external_id,
+    timezone: r.timezone,
+    intervalMinutes: r.interval_minutes,
+    multiplier: r.multiplier,
+    weatherStation: r.weather_station,
+    supplyStart: r.supply_start,
+    supplyEnd: r.supply_end,
+  }));
+}
+
+/** Weather-station meters (commodity `weather`) among `ids`, by external id. */
+export async function findWeatherStations(database: Database, ids: readonly string[]): Promise<Map<string, number>> {
+  if (ids.length === 0) return new Map();
+  const rows = await database.db
+    .selectFrom('meters')
+    .select(['id', 'external_id'])
+    .where(sql<boolean>`external_id = any(${ids as string[]}::text[])`)
+    .where('commodity', '=', 'weather')
+    .execute();
+  return new Map(rows.map((r) => [r.external_id, r.id]));
+}
+
+/** One meter's hours on the grid [startMs, startMs + n·1 h). */
+export interface HourlyGrid {
+  /** kWh per hour, multiplier applied; NaN where the hour is incomplete or holds a suspect/missing value. */
+  readonly values: Float64Array;
+  /** 1 where a value of the hour is estimated or edited. */
+  readonly estimated: Uint8Array;
+}
+
+interface HourArrays {
+  meter_id: number;
+  hours: number[];
+  vals: (number | null)[];
+  marks: number[];
+}
+
+/**
+ * Hourly active import of `meterIds` for the hours starting in [fromMs, toMs)
+ * (UTC hours; both hour-aligned), as one grid per meter. An hour has a value
+ * only when its intervals (15, 30 or 60 min: the reading's own interval, else
+ * the meter's) add up to the full hour, all usable; an hour that holds a
+ * suspect or missing value is NaN as a whole (a partial sum would read as a
+ * dip). One statement for every meter: rows are summed per (meter, hour) in
+ * SQL and come back as three arrays per meter, not one row per hour.
+ * @example (await loadHourlyHistory(database, { meterIds: [7], fromMs, toMs })).get(7)?.values
+ */
+export async function loadHourlyHistory(
+  database: Database,
+  p: { meterIds: readonly number[]; fromMs: number; toMs: number; channel?: number },
+): Promise<Map<number, HourlyGrid>> {
+  const n = Math.max(0, Math.round((p.toMs - p.fromMs) / HOUR));
+  const out = new Map<number, HourlyGrid>();
+  for (const id of p.meterIds) out.set(id, { values: new Float64Array(n).fill(NaN), estimated: new Uint8Array(n) });
+  if (p.meterIds.length === 0 || n === 0) return out;
+  const h0 = p.fromMs / HOUR;
+  // h: hours since the epoch (integer division of the epoch seconds). Same h
+  // for the four quarter-hours of an hour; grouping by an int is cheaper than by a timestamp.
+  const { rows } = await sql<HourArrays>`
+    SELECT ph.meter_id, array_agg(ph.h) AS hours,
+           array_agg(CASE WHEN ph.n_bad = 0 AND ph.minutes + ph.n_default * m.interval_minutes = 60 THEN ph.v * m.multiplier END) AS vals,
+           array_agg(ph.n_marked) AS marks
+    FROM (
+      SELECT meter_id, (floor(extract(epoch FROM start) / 3600))::int AS h,
+             sum(value) FILTER (WHERE quality = ANY(${USABLE}::smallint[])) AS v,
+             count(*) FILTER (WHERE NOT quality = ANY(${USABLE}::smallint[]))::int AS n_bad,
+             count(*) FILTER (WHERE quality = ANY(${MARKED}::smallint[]))::int AS n_marked,
+             coalesce(sum(interval_minutes), 0)::int AS minutes,
+             count(*) FILTER (WHERE interval_minutes IS NULL)::int AS n_default
+      FROM readings
+      WHERE meter_id = ANY(${p.meterIds as number[]}::int[]) AND channel = ${p.channel ?? ACTIVE_IMPORT}
+        AND start >= ${new Date(p.fromMs)} AND start < ${new Date(p.toMs)}
+      GROUP BY 1, 2
+    ) ph
+    JOIN meters m ON m.id = ph.meter_id
+    GROUP BY ph.meter_id`.execute(database.db);
+  for (const r of rows) {
+    const g = out.get(r.meter_id)!;
+    for (let k = 0; k < r.hours.length; k++) {
+      const i = r.hours[k] - h0;
+      if (i < 0 || i >= n) continue;
+      const v = r.vals[k];
+      g.values[i] = v === null ? NaN : Number(v);
+      if (r.marks[k] > 0) g.estimated[i] = 1;
+    }
+  }
+  return out;
+}
+
+/**
+ * Hourly mean outdoor temperature (°C) of weather stations (the `temperature`
+ * channel of meters with commodity `weather`) for the hours in [fromMs, toMs),
+ * one grid per station meter id; NaN where no usable value. Values stored for
+ * hours after the issue time are the weather forecast (the caller decides).
+ */
+export async function loadStationTemperature(database: Database, p: { stationIds: readonly number[]; fromMs: number; toMs: number }): Promise<Map<number, Float64Array>> {
+  const n = Math.max(0, Math.round((p.toMs - p.fromMs) / HOUR));
+  const out = new Map<number, Float64Array>();
+  for (const id of p.stationIds) out.set(id, new Float64Array(n).fill(NaN));
+  if (p.stationIds.length === 0 || n === 0) return out;
+  const h0 = p.fromMs / HOUR;
+  const { rows } = await sql<{ meter_id: number; hours: number[]; vals: number[] }>`
+    SELECT meter_id, array_agg(h) AS hours, array_agg(v) AS vals
+    FROM (
+      SELECT meter_id, (floor(extract(epoch FROM start) / 3600))::int AS h, avg(value) AS v
+      FROM readings
+      WHERE meter_id = ANY(${p.stationIds as number[]}::int[]) AND channel = ${TEMPERATURE}
+        AND start >= ${new Date(p.fromMs)} AND start < ${new Date(p.toMs)} AND quality = ANY(${USABLE}::smallint[])
+      GROUP BY 1, 2
+    ) t
+    GROUP BY meter_id`.execute(database.db);
+  for (const r of rows) {
+    const g = out.get(r.meter_id)!;
+    for (let k = 0; k < r.hours.length; k++) {
+      const i = r.hours[k] - h0;
+      if (i >= 0 && i < n) g[i] = Number(r.vals[k]);
+    }
+  }
+  return out;
+}
+
+/* ------------------------------------------------------------------ runs */
+
+export interface ForecastRun {
+  readonly id: number;
+  readonly target: string;
+  readonly horizon: string;
+  /** Requested model kind or `auto`. */
+  readonly model: string;
+  readonly status: ForecastRunStatus;
+  /** 0..1 */
+  readonly progress: number;
+  readonly error: string | null;
+  readonly issueTime: Date;
+  readonly dataCutoff: Date | null;
+  readonly from: Date | null;
+  readonly to: Date | null;
+  /** The model the engine used (after quality gates and the backtest choice). */
+  readonly usedModel: string | null;
+  readonly metadata: Record<string, unknown> | null;
+  readonly metrics: Record<string, unknown> | null;
+  readonly requestedBy: string | null;
+  readonly createdAt: Date;
+  readonly startedAt: Date | null;
+  readonly finishedAt: Date | null;
+}
+
+const RUN_COLUMNS = [
+  'id', 'target', 'horizon', 'model', 'status', 'progress', 'error', 'issue_time', 'data_cutoff', 'from_ts', 'to_ts',
+  'used_model', 'metadata', 'metrics', 'requested_by', 'created_at', 'started_at', 'finished_at',
+] as const;
+
+interface RunRow {
+  id: number; target: string; horizon: string; model: string; status: ForecastRunStatus; progress: number; error: string | null;
+  issue_time: Date; data_cutoff: Date | null; from_ts: Date | null; to_ts: Date | null; used_model: string | null;
+  metadata: unknown; metrics: unknown; requested_by: string | null; created_at: Date; started_at: Date | null; finished_at: Date | null;
+}
+
+const json = (v: unknown): Record<string, unknown> | null => (v === null || v === undefined ? null : typeof v === 'string' ? JSON.parse(v) : (v as Record<string, unknown>));
+const date = (v: Date | string | null): Date | null => (v === null ? null : new Date(v));
+
+function toRun(r: RunRow): ForecastRun {
+  return {
+    id: Number(r.id),
+    target: r.target,
+    horizon: r.horizon,
+    model: r.model,
+    status: r.status,
+    progress: Number(r.progress),
+    error: r.error,
+    issueTime: new Date(r.issue_time),
+    dataCutoff: date(r.data_cutoff),
+    from: date(r.from_ts),
+    to: date(r.to_ts),
+    usedModel: r.used_model,
+    metadata: json(r.metadata),
+    metrics: json(r.metrics),
+    requestedBy: r.requested_by,
+    createdAt: new Date(r.created_at),
+    startedAt: date(r.started_at),
+    finishedAt: date(r.finished_at),
+  };
+}
+
+/** Queues a run; returns its id. */
+export async function createRun(database: Database, r: { target: string; horizon: string; model: string; issueTime: Date; requestedBy: string | null }): Promise<number> {
+  const row = await database.db
+    .insertInto('forecast_runs')
+    .values({ target: r.target, horizon: r.horizon, model: r.model, issue_time: r.issueTime, requested_by: r.requestedBy, metadata: null, metrics: null, error: null, data_cutoff: null, from_ts: null, to_ts: null, used_model: null, started_at: null, finished_at: null })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return Number(row.id);
+}
+
+export async function getRun(database: Database, id: number): Promise<ForecastRun | undefined> {
+  const row = await database.db.selectFrom('forecast_runs').select(RUN_COLUMNS).where('id', '=', id).executeTakeFirst();
+  return row ? toRun(row as unknown as RunRow) : undefined;
+}
+
+/**
+ * Takes the oldest queued run (or run `id` when it is queued): status →
+ * running, started_at, a heartbeat and the attempt count in metadata.worker.
+ * SKIP LOCKED: instances sharing a server database never take the same run.
+ */
+export async function claimRun(database: Database, worker: string, id?: number): Promise<ForecastRun | undefined> {
+  const which = id === undefined ? sql`` : sql`AND id = ${id}`;
+  const { rows } = await sql<RunRow>`
+    UPDATE forecast_runs r SET status = 'running', started_at = now(), progress = 0, error = NULL,
+      metadata = jsonb_build_object('worker', jsonb_build_object(
+        'id', ${worker}::text, 'heartbeatAt', now(),
+        'attempt', coalesce((r.metadata -> 'worker' ->> 'attempt')::int, 0) + 1))
+    WHERE r.id = (SELECT id FROM forecast_runs WHERE status = 'queued' ${which} ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+    RETURNING ${sql.raw(RUN_COLUMNS.map((c) => `r.${c}`).join(', '))}`.execute(database.db);
+  return rows[0] ? toRun(rows[0]) : undefined;
+}
+
+/** Progress (0..1) and the heartbeat of a running run. */
+export async function heartbeatRun(database: Database, id: number, progress?: number): Promise<void> {
+  await sql`
+    UPDATE forecast_runs SET progress = coalesce(${progress ?? null}::real, progress),
+      metadata = jsonb_set(coalesce(metadata, '{}'::jsonb), '{worker,heartbeatAt}', to_jsonb(now()))
+    WHERE id = ${id} AND status = 'running'`.execute(database.db);
+}
+
+export interface ForecastValueRow {
+  readonly target: string;
+  readonly startMs: number;
+  readonly p10: number;
+  readonly p50: number;
+  readonly p90: number;
+}
+
+/** Rows per INSERT: 4 000 × 6 parameters stays below PostgreSQL's 65 535 bind parameters. */
+export const VALUES_CHUNK = 4_000;
+
+/**
+ * Marks a running run done with its values, window and results, in one
+ * transaction: readers see either no values or all of them. Non-finite
+ * quantiles are stored as NULL (p50 must be finite).
+ */
+export async function completeRun(
+  database: Database,
+  id: number,
+  r: { dataCutoff: Date; from: Date; to: Date; usedModel: string; metadata: Record<string, unknown>; metrics: Record<string, unknown> | null; values: readonly ForecastValueRow[] },
+): Promise<void> {
+  const fin = (x: number) => (Number.isFinite(x) ? x : null);
+  await database.db.transaction().execute(async (trx) => {
+    await trx.deleteFrom('forecast_values').where('run_id', '=', id).execute(); // a requeued run that got this far before
+    for (let i = 0; i < r.values.length; i += VALUES_CHUNK) {
+      const chunk = r.values.slice(i, i + VALUES_CHUNK).filter((v) => Number.isFinite(v.p50));
+      if (chunk.length === 0) continue;
+      await trx
+        .insertInto('forecast_values')
+        .values(chunk.map((v) => ({ run_id: id, target: v.target, start: new Date(v.startMs), p10: fin(v.p10), p50: v.p50, p90: fin(v.p90) })))
+        .execute();
+    }
+    await trx
+      .updateTable('forecast_runs')
+      .set({
+        status: 'done',
+        progress: 1,
+        error: null,
+        data_cutoff: r.dataCutoff,
+        from_ts: r.from,
+        to_ts: r.to,
+        used_model: r.usedModel,
+        metadata: JSON.stringify(r.metadata),
+        metrics: r.metrics === null ? null : JSON.stringify(r.metrics),
+        finished_at: sql<Date>`now()`,
+      })
+      .where('id', '=', id)
+      .execute();
+  });
+}
+
+/** Marks a run failed with a reason (keeps the metadata gathered so far, adds `extra`). */
+export async function failRun(database: Database, id: number, error: string, extra: Record<string, unknown> = {}): Promise<void> {
+  await sql`
+    UPDATE forecast_runs SET status = 'failed', error = ${error}, finished_at = now(),
+      metadata = coalesce(metadata, '{}'::jsonb) || ${JSON.stringify(extra)}::jsonb
+    WHERE id = ${id}`.execute(database.db);
+}
+
+/**
+ * Runs left `running` by a worker that stopped (crash, kill, power): no
+ * heartbeat for `staleMs`. Each goes back to the queue while it has had fewer
+ * than `maxAttempts` attempts, else fails with the reason. Returns the ids.
+ */
+export async function recoverStaleRuns(database: Database, p: { staleMs: number; maxAttempts: number }): Promise<{ requeued: number[]; failed: number[] }> {
+  const attempts = sql`coalesce((metadata -> 'worker' ->> 'attempt')::int, 1)`;
+  const heartbeat = sql`coalesce((metadata -> 'worker' ->> 'heartbeatAt')::timestamptz, started_at, created_at)`;
+  const stale = sql`status = 'running' AND ${heartbeat} < now() - ${`${Math.round(p.staleMs)} milliseconds`}::interval`;
+  const requeued = await sql<{ id: number }>`
+    UPDATE forecast_runs SET status = 'queued', progress = 0, started_at = NULL
+    WHERE ${stale} AND ${attempts} < ${p.maxAttempts} RETURNING id`.execute(database.db);
+  const failed = await sql<{ id: number }>`
+    UPDATE forecast_runs SET status = 'failed', finished_at = now(),
+      error = 'the worker stopped while running this forecast (no heartbeat since ' || ${heartbeat}::text || ') after '
+              || ${attempts}::text || ' attempt(s); not retried again: POST /v1/forecasts/runs to run it anew'
+    WHERE ${stale} RETURNING id`.execute(database.db);
+  return { requeued: requeued.rows.map((r) => Number(r.id)), failed: failed.rows.map((r) => Number(r.id)) };
+}
+
+/** True when a run for (target, horizon, issue time) exists, whatever its status (schedule de-duplication). */
+export async function runExists(database: Database, p: { target: string; horizon: string; issueTime: Date }): Promise<boolean> {
+  const row = await database.db
+    .selectFrom('forecast_runs')
+    .select('id')
+    .where('target', '=', p.target)
+    .where('horizon', '=', p.horizon)
+    .where('issue_time', '=', p.issueTime)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/* ----------------------------------------------------------------- reads */
+
+/**
+ * The newest done run of `horizon` (by issue time, then id) that holds values
+ * of `series` (a run's target or one of its member meters) in [fromMs, toMs),
+ * with those values, oldest first.
+ */
+export async function findIssuedForecast(
+  database: Database,
+  p: { series: string; horizon: string; fromMs: number; toMs: number },
+): Promise<{ run: ForecastRun; values: { start: Date; p10: number | null; p50: number; p90: number | null }[] } | undefined> {
+  const from = new Date(p.fromMs);
+  const to = new Date(p.toMs);
+  const row = await database.db
+    .selectFrom('forecast_runs as r')
+    .select(RUN_COLUMNS.map((c) => `r.${c}` as const))
+    .where('r.status', '=', 'done')
+    .where('r.horizon', '=', p.horizon)
+    .where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom('forecast_values as v')
+          .select(sql`1`.as('one'))
+          .whereRef('v.run_id', '=', 'r.id')
+          .where('v.target', '=', p.series)
+          .where('v.start', '>=', from)
+          .where('v.start', '<', to),
+      ),
+    )
+    .orderBy('r.issue_time', 'desc')
+    .orderBy('r.id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const run = toRun(row as unknown as RunRow);
+  const values = await database.db
+    .selectFrom('forecast_values')
+    .select(['start', 'p10', 'p50', 'p90'])
+    .where('run_id', '=', run.id)
+    .where('target', '=', p.series)
+    .where('start', '>=', from)
+    .where('start', '<', to)
+    .orderBy('start')
+    .execute();
+  return { run, values: values.map((v) => ({ start: new Date(v.start), p10: v.p10, p50: v.p50, p90: v.p90 })) };
+}
+
+export interface IssuedHour {
+  readonly startMs: number;
+  readonly p10: number;
+  readonly p50: number;
+  readonly p90: number;
+  readonly runId: number;
+  readonly issueTime: Date;
+}
+
+/**
+ * The accuracy query: for every hour of `series` in [fromMs, toMs), the value
+ * of the newest done run of `horizon` that was issued before the hour started
+ * (what a trader had in hand), one row per hour that has a forecast.
+ */
+export async function listIssuedHours(database: Database, p: { series: string; horizon: string; fromMs: number; toMs: number }): Promise<IssuedHour[]> {
+  const { rows } = await sql<{ start: Date; p10: number | null; p50: number; p90: number | null; run_id: number; issue_time: Date }>`
+    SELECT DISTINCT ON (v.start) v.start, v.p10, v.p50, v.p90, v.run_id, r.issue_time
+    FROM forecast_values v JOIN forecast_runs r ON r.id = v.run_id
+    WHERE v.target = ${p.series} AND v.start >= ${new Date(p.fromMs)} AND v.start < ${new Date(p.toMs)}
+      AND r.status = 'done' AND r.horizon = ${p.horizon} AND r.issue_time <= v.start
+    ORDER BY v.start, r.issue_time DESC, r.id DESC`.execute(database.db);
+  return rows.map((r) => ({
+    startMs: new Date(r.start).getTime(),
+    p10: r.p10 ?? NaN,
+    p50: r.p50,
+    p90: r.p90 ?? NaN,
+    runId: Number(r.run_id),
+    issueTime: new Date(r.issue_time),
+  }));
+}
