@@ -19,6 +19,9 @@ import { validationRoutes } from './routes/validation.route.js';
 import { editRoutes } from './routes/edits.route.js';
 import { settlementRoutes } from './routes/settlement.route.js';
 import { portfolioRoutes } from './routes/portfolios.route.js';
+import { marketRoutes } from './routes/market.route.js';
+import { imbalanceRoutes } from './routes/imbalance.route.js';
+import { forecastRoutes } from './routes/forecasts.route.js';
 
 export interface AppDeps {
   readonly database: Database;
@@ -70,6 +73,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(editRoutes, { ...ctx, prefix: '/v1' });
   await app.register(settlementRoutes, { ...ctx, prefix: '/v1' });
   await app.register(portfolioRoutes, { ...ctx, prefix: '/v1' });
+  await app.register(marketRoutes, { ...ctx, prefix: '/v1' });
+  await app.register(imbalanceRoutes, { ...ctx, prefix: '/v1' });
+  await app.register(forecastRoutes, { ...ctx, prefix: '/v1' });
   return app;
 }
 
