@@ -1,0 +1,141 @@
+import type { Database } from '../sql/database.js';
+import { getChampion, promoteModel, retireModel, saveChallenger, type StoredForecastModel } from '../sql/forecast-model.repository.js';
+import type { FitContext, ForecastModel, SeriesData } from './model.js';
+import { frozenMlModel, mlModel, type MlModelOptions } from './models/ml.js';
+
+/**
+ * Champion/challenger for stored ML models (issue 5, "only promoted when it
+ * beats the current model on the backtest").
+ *
+ * A retrain trains a challenger on the data before a backtest window (the
+ * last `backtestDays` whole days before the data cut-off), then backtests the
+ * challenger and the stored champion as they are (frozen weights, lags and
+ * levels re-anchored at each origin, no training) over that same window with
+ * the caller's backtest. The challenger is saved; it is promoted when
+ * shouldPromote says so, else retired. What was backtested is what is stored:
+ * the promoted artefact is the one trained up to the window's start (its
+ * per-series levels re-anchor at every forecast, so the weights do not go
+ * stale in four weeks). A champion trained after the window's start has seen
+ * part of the window; the challenger must then beat an optimistic figure,
+ * which errs on the side of keeping the champion.
+ */
+
+/** What a promotion decision reads from a backtest (forecast/metrics ForecastMetrics fits). */
+export interface PromotionMetrics {
+  /** Hours evaluated. */
+  readonly n: number;
+  /** Σ|error| / Σ|actual| over the backtest (fraction). */
+  readonly wape: number;
+  readonly [key: string]: unknown;
+}
+
+export interface PromotionDecision {
+  readonly promote: boolean;
+  readonly reason: string;
+}
+
+/** Relative WAPE improvement a challenger needs to replace a champion (2 %: 10.0 % → below 9.8 %). */
+export const PROMOTION_MARGIN = 0.02;
+
+const pct = (x: number): string => `${(x * 100).toFixed(2)} %`;
+const valid = (m: PromotionMetrics | undefined): boolean => m !== undefined && m.n > 0 && Number.isFinite(m.wape);
+
+/**
+ * Whether the challenger replaces the champion: it needs a valid backtest
+ * (hours > 0, finite WAPE) and, when there is a champion with a valid
+ * backtest on the same window, a WAPE below champion × (1 − margin).
+ *
+ * @example
+ *   shouldPromote({ n: 168, wape: 0.10 }, { n: 168, wape: 0.097 }) // { promote: true, … }
+ *   shouldPromote({ n: 168, wape: 0.10 }, { n: 168, wape: 0.099 }) // { promote: false, … } (within the margin)
+ */
+export function shouldPromote(champion: PromotionMetrics | undefined, challenger: PromotionMetrics, margin = PROMOTION_MARGIN): PromotionDecision {
+  if (!valid(challenger)) return { promote: false, reason: `challenger has no valid backtest (${challenger.n} hours, WAPE ${challenger.wape})` };
+  if (champion === undefined) return { promote: true, reason: 'no champion yet' };
+  if (!valid(champion)) return { promote: true, reason: `champion has no valid backtest (${champion.n} hours, WAPE ${champion.wape})` };
+  const bar = champion.wape * (1 - margin);
+  return challenger.wape < bar
+    ? { promote: true, reason: `challenger WAPE ${pct(challenger.wape)} < champion ${pct(champion.wape)} − ${pct(margin)} of it` }
+    : { promote: false, reason: `challenger WAPE ${pct(challenger.wape)} does not beat champion ${pct(champion.wape)} by ${pct(margin)} of it` };
+}
+
+/** The window a retrain backtests over: [fromMs, toMs) with toMs = the data cut-off. */
+export interface BacktestWindow {
+  readonly fromMs: number;
+  readonly toMs: number;
+}
+
+/**
+ * The caller's backtest (the eval helper's rolling-origin backtest, wrapped):
+ * replays issue times inside `window` on `series` with `model` (fitting it at
+ * each origin: for frozen models that is cheap) and pools the metrics of all
+ * series. Must not read data after each origin's cut-off.
+ */
+export type BacktestFn = (model: ForecastModel, series: readonly SeriesData[], window: BacktestWindow, ctx: FitContext) => Promise<PromotionMetrics>;
+
+export interface RetrainOptions {
+  /** Days of backtest before the cut-off (default 28). */
+  readonly backtestDays?: number;
+  readonly margin?: number;
+  readonly ml?: MlModelOptions;
+  /** Model kind label stored (default 'ml'). */
+  readonly kind?: 'ml';
+}
+
+export interface RetrainResult {
+  /** 'promoted' | 'retired' (challenger lost) | 'skipped' (quality gate: not trained). */
+  readonly outcome: 'promoted' | 'retired' | 'skipped';
+  readonly reason: string;
+  readonly model?: StoredForecastModel;
+  readonly championId?: number;
+  readonly challengerMetrics?: PromotionMetrics;
+  readonly championMetrics?: PromotionMetrics;
+}
+
+const DAY = 86_400_000;
+
+/**
+ * Trains a challenger ML model for `target` on `series` (e.g. the meters of a
+ * portfolio: one global model), backtests it against the stored champion and
+ * stores it, promoted or retired. `ctx.dataCutoff` is the newest data to use;
+ * progress goes to ctx.onProgress (training 0–0.6, backtests 0.6–1).
+ *
+ * @example
+ *   const r = await retrain(database, 'portfolio:P1', series, { issueTime: now, dataCutoff: now, country: 'TR' }, backtest);
+ *   // r.outcome === 'promoted' → getChampion(database, 'portfolio:P1', 'ml') is the new model
+ */
+export async function retrain(database: Database, target: string, series: readonly SeriesData[], ctx: FitContext, backtest: BacktestFn, opts: RetrainOptions = {}): Promise<RetrainResult> {
+  const kind = opts.kind ?? 'ml';
+  const progress = ctx.onProgress ?? (() => {});
+  const windowStart = Math.floor(ctx.dataCutoff / 3_600_000) * 3_600_000 - (opts.backtestDays ?? 28) * DAY;
+  const window: BacktestWindow = { fromMs: windowStart, toMs: ctx.dataCutoff };
+  const trainCtx: FitContext = { ...ctx, issueTime: windowStart, dataCutoff: windowStart, onProgress: (f) => progress(0.6 * f) };
+
+  const fitted = await mlModel(opts.ml).fit(series, trainCtx);
+  if (!fitted.artefact) return { outcome: 'skipped', reason: String(fitted.info.fallback ?? 'the ML model could not be trained') };
+  const artefact = fitted.artefact;
+
+  const challengerMetrics = await backtest(frozenMlModel(artefact), series, window, ctx);
+  progress(0.8);
+  const champion = await getChampion(database, target, kind);
+  let championMetrics: PromotionMetrics | undefined;
+  let note = '';
+  if (champion) {
+    try {
+      championMetrics = await backtest(frozenMlModel(champion.artefact), series, window, ctx);
+    } catch (err) {
+      // e.g. an artefact of an older format or another feature set: it cannot compete.
+      note = `; champion ${champion.id} could not be backtested: ${(err as Error).message}`;
+    }
+  }
+  progress(1);
+  const decision = champion && championMetrics === undefined ? { promote: valid(challengerMetrics), reason: `champion unusable${note}` } : shouldPromote(championMetrics, challengerMetrics, opts.margin);
+  const metrics = { backtest: { fromMs: window.fromMs, toMs: window.toMs }, challenger: challengerMetrics, champion: championMetrics ?? null, championId: champion?.id ?? null, decision: decision.reason };
+  const saved = await saveChallenger(database, { target, kind, artefact: artefact as unknown as Record<string, unknown>, metrics, dataCutoff: new Date(trainCtx.dataCutoff) });
+  if (decision.promote) {
+    const promoted = await promoteModel(database, saved.id);
+    return { outcome: 'promoted', reason: decision.reason + note, model: promoted, championId: champion?.id, challengerMetrics, championMetrics };
+  }
+  await retireModel(database, saved.id);
+  return { outcome: 'retired', reason: decision.reason + note, model: { ...saved, status: 'retired' }, championId: champion?.id, challengerMetrics, championMetrics };
+}
