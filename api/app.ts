@@ -22,6 +22,7 @@ import { portfolioRoutes } from './routes/portfolios.route.js';
 import { marketRoutes } from './routes/market.route.js';
 import { imbalanceRoutes } from './routes/imbalance.route.js';
 import { forecastRoutes } from './routes/forecasts.route.js';
+import { hookRoutes } from './routes/hooks.route.js';
 
 export interface AppDeps {
   readonly database: Database;
@@ -76,6 +77,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(marketRoutes, { ...ctx, prefix: '/v1' });
   await app.register(imbalanceRoutes, { ...ctx, prefix: '/v1' });
   await app.register(forecastRoutes, { ...ctx, prefix: '/v1' });
+  await app.register(hookRoutes, { ...ctx, prefix: '/v1' });
   return app;
 }
 
