@@ -1,0 +1,367 @@
+import type { FastifySchemaCompiler } from 'fastify';
+import { validatorCompiler, type FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { importEpiasPrices } from '../../adapters/market/epias-import.js';
+import { CsvParser, csvLine } from '../../adapters/file/csv.js';
+import { MdmError } from '../../models/errors.js';
+import {
+  AreaSchema,
+  areaTimezone,
+  CurrencySchema,
+  hourStarts,
+  ImbalanceRuleSchema,
+  NominationsBodySchema,
+  PositionsBodySchema,
+  PricesBodySchema,
+  type PositionRow,
+  type RowProblem,
+} from '../../models/market.js';
+import { formatInstant } from '../../models/time.js';
+import type { Database } from '../../sql/database.js';
+import { findQueryMeters } from '../../sql/reading-query.repository.js';
+import {
+  areaCurrency,
+  listImbalanceRules,
+  listPositions,
+  listPrices,
+  putImbalanceRule,
+  upsertNominations,
+  upsertPositions,
+  upsertPrices,
+  type PositionInput,
+} from '../../sql/market.repository.js';
+import { getPortfolioSettings } from '../../sql/portfolio.repository.js';
+import type { RouteContext } from '../app.js';
+import { rangeParams } from '../query-params.js';
+import { authErrors, ErrorSchema, InstantQuery } from '../schemas.js';
+
+const CSV = 'text/csv';
+const MAX_PROBLEMS = 100;
+
+/** Body validator: a text/csv body (a Buffer) passes through to the handler; JSON goes through the zod schema. */
+const jsonOrCsv: FastifySchemaCompiler<unknown> = (route) => {
+  const zod = validatorCompiler(route as Parameters<FastifySchemaCompiler<z.ZodType>>[0]);
+  if (route.httpPart !== 'body') return zod;
+  return (data: unknown) => (Buffer.isBuffer(data) ? { value: data } : zod(data));
+};
+
+/** All-or-nothing: a batch with bad rows is refused (400) with every reason (first 100). */
+function refuse(what: string, problems: readonly RowProblem[], unit = 'row'): never {
+  const first = problems[0];
+  throw new MdmError(
+    'MDM_ERR_VALIDATION',
+    [`${problems.length} bad ${what} ${unit}(s), nothing stored; first: ${unit} ${first.index}: ${first.reason}`],
+    { details: { rejected: problems.slice(0, MAX_PROBLEMS), count: problems.length } },
+  );
+}
+
+async function knownPortfolio(database: Database, id: string) {
+  const p = await getPortfolioSettings(database, id);
+  if (!p) throw new MdmError('MDM_ERR_NOT_FOUND', [`portfolio "${id}" is unknown: give its meters portfolio="${id}" or create it with PUT /v1/portfolios/${id}`]);
+  return p;
+}
+
+/** start,bilateral,dayAhead,intraday (header required, any order, empty cells = 0) → rows or problems by line. */
+export function parsePositionsCsv(text: string): { rows: PositionRow[]; lines: number[]; problems: RowProblem[] } {
+  const parser = new CsvParser({ delimiter: ',' });
+  const records = [...parser.push(text.replace(/^\uFEFF/, '')), ...parser.end()];
+  const header = records.shift();
+  const cols = (header?.fields ?? []).map((f) => f.trim());
+  const known = ['start', 'bilateral', 'dayAhead', 'intraday'];
+  const unknown = cols.filter((c) => !known.includes(c));
+  if (!cols.includes('start') || unknown.length) {
+    throw new MdmError('MDM_ERR_VALIDATION', [`positions CSV header must be start,bilateral,dayAhead,intraday (any order; got "${cols.join(',')}")`]);
+  }
+  const rows: PositionRow[] = [];
+  const lines: number[] = [];
+  const problems: RowProblem[] = [];
+  for (const r of records) {
+    if (r.fields.length === 1 && r.fields[0].trim() === '') continue;
+    if (r.error || r.fields.length !== cols.length) {
+      problems.push({ index: r.line, reason: r.error ?? `expected ${cols.length} fields, got ${r.fields.length}` });
+      continue;
+    }
+    const row: Record<string, string | number> = {};
+    let bad: string | undefined;
+    cols.forEach((c, i) => {
+      const v = r.fields[i].trim();
+      if (c === 'start') row.start = v;
+      else if (v !== '') {
+        const n = Number(v);
+        if (!Number.isFinite(n)) bad ??= `${c} "${v}" is not a number (MWh, decimal point)`;
+        else row[c] = n;
+      }
+    });
+    if (bad) problems.push({ index: r.line, reason: bad });
+    else {
+      rows.push(row as unknown as PositionRow);
+      lines.push(r.line);
+    }
+  }
+  return { rows, lines, problems };
+}
+
+const PriceOut = z.object({
+  start: z.string().describe("Hour start in the area's zone, with offset"),
+  ptf: z.number().nullable(),
+  smf: z.number().nullable(),
+  positiveImbalance: z.number().nullable(),
+  negativeImbalance: z.number().nullable(),
+  systemDirection: z.string().nullable(),
+  source: z.string(),
+});
+const PositionOut = z.object({ start: z.string(), bilateral: z.number(), dayAhead: z.number(), intraday: z.number(), total: z.number() });
+const RuleOut = z.object({
+  area: z.string(),
+  effectiveFrom: z.string(),
+  rule: z.string(),
+  kPositive: z.number(),
+  kNegative: z.number(),
+  note: z.string().nullable(),
+  createdAt: z.string(),
+  createdBy: z.string().nullable(),
+});
+const IssueOut = z.object({ line: z.number(), kind: z.string(), message: z.string() });
+
+/** Market data: hourly prices per area, positions and nominations per portfolio, imbalance price rules. See docs/imbalance.md. */
+export const marketRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { database }) => {
+  app.addContentTypeParser(CSV, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.put(
+    '/market/prices',
+    {
+      config: { permission: 'market:write' },
+      validatorCompiler: jsonOrCsv,
+      schema: {
+        tags: ['market'],
+        summary: 'Store hourly prices of a market area (JSON), or import an EPİAŞ PTF/SMF CSV file (text/csv)',
+        description:
+          'application/json: {area, currency, prices: [{start, ptf, smf, positiveImbalance?, negativeImbalance?, systemDirection?}]}, per MWh, start ISO-8601 with offset on a whole hour. ' +
+          'Upsert per (area, start): given fields overwrite, absent ones keep the stored value. A batch with a bad row stores nothing (400, every reason in details.rejected). ' +
+          'text/csv: one EPİAŞ hourly price file as published (Windows-1254, "Tarih","Saat","PTF (TL/MWh)", Turkish numbers, local hours); ' +
+          'query area (default TR), kind=ptf|smf (default: from the header), currency (default: from the unit). Clock-change repeats are reported in issues and stored once.',
+        consumes: ['application/json', CSV],
+        querystring: z.object({
+          area: AreaSchema.optional().describe('text/csv only; default TR'),
+          kind: z.enum(['ptf', 'smf']).optional().describe('text/csv only'),
+          currency: CurrencySchema.optional().describe('text/csv only'),
+        }),
+        body: PricesBodySchema,
+        response: {
+          200: z.object({
+            area: z.string(),
+            currency: z.string(),
+            stored: z.number().int().describe('Hours inserted or updated'),
+            kind: z.enum(['ptf', 'smf']).optional(),
+            lines: z.number().int().optional().describe('CSV: data rows in the file'),
+            issues: z.array(IssueOut).optional().describe('CSV: rows not taken as they are (clock-change repeats, bad rows)'),
+          }),
+          400: ErrorSchema,
+          409: ErrorSchema,
+          415: ErrorSchema,
+          ...authErrors,
+        },
+      },
+    },
+    async (req) => {
+      const body: unknown = req.body;
+      if (Buffer.isBuffer(body)) {
+        const r = await importEpiasPrices(database, body, { area: req.query.area ?? 'TR', kind: req.query.kind, currency: req.query.currency });
+        return { area: r.area, currency: r.currency, stored: r.stored, kind: r.kind, lines: r.lines, issues: r.issues };
+      }
+      const { area, currency, prices } = req.body;
+      const { ms, problems } = hourStarts(prices.map((p) => p.start));
+      if (problems.length) refuse('price', problems);
+      const stored = await areaCurrency(database, area);
+      if (stored && stored !== currency) throw new MdmError('MDM_ERR_CONFLICT', [`area ${area} has prices in ${stored}, not ${currency}: one currency per area`]);
+      const n = await upsertPrices(database, { area, currency, source: 'api', rows: prices.map((p, i) => ({ ...p, startMs: ms[i] })) });
+      return { area, currency, stored: n };
+    },
+  );
+
+  app.get(
+    '/market/prices',
+    {
+      config: { permission: 'market:read' },
+      schema: {
+        tags: ['market'],
+        summary: 'Hourly prices of a market area (JSON or CSV)',
+        description: "Per MWh in the area's currency; start in the area's zone (TR: Europe/Istanbul). format=csv: start,ptf,smf,positiveImbalance,negativeImbalance,systemDirection,source.",
+        produces: ['application/json', CSV],
+        querystring: z.object({ area: AreaSchema.default('TR'), from: InstantQuery, to: InstantQuery, format: z.enum(['json', 'csv']).default('json') }),
+        response: {
+          200: z.object({ area: z.string(), currency: z.string().nullable(), unit: z.string().nullable().describe('e.g. TRY/MWh'), timezone: z.string(), prices: z.array(PriceOut) }),
+          400: ErrorSchema,
+          ...authErrors,
+        },
+      },
+    },
+    async (req, reply) => {
+      const { area, format } = req.query;
+      const { from, to } = rangeParams(req.query.from, req.query.to, 'hour');
+      const tz = areaTimezone(area);
+      const rows = await listPrices(database, { area, from, to });
+      const prices = rows.map((r) => ({
+        start: formatInstant(r.start.getTime(), tz),
+        ptf: r.ptf,
+        smf: r.smf,
+        positiveImbalance: r.positiveImbalance,
+        negativeImbalance: r.negativeImbalance,
+        systemDirection: r.systemDirection,
+        source: r.source,
+      }));
+      if (format === 'csv') {
+        const cols = ['start', 'ptf', 'smf', 'positiveImbalance', 'negativeImbalance', 'systemDirection', 'source'] as const;
+        const text = csvLine(cols) + prices.map((p) => csvLine(cols.map((c) => p[c] ?? ''))).join('');
+        return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="prices-${area}.csv"`).send(text as never);
+      }
+      const currency = rows[0]?.currency ?? (await areaCurrency(database, area)) ?? null;
+      return { area, currency, unit: currency ? `${currency}/MWh` : null, timezone: tz, prices };
+    },
+  );
+
+  app.put(
+    '/market/positions',
+    {
+      config: { permission: 'market:write' },
+      validatorCompiler: jsonOrCsv,
+      schema: {
+        tags: ['market'],
+        summary: "Store a portfolio's purchased energy per hour by channel (JSON, or CSV start,bilateral,dayAhead,intraday)",
+        description:
+          'application/json: {portfolio, positions: [{start, bilateral?, dayAhead?, intraday?}]} in MWh; a missing part is 0. text/csv: header start,bilateral,dayAhead,intraday ' +
+          '(any order, empty cell = 0, decimal point) and ?portfolio=. Upsert per (portfolio, start): a row replaces the hour. A batch with a bad row stores nothing (400).',
+        consumes: ['application/json', CSV],
+        querystring: z.object({ portfolio: z.string().min(1).optional().describe('text/csv only') }),
+        body: PositionsBodySchema,
+        response: { 200: z.object({ portfolio: z.string(), stored: z.number().int(), unit: z.literal('MWh') }), 400: ErrorSchema, 404: ErrorSchema, 415: ErrorSchema, ...authErrors },
+      },
+    },
+    async (req) => {
+      const body: unknown = req.body;
+      let portfolio: string;
+      let rows: PositionRow[];
+      let labels: number[] | undefined; // CSV: line numbers for the reasons
+      if (Buffer.isBuffer(body)) {
+        if (!req.query.portfolio) throw new MdmError('MDM_ERR_VALIDATION', ['a text/csv positions upload needs ?portfolio=<id>']);
+        portfolio = req.query.portfolio;
+        const parsed = parsePositionsCsv(body.toString('utf8'));
+        if (parsed.problems.length) refuse('position', parsed.problems, 'line');
+        if (parsed.rows.length === 0) throw new MdmError('MDM_ERR_VALIDATION', ['the CSV has a header but no position rows']);
+        rows = parsed.rows;
+        labels = parsed.lines;
+      } else {
+        portfolio = req.body.portfolio;
+        rows = req.body.positions;
+      }
+      await knownPortfolio(database, portfolio);
+      const { ms, problems } = hourStarts(rows.map((r) => r.start));
+      if (problems.length) refuse('position', labels ? problems.map((p) => ({ ...p, index: labels![p.index] })) : problems, labels ? 'line' : 'row');
+      const input: PositionInput[] = rows.map((r, i) => ({ startMs: ms[i], bilateral: r.bilateral ?? 0, dayAhead: r.dayAhead ?? 0, intraday: r.intraday ?? 0 }));
+      return { portfolio, stored: await upsertPositions(database, portfolio, input), unit: 'MWh' as const };
+    },
+  );
+
+  app.get(
+    '/market/positions',
+    {
+      config: { permission: 'market:read' },
+      schema: {
+        tags: ['market'],
+        summary: "A portfolio's positions per hour (MWh; JSON or CSV)",
+        description: "start in the portfolio's zone. format=csv: start,bilateral,dayAhead,intraday (the upload format).",
+        produces: ['application/json', CSV],
+        querystring: z.object({ portfolio: z.string().min(1), from: InstantQuery, to: InstantQuery, format: z.enum(['json', 'csv']).default('json') }),
+        response: { 200: z.object({ portfolio: z.string(), timezone: z.string(), unit: z.literal('MWh'), positions: z.array(PositionOut) }), 400: ErrorSchema, 404: ErrorSchema, ...authErrors },
+      },
+    },
+    async (req, reply) => {
+      const p = await knownPortfolio(database, req.query.portfolio);
+      const { from, to } = rangeParams(req.query.from, req.query.to, 'hour');
+      const rows = await listPositions(database, { portfolio: p.id, from, to });
+      const positions = rows.map((r) => ({
+        start: formatInstant(r.start.getTime(), p.timezone),
+        bilateral: r.bilateral,
+        dayAhead: r.dayAhead,
+        intraday: r.intraday,
+        total: r.bilateral + r.dayAhead + r.intraday,
+      }));
+      if (req.query.format === 'csv') {
+        const text = csvLine(['start', 'bilateral', 'dayAhead', 'intraday']) + positions.map((r) => csvLine([r.start, r.bilateral, r.dayAhead, r.intraday])).join('');
+        return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="positions-${p.id}.csv"`).send(text as never);
+      }
+      return { portfolio: p.id, timezone: p.timezone, unit: 'MWh' as const, positions };
+    },
+  );
+
+  app.put(
+    '/market/nominations',
+    {
+      config: { permission: 'market:write' },
+      schema: {
+        tags: ['market'],
+        summary: 'Store meter-level nominations (MWh per meter and hour); in an hour that has them, imbalance allocates the position by them instead of the forecasts',
+        body: NominationsBodySchema,
+        response: { 200: z.object({ portfolio: z.string(), stored: z.number().int(), unit: z.literal('MWh') }), 400: ErrorSchema, 404: ErrorSchema, ...authErrors },
+      },
+    },
+    async (req) => {
+      const { portfolio, nominations } = req.body;
+      await knownPortfolio(database, portfolio);
+      const members = new Map((await findQueryMeters(database, { portfolio })).map((m) => [m.externalId, m.id]));
+      const problems: RowProblem[] = [];
+      const seen = new Set<string>();
+      const startsMs = nominations.map((n, i) => {
+        const { ms, problems: bad } = hourStarts([n.start], i);
+        problems.push(...bad);
+        if (!members.has(n.meter)) problems.push({ index: i, reason: `meter "${n.meter}" is not in portfolio ${portfolio}` });
+        const key = `${n.meter}@${ms[0]}`;
+        if (!Number.isNaN(ms[0]) && seen.has(key)) problems.push({ index: i, reason: `meter ${n.meter} is nominated twice for ${n.start}` });
+        seen.add(key);
+        return ms[0];
+      });
+      if (problems.length) refuse('nomination', problems);
+      const stored = await upsertNominations(database, portfolio, nominations.map((n, i) => ({ meterId: members.get(n.meter)!, startMs: startsMs[i], mwh: n.mwh })));
+      return { portfolio, stored, unit: 'MWh' as const };
+    },
+  );
+
+  app.get(
+    '/market/imbalance-rules',
+    {
+      config: { permission: 'market:read' },
+      schema: {
+        tags: ['market'],
+        summary: 'Imbalance price rules with their effective dates (used for hours without published imbalance prices)',
+        querystring: z.object({ area: AreaSchema.optional() }),
+        response: { 200: z.object({ rules: z.array(RuleOut) }), ...authErrors },
+      },
+    },
+    async (req) => ({
+      rules: (await listImbalanceRules(database, req.query.area)).map((r) => ({ ...r, createdAt: r.createdAt.toISOString() })),
+    }),
+  );
+
+  app.put(
+    '/market/imbalance-rules',
+    {
+      config: { permission: 'market:write' },
+      schema: {
+        tags: ['market'],
+        summary: 'Add or replace the imbalance price rule of an area from a local date on',
+        description:
+          'rule min-max-k: positive = min(PTF, SMF) × (1 − kPositive), negative = max(PTF, SMF) × (1 + kNegative). The rule in force on an hour is the one with ' +
+          "the latest effectiveFrom on or before the hour's local date (portfolio zone). Seeded: TR from 2000-01-01, k = 0.03.",
+        body: ImbalanceRuleSchema,
+        response: { 200: RuleOut, 201: RuleOut, 400: ErrorSchema, ...authErrors },
+      },
+    },
+    async (req, reply) => {
+      const b = req.body;
+      if (Number.isNaN(Date.parse(`${b.effectiveFrom}T00:00:00Z`))) throw new MdmError('MDM_ERR_VALIDATION', [`effectiveFrom "${b.effectiveFrom}" is not a date`]);
+      const created = await putImbalanceRule(database, { ...b, kNegative: b.kNegative ?? b.kPositive, createdBy: req.principal?.name ?? null });
+      const rule = (await listImbalanceRules(database, b.area)).find((r) => r.effectiveFrom === b.effectiveFrom)!;
+      return reply.status(created ? 201 : 200).send({ ...rule, createdAt: rule.createdAt.toISOString() });
+    },
+  );
+};
