@@ -54,7 +54,7 @@ export interface ResolvedTarget {
   readonly text: string;
   /** Local days and day types of the target (portfolio settings; a group: its meters' most common zone). */
   readonly timezone: string;
-  /** Holiday country: the portfolio's market area when it is a country code, else from the time zone. */
+  /** Holiday country: the portfolio's stored market area when it is a country code, else from the time zone. */
   readonly country: string;
   readonly dayAheadCutoff: string;
   /** External id of the target's weather station (portfolio settings, else the members' most common), or null. */
@@ -86,7 +86,8 @@ export async function resolveTarget(database: Database, ref: TargetRef): Promise
   }
   if (ref.kind === 'portfolio') {
     const s = await getPortfolioSettings(database, ref.id);
-    const area = s?.area ?? 'TR';
+    // The market area is the holiday country when it was set and names one (TR, PL); else the zone's country.
+    const area = s?.stored ? s.area : '';
     const timezone = s?.timezone ?? mostCommon(meters.map((m) => m.timezone))!;
     return {
       ok: true,
