@@ -222,17 +222,6 @@ export const AlarmsQuery = z
   })
   .strict();
 
-/** POST /v1/events: per-row checks happen in models/event.ts parseEventRows. */
-export const EventsBody = z
-  .object({
-    events: z
-      .array(z.unknown())
-      .min(1)
-      .max(10_000)
-      .describe('Events {meter, code, at, severity?, data?}; each is checked on its own (one bad event rejects only itself)'),
-  })
-  .strict();
-
 export const EventsResultSchema = z.object({
   accepted: z.number().int().describe('Events stored now'),
   unchanged: z.number().int().describe('Events already stored (same meter, code and at): no-op'),

@@ -64,3 +64,36 @@ export function parseEventRows(raw: readonly unknown[]): EventRowsResult {
   }
   return { valid, rejected };
 }
+
+/** An event of POST /v1/events: a MeterEventSchema event plus the meter it belongs to. */
+export const HttpEventSchema = MeterEventSchema.extend({ meter: z.string().min(1).describe('External meter id') }).strict();
+
+/**
+ * Validates events that name their meter (POST /v1/events), one by one, with
+ * the same checks and messages as parseEventRows. Pure.
+ * @example parseMeterEventRows([{ meter: 'M1', code: 'tamper', at: '2026-01-01T10:00:00Z' }, { code: 'tamper' }])
+ * // { valid: [{ index: 0, meter: 'M1', event: { code: 'tamper', atMs: 1767261600000, … } }],
+ * //   rejected: [{ index: 1, meter: null, reason: 'meter: is required (the external meter id)' }] }
+ */
+export function parseMeterEventRows(raw: readonly unknown[]): {
+  valid: { index: number; meter: string; event: ParsedEvent }[];
+  rejected: { index: number; meter: string | null; reason: string }[];
+} {
+  const valid: { index: number; meter: string; event: ParsedEvent }[] = [];
+  const rejected: { index: number; meter: string | null; reason: string }[] = [];
+  raw.forEach((row, index) => {
+    if (row === null || typeof row !== 'object' || Array.isArray(row)) {
+      rejected.push({ index, meter: null, reason: 'event must be an object {meter, code, at, severity?, data?}' });
+      return;
+    }
+    const { meter, ...rest } = row as Record<string, unknown>;
+    if (typeof meter !== 'string' || meter.length === 0) {
+      rejected.push({ index, meter: null, reason: 'meter: is required (the external meter id)' });
+      return;
+    }
+    const one = parseEventRows([rest]);
+    if (one.valid.length) valid.push({ index, meter, event: one.valid[0].event });
+    else rejected.push({ index, meter, reason: one.rejected[0].reason.replace('allowed: code,', 'allowed: meter, code,') });
+  });
+  return { valid, rejected };
+}
