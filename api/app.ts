@@ -23,6 +23,9 @@ import { marketRoutes } from './routes/market.route.js';
 import { imbalanceRoutes } from './routes/imbalance.route.js';
 import { forecastRoutes } from './routes/forecasts.route.js';
 import { hookRoutes } from './routes/hooks.route.js';
+import { eventRoutes } from './routes/events.route.js';
+import { alarmRoutes } from './routes/alarms.route.js';
+import { alarmRuleRoutes } from './routes/alarm-rules.route.js';
 
 export interface AppDeps {
   readonly database: Database;
@@ -78,6 +81,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(imbalanceRoutes, { ...ctx, prefix: '/v1' });
   await app.register(forecastRoutes, { ...ctx, prefix: '/v1' });
   await app.register(hookRoutes, { ...ctx, prefix: '/v1' });
+  await app.register(eventRoutes, { ...ctx, prefix: '/v1' });
+  await app.register(alarmRoutes, { ...ctx, prefix: '/v1' });
+  await app.register(alarmRuleRoutes, { ...ctx, prefix: '/v1' });
   return app;
 }
 
