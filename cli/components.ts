@@ -13,6 +13,7 @@ import { modbusComponent } from '../adapters/modbus/modbus.component.js';
 import { billingComponent } from '../billing/billing.component.js';
 import { veeComponent } from '../ingest/vee/vee-worker.js';
 import { hooksComponent } from '../hooks/hook-dispatcher.js';
+import { epiasComponent } from '../adapters/market/epias.component.js';
 
 type LogFn = (objOrMsg: object | string, msg?: string) => void;
 
@@ -54,4 +55,5 @@ export const COMPONENTS: readonly ComponentFactory[] = [
   billingComponent, // billing: daily rollup maintenance (BILLING_ROLLUP_INTERVAL_S), readiness of the current and previous month (BILLING_READINESS_INTERVAL_MIN)
   veeComponent, // ingest/vee: validates the meter days ingest queued (vee_queue)
   hooksComponent, // hooks: sends alarm transitions to work-order hooks from the hook_deliveries outbox (HOOK_* settings)
+  epiasComponent, // adapters/market: PTF/SMF of yesterday, today, tomorrow from the EPİAŞ transparency platform into market_prices (EPIAS_*; off by default)
 ];

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MdmError } from './errors.js';
+import { parseForecastSchedule } from './forecast-schedule.js';
 
 /**
  * Service configuration: environment variables, optionally a JSON config file
@@ -92,6 +93,16 @@ export const ConfigSchema = z
       .min(1)
       .default(3)
       .describe('A meter whose newest active import value is this many days old is not billable (no_recent_data)'),
+    EPIAS_FETCH_INTERVAL_MIN: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe('Minutes between fetches of PTF and SMF (yesterday, today, tomorrow) from the EPİAŞ transparency platform into market_prices; 0 (default) = off'),
+    EPIAS_BASE_URL: z.string().url().default('https://seffaflik.epias.com.tr/electricity-service').describe('EPİAŞ transparency platform data services (v2)'),
+    EPIAS_AUTH_URL: z.string().url().default('https://giris.epias.com.tr/cas/v1/tickets').describe('EPİAŞ login: ticket-granting ticket (TGT) service'),
+    EPIAS_USERNAME: z.string().min(1).optional().describe('EPİAŞ transparency platform account (required when EPIAS_FETCH_INTERVAL_MIN > 0)'),
+    EPIAS_PASSWORD: z.string().min(1).optional().describe('Password of EPIAS_USERNAME'),
     HOOK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000).describe('Hooks: a delivery request without a response by then is a timeout (retried)'),
     HOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(25).describe('Hooks: attempts per delivery before it is marked failed'),
     HOOK_BACKOFF_BASE_MS: z.coerce.number().int().min(1).default(1_000).describe('Hooks: delay after the first failed attempt, doubled after each further one (with jitter: ½ to 1×)'),
@@ -104,6 +115,17 @@ export const ConfigSchema = z
       .max(256)
       .default(16)
       .describe('Hooks: delivery requests in flight at once (one at a time per alarm and hook); 0 turns the dispatcher off'),
+    FORECAST_POLL_S: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(5)
+      .describe('Forecast worker: seconds between looks at the run queue and the schedule; 0 turns the worker off (queued runs wait)'),
+    FORECAST_SCHEDULE: z
+      .string()
+      .default('day-ahead@09:30')
+      .refine((s) => parseForecastSchedule(s).ok, { error: (iss) => { const r = parseForecastSchedule(String(iss.input)); return r.ok ? 'invalid' : r.reason; } })
+      .describe('Forecast runs and ML retrains queued by the worker: "<horizon|retrain>@<HH:MM|*:MM> [target …]; …" (local time of each target; no target = every portfolio); empty = none'),
   })
   .strict();
 

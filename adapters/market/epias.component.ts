@@ -1,0 +1,117 @@
+import { localDate, shiftDate } from '../../models/calendar.js';
+import { MdmError } from '../../models/errors.js';
+import type { Database } from '../../sql/database.js';
+import { upsertPrices } from '../../sql/market.repository.js';
+import { EPIAS_TZ } from './epias-csv.js';
+import { EpiasTransparencyClient, type EpiasClientOptions } from './epias-transparency.js';
+
+type LogFn = (objOrMsg: object | string, msg?: string) => void;
+interface Log {
+  readonly info: LogFn;
+  readonly warn: LogFn;
+  readonly error: LogFn;
+}
+
+/** Timers passed in so tests can drive the schedule. */
+export interface EpiasTimers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export interface EpiasFetchResult {
+  readonly from: string;
+  readonly to: string;
+  readonly ptf: number;
+  readonly smf: number;
+}
+
+/**
+ * Fetches PTF and SMF for yesterday, today and tomorrow (Turkish local dates)
+ * and stores them in market_prices (area TR, TRY, source epias-transparency);
+ * tomorrow's PTF appears once the day-ahead market has cleared (early
+ * afternoon), tomorrow's SMF the day after: what is not published yet is
+ * simply not there.
+ */
+export async function fetchEpiasPrices(database: Database, client: EpiasTransparencyClient, nowMs: number): Promise<EpiasFetchResult> {
+  const today = localDate(nowMs, EPIAS_TZ);
+  const from = shiftDate(today, -1);
+  const to = shiftDate(today, 1);
+  const ptf = await client.series('ptf', from, to);
+  const smf = await client.series('smf', from, to);
+  const base = { area: 'TR', currency: 'TRY', source: 'epias-transparency' };
+  const nPtf = await upsertPrices(database, { ...base, rows: ptf.map((r) => ({ startMs: r.startMs, ptf: r.value })) });
+  const nSmf = await upsertPrices(database, { ...base, rows: smf.map((r) => ({ startMs: r.startMs, smf: r.value })) });
+  return { from, to, ptf: nPtf, smf: nSmf };
+}
+
+const realTimers: EpiasTimers = { setTimeout: (fn, ms) => setTimeout(fn, ms).unref(), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
+const silent: Log = { info: () => {}, warn: () => {}, error: () => {} };
+
+export interface EpiasComponentConfig {
+  readonly EPIAS_FETCH_INTERVAL_MIN: number;
+  readonly EPIAS_BASE_URL: string;
+  readonly EPIAS_AUTH_URL: string;
+  readonly EPIAS_USERNAME?: string;
+  readonly EPIAS_PASSWORD?: string;
+}
+
+/**
+ * `mdm serve` component: every EPIAS_FETCH_INTERVAL_MIN minutes (first run at
+ * start) fetchEpiasPrices. Off (undefined) when the interval is 0, the
+ * default. A failed run is logged and retried at the next tick; /health shows
+ * the last run and the last error.
+ */
+export function epiasComponent(
+  ctx: { readonly config: EpiasComponentConfig; readonly database: Database },
+  deps: { readonly fetch?: EpiasClientOptions['fetch']; readonly timers?: EpiasTimers; readonly now?: () => number } = {},
+) {
+  const c = ctx.config;
+  if (!c.EPIAS_FETCH_INTERVAL_MIN) return undefined;
+  if (!c.EPIAS_USERNAME || !c.EPIAS_PASSWORD) {
+    throw new MdmError('MDM_ERR_CONFIG', ['  EPIAS_USERNAME, EPIAS_PASSWORD: required when EPIAS_FETCH_INTERVAL_MIN > 0 (register at the EPİAŞ transparency platform)']);
+  }
+  const now = deps.now ?? Date.now;
+  const timers = deps.timers ?? realTimers;
+  const client = new EpiasTransparencyClient({ baseUrl: c.EPIAS_BASE_URL, authUrl: c.EPIAS_AUTH_URL, username: c.EPIAS_USERNAME, password: c.EPIAS_PASSWORD, fetch: deps.fetch, now });
+  const everyMs = c.EPIAS_FETCH_INTERVAL_MIN * 60_000;
+  let log = silent;
+  let timer: unknown;
+  let stopped = false;
+  let inFlight: Promise<void> = Promise.resolve();
+  let last: (EpiasFetchResult & { at: string }) | undefined;
+  let lastError: string | undefined;
+
+  async function tick(): Promise<void> {
+    try {
+      const r = await fetchEpiasPrices(ctx.database, client, now());
+      last = { ...r, at: new Date(now()).toISOString() };
+      lastError = undefined;
+      log.info(r, 'EPİAŞ prices fetched');
+    } catch (err) {
+      lastError = (err as Error).message;
+      log.error({ err }, 'EPİAŞ price fetch failed; retried at the next run');
+    }
+  }
+  const schedule = () => {
+    if (stopped) return;
+    timer = timers.setTimeout(() => {
+      inFlight = tick().finally(schedule);
+    }, everyMs);
+  };
+
+  return {
+    name: 'epias',
+    probe: { name: 'epias', check: () => ({ ok: lastError === undefined, lastRun: last ?? null, ...(lastError ? { error: lastError } : {}) }) },
+    /** One run now (what the timer does). */
+    tick,
+    async start(l: Log) {
+      log = l;
+      inFlight = tick().finally(schedule);
+    },
+    async stop() {
+      stopped = true;
+      if (timer !== undefined) timers.clearTimeout(timer);
+      await inFlight;
+    },
+  };
+}
