@@ -12,6 +12,7 @@ import { mqttComponent } from '../adapters/mqtt/component.js';
 import { modbusComponent } from '../adapters/modbus/modbus.component.js';
 import { billingComponent } from '../billing/billing.component.js';
 import { veeComponent } from '../ingest/vee/vee-worker.js';
+import { alarmsComponent } from '../ingest/alarms/alarms.component.js';
 import { hooksComponent } from '../hooks/hook-dispatcher.js';
 import { epiasComponent } from '../adapters/market/epias.component.js';
 
@@ -54,6 +55,7 @@ export const COMPONENTS: readonly ComponentFactory[] = [
   modbusComponent, // adapters/modbus: register poller for the devices in modbus_devices (PUT /v1/modbus/devices, MODBUS_DEVICES_FILE)
   billingComponent, // billing: daily rollup maintenance (BILLING_ROLLUP_INTERVAL_S), readiness of the current and previous month (BILLING_READINESS_INTERVAL_MIN)
   veeComponent, // ingest/vee: validates the meter days ingest queued (vee_queue)
+  alarmsComponent, // ingest/alarms: silence check every ALARMS_SILENCE_INTERVAL_S (no_data alarms open and close)
   hooksComponent, // hooks: sends alarm transitions to work-order hooks from the hook_deliveries outbox (HOOK_* settings)
   epiasComponent, // adapters/market: PTF/SMF of yesterday, today, tomorrow from the EPİAŞ transparency platform into market_prices (EPIAS_*; off by default)
 ];

@@ -93,6 +93,12 @@ export const ConfigSchema = z
       .min(1)
       .default(3)
       .describe('A meter whose newest active import value is this many days old is not billable (no_recent_data)'),
+    ALARMS_SILENCE_INTERVAL_S: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(300)
+      .describe('Seconds between silence checks of the alarms component (no_data alarms for meters without readings, per silence rule); 0 turns the check off'),
     EPIAS_FETCH_INTERVAL_MIN: z.coerce
       .number()
       .int()
