@@ -5,6 +5,7 @@ import type { DeadLetter } from '../sql/dead-letter.repository.js';
 import { findMeterRefs } from '../sql/meter-lookup.repository.js';
 import { writeReadings } from '../sql/reading-write.repository.js';
 import { meterIdsOf, normalizeReadings } from './normalize.js';
+import { evaluateReadingAlarms } from './alarms/readings.js';
 
 export interface IngestContext {
   /** Transport, also the default source: http, mqtt, modbus, file. */
@@ -23,8 +24,9 @@ export interface IngestContext {
 /**
  * The one ingest path for every transport: validate rows, store the valid ones
  * (versioned, idempotent) and dead-letter the rest with their reasons, in one
- * transaction, which also queues the touched meter days for validation (VEE).
- * Returns counts and per-row rejects.
+ * transaction, which also queues the touched meter days for validation (VEE);
+ * then alarm rules on the values (ingest/alarms/readings.ts, a no-op without
+ * rules). Returns counts and per-row rejects.
  */
 export async function ingestReadings(database: Database, raw: readonly unknown[], ctx: IngestContext): Promise<IngestResult & { batchId: number }> {
   const meters = await findMeterRefs(database, meterIdsOf(raw, ctx.meter));
@@ -42,6 +44,7 @@ export async function ingestReadings(database: Database, raw: readonly unknown[]
     { transport: ctx.transport, principal: ctx.principal, topic: ctx.topic, detail: ctx.detail, validate: true },
     deadLetters,
   );
+  await evaluateReadingAlarms(database, n.rows, meters.values()); // alarm rules (threshold, silence); nothing to do without rules
   return {
     batchId: counts.batchId,
     accepted: counts.accepted,
@@ -136,6 +139,7 @@ export async function ingestMessages(
     out.unchanged += c.unchanged;
     out.superseded += c.superseded;
   }
+  await evaluateReadingAlarms(database, groups.length === 1 ? groups[0] : groups.flat(), meters.values());
   return out;
 }
 

@@ -150,6 +150,19 @@ export const veeCode = (veeRule: string, rule: Pick<VeeAlarmRule, 'code'>): stri
 export const ruleApplies = (rule: { readonly groups?: readonly string[] }, group: string | null): boolean =>
   !rule.groups || (group !== null && rule.groups.includes(group));
 
+/**
+ * The silence rules that decide for a meter of `group`: the rules naming its
+ * group if any, else the rules for every meter; the shortest `hours` of those
+ * wins. So a group rule overrides the catch-all for that group. Pure.
+ */
+export function silenceHoursFor(rules: readonly (SilenceRule & { id: string })[], group: string | null): { hours: number; rule: SilenceRule & { id: string } } | undefined {
+  const own = rules.filter((r) => r.groups && group !== null && r.groups.includes(group));
+  const pool = own.length ? own : rules.filter((r) => !r.groups);
+  let best: (SilenceRule & { id: string }) | undefined;
+  for (const r of pool) if (!best || r.hours < best.hours) best = r;
+  return best && { hours: best.hours, rule: best };
+}
+
 /** What one incoming event does to alarms. */
 export type EventAction =
   | { readonly kind: 'raise'; readonly code: string; readonly severity: AlarmSeverity }

@@ -1,0 +1,63 @@
+import { silenceHoursFor } from '../../models/alarm.js';
+import { CHANNELS } from '../../models/channel.js';
+import { closeAlarms, raiseAlarms, type CloseInput, type LifecycleCounts, type RaiseInput } from '../../sql/alarm.repository.js';
+import type { Database } from '../../sql/database.js';
+import { withRetry } from './events.js';
+import { alarmRules } from './rules.js';
+
+/**
+ * Newest reading time per meter (any channel; one index probe per channel
+ * through the readings primary key), whether the meter has an active no_data
+ * alarm, and its registration time (a meter that never reported counts from
+ * it).
+ */
+const NEWEST = `
+SELECT m.id, m."group", m.created_at,
+       (SELECT max(l.start) FROM unnest($1::smallint[]) AS c(ch)
+          CROSS JOIN LATERAL (SELECT r.start FROM readings r WHERE r.meter_id = m.id AND r.channel = c.ch ORDER BY r.start DESC LIMIT 1) l) AS newest,
+       EXISTS (SELECT 1 FROM alarms a WHERE a.meter_id = m.id AND a.code = 'no_data' AND a.state <> 'closed') AS alarmed
+FROM meters m
+WHERE $2::text[] IS NULL OR m."group" = ANY($2::text[])`;
+
+/**
+ * The periodic silence check (alarms component): every meter a silence rule
+ * covers whose newest reading (or, without any, its registration) is older
+ * than the rule's hours gets a no_data alarm (one, not one per check); a
+ * meter with an active no_data alarm and a reading within its hours gets it
+ * closed (by "data"). No silence rule: nothing to do.
+ */
+export async function checkSilence(database: Database, nowMs: number = Date.now()): Promise<LifecycleCounts> {
+  const { silences } = await alarmRules(database, nowMs);
+  if (silences.length === 0) return { opened: 0, repeated: 0, closed: 0 };
+  const groups = silences.some((r) => !r.groups) ? null : [...new Set(silences.flatMap((r) => r.groups ?? []))];
+  const channels = CHANNELS.map((c) => c.code);
+  const rows = await database.session((s) => s.query<{ id: number; group: string | null; created_at: Date; newest: Date | null; alarmed: boolean }>(NEWEST, [channels, groups]), { transaction: false });
+  const raises: RaiseInput[] = [];
+  const closes: CloseInput[] = [];
+  for (const m of rows) {
+    const s = silenceHoursFor(silences, m.group);
+    if (!s) continue;
+    const newestMs = new Date(m.newest ?? m.created_at).getTime();
+    const silent = newestMs < nowMs - s.hours * 3_600_000;
+    if (silent && !m.alarmed) {
+      raises.push({
+        meterId: m.id,
+        code: 'no_data',
+        severity: s.rule.severity,
+        firstMs: nowMs,
+        lastMs: nowMs,
+        count: 1,
+        source: 'silence',
+        ruleId: s.rule.id,
+        data: { newestReading: m.newest ? new Date(m.newest).toISOString() : null, hours: s.hours },
+      });
+    } else if (!silent && m.alarmed) {
+      closes.push({ meterId: m.id, code: 'no_data', atMs: nowMs, actor: 'data' });
+    }
+  }
+  if (raises.length === 0 && closes.length === 0) return { opened: 0, repeated: 0, closed: 0 };
+  return withRetry(database, async (s) => {
+    const r = await raiseAlarms(s, raises);
+    return { ...r, closed: await closeAlarms(s, closes) };
+  });
+}
