@@ -44,7 +44,7 @@ export type ForecastEngine = (
   series: readonly SeriesData[],
   ctx: FitContext,
   horizon: Horizon & { readonly name: HorizonName },
-  opts: { readonly model: 'auto' | ModelKind; readonly target: string },
+  opts: { readonly model: 'auto' | ModelKind; readonly target: string; readonly timezone: string; readonly dayAheadCutoff: string },
 ) => Promise<EngineResult>;
 
 export const RUN_MODELS = ['auto', ...MODEL_KINDS] as const;
@@ -108,7 +108,12 @@ export async function executeRun(o: ExecuteOptions, run: ForecastRun): Promise<F
     const series = loaded.aggregate ? [...loaded.members, loaded.aggregate] : loaded.members;
     const ctx: FitContext = { issueTime, dataCutoff: win.dataCutoff, country: target.country, onProgress: (f) => progress(0.1 + 0.85 * f) };
     const t1 = now();
-    const result = await o.engine(series, ctx, { fromMs: win.fromMs, toMs: win.toMs, name: horizon }, { model: run.model as 'auto' | ModelKind, target: target.text });
+    const result = await o.engine(series, ctx, { fromMs: win.fromMs, toMs: win.toMs, name: horizon }, {
+      model: run.model as 'auto' | ModelKind,
+      target: target.text,
+      timezone: target.timezone,
+      dayAheadCutoff: target.dayAheadCutoff,
+    });
     stage.engineMs = now() - t1;
     if (result.rows.length !== series.length) throw new RunError(`the engine returned ${result.rows.length} row sets for ${series.length} series`);
     const values: ForecastValueRow[] = [];

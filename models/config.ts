@@ -131,7 +131,7 @@ export const ConfigSchema = z
       .string()
       .default('day-ahead@09:30')
       .refine((s) => parseForecastSchedule(s).ok, { error: (iss) => { const r = parseForecastSchedule(String(iss.input)); return r.ok ? 'invalid' : r.reason; } })
-      .describe('Forecast runs and ML retrains queued by the worker: "<horizon|retrain>@<HH:MM|*:MM> [target …]; …" (local time of each target; no target = every portfolio); empty = none'),
+      .describe('Forecast runs and ML retrains queued by the worker: "<horizon|retrain>@<HH:MM|*:MM> [target …]; …" (local time of each target; no target = every portfolio); off = none'),
   })
   .strict();
 

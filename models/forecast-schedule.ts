@@ -10,6 +10,7 @@
  *   portfolio (with stored settings or member meters).
  * - `retrain`: retrains the ML model of each target and promotes it only when
  *   it beats the champion on the backtest.
+ * - `off` (or nothing): no schedule.
  *
  * @example parseForecastSchedule('day-ahead@09:30; intraday@*:05 portfolio:IST; retrain@03:00')
  * Pure.
@@ -33,6 +34,7 @@ const TARGET = /^(portfolio|group|meter):.{1,128}$/;
 
 export function parseForecastSchedule(text: string): { ok: true; entries: ScheduleEntry[] } | { ok: false; reason: string } {
   const entries: ScheduleEntry[] = [];
+  if (text.trim() === 'off') return { ok: true, entries };
   for (const raw of text.split(';')) {
     const part = raw.trim();
     if (part === '') continue;
