@@ -155,11 +155,16 @@ export class EpiasTransparencyClient {
     }
   }
 
+  /** One POST; a connection reset (a kept-alive socket the server had closed) is retried once on a new connection. */
   private async request(url: string, headers: Record<string, string>, body: string) {
-    try {
-      return await this.fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(this.o.timeoutMs ?? 30_000) });
-    } catch (err) {
-      throw new EpiasError(`EPİAŞ ${url} could not be reached: ${(err as Error).message}`, undefined, { cause: err });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(this.o.timeoutMs ?? 30_000) });
+      } catch (err) {
+        const code = ((err as { cause?: { code?: string } }).cause ?? {}).code;
+        if (attempt === 0 && (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET')) continue;
+        throw new EpiasError(`EPİAŞ ${url} could not be reached: ${(err as Error).message}${code ? ` (${code})` : ''}`, undefined, { cause: err });
+      }
     }
   }
 }
