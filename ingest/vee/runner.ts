@@ -4,6 +4,7 @@ import type { NormalizedReading } from '../../models/reading.js';
 import { qualityCode, qualityName, sourceCode, sourceName } from '../../models/reading.js';
 import { RULES, type RuleName, type VeeParams } from '../../models/vee.js';
 import type { Database } from '../../sql/database.js';
+import { raiseVeeAlarms, veeAlarmWatermark } from '../alarms/vee-alarms.js';
 import { insertNotes, type NoteInput } from '../../sql/reading-note.repository.js';
 import { writeReadings } from '../../sql/reading-write.repository.js';
 import {
@@ -223,7 +224,9 @@ async function runBatch(
     await insertNotes(database, notes, principal);
   }
   for (const f of issues.values()) result.findings[f.rule]++;
+  const watermark = await veeAlarmWatermark(database); // undefined without VEE alarm rules
   const stored = await storeIssues(database, ranges, [...issues.values()], principal);
+  if (watermark !== undefined) await raiseVeeAlarms(database, watermark, plans.map((p) => p.meter.id));
   result.issuesCreated += stored.created;
   result.issuesObsoleted += stored.obsoleted;
 }
