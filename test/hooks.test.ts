@@ -1,0 +1,223 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createHookDispatcher, type HookDispatcher } from '../hooks/hook-dispatcher.js';
+import { recordEvents } from '../ingest/alarms/events.js';
+import { listAlarms, transitionAlarm } from '../sql/alarm.repository.js';
+import { testApp, type TestApp } from './api-helpers.js';
+import { FLAVOURS } from './helpers.js';
+import { startReceiver, until, type Answer, type Received, type TestReceiver } from './hook-receiver.js';
+
+const T0 = Date.parse('2026-03-01T10:00:00Z');
+const at = (minutes: number) => new Date(T0 + minutes * 60_000);
+const SECRET = 'test-secret-0123456789';
+/** Small delays so that retries happen within the test; a timeout long enough for a loaded machine (one request times out on purpose). */
+const FAST = { timeoutMs: 2000, maxAttempts: 5, backoffBaseMs: 20, backoffMaxMs: 100, pollMs: 20, concurrency: 4 };
+
+describe.each(FLAVOURS)('hooks and work orders (%s)', (flavour) => {
+  let t: TestApp;
+  const meter: Record<string, number> = {};
+  let receiver: TestReceiver | undefined;
+  let dispatcher: HookDispatcher | undefined;
+  let hookId: number | undefined;
+
+  const ev = (m: string, code: string, minutes: number) => ({ meterId: meter[m], code, at: at(minutes), transport: 'test' });
+  const alarmOf = async (m: string, code: string) => (await listAlarms(t.database, { meter: m, code, limit: 1 }))[0];
+  const deliveries = async (status?: string) => {
+    const r = await t.app.inject({ method: 'GET', url: `/v1/hooks/${hookId}/deliveries${status ? `?status=${status}` : ''}`, headers: t.auth('admin') });
+    expect(r.statusCode).toBe(200);
+    return r.json().deliveries as { id: string; alarmId: number; transition: string; status: string; attempts: number; lastStatus: number | null; lastError: string | null; deliveredAt: string | null }[];
+  };
+  async function setUp(answer: (r: Received) => Answer, hook: Record<string, unknown>, opts: Partial<typeof FAST> = {}): Promise<TestReceiver> {
+    receiver = await startReceiver(SECRET, answer);
+    const r = await t.app.inject({ method: 'POST', url: '/v1/hooks', headers: t.auth('admin'), payload: { url: receiver.url, secret: SECRET, ...hook } });
+    expect(r.statusCode).toBe(201);
+    hookId = r.json().id;
+    dispatcher = createHookDispatcher({ database: t.database, ...FAST, ...opts });
+    return receiver;
+  }
+
+  beforeAll(async () => {
+    t = await testApp(flavour);
+    const rows = await t.database.db
+      .insertInto('meters')
+      .values(['H1', 'H2', 'H3', 'H4', 'H5'].map((id, i) => ({ external_id: id, commodity: 'electricity', timezone: 'Europe/Istanbul', interval_minutes: 15, multiplier: 1, tariff: 'single', labels: '{}', group: i < 3 ? 'north' : 'south' })))
+      .returning(['id', 'external_id'])
+      .execute();
+    for (const r of rows) meter[r.external_id] = r.id;
+  });
+  afterEach(async () => {
+    await dispatcher?.stop();
+    await receiver?.close();
+    if (hookId !== undefined) await t.app.inject({ method: 'DELETE', url: `/v1/hooks/${hookId}`, headers: t.auth('admin') });
+    dispatcher = receiver = hookId = undefined;
+  });
+  afterAll(() => t?.close());
+
+  it('creates, lists and deactivates hooks; the secret is shown once; admin only', async () => {
+    const bad = await t.app.inject({ method: 'POST', url: '/v1/hooks', headers: t.auth('admin'), payload: { url: 'ftp://x', transitions: ['reopened'], filter: { severities: ['loud'] } } });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().message).toMatch(/url.*http:\/\/ or https:\/\//s);
+    expect((await t.app.inject({ method: 'POST', url: '/v1/hooks', headers: t.auth('operator'), payload: { url: 'http://127.0.0.1:1/x' } })).statusCode).toBe(403);
+
+    const created = await t.app.inject({ method: 'POST', url: '/v1/hooks', headers: t.auth('admin'), payload: { url: 'http://127.0.0.1:1/x', filter: { codes: ['tamper'] } } });
+    expect(created.statusCode).toBe(201);
+    const h = created.json();
+    expect(h.secret).toMatch(/^whsec_[A-Za-z0-9_-]{32}$/);
+    expect(h).toMatchObject({ url: 'http://127.0.0.1:1/x', filter: { codes: ['tamper'] }, transitions: ['opened', 'acknowledged', 'closed'], active: true, createdBy: 'test-admin', pending: 0, failed: 0 });
+    const one = await t.app.inject({ method: 'GET', url: `/v1/hooks/${h.id}`, headers: t.auth('admin') });
+    expect(one.json()).not.toHaveProperty('secret');
+    const list = await t.app.inject({ method: 'GET', url: '/v1/hooks', headers: t.auth('admin') });
+    expect(list.json().hooks.map((x: { id: number }) => x.id)).toContain(h.id);
+    expect(JSON.stringify(list.json())).not.toContain(h.secret);
+
+    expect((await t.app.inject({ method: 'DELETE', url: `/v1/hooks/${h.id}`, headers: t.auth('admin') })).statusCode).toBe(204);
+    expect((await t.app.inject({ method: 'DELETE', url: `/v1/hooks/${h.id}`, headers: t.auth('admin') })).statusCode).toBe(404);
+    expect((await t.app.inject({ method: 'GET', url: '/v1/hooks', headers: t.auth('admin') })).json().hooks.map((x: { id: number }) => x.id)).not.toContain(h.id);
+    expect((await t.app.inject({ method: 'GET', url: '/v1/hooks?inactive=true', headers: t.auth('admin') })).json().hooks.find((x: { id: number }) => x.id === h.id)).toMatchObject({ active: false });
+    expect((await t.app.inject({ method: 'GET', url: '/v1/hooks/999999', headers: t.auth('admin') })).statusCode).toBe(404);
+  });
+
+  it('retries 500, 503, 429 (after Retry-After) and a timeout under one delivery id, in order per alarm, alarms side by side, every request signed', async () => {
+    const rx = await setUp(
+      (r) => {
+        const key = `${r.body.meter.id}:${r.body.transition.type}`;
+        if (key === 'H1:opened') return r.nth === 1 ? { status: 500, body: 'db down' } : r.nth === 2 ? { status: 503 } : { status: 200 };
+        if (key === 'H1:acknowledged' && r.nth === 1) return { status: 429, headers: { 'retry-after': '1' } };
+        if (key === 'H1:closed' && r.nth === 1) return 'hang';
+        return { status: 202 };
+      },
+      { transitions: ['opened', 'repeated', 'acknowledged', 'closed'] },
+    );
+    // Every transition is written before the dispatcher starts: H1's three wait on one another.
+    await recordEvents(t.database, [ev('H1', 'tamper', 0), ev('H2', 'power_failure', 0)]);
+    const a1 = await alarmOf('H1', 'tamper');
+    await transitionAlarm(t.database, a1.id, 'acknowledge', { actor: 'alice', comment: 'crew sent' });
+    await recordEvents(t.database, [ev('H2', 'power_failure', 1)]);
+    await transitionAlarm(t.database, a1.id, 'close', { actor: 'bob', comment: 'seal replaced' });
+    await dispatcher!.start();
+    await until('5 deliveries delivered', async () => (await deliveries('delivered')).length === 5);
+
+    const h1 = rx.received.filter((r) => r.body.meter.id === 'H1');
+    expect(h1.map((r) => r.body.transition.type)).toEqual(['opened', 'opened', 'opened', 'acknowledged', 'acknowledged', 'closed', 'closed']);
+    expect(h1.map((r) => r.attempt)).toEqual([1, 2, 3, 1, 2, 1, 2]);
+    expect(rx.received.every((r) => r.signatureOk)).toBe(true);
+    // One delivery id per transition, the same on every attempt.
+    const idsByTransition = new Map<number, Set<string>>();
+    for (const r of rx.received) (idsByTransition.get(r.body.transition.id) ?? idsByTransition.set(r.body.transition.id, new Set()).get(r.body.transition.id)!).add(r.delivery);
+    expect([...idsByTransition.values()].map((s) => s.size)).toEqual([1, 1, 1, 1, 1]);
+    expect(new Set(rx.received.map((r) => r.delivery)).size).toBe(5);
+    // Retry-After: 1 s between the 429 and the next attempt; the hung request was given up after the 2 s timeout.
+    expect(h1[4].at - h1[3].at).toBeGreaterThanOrEqual(950);
+    expect(h1[6].at - h1[5].at).toBeGreaterThanOrEqual(2000);
+    // H2 went out while H1 was still being retried.
+    const h2 = rx.received.filter((r) => r.body.meter.id === 'H2');
+    expect(h2.map((r) => r.body.transition.type)).toEqual(['opened', 'repeated']);
+    expect(h2[0].at).toBeLessThan(h1[3].at);
+
+    expect(h1[3].body).toMatchObject({
+      event: 'alarm.acknowledged',
+      hook: hookId,
+      transition: { type: 'acknowledged', actor: 'alice', comment: 'crew sent' },
+      alarm: { id: a1.id, meter: 'H1', code: 'tamper', severity: 'critical', state: 'acknowledged', acknowledgedBy: 'alice' },
+      meter: { id: 'H1', group: 'north', commodity: 'electricity' },
+    });
+    expect(h2[1].body.alarm).toMatchObject({ code: 'power_failure', state: 'open', count: 2 });
+    expect(Number(h1[0].timestamp)).toBeCloseTo(h1[0].at / 1000, -1);
+
+    const listed = await deliveries();
+    expect(listed.map((d) => [d.transition, d.attempts, d.lastStatus, d.lastError])).toEqual([
+      ['closed', 2, 202, null],
+      ['repeated', 1, 202, null],
+      ['acknowledged', 2, 202, null],
+      ['opened', 1, 202, null],
+      ['opened', 3, 200, null],
+    ]);
+  });
+
+  it('a 400 is not retried and shows as failed; out of attempts is failed; redeliver sends again under the same id; the filter applies', async () => {
+    let accept400 = false;
+    const rx = await setUp(
+      (r) => {
+        if (r.body.alarm.code === 'cover_open') return accept400 ? { status: 200 } : { status: 400, body: 'unknown asset H3' };
+        return { status: 503, body: 'maintenance' };
+      },
+      { filter: { codes: ['cover_open', 'low_battery'], groups: ['north'] }, transitions: ['opened'] },
+      { maxAttempts: 3 },
+    );
+    // magnetic_field: not in codes; H4 low_battery: not in the group.
+    await recordEvents(t.database, [ev('H3', 'cover_open', 0), ev('H1', 'low_battery', 0), ev('H3', 'magnetic_field', 0), ev('H4', 'low_battery', 0)]);
+    await dispatcher!.start();
+    await until('2 failed deliveries', async () => (await deliveries('failed')).length === 2);
+
+    const failed = await deliveries('failed');
+    const cover = failed.find((d) => d.lastStatus === 400)!;
+    expect(cover).toMatchObject({ status: 'failed', attempts: 1, lastStatus: 400, lastError: 'HTTP 400: unknown asset H3', deliveredAt: null });
+    expect(failed.find((d) => d.lastStatus === 503)).toMatchObject({ attempts: 3, lastError: 'HTTP 503: maintenance (gave up after 3 attempts)' });
+    expect(rx.received.map((r) => `${r.body.meter.id}:${r.body.alarm.code}`).sort()).toEqual(['H1:low_battery', 'H1:low_battery', 'H1:low_battery', 'H3:cover_open']);
+    expect((await deliveries()).length).toBe(2);
+    const hook = (await t.app.inject({ method: 'GET', url: `/v1/hooks/${hookId}`, headers: t.auth('admin') })).json();
+    expect(hook).toMatchObject({ pending: 0, failed: 2 });
+
+    accept400 = true;
+    const re = await t.app.inject({ method: 'POST', url: `/v1/hooks/${hookId}/deliveries/${cover.id}/redeliver`, headers: t.auth('admin') });
+    expect(re.statusCode).toBe(200);
+    expect(re.json()).toMatchObject({ id: cover.id, status: 'pending', attempts: 0 });
+    await until('the redelivered one delivered', async () => (await deliveries('delivered')).length === 1);
+    const coverRequests = rx.received.filter((r) => r.body.alarm.code === 'cover_open');
+    expect(coverRequests.map((r) => [r.delivery, r.attempt])).toEqual([
+      [cover.id, 1],
+      [cover.id, 1],
+    ]);
+    expect((await t.app.inject({ method: 'POST', url: `/v1/hooks/${hookId}/deliveries/nope/redeliver`, headers: t.auth('admin') })).statusCode).toBe(404);
+    expect((await t.app.inject({ method: 'POST', url: `/v1/hooks/${hookId}/deliveries/${cover.id}/redeliver`, headers: t.auth('operator') })).statusCode).toBe(403);
+  });
+
+  it('work-order integration end to end: opened → the receiver opens a work order and calls back → acknowledged → done → closed', async () => {
+    const calls: { status: number; body: { changed: boolean; alarm: { state: string; workOrder: unknown } } }[] = [];
+    const pending: Promise<void>[] = [];
+    const later = (fn: () => Promise<void>) => pending.push(new Promise((r) => setTimeout(r, 10)).then(fn));
+    const callback = async (alarmId: number, payload: object) => {
+      const r = await t.app.inject({ method: 'POST', url: `/v1/alarms/${alarmId}/work-order`, headers: t.auth('operator'), payload });
+      calls.push({ status: r.statusCode, body: r.json() });
+    };
+    const rx = await setUp(
+      (r) => {
+        // Answer first, call back afterwards (as a work-order system would, from its queue).
+        if (r.body.meter.id !== 'H5') return { status: 201 };
+        if (r.body.event === 'alarm.opened') later(() => callback(r.body.alarm.id, { workOrderId: 'WO-7', status: 'in_progress' }));
+        if (r.body.event === 'alarm.acknowledged') later(() => callback(r.body.alarm.id, { workOrderId: 'WO-7', status: 'done', comment: 'meter replaced' }));
+        return { status: 201 };
+      },
+      { filter: { groups: ['south'] } },
+    );
+    await dispatcher!.start();
+    await recordEvents(t.database, [ev('H5', 'power_failure', 0)]);
+    await until('opened, acknowledged and closed received', () => rx.received.length === 3);
+    await Promise.all(pending);
+    expect(rx.received.map((r) => r.body.event)).toEqual(['alarm.opened', 'alarm.acknowledged', 'alarm.closed']);
+    expect(rx.received[1].body).toMatchObject({ transition: { actor: 'test-operator', comment: 'work order WO-7: in_progress' }, alarm: { state: 'acknowledged', workOrder: { id: 'WO-7', status: 'in_progress' } } });
+    expect(rx.received[2].body).toMatchObject({ transition: { actor: 'test-operator', comment: 'meter replaced' }, alarm: { state: 'closed', closedBy: 'test-operator', workOrder: { id: 'WO-7', status: 'done' } } });
+    expect(calls.map((c) => [c.status, c.body.changed, c.body.alarm.state])).toEqual([
+      [200, true, 'acknowledged'],
+      [200, true, 'closed'],
+    ]);
+
+    const alarm = await alarmOf('H5', 'power_failure');
+    // Repeats are harmless; a late in_progress leaves the closed alarm closed; cancelled is recorded only.
+    await callback(alarm.id, { workOrderId: 'WO-7', status: 'done' });
+    await callback(alarm.id, { workOrderId: 'WO-7', status: 'in_progress' });
+    expect(calls.slice(2).map((c) => [c.status, c.body.changed, c.body.alarm.state])).toEqual([
+      [200, false, 'closed'],
+      [200, false, 'closed'],
+    ]);
+    await recordEvents(t.database, [ev('H4', 'tamper', 0)]);
+    const other = await alarmOf('H4', 'tamper');
+    await callback(other.id, { workOrderId: 'WO-8', status: 'cancelled' });
+    expect(calls[4]).toMatchObject({ status: 200, body: { changed: false, alarm: { state: 'open', workOrder: { id: 'WO-8', status: 'cancelled' } } } });
+
+    const bad = await t.app.inject({ method: 'POST', url: `/v1/alarms/${alarm.id}/work-order`, headers: t.auth('operator'), payload: { workOrderId: 'WO-7', status: 'finished' } });
+    expect(bad.statusCode).toBe(400);
+    expect((await t.app.inject({ method: 'POST', url: '/v1/alarms/999999/work-order', headers: t.auth('operator'), payload: { workOrderId: 'W', status: 'done' } })).statusCode).toBe(404);
+    expect((await t.app.inject({ method: 'POST', url: `/v1/alarms/${alarm.id}/work-order`, headers: t.auth('viewer'), payload: { workOrderId: 'W', status: 'done' } })).statusCode).toBe(403);
+    await until('the tamper opened delivered', async () => (await deliveries('delivered')).length === 4);
+  });
+});
