@@ -141,3 +141,43 @@ export function spreadByProfile(input: SpreadInput): SpreadHour[] {
   for (let k = 0; left > 0; k = (k + 1) % order.length, left--) base[order[k].i]++;
   return hours.map((h, i) => ({ startMs: h.startMs, value: (sign * base[i]) / scale + 0, coefficient: h.coefficient, from: h.from }));
 }
+
+export interface RegisterTotal {
+  /** Consumption over [fromMs, toMs) in the register's unit. */
+  readonly total: number;
+  readonly opening: { readonly atMs: number; readonly value: number };
+  readonly closing: { readonly atMs: number; readonly value: number };
+  /** closing − opening scaled by (toMs − fromMs) / (closing.atMs − opening.atMs): the reads were not on the period bounds. */
+  readonly prorated: boolean;
+}
+
+/**
+ * A period's consumption from register (index) reads: the read nearest the
+ * period start and the read nearest its end, each within `toleranceMs`
+ * (default 3 days), closing − opening, scaled pro rata to the period length
+ * when the reads are not exactly on its bounds. Returns the reason instead
+ * when there is no such pair or the index went down (a meter change or reset:
+ * no total can be told).
+ * @example periodTotalFromRegister([{ atMs: from, value: 1000 }, { atMs: to, value: 1300 }], from, to) // { total: 300, prorated: false, … }
+ */
+export function periodTotalFromRegister(
+  reads: readonly { atMs: number; value: number }[],
+  fromMs: number,
+  toMs: number,
+  toleranceMs = 3 * 86_400_000,
+): RegisterTotal | { reason: string } {
+  const nearest = (t: number) => {
+    let best: { atMs: number; value: number } | undefined;
+    for (const r of reads) if (Math.abs(r.atMs - t) <= toleranceMs && (!best || Math.abs(r.atMs - t) < Math.abs(best.atMs - t))) best = r;
+    return best;
+  };
+  const days = Math.round(toleranceMs / 86_400_000);
+  const opening = nearest(fromMs);
+  const closing = nearest(toMs);
+  if (!opening || !closing) return { reason: `no register read within ${days} days of the period ${opening ? 'end' : 'start'}: give the total in the request, or import the reads` };
+  if (closing.atMs <= opening.atMs) return { reason: 'the register reads nearest the period start and end are the same read' };
+  const delta = closing.value - opening.value;
+  if (delta < 0) return { reason: `the register went down from ${opening.value} to ${closing.value} (meter change or reset): give the total in the request` };
+  const prorated = opening.atMs !== fromMs || closing.atMs !== toMs;
+  return { total: prorated ? (delta * (toMs - fromMs)) / (closing.atMs - opening.atMs) : delta, opening, closing, prorated };
+}
