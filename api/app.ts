@@ -18,6 +18,7 @@ import { modbusRoutes } from './routes/modbus.route.js';
 import { validationRoutes } from './routes/validation.route.js';
 import { editRoutes } from './routes/edits.route.js';
 import { settlementRoutes } from './routes/settlement.route.js';
+import { profileRoutes } from './routes/profiles.route.js';
 import { portfolioRoutes } from './routes/portfolios.route.js';
 import { marketRoutes } from './routes/market.route.js';
 import { imbalanceRoutes } from './routes/imbalance.route.js';
@@ -76,6 +77,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(validationRoutes, { ...ctx, prefix: '/v1' });
   await app.register(editRoutes, { ...ctx, prefix: '/v1' });
   await app.register(settlementRoutes, { ...ctx, prefix: '/v1' });
+  await app.register(profileRoutes, { ...ctx, prefix: '/v1' });
   await app.register(portfolioRoutes, { ...ctx, prefix: '/v1' });
   await app.register(marketRoutes, { ...ctx, prefix: '/v1' });
   await app.register(imbalanceRoutes, { ...ctx, prefix: '/v1' });
