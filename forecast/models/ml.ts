@@ -1,6 +1,6 @@
 import type { FitContext, FittedModel, ForecastModel, Horizon, QuantileRow, SeriesData } from '../model.js';
 import { tfReady } from '../tf-backend.js';
-import { mlFeatureNames, MlSeriesIndex, writeMlFeatures } from './ml-features.js';
+import { dayAheadGapMs, featureMatrix, MATRIX_COLUMNS, type MatrixColumn } from '../features.js';
 import { predictNetwork, QUANTILES, restoreNetwork, seededRandom, serializeWeights, trainNetwork, type Matrix, type NetworkTopology, type SerializedWeights } from './ml-network.js';
 
 /**
@@ -10,15 +10,18 @@ import { predictNetwork, QUANTILES, restoreNetwork, seededRandom, serializeWeigh
  * with a P10/P50/P90 pinball-loss head whose interval is then widened or
  * narrowed on the validation tail (conformalised quantile regression).
  *
- * Forecasts are direct, not recursive: every input of an hour `lead` hours
- * after the cut-off is known at the cut-off (same hour on the latest
- * available day and week, means before the cut-off, calendar, the weather
- * forecast), and training rows are built the same way with a pseudo cut-off
- * `lead` hours before each sampled hour, leads drawn from `leadHours`.
+ * Forecasts are direct, not recursive: the inputs are forecast/features.ts
+ * featureMatrix columns (calendar, holidays, temperature and degree hours,
+ * same-hour lags and rolling means), each row seeing only what is known at
+ * its emulated cut-off — for a training row the same distance before its
+ * local day as the forecast's cut-off is before the forecast day (day-ahead:
+ * 10:00 on the day before), for a horizon row the data cut-off itself.
  */
 
 export const ML_ARTEFACT_FORMAT = 'mdm-ml/1';
 const HOUR = 3_600_000;
+const DAY = 86_400_000;
+const LEVEL_DAYS = 28;
 
 export interface MlModelOptions {
   /** Default 1. Same seed, same data → same weights and forecasts. */
@@ -31,15 +34,23 @@ export interface MlModelOptions {
   readonly historyDays?: number;
   /** Least days of data a series needs before the cut-off (default 28). */
   readonly minHistoryDays?: number;
-  /** Lead range trained, hours after the cut-off, [min, max] (default [0, 47]: intraday and day-ahead). */
-  readonly leadHours?: readonly [number, number];
   readonly maxEpochs?: number;
   readonly patience?: number;
+  /** Default 0: about 100 steps per epoch (a power of two between 64 and 1 024 rows). */
   readonly batchSize?: number;
   readonly learningRate?: number;
   /** Share of the most recent training rows held out for early stopping and interval calibration (default 0.15). */
   readonly validationShare?: number;
+  /** Input columns (default ML_COLUMNS). */
+  readonly columns?: readonly MatrixColumn[];
 }
+
+/**
+ * The default inputs: every featureMatrix column but day of year (with less
+ * than a year of history its sin/cos lie outside the training range in the
+ * forecast, and the lags and the level already carry the season).
+ */
+export const ML_COLUMNS: readonly MatrixColumn[] = MATRIX_COLUMNS.filter((c) => c !== 'doySin' && c !== 'doyCos');
 
 const DEFAULTS = {
   seed: 1,
@@ -47,12 +58,12 @@ const DEFAULTS = {
   maxTrainingRows: 40_000,
   historyDays: 365,
   minHistoryDays: 28,
-  leadHours: [0, 47] as readonly [number, number],
   maxEpochs: 40,
   patience: 5,
-  batchSize: 512,
-  learningRate: 0.003,
+  batchSize: 0,
+  learningRate: 0.01,
   validationShare: 0.15,
+  columns: ML_COLUMNS,
 };
 
 /** A fitted ML model as stored (forecast_models.artefact): enough to forecast again without training. */
@@ -60,15 +71,14 @@ export interface MlArtefact {
   readonly format: typeof ML_ARTEFACT_FORMAT;
   readonly topology: NetworkTopology;
   readonly weights: SerializedWeights;
-  /** Input columns in order (ml-features.ts). */
-  readonly features: readonly string[];
+  /** Input columns in order (forecast/features.ts featureMatrix names). */
+  readonly features: readonly MatrixColumn[];
   /** Input standardisation, per column: (x − mean) / std. */
   readonly scaler: { readonly mean: readonly number[]; readonly std: readonly number[] };
   /** Per-series scaling: values ÷ the mean of the `levelDays` days before the cut-off. */
   readonly levelDays: number;
   /** Added to P90 and taken from P10 (in level units) so the validation tail's P10–P90 covers 80 %. */
   readonly intervalAdjust: number;
-  readonly leadHours: readonly [number, number];
   readonly country: string;
   readonly training: Readonly<Record<string, unknown>>;
 }
@@ -112,23 +122,61 @@ export async function loadMlModel(artefact: MlArtefact | Record<string, unknown>
 function checkArtefact(artefact: MlArtefact | Record<string, unknown>): MlArtefact {
   const a = artefact as Partial<MlArtefact>;
   if (a.format !== ML_ARTEFACT_FORMAT) throw new Error(`ml artefact format ${JSON.stringify(a.format)} is not ${ML_ARTEFACT_FORMAT}: retrain the model`);
-  const names = mlFeatureNames();
-  if (!a.features || a.features.join(',') !== names.join(',')) throw new Error(`ml artefact features [${a.features?.join(', ')}] are not this version's [${names.join(', ')}]: retrain the model`);
+  const unknown = (a.features ?? []).filter((f) => !(MATRIX_COLUMNS as readonly string[]).includes(f));
+  if (!a.features?.length || unknown.length) throw new Error(`ml artefact features [${unknown.join(', ')}] are not known to this version (${MATRIX_COLUMNS.join(', ')}): retrain the model`);
+  if (a.scaler?.mean.length !== a.features.length || a.topology?.inputs !== a.features.length) throw new Error('ml artefact: scaler, topology and features disagree in size');
   return a as MlArtefact;
 }
 
 type Options = typeof DEFAULTS;
 
+/** Per-series scaling: the mean of the known values in the `days` days before `cutoff` (≥ 24 of them), NaN when not positive. */
+export function seriesLevel(s: SeriesData, cutoff: number, days = LEVEL_DAYS): number {
+  const to = Math.min(s.values.length, Math.floor((cutoff - s.startMs) / HOUR));
+  let sum = 0;
+  let n = 0;
+  for (let i = Math.max(0, to - days * 24); i < to; i++) {
+    const v = s.values[i];
+    if (v === v) {
+      sum += v;
+      n++;
+    }
+  }
+  return n >= 24 && sum / n > 0 ? sum / n : NaN;
+}
+
+/** Why series `s` cannot be modelled at `cutoff` (the quality gate), or undefined when it can. */
+export function mlGate(s: SeriesData, cutoff: number, minDays: number): string | undefined {
+  const to = Math.min(s.values.length, Math.floor((cutoff - s.startMs) / HOUR));
+  const from = to - minDays * 24;
+  if (from < 0) return `${s.id}: ${Math.max(0, Math.floor(to / 24))} days of history before the cut-off (at least ${minDays} needed)`;
+  let n = 0;
+  let sum = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = from; i < to; i++) {
+    const v = s.values[i];
+    if (v !== v) continue;
+    n++;
+    sum += v;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const need = Math.ceil(minDays * 24 * 0.8);
+  if (n < need) return `${s.id}: ${n} of the ${minDays * 24} hours before the cut-off have values (at least ${need} needed: too many gaps)`;
+  if (!(sum / n > 0)) return `${s.id}: mean of the last ${minDays} days is not positive`;
+  if (max - min <= 1e-9 * Math.abs(max)) return `${s.id}: flat line over the last ${minDays} days (${min})`;
+  return undefined;
+}
+
 async function fitMl(series: readonly SeriesData[], ctx: FitContext, o: Options): Promise<MlFittedModel> {
   const started = Date.now();
   const progress = ctx.onProgress ?? (() => {});
-  const indexes = series.map((s) => new MlSeriesIndex(s, ctx.country));
   const cutoff = Math.floor(ctx.dataCutoff / HOUR) * HOUR;
 
-  // Quality gates per series: enough history before the cut-off, not a flat line.
-  const gates = indexes.map((ix) => ix.gate(cutoff, o.minHistoryDays));
+  const gates = series.map((s) => mlGate(s, cutoff, o.minHistoryDays));
   const usable = gates.map((g, i) => (g === undefined ? i : -1)).filter((i) => i >= 0);
-  const seriesFallback = Object.fromEntries(gates.map((g, i) => [series[i].id, g]).filter(([, g]) => g !== undefined));
+  const seriesFallback = Object.fromEntries(gates.flatMap((g, i) => (g === undefined ? [] : [[series[i].id, g]])));
   const fallback = (reason: string): MlFittedModel => ({
     kind: 'ml',
     info: { fallback: reason, seriesFallback },
@@ -136,74 +184,88 @@ async function fitMl(series: readonly SeriesData[], ctx: FitContext, o: Options)
   });
   if (usable.length === 0) return fallback(`too little history: ${gates.find((g) => g) ?? 'no series'}`);
 
-  // Training rows: sampled (series, hour, lead) triples, oldest first so the tail is the validation set.
+  // Training rows: 24 h chunks [cutoff − (c+1) days, cutoff − c days) of each series' history,
+  // sampled when there are more than its share of maxTrainingRows (a global model over 1 000
+  // meters sees a few days of each). Chunks are built day by day over windowed views so every
+  // series on the same grid shares one calendar; rows are then ordered by time so the tail is
+  // the validation set.
   const random = seededRandom(o.seed);
-  const names = mlFeatureNames();
-  const cols = names.length;
-  const perSeries = Math.max(1, Math.floor(o.maxTrainingRows / usable.length));
-  const samples: { s: number; t: number; lead: number }[] = [];
-  for (const s of usable) {
-    const ix = indexes[s];
-    const first = Math.max(ix.firstUsableMs(), cutoff - o.historyDays * 86_400_000);
-    const hours = Math.floor((cutoff - first) / HOUR);
-    if (hours <= 0) continue;
-    let taken = 0;
-    for (let k = 0; k < perSeries * 2 && taken < perSeries; k++) {
-      const lead = o.leadHours[0] + Math.floor(random() * (o.leadHours[1] - o.leadHours[0] + 1));
-      const t = first + Math.floor(random() * hours) * HOUR;
-      if (t - lead * HOUR < first) continue;
-      samples.push({ s, t, lead });
-      taken++;
-    }
+  const perSeries = Math.max(24, Math.floor(o.maxTrainingRows / usable.length));
+  const work: { c: number; i: number }[] = [];
+  for (const i of usable) {
+    const s = series[i];
+    const first = Math.max(s.startMs + 15 * DAY, cutoff - o.historyDays * DAY);
+    const chunks = Math.floor((cutoff - first) / DAY);
+    if (chunks <= 0) continue;
+    const take = Math.min(chunks, Math.ceil(perSeries / 24));
+    for (const c of take === chunks ? Array.from({ length: chunks }, (_, k) => k) : sampleDistinct(chunks, take, random)) work.push({ c, i });
   }
-  samples.sort((a, b) => a.t - b.t || a.s - b.s);
-  const x = new Float32Array(samples.length * cols);
-  const y = new Float32Array(samples.length);
-  let rows = 0;
-  for (const { s, t, lead } of samples) {
-    const target = indexes[s].scaledValue(t, t - lead * HOUR, DEFAULT_LEVEL_DAYS);
-    if (!Number.isFinite(target)) continue;
-    if (!writeMlFeatures(indexes[s], t, t - lead * HOUR, DEFAULT_LEVEL_DAYS, x, rows * cols)) continue;
-    y[rows++] = target;
+  work.sort((x, y) => x.c - y.c || x.i - y.i);
+  const cols = o.columns.length;
+  const parts: { X: Float32Array; y: Float32Array; starts: Float64Array; rows: number }[] = [];
+  let total = 0;
+  for (const { c, i } of work) {
+    const s = series[i];
+    const from = cutoff - (c + 1) * DAY;
+    // Rolling per-series scaling: the level as known before every row of the chunk (their cut-offs are ≥ from − 1 day − gap).
+    const level = seriesLevel(s, from - DAY - dayAheadGapMs(s, ctx));
+    if (!Number.isFinite(level)) continue;
+    const m = featureMatrix(windowOf(s, from, from + DAY), ctx, { fromMs: from, toMs: from + DAY }, { scale: level, onlyKnownY: true, columns: o.columns });
+    if (m.rows === 0) continue;
+    parts.push({ X: m.X, y: m.y, starts: m.rowStarts, rows: m.rows });
+    total += m.rows;
   }
+  const order: { p: number; r: number; t: number }[] = [];
+  parts.forEach((part, p) => {
+    for (let r = 0; r < part.rows; r++) order.push({ p, r, t: part.starts[r] });
+  });
+  order.sort((x, y) => x.t - y.t || x.p - y.p);
+  const rows = total;
+  const data = new Float32Array(rows * cols);
+  const target = new Float32Array(rows);
+  order.forEach(({ p, r }, k) => {
+    data.set(parts[p].X.subarray(r * cols, (r + 1) * cols), k * cols);
+    target[k] = parts[p].y[r];
+  });
   const validationRows = Math.floor(rows * o.validationShare);
   if (rows < 500 || validationRows < 50) return fallback(`too little history: ${rows} usable training rows (at least 500 needed)`);
   progress(0.05);
 
-  const data = x.subarray(0, rows * cols);
   const scaler = standardise(data, rows, cols);
   const { backend } = await tfReady();
   const topology: NetworkTopology = { inputs: cols, hidden: o.hidden, activation: 'relu', quantiles: [...QUANTILES] };
-  const matrix: Matrix = { data, rows, cols };
-  const target = y.subarray(0, rows);
-  const trained = await trainNetwork(matrix, target, validationRows, topology, {
+  const trained = await trainNetwork({ data, rows, cols }, target, validationRows, topology, {
     seed: o.seed,
     maxEpochs: o.maxEpochs,
-    batchSize: o.batchSize,
+    batchSize: o.batchSize || autoBatchSize(rows - validationRows),
     learningRate: o.learningRate,
     patience: o.patience,
     onEpoch: (e, n) => progress(0.05 + 0.9 * (e / n)),
   });
-  const weights = serializeWeights(trained.model);
-  // Conformal adjustment of the P10–P90 interval on the validation tail (time-ordered, not trained on).
-  const valX: Matrix = { data: data.subarray((rows - validationRows) * cols), rows: validationRows, cols };
-  const valPred = predictNetwork(trained.model, valX);
-  trained.model.dispose();
+  let weights: SerializedWeights;
+  let valPred: Float32Array;
+  try {
+    weights = serializeWeights(trained.model);
+    // Conformal adjustment of the P10–P90 interval on the validation tail (time-ordered, not trained on).
+    valPred = predictNetwork(trained.model, { data: data.subarray((rows - validationRows) * cols), rows: validationRows, cols });
+  } finally {
+    trained.model.dispose();
+  }
   const intervalAdjust = conformalAdjust(valPred, target.subarray(rows - validationRows), 0.8);
 
   const artefact: MlArtefact = {
     format: ML_ARTEFACT_FORMAT,
     topology,
     weights,
-    features: names,
+    features: o.columns,
     scaler,
-    levelDays: DEFAULT_LEVEL_DAYS,
+    levelDays: LEVEL_DAYS,
     intervalAdjust,
-    leadHours: o.leadHours,
     country: ctx.country,
     training: {
       backend,
       seed: o.seed,
+      batchSize: o.batchSize || autoBatchSize(rows - validationRows),
       series: series.length,
       seriesUsed: usable.length,
       rows,
@@ -212,70 +274,95 @@ async function fitMl(series: readonly SeriesData[], ctx: FitContext, o: Options)
       bestEpoch: trained.bestEpoch,
       trainLoss: trained.trainLoss,
       validationLoss: trained.validationLoss,
-      dataCutoff: cutoff,
+      intervalAdjust,
+      dataCutoff: new Date(cutoff).toISOString(),
       trainSeconds: (Date.now() - started) / 1000,
     },
   };
   progress(1);
-  return fittedFrom(artefact, series, ctx, { ...artefact.training, seriesFallback }, indexes);
+  return fittedFrom(artefact, series, ctx, { ...artefact.training, seriesFallback });
 }
 
-const DEFAULT_LEVEL_DAYS = 28;
+/** Longest look-back of a feature row: lastWeek/prevWeek up to 8 weeks, mean168 a week before the cut-off, the level 28 days. */
+const LOOKBACK_MS = 64 * DAY;
 
-async function fittedFrom(a: MlArtefact, series: readonly SeriesData[], ctx: FitContext, info: Record<string, unknown>, indexes?: MlSeriesIndex[]): Promise<MlFittedModel> {
-  const ix = indexes ?? series.map((s) => new MlSeriesIndex(s, ctx.country));
-  const cutoff = Math.floor(ctx.dataCutoff / HOUR) * HOUR;
-  const fitted: MlFittedModel = {
+/** A view (no copy) of `s` on its own grid covering [fromMs − LOOKBACK_MS, toMs): what featureMatrix reads for rows in [fromMs, toMs). */
+function windowOf(s: SeriesData, fromMs: number, toMs: number): SeriesData {
+  const a = Math.max(0, Math.floor((fromMs - LOOKBACK_MS - s.startMs) / HOUR));
+  const b = Math.max(a, Math.ceil((toMs - s.startMs) / HOUR));
+  return {
+    id: s.id,
+    timezone: s.timezone,
+    startMs: s.startMs + a * HOUR,
+    values: s.values.subarray(a, Math.min(b, s.values.length)),
+    estimated: s.estimated?.subarray(a, Math.min(b, s.estimated.length)),
+    temperature: s.temperature?.subarray(a, Math.min(b, s.temperature.length)),
+  };
+}
+
+/** A power of two between 64 and 1 024 giving about 100 steps per epoch: small sets get many updates, large ones fast epochs. */
+export function autoBatchSize(rows: number): number {
+  return Math.min(1024, Math.max(64, 2 ** Math.round(Math.log2(Math.max(1, rows) / 100))));
+}
+
+/** `k` distinct integers of [0, n), seeded (partial Fisher–Yates). */
+function sampleDistinct(n: number, k: number, random: () => number): number[] {
+  const a = Array.from({ length: n }, (_, i) => i);
+  for (let i = 0; i < k; i++) {
+    const j = i + Math.floor(random() * (n - i));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a.slice(0, k).sort((x, y) => x - y);
+}
+
+function fittedFrom(a: MlArtefact, series: readonly SeriesData[], ctx: FitContext, info: Record<string, unknown>): MlFittedModel {
+  const gates = series.map((s) => mlGate(s, ctx.dataCutoff, 7));
+  return {
     kind: 'ml',
-    info: { ...info, model: 'global MLP, pinball P10/P50/P90', features: a.features.length, hidden: a.topology.hidden },
+    info: { ...info, model: 'global MLP, pinball P10/P50/P90 + conformal interval', features: a.features.length, hidden: a.topology.hidden },
     artefact: a,
-    predict: (h) => predictMl(a, ix, cutoff, h),
+    predict: (h) => predictMl(a, series, ctx, gates, h),
     update: async (newer, newCtx) => fittedFrom(a, newer, newCtx, info),
   };
-  return fitted;
 }
 
-async function predictMl(a: MlArtefact, indexes: readonly MlSeriesIndex[], cutoff: number, h: Horizon): Promise<QuantileRow[][]> {
+/**
+ * Forecast rows of every series for horizon `h` in one batch. A series that
+ * fails the gate at this cut-off (fewer than 7 days, gaps, flat) gets NaN rows.
+ */
+async function predictMl(a: MlArtefact, series: readonly SeriesData[], ctx: FitContext, gates: readonly (string | undefined)[], h: Horizon): Promise<QuantileRow[][]> {
   const cols = a.features.length;
-  const hours: number[] = [];
-  for (let t = Math.ceil(h.fromMs / HOUR) * HOUR; t < h.toMs; t += HOUR) hours.push(t);
-  const x = new Float32Array(indexes.length * hours.length * cols);
-  const level = new Float64Array(indexes.length * hours.length);
-  let r = 0;
-  for (const ix of indexes) {
-    for (const t of hours) {
-      // Hours before the cut-off (an intraday horizon starting earlier) are forecast as known one hour before them.
-      const ok = writeMlFeatures(ix, t, Math.min(cutoff, t), a.levelDays, x, r * cols);
-      level[r] = ok ? ix.level(Math.min(cutoff, t), a.levelDays) : NaN;
-      r++;
-    }
-  }
-  for (let i = 0; i < r; i++) {
-    for (let c = 0; c < cols; c++) x[i * cols + c] = (x[i * cols + c] - a.scaler.mean[c]) / a.scaler.std[c];
+  const fromMs = Math.ceil(h.fromMs / HOUR) * HOUR;
+  const hours = Math.max(0, Math.ceil((h.toMs - fromMs) / HOUR));
+  const x = new Float32Array(series.length * hours * cols);
+  const levels = series.map((s, i) => (gates[i] === undefined ? seriesLevel(s, ctx.dataCutoff, a.levelDays) : NaN));
+  series.forEach((s, i) => {
+    if (!Number.isFinite(levels[i]) || fromMs < s.startMs) return;
+    const m = featureMatrix(windowOf(s, fromMs, fromMs + hours * HOUR), ctx, { fromMs, toMs: fromMs + hours * HOUR }, { scale: levels[i], columns: a.features });
+    x.set(m.X, i * hours * cols);
+  });
+  const rows = series.length * hours;
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) x[r * cols + c] = (x[r * cols + c] - a.scaler.mean[c]) / a.scaler.std[c];
   }
   const model = await restoreNetwork(a.topology, a.weights);
   let out: Float32Array;
   try {
-    out = predictNetwork(model, { data: x, rows: r, cols });
+    out = predictNetwork(model, { data: x, rows, cols });
   } finally {
     model.dispose();
   }
   const q = a.topology.quantiles.length;
-  const result: QuantileRow[][] = [];
-  r = 0;
-  for (let s = 0; s < indexes.length; s++) {
-    const rowsOf: QuantileRow[] = [];
-    for (const t of hours) {
-      const L = level[r];
-      const p10 = (out[r * q] - a.intervalAdjust) * L;
-      const p50 = out[r * q + 1] * L;
-      const p90 = (out[r * q + 2] + a.intervalAdjust) * L;
-      rowsOf.push({ start: t, p10: Math.min(p10, p50), p50, p90: Math.max(p90, p50) });
-      r++;
-    }
-    result.push(rowsOf);
-  }
-  return result;
+  return series.map((s, i) => {
+    const L = fromMs < s.startMs ? NaN : levels[i];
+    return Array.from({ length: hours }, (_, k) => {
+      const r = (i * hours + k) * q;
+      const p50 = out[r + 1] * L;
+      const p10 = Math.min((out[r] - a.intervalAdjust) * L, p50);
+      const p90 = Math.max((out[r + 2] + a.intervalAdjust) * L, p50);
+      return { start: fromMs + k * HOUR, p10, p50, p90 };
+    });
+  });
 }
 
 function nanRows(h: Horizon): QuantileRow[] {
