@@ -19,8 +19,10 @@ export interface HourPrices {
 /** Imbalance price rule for hours without published imbalance prices, in force from `effectiveFrom` (YYYY-MM-DD, local). */
 export interface ImbalancePriceRule {
   readonly effectiveFrom: string;
-  /** positive = min(PTF, SMF) × (1 − k); negative = max(PTF, SMF) × (1 + k). */
+  /** positive = min(PTF, SMF) × (1 − k); negative = max(PTF, SMF) × (1 + kNegative ?? k). */
   readonly k: number;
+  /** When the negative side has its own coefficient (imbalance_price_rules.k_negative). */
+  readonly kNegative?: number;
 }
 
 /** Turkey before 2026: k = 3 % (EPİAŞ balancing and settlement regulation). */
@@ -42,7 +44,7 @@ export function imbalancePrices(p: HourPrices, rule: ImbalancePriceRule | undefi
   if (!rule) throw new Error('no published imbalance prices and no imbalance price rule in force for this hour');
   return {
     positive: p.positiveImbalance ?? Math.min(p.ptf, p.smf) * (1 - rule.k),
-    negative: p.negativeImbalance ?? Math.max(p.ptf, p.smf) * (1 + rule.k),
+    negative: p.negativeImbalance ?? Math.max(p.ptf, p.smf) * (1 + (rule.kNegative ?? rule.k)),
     source: 'rule',
   };
 }

@@ -11,6 +11,9 @@ describe('imbalance prices', () => {
     expect(imbalancePrices({ ptf: 100, smf: 80, positiveImbalance: 70, negativeImbalance: 130 }, rule)).toEqual({ positive: 70, negative: 130, source: 'published' });
     expect(() => imbalancePrices({ ptf: 100, smf: 80 }, undefined)).toThrow(/no imbalance price rule/);
     expect(ruleOn([...TR_RULES, { effectiveFrom: '2026-01-01', k: 0.05 }], '2026-03-01')?.k).toBe(0.05);
+    const split = imbalancePrices({ ptf: 100, smf: 120 }, { effectiveFrom: '2026-01-01', k: 0.05, kNegative: 0.1 });
+    expect(split.positive).toBeCloseTo(95, 12); // 100 × 0.95
+    expect(split.negative).toBeCloseTo(132, 12); // 120 × 1.10
   });
   it('costs: surplus (PTF − positive) × q, deficit (negative − PTF) × |q|', () => {
     const prices = { positive: 97, negative: 123.6 };
