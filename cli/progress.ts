@@ -5,6 +5,8 @@ export interface ProgressState {
   readonly totalBytes: number;
   readonly rows: number;
   readonly elapsedMs: number;
+  /** What `rows` counts (default rows); empty: no count and rate, elapsed seconds instead (jobs whose size is only a fraction). */
+  readonly unit?: string;
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -18,7 +20,9 @@ export function formatProgress(s: ProgressState, barWidth = 24): string {
   const filled = Math.round(frac * barWidth);
   const rate = s.elapsedMs > 0 ? (s.rows * 1000) / s.elapsedMs : 0;
   const pct = `${Math.floor(frac * 100)}%`.padStart(4);
-  return `[${'#'.repeat(filled)}${'.'.repeat(barWidth - filled)}] ${pct}  ${fmt(s.rows)} rows  ${fmt(rate)} rows/s`;
+  const unit = s.unit ?? 'rows';
+  const tail = unit === '' ? `${(s.elapsedMs / 1000).toFixed(1)} s` : `${fmt(s.rows)} ${unit}  ${fmt(rate)} ${unit}/s`;
+  return `[${'#'.repeat(filled)}${'.'.repeat(barWidth - filled)}] ${pct}  ${tail}`;
 }
 
 /**
@@ -35,6 +39,7 @@ export class Progress {
     private readonly label: string,
     private readonly totalBytes: number,
     private readonly intervalMs = 5_000,
+    private readonly unit?: string,
   ) {
     this.t0 = io.now();
     if (!io.errIsTTY) this.last = this.t0; // first plain line after intervalMs, not at 0 rows
@@ -45,7 +50,7 @@ export class Progress {
     const every = this.io.errIsTTY ? 100 : this.intervalMs;
     if (now - this.last < every) return;
     this.last = now;
-    const line = formatProgress({ bytes, totalBytes: this.totalBytes, rows, elapsedMs: now - this.t0 });
+    const line = formatProgress({ bytes, totalBytes: this.totalBytes, rows, elapsedMs: now - this.t0, unit: this.unit });
     if (this.io.errIsTTY) {
       this.io.err(`\r${this.label} ${line}\x1b[K`);
       this.drawn = true;

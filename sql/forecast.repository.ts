@@ -438,3 +438,15 @@ export async function listIssuedHours(database: Database, p: { series: string; h
     issueTime: new Date(r.issue_time),
   }));
 }
+
+/** The values a run stored for one of its series, oldest first. */
+export async function listRunValues(database: Database, runId: number, series: string): Promise<{ start: Date; p10: number | null; p50: number; p90: number | null }[]> {
+  const rows = await database.db
+    .selectFrom('forecast_values')
+    .select(['start', 'p10', 'p50', 'p90'])
+    .where('run_id', '=', runId)
+    .where('target', '=', series)
+    .orderBy('start')
+    .execute();
+  return rows.map((v) => ({ start: new Date(v.start), p10: v.p10, p50: v.p50, p90: v.p90 }));
+}
