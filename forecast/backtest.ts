@@ -1,4 +1,5 @@
 import { datesBetween } from '../models/calendar.js';
+import { fitBandScale, IDENTITY_SCALE, scaleBand, type BandScale } from './calibration.js';
 import { combineQuantiles, inverseErrorWeights } from './models/ensemble.js';
 import { DEFAULT_DAY_AHEAD_CUTOFF, horizonWindow, localTimeOn, parseCutoff, type HorizonWindow } from './horizon.js';
 import { combineMetrics, evaluate, skill, type ForecastMetrics, type QuantileValues } from './metrics.js';
@@ -24,6 +25,11 @@ import type { FitContext, FittedModel, ForecastModel, HorizonName, QuantileRow, 
  * first origin and again every `refitEveryDays` days; in between it is
  * re-anchored on the new data (`update`, no training). Models without
  * `update` are fitted at every origin (naive and profile fits are cheap).
+ *
+ * Live behaviour replayed: `fillFrom` fills the hours a model left empty
+ * from another (the engine fills from naive), and `calibrate` rescales each
+ * model's P10/P90 band at every origin on earlier origins only
+ * (forecast/calibration), as the engine does with its short backtest.
  *
  * Evaluation is over common hours: an hour counts for every model when its
  * actual is known and every model forecast it (a model's missing hours are
@@ -71,6 +77,17 @@ export interface BacktestOptions {
   readonly seed?: number;
   /** Also evaluate the sum of the series (a portfolio) with the sum of each model's forecasts. */
   readonly portfolio?: { readonly id: string };
+  /**
+   * A model (earlier in `models`) whose forecast fills the hours another model
+   * left without a value, as the engine does live; counted in `filled`. Default none.
+   */
+  readonly fillFrom?: string;
+  /**
+   * Calibrate every model's P10/P90 band at each origin on its forecasts of
+   * earlier origins already known at the cut-off (forecast/calibration), per
+   * series, over the last `windowDays` (default 28). Default off.
+   */
+  readonly calibrate?: { readonly windowDays?: number; readonly minSamples?: number };
   /** Keep every forecast and actual (engine: ensemble weights, quantile calibration). */
   readonly keepForecasts?: boolean;
   /** Fraction done 0..1 after each origin. */
@@ -96,6 +113,10 @@ export interface BacktestResult {
   readonly portfolio?: Readonly<Record<string, ModelScore>>;
   /** Per model: hours a model left without a finite P50 where the actual was known. */
   readonly missing: Readonly<Record<string, number>>;
+  /** Per model: hours filled from `fillFrom`. */
+  readonly filled: Readonly<Record<string, number>>;
+  /** Per model: band scales of the last origin, per series (with `calibrate`). */
+  readonly bandScales?: Readonly<Record<string, readonly BandScale[]>>;
   /** Per model: wall time in fit, update and predict (ms). */
   readonly elapsedMs: Readonly<Record<string, number>>;
   /** Per model: `info` of its last fit. */
@@ -249,7 +270,18 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
   const sampleStart: number[] = [];
   const sampleOrigin: number[] = [];
   const actual: number[][] = series.map(() => []);
+  // raw: as the models said (the fill applied); forecasts: with the calibrated band (= raw without calibrate).
+  const raw: Record<string, QuantileValues[][]> = Object.fromEntries(names.map((n) => [n, series.map(() => [])]));
   const forecasts: Record<string, QuantileValues[][]> = Object.fromEntries(names.map((n) => [n, series.map(() => [])]));
+  const portRaw: Record<string, QuantileValues[]> = Object.fromEntries(names.map((n) => [n, []]));
+  const portForecasts: Record<string, QuantileValues[]> = Object.fromEntries(names.map((n) => [n, []]));
+  const portActual: number[] = [];
+  const bandScales: Record<string, BandScale[]> = Object.fromEntries(names.map((n) => [n, series.map(() => IDENTITY_SCALE)]));
+  const filled: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
+  const fill = opts.fillFrom;
+  if (fill !== undefined && !opts.models[fill]) throw new Error(`backtest: fillFrom ${fill} is not among the models`);
+  if (fill !== undefined && modelNames.indexOf(fill) !== 0) throw new Error(`backtest: fillFrom ${fill} must be the first model`);
+  const calWindowMs = (opts.calibrate?.windowDays ?? 28) * DAY;
   const state: Record<string, ModelState> = Object.fromEntries(modelNames.map((n) => [n, { trainedAt: -Infinity }]));
   const elapsedMs: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
   const weights: Record<string, Record<string, number>> = {};
@@ -280,10 +312,21 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
         st.trainedAt = issueTime;
       }
       const rows = await st.fitted.predict({ fromMs: w.fromMs, toMs: w.toMs });
-      series.forEach((_, j) => forecasts[name][j].push(...onWindow(rows[j], w)));
+      series.forEach((_, j) => {
+        const win = onWindow(rows[j], w);
+        if (fill && fill !== name) {
+          const src = raw[fill][j];
+          for (let i = 0; i < win.length; i++) {
+            if (!Number.isFinite(win[i].p50) && Number.isFinite(src[first + i].p50)) {
+              win[i] = src[first + i];
+              filled[name]++;
+            }
+          }
+        }
+        raw[name][j].push(...win);
+      });
       elapsedMs[name] += performance.now() - t0;
     }
-    originRanges.push({ from: first, to: sampleStart.length, endMs: w.toMs });
     for (const e of ensembleNames) {
       const def = opts.ensembles![e];
       const t0 = performance.now();
@@ -293,7 +336,7 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
         const parts: ForecastMetrics[] = [];
         for (const r of originRanges) {
           if (r.endMs > w.dataCutoff || r.endMs <= w.dataCutoff - windowMs) continue;
-          series.forEach((_, j) => parts.push(evaluate(actual[j].slice(r.from, r.to), forecasts[m][j].slice(r.from, r.to))));
+          series.forEach((_, j) => parts.push(evaluate(actual[j].slice(r.from, r.to), raw[m][j].slice(r.from, r.to))));
         }
         return parts.length ? combineMetrics(parts).wape : Number.NaN;
       });
@@ -301,11 +344,53 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
       weights[e] = Object.fromEntries(def.members.map((m, i) => [m, wts[i]]));
       series.forEach((_, j) => {
         for (let i = first; i < sampleStart.length; i++) {
-          forecasts[e][j].push(combineQuantiles(def.members.map((m) => forecasts[m][j][i]), wts));
+          raw[e][j].push(combineQuantiles(def.members.map((m) => raw[m][j][i]), wts));
         }
       });
       elapsedMs[e] += performance.now() - t0;
     }
+    // Calibrated bands (or the raw ones) for this origin's samples, per model and series.
+    const known = originRanges.filter((r) => r.endMs <= w.dataCutoff && r.endMs > w.dataCutoff - calWindowMs);
+    for (const n of names) {
+      series.forEach((_, j) => {
+        let scale = IDENTITY_SCALE;
+        if (opts.calibrate && known.length) {
+          const a: number[] = [];
+          const f: QuantileValues[] = [];
+          for (const r of known) {
+            for (let i = r.from; i < r.to; i++) {
+              a.push(actual[j][i]);
+              f.push(raw[n][j][i]);
+            }
+          }
+          scale = fitBandScale(a, f, { minSamples: opts.calibrate.minSamples });
+        }
+        bandScales[n][j] = scale;
+        for (let i = first; i < sampleStart.length; i++) forecasts[n][j].push(scaleBand(raw[n][j][i], scale));
+      });
+    }
+    if (opts.portfolio) {
+      for (const n of names) {
+        let scale = IDENTITY_SCALE;
+        if (opts.calibrate && known.length) {
+          const a: number[] = [];
+          const f: QuantileValues[] = [];
+          for (const r of known) for (let i = r.from; i < r.to; i++) (a.push(portActual[i]), f.push(portRaw[n][i]));
+          scale = fitBandScale(a, f, { minSamples: opts.calibrate.minSamples });
+        }
+        for (let i = first; i < sampleStart.length; i++) {
+          const row = sumQuantiles(series.map((_, j) => forecasts[n][j][i]));
+          portRaw[n].push(row);
+          portForecasts[n].push(scaleBand(row, scale));
+        }
+      }
+      for (let i = first; i < sampleStart.length; i++) {
+        let sum = 0;
+        for (const a of actual) sum += a[i];
+        portActual.push(sum);
+      }
+    }
+    originRanges.push({ from: first, to: sampleStart.length, endMs: w.toMs });
     opts.onProgress?.((k + 1) / origins.length, `origin ${k + 1}/${origins.length}`);
   }
 
@@ -344,7 +429,7 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
       for (const a of masked) sum += a[i];
       return sum; // NaN when any member hour is unknown or missed
     });
-    const pm = Object.fromEntries(names.map((n) => [n, evaluate(total, sampleStart.map((_, i) => sumQuantiles(series.map((_, j) => forecasts[n][j][i]))))]));
+    const pm = Object.fromEntries(names.map((n) => [n, evaluate(total, portForecasts[n])]));
     portfolio = Object.fromEntries(names.map((n) => [n, withSkill(pm[n], baseline ? pm[baseline] : undefined)]));
   }
 
@@ -357,6 +442,8 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
     aggregate,
     portfolio,
     missing,
+    filled,
+    bandScales: opts.calibrate ? bandScales : undefined,
     elapsedMs,
     info,
     weights: ensembleNames.length ? weights : undefined,

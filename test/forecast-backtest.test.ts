@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { backtest, seriesAsOf, sumQuantiles } from '../forecast/backtest.js';
 import type { FitContext, FittedModel, ForecastModel, SeriesData } from '../forecast/model.js';
+import { fitBandScale, scaleBand } from '../forecast/calibration.js';
 import { combineQuantiles, ensembleModel, inverseErrorWeights } from '../forecast/models/ensemble.js';
 
 const H = 3_600_000;
@@ -140,6 +141,47 @@ describe('rolling-origin backtest', () => {
     await backtest([series('a')], { models: { ml: trained }, fromDate: '2026-01-15', toDate: '2026-01-24', country: 'GB', refitEveryDays: 7 });
     expect(fits).toBe(2); // days 1 and 8 of 10
     expect(updates).toBe(8);
+  });
+});
+
+describe('band calibration', () => {
+  it('scales each side of the band to the upper decile of past normalised errors', () => {
+    // sLo = (100 − y)/10 → sorted [−2, −0.5, 0 ×6, 0.5, 3]: 90th percentile 0.5 + 0.1 × 2.5 = 0.75;
+    // sHi = (y − 100)/10 → sorted [−3, −0.5, 0 ×6, 0.5, 2]: 0.5 + 0.1 × 1.5 = 0.65.
+    const rows = Array.from({ length: 10 }, () => ({ p10: 90, p50: 100, p90: 110 }));
+    const s = fitBandScale([100, 70, 120, 95, 105, 100, 100, 100, 100, 100], rows, { minSamples: 1 });
+    expect(s.lo).toBeCloseTo(0.75, 10);
+    expect(s.hi).toBeCloseTo(0.65, 10);
+    expect(s.n).toBe(10);
+    const r = scaleBand({ start: 0, p10: 90, p50: 100, p90: 110 }, s);
+    expect(r.p10).toBeCloseTo(92.5, 10);
+    expect(r.p90).toBeCloseTo(106.5, 10);
+    expect(r.start).toBe(0);
+    expect(fitBandScale([100], [rows[0]]).n).toBe(0); // below minSamples: unchanged
+  });
+
+  it('the backtest calibrates on earlier origins only and fills empty hours from the first model', async () => {
+    const empty: ForecastModel = {
+      kind: 'ml',
+      fit: async () => ({ kind: 'ml', info: {}, predict: async (h) => [[{ start: h.fromMs, p10: 100, p50: 110, p90: 120 }]] }),
+    };
+    const r = await backtest([series('a')], {
+      models: { naive: lastWeek, ml: empty },
+      fromDate: '2026-01-21',
+      toDate: '2026-01-23',
+      country: 'GB',
+      fillFrom: 'naive',
+      calibrate: { minSamples: 24 },
+    });
+    expect(r.filled).toEqual({ naive: 0, ml: 3 * 23 });
+    // Naive forecasts 100 in [90, 110] where the actual is 110: sHi = 1, sLo = −1 (clamped to 0.25).
+    // Only the third origin sees a known window (day 21).
+    const scale = r.bandScales!.naive[0];
+    expect([scale.lo, scale.n]).toEqual([0.25, 24]);
+    expect(scale.hi).toBeCloseTo(1, 10);
+    expect(r.aggregate.naive.metrics.pinball.p10).toBeCloseTo((48 * 0.1 * 20 + 24 * 0.1 * 12.5) / 72, 10);
+    // ml: first hour of each day 110 (exact), the rest from naive.
+    expect(r.aggregate.ml.metrics.mae).toBeCloseTo((69 * 10) / 72, 10);
   });
 });
 

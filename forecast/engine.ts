@@ -1,0 +1,412 @@
+import { localDate, localMinuteOfDay, shiftDate } from '../models/calendar.js';
+import { backtest, sumQuantiles, type BacktestResult, type ModelScore } from './backtest.js';
+import { DEFAULT_DAY_AHEAD_CUTOFF, horizonWindow, localTimeOn, parseCutoff } from './horizon.js';
+import type { QuantileValues } from './metrics.js';
+import type { FitContext, ForecastModel, Horizon, HorizonName, ModelKind, QuantileRow, SeriesData } from './model.js';
+import { ensembleModel, inverseErrorWeights } from './models/ensemble.js';
+import { mlModel } from './models/ml.js';
+import { naiveModel } from './models/naive.js';
+import { profileModel } from './models/profile.js';
+
+/**
+ * The forecast engine (issue 5): one call forecasts a target's series over a
+ * horizon, choosing the model, applying the quality gates and deciding how a
+ * portfolio is forecast. The forecast job (forecast/forecast-job.ts) calls it
+ * as its ForecastEngine; benches call it directly.
+ *
+ * 1. Quality gates per series on the history before the cut-off (last 8
+ *    weeks): `ml` needs ≥ 28 days of values with ≤ 30 % missing and no flat
+ *    line (48 h of one value in the last week); `profile` needs ≥ 14 days;
+ *    below that only `naive`. A series that
+ *    fails the gate of the model used gets the best model it passes, and the
+ *    reason is listed in info.fallbacks.
+ * 2. A short rolling-origin backtest (forecast/backtest) over the last
+ *    `backtestDays` (default 14) issue days whose horizon is already known at
+ *    the cut-off, of naive, the requested model (with its members for an
+ *    ensemble) or, for `auto`, of every kind. Its pooled metrics go with the run.
+ * 3. `auto` takes the kind with the lowest pooled WAPE (ties to the simpler
+ *    kind); an ensemble of profile and ml (weights ∝ 1/WAPE of each in the
+ *    same backtest) competes as a kind. Without a possible backtest (too
+ *    little history, long-term horizon), auto takes profile.
+ * 4. Naive is always fitted and returned (`naive`): the bar every forecast is
+ *    shown against.
+ * 5. Portfolio and group targets: when `opts.target` names one of the series
+ *    and there are others, that series is the aggregate (Σ members) and the
+ *    others its members. Its forecast is either the sum of the member
+ *    forecasts (`sum`) or the chosen model fitted on the aggregate series
+ *    (`aggregate`), whichever had the lower WAPE on the aggregate in the
+ *    backtest (sum without a backtest). info.portfolio says which and why.
+ */
+
+const HOUR = 3_600_000;
+
+export type ModelChoice = 'auto' | ModelKind;
+
+export interface QualityGateOptions {
+  /** Days before the cut-off examined (default 56). */
+  readonly windowDays?: number;
+  /** Least days of values for ml (default 28) and profile (default 14). */
+  readonly mlMinDays?: number;
+  readonly profileMinDays?: number;
+  /** Largest share of missing hours in the window for ml (default 0.3). */
+  readonly maxMissingShare?: number;
+  /** A run of identical values this long (hours) in the last week is a flat line (default 48). */
+  readonly flatLineHours?: number;
+}
+
+export interface RunForecastOptions {
+  readonly model: ModelChoice;
+  /** Target text (`portfolio:P`): the series with this id is the aggregate of the others. */
+  readonly target?: string;
+  /** Horizon name for the backtest's replayed windows; default horizon.name, else day-ahead. */
+  readonly horizonName?: HorizonName;
+  /** Zone of issue days (default the aggregate's or first series' zone). */
+  readonly timezone?: string;
+  readonly dayAheadCutoff?: string;
+  /** Issue days replayed by the short backtest; 0 = none (default 14). */
+  readonly backtestDays?: number;
+  /** Days between trainings of models with update() in the backtest (default: backtestDays, i.e. one training). */
+  readonly refitEveryDays?: number;
+  /** Simulated weather forecast error in the backtest (°C); default 0. */
+  readonly temperatureNoiseC?: number;
+  /** Model implementations by kind (defaults: naive d7, profile, ml; ensemble = profile + ml). */
+  readonly models?: Partial<Record<Exclude<ModelKind, 'ensemble'>, ForecastModel>>;
+  readonly gates?: QualityGateOptions;
+}
+
+export interface SeriesGate {
+  readonly id: string;
+  /** Best kind the series may use. */
+  readonly level: 'ml' | 'profile' | 'naive';
+  readonly knownDays: number;
+  readonly missingShare: number;
+  readonly reason?: string;
+}
+
+/** Scores of a model in the engine's backtest, as stored with the run. */
+export interface ScoreSummary {
+  readonly n: number;
+  readonly mae: number;
+  readonly rmse: number;
+  readonly mape: number;
+  readonly wape: number;
+  readonly bias: number;
+  readonly pinball: number;
+  readonly coverage: number;
+  readonly skill?: number;
+}
+
+export interface RunForecastResult {
+  /** Kind used for the members (after auto choice). */
+  readonly model: ModelKind;
+  /** Hourly rows per series given, in order (the aggregate's per info.portfolio.method). */
+  readonly rows: QuantileRow[][];
+  /** Naive (d7) rows per series: the bar. */
+  readonly naive: QuantileRow[][];
+  readonly info: {
+    readonly requested: ModelChoice;
+    readonly chosen: ModelKind;
+    readonly choice: string;
+    readonly gates: readonly SeriesGate[];
+    readonly fallbacks: readonly { readonly id: string; readonly model: ModelKind; readonly reason: string }[];
+    readonly weights?: Readonly<Record<string, number>>;
+    readonly portfolio?: { readonly id: string; readonly method: 'sum' | 'aggregate'; readonly reason: string; readonly membersLeftOut: number };
+    readonly models: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+    readonly timings: Readonly<Record<string, number>>;
+  };
+  /** Short backtest: pooled per model over the members; for a portfolio also `sum` and `aggregate`. Null when none ran. */
+  readonly metrics: {
+    readonly backtest: { readonly fromDate: string; readonly toDate: string; readonly origins: number; readonly horizon: HorizonName };
+    readonly models: Readonly<Record<string, ScoreSummary>>;
+    readonly portfolio?: { readonly sum: Readonly<Record<string, ScoreSummary>>; readonly aggregate: Readonly<Record<string, ScoreSummary>> };
+  } | null;
+}
+
+const LEVEL_RANK = { naive: 0, profile: 1, ml: 2 } as const;
+const KIND_RANK: Record<ModelKind, number> = { naive: 0, profile: 1, ml: 2, ensemble: 3 };
+
+/** The quality gate of one series at `cutoff`. */
+export function qualityGate(s: SeriesData, cutoff: number, opts: QualityGateOptions = {}): SeriesGate {
+  const windowDays = opts.windowDays ?? 56;
+  const mlMin = opts.mlMinDays ?? 28;
+  const profileMin = opts.profileMinDays ?? 14;
+  const maxMissing = opts.maxMissingShare ?? 0.3;
+  const flat = opts.flatLineHours ?? 48;
+  const end = Math.max(0, Math.min(s.values.length, Math.floor((cutoff - s.startMs) / HOUR)));
+  const start = Math.max(0, end - windowDays * 24);
+  let known = 0;
+  for (let i = start; i < end; i++) if (Number.isFinite(s.values[i])) known++;
+  const span = end - start;
+  const missingShare = span ? 1 - known / span : 1;
+  const knownDays = known / 24;
+  // Flat line: the longest run of one repeated value in the last week.
+  let run = 1, longest = 0;
+  for (let i = Math.max(start + 1, end - 168); i < end; i++) {
+    const v = s.values[i];
+    run = Number.isFinite(v) && v === s.values[i - 1] ? run + 1 : 1;
+    if (Number.isFinite(v)) longest = Math.max(longest, run);
+  }
+  const base = { id: s.id, knownDays, missingShare };
+  if (knownDays < profileMin) return { ...base, level: 'naive', reason: `too little history: ${knownDays.toFixed(1)} days of values in the last ${windowDays} (profile needs ${profileMin})` };
+  if (longest >= flat) return { ...base, level: 'profile', reason: `flat line: the same value for ${longest} hours in the last week (profile leaves flat runs out as gaps)` };
+  if (knownDays < mlMin) return { ...base, level: 'profile', reason: `too little history for ml: ${knownDays.toFixed(1)} days of values (needs ${mlMin})` };
+  if (missingShare > maxMissing) return { ...base, level: 'profile', reason: `too many gaps for ml: ${(missingShare * 100).toFixed(0)} % of the last ${windowDays} days missing (at most ${(maxMissing * 100).toFixed(0)} %)` };
+  return { ...base, level: 'ml' };
+}
+
+const summary = (s: ModelScore): ScoreSummary => ({
+  n: s.metrics.n,
+  mae: s.metrics.mae,
+  rmse: s.metrics.rmse,
+  mape: s.metrics.mape,
+  wape: s.metrics.wape,
+  bias: s.metrics.bias,
+  pinball: s.metrics.pinball.mean,
+  coverage: s.metrics.coverage,
+  ...(s.skill === undefined ? {} : { skill: s.skill }),
+});
+const summaries = (r: Readonly<Record<string, ModelScore>>) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, summary(v)]));
+
+/**
+ * Backtest issue days for a horizon: the last `days` local dates whose window
+ * (issued on that date) ends by `dataCutoff`.
+ */
+export function backtestDates(
+  horizon: HorizonName,
+  dataCutoff: number,
+  timezone: string,
+  days: number,
+  dayAheadCutoff = DEFAULT_DAY_AHEAD_CUTOFF,
+  issueAt = dayAheadCutoff,
+): { fromDate: string; toDate: string } | undefined {
+  let d = localDate(dataCutoff, timezone);
+  const minute = parseCutoff(issueAt);
+  for (let k = 0; k < 400; k++, d = shiftDate(d, -1)) {
+    const issue = localTimeOn(d, minute, timezone);
+    if (horizonWindow(horizon, issue, timezone, { dayAheadCutoff }).toMs <= dataCutoff) return { fromDate: shiftDate(d, -(days - 1)), toDate: d };
+  }
+  return undefined;
+}
+
+/** Sums member rows hour by hour (sumQuantiles), leaving out members without a finite forecast for that hour. */
+function sumRows(memberRows: readonly (readonly QuantileRow[])[], horizon: Horizon): { rows: QuantileRow[]; leftOut: number } {
+  const n = Math.round((horizon.toMs - horizon.fromMs) / HOUR);
+  const parts: QuantileValues[][] = Array.from({ length: n }, () => []);
+  let leftOut = 0;
+  for (const rows of memberRows) {
+    let any = false;
+    for (const r of rows) {
+      const i = (r.start - horizon.fromMs) / HOUR;
+      if (i >= 0 && i < n && Number.isFinite(r.p50)) {
+        parts[i].push(r);
+        any = true;
+      }
+    }
+    if (!any) leftOut++;
+  }
+  return { rows: parts.map((p, i) => ({ start: horizon.fromMs + i * HOUR, ...(p.length ? sumQuantiles(p) : { p10: NaN, p50: NaN, p90: NaN }) })), leftOut };
+}
+
+/**
+ * Forecasts `series` over `horizon` with data up to ctx.dataCutoff.
+ *
+ * @param series one per target: a meter, or a portfolio's members plus its aggregate (id = opts.target)
+ * @param ctx issue time, data cut-off, holiday country, progress (0..1: backtest to 0.6, fits after)
+ * @param horizon hours to forecast ([fromMs, toMs), e.g. from forecast/horizon horizonWindow), optionally with its name
+ * @param opts model ('auto' or a kind), target, backtest length, model implementations
+ * @example
+ * const w = horizonWindow('day-ahead', issueTime, 'Europe/Istanbul');
+ * const r = await runForecast(series, { issueTime, dataCutoff: w.dataCutoff, country: 'TR' },
+ *   { ...w, name: 'day-ahead' }, { model: 'auto', target: 'portfolio:P1' });
+ * r.model; r.rows[0]; r.info.portfolio?.method; r.metrics?.models.ensemble.wape
+ */
+export async function runForecast(
+  series: readonly SeriesData[],
+  ctx: FitContext,
+  horizon: Horizon & { readonly name?: HorizonName },
+  opts: RunForecastOptions,
+): Promise<RunForecastResult> {
+  if (series.length === 0) throw new Error('runForecast: no series');
+  const timings: Record<string, number> = {};
+  const progress = ctx.onProgress ?? (() => {});
+  const horizonName = opts.horizonName ?? horizon.name ?? 'day-ahead';
+  const aggIndex = opts.target && series.length > 1 ? series.findIndex((s) => s.id === opts.target) : -1;
+  const aggregate = aggIndex >= 0 ? series[aggIndex] : undefined;
+  const members = series.filter((_, i) => i !== aggIndex);
+  const tz = opts.timezone ?? aggregate?.timezone ?? series[0].timezone;
+  const base = {
+    naive: opts.models?.naive ?? naiveModel({ variant: 'd7' }),
+    profile: opts.models?.profile ?? profileModel(),
+    ml: opts.models?.ml ?? mlModel(),
+  };
+  const ensembleOf = (weights?: number[]) => ensembleModel([base.profile, base.ml], { weights, names: ['profile', 'ml'] });
+
+  const gates = series.map((s) => qualityGate(s, ctx.dataCutoff, opts.gates));
+  const memberGates = gates.filter((_, i) => i !== aggIndex);
+  const bestLevel = memberGates.reduce((m, g) => Math.max(m, LEVEL_RANK[g.level]), 0);
+
+  // Candidates for the backtest.
+  const requested = opts.model;
+  const candidates: Exclude<ModelKind, 'ensemble'>[] =
+    requested === 'auto' ? ['naive', 'profile', 'ml'] : requested === 'ensemble' ? ['naive', 'profile', 'ml'] : requested === 'naive' ? ['naive'] : ['naive', requested];
+  const withEnsemble = requested === 'auto' || requested === 'ensemble';
+  const days = opts.backtestDays ?? 14;
+  // Replayed issues happen at the live issue's local time of day (day-ahead: at the cut-off).
+  const minute = localMinuteOfDay(ctx.issueTime, tz);
+  const issueAt = `${String(Math.floor(minute / 60)).padStart(2, '0')}:${String(minute % 60).padStart(2, '0')}`;
+  const dates = days > 0 && horizonName !== 'long-term' ? backtestDates(horizonName, ctx.dataCutoff, tz, days, opts.dayAheadCutoff, issueAt) : undefined;
+  let bt: BacktestResult | undefined;
+  let btAgg: BacktestResult | undefined;
+  let noBacktest = days === 0 ? 'backtest turned off' : horizonName === 'long-term' ? 'no backtest for long-term (a year of windows)' : !dates ? 'no backtest window' : '';
+  if (dates) {
+    const firstOrigin = Date.parse(`${dates.fromDate}T00:00:00Z`);
+    const hasHistory = members.some((s) => {
+      const before = Math.floor((firstOrigin - s.startMs) / HOUR);
+      let k = 0;
+      for (let i = 0; i < Math.min(before, s.values.length); i++) if (Number.isFinite(s.values[i])) k++;
+      return k >= 14 * 24;
+    });
+    if (!hasHistory) noBacktest = `less than 14 days of history before the backtest window (${dates.fromDate} … ${dates.toDate})`;
+  }
+  if (dates && !noBacktest) {
+    const t0 = performance.now();
+    const common = {
+      models: Object.fromEntries(candidates.map((k) => [k, base[k]])),
+      ensembles: withEnsemble ? { ensemble: { members: ['profile', 'ml'], windowDays: days } } : undefined,
+      horizon: horizonName,
+      ...dates,
+      timezone: tz,
+      dayAheadCutoff: opts.dayAheadCutoff ?? DEFAULT_DAY_AHEAD_CUTOFF,
+      issueAt: horizonName === 'day-ahead' ? undefined : issueAt,
+      country: ctx.country,
+      refitEveryDays: opts.refitEveryDays ?? days,
+      temperatureNoiseC: opts.temperatureNoiseC,
+    };
+    bt = await backtest(members, { ...common, portfolio: aggregate ? { id: aggregate.id } : undefined, onProgress: (f) => progress((aggregate ? 0.4 : 0.6) * f) });
+    if (aggregate) btAgg = await backtest([aggregate], { ...common, onProgress: (f) => progress(0.4 + 0.2 * f) });
+    timings.backtestMs = performance.now() - t0;
+  }
+
+  // Choice.
+  let chosen: ModelKind;
+  let choice: string;
+  let weights: Record<string, number> | undefined;
+  if (bt) {
+    const wape = (k: string) => bt!.aggregate[k]?.metrics.wape ?? NaN;
+    if (withEnsemble) {
+      const w = inverseErrorWeights([wape('profile'), wape('ml')]);
+      weights = { profile: w[0], ml: w[1] };
+    }
+    if (requested === 'auto') {
+      const ranked = [...bt.models]
+        .filter((k) => Number.isFinite(wape(k)))
+        .sort((a, b) => wape(a) - wape(b) || KIND_RANK[a as ModelKind] - KIND_RANK[b as ModelKind]);
+      chosen = (ranked[0] as ModelKind | undefined) ?? 'profile';
+      choice = `lowest backtest WAPE: ${ranked.map((k) => `${k} ${(wape(k) * 100).toFixed(2)} %`).join(', ')}`;
+    } else {
+      chosen = requested;
+      choice = 'requested';
+    }
+  } else {
+    chosen = requested === 'auto' ? 'profile' : requested;
+    choice = requested === 'auto' ? `profile (${noBacktest})` : `requested (${noBacktest})`;
+  }
+  // A chosen kind no member may use at all.
+  const need = chosen === 'ensemble' || chosen === 'ml' ? 2 : LEVEL_RANK[chosen];
+  if (need > bestLevel) {
+    const to = bestLevel === 1 ? 'profile' : 'naive';
+    choice += `; no series passes the ${chosen} quality gate → ${to}`;
+    chosen = to;
+  }
+  progress(0.6);
+
+  // Final fits: the chosen kind on the members that pass its gate, fallbacks on the others, naive on all.
+  const t1 = performance.now();
+  const modelOf = (k: ModelKind): ForecastModel => (k === 'ensemble' ? ensembleOf(weights ? [weights.profile, weights.ml] : undefined) : base[k]);
+  const levelFor = (g: SeriesGate, k: ModelKind): ModelKind => {
+    const needK = k === 'ensemble' || k === 'ml' ? 2 : LEVEL_RANK[k];
+    if (LEVEL_RANK[g.level] >= needK) return k;
+    return g.level;
+  };
+  const fitSet = async (set: readonly SeriesData[], setGates: readonly SeriesGate[], kind: ModelKind, from: number, to: number) => {
+    const kinds = setGates.map((g) => levelFor(g, kind));
+    const out: QuantileRow[][] = new Array(set.length);
+    const infos: Record<string, Readonly<Record<string, unknown>>> = {};
+    const fallbacks: { id: string; model: ModelKind; reason: string }[] = [];
+    const groups = [...new Set(kinds)];
+    for (const [gi, k] of groups.entries()) {
+      const idx = kinds.map((kk, i) => (kk === k ? i : -1)).filter((i) => i >= 0);
+      const part = idx.map((i) => set[i]);
+      const span = (to - from) / groups.length;
+      const fitted = await modelOf(k).fit(part, { ...ctx, onProgress: (f) => progress(from + span * (gi + f)) });
+      const rows = await fitted.predict({ fromMs: horizon.fromMs, toMs: horizon.toMs });
+      infos[k] = fitted.info;
+      idx.forEach((i, j) => (out[i] = rows[j] ?? []));
+      if (k !== kind) for (const i of idx) fallbacks.push({ id: set[i].id, model: k, reason: setGates[i].reason ?? 'quality gate' });
+    }
+    // A model that left hours without a value (its own fallback): fill from profile, then naive.
+    return { rows: out, infos, fallbacks, kinds };
+  };
+  const main = await fitSet(members, memberGates, chosen, 0.6, 0.85);
+  const naiveFit = await base.naive.fit(series, ctx);
+  const naiveRows = await naiveFit.predict({ fromMs: horizon.fromMs, toMs: horizon.toMs });
+  // Hours the chosen model left empty for a series get the naive forecast, noted as a fallback.
+  const fallbacks = [...main.fallbacks];
+  const memberIdx = series.map((_, i) => i).filter((i) => i !== aggIndex);
+  main.rows.forEach((rows, j) => {
+    const nr = naiveRows[memberIdx[j]];
+    const missing = rows.length === 0 || rows.some((r) => !Number.isFinite(r.p50));
+    if (!missing) return;
+    const byStart = new Map(rows.filter((r) => Number.isFinite(r.p50)).map((r) => [r.start, r]));
+    main.rows[j] = nr.map((r) => byStart.get(r.start) ?? r);
+    const reason = String((main.infos[main.kinds[j]] as { fallback?: unknown } | undefined)?.fallback ?? `${main.kinds[j]} gave no value for some hours`);
+    fallbacks.push({ id: members[j].id, model: 'naive', reason });
+  });
+  timings.fitMs = performance.now() - t1;
+
+  const rows: QuantileRow[][] = new Array(series.length);
+  memberIdx.forEach((i, j) => (rows[i] = main.rows[j]));
+  let portfolio: RunForecastResult['info']['portfolio'];
+  const models: Record<string, Readonly<Record<string, unknown>>> = { ...main.infos, naive: naiveFit.info };
+  if (aggregate) {
+    const summed = sumRows(main.rows, horizon);
+    const sumWape = bt?.portfolio?.[chosen]?.metrics.wape;
+    const aggWape = btAgg?.aggregate[chosen]?.metrics.wape;
+    const aggGate = gates[aggIndex];
+    let method: 'sum' | 'aggregate' = 'sum';
+    let reason: string;
+    if (sumWape === undefined || aggWape === undefined || !Number.isFinite(sumWape) || !Number.isFinite(aggWape)) {
+      reason = `sum of member forecasts (${noBacktest || 'no comparable backtest'})`;
+    } else if (aggWape < sumWape && levelFor(aggGate, chosen) === chosen) {
+      method = 'aggregate';
+      reason = `${chosen} on the aggregate: backtest WAPE ${(aggWape * 100).toFixed(2)} % < sum of members ${(sumWape * 100).toFixed(2)} %`;
+    } else {
+      reason = `sum of members: backtest WAPE ${(sumWape * 100).toFixed(2)} % ≤ ${chosen} on the aggregate ${(aggWape * 100).toFixed(2)} %${levelFor(aggGate, chosen) !== chosen ? ` (aggregate fails the gate: ${aggGate.reason})` : ''}`;
+    }
+    if (method === 'aggregate') {
+      const fitted = await modelOf(chosen).fit([aggregate], ctx);
+      const r = (await fitted.predict({ fromMs: horizon.fromMs, toMs: horizon.toMs }))[0] ?? [];
+      const byStart = new Map(r.filter((x) => Number.isFinite(x.p50)).map((x) => [x.start, x]));
+      rows[aggIndex] = summed.rows.map((x) => byStart.get(x.start) ?? x);
+      models.aggregate = fitted.info;
+    } else {
+      rows[aggIndex] = summed.rows;
+    }
+    portfolio = { id: aggregate.id, method, reason, membersLeftOut: summed.leftOut };
+  }
+  progress(1);
+
+  return {
+    model: chosen,
+    rows,
+    naive: naiveRows,
+    info: { requested, chosen, choice, gates, fallbacks, weights, portfolio, models, timings },
+    metrics: bt && dates
+      ? {
+          backtest: { ...dates, origins: bt.issueTimes.length, horizon: horizonName },
+          models: summaries(bt.aggregate),
+          ...(bt.portfolio && btAgg ? { portfolio: { sum: summaries(bt.portfolio), aggregate: summaries(btAgg.aggregate) } } : {}),
+        }
+      : null,
+  };
+}
