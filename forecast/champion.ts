@@ -1,5 +1,7 @@
 import type { Database } from '../sql/database.js';
 import { getChampion, promoteModel, retireModel, saveChallenger, type StoredForecastModel } from '../sql/forecast-model.repository.js';
+import { localDate, shiftDate } from '../models/calendar.js';
+import { backtest } from './backtest.js';
 import type { FitContext, ForecastModel, SeriesData } from './model.js';
 import { frozenMlModel, mlModel, type MlModelOptions } from './models/ml.js';
 
@@ -138,4 +140,38 @@ export async function retrain(database: Database, target: string, series: readon
   }
   await retireModel(database, saved.id);
   return { outcome: 'retired', reason: decision.reason + note, model: { ...saved, status: 'retired' }, championId: champion?.id, challengerMetrics, championMetrics };
+}
+
+export interface DayAheadBacktestOptions {
+  /** Zone of the issue days (default the first series' zone). */
+  readonly timezone?: string;
+  /** Day-ahead cut-off HH:MM (default 10:00). */
+  readonly dayAheadCutoff?: string;
+  /** Simulated temperature forecast error σ (°C), default 0. */
+  readonly temperatureNoiseC?: number;
+}
+
+/**
+ * A BacktestFn over forecast/backtest.ts: day-ahead issues every day of the
+ * window whose next day lies wholly before its end, metrics pooled over all
+ * series.
+ */
+export function dayAheadBacktest(opts: DayAheadBacktestOptions = {}): BacktestFn {
+  return async (model, series, window, ctx) => {
+    const tz = opts.timezone ?? series[0].timezone;
+    const fromDate = localDate(window.fromMs, tz);
+    const toDate = shiftDate(localDate(window.toMs, tz), -2);
+    if (toDate < fromDate) throw new Error(`backtest window ${new Date(window.fromMs).toISOString()} … ${new Date(window.toMs).toISOString()} holds no whole day-ahead day`);
+    const r = await backtest(series, {
+      models: { candidate: model },
+      fromDate,
+      toDate,
+      timezone: tz,
+      dayAheadCutoff: opts.dayAheadCutoff,
+      temperatureNoiseC: opts.temperatureNoiseC,
+      country: ctx.country,
+    });
+    const m = r.aggregate.candidate.metrics;
+    return { n: m.n, wape: m.wape, mae: m.mae, rmse: m.rmse, mape: m.mape, pinball: m.pinball.mean, coverage: m.coverage, fromDate, toDate };
+  };
 }
