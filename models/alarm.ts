@@ -62,6 +62,19 @@ export const RESTORE_CODES: Readonly<Record<string, readonly string[]>> = {
   valve_opened: ['valve_closed'],
 };
 
+/**
+ * Common spellings of the codes above, mapped before anything else unless a
+ * stored mapping rule names the same vendor code.
+ */
+export const BUILTIN_CODE_ALIASES: Readonly<Record<string, string>> = {
+  cover_opened: 'cover_open',
+  terminal_cover_open: 'cover_open',
+  battery_low: 'low_battery',
+  power_down: 'power_failure',
+  power_up: 'power_restored',
+  magnetic_tamper: 'magnetic_field',
+};
+
 /** Codes: lower-case letters, digits and _ (alarm codes, rule codes, mapped codes). */
 export const AlarmCodeSchema = z
   .string()
@@ -169,22 +182,25 @@ export type EventAction =
   | { readonly kind: 'restore'; readonly closes: readonly string[] }
   | { readonly kind: 'none' };
 
+/** A table entry, never an Object.prototype member (an event code may be "constructor"). */
+const own = <T>(o: Readonly<Record<string, T>>, k: string): T | undefined => (Object.hasOwn(o, k) ? o[k] : undefined);
 const isSeverity = (s: unknown): s is AlarmSeverity => typeof s === 'string' && (ALARM_SEVERITIES as readonly string[]).includes(s);
 
 /**
- * Classifies an event code: vendor mapping first (exact vendor code), then
- * restore codes, then known alarm codes. Other codes are stored as events
- * only (no alarm) until a mapping names them. Pure.
+ * Classifies an event code: a stored vendor mapping first (exact vendor
+ * code), then BUILTIN_CODE_ALIASES, then restore codes, then known alarm
+ * codes. Other codes are stored as events only (no alarm) until a mapping
+ * names them. Pure.
  * @example eventAction('E17', null, new Map([['E17', { code: 'tamper' }]])) // { kind: 'raise', code: 'tamper', severity: 'critical' }
  * @example eventAction('power_restored', null, new Map()) // { kind: 'restore', closes: ['power_failure'] }
  */
 export function eventAction(code: string, deviceSeverity: string | null, mappings: ReadonlyMap<string, { code: string; severity?: AlarmSeverity }>): EventAction {
   const mapped = mappings.get(code);
-  const effective = mapped?.code ?? code;
-  const closes = RESTORE_CODES[effective];
+  const effective = mapped?.code ?? own(BUILTIN_CODE_ALIASES, code) ?? code;
+  const closes = own(RESTORE_CODES, effective);
   if (closes) return { kind: 'restore', closes };
-  const known = (ALARM_CODES as Record<string, AlarmSeverity>)[effective];
-  if (!mapped && known === undefined) return { kind: 'none' };
+  const known = own<AlarmSeverity>(ALARM_CODES, effective);
+  if (known === undefined && !mapped) return { kind: 'none' };
   const sev = mapped?.severity ?? (isSeverity(deviceSeverity) ? deviceSeverity : (known ?? 'warning'));
   return { kind: 'raise', code: effective, severity: sev };
 }

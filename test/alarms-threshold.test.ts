@@ -68,6 +68,9 @@ describe('alarm models (pure)', () => {
     expect(eventAction('E17', 'warning', maps)).toEqual({ kind: 'raise', code: 'tamper', severity: 'warning' });
     expect(eventAction('X9', 'critical', maps)).toEqual({ kind: 'raise', code: 'door_alarm', severity: 'info' });
     expect(eventAction('firmware_updated', null, maps)).toEqual({ kind: 'none' });
+    expect(eventAction('constructor', null, maps)).toEqual({ kind: 'none' });
+    expect(eventAction('cover_opened', null, maps)).toEqual({ kind: 'raise', code: 'cover_open', severity: 'critical' });
+    expect(eventAction('cover_closed', null, maps)).toEqual({ kind: 'restore', closes: ['cover_open'] });
   });
 
   it('a group silence rule overrides the catch-all for its group; the shortest wins within a level', () => {
