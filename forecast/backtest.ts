@@ -129,6 +129,10 @@ export interface BacktestResult {
     readonly origin: readonly number[];
     readonly actual: readonly Float64Array[];
     readonly forecasts: Readonly<Record<string, readonly QuantileValues[][]>>;
+    /** Before band calibration. */
+    readonly raw: Readonly<Record<string, readonly QuantileValues[][]>>;
+    /** With `portfolio`: Σ actuals (NaN where a member is unknown) and Σ forecasts before the portfolio band calibration. */
+    readonly portfolio?: { readonly actual: readonly number[]; readonly raw: Readonly<Record<string, readonly QuantileValues[]>> };
   };
 }
 
@@ -448,7 +452,7 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
     info,
     weights: ensembleNames.length ? weights : undefined,
     samples: opts.keepForecasts
-      ? { start: sampleStart, origin: sampleOrigin, actual: masked, forecasts }
+      ? { start: sampleStart, origin: sampleOrigin, actual: masked, forecasts, raw, portfolio: opts.portfolio ? { actual: portActual, raw: portRaw } : undefined }
       : undefined,
   };
 }

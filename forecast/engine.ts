@@ -1,5 +1,6 @@
 import { localDate, localMinuteOfDay, shiftDate } from '../models/calendar.js';
 import { backtest, sumQuantiles, type BacktestResult, type ModelScore } from './backtest.js';
+import { fitBandScale, IDENTITY_SCALE, scaleBand, type BandScale } from './calibration.js';
 import { DEFAULT_DAY_AHEAD_CUTOFF, horizonWindow, localTimeOn, parseCutoff } from './horizon.js';
 import type { QuantileValues } from './metrics.js';
 import type { FitContext, ForecastModel, Horizon, HorizonName, ModelKind, QuantileRow, SeriesData } from './model.js';
@@ -29,8 +30,13 @@ import { profileModel } from './models/profile.js';
  *    same backtest) competes as a kind. Without a possible backtest (too
  *    little history, long-term horizon), auto takes profile.
  * 4. Naive is always fitted and returned (`naive`): the bar every forecast is
- *    shown against.
- * 5. Portfolio and group targets: when `opts.target` names one of the series
+ *    shown against. Hours the chosen model left empty are filled from naive
+ *    (info.fallbacks), in the backtest too.
+ * 5. Quantile calibration: each series' P10/P90 band is rescaled by the
+ *    split-conformal scales (forecast/calibration) fitted on its forecasts in
+ *    the short backtest, so the band covers 80 % out of sample; the backtest
+ *    itself calibrates each origin on earlier origins only.
+ * 6. Portfolio and group targets: when `opts.target` names one of the series
  *    and there are others, that series is the aggregate (Σ members) and the
  *    others its members. Its forecast is either the sum of the member
  *    forecasts (`sum`) or the chosen model fitted on the aggregate series
@@ -112,6 +118,8 @@ export interface RunForecastResult {
     readonly weights?: Readonly<Record<string, number>>;
     readonly portfolio?: { readonly id: string; readonly method: 'sum' | 'aggregate'; readonly reason: string; readonly membersLeftOut: number };
     readonly models: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+    /** P10/P90 band scales per series fitted on the short backtest (forecast/calibration). */
+    readonly bandScales: Readonly<Record<string, BandScale>>;
     readonly timings: Readonly<Record<string, number>>;
   };
   /** Short backtest: pooled per model over the members; for a portfolio also `sum` and `aggregate`. Null when none ran. */
@@ -281,6 +289,9 @@ export async function runForecast(
       country: ctx.country,
       refitEveryDays: opts.refitEveryDays ?? days,
       temperatureNoiseC: opts.temperatureNoiseC,
+      fillFrom: 'naive',
+      calibrate: {},
+      keepForecasts: true,
     };
     bt = await backtest(members, { ...common, portfolio: aggregate ? { id: aggregate.id } : undefined, onProgress: (f) => progress((aggregate ? 0.4 : 0.6) * f) });
     if (aggregate) btAgg = await backtest([aggregate], { ...common, onProgress: (f) => progress(0.4 + 0.2 * f) });
@@ -362,6 +373,19 @@ export async function runForecast(
     const reason = String((main.infos[main.kinds[j]] as { fallback?: unknown } | undefined)?.fallback ?? `${main.kinds[j]} gave no value for some hours`);
     fallbacks.push({ id: members[j].id, model: 'naive', reason });
   });
+  // Band calibration on the whole short backtest (every window of it is known at the cut-off).
+  const scales: Record<string, BandScale> = {};
+  if (bt?.samples) {
+    const smp = bt.samples;
+    main.rows.forEach((rows, j) => {
+      const kind = fallbacks.some((f) => f.id === members[j].id && f.model === 'naive') ? 'naive' : main.kinds[j];
+      const rawRows = smp.raw[kind]?.[j];
+      if (!rawRows) return;
+      const scale = fitBandScale(smp.actual[j], rawRows);
+      scales[members[j].id] = scale;
+      main.rows[j] = rows.map((r) => scaleBand(r, scale));
+    });
+  }
   timings.fitMs = performance.now() - t1;
 
   const rows: QuantileRow[][] = new Array(series.length);
@@ -386,11 +410,16 @@ export async function runForecast(
     if (method === 'aggregate') {
       const fitted = await modelOf(chosen).fit([aggregate], ctx);
       const r = (await fitted.predict({ fromMs: horizon.fromMs, toMs: horizon.toMs }))[0] ?? [];
-      const byStart = new Map(r.filter((x) => Number.isFinite(x.p50)).map((x) => [x.start, x]));
+      const scale = btAgg?.samples ? fitBandScale(btAgg.samples.actual[0], btAgg.samples.raw[chosen][0]) : IDENTITY_SCALE;
+      scales[aggregate.id] = scale;
+      const byStart = new Map(r.filter((x) => Number.isFinite(x.p50)).map((x) => [x.start, scaleBand(x, scale)]));
       rows[aggIndex] = summed.rows.map((x) => byStart.get(x.start) ?? x);
       models.aggregate = fitted.info;
     } else {
-      rows[aggIndex] = summed.rows;
+      const p = bt?.samples?.portfolio;
+      const scale = p ? fitBandScale(p.actual, p.raw[chosen]) : IDENTITY_SCALE;
+      scales[aggregate.id] = scale;
+      rows[aggIndex] = summed.rows.map((x) => scaleBand(x, scale));
     }
     portfolio = { id: aggregate.id, method, reason, membersLeftOut: summed.leftOut };
   }
@@ -400,7 +429,7 @@ export async function runForecast(
     model: chosen,
     rows,
     naive: naiveRows,
-    info: { requested, chosen, choice, gates, fallbacks, weights, portfolio, models, timings },
+    info: { requested, chosen, choice, gates, fallbacks, weights, portfolio, models, bandScales: scales, timings },
     metrics: bt && dates
       ? {
           backtest: { ...dates, origins: bt.issueTimes.length, horizon: horizonName },
