@@ -54,6 +54,12 @@ const COMMANDS: Record<string, CommandSpec> = {
     options: REJECTS,
     args: ['FILE.csv'],
   },
+  'import settlement': {
+    usage: 'import settlement FILE.csv --period YYYY-MM [--version N] [--rejects OUT.csv]',
+    summary: 'Import settlement data (docs/settlement.md): meter,start,withdrawal[,supply][,version]; every version kept, the newest written into readings. Rejected lines go to OUT.csv',
+    options: { ...REJECTS, period: { type: 'string' }, version: { type: 'string' } },
+    args: ['FILE.csv'],
+  },
   help: { usage: 'help', summary: 'Show this help' },
   version: { usage: 'version', summary: 'Print the version' },
 };
@@ -209,6 +215,7 @@ async function run(cmd: ParsedCommand, config: Config, io: Io, keyInput: ReturnT
           return 0;
         case 'import readings':
         case 'import meters':
+        case 'import settlement':
           return await runImport(cmd, opened, io, stop.signal);
         default:
           throw new Error(`command ${cmd.command} has no handler`);
@@ -226,6 +233,15 @@ async function runImport(cmd: ParsedCommand, opened: OpenedDatabase, io: Io, sig
   const file = cmd.args[0];
   const rejectsPath = (cmd.values.rejects as string | undefined) ?? defaultRejectsPath(file);
   const fmt = (n: number) => n.toLocaleString('en-US');
+  if (cmd.command === 'import settlement') {
+    const { importSettlementFile } = await import('./import-settlement.js');
+    const r = await importSettlementFile(opened.database, file, { io, period: cmd.values.period as string | undefined, version: cmd.values.version as string | undefined, rejectsPath, signal });
+    for (const v of r.versions) {
+      io.out(`${file}: period ${v.period} version ${v.version}: stored ${fmt(v.stored)}, unchanged ${fmt(v.unchanged)}, applied ${fmt(v.applied)}, held by a higher version ${fmt(v.heldByHigherVersion)}, rejected ${fmt(v.rejected.length)}\n`);
+    }
+    if (r.rejectsPath) io.out(`${fmt(r.rejected)} rejected line(s) written to ${r.rejectsPath}\n`);
+    return signal.aborted ? 130 : 0;
+  }
   if (cmd.command === 'import readings') {
     const { importReadings } = await import('./import-readings.js');
     const r = await importReadings(opened.database, file, { io, rejectsPath, signal });
