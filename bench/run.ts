@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { formatReport, type Bench, type BenchOptions } from './bench.js';
+import { alarmsBench } from './alarms.bench.js';
 import { billingBench } from './billing.bench.js';
 import { DEFAULT_BENCH_DATABASE_URL } from './bench-database.js';
 import { ingestBench } from './ingest.bench.js';
@@ -13,6 +14,7 @@ import { mqttBench } from './mqtt.bench.js';
 import { veeBench } from './vee.bench.js';
 
 export const BENCHES: Readonly<Record<string, Bench>> = {
+  alarms: alarmsBench,
   billing: billingBench,
   ingest: ingestBench,
   mqtt: mqttBench,
