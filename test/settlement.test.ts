@@ -225,5 +225,6 @@ describe.each(FLAVOURS)('settlement (%s)', (flavour) => {
     expect((await put({ period: '2026-01', version: 1, rows: [] }, 'trader')).statusCode).toBe(403);
     expect((await get('/v1/settlement/differences?period=2026-01', 'operator')).statusCode).toBe(403);
     expect((await get('/v1/settlement/differences?period=2026-1')).statusCode).toBe(400);
+    expect((await get('/v1/settlement/differences?period=2026-01&meters=S1,NOPE')).json().message).toMatch(/"NOPE" not registered/);
   });
 });

@@ -217,6 +217,8 @@ export const settlementRoutes: FastifyPluginAsyncZod<RouteContext> = async (app,
       const { period, format } = req.query;
       const ids = req.query.meters?.split(',').map((s) => s.trim()).filter(Boolean);
       const meters = await listMetersForPeriod(database, { externalIds: ids, commodity: 'electricity' });
+      const unknown = ids?.filter((id) => !meters.some((m) => m.externalId === id));
+      if (unknown?.length) throw new MdmError('MDM_ERR_VALIDATION', [`meters: ${unknown.slice(0, 10).map((id) => `"${id}"`).join(', ')} not registered electricity meter(s)`]);
       const windows = meters.map((m) => ({ meterId: m.id, ...localMonthRange(period, m.timezone) }));
       const rows = await settlementDifferences(database, { period, windows, settlementSource: sourceCode('settlement'), channel: channelDef('active_import').code });
       const out = rows.map(differenceOf);
