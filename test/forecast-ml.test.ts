@@ -54,7 +54,7 @@ function dayAhead(date: string): { ctx: FitContext; fromMs: number; toMs: number
 const valueAt = (s: SeriesData, t: number) => s.values[(t - s.startMs) / HOUR];
 
 // Small and quick: a few thousand rows, few epochs (the bench runs the full size).
-const FAST: MlModelOptions = { seed: 11, maxTrainingRows: 6000, maxEpochs: 20, patience: 4, hidden: [32, 16] };
+const FAST: MlModelOptions = { seed: 11, maxTrainingRows: 4000, maxEpochs: 12, patience: 4, batchSize: 128, hidden: [32, 16], maxTrainSeconds: Infinity };
 const DAYS = 150;
 const SERIES = [building('meter:a', 10, DAYS, 1), building('meter:b', 60, DAYS, 2)];
 const FIRST_ISSUE = shiftDate('2025-01-01', DAYS - 9); // 7 issue days, each forecast day inside the data
@@ -128,7 +128,7 @@ describe('ML model (global MLP)', () => {
   it('same seed, same data → same forecasts', async () => {
     const { ctx, fromMs, toMs } = dayAhead(FIRST_ISSUE);
     const one = [asOf(SERIES[0], ctx.dataCutoff)];
-    const tiny: MlModelOptions = { seed: 5, maxTrainingRows: 1500, maxEpochs: 3, hidden: [8] };
+    const tiny: MlModelOptions = { seed: 5, maxTrainingRows: 1500, maxEpochs: 3, hidden: [8], maxTrainSeconds: Infinity };
     const a = await (await mlModel(tiny).fit(one, ctx)).predict({ fromMs, toMs });
     const b = await (await mlModel(tiny).fit(one, ctx)).predict({ fromMs, toMs });
     expect(b).toEqual(a);

@@ -27,6 +27,10 @@ export interface TrainOptions {
   readonly learningRate: number;
   /** Stop after this many epochs without a better validation loss. */
   readonly patience: number;
+  /** Stop after the epoch that passes this many seconds of training (the best epoch so far is kept); default none. */
+  readonly maxSeconds?: number;
+  /** Clock for maxSeconds (ms); default Date.now. */
+  readonly now?: () => number;
   /** Called after each epoch with (epoch, maxEpochs). */
   readonly onEpoch?: (epoch: number, maxEpochs: number) => void;
 }
@@ -37,6 +41,8 @@ export interface TrainedNetwork {
   readonly bestEpoch: number;
   readonly trainLoss: number;
   readonly validationLoss: number;
+  /** Why training stopped. */
+  readonly stoppedBy: 'maxEpochs' | 'patience' | 'maxSeconds';
 }
 
 /** A row-major matrix: `data.length === rows * cols`. */
@@ -118,6 +124,9 @@ export async function trainNetwork(x: Matrix, y: Float32Array, validationRows: n
   let bestWeights: tf.Tensor[] | undefined;
   let trainLoss = NaN;
   let epoch = 0;
+  let stoppedBy: TrainedNetwork['stoppedBy'] = 'maxEpochs';
+  const now = opts.now ?? Date.now;
+  const deadline = opts.maxSeconds === undefined ? Infinity : now() + opts.maxSeconds * 1000;
   try {
     for (; epoch < opts.maxEpochs; epoch++) {
       // Seeded Fisher–Yates: tfjs's own shuffle uses Math.random.
@@ -143,6 +152,12 @@ export async function trainNetwork(x: Matrix, y: Float32Array, validationRows: n
         bestWeights?.forEach((w) => w.dispose());
         bestWeights = model.getWeights().map((w) => w.clone());
       } else if (epoch + 1 - bestEpoch >= opts.patience) {
+        stoppedBy = 'patience';
+        epoch++;
+        break;
+      }
+      if (now() >= deadline) {
+        stoppedBy = 'maxSeconds';
         epoch++;
         break;
       }
@@ -156,7 +171,7 @@ export async function trainNetwork(x: Matrix, y: Float32Array, validationRows: n
     tf.dispose([xTrain, yTrain, xVal, yVal]);
     disposeOptimizer(model);
   }
-  return { model, epochs: epoch, bestEpoch, trainLoss, validationLoss: best };
+  return { model, epochs: epoch, bestEpoch, trainLoss, validationLoss: best, stoppedBy };
 }
 
 /** Adam keeps two moment tensors per weight; they outlive fit() unless disposed. */

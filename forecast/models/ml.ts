@@ -35,6 +35,12 @@ export interface MlModelOptions {
   /** Least days of data a series needs before the cut-off (default 28). */
   readonly minHistoryDays?: number;
   readonly maxEpochs?: number;
+  /**
+   * Training time budget (s), default 20: training stops after the epoch that
+   * passes it, keeping the best epoch (info.stoppedBy says so). Runs that hit
+   * it depend on the machine's speed; set Infinity for reproducible weights.
+   */
+  readonly maxTrainSeconds?: number;
   readonly patience?: number;
   /** Default 0: about 100 steps per epoch (a power of two between 64 and 1 024 rows). */
   readonly batchSize?: number;
@@ -59,6 +65,7 @@ const DEFAULTS = {
   historyDays: 365,
   minHistoryDays: 28,
   maxEpochs: 40,
+  maxTrainSeconds: 20,
   patience: 5,
   batchSize: 0,
   learningRate: 0.01,
@@ -240,6 +247,7 @@ async function fitMl(series: readonly SeriesData[], ctx: FitContext, o: Options)
     batchSize: o.batchSize || autoBatchSize(rows - validationRows),
     learningRate: o.learningRate,
     patience: o.patience,
+    maxSeconds: o.maxTrainSeconds,
     onEpoch: (e, n) => progress(0.05 + 0.9 * (e / n)),
   });
   let weights: SerializedWeights;
@@ -271,6 +279,7 @@ async function fitMl(series: readonly SeriesData[], ctx: FitContext, o: Options)
       rows,
       validationRows,
       epochs: trained.epochs,
+      stoppedBy: trained.stoppedBy,
       bestEpoch: trained.bestEpoch,
       trainLoss: trained.trainLoss,
       validationLoss: trained.validationLoss,
