@@ -40,8 +40,14 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
 export interface BacktestEnsemble {
-  /** Names of models in `models` whose forecasts are combined. */
+  /** Names of models in `models` (or of ensembles defined before this one) whose forecasts are combined. */
   readonly members: readonly string[];
+  /**
+   * `weighted` (default): weights ∝ 1/WAPE^power. `best`: all weight on the
+   * member with the lowest WAPE (ties to the earlier member) — the engine's
+   * `auto` choice replayed origin by origin.
+   */
+  readonly mode?: 'weighted' | 'best';
   /** Weights from the members' pooled WAPE over the origins of the last `windowDays` days whose hours are known by the cut-off; default 14. */
   readonly windowDays?: number;
   /** Weight ∝ 1 / WAPE^power; default 1. */
@@ -88,6 +94,11 @@ export interface BacktestOptions {
    * series, over the last `windowDays` (default 28). Default off.
    */
   readonly calibrate?: { readonly windowDays?: number; readonly minSamples?: number };
+  /**
+   * Local date YYYY-MM-DD: origins issued before it are replayed (they feed
+   * band calibration and ensemble weights) but not scored. Default: all scored.
+   */
+  readonly scoreFrom?: string;
   /** Keep every forecast and actual (engine: ensemble weights, quantile calibration). */
   readonly keepForecasts?: boolean;
   /** Fraction done 0..1 after each origin. */
@@ -101,6 +112,7 @@ export interface ModelScore {
 }
 
 export interface BacktestResult {
+  /** Every origin replayed (also the unscored ones before `scoreFrom`). */
   readonly issueTimes: readonly number[];
   /** Model names (models then ensembles). */
   readonly models: readonly string[];
@@ -260,8 +272,8 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
   if (origins.length === 0) throw new Error(`backtest: no issue day between ${opts.fromDate} and ${opts.toDate}`);
   const modelNames = Object.keys(opts.models);
   const ensembleNames = Object.keys(opts.ensembles ?? {});
-  for (const [e, def] of Object.entries(opts.ensembles ?? {})) {
-    const unknown = def.members.filter((m) => !opts.models[m]);
+  for (const [k, [e, def]] of Object.entries(opts.ensembles ?? {}).entries()) {
+    const unknown = def.members.filter((m) => !opts.models[m] && !ensembleNames.slice(0, k).includes(m));
     if (unknown.length || def.members.length === 0) throw new Error(`backtest: ensemble ${e} has members ${unknown.join(', ') || '(none)'} that are not among the models`);
     if (opts.models[e]) throw new Error(`backtest: ${e} names both a model and an ensemble`);
   }
@@ -344,7 +356,14 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
         }
         return parts.length ? combineMetrics(parts).wape : Number.NaN;
       });
-      const wts = inverseErrorWeights(errors, def.power ?? 1);
+      let wts: number[];
+      if (def.mode === 'best') {
+        const finite = errors.map((x, i) => [x, i] as const).filter(([x]) => Number.isFinite(x));
+        const bestIdx = finite.length ? finite.reduce((a, b) => (b[0] < a[0] ? b : a))[1] : 0;
+        wts = errors.map((_, i) => (i === bestIdx ? 1 : 0));
+      } else {
+        wts = inverseErrorWeights(errors, def.power ?? 1);
+      }
       weights[e] = Object.fromEntries(def.members.map((m, i) => [m, wts[i]]));
       series.forEach((_, j) => {
         for (let i = first; i < sampleStart.length; i++) {
@@ -400,9 +419,11 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
 
   // Common hours: actual known and every model has a P50; each model's misses counted.
   const missing: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
+  const scoreFromMs = opts.scoreFrom ? issueTimes(opts.scoreFrom, opts.scoreFrom, tz, opts.issueAt ?? cutoff)[0] : -Infinity;
   const masked = series.map((_, j) => {
     const a = Float64Array.from(actual[j]);
     for (let i = 0; i < a.length; i++) {
+      if (sampleOrigin[i] < scoreFromMs) a[i] = Number.NaN;
       if (!Number.isFinite(a[i])) continue;
       let ok = true;
       for (const n of names) {

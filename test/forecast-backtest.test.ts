@@ -58,14 +58,14 @@ describe('rolling-origin backtest', () => {
   it('scores every model on the same hours, with skill, pooled and portfolio figures and a backtest ensemble', async () => {
     const r = await backtest([series('a'), series('b')], {
       models: { naive: lastWeek, profile: high },
-      ensembles: { ensemble: { members: ['naive', 'profile'] } },
+      ensembles: { ensemble: { members: ['naive', 'profile'] }, auto: { members: ['naive', 'profile', 'ensemble'], mode: 'best' } },
       fromDate: '2026-01-21', // day 20: forecasts days 21, 22, 23
       toDate: '2026-01-23',
       country: 'GB',
       portfolio: { id: 'portfolio:P' },
     });
     expect(r.issueTimes).toEqual([T0 + 20 * DAY + 10 * H, T0 + 21 * DAY + 10 * H, T0 + 22 * DAY + 10 * H]);
-    expect(r.models).toEqual(['naive', 'profile', 'ensemble']);
+    expect(r.models).toEqual(['naive', 'profile', 'ensemble', 'auto']);
     const naive = r.aggregate.naive;
     expect(naive.metrics.n).toBe(2 * 72);
     expect(naive.metrics.mae).toBeCloseTo(10, 10);
@@ -79,12 +79,30 @@ describe('rolling-origin backtest', () => {
     expect(r.weights!.ensemble.naive).toBeCloseTo(2 / 3, 10);
     expect(r.aggregate.ensemble.metrics.mae).toBeCloseTo((5 + 5 + 0) / 3, 10);
     expect(r.aggregate.ensemble.skill).toBeCloseTo(1 - 10 / 3 / 10, 10);
+    // auto: nothing scored yet at the first two origins → the first member (naive, error 10); at the third
+    // the ensemble had the lowest WAPE on day 21 (5/110 against 10/110 and 20/110) → its 110, no error.
+    expect(r.weights!.auto).toEqual({ naive: 0, profile: 0, ensemble: 1 });
+    expect(r.aggregate.auto.metrics.mae).toBeCloseTo(20 / 3, 10);
     expect(r.perSeries.naive.map((p) => p.id)).toEqual(['a', 'b']);
     // Portfolio: 220 against 200 (naive) and 260 (profile).
     expect(r.portfolio!.naive.metrics.mae).toBeCloseTo(20, 10);
     expect(r.portfolio!.profile.metrics.mae).toBeCloseTo(40, 10);
     expect(r.portfolio!.profile.skill).toBeCloseTo(-1, 10);
     expect(r.info.profile).toEqual({ says: 130 });
+  });
+
+  it('origins before scoreFrom are replayed but not scored', async () => {
+    const r = await backtest([series('a')], {
+      models: { naive: lastWeek, profile: high },
+      ensembles: { ensemble: { members: ['naive', 'profile'] } },
+      fromDate: '2026-01-21',
+      toDate: '2026-01-23',
+      scoreFrom: '2026-01-23',
+      country: 'GB',
+    });
+    expect(r.issueTimes).toHaveLength(3);
+    expect(r.aggregate.naive.metrics.n).toBe(24);
+    expect(r.aggregate.ensemble.metrics.mae).toBeCloseTo(0, 10);
   });
 
   it('models never see values at or after the data cut-off', async () => {
