@@ -14,6 +14,9 @@ const REGISTER = channelDef('active_import_register');
 const DAY = 86_400_000;
 /** How far from the period bounds a register read may be to open or close it. */
 const REGISTER_TOLERANCE_MS = 3 * DAY;
+/** Resolution of the spread values (before the multiplier): sums are exact in 10⁻⁶. */
+const DECIMALS = 6;
+const SCALE = 10 ** DECIMALS;
 
 export interface SpreadRequest {
   readonly period: string;
@@ -120,22 +123,22 @@ export async function spreadProfiles(database: Database, req: SpreadRequest): Pr
     const totalKWh = raw * meter.multiplier;
     let hours;
     try {
-      hours = spreadByProfile({ coefficients, total: raw, fromMs, toMs, meter, holidays: req.holidays, decimals: 6 });
+      hours = spreadByProfile({ coefficients, total: raw, fromMs, toMs, meter, holidays: req.holidays, decimals: DECIMALS });
     } catch (err) {
       if (!(err instanceof ProfileCoefficientError)) throw err;
       skip(meter.externalId, err.message, totalKWh, totalFrom);
       continue;
     }
-    for (const h of hours) {
-      rows.push({ meterId: meter.id, channel: IMPORT.code, startMs: h.startMs, value: h.value, intervalMinutes: 60, quality: estimated, source: sourceCode('profile') });
+    for (const h of hours) for (const part of intervalsOf(h, meter.intervalMinutes)) {
+      rows.push({ meterId: meter.id, channel: IMPORT.code, startMs: part.startMs, value: part.value, intervalMinutes: meter.intervalMinutes, quality: estimated, source: sourceCode('profile') });
       notes.push({
         meterId: meter.id,
         channel: IMPORT.code,
-        startMs: h.startMs,
-        value: h.value,
+        startMs: part.startMs,
+        value: part.value,
         quality: estimated,
         method: PROFILE_METHOD,
-        params: { period: req.period, total: raw, totalFrom, ...detail, coefficient: h.coefficient, coefficientOf: h.from, region: meter.region, readingType: meter.tariff, profileGroup: meter.profileClass },
+        params: { period: req.period, total: raw, totalFrom, ...detail, coefficient: h.coefficient, coefficientOf: h.from, hourValue: h.value, region: meter.region, readingType: meter.tariff, profileGroup: meter.profileClass },
         reasonCode: 'profiled',
         comment: null,
       });
@@ -154,4 +157,18 @@ export async function spreadProfiles(database: Database, req: SpreadRequest): Pr
   results.sort((a, b) => (a.meter < b.meter ? -1 : a.meter > b.meter ? 1 : 0));
   const spread = results.filter((r) => r.status === 'spread').length;
   return { period: req.period, spread, skipped: results.length - spread, readings, meters: results };
+}
+
+/** An hour's value over the meter's intervals, equal parts in 10⁻⁶ units (remainder to the first ones), so they add up to the hour exactly. */
+function intervalsOf(h: { startMs: number; value: number }, intervalMinutes: number): { startMs: number; value: number }[] {
+  const n = 60 / intervalMinutes;
+  if (n === 1) return [h];
+  const units = Math.round(h.value * SCALE);
+  const base = Math.trunc(units / n);
+  let left = units - base * n;
+  return Array.from({ length: n }, (_, k) => {
+    const extra = left !== 0 ? Math.sign(left) : 0;
+    left -= extra;
+    return { startMs: h.startMs + k * intervalMinutes * 60_000, value: (base + extra) / SCALE };
+  });
 }

@@ -68,6 +68,7 @@ export interface ProfiledMeterRow {
   readonly externalId: string;
   readonly timezone: string;
   readonly multiplier: number;
+  readonly intervalMinutes: number;
   readonly tariff: ReadingType;
   readonly region: string | null;
   readonly profileClass: string | null;
@@ -84,6 +85,7 @@ export async function findProfiledMeters(database: Database, externalIds?: reado
       'external_id',
       'timezone',
       'multiplier',
+      'interval_minutes',
       'tariff',
       'region',
       'profile_class',
@@ -100,6 +102,7 @@ export async function findProfiledMeters(database: Database, externalIds?: reado
     externalId: r.external_id,
     timezone: r.timezone,
     multiplier: r.multiplier,
+    intervalMinutes: r.interval_minutes,
     tariff: r.tariff as ReadingType,
     region: r.region,
     profileClass: r.profile_class,

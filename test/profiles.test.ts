@@ -13,6 +13,8 @@ import { FLAVOURS } from './helpers.js';
  *   1 kWh per workday hour, 2 per weekend hour.
  * - P2 (OTHER → "*"), multiplier 2, total given 1344 kWh → 672 before the
  *   multiplier → 1 per hour; billing 1344.
+ * - P6 (AYEDAS), 15-minute intervals, total given 864 kWh → like P1 per hour, in
+ *   quarters: 0.25 per workday quarter-hour, 0.5 per weekend quarter-hour.
  * - P3 has measured interval data (skipped), P4 no profile class (skipped),
  *   P5 commercial without coefficients (skipped), NOPE unknown (skipped).
  */
@@ -42,6 +44,7 @@ describe.each(FLAVOURS)('profile coefficients and spreading (%s)', (flavour) => 
         { id: 'P3', profileClass: 'residential', region: 'AYEDAS' },
         { id: 'P4' },
         { id: 'P5', profileClass: 'commercial', region: 'AYEDAS' },
+        { id: 'P6', profileClass: 'residential', region: 'AYEDAS', intervalMinutes: 15 },
       ],
     });
     expect(m.statusCode, m.body).toBe(200);
@@ -97,10 +100,11 @@ describe.each(FLAVOURS)('profile coefficients and spreading (%s)', (flavour) => 
   });
 
   it('spreads register deltas and given totals into hourly estimates that billing counts', async () => {
-    const res = await spread({ period: '2026-02', meters: ['P1', 'P2', 'P3', 'P4', 'P5', 'NOPE'], totals: [{ meter: 'P2', kWh: 1344 }] });
+    const totals = [{ meter: 'P2', kWh: 1344 }, { meter: 'P6', kWh: 864 }];
+    const res = await spread({ period: '2026-02', meters: ['P1', 'P2', 'P3', 'P4', 'P5', 'P6', 'NOPE'], totals });
     expect(res.statusCode, res.body).toBe(200);
     const body = res.json();
-    expect(body).toMatchObject({ period: '2026-02', spread: 2, skipped: 4, readings: { accepted: 1344, unchanged: 0, superseded: 0 } });
+    expect(body).toMatchObject({ period: '2026-02', spread: 3, skipped: 4, readings: { accepted: 672 + 672 + 2688, unchanged: 0, superseded: 0 } });
     const by = Object.fromEntries(body.meters.map((m: { meter: string }) => [m.meter, m]));
     expect(by.P1).toEqual({ meter: 'P1', status: 'spread', totalKWh: 864, totalFrom: 'register', hours: 672, reason: null });
     expect(by.P2).toEqual({ meter: 'P2', status: 'spread', totalKWh: 1344, totalFrom: 'request', hours: 672, reason: null });
@@ -117,19 +121,26 @@ describe.each(FLAVOURS)('profile coefficients and spreading (%s)', (flavour) => 
     expect(await day('P1', FEB)).toEqual([[2, 'estimated', 'profile'], [2, 'estimated', 'profile']]); // Sunday
     expect(await day('P1', FEB + 24 * H)).toEqual([[1, 'estimated', 'profile'], [1, 'estimated', 'profile']]); // Monday
     expect(await day('P2', FEB)).toEqual([[1, 'estimated', 'profile'], [1, 'estimated', 'profile']]);
+    expect((await day('P6', FEB)).slice(0, 5)).toEqual(Array(5).fill([0.5, 'estimated', 'profile'])); // Sunday 00:00–01:15
+    expect((await day('P6', FEB + 24 * H)).slice(0, 2)).toEqual([[0.25, 'estimated', 'profile'], [0.25, 'estimated', 'profile']]); // Monday
 
-    const bill = await get('/v1/billing/consumption?period=2026-02&meters=P1,P2', 'billing');
+    const bill = await get('/v1/billing/consumption?period=2026-02&meters=P1,P2,P6', 'billing');
     expect(bill.json().meters.map((m: { meter: string; activeImport: number }) => [m.meter, m.activeImport])).toEqual([
       ['P1', 864],
       ['P2', 1344],
+      ['P6', 864],
     ]);
     const notes = await get(`/v1/meters/P1/edits?channel=active_import&from=${encodeURIComponent(ist(FEB))}&to=${encodeURIComponent(ist(FEB + H))}`);
     expect(notes.statusCode, notes.body).toBe(200);
     expect(notes.json().notes).toMatchObject([{ method: 'profile-coefficients', reasonCode: 'profiled', params: { total: 864, totalFrom: 'register', coefficient: 2, coefficientOf: 'sunday h0 2026-02', prorated: false } }]);
 
-    // Re-run: nothing changes. Default selection (meters with a profile class): P1, P2 (no total now → skipped), P3, P5.
-    const again = await spread({ period: '2026-02', totals: [{ meter: 'P2', kWh: 1344 }] });
-    expect(again.json()).toMatchObject({ spread: 2, skipped: 2, readings: { accepted: 0, unchanged: 1344, superseded: 0 } });
+    // Re-run: nothing changes. Default selection (meters with a profile class): P1, P2, P3, P5, P6.
+    const again = await spread({ period: '2026-02', totals });
+    expect(again.json()).toMatchObject({ spread: 3, skipped: 2, readings: { accepted: 0, unchanged: 4032, superseded: 0 } });
+    // A different total for P2: new versions of its 672 hours (history kept).
+    const changed = await spread({ period: '2026-02', meters: ['P2'], totals: [{ meter: 'P2', kWh: 2688 }] });
+    expect(changed.json()).toMatchObject({ spread: 1, readings: { accepted: 0, unchanged: 0, superseded: 672 } });
+    expect(await day('P2', FEB)).toEqual([[2, 'estimated', 'profile'], [2, 'estimated', 'profile']]);
   });
 
   it('refuses bad requests', async () => {
