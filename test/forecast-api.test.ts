@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../models/api-key.js';
@@ -7,48 +6,7 @@ import { createForecastWorker, enqueueDue, executeRun, lastDue, type ForecastEng
 import { claimRun, createRun, getRun, recoverStaleRuns } from '../sql/forecast.repository.js';
 import { testApp, type TestApp } from './api-helpers.js';
 import { FLAVOURS } from './helpers.js';
-
-const HOUR = 3_600_000;
-const DAY = 86_400_000;
-const DATA = new URL('../../shared/data/cambridge-estates/', import.meta.url);
-
-/** Hourly kWh of a Cambridge building (timestamps are UTC hour starts), by epoch ms. */
-function building(b: string): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const line of readFileSync(new URL(`${b}/electricity/2019.csv`, DATA), 'utf8').split('\n').slice(1)) {
-    if (!line) continue;
-    const [t, v] = line.split(',');
-    out.set(Date.parse(`${t.replace(' ', 'T')}Z`), Number(v));
-  }
-  return out;
-}
-
-function bedfordTemperature(): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const line of readFileSync(new URL('weather-bedford/2019.csv', DATA), 'utf8').split('\n').slice(1)) {
-    if (!line) continue;
-    const [t, v] = line.split(',');
-    out.set(Date.parse(`${t.replace(' ', 'T')}Z`), Number(v));
-  }
-  return out;
-}
-
-interface Row {
-  meter: string;
-  channel: string;
-  start: string;
-  value: number;
-  quality?: string;
-}
-
-const rowsOf = (meter: string, channel: string, series: Map<number, number>, fromMs: number, toMs: number): Row[] => {
-  const out: Row[] = [];
-  for (let t = fromMs; t < toMs; t += HOUR) {
-    const v = series.get(t);
-    if (v !== undefined && Number.isFinite(v)) out.push({ meter, channel, start: new Date(t).toISOString(), value: v });
-  }
-  return out;
-};
+import { bedfordTemperature, building, DAY, HOUR, rowsOf, type Row } from './forecast-fixture.js';
 
 /**
  * Stand-in engine with a hand-checkable answer: P50 = the same hour a week
