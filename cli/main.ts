@@ -60,6 +60,16 @@ const COMMANDS: Record<string, CommandSpec> = {
     options: { ...REJECTS, period: { type: 'string' }, version: { type: 'string' } },
     args: ['FILE.csv'],
   },
+  forecast: {
+    usage: 'forecast --target portfolio:P|group:G|meter:M [--horizon day-ahead] [--issue-time ISO] [--model auto|naive|profile|ml|ensemble]',
+    summary: 'Run a forecast here (progress bar), store it like POST /v1/forecasts/runs and print its hourly P10/P50/P90 (week+ horizons: per day/month)',
+    options: { target: { type: 'string' }, horizon: { type: 'string' }, 'issue-time': { type: 'string' }, model: { type: 'string' } },
+  },
+  backtest: {
+    usage: 'backtest --target portfolio:P|group:G|meter:M --from YYYY-MM-DD --to YYYY-MM-DD [--models naive,profile,ml,ensemble] [--horizon day-ahead]',
+    summary: 'Rolling-origin backtest on stored data, one issue per day from --from to --to; prints MAE, RMSE, MAPE, WAPE, pinball, coverage and skill vs naive per model',
+    options: { target: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, models: { type: 'string' }, horizon: { type: 'string' } },
+  },
   help: { usage: 'help', summary: 'Show this help' },
   version: { usage: 'version', summary: 'Print the version' },
 };
@@ -217,6 +227,14 @@ async function run(cmd: ParsedCommand, config: Config, io: Io, keyInput: ReturnT
         case 'import meters':
         case 'import settlement':
           return await runImport(cmd, opened, io, stop.signal);
+        case 'forecast': {
+          const v = cmd.values as Record<string, string | undefined>;
+          return await (await import('./forecast.js')).forecastCommand(database, io, { target: v.target, horizon: v.horizon, issueTime: v['issue-time'], model: v.model });
+        }
+        case 'backtest': {
+          const v = cmd.values as Record<string, string | undefined>;
+          return await (await import('./forecast.js')).backtestCommand(database, io, { target: v.target, from: v.from, to: v.to, models: v.models, horizon: v.horizon });
+        }
         default:
           throw new Error(`command ${cmd.command} has no handler`);
       }
