@@ -15,6 +15,7 @@ import { veeComponent } from '../ingest/vee/vee-worker.js';
 import { alarmsComponent } from '../ingest/alarms/alarms.component.js';
 import { hooksComponent } from '../hooks/hook-dispatcher.js';
 import { epiasComponent } from '../adapters/market/epias.component.js';
+import { forecastComponent } from '../forecast/forecast.component.js';
 
 type LogFn = (objOrMsg: object | string, msg?: string) => void;
 
@@ -58,4 +59,5 @@ export const COMPONENTS: readonly ComponentFactory[] = [
   alarmsComponent, // ingest/alarms: silence check every ALARMS_SILENCE_INTERVAL_S (no_data alarms open and close)
   hooksComponent, // hooks: sends alarm transitions to work-order hooks from the hook_deliveries outbox (HOOK_* settings)
   epiasComponent, // adapters/market: PTF/SMF of yesterday, today, tomorrow from the EPİAŞ transparency platform into market_prices (EPIAS_*; off by default)
+  forecastComponent, // forecast: runs queued forecast runs (POST /v1/forecasts/runs), queues FORECAST_SCHEDULE's, retrains ML champions (FORECAST_POLL_S; 0 = off)
 ];
