@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { formatReport, type Bench, type BenchOptions } from './bench.js';
 import { alarmsBench } from './alarms.bench.js';
 import { billingBench } from './billing.bench.js';
+import { forecastBench } from './forecast.bench.js';
 import { DEFAULT_BENCH_DATABASE_URL } from './bench-database.js';
 import { ingestBench } from './ingest.bench.js';
 import { mqttBench } from './mqtt.bench.js';
@@ -16,6 +17,7 @@ import { veeBench } from './vee.bench.js';
 export const BENCHES: Readonly<Record<string, Bench>> = {
   alarms: alarmsBench,
   billing: billingBench,
+  forecast: forecastBench,
   ingest: ingestBench,
   mqtt: mqttBench,
   vee: veeBench,
