@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ProfileCoefficientError, spreadByProfile, type ProfiledMeter } from '../forecast/profile-coefficients.js';
+import { ProfileCoefficientError, periodTotalFromRegister, spreadByProfile, type ProfiledMeter } from '../forecast/profile-coefficients.js';
 import { checkCoefficientRows, type ProfileCoefficient } from '../models/profile-coefficient.js';
 
 const HOUR = 3_600_000;
@@ -116,5 +116,29 @@ describe('checkCoefficientRows', () => {
     expect(r.rejected[6].reason).toMatch(/dayType must be one of/);
     expect(r.rejected[7].reason).toMatch(/readingType must be one of single, three-time/);
     expect(r.rejected[8].reason).toMatch(/does not match date/);
+  });
+});
+
+describe('periodTotalFromRegister', () => {
+  const from = Date.parse('2026-02-01T00:00:00+03:00');
+  const to = Date.parse('2026-03-01T00:00:00+03:00'); // 672 h
+  it('takes the reads nearest the bounds, pro rata when they are off them', () => {
+    expect(periodTotalFromRegister([{ atMs: from, value: 1000 }, { atMs: to, value: 1864 }], from, to)).toMatchObject({ total: 864, prorated: false });
+    // reads 12 h before the start and 12 h after the end: 696 h apart, delta 696 → 672 over the period
+    const r = periodTotalFromRegister(
+      [
+        { atMs: from - 5 * 86_400_000, value: 900 },
+        { atMs: from - 12 * HOUR, value: 1000 },
+        { atMs: to + 12 * HOUR, value: 1696 },
+      ],
+      from,
+      to,
+    );
+    expect(r).toMatchObject({ total: 672, prorated: true, opening: { value: 1000 }, closing: { value: 1696 } });
+  });
+  it('says why there is no total', () => {
+    expect(periodTotalFromRegister([{ atMs: from - 4 * 86_400_000, value: 1 }, { atMs: to, value: 2 }], from, to)).toEqual({ reason: expect.stringMatching(/no register read within 3 days of the period start/) });
+    expect(periodTotalFromRegister([{ atMs: from, value: 10 }], from, to)).toEqual({ reason: expect.stringMatching(/period end/) });
+    expect(periodTotalFromRegister([{ atMs: from, value: 10 }, { atMs: to, value: 2 }], from, to)).toEqual({ reason: expect.stringMatching(/went down from 10 to 2/) });
   });
 });
