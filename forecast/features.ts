@@ -28,7 +28,8 @@ import type { FitContext, SeriesData } from './model.js';
  *   (known); for hours 10–23 it is NaN and `lastSame` is hour h of D−1.
  * - `lastSame`: the newest known same-hour value (k = 1 … 14 days back).
  * - `lastWeek`: the newest known same-weekday same-hour value (k = 7, 14, … 56):
- *   the naive D−7 forecast, repeating the last known week beyond 7 days.
+ *   the naive D−7 forecast, repeating the last known week beyond 7 days;
+ *   `prevWeek`: the known same-weekday same-hour value before that one.
  * - `mean24`, `mean168`: mean of the known values in the last 24 / 168 hours
  *   before the row's cut-off (NaN if none).
  * Temperature at or after the issue time is the weather forecast (SeriesData);
@@ -170,7 +171,7 @@ export function dayAheadGapMs(series: SeriesData, ctx: FitContext): number {
 
 export const FRAME_COLUMNS = [
   'temp', 'temp24', 'hdd', 'cdd',
-  'lag1', 'lag2', 'lag7', 'lag14', 'lastSame', 'lastWeek', 'mean24', 'mean168',
+  'lag1', 'lag2', 'lag7', 'lag14', 'lastSame', 'lastWeek', 'prevWeek', 'mean24', 'mean168',
 ] as const;
 export type FrameColumn = (typeof FRAME_COLUMNS)[number];
 
@@ -242,7 +243,7 @@ export function buildFeatures(series: SeriesData, ctx: FitContext, range: { from
   const col = () => new Float64Array(rows);
   const columns: Record<FrameColumn, Float64Array> = {
     temp: col(), temp24: col(), hdd: col(), cdd: col(),
-    lag1: col(), lag2: col(), lag7: col(), lag14: col(), lastSame: col(), lastWeek: col(), mean24: col(), mean168: col(),
+    lag1: col(), lag2: col(), lag7: col(), lag14: col(), lastSame: col(), lastWeek: col(), prevWeek: col(), mean24: col(), mean168: col(),
   };
   const y = new Float64Array(rows);
   const estimated = new Uint8Array(rows);
@@ -273,9 +274,11 @@ export function buildFeatures(series: SeriesData, ctx: FitContext, range: { from
     let ls = NaN;
     for (let k = 1; k <= 14 && ls !== ls; k++) ls = at(k);
     columns.lastSame[r] = ls;
-    let lw = NaN;
-    for (let k = 7; k <= 56 && lw !== lw; k += 7) lw = at(k);
+    let lw = NaN, pw = NaN, k = 7;
+    for (; k <= 56 && lw !== lw; k += 7) lw = at(k);
+    for (; k <= 56 && pw !== pw; k += 7) pw = at(k);
     columns.lastWeek[r] = lw;
+    columns.prevWeek[r] = pw;
     columns.mean24[r] = a === avail ? m24 : mean(a - 24, a);
     columns.mean168[r] = a === avail ? m168 : mean(a - 168, a);
 
