@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createPollSink } from '../adapters/modbus/poll-sink.js';
+import { ModbusDeviceSchema } from '../models/modbus.js';
 import { recordEvents } from '../ingest/alarms/events.js';
 import { invalidateAlarmRules } from '../ingest/alarms/rules.js';
 import { listAlarms, transitionAlarm } from '../sql/alarm.repository.js';
@@ -108,6 +110,19 @@ describe.each(FLAVOURS)('alarm lifecycle (%s)', (flavour) => {
       ['A1', 'minor'],
       ['A2', 'critical'],
     ]);
+  });
+
+  it('Modbus: communication_failure opens an alarm for the device\'s meters; communication_restored closes it', async () => {
+    const device = ModbusDeviceSchema.parse({ id: 'D1', transport: 'tcp', host: '127.0.0.1', registers: [{ address: 0, type: 'uint32', meter: 'A1', channel: 'active_import_register' }] });
+    const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+    const sink = createPollSink(database, 1, new Map(), quiet);
+    const status = (state: 'offline' | 'online', ms: number) => ({ state, consecutiveFailures: state === 'offline' ? 3 : 0, lastPollAtMs: ms, lastSuccessAtMs: null, lastError: null, lastErrorCode: null });
+    await sink(device, { atMs: at(0).getTime(), values: [] }, status('offline', at(0).getTime()), 'communication_failure');
+    let [a] = await listAlarms(database, { code: 'communication_failure', limit: 5 });
+    expect(a).toMatchObject({ meter: 'A1', state: 'open', severity: 'warning', count: 1, data: { device: 'D1', consecutiveFailures: 3 } });
+    await sink(device, { atMs: at(5).getTime(), values: [] }, status('online', at(5).getTime()), 'communication_restored');
+    [a] = await listAlarms(database, { code: 'communication_failure', limit: 5 });
+    expect(a).toMatchObject({ state: 'closed', closedBy: 'event:communication_restored', closedAt: at(5).toISOString() });
   });
 
   it('concurrent events never open two alarms for one meter and code', async () => {
