@@ -10,6 +10,7 @@ import { alarmsBench } from './alarms.bench.js';
 import { billingBench } from './billing.bench.js';
 import { forecastBench } from './forecast.bench.js';
 import { DEFAULT_BENCH_DATABASE_URL } from './bench-database.js';
+import { imbalanceBench } from './imbalance.bench.js';
 import { ingestBench } from './ingest.bench.js';
 import { mqttBench } from './mqtt.bench.js';
 import { veeBench } from './vee.bench.js';
@@ -18,6 +19,7 @@ export const BENCHES: Readonly<Record<string, Bench>> = {
   alarms: alarmsBench,
   billing: billingBench,
   forecast: forecastBench,
+  imbalance: imbalanceBench,
   ingest: ingestBench,
   mqtt: mqttBench,
   vee: veeBench,

@@ -1,0 +1,183 @@
+import { cpus, totalmem } from 'node:os';
+import type { NormalizedReading } from '../models/reading.js';
+import { createEmbeddedDatabase, type Database } from '../sql/database.js';
+import { upsertPositions, upsertPrices } from '../sql/market.repository.js';
+import { toCopyBinary } from '../sql/reading-write.repository.js';
+import { loadNow, median, type Bench, type Figure } from './bench.js';
+import { createBenchDatabase, dropStaleBenchDatabases } from './bench-database.js';
+import { startBenchService } from './bench-service.js';
+import { loadBuildingSeries, prng } from './load-profile.js';
+import { timeGets } from './post-batches.js';
+
+/**
+ * Issue 7: a month of per-meter imbalance, 1 000 meters × 720 h (720 000
+ * meter-hours), GET /v1/imbalance/meters on the server flavour, goal < 5 s;
+ * also the hourly portfolio report (GET /v1/imbalance?interval=hour) and the
+ * same on the embedded database (BENCH_EMBEDDED_METERS meters). Loaded first,
+ * by COPY: hourly readings, one day-ahead forecast run per day (P50 of every
+ * meter and hour, issued the day before), hourly PTF/SMF and positions.
+ * Timed through HTTP, median of 3; the totals are checked against the load.
+ */
+const METERS = 1_000;
+const PERIOD = '2019-04'; // 30 days, Europe/Istanbul (UTC+3 all year)
+const DAYS = 30;
+const HOURS = DAYS * 24;
+const FROM_MS = Date.UTC(2019, 2, 31, 21); // 2019-04-01 00:00+03:00
+const RUNS = 3;
+const GOAL_MS = 5_000;
+const TIMEOUT_MS = 20 * 60_000;
+const REQUEST_TIMEOUT_MS = 120_000;
+const COPY_METERS = 250;
+const PORTFOLIO = 'BENCH';
+
+const meterId = (i: number) => `IMB-${String(i + 1).padStart(5, '0')}`;
+
+/** Meters, readings (kWh), forecasts (kWh, ±10 % off the actual), prices and positions; returns Σ actual MWh. */
+export async function loadImbalanceBench(database: Database, meters: number, dataDir: string, log: (line: string) => void): Promise<number> {
+  const t0 = performance.now();
+  await database.session((s) =>
+    s.query(
+      `INSERT INTO meters (external_id, commodity, timezone, interval_minutes, multiplier, portfolio)
+       SELECT 'IMB-' || lpad(i::text, 5, '0'), 'electricity', 'Europe/Istanbul', 60, 1, '${PORTFOLIO}' FROM generate_series(1, ${meters}) i`,
+    ),
+  );
+  const ids = new Map(
+    (await database.session((s) => s.query<{ id: number; external_id: string }>(`SELECT id, external_id FROM meters WHERE portfolio = '${PORTFOLIO}'`))).map((r) => [r.external_id, r.id]),
+  );
+  const [{ id: batchId }] = await database.session((s) =>
+    s.query<{ id: number }>(`INSERT INTO ingest_batches (transport, principal, detail) VALUES ('bench', 'imbalance-bench', 'raw COPY') RETURNING id`),
+  );
+  // One day-ahead run per delivery day, issued at 10:00 the day before.
+  const runIds: number[] = [];
+  for (let d = 0; d < DAYS; d++) {
+    const issue = new Date(FROM_MS + (d - 1) * 86_400_000 + 10 * 3_600_000).toISOString();
+    const [{ id }] = await database.session((s) =>
+      s.query<{ id: number }>(`INSERT INTO forecast_runs (target, horizon, status, issue_time) VALUES ('portfolio:${PORTFOLIO}', 'day-ahead', 'done', $1) RETURNING id`, [issue]),
+    );
+    runIds.push(id);
+  }
+  const series = loadBuildingSeries(dataDir, HOURS);
+  const rand = prng(20190401);
+  const hourly = new Float64Array(HOURS); // Σ forecast MWh per hour → the position
+  let total = 0;
+  for (let first = 0; first < meters; first += COPY_METERS) {
+    const rows: NormalizedReading[] = [];
+    const fc: string[] = [];
+    for (let i = first; i < Math.min(first + COPY_METERS, meters); i++) {
+      const meter = ids.get(meterId(i))!;
+      const shape = series[i % series.length];
+      for (let h = 0; h < HOURS; h++) {
+        const value = Math.round(shape[h] * (0.9 + 0.2 * rand()) * 1000) / 1000;
+        total += value / 1000;
+        const startMs = FROM_MS + h * 3_600_000;
+        rows.push({ meterId: meter, channel: 1, startMs, value, intervalMinutes: null, quality: 0, source: 0 });
+        const p50 = Math.round(value * (0.9 + 0.2 * rand()) * 1000) / 1000;
+        hourly[h] += p50 / 1000;
+        fc.push(`${runIds[Math.floor(h / 24)]}\tmeter:${meterId(i)}\t${new Date(startMs).toISOString()}\t${p50}\n`);
+      }
+    }
+    await database.session(async (s) => {
+      await s.query(`ALTER TABLE readings ALTER COLUMN batch_id SET DEFAULT ${batchId}`);
+      await s.copyFrom('COPY readings (meter_id, channel, start, value, interval_minutes, quality, source) FROM STDIN (FORMAT binary)', toCopyBinary(rows));
+      await s.query('ALTER TABLE readings ALTER COLUMN batch_id DROP DEFAULT');
+      await s.copyFrom('COPY forecast_values (run_id, target, start, p50) FROM STDIN', fc.join(''));
+    });
+  }
+  const prices = Array.from({ length: HOURS }, (_, h) => ({ startMs: FROM_MS + h * 3_600_000, ptf: 200 + 50 * Math.sin(h / 4), smf: 200 + 80 * Math.sin(h / 3) }));
+  await upsertPrices(database, { area: 'TR', currency: 'TRY', source: 'bench', rows: prices });
+  await upsertPositions(database, PORTFOLIO, Array.from({ length: HOURS }, (_, h) => ({ startMs: FROM_MS + h * 3_600_000, bilateral: hourly[h] * 0.6, dayAhead: hourly[h] * 0.4, intraday: 0 })));
+  log(`${meters} meters × ${HOURS} h: readings + forecasts + prices + positions loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return total;
+}
+
+interface MetersBody {
+  meters: { energyMWh: number; imbalanceCost: number }[];
+  totals: { energyMWh: number; imbalanceCost: number; hours: number; unpricedHours: number };
+}
+
+function check(body: MetersBody, meters: number, expectedMWh: number): void {
+  const sum = body.meters.reduce((a, m) => a + m.energyMWh, 0);
+  const cost = body.meters.reduce((a, m) => a + m.imbalanceCost, 0);
+  const ok =
+    body.meters.length === meters &&
+    body.totals.hours === HOURS &&
+    body.totals.unpricedHours === 0 &&
+    Math.abs(sum - expectedMWh) <= 1e-6 * expectedMWh &&
+    Math.abs(cost - body.totals.imbalanceCost) <= 1e-6 * Math.max(1, body.totals.imbalanceCost);
+  if (!ok) {
+    throw new Error(`imbalance/meters answered ${body.meters.length} meters, ${body.totals.hours} h (${body.totals.unpricedHours} unpriced), Σ energy ${sum} (expected ${meters}, ${HOURS}, 0, ${expectedMWh}), Σ cost ${cost} vs ${body.totals.imbalanceCost}`);
+  }
+}
+
+/** Loads `meters`, then times both GETs through HTTP. */
+async function measure(database: Database, meters: number, dataDir: string, log: (line: string) => void, label: string) {
+  const expected = await loadImbalanceBench(database, meters, dataDir, log);
+  if (database.engine === 'pg') {
+    for (const t of ['readings', 'forecast_values', 'forecast_runs', 'meters', 'market_prices', 'positions']) await database.session((s) => s.query(`VACUUM ANALYZE ${t}`), { transaction: false });
+  }
+  const service = await startBenchService(database);
+  try {
+    const metersUrl = `${service.url}/v1/imbalance/meters?portfolio=${PORTFOLIO}&period=${PERIOD}`;
+    const m = await timeGets(metersUrl, service.keys.trader, RUNS, REQUEST_TIMEOUT_MS);
+    check(m.body as MetersBody, meters, expected);
+    log(`${label} GET /v1/imbalance/meters: ${m.ms.map((x) => x.toFixed(0)).join(', ')} ms (load ${loadNow()})`);
+    const hourUrl = `${service.url}/v1/imbalance?portfolio=${PORTFOLIO}&from=2019-04-01T00:00:00%2B03:00&to=2019-05-01T00:00:00%2B03:00&interval=hour`;
+    const h = await timeGets(hourUrl, service.keys.trader, RUNS, REQUEST_TIMEOUT_MS);
+    const rows = (h.body as { rows: unknown[] }).rows.length;
+    if (rows !== HOURS) throw new Error(`GET /v1/imbalance answered ${rows} hourly rows, expected ${HOURS}`);
+    log(`${label} GET /v1/imbalance?interval=hour: ${h.ms.map((x) => x.toFixed(0)).join(', ')} ms`);
+    return { meters: m.ms, hourly: h.ms, cost: (m.body as MetersBody).totals.imbalanceCost };
+  } finally {
+    await service.close();
+  }
+}
+
+export const imbalanceBench: Bench = {
+  name: 'imbalance',
+  summary: `GET /v1/imbalance/meters for ${METERS} meters × ${HOURS} h (server flavour), goal < ${GOAL_MS} ms; also the hourly portfolio report and the embedded database`,
+  timeoutMs: TIMEOUT_MS,
+  async run(opts, log, onCleanup) {
+    const loadStart = loadNow();
+    const dropped = await dropStaleBenchDatabases(opts.databaseUrl, Date.now(), 2 * TIMEOUT_MS);
+    if (dropped.length) log(`dropped bench databases left by killed runs: ${dropped.join(', ')}`);
+    const bench = await createBenchDatabase(opts.databaseUrl, Date.now());
+    onCleanup(bench.drop);
+    let server: Awaited<ReturnType<typeof measure>>;
+    let version: string;
+    try {
+      [{ version }] = await bench.database.session((s) => s.query<{ version: string }>(`SELECT split_part(version(), ' on ', 1) AS version`));
+      log(`server: ${version}, database ${bench.name}`);
+      server = await measure(bench.database, METERS, opts.dataDir, log, 'server');
+    } finally {
+      await bench.drop();
+    }
+    const embeddedMeters = Math.min(opts.embeddedMeters, METERS);
+    const embedded = await createEmbeddedDatabase(undefined);
+    onCleanup(() => embedded.close());
+    let emb: Awaited<ReturnType<typeof measure>>;
+    try {
+      const { migrate } = await import('../sql/migrator.js');
+      await migrate(embedded);
+      emb = await measure(embedded, embeddedMeters, opts.dataDir, log, 'embedded');
+    } finally {
+      await embedded.close();
+    }
+    const med = median(server.meters);
+    const figures: Figure[] = [
+      { label: 'server: GET /v1/imbalance/meters', values: server.meters, unit: 'ms', better: 'lower', note: `${METERS} meters × ${HOURS} h` },
+      { label: 'server: GET /v1/imbalance (hourly)', values: server.hourly, unit: 'ms', better: 'lower', note: `${HOURS} rows, per-meter allocation inside` },
+      { label: 'embedded: GET /v1/imbalance/meters', values: emb.meters, unit: 'ms', better: 'lower', note: `${embeddedMeters} meters × ${HOURS} h` },
+      { label: 'embedded: GET /v1/imbalance (hourly)', values: emb.hourly, unit: 'ms', better: 'lower' },
+    ];
+    const cpu = cpus();
+    return {
+      context: [
+        `machine: ${cpu.length} × ${cpu[0]?.model.trim() ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; load average ${loadStart} at start, ${loadNow()} at end`,
+        `server: ${version!}`,
+        `load: ${METERS} meters × ${HOURS} hourly readings (${PERIOD}, Europe/Istanbul) + one day-ahead run per day with every meter's P50 (${(METERS * HOURS).toLocaleString('en-US')} forecast values) + ${HOURS} prices and positions, by COPY`,
+      ],
+      figures,
+      goals: [{ label: `GET /v1/imbalance/meters < ${GOAL_MS} ms (server)`, pass: med < GOAL_MS, detail: `median of ${RUNS}: ${med.toFixed(0)} ms; portfolio cost ${server.cost.toFixed(0)} TRY` }],
+    };
+  },
+};
