@@ -3,7 +3,7 @@ import { parseInstant } from './time.js';
 
 /**
  * A meter event or alarm as a device sends it (`mdm/v1/meters/{meterId}/events`).
- * Stored now; alarm handling comes in its own issue.
+ * Stored and applied to alarms by ingest/alarms/events.ts recordEvents.
  */
 export const MeterEventSchema = z
   .object({
