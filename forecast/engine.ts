@@ -5,6 +5,7 @@ import { DEFAULT_DAY_AHEAD_CUTOFF, horizonWindow, localTimeOn, parseCutoff } fro
 import type { QuantileValues } from './metrics.js';
 import type { FitContext, ForecastModel, Horizon, HorizonName, ModelKind, QuantileRow, SeriesData } from './model.js';
 import { ensembleModel, inverseErrorWeights } from './models/ensemble.js';
+import { withTemperatureNormals } from './temperature-normals.js';
 import { mlModel } from './models/ml.js';
 import { naiveModel } from './models/naive.js';
 import { profileModel } from './models/profile.js';
@@ -36,7 +37,10 @@ import { profileModel } from './models/profile.js';
  *    split-conformal scales (forecast/calibration) fitted on its forecasts in
  *    the short backtest, so the band covers 80 % out of sample; the backtest
  *    itself calibrates each origin on earlier origins only.
- * 6. Portfolio and group targets: when `opts.target` names one of the series
+ * 6. Temperatures past the weather forecast (long-term; a station without a
+ *    stored forecast) are month × local-hour normals of the observations
+ *    (forecast/temperature-normals); info.temperatureNormalHours counts them.
+ * 7. Portfolio and group targets: when `opts.target` names one of the series
  *    and there are others, that series is the aggregate (Σ members) and the
  *    others its members. Its forecast is either the sum of the member
  *    forecasts (`sum`) or the chosen model fitted on the aggregate series
@@ -118,6 +122,8 @@ export interface RunForecastResult {
     readonly weights?: Readonly<Record<string, number>>;
     readonly portfolio?: { readonly id: string; readonly method: 'sum' | 'aggregate'; readonly reason: string; readonly membersLeftOut: number };
     readonly models: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+    /** Hours of temperature filled with month × hour normals (past the weather forecast), all series. */
+    readonly temperatureNormalHours: number;
     /** P10/P90 band scales per series fitted on the short backtest (forecast/calibration). */
     readonly bandScales: Readonly<Record<string, BandScale>>;
     readonly timings: Readonly<Record<string, number>>;
@@ -229,13 +235,20 @@ function sumRows(memberRows: readonly (readonly QuantileRow[])[], horizon: Horiz
  * r.model; r.rows[0]; r.info.portfolio?.method; r.metrics?.models.ensemble.wape
  */
 export async function runForecast(
-  series: readonly SeriesData[],
+  given: readonly SeriesData[],
   ctx: FitContext,
   horizon: Horizon & { readonly name?: HorizonName },
   opts: RunForecastOptions,
 ): Promise<RunForecastResult> {
-  if (series.length === 0) throw new Error('runForecast: no series');
+  if (given.length === 0) throw new Error('runForecast: no series');
   const timings: Record<string, number> = {};
+  // Hours past the weather forecast (long-term, or no forecast stored) get temperature normals.
+  let normalHours = 0;
+  const series = given.map((s) => {
+    const r = withTemperatureNormals(s, ctx.issueTime, horizon.toMs);
+    normalHours += r.filled;
+    return r.series;
+  });
   const progress = ctx.onProgress ?? (() => {});
   const horizonName = opts.horizonName ?? horizon.name ?? 'day-ahead';
   const aggIndex = opts.target && series.length > 1 ? series.findIndex((s) => s.id === opts.target) : -1;
@@ -429,7 +442,7 @@ export async function runForecast(
     model: chosen,
     rows,
     naive: naiveRows,
-    info: { requested, chosen, choice, gates, fallbacks, weights, portfolio, models, bandScales: scales, timings },
+    info: { requested, chosen, choice, gates, fallbacks, weights, portfolio, models, temperatureNormalHours: normalHours, bandScales: scales, timings },
     metrics: bt && dates
       ? {
           backtest: { ...dates, origins: bt.issueTimes.length, horizon: horizonName },
