@@ -33,7 +33,13 @@ async function init(log: (line: string) => void): Promise<TfBackend> {
   }
   for (const name of ['wasm', 'cpu']) {
     try {
-      if (await tf.setBackend(name)) {
+      const before = processListeners();
+      const ok = await tf.setBackend(name);
+      // The wasm backend's Emscripten glue adds uncaughtException / unhandledRejection listeners
+      // that rethrow (and print its minified source with every crash): the service's own
+      // handling stays in charge.
+      removeListenersAddedSince(before);
+      if (ok) {
         await tf.ready();
         log(`forecast ml: TensorFlow.js backend ${name}`);
         return { backend: tf.getBackend() };
@@ -43,6 +49,20 @@ async function init(log: (line: string) => void): Promise<TfBackend> {
     }
   }
   throw new Error('no TensorFlow.js backend could be initialised (tried tensorflow, wasm, cpu)');
+}
+
+type Listener = (...args: unknown[]) => void;
+// Typed as one event name: @types/node overloads listeners()/removeListener() per event.
+const EVENTS = ['uncaughtException', 'unhandledRejection'] as 'uncaughtException'[];
+
+function processListeners(): Map<string, Set<Listener>> {
+  return new Map(EVENTS.map((e) => [e, new Set(process.listeners(e) as Listener[])]));
+}
+
+function removeListenersAddedSince(before: Map<string, Set<Listener>>): void {
+  for (const e of EVENTS) {
+    for (const l of process.listeners(e) as Listener[]) if (!before.get(e)!.has(l)) process.removeListener(e, l as NodeJS.UncaughtExceptionListener);
+  }
 }
 
 /**

@@ -156,6 +156,14 @@ describe('ML model (global MLP)', () => {
   it('leaks no tensors across fits, predictions and restores', async () => {
     expect(tf.memory().numTensors).toBe(tensorsBefore);
   });
+
+  it('backend: wasm here (no tfjs-node installed); its rethrowing process listeners are removed', async () => {
+    expect(await tfReady(() => {})).toEqual({ backend: 'wasm' });
+    // Emscripten's: function (ex) { if (!(ex instanceof ExitStatus)) { throw ex; } } and function (reason) { throw reason; }
+    const emscripten = (l: unknown) => /ExitStatus|^function ?\(reason\) ?\{ ?throw reason;? ?\}$/.test(String(l));
+    expect(process.listeners('uncaughtException').some(emscripten)).toBe(false);
+    expect(process.listeners('unhandledRejection').some(emscripten)).toBe(false);
+  });
 });
 
 describe('shouldPromote', () => {
