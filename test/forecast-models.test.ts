@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { FitContext, QuantileRow, SeriesData } from '../forecast/model.js';
+import { coefficientModel } from '../forecast/models/coefficient.js';
 import { naiveModel } from '../forecast/models/naive.js';
 import { profileModel } from '../forecast/models/profile.js';
 import { fitResidualQuantiles, quantileRow, quantileSorted, residualBand } from '../forecast/quantiles.js';
@@ -174,5 +175,42 @@ describe.skipIf(!existsSync(`${CAMBRIDGE}/b0/electricity/2019.csv`))('real data 
     expect(err.hours).toBe(504);
     expect(err.profile / err.hours).toBeLessThan(err.naive / err.hours);
     expect(err.covered / err.hours).toBeGreaterThan(0.5);
+  });
+});
+
+describe('profile coefficient method (no interval data)', () => {
+  const meter = { region: null, tariff: 'single' as const, profileClass: 'residential', timezone: 'Europe/Istanbul' };
+  const row = (period: string, dayType: 'workday' | 'saturday' | 'sunday' | 'holiday', hour: number, coefficient: number) =>
+    ({ period, region: '*', readingType: 'single' as const, profileGroup: 'residential', date: null, dayType, hour, coefficient });
+  const empty: SeriesData = { id: 'meter:P', timezone: 'Europe/Istanbul', startMs: Date.parse('2025-01-01T00:00:00+03:00'), values: new Float64Array(0) };
+  const ctx: FitContext = { issueTime: Date.parse('2025-04-20T10:00:00+03:00'), dataCutoff: Date.parse('2025-04-20T10:00:00+03:00'), country: 'TR' };
+  it('spreads a monthly total by day type × hour shares, Turkish holidays as sundays', async () => {
+    // April 2025: workdays 1 per hour and 3 at 18:00; weekends 2; holidays (1 Apr bayram, 23 Apr) take sunday's 2.
+    const coefficients = [
+      ...Array.from({ length: 24 }, (_, h) => row('2025-04', 'workday', h, h === 18 ? 3 : 1)),
+      ...Array.from({ length: 24 }, (_, h) => row('2025-04', 'saturday', h, 2)),
+      ...Array.from({ length: 24 }, (_, h) => row('2025-04', 'sunday', h, 2)),
+    ];
+    // Σ = 10 off days × 24 × 2 + 20 workdays × (23 + 3) = 480 + 520 = 1 000 → 7 200 / 1 000 = 7.2 per coefficient unit.
+    const fit = await coefficientModel({ coefficients, targets: { 'meter:P': { meter, monthlyTotals: { '2025-04': 7200 } } } }).fit([empty], ctx);
+    const from = Date.parse('2025-04-23T00:00:00+03:00');
+    const [rows] = await fit.predict({ fromMs: from, toMs: from + 2 * DAY });
+    expect(rows[0].p50).toBeCloseTo(14.4, 6); // holiday
+    expect(rows[24 + 18]).toEqual({ start: from + 42 * H, p10: expect.closeTo(16.2, 6), p50: expect.closeTo(21.6, 6), p90: expect.closeTo(27, 6) });
+    expect(rows[24 + 3].p50).toBeCloseTo(7.2, 6);
+    expect(fit.kind).toBe('profile');
+  });
+  it('annual total over the year; unknown series NaN; missing coefficients are an error', async () => {
+    const coefficients = Array.from({ length: 12 }, (_, m) => `2025-${String(m + 1).padStart(2, '0')}`).flatMap((p) =>
+      (['workday', 'saturday', 'sunday'] as const).flatMap((d) => Array.from({ length: 24 }, (_, h) => row(p, d, h, 1))));
+    const model = coefficientModel({ coefficients, targets: { 'meter:P': { meter, annualTotal: 8760 } } });
+    const fit = await model.fit([empty, { ...empty, id: 'meter:Q' }], ctx);
+    const from = Date.parse('2025-05-05T00:00:00+03:00');
+    const [p, q] = await fit.predict({ fromMs: from, toMs: from + DAY });
+    expect(p.every((r) => Math.abs(r.p50 - 1) < 1e-9)).toBe(true); // 8 760 over 8 760 equal hours
+    expect(q[0].p50).toBeNaN();
+    expect((fit.info.series as { missing?: string }[])[1].missing).toMatch(/no meter\/total/);
+    const jan26 = Date.parse('2026-01-05T00:00:00+03:00');
+    await expect(fit.predict({ fromMs: jan26, toMs: jan26 + DAY })).rejects.toThrow(/no profile coefficient/);
   });
 });
