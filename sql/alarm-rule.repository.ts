@@ -45,8 +45,8 @@ export async function loadEnabledRules(database: Database): Promise<StoredAlarmR
 
 /**
  * Creates or replaces a rule (validate it first). A changed definition
- * forgets the rule's threshold runs (they were measured against the old one);
- * `created` tells whether the id was new.
+ * restarts the rule's threshold runs in progress (raised alarms stay raised
+ * until a value clears); `created` tells whether the id was new.
  */
 export async function putAlarmRule(
   database: Database,
@@ -62,7 +62,11 @@ export async function putAlarmRule(
        RETURNING *`,
       [r.id, r.definition.kind, json, r.enabled, r.by],
     );
-    if (prev && JSON.stringify(prev.definition) !== JSON.stringify(row.definition)) await s.query('DELETE FROM alarm_rule_state WHERE rule_id = $1', [r.id]);
+    if (prev && JSON.stringify(prev.definition) !== JSON.stringify(row.definition)) {
+      // Runs in progress were measured against the old definition: they restart. A raised alarm stays
+      // raised (active) so that the first clearing value under the new definition closes it.
+      await s.query('UPDATE alarm_rule_state SET since = NULL, last_at = NULL, updated_at = now() WHERE rule_id = $1', [r.id]);
+    }
     return { rule: toRow(row), created: !prev };
   });
 }

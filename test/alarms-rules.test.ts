@@ -76,6 +76,12 @@ describe.each(FLAVOURS)('alarm rules on data (%s)', (flavour) => {
     expect(state).toHaveLength(1);
     expect(state[0]).toMatchObject({ rule_id: 'gas-low', meter_id: ids.G1, active: true });
     expect(state[0].since?.getTime()).toBe(T0 + 40 * M);
+
+    // Redefined (0.3 bar, no hysteresis): the open alarm stays raised and the first clearing value closes it.
+    await rule('gas-low', { kind: 'threshold', channel: 'pressure', groups: ['gas-north'], condition: 'below', threshold: 0.3, minDurationMinutes: 15, code: 'low_pressure', severity: 'critical' });
+    await batch([[60, 0.35]]);
+    const [last] = await listAlarms(database, { limit: 1 });
+    expect(last).toMatchObject({ state: 'closed', closedAt: new Date(T0 + 60 * M).toISOString(), closedBy: 'rule:gas-low' });
   });
 
   it('silence: no_data opens once per silent meter, closes when data arrives (ingest) or on the periodic check', async () => {
