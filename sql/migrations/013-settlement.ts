@@ -39,9 +39,8 @@ export const settlement: Migration = {
         imported_by   text,
         origin        text NOT NULL,
         applied_batch bigint,
-        PRIMARY KEY (meter_id, period, version, start)
+        PRIMARY KEY (meter_id, period, version, start)  -- also serves every lookup: by meter and period, then version
       );
-      CREATE INDEX IF NOT EXISTS settlement_rows_period_idx ON settlement_rows (period, meter_id, start, version DESC);
 
       CREATE TABLE IF NOT EXISTS profile_coefficients (
         period        text NOT NULL CHECK (period ~ '^[0-9]{4}-(0[1-9]|1[0-2])$'),
