@@ -8,6 +8,12 @@ import { withRetry } from './events.js';
 import { alarmRules } from './rules.js';
 import { evaluateThreshold } from './threshold.js';
 
+/** Meters with a not-closed no_data alarm: few, read through the partial index alarms_active_code_idx. */
+async function metersWithNoData(database: Database): Promise<Set<number>> {
+  const rows = await database.session((s) => s.query<{ meter_id: number }>(`SELECT meter_id FROM alarms WHERE code = 'no_data' AND state <> 'closed'`), { transaction: false });
+  return new Set(rows.map((r) => r.meter_id));
+}
+
 /**
  * Alarm work after an ingest write (ingest/pipeline.ts), in its own
  * transaction: threshold rules run over the batch's values of their channel
@@ -45,11 +51,12 @@ export async function evaluateReadingAlarms(
     }
   }
 
-  // Silence: meters with a value newer than their limit.
+  // Silence: meters with an open no_data alarm and, in this batch, a value newer than their limit.
   const closesNoData: CloseInput[] = [];
-  if (rules.silences.length) {
+  const silent = rules.silences.length ? await metersWithNoData(database) : undefined;
+  if (silent?.size) {
     const newest = new Map<number, number>();
-    for (const row of rows) if (row.startMs > (newest.get(row.meterId) ?? -Infinity)) newest.set(row.meterId, row.startMs);
+    for (const row of rows) if (silent.has(row.meterId) && row.startMs > (newest.get(row.meterId) ?? -Infinity)) newest.set(row.meterId, row.startMs);
     for (const [meterId, ms] of newest) {
       const s = silenceHoursFor(rules.silences, groupOf.get(meterId) ?? null);
       if (s && ms >= nowMs - s.hours * 3_600_000) closesNoData.push({ meterId, code: 'no_data', atMs: nowMs, actor: 'data', comment: null });
