@@ -60,6 +60,12 @@ const COMMANDS: Record<string, CommandSpec> = {
     options: { ...REJECTS, period: { type: 'string' }, version: { type: 'string' } },
     args: ['FILE.csv'],
   },
+  'import prices': {
+    usage: 'import prices FILE.csv [--area TR] [--kind ptf|smf] [--currency TRY]',
+    summary: 'Import an EPİAŞ hourly PTF or SMF file (docs/imbalance.md) into the market prices; clock-change repeats are reported by line, stored once',
+    options: { area: { type: 'string' }, kind: { type: 'string' }, currency: { type: 'string' } },
+    args: ['FILE.csv'],
+  },
   forecast: {
     usage: 'forecast --target portfolio:P|group:G|meter:M [--horizon day-ahead] [--issue-time ISO] [--model auto|naive|profile|ml|ensemble]',
     summary: 'Run a forecast here (progress bar), store it like POST /v1/forecasts/runs and print its hourly P10/P50/P90 (week+ horizons: per day/month)',
@@ -227,6 +233,10 @@ async function run(cmd: ParsedCommand, config: Config, io: Io, keyInput: ReturnT
         case 'import meters':
         case 'import settlement':
           return await runImport(cmd, opened, io, stop.signal);
+        case 'import prices': {
+          const v = cmd.values as Record<string, string | undefined>;
+          return await (await import('./import-prices.js')).importPricesCommand(database, io, cmd.args[0], { area: v.area, kind: v.kind, currency: v.currency });
+        }
         case 'forecast': {
           const v = cmd.values as Record<string, string | undefined>;
           return await (await import('./forecast.js')).forecastCommand(database, io, { target: v.target, horizon: v.horizon, issueTime: v['issue-time'], model: v.model });

@@ -1,0 +1,41 @@
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { importPricesCommand } from '../cli/import-prices.js';
+import { UsageError, type Io } from '../cli/io.js';
+import { parseCommandLine } from '../cli/main.js';
+import type { Database } from '../sql/database.js';
+import { freshDatabase } from './helpers.js';
+
+/** `mdm import prices`: the shared EPİAŞ SMF file through the CLI's import path (the same as PUT /v1/market/prices text/csv). */
+const SMF = fileURLToPath(new URL('../../shared/data/epias-2016-2017/SMF-2016-2017.csv', import.meta.url));
+
+describe('mdm import prices', () => {
+  let database: Database;
+  beforeAll(async () => {
+    database = await freshDatabase('embedded');
+  });
+  afterAll(() => database?.close());
+
+  const capture = () => {
+    let out = '';
+    const io: Io = { out: (t) => void (out += t), err: () => {}, errIsTTY: false, now: () => Date.now() };
+    return { io, out: () => out };
+  };
+
+  it('parses its options', () => {
+    expect(parseCommandLine(['import', 'prices', 'SMF.csv', '--area', 'TR', '--kind', 'smf'])).toEqual({ command: 'import prices', values: { area: 'TR', kind: 'smf' }, args: ['SMF.csv'] });
+    expect(() => parseCommandLine(['import', 'prices'])).toThrow(/missing FILE.csv/);
+  });
+
+  it('imports the file: 17 544 rows, 17 543 hours, the 2016-03-27 repeat reported by line', async () => {
+    const c = capture();
+    expect(await importPricesCommand(database, c.io, SMF, { kind: 'smf' })).toBe(0);
+    const lines = c.out().trim().split('\n');
+    expect(lines[0]).toBe(`${SMF}: SMF (TL/MWh) → smf of area TR in TRY: 17,544 rows, 17,543 hours stored, 1 issue(s)`);
+    expect(lines[1]).toMatch(/^ {2}duplicate_hour: line 2070: 2016-03-27 04:00 repeats line 2069/);
+    const [row] = await database.session((s) => s.query<{ n: number; smf: number }>(`SELECT count(*)::int AS n, min(smf) FILTER (WHERE start = '2017-12-31T20:00:00Z') AS smf FROM market_prices WHERE area = 'TR'`));
+    expect(row).toEqual({ n: 17_543, smf: 25.01 });
+    await expect(importPricesCommand(database, c.io, SMF, { kind: 'xyz' })).rejects.toBeInstanceOf(UsageError);
+    await expect(importPricesCommand(database, c.io, SMF, { kind: 'ptf' })).rejects.toThrow(/header says SMF: import it as kind=smf/);
+  });
+});
