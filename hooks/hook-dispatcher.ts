@@ -1,5 +1,5 @@
 import type { Database } from '../sql/database.js';
-import { claimDeliveries, deliveryStats, recordAttempt } from '../sql/hook.repository.js';
+import { claimDeliveries, deliveryStats, recordAttempts, releaseClaims, type AttemptRecord } from '../sql/hook.repository.js';
 import { deliveryBody, deliveryHeaders, nextStep, type AttemptOutcome, type DeliveryToSend, type RetryPolicy } from './delivery-policy.js';
 
 type LogFn = (objOrMsg: object | string, msg?: string) => void;
@@ -41,7 +41,7 @@ export interface HookDispatcher {
   wake(): void;
 }
 
-/** A claim is held this much longer than the request timeout before another dispatcher may take it over. */
+/** A claim is held for twice the request timeout (a wait for a slot, then the request) plus this, before another dispatcher may take it over. */
 export const LEASE_MARGIN_MS = 2_000;
 const MAX_ERROR_TEXT = 500;
 
@@ -52,24 +52,59 @@ const MAX_ERROR_TEXT = 500;
  * backoff (network error, timeout, 429, 5xx) or failed (other statuses, or
  * out of attempts). Up to `concurrency` requests run at once; the claim query
  * keeps transitions of one alarm to one hook in order. A delivery claimed by
- * a dispatcher that died is taken over once its lease (timeout + 2 s) has run
- * out, and sent again under the same id.
+ * a dispatcher that died is taken over once its lease (2 × timeout + 2 s) has
+ * run out, and sent again under the same id.
  */
 export function createHookDispatcher(opts: HookDispatcherOptions): HookDispatcher {
   const { database } = opts;
   const send = opts.fetch ?? (globalThis.fetch as unknown as FetchLike);
   const random = opts.random ?? Math.random;
-  const leaseMs = opts.timeoutMs + LEASE_MARGIN_MS;
+  const leaseMs = 2 * opts.timeoutMs + LEASE_MARGIN_MS; // a claimed delivery may wait for a slot (one request) before its own request
   let log = silent;
   let running = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let pumping: Promise<void> | undefined;
   let again = false;
+  /** Requests under way (each holds one of `concurrency` slots). */
   const inFlight = new Set<Promise<void>>();
+  /** Claimed, waiting for a slot (at most `concurrency`). */
+  const queued: DeliveryToSend[] = [];
+  /** Attempt ends being written. */
+  const recording = new Set<Promise<void>>();
   let delivered = 0;
   let failed = 0;
   let retried = 0;
   let lastError: string | undefined;
+  /** Attempt ends waiting to be written, in one statement per flush. */
+  let toRecord: { record: AttemptRecord; done: (recorded: boolean) => void; fail: (err: Error) => void }[] = [];
+  let flushing = false;
+
+  async function flush(): Promise<void> {
+    if (flushing) return;
+    flushing = true;
+    try {
+      while (toRecord.length) {
+        const batch = toRecord;
+        toRecord = [];
+        try {
+          const recorded = await recordAttempts(database, batch.map((b) => b.record));
+          for (const b of batch) b.done(recorded.has(b.record.id));
+        } catch (err) {
+          for (const b of batch) b.fail(err as Error);
+        }
+      }
+    } finally {
+      flushing = false;
+    }
+  }
+
+  /** Queues an attempt's end for the next flush; resolves to false when the claim had run out. */
+  function record(r: AttemptRecord): Promise<boolean> {
+    return new Promise<boolean>((done, fail) => {
+      toRecord.push({ record: r, done, fail });
+      void flush();
+    });
+  }
 
   async function attempt(d: DeliveryToSend): Promise<AttemptOutcome> {
     const sentAt = Date.now();
@@ -87,12 +122,12 @@ export function createHookDispatcher(opts: HookDispatcherOptions): HookDispatche
     }
   }
 
-  async function deliver(d: DeliveryToSend): Promise<void> {
-    const outcome = await attempt(d);
+  /** Records how an attempt ended (batched with other ends, see flush). */
+  async function finish(d: DeliveryToSend, outcome: AttemptOutcome): Promise<void> {
     const step = nextStep(outcome, d.attempts, opts, Date.now(), random);
     const httpStatus = outcome.kind === 'response' ? outcome.status : null;
     const error = step.status === 'delivered' ? null : step.error;
-    const recorded = await recordAttempt(database, { id: d.id, attempt: d.attempts, status: step.status, delayMs: step.status === 'pending' ? step.delayMs : 0, httpStatus, error });
+    const recorded = await record({ id: d.id, attempt: d.attempts, status: step.status, delayMs: step.status === 'pending' ? step.delayMs : 0, httpStatus, error });
     if (!recorded) {
       log.warn({ delivery: d.id, attempt: d.attempts }, 'hooks: the claim ran out before the attempt ended; another dispatcher owns the delivery now');
       return;
@@ -107,28 +142,50 @@ export function createHookDispatcher(opts: HookDispatcherOptions): HookDispatche
     }
   }
 
+  /**
+   * Sends a claimed delivery. Its slot is free once the request has ended;
+   * the outcome is written meanwhile (the row stays claimed until then, so
+   * neither it nor the alarm's next transition can be claimed in between).
+   */
   function track(d: DeliveryToSend): void {
-    const p: Promise<void> = deliver(d)
-      .catch((err: Error) => {
-        lastError = err.message;
-        log.error({ delivery: d.id, err: err.message }, 'hooks: recording a delivery attempt failed; the delivery is retried after its claim runs out');
+    const request: Promise<void> = attempt(d)
+      .then((outcome) => {
+        const rec: Promise<void> = finish(d, outcome)
+          .catch((err: Error) => {
+            lastError = err.message;
+            log.error({ delivery: d.id, err: err.message }, 'hooks: recording a delivery attempt failed; the delivery is retried after its claim runs out');
+          })
+          .finally(() => {
+            recording.delete(rec);
+            wake(); // the alarm's next transition may be due now
+          });
+        recording.add(rec);
       })
       .finally(() => {
-        inFlight.delete(p);
-        wake(); // a slot is free, and the alarm's next transition may be due
+        inFlight.delete(request);
+        startQueued();
+        wake(); // a slot is free: claim more
       });
-    inFlight.add(p);
+    inFlight.add(request);
+  }
+
+  /** Starts queued deliveries while slots are free. */
+  function startQueued(): void {
+    while (running && inFlight.size < opts.concurrency && queued.length) track(queued.shift()!);
   }
 
   async function pump(): Promise<void> {
     do {
       again = false;
-      const free = opts.concurrency - inFlight.size;
-      if (free <= 0 || !running) return;
-      const claimed = await claimDeliveries(database, { limit: free, leaseMs });
+      startQueued();
+      // Claim up to one round ahead, so that a freed slot does not wait for a database round trip.
+      const room = 2 * opts.concurrency - inFlight.size - queued.length;
+      if (room <= 0 || !running) return;
+      const claimed = await claimDeliveries(database, { limit: room, leaseMs });
       lastError = undefined;
-      for (const d of claimed) track(d);
-      if (claimed.length === free) again = true; // probably more waiting
+      queued.push(...claimed);
+      startQueued();
+      if (claimed.length === room) again = true; // probably more waiting
     } while (again && running);
   }
 
@@ -182,7 +239,10 @@ export function createHookDispatcher(opts: HookDispatcherOptions): HookDispatche
       if (timer !== undefined) clearTimeout(timer);
       timer = undefined;
       await pumping;
+      const unsent = queued.splice(0);
+      await releaseClaims(database, unsent).catch((err: Error) => log.warn({ err: err.message, deliveries: unsent.length }, 'hooks: releasing unsent claims failed; they go out once their claims run out'));
       await Promise.allSettled([...inFlight]);
+      await Promise.allSettled([...recording]);
     },
     wake,
   };

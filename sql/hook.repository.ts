@@ -147,7 +147,7 @@ export async function claimDeliveries(database: Database, p: { limit: number; le
         AND NOT EXISTS (
           SELECT 1 FROM hook_deliveries e
           WHERE e.hook_id = d.hook_id AND e.alarm_id = d.alarm_id AND e.transition_id < d.transition_id AND e.status IN ('pending', 'delivering'))
-      ORDER BY d.next_attempt_at, d.transition_id
+      ORDER BY d.next_attempt_at
       LIMIT ${p.limit}
       FOR UPDATE OF d SKIP LOCKED
     ), u AS (
@@ -162,25 +162,48 @@ export async function claimDeliveries(database: Database, p: { limit: number; le
   return rows;
 }
 
+/** The end of one attempt of a claimed delivery. */
+export interface AttemptRecord {
+  readonly id: string;
+  /** The claim's attempt number (hook_deliveries.attempts when it was claimed). */
+  readonly attempt: number;
+  readonly status: 'delivered' | 'pending' | 'failed';
+  /** pending: retry after this many ms. */
+  readonly delayMs: number;
+  readonly httpStatus: number | null;
+  readonly error: string | null;
+}
+
 /**
- * Records the end of attempt `attempt` of a claimed delivery. A dispatcher
- * whose lease ran out (another one has claimed the row since) changes
- * nothing. A retry of a hook deactivated meanwhile becomes failed.
+ * Records the ends of attempts in one statement; returns the ids recorded. A
+ * dispatcher whose claim ran out (another one has claimed the row since:
+ * the attempt number moved on) changes nothing. A retry of a hook
+ * deactivated meanwhile becomes failed.
  */
-export async function recordAttempt(
-  database: Database,
-  p: { id: string; attempt: number; status: 'delivered' | 'pending' | 'failed'; delayMs?: number; httpStatus: number | null; error: string | null },
-): Promise<boolean> {
+export async function recordAttempts(database: Database, records: readonly AttemptRecord[]): Promise<Set<string>> {
+  if (records.length === 0) return new Set();
   const { rows } = await sql<{ id: string }>`
     UPDATE hook_deliveries d SET
-      status = CASE WHEN ${p.status} = 'pending' AND NOT h.active THEN 'failed' ELSE ${p.status} END,
-      next_attempt_at = now() + ${p.delayMs ?? 0} * interval '1 millisecond',
-      last_status = ${p.httpStatus}, last_error = ${p.error},
-      delivered_at = CASE WHEN ${p.status} = 'delivered' THEN now() END
-    FROM hooks h
-    WHERE d.id = ${p.id} AND d.status = 'delivering' AND d.attempts = ${p.attempt} AND h.id = d.hook_id
+      status = CASE WHEN o.status = 'pending' AND NOT h.active THEN 'failed' ELSE o.status END,
+      next_attempt_at = now() + o.delay_ms * interval '1 millisecond',
+      last_status = o.http_status, last_error = o.error,
+      delivered_at = CASE WHEN o.status = 'delivered' THEN now() END
+    FROM unnest(${records.map((r) => r.id)}::text[], ${records.map((r) => r.attempt)}::int[], ${records.map((r) => r.status)}::text[],
+                ${records.map((r) => r.delayMs)}::bigint[], ${records.map((r) => r.httpStatus)}::int[], ${records.map((r) => r.error)}::text[])
+           AS o(id, attempt, status, delay_ms, http_status, error),
+         hooks h
+    WHERE d.id = o.id AND d.status = 'delivering' AND d.attempts = o.attempt AND h.id = d.hook_id
     RETURNING d.id`.execute(database.db);
-  return rows.length > 0;
+  return new Set(rows.map((r) => r.id));
+}
+
+/** Gives claimed deliveries that were never sent back to the outbox (a dispatcher stopping): due now, the claim not counted as an attempt. */
+export async function releaseClaims(database: Database, claims: readonly { id: string; attempts: number }[]): Promise<void> {
+  if (claims.length === 0) return;
+  await sql`
+    UPDATE hook_deliveries d SET status = 'pending', attempts = d.attempts - 1, next_attempt_at = now()
+    FROM unnest(${claims.map((c) => c.id)}::text[], ${claims.map((c) => c.attempts)}::int[]) AS c(id, attempts)
+    WHERE d.id = c.id AND d.status = 'delivering' AND d.attempts = c.attempts`.execute(database.db);
 }
 
 /** Outbox figures for /health. */

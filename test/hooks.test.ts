@@ -105,9 +105,10 @@ describe.each(FLAVOURS)('hooks and work orders (%s)', (flavour) => {
     for (const r of rx.received) (idsByTransition.get(r.body.transition.id) ?? idsByTransition.set(r.body.transition.id, new Set()).get(r.body.transition.id)!).add(r.delivery);
     expect([...idsByTransition.values()].map((s) => s.size)).toEqual([1, 1, 1, 1, 1]);
     expect(new Set(rx.received.map((r) => r.delivery)).size).toBe(5);
-    // Retry-After: 1 s between the 429 and the next attempt; the hung request was given up after the 2 s timeout.
+    // Retry-After: 1 s between the 429 and the next attempt; the hung request was given up after the 2 s timeout
+    // (counted from before it was sent, so its arrival may be a little later; the backoff alone is 10–20 ms).
     expect(h1[4].at - h1[3].at).toBeGreaterThanOrEqual(950);
-    expect(h1[6].at - h1[5].at).toBeGreaterThanOrEqual(2000);
+    expect(h1[6].at - h1[5].at).toBeGreaterThanOrEqual(1500);
     // H2 went out while H1 was still being retried.
     const h2 = rx.received.filter((r) => r.body.meter.id === 'H2');
     expect(h2.map((r) => r.body.transition.type)).toEqual(['opened', 'repeated']);
