@@ -35,6 +35,7 @@ describe.each(FLAVOURS)('alarm rules on data (%s)', (flavour) => {
       MeterSchema.parse({ id: 'G2', timezone: IST, commodity: 'gas', group: 'gas-south' }),
       MeterSchema.parse({ id: 'E1', timezone: IST, group: 'north' }),
       MeterSchema.parse({ id: 'R1', timezone: IST, profileClass: 'residential', group: 'north' }),
+      MeterSchema.parse({ id: 'X1', timezone: IST, group: 'north', supplyStart: '2020-01-01', supplyEnd: '2020-12-31' }), // no longer supplied: never silent
     ]);
     for (const r of await database.db.selectFrom('meters').select(['id', 'external_id']).execute()) ids[r.external_id] = r.id;
   });
@@ -102,7 +103,7 @@ describe.each(FLAVOURS)('alarm rules on data (%s)', (flavour) => {
     [a] = await listAlarms(database, { code: 'no_data', limit: 10 });
     expect(a).toMatchObject({ state: 'closed', closedBy: 'data' });
 
-    // Six hours later R1 is silent too (newest 8 h old) and E1 (7 h).
+    // Six hours later R1 is silent too (newest 8 h old) and E1 (7 h); X1 (no data since registration, supply ended) is not.
     expect(await checkSilence(database, now + 6 * H)).toEqual({ opened: 2, repeated: 0, closed: 0 });
     // R1's data arrives without the ingest hook (a direct write): the periodic check closes its alarm.
     await writeReadings(database, [{ meterId: ids.R1, channel: 1, startMs: hour(now + 5 * H), value: 1, intervalMinutes: 60, quality: qualityCode('measured'), source: sourceCode('http') }], { transport: 'test', principal: null });

@@ -9,7 +9,8 @@ import { alarmRules } from './rules.js';
  * Newest reading time per meter (any channel; one index probe per channel
  * through the readings primary key), whether the meter has an active no_data
  * alarm, and its registration time (a meter that never reported counts from
- * it).
+ * it). Meters outside their supply dates (not yet or no longer supplied) are
+ * left out.
  */
 const NEWEST = `
 SELECT m.id, m."group", m.created_at,
@@ -17,7 +18,8 @@ SELECT m.id, m."group", m.created_at,
           CROSS JOIN LATERAL (SELECT r.start FROM readings r WHERE r.meter_id = m.id AND r.channel = c.ch ORDER BY r.start DESC LIMIT 1) l) AS newest,
        EXISTS (SELECT 1 FROM alarms a WHERE a.meter_id = m.id AND a.code = 'no_data' AND a.state <> 'closed') AS alarmed
 FROM meters m
-WHERE $2::text[] IS NULL OR m."group" = ANY($2::text[])`;
+WHERE ($2::text[] IS NULL OR m."group" = ANY($2::text[]))
+  AND (m.supply_start IS NULL OR m.supply_start <= $3::date) AND (m.supply_end IS NULL OR m.supply_end >= $3::date)`;
 
 /**
  * The periodic silence check (alarms component): every meter a silence rule
@@ -31,7 +33,7 @@ export async function checkSilence(database: Database, nowMs: number = Date.now(
   if (silences.length === 0) return { opened: 0, repeated: 0, closed: 0 };
   const groups = silences.some((r) => !r.groups) ? null : [...new Set(silences.flatMap((r) => r.groups ?? []))];
   const channels = CHANNELS.map((c) => c.code);
-  const rows = await database.session((s) => s.query<{ id: number; group: string | null; created_at: Date; newest: Date | null; alarmed: boolean }>(NEWEST, [channels, groups]), { transaction: false });
+  const rows = await database.session((s) => s.query<{ id: number; group: string | null; created_at: Date; newest: Date | null; alarmed: boolean }>(NEWEST, [channels, groups, new Date(nowMs).toISOString().slice(0, 10)]), { transaction: false });
   const raises: RaiseInput[] = [];
   const closes: CloseInput[] = [];
   for (const m of rows) {
