@@ -25,7 +25,10 @@ import { profileModel } from './models/profile.js';
  * 2. A short rolling-origin backtest (forecast/backtest) over the last
  *    `backtestDays` (default 14) issue days whose horizon is already known at
  *    the cut-off, of naive, the requested model (with its members for an
- *    ensemble) or, for `auto`, of every kind. Its pooled metrics go with the run.
+ *    ensemble) or, for `auto`, of every kind. Its pooled metrics go with the
+ *    run. Targets with more than `backtestMaxSeries` (100) members backtest an
+ *    evenly spaced sample of them (the sampled members' sum standing in for
+ *    the aggregate); the others take the sample's pooled band scales.
  * 3. `auto` takes the kind with the lowest pooled WAPE (ties to the simpler
  *    kind); an ensemble of profile and ml (weights ∝ 1/WAPE of each in the
  *    same backtest) competes as a kind. Without a possible backtest (too
@@ -75,6 +78,8 @@ export interface RunForecastOptions {
   readonly dayAheadCutoff?: string;
   /** Issue days replayed by the short backtest; 0 = none (default 14). */
   readonly backtestDays?: number;
+  /** Members backtested at most: larger targets backtest an evenly spaced sample (default 100). */
+  readonly backtestMaxSeries?: number;
   /** Days between trainings of models with update() in the backtest (default: backtestDays, i.e. one training). */
   readonly refitEveryDays?: number;
   /** Simulated weather forecast error in the backtest (°C); default 0. */
@@ -130,7 +135,15 @@ export interface RunForecastResult {
   };
   /** Short backtest: pooled per model over the members; for a portfolio also `sum` and `aggregate`. Null when none ran. */
   readonly metrics: {
-    readonly backtest: { readonly fromDate: string; readonly toDate: string; readonly origins: number; readonly horizon: HorizonName };
+    readonly backtest: {
+      readonly fromDate: string;
+      readonly toDate: string;
+      readonly origins: number;
+      readonly horizon: HorizonName;
+      /** Members backtested; `sampled` when fewer than all (backtestMaxSeries). */
+      readonly series: number;
+      readonly sampled: boolean;
+    };
     readonly models: Readonly<Record<string, ScoreSummary>>;
     readonly portfolio?: { readonly sum: Readonly<Record<string, ScoreSummary>>; readonly aggregate: Readonly<Record<string, ScoreSummary>> };
   } | null;
@@ -200,6 +213,19 @@ export function backtestDates(
     if (horizonWindow(horizon, issue, timezone, { dayAheadCutoff }).toMs <= dataCutoff) return { fromDate: shiftDate(d, -(days - 1)), toDate: d };
   }
   return undefined;
+}
+
+const NAN_ROW: QuantileValues = { p10: NaN, p50: NaN, p90: NaN };
+
+/** Σ of the series hour by hour, NaN where any is unknown. */
+function sumOf(id: string, series: readonly SeriesData[]): SeriesData {
+  const first = series[0];
+  const values = new Float64Array(first.values.length);
+  for (const s of series) {
+    if (s.startMs !== first.startMs || s.values.length !== first.values.length) throw new Error('runForecast: members on different grids cannot be summed');
+    for (let i = 0; i < values.length; i++) values[i] += s.values[i];
+  }
+  return { id, timezone: first.timezone, startMs: first.startMs, values };
 }
 
 /** Sums member rows hour by hour (sumQuantiles), leaving out members without a finite forecast for that hour. */
@@ -289,6 +315,11 @@ export async function runForecast(
     });
     if (!hasHistory) noBacktest = `less than 14 days of history before the backtest window (${dates.fromDate} … ${dates.toDate})`;
   }
+  // Large targets: the backtest runs on an evenly spaced sample of members.
+  const maxSeries = opts.backtestMaxSeries ?? 100;
+  const sampleIdx = members.length > maxSeries ? Array.from({ length: maxSeries }, (_, k) => Math.floor((k * members.length) / maxSeries)) : undefined;
+  const sampled = sampleIdx ? sampleIdx.map((i) => members[i]) : members;
+  const sampleOf = new Map((sampleIdx ?? members.map((_, i) => i)).map((i, k) => [i, k]));
   if (dates && !noBacktest) {
     const t0 = performance.now();
     const common = {
@@ -306,8 +337,12 @@ export async function runForecast(
       calibrate: {},
       keepForecasts: true,
     };
-    bt = await backtest(members, { ...common, portfolio: aggregate ? { id: aggregate.id } : undefined, onProgress: (f) => progress((aggregate ? 0.4 : 0.6) * f) });
-    if (aggregate) btAgg = await backtest([aggregate], { ...common, onProgress: (f) => progress(0.4 + 0.2 * f) });
+    bt = await backtest(sampled, { ...common, portfolio: aggregate ? { id: aggregate.id } : undefined, onProgress: (f) => progress((aggregate ? 0.4 : 0.6) * f) });
+    if (aggregate) {
+      // With a sample, the sum of the sampled members stands in for the aggregate (same hours as the summed forecasts).
+      const aggForBacktest = sampleIdx ? { ...sumOf(aggregate.id, sampled), temperature: aggregate.temperature } : aggregate;
+      btAgg = await backtest([aggForBacktest], { ...common, onProgress: (f) => progress(0.4 + 0.2 * f) });
+    }
     timings.backtestMs = performance.now() - t0;
   }
 
@@ -390,11 +425,23 @@ export async function runForecast(
   const scales: Record<string, BandScale> = {};
   if (bt?.samples) {
     const smp = bt.samples;
+    // Members outside the sample take the scale fitted on every sampled series together (the scales are unit-free).
+    const pooled = new Map<string, BandScale>();
+    const pooledScale = (kind: string): BandScale => {
+      let sc = pooled.get(kind);
+      if (!sc) {
+        const a: number[] = [];
+        const f: QuantileValues[] = [];
+        smp.actual.forEach((act, k) => act.forEach((y, i) => (a.push(y), f.push(smp.raw[kind]?.[k]?.[i] ?? NAN_ROW))));
+        pooled.set(kind, (sc = smp.raw[kind] ? fitBandScale(a, f) : IDENTITY_SCALE));
+      }
+      return sc;
+    };
     main.rows.forEach((rows, j) => {
       const kind = fallbacks.some((f) => f.id === members[j].id && f.model === 'naive') ? 'naive' : main.kinds[j];
-      const rawRows = smp.raw[kind]?.[j];
-      if (!rawRows) return;
-      const scale = fitBandScale(smp.actual[j], rawRows);
+      const k = sampleOf.get(j);
+      const rawRows = k === undefined ? undefined : smp.raw[kind]?.[k];
+      const scale = rawRows ? fitBandScale(smp.actual[k!], rawRows) : pooledScale(kind);
       scales[members[j].id] = scale;
       main.rows[j] = rows.map((r) => scaleBand(r, scale));
     });
@@ -445,7 +492,7 @@ export async function runForecast(
     info: { requested, chosen, choice, gates, fallbacks, weights, portfolio, models, temperatureNormalHours: normalHours, bandScales: scales, timings },
     metrics: bt && dates
       ? {
-          backtest: { ...dates, origins: bt.issueTimes.length, horizon: horizonName },
+          backtest: { ...dates, origins: bt.issueTimes.length, horizon: horizonName, series: sampled.length, sampled: sampleIdx !== undefined },
           models: summaries(bt.aggregate),
           ...(bt.portfolio && btAgg ? { portfolio: { sum: summaries(bt.portfolio), aggregate: summaries(btAgg.aggregate) } } : {}),
         }

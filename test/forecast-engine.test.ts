@@ -99,6 +99,18 @@ describe('forecast engine', () => {
     expect(none.metrics).toBeNull();
   });
 
+  it('large targets backtest an evenly spaced sample; the others take its pooled band scales', async () => {
+    const ms = [rising('meter:1', 100), rising('meter:2', 200), rising('meter:3', 300)];
+    const agg: SeriesData = { id: 'group:G', timezone: 'UTC', startMs: T0, values: ms[0].values.map((v, i) => v + ms[1].values[i] + ms[2].values[i]) };
+    const models = { naive: constantModel('naive', weekAgo), profile: constantModel('profile', lastKnown), ml: constantModel('ml', lastKnown) };
+    const r = await runForecast([...ms, agg], ctx, w, { model: 'profile', target: 'group:G', models, backtestMaxSeries: 2 });
+    expect(r.metrics!.backtest).toMatchObject({ series: 2, sampled: true }); // members 0 and 1 (k·3/2 → 0, 1)
+    expect(Object.keys(r.info.bandScales).sort()).toEqual(['group:G', 'meter:1', 'meter:2', 'meter:3']);
+    expect(r.info.bandScales['meter:3'].n).toBe(2 * 14 * 24); // pooled over both sampled members
+    expect(r.info.bandScales['meter:1'].n).toBe(14 * 24);
+    expect(r.rows[3][0].p50).toBeCloseTo(r.rows[0][0].p50 + r.rows[1][0].p50 + r.rows[2][0].p50, 8);
+  });
+
   it('quality gates: history, gaps, flat lines', () => {
     const cutoff = T0 + 60 * DAY;
     expect(qualityGate(rising('x', 1), cutoff).level).toBe('ml');
