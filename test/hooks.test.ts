@@ -221,4 +221,26 @@ describe.each(FLAVOURS)('hooks and work orders (%s)', (flavour) => {
     expect((await t.app.inject({ method: 'POST', url: `/v1/alarms/${alarm.id}/work-order`, headers: t.auth('viewer'), payload: { workOrderId: 'W', status: 'done' } })).statusCode).toBe(403);
     await until('the tamper opened delivered', async () => (await deliveries('delivered')).length === 4);
   });
+
+  it('a graceful stop gives unsent claims back; deactivating a hook fails its pending deliveries', async () => {
+    const rx = await setUp(() => 'hang', { filter: { codes: ['reverse_flow'] } }, { concurrency: 1, timeoutMs: 500 });
+    await recordEvents(t.database, [ev('H1', 'reverse_flow', 0), ev('H2', 'reverse_flow', 0), ev('H3', 'reverse_flow', 0)]);
+    await dispatcher!.start();
+    await until('the first request', () => rx.received.length === 1);
+    await dispatcher!.stop(); // one request in flight (times out: retried later), one claimed ahead (released)
+    const rows = await deliveries();
+    expect(rows.map((d) => [d.status, d.attempts]).sort()).toEqual([
+      ['pending', 0],
+      ['pending', 0],
+      ['pending', 1],
+    ]);
+    expect((await t.app.inject({ method: 'DELETE', url: `/v1/hooks/${hookId}`, headers: t.auth('admin') })).statusCode).toBe(204);
+    expect((await deliveries()).map((d) => [d.status, d.lastError])).toEqual([
+      ['failed', 'hook deactivated before delivery'],
+      ['failed', 'hook deactivated before delivery'],
+      ['failed', 'hook deactivated before delivery'],
+    ]);
+    expect(rx.received).toHaveLength(1);
+  });
+
 });
