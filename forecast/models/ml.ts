@@ -1,5 +1,6 @@
 import type { FitContext, FittedModel, ForecastModel, Horizon, QuantileRow, SeriesData } from '../model.js';
 import { tfReady } from '../tf-backend.js';
+import { localMinuteOfDay } from '../../models/calendar.js';
 import { dayAheadGapMs, featureMatrix, MATRIX_COLUMNS, type MatrixColumn } from '../features.js';
 import { predictNetwork, QUANTILES, restoreNetwork, seededRandom, serializeWeights, trainNetwork, type Matrix, type NetworkTopology, type SerializedWeights } from './ml-network.js';
 
@@ -47,9 +48,14 @@ export interface MlModelOptions {
   readonly learningRate?: number;
   /** Share of the most recent training rows held out for early stopping and interval calibration (default 0.15). */
   readonly validationShare?: number;
-  /** Input columns (default ML_COLUMNS). */
+  /** featureMatrix input columns (default ML_COLUMNS). */
   readonly columns?: readonly MatrixColumn[];
+  /** Also the local hour one-hot (`hour00` … `hour23`; default true): sharp on/off shapes the two hour harmonics smooth over. */
+  readonly hourOneHot?: boolean;
 }
+
+/** The local-hour one-hot inputs the ML model adds to the featureMatrix columns. */
+export const HOUR_COLUMNS: readonly string[] = Array.from({ length: 24 }, (_, h) => `hour${String(h).padStart(2, '0')}`);
 
 /**
  * The default inputs: every featureMatrix column but day of year (with less
@@ -71,6 +77,7 @@ const DEFAULTS = {
   learningRate: 0.01,
   validationShare: 0.15,
   columns: ML_COLUMNS,
+  hourOneHot: true,
 };
 
 /** A fitted ML model as stored (forecast_models.artefact): enough to forecast again without training. */
@@ -78,8 +85,8 @@ export interface MlArtefact {
   readonly format: typeof ML_ARTEFACT_FORMAT;
   readonly topology: NetworkTopology;
   readonly weights: SerializedWeights;
-  /** Input columns in order (forecast/features.ts featureMatrix names). */
-  readonly features: readonly MatrixColumn[];
+  /** Input columns in order: forecast/features.ts featureMatrix names, then HOUR_COLUMNS when used. */
+  readonly features: readonly string[];
   /** Input standardisation, per column: (x − mean) / std. */
   readonly scaler: { readonly mean: readonly number[]; readonly std: readonly number[] };
   /** Per-series scaling: values ÷ the mean of the `levelDays` days before the cut-off. */
@@ -107,7 +114,8 @@ export interface MlForecastModel extends ForecastModel {
  *   const rows = await fitted.predict({ fromMs, toMs }); // rows[i] for meters[i]
  */
 export function mlModel(options: MlModelOptions = {}): MlForecastModel {
-  const o = { ...DEFAULTS, ...options };
+  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+  const o: Options = { ...DEFAULTS, ...given };
   return { kind: 'ml', fit: (series, ctx) => fitMl(series, ctx, o) };
 }
 
@@ -129,8 +137,11 @@ export async function loadMlModel(artefact: MlArtefact | Record<string, unknown>
 function checkArtefact(artefact: MlArtefact | Record<string, unknown>): MlArtefact {
   const a = artefact as Partial<MlArtefact>;
   if (a.format !== ML_ARTEFACT_FORMAT) throw new Error(`ml artefact format ${JSON.stringify(a.format)} is not ${ML_ARTEFACT_FORMAT}: retrain the model`);
-  const unknown = (a.features ?? []).filter((f) => !(MATRIX_COLUMNS as readonly string[]).includes(f));
-  if (!a.features?.length || unknown.length) throw new Error(`ml artefact features [${unknown.join(', ')}] are not known to this version (${MATRIX_COLUMNS.join(', ')}): retrain the model`);
+  const known = [...MATRIX_COLUMNS, ...HOUR_COLUMNS];
+  const unknown = (a.features ?? []).filter((f) => !known.includes(f));
+  if (!a.features?.length || unknown.length) throw new Error(`ml artefact features [${unknown.join(', ')}] are not known to this version (${known.join(', ')}): retrain the model`);
+  const hours = a.features.filter((f) => HOUR_COLUMNS.includes(f));
+  if (hours.length && (hours.length !== 24 || a.features.slice(-24).join() !== HOUR_COLUMNS.join())) throw new Error('ml artefact: the hour one-hot columns must be the last 24: retrain the model');
   if (a.scaler?.mean.length !== a.features.length || a.topology?.inputs !== a.features.length) throw new Error('ml artefact: scaler, topology and features disagree in size');
   return a as MlArtefact;
 }
@@ -208,8 +219,9 @@ async function fitMl(series: readonly SeriesData[], ctx: FitContext, o: Options)
     for (const c of take === chunks ? Array.from({ length: chunks }, (_, k) => k) : sampleDistinct(chunks, take, random)) work.push({ c, i });
   }
   work.sort((x, y) => x.c - y.c || x.i - y.i);
-  const cols = o.columns.length;
-  const parts: { X: Float32Array; y: Float32Array; starts: Float64Array; rows: number }[] = [];
+  const features = [...o.columns, ...(o.hourOneHot ? HOUR_COLUMNS : [])];
+  const cols = features.length;
+  const parts: { X: Float32Array; y: Float32Array; starts: Float64Array; rows: number; tz: string }[] = [];
   let total = 0;
   for (const { c, i } of work) {
     const s = series[i];
@@ -219,7 +231,7 @@ async function fitMl(series: readonly SeriesData[], ctx: FitContext, o: Options)
     if (!Number.isFinite(level)) continue;
     const m = featureMatrix(windowOf(s, from, from + DAY), ctx, { fromMs: from, toMs: from + DAY }, { scale: level, onlyKnownY: true, columns: o.columns });
     if (m.rows === 0) continue;
-    parts.push({ X: m.X, y: m.y, starts: m.rowStarts, rows: m.rows });
+    parts.push({ X: m.X, y: m.y, starts: m.rowStarts, rows: m.rows, tz: s.timezone });
     total += m.rows;
   }
   const order: { p: number; r: number; t: number }[] = [];
@@ -230,8 +242,10 @@ async function fitMl(series: readonly SeriesData[], ctx: FitContext, o: Options)
   const rows = total;
   const data = new Float32Array(rows * cols);
   const target = new Float32Array(rows);
-  order.forEach(({ p, r }, k) => {
-    data.set(parts[p].X.subarray(r * cols, (r + 1) * cols), k * cols);
+  const mc = o.columns.length;
+  order.forEach(({ p, r, t }, k) => {
+    data.set(parts[p].X.subarray(r * mc, (r + 1) * mc), k * cols);
+    if (o.hourOneHot) data[k * cols + mc + localHour(t, parts[p].tz)] = 1;
     target[k] = parts[p].y[r];
   });
   const validationRows = Math.floor(rows * o.validationShare);
@@ -265,7 +279,7 @@ async function fitMl(series: readonly SeriesData[], ctx: FitContext, o: Options)
     format: ML_ARTEFACT_FORMAT,
     topology,
     weights,
-    features: o.columns,
+    features,
     scaler,
     levelDays: LEVEL_DAYS,
     intervalAdjust,
@@ -290,6 +304,11 @@ async function fitMl(series: readonly SeriesData[], ctx: FitContext, o: Options)
   };
   progress(1);
   return fittedFrom(artefact, series, ctx, { ...artefact.training, seriesFallback });
+}
+
+/** Local wall-clock hour 0–23 of instant `t` in `tz`. */
+function localHour(t: number, tz: string): number {
+  return Math.floor(localMinuteOfDay(t, tz) / 60);
 }
 
 /** Longest look-back of a feature row: lastWeek/prevWeek up to 8 weeks, mean168 a week before the cut-off, the level 28 days. */
@@ -341,14 +360,21 @@ function fittedFrom(a: MlArtefact, series: readonly SeriesData[], ctx: FitContex
  */
 async function predictMl(a: MlArtefact, series: readonly SeriesData[], ctx: FitContext, gates: readonly (string | undefined)[], h: Horizon): Promise<QuantileRow[][]> {
   const cols = a.features.length;
+  const matrixColumns = a.features.filter((f): f is MatrixColumn => (MATRIX_COLUMNS as readonly string[]).includes(f));
+  const mc = matrixColumns.length;
+  const hourOneHot = mc < cols;
   const fromMs = Math.ceil(h.fromMs / HOUR) * HOUR;
   const hours = Math.max(0, Math.ceil((h.toMs - fromMs) / HOUR));
   const x = new Float32Array(series.length * hours * cols);
   const levels = series.map((s, i) => (gates[i] === undefined ? seriesLevel(s, ctx.dataCutoff, a.levelDays) : NaN));
   series.forEach((s, i) => {
     if (!Number.isFinite(levels[i]) || fromMs < s.startMs) return;
-    const m = featureMatrix(windowOf(s, fromMs, fromMs + hours * HOUR), ctx, { fromMs, toMs: fromMs + hours * HOUR }, { scale: levels[i], columns: a.features });
-    x.set(m.X, i * hours * cols);
+    const m = featureMatrix(windowOf(s, fromMs, fromMs + hours * HOUR), ctx, { fromMs, toMs: fromMs + hours * HOUR }, { scale: levels[i], columns: matrixColumns });
+    for (let k = 0; k < hours; k++) {
+      const r = i * hours + k;
+      x.set(m.X.subarray(k * mc, (k + 1) * mc), r * cols);
+      if (hourOneHot) x[r * cols + mc + localHour(m.rowStarts[k], s.timezone)] = 1;
+    }
   });
   const rows = series.length * hours;
   for (let r = 0; r < rows; r++) {
