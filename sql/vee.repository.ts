@@ -12,7 +12,8 @@ import type { Database } from './database.js';
 
 const ALL_CHANNELS = CHANNELS.map((c) => c.code);
 const SUSPECT = qualityCode('suspect');
-const NOT_FROM_METER = [sourceCode('manual'), sourceCode('estimated')];
+/** Sources whose values are not deliveries from the meter side: a change to or from them is no conflict (settlement supersedes, profile estimates are re-spread). */
+const NOT_FROM_METER = [sourceCode('manual'), sourceCode('estimated'), sourceCode('settlement'), sourceCode('profile')];
 
 export interface VeeMeterRow {
   readonly id: number;

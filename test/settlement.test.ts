@@ -186,6 +186,12 @@ describe.each(FLAVOURS)('settlement (%s)', (flavour) => {
     ]);
   });
 
+  it('VEE does not report a settled hour as a conflict (settlement is not a meter delivery)', async () => {
+    const res = await t.app.inject({ method: 'POST', url: '/v1/validation/run', headers: t.auth('admin'), payload: { meters: ['S1'], from: '2026-01-01', to: '2026-01-02' } });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().findings.conflict ?? 0).toBe(0); // 00:00–02:00 have a measured version in the history and a settled one current
+  });
+
   it('rejects bad rows with reasons (dead-lettered) and bad requests with 4xx', async () => {
     const res = await put({
       period: '2026-01',
