@@ -34,7 +34,11 @@ export interface SpreadInput {
   readonly meter: ProfiledMeter;
   /** Local dates that take the `holiday` day type (per-day-type layout); without `holiday` rows they fall back to `sunday`. */
   readonly holidays?: ReadonlySet<string>;
-  /** Output resolution in decimals (default 3: Wh for kWh); the sum is exact in these units. */
+  /**
+   * Output resolution in decimals (default 3: Wh for kWh); the sum is exact in
+   * these units. For hourly shares (forecasting) pass total 1 and e.g. 12.
+   * |total| × 10^decimals must stay below 2^53.
+   */
   readonly decimals?: number;
 }
 
@@ -133,6 +137,7 @@ export function spreadByProfile(input: SpreadInput): SpreadHour[] {
   // Largest remainder in integer units of 10^-decimals.
   const scale = 10 ** decimals;
   const units = Math.round(Math.abs(input.total) * scale);
+  if (!Number.isSafeInteger(units)) throw new ProfileCoefficientError(`total ${input.total} at ${decimals} decimals exceeds 2^53 units: use fewer decimals`);
   const sign = input.total < 0 ? -1 : 1;
   const exact = hours.map((h) => (units * h.coefficient) / weight);
   const base = exact.map(Math.floor);

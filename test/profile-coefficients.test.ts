@@ -35,6 +35,11 @@ describe('spreadByProfile', () => {
     const month = spreadByProfile({ coefficients: all, total: 1234.567, fromMs: from, toMs: Date.parse('2026-04-01T00:00:00+03:00'), meter: IST });
     expect(month).toHaveLength(744);
     expect(sumUnits(month)).toBe(1_234_567);
+    // Shares for forecasting: total 1 at 12 decimals; a Sunday hour (h0: 3) weighs 3 × a workday hour (h0: 1).
+    const shares = spreadByProfile({ coefficients: all, total: 1, fromMs: from, toMs: Date.parse('2026-04-01T00:00:00+03:00'), meter: IST, decimals: 12 });
+    expect(shares.reduce((s, x) => s + Math.round(x.value * 1e12), 0)).toBe(1e12);
+    expect(shares[0].value / shares[24].value).toBeCloseTo(3, 7); // 2026-03-01 is a Sunday, 03-02 a Monday
+    expect(() => spreadByProfile({ coefficients: all, total: 1e6, fromMs: from, toMs: from + HOUR, meter: IST, decimals: 12 })).toThrow(/exceeds 2\^53/);
   });
 
   it('uses per-day rows before day-type rows, falls back to region "*" and a holiday to sunday', () => {
