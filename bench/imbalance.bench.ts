@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import type { NormalizedReading } from '../models/reading.js';
-import { createEmbeddedDatabase, type Database } from '../sql/database.js';
+import { createEmbeddedDatabase, createPgDatabase, type Database } from '../sql/database.js';
+import { meterImbalance } from '../sql/imbalance.repository.js';
 import { upsertPositions, upsertPrices } from '../sql/market.repository.js';
 import { toCopyBinary } from '../sql/reading-write.repository.js';
 import { loadNow, median, type Bench, type Figure } from './bench.js';
@@ -132,6 +134,39 @@ async function measure(database: Database, meters: number, dataDir: string, log:
   }
 }
 
+/**
+ * CPU time the server backend spends on the per-meter statement (no parallel workers), read from
+ * /proc/<backend pid>/stat: a figure the other processes on a busy machine do not inflate the way
+ * they inflate wall time. Empty when the server is not on this host.
+ */
+async function backendCpuMs(url: string): Promise<number[]> {
+  const db = await createPgDatabase(url, { max: 1 });
+  try {
+    db.flavour = 'postgres';
+    const [{ pid }] = await db.session((s) => s.query<{ pid: number }>('SELECT pg_backend_pid() AS pid'), { transaction: false });
+    const ticks = () => {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      return (Number(f[11]) + Number(f[12])) * 10; // utime + stime, 100 ticks a second
+    };
+    try {
+      ticks();
+    } catch {
+      return [];
+    }
+    await db.session((s) => s.query('SET max_parallel_workers_per_gather = 0'), { transaction: false });
+    const scope = { portfolio: PORTFOLIO, area: 'TR', timezone: 'Europe/Istanbul', from: new Date(FROM_MS), to: new Date(FROM_MS + HOURS * 3_600_000) };
+    const out: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const c0 = ticks();
+      await meterImbalance(db, scope);
+      out.push(ticks() - c0);
+    }
+    return out;
+  } finally {
+    await db.close();
+  }
+}
+
 export const imbalanceBench: Bench = {
   name: 'imbalance',
   summary: `GET /v1/imbalance/meters for ${METERS} meters × ${HOURS} h (server flavour), goal < ${GOAL_MS} ms; also the hourly portfolio report and the embedded database`,
@@ -144,10 +179,13 @@ export const imbalanceBench: Bench = {
     onCleanup(bench.drop);
     let server: Awaited<ReturnType<typeof measure>>;
     let version: string;
+    let cpuMs: number[] = [];
     try {
       [{ version }] = await bench.database.session((s) => s.query<{ version: string }>(`SELECT split_part(version(), ' on ', 1) AS version`));
       log(`server: ${version}, database ${bench.name}`);
       server = await measure(bench.database, METERS, opts.dataDir, log, 'server');
+      cpuMs = await backendCpuMs(bench.url);
+      if (cpuMs.length) log(`server backend CPU of the per-meter statement: ${cpuMs.join(', ')} ms`);
     } finally {
       await bench.drop();
     }
@@ -166,6 +204,7 @@ export const imbalanceBench: Bench = {
     const figures: Figure[] = [
       { label: 'server: GET /v1/imbalance/meters', values: server.meters, unit: 'ms', better: 'lower', note: `${METERS} meters × ${HOURS} h` },
       { label: 'server: GET /v1/imbalance (hourly)', values: server.hourly, unit: 'ms', better: 'lower', note: `${HOURS} rows, per-meter allocation inside` },
+      ...(cpuMs.length ? [{ label: 'server: backend CPU of the per-meter statement', values: cpuMs, unit: 'ms', better: 'lower' as const, note: 'no parallel workers; load-independent' }] : []),
       { label: 'embedded: GET /v1/imbalance/meters', values: emb.meters, unit: 'ms', better: 'lower', note: `${embeddedMeters} meters × ${HOURS} h` },
       { label: 'embedded: GET /v1/imbalance (hourly)', values: emb.hourly, unit: 'ms', better: 'lower' },
     ];
