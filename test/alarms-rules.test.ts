@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createAlarmsComponent } from '../ingest/alarms/alarms.component.js';
 import { checkSilence } from '../ingest/alarms/silence.js';
 import { invalidateAlarmRules } from '../ingest/alarms/rules.js';
 import { ingestReadings } from '../ingest/pipeline.js';
@@ -110,6 +111,21 @@ describe.each(FLAVOURS)('alarm rules on data (%s)', (flavour) => {
     expect(await checkSilence(database, now + 6 * H + M)).toEqual({ opened: 0, repeated: 0, closed: 1 });
     const open = await listAlarms(database, { code: 'no_data', state: 'active', limit: 10 });
     expect(open.map((x) => x.meter)).toEqual(['E1']);
+  });
+
+  it('the alarms component runs the silence check on its timer and shows the last run in its probe', async () => {
+    await rule('south', { kind: 'silence', groups: ['gas-south'], hours: 1, severity: 'minor' });
+    const scheduled: { fn: () => void; ms: number }[] = [];
+    const timers = { setTimeout: (fn: () => void, ms: number) => scheduled.push({ fn, ms }), clearTimeout: () => {} };
+    const now = Date.now() + 2 * H; // G2 was registered without data more than an hour before
+    const c = createAlarmsComponent({ database, intervalMs: 300_000, now: () => now, timers });
+    await c.start();
+    expect(scheduled.map((x) => x.ms)).toEqual([0]);
+    scheduled[0].fn();
+    await c.stop(); // waits for the run in flight; no next run once stopped
+    expect(scheduled).toHaveLength(1);
+    expect(c.probe.check()).toMatchObject({ ok: true, silenceCheck: { at: new Date(now).toISOString(), opened: 1, closed: 0 } });
+    expect((await listAlarms(database, { code: 'no_data', limit: 5 })).map((a) => [a.meter, a.severity])).toEqual([['G2', 'minor']]);
   });
 
   it('VEE fail issues raise alarms when a VEE alarm rule asks for them', async () => {
