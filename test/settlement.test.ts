@@ -184,6 +184,10 @@ describe.each(FLAVOURS)('settlement (%s)', (flavour) => {
       [8, true, 'api:csv'],
       [2.5, true, 'api:csv'],
     ]);
+    // Windows-1254 (Turkish Excel/EPİAŞ exports): "Çekiş" is 0xC7 e k i 0xFE.
+    const win1254 = Buffer.concat([Buffer.from('EIC;Tarih;'), Buffer.from([0xc7]), Buffer.from('eki'), Buffer.from([0xfe]), Buffer.from(`\nS3;${H(2)};4\n`)]);
+    const w = await t.app.inject({ method: 'PUT', url: '/v1/settlement?period=2026-01&version=1', headers: { ...t.auth('billing'), 'content-type': 'text/csv' }, payload: win1254 });
+    expect(w.json().results).toMatchObject([{ version: 1, stored: 1, applied: 1, rejected: [] }]);
   });
 
   it('VEE does not report a settled hour as a conflict (settlement is not a meter delivery)', async () => {

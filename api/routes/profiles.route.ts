@@ -10,6 +10,7 @@ import { PeriodText } from '../../models/settlement.js';
 import { recordDeadLetters } from '../../sql/dead-letter.repository.js';
 import { listProfileCoefficients, putProfileCoefficients } from '../../sql/profile-coefficient.repository.js';
 import type { RouteContext } from '../app.js';
+import { decodeCsvBody } from '../csv-body.js';
 import { authErrors, ErrorSchema } from '../schemas.js';
 
 const CSV = 'text/csv';
@@ -25,23 +26,6 @@ const envelopeValidator: FastifySchemaCompiler<unknown> = (route) => {
     return { error: new MdmError('MDM_ERR_VALIDATION', [`body must be {"coefficients": [ … ]} and nothing else; or send ${CSV} (docs/settlement.md)`]) };
   };
 };
-
-/** CSV bytes → text: UTF-8, or Windows-1254 (EPİAŞ exports) when declared or when the bytes are not UTF-8. */
-function decodeCsv(bytes: Buffer, contentType: string | undefined): string {
-  const charset = /charset=([^;]+)/i.exec(contentType ?? '')?.[1]?.trim().toLowerCase();
-  if (charset && charset !== 'utf-8' && charset !== 'utf8') {
-    try {
-      return new TextDecoder(charset).decode(bytes);
-    } catch {
-      throw new MdmError('MDM_ERR_UNSUPPORTED_MEDIA', [`unknown charset "${charset}": send UTF-8 or windows-1254`]);
-    }
-  }
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    return new TextDecoder('windows-1254').decode(bytes);
-  }
-}
 
 const SpreadBodySchema = z
   .object({
@@ -94,7 +78,7 @@ export const profileRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
       if (Buffer.isBuffer(req.body)) {
         let csv;
         try {
-          csv = parseProfileCoefficientCsv(decodeCsv(req.body, req.headers['content-type']));
+          csv = parseProfileCoefficientCsv(decodeCsvBody(req.body, req.headers['content-type']));
         } catch (err) {
           if (err instanceof CsvHeaderError || err instanceof CsvError) throw new MdmError('MDM_ERR_VALIDATION', [err.message]);
           throw err;

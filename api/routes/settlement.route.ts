@@ -14,6 +14,7 @@ import { recordDeadLetters } from '../../sql/dead-letter.repository.js';
 import { findMeterRefs } from '../../sql/meter-lookup.repository.js';
 import { listMetersForPeriod, listSettlementRows, settlementDifferences, type DifferenceRow } from '../../sql/settlement.repository.js';
 import type { RouteContext } from '../app.js';
+import { decodeCsvBody } from '../csv-body.js';
 import { authErrors, ErrorSchema } from '../schemas.js';
 
 const CSV = 'text/csv';
@@ -25,7 +26,7 @@ const envelopeValidator: FastifySchemaCompiler<unknown> = (route) => {
   if (route.httpPart !== 'body') return validatorCompiler(route as Parameters<FastifySchemaCompiler<z.ZodType>>[0]);
   const envelope = SettlementBodySchema.extend({ rows: z.array(z.unknown()) }).strict();
   return (data: unknown) => {
-    if (typeof data === 'string') return { value: data };
+    if (Buffer.isBuffer(data)) return { value: data };
     const r = envelope.safeParse(data);
     if (r.success) return { value: r.data };
     const why = r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
@@ -71,7 +72,7 @@ const DIFF_COLUMNS = ['meter', 'version', 'measuredKWh', 'settlementKWh', 'diffe
 /** Settlement data: import (JSON or CSV), stored rows, and the measured-vs-settled reconciliation. */
 export const settlementRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { database, config }) => {
   const maxRows = config.MDM_MAX_BATCH_ROWS;
-  app.addContentTypeParser(CSV, { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser(CSV, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   app.put(
     '/settlement',
@@ -105,7 +106,7 @@ export const settlementRoutes: FastifyPluginAsyncZod<RouteContext> = async (app,
     async (req) => {
       const principal = req.principal.name;
       const body: unknown = req.body;
-      if (typeof body !== 'string') {
+      if (!Buffer.isBuffer(body)) {
         const b = body as z.infer<typeof SettlementBodySchema>;
         if (b.rows.length > maxRows) throw new MdmError('MDM_ERR_BATCH_TOO_LARGE', [`${b.rows.length} rows; the limit is ${maxRows} per request: split the period by meters`]);
         return importSettlement(database, { period: b.period, version: b.version, rows: b.rows, principal, origin: 'api' });
@@ -114,7 +115,7 @@ export const settlementRoutes: FastifyPluginAsyncZod<RouteContext> = async (app,
       if (!period) throw new MdmError('MDM_ERR_VALIDATION', ['a text/csv settlement import needs ?period=YYYY-MM (the settlement month)']);
       let csv;
       try {
-        csv = parseSettlementCsv(body, req.query.version);
+        csv = parseSettlementCsv(decodeCsvBody(body, req.headers['content-type']), req.query.version);
       } catch (err) {
         if (err instanceof CsvHeaderError || err instanceof CsvError) throw new MdmError('MDM_ERR_VALIDATION', [err.message]);
         throw err;
