@@ -1,7 +1,7 @@
-import type { FitContext, FittedModel, ForecastModel, Horizon, QuantileRow, SeriesData } from '../model.js';
-import { tfReady } from '../tf-backend.js';
 import { localMinuteOfDay } from '../../models/calendar.js';
 import { dayAheadGapMs, featureMatrix, MATRIX_COLUMNS, type MatrixColumn } from '../features.js';
+import type { FitContext, FittedModel, ForecastModel, Horizon, QuantileRow, SeriesData } from '../model.js';
+import { tfReady } from '../tf-backend.js';
 import { predictNetwork, QUANTILES, restoreNetwork, seededRandom, serializeWeights, trainNetwork, type Matrix, type NetworkTopology, type SerializedWeights } from './ml-network.js';
 
 /**
@@ -215,7 +215,7 @@ async function fitMl(series: readonly SeriesData[], ctx: FitContext, o: Options)
     const first = Math.max(s.startMs + 15 * DAY, cutoff - o.historyDays * DAY);
     const chunks = Math.floor((cutoff - first) / DAY);
     if (chunks <= 0) continue;
-    const take = Math.min(chunks, Math.ceil(perSeries / 24));
+    const take = Math.min(chunks, Math.max(1, Math.floor(perSeries / 24)));
     for (const c of take === chunks ? Array.from({ length: chunks }, (_, k) => k) : sampleDistinct(chunks, take, random)) work.push({ c, i });
   }
   work.sort((x, y) => x.c - y.c || x.i - y.i);
