@@ -39,7 +39,7 @@ export interface ImbalanceScope {
 const HOUR_MS = 3_600_000;
 
 /** The WITH chain both reports share: `hp` (one row per hour) and `mc` (one per meter and hour), `hs` (Σ standalone per hour). */
-export function chain(p: ImbalanceScope, meterIds: readonly number[], targets: readonly string[], timescale: boolean) {
+function chain(p: ImbalanceScope, meterIds: readonly number[], targets: readonly string[], timescale: boolean) {
   // Readings: raw rows (summed per meter and hour below), or the hourly continuous aggregate on TimescaleDB.
   const readingsSrc = timescale
     ? sql`SELECT meter_id, bucket AS h, value_sum AS kwh, NULL::float8[] AS fc, NULL::float8 AS nom FROM readings_hourly
