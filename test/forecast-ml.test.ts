@@ -239,4 +239,13 @@ describe.each(FLAVOURS)('forecast_models repository and retrain (%s)', (flavour)
     expect((await getChampion(database, 'portfolio:R', 'ml'))?.id).toBe(first.model?.id);
     expect(second.model).toMatchObject({ version: 2, status: 'retired' });
   });
+
+  it('retrain: a target that fails the quality gate is skipped with the reason and nothing stored', async () => {
+    const { ctx } = dayAhead(FIRST_ISSUE);
+    const young: SeriesData = { ...SERIES[0], id: 'meter:young', startMs: ctx.dataCutoff - 40 * DAY, values: SERIES[0].values.slice(-40 * 24) };
+    // 40 days of values, but training stops 28 days before the cut-off (the backtest window): 12 days.
+    const r = await retrain(database, 'meter:young', [young], ctx, dayAheadBacktest());
+    expect(r).toEqual({ outcome: 'skipped', reason: 'too little history: meter:young: 12 days of history before the cut-off (at least 28 needed)' });
+    expect(await listForecastModels(database, 'meter:young')).toEqual([]);
+  });
 });
