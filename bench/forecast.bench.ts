@@ -1,8 +1,10 @@
 import { backtest, type BacktestResult, type ModelScore } from '../forecast/backtest.js';
 import { runForecast } from '../forecast/engine.js';
 import { dayAheadIssueTime, horizonWindow } from '../forecast/horizon.js';
-import { pct } from '../forecast/metrics.js';
+import { evaluate, pct } from '../forecast/metrics.js';
 import type { ForecastModel, SeriesData } from '../forecast/model.js';
+import { localDate } from '../models/calendar.js';
+import { holidayCalendar } from '../models/holidays.js';
 import { mlModel } from '../forecast/models/ml.js';
 import { naiveModel } from '../forecast/models/naive.js';
 import { profileModel } from '../forecast/models/profile.js';
@@ -168,6 +170,7 @@ export const forecastBench: Bench = {
       refitEveryDays: TURKEY_ML_REFIT_DAYS,
       fillFrom: 'naive',
       calibrate: { windowDays: 28 },
+      keepForecasts: true,
       onProgress: progress('(b) Turkey'),
     });
     const tTurkey = performance.now() - t0;
@@ -184,6 +187,21 @@ export const forecastBench: Bench = {
     });
     context.push(...table(['model', 'MAPE', 'WAPE', 'MAE MWh', 'pinball', 'P10–P90', 'skill'], trRows).map((l) => `    ${l}`));
     context.push(`    hours scored: ${turkey.aggregate.naive.metrics.n}; parser issues reported (unpublished hours, 2016 clock change): ${tr.issues}; ensemble weights at the last issue: ${fmtWeights(turkey)}`);
+    // Where the error is: special days (holiday, religious holiday, eve, bridge) and the days after them, against the rest.
+    const cal = holidayCalendar('TR');
+    const special = (ms: number) => cal.kindOf(localDate(ms, TURKEY_TZ)) !== null;
+    const dayClass = turkey.samples!.start.map((t) => (special(t) ? 0 : special(t - 86_400_000) || special(t - 2 * 86_400_000) ? 1 : 2));
+    const classRows = turkey.models.map((m) => [
+      m,
+      ...[0, 1, 2].map((c) => {
+        const pick = (i: number) => dayClass[i] === c;
+        const a = turkey.samples!.actual[0].map((y, i) => (pick(i) ? y : NaN));
+        return `${pct(evaluate(a, turkey.samples!.forecasts[m][0]).mape)}`;
+      }),
+    ]);
+    const classCount = [0, 1, 2].map((c) => dayClass.filter((x) => x === c).length / 24);
+    context.push('', `    MAPE by day: special days (holiday, eve, bridge: ${classCount[0].toFixed(0)}), the 2 days after one (${classCount[1].toFixed(0)}), other days (${classCount[2].toFixed(0)})`);
+    context.push(...table(['model', 'special', 'after', 'other'], classRows).map((l) => `    ${l}`));
     const ours = turkey.aggregate.auto.metrics.mape;
     const theirs = turkey.aggregate.official.metrics.mape;
     const bestOurs = Math.min(...turkey.models.filter((m) => m !== 'official').map((m) => turkey.aggregate[m].metrics.mape));
