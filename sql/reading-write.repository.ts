@@ -1,4 +1,4 @@
-import { qualityCode, type NormalizedReading } from '../models/reading.js';
+import { qualityCode, sourceCode, type NormalizedReading } from '../models/reading.js';
 import { tzOffsetMinutes } from '../models/time.js';
 import type { Database, SqlSession } from './database.js';
 import { markDirtyDays } from './billing-rollup.repository.js';
@@ -54,11 +54,21 @@ const STAGING = `CREATE TEMP TABLE IF NOT EXISTS staging_readings (
 const KEEPS_JUDGEMENT = (stored: string, incoming: string) =>
   `$6::boolean AND ${incoming}.quality = ${qualityCode('measured')} AND ${stored}.quality IN (${qualityCode('validated')}, ${qualityCode('suspect')}) AND ${stored}.value = ${incoming}.value`;
 
+/**
+ * Settlement supersedes measured values (docs/settlement.md): a head-end
+ * re-sending (or correcting) a measured figure for an hour whose current
+ * value came from settlement is a no-op (counted unchanged; the measured
+ * version the settlement replaced stays in the history). Settlement imports,
+ * edits and VEE's own writes still replace it.
+ */
+const KEEPS_SETTLED = (stored: string, incoming: string) =>
+  `$6::boolean AND ${incoming}.quality = ${qualityCode('measured')} AND ${stored}.source = ${sourceCode('settlement')} AND ${incoming}.source <> ${sourceCode('settlement')}`;
+
 const FAST_MERGE = `
 WITH cur AS MATERIALIZED (
   SELECT r.meter_id, r.channel, r.start, r.value, r.interval_minutes, r.quality, r.source, r.version, r.batch_id,
          s.value AS new_value, s.interval_minutes AS new_interval_minutes, s.quality AS new_quality, s.source AS new_source,
-         (r.value <> s.value OR (r.quality <> s.quality AND NOT (${KEEPS_JUDGEMENT('r', 's')}))) AS differs
+         ((r.value <> s.value OR (r.quality <> s.quality AND NOT (${KEEPS_JUDGEMENT('r', 's')}))) AND NOT (${KEEPS_SETTLED('r', 's')})) AS differs
   FROM readings r
   JOIN staging_readings s USING (meter_id, channel, start)
   WHERE r.meter_id = ANY($4::int[]) AND r.channel = ANY($5::smallint[]) AND r.start >= $2 AND r.start <= $3
@@ -91,6 +101,7 @@ WITH changed AS (
   JOIN staging_readings s USING (meter_id, channel, start)
   WHERE r.meter_id = ANY($4::int[]) AND r.channel = ANY($5::smallint[]) AND r.start >= $2 AND r.start <= $3
     AND (r.value <> s.value OR (r.quality <> s.quality AND NOT (${KEEPS_JUDGEMENT('r', 's')})))
+    AND NOT (${KEEPS_SETTLED('r', 's')})
 ), hist AS (
   INSERT INTO reading_history (meter_id, channel, start, value, interval_minutes, quality, source, version, batch_id, superseded_by_batch)
   SELECT meter_id, channel, start, value, interval_minutes, quality, source, version, batch_id, $1 FROM changed
@@ -100,7 +111,8 @@ WITH changed AS (
   ON CONFLICT (meter_id, channel, start) DO UPDATE
     SET value = excluded.value, interval_minutes = excluded.interval_minutes, quality = excluded.quality,
         source = excluded.source, version = r.version + 1, batch_id = excluded.batch_id
-    WHERE r.value <> excluded.value OR (r.quality <> excluded.quality AND NOT (${KEEPS_JUDGEMENT('r', 'excluded')}))
+    WHERE (r.value <> excluded.value OR (r.quality <> excluded.quality AND NOT (${KEEPS_JUDGEMENT('r', 'excluded')})))
+      AND NOT (${KEEPS_SETTLED('r', 'excluded')})
   RETURNING r.version
 )
 SELECT count(*) FILTER (WHERE version = 1)::int AS inserted, count(*) FILTER (WHERE version > 1)::int AS superseded FROM up`;

@@ -102,6 +102,17 @@ describe.each(FLAVOURS)('settlement (%s)', (flavour) => {
     ]);
     expect(await billed('S1')).toBe(11);
     expect(await billed('S2')).toBe(10);
+
+    // The head-end re-sends its figure (and a changed one) for settled hours: no-ops, settlement stays current.
+    const resend = await t.app.inject({
+      method: 'POST',
+      url: '/v1/readings',
+      headers: t.auth('gateway'),
+      payload: { readings: [{ meter: 'S1', channel: 'active_import', start: H(0), value: 1 }, { meter: 'S1', channel: 'active_import', start: H(1), value: 2.2 }] },
+    });
+    expect(resend.json()).toEqual({ accepted: 0, unchanged: 2, superseded: 0, rejected: [] });
+    expect((await raw('S1', H(0), H(2))).map((r) => r[1])).toEqual([1.5, 2]);
+    expect(await billed('S1')).toBe(11);
   });
 
   it('v2 supersedes v1; v1 re-sent afterwards is kept but does not overwrite; a changed v1 figure is rejected', async () => {
