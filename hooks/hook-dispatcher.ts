@@ -1,5 +1,5 @@
 import type { Database } from '../sql/database.js';
-import { claimDeliveries, deliveryStats, recordAttempts, releaseClaims, type AttemptRecord } from '../sql/hook.repository.js';
+import { analyzeOutbox, claimDeliveries, deliveryStats, recordAttempts, releaseClaims, type AttemptRecord } from '../sql/hook.repository.js';
 import { deliveryBody, deliveryHeaders, nextStep, type AttemptOutcome, type DeliveryToSend, type RetryPolicy } from './delivery-policy.js';
 
 type LogFn = (objOrMsg: object | string, msg?: string) => void;
@@ -44,6 +44,10 @@ export interface HookDispatcher {
 /** A claim is held for twice the request timeout (a wait for a slot, then the request) plus this, before another dispatcher may take it over. */
 export const LEASE_MARGIN_MS = 2_000;
 const MAX_ERROR_TEXT = 500;
+/** A claim slower than this suggests stale planner statistics (see analyzeOutbox)… */
+const SLOW_CLAIM_MS = 25;
+/** …which are refreshed at most this often. */
+const ANALYZE_EVERY_MS = 10_000;
 
 /**
  * The hook dispatcher, a `mdm serve` component: claims due deliveries from
@@ -78,6 +82,7 @@ export function createHookDispatcher(opts: HookDispatcherOptions): HookDispatche
   /** Attempt ends waiting to be written, in one statement per flush. */
   let toRecord: { record: AttemptRecord; done: (recorded: boolean) => void; fail: (err: Error) => void }[] = [];
   let flushing = false;
+  let lastAnalyze = -Infinity;
 
   async function flush(): Promise<void> {
     if (flushing) return;
@@ -178,11 +183,17 @@ export function createHookDispatcher(opts: HookDispatcherOptions): HookDispatche
     do {
       again = false;
       startQueued();
-      // Claim up to one round ahead, so that a freed slot does not wait for a database round trip.
+      // Claim up to one round ahead, so that a freed slot does not wait for a database round trip;
+      // in batches of at least half a round while some are queued (one claim statement per batch, not per slot).
       const room = 2 * opts.concurrency - inFlight.size - queued.length;
-      if (room <= 0 || !running) return;
+      if (!running || room <= 0 || (queued.length > 0 && room < Math.ceil(opts.concurrency / 2))) return;
+      const t0 = performance.now();
       const claimed = await claimDeliveries(database, { limit: room, leaseMs });
       lastError = undefined;
+      if (performance.now() - t0 > SLOW_CLAIM_MS && performance.now() - lastAnalyze > ANALYZE_EVERY_MS) {
+        lastAnalyze = performance.now();
+        await analyzeOutbox(database);
+      }
       queued.push(...claimed);
       startQueued();
       if (claimed.length === room) again = true; // probably more waiting

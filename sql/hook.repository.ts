@@ -206,6 +206,16 @@ export async function releaseClaims(database: Database, claims: readonly { id: s
     WHERE d.id = c.id AND d.status = 'delivering' AND d.attempts = c.attempts`.execute(database.db);
 }
 
+/**
+ * Refreshes the planner statistics of the outbox. The claim query needs them
+ * to walk the due index in order and stop after `limit` rows; without them it
+ * sorts the whole backlog on every claim. PGlite has no autovacuum, and on a
+ * server a backlog can build up faster than autovacuum's next round.
+ */
+export async function analyzeOutbox(database: Database): Promise<void> {
+  await sql`ANALYZE hook_deliveries`.execute(database.db);
+}
+
 /** Outbox figures for /health. */
 export async function deliveryStats(database: Database): Promise<{ pending: number; failed: number; oldestPending: Date | null }> {
   const { rows } = await sql<{ pending: number; failed: number; oldestPending: Date | null }>`
