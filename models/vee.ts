@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { holidayCalendar } from './holidays.js';
 import type { Quality } from './reading.js';
 
 /** VEE rule names; stored in validation issues (never rename). */
@@ -112,9 +113,38 @@ export const VeeParamsSchema = z
     historyDays: z.number().int().min(7).max(56).default(28),
     /** Local dates counted as public holidays (day type `holiday`) by high/low and like-day estimation. */
     holidays: z.array(DateText).default([]),
+    /** Also count this country's public, religious and bridge days (models/holidays.ts), e.g. `TR`, `PL`, `GB-ENG`. */
+    holidayCountry: z
+      .string()
+      .refine((c) => knownHolidayCountry(c), { message: 'unknown holiday country: use an ISO 3166 alpha-2 code such as TR, PL or GB-ENG' })
+      .optional(),
   })
   .strict();
 export type VeeParams = z.output<typeof VeeParamsSchema>;
+
+function knownHolidayCountry(country: string): boolean {
+  try {
+    holidayCalendar(country);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The local dates VEE counts as day type `holiday` for a run over [fromMs,
+ * toMs): `holidays` plus, with `holidayCountry`, that country's full days off
+ * in the years touched (from 10 weeks before, the like-day look-back).
+ */
+export function veeHolidays(p: VeeParams, fromMs: number, toMs: number): Set<string> {
+  const set = new Set(p.holidays);
+  if (p.holidayCountry) {
+    const first = new Date(fromMs - 70 * 86_400_000).getUTCFullYear();
+    const last = new Date(toMs + 86_400_000).getUTCFullYear();
+    for (const d of holidayCalendar(p.holidayCountry).holidaySet(first, last)) set.add(d);
+  }
+  return set;
+}
 export const DEFAULT_VEE_PARAMS: VeeParams = VeeParamsSchema.parse({});
 
 /** Sums behind the profile-class shapes (ingest/vee/class-shape.ts). */

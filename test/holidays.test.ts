@@ -66,3 +66,16 @@ describe('Polish and other holidays through the same interface', () => {
     expect(() => holidayCalendar('XX')).toThrow(/unknown holiday country "XX"/);
   });
 });
+
+describe('VEE holiday settings', () => {
+  it('holidayCountry adds the country’s full days off to the listed holidays; unknown countries are rejected', async () => {
+    const { VeeParamsSchema, veeHolidays } = await import('../models/vee.js');
+    const p = VeeParamsSchema.parse({ holidays: ['2025-03-28'], holidayCountry: 'TR' });
+    const set = veeHolidays(p, Date.parse('2025-04-01T00:00:00Z'), Date.parse('2025-04-02T00:00:00Z'));
+    expect(['2025-03-28', '2025-03-30', '2025-03-31', '2025-04-01', '2025-01-01'].map((d) => set.has(d))).toEqual([true, true, true, true, true]);
+    expect(set.has('2025-03-29')).toBe(false); // arife: a half working day
+    expect(set.has('2024-12-31')).toBe(false);
+    expect(veeHolidays(VeeParamsSchema.parse({ holidays: ['2025-03-28'] }), 0, 1)).toEqual(new Set(['2025-03-28']));
+    expect(VeeParamsSchema.safeParse({ holidayCountry: 'XX' }).success).toBe(false);
+  });
+});

@@ -3,6 +3,7 @@ import { channelByCode, type ChannelDef } from '../../models/channel.js';
 import { MdmError } from '../../models/errors.js';
 import { qualityCode, qualityName, sourceCode, sourceName, type NormalizedReading, type Quality, type Source } from '../../models/reading.js';
 import { formatInstant, isAligned } from '../../models/time.js';
+import { veeHolidays } from '../../models/vee.js';
 import type { Database } from '../../sql/database.js';
 import { insertNotes } from '../../sql/reading-note.repository.js';
 import { writeReadings } from '../../sql/reading-write.repository.js';
@@ -165,7 +166,7 @@ async function estimateRange(database: Database, e: EditInput, step: number): Pr
       intervalMinutes: meter.intervalMinutes,
       timezone: meter.timezone,
       history: known.filter(isReference),
-      holidays: new Set(P.holidays),
+      holidays: veeHolidays(P, e.fromMs, e.toMs),
       likeDayWeeks: P.estimation.likeDayWeeks,
     });
   }

@@ -1,7 +1,7 @@
 import { startOfLocalDate, localDate, shiftDate } from '../../models/calendar.js';
 import { channelByCode, type ChannelDef } from '../../models/channel.js';
 import type { Quality, Source } from '../../models/reading.js';
-import type { RuleName, VeeFinding, VeeParams, VeePoint } from '../../models/vee.js';
+import { veeHolidays, type RuleName, type VeeFinding, type VeeParams, type VeePoint } from '../../models/vee.js';
 import { conflictRule, type ValueChange } from './conflict-rule.js';
 import { intervalShare, type ClassProfile } from './class-shape.js';
 import { estimateGaps, scaleToRegister, type Estimate } from './estimate.js';
@@ -186,7 +186,7 @@ function evaluateChannel(input: EvaluationInput, def: ChannelDef): Evaluation {
     if (!P.highLow.enabled) continue;
     const points = after.filter((x) => x.startMs >= seg.fromMs && x.startMs < seg.toMs);
     const history = after.filter((x) => x.startMs < seg.fromMs && x.startMs >= seg.fromMs - P.historyDays * DAY);
-    const ctx: IntervalContext = { intervalMinutes: meter.intervalMinutes, timezone: meter.timezone, fromMs: seg.fromMs, toMs: seg.toMs, history, holidays: new Set(P.holidays), referenceDays: P.historyDays };
+    const ctx: IntervalContext = { intervalMinutes: meter.intervalMinutes, timezone: meter.timezone, fromMs: seg.fromMs, toMs: seg.toMs, history, holidays: veeHolidays(P, seg.fromMs, seg.toMs), referenceDays: P.historyDays };
     const before = found.size;
     add(highLowRule(points, ctx, P.highLow), P, seg.fromMs, seg.toMs);
     more ||= found.size > before && P.highLow.autoEstimate && P.highLow.severity === 'fail';
@@ -215,7 +215,7 @@ function addIntervalFindings(
     fromMs: seg.fromMs,
     toMs: seg.toMs,
     history: ref,
-    holidays: new Set(P.holidays),
+    holidays: veeHolidays(P, seg.fromMs, seg.toMs),
     referenceDays: P.historyDays,
   };
   const push = (fs: readonly VeeFinding[]) => add(fs, P, seg.fromMs, seg.toMs);
@@ -375,11 +375,14 @@ function estimate(
   const profile = input.classProfiles?.get(def.code);
   // The class fallback's daily energy: the meter's own average day when it has history, else its class's.
   const ownDaily = history.length ? (history.reduce((a, x) => a + x.value, 0) / history.length) * (1440 / meter.intervalMinutes) : undefined;
-  const made = estimateGaps([...reasons.keys()], known, {
+  const targets = [...reasons.keys()];
+  let first = Infinity, last = -Infinity;
+  for (const t of targets) (first = Math.min(first, t)), (last = Math.max(last, t));
+  const made = estimateGaps(targets, known, {
     intervalMinutes: meter.intervalMinutes,
     timezone: meter.timezone,
     history,
-    holidays: new Set(P.holidays),
+    holidays: targets.length ? veeHolidays(P, first, last + step) : new Set(P.holidays),
     maxLinearHours: P.estimation.maxLinearHours,
     likeDayWeeks: P.estimation.likeDayWeeks,
     classShape: profile ? intervalShare(profile, meter.intervalMinutes) : undefined,
