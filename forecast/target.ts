@@ -150,7 +150,7 @@ export async function loadTargetSeries(
   const startMs = Math.floor(p.historyFromMs / HOUR) * HOUR;
   const hours = Math.max(0, Math.ceil((p.toMs - startMs) / HOUR));
   const cutoff = Math.max(startMs, Math.floor(p.dataCutoffMs / HOUR) * HOUR);
-  const history = await loadHourlyHistory(database, { meterIds: meters.map((m) => m.id), fromMs: startMs, toMs: cutoff });
+  const history = await loadHourlyHistory(database, { meters, fromMs: startMs, toMs: cutoff });
   const stationNames = [...new Set([target.weatherStation, ...meters.map((m) => m.weatherStation)].filter((s): s is string => s !== null))];
   const stationIds = await findWeatherStations(database, stationNames);
   const temps = await loadStationTemperature(database, { stationIds: [...stationIds.values()], fromMs: startMs, toMs: startMs + hours * HOUR });

@@ -20,7 +20,8 @@ const at = (h: number, m = 0) => new Date(T0 + h * HOUR + m * 60_000).toISOStrin
  *   hour 3: 1 × 4 with one suspect → NaN;
  *   hour 4: one 60-minute value 8 sent with intervalMinutes 60 → 16 kWh;
  *   hour 5: nothing → NaN.
- * - H60: hourly, multiplier 1: hours 0..5 = 5, 6, 7, 8, 9, 10; hour 2 edited → marked.
+ * - H60: hourly, multiplier 1: hours 0..5 = 5, 6, 7, 8, 9, 10; hour 2 edited → marked;
+ *   hour 6: four 15-minute values 1 sent with intervalMinutes 15 → 4; hour 7: one such value → NaN.
  * - WX: weather station: temperature at hour 0 (10.0, 10.5: two values, mean 10.25), hour 3 (12), hour 4 suspect (left out).
  */
 describe.each(FLAVOURS)('forecast repository (%s)', (flavour) => {
@@ -43,6 +44,8 @@ describe.each(FLAVOURS)('forecast repository (%s)', (flavour) => {
     [0, 1, 2, 3].forEach((i) => q(3, i * 15, 1, i === 1 ? { quality: 'suspect' } : {}));
     q(4, 0, 8, { intervalMinutes: 60 });
     [5, 6, 7, 8, 9, 10].forEach((v, h) => rows.push({ meter: 'H60', channel: 'active_import', start: at(h), value: v, ...(h === 2 ? { quality: 'edited' } : {}) }));
+    [0, 1, 2, 3].forEach((i) => rows.push({ meter: 'H60', channel: 'active_import', start: at(6, i * 15), value: 1, intervalMinutes: 15 }));
+    rows.push({ meter: 'H60', channel: 'active_import', start: at(7, 15), value: 1, intervalMinutes: 15 });
     rows.push({ meter: 'WX', channel: 'temperature', start: at(0), value: 10 }, { meter: 'WX', channel: 'temperature', start: at(0, 30), value: 10.5 });
     rows.push({ meter: 'WX', channel: 'temperature', start: at(3), value: 12 }, { meter: 'WX', channel: 'temperature', start: at(4), value: 40, quality: 'suspect' });
     const r = await ingestReadings(database, rows, { transport: 'http', principal: 'test' });
@@ -52,14 +55,14 @@ describe.each(FLAVOURS)('forecast repository (%s)', (flavour) => {
   afterAll(async () => database?.close());
 
   it('sums 15-minute values to whole hours in SQL; incomplete or suspect hours are NaN; estimated/edited marked', async () => {
-    const h = await loadHourlyHistory(database, { meterIds: [ids.Q15, ids.H60], fromMs: T0, toMs: T0 + 6 * HOUR });
-    expect([...h.get(ids.Q15)!.values]).toEqual([20, 4, NaN, NaN, 16, NaN]);
-    expect([...h.get(ids.Q15)!.estimated]).toEqual([0, 1, 0, 0, 0, 0]);
-    expect([...h.get(ids.H60)!.values]).toEqual([5, 6, 7, 8, 9, 10]);
-    expect([...h.get(ids.H60)!.estimated]).toEqual([0, 0, 1, 0, 0, 0]);
+    const h = await loadHourlyHistory(database, { meters: [{ id: ids.Q15, intervalMinutes: 15, multiplier: 2 }, { id: ids.H60, intervalMinutes: 60, multiplier: 1 }], fromMs: T0, toMs: T0 + 8 * HOUR });
+    expect([...h.get(ids.Q15)!.values]).toEqual([20, 4, NaN, NaN, 16, NaN, NaN, NaN]);
+    expect([...h.get(ids.Q15)!.estimated]).toEqual([0, 1, 0, 0, 0, 0, 0, 0]);
+    expect([...h.get(ids.H60)!.values]).toEqual([5, 6, 7, 8, 9, 10, 4, NaN]);
+    expect([...h.get(ids.H60)!.estimated]).toEqual([0, 0, 1, 0, 0, 0, 0, 0]);
     // A window that starts later and ends earlier: grid offsets and the end are respected.
-    const w = await loadHourlyHistory(database, { meterIds: [ids.H60], fromMs: T0 + HOUR, toMs: T0 + 3 * HOUR });
-    expect([...w.get(ids.H60)!.values]).toEqual([6, 7]);
+    const w = await loadHourlyHistory(database, { meters: [{ id: ids.H60, intervalMinutes: 60, multiplier: 3 }], fromMs: T0 + HOUR, toMs: T0 + 3 * HOUR });
+    expect([...w.get(ids.H60)!.values]).toEqual([18, 21]); // the multiplier given (3) applies
   });
 
   it('hourly mean temperature of a station, suspect values left out', async () => {
