@@ -103,10 +103,12 @@ describe('profile model', () => {
     const fit = await profileModel().fit([s], ctx);
     const [sat] = await fit.predict(at('2025-04-05'));
     const [mon] = await fit.predict(at('2025-04-07'));
-    const [hol] = await fit.predict(at('2025-04-23')); // public holiday, Wednesday: takes the holiday bucket
+    const [pub] = await fit.predict(at('2025-04-23')); // public holiday (Wednesday): none seen yet → a sunday
+    const [kurban] = await fit.predict(at('2025-06-06')); // Kurban Bayramı (Friday): the bayram ratio to sunday, 1/3
     expect(sat[0].p50).toBeCloseTo(5, 1);
     expect(mon[8].p50).toBeCloseTo(18, 1);
-    expect(hol[8].p50).toBeCloseTo(1, 1);
+    expect(pub[8].p50).toBeCloseTo(3, 1);
+    expect(kurban[8].p50).toBeCloseTo(1, 1);
     expect((fit.info.series as { method: string }[])[0].method).toBe('profile');
     expect(mon[8].p90 - mon[8].p10).toBeLessThan(0.1); // near-perfect history → a narrow band
   });
