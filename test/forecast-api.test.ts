@@ -222,6 +222,33 @@ describe.each(FLAVOURS)('forecast API, jobs and storage (%s)', (flavour) => {
     expect(body.rows).toHaveLength(24);
   });
 
+  it('the started worker recovers an orphaned run at once (embedded) and runs POSTed runs by itself; retrain is called once per due time', async () => {
+    const orphan = await createRun(t.database, { target: 'meter:B0', horizon: 'day-ahead', model: 'auto', issueTime: new Date(ISSUE), requestedBy: 'test' });
+    await claimRun(t.database, 'a-worker-that-died', orphan);
+    const retrained: string[] = [];
+    const parsed = parseForecastSchedule('retrain@03:00 portfolio:P1');
+    if (!parsed.ok) throw new Error(parsed.reason);
+    const w = createForecastWorker({
+      database: t.database,
+      engine: d7,
+      pollMs: 20,
+      schedule: parsed.entries,
+      now: () => Date.parse('2019-10-20T03:10:00+03:00'),
+      retrain: async (_db, target) => (retrained.push(target), { promoted: false }),
+    });
+    await w.start();
+    if (flavour !== 'server') expect((await getRun(t.database, orphan))?.status).not.toBe('running'); // requeued at start (one process holds the data dir)
+    const id = await queue({ target: 'meter:B4', horizon: 'day-ahead', issueTime: ISSUE });
+    const until = Date.now() + 30_000;
+    let status = '';
+    while (Date.now() < until && (status = (await getRun(t.database, id))!.status) !== 'done') await new Promise((r) => setTimeout(r, 50));
+    await w.stop();
+    expect(status).toBe('done');
+    if (flavour !== 'server') expect((await getRun(t.database, orphan))?.status).toBe('done');
+    expect(w.probe.check()).toMatchObject({ ok: true, running: null });
+    expect(retrained).toEqual(['portfolio:P1']); // many ticks, one due time
+  });
+
   it('schedule: a due day-ahead run per portfolio is queued once at its local time', async () => {
     const parsed = parseForecastSchedule('day-ahead@09:30; retrain@03:00 portfolio:P1');
     expect(parsed.ok).toBe(true);
