@@ -3,7 +3,8 @@ import { backtestCommand, forecastCommand } from '../cli/forecast.js';
 import type { Io } from '../cli/io.js';
 import { forecastComponent } from '../forecast/forecast.component.js';
 import { createForecastWorker } from '../forecast/forecast-job.js';
-import { storedTargetEngine } from '../forecast/stored-engine.js';
+import { retrainStoredTarget, storedTargetEngine } from '../forecast/stored-engine.js';
+import { getChampion } from '../sql/forecast-model.repository.js';
 import { testApp, type TestApp } from './api-helpers.js';
 import { bedfordTemperature, building, rowsOf } from './forecast-fixture.js';
 
@@ -14,7 +15,7 @@ import { bedfordTemperature, building, rowsOf } from './forecast-fixture.js';
  * (history, values, runs, accuracy) run on every flavour in
  * forecast-api.test.ts and forecast-repository.test.ts.
  */
-const FROM = Date.UTC(2019, 8, 2);
+const FROM = Date.UTC(2019, 6, 1);
 const TO = Date.UTC(2019, 9, 16);
 const ISSUE = '2019-10-14T09:30:00+03:00';
 
@@ -71,6 +72,18 @@ describe('forecast models end to end (embedded)', () => {
     expect(day.run.id).toBe(ids.ensemble);
     expect(day.rows).toHaveLength(24);
     for (const r of day.rows) expect(r.p10 <= r.p50 && r.p50 <= r.p90 && r.p50 > 0, JSON.stringify(r)).toBe(true);
+  }, 300_000);
+
+  it('scheduled retrain: the first ML challenger becomes the champion, and later runs forecast with it (no training)', async () => {
+    const r = await retrainStoredTarget(t.database, 'portfolio:P1', { now: Date.parse(ISSUE) });
+    expect(r, String(r.reason)).toMatchObject({ promoted: true, outcome: 'promoted', reason: 'no champion yet' });
+    const champion = await getChampion(t.database, 'portfolio:P1', 'ml');
+    expect(champion?.id).toBe(r.model);
+    expect(champion?.metrics).toMatchObject({ challenger: { n: expect.any(Number) }, champion: null });
+    const res = await inject('POST', '/v1/forecasts/runs', 'admin', { target: 'portfolio:P1', horizon: 'day-ahead', issueTime: ISSUE, model: 'ml' });
+    await createForecastWorker({ database: t.database, engine: storedTargetEngine(t.database), pollMs: 60_000 }).tick();
+    const run = (await inject('GET', `/v1/forecasts/runs/${res.json().id}`, 'trader')).json();
+    expect(run, run.error).toMatchObject({ status: 'done', model: 'ml', metadata: { engine: { mlSource: { champion: champion!.id, version: 1 } } } });
   }, 300_000);
 
   it('mdm forecast: runs in process, prints 24 rows and the summary; a bad target is a CLI error', async () => {
