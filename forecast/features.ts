@@ -74,6 +74,8 @@ export interface CalendarColumns {
   readonly holidayKind: Uint8Array;
   /** 1 on a half-day eve (arife). */
   readonly eve: Uint8Array;
+  /** 1 on the eve of a religious holiday (the arife of a bayram), whose whole day differs. */
+  readonly eveReligious: Uint8Array;
   /** Local day number (days since 1970-01-01 of the local date). */
   readonly localDay: Int32Array;
   /** UTC offset in minutes. */
@@ -109,12 +111,13 @@ function buildCalendar(tz: string, hol: HolidayCalendar, startMs: number, n: num
     dayType: new Uint8Array(n),
     holidayKind: new Uint8Array(n),
     eve: new Uint8Array(n),
+    eveReligious: new Uint8Array(n),
     localDay: new Int32Array(n),
     offsetMin: new Int16Array(n),
     dayStartMs: new Float64Array(n),
   };
   let day = NaN;
-  let wd = 0, mo = 0, doy = 0, dt = 0, hk = 0, ev = 0, ds = 0;
+  let wd = 0, mo = 0, doy = 0, dt = 0, hk = 0, ev = 0, er = 0, ds = 0;
   for (let i = 0; i < n; i++) {
     const t = startMs + i * H;
     const off = tzOffsetMinutes(tz, t);
@@ -131,6 +134,7 @@ function buildCalendar(tz: string, hol: HolidayCalendar, startMs: number, n: num
       const kind = hol.kindOf(iso);
       hk = kind === null || kind === 'eve' ? 0 : HOLIDAY_KIND_CODE[kind];
       ev = hol.isEve(iso) ? 1 : 0;
+      er = ev && hol.kindOf(new Date((d + 1) * DAY).toISOString().slice(0, 10)) === 'religious' ? 1 : 0;
       dt = hk ? DAY_TYPE_CODE.holiday : wd === 6 ? DAY_TYPE_CODE.saturday : wd === 7 ? DAY_TYPE_CODE.sunday : DAY_TYPE_CODE.workday;
       ds = startOfLocalDay(t, tz);
     }
@@ -141,6 +145,7 @@ function buildCalendar(tz: string, hol: HolidayCalendar, startMs: number, n: num
     c.dayType[i] = dt;
     c.holidayKind[i] = hk;
     c.eve[i] = ev;
+    c.eveReligious[i] = er;
     c.localDay[i] = d;
     c.offsetMin[i] = off;
     c.dayStartMs[i] = ds;
@@ -304,7 +309,7 @@ export function buildFeatures(series: SeriesData, ctx: FitContext, range: { from
     offset,
     calendar: {
       hour: view(cal.hour), weekday: view(cal.weekday), month: view(cal.month), dayOfYear: view(cal.dayOfYear),
-      dayType: view(cal.dayType), holidayKind: view(cal.holidayKind), eve: view(cal.eve), localDay: view(cal.localDay),
+      dayType: view(cal.dayType), holidayKind: view(cal.holidayKind), eve: view(cal.eve), eveReligious: view(cal.eveReligious), localDay: view(cal.localDay),
       offsetMin: view(cal.offsetMin), dayStartMs: view(cal.dayStartMs),
     },
     columns,

@@ -21,14 +21,17 @@ import { naiveP50 } from './naive.js';
  *    and (cdd − bucket mean), no intercept, one (β_heat, β_cool) per 6-hour
  *    block of the local day (closed form, 2 × 2; a term with fewer than 48
  *    hours of non-zero degree hours in its block is dropped).
- * 4. Special days — public, religious, bridge, eve afternoon — as a ratio to
+ * 4. Special days — public, religious, bridge, eve (arife) — as a ratio to
  *    the sunday profile per kind and hour (Σ w·load / Σ w·sunday value): a
  *    bayram is seasonal-proof and one seen bayram informs the next. Their
  *    value is min(own weekday's value, ratio × sunday value); without samples
  *    of the kind, public and religious days are sundays, bridge days and eve
- *    afternoons halfway between their weekday and a sunday.
- * 5. Level: P50 = F × Σ load / Σ F over the usable hours of the `levelHours`
- *    (24) before the cut-off, the ratio clamped to [0.5, 2] (1 without data).
+ *    afternoons halfway between their weekday and a sunday, eve mornings
+ *    their weekday.
+ * 5. Level: P50 = F × Σ load / Σ F over the last `levelHours` (24) usable
+ *    ordinary (not special-day) hours before the cut-off — for special days
+ *    over the last 24 usable hours of any kind — the ratio clamped to
+ *    [0.5, 2] (1 without data).
  *    Short on purpose: it carries the weather and events of the last day the
  *    profile does not know (Turkey 2017 day-ahead MAPE 2.85 % with 24 h against
  *    3.4 % with 168 h; Cambridge Nov–Dec 2019 WAPE 6.6 % against 7.5 %).
@@ -55,9 +58,10 @@ const H = 3_600_000;
 const DAY = 86_400_000;
 const NORMAL = 3; // workday, saturday, sunday: the ordinary-day buckets
 const GROUP_NAMES = ['workday', 'saturday', 'sunday'];
-// Special days, as ratios to the sunday profile: HOLIDAY_KIND_CODE 1–3 and eve afternoons.
-const SPECIAL_NAMES = ['public', 'religious', 'bridge', 'eveAfternoon'];
+// Special days, as ratios to the sunday profile: HOLIDAY_KIND_CODE 1–3, eve afternoons, and the whole arife of a bayram.
+const SPECIAL_NAMES = ['public', 'religious', 'bridge', 'eveAfternoon', 'arife'];
 const EVE_SPECIAL = 3;
+const ARIFE = 4;
 const BLOCKS = 4;
 const MIN_ACTIVE = 48;
 
@@ -65,7 +69,7 @@ interface SeriesFit {
   readonly s: SeriesData;
   readonly fallback?: string;
   readonly shape?: Shape;
-  readonly level: number;
+  readonly level: Levels;
   readonly q: ResidualQuantiles;
   readonly floor: number;
   readonly info: Record<string, unknown>;
@@ -102,7 +106,7 @@ export function profileModel(opts: ProfileOptions = {}): ForecastModel {
             const f = buildFeatures(fit.s, ctx, horizon, o.featureOptions);
             const rows: QuantileRow[] = new Array(f.rows);
             for (let r = 0; r < f.rows; r++) {
-              const p50 = fit.shape ? fit.level * profileValue(fit.shape, f, r) : naiveP50(f, r, 'd7');
+              const p50 = fit.shape ? levelOf(fit.level, f, r) * profileValue(fit.shape, f, r) : naiveP50(f, r, 'd7');
               rows[r] = quantileRow(f.fromMs + r * H, p50, f.calendar.hour[r], f.calendar.dayType[r], fit.q, fit.floor);
             }
             return rows;
@@ -126,7 +130,8 @@ type Opts = {
 /** Ordinary-day bucket of a row by its weekday (holidays too: their ordinary counterpart). */
 const normalGroup = (f: FeatureFrame, r: number) => (f.calendar.weekday[r] === 6 ? 1 : f.calendar.weekday[r] === 7 ? 2 : 0);
 /** Special-day index 0–3 of a row, or -1 for an ordinary hour. */
-const specialOf = (f: FeatureFrame, r: number) => (f.calendar.holidayKind[r] ? f.calendar.holidayKind[r] - 1 : f.eveAfternoon[r] ? EVE_SPECIAL : -1);
+const specialOf = (f: FeatureFrame, r: number) =>
+  f.calendar.holidayKind[r] ? f.calendar.holidayKind[r] - 1 : f.calendar.eveReligious[r] ? ARIFE : f.eveAfternoon[r] ? EVE_SPECIAL : -1;
 
 /** Ordinary-day profile value of group g (0–2) at row r, temperature-corrected. */
 function normalValue(fit: Pick<Shape, 'B' | 'HD' | 'CD' | 'beta'>, f: FeatureFrame, r: number, g: number): number {
@@ -155,6 +160,7 @@ function profileValue(fit: Pick<Shape, 'B' | 'HD' | 'CD' | 'beta' | 'R'>, f: Fea
   const sun = g === 2 ? own : normalValue(fit, f, r, 2);
   const ratio = fit.R[sp * 24 + f.calendar.hour[r]];
   if (ratio === ratio) return Math.min(own, ratio * sun);
+  if (sp === ARIFE && !f.eveAfternoon[r]) return own;
   return sp === 0 || sp === 1 ? Math.min(own, sun) : (own + sun) / 2;
 }
 
@@ -211,7 +217,7 @@ function fitOne(s: SeriesData, ctx: FitContext, o: Opts): SeriesFit {
     for (let r = recent; r < n; r++) resid[r] = usable[r] ? f.y[r] - naiveP50(f, r, 'd7') : NaN;
     for (let r = 0; r < recent; r++) resid[r] = NaN;
     const q = fitResidualQuantiles({ hour: f.calendar.hour, dayType: f.calendar.dayType, residual: resid });
-    return { s, fallback, level: 1, q, floor, info: { ...info, method: 'naive', fallback } };
+    return { s, fallback, level: { ordinary: 1, special: 1 }, q, floor, info: { ...info, method: 'naive', fallback } };
   }
 
   const shape = fitShape(f, usable, n, o.halfLifeDays);
@@ -236,7 +242,7 @@ function fitOne(s: SeriesData, ctx: FitContext, o: Opts): SeriesFit {
     level,
     q,
     floor,
-    info: { ...info, method: 'profile', level: r3(level), betaHeat: Array.from({ length: BLOCKS }, (_, k) => r3(beta[2 * k])), betaCool: Array.from({ length: BLOCKS }, (_, k) => r3(beta[2 * k + 1])), borrowed: [...borrowed], sundayRatioAtNoon: Object.fromEntries(SPECIAL_NAMES.map((k, i) => [k, shape.R[i * 24 + 12] === shape.R[i * 24 + 12] ? r3(shape.R[i * 24 + 12]) : null])) },
+    info: { ...info, method: 'profile', level: r3(level.ordinary), specialDayLevel: r3(level.special), betaHeat: Array.from({ length: BLOCKS }, (_, k) => r3(beta[2 * k])), betaCool: Array.from({ length: BLOCKS }, (_, k) => r3(beta[2 * k + 1])), borrowed: [...borrowed], sundayRatioAtNoon: Object.fromEntries(SPECIAL_NAMES.map((k, i) => [k, shape.R[i * 24 + 12] === shape.R[i * 24 + 12] ? r3(shape.R[i * 24 + 12]) : null])) },
   };
 }
 
@@ -346,32 +352,57 @@ function fitShape(f: FeatureFrame, usable: Uint8Array, end: number, halfLifeDays
 }
 
 /**
- * Day-ahead replay of rows [from, to): P50 = level × F, the level ratio taken
- * over the `levelHours` usable hours before each row's cut-off (start of its
- * local day − gap; gap 0 and from = to = n gives the level at the end).
+ * Day-ahead replay of rows [from, to): P50 = level × F with the levels at
+ * each row's cut-off (start of its local day − gap); from = to = n and gap 0
+ * give the levels at the end. Two levels: over the last `levelHours` usable
+ * ordinary hours, for ordinary days (a bayram the ratio got wrong must not
+ * tilt the day after it), and over the last `levelHours` usable hours of any
+ * kind, for special days (the first bayram day corrects the second).
  */
-function replay(shape: Shape, f: FeatureFrame, usable: Uint8Array, from: number, to: number, levelHours: number, gap: number): { level: number; residual: Float64Array } {
-  const lo = Math.max(0, from - levelHours - Math.ceil(gap / H) - 25);
+function replay(shape: Shape, f: FeatureFrame, usable: Uint8Array, from: number, to: number, levelHours: number, gap: number): { level: Levels; residual: Float64Array } {
+  // Look back far enough to find levelHours ordinary hours before a 9-day holiday.
+  const lo = Math.max(0, from - levelHours - Math.ceil(gap / H) - 12 * 24);
   const m = to - lo;
-  const psY = new Float64Array(m + 1), psF = new Float64Array(m + 1);
+  const psY = new Float64Array(m + 1), psF = new Float64Array(m + 1), allY = new Float64Array(m + 1), allF = new Float64Array(m + 1);
+  const count = new Uint32Array(m + 1);
+  const after: number[] = []; // prefix position after the k-th ordinary hour
   const F = new Float64Array(m);
   for (let r = lo; r < to; r++) {
     const i = r - lo;
     F[i] = profileValue(shape, f, r);
     const use = usable[r] && F[i] === F[i];
-    psY[i + 1] = psY[i] + (use ? f.y[r] : 0);
-    psF[i + 1] = psF[i] + (use ? F[i] : 0);
+    const ordinary = use && specialOf(f, r) < 0;
+    allY[i + 1] = allY[i] + (use ? f.y[r] : 0);
+    allF[i + 1] = allF[i] + (use ? F[i] : 0);
+    psY[i + 1] = psY[i] + (ordinary ? f.y[r] : 0);
+    psF[i + 1] = psF[i] + (ordinary ? F[i] : 0);
+    count[i + 1] = count[i] + (ordinary ? 1 : 0);
+    if (ordinary) after.push(i + 1);
   }
-  const levelAt = (idx: number) => {
-    const t = Math.max(0, Math.min(m, idx - lo)), s = Math.max(0, t - levelHours);
-    const sy = psY[t] - psY[s], sf = psF[t] - psF[s];
-    return sf > 0 && sy > 0 ? Math.min(2, Math.max(0.5, sy / sf)) : 1;
+  const ratio = (sy: number, sf: number) => (sf > 0 && sy > 0 ? Math.min(2, Math.max(0.5, sy / sf)) : 1);
+  const levelAt = (idx: number): Levels => {
+    const t = Math.max(0, Math.min(m, idx - lo));
+    const k = count[t] - levelHours;
+    const s = k <= 0 ? 0 : after[k - 1];
+    const sa = Math.max(0, t - levelHours);
+    return { ordinary: ratio(psY[t] - psY[s], psF[t] - psF[s]), special: ratio(allY[t] - allY[sa], allF[t] - allF[sa]) };
   };
   const residual = new Float64Array(to - from).fill(NaN);
+  let cutDay = NaN, lv: Levels = { ordinary: 1, special: 1 };
   for (let r = from; r < to; r++) {
     if (!usable[r]) continue;
-    const cut = Math.floor((f.calendar.dayStartMs[r] - gap - f.fromMs) / H);
-    residual[r - from] = f.y[r] - levelAt(cut) * F[r - lo];
+    if (f.calendar.dayStartMs[r] !== cutDay) {
+      cutDay = f.calendar.dayStartMs[r];
+      lv = levelAt(Math.floor((cutDay - gap - f.fromMs) / H));
+    }
+    residual[r - from] = f.y[r] - levelOf(lv, f, r) * F[r - lo];
   }
   return { level: levelAt(to), residual };
 }
+
+interface Levels {
+  readonly ordinary: number;
+  readonly special: number;
+}
+
+const levelOf = (lv: Levels, f: FeatureFrame, r: number) => (specialOf(f, r) < 0 ? lv.ordinary : lv.special);
