@@ -212,28 +212,51 @@ export type RetrainFn = (database: Database, target: string, opts: { now: number
  * and due instant: an existing run with the same target, horizon and issue
  * time means it is already done or queued, also by another instance) and
  * returns the retrain jobs due. Unknown targets are skipped and reported.
+ * `seen` (kept by the worker across ticks) remembers what was handled, so a
+ * tick costs one query (the portfolio list) when nothing is due, and a skip
+ * is reported once.
  */
 export async function enqueueDue(
   database: Database,
   entries: readonly ScheduleEntry[],
   now: number,
+  seen: Set<string> = new Set(),
 ): Promise<{ queued: number[]; retrain: { target: string; due: number }[]; skipped: string[] }> {
   const queued: number[] = [];
   const retrain: { target: string; due: number }[] = [];
   const skipped: string[] = [];
   if (entries.length === 0) return { queued, retrain, skipped };
-  const everyPortfolio = entries.some((e) => e.targets.length === 0) ? (await listPortfolios(database)).filter((p) => p.meters > 0) : [];
-  for (const e of entries) {
-    const targets = e.targets.length ? e.targets : everyPortfolio.map((p) => `portfolio:${p.id}`);
-    for (const text of targets) {
+  const portfolios = new Map((await listPortfolios(database)).filter((p) => p.meters > 0).map((p) => [p.id, p.timezone]));
+  const zones = new Map<string, string | { reason: string }>();
+  const zoneOf = async (text: string): Promise<string | { reason: string }> => {
+    let z = zones.get(text);
+    if (z === undefined) {
       const parsed = parseTarget(text);
-      const resolved = parsed.ok ? await resolveTarget(database, parsed.target) : undefined;
-      if (!resolved?.ok) {
-        skipped.push(`${e.text}: ${resolved ? resolved.reason : text}`);
+      if (!parsed.ok) z = { reason: parsed.reason };
+      else if (parsed.target.kind === 'portfolio') z = portfolios.get(parsed.target.id) ?? { reason: `portfolio "${parsed.target.id}" has no meters` };
+      else {
+        const r = await resolveTarget(database, parsed.target);
+        z = r.ok ? r.target.timezone : { reason: r.reason };
+      }
+      zones.set(text, z);
+    }
+    return z;
+  };
+  if (seen.size > 10_000) seen.clear();
+  for (const e of entries) {
+    const targets = e.targets.length ? e.targets : [...portfolios.keys()].map((id) => `portfolio:${id}`);
+    for (const text of targets) {
+      const zone = await zoneOf(text);
+      if (typeof zone !== 'string') {
+        const key = `skip|${e.text}|${text}`;
+        if (!seen.has(key)) skipped.push(`${e.text}: ${zone.reason}`);
+        seen.add(key);
         continue;
       }
-      const due = lastDue(e, now, resolved.target.timezone);
-      if (now - due > CATCH_UP_MS[e.every]) continue;
+      const due = lastDue(e, now, zone);
+      const key = `${e.action}|${text}|${due}`;
+      if (now - due > CATCH_UP_MS[e.every] || seen.has(key)) continue;
+      seen.add(key);
       if (e.action === 'retrain') {
         retrain.push({ target: text, due });
         continue;
@@ -310,7 +333,7 @@ export function createForecastWorker(o: ForecastWorkerOptions): ForecastWorker {
   let lastError: string | undefined;
   let done = 0;
   let failed = 0;
-  const lastRetrain = new Map<string, number>();
+  const seen = new Set<string>();
 
   async function recover(ms: number) {
     const r = await recoverStaleRuns(o.database, { staleMs: ms, maxAttempts });
@@ -320,12 +343,10 @@ export function createForecastWorker(o: ForecastWorkerOptions): ForecastWorker {
 
   async function tick(): Promise<void> {
     await recover(staleMs);
-    const due = await enqueueDue(o.database, o.schedule ?? [], now());
+    const due = await enqueueDue(o.database, o.schedule ?? [], now(), seen);
     if (due.queued.length) log.info({ runs: due.queued }, 'scheduled forecast runs queued');
     for (const s of due.skipped) log.warn({ entry: s }, 'forecast schedule entry skipped');
     for (const r of due.retrain) {
-      if ((lastRetrain.get(r.target) ?? -Infinity) >= r.due) continue;
-      lastRetrain.set(r.target, r.due);
       if (!o.retrain) {
         log.warn({ target: r.target }, 'retrain scheduled but no ML retrain entry point is wired');
         continue;
