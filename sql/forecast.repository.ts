@@ -423,15 +423,9 @@ export async function findIssuedForecast(
     .select(RUN_COLUMNS.map((c) => `r.${c}` as const))
     .where('r.status', '=', 'done')
     .where('r.horizon', '=', p.horizon)
-    .where(({ exists, selectFrom }) =>
-      exists(
-        selectFrom('forecast_values as v')
-          .select(sql`1`.as('one'))
-          .whereRef('v.run_id', '=', 'r.id')
-          .where('v.target', '=', p.series)
-          .where('v.start', '>=', from)
-          .where('v.start', '<', to),
-      ),
+    // Driven by the values' (target, start) index: the runs holding this series on these hours, however many other runs there are.
+    .where('r.id', 'in', (eb) =>
+      eb.selectFrom('forecast_values as v').select('v.run_id').where('v.target', '=', p.series).where('v.start', '>=', from).where('v.start', '<', to),
     )
     .orderBy('r.issue_time', 'desc')
     .orderBy('r.id', 'desc')
