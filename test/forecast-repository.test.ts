@@ -3,7 +3,7 @@ import { ingestReadings } from '../ingest/pipeline.js';
 import { upsertMeters } from '../sql/meter.repository.js';
 import { parseMeterRows } from '../models/meter.js';
 import type { Database } from '../sql/database.js';
-import { completeRun, createRun, claimRun, findIssuedForecast, listIssuedHours, loadHourlyHistory, loadStationTemperature } from '../sql/forecast.repository.js';
+import { completeRun, createRun, claimRun, findIssuedForecast, listIssuedHours, listRunValues, loadHourlyHistory, loadStationTemperature } from '../sql/forecast.repository.js';
 import { loadTargetSeries, resolveTarget } from '../forecast/target.js';
 import { freshDatabase, FLAVOURS } from './helpers.js';
 
@@ -81,6 +81,23 @@ describe.each(FLAVOURS)('forecast repository (%s)', (flavour) => {
     expect([...s.aggregate!.values]).toEqual([25, 10, NaN, NaN, NaN]);
     expect([...s.aggregate!.temperature!]).toEqual([10.25, NaN, NaN, 12, NaN]); // weather runs past the cut-off (forecast)
     expect(s.coverage).toEqual([{ meter: 'H60', hours: 2, estimated: 0 }, { meter: 'Q15', hours: 2, estimated: 1 }]);
+  });
+
+  it('values go in by COPY: series names with tab, newline and backslash survive, non-finite P10/P90 become null, rows without P50 are left out', async () => {
+    const id = await createRun(database, { target: 'meter:odd', horizon: 'intraday', model: 'naive', issueTime: new Date(T0), requestedBy: 't' });
+    await claimRun(database, 'w', id);
+    const odd = 'meter:a\tb\nc\\d\re';
+    await completeRun(database, id, {
+      dataCutoff: new Date(T0), from: new Date(T0), to: new Date(T0 + 3 * HOUR), usedModel: 'naive', metadata: { note: 'x' }, metrics: { wape: 0.1 },
+      values: [
+        { target: odd, startMs: T0, p10: NaN, p50: 1.5e-7, p90: Infinity },
+        { target: odd, startMs: T0 + HOUR, p10: 1, p50: 2, p90: 3 },
+        { target: odd, startMs: T0 + 2 * HOUR, p10: 1, p50: NaN, p90: 3 },
+      ],
+    });
+    expect((await listRunValues(database, id, odd)).map((v) => [v.start.getTime() - T0, v.p10, v.p50, v.p90])).toEqual([[0, null, 1.5e-7, null], [HOUR, 1, 2, 3]]);
+    const run = await database.db.selectFrom('forecast_runs').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    expect(run).toMatchObject({ status: 'done', progress: 1, used_model: 'naive', metadata: { note: 'x' }, metrics: { wape: 0.1 } });
   });
 
   it('issued forecasts: the newest done run per hour issued before the hour (accuracy), and the newest run covering a day', async () => {
