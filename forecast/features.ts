@@ -54,6 +54,8 @@ export interface FeatureOptions {
   readonly cutoffGapMs?: number;
   /** Local hour from which an eve (arife) is off. Default 13. */
   readonly eveAfternoonFrom?: number;
+  /** false: leave the lag and rolling-mean columns NaN (cheaper, for models that do not use them). Default true. */
+  readonly lags?: boolean;
 }
 
 /** Per-hour calendar of a zone and country, shared by every series on the same grid. */
@@ -208,6 +210,7 @@ export function buildFeatures(series: SeriesData, ctx: FitContext, range: { from
   const cddBase = opts.cddBase ?? 22;
   const eveFrom = opts.eveAfternoonFrom ?? 13;
   const gap = opts.cutoffGapMs ?? dayAheadGapMs(series, ctx);
+  const withLags = opts.lags ?? true;
   const offset = Math.round((range.fromMs - series.startMs) / H);
   if (offset < 0) throw new Error(`feature range starts before the series (${new Date(range.fromMs).toISOString()} < ${new Date(series.startMs).toISOString()})`);
   const rows = Math.max(0, Math.round((range.toMs - range.fromMs) / H));
@@ -259,33 +262,35 @@ export function buildFeatures(series: SeriesData, ctx: FitContext, range: { from
   let rowCutDay = NaN, avail = 0, m24 = NaN, m168 = NaN;
   for (let r = 0; r < rows; r++) {
     const i = offset + r;
-    // Known values for this row: up to its emulated cut-off, never its own hour or later.
-    if (cal.dayStartMs[i] !== rowCutDay) {
-      rowCutDay = cal.dayStartMs[i];
-      avail = Math.min(known, Math.floor((rowCutDay - gap - series.startMs) / H));
-      if (avail < 0) avail = 0;
-      m24 = mean(avail - 24, avail);
-      m168 = mean(avail - 168, avail);
+    if (withLags) {
+      // Known values for this row: up to its emulated cut-off, never its own hour or later.
+      if (cal.dayStartMs[i] !== rowCutDay) {
+        rowCutDay = cal.dayStartMs[i];
+        avail = Math.min(known, Math.floor((rowCutDay - gap - series.startMs) / H));
+        if (avail < 0) avail = 0;
+        m24 = mean(avail - 24, avail);
+        m168 = mean(avail - 168, avail);
+      }
+      const a = Math.min(avail, i);
+      const at = (k: number) => {
+        const j = sameHourIndex(cal, i, k);
+        return j >= 0 && j < a ? v[j] : NaN;
+      };
+      columns.lag1[r] = at(1);
+      columns.lag2[r] = at(2);
+      columns.lag7[r] = at(7);
+      columns.lag14[r] = at(14);
+      let ls = NaN;
+      for (let k = 1; k <= 14 && ls !== ls; k++) ls = at(k);
+      columns.lastSame[r] = ls;
+      let lw = NaN, pw = NaN, k = 7;
+      for (; k <= 56 && lw !== lw; k += 7) lw = at(k);
+      for (; k <= 56 && pw !== pw; k += 7) pw = at(k);
+      columns.lastWeek[r] = lw;
+      columns.prevWeek[r] = pw;
+      columns.mean24[r] = a === avail ? m24 : mean(a - 24, a);
+      columns.mean168[r] = a === avail ? m168 : mean(a - 168, a);
     }
-    const a = Math.min(avail, i);
-    const at = (k: number) => {
-      const j = sameHourIndex(cal, i, k);
-      return j >= 0 && j < a ? v[j] : NaN;
-    };
-    columns.lag1[r] = at(1);
-    columns.lag2[r] = at(2);
-    columns.lag7[r] = at(7);
-    columns.lag14[r] = at(14);
-    let ls = NaN;
-    for (let k = 1; k <= 14 && ls !== ls; k++) ls = at(k);
-    columns.lastSame[r] = ls;
-    let lw = NaN, pw = NaN, k = 7;
-    for (; k <= 56 && lw !== lw; k += 7) lw = at(k);
-    for (; k <= 56 && pw !== pw; k += 7) pw = at(k);
-    columns.lastWeek[r] = lw;
-    columns.prevWeek[r] = pw;
-    columns.mean24[r] = a === avail ? m24 : mean(a - 24, a);
-    columns.mean168[r] = a === avail ? m168 : mean(a - 168, a);
 
     const t = tempAll[i];
     if (t === t) (tSum += t), tCount++;
@@ -301,6 +306,7 @@ export function buildFeatures(series: SeriesData, ctx: FitContext, range: { from
     eveAfternoon[r] = cal.eve[i] && cal.hour[i] >= eveFrom ? 1 : 0;
   }
 
+  if (!withLags) for (const name of ['lag1', 'lag2', 'lag7', 'lag14', 'lastSame', 'lastWeek', 'prevWeek', 'mean24', 'mean168'] as const) columns[name].fill(NaN);
   const view = <A extends Uint8Array | Uint16Array | Int32Array | Int16Array | Float64Array>(x: A) => x.subarray(offset, end) as A;
   return {
     id: series.id,

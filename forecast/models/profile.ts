@@ -103,7 +103,7 @@ export function profileModel(opts: ProfileOptions = {}): ForecastModel {
         },
         async predict(horizon: Horizon): Promise<QuantileRow[][]> {
           return fits.map((fit) => {
-            const f = buildFeatures(fit.s, ctx, horizon, o.featureOptions);
+            const f = buildFeatures(fit.s, ctx, horizon, { ...o.featureOptions, lags: !fit.shape });
             const rows: QuantileRow[] = new Array(f.rows);
             for (let r = 0; r < f.rows; r++) {
               const p50 = fit.shape ? levelOf(fit.level, f, r) * profileValue(fit.shape, f, r) : naiveP50(f, r, 'd7');
@@ -180,7 +180,7 @@ function fitOne(s: SeriesData, ctx: FitContext, o: Opts): SeriesFit {
   const cutIdx = Math.max(0, Math.min(s.values.length, Math.floor((ctx.dataCutoff - s.startMs) / H)));
   const toMs = s.startMs + cutIdx * H;
   const fromMs = Math.max(s.startMs, toMs - o.historyDays * DAY);
-  const f = buildFeatures(s, ctx, { fromMs, toMs }, o.featureOptions);
+  let f = buildFeatures(s, ctx, { fromMs, toMs }, { ...o.featureOptions, lags: false });
   const n = f.rows;
   const flat = flatMask(f.y, o.flatHours);
   const usable = new Uint8Array(n);
@@ -213,6 +213,7 @@ function fitOne(s: SeriesData, ctx: FitContext, o: Opts): SeriesFit {
   if (usableCount < o.minHistoryDays * 24) fallback = `too little history: ${info.usableDays} usable days < ${o.minHistoryDays} → naive D−7`;
   else if (gapShare + flatShare > o.maxBadShare) fallback = `too many gaps/flat lines in the last 8 weeks: ${Math.round((gapShare + flatShare) * 100)} % > ${Math.round(o.maxBadShare * 100)} % → naive D−7`;
   if (fallback) {
+    f = buildFeatures(s, ctx, { fromMs, toMs }, o.featureOptions);
     const resid = new Float64Array(n);
     for (let r = recent; r < n; r++) resid[r] = usable[r] ? f.y[r] - naiveP50(f, r, 'd7') : NaN;
     for (let r = 0; r < recent; r++) resid[r] = NaN;
