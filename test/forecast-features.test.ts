@@ -23,6 +23,9 @@ describe('calendar columns', () => {
       [DAY_TYPE_CODE.holiday, HOLIDAY_KIND_CODE.religious, 0],
       [DAY_TYPE_CODE.holiday, HOLIDAY_KIND_CODE.religious, 0],
     ]);
+    expect([c.eveReligious[24 * 4], c.eveReligious[24 * 5]]).toEqual([0, 1]); // 29 Mar: the arife of a bayram
+    const oct = calendarColumns('Europe/Istanbul', 'TR', Date.parse('2025-10-28T00:00:00+03:00'), 24);
+    expect([oct.eve[0], oct.eveReligious[0]]).toEqual([1, 0]); // 28 Oct: the eve of a national day
   });
   it('DST: Warsaw 30 Mar 2025 has 23 hours, 02:00 does not exist', () => {
     const W = Date.parse('2025-03-29T00:00:00+01:00');
@@ -53,6 +56,10 @@ describe('lags and rolling means only from data known at the cut-off', () => {
     // Row 26 Mar 09:00 (index 57): lag1 = index 33 (25 Mar 09:00) is before the 10:00 cut-off (index 34).
     expect([c.lag1[9], c.lag1[10], c.lastSame[10], f.y[10]]).toEqual([33, NaN, 10, 58]);
     expect(c.mean24[0]).toBe(21.5); // mean(10 … 33)
+  });
+  it('lags: false leaves the lag and mean columns NaN, the rest as usual', () => {
+    const f = buildFeatures(series(ramp(200)), ctx, D1, { lags: false });
+    expect([f.columns.lag1[0], f.columns.lastWeek[0], f.columns.mean168[0], f.calendar.hour[5]]).toEqual([NaN, NaN, NaN, 5]);
   });
   it('gaps: a missing D−1 value falls back to D−2; missing values are left out of means', () => {
     const v = ramp(200);
