@@ -9,6 +9,7 @@ import { formatReport, type Bench, type BenchOptions } from './bench.js';
 import { alarmsBench } from './alarms.bench.js';
 import { billingBench } from './billing.bench.js';
 import { forecastBench } from './forecast.bench.js';
+import { forecastLoadBench } from './forecast-load.bench.js';
 import { DEFAULT_BENCH_DATABASE_URL } from './bench-database.js';
 import { imbalanceBench } from './imbalance.bench.js';
 import { ingestBench } from './ingest.bench.js';
@@ -19,6 +20,7 @@ export const BENCHES: Readonly<Record<string, Bench>> = {
   alarms: alarmsBench,
   billing: billingBench,
   forecast: forecastBench,
+  'forecast-load': forecastLoadBench,
   imbalance: imbalanceBench,
   ingest: ingestBench,
   mqtt: mqttBench,
