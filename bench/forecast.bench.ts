@@ -1,5 +1,5 @@
 import { backtest, type BacktestResult, type ModelScore } from '../forecast/backtest.js';
-import { runForecast } from '../forecast/engine.js';
+import { AUTO_ENSEMBLE_MARGIN, runForecast } from '../forecast/engine.js';
 import { dayAheadIssueTime, horizonWindow } from '../forecast/horizon.js';
 import { evaluate, pct } from '../forecast/metrics.js';
 import type { ForecastModel, SeriesData } from '../forecast/model.js';
@@ -35,8 +35,8 @@ import { prng } from './load-profile.js';
  * Models: naive = D−7 (the bar; skill is against it), naive-mean = mean of
  * D−7/D−14, profile, ml (trained every 28 days, re-anchored daily), ensemble
  * = profile + ml weighted by inverse WAPE of the last 14 days, auto = the
- * engine's choice replayed: each day the model with the lowest WAPE over the
- * last 14 scored days. Every model's P10/P90 band is calibrated on its
+ * engine's choice replayed: each day the ensemble, unless another model's
+ * WAPE over the last 14 scored days is lower by more than 10 % of it. Every model's P10/P90 band is calibrated on its
  * previous 28 days of forecasts, as the engine does.
  */
 const TIMEOUT_MS = 20 * 60_000;
@@ -51,7 +51,7 @@ const modelSet = (): Record<string, ForecastModel> => ({
 });
 const ENSEMBLES = {
   ensemble: { members: ['profile', 'ml'], windowDays: 14 },
-  auto: { members: ['naive', 'profile', 'ml', 'ensemble'], mode: 'best' as const, windowDays: 14 },
+  auto: { members: ['naive', 'profile', 'ml', 'ensemble'], mode: 'best' as const, windowDays: 14, prefer: { member: 'ensemble', margin: AUTO_ENSEMBLE_MARGIN } },
 };
 
 const num = (x: number | undefined, digits = 1) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits));

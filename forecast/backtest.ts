@@ -48,6 +48,11 @@ export interface BacktestEnsemble {
    * `auto` choice replayed origin by origin.
    */
   readonly mode?: 'weighted' | 'best';
+  /**
+   * With `best`: keep this member unless another's WAPE is lower by more than
+   * `margin` of it (0.05 = 5 %); default none (plain lowest WAPE).
+   */
+  readonly prefer?: { readonly member: string; readonly margin: number };
   /** Weights from the members' pooled WAPE over the origins of the last `windowDays` days whose hours are known by the cut-off; default 14. */
   readonly windowDays?: number;
   /** Weight ∝ 1 / WAPE^power; default 1. */
@@ -359,7 +364,9 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
       let wts: number[];
       if (def.mode === 'best') {
         const finite = errors.map((x, i) => [x, i] as const).filter(([x]) => Number.isFinite(x));
-        const bestIdx = finite.length ? finite.reduce((a, b) => (b[0] < a[0] ? b : a))[1] : 0;
+        let bestIdx = finite.length ? finite.reduce((a, b) => (b[0] < a[0] ? b : a))[1] : 0;
+        const p = def.prefer ? def.members.indexOf(def.prefer.member) : -1;
+        if (p >= 0 && Number.isFinite(errors[p]) && !(errors[bestIdx] < errors[p] * (1 - def.prefer!.margin))) bestIdx = p;
         wts = errors.map((_, i) => (i === bestIdx ? 1 : 0));
       } else {
         wts = inverseErrorWeights(errors, def.power ?? 1);

@@ -58,14 +58,20 @@ describe('rolling-origin backtest', () => {
   it('scores every model on the same hours, with skill, pooled and portfolio figures and a backtest ensemble', async () => {
     const r = await backtest([series('a'), series('b')], {
       models: { naive: lastWeek, profile: high },
-      ensembles: { ensemble: { members: ['naive', 'profile'] }, auto: { members: ['naive', 'profile', 'ensemble'], mode: 'best' } },
+      ensembles: {
+        ensemble: { members: ['naive', 'profile'] },
+        auto: { members: ['naive', 'profile', 'ensemble'], mode: 'best' },
+        // Keep naive unless beaten by more than 60 % (ensemble's 5 is not < 10 × 0.4) / 40 % (5 < 6).
+        keep60: { members: ['naive', 'profile', 'ensemble'], mode: 'best', prefer: { member: 'naive', margin: 0.6 } },
+        keep40: { members: ['naive', 'profile', 'ensemble'], mode: 'best', prefer: { member: 'naive', margin: 0.4 } },
+      },
       fromDate: '2026-01-21', // day 20: forecasts days 21, 22, 23
       toDate: '2026-01-23',
       country: 'GB',
       portfolio: { id: 'portfolio:P' },
     });
     expect(r.issueTimes).toEqual([T0 + 20 * DAY + 10 * H, T0 + 21 * DAY + 10 * H, T0 + 22 * DAY + 10 * H]);
-    expect(r.models).toEqual(['naive', 'profile', 'ensemble', 'auto']);
+    expect(r.models).toEqual(['naive', 'profile', 'ensemble', 'auto', 'keep60', 'keep40']);
     const naive = r.aggregate.naive;
     expect(naive.metrics.n).toBe(2 * 72);
     expect(naive.metrics.mae).toBeCloseTo(10, 10);
@@ -83,6 +89,8 @@ describe('rolling-origin backtest', () => {
     // the ensemble had the lowest WAPE on day 21 (5/110 against 10/110 and 20/110) → its 110, no error.
     expect(r.weights!.auto).toEqual({ naive: 0, profile: 0, ensemble: 1 });
     expect(r.aggregate.auto.metrics.mae).toBeCloseTo(20 / 3, 10);
+    expect(r.aggregate.keep60.metrics.mae).toBeCloseTo(10, 10);
+    expect(r.aggregate.keep40.metrics.mae).toBeCloseTo(20 / 3, 10);
     expect(r.perSeries.naive.map((p) => p.id)).toEqual(['a', 'b']);
     // Portfolio: 220 against 200 (naive) and 260 (profile).
     expect(r.portfolio!.naive.metrics.mae).toBeCloseTo(20, 10);

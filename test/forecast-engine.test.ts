@@ -87,6 +87,22 @@ describe('forecast engine', () => {
     expect(r.naive[0][0].p50).toBe(a.values[(w.fromMs - 7 * DAY - T0) / H]);
   });
 
+  it('auto keeps the ensemble unless another kind beats it by more than 10 %', async () => {
+    // profile = persistence, ml = persistence + 0.2 (closer on a rising series): the ensemble lies between, within 10 %.
+    const models = {
+      naive: constantModel('naive', weekAgo),
+      profile: constantModel('profile', lastKnown),
+      ml: constantModel('ml', (s, c) => lastKnown(s, c) + 0.2),
+    };
+    const r = await runForecast([rising('meter:a', 100)], ctx, w, { model: 'auto', models });
+    const m = r.metrics!.models;
+    expect(m.ml.wape).toBeLessThan(m.ensemble.wape);
+    expect(m.ml.wape).toBeGreaterThan(m.ensemble.wape * 0.9);
+    expect(m.ensemble.wape).toBeLessThan(m.profile.wape);
+    expect(r.model).toBe('ensemble');
+    expect(r.info.choice).toMatch(/^ensemble: no kind beats its backtest WAPE by more than 10 %/);
+  });
+
   it('a requested kind that no series passes falls back, with the reason; no backtest → auto takes profile', async () => {
     const short = rising('meter:s', 10, 40);
     const models = { naive: constantModel('naive', weekAgo), profile: constantModel('profile', () => 11), ml: constantModel('ml', lastKnown) };
