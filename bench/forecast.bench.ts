@@ -54,6 +54,7 @@ const ENSEMBLES = {
   auto: { members: ['naive', 'profile', 'ml', 'ensemble'], mode: 'best' as const, windowDays: 14, prefer: { member: 'ensemble', margin: AUTO_ENSEMBLE_MARGIN } },
 };
 
+const pct2 = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(2)} %` : '–');
 const num = (x: number | undefined, digits = 1) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits));
 const pad = (cells: string[], widths: number[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
 
@@ -208,7 +209,7 @@ export const forecastBench: Bench = {
     goals.push({
       label: 'Turkey national day-ahead MAPE below the official plan',
       pass: ours < theirs,
-      detail: `auto ${pct(ours)} vs official ${pct(theirs)} (best single model in hindsight ${pct(bestOurs)})`,
+      detail: `auto ${pct2(ours)} vs official ${pct2(theirs)} (best single model in hindsight ${pct2(bestOurs)})`,
     });
 
     // (c) 1 000 meters.
