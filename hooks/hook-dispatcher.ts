@@ -1,6 +1,7 @@
 import type { Database } from '../sql/database.js';
 import { analyzeOutbox, claimDeliveries, deliveryStats, recordAttempts, releaseClaims, type AttemptRecord } from '../sql/hook.repository.js';
 import { deliveryBody, deliveryHeaders, nextStep, type AttemptOutcome, type DeliveryToSend, type RetryPolicy } from './delivery-policy.js';
+import { createHttpPost, type HttpPost } from './http-post.js';
 
 type LogFn = (objOrMsg: object | string, msg?: string) => void;
 /** Structurally the logger `mdm serve` hands its components (a pino child). */
@@ -12,13 +13,6 @@ export interface DispatcherLog {
 }
 const silent: DispatcherLog = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 
-/** The part of the global fetch the dispatcher uses (tests and benches may pass their own). */
-export type FetchLike = (url: string, init: { method: 'POST'; headers: Record<string, string>; body: string; redirect: 'manual'; signal: AbortSignal }) => Promise<{
-  status: number;
-  headers: { get(name: string): string | null };
-  text(): Promise<string>;
-}>;
-
 export interface HookDispatcherOptions extends RetryPolicy {
   readonly database: Database;
   /** Per request: no response headers by then → a timeout (retried). */
@@ -27,7 +21,8 @@ export interface HookDispatcherOptions extends RetryPolicy {
   readonly pollMs: number;
   /** Requests in flight at once (across alarms; one at a time per alarm and hook). */
   readonly concurrency: number;
-  readonly fetch?: FetchLike;
+  /** Sends one request; default node:http(s) with keep-alive (tests and benches may pass their own). */
+  readonly post?: HttpPost;
   readonly random?: () => number;
 }
 
@@ -43,7 +38,6 @@ export interface HookDispatcher {
 
 /** A claim is held for twice the request timeout (a wait for a slot, then the request) plus this, before another dispatcher may take it over. */
 export const LEASE_MARGIN_MS = 2_000;
-const MAX_ERROR_TEXT = 500;
 /** A claim slower than this suggests stale planner statistics (see analyzeOutbox)… */
 const SLOW_CLAIM_MS = 25;
 /** …which are refreshed at most this often. */
@@ -61,7 +55,7 @@ const ANALYZE_EVERY_MS = 10_000;
  */
 export function createHookDispatcher(opts: HookDispatcherOptions): HookDispatcher {
   const { database } = opts;
-  const send = opts.fetch ?? (globalThis.fetch as unknown as FetchLike);
+  let transport: { post: HttpPost; close(): void } | undefined;
   const random = opts.random ?? Math.random;
   const leaseMs = 2 * opts.timeoutMs + LEASE_MARGIN_MS; // a claimed delivery may wait for a slot (one request) before its own request
   let log = silent;
@@ -114,16 +108,14 @@ export function createHookDispatcher(opts: HookDispatcherOptions): HookDispatche
   async function attempt(d: DeliveryToSend): Promise<AttemptOutcome> {
     const sentAt = Date.now();
     const body = deliveryBody(d, sentAt);
+    const signal = AbortSignal.timeout(opts.timeoutMs);
     try {
-      const res = await send(d.url, { method: 'POST', headers: deliveryHeaders(d, body, sentAt), body, redirect: 'manual', signal: AbortSignal.timeout(opts.timeoutMs) });
-      const ok = res.status >= 200 && res.status < 300;
-      // Read the body either way (frees the connection); keep the start of it for the delivery's last_error.
-      const text = await res.text().catch(() => '');
-      return { kind: 'response', status: res.status, retryAfter: res.headers.get('retry-after'), text: ok ? undefined : text.slice(0, MAX_ERROR_TEXT) };
+      const res = await transport!.post(d.url, deliveryHeaders(d, body, sentAt), body, signal);
+      return { kind: 'response', status: res.status, retryAfter: res.retryAfter, text: res.text || undefined };
     } catch (err) {
-      const e = err as Error & { cause?: { code?: string; message?: string } };
-      if (e.name === 'TimeoutError') return { kind: 'timeout', timeoutMs: opts.timeoutMs };
-      return { kind: 'network', message: e.cause?.code ? `${e.cause.code}: ${e.cause.message ?? e.message}` : e.message };
+      if (signal.aborted) return { kind: 'timeout', timeoutMs: opts.timeoutMs };
+      const e = err as Error & { code?: string };
+      return { kind: 'network', message: e.code && !e.message.includes(e.code) ? `${e.code}: ${e.message}` : e.message };
     }
   }
 
@@ -242,6 +234,7 @@ export function createHookDispatcher(opts: HookDispatcherOptions): HookDispatche
     },
     async start(l) {
       log = l ?? silent;
+      transport = opts.post ? { post: opts.post, close() {} } : createHttpPost({ maxSockets: opts.concurrency });
       running = true;
       wake();
     },
@@ -254,6 +247,7 @@ export function createHookDispatcher(opts: HookDispatcherOptions): HookDispatche
       await releaseClaims(database, unsent).catch((err: Error) => log.warn({ err: err.message, deliveries: unsent.length }, 'hooks: releasing unsent claims failed; they go out once their claims run out'));
       await Promise.allSettled([...inFlight]);
       await Promise.allSettled([...recording]);
+      transport?.close();
     },
     wake,
   };

@@ -243,4 +243,16 @@ describe.each(FLAVOURS)('hooks and work orders (%s)', (flavour) => {
     expect(rx.received).toHaveLength(1);
   });
 
+
+  it('a receiver that refuses connections is retried, then failed with the network error', async () => {
+    await setUp(() => ({ status: 200 }), { filter: { codes: ['clock_error'] } }, { maxAttempts: 2 });
+    await receiver!.close(); // nothing listens on its port any more
+    await recordEvents(t.database, [ev('H2', 'clock_error', 0)]);
+    await dispatcher!.start();
+    await until('the delivery failed', async () => (await deliveries('failed')).length === 1);
+    const [d] = await deliveries();
+    expect(d).toMatchObject({ status: 'failed', attempts: 2, lastStatus: null });
+    expect(d.lastError).toMatch(/ECONNREFUSED.*\(gave up after 2 attempts\)$/);
+  });
+
 });
