@@ -57,6 +57,7 @@ export const hooks: Migration = {
       );
       CREATE INDEX IF NOT EXISTS hook_deliveries_due_idx ON hook_deliveries (next_attempt_at) WHERE status IN ('pending', 'delivering');
       CREATE INDEX IF NOT EXISTS hook_deliveries_alarm_idx ON hook_deliveries (hook_id, alarm_id, transition_id) WHERE status IN ('pending', 'delivering');
+      CREATE INDEX IF NOT EXISTS hook_deliveries_failed_idx ON hook_deliveries (hook_id, transition_id) WHERE status = 'failed';
 
       CREATE OR REPLACE FUNCTION mdm_hook_fanout() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
