@@ -1,5 +1,5 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { cpus } from 'node:os';
 import { createHookDispatcher } from '../hooks/hook-dispatcher.js';
 import { recordEvents } from '../ingest/alarms/events.js';
@@ -70,35 +70,61 @@ function eventStream(meterIds: readonly number[], t0: number): MeterEventRow[][]
 
 interface Receiver {
   readonly url: string;
-  /** Receipt minus transition time, ms, per request. */
-  readonly latencies: number[];
-  readonly ids: Map<string, number>;
+  /** Receipt minus transition time, ms, per request; and requests per delivery id. */
+  report(): Promise<{ latencies: number[]; ids: number; duplicates: number }>;
   close(): Promise<void>;
 }
 
-/** The work-order system: answers 204 at once, notes latency and delivery ids. */
-async function startReceiver(): Promise<Receiver> {
-  const latencies: number[] = [];
-  const ids = new Map<string, number>();
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const now = Date.now();
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { transition: { at: string } };
-      latencies.push(now - Date.parse(body.transition.at));
-      const id = String(req.headers['x-mdm-delivery']);
-      ids.set(id, (ids.get(id) ?? 0) + 1);
-      res.writeHead(204).end();
-    });
+/**
+ * The work-order system, in a process of its own (as it would be; it does not
+ * take the service's CPU): answers 204 at once, notes the latency from the
+ * transition's time and the delivery ids. "report" on stdin → one JSON line.
+ */
+const RECEIVER_JS = `
+const http = require('node:http');
+const latencies = []; const ids = new Map();
+const server = http.createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    const now = Date.now();
+    const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    latencies.push(now - Date.parse(body.transition.at));
+    const id = String(req.headers['x-mdm-delivery']);
+    ids.set(id, (ids.get(id) || 0) + 1);
+    res.writeHead(204).end();
   });
-  server.keepAliveTimeout = 30_000;
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+});
+server.keepAliveTimeout = 30000;
+server.listen(0, '127.0.0.1', () => process.stdout.write('port ' + server.address().port + '\\n'));
+process.stdin.on('end', () => process.exit(0)); // the bench process is gone
+process.stdin.on('data', () => {
+  let dup = 0; for (const n of ids.values()) dup += n - 1;
+  process.stdout.write(JSON.stringify({ latencies, ids: ids.size, duplicates: dup }) + '\\n');
+});
+`;
+
+async function startReceiver(): Promise<Receiver> {
+  const child = spawn(process.execPath, ['-e', RECEIVER_JS], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! });
+  const next = () => new Promise<string>((resolve, reject) => {
+    lines.once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`the receiver process exited (${code})`)));
+  });
+  const port = Number((await next()).split(' ')[1]);
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/wo`,
-    latencies,
-    ids,
-    close: () => new Promise<void>((r) => server.close(() => r())),
+    url: `http://127.0.0.1:${port}/wo`,
+    async report() {
+      const line = next();
+      child.stdin!.write('report\n');
+      return JSON.parse(await line) as { latencies: number[]; ids: number; duplicates: number };
+    },
+    async close() {
+      if (child.exitCode !== null) return;
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill();
+      await gone;
+    },
   };
 }
 
@@ -171,19 +197,20 @@ async function round(database: Database, meterIds: readonly number[], log: (line
     await dispatcher.start();
     const started = performance.now();
     const fedMs = await feed(database, eventStream(meterIds, Date.UTC(2026, 1, 1)), writers, true);
-    const end = Date.now() + 120_000;
-    while (rx.ids.size < opened && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    const delivered = async () => (await database.session((s) => s.query<{ n: number }>(`SELECT count(*)::int AS n FROM hook_deliveries WHERE status = 'delivered'`), { transaction: false }))[0].n;
+    const end = Date.now() + 180_000;
+    while ((await delivered()) < opened && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
     const allMs = performance.now() - started;
     await dispatcher.stop();
-    const duplicates = [...rx.ids.values()].reduce((a, c) => a + c - 1, 0);
+    const got = await rx.report();
     const r: Round = {
       capacity: (n / base) * 1000,
       processed: (n / fedMs) * 1000,
-      p50: quantile(rx.latencies, 0.5),
-      p99: quantile(rx.latencies, 0.99),
-      deliveriesPerS: (rx.ids.size / allMs) * 1000,
-      delivered: rx.ids.size,
-      duplicates,
+      p50: quantile(got.latencies, 0.5),
+      p99: quantile(got.latencies, 0.99),
+      deliveriesPerS: (got.ids / allMs) * 1000,
+      delivered: got.ids,
+      duplicates: got.duplicates,
       opened,
     };
     log(`${tag}: capacity ${Math.round(r.capacity)} events/s; paced ${Math.round(r.processed)} events/s; ${r.delivered}/${opened} delivered, p50 ${r.p50} ms, p99 ${r.p99} ms`);
