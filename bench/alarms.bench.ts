@@ -13,7 +13,8 @@ import { upsertMeters } from '../sql/meter.repository.js';
 import { migrate } from '../sql/migrator.js';
 import { loadNow, median, type Bench, type BenchOptions, type Figure, type Goal } from './bench.js';
 import { createBenchDatabase, dropStaleBenchDatabases } from './bench-database.js';
-import { BENCH_TZ, prng } from './load-profile.js';
+import { BENCH_TZ } from './load-profile.js';
+import { seededRandom } from '../models/random.js';
 
 const TIMEOUT_MS = 15 * 60_000;
 /** Offered load: events per second, for this long, in batches every TICK_MS (a gateway's or the MQTT batcher's shape). */
@@ -35,7 +36,7 @@ const WRITERS: Record<Database['engine'], number> = { pg: 3, pglite: 1 };
  * event has its own instant (meter_events is unique on meter, code, time).
  */
 function eventStream(meterIds: readonly number[], t0: number): MeterEventRow[][] {
-  const rand = prng(6);
+  const rand = seededRandom(6);
   const n = RATE * SECONDS;
   const pairs: [number, string][] = [];
   for (const code of ALARM_CODES) for (const m of meterIds) pairs.push([m, code]);

@@ -8,8 +8,9 @@ import type { Database } from '../sql/database.js';
 import { loadNow, median, type Bench, type Figure } from './bench.js';
 import { createBenchDatabase, dropStaleBenchDatabases } from './bench-database.js';
 import { startBenchService } from './bench-service.js';
-import { loadBuildingSeries, prng } from './load-profile.js';
+import { loadBuildingSeries } from './load-profile.js';
 import { timeGets } from './post-batches.js';
+import { seededRandom } from '../models/random.js';
 
 /**
  * Issue 4 "Performance": GET /v1/billing/consumption for 10 000 meters × one
@@ -56,7 +57,7 @@ export async function insertMeters(database: Database): Promise<void> {
  */
 export async function copyReadings(database: Database, dataDir: string, log: (line: string) => void): Promise<number> {
   const series = loadBuildingSeries(dataDir, HOURS);
-  const rand = prng(20190401);
+  const rand = seededRandom(20190401);
   const ids = new Map(
     (await database.session((s) => s.query<{ id: number; external_id: string }>('SELECT id, external_id FROM meters'))).map((r) => [r.external_id, r.id]),
   );

@@ -10,7 +10,7 @@ import { naiveModel } from '../forecast/models/naive.js';
 import { profileModel } from '../forecast/models/profile.js';
 import { loadNow, type Bench, type Figure, type Goal } from './bench.js';
 import { CAMBRIDGE_TZ, loadCambridge, loadTurkey, sumSeries, TURKEY_TZ } from './forecast-data.js';
-import { prng } from './load-profile.js';
+import { seededRandom } from '../models/random.js';
 
 /**
  * `npm run bench -- forecast` (issue 5, "Benchmark"). Pure engine, no database.
@@ -213,7 +213,7 @@ export const forecastBench: Bench = {
     });
 
     // (c) 1 000 meters.
-    const rand = prng(20191230);
+    const rand = seededRandom(20191230);
     const meters: SeriesData[] = [];
     for (let m = 0; m < opts.meters; m++) {
       const b = buildings[m % buildings.length];

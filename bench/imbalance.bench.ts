@@ -8,8 +8,9 @@ import { toCopyBinary } from '../sql/reading-write.repository.js';
 import { loadNow, median, type Bench, type Figure } from './bench.js';
 import { createBenchDatabase, dropStaleBenchDatabases } from './bench-database.js';
 import { startBenchService } from './bench-service.js';
-import { loadBuildingSeries, prng } from './load-profile.js';
+import { loadBuildingSeries } from './load-profile.js';
 import { timeGets } from './post-batches.js';
+import { seededRandom } from '../models/random.js';
 
 /**
  * Issue 7: a month of per-meter imbalance, 1 000 meters × 720 h (720 000
@@ -59,7 +60,7 @@ export async function loadImbalanceBench(database: Database, meters: number, dat
     runIds.push(id);
   }
   const series = loadBuildingSeries(dataDir, HOURS);
-  const rand = prng(20190401);
+  const rand = seededRandom(20190401);
   const hourly = new Float64Array(HOURS); // Σ forecast MWh per hour → the position
   let total = 0;
   for (let first = 0; first < meters; first += COPY_METERS) {

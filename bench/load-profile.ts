@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatInstant } from '../models/time.js';
+import { seededRandom } from '../models/random.js';
 
 /**
  * Bench data on real shapes: hourly electricity of the Cambridge Estates
@@ -54,18 +55,6 @@ export function loadBuildingSeries(dataDir: string, hours: number): number[][] {
   return out;
 }
 
-/** mulberry32: a small seeded PRNG so every run posts the same values. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * `meters` × `days` of hourly active_import readings. Meter i follows building
  * i mod N; each value gets its own ±10 % noise, rounded to Wh as a meter would.
@@ -76,7 +65,7 @@ export function makeLoadProfile(dataDir: string, meters: number, days: number): 
   const series = loadBuildingSeries(dataDir, hours);
   const starts: string[] = new Array(hours);
   for (let h = 0; h < hours; h++) starts[h] = formatInstant(BENCH_FROM_MS + h * HOUR_MS, BENCH_TZ);
-  const rand = prng(20190101);
+  const rand = seededRandom(20190101);
   const meterIds: string[] = [];
   const rows: BenchRow[] = new Array(meters * hours);
   for (let m = 0; m < meters; m++) {

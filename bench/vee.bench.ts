@@ -11,7 +11,8 @@ import { findMeterRefs } from '../sql/meter-lookup.repository.js';
 import { writeReadings } from '../sql/reading-write.repository.js';
 import { loadNow, type Bench, type BenchOptions, type Figure, type Goal } from './bench.js';
 import { createBenchDatabase, dropStaleBenchDatabases } from './bench-database.js';
-import { BENCH_FROM_MS, BENCH_TZ, makeLoadProfile, prng } from './load-profile.js';
+import { BENCH_FROM_MS, BENCH_TZ, makeLoadProfile } from './load-profile.js';
+import { seededRandom } from '../models/random.js';
 
 const H = 3_600_000;
 const TIMEOUT_MS = 15 * 60_000;
@@ -100,7 +101,7 @@ export const veeBench: Bench = {
       await upsertMeters(database, profile.meterIds.map((id) => MeterSchema.parse({ id, timezone: BENCH_TZ, intervalMinutes: 60 })));
       const refs = await findMeterRefs(database, profile.meterIds);
 
-      const rand = prng(4);
+      const rand = seededRandom(4);
       const faults: (Injected & { meterId: number })[] = [];
       const rows: NormalizedReading[] = [];
       profile.meterIds.forEach((id, m) => {

@@ -4,6 +4,7 @@ import { combineQuantiles, inverseErrorWeights } from './models/ensemble.js';
 import { DEFAULT_DAY_AHEAD_CUTOFF, horizonWindow, localTimeOn, parseCutoff, type HorizonWindow } from './horizon.js';
 import { combineMetrics, evaluate, skill, type ForecastMetrics, type QuantileValues } from './metrics.js';
 import type { FitContext, FittedModel, ForecastModel, HorizonName, QuantileRow, SeriesData } from './model.js';
+import { gaussian, seededRandom } from '../models/random.js';
 
 /**
  * Rolling-origin backtest (issue 5, "Backtests and accuracy"): replays issue
@@ -161,22 +162,6 @@ export function issueTimes(fromDate: string, toDate: string, timezone: string, i
     .map((d) => localTimeOn(d, minute, timezone));
 }
 
-/** Gaussian from a uniform PRNG (Box–Muller). */
-function gaussian(rand: () => number): number {
-  const u = Math.max(rand(), 1e-12);
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * What a model may see at one origin: values up to the data cut-off (NaN
@@ -285,7 +270,7 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
   const names = [...modelNames, ...ensembleNames];
   const baseline = opts.baseline ?? (opts.models.naive ? 'naive' : undefined);
   const refitMs = (opts.refitEveryDays ?? 7) * DAY;
-  const rand = mulberry32(opts.seed ?? 1);
+  const rand = seededRandom(opts.seed ?? 1);
 
   // Samples: one per (origin, hour of its window), shared by every series and model.
   const sampleStart: number[] = [];

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dayAheadBacktest, retrain, shouldPromote } from '../forecast/champion.js';
 import type { FitContext, QuantileRow, SeriesData } from '../forecast/model.js';
 import { frozenMlModel, loadMlModel, mlModel, type MlArtefact, type MlFittedModel, type MlModelOptions } from '../forecast/models/ml.js';
-import { seededRandom } from '../forecast/models/ml-network.js';
+import { seededRandom } from '../models/random.js';
 import { tf, tfReady } from '../forecast/tf-backend.js';
 import { shiftDate, startOfLocalDate } from '../models/calendar.js';
 import type { Database } from '../sql/database.js';

@@ -1,21 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../models/random.js';
 import { parseInstant } from '../models/time.js';
 
-/** Seeded PRNG so a failure names an input that reproduces. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const p2 = (n: number) => String(n).padStart(2, '0');
 
 describe('parseInstant', () => {
   it('reads every offset layout and fraction length as Date.parse does', () => {
-    const rand = prng(7);
+    const rand = seededRandom(7); // a failure names an input that reproduces
     const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)];
     for (let i = 0; i < 20_000; i++) {
       const ms = Math.floor(rand() * 4_102_444_800_000); // 1970..2100

@@ -1,4 +1,5 @@
 import { tf, tfReady } from '../tf-backend.js';
+import { seededRandom } from '../../models/random.js';
 
 /**
  * The ML model's network: a small MLP with one output per quantile, trained
@@ -50,18 +51,6 @@ export interface Matrix {
   readonly data: Float32Array;
   readonly rows: number;
   readonly cols: number;
-}
-
-/** A seeded PRNG (mulberry32): same seed, same sequence. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }
 
 /** The network for `topology` with seeded initial weights. */
