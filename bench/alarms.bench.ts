@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { cpus } from 'node:os';
-import { createHookDispatcher } from '../hooks/hook-dispatcher.js';
+import { createHookDispatcher } from '../ingest/alarms/hook-dispatcher.js';
 import { recordEvents } from '../ingest/alarms/events.js';
 import { invalidateAlarmRules } from '../ingest/alarms/rules.js';
 import { MeterSchema } from '../models/meter.js';

@@ -13,7 +13,7 @@ import { modbusComponent } from '../adapters/modbus/modbus.component.js';
 import { billingComponent } from '../billing/billing.component.js';
 import { veeComponent } from '../ingest/vee/vee-worker.js';
 import { alarmsComponent } from '../ingest/alarms/alarms.component.js';
-import { hooksComponent } from '../hooks/hook-dispatcher.js';
+import { hooksComponent } from '../ingest/alarms/hook-dispatcher.js';
 import { epiasComponent } from '../adapters/market/epias.component.js';
 import { forecastComponent } from '../forecast/forecast.component.js';
 

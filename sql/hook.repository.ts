@@ -1,12 +1,12 @@
 import { sql } from 'kysely';
-import type { DeliveryToSend } from '../hooks/delivery-policy.js';
+import type { DeliveryToSend } from '../ingest/alarms/hook-delivery-policy.js';
 import type { DeliveryStatus, HookFilter, HookTransitionName } from '../models/hook.js';
 import type { Database, SqlSession } from './database.js';
 
 /**
  * Hooks and their delivery outbox (migration 011). Delivery rows are written
  * by the trigger on alarm_transitions, in the alarm change's transaction; the
- * dispatcher (hooks/hook-dispatcher.ts) claims, sends and records them here.
+ * dispatcher (ingest/alarms/hook-dispatcher.ts) claims, sends and records them here.
  */
 
 export interface HookRow {

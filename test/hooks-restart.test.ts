@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createHookDispatcher } from '../hooks/hook-dispatcher.js';
+import { createHookDispatcher } from '../ingest/alarms/hook-dispatcher.js';
 import { recordEvents } from '../ingest/alarms/events.js';
 import { listAlarms, transitionAlarm } from '../sql/alarm.repository.js';
 import { createEmbeddedDatabase, createPgDatabase, createPgliteDatabase, PGLITE_PARSERS, type Database, type PGliteLike } from '../sql/database.js';

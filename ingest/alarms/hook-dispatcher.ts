@@ -1,7 +1,7 @@
-import type { Database } from '../sql/database.js';
-import { analyzeOutbox, claimDeliveries, deliveryStats, recordAttempts, releaseClaims, type AttemptRecord } from '../sql/hook.repository.js';
-import { deliveryBody, deliveryHeaders, nextStep, type AttemptOutcome, type DeliveryToSend, type RetryPolicy } from './delivery-policy.js';
-import { createHttpPost, type HttpPost } from './http-post.js';
+import type { Database } from '../../sql/database.js';
+import { analyzeOutbox, claimDeliveries, deliveryStats, recordAttempts, releaseClaims, type AttemptRecord } from '../../sql/hook.repository.js';
+import { deliveryBody, deliveryHeaders, nextStep, type AttemptOutcome, type DeliveryToSend, type RetryPolicy } from './hook-delivery-policy.js';
+import { createHttpPost, type HttpPost } from './hook-http-post.js';
 
 type LogFn = (objOrMsg: object | string, msg?: string) => void;
 /** Structurally the logger `mdm serve` hands its components (a pino child). */
