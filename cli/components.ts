@@ -57,7 +57,7 @@ export const COMPONENTS: readonly ComponentFactory[] = [
   billingComponent, // billing: daily rollup maintenance (BILLING_ROLLUP_INTERVAL_S), readiness of the current and previous month (BILLING_READINESS_INTERVAL_MIN)
   veeComponent, // ingest/vee: validates the meter days ingest queued (vee_queue)
   alarmsComponent, // ingest/alarms: silence check every ALARMS_SILENCE_INTERVAL_S (no_data alarms open and close)
-  hooksComponent, // hooks: sends alarm transitions to work-order hooks from the hook_deliveries outbox (HOOK_* settings)
+  hooksComponent, // ingest/alarms: sends alarm transitions to work-order hooks from the hook_deliveries outbox (HOOK_* settings)
   epiasComponent, // adapters/market: PTF/SMF of yesterday, today, tomorrow from the EPİAŞ transparency platform into market_prices (EPIAS_*; off by default)
   forecastComponent, // forecast: runs queued forecast runs (POST /v1/forecasts/runs), queues FORECAST_SCHEDULE's, retrains ML champions (FORECAST_POLL_S; 0 = off)
 ];
