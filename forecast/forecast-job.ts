@@ -16,6 +16,7 @@ import {
 import { listPortfolios } from '../sql/portfolio.repository.js';
 import { horizonWindow, localTimeOn } from './horizon.js';
 import { HORIZONS, MODEL_KINDS, type FitContext, type Horizon, type HorizonName, type ModelKind, type QuantileRow, type SeriesData } from './model.js';
+import { addRows, aggregateOf, forecastProfiledMembers, PROFILED_RECENT_DAYS, withoutRecentIntervals } from './profiled-members.js';
 import { historyFromMs, loadTargetSeries, metersInSupply, parseTarget, resolveTarget, type ResolvedTarget } from './target.js';
 
 /**
@@ -103,34 +104,58 @@ export async function executeRun(o: ExecuteOptions, run: ForecastRun): Promise<F
     const loaded = await loadTargetSeries(o.database, target, meters, { historyFromMs: historyFromMs(horizon, win.dataCutoff), dataCutoffMs: win.dataCutoff, toMs: win.toMs });
     stage.loadMs = now() - t0;
     progress(0.1);
-    const withHistory = loaded.coverage.filter((c) => c.hours > 0).length;
-    if (withHistory === 0) throw new RunError(`${target.text}: no usable active import before the data cut-off ${new Date(win.dataCutoff).toISOString()} (store readings first; suspect and missing values are left out)`);
-    const series = loaded.aggregate ? [...loaded.members, loaded.aggregate] : loaded.members;
     const ctx: FitContext = { issueTime, dataCutoff: win.dataCutoff, country: target.country, onProgress: (f) => progress(0.1 + 0.85 * f) };
+    const hz = { fromMs: win.fromMs, toMs: win.toMs, name: horizon };
+    // Members without recent interval values: the profile coefficient method (forecast/profiled-members.ts).
+    const candidates = withoutRecentIntervals(loaded.members, win.dataCutoff);
+    const profiled = await forecastProfiledMembers(o.database, meters.filter((m) => candidates.has(`meter:${m.externalId}`)), ctx, hz);
+    const byProfile = new Set(profiled.forecast.map((p) => p.id));
+    const hoursOf = new Map(loaded.members.map((s, k) => [s.id, loaded.coverage[k].hours]));
+    // A candidate the method could not forecast stays with the engine when it has older interval values.
+    const notForecast = profiled.failed.filter((f) => !hoursOf.get(f.id));
+    const engineMembers = loaded.members.filter((s) => !byProfile.has(s.id) && hoursOf.get(s.id)! > 0);
+    if (engineMembers.length === 0 && byProfile.size === 0) {
+      const why = notForecast.map((f) => `${f.meter}: ${f.reason}`).slice(0, 5).join('; ');
+      throw new RunError(`${target.text}: no usable active import before the data cut-off ${new Date(win.dataCutoff).toISOString()} (store readings first; suspect and missing values are left out)${why ? `, and no profile coefficient forecast (${why})` : ''}`);
+    }
+    const aggregate = loaded.aggregate && engineMembers.length < loaded.members.length ? aggregateOf(loaded.aggregate, engineMembers) : loaded.aggregate;
+    const series = engineMembers.length ? (aggregate ? [...engineMembers, aggregate] : engineMembers) : [];
     const t1 = now();
-    const result = await o.engine(series, ctx, { fromMs: win.fromMs, toMs: win.toMs, name: horizon }, {
-      model: run.model as 'auto' | ModelKind,
-      target: target.text,
-      timezone: target.timezone,
-      dayAheadCutoff: target.dayAheadCutoff,
-    });
+    const result = series.length
+      ? await o.engine(series, ctx, hz, { model: run.model as 'auto' | ModelKind, target: target.text, timezone: target.timezone, dayAheadCutoff: target.dayAheadCutoff })
+      : { model: 'profile', rows: [], info: { skipped: 'no member with interval data: every member forecast by the profile coefficient method' }, metrics: null };
     stage.engineMs = now() - t1;
     if (result.rows.length !== series.length) throw new RunError(`the engine returned ${result.rows.length} row sets for ${series.length} series`);
+    const rowsOf = new Map<string, readonly QuantileRow[]>(series.map((s, i) => [s.id, result.rows[i]]));
+    for (const p of profiled.forecast) rowsOf.set(p.id, p.rows);
+    // The group/portfolio target: the engine's (members with interval data) + the profiled members' rows.
+    if (loaded.aggregate && byProfile.size) rowsOf.set(target.text, addRows(rowsOf.get(target.text), profiled.forecast.map((p) => p.rows), hz));
     const values: ForecastValueRow[] = [];
-    series.forEach((s, i) => {
-      for (const r of result.rows[i]) {
+    for (const [id, rows] of rowsOf) {
+      for (const r of rows) {
         if (r.start < win.fromMs || r.start >= win.toMs) continue;
-        values.push({ target: s.id, startMs: r.start, p10: r.p10, p50: r.p50, p90: r.p90 });
+        values.push({ target: id, startMs: r.start, p10: r.p10, p50: r.p50, p90: r.p90 });
       }
-    });
+    }
     const expected = Math.round((win.toMs - win.fromMs) / HOUR);
     const targetRows = values.filter((v) => v.target === target.text).length;
     if (targetRows === 0) throw new RunError(`the engine (${result.model}) produced no finite value for ${target.text}; see the metadata for its reasons`);
     progress(0.95);
+    const usedModel = series.length ? result.model : 'profile';
     const metadata = {
       ...runMetadata(target, meters.length, loaded, win),
       hours: { expected: expected, forecast: targetRows },
       engine: result.info,
+      ...(candidates.size
+        ? {
+            profileCoefficients: {
+              rule: `members without an interval value in the ${PROFILED_RECENT_DAYS} days before the data cut-off: monthly total from register reads (same month last year, else the last full month scaled by hours) × the uploaded profile coefficients`,
+              members: profiled.forecast.map((p) => ({ meter: p.meter, ...p.info })),
+              toEngine: profiled.failed.filter((f) => hoursOf.get(f.id)).map((f) => ({ meter: f.meter, reason: f.reason })),
+              notForecast: notForecast.map((f) => ({ meter: f.meter, reason: f.reason })),
+            },
+          }
+        : {}),
       timings: { ...stage, totalMs: now() - t0 },
       ...(run.metadata?.worker ? { worker: run.metadata.worker } : {}),
     };
@@ -139,7 +164,7 @@ export async function executeRun(o: ExecuteOptions, run: ForecastRun): Promise<F
       dataCutoff: new Date(win.dataCutoff),
       from: new Date(win.fromMs),
       to: new Date(win.toMs),
-      usedModel: result.model,
+      usedModel,
       metadata,
       metrics: result.metrics ? jsonSafe(result.metrics) : null,
       values,
