@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../models/api-key.js';
+import { runForecast } from '../forecast/engine.js';
 import { createForecastWorker, type ForecastEngine } from '../forecast/forecast-job.js';
 import { monthTotals } from '../forecast/profiled-members.js';
 import { testApp, type TestApp } from './api-helpers.js';
@@ -45,6 +46,12 @@ const constant: ForecastEngine = async (series, ctx, horizon) => {
   return { model: 'naive', rows, info: { standIn: 'constant 5' }, metrics: null };
 };
 
+/** The real engine (forecast/engine runForecast) as the job's engine. */
+const real: ForecastEngine = async (series, ctx, horizon, opts) => {
+  const r = await runForecast(series, ctx, horizon, opts);
+  return { model: r.model, rows: r.rows, info: r.info, metrics: r.metrics };
+};
+
 const coefficients = ['workday', 'saturday', 'sunday'].flatMap((dayType) =>
   Array.from({ length: 24 }, (_, hour) => ({ period: '2026-03', region: 'AYEDAS', readingType: 'single', profileGroup: 'residential', dayType, hour, coefficient: peak(hour) ? 2 : 1 })),
 );
@@ -72,7 +79,7 @@ describe.each(FLAVOURS)('forecast runs with profiled members (%s)', (flavour) =>
     expect(res.statusCode, res.body).toBe(202);
     return res.json().id as number;
   };
-  const work = () => createForecastWorker({ database: t.database, engine: constant, pollMs: 60_000 }).tick();
+  const work = (engine: ForecastEngine = constant) => createForecastWorker({ database: t.database, engine, pollMs: 60_000 }).tick();
 
   beforeAll(async () => {
     t = await testApp(flavour);
@@ -165,5 +172,17 @@ describe.each(FLAVOURS)('forecast runs with profiled members (%s)', (flavour) =>
     const r2 = (await inject('GET', `/v1/forecasts/runs/${bad}`, 'trader')).json();
     expect(r2.status).toBe('failed');
     expect(r2.error).toMatch(/^meter:PC: no usable active import before the data cut-off .*, and no profile coefficient forecast \(PC: no profile coefficient for 744 hour/);
+  });
+
+  it('with the real engine (naive requested: D−7 of B1 = 3 kWh every hour), the portfolio is 3 + P1 + P2', async () => {
+    const id = await queue({ target: 'portfolio:PX', horizon: 'day-ahead', issueTime: ISSUE, model: 'naive' });
+    await work(real);
+    const run = (await inject('GET', `/v1/forecasts/runs/${id}`, 'trader')).json();
+    expect(run, JSON.stringify(run.error)).toMatchObject({ status: 'done', model: 'naive', metadata: { profileCoefficients: { members: [{ meter: 'P1' }, { meter: 'P2' }] } } });
+    const px = (await inject('GET', '/v1/forecasts?target=portfolio:PX&horizon=day-ahead&for=2026-03-16', 'trader')).json();
+    expect(px.run.id).toBe(id);
+    expect(px.rows.map((r: { p50: number }) => Math.round(r.p50 * 1e6) / 1e6)).toEqual(Array.from({ length: 24 }, (_, h) => (peak(h) ? 6 : 4.5)));
+    const b1 = (await inject('GET', '/v1/forecasts?target=meter:B1&horizon=day-ahead&for=2026-03-16', 'trader')).json();
+    expect(b1.rows.map((r: { p50: number }) => r.p50)).toEqual(Array(24).fill(3));
   });
 });
