@@ -65,7 +65,10 @@ describe('monthTotals (the rule)', () => {
     expect(monthTotals(jan, ['2026-03'], tz, CUTOFF, 2)).toMatchObject({ totals: { '2026-03': { kWh: 1488, basis: expect.stringMatching(/^last full month 2026-01/) } } });
     const ly = [...feb, { atMs: at('2025-03-01T00:00:00'), value: 0 }, { atMs: at('2025-04-01T00:00:00'), value: 279 }];
     expect(monthTotals(ly, ['2026-03'], tz, CUTOFF, 2)).toEqual({ totals: { '2026-03': { kWh: 558, basis: 'same month last year 2025-03: 558 kWh' } } });
-    // A read after the cut-off is not known yet: March 2026 cannot close February's successor, February still closes.
+    // A read after the cut-off is not known yet: February's closing read of 03-02 is not seen on 03-01 12:00, January is used.
+    const late = [{ atMs: at('2026-01-01T00:00:00'), value: 0 }, { atMs: at('2026-02-01T00:00:00'), value: 2000 }, { atMs: at('2026-03-02T00:00:00'), value: 3044 }];
+    expect(monthTotals(late, ['2026-03'], tz, at('2026-03-01T12:00:00'), 1)).toEqual({ totals: { '2026-03': { kWh: 2000, basis: 'last full month 2026-01: 2000 kWh over 744 h, × 744/744 h' } } });
+    expect(monthTotals(late, ['2026-03'], tz, at('2026-03-02T12:00:00'), 1)).toMatchObject({ totals: { '2026-03': { basis: expect.stringMatching(/^last full month 2026-02: .* \(pro rata\)$/) } } });
     expect(monthTotals([], ['2026-03'], tz, CUTOFF, 1)).toEqual({ reason: expect.stringMatching(/^no monthly total for 2026-03 from register reads .*2025-03: no register read.*2026-02: no register read.*2026-01: no register read/) });
   });
 });
