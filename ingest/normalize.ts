@@ -20,6 +20,8 @@ export interface NormalizeResult {
   readonly rejected: { index: number; reason: string; meter: string | null }[];
   /** Rows identical to an earlier row of the same batch (counted as unchanged). */
   readonly duplicates: number;
+  /** Index in `raw` of each row of `rows` (without indexOffset). */
+  readonly origin: readonly number[];
 }
 
 /** Rows of one meter and channel seen so far in a batch (duplicate detection). */
@@ -198,5 +200,5 @@ export function normalizeReadings(raw: readonly unknown[], meters: ReadonlyMap<s
     origin.push(index);
     rows.push({ meterId: meter.id, channel: channel.code, startMs, value, intervalMinutes, quality, source });
   }
-  return { rows, rejected, duplicates };
+  return { rows, rejected, duplicates, origin };
 }

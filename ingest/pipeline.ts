@@ -4,7 +4,7 @@ import type { Database } from '../sql/database.js';
 import type { DeadLetter } from '../sql/dead-letter.repository.js';
 import { findMeterRefs } from '../sql/meter-lookup.repository.js';
 import { writeReadings } from '../sql/reading-write.repository.js';
-import { meterIdsOf, normalizeReadings } from './normalize.js';
+import { meterIdsOf, normalizeReadings, type NormalizeResult } from './normalize.js';
 import { evaluateReadingAlarms } from './alarms/readings.js';
 
 export interface IngestContext {
@@ -41,16 +41,29 @@ export async function ingestReadings(database: Database, raw: readonly unknown[]
   const counts = await writeReadings(
     database,
     n.rows,
-    { transport: ctx.transport, principal: ctx.principal, topic: ctx.topic, detail: ctx.detail, validate: true },
+    {
+      transport: ctx.transport,
+      principal: ctx.principal,
+      topic: ctx.topic,
+      detail: ctx.detail,
+      validate: true,
+      rowOrigin: (_row, p) => ({ rowIndex: n.origin[p] + offset, payload: safeJson(raw[n.origin[p]]) }), // asked only for rows the write dead-letters
+    },
     deadLetters,
   );
   await evaluateReadingAlarms(database, n.rows, meters.values()); // alarm rules (threshold, silence); nothing to do without rules
+  const rejected = n.rejected.map((r) => ({ index: r.index + offset, reason: r.reason }));
+  if (counts.rejected.length) {
+    // late measured values for settled hours, dead-lettered by the write
+    for (const r of counts.rejected) rejected.push({ index: r.rowIndex ?? -1, reason: r.reason });
+    rejected.sort((a, b) => a.index - b.index);
+  }
   return {
     batchId: counts.batchId,
     accepted: counts.accepted,
     unchanged: counts.unchanged + n.duplicates,
     superseded: counts.superseded,
-    rejected: n.rejected.map((r) => ({ index: r.index + offset, reason: r.reason })),
+    rejected,
   };
 }
 
@@ -104,8 +117,10 @@ export async function ingestMessages(
   const latest = new Map<string, { group: number; pos: number }>(); // meter|channel|start → newest row for it
   const letters: DeadLetter[] = [...deadLetters];
   let repeated = 0; // rows identical to one in an earlier message or within their own message
+  const normalized: NormalizeResult[] = [];
   const results: MessageIngestResult[] = messages.map((m) => {
     const n = normalizeReadings(m.raw, meters, { defaultSource: ctx.transport, scope: m.scope, meter: m.meter });
+    normalized.push(n);
     for (const row of n.rows) {
       const key = `${row.meterId}|${row.channel}|${row.startMs}`;
       const at = latest.get(key);
@@ -130,7 +145,22 @@ export async function ingestMessages(
   });
 
   const principals = [...new Set(messages.map((m) => m.principal).filter((p): p is string => p !== null))];
-  const batch = { transport: ctx.transport, principal: principals.length ? principals.join(',').slice(0, 512) : null, detail: ctx.detail ?? null, validate: true };
+  // Which message and raw index a row came from: built only when a write dead-letters rows (a late measured value for a settled hour).
+  let whence: Map<NormalizedReading, { k: number; i: number }> | undefined;
+  const whereFrom = (row: NormalizedReading) => {
+    if (whence === undefined) {
+      const map = (whence = new Map());
+      normalized.forEach((n, k) => n.rows.forEach((r, p) => map.set(r, { k, i: n.origin[p] })));
+    }
+    return whence.get(row);
+  };
+  const rowOrigin = (row: NormalizedReading) => {
+    const w = whereFrom(row);
+    if (w === undefined) return undefined;
+    const m = messages[w.k];
+    return { rowIndex: m.indexOf?.[w.i] ?? w.i, payload: safeJson(m.raw[w.i]), topic: m.topic ?? null, principal: m.principal };
+  };
+  const batch = { transport: ctx.transport, principal: principals.length ? principals.join(',').slice(0, 512) : null, detail: ctx.detail ?? null, validate: true, rowOrigin };
   const out = { batchIds: [] as number[], accepted: 0, unchanged: repeated, superseded: 0, messages: results };
   for (let g = 0; g < groups.length; g++) {
     const c = await writeReadings(database, groups[g], batch, g === 0 ? letters : []);
@@ -138,6 +168,12 @@ export async function ingestMessages(
     out.accepted += c.accepted;
     out.unchanged += c.unchanged;
     out.superseded += c.superseded;
+    for (const r of c.rejected) {
+      const k = whereFrom(r.row)?.k;
+      if (k === undefined) continue;
+      const before = results[k];
+      results[k] = { stored: before.stored - 1, rejected: [...before.rejected, { index: r.rowIndex ?? -1, reason: r.reason }].sort((a, b) => a.index - b.index) };
+    }
   }
   await evaluateReadingAlarms(database, groups.length === 1 ? groups[0] : groups.flat(), meters.values());
   return out;

@@ -1,4 +1,5 @@
-import { qualityCode, sourceCode, type NormalizedReading } from '../models/reading.js';
+import { channelByCode } from '../models/channel.js';
+import { qualityCode, qualityName, sourceCode, sourceName, type NormalizedReading } from '../models/reading.js';
 import { tzOffsetMinutes } from '../models/time.js';
 import type { Database, SqlSession } from './database.js';
 import { markDirtyDays } from './billing-rollup.repository.js';
@@ -18,6 +19,21 @@ export interface BatchInfo {
   topic?: string | null;
   /** Queue the batch's meter/channel/local days for validation (vee_queue), in the same transaction. Ingest sets it; VEE's own writes do not. */
   validate?: boolean;
+  /**
+   * Where a row came from (its index as sent, the raw row), for the dead letter
+   * of a late measured value for a settled hour (KEEPS_SETTLED); asked only for
+   * those rows. Without it the dead letter has no index and the row as stored.
+   */
+  rowOrigin?: (row: NormalizedReading, position: number) => RowOrigin | undefined;
+}
+
+export type RowOrigin = Pick<DeadLetter, 'rowIndex' | 'payload'> & Partial<Pick<DeadLetter, 'topic' | 'principal'>>;
+
+/** A row the write itself dead-lettered (in its transaction) instead of storing it. */
+export interface WriteReject {
+  readonly row: NormalizedReading;
+  readonly rowIndex: number | null;
+  readonly reason: string;
 }
 
 const STAGING = `CREATE TEMP TABLE IF NOT EXISTS staging_readings (
@@ -55,20 +71,43 @@ const KEEPS_JUDGEMENT = (stored: string, incoming: string) =>
   `$6::boolean AND ${incoming}.quality = ${qualityCode('measured')} AND ${stored}.quality IN (${qualityCode('validated')}, ${qualityCode('suspect')}) AND ${stored}.value = ${incoming}.value`;
 
 /**
- * Settlement supersedes measured values (docs/settlement.md): a head-end
- * re-sending (or correcting) a measured figure for an hour whose current
- * value came from settlement is a no-op (counted unchanged; the measured
- * version the settlement replaced stays in the history). Settlement imports,
- * edits and VEE's own writes still replace it.
+ * Settlement supersedes measured values (docs/settlement.md): a measured
+ * figure sent by a head-end for an hour whose current value came from
+ * settlement does not replace it. A re-send of the value the settlement
+ * replaced (the newest non-settlement version in the history) is a no-op,
+ * counted unchanged; a different one (a late measured correction) is kept as
+ * a dead letter instead (HELD_BY_SETTLEMENT). Settlement imports, edits and
+ * VEE's own writes still replace a settled value. `validate` is $6 in the merges.
  */
-const KEEPS_SETTLED = (stored: string, incoming: string) =>
-  `$6::boolean AND ${incoming}.quality = ${qualityCode('measured')} AND ${stored}.source = ${sourceCode('settlement')} AND ${incoming}.source <> ${sourceCode('settlement')}`;
+const KEEPS_SETTLED = (stored: string, incoming: string, validate = '$6::boolean') =>
+  `${validate} AND ${incoming}.quality = ${qualityCode('measured')} AND ${stored}.source = ${sourceCode('settlement')} AND ${incoming}.source <> ${sourceCode('settlement')}`;
+
+/**
+ * The rows of `c` (stored columns, `new_value`, and `settled`: KEEPS_SETTLED
+ * held) whose incoming value differs from the newest non-settlement version
+ * in reading_history, or that have none: late measured values for a settled
+ * hour, which writeReadings dead-letters. Only `settled` rows probe the
+ * history (one primary-key probe each), so a batch without them pays a scan
+ * of `cur` with a false filter.
+ */
+const HELD_BY_SETTLEMENT = (c: string) => `
+  SELECT ${c}.meter_id, ${c}.channel, (extract(epoch FROM ${c}.start) * 1000)::float8 AS start_ms, ${c}.new_value,
+         ${c}.value AS settled_value, b.value AS before_value, m.external_id
+  FROM ${c}
+  JOIN meters m ON m.id = ${c}.meter_id
+  LEFT JOIN LATERAL (
+    SELECT h.value FROM reading_history h
+    WHERE h.meter_id = ${c}.meter_id AND h.channel = ${c}.channel AND h.start = ${c}.start AND h.source <> ${sourceCode('settlement')}
+    ORDER BY h.version DESC LIMIT 1
+  ) b ON true
+  WHERE ${c}.settled AND b.value IS DISTINCT FROM ${c}.new_value`;
 
 const FAST_MERGE = `
 WITH cur AS MATERIALIZED (
   SELECT r.meter_id, r.channel, r.start, r.value, r.interval_minutes, r.quality, r.source, r.version, r.batch_id,
          s.value AS new_value, s.interval_minutes AS new_interval_minutes, s.quality AS new_quality, s.source AS new_source,
-         ((r.value <> s.value OR (r.quality <> s.quality AND NOT (${KEEPS_JUDGEMENT('r', 's')}))) AND NOT (${KEEPS_SETTLED('r', 's')})) AS differs
+         ((r.value <> s.value OR (r.quality <> s.quality AND NOT (${KEEPS_JUDGEMENT('r', 's')}))) AND NOT (${KEEPS_SETTLED('r', 's')})) AS differs,
+         (${KEEPS_SETTLED('r', 's')}) AS settled
   FROM readings r
   JOIN staging_readings s USING (meter_id, channel, start)
   WHERE r.meter_id = ANY($4::int[]) AND r.channel = ANY($5::smallint[]) AND r.start >= $2 AND r.start <= $3
@@ -86,8 +125,9 @@ WITH cur AS MATERIALIZED (
   SELECT s.meter_id, s.channel, s.start, s.value, s.interval_minutes, s.quality, s.source, 1, $1
   FROM staging_readings s
   WHERE NOT EXISTS (SELECT 1 FROM cur c WHERE c.meter_id = s.meter_id AND c.channel = s.channel AND c.start = s.start)
+), held AS (${HELD_BY_SETTLEMENT('cur')}
 )
-SELECT count(*)::int AS stored, count(*) FILTER (WHERE differs)::int AS superseded FROM cur`;
+SELECT count(*)::int AS stored, count(*) FILTER (WHERE differs)::int AS superseded, (SELECT json_agg(held) FROM held) AS held FROM cur`;
 
 /**
  * The same merge settling each row against the latest committed version
@@ -116,6 +156,22 @@ WITH changed AS (
   RETURNING r.version
 )
 SELECT count(*) FILTER (WHERE version = 1)::int AS inserted, count(*) FILTER (WHERE version > 1)::int AS superseded FROM up`;
+
+/**
+ * HELD_BY_SETTLEMENT after UPSERT_MERGE, in a statement of its own so that it
+ * sees what the upsert settled against (the latest committed rows, not its
+ * snapshot): rows it kept are still settled and ours. Only on the race retry
+ * and for external ingest; $1 min, $2 max, $3 meters, $4 channels.
+ */
+const HELD_AFTER_UPSERT = `
+WITH cur AS (
+  SELECT r.meter_id, r.channel, r.start, r.value, s.value AS new_value, (${KEEPS_SETTLED('r', 's', 'true')}) AS settled
+  FROM readings r
+  JOIN staging_readings s USING (meter_id, channel, start)
+  WHERE r.meter_id = ANY($3::int[]) AND r.channel = ANY($4::smallint[]) AND r.start >= $1 AND r.start <= $2
+), held AS (${HELD_BY_SETTLEMENT('cur')}
+)
+SELECT json_agg(held) AS held FROM held`;
 
 /**
  * Queues the (meter, channel, local date) keys of a batch for validation
@@ -255,14 +311,16 @@ export function toCopyBinary(rows: readonly NormalizedReading[], batchId?: numbe
  * their meters and channels has a stored row in their time span, else by
  * binary COPY into a temp staging table and one merge. Rows must be unique
  * per meter/channel/start (ingest/normalize guarantees it). Idempotent:
- * re-sending is a no-op.
+ * re-sending is a no-op. `rejected`: rows dead-lettered by the write itself,
+ * in the same transaction (late measured values for settled hours, see
+ * KEEPS_SETTLED); not counted in accepted, unchanged or superseded.
  */
 export async function writeReadings(
   database: Database,
   rows: readonly NormalizedReading[],
   batch: BatchInfo,
   deadLetters: readonly DeadLetter[] = [],
-): Promise<WriteCounts & { batchId: number }> {
+): Promise<WriteCounts & { batchId: number; rejected: WriteReject[] }> {
   let min = Infinity;
   let max = -Infinity;
   const meterIds = new Set<number>();
@@ -284,25 +342,32 @@ export async function writeReadings(
         [batch.transport, batch.principal, batch.detail ?? null],
       );
       await insertDeadLetters(s, { transport: batch.transport, principal: batch.principal, topic: batch.topic, batchId: id }, deadLetters);
-      if (rows.length === 0) return { batchId: id, accepted: 0, unchanged: 0, superseded: 0 };
+      if (rows.length === 0) return { batchId: id, accepted: 0, unchanged: 0, superseded: 0, rejected: [] };
       if (!upsert) {
         const [{ stored }] = await s.query<{ stored: boolean }>(ANY_STORED, params);
         if (!stored) {
           await s.copyFrom(COPY_READINGS, toCopyBinary(rows, id));
           if (batch.validate) await enqueueTouchedDays(s, rows, meterList);
           await markDirtyDays(s, rows, meterList);
-          return { batchId: id, accepted: rows.length, unchanged: 0, superseded: 0 };
+          return { batchId: id, accepted: rows.length, unchanged: 0, superseded: 0, rejected: [] };
         }
       }
       await s.query(STAGING);
       await s.copyFrom('COPY staging_readings FROM STDIN (FORMAT binary)', toCopyBinary(rows));
-      let counts: WriteCounts & { batchId: number };
+      let counts: WriteCounts & { batchId: number; rejected: WriteReject[] };
+      let held: HeldRow[] | null;
       if (upsert) {
         const [res] = await s.query<{ inserted: number; superseded: number }>(UPSERT_MERGE, [id, ...params, batch.validate === true]);
-        counts = { batchId: id, accepted: res.inserted, superseded: res.superseded, unchanged: rows.length - res.inserted - res.superseded };
+        counts = { batchId: id, accepted: res.inserted, superseded: res.superseded, unchanged: rows.length - res.inserted - res.superseded, rejected: [] };
+        held = batch.validate ? (await s.query<{ held: HeldRow[] | null }>(HELD_AFTER_UPSERT, params))[0].held : null;
       } else {
-        const [res] = await s.query<{ stored: number; superseded: number }>(FAST_MERGE, [id, ...params, batch.validate === true]);
-        counts = { batchId: id, accepted: rows.length - res.stored, superseded: res.superseded, unchanged: res.stored - res.superseded };
+        const [res] = await s.query<{ stored: number; superseded: number; held: HeldRow[] | null }>(FAST_MERGE, [id, ...params, batch.validate === true]);
+        counts = { batchId: id, accepted: rows.length - res.stored, superseded: res.superseded, unchanged: res.stored - res.superseded, rejected: [] };
+        held = res.held;
+      }
+      if (held?.length) {
+        counts.rejected = await rejectHeld(s, rows, batch, id, held);
+        counts.unchanged -= counts.rejected.length; // they were kept out of readings like a re-send
       }
       // A batch that changed nothing (a pure re-send) needs no re-validation.
       if (batch.validate && counts.accepted + counts.superseded > 0) await enqueueTouchedDays(s, rows, meterList);
@@ -316,4 +381,57 @@ export async function writeReadings(
     if (!RACE_CODES.has((err as { code?: string }).code ?? '')) throw err;
     return attempt(true);
   }
+}
+
+/** A row of HELD_BY_SETTLEMENT (json_agg: keys as the columns). */
+interface HeldRow {
+  meter_id: number;
+  channel: number;
+  start_ms: number;
+  new_value: number;
+  settled_value: number;
+  before_value: number | null;
+  external_id: string;
+}
+
+/**
+ * Dead-letters late measured values for settled hours, in the write's
+ * transaction: the value is not lost, billing keeps the settled one. Runs
+ * only when HELD_BY_SETTLEMENT found some (rare), so one pass over the batch
+ * to find them is fine.
+ */
+async function rejectHeld(s: SqlSession, rows: readonly NormalizedReading[], batch: BatchInfo, batchId: number, held: readonly HeldRow[]): Promise<WriteReject[]> {
+  const byGroup = new Map<number, Map<number, HeldRow>>(); // meter * 65 536 + channel (exact) → start → row
+  for (const h of held) {
+    const key = h.meter_id * 65_536 + h.channel;
+    let g = byGroup.get(key);
+    if (g === undefined) byGroup.set(key, (g = new Map()));
+    g.set(h.start_ms, h);
+  }
+  const out: WriteReject[] = [];
+  const letters: DeadLetter[] = [];
+  for (let position = 0; position < rows.length; position++) {
+    const row = rows[position];
+    const h = byGroup.get(row.meterId * 65_536 + row.channel)?.get(row.startMs);
+    if (h === undefined) continue;
+    const reason =
+      `hour is settled (settlement supersedes measured values); measured value ${h.new_value} kept here, current settled value ${h.settled_value}` +
+      (h.before_value === null ? '; no value before the settlement' : `; value before the settlement ${h.before_value}`);
+    const origin = batch.rowOrigin?.(row, position);
+    const payload =
+      origin?.payload ??
+      JSON.stringify({
+        meter: h.external_id,
+        channel: channelByCode(row.channel).name,
+        start: new Date(row.startMs).toISOString(),
+        value: row.value,
+        quality: qualityName(row.quality),
+        source: sourceName(row.source),
+      });
+    const rowIndex = origin?.rowIndex ?? null;
+    letters.push({ rowIndex, meter: h.external_id, payload, reason, topic: origin?.topic, principal: origin?.principal });
+    out.push({ row, rowIndex, reason });
+  }
+  await insertDeadLetters(s, { transport: batch.transport, principal: batch.principal, topic: batch.topic, batchId }, letters);
+  return out;
 }

@@ -103,14 +103,19 @@ describe.each(FLAVOURS)('settlement (%s)', (flavour) => {
     expect(await billed('S1')).toBe(11);
     expect(await billed('S2')).toBe(10);
 
-    // The head-end re-sends its figure (and a changed one) for settled hours: no-ops, settlement stays current.
+    // The head-end re-sends its figure (a no-op) and a changed one (dead-lettered, see settlement-late-measured.test.ts) for settled hours: settlement stays current.
     const resend = await t.app.inject({
       method: 'POST',
       url: '/v1/readings',
       headers: t.auth('gateway'),
       payload: { readings: [{ meter: 'S1', channel: 'active_import', start: H(0), value: 1 }, { meter: 'S1', channel: 'active_import', start: H(1), value: 2.2 }] },
     });
-    expect(resend.json()).toEqual({ accepted: 0, unchanged: 2, superseded: 0, rejected: [] });
+    expect(resend.json()).toEqual({
+      accepted: 0,
+      unchanged: 1,
+      superseded: 0,
+      rejected: [{ index: 1, reason: 'hour is settled (settlement supersedes measured values); measured value 2.2 kept here, current settled value 2; value before the settlement 2' }],
+    });
     expect((await raw('S1', H(0), H(2))).map((r) => r[1])).toEqual([1.5, 2]);
     expect(await billed('S1')).toBe(11);
   });
