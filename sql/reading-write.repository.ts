@@ -159,8 +159,9 @@ SELECT count(*) FILTER (WHERE version = 1)::int AS inserted, count(*) FILTER (WH
 /**
  * HELD_BY_SETTLEMENT after UPSERT_MERGE, in a statement of its own so that it
  * sees what the upsert settled against (the latest committed rows, not its
- * snapshot): rows it kept are still settled and ours. Only on the race retry
- * and for external ingest; $1 min, $2 max, $3 meters, $4 channels.
+ * snapshot; ON CONFLICT locked every row it met, updated or not, so they are
+ * still as it saw them). Only on the race retry and for external ingest;
+ * $1 min, $2 max, $3 meters, $4 channels.
  */
 const HELD_AFTER_UPSERT = `
 WITH cur AS (
