@@ -12,7 +12,7 @@ import { findMeterRefs } from '../sql/meter-lookup.repository.js';
 import { upsertMeters } from '../sql/meter.repository.js';
 import { migrate } from '../sql/migrator.js';
 import { loadNow, median, type Bench, type BenchOptions, type Figure, type Goal } from './bench.js';
-import { createBenchDatabase, dropStaleBenchDatabases } from './bench-database.js';
+import { openBenchDatabase } from './bench-database.js';
 import { BENCH_TZ } from './load-profile.js';
 import { seededRandom } from '../models/random.js';
 
@@ -262,10 +262,7 @@ export const alarmsBench: Bench = {
   summary: `${RATE.toLocaleString('en-US')} events/s × ${SECONDS} s into the alarm pipeline (${OPEN_SHARE * 100} % opening alarms), hook deliveries to a loopback receiver`,
   timeoutMs: TIMEOUT_MS,
   async run(opts: BenchOptions, log, onCleanup) {
-    const dropped = await dropStaleBenchDatabases(opts.databaseUrl, Date.now(), 2 * TIMEOUT_MS);
-    if (dropped.length) log(`dropped stale bench databases: ${dropped.join(', ')}`);
-    const bench = await createBenchDatabase(opts.databaseUrl, Date.now());
-    onCleanup(bench.drop);
+    const bench = await openBenchDatabase(opts.databaseUrl, TIMEOUT_MS, log, onCleanup);
     const server: Round[] = [];
     try {
       const meterIds = await setUpMeters(bench.database);

@@ -69,3 +69,21 @@ export async function createBenchDatabase(baseUrl: string, nowMs: number, opts: 
   }
   return { database, name, url: url.toString(), drop };
 }
+
+/**
+ * What every server bench does first: drop databases killed runs left behind
+ * (older than twice the bench's time bound), create a fresh migrated one and
+ * register its drop with the runner's cleanup.
+ */
+export async function openBenchDatabase(
+  baseUrl: string,
+  timeoutMs: number,
+  log: (line: string) => void,
+  onCleanup: (fn: () => Promise<void>) => void,
+): Promise<BenchDatabase> {
+  const dropped = await dropStaleBenchDatabases(baseUrl, Date.now(), 2 * timeoutMs);
+  if (dropped.length) log(`dropped bench databases left by killed runs: ${dropped.join(', ')}`);
+  const bench = await createBenchDatabase(baseUrl, Date.now());
+  onCleanup(bench.drop);
+  return bench;
+}

@@ -6,7 +6,7 @@ import { toCopyBinary } from '../sql/reading-write.repository.js';
 import { maintainBillingRollup } from '../sql/billing-rollup.repository.js';
 import type { Database } from '../sql/database.js';
 import { loadNow, median, type Bench, type Figure } from './bench.js';
-import { createBenchDatabase, dropStaleBenchDatabases } from './bench-database.js';
+import { openBenchDatabase } from './bench-database.js';
 import { startBenchService } from './bench-service.js';
 import { loadBuildingSeries } from './load-profile.js';
 import { timeGets } from './post-batches.js';
@@ -111,10 +111,7 @@ export const billingBench: Bench = {
   timeoutMs: TIMEOUT_MS,
   async run(opts, log, onCleanup) {
     const loadStart = loadNow();
-    const dropped = await dropStaleBenchDatabases(opts.databaseUrl, Date.now(), 2 * TIMEOUT_MS);
-    if (dropped.length) log(`dropped bench databases left by killed runs: ${dropped.join(', ')}`);
-    const bench = await createBenchDatabase(opts.databaseUrl, Date.now());
-    onCleanup(bench.drop);
+    const bench = await openBenchDatabase(opts.databaseUrl, TIMEOUT_MS, log, onCleanup);
     try {
       const database = bench.database;
       const [server] = await database.session((s) =>

@@ -1,7 +1,7 @@
 import { historyFromMs, loadTargetSeries, resolveTarget } from '../forecast/target.js';
 import { loadHourlyHistory } from '../sql/forecast.repository.js';
 import { loadNow, type Bench, type Figure } from './bench.js';
-import { createBenchDatabase, dropStaleBenchDatabases } from './bench-database.js';
+import { openBenchDatabase } from './bench-database.js';
 
 /**
  * Issue 5, "efficient for 1 000 meters × 2 years": the history a forecast run
@@ -25,9 +25,7 @@ export const forecastLoadBench: Bench = {
   summary: 'history of a forecast run: BENCH_METERS hourly meters × 2 years on the server, day-ahead (366 days) and the full two years',
   timeoutMs: TIMEOUT_MS,
   async run(opts, log, onCleanup) {
-    await dropStaleBenchDatabases(opts.databaseUrl, Date.now(), TIMEOUT_MS);
-    const bench = await createBenchDatabase(opts.databaseUrl, Date.now());
-    onCleanup(bench.drop);
+    const bench = await openBenchDatabase(opts.databaseUrl, TIMEOUT_MS, log, onCleanup);
     const { database } = bench;
     try {
       const t0 = performance.now();

@@ -6,7 +6,7 @@ import { meterImbalance } from '../sql/imbalance.repository.js';
 import { upsertPositions, upsertPrices } from '../sql/market.repository.js';
 import { toCopyBinary } from '../sql/reading-write.repository.js';
 import { loadNow, median, type Bench, type Figure } from './bench.js';
-import { createBenchDatabase, dropStaleBenchDatabases } from './bench-database.js';
+import { openBenchDatabase } from './bench-database.js';
 import { startBenchService } from './bench-service.js';
 import { loadBuildingSeries } from './load-profile.js';
 import { timeGets } from './post-batches.js';
@@ -174,10 +174,7 @@ export const imbalanceBench: Bench = {
   timeoutMs: TIMEOUT_MS,
   async run(opts, log, onCleanup) {
     const loadStart = loadNow();
-    const dropped = await dropStaleBenchDatabases(opts.databaseUrl, Date.now(), 2 * TIMEOUT_MS);
-    if (dropped.length) log(`dropped bench databases left by killed runs: ${dropped.join(', ')}`);
-    const bench = await createBenchDatabase(opts.databaseUrl, Date.now());
-    onCleanup(bench.drop);
+    const bench = await openBenchDatabase(opts.databaseUrl, TIMEOUT_MS, log, onCleanup);
     let server: Awaited<ReturnType<typeof measure>>;
     let version: string;
     let cpuMs: number[] = [];

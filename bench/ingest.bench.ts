@@ -7,7 +7,7 @@ import { createEmbeddedDatabase, type Database } from '../sql/database.js';
 import { findMeterRefs } from '../sql/meter-lookup.repository.js';
 import { migrate } from '../sql/migrator.js';
 import { loadNow, median, type Bench, type BenchOptions, type Figure, type Goal } from './bench.js';
-import { createBenchDatabase, dropStaleBenchDatabases } from './bench-database.js';
+import { openBenchDatabase } from './bench-database.js';
 import { registerMeters, startBenchService, type BenchService } from './bench-service.js';
 import { copyText, timeRawCopy, type StoredRows } from './copy-baseline.js';
 import { BENCH_FROM_MS, BENCH_TZ, makeLoadProfile, type BenchRow, type LoadProfile } from './load-profile.js';
@@ -153,10 +153,7 @@ async function measureLoad(
 }
 
 async function serverFlavour(opts: BenchOptions, profile: LoadProfile, log: (line: string) => void, onCleanup: (fn: () => Promise<void>) => void) {
-  const dropped = await dropStaleBenchDatabases(opts.databaseUrl, Date.now(), 2 * TIMEOUT_MS);
-  if (dropped.length) log(`dropped bench databases left by killed runs: ${dropped.join(', ')}`);
-  const bench = await createBenchDatabase(opts.databaseUrl, Date.now());
-  onCleanup(bench.drop);
+  const bench = await openBenchDatabase(opts.databaseUrl, TIMEOUT_MS, log, onCleanup);
   let service: BenchService | undefined;
   try {
     const database = bench.database;

@@ -7,7 +7,7 @@ import { loadConfig } from '../models/config.js';
 import { createApiKey } from '../sql/api-key.repository.js';
 import type { Database } from '../sql/database.js';
 import { loadNow, median, type Bench, type BenchOptions, type Figure, type Goal } from './bench.js';
-import { createBenchDatabase, dropStaleBenchDatabases } from './bench-database.js';
+import { openBenchDatabase } from './bench-database.js';
 import { registerMeters, startBenchService, type BenchService } from './bench-service.js';
 import { BENCH_TZ, makeLoadProfile, type LoadProfile } from './load-profile.js';
 import { postBatches } from './post-batches.js';
@@ -208,10 +208,7 @@ export const mqttBench: Bench = {
     if (mosquittoDown) log(`Mosquitto not reachable at ${MOSQUITTO_URL} (${mosquittoDown}): measuring the embedded broker only`);
     const brokers: Broker[] = mosquittoDown ? ['embedded'] : ['mosquitto', 'embedded'];
 
-    const dropped = await dropStaleBenchDatabases(opts.databaseUrl, Date.now(), 2 * TIMEOUT_MS);
-    if (dropped.length) log(`dropped bench databases left by killed runs: ${dropped.join(', ')}`);
-    const bench = await createBenchDatabase(opts.databaseUrl, Date.now());
-    onCleanup(bench.drop);
+    const bench = await openBenchDatabase(opts.databaseUrl, TIMEOUT_MS, log, onCleanup);
     let service: BenchService | undefined;
     const values = new Map<string, number[]>();
     const push = (label: string, v: number) => values.set(label, [...(values.get(label) ?? []), v]);

@@ -10,7 +10,7 @@ import { upsertMeters } from '../sql/meter.repository.js';
 import { findMeterRefs } from '../sql/meter-lookup.repository.js';
 import { writeReadings } from '../sql/reading-write.repository.js';
 import { loadNow, type Bench, type BenchOptions, type Figure, type Goal } from './bench.js';
-import { createBenchDatabase, dropStaleBenchDatabases } from './bench-database.js';
+import { openBenchDatabase } from './bench-database.js';
 import { BENCH_FROM_MS, BENCH_TZ, makeLoadProfile } from './load-profile.js';
 import { seededRandom } from '../models/random.js';
 
@@ -91,10 +91,7 @@ export const veeBench: Bench = {
   summary: 'VEE rules, estimation and issue storage over 1 000 meters × 1 month hourly with injected faults',
   timeoutMs: TIMEOUT_MS,
   async run(opts: BenchOptions, log, onCleanup) {
-    const dropped = await dropStaleBenchDatabases(opts.databaseUrl, Date.now(), 2 * TIMEOUT_MS);
-    if (dropped.length) log(`dropped stale bench databases: ${dropped.join(', ')}`);
-    const bench = await createBenchDatabase(opts.databaseUrl, Date.now());
-    onCleanup(bench.drop);
+    const bench = await openBenchDatabase(opts.databaseUrl, TIMEOUT_MS, log, onCleanup);
     try {
       const { database } = bench;
       const profile = makeLoadProfile(opts.dataDir, opts.meters, opts.days);
