@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { MdmError } from '../models/errors.js';
 import { DEFAULT_AREA, DEFAULT_CURRENCY, DEFAULT_DAY_AHEAD_CUTOFF, DEFAULT_TIMEZONE, type PortfolioSettings } from '../models/portfolio.js';
 import type { Database } from './database.js';
 
@@ -85,6 +86,13 @@ function resolve(r: Resolved): PortfolioSettings {
 export async function getPortfolioSettings(database: Database, id: string): Promise<PortfolioSettings | undefined> {
   const [row] = await database.session((s) => s.query<Resolved>(RESOLVE, [[id]]));
   return row ? resolve(row) : undefined;
+}
+
+/** getPortfolioSettings, or 404 MDM_ERR_NOT_FOUND naming the two ways a portfolio comes to exist. */
+export async function requirePortfolio(database: Database, id: string): Promise<PortfolioSettings> {
+  const p = await getPortfolioSettings(database, id);
+  if (!p) throw new MdmError('MDM_ERR_NOT_FOUND', [`portfolio "${id}" is unknown: give its meters portfolio="${id}" (PUT /v1/meters) or create it with PUT /v1/portfolios/${id}`]);
+  return p;
 }
 
 /** Every portfolio that has settings or member meters, by id. */

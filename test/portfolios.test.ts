@@ -83,7 +83,7 @@ describe.each(FLAVOURS)('portfolios API (%s)', (flavour) => {
       expect(res.json().message).toMatch(reason);
     }
     expect((await get('/v1/portfolios/P-UNKNOWN')).statusCode).toBe(404);
-    expect((await get('/v1/portfolios/P-UNKNOWN')).json().message).toMatch(/no portfolio "P-UNKNOWN"/);
+    expect((await get('/v1/portfolios/P-UNKNOWN')).json().message).toMatch(/portfolio "P-UNKNOWN" is unknown: give its meters portfolio="P-UNKNOWN"/);
     expect((await put('P2', {}, 'trader')).statusCode).toBe(403);
     expect((await get('/v1/portfolios/P1', 'gateway')).statusCode).toBe(403);
   });

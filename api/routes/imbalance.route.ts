@@ -5,7 +5,7 @@ import { localMonthRange } from '../../models/calendar.js';
 import { MdmError } from '../../models/errors.js';
 import { formatInstant } from '../../models/time.js';
 import { bucketImbalance, isWholeHour, meterImbalance } from '../../sql/imbalance.repository.js';
-import { getPortfolioSettings } from '../../sql/portfolio.repository.js';
+import { requirePortfolio } from '../../sql/portfolio.repository.js';
 import type { RouteContext } from '../app.js';
 import { rangeParams } from '../query-params.js';
 import { authErrors, ErrorSchema, InstantQuery } from '../schemas.js';
@@ -46,12 +46,6 @@ const MeterRowSchema = z.object({
   shareOfPortfolioCost: z.number().nullable().describe('imbalanceCost / portfolio cost, 0…1; null when the portfolio cost is 0'),
 });
 type MeterRow = z.infer<typeof MeterRowSchema>;
-
-async function portfolioParam(database: RouteContext['database'], id: string) {
-  const p = await getPortfolioSettings(database, id);
-  if (!p) throw new MdmError('MDM_ERR_NOT_FOUND', [`portfolio "${id}" is unknown: give its meters portfolio="${id}" or create it with PUT /v1/portfolios/${id}`]);
-  return p;
-}
 
 const units = (currency: string) => ({ energy: 'MWh' as const, price: `${currency}/MWh`, cost: currency });
 
@@ -94,7 +88,7 @@ export const imbalanceRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
     },
     async (req, reply) => {
       const q = req.query;
-      const p = await portfolioParam(database, q.portfolio);
+      const p = await requirePortfolio(database, q.portfolio);
       const { from, to } = rangeParams(q.from, q.to, q.interval);
       if (!isWholeHour(from.getTime()) || !isWholeHour(to.getTime())) throw new MdmError('MDM_ERR_VALIDATION', ['from and to must be whole hours (minutes and seconds 0)']);
       const buckets = await bucketImbalance(database, { portfolio: p.id, area: p.area, timezone: p.timezone, from, to, unit: q.interval });
@@ -175,7 +169,7 @@ export const imbalanceRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
     },
     async (req, reply) => {
       const q = req.query;
-      const p = await portfolioParam(database, q.portfolio);
+      const p = await requirePortfolio(database, q.portfolio);
       const { fromMs, toMs } = localMonthRange(q.period, p.timezone);
       const r = await meterImbalance(database, { portfolio: p.id, area: p.area, timezone: p.timezone, from: new Date(fromMs), to: new Date(toMs) });
       const t = r.totals;

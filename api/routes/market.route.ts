@@ -30,7 +30,7 @@ import {
   upsertPrices,
   type PositionInput,
 } from '../../sql/market.repository.js';
-import { getPortfolioSettings } from '../../sql/portfolio.repository.js';
+import { requirePortfolio } from '../../sql/portfolio.repository.js';
 import type { RouteContext } from '../app.js';
 import { rangeParams } from '../query-params.js';
 import { authErrors, ErrorSchema, InstantQuery } from '../schemas.js';
@@ -53,12 +53,6 @@ function refuse(what: string, problems: readonly RowProblem[], unit = 'row'): ne
     [`${problems.length} bad ${what} ${unit}(s), nothing stored; first: ${unit} ${first.index}: ${first.reason}`],
     { details: { rejected: problems.slice(0, MAX_PROBLEMS), count: problems.length } },
   );
-}
-
-async function knownPortfolio(database: Database, id: string) {
-  const p = await getPortfolioSettings(database, id);
-  if (!p) throw new MdmError('MDM_ERR_NOT_FOUND', [`portfolio "${id}" is unknown: give its meters portfolio="${id}" or create it with PUT /v1/portfolios/${id}`]);
-  return p;
 }
 
 /** start,bilateral,dayAhead,intraday (header required, any order, empty cells = 0) → rows or problems by line. */
@@ -254,7 +248,7 @@ export const marketRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
         portfolio = req.body.portfolio;
         rows = req.body.positions;
       }
-      await knownPortfolio(database, portfolio);
+      await requirePortfolio(database, portfolio);
       const { ms, problems } = hourStarts(rows.map((r) => r.start));
       if (problems.length) refuse('position', labels ? problems.map((p) => ({ ...p, index: labels![p.index] })) : problems, labels ? 'line' : 'row');
       const input: PositionInput[] = rows.map((r, i) => ({ startMs: ms[i], bilateral: r.bilateral ?? 0, dayAhead: r.dayAhead ?? 0, intraday: r.intraday ?? 0 }));
@@ -276,7 +270,7 @@ export const marketRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
       },
     },
     async (req, reply) => {
-      const p = await knownPortfolio(database, req.query.portfolio);
+      const p = await requirePortfolio(database, req.query.portfolio);
       const { from, to } = rangeParams(req.query.from, req.query.to, 'hour');
       const rows = await listPositions(database, { portfolio: p.id, from, to });
       const positions = rows.map((r) => ({
@@ -307,7 +301,7 @@ export const marketRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
     },
     async (req) => {
       const { portfolio, nominations } = req.body;
-      await knownPortfolio(database, portfolio);
+      await requirePortfolio(database, portfolio);
       const members = new Map((await findQueryMeters(database, { portfolio })).map((m) => [m.externalId, m.id]));
       const problems: RowProblem[] = [];
       const seen = new Set<string>();

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { MdmError } from '../../models/errors.js';
 import { PortfolioOutSchema, PortfolioSettingsSchema } from '../../models/portfolio.js';
 import { getMeter } from '../../sql/meter.repository.js';
-import { getPortfolioSettings, listPortfolios, putPortfolio } from '../../sql/portfolio.repository.js';
+import { getPortfolioSettings, listPortfolios, putPortfolio, requirePortfolio } from '../../sql/portfolio.repository.js';
 import type { RouteContext } from '../app.js';
 import { authErrors, ErrorSchema } from '../schemas.js';
 
@@ -53,9 +53,7 @@ export const portfolioRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
       },
     },
     async (req) => {
-      const p = await getPortfolioSettings(database, req.params.id);
-      if (!p) throw new MdmError('MDM_ERR_NOT_FOUND', [`no portfolio "${req.params.id}": no settings were PUT and no meter has portfolio "${req.params.id}"`]);
-      return p;
+      return requirePortfolio(database, req.params.id);
     },
   );
 
