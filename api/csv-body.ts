@@ -1,3 +1,4 @@
+import { decodeCsvBytes } from '../adapters/file/csv.js';
 import { MdmError } from '../models/errors.js';
 
 /**
@@ -14,9 +15,5 @@ export function decodeCsvBody(bytes: Buffer, contentType: string | undefined): s
       throw new MdmError('MDM_ERR_UNSUPPORTED_MEDIA', [`unknown charset "${charset}": send UTF-8 or windows-1254`]);
     }
   }
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    return new TextDecoder('windows-1254').decode(bytes);
-  }
+  return decodeCsvBytes(bytes);
 }

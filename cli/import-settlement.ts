@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { CsvError, CsvHeaderError, csvLine } from '../adapters/file/csv.js';
+import { CsvError, CsvHeaderError, csvLine, decodeCsvBytes } from '../adapters/file/csv.js';
 import { parseSettlementCsv } from '../adapters/file/settlement-csv.js';
 import { importSettlement } from '../ingest/settlement-import.js';
 import { parsePeriod } from '../billing/period.js';
@@ -37,13 +37,7 @@ export async function importSettlementFile(
     version = Number(opts.version);
     if (!Number.isInteger(version) || version < 1) throw new UsageError(`--version must be a whole number ≥ 1, got "${opts.version}"`, 'import settlement');
   }
-  const bytes = readFileSync(file);
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    text = new TextDecoder('windows-1254').decode(bytes);
-  }
+  const text = decodeCsvBytes(readFileSync(file));
   let csv;
   try {
     csv = parseSettlementCsv(text, version);

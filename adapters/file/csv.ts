@@ -248,6 +248,19 @@ export async function* readCsvFile(
   if (tail.length) yield tail;
 }
 
+/**
+ * A whole CSV file's bytes → text: UTF-8 when the bytes are valid UTF-8, else
+ * Windows-1254 (what EPİAŞ publishes and Turkish Excel saves). For files read
+ * at once (settlement, profile coefficients); readCsvFile streams UTF-8 only.
+ */
+export function decodeCsvBytes(bytes: Uint8Array): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return new TextDecoder('windows-1254').decode(bytes);
+  }
+}
+
 const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const DECIMAL_COMMA = /^[+-]?\d+,\d+$/;
 

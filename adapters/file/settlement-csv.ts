@@ -4,7 +4,8 @@
  * without `version` the caller gives one for the whole file). Column names
  * match case-insensitively, with aliases for the EPİAŞ/distribution exports:
  * meter = eic | meterId | sayac; start = hour | time | tarih; withdrawal =
- * consumption | cekis | çekiş; supply = injection | veris | veriş. `,` or `;`
+ * consumption | cekis | çekiş; supply = injection | veris | veriş; version =
+ * versiyon. `,` or `;`
  * delimited; with `;` a decimal comma is accepted. Rows are grouped by
  * version, each group is imported like one PUT /v1/settlement, lowest
  * version first. Pure: text in, groups and line rejects out.
@@ -29,6 +30,7 @@ const ALIASES: Record<string, 'meter' | 'start' | 'withdrawal' | 'supply' | 'ver
   veris: 'supply',
   'veriş': 'supply',
   version: 'version',
+  versiyon: 'version',
 };
 
 export interface SettlementCsvGroup {
