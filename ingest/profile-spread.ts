@@ -65,7 +65,8 @@ export async function spreadProfiles(database: Database, req: SpreadRequest): Pr
   const results: SpreadMeterResult[] = [];
   const skip = (meter: string, reason: string, totalKWh: number | null = null, totalFrom: SpreadMeterResult['totalFrom'] = null) =>
     results.push({ meter, status: 'skipped', totalKWh, totalFrom, hours: 0, reason });
-  for (const id of req.meters ?? []) if (!found.some((m) => m.externalId === id)) skip(id, `unknown meter "${id}": register it with PUT /v1/meters first`);
+  const foundIds = new Set(found.map((m) => m.externalId));
+  for (const id of req.meters ?? []) if (!foundIds.has(id)) skip(id, `unknown meter "${id}": register it with PUT /v1/meters first`);
 
   const plans: { meter: ProfiledMeterRow; fromMs: number; toMs: number }[] = [];
   for (const m of found) {
