@@ -236,7 +236,8 @@ export async function closeAlarms(s: SqlSession, inputs: readonly CloseInput[]):
 
 /* -------------------------------------------------------- transitions */
 
-export type AlarmAction = 'acknowledge' | 'close';
+/** `record`: store the work order only, no state change (a cancelled work order). */
+export type AlarmAction = 'acknowledge' | 'close' | 'record';
 
 export interface TransitionOptions {
   /** Who acts (user or key name); kept in acknowledged_by/closed_by and the outbox row. */
@@ -260,7 +261,8 @@ export interface TransitionResult {
  * - acknowledge an open alarm → acknowledged; an acknowledged one → unchanged
  *   (changed: false); a closed one → MDM_ERR_CONFLICT (409, closed is final);
  * - close an open or acknowledged alarm → closed; a closed one → unchanged
- *   (changed: false), so a work-order system may retry its callback.
+ *   (changed: false), so a work-order system may retry its callback;
+ * - record → no state change (used for a cancelled work order).
  * A workOrder is stored whatever the state (no outbox row of its own).
  * @example await transitionAlarm(database, 42, 'close', { actor: 'alice', comment: 'meter replaced' })
  */
@@ -283,13 +285,34 @@ export async function transitionAlarm(x: Executor, id: number, action: AlarmActi
         await s.query(`UPDATE alarms SET state = 'acknowledged', acknowledged_at = $2, acknowledged_by = $3, comment = coalesce($4, comment), updated_at = now() WHERE id = $1`, [id, now, opts.actor, comment]);
         transition = 'acknowledged';
       }
-    } else if (row.state !== 'closed') {
+    } else if (action === 'close' && row.state !== 'closed') {
       await s.query(`UPDATE alarms SET state = 'closed', closed_at = $2, closed_by = $3, comment = coalesce($4, comment), updated_at = now() WHERE id = $1`, [id, now, opts.actor, comment]);
       transition = 'closed';
     }
     const [after] = transition || wo ? await loadAlarms(s, [id]) : [row];
     if (transition) await writeTransitions(s, [{ row: after, transition, actor: opts.actor, comment }]);
     return { alarm: alarmOut(after), changed: transition !== null };
+  });
+}
+
+/**
+ * The work-order callback (POST /v1/alarms/{id}/work-order): stores the work
+ * order and moves the alarm: `open`/`in_progress` acknowledge an open alarm,
+ * `done` closes it, `cancelled` only records. A closed alarm stays closed (the
+ * work order is still stored), so the receiving system may send its statuses
+ * in any order and retry them.
+ */
+export async function applyWorkOrder(
+  x: Executor,
+  id: number,
+  workOrder: { readonly id: string; readonly status: 'open' | 'in_progress' | 'done' | 'cancelled' },
+  opts: Omit<TransitionOptions, 'workOrder'>,
+): Promise<TransitionResult> {
+  return inTransaction(x, async (s) => {
+    const [row] = await loadAlarms(s, [id], true);
+    if (!row) throw new MdmError('MDM_ERR_NOT_FOUND', [`alarm ${id} not found: list alarms with GET /v1/alarms`]);
+    const action: AlarmAction = workOrder.status === 'cancelled' ? 'record' : workOrder.status === 'done' || row.state === 'closed' ? 'close' : 'acknowledge';
+    return transitionAlarm(s, id, action, { ...opts, workOrder });
   });
 }
 

@@ -226,19 +226,3 @@ export async function deliveryStats(database: Database): Promise<{ pending: numb
   return rows[0];
 }
 
-/**
- * The alarm's state, its row locked until the caller's transaction ends
- * (so that a concurrent close cannot slip between the check and the change).
- */
-export async function lockAlarmState(s: SqlSession, alarmId: number): Promise<string | undefined> {
-  const rows = await s.query<{ state: string }>('SELECT state FROM alarms WHERE id = $1 FOR UPDATE', [alarmId]);
-  return rows[0]?.state;
-}
-
-/**
- * Stores a work order on an alarm without changing its state (a cancelled
- * work order): no outbox row, as transitionAlarm does for a bare work order.
- */
-export async function setAlarmWorkOrder(s: SqlSession, alarmId: number, wo: { id: string; status: string }): Promise<void> {
-  await s.query('UPDATE alarms SET work_order_id = $2, work_order_status = $3, updated_at = now() WHERE id = $1', [alarmId, wo.id, wo.status]);
-}

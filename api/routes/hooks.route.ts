@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { AlarmSchema } from '../../models/alarm.js';
 import { MdmError } from '../../models/errors.js';
 import { DEFAULT_HOOK_TRANSITIONS, DELIVERY_STATUSES, DeliveryOutSchema, HookCreateSchema, HookOutSchema, WorkOrderBodySchema } from '../../models/hook.js';
-import { getAlarm, transitionAlarm } from '../../sql/alarm.repository.js';
+import { applyWorkOrder } from '../../sql/alarm.repository.js';
 import {
   createHook,
   deactivateHook,
@@ -12,9 +12,7 @@ import {
   getHook,
   listDeliveries,
   listHooks,
-  lockAlarmState,
   redeliver,
-  setAlarmWorkOrder,
   type DeliveryRow,
   type HookRow,
 } from '../../sql/hook.repository.js';
@@ -193,18 +191,7 @@ export const hookRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { dat
       const actor = req.principal.name;
       const workOrder = { id: workOrderId, status };
       const text = comment ?? `work order ${workOrderId}: ${status}`;
-      const r = await database.session(async (s) => {
-        const state = await lockAlarmState(s, alarmId);
-        if (state === undefined) throw new MdmError('MDM_ERR_NOT_FOUND', [`alarm ${alarmId} not found: list alarms with GET /v1/alarms`]);
-        if (status === 'cancelled') {
-          await setAlarmWorkOrder(s, alarmId, workOrder);
-          return undefined;
-        }
-        // A closed alarm stays closed: close is then a no-op that stores the work order.
-        const action = status === 'done' || state === 'closed' ? 'close' : 'acknowledge';
-        return transitionAlarm(s, alarmId, action, { actor, comment: text, workOrder });
-      });
-      return r ?? { alarm: (await getAlarm(database, alarmId))!, changed: false };
+      return applyWorkOrder(database, alarmId, workOrder, { actor, comment: text });
     },
   );
 };
