@@ -85,17 +85,17 @@ export async function resolveTarget(database: Database, ref: TargetRef): Promise
     return { ok: false, reason };
   }
   if (ref.kind === 'portfolio') {
-    const s = await getPortfolioSettings(database, ref.id);
+    // It has member meters, so it resolves: stored settings, else the members' most common zone and station.
+    const s = (await getPortfolioSettings(database, ref.id))!;
     // The market area is the holiday country when it was set and names one (TR, PL); else the zone's country.
-    const area = s?.stored ? s.area : '';
-    const timezone = s?.timezone ?? mostCommon(meters.map((m) => m.timezone))!;
+    const area = s.stored ? s.area : '';
     return {
       ok: true,
       target: {
-        ref, text, meters, timezone,
-        country: /^[A-Z]{2}$/.test(area) ? area : countryOfZone(timezone),
-        dayAheadCutoff: s?.dayAheadCutoff ?? DEFAULT_DAY_AHEAD_CUTOFF,
-        weatherStation: s?.weatherStation ?? mostCommon(meters.map((m) => m.weatherStation)),
+        ref, text, meters, timezone: s.timezone,
+        country: /^[A-Z]{2}$/.test(area) ? area : countryOfZone(s.timezone),
+        dayAheadCutoff: s.dayAheadCutoff,
+        weatherStation: s.weatherStation,
       },
     };
   }
