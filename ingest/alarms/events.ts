@@ -1,3 +1,4 @@
+import { withRetry } from '../../sql/db-errors.js';
 import { eventAction, type AlarmSeverity } from '../../models/alarm.js';
 import type { Database, SqlSession } from '../../sql/database.js';
 import { closeAlarms, raiseAlarms, type CloseInput, type LifecycleCounts, type RaiseInput } from '../../sql/alarm.repository.js';
@@ -63,20 +64,6 @@ export function planEvents(
     });
   }
   return rounds;
-}
-
-/** SQLSTATEs after which the whole transaction is run again: deadlock_detected, unique_violation, serialization_failure. */
-const RETRY_CODES = new Set(['40P01', '23505', '40001']);
-
-/** Runs `fn` in a transaction, again (up to 3 times) when it lost a race with a concurrent writer. */
-export async function withRetry<T>(database: Database, fn: (s: SqlSession) => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await database.session(fn);
-    } catch (err) {
-      if (attempt >= 3 || !RETRY_CODES.has((err as { code?: string }).code ?? '')) throw err;
-    }
-  }
 }
 
 /**

@@ -4,7 +4,7 @@ import type { NormalizedReading } from '../../models/reading.js';
 import { closeAlarms, raiseAlarms, type CloseInput, type LifecycleCounts, type RaiseInput } from '../../sql/alarm.repository.js';
 import { lockRuleStates, saveRuleStates, type RuleStateRow } from '../../sql/alarm-rule.repository.js';
 import type { Database } from '../../sql/database.js';
-import { withRetry } from './events.js';
+import { withRetry } from '../../sql/db-errors.js';
 import { alarmRules } from './rules.js';
 import { evaluateThreshold } from './threshold.js';
 

@@ -2,7 +2,7 @@ import { silenceHoursFor } from '../../models/alarm.js';
 import { CHANNELS } from '../../models/channel.js';
 import { closeAlarms, raiseAlarms, type CloseInput, type LifecycleCounts, type RaiseInput } from '../../sql/alarm.repository.js';
 import type { Database } from '../../sql/database.js';
-import { withRetry } from './events.js';
+import { withRetry } from '../../sql/db-errors.js';
 import { alarmRules } from './rules.js';
 
 /**

@@ -1,7 +1,7 @@
 import { ruleApplies, veeCode } from '../../models/alarm.js';
 import { raiseAlarms, type LifecycleCounts, type RaiseInput } from '../../sql/alarm.repository.js';
 import type { Database } from '../../sql/database.js';
-import { withRetry } from './events.js';
+import { withRetry } from '../../sql/db-errors.js';
 import { alarmRules } from './rules.js';
 
 /**
