@@ -35,7 +35,7 @@ export const HookCreateSchema = z
       .min(16, 'must be at least 16 characters')
       .max(256)
       .optional()
-      .describe('HMAC-SHA256 key of X-MDM-Signature; absent → generated and returned once in the response'),
+      .describe('HMAC-SHA256 key of webhook-signature (Standard Webhooks; also of the deprecated X-MDM-Signature), used as its UTF-8 bytes; absent → generated and returned once in the response'),
     filter: HookFilterSchema.default({}),
     transitions: z
       .array(z.enum(HOOK_TRANSITIONS))
@@ -66,7 +66,7 @@ export const HookOutSchema = z
 
 export const DeliveryOutSchema = z
   .object({
-    id: z.string().describe('Delivery id, sent as X-MDM-Delivery on every attempt'),
+    id: z.string().describe('Delivery id, sent as webhook-id and X-MDM-Delivery on every attempt'),
     hookId: z.number().int(),
     alarmId: z.number().int(),
     transitionId: z.number().int(),

@@ -26,8 +26,8 @@ describe.each(FLAVOURS)('hooks and work orders (%s)', (flavour) => {
     expect(r.statusCode).toBe(200);
     return r.json().deliveries as { id: string; alarmId: number; transition: string; status: string; attempts: number; lastStatus: number | null; lastError: string | null; deliveredAt: string | null }[];
   };
-  async function setUp(answer: (r: Received) => Answer, hook: Record<string, unknown>, opts: Partial<typeof FAST> = {}): Promise<TestReceiver> {
-    receiver = await startReceiver(SECRET, answer);
+  async function setUp(answer: (r: Received) => Answer, hook: Record<string, unknown>, opts: Partial<typeof FAST> = {}, now?: () => number): Promise<TestReceiver> {
+    receiver = await startReceiver(SECRET, answer, now);
     const r = await t.app.inject({ method: 'POST', url: '/v1/hooks', headers: t.auth('admin'), payload: { url: receiver.url, secret: SECRET, ...hook } });
     expect(r.statusCode).toBe(201);
     hookId = r.json().id;
@@ -243,6 +243,36 @@ describe.each(FLAVOURS)('hooks and work orders (%s)', (flavour) => {
     expect(rx.received).toHaveLength(1);
   });
 
+
+  it('a captured delivery cannot be replayed: the timestamp is signed with the id and body (issue 11, defect 8)', async () => {
+    let skewMs = 0; // the receiver's clock, moved on to replay "later"
+    const rx = await setUp((r) => (r.nth > 1 ? { status: 200, body: 'duplicate' } : { status: 204 }), { filter: { codes: ['valve_closed'] } }, {}, () => Date.now() + skewMs);
+    await recordEvents(t.database, [ev('H3', 'valve_closed', 0)]);
+    await dispatcher!.start();
+    await until('the delivery delivered', async () => (await deliveries('delivered')).length === 1);
+    await dispatcher!.stop();
+    const [sent] = rx.received;
+    // Verified by the docs' snippet; the deprecated body-only signature still comes along for old receivers.
+    expect(sent).toMatchObject({ signatureOk: true, refused: null, legacySignatureOk: true, nth: 1 });
+    expect(sent.headers).toMatchObject({ 'webhook-id': sent.body.delivery, 'x-mdm-delivery': sent.body.delivery, 'x-mdm-timestamp': sent.timestamp });
+    expect(sent.headers['webhook-signature']).toMatch(/^v1,[A-Za-z0-9+/]{43}=$/);
+    expect(Number(sent.timestamp)).toBe(Math.floor(Date.parse(String(sent.body.sentAt)) / 1000));
+
+    // Replayed at once: authentic and fresh, so the receiver's dedupe on webhook-id is what stops it.
+    expect(await rx.replay(sent)).toEqual({ status: 200, text: 'duplicate' });
+    // Six minutes later as captured: the signed timestamp is out of the window.
+    skewMs = 6 * 60_000;
+    expect(await rx.replay(sent)).toEqual({ status: 401, text: 'timestamp outside the tolerance window' });
+    // With the timestamps moved to the replay's time: the signature no longer matches (the old body-only one still would).
+    const fresh = String(Math.floor((Date.now() + skewMs) / 1000));
+    expect(await rx.replay(sent, { 'webhook-timestamp': fresh, 'x-mdm-timestamp': fresh })).toEqual({ status: 401, text: 'no matching signature' });
+    expect(rx.received.slice(1).map((r) => [r.nth, r.refused, r.legacySignatureOk])).toEqual([
+      [2, null, true],
+      [3, 'timestamp outside the tolerance window', true],
+      [4, 'no matching signature', true],
+    ]);
+    expect(rx.acked).toEqual(new Set([sent.delivery]));
+  });
 
   it('a receiver that refuses connections is retried, then failed with the network error', async () => {
     await setUp(() => ({ status: 200 }), { filter: { codes: ['clock_error'] } }, { maxAttempts: 2 });

@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 
 /**
  * What to do with a hook delivery attempt: the signature, the request body,
@@ -18,11 +18,76 @@ export interface RetryPolicy {
 export const MAX_RETRY_AFTER_MS = 86_400_000;
 
 /**
- * `sha256=<hex>` HMAC-SHA256 of the raw body bytes with the hook secret (X-MDM-Signature).
+ * `sha256=<hex>` HMAC-SHA256 of the raw body bytes with the hook secret:
+ * X-MDM-Signature, **deprecated** (it does not cover the send time, so a
+ * captured request verifies forever). Sent for one more release beside the
+ * Standard Webhooks headers so that receivers can move over (docs/alarms.md).
  * @example signBody('{"a":1}', 'whsec_test_secret_123') // 'sha256=…64 hex digits'
  */
 export function signBody(body: string, secret: string): string {
   return `sha256=${createHmac('sha256', secret).update(body, 'utf8').digest('hex')}`;
+}
+
+/** How far webhook-timestamp may be from the receiver's clock, either way (Standard Webhooks recommends 5 minutes). */
+export const SIGNATURE_TOLERANCE_S = 300;
+
+/**
+ * Standard Webhooks signature (https://www.standardwebhooks.com, "Signature
+ * scheme"): `v1,` + base64 HMAC-SHA256 of `{id}.{timestamp}.{body}`, the
+ * webhook-signature header. The id and the send time are inside the signed
+ * bytes, so a captured request cannot be replayed with a new timestamp.
+ * `key`: a string is used as its UTF-8 bytes as given (our hook secrets,
+ * `whsec_` prefix and all, as for X-MDM-Signature; not base64-decoded as
+ * the spec's own `whsec_<base64>` secrets are); bytes are used as they are.
+ * @example signWebhook('msg_p5jXN8AQM9LWM0D4loKWxJek', 1614265330, '{"test": 2432232314}', Buffer.from('MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'base64'))
+ * // 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=' (the spec's test vector)
+ */
+export function signWebhook(id: string, timestampS: number, body: string, key: string | Uint8Array): string {
+  return `v1,${webhookMac(id, String(timestampS), body, key).toString('base64')}`;
+}
+
+function webhookMac(id: string, timestamp: string, body: string | Uint8Array, key: string | Uint8Array): Buffer {
+  return createHmac('sha256', key).update(`${id}.${timestamp}.`, 'utf8').update(body).digest();
+}
+
+/** The three Standard Webhooks headers of a request (lower-case names, as node:http gives them). */
+export interface WebhookHeaders {
+  readonly 'webhook-id'?: string;
+  readonly 'webhook-timestamp'?: string;
+  readonly 'webhook-signature'?: string;
+}
+
+/** `ok`, or why a request must be refused. */
+export type WebhookCheck = 'ok' | 'missing webhook-id, webhook-timestamp or webhook-signature' | 'timestamp outside the tolerance window' | 'no matching signature';
+
+/**
+ * A receiver's check of a Standard Webhooks request (the reference for the
+ * Node snippet in docs/alarms.md): the timestamp within `toleranceS` of
+ * `nowMs`, then one of the space-separated `v1,<base64>` signatures matching
+ * the HMAC of `{id}.{timestamp}.{body}` (constant-time compare). Replays
+ * inside the window pass: the receiver dedupes on webhook-id.
+ * @example verifyWebhook(headers, rawBody, secret, Date.now()) // 'ok'
+ */
+export function verifyWebhook(
+  headers: WebhookHeaders,
+  body: string | Uint8Array,
+  key: string | Uint8Array,
+  nowMs: number,
+  toleranceS = SIGNATURE_TOLERANCE_S,
+): WebhookCheck {
+  const id = headers['webhook-id'];
+  const timestamp = headers['webhook-timestamp'];
+  const signatures = headers['webhook-signature'];
+  if (!id || !timestamp || !signatures) return 'missing webhook-id, webhook-timestamp or webhook-signature';
+  if (!/^\d{1,12}$/.test(timestamp) || Math.abs(nowMs / 1000 - Number(timestamp)) > toleranceS) return 'timestamp outside the tolerance window';
+  const expected = webhookMac(id, timestamp, body, key);
+  for (const s of signatures.split(' ')) {
+    const [version, value] = s.split(',', 2);
+    if (version !== 'v1' || !value) continue;
+    const given = Buffer.from(value, 'base64');
+    if (given.length === expected.length && timingSafeEqual(given, expected)) return 'ok';
+  }
+  return 'no matching signature';
 }
 
 /**
@@ -115,7 +180,7 @@ export interface DeliveryToSend {
 /**
  * The JSON body of a delivery: ids, the transition, then the alarm and meter
  * summaries written with the transition (as they were at that moment).
- * `sentAt` is the X-MDM-Timestamp instant, inside the signed bytes.
+ * `sentAt` is the webhook-timestamp instant in milliseconds.
  */
 export function deliveryBody(d: DeliveryToSend, sentAtMs: number): string {
   return JSON.stringify({
@@ -128,14 +193,24 @@ export function deliveryBody(d: DeliveryToSend, sentAtMs: number): string {
   });
 }
 
-/** Request headers of one attempt (the body is signed as sent). */
+/**
+ * Request headers of one attempt. The Standard Webhooks trio (webhook-id =
+ * the delivery id, the same on every attempt; webhook-timestamp = the send
+ * time in unix seconds, new on each attempt; webhook-signature over both and
+ * the body) is what receivers verify; the X-MDM-* headers stay for the
+ * receivers written before it, X-MDM-Signature deprecated (signBody).
+ */
 export function deliveryHeaders(d: DeliveryToSend, body: string, sentAtMs: number): Record<string, string> {
+  const timestampS = Math.floor(sentAtMs / 1000);
   return {
     'content-type': 'application/json',
     'user-agent': 'mdm-hooks/1',
+    'webhook-id': d.id,
+    'webhook-timestamp': String(timestampS),
+    'webhook-signature': signWebhook(d.id, timestampS, body, d.secret),
     'x-mdm-delivery': d.id,
     'x-mdm-event': `alarm.${d.transition}`,
-    'x-mdm-timestamp': String(Math.floor(sentAtMs / 1000)),
+    'x-mdm-timestamp': String(timestampS),
     'x-mdm-attempt': String(d.attempts),
     'x-mdm-signature': signBody(body, d.secret),
   };
