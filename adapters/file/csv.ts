@@ -268,15 +268,19 @@ const DECIMAL_COMMA = /^[+-]?\d+,\d+$/;
  * Converts a number cell to a number. With `;` as delimiter a decimal comma is
  * accepted (`1,5` as written by Excel in Turkish/Polish/German locales).
  * Anything else comes back unchanged, so the validator downstream rejects it
- * with its own reason instead of the row silently losing its value.
+ * with its own reason instead of the row silently losing its value; so does
+ * a number too large for a double (`1e999`, 400 digits), which would
+ * otherwise become Infinity and be reported as `null`.
  * @example csvNumber('1,5', ';') // 1.5
  * @example csvNumber('n/a', ',') // 'n/a'
+ * @example csvNumber('1e999', ',') // '1e999'
  */
 export function csvNumber(text: string, delimiter: Delimiter = ','): number | string {
   const t = text.trim();
-  if (NUMBER.test(t)) return Number(t);
-  if (delimiter === ';' && DECIMAL_COMMA.test(t)) return Number(t.replace(',', '.'));
-  return text;
+  let n = NaN;
+  if (NUMBER.test(t)) n = Number(t);
+  else if (delimiter === ';' && DECIMAL_COMMA.test(t)) n = Number(t.replace(',', '.'));
+  return Number.isFinite(n) ? n : text;
 }
 
 /** A header that cannot be imported (unknown, duplicate or missing column). */

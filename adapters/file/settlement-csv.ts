@@ -33,6 +33,9 @@ const ALIASES: Record<string, 'meter' | 'start' | 'withdrawal' | 'supply' | 'ver
   versiyon: 'version',
 };
 
+/** Largest version a CSV row may carry (PostgreSQL integer). */
+export const MAX_VERSION = 2_147_483_647;
+
 export interface SettlementCsvGroup {
   readonly version: number;
   readonly rows: Record<string, unknown>[];
@@ -95,7 +98,9 @@ function rowOf(rec: CsvRecord, columns: readonly string[], delimiter: Delimiter,
     if (v === '') continue;
     if (col === 'version') {
       const n = csvNumber(v, delimiter);
+      // settlement_rows.version is a PostgreSQL integer: a larger one would fail the whole import in SQL
       if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) return { reason: `version must be a whole number ≥ 1, got "${v}"` };
+      if (n > MAX_VERSION) return { reason: `version must be at most ${MAX_VERSION}, got "${v}"` };
       version = n;
     } else {
       row[col] = col === 'withdrawal' || col === 'supply' ? csvNumber(v, delimiter) : v;

@@ -50,11 +50,12 @@ const DATE = /^(\d{2})[./](\d{2})[./](\d{4})$/;
 const HOUR = /^(\d{2}):00$/;
 const TURKISH_NUMBER = /^-?\d{1,3}(\.\d{3})*(,\d+)?$|^-?\d+(,\d+)?$/;
 
-/** `"26.298,80"` → 26298.8; undefined when it is not a Turkish-format number. */
+/** `"26.298,80"` → 26298.8; undefined when it is not a Turkish-format number or too large for a double (400 digits). */
 export function parseTurkishNumber(text: string): number | undefined {
   const t = text.trim();
   if (!TURKISH_NUMBER.test(t)) return undefined;
-  return Number(t.replace(/\./g, '').replace(',', '.'));
+  const n = Number(t.replace(/\./g, '').replace(',', '.'));
+  return Number.isFinite(n) ? n : undefined;
 }
 
 /** Local wall time → instant in `tz`, or undefined when that wall time does not exist (skipped by a clock change). */

@@ -1,4 +1,5 @@
 import { KNOWN_CHANNELS_HINT, resolveChannel, type ChannelDef } from '../../models/channel.js';
+import { boundedText, FIELD_LIMITS, safeJson } from '../../models/input-bounds.js';
 
 /**
  * SenML (RFC 8428) packs on the readings topics, mapped to reading rows.
@@ -14,6 +15,10 @@ import { KNOWN_CHANNELS_HINT, resolveChannel, type ChannelDef } from '../../mode
  *   absent = the channel unit.
  * - Fields ending in `_` must be understood (§4.4): a record carrying one is
  *   rejected. Other unknown fields are ignored (§12.3.1).
+ * - Hostile records (issue 11) are rejected, never thrown: reasons quote
+ *   names, units and values bounded (a 20 000-deep `v` or a 50 MB `bn` does
+ *   not end up in a reason), and a value the unit conversion or `bv + v`
+ *   pushes past a double is refused.
  */
 export const SENML_RELATIVE_LIMIT_S = 2 ** 28;
 
@@ -52,6 +57,9 @@ export function isSenmlPack(body: unknown): body is unknown[] {
 
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
+/** Text quoted in a reason: at most an id's length (a name can be megabytes). */
+const quote = (s: string): string => boundedText(s, FIELD_LIMITS.id);
+
 /** `{meter, channel}` from a resolved name, or undefined when no known channel ends it. */
 function splitName(name: string): { meter: string | null; channel: ChannelDef } | undefined {
   const direct = resolveChannel(name);
@@ -87,7 +95,7 @@ export function senmlToReadings(pack: readonly unknown[], opts: { meter?: string
     }
     const mustUnderstand = Object.keys(rec).find((k) => k.endsWith('_'));
     if (mustUnderstand) {
-      reject(`SenML field "${mustUnderstand}" must be understood (RFC 8428 §4.4) and is not supported`);
+      reject(`SenML field "${quote(mustUnderstand)}" must be understood (RFC 8428 §4.4) and is not supported`);
       continue;
     }
     // Base fields apply to this record and the following ones (§4.1).
@@ -125,16 +133,16 @@ export function senmlToReadings(pack: readonly unknown[], opts: { meter?: string
     if (!split) {
       const cut = Math.max(name.lastIndexOf('/'), name.lastIndexOf(':'));
       const guess = opts.meter ?? (cut > 0 ? name.slice(0, cut) : null); // for finding the dead letter by meter
-      reject(`SenML name "${name}" does not end in a known channel (name = {meterId}/{channel}): ${KNOWN_CHANNELS_HINT}`, guess);
+      reject(`SenML name "${quote(name)}" does not end in a known channel (name = {meterId}/{channel}): ${KNOWN_CHANNELS_HINT}`, guess);
       continue;
     }
     if (split.meter !== null && opts.meter !== undefined && split.meter !== opts.meter) {
-      reject(`SenML name "${name}" names meter "${split.meter}" but was sent on the topic of meter "${opts.meter}"`, split.meter);
+      reject(`SenML name "${quote(name)}" names meter "${quote(split.meter)}" but was sent on the topic of meter "${quote(opts.meter)}"`, split.meter);
       continue;
     }
     const meter = split.meter ?? opts.meter;
     if (meter === undefined) {
-      reject(`SenML name "${name}" has no meter: on gateway topics put the meter id in the base name, e.g. "bn":"M1/"`);
+      reject(`SenML name "${quote(name)}" has no meter: on gateway topics put the meter id in the base name, e.g. "bn":"M1/"`);
       continue;
     }
     if (rec.v === undefined) {
@@ -144,7 +152,7 @@ export function senmlToReadings(pack: readonly unknown[], opts: { meter?: string
       continue;
     }
     if (!isNum(rec.v)) {
-      reject(`v must be a finite number, got ${JSON.stringify(rec.v)}`, meter);
+      reject(`v must be a finite number, got ${boundedText(safeJson(rec.v), FIELD_LIMITS.id)}`, meter);
       continue;
     }
     if (rec.u !== undefined && typeof rec.u !== 'string') {
@@ -157,10 +165,14 @@ export function senmlToReadings(pack: readonly unknown[], opts: { meter?: string
       const table = UNITS[split.channel.unit] ?? { [split.channel.unit]: {} };
       const conv = table[unit];
       if (!conv) {
-        reject(`unit "${unit}" does not fit channel ${split.channel.name} (${split.channel.unit}); use one of ${Object.keys(table).join(', ')}`, meter);
+        reject(`unit "${quote(unit)}" does not fit channel ${split.channel.name} (${split.channel.unit}); use one of ${Object.keys(table).join(', ')}`, meter);
         continue;
       }
       value = (value * (conv.mul ?? 1)) / (conv.div ?? 1);
+    }
+    if (!Number.isFinite(value)) {
+      reject(`value ${bv !== 0 ? `${bv} (bv) + ` : ''}${rec.v}${unit !== undefined ? ` ${quote(unit)}` : ''} overflows a double in ${split.channel.unit}`, meter);
+      continue;
     }
     if (rec.t !== undefined && !isNum(rec.t)) {
       reject('t (time) must be a number of seconds', meter);
