@@ -1,6 +1,7 @@
 import { KNOWN_CHANNELS_HINT, resolveChannel } from '../models/channel.js';
 import { scopeAllows, type KeyScope } from '../models/api-key.js';
 import { QUALITIES, SOURCES, qualityCode, sourceCode, type NormalizedReading, type Quality, type Source } from '../models/reading.js';
+import { DEFAULT_READING_LIMITS, FIELD_LIMITS, boundedText, fieldProblem, safeJson, type ReadingLimits } from '../models/input-bounds.js';
 import { instantMs, isAligned, parseInstant } from '../models/time.js';
 import type { MeterRef } from '../sql/meter-lookup.repository.js';
 
@@ -13,7 +14,16 @@ export interface NormalizeOptions {
   readonly meter?: string;
   /** Added to the row numbers that messages cite (NDJSON chunks, CSV lines). */
   readonly indexOffset?: number;
+  /** Plausibility bounds (time window, absolute value per channel kind); default DEFAULT_READING_LIMITS. */
+  readonly limits?: ReadingLimits;
+  /** Arrival time (epoch ms) that the future bound counts from; default now. */
+  readonly nowMs?: number;
 }
+
+/** A value as quoted in a reason: short, one line, never throwing (a 50 MB or 20 000-deep value is cut). */
+const show = (v: unknown): string => boundedText(typeof v === 'string' ? JSON.stringify(v) : safeJson(v), 80);
+
+const isoDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
 
 export interface NormalizeResult {
   readonly rows: NormalizedReading[];
@@ -34,24 +44,28 @@ interface SeenGroup {
 
 const ROW_KEYS = new Set(['meter', 'channel', 'start', 'value', 'quality', 'source', 'intervalMinutes']);
 
-/** Meter ids named in a batch (to load them in one query). */
+/** Meter ids named in a batch (to load them in one query); ids that could not be stored (too long, NUL) are left out: their rows are rejected. */
 export function meterIdsOf(raw: readonly unknown[], fallback?: string): string[] {
   const ids = new Set<string>();
-  if (fallback) ids.add(fallback);
+  if (fallback && fieldProblem('meter', fallback, FIELD_LIMITS.id) === null) ids.add(fallback);
   let last: unknown;
   for (const r of raw) {
     const m = (r as { meter?: unknown } | null)?.meter;
-    if (m !== last && typeof m === 'string') ids.add((last = m));
+    if (m !== last && typeof m === 'string') {
+      last = m;
+      if (fieldProblem('meter', m, FIELD_LIMITS.id) === null) ids.add(m);
+    }
   }
   return [...ids];
 }
 
 /**
  * Validates raw reading rows one by one (one bad row rejects only itself) and
- * turns them into storable rows. Checks: shape, known meter and scope, known
- * channel or OBIS alias, timestamp with offset, finite value, interval
- * alignment in the meter's local time, duplicates within the batch.
- * Pure: meters come in as a map.
+ * turns them into storable rows. Checks: shape, field lengths and NUL
+ * characters, known meter and scope, known channel or OBIS alias, timestamp
+ * with offset inside the plausible window, finite value within the channel
+ * kind's bound, interval alignment in the meter's local time, duplicates
+ * within the batch. Pure: meters come in as a map, the arrival time as nowMs.
  */
 export function normalizeReadings(raw: readonly unknown[], meters: ReadonlyMap<string, MeterRef>, opts: NormalizeOptions): NormalizeResult {
   const rows: NormalizedReading[] = [];
@@ -65,6 +79,11 @@ export function normalizeReadings(raw: readonly unknown[], meters: ReadonlyMap<s
   let duplicates = 0;
   const defaultSource = sourceCode(opts.defaultSource);
   const measured = qualityCode('measured');
+  const validated = qualityCode('validated');
+  const limits = opts.limits ?? DEFAULT_READING_LIMITS;
+  const nowMs = opts.nowMs ?? Date.now();
+  const latestMeasuredMs = nowMs + limits.measuredFutureMs;
+  const latestOtherMs = nowMs + limits.otherFutureMs;
   // Rows of one request mostly repeat the previous row's meter: keep its lookup and scope check.
   let lastMeterId: unknown;
   let lastMeter: MeterRef | undefined;
@@ -80,7 +99,7 @@ export function normalizeReadings(raw: readonly unknown[], meters: ReadonlyMap<s
     }
     for (const k in r) {
       if (!ROW_KEYS.has(k)) {
-        rejected.push({ index, reason: `unknown field "${k}"; allowed: ${[...ROW_KEYS].join(', ')}`, meter: null });
+        rejected.push({ index, reason: `unknown field ${show(k)}; allowed: ${[...ROW_KEYS].join(', ')}`, meter: null });
         continue rowLoop;
       }
     }
@@ -90,8 +109,15 @@ export function normalizeReadings(raw: readonly unknown[], meters: ReadonlyMap<s
       rejected.push({ index, reason: 'meter is required (the external meter id, a string)', meter: null });
       continue;
     }
+    if (meterId !== lastMeterId) {
+      const bad = fieldProblem('meter', meterId, FIELD_LIMITS.id);
+      if (bad) {
+        rejected.push({ index, reason: bad, meter: boundedText(meterId, FIELD_LIMITS.id) });
+        continue;
+      }
+    }
     if (opts.meter !== undefined && r.meter !== undefined && r.meter !== opts.meter) {
-      rejected.push({ index, reason: `row names meter "${String(r.meter)}" but was sent for meter "${opts.meter}"`, meter: meterId });
+      rejected.push({ index, reason: `row names meter ${show(r.meter)} but was sent for meter "${opts.meter}"`, meter: meterId });
       continue;
     }
     if (meterId !== lastMeterId) {
@@ -114,32 +140,58 @@ export function normalizeReadings(raw: readonly unknown[], meters: ReadonlyMap<s
     }
     const channel = resolveChannel(r.channel);
     if (!channel) {
-      rejected.push({ index, reason: `unknown channel "${r.channel}": ${KNOWN_CHANNELS_HINT}`, meter: meterId });
+      rejected.push({ index, reason: `unknown channel ${show(r.channel)}: ${KNOWN_CHANNELS_HINT}`, meter: meterId });
       continue;
     }
     const startMs = instantMs(r.start);
     if (Number.isNaN(startMs)) {
-      const t = parseInstant(r.start); // fails exactly when instantMs is NaN; here for its reason
-      rejected.push({ index, reason: r.start === undefined ? 'start is required (ISO-8601 with offset)' : t.ok ? '' : t.reason, meter: meterId });
+      let reason: string;
+      if (r.start === undefined) reason = 'start is required (ISO-8601 with offset)';
+      else if (typeof r.start === 'string' && r.start.length > 40) reason = `start is ${r.start.length} characters long; an ISO-8601 timestamp with offset has at most 40`;
+      else {
+        const t = parseInstant(r.start); // fails exactly when instantMs is NaN; here for its reason
+        reason = t.ok ? 'start is not a valid timestamp' : boundedText(t.reason, 200);
+      }
+      rejected.push({ index, reason, meter: meterId });
       continue;
     }
     const value = r.value;
     if (typeof value !== 'number' || !Number.isFinite(value)) {
-      rejected.push({ index, reason: `value must be a finite number, got ${JSON.stringify(value) ?? 'nothing'}`, meter: meterId });
+      rejected.push({ index, reason: `value must be a finite number, got ${value === undefined ? 'nothing' : show(value)}`, meter: meterId });
+      continue;
+    }
+    const maxAbs = limits.maxAbs[channel.kind];
+    if (Math.abs(value) > maxAbs) {
+      rejected.push({ index, reason: `value ${value} is implausible for ${channel.name}: at most ±${maxAbs} ${channel.unit} (the ${channel.kind} bound, MDM_MAX_${channel.kind === 'instantaneous' ? 'INSTANT' : channel.kind.toUpperCase()}_VALUE)`, meter: meterId });
       continue;
     }
     let quality = measured;
     if (r.quality !== undefined) {
       if (!QUALITIES.includes(r.quality as Quality)) {
-        rejected.push({ index, reason: `unknown quality "${String(r.quality)}"; one of ${QUALITIES.join(', ')}`, meter: meterId });
+        rejected.push({ index, reason: `unknown quality ${show(r.quality)}; one of ${QUALITIES.join(', ')}`, meter: meterId });
         continue;
       }
       quality = qualityCode(r.quality as Quality);
     }
+    if (startMs < limits.earliestMs) {
+      rejected.push({ index, reason: `start ${String(r.start)} is before ${isoDay(limits.earliestMs)}, the earliest reading accepted (MDM_EARLIEST_READING)`, meter: meterId });
+      continue;
+    }
+    const measuredLike = quality === measured || quality === validated;
+    if (startMs > (measuredLike ? latestMeasuredMs : latestOtherMs)) {
+      rejected.push({
+        index,
+        reason: measuredLike
+          ? `start ${String(r.start)} is in the future: a measured value may start at most ${limits.measuredFutureMs / 3_600_000} h after it arrives (MDM_MAX_FUTURE_HOURS); check the device clock and the UTC offset`
+          : `start ${String(r.start)} is more than ${Math.round(limits.otherFutureMs / 86_400_000)} days ahead`,
+        meter: meterId,
+      });
+      continue;
+    }
     let source = defaultSource;
     if (r.source !== undefined) {
       if (!SOURCES.includes(r.source as Source)) {
-        rejected.push({ index, reason: `unknown source "${String(r.source)}"; one of ${SOURCES.join(', ')}`, meter: meterId });
+        rejected.push({ index, reason: `unknown source ${show(r.source)}; one of ${SOURCES.join(', ')}`, meter: meterId });
         continue;
       }
       source = sourceCode(r.source as Source);

@@ -3,7 +3,8 @@ import type { IngestResult, NormalizedReading, RowReject, Source } from '../mode
 import type { Database } from '../sql/database.js';
 import type { DeadLetter } from '../sql/dead-letter.repository.js';
 import { findMeterRefs } from '../sql/meter-lookup.repository.js';
-import { writeReadings } from '../sql/reading-write.repository.js';
+import { safeJson, type ReadingLimits } from '../models/input-bounds.js';
+import { writeIsolating } from './isolate-write.js';
 import { meterIdsOf, normalizeReadings, type NormalizeResult } from './normalize.js';
 import { evaluateReadingAlarms } from './alarms/readings.js';
 
@@ -19,6 +20,8 @@ export interface IngestContext {
   readonly detail?: string | null;
   /** Added to reported row indexes (NDJSON chunks, file imports). */
   readonly indexOffset?: number;
+  /** Plausibility bounds from the configuration (models/config.ts readingLimitsOf); default DEFAULT_READING_LIMITS. */
+  readonly limits?: ReadingLimits;
 }
 
 /**
@@ -26,11 +29,13 @@ export interface IngestContext {
  * (versioned, idempotent) and dead-letter the rest with their reasons, in one
  * transaction, which also queues the touched meter days for validation (VEE);
  * then alarm rules on the values (ingest/alarms/readings.ts, a no-op without
- * rules). Returns counts and per-row rejects.
+ * rules). Returns counts and per-row rejects. A row the database refuses
+ * despite validation is isolated and dead-lettered (ingest/isolate-write.ts);
+ * only an unreachable database throws.
  */
 export async function ingestReadings(database: Database, raw: readonly unknown[], ctx: IngestContext): Promise<IngestResult & { batchId: number }> {
   const meters = await findMeterRefs(database, meterIdsOf(raw, ctx.meter));
-  const n = normalizeReadings(raw, meters, { defaultSource: ctx.transport, scope: ctx.scope, meter: ctx.meter, indexOffset: ctx.indexOffset });
+  const n = normalizeReadings(raw, meters, { defaultSource: ctx.transport, scope: ctx.scope, meter: ctx.meter, indexOffset: ctx.indexOffset, limits: ctx.limits, nowMs: Date.now() });
   const offset = ctx.indexOffset ?? 0;
   const deadLetters = n.rejected.map((r) => ({
     rowIndex: r.index + offset,
@@ -38,7 +43,7 @@ export async function ingestReadings(database: Database, raw: readonly unknown[]
     payload: safeJson(raw[r.index]),
     reason: r.reason,
   }));
-  const counts = await writeReadings(
+  const counts = await writeIsolating(
     database,
     n.rows,
     {
@@ -47,14 +52,14 @@ export async function ingestReadings(database: Database, raw: readonly unknown[]
       topic: ctx.topic,
       detail: ctx.detail,
       validate: true,
-      rowOrigin: (_row, p) => ({ rowIndex: n.origin[p] + offset, payload: safeJson(raw[n.origin[p]]) }), // asked only for rows the write dead-letters
+      rowOrigin: (_row, p) => ({ rowIndex: n.origin[p] + offset, payload: safeJson(raw[n.origin[p]]), meter: meterOf(raw[n.origin[p]]) ?? ctx.meter }), // asked only for rows the write dead-letters
     },
     deadLetters,
   );
   await evaluateReadingAlarms(database, n.rows, meters.values()); // alarm rules (threshold, silence); nothing to do without rules
   const rejected = n.rejected.map((r) => ({ index: r.index + offset, reason: r.reason }));
   if (counts.rejected.length) {
-    // late measured values for settled hours, dead-lettered by the write
+    // late measured values for settled hours, and rows the database refused, dead-lettered by the write
     for (const r of counts.rejected) rejected.push({ index: r.rowIndex ?? -1, reason: r.reason });
     rejected.sort((a, b) => a.index - b.index);
   }
@@ -105,13 +110,14 @@ export interface MessagesIngestResult {
 export async function ingestMessages(
   database: Database,
   messages: readonly IngestMessage[],
-  ctx: { readonly transport: Source; readonly detail?: string | null },
+  ctx: { readonly transport: Source; readonly detail?: string | null; readonly limits?: ReadingLimits },
   deadLetters: readonly DeadLetter[] = [],
 ): Promise<MessagesIngestResult> {
   if (messages.length === 0 && deadLetters.length === 0) return { batchIds: [], accepted: 0, unchanged: 0, superseded: 0, messages: [] };
   const ids = new Set<string>();
   for (const m of messages) for (const id of meterIdsOf(m.raw, m.meter)) ids.add(id);
   const meters = await findMeterRefs(database, [...ids]);
+  const nowMs = Date.now();
 
   const groups: NormalizedReading[][] = [[]];
   const latest = new Map<string, { group: number; pos: number }>(); // meter|channel|start → newest row for it
@@ -119,7 +125,7 @@ export async function ingestMessages(
   let repeated = 0; // rows identical to one in an earlier message or within their own message
   const normalized: NormalizeResult[] = [];
   const results: MessageIngestResult[] = messages.map((m) => {
-    const n = normalizeReadings(m.raw, meters, { defaultSource: ctx.transport, scope: m.scope, meter: m.meter });
+    const n = normalizeReadings(m.raw, meters, { defaultSource: ctx.transport, scope: m.scope, meter: m.meter, limits: ctx.limits, nowMs });
     normalized.push(n);
     for (const row of n.rows) {
       const key = `${row.meterId}|${row.channel}|${row.startMs}`;
@@ -158,12 +164,12 @@ export async function ingestMessages(
     const w = whereFrom(row);
     if (w === undefined) return undefined;
     const m = messages[w.k];
-    return { rowIndex: m.indexOf?.[w.i] ?? w.i, payload: safeJson(m.raw[w.i]), topic: m.topic ?? null, principal: m.principal };
+    return { rowIndex: m.indexOf?.[w.i] ?? w.i, payload: safeJson(m.raw[w.i]), topic: m.topic ?? null, principal: m.principal, meter: meterOf(m.raw[w.i]) ?? m.meter };
   };
   const batch = { transport: ctx.transport, principal: principals.length ? principals.join(',').slice(0, 512) : null, detail: ctx.detail ?? null, validate: true, rowOrigin };
   const out = { batchIds: [] as number[], accepted: 0, unchanged: repeated, superseded: 0, messages: results };
   for (let g = 0; g < groups.length; g++) {
-    const c = await writeReadings(database, groups[g], batch, g === 0 ? letters : []);
+    const c = await writeIsolating(database, groups[g], batch, g === 0 ? letters : []);
     out.batchIds.push(c.batchId);
     out.accepted += c.accepted;
     out.unchanged += c.unchanged;
@@ -179,10 +185,8 @@ export async function ingestMessages(
   return out;
 }
 
-function safeJson(v: unknown): string {
-  try {
-    return JSON.stringify(v) ?? String(v);
-  } catch {
-    return String(v);
-  }
+/** The meter a raw row names, if it names one as a string. */
+function meterOf(raw: unknown): string | undefined {
+  const m = (raw as { meter?: unknown } | null)?.meter;
+  return typeof m === 'string' ? m : undefined;
 }

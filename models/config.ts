@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { MdmError } from './errors.js';
 import { parseForecastSchedule } from './forecast-schedule.js';
+import { DEFAULT_READING_LIMITS, type ReadingLimits } from './input-bounds.js';
 
 /**
  * Service configuration: environment variables, optionally a JSON config file
@@ -8,6 +9,9 @@ import { parseForecastSchedule } from './forecast-schedule.js';
  * the frozen result is passed down. Nothing else reads process.env.
  */
 const port = z.coerce.number().int().min(0).max(65535);
+
+/** Defaults of API_RATE_LIMIT_PER_MIN and API_AUTH_FAILURES_PER_MIN (also what buildApp uses when it is given neither). */
+export const API_RATE_LIMIT_DEFAULTS = { perMinute: 60_000, authFailuresPerMinute: 20 } as const;
 
 export const ConfigSchema = z
   .object({
@@ -70,6 +74,21 @@ export const ConfigSchema = z
       .optional()
       .describe('Registered as an admin key at start (scripted/container deployments)'),
     MDM_MAX_BATCH_ROWS: z.coerce.number().int().positive().default(100_000).describe('Maximum rows in one JSON readings request'),
+    MDM_EARLIEST_READING: z
+      .string()
+      .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date YYYY-MM-DD')
+      .refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)), 'must be a valid date')
+      .default('1990-01-01')
+      .describe('Readings that start before this date (UTC) are rejected with a reason (plausibility bound)'),
+    MDM_MAX_FUTURE_HOURS: z.coerce
+      .number()
+      .min(0)
+      .max(8784)
+      .default(72)
+      .describe('A measured or validated reading may start at most this many hours after it arrives; later ones are rejected (device clock, missing UTC offset)'),
+    MDM_MAX_INTERVAL_VALUE: z.coerce.number().positive().max(1e300).default(1e9).describe('Largest |value| of an interval channel (kWh, kvarh, m³ per interval) accepted at ingest'),
+    MDM_MAX_REGISTER_VALUE: z.coerce.number().positive().max(1e300).default(1e13).describe('Largest |value| of a register (index) channel accepted at ingest'),
+    MDM_MAX_INSTANT_VALUE: z.coerce.number().positive().max(1e300).default(1e9).describe('Largest |value| of an instantaneous channel (temperature, pressure) accepted at ingest'),
     MODBUS_DEVICES_FILE: z
       .string()
       .min(1)
@@ -132,11 +151,43 @@ export const ConfigSchema = z
       .default('day-ahead@09:30')
       .refine((s) => parseForecastSchedule(s).ok, { error: (iss) => { const r = parseForecastSchedule(String(iss.input)); return r.ok ? 'invalid' : r.reason; } })
       .describe('Forecast runs and ML retrains queued by the worker: "<horizon|retrain>@<HH:MM|*:MM> [target …]; …" (local time of each target; no target = every portfolio); off = none'),
+    API_RATE_LIMIT_PER_MIN: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(API_RATE_LIMIT_DEFAULTS.perMinute)
+      .describe('API: requests per minute per key (routes without a key: per client address); more → 429 with Retry-After until the minute is over; 0 = off. /health is exempt'),
+    API_AUTH_FAILURES_PER_MIN: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(API_RATE_LIMIT_DEFAULTS.authFailuresPerMinute)
+      .describe('API: failed authentications (401) per minute per client address; then 429 with Retry-After, without a key look-up, for keys not seen valid; 0 = off'),
+    API_TRUST_PROXY: z
+      .string()
+      .regex(/^(true|\d+|[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*)$/, 'must be true, a hop count, or comma-separated proxy addresses/CIDRs')
+      .optional()
+      .describe('API behind a reverse proxy: trust X-Forwarded-For from it (true, a hop count, or its addresses/CIDRs) so per-address limits see the client address'),
   })
   .strict();
 
 export type Config = Readonly<z.output<typeof ConfigSchema>>;
 export const CONFIG_KEYS = Object.keys(ConfigSchema.shape) as (keyof z.input<typeof ConfigSchema>)[];
+
+/**
+ * The reading plausibility bounds of a configuration (ingest/normalize.ts).
+ * @example readingLimitsOf(loadConfig({})).measuredFutureMs // 259200000
+ */
+export function readingLimitsOf(
+  config: Pick<Config, 'MDM_EARLIEST_READING' | 'MDM_MAX_FUTURE_HOURS' | 'MDM_MAX_INTERVAL_VALUE' | 'MDM_MAX_REGISTER_VALUE' | 'MDM_MAX_INSTANT_VALUE'>,
+): ReadingLimits {
+  return {
+    ...DEFAULT_READING_LIMITS,
+    earliestMs: Date.parse(`${config.MDM_EARLIEST_READING}T00:00:00Z`),
+    measuredFutureMs: config.MDM_MAX_FUTURE_HOURS * 3_600_000,
+    maxAbs: { interval: config.MDM_MAX_INTERVAL_VALUE, register: config.MDM_MAX_REGISTER_VALUE, instantaneous: config.MDM_MAX_INSTANT_VALUE },
+  };
+}
 
 /**
  * Builds the configuration from an environment and an optional parsed config

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * Size bounds on what comes in (issue 11: bound every size). Pure.
  * docs/api.md "Bad input" lists them; every transport checks the same ones.
@@ -47,6 +49,47 @@ export function jsonDepthExceeds(text: string, max: number = MAX_JSON_DEPTH): bo
   return false;
 }
 
+/** What clipJsonDepth puts where a value was nested too deep: a string, so the field's own check rejects it with a reason. */
+export const TOO_DEEP_MARKER = `[nested deeper than ${MAX_JSON_DEPTH} levels]`;
+
+/**
+ * JSON text with every array or object nested deeper than `max` replaced by
+ * the string TOO_DEEP_MARKER, in one linear pass, before JSON.parse. Why not
+ * refuse the whole body: one row with an absurd value must reject only
+ * itself (issue 11); and why not parse first: V8 parses a 5-million-deep
+ * array in seconds and every recursive step after it (stringify, schema
+ * validation) overflows the stack. Unbalanced input stays invalid JSON.
+ * @example clipJsonDepth('[{"value":[[1]]}]', 2) // '[{"value":"[nested deeper than 32 levels]"}]'
+ */
+export function clipJsonDepth(text: string, max: number = MAX_JSON_DEPTH): string {
+  if (!jsonDepthExceeds(text, max)) return text;
+  const marker = JSON.stringify(`[nested deeper than ${max} levels]`);
+  let out = '';
+  let last = 0;
+  let depth = 0;
+  let inString = false;
+  let clipFrom = -1; // index of the opening bracket being cut, while depth > max
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++;
+      else if (c === 34) inString = false;
+    } else if (c === 34) {
+      inString = true;
+    } else if (c === 91 || c === 123) {
+      if (++depth > max && clipFrom < 0) clipFrom = i;
+    } else if (c === 93 || c === 125) {
+      if (--depth === max && clipFrom >= 0) {
+        out += text.slice(last, clipFrom) + marker;
+        last = i + 1;
+        clipFrom = -1;
+      }
+    }
+  }
+  if (clipFrom >= 0) return out + text.slice(last, clipFrom) + marker; // never closed: stays invalid, cheaply
+  return out + text.slice(last);
+}
+
 /**
  * Text safe to store and return: U+0000 (which PostgreSQL text cannot hold)
  * written as the escape `\u0000`, cut to `max` characters with a note of the
@@ -80,3 +123,68 @@ export function fieldProblem(name: string, value: string, max: number): string |
   if (value.includes('\u0000')) return `${name} contains a NUL (U+0000) character`;
   return null;
 }
+
+/** What a dead letter keeps of a rejected item's raw input. */
+export interface RawExcerpt {
+  /** The input as text (base64: prefix when it is not UTF-8 text or holds NUL), cut to DEAD_LETTER_EXCERPT_CHARS. */
+  readonly payload: string;
+  /** Size of the whole raw input in bytes (UTF-8 for text). */
+  readonly bytes: number;
+  /** SHA-256 of the whole raw input, hex: lets a sender match the dead letter to what it sent. */
+  readonly sha256: string;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A bounded excerpt of raw input plus its size and hash (issue 11: a 50 MB
+ * field must not become a 50 MB dead letter, nor a 472 MB list response).
+ * @example rawExcerpt('{"meter":"M1"}').bytes // 14
+ */
+export function rawExcerpt(raw: string | Uint8Array, maxChars: number = DEAD_LETTER_EXCERPT_CHARS): RawExcerpt {
+  const bytes = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw;
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  let text: string | undefined;
+  if (typeof raw === 'string') text = raw;
+  else {
+    try {
+      text = strictUtf8.decode(raw);
+    } catch {
+      text = undefined; // not UTF-8: kept as base64
+    }
+  }
+  const payload =
+    text === undefined || text.includes('\u0000')
+      ? cut(`base64:${Buffer.from(bytes.subarray(0, Math.ceil((maxChars * 3) / 4))).toString('base64')}`, maxChars, bytes.length)
+      : cut(text, maxChars, bytes.length);
+  return { payload, bytes: bytes.length, sha256 };
+}
+
+function cut(text: string, max: number, totalBytes: number): string {
+  return text.length > max ? `${text.slice(0, max)}… (truncated: ${totalBytes} bytes in all)` : text;
+}
+
+/**
+ * Plausibility bounds of a reading row, checked per row at ingest before
+ * anything reaches SQL (issue 11, defect 3). Configured by MDM_EARLIEST_READING,
+ * MDM_MAX_FUTURE_HOURS and MDM_MAX_*_VALUE (models/config.ts).
+ */
+export interface ReadingLimits {
+  /** No reading starts before this instant (epoch ms). */
+  readonly earliestMs: number;
+  /** A measured (or validated) reading starts at most this long after its arrival (ms): clocks drift, calendars do not. */
+  readonly measuredFutureMs: number;
+  /** Estimated, edited, suspect, missing values (estimates, settlement, profiles) may lie further ahead, up to this (ms). */
+  readonly otherFutureMs: number;
+  /** Largest absolute value per channel kind, in the channel's unit (before the meter multiplier). */
+  readonly maxAbs: { readonly interval: number; readonly register: number; readonly instantaneous: number };
+}
+
+const HOUR_MS = 3_600_000;
+
+export const DEFAULT_READING_LIMITS: ReadingLimits = Object.freeze({
+  earliestMs: Date.UTC(1990, 0, 1),
+  measuredFutureMs: 72 * HOUR_MS,
+  otherFutureMs: 400 * 24 * HOUR_MS,
+  maxAbs: Object.freeze({ interval: 1e9, register: 1e13, instantaneous: 1e9 }),
+});

@@ -1,9 +1,11 @@
+import { FIELD_LIMITS, boundedText, rawExcerpt } from '../models/input-bounds.js';
 import type { Database, SqlSession } from './database.js';
 
 export interface DeadLetter {
   readonly rowIndex: number | null;
   readonly meter: string | null;
-  readonly payload: string;
+  /** The rejected item's raw input, whole: stored as a bounded excerpt plus its size and SHA-256 (models/input-bounds.ts rawExcerpt). */
+  readonly payload: string | Uint8Array;
   readonly reason: string;
   /** Per-row topic and principal when one batch mixes messages (MQTT); absent → the origin's. */
   readonly topic?: string | null;
@@ -17,22 +19,33 @@ export interface DeadLetterOrigin {
   readonly batchId?: number | null;
 }
 
-/** Inserts dead-letter rows in one statement (arrays unnested server-side). */
+/**
+ * Inserts dead-letter rows in one statement (arrays unnested server-side).
+ * Every text is bounded before it is stored (issue 11): the payload becomes an
+ * excerpt with the raw size and hash, meter, topic and principal are cut to
+ * their field limits and NUL characters are escaped, so that no rejected item
+ * can make this insert fail or a list of rejects grow without bound.
+ */
 export async function insertDeadLetters(s: SqlSession, origin: DeadLetterOrigin, rows: readonly DeadLetter[]): Promise<void> {
   if (rows.length === 0) return;
+  const excerpts = rows.map((r) => rawExcerpt(r.payload));
+  const text = (v: string | null | undefined, max: number) => (v === null || v === undefined ? null : boundedText(v, max));
   await s.query(
-    `INSERT INTO rejects (batch_id, transport, principal, topic, row_index, meter, payload, reason)
-     SELECT $1, $2, t.principal, t.topic, t.row_index, t.meter, t.payload, t.reason
-     FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) AS t(row_index, meter, payload, reason, topic, principal)`,
+    `INSERT INTO rejects (batch_id, transport, principal, topic, row_index, meter, payload, reason, payload_bytes, payload_sha256)
+     SELECT $1, $2, t.principal, t.topic, t.row_index, t.meter, t.payload, t.reason, t.payload_bytes, t.payload_sha256
+     FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[])
+       AS t(row_index, meter, payload, reason, topic, principal, payload_bytes, payload_sha256)`,
     [
       origin.batchId ?? null,
-      origin.transport,
+      boundedText(origin.transport, FIELD_LIMITS.code),
       rows.map((r) => r.rowIndex),
-      rows.map((r) => r.meter),
-      rows.map((r) => r.payload),
-      rows.map((r) => r.reason),
-      rows.map((r) => (r.topic !== undefined ? r.topic : (origin.topic ?? null))),
-      rows.map((r) => (r.principal !== undefined ? r.principal : origin.principal)),
+      rows.map((r) => text(r.meter, FIELD_LIMITS.id)),
+      excerpts.map((e) => e.payload),
+      rows.map((r) => boundedText(r.reason, FIELD_LIMITS.comment)),
+      rows.map((r) => text(r.topic !== undefined ? r.topic : (origin.topic ?? null), FIELD_LIMITS.label)),
+      rows.map((r) => text(r.principal !== undefined ? r.principal : origin.principal, FIELD_LIMITS.label)),
+      excerpts.map((e) => e.bytes),
+      excerpts.map((e) => e.sha256),
     ],
   );
 }
@@ -53,6 +66,10 @@ export interface RejectRow {
   payload: string;
   reason: string;
   batchId: number | null;
+  /** Size in bytes of the whole raw input `payload` is an excerpt of (null: stored before migration 015). */
+  payloadBytes: number | null;
+  /** SHA-256 (hex) of the whole raw input. */
+  payloadSha256: string | null;
 }
 
 /** Newest first; `before` is the id cursor of the previous page. */
@@ -77,5 +94,7 @@ export async function listDeadLetters(
     payload: r.payload,
     reason: r.reason,
     batchId: r.batch_id,
+    payloadBytes: r.payload_bytes,
+    payloadSha256: r.payload_sha256,
   }));
 }

@@ -69,6 +69,10 @@ export interface RejectsTable {
   meter: string | null;
   payload: string;
   reason: string;
+  /** Size in bytes of the raw input that `payload` is an excerpt of (migration 015; null on rows from before it). */
+  payload_bytes: number | null;
+  /** SHA-256 (hex) of that raw input. */
+  payload_sha256: string | null;
 }
 
 export interface MeterEventsTable {

@@ -13,6 +13,7 @@ import { hooks } from './011-hooks.js';
 import { market } from './012-market.js';
 import { settlement } from './013-settlement.js';
 import { forecastModels } from './014-forecast-models.js';
+import { boundedRejects } from './015-bounded-rejects.js';
 
 /** A numbered, idempotent schema step. Never edit one that has shipped: add the next. */
 export interface Migration {
@@ -23,4 +24,4 @@ export interface Migration {
   up(s: SqlSession, flavour: Flavour): Promise<void>;
 }
 
-export const MIGRATIONS: readonly Migration[] = [init, flavour, events, modbus, vee, billing, billingRollup, billingRollupAsOf, portfoliosForecasts, alarms, hooks, market, settlement, forecastModels];
+export const MIGRATIONS: readonly Migration[] = [init, flavour, events, modbus, vee, billing, billingRollup, billingRollupAsOf, portfoliosForecasts, alarms, hooks, market, settlement, forecastModels, boundedRejects];

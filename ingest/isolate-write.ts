@@ -1,0 +1,108 @@
+import type { NormalizedReading } from '../models/reading.js';
+import type { Database } from '../sql/database.js';
+import { classifyDbError, dbErrorReason } from '../sql/db-errors.js';
+import type { DeadLetter } from '../sql/dead-letter.repository.js';
+import { writeReadings, type BatchInfo, type WriteReject } from '../sql/reading-write.repository.js';
+
+type WriteResult = Awaited<ReturnType<typeof writeReadings>>;
+
+/** Attempts of a write that lost races with concurrent writers before the error is passed on. */
+const RACE_ATTEMPTS = 3;
+
+/**
+ * writeReadings, but one row the database refuses never fails the others
+ * (issue 11: isolate, dead-letter, acknowledge, carry on). Rows are validated
+ * before SQL (ingest/normalize.ts), so this is the second line: when the
+ * batch's transaction fails for a reason that is not the database being
+ * unreachable (sql/db-errors.ts), the dead letters are written on their own
+ * and the rows are split in halves, each half its own transaction, until the
+ * offending rows are alone; each of those is dead-lettered with the
+ * database's reason and returned in `rejected` (as writeReadings returns the
+ * rows it dead-letters itself). An unreachable database is thrown to the
+ * caller, which holds acknowledgements back and retries.
+ *
+ * The normal path costs one try/catch; a batch with one bad row out of n is
+ * written in about 2·log2(n) transactions.
+ */
+export async function writeIsolating(
+  database: Database,
+  rows: readonly NormalizedReading[],
+  batch: BatchInfo,
+  deadLetters: readonly DeadLetter[] = [],
+): Promise<WriteResult> {
+  try {
+    return await writeRetryingRaces(database, rows, batch, deadLetters);
+  } catch (err) {
+    if (classifyDbError(err) !== 'data') throw err;
+    const out: WriteResult = { batchId: 0, accepted: 0, unchanged: 0, superseded: 0, rejected: [] };
+    if (deadLetters.length > 0) add(out, await writeRetryingRaces(database, [], batch, deadLetters));
+    if (rows.length > 0) await bisect(database, rows, 0, batch, out, deadLetters.length > 0 ? undefined : err);
+    return out;
+  }
+}
+
+/**
+ * Writes rows[from…] of a batch that failed as a whole. `known`: the error
+ * this very slice already failed with (not written again to find it out).
+ */
+async function bisect(database: Database, rows: readonly NormalizedReading[], from: number, batch: BatchInfo, out: WriteResult, known?: unknown): Promise<void> {
+  let err = known;
+  if (err === undefined) {
+    try {
+      add(out, await writeRetryingRaces(database, rows, shifted(batch, from), []));
+      return;
+    } catch (e) {
+      if (classifyDbError(e) !== 'data') throw e;
+      err = e;
+    }
+  }
+  if (rows.length === 1) {
+    add(out, await deadLetterRow(database, rows[0], from, batch, err));
+    return;
+  }
+  const half = rows.length >> 1;
+  await bisect(database, rows.slice(0, half), from, batch, out);
+  await bisect(database, rows.slice(half), from + half, batch, out);
+}
+
+/** Dead-letters one row the database refused, with its reason, in a batch of its own. */
+async function deadLetterRow(database: Database, row: NormalizedReading, position: number, batch: BatchInfo, err: unknown): Promise<WriteResult> {
+  const reason = dbErrorReason(err);
+  const origin = batch.rowOrigin?.(row, position);
+  const letter: DeadLetter = {
+    rowIndex: origin?.rowIndex ?? null,
+    meter: origin?.meter ?? null,
+    payload: origin?.payload ?? JSON.stringify({ meterId: row.meterId, channel: row.channel, start: row.startMs, value: row.value }),
+    reason,
+    topic: origin?.topic,
+    principal: origin?.principal,
+  };
+  const written = await writeRetryingRaces(database, [], batch, [letter]);
+  const reject: WriteReject = { row, rowIndex: letter.rowIndex, reason };
+  return { ...written, rejected: [reject] };
+}
+
+async function writeRetryingRaces(database: Database, rows: readonly NormalizedReading[], batch: BatchInfo, deadLetters: readonly DeadLetter[]): Promise<WriteResult> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await writeReadings(database, rows, batch, deadLetters);
+    } catch (err) {
+      if (attempt >= RACE_ATTEMPTS || classifyDbError(err) !== 'race') throw err;
+    }
+  }
+}
+
+/** The batch for a slice starting at `from`: rowOrigin is asked with positions in the whole batch. */
+function shifted(batch: BatchInfo, from: number): BatchInfo {
+  if (from === 0 || batch.rowOrigin === undefined) return batch;
+  const origin = batch.rowOrigin;
+  return { ...batch, rowOrigin: (row, position) => origin(row, position + from) };
+}
+
+function add(out: WriteResult, r: WriteResult): void {
+  if (out.batchId === 0) out.batchId = r.batchId;
+  out.accepted += r.accepted;
+  out.unchanged += r.unchanged;
+  out.superseded += r.superseded;
+  out.rejected.push(...r.rejected);
+}
