@@ -1,11 +1,13 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
-import type { Config } from '../models/config.js';
+import { API_RATE_LIMIT_DEFAULTS, type Config } from '../models/config.js';
 import type { Database } from '../sql/database.js';
 import { registerAuth } from './auth.js';
 import { registerErrorHandler } from './error-handler.js';
+import { MAX_BODY_BYTES, registerRequestBounds } from './request-bounds.js';
+import { registerRateLimit } from './rate-limit.js';
 import { healthRoutes, type HealthProbe } from './routes/health.route.js';
 import { keyRoutes } from './routes/keys.route.js';
 import { meterRoutes } from './routes/meters.route.js';
@@ -28,9 +30,12 @@ import { eventRoutes } from './routes/events.route.js';
 import { alarmRoutes } from './routes/alarms.route.js';
 import { alarmRuleRoutes } from './routes/alarm-rules.route.js';
 
+/** What the API reads of the configuration; absent rate-limit keys take their defaults. */
+export type AppConfig = Pick<Config, 'MDM_MAX_BATCH_ROWS' | 'LOG_LEVEL'> & Partial<Pick<Config, 'API_RATE_LIMIT_PER_MIN' | 'API_AUTH_FAILURES_PER_MIN' | 'API_TRUST_PROXY'>>;
+
 export interface AppDeps {
   readonly database: Database;
-  readonly config: Pick<Config, 'MDM_MAX_BATCH_ROWS' | 'LOG_LEVEL'>;
+  readonly config: AppConfig;
   /** Extra components reporting into /health (MQTT connection, pollers…). */
   readonly health?: HealthProbe[];
   readonly logger?: boolean | object;
@@ -43,11 +48,17 @@ export const API_VERSION = '0.1.0';
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: deps.logger ?? false,
-    bodyLimit: 64 * 1024 * 1024, // 100 000 JSON rows fit well inside; larger batches: NDJSON
+    bodyLimit: MAX_BODY_BYTES,
+    trustProxy: trustProxy(deps.config.API_TRUST_PROXY),
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandler(app);
+  registerRequestBounds(app);
+  const failures = await registerRateLimit(app, {
+    perMinute: deps.config.API_RATE_LIMIT_PER_MIN ?? API_RATE_LIMIT_DEFAULTS.perMinute,
+    authFailuresPerMinute: deps.config.API_AUTH_FAILURES_PER_MIN ?? API_RATE_LIMIT_DEFAULTS.authFailuresPerMinute,
+  });
 
   await app.register(swagger, {
     openapi: {
@@ -62,7 +73,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     transform: jsonSchemaTransform,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
-  registerAuth(app, deps.database);
+  registerAuth(app, deps.database, failures);
 
   const ctx = { database: deps.database, config: deps.config };
   await app.register(healthRoutes, { ...ctx, probes: deps.health ?? [] });
@@ -92,5 +103,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 /** Options every route plugin receives. */
 export interface RouteContext {
   readonly database: Database;
-  readonly config: Pick<Config, 'MDM_MAX_BATCH_ROWS' | 'LOG_LEVEL'>;
+  readonly config: AppConfig;
+}
+
+/** fastify's trustProxy from API_TRUST_PROXY: "true", a hop count, or proxy addresses/CIDRs. */
+function trustProxy(text: string | undefined): FastifyServerOptions['trustProxy'] {
+  if (text === undefined) return false;
+  if (text === 'true') return true;
+  if (/^\d+$/.test(text)) {
+    const hops = Number(text);
+    return (_address, hop) => hop < hops;
+  }
+  return text.split(',');
 }

@@ -12,6 +12,7 @@ export const ERRORS = {
   MDM_ERR_CONFLICT: { status: 409, message: '%s' },
   MDM_ERR_UNPROCESSABLE: { status: 422, message: '%s' },
   MDM_ERR_UNSUPPORTED_MEDIA: { status: 415, message: '%s' },
+  MDM_ERR_RATE_LIMITED: { status: 429, message: '%s' },
   MDM_ERR_CONFIG: { status: 500, message: 'invalid configuration:\n%s' },
   MDM_ERR_DATA_DIR_LOCKED: { status: 500, message: '%s' },
 } as const;

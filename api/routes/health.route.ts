@@ -18,7 +18,10 @@ const HealthSchema = z.object({
 export const healthRoutes: FastifyPluginAsyncZod<RouteContext & { probes: HealthProbe[] }> = async (app, { database, probes }) => {
   app.get(
     '/health',
-    { schema: { tags: ['health'], summary: 'Service health (no key needed)', security: [], response: { 200: HealthSchema, 503: HealthSchema } } },
+    {
+      config: { rateLimit: false }, // probes poll it; exempt from the per-address limit
+      schema: { tags: ['health'], summary: 'Service health (no key needed)', security: [], response: { 200: HealthSchema, 503: HealthSchema } },
+    },
     async (_req, reply) => {
       let db: z.infer<typeof HealthSchema>['database'] = { ok: true, engine: database.engine, flavour: database.flavour };
       try {

@@ -1,0 +1,33 @@
+import type { FastifyInstance } from 'fastify';
+import { MdmError } from '../models/errors.js';
+import { MAX_JSON_DEPTH, jsonDepthExceeds } from '../models/input-bounds.js';
+
+/** Largest request body: 100 000 JSON readings fit well inside; larger batches stream as NDJSON. Over it → 413. */
+export const MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Bounds every request meets before a route sees it (issue 11, docs/api.md
+ * "Bad input"):
+ * - application/json nested deeper than MAX_JSON_DEPTH → 400, found by a
+ *   linear scan before JSON.parse, so nothing recursive (parse, zod, stringify
+ *   into a dead letter) ever meets a 20 000-level value; the text is then
+ *   parsed by fastify's own parser (prototype-poisoning protection kept);
+ * - a URL holding %00 → 400: a NUL cannot be part of an id or a query value
+ *   (PostgreSQL text cannot hold it).
+ */
+export function registerRequestBounds(app: FastifyInstance): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (jsonDepthExceeds(body as string, MAX_JSON_DEPTH)) {
+      done(new MdmError('MDM_ERR_VALIDATION', [`the JSON body nests arrays/objects deeper than ${MAX_JSON_DEPTH} levels; no request needs more`]), undefined);
+      return;
+    }
+    parseJson(request, body as string, done);
+  });
+  app.addHook('onRequest', async (request) => {
+    if (request.url.includes('%00')) {
+      throw new MdmError('MDM_ERR_VALIDATION', ['the URL contains %00 (a NUL character): ids and query values cannot hold it']);
+    }
+  });
+}
