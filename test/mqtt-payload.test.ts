@@ -146,6 +146,15 @@ describe('MQTT payload decoding', () => {
     expect(decodeMessage(meterTopic, buf(42), { nowMs: 0 })).toMatchObject({ kind: 'invalid', reason: expect.stringMatching(/must be a JSON array/) });
   });
 
+  it('refuses JSON nested deeper than 32 levels before parsing it, and takes 32', () => {
+    const deep = '['.repeat(20_000) + ']'.repeat(20_000);
+    expect(decodeMessage(meterTopic, buf(deep), { nowMs: 0 })).toEqual({ kind: 'invalid', reason: 'payload nests arrays/objects deeper than 32 levels (reading rows need 3); flatten it', ack: null });
+    expect(decodeMessage(eventsTopic, buf({ code: 'x', at: '2026-01-01T00:00:00Z', data: '['.repeat(33) }), { nowMs: 0 })).toMatchObject({ kind: 'events' }); // brackets in strings do not count
+    const nested = (n: number) => '['.repeat(n) + ']'.repeat(n);
+    expect(decodeMessage(meterTopic, buf(`[${nested(31)}]`), { nowMs: 0 })).toMatchObject({ kind: 'readings', rows: [expect.any(Array)] });
+    expect(decodeMessage(meterTopic, buf(`[${nested(32)}]`), { nowMs: 0 })).toMatchObject({ kind: 'invalid' });
+  });
+
   it('decodes one event, an array of events, or the wrapper', () => {
     const ev = { code: 'power_failure', at: '2026-01-01T00:00:00Z' };
     expect(decodeMessage(eventsTopic, buf(ev), { nowMs: 0 })).toEqual({ kind: 'events', events: [ev], meter: 'M1', ack: null });

@@ -4,64 +4,18 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../api/app.js';
 import { createMqttComponent, mqttComponent, type CommittedMessage, type MqttComponent, type MqttComponentDeps } from '../adapters/mqtt/component.js';
-import type { MqttLog } from '../adapters/mqtt/log.js';
 import { writeMessages } from '../adapters/mqtt/message-writer.js';
 import { loadConfig } from '../models/config.js';
 import { createApiKey } from '../sql/api-key.repository.js';
 import type { Database } from '../sql/database.js';
 import { FLAVOURS, freshDatabase } from './helpers.js';
+import { HOUR, T0, at, closed, collectLog, connect, freePort, hours, waitFor } from './mqtt-helpers.js';
 
 /**
  * MQTT ingest end to end on real brokers: the embedded aedes broker always,
  * Mosquitto when TEST_MQTT_URL is set; on every storage flavour.
  */
 const MOSQUITTO = process.env.TEST_MQTT_URL;
-
-const HOUR = 3_600_000;
-const T0 = Date.UTC(2025, 11, 31, 21); // 2026-01-01T00:00+03:00, aligned for hourly meters in Europe/Istanbul
-const at = (h: number) => new Date(T0 + h * HOUR).toISOString();
-/** Hourly active_import rows for hours [from, from + n), value h + 0.5. */
-const hours = (n: number, from = 0, meter?: string) =>
-  Array.from({ length: n }, (_, i) => ({ ...(meter ? { meter } : {}), channel: 'active_import', start: at(from + i), value: from + i + 0.5 }));
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
-
-async function waitFor<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, what: string, ms = 15_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-function collectLog() {
-  const lines: { level: string; message: string; fields: Record<string, unknown> }[] = [];
-  const at = (level: string) => (fields: Record<string, unknown>, message: string) => void lines.push({ level, message, fields });
-  const log: MqttLog = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-  return { log, lines };
-}
-
-/** Resolves with the client once connected, rejects with the CONNACK refusal. */
-function connect(url: string, opts: IClientOptions): Promise<MqttClient> {
-  return new Promise((resolve, reject) => {
-    const c = mqtt.connect(url, { reconnectPeriod: 0, ...opts });
-    c.once('connect', () => resolve(c));
-    c.once('error', (err) => {
-      c.end(true);
-      reject(err);
-    });
-  });
-}
-
-const closed = (c: MqttClient) => new Promise<void>((r) => c.once('close', () => r()));
 
 describe.each(FLAVOURS)('MQTT ingest (%s)', (flavour) => {
   let database: Database;
@@ -259,11 +213,11 @@ describe.each(FLAVOURS)('MQTT ingest (%s)', (flavour) => {
       expect(await eventsOf('E7')).toHaveLength(1);
     });
 
-    it('retries a batch the database refused, keeping its messages unacknowledged and /health degraded meanwhile', async () => {
+    it('retries a batch while the database is unreachable, keeping its messages unacknowledged and /health degraded meanwhile', async () => {
       let failures = 2;
       await startBroker({
         async write(db, messages) {
-          if (failures-- > 0) throw new Error('database unavailable');
+          if (failures-- > 0) throw Object.assign(new Error('database unavailable'), { code: 'ECONNREFUSED' });
           return writeMessages(db, messages);
         },
       });

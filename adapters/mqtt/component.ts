@@ -4,12 +4,14 @@ import type { Principal } from '../../models/api-key.js';
 import type { Config } from '../../models/config.js';
 import { findPrincipalByKey } from '../../sql/api-key.repository.js';
 import type { Database } from '../../sql/database.js';
+import { dbErrorReason } from '../../sql/db-errors.js';
 import { findMeterRefs } from '../../sql/meter-lookup.repository.js';
 import { ackBody, type MessageOutcome } from './acks.js';
 import { Batcher, REAL_TIMERS, type Timers } from './batcher.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker.js';
 import { SILENT_LOG, type MqttLog } from './log.js';
-import { metersOf, rowsOf, writeMessages, type BatchMessage } from './message-writer.js';
+import { writeIsolating } from './isolate.js';
+import { deadLetterMessage, metersOf, rowsOf, writeMessages, type BatchMessage } from './message-writer.js';
 import { decodeMessage } from './payload.js';
 import { createSubscriber, redactUrl, type Subscriber } from './subscriber.js';
 import { ackTopic, parseTopic } from './topics.js';
@@ -45,7 +47,11 @@ export interface MqttComponentDeps {
   readonly config: MqttConfig;
   readonly database: Database;
   readonly log?: MqttLog;
-  /** The batch write; tests replace it to simulate a crash before or after commit. */
+  /**
+   * The batch write; tests replace it to simulate a crash before or after commit
+   * or a refusal. Its failures are classified (sql/db-errors.ts): 'unavailable'
+   * retries the batch with backoff, anything else isolates the offending message.
+   */
   readonly write?: (database: Database, messages: readonly BatchMessage[]) => Promise<MessageOutcome[]>;
   /** Called after each committed and acknowledged batch. */
   readonly onCommitted?: (messages: readonly CommittedMessage[]) => void;
@@ -99,7 +105,9 @@ export function createMqttComponent(deps: MqttComponentDeps): MqttComponent {
   let batcher: Batcher<Pending, MessageOutcome[]> | null = null;
   let running = false;
   let committedMessages = 0;
+  let isolatedMessages = 0;
   let lastCommitAt: string | null = null;
+  const written = new WeakMap<Pending, MessageOutcome>(); // outcomes of committed parts of a batch being retried
 
   async function publishAck(topic: string, body: string) {
     if (broker) await broker.publish(topic, body);
@@ -116,7 +124,13 @@ export function createMqttComponent(deps: MqttComponentDeps): MqttComponent {
       timers,
       rowsOf: (p) => rowsOf(p.message),
       keysOf: (p) => p.meters,
-      write: (items) => write(database, items.map((p) => p.message)),
+      write: (items) =>
+        writeIsolating(items, {
+          write: (part) => write(database, part.map((p) => p.message)),
+          refuse: (p, err) => isolate(p, err),
+          done: written,
+          onSplit: (size, err) => log.warn({ messages: size, err: dbErrorReason(err) }, 'MQTT batch refused by the database; splitting it to find the message that fails'),
+        }),
       settle(items, outcomes) {
         if (batcher !== b) return; // abandoned meanwhile: acknowledge nothing
         try {
@@ -137,10 +151,19 @@ export function createMqttComponent(deps: MqttComponentDeps): MqttComponent {
         }
       },
       onRetry(err, attempt, delayMs) {
-        log.error({ err: (err as Error)?.message ?? String(err), attempt, delayMs, pending: b.pending }, 'MQTT batch write failed; retrying (messages stay unacknowledged)');
+        log.error({ err: (err as Error)?.message ?? String(err), attempt, delayMs, pending: b.pending }, 'MQTT batch write failed: database unreachable; retrying (messages stay unacknowledged)');
       },
     });
     return b;
+  }
+
+  /** A message the database refused on its own: dead-lettered whole with the database's reason, then acknowledged. */
+  async function isolate(p: Pending, err: unknown): Promise<MessageOutcome> {
+    const reason = dbErrorReason(err);
+    const outcome = await deadLetterMessage(database, p.message, reason);
+    isolatedMessages++;
+    log.warn({ topic: p.message.topic, principal: p.message.principal, reason }, 'MQTT message refused by the database: dead-lettered and acknowledged');
+    return outcome;
   }
 
   /** Decodes and queues a message; anything not an ingest topic is settled at once. */
@@ -252,7 +275,7 @@ export function createMqttComponent(deps: MqttComponentDeps): MqttComponent {
     probe: {
       name: 'mqtt',
       check() {
-        const writing = { pending: batcher?.pending ?? 0, committedMessages, lastCommitAt, writeError: batcher?.lastError ?? null };
+        const writing = { pending: batcher?.pending ?? 0, committedMessages, isolatedMessages, lastCommitAt, writeError: batcher?.lastError ?? null };
         if (mode === 'disabled') return { ok: true, mode };
         if (mode === 'embedded') {
           return { ok: running && broker !== null && !writing.writeError, mode, listening: broker !== null, port: broker?.port ?? config.MQTT_PORT, clients: broker?.clients() ?? 0, ...writing };

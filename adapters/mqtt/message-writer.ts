@@ -1,10 +1,12 @@
 import type { KeyScope } from '../../models/api-key.js';
+import { safeJson } from '../../models/input-bounds.js';
 import { parseEventRows } from '../../models/event.js';
 import type { RowReject } from '../../models/reading.js';
 import { recordEvents } from '../../ingest/alarms/events.js';
 import { ingestMessages, type IngestMessage } from '../../ingest/pipeline.js';
 import type { Database } from '../../sql/database.js';
-import type { DeadLetter } from '../../sql/dead-letter.repository.js';
+import { classifyDbError } from '../../sql/db-errors.js';
+import { recordDeadLetters, type DeadLetter } from '../../sql/dead-letter.repository.js';
 import type { MeterEventRow } from '../../sql/event.repository.js';
 import { findMeterRefs } from '../../sql/meter-lookup.repository.js';
 import { outcomeOf, type MessageOutcome } from './acks.js';
@@ -39,14 +41,6 @@ export function metersOf(m: BatchMessage): string[] {
   return [...ids];
 }
 
-const safeJson = (v: unknown): string => {
-  try {
-    return JSON.stringify(v) ?? 'null';
-  } catch {
-    return String(v);
-  }
-};
-
 /**
  * Stores one batch of messages: events (idempotent insert), then every
  * reading message and every dead letter through the ingest pipeline in one
@@ -69,7 +63,7 @@ export async function writeMessages(database: Database, messages: readonly Batch
     const letter = (rowIndex: number | null, meter: string | null, payload: string, reason: string) =>
       letters.push({ rowIndex, meter, payload, reason, topic: m.topic, principal: m.principal });
     if (d.kind === 'invalid') {
-      letter(null, 'meter' in m.route ? m.route.meter : null, storablePayload(m.payload), d.reason);
+      letter(null, topicMeter(m), storablePayload(m.payload), d.reason);
       outcomes[i] = outcomeOf(0, [], d.reason);
     } else if (d.kind === 'events') {
       const parsed = parseEventRows(d.events);
@@ -102,4 +96,24 @@ export async function writeMessages(database: Database, messages: readonly Batch
     outcomes[i] = outcomeOf(r.stored, rejected);
   });
   return outcomes as MessageOutcome[];
+}
+
+const topicMeter = (m: BatchMessage): string | null => ('meter' in m.route ? m.route.meter : null);
+
+/**
+ * Dead-letters one whole message on its own (the database refused the batch
+ * write because of it; see isolate.ts) and returns its outcome. Should even
+ * this insert be refused for the data, the letter is stored once more without
+ * the payload, so that the message is never left unacknowledged for its content.
+ */
+export async function deadLetterMessage(database: Database, m: BatchMessage, reason: string): Promise<MessageOutcome> {
+  const origin = { transport: 'mqtt', principal: m.principal, topic: m.topic };
+  const letter = { rowIndex: null, meter: topicMeter(m), payload: storablePayload(m.payload), reason };
+  try {
+    await recordDeadLetters(database, origin, [letter]);
+  } catch (err) {
+    if (classifyDbError(err) !== 'data') throw err;
+    await recordDeadLetters(database, { ...origin, topic: null }, [{ ...letter, meter: null, payload: `[payload not storable: ${m.payload.length} bytes]` }]);
+  }
+  return outcomeOf(0, [], reason);
 }

@@ -1,3 +1,4 @@
+import { MAX_JSON_DEPTH, jsonDepthExceeds, safeJson } from '../../models/input-bounds.js';
 import { isSenmlPack, senmlToReadings } from './senml.js';
 import type { TopicRoute } from './topics.js';
 
@@ -70,6 +71,10 @@ export function decodeMessage(route: TopicRoute, payload: Uint8Array, opts: { no
   if (text === undefined) return invalid('payload is not UTF-8 text; send JSON');
   // PostgreSQL text and jsonb cannot hold U+0000: refuse it here rather than fail the whole batch.
   if (text.includes('\u0000') || text.includes('\\u0000')) return invalid('payload contains NUL (U+0000) characters, which cannot be stored; remove them');
+  // Before JSON.parse: nothing recursive (stringify, validation) may ever meet a 20 000-level value.
+  if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
+    return invalid(`payload nests arrays/objects deeper than ${MAX_JSON_DEPTH} levels (reading rows need 3); flatten it`);
+  }
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -110,7 +115,7 @@ export function decodeMessage(route: TopicRoute, payload: Uint8Array, opts: { no
       format: 'senml',
       rows: s.rows,
       indexOf: s.indexOf,
-      rejected: s.rejected.map((r) => ({ ...r, payload: JSON.stringify(body[r.index]) ?? 'null' })),
+      rejected: s.rejected.map((r) => ({ ...r, payload: safeJson(body[r.index]) })),
       meter,
       ack,
     };
