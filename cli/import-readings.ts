@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import { readingCsvLayout, readingFromRecord, type ReadingCsvLayout } from '../adapters/file/reading-csv.js';
 import { ingestReadings } from '../ingest/pipeline.js';
+import type { ReadingLimits } from '../models/input-bounds.js';
 import { recordDeadLetters } from '../sql/dead-letter.repository.js';
 import type { Database } from '../sql/database.js';
 import { runCsvImport, type CsvImportRun, type LineReject } from './csv-import.js';
@@ -24,7 +25,7 @@ export const READINGS_CHUNK = 20_000;
 export async function importReadings(
   database: Database,
   file: string,
-  opts: { io: Io; rejectsPath: string; signal?: AbortSignal; chunkRows?: number },
+  opts: { io: Io; rejectsPath: string; signal?: AbortSignal; chunkRows?: number; limits?: ReadingLimits },
 ): Promise<ReadingsImportResult> {
   const origin = { transport: 'file', principal: 'cli', topic: basename(file) } as const;
   const totals = { accepted: 0, unchanged: 0, superseded: 0 };
@@ -56,7 +57,7 @@ export async function importReadings(
       // a malformed record splits the chunk into runs.
       for (const run of consecutiveRuns(items)) {
         const first = run[0].line;
-        const res = await ingestReadings(database, run.map((m) => m.item), { ...origin, indexOffset: first });
+        const res = await ingestReadings(database, run.map((m) => m.item), { ...origin, indexOffset: first, limits: opts.limits });
         totals.accepted += res.accepted;
         totals.unchanged += res.unchanged;
         totals.superseded += res.superseded;

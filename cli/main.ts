@@ -6,7 +6,7 @@
 import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { KeyCreateSchema, ROLES } from '../models/api-key.js';
-import type { Config } from '../models/config.js';
+import { readingLimitsOf, type Config } from '../models/config.js';
 import { MdmError } from '../models/errors.js';
 import { CliError, processIo, UsageError, type Io } from './io.js';
 import { readConfig } from './load-config.js';
@@ -232,7 +232,7 @@ async function run(cmd: ParsedCommand, config: Config, io: Io, keyInput: ReturnT
         case 'import readings':
         case 'import meters':
         case 'import settlement':
-          return await runImport(cmd, opened, io, stop.signal);
+          return await runImport(cmd, config, opened, io, stop.signal);
         case 'import prices': {
           const v = cmd.values as Record<string, string | undefined>;
           return await (await import('./import-prices.js')).importPricesCommand(database, io, cmd.args[0], { area: v.area, kind: v.kind, currency: v.currency });
@@ -256,7 +256,7 @@ async function run(cmd: ParsedCommand, config: Config, io: Io, keyInput: ReturnT
   }
 }
 
-async function runImport(cmd: ParsedCommand, opened: OpenedDatabase, io: Io, signal: AbortSignal): Promise<number> {
+async function runImport(cmd: ParsedCommand, config: Config, opened: OpenedDatabase, io: Io, signal: AbortSignal): Promise<number> {
   const { defaultRejectsPath } = await import('./csv-import.js');
   const file = cmd.args[0];
   const rejectsPath = (cmd.values.rejects as string | undefined) ?? defaultRejectsPath(file);
@@ -272,7 +272,7 @@ async function runImport(cmd: ParsedCommand, opened: OpenedDatabase, io: Io, sig
   }
   if (cmd.command === 'import readings') {
     const { importReadings } = await import('./import-readings.js');
-    const r = await importReadings(opened.database, file, { io, rejectsPath, signal });
+    const r = await importReadings(opened.database, file, { io, rejectsPath, signal, limits: readingLimitsOf(config) });
     io.out(
       importSummary(file, r, [
         ['accepted', fmt(r.accepted)],
