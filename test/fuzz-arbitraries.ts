@@ -109,22 +109,42 @@ export const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 1, arbitrary: fc.integer({ min: 1, max: 20_000 }).map((d) => nested(d)) },
 );
 
-/** One raw reading row as a transport delivers it: mostly shaped like a row, every field possibly wrong or missing. */
+/** Poison for each field of a reading row. */
+const FIELD_POISON: Record<string, fc.Arbitrary<unknown>> = {
+  meter: fc.oneof(fc.constantFrom('F9', 'S0\u000011', '', 'x'.repeat(200), 'x'.repeat(70_000)), hostileValue),
+  channel: fc.oneof(fc.constantFrom('bogus', '1.29.0\u0000', '', '9.9.9'), hostileValue),
+  start: hostileInstant,
+  value: fc.oneof(fc.constantFrom(1.7976931348623157e308, -1.7976931348623157e308, 1e300, 'NaN', 'Infinity', '1.5', { v: 1 }, [1], null), hostileValue),
+  quality: fc.oneof(fc.constantFrom('estimated', 'bogus', ''), hostileValue),
+  source: fc.oneof(fc.constantFrom('file', 'gateway', ''), hostileValue),
+  intervalMinutes: fc.oneof(fc.constantFrom(15, 30, 60, 0, 7, '60'), hostileValue),
+  extra: hostileValue,
+};
+
+/**
+ * One raw reading row as a transport delivers it: mostly a valid row of one
+ * of `meters` (hour starts in 2023, so that it never shares a key with the
+ * good rows the ingest suite sends in 2024–2025) with one or two fields
+ * poisoned, sometimes any shape at all.
+ */
 export function hostileRow(meters: readonly string[]): fc.Arbitrary<unknown> {
-  const row = fc.record(
-    {
-      meter: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...meters) }, { weight: 1, arbitrary: hostileValue }),
-      channel: fc.oneof({ weight: 4, arbitrary: fc.constantFrom('active_import', '1.29.0', 'active_import_register', 'temperature', 'volume') }, { weight: 1, arbitrary: hostileValue }),
-      start: hostileInstant,
-      value: hostileValue,
-      quality: fc.oneof(fc.constantFrom('measured', 'estimated', 'suspect', 'edited', 'bogus'), hostileValue),
-      source: fc.oneof(fc.constantFrom('http', 'mqtt', 'file', 'gateway'), hostileValue),
-      intervalMinutes: fc.oneof(fc.constantFrom(15, 30, 60, 0, 7, '60'), hostileValue),
-      extra: hostileValue,
-    },
+  const base = fc.record({ meter: fc.constantFrom(...meters), hour: fc.integer({ min: 0, max: 364 * 24 }), value: fc.integer({ min: 0, max: 1_000_000 }).map((v) => v / 1000) });
+  const field = fc.constantFrom(...Object.keys(FIELD_POISON));
+  const poisoned = fc
+    .tuple(base, fc.uniqueArray(field, { minLength: 1, maxLength: 2 }).chain((fs) => fc.tuple(...fs.map((f) => FIELD_POISON[f].map((v) => [f, v] as const)))), fc.boolean())
+    .map(([b, poison, drop]) => {
+      const row: Record<string, unknown> = { meter: b.meter, channel: 'active_import', start: new Date(Date.UTC(2023, 0, 1) + b.hour * 3_600_000).toISOString(), value: b.value };
+      for (const [f, v] of poison) {
+        if (drop && f !== 'extra' && poison.length === 1) delete row[f]; // the field missing altogether
+        else row[f] = v;
+      }
+      return row;
+    });
+  const anyShape = fc.record(
+    { meter: fc.oneof(fc.constantFrom(...meters), hostileValue), channel: hostileValue, start: hostileInstant, value: hostileValue, quality: hostileValue, extra: hostileValue },
     { requiredKeys: [] },
   );
-  return fc.oneof({ weight: 8, arbitrary: row }, { weight: 1, arbitrary: hostileValue });
+  return fc.oneof({ weight: 10, arbitrary: poisoned }, { weight: 2, arbitrary: anyShape }, { weight: 1, arbitrary: hostileValue });
 }
 
 /** Splits `s` into chunks at the given cut points (sorted, deduplicated, in range). */
