@@ -171,7 +171,7 @@ describe.each(FLAVOURS.filter((f) => f === 'server'))('reading writes racing ano
   });
   afterAll(() => database?.close());
 
-  it('settles a key another transaction inserted after our snapshot (retry with upsert)', async () => {
+  it('settles a key another transaction inserted after our snapshot (run again with the stored keys locked)', async () => {
     const [m] = await addMeters(database, ['RACE']);
     const t0 = Date.UTC(2026, 2, 1);
     const rows = [row(m, t0, 10), row(m, t0 + 3_600_000, 11), row(m, t0 + 7_200_000, 12)];
