@@ -1,3 +1,4 @@
+import { createFailingItems, failureReporter, type FailingItems } from '../models/failing-items.js';
 import { maintainBillingRollup } from '../sql/billing-rollup.repository.js';
 import type { Database } from '../sql/database.js';
 import type { ReadinessParams } from './figures.js';
@@ -10,6 +11,7 @@ export interface BillingLog {
   readonly info: LogFn;
   readonly warn: LogFn;
   readonly error: LogFn;
+  readonly debug?: LogFn;
 }
 
 /** Timers passed in so tests can drive the schedule. */
@@ -36,6 +38,8 @@ export interface BillingComponent {
   stop(): Promise<void>;
   /** One tick now (what the timer does): rollup maintenance, then readiness when due. */
   tick(): Promise<void>;
+  /** Meter days, meters and readiness meters that failed, retried with backoff (what the probe lists). */
+  readonly failing: FailingItems;
 }
 
 const silent: BillingLog = { info: () => {}, warn: () => {}, error: () => {} };
@@ -50,6 +54,13 @@ const realTimers: BillingTimers = { setTimeout: (fn, ms) => setTimeout(fn, ms).u
  * /v1/billing/readiness then serves without recomputing. Not-billable counts
  * are logged at warn, so problems surface during the month. A failed tick is
  * logged and retried at the next; /health shows the last runs.
+ *
+ * One meter's bad data never stops the others (issue 11): an item the
+ * rollup or readiness cannot process (a meter day, a meter) is isolated,
+ * logged once at error, listed in the probe under `failing` (with the
+ * error, since when, attempts and the next retry) and retried with backoff
+ * (1 min doubling to 1 h); the probe stays `ok`. `ok: false` is kept for a
+ * tick that failed as a whole (database unreachable).
  */
 export function createBillingComponent(o: BillingComponentOptions): BillingComponent {
   const now = o.now ?? Date.now;
@@ -63,10 +74,12 @@ export function createBillingComponent(o: BillingComponentOptions): BillingCompo
   let rollup: { at: string; adopted: number; refreshed: number; ms: number } | undefined;
   let readiness: { at: string; ms: number; periods: Record<string, { meters: number; notBillable: number }> } | undefined;
   let lastError: string | undefined;
+  const reporter = failureReporter(() => log, 'billing');
+  const failing = createFailingItems({ now, report: reporter.report });
 
   async function runReadiness(t: number): Promise<ReadinessResult[]> {
     const results: ReadinessResult[] = [];
-    for (const p of [periodAt(t, -1), periodAt(t)]) results.push(await refreshReadiness(o.database, parsePeriod(p)!, { params: o.params, now: t }));
+    for (const p of [periodAt(t, -1), periodAt(t)]) results.push(await refreshReadiness(o.database, parsePeriod(p)!, { params: o.params, now: t, failing }));
     readiness = {
       at: new Date(t).toISOString(),
       ms: now() - t,
@@ -82,7 +95,7 @@ export function createBillingComponent(o: BillingComponentOptions): BillingCompo
   async function tick(): Promise<void> {
     const t = now();
     if (o.rollupMs > 0) {
-      const done = await maintainBillingRollup(o.database, { budgetMs: o.rollupMs, now });
+      const done = await maintainBillingRollup(o.database, { budgetMs: o.rollupMs, now, failing });
       rollup = { at: new Date(t).toISOString(), ...done, ms: now() - t };
       if (done.adopted + done.refreshed > 0) log.info(done, 'billing rollup maintained');
     }
@@ -100,6 +113,7 @@ export function createBillingComponent(o: BillingComponentOptions): BillingCompo
         log.error({ err: err.message }, 'billing maintenance failed');
       })
       .finally(() => {
+        reporter.endTick();
         if (running) timer = timers.setTimeout(loop, tickMs);
       });
   };
@@ -108,7 +122,7 @@ export function createBillingComponent(o: BillingComponentOptions): BillingCompo
     name: 'billing',
     probe: {
       name: 'billing',
-      check: () => ({ ok: lastError === undefined, rollup: rollup ?? null, readiness: readiness ?? null, ...(lastError ? { error: lastError } : {}) }),
+      check: () => ({ ok: lastError === undefined, rollup: rollup ?? null, readiness: readiness ?? null, ...failing.probe(), ...(lastError ? { error: lastError } : {}) }),
     },
     async start(l) {
       log = l ?? silent;
@@ -121,6 +135,7 @@ export function createBillingComponent(o: BillingComponentOptions): BillingCompo
       await inFlight;
     },
     tick,
+    failing,
   };
 }
 

@@ -7,7 +7,8 @@ import type { MeterFigureRow } from '../sql/billing.repository.js';
  * and rules: docs/billing.md.
  */
 
-export const REASON_CODES = ['outside_supply', 'missing_data', 'no_recent_data', 'open_fail_issues', 'register_mismatch'] as const;
+/** `figures_failed`: readiness could not compute the meter's figures from its stored data (billing/readiness.ts), never from billingFigures. */
+export const REASON_CODES = ['outside_supply', 'missing_data', 'no_recent_data', 'open_fail_issues', 'register_mismatch', 'figures_failed'] as const;
 export type ReasonCode = (typeof REASON_CODES)[number];
 
 export interface Reason {

@@ -1,6 +1,8 @@
-import { findReadiness, readinessStateKey, storeReadiness, type MeterSelector } from '../sql/billing.repository.js';
+import { bisect, failureMessage, type FailingItems } from '../models/failing-items.js';
+import { findReadiness, readinessStateKey, selectedMeters, storeReadiness, type MeterSelector } from '../sql/billing.repository.js';
 import type { Database } from '../sql/database.js';
-import { runBilling } from './billing-run.js';
+import { isUnavailable } from '../sql/db-errors.js';
+import { runBilling, type BillingRun } from './billing-run.js';
 import type { Reason, ReadinessParams } from './figures.js';
 import type { Period } from './period.js';
 
@@ -28,23 +30,69 @@ export interface ReadinessOptions {
   readonly params: ReadinessParams;
   readonly now: number;
   readonly selector?: MeterSelector;
+  /**
+   * Meters whose figures failed (the periodic run's memory, keys
+   * `readiness|<period>|<meter>`): one that waits for its retry is not
+   * computed again, only reported with its last error.
+   */
+  readonly failing?: FailingItems;
 }
 
+const isolable = (err: unknown) => !isUnavailable(err);
+
+/**
+ * Readiness of the selected meters over `period`: one set-based billing run.
+ * When that fails (not for an unreachable database), e.g. because one
+ * meter's stored value overflows the energy sum, the run is repeated on
+ * halves of the meters until the failing ones are found: they are reported
+ * not billable with `figures_failed` and the error, every other meter is
+ * checked as usual (issue 11). The figures then come from several
+ * snapshots; dataVersion is the newest of them.
+ */
 export async function computeReadiness(database: Database, period: Period, o: ReadinessOptions): Promise<ReadinessResult> {
-  const run = await runBilling(database, {
-    selector: o.selector ?? { all: true },
-    window: { kind: 'period', fromDate: period.fromDate, toDate: period.toDate },
-    until: new Date(o.now),
-    readiness: o.params,
-    now: o.now,
-  });
-  const notBillable = run.figures.filter((f) => !f.billable).map((f) => ({ meter: f.meter, completeness: f.completeness, reasons: f.reasons }));
+  const prefix = `readiness|${period.period}|`;
+  const waiting = o.failing && (o.selector === undefined || 'all' in o.selector) ? o.failing.waitingKeys(prefix).map((k) => k.slice(prefix.length)) : [];
+  const selector: MeterSelector = waiting.length ? { all: true, except: waiting } : (o.selector ?? { all: true });
+  const failed = waiting.map((meter) => ({ meter, error: o.failing!.get(prefix + meter)?.error ?? 'failed before' }));
+  const runs: BillingRun[] = [];
+  const run = async (sel: MeterSelector) => {
+    const r = await runBilling(database, {
+      selector: sel,
+      window: { kind: 'period', fromDate: period.fromDate, toDate: period.toDate },
+      until: new Date(o.now),
+      readiness: o.params,
+      now: o.now,
+    });
+    runs.push(r);
+    if (o.failing?.size) for (const f of r.figures) o.failing.succeed(prefix + f.meter);
+  };
+  try {
+    await run(selector);
+  } catch (err) {
+    if (!isolable(err)) throw err;
+    await bisect(await selectedMeters(database, selector), err, (part) => run({ meters: part }), {
+      isolable,
+      onFail: (meter, e) => {
+        failed.push({ meter, error: failureMessage(e) });
+        o.failing?.fail(prefix + meter, e, { stage: 'readiness', period: period.period, meter });
+      },
+    });
+  }
+  const figures = runs.length === 1 ? runs[0].figures : runs.flatMap((r) => r.figures).sort((a, b) => (a.meter < b.meter ? -1 : a.meter > b.meter ? 1 : 0));
+  const notBillable = [
+    ...figures.filter((f) => !f.billable).map((f) => ({ meter: f.meter, completeness: f.completeness, reasons: f.reasons })),
+    ...failed.map((f) => ({
+      meter: f.meter,
+      completeness: null,
+      reasons: [{ code: 'figures_failed' as const, message: `billing figures could not be computed from the stored data (${f.error}); correct the data, see docs/billing.md` }],
+    })),
+  ];
   return {
     period: period.period,
     computedAt: new Date(o.now).toISOString(),
-    dataVersion: run.dataVersion,
-    meters: run.figures.length,
-    billable: run.figures.length - notBillable.length,
+    dataVersion: runs.reduce((v, r) => (r.dataVersion > v ? r.dataVersion : v), new Date(0).toISOString()),
+    meters: figures.length + failed.length,
+    billable: figures.length + failed.length - notBillable.length,
     notBillable,
   };
 }

@@ -412,9 +412,17 @@ export async function runForecast(
       const idx = kinds.map((kk, i) => (kk === k ? i : -1)).filter((i) => i >= 0);
       const part = idx.map((i) => set[i]);
       const span = (to - from) / groups.length;
-      const fitted = await modelOf(k).fit(part, { ...ctx, onProgress: (f) => progress(from + span * (gi + f)) });
-      const rows = await fitted.predict({ fromMs: horizon.fromMs, toMs: horizon.toMs });
-      infos[k] = fitted.info;
+      let rows: QuantileRow[][] = [];
+      try {
+        const fitted = await modelOf(k).fit(part, { ...ctx, onProgress: (f) => progress(from + span * (gi + f)) });
+        rows = await fitted.predict({ fromMs: horizon.fromMs, toMs: horizon.toMs });
+        infos[k] = fitted.info;
+      } catch (err) {
+        // A model that throws on these series (say, one member's absurd history) does not fail the run:
+        // they get the naive forecast below, each listed in info.fallbacks with this reason (issue 11).
+        if (k === 'naive') throw err;
+        infos[k] = { fallback: `${k} failed: ${String((err as Error)?.message ?? err).slice(0, 300)}` };
+      }
       idx.forEach((i, j) => (out[i] = rows[j] ?? []));
       if (k !== kind) for (const i of idx) fallbacks.push({ id: set[i].id, model: k, reason: setGates[i].reason ?? 'quality gate' });
     }

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { localDate, shiftDate } from '../models/calendar.js';
 import type { ScheduleEntry } from '../models/forecast-schedule.js';
+import { bisect, createFailingItems, failureMessage, failureReporter, type FailingItems } from '../models/failing-items.js';
 import type { Database } from '../sql/database.js';
+import { isUnavailable } from '../sql/db-errors.js';
 import {
   claimRun,
   completeRun,
@@ -12,6 +14,7 @@ import {
   runExists,
   type ForecastRun,
   type ForecastValueRow,
+  type TargetMeterRow,
 } from '../sql/forecast.repository.js';
 import { listPortfolios } from '../sql/portfolio.repository.js';
 import { horizonWindow, localTimeOn } from './horizon.js';
@@ -55,10 +58,41 @@ export interface ExecuteOptions {
   readonly engine: ForecastEngine;
   /** Progress 0..1 (also written to the run, at most once a second). */
   readonly onProgress?: (fraction: number) => void;
+  /** Members whose stored history could not be loaded (left out of the run, listed in its metadata `membersFailed`), and those that loaded. */
+  readonly onMembers?: (target: string, r: { failed: readonly { meter: string; error: unknown }[]; loaded: readonly string[] }) => void;
   readonly now?: () => number;
 }
 
 const HOUR = 3_600_000;
+const isolable = (err: unknown) => !isUnavailable(err);
+
+type LoadParams = Parameters<typeof loadTargetSeries>[3];
+
+/**
+ * The target's history; when loading fails (not for an unreachable
+ * database), e.g. a 15-minute member whose stored values overflow the
+ * hourly sum, the members are loaded again by halves until the failing ones
+ * are found, and the run goes on without them (issue 11). Throws when no
+ * member can be loaded.
+ */
+async function loadIsolated(database: Database, target: ResolvedTarget, meters: readonly TargetMeterRow[], p: LoadParams) {
+  try {
+    return { loaded: await loadTargetSeries(database, target, meters, p), failed: [] };
+  } catch (err) {
+    if (!isolable(err) || meters.length < 2) throw err;
+    const good = new Set<TargetMeterRow>();
+    const failed: { meter: string; error: unknown }[] = [];
+    await bisect(meters, err, async (part) => (await loadTargetSeries(database, target, part, p), part.forEach((m) => good.add(m))), {
+      isolable,
+      onFail: (m, error) => void failed.push({ meter: m.externalId, error }),
+    });
+    if (good.size === 0) throw err;
+    return { loaded: await loadTargetSeries(database, target, meters.filter((m) => good.has(m)), p), failed };
+  }
+}
+
+/** A run's error as the database takes it: one line, bounded, no NUL (text columns refuse it). */
+const storableError = (message: string) => message.replace(/\u0000/g, '').replace(/\s+/g, ' ').slice(0, 2_000);
 
 /** Fails with a message meant for the run's `error` (no stack). */
 class RunError extends Error {}
@@ -99,9 +133,11 @@ export async function executeRun(o: ExecuteOptions, run: ForecastRun): Promise<F
     const horizon = run.horizon as HorizonName;
     const issueTime = run.issueTime.getTime();
     const win = horizonWindow(horizon, issueTime, target.timezone, { dayAheadCutoff: target.dayAheadCutoff });
-    const meters = metersInSupply(target.meters, win.fromMs, win.toMs);
-    if (meters.length === 0) throw new RunError(`${target.text}: none of its ${target.meters.length} meter(s) is in supply between ${new Date(win.fromMs).toISOString()} and ${new Date(win.toMs).toISOString()} (supplyStart/supplyEnd)`);
-    const loaded = await loadTargetSeries(o.database, target, meters, { historyFromMs: historyFromMs(horizon, win.dataCutoff), dataCutoffMs: win.dataCutoff, toMs: win.toMs });
+    const inSupply = metersInSupply(target.meters, win.fromMs, win.toMs);
+    if (inSupply.length === 0) throw new RunError(`${target.text}: none of its ${target.meters.length} meter(s) is in supply between ${new Date(win.fromMs).toISOString()} and ${new Date(win.toMs).toISOString()} (supplyStart/supplyEnd)`);
+    const { loaded, failed: membersFailed } = await loadIsolated(o.database, target, inSupply, { historyFromMs: historyFromMs(horizon, win.dataCutoff), dataCutoffMs: win.dataCutoff, toMs: win.toMs });
+    const meters = membersFailed.length ? inSupply.filter((m) => !membersFailed.some((f) => f.meter === m.externalId)) : inSupply;
+    o.onMembers?.(target.text, { failed: membersFailed, loaded: meters.map((m) => m.externalId) });
     stage.loadMs = now() - t0;
     progress(0.1);
     const ctx: FitContext = { issueTime, dataCutoff: win.dataCutoff, country: target.country, onProgress: (f) => progress(0.1 + 0.85 * f) };
@@ -143,7 +179,10 @@ export async function executeRun(o: ExecuteOptions, run: ForecastRun): Promise<F
     progress(0.95);
     const usedModel = series.length ? result.model : 'profile';
     const metadata = {
-      ...runMetadata(target, meters.length, loaded, win),
+      ...runMetadata(target, inSupply.length, loaded, win),
+      ...(membersFailed.length
+        ? { membersFailed: membersFailed.slice(0, 50).map((f) => ({ meter: f.meter, reason: `history could not be loaded, left out of the run and of the ${target.ref.kind} sum: ${failureMessage(f.error)}` })) }
+        : {}),
       hours: { expected: expected, forecast: targetRows },
       engine: result.info,
       ...(candidates.size
@@ -173,8 +212,14 @@ export async function executeRun(o: ExecuteOptions, run: ForecastRun): Promise<F
     return 'done';
   } catch (err) {
     await beat;
-    const message = err instanceof RunError ? err.message : `forecast failed: ${(err as Error)?.message ?? String(err)}`;
-    await failRun(o.database, run.id, message, { timings: { ...stage, totalMs: now() - t0 } });
+    if (!(err instanceof RunError) && !isolable(err)) throw err; // the database is gone: the run is recovered later
+    const message = storableError(err instanceof RunError ? err.message : `forecast failed: ${(err as Error)?.message ?? String(err)}`);
+    try {
+      await failRun(o.database, run.id, message, { timings: { ...stage, totalMs: now() - t0 } });
+    } catch (e) {
+      if (!isolable(e)) throw e;
+      await failRun(o.database, run.id, `forecast failed; its error could not be stored: ${failureMessage(e)}`);
+    }
     return 'failed';
   } finally {
     clearInterval(keepAlive);
@@ -271,23 +316,33 @@ export async function enqueueDue(
   for (const e of entries) {
     const targets = e.targets.length ? e.targets : [...portfolios.keys()].map((id) => `portfolio:${id}`);
     for (const text of targets) {
-      const zone = await zoneOf(text);
-      if (typeof zone !== 'string') {
-        const key = `skip|${e.text}|${text}`;
-        if (!seen.has(key)) skipped.push(`${e.text}: ${zone.reason}`);
+      let key: string | undefined;
+      try {
+        const zone = await zoneOf(text);
+        if (typeof zone !== 'string') {
+          const skip = `skip|${e.text}|${text}`;
+          if (!seen.has(skip)) skipped.push(`${e.text}: ${zone.reason}`);
+          seen.add(skip);
+          continue;
+        }
+        const due = lastDue(e, now, zone);
+        key = `${e.action}|${text}|${due}`;
+        if (now - due > CATCH_UP_MS[e.every] || seen.has(key)) continue;
         seen.add(key);
-        continue;
+        if (e.action === 'retrain') {
+          retrain.push({ target: text, due });
+          continue;
+        }
+        if (await runExists(database, { target: text, horizon: e.action, issueTime: new Date(due) })) continue;
+        queued.push(await createRun(database, { target: text, horizon: e.action, model: 'auto', issueTime: new Date(due), requestedBy: 'schedule' }));
+      } catch (err) {
+        // One target the schedule cannot handle (issue 11) is reported once and tried again next tick; the others are queued.
+        if (!isolable(err)) throw err;
+        if (key) seen.delete(key);
+        const failed = `failed|${e.text}|${text}`;
+        if (!seen.has(failed)) skipped.push(`${e.text}: ${text}: ${failureMessage(err)}`);
+        seen.add(failed);
       }
-      const due = lastDue(e, now, zone);
-      const key = `${e.action}|${text}|${due}`;
-      if (now - due > CATCH_UP_MS[e.every] || seen.has(key)) continue;
-      seen.add(key);
-      if (e.action === 'retrain') {
-        retrain.push({ target: text, due });
-        continue;
-      }
-      if (await runExists(database, { target: text, horizon: e.action, issueTime: new Date(due) })) continue;
-      queued.push(await createRun(database, { target: text, horizon: e.action, model: 'auto', issueTime: new Date(due), requestedBy: 'schedule' }));
     }
   }
   return { queued, retrain, skipped };
@@ -300,6 +355,7 @@ export interface ForecastLog {
   readonly info: LogFn;
   readonly warn: LogFn;
   readonly error: LogFn;
+  readonly debug?: LogFn;
 }
 
 export interface WorkerTimers {
@@ -329,6 +385,8 @@ export interface ForecastWorker {
   stop(): Promise<void>;
   /** One tick now (what the timer does): recover abandoned runs, queue due runs, run retrains, run queued runs until none is left. */
   tick(): Promise<void>;
+  /** Retrains and members that failed (what the probe lists). */
+  readonly failing: FailingItems;
 }
 
 const STOP_WAIT_MS = 10_000;
@@ -359,6 +417,13 @@ export function createForecastWorker(o: ForecastWorkerOptions): ForecastWorker {
   let done = 0;
   let failed = 0;
   const seen = new Set<string>();
+  const reporter = failureReporter(() => log, 'forecast');
+  // Retrains are retried when the schedule says, members at the target's next run: the backoff only spaces the log lines.
+  const failing = createFailingItems({ now, report: reporter.report });
+  const onMembers: ExecuteOptions['onMembers'] = (target, r) => {
+    for (const f of r.failed) failing.fail(`member|${target}|${f.meter}`, f.error, { target, meter: f.meter, stage: 'history load (left out of the run)' });
+    if (failing.size) for (const m of r.loaded) failing.succeed(`member|${target}|${m}`);
+  };
 
   async function recover(ms: number) {
     const r = await recoverStaleRuns(o.database, { staleMs: ms, maxAttempts });
@@ -378,8 +443,10 @@ export function createForecastWorker(o: ForecastWorkerOptions): ForecastWorker {
       }
       try {
         log.info({ target: r.target, ...(await o.retrain(o.database, r.target, { now: now() })) }, 'ML model retrained');
+        failing.succeed(`retrain|${r.target}`);
       } catch (err) {
-        log.error({ target: r.target, err: (err as Error).message }, 'ML retrain failed');
+        if (!isolable(err)) throw err;
+        failing.fail(`retrain|${r.target}`, err, { target: r.target, stage: 'ML retrain' });
       }
     }
     while (!stopping) {
@@ -387,7 +454,7 @@ export function createForecastWorker(o: ForecastWorkerOptions): ForecastWorker {
       if (!run) break;
       current = { id: run.id, target: run.target, horizon: run.horizon, progress: 0 };
       log.info({ run: run.id, target: run.target, horizon: run.horizon, model: run.model }, 'forecast run started');
-      const status = await executeRun({ database: o.database, engine: o.engine, now, onProgress: (f) => (current!.progress = f) }, run);
+      const status = await executeRun({ database: o.database, engine: o.engine, now, onProgress: (f) => (current!.progress = f), onMembers }, run);
       if (status === 'done') done++;
       else failed++;
       last = { id: run.id, status, at: new Date(now()).toISOString() };
@@ -404,6 +471,7 @@ export function createForecastWorker(o: ForecastWorkerOptions): ForecastWorker {
         log.error({ err: err.message }, 'forecast worker tick failed');
       })
       .finally(() => {
+        reporter.endTick();
         if (running) timer = timers.setTimeout(loop, o.pollMs);
       });
   };
@@ -412,7 +480,7 @@ export function createForecastWorker(o: ForecastWorkerOptions): ForecastWorker {
     name: 'forecast',
     probe: {
       name: 'forecast',
-      check: () => ({ ok: lastError === undefined, running: current ?? null, last: last ?? null, done, failed, ...(lastError ? { error: lastError } : {}) }),
+      check: () => ({ ok: lastError === undefined, running: current ?? null, last: last ?? null, done, failed, ...failing.probe(), ...(lastError ? { error: lastError } : {}) }),
     },
     async start(l) {
       log = l ?? silent;
@@ -430,5 +498,6 @@ export function createForecastWorker(o: ForecastWorkerOptions): ForecastWorker {
       clearTimeout(t);
     },
     tick,
+    failing,
   };
 }

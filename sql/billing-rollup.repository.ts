@@ -2,7 +2,9 @@ import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { qualityCode, type NormalizedReading } from '../models/reading.js';
 import { tzOffsetMinutes } from '../models/time.js';
 import type { TouPlan } from '../models/tou-plan.js';
+import { bisect, createFailingItems, type FailingItems } from '../models/failing-items.js';
 import type { Database, SqlSession } from './database.js';
+import { isUnavailable } from './db-errors.js';
 import { loadTouPlan } from './tou-schedule.repository.js';
 import type { DB } from './types.js';
 
@@ -144,6 +146,41 @@ export async function markDirtyDays(s: SqlSession, rows: readonly NormalizedRead
   );
 }
 
+/** Restricts a maintenance step to some items (`only`) or leaves some out (`skip`: items failing, waiting for their retry). */
+export interface ItemFilter<K> {
+  readonly only?: readonly K[];
+  readonly skip?: readonly K[];
+}
+
+/** A dirty meter day: `localDate` as PostgreSQL prints it (YYYY-MM-DD; a year beyond 9999 has more digits). */
+export interface DirtyKey {
+  readonly meterId: number;
+  readonly localDate: string;
+}
+
+function meterFilter(col: RawBuilder<unknown>, f: ItemFilter<number>): RawBuilder<unknown> {
+  const only = f.only ? sql`AND ${col} = ANY(${f.only as number[]}::int[])` : sql``;
+  const skip = f.skip?.length ? sql`AND NOT (${col} = ANY(${f.skip as number[]}::int[]))` : sql``;
+  return sql`${only} ${skip}`;
+}
+
+function keyFilter(f: ItemFilter<DirtyKey>): RawBuilder<unknown> {
+  const keys = (ks: readonly DirtyKey[]) => sql`(SELECT * FROM unnest(${ks.map((k) => k.meterId)}::int[], ${ks.map((k) => k.localDate)}::date[]))`;
+  const only = f.only ? sql`AND (meter_id, local_date) IN ${keys(f.only)}` : sql``;
+  const skip = f.skip?.length ? sql`AND (meter_id, local_date) NOT IN ${keys(f.skip)}` : sql``;
+  return sql`${only} ${skip}`;
+}
+
+/** Meters whose stamp is missing or stale, in id order, with their current stamp. */
+async function staleMeters(trx: Kysely<DB>, plan: TouPlan, limit: number, f: ItemFilter<number>): Promise<{ id: number; stamp: string }[]> {
+  const stamp = stampSql(plan);
+  const { rows } = await sql<{ id: number; stamp: string }>`
+    SELECT m.id, ${stamp} AS stamp FROM meters m LEFT JOIN billing_rollup_meters s ON s.meter_id = m.id
+    WHERE s.stamp IS DISTINCT FROM ${stamp} ${meterFilter(sql`m.id`, f)}
+    ORDER BY m.id LIMIT ${limit}`.execute(trx);
+  return rows;
+}
+
 /**
  * Adopts up to `limit` meters whose stamp is missing or stale (new meters,
  * data loaded before the rollup existed, a changed zone, interval, tariff or
@@ -151,16 +188,15 @@ export async function markDirtyDays(s: SqlSession, rows: readonly NormalizedRead
  * energy readings on dirty, and records the current stamp. Until those days
  * are recomputed billing reads them raw. Returns the meters adopted.
  */
-export async function adoptMeters(database: Database, limit = 2_000): Promise<number> {
+export async function adoptMeters(database: Database, limit = 2_000, f: ItemFilter<number> = {}): Promise<number> {
+  return (await adopt(database, limit, f)).length;
+}
+
+async function adopt(database: Database, limit: number, f: ItemFilter<number>): Promise<number[]> {
   return database.db.transaction().execute(async (trx) => {
-    if (!(await lockMaintenance(trx))) return 0;
-    const plan = await loadTouPlan(trx);
-    const stamp = stampSql(plan);
-    const { rows } = await sql<{ id: number; stamp: string }>`
-      SELECT m.id, ${stamp} AS stamp FROM meters m LEFT JOIN billing_rollup_meters s ON s.meter_id = m.id
-      WHERE s.stamp IS DISTINCT FROM ${stamp}
-      ORDER BY m.id LIMIT ${limit}`.execute(trx);
-    if (rows.length === 0) return 0;
+    if (!(await lockMaintenance(trx))) return [];
+    const rows = await staleMeters(trx, await loadTouPlan(trx), limit, f);
+    if (rows.length === 0) return [];
     const ids = rows.map((r) => r.id);
     await sql`DELETE FROM billing_daily WHERE meter_id = ANY(${ids}::int[])`.execute(trx);
     await sql`
@@ -174,7 +210,7 @@ export async function adoptMeters(database: Database, limit = 2_000): Promise<nu
       INSERT INTO billing_rollup_meters (meter_id, stamp)
       SELECT * FROM unnest(${ids}::int[], ${rows.map((r) => r.stamp)}::text[])
       ON CONFLICT (meter_id) DO UPDATE SET stamp = excluded.stamp, rolled_at = now()`.execute(trx);
-    return rows.length;
+    return ids;
   });
 }
 
@@ -187,15 +223,20 @@ export async function adoptMeters(database: Database, limit = 2_000): Promise<nu
  * used, and one committed after it re-marks the days once this commits.
  * Returns the days recomputed.
  */
-export async function refreshDirtyDays(database: Database, limit = 20_000): Promise<number> {
+export async function refreshDirtyDays(database: Database, limit = 20_000, f: ItemFilter<DirtyKey> = {}): Promise<number> {
+  return (await refresh(database, limit, f)).length;
+}
+
+async function refresh(database: Database, limit: number, f: ItemFilter<DirtyKey>): Promise<DirtyKey[]> {
   return database.db.transaction().execute(async (trx) => {
-    if (!(await lockMaintenance(trx))) return 0;
+    if (!(await lockMaintenance(trx))) return [];
     const { rows: keys } = await sql<{ meter_id: number; local_date: string }>`
       DELETE FROM billing_dirty
       WHERE (meter_id, local_date) IN (
-        SELECT meter_id, local_date FROM billing_dirty ORDER BY meter_id, local_date LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+        SELECT meter_id, local_date FROM billing_dirty WHERE true ${keyFilter(f)}
+        ORDER BY meter_id, local_date LIMIT ${limit} FOR UPDATE SKIP LOCKED)
       RETURNING meter_id, local_date::text AS local_date`.execute(trx);
-    if (keys.length === 0) return 0;
+    if (keys.length === 0) return [];
     const plan = await loadTouPlan(trx);
     const json = JSON.stringify(keys);
     await sql`
@@ -211,8 +252,16 @@ export async function refreshDirtyDays(database: Database, limit = 20_000): Prom
       INSERT INTO billing_daily (meter_id, channel, local_date, energy, est_energy, n_measured, n_suspect, n_estimated, n_edited, n_missing, tou, peak_rate, peak_start, last_start, max_received)
       SELECT id, channel, local_date, energy, est_energy, n_measured, n_suspect, n_estimated, n_edited, n_missing, tou, peak[1], to_timestamp(-peak[2]), last_start, max_received
       FROM (${rawRollupSql({ ranges, source: sql`readings`, plan, byDate: true, scan })}) x`.execute(trx);
-    return keys.length;
+    return keys.map((k) => ({ meterId: k.meter_id, localDate: k.local_date }));
   });
+}
+
+/** The dirty days refreshDirtyDays would claim next (without claiming them). */
+async function pendingDays(database: Database, limit: number, f: ItemFilter<DirtyKey>): Promise<DirtyKey[]> {
+  const { rows } = await sql<DirtyKey>`
+    SELECT meter_id AS "meterId", local_date::text AS "localDate" FROM billing_dirty WHERE true ${keyFilter(f)}
+    ORDER BY meter_id, local_date LIMIT ${limit}`.execute(database.db);
+  return rows;
 }
 
 async function lockMaintenance(trx: Kysely<DB>): Promise<boolean> {
@@ -220,17 +269,102 @@ async function lockMaintenance(trx: Kysely<DB>): Promise<boolean> {
   return rows[0].ok;
 }
 
+const ADOPT_LIMIT = 2_000;
+const REFRESH_LIMIT = 20_000;
+const isolable = (err: unknown) => !isUnavailable(err);
+const adoptKey = (id: number) => `adopt|${id}`;
+const dayKey = (k: DirtyKey) => `rollup|${k.meterId}|${k.localDate}`;
+
 /**
  * Brings the rollup up to date: adopts stale meters, then recomputes dirty
  * days, in transactions of bounded size, until nothing is left or `budgetMs`
  * is spent (the rest waits for the next run).
+ *
+ * One bad item never stops it (issue 11): a step that fails for any reason
+ * but an unreachable database (a stored value of 1e308 overflows the energy
+ * sum, a reading in the year 9999 has a local date JavaScript cannot parse…)
+ * is run again on halves of its items until the failing meter (adoption) or
+ * meter day (refresh) is found; that item is recorded in `failing` and left
+ * out until its retry time (backoff, models/failing-items.ts), everything
+ * else is done. A failing day stays dirty, so billing reads it from the
+ * readings. Without `failing`, items are remembered for this call only.
+ * An unreachable database throws, as before: the caller retries later.
  */
-export async function maintainBillingRollup(database: Database, opts: { budgetMs?: number; now?: () => number } = {}): Promise<{ adopted: number; refreshed: number }> {
+export async function maintainBillingRollup(
+  database: Database,
+  opts: { budgetMs?: number; now?: () => number; failing?: FailingItems } = {},
+): Promise<{ adopted: number; refreshed: number }> {
   const now = opts.now ?? Date.now;
+  const failing = opts.failing ?? createFailingItems({ now });
   const until = now() + (opts.budgetMs ?? Number.POSITIVE_INFINITY);
   let adopted = 0;
   let refreshed = 0;
-  for (let n = -1; n !== 0 && now() < until; ) adopted += n = await adoptMeters(database);
-  for (let n = -1; n !== 0 && now() < until; ) refreshed += n = await refreshDirtyDays(database);
+  for (let more = true; more && now() < until; ) {
+    const r = await isolated<number>(
+      database,
+      failing,
+      (f) => adopt(database, ADOPT_LIMIT, f),
+      (f) => database.db.transaction().execute(async (trx) => (await staleMeters(trx, await loadTouPlan(trx), ADOPT_LIMIT, f)).map((m) => m.id)),
+      { key: adoptKey, skip: () => failing.waitingKeys('adopt|').map((k) => Number(k.slice(6))), detail: async (id) => ({ stage: 'rollup adoption', meter: await externalId(database, id) }) },
+    );
+    adopted += r.done;
+    more = r.done + r.failed > 0;
+  }
+  for (let more = true; more && now() < until; ) {
+    const r = await isolated<DirtyKey>(
+      database,
+      failing,
+      (f) => refresh(database, REFRESH_LIMIT, f),
+      (f) => pendingDays(database, REFRESH_LIMIT, f),
+      {
+        key: dayKey,
+        skip: () => failing.waitingKeys('rollup|').map((k) => ({ meterId: Number(k.split('|')[1]), localDate: k.split('|')[2] })),
+        detail: async (k) => ({ stage: 'rollup refresh', meter: await externalId(database, k.meterId), localDate: k.localDate }),
+      },
+    );
+    refreshed += r.done;
+    more = r.done + r.failed > 0;
+  }
   return { adopted, refreshed };
+}
+
+/**
+ * One maintenance step over every item not waiting for a retry; when it
+ * fails (not for an unreachable database), the same step on halves of the
+ * items it would have taken until the failing ones are found and recorded.
+ */
+async function isolated<K>(
+  database: Database,
+  failing: FailingItems,
+  step: (f: ItemFilter<K>) => Promise<K[]>,
+  candidates: (f: ItemFilter<K>) => Promise<K[]>,
+  o: { key: (k: K) => string; skip: () => K[]; detail: (k: K) => Promise<Record<string, unknown>> },
+): Promise<{ done: number; failed: number }> {
+  const skip = o.skip();
+  let done = 0;
+  let failed = 0;
+  const run = async (f: ItemFilter<K>) => {
+    const keys = await step(f);
+    done += keys.length;
+    if (failing.size) for (const k of keys) failing.succeed(o.key(k));
+  };
+  try {
+    await run({ skip });
+  } catch (err) {
+    if (!isolable(err)) throw err;
+    const items = await candidates({ skip });
+    await bisect(items, err, (part) => run({ only: part }), {
+      isolable,
+      onFail: async (k, e) => {
+        failed++;
+        failing.fail(o.key(k), e, await o.detail(k));
+      },
+    });
+  }
+  return { done, failed };
+}
+
+async function externalId(database: Database, id: number): Promise<string | null> {
+  const { rows } = await sql<{ external_id: string }>`SELECT external_id FROM meters WHERE id = ${id}`.execute(database.db);
+  return rows[0]?.external_id ?? null;
 }

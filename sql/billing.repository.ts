@@ -11,7 +11,8 @@ import { loadTouPlan } from './tou-schedule.repository.js';
  * the stored readiness result. The same SQL runs on every flavour.
  */
 
-export type MeterSelector = { portfolio: string } | { group: string } | { meters: readonly string[] } | { all: true };
+/** `all` may leave some meters out (`except`: external ids), e.g. meters the readiness run could not compute last time. */
+export type MeterSelector = { portfolio: string } | { group: string } | { meters: readonly string[] } | { all: true; except?: readonly string[] };
 
 /** A local-month period as local dates [fromDate, toDate), or an instant range. */
 export type FigureWindow = { kind: 'period'; fromDate: string; toDate: string } | { kind: 'range'; from: Date; to: Date };
@@ -74,7 +75,13 @@ function selectorWhere(sel: MeterSelector): RawBuilder<unknown> {
   if ('portfolio' in sel) return sql`m.portfolio = ${sel.portfolio}`;
   if ('group' in sel) return sql`m."group" = ${sel.group}`;
   if ('meters' in sel) return sql`m.external_id = ANY(${sel.meters as string[]}::text[])`;
-  return sql`true`;
+  return sel.except?.length ? sql`NOT (m.external_id = ANY(${sel.except as string[]}::text[]))` : sql`true`;
+}
+
+/** External ids of the meters `sel` selects, in id order (to run billing on parts of a selection). */
+export async function selectedMeters(database: Database, sel: MeterSelector): Promise<string[]> {
+  const { rows } = await sql<{ external_id: string }>`SELECT m.external_id FROM meters m WHERE ${selectorWhere(sel)} ORDER BY m.external_id`.execute(database.db);
+  return rows.map((r) => r.external_id);
 }
 
 /** Coarse UTC bounds for the scan of readings, and local dates for the rollup; the per-meter windows are exact. */

@@ -40,6 +40,22 @@ export async function finishQueue(database: Database, entries: readonly QueueEnt
       AND q.claimed_at = ${claimedAt.toISOString()}::timestamptz`.execute(database.db);
 }
 
+/**
+ * Parks claimed entries VEE could not validate until `retryAt` (issue 11:
+ * a bad meter day must not be retried every round, nor block the queue):
+ * their claim is moved so that it goes stale exactly then, when claimQueue
+ * takes them again. New data for a parked day re-arms it (claimed_at NULL)
+ * and it is validated at once. Entries re-armed meanwhile are left alone.
+ */
+export async function parkQueue(database: Database, entries: readonly QueueEntry[], p: { claimedAt: Date; retryAt: Date; staleMs: number }): Promise<void> {
+  if (entries.length === 0) return;
+  await sql`
+    UPDATE vee_queue q SET claimed_at = ${new Date(p.retryAt.getTime() - p.staleMs).toISOString()}::timestamptz
+    FROM unnest(${entries.map((e) => e.meterId)}::int[], ${entries.map((e) => e.channel)}::smallint[], ${entries.map((e) => e.localDate)}::date[]) AS k(meter_id, channel, local_date)
+    WHERE q.meter_id = k.meter_id AND q.channel = k.channel AND q.local_date = k.local_date
+      AND q.claimed_at = ${p.claimedAt.toISOString()}::timestamptz`.execute(database.db);
+}
+
 /** Adds entries (on-demand runs, edits); existing ones are re-armed. */
 export async function enqueue(database: Database, entries: readonly QueueEntry[]): Promise<void> {
   if (entries.length === 0) return;

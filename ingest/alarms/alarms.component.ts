@@ -1,3 +1,4 @@
+import { createFailingItems, failureReporter, type FailingItems } from '../../models/failing-items.js';
 import type { Database } from '../../sql/database.js';
 import { checkSilence } from './silence.js';
 
@@ -6,6 +7,8 @@ type LogFn = (objOrMsg: object | string, msg?: string) => void;
 export interface AlarmsLog {
   readonly info: LogFn;
   readonly error: LogFn;
+  readonly warn?: LogFn;
+  readonly debug?: LogFn;
 }
 
 /** Timers passed in so tests can drive the schedule. */
@@ -21,9 +24,12 @@ export interface AlarmsComponent {
   stop(): Promise<void>;
   /** One silence check now (what the timer does). */
   tick(): Promise<void>;
+  /** Meters whose alarm change failed, retried with backoff (what the probe lists). */
+  readonly failing: FailingItems;
 }
 
 const silent: AlarmsLog = { info: () => {}, error: () => {} };
+const KEY = 'silence|';
 const realTimers: AlarmsTimers = { setTimeout: (fn, ms) => setTimeout(fn, ms).unref(), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
 
 /**
@@ -31,6 +37,9 @@ const realTimers: AlarmsTimers = { setTimeout: (fn, ms) => setTimeout(fn, ms).un
  * (ingest/alarms/silence.ts) opens no_data alarms for meters silent longer
  * than their silence rule allows, and closes those whose data came back. A
  * failed check is logged and retried at the next tick; /health shows the last.
+ * A meter whose alarm change fails (issue 11) is left out, logged once at
+ * error, listed in the probe under `failing` and retried with backoff (1 min
+ * doubling to 1 h), while every other meter is checked; the probe stays ok.
  */
 export function createAlarmsComponent(o: { database: Database; intervalMs: number; now?: () => number; timers?: AlarmsTimers }): AlarmsComponent {
   const now = o.now ?? Date.now;
@@ -41,10 +50,15 @@ export function createAlarmsComponent(o: { database: Database; intervalMs: numbe
   let inFlight: Promise<unknown> = Promise.resolve();
   let last: { at: string; opened: number; closed: number; ms: number } | undefined;
   let lastError: string | undefined;
+  const reporter = failureReporter(() => ({ warn: log.info, ...log }), 'alarms');
+  const failing = createFailingItems({ now, report: reporter.report });
 
   async function tick(): Promise<void> {
     const t = now();
-    const r = await checkSilence(o.database, t);
+    const r = await checkSilence(o.database, t, { skip: failing.size ? (id) => failing.waiting(KEY + id) : undefined });
+    for (const f of r.failed ?? []) failing.fail(KEY + f.meterId, f.error, { meter: f.meter ?? null, stage: 'silence check' });
+    // A failing meter that was due and did not fail again went through.
+    for (const k of failing.keys(KEY)) if (!failing.waiting(k)) failing.succeed(k);
     last = { at: new Date(t).toISOString(), opened: r.opened, closed: r.closed, ms: now() - t };
     if (r.opened + r.closed > 0) log.info({ opened: r.opened, closed: r.closed }, 'alarms: silence check');
     lastError = undefined;
@@ -57,13 +71,14 @@ export function createAlarmsComponent(o: { database: Database; intervalMs: numbe
         log.error({ err: err.message }, 'alarms: silence check failed');
       })
       .finally(() => {
+        reporter.endTick();
         if (running) timer = timers.setTimeout(loop, o.intervalMs);
       });
   };
 
   return {
     name: 'alarms',
-    probe: { name: 'alarms', check: () => ({ ok: lastError === undefined, silenceCheck: last ?? null, ...(lastError ? { error: lastError } : {}) }) },
+    probe: { name: 'alarms', check: () => ({ ok: lastError === undefined, silenceCheck: last ?? null, ...failing.probe(), ...(lastError ? { error: lastError } : {}) }) },
     async start(l) {
       log = l ?? silent;
       running = true;
@@ -75,6 +90,7 @@ export function createAlarmsComponent(o: { database: Database; intervalMs: numbe
       await inFlight;
     },
     tick,
+    failing,
   };
 }
 

@@ -1,8 +1,9 @@
 import { silenceHoursFor } from '../../models/alarm.js';
 import { CHANNELS } from '../../models/channel.js';
+import { bisect, type MeterFailure } from '../../models/failing-items.js';
 import { closeAlarms, raiseAlarms, type CloseInput, type LifecycleCounts, type RaiseInput } from '../../sql/alarm.repository.js';
 import type { Database } from '../../sql/database.js';
-import { withRetry } from '../../sql/db-errors.js';
+import { isUnavailable, withRetry } from '../../sql/db-errors.js';
 import { alarmRules } from './rules.js';
 
 /**
@@ -13,7 +14,7 @@ import { alarmRules } from './rules.js';
  * left out.
  */
 const NEWEST = `
-SELECT m.id, m."group", m.created_at,
+SELECT m.id, m.external_id, m."group", m.created_at,
        (SELECT max(l.start) FROM unnest($1::smallint[]) AS c(ch)
           CROSS JOIN LATERAL (SELECT r.start FROM readings r WHERE r.meter_id = m.id AND r.channel = c.ch ORDER BY r.start DESC LIMIT 1) l) AS newest,
        EXISTS (SELECT 1 FROM alarms a WHERE a.meter_id = m.id AND a.code = 'no_data' AND a.state <> 'closed') AS alarmed
@@ -27,16 +28,29 @@ WHERE ($2::text[] IS NULL OR m."group" = ANY($2::text[]))
  * than the rule's hours gets a no_data alarm (one, not one per check); a
  * meter with an active no_data alarm and a reading within its hours gets it
  * closed (by "data"). No silence rule: nothing to do.
+ *
+ * The alarm changes are written in one transaction; when that fails (not
+ * for an unreachable database), again on halves of the meters until the
+ * meters it fails for are found: they come back in `failed`, every other
+ * meter's alarm is opened or closed (issue 11). `skip`: meters left out
+ * this time (failing, waiting for their retry).
  */
-export async function checkSilence(database: Database, nowMs: number = Date.now()): Promise<LifecycleCounts> {
+export async function checkSilence(
+  database: Database,
+  nowMs: number = Date.now(),
+  o: { readonly skip?: (meterId: number) => boolean } = {},
+): Promise<LifecycleCounts & { failed?: MeterFailure[] }> {
   const { silences } = await alarmRules(database, nowMs);
   if (silences.length === 0) return { opened: 0, repeated: 0, closed: 0 };
   const groups = silences.some((r) => !r.groups) ? null : [...new Set(silences.flatMap((r) => r.groups ?? []))];
   const channels = CHANNELS.map((c) => c.code);
-  const rows = await database.session((s) => s.query<{ id: number; group: string | null; created_at: Date; newest: Date | null; alarmed: boolean }>(NEWEST, [channels, groups, new Date(nowMs).toISOString().slice(0, 10)]), { transaction: false });
+  const rows = await database.session((s) => s.query<{ id: number; external_id: string; group: string | null; created_at: Date; newest: Date | null; alarmed: boolean }>(NEWEST, [channels, groups, new Date(nowMs).toISOString().slice(0, 10)]), { transaction: false });
   const raises: RaiseInput[] = [];
   const closes: CloseInput[] = [];
+  const names = new Map<number, string>();
   for (const m of rows) {
+    if (o.skip?.(m.id)) continue;
+    names.set(m.id, m.external_id);
     const s = silenceHoursFor(silences, m.group);
     if (!s) continue;
     const newestMs = new Date(m.newest ?? m.created_at).getTime();
@@ -57,9 +71,28 @@ export async function checkSilence(database: Database, nowMs: number = Date.now(
       closes.push({ meterId: m.id, code: 'no_data', atMs: nowMs, actor: 'data' });
     }
   }
-  if (raises.length === 0 && closes.length === 0) return { opened: 0, repeated: 0, closed: 0 };
-  return withRetry(database, async (s) => {
-    const r = await raiseAlarms(s, raises);
-    return { ...r, closed: await closeAlarms(s, closes) };
-  });
+  const counts = { opened: 0, repeated: 0, closed: 0 };
+  if (raises.length === 0 && closes.length === 0) return counts;
+  const run = async (ids: ReadonlySet<number> | undefined) => {
+    const r = await withRetry(database, async (s) => {
+      const raised = await raiseAlarms(s, ids ? raises.filter((x) => ids.has(x.meterId)) : raises);
+      return { ...raised, closed: await closeAlarms(s, ids ? closes.filter((x) => ids.has(x.meterId)) : closes) };
+    });
+    counts.opened += r.opened;
+    counts.repeated += r.repeated;
+    counts.closed += r.closed;
+  };
+  try {
+    await run(undefined);
+    return counts;
+  } catch (err) {
+    if (isUnavailable(err)) throw err;
+    const failed: MeterFailure[] = [];
+    const ids = [...new Set([...raises.map((r) => r.meterId), ...closes.map((c) => c.meterId)])];
+    await bisect(ids, err, (part) => run(new Set(part)), {
+      isolable: (e) => !isUnavailable(e),
+      onFail: (meterId, error) => void failed.push({ meterId, meter: names.get(meterId), error }),
+    });
+    return { ...counts, failed };
+  }
 }

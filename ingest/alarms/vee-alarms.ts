@@ -1,7 +1,8 @@
 import { ruleApplies, veeCode } from '../../models/alarm.js';
+import { bisect, type MeterFailure } from '../../models/failing-items.js';
 import { raiseAlarms, type LifecycleCounts, type RaiseInput } from '../../sql/alarm.repository.js';
 import type { Database } from '../../sql/database.js';
-import { withRetry } from '../../sql/db-errors.js';
+import { isUnavailable, withRetry } from '../../sql/db-errors.js';
 import { alarmRules } from './rules.js';
 
 /**
@@ -22,8 +23,11 @@ export async function veeAlarmWatermark(database: Database): Promise<number | un
  * meters, per VEE alarm rule (its VEE rules, groups, and whether issues VEE
  * already replaced by an automatic estimate count). One alarm per meter and
  * code (`vee_<rule>` by default); several issues of a run repeat it.
+ * When the raise fails (not for an unreachable database), it is done again
+ * on halves of the meters: the meters it still fails for come back in
+ * `failed`, the others' alarms are raised (issue 11).
  */
-export async function raiseVeeAlarms(database: Database, afterId: number, meterIds: readonly number[]): Promise<LifecycleCounts> {
+export async function raiseVeeAlarms(database: Database, afterId: number, meterIds: readonly number[]): Promise<LifecycleCounts & { failed?: MeterFailure[] }> {
   const { vee } = await alarmRules(database);
   if (vee.length === 0 || meterIds.length === 0) return { opened: 0, repeated: 0, closed: 0 };
   const issues = await database.session(
@@ -54,5 +58,33 @@ export async function raiseVeeAlarms(database: Database, afterId: number, meterI
     }
   }
   if (raises.size === 0) return { opened: 0, repeated: 0, closed: 0 };
-  return withRetry(database, (s) => raiseAlarms(s, [...raises.values()]));
+  return raiseIsolated(database, [...raises.values()]);
+}
+
+/**
+ * Raises alarms in one transaction; when that fails for a reason other
+ * than an unreachable database, again per halves of the meters until the
+ * meters it fails for are found (returned in `failed`, the rest raised).
+ */
+async function raiseIsolated(database: Database, inputs: readonly RaiseInput[]): Promise<LifecycleCounts & { failed?: MeterFailure[] }> {
+  const counts = { opened: 0, repeated: 0, closed: 0 };
+  const run = async (part: readonly RaiseInput[]) => {
+    const r = await withRetry(database, (s) => raiseAlarms(s, part));
+    counts.opened += r.opened;
+    counts.repeated += r.repeated;
+  };
+  try {
+    await run(inputs);
+    return counts;
+  } catch (err) {
+    if (isUnavailable(err)) throw err;
+    const byMeter = new Map<number, RaiseInput[]>();
+    for (const r of inputs) (byMeter.get(r.meterId) ?? byMeter.set(r.meterId, []).get(r.meterId)!).push(r);
+    const failed: MeterFailure[] = [];
+    await bisect([...byMeter.keys()], err, (ids) => run(ids.flatMap((id) => byMeter.get(id)!)), {
+      isolable: (e) => !isUnavailable(e),
+      onFail: (meterId, error) => void failed.push({ meterId, error }),
+    });
+    return { ...counts, failed };
+  }
 }

@@ -1,5 +1,6 @@
 import { datesBetween, shiftDate, startOfLocalDate } from '../../models/calendar.js';
 import { CHANNELS, channelByCode } from '../../models/channel.js';
+import type { MeterFailure } from '../../models/failing-items.js';
 import type { NormalizedReading } from '../../models/reading.js';
 import { qualityCode, qualityName, sourceCode, sourceName } from '../../models/reading.js';
 import { RULES, type RuleName, type VeeParams } from '../../models/vee.js';
@@ -51,6 +52,8 @@ export interface VeeRunResult {
   readonly estimated: number;
   /** Values VEE had marked suspect that no rule fails any more, back to measured. */
   readonly unmarked: number;
+  /** Meters whose VEE alarms could not be raised (their issues are stored); absent when none. */
+  readonly alarmFailures?: readonly MeterFailure[];
 }
 
 const DAY = 86_400_000;
@@ -226,7 +229,10 @@ async function runBatch(
   for (const f of issues.values()) result.findings[f.rule]++;
   const watermark = await veeAlarmWatermark(database); // undefined without VEE alarm rules
   const stored = await storeIssues(database, ranges, [...issues.values()], principal);
-  if (watermark !== undefined) await raiseVeeAlarms(database, watermark, plans.map((p) => p.meter.id));
+  if (watermark !== undefined) {
+    const raised = await raiseVeeAlarms(database, watermark, plans.map((p) => p.meter.id));
+    if (raised.failed?.length) result.alarmFailures = [...(result.alarmFailures ?? []), ...raised.failed];
+  }
   result.issuesCreated += stored.created;
   result.issuesObsoleted += stored.obsoleted;
 }

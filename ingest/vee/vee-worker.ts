@@ -1,7 +1,10 @@
 import { shiftDate } from '../../models/calendar.js';
+import { createFailingItems, failureReporter, type FailingItems } from '../../models/failing-items.js';
 import type { Database } from '../../sql/database.js';
-import { claimQueue, finishQueue, queueStats, type QueueEntry } from '../../sql/vee-queue.repository.js';
-import { runVee, type VeeTarget } from './runner.js';
+import { isUnavailable } from '../../sql/db-errors.js';
+import { findVeeMeters } from '../../sql/vee.repository.js';
+import { claimQueue, finishQueue, parkQueue, queueStats, type QueueEntry } from '../../sql/vee-queue.repository.js';
+import { runVee, type VeeRunResult, type VeeTarget } from './runner.js';
 
 /** Timers passed in so the polling loop runs on fake timers in tests. */
 export interface Timers {
@@ -44,6 +47,8 @@ export interface VeeWorker {
   stop(): Promise<void>;
   /** One round: claim, validate, release. Resolves to the entries claimed (0 = queue empty). */
   drainOnce(): Promise<number>;
+  /** Meter days that could not be validated (parked, retried with backoff) and meters whose VEE alarms failed: what the probe lists. */
+  readonly failing: FailingItems;
 }
 
 /** Queued local dates of a meter closer than this many days are validated as one range. */
@@ -84,12 +89,38 @@ export function queueTargets(entries: readonly QueueEntry[], registerChannels: R
 const REGISTER_CHANNELS = new Set([5, 6, 8]);
 
 /**
+ * Queued days later than this many days after now are not validated: such a
+ * reading time (the year 9999) is implausible, and a day near the end of the
+ * calendar cannot even be planned (its look-ahead window passes the year
+ * 9999). They are parked like a failing day, with that reason.
+ */
+export const MAX_AHEAD_DAYS = 366;
+const PLAIN_DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+const isolable = (err: unknown) => !isUnavailable(err);
+const dayKey = (meterId: number, localDate: string) => `day|${meterId}|${localDate}`;
+const alarmKey = (meterId: number) => `alarm|${meterId}`;
+
+function groupBy<T, K>(xs: readonly T[], key: (x: T) => K): Map<K, T[]> {
+  const out = new Map<K, T[]>();
+  for (const x of xs) (out.get(key(x)) ?? out.set(key(x), []).get(key(x))!).push(x);
+  return out;
+}
+
+/**
  * The VEE worker, a `mdm serve` component: drains vee_queue (filled by ingest
  * in the same transaction as the data) in rounds, validating each claimed
- * meter's days with runVee. A round that fails as a whole is retried meter by
- * meter; a meter that still fails is logged and its entries stay claimed, to
- * be taken over after staleMs. Several instances may run it side by side
+ * meter's days with runVee. Several instances may run it side by side
  * (claims use SKIP LOCKED).
+ *
+ * One bad meter day never stops the queue (issue 11): a round that fails
+ * (for any reason but an unreachable database) is run again meter by meter,
+ * and a meter that fails day by day. A day that still fails, or lies more
+ * than MAX_AHEAD_DAYS after now, is parked (parkQueue) and retried with
+ * backoff (1 min doubling to 1 h; at once when new data for it arrives),
+ * logged once at error and listed in the probe under `failing`; the probe
+ * stays ok. An unreachable database fails the round: its entries are taken
+ * over after staleMs, as before.
  */
 export function createVeeWorker(opts: VeeWorkerOptions): VeeWorker {
   const { database } = opts;
@@ -105,32 +136,75 @@ export function createVeeWorker(opts: VeeWorkerOptions): VeeWorker {
   let processed = 0;
   let lastError: string | undefined;
   let lastRoundAt: number | undefined;
+  const reporter = failureReporter(() => log, 'vee');
+  const failing = createFailingItems({ now, report: reporter.report });
+
+  /** Records a day that cannot be validated and parks its entries until the retry time. */
+  async function park(meterId: number, localDate: string, entries: readonly QueueEntry[], err: unknown, claimedAt: Date): Promise<void> {
+    const key = dayKey(meterId, localDate);
+    const meter = failing.get(key)?.meter ?? (await findVeeMeters(database, { ids: [meterId] }))[0]?.externalId ?? null;
+    const item = failing.fail(key, err, { meter, localDate });
+    await parkQueue(database, entries, { claimedAt, retryAt: new Date(item.retryAt), staleMs });
+  }
+
+  /** Validates entries (their targets); true when done, false when it failed for an isolable reason. */
+  async function validate(entries: readonly QueueEntry[], nowMs: number, onAlarmFailures: (r: VeeRunResult) => void): Promise<{ ok: true; r: VeeRunResult } | { ok: false; err: unknown }> {
+    try {
+      const r = await runVee(database, queueTargets(entries, REGISTER_CHANNELS), { nowMs });
+      onAlarmFailures(r);
+      return { ok: true, r };
+    } catch (err) {
+      if (!isolable(err)) throw err;
+      return { ok: false, err };
+    }
+  }
 
   async function drainOnce(): Promise<number> {
     const claimedAt = new Date(now());
     const entries = await claimQueue(database, { limit: batchSize, claimedAt, staleBefore: new Date(claimedAt.getTime() - staleMs) });
     if (entries.length === 0) return 0;
     const started = now();
-    const targets = queueTargets(entries, REGISTER_CHANNELS);
-    let done = entries;
-    try {
-      const r = await runVee(database, targets, { nowMs: claimedAt.getTime() });
-      log.info({ entries: entries.length, meters: new Set(targets.map((t) => t.meterId)).size, issuesCreated: r.issuesCreated, issuesObsoleted: r.issuesObsoleted, markedSuspect: r.markedSuspect, estimated: r.estimated, ms: now() - started }, 'vee: validated queued meter days');
-    } catch (err) {
-      log.warn({ err: (err as Error).message, entries: entries.length }, 'vee: round failed; validating meter by meter');
-      const failed = new Set<number>();
-      for (const t of targets) {
-        try {
-          const r = await runVee(database, [t], { nowMs: claimedAt.getTime() });
-          log.debug({ meterId: t.meterId, from: t.fromDate, to: t.toDate, issuesCreated: r.issuesCreated }, 'vee: meter validated');
-        } catch (e) {
-          failed.add(t.meterId);
-          log.error({ meterId: t.meterId, from: t.fromDate, to: t.toDate, err: (e as Error).message }, 'vee: validating a meter failed; retried after the claim goes stale');
+    const nowMs = claimedAt.getTime();
+    const latest = shiftDate(claimedAt.toISOString().slice(0, 10), MAX_AHEAD_DAYS);
+    const plausible = entries.filter((e) => PLAIN_DATE.test(e.localDate) && e.localDate <= latest);
+    const far = entries.filter((e) => !(PLAIN_DATE.test(e.localDate) && e.localDate <= latest));
+    for (const [key, list] of groupBy(far, (e) => `${e.meterId}|${e.localDate}`)) {
+      const date = key.slice(key.indexOf('|') + 1);
+      await park(list[0].meterId, date, list, new Error(`local date ${date} is more than ${MAX_AHEAD_DAYS} days after now: an implausible reading time, not validated (correct or delete the reading)`), claimedAt);
+    }
+    const done: QueueEntry[] = [];
+    const alarmFailures = new Map<number, unknown>();
+    const alarms = (r: VeeRunResult) => {
+      for (const f of r.alarmFailures ?? []) alarmFailures.set(f.meterId, f.error);
+    };
+    const whole = await validate(plausible, nowMs, alarms);
+    if (whole.ok) {
+      done.push(...plausible);
+      const r = whole.r;
+      log.info({ entries: plausible.length, meters: new Set(plausible.map((e) => e.meterId)).size, issuesCreated: r.issuesCreated, issuesObsoleted: r.issuesObsoleted, markedSuspect: r.markedSuspect, estimated: r.estimated, ms: now() - started }, 'vee: validated queued meter days');
+    } else {
+      log.warn({ err: (whole.err as Error)?.message, entries: plausible.length }, 'vee: round failed; validating meter by meter');
+      for (const list of groupBy(plausible, (e) => e.meterId).values()) {
+        if ((await validate(list, nowMs, alarms)).ok) {
+          done.push(...list);
+          continue;
+        }
+        for (const [date, day] of groupBy(list, (e) => e.localDate)) {
+          const r = await validate(day, nowMs, alarms);
+          if (r.ok) done.push(...day);
+          else await park(day[0].meterId, date, day, r.err, claimedAt);
         }
       }
-      done = entries.filter((e) => !failed.has(e.meterId));
     }
     await finishQueue(database, done, claimedAt);
+    if (alarmFailures.size) {
+      const names = new Map((await findVeeMeters(database, { ids: [...alarmFailures.keys()] })).map((m) => [m.id, m.externalId]));
+      for (const [id, err] of alarmFailures) failing.fail(alarmKey(id), err, { meter: names.get(id) ?? null, stage: 'vee alarms (the issues are stored; the alarm was not raised)' });
+    }
+    if (failing.size) {
+      for (const e of done) failing.succeed(dayKey(e.meterId, e.localDate));
+      for (const id of new Set(done.map((e) => e.meterId))) if (!alarmFailures.has(id)) failing.succeed(alarmKey(id));
+    }
     processed += done.length;
     lastRoundAt = now();
     return entries.length;
@@ -150,6 +224,7 @@ export function createVeeWorker(opts: VeeWorkerOptions): VeeWorker {
       log.error({ err: lastError }, 'vee: queue round failed');
       schedule(idleMs);
     }
+    reporter.endTick();
   }
 
   return {
@@ -164,6 +239,7 @@ export function createVeeWorker(opts: VeeWorkerOptions): VeeWorker {
           oldestQueuedAt: q.oldest ? q.oldest.toISOString() : null,
           processed,
           lastRoundAt: lastRoundAt === undefined ? null : new Date(lastRoundAt).toISOString(),
+          ...failing.probe(),
           ...(lastError ? { error: lastError } : {}),
         };
       },
@@ -180,6 +256,7 @@ export function createVeeWorker(opts: VeeWorkerOptions): VeeWorker {
       await current;
     },
     drainOnce,
+    failing,
   };
 }
 
