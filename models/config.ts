@@ -168,6 +168,18 @@ export const ConfigSchema = z
       .regex(/^(true|\d+|[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*)$/, 'must be true, a hop count, or comma-separated proxy addresses/CIDRs')
       .optional()
       .describe('API behind a reverse proxy: trust X-Forwarded-For from it (true, a hop count, or its addresses/CIDRs) so per-address limits see the client address'),
+    MQTT_AUTH_RECHECK_S: z.coerce
+      .number()
+      .positive()
+      .max(3600)
+      .default(5)
+      .describe('Embedded broker: seconds between re-checks of the keys of connected clients; a client whose key was revoked (here or by another instance) is disconnected'),
+    MQTT_AUTH_FAILURES_PER_MIN: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(10)
+      .describe('Embedded broker: failed authentications per client address per minute before its CONNECTs are refused without a key look-up; 0 = no limit'),
   })
   .strict();
 

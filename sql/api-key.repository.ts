@@ -37,6 +37,13 @@ export async function findPrincipalByKey(database: Database, key: string): Promi
   return row ? { keyId: row.id, name: row.name, role: row.role as Role, scope: row.scope ?? null } : undefined;
 }
 
+/** Which of `ids` are keys still active (not revoked): one query for all of them (the MQTT broker's re-check of its connections). */
+export async function findActiveKeyIds(database: Database, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = await database.db.selectFrom('api_keys').select('id').where('id', 'in', ids).where('revoked_at', 'is', null).execute();
+  return new Set(rows.map((r) => r.id));
+}
+
 export async function touchApiKey(database: Database, id: string, at: Date): Promise<void> {
   await database.db.updateTable('api_keys').set({ last_used_at: at }).where('id', '=', id).execute();
 }

@@ -7,7 +7,8 @@ import { TOPIC_ROOT, isTopicLevel, topicOwner } from './topics.js';
  * the key; roles gateway and admin only.
  */
 
-/** MQTT 3.1.1 CONNACK return codes (§3.2.2.3). */
+/** MQTT 3.1.1 CONNACK return codes (§3.2.2.3); aedes speaks 3.1.1 only, so no MQTT 5 reason codes. */
+export const CONNACK_SERVER_UNAVAILABLE = 3;
 export const CONNACK_BAD_CREDENTIALS = 4;
 export const CONNACK_NOT_AUTHORIZED = 5;
 

@@ -1,7 +1,9 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { Aedes, type Client } from 'aedes';
 import type { Principal } from '../../models/api-key.js';
-import { authenticateGateway, mayPublish, maySubscribe } from './broker-auth.js';
+import { AuthFailureWindow } from './auth-limiter.js';
+import type { Timers } from './batcher.js';
+import { CONNACK_SERVER_UNAVAILABLE, authenticateGateway, mayPublish, maySubscribe } from './broker-auth.js';
 import type { MqttLog } from './log.js';
 
 /** A publish accepted by the embedded broker; `settle` lets the broker acknowledge it. */
@@ -19,7 +21,14 @@ export interface EmbeddedBrokerOptions {
   readonly host: string;
   readonly log: MqttLog;
   findKey(key: string): Promise<Principal | undefined>;
+  /** Which of these key ids are still active (one query for all connected clients). */
+  findActiveKeys(keyIds: readonly string[]): Promise<ReadonlySet<string>>;
   findMeterGroup(meter: string): Promise<string | null | undefined>;
+  /** Every this many ms the keys of connected clients are checked again; clients whose key was revoked are disconnected. */
+  readonly recheckMs: number;
+  /** Failed authentications per client address per minute before CONNECTs from it are refused unchecked; 0 = no limit. */
+  readonly authFailuresPerMin: number;
+  readonly timers: Timers;
   /**
    * Called for every authorised publish. The broker sends the PUBACK to the
    * publisher (and forwards the message to subscribers) only once `settle` is
@@ -32,6 +41,8 @@ export interface EmbeddedBrokerOptions {
 export interface EmbeddedBroker {
   readonly port: number;
   clients(): number;
+  /** Checks the keys of connected clients now (the periodic re-check does it every `recheckMs`); resolves with the number disconnected. */
+  recheckKeys(): Promise<number>;
   /** Publishes on behalf of the service (acks), QoS 1. */
   publish(topic: string, payload: string): Promise<void>;
   close(): Promise<void>;
@@ -44,21 +55,34 @@ export interface EmbeddedBroker {
  */
 export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
   const principals = new WeakMap<Client, Principal>();
-  const { log } = opts;
+  /** Keys the re-check found revoked while clients used them: their publishes are refused at once. */
+  const revoked = new Set<string>();
+  const { log, timers } = opts;
+  const failures = new AuthFailureWindow({ limit: opts.authFailuresPerMin, windowMs: 60_000, now: timers.now });
   const broker = new Aedes({
     authenticate(client, username, password, done) {
+      const address = clientAddress(client);
+      const waitMs = failures.blockedFor(address);
+      if (waitMs > 0) {
+        // No key look-up: a guesser costs the database nothing once over the limit.
+        const reason = `too many failed authentications from ${address}; try again in ${Math.ceil(waitMs / 1000)} s`;
+        log.warn({ clientId: client.id, username, address, reason }, 'MQTT connection refused');
+        return done(Object.assign(new Error(reason), { returnCode: CONNACK_SERVER_UNAVAILABLE }), false);
+      }
       authenticateGateway(opts.findKey, username, password).then(
         (r) => {
           if (r.ok) {
             principals.set(client, r.principal);
+            revoked.delete(r.principal.keyId); // active again (a revoked secret registered anew)
             return done(null, true);
           }
-          log.warn({ clientId: client.id, username, reason: r.reason }, 'MQTT connection refused');
+          failures.fail(address);
+          log.warn({ clientId: client.id, username, address, reason: r.reason }, 'MQTT connection refused');
           done(Object.assign(new Error(r.reason), { returnCode: r.code }), false);
         },
         (err: Error) => {
           log.error({ clientId: client.id, err: err.message }, 'MQTT authentication failed');
-          done(Object.assign(new Error('server unavailable'), { returnCode: 3 }), false);
+          done(Object.assign(new Error('server unavailable'), { returnCode: CONNACK_SERVER_UNAVAILABLE }), false);
         },
       );
     },
@@ -67,6 +91,10 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
       const principal = principals.get(client);
       if (!principal) return done(new Error('not authenticated'));
       const topic = packet.topic;
+      if (revoked.has(principal.keyId)) {
+        log.warn({ clientId: client.id, gateway: principal.name, topic, reason: 'key revoked' }, 'MQTT publish refused');
+        return done(new Error('key revoked'));
+      }
       mayPublish(principal, topic, opts.findMeterGroup).then(
         (d) => {
           if (!d.ok) {
@@ -93,6 +121,9 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
       done(null, sub);
     },
   });
+  const live = new Set<Client>(); // registered clients, for the key re-check
+  broker.on('client', (client) => live.add(client));
+  broker.on('clientDisconnect', (client) => live.delete(client));
   broker.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'MQTT client error'));
   broker.on('connectionError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'MQTT connection error'));
   await broker.listen();
@@ -122,18 +153,58 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : opts.port;
 
+  /** Disconnects the clients whose key is no longer active (revoked here or by another instance on the same database). */
+  async function recheckKeys(): Promise<number> {
+    const connected = [...live].flatMap((client) => {
+      const principal = principals.get(client);
+      return principal ? [{ client, principal }] : [];
+    });
+    if (connected.length === 0) return 0;
+    const active = await opts.findActiveKeys([...new Set(connected.map((c) => c.principal.keyId))]);
+    let closed = 0;
+    for (const { client, principal } of connected) {
+      if (active.has(principal.keyId)) continue;
+      revoked.add(principal.keyId);
+      log.warn({ clientId: client.id, gateway: principal.name, keyId: principal.keyId }, 'MQTT connection closed: its key was revoked');
+      client.close();
+      closed++;
+    }
+    return closed;
+  }
+  let stopped = false;
+  let recheckTimer: unknown = null;
+  const scheduleRecheck = () => {
+    recheckTimer = timers.setTimeout(() => {
+      recheckKeys()
+        .catch((err: Error) => log.error({ err: err.message }, 'MQTT key re-check failed; connections kept until the next one'))
+        .finally(() => {
+          if (!stopped) scheduleRecheck();
+        });
+    }, opts.recheckMs);
+  };
+  scheduleRecheck();
+
   return {
     port,
     clients: () => broker.connectedClients,
+    recheckKeys,
     publish: (topic, payload) =>
       new Promise<void>((resolve, reject) =>
         broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, (err) => (err ? reject(err) : resolve())),
       ),
     async close() {
+      stopped = true;
+      timers.clearTimeout(recheckTimer);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => broker.close(() => resolve()));
       await closed;
     },
   };
+}
+
+/** The client's IP address (IPv4-mapped IPv6 written as IPv4), the key of the failed-authentication limit. */
+function clientAddress(client: Client): string {
+  const a = (client.conn as Partial<Socket> | undefined)?.remoteAddress ?? 'unknown';
+  return a.startsWith('::ffff:') ? a.slice(7) : a;
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { HealthProbe } from '../../api/routes/health.route.js';
 import type { Principal } from '../../models/api-key.js';
 import type { Config } from '../../models/config.js';
-import { findPrincipalByKey } from '../../sql/api-key.repository.js';
+import { findActiveKeyIds, findPrincipalByKey } from '../../sql/api-key.repository.js';
 import type { Database } from '../../sql/database.js';
 import { dbErrorReason } from '../../sql/db-errors.js';
 import { findMeterRefs } from '../../sql/meter-lookup.repository.js';
@@ -34,6 +34,8 @@ export type MqttConfig = Pick<
   | 'MQTT_BATCH_MAX_MS'
   | 'MQTT_BATCH_WRITERS'
   | 'MDM_MAX_BATCH_ROWS'
+  | 'MQTT_AUTH_RECHECK_S'
+  | 'MQTT_AUTH_FAILURES_PER_MIN'
 >;
 
 /** A message of a committed batch, for observers (benchmarks). */
@@ -222,7 +224,11 @@ export function createMqttComponent(deps: MqttComponentDeps): MqttComponent {
           host: config.HOST,
           log,
           findKey: (key) => findPrincipalByKey(database, key),
+          findActiveKeys: (ids) => findActiveKeyIds(database, ids),
           findMeterGroup,
+          recheckMs: config.MQTT_AUTH_RECHECK_S * 1000,
+          authFailuresPerMin: config.MQTT_AUTH_FAILURES_PER_MIN,
+          timers,
           onPublish: (m, settle) => receive(m.topic, m.payload, m.principal, undefined, settle),
         });
         log.info({ port: broker.port }, 'MQTT embedded broker listening');
