@@ -172,6 +172,19 @@ describe.each(FLAVOURS)('MQTT poison messages (%s)', (flavour) => {
       expect(component!.probe.check()).toMatchObject({ ok: true, writeError: null, pending: 0 });
     });
 
+    it('refuses rows outside the configured plausibility bounds one by one, with the reason, and stores the others of the message', async () => {
+      await startBroker({}, { MDM_EARLIEST_READING: '2025-12-31', MDM_MAX_INTERVAL_VALUE: '1000' });
+      const gw = await gateway();
+      const topic = 'mdm/v1/meters/P3/readings';
+      const rows = [...hours(2, 0), { channel: 'active_import', start: '2025-12-30T20:00:00Z', value: 1 }, { channel: 'active_import', start: hours(1, 2)[0].start, value: 1e6 }];
+      await gw.publishAsync(topic, JSON.stringify(rows), { qos: 1 });
+      expect(await valuesOf('P3')).toEqual([0.5, 1.5]);
+      const dl = await rejectsOn(topic);
+      expect(dl.map((d) => d.row_index)).toEqual([2, 3]);
+      expect(dl[0].reason).toMatch(/MDM_EARLIEST_READING/);
+      expect(dl[1].reason).toMatch(/1000|MDM_MAX_INTERVAL_VALUE/);
+    });
+
     it('splits a refused batch: the refused message is dead-lettered and acknowledged with the reason, the others in the same batch are stored', async () => {
       const batches: number[] = [];
       const committed: CommittedMessage[] = [];

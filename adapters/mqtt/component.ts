@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { HealthProbe } from '../../api/routes/health.route.js';
+import type { ReadingLimits } from '../../models/input-bounds.js';
 import type { Principal } from '../../models/api-key.js';
-import type { Config } from '../../models/config.js';
+import { readingLimitsOf, type Config } from '../../models/config.js';
 import { findActiveKeyIds, findPrincipalByKey } from '../../sql/api-key.repository.js';
 import type { Database } from '../../sql/database.js';
 import { dbErrorReason } from '../../sql/db-errors.js';
@@ -36,6 +37,11 @@ export type MqttConfig = Pick<
   | 'MDM_MAX_BATCH_ROWS'
   | 'MQTT_AUTH_RECHECK_S'
   | 'MQTT_AUTH_FAILURES_PER_MIN'
+  | 'MDM_EARLIEST_READING'
+  | 'MDM_MAX_FUTURE_HOURS'
+  | 'MDM_MAX_INTERVAL_VALUE'
+  | 'MDM_MAX_REGISTER_VALUE'
+  | 'MDM_MAX_INSTANT_VALUE'
 >;
 
 /** A message of a committed batch, for observers (benchmarks). */
@@ -54,7 +60,7 @@ export interface MqttComponentDeps {
    * or a refusal. Its failures are classified (sql/db-errors.ts): 'unavailable'
    * retries the batch with backoff, anything else isolates the offending message.
    */
-  readonly write?: (database: Database, messages: readonly BatchMessage[]) => Promise<MessageOutcome[]>;
+  readonly write?: (database: Database, messages: readonly BatchMessage[], opts: { readonly limits?: ReadingLimits }) => Promise<MessageOutcome[]>;
   /** Called after each committed and acknowledged batch. */
   readonly onCommitted?: (messages: readonly CommittedMessage[]) => void;
   readonly timers?: Timers;
@@ -101,6 +107,7 @@ export function createMqttComponent(deps: MqttComponentDeps): MqttComponent {
   let log = deps.log ?? SILENT_LOG;
   const timers = deps.timers ?? REAL_TIMERS;
   const write = deps.write ?? writeMessages;
+  const limits = readingLimitsOf(config); // plausibility bounds of every row (MDM_EARLIEST_READING…), as for HTTP
   const mode = config.MQTT_URL ? 'external' : config.MQTT_PORT > 0 ? 'embedded' : 'disabled';
   let broker: EmbeddedBroker | null = null;
   let subscriber: Subscriber | null = null;
@@ -128,7 +135,7 @@ export function createMqttComponent(deps: MqttComponentDeps): MqttComponent {
       keysOf: (p) => p.meters,
       write: (items) =>
         writeIsolating(items, {
-          write: (part) => write(database, part.map((p) => p.message)),
+          write: (part) => write(database, part.map((p) => p.message), { limits }),
           refuse: (p, err) => isolate(p, err),
           done: written,
           onSplit: (size, err) => log.warn({ messages: size, err: dbErrorReason(err) }, 'MQTT batch refused by the database; splitting it to find the message that fails'),

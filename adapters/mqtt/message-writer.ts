@@ -1,5 +1,5 @@
 import type { KeyScope } from '../../models/api-key.js';
-import { safeJson } from '../../models/input-bounds.js';
+import { safeJson, type ReadingLimits } from '../../models/input-bounds.js';
 import { parseEventRows } from '../../models/event.js';
 import type { RowReject } from '../../models/reading.js';
 import { recordEvents } from '../../ingest/alarms/events.js';
@@ -47,7 +47,7 @@ export function metersOf(m: BatchMessage): string[] {
  * transaction. Returns one outcome per message, in order. Throws only when the
  * database fails; the caller retries the whole batch, which is harmless.
  */
-export async function writeMessages(database: Database, messages: readonly BatchMessage[]): Promise<MessageOutcome[]> {
+export async function writeMessages(database: Database, messages: readonly BatchMessage[], opts: { readonly limits?: ReadingLimits } = {}): Promise<MessageOutcome[]> {
   const outcomes: (MessageOutcome | undefined)[] = new Array(messages.length);
   const letters: DeadLetter[] = [];
   const ingest: IngestMessage[] = [];
@@ -89,7 +89,7 @@ export async function writeMessages(database: Database, messages: readonly Batch
 
   if (events.length) await recordEvents(database, events);
   // Last, so that nothing after it can fail and make a retry store the dead letters twice.
-  const result = await ingestMessages(database, ingest, { transport: 'mqtt', detail: `${messages.length} MQTT messages` }, letters);
+  const result = await ingestMessages(database, ingest, { transport: 'mqtt', detail: `${messages.length} MQTT messages`, limits: opts.limits }, letters);
   result.messages.forEach((r, k) => {
     const i = ingestAt[k];
     const rejected = [...(pre.get(i) ?? []), ...r.rejected].sort((a, b) => a.index - b.index);
