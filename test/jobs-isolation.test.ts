@@ -1,7 +1,15 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBillingComponent } from '../billing/billing.component.js';
+import { runForecast } from '../forecast/engine.js';
+import { createForecastWorker } from '../forecast/forecast-job.js';
+import { horizonWindow } from '../forecast/horizon.js';
+import type { ForecastModel, SeriesData } from '../forecast/model.js';
+import { storedTargetEngine } from '../forecast/stored-engine.js';
 import { createAlarmsComponent } from '../ingest/alarms/alarms.component.js';
+import { recordEvents } from '../ingest/alarms/events.js';
+import { createHookDispatcher } from '../ingest/alarms/hook-dispatcher.js';
+import type { PostResponse } from '../ingest/alarms/hook-http-post.js';
 import { invalidateAlarmRules } from '../ingest/alarms/rules.js';
 import { ingestReadings } from '../ingest/pipeline.js';
 import { createVeeWorker } from '../ingest/vee/vee-worker.js';
@@ -10,9 +18,13 @@ import { MeterSchema } from '../models/meter.js';
 import { listAlarms } from '../sql/alarm.repository.js';
 import { putAlarmRule } from '../sql/alarm-rule.repository.js';
 import { findReadiness } from '../sql/billing.repository.js';
+import { createRun } from '../sql/forecast.repository.js';
 import type { Database } from '../sql/database.js';
 import { upsertMeters } from '../sql/meter.repository.js';
+import { createFailingItems } from '../models/failing-items.js';
+import { testApp } from './api-helpers.js';
 import { FLAVOURS, freshDatabase } from './helpers.js';
+import { until } from './hook-receiver.js';
 
 /*
  * Issue 11, defect 3: data already stored (before ingest had plausibility
@@ -201,7 +213,7 @@ describe.each(FLAVOURS)('background jobs isolate a failing item (%s)', (flavour)
       const logs = capture();
       // A time zone no one knows (a direct edit of the registry): validating B throws, for every day of B.
       await sql`UPDATE meters SET timezone = 'Mars/Olympus_Mons' WHERE id = ${ids.B}`.execute(database.db);
-      await sql`INSERT INTO vee_queue (meter_id, channel, local_date) VALUES (${ids.A}, 1, '2026-01-10'), (${ids.B}, 1, '2026-01-10'), (${ids.B}, 1, '2026-01-11')`.execute(database.db);
+      await sql`INSERT INTO vee_queue (meter_id, channel, local_date) VALUES (${ids.A}, 1, '2026-01-10'), (${ids.B}, 1, '2026-01-10'), (${ids.B}, 1, '2026-01-11') ON CONFLICT DO NOTHING`.execute(database.db);
       const w = createVeeWorker({ database, now: () => now, timers: still });
       await w.start(logs.log);
       expect(await w.drainOnce()).toBe(4); // with Y's parked day, its retry time passed
@@ -288,5 +300,151 @@ describe.each(FLAVOURS)('background jobs isolate a failing item (%s)', (flavour)
       expect(logs.errors()).toHaveLength(1);
       await w.stop();
     });
+  });
+
+  describe('hooks', () => {
+    it("a receiver's answer the database refuses (a NUL in the body) fails only its own delivery; the others' ends are recorded, nothing is sent twice", async () => {
+      const t = await testApp(flavour);
+      try {
+        const rows = await t.database.db
+          .insertInto('meters')
+          .values(['H1', 'H2', 'H3'].map((id) => ({ external_id: id, commodity: 'electricity', timezone: IST, interval_minutes: 15, multiplier: 1, tariff: 'single', labels: '{}', group: 'north' })))
+          .returning(['id', 'external_id'])
+          .execute();
+        const hook = await t.app.inject({ method: 'POST', url: '/v1/hooks', headers: t.auth('admin'), payload: { url: 'http://receiver.invalid/hook' } });
+        expect(hook.statusCode).toBe(201);
+        await recordEvents(t.database, rows.map((r) => ({ meterId: r.id, code: 'tamper', at: new Date(NOW), transport: 'test' })));
+        // The three requests are answered together, H1 first: H2's and H3's ends are written in one statement.
+        const posts: string[] = [];
+        const held: { meter: string; answer: (r: PostResponse) => void }[] = [];
+        const answerFor = (meter: string): PostResponse => (meter === 'H2' ? { status: 500, retryAfter: null, text: 'bad\u0000answer' } : { status: 200, retryAfter: null, text: '' });
+        const post = (_url: string, _h: Readonly<Record<string, string>>, body: string) =>
+          new Promise<PostResponse>((answer) => {
+            const meter = (JSON.parse(body) as { meter: { id: string } }).meter.id;
+            posts.push(meter);
+            if (posts.length > 3) return answer(answerFor(meter));
+            held.push({ meter, answer });
+            if (held.length === 3) for (const h of held.sort((a, b) => a.meter.localeCompare(b.meter))) h.answer(answerFor(h.meter));
+          });
+        const d = createHookDispatcher({ database: t.database, timeoutMs: 1_000, maxAttempts: 1, backoffBaseMs: 10, backoffMaxMs: 20, pollMs: 20, concurrency: 4, post });
+        await d.start();
+        const status = async () =>
+          Object.fromEntries(
+            (await sql<{ meter: string; status: string; last_error: string | null }>`
+              SELECT m.external_id AS meter, d.status, d.last_error FROM hook_deliveries d JOIN alarms a ON a.id = d.alarm_id JOIN meters m ON m.id = a.meter_id`.execute(t.database.db)).rows.map((r) => [r.meter, `${r.status} ${r.last_error ?? ''}`.trim()]),
+          );
+        // Before the fix H2's end was never recorded (it stayed "delivering" and was sent again after each lease) and H3's with it.
+        await until('every delivery ended', async () => Object.values(await status()).every((x) => !x.startsWith('delivering') && !x.startsWith('pending')), 5_000);
+        await d.stop();
+        expect(await status()).toEqual({ H1: 'delivered', H2: expect.stringMatching(/^failed HTTP 500: badanswer/), H3: 'delivered' });
+        expect(posts.sort()).toEqual(['H1', 'H2', 'H3']);
+      } finally {
+        await t.close();
+      }
+    });
+  });
+
+  describe('forecast', () => {
+    let database: Database;
+    beforeAll(async () => {
+      database = await freshDatabase(flavour);
+      await upsertMeters(database, [
+        ...['A', 'B'].map((id) => MeterSchema.parse({ id, timezone: IST, group: 'G' })),
+        MeterSchema.parse({ id: 'Q', timezone: IST, group: 'G', intervalMinutes: 15 }),
+      ]);
+      const rows = [];
+      const from = Date.parse('2026-01-01T00:00:00Z');
+      for (let h = 0; h < 20 * 24; h++) {
+        for (const meter of ['A', 'B']) rows.push({ meter, channel: 'active_import', start: new Date(from + h * H).toISOString(), value: 1 + (h % 24) / 10 });
+        for (let q = 0; q < 4; q++) rows.push({ meter: 'Q', channel: 'active_import', start: new Date(from + h * H + q * 15 * M).toISOString(), value: 0.25 });
+      }
+      expect((await ingestReadings(database, rows, http)).rejected).toEqual([]);
+      // Two quarter-hours of Q at 1.8e308: their hourly sum overflows in the history load.
+      const q = (await database.db.selectFrom('meters').select('id').where('external_id', '=', 'Q').executeTakeFirstOrThrow()).id;
+      await poison(database, q, '2026-01-15T05:00:00Z', 1.7976931348623157e308);
+      await poison(database, q, '2026-01-15T05:15:00Z', 1.7976931348623157e308);
+    });
+    afterAll(() => database?.close());
+
+    it("a member whose history cannot be loaded is left out of the run and listed in its metadata; the group and the other members are forecast; the worker's probe names it", async () => {
+      const id = await createRun(database, { target: 'group:G', horizon: 'day-ahead', model: 'naive', issueTime: new Date('2026-01-20T06:00:00Z'), requestedBy: 'test' });
+      const logs = capture();
+      const w = createForecastWorker({ database, engine: storedTargetEngine(database), pollMs: 60_000, now: () => NOW, timers: still });
+      await w.start(logs.log);
+      await w.tick(); // before the fix: the run failed, "forecast failed: value out of range: overflow"
+      const run = (await sql<{ status: string; error: string | null; metadata: Record<string, any> }>`SELECT status, error, metadata FROM forecast_runs WHERE id = ${id}`.execute(database.db)).rows[0];
+      expect(run).toMatchObject({ status: 'done', error: null });
+      expect(run.metadata.membersFailed).toEqual([{ meter: 'Q', reason: expect.stringMatching(/left out of the run and of the group sum: .*out of range/) }]);
+      expect(run.metadata.meters).toMatchObject({ members: 3, inSupply: 3, withHistory: 2 });
+      const targets = (await sql<{ target: string; n: number }>`SELECT target, count(*)::int AS n FROM forecast_values WHERE run_id = ${id} GROUP BY target ORDER BY target`.execute(database.db)).rows;
+      expect(targets).toEqual([
+        { target: 'group:G', n: 24 },
+        { target: 'meter:A', n: 24 },
+        { target: 'meter:B', n: 24 },
+      ]);
+      const probe = w.probe.check() as Record<string, any>;
+      expect(probe).toMatchObject({ ok: true, done: 1, failed: 0, failingCount: 1 });
+      expect(probe.failing[0]).toMatchObject({ key: 'member|group:G|Q', target: 'group:G', meter: 'Q', error: expect.stringMatching(/out of range/) });
+      expect(logs.errors()).toHaveLength(1);
+      await w.stop();
+    }, 60_000);
+  });
+});
+
+describe('a forecast model that throws on some series', () => {
+  it('does not fail the run: those series get the naive forecast, each listed in the fallbacks with the reason', async () => {
+    const T0 = Date.UTC(2026, 0, 1);
+    const series = (id: string, scale: number): SeriesData => {
+      const values = new Float64Array(40 * 24);
+      for (let i = 0; i < values.length; i++) values[i] = scale * (1 + (i % 24) / 10);
+      return { id, timezone: 'UTC', startMs: T0, values };
+    };
+    const throwing: ForecastModel = {
+      kind: 'profile',
+      fit: async (ss) => {
+        if (ss.some((s) => s.values.some((v) => v > 1e300))) throw new Error('weights overflowed');
+        throw new Error('unreachable in this test');
+      },
+    };
+    const issueTime = T0 + 38 * 24 * H + 6 * H;
+    const w = horizonWindow('day-ahead', issueTime, 'UTC');
+    const r = await runForecast([series('meter:a', 1), series('meter:huge', 1e301)], { issueTime, dataCutoff: w.dataCutoff, country: 'GB' }, { ...w, name: 'day-ahead' }, {
+      model: 'profile',
+      backtestDays: 0,
+      models: { profile: throwing },
+    });
+    expect(r.rows.map((rows) => rows.length)).toEqual([24, 24]);
+    expect(r.rows.every((rows) => rows.every((x) => Number.isFinite(x.p50)))).toBe(true);
+    expect(r.info.fallbacks).toEqual([
+      { id: 'meter:a', model: 'naive', reason: 'profile failed: weights overflowed' },
+      { id: 'meter:huge', model: 'naive', reason: 'profile failed: weights overflowed' },
+    ]);
+  });
+});
+
+describe('failing items', () => {
+  it('backs off 1, 2, 4 … 60 minutes, keeps the first failure time, lists at most `shown`, forgets the oldest beyond capacity', () => {
+    let t = 0;
+    const events: string[] = [];
+    const f = createFailingItems({ now: () => t, capacity: 3, shown: 2, report: (e) => events.push(`${e.kind}:${e.item.key}${e.kind === 'failed' ? `:${e.first}` : ''}`) });
+    expect(f.probe()).toEqual({});
+    f.fail('a', Object.assign(new Error('value out of range:\n overflow'), { code: '22003' }), { meter: 'M1' });
+    expect(f.get('a')).toEqual({ key: 'a', meter: 'M1', error: 'value out of range: overflow (SQLSTATE 22003)', since: '1970-01-01T00:00:00.000Z', attempts: 1, retryAt: '1970-01-01T00:01:00.000Z' });
+    expect(f.waiting('a')).toBe(true);
+    t = M;
+    expect(f.waiting('a')).toBe(false);
+    const retries = [];
+    for (let i = 0; i < 8; i++) retries.push((Date.parse(f.fail('a', 'again').retryAt) - t) / M);
+    expect(retries).toEqual([2, 4, 8, 16, 32, 60, 60, 60]);
+    expect(f.get('a')).toMatchObject({ since: '1970-01-01T00:00:00.000Z', attempts: 9, error: 'again' });
+    f.fail('b', 'x');
+    f.fail('c', 'x');
+    expect(f.probe()).toEqual({ failing: [expect.objectContaining({ key: 'a' }), expect.objectContaining({ key: 'b' })], failingCount: 3 });
+    f.fail('d', 'x'); // beyond capacity: the oldest ('a') is forgotten
+    expect(f.keys()).toEqual(['b', 'c', 'd']);
+    expect(f.succeed('c')).toBe(true);
+    expect(f.succeed('c')).toBe(false);
+    expect(events.slice(0, 2)).toEqual(['failed:a:true', 'failed:a:false']);
+    expect(events.at(-1)).toBe('recovered:c');
   });
 });

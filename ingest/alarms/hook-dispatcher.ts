@@ -1,4 +1,5 @@
 import type { Database } from '../../sql/database.js';
+import { isUnavailable } from '../../sql/db-errors.js';
 import { analyzeOutbox, claimDeliveries, deliveryStats, recordAttempts, releaseClaims, type AttemptRecord } from '../../sql/hook.repository.js';
 import { deliveryBody, deliveryHeaders, nextStep, type AttemptOutcome, type DeliveryToSend, type RetryPolicy } from './hook-delivery-policy.js';
 import { createHttpPost, type HttpPost } from './hook-http-post.js';
@@ -89,7 +90,18 @@ export function createHookDispatcher(opts: HookDispatcherOptions): HookDispatche
           const recorded = await recordAttempts(database, batch.map((b) => b.record));
           for (const b of batch) b.done(recorded.has(b.record.id));
         } catch (err) {
-          for (const b of batch) b.fail(err as Error);
+          if (isUnavailable(err) || batch.length === 1) {
+            for (const b of batch) b.fail(err as Error);
+            continue;
+          }
+          // One attempt end the database refuses (issue 11) must not send the others' deliveries again: each on its own.
+          for (const b of batch) {
+            try {
+              b.done((await recordAttempts(database, [b.record])).has(b.record.id));
+            } catch (e) {
+              b.fail(e as Error);
+            }
+          }
         }
       }
     } finally {
@@ -107,10 +119,18 @@ export function createHookDispatcher(opts: HookDispatcherOptions): HookDispatche
 
   async function attempt(d: DeliveryToSend): Promise<AttemptOutcome> {
     const sentAt = Date.now();
-    const body = deliveryBody(d, sentAt);
+    let body: string;
+    let headers: Record<string, string>;
+    try {
+      body = deliveryBody(d, sentAt);
+      headers = deliveryHeaders(d, body, sentAt);
+    } catch (err) {
+      // A stored transition the body cannot be built from (issue 11): this delivery fails after its attempts, the others go on.
+      return { kind: 'network', message: `the delivery could not be built from its stored transition: ${(err as Error)?.message ?? String(err)}` };
+    }
     const signal = AbortSignal.timeout(opts.timeoutMs);
     try {
-      const res = await transport!.post(d.url, deliveryHeaders(d, body, sentAt), body, signal);
+      const res = await transport!.post(d.url, headers, body, signal);
       return { kind: 'response', status: res.status, retryAfter: res.retryAfter, text: res.text || undefined };
     } catch (err) {
       if (signal.aborted) return { kind: 'timeout', timeoutMs: opts.timeoutMs };
@@ -123,7 +143,8 @@ export function createHookDispatcher(opts: HookDispatcherOptions): HookDispatche
   async function finish(d: DeliveryToSend, outcome: AttemptOutcome): Promise<void> {
     const step = nextStep(outcome, d.attempts, opts, Date.now(), random);
     const httpStatus = outcome.kind === 'response' ? outcome.status : null;
-    const error = step.status === 'delivered' ? null : step.error;
+    // A receiver's answer may hold NUL, which a text column refuses: the error would never be recorded.
+    const error = step.status === 'delivered' ? null : step.error.replace(/\u0000/g, '');
     const recorded = await record({ id: d.id, attempt: d.attempts, status: step.status, delayMs: step.status === 'pending' ? step.delayMs : 0, httpStatus, error });
     if (!recorded) {
       log.warn({ delivery: d.id, attempt: d.attempts }, 'hooks: the claim ran out before the attempt ended; another dispatcher owns the delivery now');
