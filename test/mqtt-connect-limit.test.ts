@@ -109,6 +109,8 @@ describe.each(FLAVOURS)('MQTT connection-attempt limit, embedded broker (%s)', (
       'wrong username or key for "gw-l"',
       expect.stringMatching(/^too many failed authentications from 127\.0\.0\.1; try again in (59|60) s$/),
     ]);
+    expect(lines.filter((l) => l.level === 'warn' && l.message.startsWith('MQTT: too many failed authentications')).map((l) => l.fields.address)).toEqual(['127.0.0.1']);
+    expect(lines.find((l) => l.fields.reason?.toString().startsWith('too many'))!.level).toBe('debug'); // refused attempts flood no log
 
     clock.skew = 60_000; // the minute has passed
     const ok = await attempt(key);

@@ -41,8 +41,6 @@ export interface EmbeddedBrokerOptions {
 export interface EmbeddedBroker {
   readonly port: number;
   clients(): number;
-  /** Checks the keys of connected clients now (the periodic re-check does it every `recheckMs`); resolves with the number disconnected. */
-  recheckKeys(): Promise<number>;
   /** Publishes on behalf of the service (acks), QoS 1. */
   publish(topic: string, payload: string): Promise<void>;
   close(): Promise<void>;
@@ -64,9 +62,9 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
       const address = clientAddress(client);
       const waitMs = failures.blockedFor(address);
       if (waitMs > 0) {
-        // No key look-up: a guesser costs the database nothing once over the limit.
+        // No key look-up: a guesser costs the database nothing once over the limit; logged at debug, so it floods no log either.
         const reason = `too many failed authentications from ${address}; try again in ${Math.ceil(waitMs / 1000)} s`;
-        log.warn({ clientId: client.id, username, address, reason }, 'MQTT connection refused');
+        log.debug({ clientId: client.id, username, address, reason }, 'MQTT connection refused');
         return done(Object.assign(new Error(reason), { returnCode: CONNACK_SERVER_UNAVAILABLE }), false);
       }
       authenticateGateway(opts.findKey, username, password).then(
@@ -78,6 +76,8 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
           }
           failures.fail(address);
           log.warn({ clientId: client.id, username, address, reason: r.reason }, 'MQTT connection refused');
+          const blockedMs = failures.blockedFor(address);
+          if (blockedMs > 0) log.warn({ address, blockedMs, limitPerMin: opts.authFailuresPerMin }, 'MQTT: too many failed authentications from this address; its connections are refused unchecked for now');
           done(Object.assign(new Error(r.reason), { returnCode: r.code }), false);
         },
         (err: Error) => {
@@ -154,22 +154,23 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   const port = typeof address === 'object' && address ? address.port : opts.port;
 
   /** Disconnects the clients whose key is no longer active (revoked here or by another instance on the same database). */
-  async function recheckKeys(): Promise<number> {
+  async function recheckKeys(): Promise<void> {
     const connected = [...live].flatMap((client) => {
+      if (client.closed) {
+        live.delete(client); // closed without clientDisconnect (a session taken over by the same client id)
+        return [];
+      }
       const principal = principals.get(client);
       return principal ? [{ client, principal }] : [];
     });
-    if (connected.length === 0) return 0;
+    if (connected.length === 0) return;
     const active = await opts.findActiveKeys([...new Set(connected.map((c) => c.principal.keyId))]);
-    let closed = 0;
     for (const { client, principal } of connected) {
       if (active.has(principal.keyId)) continue;
       revoked.add(principal.keyId);
       log.warn({ clientId: client.id, gateway: principal.name, keyId: principal.keyId }, 'MQTT connection closed: its key was revoked');
       client.close();
-      closed++;
     }
-    return closed;
   }
   let stopped = false;
   let recheckTimer: unknown = null;
@@ -187,7 +188,6 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
   return {
     port,
     clients: () => broker.connectedClients,
-    recheckKeys,
     publish: (topic, payload) =>
       new Promise<void>((resolve, reject) =>
         broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, (err) => (err ? reject(err) : resolve())),
