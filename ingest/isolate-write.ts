@@ -6,9 +6,6 @@ import { writeReadings, type BatchInfo, type WriteReject } from '../sql/reading-
 
 type WriteResult = Awaited<ReturnType<typeof writeReadings>>;
 
-/** Attempts of a write that lost races with concurrent writers before the error is passed on. */
-const RACE_ATTEMPTS = 3;
-
 /**
  * writeReadings, but one row the database refuses never fails the others
  * (issue 11: isolate, dead-letter, acknowledge, carry on). Rows are validated
@@ -31,11 +28,11 @@ export async function writeIsolating(
   deadLetters: readonly DeadLetter[] = [],
 ): Promise<WriteResult> {
   try {
-    return await writeRetryingRaces(database, rows, batch, deadLetters);
+    return await writeReadings(database, rows, batch, deadLetters);
   } catch (err) {
     if (classifyDbError(err) !== 'data') throw err;
     const out: WriteResult = { batchId: 0, accepted: 0, unchanged: 0, superseded: 0, rejected: [] };
-    if (deadLetters.length > 0) add(out, await writeRetryingRaces(database, [], batch, deadLetters));
+    if (deadLetters.length > 0) add(out, await writeReadings(database, [], batch, deadLetters));
     if (rows.length > 0) await bisect(database, rows, 0, batch, out, deadLetters.length > 0 ? undefined : err);
     return out;
   }
@@ -49,7 +46,7 @@ async function bisect(database: Database, rows: readonly NormalizedReading[], fr
   let err = known;
   if (err === undefined) {
     try {
-      add(out, await writeRetryingRaces(database, rows, shifted(batch, from), []));
+      add(out, await writeReadings(database, rows, shifted(batch, from), []));
       return;
     } catch (e) {
       if (classifyDbError(e) !== 'data') throw e;
@@ -77,19 +74,9 @@ async function deadLetterRow(database: Database, row: NormalizedReading, positio
     topic: origin?.topic,
     principal: origin?.principal,
   };
-  const written = await writeRetryingRaces(database, [], batch, [letter]);
+  const written = await writeReadings(database, [], batch, [letter]);
   const reject: WriteReject = { row, rowIndex: letter.rowIndex, reason };
   return { ...written, rejected: [reject] };
-}
-
-async function writeRetryingRaces(database: Database, rows: readonly NormalizedReading[], batch: BatchInfo, deadLetters: readonly DeadLetter[]): Promise<WriteResult> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await writeReadings(database, rows, batch, deadLetters);
-    } catch (err) {
-      if (attempt >= RACE_ATTEMPTS || classifyDbError(err) !== 'race') throw err;
-    }
-  }
 }
 
 /** The batch for a slice starting at `from`: rowOrigin is asked with positions in the whole batch. */
