@@ -22,6 +22,7 @@ import type { TopicRoute } from '../adapters/mqtt/topics.js';
 import { ndjsonLines, type NdjsonLine } from '../api/ndjson.js';
 import { resolveChannel } from '../models/channel.js';
 import { FIELD_LIMITS } from '../models/input-bounds.js';
+import { parseInstant } from '../models/time.js';
 import { REGISTER_TYPES, REGISTER_WORDS } from '../models/modbus.js';
 import { checkCoefficientRows } from '../models/profile-coefficient.js';
 import { chunked, fuzzParams, hostileNumber, hostileString, hostileValue, mutate, mutation, nested, nestedText } from './fuzz-arbitraries.js';
@@ -593,5 +594,17 @@ describe('what the fuzzers found (regressions)', () => {
     expect(over.rejected[0].reason).toMatch(/overflows a double in kWh/);
     const mwh = senmlToReadings([{ bn: 'M1/', n: 'active_import', u: 'MWh', v: 1e306 }], { nowMs: 0 });
     expect(mwh.rejected[0].reason).toMatch(/overflows/);
+  });
+});
+
+describe('timestamps (models/time.ts, every transport)', () => {
+  it('an offset is accepted only as RFC 3339 allows it: hours 00–23, minutes 00–59', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 99 }), fc.integer({ min: 0, max: 99 }), fc.constantFrom('+', '-'), (hh, mm, sign) => {
+        const text = `2026-01-01T00:00:00${sign}${String(hh).padStart(2, '0')}:${String(mm).padStart(2, '0')}`;
+        expect(parseInstant(text).ok, text).toBe(hh <= 23 && mm <= 59);
+      }),
+      fuzzParams(PURE_RUNS),
+    );
   });
 });
