@@ -79,7 +79,10 @@ export function createBillingComponent(o: BillingComponentOptions): BillingCompo
 
   async function runReadiness(t: number): Promise<ReadinessResult[]> {
     const results: ReadinessResult[] = [];
-    for (const p of [periodAt(t, -1), periodAt(t)]) results.push(await refreshReadiness(o.database, parsePeriod(p)!, { params: o.params, now: t, failing }));
+    const periods = [periodAt(t, -1), periodAt(t)];
+    // Meters failing in a month no longer checked are forgotten.
+    for (const k of failing.keys('readiness|')) if (!periods.includes(k.split('|')[1])) failing.forget(k);
+    for (const p of periods) results.push(await refreshReadiness(o.database, parsePeriod(p)!, { params: o.params, now: t, failing }));
     readiness = {
       at: new Date(t).toISOString(),
       ms: now() - t,

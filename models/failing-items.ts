@@ -49,6 +49,8 @@ export interface FailingItems {
   fail(key: string, err: unknown, detail?: Readonly<Record<string, unknown>>): FailingItem;
   /** Records a success of `key`; true when it was failing (reported as recovered). */
   succeed(key: string): boolean;
+  /** Drops `key` without a report (the item no longer exists, e.g. a period no longer checked). */
+  forget(key: string): void;
   has(key: string): boolean;
   /** Whether `key` is failing and its retry time has not come: leave it out now. */
   waiting(key: string): boolean;
@@ -108,6 +110,7 @@ export function createFailingItems(o: FailingItemsOptions): FailingItems {
       o.report?.({ kind: 'recovered', item: strip(prev) });
       return true;
     },
+    forget: (key) => void items.delete(key),
     has: (key) => items.has(key),
     waiting(key) {
       const it = items.get(key);

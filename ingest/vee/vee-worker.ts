@@ -147,7 +147,7 @@ export function createVeeWorker(opts: VeeWorkerOptions): VeeWorker {
     await parkQueue(database, entries, { claimedAt, retryAt: new Date(item.retryAt), staleMs });
   }
 
-  /** Validates entries (their targets); true when done, false when it failed for an isolable reason. */
+  /** Validates entries (their targets): the result, or the error when it failed for a reason an item can cause (an unreachable database throws). */
   async function validate(entries: readonly QueueEntry[], nowMs: number, onAlarmFailures: (r: VeeRunResult) => void): Promise<{ ok: true; r: VeeRunResult } | { ok: false; err: unknown }> {
     try {
       const r = await runVee(database, queueTargets(entries, REGISTER_CHANNELS), { nowMs });
@@ -181,7 +181,7 @@ export function createVeeWorker(opts: VeeWorkerOptions): VeeWorker {
     if (whole.ok) {
       done.push(...plausible);
       const r = whole.r;
-      log.info({ entries: plausible.length, meters: new Set(plausible.map((e) => e.meterId)).size, issuesCreated: r.issuesCreated, issuesObsoleted: r.issuesObsoleted, markedSuspect: r.markedSuspect, estimated: r.estimated, ms: now() - started }, 'vee: validated queued meter days');
+      if (plausible.length) log.info({ entries: plausible.length, meters: new Set(plausible.map((e) => e.meterId)).size, issuesCreated: r.issuesCreated, issuesObsoleted: r.issuesObsoleted, markedSuspect: r.markedSuspect, estimated: r.estimated, ms: now() - started }, 'vee: validated queued meter days');
     } else {
       log.warn({ err: (whole.err as Error)?.message, entries: plausible.length }, 'vee: round failed; validating meter by meter');
       for (const list of groupBy(plausible, (e) => e.meterId).values()) {
