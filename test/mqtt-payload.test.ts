@@ -3,7 +3,7 @@ import { ackBody, outcomeOf } from '../adapters/mqtt/acks.js';
 import { backoffDelay } from '../adapters/mqtt/backoff.js';
 import { Batcher } from '../adapters/mqtt/batcher.js';
 import { authenticateGateway, mayPublish, maySubscribe } from '../adapters/mqtt/broker-auth.js';
-import { decodeMessage, storablePayload } from '../adapters/mqtt/payload.js';
+import { decodeMessage } from '../adapters/mqtt/payload.js';
 import { isSenmlPack, senmlToReadings } from '../adapters/mqtt/senml.js';
 import { parseTopic, subscriptionFilters, topicOwner } from '../adapters/mqtt/topics.js';
 import type { Principal } from '../models/api-key.js';
@@ -161,11 +161,6 @@ describe('MQTT payload decoding', () => {
     expect(decodeMessage(eventsTopic, buf([ev, ev]), { nowMs: 0 })).toMatchObject({ kind: 'events', events: [ev, ev] });
     expect(decodeMessage(eventsTopic, buf({ id: 'e1', ack: true, gateway: 'gw-1', events: [ev] }), { nowMs: 0 })).toMatchObject({ kind: 'events', ack: { id: 'e1', gateway: 'gw-1' } });
     expect(decodeMessage(eventsTopic, buf('"x"'), { nowMs: 0 })).toMatchObject({ kind: 'invalid' });
-  });
-
-  it('keeps unstorable payloads as base64 in the dead letter', () => {
-    expect(storablePayload(Buffer.from('not json'))).toBe('not json');
-    expect(storablePayload(Buffer.from([0xff, 0x00]))).toBe('base64:/wA=');
   });
 
   it('validates events one by one', () => {

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createMqttComponent, type CommittedMessage, type MqttComponent, type MqttComponentDeps } from '../adapters/mqtt/component.js';
@@ -149,12 +149,17 @@ describe.each(FLAVOURS)('MQTT poison messages (%s)', (flavour) => {
       await startBroker();
       const gw = await gateway();
       await gw.publishAsync('mdm/v1/meters/P1/readings', DEEP, { qos: 1 }); // PUBACK: acknowledged
+      await gw.publishAsync('mdm/v1/meters/P1/readings', Buffer.from([0x5b, 0xff, 0x00, 0x5d]), { qos: 1 });
       await gw.publishAsync('mdm/v1/meters/P1/readings', JSON.stringify(hours(2)), { qos: 1 });
       expect(await valuesOf('P1')).toEqual([0.5, 1.5]);
       const dl = await rejectsOn('mdm/v1/meters/P1/readings');
-      expect(dl).toHaveLength(1);
+      expect(dl).toHaveLength(2);
       expect(dl[0]).toMatchObject({ row_index: null, meter: 'P1', principal: 'gw-p', transport: 'mqtt', reason: 'payload nests arrays/objects deeper than 32 levels (reading rows need 3); flatten it' });
+      // A bounded excerpt, with the size and hash of what the gateway sent.
       expect(dl[0].payload.startsWith('[[[[')).toBe(true);
+      expect(dl[0].payload.length).toBeLessThan(5000);
+      expect(dl[0]).toMatchObject({ payload_bytes: 40_000, payload_sha256: createHash('sha256').update(DEEP).digest('hex') });
+      expect(dl[1]).toMatchObject({ payload: 'base64:W/8AXQ==', payload_bytes: 4, reason: 'payload is not UTF-8 text; send JSON' });
       expect(component!.probe.check()).toMatchObject({ ok: true, writeError: null, pending: 0 });
     });
 

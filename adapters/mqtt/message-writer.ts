@@ -10,7 +10,7 @@ import { recordDeadLetters, type DeadLetter } from '../../sql/dead-letter.reposi
 import type { MeterEventRow } from '../../sql/event.repository.js';
 import { findMeterRefs } from '../../sql/meter-lookup.repository.js';
 import { outcomeOf, type MessageOutcome } from './acks.js';
-import { storablePayload, type DecodedMessage } from './payload.js';
+import type { DecodedMessage } from './payload.js';
 import type { TopicRoute } from './topics.js';
 
 /** A received message, decoded, waiting for its batch. */
@@ -60,10 +60,10 @@ export async function writeMessages(database: Database, messages: readonly Batch
 
   messages.forEach((m, i) => {
     const d = m.decoded;
-    const letter = (rowIndex: number | null, meter: string | null, payload: string, reason: string) =>
+    const letter = (rowIndex: number | null, meter: string | null, payload: string | Uint8Array, reason: string) =>
       letters.push({ rowIndex, meter, payload, reason, topic: m.topic, principal: m.principal });
     if (d.kind === 'invalid') {
-      letter(null, topicMeter(m), storablePayload(m.payload), d.reason);
+      letter(null, topicMeter(m), m.payload, d.reason); // raw bytes: the dead letter keeps an excerpt (base64 when not text), their size and SHA-256
       outcomes[i] = outcomeOf(0, [], d.reason);
     } else if (d.kind === 'events') {
       const parsed = parseEventRows(d.events);
@@ -108,7 +108,7 @@ const topicMeter = (m: BatchMessage): string | null => ('meter' in m.route ? m.r
  */
 export async function deadLetterMessage(database: Database, m: BatchMessage, reason: string): Promise<MessageOutcome> {
   const origin = { transport: 'mqtt', principal: m.principal, topic: m.topic };
-  const letter = { rowIndex: null, meter: topicMeter(m), payload: storablePayload(m.payload), reason };
+  const letter = { rowIndex: null, meter: topicMeter(m), payload: m.payload, reason };
   try {
     await recordDeadLetters(database, origin, [letter]);
   } catch (err) {

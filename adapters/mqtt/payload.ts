@@ -52,15 +52,6 @@ export function payloadText(payload: Uint8Array): string | undefined {
   }
 }
 
-const MAX_STORED_PAYLOAD = 256 * 1024; // chars kept in the dead letter of an unparseable message
-
-/** What the dead-letter keeps of a whole message: its text, or base64 when it is not storable text. */
-export function storablePayload(payload: Uint8Array): string {
-  const text = payloadText(payload);
-  const s = text === undefined || text.includes('\u0000') ? `base64:${Buffer.from(payload).toString('base64')}` : text;
-  return s.length > MAX_STORED_PAYLOAD ? `${s.slice(0, MAX_STORED_PAYLOAD)}… (truncated, ${payload.length} bytes)` : s;
-}
-
 /**
  * @example decodeMessage({ kind: 'meter-readings', meter: 'M1' }, Buffer.from('[{"channel":"1.29.0","start":"2026-01-01T00:00:00Z","value":1}]'), { nowMs: 0 })
  * // { kind: 'readings', format: 'rows', rows: [{ channel: '1.29.0', … }], rejected: [], meter: 'M1', ack: null }
