@@ -1,4 +1,5 @@
 import { StringDecoder } from 'node:string_decoder';
+import { MAX_JSON_DEPTH, jsonDepthExceeds } from '../models/input-bounds.js';
 
 /** One line of an NDJSON body; `index` is the 0-based line number. */
 export type NdjsonLine =
@@ -29,6 +30,9 @@ export async function* ndjsonLines(stream: AsyncIterable<Buffer | string>, maxLi
     }
     const text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (text.trim() === '') return { index: i, ok: 'blank' };
+    if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
+      return { index: i, ok: false, text: text.slice(0, 200) + '…', reason: `line ${i} nests arrays/objects deeper than ${MAX_JSON_DEPTH} levels; a reading needs 1` };
+    }
     try {
       return { index: i, ok: true, value: JSON.parse(text) };
     } catch (err) {

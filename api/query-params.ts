@@ -1,5 +1,6 @@
 import { KNOWN_CHANNELS_HINT, resolveChannel, type ChannelDef } from '../models/channel.js';
 import { MdmError } from '../models/errors.js';
+import { storedInstant } from '../models/input-schemas.js';
 import { parseInstant } from '../models/time.js';
 
 /**
@@ -24,11 +25,11 @@ export function channelParam(text: string): ChannelDef {
   return c;
 }
 
-/** `from` (inclusive) and `to` (exclusive) as instants; both need an offset, from < to, span within MAX_RANGE_DAYS. */
+/** `from` (inclusive) and `to` (exclusive) as instants; both need an offset and lie in 1990..2099, from < to, span within MAX_RANGE_DAYS. */
 export function rangeParams(from: string, to: string, interval: SeriesInterval): { from: Date; to: Date } {
-  const f = parseInstant(from);
+  const f = storedInstant(from);
   if (!f.ok) throw new MdmError('MDM_ERR_VALIDATION', [`from: ${f.reason}`]);
-  const t = parseInstant(to);
+  const t = storedInstant(to);
   if (!t.ok) throw new MdmError('MDM_ERR_VALIDATION', [`to: ${t.reason}`]);
   if (f.ms >= t.ms) throw new MdmError('MDM_ERR_VALIDATION', [`from (${from}) must be before to (${to}); from is inclusive, to exclusive`]);
   const max = MAX_RANGE_DAYS[interval];

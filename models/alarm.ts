@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CHANNEL_NAMES } from './channel.js';
+import { amount, codeText, commentText, idText } from './input-schemas.js';
 import { RULES as VEE_RULES } from './vee.js';
 
 /**
@@ -86,8 +87,9 @@ export const RuleIdSchema = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'must be letters, digits, _ and -, at most 64 characters (e.g. gas-low-pressure)');
 
 const groups = z
-  .array(z.string().min(1))
+  .array(idText().min(1))
   .min(1)
+  .max(1000)
   .optional()
   .describe('Meter groups the rule applies to; absent = every meter');
 const severity = z.enum(ALARM_SEVERITIES);
@@ -104,8 +106,8 @@ export const ThresholdRuleSchema = z
     channel: z.enum(CHANNEL_NAMES).describe('Channel whose values are checked (as recorded, before the meter multiplier)'),
     groups,
     condition: z.enum(['below', 'above']).describe('below: value < threshold violates; above: value > threshold violates'),
-    threshold: z.number().describe('In the channel unit, e.g. 0.5 (bar)'),
-    hysteresis: z.number().nonnegative().default(0).describe('Clears only once the value is back past threshold + hysteresis (below) or threshold − hysteresis (above)'),
+    threshold: amount().describe('In the channel unit, e.g. 0.5 (bar)'),
+    hysteresis: amount().nonnegative().default(0).describe('Clears only once the value is back past threshold + hysteresis (below) or threshold − hysteresis (above)'),
     minDurationMinutes: z.number().nonnegative().max(525_600).default(0).describe('The violation must last this long (first to latest violating value) before the alarm opens; 0 = at once'),
     code: AlarmCodeSchema.optional().describe('Alarm code; default rule_<id> with - as _'),
     severity: severity.default('major'),
@@ -138,7 +140,7 @@ export const VeeAlarmRuleSchema = z
 export const CodeMapRuleSchema = z
   .object({
     kind: z.literal('map'),
-    vendorCode: z.string().min(1).max(64).describe('The code as the device sends it (exact, case-sensitive)'),
+    vendorCode: codeText().min(1).describe('The code as the device sends it (exact, case-sensitive)'),
     code: AlarmCodeSchema.describe('Alarm code it raises, or a restore code (e.g. power_restored) it acts as'),
     severity: severity.optional().describe('Overrides the device severity and the code default'),
   })
@@ -232,8 +234,8 @@ export type AlarmOut = z.infer<typeof AlarmSchema>;
 
 export const AlarmActionBody = z
   .object({
-    user: z.string().trim().min(1).max(128).optional().describe("Who acts; default the API key's name"),
-    comment: z.string().trim().min(1).max(2000).describe('Why (kept with the alarm and sent to hooks)'),
+    user: idText().trim().min(1).optional().describe("Who acts; default the API key's name"),
+    comment: commentText().trim().min(1).describe('Why (kept with the alarm and sent to hooks)'),
   })
   .strict();
 
@@ -242,8 +244,8 @@ export const AlarmsQuery = z
     state: z.enum([...ALARM_STATES, 'active']).optional().describe('active = open or acknowledged'),
     code: AlarmCodeSchema.optional(),
     severity: z.enum(ALARM_SEVERITIES).optional(),
-    meter: z.string().min(1).optional().describe('External meter id'),
-    group: z.string().min(1).optional().describe('Meter group'),
+    meter: idText().min(1).optional().describe('External meter id'),
+    group: idText().min(1).optional().describe('Meter group'),
     from: z.string().optional().describe('Alarms opened at or after (ISO-8601 with offset)'),
     to: z.string().optional().describe('…and before (exclusive)'),
     before: z.coerce.number().int().positive().optional().describe('Cursor: nextCursor of the previous page'),

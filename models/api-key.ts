@@ -1,4 +1,8 @@
 import { z } from 'zod';
+import { idText } from './input-schemas.js';
+
+/** Most groups or prefixes one key scope lists. */
+export const MAX_SCOPE_ENTRIES = 1000;
 
 export const ROLES = ['admin', 'gateway', 'billing', 'trader', 'operator', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
@@ -6,15 +10,15 @@ export type Role = (typeof ROLES)[number];
 /** Limits a `gateway` key to meter groups and/or meter-id prefixes. Empty or absent = any registered meter. */
 export const KeyScopeSchema = z
   .object({
-    groups: z.array(z.string().min(1)).optional(),
-    meterPrefixes: z.array(z.string().min(1)).optional(),
+    groups: z.array(idText().min(1)).max(MAX_SCOPE_ENTRIES).optional(),
+    meterPrefixes: z.array(idText().min(1)).max(MAX_SCOPE_ENTRIES).optional(),
   })
   .strict();
 export type KeyScope = z.infer<typeof KeyScopeSchema>;
 
 export const KeyCreateSchema = z
   .object({
-    name: z.string().min(1).max(128).describe('Who uses the key; for gateways, the gateway id'),
+    name: idText().min(1).describe('Who uses the key; for gateways, the gateway id'),
     role: z.enum(ROLES),
     scope: KeyScopeSchema.optional(),
   })
@@ -24,7 +28,8 @@ export const KeyOutSchema = z.object({
   id: z.string(),
   name: z.string(),
   role: z.enum(ROLES),
-  scope: KeyScopeSchema.nullable(),
+  // Responses carry what is stored as it is: the input bounds are not repeated (a key stored before them still lists).
+  scope: z.object({ groups: z.array(z.string()).optional(), meterPrefixes: z.array(z.string()).optional() }).nullable(),
   createdAt: z.string(),
   lastUsedAt: z.string().nullable(),
 });

@@ -1,5 +1,20 @@
 import { z } from 'zod';
-import { parseInstant } from './time.js';
+import { codeText, idText, storedInstant } from './input-schemas.js';
+import { FIELD_LIMITS, fieldProblem, safeJson } from './input-bounds.js';
+
+/** Longest `data` of an event, as JSON text. */
+export const MAX_EVENT_DATA_CHARS = 8192;
+
+/** A NUL in JSON text: the escape \u0000 not itself escaped (jsonb cannot hold U+0000). */
+const JSON_NUL = /(?<!\\)(?:\\\\)*\\u0000/;
+
+/** Why `data` cannot be stored, or undefined. */
+function dataProblem(data: unknown): string | undefined {
+  const text = safeJson(data);
+  if (text.length > MAX_EVENT_DATA_CHARS) return `is ${text.length} characters of JSON; at most ${MAX_EVENT_DATA_CHARS}`;
+  if (JSON_NUL.test(text)) return 'contains a NUL (U+0000) character, which cannot be stored';
+  return undefined;
+}
 
 /**
  * A meter event or alarm as a device sends it (`mdm/v1/meters/{meterId}/events`).
@@ -7,14 +22,19 @@ import { parseInstant } from './time.js';
  */
 export const MeterEventSchema = z
   .object({
-    code: z
-      .string({ error: (iss) => (iss.input === undefined ? 'is required (e.g. power_failure, cover_opened)' : 'must be a string') })
+    code: codeText({ error: (iss) => (iss.input === undefined ? 'is required (e.g. power_failure, cover_opened)' : 'must be a string') })
       .min(1)
-      .max(64)
       .describe('Event or alarm code, e.g. power_failure, cover_opened, communication_failure'),
     at: z.string({ error: 'is required: when it happened, ISO-8601 with offset' }).describe('When it happened, ISO-8601 with offset or Z'),
-    severity: z.string().min(1).max(32).nullish().describe('Free text, e.g. info, warning, critical'),
-    data: z.unknown().optional().describe('Any JSON the device adds (stored as jsonb)'),
+    severity: codeText().min(1).max(32).nullish().describe('Free text, e.g. info, warning, critical'),
+    data: z
+      .unknown()
+      .superRefine((d, ctx) => {
+        const problem = dataProblem(d);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .optional()
+      .describe(`Any JSON the device adds (stored as jsonb), at most ${MAX_EVENT_DATA_CHARS} characters`),
   })
   .strict();
 export type MeterEventInput = z.input<typeof MeterEventSchema>;
@@ -55,7 +75,7 @@ export function parseEventRows(raw: readonly unknown[]): EventRowsResult {
       rejected.push({ index, reason: parsed.error.issues.map(issueText).join('; ') });
       continue;
     }
-    const at = parseInstant(parsed.data.at);
+    const at = storedInstant(parsed.data.at);
     if (!at.ok) {
       rejected.push({ index, reason: `at: ${at.reason}` });
       continue;
@@ -66,7 +86,7 @@ export function parseEventRows(raw: readonly unknown[]): EventRowsResult {
 }
 
 /** An event of POST /v1/events: a MeterEventSchema event plus the meter it belongs to. */
-export const HttpEventSchema = MeterEventSchema.extend({ meter: z.string().min(1).describe('External meter id') }).strict();
+export const HttpEventSchema = MeterEventSchema.extend({ meter: idText().min(1).describe('External meter id') }).strict();
 
 /**
  * Validates events that name their meter (POST /v1/events), one by one, with
@@ -89,6 +109,11 @@ export function parseMeterEventRows(raw: readonly unknown[]): {
     const { meter, ...rest } = row as Record<string, unknown>;
     if (typeof meter !== 'string' || meter.length === 0) {
       rejected.push({ index, meter: null, reason: 'meter: is required (the external meter id)' });
+      return;
+    }
+    const problem = fieldProblem('meter', meter, FIELD_LIMITS.id);
+    if (problem) {
+      rejected.push({ index, meter: null, reason: problem });
       return;
     }
     const one = parseEventRows([rest]);

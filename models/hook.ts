@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ALARM_SEVERITIES, ALARM_TRANSITIONS, AlarmCodeSchema, type AlarmTransition } from './alarm.js';
+import { boundedString, idText } from './input-schemas.js';
 
 /** Alarm transitions a hook can subscribe to (alarm_transitions.transition). */
 export const HOOK_TRANSITIONS = ALARM_TRANSITIONS;
@@ -18,7 +19,7 @@ export const HookFilterSchema = z
   .object({
     codes: z.array(AlarmCodeSchema).min(1).max(100).optional().describe('Alarm codes, e.g. ["tamper", "power_failure"]; absent = every code'),
     severities: z.array(z.enum(ALARM_SEVERITIES)).min(1).optional().describe('Alarm severities; absent = every severity'),
-    groups: z.array(z.string().min(1).max(128)).min(1).max(1000).optional().describe('Meter groups; absent = every group (and meters without one)'),
+    groups: z.array(idText().min(1)).min(1).max(1000).optional().describe('Meter groups; absent = every group (and meters without one)'),
   })
   .strict()
   .describe('All given lists must match (AND); within a list any value (OR)');
@@ -30,10 +31,8 @@ export const HookCreateSchema = z
       .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
       .max(2000)
       .describe('Where deliveries are POSTed'),
-    secret: z
-      .string()
+    secret: boundedString(256)
       .min(16, 'must be at least 16 characters')
-      .max(256)
       .optional()
       .describe('HMAC-SHA256 key of webhook-signature (Standard Webhooks; also of the deprecated X-MDM-Signature), used as its UTF-8 bytes; absent → generated and returned once in the response'),
     filter: HookFilterSchema.default({}),
@@ -43,7 +42,7 @@ export const HookCreateSchema = z
       .max(HOOK_TRANSITIONS.length)
       .optional()
       .describe(`Which alarm transitions to send; default ${DEFAULT_HOOK_TRANSITIONS.join(', ')}`),
-    description: z.string().max(500).optional(),
+    description: boundedString(500).optional(),
   })
   .strict();
 export type HookCreate = z.infer<typeof HookCreateSchema>;
@@ -52,7 +51,9 @@ export const HookOutSchema = z
   .object({
     id: z.number().int(),
     url: z.string(),
-    filter: HookFilterSchema,
+    filter: z
+      .object({ codes: z.array(z.string()).optional(), severities: z.array(z.enum(ALARM_SEVERITIES)).optional(), groups: z.array(z.string()).optional() })
+      .describe('As stored (the input bounds are not repeated here)'),
     transitions: z.array(z.enum(HOOK_TRANSITIONS)),
     description: z.string().nullable(),
     active: z.boolean(),
@@ -83,8 +84,8 @@ export const DeliveryOutSchema = z
 
 export const WorkOrderBodySchema = z
   .object({
-    workOrderId: z.string().trim().min(1).max(128).describe("The work order's id in the receiving system"),
+    workOrderId: idText().trim().min(1).describe("The work order's id in the receiving system"),
     status: z.enum(WORK_ORDER_STATUSES).describe('open, in_progress: acknowledge the alarm; done: close it; cancelled: recorded only'),
-    comment: z.string().max(1000).optional(),
+    comment: boundedString(1000).optional(),
   })
   .strict();

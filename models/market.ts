@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseInstant } from './time.js';
+import { amount, boundedString, idText, plausibleDate, storedInstant } from './input-schemas.js';
 
 /**
  * Market data bodies (issue 7): hourly prices per area (per MWh), a
@@ -17,8 +17,8 @@ export const CurrencySchema = z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 421
 export const SYSTEM_DIRECTIONS = ['surplus', 'deficit', 'balanced'] as const;
 export type SystemDirection = (typeof SYSTEM_DIRECTIONS)[number];
 
-const price = z.number().finite();
-const mwh = z.number().finite();
+const price = amount();
+const mwh = amount();
 const Start = z.string().describe('Start of the hour, ISO-8601 with offset, e.g. 2026-03-01T00:00:00+03:00');
 
 export const PriceRowSchema = z
@@ -53,16 +53,16 @@ export type PositionRow = z.infer<typeof PositionRowSchema>;
 
 export const PositionsBodySchema = z
   .object({
-    portfolio: z.string().min(1).max(128),
+    portfolio: idText().min(1),
     positions: z.array(PositionRowSchema).min(1).max(MAX_MARKET_ROWS),
   })
   .strict();
 
 export const NominationsBodySchema = z
   .object({
-    portfolio: z.string().min(1).max(128),
+    portfolio: idText().min(1),
     nominations: z
-      .array(z.object({ meter: z.string().min(1), start: Start, mwh: z.number().finite().min(0).describe('MWh the meter is nominated for in the hour') }).strict())
+      .array(z.object({ meter: idText().min(1), start: Start, mwh: amount().min(0).describe('MWh the meter is nominated for in the hour') }).strict())
       .min(1)
       .max(MAX_MARKET_ROWS),
   })
@@ -71,11 +71,11 @@ export const NominationsBodySchema = z
 export const ImbalanceRuleSchema = z
   .object({
     area: AreaSchema,
-    effectiveFrom: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a local date YYYY-MM-DD').describe('First local date the rule applies to'),
+    effectiveFrom: plausibleDate().describe('First local date the rule applies to'),
     rule: z.enum(['min-max-k']).default('min-max-k').describe('positive = min(PTF, SMF) × (1 − kPositive); negative = max(PTF, SMF) × (1 + kNegative)'),
     kPositive: z.number().min(0).lt(1),
-    kNegative: z.number().min(0).optional().describe('Default: kPositive'),
-    note: z.string().max(500).optional(),
+    kNegative: z.number().min(0).max(10).optional().describe('Default: kPositive; at most 10'),
+    note: boundedString(500).optional(),
   })
   .strict();
 
@@ -96,7 +96,7 @@ export function hourStarts(starts: readonly string[], firstIndex = 0): { ms: num
   const seen = new Map<number, number>();
   const ms = starts.map((s, i) => {
     const index = i + firstIndex;
-    const p = parseInstant(s);
+    const p = storedInstant(s);
     if (!p.ok) {
       problems.push({ index, reason: `start: ${p.reason}` });
       return NaN;

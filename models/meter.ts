@@ -1,40 +1,49 @@
 import { z } from 'zod';
+import { boundedText, FIELD_LIMITS } from './input-bounds.js';
+import { codeText, idText, labelText, plausibleDate, quote } from './input-schemas.js';
 import { isValidTimeZone } from './time.js';
 
 export const COMMODITIES = ['electricity', 'gas', 'water', 'heat', 'weather'] as const;
 export const TARIFFS = ['single', 'three-time'] as const;
 export const INTERVALS = [15, 30, 60] as const;
 
-const DateOnly = z.iso.date({ error: (iss) => `must be a calendar date YYYY-MM-DD, got ${JSON.stringify(iss.input)}` }).describe('Calendar date YYYY-MM-DD');
+const DateOnly = plausibleDate().describe('Calendar date YYYY-MM-DD');
+/** Most labels one meter carries. */
+export const MAX_LABELS = 100;
+/** Largest CT/VT ratio. */
+export const MAX_MULTIPLIER = 1e6;
 
 /** A meter as integrators send it (`PUT /v1/meters`) and as the API returns it. */
 export const MeterSchema = z
   .object({
-    id: z
-      .string({ error: (iss) => (iss.input === undefined ? 'is required (the external meter id)' : 'must be a string') })
+    id: idText({ error: (iss) => (iss.input === undefined ? 'is required (the external meter id)' : 'must be a string') })
       .min(1)
-      .max(128)
       .describe('External meter id: serial number, ETSO/EIC code; unique'),
     commodity: z.enum(COMMODITIES).default('electricity'),
     timezone: z
       .string()
+      .max(64)
       .default('Europe/Istanbul')
       .refine(isValidTimeZone, { message: 'unknown IANA time zone (e.g. Europe/Istanbul, Europe/Warsaw)' })
       .describe('IANA time zone of the meter; local days and hours are counted in it'),
     intervalMinutes: z
-      .union([z.literal(15), z.literal(30), z.literal(60)], { error: (iss) => `must be 15, 30 or 60, got ${JSON.stringify(iss.input)}` })
+      .union([z.literal(15), z.literal(30), z.literal(60)], { error: (iss) => `must be 15, 30 or 60, got ${quote(iss.input)}` })
       .default(60)
       .describe('Load-profile interval length in minutes: 15, 30 or 60'),
-    multiplier: z.number().positive().finite().default(1).describe('CT/VT ratio applied to recorded values'),
-    group: z.string().max(128).nullish(),
-    portfolio: z.string().max(128).nullish(),
-    profileClass: z.string().max(64).nullish().describe('Subscriber group: residential, commercial, industrial, agricultural, lighting…'),
+    multiplier: z.number().positive().finite().max(MAX_MULTIPLIER).default(1).describe(`CT/VT ratio applied to recorded values, at most ${MAX_MULTIPLIER}`),
+    group: idText().nullish(),
+    portfolio: idText().nullish(),
+    profileClass: codeText().nullish().describe('Subscriber group: residential, commercial, industrial, agricultural, lighting…'),
     tariff: z.enum(TARIFFS).default('single'),
-    region: z.string().max(128).nullish().describe('Distribution region'),
-    labels: z.record(z.string(), z.string()).default({}),
+    region: idText().nullish().describe('Distribution region'),
+    labels: z
+      .record(codeText(), labelText())
+      .refine((l) => Object.keys(l).length <= MAX_LABELS, { error: `at most ${MAX_LABELS} labels` })
+      .default({})
+      .describe('Free key → value attributes (key at most 64 characters, value 256)'),
     supplyStart: DateOnly.nullish().describe('First day the meter is in our portfolio'),
     supplyEnd: DateOnly.nullish().describe('Last day the meter is in our portfolio'),
-    weatherStation: z.string().max(128).nullish().describe('Id of the weather-station meter whose data applies'),
+    weatherStation: idText().nullish().describe('Id of the weather-station meter whose data applies'),
   })
   .strict()
   .refine((m) => !m.supplyStart || !m.supplyEnd || m.supplyStart <= m.supplyEnd, {
@@ -98,7 +107,7 @@ export function parseMeterRows(raw: readonly unknown[]): MeterRowsResult {
     if (typeof id === 'string') {
       const first = firstIndex.get(id);
       if (first !== undefined) {
-        rejected.push({ index, reason: `id: duplicate of row ${first} ("${id}"); send each meter once per request` });
+        rejected.push({ index, reason: `id: duplicate of row ${first} ("${boundedText(id, FIELD_LIMITS.id)}"); send each meter once per request` });
         continue;
       }
       firstIndex.set(id, index);

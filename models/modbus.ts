@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { CHANNEL_NAMES, KNOWN_CHANNELS_HINT, resolveChannel, type ChannelName } from './channel.js';
+import { boundedText, FIELD_LIMITS } from './input-bounds.js';
+import { amount, boundedString, codeText, idText, quote } from './input-schemas.js';
 
 /**
  * Modbus device configuration: how to reach a device and which registers
@@ -34,31 +36,24 @@ export const RegisterEntrySchema = z
   .object({
     address: int(0, 65535).describe('0-based register address (data sheet 40001 → 0 with function 3; 30001 → 0 with function 4)'),
     function: z
-      .union([z.literal(3), z.literal(4)], { error: (iss) => `must be 3 (holding registers) or 4 (input registers), got ${JSON.stringify(iss.input)}` })
+      .union([z.literal(3), z.literal(4)], { error: (iss) => `must be 3 (holding registers) or 4 (input registers), got ${quote(iss.input)}` })
       .default(3)
       .describe('Modbus function: 3 = read holding registers, 4 = read input registers'),
     type: z.enum(REGISTER_TYPES).default('uint16').describe('Value type; 32-bit types take 2 registers, 64-bit types 4'),
     wordOrder: z.enum(['big', 'little']).default('big').describe('big: most significant register first (ABCD); little: least significant first (CDAB)'),
     byteSwap: z.boolean().default(false).describe('Swap the two bytes inside each register (BADC with big, DCBA with little word order)'),
-    scale: z
-      .number()
-      .finite()
+    scale: amount()
       .positive()
       .default(1)
       .describe('Multiplies the decoded value into the channel unit (e.g. 0.01 for a register counting 10 Wh steps into kWh)'),
-    meter: z.string().min(1).max(128).describe('External id of the target meter (must be registered)'),
-    channel: z
-      .string()
+    meter: idText().min(1).describe('External id of the target meter (must be registered)'),
+    channel: codeText()
       .describe(`Target channel: a register channel (${CHANNEL_NAMES.filter((c) => resolveChannel(c)!.kind === 'register').join(', ')}) or an instantaneous one (temperature, pressure); OBIS aliases accepted`),
-    rolloverAt: z
-      .number()
-      .finite()
+    rolloverAt: amount()
       .positive()
       .optional()
       .describe('Register channels: value at which the counter wraps back to 0, in the channel unit (1000000 for a register showing 999999.99). Default for uint16/uint32/uint64: 2^bits × scale; none for signed and float types'),
-    maxDeltaPerHour: z
-      .number()
-      .finite()
+    maxDeltaPerHour: amount()
       .positive()
       .optional()
       .describe('Register channels: largest plausible increase per hour; a larger jump is flagged like a reset instead of being stored as consumption'),
@@ -95,10 +90,8 @@ export type RegisterEntryInput = z.input<typeof RegisterEntrySchema>;
 export type RegisterEntry = z.output<typeof RegisterEntrySchema>;
 
 const common = {
-  id: z
-    .string()
+  id: idText()
     .min(1)
-    .max(128)
     .regex(/^[A-Za-z0-9._:-]+$/, 'may contain only letters, digits and . _ : -')
     .describe('Device id, unique'),
   enabled: z.boolean().default(true).describe('false keeps the configuration but stops polling'),
@@ -118,7 +111,7 @@ export const TcpDeviceSchema = z
   .object({
     ...common,
     transport: z.literal('tcp'),
-    host: z.string().min(1).max(253).describe('Host name or IP of the device or TCP gateway'),
+    host: boundedString(253).min(1).describe('Host name or IP of the device or TCP gateway'),
     port: int(1, 65535).default(502),
   })
   .strict();
@@ -127,7 +120,7 @@ export const RtuDeviceSchema = z
   .object({
     ...common,
     transport: z.literal('rtu'),
-    path: z.string().min(1).describe('Serial device, e.g. /dev/ttyUSB0 or COM3'),
+    path: boundedString(256).min(1).describe('Serial device, e.g. /dev/ttyUSB0 or COM3'),
     baudRate: int(300, 921_600).default(9600).describe('Bits per second, e.g. 9600, 19200'),
     parity: z.enum(['none', 'even', 'odd']).default('even').describe('Modbus over Serial Line §2.5.1: even by default'),
     dataBits: z.union([z.literal(7), z.literal(8)]).default(8),
@@ -187,14 +180,15 @@ export function parseDeviceRows(raw: readonly unknown[]): DeviceRowsResult {
   for (let index = 0; index < raw.length; index++) {
     const row = raw[index];
     const rawId = typeof row === 'object' && row !== null ? (row as { id?: unknown }).id : undefined;
-    const id = typeof rawId === 'string' ? rawId : null;
-    if (id !== null) {
-      const first = firstIndex.get(id);
+    // Echoed in the response: bounded (a 50 MB id must not come back whole).
+    const id = typeof rawId === 'string' ? boundedText(rawId, FIELD_LIMITS.id) : null;
+    if (typeof rawId === 'string') {
+      const first = firstIndex.get(rawId);
       if (first !== undefined) {
         rejected.push({ index, id, reason: `id: duplicate of row ${first} ("${id}"); send each device once per request` });
         continue;
       }
-      firstIndex.set(id, index);
+      firstIndex.set(rawId, index);
     }
     if (typeof row !== 'object' || row === null || Array.isArray(row)) {
       rejected.push({ index, id, reason: 'row must be a device object {id, transport, host|path, registers, …}' });

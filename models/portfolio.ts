@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { idText } from './input-schemas.js';
 import { isValidTimeZone } from './time.js';
 
 /** Market areas whose rules ship with the product; others can be named and get rules through the API. */
@@ -19,10 +20,11 @@ export const PortfolioSettingsSchema = z
     currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as TRY, EUR, PLN').default(DEFAULT_CURRENCY).describe('Currency of prices and costs'),
     timezone: z
       .string()
+      .max(64)
       .refine(isValidTimeZone, { message: 'unknown IANA time zone (e.g. Europe/Istanbul, Europe/Warsaw)' })
       .nullish()
       .describe('IANA zone of local hours, days and months; default: the most common zone of the member meters'),
-    weatherStation: z.string().min(1).max(128).nullish().describe('Id of a registered meter with commodity `weather`; default: the most common station of the member meters'),
+    weatherStation: idText().min(1).nullish().describe('Id of a registered meter with commodity `weather`; default: the most common station of the member meters'),
     dayAheadCutoff: z
       .string()
       .regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/, 'must be a local time HH:MM, e.g. 10:00')

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { localMonthRange } from './calendar.js';
-import { formatInstant, instantMs, isAligned, parseInstant } from './time.js';
+import { boundedText, FIELD_LIMITS, fieldProblem } from './input-bounds.js';
+import { amount, idText, MAX_ABS_AMOUNT, quote, storedInstant } from './input-schemas.js';
+import { formatInstant, instantMs, isAligned } from './time.js';
 
 /**
  * Settlement data (uzlaştırma): per-meter hourly withdrawal (çekiş) and supply
@@ -10,14 +12,14 @@ import { formatInstant, instantMs, isAligned, parseInstant } from './time.js';
 
 export const PeriodText = z
   .string()
-  .regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be a month YYYY-MM')
+  .regex(/^(199\d|20\d\d)-(0[1-9]|1[0-2])$/, 'must be a month YYYY-MM from 1990-01 to 2099-12')
   .describe("Settlement month YYYY-MM, each meter's local calendar month");
 
 export const SettlementRowSchema = z.object({
-  meter: z.string().describe('External meter id (serial or EIC), registered'),
+  meter: idText().describe('External meter id (serial or EIC), registered'),
   start: z.string().describe("Start of the hour, ISO-8601 with offset; a whole local hour in the meter's time zone inside the period"),
-  withdrawal: z.number().describe('kWh withdrawn from the grid in the hour (çekiş), as settled: AFTER the meter multiplier; ≥ 0'),
-  supply: z.number().nullish().describe('kWh supplied to the grid in the hour (veriş); optional, ≥ 0'),
+  withdrawal: amount().min(0).describe('kWh withdrawn from the grid in the hour (çekiş), as settled: AFTER the meter multiplier; ≥ 0'),
+  supply: amount().min(0).nullish().describe('kWh supplied to the grid in the hour (veriş); optional, ≥ 0'),
 });
 export type SettlementRowInput = z.infer<typeof SettlementRowSchema>;
 
@@ -60,6 +62,7 @@ export interface CheckedSettlementRow {
 
 const ROW_KEYS = new Set(['meter', 'start', 'withdrawal', 'supply']);
 
+
 /**
  * Checks raw settlement rows one by one (one bad row rejects only itself):
  * shape, registered meter, start a whole local hour inside the period in the
@@ -82,14 +85,16 @@ export function checkSettlementRows(
     if (r === null || typeof r !== 'object' || Array.isArray(r)) return reject('row must be an object {meter, start, withdrawal, supply?}');
     const row = r as Record<string, unknown>;
     const unknown = Object.keys(row).find((k) => !ROW_KEYS.has(k));
-    if (unknown) return reject(`unknown field "${unknown}"; allowed: ${[...ROW_KEYS].join(', ')}`);
+    if (unknown) return reject(`unknown field "${boundedText(unknown, 64)}"; allowed: ${[...ROW_KEYS].join(', ')}`);
     if (typeof row.meter !== 'string' || row.meter === '') return reject('meter is required (the external meter id or EIC, a string)');
+    const problem = fieldProblem('meter', row.meter, FIELD_LIMITS.id);
+    if (problem) return reject(problem);
     const id = row.meter;
     const meter = meters.get(id);
     if (!meter) return reject(`unknown meter "${id}": register it with PUT /v1/meters first`, id);
     const startMs = instantMs(row.start);
     if (Number.isNaN(startMs)) {
-      const t = parseInstant(row.start);
+      const t = storedInstant(row.start);
       return reject(row.start === undefined ? 'start is required (ISO-8601 with offset)' : `start: ${t.ok ? '' : t.reason}`, id);
     }
     if (!isAligned(startMs, 60, meter.timezone)) return reject(`start ${String(row.start)} is not the start of a whole hour in ${meter.timezone}`, id);
@@ -99,9 +104,10 @@ export function checkSettlementRows(
       return reject(`start ${formatInstant(startMs, meter.timezone)} is outside period ${period} (local month in ${meter.timezone}); send it with its own period`, id);
     }
     const w = row.withdrawal;
-    if (typeof w !== 'number' || !Number.isFinite(w) || w < 0) return reject(`withdrawal must be a finite number ≥ 0 (kWh), got ${JSON.stringify(w) ?? 'nothing'}`, id);
+    const plausible = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x >= 0 && x <= MAX_ABS_AMOUNT;
+    if (!plausible(w)) return reject(`withdrawal must be a finite number ≥ 0 and ≤ ${MAX_ABS_AMOUNT.toExponential()} (kWh), got ${quote(w)}`, id);
     const s = row.supply ?? null;
-    if (s !== null && (typeof s !== 'number' || !Number.isFinite(s) || s < 0)) return reject(`supply must be a finite number ≥ 0 (kWh) or absent, got ${JSON.stringify(s)}`, id);
+    if (s !== null && !plausible(s)) return reject(`supply must be a finite number ≥ 0 and ≤ ${MAX_ABS_AMOUNT.toExponential()} (kWh) or absent, got ${quote(s)}`, id);
     const key = `${meter.id}|${startMs}`;
     const first = seen.get(key);
     if (first !== undefined) return reject(`duplicate of row ${first} (same meter and hour): send each hour once per version`, id);

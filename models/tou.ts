@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { codeText, plausibleDate } from './input-schemas.js';
 
 /**
  * Time-of-use (TOU) bucket definitions per tariff, with effective dates.
@@ -8,18 +9,25 @@ import { z } from 'zod';
 const HHMM = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'HH:MM');
 
 export const TouBucketSchema = z.object({
-  name: z.string().min(1),
+  name: codeText().min(1),
   /** Local wall-clock ranges [from, to); a range may wrap midnight (22:00–06:00). */
-  ranges: z.array(z.object({ from: HHMM, to: HHMM })).min(1),
+  ranges: z.array(z.object({ from: HHMM, to: HHMM })).min(1).max(96),
 });
 
 export const TouScheduleSchema = z.object({
-  tariff: z.string().min(1),
+  tariff: codeText().min(1),
   /** First local date the schedule applies (inclusive). */
-  effectiveFrom: z.iso.date(),
-  buckets: z.array(TouBucketSchema).min(1),
+  effectiveFrom: plausibleDate(),
+  buckets: z.array(TouBucketSchema).min(1).max(96),
 });
 export type TouSchedule = z.infer<typeof TouScheduleSchema>;
+
+/** A stored schedule as listed: the shape of TouScheduleSchema without its input bounds (rows stored before them still list). */
+export const TouScheduleOutSchema = z.object({
+  tariff: z.string(),
+  effectiveFrom: z.string(),
+  buckets: z.array(z.object({ name: z.string(), ranges: z.array(z.object({ from: z.string(), to: z.string() })) })),
+});
 
 export const DEFAULT_TOU_SCHEDULES: readonly TouSchedule[] = [
   {

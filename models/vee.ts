@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { holidayCalendar } from './holidays.js';
+import { amount, plausibleDate } from './input-schemas.js';
 import type { Quality } from './reading.js';
 
 /** VEE rule names; stored in validation issues (never rename). */
@@ -32,8 +33,8 @@ export interface VeeFinding {
 }
 
 const severity = z.enum(SEVERITIES);
-const hours = z.number().positive();
-const DateText = z.iso.date();
+const hours = amount().positive();
+const DateText = plausibleDate();
 
 /**
  * A rule's switch and severity; every field of a rule has a default so an
@@ -56,7 +57,7 @@ export const VeeParamsSchema = z
         ...base('fail'),
         ...auto(true),
         /** Missing intervals after the newest received one count only once they ended this many hours ago. */
-        graceHours: z.number().nonnegative().default(24),
+        graceHours: amount().nonnegative().default(24),
       })
       .strict()
       .prefault({}),
@@ -67,52 +68,52 @@ export const VeeParamsSchema = z
         ...base('warn'),
         ...auto(false),
         /** Value above k × (median + 1.4826·MAD) of the meter's own history. */
-        k: z.number().positive().default(5),
+        k: amount().positive().default(5),
         /** Physical maximum: contracted power in kW (× interval hours); absent = not checked. */
-        maxKw: z.number().positive().optional(),
+        maxKw: amount().positive().optional(),
         /** Below this the spike rule stays silent (kWh per interval). */
-        minValue: z.number().nonnegative().default(0.5),
+        minValue: amount().nonnegative().default(0.5),
       })
       .strict()
       .prefault({}),
     highLow: z
-      .object({ ...base('warn'), ...auto(false), low: z.number().nonnegative().default(0.2), high: z.number().positive().default(3) })
+      .object({ ...base('warn'), ...auto(false), low: amount().nonnegative().default(0.2), high: amount().positive().default(3) })
       .strict()
       .prefault({}),
     zeroRun: z.object({ ...base('warn'), ...auto(false), hours: hours.default(6) }).strict().prefault({}),
     flatLine: z.object({ ...base('warn'), ...auto(false), hours: hours.default(12) }).strict().prefault({}),
     sumCheck: z
-      .object({ ...base('fail'), absolute: z.number().nonnegative().default(1), percent: z.number().nonnegative().default(2) })
+      .object({ ...base('fail'), absolute: amount().nonnegative().default(1), percent: amount().nonnegative().default(2) })
       .strict()
       .prefault({}),
-    register: z.object({ ...base('fail'), rolloverAt: z.number().positive().optional() }).strict().prefault({}),
+    register: z.object({ ...base('fail'), rolloverAt: amount().positive().optional() }).strict().prefault({}),
     time: z
-      .object({ ...base('fail'), futureMinutes: z.number().nonnegative().default(15), horizonDays: z.number().positive().default(400) })
+      .object({ ...base('fail'), futureMinutes: amount().nonnegative().default(15), horizonDays: amount().positive().default(400) })
       .strict()
       .prefault({}),
     range: z
       .object({
         ...base('fail'),
-        temperature: z.tuple([z.number(), z.number()]).default([-60, 80]),
-        pressure: z.tuple([z.number(), z.number()]).default([0, 100]),
+        temperature: z.tuple([amount(), amount()]).default([-60, 80]),
+        pressure: z.tuple([amount(), amount()]).default([0, 100]),
       })
       .strict()
       .prefault({}),
     estimation: z
       .object({
         /** Gaps up to this long are shared linearly between their neighbours; longer ones are estimated like-day. */
-        maxLinearHours: z.number().nonnegative().default(2),
+        maxLinearHours: amount().nonnegative().default(2),
         /** Like days looked back for, in weeks. */
-        likeDayWeeks: z.number().int().min(1).max(8).default(4),
+        likeDayWeeks: amount().int().min(1).max(8).default(4),
         /** Longer runs of missing or suspect intervals are left to a person (an open issue), not estimated automatically. */
         maxHours: hours.default(168),
       })
       .strict()
       .prefault({}),
     /** Days of the meter's own history the spike, high/low and zero-run rules compare against. */
-    historyDays: z.number().int().min(7).max(56).default(28),
+    historyDays: amount().int().min(7).max(56).default(28),
     /** Local dates counted as public holidays (day type `holiday`) by high/low and like-day estimation. */
-    holidays: z.array(DateText).default([]),
+    holidays: z.array(DateText).max(10_000).default([]),
     /** Also count this country's public, religious and bridge days (models/holidays.ts), e.g. `TR`, `PL`, `GB-ENG`. */
     holidayCountry: z
       .string()

@@ -5,6 +5,7 @@ import { MdmError } from '../../models/errors.js';
 import { parseInstant } from '../../models/time.js';
 import { getAlarm, listAlarms, transitionAlarm, type AlarmAction } from '../../sql/alarm.repository.js';
 import type { RouteContext } from '../app.js';
+import { pageOf } from '../list-budget.js';
 import { authErrors, ErrorSchema } from '../schemas.js';
 
 const IdParams = z.object({ id: z.coerce.number().int().positive().describe('Alarm id') });
@@ -25,7 +26,7 @@ export const alarmRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { da
       schema: {
         tags: ['alarms'],
         summary: 'List alarms, newest first',
-        description: 'Filters combine with AND; from/to select by openedAt. Page backwards by passing `nextCursor` as `before` until it is null.',
+        description: 'Filters combine with AND; from/to select by openedAt. Page backwards by passing `nextCursor` as `before` until it is null; a page ends at `limit` rows or about 4 MiB.',
         querystring: AlarmsQuery,
         response: { 200: z.object({ alarms: z.array(AlarmSchema), nextCursor: z.string().nullable() }), 400: ErrorSchema, ...authErrors },
       },
@@ -36,9 +37,8 @@ export const alarmRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { da
       const to = instantParam('to', q.to);
       if (from && to && to <= from) throw new MdmError('MDM_ERR_VALIDATION', ['to must be after from']);
       const rows = await listAlarms(database, { ...q, from, to, limit: q.limit + 1 });
-      const more = rows.length > q.limit;
-      const alarms = more ? rows.slice(0, q.limit) : rows;
-      return { alarms, nextCursor: more ? String(alarms[alarms.length - 1].id) : null };
+      const { page, nextCursor } = pageOf(rows, q.limit, (a) => a.id);
+      return { alarms: page, nextCursor };
     },
   );
 

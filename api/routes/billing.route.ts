@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { MdmError } from '../../models/errors.js';
-import { checkSchedule, TouScheduleSchema } from '../../models/tou.js';
+import { checkSchedule, TouScheduleOutSchema, TouScheduleSchema } from '../../models/tou.js';
 import { parseInstant } from '../../models/time.js';
 import { runBilling } from '../../billing/billing-run.js';
 import { figureChanges } from '../../billing/corrections.js';
@@ -314,7 +314,7 @@ export const billingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
     },
   );
 
-  const ScheduleOut = TouScheduleSchema;
+  const ScheduleOut = TouScheduleOutSchema;
   app.get(
     '/billing/tou-schedules',
     {

@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { CHANNEL_NAMES } from '../../models/channel.js';
 import { MdmError } from '../../models/errors.js';
 import { QUALITIES, SOURCES, qualityName, sourceName } from '../../models/reading.js';
-import { formatInstant, parseInstant } from '../../models/time.js';
+import { amount, boundedString, codeText, idText, storedInstant } from '../../models/input-schemas.js';
+import { formatInstant } from '../../models/time.js';
 import { applyEdit, EDIT_METHODS } from '../../ingest/vee/editor.js';
 import { listNotes } from '../../sql/reading-note.repository.js';
 import { findVeeMeters, type VeeMeterRow } from '../../sql/vee.repository.js';
@@ -15,22 +16,22 @@ import { authErrors, ErrorSchema, InstantQuery } from '../schemas.js';
 /** Longest edited range, in days. */
 const MAX_EDIT_DAYS = 31;
 
-const MeterParams = z.object({ id: z.string().describe('External meter id') });
+const MeterParams = z.object({ id: idText().describe('External meter id') });
 
 const EditBody = z
   .object({
-    channel: z.string().min(1).describe(`Channel name or OBIS alias (${CHANNEL_NAMES.join(', ')})`),
+    channel: codeText().min(1).describe(`Channel name or OBIS alias (${CHANNEL_NAMES.join(', ')})`),
     from: InstantQuery.describe('Inclusive'),
     to: InstantQuery.describe(`Exclusive; at most ${MAX_EDIT_DAYS} days after from`),
     values: z
-      .array(z.object({ start: InstantQuery, value: z.number() }).strict())
+      .array(z.object({ start: InstantQuery, value: amount() }).strict())
       .min(1)
       .max(10_000)
       .optional()
       .describe('Replacement values inside from..to (stored as quality edited); or…'),
     method: z.enum(EDIT_METHODS).optional().describe('…estimate every interval of from..to (quality estimated): linear between the neighbours, like-day, or zero'),
-    reasonCode: z.string().trim().min(1, 'is required').max(64).describe('Why, as a code from your catalogue (e.g. METER_REPLACED, CT_FAULT)'),
-    comment: z.string().trim().min(1, 'is required').max(1000).describe('Why, in words'),
+    reasonCode: codeText().trim().min(1, 'is required').describe('Why, as a code from your catalogue (e.g. METER_REPLACED, CT_FAULT)'),
+    comment: boundedString(1000).trim().min(1, 'is required').describe('Why, in words'),
   })
   .strict();
 
@@ -103,7 +104,7 @@ export const editRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { dat
         fromMs: range.from.getTime(),
         toMs: range.to.getTime(),
         values: b.values?.map((v, i) => {
-          const t = parseInstant(v.start);
+          const t = storedInstant(v.start);
           if (!t.ok) throw new MdmError('MDM_ERR_VALIDATION', [`values[${i}].start: ${t.reason}`]);
           return { startMs: t.ms, value: v.value };
         }),
@@ -133,7 +134,7 @@ export const editRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { dat
         summary: 'Notes on estimated, edited and accepted values of a range: method and parameters, or reason, comment and who',
         params: MeterParams,
         querystring: z.object({
-          channel: z.string().min(1),
+          channel: codeText().min(1),
           from: InstantQuery.describe('Inclusive'),
           to: InstantQuery.describe('Exclusive'),
           limit: z.coerce.number().int().min(1).max(10_000).default(1000),

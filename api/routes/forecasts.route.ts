@@ -7,7 +7,8 @@ import { HORIZONS } from '../../forecast/model.js';
 import { loadTargetSeries, parseTarget, resolveTarget, type ResolvedTarget } from '../../forecast/target.js';
 import { localDate, shiftDate, startOfLocalDate } from '../../models/calendar.js';
 import { MdmError } from '../../models/errors.js';
-import { formatInstant, parseInstant } from '../../models/time.js';
+import { boundedString, quote, storedInstant } from '../../models/input-schemas.js';
+import { formatInstant } from '../../models/time.js';
 import type { Database } from '../../sql/database.js';
 import { createRun, findIssuedForecast, getRun, listIssuedHours, type ForecastRun } from '../../sql/forecast.repository.js';
 import type { RouteContext } from '../app.js';
@@ -18,15 +19,15 @@ const DAY = 86_400_000;
 /** Longest from..to of an accuracy query. */
 const MAX_ACCURACY_DAYS = 400;
 
-const TargetText = z.string().min(1).max(140).describe('`portfolio:P`, `group:G` or `meter:M` (external ids)');
-const HorizonEnum = z.enum(HORIZONS, { error: (iss) => `must be one of ${HORIZONS.join(', ')}, got ${JSON.stringify(iss.input)}` });
+const TargetText = boundedString(140).min(1).describe('`portfolio:P`, `group:G` or `meter:M` (external ids)');
+const HorizonEnum = z.enum(HORIZONS, { error: (iss) => `must be one of ${HORIZONS.join(', ')}, got ${quote(iss.input)}` });
 
 const RunBody = z
   .object({
     target: TargetText,
     horizon: HorizonEnum.describe('Which hours: intraday (rest of today), day-ahead (local D+1, data up to the cut-off), week-ahead, month-ahead, long-term (12 months)'),
     issueTime: z.string().optional().describe('ISO-8601 instant with offset; default now. An earlier one replays a past issue (only data before its cut-off is used)'),
-    model: z.enum(RUN_MODELS, { error: (iss) => `must be one of ${RUN_MODELS.join(', ')}, got ${JSON.stringify(iss.input)}` }).default('auto').describe('Model kind, or auto: the engine chooses by backtest'),
+    model: z.enum(RUN_MODELS, { error: (iss) => `must be one of ${RUN_MODELS.join(', ')}, got ${quote(iss.input)}` }).default('auto').describe('Model kind, or auto: the engine chooses by backtest'),
   })
   .strict();
 
@@ -152,7 +153,7 @@ async function targetParam(database: Database, text: string): Promise<ResolvedTa
 }
 
 function instantParam(name: string, text: string): number {
-  const t = parseInstant(text);
+  const t = storedInstant(text);
   if (!t.ok) throw new MdmError('MDM_ERR_VALIDATION', [`${name}: ${t.reason}`]);
   return t.ms;
 }
@@ -215,7 +216,7 @@ export const forecastRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, {
         querystring: z.object({
           target: TargetText,
           horizon: HorizonEnum.default('day-ahead'),
-          for: z.iso.date({ error: (iss) => `must be a local date YYYY-MM-DD, got ${JSON.stringify(iss.input)}` }),
+          for: z.iso.date({ error: (iss) => `must be a local date YYYY-MM-DD, got ${quote(iss.input)}` }),
           format: z.enum(['json', 'csv']).default('json'),
         }),
         response: { 200: ForecastOutSchema, 400: ErrorSchema, 404: ErrorSchema, ...authErrors },

@@ -17,6 +17,7 @@ import {
   type HookRow,
 } from '../../sql/hook.repository.js';
 import type { RouteContext } from '../app.js';
+import { pageOf } from '../list-budget.js';
 import { authErrors, ErrorSchema } from '../schemas.js';
 
 /** A generated hook secret: 192 random bits. */
@@ -142,8 +143,8 @@ export const hookRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { dat
       await hookOr404(req.params.id);
       const q = req.query;
       const rows = await listDeliveries(database, { hookId: req.params.id, status: q.status, alarmId: q.alarm, before: q.before, limit: q.limit + 1 });
-      const page = rows.slice(0, q.limit);
-      return { deliveries: page.map(deliveryOut), nextCursor: rows.length > q.limit ? String(page[page.length - 1].transitionId) : null };
+      const { page, nextCursor } = pageOf(rows.map(deliveryOut), q.limit, (d) => d.transitionId);
+      return { deliveries: page, nextCursor };
     },
   );
 

@@ -16,6 +16,7 @@ import {
   type PositionRow,
   type RowProblem,
 } from '../../models/market.js';
+import { idText, MAX_ABS_AMOUNT } from '../../models/input-schemas.js';
 import { formatInstant } from '../../models/time.js';
 import type { Database } from '../../sql/database.js';
 import { findQueryMeters } from '../../sql/reading-query.repository.js';
@@ -82,7 +83,8 @@ export function parsePositionsCsv(text: string): { rows: PositionRow[]; lines: n
       if (c === 'start') row.start = v;
       else if (v !== '') {
         const n = Number(v);
-        if (!Number.isFinite(n)) bad ??= `${c} "${v}" is not a number (MWh, decimal point)`;
+        if (!Number.isFinite(n)) bad ??= `${c} "${v.slice(0, 40)}" is not a number (MWh, decimal point)`;
+        else if (Math.abs(n) > MAX_ABS_AMOUNT) bad ??= `${c} ${v.slice(0, 40)} is beyond ±${MAX_ABS_AMOUNT.toExponential()} MWh`;
         else row[c] = n;
       }
     });
@@ -226,7 +228,7 @@ export const marketRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
           'application/json: {portfolio, positions: [{start, bilateral?, dayAhead?, intraday?}]} in MWh; a missing part is 0. text/csv: header start,bilateral,dayAhead,intraday ' +
           '(any order, empty cell = 0, decimal point) and ?portfolio=. Upsert per (portfolio, start): a row replaces the hour. A batch with a bad row stores nothing (400).',
         consumes: ['application/json', CSV],
-        querystring: z.object({ portfolio: z.string().min(1).optional().describe('text/csv only') }),
+        querystring: z.object({ portfolio: idText().min(1).optional().describe('text/csv only') }),
         body: PositionsBodySchema,
         response: { 200: z.object({ portfolio: z.string(), stored: z.number().int(), unit: z.literal('MWh') }), 400: ErrorSchema, 404: ErrorSchema, 415: ErrorSchema, ...authErrors },
       },

@@ -3,9 +3,11 @@ import { z } from 'zod';
 import { scopeAllows, type KeyScope } from '../../models/api-key.js';
 import { MdmError } from '../../models/errors.js';
 import { COMMODITIES, MeterOutSchema, MeterSchema, parseMeterRows, type Meter } from '../../models/meter.js';
+import { idText } from '../../models/input-schemas.js';
 import { findMeterRefs } from '../../sql/meter-lookup.repository.js';
 import { getMeter, listMeters, upsertMeters } from '../../sql/meter.repository.js';
 import type { RouteContext } from '../app.js';
+import { withinBytes } from '../list-budget.js';
 import { authErrors, ErrorSchema } from '../schemas.js';
 
 /** Most meters one `PUT /v1/meters` takes; larger registries go in several requests. */
@@ -33,11 +35,11 @@ const UpsertResultSchema = z.object({
 
 const ListQuery = z
   .object({
-    group: z.string().min(1).optional().describe('Only meters of this group'),
-    portfolio: z.string().min(1).optional().describe('Only meters of this portfolio'),
+    group: idText().min(1).optional().describe('Only meters of this group'),
+    portfolio: idText().min(1).optional().describe('Only meters of this portfolio'),
     commodity: z.enum(COMMODITIES).optional(),
     q: z.string().min(1).max(128).optional().describe('Case-insensitive substring of the meter id'),
-    cursor: z.string().min(1).optional().describe('nextCursor of the previous page'),
+    cursor: idText().min(1).optional().describe('nextCursor of the previous page'),
     limit: z.coerce.number().int().min(1).max(1000).default(100).describe('Page size, 1–1000'),
   })
   .strict();
@@ -119,7 +121,11 @@ export const meterRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { da
         response: { 200: MeterPageSchema, 400: ErrorSchema, ...authErrors },
       },
     },
-    async (req) => listMeters(database, req.query),
+    async (req) => {
+      const { meters, nextCursor } = await listMeters(database, req.query);
+      const { page, cut } = withinBytes(meters); // labels make rows of up to ~30 kB
+      return { meters: page, nextCursor: cut ? page[page.length - 1].id : nextCursor };
+    },
   );
 
   app.get(
@@ -129,7 +135,7 @@ export const meterRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { da
       schema: {
         tags: ['meters'],
         summary: 'One meter',
-        params: z.object({ id: z.string().min(1).describe('External meter id') }),
+        params: z.object({ id: idText().min(1).describe('External meter id') }),
         response: { 200: MeterOutSchema, 404: ErrorSchema, ...authErrors },
       },
     },

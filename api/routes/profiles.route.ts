@@ -6,6 +6,7 @@ import { parseProfileCoefficientCsv } from '../../adapters/file/profile-coeffici
 import { spreadProfiles } from '../../ingest/profile-spread.js';
 import { MdmError } from '../../models/errors.js';
 import { checkCoefficientRows, DAY_TYPES, ProfileCoefficientsBodySchema, READING_TYPES } from '../../models/profile-coefficient.js';
+import { amount, codeText, idText } from '../../models/input-schemas.js';
 import { PeriodText } from '../../models/settlement.js';
 import { recordDeadLetters } from '../../sql/dead-letter.repository.js';
 import { listProfileCoefficients, putProfileCoefficients } from '../../sql/profile-coefficient.repository.js';
@@ -30,9 +31,10 @@ const envelopeValidator: FastifySchemaCompiler<unknown> = (route) => {
 const SpreadBodySchema = z
   .object({
     period: PeriodText,
-    meters: z.array(z.string()).max(100_000).optional().describe('External meter ids; default every electricity meter with a profileClass'),
+    meters: z.array(idText()).max(100_000).optional().describe('External meter ids; default every electricity meter with a profileClass'),
     totals: z
-      .array(z.object({ meter: z.string(), kWh: z.number().finite().min(0) }).strict())
+      .array(z.object({ meter: idText(), kWh: amount().min(0) }).strict())
+      .max(100_000)
       .optional()
       .describe('Period totals in kWh (after the multiplier) that take precedence over the register reads'),
   })
@@ -113,9 +115,9 @@ export const profileRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
         summary: 'Stored profile coefficients of a month',
         querystring: z.object({
           period: PeriodText,
-          region: z.string().optional(),
+          region: idText().optional(),
           readingType: z.enum(READING_TYPES).optional(),
-          profileGroup: z.string().optional(),
+          profileGroup: codeText().optional(),
         }),
         response: {
           200: z.object({

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { CHANNEL_NAMES, type ChannelDef } from '../../models/channel.js';
 import { MdmError } from '../../models/errors.js';
 import { IngestResultSchema, QUALITIES, ReadingInputSchema, SOURCES, qualityName, sourceName, type IngestResult } from '../../models/reading.js';
+import { idText } from '../../models/input-schemas.js';
 import { formatInstant, parseInstant } from '../../models/time.js';
 import type { Principal } from '../../models/api-key.js';
 import { ingestReadings } from '../../ingest/pipeline.js';
@@ -97,7 +98,7 @@ const VersionSchema = z.object({
   current: z.boolean(),
 });
 
-const MeterParams = z.object({ id: z.string().describe('External meter id') });
+const MeterParams = z.object({ id: idText().describe('External meter id') });
 const ChannelQuery = z.string().min(1).describe(`Canonical channel name or OBIS alias (${CHANNEL_NAMES.join(', ')})`);
 
 /** Reading ingest (JSON or NDJSON), series queries and value history. */

@@ -8,6 +8,7 @@ import { localMonthRange } from '../../models/calendar.js';
 import { channelDef } from '../../models/channel.js';
 import { MdmError } from '../../models/errors.js';
 import { sourceCode } from '../../models/reading.js';
+import { idText } from '../../models/input-schemas.js';
 import { PeriodText, SettlementBodySchema, SettlementImportResultSchema, type SettlementImportResult } from '../../models/settlement.js';
 import { formatInstant } from '../../models/time.js';
 import { recordDeadLetters } from '../../sql/dead-letter.repository.js';
@@ -142,7 +143,7 @@ export const settlementRoutes: FastifyPluginAsyncZod<RouteContext> = async (app,
         summary: 'Stored settlement rows of a period (every version), optionally of one meter and/or version',
         querystring: z.object({
           period: PeriodText,
-          meter: z.string().optional().describe('External meter id'),
+          meter: idText().optional().describe('External meter id'),
           version: z.coerce.number().int().min(1).optional(),
           limit: z.coerce.number().int().min(1).max(MAX_LIST_ROWS).default(10_000),
         }),

@@ -4,17 +4,19 @@ import { localDate, shiftDate } from '../../models/calendar.js';
 import { CHANNEL_NAMES, channelByCode } from '../../models/channel.js';
 import { MdmError } from '../../models/errors.js';
 import { COMMODITIES } from '../../models/meter.js';
-import { formatInstant, parseInstant } from '../../models/time.js';
+import { amount, boundedString, codeText, DATE_WINDOW, idText, plausibleDate, storedInstant } from '../../models/input-schemas.js';
+import { formatInstant } from '../../models/time.js';
 import { DEFAULT_VEE_PARAMS, ISSUE_STATUSES, RULES, SEVERITIES } from '../../models/vee.js';
 import { overrideProblems } from '../../ingest/vee/config.js';
 import { acceptIssue, applyEdit, EDIT_METHODS } from '../../ingest/vee/editor.js';
 import { runVee, type VeeTarget } from '../../ingest/vee/runner.js';
 import { findVeeMeters, getIssue, listIssues, listVeeSettings, putVeeSetting, resolveIssue, type IssueRow } from '../../sql/vee.repository.js';
 import type { RouteContext } from '../app.js';
+import { pageOf } from '../list-budget.js';
 import { channelParam } from '../query-params.js';
 import { authErrors, ErrorSchema, InstantQuery } from '../schemas.js';
 
-const DateOnly = z.iso.date().describe('Local calendar date YYYY-MM-DD');
+const DateOnly = plausibleDate().describe('Local calendar date YYYY-MM-DD');
 /** Longest on-demand run, in local days. */
 const MAX_RUN_DAYS = 92;
 const MAX_RUN_METERS = 10_000;
@@ -57,9 +59,9 @@ export function issueOut(r: IssueRow): z.infer<typeof IssueSchema> {
 
 const IssuesQuery = z
   .object({
-    meter: z.string().min(1).optional().describe('External meter id'),
-    group: z.string().min(1).optional().describe('Meter group'),
-    channel: z.string().min(1).optional().describe('Channel name or OBIS alias'),
+    meter: idText().min(1).optional().describe('External meter id'),
+    group: idText().min(1).optional().describe('Meter group'),
+    channel: codeText().min(1).optional().describe('Channel name or OBIS alias'),
     rule: z.enum(RULES).optional(),
     severity: z.enum(SEVERITIES).optional(),
     status: z.enum(ISSUE_STATUSES).optional(),
@@ -70,22 +72,22 @@ const IssuesQuery = z
   })
   .strict();
 
-const ValueIn = z.object({ start: z.string().describe('Interval start or read time, ISO-8601 with offset'), value: z.number() }).strict();
+const ValueIn = z.object({ start: z.string().describe('Interval start or read time, ISO-8601 with offset'), value: amount() }).strict();
 
 const ResolveBody = z
   .object({
     action: z.enum(['accept', 'estimate', 'replace']).describe('accept: the values are right as they are; estimate: replace the range by an estimate; replace: by the given values'),
     values: z.array(ValueIn).max(10_000).optional().describe('replace: the new figures (inside the issue range)'),
     method: z.enum(EDIT_METHODS).optional().describe('estimate: linear, like-day or zero; default linear up to 2 h, like-day beyond'),
-    comment: z.string().trim().min(1).max(1000).describe('Why (kept with the issue and the values)'),
-    reasonCode: z.string().trim().min(1).max(64).optional().describe('Reason code noted with replaced values; default "issue-<rule>"'),
+    comment: boundedString(1000).trim().min(1).describe('Why (kept with the issue and the values)'),
+    reasonCode: codeText().trim().min(1).optional().describe('Reason code noted with replaced values; default "issue-<rule>"'),
   })
   .strict();
 
 const RunBody = z
   .object({
-    meters: z.array(z.string().min(1)).min(1).max(MAX_RUN_METERS).optional().describe('External meter ids'),
-    group: z.string().min(1).optional().describe('…or every meter of a group'),
+    meters: z.array(idText().min(1)).min(1).max(MAX_RUN_METERS).optional().describe('External meter ids'),
+    group: idText().min(1).optional().describe('…or every meter of a group'),
     from: z.string().describe('Local date YYYY-MM-DD (each meter in its own time zone) or ISO-8601 instant; inclusive'),
     to: z.string().describe('Exclusive, same forms'),
   })
@@ -104,7 +106,7 @@ const RunResultSchema = z.object({
 
 const SettingBody = z
   .object({
-    profileClass: z.string().min(1).max(64).nullable().default(null).describe('null: every profile class'),
+    profileClass: codeText().min(1).nullable().default(null).describe('null: every profile class'),
     commodity: z.enum(COMMODITIES).nullable().default(null).describe('null: every commodity'),
     effectiveFrom: DateOnly.describe('First local date it applies to'),
     params: z.record(z.string(), z.unknown()).describe('Partial rule parameters, e.g. {"spike": {"severity": "fail", "k": 4}}; see GET defaults'),
@@ -149,8 +151,8 @@ export const validationRoutes: FastifyPluginAsyncZod<RouteContext> = async (app,
         before: q.before,
         limit: q.limit + 1, // one extra row tells whether an older page follows
       });
-      const page = rows.slice(0, q.limit);
-      return { issues: page.map(issueOut), nextCursor: rows.length > q.limit ? String(page[page.length - 1].id) : null };
+      const { page, nextCursor } = pageOf(rows.map(issueOut), q.limit, (i) => i.id);
+      return { issues: page, nextCursor };
     },
   );
 
@@ -283,7 +285,7 @@ export const validationRoutes: FastifyPluginAsyncZod<RouteContext> = async (app,
 };
 
 function instant(name: string, text: string): Date {
-  const t = parseInstant(text);
+  const t = storedInstant(text);
   if (!t.ok) throw new MdmError('MDM_ERR_VALIDATION', [`${name}: ${t.reason}`]);
   return new Date(t.ms);
 }
@@ -302,7 +304,7 @@ function localRange(from: string, to: string, tz: string): { fromDate: string; t
 }
 
 function checkedDate(name: string, d: string): string {
-  if (!DateOnly.safeParse(d).success) throw new MdmError('MDM_ERR_VALIDATION', [`${name}: "${d}" is not a calendar date`]);
+  if (!DateOnly.safeParse(d).success) throw new MdmError('MDM_ERR_VALIDATION', [`${name}: "${d}" is not a calendar date from ${DATE_WINDOW.from} to ${DATE_WINDOW.to}`]);
   return d;
 }
 
