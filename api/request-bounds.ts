@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { MdmError } from '../models/errors.js';
-import { MAX_JSON_DEPTH, jsonDepthExceeds } from '../models/input-bounds.js';
+import { MAX_JSON_DEPTH, clipJsonDepth, jsonDepthExceeds } from '../models/input-bounds.js';
 
 /** Largest request body: 100 000 JSON readings fit well inside; larger batches stream as NDJSON. Over it → 413. */
 export const MAX_BODY_BYTES = 64 * 1024 * 1024;
@@ -8,7 +8,8 @@ export const MAX_BODY_BYTES = 64 * 1024 * 1024;
 /**
  * Bounds every request meets before a route sees it (issue 11, docs/api.md
  * "Bad input"):
- * - application/json nested deeper than MAX_JSON_DEPTH → 400, found by a
+ * - application/json nested deeper than MAX_JSON_DEPTH → 400 (row batches:
+ *   only the row holding it, see registerRowBatchJsonParser), found by a
  *   linear scan before JSON.parse, so nothing recursive (parse, zod, stringify
  *   into a dead letter) ever meets a 20 000-level value; the text is then
  *   parsed by fastify's own parser (prototype-poisoning protection kept);
@@ -30,4 +31,18 @@ export function registerRequestBounds(app: FastifyInstance): void {
       throw new MdmError('MDM_ERR_VALIDATION', ['the URL contains %00 (a NUL character): ids and query values cannot hold it']);
     }
   });
+}
+
+/**
+ * For routes whose body is a batch of rows checked one by one (POST
+ * /v1/readings): a part nested deeper than MAX_JSON_DEPTH is replaced by a
+ * marker string (clipJsonDepth) instead of refusing the whole body, so that
+ * one row with an absurd value is rejected alone, with its reason, and the
+ * others are stored (issue 11, defect 2). Register it inside the route's
+ * plugin: it replaces the JSON parser of that plugin only.
+ */
+export function registerRowBatchJsonParser(app: FastifyInstance): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => parseJson(request, clipJsonDepth(body as string, MAX_JSON_DEPTH), done));
 }

@@ -9,6 +9,7 @@ import { formatInstant, parseInstant } from '../../models/time.js';
 import type { Principal } from '../../models/api-key.js';
 import { ingestReadings } from '../../ingest/pipeline.js';
 import type { Database } from '../../sql/database.js';
+import { registerRowBatchJsonParser } from '../request-bounds.js';
 import { recordDeadLetters, type DeadLetter } from '../../sql/dead-letter.repository.js';
 import { findQueryMeter, listBucketedReadings, listRawReadings, listValueVersions, type QueryMeter } from '../../sql/reading-query.repository.js';
 import type { RouteContext } from '../app.js';
@@ -107,6 +108,7 @@ export const readingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
   // Scoped to this plugin: NDJSON hands the raw stream to the handler, text/plain is refused (415).
   app.addContentTypeParser(NDJSON, (_req, payload, done) => done(null, payload));
   app.removeContentTypeParser('text/plain');
+  registerRowBatchJsonParser(app); // a row nested too deep is rejected alone, not the batch
 
   app.post(
     '/readings',
