@@ -30,8 +30,20 @@ import { eventRoutes } from './routes/events.route.js';
 import { alarmRoutes } from './routes/alarms.route.js';
 import { alarmRuleRoutes } from './routes/alarm-rules.route.js';
 
-/** What the API reads of the configuration; absent rate-limit keys take their defaults. */
-export type AppConfig = Pick<Config, 'MDM_MAX_BATCH_ROWS' | 'LOG_LEVEL'> & Partial<Pick<Config, 'API_RATE_LIMIT_PER_MIN' | 'API_AUTH_FAILURES_PER_MIN' | 'API_TRUST_PROXY'>>;
+/** What the API reads of the configuration; absent rate-limit and reading-bound keys take their defaults. */
+export type AppConfig = Pick<Config, 'MDM_MAX_BATCH_ROWS' | 'LOG_LEVEL'> & Partial<
+    Pick<
+      Config,
+      | 'API_RATE_LIMIT_PER_MIN'
+      | 'API_AUTH_FAILURES_PER_MIN'
+      | 'API_TRUST_PROXY'
+      | 'MDM_EARLIEST_READING'
+      | 'MDM_MAX_FUTURE_HOURS'
+      | 'MDM_MAX_INTERVAL_VALUE'
+      | 'MDM_MAX_REGISTER_VALUE'
+      | 'MDM_MAX_INSTANT_VALUE'
+    >
+  >;
 
 export interface AppDeps {
   readonly database: Database;

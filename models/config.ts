@@ -187,17 +187,22 @@ export type Config = Readonly<z.output<typeof ConfigSchema>>;
 export const CONFIG_KEYS = Object.keys(ConfigSchema.shape) as (keyof z.input<typeof ConfigSchema>)[];
 
 /**
- * The reading plausibility bounds of a configuration (ingest/normalize.ts).
+ * The reading plausibility bounds of a configuration (ingest/normalize.ts); absent keys take their defaults.
  * @example readingLimitsOf(loadConfig({})).measuredFutureMs // 259200000
  */
 export function readingLimitsOf(
-  config: Pick<Config, 'MDM_EARLIEST_READING' | 'MDM_MAX_FUTURE_HOURS' | 'MDM_MAX_INTERVAL_VALUE' | 'MDM_MAX_REGISTER_VALUE' | 'MDM_MAX_INSTANT_VALUE'>,
+  config: Partial<Pick<Config, 'MDM_EARLIEST_READING' | 'MDM_MAX_FUTURE_HOURS' | 'MDM_MAX_INTERVAL_VALUE' | 'MDM_MAX_REGISTER_VALUE' | 'MDM_MAX_INSTANT_VALUE'>>,
 ): ReadingLimits {
+  const d = DEFAULT_READING_LIMITS;
   return {
-    ...DEFAULT_READING_LIMITS,
-    earliestMs: Date.parse(`${config.MDM_EARLIEST_READING}T00:00:00Z`),
-    measuredFutureMs: config.MDM_MAX_FUTURE_HOURS * 3_600_000,
-    maxAbs: { interval: config.MDM_MAX_INTERVAL_VALUE, register: config.MDM_MAX_REGISTER_VALUE, instantaneous: config.MDM_MAX_INSTANT_VALUE },
+    ...d,
+    earliestMs: config.MDM_EARLIEST_READING === undefined ? d.earliestMs : Date.parse(`${config.MDM_EARLIEST_READING}T00:00:00Z`),
+    measuredFutureMs: config.MDM_MAX_FUTURE_HOURS === undefined ? d.measuredFutureMs : config.MDM_MAX_FUTURE_HOURS * 3_600_000,
+    maxAbs: {
+      interval: config.MDM_MAX_INTERVAL_VALUE ?? d.maxAbs.interval,
+      register: config.MDM_MAX_REGISTER_VALUE ?? d.maxAbs.register,
+      instantaneous: config.MDM_MAX_INSTANT_VALUE ?? d.maxAbs.instantaneous,
+    },
   };
 }
 

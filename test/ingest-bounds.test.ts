@@ -129,3 +129,23 @@ describe.each(FLAVOURS)('ingest isolates bad rows (%s)', (flavour) => {
     expect(JSON.parse(letter.payload)).toMatchObject({ start: '9999-12-31T23:00:00Z' });
   });
 });
+
+describe('the HTTP API applies the configured reading bounds', () => {
+  it('rejects a value above MDM_MAX_INTERVAL_VALUE and a reading before MDM_EARLIEST_READING given to buildApp', async () => {
+    const { buildApp } = await import('../api/app.js');
+    const { createApiKey } = await import('../sql/api-key.repository.js');
+    const database = await freshDatabase('embedded');
+    const app = await buildApp({ database, config: { MDM_MAX_BATCH_ROWS: 1000, LOG_LEVEL: 'silent', MDM_MAX_INTERVAL_VALUE: 10, MDM_EARLIEST_READING: '2020-01-01' } });
+    try {
+      const { key } = await createApiKey(database, { name: 'gw', role: 'gateway' });
+      const headers = { authorization: `Bearer ${key}` };
+      expect((await app.inject({ method: 'PUT', url: '/v1/meters', headers: { authorization: `Bearer ${(await createApiKey(database, { name: 'a', role: 'admin' })).key}` }, payload: [{ id: 'B1' }] })).statusCode).toBe(200);
+      const res = await app.inject({ method: 'POST', url: '/v1/readings', headers, payload: { readings: [good(0, 10), good(1, 11), { ...good(2), start: '2019-12-31T23:00:00Z' }] } });
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toMatchObject({ accepted: 1, rejected: [{ index: 1, reason: expect.stringMatching(/at most ±10 kWh/) }, { index: 2, reason: expect.stringMatching(/before 2020-01-01/) }] });
+    } finally {
+      await app.close();
+      await database.close();
+    }
+  });
+});

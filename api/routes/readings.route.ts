@@ -2,7 +2,9 @@ import type { FastifySchemaCompiler } from 'fastify';
 import { validatorCompiler, type FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { CHANNEL_NAMES, type ChannelDef } from '../../models/channel.js';
+import { readingLimitsOf } from '../../models/config.js';
 import { MdmError } from '../../models/errors.js';
+import type { ReadingLimits } from '../../models/input-bounds.js';
 import { IngestResultSchema, QUALITIES, ReadingInputSchema, SOURCES, qualityName, sourceName, type IngestResult } from '../../models/reading.js';
 import { idText } from '../../models/input-schemas.js';
 import { formatInstant, parseInstant } from '../../models/time.js';
@@ -105,6 +107,7 @@ const ChannelQuery = z.string().min(1).describe(`Canonical channel name or OBIS 
 /** Reading ingest (JSON or NDJSON), series queries and value history. */
 export const readingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { database, config }) => {
   const maxRows = config.MDM_MAX_BATCH_ROWS;
+  const limits = readingLimitsOf(config);
   // Scoped to this plugin: NDJSON hands the raw stream to the handler, text/plain is refused (415).
   app.addContentTypeParser(NDJSON, (_req, payload, done) => done(null, payload));
   app.removeContentTypeParser('text/plain');
@@ -132,14 +135,14 @@ export const readingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
     async (req) => {
       const ctx = { principal: req.principal };
       const body: unknown = req.body;
-      if (isStream(body)) return ingestNdjson(database, body, ctx.principal);
+      if (isStream(body)) return ingestNdjson(database, body, ctx.principal, limits);
       const rows = (body as { readings: unknown[] }).readings;
       if (rows.length > maxRows) {
         throw new MdmError('MDM_ERR_BATCH_TOO_LARGE', [
           `batch has ${rows.length} readings; the limit is ${maxRows} per JSON request: split it into smaller requests or stream it as ${NDJSON} (no row limit)`,
         ]);
       }
-      const { batchId: _, ...result } = await ingestReadings(database, rows, ingestCtx(ctx.principal, 0));
+      const { batchId: _, ...result } = await ingestReadings(database, rows, ingestCtx(ctx.principal, 0, limits));
       return result;
     },
   );
@@ -276,8 +279,8 @@ async function bucketRows(
   }));
 }
 
-const ingestCtx = (principal: Principal, indexOffset: number) =>
-  ({ transport: 'http', principal: principal.name, scope: principal.scope, indexOffset }) as const;
+const ingestCtx = (principal: Principal, indexOffset: number, limits: ReadingLimits) =>
+  ({ transport: 'http', principal: principal.name, scope: principal.scope, indexOffset, limits }) as const;
 
 /**
  * Streams an NDJSON body into the ingest pipeline. A chunk is a run of
@@ -285,7 +288,7 @@ const ingestCtx = (principal: Principal, indexOffset: number) =>
  * row positions into line numbers; a blank or non-JSON line ends the chunk.
  * Chunks commit one by one: if the stream breaks, the lines before it stay stored.
  */
-async function ingestNdjson(database: Database, stream: AsyncIterable<Buffer>, principal: Principal): Promise<IngestResult> {
+async function ingestNdjson(database: Database, stream: AsyncIterable<Buffer>, principal: Principal, limits: ReadingLimits): Promise<IngestResult> {
   const total: IngestResult = { accepted: 0, unchanged: 0, superseded: 0, rejected: [] };
   let chunk: unknown[] = [];
   let chunkStart = 0;
@@ -293,7 +296,7 @@ async function ingestNdjson(database: Database, stream: AsyncIterable<Buffer>, p
 
   const flush = async () => {
     if (chunk.length === 0) return;
-    const r = await ingestReadings(database, chunk, ingestCtx(principal, chunkStart));
+    const r = await ingestReadings(database, chunk, ingestCtx(principal, chunkStart, limits));
     total.accepted += r.accepted;
     total.unchanged += r.unchanged;
     total.superseded += r.superseded;
