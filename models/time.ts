@@ -7,6 +7,9 @@
 const ISO_WITH_OFFSET = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|z|[+-]\d{2}(?::?\d{2})?)$/;
 const ISO_NO_OFFSET = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$/;
 
+/** The timestamp as quoted in a reason: JSON-escaped, at most 64 characters (a 50 MB field is not echoed back). */
+const quoted = (text: string): string => (text.length > 64 ? `${JSON.stringify(text.slice(0, 64))}… (${text.length} characters)` : JSON.stringify(text));
+
 export type ParsedInstant = { ok: true; ms: number } | { ok: false; reason: string };
 
 /**
@@ -20,17 +23,17 @@ export function parseInstant(text: unknown): ParsedInstant {
   const m = ISO_WITH_OFFSET.exec(text);
   if (!m) {
     if (ISO_NO_OFFSET.test(text)) {
-      return { ok: false, reason: `timestamp "${text}" has no UTC offset: add Z or an offset such as +03:00 (local time alone is ambiguous)` };
+      return { ok: false, reason: `timestamp ${quoted(text)} has no UTC offset: add Z or an offset such as +03:00 (local time alone is ambiguous)` };
     }
-    return { ok: false, reason: `timestamp "${text}" is not ISO-8601 with an offset, e.g. 2026-01-01T10:00:00+03:00` };
+    return { ok: false, reason: `timestamp ${quoted(text)} is not ISO-8601 with an offset, e.g. 2026-01-01T10:00:00+03:00` };
   }
   const [, y, mo, d, h, mi, s, frac, off] = m;
   const month = Number(mo), day = Number(d), hour = Number(h), minute = Number(mi), second = s ? Number(s) : 0;
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) {
-    return { ok: false, reason: `timestamp "${text}" is not a valid date-time` };
+    return { ok: false, reason: `timestamp ${quoted(text)} is not a valid date-time` };
   }
   let ms = Date.UTC(Number(y), month - 1, day, hour, minute, second, frac ? Number(frac.slice(0, 3).padEnd(3, '0')) : 0);
-  if (new Date(ms).getUTCDate() !== day) return { ok: false, reason: `timestamp "${text}" is not a valid date-time` };
+  if (new Date(ms).getUTCDate() !== day) return { ok: false, reason: `timestamp ${quoted(text)} is not a valid date-time` };
   if (off !== 'Z' && off !== 'z') {
     const sign = off[0] === '-' ? -1 : 1;
     const digits = off.slice(1).replace(':', '');
