@@ -1,3 +1,4 @@
+import { bisect } from '../models/failing-items.js';
 import type { NormalizedReading } from '../models/reading.js';
 import type { Database } from '../sql/database.js';
 import { classifyDbError, dbErrorReason } from '../sql/db-errors.js';
@@ -29,38 +30,31 @@ export async function writeIsolating(
 ): Promise<WriteResult> {
   try {
     return await writeReadings(database, rows, batch, deadLetters);
-  } catch (err) {
-    if (classifyDbError(err) !== 'data') throw err;
+  } catch (first) {
+    if (!isolable(first)) throw first;
     const out: WriteResult = { batchId: 0, accepted: 0, unchanged: 0, superseded: 0, rejected: [] };
     if (deadLetters.length > 0) add(out, await writeReadings(database, [], batch, deadLetters));
-    if (rows.length > 0) await bisect(database, rows, 0, batch, out, deadLetters.length > 0 ? undefined : err);
+    // Positions, not rows: a slice's rowOrigin is asked with positions in the whole batch.
+    const positions = rows.map((_, p) => p);
+    const write = async (part: readonly number[]) => add(out, await writeReadings(database, part.map((p) => rows[p]), shifted(batch, part[0]), []));
+    let err = first;
+    if (deadLetters.length > 0 && rows.length > 0) {
+      // The dead letters may have been what failed: try the rows whole once more.
+      try {
+        await write(positions);
+        return out;
+      } catch (e) {
+        if (!isolable(e)) throw e;
+        err = e;
+      }
+    }
+    await bisect(positions, err, write, { isolable, onFail: async (p, e) => add(out, await deadLetterRow(database, rows[p], p, batch, e)) });
     return out;
   }
 }
 
-/**
- * Writes rows[from…] of a batch that failed as a whole. `known`: the error
- * this very slice already failed with (not written again to find it out).
- */
-async function bisect(database: Database, rows: readonly NormalizedReading[], from: number, batch: BatchInfo, out: WriteResult, known?: unknown): Promise<void> {
-  let err = known;
-  if (err === undefined) {
-    try {
-      add(out, await writeReadings(database, rows, shifted(batch, from), []));
-      return;
-    } catch (e) {
-      if (classifyDbError(e) !== 'data') throw e;
-      err = e;
-    }
-  }
-  if (rows.length === 1) {
-    add(out, await deadLetterRow(database, rows[0], from, batch, err));
-    return;
-  }
-  const half = rows.length >> 1;
-  await bisect(database, rows.slice(0, half), from, batch, out);
-  await bisect(database, rows.slice(half), from + half, batch, out);
-}
+/** A failure that belongs to the data written (not an unreachable database, not a race the write already retried). */
+const isolable = (err: unknown): boolean => classifyDbError(err) === 'data';
 
 /** Dead-letters one row the database refused, with its reason, in a batch of its own. */
 async function deadLetterRow(database: Database, row: NormalizedReading, position: number, batch: BatchInfo, err: unknown): Promise<WriteResult> {

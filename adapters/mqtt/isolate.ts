@@ -1,3 +1,4 @@
+import { bisect } from '../../models/failing-items.js';
 import { classifyDbError, type DbFailure } from '../../sql/db-errors.js';
 
 /** Immediate re-runs of a part that lost a race with a concurrent writer, before it is split like bad data. */
@@ -39,26 +40,26 @@ export async function writeIsolating<T extends object, R>(items: readonly T[], o
 
 async function writePart<T extends object, R>(items: readonly T[], opts: IsolateOptions<T, R>): Promise<void> {
   const classify = opts.classify ?? classifyDbError;
-  let failure: unknown;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const results = await opts.write(items);
-      items.forEach((item, k) => opts.done.set(item, results[k]));
-      return;
-    } catch (err) {
-      const kind = classify(err);
-      if (kind === 'unavailable') throw err;
-      if (kind === 'race' && attempt < RACE_ATTEMPTS) continue;
-      failure = err;
-      break;
+  const write = async (part: readonly T[]) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const results = await opts.write(part);
+        part.forEach((item, k) => opts.done.set(item, results[k]));
+        return;
+      } catch (err) {
+        if (classify(err) === 'race' && attempt < RACE_ATTEMPTS) continue;
+        if (classify(err) !== 'unavailable' && part.length > 1) opts.onSplit?.(part.length, err);
+        throw err;
+      }
     }
+  };
+  try {
+    await write(items);
+  } catch (err) {
+    if (classify(err) === 'unavailable') throw err;
+    await bisect(items, err, write, {
+      isolable: (e) => classify(e) !== 'unavailable',
+      onFail: async (item, e) => void opts.done.set(item, await opts.refuse(item, e)),
+    });
   }
-  if (items.length === 1) {
-    opts.done.set(items[0], await opts.refuse(items[0], failure));
-    return;
-  }
-  opts.onSplit?.(items.length, failure);
-  const half = Math.ceil(items.length / 2);
-  await writePart(items.slice(0, half), opts);
-  await writePart(items.slice(half), opts);
 }
