@@ -1,5 +1,8 @@
-import { computeMeterFigures, type FigureWindow, type MeterFigureRow, type MeterSelector } from '../sql/billing.repository.js';
+import { MdmError } from '../models/errors.js';
+import { bisect, failureMessage } from '../models/failing-items.js';
+import { computeMeterFigures, selectedMeters, type FigureWindow, type MeterFigureRow, type MeterSelector } from '../sql/billing.repository.js';
 import type { Database } from '../sql/database.js';
+import { isUnavailable } from '../sql/db-errors.js';
 import { billingFigures, type BillingFigures, type ReadinessParams } from './figures.js';
 
 /**
@@ -31,4 +34,30 @@ export async function runBilling(database: Database, q: BillingRunQuery): Promis
   const version = dataVersion.toISOString();
   const figures = rows.map((r) => billingFigures(r, { touBuckets: plan.bucketsByTariff.get(r.tariff), dataVersion: version, readiness: q.readiness, now: q.now }));
   return { dataVersion: version, rows, figures };
+}
+
+/**
+ * runBilling for the API: when the stored data of some meters cannot be
+ * turned into figures (e.g. a value stored before the ingest bounds that
+ * overflows the energy sum), the selected meters are split in halves until
+ * those meters are found, and the request is answered 422 naming them and
+ * the reason, instead of a 500 without one (issue 11). A billing engine can
+ * then leave them out (`meters=`) or have the data corrected.
+ */
+export async function runBillingForRequest(database: Database, q: BillingRunQuery): Promise<BillingRun> {
+  try {
+    return await runBilling(database, q);
+  } catch (err) {
+    if (isUnavailable(err)) throw err;
+    const failed: { meter: string; error: string }[] = [];
+    await bisect(await selectedMeters(database, q.selector), err, (part) => runBilling(database, { ...q, selector: { meters: part } }), {
+      isolable: (e) => !isUnavailable(e),
+      onFail: (meter, e) => void failed.push({ meter, error: failureMessage(e) }),
+    });
+    if (failed.length === 0) throw err; // not a meter's data after all
+    const named = failed.slice(0, 5).map((f) => `"${f.meter}" (${f.error})`).join(', ');
+    throw new MdmError('MDM_ERR_UNPROCESSABLE', [
+      `billing figures cannot be computed from the stored data of ${failed.length} meter(s): ${named}${failed.length > 5 ? ', …' : ''}; correct their readings (POST /v1/meters/{id}/edits) or leave them out of the selection`,
+    ]);
+  }
 }

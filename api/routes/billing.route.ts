@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { MdmError } from '../../models/errors.js';
 import { checkSchedule, TouScheduleOutSchema, TouScheduleSchema } from '../../models/tou.js';
 import { parseInstant } from '../../models/time.js';
-import { runBilling } from '../../billing/billing-run.js';
+import { runBillingForRequest } from '../../billing/billing-run.js';
 import { figureChanges } from '../../billing/corrections.js';
 import { billingCsv } from '../../billing/csv.js';
 import { REASON_CODES, type BillingFigures } from '../../billing/figures.js';
@@ -168,7 +168,7 @@ export const billingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
           asOf: z.string().optional().describe('Figures from the data as it was at this instant; a dataVersion reproduces its figures'),
           format: z.enum(['json', 'csv']).default('json'),
         }),
-        response: { 200: ConsumptionSchema, 400: ErrorSchema, 404: ErrorSchema, ...authErrors },
+        response: { 200: ConsumptionSchema, 400: ErrorSchema, 404: ErrorSchema, 422: ErrorSchema, ...authErrors },
       },
     },
     async (req, reply) => {
@@ -176,7 +176,7 @@ export const billingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
       const { period, window } = windowParams(q);
       const asOf = asOfParam(q.asOf);
       const selector = await selectorParam(database, q);
-      const run = await runBilling(database, { selector, window, asOf, readiness, now: Date.now() });
+      const run = await runBillingForRequest(database, { selector, window, asOf, readiness, now: Date.now() });
       if (q.format === 'csv') {
         const name = `consumption-${period ?? 'range'}.csv`;
         return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}"`).send(billingCsv(run.figures) as never); // text, not the JSON schema
@@ -239,7 +239,7 @@ export const billingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
       const already = await findClosedPeriod(database, period.period);
       if (already) throw closedConflict(already.period, already.closedAt, already.closedBy);
       const now = Date.now();
-      const run = await runBilling(database, { selector: { all: true }, window: { kind: 'period', fromDate: period.fromDate, toDate: period.toDate }, readiness, now });
+      const run = await runBillingForRequest(database, { selector: { all: true }, window: { kind: 'period', fromDate: period.fromDate, toDate: period.toDate }, readiness, now });
       const open = run.rows.filter((r) => r.windowTo.getTime() > now);
       if (open.length) {
         throw new MdmError('MDM_ERR_UNPROCESSABLE', [
@@ -275,7 +275,7 @@ export const billingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
         tags: ['billing'],
         summary: 'Re-billing: per meter, how the figures of a closed period differ from the current data',
         params: PeriodParams,
-        response: { 200: CorrectionsSchema, 400: ErrorSchema, 404: ErrorSchema, ...authErrors },
+        response: { 200: CorrectionsSchema, 400: ErrorSchema, 404: ErrorSchema, 422: ErrorSchema, ...authErrors },
       },
     },
     async (req) => {
@@ -283,7 +283,7 @@ export const billingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
       const closed = await findClosedPeriod(database, period.period);
       if (!closed) throw new MdmError('MDM_ERR_NOT_FOUND', [`period ${period.period} is not closed: close it with POST /v1/billing/periods/${period.period}/close`]);
       const snapshots = await listSnapshots(database, period.period);
-      const run = await runBilling(database, {
+      const run = await runBillingForRequest(database, {
         selector: { all: true },
         window: { kind: 'period', fromDate: period.fromDate, toDate: period.toDate },
         readiness,

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { runBilling } from '../../billing/billing-run.js';
+import { runBillingForRequest } from '../../billing/billing-run.js';
 import { completenessOf } from '../../billing/figures.js';
 import type { RouteContext } from '../app.js';
 import { asOfParam } from '../query-params.js';
@@ -47,7 +47,7 @@ export const completenessRoutes: FastifyPluginAsyncZod<RouteContext> = async (ap
           portfolio: z.string().min(1).optional(),
           asOf: z.string().optional(),
         }),
-        response: { 200: CompletenessSchema, 400: ErrorSchema, 404: ErrorSchema, ...authErrors },
+        response: { 200: CompletenessSchema, 400: ErrorSchema, 404: ErrorSchema, 422: ErrorSchema, ...authErrors },
       },
     },
     async (req) => {
@@ -55,7 +55,7 @@ export const completenessRoutes: FastifyPluginAsyncZod<RouteContext> = async (ap
       const asOf = asOfParam(req.query.asOf);
       const selector = await selectorParam(database, req.query);
       const now = Date.now();
-      const run = await runBilling(database, {
+      const run = await runBillingForRequest(database, {
         selector,
         window: { kind: 'period', fromDate: period.fromDate, toDate: period.toDate },
         asOf,
