@@ -16,6 +16,8 @@ export interface BenchOptions {
   readonly rounds: number;
   /** Meters of the embedded (PGlite) load. */
   readonly embeddedMeters: number;
+  /** `--name value` / `--name=value` arguments after the bench names (`npm run bench -- chaos --soak-s 30`); each bench checks its own. */
+  readonly flags: Readonly<Record<string, string>>;
 }
 
 /** One measured figure; `baseline` makes it print as a ratio against that figure. */
@@ -50,6 +52,8 @@ export interface Bench {
   readonly summary: string;
   /** The bench is stopped (and its cleanup run) when it takes longer. */
   readonly timeoutMs: number;
+  /** A bound that depends on the flags (e.g. a soak duration); overrides timeoutMs. */
+  timeoutFor?(opts: BenchOptions): number;
   /** `onCleanup` registers work the guard runs if the bench has to be stopped. */
   run(opts: BenchOptions, log: (line: string) => void, onCleanup: (fn: () => Promise<void>) => void): Promise<BenchReport>;
 }

@@ -3,11 +3,14 @@
  * Add a bench: write bench/<name>.bench.ts exporting a `Bench`, list it in
  * BENCHES. Each bench stops itself: past its `timeoutMs` the guard runs its
  * registered cleanups (drop databases, close servers) and exits with code 3.
+ * Arguments starting with `--` are flags for the benches (`npm run bench --
+ * chaos --soak-s 30`), passed on as BenchOptions.flags.
  */
 import { z } from 'zod';
 import { formatReport, type Bench, type BenchOptions } from './bench.js';
 import { alarmsBench } from './alarms.bench.js';
 import { billingBench } from './billing.bench.js';
+import { chaosBench } from './chaos.bench.js';
 import { forecastBench } from './forecast.bench.js';
 import { forecastLoadBench } from './forecast-load.bench.js';
 import { DEFAULT_BENCH_DATABASE_URL } from './bench-database.js';
@@ -19,6 +22,7 @@ import { veeBench } from './vee.bench.js';
 export const BENCHES: Readonly<Record<string, Bench>> = {
   alarms: alarmsBench,
   billing: billingBench,
+  chaos: chaosBench,
   forecast: forecastBench,
   'forecast-load': forecastLoadBench,
   imbalance: imbalanceBench,
@@ -45,7 +49,7 @@ const EnvSchema = z.object({
   BENCH_EMBEDDED_METERS: count(100, 10_000),
 });
 
-function options(env: NodeJS.ProcessEnv): BenchOptions {
+function options(env: NodeJS.ProcessEnv, flags: Readonly<Record<string, string>>): BenchOptions {
   const parsed = EnvSchema.safeParse(Object.fromEntries(Object.keys(EnvSchema.shape).flatMap((k) => (env[k] ? [[k, env[k]]] : []))));
   if (!parsed.success) {
     throw new Error(`bad bench settings:\n${parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n')}`);
@@ -60,7 +64,26 @@ function options(env: NodeJS.ProcessEnv): BenchOptions {
     concurrency: e.BENCH_CONCURRENCY,
     rounds: e.BENCH_ROUNDS,
     embeddedMeters: e.BENCH_EMBEDDED_METERS,
+    flags,
   };
+}
+
+/** Splits the arguments into bench names and `--name value` / `--name=value` flags. */
+function parseArgs(argv: readonly string[]): { names: string[]; flags: Record<string, string> } {
+  const names: string[] = [];
+  const flags: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) {
+      names.push(a);
+      continue;
+    }
+    const eq = a.indexOf('=');
+    if (eq > 0) flags[a.slice(2, eq)] = a.slice(eq + 1);
+    else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) flags[a.slice(2)] = argv[++i];
+    else flags[a.slice(2)] = 'true';
+  }
+  return { names, flags };
 }
 
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
@@ -69,8 +92,9 @@ const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 async function runGuarded(bench: Bench, opts: BenchOptions): Promise<boolean> {
   const cleanups: (() => Promise<void>)[] = [];
   let timer: NodeJS.Timeout | undefined;
+  const timeoutMs = bench.timeoutFor?.(opts) ?? bench.timeoutMs;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`bench ${bench.name} ran past its ${bench.timeoutMs / 1000} s bound and was stopped`)), bench.timeoutMs);
+    timer = setTimeout(() => reject(new Error(`bench ${bench.name} ran past its ${timeoutMs / 1000} s bound and was stopped`)), timeoutMs);
   });
   try {
     const report = await Promise.race([bench.run(opts, log, (fn) => cleanups.push(fn)), expired]);
@@ -86,13 +110,14 @@ async function runGuarded(bench: Bench, opts: BenchOptions): Promise<boolean> {
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  const names = argv.length ? argv : Object.keys(BENCHES);
+  const parsed = parseArgs(argv);
+  const names = parsed.names.length ? parsed.names : Object.keys(BENCHES);
   const unknown = names.filter((n) => !BENCHES[n]);
   if (unknown.length) {
     process.stderr.write(`unknown bench ${unknown.join(', ')}; known: ${Object.keys(BENCHES).join(', ')}\n`);
     return 2;
   }
-  const opts = options(process.env);
+  const opts = options(process.env, parsed.flags);
   let allPassed = true;
   for (const name of names) {
     log(`${name}: ${BENCHES[name].summary}`);

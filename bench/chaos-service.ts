@@ -1,0 +1,128 @@
+/**
+ * The service under `npm run bench -- chaos`: `node bin/mdm.js serve` as its
+ * own process (what `npm start` runs), started again on the same database and
+ * port after each `kill -9`. Its resident memory is sampled from
+ * /proc/<pid>/status (VmRSS; VmHWM is the kernel's own peak).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+
+const BIN = fileURLToPath(new URL('../bin/mdm.js', import.meta.url));
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const READY = 'Stop with Ctrl+C';
+
+export interface RssSample {
+  /** ms since the sampler started. */
+  readonly t: number;
+  readonly rssMb: number;
+}
+
+/** VmRSS and VmHWM of a process in MB, or undefined once it is gone. */
+export function memoryOf(pid: number): { rssMb: number; peakMb: number } | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+    return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 };
+  } catch {
+    return undefined;
+  }
+}
+
+export class ServiceProcess {
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private readonly log: WriteStream;
+  private sampler: NodeJS.Timeout | undefined;
+  private samplerStart = 0;
+  /** Peak resident memory over every process started (MB). */
+  peakMb = 0;
+  samples: RssSample[] = [];
+  starts = 0;
+  /** ms from spawn to ready, per start. */
+  readonly startMs: number[] = [];
+
+  constructor(
+    private readonly env: Record<string, string>,
+    readonly logPath: string,
+  ) {
+    this.log = createWriteStream(logPath, { flags: 'a' });
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Starts `mdm serve` and resolves once it prints that it is running. */
+  async start(timeoutMs = 120_000): Promise<void> {
+    const t0 = performance.now();
+    this.log.write(`\n==== start ${++this.starts} at ${new Date().toISOString()}\n`);
+    const child = spawn(process.execPath, [BIN, 'serve'], { env: this.env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      if (out.length < 10_000) out += d.toString();
+      this.log.write(d);
+    });
+    child.stderr!.on('data', (d: Buffer) => this.log.write(d));
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => {
+      this.log.write(`\n==== exit code ${code} signal ${signal}\n`);
+      resolve();
+    }));
+    const deadline = t0 + timeoutMs;
+    while (!out.includes(READY)) {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`mdm serve exited while starting (see ${this.logPath}):\n${out.slice(-2000)}`);
+      if (performance.now() > deadline) throw new Error(`mdm serve did not start within ${timeoutMs / 1000} s (see ${this.logPath})`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    this.startMs.push(performance.now() - t0);
+  }
+
+  /** `kill -9` the running process and wait until it is gone. */
+  async kill9(): Promise<void> {
+    const child = this.child;
+    if (!child?.pid) return;
+    this.notePeak();
+    process.kill(child.pid, 'SIGKILL');
+    await this.exited;
+  }
+
+  /** Graceful stop (SIGTERM), SIGKILL after `graceMs`. */
+  async stop(graceMs = 20_000): Promise<void> {
+    const child = this.child;
+    this.stopSampling();
+    if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
+    this.notePeak();
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+    this.log.end();
+  }
+
+  private notePeak(): void {
+    const m = this.pid ? memoryOf(this.pid) : undefined;
+    if (m) this.peakMb = Math.max(this.peakMb, m.peakMb);
+  }
+
+  /** Samples VmRSS every `everyMs` into `samples` (cleared), and the peak. */
+  startSampling(everyMs: number): void {
+    this.stopSampling();
+    this.samples = [];
+    this.samplerStart = performance.now();
+    const take = () => {
+      const m = this.pid ? memoryOf(this.pid) : undefined;
+      if (!m) return;
+      this.peakMb = Math.max(this.peakMb, m.peakMb);
+      this.samples.push({ t: performance.now() - this.samplerStart, rssMb: m.rssMb });
+    };
+    take();
+    this.sampler = setInterval(take, everyMs);
+  }
+
+  stopSampling(): void {
+    if (this.sampler) clearInterval(this.sampler);
+    this.sampler = undefined;
+  }
+}
