@@ -304,6 +304,8 @@ export interface MarketPricesTable {
   system_direction: 'surplus' | 'deficit' | 'balanced' | null;
   source: string;
   updated_at: GeneratedTimestamp;
+  /** Price columns held as not yet published (migration 016): ptf, smf, positiveImbalance, negativeImbalance; null = none. */
+  unpublished: ColumnType<string[] | null, string[] | null | undefined, string[] | null>;
 }
 
 export interface PositionsTable {
