@@ -12,8 +12,9 @@
  * - `http-request`: a whole POST /v1/readings of its own.
  *
  * `expect`: `dead-letter` (a `rejects` row with the marker and a reason),
- * `refused` (the HTTP request answered 4xx with `{error, message}`: nothing
- * to dead-letter), `noop` (nothing in it: acknowledged, nothing stored).
+ * `refused` (the HTTP request answered 4xx with `{error, message}`, or 200
+ * with every row rejected with a reason), `noop` (nothing in it:
+ * acknowledged, nothing stored).
  */
 
 export type PoisonWhere = 'row' | 'senml' | 'meter-topic' | 'mqtt-message' | 'http-request';
