@@ -261,7 +261,7 @@ export interface PortfoliosTable {
   updated_at: GeneratedTimestamp;
 }
 
-export type ForecastRunStatus = 'queued' | 'running' | 'done' | 'failed';
+export type ForecastRunStatus = 'queued' | 'running' | 'done' | 'partial' | 'failed';
 
 export interface ForecastRunsTable {
   id: Generated<number>;
