@@ -21,7 +21,9 @@ export interface GoodCheck {
   readonly stored: number;
   /** Stored with another value than sent. */
   readonly wrong: number;
-  /** Not stored as sent, VEE's estimate in its place (the gap of a missing row, filled). */
+  /** Stored, then replaced by VEE (an estimate or edit in its place, the value sent kept in the history). */
+  readonly replaced: number;
+  /** Never stored as sent: VEE's estimate fills the gap. */
   readonly estimated: number;
   readonly missing: number;
   /** Acknowledged (HTTP 200, broker PUBACK) but missing or wrong: lost. */
@@ -31,12 +33,13 @@ export interface GoodCheck {
 
 /** Compares the good rows of the ledger with the current readings. */
 export async function checkGoodRows(database: Database, data: ChaosData, ledger: GoodLedger): Promise<GoodCheck> {
-  const out = { total: 0, stored: 0, wrong: 0, estimated: 0, missing: 0, lost: 0, examples: [] as string[] };
-  const note = (ok: 'stored' | 'wrong' | 'estimated' | 'missing', acked: boolean, what: string) => {
+  const out = { total: 0, stored: 0, replaced: 0, wrong: 0, estimated: 0, missing: 0, lost: 0, examples: [] as string[] };
+  const note = (ok: Outcome, acked: boolean, what: string) => {
     out.total++;
     out[ok]++;
-    if (ok !== 'stored' && acked) out.lost++;
-    if (ok !== 'stored' && out.examples.length < 5) out.examples.push(`${what} ${ok}${acked ? ' (acknowledged)' : ''}`);
+    const kept = ok === 'stored' || ok === 'replaced';
+    if (!kept && acked) out.lost++;
+    if (!kept && out.examples.length < 5) out.examples.push(`${what} ${ok}${acked ? ' (acknowledged)' : ''}`);
   };
   if (ledger.slices.length) {
     const maxMeter = Math.max(...ledger.slices.map((s) => s.slice.meter0 + s.slice.meters));
@@ -70,22 +73,34 @@ export async function checkGoodRows(database: Database, data: ChaosData, ledger:
 
 const ESTIMATED = qualityCode('estimated');
 
-function outcome(v: { value: number; quality: number } | undefined, sent: number): 'stored' | 'wrong' | 'estimated' | 'missing' {
+type Outcome = 'stored' | 'replaced' | 'wrong' | 'estimated' | 'missing';
+
+interface Versions {
+  readonly value: number;
+  readonly quality: number;
+  /** Values of the earlier versions. */
+  readonly history: readonly number[];
+}
+
+function outcome(v: Versions | undefined, sent: number): Outcome {
   if (v === undefined) return 'missing';
   if (v.value === sent) return 'stored';
+  if (v.history.includes(sent)) return 'replaced';
   return v.quality === ESTIMATED ? 'estimated' : 'wrong';
 }
 
-async function currentValues(database: Database, meters: readonly string[], fromMs: number, toMs: number): Promise<Map<string, { value: number; quality: number }>> {
+/** Current value, quality and earlier values of the meters' active_import rows in [fromMs, toMs). */
+async function currentValues(database: Database, meters: readonly string[], fromMs: number, toMs: number): Promise<Map<string, Versions>> {
   const rows = await database.session((s) =>
-    s.query<{ meter: string; ms: string | number; value: number; quality: number }>(
-      `SELECT m.external_id AS meter, (extract(epoch FROM r.start) * 1000)::bigint AS ms, r.value, r.quality
+    s.query<{ meter: string; ms: string | number; value: number; quality: number; history: number[] | null }>(
+      `SELECT m.external_id AS meter, (extract(epoch FROM r.start) * 1000)::bigint AS ms, r.value, r.quality,
+              (SELECT array_agg(h.value) FROM reading_history h WHERE h.meter_id = r.meter_id AND h.channel = r.channel AND h.start = r.start AND r.version > 1) AS history
        FROM readings r JOIN meters m ON m.id = r.meter_id
        WHERE r.channel = 1 AND m.external_id = ANY($1::text[]) AND r.start >= $2 AND r.start < $3`,
       [meters, new Date(fromMs), new Date(toMs)],
     ),
   );
-  return new Map(rows.map((r) => [`${r.meter}|${Number(r.ms)}`, { value: Number(r.value), quality: Number(r.quality) }]));
+  return new Map(rows.map((r) => [`${r.meter}|${Number(r.ms)}`, { value: Number(r.value), quality: Number(r.quality), history: (r.history ?? []).map(Number) }]));
 }
 
 export interface IntegrityCheck {
