@@ -37,7 +37,10 @@ export function parseInstant(text: unknown): ParsedInstant {
   if (off !== 'Z' && off !== 'z') {
     const sign = off[0] === '-' ? -1 : 1;
     const digits = off.slice(1).replace(':', '');
-    const offMin = Number(digits.slice(0, 2)) * 60 + (digits.length > 2 ? Number(digits.slice(2, 4)) : 0);
+    const offH = Number(digits.slice(0, 2));
+    const offM = digits.length > 2 ? Number(digits.slice(2, 4)) : 0;
+    if (offH > 23 || offM > 59) return { ok: false, reason: `timestamp ${quoted(text)} has an offset outside ±23:59` };
+    const offMin = offH * 60 + offM;
     ms -= sign * offMin * 60_000;
   }
   return { ok: true, ms };
@@ -104,7 +107,7 @@ function fastInstantMs(t: string): number {
   } else if ((o === 43 || o === 45) && (rest === 3 || rest === 5 || rest === 6)) {
     const hh = two(t, i + 1);
     const mm = rest === 3 ? 0 : rest === 5 ? two(t, i + 3) : t.charCodeAt(i + 3) === 58 ? two(t, i + 4) : NaN;
-    if (!(hh >= 0 && mm >= 0)) return NaN;
+    if (!(hh >= 0 && hh <= 23 && mm >= 0 && mm <= 59)) return NaN; // RFC 3339 time-offset: hours 00–23, minutes 00–59
     offMin = (o === 45 ? -1 : 1) * (hh * 60 + mm);
   } else {
     return NaN;
