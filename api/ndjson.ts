@@ -30,6 +30,10 @@ export async function* ndjsonLines(stream: AsyncIterable<Buffer | string>, maxLi
     }
     const text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (text.trim() === '') return { index: i, ok: 'blank' };
+    if (text.length > maxLineChars) {
+      // a line that arrived whole in one network chunk: the same bound as one buffered across chunks
+      return { index: i, ok: false, text: text.slice(0, 200) + '…', reason: `line ${i} is longer than ${maxLineChars} characters` };
+    }
     if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
       return { index: i, ok: false, text: text.slice(0, 200) + '…', reason: `line ${i} nests arrays/objects deeper than ${MAX_JSON_DEPTH} levels; a reading needs 1` };
     }
