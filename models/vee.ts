@@ -86,9 +86,30 @@ export const VeeParamsSchema = z
       .object({ ...base('fail'), absolute: amount().nonnegative().default(1), percent: amount().nonnegative().default(2) })
       .strict()
       .prefault({}),
-    register: z.object({ ...base('fail'), rolloverAt: amount().positive().optional() }).strict().prefault({}),
+    register: z
+      .object({
+        ...base('fail'),
+        /**
+         * Where the counter wraps to 0, in the channel unit, for register meters
+         * whose wrap point no device says: a Modbus register map's `rolloverAt`
+         * (its default 2^bits × scale included) wins for the channels it reads.
+         */
+        rolloverAt: amount().positive().optional(),
+      })
+      .strict()
+      .prefault({}),
+    /**
+     * Time plausibility: a value stamped more than `futureMinutes` after it
+     * arrived (or after now), and values outside the meter's supply dates. Age
+     * is no reason: loaded history is as plausible as today's data.
+     */
     time: z
-      .object({ ...base('fail'), futureMinutes: amount().nonnegative().default(15), horizonDays: amount().positive().default(400) })
+      .object({
+        ...base('fail'),
+        futureMinutes: amount().nonnegative().default(15),
+        /** No longer used (values were once suspect for being older than this); accepted in stored overrides, refused in new ones. */
+        horizonDays: amount().positive().optional(),
+      })
       .strict()
       .prefault({}),
     range: z

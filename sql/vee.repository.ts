@@ -12,6 +12,8 @@ import type { Database } from './database.js';
 
 const ALL_CHANNELS = CHANNELS.map((c) => c.code);
 const SUSPECT = qualityCode('suspect');
+/** As received from the meter side: the qualities whose arrival time the time rule reads. */
+const RAW = [qualityCode('measured'), SUSPECT];
 /** Sources whose values are not deliveries from the meter side: a change to or from them is no conflict (settlement supersedes, profile estimates are re-spread). */
 const NOT_FROM_METER = [sourceCode('manual'), sourceCode('estimated'), sourceCode('settlement'), sourceCode('profile')];
 
@@ -25,10 +27,12 @@ export interface VeeMeterRow {
   readonly group: string | null;
   readonly supplyStart: string | null;
   readonly supplyEnd: string | null;
+  /** When the meter was registered. */
+  readonly createdAt: Date;
 }
 
 const METER_COLUMNS = sql`id, external_id AS "externalId", timezone, interval_minutes AS "intervalMinutes", commodity,
-  profile_class AS "profileClass", "group", supply_start::text AS "supplyStart", supply_end::text AS "supplyEnd"`;
+  profile_class AS "profileClass", "group", supply_start::text AS "supplyStart", supply_end::text AS "supplyEnd", created_at AS "createdAt"`;
 
 /** Meters by internal id, external id list, or group; absent ones are simply missing. Ordered by external id. */
 export async function findVeeMeters(
@@ -70,23 +74,73 @@ export interface StoredValueRow {
   readonly source: number;
   /** Suspect because a VEE run said so (its batch came from transport 'vee'). */
   readonly byVee: boolean;
+  /**
+   * When the figure arrived from the meter side (epoch ms): the received time
+   * of its batch, or, for a value VEE re-wrote (a suspect mark, an un-mark),
+   * of the newest earlier version delivered by any other transport. Null for
+   * VEE's own estimates, and when the value does not start after its batch
+   * arrived (it cannot be early: most rows, so most rows carry no number).
+   */
+  readonly receivedMs: number | null;
 }
 
 /**
  * Every stored value of each range (all channels), ordered by range,
- * channel, start. One statement: each range/channel pair is a primary-key
- * range scan.
+ * channel, start, with when its figure arrived. One statement: each
+ * range/channel pair is a primary-key range scan; the batch a key lookup.
  */
 export async function loadValues(database: Database, ranges: readonly MeterRange[]): Promise<StoredValueRow[]> {
   if (ranges.length === 0) return [];
   const a = rangeArrays(ranges);
   const { rows } = await sql<StoredValueRow>`
     SELECT q.i, r.channel, (extract(epoch FROM r.start) * 1000)::float8 AS "startMs", r.value, r.quality, r.source,
-           CASE WHEN r.quality = ${SUSPECT} THEN EXISTS (SELECT 1 FROM ingest_batches b WHERE b.id = r.batch_id AND b.transport = 'vee') ELSE false END AS "byVee"
+           (r.quality = ${SUSPECT} AND b.transport IS NOT DISTINCT FROM 'vee') AS "byVee",
+           (extract(epoch FROM CASE
+              WHEN b.transport IS DISTINCT FROM 'vee' THEN CASE WHEN r.start > b.received_at THEN b.received_at END
+              WHEN r.quality = ANY(${RAW}::smallint[]) THEN (
+                SELECT max(hb.received_at) FROM reading_history h JOIN ingest_batches hb ON hb.id = h.batch_id
+                WHERE h.meter_id = r.meter_id AND h.channel = r.channel AND h.start = r.start AND hb.transport <> 'vee')
+            END) * 1000)::float8 AS "receivedMs"
     FROM unnest(${a.idx}::int[], ${a.meters}::int[], ${a.from}::timestamptz[], ${a.to}::timestamptz[]) AS q(i, meter_id, f, t)
     CROSS JOIN unnest(${ALL_CHANNELS}::smallint[]) AS c(channel)
     JOIN readings r ON r.meter_id = q.meter_id AND r.channel = c.channel AND r.start >= q.f AND r.start < q.t
+    LEFT JOIN ingest_batches b ON b.id = r.batch_id
     ORDER BY q.i, r.channel, r.start`.execute(database.db);
+  return rows;
+}
+
+export interface FirstValueRow {
+  readonly meterId: number;
+  readonly channel: number;
+  /** Start of the channel's oldest stored value (any quality), epoch ms. */
+  readonly startMs: number;
+}
+
+/** The oldest stored value of each channel of the meters: where a meter without a supply start begins to be expected. One primary-key probe per meter channel. */
+export async function loadFirstValues(database: Database, meterIds: readonly number[]): Promise<FirstValueRow[]> {
+  if (meterIds.length === 0) return [];
+  const { rows } = await sql<FirstValueRow>`
+    SELECT m.meter_id AS "meterId", c.channel, (extract(epoch FROM f.start) * 1000)::float8 AS "startMs"
+    FROM unnest(${meterIds as number[]}::int[]) AS m(meter_id)
+    CROSS JOIN unnest(${ALL_CHANNELS}::smallint[]) AS c(channel)
+    CROSS JOIN LATERAL (SELECT r.start FROM readings r WHERE r.meter_id = m.meter_id AND r.channel = c.channel ORDER BY r.start LIMIT 1) f`.execute(database.db);
+  return rows;
+}
+
+/**
+ * The register-map entries of the stored Modbus devices that name one of the
+ * meters (by external id), as stored: ingest/vee/wrap-points.ts reads their
+ * wrap points.
+ */
+export async function loadRegisterMaps(database: Database, meterIds: readonly number[]): Promise<{ meterId: number; entry: unknown }[]> {
+  if (meterIds.length === 0) return [];
+  const { rows } = await sql<{ meterId: number; entry: unknown }>`
+    SELECT m.id AS "meterId", e.entry
+    FROM modbus_devices d
+    CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(d.config->'registers') = 'array' THEN d.config->'registers' ELSE '[]'::jsonb END) AS e(entry)
+    JOIN meters m ON m.external_id = e.entry->>'meter'
+    WHERE m.id = ANY(${meterIds as number[]}::int[])
+    ORDER BY d.id`.execute(database.db);
   return rows;
 }
 

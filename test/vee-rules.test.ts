@@ -8,7 +8,8 @@ import { overrideProblems, resolveVeeParams } from '../ingest/vee/config.js';
 import { evaluateMeter, inRange, issueKey, type SeriesPoint } from '../ingest/vee/evaluate.js';
 import { queueTargets } from '../ingest/vee/vee-worker.js';
 import { registerRule, rolloverDelta, sumCheckRule } from '../ingest/vee/register-rules.js';
-import { rangeRule, timeRule } from '../ingest/vee/time-range-rules.js';
+import { rangeRule, supplyRule, timeRule } from '../ingest/vee/time-range-rules.js';
+import { registerWrapPoints, wrapPointOf } from '../ingest/vee/wrap-points.js';
 
 const H = 3_600_000;
 const pts = (from: number, stepMs: number, values: number[]): VeePoint[] => values.map((value, i) => ({ startMs: from + i * stepMs, value, quality: 'measured' }));
@@ -88,9 +89,33 @@ describe('register rules', () => {
     expect(rolloverDelta(50_000, 15, 100_000)).toBeUndefined();
     const f = registerRule(pts(t0, H, [99_990, 15, 10]), { ...P.register, rolloverAt: 100_000 });
     expect(f.map((x) => [x.severity, x.detail])).toEqual([
-      ['warn', 'register rolled over from 99990 to 15 (max 100000): consumption 25'],
+      ['warn', 'register rolled over from 99990 to 15 (wraps at 100000): consumption 25'],
       ['fail', 'register decreased from 15 to 10: meter reset or replaced'],
     ]);
+  });
+
+  it('agrees with the Modbus poller on what a rollover is: the wrapped delta within 10 % of the wrap point', () => {
+    // 95 % → 4 %: wrapped 9 % (a rollover for both); 95 % → 8 %: wrapped 13 % (a reset for the poller, so for VEE too).
+    expect(rolloverDelta(95_000, 4_000, 100_000)).toBe(9_000);
+    expect(rolloverDelta(95_000, 8_000, 100_000)).toBeUndefined();
+    // A 32-bit counter of 0.01 kWh wraps at 2^32 × 0.01 = 42 949 672.96 (issue 12, defect 11).
+    expect(rolloverDelta(42_949_663.51, 8.77, 2 ** 32 * 0.01)).toBeCloseTo(18.22, 6);
+    // Without a wrap point every decrease is a reset, and the detail says why.
+    expect(registerRule(pts(t0, H, [42_949_663.51, 8.77]), P.register)[0].detail).toBe('register decreased from 42949663.51 to 8.77: meter reset or replaced (no wrap point known for this register)');
+  });
+
+  it('takes the wrap point from the device register map before the rule parameter', () => {
+    const wraps = registerWrapPoints([
+      { meterId: 1, entry: { address: 0, type: 'uint32', scale: 0.01, meter: 'M1', channel: '1.8.0' } },
+      { meterId: 1, entry: { address: 2, type: 'uint16', meter: 'M1', channel: 'active_export_register', rolloverAt: 1000 } },
+      { meterId: 2, entry: { address: 0, type: 'float32', meter: 'M2', channel: 'active_import_register' } }, // floats do not wrap
+      { meterId: 2, entry: { address: 4, type: 'int16', meter: 'M2', channel: 'temperature' } },
+      { meterId: 3, entry: { nonsense: true } },
+    ]);
+    expect([...wraps.entries()].map(([m, w]) => [m, [...w.entries()]])).toEqual([[1, [[5, 2 ** 32 * 0.01], [6, 1000]]]]);
+    expect(wrapPointOf(wraps.get(1), 5, { ...P, register: { ...P.register, rolloverAt: 99 } })).toBe(2 ** 32 * 0.01);
+    expect(wrapPointOf(wraps.get(2), 5, { ...P, register: { ...P.register, rolloverAt: 99 } })).toBe(99);
+    expect(wrapPointOf(undefined, 5, P)).toBeUndefined();
   });
 
   it('sum check: interval sum vs register difference within tolerance', () => {
@@ -106,10 +131,45 @@ describe('register rules', () => {
 });
 
 describe('time and range rules', () => {
-  it('future and too old', () => {
+  it('future-dated against now and against arrival; never too old', () => {
     const now = Date.parse('2026-11-25T12:00:00Z');
-    const f = timeRule(pts(now - 401 * 86_400_000, 0, [1]).concat(pts(now + 20 * 60_000, 0, [1]), pts(now + 10 * 60_000, 0, [1])), now, H, P.time);
-    expect(f.map((x) => x.detail.replace(/.* (is .*)$/, '$1'))).toEqual(['is older than the 400-day horizon', 'is in the future']);
+    const received = (startMs: number, receivedMs: number) => ({ startMs, value: 1, quality: 'measured' as const, receivedMs });
+    const f = timeRule(
+      [
+        ...pts(now - 3000 * 86_400_000, 0, [1]), // eight years old: plausible
+        received(now - 5000 * 86_400_000, now - 60_000), // loaded long after its time: plausible
+        ...pts(now + 20 * 60_000, 0, [1]), // 20 min ahead of now
+        ...pts(now + 10 * 60_000, 0, [1]), // within the 15-min clock tolerance
+        received(now - 2 * 86_400_000, now - 3 * 86_400_000), // in the past now, but it arrived a day before its time
+        received(now - 2 * 86_400_000, now - 2 * 86_400_000 - 10 * 60_000), // 10 min before its time: tolerated
+        received(now - 60_000, now + 60 * 60_000), // arrival after now (a test clock): judged against now
+      ],
+      now,
+      H,
+      P.time,
+    );
+    expect(f.map((x) => x.detail)).toEqual([
+      'reading at 2026-11-25T12:20:00.000Z is in the future',
+      'reading at 2026-11-23T12:00:00.000Z arrived at 2026-11-22T12:00:00.000Z, 1440 minutes before its time',
+    ]);
+    expect(f.every((x) => x.severity === 'fail' && x.suspectStarts.length === 1)).toBe(true);
+  });
+
+  it('values outside the supply dates: one finding per local day, every value suspect', () => {
+    const IST = 'Europe/Istanbul';
+    const jan31 = startOfLocalDate('2024-01-31', IST);
+    const f = supplyRule(pts(jan31 + 20 * H, H, [1, 1, 1, 1, 1, 1]), { timezone: IST, supplyStart: '2024-02-01', supplyEnd: null }, P.time);
+    expect(f).toEqual([
+      { rule: 'time', severity: 'fail', fromMs: jan31, toMs: jan31 + 24 * H, detail: "4 values on 2024-01-31, before the meter's supply start 2024-02-01", suspectStarts: [0, 1, 2, 3].map((i) => jan31 + (20 + i) * H) },
+    ]);
+    const after = supplyRule(pts(jan31, H, [1]), { timezone: IST, supplyStart: '2023-01-01', supplyEnd: '2024-01-30' }, P.time);
+    expect(after.map((x) => x.detail)).toEqual(["1 value on 2024-01-31, after the meter's supply end 2024-01-30"]);
+  });
+
+  it('a stored override with the retired horizonDays still parses; a new one is refused', () => {
+    expect(resolveVeeParams([{ profileClass: null, commodity: null, effectiveFrom: '2020-01-01', params: { time: { horizonDays: 800 } } }], { profileClass: null, commodity: 'electricity' }, '2026-01-01').params.time.futureMinutes).toBe(15);
+    expect(overrideProblems({ time: { horizonDays: 800 } })).toEqual([expect.stringMatching(/^time\.horizonDays: no longer used/)]);
+    expect(overrideProblems({ time: { futureMinutes: 30 } })).toEqual([]);
   });
   it('temperature and pressure bounds', () => {
     const t0 = 0;

@@ -78,6 +78,9 @@ export function mergeOverride(base: Readonly<Record<string, unknown>>, over: Rea
 export function overrideProblems(params: unknown): string[] {
   if (!isPlainObject(params)) return ['params must be an object of rule parameters, e.g. {"spike": {"k": 4}}'];
   const parsed = VeeParamsSchema.safeParse(params);
-  if (parsed.success) return [];
-  return parsed.error.issues.map((i: z.core.$ZodIssue) => `${i.path.join('.') || 'params'}: ${i.message}`);
+  const problems = parsed.success ? [] : parsed.error.issues.map((i: z.core.$ZodIssue) => `${i.path.join('.') || 'params'}: ${i.message}`);
+  if (isPlainObject(params.time) && 'horizonDays' in params.time) {
+    problems.push('time.horizonDays: no longer used: a value is not suspect for its age; the time rule judges it against the meter\'s supplyStart/supplyEnd and its arrival time (leave horizonDays out)');
+  }
+  return problems;
 }

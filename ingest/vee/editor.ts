@@ -7,10 +7,11 @@ import { veeHolidays } from '../../models/vee.js';
 import type { Database } from '../../sql/database.js';
 import { insertNotes } from '../../sql/reading-note.repository.js';
 import { writeReadings } from '../../sql/reading-write.repository.js';
-import { listVeeSettings, loadValues, replaceIssuesInRange, resolveIssue, startsUnderOtherFailIssues, type IssueRow, type VeeMeterRow } from '../../sql/vee.repository.js';
+import { listVeeSettings, loadRegisterMaps, loadValues, replaceIssuesInRange, resolveIssue, startsUnderOtherFailIssues, type IssueRow, type VeeMeterRow } from '../../sql/vee.repository.js';
 import { resolveVeeParams } from './config.js';
 import { likeDay, linearShare, type Estimate } from './estimate.js';
-import { fitToRegister, isReference, registerReads, type SeriesPoint } from './evaluate.js';
+import { fitToRegister, isReference, registerCodeOf, registerReads, type SeriesPoint } from './evaluate.js';
+import { registerWrapPoints, wrapPointOf } from './wrap-points.js';
 import { runVee } from './runner.js';
 
 /**
@@ -179,7 +180,8 @@ async function estimateRange(database: Database, e: EditInput, step: number): Pr
     ]);
   }
   const out = new Map(made.map((x) => [x.startMs, x]));
-  fitToRegister(out, new Map(known.map((x) => [x.startMs, x.value])), registerReads(series, channel), step, P.register.rolloverAt);
+  const wraps = registerWrapPoints(await loadRegisterMaps(database, [meter.id])).get(meter.id);
+  fitToRegister(out, new Map(known.map((x) => [x.startMs, x.value])), registerReads(series, channel), step, wrapPointOf(wraps, registerCodeOf(series, channel), P));
   return [...out.values()].map((x) => ({ startMs: x.startMs, value: x.value, method: x.method, params: { ...x.params } }));
 }
 

@@ -7,7 +7,8 @@ import { intervalShare, type ClassProfile } from './class-shape.js';
 import { estimateGaps, scaleToRegister, type Estimate } from './estimate.js';
 import { flatLineRule, gapRule, gapWindowEnd, highLowRule, negativeRule, spikeRule, zeroRunRule, type IntervalContext } from './interval-rules.js';
 import { registerRule, rolloverDelta, sumCheckRule } from './register-rules.js';
-import { rangeRule, timeRule } from './time-range-rules.js';
+import { rangeRule, supplyRule, timeRule } from './time-range-rules.js';
+import { wrapPointOf } from './wrap-points.js';
 
 /**
  * The VEE decisions for one meter over a range of local days, without I/O:
@@ -22,6 +23,8 @@ export interface SeriesPoint extends VeePoint {
   readonly source: Source;
   /** Marked suspect by an earlier VEE run (not sent as suspect by the head-end). */
   readonly byVee: boolean;
+  /** When its figure arrived from the meter side (epoch ms), for the time rule. */
+  readonly receivedMs?: number;
 }
 
 export interface MeterInfo {
@@ -29,6 +32,9 @@ export interface MeterInfo {
   readonly timezone: string;
   readonly intervalMinutes: number;
   readonly commodity: string;
+  /** Supply dates (local, inclusive); null = open. Without a supply start, expectations begin at the first value (or registration). */
+  readonly supplyStart?: string | null;
+  readonly supplyEnd?: string | null;
 }
 
 /** Consecutive local days sharing one set of parameters. */
@@ -36,6 +42,8 @@ export interface ParamSegment {
   readonly fromMs: number;
   readonly toMs: number;
   readonly params: VeeParams;
+  /** Days outside the meter's supply dates: only the time rule looks at them (their values are suspect), nothing is expected or estimated. */
+  readonly outsideSupply?: boolean;
 }
 
 export interface EvaluationInput {
@@ -54,6 +62,12 @@ export interface EvaluationInput {
   readonly accepted: ReadonlySet<string>;
   /** The meter's profile-class shapes by channel code: the estimation fallback when no like day has data. */
   readonly classProfiles?: ReadonlyMap<number, ClassProfile>;
+  /** Register channel code → wrap point from the Modbus register map of the device that reads it (ingest/vee/wrap-points.ts). */
+  readonly wrapPoints?: ReadonlyMap<number, number>;
+  /** Channel code → start of the channel's first stored value ever (any quality): where a meter without a supply start begins to be expected. */
+  readonly firstValueMs?: ReadonlyMap<number, number>;
+  /** When the meter was registered (meters.created_at), for a meter without a supply start and without any value. */
+  readonly registeredMs?: number;
 }
 
 export interface EvaluatedFinding extends VeeFinding {
@@ -167,11 +181,15 @@ function evaluateChannel(input: EvaluationInput, def: ChannelDef): Evaluation {
     const P = seg.params;
     const inSeg = all.filter((x) => x.startMs >= seg.fromMs && x.startMs < seg.toMs);
     const raw = inSeg.filter(isRaw);
+    if (seg.outsideSupply) {
+      if (P.time.enabled) add(supplyRule(raw, meter, P.time), P, seg.fromMs, seg.toMs);
+      continue;
+    }
     if (P.time.enabled) add(timeRule(raw, input.nowMs, step, P.time), P, seg.fromMs, seg.toMs);
     if (P.conflict.enabled) add(conflictRule(input.conflicts.get(def.code) ?? [], step, P.conflict), P, seg.fromMs, seg.toMs);
     if (def.kind === 'interval') addIntervalFindings(input, def, all, inSeg, raw, seg, add);
     else if (def.kind === 'register') {
-      if (P.register.enabled) add(registerRule(all.filter((x) => x.quality !== 'missing'), P.register), P, seg.fromMs, seg.toMs);
+      if (P.register.enabled) add(registerRule(all.filter((x) => x.quality !== 'missing'), { ...P.register, rolloverAt: wrapPointOf(input.wrapPoints, def.code, P) }), P, seg.fromMs, seg.toMs);
     } else if (P.range.enabled) add(rangeRule(raw, def.name, P.range), P, seg.fromMs, seg.toMs);
   }
   if (def.kind !== 'interval') return finish(input, def, all, [...found.values()], new Map(), new Map());
@@ -183,7 +201,7 @@ function evaluateChannel(input: EvaluationInput, def: ChannelDef): Evaluation {
   let more = false;
   for (const seg of input.segments) {
     const P = seg.params;
-    if (!P.highLow.enabled) continue;
+    if (!P.highLow.enabled || seg.outsideSupply) continue;
     const points = after.filter((x) => x.startMs >= seg.fromMs && x.startMs < seg.toMs);
     const history = after.filter((x) => x.startMs < seg.fromMs && x.startMs >= seg.fromMs - P.historyDays * DAY);
     const ctx: IntervalContext = { intervalMinutes: meter.intervalMinutes, timezone: meter.timezone, fromMs: seg.fromMs, toMs: seg.toMs, history, holidays: veeHolidays(P, seg.fromMs, seg.toMs), referenceDays: P.historyDays };
@@ -224,13 +242,16 @@ function addIntervalFindings(
     // Per local day, so a gap found by a day's run and by a month's run is the same issue.
     let last = -Infinity;
     for (const x of all) if (x.quality !== 'missing') last = x.startMs + step;
+    const expected = expectedFrom(input, def.code);
     let i = 0;
     for (let day = seg.fromMs; day < seg.toMs; ) {
       const next = startOfLocalDate(shiftDate(localDate(day, meter.timezone), 1), meter.timezone);
       const pts: SeriesPoint[] = [];
       while (i < present.length && present[i].startMs < next) pts.push(present[i++]);
       const end = gapWindowEnd(day, next, last, input.nowMs, P.gap.graceHours, step);
-      push(gapRule(pts, { ...ctx, fromMs: day, toMs: end }, P.gap));
+      // The day's first expected interval, on the day's grid: nothing is missing before the meter was expected.
+      const from = expected <= day ? day : day + Math.ceil((expected - day) / step) * step;
+      if (from < end) push(gapRule(pts, { ...ctx, fromMs: from, toMs: end }, P.gap));
       day = next;
     }
   }
@@ -242,16 +263,34 @@ function addIntervalFindings(
   if (P.flatLine.enabled) push(flatLineRule(rawWindow, ctx, P.flatLine));
   const reads = registerReads(input.series, def);
   if (P.sumCheck.enabled && reads.length > 1) {
-    push(sumCheckRule(reads, all.filter((x) => x.quality !== 'missing'), meter.intervalMinutes, { ...P.sumCheck, rolloverAt: P.register.rolloverAt }));
+    push(sumCheckRule(reads, all.filter((x) => x.quality !== 'missing'), meter.intervalMinutes, { ...P.sumCheck, rolloverAt: wrapPointOf(input.wrapPoints, registerCodeOf(input.series, def), P) }));
   }
+}
+
+/**
+ * Where intervals of a channel begin to be expected (epoch ms; -Infinity =
+ * always, within the validated range): from the supply start when the meter
+ * has one (the range is clipped to it); else from the channel's first stored
+ * value, or the meter's first value on any channel, or its registration.
+ */
+export function expectedFrom(input: Pick<EvaluationInput, 'meter' | 'firstValueMs' | 'registeredMs'>, channel: number): number {
+  if (input.meter.supplyStart) return -Infinity;
+  const own = input.firstValueMs?.get(channel);
+  if (own !== undefined) return own;
+  const any = input.firstValueMs?.size ? Math.min(...input.firstValueMs.values()) : undefined;
+  return any ?? input.registeredMs ?? -Infinity;
 }
 
 /** Usable reads of the register that brackets an interval channel (none for channels without one). */
 export function registerReads(series: EvaluationInput['series'], def: ChannelDef): readonly SeriesPoint[] {
-  const reg = REGISTER_OF[def.name];
-  if (!reg) return [];
-  const code = [...series.keys()].find((c) => channelByCode(c).name === reg);
+  const code = registerCodeOf(series, def);
   return code === undefined ? [] : (series.get(code) ?? []).filter((x) => x.quality !== 'missing' && x.quality !== 'suspect');
+}
+
+/** Code of the register channel that brackets an interval channel, when the series holds it. */
+export function registerCodeOf(series: EvaluationInput['series'], def: ChannelDef): number | undefined {
+  const reg = REGISTER_OF[def.name];
+  return reg ? [...series.keys()].find((c) => channelByCode(c).name === reg) : undefined;
 }
 
 /** Whether a finding's rule is set to replace what it finds by estimates (gaps always can; values when they fail). */
@@ -275,7 +314,8 @@ function planEstimates(input: EvaluationInput, def: ChannelDef, all: readonly Se
   const reasons = new Map<number, Set<string>>();
   const want = (t: number, why: string) => (reasons.get(t) ?? reasons.set(t, new Set()).get(t)!).add(why);
   for (const x of found) if (autoEstimates(x, def.kind)) for (const t of targetsOf(x, input, byStart, step)) want(t, x.f.rule);
-  for (const x of all) if (x.startMs >= input.fromMs && x.startMs < input.toMs && isAutoEstimate(x)) want(x.startMs, 're-estimate');
+  const supplied = (t: number) => input.segments.some((s) => !s.outsideSupply && t >= s.fromMs && t < s.toMs);
+  for (const x of all) if (x.startMs >= input.fromMs && x.startMs < input.toMs && isAutoEstimate(x) && supplied(x.startMs)) want(x.startMs, 're-estimate');
   dropLongRuns(reasons, step, input.segments[0].params.estimation.maxHours * 3_600_000);
   // Values failing a rule are no basis for estimates, whether or not they are marked yet.
   const failing = new Set<number>();
@@ -400,7 +440,7 @@ function estimate(
     run.push(e);
   }
   flush();
-  fitToRegister(out, new Map(known.map((x) => [x.startMs, x.value])), registerReads(input.series, def), step, P.register.rolloverAt);
+  fitToRegister(out, new Map(known.map((x) => [x.startMs, x.value])), registerReads(input.series, def), step, wrapPointOf(input.wrapPoints, registerCodeOf(input.series, def), P));
   return out;
 }
 

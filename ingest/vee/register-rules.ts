@@ -1,9 +1,12 @@
 import type { VeeFinding, VeeParams, VeePoint } from '../../models/vee.js';
+import { ROLLOVER_WINDOW } from '../register-delta.js';
 
 /**
  * Register (index) rules. A register must not go down: a decrease is either a
- * rollover (the counter passed its maximum and restarted at 0: the previous
- * read was close to `rolloverAt`) or a reset/replacement. Pure.
+ * rollover (the counter passed `rolloverAt`, its wrap point, and restarted at
+ * 0) or a reset/replacement. `rolloverAt` is the meter channel's wrap point:
+ * the Modbus register map's when a device reads it, else the rule's parameter
+ * (see registerWrapPoints in ingest/vee/wrap-points.ts). Pure.
  */
 export function registerRule(reads: readonly VeePoint[], p: VeeParams['register']): VeeFinding[] {
   const out: VeeFinding[] = [];
@@ -14,8 +17,8 @@ export function registerRule(reads: readonly VeePoint[], p: VeeParams['register'
     const rolled = rolloverDelta(a.value, b.value, p.rolloverAt);
     const detail =
       rolled !== undefined
-        ? `register rolled over from ${a.value} to ${b.value} (max ${p.rolloverAt}): consumption ${round(rolled)}`
-        : `register decreased from ${a.value} to ${b.value}: meter reset or replaced`;
+        ? `register rolled over from ${a.value} to ${b.value} (wraps at ${p.rolloverAt}): consumption ${round(rolled)}`
+        : `register decreased from ${a.value} to ${b.value}: meter reset or replaced${p.rolloverAt === undefined ? ' (no wrap point known for this register)' : ''}`;
     out.push({ rule: 'register', severity: rolled !== undefined ? 'warn' : p.severity, fromMs: a.startMs, toMs: b.startMs, detail, suspectStarts: rolled !== undefined ? [] : [b.startMs] });
   }
   return out;
@@ -23,14 +26,16 @@ export function registerRule(reads: readonly VeePoint[], p: VeeParams['register'
 
 /**
  * Consumption across a rollover, or undefined when the decrease is not one.
- * A rollover is plausible when the counter was in the top 10 % of its range
- * and restarted in the bottom 10 %.
+ * The same test as the Modbus poller's (ingest/register-delta.ts), so that
+ * the two always agree: the wrapped delta `rolloverAt − before + after` is at
+ * most 10 % of `rolloverAt` (ROLLOVER_WINDOW).
  * @example rolloverDelta(99_990, 15, 100_000) // 25
+ * @example rolloverDelta(42_949_663.51, 8.77, 2 ** 32 * 0.01) // ≈ 18.22 (a 32-bit counter of 0.01 kWh)
  */
 export function rolloverDelta(before: number, after: number, rolloverAt: number | undefined): number | undefined {
   if (rolloverAt === undefined || after >= before) return undefined;
-  if (before < rolloverAt * 0.9 || after > rolloverAt * 0.1) return undefined;
-  return rolloverAt - before + after;
+  const wrapped = rolloverAt - before + after;
+  return wrapped >= 0 && wrapped <= ROLLOVER_WINDOW * rolloverAt ? wrapped : undefined;
 }
 
 /**

@@ -14,6 +14,8 @@ import {
   loadAcceptedIssues,
   loadClassHourSums,
   loadConflicts,
+  loadFirstValues,
+  loadRegisterMaps,
   loadValues,
   storeIssues,
   type IssueInput,
@@ -24,6 +26,7 @@ import { classKey, classProfiles, type ClassProfile } from './class-shape.js';
 import { resolveVeeParams, type VeeSetting } from './config.js';
 import { evaluateMeter, issueKey, type ParamSegment, type SeriesPoint, type ValueWrite } from './evaluate.js';
 import type { ValueChange } from './conflict-rule.js';
+import { registerWrapPoints } from './wrap-points.js';
 
 /** Local days of one meter to validate, inclusive. */
 export interface VeeTarget {
@@ -41,7 +44,7 @@ export interface VeeRunOptions {
 }
 
 export interface VeeRunResult {
-  /** Meter ranges validated (a meter outside its supply dates is skipped). */
+  /** Meter ranges validated (days outside a meter's supply dates are validated by the time rule only). */
   readonly ranges: number;
   /** Stored values inside the validated ranges, all channels. */
   readonly values: number;
@@ -99,13 +102,16 @@ interface Plan {
   readonly loadToMs: number;
 }
 
-/** Clips a target to the supply dates, splits it into ≤ 31-day ranges and each into segments of equal parameters. */
+/**
+ * Splits a target into ≤ 31-day ranges and each into segments of equal
+ * parameters and equal supply state: days outside the meter's supply dates
+ * are segments of their own (values there are suspect; nothing is expected).
+ */
 function planTarget(meter: VeeMeterRow, t: VeeTarget, settings: readonly VeeSetting[], cache: Map<string, VeeParams>): Plan[] {
-  const from = meter.supplyStart && meter.supplyStart > t.fromDate ? meter.supplyStart : t.fromDate;
-  const to = meter.supplyEnd && meter.supplyEnd < t.toDate ? meter.supplyEnd : t.toDate;
-  if (from > to) return [];
+  if (t.fromDate > t.toDate) return [];
   const tz = meter.timezone;
-  const days = datesBetween(from, to);
+  const days = datesBetween(t.fromDate, t.toDate);
+  const outside = (d: string) => (meter.supplyStart !== null && d < meter.supplyStart) || (meter.supplyEnd !== null && d > meter.supplyEnd);
   const plans: Plan[] = [];
   for (let i = 0; i < days.length; i += MAX_RANGE_DAYS) {
     const chunk = days.slice(i, i + MAX_RANGE_DAYS);
@@ -117,9 +123,11 @@ function planTarget(meter: VeeMeterRow, t: VeeTarget, settings: readonly VeeSett
       lookback = Math.max(lookback, r.params.historyDays, r.params.estimation.likeDayWeeks * 7);
       const fromMs = startOfLocalDate(d, tz);
       const toMs = startOfLocalDate(shiftDate(d, 1), tz);
-      if (segments.length && r.key === key) segments[segments.length - 1] = { ...segments[segments.length - 1], toMs };
-      else segments.push({ fromMs, toMs, params: r.params });
-      key = r.key;
+      const outsideSupply = outside(d);
+      const segKey = `${r.key}|${outsideSupply}`;
+      if (segments.length && segKey === key) segments[segments.length - 1] = { ...segments[segments.length - 1], toMs };
+      else segments.push({ fromMs, toMs, params: r.params, ...(outsideSupply ? { outsideSupply } : {}) });
+      key = segKey;
     }
     const fromMs = segments[0].fromMs;
     const toMs = segments[segments.length - 1].toMs;
@@ -154,13 +162,17 @@ async function runBatch(
   const windows: MeterRange[] = plans.map((p) => ({ meterId: p.meter.id, fromMs: p.loadFromMs, toMs: p.loadToMs }));
   const ranges: MeterRange[] = plans.map((p) => ({ meterId: p.meter.id, fromMs: p.fromMs, toMs: p.toMs }));
   const [values, conflicts, accepted] = [await loadValues(database, windows), await loadConflicts(database, ranges), await loadAcceptedIssues(database, ranges)];
+  const meterIds = [...new Set(plans.map((p) => p.meter.id))];
+  const wraps = registerWrapPoints(await loadRegisterMaps(database, meterIds));
+  const firsts = new Map<number, Map<number, number>>();
+  for (const f of await loadFirstValues(database, meterIds)) (firsts.get(f.meterId) ?? firsts.set(f.meterId, new Map()).get(f.meterId)!).set(f.channel, f.startMs);
 
   const series = plans.map(() => new Map<number, SeriesPoint[]>());
   for (const r of values) {
     const byChannel = series[r.i];
     let list = byChannel.get(r.channel);
     if (!list) byChannel.set(r.channel, (list = []));
-    list.push({ startMs: r.startMs, value: r.value, quality: qualityName(r.quality), source: sourceName(r.source), byVee: r.byVee });
+    list.push({ startMs: r.startMs, value: r.value, quality: qualityName(r.quality), source: sourceName(r.source), byVee: r.byVee, ...(r.receivedMs === null ? {} : { receivedMs: r.receivedMs }) });
   }
   const changes = plans.map(() => new Map<number, ValueChange[]>());
   for (const c of conflicts) {
@@ -183,6 +195,9 @@ async function runBatch(
       conflicts: changes[i],
       accepted: acceptedKeys[i],
       classProfiles: classProfilesOf(p.meter.profileClass, profiles),
+      wrapPoints: wraps.get(p.meter.id),
+      firstValueMs: firsts.get(p.meter.id),
+      registeredMs: p.meter.createdAt.getTime(),
     });
     result.ranges++;
     for (const list of series[i].values()) for (const x of list) if (x.startMs >= p.fromMs && x.startMs < p.toMs) result.values++;
