@@ -5,9 +5,11 @@ import { runVee } from '../ingest/vee/runner.js';
 import { createVeeWorker } from '../ingest/vee/vee-worker.js';
 import { localDate, shiftDate, startOfLocalDate } from '../models/calendar.js';
 import { MeterSchema } from '../models/meter.js';
-import { qualityCode } from '../models/reading.js';
+import { qualityCode, sourceCode } from '../models/reading.js';
 import type { Database } from '../sql/database.js';
 import { upsertMeters } from '../sql/meter.repository.js';
+import { writeReadings } from '../sql/reading-write.repository.js';
+import { storeIssues } from '../sql/vee.repository.js';
 import { FLAVOURS, freshDatabase } from './helpers.js';
 
 /**
@@ -75,6 +77,7 @@ describe.each(FLAVOURS)('VEE on loaded history (%s)', (flavour) => {
       MeterSchema.parse({ id: 'CAM-b101', timezone: LONDON, profileClass: 'commercial' }),
       MeterSchema.parse({ id: 'CAM-b11-supplied', timezone: LONDON, supplyStart: '2018-02-01' }),
       MeterSchema.parse({ id: 'AHEAD', timezone: LONDON }),
+      MeterSchema.parse({ id: 'CAM-b15-marked', timezone: LONDON }),
     ]);
   });
   afterAll(() => database?.close());
@@ -106,6 +109,30 @@ describe.each(FLAVOURS)('VEE on loaded history (%s)', (flavour) => {
     );
     expect(await qualities(database, 'CAM-b11-supplied', from, feb)).toEqual({ rows: 72, suspect: 72, rewritten: 72 });
     expect(await qualities(database, 'CAM-b11-supplied', feb, Date.UTC(2018, 1, 6))).toEqual({ rows: 120, suspect: 0, rewritten: 0 });
+  });
+
+  it('history an earlier version marked suspect for its age is un-marked by validating it again', async () => {
+    const from = startOfLocalDate('2018-05-01', LONDON);
+    const to = startOfLocalDate('2018-05-08', LONDON);
+    await store(database, cambridge('b15', 'CAM-b15-marked', from, to));
+    await drain(database, Date.now());
+    // What the 400-day horizon left behind: every value suspect (a version written by transport vee), a time issue per value.
+    const { id } = await meterOf(database, 'CAM-b15-marked');
+    const current = await database.db.selectFrom('readings').select(['start', 'value']).where('meter_id', '=', id).orderBy('start').execute();
+    await writeReadings(
+      database,
+      current.map((r) => ({ meterId: id, channel: 1, startMs: r.start.getTime(), value: r.value, intervalMinutes: 60, quality: qualityCode('suspect'), source: sourceCode('http') })),
+      { transport: 'vee', principal: 'vee', detail: 'validation run' },
+    );
+    const ranges = [{ meterId: id, fromMs: from, toMs: to }];
+    const old = current.map((r) => ({ meterId: id, channel: 1, rule: 'time' as const, severity: 'fail' as const, fromMs: r.start.getTime(), toMs: r.start.getTime() + H, detail: `reading at ${r.start.toISOString()} is older than the 400-day horizon`, status: 'open' as const, resolution: null }));
+    await storeIssues(database, ranges, old);
+    expect(await qualities(database, 'CAM-b15-marked')).toEqual({ rows: 168, suspect: 168, rewritten: 168 });
+
+    const res = await runVee(database, [{ meterId: id, fromDate: '2018-05-01', toDate: '2018-05-07' }], { nowMs: Date.now() });
+    expect(res).toMatchObject({ unmarked: 168, markedSuspect: 0, issuesObsoleted: 168, issuesCreated: 0 });
+    expect(await qualities(database, 'CAM-b15-marked')).toEqual({ rows: 168, suspect: 0, rewritten: 168 });
+    expect((await issuesOf(database, 'CAM-b15-marked')).every((i) => i.status === 'obsolete')).toBe(true);
   });
 
   it('a value stamped two days after it arrived stays flagged after its time has come', async () => {
