@@ -61,9 +61,10 @@ const COMMANDS: Record<string, CommandSpec> = {
     args: ['FILE.csv'],
   },
   'import prices': {
-    usage: 'import prices FILE.csv [--area TR] [--kind ptf|smf] [--currency TRY]',
-    summary: 'Import an EPİAŞ hourly PTF or SMF file (docs/imbalance.md) into the market prices; clock-change repeats are reported by line, stored once',
-    options: { area: { type: 'string' }, kind: { type: 'string' }, currency: { type: 'string' } },
+    usage: 'import prices FILE.csv [--area TR] [--kind ptf|smf] [--currency TRY] [--confirm-zeros]',
+    summary:
+      'Import an EPİAŞ hourly PTF or SMF file (docs/imbalance.md) into the market prices; clock-change repeats are reported by line, stored once; zeros that look unpublished are listed and held as not yet published unless --confirm-zeros',
+    options: { area: { type: 'string' }, kind: { type: 'string' }, currency: { type: 'string' }, 'confirm-zeros': { type: 'boolean' } },
     args: ['FILE.csv'],
   },
   forecast: {
@@ -235,7 +236,7 @@ async function run(cmd: ParsedCommand, config: Config, io: Io, keyInput: ReturnT
           return await runImport(cmd, config, opened, io, stop.signal);
         case 'import prices': {
           const v = cmd.values as Record<string, string | undefined>;
-          return await (await import('./import-prices.js')).importPricesCommand(database, io, cmd.args[0], { area: v.area, kind: v.kind, currency: v.currency });
+          return await (await import('./import-prices.js')).importPricesCommand(database, io, cmd.args[0], { area: v.area, kind: v.kind, currency: v.currency, confirmZeros: cmd.values['confirm-zeros'] === true });
         }
         case 'forecast': {
           const v = cmd.values as Record<string, string | undefined>;

@@ -1,3 +1,5 @@
+import type { FillMode } from '../models/market.js';
+
 /**
  * Imbalance volumes and costs, per hour, for a portfolio and per meter. Pure:
  * energies in MWh, prices per MWh in the market currency.
@@ -52,6 +54,47 @@ export function imbalancePrices(p: HourPrices, rule: ImbalancePriceRule | undefi
 /** Cost of an imbalance of `q` MWh at the hour's prices (≥ 0 whenever positive ≤ PTF ≤ negative). */
 export function imbalanceCost(q: number, ptf: number, prices: { positive: number; negative: number }): number {
   return q >= 0 ? (ptf - prices.positive) * q : (prices.negative - ptf) * -q;
+}
+
+/**
+ * What a meter has in one hour (energies in MWh, multiplier applied). Firm
+ * values are what the meter measured (measured, validated, edited, suspect) or
+ * its settlement profile estimates; VEE estimates are provisional.
+ */
+export interface MeterHourValues {
+  /** Whether the meter is a member expected to have consumption in the hour (its supply period; else from its first value or registration). */
+  readonly expected: boolean;
+  readonly firm?: number;
+  /** Minutes of the hour the firm values cover (a 15-minute meter needs 4 of them). */
+  readonly firmMinutes: number;
+  readonly estimated?: number;
+  readonly estimatedMinutes: number;
+  /** Newest day-ahead P50 for the hour, MWh. */
+  readonly forecast?: number;
+}
+
+export type MeterHourStatus = 'actual' | 'absent' | 'estimate' | 'forecast' | 'missing';
+
+/**
+ * The consumption a meter counts with in an hour, and why; never 0 for a
+ * missing actual (issue 12, defect 3). `actual`: firm values cover the hour;
+ * `absent`: the meter is not a member then (it counts with what it has, or 0);
+ * `estimate`/`forecast`: the fill the caller chose completes it (provisional;
+ * the forecast fills only the minutes not covered); `missing`: no value, and
+ * the hour is left out of every figure. sql/imbalance.repository.ts does the same in SQL.
+ * @example meterHourActual({ expected: true, firmMinutes: 45, firm: 0.3, estimatedMinutes: 0, forecast: 0.4 }, 'forecast') // { status: 'forecast', actual: 0.4 }
+ */
+export function meterHourActual(v: MeterHourValues, fill: FillMode): { status: MeterHourStatus; actual: number | undefined } {
+  const useEst = fill === 'estimate' || fill === 'estimate-or-forecast';
+  const useFc = fill === 'forecast' || fill === 'estimate-or-forecast';
+  if (v.firmMinutes >= 60) return { status: 'actual', actual: v.firm ?? 0 };
+  if (!v.expected) return { status: 'absent', actual: v.firm ?? 0 };
+  if (useEst && v.firmMinutes + v.estimatedMinutes >= 60) return { status: 'estimate', actual: (v.firm ?? 0) + (v.estimated ?? 0) };
+  if (useFc && v.forecast !== undefined) {
+    const covered = v.firmMinutes + (useEst ? v.estimatedMinutes : 0);
+    return { status: 'forecast', actual: (v.firm ?? 0) + (useEst ? (v.estimated ?? 0) : 0) + (v.forecast * Math.max(0, 60 - covered)) / 60 };
+  }
+  return { status: 'missing', actual: undefined };
 }
 
 export interface MeterHour {

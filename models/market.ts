@@ -116,6 +116,16 @@ export function hourStarts(starts: readonly string[], firstIndex = 0): { ms: num
   return { ms, problems };
 }
 
+/**
+ * How the imbalance reports treat a meter-hour without a complete actual
+ * (docs/imbalance.md "What the figures mean when data is missing"): `none`
+ * leaves its hour out of the figures and flags it (the default); `estimate`
+ * completes it with VEE estimates, `forecast` with the newest day-ahead P50,
+ * `estimate-or-forecast` with estimates first — declared provisional.
+ */
+export const FILL_MODES = ['none', 'estimate', 'forecast', 'estimate-or-forecast'] as const;
+export type FillMode = (typeof FILL_MODES)[number];
+
 /** Zone prices of an area are shown in (GET /v1/market/prices); areas not listed: UTC. */
 export const AREA_TIMEZONES: Readonly<Record<string, string>> = { TR: 'Europe/Istanbul', PL: 'Europe/Warsaw', SK: 'Europe/Bratislava', CZ: 'Europe/Prague', HU: 'Europe/Budapest' };
 export const areaTimezone = (area: string): string => AREA_TIMEZONES[area] ?? 'UTC';

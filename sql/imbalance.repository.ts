@@ -1,16 +1,29 @@
 import { sql, type Transaction } from 'kysely';
+import type { FillMode } from '../models/market.js';
+import { qualityCode, sourceCode } from '../models/reading.js';
 import type { Database } from './database.js';
 import type { DB } from './types.js';
 
 /**
  * Imbalance of a portfolio, per hour and per meter, set-based in one
- * statement: the same rules as the pure forecast/imbalance.ts (hourImbalance,
- * imbalancePrices, imbalanceCost), written in SQL so that a month of 1 000
- * meters (720 000 meter-hours) never leaves the database.
+ * statement: the same rules as the pure forecast/imbalance.ts (meterHourActual,
+ * hourImbalance, imbalancePrices, imbalanceCost), written in SQL so that a month
+ * of 1 000 meters (720 000 meter-hours) never leaves the database.
  *
  * Per hour h (UTC hour start), energies in MWh, prices per MWh:
- * - actual_m   = Σ active_import (channel 1) of meter m in h × multiplier / 1000
- *                (readings_hourly on TimescaleDB, readings otherwise)
+ * - members    = the portfolio's meters expected to have consumption in h: from
+ *                supplyStart (local midnight) — without one, from the first active
+ *                import value or the registration, whichever is earlier — to the end
+ *                of supplyEnd (docs/imbalance.md "What the figures mean when data is missing")
+ * - actual_m   = Σ active_import (channel 1) of meter m in h × multiplier / 1000 when
+ *                its firm values (measured, validated, edited, suspect; profile
+ *                estimates, the settlement basis of profiled meters) cover the hour;
+ *                else, as `fill` allows, a declared provisional value: the VEE
+ *                estimates (quality estimated) that complete it, or the newest
+ *                day-ahead P50 for the part not covered; else MISSING (never 0)
+ * - an hour in which a member's actual is missing is left out whole (volumes
+ *   other than the position, costs, every meter's figures) and counted in
+ *   missingActualHours; a meter that is not a member in h counts with what it has
  * - weight_m   = the meter's nomination when the portfolio has nominations for h,
  *                else the P50 of the newest done day-ahead forecast run issued at or
  *                before h (forecast_values target `meter:<id>`, kWh / 1000)
@@ -20,12 +33,15 @@ import type { DB } from './types.js';
  *                (all meters when none has one)
  * - imbalance  = position − Σ actual; q_m = allocated_m − actual_m
  * - prices: published positive/negative imbalance prices, else the area's rule in
- *   force on h's local date: min(PTF, SMF) × (1 − kPositive), max(PTF, SMF) × (1 + kNegative)
+ *   force on h's local date: min(PTF, SMF) × (1 − kPositive), max(PTF, SMF) × (1 + kNegative);
+ *   a price held as not yet published (market_prices.unpublished) is absent
  * - cost(q)    = (PTF − positive) × q for q ≥ 0, (negative − PTF) × −q for q < 0
  * - standalone_m = cost(q_m); meter cost_m = cost(imbalance) × standalone_m / Σ standalone
- * A meter counts in an hour when it has consumption, a forecast or a nomination
- * in it. Hours without PTF, SMF or a rule have null prices and costs.
+ * The report's hours: every hour with a position or a meter value, and every
+ * finished hour (before `now`) in which some member is expected. Hours without
+ * PTF, SMF or a rule are unpriced: null prices and costs.
  */
+
 
 export interface ImbalanceScope {
   readonly portfolio: string;
@@ -34,90 +50,178 @@ export interface ImbalanceScope {
   readonly timezone: string;
   readonly from: Date;
   readonly to: Date;
+  /** Hours that end after `now` (default: the clock) are listed only when they have a position or a value. */
+  readonly now?: Date;
+  readonly fill?: FillMode;
 }
 
 const HOUR_MS = 3_600_000;
+const iso = (d: Date | string | null): string | null => (d === null ? null : new Date(d).toISOString());
+const EPOCH = sql`TIMESTAMPTZ '2000-01-01 00:00:00+00'`;
+/** Values that are the meter's consumption: measured, validated, edited, suspect (what the meter sent; VEE lists its doubts). */
+const FIRM = [qualityCode('measured'), qualityCode('validated'), qualityCode('edited'), qualityCode('suspect')];
+const ESTIMATED = qualityCode('estimated');
+/** Profile estimates (migration 013) are the settlement basis of a profiled meter: firm, not provisional. */
+const PROFILE = sourceCode('profile');
 
-/** The WITH chain both reports share: `hp` (one row per hour) and `mc` (one per meter and hour), `hs` (Σ standalone per hour). */
-function chain(p: ImbalanceScope, meterIds: readonly number[], targets: readonly string[], timescale: boolean) {
-  // Readings: raw rows (summed per meter and hour below), or the hourly continuous aggregate on TimescaleDB.
-  const readingsSrc = timescale
-    ? sql`SELECT meter_id, bucket AS h, value_sum AS kwh, NULL::float8[] AS fc, NULL::float8 AS nom FROM readings_hourly
-          WHERE meter_id = ANY(${meterIds as number[]}::int[]) AND channel = 1 AND bucket >= ${p.from} AND bucket < ${p.to}`
-    : sql`SELECT meter_id, date_bin('1 hour', start, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS h, value AS kwh, NULL::float8[] AS fc, NULL::float8 AS nom FROM readings
-          WHERE meter_id = ANY(${meterIds as number[]}::int[]) AND channel = 1 AND start >= ${p.from} AND start < ${p.to}`;
-  // Actuals, forecast candidates and nominations go through ONE hash aggregate per (meter, hour) instead of
-  // full joins (which the planner sorts for). The newest forecast run wins by max() over
+interface Member {
+  readonly id: number;
+  readonly external_id: string;
+  readonly multiplier: number;
+  readonly interval_minutes: number;
+  /** First hour the meter is expected to have consumption. */
+  readonly ef: Date;
+  /** First hour it no longer is (after supplyEnd), or null. */
+  readonly et: Date | null;
+}
+
+/** The WITH chain both reports share: `ms` (one row per meter and hour with a value, forecast or nomination), `hp` (one per report hour), `mc` (meter q and standalone in counted hours), `hs` (Σ standalone per hour). */
+function chain(p: ImbalanceScope, m: readonly Member[]) {
+  const fill = p.fill ?? 'none';
+  const useEst = fill === 'estimate' || fill === 'estimate-or-forecast';
+  const useFc = fill === 'forecast' || fill === 'estimate-or-forecast';
+  const ids = m.map((x) => x.id);
+  const targets = m.map((x) => `meter:${x.external_id}`);
+  const firm = sql`(r.quality = ANY(${FIRM}::int[]) OR (r.quality = ${ESTIMATED} AND r.source = ${PROFILE}))`;
+  const est = sql`(r.quality = ${ESTIMATED} AND r.source <> ${PROFILE})`;
+  const cutoff = new Date(Math.floor((p.now ?? new Date()).getTime() / HOUR_MS) * HOUR_MS - HOUR_MS); // the last finished hour starts here
+  // Actuals (firm and VEE-estimated parts), forecast candidates and nominations go through ONE hash aggregate per
+  // (meter, hour) instead of full joins (which the planner sorts for). The newest forecast run wins by max() over
   // [issue epoch, run id, P50] arrays: a hash aggregate, no DISTINCT ON sort of every forecast value.
   return sql`
-    pm AS (SELECT id, external_id, multiplier FROM meters WHERE id = ANY(${meterIds as number[]}::int[])),
+    pm AS (
+      SELECT * FROM unnest(${ids}::int[], ${m.map((x) => x.external_id)}::text[], ${m.map((x) => x.multiplier)}::float8[],
+                           ${m.map((x) => x.interval_minutes)}::int[], ${m.map((x) => iso(x.ef))}::timestamptz[], ${m.map((x) => iso(x.et))}::timestamptz[])
+        AS pm(id, external_id, multiplier, interval_minutes, ef, et)
+    ),
     u AS (
-      ${readingsSrc}
+      SELECT r.meter_id, date_bin('1 hour', r.start, ${EPOCH}) AS h,
+        CASE WHEN ${firm} THEN r.value END AS fk, CASE WHEN ${firm} THEN COALESCE(r.interval_minutes, pm.interval_minutes) END AS fm,
+        CASE WHEN ${est} THEN r.value END AS ek, CASE WHEN ${est} THEN COALESCE(r.interval_minutes, pm.interval_minutes) END AS em,
+        NULL::float8[] AS fc, NULL::float8 AS nom
+      FROM readings r JOIN pm ON pm.id = r.meter_id
+      WHERE r.meter_id = ANY(${ids}::int[]) AND r.channel = 1 AND r.start >= ${p.from} AND r.start < ${p.to}
       UNION ALL
-      SELECT t.meter_id, fv.start, NULL, ARRAY[extract(epoch FROM fr.issue_time)::float8, fr.id::float8, fv.p50], NULL
+      SELECT t.meter_id, fv.start, NULL, NULL, NULL, NULL, ARRAY[extract(epoch FROM fr.issue_time)::float8, fr.id::float8, fv.p50], NULL
       FROM forecast_values fv JOIN forecast_runs fr ON fr.id = fv.run_id
-      JOIN unnest(${targets as string[]}::text[], ${meterIds as number[]}::int[]) AS t(target, meter_id) ON t.target = fv.target
-      WHERE fv.target = ANY(${targets as string[]}::text[]) AND fv.start >= ${p.from} AND fv.start < ${p.to}
+      JOIN unnest(${targets}::text[], ${ids}::int[]) AS t(target, meter_id) ON t.target = fv.target
+      WHERE fv.target = ANY(${targets}::text[]) AND fv.start >= ${p.from} AND fv.start < ${p.to}
         AND fr.status = 'done' AND fr.horizon = 'day-ahead' AND fr.issue_time <= fv.start
       UNION ALL
-      SELECT meter_id, start, NULL, NULL, mwh FROM nominations
-      WHERE portfolio = ${p.portfolio} AND meter_id = ANY(${meterIds as number[]}::int[]) AND start >= ${p.from} AND start < ${p.to}
+      SELECT meter_id, start, NULL, NULL, NULL, NULL, NULL, mwh FROM nominations
+      WHERE portfolio = ${p.portfolio} AND meter_id = ANY(${ids}::int[]) AND start >= ${p.from} AND start < ${p.to}
     ),
-    agg AS (SELECT meter_id, h, sum(kwh) AS kwh, (max(fc))[3] / 1000.0 AS fc, max(nom) AS nom FROM u GROUP BY meter_id, h),
+    agg AS (
+      SELECT meter_id, h, sum(fk) AS fk, COALESCE(sum(fm), 0) AS fm, sum(ek) AS ek, COALESCE(sum(em), 0) AS em,
+             (max(fc))[3] / 1000.0 AS fc, max(nom) AS nom
+      FROM u GROUP BY meter_id, h
+    ),
     nomh AS (
       SELECT DISTINCT start AS h FROM nominations
-      WHERE portfolio = ${p.portfolio} AND meter_id = ANY(${meterIds as number[]}::int[]) AND start >= ${p.from} AND start < ${p.to}
+      WHERE portfolio = ${p.portfolio} AND meter_id = ANY(${ids}::int[]) AND start >= ${p.from} AND start < ${p.to}
     ),
     mh AS (
-      SELECT agg.meter_id, agg.h, COALESCE(agg.kwh, 0) * pm.multiplier / 1000.0 AS actual,
+      SELECT agg.meter_id, agg.h, (agg.h >= pm.ef AND (pm.et IS NULL OR agg.h < pm.et)) AS expected,
+             agg.fk * pm.multiplier / 1000.0 AS firm, agg.fm, agg.ek * pm.multiplier / 1000.0 AS est, agg.em, agg.fc,
              CASE WHEN nh.h IS NOT NULL THEN agg.nom ELSE agg.fc END AS w
       FROM agg JOIN pm ON pm.id = agg.meter_id LEFT JOIN nomh nh ON nh.h = agg.h
     ),
-    hw AS (SELECT h, sum(w) AS wsum, count(w)::int AS nw, count(*)::int AS n, sum(actual) AS actual FROM mh GROUP BY h),
+    mst AS (
+      SELECT mh.*, CASE
+          WHEN fm >= 60 THEN 'actual'
+          WHEN NOT expected THEN 'absent'
+          WHEN ${useEst}::boolean AND fm + em >= 60 THEN 'estimate'
+          WHEN ${useFc}::boolean AND fc IS NOT NULL THEN 'forecast'
+          ELSE 'missing' END AS status
+      FROM mh
+    ),
+    ms AS (
+      SELECT mst.*, CASE status
+          WHEN 'actual' THEN firm
+          WHEN 'absent' THEN COALESCE(firm, 0)
+          WHEN 'estimate' THEN COALESCE(firm, 0) + COALESCE(est, 0)
+          WHEN 'forecast' THEN COALESCE(firm, 0) + CASE WHEN ${useEst}::boolean THEN COALESCE(est, 0) ELSE 0 END
+                               + fc * GREATEST(0, 60 - fm - CASE WHEN ${useEst}::boolean THEN em ELSE 0 END) / 60.0
+        END AS actual
+      FROM mst
+    ),
+    hw AS (
+      SELECT h, sum(w) AS wsum, count(w)::int AS nw, count(*)::int AS n, sum(actual) AS actual,
+             count(*) FILTER (WHERE status = 'actual')::int AS n_actual,
+             count(*) FILTER (WHERE status IN ('estimate', 'forecast'))::int AS n_prov,
+             sum(actual) FILTER (WHERE status IN ('estimate', 'forecast')) AS prov_mwh,
+             count(*) FILTER (WHERE status = 'missing')::int AS n_missing_rows,
+             count(*) FILTER (WHERE expected)::int AS n_exp_rows,
+             count(*) FILTER (WHERE NOT expected AND status = 'actual')::int AS n_extra
+      FROM ms GROUP BY h
+    ),
+    wv AS (SELECT id AS meter_id, GREATEST(ef, ${p.from}) AS a, LEAST(COALESCE(et, ${p.to}), ${p.to}) AS b FROM pm),
+    ev AS (SELECT h, sum(d)::int AS d FROM (SELECT a AS h, 1 AS d FROM wv WHERE a < b UNION ALL SELECT b, -1 FROM wv WHERE a < b) e GROUP BY h),
+    allh AS (SELECT g.h FROM generate_series(${p.from}::timestamptz, ${p.to}::timestamptz - INTERVAL '1 hour', INTERVAL '1 hour') AS g(h)),
+    expn AS (SELECT allh.h, sum(COALESCE(ev.d, 0)) OVER (ORDER BY allh.h) AS n FROM allh LEFT JOIN ev ON ev.h = allh.h),
     pos AS (
       SELECT start AS h, bilateral, day_ahead, intraday FROM positions
       WHERE portfolio = ${p.portfolio} AND start >= ${p.from} AND start < ${p.to}
     ),
+    hset AS (SELECT h FROM expn WHERE n > 0 AND h <= ${cutoff} UNION SELECT h FROM hw UNION SELECT h FROM pos),
     hours AS (
-      SELECT COALESCE(hw.h, pos.h) AS h, COALESCE(pos.bilateral, 0) AS bilateral, COALESCE(pos.day_ahead, 0) AS day_ahead,
-             COALESCE(pos.intraday, 0) AS intraday, COALESCE(pos.bilateral + pos.day_ahead + pos.intraday, 0) AS position,
-             COALESCE(hw.actual, 0) AS actual, hw.wsum, COALESCE(hw.nw, 0) AS nw, COALESCE(hw.n, 0) AS n
-      FROM hw FULL JOIN pos ON pos.h = hw.h
+      SELECT s.h, COALESCE(pos.bilateral, 0) AS bilateral, COALESCE(pos.day_ahead, 0) AS day_ahead, COALESCE(pos.intraday, 0) AS intraday,
+             COALESCE(pos.bilateral + pos.day_ahead + pos.intraday, 0) AS position,
+             hw.actual, hw.wsum, COALESCE(hw.nw, 0) AS nw, COALESCE(hw.n, 0) AS n,
+             COALESCE(hw.n_actual, 0) AS n_actual, COALESCE(hw.n_prov, 0) AS n_prov, hw.prov_mwh,
+             (COALESCE(en.n, 0) - COALESCE(hw.n_exp_rows, 0) + COALESCE(hw.n_missing_rows, 0))::int AS n_missing,
+             (COALESCE(en.n, 0) + COALESCE(hw.n_extra, 0))::int AS n_members
+      FROM hset s LEFT JOIN hw ON hw.h = s.h LEFT JOIN pos ON pos.h = s.h LEFT JOIN expn en ON en.h = s.h
+    ),
+    prc AS (
+      SELECT start, system_direction, unpublished IS NOT NULL AS held,
+             CASE WHEN 'ptf' = ANY(unpublished) THEN NULL ELSE ptf END AS ptf,
+             CASE WHEN 'smf' = ANY(unpublished) THEN NULL ELSE smf END AS smf,
+             CASE WHEN 'positiveImbalance' = ANY(unpublished) THEN NULL ELSE positive_imbalance END AS positive_imbalance,
+             CASE WHEN 'negativeImbalance' = ANY(unpublished) THEN NULL ELSE negative_imbalance END AS negative_imbalance
+      FROM market_prices WHERE area = ${p.area} AND start >= ${p.from} AND start < ${p.to}
     ),
     hr AS (
-      SELECT hours.*, pr.ptf, pr.smf, pr.positive_imbalance, pr.negative_imbalance, pr.system_direction,
+      SELECT hours.*, pr.ptf, pr.smf, pr.positive_imbalance, pr.negative_imbalance, pr.system_direction, COALESCE(pr.held, false) AS held,
         CASE WHEN pr.positive_imbalance IS NOT NULL THEN pr.positive_imbalance
              WHEN pr.ptf IS NOT NULL AND pr.smf IS NOT NULL THEN LEAST(pr.ptf, pr.smf) * (1 - r.k_positive) END AS ppos,
         CASE WHEN pr.negative_imbalance IS NOT NULL THEN pr.negative_imbalance
              WHEN pr.ptf IS NOT NULL AND pr.smf IS NOT NULL THEN GREATEST(pr.ptf, pr.smf) * (1 + r.k_negative) END AS pneg,
         CASE WHEN pr.positive_imbalance IS NOT NULL AND pr.negative_imbalance IS NOT NULL THEN 'published'
-             WHEN r.k_positive IS NOT NULL THEN 'rule' END AS price_source
+             WHEN r.k_positive IS NOT NULL AND pr.ptf IS NOT NULL AND pr.smf IS NOT NULL THEN 'rule' END AS price_source
       FROM hours
-      LEFT JOIN market_prices pr ON pr.area = ${p.area} AND pr.start = hours.h
+      LEFT JOIN prc pr ON pr.start = hours.h
       LEFT JOIN LATERAL (
         SELECT k_positive, k_negative FROM imbalance_price_rules
         WHERE area = ${p.area} AND effective_from <= (hours.h AT TIME ZONE ${p.timezone})::date
         ORDER BY effective_from DESC LIMIT 1
       ) r ON true
     ),
-    hp AS (
-      SELECT hr.*, hr.position - hr.actual AS q,
-        CASE WHEN hr.ptf IS NULL OR hr.ppos IS NULL OR hr.pneg IS NULL THEN NULL
-             WHEN hr.position - hr.actual >= 0 THEN (hr.ptf - hr.ppos) * (hr.position - hr.actual)
-             ELSE (hr.pneg - hr.ptf) * (hr.actual - hr.position) END AS cost
+    hq AS (
+      SELECT hr.*, hr.n_missing = 0 AS counted, hr.ptf IS NOT NULL AND hr.ppos IS NOT NULL AND hr.pneg IS NOT NULL AS priced,
+             CASE WHEN hr.n_missing = 0 THEN COALESCE(hr.actual, 0) END AS cons,
+             CASE WHEN hr.n_missing = 0 THEN hr.position - COALESCE(hr.actual, 0) END AS q
       FROM hr
+    ),
+    hp AS (
+      SELECT hq.*,
+        CASE WHEN NOT hq.priced OR hq.q IS NULL THEN NULL
+             WHEN hq.q >= 0 THEN (hq.ptf - hq.ppos) * hq.q
+             ELSE (hq.pneg - hq.ptf) * -hq.q END AS cost
+      FROM hq
     ),
     mq AS (
       SELECT m.meter_id, m.h, m.actual,
         CASE WHEN hp.wsum > 0 THEN COALESCE(hp.position * m.w / hp.wsum, 0)
              WHEN hp.nw > 0 THEN CASE WHEN m.w IS NOT NULL THEN hp.position / hp.nw ELSE 0 END
              ELSE hp.position / hp.n END AS alloc,
-        hp.ptf, hp.ppos, hp.pneg
-      FROM mh m JOIN hp ON hp.h = m.h
+        hp.ptf, hp.ppos, hp.pneg, hp.priced
+      FROM ms m JOIN hp ON hp.h = m.h
+      WHERE hp.counted
     ),
     mc AS (
       SELECT meter_id, h, actual, alloc - actual AS q,
-        CASE WHEN ptf IS NULL OR ppos IS NULL OR pneg IS NULL THEN NULL
+        CASE WHEN NOT priced THEN NULL
              WHEN alloc - actual >= 0 THEN (ptf - ppos) * (alloc - actual)
              ELSE (pneg - ptf) * (actual - alloc) END AS standalone
       FROM mq
@@ -125,7 +229,7 @@ function chain(p: ImbalanceScope, meterIds: readonly number[], targets: readonly
     hs AS (SELECT h, sum(standalone) AS ssum FROM mc GROUP BY h)`;
 }
 
-async function scoped<T>(database: Database, p: { portfolio: string }, fn: (trx: Transaction<DB>, ids: number[], targets: string[]) => Promise<T>): Promise<T> {
+async function scoped<T>(database: Database, p: { portfolio: string }, fn: (trx: Transaction<DB>, members: Member[]) => Promise<T>): Promise<T> {
   return database.db.transaction().execute(async (trx) => {
     // One statement over ~10⁶ rows with hash joins and aggregates: more memory than the 4 MB default (SET LOCAL: this statement only).
     await sql`SET LOCAL work_mem = '128MB'`.execute(trx);
@@ -135,18 +239,21 @@ async function scoped<T>(database: Database, p: { portfolio: string }, fn: (trx:
     await sql`SET LOCAL enable_nestloop = off`.execute(trx);
     // The plan's cost is far above jit_above_cost, and compiling its expressions took 3.5 s of a 12 s run on the server.
     if (database.engine === 'pg') await sql`SET LOCAL jit = off`.execute(trx);
-    const members = await trx.selectFrom('meters').select(['id', 'external_id']).where('portfolio', '=', p.portfolio).execute();
-    return fn(
-      trx,
-      members.map((m) => m.id),
-      members.map((m) => `meter:${m.external_id}`),
-    );
+    // Members and when each is expected to have consumption: supplyStart (local midnight), else its first active
+    // import value (an index probe per meter) or its registration, whichever is earlier; until the end of supplyEnd.
+    const { rows } = await sql<Member>`
+      SELECT m.id, m.external_id, m.multiplier, m.interval_minutes,
+        date_bin('1 hour', COALESCE(m.supply_start::timestamp AT TIME ZONE m.timezone,
+          LEAST((SELECT min(r.start) FROM readings r WHERE r.meter_id = m.id AND r.channel = 1), m.created_at)), ${EPOCH}) AS ef,
+        date_bin('1 hour', (m.supply_end + 1)::timestamp AT TIME ZONE m.timezone, ${EPOCH}) AS et
+      FROM meters m WHERE m.portfolio = ${p.portfolio}`.execute(trx);
+    return fn(trx, rows);
   });
 }
 
 export interface MeterImbalanceRow {
   readonly meter: string;
-  /** Σ actual consumption, MWh. */
+  /** Σ actual consumption over the counted hours, MWh. */
   readonly energy: number;
   /** Σ (allocated − actual), MWh. */
   readonly imbalance: number;
@@ -154,13 +261,28 @@ export interface MeterImbalanceRow {
   readonly cost: number;
   /** Σ standalone costs. */
   readonly standalone: number;
+  /** Hours the meter was expected and has no actual (nor, with a fill, a provisional value). */
+  readonly missingActualHours: number;
+  /** Counted hours in which its actual is (partly) a provisional value; and that energy, MWh. */
+  readonly provisionalHours: number;
+  readonly provisionalEnergy: number;
 }
 
 export interface ImbalanceTotals {
   readonly hours: number;
   /** Hours without PTF, SMF or an imbalance price (rule): their costs are left out. */
   readonly unpricedHours: number;
+  /** Of those, hours with a price held as not yet published. */
+  readonly unpublishedPriceHours: number;
+  /** Hours left out because a member's actual is missing. */
+  readonly missingActualHours: number;
+  /** Meter-hours without an actual (Σ over the hours of the members missing). */
+  readonly missingMeterHours: number;
+  readonly provisionalHours: number;
+  readonly provisionalEnergy: number;
+  /** Σ position over every hour; missingPosition: over the hours left out. */
   readonly position: number;
+  readonly missingPosition: number;
   readonly energy: number;
   readonly imbalance: number;
   /** Σ hourly portfolio cost. */
@@ -169,36 +291,74 @@ export interface ImbalanceTotals {
   readonly standalone: number;
 }
 
+type Num = number | null;
+
 /** Per-meter imbalance volumes and costs over [from, to), plus the portfolio totals. */
 export async function meterImbalance(database: Database, p: ImbalanceScope): Promise<{ meters: MeterImbalanceRow[]; totals: ImbalanceTotals }> {
-  return scoped(database, p, async (trx, ids, targets) => {
-    const { rows } = await sql<{ meter: string | null; energy: number; imbalance: number; cost: number | null; standalone: number | null; hours: number; unpriced: number; position: number }>`
-      WITH ${chain(p, ids, targets, database.flavour === 'timescaledb')},
+  return scoped(database, p, async (trx, members) => {
+    // One statement: the meter rows, then one totals row (meter null), as the chain is the expensive part.
+    const { rows } = await sql<{
+      meter: string | null; energy: Num; imbalance: Num; cost: Num; standalone: Num; missing: number; prov: number; prov_mwh: Num;
+      hours: number; unpriced: number; held: number; missing_mh: number; position: Num; missing_position: Num;
+    }>`
+      WITH ${chain(p, members)},
       per_meter AS (
         SELECT mc.meter_id, sum(mc.actual) AS energy, sum(mc.q) AS imbalance, sum(mc.standalone) AS standalone,
                sum(CASE WHEN hs.ssum > 0 THEN hp.cost * mc.standalone / hs.ssum WHEN hp.cost IS NOT NULL THEN 0 END) AS cost
         FROM mc JOIN hs ON hs.h = mc.h JOIN hp ON hp.h = mc.h
         GROUP BY mc.meter_id
-      )
-      SELECT pm.external_id AS meter, pmr.energy, pmr.imbalance, pmr.cost, pmr.standalone, 0 AS hours, 0 AS unpriced, 0 AS position
-      FROM per_meter pmr JOIN pm ON pm.id = pmr.meter_id
+      ),
+      own AS (
+        SELECT ms.meter_id, count(*) FILTER (WHERE ms.expected AND ms.status <> 'missing')::int AS ok,
+               count(*) FILTER (WHERE hp.counted AND ms.status IN ('estimate', 'forecast'))::int AS prov,
+               sum(ms.actual) FILTER (WHERE hp.counted AND ms.status IN ('estimate', 'forecast')) AS prov_mwh
+        FROM ms JOIN hp ON hp.h = ms.h GROUP BY ms.meter_id
+      ),
+      cum AS (
+        SELECT g.h, (count(s.h) OVER (ORDER BY g.h) - CASE WHEN s.h IS NULL THEN 0 ELSE 1 END)::int AS before
+        FROM generate_series(${p.from}::timestamptz, ${p.to}::timestamptz, INTERVAL '1 hour') AS g(h) LEFT JOIN hset s ON s.h = g.h
+      ),
+      mexp AS (SELECT wv.meter_id, cb.before - ca.before AS n FROM wv JOIN cum ca ON ca.h = wv.a JOIN cum cb ON cb.h = wv.b WHERE wv.a < wv.b)
+      SELECT pm.external_id AS meter, pmr.energy, pmr.imbalance, pmr.cost, pmr.standalone,
+             GREATEST(0, COALESCE(mexp.n, 0) - COALESCE(own.ok, 0))::int AS missing, COALESCE(own.prov, 0) AS prov, own.prov_mwh,
+             0 AS hours, 0 AS unpriced, 0 AS held, 0 AS missing_mh, NULL::float8 AS position, NULL::float8 AS missing_position
+      FROM pm LEFT JOIN per_meter pmr ON pmr.meter_id = pm.id LEFT JOIN own ON own.meter_id = pm.id LEFT JOIN mexp ON mexp.meter_id = pm.id
+      WHERE pmr.meter_id IS NOT NULL OR COALESCE(mexp.n, 0) > 0 OR own.meter_id IS NOT NULL
       UNION ALL
-      SELECT NULL, sum(hp.actual), sum(hp.q), sum(hp.cost), sum(hs.ssum), count(*)::int, (count(*) - count(hp.cost))::int, sum(hp.position)
+      SELECT NULL, sum(hp.cons), sum(hp.q), sum(hp.cost), sum(hs.ssum),
+             count(*) FILTER (WHERE NOT hp.counted)::int, count(*) FILTER (WHERE hp.counted AND hp.n_prov > 0)::int, sum(hp.prov_mwh) FILTER (WHERE hp.counted),
+             count(*)::int, count(*) FILTER (WHERE NOT hp.priced)::int, count(*) FILTER (WHERE NOT hp.priced AND hp.held)::int,
+             COALESCE(sum(hp.n_missing), 0)::int, sum(hp.position), sum(hp.position) FILTER (WHERE NOT hp.counted)
       FROM hp LEFT JOIN hs ON hs.h = hp.h`.execute(trx);
-    const total = rows.find((r) => r.meter === null)!;
+    const meters = rows.filter((r) => r.meter !== null);
+    const t = rows.find((r) => r.meter === null)!;
     return {
-      meters: rows
-        .filter((r) => r.meter !== null)
-        .map((r) => ({ meter: r.meter!, energy: r.energy, imbalance: r.imbalance, cost: r.cost ?? 0, standalone: r.standalone ?? 0 }))
+      meters: meters
+        .map((r) => ({
+          meter: r.meter!,
+          energy: r.energy ?? 0,
+          imbalance: r.imbalance ?? 0,
+          cost: r.cost ?? 0,
+          standalone: r.standalone ?? 0,
+          missingActualHours: r.missing,
+          provisionalHours: r.prov,
+          provisionalEnergy: r.prov_mwh ?? 0,
+        }))
         .sort((a, b) => (a.meter < b.meter ? -1 : a.meter > b.meter ? 1 : 0)),
       totals: {
-        hours: total.hours,
-        unpricedHours: total.unpriced,
-        position: total.position ?? 0,
-        energy: total.energy ?? 0,
-        imbalance: total.imbalance ?? 0,
-        cost: total.cost ?? 0,
-        standalone: total.standalone ?? 0,
+        hours: t.hours,
+        unpricedHours: t.unpriced,
+        unpublishedPriceHours: t.held,
+        missingActualHours: t.missing,
+        missingMeterHours: t.missing_mh,
+        provisionalHours: t.prov,
+        provisionalEnergy: t.prov_mwh ?? 0,
+        position: t.position ?? 0,
+        missingPosition: t.missing_position ?? 0,
+        energy: t.energy ?? 0,
+        imbalance: t.imbalance ?? 0,
+        cost: t.cost ?? 0,
+        standalone: t.standalone ?? 0,
       },
     };
   });
@@ -211,12 +371,26 @@ export interface BucketImbalanceRow {
   readonly bucket: Date;
   readonly hours: number;
   readonly unpricedHours: number;
+  /** Unpriced hours with a price held as not yet published. */
+  readonly unpublishedPriceHours: number;
+  /** Hours left out because a member's actual is missing; provisional: counted with a fill. */
+  readonly missingActualHours: number;
+  readonly provisionalHours: number;
+  /** Meter-hours of the bucket (in an hour bucket: meters): members, with a firm actual, filled, missing. */
+  readonly members: number;
+  readonly withActuals: number;
+  readonly provisionalMeters: number;
+  readonly missingMeters: number;
   readonly bilateral: number;
   readonly dayAhead: number;
   readonly intraday: number;
   readonly position: number;
-  readonly consumption: number;
-  readonly imbalance: number;
+  /** Position of the hours left out (in `position`, not in `imbalance`). */
+  readonly missingPosition: number;
+  /** Over the counted hours; null when none is. */
+  readonly consumption: number | null;
+  readonly imbalance: number | null;
+  readonly provisionalEnergy: number | null;
   /** Hour: the hour's prices; day/month: arithmetic means over the bucket's priced hours. */
   readonly ptf: number | null;
   readonly smf: number | null;
@@ -232,12 +406,18 @@ export interface BucketImbalanceRow {
 /** Portfolio imbalance bucketed by local hour, day or month in the scope's time zone. */
 export async function bucketImbalance(database: Database, p: ImbalanceScope & { unit: ImbalanceBucketUnit }): Promise<BucketImbalanceRow[]> {
   const unit = p.unit === 'hour' ? sql`hp.h` : sql`date_trunc(${p.unit}, hp.h, ${p.timezone})`;
-  return scoped(database, p, async (trx, ids, targets) => {
+  return scoped(database, p, async (trx, members) => {
     const { rows } = await sql<BucketImbalanceRow>`
-      WITH ${chain(p, ids, targets, database.flavour === 'timescaledb')}
-      SELECT ${unit} AS bucket, count(*)::int AS hours, (count(*) - count(hp.cost))::int AS "unpricedHours",
+      WITH ${chain(p, members)}
+      SELECT ${unit} AS bucket, count(*)::int AS hours, count(*) FILTER (WHERE NOT hp.priced)::int AS "unpricedHours",
+             count(*) FILTER (WHERE NOT hp.priced AND hp.held)::int AS "unpublishedPriceHours",
+             count(*) FILTER (WHERE NOT hp.counted)::int AS "missingActualHours",
+             count(*) FILTER (WHERE hp.counted AND hp.n_prov > 0)::int AS "provisionalHours",
+             sum(hp.n_members)::int AS members, sum(hp.n_actual)::int AS "withActuals", sum(hp.n_prov)::int AS "provisionalMeters",
+             sum(hp.n_missing)::int AS "missingMeters",
              sum(hp.bilateral) AS bilateral, sum(hp.day_ahead) AS "dayAhead", sum(hp.intraday) AS intraday, sum(hp.position) AS position,
-             sum(hp.actual) AS consumption, sum(hp.q) AS imbalance,
+             COALESCE(sum(hp.position) FILTER (WHERE NOT hp.counted), 0) AS "missingPosition",
+             sum(hp.cons) AS consumption, sum(hp.q) AS imbalance, sum(hp.prov_mwh) FILTER (WHERE hp.counted) AS "provisionalEnergy",
              avg(hp.ptf) AS ptf, avg(hp.smf) AS smf, avg(hp.ppos) AS "positivePrice", avg(hp.pneg) AS "negativePrice",
              CASE WHEN count(*) = 1 THEN min(hp.price_source) END AS "priceSource",
              CASE WHEN count(*) = 1 THEN min(hp.system_direction) END AS "systemDirection",

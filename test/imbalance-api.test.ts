@@ -17,7 +17,8 @@ import { FLAVOURS } from './helpers.js';
  * h1: allocated 6, 4; imbalances −1, +2; portfolio +1 → cost 3; standalone 23.6 and 6
  * h2: forecasts sum to 0 → position split over A and B (2 each), C (no forecast) 0; q +1, +1, −1; portfolio +1 → cost 30; standalone 30 each
  * h3: only C has a forecast → C gets all 3; q −0.5, −0.5, +2; portfolio +1 → cost 3; standalone 1.5, 1.5, 6
- * h4: no prices: imbalance 1 MWh, no cost (unpriced)
+ * h4: no prices and no actuals (A, B, C are members from their first values on): left out, never read as 0 (docs/imbalance.md
+ *     "What the figures mean when data is missing"); so is every later hour of March (members, no values)
  */
 const H = (local: string) => `2026-03-02T${local}:00+03:00`;
 const h1 = H('00:00'), h2 = H('01:00'), h3 = H('02:00'), h4 = H('03:00');
@@ -73,7 +74,7 @@ describe.each(FLAVOURS)('market data and imbalance (%s)', (flavour) => {
         { start: h3, ptf: 100, smf: 100 },
       ],
     });
-    expect(prices.json()).toEqual({ area: 'TR', currency: 'TRY', stored: 3 });
+    expect(prices.json()).toEqual({ area: 'TR', currency: 'TRY', stored: 3, unpublished: 0, suspiciousCount: 0, suspicious: [] });
     const pos = await put('/v1/market/positions', { portfolio: 'P', positions: [{ start: h1, bilateral: 5, dayAhead: 5 }, { start: h2, dayAhead: 4 }] });
     expect(pos.json()).toEqual({ portfolio: 'P', stored: 2, unit: 'MWh' });
     const csv = await putCsv('/v1/market/positions?portfolio=P', `start,bilateral,dayAhead,intraday\n${h3},,,3\n${h4},1,,\n`);
@@ -94,28 +95,33 @@ describe.each(FLAVOURS)('market data and imbalance (%s)', (flavour) => {
       from: '2026-03-01T00:00:00+03:00',
       to: '2026-04-01T00:00:00+03:00',
       units: { energy: 'MWh', price: 'TRY/MWh', cost: 'TRY' },
-      totals: { hours: 4, unpricedHours: 1 },
+      fill: 'none',
+      // March from h1 on: 720 hours; h1–h3 counted, h4 and the rest of the month left out (members without values).
+      totals: { hours: 720, unpricedHours: 717, missingActualHours: 717, missingMeterHours: 3 * 717, actualsComplete: false, priced: false, unpublishedPriceHours: 0 },
     });
     const t0 = body.totals;
     expect(t0.positionMWh).toBeCloseTo(18, 12);
+    expect(t0.missingPositionMWh).toBeCloseTo(1, 12); // h4's
     expect(t0.energyMWh).toBeCloseTo(14, 12);
-    expect(t0.imbalanceMWh).toBeCloseTo(4, 12);
+    expect(t0.imbalanceMWh).toBeCloseTo(3, 12); // 18 − 1 − 14
     expect(t0.imbalanceCost).toBeCloseTo(36, 10); // 3 + 30 + 3
     expect(t0.standaloneCost).toBeCloseTo(128.6, 10); // (23.6 + 6) + 90 + 9
     expect(t0.nettingBenefit).toBeCloseTo(92.6, 10);
 
     const costA = (3 * 23.6) / 29.6 + 10 + 0.5;
     const costB = (3 * 6) / 29.6 + 10 + 0.5;
+    // C is a member from h2 (its first value) on: 719 hours, values in 2.
+    const own = { missingActualHours: 717, provisionalHours: 0, provisionalMWh: 0 };
     const expected = [
-      { meter: 'A', energyMWh: 8.5, imbalanceMWh: -0.5, imbalanceCost: costA, standaloneCost: 55.1, costPerMWh: costA / 8.5, shareOfPortfolioCost: costA / 36 },
-      { meter: 'B', energyMWh: 3.5, imbalanceMWh: 2.5, imbalanceCost: costB, standaloneCost: 37.5, costPerMWh: costB / 3.5, shareOfPortfolioCost: costB / 36 },
-      { meter: 'C', energyMWh: 2, imbalanceMWh: 1, imbalanceCost: 12, standaloneCost: 36, costPerMWh: 6, shareOfPortfolioCost: 12 / 36 },
+      { meter: 'A', energyMWh: 8.5, imbalanceMWh: -0.5, imbalanceCost: costA, standaloneCost: 55.1, costPerMWh: costA / 8.5, shareOfPortfolioCost: costA / 36, ...own },
+      { meter: 'B', energyMWh: 3.5, imbalanceMWh: 2.5, imbalanceCost: costB, standaloneCost: 37.5, costPerMWh: costB / 3.5, shareOfPortfolioCost: costB / 36, ...own },
+      { meter: 'C', energyMWh: 2, imbalanceMWh: 1, imbalanceCost: 12, standaloneCost: 36, costPerMWh: 6, shareOfPortfolioCost: 12 / 36, ...own },
     ];
     expect(body.meters.map((m: Record<string, unknown>) => Object.keys(m))).toEqual(expected.map(() => Object.keys(expected[0])));
     body.meters.forEach((m: Record<string, number | string>, i: number) => {
       for (const [k, v] of Object.entries(expected[i])) {
         if (typeof v === 'string') expect(m[k]).toBe(v);
-        else expect(m[k], `${expected[i].meter}.${k}`).toBeCloseTo(v, 10);
+        else expect(m[k], `${expected[i].meter}.${k}`).toBeCloseTo(v, 6); // figures are rounded to 10⁻⁶
       }
     });
 
@@ -128,8 +134,8 @@ describe.each(FLAVOURS)('market data and imbalance (%s)', (flavour) => {
     ];
     for (const m of body.meters) {
       const pure = hours.flatMap((h) => h.meters.filter((x) => x.meter === m.meter));
-      expect(m.imbalanceCost).toBeCloseTo(pure.reduce((a, x) => a + x.cost, 0), 10);
-      expect(m.standaloneCost).toBeCloseTo(pure.reduce((a, x) => a + x.standaloneCost, 0), 10);
+      expect(m.imbalanceCost).toBeCloseTo(pure.reduce((a, x) => a + x.cost, 0), 6);
+      expect(m.standaloneCost).toBeCloseTo(pure.reduce((a, x) => a + x.standaloneCost, 0), 6);
     }
   });
 
@@ -141,8 +147,8 @@ describe.each(FLAVOURS)('market data and imbalance (%s)', (flavour) => {
     const csv = await get('/v1/imbalance/meters?portfolio=P&period=2026-03&sort=meter&order=asc&format=csv');
     expect(csv.headers['content-type']).toMatch(/^text\/csv/);
     const lines = csv.body.trim().split('\n');
-    expect(lines[0]).toBe('meter,energyMWh,imbalanceMWh,imbalanceCost,standaloneCost,costPerMWh,shareOfPortfolioCost');
-    expect(lines[3]).toBe('C,2,1,12,36,6,0.3333333333333333');
+    expect(lines[0]).toBe('meter,energyMWh,imbalanceMWh,imbalanceCost,standaloneCost,costPerMWh,shareOfPortfolioCost,missingActualHours,provisionalHours,provisionalMWh');
+    expect(lines[3]).toBe('C,2,1,12,36,6,0.333333,717,0,0'); // rounded to 10⁻⁶ at the edge
   });
 
   it('hourly and daily portfolio imbalance in local time, with prices, costs and netting benefit', async () => {
@@ -162,17 +168,25 @@ describe.each(FLAVOURS)('market data and imbalance (%s)', (flavour) => {
     expect(r1.nettingBenefit).toBeCloseTo(26.6, 10);
     expect(r2).toMatchObject({ positivePrice: 70, negativePrice: 130, priceSource: 'published', systemDirection: 'surplus' });
     expect(r2.imbalanceCost).toBeCloseTo(30, 10);
-    expect(r4).toMatchObject({ positionMWh: 1, consumptionMWh: 0, imbalanceMWh: 1, unpricedHours: 1, ptf: null, imbalanceCost: null, nettingBenefit: null });
+    expect(r1).toMatchObject({ actualsComplete: true, missingActualHours: 0, meters: { members: 2, withActuals: 2, provisional: 0, missing: 0 }, priced: true });
+    // h4: a position and no actuals of A, B, C: left out and flagged, never consumption 0.
+    expect(r4).toMatchObject({ positionMWh: 1, consumptionMWh: null, imbalanceMWh: null, unpricedHours: 1, ptf: null, imbalanceCost: null, nettingBenefit: null });
+    expect(r4).toMatchObject({ actualsComplete: false, missingActualHours: 1, missingPositionMWh: 1, meters: { members: 3, withActuals: 0, provisional: 0, missing: 3 }, priced: false });
+    expect(body).toMatchObject({ fill: 'none', missingActualHours: 1, provisionalHours: 0, unpricedHours: 1 });
 
     const day = (await get(`/v1/imbalance?portfolio=P&from=${encodeURIComponent(H('00:00'))}&to=2026-03-03T00:00:00%2B03:00&interval=day`)).json();
     expect(day.rows).toHaveLength(1);
-    expect(day.rows[0]).toMatchObject({ start: '2026-03-02T00:00:00+03:00', hours: 4, unpricedHours: 1, positionMWh: 18, ptf: 100, smf: 100, priceSource: null });
+    // Every hour of the day is in the report (the members are expected in each); 21 have no actuals and are left out.
+    expect(day.rows[0]).toMatchObject({ start: '2026-03-02T00:00:00+03:00', hours: 24, unpricedHours: 21, missingActualHours: 21, positionMWh: 18, missingPositionMWh: 1, ptf: 100, smf: 100, priceSource: null });
+    expect(day.rows[0]).toMatchObject({ consumptionMWh: 14, imbalanceMWh: 3, actualsComplete: false, meters: { members: 2 + 3 + 3 + 21 * 3, withActuals: 2 + 3 + 3, missing: 21 * 3 } });
     expect(day.rows[0].imbalanceCost).toBeCloseTo(36, 10);
     expect(day.rows[0].nettingBenefit).toBeCloseTo(92.6, 10);
     const csv = await get(`/v1/imbalance?portfolio=P&from=${encodeURIComponent(h1)}&to=${encodeURIComponent(h2)}&format=csv`);
     expect(csv.body.split('\n')[0]).toBe(
-      'start,hours,unpricedHours,positionMWh,bilateralMWh,dayAheadMWh,intradayMWh,consumptionMWh,imbalanceMWh,ptf,smf,positivePrice,negativePrice,priceSource,systemDirection,imbalanceCost,standaloneCost,nettingBenefit',
+      'start,hours,unpricedHours,positionMWh,bilateralMWh,dayAheadMWh,intradayMWh,consumptionMWh,imbalanceMWh,ptf,smf,positivePrice,negativePrice,priceSource,systemDirection,imbalanceCost,standaloneCost,nettingBenefit,' +
+        'actualsComplete,missingActualHours,missingPositionMWh,provisional,provisionalHours,provisionalMWh,priced,unpublishedPriceHours,metersMembers,metersWithActuals,metersProvisional,metersMissing',
     );
+    expect(csv.body.split('\n')[1]).toBe(`${h1},1,0,10,5,5,0,9,1,100,120,97,123.6,rule,,3,29.6,26.6,true,0,0,false,0,0,true,0,2,2,0,0`);
   });
 
   it('a DST day in Europe/Warsaw has 23 hourly buckets; daily buckets follow local midnights', async () => {
@@ -183,7 +197,7 @@ describe.each(FLAVOURS)('market data and imbalance (%s)', (flavour) => {
     for (let m = from; m < to; m += 3_600_000) hoursIso.push(new Date(m).toISOString());
     expect(hoursIso).toHaveLength(71);
     const pr = await put('/v1/market/prices', { area: 'PL', currency: 'PLN', prices: hoursIso.map((start) => ({ start, ptf: 400, smf: 400, positiveImbalance: 380, negativeImbalance: 420 })) });
-    expect(pr.json()).toEqual({ area: 'PL', currency: 'PLN', stored: 71 });
+    expect(pr.json()).toMatchObject({ area: 'PL', currency: 'PLN', stored: 71, unpublished: 0, suspiciousCount: 0 });
     await put('/v1/market/positions', { portfolio: 'W', positions: hoursIso.map((start) => ({ start, dayAhead: 1 })) });
     const readings = hoursIso.map((start) => ({ meter: 'W1', channel: 'active_import', start, value: 1200 }));
     expect((await t.app.inject({ method: 'POST', url: '/v1/readings', headers: t.auth('admin'), payload: { readings } })).json()).toMatchObject({ rejected: [] });
@@ -203,12 +217,10 @@ describe.each(FLAVOURS)('market data and imbalance (%s)', (flavour) => {
     expect(starts.slice(25, 27)).toEqual(['2026-03-29T01:00:00+01:00', '2026-03-29T03:00:00+02:00']);
     const month = (await get('/v1/imbalance/meters?portfolio=W&period=2026-03')).json();
     expect(month.meters).toHaveLength(1);
-    expect(month.meters[0].energyMWh).toBeCloseTo(85.2, 9);
-    expect(month.meters[0].imbalanceMWh).toBeCloseTo(-14.2, 9);
-    expect(month.meters[0].imbalanceCost).toBeCloseTo(284, 9);
-    expect(month.meters[0].costPerMWh).toBeCloseTo(284 / 85.2, 9);
-    expect(month.meters[0].shareOfPortfolioCost).toBeCloseTo(1, 12);
-    expect(month.totals.nettingBenefit).toBeCloseTo(0, 9);
+    // Rounded to 10⁻⁶ of their unit at the edge: exact figures, no 85.19999999999999 or 1.2e-15 (issue 12, defect 9).
+    // W1 is a member from its first value to the end of March: 31 March (24 h) has no values and is left out, flagged.
+    expect(month.meters[0]).toMatchObject({ energyMWh: 85.2, imbalanceMWh: -14.2, imbalanceCost: 284, costPerMWh: 3.333333, shareOfPortfolioCost: 1, missingActualHours: 24 });
+    expect(month.totals).toMatchObject({ hours: 95, missingActualHours: 24, energyMWh: 85.2, imbalanceMWh: -14.2, imbalanceCost: 284, standaloneCost: 284, nettingBenefit: 0, actualsComplete: false });
   });
 
   it('a new imbalance price rule applies from its local date; nominations replace the forecasts in their hours', async () => {
@@ -300,13 +312,15 @@ describe.each(FLAVOURS)('market data and imbalance (%s)', (flavour) => {
 
     const first = (await get(`/v1/market/prices?area=TR&from=2015-12-31T22:00:00Z&to=2015-12-31T23:00:00Z`)).json();
     expect(first).toMatchObject({ currency: 'TRY', unit: 'TRY/MWh', timezone: 'Europe/Istanbul' });
-    expect(first.prices).toEqual([{ start: '2016-01-01T00:00:00+02:00', ptf: 89.42, smf: 88.47, positiveImbalance: null, negativeImbalance: null, systemDirection: null, source: 'epias-csv:ptf' }]);
+    expect(first.prices).toEqual([
+      { start: '2016-01-01T00:00:00+02:00', ptf: 89.42, smf: 88.47, positiveImbalance: null, negativeImbalance: null, systemDirection: null, source: 'epias-csv:ptf', unpublished: [] },
+    ]);
     const dst = (await get(`/v1/market/prices?area=TR&from=2016-03-26T23:00:00Z&to=2016-03-27T02:00:00Z&format=csv`)).body.trim().split('\n');
-    // 27 March 2016: 00, 01, 02 (UTC+2), then 04:00 (UTC+3); 03:00 never existed.
-    expect(dst.slice(1).map((l) => l.split(',').slice(0, 3).join(','))).toEqual([
-      '2016-03-27T01:00:00+02:00,140,170',
-      '2016-03-27T02:00:00+02:00,174.99,20',
-      '2016-03-27T04:00:00+03:00,0,0',
+    // 27 March 2016: 00, 01, 02 (UTC+2), then 04:00 (UTC+3); 03:00 never existed. 04:00's PTF = SMF = 0: held as not yet published (read as empty).
+    expect(dst.slice(1).map((l) => [...l.split(',').slice(0, 3), l.split(',')[7]].join(','))).toEqual([
+      '2016-03-27T01:00:00+02:00,140,170,',
+      '2016-03-27T02:00:00+02:00,174.99,20,',
+      '2016-03-27T04:00:00+03:00,,,ptf|smf',
     ]);
     const last = (await get(`/v1/market/prices?area=TR&from=2017-12-31T20:00:00Z&to=2017-12-31T21:00:00Z`)).json().prices[0];
     expect(last).toMatchObject({ start: '2017-12-31T23:00:00+03:00', ptf: 105.01, smf: 25.01 });

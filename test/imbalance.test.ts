@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { hourImbalance, imbalanceCost, imbalancePrices, ruleOn, TR_RULES } from '../forecast/imbalance.js';
+import { hourImbalance, imbalanceCost, imbalancePrices, meterHourActual, ruleOn, TR_RULES } from '../forecast/imbalance.js';
+import { roundFigure } from '../models/precision.js';
 
 describe('imbalance prices', () => {
   it('Turkish rule before 2026: min/max of PTF and SMF ∓ 3 %, published prices first', () => {
@@ -43,5 +44,38 @@ describe('per-meter imbalance', () => {
     expect(z.meters.map((m) => m.allocated)).toEqual([2, 2, 0]);
     const none = hourImbalance(3, [{ meter: 'A', actual: 1 }, { meter: 'B', actual: 1 }], 100, prices);
     expect(none.meters.map((m) => m.allocated)).toEqual([1.5, 1.5]);
+  });
+});
+
+describe('a meter-hour without an actual is never 0 (issue 12, defect 3)', () => {
+  const none = { firmMinutes: 0, estimatedMinutes: 0 };
+  it('a member without values is missing unless the caller fills it; a non-member counts with what it has', () => {
+    expect(meterHourActual({ expected: true, ...none }, 'none')).toEqual({ status: 'missing', actual: undefined });
+    expect(meterHourActual({ expected: true, ...none, forecast: 0.5 }, 'none')).toEqual({ status: 'missing', actual: undefined });
+    expect(meterHourActual({ expected: true, ...none, forecast: 0.5 }, 'forecast')).toEqual({ status: 'forecast', actual: 0.5 });
+    expect(meterHourActual({ expected: true, ...none, forecast: 0.5 }, 'estimate')).toEqual({ status: 'missing', actual: undefined });
+    expect(meterHourActual({ expected: false, ...none, forecast: 0.5 }, 'forecast')).toEqual({ status: 'absent', actual: 0 });
+    expect(meterHourActual({ expected: true, firmMinutes: 60, firm: 0.7, estimatedMinutes: 0, forecast: 9 }, 'forecast')).toEqual({ status: 'actual', actual: 0.7 });
+  });
+  it('a 15-minute meter needs four firm quarters; VEE estimates or the forecast complete the rest, declared provisional', () => {
+    const three = { expected: true, firmMinutes: 45, firm: 0.3, estimatedMinutes: 15, estimated: 0.12, forecast: 0.4 };
+    expect(meterHourActual(three, 'none').status).toBe('missing');
+    expect(meterHourActual(three, 'estimate')).toEqual({ status: 'estimate', actual: 0.42 });
+    // The forecast fills only the quarter not covered: 0.3 + 0.4 × 15/60.
+    expect(meterHourActual(three, 'forecast').actual).toBeCloseTo(0.4, 12);
+    expect(meterHourActual(three, 'estimate-or-forecast')).toEqual({ status: 'estimate', actual: 0.42 });
+    expect(meterHourActual({ ...three, estimatedMinutes: 0, estimated: undefined }, 'estimate-or-forecast').actual).toBeCloseTo(0.4, 12);
+  });
+});
+
+describe('output precision (issue 12, defect 9)', () => {
+  it('rounds at the edge to 10⁻⁶ of the unit, no −0', () => {
+    expect(roundFigure(5.5600000000000005)).toBe(5.56);
+    expect(roundFigure(-1.2e-15)).toBe(0);
+    expect(Object.is(roundFigure(-1.2e-15), 0)).toBe(true);
+    expect(roundFigure(769.0999999999999)).toBe(769.1);
+    expect(roundFigure(2086565.2999999996)).toBe(2086565.3);
+    expect(roundFigure(1 / 3)).toBe(0.333333);
+    expect(roundFigure(null)).toBeNull();
   });
 });

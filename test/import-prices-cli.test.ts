@@ -24,6 +24,7 @@ describe('mdm import prices', () => {
 
   it('parses its options', () => {
     expect(parseCommandLine(['import', 'prices', 'SMF.csv', '--area', 'TR', '--kind', 'smf'])).toEqual({ command: 'import prices', values: { area: 'TR', kind: 'smf' }, args: ['SMF.csv'] });
+    expect(parseCommandLine(['import', 'prices', 'SMF.csv', '--confirm-zeros'])).toEqual({ command: 'import prices', values: { 'confirm-zeros': true }, args: ['SMF.csv'] });
     expect(() => parseCommandLine(['import', 'prices'])).toThrow(/missing FILE.csv/);
   });
 
@@ -31,8 +32,20 @@ describe('mdm import prices', () => {
     const c = capture();
     expect(await importPricesCommand(database, c.io, SMF, { kind: 'smf' })).toBe(0);
     const lines = c.out().trim().split('\n');
-    expect(lines[0]).toBe(`${SMF}: SMF (TL/MWh) → smf of area TR in TRY: 17,544 rows, 17,543 hours stored, 1 issue(s)`);
+    // 332 hours of SMF 0 (no PTF stored here: every price of the hour 0) are held as not yet published (issue 12, defect 4).
+    expect(lines[0]).toBe(`${SMF}: SMF (TL/MWh) → smf of area TR in TRY: 17,544 rows, 17,543 hours stored, 1 issue(s), 332 hour(s) held as not yet published`);
     expect(lines[1]).toMatch(/^ {2}duplicate_hour: line 2070: 2016-03-27 04:00 repeats line 2069/);
+    expect(lines.filter((l) => l.startsWith('  unpublished: '))).toHaveLength(332);
+    expect(lines).toContain('  unpublished: line 2069: 2016-03-27T04:00:00+03:00 every price of the hour is 0 (smf)');
+    expect(lines.at(-1)).toBe('  (332 hour(s) read as unpriced until published; if these zeros are real prices, import again with --confirm-zeros)');
+    const [held] = await database.session((s) => s.query<{ n: number }>(`SELECT count(*)::int AS n FROM market_prices WHERE area = 'TR' AND unpublished = '{smf}'`));
+    expect(held.n).toBe(332);
+    const confirmed = capture();
+    expect(await importPricesCommand(database, confirmed.io, SMF, { kind: 'smf', confirmZeros: true })).toBe(0);
+    expect(confirmed.out().split('\n')[0]).toMatch(/1 issue\(s\), 332 suspicious zero hour\(s\) confirmed as real prices$/);
+    expect(confirmed.out()).toContain('  zero_confirmed: line 2069: 2016-03-27T04:00:00+03:00 every price of the hour is 0 (smf)');
+    const [none] = await database.session((s) => s.query<{ n: number }>(`SELECT count(*)::int AS n FROM market_prices WHERE area = 'TR' AND unpublished IS NOT NULL`));
+    expect(none.n).toBe(0);
     const [row] = await database.session((s) => s.query<{ n: number; smf: number }>(`SELECT count(*)::int AS n, min(smf) FILTER (WHERE start = '2017-12-31T20:00:00Z') AS smf FROM market_prices WHERE area = 'TR'`));
     expect(row).toEqual({ n: 17_543, smf: 25.01 });
     await expect(importPricesCommand(database, c.io, SMF, { kind: 'xyz' })).rejects.toBeInstanceOf(UsageError);

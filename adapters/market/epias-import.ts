@@ -1,5 +1,5 @@
 import { MdmError } from '../../models/errors.js';
-import { areaCurrency, upsertPrices } from '../../sql/market.repository.js';
+import { areaCurrency, upsertPrices, type SuspiciousHour } from '../../sql/market.repository.js';
 import type { Database } from '../../sql/database.js';
 import { parseEpiasCsv, type EpiasIssue } from './epias-csv.js';
 
@@ -22,6 +22,10 @@ export interface EpiasImportResult {
   readonly stored: number;
   /** Rows not taken as they are (clock-change repeats, bad rows), by line. */
   readonly issues: EpiasIssue[];
+  /** Hours whose zeros look unpublished (every price of the hour 0, or SMF 0 while PTF is not), with the file line. */
+  readonly suspicious: (SuspiciousHour & { readonly line: number })[];
+  /** How many of them are held as not yet published (0 with confirmZeros). */
+  readonly held: number;
 }
 
 /**
@@ -30,9 +34,17 @@ export interface EpiasImportResult {
  * market_prices: the other columns of the hours stay as stored. The kind comes
  * from the header unless given; the currency from the header's unit.
  * The 2016-03-27 repeated 04:00 row is reported in `issues` and stored once.
- * @example await importEpiasPrices(database, readFileSync('PTF-2016-2017.csv'), { area: 'TR' }) // { kind: 'ptf', stored: 17543, issues: [duplicate_hour …] }
+ * Zeros that look unpublished (judged on each hour as it stands after the
+ * write, with the other series already stored: sql/market.repository.ts
+ * upsertPrices) are listed in `suspicious` and held as not yet published,
+ * unless `confirmZeros` says they are real prices.
+ * @example await importEpiasPrices(database, readFileSync('PTF-2016-2017.csv'), { area: 'TR' }) // { kind: 'ptf', stored: 17543, issues: [duplicate_hour …], suspicious: [{ line: 2069, columns: ['ptf'] …}, …] }
  */
-export async function importEpiasPrices(database: Database, bytes: Uint8Array, o: { area: string; kind?: EpiasPriceKind; currency?: string }): Promise<EpiasImportResult> {
+export async function importEpiasPrices(
+  database: Database,
+  bytes: Uint8Array,
+  o: { area: string; kind?: EpiasPriceKind; currency?: string; confirmZeros?: boolean },
+): Promise<EpiasImportResult> {
   const s = parseEpiasCsv(bytes);
   const named = s.name.trim().toLowerCase();
   const kind = o.kind ?? (named === 'ptf' || named === 'smf' ? named : undefined);
@@ -53,11 +65,14 @@ export async function importEpiasPrices(database: Database, bytes: Uint8Array, o
   if (stored && stored !== currency) {
     throw new MdmError('MDM_ERR_CONFLICT', [`area ${o.area} has prices in ${stored}; these are in ${currency}: one currency per area`]);
   }
-  const n = await upsertPrices(database, {
+  const w = await upsertPrices(database, {
     area: o.area,
     currency,
     source: `epias-csv:${kind}`,
     rows: s.rows.map((r) => (kind === 'ptf' ? { startMs: r.startMs, ptf: r.value } : { startMs: r.startMs, smf: r.value })),
+    confirmZeros: o.confirmZeros,
   });
-  return { area: o.area, currency, kind, series: s.name, unit: s.unit, lines: s.rows.length + s.issues.length, stored: n, issues: s.issues };
+  const lineOf = new Map(s.rows.map((r) => [r.startMs, r.line]));
+  const suspicious = w.suspicious.map((h) => ({ ...h, line: lineOf.get(h.startMs)! }));
+  return { area: o.area, currency, kind, series: s.name, unit: s.unit, lines: s.rows.length + s.issues.length, stored: w.stored, issues: s.issues, suspicious, held: w.held };
 }

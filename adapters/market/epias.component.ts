@@ -39,8 +39,9 @@ export async function fetchEpiasPrices(database: Database, client: EpiasTranspar
   const ptf = await client.series('ptf', from, to);
   const smf = await client.series('smf', from, to);
   const base = { area: 'TR', currency: 'TRY', source: 'epias-transparency' };
-  const nPtf = await upsertPrices(database, { ...base, rows: ptf.map((r) => ({ startMs: r.startMs, ptf: r.value })) });
-  const nSmf = await upsertPrices(database, { ...base, rows: smf.map((r) => ({ startMs: r.startMs, smf: r.value })) });
+  // Zeros that look unpublished are held as such by upsertPrices (and released when a later run brings the real price).
+  const nPtf = (await upsertPrices(database, { ...base, rows: ptf.map((r) => ({ startMs: r.startMs, ptf: r.value })) })).stored;
+  const nSmf = (await upsertPrices(database, { ...base, rows: smf.map((r) => ({ startMs: r.startMs, smf: r.value })) })).stored;
   return { from, to, ptf: nPtf, smf: nSmf };
 }
 

@@ -29,7 +29,9 @@ import {
   upsertNominations,
   upsertPositions,
   upsertPrices,
+  PRICE_COLUMNS,
   type PositionInput,
+  type SuspiciousHour,
 } from '../../sql/market.repository.js';
 import { requirePortfolio } from '../../sql/portfolio.repository.js';
 import type { RouteContext } from '../app.js';
@@ -99,12 +101,23 @@ export function parsePositionsCsv(text: string): { rows: PositionRow[]; lines: n
 
 const PriceOut = z.object({
   start: z.string().describe("Hour start in the area's zone, with offset"),
-  ptf: z.number().nullable(),
+  ptf: z.number().nullable().describe('Null when absent or held as not yet published (see unpublished)'),
   smf: z.number().nullable(),
   positiveImbalance: z.number().nullable(),
   negativeImbalance: z.number().nullable(),
   systemDirection: z.string().nullable(),
   source: z.string(),
+  unpublished: z.array(z.enum(PRICE_COLUMNS)).describe('Columns received as 0 and held as not yet published (read as null); [] when none'),
+});
+/** At most this many suspicious hours are listed in an answer (suspiciousCount has them all). */
+const MAX_SUSPICIOUS = 1000;
+const SuspiciousOut = z.object({
+  start: z.string().describe("Hour start in the area's zone"),
+  index: z.number().int().optional().describe('JSON: 0-based row in prices'),
+  line: z.number().int().optional().describe('CSV: 1-based line in the file'),
+  columns: z.array(z.enum(PRICE_COLUMNS)),
+  reason: z.string(),
+  storedAs: z.enum(['unpublished', 'confirmed']).describe('unpublished: held as not yet published (read as null, the hour unpriced); confirmed: stored as real zeros (confirmZeros=true)'),
 });
 const PositionOut = z.object({ start: z.string(), bilateral: z.number(), dayAhead: z.number(), intraday: z.number(), total: z.number() });
 const RuleOut = z.object({
@@ -118,6 +131,13 @@ const RuleOut = z.object({
   createdBy: z.string().nullable(),
 });
 const IssueOut = z.object({ line: z.number(), kind: z.string(), message: z.string() });
+
+/** A suspicious hour as the answer lists it. */
+function suspiciousOut(h: SuspiciousHour, tz: string, confirmed: boolean, at: { index?: number; line?: number }): z.infer<typeof SuspiciousOut> {
+  const reason = h.reason === 'smf_zero' ? `SMF is 0 while PTF is ${h.ptf}` : `every price of the hour is 0 (${h.columns.join(', ')})`;
+  const storedAs = confirmed ? 'confirmed' : 'unpublished';
+  return { start: formatInstant(h.startMs, tz), ...at, columns: h.columns, reason: `${reason}: ${confirmed ? 'stored as real zeros (confirmZeros)' : 'held as not yet published; confirmZeros=true stores them as real prices'}`, storedAs };
+}
 
 /** Market data: hourly prices per area, positions and nominations per portfolio, imbalance price rules. See docs/imbalance.md. */
 export const marketRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { database }) => {
@@ -135,12 +155,15 @@ export const marketRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
           'application/json: {area, currency, prices: [{start, ptf, smf, positiveImbalance?, negativeImbalance?, systemDirection?}]}, per MWh, start ISO-8601 with offset on a whole hour. ' +
           'Upsert per (area, start): given fields overwrite, absent ones keep the stored value. A batch with a bad row stores nothing (400, every reason in details.rejected). ' +
           'text/csv: one EPİAŞ hourly price file as published (Windows-1254, "Tarih","Saat","PTF (TL/MWh)", Turkish numbers, local hours); ' +
-          'query area (default TR), kind=ptf|smf (default: from the header), currency (default: from the unit). Clock-change repeats are reported in issues and stored once.',
+          'query area (default TR), kind=ptf|smf (default: from the header), currency (default: from the unit). Clock-change repeats are reported in issues and stored once. ' +
+          'Either way, each hour written is judged as it stands after the write: when every price of the hour is 0, or SMF is 0 while PTF is not, its zeros are listed in suspicious and held ' +
+          'as not yet published (read as null; imbalance counts the hour unpriced) unless confirmZeros=true says they are real prices. See docs/imbalance.md.',
         consumes: ['application/json', CSV],
         querystring: z.object({
           area: AreaSchema.optional().describe('text/csv only; default TR'),
           kind: z.enum(['ptf', 'smf']).optional().describe('text/csv only'),
           currency: CurrencySchema.optional().describe('text/csv only'),
+          confirmZeros: z.enum(['true', 'false']).default('false').describe('true: the zeros of this write are real prices, not "not yet published"'),
         }),
         body: PricesBodySchema,
         response: {
@@ -151,6 +174,9 @@ export const marketRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
             kind: z.enum(['ptf', 'smf']).optional(),
             lines: z.number().int().optional().describe('CSV: data rows in the file'),
             issues: z.array(IssueOut).optional().describe('CSV: rows not taken as they are (clock-change repeats, bad rows)'),
+            unpublished: z.number().int().describe('Hours written that are held as not yet published'),
+            suspiciousCount: z.number().int().describe('Hours written whose zeros look unpublished (held, or confirmed with confirmZeros=true)'),
+            suspicious: z.array(SuspiciousOut).describe(`The first ${MAX_SUSPICIOUS} of them, oldest first`),
           }),
           400: ErrorSchema,
           409: ErrorSchema,
@@ -161,17 +187,38 @@ export const marketRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
     },
     async (req) => {
       const body: unknown = req.body;
+      const confirmZeros = req.query.confirmZeros === 'true';
       if (Buffer.isBuffer(body)) {
-        const r = await importEpiasPrices(database, body, { area: req.query.area ?? 'TR', kind: req.query.kind, currency: req.query.currency });
-        return { area: r.area, currency: r.currency, stored: r.stored, kind: r.kind, lines: r.lines, issues: r.issues };
+        const r = await importEpiasPrices(database, body, { area: req.query.area ?? 'TR', kind: req.query.kind, currency: req.query.currency, confirmZeros });
+        const tz = areaTimezone(r.area);
+        return {
+          area: r.area,
+          currency: r.currency,
+          stored: r.stored,
+          kind: r.kind,
+          lines: r.lines,
+          issues: r.issues,
+          unpublished: r.held,
+          suspiciousCount: r.suspicious.length,
+          suspicious: r.suspicious.slice(0, MAX_SUSPICIOUS).map((h) => suspiciousOut(h, tz, confirmZeros, { line: h.line })),
+        };
       }
       const { area, currency, prices } = req.body;
       const { ms, problems } = hourStarts(prices.map((p) => p.start));
       if (problems.length) refuse('price', problems);
       const stored = await areaCurrency(database, area);
       if (stored && stored !== currency) throw new MdmError('MDM_ERR_CONFLICT', [`area ${area} has prices in ${stored}, not ${currency}: one currency per area`]);
-      const n = await upsertPrices(database, { area, currency, source: 'api', rows: prices.map((p, i) => ({ ...p, startMs: ms[i] })) });
-      return { area, currency, stored: n };
+      const w = await upsertPrices(database, { area, currency, source: 'api', rows: prices.map((p, i) => ({ ...p, startMs: ms[i] })), confirmZeros });
+      const indexOf = new Map(ms.map((m, i) => [m, i]));
+      const tz = areaTimezone(area);
+      return {
+        area,
+        currency,
+        stored: w.stored,
+        unpublished: w.held,
+        suspiciousCount: w.suspicious.length,
+        suspicious: w.suspicious.slice(0, MAX_SUSPICIOUS).map((h) => suspiciousOut(h, tz, confirmZeros, { index: indexOf.get(h.startMs) })),
+      };
     },
   );
 
@@ -182,7 +229,9 @@ export const marketRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
       schema: {
         tags: ['market'],
         summary: 'Hourly prices of a market area (JSON or CSV)',
-        description: "Per MWh in the area's currency; start in the area's zone (TR: Europe/Istanbul). format=csv: start,ptf,smf,positiveImbalance,negativeImbalance,systemDirection,source.",
+        description:
+          "Per MWh in the area's currency; start in the area's zone (TR: Europe/Istanbul). A price held as not yet published reads as null and is named in unpublished. " +
+          'format=csv: start,ptf,smf,positiveImbalance,negativeImbalance,systemDirection,source,unpublished (the held columns separated by |).',
         produces: ['application/json', CSV],
         querystring: z.object({ area: AreaSchema.default('TR'), from: InstantQuery, to: InstantQuery, format: z.enum(['json', 'csv']).default('json') }),
         response: {
@@ -205,10 +254,11 @@ export const marketRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
         negativeImbalance: r.negativeImbalance,
         systemDirection: r.systemDirection,
         source: r.source,
+        unpublished: r.unpublished,
       }));
       if (format === 'csv') {
-        const cols = ['start', 'ptf', 'smf', 'positiveImbalance', 'negativeImbalance', 'systemDirection', 'source'] as const;
-        const text = csvLine(cols) + prices.map((p) => csvLine(cols.map((c) => p[c] ?? ''))).join('');
+        const cols = ['start', 'ptf', 'smf', 'positiveImbalance', 'negativeImbalance', 'systemDirection', 'source', 'unpublished'] as const;
+        const text = csvLine(cols) + prices.map((p) => csvLine(cols.map((c) => (c === 'unpublished' ? p.unpublished.join('|') : (p[c] ?? ''))))).join('');
         return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="prices-${area}.csv"`).send(text as never);
       }
       const currency = rows[0]?.currency ?? (await areaCurrency(database, area)) ?? null;
@@ -219,7 +269,7 @@ export const marketRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
   app.put(
     '/market/positions',
     {
-      config: { permission: 'market:write' },
+      config: { permission: 'positions:write' },
       validatorCompiler: jsonOrCsv,
       schema: {
         tags: ['market'],
@@ -293,7 +343,7 @@ export const marketRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
   app.put(
     '/market/nominations',
     {
-      config: { permission: 'market:write' },
+      config: { permission: 'positions:write' },
       schema: {
         tags: ['market'],
         summary: 'Store meter-level nominations (MWh per meter and hour); in an hour that has them, imbalance allocates the position by them instead of the forecasts',
