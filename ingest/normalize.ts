@@ -140,7 +140,7 @@ export function normalizeReadings(raw: readonly unknown[], meters: ReadonlyMap<s
     }
     const channel = resolveChannel(r.channel);
     if (!channel) {
-      rejected.push({ index, reason: `unknown channel ${show(r.channel)}: ${KNOWN_CHANNELS_HINT}`, meter: meterId });
+      rejected.push({ index, reason: fieldProblem('channel', r.channel, FIELD_LIMITS.code) ?? `unknown channel ${show(r.channel)}: ${KNOWN_CHANNELS_HINT}`, meter: meterId });
       continue;
     }
     const startMs = instantMs(r.start);

@@ -1,4 +1,4 @@
-import { MAX_JSON_DEPTH, jsonDepthExceeds, safeJson } from '../../models/input-bounds.js';
+import { FIELD_LIMITS, MAX_JSON_DEPTH, boundedText, fieldProblem, jsonDepthExceeds, safeJson } from '../../models/input-bounds.js';
 import { isSenmlPack, senmlToReadings } from './senml.js';
 import type { TopicRoute } from './topics.js';
 
@@ -60,8 +60,8 @@ export function decodeMessage(route: TopicRoute, payload: Uint8Array, opts: { no
   const invalid = (reason: string, ack: AckRequest | null = null): DecodedMessage => ({ kind: 'invalid', reason, ack });
   const text = payloadText(payload);
   if (text === undefined) return invalid('payload is not UTF-8 text; send JSON');
-  // PostgreSQL text and jsonb cannot hold U+0000: refuse it here rather than fail the whole batch.
-  if (text.includes('\u0000') || text.includes('\\u0000')) return invalid('payload contains NUL (U+0000) characters, which cannot be stored; remove them');
+  // U+0000 (which PostgreSQL text cannot hold) is not refused here for the whole message: raw, it is not
+  // JSON; escaped as \u0000 inside a row's field, the row checks (ingest/normalize.ts) reject that row alone.
   // Before JSON.parse: nothing recursive (stringify, validation) may ever meet a 20 000-level value.
   if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
     return invalid(`payload nests arrays/objects deeper than ${MAX_JSON_DEPTH} levels (reading rows need 3); flatten it`);
@@ -84,10 +84,17 @@ export function decodeMessage(route: TopicRoute, payload: Uint8Array, opts: { no
     const gateway = topicGateway ?? (typeof w.gateway === 'string' ? w.gateway : null);
     if (w.ack === true) ack = { id, gateway };
     const unknown = Object.keys(w).filter((k) => !allowed.includes(k));
-    if (unknown.length) return invalid(`unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}; a wrapper has ${allowed.join(', ')}`, ack);
+    if (unknown.length) {
+      const named = unknown.slice(0, 5).map((k) => boundedText(JSON.stringify(k), 66)).join(', ');
+      return invalid(`unknown field${unknown.length > 1 ? 's' : ''} ${named}${unknown.length > 5 ? ', …' : ''}; a wrapper has ${allowed.join(', ')}`, ack);
+    }
     if (w.ack !== undefined && typeof w.ack !== 'boolean') return invalid('ack must be true or false', ack);
     if (w.id !== undefined && id === null) return invalid('id must be a string or a number', ack);
     if (w.gateway !== undefined && typeof w.gateway !== 'string') return invalid('gateway must be a string (the gateway id whose acks topic gets the result)', ack);
+    const badGateway = typeof w.gateway === 'string' ? (fieldProblem('gateway', w.gateway, FIELD_LIMITS.id) ?? (/[+#/]/.test(w.gateway) ? 'gateway must not hold /, + or #' : null)) : null;
+    if (badGateway) return invalid(badGateway, w.ack === true && topicGateway ? { id, gateway: topicGateway } : null);
+    const badId = typeof w.id === 'string' ? fieldProblem('id', w.id, FIELD_LIMITS.id) : null;
+    if (badId) return invalid(badId);
     if (!Array.isArray(w[listKey])) return invalid(`${listKey} must be an array`, ack);
     body = w[listKey];
   }
