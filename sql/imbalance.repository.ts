@@ -63,6 +63,11 @@ const FIRM = [qualityCode('measured'), qualityCode('validated'), qualityCode('ed
 const ESTIMATED = qualityCode('estimated');
 /** Profile estimates (migration 013) are the settlement basis of a profiled meter: firm, not provisional. */
 const PROFILE = sourceCode('profile');
+/** Coded coverage of a value without its own interval: "the meter's interval" (a real interval is at most 60 minutes). */
+const COV_METER = 1000;
+/** Meter-hour statuses as in forecast/imbalance.ts meterHourActual. */
+const S = { actual: sql.lit(0), absent: sql.lit(1), estimate: sql.lit(2), forecast: sql.lit(3), missing: sql.lit(4) } as const;
+const STATUS_DOC = '0 actual, 1 absent (not a member then), 2 estimate, 3 forecast (provisional fills), 4 missing';
 
 interface Member {
   readonly id: number;
@@ -82,8 +87,9 @@ function chain(p: ImbalanceScope, m: readonly Member[]) {
   const useFc = fill === 'forecast' || fill === 'estimate-or-forecast';
   const ids = m.map((x) => x.id);
   const targets = m.map((x) => `meter:${x.external_id}`);
-  const firm = sql`(r.quality = ANY(${FIRM}::int[]) OR (r.quality = ${ESTIMATED} AND r.source = ${PROFILE}))`;
-  const est = sql`(r.quality = ${ESTIMATED} AND r.source <> ${PROFILE})`;
+  // Class of a value, once per reading (literal codes: cheaper per row than = ANY(array parameter)): 1 firm, 2 VEE estimate, 0 no value.
+  const cls = sql`CASE WHEN r.quality IN (${sql.join(FIRM.map((c) => sql.lit(c)))}) THEN 1
+                       WHEN r.quality = ${sql.lit(ESTIMATED)} THEN CASE WHEN r.source = ${sql.lit(PROFILE)} THEN 1 ELSE 2 END ELSE 0 END`;
   const cutoff = new Date(Math.floor((p.now ?? new Date()).getTime() / HOUR_MS) * HOUR_MS - HOUR_MS); // the last finished hour starts here
   // Actuals (firm and VEE-estimated parts), forecast candidates and nominations go through ONE hash aggregate per
   // (meter, hour) instead of full joins (which the planner sorts for). The newest forecast run wins by max() over
@@ -95,24 +101,27 @@ function chain(p: ImbalanceScope, m: readonly Member[]) {
         AS pm(id, external_id, multiplier, interval_minutes, ef, et)
     ),
     u AS (
-      SELECT r.meter_id, date_bin('1 hour', r.start, ${EPOCH}) AS h,
-        CASE WHEN ${firm} THEN r.value END AS fk, CASE WHEN ${firm} THEN COALESCE(r.interval_minutes, pm.interval_minutes) END AS fm,
-        CASE WHEN ${est} THEN r.value END AS ek, CASE WHEN ${est} THEN COALESCE(r.interval_minutes, pm.interval_minutes) END AS em,
-        NULL::float8[] AS fc, NULL::float8 AS nom
-      FROM readings r JOIN pm ON pm.id = r.meter_id
-      WHERE r.meter_id = ANY(${ids}::int[]) AND r.channel = 1 AND r.start >= ${p.from} AND r.start < ${p.to}
+      -- Minutes a value covers, coded: its own interval, or ${sql.lit(COV_METER)} for "the meter's" (applied in mh: no join of the readings here).
+      SELECT x.meter_id, x.h, CASE WHEN x.cls = 1 THEN x.value END AS fk, CASE WHEN x.cls = 1 THEN x.cov END AS fcov,
+             CASE WHEN x.cls = 2 THEN x.value END AS ek, CASE WHEN x.cls = 2 THEN x.cov END AS ecov, NULL::float8[] AS fc, NULL::float8 AS nom
+      FROM (
+        SELECT r.meter_id, date_bin('1 hour', r.start, ${EPOCH}) AS h, r.value, COALESCE(r.interval_minutes, ${sql.lit(COV_METER)}) AS cov, ${cls} AS cls
+        FROM readings r
+        WHERE r.meter_id = ANY(${ids}::int[]) AND r.channel = 1 AND r.start >= ${p.from} AND r.start < ${p.to}
+        OFFSET 0 -- not flattened: the class is computed once per reading
+      ) x
       UNION ALL
       SELECT t.meter_id, fv.start, NULL, NULL, NULL, NULL, ARRAY[extract(epoch FROM fr.issue_time)::float8, fr.id::float8, fv.p50], NULL
       FROM forecast_values fv JOIN forecast_runs fr ON fr.id = fv.run_id
       JOIN unnest(${targets}::text[], ${ids}::int[]) AS t(target, meter_id) ON t.target = fv.target
       WHERE fv.target = ANY(${targets}::text[]) AND fv.start >= ${p.from} AND fv.start < ${p.to}
-        AND fr.status = 'done' AND fr.horizon = 'day-ahead' AND fr.issue_time <= fv.start
+        AND fr.status IN ('done', 'partial') AND fr.horizon = 'day-ahead' AND fr.issue_time <= fv.start
       UNION ALL
       SELECT meter_id, start, NULL, NULL, NULL, NULL, NULL, mwh FROM nominations
       WHERE portfolio = ${p.portfolio} AND meter_id = ANY(${ids}::int[]) AND start >= ${p.from} AND start < ${p.to}
     ),
     agg AS (
-      SELECT meter_id, h, sum(fk) AS fk, COALESCE(sum(fm), 0) AS fm, sum(ek) AS ek, COALESCE(sum(em), 0) AS em,
+      SELECT meter_id, h, sum(fk) AS fk, COALESCE(sum(fcov), 0) AS fcov, sum(ek) AS ek, COALESCE(sum(ecov), 0) AS ecov,
              (max(fc))[3] / 1000.0 AS fc, max(nom) AS nom
       FROM u GROUP BY meter_id, h
     ),
@@ -122,37 +131,39 @@ function chain(p: ImbalanceScope, m: readonly Member[]) {
     ),
     mh AS (
       SELECT agg.meter_id, agg.h, (agg.h >= pm.ef AND (pm.et IS NULL OR agg.h < pm.et)) AS expected,
-             agg.fk * pm.multiplier / 1000.0 AS firm, agg.fm, agg.ek * pm.multiplier / 1000.0 AS est, agg.em, agg.fc,
+             agg.fk * pm.multiplier / 1000.0 AS firm, (agg.fcov % ${sql.lit(COV_METER)} + agg.fcov / ${sql.lit(COV_METER)} * pm.interval_minutes)::int AS fm,
+             agg.ek * pm.multiplier / 1000.0 AS est, (agg.ecov % ${sql.lit(COV_METER)} + agg.ecov / ${sql.lit(COV_METER)} * pm.interval_minutes)::int AS em, agg.fc,
              CASE WHEN nh.h IS NOT NULL THEN agg.nom ELSE agg.fc END AS w
       FROM agg JOIN pm ON pm.id = agg.meter_id LEFT JOIN nomh nh ON nh.h = agg.h
     ),
+    -- status (smallint, cheaper to test than text): ${sql.raw(STATUS_DOC)}
     mst AS (
       SELECT mh.*, CASE
-          WHEN fm >= 60 THEN 'actual'
-          WHEN NOT expected THEN 'absent'
-          WHEN ${useEst}::boolean AND fm + em >= 60 THEN 'estimate'
-          WHEN ${useFc}::boolean AND fc IS NOT NULL THEN 'forecast'
-          ELSE 'missing' END AS status
+          WHEN fm >= 60 THEN ${S.actual}
+          WHEN NOT expected THEN ${S.absent}
+          WHEN ${sql.lit(useEst)} AND fm + em >= 60 THEN ${S.estimate}
+          WHEN ${sql.lit(useFc)} AND fc IS NOT NULL THEN ${S.forecast}
+          ELSE ${S.missing} END AS status
       FROM mh
     ),
     ms AS (
-      SELECT mst.*, CASE status
-          WHEN 'actual' THEN firm
-          WHEN 'absent' THEN COALESCE(firm, 0)
-          WHEN 'estimate' THEN COALESCE(firm, 0) + COALESCE(est, 0)
-          WHEN 'forecast' THEN COALESCE(firm, 0) + CASE WHEN ${useEst}::boolean THEN COALESCE(est, 0) ELSE 0 END
-                               + fc * GREATEST(0, 60 - fm - CASE WHEN ${useEst}::boolean THEN em ELSE 0 END) / 60.0
+      -- Materialized (read by hw, mq, own): only the columns they need.
+      SELECT meter_id, h, expected, w, status, CASE status
+          WHEN ${S.actual} THEN firm
+          WHEN ${S.absent} THEN COALESCE(firm, 0)
+          WHEN ${S.estimate} THEN COALESCE(firm, 0) + COALESCE(est, 0)
+          WHEN ${S.forecast} THEN COALESCE(firm, 0) + ${useEst ? sql`COALESCE(est, 0)` : sql`0`} + fc * GREATEST(0, 60 - fm - ${useEst ? sql`em` : sql`0`}) / 60.0
         END AS actual
       FROM mst
     ),
     hw AS (
       SELECT h, sum(w) AS wsum, count(w)::int AS nw, count(*)::int AS n, sum(actual) AS actual,
-             count(*) FILTER (WHERE status = 'actual')::int AS n_actual,
-             count(*) FILTER (WHERE status IN ('estimate', 'forecast'))::int AS n_prov,
-             sum(actual) FILTER (WHERE status IN ('estimate', 'forecast')) AS prov_mwh,
-             count(*) FILTER (WHERE status = 'missing')::int AS n_missing_rows,
+             count(*) FILTER (WHERE status = ${S.actual})::int AS n_actual,
+             count(*) FILTER (WHERE status IN (${S.estimate}, ${S.forecast}))::int AS n_prov,
+             sum(actual) FILTER (WHERE status IN (${S.estimate}, ${S.forecast})) AS prov_mwh,
+             count(*) FILTER (WHERE status = ${S.missing})::int AS n_missing_rows,
              count(*) FILTER (WHERE expected)::int AS n_exp_rows,
-             count(*) FILTER (WHERE NOT expected AND status = 'actual')::int AS n_extra
+             count(*) FILTER (WHERE NOT expected AND status = ${S.actual})::int AS n_extra
       FROM ms GROUP BY h
     ),
     wv AS (SELECT id AS meter_id, GREATEST(ef, ${p.from}) AS a, LEAST(COALESCE(et, ${p.to}), ${p.to}) AS b FROM pm),
@@ -211,7 +222,7 @@ function chain(p: ImbalanceScope, m: readonly Member[]) {
       FROM hq
     ),
     mq AS (
-      SELECT m.meter_id, m.h, m.actual,
+      SELECT m.meter_id, m.h, m.actual, m.status,
         CASE WHEN hp.wsum > 0 THEN COALESCE(hp.position * m.w / hp.wsum, 0)
              WHEN hp.nw > 0 THEN CASE WHEN m.w IS NOT NULL THEN hp.position / hp.nw ELSE 0 END
              ELSE hp.position / hp.n END AS alloc,
@@ -220,7 +231,7 @@ function chain(p: ImbalanceScope, m: readonly Member[]) {
       WHERE hp.counted
     ),
     mc AS (
-      SELECT meter_id, h, actual, alloc - actual AS q,
+      SELECT meter_id, h, actual, status, alloc - actual AS q,
         CASE WHEN NOT priced THEN NULL
              WHEN alloc - actual >= 0 THEN (ptf - ppos) * (alloc - actual)
              ELSE (pneg - ptf) * (actual - alloc) END AS standalone
@@ -304,23 +315,20 @@ export async function meterImbalance(database: Database, p: ImbalanceScope): Pro
       WITH ${chain(p, members)},
       per_meter AS (
         SELECT mc.meter_id, sum(mc.actual) AS energy, sum(mc.q) AS imbalance, sum(mc.standalone) AS standalone,
-               sum(CASE WHEN hs.ssum > 0 THEN hp.cost * mc.standalone / hs.ssum WHEN hp.cost IS NOT NULL THEN 0 END) AS cost
+               sum(CASE WHEN hs.ssum > 0 THEN hp.cost * mc.standalone / hs.ssum WHEN hp.cost IS NOT NULL THEN 0 END) AS cost,
+               count(*) FILTER (WHERE mc.status IN (${S.estimate}, ${S.forecast}))::int AS prov,
+               sum(mc.actual) FILTER (WHERE mc.status IN (${S.estimate}, ${S.forecast})) AS prov_mwh
         FROM mc JOIN hs ON hs.h = mc.h JOIN hp ON hp.h = mc.h
         GROUP BY mc.meter_id
       ),
-      own AS (
-        SELECT ms.meter_id, count(*) FILTER (WHERE ms.expected AND ms.status <> 'missing')::int AS ok,
-               count(*) FILTER (WHERE hp.counted AND ms.status IN ('estimate', 'forecast'))::int AS prov,
-               sum(ms.actual) FILTER (WHERE hp.counted AND ms.status IN ('estimate', 'forecast')) AS prov_mwh
-        FROM ms JOIN hp ON hp.h = ms.h GROUP BY ms.meter_id
-      ),
+      own AS (SELECT meter_id, count(*) FILTER (WHERE expected AND status <> ${S.missing})::int AS ok FROM ms GROUP BY meter_id),
       cum AS (
         SELECT g.h, (count(s.h) OVER (ORDER BY g.h) - CASE WHEN s.h IS NULL THEN 0 ELSE 1 END)::int AS before
         FROM generate_series(${p.from}::timestamptz, ${p.to}::timestamptz, INTERVAL '1 hour') AS g(h) LEFT JOIN hset s ON s.h = g.h
       ),
       mexp AS (SELECT wv.meter_id, cb.before - ca.before AS n FROM wv JOIN cum ca ON ca.h = wv.a JOIN cum cb ON cb.h = wv.b WHERE wv.a < wv.b)
       SELECT pm.external_id AS meter, pmr.energy, pmr.imbalance, pmr.cost, pmr.standalone,
-             GREATEST(0, COALESCE(mexp.n, 0) - COALESCE(own.ok, 0))::int AS missing, COALESCE(own.prov, 0) AS prov, own.prov_mwh,
+             GREATEST(0, COALESCE(mexp.n, 0) - COALESCE(own.ok, 0))::int AS missing, COALESCE(pmr.prov, 0) AS prov, pmr.prov_mwh,
              0 AS hours, 0 AS unpriced, 0 AS held, 0 AS missing_mh, NULL::float8 AS position, NULL::float8 AS missing_position
       FROM pm LEFT JOIN per_meter pmr ON pmr.meter_id = pm.id LEFT JOIN own ON own.meter_id = pm.id LEFT JOIN mexp ON mexp.meter_id = pm.id
       WHERE pmr.meter_id IS NOT NULL OR COALESCE(mexp.n, 0) > 0 OR own.meter_id IS NOT NULL
