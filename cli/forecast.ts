@@ -50,11 +50,21 @@ export interface ForecastCommandOptions {
   readonly model?: string;
 }
 
+/** How `mdm forecast` prints a horizon's rows: intraday and day-ahead per hour, week- and month-ahead per local day, long-term per month. */
+export const PRINTED_AS: Readonly<Record<HorizonName, 'hour' | 'day' | 'month'>> = {
+  intraday: 'hour',
+  'day-ahead': 'hour',
+  'week-ahead': 'day',
+  'month-ahead': 'day',
+  'long-term': 'month',
+};
+
 /**
  * Queues a run (requested by `cli`), runs it here with a progress bar and
- * prints its hourly rows (up to a week; longer horizons: one line per local
- * day, long-term per month) with the run's summary. Exit code 1 when the
- * run fails (its reason is stored on the run and printed).
+ * prints its rows (PRINTED_AS: per hour, local day or month) with the run's
+ * summary, coverage and warnings on stderr. Exit code 1 when the run fails
+ * (its reason is stored on the run and printed); a partial run prints its
+ * rows and exits 0 with its warnings.
  */
 export async function forecastCommand(database: Database, io: Io, o: ForecastCommandOptions): Promise<number> {
   const t = await target(database, o.target);
@@ -74,10 +84,11 @@ export async function forecastCommand(database: Database, io: Io, o: ForecastCom
   await executeRun({ database, engine: storedTargetEngine(database), onProgress: (f) => bar.update(f * 1000, 0) }, run);
   bar.done();
   const r = (await getRun(database, id))!;
-  if (r.status !== 'done') {
+  if (r.status !== 'done' && r.status !== 'partial') {
     io.err(`mdm: forecast run ${id} failed: ${r.error}\n`);
     return 1;
   }
+  const summary = (r.metadata?.summary ?? {}) as { coverage?: { members: number; forecast: number; energyShare: number | null }; warnings?: string[]; holidayCalendar?: { country: string | null } };
   const rows = await listRunValues(database, id, t.text);
   const tz = t.ref.kind === 'meter' ? t.meters[0].timezone : t.timezone;
   const metrics = r.metrics as { models?: Record<string, { wape?: number; skill?: number; coverage?: number }> } | null;
@@ -85,14 +96,19 @@ export async function forecastCommand(database: Database, io: Io, o: ForecastCom
   const lines = [
     `run ${id}: ${t.text} ${horizon}, model ${r.usedModel} (requested ${model}), issued ${formatInstant(r.issueTime.getTime(), tz)}, data up to ${r.dataCutoff ? formatInstant(r.dataCutoff.getTime(), tz) : '-'}`,
     used ? `backtest: WAPE ${pct(used.wape ?? NaN)}, skill vs naive ${pct(used.skill ?? NaN)}, P10–P90 coverage ${pct(used.coverage ?? NaN)}` : 'backtest: none (see GET /v1/forecasts/runs/' + id + ' metadata)',
+    `status ${r.status}` +
+      (summary.coverage ? `: ${summary.coverage.forecast} of ${summary.coverage.members} member(s) forecast${summary.coverage.energyShare === null ? '' : ` (${pct(summary.coverage.energyShare)} of last month's energy)`}` : '') +
+      `, holidays ${summary.holidayCalendar?.country ?? 'none'}`,
+    ...(summary.warnings ?? []).map((w) => `warning: ${w}`),
     '',
   ];
   io.err(lines.join('\n'));
   const total = rows.reduce((a, v) => a + v.p50, 0);
-  if (horizon === 'long-term') {
+  const printed = PRINTED_AS[horizon];
+  if (printed === 'month') {
     const months = monthlyTotals(rows.map((v) => ({ start: v.start.getTime(), p10: v.p10 ?? NaN, p50: v.p50, p90: v.p90 ?? NaN })), tz);
     io.out(['month    hours  p10_kwh  p50_kwh  p90_kwh', ...months.map((m) => `${m.month}  ${String(m.hours).padStart(5)}  ${num(m.p10, 1)}  ${num(m.p50, 1)}  ${num(m.p90, 1)}`)].join('\n') + '\n');
-  } else if (rows.length > 24 * 7) {
+  } else if (printed === 'day') {
     const days = new Map<string, { n: number; p10: number; p50: number; p90: number }>();
     for (const v of rows) {
       const d = localDate(v.start.getTime(), tz);

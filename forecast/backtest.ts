@@ -4,6 +4,7 @@ import { combineQuantiles, inverseErrorWeights } from './models/ensemble.js';
 import { DEFAULT_DAY_AHEAD_CUTOFF, horizonWindow, localTimeOn, parseCutoff, type HorizonWindow } from './horizon.js';
 import { combineMetrics, evaluate, skill, type ForecastMetrics, type QuantileValues } from './metrics.js';
 import type { FitContext, FittedModel, ForecastModel, HorizonName, QuantileRow, SeriesData } from './model.js';
+import { orderedRow } from './quantiles.js';
 import { gaussian, seededRandom } from '../models/random.js';
 
 /**
@@ -79,7 +80,8 @@ export interface BacktestOptions {
   readonly issueAt?: string;
   /** Issue every n days; default 1. */
   readonly stepDays?: number;
-  readonly country: string;
+  /** Holiday calendar country; null: none (FitContext.country). */
+  readonly country: string | null;
   /** Days between trainings of models that support `update`; default 7. */
   readonly refitEveryDays?: number;
   /** Only this many days of history before each cut-off are given to the models; default all. */
@@ -107,6 +109,12 @@ export interface BacktestOptions {
   readonly scoreFrom?: string;
   /** Keep every forecast and actual (engine: ensemble weights, quantile calibration). */
   readonly keepForecasts?: boolean;
+  /**
+   * Lowest value a quantile may take (0 for consumption: forecast/quantiles
+   * orderedRow), applied to every model's rows, calibrated bands and sums, as
+   * the engine does live. Default none (rows as the models give them).
+   */
+  readonly floor?: number;
   /** Fraction done 0..1 after each origin. */
   readonly onProgress?: (fraction: number, note: string) => void;
 }
@@ -271,6 +279,8 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
   const baseline = opts.baseline ?? (opts.models.naive ? 'naive' : undefined);
   const refitMs = (opts.refitEveryDays ?? 7) * DAY;
   const rand = seededRandom(opts.seed ?? 1);
+  const floor = opts.floor;
+  const ordered = floor === undefined ? (r: QuantileValues) => r : (r: QuantileValues) => orderedRow(r, floor);
 
   // Samples: one per (origin, hour of its window), shared by every series and model.
   const sampleStart: number[] = [];
@@ -319,7 +329,7 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
       }
       const rows = await st.fitted.predict({ fromMs: w.fromMs, toMs: w.toMs });
       series.forEach((_, j) => {
-        const win = onWindow(rows[j], w);
+        const win = onWindow(rows[j], w).map(ordered);
         if (fill && fill !== name) {
           const src = raw[fill][j];
           for (let i = 0; i < win.length; i++) {
@@ -359,7 +369,7 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
       weights[e] = Object.fromEntries(def.members.map((m, i) => [m, wts[i]]));
       series.forEach((_, j) => {
         for (let i = first; i < sampleStart.length; i++) {
-          raw[e][j].push(combineQuantiles(def.members.map((m) => raw[m][j][i]), wts));
+          raw[e][j].push(ordered(combineQuantiles(def.members.map((m) => raw[m][j][i]), wts)));
         }
       });
       elapsedMs[e] += performance.now() - t0;
@@ -381,7 +391,7 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
           scale = fitBandScale(a, f, { minSamples: opts.calibrate.minSamples });
         }
         bandScales[n][j] = scale;
-        for (let i = first; i < sampleStart.length; i++) forecasts[n][j].push(scaleBand(raw[n][j][i], scale));
+        for (let i = first; i < sampleStart.length; i++) forecasts[n][j].push(ordered(scaleBand(raw[n][j][i], scale)));
       });
     }
     if (opts.portfolio) {
@@ -394,9 +404,9 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
           scale = fitBandScale(a, f, { minSamples: opts.calibrate.minSamples });
         }
         for (let i = first; i < sampleStart.length; i++) {
-          const row = sumQuantiles(series.map((_, j) => forecasts[n][j][i]));
+          const row = ordered(sumQuantiles(series.map((_, j) => forecasts[n][j][i])));
           portRaw[n].push(row);
-          portForecasts[n].push(scaleBand(row, scale));
+          portForecasts[n].push(ordered(scaleBand(row, scale)));
         }
       }
       for (let i = first; i < sampleStart.length; i++) {

@@ -9,6 +9,8 @@ import { withTemperatureNormals } from './temperature-normals.js';
 import { mlModel } from './models/ml.js';
 import { naiveModel } from './models/naive.js';
 import { profileModel } from './models/profile.js';
+import { historyMeanRows } from './models/history-mean.js';
+import { orderedRow } from './quantiles.js';
 
 /**
  * The forecast engine (issue 5): one call forecasts a target's series over a
@@ -88,6 +90,11 @@ export interface RunForecastOptions {
   /** Model implementations by kind (defaults: naive d7, profile, ml; ensemble = profile + ml). */
   readonly models?: Partial<Record<Exclude<ModelKind, 'ensemble'>, ForecastModel>>;
   readonly gates?: QualityGateOptions;
+  /**
+   * Lowest value of any quantile (forecast/quantiles orderedRow): 0 (default)
+   * for a non-negative channel such as active import; null for none.
+   */
+  readonly floor?: number | null;
 }
 
 export interface SeriesGate {
@@ -127,6 +134,12 @@ export interface RunForecastResult {
     readonly fallbacks: readonly { readonly id: string; readonly model: ModelKind; readonly reason: string }[];
     readonly weights?: Readonly<Record<string, number>>;
     readonly portfolio?: { readonly id: string; readonly method: 'sum' | 'aggregate'; readonly reason: string; readonly membersLeftOut: number };
+    /** Members forecast from the mean of their own values by day type and hour (naive had nothing to read: models/history-mean). */
+    readonly historyMean: readonly string[];
+    /** Members without a single finite forecast hour (no known value before the cut-off): left out of the sum. */
+    readonly notForecast: readonly string[];
+    /** Lowest quantile value (null: none). */
+    readonly floor: number | null;
     readonly models: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
     /** Hours of temperature filled with month × hour normals (past the weather forecast), all series. */
     readonly temperatureNormalHours: number;
@@ -285,6 +298,8 @@ export async function runForecast(
     return r.series;
   });
   const progress = ctx.onProgress ?? (() => {});
+  const floor = opts.floor === undefined ? 0 : opts.floor;
+  const ordered = (r: QuantileRow): QuantileRow => (floor === null ? r : orderedRow(r, floor));
   const horizonName = opts.horizonName ?? horizon.name ?? 'day-ahead';
   const aggIndex = opts.target && series.length > 1 ? series.findIndex((s) => s.id === opts.target) : -1;
   const aggregate = aggIndex >= 0 ? series[aggIndex] : undefined;
@@ -345,6 +360,7 @@ export async function runForecast(
       fillFrom: 'naive',
       calibrate: {},
       keepForecasts: true,
+      floor: floor ?? undefined,
     };
     bt = await backtest(sampled, { ...common, portfolio: aggregate ? { id: aggregate.id } : undefined, onProgress: (f) => progress((aggregate ? 0.4 : 0.6) * f) });
     if (aggregate) {
@@ -469,6 +485,24 @@ export async function runForecast(
       main.rows[j] = rows.map((r) => scaleBand(r, scale));
     });
   }
+  // Members naive could not forecast either (data ended over 8 weeks before the cut-off, or too sparse for
+  // its lags): the mean of their own values by day type and hour, not a silent hole in the sum (issue 12).
+  const historyMean: string[] = [];
+  main.rows.forEach((rows, j) => {
+    if (!rows.some((r) => !Number.isFinite(r.p50))) return;
+    const hm = historyMeanRows(members[j], ctx, horizon);
+    const byStart = new Map(rows.filter((r) => Number.isFinite(r.p50)).map((r) => [r.start, r]));
+    if (!hm.rows.some((r) => Number.isFinite(r.p50) && !byStart.has(r.start))) return;
+    main.rows[j] = hm.rows.map((r) => byStart.get(r.start) ?? r);
+    historyMean.push(members[j].id);
+    fallbacks.push({
+      id: members[j].id,
+      model: 'naive',
+      reason: `no value for naive's weekly or daily lags (last value ${hm.info.lastValue}): mean of its own ${hm.info.values} values of the 8 weeks up to then, by day type and hour`,
+    });
+  });
+  for (const rows of main.rows) for (let k = 0; k < rows.length; k++) rows[k] = ordered(rows[k]);
+  const notForecast = members.filter((_, j) => !main.rows[j].some((r) => Number.isFinite(r.p50))).map((s) => s.id);
   timings.fitMs = performance.now() - t1;
 
   const rows: QuantileRow[][] = new Array(series.length);
@@ -496,13 +530,13 @@ export async function runForecast(
       const scale = btAgg?.samples ? fitBandScale(btAgg.samples.actual[0], btAgg.samples.raw[chosen][0]) : IDENTITY_SCALE;
       scales[aggregate.id] = scale;
       const byStart = new Map(r.filter((x) => Number.isFinite(x.p50)).map((x) => [x.start, scaleBand(x, scale)]));
-      rows[aggIndex] = summed.rows.map((x) => byStart.get(x.start) ?? x);
+      rows[aggIndex] = summed.rows.map((x) => ordered(byStart.get(x.start) ?? x));
       models.aggregate = fitted.info;
     } else {
       const p = bt?.samples?.portfolio;
       const scale = p ? fitBandScale(p.actual, p.raw[chosen]) : IDENTITY_SCALE;
       scales[aggregate.id] = scale;
-      rows[aggIndex] = summed.rows.map((x) => scaleBand(x, scale));
+      rows[aggIndex] = summed.rows.map((x) => ordered(scaleBand(x, scale)));
     }
     portfolio = { id: aggregate.id, method, reason, membersLeftOut: summed.leftOut };
   }
@@ -511,8 +545,8 @@ export async function runForecast(
   return {
     model: chosen,
     rows,
-    naive: naiveRows,
-    info: { requested, chosen, choice, gates, fallbacks, weights, portfolio, models, temperatureNormalHours: normalHours, bandScales: scales, timings },
+    naive: naiveRows.map((rs) => rs.map(ordered)),
+    info: { requested, chosen, choice, gates, fallbacks, weights, portfolio, historyMean, notForecast, floor, models, temperatureNormalHours: normalHours, bandScales: scales, timings },
     metrics: bt && dates
       ? {
           backtest: { ...dates, origins: bt.issueTimes.length, horizon: horizonName, series: sampled.length, sampled: sampleIdx !== undefined },

@@ -90,10 +90,10 @@ const calendarCache = new Map<string, CalendarColumns>();
 
 /**
  * Calendar columns for `length` hours from `startMs` in `tz`, holidays of
- * `country`. Memoised (last 16 grids): 1 000 meters on one grid pay once.
+ * `country` (null: none, every day ordinary). Memoised (last 16 grids): 1 000 meters on one grid pay once.
  */
-export function calendarColumns(tz: string, country: string, startMs: number, length: number): CalendarColumns {
-  const key = `${tz}|${country}|${startMs}`;
+export function calendarColumns(tz: string, country: string | null, startMs: number, length: number): CalendarColumns {
+  const key = `${tz}|${country ?? '-'}|${startMs}`;
   const hit = calendarCache.get(key);
   if (hit && hit.length >= length) return hit;
   if (calendarCache.size >= 16) calendarCache.delete(calendarCache.keys().next().value!);

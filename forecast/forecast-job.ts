@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { localDate, shiftDate } from '../models/calendar.js';
+import { localDate, localMonthRange, shiftDate } from '../models/calendar.js';
 import type { ScheduleEntry } from '../models/forecast-schedule.js';
 import { bisect, createFailingItems, failureMessage, failureReporter, type FailingItems } from '../models/failing-items.js';
 import type { Database } from '../sql/database.js';
@@ -7,6 +7,7 @@ import { isUnavailable } from '../sql/db-errors.js';
 import {
   claimRun,
   completeRun,
+  countLeftOutValues,
   createRun,
   failRun,
   heartbeatRun,
@@ -19,7 +20,9 @@ import {
 import { listPortfolios } from '../sql/portfolio.repository.js';
 import { horizonWindow, localTimeOn } from './horizon.js';
 import { HORIZONS, MODEL_KINDS, type FitContext, type Horizon, type HorizonName, type ModelKind, type QuantileRow, type SeriesData } from './model.js';
-import { addRows, aggregateOf, forecastProfiledMembers, PROFILED_RECENT_DAYS, withoutRecentIntervals } from './profiled-members.js';
+import { addRows, aggregateOf, forecastProfiledMembers, PROFILED_RECENT_DAYS, withoutRecentIntervals, type ProfiledMemberForecast } from './profiled-members.js';
+import { orderedRow } from './quantiles.js';
+import { coversHorizon, ENERGY_WINDOW_HOURS, recentEnergy, runSummary, type RunSummary } from './run-summary.js';
 import { historyFromMs, loadTargetSeries, metersInSupply, parseTarget, resolveTarget, type ResolvedTarget } from './target.js';
 
 /**
@@ -121,6 +124,8 @@ export async function executeRun(o: ExecuteOptions, run: ForecastRun): Promise<F
   }, 15_000);
   keepAlive.unref();
   const stage: Record<string, unknown> = {};
+  // The run's summary as far as known (holiday calendar once the target resolves): kept when the run fails.
+  let known: Partial<RunSummary> | undefined;
   try {
     progress(0);
     const parsed = parseTarget(run.target);
@@ -130,6 +135,8 @@ export async function executeRun(o: ExecuteOptions, run: ForecastRun): Promise<F
     const resolved = await resolveTarget(o.database, parsed.target);
     if (!resolved.ok) throw new RunError(resolved.reason);
     const target = resolved.target;
+    // Known from here on, also when the run fails: the calendar and its warning.
+    known = { holidayCalendar: { country: target.holidays.country, source: target.holidays.source }, warnings: target.holidays.warning ? [target.holidays.warning] : [] };
     const horizon = run.horizon as HorizonName;
     const issueTime = run.issueTime.getTime();
     const win = horizonWindow(horizon, issueTime, target.timezone, { dayAheadCutoff: target.dayAheadCutoff });
@@ -170,7 +177,9 @@ export async function executeRun(o: ExecuteOptions, run: ForecastRun): Promise<F
     for (const [id, rows] of rowsOf) {
       for (const r of rows) {
         if (r.start < win.fromMs || r.start >= win.toMs) continue;
-        values.push({ target: id, startMs: r.start, p10: r.p10, p50: r.p50, p90: r.p90 });
+        // Active import is never negative, and P10 ≤ P50 ≤ P90 whatever the engine returned (issue 12, defect 5).
+        const x = orderedRow(r, 0);
+        values.push({ target: id, startMs: x.start, p10: x.p10, p50: x.p50, p90: x.p90 });
       }
     }
     const expected = Math.round((win.toMs - win.fromMs) / HOUR);
@@ -178,7 +187,10 @@ export async function executeRun(o: ExecuteOptions, run: ForecastRun): Promise<F
     if (targetRows === 0) throw new RunError(`the engine (${result.model}) produced no finite value for ${target.text}; see the metadata for its reasons`);
     progress(0.95);
     const usedModel = series.length ? result.model : 'profile';
+    const summary = await summaryOf(o.database, { target, inSupply, membersFailed, loaded, rowsOf, win, expected, notForecast, profiled: profiled.forecast, info: result.info });
+    const partial = target.ref.kind !== 'meter' && summary.coverage.forecast < summary.coverage.members;
     const metadata = {
+      summary,
       ...runMetadata(target, inSupply.length, loaded, win),
       ...(membersFailed.length
         ? { membersFailed: membersFailed.slice(0, 50).map((f) => ({ meter: f.meter, reason: `history could not be loaded, left out of the run and of the ${target.ref.kind} sum: ${failureMessage(f.error)}` })) }
@@ -200,6 +212,7 @@ export async function executeRun(o: ExecuteOptions, run: ForecastRun): Promise<F
     };
     await beat;
     await completeRun(o.database, run.id, {
+      status: partial ? 'partial' : 'done',
       dataCutoff: new Date(win.dataCutoff),
       from: new Date(win.fromMs),
       to: new Date(win.toMs),
@@ -209,13 +222,13 @@ export async function executeRun(o: ExecuteOptions, run: ForecastRun): Promise<F
       values,
     });
     o.onProgress?.(1);
-    return 'done';
+    return partial ? 'partial' : 'done';
   } catch (err) {
     await beat;
     if (!(err instanceof RunError) && !isolable(err)) throw err; // the database is gone: the run is recovered later
     const message = storableError(err instanceof RunError ? err.message : `forecast failed: ${(err as Error)?.message ?? String(err)}`);
     try {
-      await failRun(o.database, run.id, message, { timings: { ...stage, totalMs: now() - t0 } });
+      await failRun(o.database, run.id, message, { ...(known ? { summary: known } : {}), timings: { ...stage, totalMs: now() - t0 } });
     } catch (e) {
       if (!isolable(e)) throw e;
       await failRun(o.database, run.id, `forecast failed; its error could not be stored: ${failureMessage(e)}`);
@@ -224,6 +237,63 @@ export async function executeRun(o: ExecuteOptions, run: ForecastRun): Promise<F
   } finally {
     clearInterval(keepAlive);
   }
+}
+
+/**
+ * The run's top-level summary (forecast/run-summary): which members got a
+ * forecast for every hour and why the others did not, their energy of the
+ * last 30 days, the history values left out (suspect/missing) and the
+ * holiday calendar.
+ */
+async function summaryOf(
+  database: Database,
+  p: {
+    target: ResolvedTarget;
+    inSupply: readonly TargetMeterRow[];
+    membersFailed: readonly { meter: string; error: unknown }[];
+    loaded: Awaited<ReturnType<typeof loadTargetSeries>>;
+    rowsOf: ReadonlyMap<string, readonly QuantileRow[]>;
+    win: { fromMs: number; toMs: number; dataCutoff: number };
+    expected: number;
+    notForecast: readonly { id: string; reason: string }[];
+    profiled: readonly ProfiledMemberForecast[];
+    info: Readonly<Record<string, unknown>>;
+  },
+): Promise<RunSummary> {
+  // A member forecast by coefficients has no recent interval values: its energy is its first month's total over 720 hours.
+  const profiledEnergy = new Map(
+    p.profiled.map((f) => {
+      const totals = Object.values((f.info.totals ?? {}) as Record<string, { kWh: number }>);
+      const hours = Math.max(1, f.rows.length ? monthHours(f.rows[0].start, p.target.timezone) : 720);
+      return [f.id, totals.length ? (totals[0].kWh * ENERGY_WINDOW_HOURS) / hours : undefined];
+    }),
+  );
+  const seriesOf = new Map(p.loaded.members.map((s) => [s.id, s]));
+  const failedOf = new Map(p.membersFailed.map((f) => [f.meter, f.error]));
+  const profiledWhy = new Map(p.notForecast.map((f) => [f.id, f.reason]));
+  const members = p.inSupply.map((m) => {
+    const id = `meter:${m.externalId}`;
+    const s = seriesOf.get(id);
+    const energy = (s ? recentEnergy(s, p.win.dataCutoff) : undefined) ?? profiledEnergy.get(id);
+    if (failedOf.has(m.externalId)) return { meter: m.externalId, energy, notForecast: `its history could not be loaded: ${failureMessage(failedOf.get(m.externalId))}` };
+    if (coversHorizon(p.rowsOf.get(id), p.win.fromMs, p.expected)) return { meter: m.externalId, energy };
+    const why = profiledWhy.has(id)
+      ? `no interval value in the ${Math.round((p.win.dataCutoff - p.loaded.startMs) / 86_400_000)} days before the data cut-off, and the profile coefficient method could not forecast it: ${profiledWhy.get(id)}`
+      : p.rowsOf.has(id)
+        ? 'no model gave a value for every hour of the horizon'
+        : 'no usable value before the data cut-off';
+    return { meter: m.externalId, energy, notForecast: why };
+  });
+  const leftOutById = await countLeftOutValues(database, { meterIds: p.inSupply.filter((m) => !failedOf.has(m.externalId)).map((m) => m.id), fromMs: p.loaded.startMs, toMs: p.win.dataCutoff });
+  const leftOut = new Map(p.inSupply.filter((m) => leftOutById.has(m.id)).map((m) => [m.externalId, leftOutById.get(m.id)!]));
+  const historyHours = Math.max(0, Math.round((Math.floor(p.win.dataCutoff / HOUR) * HOUR - p.loaded.startMs) / HOUR));
+  const hoursWithoutValue = p.loaded.coverage.reduce((a, c) => a + Math.max(0, historyHours - c.hours), 0);
+  const hm = Array.isArray(p.info.historyMean) ? (p.info.historyMean as string[]) : [];
+  const weakFallbacks = hm.map((id) => ({
+    meter: id.replace(/^meter:/, ''),
+    note: 'forecast from the mean of its own values by day type and hour (its data ended more than 8 weeks before the cut-off, or is too sparse for the weekly lags)',
+  }));
+  return runSummary({ members, leftOut, hoursWithoutValue, holidays: p.target.holidays, weakFallbacks });
 }
 
 function runMetadata(target: ResolvedTarget, inSupply: number, loaded: Awaited<ReturnType<typeof loadTargetSeries>>, win: { fromMs: number; toMs: number; dataCutoff: number }) {
@@ -244,6 +314,12 @@ function runMetadata(target: ResolvedTarget, inSupply: number, loaded: Awaited<R
     },
     weather: loaded.weather,
   };
+}
+
+/** Hours of the local month holding `ms`. */
+function monthHours(ms: number, tz: string): number {
+  const r = localMonthRange(localDate(ms, tz).slice(0, 7), tz);
+  return Math.round((r.toMs - r.fromMs) / HOUR);
 }
 
 /** NaN and ±Infinity are not JSON: stored as null. */
@@ -415,6 +491,7 @@ export function createForecastWorker(o: ForecastWorkerOptions): ForecastWorker {
   let last: { id: number; status: string; at: string } | undefined;
   let lastError: string | undefined;
   let done = 0;
+  let partial = 0;
   let failed = 0;
   const seen = new Set<string>();
   const reporter = failureReporter(() => log, 'forecast');
@@ -452,14 +529,22 @@ export function createForecastWorker(o: ForecastWorkerOptions): ForecastWorker {
     while (!stopping) {
       const run = await claimRun(o.database, workerId);
       if (!run) break;
-      current = { id: run.id, target: run.target, horizon: run.horizon, progress: 0 };
-      log.info({ run: run.id, target: run.target, horizon: run.horizon, model: run.model }, 'forecast run started');
-      const status = await executeRun({ database: o.database, engine: o.engine, now, onProgress: (f) => (current!.progress = f), onMembers }, run);
+      const cur = (current = { id: run.id, target: run.target, horizon: run.horizon, progress: 0 });
+      let status: ForecastRun['status'];
+      try {
+        log.info({ run: run.id, target: run.target, horizon: run.horizon, model: run.model }, 'forecast run started');
+        status = await executeRun({ database: o.database, engine: o.engine, now, onProgress: (f) => (cur.progress = f), onMembers }, run);
+      } finally {
+        // Whatever happens next (a logger that throws, the database gone), /health never shows this run as running again.
+        current = undefined;
+      }
       if (status === 'done') done++;
+      else if (status === 'partial') partial++;
       else failed++;
       last = { id: run.id, status, at: new Date(now()).toISOString() };
-      (status === 'done' ? log.info : log.warn)({ run: run.id, status }, 'forecast run finished');
-      current = undefined;
+      // Called as methods: pino's need their `this` (an unbound call threw after every run and left it "running" in /health).
+      if (status === 'done') log.info({ run: run.id, status }, 'forecast run finished');
+      else log.warn({ run: run.id, status }, 'forecast run finished');
     }
     lastError = undefined;
   }
@@ -480,7 +565,7 @@ export function createForecastWorker(o: ForecastWorkerOptions): ForecastWorker {
     name: 'forecast',
     probe: {
       name: 'forecast',
-      check: () => ({ ok: lastError === undefined, running: current ?? null, last: last ?? null, done, failed, ...failing.probe(), ...(lastError ? { error: lastError } : {}) }),
+      check: () => ({ ok: lastError === undefined, running: current ? { ...current } : null, last: last ?? null, done, partial, failed, ...failing.probe(), ...(lastError ? { error: lastError } : {}) }),
     },
     async start(l) {
       log = l ?? silent;

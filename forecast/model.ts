@@ -41,8 +41,11 @@ export interface FitContext {
   readonly issueTime: number;
   /** Only values with start + 1 h <= dataCutoff are known (ms); ≤ issueTime. */
   readonly dataCutoff: number;
-  /** Holiday calendar country (ISO 3166 alpha-2), e.g. 'TR', 'PL'. */
-  readonly country: string;
+  /**
+   * Holiday calendar country (ISO 3166 alpha-2, optionally a region), e.g. 'TR', 'PL', 'GB-ENG';
+   * null: no holiday calendar (the target's country is unknown), every date an ordinary day.
+   */
+  readonly country: string | null;
   /** 0..1 */
   readonly onProgress?: (fraction: number) => void;
 }

@@ -91,3 +91,21 @@ export function quantileRow(start: number, p50: number, hour: number, dayType: n
   const mid = Math.max(floor, p50);
   return { start, p10: Math.max(floor, mid + lo), p50: mid, p90: Math.max(mid, mid + hi) };
 }
+
+/**
+ * A forecast row made consistent (issue 12, defect 5): P10 ≤ P50 ≤ P90, and
+ * none below `floor` (0 for a non-negative channel such as active import:
+ * consumption is never negative, so neither is any of its quantiles). Every
+ * model, band calibration and sum goes through it before a row is stored or
+ * scored. Raising a P10 below zero to zero cannot lower the P10–P90 coverage
+ * of non-negative actuals. A NaN P50 (no forecast) stays NaN; a NaN band side stays NaN.
+ * @example orderedRow({ start: 0, p10: -317.4, p50: 110.5, p90: 250.3 }) // { start: 0, p10: 0, p50: 110.5, p90: 250.3 }
+ */
+export function orderedRow<T extends { p10: number; p50: number; p90: number }>(r: T, floor = 0): T {
+  if (r.p50 !== r.p50) return r;
+  const p50 = Math.max(floor, r.p50);
+  const p10 = r.p10 === r.p10 ? Math.min(p50, Math.max(floor, r.p10)) : r.p10;
+  const p90 = r.p90 === r.p90 ? Math.max(p50, r.p90) : r.p90;
+  if (p10 === r.p10 && p50 === r.p50 && p90 === r.p90) return r;
+  return { ...r, p10, p50, p90 };
+}

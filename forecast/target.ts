@@ -1,4 +1,5 @@
 import { localDate } from '../models/calendar.js';
+import { isHolidayCountry } from '../models/holidays.js';
 import { DEFAULT_DAY_AHEAD_CUTOFF } from '../models/portfolio.js';
 import type { Database } from '../sql/database.js';
 import { findWeatherStations, listTargetMeters, loadHourlyHistory, loadStationTemperature, type TargetMeterRow } from '../sql/forecast.repository.js';
@@ -38,14 +39,58 @@ export function parseTarget(text: string): { ok: true; target: TargetRef } | { o
 
 export const targetText = (t: TargetRef): string => `${t.kind}:${t.id}`;
 
-/** Holiday country of a time zone, for targets without a portfolio market area. */
+/** Holiday country of a time zone (IANA zones of one country only; `UTC` and the like have none). */
 const ZONE_COUNTRY: Readonly<Record<string, string>> = {
   'Europe/Istanbul': 'TR', 'Asia/Istanbul': 'TR', 'Europe/Warsaw': 'PL', 'Europe/Berlin': 'DE', 'Europe/London': 'GB',
   'Europe/Prague': 'CZ', 'Europe/Bratislava': 'SK', 'Europe/Budapest': 'HU', 'Europe/Vienna': 'AT', 'Europe/Bucharest': 'RO',
   'Europe/Sofia': 'BG', 'Europe/Athens': 'GR', 'Europe/Paris': 'FR', 'Europe/Madrid': 'ES', 'Europe/Rome': 'IT',
   'Europe/Amsterdam': 'NL', 'Europe/Brussels': 'BE', 'Europe/Kyiv': 'UA', 'Europe/Kiev': 'UA', 'Europe/Vilnius': 'LT',
+  'Europe/Riga': 'LV', 'Europe/Tallinn': 'EE', 'Europe/Helsinki': 'FI', 'Europe/Stockholm': 'SE', 'Europe/Oslo': 'NO',
+  'Europe/Copenhagen': 'DK', 'Europe/Dublin': 'IE', 'Europe/Lisbon': 'PT', 'Europe/Zurich': 'CH', 'Europe/Luxembourg': 'LU',
+  'Europe/Ljubljana': 'SI', 'Europe/Zagreb': 'HR', 'Europe/Belgrade': 'RS', 'Europe/Sarajevo': 'BA', 'Europe/Skopje': 'MK',
+  'Europe/Podgorica': 'ME', 'Europe/Tirane': 'AL', 'Europe/Chisinau': 'MD', 'Europe/Malta': 'MT', 'Asia/Nicosia': 'CY',
 };
-export const countryOfZone = (tz: string): string => ZONE_COUNTRY[tz] ?? 'TR';
+
+/**
+ * Holiday country of a time zone, or null when the zone names no country
+ * (`UTC`, `Etc/GMT-3`, a zone not in the table): never a default country
+ * (issue 12, defect 14).
+ * @example countryOfZone('Europe/London') // 'GB'; countryOfZone('UTC') // null
+ */
+export const countryOfZone = (tz: string): string | null => ZONE_COUNTRY[tz] ?? null;
+
+/** The holiday calendar a run uses and where it comes from (a top-level field of every run). */
+export interface HolidayChoice {
+  /** ISO country (optionally with region) of the calendar; null: no holiday calendar. */
+  readonly country: string | null;
+  readonly source: string;
+  /** Set when no calendar applies: why, and how to get one. */
+  readonly warning?: string;
+}
+
+/**
+ * The holiday calendar of a target: the portfolio's market area when it is a
+ * country date-holidays knows whose zone the target uses (`GB-ENG` in
+ * Europe/London), else the zone's country, else none with a warning. The
+ * area alone never decides: PUT /v1/portfolios stores `TR` when no area is
+ * given, and a UTC-logged British portfolio must not get Turkish holidays.
+ * @example holidayChoice('UTC', 'TR') // { country: null, source: 'none', warning: 'no holiday calendar: …' }
+ */
+export function holidayChoice(timezone: string, area?: string): HolidayChoice {
+  const zoneCountry = countryOfZone(timezone);
+  const areaCountry = area && isHolidayCountry(area) ? area : undefined;
+  if (areaCountry && zoneCountry && areaCountry.slice(0, 2) === zoneCountry) return { country: areaCountry, source: `portfolio area ${areaCountry} (time zone ${timezone})` };
+  if (zoneCountry) {
+    return { country: zoneCountry, source: `time zone ${timezone}${areaCountry ? ` (the portfolio area ${areaCountry} is not the country of that zone)` : ''}` };
+  }
+  return {
+    country: null,
+    source: 'none',
+    warning:
+      `no holiday calendar: time zone "${timezone}" names no country${areaCountry ? ` and the portfolio area ${areaCountry} is not the country of that zone` : ''}, ` +
+      `so every date is forecast as an ordinary day; set the ${area === undefined ? 'meters\' timezone' : 'portfolio\'s timezone (PUT /v1/portfolios/:id)'} to the local zone of the meters (e.g. Europe/London) to use that country's holidays`,
+  };
+}
 
 /** A target with what a forecast of it needs to know. */
 export interface ResolvedTarget {
@@ -54,8 +99,10 @@ export interface ResolvedTarget {
   readonly text: string;
   /** Local days and day types of the target (portfolio settings; a group: its meters' most common zone). */
   readonly timezone: string;
-  /** Holiday country: the portfolio's stored market area when it is a country code, else from the time zone. */
-  readonly country: string;
+  /** Holiday country (holidays.country): null = no holiday calendar. */
+  readonly country: string | null;
+  /** The holiday calendar and where it comes from (holidayChoice). */
+  readonly holidays: HolidayChoice;
   readonly dayAheadCutoff: string;
   /** External id of the target's weather station (portfolio settings, else the members' most common), or null. */
   readonly weatherStation: string | null;
@@ -70,41 +117,48 @@ function mostCommon(values: readonly (string | null)[]): string | null {
   return best;
 }
 
+/** Why a target cannot be resolved: `unknown` (no such meter/group/portfolio, 404) or `invalid` (it exists but is not forecast, 400). */
+export type UnresolvedTarget = { ok: false; kind: 'unknown' | 'invalid'; reason: string };
+
 /**
  * Member meters and settings of a target, or a reason it cannot be
- * forecast (unknown meter, group or portfolio without meters) for a 404.
+ * forecast: unknown meter, group or portfolio without meters (`unknown`), a
+ * weather station named as a meter (`invalid`).
  */
-export async function resolveTarget(database: Database, ref: TargetRef): Promise<{ ok: true; target: ResolvedTarget } | { ok: false; reason: string }> {
+export async function resolveTarget(database: Database, ref: TargetRef): Promise<{ ok: true; target: ResolvedTarget } | UnresolvedTarget> {
   const meters = await listTargetMeters(database, ref);
   const text = targetText(ref);
   if (meters.length === 0) {
+    if (ref.kind === 'meter' && (await findWeatherStations(database, [ref.id])).size) {
+      return {
+        ok: false,
+        kind: 'invalid',
+        reason: `meter "${ref.id}" is a weather station (commodity weather): its temperatures feed the forecasts of the meters and portfolios that name it as weatherStation; it is not forecast itself`,
+      };
+    }
     const reason =
       ref.kind === 'meter'
-        ? `meter "${ref.id}" is not registered (or is a weather station): register it with PUT /v1/meters first`
+        ? `meter "${ref.id}" is not registered: register it with PUT /v1/meters first`
         : `${ref.kind} "${ref.id}" has no meters: set "${ref.kind}": "${ref.id}" on its meters with PUT /v1/meters`;
-    return { ok: false, reason };
+    return { ok: false, kind: 'unknown', reason };
   }
   if (ref.kind === 'portfolio') {
     // It has member meters, so it resolves: stored settings, else the members' most common zone and station.
     const s = (await getPortfolioSettings(database, ref.id))!;
-    // The market area is the holiday country when it was set and names one (TR, PL); else the zone's country.
-    const area = s.stored ? s.area : '';
+    const holidays = holidayChoice(s.timezone, s.stored ? s.area : '');
     return {
       ok: true,
-      target: {
-        ref, text, meters, timezone: s.timezone,
-        country: /^[A-Z]{2}$/.test(area) ? area : countryOfZone(s.timezone),
-        dayAheadCutoff: s.dayAheadCutoff,
-        weatherStation: s.weatherStation,
-      },
+      target: { ref, text, meters, timezone: s.timezone, country: holidays.country, holidays, dayAheadCutoff: s.dayAheadCutoff, weatherStation: s.weatherStation },
     };
   }
   const timezone = mostCommon(meters.map((m) => m.timezone))!;
+  const holidays = holidayChoice(timezone);
   return {
     ok: true,
     target: {
       ref, text, meters, timezone,
-      country: countryOfZone(timezone),
+      country: holidays.country,
+      holidays,
       dayAheadCutoff: DEFAULT_DAY_AHEAD_CUTOFF,
       weatherStation: mostCommon(meters.map((m) => m.weatherStation)),
     },

@@ -4,7 +4,15 @@ import { idText } from './input-schemas.js';
 /** Most groups or prefixes one key scope lists. */
 export const MAX_SCOPE_ENTRIES = 1000;
 
-export const ROLES = ['admin', 'gateway', 'billing', 'trader', 'operator', 'viewer'] as const;
+/**
+ * Key roles, one per kind of user (issue 12, defect 7): admin; gateway
+ * (head-ends writing data); billing; trader (positions, nominations,
+ * forecast runs); operator (field operations: alarms, and the meters and
+ * data behind them); viewer (read-only); steward (the data steward: edits
+ * readings, accepts or rejects VEE issues, closes billing periods, without
+ * being admin). Names are stored with keys: never rename one.
+ */
+export const ROLES = ['admin', 'gateway', 'billing', 'trader', 'operator', 'viewer', 'steward'] as const;
 export type Role = (typeof ROLES)[number];
 
 /** Limits a `gateway` key to meter groups and/or meter-id prefixes. Empty or absent = any registered meter. */
@@ -60,28 +68,29 @@ export function scopeAllows(scope: KeyScope | null, meter: { id: string; group: 
 export const PERMISSIONS = {
   'readings:write': ['admin', 'gateway'],
   'meters:write': ['admin', 'gateway'],
-  'meters:read': ['admin', 'billing', 'trader', 'viewer'],
-  'readings:read': ['admin', 'billing', 'trader', 'viewer'],
-  'aggregate:read': ['admin', 'billing', 'trader', 'viewer'],
-  'billing:read': ['admin', 'billing'],
-  'billing:admin': ['admin'],
-  'rejects:read': ['admin', 'viewer'],
+  'meters:read': ['admin', 'billing', 'trader', 'operator', 'viewer', 'steward'],
+  'readings:read': ['admin', 'billing', 'trader', 'operator', 'viewer', 'steward'],
+  'aggregate:read': ['admin', 'billing', 'trader', 'viewer', 'steward'],
+  'billing:read': ['admin', 'billing', 'steward'],
+  'billing:admin': ['admin', 'steward'],
+  'rejects:read': ['admin', 'operator', 'viewer', 'steward'],
   'keys:admin': ['admin'],
   'devices:admin': ['admin'],
-  'validation:read': ['admin', 'billing', 'viewer'],
-  'validation:admin': ['admin'],
-  'edits:write': ['admin'],
+  'validation:read': ['admin', 'billing', 'operator', 'viewer', 'steward'],
+  'validation:admin': ['admin', 'steward'],
+  'edits:write': ['admin', 'steward'],
   'portfolios:read': ['admin', 'billing', 'trader', 'viewer'],
   'portfolios:write': ['admin'],
   'market:read': ['admin', 'trader'],
   'market:write': ['admin'],
+  'positions:write': ['admin', 'trader'],
   'settlement:read': ['admin', 'billing', 'trader'],
   'settlement:write': ['admin', 'billing'],
   'imbalance:read': ['admin', 'trader'],
   'forecasts:read': ['admin', 'trader'],
-  'forecasts:run': ['admin'],
+  'forecasts:run': ['admin', 'trader'],
   'events:write': ['admin', 'gateway'],
-  'alarms:read': ['admin', 'operator', 'viewer'],
+  'alarms:read': ['admin', 'operator', 'viewer', 'steward'],
   'alarms:write': ['admin', 'operator'],
   'alarms:admin': ['admin'],
 } as const satisfies Record<string, readonly Role[]>;

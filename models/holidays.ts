@@ -32,7 +32,8 @@ export interface HolidayDay {
 }
 
 export interface HolidayCalendar {
-  readonly country: string;
+  /** ISO country (with region) of the calendar, or null for NO_HOLIDAYS. */
+  readonly country: string | null;
   /** Kind of a local date, or null for an ordinary day. A full holiday wins over bridge, bridge over eve. */
   kindOf(date: string): HolidayKind | null;
   /** True on a half-day eve (arife), also when the day is a bridge day too. */
@@ -85,11 +86,37 @@ interface YearDays {
 const calendars = new Map<string, HolidayCalendar>();
 
 /**
- * The holiday calendar of `country` (memoised per country and options).
+ * No holiday calendar: every date an ordinary day (declared bridges aside).
+ * What a forecast gets when the target's country is unknown (issue 12,
+ * defect 14): never another country's holidays.
+ */
+export const NO_HOLIDAYS: HolidayCalendar = {
+  country: null,
+  kindOf: () => null,
+  isEve: () => false,
+  dates: () => [],
+  holidaySet: () => new Set(),
+};
+
+/** True when `country` names a calendar date-holidays knows (`TR`, `PL`, `GB-ENG`). */
+export function isHolidayCountry(country: string): boolean {
+  if (!/^[A-Za-z]{2}(-[A-Za-z0-9]{1,4})?$/.test(country)) return false;
+  try {
+    holidayCalendar(country);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The holiday calendar of `country` (memoised per country and options);
+ * `null` (an unknown country) gives NO_HOLIDAYS.
  * @example holidayCalendar('TR').kindOf('2025-03-31') // 'religious'
  * @throws Error for a country date-holidays does not know.
  */
-export function holidayCalendar(country: string, opts: HolidayCalendarOptions = {}): HolidayCalendar {
+export function holidayCalendar(country: string | null, opts: HolidayCalendarOptions = {}): HolidayCalendar {
+  if (country === null) return NO_HOLIDAYS;
   const key = `${country}|${opts.ruleBridges ?? true}|${(opts.bridges ?? []).join(',')}`;
   let cal = calendars.get(key);
   if (!cal) {

@@ -179,6 +179,33 @@ export async function loadHourlyHistory(
   return out;
 }
 
+/** Values of one meter a forecast leaves out of its history: quality suspect or missing. */
+export interface LeftOutCount {
+  readonly suspect: number;
+  readonly missing: number;
+}
+
+/**
+ * Active-import values of `meters` in [fromMs, toMs) that a forecast does not
+ * use (quality suspect or missing: loadHourlyHistory makes their hours NaN),
+ * counted per meter id by quality, for the run's `valuesLeftOut`. Meters
+ * without any are absent from the map. One statement.
+ */
+export async function countLeftOutValues(database: Database, p: { meterIds: readonly number[]; fromMs: number; toMs: number }): Promise<Map<number, LeftOutCount>> {
+  const out = new Map<number, LeftOutCount>();
+  if (p.meterIds.length === 0 || p.toMs <= p.fromMs) return out;
+  const { rows } = await sql<{ meter_id: number; suspect: number; missing: number }>`
+    SELECT meter_id,
+           count(*) FILTER (WHERE quality = ${qualityCode('suspect')})::int AS suspect,
+           count(*) FILTER (WHERE quality = ${qualityCode('missing')})::int AS missing
+    FROM readings
+    WHERE meter_id = ANY(${p.meterIds as number[]}::int[]) AND channel = ${ACTIVE_IMPORT}
+      AND start >= ${new Date(p.fromMs)} AND start < ${new Date(p.toMs)} AND quality <> ALL(${USABLE}::smallint[])
+    GROUP BY meter_id`.execute(database.db);
+  for (const r of rows) out.set(Number(r.meter_id), { suspect: Number(r.suspect), missing: Number(r.missing) });
+  return out;
+}
+
 /**
  * Hourly mean outdoor temperature (°C) of weather stations (the `temperature`
  * channel of meters with commodity `weather`) for the hours in [fromMs, toMs),
@@ -330,15 +357,19 @@ const copyText = (t: string) => t.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\
 const copyNum = (x: number) => (Number.isFinite(x) ? String(x) : '\\N');
 
 /**
- * Marks a running run done with its values, window and results, in one
- * transaction: readers see either no values or all of them. Values go in by
- * COPY (chunks of VALUES_CHUNK rows). Non-finite P10/P90 are stored as NULL;
- * rows without a finite P50 are left out.
+ * Marks a running run done (or partial: some members could not be
+ * forecast) with its values, window and results, in one transaction: readers
+ * see either no values or all of them. Values go in by COPY (chunks of
+ * VALUES_CHUNK rows). Non-finite P10/P90 are stored as NULL; rows without a
+ * finite P50 are left out.
  */
 export async function completeRun(
   database: Database,
   id: number,
-  r: { dataCutoff: Date; from: Date; to: Date; usedModel: string; metadata: Record<string, unknown>; metrics: Record<string, unknown> | null; values: readonly ForecastValueRow[] },
+  r: {
+    status?: 'done' | 'partial';
+    dataCutoff: Date; from: Date; to: Date; usedModel: string; metadata: Record<string, unknown>; metrics: Record<string, unknown> | null; values: readonly ForecastValueRow[];
+  },
 ): Promise<void> {
   await database.session(async (s) => {
     await s.query('DELETE FROM forecast_values WHERE run_id = $1', [id]); // a requeued run that got this far before
@@ -351,10 +382,10 @@ export async function completeRun(
       if (lines.length) await s.copyFrom('COPY forecast_values (run_id, target, start, p10, p50, p90) FROM STDIN', lines.join(''));
     }
     await s.query(
-      `UPDATE forecast_runs SET status = 'done', progress = 1, error = NULL, data_cutoff = $2, from_ts = $3, to_ts = $4, used_model = $5,
+      `UPDATE forecast_runs SET status = $8, progress = 1, error = NULL, data_cutoff = $2, from_ts = $3, to_ts = $4, used_model = $5,
          metadata = $6::jsonb, metrics = $7::jsonb, finished_at = now()
        WHERE id = $1`,
-      [id, r.dataCutoff, r.from, r.to, r.usedModel, JSON.stringify(r.metadata), r.metrics === null ? null : JSON.stringify(r.metrics)],
+      [id, r.dataCutoff, r.from, r.to, r.usedModel, JSON.stringify(r.metadata), r.metrics === null ? null : JSON.stringify(r.metrics), r.status ?? 'done'],
     );
   });
 }
@@ -401,8 +432,11 @@ export async function runExists(database: Database, p: { target: string; horizon
 
 /* ----------------------------------------------------------------- reads */
 
+/** Statuses of runs that hold values: `partial` runs keep theirs (and say what they leave out). */
+const WITH_VALUES = ['done', 'partial'] as const;
+
 /**
- * The newest done run of `horizon` (by issue time, then id) that holds values
+ * The newest done (or partial) run of `horizon` (by issue time, then id) that holds values
  * of `series` (a run's target or one of its member meters) in [fromMs, toMs),
  * with those values, oldest first.
  */
@@ -415,7 +449,7 @@ export async function findIssuedForecast(
   const row = await database.db
     .selectFrom('forecast_runs as r')
     .select(RUN_COLUMNS.map((c) => `r.${c}` as const))
-    .where('r.status', '=', 'done')
+    .where('r.status', 'in', WITH_VALUES)
     .where('r.horizon', '=', p.horizon)
     // Driven by the values' (target, start) index: the runs holding this series on these hours, however many other runs there are.
     .where('r.id', 'in', (eb) =>
@@ -450,7 +484,7 @@ export interface IssuedHour {
 
 /**
  * The accuracy query: for every hour of `series` in [fromMs, toMs), the value
- * of the newest done run of `horizon` that was issued before the hour started
+ * of the newest done (or partial) run of `horizon` that was issued before the hour started
  * (what a trader had in hand), one row per hour that has a forecast.
  */
 export async function listIssuedHours(database: Database, p: { series: string; horizon: string; fromMs: number; toMs: number }): Promise<IssuedHour[]> {
@@ -458,7 +492,7 @@ export async function listIssuedHours(database: Database, p: { series: string; h
     SELECT DISTINCT ON (v.start) v.start, v.p10, v.p50, v.p90, v.run_id, r.issue_time
     FROM forecast_values v JOIN forecast_runs r ON r.id = v.run_id
     WHERE v.target = ${p.series} AND v.start >= ${new Date(p.fromMs)} AND v.start < ${new Date(p.toMs)}
-      AND r.status = 'done' AND r.horizon = ${p.horizon} AND r.issue_time <= v.start
+      AND r.status IN ('done', 'partial') AND r.horizon = ${p.horizon} AND r.issue_time <= v.start
     ORDER BY v.start, r.issue_time DESC, r.id DESC`.execute(database.db);
   return rows.map((r) => ({
     startMs: new Date(r.start).getTime(),
@@ -480,4 +514,32 @@ export async function listRunValues(database: Database, runId: number, series: s
     .orderBy('start')
     .execute();
   return rows.map((v) => ({ start: new Date(v.start), p10: v.p10, p50: v.p50, p90: v.p90 }));
+}
+
+/** A run as listed: everything but the metadata and metrics, with the run's summary (metadata.summary). */
+export type ListedRun = Omit<ForecastRun, 'metadata' | 'metrics'> & { readonly summary: Record<string, unknown> | null };
+
+/**
+ * Runs newest first (by id: creation order), filtered by target, status and
+ * issue time [fromMs, toMs), with ids below `before` (the cursor), at most
+ * `limit` rows. Reads the run's summary, not its metadata (a big portfolio's
+ * metadata is large).
+ */
+export async function listRuns(
+  database: Database,
+  p: { target?: string; status?: ForecastRunStatus; fromMs?: number; toMs?: number; before?: number; limit: number },
+): Promise<ListedRun[]> {
+  let q = database.db
+    .selectFrom('forecast_runs')
+    .select([...RUN_COLUMNS.filter((c) => c !== 'metadata' && c !== 'metrics'), sql<unknown>`metadata -> 'summary'`.as('summary')]);
+  if (p.target !== undefined) q = q.where('target', '=', p.target);
+  if (p.status !== undefined) q = q.where('status', '=', p.status);
+  if (p.fromMs !== undefined) q = q.where('issue_time', '>=', new Date(p.fromMs));
+  if (p.toMs !== undefined) q = q.where('issue_time', '<', new Date(p.toMs));
+  if (p.before !== undefined) q = q.where('id', '<', p.before);
+  const rows = await q.orderBy('id', 'desc').limit(p.limit).execute();
+  return rows.map((r) => {
+    const { metadata: _m, metrics: _x, ...run } = toRun({ ...(r as unknown as RunRow), metadata: null, metrics: null });
+    return { ...run, summary: json((r as { summary: unknown }).summary) };
+  });
 }

@@ -12,7 +12,7 @@ import { bedfordTemperature, building, DAY, HOUR, rowsOf, type Row } from './for
  * Stand-in engine with a hand-checkable answer: P50 = the same hour a week
  * earlier (D−7) of each series, P10/P90 = ±10 %; it records what it was given.
  */
-const seen: { ids: string[]; dataCutoff: number; country: string; lastKnown: number[]; tempAfterIssue: number }[] = [];
+const seen: { ids: string[]; dataCutoff: number; country: string | null; lastKnown: number[]; tempAfterIssue: number }[] = [];
 const d7: ForecastEngine = async (series, ctx, horizon) => {
   const rows = series.map((s) => {
     const out = [];
@@ -156,7 +156,10 @@ describe.each(FLAVOURS)('forecast API, jobs and storage (%s)', (flavour) => {
       absErr += Math.abs(f - y);
       absAct += y;
     }
-    expect(after).toMatchObject({ forecastHours: 24, runs: 1, skillVsNaive: 0, metrics: { hours: 24 }, naive: { hours: 24 } });
+    expect(after).toMatchObject({ forecastHours: 24, runs: 1, skillVsNaive: 0, unit: 'kWh', metrics: { hours: 24 }, naive: { hours: 24 } });
+    // Naive is a point forecast: no band, so its coverage is null, not 0 (issue 12, defect 10).
+    expect(after.naive.coverage).toBeNull();
+    expect(after.metrics.coverage).toEqual(expect.any(Number));
     expect(after.metrics.mae).toBeCloseTo(absErr / 24, 9);
     expect(after.metrics.wape).toBeCloseTo(absErr / absAct, 9);
     expect(after.naive.mae).toBeCloseTo(absErr / 24, 9);
@@ -273,7 +276,7 @@ describe.each(FLAVOURS)('forecast API, jobs and storage (%s)', (flavour) => {
     const cases: [object, number, RegExp][] = [
       [{ target: 'portfolio:NOPE', horizon: 'day-ahead' }, 404, /portfolio "NOPE" has no meters/],
       [{ target: 'meter:NOPE', horizon: 'day-ahead' }, 404, /meter "NOPE" is not registered/],
-      [{ target: 'meter:WX', horizon: 'day-ahead' }, 404, /weather station/],
+      [{ target: 'meter:WX', horizon: 'day-ahead' }, 400, /^target: meter "WX" is a weather station \(commodity weather\): its temperatures feed the forecasts .* it is not forecast itself$/],
       [{ target: 'P1', horizon: 'day-ahead' }, 400, /target "P1" is not one of portfolio:ID, group:ID, meter:ID/],
       [{ target: 'portfolio:P1', horizon: 'tomorrow' }, 400, /horizon.*must be one of intraday, day-ahead/],
       [{ target: 'portfolio:P1', horizon: 'day-ahead', model: 'magic' }, 400, /model.*must be one of auto, naive, profile, ml, ensemble/],
@@ -285,7 +288,7 @@ describe.each(FLAVOURS)('forecast API, jobs and storage (%s)', (flavour) => {
       expect(res.statusCode, JSON.stringify(body)).toBe(status);
       expect(res.json().message).toMatch(message);
     }
-    expect((await inject('POST', '/v1/forecasts/runs', 'trader', { target: 'portfolio:P1', horizon: 'day-ahead' })).statusCode).toBe(403);
+    expect((await inject('POST', '/v1/forecasts/runs', 'viewer', { target: 'portfolio:P1', horizon: 'day-ahead' })).statusCode).toBe(403);
     expect((await inject('GET', '/v1/forecasts/runs/1', 'billing')).statusCode).toBe(403);
     expect((await inject('GET', '/v1/forecasts/runs/999999', 'trader')).statusCode).toBe(404);
     const none = await inject('GET', '/v1/forecasts?target=portfolio:P1&for=2019-12-01', 'trader');

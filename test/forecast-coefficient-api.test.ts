@@ -118,12 +118,17 @@ describe.each(FLAVOURS)('forecast runs with profiled members (%s)', (flavour) =>
   });
   afterAll(() => t?.close());
 
-  it('a portfolio of an interval meter and profiled meters: profiled rows = the spread monthly total, the portfolio sums them, metadata says who and why', async () => {
+  it('a portfolio of an interval meter and profiled meters: profiled rows = the spread monthly total, the portfolio sums them, metadata says who and why; two members not forecast make the run partial', async () => {
     seen.length = 0;
     const id = await queue({ target: 'portfolio:PX', horizon: 'day-ahead', issueTime: ISSUE });
     await work();
     const run = (await inject('GET', `/v1/forecasts/runs/${id}`, 'trader')).json();
-    expect(run, JSON.stringify(run)).toMatchObject({ status: 'done', model: 'naive', from: '2026-03-15T21:00:00.000Z', to: '2026-03-16T21:00:00.000Z' });
+    expect(run, JSON.stringify(run)).toMatchObject({ status: 'partial', model: 'naive', from: '2026-03-15T21:00:00.000Z', to: '2026-03-16T21:00:00.000Z' });
+    // Energy of the 30 days before the cut-off: B1 3 kWh × 720 h; P1 1116 kWh and P2 558 kWh of March (744 h) × 720/744; PC, PN unknown.
+    expect(run.coverage).toMatchObject({ members: 5, forecast: 3, share: 0.6, energyShare: 1, energyUnknown: 2, notForecast: [{ meter: 'PC' }, { meter: 'PN' }] });
+    expect(run.coverage.notForecast[0].reason).toMatch(/^no interval value in the 366 days before the data cut-off, and the profile coefficient method could not forecast it: no profile coefficient for 744 hour/);
+    expect(run.warnings[0]).toMatch(/^2 of 5 member\(s\) not forecast; .*\(2 member\(s\) without a value then\): the target's values leave them out\. PC \(/);
+    expect(run.holidayCalendar).toEqual({ country: 'TR', source: 'time zone Europe/Istanbul' });
     // The engine saw only the interval member and an aggregate of it (3, not NaN from the members without interval data).
     expect(seen).toEqual([{ ids: ['meter:B1', 'portfolio:PX'], aggregateLast: 3 }]);
     expect(run.metadata.profileCoefficients).toMatchObject({
@@ -152,6 +157,8 @@ describe.each(FLAVOURS)('forecast runs with profiled members (%s)', (flavour) =>
     expect(p2.rows.map((r: { p50: number }) => Math.round(r.p50 * 1e6) / 1e6)).toEqual(Array.from({ length: 24 }, (_, h) => (peak(h) ? 1 : 0.5)));
 
     const px = (await inject('GET', '/v1/forecasts?target=portfolio:PX&horizon=day-ahead&for=2026-03-16', 'trader')).json();
+    expect(px).toMatchObject({ status: 'partial', unit: 'kWh', coverage: { members: 5, forecast: 3 }, run: { id, status: 'partial' } });
+    expect(px.warnings[0]).toMatch(/^2 of 5 member\(s\) not forecast/);
     expect(px.rows).toHaveLength(24);
     px.rows.forEach((r: { p10: number; p50: number; p90: number }, h: number) => {
       expect(r.p50).toBeCloseTo(peak(h) ? 8 : 6.5, 6);
@@ -181,7 +188,7 @@ describe.each(FLAVOURS)('forecast runs with profiled members (%s)', (flavour) =>
     const id = await queue({ target: 'portfolio:PX', horizon: 'day-ahead', issueTime: ISSUE, model: 'naive' });
     await work(real);
     const run = (await inject('GET', `/v1/forecasts/runs/${id}`, 'trader')).json();
-    expect(run, JSON.stringify(run.error)).toMatchObject({ status: 'done', model: 'naive', metadata: { profileCoefficients: { members: [{ meter: 'P1' }, { meter: 'P2' }] } } });
+    expect(run, JSON.stringify(run.error)).toMatchObject({ status: 'partial', model: 'naive', metadata: { profileCoefficients: { members: [{ meter: 'P1' }, { meter: 'P2' }] } } });
     const px = (await inject('GET', '/v1/forecasts?target=portfolio:PX&horizon=day-ahead&for=2026-03-16', 'trader')).json();
     expect(px.run.id).toBe(id);
     expect(px.rows.map((r: { p50: number }) => Math.round(r.p50 * 1e6) / 1e6)).toEqual(Array.from({ length: 24 }, (_, h) => (peak(h) ? 6 : 4.5)));

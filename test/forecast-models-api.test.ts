@@ -96,7 +96,17 @@ describe('forecast models end to end (embedded)', () => {
     expect(io.stderr).toMatch(/run \d+: portfolio:P1 day-ahead, model profile \(requested profile\), issued 2019-10-14T09:30:00\+03:00, data up to 2019-10-14T09:00:00\+03:00/);
     expect(io.stderr).toMatch(/backtest: WAPE \d+\.\d %, skill vs naive -?\d+\.\d %/);
     await expect(forecastCommand(t.database, captureIo(), { target: 'portfolio:NOPE' })).rejects.toThrow(/portfolio "NOPE" has no meters/);
+    await expect(forecastCommand(t.database, captureIo(), { target: 'meter:WX' })).rejects.toThrow(/^meter "WX" is a weather station \(commodity weather\)/);
     await expect(forecastCommand(t.database, captureIo(), { target: 'portfolio:P1', horizon: 'soon' })).rejects.toThrow(/--horizon: "soon" is not one of/);
+  }, 120_000);
+
+  it('mdm forecast --horizon week-ahead: one line per local day, as docs/forecasting.md says (it printed 168 hourly lines); status, coverage and holidays on stderr', async () => {
+    const io = captureIo();
+    expect(await forecastCommand(t.database, io, { target: 'portfolio:P1', horizon: 'week-ahead', issueTime: ISSUE, model: 'naive' })).toBe(0);
+    const lines = io.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^date\s+hours\s+p10_kwh\s+p50_kwh\s+p90_kwh$/);
+    expect(lines.slice(1).map((l) => l.split(/\s+/).slice(0, 2))).toEqual(['2019-10-15', '2019-10-16', '2019-10-17', '2019-10-18', '2019-10-19', '2019-10-20', '2019-10-21'].map((d) => [d, '24']));
+    expect(io.stderr).toMatch(/status done: 2 of 2 member\(s\) forecast \(100\.0 % of last month's energy\), holidays TR/);
   }, 120_000);
 
   it('mdm backtest: a metrics table per model for the meters and the portfolio sum', async () => {

@@ -10,7 +10,8 @@ import { MdmError } from '../../models/errors.js';
 import { boundedString, quote, storedInstant } from '../../models/input-schemas.js';
 import { formatInstant } from '../../models/time.js';
 import type { Database } from '../../sql/database.js';
-import { createRun, findIssuedForecast, getRun, listIssuedHours, type ForecastRun } from '../../sql/forecast.repository.js';
+import { createRun, findIssuedForecast, getRun, listIssuedHours, listRuns, type ForecastRun, type ListedRun } from '../../sql/forecast.repository.js';
+import { LIST_BYTE_BUDGET, pageOf } from '../list-budget.js';
 import type { RouteContext } from '../app.js';
 import { authErrors, ErrorSchema } from '../schemas.js';
 
@@ -33,12 +34,87 @@ const RunBody = z
 
 const Json = z.record(z.string(), z.unknown());
 
+/** Forecast values are energy per hour. */
+const UNIT = 'kWh' as const;
+const RUN_STATUSES = ['queued', 'running', 'done', 'partial', 'failed'] as const;
+
+const CoverageSchema = z
+  .object({
+    members: z.number().int().describe('Member meters in supply during the horizon'),
+    forecast: z.number().int().describe('Members with a forecast for every hour of the horizon'),
+    share: z.number().describe('forecast / members'),
+    energyShare: z.number().nullable().describe("Share of the members' energy of the 30 days before the data cut-off that belongs to members forecast (null: no member has a value then)"),
+    energyUnknown: z.number().int().describe('Members without a value in those 30 days (not in energyShare)'),
+    notForecast: z.array(z.object({ meter: z.string(), reason: z.string() })).describe('Members not forecast (first 20) and why'),
+  })
+  .describe('How much of the target the run forecast: below 1, the run is partial');
+
+const LeftOutSchema = z
+  .object({
+    values: z.number().int().describe('Active-import values of quality suspect or missing in the history window'),
+    suspect: z.number().int(),
+    missing: z.number().int(),
+    hoursWithoutValue: z.number().int().describe('History hours without a usable value, summed over members (gaps and left-out values)'),
+    meters: z.array(z.object({ meter: z.string(), suspect: z.number().int(), missing: z.number().int() })).describe('The 20 meters with most'),
+    reason: z.string(),
+  })
+  .describe('History values the run did not use, and why');
+
+const HolidayCalendarSchema = z
+  .object({ country: z.string().nullable().describe('ISO country (and region) of the holiday calendar; null: none'), source: z.string() })
+  .describe('The holiday calendar the run used');
+
+const summaryOut = (s: Record<string, unknown> | null | undefined) => ({
+  coverage: (s?.coverage ?? null) as z.infer<typeof CoverageSchema> | null,
+  valuesLeftOut: (s?.valuesLeftOut ?? null) as z.infer<typeof LeftOutSchema> | null,
+  holidayCalendar: (s?.holidayCalendar ?? null) as z.infer<typeof HolidayCalendarSchema> | null,
+  warnings: Array.isArray(s?.warnings) ? (s.warnings as string[]) : [],
+});
+
+const SummaryFields = {
+  coverage: CoverageSchema.nullable().describe('Members forecast and their share of the energy; null until the run has finished (and when it failed before forecasting)'),
+  valuesLeftOut: LeftOutSchema.nullable().describe('History values left out (suspect, missing) and why; null until known'),
+  holidayCalendar: HolidayCalendarSchema.nullable().describe('null until the run has started'),
+  warnings: z.array(z.string()).describe('What a reader of the figures must know: members not forecast, values left out, no holiday calendar'),
+};
+
+const RunListItemSchema = z.object({
+  id: z.number().int(),
+  target: z.string(),
+  horizon: z.string(),
+  status: z.enum(RUN_STATUSES),
+  progress: z.number(),
+  error: z.string().optional(),
+  model: z.string(),
+  requestedModel: z.string(),
+  issueTime: z.string(),
+  dataCutoff: z.string().nullable(),
+  from: z.string().nullable(),
+  to: z.string().nullable(),
+  requestedBy: z.string().nullable(),
+  createdAt: z.string(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  ...SummaryFields,
+});
+
+const RunListQuery = z
+  .object({
+    target: TargetText.optional().describe('Only runs of this target (as stored: `portfolio:P`, `meter:M`)'),
+    status: z.enum(RUN_STATUSES, { error: (iss) => `must be one of ${RUN_STATUSES.join(', ')}, got ${quote(iss.input)}` }).optional(),
+    from: z.string().optional().describe('Only runs issued at or after this instant (ISO-8601 with offset)'),
+    to: z.string().optional().describe('Only runs issued before this instant'),
+    before: z.coerce.number().int().positive().max(2 ** 53).optional().describe('Cursor: nextCursor of the previous page (runs with a smaller id)'),
+    limit: z.coerce.number().int().min(1).max(500).default(50).describe('Page size, 1–500'),
+  })
+  .strict();
+
 const RunOutSchema = z
   .object({
     id: z.number().int(),
     target: z.string(),
     horizon: z.string(),
-    status: z.enum(['queued', 'running', 'done', 'failed']),
+    status: z.enum(RUN_STATUSES).describe('partial: some members could not be forecast (see coverage, warnings); its values leave them out'),
     progress: z.number().describe('0..1'),
     error: z.string().optional().describe('Why the run failed'),
     model: z.string().describe('The model used (once done), else the one requested'),
@@ -53,12 +129,14 @@ const RunOutSchema = z
     createdAt: z.string(),
     startedAt: z.string().nullable(),
     finishedAt: z.string().nullable(),
+    unit: z.literal(UNIT).describe('Unit of the forecast values (energy per hour)'),
+    ...SummaryFields,
   })
   .describe('A forecast run (a job)');
 
 const RowSchema = z.object({
   start: z.string().describe('Hour start, local time of the target with offset'),
-  p10: z.number().nullable().describe('kWh in the hour'),
+  p10: z.number().nullable().describe('kWh in the hour (unit)'),
   p50: z.number(),
   p90: z.number().nullable(),
 });
@@ -69,8 +147,13 @@ const ForecastOutSchema = z.object({
   for: z.string().describe('Local date YYYY-MM-DD'),
   timezone: z.string(),
   hours: z.number().int().describe('Hours of the local day: 24, or 23/25 when the clocks change'),
+  unit: z.literal(UNIT).describe('Unit of p10, p50, p90: energy per hour'),
+  status: z.enum(['done', 'partial']).describe("The run's status: partial when some members are not in the figures (see coverage, warnings)"),
+  coverage: CoverageSchema.nullable(),
+  warnings: z.array(z.string()),
   run: z.object({
     id: z.number().int(),
+    status: z.enum(RUN_STATUSES),
     model: z.string().nullable(),
     issueTime: z.string(),
     dataCutoff: z.string().nullable(),
@@ -95,13 +178,14 @@ const MetricsSchema = z.object({
 const AccuracyOutSchema = z.object({
   target: z.string(),
   horizon: z.string(),
+  unit: z.literal(UNIT).describe('Unit of mae, rmse, bias, pinball and the daily actual/forecast (per hour: kWh; per day: kWh)'),
   from: z.string(),
   to: z.string(),
   timezone: z.string(),
   forecastHours: z.number().int().describe('Hours in from..to with an issued forecast'),
   runs: z.number().int().describe('Runs those forecasts come from'),
   metrics: MetricsSchema.describe('Issued forecasts (P50, P10/P90) against actuals, over hours that have both'),
-  naive: MetricsSchema.describe('Same hour a week earlier (D−7 actual) over the same hours, the bar to beat'),
+  naive: MetricsSchema.describe('Same hour a week earlier (D−7 actual) over the same hours, the bar to beat; coverage null (naive has no band)'),
   skillVsNaive: z.number().nullable().describe('1 − MAE / naive MAE over the hours both have'),
   days: z.array(z.object({ date: z.string(), hours: z.number().int(), actual: z.number(), forecast: z.number(), mae: z.number().nullable(), wape: z.number().nullable(), coverage: z.number().nullable() })).describe('Per local day'),
 });
@@ -140,15 +224,39 @@ function runOut(r: ForecastRun) {
     createdAt: r.createdAt.toISOString(),
     startedAt: iso(r.startedAt),
     finishedAt: iso(r.finishedAt),
+    unit: UNIT,
+    ...summaryOut(r.metadata?.summary as Record<string, unknown> | undefined),
   };
 }
 
-/** A known target or 400 (not kind:id) / 404 (no such meter, group or portfolio). */
+function listedOut(r: ListedRun) {
+  return {
+    id: r.id,
+    target: r.target,
+    horizon: r.horizon,
+    status: r.status,
+    progress: r.progress,
+    ...(r.error ? { error: r.error } : {}),
+    model: r.usedModel ?? r.model,
+    requestedModel: r.model,
+    issueTime: r.issueTime.toISOString(),
+    dataCutoff: iso(r.dataCutoff),
+    from: iso(r.from),
+    to: iso(r.to),
+    requestedBy: r.requestedBy,
+    createdAt: r.createdAt.toISOString(),
+    startedAt: iso(r.startedAt),
+    finishedAt: iso(r.finishedAt),
+    ...summaryOut(r.summary),
+  };
+}
+
+/** A known target or 400 (not kind:id; a weather station) / 404 (no such meter, group or portfolio). */
 async function targetParam(database: Database, text: string): Promise<ResolvedTarget> {
   const parsed = parseTarget(text);
   if (!parsed.ok) throw new MdmError('MDM_ERR_VALIDATION', [`target: ${parsed.reason}`]);
   const resolved = await resolveTarget(database, parsed.target);
-  if (!resolved.ok) throw new MdmError('MDM_ERR_NOT_FOUND', [resolved.reason]);
+  if (!resolved.ok) throw new MdmError(resolved.kind === 'invalid' ? 'MDM_ERR_VALIDATION' : 'MDM_ERR_NOT_FOUND', [`${resolved.kind === 'invalid' ? 'target: ' : ''}${resolved.reason}`]);
   return resolved.target;
 }
 
@@ -184,6 +292,44 @@ export const forecastRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, {
   );
 
   app.get(
+    '/forecasts/runs',
+    {
+      config: { permission: 'forecasts:read' },
+      schema: {
+        tags: ['forecasts'],
+        summary: 'List forecast runs, newest first',
+        description:
+          'Runs newest first (by creation), filtered by target, status and issue time (from inclusive, to exclusive; filters combine with AND), ' +
+          'each with its status, window, coverage, holiday calendar and warnings (not its metadata and metrics: GET /v1/forecasts/runs/:id). ' +
+          'Page backwards by passing `nextCursor` as `before` until it is null.',
+        querystring: RunListQuery,
+        response: {
+          200: z.object({
+            runs: z.array(RunListItemSchema).describe('Newest first'),
+            nextCursor: z.string().nullable().describe(`Pass as \`before\` for the next (older) page; null on the last page. A page ends at \`limit\` runs or about ${LIST_BYTE_BUDGET / 1024 / 1024} MiB`),
+          }),
+          400: ErrorSchema,
+          ...authErrors,
+        },
+      },
+    },
+    async (req) => {
+      const q = req.query;
+      const fromMs = q.from === undefined ? undefined : instantParam('from', q.from);
+      const toMs = q.to === undefined ? undefined : instantParam('to', q.to);
+      if (fromMs !== undefined && toMs !== undefined && fromMs >= toMs) throw new MdmError('MDM_ERR_VALIDATION', [`from (${q.from}) must be before to (${q.to}); from is inclusive, to exclusive`]);
+      if (q.target !== undefined) {
+        const parsed = parseTarget(q.target);
+        if (!parsed.ok) throw new MdmError('MDM_ERR_VALIDATION', [`target: ${parsed.reason}`]);
+      }
+      // One extra run tells whether an older page follows; the page also stops at LIST_BYTE_BUDGET.
+      const rows = await listRuns(database, { target: q.target, status: q.status, fromMs, toMs, before: q.before, limit: q.limit + 1 });
+      const { page, nextCursor } = pageOf(rows.map(listedOut), q.limit, (r) => r.id);
+      return { runs: page, nextCursor };
+    },
+  );
+
+  app.get(
     '/forecasts/runs/:id',
     {
       config: { permission: 'forecasts:read' },
@@ -191,7 +337,7 @@ export const forecastRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, {
         tags: ['forecasts'],
         summary: 'Status, progress and results of a forecast run',
         params: z.object({ id: z.coerce.number().int().positive().describe('Run id from POST /v1/forecasts/runs') }),
-        response: { 200: RunOutSchema, 404: ErrorSchema, ...authErrors },
+        response: { 200: RunOutSchema, 400: ErrorSchema, 404: ErrorSchema, ...authErrors },
       },
     },
     async (req) => {
@@ -211,7 +357,8 @@ export const forecastRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, {
         description:
           'Hourly rows {start, p10, p50, p90} (kWh per hour) of the local day `for` in the target\'s time zone (24 rows; 23 or 25 when the clocks change) ' +
           'from the newest done run of `horizon` that covers it, with that run\'s metadata (model, issue time, data cut-off, backtest metrics). ' +
-          'A member meter of a portfolio or group run can be read as `meter:M`. format=csv: text/csv `start,p10,p50,p90`, run in X-Forecast-* headers.',
+          'A member meter of a portfolio or group run can be read as `meter:M`. A `partial` run (some members could not be forecast) is served with ' +
+          '`status: partial`, its coverage and warnings. format=csv: text/csv `start,p10,p50,p90`, run, status, unit and coverage in X-Forecast-* headers.',
         produces: ['application/json', 'text/csv'],
         querystring: z.object({
           target: TargetText,
@@ -235,6 +382,7 @@ export const forecastRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, {
         ]);
       }
       const r = found.run;
+      const summary = summaryOut(r.metadata?.summary as Record<string, unknown> | undefined);
       const rows = found.values.map((v) => ({ start: formatInstant(v.start.getTime(), tz), p10: v.p10, p50: v.p50, p90: v.p90 }));
       if (q.format === 'csv') {
         const text = csvLine(['start', 'p10', 'p50', 'p90']) + rows.map((x) => csvLine([x.start, x.p10 ?? '', x.p50, x.p90 ?? ''])).join('');
@@ -245,6 +393,9 @@ export const forecastRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, {
           .header('x-forecast-model', r.usedModel ?? '')
           .header('x-forecast-issue-time', r.issueTime.toISOString())
           .header('x-forecast-data-cutoff', iso(r.dataCutoff) ?? '')
+          .header('x-forecast-status', r.status)
+          .header('x-forecast-unit', UNIT)
+          .header('x-forecast-coverage', summary.coverage ? `${summary.coverage.forecast}/${summary.coverage.members}` : '')
           .send(text as never); // text, not the JSON schema
       }
       return {
@@ -253,7 +404,11 @@ export const forecastRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, {
         for: q.for,
         timezone: tz,
         hours: Math.round((toMs - fromMs) / HOUR),
-        run: { id: r.id, model: r.usedModel, issueTime: r.issueTime.toISOString(), dataCutoff: iso(r.dataCutoff), finishedAt: iso(r.finishedAt), metrics: r.metrics, metadata: r.metadata },
+        unit: UNIT,
+        status: r.status === 'partial' ? ('partial' as const) : ('done' as const),
+        coverage: summary.coverage,
+        warnings: summary.warnings,
+        run: { id: r.id, status: r.status, model: r.usedModel, issueTime: r.issueTime.toISOString(), dataCutoff: iso(r.dataCutoff), finishedAt: iso(r.finishedAt), metrics: r.metrics, metadata: r.metadata },
         rows,
       };
     },
@@ -316,13 +471,15 @@ export const forecastRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, {
       return {
         target: target.text,
         horizon: q.horizon,
+        unit: UNIT,
         from: new Date(fromMs).toISOString(),
         to: new Date(toMs).toISOString(),
         timezone: tz,
         forecastHours: issued.length,
         runs: new Set(issued.map((h) => h.runId)).size,
         metrics: metricsOut(m),
-        naive: metricsOut(nBoth),
+        // Naive is a point forecast (P10 = P50 = P90): it has no band whose coverage could be measured.
+        naive: { ...metricsOut(nBoth), coverage: null },
         skillVsNaive: nBoth.n > 0 ? fin(skill(mBoth, nBoth)) : null,
         days: [...byDay].map(([date, d]) => {
           const dm = evaluate(d.ys, d.fs);

@@ -94,7 +94,8 @@ export interface MlArtefact {
   readonly levelDays: number;
   /** Added to P90 and taken from P10 (in level units) so the validation tail's P10–P90 covers 80 %. */
   readonly intervalAdjust: number;
-  readonly country: string;
+  /** Holiday country the model was trained with (null: none). */
+  readonly country: string | null;
   readonly training: Readonly<Record<string, unknown>>;
 }
 
