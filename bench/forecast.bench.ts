@@ -237,6 +237,15 @@ export const forecastBench: Bench = {
     const auto = await runForecast([...meters, sumSeries('portfolio:bench', meters)], { ...ctx, onProgress: progress(`(c) auto, ${opts.meters} meters`) }, { ...w, name: 'day-ahead' }, { model: 'auto', target: 'portfolio:bench' });
     const tAuto = performance.now() - t0;
     figures.push({ label: `(c) runForecast auto day-ahead, ${opts.meters} meters + portfolio (backtest + fits)`, values: [tAuto / 1000], unit: 's', better: 'lower' });
+    // Every member forecast (issue 12, defect 2): the share the run would report as coverage, and no negative quantile.
+    const forecastMembers = meters.length - auto.info.notForecast.length;
+    const negative = auto.rows.reduce((n, rows) => n + rows.filter((x) => x.p10 < 0 || x.p10 > x.p50 || x.p50 > x.p90).length, 0);
+    figures.push({ label: '(c) auto: members forecast', values: [(100 * forecastMembers) / meters.length], unit: '%', better: 'higher' });
+    goals.push({
+      label: `every member forecast, quantiles ordered and non-negative`,
+      pass: forecastMembers === meters.length && negative === 0,
+      detail: `${forecastMembers} of ${meters.length} members forecast (${auto.info.historyMean.length} from their own means), ${negative} rows with P10 < 0 or out of order`,
+    });
     notes.push(
       `(c) auto: backtest ${((auto.info.timings.backtestMs ?? 0) / 1000).toFixed(1)} s on ${auto.metrics?.backtest.series ?? 0} sampled meters × ${auto.metrics?.backtest.origins ?? 0} issues, fits ${((auto.info.timings.fitMs ?? 0) / 1000).toFixed(1)} s; chose ${auto.model} (${auto.info.choice}); portfolio: ${auto.info.portfolio?.reason}`,
     );
