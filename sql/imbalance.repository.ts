@@ -11,7 +11,7 @@ import type { DB } from './types.js';
  * of 1 000 meters (720 000 meter-hours) never leaves the database.
  *
  * Per hour h (UTC hour start), energies in MWh, prices per MWh:
- * - members    = the portfolio's meters expected to have consumption in h: from
+ * - members    = the portfolio's electricity meters expected to have consumption in h: from
  *                supplyStart (local midnight) — without one, from the first active
  *                import value or the registration, whichever is earlier — to the end
  *                of supplyEnd (docs/imbalance.md "What the figures mean when data is missing")
@@ -74,8 +74,8 @@ interface Member {
   readonly external_id: string;
   readonly multiplier: number;
   readonly interval_minutes: number;
-  /** First hour the meter is expected to have consumption. */
-  readonly ef: Date;
+  /** First hour the meter is expected to have consumption; null: never (not an electricity meter). */
+  readonly ef: Date | null;
   /** First hour it no longer is (after supplyEnd), or null. */
   readonly et: Date | null;
 }
@@ -130,7 +130,7 @@ function chain(p: ImbalanceScope, m: readonly Member[]) {
       WHERE portfolio = ${p.portfolio} AND meter_id = ANY(${ids}::int[]) AND start >= ${p.from} AND start < ${p.to}
     ),
     mh AS (
-      SELECT agg.meter_id, agg.h, (agg.h >= pm.ef AND (pm.et IS NULL OR agg.h < pm.et)) AS expected,
+      SELECT agg.meter_id, agg.h, COALESCE(agg.h >= pm.ef AND (pm.et IS NULL OR agg.h < pm.et), false) AS expected,
              agg.fk * pm.multiplier / 1000.0 AS firm, (agg.fcov % ${sql.lit(COV_METER)} + agg.fcov / ${sql.lit(COV_METER)} * pm.interval_minutes)::int AS fm,
              agg.ek * pm.multiplier / 1000.0 AS est, (agg.ecov % ${sql.lit(COV_METER)} + agg.ecov / ${sql.lit(COV_METER)} * pm.interval_minutes)::int AS em, agg.fc,
              CASE WHEN nh.h IS NOT NULL THEN agg.nom ELSE agg.fc END AS w
@@ -166,7 +166,7 @@ function chain(p: ImbalanceScope, m: readonly Member[]) {
              count(*) FILTER (WHERE NOT expected AND status = ${S.actual})::int AS n_extra
       FROM ms GROUP BY h
     ),
-    wv AS (SELECT id AS meter_id, GREATEST(ef, ${p.from}) AS a, LEAST(COALESCE(et, ${p.to}), ${p.to}) AS b FROM pm),
+    wv AS (SELECT id AS meter_id, GREATEST(ef, ${p.from}) AS a, LEAST(COALESCE(et, ${p.to}), ${p.to}) AS b FROM pm WHERE ef IS NOT NULL),
     ev AS (SELECT h, sum(d)::int AS d FROM (SELECT a AS h, 1 AS d FROM wv WHERE a < b UNION ALL SELECT b, -1 FROM wv WHERE a < b) e GROUP BY h),
     allh AS (SELECT g.h FROM generate_series(${p.from}::timestamptz, ${p.to}::timestamptz - INTERVAL '1 hour', INTERVAL '1 hour') AS g(h)),
     expn AS (SELECT allh.h, sum(COALESCE(ev.d, 0)) OVER (ORDER BY allh.h) AS n FROM allh LEFT JOIN ev ON ev.h = allh.h),
@@ -252,10 +252,11 @@ async function scoped<T>(database: Database, p: { portfolio: string }, fn: (trx:
     if (database.engine === 'pg') await sql`SET LOCAL jit = off`.execute(trx);
     // Members and when each is expected to have consumption: supplyStart (local midnight), else its first active
     // import value (an index probe per meter) or its registration, whichever is earlier; until the end of supplyEnd.
+    // Only electricity meters are expected (a gas or heat meter of the portfolio never has active import: ef null).
     const { rows } = await sql<Member>`
       SELECT m.id, m.external_id, m.multiplier, m.interval_minutes,
-        date_bin('1 hour', COALESCE(m.supply_start::timestamp AT TIME ZONE m.timezone,
-          LEAST((SELECT min(r.start) FROM readings r WHERE r.meter_id = m.id AND r.channel = 1), m.created_at)), ${EPOCH}) AS ef,
+        CASE WHEN m.commodity = 'electricity' THEN date_bin('1 hour', COALESCE(m.supply_start::timestamp AT TIME ZONE m.timezone,
+          LEAST((SELECT min(r.start) FROM readings r WHERE r.meter_id = m.id AND r.channel = 1), m.created_at)), ${EPOCH}) END AS ef,
         date_bin('1 hour', (m.supply_end + 1)::timestamp AT TIME ZONE m.timezone, ${EPOCH}) AS et
       FROM meters m WHERE m.portfolio = ${p.portfolio}`.execute(trx);
     return fn(trx, rows);

@@ -22,7 +22,8 @@ import { FLAVOURS } from './helpers.js';
  *   while PTF is not: SMF held, the hours unpriced.
  * - 2016-03-27 10:00: TRP-B's value is left out (a gap of one meter).
  * TRP-A has supplyStart 2016-03-27 and supplyEnd 2016-03-28; TRP-B no
- * supplyStart (a member from its first value) and supplyEnd 2016-03-28.
+ * supplyStart (a member from its first value) and supplyEnd 2016-03-28; TRP-GAS,
+ * a gas meter without values, is never expected to have active import.
  */
 const data = (name: string) => readFileSync(new URL(`../../shared/data/epias-2016-2017/${name}`, import.meta.url));
 const FROM_MS = Date.parse('2016-03-26T22:00:00Z'); // 27 March 00:00 +02:00
@@ -94,6 +95,7 @@ describe.each(FLAVOURS)('imbalance on real EPİAŞ data: missing actuals and unp
     const meters = await put('/v1/meters', [
       { id: 'TRP-A', portfolio: 'TRP', timezone: 'Europe/Istanbul', intervalMinutes: 60, supplyStart: '2016-03-27', supplyEnd: '2016-03-28' },
       { id: 'TRP-B', portfolio: 'TRP', timezone: 'Europe/Istanbul', intervalMinutes: 60, supplyEnd: '2016-03-28' },
+      { id: 'TRP-GAS', portfolio: 'TRP', commodity: 'gas', timezone: 'Europe/Istanbul', intervalMinutes: 60, supplyStart: '2016-01-01' }, // never has active import: not expected
     ]);
     expect(meters.json()).toMatchObject({ rejected: [] });
     const readings = (['TRP-A', 'TRP-B'] as const).flatMap((meter) =>

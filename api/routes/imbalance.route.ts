@@ -89,6 +89,9 @@ const MeterRowSchema = z.object({
 });
 type MeterRow = z.infer<typeof MeterRowSchema>;
 
+/** A CSV cell: booleans as true/false, null as empty. */
+const cell = (v: unknown): string | number => (typeof v === 'number' ? v : v === null || v === undefined ? '' : String(v));
+
 const units = (currency: string) => ({ energy: 'MWh' as const, price: `${currency}/MWh`, cost: currency });
 
 /** Portfolio and per-meter imbalance volumes and costs. See docs/imbalance.md. */
@@ -174,7 +177,7 @@ export const imbalanceRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
         const cols = (Object.keys(BucketSchema.shape) as (keyof (typeof rows)[number])[]).filter((c) => c !== 'meters');
         const mcols = ['members', 'withActuals', 'provisional', 'missing'] as const;
         const head = [...cols, ...mcols.map((c) => `meters${c[0].toUpperCase()}${c.slice(1)}`)];
-        const text = csvLine(head) + rows.map((r) => csvLine([...cols.map((c) => { const v = r[c]; return typeof v === 'boolean' ? String(v) : (v ?? ''); }), ...mcols.map((c) => r.meters[c])])).join('');
+        const text = csvLine(head) + rows.map((r) => csvLine([...cols.map((c) => cell(r[c])), ...mcols.map((c) => r.meters[c])])).join('');
         return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="imbalance-${p.id}.csv"`).send(text as never);
       }
       const sum = (f: (r: (typeof rows)[number]) => number) => rows.reduce((a, r) => a + f(r), 0);
