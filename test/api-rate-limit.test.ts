@@ -38,7 +38,7 @@ describe.each(FLAVOURS.filter((f) => f !== 'timescaledb'))('rate limits (%s)', (
     database = await freshDatabase(flavour);
     admin = (await createApiKey(database, { name: 'admin', role: 'admin' })).key;
     viewer = (await createApiKey(database, { name: 'viewer', role: 'viewer' })).key;
-  }, 30_000);
+  });
   afterAll(() => database?.close());
   afterEach(async () => {
     vi.useRealTimers();
