@@ -22,7 +22,7 @@ import { horizonWindow, localTimeOn } from './horizon.js';
 import { HORIZONS, MODEL_KINDS, type FitContext, type Horizon, type HorizonName, type ModelKind, type QuantileRow, type SeriesData } from './model.js';
 import { addRows, aggregateOf, forecastProfiledMembers, PROFILED_RECENT_DAYS, withoutRecentIntervals, type ProfiledMemberForecast } from './profiled-members.js';
 import { orderedRow } from './quantiles.js';
-import { coversHorizon, ENERGY_WINDOW_HOURS, recentEnergy, runSummary, type RunSummary } from './run-summary.js';
+import { coversHorizon, ENERGY_WINDOW_HOURS, LEFT_OUT_REASON, recentEnergy, runSummary, type RunSummary } from './run-summary.js';
 import { historyFromMs, loadTargetSeries, metersInSupply, parseTarget, resolveTarget, type ResolvedTarget } from './target.js';
 
 /**
@@ -158,8 +158,17 @@ export async function executeRun(o: ExecuteOptions, run: ForecastRun): Promise<F
     const notForecast = profiled.failed.filter((f) => !hoursOf.get(f.id));
     const engineMembers = loaded.members.filter((s) => !byProfile.has(s.id) && hoursOf.get(s.id)! > 0);
     if (engineMembers.length === 0 && byProfile.size === 0) {
+      // Say first what was left out (the usual cause on loaded history), then why the coefficient method could not help.
+      const left = await countLeftOutValues(o.database, { meterIds: meters.map((m) => m.id), fromMs: loaded.startMs, toMs: win.dataCutoff });
+      let suspect = 0;
+      let missing = 0;
+      for (const c of left.values()) (suspect += c.suspect), (missing += c.missing);
+      if (known) known = { ...known, valuesLeftOut: { values: suspect + missing, suspect, missing, hoursWithoutValue: loaded.coverage.reduce((a, c) => a + (loaded.hours - c.hours), 0), meters: [], reason: LEFT_OUT_REASON } };
+      const leftOut = suspect + missing
+        ? `${suspect + missing} value(s) of ${left.size} meter(s) in the ${Math.round((win.dataCutoff - loaded.startMs) / 86_400_000)} days before it are left out (${suspect} suspect, ${missing} missing): ${LEFT_OUT_REASON}`
+        : 'no value is stored in the history window: store readings first';
       const why = notForecast.map((f) => `${f.meter}: ${f.reason}`).slice(0, 5).join('; ');
-      throw new RunError(`${target.text}: no usable active import before the data cut-off ${new Date(win.dataCutoff).toISOString()} (store readings first; suspect and missing values are left out)${why ? `, and no profile coefficient forecast (${why})` : ''}`);
+      throw new RunError(`${target.text}: no usable active import before the data cut-off ${new Date(win.dataCutoff).toISOString()}: ${leftOut}${why ? `. The profile coefficient method could not forecast it either (${why})` : ''}`);
     }
     const aggregate = loaded.aggregate && engineMembers.length < loaded.members.length ? aggregateOf(loaded.aggregate, engineMembers) : loaded.aggregate;
     const series = engineMembers.length ? (aggregate ? [...engineMembers, aggregate] : engineMembers) : [];

@@ -181,7 +181,7 @@ describe.each(FLAVOURS)('forecast runs with profiled members (%s)', (flavour) =>
     expect(rows.rows.reduce((s: number, r: { p50: number }) => s + r.p50, 0)).toBeCloseTo(12 * 2 + 12 * 1, 6);
     const r2 = (await inject('GET', `/v1/forecasts/runs/${bad}`, 'trader')).json();
     expect(r2.status).toBe('failed');
-    expect(r2.error).toMatch(/^meter:PC: no usable active import before the data cut-off .*, and no profile coefficient forecast \(PC: no profile coefficient for 744 hour/);
+    expect(r2.error).toMatch(/^meter:PC: no usable active import before the data cut-off \S+: no value is stored in the history window: store readings first\. The profile coefficient method could not forecast it either \(PC: no profile coefficient for 744 hour/);
   });
 
   it('with the real engine (naive requested: D−7 of B1 = 3 kWh every hour), the portfolio is 3 + P1 + P2', async () => {

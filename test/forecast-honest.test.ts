@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runForecast } from '../forecast/engine.js';
 import { createForecastWorker, type ForecastEngine } from '../forecast/forecast-job.js';
 import { horizonWindow } from '../forecast/horizon.js';
+import { coversHorizon, runSummary } from '../forecast/run-summary.js';
 import type { SeriesData } from '../forecast/model.js';
 import { holidayChoice, resolveTarget } from '../forecast/target.js';
 import { holidayCalendar, isHolidayCountry, NO_HOLIDAYS } from '../models/holidays.js';
@@ -59,6 +60,24 @@ describe('consumption quantiles (issue 12, defect 5: real data)', () => {
   }, 120_000);
 });
 
+describe('run summary (issue 12, defect 2)', () => {
+  it('coverage counts members with every hour; the energy share is of the members whose last-30-day energy is known', () => {
+    const s = runSummary({
+      members: [{ meter: 'A', energy: 100 }, { meter: 'B', notForecast: 'no data', energy: 300 }, { meter: 'C' }],
+      leftOut: new Map([['A', { suspect: 2, missing: 1 }]]),
+      hoursWithoutValue: 7,
+      holidays: { country: 'GB', source: 'time zone Europe/London' },
+    });
+    expect(s.coverage).toEqual({ members: 3, forecast: 2, share: 2 / 3, energyShare: 0.25, energyUnknown: 1, notForecast: [{ meter: 'B', reason: 'no data' }] });
+    expect(s.valuesLeftOut).toMatchObject({ values: 3, suspect: 2, missing: 1, hoursWithoutValue: 7, meters: [{ meter: 'A', suspect: 2, missing: 1 }] });
+    expect(s.warnings).toEqual([
+      "1 of 3 member(s) not forecast; the forecast members had 25.0 % of the members' energy of the 30 days before the data cut-off (1 member(s) without a value then): the target's values leave them out. B (no data)",
+      expect.stringMatching(/^3 value\(s\) of 1 meter\(s\) left out of the history \(2 suspect, 1 missing\)/),
+    ]);
+    expect(coversHorizon([{ start: 0, p10: 0, p50: 1, p90: 2 }, { start: HOUR, p10: 0, p50: NaN, p90: 2 }], 0, 2)).toBe(false);
+  });
+});
+
 describe('holiday calendar of a target (issue 12, defect 14)', () => {
   it('an unknown country is no calendar and a warning, never TR; the zone decides over the default area', () => {
     expect(holidayChoice('UTC', 'TR')).toMatchObject({ country: null, source: 'none', warning: expect.stringMatching(/^no holiday calendar: time zone "UTC" names no country and the portfolio area TR is not the country of that zone/) });
@@ -105,6 +124,7 @@ describe.each(FLAVOURS)('forecast runs on real data that leave something out (%s
       { id: 'UOLD', portfolio: 'UK', timezone: 'UTC' }, // its data ends 2019-09-01: nothing for naive's lags
       { id: 'UNONE', portfolio: 'UK', timezone: 'UTC' }, // no data at all
       { id: 'L0', portfolio: 'LON', timezone: 'Europe/London' },
+      { id: 'USUS', timezone: 'UTC' }, // every value suspect (VEE's old 400-day rule did that to loaded history)
     ];
     expect((await inject('PUT', '/v1/meters', 'admin', meters)).statusCode).toBe(200);
     expect((await inject('PUT', '/v1/portfolios/UK', 'admin', { timezone: 'UTC' })).statusCode).toBe(201);
@@ -114,6 +134,7 @@ describe.each(FLAVOURS)('forecast runs on real data that leave something out (%s
     // 12 hours of U4 a week before the cut-off held as suspect: left out of the history, and counted.
     const suspect = rowsOf('U4', 'active_import', building('b4'), CUTOFF - 7 * DAY, CUTOFF - 7 * DAY + 12 * HOUR).map((r) => ({ ...r, quality: 'suspect' }));
     await post(suspect);
+    await post(rowsOf('USUS', 'active_import', building('b0'), CUTOFF - 2 * DAY, CUTOFF).map((r) => ({ ...r, quality: 'suspect' })));
   }, 120_000);
   afterAll(async () => t?.close());
 
@@ -158,6 +179,16 @@ describe.each(FLAVOURS)('forecast runs on real data that leave something out (%s
     expect(Date.parse(day.rows[0].start)).toBe(D1);
   }, 300_000);
 
+  it('a run whose history is all suspect fails saying how many values it left out and why, first (not the register text), also at the top level', async () => {
+    const id = await createRun(t.database, { target: 'meter:USUS', horizon: 'day-ahead', model: 'naive', issueTime: new Date(ISSUE), requestedBy: 'test' });
+    await createForecastWorker({ database: t.database, engine: real, pollMs: 60_000 }).tick();
+    const run = (await inject('GET', `/v1/forecasts/runs/${id}`, 'trader')).json();
+    expect(run.status).toBe('failed');
+    expect(run.error).toMatch(/^meter:USUS: no usable active import before the data cut-off \S+: 48 value\(s\) of 1 meter\(s\) in the 366 days before it are left out \(48 suspect, 0 missing\): a forecast reads measured, validated, estimated and edited values only/);
+    expect(run.valuesLeftOut).toMatchObject({ values: 48, suspect: 48, missing: 0 });
+    expect(run.holidayCalendar).toEqual({ country: null, source: 'none' });
+  });
+
   it('a Europe/London portfolio without settings gets GB holidays; the calendar is a field of every finished run', async () => {
     const r = await resolveTarget(t.database, { kind: 'portfolio', id: 'LON' });
     expect(r.ok && r.target.holidays).toEqual({ country: 'GB', source: 'time zone Europe/London' });
@@ -174,7 +205,7 @@ describe.each(FLAVOURS)('forecast runs on real data that leave something out (%s
 
     const all = (await list('')).json();
     expect(all.runs.map((r: { id: number }) => r.id).slice(0, 4)).toEqual([d, c, b, a]);
-    const failed = (await list('?status=failed')).json();
+    const failed = (await list('?status=failed&target=portfolio:LON')).json();
     expect(failed.runs.map((r: { id: number; error: string }) => [r.id, r.error])).toEqual([[b, 'scheduled run failed']]);
     const lon = (await list('?target=portfolio:LON&limit=2')).json();
     expect(lon.runs.map((r: { id: number }) => r.id)).toEqual([d, b]);
