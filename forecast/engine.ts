@@ -38,7 +38,12 @@ import { orderedRow } from './quantiles.js';
  *    little history, long-term horizon), auto takes profile.
  * 4. Naive is always fitted and returned (`naive`): the bar every forecast is
  *    shown against. Hours the chosen model left empty are filled from naive
- *    (info.fallbacks), in the backtest too.
+ *    (info.fallbacks), in the backtest too; hours naive leaves empty too (data
+ *    ended over 8 weeks before the cut-off) from the member's own day-type ×
+ *    hour means (models/history-mean, info.historyMean), so a member with any
+ *    value is never silently missing from the sum (issue 12); info.notForecast
+ *    lists those without one. Every row returned is ordered and floored
+ *    (quantiles orderedRow, opts.floor default 0: active import is never negative).
  * 5. Quantile calibration: each series' P10/P90 band is rescaled by the
  *    split-conformal scales (forecast/calibration) fitted on its forecasts in
  *    the short backtest, so the band covers 80 % out of sample; the backtest
