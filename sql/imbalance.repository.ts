@@ -218,18 +218,18 @@ function chain(p: ImbalanceScope, m: readonly Member[]) {
              ELSE (hq.pneg - hq.ptf) * -hq.q END AS cost
       FROM hq
     ),
+    -- Every meter-hour (the per-meter report counts each meter's missing hours from here too); figures only in counted hours.
     mq AS (
-      SELECT m.meter_id, m.h, m.actual, m.status,
+      SELECT m.meter_id, m.h, m.actual, m.status, m.expected, hp.counted,
         CASE WHEN hp.wsum > 0 THEN COALESCE(hp.position * m.w / hp.wsum, 0)
              WHEN hp.nw > 0 THEN CASE WHEN m.w IS NOT NULL THEN hp.position / hp.nw ELSE 0 END
              ELSE hp.position / hp.n END AS alloc,
         hp.ptf, hp.ppos, hp.pneg, hp.priced
       FROM ms m JOIN hp ON hp.h = m.h
-      WHERE hp.counted
     ),
     mc AS (
-      SELECT meter_id, h, actual, status, alloc - actual AS q,
-        CASE WHEN NOT priced THEN NULL
+      SELECT meter_id, h, status, expected, counted, CASE WHEN counted THEN actual END AS actual, CASE WHEN counted THEN alloc - actual END AS q,
+        CASE WHEN NOT priced OR NOT counted THEN NULL
              WHEN alloc - actual >= 0 THEN (ptf - ppos) * (alloc - actual)
              ELSE (pneg - ptf) * (actual - alloc) END AS standalone
       FROM mq
@@ -317,22 +317,22 @@ export async function meterImbalance(database: Database, p: ImbalanceScope): Pro
       per_meter AS (
         SELECT mc.meter_id, sum(mc.actual) AS energy, sum(mc.q) AS imbalance, sum(mc.standalone) AS standalone,
                sum(CASE WHEN hs.ssum > 0 THEN hp.cost * mc.standalone / hs.ssum WHEN hp.cost IS NOT NULL THEN 0 END) AS cost,
-               count(*) FILTER (WHERE mc.status IN (${S.estimate}, ${S.forecast}))::int AS prov,
-               sum(mc.actual) FILTER (WHERE mc.status IN (${S.estimate}, ${S.forecast})) AS prov_mwh
+               count(*) FILTER (WHERE mc.counted AND mc.status IN (${S.estimate}, ${S.forecast}))::int AS prov,
+               sum(mc.actual) FILTER (WHERE mc.status IN (${S.estimate}, ${S.forecast})) AS prov_mwh,
+               count(*) FILTER (WHERE mc.expected AND mc.status <> ${S.missing})::int AS ok
         FROM mc JOIN hs ON hs.h = mc.h JOIN hp ON hp.h = mc.h
         GROUP BY mc.meter_id
       ),
-      own AS (SELECT meter_id, count(*) FILTER (WHERE expected AND status <> ${S.missing})::int AS ok FROM ms GROUP BY meter_id),
       cum AS (
         SELECT g.h, (count(s.h) OVER (ORDER BY g.h) - CASE WHEN s.h IS NULL THEN 0 ELSE 1 END)::int AS before
         FROM generate_series(${p.from}::timestamptz, ${p.to}::timestamptz, INTERVAL '1 hour') AS g(h) LEFT JOIN hset s ON s.h = g.h
       ),
       mexp AS (SELECT wv.meter_id, cb.before - ca.before AS n FROM wv JOIN cum ca ON ca.h = wv.a JOIN cum cb ON cb.h = wv.b WHERE wv.a < wv.b)
       SELECT pm.external_id AS meter, pmr.energy, pmr.imbalance, pmr.cost, pmr.standalone,
-             GREATEST(0, COALESCE(mexp.n, 0) - COALESCE(own.ok, 0))::int AS missing, COALESCE(pmr.prov, 0) AS prov, pmr.prov_mwh,
+             GREATEST(0, COALESCE(mexp.n, 0) - COALESCE(pmr.ok, 0))::int AS missing, COALESCE(pmr.prov, 0) AS prov, pmr.prov_mwh,
              0 AS hours, 0 AS unpriced, 0 AS held, 0 AS missing_mh, NULL::float8 AS position, NULL::float8 AS missing_position
-      FROM pm LEFT JOIN per_meter pmr ON pmr.meter_id = pm.id LEFT JOIN own ON own.meter_id = pm.id LEFT JOIN mexp ON mexp.meter_id = pm.id
-      WHERE pmr.meter_id IS NOT NULL OR COALESCE(mexp.n, 0) > 0 OR own.meter_id IS NOT NULL
+      FROM pm LEFT JOIN per_meter pmr ON pmr.meter_id = pm.id LEFT JOIN mexp ON mexp.meter_id = pm.id
+      WHERE pmr.meter_id IS NOT NULL OR COALESCE(mexp.n, 0) > 0
       UNION ALL
       SELECT NULL, sum(hp.cons), sum(hp.q), sum(hp.cost), sum(hs.ssum),
              count(*) FILTER (WHERE NOT hp.counted)::int, count(*) FILTER (WHERE hp.counted AND hp.n_prov > 0)::int, sum(hp.prov_mwh) FILTER (WHERE hp.counted),
