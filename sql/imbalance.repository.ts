@@ -93,12 +93,17 @@ function chain(p: ImbalanceScope, m: readonly Member[]) {
   const cutoff = new Date(Math.floor((p.now ?? new Date()).getTime() / HOUR_MS) * HOUR_MS - HOUR_MS); // the last finished hour starts here
   // Actuals (firm and VEE-estimated parts), forecast candidates and nominations go through ONE hash aggregate per
   // (meter, hour) instead of full joins (which the planner sorts for). The newest forecast run wins by max() over
-  // [issue epoch, run id, P50] arrays: a hash aggregate, no DISTINCT ON sort of every forecast value.
+  // [run rank (issue time, then id), P50] arrays: a hash aggregate, no DISTINCT ON sort of every forecast value.
   return sql`
     pm AS (
       SELECT * FROM unnest(${ids}::int[], ${m.map((x) => x.external_id)}::text[], ${m.map((x) => x.multiplier)}::float8[],
                            ${m.map((x) => x.interval_minutes)}::int[], ${m.map((x) => iso(x.ef))}::timestamptz[], ${m.map((x) => iso(x.et))}::timestamptz[])
         AS pm(id, external_id, multiplier, interval_minutes, ef, et)
+    ),
+    fr AS (
+      -- The day-ahead runs ranked once (issue time, then id: the newest wins), so that a forecast value carries a float8 rank, not an extract() per value.
+      SELECT id, issue_time, (row_number() OVER (ORDER BY issue_time, id))::float8 AS rk FROM forecast_runs
+      WHERE status IN ('done', 'partial') AND horizon = 'day-ahead' AND issue_time < ${p.to}
     ),
     u AS (
       -- Minutes a value covers, coded: its own interval, or ${sql.lit(COV_METER)} for "the meter's" (applied in mh: no join of the readings here).
@@ -111,18 +116,18 @@ function chain(p: ImbalanceScope, m: readonly Member[]) {
         OFFSET 0 -- not flattened: the class is computed once per reading
       ) x
       UNION ALL
-      SELECT t.meter_id, fv.start, NULL, NULL, NULL, NULL, ARRAY[extract(epoch FROM fr.issue_time)::float8, fr.id::float8, fv.p50], NULL
-      FROM forecast_values fv JOIN forecast_runs fr ON fr.id = fv.run_id
-      JOIN unnest(${targets}::text[], ${ids}::int[]) AS t(target, meter_id) ON t.target = fv.target
-      WHERE fv.target = ANY(${targets}::text[]) AND fv.start >= ${p.from} AND fv.start < ${p.to}
-        AND fr.status IN ('done', 'partial') AND fr.horizon = 'day-ahead' AND fr.issue_time <= fv.start
+      SELECT t.meter_id, fv.start, NULL, NULL, NULL, NULL, ARRAY[fr.rk, fv.p50], NULL
+      FROM forecast_values fv JOIN fr ON fr.id = fv.run_id
+      -- grouped: the planner then knows the targets are distinct and hashes these 1 000 rows, not the 720 000 forecast values
+      JOIN (SELECT target, min(meter_id) AS meter_id FROM unnest(${targets}::text[], ${ids}::int[]) AS t0(target, meter_id) GROUP BY target) t ON t.target = fv.target
+      WHERE fv.start >= ${p.from} AND fv.start < ${p.to} AND fr.issue_time <= fv.start
       UNION ALL
       SELECT meter_id, start, NULL, NULL, NULL, NULL, NULL, mwh FROM nominations
       WHERE portfolio = ${p.portfolio} AND meter_id = ANY(${ids}::int[]) AND start >= ${p.from} AND start < ${p.to}
     ),
     agg AS (
       SELECT meter_id, h, sum(fk) AS fk, COALESCE(sum(fcov), 0) AS fcov, sum(ek) AS ek, COALESCE(sum(ecov), 0) AS ecov,
-             (max(fc))[3] / 1000.0 AS fc, max(nom) AS nom
+             (max(fc))[2] / 1000.0 AS fc, max(nom) AS nom
       FROM u GROUP BY meter_id, h
     ),
     nomh AS (
@@ -314,13 +319,15 @@ export async function meterImbalance(database: Database, p: ImbalanceScope): Pro
       hours: number; unpriced: number; held: number; missing_mh: number; position: Num; missing_position: Num;
     }>`
       WITH ${chain(p, members)},
+      -- The hour's cost and Σ standalone in one 720-row table: one hash probe per meter-hour instead of two.
+      hc AS (SELECT hp.h, hp.cost, hs.ssum FROM hp JOIN hs ON hs.h = hp.h),
       per_meter AS (
         SELECT mc.meter_id, sum(mc.actual) AS energy, sum(mc.q) AS imbalance, sum(mc.standalone) AS standalone,
-               sum(CASE WHEN hs.ssum > 0 THEN hp.cost * mc.standalone / hs.ssum WHEN hp.cost IS NOT NULL THEN 0 END) AS cost,
+               sum(CASE WHEN hc.ssum > 0 THEN hc.cost * mc.standalone / hc.ssum WHEN hc.cost IS NOT NULL THEN 0 END) AS cost,
                count(*) FILTER (WHERE mc.counted AND mc.status IN (${S.estimate}, ${S.forecast}))::int AS prov,
                sum(mc.actual) FILTER (WHERE mc.status IN (${S.estimate}, ${S.forecast})) AS prov_mwh,
                count(*) FILTER (WHERE mc.expected AND mc.status <> ${S.missing})::int AS ok
-        FROM mc JOIN hs ON hs.h = mc.h JOIN hp ON hp.h = mc.h
+        FROM mc JOIN hc ON hc.h = mc.h
         GROUP BY mc.meter_id
       ),
       cum AS (
