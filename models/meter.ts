@@ -12,6 +12,8 @@ const DateOnly = plausibleDate().describe('Calendar date YYYY-MM-DD');
 export const MAX_LABELS = 100;
 /** Largest CT/VT ratio. */
 export const MAX_MULTIPLIER = 1e6;
+/** Integer digits a meter's register display may have (`registerDigits`): it wraps at 10^digits. */
+export const REGISTER_DIGITS = { min: 4, max: 12 } as const;
 
 /** A meter as integrators send it (`PUT /v1/meters`) and as the API returns it. */
 export const MeterSchema = z
@@ -44,6 +46,16 @@ export const MeterSchema = z
     supplyStart: DateOnly.nullish().describe('First day the meter is in our portfolio'),
     supplyEnd: DateOnly.nullish().describe('Last day the meter is in our portfolio'),
     weatherStation: idText().nullish().describe('Id of the weather-station meter whose data applies'),
+    registerDigits: z
+      .number({ error: (iss) => `must be a whole number of digits, ${REGISTER_DIGITS.min}–${REGISTER_DIGITS.max}, got ${quote(iss.input)}` })
+      .int({ error: (iss) => `must be a whole number of digits, ${REGISTER_DIGITS.min}–${REGISTER_DIGITS.max}, got ${quote(iss.input)}` })
+      .min(REGISTER_DIGITS.min, { error: (iss) => `must be ${REGISTER_DIGITS.min}–${REGISTER_DIGITS.max} (integer digits of the register display), got ${quote(iss.input)}` })
+      .max(REGISTER_DIGITS.max, { error: (iss) => `must be ${REGISTER_DIGITS.min}–${REGISTER_DIGITS.max} (integer digits of the register display), got ${quote(iss.input)}` })
+      .nullish()
+      .describe(
+        `Integer digits of the meter's registers (indexes), ${REGISTER_DIGITS.min}–${REGISTER_DIGITS.max}: a register wraps to 0 at 10^registerDigits in its unit ` +
+          '(kWh, m³; 6 → 999 999.99 rolls over at 1 000 000), as recorded (before the multiplier). VEE uses it where no Modbus device gives the wrap point',
+      ),
   })
   .strict()
   .refine((m) => !m.supplyStart || !m.supplyEnd || m.supplyStart <= m.supplyEnd, {
@@ -69,6 +81,7 @@ export const MeterOutSchema = z.object({
   supplyStart: z.string().nullable(),
   supplyEnd: z.string().nullable(),
   weatherStation: z.string().nullable(),
+  registerDigits: z.number().int().nullable().describe('Integer digits of the registers (wrap at 10^registerDigits), or null: not known'),
   createdAt: z.string().describe('When the meter was first registered (UTC)'),
   updatedAt: z.string().describe('When a field last changed (UTC); an unchanged re-send keeps it'),
 }).describe('A registered meter: the fields of PUT /v1/meters with defaults applied, absent optionals as null');

@@ -91,8 +91,9 @@ export const VeeParamsSchema = z
         ...base('fail'),
         /**
          * Where the counter wraps to 0, in the channel unit, for register meters
-         * whose wrap point no device says: a Modbus register map's `rolloverAt`
-         * (its default 2^bits × scale included) wins for the channels it reads.
+         * whose wrap point neither a device nor the meter says: a Modbus register
+         * map's `rolloverAt` (its default 2^bits × scale included) wins for the
+         * channels it reads, then the meter's `registerDigits` (10^digits).
          */
         rolloverAt: amount().positive().optional(),
       })

@@ -20,6 +20,7 @@ export interface MetersTable {
   supply_start: string | null;
   supply_end: string | null;
   weather_station: string | null;
+  register_digits: number | null;
   created_at: GeneratedTimestamp;
   updated_at: GeneratedTimestamp;
 }

@@ -128,20 +128,22 @@ export async function loadFirstValues(database: Database, meterIds: readonly num
 }
 
 /**
- * The register-map entries of the stored Modbus devices that name one of the
- * meters (by external id), as stored: ingest/vee/wrap-points.ts reads their
- * wrap points.
+ * Where the meters' registers wrap, as stored: the register-map entries of
+ * the stored Modbus devices that name one of the meters (by external id), and
+ * the meters' `register_digits`. ingest/vee/wrap-points.ts reads them.
  */
-export async function loadRegisterMaps(database: Database, meterIds: readonly number[]): Promise<{ meterId: number; entry: unknown }[]> {
+export async function loadRegisterMaps(database: Database, meterIds: readonly number[]): Promise<{ meterId: number; entry?: unknown; registerDigits?: number }[]> {
   if (meterIds.length === 0) return [];
-  const { rows } = await sql<{ meterId: number; entry: unknown }>`
-    SELECT m.id AS "meterId", e.entry
+  const { rows } = await sql<{ meterId: number; entry: unknown; registerDigits: number | null }>`
+    SELECT m.id AS "meterId", e.entry, NULL::smallint AS "registerDigits", d.id AS device
     FROM modbus_devices d
     CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(d.config->'registers') = 'array' THEN d.config->'registers' ELSE '[]'::jsonb END) AS e(entry)
     JOIN meters m ON m.external_id = e.entry->>'meter'
     WHERE m.id = ANY(${meterIds as number[]}::int[])
-    ORDER BY d.id`.execute(database.db);
-  return rows;
+    UNION ALL
+    SELECT m.id, NULL, m.register_digits, NULL FROM meters m WHERE m.id = ANY(${meterIds as number[]}::int[]) AND m.register_digits IS NOT NULL
+    ORDER BY device NULLS LAST`.execute(database.db);
+  return rows.map((r) => (r.registerDigits === null ? { meterId: r.meterId, entry: r.entry } : { meterId: r.meterId, registerDigits: r.registerDigits }));
 }
 
 export interface ConflictRow {

@@ -19,8 +19,9 @@ export const METER_COLUMNS = [
   'supplyStart',
   'supplyEnd',
   'weatherStation',
+  'registerDigits',
 ] as const;
-const NUMERIC = new Set(['intervalMinutes', 'multiplier']);
+const NUMERIC = new Set(['intervalMinutes', 'multiplier', 'registerDigits']);
 const LABEL = /^label\.(.+)$/i;
 
 export interface MeterCsvLayout {

@@ -16,6 +16,7 @@ import { forecastModels } from './014-forecast-models.js';
 import { boundedRejects } from './015-bounded-rejects.js';
 import { marketUnpublished } from './016-market-unpublished.js';
 import { forecastPartial } from './017-forecast-partial.js';
+import { meterRegisterDigits } from './018-meter-register-digits.js';
 
 /** A numbered, idempotent schema step. Never edit one that has shipped: add the next. */
 export interface Migration {
@@ -26,4 +27,4 @@ export interface Migration {
   up(s: SqlSession, flavour: Flavour): Promise<void>;
 }
 
-export const MIGRATIONS: readonly Migration[] = [init, flavour, events, modbus, vee, billing, billingRollup, billingRollupAsOf, portfoliosForecasts, alarms, hooks, market, settlement, forecastModels, boundedRejects, marketUnpublished, forecastPartial];
+export const MIGRATIONS: readonly Migration[] = [init, flavour, events, modbus, vee, billing, billingRollup, billingRollupAsOf, portfoliosForecasts, alarms, hooks, market, settlement, forecastModels, boundedRejects, marketUnpublished, forecastPartial, meterRegisterDigits];
