@@ -194,10 +194,18 @@ export function isAligned(ms: number, intervalMinutes: number, tz: string): bool
   return ((localMin % intervalMinutes) + intervalMinutes) % intervalMinutes === 0;
 }
 
-/** ISO-8601 in the local time of `tz` with its offset: `2026-03-29T03:00:00+02:00`. */
+/**
+ * ISO-8601 in the local time of `tz` with its offset: `2026-03-29T03:00:00+02:00`.
+ * Milliseconds are kept when they are not zero (`05:34:12.003+03:00`), so that
+ * every time the API shows parses back (parseInstant) to the same instant: a
+ * register read at 12.003 s is found again by the value it was shown with
+ * (issue 12, defect 12). The one formatter of local-offset times in the API.
+ * @example formatInstant(Date.UTC(2026, 0, 1, 2, 34, 12, 3), 'Europe/Istanbul') // '2026-01-01T05:34:12.003+03:00'
+ */
 export function formatInstant(ms: number, tz: string): string {
   const off = tzOffsetMinutes(tz, ms);
-  const local = new Date(ms + off * 60_000).toISOString().slice(0, 19);
+  const at = new Date(ms + off * 60_000);
+  const local = at.toISOString().slice(0, at.getUTCMilliseconds() === 0 ? 19 : 23);
   if (off === 0) return `${local}Z`;
   const a = Math.abs(off);
   return `${local}${off < 0 ? '-' : '+'}${String(Math.floor(a / 60)).padStart(2, '0')}:${String(a % 60).padStart(2, '0')}`;

@@ -100,9 +100,10 @@ describe.each(FLAVOURS)('readings queries and aggregates (%s)', (flavour) => {
 
     it('sums interval channels by local hour, day and month with count, expected and completeness', async () => {
       const day = await series('Q1', 'active_import', '2026-01-01T00:00:00+03:00', '2026-01-03T00:00:00+03:00', 'day');
+      // completeness = count / expected to 10⁻⁶ (docs/api.md, Precision): 23 / 24 → 0.958333.
       expect(day.rows).toEqual([
         { start: '2026-01-01T00:00:00+03:00', value: 300, quality: 'measured', source: 'http', count: 24, expected: 24, completeness: 1 },
-        { start: '2026-01-02T00:00:00+03:00', value: 11.5, quality: 'mixed', source: 'http', count: 23, expected: 24, completeness: 23 / 24 },
+        { start: '2026-01-02T00:00:00+03:00', value: 11.5, quality: 'mixed', source: 'http', count: 23, expected: 24, completeness: 0.958333 },
       ]);
 
       const hour = await series('Q1', 'active_import', '2026-01-02T00:00:00+03:00', '2026-01-03T00:00:00+03:00', 'hour');
@@ -114,16 +115,16 @@ describe.each(FLAVOURS)('readings queries and aggregates (%s)', (flavour) => {
       // Istanbul local months: the 00:00+03:00 value of Jan 1 (Dec 31 in UTC) belongs to January.
       const month = await series('Q1', 'active_import', '2026-01-01T00:00:00+03:00', '2026-03-01T00:00:00+03:00', 'month');
       expect(month.rows).toEqual([
-        { start: '2026-01-01T00:00:00+03:00', value: 311.5, quality: 'mixed', source: 'http', count: 47, expected: 31 * 24, completeness: 47 / 744 },
-        { start: '2026-02-01T00:00:00+03:00', value: 7, quality: 'measured', source: 'http', count: 1, expected: 28 * 24, completeness: 1 / 672 },
+        { start: '2026-01-01T00:00:00+03:00', value: 311.5, quality: 'mixed', source: 'http', count: 47, expected: 31 * 24, completeness: 0.063172 },
+        { start: '2026-02-01T00:00:00+03:00', value: 7, quality: 'measured', source: 'http', count: 1, expected: 28 * 24, completeness: 0.001488 },
       ]);
     });
 
     it('counts a Warsaw DST day as 23 or 25 local hours (92 / 100 quarter-hours)', async () => {
       const spring = await series('W15', 'active_import', '2026-03-29T00:00:00+01:00', '2026-03-31T00:00:00+02:00', 'day');
       expect(spring.rows).toEqual([
-        { start: '2026-03-29T00:00:00+01:00', value: 22.5, quality: 'measured', source: 'http', count: 90, expected: 92, completeness: 90 / 92 },
-        { start: '2026-03-30T00:00:00+02:00', value: 1, quality: 'measured', source: 'http', count: 1, expected: 96, completeness: 1 / 96 },
+        { start: '2026-03-29T00:00:00+01:00', value: 22.5, quality: 'measured', source: 'http', count: 90, expected: 92, completeness: 0.978261 },
+        { start: '2026-03-30T00:00:00+02:00', value: 1, quality: 'measured', source: 'http', count: 1, expected: 96, completeness: 0.010417 },
       ]);
       const autumn = await series('W15', 'active_import', '2026-10-25T00:00:00+02:00', '2026-10-26T00:00:00+01:00', 'day');
       expect(autumn.rows).toEqual([{ start: '2026-10-25T00:00:00+02:00', value: 100, quality: 'measured', source: 'http', count: 100, expected: 100, completeness: 1 }]);
@@ -144,7 +145,7 @@ describe.each(FLAVOURS)('readings queries and aggregates (%s)', (flavour) => {
 
       // March 2026 in Warsaw: 31 days minus the lost hour = 743 h = 2972 quarters.
       const march = await series('W15', 'active_import', '2026-03-01T00:00:00+01:00', '2026-04-01T00:00:00+02:00', 'month');
-      expect(march.rows).toEqual([{ start: '2026-03-01T00:00:00+01:00', value: 23.5, quality: 'measured', source: 'http', count: 91, expected: 2972, completeness: 91 / 2972 }]);
+      expect(march.rows).toEqual([{ start: '2026-03-01T00:00:00+01:00', value: 23.5, quality: 'measured', source: 'http', count: 91, expected: 2972, completeness: 0.030619 }]);
     });
 
     it('takes the last value of a register channel and averages an instantaneous one', async () => {

@@ -179,8 +179,8 @@ describe.each(FLAVOURS)('billing API (%s)', (flavour) => {
     expect(c.json().meters).toEqual([
       {
         meter: 'WAW-1',
-        from: '2026-02-28T23:00:00.000Z',
-        to: '2026-03-31T22:00:00.000Z',
+        from: '2026-03-01T00:00:00+01:00',
+        to: '2026-04-01T00:00:00+02:00',
         expected: 743,
         measured: 743,
         suspect: 0,

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../models/api-key.js';
 import { parseForecastSchedule } from '../models/forecast-schedule.js';
+import { roundFigure } from '../models/precision.js';
 import { createForecastWorker, enqueueDue, executeRun, lastDue, type ForecastEngine } from '../forecast/forecast-job.js';
 import { claimRun, createRun, getRun, recoverStaleRuns } from '../sql/forecast.repository.js';
 import { testApp, type TestApp } from './api-helpers.js';
@@ -160,9 +161,10 @@ describe.each(FLAVOURS)('forecast API, jobs and storage (%s)', (flavour) => {
     // Naive is a point forecast: no band, so its coverage is null, not 0 (issue 12, defect 10).
     expect(after.naive.coverage).toBeNull();
     expect(after.metrics.coverage).toEqual(expect.any(Number));
-    expect(after.metrics.mae).toBeCloseTo(absErr / 24, 9);
-    expect(after.metrics.wape).toBeCloseTo(absErr / absAct, 9);
-    expect(after.naive.mae).toBeCloseTo(absErr / 24, 9);
+    // Metrics to 10⁻⁶ of their unit (docs/api.md, Precision).
+    expect(after.metrics.mae).toBe(roundFigure(absErr / 24));
+    expect(after.metrics.wape).toBe(roundFigure(absErr / absAct));
+    expect(after.naive.mae).toBe(roundFigure(absErr / 24));
     expect(after.days).toHaveLength(1);
     expect(after.days[0]).toMatchObject({ date: '2019-10-15', hours: 24 });
     expect(after.days[0].actual).toBeCloseTo(absAct, 6);

@@ -1,7 +1,9 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { csvLine } from '../../adapters/file/csv.js';
 import { CHANNEL_NAMES } from '../../models/channel.js';
 import { MdmError } from '../../models/errors.js';
+import { FIGURE_DECIMALS, roundFigure } from '../../models/precision.js';
 import { formatInstant, isValidTimeZone } from '../../models/time.js';
 import { aggregateSeries, findQueryMeters } from '../../sql/reading-query.repository.js';
 import type { RouteContext } from '../app.js';
@@ -26,13 +28,16 @@ const AggregateSchema = z.object({
     .array(
       z.object({
         start: z.string().describe('Bucket start, local time in tz with its offset'),
-        value: z.number().describe('Σ value × meter multiplier over the bucket'),
+        value: z.number().describe(`Σ value × meter multiplier over the bucket, rounded to 10⁻${FIGURE_DECIMALS} of unit`),
         meters: z.number().int().describe('Distinct meters with data in the bucket'),
         intervals: z.number().int().describe('Stored values behind the sum'),
       }),
     )
     .describe('Oldest first; only buckets with data'),
 });
+
+/** Columns of format=csv: the row fields, each row with its channel and unit. */
+const CSV_COLUMNS = ['channel', 'unit', 'start', 'value', 'meters', 'intervals'] as const;
 
 /** GET /aggregate: summed series of a portfolio, a group or a list of meters. */
 export const aggregateRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { database }) => {
@@ -46,7 +51,9 @@ export const aggregateRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
         description:
           'Exactly one selector: portfolio, group or meters (comma-separated external ids; unknown ids → 404). Interval channels only ' +
           '(energy and volume add up; registers and temperatures do not). tz defaults to the time zone the selected meters share and is required ' +
-          `when they differ. from inclusive, to exclusive; longest range ${MAX_RANGE_DAYS.hour} days hourly, ${MAX_RANGE_DAYS.day} days by day or month.`,
+          `when they differ. from inclusive, to exclusive; longest range ${MAX_RANGE_DAYS.hour} days hourly, ${MAX_RANGE_DAYS.day} days by day or month. ` +
+          `Sums are rounded to 10⁻${FIGURE_DECIMALS} of the unit (docs/api.md, Precision). format=csv: text/csv, header ${CSV_COLUMNS.join(',')}, one line per row.`,
+        produces: ['application/json', 'text/csv'],
         querystring: z.object({
           portfolio: z.string().min(1).optional(),
           group: z.string().min(1).optional(),
@@ -56,11 +63,12 @@ export const aggregateRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
           to: InstantQuery.describe('Exclusive, ISO-8601 with offset or Z'),
           interval: z.enum(['hour', 'day', 'month']),
           tz: z.string().min(1).optional().describe("IANA time zone of the buckets; default: the selected meters' common zone"),
+          format: z.enum(['json', 'csv']).default('json').describe('csv: text/csv, the rows only (same rounding)'),
         }),
         response: { 200: AggregateSchema, 400: ErrorSchema, 404: ErrorSchema, ...authErrors },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const q = req.query;
       const given = (['portfolio', 'group', 'meters'] as const).filter((k) => q[k] !== undefined);
       if (given.length !== 1) {
@@ -110,16 +118,14 @@ export const aggregateRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
         tz = zones[0];
       }
 
-      const rows = await aggregateSeries(database, { meterIds: meters.map((m) => m.id), channel: channel.code, unit: q.interval, tz, ...range });
-      return {
-        selector,
-        channel: channel.name,
-        unit: channel.unit,
-        interval: q.interval,
-        tz,
-        meterCount: meters.length,
-        rows: rows.map((r) => ({ start: formatInstant(r.bucket.getTime(), tz), value: r.value, meters: r.meters, intervals: r.intervals })),
-      };
+      const series = await aggregateSeries(database, { meterIds: meters.map((m) => m.id), channel: channel.code, unit: q.interval, tz, ...range });
+      // Summed in double precision, rounded at the edge (models/precision.ts): 769.1, not 769.0999999999999.
+      const rows = series.map((r) => ({ start: formatInstant(r.bucket.getTime(), tz), value: roundFigure(r.value), meters: r.meters, intervals: r.intervals }));
+      if (q.format === 'csv') {
+        const text = csvLine(CSV_COLUMNS) + rows.map((r) => csvLine([channel.name, channel.unit, r.start, r.value, r.meters, r.intervals])).join('');
+        return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="aggregate-${channel.name}-${q.interval}.csv"`).send(text as never);
+      }
+      return { selector, channel: channel.name, unit: channel.unit, interval: q.interval, tz, meterCount: meters.length, rows };
     },
   );
 };

@@ -2,6 +2,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { runBillingForRequest } from '../../billing/billing-run.js';
 import { completenessOf } from '../../billing/figures.js';
+import { FIGURE_DECIMALS } from '../../models/precision.js';
+import { formatInstant } from '../../models/time.js';
 import type { RouteContext } from '../app.js';
 import { asOfParam } from '../query-params.js';
 import { authErrors, ErrorSchema } from '../schemas.js';
@@ -15,15 +17,15 @@ const CompletenessSchema = z.object({
     .array(
       z.object({
         meter: z.string(),
-        from: z.string().nullable().describe('Start of the meter window: its local month cut to its supply dates (UTC); null when empty'),
-        to: z.string().nullable(),
+        from: z.string().nullable().describe("Start of the meter window: its local month cut to its supply dates, in the meter's local time with its offset; null when empty"),
+        to: z.string().nullable().describe("End of the meter window (exclusive), in the meter's local time with its offset; null when empty"),
         expected: z.number().int().describe("Active import intervals of the meter's length in the window (DST-aware: 743 hourly in a Warsaw March)"),
         measured: z.number().int().describe('Quality measured or validated'),
         suspect: z.number().int().describe('Measured values VEE marked suspect'),
         estimated: z.number().int(),
         edited: z.number().int(),
         missing: z.number().int().describe('expected − measured − suspect − estimated − edited (stored "missing" placeholders count here)'),
-        completeness: z.number().nullable().describe('(expected − missing) / expected'),
+        completeness: z.number().nullable().describe(`(expected − missing) / expected, to 10⁻${FIGURE_DECIMALS}`),
         openFailIssues: z.number().int().describe('Open validation issues of severity fail overlapping the window'),
       }),
     )
@@ -70,8 +72,8 @@ export const completenessRoutes: FastifyPluginAsyncZod<RouteContext> = async (ap
           const empty = r.windowTo <= r.windowFrom;
           return {
             meter: r.externalId,
-            from: empty ? null : r.windowFrom.toISOString(),
-            to: empty ? null : r.windowTo.toISOString(),
+            from: empty ? null : formatInstant(r.windowFrom.getTime(), r.timezone),
+            to: empty ? null : formatInstant(r.windowTo.getTime(), r.timezone),
             ...completenessOf(r),
             openFailIssues: r.openFailIssues,
           };

@@ -8,6 +8,7 @@ import { loadTargetSeries, parseTarget, resolveTarget, type ResolvedTarget } fro
 import { localDate, shiftDate, startOfLocalDate } from '../../models/calendar.js';
 import { MdmError } from '../../models/errors.js';
 import { boundedString, quote, storedInstant } from '../../models/input-schemas.js';
+import { FIGURE_DECIMALS, roundFigure } from '../../models/precision.js';
 import { formatInstant } from '../../models/time.js';
 import type { Database } from '../../sql/database.js';
 import { createRun, findIssuedForecast, getRun, listIssuedHours, listRuns, type ForecastRun, type ListedRun } from '../../sql/forecast.repository.js';
@@ -136,7 +137,7 @@ const RunOutSchema = z
 
 const RowSchema = z.object({
   start: z.string().describe('Hour start, local time of the target with offset'),
-  p10: z.number().nullable().describe('kWh in the hour (unit)'),
+  p10: z.number().nullable().describe(`kWh in the hour (unit), to 10⁻${FIGURE_DECIMALS} like p50 and p90`),
   p50: z.number(),
   p90: z.number().nullable(),
 });
@@ -190,7 +191,8 @@ const AccuracyOutSchema = z.object({
   days: z.array(z.object({ date: z.string(), hours: z.number().int(), actual: z.number(), forecast: z.number(), mae: z.number().nullable(), wape: z.number().nullable(), coverage: z.number().nullable() })).describe('Per local day'),
 });
 
-const fin = (x: number): number | null => (Number.isFinite(x) ? x : null);
+/** A metric rounded to 10⁻⁶ of its unit (models/precision.ts); null when not finite (no hours). */
+const fin = (x: number): number | null => (Number.isFinite(x) ? roundFigure(x) : null);
 const metricsOut = (m: ForecastMetrics) => ({
   hours: m.n,
   mae: fin(m.mae),
@@ -383,7 +385,7 @@ export const forecastRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, {
       }
       const r = found.run;
       const summary = summaryOut(r.metadata?.summary as Record<string, unknown> | undefined);
-      const rows = found.values.map((v) => ({ start: formatInstant(v.start.getTime(), tz), p10: v.p10, p50: v.p50, p90: v.p90 }));
+      const rows = found.values.map((v) => ({ start: formatInstant(v.start.getTime(), tz), p10: roundFigure(v.p10), p50: roundFigure(v.p50), p90: roundFigure(v.p90) }));
       if (q.format === 'csv') {
         const text = csvLine(['start', 'p10', 'p50', 'p90']) + rows.map((x) => csvLine([x.start, x.p10 ?? '', x.p50, x.p90 ?? ''])).join('');
         return reply
@@ -483,7 +485,9 @@ export const forecastRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, {
         skillVsNaive: nBoth.n > 0 ? fin(skill(mBoth, nBoth)) : null,
         days: [...byDay].map(([date, d]) => {
           const dm = evaluate(d.ys, d.fs);
-          return { date, hours: dm.n, actual: d.ys.reduce((a, b) => a + b, 0), forecast: d.fs.reduce((a, b) => a + b.p50, 0), mae: fin(dm.mae), wape: fin(dm.wape), coverage: fin(dm.coverage) };
+          const actual = roundFigure(d.ys.reduce((a, b) => a + b, 0));
+          const forecast = roundFigure(d.fs.reduce((a, b) => a + b.p50, 0));
+          return { date, hours: dm.n, actual, forecast, mae: fin(dm.mae), wape: fin(dm.wape), coverage: fin(dm.coverage) };
         }),
       };
     },

@@ -5,6 +5,7 @@ import { CsvError, CsvHeaderError } from '../../adapters/file/csv.js';
 import { parseProfileCoefficientCsv } from '../../adapters/file/profile-coefficient-csv.js';
 import { spreadProfiles } from '../../ingest/profile-spread.js';
 import { MdmError } from '../../models/errors.js';
+import { FIGURE_DECIMALS, roundFigure } from '../../models/precision.js';
 import { checkCoefficientRows, DAY_TYPES, ProfileCoefficientsBodySchema, READING_TYPES } from '../../models/profile-coefficient.js';
 import { amount, codeText, idText } from '../../models/input-schemas.js';
 import { PeriodText } from '../../models/settlement.js';
@@ -176,7 +177,7 @@ export const profileRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
               z.object({
                 meter: z.string(),
                 status: z.enum(['spread', 'skipped']),
-                totalKWh: z.number().nullable().describe('kWh, multiplier applied'),
+                totalKWh: z.number().nullable().describe(`kWh, multiplier applied, to 10⁻${FIGURE_DECIMALS}`),
                 totalFrom: z.enum(['request', 'register']).nullable(),
                 hours: z.number().int(),
                 reason: z.string().nullable(),
@@ -195,7 +196,8 @@ export const profileRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
         if (totals.has(t.meter)) throw new MdmError('MDM_ERR_VALIDATION', [`totals: meter "${t.meter}" is given twice; give each meter once`]);
         totals.set(t.meter, t.kWh);
       }
-      return spreadProfiles(database, { period: b.period, meters: b.meters, totals, principal: req.principal.name });
+      const out = await spreadProfiles(database, { period: b.period, meters: b.meters, totals, principal: req.principal.name });
+      return { ...out, meters: out.meters.map((m) => ({ ...m, totalKWh: roundFigure(m.totalKWh) })) };
     },
   );
 };

@@ -1,12 +1,14 @@
 import type { FastifySchemaCompiler } from 'fastify';
 import { validatorCompiler, type FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { csvLine } from '../../adapters/file/csv.js';
 import { CHANNEL_NAMES, type ChannelDef } from '../../models/channel.js';
 import { readingLimitsOf } from '../../models/config.js';
 import { MdmError } from '../../models/errors.js';
 import type { ReadingLimits } from '../../models/input-bounds.js';
 import { IngestResultSchema, QUALITIES, ReadingInputSchema, SOURCES, qualityName, sourceName, type IngestResult } from '../../models/reading.js';
 import { idText } from '../../models/input-schemas.js';
+import { FIGURE_DECIMALS, roundFigure } from '../../models/precision.js';
 import { formatInstant, parseInstant } from '../../models/time.js';
 import type { Principal } from '../../models/api-key.js';
 import { ingestReadings } from '../../ingest/pipeline.js';
@@ -66,7 +68,9 @@ const SeriesRowSchema = z.object({
   start: z.string().describe("Interval start (or read time), or bucket start, in the meter's local time with its offset"),
   value: z
     .number()
-    .describe('As recorded, BEFORE the meter multiplier. Aggregated: sum (interval channels), last value (register channels), average (instantaneous channels)'),
+    .describe(
+      `As recorded, BEFORE the meter multiplier. Aggregated: sum (interval channels), last value (register channels), average (instantaneous channels); sums and averages rounded to 10⁻${FIGURE_DECIMALS} of unit`,
+    ),
   quality: QualityOut,
   source: SourceOut,
   count: z.number().int().optional().describe('Aggregated rows: values present in the bucket'),
@@ -76,8 +80,10 @@ const SeriesRowSchema = z.object({
     .nullable()
     .optional()
     .describe("Aggregated rows of interval channels: intervals a complete bucket holds at the meter's interval length (a local day has 92, 96 or 100 quarter-hours); null for other channels"),
-  completeness: z.number().nullable().optional().describe('Aggregated rows of interval channels: count / expected; null for other channels'),
+  completeness: z.number().nullable().optional().describe(`Aggregated rows of interval channels: count / expected (to 10⁻${FIGURE_DECIMALS}); null for other channels`),
 });
+
+type SeriesRow = z.infer<typeof SeriesRowSchema>;
 
 const SeriesSchema = z.object({
   meter: z.string(),
@@ -100,6 +106,10 @@ const VersionSchema = z.object({
   supersededAt: z.string().nullable().describe('When a later version replaced it; null for the current value'),
   current: z.boolean(),
 });
+
+/** Columns of format=csv (raw rows); bucketed rows add count, expected, completeness. Each row carries its meter, channel, unit and multiplier. */
+const CSV_COLUMNS = ['meter', 'channel', 'unit', 'multiplier', 'start', 'value', 'quality', 'source'] as const;
+const CSV_BUCKET_COLUMNS = ['count', 'expected', 'completeness'] as const;
 
 const MeterParams = z.object({ id: idText().describe('External meter id') });
 const ChannelQuery = z.string().min(1).describe(`Canonical channel name or OBIS alias (${CHANNEL_NAMES.join(', ')})`);
@@ -157,7 +167,9 @@ export const readingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
         description:
           `from inclusive, to exclusive, ISO-8601 with an offset. Longest range: ${MAX_RANGE_DAYS.raw} days raw or hourly, ${MAX_RANGE_DAYS.day} days by day or month. ` +
           'Values are as recorded (before the meter multiplier, which the response carries). Aggregation: interval channels sum, register channels last value, ' +
-          'instantaneous channels average; only buckets with data are returned.',
+          'instantaneous channels average; only buckets with data are returned. Sums and averages are rounded to ' +
+          `10⁻${FIGURE_DECIMALS} of the unit (docs/api.md, Precision). format=csv: text/csv, header ${CSV_COLUMNS.join(',')} (bucketed: + ${CSV_BUCKET_COLUMNS.join(',')}), one line per row.`,
+        produces: ['application/json', 'text/csv'],
         params: MeterParams,
         querystring: z.object({
           channel: ChannelQuery,
@@ -167,11 +179,12 @@ export const readingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
           asOf: InstantQuery.optional().describe(
             'Read the data as it was at this instant (ISO-8601 with offset): the versions received by then and not yet superseded. A billing dataVersion reproduces the figures it was computed from',
           ),
+          format: z.enum(['json', 'csv']).default('json').describe('csv: text/csv, the rows only (same rounding)'),
         }),
         response: { 200: SeriesSchema, 400: ErrorSchema, 404: ErrorSchema, ...authErrors },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const { channel: channelText, interval } = req.query;
       const channel = channelParam(channelText);
       const range = rangeParams(req.query.from, req.query.to, interval);
@@ -185,14 +198,24 @@ export const readingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
         timezone: meter.timezone,
         multiplier: meter.multiplier,
       };
+      let rows: SeriesRow[];
       if (interval === 'raw') {
-        const rows = await listRawReadings(database, { meterId: meter.id, channel: channel.code, ...range, asOf });
-        return {
-          ...head,
-          rows: rows.map((r) => ({ start: formatInstant(r.start.getTime(), meter.timezone), value: r.value, quality: qualityName(r.quality), source: sourceName(r.source) })),
-        };
+        const raw = await listRawReadings(database, { meterId: meter.id, channel: channel.code, ...range, asOf });
+        rows = raw.map((r) => ({ start: formatInstant(r.start.getTime(), meter.timezone), value: r.value, quality: qualityName(r.quality), source: sourceName(r.source) }));
+      } else {
+        rows = await bucketRows(database, meter, channel, interval, range, asOf);
       }
-      return { ...head, rows: await bucketRows(database, meter, channel, interval, range, asOf) };
+      if (req.query.format === 'csv') {
+        const cols = interval === 'raw' ? CSV_COLUMNS : [...CSV_COLUMNS, ...CSV_BUCKET_COLUMNS];
+        const line = (r: SeriesRow) => {
+          const fields: (string | number)[] = [head.meter, head.channel, head.unit, head.multiplier, r.start, r.value, r.quality, r.source];
+          if (interval !== 'raw') fields.push(r.count ?? '', r.expected ?? '', r.completeness ?? '');
+          return csvLine(fields);
+        };
+        const name = `readings-${meter.externalId}-${channel.name}-${interval}.csv`.replace(/[^\w.-]/g, '_');
+        return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}"`).send((csvLine(cols) + rows.map(line).join('')) as never);
+      }
+      return { ...head, rows };
     },
   );
 
@@ -256,8 +279,10 @@ async function bucketRows(
   unit: 'hour' | 'day' | 'month',
   range: { from: Date; to: Date },
   asOf: Date | undefined,
-) {
+): Promise<SeriesRow[]> {
   const isInterval = channel.kind === 'interval';
+  // Sums and averages are computed here: rounded at the edge (models/precision.ts); a register's last value is as recorded.
+  const value = channel.kind === 'register' ? (x: number) => x : roundFigure;
   const rows = await listBucketedReadings(database, {
     meterId: meter.id,
     channel: channel.code,
@@ -270,12 +295,12 @@ async function bucketRows(
   });
   return rows.map((r) => ({
     start: formatInstant(r.bucket.getTime(), meter.timezone),
-    value: r.value,
+    value: value(r.value),
     quality: r.quality === null ? ('mixed' as const) : qualityName(r.quality),
     source: r.source === null ? ('mixed' as const) : sourceName(r.source),
     count: r.count,
     expected: r.expected,
-    completeness: r.expected ? r.count / r.expected : null,
+    completeness: r.expected ? roundFigure(r.count / r.expected) : null,
   }));
 }
 

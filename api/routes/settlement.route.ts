@@ -10,6 +10,7 @@ import { MdmError } from '../../models/errors.js';
 import { sourceCode } from '../../models/reading.js';
 import { idText } from '../../models/input-schemas.js';
 import { PeriodText, SettlementBodySchema, SettlementImportResultSchema, type SettlementImportResult } from '../../models/settlement.js';
+import { roundFigure } from '../../models/precision.js';
 import { formatInstant } from '../../models/time.js';
 import { recordDeadLetters } from '../../sql/dead-letter.repository.js';
 import { findMeterRefs } from '../../sql/meter-lookup.repository.js';
@@ -48,19 +49,18 @@ export const DifferenceSchema = z.object({
 });
 type Difference = z.infer<typeof DifferenceSchema>;
 
-const round6 = (x: number) => Math.round(x * 1e6) / 1e6;
-
 /** Repository rows → report rows (multiplier applied, difference, percentage). Pure. */
 export function differenceOf(r: DifferenceRow): Difference {
-  const measured = r.measuredRaw === null ? null : round6(r.measuredRaw * r.multiplier);
-  const settled = r.settled === null ? null : round6(r.settled);
-  const diff = measured !== null && settled !== null ? round6(settled - measured) : null;
+  const measured = r.measuredRaw === null ? null : roundFigure(r.measuredRaw * r.multiplier);
+  const settled = r.settled === null ? null : roundFigure(r.settled);
+  const diff = measured !== null && settled !== null ? roundFigure(settled - measured) : null;
   return {
     meter: r.meter,
     version: r.version,
     measuredKWh: measured,
     settlementKWh: settled,
     differenceKWh: diff,
+    // A percentage to 10⁻⁴: the ratio to 10⁻⁶, the precision of every figure (models/precision.ts).
     differencePercent: diff !== null && measured ? Math.round((diff / measured) * 100 * 1e4) / 1e4 : null,
     hoursCompared: r.hoursBoth,
     hoursMissingMeasured: r.hoursMissingMeasured,

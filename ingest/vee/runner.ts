@@ -24,7 +24,7 @@ import {
 } from '../../sql/vee.repository.js';
 import { classKey, classProfiles, type ClassProfile } from './class-shape.js';
 import { resolveVeeParams, type VeeSetting } from './config.js';
-import { evaluateMeter, issueKey, type ParamSegment, type SeriesPoint, type ValueWrite } from './evaluate.js';
+import { evaluateMeter, issueKey, type EvaluatedFinding, type ParamSegment, type SeriesPoint, type ValueWrite } from './evaluate.js';
 import type { ValueChange } from './conflict-rule.js';
 import { registerWrapPoints } from './wrap-points.js';
 
@@ -182,7 +182,7 @@ async function runBatch(
   const acceptedKeys = plans.map(() => new Set<string>());
   for (const a of accepted) acceptedKeys[a.i].add(issueKey(a.channel, a.rule, a.fromTs.getTime(), a.toTs.getTime()));
 
-  const writes = new Map<string, { meter: VeeMeterRow; w: ValueWrite }>();
+  const writes = new Map<string, { meter: VeeMeterRow; w: ValueWrite; issue: IssueKeyOf | null }>();
   const issues = new Map<string, IssueInput>();
   plans.forEach((p, i) => {
     const ev = evaluateMeter({
@@ -201,7 +201,8 @@ async function runBatch(
     });
     result.ranges++;
     for (const list of series[i].values()) for (const x of list) if (x.startMs >= p.fromMs && x.startMs < p.toMs) result.values++;
-    for (const w of ev.writes) writes.set(`${p.meter.id}|${w.channel}|${w.startMs}`, { meter: p.meter, w });
+    const answered = findingOfEstimate(ev.findings);
+    for (const w of ev.writes) writes.set(`${p.meter.id}|${w.channel}|${w.startMs}`, { meter: p.meter, w, issue: w.note ? answered(w.channel, w.startMs, w.note.reasonCode) : null });
     for (const f of ev.findings) {
       issues.set(`${p.meter.id}|${issueKey(f.channel, f.rule, f.fromMs, f.toMs)}`, {
         meterId: p.meter.id,
@@ -218,10 +219,10 @@ async function runBatch(
   });
 
   const principal = opts.principal ?? 'vee';
+  const notes: NoteInput[] = [];
   if (writes.size) {
     const rows: NormalizedReading[] = [];
-    const notes: NoteInput[] = [];
-    for (const { meter, w } of writes.values()) {
+    for (const { meter, w, issue } of writes.values()) {
       const quality = qualityCode(w.quality);
       rows.push({
         meterId: meter.id,
@@ -235,21 +236,41 @@ async function runBatch(
       if (w.quality === 'estimated') result.estimated++;
       else if (w.quality === 'suspect') result.markedSuspect++;
       else result.unmarked++;
-      if (w.note) notes.push({ meterId: meter.id, channel: w.channel, startMs: w.startMs, value: w.value, quality, method: w.note.method, params: w.note.params, reasonCode: w.note.reasonCode, comment: null });
+      if (w.note) notes.push({ meterId: meter.id, channel: w.channel, startMs: w.startMs, value: w.value, quality, method: w.note.method, params: w.note.params, reasonCode: w.note.reasonCode, comment: null, issue });
     }
     rows.sort((a, b) => a.meterId - b.meterId || a.channel - b.channel || a.startMs - b.startMs);
     await writeReadings(database, rows, { transport: 'vee', principal, detail: 'validation run' });
-    await insertNotes(database, notes, principal);
   }
   for (const f of issues.values()) result.findings[f.rule]++;
   const watermark = await veeAlarmWatermark(database); // undefined without VEE alarm rules
   const stored = await storeIssues(database, ranges, [...issues.values()], principal);
+  // After the issues: an estimate's note links to the issue it answers (the gap it fills).
+  await insertNotes(database, notes, principal);
   if (watermark !== undefined) {
     const raised = await raiseVeeAlarms(database, watermark, plans.map((p) => p.meter.id));
     if (raised.failed?.length) result.alarmFailures = [...(result.alarmFailures ?? []), ...raised.failed];
   }
   result.issuesCreated += stored.created;
   result.issuesObsoleted += stored.obsoleted;
+}
+
+type IssueKeyOf = { readonly rule: string; readonly fromMs: number; readonly toMs: number };
+
+/**
+ * The finding an estimate answers, among one meter's findings of the run: the
+ * gap whose range holds its start, else a rule of its reasons that marked the
+ * value suspect; null for re-estimates of earlier estimates (no finding now).
+ */
+function findingOfEstimate(findings: readonly EvaluatedFinding[]): (channel: number, startMs: number, reasonCode: string) => IssueKeyOf | null {
+  const byChannel = new Map<number, EvaluatedFinding[]>();
+  for (const f of findings) (byChannel.get(f.channel) ?? byChannel.set(f.channel, []).get(f.channel)!).push(f);
+  return (channel, startMs, reasonCode) => {
+    const reasons = reasonCode.split(',');
+    const holds = (f: EvaluatedFinding) => (f.rule === 'gap' ? f.fromMs <= startMs && startMs < f.toMs : f.suspectStarts.includes(startMs));
+    const candidates = (byChannel.get(channel) ?? []).filter((f) => reasons.includes(f.rule) && holds(f));
+    const f = candidates.find((x) => x.rule === 'gap') ?? candidates[0];
+    return f ? { rule: f.rule, fromMs: f.fromMs, toMs: f.toMs } : null;
+  };
 }
 
 function classProfilesOf(profileClass: string | null, profiles: ReadonlyMap<string, ClassProfile>): Map<number, ClassProfile> | undefined {
