@@ -10,6 +10,15 @@ import { MdmError } from '../models/errors.js';
 
 export const LOCK_FILE = 'mdm.lock';
 
+/** What a command the lock refuses can do through a running server's API instead (docs/api.md). */
+const API_INSTEAD: Readonly<Record<string, string>> = {
+  'mdm keys create': 'POST /v1/keys {"role": …, "name": …} (README.md "Keys on a running server")',
+  'mdm keys list': 'GET /v1/keys',
+  'mdm keys revoke': 'DELETE /v1/keys/ID',
+  'mdm import meters': 'PUT /v1/meters',
+  'mdm import readings': 'POST /v1/readings',
+};
+
 export interface LockOwner {
   readonly pid: number;
   readonly command: string;
@@ -76,8 +85,10 @@ export function acquireDataDirLock(dataDir: string, command: string, opts: { dir
     }
     const owner = readOwner(path);
     if (owner && pidAlive(owner.pid)) {
+      const instead = owner.command === 'mdm serve' && API_INSTEAD[command];
       throw new MdmError('MDM_ERR_DATA_DIR_LOCKED', [
         `the embedded database in ${label} is in use by pid ${owner.pid} (${owner.command}); stop it first, or run against the API / a PostgreSQL server (DATABASE_URL). ` +
+          (instead ? `While it runs, use its API: ${instead}, with the admin key in ${join(label, 'admin-key')}. ` : '') +
           `If no such mdm process is running, delete ${path}.`,
       ]);
     }

@@ -6,6 +6,7 @@ import { ensureAdminKey } from './admin-key.js';
 import { COMPONENTS, type Component, type ComponentFactory } from './components.js';
 import { CliError, type Io } from './io.js';
 import { openDatabase, type OpenedDatabase } from './open-database.js';
+import { assertPortsFree, portAdvice } from './port-check.js';
 
 export interface RunningServer {
   /** Base URL, e.g. http://localhost:8080 */
@@ -15,12 +16,15 @@ export interface RunningServer {
 }
 
 /**
- * `mdm serve`: opens and migrates the database, makes sure an admin key
- * exists, starts the components and the HTTP API, and prints where everything
- * is. Resolves once listening; the caller wires signals to `stop()`.
+ * `mdm serve`: checks its ports are free, opens and migrates the database,
+ * starts the components and the HTTP API, makes sure an admin key exists and
+ * prints where everything is. Resolves once listening; the caller wires
+ * signals to `stop()`. A key is generated only once everything runs, so a
+ * start that fails never leaves behind a key that was not shown.
  */
 export async function serve(config: Config, io: Io, factories: readonly ComponentFactory[] = COMPONENTS): Promise<RunningServer> {
   const note = (msg: string) => io.err(`mdm: ${msg}\n`);
+  await assertPortsFree(config); // before the (slow) database open
   const opened = await openDatabase(config, 'mdm serve', note);
   const { database } = opened;
   const started: Component[] = [];
@@ -35,7 +39,6 @@ export async function serve(config: Config, io: Io, factories: readonly Componen
   };
 
   try {
-    const adminKey = await ensureAdminKey(database, config);
     const components: Component[] = [];
     for (const make of factories) {
       const c = await make({ config, database });
@@ -55,13 +58,10 @@ export async function serve(config: Config, io: Io, factories: readonly Componen
       started.push(c);
     }
     await app.listen({ port: config.PORT, host: config.HOST }).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'EADDRINUSE') {
-        throw new CliError(`port ${config.PORT} on ${config.HOST} is already in use: stop the other process or set PORT to a free port`);
-      }
-      if (err.code === 'EACCES') throw new CliError(`no permission to listen on port ${config.PORT}: use a port above 1023`);
-      if (err.code === 'EADDRNOTAVAIL') throw new CliError(`HOST=${config.HOST} is not an address of this machine`);
-      throw err;
+      const advice = portAdvice({ port: config.PORT, what: 'PORT' }, config.HOST, err.code);
+      throw advice ? new CliError(advice, { cause: err }) : err;
     });
+    const adminKey = await ensureAdminKey(database, config);
     const url = baseUrl(config.HOST, (app.server.address() as AddressInfo).port);
     io.out(summary({ url, opened, adminKey, components }));
     return { url, stop };

@@ -148,7 +148,7 @@ describe('mdm serve and keys on the embedded database', () => {
     try {
       const r = await mdm(['serve'], { ...env, HOST: '127.0.0.1', PORT: String(port) });
       expect(r.code).toBe(1);
-      expect(r.stderr).toContain(`port ${port} on 127.0.0.1 is already in use`);
+      expect(r.stderr).toContain(`port ${port} on 127.0.0.1 (PORT, the HTTP API) is already in use (another mdm serve?): stop the other process or set PORT to a free port`);
       expect(existsSync(join(env.MDM_DATA_DIR, 'mdm.lock'))).toBe(false);
     } finally {
       blocker.close();
@@ -188,6 +188,89 @@ describe('mdm serve and keys on the embedded database', () => {
     expect(r.stderr).toContain(`taking over a stale lock on ${env.MDM_DATA_DIR}: pid ${dead} (mdm serve) is no longer running`);
     expect(r.stdout).toMatch(/gateway\s+gw-1\s+group g1, meters TR-\*/);
     expect(existsSync(join(env.MDM_DATA_DIR, 'mdm.lock'))).toBe(false);
+  }, SLOW);
+});
+
+/** A port something else listens on (as Mosquitto holds 1883): call close() when done. */
+async function takenPort(): Promise<{ port: number; close(): Promise<void> }> {
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  return { port: (blocker.address() as AddressInfo).port, close: () => new Promise((r) => blocker.close(() => r())) };
+}
+
+describe('first run (issue 12, defect 10b)', () => {
+  let dir: string;
+  let env: Record<string, string>;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'mdm-first-'));
+    env = { MDM_DATA_DIR: join(dir, 'data') };
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('a taken MQTT port stops the first start before the database and the admin key exist, saying what to set; the next start shows the key', async () => {
+    const mqtt = await takenPort();
+    try {
+      const r = await mdm(['serve'], { ...env, HOST: '127.0.0.1', PORT: '0', MQTT_PORT: String(mqtt.port) });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(
+        `port ${mqtt.port} on 127.0.0.1 (MQTT_PORT, the embedded MQTT broker) is already in use (another MQTT broker?): ` +
+          `set MQTT_PORT=0 to turn the embedded broker off, MQTT_PORT=${mqtt.port + 1} (or another free port) to run it there, or MQTT_URL=mqtt://localhost:${mqtt.port}`,
+      );
+      expect(r.stderr).not.toMatch(/applied migration/); // it stopped before opening the database
+      expect(existsSync(join(env.MDM_DATA_DIR, 'admin-key'))).toBe(false);
+      expect(existsSync(join(env.MDM_DATA_DIR, 'pgdata'))).toBe(false);
+
+      const same = await mdm(['serve'], { ...env, HOST: '127.0.0.1', PORT: String(mqtt.port), MQTT_PORT: String(mqtt.port) });
+      expect(same.code).toBe(1);
+      expect(same.stderr).toContain(`PORT and MQTT_PORT are both ${mqtt.port}`);
+    } finally {
+      await mqtt.close();
+    }
+
+    const s = await serve(env); // MQTT_PORT=0
+    const shown = /A new admin API key was generated[\s\S]*?\n\s+(mdm_\S+)\n/.exec(s.out());
+    expect(shown?.[1]).toMatch(KEY);
+    expect(readFileSync(join(env.MDM_DATA_DIR, 'admin-key'), 'utf8').trim()).toBe(shown![1]);
+    expect((await s.stop()).code).toBe(0);
+  }, SLOW);
+
+  it('while the server runs: keys come from POST /v1/keys (the CLI refuses and names it); stopped: `npm run --silent mdm -- keys create` prints the key alone', async () => {
+    const admin = readFileSync(join(env.MDM_DATA_DIR, 'admin-key'), 'utf8').trim();
+    const s = await serve(env);
+    try {
+      const refused = await mdm(['keys', 'create', '--role', 'viewer', '--name', 'v'], env);
+      expect(refused.code).toBe(1);
+      expect(refused.stdout).toBe('');
+      expect(refused.stderr).toContain(`While it runs, use its API: POST /v1/keys {"role": …, "name": …} (README.md "Keys on a running server"), with the admin key in ${join(env.MDM_DATA_DIR, 'admin-key')}.`);
+
+      // The README's curl, as fetch.
+      const res = await fetch(`${s.url}/v1/keys`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ role: 'gateway', name: 'gw-north', scope: { groups: ['north'] } }),
+      });
+      expect(res.status).toBe(201);
+      const created = await res.json();
+      expect(created).toMatchObject({ name: 'gw-north', role: 'gateway', scope: { groups: ['north'] }, lastUsedAt: null });
+      expect(created.key).toMatch(KEY);
+      expect((await s.get('/v1/keys', created.key)).status).toBe(403); // known key, not an admin's
+    } finally {
+      expect((await s.stop()).code).toBe(0);
+    }
+
+    // npm's own "> mdm@0.1.0 mdm" banner lines would land on stdout without --silent.
+    const root = fileURLToPath(new URL('..', import.meta.url));
+    const npm = await new Promise<Run>((resolve) => {
+      const p = spawn('npm', ['run', '--silent', 'mdm', '--', 'keys', 'create', '--role', 'viewer', '--name', 'dashboard'], { env: cliEnv(env), cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (d) => (stdout += d));
+      p.stderr.on('data', (d) => (stderr += d));
+      p.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    });
+    expect(npm.code).toBe(0);
+    expect(npm.stdout).toMatch(/^mdm_[A-Za-z0-9_-]{32}\n$/);
+    expect(npm.stderr).toMatch(/created viewer key "dashboard"/);
   }, SLOW);
 });
 
