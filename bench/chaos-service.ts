@@ -2,12 +2,15 @@
  * The service under `npm run bench -- chaos`: `node bin/mdm.js serve` as its
  * own process (what `npm start` runs), started again on the same database and
  * port after each `kill -9`. Its resident memory is sampled from
- * /proc/<pid>/status (VmRSS; VmHWM is the kernel's own peak).
+ * /proc/<pid>/status (VmRSS; VmHWM is the kernel's own peak), and it runs
+ * with `--trace-gc`: the heap after each collection is read from its output
+ * (bench/chaos-memory.ts), which still goes to the log.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { gcOf, isGcTrace, type GcEvent } from './chaos-memory.js';
 
 const BIN = fileURLToPath(new URL('../bin/mdm.js', import.meta.url));
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -39,6 +42,8 @@ export class ServiceProcess {
   /** Peak resident memory over every process started (MB). */
   peakMb = 0;
   samples: RssSample[] = [];
+  /** Collections since the sampler started (V8's `--trace-gc`), `t` in ms on the samples' clock. */
+  gcs: (GcEvent & { t: number })[] = [];
   starts = 0;
   /** ms from spawn to ready, per start. */
   readonly startMs: number[] = [];
@@ -58,12 +63,21 @@ export class ServiceProcess {
   async start(timeoutMs = 120_000): Promise<void> {
     const t0 = performance.now();
     this.log.write(`\n==== start ${++this.starts} at ${new Date().toISOString()}\n`);
-    const child = spawn(process.execPath, [BIN, 'serve'], { env: this.env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--trace-gc', BIN, 'serve'], { env: this.env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
-    let out = '';
+    let out = ''; // start-up text, without the GC trace
+    let partial = '';
     child.stdout!.on('data', (d: Buffer) => {
-      if (out.length < 10_000) out += d.toString();
       this.log.write(d);
+      const lines = (partial + d.toString()).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) {
+        // timed by V8's clock (ms since the process started): its trace reaches the pipe in buffered chunks
+        const gc = gcOf(line);
+        if (gc && t0 + gc.atMs >= this.samplerStart) this.gcs.push({ ...gc, t: t0 + gc.atMs - this.samplerStart });
+        if (!isGcTrace(line) && out.length < 10_000) out += `${line}\n`;
+      }
+      if (!isGcTrace(partial) && partial.includes(READY)) out += partial;
     });
     child.stderr!.on('data', (d: Buffer) => this.log.write(d));
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => {
@@ -110,6 +124,7 @@ export class ServiceProcess {
   startSampling(everyMs: number): void {
     this.stopSampling();
     this.samples = [];
+    this.gcs = [];
     this.samplerStart = performance.now();
     const take = () => {
       const m = this.pid ? memoryOf(this.pid) : undefined;
