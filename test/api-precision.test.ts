@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runVee } from '../ingest/vee/runner.js';
 import type { Role } from '../models/api-key.js';
+import { channelDef } from '../models/channel.js';
 import { FIGURE_DECIMALS } from '../models/precision.js';
+import { storeIssues } from '../sql/vee.repository.js';
 import { testApp, type TestApp } from './api-helpers.js';
 import { FLAVOURS } from './helpers.js';
 
@@ -89,6 +91,7 @@ describe.each(FLAVOURS)('figures, times and CSV through the API (%s)', (flavour)
       payload: [
         ...BUILDINGS.map((b) => ({ id: b.id, timezone: LONDON, intervalMinutes: 60, multiplier: Number(b.multiplier), portfolio: 'CAM' })),
         { id: 'CAM-gap', timezone: LONDON, intervalMinutes: 60, supplyStart: '2019-06-01' },
+        { id: 'CAM-gap-edit', timezone: LONDON, intervalMinutes: 60, supplyStart: '2019-06-01' },
         { id: 'REG', timezone: IST },
       ],
     });
@@ -207,6 +210,32 @@ describe.each(FLAVOURS)('figures, times and CSV through the API (%s)', (flavour)
     expect(notes.map((n: { start: string; method: string; reasonCode: string; issueId: number | null }) => [n.start, n.method, n.reasonCode, n.issueId])).toEqual([
       ['2019-07-03T10:00:00+01:00', 'linear', 'gap', gap[0].id],
       ['2019-07-03T11:00:00+01:00', 'linear', 'gap', gap[0].id],
+    ]);
+  });
+
+  it('defect 10: a manual estimate over an open gap notes that gap issue', async () => {
+    const series = building('b0', Date.UTC(2019, 6, 1) - HOUR, Date.UTC(2019, 6, 6) - HOUR);
+    const hole = [Date.UTC(2019, 6, 3, 9), Date.UTC(2019, 6, 3, 10)];
+    await post([...series].filter(([ms]) => !hole.includes(ms)).map(([ms, v]) => ({ meter: 'CAM-gap-edit', channel: 'active_import', start: new Date(ms).toISOString(), value: Number(v) })));
+    const { id } = await t.database.db.selectFrom('meters').select('id').where('external_id', '=', 'CAM-gap-edit').executeTakeFirstOrThrow();
+    // The gap as VEE records it (one open issue), left for a person to fill.
+    const finding = { meterId: id, channel: channelDef('active_import').code, rule: 'gap' as const, severity: 'fail' as const, fromMs: hole[0], toMs: hole[1] + HOUR, detail: '2 intervals missing', status: 'open' as const, resolution: null };
+    await storeIssues(t.database, [{ meterId: id, fromMs: Date.UTC(2019, 6, 2, 23), toMs: Date.UTC(2019, 6, 3, 23) }], [finding]);
+    const [issue] = (await get(`/v1/validation/issues?${q({ meter: 'CAM-gap-edit' })}`)).json().issues;
+    expect(issue).toMatchObject({ rule: 'gap', status: 'open', from: '2019-07-03T10:00:00+01:00', to: '2019-07-03T12:00:00+01:00' });
+
+    const edit = await t.app.inject({
+      method: 'POST',
+      url: '/v1/meters/CAM-gap-edit/edits',
+      headers: t.auth('admin'),
+      payload: { channel: 'active_import', from: '2019-07-03T10:00:00+01:00', to: '2019-07-03T12:00:00+01:00', method: 'linear', reasonCode: 'gap-fill', comment: 'filled by hand' },
+    });
+    expect(edit.statusCode, edit.body).toBe(200);
+    expect(edit.json()).toMatchObject({ written: 2, issuesReplaced: 1 });
+    const notes = (await get(`/v1/meters/CAM-gap-edit/edits?${q({ channel: 'active_import', from: '2019-07-03T00:00:00+01:00', to: '2019-07-04T00:00:00+01:00' })}`)).json().notes;
+    expect(notes.map((n: { start: string; method: string; issueId: number | null }) => [n.start, n.method, n.issueId])).toEqual([
+      ['2019-07-03T10:00:00+01:00', 'linear', issue.id],
+      ['2019-07-03T11:00:00+01:00', 'linear', issue.id],
     ]);
   });
 

@@ -7,7 +7,17 @@ import { veeHolidays } from '../../models/vee.js';
 import type { Database } from '../../sql/database.js';
 import { insertNotes } from '../../sql/reading-note.repository.js';
 import { writeReadings } from '../../sql/reading-write.repository.js';
-import { listVeeSettings, loadRegisterMaps, loadValues, replaceIssuesInRange, resolveIssue, startsUnderOtherFailIssues, type IssueRow, type VeeMeterRow } from '../../sql/vee.repository.js';
+import {
+  listIssues,
+  listVeeSettings,
+  loadRegisterMaps,
+  loadValues,
+  replaceIssuesInRange,
+  resolveIssue,
+  startsUnderOtherFailIssues,
+  type IssueRow,
+  type VeeMeterRow,
+} from '../../sql/vee.repository.js';
 import { resolveVeeParams } from './config.js';
 import { likeDay, linearShare, type Estimate } from './estimate.js';
 import { fitToRegister, isReference, registerCodeOf, registerReads, type SeriesPoint } from './evaluate.js';
@@ -38,7 +48,7 @@ export interface EditInput {
   readonly comment: string;
   /** API key name. */
   readonly user: string;
-  /** The issue being resolved, noted with the values. */
+  /** The issue being resolved, noted with the values; without it, each value is noted with the open issue it answers (the gap it fills), if any. */
   readonly issueId?: number;
   readonly nowMs: number;
 }
@@ -101,6 +111,8 @@ export async function applyEdit(database: Database, e: EditInput): Promise<EditR
       source: sourceCode('manual'),
     }))
     .sort((a, b) => a.startMs - b.startMs);
+  // Before the write: the open issues this edit answers (it replaces them below).
+  const answered = e.issueId === undefined ? await openIssuesOf(database, e) : [];
   const counts = await writeReadings(database, rows, { transport: 'edit', principal: e.user, detail: `${e.reasonCode}: ${e.comment}`.slice(0, 1000) });
   await insertNotes(
     database,
@@ -114,7 +126,7 @@ export async function applyEdit(database: Database, e: EditInput): Promise<EditR
       params: m.params,
       reasonCode: e.reasonCode,
       comment: e.comment,
-      issueId: e.issueId ?? null,
+      issueId: e.issueId ?? issueAt(answered, m.startMs),
     })),
     e.user,
   );
@@ -134,6 +146,18 @@ export async function applyEdit(database: Database, e: EditInput): Promise<EditR
     issuesReplaced,
     values: made.map((m) => ({ startMs: m.startMs, value: m.value, quality, source: 'manual' as const, method: m.method })),
   };
+}
+
+/** Open issues of the edit's meter and channel overlapping its range (an edit spans at most 31 days). */
+async function openIssuesOf(database: Database, e: EditInput): Promise<IssueRow[]> {
+  return listIssues(database, { meter: e.meter.externalId, channel: e.channel.code, status: 'open', from: new Date(e.fromMs), to: new Date(e.toMs), limit: 10_000 });
+}
+
+/** The issue a value at `startMs` answers: a gap holding it first, else the newest issue holding it; null when none. */
+function issueAt(issues: readonly IssueRow[], startMs: number): number | null {
+  const holds = (i: IssueRow) => i.fromTs.getTime() <= startMs && (startMs < i.toTs.getTime() || startMs === i.fromTs.getTime());
+  const found = issues.filter(holds); // newest first (listIssues)
+  return (found.find((i) => i.rule === 'gap') ?? found[0])?.id ?? null;
 }
 
 /** Every interval of [fromMs, toMs) estimated by the requested method, scaled to bracketing register reads (not for zero). */
