@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { backtest } from '../forecast/backtest.js';
 import { storedTargetEngine } from '../forecast/stored-engine.js';
 import { executeRun, RUN_MODELS } from '../forecast/forecast-job.js';
+import { createForecastThreads } from '../forecast/forecast-threads.js';
 import { horizonWindow, monthlyTotals } from '../forecast/horizon.js';
 import { pct, type ForecastMetrics } from '../forecast/metrics.js';
 import { HORIZONS, type ForecastModel, type HorizonName } from '../forecast/model.js';
@@ -19,7 +20,9 @@ import { Progress } from './progress.js';
 /**
  * `mdm forecast` and `mdm backtest`: the forecast job and the backtest run
  * in this process against the configured database, with a progress bar on
- * stderr and the results on stdout.
+ * stderr and the results on stdout. `mdm forecast` computes in a forecast
+ * thread, as the service's worker does; `mdm backtest` (no API to keep
+ * answering) on the main thread.
  */
 
 const HOUR = 3_600_000;
@@ -81,7 +84,13 @@ export async function forecastCommand(database: Database, io: Io, o: ForecastCom
   const run = await claimRun(database, `cli-${hostname()}-${process.pid}`, id);
   if (!run) throw new CliError(`run ${id} was taken by a forecast worker of a running service; follow it with GET /v1/forecasts/runs/${id}`);
   const bar = new Progress(io, `forecast ${t.text} ${horizon}`, 1000, 5_000, '');
-  await executeRun({ database, engine: storedTargetEngine(database), onProgress: (f) => bar.update(f * 1000, 0) }, run);
+  // The same path as the service's worker: the models run in a forecast thread, the database work here.
+  const threads = createForecastThreads({ size: 1, log: (_level, line) => io.err(`${line}\n`) });
+  try {
+    await executeRun({ database, engine: storedTargetEngine(database, threads), onProgress: (f) => bar.update(f * 1000, 0) }, run);
+  } finally {
+    await threads.close();
+  }
   bar.done();
   const r = (await getRun(database, id))!;
   if (r.status !== 'done' && r.status !== 'partial') {

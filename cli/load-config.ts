@@ -7,6 +7,16 @@ import { CliError } from './io.js';
  * any) under the environment. Throws MDM_ERR_CONFIG listing every bad variable.
  */
 export function readConfig(env: Readonly<Record<string, string | undefined>>): Config {
+  return readConfigWithSources(env).config;
+}
+
+/**
+ * readConfig, plus the keys the operator gave (in the environment or the
+ * MDM_CONFIG file), so that a default can yield where a given value must not
+ * (`mdm serve` moves the embedded broker off a taken 1883 only when
+ * MQTT_PORT was not given).
+ */
+export function readConfigWithSources(env: Readonly<Record<string, string | undefined>>): { config: Config; given: ReadonlySet<string> } {
   const path = env.MDM_CONFIG;
   let file: Record<string, unknown> = {};
   if (path) {
@@ -25,5 +35,7 @@ export function readConfig(env: Readonly<Record<string, string | undefined>>): C
       throw new CliError(`the config file MDM_CONFIG=${path} must hold a JSON object such as {"PORT": 8080}`);
     }
   }
-  return loadConfig(env, file);
+  const config = loadConfig(env, file);
+  const given = new Set([...Object.keys(file), ...Object.keys(env).filter((k) => env[k] !== undefined && env[k] !== '')].filter((k) => k in config));
+  return { config, given };
 }

@@ -9,7 +9,7 @@ import { KeyCreateSchema, ROLES } from '../models/api-key.js';
 import { readingLimitsOf, type Config } from '../models/config.js';
 import { MdmError } from '../models/errors.js';
 import { CliError, processIo, UsageError, type Io } from './io.js';
-import { readConfig } from './load-config.js';
+import { readConfigWithSources } from './load-config.js';
 import type { OpenedDatabase } from './open-database.js';
 
 // Command modules are imported when their command runs: `mdm keys list` need
@@ -145,8 +145,8 @@ export async function main(argv: readonly string[], env: Readonly<Record<string,
       return 0;
     }
     const keyInput = cmd.command === 'keys create' ? keyCreateInput(cmd.values) : undefined;
-    const config = readConfig(env);
-    return await run(cmd, config, io, keyInput);
+    const { config, given } = readConfigWithSources(env);
+    return await run(cmd, config, io, keyInput, given);
   } catch (err) {
     return report(err, io);
   }
@@ -188,7 +188,7 @@ function keyCreateInput(v: ParsedCommand['values']) {
   return parsed.data;
 }
 
-async function run(cmd: ParsedCommand, config: Config, io: Io, keyInput: ReturnType<typeof keyCreateInput> | undefined): Promise<number> {
+async function run(cmd: ParsedCommand, config: Config, io: Io, keyInput: ReturnType<typeof keyCreateInput> | undefined, given: ReadonlySet<string>): Promise<number> {
   const note = (msg: string) => io.err(`mdm: ${msg}\n`);
   // SIGINT/SIGTERM are handled from the start, also while the database opens:
   // the command winds down and closes the database cleanly (PGlite files must
@@ -204,7 +204,7 @@ async function run(cmd: ParsedCommand, config: Config, io: Io, keyInput: ReturnT
   try {
     if (cmd.command === 'serve') {
       const { serve } = await import('./serve.js');
-      const server = await serve(config, io);
+      const server = await serve(config, io, undefined, { given });
       if (!stop.signal.aborted) await new Promise((resolve) => stop.signal.addEventListener('abort', resolve, { once: true }));
       await server.stop();
       note('stopped');

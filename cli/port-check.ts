@@ -62,6 +62,42 @@ export async function assertPortsFree(config: Pick<Config, 'PORT' | 'MQTT_PORT' 
   if (problems.length > 1) throw new CliError(`cannot listen:\n${problems.map((p) => `  ${p}`).join('\n')}`);
 }
 
+/** Ports after the default one that the embedded broker may move to. */
+const MQTT_MOVE_SPAN = 20;
+
+/**
+ * The configuration `mdm serve` listens with: as given, except that the
+ * embedded broker's default port (MQTT_PORT not given) yields when taken:
+ * on a machine with a Mosquitto on 1883 a first `npm start` runs with the
+ * broker on the next free port (1884…1903) and says so, rather than
+ * stopping. A given MQTT_PORT is kept (assertPortsFree then names it).
+ *
+ * @example
+ *   const { config, moved } = await settleMqttPort(readConfig(env), given);
+ *   // moved → { from: 1883, to: 1884 } when 1883 was taken and MQTT_PORT not given
+ */
+export async function settleMqttPort<C extends Pick<Config, 'MQTT_PORT' | 'MQTT_URL' | 'HOST' | 'PORT'>>(
+  config: C,
+  given: ReadonlySet<string>,
+): Promise<{ config: C; moved?: { from: number; to: number } }> {
+  const from = config.MQTT_PORT;
+  if (config.MQTT_URL || from === 0 || given.has('MQTT_PORT')) return { config };
+  if ((await tryListen(from, config.HOST)) !== 'EADDRINUSE') return { config };
+  for (let to = from + 1; to <= Math.min(from + MQTT_MOVE_SPAN, 65_535); to++) {
+    if (to === config.PORT) continue;
+    if ((await tryListen(to, config.HOST)) === undefined) return { config: { ...config, MQTT_PORT: to }, moved: { from, to } };
+  }
+  return { config }; // nothing free nearby: assertPortsFree says what to set
+}
+
+/** What `mdm serve` prints when the embedded broker moved off its taken default port. */
+export function movedNote(moved: { from: number; to: number }): string {
+  return (
+    `port ${moved.from} is taken (another MQTT broker?): the embedded MQTT broker listens on ${moved.to} instead. ` +
+    `Set MQTT_URL=mqtt://localhost:${moved.from} to ingest from the broker on ${moved.from}, MQTT_PORT to choose the port, MQTT_PORT=0 for no broker`
+  );
+}
+
 /** Listens on port at host and closes again; resolves with the error code, or undefined when the port is free. */
 function tryListen(port: number, host: string): Promise<string | undefined> {
   return new Promise((resolve) => {

@@ -6,7 +6,7 @@ import { ensureAdminKey } from './admin-key.js';
 import { COMPONENTS, type Component, type ComponentFactory } from './components.js';
 import { CliError, type Io } from './io.js';
 import { openDatabase, type OpenedDatabase } from './open-database.js';
-import { assertPortsFree, portAdvice } from './port-check.js';
+import { assertPortsFree, movedNote, portAdvice, settleMqttPort } from './port-check.js';
 
 export interface RunningServer {
   /** Base URL, e.g. http://localhost:8080 */
@@ -22,8 +22,15 @@ export interface RunningServer {
  * signals to `stop()`. A key is generated only once everything runs, so a
  * start that fails never leaves behind a key that was not shown.
  */
-export async function serve(config: Config, io: Io, factories: readonly ComponentFactory[] = COMPONENTS): Promise<RunningServer> {
+export interface ServeOptions {
+  /** Configuration keys the operator gave (cli/load-config readConfigWithSources): a default MQTT_PORT that is taken moves, a given one stops the start. */
+  readonly given?: ReadonlySet<string>;
+}
+
+export async function serve(configured: Config, io: Io, factories: readonly ComponentFactory[] = COMPONENTS, o: ServeOptions = {}): Promise<RunningServer> {
   const note = (msg: string) => io.err(`mdm: ${msg}\n`);
+  const { config, moved } = await settleMqttPort(configured, o.given ?? new Set(['MQTT_PORT']));
+  if (moved) note(movedNote(moved));
   await assertPortsFree(config); // before the (slow) database open
   const opened = await openDatabase(config, 'mdm serve', note);
   const { database } = opened;
@@ -63,7 +70,7 @@ export async function serve(config: Config, io: Io, factories: readonly Componen
     });
     const adminKey = await ensureAdminKey(database, config);
     const url = baseUrl(config.HOST, (app.server.address() as AddressInfo).port);
-    io.out(summary({ url, opened, adminKey, components }));
+    io.out(summary({ url, opened, adminKey, components, mqtt: mqttLine(config, moved) }));
     return { url, stop };
   } catch (err) {
     await stop();
@@ -76,13 +83,29 @@ function baseUrl(host: string, port: number): string {
   return host.includes(':') ? `http://[${host}]:${port}` : `http://${host}:${port}`;
 }
 
-function summary(s: { url: string; opened: OpenedDatabase; adminKey: { generated?: string; where: string }; components: Component[] }): string {
+/** Where MQTT ingest listens or subscribes, for the start banner (no credentials). */
+function mqttLine(config: Pick<Config, 'MQTT_URL' | 'MQTT_PORT' | 'HOST'>, moved: { from: number } | undefined): string {
+  if (config.MQTT_URL) {
+    try {
+      const u = new URL(config.MQTT_URL);
+      return `broker at ${u.protocol}//${u.host}${u.pathname === '/' ? '' : u.pathname} (MQTT_URL)`;
+    } catch {
+      return 'broker at MQTT_URL';
+    }
+  }
+  if (config.MQTT_PORT === 0) return 'off (MQTT_PORT=0, no MQTT_URL)';
+  const where = baseUrl(config.HOST, config.MQTT_PORT).replace(/^http:/, 'mqtt:');
+  return `embedded broker on ${where}${moved ? ` (${moved.from} is taken: MQTT_URL=mqtt://localhost:${moved.from} ingests from the broker there)` : ''}`;
+}
+
+function summary(s: { url: string; opened: OpenedDatabase; adminKey: { generated?: string; where: string }; components: Component[]; mqtt: string }): string {
   const lines = [
     '',
     `mdm ${API_VERSION} is running`,
     `  API:        ${s.url}/v1`,
     `  API docs:   ${s.url}/docs`,
     `  Health:     ${s.url}/health`,
+    `  MQTT:       ${s.mqtt}`,
     `  Database:   ${s.opened.description}`,
     `  Components: ${s.components.map((c) => c.name).join(', ') || 'none'}`,
     `  Admin key:  ${s.adminKey.where}`,

@@ -1,9 +1,10 @@
 import type { Database } from '../sql/database.js';
-import { getChampion, promoteModel, retireModel, saveChallenger, type StoredForecastModel } from '../sql/forecast-model.repository.js';
+import { getChampion, type StoredForecastModel } from '../sql/forecast-model.repository.js';
+import { storeChallenge } from './champion-store.js';
 import { localDate, shiftDate } from '../models/calendar.js';
 import { backtest } from './backtest.js';
 import type { FitContext, ForecastModel, SeriesData } from './model.js';
-import { frozenMlModel, mlModel, type MlModelOptions } from './models/ml.js';
+import { frozenMlModel, mlModel, type MlArtefact, type MlModelOptions } from './models/ml.js';
 
 /**
  * Champion/challenger for stored ML models (issue 5, "only promoted when it
@@ -97,17 +98,38 @@ export interface RetrainResult {
 const DAY = 86_400_000;
 
 /**
- * Trains a challenger ML model for `target` on `series` (e.g. the meters of a
- * portfolio: one global model), backtests it against the stored champion and
- * stores it, promoted or retired. `ctx.dataCutoff` is the newest data to use;
- * progress goes to ctx.onProgress (training 0–0.6, backtests 0.6–1).
- *
- * @example
- *   const r = await retrain(database, 'portfolio:P1', series, { issueTime: now, dataCutoff: now, country: 'TR' }, backtest);
- *   // r.outcome === 'promoted' → getChampion(database, 'portfolio:P1', 'ml') is the new model
+ * What a challenge decided, before anything is stored: the challenger's
+ * artefact with both backtests and the decision, or why no challenger was
+ * trained. Plain data (it crosses from the forecast thread to the main thread).
  */
-export async function retrain(database: Database, target: string, series: readonly SeriesData[], ctx: FitContext, backtest: BacktestFn, opts: RetrainOptions = {}): Promise<RetrainResult> {
-  const kind = opts.kind ?? 'ml';
+export type Challenge =
+  | { readonly outcome: 'skipped'; readonly reason: string }
+  | {
+      readonly outcome: 'decided';
+      readonly promote: boolean;
+      readonly reason: string;
+      readonly artefact: MlArtefact;
+      /** Data cut-off of the challenger's training (the backtest window's start). */
+      readonly trainedToMs: number;
+      readonly metrics: Readonly<Record<string, unknown>>;
+      readonly challengerMetrics: PromotionMetrics;
+      readonly championMetrics?: PromotionMetrics;
+    };
+
+/** The stored champion a challenge competes with: its id and artefact. */
+export interface ChampionInput {
+  readonly id: number;
+  readonly artefact: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * The fitting half of a retrain, no storage: trains a challenger on the data
+ * before the backtest window, backtests it and the given champion (frozen)
+ * over the window and decides (shouldPromote). Progress goes to
+ * ctx.onProgress (training 0–0.6, backtests 0.6–1). The forecast thread runs
+ * it (forecast/thread-tasks.ts); storeChallenge stores its outcome.
+ */
+export async function challenge(series: readonly SeriesData[], ctx: FitContext, champion: ChampionInput | undefined, backtest: BacktestFn, opts: RetrainOptions = {}): Promise<Challenge> {
   const progress = ctx.onProgress ?? (() => {});
   const windowStart = Math.floor(ctx.dataCutoff / 3_600_000) * 3_600_000 - (opts.backtestDays ?? 28) * DAY;
   const window: BacktestWindow = { fromMs: windowStart, toMs: ctx.dataCutoff };
@@ -119,7 +141,6 @@ export async function retrain(database: Database, target: string, series: readon
 
   const challengerMetrics = await backtest(frozenMlModel(artefact), series, window, ctx);
   progress(0.8);
-  const champion = await getChampion(database, target, kind);
   let championMetrics: PromotionMetrics | undefined;
   let note = '';
   if (champion) {
@@ -133,13 +154,24 @@ export async function retrain(database: Database, target: string, series: readon
   progress(1);
   const decision = champion && championMetrics === undefined ? { promote: valid(challengerMetrics), reason: `champion unusable${note}` } : shouldPromote(championMetrics, challengerMetrics, opts.margin);
   const metrics = { backtest: { fromMs: window.fromMs, toMs: window.toMs }, challenger: challengerMetrics, champion: championMetrics ?? null, championId: champion?.id ?? null, decision: decision.reason };
-  const saved = await saveChallenger(database, { target, kind, artefact: artefact as unknown as Record<string, unknown>, metrics, dataCutoff: new Date(trainCtx.dataCutoff) });
-  if (decision.promote) {
-    const promoted = await promoteModel(database, saved.id);
-    return { outcome: 'promoted', reason: decision.reason + note, model: promoted, championId: champion?.id, challengerMetrics, championMetrics };
-  }
-  await retireModel(database, saved.id);
-  return { outcome: 'retired', reason: decision.reason + note, model: { ...saved, status: 'retired' }, championId: champion?.id, challengerMetrics, championMetrics };
+  return { outcome: 'decided', promote: decision.promote, reason: decision.reason + note, artefact, trainedToMs: trainCtx.dataCutoff, metrics, challengerMetrics, championMetrics };
+}
+
+/**
+ * Trains a challenger ML model for `target` on `series` (e.g. the meters of a
+ * portfolio: one global model), backtests it against the stored champion and
+ * stores it, promoted or retired (challenge, then storeChallenge, both in
+ * the calling thread; the service splits them across its forecast thread). `ctx.dataCutoff` is the newest data to use; progress goes to
+ * ctx.onProgress (training 0–0.6, backtests 0.6–1).
+ *
+ * @example
+ *   const r = await retrain(database, 'portfolio:P1', series, { issueTime: now, dataCutoff: now, country: 'TR' }, backtest);
+ *   // r.outcome === 'promoted' → getChampion(database, 'portfolio:P1', 'ml') is the new model
+ */
+export async function retrain(database: Database, target: string, series: readonly SeriesData[], ctx: FitContext, backtest: BacktestFn, opts: RetrainOptions = {}): Promise<RetrainResult> {
+  const kind = opts.kind ?? 'ml';
+  const champion = await getChampion(database, target, kind);
+  return storeChallenge(database, target, champion, await challenge(series, ctx, champion, backtest, opts), kind);
 }
 
 export interface DayAheadBacktestOptions {

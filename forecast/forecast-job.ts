@@ -101,6 +101,15 @@ const storableError = (message: string) => message.replace(/\u0000/g, '').replac
 class RunError extends Error {}
 
 /**
+ * The engine was stopped under a run (the service stops: its forecast
+ * threads are terminated). Not the run's failure: executeRun rethrows it and
+ * the run, still `running`, is recovered at the next start.
+ */
+export class EngineStoppedError extends Error {
+  override readonly name = 'EngineStoppedError';
+}
+
+/**
  * Executes one claimed (running) run to done or failed. Never throws for a
  * failure of the run itself: the reason is stored on the run; it throws only
  * when the database itself is gone.
@@ -234,6 +243,7 @@ export async function executeRun(o: ExecuteOptions, run: ForecastRun): Promise<F
     return partial ? 'partial' : 'done';
   } catch (err) {
     await beat;
+    if (err instanceof EngineStoppedError) throw err; // the service stops: the run is recovered at the next start
     if (!(err instanceof RunError) && !isolable(err)) throw err; // the database is gone: the run is recovered later
     const message = storableError(err instanceof RunError ? err.message : `forecast failed: ${(err as Error)?.message ?? String(err)}`);
     try {
@@ -461,6 +471,15 @@ export interface ForecastWorkerOptions {
   readonly maxAttempts?: number;
   readonly now?: () => number;
   readonly timers?: WorkerTimers;
+  /** Runs executed at once (default 1): one per forecast thread. */
+  readonly concurrency?: number;
+  /**
+   * Where the engine computes (forecast/forecast-threads.ts): its probe is
+   * shown under `threads`, and stop() closes it once the worker has stopped
+   * taking runs (a run still computing then stays `running` and is recovered
+   * at the next start).
+   */
+  readonly threads?: { probe(): object; close(): Promise<void> };
 }
 
 export interface ForecastWorker {
@@ -479,9 +498,10 @@ const silent: ForecastLog = { info: () => {}, warn: () => {}, error: () => {} };
 const realTimers: WorkerTimers = { setTimeout: (fn, ms) => setTimeout(fn, ms).unref(), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
 
 /**
- * The queue worker of `mdm serve` (component `forecast`): one run at a time
- * per process (models are CPU-bound; instances sharing a server database
- * split the queue, SKIP LOCKED). On start, runs left running are recovered:
+ * The queue worker of `mdm serve` (component `forecast`): `concurrency` runs
+ * at a time per process, one per forecast thread (models are CPU-bound and
+ * computed off the main thread, forecast/forecast-threads.ts; instances
+ * sharing a server database split the queue, SKIP LOCKED). On start, runs left running are recovered:
  * at once on the embedded database (one process holds the data dir, so every
  * running run is an orphan), after `staleMs` without heartbeat on a server.
  */
@@ -496,7 +516,9 @@ export function createForecastWorker(o: ForecastWorkerOptions): ForecastWorker {
   let running = false;
   let stopping = false;
   let inFlight: Promise<unknown> = Promise.resolve();
-  let current: { id: number; target: string; horizon: string; progress: number } | undefined;
+  const concurrency = Math.max(1, o.concurrency ?? 1);
+  // Runs in progress, oldest first (the probe's `running` is the oldest).
+  const current = new Map<number, { id: number; target: string; horizon: string; progress: number }>();
   let last: { id: number; status: string; at: string } | undefined;
   let lastError: string | undefined;
   let done = 0;
@@ -535,32 +557,40 @@ export function createForecastWorker(o: ForecastWorkerOptions): ForecastWorker {
         failing.fail(`retrain|${r.target}`, err, { target: r.target, stage: 'ML retrain' });
       }
     }
-    while (!stopping) {
-      const run = await claimRun(o.database, workerId);
-      if (!run) break;
-      const cur = (current = { id: run.id, target: run.target, horizon: run.horizon, progress: 0 });
-      let status: ForecastRun['status'];
-      try {
-        log.info({ run: run.id, target: run.target, horizon: run.horizon, model: run.model }, 'forecast run started');
-        status = await executeRun({ database: o.database, engine: o.engine, now, onProgress: (f) => (cur.progress = f), onMembers }, run);
-      } finally {
-        // Whatever happens next (a logger that throws, the database gone), /health never shows this run as running again.
-        current = undefined;
+    // One lane per forecast thread: each claims and executes runs until none is queued.
+    const lane = async () => {
+      while (!stopping) {
+        const run = await claimRun(o.database, workerId);
+        if (!run) break;
+        const cur = { id: run.id, target: run.target, horizon: run.horizon, progress: 0 };
+        current.set(run.id, cur);
+        let status: ForecastRun['status'];
+        try {
+          log.info({ run: run.id, target: run.target, horizon: run.horizon, model: run.model }, 'forecast run started');
+          status = await executeRun({ database: o.database, engine: o.engine, now, onProgress: (f) => (cur.progress = f), onMembers }, run);
+        } finally {
+          // Whatever happens next (a logger that throws, the database gone), /health never shows this run as running again.
+          current.delete(run.id);
+        }
+        if (status === 'done') done++;
+        else if (status === 'partial') partial++;
+        else failed++;
+        last = { id: run.id, status, at: new Date(now()).toISOString() };
+        // Called as methods: pino's need their `this` (an unbound call threw after every run and left it "running" in /health).
+        if (status === 'done') log.info({ run: run.id, status }, 'forecast run finished');
+        else log.warn({ run: run.id, status }, 'forecast run finished');
       }
-      if (status === 'done') done++;
-      else if (status === 'partial') partial++;
-      else failed++;
-      last = { id: run.id, status, at: new Date(now()).toISOString() };
-      // Called as methods: pino's need their `this` (an unbound call threw after every run and left it "running" in /health).
-      if (status === 'done') log.info({ run: run.id, status }, 'forecast run finished');
-      else log.warn({ run: run.id, status }, 'forecast run finished');
-    }
+    };
+    const lanes = await Promise.allSettled(Array.from({ length: concurrency }, lane));
+    const broken = lanes.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (broken) throw broken.reason;
     lastError = undefined;
   }
 
   const loop = () => {
     inFlight = tick()
       .catch((err: Error) => {
+        if (err instanceof EngineStoppedError) return log.info('forecast run interrupted by the stop: it is recovered at the next start');
         lastError = err.message;
         log.error({ err: err.message }, 'forecast worker tick failed');
       })
@@ -574,7 +604,21 @@ export function createForecastWorker(o: ForecastWorkerOptions): ForecastWorker {
     name: 'forecast',
     probe: {
       name: 'forecast',
-      check: () => ({ ok: lastError === undefined, running: current ? { ...current } : null, last: last ?? null, done, partial, failed, ...failing.probe(), ...(lastError ? { error: lastError } : {}) }),
+      check: () => {
+        const runs = [...current.values()].map((c) => ({ ...c }));
+        return {
+          ok: lastError === undefined,
+          running: runs[0] ?? null,
+          ...(concurrency > 1 ? { runs } : {}),
+          last: last ?? null,
+          done,
+          partial,
+          failed,
+          ...(o.threads ? { threads: o.threads.probe() } : {}),
+          ...failing.probe(),
+          ...(lastError ? { error: lastError } : {}),
+        };
+      },
     },
     async start(l) {
       log = l ?? silent;
@@ -590,6 +634,12 @@ export function createForecastWorker(o: ForecastWorkerOptions): ForecastWorker {
       let t: NodeJS.Timeout | undefined;
       await Promise.race([inFlight, new Promise((r) => (t = setTimeout(r, STOP_WAIT_MS)))]);
       clearTimeout(t);
+      if (o.threads) {
+        // Terminating the threads ends a fit still running (its run rethrows EngineStoppedError): then nothing of the worker touches the database after stop.
+        await o.threads.close();
+        await Promise.race([inFlight, new Promise((r) => (t = setTimeout(r, STOP_WAIT_MS)))]);
+        clearTimeout(t);
+      }
     },
     tick,
     failing,

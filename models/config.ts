@@ -146,6 +146,13 @@ export const ConfigSchema = z
       .min(0)
       .default(5)
       .describe('Forecast worker: seconds between looks at the run queue and the schedule; 0 turns the worker off (queued runs wait)'),
+    FORECAST_THREADS: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(16)
+      .default(1)
+      .describe('Forecast worker: worker threads the models are fitted in, i.e. runs computed at once (each holds a TensorFlow.js instance); the API thread never fits'),
     FORECAST_SCHEDULE: z
       .string()
       .default('day-ahead@09:30')

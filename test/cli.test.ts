@@ -234,6 +234,34 @@ describe('first run (issue 12, defect 10b)', () => {
     expect((await s.stop()).code).toBe(0);
   }, SLOW);
 
+  it('MQTT_PORT not given and 1883 taken (a Mosquitto, as on this machine): the embedded broker moves to the next free port and the start says so; a given MQTT_PORT stays a refusal (above)', async () => {
+    // 1883 held by whoever has it (Mosquitto on CI and here), else by this test.
+    const holder = createServer();
+    const held = await new Promise<boolean>((resolve) => {
+      holder.once('error', () => resolve(false));
+      holder.listen({ port: 1883, host: '127.0.0.1', exclusive: true }, () => resolve(true));
+    });
+    const moveDir = mkdtempSync(join(tmpdir(), 'mdm-move-'));
+    try {
+      const s = await serve({ MDM_DATA_DIR: join(moveDir, 'data'), MQTT_PORT: '' });
+      try {
+        const to = Number(/the embedded MQTT broker listens on (\d+) instead/.exec(s.err())?.[1]);
+        expect(to, s.err()).toBeGreaterThan(1883);
+        expect(to).toBeLessThanOrEqual(1903);
+        expect(s.err()).toContain(`port 1883 is taken (another MQTT broker?): the embedded MQTT broker listens on ${to} instead. Set MQTT_URL=mqtt://localhost:1883 to ingest from the broker on 1883`);
+        expect(s.out()).toContain(`MQTT:       embedded broker on mqtt://127.0.0.1:${to} (1883 is taken: MQTT_URL=mqtt://localhost:1883 ingests from the broker there)`);
+        // A broker answers there: an MQTT CONNECT without a gateway key is refused by it (CONNACK), not by the network.
+        const { connectAsync } = await import('mqtt');
+        await expect(connectAsync(`mqtt://127.0.0.1:${to}`, { username: 'nobody', password: 'wrong', reconnectPeriod: 0, connectTimeout: 10_000 })).rejects.toThrow(/Not authorized|Bad username or password/i);
+      } finally {
+        expect((await s.stop()).code).toBe(0);
+      }
+    } finally {
+      if (held) await new Promise((r) => holder.close(r));
+      rmSync(moveDir, { recursive: true, force: true });
+    }
+  }, SLOW);
+
   it('while the server runs: keys come from POST /v1/keys (the CLI refuses and names it); stopped: `npm run --silent mdm -- keys create` prints the key alone', async () => {
     const admin = readFileSync(join(env.MDM_DATA_DIR, 'admin-key'), 'utf8').trim();
     const s = await serve(env);

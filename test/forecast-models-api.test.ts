@@ -3,14 +3,15 @@ import { backtestCommand, forecastCommand } from '../cli/forecast.js';
 import type { Io } from '../cli/io.js';
 import { forecastComponent } from '../forecast/forecast.component.js';
 import { createForecastWorker } from '../forecast/forecast-job.js';
-import { retrainStoredTarget, storedTargetEngine } from '../forecast/stored-engine.js';
+import { createForecastThreads, type ForecastThreads } from '../forecast/forecast-threads.js';
+import { storedTargetEngine, storedTargetRetrain } from '../forecast/stored-engine.js';
 import { getChampion } from '../sql/forecast-model.repository.js';
 import { testApp, type TestApp } from './api-helpers.js';
 import { bedfordTemperature, building, rowsOf } from './forecast-fixture.js';
 
 /**
  * The real engine (forecast/engine runForecast: naive, profile, ml, ensemble)
- * through the API, the worker and the CLI on stored real data. The engine
+ * through the API, the worker (in a forecast thread) and the CLI on stored real data. The engine
  * does no SQL, so this runs on the embedded database only; the storage paths
  * (history, values, runs, accuracy) run on every flavour in
  * forecast-api.test.ts and forecast-repository.test.ts.
@@ -26,6 +27,8 @@ function captureIo(): Io & { stdout: string; stderr: string } {
 
 describe('forecast models end to end (embedded)', () => {
   let t: TestApp;
+  // The models run in a forecast thread, as in the service (forecast/forecast-threads.ts).
+  const threads: ForecastThreads = createForecastThreads();
   const inject = (method: 'GET' | 'POST' | 'PUT', url: string, role: 'admin' | 'trader', payload?: object) =>
     t.app.inject({ method, url, headers: t.auth(role), ...(payload ? { payload } : {}) });
 
@@ -47,7 +50,10 @@ describe('forecast models end to end (embedded)', () => {
       expect(res.json().rejected).toEqual([]);
     }
   }, 120_000);
-  afterAll(async () => t?.close());
+  afterAll(async () => {
+    await threads.close();
+    await t?.close();
+  });
 
   it('naive, profile, ml and ensemble runs through POST /v1/forecasts/runs: done, short backtest stored, 24 rows P10 ≤ P50 ≤ P90', async () => {
     const ids: Record<string, number> = {};
@@ -56,7 +62,7 @@ describe('forecast models end to end (embedded)', () => {
       expect(res.statusCode).toBe(202);
       ids[model] = res.json().id;
     }
-    await createForecastWorker({ database: t.database, engine: storedTargetEngine(t.database), pollMs: 60_000 }).tick();
+    await createForecastWorker({ database: t.database, engine: storedTargetEngine(t.database, threads), pollMs: 60_000 }).tick();
     for (const [model, id] of Object.entries(ids)) {
       const run = (await inject('GET', `/v1/forecasts/runs/${id}`, 'trader')).json();
       expect(run, `${model}: ${run.error}`).toMatchObject({ status: 'done', requestedModel: model, model, progress: 1 });
@@ -75,13 +81,13 @@ describe('forecast models end to end (embedded)', () => {
   }, 300_000);
 
   it('scheduled retrain: the first ML challenger becomes the champion, and later runs forecast with it (no training)', async () => {
-    const r = await retrainStoredTarget(t.database, 'portfolio:P1', { now: Date.parse(ISSUE) });
+    const r = await storedTargetRetrain(threads)(t.database, 'portfolio:P1', { now: Date.parse(ISSUE) });
     expect(r, String(r.reason)).toMatchObject({ promoted: true, outcome: 'promoted', reason: 'no champion yet' });
     const champion = await getChampion(t.database, 'portfolio:P1', 'ml');
     expect(champion?.id).toBe(r.model);
     expect(champion?.metrics).toMatchObject({ challenger: { n: expect.any(Number) }, champion: null });
     const res = await inject('POST', '/v1/forecasts/runs', 'admin', { target: 'portfolio:P1', horizon: 'day-ahead', issueTime: ISSUE, model: 'ml' });
-    await createForecastWorker({ database: t.database, engine: storedTargetEngine(t.database), pollMs: 60_000 }).tick();
+    await createForecastWorker({ database: t.database, engine: storedTargetEngine(t.database, threads), pollMs: 60_000 }).tick();
     const run = (await inject('GET', `/v1/forecasts/runs/${res.json().id}`, 'trader')).json();
     expect(run, run.error).toMatchObject({ status: 'done', model: 'ml', metadata: { engine: { mlSource: { champion: champion!.id, version: 1 } } } });
   }, 300_000);

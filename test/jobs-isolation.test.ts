@@ -6,6 +6,7 @@ import { createForecastWorker } from '../forecast/forecast-job.js';
 import { horizonWindow } from '../forecast/horizon.js';
 import type { ForecastModel, SeriesData } from '../forecast/model.js';
 import { storedTargetEngine } from '../forecast/stored-engine.js';
+import { createForecastThreads } from '../forecast/forecast-threads.js';
 import { createAlarmsComponent } from '../ingest/alarms/alarms.component.js';
 import { recordEvents } from '../ingest/alarms/events.js';
 import { createHookDispatcher } from '../ingest/alarms/hook-dispatcher.js';
@@ -369,7 +370,8 @@ describe.each(FLAVOURS)('background jobs isolate a failing item (%s)', (flavour)
     it("a member whose history cannot be loaded is left out of the run and listed in its metadata; the group and the other members are forecast; the worker's probe names it", async () => {
       const id = await createRun(database, { target: 'group:G', horizon: 'day-ahead', model: 'naive', issueTime: new Date('2026-01-20T06:00:00Z'), requestedBy: 'test' });
       const logs = capture();
-      const w = createForecastWorker({ database, engine: storedTargetEngine(database), pollMs: 60_000, now: () => NOW, timers: still });
+      const threads = createForecastThreads();
+      const w = createForecastWorker({ database, engine: storedTargetEngine(database, threads), pollMs: 60_000, now: () => NOW, timers: still, threads });
       await w.start(logs.log);
       await w.tick(); // before the fix: the run failed, "forecast failed: value out of range: overflow"
       const run = (await sql<{ status: string; error: string | null; metadata: Record<string, any> }>`SELECT status, error, metadata FROM forecast_runs WHERE id = ${id}`.execute(database.db)).rows[0];
