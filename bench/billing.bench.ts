@@ -81,7 +81,7 @@ export async function copyReadings(database: Database, dataDir: string, log: (li
     // COPY cannot name batch_id's value per row: a column default set for the load does.
     await database.session(async (s) => {
       await s.query(`ALTER TABLE readings ALTER COLUMN batch_id SET DEFAULT ${batchId}`);
-      await s.copyFrom('COPY readings (meter_id, channel, start, value, interval_minutes, quality, source) FROM STDIN (FORMAT binary)', toCopyBinary(rows));
+      await s.raw.copyFrom('COPY readings (meter_id, channel, start, value, interval_minutes, quality, source) FROM STDIN (FORMAT binary)', toCopyBinary(rows));
       await s.query('ALTER TABLE readings ALTER COLUMN batch_id DROP DEFAULT');
     });
   }

@@ -36,8 +36,8 @@ export async function timeRawCopy(database: Database, data: StoredRows, format: 
   await database.session(
     (s) =>
       format === 'text'
-        ? s.copyFrom(`COPY ${TABLE} FROM STDIN`, payload)
-        : s.copyFrom(`COPY ${TABLE} (meter_id, channel, start, value, interval_minutes, quality, source, batch_id) FROM STDIN (FORMAT binary)`, payload),
+        ? s.raw.copyFrom(`COPY ${TABLE} FROM STDIN`, payload)
+        : s.raw.copyFrom(`COPY ${TABLE} (meter_id, channel, start, value, interval_minutes, quality, source, batch_id) FROM STDIN (FORMAT binary)`, payload),
     { transaction: false },
   );
   const ms = performance.now() - t0;

@@ -81,9 +81,9 @@ export async function loadImbalanceBench(database: Database, meters: number, dat
     }
     await database.session(async (s) => {
       await s.query(`ALTER TABLE readings ALTER COLUMN batch_id SET DEFAULT ${batchId}`);
-      await s.copyFrom('COPY readings (meter_id, channel, start, value, interval_minutes, quality, source) FROM STDIN (FORMAT binary)', toCopyBinary(rows));
+      await s.raw.copyFrom('COPY readings (meter_id, channel, start, value, interval_minutes, quality, source) FROM STDIN (FORMAT binary)', toCopyBinary(rows));
       await s.query('ALTER TABLE readings ALTER COLUMN batch_id DROP DEFAULT');
-      await s.copyFrom('COPY forecast_values (run_id, target, start, p50) FROM STDIN', fc.join(''));
+      await s.raw.copyFrom('COPY forecast_values (run_id, target, start, p50) FROM STDIN', fc.join(''));
     });
   }
   const prices = Array.from({ length: HOURS }, (_, h) => ({ startMs: FROM_MS + h * 3_600_000, ptf: 200 + 50 * Math.sin(h / 4), smf: 200 + 80 * Math.sin(h / 3) }));

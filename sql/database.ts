@@ -5,8 +5,11 @@ export type Engine = 'pglite' | 'pg';
 /** Storage flavour: TimescaleDB features when the extension is there, plain PostgreSQL otherwise. */
 export type Flavour = 'timescaledb' | 'postgres';
 
-/** A connection for raw SQL and COPY, used by bulk writes and migrations. */
-export interface SqlSession {
+/**
+ * Raw SQL on a session's connection: the escape hatch for `COPY` and
+ * migrations only. Everything else goes through `Session.db`.
+ */
+export interface RawSql {
   query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
   /** Runs a script of several statements without parameters (migrations). */
   exec(sql: string): Promise<void>;
@@ -14,13 +17,36 @@ export interface SqlSession {
   copyFrom(copySql: string, data: string | Uint8Array<ArrayBuffer>): Promise<void>;
 }
 
+/**
+ * One connection held for a unit of work. `db` is Kysely bound to that
+ * connection: a `Transaction<DB>` inside BEGIN/COMMIT (the default), so the
+ * typed builder and `sql` templates run in the transaction; `raw` reaches the
+ * same connection for COPY (and migrations).
+ * @example await database.session(async (s) => { await s.db.updateTable('hooks').set({ active: false }).where('id', '=', id).execute(); })
+ */
+export interface Session {
+  readonly db: Kysely<DB>;
+  readonly raw: RawSql;
+  /** @deprecated Raw SQL outside COPY and migrations: use `db` (builder or `sql` templates). Kept until the last callers move. */
+  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
+  /** @deprecated Use `raw.exec` (migrations) or `db`. Kept until the last callers move. */
+  exec(sql: string): Promise<void>;
+}
+
+/** @deprecated The former name of Session. */
+export type SqlSession = Session;
+
 export interface Database {
   readonly db: Kysely<DB>;
   readonly engine: Engine;
   /** Set by the migrator from the stored choice (`mdm_settings.flavour`). */
   flavour: Flavour;
-  /** Runs `fn` on one connection; inside BEGIN/COMMIT unless `transaction: false`. */
-  session<T>(fn: (s: SqlSession) => Promise<T>, opts?: { transaction?: boolean }): Promise<T>;
+  /**
+   * Runs `fn` on one connection; inside BEGIN/COMMIT unless `transaction: false`
+   * (on error: ROLLBACK, and the original error is rethrown). On PGlite the
+   * session holds the single connection, so sessions and `db` queries never interleave.
+   */
+  session<T>(fn: (s: Session) => Promise<T>, opts?: { transaction?: boolean }): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -30,15 +56,28 @@ const INT8 = 20;
 const NUMERIC = 1700;
 const DATE = 1082;
 
-async function withSession<T>(client: { query(sql: string, params?: unknown[]): Promise<unknown> }, s: SqlSession, fn: (s: SqlSession) => Promise<T>, tx: boolean): Promise<T> {
-  if (!tx) return fn(s);
-  await client.query('BEGIN');
+/** What Kysely's PostgresDriver needs of a client: query(), and release(discard). */
+type Querier = Pick<PostgresPoolClient, 'query'>;
+
+/**
+ * Runs `fn` with a Session on one already-held connection. Kysely gets a
+ * one-client "pool" over that connection (release is the caller's), and the
+ * transaction is a Kysely ControlledTransaction, so a failing ROLLBACK never
+ * hides the error that caused it. `onDiscard` hears of a connection that is
+ * broken (its ROLLBACK failed).
+ */
+async function runSession<T>(conn: Querier, raw: RawSql, fn: (s: Session) => Promise<T>, tx: boolean, onDiscard: () => void): Promise<T> {
+  const client = { query: conn.query.bind(conn), release: (discard?: boolean) => discard && onDiscard() } as unknown as PostgresPoolClient;
+  const bound = new Kysely<DB>({ dialect: new PostgresDialect({ pool: { connect: async () => client, end: async () => {} } }) });
+  const session = (db: Kysely<DB>): Session => ({ db, raw, query: raw.query, exec: raw.exec });
+  if (!tx) return fn(session(bound));
+  const trx = await bound.startTransaction().execute();
   try {
-    const out = await fn(s);
-    await client.query('COMMIT');
+    const out = await fn(session(trx));
+    await trx.commit().execute();
     return out;
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
+    if (!trx.isCommitted && !trx.isRolledBack) await trx.rollback().execute().catch(() => onDiscard());
     throw err;
   }
 }
@@ -70,7 +109,7 @@ export async function createPgDatabase(url: string, opts: { max?: number } = {})
     flavour: 'postgres',
     async session(fn, o = {}) {
       const client = await pool.connect();
-      const s: SqlSession = {
+      const raw: RawSql = {
         query: async (sql, params) => (await client.query(sql, params as unknown[])).rows,
         exec: async (sql) => {
           await client.query(sql);
@@ -83,10 +122,11 @@ export async function createPgDatabase(url: string, opts: { max?: number } = {})
             stream.end(data);
           }),
       };
+      let broken = false;
       try {
-        return await withSession(client, s, fn, o.transaction !== false);
+        return await runSession(client as unknown as Querier, raw, fn, o.transaction !== false, () => (broken = true));
       } finally {
-        client.release();
+        client.release(broken); // a connection whose ROLLBACK failed is closed, not pooled
       }
     },
     async close() {
@@ -156,7 +196,7 @@ export function createPgliteDatabase(pglite: PGliteLike): Database {
     flavour: 'postgres',
     async session(fn, o = {}) {
       const release = await mutex.lock();
-      const s: SqlSession = {
+      const raw: RawSql = {
         query: async (sql, params) => (await run(sql, params)).rows as never,
         exec: async (sql) => {
           await pglite.exec(sql);
@@ -167,7 +207,7 @@ export function createPgliteDatabase(pglite: PGliteLike): Database {
         },
       };
       try {
-        return await withSession({ query: (q) => run(q) }, s, fn, o.transaction !== false);
+        return await runSession(client(() => {}), raw, fn, o.transaction !== false, () => {});
       } finally {
         release();
       }

@@ -379,7 +379,7 @@ export async function completeRun(
         if (!Number.isFinite(v.p50)) continue;
         lines.push(`${id}\t${copyText(v.target)}\t${new Date(v.startMs).toISOString()}\t${copyNum(v.p10)}\t${v.p50}\t${copyNum(v.p90)}\n`);
       }
-      if (lines.length) await s.copyFrom('COPY forecast_values (run_id, target, start, p10, p50, p90) FROM STDIN', lines.join(''));
+      if (lines.length) await s.raw.copyFrom('COPY forecast_values (run_id, target, start, p10, p50, p90) FROM STDIN', lines.join(''));
     }
     await s.query(
       `UPDATE forecast_runs SET status = $8, progress = 1, error = NULL, data_cutoff = $2, from_ts = $3, to_ts = $4, used_model = $5,

@@ -1,4 +1,4 @@
-import type { Database, Flavour, SqlSession } from './database.js';
+import type { Database, Flavour, RawSql } from './database.js';
 import { MIGRATIONS, type Migration } from './migrations/index.js';
 
 export interface MigrateResult {
@@ -15,7 +15,8 @@ const LOCK_KEY = 7_242_001; // pg_advisory_lock id: one migrator at a time acros
  */
 export async function migrate(database: Database, log: (msg: string) => void = () => {}, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrateResult> {
   const result = await database.session(
-    async (s) => {
+    async ({ raw: s }) => {
+      // Migrations are raw SQL by design (DDL, scripts, BEGIN/COMMIT per step).
       if (database.engine === 'pg') await s.query(`SELECT pg_advisory_lock(${LOCK_KEY})`);
       try {
         await s.query(`CREATE TABLE IF NOT EXISTS mdm_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
@@ -49,7 +50,7 @@ export async function migrate(database: Database, log: (msg: string) => void = (
   return result;
 }
 
-async function settleFlavour(s: SqlSession, log: (msg: string) => void): Promise<Flavour> {
+async function settleFlavour(s: RawSql, log: (msg: string) => void): Promise<Flavour> {
   const stored = await s.query<{ value: string }>(`SELECT value FROM mdm_settings WHERE key = 'flavour'`);
   if (stored.length) return stored[0].value as Flavour;
   let flavour: Flavour = 'postgres';

@@ -351,13 +351,13 @@ async function writeOnce(
   if (rows.length === 0) return { batchId: id, accepted: 0, unchanged: 0, superseded: 0, rejected: [] };
   const [{ stored }] = await s.query<{ stored: boolean }>(ANY_STORED, params);
   if (!stored) {
-    await s.copyFrom(COPY_READINGS, toCopyBinary(rows, id));
+    await s.raw.copyFrom(COPY_READINGS, toCopyBinary(rows, id));
     if (batch.validate) await enqueueTouchedDays(s, rows, meterList);
     await markDirtyDays(s, rows, meterList);
     return { batchId: id, accepted: rows.length, unchanged: 0, superseded: 0, rejected: [] };
   }
   await s.query(STAGING);
-  await s.copyFrom('COPY staging_readings FROM STDIN (FORMAT binary)', toCopyBinary(rows));
+  await s.raw.copyFrom('COPY staging_readings FROM STDIN (FORMAT binary)', toCopyBinary(rows));
   if (lockStored) await s.query(LOCK_STORED, params);
   const [res] = await s.query<{ stored: number; superseded: number; held: HeldRow[] | null }>(FAST_MERGE, [id, ...params, batch.validate === true]);
   const counts: WriteCounts & { batchId: number; rejected: WriteReject[] } = {

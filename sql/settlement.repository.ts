@@ -65,7 +65,7 @@ function storeOnce(database: Database, p: Parameters<typeof storeSettlementRows>
       else conflicts.push({ row: r, stored: { withdrawal: e.withdrawal, supply: e.supply } });
     }
     if (fresh.length && copy) {
-      await s.copyFrom(
+      await s.raw.copyFrom(
         'COPY settlement_rows (meter_id, period, version, start, withdrawal, supply, imported_by, origin) FROM STDIN',
         fresh.map((r) => `${r.meter.id}\t${p.period}\t${p.version}\t${new Date(r.startMs).toISOString()}\t${r.withdrawal}\t${r.supply ?? '\\N'}\t${copyText(p.importedBy)}\t${copyText(p.origin)}\n`).join(''),
       );

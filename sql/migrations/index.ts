@@ -1,4 +1,4 @@
-import type { Flavour, SqlSession } from '../database.js';
+import type { Flavour, RawSql } from '../database.js';
 import { init } from './001-init.js';
 import { flavour } from './002-flavour.js';
 import { events } from './003-events.js';
@@ -24,7 +24,7 @@ export interface Migration {
   readonly name: string;
   /** Default true. False for DDL that cannot run in a transaction block; it must then be idempotent. */
   readonly transaction?: boolean;
-  up(s: SqlSession, flavour: Flavour): Promise<void>;
+  up(s: RawSql, flavour: Flavour): Promise<void>;
 }
 
 export const MIGRATIONS: readonly Migration[] = [init, flavour, events, modbus, vee, billing, billingRollup, billingRollupAsOf, portfoliosForecasts, alarms, hooks, market, settlement, forecastModels, boundedRejects, marketUnpublished, forecastPartial, meterRegisterDigits];
