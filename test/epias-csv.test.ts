@@ -2,10 +2,14 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseEpiasCsv, parseTurkishNumber, wallTimeToInstant } from '../adapters/market/epias-csv.js';
 
-const dir = new URL('../../shared/data/epias-2016-2017/', import.meta.url);
+const dir = new URL('./fixtures/data/epias-2016-2017/', import.meta.url);
 const load = (name: string) => readFileSync(new URL(name, dir));
 
-describe('EPİAŞ CSV files (shared data, as published)', () => {
+/**
+ * Excerpts of the published files (test/fixtures/data/README.md): 27–28 March 2016,
+ * header, encoding (Windows-1254) and quirks as published. Line 2 is 2016-03-27 00:00.
+ */
+describe('EPİAŞ CSV files (as published)', () => {
   it('parses Turkish numbers and local wall times', () => {
     expect(parseTurkishNumber('26.298,80')).toBe(26298.8);
     expect(parseTurkishNumber('89,42')).toBe(89.42);
@@ -19,14 +23,14 @@ describe('EPİAŞ CSV files (shared data, as published)', () => {
   it('real-time consumption: every row, the 2016-03-27 artefact reported, no double count', () => {
     const s = parseEpiasCsv(load('GercekZamanliTuketim-2016-2017.csv'), { zeroMeansUnpublished: true });
     expect(s).toMatchObject({ name: 'Tüketim Miktarı', unit: 'MWh' });
-    // 17 544 data rows (2 years × 8 760 + 24 for 29 Feb 2016) = 17 542 kept + 1 repeated 04:00 + 1 unpublished zero.
-    expect(s.rows.length + s.issues.length).toBe(17_544);
+    // 48 data rows (27 March: 24 lines for its 23 hours, 04:00 twice; 28 March: 24) = 46 kept + 1 repeated 04:00 + 1 unpublished zero (02:00).
+    expect(s.rows.length + s.issues.length).toBe(48);
     expect(s.issues.map((i) => [i.line, i.kind])).toEqual([
-      [2068, 'unpublished'],
-      [2070, 'duplicate_hour'],
+      [4, 'unpublished'],
+      [6, 'duplicate_hour'],
     ]);
-    expect(s.issues[1].message).toMatch(/2016-03-27 04:00 repeats line 2069 .*that day has 23 hours/);
-    expect(s.rows[0]).toEqual({ line: 2, startMs: Date.parse('2015-12-31T22:00:00Z'), value: 26298.8 });
+    expect(s.issues[1].message).toMatch(/2016-03-27 04:00 repeats line 5 .*that day has 23 hours/);
+    expect(s.rows[0]).toEqual({ line: 2, startMs: Date.parse('2016-03-26T22:00:00Z'), value: 27424.42 }); // "27.03.2016","00:00","27.424,42"
     const at = (iso: string) => s.rows.find((r) => r.startMs === Date.parse(iso))?.value;
     expect(at('2016-03-27T01:00:00Z')).toBe(24776.94); // the first 04:00 row is kept
     expect(new Set(s.rows.map((r) => r.startMs)).size).toBe(s.rows.length);
@@ -35,9 +39,9 @@ describe('EPİAŞ CSV files (shared data, as published)', () => {
   it('prices keep zeros (a PTF of 0 can be real) and use dd/mm/yyyy', () => {
     const ptf = parseEpiasCsv(load('PTF-2016-2017.csv'));
     expect(ptf).toMatchObject({ name: 'PTF', unit: 'TL/MWh' });
-    expect(ptf.rows[0]).toMatchObject({ line: 2, value: 89.42 });
+    expect(ptf.rows[0]).toMatchObject({ line: 2, value: 140 }); // "27/03/2016","00:00","140,00"
     expect(ptf.issues.map((i) => i.kind)).toEqual(['duplicate_hour']);
-    expect(ptf.rows).toHaveLength(17_543);
+    expect(ptf.rows).toHaveLength(47); // 23 + 24 hours
   });
 
   it('reports a malformed row by line, never throws', () => {

@@ -2,7 +2,7 @@
  * Property tests (fast-check) of every pure parser on the ingest edge
  * (issue 11 "Proof"): nothing throws out of a parser except its documented
  * header error, and every input row comes out exactly once, as a row or as a
- * reject with a reason. Real files from ../shared/data are fed in mutated
+ * reject with a reason. Real files (excerpts as published, test/fixtures/data) are fed in mutated
  * (byte flips, deletions, insertions, truncation, re-encoding).
  * Seed: test/fuzz-arbitraries.ts (FUZZ_SEED, FUZZ_RUNS_FACTOR).
  */
@@ -27,7 +27,7 @@ import { REGISTER_TYPES, REGISTER_WORDS } from '../models/modbus.js';
 import { checkCoefficientRows } from '../models/profile-coefficient.js';
 import { chunked, fuzzParams, hostileNumber, hostileString, hostileValue, mutate, mutation, nested, nestedText } from './fuzz-arbitraries.js';
 
-const DATA = new URL('../../shared/data/', import.meta.url);
+const DATA = new URL('./fixtures/data/', import.meta.url);
 const PURE_RUNS = 200;
 const FILE_RUNS = 60; // each run parses a real file excerpt
 
@@ -48,7 +48,7 @@ function recordsOf(text: string): { records: CsvRecord[]; delimiter: Delimiter }
   return { records, delimiter: p.delimiter ?? ',' };
 }
 
-/** The first `lines` lines of a shared-data file, as bytes. */
+/** The first `lines` lines (at most) of a data file excerpt, as bytes. */
 function excerpt(path: string, lines: number): Uint8Array {
   const bytes = readFileSync(new URL(path, DATA));
   let at = 0;
@@ -349,7 +349,7 @@ describe('EPİAŞ CSV', () => {
   });
 
   it('real files (2016-03-27 clock change included), mutated and re-encoded: never throws, every row accounted for', () => {
-    // 2 100 lines reach past 2016-03-27 (line 2070 holds the repeated 04:00)
+    // The excerpts hold 27–28 March 2016 (line 6 holds the repeated 04:00 of 2016-03-27)
     const files = ['GercekZamanliTuketim-2016-2017.csv', 'PTF-2016-2017.csv'].map((f) => excerpt(`epias-2016-2017/${f}`, 2100));
     fc.assert(
       fc.property(fc.nat({ max: files.length - 1 }), fc.array(mutation, { maxLength: 8 }), fc.boolean(), fc.boolean(), (f, ms, utf8, zero) => {

@@ -24,7 +24,7 @@ const H = (local: string) => `2026-03-02T${local}:00+03:00`;
 const h1 = H('00:00'), h2 = H('01:00'), h3 = H('02:00'), h4 = H('03:00');
 const ms = (iso: string) => new Date(Date.parse(iso));
 
-const epias = (name: string) => readFileSync(new URL(`../../shared/data/epias-2016-2017/${name}`, import.meta.url));
+const epias = (name: string) => readFileSync(new URL(`./fixtures/data/epias-2016-2017/${name}`, import.meta.url));
 
 describe.each(FLAVOURS)('market data and imbalance (%s)', (flavour) => {
   let t: TestApp;
@@ -292,28 +292,30 @@ describe.each(FLAVOURS)('market data and imbalance (%s)', (flavour) => {
     expect(positions).toBe(`start,bilateral,dayAhead,intraday\n${h1},5,5,0\n${h2},0,4,0\n${h3},0,0,3\n`);
   });
 
-  it('imports the shared EPİAŞ PTF and SMF files exactly; the 2016-03-27 repeated hour is reported, stored once', async () => {
+  // The EPİAŞ files as published, excerpts of 27–28 March 2016 (test/fixtures/data/README.md): 48 lines, 47 hours.
+  it('imports the EPİAŞ PTF and SMF files exactly; the 2016-03-27 repeated hour is reported, stored once', async () => {
     const ptf = await putCsv('/v1/market/prices?area=TR', epias('PTF-2016-2017.csv'));
     expect(ptf.statusCode).toBe(200);
     const pb = ptf.json();
-    expect(pb).toMatchObject({ area: 'TR', currency: 'TRY', kind: 'ptf', lines: 17_544, stored: 17_543 });
+    expect(pb).toMatchObject({ area: 'TR', currency: 'TRY', kind: 'ptf', lines: 48, stored: 47 });
     expect(pb.issues).toHaveLength(1);
-    expect(pb.issues[0]).toMatchObject({ line: 2070, kind: 'duplicate_hour' });
-    expect(pb.issues[0].message).toMatch(/2016-03-27 04:00 repeats line 2069/);
+    expect(pb.issues[0]).toMatchObject({ line: 6, kind: 'duplicate_hour' });
+    expect(pb.issues[0].message).toMatch(/2016-03-27 04:00 repeats line 5/);
     const smf = (await putCsv('/v1/market/prices?area=TR&kind=smf', epias('SMF-2016-2017.csv'))).json();
-    expect(smf).toMatchObject({ kind: 'smf', lines: 17_544, stored: 17_543 });
+    expect(smf).toMatchObject({ kind: 'smf', lines: 48, stored: 47 });
     expect((await putCsv('/v1/market/prices?area=TR&kind=smf', epias('PTF-2016-2017.csv'))).statusCode).toBe(400);
     // Re-import: same rows, no double count.
-    expect((await putCsv('/v1/market/prices?area=TR', epias('PTF-2016-2017.csv'))).json().stored).toBe(17_543);
+    expect((await putCsv('/v1/market/prices?area=TR', epias('PTF-2016-2017.csv'))).json().stored).toBe(47);
     const [count] = await t.database.session((s) =>
       s.query<{ n: number; ptf: number; smf: number }>(`SELECT count(*)::int AS n, count(ptf)::int AS ptf, count(smf)::int AS smf FROM market_prices WHERE area = 'TR' AND start < '2018-01-01'`),
     );
-    expect(count).toEqual({ n: 17_543, ptf: 17_543, smf: 17_543 });
+    expect(count).toEqual({ n: 47, ptf: 47, smf: 47 });
 
-    const first = (await get(`/v1/market/prices?area=TR&from=2015-12-31T22:00:00Z&to=2015-12-31T23:00:00Z`)).json();
+    // The first lines: "27/03/2016","00:00","140,00" (PTF) and "27/03/2016","00:00","158,00" (SMF).
+    const first = (await get(`/v1/market/prices?area=TR&from=2016-03-26T22:00:00Z&to=2016-03-26T23:00:00Z`)).json();
     expect(first).toMatchObject({ currency: 'TRY', unit: 'TRY/MWh', timezone: 'Europe/Istanbul' });
     expect(first.prices).toEqual([
-      { start: '2016-01-01T00:00:00+02:00', ptf: 89.42, smf: 88.47, positiveImbalance: null, negativeImbalance: null, systemDirection: null, source: 'epias-csv:ptf', unpublished: [] },
+      { start: '2016-03-27T00:00:00+02:00', ptf: 140, smf: 158, positiveImbalance: null, negativeImbalance: null, systemDirection: null, source: 'epias-csv:ptf', unpublished: [] },
     ]);
     const dst = (await get(`/v1/market/prices?area=TR&from=2016-03-26T23:00:00Z&to=2016-03-27T02:00:00Z&format=csv`)).body.trim().split('\n');
     // 27 March 2016: 00, 01, 02 (UTC+2), then 04:00 (UTC+3); 03:00 never existed. 04:00's PTF = SMF = 0: held as not yet published (read as empty).
@@ -322,7 +324,8 @@ describe.each(FLAVOURS)('market data and imbalance (%s)', (flavour) => {
       '2016-03-27T02:00:00+02:00,174.99,20,',
       '2016-03-27T04:00:00+03:00,,,ptf|smf',
     ]);
-    const last = (await get(`/v1/market/prices?area=TR&from=2017-12-31T20:00:00Z&to=2017-12-31T21:00:00Z`)).json().prices[0];
-    expect(last).toMatchObject({ start: '2017-12-31T23:00:00+03:00', ptf: 105.01, smf: 25.01 });
+    // The last lines: "28/03/2016","23:00","21,03" (PTF) and "28/03/2016","23:00","205,00" (SMF).
+    const last = (await get(`/v1/market/prices?area=TR&from=2016-03-28T20:00:00Z&to=2016-03-28T21:00:00Z`)).json().prices[0];
+    expect(last).toMatchObject({ start: '2016-03-28T23:00:00+03:00', ptf: 21.03, smf: 205 });
   });
 });

@@ -7,7 +7,8 @@ import { testApp, type TestApp } from './api-helpers.js';
 import { FLAVOURS } from './helpers.js';
 
 /**
- * Issue 12, defects 3, 4 and 9 on the real EPİAŞ files (../shared/data/epias-2016-2017):
+ * Issue 12, defects 3, 4 and 9 on the real EPİAŞ files as published (excerpts of
+ * 27–28 March 2016, test/fixtures/data/README.md):
  * portfolio TRP, two meters sharing Turkey's real-time consumption ÷ 5 000
  * (TRP-A 60 %, TRP-B 40 %, kWh), the official load forecast plan ÷ 5 000 as its
  * day-ahead position, the PTF and SMF files imported as published, for
@@ -25,7 +26,7 @@ import { FLAVOURS } from './helpers.js';
  * supplyStart (a member from its first value) and supplyEnd 2016-03-28; TRP-GAS,
  * a gas meter without values, is never expected to have active import.
  */
-const data = (name: string) => readFileSync(new URL(`../../shared/data/epias-2016-2017/${name}`, import.meta.url));
+const data = (name: string) => readFileSync(new URL(`./fixtures/data/epias-2016-2017/${name}`, import.meta.url));
 const FROM_MS = Date.parse('2016-03-26T22:00:00Z'); // 27 March 00:00 +02:00
 const TO_MS = Date.parse('2016-03-28T21:00:00Z'); // 29 March 00:00 +03:00
 const inWindow = (ms: number) => ms >= FROM_MS && ms < TO_MS;
@@ -111,22 +112,22 @@ describe.each(FLAVOURS)('imbalance on real EPİAŞ data: missing actuals and unp
 
   it('imports the PTF and SMF files: zeros that look unpublished are reported by line and held, in either order', async () => {
     const ptf = (await putCsv('/v1/market/prices?area=TR', data('PTF-2016-2017.csv'))).json();
-    // Without SMF yet, every PTF of 0 is "every price of the hour 0": 92 hours (93 lines, one the repeated 04:00).
-    expect(ptf).toMatchObject({ kind: 'ptf', stored: 17_543, suspiciousCount: 92, unpublished: 92 });
-    expect(ptf.suspicious.find((s: { line: number }) => s.line === 2069)).toEqual({
+    // Without SMF yet, every PTF of 0 is "every price of the hour 0": 1 hour (27 March 04:00; 2 lines, one the repeated 04:00).
+    expect(ptf).toMatchObject({ kind: 'ptf', stored: 47, suspiciousCount: 1, unpublished: 1 });
+    expect(ptf.suspicious.find((s: { line: number }) => s.line === 5)).toEqual({
       start: '2016-03-27T04:00:00+03:00',
-      line: 2069,
+      line: 5,
       columns: ['ptf'],
       reason: 'every price of the hour is 0 (ptf): held as not yet published; confirmZeros=true stores them as real prices',
       storedAs: 'unpublished',
     });
     const smf = (await putCsv('/v1/market/prices?area=TR', data('SMF-2016-2017.csv'))).json();
-    // 92 hours with PTF = SMF = 0 and 240 with SMF 0 while PTF is not.
-    expect(smf).toMatchObject({ kind: 'smf', stored: 17_543, suspiciousCount: 332, unpublished: 332 });
+    // 1 hour with PTF = SMF = 0 and 7 with SMF 0 while PTF is not (27 March 06:00–09:00, 28 March 02:00–04:00).
+    expect(smf).toMatchObject({ kind: 'smf', stored: 47, suspiciousCount: 8, unpublished: 8 });
     const byStart = new Map(smf.suspicious.map((s: { start: string }) => [s.start, s]));
-    expect(byStart.get('2016-03-27T04:00:00+03:00')).toMatchObject({ line: 2069, columns: ['ptf', 'smf'], storedAs: 'unpublished' });
-    expect(byStart.get('2016-03-27T06:00:00+03:00')).toMatchObject({ line: 2072, columns: ['smf'], reason: expect.stringMatching(/^SMF is 0 while PTF is 85: held/) });
-    expect(smf.suspicious.filter((s: { columns: string[] }) => s.columns.length === 1).length).toBe(240);
+    expect(byStart.get('2016-03-27T04:00:00+03:00')).toMatchObject({ line: 5, columns: ['ptf', 'smf'], storedAs: 'unpublished' });
+    expect(byStart.get('2016-03-27T06:00:00+03:00')).toMatchObject({ line: 8, columns: ['smf'], reason: expect.stringMatching(/^SMF is 0 while PTF is 85: held/) });
+    expect(smf.suspicious.filter((s: { columns: string[] }) => s.columns.length === 1).length).toBe(7);
 
     // Read back: a held price is null and named; the hour's other price stays.
     const prices = (await get(`/v1/market/prices?${q({ area: 'TR', from: '2016-03-27T02:00:00+02:00', to: '2016-03-27T07:00:00+03:00' })}`)).json().prices;
@@ -140,14 +141,14 @@ describe.each(FLAVOURS)('imbalance on real EPİAŞ data: missing actuals and unp
     // The other order (SMF first, then PTF) holds the same columns of the same hours.
     await putCsv('/v1/market/prices?area=T2&kind=smf', data('SMF-2016-2017.csv'));
     const ptfAfter = (await putCsv('/v1/market/prices?area=T2&kind=ptf', data('PTF-2016-2017.csv'))).json();
-    expect(ptfAfter).toMatchObject({ suspiciousCount: 332, unpublished: 332 });
+    expect(ptfAfter).toMatchObject({ suspiciousCount: 8, unpublished: 8 });
     const flags = await t.database.session((s) =>
       s.query<{ area: string; n: number; cols: string }>(
         `SELECT area, count(*)::int AS n, string_agg(extract(epoch FROM start)::bigint || ':' || array_to_string(unpublished, '|'), ',' ORDER BY start) AS cols
          FROM market_prices WHERE area IN ('TR', 'T2') AND unpublished IS NOT NULL GROUP BY area ORDER BY area`,
       ),
     );
-    expect(flags.map((f) => f.n)).toEqual([332, 332]);
+    expect(flags.map((f) => f.n)).toEqual([8, 8]);
     expect(flags[0].cols).toBe(flags[1].cols);
   });
 
@@ -281,11 +282,11 @@ describe.each(FLAVOURS)('imbalance on real EPİAŞ data: missing actuals and unp
 
   it('confirmZeros=true stores the zeros as real prices; a later write without it judges the hours again', async () => {
     const confirmed = (await putCsv('/v1/market/prices?area=TR&confirmZeros=true', data('SMF-2016-2017.csv'))).json();
-    expect(confirmed).toMatchObject({ suspiciousCount: 332, unpublished: 0 });
+    expect(confirmed).toMatchObject({ suspiciousCount: 8, unpublished: 0 });
     expect(confirmed.suspicious[0]).toMatchObject({ storedAs: 'confirmed', reason: expect.stringMatching(/stored as real zeros/) });
     const h04 = rowAt((await get(`/v1/imbalance?${day27}`)).json().rows, '2016-03-27T04:00:00+03:00');
     expect(h04).toMatchObject({ ptf: 0, smf: 0, priced: true, unpricedHours: 0, imbalanceCost: 0 });
-    expect((await putCsv('/v1/market/prices?area=TR', data('SMF-2016-2017.csv'))).json()).toMatchObject({ suspiciousCount: 332, unpublished: 332 });
+    expect((await putCsv('/v1/market/prices?area=TR', data('SMF-2016-2017.csv'))).json()).toMatchObject({ suspiciousCount: 8, unpublished: 8 });
     expect(rowAt((await get(`/v1/imbalance?${day27}`)).json().rows, '2016-03-27T04:00:00+03:00')).toMatchObject({ ptf: null, priced: false });
 
     // JSON rows: every price 0 and SMF 0 with a PTF are held; a PTF of 0 with an SMF is a real price.
