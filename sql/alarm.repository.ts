@@ -1,19 +1,21 @@
 import { MdmError } from '../models/errors.js';
 import type { AlarmOut, AlarmSeverity, AlarmSource, AlarmState, AlarmTransition } from '../models/alarm.js';
-import type { Database, SqlSession } from './database.js';
+import { sql, type Kysely } from 'kysely';
+import type { Database, Session } from './database.js';
+import type { DB } from './types.js';
 
 /**
  * Alarms and their outbox (alarm_transitions). Every change here writes its
  * transition rows in the same transaction, so a hook never misses a change
  * and never sees one that rolled back. Functions take a Database (they open
- * their own transaction) or a SqlSession (they run inside the caller's).
+ * their own transaction) or a Session (they run inside the caller's).
  */
 
-export type Executor = Database | SqlSession;
+export type Executor = Database | Session;
 const isDatabase = (x: Executor): x is Database => typeof (x as Database).session === 'function';
 
 /** Runs `fn` in the caller's session, or in a new transaction. */
-export const inTransaction = <T>(x: Executor, fn: (s: SqlSession) => Promise<T>): Promise<T> => (isDatabase(x) ? x.session(fn) : fn(x));
+export const inTransaction = <T>(x: Executor, fn: (s: Session) => Promise<T>): Promise<T> => (isDatabase(x) ? x.session(fn) : fn(x));
 
 /** The meter part of an outbox payload. */
 export interface AlarmMeterSummary {
@@ -58,11 +60,17 @@ interface AlarmDbRow {
   labels: Record<string, string> | string | null;
 }
 
-const SELECT_ALARM = `
-  SELECT a.id, a.meter_id, a.code, a.severity, a.state, a.count, a.opened_at, a.last_seen_at, a.acknowledged_at, a.acknowledged_by,
-         a.closed_at, a.closed_by, a.comment, a.source, a.rule_id, a.data, a.work_order_id, a.work_order_status,
-         m.external_id, m."group", m.portfolio, m.commodity, m.region, m.labels
-  FROM alarms a JOIN meters m ON m.id = a.meter_id`;
+/** An alarm with its meter's summary columns, as loadAlarms and listAlarms read it. */
+const selectAlarms = (db: Kysely<DB>) =>
+  db
+    .selectFrom('alarms as a')
+    .innerJoin('meters as m', 'm.id', 'a.meter_id')
+    .select([
+      'a.id', 'a.meter_id', 'a.code', 'a.severity', 'a.state', 'a.count', 'a.opened_at', 'a.last_seen_at', 'a.acknowledged_at', 'a.acknowledged_by',
+      'a.closed_at', 'a.closed_by', 'a.comment', 'a.source', 'a.rule_id', 'a.data', 'a.work_order_id', 'a.work_order_status',
+      'm.external_id', 'm.group', 'm.portfolio', 'm.commodity', 'm.region', 'm.labels',
+    ])
+    .$narrowType<{ severity: AlarmSeverity; source: AlarmSource }>();
 
 const iso = (d: Date | string | null): string | null => (d === null ? null : new Date(d).toISOString());
 
@@ -94,9 +102,10 @@ function meterOut(r: AlarmDbRow): AlarmMeterSummary {
   return { id: r.external_id, group: r.group, portfolio: r.portfolio, commodity: r.commodity, region: r.region, labels };
 }
 
-async function loadAlarms(s: SqlSession, ids: readonly number[], lock = false): Promise<AlarmDbRow[]> {
+async function loadAlarms(db: Kysely<DB>, ids: readonly number[], lock = false): Promise<AlarmDbRow[]> {
   if (ids.length === 0) return [];
-  return s.query<AlarmDbRow>(`${SELECT_ALARM} WHERE a.id = ANY($1::bigint[]) ORDER BY a.id${lock ? ' FOR UPDATE OF a' : ''}`, [ids]);
+  const q = selectAlarms(db).where(sql<boolean>`a.id = ANY(${ids}::bigint[])`).orderBy('a.id');
+  return lock ? q.forUpdate('a').execute() : q.execute();
 }
 
 interface TransitionRow {
@@ -107,7 +116,7 @@ interface TransitionRow {
 }
 
 /** Writes outbox rows (in the caller's transaction), in the given order. */
-async function writeTransitions(s: SqlSession, rows: readonly TransitionRow[]): Promise<void> {
+async function writeTransitions(db: Kysely<DB>, rows: readonly TransitionRow[]): Promise<void> {
   if (rows.length === 0) return;
   const doc = JSON.stringify(
     rows.map((t) => ({
@@ -118,13 +127,12 @@ async function writeTransitions(s: SqlSession, rows: readonly TransitionRow[]): 
       payload: { alarm: alarmOut(t.row), meter: meterOut(t.row) } satisfies TransitionPayload,
     })),
   );
-  await s.query(
-    `INSERT INTO alarm_transitions (alarm_id, transition, actor, comment, payload)
-     SELECT (e->>'alarm_id')::bigint, e->>'transition', e->>'actor', e->>'comment', e->'payload'
-     FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(e, n)
-     ORDER BY n`,
-    [doc],
-  );
+  // One jsonb parameter whatever the batch size; ORDER BY n keeps the outbox ids in the given order.
+  await sql`
+    INSERT INTO alarm_transitions (alarm_id, transition, actor, comment, payload)
+    SELECT (e->>'alarm_id')::bigint, e->>'transition', e->>'actor', e->>'comment', e->'payload'
+    FROM jsonb_array_elements(${doc}::jsonb) WITH ORDINALITY AS t(e, n)
+    ORDER BY n`.execute(db);
 }
 
 /* ------------------------------------------------------------- raise */
@@ -151,10 +159,11 @@ export interface LifecycleCounts {
   closed: number;
 }
 
-const RAISE = `
+/** Inserts or repeats one alarm per jsonb element; `inserted` tells which (xmax = 0 on a fresh row). */
+const raise = (doc: string) => sql<{ id: number; meter_id: number; code: string; inserted: boolean }>`
 INSERT INTO alarms AS a (meter_id, code, severity, count, opened_at, last_seen_at, source, rule_id, data)
 SELECT meter_id, code, severity, n, first_at, last_at, source, rule_id, data
-FROM jsonb_to_recordset($1::jsonb)
+FROM jsonb_to_recordset(${doc}::jsonb)
   AS t(meter_id integer, code text, severity text, n integer, first_at timestamptz, last_at timestamptz, source text, rule_id text, data jsonb)
 ORDER BY meter_id, code
 ON CONFLICT (meter_id, code) WHERE state <> 'closed' DO UPDATE
@@ -173,7 +182,7 @@ RETURNING a.id, a.meter_id, a.code, (xmax = 0) AS inserted`;
  * (opened or repeated). Runs in the given session (its transaction).
  * @example await raiseAlarms(s, [{ meterId: 7, code: 'tamper', severity: 'critical', firstMs: t, lastMs: t, count: 1, source: 'event' }])
  */
-export async function raiseAlarms(s: SqlSession, inputs: readonly RaiseInput[]): Promise<LifecycleCounts> {
+export async function raiseAlarms(s: Session, inputs: readonly RaiseInput[]): Promise<LifecycleCounts> {
   if (inputs.length === 0) return { opened: 0, repeated: 0, closed: 0 };
   const doc = JSON.stringify(
     inputs.map((r) => ({
@@ -188,12 +197,12 @@ export async function raiseAlarms(s: SqlSession, inputs: readonly RaiseInput[]):
       data: r.data === undefined ? null : r.data,
     })),
   );
-  const res = await s.query<{ id: number; meter_id: number; code: string; inserted: boolean }>(RAISE, [doc]);
+  const { rows: res } = await raise(doc).execute(s.db);
   const actorOf = new Map(inputs.map((r) => [`${r.meterId}|${r.code}`, r.actor ?? `${r.source}${r.ruleId ? `:${r.ruleId}` : ''}`]));
   const inserted = new Map(res.map((r) => [Number(r.id), r.inserted]));
-  const rows = await loadAlarms(s, [...inserted.keys()]);
+  const rows = await loadAlarms(s.db, [...inserted.keys()]);
   await writeTransitions(
-    s,
+    s.db,
     rows.map((row) => ({ row, transition: inserted.get(Number(row.id)) ? 'opened' : 'repeated', actor: actorOf.get(`${row.meter_id}|${row.code}`) ?? null, comment: null })),
   );
   const opened = res.filter((r) => r.inserted).length;
@@ -217,24 +226,25 @@ export interface CloseInput {
  * `atMs` (a late restore older than the alarm leaves it alone), with one
  * `closed` outbox row each. Runs in the given session (its transaction).
  */
-export async function closeAlarms(s: SqlSession, inputs: readonly CloseInput[]): Promise<number> {
+export async function closeAlarms(s: Session, inputs: readonly CloseInput[]): Promise<number> {
   if (inputs.length === 0) return 0;
   const doc = JSON.stringify(inputs.map((c) => ({ meter_id: c.meterId, code: c.code, at: new Date(c.atMs).toISOString(), actor: c.actor, comment: c.comment ?? null })));
-  const closed = await s.query<{ id: number; actor: string; comment: string | null }>(
-    `UPDATE alarms a SET state = 'closed', closed_at = t.at, closed_by = t.actor, comment = coalesce(t.comment, a.comment), updated_at = now()
-     FROM (SELECT DISTINCT ON (meter_id, code) * FROM jsonb_to_recordset($1::jsonb) AS x(meter_id integer, code text, at timestamptz, actor text, comment text)
-           ORDER BY meter_id, code, at DESC) t
-     WHERE a.meter_id = t.meter_id AND a.code = t.code AND a.state <> 'closed' AND a.opened_at <= t.at
-     RETURNING a.id, t.actor, t.comment`,
-    [doc],
-  );
+  const { rows: closed } = await sql<{ id: number; actor: string; comment: string | null }>`
+    UPDATE alarms a SET state = 'closed', closed_at = t.at, closed_by = t.actor, comment = coalesce(t.comment, a.comment), updated_at = now()
+    FROM (SELECT DISTINCT ON (meter_id, code) * FROM jsonb_to_recordset(${doc}::jsonb) AS x(meter_id integer, code text, at timestamptz, actor text, comment text)
+          ORDER BY meter_id, code, at DESC) t
+    WHERE a.meter_id = t.meter_id AND a.code = t.code AND a.state <> 'closed' AND a.opened_at <= t.at
+    RETURNING a.id, t.actor, t.comment`.execute(s.db);
   const by = new Map(closed.map((c) => [Number(c.id), c]));
-  const rows = await loadAlarms(s, [...by.keys()]);
-  await writeTransitions(s, rows.map((row) => ({ row, transition: 'closed', actor: by.get(Number(row.id))!.actor, comment: by.get(Number(row.id))!.comment })));
+  const rows = await loadAlarms(s.db, [...by.keys()]);
+  await writeTransitions(s.db, rows.map((row) => ({ row, transition: 'closed', actor: by.get(Number(row.id))!.actor, comment: by.get(Number(row.id))!.comment })));
   return closed.length;
 }
 
 /* -------------------------------------------------------- transitions */
+
+/** `comment = coalesce(given, comment)`: a missing comment keeps the stored one. */
+const keepComment = (comment: string | null): { comment?: string } => (comment === null ? {} : { comment });
 
 /** `record`: store the work order only, no state change (a cancelled work order). */
 export type AlarmAction = 'acknowledge' | 'close' | 'record';
@@ -256,7 +266,7 @@ export interface TransitionResult {
 
 /**
  * Acknowledges or closes one alarm, with its outbox row, in one transaction
- * (the caller's when given a SqlSession). Rules:
+ * (the caller's when given a Session). Rules:
  * - unknown id → MDM_ERR_NOT_FOUND (404);
  * - acknowledge an open alarm → acknowledged; an acknowledged one → unchanged
  *   (changed: false); a closed one → MDM_ERR_CONFLICT (409, closed is final);
@@ -267,14 +277,15 @@ export interface TransitionResult {
  * @example await transitionAlarm(database, 42, 'close', { actor: 'alice', comment: 'meter replaced' })
  */
 export async function transitionAlarm(x: Executor, id: number, action: AlarmAction, opts: TransitionOptions): Promise<TransitionResult> {
-  return inTransaction(x, async (s) => {
-    const [row] = await loadAlarms(s, [id], true);
+  return inTransaction(x, async ({ db }) => {
+    const [row] = await loadAlarms(db, [id], true);
     if (!row) throw new MdmError('MDM_ERR_NOT_FOUND', [`alarm ${id} not found: list alarms with GET /v1/alarms`]);
+    const update = db.updateTable('alarms').where('id', '=', id);
     const now = (opts.now ?? new Date()).toISOString();
     const comment = opts.comment ?? null;
     const wo = opts.workOrder;
     if (wo && (wo.id !== row.work_order_id || wo.status !== row.work_order_status)) {
-      await s.query('UPDATE alarms SET work_order_id = $2, work_order_status = $3, updated_at = now() WHERE id = $1', [id, wo.id, wo.status]);
+      await update.set({ work_order_id: wo.id, work_order_status: wo.status, updated_at: sql`now()` }).execute();
     }
     let transition: AlarmTransition | null = null;
     if (action === 'acknowledge') {
@@ -282,15 +293,15 @@ export async function transitionAlarm(x: Executor, id: number, action: AlarmActi
         throw new MdmError('MDM_ERR_CONFLICT', [`alarm ${id} is closed (${iso(row.closed_at)} by ${row.closed_by ?? 'unknown'}); a closed alarm cannot be acknowledged`]);
       }
       if (row.state === 'open') {
-        await s.query(`UPDATE alarms SET state = 'acknowledged', acknowledged_at = $2, acknowledged_by = $3, comment = coalesce($4, comment), updated_at = now() WHERE id = $1`, [id, now, opts.actor, comment]);
+        await update.set({ state: 'acknowledged', acknowledged_at: now, acknowledged_by: opts.actor, ...keepComment(comment), updated_at: sql`now()` }).execute();
         transition = 'acknowledged';
       }
     } else if (action === 'close' && row.state !== 'closed') {
-      await s.query(`UPDATE alarms SET state = 'closed', closed_at = $2, closed_by = $3, comment = coalesce($4, comment), updated_at = now() WHERE id = $1`, [id, now, opts.actor, comment]);
+      await update.set({ state: 'closed', closed_at: now, closed_by: opts.actor, ...keepComment(comment), updated_at: sql`now()` }).execute();
       transition = 'closed';
     }
-    const [after] = transition || wo ? await loadAlarms(s, [id]) : [row];
-    if (transition) await writeTransitions(s, [{ row: after, transition, actor: opts.actor, comment }]);
+    const [after] = transition || wo ? await loadAlarms(db, [id]) : [row];
+    if (transition) await writeTransitions(db, [{ row: after, transition, actor: opts.actor, comment }]);
     return { alarm: alarmOut(after), changed: transition !== null };
   });
 }
@@ -309,7 +320,7 @@ export async function applyWorkOrder(
   opts: Omit<TransitionOptions, 'workOrder'>,
 ): Promise<TransitionResult> {
   return inTransaction(x, async (s) => {
-    const [row] = await loadAlarms(s, [id], true);
+    const [row] = await loadAlarms(s.db, [id], true);
     if (!row) throw new MdmError('MDM_ERR_NOT_FOUND', [`alarm ${id} not found: list alarms with GET /v1/alarms`]);
     const action: AlarmAction = workOrder.status === 'cancelled' ? 'record' : workOrder.status === 'done' || row.state === 'closed' ? 'close' : 'acknowledge';
     return transitionAlarm(s, id, action, { ...opts, workOrder });
@@ -319,7 +330,7 @@ export async function applyWorkOrder(
 /* -------------------------------------------------------------- reads */
 
 export async function getAlarm(database: Database, id: number): Promise<AlarmOut | undefined> {
-  const [row] = await database.session((s) => loadAlarms(s, [id]), { transaction: false });
+  const [row] = await loadAlarms(database.db, [id]);
   return row ? alarmOut(row) : undefined;
 }
 
@@ -341,19 +352,16 @@ export interface AlarmFilter {
 
 /** Alarms matching every given filter, newest id first. */
 export async function listAlarms(database: Database, f: AlarmFilter): Promise<AlarmOut[]> {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  const p = (v: unknown) => `$${params.push(v)}`;
-  if (f.state === 'active') where.push(`a.state <> 'closed'`);
-  else if (f.state) where.push(`a.state = ${p(f.state)}`);
-  if (f.code) where.push(`a.code = ${p(f.code)}`);
-  if (f.severity) where.push(`a.severity = ${p(f.severity)}`);
-  if (f.meter) where.push(`m.external_id = ${p(f.meter)}`);
-  if (f.group) where.push(`m."group" = ${p(f.group)}`);
-  if (f.from) where.push(`a.opened_at >= ${p(f.from.toISOString())}`);
-  if (f.to) where.push(`a.opened_at < ${p(f.to.toISOString())}`);
-  if (f.before) where.push(`a.id < ${p(f.before)}`);
-  const sqlText = `${SELECT_ALARM} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY a.id DESC LIMIT ${p(f.limit)}`;
-  const rows = await database.session((s) => s.query<AlarmDbRow>(sqlText, params), { transaction: false });
+  let q = selectAlarms(database.db);
+  if (f.state === 'active') q = q.where('a.state', '<>', 'closed');
+  else if (f.state) q = q.where('a.state', '=', f.state);
+  if (f.code) q = q.where('a.code', '=', f.code);
+  if (f.severity) q = q.where('a.severity', '=', f.severity);
+  if (f.meter) q = q.where('m.external_id', '=', f.meter);
+  if (f.group) q = q.where('m.group', '=', f.group);
+  if (f.from) q = q.where('a.opened_at', '>=', f.from);
+  if (f.to) q = q.where('a.opened_at', '<', f.to);
+  if (f.before) q = q.where('a.id', '<', f.before);
+  const rows = await q.orderBy('a.id', 'desc').limit(f.limit).execute();
   return rows.map(alarmOut);
 }
