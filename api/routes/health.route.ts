@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { pingDatabase } from '../../sql/health.repository.js';
 import type { RouteContext } from '../app.js';
 
 /** A component that reports its state in /health (database, MQTT, pollers). */
@@ -25,7 +26,7 @@ export const healthRoutes: FastifyPluginAsyncZod<RouteContext & { probes: Health
     async (_req, reply) => {
       let db: z.infer<typeof HealthSchema>['database'] = { ok: true, engine: database.engine, flavour: database.flavour };
       try {
-        await database.session((s) => s.query('SELECT 1'), { transaction: false });
+        await pingDatabase(database);
       } catch (err) {
         db = { ...db, ok: false, error: (err as Error).message };
       }

@@ -2,17 +2,12 @@ import { channelDef } from '../../models/channel.js';
 import { ruleApplies, silenceHoursFor, thresholdCode } from '../../models/alarm.js';
 import type { NormalizedReading } from '../../models/reading.js';
 import { closeAlarms, raiseAlarms, type CloseInput, type LifecycleCounts, type RaiseInput } from '../../sql/alarm.repository.js';
+import { metersWithActiveNoData } from '../../sql/alarm-silence.repository.js';
 import { lockRuleStates, saveRuleStates, type RuleStateRow } from '../../sql/alarm-rule.repository.js';
 import type { Database } from '../../sql/database.js';
 import { withRetry } from '../../sql/db-errors.js';
 import { alarmRules } from './rules.js';
 import { evaluateThreshold } from './threshold.js';
-
-/** Meters with a not-closed no_data alarm: few, read through the partial index alarms_active_code_idx. */
-async function metersWithNoData(database: Database): Promise<Set<number>> {
-  const rows = await database.session((s) => s.query<{ meter_id: number }>(`SELECT meter_id FROM alarms WHERE code = 'no_data' AND state <> 'closed'`), { transaction: false });
-  return new Set(rows.map((r) => r.meter_id));
-}
 
 /**
  * Alarm work after an ingest write (ingest/pipeline.ts), in its own
@@ -53,7 +48,7 @@ export async function evaluateReadingAlarms(
 
   // Silence: meters with an open no_data alarm and, in this batch, a value newer than their limit.
   const closesNoData: CloseInput[] = [];
-  const silent = rules.silences.length ? await metersWithNoData(database) : undefined;
+  const silent = rules.silences.length ? await metersWithActiveNoData(database) : undefined;
   if (silent?.size) {
     const newest = new Map<number, number>();
     for (const row of rows) if (silent.has(row.meterId) && row.startMs > (newest.get(row.meterId) ?? -Infinity)) newest.set(row.meterId, row.startMs);

@@ -2,25 +2,10 @@ import { silenceHoursFor } from '../../models/alarm.js';
 import { CHANNELS } from '../../models/channel.js';
 import { bisect, type MeterFailure } from '../../models/failing-items.js';
 import { closeAlarms, raiseAlarms, type CloseInput, type LifecycleCounts, type RaiseInput } from '../../sql/alarm.repository.js';
+import { silenceCandidates } from '../../sql/alarm-silence.repository.js';
 import type { Database } from '../../sql/database.js';
 import { isUnavailable, withRetry } from '../../sql/db-errors.js';
 import { alarmRules } from './rules.js';
-
-/**
- * Newest reading time per meter (any channel; one index probe per channel
- * through the readings primary key), whether the meter has an active no_data
- * alarm, and its registration time (a meter that never reported counts from
- * it). Meters outside their supply dates (not yet or no longer supplied) are
- * left out.
- */
-const NEWEST = `
-SELECT m.id, m.external_id, m."group", m.created_at,
-       (SELECT max(l.start) FROM unnest($1::smallint[]) AS c(ch)
-          CROSS JOIN LATERAL (SELECT r.start FROM readings r WHERE r.meter_id = m.id AND r.channel = c.ch ORDER BY r.start DESC LIMIT 1) l) AS newest,
-       EXISTS (SELECT 1 FROM alarms a WHERE a.meter_id = m.id AND a.code = 'no_data' AND a.state <> 'closed') AS alarmed
-FROM meters m
-WHERE ($2::text[] IS NULL OR m."group" = ANY($2::text[]))
-  AND (m.supply_start IS NULL OR m.supply_start <= $3::date) AND (m.supply_end IS NULL OR m.supply_end >= $3::date)`;
 
 /**
  * The periodic silence check (alarms component): every meter a silence rule
@@ -44,16 +29,16 @@ export async function checkSilence(
   if (silences.length === 0) return { opened: 0, repeated: 0, closed: 0 };
   const groups = silences.some((r) => !r.groups) ? null : [...new Set(silences.flatMap((r) => r.groups ?? []))];
   const channels = CHANNELS.map((c) => c.code);
-  const rows = await database.session((s) => s.query<{ id: number; external_id: string; group: string | null; created_at: Date; newest: Date | null; alarmed: boolean }>(NEWEST, [channels, groups, new Date(nowMs).toISOString().slice(0, 10)]), { transaction: false });
+  const rows = await silenceCandidates(database, { channels, groups, day: new Date(nowMs).toISOString().slice(0, 10) });
   const raises: RaiseInput[] = [];
   const closes: CloseInput[] = [];
   const names = new Map<number, string>();
   for (const m of rows) {
     if (o.skip?.(m.id)) continue;
-    names.set(m.id, m.external_id);
+    names.set(m.id, m.externalId);
     const s = silenceHoursFor(silences, m.group);
     if (!s) continue;
-    const newestMs = new Date(m.newest ?? m.created_at).getTime();
+    const newestMs = new Date(m.newest ?? m.createdAt).getTime();
     const silent = newestMs < nowMs - s.hours * 3_600_000;
     if (silent && !m.alarmed) {
       raises.push({

@@ -3,6 +3,7 @@ import { bisect, type MeterFailure } from '../../models/failing-items.js';
 import { raiseAlarms, type LifecycleCounts, type RaiseInput } from '../../sql/alarm.repository.js';
 import type { Database } from '../../sql/database.js';
 import { isUnavailable, withRetry } from '../../sql/db-errors.js';
+import { failIssuesAfter, newestValidationIssueId } from '../../sql/vee-alarm.repository.js';
 import { alarmRules } from './rules.js';
 
 /**
@@ -14,8 +15,7 @@ import { alarmRules } from './rules.js';
 export async function veeAlarmWatermark(database: Database): Promise<number | undefined> {
   const { vee } = await alarmRules(database);
   if (vee.length === 0) return undefined;
-  const [r] = await database.session((s) => s.query<{ max: number }>('SELECT coalesce(max(id), 0) AS max FROM validation_issues'), { transaction: false });
-  return Number(r.max);
+  return newestValidationIssueId(database);
 }
 
 /**
@@ -30,31 +30,21 @@ export async function veeAlarmWatermark(database: Database): Promise<number | un
 export async function raiseVeeAlarms(database: Database, afterId: number, meterIds: readonly number[]): Promise<LifecycleCounts & { failed?: MeterFailure[] }> {
   const { vee } = await alarmRules(database);
   if (vee.length === 0 || meterIds.length === 0) return { opened: 0, repeated: 0, closed: 0 };
-  const issues = await database.session(
-    (s) =>
-      s.query<{ id: number; meter_id: number; group: string | null; channel: number; rule: string; status: string; from_ts: Date; to_ts: Date; detail: string }>(
-        `SELECT v.id, v.meter_id, m."group", v.channel, v.rule, v.status, v.from_ts, v.to_ts, v.detail
-         FROM validation_issues v JOIN meters m ON m.id = v.meter_id
-         WHERE v.id > $1 AND v.meter_id = ANY($2::int[]) AND v.severity = 'fail' AND v.status IN ('open', 'replaced')
-         ORDER BY v.id`,
-        [afterId, meterIds],
-      ),
-    { transaction: false },
-  );
+  const issues = await failIssuesAfter(database, afterId, meterIds);
   const raises = new Map<string, RaiseInput & { count: number; lastMs: number; firstMs: number }>();
   for (const i of issues) {
-    const fromMs = new Date(i.from_ts).getTime();
+    const fromMs = new Date(i.fromTs).getTime();
     const codes = new Set<string>();
     for (const r of vee) {
       if (!ruleApplies(r, i.group) || (r.veeRules && !r.veeRules.includes(i.rule as never)) || (i.status === 'replaced' && !r.includeEstimated)) continue;
       const code = veeCode(i.rule, r);
       if (codes.has(code)) continue;
       codes.add(code);
-      const key = `${i.meter_id}|${code}`;
-      const data = { issue: Number(i.id), veeRule: i.rule, channel: i.channel, from: new Date(i.from_ts).toISOString(), to: new Date(i.to_ts).toISOString(), detail: i.detail, status: i.status };
+      const key = `${i.meterId}|${code}`;
+      const data = { issue: i.id, veeRule: i.rule, channel: i.channel, from: new Date(i.fromTs).toISOString(), to: new Date(i.toTs).toISOString(), detail: i.detail, status: i.status };
       const prev = raises.get(key);
       if (prev) raises.set(key, { ...prev, count: prev.count + 1, firstMs: Math.min(prev.firstMs, fromMs), lastMs: Math.max(prev.lastMs, fromMs), data });
-      else raises.set(key, { meterId: i.meter_id, code, severity: r.severity, firstMs: fromMs, lastMs: fromMs, count: 1, source: 'vee', ruleId: r.id, data, actor: `vee:${r.id}` });
+      else raises.set(key, { meterId: i.meterId, code, severity: r.severity, firstMs: fromMs, lastMs: fromMs, count: 1, source: 'vee', ruleId: r.id, data, actor: `vee:${r.id}` });
     }
   }
   if (raises.size === 0) return { opened: 0, repeated: 0, closed: 0 };
