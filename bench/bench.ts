@@ -66,6 +66,13 @@ export const median = (xs: readonly number[]): number => {
 export const best = (f: Pick<Figure, 'values' | 'better'>): number => (f.better === 'higher' ? Math.max(...f.values) : Math.min(...f.values));
 
 /** Load average over the last minute, as text: figures taken under load are noisy. */
+/** The p-th percentile (0–100, nearest rank) of xs; NaN when empty. */
+export const percentile = (xs: readonly number[], p: number): number => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+};
+
 export const loadNow = (): string => loadavg()[0].toFixed(2);
 
 const fmt = (v: number): string => (Math.abs(v) >= 1000 ? Math.round(v).toLocaleString('en-US') : v >= 100 ? v.toFixed(0) : v.toFixed(1));

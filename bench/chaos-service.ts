@@ -8,6 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { gcOf, isGcTrace, type GcEvent } from './chaos-memory.js';
@@ -33,6 +34,15 @@ export function memoryOf(pid: number): { rssMb: number; peakMb: number } | undef
   }
 }
 
+/** A TCP port free on 127.0.0.1 right now. */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
 export class ServiceProcess {
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
@@ -51,6 +61,8 @@ export class ServiceProcess {
   constructor(
     private readonly env: Record<string, string>,
     readonly logPath: string,
+    /** V8's `--trace-gc` (the chaos bench reads the heap after each collection from it). */
+    private readonly traceGc = true,
   ) {
     this.log = createWriteStream(logPath, { flags: 'a' });
   }
@@ -63,7 +75,7 @@ export class ServiceProcess {
   async start(timeoutMs = 120_000): Promise<void> {
     const t0 = performance.now();
     this.log.write(`\n==== start ${++this.starts} at ${new Date().toISOString()}\n`);
-    const child = spawn(process.execPath, ['--trace-gc', BIN, 'serve'], { env: this.env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...(this.traceGc ? ['--trace-gc'] : []), BIN, 'serve'], { env: this.env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     let out = ''; // start-up text, without the GC trace
     let partial = '';

@@ -1,19 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent } from 'node:http';
-import { createServer } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
 import { createApiKey } from '../sql/api-key.repository.js';
-import { loadNow, type Bench, type BenchOptions, type Figure, type Goal } from './bench.js';
+import { loadNow, percentile, type Bench, type BenchOptions, type Figure, type Goal } from './bench.js';
 import { openBenchDatabase } from './bench-database.js';
 import { forgetSession, HttpPool, MqttLoad, newTally, sendUntilAnswered, type HttpTally } from './chaos-clients.js';
 import { chaosMeterId, ChaosData, markerMeters, PoisonDealer, type PoisonItem } from './chaos-load.js';
 import { planHours, type Plan } from './chaos-plan.js';
 import { POISON_KINDS } from './chaos-poison.js';
-import { ServiceProcess } from './chaos-service.js';
+import { freePort, ServiceProcess } from './chaos-service.js';
 import { Traffic } from './chaos-traffic.js';
 import { judgeMemory, type MemoryVerdict } from './chaos-memory.js';
 import { checkGoodRows, checkIntegrity, lastDeadLetterId, readDeadLetters, type DeadLetters, type GoodCheck } from './chaos-verify.js';
@@ -70,21 +69,8 @@ function flagsOf(opts: BenchOptions): ChaosFlags {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const percentile = (xs: readonly number[], p: number) => {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
-};
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const pct = (a: number, b: number) => (b === 0 ? '—' : `${((100 * a) / b).toFixed(a === b ? 0 : 2)} %`);
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 /** Everything one run needs. */
 interface Ctx {

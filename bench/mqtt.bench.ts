@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -6,7 +5,8 @@ import { createMqttComponent, type CommittedMessage, type MqttComponent } from '
 import { loadConfig } from '../models/config.js';
 import { createApiKey } from '../sql/api-key.repository.js';
 import type { Database } from '../sql/database.js';
-import { loadNow, median, type Bench, type BenchOptions, type Figure, type Goal } from './bench.js';
+import { freePort } from './chaos-service.js';
+import { loadNow, median, percentile, type Bench, type BenchOptions, type Figure, type Goal } from './bench.js';
 import { openBenchDatabase } from './bench-database.js';
 import { registerMeters, startBenchService, type BenchService } from './bench-service.js';
 import { BENCH_TZ, makeLoadProfile, type LoadProfile } from './load-profile.js';
@@ -72,19 +72,6 @@ function httpBodies(profile: LoadProfile, shape: Shape): Uint8Array<ArrayBuffer>
   const out: Uint8Array<ArrayBuffer>[] = [];
   for (let i = 0; i < profile.rows.length; i += per) out.push(utf8.encode(JSON.stringify({ readings: profile.rows.slice(i, i + per) })));
   return out;
-}
-
-const percentile = (xs: readonly number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
-};
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 function connect(url: string, opts: mqtt.IClientOptions): Promise<MqttClient> {
