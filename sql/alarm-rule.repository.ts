@@ -1,5 +1,6 @@
 import { AlarmRuleSchema, type AlarmRuleDefinition, type StoredAlarmRule } from '../models/alarm.js';
-import type { Database, SqlSession } from './database.js';
+import { sql } from 'kysely';
+import type { Database, Session } from './database.js';
 
 /** Admin alarm rules (alarm_rules) and threshold run state (alarm_rule_state). */
 
@@ -28,18 +29,18 @@ function toRow(r: DbRow): AlarmRuleRow {
 }
 
 export async function listAlarmRules(database: Database): Promise<AlarmRuleRow[]> {
-  const rows = await database.session((s) => s.query<DbRow>('SELECT * FROM alarm_rules ORDER BY id'), { transaction: false });
+  const rows = await database.db.selectFrom('alarm_rules').selectAll().orderBy('id').execute();
   return rows.map(toRow);
 }
 
 export async function getAlarmRule(database: Database, id: string): Promise<AlarmRuleRow | undefined> {
-  const [row] = await database.session((s) => s.query<DbRow>('SELECT * FROM alarm_rules WHERE id = $1', [id]), { transaction: false });
+  const row = await database.db.selectFrom('alarm_rules').selectAll().where('id', '=', id).executeTakeFirst();
   return row ? toRow(row) : undefined;
 }
 
 /** The enabled rules, as the evaluators use them. */
 export async function loadEnabledRules(database: Database): Promise<StoredAlarmRule[]> {
-  const rows = await database.session((s) => s.query<DbRow>('SELECT * FROM alarm_rules WHERE enabled ORDER BY id'), { transaction: false });
+  const rows = await database.db.selectFrom('alarm_rules').selectAll().where('enabled', '=', true).orderBy('id').execute();
   return rows.map((r) => ({ ...toRow(r).definition, id: r.id, enabled: true }));
 }
 
@@ -52,20 +53,26 @@ export async function putAlarmRule(
   database: Database,
   r: { id: string; definition: AlarmRuleDefinition; enabled: boolean; by: string },
 ): Promise<{ rule: AlarmRuleRow; created: boolean }> {
-  return database.session(async (s) => {
-    const [prev] = await s.query<{ definition: unknown }>('SELECT definition FROM alarm_rules WHERE id = $1 FOR UPDATE', [r.id]);
-    const json = JSON.stringify(r.definition);
-    const [row] = await s.query<DbRow>(
-      `INSERT INTO alarm_rules (id, kind, definition, enabled, updated_by) VALUES ($1, $2, $3::jsonb, $4, $5)
-       ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, definition = excluded.definition, enabled = excluded.enabled,
-         updated_by = excluded.updated_by, updated_at = now()
-       RETURNING *`,
-      [r.id, r.definition.kind, json, r.enabled, r.by],
-    );
+  return database.session(async ({ db }) => {
+    const prev = await db.selectFrom('alarm_rules').select('definition').where('id', '=', r.id).forUpdate().executeTakeFirst();
+    const row: DbRow = await db
+      .insertInto('alarm_rules')
+      .values({ id: r.id, kind: r.definition.kind, definition: JSON.stringify(r.definition), enabled: r.enabled, updated_by: r.by })
+      .onConflict((oc) =>
+        oc.column('id').doUpdateSet((eb) => ({
+          kind: eb.ref('excluded.kind'),
+          definition: eb.ref('excluded.definition'),
+          enabled: eb.ref('excluded.enabled'),
+          updated_by: eb.ref('excluded.updated_by'),
+          updated_at: sql`now()`,
+        })),
+      )
+      .returningAll()
+      .executeTakeFirstOrThrow();
     if (prev && JSON.stringify(prev.definition) !== JSON.stringify(row.definition)) {
       // Runs in progress were measured against the old definition: they restart. A raised alarm stays
       // raised (active) so that the first clearing value under the new definition closes it.
-      await s.query('UPDATE alarm_rule_state SET since = NULL, last_at = NULL, updated_at = now() WHERE rule_id = $1', [r.id]);
+      await db.updateTable('alarm_rule_state').set({ since: null, last_at: null, updated_at: sql`now()` }).where('rule_id', '=', r.id).execute();
     }
     return { rule: toRow(row), created: !prev };
   });
@@ -73,9 +80,9 @@ export async function putAlarmRule(
 
 /** Deletes a rule and its run state; alarms it raised stay (close them by hand). */
 export async function deleteAlarmRule(database: Database, id: string): Promise<boolean> {
-  return database.session(async (s) => {
-    await s.query('DELETE FROM alarm_rule_state WHERE rule_id = $1', [id]);
-    const gone = await s.query<{ id: string }>('DELETE FROM alarm_rules WHERE id = $1 RETURNING id', [id]);
+  return database.session(async ({ db }) => {
+    await db.deleteFrom('alarm_rule_state').where('rule_id', '=', id).execute();
+    const gone = await db.deleteFrom('alarm_rules').where('id', '=', id).returning('id').execute();
     return gone.length > 0;
   });
 }
@@ -97,30 +104,25 @@ const ms = (d: Date | string | null): number | null => (d === null ? null : new 
  * caller's transaction; missing pairs are created idle first, so two batches
  * of the same meter evaluate one after the other, never from the same state.
  */
-export async function lockRuleStates(s: SqlSession, pairs: readonly { ruleId: string; meterId: number }[]): Promise<RuleStateRow[]> {
+export async function lockRuleStates(s: Session, pairs: readonly { ruleId: string; meterId: number }[]): Promise<RuleStateRow[]> {
   if (pairs.length === 0) return [];
   const rules = pairs.map((p) => p.ruleId);
   const meters = pairs.map((p) => p.meterId);
-  await s.query(
-    `INSERT INTO alarm_rule_state (rule_id, meter_id) SELECT * FROM unnest($1::text[], $2::int[]) ORDER BY 1, 2 ON CONFLICT DO NOTHING`,
-    [rules, meters],
-  );
-  const rows = await s.query<{ rule_id: string; meter_id: number; since: Date | null; active: boolean; last_at: Date | null }>(
-    `SELECT st.rule_id, st.meter_id, st.since, st.active, st.last_at FROM alarm_rule_state st
-     JOIN unnest($1::text[], $2::int[]) AS p(rule_id, meter_id) USING (rule_id, meter_id)
-     ORDER BY st.rule_id, st.meter_id FOR UPDATE OF st`,
-    [rules, meters],
-  );
+  // unnest of two arrays: two parameters whatever the number of pairs; sorted, so concurrent batches lock in one order.
+  await sql`INSERT INTO alarm_rule_state (rule_id, meter_id) SELECT * FROM unnest(${rules}::text[], ${meters}::int[]) ORDER BY 1, 2 ON CONFLICT DO NOTHING`.execute(s.db);
+  const { rows } = await sql<{ rule_id: string; meter_id: number; since: Date | null; active: boolean; last_at: Date | null }>`
+    SELECT st.rule_id, st.meter_id, st.since, st.active, st.last_at FROM alarm_rule_state st
+    JOIN unnest(${rules}::text[], ${meters}::int[]) AS p(rule_id, meter_id) USING (rule_id, meter_id)
+    ORDER BY st.rule_id, st.meter_id FOR UPDATE OF st`.execute(s.db);
   return rows.map((r) => ({ ruleId: r.rule_id, meterId: r.meter_id, sinceMs: ms(r.since), active: r.active, lastMs: ms(r.last_at) }));
 }
 
-export async function saveRuleStates(s: SqlSession, rows: readonly RuleStateRow[]): Promise<void> {
+export async function saveRuleStates(s: Session, rows: readonly RuleStateRow[]): Promise<void> {
   if (rows.length === 0) return;
   const iso = (v: number | null) => (v === null ? null : new Date(v).toISOString());
-  await s.query(
-    `UPDATE alarm_rule_state st SET since = p.since, active = p.active, last_at = p.last_at, updated_at = now()
-     FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::boolean[], $5::timestamptz[]) AS p(rule_id, meter_id, since, active, last_at)
-     WHERE st.rule_id = p.rule_id AND st.meter_id = p.meter_id`,
-    [rows.map((r) => r.ruleId), rows.map((r) => r.meterId), rows.map((r) => iso(r.sinceMs)), rows.map((r) => r.active), rows.map((r) => iso(r.lastMs))],
-  );
+  const [rules, meters, since, active, last] = [rows.map((r) => r.ruleId), rows.map((r) => r.meterId), rows.map((r) => iso(r.sinceMs)), rows.map((r) => r.active), rows.map((r) => iso(r.lastMs))];
+  await sql`
+    UPDATE alarm_rule_state st SET since = p.since, active = p.active, last_at = p.last_at, updated_at = now()
+    FROM unnest(${rules}::text[], ${meters}::int[], ${since}::timestamptz[], ${active}::boolean[], ${last}::timestamptz[]) AS p(rule_id, meter_id, since, active, last_at)
+    WHERE st.rule_id = p.rule_id AND st.meter_id = p.meter_id`.execute(s.db);
 }
