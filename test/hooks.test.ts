@@ -5,11 +5,12 @@ import { listAlarms, transitionAlarm } from '../sql/alarm.repository.js';
 import { testApp, type TestApp } from './api-helpers.js';
 import { FLAVOURS } from './helpers.js';
 import { startReceiver, until, type Answer, type Received, type TestReceiver } from './hook-receiver.js';
+import { cuedTimeouts, type CuedTimeouts } from './hook-timeouts.js';
 
 const T0 = Date.parse('2026-03-01T10:00:00Z');
 const at = (minutes: number) => new Date(T0 + minutes * 60_000);
 const SECRET = 'test-secret-0123456789';
-/** Small delays so that retries happen within the test; a timeout long enough for a loaded machine (one request times out on purpose). */
+/** Small delays so that retries happen within the test. Request timeouts fire on cue only (test/hook-timeouts.ts): a slow answer on a loaded machine is never one. */
 const FAST = { timeoutMs: 2000, maxAttempts: 5, backoffBaseMs: 20, backoffMaxMs: 100, pollMs: 20, concurrency: 4 };
 
 describe.each(FLAVOURS)('hooks and work orders (%s)', (flavour) => {
@@ -17,6 +18,7 @@ describe.each(FLAVOURS)('hooks and work orders (%s)', (flavour) => {
   const meter: Record<string, number> = {};
   let receiver: TestReceiver | undefined;
   let dispatcher: HookDispatcher | undefined;
+  let cue: CuedTimeouts | undefined;
   let hookId: number | undefined;
 
   const ev = (m: string, code: string, minutes: number) => ({ meterId: meter[m], code, at: at(minutes), transport: 'test' });
@@ -31,7 +33,8 @@ describe.each(FLAVOURS)('hooks and work orders (%s)', (flavour) => {
     const r = await t.app.inject({ method: 'POST', url: '/v1/hooks', headers: t.auth('admin'), payload: { url: receiver.url, secret: SECRET, ...hook } });
     expect(r.statusCode).toBe(201);
     hookId = r.json().id;
-    dispatcher = createHookDispatcher({ database: t.database, ...FAST, ...opts });
+    cue = cuedTimeouts(opts.concurrency ?? FAST.concurrency);
+    dispatcher = createHookDispatcher({ database: t.database, ...FAST, ...opts, post: cue.post, requestTimeout: cue.requestTimeout });
     return receiver;
   }
 
@@ -45,10 +48,13 @@ describe.each(FLAVOURS)('hooks and work orders (%s)', (flavour) => {
     for (const r of rows) meter[r.external_id] = r.id;
   });
   afterEach(async () => {
-    await dispatcher?.stop();
+    const stopping = dispatcher?.stop();
+    cue?.timeOutAll(); // a request a failed test left hanging
+    await stopping;
+    cue?.close();
     await receiver?.close();
     if (hookId !== undefined) await t.app.inject({ method: 'DELETE', url: `/v1/hooks/${hookId}`, headers: t.auth('admin') });
-    dispatcher = receiver = hookId = undefined;
+    dispatcher = receiver = hookId = cue = undefined;
   });
   afterAll(() => t?.close());
 
@@ -77,12 +83,20 @@ describe.each(FLAVOURS)('hooks and work orders (%s)', (flavour) => {
   });
 
   it('retries 500, 503, 429 (after Retry-After) and a timeout under one delivery id, in order per alarm, alarms side by side, every request signed', async () => {
+    let timedOutAt = Infinity;
     const rx = await setUp(
       (r) => {
         const key = `${r.body.meter.id}:${r.body.transition.type}`;
         if (key === 'H1:opened') return r.nth === 1 ? { status: 500, body: 'db down' } : r.nth === 2 ? { status: 503 } : { status: 200 };
         if (key === 'H1:acknowledged' && r.nth === 1) return { status: 429, headers: { 'retry-after': '1' } };
-        if (key === 'H1:closed' && r.nth === 1) return 'hang';
+        if (key === 'H1:closed' && r.nth === 1) {
+          // The request hangs; its timeout fires now (on cue: no waiting for the 2 s on the clock).
+          setImmediate(() => {
+            timedOutAt = Date.now();
+            cue!.timeOut(r.delivery);
+          });
+          return 'hang';
+        }
         return { status: 202 };
       },
       { transitions: ['opened', 'repeated', 'acknowledged', 'closed'] },
@@ -105,10 +119,12 @@ describe.each(FLAVOURS)('hooks and work orders (%s)', (flavour) => {
     for (const r of rx.received) (idsByTransition.get(r.body.transition.id) ?? idsByTransition.set(r.body.transition.id, new Set()).get(r.body.transition.id)!).add(r.delivery);
     expect([...idsByTransition.values()].map((s) => s.size)).toEqual([1, 1, 1, 1, 1]);
     expect(new Set(rx.received.map((r) => r.delivery)).size).toBe(5);
-    // Retry-After: 1 s between the 429 and the next attempt; the hung request was given up after the 2 s timeout
-    // (counted from before it was sent, so its arrival may be a little later; the backoff alone is 10–20 ms).
+    // Retry-After: 1 s between the 429 and the next attempt (due by the database's clock: load only makes it longer).
     expect(h1[4].at - h1[3].at).toBeGreaterThanOrEqual(950);
-    expect(h1[6].at - h1[5].at).toBeGreaterThanOrEqual(1500);
+    // Every request had the 2 s timeout; the hung one was given up when its timeout fired, and sent again only after that.
+    expect(new Set(cue!.asked)).toEqual(new Set([2000]));
+    expect(cue!.asked).toHaveLength(rx.received.length);
+    expect(h1[6].at).toBeGreaterThanOrEqual(timedOutAt);
     // H2 went out while H1 was still being retried.
     const h2 = rx.received.filter((r) => r.body.meter.id === 'H2');
     expect(h2.map((r) => r.body.transition.type)).toEqual(['opened', 'repeated']);
@@ -227,7 +243,10 @@ describe.each(FLAVOURS)('hooks and work orders (%s)', (flavour) => {
     await recordEvents(t.database, [ev('H1', 'reverse_flow', 0), ev('H2', 'reverse_flow', 0), ev('H3', 'reverse_flow', 0)]);
     await dispatcher!.start();
     await until('the first request', () => rx.received.length === 1);
-    await dispatcher!.stop(); // one request in flight (times out: retried later), one claimed ahead (released)
+    const stopping = dispatcher!.stop(); // one request in flight (times out: retried later), one claimed ahead (released)
+    cue!.timeOut(rx.received[0].delivery); // its 500 ms timeout runs out (on cue) while the dispatcher stops
+    await stopping;
+    expect(cue!.asked).toEqual([500]);
     const rows = await deliveries();
     expect(rows.map((d) => [d.status, d.attempts]).sort()).toEqual([
       ['pending', 0],

@@ -24,6 +24,8 @@ export interface HookDispatcherOptions extends RetryPolicy {
   readonly concurrency: number;
   /** Sends one request; default node:http(s) with keep-alive (tests and benches may pass their own). */
   readonly post?: HttpPost;
+  /** The signal that ends a request after `ms` (timeoutMs); default AbortSignal.timeout. Tests pass their own to fire it on cue instead of waiting on the clock. */
+  readonly requestTimeout?: (ms: number) => AbortSignal;
   readonly random?: () => number;
 }
 
@@ -128,7 +130,7 @@ export function createHookDispatcher(opts: HookDispatcherOptions): HookDispatche
       // A stored transition the body cannot be built from (issue 11): this delivery fails after its attempts, the others go on.
       return { kind: 'network', message: `the delivery could not be built from its stored transition: ${(err as Error)?.message ?? String(err)}` };
     }
-    const signal = AbortSignal.timeout(opts.timeoutMs);
+    const signal = opts.requestTimeout ? opts.requestTimeout(opts.timeoutMs) : AbortSignal.timeout(opts.timeoutMs);
     try {
       const res = await transport!.post(d.url, headers, body, signal);
       return { kind: 'response', status: res.status, retryAfter: res.retryAfter, text: res.text || undefined };
