@@ -11,16 +11,16 @@ import { FLAVOURS } from './helpers.js';
 /**
  * Issue 12, defects 9, 10 (completeness times, VEE note issue, CSV on
  * readings and aggregates) and 12, through the real API on real data:
- * Cambridge Estates hourly electricity of July 2019 (../shared/data/README.md),
- * one building per meter, sent as an integrator sends it.
+ * Cambridge Estates hourly electricity of 1–7 July 2019 (an excerpt as published:
+ * test/fixtures/data/README.md), one building per meter, sent as an integrator sends it.
  */
 
 const HOUR = 3_600_000;
 const LONDON = 'Europe/London';
 const IST = 'Europe/Istanbul';
-const DATA = new URL('../../shared/data/cambridge-estates/', import.meta.url);
+const DATA = new URL('./fixtures/data/cambridge-estates/', import.meta.url);
 const JULY = Date.UTC(2019, 6, 1) - HOUR; // 2019-07-01T00:00+01:00
-const AUGUST = Date.UTC(2019, 7, 1) - HOUR;
+const WEEK_END = Date.UTC(2019, 6, 8) - HOUR; // 2019-07-08T00:00+01:00: the data's first week of July
 
 /** Meters: a building each, with CT ratios that make products as well as sums (1.5 × 0.1 is 0.15000000000000002 in doubles). */
 const BUILDINGS = [
@@ -31,7 +31,7 @@ const BUILDINGS = [
   { id: 'CAM-b36', building: 'b36', multiplier: '0.3' },
 ];
 
-/** The building's 2019 electricity in [fromMs, toMs): UTC hour start → the value as its decimal text in the file. */
+/** The building's 2019 electricity in [fromMs, toMs) (within 1–7 July): UTC hour start → the value as its decimal text in the file. */
 function building(b: string, fromMs: number, toMs: number): Map<number, string> {
   const out = new Map<number, string>();
   for (const line of readFileSync(new URL(`${b}/electricity/2019.csv`, DATA), 'utf8').split('\n').slice(1)) {
@@ -98,7 +98,7 @@ describe.each(FLAVOURS)('figures, times and CSV through the API (%s)', (flavour)
     expect(meters.json()).toMatchObject({ rejected: [] });
     const rows: object[] = [];
     for (const b of BUILDINGS) {
-      const series = building(b.building, JULY, AUGUST);
+      const series = building(b.building, JULY, WEEK_END);
       data.set(b.id, series);
       for (const [ms, v] of series) rows.push({ meter: b.id, channel: 'active_import', start: new Date(ms).toISOString(), value: Number(v) });
     }
@@ -106,7 +106,7 @@ describe.each(FLAVOURS)('figures, times and CSV through the API (%s)', (flavour)
   }, 120_000);
   afterAll(() => t?.close());
 
-  /** Exact Σ value × multiplier per local day of July, over the meters given. */
+  /** Exact Σ value × multiplier per local day of 1–7 July, over the meters given. */
   function exactDays(ids: readonly string[], withMultiplier: boolean): Map<string, bigint> {
     const days = new Map<string, bigint>();
     for (const b of BUILDINGS.filter((x) => ids.includes(x.id))) {
@@ -121,29 +121,30 @@ describe.each(FLAVOURS)('figures, times and CSV through the API (%s)', (flavour)
   describe('defect 9: sums are exact to the documented precision', () => {
     it('GET /v1/aggregate by day and month equals the exact decimal sum, no float noise', async () => {
       const ids = BUILDINGS.map((b) => b.id);
-      const res = await get(`/v1/aggregate?${q({ portfolio: 'CAM', channel: 'active_import', from: '2019-07-01T00:00:00+01:00', to: '2019-08-01T00:00:00+01:00', interval: 'day' })}`, 'trader');
+      const res = await get(`/v1/aggregate?${q({ portfolio: 'CAM', channel: 'active_import', from: '2019-07-01T00:00:00+01:00', to: '2019-07-08T00:00:00+01:00', interval: 'day' })}`, 'trader');
       expect(res.statusCode, res.body).toBe(200);
       const body = res.json();
       expect(body.unit).toBe('kWh');
       const exact = exactDays(ids, true);
-      expect(body.rows).toHaveLength(31);
+      expect(body.rows).toHaveLength(7);
       for (const r of body.rows) {
         expect(decimals(r.value), `${r.start}: ${r.value}`).toBeLessThanOrEqual(FIGURE_DECIMALS);
         expect(r.value, r.start).toBe(Number(decimalText(exact.get(r.start.slice(0, 10))!)));
       }
       const month = (await get(`/v1/aggregate?${q({ portfolio: 'CAM', channel: 'active_import', from: '2019-07-01T00:00:00+01:00', to: '2019-08-01T00:00:00+01:00', interval: 'month' })}`, 'trader')).json();
       const total = [...exact.values()].reduce((a, b) => a + b, 0n);
-      expect(month.rows).toEqual([{ start: '2019-07-01T00:00:00+01:00', value: Number(decimalText(total)), meters: 5, intervals: 5 * 31 * 24 }]);
+      // July holds the week stored: 5 meters × 7 days × 24 hours.
+      expect(month.rows).toEqual([{ start: '2019-07-01T00:00:00+01:00', value: Number(decimalText(total)), meters: 5, intervals: 5 * 7 * 24 }]);
       expect(decimals(month.rows[0].value)).toBeLessThanOrEqual(FIGURE_DECIMALS);
     });
 
     it('GET /v1/meters/:id/readings day sums equal the exact decimal sum (before the multiplier)', async () => {
       for (const id of ['CAM-b0', 'CAM-b36']) {
-        const res = await get(`/v1/meters/${id}/readings?${q({ channel: 'active_import', from: '2019-07-01T00:00:00+01:00', to: '2019-08-01T00:00:00+01:00', interval: 'day' })}`);
+        const res = await get(`/v1/meters/${id}/readings?${q({ channel: 'active_import', from: '2019-07-01T00:00:00+01:00', to: '2019-07-08T00:00:00+01:00', interval: 'day' })}`);
         expect(res.statusCode, res.body).toBe(200);
         const exact = exactDays([id], false);
         const rows = res.json().rows;
-        expect(rows).toHaveLength(31);
+        expect(rows).toHaveLength(7);
         for (const r of rows) {
           expect(decimals(r.value), `${id} ${r.start}: ${r.value}`).toBeLessThanOrEqual(FIGURE_DECIMALS);
           expect(r.value, `${id} ${r.start}`).toBe(Number(decimalText(exact.get(r.start.slice(0, 10))!)));
@@ -153,7 +154,7 @@ describe.each(FLAVOURS)('figures, times and CSV through the API (%s)', (flavour)
     });
 
     it('serves aggregates as CSV (format=csv): text/csv, header row, the same rounded figures', async () => {
-      const params = { portfolio: 'CAM', channel: 'active_import', from: '2019-07-01T00:00:00+01:00', to: '2019-08-01T00:00:00+01:00', interval: 'day' };
+      const params = { portfolio: 'CAM', channel: 'active_import', from: '2019-07-01T00:00:00+01:00', to: '2019-07-08T00:00:00+01:00', interval: 'day' };
       const json = (await get(`/v1/aggregate?${q(params)}`, 'trader')).json();
       const res = await get(`/v1/aggregate?${q({ ...params, format: 'csv' })}`, 'trader');
       expect(res.statusCode, res.body).toBe(200);
@@ -161,7 +162,7 @@ describe.each(FLAVOURS)('figures, times and CSV through the API (%s)', (flavour)
       const lines = res.body.trimEnd().split('\n');
       expect(lines[0]).toBe('channel,unit,start,value,meters,intervals');
       expect(lines.slice(1)).toEqual(json.rows.map((r: { start: string; value: number; meters: number; intervals: number }) => `active_import,kWh,${r.start},${r.value},${r.meters},${r.intervals}`));
-      expect(lines).toHaveLength(32);
+      expect(lines).toHaveLength(8);
     });
 
     it('serves one meter\'s readings as CSV, raw and bucketed, with the same figures as JSON', async () => {
@@ -188,7 +189,8 @@ describe.each(FLAVOURS)('figures, times and CSV through the API (%s)', (flavour)
   it('defect 10: /v1/completeness gives from/to in the meter\'s local time, like every other route', async () => {
     const res = await get(`/v1/completeness?${q({ period: '2019-07', meters: 'CAM-b0' })}`);
     expect(res.statusCode, res.body).toBe(200);
-    expect(res.json().meters[0]).toMatchObject({ meter: 'CAM-b0', from: '2019-07-01T00:00:00+01:00', to: '2019-08-01T00:00:00+01:00', expected: 744, missing: 0, completeness: 1 });
+    // July's 744 hours expected; the first week's 7 × 24 = 168 stored: 576 missing, completeness 168 / 744 = 0.225806 (to 10⁻⁶).
+    expect(res.json().meters[0]).toMatchObject({ meter: 'CAM-b0', from: '2019-07-01T00:00:00+01:00', to: '2019-08-01T00:00:00+01:00', expected: 744, missing: 576, completeness: 0.225806 });
   });
 
   it('defect 10: a VEE estimate note names the gap issue it fills', async () => {

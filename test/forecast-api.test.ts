@@ -39,9 +39,10 @@ const failing: ForecastEngine = async () => {
   throw new Error('engine exploded');
 };
 
-// 2019-09-02 … 2019-10-30 UTC: eight weeks of three buildings and Bedford weather.
-const FROM = Date.UTC(2019, 8, 2);
-const TO = Date.UTC(2019, 9, 30);
+// 2019-10-07 … 2019-10-27 UTC: three weeks of three buildings and Bedford weather (test/fixtures/data), enough for
+// the stand-in's D−7 of every day forecast here (15 October in Istanbul, 27 October in Warsaw).
+const FROM = Date.UTC(2019, 9, 7);
+const TO = Date.UTC(2019, 9, 27);
 const ISSUE = '2019-10-14T09:30:00+03:00'; // Istanbul: day-ahead of 2019-10-15, data up to 09:00 (cut-off 10:00)
 const D1_FROM = Date.parse('2019-10-15T00:00:00+03:00');
 const D1_TO = Date.parse('2019-10-16T00:00:00+03:00');

@@ -1,9 +1,12 @@
 import { readFileSync } from 'node:fs';
 
-/** Real data for the forecast API tests: Cambridge Estates buildings and Bedford weather (../shared/data/README.md). */
+/**
+ * Real data for the forecast API tests: Cambridge Estates buildings and Bedford weather, excerpts of
+ * ../shared/data as published (test/fixtures/data/README.md lists the buildings and windows kept).
+ */
 export const HOUR = 3_600_000;
 export const DAY = 86_400_000;
-const DATA = new URL('../../shared/data/cambridge-estates/', import.meta.url);
+const DATA = new URL('./fixtures/data/cambridge-estates/', import.meta.url);
 
 /** Hourly kWh of a Cambridge building (timestamps are UTC hour starts), by epoch ms. */
 export function building(b: string): Map<number, number> {

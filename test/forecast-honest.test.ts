@@ -14,7 +14,7 @@ import { building, DAY, HOUR, rowsOf, type Row } from './forecast-fixture.js';
 import { FLAVOURS } from './helpers.js';
 
 /**
- * Issue 12 on real data (Cambridge buildings, ../shared/data): forecast
+ * Issue 12 on real data (Cambridge buildings, excerpts in test/fixtures/data): forecast
  * figures that are honest about what they leave out.
  * - defect 2: a member naive cannot read is still forecast; one with no data
  *   makes the run `partial`, with coverage and warnings, and GET /v1/forecasts says so;
@@ -44,7 +44,8 @@ describe('consumption quantiles (issue 12, defect 5: real data)', () => {
   it('meter b36, day-ahead of 2019-11-09 by profile: no P10 below zero (they were −198 … −454 kWh), P10 ≤ P50 ≤ P90, backtest coverage reported', async () => {
     const issueTime = Date.parse('2019-11-08T09:30:00Z');
     const w = horizonWindow('day-ahead', issueTime, 'Europe/London');
-    const s = series('b36', Date.UTC(2019, 0, 1), w.dataCutoff, w.toMs);
+    // History from 1 September (test/fixtures/data): without the floor (opts.floor null) P10 goes down to −356 kWh here.
+    const s = series('b36', Date.UTC(2019, 8, 1), w.dataCutoff, w.toMs);
     const r = await runForecast([s], { issueTime, dataCutoff: w.dataCutoff, country: 'GB' }, { ...w, name: 'day-ahead' }, { model: 'profile' });
     expect(r.rows[0]).toHaveLength(24);
     for (const x of r.rows[0]) {
@@ -130,7 +131,7 @@ describe.each(FLAVOURS)('forecast runs on real data that leave something out (%s
     expect((await inject('PUT', '/v1/portfolios/UK', 'admin', { timezone: 'UTC' })).statusCode).toBe(201);
     const b0 = building('b0');
     await post([...rowsOf('U0', 'active_import', b0, FROM, CUTOFF), ...rowsOf('U4', 'active_import', building('b4'), FROM, CUTOFF)]);
-    await post(rowsOf('UOLD', 'active_import', building('b8'), Date.UTC(2019, 6, 1), Date.UTC(2019, 8, 1)));
+    await post(rowsOf('UOLD', 'active_import', building('b8'), Date.UTC(2019, 7, 1), Date.UTC(2019, 8, 1)));
     // 12 hours of U4 a week before the cut-off held as suspect: left out of the history, and counted.
     const suspect = rowsOf('U4', 'active_import', building('b4'), CUTOFF - 7 * DAY, CUTOFF - 7 * DAY + 12 * HOUR).map((r) => ({ ...r, quality: 'suspect' }));
     await post(suspect);

@@ -1,10 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { FitContext, QuantileRow, SeriesData } from '../forecast/model.js';
 import { coefficientModel } from '../forecast/models/coefficient.js';
 import { naiveModel } from '../forecast/models/naive.js';
 import { profileModel } from '../forecast/models/profile.js';
 import { fitResidualQuantiles, quantileRow, quantileSorted, residualBand } from '../forecast/quantiles.js';
+import { bedfordTemperature, building } from './forecast-fixture.js';
 
 const H = 3_600_000;
 const DAY = 86_400_000;
@@ -151,13 +151,13 @@ describe('profile model', () => {
   });
 });
 
-// Real data: one Cambridge building, October 2019 day-ahead, history from January 2019.
-const CAMBRIDGE = '../shared/data/cambridge-estates';
-describe.skipIf(!existsSync(`${CAMBRIDGE}/b0/electricity/2019.csv`))('real data (Cambridge building b0)', () => {
-  const read = (path: string) => readFileSync(path, 'utf8').trim().split('\n').slice(1).map((l) => Number(l.split(',')[1]));
-  const values = Float64Array.from(read(`${CAMBRIDGE}/b0/electricity/2019.csv`));
-  const temperature = Float64Array.from(read(`${CAMBRIDGE}/weather-bedford/2019.csv`));
-  const start = Date.parse('2019-01-01T00:00:00Z');
+// Real data: one Cambridge building, October 2019 day-ahead, history from August 2019 (test/fixtures/data: 1 August to 20 November).
+describe('real data (Cambridge building b0)', () => {
+  const start = Date.parse('2019-08-01T00:00:00Z');
+  const end = Date.parse('2019-11-20T09:00:00Z');
+  const grid = (m: Map<number, number>) => Float64Array.from({ length: (end - start) / H }, (_, i) => m.get(start + i * H) ?? NaN);
+  const values = grid(building('b0'));
+  const temperature = grid(bedfordTemperature());
   const s: SeriesData = { id: 'b0', timezone: 'Europe/London', startMs: start, values, temperature };
   it('profile beats naive D−7 over three weeks of day-ahead forecasts (MAE)', async () => {
     const err = { naive: 0, profile: 0, hours: 0, covered: 0 };

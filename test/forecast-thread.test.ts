@@ -14,7 +14,7 @@ import { FLAVOURS } from './helpers.js';
  * run (fits, the short backtest, predictions) compute in a forecast thread
  * (node:worker_threads) of the real worker component: a timer on the main
  * thread keeps firing while an `auto` run of real data (four Cambridge
- * buildings, ../shared/data) executes, where the same run in-process holds
+ * buildings, test/fixtures/data) executes, where the same run in-process holds
  * it for seconds. A thread that fails or dies fails its run with the reason
  * and the next run succeeds. The latency figures live in
  * `npm run bench -- forecast` (d). The engine does no SQL: the embedded and
