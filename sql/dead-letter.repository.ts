@@ -1,5 +1,6 @@
+import { sql } from 'kysely';
 import { FIELD_LIMITS, boundedText, rawExcerpt } from '../models/input-bounds.js';
-import type { Database, SqlSession } from './database.js';
+import type { Database, Session } from './database.js';
 
 export interface DeadLetter {
   readonly rowIndex: number | null;
@@ -26,28 +27,26 @@ export interface DeadLetterOrigin {
  * their field limits and NUL characters are escaped, so that no rejected item
  * can make this insert fail or a list of rejects grow without bound.
  */
-export async function insertDeadLetters(s: SqlSession, origin: DeadLetterOrigin, rows: readonly DeadLetter[]): Promise<void> {
+export async function insertDeadLetters(s: Session, origin: DeadLetterOrigin, rows: readonly DeadLetter[]): Promise<void> {
   if (rows.length === 0) return;
   const excerpts = rows.map((r) => rawExcerpt(r.payload));
   const text = (v: string | null | undefined, max: number) => (v === null || v === undefined ? null : boundedText(v, max));
-  await s.query(
-    `INSERT INTO rejects (batch_id, transport, principal, topic, row_index, meter, payload, reason, payload_bytes, payload_sha256)
-     SELECT $1, $2, t.principal, t.topic, t.row_index, t.meter, t.payload, t.reason, t.payload_bytes, t.payload_sha256
-     FROM unnest($3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[])
-       AS t(row_index, meter, payload, reason, topic, principal, payload_bytes, payload_sha256)`,
-    [
-      origin.batchId ?? null,
-      boundedText(origin.transport, FIELD_LIMITS.code),
-      rows.map((r) => r.rowIndex),
-      rows.map((r) => text(r.meter, FIELD_LIMITS.id)),
-      excerpts.map((e) => e.payload),
-      rows.map((r) => boundedText(r.reason, FIELD_LIMITS.comment)),
-      rows.map((r) => text(r.topic !== undefined ? r.topic : (origin.topic ?? null), FIELD_LIMITS.label)),
-      rows.map((r) => text(r.principal !== undefined ? r.principal : origin.principal, FIELD_LIMITS.label)),
-      excerpts.map((e) => e.bytes),
-      excerpts.map((e) => e.sha256),
-    ],
-  );
+  const batchId = origin.batchId ?? null;
+  const transport = boundedText(origin.transport, FIELD_LIMITS.code);
+  const rowIndex = rows.map((r) => r.rowIndex);
+  const meter = rows.map((r) => text(r.meter, FIELD_LIMITS.id));
+  const payload = excerpts.map((e) => e.payload);
+  const reason = rows.map((r) => boundedText(r.reason, FIELD_LIMITS.comment));
+  const topic = rows.map((r) => text(r.topic !== undefined ? r.topic : (origin.topic ?? null), FIELD_LIMITS.label));
+  const principal = rows.map((r) => text(r.principal !== undefined ? r.principal : origin.principal, FIELD_LIMITS.label));
+  const bytes = excerpts.map((e) => e.bytes);
+  const sha256 = excerpts.map((e) => e.sha256);
+  // One array per column, unnested server-side: ten parameters whatever the number of rows.
+  await sql`
+    INSERT INTO rejects (batch_id, transport, principal, topic, row_index, meter, payload, reason, payload_bytes, payload_sha256)
+    SELECT ${batchId}, ${transport}, t.principal, t.topic, t.row_index, t.meter, t.payload, t.reason, t.payload_bytes, t.payload_sha256
+    FROM unnest(${rowIndex}::int[], ${meter}::text[], ${payload}::text[], ${reason}::text[], ${topic}::text[], ${principal}::text[], ${bytes}::int[], ${sha256}::text[])
+      AS t(row_index, meter, payload, reason, topic, principal, payload_bytes, payload_sha256)`.execute(s.db);
 }
 
 /** Records dead letters outside an ingest transaction (e.g. an MQTT payload that is not JSON). */

@@ -1,4 +1,5 @@
-import type { Database, SqlSession } from './database.js';
+import { sql } from 'kysely';
+import type { Database, Session } from './database.js';
 
 /** A meter event to store; `meterId` is the internal meters.id. */
 export interface MeterEventRow {
@@ -20,7 +21,7 @@ export interface MeterEventRow {
  * acts on these only, so a redelivered event never counts twice: store events
  * through ingest/alarms/events.ts recordEvents.
  */
-export async function insertEventRows(s: SqlSession, events: readonly MeterEventRow[]): Promise<number[]> {
+export async function insertEventRows(s: Session, events: readonly MeterEventRow[]): Promise<number[]> {
   if (events.length === 0) return [];
   const doc = JSON.stringify(
     events.map((e) => ({
@@ -33,15 +34,13 @@ export async function insertEventRows(s: SqlSession, events: readonly MeterEvent
       topic: e.topic ?? null,
     })),
   );
-  const rows = await s.query<{ meter_id: number; code: string; at: Date }>(
-    `INSERT INTO meter_events (meter_id, code, at, severity, data, transport, topic)
-     SELECT meter_id, code, at, severity, data, transport, topic
-     FROM jsonb_to_recordset($1::jsonb)
-       AS t(meter_id integer, code text, at timestamptz, severity text, data jsonb, transport text, topic text)
-     ON CONFLICT (meter_id, code, at) DO NOTHING
-     RETURNING meter_id, code, at`,
-    [doc],
-  );
+  const { rows } = await sql<{ meter_id: number; code: string; at: Date }>`
+    INSERT INTO meter_events (meter_id, code, at, severity, data, transport, topic)
+    SELECT meter_id, code, at, severity, data, transport, topic
+    FROM jsonb_to_recordset(${doc}::jsonb)
+      AS t(meter_id integer, code text, at timestamptz, severity text, data jsonb, transport text, topic text)
+    ON CONFLICT (meter_id, code, at) DO NOTHING
+    RETURNING meter_id, code, at`.execute(s.db);
   const fresh = new Set(rows.map((r) => `${r.meter_id}|${r.code}|${new Date(r.at).getTime()}`));
   const out: number[] = [];
   events.forEach((e, i) => {

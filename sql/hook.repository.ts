@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { DeliveryToSend } from '../ingest/alarms/hook-delivery-policy.js';
 import type { DeliveryStatus, HookFilter, HookTransitionName } from '../models/hook.js';
-import type { Database, SqlSession } from './database.js';
+import type { Database } from './database.js';
 
 /**
  * Hooks and their delivery outbox (migration 011). Delivery rows are written
@@ -72,10 +72,15 @@ export async function listHooks(database: Database, opts: { includeInactive: boo
  * deactivated"). Returns false when there is no active hook with that id.
  */
 export async function deactivateHook(database: Database, id: number): Promise<boolean> {
-  return database.session(async (s) => {
-    const r = await s.query(`UPDATE hooks SET active = false, deactivated_at = now() WHERE id = $1 AND active RETURNING id`, [id]);
+  return database.session(async ({ db }) => {
+    const r = await db.updateTable('hooks').set({ active: false, deactivated_at: sql`now()` }).where('id', '=', id).where('active', '=', true).returning('id').execute();
     if (r.length === 0) return false;
-    await s.query(`UPDATE hook_deliveries SET status = 'failed', last_error = 'hook deactivated before delivery' WHERE hook_id = $1 AND status = 'pending'`, [id]);
+    await db
+      .updateTable('hook_deliveries')
+      .set({ status: 'failed', last_error: 'hook deactivated before delivery' })
+      .where('hook_id', '=', id)
+      .where('status', '=', 'pending')
+      .execute();
     return true;
   });
 }

@@ -22,9 +22,9 @@ export const UPSERT_CHUNK = 2_000;
 // record columns); absent optional fields read as NULL. A PUT replaces the
 // whole meter. The update fires only when a field differs, so re-sending a
 // registry is a no-op that keeps updated_at. xmax = 0 marks a fresh insert.
-const UPSERT = `
+const upsert = (doc: string) => sql<{ created: number; updated: number }>`
 WITH input AS (
-  SELECT * FROM jsonb_to_recordset($1::jsonb) AS t(
+  SELECT * FROM jsonb_to_recordset(${doc}::jsonb) AS t(
     id text, commodity text, timezone text, "intervalMinutes" smallint, multiplier double precision,
     "group" text, portfolio text, "profileClass" text, tariff text, region text, labels jsonb,
     "supplyStart" date, "supplyEnd" date, "weatherStation" text, "registerDigits" smallint)
@@ -62,11 +62,13 @@ export async function upsertMeters(database: Database, meters: readonly Meter[])
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i].id === sorted[i - 1].id) throw new Error(`upsertMeters: meter id "${sorted[i].id}" given twice; de-duplicate with parseMeterRows first`);
   }
-  return database.session(async (s) => {
+  return database.session(async ({ db }) => {
     let created = 0;
     let updated = 0;
     for (let i = 0; i < sorted.length; i += UPSERT_CHUNK) {
-      const [r] = await s.query<{ created: number; updated: number }>(UPSERT, [JSON.stringify(sorted.slice(i, i + UPSERT_CHUNK))]);
+      const {
+        rows: [r],
+      } = await upsert(JSON.stringify(sorted.slice(i, i + UPSERT_CHUNK))).execute(db);
       created += r.created;
       updated += r.updated;
     }

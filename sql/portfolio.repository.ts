@@ -47,11 +47,12 @@ interface Resolved {
 
 // Settings resolved in one statement: stored values, else the member meters'
 // most common zone/station (ties broken by name so the answer is stable).
-const RESOLVE = `
+// `ids` null: every portfolio.
+const resolveSettings = (ids: readonly string[] | null) => sql<Resolved>`
 WITH ids AS (
-  SELECT id FROM portfolios WHERE $1::text[] IS NULL OR id = ANY($1::text[])
+  SELECT id FROM portfolios WHERE ${ids}::text[] IS NULL OR id = ANY(${ids}::text[])
   UNION
-  SELECT DISTINCT portfolio FROM meters WHERE portfolio IS NOT NULL AND ($1::text[] IS NULL OR portfolio = ANY($1::text[]))
+  SELECT DISTINCT portfolio FROM meters WHERE portfolio IS NOT NULL AND (${ids}::text[] IS NULL OR portfolio = ANY(${ids}::text[]))
 )
 SELECT ids.id, p.area, p.currency, p.timezone, p.weather_station, p.day_ahead_cutoff, p.updated_at,
   (SELECT count(*)::int FROM meters m WHERE m.portfolio = ids.id) AS meters,
@@ -84,7 +85,9 @@ function resolve(r: Resolved): PortfolioSettings {
  * @example await getPortfolioSettings(database, 'P1') // { id: 'P1', area: 'TR', timezone: 'Europe/Istanbul', dayAheadCutoff: '10:00', … }
  */
 export async function getPortfolioSettings(database: Database, id: string): Promise<PortfolioSettings | undefined> {
-  const [row] = await database.session((s) => s.query<Resolved>(RESOLVE, [[id]]));
+  const {
+    rows: [row],
+  } = await resolveSettings([id]).execute(database.db);
   return row ? resolve(row) : undefined;
 }
 
@@ -97,6 +100,6 @@ export async function requirePortfolio(database: Database, id: string): Promise<
 
 /** Every portfolio that has settings or member meters, by id. */
 export async function listPortfolios(database: Database): Promise<PortfolioSettings[]> {
-  const rows = await database.session((s) => s.query<Resolved>(RESOLVE, [null]));
+  const { rows } = await resolveSettings(null).execute(database.db);
   return rows.map(resolve);
 }
