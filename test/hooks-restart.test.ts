@@ -10,6 +10,7 @@ import { createHook } from '../sql/hook.repository.js';
 import { migrate } from '../sql/migrator.js';
 import { FLAVOURS, type FlavourName } from './helpers.js';
 import { startReceiver, until } from './hook-receiver.js';
+import { cuedTimeouts } from './hook-timeouts.js';
 
 const SECRET = 'restart-secret-0123456789';
 const T0 = Date.parse('2026-03-01T10:00:00Z');
@@ -71,17 +72,22 @@ describe.each(FLAVOURS)('hook deliveries across a crash (%s)', (flavour) => {
     await transitionAlarm(db1, r1.id, 'close', { actor: 'op' });
 
     // One request at a time; the receiver holds the first one: the process "crashes" with it in flight and five pending.
-    const first = createHookDispatcher({ database: db1, timeoutMs: 1000, maxAttempts: 5, backoffBaseMs: 20, backoffMaxMs: 100, pollMs: 20, concurrency: 1 });
+    // Request timeouts fire on cue only (test/hook-timeouts.ts): no request of the second dispatcher is taken for one on a loaded machine.
+    const cue1 = cuedTimeouts(1);
+    const cue2 = cuedTimeouts(4);
+    cleanups.push(async () => (cue1.close(), cue2.close()));
+    const first = createHookDispatcher({ database: db1, timeoutMs: 1000, maxAttempts: 5, backoffBaseMs: 20, backoffMaxMs: 100, pollMs: 20, concurrency: 1, post: cue1.post, requestTimeout: cue1.requestTimeout });
     await first.start();
     await until('the first request', () => rx.received.length === 1);
     await db1.close();
     const stopped = first.stop(); // its request times out; recording that fails: the database is gone
+    expect(cue1.timeOutAll()).toBe(1);
     hold = false;
 
     const db2 = await storage.open();
     cleanups.push(() => db2.close());
     await migrate(db2);
-    const second = createHookDispatcher({ database: db2, timeoutMs: 1000, maxAttempts: 5, backoffBaseMs: 20, backoffMaxMs: 100, pollMs: 20, concurrency: 4 });
+    const second = createHookDispatcher({ database: db2, timeoutMs: 1000, maxAttempts: 5, backoffBaseMs: 20, backoffMaxMs: 100, pollMs: 20, concurrency: 4, post: cue2.post, requestTimeout: cue2.requestTimeout });
     await second.start();
     cleanups.push(() => second.stop());
     const stored = () => db2.db.selectFrom('hook_deliveries').select(['id', 'transition_id', 'alarm_id', 'status', 'attempts']).orderBy('transition_id').execute();
