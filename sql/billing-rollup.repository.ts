@@ -3,7 +3,7 @@ import { qualityCode, type NormalizedReading } from '../models/reading.js';
 import { tzOffsetMinutes } from '../models/time.js';
 import type { TouPlan } from '../models/tou-plan.js';
 import { bisect, createFailingItems, type FailingItems } from '../models/failing-items.js';
-import type { Database, SqlSession } from './database.js';
+import type { Database, Session } from './database.js';
 import { isUnavailable } from './db-errors.js';
 import { loadTouPlan } from './tou-schedule.repository.js';
 import type { DB } from './types.js';
@@ -124,8 +124,8 @@ const DAY_MS = 86_400_000;
  * locked (DO UPDATE … WHERE false), so a maintainer cannot claim it before
  * this batch commits.
  */
-export async function markDirtyDays(s: SqlSession, rows: readonly NormalizedReading[], meterIds: readonly number[]): Promise<void> {
-  const zones = await s.query<{ id: number; timezone: string }>('SELECT id, timezone FROM meters WHERE id = ANY($1::int[])', [meterIds]);
+export async function markDirtyDays(s: Session, rows: readonly NormalizedReading[], meterIds: readonly number[]): Promise<void> {
+  const zones = await s.db.selectFrom('meters').select(['id', 'timezone']).where(sql<boolean>`id = ANY(${meterIds}::int[])`).execute();
   const tzOf = new Map(zones.map((z) => [z.id, z.timezone]));
   const keys = new Set<number>(); // meter id × 2^20 + epoch day of the local date
   let lastMeter = -1;
@@ -138,12 +138,12 @@ export async function markDirtyDays(s: SqlSession, rows: readonly NormalizedRead
   }
   if (keys.size === 0) return;
   const sorted = [...keys].sort((a, b) => a - b);
-  await s.query(
-    `INSERT INTO billing_dirty (meter_id, local_date)
-     SELECT * FROM unnest($1::int[], $2::date[]) ORDER BY 1, 2
-     ON CONFLICT (meter_id, local_date) DO UPDATE SET marked_at = excluded.marked_at WHERE false`,
-    [sorted.map((k) => Math.floor(k / 1_048_576)), sorted.map((k) => new Date((k % 1_048_576) * DAY_MS).toISOString().slice(0, 10))],
-  );
+  const meters = sorted.map((k) => Math.floor(k / 1_048_576));
+  const dates = sorted.map((k) => new Date((k % 1_048_576) * DAY_MS).toISOString().slice(0, 10));
+  await sql`
+    INSERT INTO billing_dirty (meter_id, local_date)
+    SELECT * FROM unnest(${meters}::int[], ${dates}::date[]) ORDER BY 1, 2
+    ON CONFLICT (meter_id, local_date) DO UPDATE SET marked_at = excluded.marked_at WHERE false`.execute(s.db);
 }
 
 /** Restricts a maintenance step to some items (`only`) or leaves some out (`skip`: items failing, waiting for their retry). */

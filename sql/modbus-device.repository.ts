@@ -24,9 +24,9 @@ export interface DeviceUpsertCounts {
 // A device whose configuration changed restarts its register → interval
 // conversion (its register state is dropped): a new scale or address would
 // otherwise be read as a jump or reset against the old value.
-const UPSERT = `
+const upsert = (doc: string) => sql<{ created: number; updated: number }>`
 WITH input AS (
-  SELECT t.id, t.config FROM jsonb_to_recordset($1::jsonb) AS t(id text, config jsonb)
+  SELECT t.id, t.config FROM jsonb_to_recordset(${doc}::jsonb) AS t(id text, config jsonb)
 ), up AS (
   INSERT INTO modbus_devices AS d (id, config) SELECT id, config FROM input
   ON CONFLICT (id) DO UPDATE SET config = excluded.config, updated_at = now()
@@ -45,8 +45,10 @@ SELECT count(*) FILTER (WHERE created)::int AS created, count(*) FILTER (WHERE N
 export async function upsertDevices(database: Database, devices: readonly { id: string; config: unknown }[]): Promise<DeviceUpsertCounts> {
   if (devices.length === 0) return { created: 0, updated: 0, unchanged: 0 };
   const sorted = [...devices].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)); // one lock order for concurrent upserts
-  return database.session(async (s) => {
-    const [r] = await s.query<{ created: number; updated: number }>(UPSERT, [JSON.stringify(sorted)]);
+  return database.session(async ({ db }) => {
+    const {
+      rows: [r],
+    } = await upsert(JSON.stringify(sorted)).execute(db);
     return { created: r.created, updated: r.updated, unchanged: devices.length - r.created - r.updated };
   });
 }
@@ -113,22 +115,15 @@ export interface RegisterStateRow {
   readonly state: RegisterState;
 }
 
-const SAVE_STATES = `
+const saveStates = (deviceId: string, doc: string) => sql`
 INSERT INTO modbus_register_state AS r (meter_id, channel, device_id, last_at, last_value, pending_start, pending_value, pending_kind, updated_at)
-SELECT meter_id, channel, $1, last_at, last_value, pending_start, pending_value, pending_kind, now()
-FROM jsonb_to_recordset($2::jsonb) AS t(meter_id integer, channel smallint, last_at timestamptz, last_value double precision,
+SELECT meter_id, channel, ${deviceId}, last_at, last_value, pending_start, pending_value, pending_kind, now()
+FROM jsonb_to_recordset(${doc}::jsonb) AS t(meter_id integer, channel smallint, last_at timestamptz, last_value double precision,
                                         pending_start timestamptz, pending_value double precision, pending_kind text)
 ON CONFLICT (meter_id, channel) DO UPDATE SET
   device_id = excluded.device_id, last_at = excluded.last_at, last_value = excluded.last_value,
   pending_start = excluded.pending_start, pending_value = excluded.pending_value, pending_kind = excluded.pending_kind, updated_at = now()`;
 
-const SAVE_STATUS = `
-INSERT INTO modbus_device_status AS s (device_id, state, last_poll_at, last_success_at, consecutive_failures, last_error, last_error_code, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, now())
-ON CONFLICT (device_id) DO UPDATE SET
-  state = excluded.state, last_poll_at = excluded.last_poll_at, last_success_at = excluded.last_success_at,
-  consecutive_failures = excluded.consecutive_failures, last_error = excluded.last_error,
-  last_error_code = excluded.last_error_code, updated_at = now()`;
 
 /**
  * Records one poll: the device status and the register states it moved, in
@@ -138,18 +133,38 @@ ON CONFLICT (device_id) DO UPDATE SET
  * the upsert already dropped. Returns false then.
  */
 export async function recordPoll(database: Database, deviceId: string, version: number, status: DeviceStatus, states: readonly RegisterStateRow[]): Promise<boolean> {
-  return database.session(async (s) => {
-    const [row] = await s.query<{ v: number }>('SELECT (extract(epoch from updated_at) * 1000000)::bigint AS v FROM modbus_devices WHERE id = $1 FOR UPDATE', [deviceId]);
+  return database.session(async ({ db }) => {
+    const row = await db
+      .selectFrom('modbus_devices')
+      .select(sql<number>`(extract(epoch from updated_at) * 1000000)::bigint`.as('v'))
+      .where('id', '=', deviceId)
+      .forUpdate()
+      .executeTakeFirst();
     if (!row || Number(row.v) !== version) return false;
-    await s.query(SAVE_STATUS, [
-      deviceId,
-      status.state,
-      status.lastPollAt,
-      status.lastSuccessAt,
-      status.consecutiveFailures,
-      status.lastError,
-      status.lastErrorCode,
-    ]);
+    await db
+      .insertInto('modbus_device_status')
+      .values({
+        device_id: deviceId,
+        state: status.state,
+        last_poll_at: status.lastPollAt,
+        last_success_at: status.lastSuccessAt,
+        consecutive_failures: status.consecutiveFailures,
+        last_error: status.lastError,
+        last_error_code: status.lastErrorCode,
+        updated_at: sql`now()`,
+      })
+      .onConflict((oc) =>
+        oc.column('device_id').doUpdateSet((eb) => ({
+          state: eb.ref('excluded.state'),
+          last_poll_at: eb.ref('excluded.last_poll_at'),
+          last_success_at: eb.ref('excluded.last_success_at'),
+          consecutive_failures: eb.ref('excluded.consecutive_failures'),
+          last_error: eb.ref('excluded.last_error'),
+          last_error_code: eb.ref('excluded.last_error_code'),
+          updated_at: sql`now()`,
+        })),
+      )
+      .execute();
     if (states.length === 0) return true;
     const doc = states.map(({ meterId, channel, state }) => ({
       meter_id: meterId,
@@ -160,7 +175,7 @@ export async function recordPoll(database: Database, deviceId: string, version: 
       pending_value: state.pendingValue,
       pending_kind: state.pendingStart,
     }));
-    await s.query(SAVE_STATES, [deviceId, JSON.stringify(doc)]);
+    await saveStates(deviceId, JSON.stringify(doc)).execute(db);
     return true;
   });
 }
