@@ -1,6 +1,11 @@
 import type { ColumnType, Generated, JSONColumnType } from 'kysely';
 
-/** Kysely table types; keep in step with sql/migrations. */
+/**
+ * Kysely table types; keep in step with sql/migrations. sql/schema-columns.ts
+ * mirrors the columns as a value and test/schema-types.test.ts compares it with
+ * the migrated schema on every flavour, so a column added, dropped or made
+ * nullable by a migration without an edit here fails the tests.
+ */
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type GeneratedTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 
@@ -23,6 +28,25 @@ export interface MetersTable {
   register_digits: number | null;
   created_at: GeneratedTimestamp;
   updated_at: GeneratedTimestamp;
+}
+
+/** Code lists written by migration 001 (models/channel.ts, models/reading.ts): reference rows for SQL readers; the code reads the TypeScript lists. */
+export interface ChannelsTable {
+  code: number;
+  name: string;
+  unit: string;
+  kind: string;
+  obis: string | null;
+}
+
+export interface QualitiesTable {
+  code: number;
+  name: string;
+}
+
+export interface SourcesTable {
+  code: number;
+  name: string;
 }
 
 export interface ReadingsTable {
@@ -469,6 +493,9 @@ export interface AlarmRuleStateTable {
 
 export interface DB {
   meters: MetersTable;
+  channels: ChannelsTable;
+  qualities: QualitiesTable;
+  sources: SourcesTable;
   readings: ReadingsTable;
   reading_history: ReadingHistoryTable;
   readings_hourly: ReadingsHourlyView;
