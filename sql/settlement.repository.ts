@@ -49,11 +49,15 @@ export async function storeSettlementRows(
 }
 
 function storeOnce(database: Database, p: Parameters<typeof storeSettlementRows>[1], ids: readonly number[], copy: boolean): Promise<StoreOutcome> {
-  return database.session(async (s) => {
-    const existing = await s.query<{ meter_id: number; start: Date; withdrawal: number; supply: number | null }>(
-      'SELECT meter_id, start, withdrawal, supply FROM settlement_rows WHERE period = $1 AND version = $2 AND meter_id = ANY($3::int[])',
-      [p.period, p.version, ids],
-    );
+  return database.session(async ({ db, raw }) => {
+    const ofMeters = sql<boolean>`meter_id = ANY(${ids}::int[])`;
+    const existing = await db
+      .selectFrom('settlement_rows')
+      .select(['meter_id', 'start', 'withdrawal', 'supply'])
+      .where('period', '=', p.period)
+      .where('version', '=', p.version)
+      .where(ofMeters)
+      .execute();
     const byKey = new Map(existing.map((e) => [`${e.meter_id}|${e.start.getTime()}`, e]));
     const fresh: CheckedSettlementRow[] = [];
     const unchanged: CheckedSettlementRow[] = [];
@@ -65,36 +69,31 @@ function storeOnce(database: Database, p: Parameters<typeof storeSettlementRows>
       else conflicts.push({ row: r, stored: { withdrawal: e.withdrawal, supply: e.supply } });
     }
     if (fresh.length && copy) {
-      await s.raw.copyFrom(
+      await raw.copyFrom(
         'COPY settlement_rows (meter_id, period, version, start, withdrawal, supply, imported_by, origin) FROM STDIN',
         fresh.map((r) => `${r.meter.id}\t${p.period}\t${p.version}\t${new Date(r.startMs).toISOString()}\t${r.withdrawal}\t${r.supply ?? '\\N'}\t${copyText(p.importedBy)}\t${copyText(p.origin)}\n`).join(''),
       );
     } else if (fresh.length) {
-      await s.query(
-        `INSERT INTO settlement_rows (meter_id, period, version, start, withdrawal, supply, imported_by, origin)
-         SELECT t.meter_id, $1, $2, t.start, t.withdrawal, t.supply, $3, $4
-         FROM unnest($5::int[], $6::timestamptz[], $7::float8[], $8::float8[]) AS t(meter_id, start, withdrawal, supply)
-         ON CONFLICT DO NOTHING`,
-        [
-          p.period,
-          p.version,
-          p.importedBy,
-          p.origin,
-          fresh.map((r) => r.meter.id),
-          fresh.map((r) => new Date(r.startMs).toISOString()),
-          fresh.map((r) => r.withdrawal),
-          fresh.map((r) => r.supply),
-        ],
-      );
+      const meters = fresh.map((r) => r.meter.id);
+      const starts = fresh.map((r) => new Date(r.startMs).toISOString());
+      const withdrawal = fresh.map((r) => r.withdrawal);
+      const supply = fresh.map((r) => r.supply);
+      await sql`
+        INSERT INTO settlement_rows (meter_id, period, version, start, withdrawal, supply, imported_by, origin)
+        SELECT t.meter_id, ${p.period}, ${p.version}, t.start, t.withdrawal, t.supply, ${p.importedBy}, ${p.origin}
+        FROM unnest(${meters}::int[], ${starts}::timestamptz[], ${withdrawal}::float8[], ${supply}::float8[]) AS t(meter_id, start, withdrawal, supply)
+        ON CONFLICT DO NOTHING`.execute(db);
     }
     // Hours a higher version already holds: usually none, so ask only for those.
     const newest = new Map<string, number>();
-    const higher = await s.query<{ meter_id: number; start: Date; version: number }>(
-      `SELECT meter_id, start, max(version)::int AS version FROM settlement_rows
-       WHERE period = $1 AND version > $2 AND meter_id = ANY($3::int[])
-       GROUP BY meter_id, start`,
-      [p.period, p.version, ids],
-    );
+    const higher = await db
+      .selectFrom('settlement_rows')
+      .select(['meter_id', 'start', sql<number>`max(version)::int`.as('version')])
+      .where('period', '=', p.period)
+      .where('version', '>', p.version)
+      .where(ofMeters)
+      .groupBy(['meter_id', 'start'])
+      .execute();
     for (const r of higher) newest.set(`${r.meter_id}|${r.start.getTime()}`, r.version);
     return { stored: fresh, unchanged, conflicts, newest };
   });
@@ -109,14 +108,12 @@ export async function markSettlementApplied(
   p: { period: string; version: number; batchId: number; keys: readonly { meterId: number; startMs: number }[] },
 ): Promise<void> {
   if (p.keys.length === 0) return;
-  await database.session((s) =>
-    s.query(
-      `UPDATE settlement_rows s SET applied_batch = $3
-       FROM unnest($4::int[], $5::timestamptz[]) AS k(meter_id, start)
-       WHERE s.period = $1 AND s.version = $2 AND s.meter_id = k.meter_id AND s.start = k.start`,
-      [p.period, p.version, p.batchId, p.keys.map((k) => k.meterId), p.keys.map((k) => new Date(k.startMs).toISOString())],
-    ),
-  );
+  const meters = p.keys.map((k) => k.meterId);
+  const starts = p.keys.map((k) => new Date(k.startMs).toISOString());
+  await sql`
+    UPDATE settlement_rows s SET applied_batch = ${p.batchId}
+    FROM unnest(${meters}::int[], ${starts}::timestamptz[]) AS k(meter_id, start)
+    WHERE s.period = ${p.period} AND s.version = ${p.version} AND s.meter_id = k.meter_id AND s.start = k.start`.execute(database.db);
 }
 
 /**

@@ -159,23 +159,28 @@ describe.each(FLAVOURS.filter((f) => f === 'server'))('late measured values for 
     const settled = sourceCode('settlement');
     const validated = qualityCode('validated');
     // t1 and t2 settled (5 and 6), measured 4 and 6 before.
-    await database.session(async (s) => {
-      await s.query(
-        `INSERT INTO readings (meter_id, channel, start, value, interval_minutes, quality, source, version, batch_id)
-         VALUES ($1, 1, $2, 5, 60, $4, $5, 2, 0), ($1, 1, $3, 6.5, 60, $4, $5, 2, 0)`,
-        [m, new Date(t1), new Date(t2), validated, settled],
-      );
-      await s.query(
-        `INSERT INTO reading_history (meter_id, channel, start, value, interval_minutes, quality, source, version, batch_id, superseded_by_batch)
-         VALUES ($1, 1, $2, 4, 60, 0, 0, 1, 0, 0), ($1, 1, $3, 6, 60, 0, 0, 1, 0, 0)`,
-        [m, new Date(t1), new Date(t2)],
-      );
+    await database.session(async ({ db }) => {
+      const stored = { meter_id: m, channel: 1, interval_minutes: 60, batch_id: 0 };
+      await db
+        .insertInto('readings')
+        .values([
+          { ...stored, start: new Date(t1), value: 5, quality: validated, source: settled, version: 2 },
+          { ...stored, start: new Date(t2), value: 6.5, quality: validated, source: settled, version: 2 },
+        ])
+        .execute();
+      await db
+        .insertInto('reading_history')
+        .values([
+          { ...stored, start: new Date(t1), value: 4, quality: 0, source: 0, version: 1, superseded_by_batch: 0 },
+          { ...stored, start: new Date(t2), value: 6, quality: 0, source: 0, version: 1, superseded_by_batch: 0 },
+        ])
+        .execute();
     });
     const row = (startMs: number, value: number): NormalizedReading => ({ meterId: m, channel: 1, startMs, value, intervalMinutes: 60, quality: 0, source: 0 });
     let write: Promise<Awaited<ReturnType<typeof writeReadings>>> | undefined;
-    await database.session(async (s) => {
+    await database.session(async ({ db }) => {
       // Hold t0 (value 9) uncommitted: our merge blocks on that key and, when this commits, hits unique_violation.
-      await s.query(`INSERT INTO readings (meter_id, channel, start, value, interval_minutes, quality, source, version, batch_id) VALUES ($1, 1, $2, 9, 60, 0, 0, 1, 0)`, [m, new Date(t0)]);
+      await db.insertInto('readings').values({ meter_id: m, channel: 1, start: new Date(t0), value: 9, interval_minutes: 60, quality: 0, source: 0, version: 1, batch_id: 0 }).execute();
       write = writeReadings(database, [row(t0, 10), row(t1, 4.5), row(t2, 6)], { transport: 'http', principal: 'race', validate: true });
       for (let i = 0; i < 200; i++) {
         const waiting = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`.execute(database.db);
