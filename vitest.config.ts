@@ -5,6 +5,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
+    // Migrates one database per flavour once per run; freshDatabase() clones it.
+    globalSetup: ['test/global-setup.ts'],
     // PGlite instances are heavy (WASM); keep two workers on our 2-core machines.
     maxWorkers: 2,
   },
