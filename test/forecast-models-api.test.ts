@@ -16,9 +16,9 @@ import { bedfordTemperature, building, rowsOf } from './forecast-fixture.js';
  * (history, values, runs, accuracy) run on every flavour in
  * forecast-api.test.ts and forecast-repository.test.ts.
  */
-// Six weeks of history before the issue day (test/fixtures/data): ml's gate wants 28 days of values, the short backtest
-// 14 issue days with 14 days of history before them.
-const FROM = Date.UTC(2019, 8, 2);
+// Eight weeks of history before the issue day (test/fixtures/data): the scheduled retrain's challenger wants 28 days of
+// values before its own cut-off, four weeks before the issue (from 2 September it had 342 of 672 hours: too little history).
+const FROM = Date.UTC(2019, 7, 19);
 const TO = Date.UTC(2019, 9, 16);
 const ISSUE = '2019-10-14T09:30:00+03:00';
 
