@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import { channelDef } from '../models/channel.js';
 import { qualityCode } from '../models/reading.js';
 import type { Database } from './database.js';
@@ -92,21 +92,27 @@ const ROW_BYTES = 16;
 // meters: the multiplier and the meter's interval length are applied in JS, once per meter.
 // Hourly meters: one row per reading, no grouping (grouping 8.8 M (meter, hour) keys of
 // 1 000 hourly meters × a year costs more than the scan).
-const HOURLY_ROWS = `
+interface RowsOf {
+  readonly ids: readonly number[];
+  readonly channel: number;
+  readonly from: Date;
+  readonly to: Date;
+}
+const hourlyRows = (p: RowsOf) => sql`
   SELECT meter_id, floor(date_part('epoch', start) / 3600)::int AS h,
-         CASE WHEN quality = ANY($3::smallint[]) THEN value ELSE 'NaN'::float8 END AS v,
+         CASE WHEN quality = ANY(${USABLE}::smallint[]) THEN value ELSE 'NaN'::float8 END AS v,
          coalesce(interval_minutes, 0)::int AS own_minutes,
-         (interval_minutes IS NULL)::int * 2 + (quality = ANY($4::smallint[]))::int AS rest
+         (interval_minutes IS NULL)::int * 2 + (quality = ANY(${MARKED}::smallint[]))::int AS rest
   FROM readings
-  WHERE meter_id = ANY($1::int[]) AND channel = $2 AND start >= $5 AND start < $6`;
+  WHERE meter_id = ANY(${p.ids}::int[]) AND channel = ${p.channel} AND start >= ${p.from} AND start < ${p.to}`;
 // Sub-hourly meters: summed per hour in SQL (a 15-minute meter's four values become one row).
-const SUBHOURLY_ROWS = `
+const subhourlyRows = (p: RowsOf) => sql`
   SELECT meter_id, floor(date_part('epoch', start) / 3600)::int AS h,
-         CASE WHEN bool_and(quality = ANY($3::smallint[])) THEN sum(value) ELSE 'NaN'::float8 END AS v,
+         CASE WHEN bool_and(quality = ANY(${USABLE}::smallint[])) THEN sum(value) ELSE 'NaN'::float8 END AS v,
          coalesce(sum(interval_minutes), 0)::int AS own_minutes,
-         count(*) FILTER (WHERE interval_minutes IS NULL)::int * 2 + max((quality = ANY($4::smallint[]))::int) AS rest
+         count(*) FILTER (WHERE interval_minutes IS NULL)::int * 2 + max((quality = ANY(${MARKED}::smallint[]))::int) AS rest
   FROM readings
-  WHERE meter_id = ANY($1::int[]) AND channel = $2 AND start >= $5 AND start < $6
+  WHERE meter_id = ANY(${p.ids}::int[]) AND channel = ${p.channel} AND start >= ${p.from} AND start < ${p.to}
   GROUP BY 1, 2`;
 
 /**
@@ -136,24 +142,19 @@ export async function loadHourlyHistory(
   const hourly = p.meters.filter((m) => m.intervalMinutes >= 60).map((m) => m.id);
   const sub = p.meters.filter((m) => m.intervalMinutes < 60).map((m) => m.id);
   const channel = p.channel ?? ACTIVE_IMPORT;
-  const params: unknown[] = [];
-  const branch = (text: string, ids: number[]) => {
-    const base = params.length;
-    params.push(ids, channel, USABLE, MARKED, new Date(p.fromMs), new Date(p.toMs));
-    return text.replace(/\$(\d)/g, (_, d: string) => `$${base + Number(d)}`);
-  };
-  const branches: string[] = [];
-  if (hourly.length) branches.push(branch(HOURLY_ROWS, hourly));
-  if (sub.length) branches.push(branch(SUBHOURLY_ROWS, sub));
-  const rows = await database.session(async (s) => {
+  const from = new Date(p.fromMs);
+  const to = new Date(p.toMs);
+  const branches: RawBuilder<unknown>[] = [];
+  if (hourly.length) branches.push(hourlyRows({ ids: hourly, channel, from, to }));
+  if (sub.length) branches.push(subhourlyRows({ ids: sub, channel, from, to }));
+  const rows = await database.session(async ({ db }) => {
     // One pass over every value: no JIT compile (seconds on big statements), memory for the aggregate.
-    await s.query('SET LOCAL jit = off');
-    await s.query("SET LOCAL work_mem = '256MB'");
-    return s.query<HourBlob>(
-      `SELECT x.meter_id, string_agg(int4send(x.h) || float8send(x.v) || int2send(x.own_minutes::int2) || int2send(x.rest::int2), ''::bytea) AS rows
-       FROM (${branches.join(' UNION ALL ')}) x GROUP BY x.meter_id`,
-      params,
-    );
+    await sql`SET LOCAL jit = off`.execute(db);
+    await sql`SET LOCAL work_mem = '256MB'`.execute(db);
+    const { rows } = await sql<HourBlob>`
+      SELECT x.meter_id, string_agg(int4send(x.h) || float8send(x.v) || int2send(x.own_minutes::int2) || int2send(x.rest::int2), ''::bytea) AS rows
+      FROM (${sql.join(branches, sql` UNION ALL `)}) x GROUP BY x.meter_id`.execute(db);
+    return rows;
   });
   const byId = new Map(p.meters.map((m) => [m.id, m]));
   const h0 = p.fromMs / HOUR;
@@ -371,22 +372,32 @@ export async function completeRun(
     dataCutoff: Date; from: Date; to: Date; usedModel: string; metadata: Record<string, unknown>; metrics: Record<string, unknown> | null; values: readonly ForecastValueRow[];
   },
 ): Promise<void> {
-  await database.session(async (s) => {
-    await s.query('DELETE FROM forecast_values WHERE run_id = $1', [id]); // a requeued run that got this far before
+  await database.session(async ({ db, raw }) => {
+    await db.deleteFrom('forecast_values').where('run_id', '=', id).execute(); // a requeued run that got this far before
     for (let i = 0; i < r.values.length; i += VALUES_CHUNK) {
       const lines: string[] = [];
       for (const v of r.values.slice(i, i + VALUES_CHUNK)) {
         if (!Number.isFinite(v.p50)) continue;
         lines.push(`${id}\t${copyText(v.target)}\t${new Date(v.startMs).toISOString()}\t${copyNum(v.p10)}\t${v.p50}\t${copyNum(v.p90)}\n`);
       }
-      if (lines.length) await s.raw.copyFrom('COPY forecast_values (run_id, target, start, p10, p50, p90) FROM STDIN', lines.join(''));
+      if (lines.length) await raw.copyFrom('COPY forecast_values (run_id, target, start, p10, p50, p90) FROM STDIN', lines.join(''));
     }
-    await s.query(
-      `UPDATE forecast_runs SET status = $8, progress = 1, error = NULL, data_cutoff = $2, from_ts = $3, to_ts = $4, used_model = $5,
-         metadata = $6::jsonb, metrics = $7::jsonb, finished_at = now()
-       WHERE id = $1`,
-      [id, r.dataCutoff, r.from, r.to, r.usedModel, JSON.stringify(r.metadata), r.metrics === null ? null : JSON.stringify(r.metrics), r.status ?? 'done'],
-    );
+    await db
+      .updateTable('forecast_runs')
+      .set({
+        status: r.status ?? 'done',
+        progress: 1,
+        error: null,
+        data_cutoff: r.dataCutoff,
+        from_ts: r.from,
+        to_ts: r.to,
+        used_model: r.usedModel,
+        metadata: JSON.stringify(r.metadata),
+        metrics: r.metrics === null ? null : JSON.stringify(r.metrics),
+        finished_at: sql`now()`,
+      })
+      .where('id', '=', id)
+      .execute();
   });
 }
 
