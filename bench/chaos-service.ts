@@ -61,8 +61,8 @@ export class ServiceProcess {
   constructor(
     private readonly env: Record<string, string>,
     readonly logPath: string,
-    /** V8's `--trace-gc` (the chaos bench reads the heap after each collection from it). */
-    private readonly traceGc = true,
+    /** Node's arguments before bin/mdm.js: V8's `--trace-gc` for the chaos bench (it reads the heap after each collection from it). */
+    private readonly nodeArgs: readonly string[] = ['--trace-gc'],
   ) {
     this.log = createWriteStream(logPath, { flags: 'a' });
   }
@@ -75,7 +75,7 @@ export class ServiceProcess {
   async start(timeoutMs = 120_000): Promise<void> {
     const t0 = performance.now();
     this.log.write(`\n==== start ${++this.starts} at ${new Date().toISOString()}\n`);
-    const child = spawn(process.execPath, [...(this.traceGc ? ['--trace-gc'] : []), BIN, 'serve'], { env: this.env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...this.nodeArgs, BIN, 'serve'], { env: this.env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     let out = ''; // start-up text, without the GC trace
     let partial = '';

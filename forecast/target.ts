@@ -193,8 +193,29 @@ export interface TargetSeries {
  * cut-off, on a grid that runs on to `toMs` (the end of the horizon; NaN
  * there), with each meter's weather station temperature over the whole grid
  * (stored values at or after the issue time are the weather forecast). Two
- * statements whatever the number of meters: one for readings, one for weather.
+ * statements whatever the number of meters on a server (one for readings,
+ * one for weather); on the embedded database the readings a few meters at a
+ * time (loadHistory).
  */
+/** Meters per history statement on the embedded database (see loadHistory). */
+const EMBEDDED_HISTORY_METERS = 4;
+
+/**
+ * The members' hourly history: one statement on a server; on the embedded
+ * database (PGlite runs each statement on the service's only thread, the
+ * API's) a few meters per statement with a turn of the event loop between,
+ * so that a run over many meters does not hold the API for the whole read.
+ */
+async function loadHistory(database: Database, meters: readonly TargetMeterRow[], fromMs: number, toMs: number): Promise<Awaited<ReturnType<typeof loadHourlyHistory>>> {
+  if (database.engine !== 'pglite' || meters.length <= EMBEDDED_HISTORY_METERS) return loadHourlyHistory(database, { meters, fromMs, toMs });
+  const out: Awaited<ReturnType<typeof loadHourlyHistory>> = new Map();
+  for (let i = 0; i < meters.length; i += EMBEDDED_HISTORY_METERS) {
+    if (i > 0) await new Promise((r) => setImmediate(r));
+    for (const [id, h] of await loadHourlyHistory(database, { meters: meters.slice(i, i + EMBEDDED_HISTORY_METERS), fromMs, toMs })) out.set(id, h);
+  }
+  return out;
+}
+
 export async function loadTargetSeries(
   database: Database,
   target: ResolvedTarget,
@@ -204,7 +225,7 @@ export async function loadTargetSeries(
   const startMs = Math.floor(p.historyFromMs / HOUR) * HOUR;
   const hours = Math.max(0, Math.ceil((p.toMs - startMs) / HOUR));
   const cutoff = Math.max(startMs, Math.floor(p.dataCutoffMs / HOUR) * HOUR);
-  const history = await loadHourlyHistory(database, { meters, fromMs: startMs, toMs: cutoff });
+  const history = await loadHistory(database, meters, startMs, cutoff);
   const stationNames = [...new Set([target.weatherStation, ...meters.map((m) => m.weatherStation)].filter((s): s is string => s !== null))];
   const stationIds = await findWeatherStations(database, stationNames);
   const temps = await loadStationTemperature(database, { stationIds: [...stationIds.values()], fromMs: startMs, toMs: startMs + hours * HOUR });

@@ -83,6 +83,19 @@ describe.each(FLAVOURS)('forecast repository (%s)', (flavour) => {
     expect(s.coverage).toEqual([{ meter: 'H60', hours: 2, estimated: 0 }, { meter: 'Q15', hours: 2, estimated: 1 }]);
   });
 
+  it('a portfolio of 9 members (read a few meters per statement on the embedded database): each member gets its own history, in member order', async () => {
+    const { valid } = parseMeterRows(Array.from({ length: 9 }, (_, k) => ({ id: `M${k}`, portfolio: 'NINE', multiplier: k + 1 })));
+    await upsertMeters(database, valid.map((v) => v.meter));
+    // Meter Mk: hours 0..2 = 10k, 10k + 1, 10k + 2 (kWh before its multiplier k + 1).
+    const rows = Array.from({ length: 9 }, (_, k) => [0, 1, 2].map((h) => ({ meter: `M${k}`, channel: 'active_import', start: at(h), value: 10 * k + h }))).flat();
+    expect((await ingestReadings(database, rows, { transport: 'http', principal: 'test' })).rejected).toEqual([]);
+    const r = await resolveTarget(database, { kind: 'portfolio', id: 'NINE' });
+    if (!r.ok) throw new Error(r.reason);
+    const s = await loadTargetSeries(database, r.target, r.target.meters, { historyFromMs: T0, dataCutoffMs: T0 + 3 * HOUR, toMs: T0 + 4 * HOUR });
+    expect(s.members.map((m) => [m.id, ...m.values])).toEqual(Array.from({ length: 9 }, (_, k) => [`meter:M${k}`, ...[0, 1, 2].map((h) => (10 * k + h) * (k + 1)), NaN]));
+    expect(s.coverage.map((c) => c.hours)).toEqual(Array(9).fill(3));
+  });
+
   it('values go in by COPY: series names with tab, newline and backslash survive, non-finite P10/P90 become null, rows without P50 are left out', async () => {
     const id = await createRun(database, { target: 'meter:odd', horizon: 'intraday', model: 'naive', issueTime: new Date(T0), requestedBy: 't' });
     await claimRun(database, 'w', id);
