@@ -1,7 +1,9 @@
 import { channelByCode } from '../models/channel.js';
 import { qualityCode, qualityName, sourceCode, sourceName, type NormalizedReading } from '../models/reading.js';
 import { tzOffsetMinutes } from '../models/time.js';
-import type { Database, SqlSession } from './database.js';
+import { sql, type Kysely } from 'kysely';
+import type { Database, Session } from './database.js';
+import type { DB } from './types.js';
 import { markDirtyDays } from './billing-rollup.repository.js';
 import { withRetry } from './db-errors.js';
 import { insertDeadLetters, type DeadLetter } from './dead-letter.repository.js';
@@ -37,7 +39,7 @@ export interface WriteReject {
   readonly reason: string;
 }
 
-const STAGING = `CREATE TEMP TABLE IF NOT EXISTS staging_readings (
+const STAGING = sql`CREATE TEMP TABLE IF NOT EXISTS staging_readings (
   meter_id integer NOT NULL, channel smallint NOT NULL, start timestamptz NOT NULL,
   value double precision NOT NULL, interval_minutes smallint, quality smallint NOT NULL, source smallint NOT NULL
 ) ON COMMIT DELETE ROWS`;
@@ -56,7 +58,7 @@ const STAGING = `CREATE TEMP TABLE IF NOT EXISTS staging_readings (
  *   server CPU per row (speculative insertion probes the index twice).
  * - No lock is taken up front: concurrent writers of the same keys are rare,
  *   and a lost race always surfaces as an error that rolls the write back
- *   (see LOCK_STORED), after which writeReadings runs it again with the
+ *   (see lockStoredRows), after which writeReadings runs it again with the
  *   stored keys locked.
  * - No ANALYZE of the staging table (≈ 15 % of server time); the plan is the
  *   same without its statistics.
@@ -66,11 +68,11 @@ const STAGING = `CREATE TEMP TABLE IF NOT EXISTS staging_readings (
  * A head-end re-sending the figure VEE already judged (stored as validated or
  * suspect, arriving as measured) is a no-op, not a new version: otherwise each
  * re-send would undo the judgement and the next validation run would redo it.
- * $6 is true for external ingest (BatchInfo.validate); VEE's own writes, which
- * may lift a suspect mark back to measured, pass false.
+ * `validate` is true for external ingest (BatchInfo.validate); VEE's own writes,
+ * which may lift a suspect mark back to measured, pass false.
  */
-const KEEPS_JUDGEMENT = (stored: string, incoming: string) =>
-  `$6::boolean AND ${incoming}.quality = ${qualityCode('measured')} AND ${stored}.quality IN (${qualityCode('validated')}, ${qualityCode('suspect')}) AND ${stored}.value = ${incoming}.value`;
+const KEEPS_JUDGEMENT = (stored: string, incoming: string, validate: boolean) =>
+  sql`${validate}::boolean AND ${sql.raw(`${incoming}.quality = ${qualityCode('measured')} AND ${stored}.quality IN (${qualityCode('validated')}, ${qualityCode('suspect')}) AND ${stored}.value = ${incoming}.value`)}`;
 
 /**
  * Settlement supersedes measured values (docs/settlement.md): a measured
@@ -79,10 +81,10 @@ const KEEPS_JUDGEMENT = (stored: string, incoming: string) =>
  * replaced (the newest non-settlement version in the history) is a no-op,
  * counted unchanged; a different one (a late measured correction) is kept as
  * a dead letter instead (HELD_BY_SETTLEMENT). Settlement imports, edits and
- * VEE's own writes still replace a settled value. `validate` is $6 in the merges.
+ * VEE's own writes still replace a settled value (`validate` false).
  */
-const KEEPS_SETTLED = (stored: string, incoming: string, validate = '$6::boolean') =>
-  `${validate} AND ${incoming}.quality = ${qualityCode('measured')} AND ${stored}.source = ${sourceCode('settlement')} AND ${incoming}.source <> ${sourceCode('settlement')}`;
+const KEEPS_SETTLED = (stored: string, incoming: string, validate: boolean) =>
+  sql`${validate}::boolean AND ${sql.raw(`${incoming}.quality = ${qualityCode('measured')} AND ${stored}.source = ${sourceCode('settlement')} AND ${incoming}.source <> ${sourceCode('settlement')}`)}`;
 
 /** The newest version of `c`'s key in reading_history whose source is not settlement: the value before the settlement (null: none). */
 const BEFORE_SETTLEMENT = (c: string) =>
@@ -95,7 +97,7 @@ const BEFORE_SETTLEMENT = (c: string) =>
  * settled hour, which writeReadings dead-letters (HeldRow). An aggregate's
  * FILTER is evaluated before its arguments and AND stops at `settled`, so only
  * settled rows probe the history (a primary-key probe each); the others cost
- * one boolean test in a scan FAST_MERGE makes anyway.
+ * one boolean test in a scan fastMerge makes anyway.
  */
 const HELD_BY_SETTLEMENT = (c: string) => `
   json_agg(json_build_object(
@@ -104,35 +106,43 @@ const HELD_BY_SETTLEMENT = (c: string) => `
     'external_id', (SELECT m.external_id FROM meters m WHERE m.id = ${c}.meter_id)
   )) FILTER (WHERE ${c}.settled AND ${BEFORE_SETTLEMENT(c)} IS DISTINCT FROM ${c}.new_value)`;
 
-const FAST_MERGE = `
+/** What the merges know of a batch: its time span (first and last start), meters and channels. */
+interface Span {
+  readonly min: Date;
+  readonly max: Date;
+  readonly meters: readonly number[];
+  readonly channels: readonly number[];
+}
+
+const fastMerge = (batchId: number, span: Span, validate: boolean) => sql<{ stored: number; superseded: number; held: HeldRow[] | null }>`
 WITH cur AS MATERIALIZED (
   SELECT r.meter_id, r.channel, r.start, r.value, r.interval_minutes, r.quality, r.source, r.version, r.batch_id,
          s.value AS new_value, s.interval_minutes AS new_interval_minutes, s.quality AS new_quality, s.source AS new_source,
-         ((r.value <> s.value OR (r.quality <> s.quality AND NOT (${KEEPS_JUDGEMENT('r', 's')}))) AND NOT (${KEEPS_SETTLED('r', 's')})) AS differs,
-         (${KEEPS_SETTLED('r', 's')}) AS settled
+         ((r.value <> s.value OR (r.quality <> s.quality AND NOT (${KEEPS_JUDGEMENT('r', 's', validate)}))) AND NOT (${KEEPS_SETTLED('r', 's', validate)})) AS differs,
+         (${KEEPS_SETTLED('r', 's', validate)}) AS settled
   FROM readings r
   JOIN staging_readings s USING (meter_id, channel, start)
-  WHERE r.meter_id = ANY($4::int[]) AND r.channel = ANY($5::smallint[]) AND r.start >= $2 AND r.start <= $3
+  WHERE r.meter_id = ANY(${span.meters}::int[]) AND r.channel = ANY(${span.channels}::smallint[]) AND r.start >= ${span.min} AND r.start <= ${span.max}
 ), hist AS (
   INSERT INTO reading_history (meter_id, channel, start, value, interval_minutes, quality, source, version, batch_id, superseded_by_batch)
-  SELECT meter_id, channel, start, value, interval_minutes, quality, source, version, batch_id, $1 FROM cur WHERE differs
+  SELECT meter_id, channel, start, value, interval_minutes, quality, source, version, batch_id, ${batchId} FROM cur WHERE differs
 ), up AS (
   UPDATE readings r
   SET value = c.new_value, interval_minutes = c.new_interval_minutes, quality = c.new_quality, source = c.new_source,
-      version = r.version + 1, batch_id = $1
+      version = r.version + 1, batch_id = ${batchId}
   FROM cur c
   WHERE c.differs AND r.meter_id = c.meter_id AND r.channel = c.channel AND r.start = c.start
 ), ins AS (
   INSERT INTO readings (meter_id, channel, start, value, interval_minutes, quality, source, version, batch_id)
-  SELECT s.meter_id, s.channel, s.start, s.value, s.interval_minutes, s.quality, s.source, 1, $1
+  SELECT s.meter_id, s.channel, s.start, s.value, s.interval_minutes, s.quality, s.source, 1, ${batchId}
   FROM staging_readings s
   WHERE NOT EXISTS (SELECT 1 FROM cur c WHERE c.meter_id = s.meter_id AND c.channel = s.channel AND c.start = s.start)
 )
-SELECT count(*)::int AS stored, count(*) FILTER (WHERE differs)::int AS superseded, ${HELD_BY_SETTLEMENT('cur')} AS held FROM cur`;
+SELECT count(*)::int AS stored, count(*) FILTER (WHERE differs)::int AS superseded, ${sql.raw(HELD_BY_SETTLEMENT('cur'))} AS held FROM cur`;
 
 /**
  * Locks the stored rows of the batch's keys, in key order, before the merge
- * of a retried write. Why a write is retried: FAST_MERGE numbers the
+ * of a retried write. Why a write is retried: fastMerge numbers the
  * version it moves to reading_history from its snapshot. A concurrent writer
  * that replaced the same row after that snapshot moved the same version
  * there (every version bump writes the old version to the history in the
@@ -140,18 +150,18 @@ SELECT count(*)::int AS stored, count(*) FILTER (WHERE differs)::int AS supersed
  * reading_history_pkey); one that inserted a key we insert collides on
  * readings_pkey; writers locking rows in different orders deadlock. Each
  * error rolls the whole write back, nothing stale is ever stored, and the
- * write runs again: with the rows locked, FAST_MERGE's next snapshot is the
+ * write runs again: with the rows locked, fastMerge's next snapshot is the
  * latest committed state of every stored key and stays so until commit, so
  * the versions it numbers cannot collide. Only a key inserted by another
  * writer after this lock can still race (it retries once more, and then the
  * key is stored and locked). Key order: retrying writers never deadlock with
- * each other. $1 min, $2 max, $3 meters, $4 channels.
+ * each other.
  */
-const LOCK_STORED = `
+const lockStoredRows = (span: Span) => sql`
 SELECT count(*)::int AS locked FROM (
   SELECT 1 FROM readings r
   JOIN staging_readings s USING (meter_id, channel, start)
-  WHERE r.meter_id = ANY($3::int[]) AND r.channel = ANY($4::smallint[]) AND r.start >= $1 AND r.start <= $2
+  WHERE r.meter_id = ANY(${span.meters}::int[]) AND r.channel = ANY(${span.channels}::smallint[]) AND r.start >= ${span.min} AND r.start <= ${span.max}
   ORDER BY r.meter_id, r.channel, r.start
   FOR UPDATE OF r
 ) k`;
@@ -162,9 +172,9 @@ SELECT count(*)::int AS locked FROM (
  * batches lock queue rows in the same order; a key already claimed by a worker
  * is re-armed so the new data gets validated.
  */
-const ENQUEUE_VALIDATION = `
+const enqueueValidation = (meter: readonly number[], channel: readonly number[], date: readonly string[]) => sql`
 INSERT INTO vee_queue (meter_id, channel, local_date)
-SELECT * FROM unnest($1::int[], $2::smallint[], $3::date[])
+SELECT * FROM unnest(${meter}::int[], ${channel}::smallint[], ${date}::date[])
 ORDER BY 1, 2, 3
 ON CONFLICT (meter_id, channel, local_date) DO UPDATE SET claimed_at = NULL, enqueued_at = now() WHERE vee_queue.claimed_at IS NOT NULL`;
 
@@ -177,8 +187,8 @@ const DAY_MS = 86_400_000;
  * conversion, a meters lookup and a sort per row, cost as much server time as
  * the COPY of the rows itself.
  */
-async function enqueueTouchedDays(s: SqlSession, rows: readonly NormalizedReading[], meterIds: readonly number[]): Promise<void> {
-  const zones = await s.query<{ id: number; timezone: string }>('SELECT id, timezone FROM meters WHERE id = ANY($1::int[])', [meterIds]);
+async function enqueueTouchedDays(db: Kysely<DB>, rows: readonly NormalizedReading[], meterIds: readonly number[]): Promise<void> {
+  const zones = await db.selectFrom('meters').select(['id', 'timezone']).where(sql<boolean>`id = ANY(${meterIds}::int[])`).execute();
   const tzOf = new Map(zones.map((z) => [z.id, z.timezone]));
   const days = new Map<number, { meterId: number; channel: number; days: Set<number> }>();
   let lastKey = -1;
@@ -208,19 +218,19 @@ async function enqueueTouchedDays(s: SqlSession, rows: readonly NormalizedReadin
       date.push(new Date(d * DAY_MS).toISOString().slice(0, 10));
     }
   }
-  await s.query(ENQUEUE_VALIDATION, [meter, channel, date]);
+  await enqueueValidation(meter, channel, date).execute(db);
 }
 
-/** Whether any row is stored for the batch's meters and channels in its time span ($1 min, $2 max). */
-const ANY_STORED = `
+/** Whether any row is stored for the batch's meters and channels in its time span. */
+const anyStored = (span: Span) => sql<{ stored: boolean }>`
 SELECT EXISTS (
   SELECT 1 FROM readings
-  WHERE meter_id = ANY($3::int[]) AND channel = ANY($4::smallint[]) AND start >= $1 AND start <= $2
+  WHERE meter_id = ANY(${span.meters}::int[]) AND channel = ANY(${span.channels}::smallint[]) AND start >= ${span.min} AND start <= ${span.max}
 ) AS stored`;
 
 /**
  * Runs of a write in all: the first without locks, the others with the stored
- * keys locked (LOCK_STORED). A locked run loses only to a writer inserting
+ * keys locked (lockStoredRows). A locked run loses only to a writer inserting
  * one of its new keys at the same moment (or a deadlock with an unlocked
  * first run), and each loss means that writer committed. In
  * test/reading-write-concurrency.test.ts (4 writers × 50 rounds on one
@@ -303,7 +313,7 @@ export function toCopyBinary(rows: readonly NormalizedReading[], batchId?: numbe
  * per meter/channel/start (ingest/normalize guarantees it). Idempotent:
  * re-sending is a no-op. Concurrent writers of the same keys are
  * serialised: a run that lost a race to one is rolled back and run again
- * with the stored keys locked (LOCK_STORED), at most WRITE_ATTEMPTS runs, so
+ * with the stored keys locked (lockStoredRows), at most WRITE_ATTEMPTS runs, so
  * each gets accepted, superseded or unchanged and versions stay numbered
  * 1, 2, 3, … per key. `rejected`: rows dead-lettered by the write itself,
  * in the same transaction (late measured values for settled hours, see
@@ -326,40 +336,45 @@ export async function writeReadings(
     if (r.meterId !== lastMeter) meterIds.add((lastMeter = r.meterId));
     channels.add(r.channel);
   }
-  const meterList = [...meterIds];
-  const params = [new Date(min), new Date(max), meterList, [...channels]];
+  const span: Span = { min: new Date(min), max: new Date(max), meters: [...meterIds], channels: [...channels] };
 
   let runs = 0;
-  return withRetry(database, (s) => writeOnce(s, rows, batch, deadLetters, params, meterList, ++runs > 1), WRITE_ATTEMPTS);
+  return withRetry(database, (s) => writeOnce(s, rows, batch, deadLetters, span, ++runs > 1), WRITE_ATTEMPTS);
 }
 
-/** One run of writeReadings in transaction `s`; `lockStored` on a retry (LOCK_STORED). */
+/** One run of writeReadings in transaction `s`; `lockStored` on a retry (lockStoredRows). */
 async function writeOnce(
-  s: SqlSession,
+  s: Session,
   rows: readonly NormalizedReading[],
   batch: BatchInfo,
   deadLetters: readonly DeadLetter[],
-  params: readonly unknown[],
-  meterList: readonly number[],
+  span: Span,
   lockStored: boolean,
 ): Promise<WriteCounts & { batchId: number; rejected: WriteReject[] }> {
-  const [{ id }] = await s.query<{ id: number }>(
-    'INSERT INTO ingest_batches (transport, principal, detail) VALUES ($1, $2, $3) RETURNING id',
-    [batch.transport, batch.principal, batch.detail ?? null],
-  );
+  const { db } = s;
+  const meterList = span.meters;
+  const { id } = await db
+    .insertInto('ingest_batches')
+    .values({ transport: batch.transport, principal: batch.principal, detail: batch.detail ?? null })
+    .returning('id')
+    .executeTakeFirstOrThrow();
   await insertDeadLetters(s, { transport: batch.transport, principal: batch.principal, topic: batch.topic, batchId: id }, deadLetters);
   if (rows.length === 0) return { batchId: id, accepted: 0, unchanged: 0, superseded: 0, rejected: [] };
-  const [{ stored }] = await s.query<{ stored: boolean }>(ANY_STORED, params);
+  const {
+    rows: [{ stored }],
+  } = await anyStored(span).execute(db);
   if (!stored) {
     await s.raw.copyFrom(COPY_READINGS, toCopyBinary(rows, id));
-    if (batch.validate) await enqueueTouchedDays(s, rows, meterList);
+    if (batch.validate) await enqueueTouchedDays(db, rows, meterList);
     await markDirtyDays(s, rows, meterList);
     return { batchId: id, accepted: rows.length, unchanged: 0, superseded: 0, rejected: [] };
   }
-  await s.query(STAGING);
+  await STAGING.execute(db);
   await s.raw.copyFrom('COPY staging_readings FROM STDIN (FORMAT binary)', toCopyBinary(rows));
-  if (lockStored) await s.query(LOCK_STORED, params);
-  const [res] = await s.query<{ stored: number; superseded: number; held: HeldRow[] | null }>(FAST_MERGE, [id, ...params, batch.validate === true]);
+  if (lockStored) await lockStoredRows(span).execute(db);
+  const {
+    rows: [res],
+  } = await fastMerge(id, span, batch.validate === true).execute(db);
   const counts: WriteCounts & { batchId: number; rejected: WriteReject[] } = {
     batchId: id,
     accepted: rows.length - res.stored,
@@ -372,7 +387,7 @@ async function writeOnce(
     counts.unchanged -= counts.rejected.length; // they were kept out of readings like a re-send
   }
   // A batch that changed nothing (a pure re-send) needs no re-validation.
-  if (batch.validate && counts.accepted + counts.superseded > 0) await enqueueTouchedDays(s, rows, meterList);
+  if (batch.validate && counts.accepted + counts.superseded > 0) await enqueueTouchedDays(db, rows, meterList);
   if (counts.accepted + counts.superseded > 0) await markDirtyDays(s, rows, meterList); // billing rollup
   return counts;
 }
@@ -394,7 +409,7 @@ interface HeldRow {
  * only when HELD_BY_SETTLEMENT found some (rare), so one pass over the batch
  * to find them is fine.
  */
-async function rejectHeld(s: SqlSession, rows: readonly NormalizedReading[], batch: BatchInfo, batchId: number, held: readonly HeldRow[]): Promise<WriteReject[]> {
+async function rejectHeld(s: Session, rows: readonly NormalizedReading[], batch: BatchInfo, batchId: number, held: readonly HeldRow[]): Promise<WriteReject[]> {
   const byGroup = new Map<number, Map<number, HeldRow>>(); // meter * 65 536 + channel (exact) → start → row
   for (const h of held) {
     const key = h.meter_id * 65_536 + h.channel;

@@ -176,10 +176,10 @@ describe.each(FLAVOURS.filter((f) => f === 'server'))('reading writes racing ano
     const t0 = Date.UTC(2026, 2, 1);
     const rows = [row(m, t0, 10), row(m, t0 + 3_600_000, 11), row(m, t0 + 7_200_000, 12)];
     let write: Promise<Awaited<ReturnType<typeof writeReadings>>> | undefined;
-    await database.session(async (s) => {
+    await database.session(async ({ db }) => {
       // Hold t0 (value 9) uncommitted; our write then blocks on that key and, when this commits, hits unique_violation.
-      await s.query(`INSERT INTO ingest_batches (transport, principal) VALUES ('test', 'other') RETURNING id`);
-      await s.query(`INSERT INTO readings (meter_id, channel, start, value, interval_minutes, quality, source, version, batch_id) VALUES ($1, 1, $2, 9, 60, 0, 0, 1, 0)`, [m, new Date(t0)]);
+      await db.insertInto('ingest_batches').values({ transport: 'test', principal: 'other' }).returning('id').execute();
+      await db.insertInto('readings').values({ meter_id: m, channel: 1, start: new Date(t0), value: 9, interval_minutes: 60, quality: 0, source: 0, version: 1, batch_id: 0 }).execute();
       write = writeReadings(database, rows, batch);
       for (let i = 0; i < 200; i++) {
         const waiting = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`.execute(database.db);
