@@ -1,24 +1,10 @@
 import { createFailingItems, failureReporter, type FailingItems } from '../models/failing-items.js';
+import { createPeriodic, silentLog, type ComponentLog, type Timers } from '../models/periodic.js';
 import { maintainBillingRollup } from '../sql/billing-rollup.repository.js';
 import type { Database } from '../sql/database.js';
 import type { ReadinessParams } from './figures.js';
 import { parsePeriod, periodAt } from './period.js';
 import { refreshReadiness, type ReadinessResult } from './readiness.js';
-
-type LogFn = (objOrMsg: object | string, msg?: string) => void;
-/** Structurally the logger `mdm serve` hands its components. */
-export interface BillingLog {
-  readonly info: LogFn;
-  readonly warn: LogFn;
-  readonly error: LogFn;
-  readonly debug?: LogFn;
-}
-
-/** Timers passed in so tests can drive the schedule. */
-export interface BillingTimers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
 
 export interface BillingComponentOptions {
   readonly database: Database;
@@ -28,22 +14,19 @@ export interface BillingComponentOptions {
   readonly readinessMs: number;
   readonly params: ReadinessParams;
   readonly now?: () => number;
-  readonly timers?: BillingTimers;
+  readonly timers?: Timers;
 }
 
 export interface BillingComponent {
   readonly name: 'billing';
   readonly probe: { readonly name: string; check(): { ok: boolean; [k: string]: unknown } };
-  start(log?: BillingLog): Promise<void>;
+  start(log?: ComponentLog): Promise<void>;
   stop(): Promise<void>;
   /** One tick now (what the timer does): rollup maintenance, then readiness when due. */
   tick(): Promise<void>;
   /** Meter days, meters and readiness meters that failed, retried with backoff (what the probe lists). */
   readonly failing: FailingItems;
 }
-
-const silent: BillingLog = { info: () => {}, warn: () => {}, error: () => {} };
-const realTimers: BillingTimers = { setTimeout: (fn, ms) => setTimeout(fn, ms).unref(), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
 
 /**
  * The billing part of `mdm serve`. Each tick it brings the daily rollup up
@@ -64,16 +47,11 @@ const realTimers: BillingTimers = { setTimeout: (fn, ms) => setTimeout(fn, ms).u
  */
 export function createBillingComponent(o: BillingComponentOptions): BillingComponent {
   const now = o.now ?? Date.now;
-  const timers = o.timers ?? realTimers;
   const tickMs = o.rollupMs > 0 ? o.rollupMs : o.readinessMs;
-  let log = silent;
-  let timer: unknown;
-  let running = false;
-  let inFlight: Promise<unknown> = Promise.resolve();
+  let log = silentLog;
   let nextReadiness = 0;
   let rollup: { at: string; adopted: number; refreshed: number; ms: number } | undefined;
   let readiness: { at: string; ms: number; periods: Record<string, { meters: number; notBillable: number }> } | undefined;
-  let lastError: string | undefined;
   const reporter = failureReporter(() => log, 'billing');
   const failing = createFailingItems({ now, report: reporter.report });
 
@@ -106,37 +84,27 @@ export function createBillingComponent(o: BillingComponentOptions): BillingCompo
       nextReadiness = now() + o.readinessMs;
       await runReadiness(now());
     }
-    lastError = undefined;
   }
 
-  const loop = () => {
-    inFlight = tick()
-      .catch((err: Error) => {
-        lastError = err.message;
-        log.error({ err: err.message }, 'billing maintenance failed');
-      })
-      .finally(() => {
-        reporter.endTick();
-        if (running) timer = timers.setTimeout(loop, tickMs);
-      });
-  };
+  const loop = createPeriodic({
+    tick,
+    everyMs: tickMs,
+    timers: o.timers,
+    onError: (err) => log.error({ err: err.message }, 'billing maintenance failed'),
+    afterTick: () => reporter.endTick(),
+  });
 
   return {
     name: 'billing',
     probe: {
       name: 'billing',
-      check: () => ({ ok: lastError === undefined, rollup: rollup ?? null, readiness: readiness ?? null, ...failing.probe(), ...(lastError ? { error: lastError } : {}) }),
+      check: () => ({ ok: loop.lastError === undefined, rollup: rollup ?? null, readiness: readiness ?? null, ...failing.probe(), ...(loop.lastError ? { error: loop.lastError } : {}) }),
     },
     async start(l) {
-      log = l ?? silent;
-      running = true;
-      timer = timers.setTimeout(loop, 0); // first tick right after start, off the start-up path
+      log = l ?? silentLog;
+      loop.start(); // first tick right after start, off the start-up path
     },
-    async stop() {
-      running = false;
-      timers.clearTimeout(timer);
-      await inFlight;
-    },
+    stop: () => loop.stop(),
     tick,
     failing,
   };

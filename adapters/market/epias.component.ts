@@ -1,22 +1,10 @@
 import { localDate, shiftDate } from '../../models/calendar.js';
 import { MdmError } from '../../models/errors.js';
+import { createPeriodic, silentLog, type ComponentLog, type Timers } from '../../models/periodic.js';
 import type { Database } from '../../sql/database.js';
 import { upsertPrices } from '../../sql/market.repository.js';
 import { EPIAS_TZ } from './epias-csv.js';
 import { EpiasTransparencyClient, type EpiasClientOptions } from './epias-transparency.js';
-
-type LogFn = (objOrMsg: object | string, msg?: string) => void;
-interface Log {
-  readonly info: LogFn;
-  readonly warn: LogFn;
-  readonly error: LogFn;
-}
-
-/** Timers passed in so tests can drive the schedule. */
-export interface EpiasTimers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
 
 export interface EpiasFetchResult {
   readonly from: string;
@@ -45,9 +33,6 @@ export async function fetchEpiasPrices(database: Database, client: EpiasTranspar
   return { from, to, ptf: nPtf, smf: nSmf };
 }
 
-const realTimers: EpiasTimers = { setTimeout: (fn, ms) => setTimeout(fn, ms).unref(), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
-const silent: Log = { info: () => {}, warn: () => {}, error: () => {} };
-
 export interface EpiasComponentConfig {
   readonly EPIAS_FETCH_INTERVAL_MIN: number;
   readonly EPIAS_BASE_URL: string;
@@ -64,7 +49,7 @@ export interface EpiasComponentConfig {
  */
 export function epiasComponent(
   ctx: { readonly config: EpiasComponentConfig; readonly database: Database },
-  deps: { readonly fetch?: EpiasClientOptions['fetch']; readonly timers?: EpiasTimers; readonly now?: () => number } = {},
+  deps: { readonly fetch?: EpiasClientOptions['fetch']; readonly timers?: Timers; readonly now?: () => number } = {},
 ) {
   const c = ctx.config;
   if (!c.EPIAS_FETCH_INTERVAL_MIN) return undefined;
@@ -72,16 +57,12 @@ export function epiasComponent(
     throw new MdmError('MDM_ERR_CONFIG', ['  EPIAS_USERNAME, EPIAS_PASSWORD: required when EPIAS_FETCH_INTERVAL_MIN > 0 (register at the EPİAŞ transparency platform)']);
   }
   const now = deps.now ?? Date.now;
-  const timers = deps.timers ?? realTimers;
   const client = new EpiasTransparencyClient({ baseUrl: c.EPIAS_BASE_URL, authUrl: c.EPIAS_AUTH_URL, username: c.EPIAS_USERNAME, password: c.EPIAS_PASSWORD, fetch: deps.fetch, now });
-  const everyMs = c.EPIAS_FETCH_INTERVAL_MIN * 60_000;
-  let log = silent;
-  let timer: unknown;
-  let stopped = false;
-  let inFlight: Promise<void> = Promise.resolve();
+  let log: ComponentLog = silentLog;
   let last: (EpiasFetchResult & { at: string }) | undefined;
   let lastError: string | undefined;
 
+  /** One run: a failure is logged and kept for the probe (a direct call too), never thrown. */
   async function tick(): Promise<void> {
     try {
       const r = await fetchEpiasPrices(ctx.database, client, now());
@@ -93,26 +74,17 @@ export function epiasComponent(
       log.error({ err }, 'EPİAŞ price fetch failed; retried at the next run');
     }
   }
-  const schedule = () => {
-    if (stopped) return;
-    timer = timers.setTimeout(() => {
-      inFlight = tick().finally(schedule);
-    }, everyMs);
-  };
+  const loop = createPeriodic({ tick, everyMs: c.EPIAS_FETCH_INTERVAL_MIN * 60_000, timers: deps.timers, onError: () => {} });
 
   return {
     name: 'epias',
     probe: { name: 'epias', check: () => ({ ok: lastError === undefined, lastRun: last ?? null, ...(lastError ? { error: lastError } : {}) }) },
     /** One run now (what the timer does). */
     tick,
-    async start(l: Log) {
+    async start(l: ComponentLog) {
       log = l;
-      inFlight = tick().finally(schedule);
+      loop.start(); // the first run right after start
     },
-    async stop() {
-      stopped = true;
-      if (timer !== undefined) timers.clearTimeout(timer);
-      await inFlight;
-    },
+    stop: () => loop.stop(),
   };
 }

@@ -1,26 +1,12 @@
 import { createFailingItems, failureReporter, type FailingItems } from '../../models/failing-items.js';
+import { createPeriodic, silentLog, type ComponentLog, type Timers } from '../../models/periodic.js';
 import type { Database } from '../../sql/database.js';
 import { checkSilence } from './silence.js';
-
-type LogFn = (objOrMsg: object | string, msg?: string) => void;
-/** Structurally the logger `mdm serve` hands its components. */
-export interface AlarmsLog {
-  readonly info: LogFn;
-  readonly error: LogFn;
-  readonly warn?: LogFn;
-  readonly debug?: LogFn;
-}
-
-/** Timers passed in so tests can drive the schedule. */
-export interface AlarmsTimers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
 
 export interface AlarmsComponent {
   readonly name: 'alarms';
   readonly probe: { readonly name: string; check(): { ok: boolean; [k: string]: unknown } };
-  start(log?: AlarmsLog): Promise<void>;
+  start(log?: ComponentLog): Promise<void>;
   stop(): Promise<void>;
   /** One silence check now (what the timer does). */
   tick(): Promise<void>;
@@ -28,9 +14,7 @@ export interface AlarmsComponent {
   readonly failing: FailingItems;
 }
 
-const silent: AlarmsLog = { info: () => {}, error: () => {} };
 const KEY = 'silence|';
-const realTimers: AlarmsTimers = { setTimeout: (fn, ms) => setTimeout(fn, ms).unref(), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
 
 /**
  * The alarms part of `mdm serve`: every `intervalMs` the silence check
@@ -41,16 +25,11 @@ const realTimers: AlarmsTimers = { setTimeout: (fn, ms) => setTimeout(fn, ms).un
  * error, listed in the probe under `failing` and retried with backoff (1 min
  * doubling to 1 h), while every other meter is checked; the probe stays ok.
  */
-export function createAlarmsComponent(o: { database: Database; intervalMs: number; now?: () => number; timers?: AlarmsTimers }): AlarmsComponent {
+export function createAlarmsComponent(o: { database: Database; intervalMs: number; now?: () => number; timers?: Timers }): AlarmsComponent {
   const now = o.now ?? Date.now;
-  const timers = o.timers ?? realTimers;
-  let log = silent;
-  let timer: unknown;
-  let running = false;
-  let inFlight: Promise<unknown> = Promise.resolve();
+  let log = silentLog;
   let last: { at: string; opened: number; closed: number; ms: number } | undefined;
-  let lastError: string | undefined;
-  const reporter = failureReporter(() => ({ warn: log.info, ...log }), 'alarms');
+  const reporter = failureReporter(() => log, 'alarms');
   const failing = createFailingItems({ now, report: reporter.report });
 
   async function tick(): Promise<void> {
@@ -61,34 +40,24 @@ export function createAlarmsComponent(o: { database: Database; intervalMs: numbe
     for (const k of failing.keys(KEY)) if (!failing.waiting(k)) failing.succeed(k);
     last = { at: new Date(t).toISOString(), opened: r.opened, closed: r.closed, ms: now() - t };
     if (r.opened + r.closed > 0) log.info({ opened: r.opened, closed: r.closed }, 'alarms: silence check');
-    lastError = undefined;
   }
 
-  const loop = () => {
-    inFlight = tick()
-      .catch((err: Error) => {
-        lastError = err.message;
-        log.error({ err: err.message }, 'alarms: silence check failed');
-      })
-      .finally(() => {
-        reporter.endTick();
-        if (running) timer = timers.setTimeout(loop, o.intervalMs);
-      });
-  };
+  const loop = createPeriodic({
+    tick,
+    everyMs: o.intervalMs,
+    timers: o.timers,
+    onError: (err) => log.error({ err: err.message }, 'alarms: silence check failed'),
+    afterTick: () => reporter.endTick(),
+  });
 
   return {
     name: 'alarms',
-    probe: { name: 'alarms', check: () => ({ ok: lastError === undefined, silenceCheck: last ?? null, ...failing.probe(), ...(lastError ? { error: lastError } : {}) }) },
+    probe: { name: 'alarms', check: () => ({ ok: loop.lastError === undefined, silenceCheck: last ?? null, ...failing.probe(), ...(loop.lastError ? { error: loop.lastError } : {}) }) },
     async start(l) {
-      log = l ?? silent;
-      running = true;
-      timer = timers.setTimeout(loop, 0);
+      log = l ?? silentLog;
+      loop.start();
     },
-    async stop() {
-      running = false;
-      timers.clearTimeout(timer);
-      await inFlight;
-    },
+    stop: () => loop.stop(),
     tick,
     failing,
   };

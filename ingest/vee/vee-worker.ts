@@ -1,32 +1,14 @@
 import { shiftDate } from '../../models/calendar.js';
 import { createFailingItems, failureReporter, type FailingItems } from '../../models/failing-items.js';
+import { createPeriodic, silentLog, type ComponentLog, type Timers } from '../../models/periodic.js';
 import type { Database } from '../../sql/database.js';
 import { isUnavailable } from '../../sql/db-errors.js';
 import { findVeeMeters } from '../../sql/vee.repository.js';
 import { claimQueue, finishQueue, parkQueue, queueStats, type QueueEntry } from '../../sql/vee-queue.repository.js';
 import { runVee, type VeeRunResult, type VeeTarget } from './runner.js';
 
-/** Timers passed in so the polling loop runs on fake timers in tests. */
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-/** The global timers, looked up at call time so vi.useFakeTimers() applies. */
-const realTimers: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
-};
-
-type LogFn = (objOrMsg: object | string, msg?: string) => void;
 /** Structurally the logger `mdm serve` hands its components (a pino child). */
-export interface WorkerLog {
-  readonly debug: LogFn;
-  readonly info: LogFn;
-  readonly warn: LogFn;
-  readonly error: LogFn;
-}
-const silent: WorkerLog = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+export type WorkerLog = ComponentLog;
 
 export interface VeeWorkerOptions {
   readonly database: Database;
@@ -124,17 +106,12 @@ function groupBy<T, K>(xs: readonly T[], key: (x: T) => K): Map<K, T[]> {
  */
 export function createVeeWorker(opts: VeeWorkerOptions): VeeWorker {
   const { database } = opts;
-  const timers = opts.timers ?? realTimers;
   const now = opts.now ?? Date.now;
   const batchSize = opts.batchSize ?? 500;
   const idleMs = opts.idleMs ?? 2_000;
   const staleMs = opts.staleMs ?? 600_000;
-  let log = silent;
-  let running = false;
-  let timer: unknown;
-  let current: Promise<void> = Promise.resolve();
+  let log: ComponentLog = silentLog;
   let processed = 0;
-  let lastError: string | undefined;
   let lastRoundAt: number | undefined;
   const reporter = failureReporter(() => log, 'vee');
   const failing = createFailingItems({ now, report: reporter.report });
@@ -210,22 +187,14 @@ export function createVeeWorker(opts: VeeWorkerOptions): VeeWorker {
     return entries.length;
   }
 
-  const schedule = (ms: number) => {
-    if (running) timer = timers.setTimeout(() => (current = tick()), ms);
-  };
-  async function tick(): Promise<void> {
-    timer = undefined;
-    try {
-      const n = await drainOnce();
-      lastError = undefined;
-      schedule(n >= batchSize ? 0 : idleMs); // a full round: more is probably waiting
-    } catch (err) {
-      lastError = (err as Error).message;
-      log.error({ err: lastError }, 'vee: queue round failed');
-      schedule(idleMs);
-    }
-    reporter.endTick();
-  }
+  const loop = createPeriodic({
+    // A full round: more is probably waiting.
+    tick: async () => ((await drainOnce()) >= batchSize ? 0 : idleMs),
+    everyMs: idleMs,
+    timers: opts.timers,
+    onError: (err) => log.error({ err: err.message }, 'vee: queue round failed'),
+    afterTick: () => reporter.endTick(),
+  });
 
   return {
     name: 'vee',
@@ -234,27 +203,21 @@ export function createVeeWorker(opts: VeeWorkerOptions): VeeWorker {
       async check() {
         const q = await queueStats(database);
         return {
-          ok: running && lastError === undefined,
+          ok: loop.running && loop.lastError === undefined,
           pending: q.pending,
           oldestQueuedAt: q.oldest ? q.oldest.toISOString() : null,
           processed,
           lastRoundAt: lastRoundAt === undefined ? null : new Date(lastRoundAt).toISOString(),
           ...failing.probe(),
-          ...(lastError ? { error: lastError } : {}),
+          ...(loop.lastError ? { error: loop.lastError } : {}),
         };
       },
     },
     async start(l) {
-      log = l ?? silent;
-      running = true;
-      schedule(0);
+      log = l ?? silentLog;
+      loop.start();
     },
-    async stop() {
-      running = false;
-      if (timer !== undefined) timers.clearTimeout(timer);
-      timer = undefined;
-      await current;
-    },
+    stop: () => loop.stop(),
     drainOnce,
     failing,
   };
