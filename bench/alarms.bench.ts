@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { cpus } from 'node:os';
+import { sql } from 'kysely';
 import { createHookDispatcher } from '../ingest/alarms/hook-dispatcher.js';
 import { recordEvents } from '../ingest/alarms/events.js';
 import { invalidateAlarmRules } from '../ingest/alarms/rules.js';
@@ -135,7 +136,10 @@ const quantile = (xs: readonly number[], q: number): number => {
 };
 
 async function emptyAlarms(database: Database): Promise<void> {
-  await database.session((s) => s.exec('TRUNCATE meter_events, alarms, alarm_transitions, hook_deliveries; DELETE FROM hooks;'));
+  await database.session(async ({ db }) => {
+    await sql`TRUNCATE meter_events, alarms, alarm_transitions, hook_deliveries`.execute(db);
+    await db.deleteFrom('hooks').execute();
+  });
   invalidateAlarmRules(database);
 }
 
@@ -198,7 +202,7 @@ async function round(database: Database, meterIds: readonly number[], log: (line
     await dispatcher.start();
     const started = performance.now();
     const fedMs = await feed(database, eventStream(meterIds, Date.UTC(2026, 1, 1)), writers, true);
-    const delivered = async () => (await database.session((s) => s.query<{ n: number }>(`SELECT count(*)::int AS n FROM hook_deliveries WHERE status = 'delivered'`), { transaction: false }))[0].n;
+    const delivered = async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM hook_deliveries WHERE status = 'delivered'`.execute(database.db)).rows[0].n;
     const end = Date.now() + 180_000;
     while ((await delivered()) < opened && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
     const allMs = performance.now() - started;

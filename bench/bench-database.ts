@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { createPgDatabase, redact, type Database } from '../sql/database.js';
 import { migrate } from '../sql/migrator.js';
 
@@ -12,10 +13,10 @@ export interface BenchDatabase {
   drop(): Promise<void>;
 }
 
-async function onAdmin<T>(baseUrl: string, sql: string): Promise<T[]> {
+async function onAdmin<T>(baseUrl: string, text: string): Promise<T[]> {
   const admin = await createPgDatabase(baseUrl, { max: 1 });
   try {
-    return await admin.session((s) => s.query<T>(sql), { transaction: false });
+    return (await sql.raw<T>(text).execute(admin.db)).rows;
   } finally {
     await admin.close();
   }

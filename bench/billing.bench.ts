@@ -1,4 +1,5 @@
 import { cpus, totalmem } from 'node:os';
+import { sql } from 'kysely';
 import { runBilling } from '../billing/billing-run.js';
 import { parsePeriod } from '../billing/period.js';
 import type { NormalizedReading } from '../models/reading.js';
@@ -40,15 +41,12 @@ const multiplierOf = (i: number) => [1, 10, 40][i % 3];
 
 /** Meters straight into the table: ids BILL-00001…, half three-time, every 10th in Warsaw. */
 export async function insertMeters(database: Database): Promise<void> {
-  await database.session((s) =>
-    s.query(
-      `INSERT INTO meters (external_id, commodity, timezone, interval_minutes, multiplier, tariff, "group", portfolio)
-       SELECT 'BILL-' || lpad(i::text, 5, '0'), 'electricity',
-              CASE WHEN (i - 1) % ${WARSAW_EVERY} = 0 THEN 'Europe/Warsaw' ELSE 'Europe/Istanbul' END, 60,
-              (ARRAY[1, 10, 40])[(i - 1) % 3 + 1], CASE WHEN (i - 1) % 2 = 0 THEN 'three-time' ELSE 'single' END, 'bench', 'bench'
-       FROM generate_series(1, ${METERS}) i`,
-    ),
-  );
+  await sql`
+    INSERT INTO meters (external_id, commodity, timezone, interval_minutes, multiplier, tariff, "group", portfolio)
+    SELECT 'BILL-' || lpad(i::text, 5, '0'), 'electricity',
+           CASE WHEN (i - 1) % ${sql.lit(WARSAW_EVERY)} = 0 THEN 'Europe/Warsaw' ELSE 'Europe/Istanbul' END, 60,
+           (ARRAY[1, 10, 40])[(i - 1) % 3 + 1], CASE WHEN (i - 1) % 2 = 0 THEN 'three-time' ELSE 'single' END, 'bench', 'bench'
+    FROM generate_series(1, ${sql.lit(METERS)}) i`.execute(database.db);
 }
 
 /**
@@ -59,11 +57,13 @@ export async function copyReadings(database: Database, dataDir: string, log: (li
   const series = loadBuildingSeries(dataDir, HOURS);
   const rand = seededRandom(20190401);
   const ids = new Map(
-    (await database.session((s) => s.query<{ id: number; external_id: string }>('SELECT id, external_id FROM meters'))).map((r) => [r.external_id, r.id]),
+    (await database.db.selectFrom('meters').select(['id', 'external_id']).execute()).map((r) => [r.external_id, r.id]),
   );
-  const [{ id: batchId }] = await database.session((s) =>
-    s.query<{ id: number }>(`INSERT INTO ingest_batches (transport, principal, detail) VALUES ('bench', 'billing-bench', 'raw COPY') RETURNING id`),
-  );
+  const { id: batchId } = await database.db
+    .insertInto('ingest_batches')
+    .values({ transport: 'bench', principal: 'billing-bench', detail: 'raw COPY' })
+    .returning('id')
+    .executeTakeFirstOrThrow();
   let total = 0;
   const t0 = performance.now();
   for (let first = 0; first < METERS; first += COPY_METERS) {
@@ -79,10 +79,10 @@ export async function copyReadings(database: Database, dataDir: string, log: (li
       }
     }
     // COPY cannot name batch_id's value per row: a column default set for the load does.
-    await database.session(async (s) => {
-      await s.query(`ALTER TABLE readings ALTER COLUMN batch_id SET DEFAULT ${batchId}`);
-      await s.raw.copyFrom('COPY readings (meter_id, channel, start, value, interval_minutes, quality, source) FROM STDIN (FORMAT binary)', toCopyBinary(rows));
-      await s.query('ALTER TABLE readings ALTER COLUMN batch_id DROP DEFAULT');
+    await database.session(async ({ db, raw }) => {
+      await sql`ALTER TABLE readings ALTER COLUMN batch_id SET DEFAULT ${sql.lit(batchId)}`.execute(db);
+      await raw.copyFrom('COPY readings (meter_id, channel, start, value, interval_minutes, quality, source) FROM STDIN (FORMAT binary)', toCopyBinary(rows));
+      await sql`ALTER TABLE readings ALTER COLUMN batch_id DROP DEFAULT`.execute(db);
     });
   }
   log(`COPY of ${(METERS * HOURS).toLocaleString('en-US')} rows: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -114,22 +114,21 @@ export const billingBench: Bench = {
     const bench = await openBenchDatabase(opts.databaseUrl, TIMEOUT_MS, log, onCleanup);
     try {
       const database = bench.database;
-      const [server] = await database.session((s) =>
-        s.query<{ version: string; workers: string; sb: string }>(
-          `SELECT split_part(version(), ' on ', 1) AS version, current_setting('max_parallel_workers_per_gather') AS workers, current_setting('shared_buffers') AS sb`,
-        ),
-      );
+      const {
+        rows: [server],
+      } = await sql<{ version: string; workers: string; sb: string }>`
+        SELECT split_part(version(), ' on ', 1) AS version, current_setting('max_parallel_workers_per_gather') AS workers, current_setting('shared_buffers') AS sb`.execute(database.db);
       log(`server: ${server.version}, database ${bench.name}`);
       await insertMeters(database);
       const expectedTotal = await copyReadings(database, opts.dataDir, log);
-      await database.session((s) => s.query('VACUUM ANALYZE readings'), { transaction: false });
-      await database.session((s) => s.query('ANALYZE meters'), { transaction: false });
+      await sql`VACUUM ANALYZE readings`.execute(database.db);
+      await sql`ANALYZE meters`.execute(database.db);
       // COPY bypasses ingest, which marks the days it writes: maintenance adopts the meters and rolls up all their days.
       const r0 = performance.now();
       const rolled = await maintainBillingRollup(database);
       const rollupMs = performance.now() - r0;
       log(`rollup of ${rolled.adopted} meters, ${rolled.refreshed.toLocaleString('en-US')} meter days: ${(rollupMs / 1000).toFixed(1)} s (load ${loadNow()})`);
-      await database.session((s) => s.query('VACUUM ANALYZE billing_daily'), { transaction: false });
+      await sql`VACUUM ANALYZE billing_daily`.execute(database.db);
 
       const period = parsePeriod(PERIOD)!;
       const window = { kind: 'period' as const, fromDate: period.fromDate, toDate: period.toDate };

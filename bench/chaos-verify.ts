@@ -4,6 +4,7 @@
  * no two current rows for one key and no extra versions, and the dead letter
  * of every poison item, found by its marker (bench/chaos-poison.ts).
  */
+import { sql } from 'kysely';
 import { qualityCode } from '../models/reading.js';
 import type { Database } from '../sql/database.js';
 import { markersIn } from './chaos-poison.js';
@@ -91,15 +92,11 @@ function outcome(v: Versions | undefined, sent: number): Outcome {
 
 /** Current value, quality and earlier values of the meters' active_import rows in [fromMs, toMs). */
 async function currentValues(database: Database, meters: readonly string[], fromMs: number, toMs: number): Promise<Map<string, Versions>> {
-  const rows = await database.session((s) =>
-    s.query<{ meter: string; ms: string | number; value: number; quality: number; history: number[] | null }>(
-      `SELECT m.external_id AS meter, (extract(epoch FROM r.start) * 1000)::bigint AS ms, r.value, r.quality,
-              (SELECT array_agg(h.value) FROM reading_history h WHERE h.meter_id = r.meter_id AND h.channel = r.channel AND h.start = r.start AND r.version > 1) AS history
-       FROM readings r JOIN meters m ON m.id = r.meter_id
-       WHERE r.channel = 1 AND m.external_id = ANY($1::text[]) AND r.start >= $2 AND r.start < $3`,
-      [meters, new Date(fromMs), new Date(toMs)],
-    ),
-  );
+  const { rows } = await sql<{ meter: string; ms: string | number; value: number; quality: number; history: number[] | null }>`
+    SELECT m.external_id AS meter, (extract(epoch FROM r.start) * 1000)::bigint AS ms, r.value, r.quality,
+           (SELECT array_agg(h.value) FROM reading_history h WHERE h.meter_id = r.meter_id AND h.channel = r.channel AND h.start = r.start AND r.version > 1) AS history
+    FROM readings r JOIN meters m ON m.id = r.meter_id
+    WHERE r.channel = 1 AND m.external_id = ANY(${meters}::text[]) AND r.start >= ${new Date(fromMs)} AND r.start < ${new Date(toMs)}`.execute(database.db);
   return new Map(rows.map((r) => [`${r.meter}|${Number(r.ms)}`, { value: Number(r.value), quality: Number(r.quality), history: (r.history ?? []).map(Number) }]));
 }
 
@@ -118,20 +115,19 @@ export interface IntegrityCheck {
 }
 
 export async function checkIntegrity(database: Database): Promise<IntegrityCheck> {
-  const [r] = await database.session((s) =>
-    s.query<{ dup: number; identical: number; later: number }>(
-      `WITH chaos AS (SELECT id FROM meters WHERE external_id LIKE 'CHAOS%'),
-       v AS (
-         SELECT meter_id, channel, start, version, value, quality FROM reading_history WHERE meter_id IN (SELECT id FROM chaos)
-         UNION ALL
-         SELECT meter_id, channel, start, version, value, quality FROM readings WHERE meter_id IN (SELECT id FROM chaos) AND version > 1
-       )
-       SELECT (SELECT count(*) FROM (SELECT 1 FROM readings GROUP BY meter_id, channel, start HAVING count(*) > 1) d)::int AS dup,
-              (SELECT count(*) FROM v a JOIN v b ON b.meter_id = a.meter_id AND b.channel = a.channel AND b.start = a.start AND b.version = a.version + 1
-                WHERE a.value = b.value AND a.quality = b.quality)::int AS identical,
-              (SELECT count(*) FROM v WHERE version > 1)::int AS later`,
-    ),
-  );
+  const {
+    rows: [r],
+  } = await sql<{ dup: number; identical: number; later: number }>`
+    WITH chaos AS (SELECT id FROM meters WHERE external_id LIKE 'CHAOS%'),
+    v AS (
+      SELECT meter_id, channel, start, version, value, quality FROM reading_history WHERE meter_id IN (SELECT id FROM chaos)
+      UNION ALL
+      SELECT meter_id, channel, start, version, value, quality FROM readings WHERE meter_id IN (SELECT id FROM chaos) AND version > 1
+    )
+    SELECT (SELECT count(*) FROM (SELECT 1 FROM readings GROUP BY meter_id, channel, start HAVING count(*) > 1) d)::int AS dup,
+           (SELECT count(*) FROM v a JOIN v b ON b.meter_id = a.meter_id AND b.channel = a.channel AND b.start = a.start AND b.version = a.version + 1
+             WHERE a.value = b.value AND a.quality = b.quality)::int AS identical,
+           (SELECT count(*) FROM v WHERE version > 1)::int AS later`.execute(database.db);
   return { duplicateKeys: r.dup, identicalVersions: r.identical, laterVersions: r.later };
 }
 
@@ -160,12 +156,8 @@ export async function readDeadLetters(database: Database, afterId: number): Prom
   let withoutReason = 0;
   let lastId = afterId;
   for (;;) {
-    const page = await database.session((s) =>
-      s.query<{ id: string | number; payload: string; meter: string | null; topic: string | null; reason: string; row_index: number | null }>(
-        'SELECT id, left(payload, 8192) AS payload, left(meter, 1024) AS meter, topic, reason, row_index FROM rejects WHERE id > $1 ORDER BY id LIMIT 5000',
-        [lastId],
-      ),
-    );
+    const { rows: page } = await sql<{ id: string | number; payload: string; meter: string | null; topic: string | null; reason: string; row_index: number | null }>`
+      SELECT id, left(payload, 8192) AS payload, left(meter, 1024) AS meter, topic, reason, row_index FROM rejects WHERE id > ${lastId} ORDER BY id LIMIT 5000`.execute(database.db);
     if (page.length === 0) break;
     for (const r of page) {
       rows++;
@@ -185,7 +177,9 @@ export async function readDeadLetters(database: Database, afterId: number): Prom
 
 /** Highest dead-letter id so far (0 when none), to read a later phase's own. */
 export async function lastDeadLetterId(database: Database): Promise<number> {
-  const [r] = await database.session((s) => s.query<{ id: string | number | null }>('SELECT max(id) AS id FROM rejects'));
+  const {
+    rows: [r],
+  } = await sql<{ id: string | number | null }>`SELECT max(id) AS id FROM rejects`.execute(database.db);
   return Number(r.id ?? 0);
 }
 

@@ -5,6 +5,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
+import { sql } from 'kysely';
 import { createApiKey } from '../sql/api-key.repository.js';
 import { loadNow, percentile, type Bench, type BenchOptions, type Figure, type Goal } from './bench.js';
 import { openBenchDatabase } from './bench-database.js';
@@ -291,7 +292,9 @@ export const chaosBench: Bench = {
     const data = new ChaosData(opts.dataDir);
     const bench = await openBenchDatabase(opts.databaseUrl, this.timeoutFor!(opts), log, onCleanup);
     const database = bench.database;
-    const [{ version }] = await database.session((s) => s.query<{ version: string }>(`SELECT split_part(version(), ' on ', 1) AS version`));
+    const {
+      rows: [{ version }],
+    } = await sql<{ version: string }>`SELECT split_part(version(), ' on ', 1) AS version`.execute(database.db);
     const gatewayKey = (await createApiKey(database, { name: 'chaos-gateway', role: 'gateway' })).key;
     const adminKey = `chaos-admin-${randomBytes(16).toString('hex')}`;
     const dataDir = mkdtempSync(join(tmpdir(), 'mdm-chaos-'));

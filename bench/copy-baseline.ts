@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { sql } from 'kysely';
 import type { NormalizedReading } from '../models/reading.js';
 import type { Database } from '../sql/database.js';
 import { toCopyBinary } from '../sql/reading-write.repository.js';
@@ -14,11 +15,11 @@ export interface StoredRows {
 
 /** An empty table identical to readings (columns, primary key, defaults; the same hypertable on TimescaleDB). */
 async function createBaselineTable(database: Database): Promise<void> {
-  await database.session(async (s) => {
-    await s.query(`DROP TABLE IF EXISTS ${TABLE}`);
-    await s.query(`CREATE TABLE ${TABLE} (LIKE readings INCLUDING ALL)`);
+  await database.session(async ({ db }) => {
+    await sql`DROP TABLE IF EXISTS ${sql.table(TABLE)}`.execute(db);
+    await sql`CREATE TABLE ${sql.table(TABLE)} (LIKE readings INCLUDING ALL)`.execute(db);
     if (database.flavour === 'timescaledb') {
-      await s.query(`SELECT create_hypertable('${TABLE}', by_range('start', INTERVAL '7 days'))`);
+      await sql`SELECT create_hypertable(${sql.lit(TABLE)}, by_range('start', INTERVAL '7 days'))`.execute(db);
     }
   });
 }
@@ -41,9 +42,11 @@ export async function timeRawCopy(database: Database, data: StoredRows, format: 
     { transaction: false },
   );
   const ms = performance.now() - t0;
-  const [{ n }] = await database.session((s) => s.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${TABLE}`));
+  const {
+    rows: [{ n }],
+  } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql.table(TABLE)}`.execute(database.db);
   if (n !== data.rows.length) throw new Error(`raw COPY stored ${n} rows, expected ${data.rows.length}`);
-  await database.session((s) => s.query(`DROP TABLE ${TABLE}`));
+  await sql`DROP TABLE ${sql.table(TABLE)}`.execute(database.db);
   return ms;
 }
 

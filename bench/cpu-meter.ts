@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { sql } from 'kysely';
 import type { Database } from '../sql/database.js';
 
 /**
@@ -27,10 +28,7 @@ function procCpu(pid: number): number | undefined {
 async function backendPids(database: Database): Promise<number[]> {
   if (database.engine !== 'pg') return [];
   // Client backends only: autovacuum after a load is billed to whichever phase it overlaps.
-  const sql = `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'`;
-  const rows = await database.session((s) => s.query<{ pid: number }>(sql), {
-    transaction: false,
-  });
+  const { rows } = await sql<{ pid: number }>`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'`.execute(database.db);
   return rows.map((r) => r.pid);
 }
 

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { historyFromMs, loadTargetSeries, resolveTarget } from '../forecast/target.js';
 import { loadHourlyHistory } from '../sql/forecast.repository.js';
 import { loadNow, type Bench, type Figure } from './bench.js';
@@ -30,20 +31,16 @@ export const forecastLoadBench: Bench = {
     try {
       const t0 = performance.now();
       await database.session(
-        async (s) => {
-          await s.query(
-            `INSERT INTO meters (external_id, commodity, timezone, interval_minutes, multiplier, portfolio, tariff, labels)
-             SELECT 'FL-' || lpad(i::text, 5, '0'), 'electricity', 'Europe/Istanbul', 60, 1, 'BENCH', 'single', '{}'::jsonb FROM generate_series(1, $1::int) i`,
-            [opts.meters],
-          );
-          await s.query(`INSERT INTO ingest_batches (transport) VALUES ('file')`);
-          await s.query(
-            `INSERT INTO readings (meter_id, channel, start, value, interval_minutes, quality, source, batch_id)
-             SELECT m.id, 1, t, 10 + m.id % 7 + extract(hour FROM t)::int % 5, NULL, 0, 3, (SELECT max(id) FROM ingest_batches)
-             FROM meters m, generate_series($1::timestamptz, $2::timestamptz - interval '1 hour', interval '1 hour') t`,
-            [FROM, TO],
-          );
-          await s.query('ANALYZE readings');
+        async ({ db }) => {
+          await sql`
+            INSERT INTO meters (external_id, commodity, timezone, interval_minutes, multiplier, portfolio, tariff, labels)
+            SELECT 'FL-' || lpad(i::text, 5, '0'), 'electricity', 'Europe/Istanbul', 60, 1, 'BENCH', 'single', '{}'::jsonb FROM generate_series(1, ${opts.meters}::int) i`.execute(db);
+          await db.insertInto('ingest_batches').values({ transport: 'file' }).execute();
+          await sql`
+            INSERT INTO readings (meter_id, channel, start, value, interval_minutes, quality, source, batch_id)
+            SELECT m.id, 1, t, 10 + m.id % 7 + extract(hour FROM t)::int % 5, NULL, 0, 3, (SELECT max(id) FROM ingest_batches)
+            FROM meters m, generate_series(${FROM}::timestamptz, ${TO}::timestamptz - interval '1 hour', interval '1 hour') t`.execute(db);
+          await sql`ANALYZE readings`.execute(db);
         },
         { transaction: false },
       );

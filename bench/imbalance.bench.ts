@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { sql } from 'kysely';
 import type { NormalizedReading } from '../models/reading.js';
 import { createEmbeddedDatabase, createPgDatabase, type Database } from '../sql/database.js';
 import { meterImbalance } from '../sql/imbalance.repository.js';
@@ -38,25 +39,26 @@ const meterId = (i: number) => `IMB-${String(i + 1).padStart(5, '0')}`;
 /** Meters, readings (kWh), forecasts (kWh, ±10 % off the actual), prices and positions; returns Σ actual MWh. */
 export async function loadImbalanceBench(database: Database, meters: number, dataDir: string, log: (line: string) => void): Promise<number> {
   const t0 = performance.now();
-  await database.session((s) =>
-    s.query(
-      `INSERT INTO meters (external_id, commodity, timezone, interval_minutes, multiplier, portfolio)
-       SELECT 'IMB-' || lpad(i::text, 5, '0'), 'electricity', 'Europe/Istanbul', 60, 1, '${PORTFOLIO}' FROM generate_series(1, ${meters}) i`,
-    ),
-  );
+  await sql`
+    INSERT INTO meters (external_id, commodity, timezone, interval_minutes, multiplier, portfolio)
+    SELECT 'IMB-' || lpad(i::text, 5, '0'), 'electricity', 'Europe/Istanbul', 60, 1, ${sql.lit(PORTFOLIO)} FROM generate_series(1, ${sql.lit(meters)}) i`.execute(database.db);
   const ids = new Map(
-    (await database.session((s) => s.query<{ id: number; external_id: string }>(`SELECT id, external_id FROM meters WHERE portfolio = '${PORTFOLIO}'`))).map((r) => [r.external_id, r.id]),
+    (await database.db.selectFrom('meters').select(['id', 'external_id']).where('portfolio', '=', PORTFOLIO).execute()).map((r) => [r.external_id, r.id]),
   );
-  const [{ id: batchId }] = await database.session((s) =>
-    s.query<{ id: number }>(`INSERT INTO ingest_batches (transport, principal, detail) VALUES ('bench', 'imbalance-bench', 'raw COPY') RETURNING id`),
-  );
+  const { id: batchId } = await database.db
+    .insertInto('ingest_batches')
+    .values({ transport: 'bench', principal: 'imbalance-bench', detail: 'raw COPY' })
+    .returning('id')
+    .executeTakeFirstOrThrow();
   // One day-ahead run per delivery day, issued at 10:00 the day before.
   const runIds: number[] = [];
   for (let d = 0; d < DAYS; d++) {
     const issue = new Date(FROM_MS + (d - 1) * 86_400_000 + 10 * 3_600_000).toISOString();
-    const [{ id }] = await database.session((s) =>
-      s.query<{ id: number }>(`INSERT INTO forecast_runs (target, horizon, status, issue_time) VALUES ('portfolio:${PORTFOLIO}', 'day-ahead', 'done', $1) RETURNING id`, [issue]),
-    );
+    const { id } = await database.db
+      .insertInto('forecast_runs')
+      .values({ target: `portfolio:${PORTFOLIO}`, horizon: 'day-ahead', status: 'done', issue_time: issue })
+      .returning('id')
+      .executeTakeFirstOrThrow();
     runIds.push(id);
   }
   const series = loadBuildingSeries(dataDir, HOURS);
@@ -79,11 +81,11 @@ export async function loadImbalanceBench(database: Database, meters: number, dat
         fc.push(`${runIds[Math.floor(h / 24)]}\tmeter:${meterId(i)}\t${new Date(startMs).toISOString()}\t${p50}\n`);
       }
     }
-    await database.session(async (s) => {
-      await s.query(`ALTER TABLE readings ALTER COLUMN batch_id SET DEFAULT ${batchId}`);
-      await s.raw.copyFrom('COPY readings (meter_id, channel, start, value, interval_minutes, quality, source) FROM STDIN (FORMAT binary)', toCopyBinary(rows));
-      await s.query('ALTER TABLE readings ALTER COLUMN batch_id DROP DEFAULT');
-      await s.raw.copyFrom('COPY forecast_values (run_id, target, start, p50) FROM STDIN', fc.join(''));
+    await database.session(async ({ db, raw }) => {
+      await sql`ALTER TABLE readings ALTER COLUMN batch_id SET DEFAULT ${sql.lit(batchId)}`.execute(db);
+      await raw.copyFrom('COPY readings (meter_id, channel, start, value, interval_minutes, quality, source) FROM STDIN (FORMAT binary)', toCopyBinary(rows));
+      await sql`ALTER TABLE readings ALTER COLUMN batch_id DROP DEFAULT`.execute(db);
+      await raw.copyFrom('COPY forecast_values (run_id, target, start, p50) FROM STDIN', fc.join(''));
     });
   }
   const prices = Array.from({ length: HOURS }, (_, h) => ({ startMs: FROM_MS + h * 3_600_000, ptf: 200 + 50 * Math.sin(h / 4), smf: 200 + 80 * Math.sin(h / 3) }));
@@ -116,7 +118,7 @@ function check(body: MetersBody, meters: number, expectedMWh: number): void {
 async function measure(database: Database, meters: number, dataDir: string, log: (line: string) => void, label: string) {
   const expected = await loadImbalanceBench(database, meters, dataDir, log);
   if (database.engine === 'pg') {
-    for (const t of ['readings', 'forecast_values', 'forecast_runs', 'meters', 'market_prices', 'positions']) await database.session((s) => s.query(`VACUUM ANALYZE ${t}`), { transaction: false });
+    for (const t of ['readings', 'forecast_values', 'forecast_runs', 'meters', 'market_prices', 'positions']) await sql`VACUUM ANALYZE ${sql.table(t)}`.execute(database.db);
   }
   const service = await startBenchService(database);
   try {
@@ -144,7 +146,9 @@ async function backendCpuMs(url: string): Promise<number[]> {
   const db = await createPgDatabase(url, { max: 1 });
   try {
     db.flavour = 'postgres';
-    const [{ pid }] = await db.session((s) => s.query<{ pid: number }>('SELECT pg_backend_pid() AS pid'), { transaction: false });
+    const {
+      rows: [{ pid }],
+    } = await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(db.db);
     const ticks = () => {
       const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
       return (Number(f[11]) + Number(f[12])) * 10; // utime + stime, 100 ticks a second
@@ -154,7 +158,7 @@ async function backendCpuMs(url: string): Promise<number[]> {
     } catch {
       return [];
     }
-    await db.session((s) => s.query('SET max_parallel_workers_per_gather = 0'), { transaction: false });
+    await sql`SET max_parallel_workers_per_gather = 0`.execute(db.db);
     const scope = { portfolio: PORTFOLIO, area: 'TR', timezone: 'Europe/Istanbul', from: new Date(FROM_MS), to: new Date(FROM_MS + HOURS * 3_600_000) };
     const out: number[] = [];
     for (let i = 0; i < RUNS; i++) {
@@ -179,7 +183,7 @@ export const imbalanceBench: Bench = {
     let version: string;
     let cpuMs: number[] = [];
     try {
-      [{ version }] = await bench.database.session((s) => s.query<{ version: string }>(`SELECT split_part(version(), ' on ', 1) AS version`));
+      [{ version }] = (await sql<{ version: string }>`SELECT split_part(version(), ' on ', 1) AS version`.execute(bench.database.db)).rows;
       log(`server: ${version}, database ${bench.name}`);
       server = await measure(bench.database, METERS, opts.dataDir, log, 'server');
       cpuMs = await backendCpuMs(bench.url);

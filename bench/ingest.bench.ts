@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import type { NormalizedReading } from '../models/reading.js';
 import { formatInstant } from '../models/time.js';
 import { createEmbeddedDatabase, type Database } from '../sql/database.js';
@@ -48,16 +49,16 @@ const INGEST_TABLES = ['readings', 'reading_history', 'ingest_batches', 'rejects
 
 /** Fresh-load conditions for the next round (tables of features not migrated yet are skipped). */
 async function emptyReadings(database: Database): Promise<void> {
-  await database.session(async (s) => {
-    const present = await s.query<{ name: string }>('SELECT t AS name FROM unnest($1::text[]) AS t WHERE to_regclass(t) IS NOT NULL', [INGEST_TABLES]);
-    await s.query(`TRUNCATE ${present.map((p) => p.name).join(', ')}`);
+  await database.session(async ({ db }) => {
+    const { rows: present } = await sql<{ name: string }>`SELECT t AS name FROM unnest(${INGEST_TABLES}::text[]) AS t WHERE to_regclass(t) IS NOT NULL`.execute(db);
+    await sql`TRUNCATE ${sql.join(present.map((p) => sql.table(p.name)))}`.execute(db);
   });
 }
 
 /** Flushes the previous phase's dirty pages so that it does not bill the next one (needs superuser; skipped otherwise). */
 async function checkpoint(database: Database): Promise<void> {
   if (database.engine !== 'pg') return;
-  await database.session((s) => s.query('CHECKPOINT'), { transaction: false }).catch(() => {});
+  await sql`CHECKPOINT`.execute(database.db).catch(() => {});
 }
 
 const rate = (rows: number, ms: number) => (rows / ms) * 1000;
@@ -132,7 +133,7 @@ async function measureLoad(
   }
 
   // As autovacuum would within a minute of the load.
-  if (database.engine === 'pg') await database.session((s) => s.query('VACUUM ANALYZE readings'), { transaction: false });
+  if (database.engine === 'pg') await sql`VACUUM ANALYZE readings`.execute(database.db);
   const expected = rows.reduce((a, r) => a + r.value, 0);
   const range = `channel=active_import&from=${encodeURIComponent(formatInstant(BENCH_FROM_MS, BENCH_TZ))}&to=${encodeURIComponent(formatInstant(profile.toMs, BENCH_TZ))}&interval=day`;
   for (const [selector, into] of [
@@ -157,11 +158,10 @@ async function serverFlavour(opts: BenchOptions, profile: LoadProfile, log: (lin
   let service: BenchService | undefined;
   try {
     const database = bench.database;
-    const [{ version, sc, sb }] = await database.session((s) =>
-      s.query<{ version: string; sc: string; sb: string }>(
-        `SELECT split_part(version(), ' on ', 1) AS version, current_setting('synchronous_commit') AS sc, current_setting('shared_buffers') AS sb`,
-      ),
-    );
+    const {
+      rows: [{ version, sc, sb }],
+    } = await sql<{ version: string; sc: string; sb: string }>`
+      SELECT split_part(version(), ' on ', 1) AS version, current_setting('synchronous_commit') AS sc, current_setting('shared_buffers') AS sb`.execute(database.db);
     log(`server: ${version}, flavour ${database.flavour}, database ${bench.name}`);
     service = await startBenchService(database);
     onCleanup(service.close);

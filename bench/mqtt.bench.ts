@@ -1,6 +1,7 @@
 import { cpus, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import mqtt, { type MqttClient } from 'mqtt';
+import { sql } from 'kysely';
 import { createMqttComponent, type CommittedMessage, type MqttComponent } from '../adapters/mqtt/component.js';
 import { loadConfig } from '../models/config.js';
 import { createApiKey } from '../sql/api-key.repository.js';
@@ -86,13 +87,13 @@ function connect(url: string, opts: mqtt.IClientOptions): Promise<MqttClient> {
 }
 
 async function emptyReadings(database: Database): Promise<void> {
-  await database.session((s) => s.query('TRUNCATE readings, reading_history, ingest_batches, rejects'));
-  if (database.engine === 'pg') await database.session((s) => s.query('CHECKPOINT'), { transaction: false }).catch(() => {});
+  await sql`TRUNCATE readings, reading_history, ingest_batches, rejects`.execute(database.db);
+  if (database.engine === 'pg') await sql`CHECKPOINT`.execute(database.db).catch(() => {});
 }
 
 async function storedCount(database: Database): Promise<{ readings: number; rejects: number }> {
-  const [r] = await database.session((s) => s.query<{ readings: number; rejects: number }>('SELECT (SELECT count(*) FROM readings)::int AS readings, (SELECT count(*) FROM rejects)::int AS rejects'));
-  return r;
+  const { rows } = await sql<{ readings: number; rejects: number }>`SELECT (SELECT count(*) FROM readings)::int AS readings, (SELECT count(*) FROM rejects)::int AS rejects`.execute(database.db);
+  return rows[0];
 }
 
 /**
@@ -202,7 +203,7 @@ export const mqttBench: Bench = {
     let version = '';
     try {
       const database = bench.database;
-      [{ version }] = await database.session((s) => s.query<{ version: string }>(`SELECT split_part(version(), ' on ', 1) AS version`));
+      [{ version }] = (await sql<{ version: string }>`SELECT split_part(version(), ' on ', 1) AS version`.execute(database.db)).rows;
       service = await startBenchService(database);
       onCleanup(service.close);
       await registerMeters(service, profile.meterIds, 'bench', BENCH_TZ);
