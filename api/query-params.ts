@@ -1,7 +1,7 @@
 import { KNOWN_CHANNELS_HINT, resolveChannel, type ChannelDef } from '../models/channel.js';
 import { MdmError } from '../models/errors.js';
 import { storedInstant } from '../models/input-schemas.js';
-import { parseInstant } from '../models/time.js';
+import { DAY_MS, parseInstant } from '../models/time.js';
 
 /**
  * Query-string checks shared by the readings and aggregate routes. Each throws
@@ -15,8 +15,6 @@ export type SeriesInterval = 'raw' | 'hour' | 'day' | 'month';
  * values is 38 400 rows; day and month buckets may span ten years.
  */
 export const MAX_RANGE_DAYS: Record<SeriesInterval, number> = { raw: 400, hour: 400, day: 3660, month: 3660 };
-
-const DAY_MS = 86_400_000;
 
 /** Canonical channel for a name or OBIS alias. */
 export function channelParam(text: string): ChannelDef {

@@ -1,4 +1,4 @@
-import { formatInstant } from '../models/time.js';
+import { DAY_MS, formatInstant } from '../models/time.js';
 import type { MeterFigureRow } from '../sql/billing.repository.js';
 
 /**
@@ -60,7 +60,6 @@ export interface ReadinessParams {
 }
 
 const MICRO = 1e6;
-const DAY_MS = 86_400_000;
 /** Rounds to 10⁻⁶ (the resolution energies are summed at) so multiplied figures print cleanly. */
 const round6 = (x: number) => Math.round(x * MICRO) / MICRO;
 const ratio = (a: number, b: number) => (b === 0 ? null : round6(a / b));

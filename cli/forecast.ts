@@ -11,7 +11,7 @@ import { naiveModel } from '../forecast/models/naive.js';
 import { profileModel } from '../forecast/models/profile.js';
 import { historyFromMs, loadTargetSeries, metersInSupply, parseTarget, resolveTarget, type ResolvedTarget } from '../forecast/target.js';
 import { localDate, shiftDate } from '../models/calendar.js';
-import { formatInstant, parseInstant } from '../models/time.js';
+import { DAY_MS, formatInstant, HOUR_MS, parseInstant } from '../models/time.js';
 import type { Database } from '../sql/database.js';
 import { claimRun, createRun, getRun, listRunValues } from '../sql/forecast.repository.js';
 import { CliError, type Io } from './io.js';
@@ -25,8 +25,6 @@ import { Progress } from './progress.js';
  * answering) on the main thread.
  */
 
-const HOUR = 3_600_000;
-const DAY = 86_400_000;
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 async function target(database: Database, text: string | undefined): Promise<ResolvedTarget> {
@@ -172,7 +170,7 @@ export async function backtestCommand(database: Database, io: Io, o: BacktestCom
   if (want.has('ml')) models.ml = mlModel();
 
   const firstCutoff = horizonWindow(horizon, Date.parse(`${fromDate}T12:00:00Z`), t.timezone, { dayAheadCutoff: t.dayAheadCutoff }).dataCutoff;
-  const lastEnd = horizonWindow(horizon, Date.parse(`${shiftDate(toDate, 1)}T00:00:00Z`) - HOUR, t.timezone, { dayAheadCutoff: t.dayAheadCutoff }).toMs + DAY;
+  const lastEnd = horizonWindow(horizon, Date.parse(`${shiftDate(toDate, 1)}T00:00:00Z`) - HOUR_MS, t.timezone, { dayAheadCutoff: t.dayAheadCutoff }).toMs + DAY_MS;
   const meters = metersInSupply(t.meters, firstCutoff, lastEnd);
   if (meters.length === 0) throw new CliError(`${t.text}: no meter in supply between ${fromDate} and ${toDate}`);
   const t0 = io.now();

@@ -6,6 +6,7 @@ import { combineMetrics, evaluate, skill, type ForecastMetrics, type QuantileVal
 import type { FitContext, FittedModel, ForecastModel, HorizonName, QuantileRow, SeriesData } from './model.js';
 import { orderedRow } from './quantiles.js';
 import { gaussian, seededRandom } from '../models/random.js';
+import { DAY_MS, HOUR_MS } from '../models/time.js';
 
 /**
  * Rolling-origin backtest (issue 5, "Backtests and accuracy"): replays issue
@@ -37,9 +38,6 @@ import { gaussian, seededRandom } from '../models/random.js';
  * actual is known and every model forecast it (a model's missing hours are
  * counted in `missing`), so skill compares like with like.
  */
-
-const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
 
 export interface BacktestEnsemble {
   /** Names of models in `models` (or of ensembles defined before this one) whose forecasts are combined. */
@@ -170,7 +168,6 @@ export function issueTimes(fromDate: string, toDate: string, timezone: string, i
     .map((d) => localTimeOn(d, minute, timezone));
 }
 
-
 /**
  * What a model may see at one origin: values up to the data cut-off (NaN
  * after, grid to the horizon end), temperatures to the horizon end with the
@@ -184,10 +181,10 @@ export function seriesAsOf(
   historyDays?: number,
   temperatureNoise?: { sigma: number; rand: () => number },
 ): SeriesData {
-  const first = historyDays ? Math.max(s.startMs, Math.floor((dataCutoff - historyDays * DAY - s.startMs) / HOUR) * HOUR + s.startMs) : s.startMs;
-  const off = (first - s.startMs) / HOUR;
-  const len = Math.max(0, Math.ceil((toMs - first) / HOUR));
-  const known = Math.max(0, Math.min(len, Math.floor((dataCutoff - first) / HOUR), s.values.length - off));
+  const first = historyDays ? Math.max(s.startMs, Math.floor((dataCutoff - historyDays * DAY_MS - s.startMs) / HOUR_MS) * HOUR_MS + s.startMs) : s.startMs;
+  const off = (first - s.startMs) / HOUR_MS;
+  const len = Math.max(0, Math.ceil((toMs - first) / HOUR_MS));
+  const known = Math.max(0, Math.min(len, Math.floor((dataCutoff - first) / HOUR_MS), s.values.length - off));
   const values = new Float64Array(len).fill(Number.NaN);
   values.set(s.values.subarray(off, off + known));
   let estimated: Uint8Array | undefined;
@@ -203,7 +200,7 @@ export function seriesAsOf(
     if (temperatureNoise && temperatureNoise.sigma > 0) {
       const { sigma, rand } = temperatureNoise;
       const originError = sigma * gaussian(rand);
-      const firstForecast = Math.max(0, Math.ceil((issueTime - first) / HOUR));
+      const firstForecast = Math.max(0, Math.ceil((issueTime - first) / HOUR_MS));
       for (let i = firstForecast; i < avail; i++) temperature[i] += originError + (sigma / 2) * gaussian(rand);
     }
   }
@@ -212,7 +209,7 @@ export function seriesAsOf(
 
 /** Value of series `s` for the hour starting at `t`, NaN outside its grid. */
 function valueAt(s: SeriesData, t: number): number {
-  const i = (t - s.startMs) / HOUR;
+  const i = (t - s.startMs) / HOUR_MS;
   return i >= 0 && i < s.values.length && Number.isInteger(i) ? s.values[i] : Number.NaN;
 }
 
@@ -220,10 +217,10 @@ const NAN_ROW: QuantileValues = { p10: Number.NaN, p50: Number.NaN, p90: Number.
 
 /** Forecast rows of one series laid on the window's hours (missing hours NaN). */
 function onWindow(rows: readonly QuantileRow[] | undefined, w: HorizonWindow): QuantileValues[] {
-  const n = Math.round((w.toMs - w.fromMs) / HOUR);
+  const n = Math.round((w.toMs - w.fromMs) / HOUR_MS);
   const out: QuantileValues[] = new Array(n).fill(NAN_ROW);
   for (const r of rows ?? []) {
-    const i = (r.start - w.fromMs) / HOUR;
+    const i = (r.start - w.fromMs) / HOUR_MS;
     if (i >= 0 && i < n && Number.isInteger(i)) out[i] = r;
   }
   return out;
@@ -277,7 +274,7 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
   }
   const names = [...modelNames, ...ensembleNames];
   const baseline = opts.baseline ?? (opts.models.naive ? 'naive' : undefined);
-  const refitMs = (opts.refitEveryDays ?? 7) * DAY;
+  const refitMs = (opts.refitEveryDays ?? 7) * DAY_MS;
   const rand = seededRandom(opts.seed ?? 1);
   const floor = opts.floor;
   const ordered = floor === undefined ? (r: QuantileValues) => r : (r: QuantileValues) => orderedRow(r, floor);
@@ -297,7 +294,7 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
   const fill = opts.fillFrom;
   if (fill !== undefined && !opts.models[fill]) throw new Error(`backtest: fillFrom ${fill} is not among the models`);
   if (fill !== undefined && modelNames.indexOf(fill) !== 0) throw new Error(`backtest: fillFrom ${fill} must be the first model`);
-  const calWindowMs = (opts.calibrate?.windowDays ?? 28) * DAY;
+  const calWindowMs = (opts.calibrate?.windowDays ?? 28) * DAY_MS;
   const state: Record<string, ModelState> = Object.fromEntries(modelNames.map((n) => [n, { trainedAt: -Infinity }]));
   const elapsedMs: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
   const weights: Record<string, Record<string, number>> = {};
@@ -311,12 +308,12 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
     const noise = opts.temperatureNoiseC ? { sigma: opts.temperatureNoiseC, rand } : undefined;
     const asOf = series.map((s) => seriesAsOf(s, issueTime, w.dataCutoff, w.toMs, opts.historyDays, noise));
     const first = sampleStart.length;
-    for (let t = w.fromMs; t < w.toMs; t += HOUR) {
+    for (let t = w.fromMs; t < w.toMs; t += HOUR_MS) {
       sampleStart.push(t);
       sampleOrigin.push(issueTime);
     }
     series.forEach((s, j) => {
-      for (let t = w.fromMs; t < w.toMs; t += HOUR) actual[j].push(valueAt(s, t));
+      for (let t = w.fromMs; t < w.toMs; t += HOUR_MS) actual[j].push(valueAt(s, t));
     });
     for (const name of modelNames) {
       const t0 = performance.now();
@@ -346,7 +343,7 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
     for (const e of ensembleNames) {
       const def = opts.ensembles![e];
       const t0 = performance.now();
-      const windowMs = (def.windowDays ?? 14) * DAY;
+      const windowMs = (def.windowDays ?? 14) * DAY_MS;
       // Member errors over earlier origins whose whole window is known at this cut-off.
       const errors = def.members.map((m) => {
         const parts: ForecastMetrics[] = [];

@@ -5,6 +5,7 @@ import { localDate, shiftDate } from '../models/calendar.js';
 import { backtest } from './backtest.js';
 import type { FitContext, ForecastModel, SeriesData } from './model.js';
 import { frozenMlModel, mlModel, type MlArtefact, type MlModelOptions } from './models/ml.js';
+import { DAY_MS } from '../models/time.js';
 
 /**
  * Champion/challenger for stored ML models (issue 5, "only promoted when it
@@ -95,8 +96,6 @@ export interface RetrainResult {
   readonly championMetrics?: PromotionMetrics;
 }
 
-const DAY = 86_400_000;
-
 /**
  * What a challenge decided, before anything is stored: the challenger's
  * artefact with both backtests and the decision, or why no challenger was
@@ -131,7 +130,7 @@ export interface ChampionInput {
  */
 export async function challenge(series: readonly SeriesData[], ctx: FitContext, champion: ChampionInput | undefined, backtest: BacktestFn, opts: RetrainOptions = {}): Promise<Challenge> {
   const progress = ctx.onProgress ?? (() => {});
-  const windowStart = Math.floor(ctx.dataCutoff / 3_600_000) * 3_600_000 - (opts.backtestDays ?? 28) * DAY;
+  const windowStart = Math.floor(ctx.dataCutoff / 3_600_000) * 3_600_000 - (opts.backtestDays ?? 28) * DAY_MS;
   const window: BacktestWindow = { fromMs: windowStart, toMs: ctx.dataCutoff };
   const trainCtx: FitContext = { ...ctx, issueTime: windowStart, dataCutoff: windowStart, onProgress: (f) => progress(0.6 * f) };
 

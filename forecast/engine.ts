@@ -11,6 +11,7 @@ import { naiveModel } from './models/naive.js';
 import { profileModel } from './models/profile.js';
 import { historyMeanRows } from './models/history-mean.js';
 import { orderedRow } from './quantiles.js';
+import { HOUR_MS } from '../models/time.js';
 
 /**
  * The forecast engine (issue 5): one call forecasts a target's series over a
@@ -58,8 +59,6 @@ import { orderedRow } from './quantiles.js';
  *    (`aggregate`), whichever had the lower WAPE on the aggregate in the
  *    backtest (sum without a backtest). info.portfolio says which and why.
  */
-
-const HOUR = 3_600_000;
 
 export type ModelChoice = 'auto' | ModelKind;
 
@@ -186,7 +185,7 @@ export function qualityGate(s: SeriesData, cutoff: number, opts: QualityGateOpti
   const profileMin = opts.profileMinDays ?? 14;
   const maxMissing = opts.maxMissingShare ?? 0.3;
   const flat = opts.flatLineHours ?? 48;
-  const end = Math.max(0, Math.min(s.values.length, Math.floor((cutoff - s.startMs) / HOUR)));
+  const end = Math.max(0, Math.min(s.values.length, Math.floor((cutoff - s.startMs) / HOUR_MS)));
   const start = Math.max(0, end - windowDays * 24);
   let known = 0;
   for (let i = start; i < end; i++) if (Number.isFinite(s.values[i])) known++;
@@ -257,13 +256,13 @@ function sumOf(id: string, series: readonly SeriesData[]): SeriesData {
 
 /** Sums member rows hour by hour (sumQuantiles), leaving out members without a finite forecast for that hour. */
 function sumRows(memberRows: readonly (readonly QuantileRow[])[], horizon: Horizon): { rows: QuantileRow[]; leftOut: number } {
-  const n = Math.round((horizon.toMs - horizon.fromMs) / HOUR);
+  const n = Math.round((horizon.toMs - horizon.fromMs) / HOUR_MS);
   const parts: QuantileValues[][] = Array.from({ length: n }, () => []);
   let leftOut = 0;
   for (const rows of memberRows) {
     let any = false;
     for (const r of rows) {
-      const i = (r.start - horizon.fromMs) / HOUR;
+      const i = (r.start - horizon.fromMs) / HOUR_MS;
       if (i >= 0 && i < n && Number.isFinite(r.p50)) {
         parts[i].push(r);
         any = true;
@@ -271,7 +270,7 @@ function sumRows(memberRows: readonly (readonly QuantileRow[])[], horizon: Horiz
     }
     if (!any) leftOut++;
   }
-  return { rows: parts.map((p, i) => ({ start: horizon.fromMs + i * HOUR, ...(p.length ? sumQuantiles(p) : { p10: NaN, p50: NaN, p90: NaN }) })), leftOut };
+  return { rows: parts.map((p, i) => ({ start: horizon.fromMs + i * HOUR_MS, ...(p.length ? sumQuantiles(p) : { p10: NaN, p50: NaN, p90: NaN }) })), leftOut };
 }
 
 /**
@@ -337,7 +336,7 @@ export async function runForecast(
   if (dates) {
     const firstOrigin = Date.parse(`${dates.fromDate}T00:00:00Z`);
     const hasHistory = members.some((s) => {
-      const before = Math.floor((firstOrigin - s.startMs) / HOUR);
+      const before = Math.floor((firstOrigin - s.startMs) / HOUR_MS);
       let k = 0;
       for (let i = 0; i < Math.min(before, s.values.length); i++) if (Number.isFinite(s.values[i])) k++;
       return k >= 14 * 24;

@@ -1,6 +1,6 @@
 import { startOfLocalDay, startOfNextLocalDay } from '../models/calendar.js';
 import { holidayCalendar, type HolidayCalendar } from '../models/holidays.js';
-import { tzOffsetMinutes } from '../models/time.js';
+import { DAY_MS, tzOffsetMinutes } from '../models/time.js';
 import type { FitContext, SeriesData } from './model.js';
 
 /**
@@ -39,7 +39,6 @@ import type { FitContext, SeriesData } from './model.js';
  */
 
 const H = 3_600_000;
-const DAY = 86_400_000;
 
 export const DAY_TYPE_CODE = { workday: 0, saturday: 1, sunday: 2, holiday: 3 } as const;
 /** 0 ordinary day, 1 public (fixed national), 2 religious (moving feast, e.g. bayram), 3 bridge. */
@@ -124,23 +123,23 @@ function buildCalendar(tz: string, hol: HolidayCalendar, startMs: number, n: num
     const t = startMs + i * H;
     const off = tzOffsetMinutes(tz, t);
     const local = t + off * 60_000;
-    const d = Math.floor(local / DAY);
+    const d = Math.floor(local / DAY_MS);
     if (d !== day) {
       day = d;
-      const date = new Date(d * DAY);
+      const date = new Date(d * DAY_MS);
       const iso = date.toISOString().slice(0, 10);
       const g = date.getUTCDay();
       wd = g === 0 ? 7 : g;
       mo = date.getUTCMonth() + 1;
-      doy = d - Math.floor(Date.UTC(date.getUTCFullYear(), 0, 1) / DAY) + 1;
+      doy = d - Math.floor(Date.UTC(date.getUTCFullYear(), 0, 1) / DAY_MS) + 1;
       const kind = hol.kindOf(iso);
       hk = kind === null || kind === 'eve' ? 0 : HOLIDAY_KIND_CODE[kind];
       ev = hol.isEve(iso) ? 1 : 0;
-      er = ev && hol.kindOf(new Date((d + 1) * DAY).toISOString().slice(0, 10)) === 'religious' ? 1 : 0;
+      er = ev && hol.kindOf(new Date((d + 1) * DAY_MS).toISOString().slice(0, 10)) === 'religious' ? 1 : 0;
       dt = hk ? DAY_TYPE_CODE.holiday : wd === 6 ? DAY_TYPE_CODE.saturday : wd === 7 ? DAY_TYPE_CODE.sunday : DAY_TYPE_CODE.workday;
       ds = startOfLocalDay(t, tz);
     }
-    c.hour[i] = Math.floor((local - d * DAY) / H);
+    c.hour[i] = Math.floor((local - d * DAY_MS) / H);
     c.weekday[i] = wd;
     c.month[i] = mo;
     c.dayOfYear[i] = doy;

@@ -24,6 +24,7 @@ import { addRows, aggregateOf, forecastProfiledMembers, PROFILED_RECENT_DAYS, wi
 import { orderedRow } from './quantiles.js';
 import { coversHorizon, ENERGY_WINDOW_HOURS, LEFT_OUT_REASON, recentEnergy, runSummary, type RunSummary } from './run-summary.js';
 import { historyFromMs, loadTargetSeries, metersInSupply, parseTarget, resolveTarget, type ResolvedTarget } from './target.js';
+import { HOUR_MS } from '../models/time.js';
 
 /**
  * Forecast runs as jobs (issue 5, "API and jobs"): a run is queued by
@@ -66,7 +67,6 @@ export interface ExecuteOptions {
   readonly now?: () => number;
 }
 
-const HOUR = 3_600_000;
 const isolable = (err: unknown) => !isUnavailable(err);
 
 type LoadParams = Parameters<typeof loadTargetSeries>[3];
@@ -200,7 +200,7 @@ export async function executeRun(o: ExecuteOptions, run: ForecastRun): Promise<F
         values.push({ target: id, startMs: x.start, p10: x.p10, p50: x.p50, p90: x.p90 });
       }
     }
-    const expected = Math.round((win.toMs - win.fromMs) / HOUR);
+    const expected = Math.round((win.toMs - win.fromMs) / HOUR_MS);
     const targetRows = values.filter((v) => v.target === target.text).length;
     if (targetRows === 0) throw new RunError(`the engine (${result.model}) produced no finite value for ${target.text}; see the metadata for its reasons`);
     progress(0.95);
@@ -305,7 +305,7 @@ async function summaryOf(
   });
   const leftOutById = await countLeftOutValues(database, { meterIds: p.inSupply.filter((m) => !failedOf.has(m.externalId)).map((m) => m.id), fromMs: p.loaded.startMs, toMs: p.win.dataCutoff });
   const leftOut = new Map(p.inSupply.filter((m) => leftOutById.has(m.id)).map((m) => [m.externalId, leftOutById.get(m.id)!]));
-  const historyHours = Math.max(0, Math.round((Math.floor(p.win.dataCutoff / HOUR) * HOUR - p.loaded.startMs) / HOUR));
+  const historyHours = Math.max(0, Math.round((Math.floor(p.win.dataCutoff / HOUR_MS) * HOUR_MS - p.loaded.startMs) / HOUR_MS));
   const hoursWithoutValue = p.loaded.coverage.reduce((a, c) => a + Math.max(0, historyHours - c.hours), 0);
   const hm = Array.isArray(p.info.historyMean) ? (p.info.historyMean as string[]) : [];
   const weakFallbacks = hm.map((id) => ({
@@ -316,7 +316,7 @@ async function summaryOf(
 }
 
 function runMetadata(target: ResolvedTarget, inSupply: number, loaded: Awaited<ReturnType<typeof loadTargetSeries>>, win: { fromMs: number; toMs: number; dataCutoff: number }) {
-  const historyHours = Math.round((win.dataCutoff - loaded.startMs) / HOUR);
+  const historyHours = Math.round((win.dataCutoff - loaded.startMs) / HOUR_MS);
   const withData = loaded.coverage.filter((c) => c.hours > 0);
   return {
     target: target.text,
@@ -338,7 +338,7 @@ function runMetadata(target: ResolvedTarget, inSupply: number, loaded: Awaited<R
 /** Hours of the local month holding `ms`. */
 function monthHours(ms: number, tz: string): number {
   const r = localMonthRange(localDate(ms, tz).slice(0, 7), tz);
-  return Math.round((r.toMs - r.fromMs) / HOUR);
+  return Math.round((r.toMs - r.fromMs) / HOUR_MS);
 }
 
 /** NaN and ±Infinity are not JSON: stored as null. */
@@ -354,8 +354,8 @@ function jsonSafe(v: Readonly<Record<string, unknown>>): Record<string, unknown>
  */
 export function lastDue(entry: Pick<ScheduleEntry, 'every' | 'minute'>, now: number, tz: string): number {
   if (entry.every === 'hour') {
-    const t = Math.floor(now / HOUR) * HOUR + entry.minute * 60_000;
-    return t <= now ? t : t - HOUR;
+    const t = Math.floor(now / HOUR_MS) * HOUR_MS + entry.minute * 60_000;
+    return t <= now ? t : t - HOUR_MS;
   }
   const today = localDate(now, tz);
   const t = localTimeOn(today, entry.minute, tz);
@@ -363,7 +363,7 @@ export function lastDue(entry: Pick<ScheduleEntry, 'every' | 'minute'>, now: num
 }
 
 /** How late a due run may still be queued (service down at the time, restart): daily entries 12 h, hourly 30 min. */
-const CATCH_UP_MS = { day: 12 * HOUR, hour: HOUR / 2 };
+const CATCH_UP_MS = { day: 12 * HOUR_MS, hour: HOUR_MS / 2 };
 
 export interface RetrainResult {
   readonly promoted: boolean;

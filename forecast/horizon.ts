@@ -1,5 +1,5 @@
 import { localDate, shiftDate, startOfLocalDate } from '../models/calendar.js';
-import { tzOffsetMinutes } from '../models/time.js';
+import { HOUR_MS, tzOffsetMinutes } from '../models/time.js';
 import type { HorizonName, QuantileRow } from './model.js';
 
 /**
@@ -18,7 +18,6 @@ import type { HorizonName, QuantileRow } from './model.js';
  *
  * D is the local date of the issue time.
  */
-const HOUR = 3_600_000;
 
 export interface HorizonWindow {
   /** First hour forecast (ms), inclusive. */
@@ -56,8 +55,8 @@ export function localTimeOn(date: string, minuteOfDay: number, tz: string): numb
   return ms;
 }
 
-const floorHour = (ms: number) => Math.floor(ms / HOUR) * HOUR;
-const ceilHour = (ms: number) => Math.ceil(ms / HOUR) * HOUR;
+const floorHour = (ms: number) => Math.floor(ms / HOUR_MS) * HOUR_MS;
+const ceilHour = (ms: number) => Math.ceil(ms / HOUR_MS) * HOUR_MS;
 
 /** Local date `months` calendar months after `date` (day clamped to the month's length). */
 function addMonths(date: string, months: number): string {

@@ -1,5 +1,6 @@
 import { dayTypeOf, localDate, localMinuteOfDay } from '../models/calendar.js';
 import { ANY_REGION, type ProfileCoefficient, type ReadingType } from '../models/profile-coefficient.js';
+import { HOUR_MS } from '../models/time.js';
 
 /**
  * Spreading a period total over hours with EPİAŞ profile coefficients
@@ -62,8 +63,6 @@ export class ProfileCoefficientError extends Error {
   }
 }
 
-const HOUR = 3_600_000;
-
 /**
  * Spreads `total` over the hours [fromMs, toMs) in proportion to the meter's
  * coefficients: value_h = total × c_h / Σ c. Rounded to `decimals` by the
@@ -84,7 +83,7 @@ export function spreadByProfile(input: SpreadInput): SpreadHour[] {
   const { meter, fromMs, toMs } = input;
   const decimals = input.decimals ?? 3;
   if (!meter.profileClass) throw new ProfileCoefficientError('the meter has no profileClass (its subscriber profile group): set it with PUT /v1/meters');
-  if (!(toMs > fromMs) || (toMs - fromMs) % HOUR !== 0) throw new ProfileCoefficientError('the range must be whole hours with from < to');
+  if (!(toMs > fromMs) || (toMs - fromMs) % HOUR_MS !== 0) throw new ProfileCoefficientError('the range must be whole hours with from < to');
   if (!Number.isFinite(input.total)) throw new ProfileCoefficientError(`total must be a finite number, got ${input.total}`);
 
   const mine = input.coefficients.filter((c) => c.readingType === meter.tariff && c.profileGroup === meter.profileClass);
@@ -107,7 +106,7 @@ export function spreadByProfile(input: SpreadInput): SpreadHour[] {
   const holidays = input.holidays ?? new Set<string>();
   const hours: { startMs: number; coefficient: number; from: string }[] = [];
   const missing: string[] = [];
-  for (let t = fromMs; t < toMs; t += HOUR) {
+  for (let t = fromMs; t < toMs; t += HOUR_MS) {
     const date = localDate(t, meter.timezone);
     const hour = Math.floor(localMinuteOfDay(t, meter.timezone) / 60);
     let c: number | undefined;

@@ -8,6 +8,7 @@ import { sumQuantiles } from './backtest.js';
 import type { FitContext, Horizon, QuantileRow, SeriesData } from './model.js';
 import { coefficientModel, type CoefficientTarget } from './models/coefficient.js';
 import { periodTotalFromRegister } from './profile-coefficients.js';
+import { DAY_MS, HOUR_MS } from '../models/time.js';
 
 /**
  * Members without interval data in a forecast run (issue 5, model 2, "the
@@ -31,9 +32,7 @@ import { periodTotalFromRegister } from './profile-coefficients.js';
  */
 
 export const PROFILED_RECENT_DAYS = 14;
-const HOUR = 3_600_000;
-const DAY = 86_400_000;
-const REGISTER_TOLERANCE_MS = 3 * DAY;
+const REGISTER_TOLERANCE_MS = 3 * DAY_MS;
 const REGISTER = channelDef('active_import_register');
 
 export interface MonthTotal {
@@ -73,7 +72,7 @@ export function monthTotals(
   const known = reads.filter((r) => r.atMs <= cutoffMs);
   const hoursOf = (m: string) => {
     const r = localMonthRange(m, tz);
-    return Math.round((r.toMs - r.fromMs) / HOUR);
+    return Math.round((r.toMs - r.fromMs) / HOUR_MS);
   };
   const totalOf = (m: string) => {
     const r = localMonthRange(m, tz);
@@ -111,7 +110,7 @@ const round = (x: number) => Math.round(x * 1000) / 1000;
 export function withoutRecentIntervals(members: readonly SeriesData[], cutoffMs: number): Set<string> {
   const out = new Set<string>();
   for (const s of members) {
-    const end = Math.min(s.values.length, Math.floor((cutoffMs - s.startMs) / HOUR));
+    const end = Math.min(s.values.length, Math.floor((cutoffMs - s.startMs) / HOUR_MS));
     let any = false;
     for (let i = Math.max(0, end - PROFILED_RECENT_DAYS * 24); i < end && !any; i++) any = Number.isFinite(s.values[i]);
     if (!any) out.add(s.id);
@@ -150,7 +149,7 @@ export async function forecastProfiledMembers(
   const failed: ProfiledResult['failed'] = [];
   if (candidates.length === 0) return { forecast, failed };
   const fields = new Map((await findProfiledMeters(database, candidates.map((m) => m.externalId))).map((m) => [m.externalId, m]));
-  const windows = candidates.map((m) => ({ meterId: m.id, fromMs: ctx.dataCutoff - 400 * DAY, toMs: ctx.dataCutoff }));
+  const windows = candidates.map((m) => ({ meterId: m.id, fromMs: ctx.dataCutoff - 400 * DAY_MS, toMs: ctx.dataCutoff }));
   const reads = await loadRegisterReads(database, windows, REGISTER.code);
   const periods = [...new Set(candidates.flatMap((m) => monthsOf(horizon.fromMs, horizon.toMs, m.timezone)))];
   const withClass = [...fields.values()].filter((m) => m.profileClass !== null);
@@ -221,17 +220,17 @@ export function aggregateOf(like: SeriesData, members: readonly SeriesData[]): S
 
 /** Adds member rows (profiled members) to target rows hour by hour (sumQuantiles); `base` undefined: the members' sum alone. */
 export function addRows(base: readonly QuantileRow[] | undefined, parts: readonly (readonly QuantileRow[])[], horizon: Horizon): QuantileRow[] {
-  const n = Math.round((horizon.toMs - horizon.fromMs) / HOUR);
+  const n = Math.round((horizon.toMs - horizon.fromMs) / HOUR_MS);
   const byHour = Array.from({ length: n }, () => [] as QuantileRow[]);
   // An hour the engine left without a target value stays without one (a partial sum would look complete).
   const baseKnown = new Uint8Array(n).fill(base ? 0 : 1);
   for (const [k, rows] of [...(base ? [base] : []), ...parts].entries()) {
     for (const r of rows) {
-      const i = Math.round((r.start - horizon.fromMs) / HOUR);
+      const i = Math.round((r.start - horizon.fromMs) / HOUR_MS);
       if (i < 0 || i >= n || !Number.isFinite(r.p50)) continue;
       byHour[i].push(r);
       if (base && k === 0) baseKnown[i] = 1;
     }
   }
-  return byHour.map((rs, i) => ({ start: horizon.fromMs + i * HOUR, ...(rs.length && baseKnown[i] ? sumQuantiles(rs) : { p10: NaN, p50: NaN, p90: NaN }) }));
+  return byHour.map((rs, i) => ({ start: horizon.fromMs + i * HOUR_MS, ...(rs.length && baseKnown[i] ? sumQuantiles(rs) : { p10: NaN, p50: NaN, p90: NaN }) }));
 }

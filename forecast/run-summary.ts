@@ -1,5 +1,6 @@
 import type { QuantileRow, SeriesData } from './model.js';
 import type { HolidayChoice } from './target.js';
+import { HOUR_MS } from '../models/time.js';
 
 /**
  * What a forecast run says about itself at the top level (issue 12, defects
@@ -9,7 +10,6 @@ import type { HolidayChoice } from './target.js';
  * `metadata.summary`; the API shows its fields at the top of every run. Pure.
  */
 
-const HOUR = 3_600_000;
 /** "Last month" of the energy share: the 30 days before the data cut-off. */
 export const ENERGY_WINDOW_HOURS = 30 * 24;
 /** Members named one by one in a warning or list (the rest are counted). */
@@ -59,7 +59,7 @@ export const LEFT_OUT_REASON =
 
 /** Energy (kWh) of a member's 720 hours before the cut-off, from the hours that have a value; undefined when none. */
 export function recentEnergy(s: SeriesData, cutoffMs: number): number | undefined {
-  const end = Math.max(0, Math.min(s.values.length, Math.floor((cutoffMs - s.startMs) / HOUR)));
+  const end = Math.max(0, Math.min(s.values.length, Math.floor((cutoffMs - s.startMs) / HOUR_MS)));
   let sum = 0;
   let n = 0;
   for (let i = Math.max(0, end - ENERGY_WINDOW_HOURS); i < end; i++) {
@@ -75,7 +75,7 @@ export function coversHorizon(rows: readonly QuantileRow[] | undefined, fromMs: 
   const seen = new Uint8Array(hours);
   let n = 0;
   for (const r of rows) {
-    const i = (r.start - fromMs) / HOUR;
+    const i = (r.start - fromMs) / HOUR_MS;
     if (i >= 0 && i < hours && Number.isInteger(i) && Number.isFinite(r.p50) && !seen[i]) (seen[i] = 1), n++;
   }
   return n === hours;

@@ -5,6 +5,7 @@ import type { Database } from '../sql/database.js';
 import { findWeatherStations, listTargetMeters, loadHourlyHistory, loadStationTemperature, type TargetMeterRow } from '../sql/forecast.repository.js';
 import { getPortfolioSettings } from '../sql/portfolio.repository.js';
 import type { SeriesData } from './model.js';
+import { DAY_MS, HOUR_MS } from '../models/time.js';
 
 /**
  * Forecast targets (`meter:M`, `group:G`, `portfolio:P`): parsing, resolving
@@ -19,9 +20,6 @@ export interface TargetRef {
   readonly kind: TargetKind;
   readonly id: string;
 }
-
-const HOUR = 3_600_000;
-const DAY = 86_400_000;
 
 /**
  * `kind:id` → {kind, id}, or a reason to show the caller.
@@ -222,13 +220,13 @@ export async function loadTargetSeries(
   meters: readonly TargetMeterRow[],
   p: { historyFromMs: number; dataCutoffMs: number; toMs: number },
 ): Promise<TargetSeries> {
-  const startMs = Math.floor(p.historyFromMs / HOUR) * HOUR;
-  const hours = Math.max(0, Math.ceil((p.toMs - startMs) / HOUR));
-  const cutoff = Math.max(startMs, Math.floor(p.dataCutoffMs / HOUR) * HOUR);
+  const startMs = Math.floor(p.historyFromMs / HOUR_MS) * HOUR_MS;
+  const hours = Math.max(0, Math.ceil((p.toMs - startMs) / HOUR_MS));
+  const cutoff = Math.max(startMs, Math.floor(p.dataCutoffMs / HOUR_MS) * HOUR_MS);
   const history = await loadHistory(database, meters, startMs, cutoff);
   const stationNames = [...new Set([target.weatherStation, ...meters.map((m) => m.weatherStation)].filter((s): s is string => s !== null))];
   const stationIds = await findWeatherStations(database, stationNames);
-  const temps = await loadStationTemperature(database, { stationIds: [...stationIds.values()], fromMs: startMs, toMs: startMs + hours * HOUR });
+  const temps = await loadStationTemperature(database, { stationIds: [...stationIds.values()], fromMs: startMs, toMs: startMs + hours * HOUR_MS });
   const tempOf = (name: string | null) => (name === null || !stationIds.has(name) ? undefined : temps.get(stationIds.get(name)!));
   const widen = (g: { values: Float64Array; estimated: Uint8Array }) => {
     const values = new Float64Array(hours).fill(NaN);
@@ -274,4 +272,4 @@ export const HISTORY_DAYS: Readonly<Record<string, number>> = {
   'long-term': 3 * 366,
 };
 
-export const historyFromMs = (horizon: string, dataCutoffMs: number): number => dataCutoffMs - (HISTORY_DAYS[horizon] ?? 366) * DAY;
+export const historyFromMs = (horizon: string, dataCutoffMs: number): number => dataCutoffMs - (HISTORY_DAYS[horizon] ?? 366) * DAY_MS;

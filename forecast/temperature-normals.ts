@@ -1,5 +1,6 @@
 import { localDate, localMinuteOfDay } from '../models/calendar.js';
 import type { SeriesData } from './model.js';
+import { HOUR_MS } from '../models/time.js';
 
 /**
  * Temperature normals for hours the weather forecast does not reach (issue 5,
@@ -7,7 +8,6 @@ import type { SeriesData } from './model.js';
  * mean observed temperature of the same local month and local hour over every
  * observation before the issue time (all stored years). Pure.
  */
-const HOUR = 3_600_000;
 
 /**
  * A copy of `s` whose temperature grid runs to `toMs`, with every unknown
@@ -19,8 +19,8 @@ const HOUR = 3_600_000;
  */
 export function withTemperatureNormals(s: SeriesData, issueTime: number, toMs: number): { series: SeriesData; filled: number } {
   if (!s.temperature) return { series: s, filled: 0 };
-  const len = Math.max(s.temperature.length, Math.ceil((toMs - s.startMs) / HOUR));
-  const firstFuture = Math.max(0, Math.ceil((issueTime - s.startMs) / HOUR));
+  const len = Math.max(s.temperature.length, Math.ceil((toMs - s.startMs) / HOUR_MS));
+  const firstFuture = Math.max(0, Math.ceil((issueTime - s.startMs) / HOUR_MS));
   let gaps = 0;
   for (let i = firstFuture; i < len; i++) if (!(i < s.temperature.length && Number.isFinite(s.temperature[i]))) gaps++;
   if (gaps === 0) return { series: s, filled: 0 };
@@ -30,7 +30,7 @@ export function withTemperatureNormals(s: SeriesData, issueTime: number, toMs: n
   for (let i = 0; i < Math.min(firstFuture, s.temperature.length); i++) {
     const t = s.temperature[i];
     if (!Number.isFinite(t)) continue;
-    const b = bucket(s.startMs + i * HOUR);
+    const b = bucket(s.startMs + i * HOUR_MS);
     sum[b] += t;
     count[b]++;
   }
@@ -39,7 +39,7 @@ export function withTemperatureNormals(s: SeriesData, issueTime: number, toMs: n
   let filled = 0;
   for (let i = firstFuture; i < len; i++) {
     if (Number.isFinite(temperature[i])) continue;
-    const b = bucket(s.startMs + i * HOUR);
+    const b = bucket(s.startMs + i * HOUR_MS);
     if (count[b] > 0) {
       temperature[i] = sum[b] / count[b];
       filled++;

@@ -7,13 +7,13 @@ import type { Database } from '../sql/database.js';
 import { countOwnValues, findProfiledMeters, listProfileCoefficients, loadRegisterReads, type ProfiledMeterRow } from '../sql/profile-coefficient.repository.js';
 import { insertNotes, type NoteInput } from '../sql/reading-note.repository.js';
 import { writeReadings } from '../sql/reading-write.repository.js';
+import { DAY_MS } from '../models/time.js';
 
 export const PROFILE_METHOD = 'profile-coefficients';
 const IMPORT = channelDef('active_import');
 const REGISTER = channelDef('active_import_register');
-const DAY = 86_400_000;
 /** How far from the period bounds a register read may be to open or close it. */
-const REGISTER_TOLERANCE_MS = 3 * DAY;
+const REGISTER_TOLERANCE_MS = 3 * DAY_MS;
 /** Resolution of the spread values (before the multiplier): sums are exact in 10⁻⁶. */
 const DECIMALS = 6;
 const SCALE = 10 ** DECIMALS;

@@ -5,6 +5,7 @@ import { recordDeadLetters, type DeadLetter } from '../sql/dead-letter.repositor
 import { findSettlementMeters, loadCurrentValues, markSettlementApplied, storeSettlementRows } from '../sql/settlement.repository.js';
 import { meterIdsOf } from './normalize.js';
 import { ingestReadings } from './pipeline.js';
+import { HOUR_MS } from '../models/time.js';
 
 export interface SettlementImport {
   readonly period: string;
@@ -20,7 +21,6 @@ export interface SettlementImport {
   readonly indexOf?: readonly number[];
 }
 
-const HOUR = 3_600_000;
 const IMPORT = channelDef('active_import');
 const EXPORT = channelDef('active_export');
 
@@ -114,7 +114,7 @@ async function readingRows(database: Database, apply: readonly CheckedSettlement
   if (sub.length) {
     const ids = [...new Set(sub.map((r) => r.meter.id))];
     const from = new Date(Math.min(...sub.map((r) => r.startMs)));
-    const to = new Date(Math.max(...sub.map((r) => r.startMs)) + HOUR);
+    const to = new Date(Math.max(...sub.map((r) => r.startMs)) + HOUR_MS);
     for (const ch of [IMPORT, EXPORT]) {
       for (const v of await loadCurrentValues(database, { meterIds: ids, channel: ch.code, from, to })) shape.set(`${v.meterId}|${ch.code}|${v.startMs}`, v.value);
     }

@@ -1,11 +1,10 @@
-import { tzOffsetMinutes } from './time.js';
+import { DAY_MS, tzOffsetMinutes } from './time.js';
 
 /**
  * Local calendar arithmetic over epoch milliseconds, DST-aware: a local day in
  * Europe/Warsaw is 23 h on the last Sunday of March and 25 h on the last Sunday
  * of October. Pure.
  */
-const DAY = 86_400_000;
 
 // Day numbers (days since 1970-01-01) ⇄ `YYYY-MM-DD`, memoised: VEE and billing turn
 // every value of a month into its local date, and a date string costs ~0.3 µs to build.
@@ -16,7 +15,7 @@ function dateText(day: number): string {
   let s = dateOfDay.get(day);
   if (s === undefined) {
     if (dateOfDay.size > 100_000) dateOfDay.clear();
-    s = new Date(day * DAY).toISOString().slice(0, 10);
+    s = new Date(day * DAY_MS).toISOString().slice(0, 10);
     dateOfDay.set(day, s);
   }
   return s;
@@ -26,7 +25,7 @@ function dayNumber(date: string): number {
   let d = dayOfDate.get(date);
   if (d === undefined) {
     if (dayOfDate.size > 100_000) dayOfDate.clear();
-    d = Math.floor(Date.parse(`${date}T00:00:00Z`) / DAY);
+    d = Math.floor(Date.parse(`${date}T00:00:00Z`) / DAY_MS);
     dayOfDate.set(date, d);
   }
   return d;
@@ -34,13 +33,13 @@ function dayNumber(date: string): number {
 
 /** Local calendar date `YYYY-MM-DD` of instant `ms` in `tz`. */
 export function localDate(ms: number, tz: string): string {
-  return dateText(Math.floor((ms + tzOffsetMinutes(tz, ms) * 60_000) / DAY));
+  return dateText(Math.floor((ms + tzOffsetMinutes(tz, ms) * 60_000) / DAY_MS));
 }
 
 /** Minutes since local midnight of instant `ms` in `tz` (wall clock: 03:00 on a spring-forward day is 180). */
 export function localMinuteOfDay(ms: number, tz: string): number {
   const local = ms + tzOffsetMinutes(tz, ms) * 60_000;
-  return Math.floor((((local % DAY) + DAY) % DAY) / 60_000);
+  return Math.floor((((local % DAY_MS) + DAY_MS) % DAY_MS) / 60_000);
 }
 
 /** ISO weekday of the local date: 1 = Monday … 7 = Sunday. */
@@ -76,7 +75,7 @@ export function shiftDate(date: string, days: number): string {
 /** The local dates `YYYY-MM-DD` from `from` to `to` inclusive. */
 export function datesBetween(from: string, to: string): string[] {
   const out: string[] = [];
-  for (let d = Date.parse(`${from}T00:00:00Z`); d <= Date.parse(`${to}T00:00:00Z`); d += DAY) out.push(new Date(d).toISOString().slice(0, 10));
+  for (let d = Date.parse(`${from}T00:00:00Z`); d <= Date.parse(`${to}T00:00:00Z`); d += DAY_MS) out.push(new Date(d).toISOString().slice(0, 10));
   return out;
 }
 

@@ -1,5 +1,6 @@
 import Holidays from 'date-holidays';
 import { shiftDate, startOfLocalDate } from './calendar.js';
+import { DAY_MS } from './time.js';
 
 /**
  * Holiday calendars per country for day types in forecasting, VEE and billing.
@@ -70,8 +71,6 @@ const TR_BAYRAM_FIRST_DAY: Readonly<Record<number, readonly [string, string]>> =
 
 // Moving religious feasts (Easter-based, Orthodox, Islamic and Hebrew calendars) in date-holidays rules.
 const RELIGIOUS_RULE = /easter|orthodox|shawwal|dhu al-hijjah|ramadan|muharram|rabi al|rajab|shaban|tishrei|nisan|kislev|sivan/i;
-
-const DAY = 86_400_000;
 
 function weekdayOf(date: string): number {
   const d = new Date(`${date}T00:00:00Z`).getUTCDay();
@@ -159,7 +158,7 @@ function buildCalendar(country: string, opts: HolidayCalendarOptions): HolidayCa
         // Every local date whose noon lies inside [start, end): multi-day holidays in full.
         days = [first];
         for (let d = shiftDate(first, 1); ; d = shiftDate(d, 1)) {
-          const noon = startOfLocalDate(d, tz) + DAY / 2;
+          const noon = startOfLocalDate(d, tz) + DAY_MS / 2;
           if (!(noon < h.end.getTime())) break;
           days.push(d);
         }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { HOUR_MS } from './time.js';
 
 /**
  * Size bounds on what comes in (issue 11: bound every size). Pure.
@@ -179,8 +180,6 @@ export interface ReadingLimits {
   /** Largest absolute value per channel kind, in the channel's unit (before the meter multiplier). */
   readonly maxAbs: { readonly interval: number; readonly register: number; readonly instantaneous: number };
 }
-
-const HOUR_MS = 3_600_000;
 
 export const DEFAULT_READING_LIMITS: ReadingLimits = Object.freeze({
   earliestMs: Date.UTC(1990, 0, 1),

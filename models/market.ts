@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { amount, boundedString, idText, plausibleDate, storedInstant } from './input-schemas.js';
+import { HOUR_MS } from './time.js';
 
 /**
  * Market data bodies (issue 7): hourly prices per area (per MWh), a
@@ -8,7 +9,6 @@ import { amount, boundedString, idText, plausibleDate, storedInstant } from './i
  * checks below give each bad row its own reason.
  */
 
-const HOUR_MS = 3_600_000;
 /** Rows in one JSON request (a year of hours is 8 784). */
 export const MAX_MARKET_ROWS = 100_000;
 

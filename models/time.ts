@@ -3,6 +3,11 @@
  * quarter-hour of UTC so per-row work in ingest stays a map lookup.
  */
 
+/** Lengths of time in ms: the one place they are defined. */
+export const MINUTE_MS = 60_000;
+export const HOUR_MS = 3_600_000;
+export const DAY_MS = 86_400_000;
+
 // ISO-8601 date-time that carries an explicit offset or Z.
 const ISO_WITH_OFFSET = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|z|[+-]\d{2}(?::?\d{2})?)$/;
 const ISO_NO_OFFSET = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$/;

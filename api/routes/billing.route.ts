@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { MdmError } from '../../models/errors.js';
 import { checkSchedule, TouScheduleOutSchema, TouScheduleSchema } from '../../models/tou.js';
-import { parseInstant } from '../../models/time.js';
+import { DAY_MS, parseInstant } from '../../models/time.js';
 import { runBillingForRequest } from '../../billing/billing-run.js';
 import { figureChanges } from '../../billing/corrections.js';
 import { billingCsv } from '../../billing/csv.js';
@@ -23,7 +23,6 @@ const MAX_LISTED_METERS = 5_000;
 const MAX_RANGE_DAYS = 400;
 /** Defaults when the app is built without the billing settings (tests, embedded use). */
 const DEFAULTS = { BILLING_NO_DATA_DAYS: 3, BILLING_READINESS_INTERVAL_MIN: 60 };
-const DAY_MS = 86_400_000;
 
 const ReasonSchema = z.object({ code: z.enum(REASON_CODES), message: z.string() });
 

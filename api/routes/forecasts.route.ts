@@ -9,15 +9,13 @@ import { localDate, shiftDate, startOfLocalDate } from '../../models/calendar.js
 import { MdmError } from '../../models/errors.js';
 import { boundedString, quote, storedInstant } from '../../models/input-schemas.js';
 import { FIGURE_DECIMALS, roundFigure } from '../../models/precision.js';
-import { formatInstant } from '../../models/time.js';
+import { DAY_MS, formatInstant, HOUR_MS } from '../../models/time.js';
 import type { Database } from '../../sql/database.js';
 import { createRun, findIssuedForecast, getRun, listIssuedHours, listRuns, type ForecastRun, type ListedRun } from '../../sql/forecast.repository.js';
 import { LIST_BYTE_BUDGET, pageOf } from '../list-budget.js';
 import type { RouteContext } from '../app.js';
 import { authErrors, ErrorSchema } from '../schemas.js';
 
-const HOUR = 3_600_000;
-const DAY = 86_400_000;
 /** Longest from..to of an accuracy query. */
 const MAX_ACCURACY_DAYS = 400;
 
@@ -405,7 +403,7 @@ export const forecastRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, {
         horizon: q.horizon,
         for: q.for,
         timezone: tz,
-        hours: Math.round((toMs - fromMs) / HOUR),
+        hours: Math.round((toMs - fromMs) / HOUR_MS),
         unit: UNIT,
         status: r.status === 'partial' ? ('partial' as const) : ('done' as const),
         coverage: summary.coverage,
@@ -439,16 +437,16 @@ export const forecastRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, {
     async (req) => {
       const q = req.query;
       const target = await targetParam(database, q.target);
-      const fromMs = Math.floor(instantParam('from', q.from) / HOUR) * HOUR;
-      const toMs = Math.ceil(instantParam('to', q.to) / HOUR) * HOUR;
+      const fromMs = Math.floor(instantParam('from', q.from) / HOUR_MS) * HOUR_MS;
+      const toMs = Math.ceil(instantParam('to', q.to) / HOUR_MS) * HOUR_MS;
       if (fromMs >= toMs) throw new MdmError('MDM_ERR_VALIDATION', [`from (${q.from}) must be before to (${q.to}); from is inclusive, to exclusive`]);
-      if (toMs - fromMs > MAX_ACCURACY_DAYS * DAY) throw new MdmError('MDM_ERR_VALIDATION', [`from..to spans more than ${MAX_ACCURACY_DAYS} days: ask per quarter or year`]);
+      if (toMs - fromMs > MAX_ACCURACY_DAYS * DAY_MS) throw new MdmError('MDM_ERR_VALIDATION', [`from..to spans more than ${MAX_ACCURACY_DAYS} days: ask per quarter or year`]);
       const tz = target.ref.kind === 'meter' ? target.meters[0].timezone : target.timezone;
       const issued = await listIssuedHours(database, { series: target.text, horizon: q.horizon, fromMs, toMs });
       // Actuals from a week before `from` (the D−7 naive forecast) up to `to`.
-      const loaded = await loadTargetSeries(database, target, target.meters, { historyFromMs: fromMs - 7 * DAY, dataCutoffMs: toMs, toMs });
+      const loaded = await loadTargetSeries(database, target, target.meters, { historyFromMs: fromMs - 7 * DAY_MS, dataCutoffMs: toMs, toMs });
       const actual = (loaded.aggregate ?? loaded.members[0]).values;
-      const at = (ms: number) => actual[(ms - loaded.startMs) / HOUR] ?? NaN;
+      const at = (ms: number) => actual[(ms - loaded.startMs) / HOUR_MS] ?? NaN;
       const ys: number[] = [];
       const fs: { p10: number; p50: number; p90: number }[] = [];
       const naive: { p10: number; p50: number; p90: number }[] = [];
@@ -456,7 +454,7 @@ export const forecastRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, {
       for (const h of issued) {
         const y = at(h.startMs);
         if (!Number.isFinite(y)) continue;
-        const n = at(h.startMs - 7 * DAY);
+        const n = at(h.startMs - 7 * DAY_MS);
         ys.push(y);
         fs.push(h);
         naive.push({ p10: n, p50: n, p90: n });

@@ -1,5 +1,6 @@
 import { combineMetrics, evaluate, type ForecastMetrics, type QuantileValues } from '../metrics.js';
 import type { FitContext, FittedModel, ForecastModel, Horizon, QuantileRow, SeriesData } from '../model.js';
+import { HOUR_MS } from '../../models/time.js';
 
 /**
  * Ensemble of forecast models (issue 5, model 4): a weighted average of the
@@ -62,13 +63,11 @@ export interface EnsembleOptions {
   readonly power?: number;
 }
 
-const HOUR = 3_600_000;
-
 /** Copies of the series with values at or after `cutoff` set to NaN. */
 function maskAfter(series: readonly SeriesData[], cutoff: number): SeriesData[] {
   return series.map((s) => {
     const values = Float64Array.from(s.values);
-    const from = Math.max(0, Math.ceil((cutoff - s.startMs) / HOUR));
+    const from = Math.max(0, Math.ceil((cutoff - s.startMs) / HOUR_MS));
     values.fill(Number.NaN, Math.min(from, values.length));
     return { ...s, values };
   });
@@ -137,7 +136,7 @@ export function ensembleModel(members: readonly ForecastModel[], opts: EnsembleO
         weights = sum > 0 ? opts.weights.map((w) => Math.max(0, w) / sum) : members.map(() => 1 / members.length);
         how = 'given (engine backtest)';
       } else {
-        const holdoutMs = (opts.holdoutDays ?? 7) * 24 * HOUR;
+        const holdoutMs = (opts.holdoutDays ?? 7) * 24 * HOUR_MS;
         const start = ctx.dataCutoff - holdoutMs;
         const masked = maskAfter(series, start);
         const hctx: FitContext = { issueTime: start, dataCutoff: start, country: ctx.country };
@@ -147,7 +146,7 @@ export function ensembleModel(members: readonly ForecastModel[], opts: EnsembleO
           const parts: ForecastMetrics[] = series.map((s, j) => {
             const rs = rows[j] ?? [];
             const actual = rs.map((r) => {
-              const i = (r.start - s.startMs) / HOUR;
+              const i = (r.start - s.startMs) / HOUR_MS;
               return r.start < ctx.dataCutoff && i >= 0 && i < s.values.length ? s.values[i] : Number.NaN;
             });
             return evaluate(actual, rs);

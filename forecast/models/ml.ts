@@ -4,6 +4,7 @@ import type { FitContext, FittedModel, ForecastModel, Horizon, QuantileRow, Seri
 import { tfReady } from '../tf-backend.js';
 import { predictNetwork, QUANTILES, restoreNetwork, serializeWeights, trainNetwork, type Matrix, type NetworkTopology, type SerializedWeights } from './ml-network.js';
 import { seededRandom } from '../../models/random.js';
+import { DAY_MS, HOUR_MS } from '../../models/time.js';
 
 /**
  * The ML model (issue 5, "Models: ml"): one global MLP over all series given
@@ -21,8 +22,6 @@ import { seededRandom } from '../../models/random.js';
  */
 
 export const ML_ARTEFACT_FORMAT = 'mdm-ml/1';
-const HOUR = 3_600_000;
-const DAY = 86_400_000;
 const LEVEL_DAYS = 28;
 
 export interface MlModelOptions {
@@ -152,7 +151,7 @@ type Options = typeof DEFAULTS;
 
 /** Per-series scaling: the mean of the known values in the `days` days before `cutoff` (≥ 24 of them), NaN when not positive. */
 export function seriesLevel(s: SeriesData, cutoff: number, days = LEVEL_DAYS): number {
-  const to = Math.min(s.values.length, Math.floor((cutoff - s.startMs) / HOUR));
+  const to = Math.min(s.values.length, Math.floor((cutoff - s.startMs) / HOUR_MS));
   let sum = 0;
   let n = 0;
   for (let i = Math.max(0, to - days * 24); i < to; i++) {
@@ -167,7 +166,7 @@ export function seriesLevel(s: SeriesData, cutoff: number, days = LEVEL_DAYS): n
 
 /** Why series `s` cannot be modelled at `cutoff` (the quality gate), or undefined when it can. */
 export function mlGate(s: SeriesData, cutoff: number, minDays: number): string | undefined {
-  const to = Math.min(s.values.length, Math.floor((cutoff - s.startMs) / HOUR));
+  const to = Math.min(s.values.length, Math.floor((cutoff - s.startMs) / HOUR_MS));
   const from = to - minDays * 24;
   if (from < 0) return `${s.id}: ${Math.max(0, Math.floor(to / 24))} days of history before the cut-off (at least ${minDays} needed)`;
   let n = 0;
@@ -192,7 +191,7 @@ export function mlGate(s: SeriesData, cutoff: number, minDays: number): string |
 async function fitMl(series: readonly SeriesData[], ctx: FitContext, o: Options): Promise<MlFittedModel> {
   const started = Date.now();
   const progress = ctx.onProgress ?? (() => {});
-  const cutoff = Math.floor(ctx.dataCutoff / HOUR) * HOUR;
+  const cutoff = Math.floor(ctx.dataCutoff / HOUR_MS) * HOUR_MS;
 
   const gates = series.map((s) => mlGate(s, cutoff, o.minHistoryDays));
   const usable = gates.map((g, i) => (g === undefined ? i : -1)).filter((i) => i >= 0);
@@ -214,8 +213,8 @@ async function fitMl(series: readonly SeriesData[], ctx: FitContext, o: Options)
   const work: { c: number; i: number }[] = [];
   for (const i of usable) {
     const s = series[i];
-    const first = Math.max(s.startMs + 15 * DAY, cutoff - o.historyDays * DAY);
-    const chunks = Math.floor((cutoff - first) / DAY);
+    const first = Math.max(s.startMs + 15 * DAY_MS, cutoff - o.historyDays * DAY_MS);
+    const chunks = Math.floor((cutoff - first) / DAY_MS);
     if (chunks <= 0) continue;
     const take = Math.min(chunks, Math.max(1, Math.floor(perSeries / 24)));
     for (const c of take === chunks ? Array.from({ length: chunks }, (_, k) => k) : sampleDistinct(chunks, take, random)) work.push({ c, i });
@@ -227,11 +226,11 @@ async function fitMl(series: readonly SeriesData[], ctx: FitContext, o: Options)
   let total = 0;
   for (const { c, i } of work) {
     const s = series[i];
-    const from = cutoff - (c + 1) * DAY;
+    const from = cutoff - (c + 1) * DAY_MS;
     // Rolling per-series scaling: the level as known before every row of the chunk (their cut-offs are ≥ from − 1 day − gap).
-    const level = seriesLevel(s, from - DAY - dayAheadGapMs(s, ctx));
+    const level = seriesLevel(s, from - DAY_MS - dayAheadGapMs(s, ctx));
     if (!Number.isFinite(level)) continue;
-    const m = featureMatrix(windowOf(s, from, from + DAY), ctx, { fromMs: from, toMs: from + DAY }, { scale: level, onlyKnownY: true, columns: o.columns });
+    const m = featureMatrix(windowOf(s, from, from + DAY_MS), ctx, { fromMs: from, toMs: from + DAY_MS }, { scale: level, onlyKnownY: true, columns: o.columns });
     if (m.rows === 0) continue;
     parts.push({ X: m.X, y: m.y, starts: m.rowStarts, rows: m.rows, tz: s.timezone });
     total += m.rows;
@@ -314,16 +313,16 @@ function localHour(t: number, tz: string): number {
 }
 
 /** Longest look-back of a feature row: lastWeek/prevWeek up to 8 weeks, mean168 a week before the cut-off, the level 28 days. */
-const LOOKBACK_MS = 64 * DAY;
+const LOOKBACK_MS = 64 * DAY_MS;
 
 /** A view (no copy) of `s` on its own grid covering [fromMs − LOOKBACK_MS, toMs): what featureMatrix reads for rows in [fromMs, toMs). */
 function windowOf(s: SeriesData, fromMs: number, toMs: number): SeriesData {
-  const a = Math.max(0, Math.floor((fromMs - LOOKBACK_MS - s.startMs) / HOUR));
-  const b = Math.max(a, Math.ceil((toMs - s.startMs) / HOUR));
+  const a = Math.max(0, Math.floor((fromMs - LOOKBACK_MS - s.startMs) / HOUR_MS));
+  const b = Math.max(a, Math.ceil((toMs - s.startMs) / HOUR_MS));
   return {
     id: s.id,
     timezone: s.timezone,
-    startMs: s.startMs + a * HOUR,
+    startMs: s.startMs + a * HOUR_MS,
     values: s.values.subarray(a, Math.min(b, s.values.length)),
     estimated: s.estimated?.subarray(a, Math.min(b, s.estimated.length)),
     temperature: s.temperature?.subarray(a, Math.min(b, s.temperature.length)),
@@ -365,13 +364,13 @@ async function predictMl(a: MlArtefact, series: readonly SeriesData[], ctx: FitC
   const matrixColumns = a.features.filter((f): f is MatrixColumn => (MATRIX_COLUMNS as readonly string[]).includes(f));
   const mc = matrixColumns.length;
   const hourOneHot = mc < cols;
-  const fromMs = Math.ceil(h.fromMs / HOUR) * HOUR;
-  const hours = Math.max(0, Math.ceil((h.toMs - fromMs) / HOUR));
+  const fromMs = Math.ceil(h.fromMs / HOUR_MS) * HOUR_MS;
+  const hours = Math.max(0, Math.ceil((h.toMs - fromMs) / HOUR_MS));
   const x = new Float32Array(series.length * hours * cols);
   const levels = series.map((s, i) => (gates[i] === undefined ? seriesLevel(s, ctx.dataCutoff, a.levelDays) : NaN));
   series.forEach((s, i) => {
     if (!Number.isFinite(levels[i]) || fromMs < s.startMs) return;
-    const m = featureMatrix(windowOf(s, fromMs, fromMs + hours * HOUR), ctx, { fromMs, toMs: fromMs + hours * HOUR }, { scale: levels[i], columns: matrixColumns });
+    const m = featureMatrix(windowOf(s, fromMs, fromMs + hours * HOUR_MS), ctx, { fromMs, toMs: fromMs + hours * HOUR_MS }, { scale: levels[i], columns: matrixColumns });
     for (let k = 0; k < hours; k++) {
       const r = i * hours + k;
       x.set(m.X.subarray(k * mc, (k + 1) * mc), r * cols);
@@ -397,14 +396,14 @@ async function predictMl(a: MlArtefact, series: readonly SeriesData[], ctx: FitC
       const p50 = out[r + 1] * L;
       const p10 = Math.min((out[r] - a.intervalAdjust) * L, p50);
       const p90 = Math.max((out[r + 2] + a.intervalAdjust) * L, p50);
-      return { start: fromMs + k * HOUR, p10, p50, p90 };
+      return { start: fromMs + k * HOUR_MS, p10, p50, p90 };
     });
   });
 }
 
 function nanRows(h: Horizon): QuantileRow[] {
   const rows: QuantileRow[] = [];
-  for (let t = Math.ceil(h.fromMs / HOUR) * HOUR; t < h.toMs; t += HOUR) rows.push({ start: t, p10: NaN, p50: NaN, p90: NaN });
+  for (let t = Math.ceil(h.fromMs / HOUR_MS) * HOUR_MS; t < h.toMs; t += HOUR_MS) rows.push({ start: t, p10: NaN, p50: NaN, p90: NaN });
   return rows;
 }
 

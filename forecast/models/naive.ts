@@ -1,6 +1,7 @@
 import { buildFeatures, type FeatureFrame } from '../features.js';
 import type { FitContext, FittedModel, ForecastModel, Horizon, QuantileRow, SeriesData } from '../model.js';
 import { fitResidualQuantiles, quantileRow, type ResidualQuantiles } from '../quantiles.js';
+import { DAY_MS } from '../../models/time.js';
 
 /**
  * Naive baselines (issue 5, model 1), the bar every model must beat:
@@ -21,7 +22,6 @@ export interface NaiveOptions {
 }
 
 const H = 3_600_000;
-const DAY = 86_400_000;
 
 /** The naive P50 of row r of a feature frame. */
 export function naiveP50(f: FeatureFrame, r: number, variant: 'd7' | 'mean-d7-d14'): number {
@@ -46,7 +46,7 @@ export function naiveModel(opts: NaiveOptions = {}): ForecastModel {
       series.forEach((s, n) => {
         // Residuals of the rule replayed day-ahead on the last residualDays before the cut-off.
         const toMs = s.startMs + Math.max(0, Math.floor((ctx.dataCutoff - s.startMs) / H)) * H;
-        const fromMs = Math.max(s.startMs, toMs - residualDays * DAY);
+        const fromMs = Math.max(s.startMs, toMs - residualDays * DAY_MS);
         fitted.push({ s, q: naiveResiduals(s, ctx, { fromMs, toMs }, variant) });
         ctx.onProgress?.((n + 1) / series.length);
       });

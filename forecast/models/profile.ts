@@ -2,6 +2,7 @@ import { buildFeatures, dayAheadGapMs, type FeatureFrame } from '../features.js'
 import type { FitContext, FittedModel, ForecastModel, Horizon, QuantileRow, SeriesData } from '../model.js';
 import { fitResidualQuantiles, quantileRow, type ResidualQuantiles } from '../quantiles.js';
 import { naiveP50 } from './naive.js';
+import { DAY_MS } from '../../models/time.js';
 
 /**
  * Profile model (issue 5, model 2): per series, a typical shape by day type ×
@@ -55,7 +56,6 @@ export interface ProfileOptions {
 }
 
 const H = 3_600_000;
-const DAY = 86_400_000;
 const NORMAL = 3; // workday, saturday, sunday: the ordinary-day buckets
 const GROUP_NAMES = ['workday', 'saturday', 'sunday'];
 // Special days, as ratios to the sunday profile: HOLIDAY_KIND_CODE 1–3, eve afternoons, and the whole arife of a bayram.
@@ -179,7 +179,7 @@ function flatMask(y: Float64Array, len: number): Uint8Array {
 function fitOne(s: SeriesData, ctx: FitContext, o: Opts): SeriesFit {
   const cutIdx = Math.max(0, Math.min(s.values.length, Math.floor((ctx.dataCutoff - s.startMs) / H)));
   const toMs = s.startMs + cutIdx * H;
-  const fromMs = Math.max(s.startMs, toMs - o.historyDays * DAY);
+  const fromMs = Math.max(s.startMs, toMs - o.historyDays * DAY_MS);
   let f = buildFeatures(s, ctx, { fromMs, toMs }, { ...o.featureOptions, lags: false });
   const n = f.rows;
   const flat = flatMask(f.y, o.flatHours);
@@ -265,7 +265,7 @@ function fitShape(f: FeatureFrame, usable: Uint8Array, end: number, halfLifeDays
   const W = new Float64Array(NB), cnt = new Uint32Array(NB), B = new Float64Array(NB), HD = new Float64Array(NB), CD = new Float64Array(NB);
   const hasTemp = new Float64Array(NB);
   const weight = new Float64Array(end);
-  const decay = Math.LN2 / (halfLifeDays * DAY);
+  const decay = Math.LN2 / (halfLifeDays * DAY_MS);
   const endMs = f.fromMs + end * H;
   for (let r = 0; r < end; r++) {
     if (!usable[r]) continue;

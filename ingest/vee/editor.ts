@@ -2,7 +2,7 @@ import { localDate } from '../../models/calendar.js';
 import { channelByCode, type ChannelDef } from '../../models/channel.js';
 import { MdmError } from '../../models/errors.js';
 import { qualityCode, qualityName, sourceCode, sourceName, type NormalizedReading, type Quality, type Source } from '../../models/reading.js';
-import { formatInstant, isAligned } from '../../models/time.js';
+import { DAY_MS, formatInstant, isAligned } from '../../models/time.js';
 import { veeHolidays } from '../../models/vee.js';
 import type { Database } from '../../sql/database.js';
 import { insertNotes } from '../../sql/reading-note.repository.js';
@@ -71,7 +71,6 @@ export interface EditResult {
   readonly values: EditedValue[];
 }
 
-const DAY = 86_400_000;
 const LOOKBACK_DAYS = 63; // like days (up to 8 weeks) and a monthly register bracket
 
 /** Applies an edit (see EditInput). Throws MDM_ERR_VALIDATION / MDM_ERR_UNPROCESSABLE with what to change. */
@@ -173,7 +172,7 @@ async function estimateRange(database: Database, e: EditInput, step: number): Pr
   for (let t = e.fromMs; t < e.toMs; t += step) targets.push(t);
   if (e.method === 'zero') return targets.map((startMs) => ({ startMs, value: 0, method: 'zero', params: {} }));
 
-  const rows = await loadValues(database, [{ meterId: meter.id, fromMs: e.fromMs - LOOKBACK_DAYS * DAY, toMs: e.toMs + 35 * DAY }]);
+  const rows = await loadValues(database, [{ meterId: meter.id, fromMs: e.fromMs - LOOKBACK_DAYS * DAY_MS, toMs: e.toMs + 35 * DAY_MS }]);
   const series = new Map<number, SeriesPoint[]>();
   for (const r of rows) {
     const list = series.get(r.channel) ?? series.set(r.channel, []).get(r.channel)!;

@@ -9,14 +9,13 @@ import { flatLineRule, gapRule, gapWindowEnd, highLowRule, negativeRule, spikeRu
 import { registerRule, rolloverDelta, sumCheckRule } from './register-rules.js';
 import { rangeRule, supplyRule, timeRule } from './time-range-rules.js';
 import { wrapPointOf } from './wrap-points.js';
+import { DAY_MS } from '../../models/time.js';
 
 /**
  * The VEE decisions for one meter over a range of local days, without I/O:
  * stored values in, findings and value writes (suspect marks, estimates) out.
  * ingest/vee/runner.ts loads the inputs and stores the outputs.
  */
-
-const DAY = 86_400_000;
 
 /** A stored value as the rules see it, with where it came from. */
 export interface SeriesPoint extends VeePoint {
@@ -203,7 +202,7 @@ function evaluateChannel(input: EvaluationInput, def: ChannelDef): Evaluation {
     const P = seg.params;
     if (!P.highLow.enabled || seg.outsideSupply) continue;
     const points = after.filter((x) => x.startMs >= seg.fromMs && x.startMs < seg.toMs);
-    const history = after.filter((x) => x.startMs < seg.fromMs && x.startMs >= seg.fromMs - P.historyDays * DAY);
+    const history = after.filter((x) => x.startMs < seg.fromMs && x.startMs >= seg.fromMs - P.historyDays * DAY_MS);
     const ctx: IntervalContext = { intervalMinutes: meter.intervalMinutes, timezone: meter.timezone, fromMs: seg.fromMs, toMs: seg.toMs, history, holidays: veeHolidays(P, seg.fromMs, seg.toMs), referenceDays: P.historyDays };
     const before = found.size;
     add(highLowRule(points, ctx, P.highLow), P, seg.fromMs, seg.toMs);
@@ -226,7 +225,7 @@ function addIntervalFindings(
   const P = seg.params;
   const step = meter.intervalMinutes * 60_000;
   const present = inSeg.filter((x) => x.quality !== 'missing');
-  const ref = all.filter((x) => x.startMs >= seg.fromMs - P.historyDays * DAY && x.startMs < seg.toMs && isLevelSource(x));
+  const ref = all.filter((x) => x.startMs >= seg.fromMs - P.historyDays * DAY_MS && x.startMs < seg.toMs && isLevelSource(x));
   const ctx: IntervalContext = {
     intervalMinutes: meter.intervalMinutes,
     timezone: meter.timezone,

@@ -27,6 +27,7 @@ import { resolveVeeParams, type VeeSetting } from './config.js';
 import { evaluateMeter, issueKey, type EvaluatedFinding, type ParamSegment, type SeriesPoint, type ValueWrite } from './evaluate.js';
 import type { ValueChange } from './conflict-rule.js';
 import { registerWrapPoints } from './wrap-points.js';
+import { DAY_MS } from '../../models/time.js';
 
 /** Local days of one meter to validate, inclusive. */
 export interface VeeTarget {
@@ -59,7 +60,6 @@ export interface VeeRunResult {
   readonly alarmFailures?: readonly MeterFailure[];
 }
 
-const DAY = 86_400_000;
 /** Days loaded after the range: register reads that close a bracket (monthly reads) and gap ends. */
 const LOOKAHEAD_DAYS = 35;
 /** Never less history than this: like days (4 weeks) and a monthly register bracket. */
@@ -131,7 +131,7 @@ function planTarget(meter: VeeMeterRow, t: VeeTarget, settings: readonly VeeSett
     }
     const fromMs = segments[0].fromMs;
     const toMs = segments[segments.length - 1].toMs;
-    plans.push({ meter, fromMs, toMs, segments, loadFromMs: fromMs - (lookback + 1) * DAY, loadToMs: toMs + LOOKAHEAD_DAYS * DAY });
+    plans.push({ meter, fromMs, toMs, segments, loadFromMs: fromMs - (lookback + 1) * DAY_MS, loadToMs: toMs + LOOKAHEAD_DAYS * DAY_MS });
   }
   return plans;
 }
