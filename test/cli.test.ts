@@ -9,6 +9,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CsvParser } from '../adapters/file/csv.js';
 import { createEmbeddedDatabase, createPgDatabase, type Database } from '../sql/database.js';
@@ -329,7 +330,7 @@ const SERVER = process.env.TEST_DATABASE_URL;
 async function serverDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `cli_${process.pid}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 6)}`;
   const admin = await createPgDatabase(SERVER!, { max: 1 });
-  await admin.session((s) => s.query(`CREATE DATABASE ${name}`), { transaction: false });
+  await sql`CREATE DATABASE ${sql.id(name)}`.execute(admin.db);
   await admin.close();
   const url = new URL(SERVER!);
   url.pathname = `/${name}`;
@@ -337,7 +338,7 @@ async function serverDatabase(): Promise<{ url: string; drop(): Promise<void> }>
     url: url.toString(),
     async drop() {
       const a = await createPgDatabase(SERVER!, { max: 1 });
-      await a.session((s) => s.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`), { transaction: false });
+      await sql`DROP DATABASE IF EXISTS ${sql.id(name)} WITH (FORCE)`.execute(a.db);
       await a.close();
     },
   };

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql, type RawBuilder } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createHookDispatcher } from '../ingest/alarms/hook-dispatcher.js';
 import { recordEvents } from '../ingest/alarms/events.js';
@@ -20,16 +21,16 @@ async function reopenable(flavour: FlavourName): Promise<{ open(): Promise<Datab
   if (flavour === 'server') {
     const base = process.env.TEST_DATABASE_URL!;
     const name = `t_hooks_${process.pid}_${Date.now().toString(36)}`;
-    const admin = async (q: string) => {
+    const admin = async (q: RawBuilder<unknown>) => {
       const a = await createPgDatabase(base, { max: 1 });
-      await a.session((s) => s.query(q), { transaction: false }).finally(() => a.close());
+      await q.execute(a.db).finally(() => a.close());
     };
-    await admin(`CREATE DATABASE ${name}`);
+    await admin(sql`CREATE DATABASE ${sql.id(name)}`);
     const url = new URL(base);
     url.pathname = `/${name}`;
     return {
       open: async () => createPgDatabase(url.toString()),
-      dispose: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+      dispose: () => admin(sql`DROP DATABASE IF EXISTS ${sql.id(name)} WITH (FORCE)`),
     };
   }
   const dir = await mkdtemp(join(tmpdir(), 'mdm-hooks-'));
