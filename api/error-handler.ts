@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { MdmError } from '../models/errors.js';
+import { ERRORS, MdmError, type ErrorCode } from '../models/errors.js';
 
 /**
  * Every error becomes JSON `{error, message, details?}` here and nowhere else
@@ -29,9 +29,11 @@ export function registerErrorHandler(app: FastifyInstance): void {
       body = { error: 'MDM_ERR_UNSUPPORTED_MEDIA', message: `${err.message}; send application/json (or application/x-ndjson where documented)` };
     } else if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
       status = err.statusCode;
-      body = { error: 'MDM_ERR_BAD_REQUEST', message: err.message };
+      body = { error: 'MDM_ERR_BAD_REQUEST' satisfies ErrorCode, message: err.message };
     } else {
-      body = { error: 'MDM_ERR_INTERNAL', message: 'internal error; the server log has details (request id ' + request.id + ')' };
+      const internal = new MdmError('MDM_ERR_INTERNAL', [request.id]);
+      status = ERRORS.MDM_ERR_INTERNAL.status;
+      body = { error: internal.code, message: internal.message };
     }
     if (status >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ err: { code: body.error, message: body.message } }, 'request rejected');

@@ -8,6 +8,8 @@ export const ERRORS = {
   MDM_ERR_NOT_FOUND: { status: 404, message: '%s' },
   MDM_ERR_UNKNOWN_METER: { status: 404, message: 'meter "%s" is not registered: register it with PUT /v1/meters first' },
   MDM_ERR_VALIDATION: { status: 400, message: '%s' },
+  /** A malformed request fastify itself refused (a body that is not valid JSON, …): its own 4xx status is kept. */
+  MDM_ERR_BAD_REQUEST: { status: 400, message: '%s' },
   MDM_ERR_BATCH_TOO_LARGE: { status: 413, message: '%s' },
   MDM_ERR_CONFLICT: { status: 409, message: '%s' },
   MDM_ERR_UNPROCESSABLE: { status: 422, message: '%s' },
@@ -15,6 +17,8 @@ export const ERRORS = {
   MDM_ERR_RATE_LIMITED: { status: 429, message: '%s' },
   MDM_ERR_CONFIG: { status: 500, message: 'invalid configuration:\n%s' },
   MDM_ERR_DATA_DIR_LOCKED: { status: 500, message: '%s' },
+  /** A server fault, never bad input. */
+  MDM_ERR_INTERNAL: { status: 500, message: 'internal error; the server log has details (request id %s)' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
