@@ -41,7 +41,9 @@ describe.each(FLAVOURS)('alarm rules on data (%s)', (flavour) => {
     for (const r of await database.db.selectFrom('meters').select(['id', 'external_id']).execute()) ids[r.external_id] = r.id;
   });
   beforeEach(async () => {
-    await database.session((s) => s.exec('DELETE FROM alarms; DELETE FROM alarm_transitions; DELETE FROM alarm_rules; DELETE FROM alarm_rule_state;'));
+    await database.session(async ({ db }) => {
+      for (const table of ['alarms', 'alarm_transitions', 'alarm_rules', 'alarm_rule_state'] as const) await db.deleteFrom(table).execute();
+    });
     invalidateAlarmRules(database);
   });
   afterAll(() => database?.close());

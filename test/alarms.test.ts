@@ -18,7 +18,7 @@ describe.each(FLAVOURS)('alarm lifecycle (%s)', (flavour) => {
   let m1: number;
   let m2: number;
   const transitions = () =>
-    database.session((s) => s.query<{ alarm_id: number; transition: string; actor: string | null; payload: { alarm: { state: string; count: number }; meter: { id: string; group: string | null } } }>('SELECT alarm_id, transition, actor, payload FROM alarm_transitions ORDER BY id'));
+    database.db.selectFrom('alarm_transitions').select(['alarm_id', 'transition', 'actor', 'payload']).orderBy('id').execute();
 
   beforeAll(async () => {
     database = await freshDatabase(flavour);
@@ -33,7 +33,9 @@ describe.each(FLAVOURS)('alarm lifecycle (%s)', (flavour) => {
     [m1, m2] = ids.map((r) => r.id);
   });
   beforeEach(async () => {
-    await database.session((s) => s.exec('DELETE FROM alarms; DELETE FROM alarm_transitions; DELETE FROM meter_events; DELETE FROM alarm_rules;'));
+    await database.session(async ({ db }) => {
+      for (const table of ['alarms', 'alarm_transitions', 'meter_events', 'alarm_rules'] as const) await db.deleteFrom(table).execute();
+    });
     invalidateAlarmRules(database);
   });
   afterAll(() => database?.close());

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -151,9 +152,8 @@ describe('EPİAŞ transparency client (loopback server)', () => {
 
       const r = await fetchEpiasPrices(database, client({ pageSize: 50 }), Date.parse('2026-03-02T12:00:00+03:00'));
       expect(r).toEqual({ from: '2026-03-01', to: '2026-03-03', ptf: 72, smf: 72 });
-      const rows = await database.session((s) =>
-        s.query<{ n: number; ptf: number; smf: number }>(`SELECT count(*)::int AS n, sum(ptf) AS ptf, sum(smf) AS smf FROM market_prices WHERE area = 'TR' AND currency = 'TRY' AND source = 'epias-transparency'`),
-      );
+      const { rows } = await sql<{ n: number; ptf: number; smf: number }>`
+        SELECT count(*)::int AS n, sum(ptf) AS ptf, sum(smf) AS smf FROM market_prices WHERE area = 'TR' AND currency = 'TRY' AND source = 'epias-transparency'`.execute(database.db);
       // Σ (1000 + h) and Σ (2000 + h) for h = 0…71: 72 000 + 2 556, 144 000 + 2 556.
       expect(rows[0]).toEqual({ n: 72, ptf: 74_556, smf: 146_556 });
 

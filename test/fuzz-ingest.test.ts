@@ -10,6 +10,7 @@
  * good rows are stored with their values; the database stays usable.
  * Seed: test/fuzz-arbitraries.ts (FUZZ_SEED, FUZZ_RUNS_FACTOR).
  */
+import { sql } from 'kysely';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeMessages, type BatchMessage } from '../adapters/mqtt/message-writer.js';
@@ -89,20 +90,20 @@ function jsonText(v: unknown): string {
 }
 
 async function rejectCount(database: Database): Promise<number> {
-  const [r] = await database.session((s) => s.query<{ n: number }>('SELECT count(*)::int AS n FROM rejects'));
+  const {
+    rows: [r],
+  } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM rejects`.execute(database.db);
   return r.n;
 }
 
 /** Current values of the good rows' keys: meter|startMs → value. */
 async function storedValues(database: Database, rows: readonly GoodRow[]): Promise<Map<string, number>> {
   if (rows.length === 0) return new Map();
-  const found = await database.session((s) =>
-    s.query<{ meter: string; start: Date; value: number }>(
-      `SELECT m.external_id AS meter, r.start, r.value FROM readings r JOIN meters m ON m.id = r.meter_id
-       WHERE r.channel = 1 AND m.external_id = ANY($1::text[]) AND r.start = ANY($2::timestamptz[])`,
-      [[...new Set(rows.map((r) => r.meter))], [...new Set(rows.map((r) => r.start))]],
-    ),
-  );
+  const meters = [...new Set(rows.map((r) => r.meter))];
+  const starts = [...new Set(rows.map((r) => r.start))];
+  const { rows: found } = await sql<{ meter: string; start: Date; value: number }>`
+    SELECT m.external_id AS meter, r.start, r.value FROM readings r JOIN meters m ON m.id = r.meter_id
+    WHERE r.channel = 1 AND m.external_id = ANY(${meters}::text[]) AND r.start = ANY(${starts}::timestamptz[])`.execute(database.db);
   return new Map(found.map((f) => [`${f.meter}|${new Date(f.start).getTime()}`, Number(f.value)]));
 }
 

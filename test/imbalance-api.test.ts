@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hourImbalance, imbalancePrices } from '../forecast/imbalance.js';
@@ -306,9 +307,10 @@ describe.each(FLAVOURS)('market data and imbalance (%s)', (flavour) => {
     expect((await putCsv('/v1/market/prices?area=TR&kind=smf', epias('PTF-2016-2017.csv'))).statusCode).toBe(400);
     // Re-import: same rows, no double count.
     expect((await putCsv('/v1/market/prices?area=TR', epias('PTF-2016-2017.csv'))).json().stored).toBe(47);
-    const [count] = await t.database.session((s) =>
-      s.query<{ n: number; ptf: number; smf: number }>(`SELECT count(*)::int AS n, count(ptf)::int AS ptf, count(smf)::int AS smf FROM market_prices WHERE area = 'TR' AND start < '2018-01-01'`),
-    );
+    const {
+      rows: [count],
+    } = await sql<{ n: number; ptf: number; smf: number }>`
+      SELECT count(*)::int AS n, count(ptf)::int AS ptf, count(smf)::int AS smf FROM market_prices WHERE area = 'TR' AND start < '2018-01-01'`.execute(t.database.db);
     expect(count).toEqual({ n: 47, ptf: 47, smf: 47 });
 
     // The first lines: "27/03/2016","00:00","140,00" (PTF) and "27/03/2016","00:00","158,00" (SMF).

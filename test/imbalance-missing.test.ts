@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEpiasCsv } from '../adapters/market/epias-csv.js';
@@ -142,12 +143,9 @@ describe.each(FLAVOURS)('imbalance on real EPİAŞ data: missing actuals and unp
     await putCsv('/v1/market/prices?area=T2&kind=smf', data('SMF-2016-2017.csv'));
     const ptfAfter = (await putCsv('/v1/market/prices?area=T2&kind=ptf', data('PTF-2016-2017.csv'))).json();
     expect(ptfAfter).toMatchObject({ suspiciousCount: 8, unpublished: 8 });
-    const flags = await t.database.session((s) =>
-      s.query<{ area: string; n: number; cols: string }>(
-        `SELECT area, count(*)::int AS n, string_agg(extract(epoch FROM start)::bigint || ':' || array_to_string(unpublished, '|'), ',' ORDER BY start) AS cols
-         FROM market_prices WHERE area IN ('TR', 'T2') AND unpublished IS NOT NULL GROUP BY area ORDER BY area`,
-      ),
-    );
+    const { rows: flags } = await sql<{ area: string; n: number; cols: string }>`
+      SELECT area, count(*)::int AS n, string_agg(extract(epoch FROM start)::bigint || ':' || array_to_string(unpublished, '|'), ',' ORDER BY start) AS cols
+      FROM market_prices WHERE area IN ('TR', 'T2') AND unpublished IS NOT NULL GROUP BY area ORDER BY area`.execute(t.database.db);
     expect(flags.map((f) => f.n)).toEqual([8, 8]);
     expect(flags[0].cols).toBe(flags[1].cols);
   });

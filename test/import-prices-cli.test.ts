@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importPricesCommand } from '../cli/import-prices.js';
@@ -42,16 +43,16 @@ describe('mdm import prices', () => {
     expect(lines.filter((l) => l.startsWith('  unpublished: '))).toHaveLength(8);
     expect(lines).toContain('  unpublished: line 5: 2016-03-27T04:00:00+03:00 every price of the hour is 0 (smf)');
     expect(lines.at(-1)).toBe('  (8 hour(s) read as unpriced until published; if these zeros are real prices, import again with --confirm-zeros)');
-    const [held] = await database.session((s) => s.query<{ n: number }>(`SELECT count(*)::int AS n FROM market_prices WHERE area = 'TR' AND unpublished = '{smf}'`));
+    const [held] = (await sql<{ n: number }>`SELECT count(*)::int AS n FROM market_prices WHERE area = 'TR' AND unpublished = '{smf}'`.execute(database.db)).rows;
     expect(held.n).toBe(8);
     const confirmed = capture();
     expect(await importPricesCommand(database, confirmed.io, SMF, { kind: 'smf', confirmZeros: true })).toBe(0);
     expect(confirmed.out().split('\n')[0]).toMatch(/1 issue\(s\), 8 suspicious zero hour\(s\) confirmed as real prices$/);
     expect(confirmed.out()).toContain('  zero_confirmed: line 5: 2016-03-27T04:00:00+03:00 every price of the hour is 0 (smf)');
-    const [none] = await database.session((s) => s.query<{ n: number }>(`SELECT count(*)::int AS n FROM market_prices WHERE area = 'TR' AND unpublished IS NOT NULL`));
+    const [none] = (await sql<{ n: number }>`SELECT count(*)::int AS n FROM market_prices WHERE area = 'TR' AND unpublished IS NOT NULL`.execute(database.db)).rows;
     expect(none.n).toBe(0);
     // The last line, "28/03/2016","23:00","205,00" (UTC+3).
-    const [row] = await database.session((s) => s.query<{ n: number; smf: number }>(`SELECT count(*)::int AS n, min(smf) FILTER (WHERE start = '2016-03-28T20:00:00Z') AS smf FROM market_prices WHERE area = 'TR'`));
+    const [row] = (await sql<{ n: number; smf: number }>`SELECT count(*)::int AS n, min(smf) FILTER (WHERE start = '2016-03-28T20:00:00Z') AS smf FROM market_prices WHERE area = 'TR'`.execute(database.db)).rows;
     expect(row).toEqual({ n: 47, smf: 205 });
     await expect(importPricesCommand(database, c.io, SMF, { kind: 'xyz' })).rejects.toBeInstanceOf(UsageError);
     await expect(importPricesCommand(database, c.io, SMF, { kind: 'ptf' })).rejects.toThrow(/header says SMF: import it as kind=smf/);

@@ -52,9 +52,7 @@ describe.each(FLAVOURS)('mdm import settlement (%s)', (flavour) => {
     expect(rejects[1]).toMatch(/NOPE/);
 
     // Readings: version 2 wins at 00:00 for C1 (1.5); C2's 4 kWh is stored divided by its multiplier 2.
-    const rows = await database.session((s) =>
-      s.query<{ meter: string; value: number }>(`SELECT m.external_id AS meter, r.value FROM readings r JOIN meters m ON m.id = r.meter_id ORDER BY 1`),
-    );
+    const rows = await database.db.selectFrom('readings as r').innerJoin('meters as m', 'm.id', 'r.meter_id').select(['m.external_id as meter', 'r.value']).orderBy('meter').execute();
     expect(rows).toEqual([
       { meter: 'C1', value: 1.5 },
       { meter: 'C2', value: 2 },

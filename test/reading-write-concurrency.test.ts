@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testApp, type TestApp } from './api-helpers.js';
 import { FLAVOURS } from './helpers.js';
@@ -58,15 +59,10 @@ describe.each(FLAVOURS)('concurrent writers of one interval (%s)', (flavour) => 
     // Each round's three different values all change it; the re-send changes it only when another value came in between.
     expect(total('superseded')).toBeGreaterThanOrEqual(3 * ROUNDS - 1);
 
-    const current = await t.database.session((s) =>
-      s.query<{ value: number; version: number; batch_id: string }>('SELECT value, version, batch_id::text FROM readings WHERE start = $1', [new Date(HOUR)]),
-    );
-    const history = await t.database.session((s) =>
-      s.query<{ value: number; version: number; batch_id: string; superseded_by_batch: string }>(
-        'SELECT value, version, batch_id::text, superseded_by_batch::text FROM reading_history WHERE start = $1 ORDER BY version',
-        [new Date(HOUR)],
-      ),
-    );
+    const { rows: current } = await sql<{ value: number; version: number; batch_id: string }>`
+      SELECT value, version, batch_id::text FROM readings WHERE start = ${new Date(HOUR)}`.execute(t.database.db);
+    const { rows: history } = await sql<{ value: number; version: number; batch_id: string; superseded_by_batch: string }>`
+      SELECT value, version, batch_id::text, superseded_by_batch::text FROM reading_history WHERE start = ${new Date(HOUR)} ORDER BY version`.execute(t.database.db);
     expect(current).toHaveLength(1);
     const versions = [...history, { ...current[0], superseded_by_batch: null }];
     // One version per write that stored a value, numbered without gaps, each replaced by the batch that wrote the next one.
@@ -107,14 +103,11 @@ describe.each(FLAVOURS)('concurrent writers of one interval (%s)', (flavour) => 
     expect(counts.reduce((a, c) => a + c.accepted, 0)).toBe(HOURS + ROUNDS / 2);
     expect(counts.reduce((a, c) => a + c.unchanged, 0)).toBe(0);
 
-    const versions = await t.database.session((s) =>
-      s.query<{ start: Date; version: number; batch_id: string; next_batch: string | null }>(
-        `SELECT start, version, batch_id::text, superseded_by_batch::text AS next_batch FROM reading_history WHERE start >= $1
-         UNION ALL SELECT start, version, batch_id::text, NULL FROM readings WHERE start >= $1
-         ORDER BY start, version`,
-        [new Date(hour(0))],
-      ),
-    );
+    const from = new Date(hour(0));
+    const { rows: versions } = await sql<{ start: Date; version: number; batch_id: string; next_batch: string | null }>`
+      SELECT start, version, batch_id::text, superseded_by_batch::text AS next_batch FROM reading_history WHERE start >= ${from}
+      UNION ALL SELECT start, version, batch_id::text, NULL FROM readings WHERE start >= ${from}
+      ORDER BY start, version`.execute(t.database.db);
     const byHour = new Map<number, typeof versions>();
     for (const v of versions) byHour.set(v.start.getTime(), [...(byHour.get(v.start.getTime()) ?? []), v]);
     expect(byHour.size).toBe(HOURS + ROUNDS / 2);
