@@ -1,37 +1,34 @@
 /**
- * Vitest globalSetup: migrates one database per storage flavour once per test
- * run, so that freshDatabase() (test/helpers.ts) clones it instead of running
- * initdb and the migrations again in every test file.
+ * Vitest globalSetup: lets freshDatabase() (test/helpers.ts) copy a migrated
+ * database instead of running initdb and every migration for each one.
  *
- * - embedded / timescaledb (PGlite): the migrated data directory is dumped
- *   with `dumpDataDir()` to a tar file in a temporary directory (by
- *   test/dump-template.ts, one child process per flavour, in parallel); each
- *   database opens its own copy with `loadDataDir`.
+ * - embedded / timescaledb (PGlite): a temporary directory for the templates.
+ *   The first freshDatabase() of a flavour that finds no template migrates a
+ *   new database as before and writes its `dumpDataDir()` there; later ones
+ *   open a copy with `loadDataDir`. A run that never opens a PGlite database
+ *   pays nothing.
  * - server (TEST_DATABASE_URL): a migrated template database, named per run
  *   (`mdm_tmpl_<pid>_<time>`), with connections disallowed so that
- *   `CREATE DATABASE … TEMPLATE` never finds it in use; each file clones it.
- *   Templates of runs older than STALE_MS (crashed runs) are dropped.
+ *   `CREATE DATABASE … TEMPLATE` never finds it in use. Templates of runs
+ *   older than STALE_MS (killed runs) are dropped first.
  *
- * A flavour whose template cannot be built is left out (with a warning): its
- * tests then migrate a database per file as before.
- *
- * Teardown removes the dumps and drops this run's template.
+ * Teardown removes the directory and drops this run's template.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import { createPgDatabase, type Database } from '../sql/database.js';
 import { migrate } from '../sql/migrator.js';
 
 /** What the setup hands to the test workers (read with `inject('mdmTemplates')`). */
 export interface MdmTemplates {
-  /** Tar dump of a migrated @electric-sql/pglite data directory. */
-  embedded?: string;
-  /** Tar dump of a migrated data directory of the TimescaleDB build of PGlite. */
-  timescaledb?: string;
+  /**
+   * Directory for the PGlite flavours' templates: `<flavour>.tar`, the
+   * `dumpDataDir()` of a just-migrated database, written by the first
+   * freshDatabase() of the run that had to migrate one (test/helpers.ts).
+   */
+  dir?: string;
   /** Name of the migrated template database on TEST_DATABASE_URL's server. */
   server?: string;
 }
@@ -44,18 +41,6 @@ declare module 'vitest' {
 
 export const TEMPLATE_PREFIX = 'mdm_tmpl_';
 const STALE_MS = 6 * 3600_000; // a run's template lives minutes; older ones are left over by killed runs
-
-/** Migrates and dumps one PGlite flavour in a child process (test/dump-template.ts): both flavours build at once on two cores. */
-function pgliteDump(dir: string, flavour: 'embedded' | 'timescaledb'): Promise<string> {
-  const file = join(dir, `${flavour}.tar`);
-  const script = fileURLToPath(new URL('./dump-template.ts', import.meta.url));
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--import', 'tsx', script, flavour, file], { cwd: fileURLToPath(new URL('..', import.meta.url)) }, (err, _stdout, stderr) => {
-      if (err) reject(new Error(`${flavour} template: ${stderr.trim() || err.message}`));
-      else resolve(file);
-    });
-  });
-}
 
 async function admin<T>(base: string, fn: (q: (sql: string) => Promise<Record<string, unknown>[]>) => Promise<T>): Promise<T> {
   const a: Database = await createPgDatabase(base, { max: 1 });
@@ -83,35 +68,34 @@ async function serverTemplate(base: string): Promise<string> {
     }
     await q(`CREATE DATABASE ${name}`);
   });
-  const database = await createPgDatabase(withDatabase(base, name), { max: 1 });
   try {
-    await migrate(database);
-  } finally {
-    await database.close(); // CREATE DATABASE … TEMPLATE needs the template free of connections
-  }
-  await admin(base, (q) => q(`ALTER DATABASE ${name} WITH ALLOW_CONNECTIONS false`));
-  return name;
-}
-
-/** Runs `build`; on failure says so and hands back undefined, so that the flavour's tests migrate a database per file as before (and fail there if the flavour is unusable). */
-async function orWarn<T>(what: string, build: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await build();
+    const database = await createPgDatabase(withDatabase(base, name), { max: 1 });
+    try {
+      await migrate(database);
+    } finally {
+      await database.close(); // CREATE DATABASE … TEMPLATE needs the template free of connections
+    }
+    await admin(base, (q) => q(`ALTER DATABASE ${name} WITH ALLOW_CONNECTIONS false`));
   } catch (err) {
-    console.warn(`[global-setup] no ${what} template (tests migrate their own databases): ${(err as Error).message}`);
-    return undefined;
+    await admin(base, (q) => q(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).catch(() => {});
+    throw err;
   }
+  return name;
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const dir = await mkdtemp(join(tmpdir(), 'mdm-test-templates-'));
   const base = process.env.TEST_DATABASE_URL;
-  const [embedded, timescaledb, server] = await Promise.all([
-    orWarn('embedded', () => pgliteDump(dir, 'embedded')),
-    orWarn('timescaledb', () => pgliteDump(dir, 'timescaledb')),
-    base ? orWarn('server', () => serverTemplate(base)) : undefined,
-  ]);
-  project.provide('mdmTemplates', { embedded, timescaledb, server });
+  let server: string | undefined;
+  if (base) {
+    try {
+      server = await serverTemplate(base);
+    } catch (err) {
+      // The server tests then create and migrate their databases as before (and fail there if the server is down).
+      console.warn(`[global-setup] no server template: ${(err as Error).message}`);
+    }
+  }
+  project.provide('mdmTemplates', { dir, server });
   return async () => {
     await rm(dir, { recursive: true, force: true });
     if (base && server) await admin(base, (q) => q(`DROP DATABASE IF EXISTS ${server} WITH (FORCE)`)).catch(() => {});
