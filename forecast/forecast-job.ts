@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { localDate, localMonthRange, shiftDate } from '../models/calendar.js';
 import type { ScheduleEntry } from '../models/forecast-schedule.js';
 import { bisect, createFailingItems, failureMessage, failureReporter, type FailingItems } from '../models/failing-items.js';
+import { createPeriodic, silentLog, type ComponentLog, type Timers } from '../models/periodic.js';
 import type { Database } from '../sql/database.js';
 import { isUnavailable } from '../sql/db-errors.js';
 import {
@@ -445,18 +446,8 @@ export async function enqueueDue(
 
 /* ---------------------------------------------------------------- worker */
 
-type LogFn = (objOrMsg: object | string, msg?: string) => void;
-export interface ForecastLog {
-  readonly info: LogFn;
-  readonly warn: LogFn;
-  readonly error: LogFn;
-  readonly debug?: LogFn;
-}
-
-export interface WorkerTimers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+/** Structurally the logger `mdm serve` hands its components. */
+export type ForecastLog = ComponentLog;
 
 export interface ForecastWorkerOptions {
   readonly database: Database;
@@ -470,7 +461,7 @@ export interface ForecastWorkerOptions {
   /** Attempts before an abandoned run fails instead of being requeued (default 2). */
   readonly maxAttempts?: number;
   readonly now?: () => number;
-  readonly timers?: WorkerTimers;
+  readonly timers?: Timers;
   /** Runs executed at once (default 1): one per forecast thread. */
   readonly concurrency?: number;
   /**
@@ -494,8 +485,6 @@ export interface ForecastWorker {
 }
 
 const STOP_WAIT_MS = 10_000;
-const silent: ForecastLog = { info: () => {}, warn: () => {}, error: () => {} };
-const realTimers: WorkerTimers = { setTimeout: (fn, ms) => setTimeout(fn, ms).unref(), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
 
 /**
  * The queue worker of `mdm serve` (component `forecast`): `concurrency` runs
@@ -507,20 +496,15 @@ const realTimers: WorkerTimers = { setTimeout: (fn, ms) => setTimeout(fn, ms).un
  */
 export function createForecastWorker(o: ForecastWorkerOptions): ForecastWorker {
   const now = o.now ?? Date.now;
-  const timers = o.timers ?? realTimers;
   const staleMs = o.staleMs ?? 120_000;
   const maxAttempts = o.maxAttempts ?? 2;
   const workerId = `${process.pid}-${randomBytes(4).toString('hex')}`;
-  let log = silent;
-  let timer: unknown;
-  let running = false;
+  let log: ComponentLog = silentLog;
   let stopping = false;
-  let inFlight: Promise<unknown> = Promise.resolve();
   const concurrency = Math.max(1, o.concurrency ?? 1);
   // Runs in progress, oldest first (the probe's `running` is the oldest).
   const current = new Map<number, { id: number; target: string; horizon: string; progress: number }>();
   let last: { id: number; status: string; at: string } | undefined;
-  let lastError: string | undefined;
   let done = 0;
   let partial = 0;
   let failed = 0;
@@ -584,21 +568,22 @@ export function createForecastWorker(o: ForecastWorkerOptions): ForecastWorker {
     const lanes = await Promise.allSettled(Array.from({ length: concurrency }, lane));
     const broken = lanes.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (broken) throw broken.reason;
-    lastError = undefined;
   }
 
-  const loop = () => {
-    inFlight = tick()
-      .catch((err: Error) => {
+  const loop = createPeriodic({
+    tick: async () => {
+      try {
+        await tick();
+      } catch (err) {
         if (err instanceof EngineStoppedError) return log.info('forecast run interrupted by the stop: it is recovered at the next start');
-        lastError = err.message;
-        log.error({ err: err.message }, 'forecast worker tick failed');
-      })
-      .finally(() => {
-        reporter.endTick();
-        if (running) timer = timers.setTimeout(loop, o.pollMs);
-      });
-  };
+        throw err;
+      }
+    },
+    everyMs: o.pollMs,
+    timers: o.timers,
+    onError: (err) => log.error({ err: err.message }, 'forecast worker tick failed'),
+    afterTick: () => reporter.endTick(),
+  });
 
   return {
     name: 'forecast',
@@ -607,7 +592,7 @@ export function createForecastWorker(o: ForecastWorkerOptions): ForecastWorker {
       check: () => {
         const runs = [...current.values()].map((c) => ({ ...c }));
         return {
-          ok: lastError === undefined,
+          ok: loop.lastError === undefined,
           running: runs[0] ?? null,
           ...(concurrency > 1 ? { runs } : {}),
           last: last ?? null,
@@ -616,28 +601,26 @@ export function createForecastWorker(o: ForecastWorkerOptions): ForecastWorker {
           failed,
           ...(o.threads ? { threads: o.threads.probe() } : {}),
           ...failing.probe(),
-          ...(lastError ? { error: lastError } : {}),
+          ...(loop.lastError ? { error: loop.lastError } : {}),
         };
       },
     },
     async start(l) {
-      log = l ?? silent;
-      running = true;
+      log = l ?? silentLog;
       if (o.database.engine === 'pglite') await recover(0);
-      timer = timers.setTimeout(loop, 0);
+      loop.start();
     },
     async stop() {
-      running = false;
       stopping = true;
-      timers.clearTimeout(timer);
+      loop.halt();
       // A long fit is not waited for beyond STOP_WAIT_MS: the run stays `running` and is recovered at the next start.
       let t: NodeJS.Timeout | undefined;
-      await Promise.race([inFlight, new Promise((r) => (t = setTimeout(r, STOP_WAIT_MS)))]);
+      await Promise.race([loop.settled(), new Promise((r) => (t = setTimeout(r, STOP_WAIT_MS)))]);
       clearTimeout(t);
       if (o.threads) {
         // Terminating the threads ends a fit still running (its run rethrows EngineStoppedError): then nothing of the worker touches the database after stop.
         await o.threads.close();
-        await Promise.race([inFlight, new Promise((r) => (t = setTimeout(r, STOP_WAIT_MS)))]);
+        await Promise.race([loop.settled(), new Promise((r) => (t = setTimeout(r, STOP_WAIT_MS)))]);
         clearTimeout(t);
       }
     },

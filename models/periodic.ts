@@ -58,6 +58,10 @@ export interface Periodic {
   start(): void;
   /** Ends the loop and waits for the round in flight. */
   stop(): Promise<void>;
+  /** Ends the loop without waiting (a caller that bounds the wait: settled()). */
+  halt(): void;
+  /** The round in flight (resolved when none): never rejects. */
+  settled(): Promise<unknown>;
   readonly running: boolean;
   /** The message of the last round's failure; undefined once a round succeeds. */
   readonly lastError: string | undefined;
@@ -114,11 +118,15 @@ export function createPeriodic(o: PeriodicOptions): Periodic {
       schedule(o.firstDelayMs ?? 0);
     },
     async stop() {
+      this.halt();
+      await inFlight;
+    },
+    halt() {
       running = false;
       if (timer !== undefined) timers.clearTimeout(timer);
       timer = undefined;
-      await inFlight;
     },
+    settled: () => inFlight,
     get running() {
       return running;
     },
