@@ -5,7 +5,7 @@
  * stops them in reverse order on shutdown, before the database closes.
  */
 import type { FastifyInstance } from 'fastify';
-import type { HealthProbe } from '../api/routes/health.route.js';
+import type { HealthProbe } from '../models/health-probe.js';
 import type { Config } from '../models/config.js';
 import type { Database } from '../sql/database.js';
 import { mqttComponent } from '../adapters/mqtt/component.js';

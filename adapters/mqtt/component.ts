@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { HealthProbe } from '../../api/routes/health.route.js';
+import type { HealthProbe } from '../../models/health-probe.js';
 import type { ReadingLimits } from '../../models/input-bounds.js';
 import type { Principal } from '../../models/api-key.js';
 import { readingLimitsOf, type Config } from '../../models/config.js';

@@ -1,13 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { HealthProbe } from '../../models/health-probe.js';
 import { pingDatabase } from '../../sql/health.repository.js';
 import type { RouteContext } from '../app.js';
-
-/** A component that reports its state in /health (database, MQTT, pollers). */
-export interface HealthProbe {
-  readonly name: string;
-  check(): Promise<{ ok: boolean; [k: string]: unknown }> | { ok: boolean; [k: string]: unknown };
-}
 
 const HealthSchema = z.object({
   status: z.enum(['ok', 'degraded']),
