@@ -1,4 +1,4 @@
-import { csvField } from '../adapters/file/csv.js';
+import { csvField } from '../models/csv-format.js';
 import type { BillingFigures } from './figures.js';
 
 /**

@@ -7,7 +7,8 @@
  */
 import { createReadStream } from 'node:fs';
 
-export type Delimiter = ',' | ';';
+export type { Delimiter } from '../../models/csv-format.js';
+import type { Delimiter } from '../../models/csv-format.js';
 
 export interface CsvRecord {
   readonly fields: string[];
@@ -205,15 +206,8 @@ function countNewlines(s: string): number {
   return k;
 }
 
-/** Quotes a field for CSV output when it needs it (delimiter, quote, CR/LF, leading/trailing space). */
-export function csvField(v: string | number, delimiter: Delimiter = ','): string {
-  const s = String(v);
-  if (s.includes(delimiter) || /["\r\n]/.test(s) || /^\s|\s$/.test(s)) return `"${s.replace(/"/g, '""')}"`;
-  return s;
-}
-
-export const csvLine = (fields: readonly (string | number)[], delimiter: Delimiter = ','): string =>
-  fields.map((f) => csvField(f, delimiter)).join(delimiter) + '\n';
+// CSV output (csvField, csvLine) is formatting, pure: models/csv-format.ts; re-exported for the parser's users.
+export { csvField, csvLine } from '../../models/csv-format.js';
 
 /**
  * Reads a CSV file as batches of records, one batch per stream chunk.

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { csvLine } from '../../adapters/file/csv.js';
+import { csvLine } from '../../models/csv-format.js';
 import { CHANNEL_NAMES } from '../../models/channel.js';
 import { MdmError } from '../../models/errors.js';
 import { FIGURE_DECIMALS, roundFigure } from '../../models/precision.js';

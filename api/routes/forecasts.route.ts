@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { csvLine } from '../../adapters/file/csv.js';
+import { csvLine } from '../../models/csv-format.js';
 import { RUN_MODELS } from '../../forecast/forecast-job.js';
 import { evaluate, skill, type ForecastMetrics } from '../../forecast/metrics.js';
 import { HORIZONS } from '../../forecast/model.js';

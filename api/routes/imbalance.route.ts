@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { csvLine } from '../../adapters/file/csv.js';
+import { csvLine } from '../../models/csv-format.js';
 import { localMonthRange } from '../../models/calendar.js';
 import { MdmError } from '../../models/errors.js';
 import { roundFigure as r6 } from '../../models/precision.js';

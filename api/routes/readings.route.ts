@@ -1,7 +1,7 @@
 import type { FastifySchemaCompiler } from 'fastify';
 import { validatorCompiler, type FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { csvLine } from '../../adapters/file/csv.js';
+import { csvLine } from '../../models/csv-format.js';
 import { CHANNEL_NAMES, type ChannelDef } from '../../models/channel.js';
 import { readingLimitsOf } from '../../models/config.js';
 import { MdmError } from '../../models/errors.js';
