@@ -7,7 +7,7 @@ import { findProfiledMeters, listProfileCoefficients, loadRegisterReads } from '
 import { sumQuantiles } from './backtest.js';
 import type { FitContext, Horizon, QuantileRow, SeriesData } from './model.js';
 import { coefficientModel, type CoefficientTarget } from './models/coefficient.js';
-import { periodTotalFromRegister } from './profile-coefficients.js';
+import { periodTotalFromRegister } from '../models/profile-coefficient-method.js';
 import { DAY_MS, HOUR_MS } from '../models/time.js';
 
 /**

@@ -1,4 +1,4 @@
-import { ProfileCoefficientError, periodTotalFromRegister, spreadByProfile } from '../forecast/profile-coefficients.js';
+import { ProfileCoefficientError, periodTotalFromRegister, spreadByProfile } from '../models/profile-coefficient-method.js';
 import { localMonthRange, shiftDate, startOfLocalDate } from '../models/calendar.js';
 import { channelDef } from '../models/channel.js';
 import { ANY_REGION } from '../models/profile-coefficient.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ProfileCoefficientError, periodTotalFromRegister, spreadByProfile, type ProfiledMeter } from '../forecast/profile-coefficients.js';
+import { ProfileCoefficientError, periodTotalFromRegister, spreadByProfile, type ProfiledMeter } from '../models/profile-coefficient-method.js';
 import { checkCoefficientRows, type ProfileCoefficient } from '../models/profile-coefficient.js';
 
 const HOUR = 3_600_000;

@@ -1,7 +1,7 @@
 import { localDate, localMonthRange } from '../../models/calendar.js';
 import { holidayCalendar } from '../../models/holidays.js';
 import type { FitContext, FittedModel, ForecastModel, Horizon, QuantileRow, SeriesData } from '../model.js';
-import { spreadByProfile, type ProfileCoefficient, type ProfiledMeter } from '../profile-coefficients.js';
+import { spreadByProfile, type ProfileCoefficient, type ProfiledMeter } from '../../models/profile-coefficient-method.js';
 
 /**
  * The profile coefficient method (issue 5, model 2, meters without interval

@@ -1,6 +1,6 @@
-import { dayTypeOf, localDate, localMinuteOfDay } from '../models/calendar.js';
-import { ANY_REGION, type ProfileCoefficient, type ReadingType } from '../models/profile-coefficient.js';
-import { HOUR_MS } from '../models/time.js';
+import { dayTypeOf, localDate, localMinuteOfDay } from './calendar.js';
+import { ANY_REGION, type ProfileCoefficient, type ReadingType } from './profile-coefficient.js';
+import { HOUR_MS } from './time.js';
 
 /**
  * Spreading a period total over hours with EPİAŞ profile coefficients
@@ -14,8 +14,8 @@ import { HOUR_MS } from '../models/time.js';
  * (or the meter has no region) the rows of region `*` apply.
  */
 
-export type { ProfileCoefficient, ReadingType } from '../models/profile-coefficient.js';
-export { ANY_REGION } from '../models/profile-coefficient.js';
+export type { ProfileCoefficient, ReadingType } from './profile-coefficient.js';
+export { ANY_REGION } from './profile-coefficient.js';
 
 /** The meter fields that pick its coefficients and its local hours. */
 export interface ProfiledMeter {
