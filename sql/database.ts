@@ -59,25 +59,59 @@ const DATE = 1082;
 /** What Kysely's PostgresDriver needs of a client: query(), and release(discard). */
 type Querier = Pick<PostgresPoolClient, 'query'>;
 
+/** A connection's own Kysely instance, made once per connection and kept while it lives. */
+interface Bound {
+  readonly db: Kysely<DB>;
+  /** The running session's: hears that Kysely discarded the connection (its ROLLBACK failed). */
+  onDiscard: () => void;
+}
+const boundKysely = new WeakMap<Querier, Bound>();
+
+function boundTo(conn: Querier): Bound {
+  let b = boundKysely.get(conn);
+  if (b === undefined) {
+    const entry: Bound = { db: undefined as unknown as Kysely<DB>, onDiscard: () => {} };
+    // A one-client "pool" over the held connection: release is the session owner's, not Kysely's.
+    const client = {
+      query: conn.query.bind(conn),
+      release: (discard?: boolean) => {
+        if (!discard) return;
+        boundKysely.delete(conn); // Kysely marks a discarded connection unusable for good
+        entry.onDiscard();
+      },
+    } as unknown as PostgresPoolClient;
+    (entry as { db: Kysely<DB> }).db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: { connect: async () => client, end: async () => {} } }) });
+    boundKysely.set(conn, (b = entry));
+  }
+  return b;
+}
+
 /**
- * Runs `fn` with a Session on one already-held connection. Kysely gets a
- * one-client "pool" over that connection (release is the caller's), and the
- * transaction is a Kysely ControlledTransaction, so a failing ROLLBACK never
- * hides the error that caused it. `onDiscard` hears of a connection that is
- * broken (its ROLLBACK failed).
+ * Runs `fn` with a Session on one already-held connection `conn` (the same
+ * object each time the connection is handed out). The transaction is a Kysely
+ * ControlledTransaction, so a failing ROLLBACK never hides the error that
+ * caused it. `onDiscard` hears of a connection that is broken (its ROLLBACK failed).
  */
 async function runSession<T>(conn: Querier, raw: RawSql, fn: (s: Session) => Promise<T>, tx: boolean, onDiscard: () => void): Promise<T> {
-  const client = { query: conn.query.bind(conn), release: (discard?: boolean) => discard && onDiscard() } as unknown as PostgresPoolClient;
-  const bound = new Kysely<DB>({ dialect: new PostgresDialect({ pool: { connect: async () => client, end: async () => {} } }) });
+  const bound = boundTo(conn);
+  bound.onDiscard = onDiscard;
   const session = (db: Kysely<DB>): Session => ({ db, raw, query: raw.query, exec: raw.exec });
-  if (!tx) return fn(session(bound));
-  const trx = await bound.startTransaction().execute();
+  if (!tx) return fn(session(bound.db));
+  const trx = await bound.db.startTransaction().execute();
   try {
     const out = await fn(session(trx));
     await trx.commit().execute();
     return out;
   } catch (err) {
-    if (!trx.isCommitted && !trx.isRolledBack) await trx.rollback().execute().catch(() => onDiscard());
+    if (!trx.isCommitted && !trx.isRolledBack) {
+      await trx
+        .rollback()
+        .execute()
+        .catch(() => {
+          boundKysely.delete(conn);
+          onDiscard();
+        });
+    }
     throw err;
   }
 }
@@ -190,6 +224,7 @@ export function createPgliteDatabase(pglite: PGliteLike): Database {
     },
   };
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  const held = client(() => {}); // the connection as a session holds it (the mutex is the session's)
   return {
     db,
     engine: 'pglite',
@@ -207,7 +242,7 @@ export function createPgliteDatabase(pglite: PGliteLike): Database {
         },
       };
       try {
-        return await runSession(client(() => {}), raw, fn, o.transaction !== false, () => {});
+        return await runSession(held, raw, fn, o.transaction !== false, () => {});
       } finally {
         release();
       }
