@@ -308,20 +308,119 @@ export async function runForecast(
   const aggIndex = opts.target && series.length > 1 ? series.findIndex((s) => s.id === opts.target) : -1;
   const aggregate = aggIndex >= 0 ? series[aggIndex] : undefined;
   const members = series.filter((_, i) => i !== aggIndex);
+  const memberIdx = series.map((_, i) => i).filter((i) => i !== aggIndex);
   const tz = opts.timezone ?? aggregate?.timezone ?? series[0].timezone;
-  const base = {
+  const base: BaseModels = {
     naive: opts.models?.naive ?? naiveModel({ variant: 'd7' }),
     profile: opts.models?.profile ?? profileModel(),
     ml: opts.models?.ml ?? mlModel(),
   };
-  const ensembleOf = (weights?: number[]) => ensembleModel([base.profile, base.ml], { weights, names: ['profile', 'ml'] });
-
   const gates = series.map((s) => qualityGate(s, ctx.dataCutoff, opts.gates));
   const memberGates = gates.filter((_, i) => i !== aggIndex);
   const bestLevel = memberGates.reduce((m, g) => Math.max(m, LEVEL_RANK[g.level]), 0);
-
-  // Candidates for the backtest.
   const requested = opts.model;
+
+  // 1. The short backtest of the candidate kinds (0 → 0.6 of the progress).
+  const t0 = performance.now();
+  const short = await shortBacktest({ members, aggregate, base, requested, ctx, opts, horizonName, tz, floor, progress });
+  if (short.bt) timings.backtestMs = performance.now() - t0;
+  const { bt, btAgg, dates, sampled, sampleIdx } = short;
+
+  // 2. The kind the members are forecast with.
+  const { chosen, choice, weights } = chooseKind(requested, short, bestLevel);
+  progress(0.6);
+
+  // 3. Final fits: the chosen kind on the members that pass its gate, fallbacks on the others, naive on all.
+  const t1 = performance.now();
+  const modelOf = (k: ModelKind): ForecastModel => (k === 'ensemble' ? ensembleOf(base, weights ? [weights.profile, weights.ml] : undefined) : base[k]);
+  const main = await fitSet(members, memberGates, chosen, { modelOf, ctx, horizon, progress, from: 0.6, to: 0.85 });
+  const naiveFit = await base.naive.fit(series, ctx);
+  const naiveRows = await naiveFit.predict({ fromMs: horizon.fromMs, toMs: horizon.toMs });
+  const fallbacks = [...main.fallbacks];
+  fillFromNaive(main, members, memberIdx.map((i) => naiveRows[i]), fallbacks);
+  // 4. Bands calibrated on the short backtest; 5. members nothing else could forecast: their own means.
+  const scales = bt?.samples ? calibrateMemberBands(main, members, bt.samples, short.sampleOf, fallbacks) : {};
+  const historyMean = fillFromHistoryMeans(main, members, ctx, horizon, fallbacks);
+  for (const rows of main.rows) for (let k = 0; k < rows.length; k++) rows[k] = ordered(rows[k]);
+  const notForecast = members.filter((_, j) => !main.rows[j].some((r) => Number.isFinite(r.p50))).map((s) => s.id);
+  timings.fitMs = performance.now() - t1;
+
+  const rows: QuantileRow[][] = new Array(series.length);
+  memberIdx.forEach((i, j) => (rows[i] = main.rows[j]));
+  const models: Record<string, Readonly<Record<string, unknown>>> = { ...main.infos, naive: naiveFit.info };
+  // 6. A portfolio or group: the sum of its members, or the chosen kind on the aggregate when that backtested better.
+  let portfolio: RunForecastResult['info']['portfolio'];
+  if (aggregate) {
+    const agg = await forecastAggregate({ aggregate, gate: gates[aggIndex], memberRows: main.rows, chosen, modelOf, bt, btAgg, noBacktest: short.noBacktest, ctx, horizon });
+    rows[aggIndex] = agg.rows.map(ordered);
+    scales[aggregate.id] = agg.scale;
+    if (agg.info) models.aggregate = agg.info;
+    portfolio = agg.portfolio;
+  }
+  progress(1);
+
+  return {
+    model: chosen,
+    rows,
+    naive: naiveRows.map((rs) => rs.map(ordered)),
+    info: { requested, chosen, choice, gates, fallbacks, weights, portfolio, historyMean, notForecast, floor, models, temperatureNormalHours: normalHours, bandScales: scales, timings },
+    metrics: bt && dates
+      ? {
+          backtest: { ...dates, origins: bt.issueTimes.length, horizon: horizonName, series: sampled.length, sampled: sampleIdx !== undefined },
+          models: summaries(bt.aggregate),
+          ...(bt.portfolio && btAgg ? { portfolio: { sum: summaries(bt.portfolio), aggregate: summaries(btAgg.aggregate) } } : {}),
+        }
+      : null,
+  };
+}
+
+/* ------------------------------------------------------- runForecast's steps */
+
+interface BaseModels {
+  readonly naive: ForecastModel;
+  readonly profile: ForecastModel;
+  readonly ml: ForecastModel;
+}
+
+type Fallback = { id: string; model: ModelKind; reason: string };
+
+const ensembleOf = (base: BaseModels, weights?: number[]) => ensembleModel([base.profile, base.ml], { weights, names: ['profile', 'ml'] });
+
+/** The kind a series of this gate is fitted with when `k` is asked: k itself, or the best its gate allows. */
+function levelFor(g: SeriesGate, k: ModelKind): ModelKind {
+  const needK = k === 'ensemble' || k === 'ml' ? 2 : LEVEL_RANK[k];
+  if (LEVEL_RANK[g.level] >= needK) return k;
+  return g.level;
+}
+
+interface ShortBacktest {
+  readonly bt?: BacktestResult;
+  readonly btAgg?: BacktestResult;
+  /** Why there is no backtest ('' when there is one). */
+  readonly noBacktest: string;
+  readonly dates?: { fromDate: string; toDate: string };
+  readonly withEnsemble: boolean;
+  /** The members backtested: all, or an evenly spaced sample of large targets. */
+  readonly sampled: readonly SeriesData[];
+  readonly sampleIdx?: number[];
+  /** Member index → its index in `sampled`. */
+  readonly sampleOf: ReadonlyMap<number, number>;
+}
+
+/** The short backtest of the candidate kinds on the members (or a sample of them) and on the aggregate; none when there is too little history. */
+async function shortBacktest(p: {
+  members: readonly SeriesData[];
+  aggregate?: SeriesData;
+  base: BaseModels;
+  requested: ModelChoice;
+  ctx: FitContext;
+  opts: RunForecastOptions;
+  horizonName: HorizonName;
+  tz: string;
+  floor: number | null;
+  progress: (f: number) => void;
+}): Promise<ShortBacktest> {
+  const { members, aggregate, base, requested, ctx, opts, horizonName, tz, floor, progress } = p;
   const candidates: Exclude<ModelKind, 'ensemble'>[] =
     requested === 'auto' ? ['naive', 'profile', 'ml'] : requested === 'ensemble' ? ['naive', 'profile', 'ml'] : requested === 'naive' ? ['naive'] : ['naive', requested];
   const withEnsemble = requested === 'auto' || requested === 'ensemble';
@@ -330,8 +429,6 @@ export async function runForecast(
   const minute = localMinuteOfDay(ctx.issueTime, tz);
   const issueAt = `${String(Math.floor(minute / 60)).padStart(2, '0')}:${String(minute % 60).padStart(2, '0')}`;
   const dates = days > 0 && horizonName !== 'long-term' ? backtestDates(horizonName, ctx.dataCutoff, tz, days, opts.dayAheadCutoff, issueAt) : undefined;
-  let bt: BacktestResult | undefined;
-  let btAgg: BacktestResult | undefined;
   let noBacktest = days === 0 ? 'backtest turned off' : horizonName === 'long-term' ? 'no backtest for long-term (a year of windows)' : !dates ? 'no backtest window' : '';
   if (dates) {
     const firstOrigin = Date.parse(`${dates.fromDate}T00:00:00Z`);
@@ -348,39 +445,42 @@ export async function runForecast(
   const sampleIdx = members.length > maxSeries ? Array.from({ length: maxSeries }, (_, k) => Math.floor((k * members.length) / maxSeries)) : undefined;
   const sampled = sampleIdx ? sampleIdx.map((i) => members[i]) : members;
   const sampleOf = new Map((sampleIdx ?? members.map((_, i) => i)).map((i, k) => [i, k]));
-  if (dates && !noBacktest) {
-    const t0 = performance.now();
-    const common = {
-      models: Object.fromEntries(candidates.map((k) => [k, base[k]])),
-      ensembles: withEnsemble ? { ensemble: { members: ['profile', 'ml'], windowDays: days } } : undefined,
-      horizon: horizonName,
-      ...dates,
-      timezone: tz,
-      dayAheadCutoff: opts.dayAheadCutoff ?? DEFAULT_DAY_AHEAD_CUTOFF,
-      issueAt: horizonName === 'day-ahead' ? undefined : issueAt,
-      country: ctx.country,
-      refitEveryDays: opts.refitEveryDays ?? days,
-      temperatureNoiseC: opts.temperatureNoiseC,
-      fillFrom: 'naive',
-      calibrate: {},
-      keepForecasts: true,
-      floor: floor ?? undefined,
-    };
-    bt = await backtest(sampled, { ...common, portfolio: aggregate ? { id: aggregate.id } : undefined, onProgress: (f) => progress((aggregate ? 0.4 : 0.6) * f) });
-    if (aggregate) {
-      // With a sample, the sum of the sampled members stands in for the aggregate (same hours as the summed forecasts).
-      const aggForBacktest = sampleIdx ? { ...sumOf(aggregate.id, sampled), temperature: aggregate.temperature } : aggregate;
-      btAgg = await backtest([aggForBacktest], { ...common, onProgress: (f) => progress(0.4 + 0.2 * f) });
-    }
-    timings.backtestMs = performance.now() - t0;
+  const out = { noBacktest, dates, withEnsemble, sampled, sampleIdx, sampleOf };
+  if (!dates || noBacktest) return out;
+  const common = {
+    models: Object.fromEntries(candidates.map((k) => [k, base[k]])),
+    ensembles: withEnsemble ? { ensemble: { members: ['profile', 'ml'], windowDays: days } } : undefined,
+    horizon: horizonName,
+    ...dates,
+    timezone: tz,
+    dayAheadCutoff: opts.dayAheadCutoff ?? DEFAULT_DAY_AHEAD_CUTOFF,
+    issueAt: horizonName === 'day-ahead' ? undefined : issueAt,
+    country: ctx.country,
+    refitEveryDays: opts.refitEveryDays ?? days,
+    temperatureNoiseC: opts.temperatureNoiseC,
+    fillFrom: 'naive',
+    calibrate: {},
+    keepForecasts: true,
+    floor: floor ?? undefined,
+  };
+  const bt = await backtest(sampled, { ...common, portfolio: aggregate ? { id: aggregate.id } : undefined, onProgress: (f) => progress((aggregate ? 0.4 : 0.6) * f) });
+  let btAgg: BacktestResult | undefined;
+  if (aggregate) {
+    // With a sample, the sum of the sampled members stands in for the aggregate (same hours as the summed forecasts).
+    const aggForBacktest = sampleIdx ? { ...sumOf(aggregate.id, sampled), temperature: aggregate.temperature } : aggregate;
+    btAgg = await backtest([aggForBacktest], { ...common, onProgress: (f) => progress(0.4 + 0.2 * f) });
   }
+  return { ...out, bt, btAgg };
+}
 
-  // Choice.
+/** The kind the members are forecast with: the requested one, or auto's choice on the backtest; never one no member's gate allows. */
+function chooseKind(requested: ModelChoice, short: ShortBacktest, bestLevel: number): { chosen: ModelKind; choice: string; weights?: Record<string, number> } {
+  const { bt, withEnsemble, noBacktest } = short;
   let chosen: ModelKind;
   let choice: string;
   let weights: Record<string, number> | undefined;
   if (bt) {
-    const wape = (k: string) => bt!.aggregate[k]?.metrics.wape ?? NaN;
+    const wape = (k: string) => bt.aggregate[k]?.metrics.wape ?? NaN;
     if (withEnsemble) {
       const w = inverseErrorWeights([wape('profile'), wape('ml')]);
       weights = { profile: w[0], ml: w[1] };
@@ -412,51 +512,54 @@ export async function runForecast(
     choice += `; no series passes the ${chosen} quality gate → ${to}`;
     chosen = to;
   }
-  progress(0.6);
+  return { chosen, choice, weights };
+}
 
-  // Final fits: the chosen kind on the members that pass its gate, fallbacks on the others, naive on all.
-  const t1 = performance.now();
-  const modelOf = (k: ModelKind): ForecastModel => (k === 'ensemble' ? ensembleOf(weights ? [weights.profile, weights.ml] : undefined) : base[k]);
-  const levelFor = (g: SeriesGate, k: ModelKind): ModelKind => {
-    const needK = k === 'ensemble' || k === 'ml' ? 2 : LEVEL_RANK[k];
-    if (LEVEL_RANK[g.level] >= needK) return k;
-    return g.level;
-  };
-  const fitSet = async (set: readonly SeriesData[], setGates: readonly SeriesGate[], kind: ModelKind, from: number, to: number) => {
-    const kinds = setGates.map((g) => levelFor(g, kind));
-    const out: QuantileRow[][] = new Array(set.length);
-    const infos: Record<string, Readonly<Record<string, unknown>>> = {};
-    const fallbacks: { id: string; model: ModelKind; reason: string }[] = [];
-    const groups = [...new Set(kinds)];
-    for (const [gi, k] of groups.entries()) {
-      const idx = kinds.map((kk, i) => (kk === k ? i : -1)).filter((i) => i >= 0);
-      const part = idx.map((i) => set[i]);
-      const span = (to - from) / groups.length;
-      let rows: QuantileRow[][] = [];
-      try {
-        const fitted = await modelOf(k).fit(part, { ...ctx, onProgress: (f) => progress(from + span * (gi + f)) });
-        rows = await fitted.predict({ fromMs: horizon.fromMs, toMs: horizon.toMs });
-        infos[k] = fitted.info;
-      } catch (err) {
-        // A model that throws on these series (say, one member's absurd history) does not fail the run:
-        // they get the naive forecast below, each listed in info.fallbacks with this reason (issue 11).
-        if (k === 'naive') throw err;
-        infos[k] = { fallback: `${k} failed: ${String((err as Error)?.message ?? err).slice(0, 300)}` };
-      }
-      idx.forEach((i, j) => (out[i] = rows[j] ?? []));
-      if (k !== kind) for (const i of idx) fallbacks.push({ id: set[i].id, model: k, reason: setGates[i].reason ?? 'quality gate' });
+interface FittedSet {
+  rows: QuantileRow[][];
+  readonly infos: Record<string, Readonly<Record<string, unknown>>>;
+  readonly fallbacks: Fallback[];
+  /** The kind each series was fitted with. */
+  readonly kinds: ModelKind[];
+}
+
+/** Fits `kind` on the series whose gate allows it and the best allowed kind on the others, one fit per kind; a kind that throws leaves its series empty (naive fills them). */
+async function fitSet(
+  set: readonly SeriesData[],
+  setGates: readonly SeriesGate[],
+  kind: ModelKind,
+  p: { modelOf: (k: ModelKind) => ForecastModel; ctx: FitContext; horizon: Horizon; progress: (f: number) => void; from: number; to: number },
+): Promise<FittedSet> {
+  const kinds = setGates.map((g) => levelFor(g, kind));
+  const out: QuantileRow[][] = new Array(set.length);
+  const infos: Record<string, Readonly<Record<string, unknown>>> = {};
+  const fallbacks: Fallback[] = [];
+  const groups = [...new Set(kinds)];
+  for (const [gi, k] of groups.entries()) {
+    const idx = kinds.map((kk, i) => (kk === k ? i : -1)).filter((i) => i >= 0);
+    const part = idx.map((i) => set[i]);
+    const span = (p.to - p.from) / groups.length;
+    let rows: QuantileRow[][] = [];
+    try {
+      const fitted = await p.modelOf(k).fit(part, { ...p.ctx, onProgress: (f) => p.progress(p.from + span * (gi + f)) });
+      rows = await fitted.predict({ fromMs: p.horizon.fromMs, toMs: p.horizon.toMs });
+      infos[k] = fitted.info;
+    } catch (err) {
+      // A model that throws on these series (say, one member's absurd history) does not fail the run:
+      // they get the naive forecast below, each listed in info.fallbacks with this reason (issue 11).
+      if (k === 'naive') throw err;
+      infos[k] = { fallback: `${k} failed: ${String((err as Error)?.message ?? err).slice(0, 300)}` };
     }
-    // A model that left hours without a value (its own fallback): fill from profile, then naive.
-    return { rows: out, infos, fallbacks, kinds };
-  };
-  const main = await fitSet(members, memberGates, chosen, 0.6, 0.85);
-  const naiveFit = await base.naive.fit(series, ctx);
-  const naiveRows = await naiveFit.predict({ fromMs: horizon.fromMs, toMs: horizon.toMs });
-  // Hours the chosen model left empty for a series get the naive forecast, noted as a fallback.
-  const fallbacks = [...main.fallbacks];
-  const memberIdx = series.map((_, i) => i).filter((i) => i !== aggIndex);
+    idx.forEach((i, j) => (out[i] = rows[j] ?? []));
+    if (k !== kind) for (const i of idx) fallbacks.push({ id: set[i].id, model: k, reason: setGates[i].reason ?? 'quality gate' });
+  }
+  return { rows: out, infos, fallbacks, kinds };
+}
+
+/** Hours the fitted kind left empty for a member get the naive forecast, noted as a fallback. */
+function fillFromNaive(main: FittedSet, members: readonly SeriesData[], naiveRows: readonly QuantileRow[][], fallbacks: Fallback[]): void {
   main.rows.forEach((rows, j) => {
-    const nr = naiveRows[memberIdx[j]];
+    const nr = naiveRows[j];
     const missing = rows.length === 0 || rows.some((r) => !Number.isFinite(r.p50));
     if (!missing) return;
     const byStart = new Map(rows.filter((r) => Number.isFinite(r.p50)).map((r) => [r.start, r]));
@@ -464,99 +567,99 @@ export async function runForecast(
     const reason = String((main.infos[main.kinds[j]] as { fallback?: unknown } | undefined)?.fallback ?? `${main.kinds[j]} gave no value for some hours`);
     fallbacks.push({ id: members[j].id, model: 'naive', reason });
   });
-  // Band calibration on the whole short backtest (every window of it is known at the cut-off).
+}
+
+/** Band calibration of each member on the whole short backtest (every window of it is known at the cut-off); the scales by member id. */
+function calibrateMemberBands(
+  main: FittedSet,
+  members: readonly SeriesData[],
+  smp: NonNullable<BacktestResult['samples']>,
+  sampleOf: ReadonlyMap<number, number>,
+  fallbacks: readonly Fallback[],
+): Record<string, BandScale> {
   const scales: Record<string, BandScale> = {};
-  if (bt?.samples) {
-    const smp = bt.samples;
-    // Members outside the sample take the scale fitted on every sampled series together (the scales are unit-free).
-    const pooled = new Map<string, BandScale>();
-    const pooledScale = (kind: string): BandScale => {
-      let sc = pooled.get(kind);
-      if (!sc) {
-        const a: number[] = [];
-        const f: QuantileValues[] = [];
-        smp.actual.forEach((act, k) => act.forEach((y, i) => (a.push(y), f.push(smp.raw[kind]?.[k]?.[i] ?? NAN_ROW))));
-        pooled.set(kind, (sc = smp.raw[kind] ? fitBandScale(a, f) : IDENTITY_SCALE));
-      }
-      return sc;
-    };
-    main.rows.forEach((rows, j) => {
-      const kind = fallbacks.some((f) => f.id === members[j].id && f.model === 'naive') ? 'naive' : main.kinds[j];
-      const k = sampleOf.get(j);
-      const rawRows = k === undefined ? undefined : smp.raw[kind]?.[k];
-      const scale = rawRows ? fitBandScale(smp.actual[k!], rawRows) : pooledScale(kind);
-      scales[members[j].id] = scale;
-      main.rows[j] = rows.map((r) => scaleBand(r, scale));
-    });
-  }
-  // Members naive could not forecast either (data ended over 8 weeks before the cut-off, or too sparse for
-  // its lags): the mean of their own values by day type and hour, not a silent hole in the sum (issue 12).
-  const historyMean: string[] = [];
+  // Members outside the sample take the scale fitted on every sampled series together (the scales are unit-free).
+  const pooled = new Map<string, BandScale>();
+  const pooledScale = (kind: string): BandScale => {
+    let sc = pooled.get(kind);
+    if (!sc) {
+      const a: number[] = [];
+      const f: QuantileValues[] = [];
+      smp.actual.forEach((act, k) => act.forEach((y, i) => (a.push(y), f.push(smp.raw[kind]?.[k]?.[i] ?? NAN_ROW))));
+      pooled.set(kind, (sc = smp.raw[kind] ? fitBandScale(a, f) : IDENTITY_SCALE));
+    }
+    return sc;
+  };
+  main.rows.forEach((rows, j) => {
+    const kind = fallbacks.some((f) => f.id === members[j].id && f.model === 'naive') ? 'naive' : main.kinds[j];
+    const k = sampleOf.get(j);
+    const rawRows = k === undefined ? undefined : smp.raw[kind]?.[k];
+    const scale = rawRows ? fitBandScale(smp.actual[k!], rawRows) : pooledScale(kind);
+    scales[members[j].id] = scale;
+    main.rows[j] = rows.map((r) => scaleBand(r, scale));
+  });
+  return scales;
+}
+
+/**
+ * Members naive could not forecast either (data ended over 8 weeks before the cut-off, or too sparse for
+ * its lags): the mean of their own values by day type and hour, not a silent hole in the sum (issue 12).
+ * Returns the ids of the members so filled.
+ */
+function fillFromHistoryMeans(main: FittedSet, members: readonly SeriesData[], ctx: FitContext, horizon: Horizon, fallbacks: Fallback[]): string[] {
+  const filled: string[] = [];
   main.rows.forEach((rows, j) => {
     if (!rows.some((r) => !Number.isFinite(r.p50))) return;
     const hm = historyMeanRows(members[j], ctx, horizon);
     const byStart = new Map(rows.filter((r) => Number.isFinite(r.p50)).map((r) => [r.start, r]));
     if (!hm.rows.some((r) => Number.isFinite(r.p50) && !byStart.has(r.start))) return;
     main.rows[j] = hm.rows.map((r) => byStart.get(r.start) ?? r);
-    historyMean.push(members[j].id);
+    filled.push(members[j].id);
     fallbacks.push({
       id: members[j].id,
       model: 'naive',
       reason: `no value for naive's weekly or daily lags (last value ${hm.info.lastValue}): mean of its own ${hm.info.values} values of the 8 weeks up to then, by day type and hour`,
     });
   });
-  for (const rows of main.rows) for (let k = 0; k < rows.length; k++) rows[k] = ordered(rows[k]);
-  const notForecast = members.filter((_, j) => !main.rows[j].some((r) => Number.isFinite(r.p50))).map((s) => s.id);
-  timings.fitMs = performance.now() - t1;
+  return filled;
+}
 
-  const rows: QuantileRow[][] = new Array(series.length);
-  memberIdx.forEach((i, j) => (rows[i] = main.rows[j]));
-  let portfolio: RunForecastResult['info']['portfolio'];
-  const models: Record<string, Readonly<Record<string, unknown>>> = { ...main.infos, naive: naiveFit.info };
-  if (aggregate) {
-    const summed = sumRows(main.rows, horizon);
-    const sumWape = bt?.portfolio?.[chosen]?.metrics.wape;
-    const aggWape = btAgg?.aggregate[chosen]?.metrics.wape;
-    const aggGate = gates[aggIndex];
-    let method: 'sum' | 'aggregate' = 'sum';
-    let reason: string;
-    if (sumWape === undefined || aggWape === undefined || !Number.isFinite(sumWape) || !Number.isFinite(aggWape)) {
-      reason = `sum of member forecasts (${noBacktest || 'no comparable backtest'})`;
-    } else if (aggWape < sumWape && levelFor(aggGate, chosen) === chosen) {
-      method = 'aggregate';
-      reason = `${chosen} on the aggregate: backtest WAPE ${(aggWape * 100).toFixed(2)} % < sum of members ${(sumWape * 100).toFixed(2)} %`;
-    } else {
-      reason = `sum of members: backtest WAPE ${(sumWape * 100).toFixed(2)} % ≤ ${chosen} on the aggregate ${(aggWape * 100).toFixed(2)} %${levelFor(aggGate, chosen) !== chosen ? ` (aggregate fails the gate: ${aggGate.reason})` : ''}`;
-    }
-    if (method === 'aggregate') {
-      const fitted = await modelOf(chosen).fit([aggregate], ctx);
-      const r = (await fitted.predict({ fromMs: horizon.fromMs, toMs: horizon.toMs }))[0] ?? [];
-      const scale = btAgg?.samples ? fitBandScale(btAgg.samples.actual[0], btAgg.samples.raw[chosen][0]) : IDENTITY_SCALE;
-      scales[aggregate.id] = scale;
-      const byStart = new Map(r.filter((x) => Number.isFinite(x.p50)).map((x) => [x.start, scaleBand(x, scale)]));
-      rows[aggIndex] = summed.rows.map((x) => ordered(byStart.get(x.start) ?? x));
-      models.aggregate = fitted.info;
-    } else {
-      const p = bt?.samples?.portfolio;
-      const scale = p ? fitBandScale(p.actual, p.raw[chosen]) : IDENTITY_SCALE;
-      scales[aggregate.id] = scale;
-      rows[aggIndex] = summed.rows.map((x) => ordered(scaleBand(x, scale)));
-    }
-    portfolio = { id: aggregate.id, method, reason, membersLeftOut: summed.leftOut };
+/** The aggregate of a portfolio or group: the sum of its members' forecasts, or the chosen kind fitted on the aggregate when its backtest WAPE is lower; rows not yet ordered. */
+async function forecastAggregate(p: {
+  aggregate: SeriesData;
+  gate: SeriesGate;
+  memberRows: readonly QuantileRow[][];
+  chosen: ModelKind;
+  modelOf: (k: ModelKind) => ForecastModel;
+  bt?: BacktestResult;
+  btAgg?: BacktestResult;
+  noBacktest: string;
+  ctx: FitContext;
+  horizon: Horizon;
+}): Promise<{ rows: QuantileRow[]; scale: BandScale; info?: Readonly<Record<string, unknown>>; portfolio: NonNullable<RunForecastResult['info']['portfolio']> }> {
+  const { aggregate, gate, chosen, bt, btAgg, horizon } = p;
+  const summed = sumRows(p.memberRows, horizon);
+  const sumWape = bt?.portfolio?.[chosen]?.metrics.wape;
+  const aggWape = btAgg?.aggregate[chosen]?.metrics.wape;
+  let method: 'sum' | 'aggregate' = 'sum';
+  let reason: string;
+  if (sumWape === undefined || aggWape === undefined || !Number.isFinite(sumWape) || !Number.isFinite(aggWape)) {
+    reason = `sum of member forecasts (${p.noBacktest || 'no comparable backtest'})`;
+  } else if (aggWape < sumWape && levelFor(gate, chosen) === chosen) {
+    method = 'aggregate';
+    reason = `${chosen} on the aggregate: backtest WAPE ${(aggWape * 100).toFixed(2)} % < sum of members ${(sumWape * 100).toFixed(2)} %`;
+  } else {
+    reason = `sum of members: backtest WAPE ${(sumWape * 100).toFixed(2)} % ≤ ${chosen} on the aggregate ${(aggWape * 100).toFixed(2)} %${levelFor(gate, chosen) !== chosen ? ` (aggregate fails the gate: ${gate.reason})` : ''}`;
   }
-  progress(1);
-
-  return {
-    model: chosen,
-    rows,
-    naive: naiveRows.map((rs) => rs.map(ordered)),
-    info: { requested, chosen, choice, gates, fallbacks, weights, portfolio, historyMean, notForecast, floor, models, temperatureNormalHours: normalHours, bandScales: scales, timings },
-    metrics: bt && dates
-      ? {
-          backtest: { ...dates, origins: bt.issueTimes.length, horizon: horizonName, series: sampled.length, sampled: sampleIdx !== undefined },
-          models: summaries(bt.aggregate),
-          ...(bt.portfolio && btAgg ? { portfolio: { sum: summaries(bt.portfolio), aggregate: summaries(btAgg.aggregate) } } : {}),
-        }
-      : null,
-  };
+  const portfolio = { id: aggregate.id, method, reason, membersLeftOut: summed.leftOut };
+  if (method === 'aggregate') {
+    const fitted = await p.modelOf(chosen).fit([aggregate], p.ctx);
+    const r = (await fitted.predict({ fromMs: horizon.fromMs, toMs: horizon.toMs }))[0] ?? [];
+    const scale = btAgg?.samples ? fitBandScale(btAgg.samples.actual[0], btAgg.samples.raw[chosen][0]) : IDENTITY_SCALE;
+    const byStart = new Map(r.filter((x) => Number.isFinite(x.p50)).map((x) => [x.start, scaleBand(x, scale)]));
+    return { rows: summed.rows.map((x) => byStart.get(x.start) ?? x), scale, info: fitted.info, portfolio };
+  }
+  const sp = bt?.samples?.portfolio;
+  const scale = sp ? fitBandScale(sp.actual, sp.raw[chosen]) : IDENTITY_SCALE;
+  return { rows: summed.rows.map((x) => scaleBand(x, scale)), scale, portfolio };
 }
