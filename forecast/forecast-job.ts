@@ -25,7 +25,7 @@ import { addRows, aggregateOf, forecastProfiledMembers, PROFILED_RECENT_DAYS, wi
 import { orderedRow } from './quantiles.js';
 import { coversHorizon, ENERGY_WINDOW_HOURS, LEFT_OUT_REASON, recentEnergy, runSummary, type RunSummary } from './run-summary.js';
 import { historyFromMs, loadTargetSeries, metersInSupply, parseTarget, resolveTarget, type ResolvedTarget } from './target.js';
-import { HOUR_MS } from '../models/time.js';
+import { DAY_MS, HOUR_MS } from '../models/time.js';
 
 /**
  * Forecast runs as jobs (issue 5, "API and jobs"): a run is queued by
@@ -138,11 +138,7 @@ export async function executeRun(o: ExecuteOptions, run: ForecastRun): Promise<F
   let known: Partial<RunSummary> | undefined;
   try {
     progress(0);
-    const parsed = parseTarget(run.target);
-    if (!parsed.ok) throw new RunError(parsed.reason);
-    if (!(HORIZONS as readonly string[]).includes(run.horizon)) throw new RunError(`unknown horizon "${run.horizon}"; one of ${HORIZONS.join(', ')}`);
-    if (!(RUN_MODELS as readonly string[]).includes(run.model)) throw new RunError(`unknown model "${run.model}"; one of ${RUN_MODELS.join(', ')}`);
-    const resolved = await resolveTarget(o.database, parsed.target);
+    const resolved = await resolveTarget(o.database, checkedTarget(run));
     if (!resolved.ok) throw new RunError(resolved.reason);
     const target = resolved.target;
     // Known from here on, also when the run fails: the calendar and its warning.
@@ -168,17 +164,9 @@ export async function executeRun(o: ExecuteOptions, run: ForecastRun): Promise<F
     const notForecast = profiled.failed.filter((f) => !hoursOf.get(f.id));
     const engineMembers = loaded.members.filter((s) => !byProfile.has(s.id) && hoursOf.get(s.id)! > 0);
     if (engineMembers.length === 0 && byProfile.size === 0) {
-      // Say first what was left out (the usual cause on loaded history), then why the coefficient method could not help.
-      const left = await countLeftOutValues(o.database, { meterIds: meters.map((m) => m.id), fromMs: loaded.startMs, toMs: win.dataCutoff });
-      let suspect = 0;
-      let missing = 0;
-      for (const c of left.values()) (suspect += c.suspect), (missing += c.missing);
-      if (known) known = { ...known, valuesLeftOut: { values: suspect + missing, suspect, missing, hoursWithoutValue: loaded.coverage.reduce((a, c) => a + (loaded.hours - c.hours), 0), meters: [], reason: LEFT_OUT_REASON } };
-      const leftOut = suspect + missing
-        ? `${suspect + missing} value(s) of ${left.size} meter(s) in the ${Math.round((win.dataCutoff - loaded.startMs) / 86_400_000)} days before it are left out (${suspect} suspect, ${missing} missing): ${LEFT_OUT_REASON}`
-        : 'no value is stored in the history window: store readings first';
-      const why = notForecast.map((f) => `${f.meter}: ${f.reason}`).slice(0, 5).join('; ');
-      throw new RunError(`${target.text}: no usable active import before the data cut-off ${new Date(win.dataCutoff).toISOString()}: ${leftOut}${why ? `. The profile coefficient method could not forecast it either (${why})` : ''}`);
+      const why = await noUsableHistory(o.database, { target, meters, loaded, win, notForecast });
+      if (known) known = { ...known, valuesLeftOut: why.valuesLeftOut };
+      throw why.error;
     }
     const aggregate = loaded.aggregate && engineMembers.length < loaded.members.length ? aggregateOf(loaded.aggregate, engineMembers) : loaded.aggregate;
     const series = engineMembers.length ? (aggregate ? [...engineMembers, aggregate] : engineMembers) : [];
@@ -192,15 +180,7 @@ export async function executeRun(o: ExecuteOptions, run: ForecastRun): Promise<F
     for (const p of profiled.forecast) rowsOf.set(p.id, p.rows);
     // The group/portfolio target: the engine's (members with interval data) + the profiled members' rows.
     if (loaded.aggregate && byProfile.size) rowsOf.set(target.text, addRows(rowsOf.get(target.text), profiled.forecast.map((p) => p.rows), hz));
-    const values: ForecastValueRow[] = [];
-    for (const [id, rows] of rowsOf) {
-      for (const r of rows) {
-        if (r.start < win.fromMs || r.start >= win.toMs) continue;
-        // Active import is never negative, and P10 ≤ P50 ≤ P90 whatever the engine returned (issue 12, defect 5).
-        const x = orderedRow(r, 0);
-        values.push({ target: id, startMs: x.start, p10: x.p10, p50: x.p50, p90: x.p90 });
-      }
-    }
+    const values = storableValues(rowsOf, win);
     const expected = Math.round((win.toMs - win.fromMs) / HOUR_MS);
     const targetRows = values.filter((v) => v.target === target.text).length;
     if (targetRows === 0) throw new RunError(`the engine (${result.model}) produced no finite value for ${target.text}; see the metadata for its reasons`);
@@ -257,6 +237,58 @@ export async function executeRun(o: ExecuteOptions, run: ForecastRun): Promise<F
   } finally {
     clearInterval(keepAlive);
   }
+}
+
+/** The run's target, after checking its target, horizon and model are ones the engine knows (RunError otherwise). */
+function checkedTarget(run: ForecastRun) {
+  const parsed = parseTarget(run.target);
+  if (!parsed.ok) throw new RunError(parsed.reason);
+  if (!(HORIZONS as readonly string[]).includes(run.horizon)) throw new RunError(`unknown horizon "${run.horizon}"; one of ${HORIZONS.join(', ')}`);
+  if (!(RUN_MODELS as readonly string[]).includes(run.model)) throw new RunError(`unknown model "${run.model}"; one of ${RUN_MODELS.join(', ')}`);
+  return parsed.target;
+}
+
+/**
+ * Why a target has nothing to forecast from: first what was left out (the
+ * usual cause on loaded history: suspect and missing values), then why the
+ * coefficient method could not help. The error the run fails with, and the
+ * left-out counts for its summary.
+ */
+async function noUsableHistory(
+  database: Database,
+  p: {
+    target: ResolvedTarget;
+    meters: readonly TargetMeterRow[];
+    loaded: Awaited<ReturnType<typeof loadTargetSeries>>;
+    win: { dataCutoff: number };
+    notForecast: readonly { meter: string; reason: string }[];
+  },
+): Promise<{ error: RunError; valuesLeftOut: NonNullable<RunSummary['valuesLeftOut']> }> {
+  const { target, meters, loaded, win } = p;
+  const left = await countLeftOutValues(database, { meterIds: meters.map((m) => m.id), fromMs: loaded.startMs, toMs: win.dataCutoff });
+  let suspect = 0;
+  let missing = 0;
+  for (const c of left.values()) (suspect += c.suspect), (missing += c.missing);
+  const valuesLeftOut = { values: suspect + missing, suspect, missing, hoursWithoutValue: loaded.coverage.reduce((a, c) => a + (loaded.hours - c.hours), 0), meters: [], reason: LEFT_OUT_REASON };
+  const leftOut = suspect + missing
+    ? `${suspect + missing} value(s) of ${left.size} meter(s) in the ${Math.round((win.dataCutoff - loaded.startMs) / DAY_MS)} days before it are left out (${suspect} suspect, ${missing} missing): ${LEFT_OUT_REASON}`
+    : 'no value is stored in the history window: store readings first';
+  const why = p.notForecast.map((f) => `${f.meter}: ${f.reason}`).slice(0, 5).join('; ');
+  const error = new RunError(`${target.text}: no usable active import before the data cut-off ${new Date(win.dataCutoff).toISOString()}: ${leftOut}${why ? `. The profile coefficient method could not forecast it either (${why})` : ''}`);
+  return { error, valuesLeftOut };
+}
+
+/** The rows to store: inside the window, ordered P10 ≤ P50 ≤ P90 and never negative (active import), whatever the engine returned (issue 12, defect 5). */
+function storableValues(rowsOf: ReadonlyMap<string, readonly QuantileRow[]>, win: { fromMs: number; toMs: number }): ForecastValueRow[] {
+  const values: ForecastValueRow[] = [];
+  for (const [id, rows] of rowsOf) {
+    for (const r of rows) {
+      if (r.start < win.fromMs || r.start >= win.toMs) continue;
+      const x = orderedRow(r, 0);
+      values.push({ target: id, startMs: x.start, p10: x.p10, p50: x.p50, p90: x.p90 });
+    }
+  }
+  return values;
 }
 
 /**
