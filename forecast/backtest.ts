@@ -251,6 +251,111 @@ interface ModelState {
   trainedAt: number;
 }
 
+/** Every ensemble's members are models or ensembles defined before it, and no name is both. */
+function checkEnsembles(opts: BacktestOptions): void {
+  const ensembleNames = Object.keys(opts.ensembles ?? {});
+  for (const [k, [e, def]] of Object.entries(opts.ensembles ?? {}).entries()) {
+    const unknown = def.members.filter((m) => !opts.models[m] && !ensembleNames.slice(0, k).includes(m));
+    if (unknown.length || def.members.length === 0) throw new Error(`backtest: ensemble ${e} has members ${unknown.join(', ') || '(none)'} that are not among the models`);
+    if (opts.models[e]) throw new Error(`backtest: ${e} names both a model and an ensemble`);
+  }
+}
+
+type OriginRange = { from: number; to: number; endMs: number };
+
+/**
+ * An ensemble's member weights at a data cut-off, from the members' WAPE over
+ * the earlier origins whose whole window is known then (within its window
+ * days): inverse-error weights, or all on the best member (mode best, with
+ * its preferred member kept unless another beats it by the margin).
+ */
+function ensembleWeightsAt(def: BacktestEnsemble, cutoffMs: number, originRanges: readonly OriginRange[], actual: readonly number[][], raw: Readonly<Record<string, QuantileValues[][]>>): number[] {
+  const windowMs = (def.windowDays ?? 14) * DAY_MS;
+  const errors = def.members.map((m) => {
+    const parts: ForecastMetrics[] = [];
+    for (const r of originRanges) {
+      if (r.endMs > cutoffMs || r.endMs <= cutoffMs - windowMs) continue;
+      actual.forEach((a, j) => parts.push(evaluate(a.slice(r.from, r.to), raw[m][j].slice(r.from, r.to))));
+    }
+    return parts.length ? combineMetrics(parts).wape : Number.NaN;
+  });
+  if (def.mode !== 'best') return inverseErrorWeights(errors, def.power ?? 1);
+  const finite = errors.map((x, i) => [x, i] as const).filter(([x]) => Number.isFinite(x));
+  let bestIdx = finite.length ? finite.reduce((a, b) => (b[0] < a[0] ? b : a))[1] : 0;
+  const p = def.prefer ? def.members.indexOf(def.prefer.member) : -1;
+  if (p >= 0 && Number.isFinite(errors[p]) && !(errors[bestIdx] < errors[p] * (1 - def.prefer!.margin))) bestIdx = p;
+  return errors.map((_, i) => (i === bestIdx ? 1 : 0));
+}
+
+/** The band scale fitted on the samples of the known origins (identity when none is known yet). */
+function bandScaleOver(known: readonly OriginRange[], actual: readonly number[], raw: readonly QuantileValues[], calibrate: NonNullable<BacktestOptions['calibrate']>): BandScale {
+  if (!known.length) return IDENTITY_SCALE;
+  const a: number[] = [];
+  const f: QuantileValues[] = [];
+  for (const r of known) for (let i = r.from; i < r.to; i++) (a.push(actual[i]), f.push(raw[i]));
+  return fitBandScale(a, f, { minSamples: calibrate.minSamples });
+}
+
+/**
+ * Scores the backtest's samples: the common hours (actual known, every model
+ * with a P50, issued from scoreFromMs on; each model's misses counted), per
+ * series and pooled, skill against the baseline, and the portfolio sum
+ * (NaN where any member hour is unknown or missed).
+ */
+function scoreSamples(p: {
+  series: readonly SeriesData[];
+  names: readonly string[];
+  baseline: string | undefined;
+  actual: readonly number[][];
+  forecasts: Readonly<Record<string, QuantileValues[][]>>;
+  sampleStart: readonly number[];
+  sampleOrigin: readonly number[];
+  portForecasts: Readonly<Record<string, QuantileValues[]>>;
+  scoreFromMs: number;
+  portfolio: boolean;
+}): { masked: Float64Array[]; missing: Record<string, number>; perSeries: Record<string, (ModelScore & { id: string })[]>; aggregate: Record<string, ModelScore>; portfolio?: Record<string, ModelScore> } {
+  const { series, names, baseline, actual, forecasts, sampleStart, sampleOrigin, portForecasts, scoreFromMs } = p;
+  const missing: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
+  const masked = series.map((_, j) => {
+    const a = Float64Array.from(actual[j]);
+    for (let i = 0; i < a.length; i++) {
+      if (sampleOrigin[i] < scoreFromMs) a[i] = Number.NaN;
+      if (!Number.isFinite(a[i])) continue;
+      let ok = true;
+      for (const n of names) {
+        if (!Number.isFinite(forecasts[n][j][i].p50)) {
+          missing[n]++;
+          ok = false;
+        }
+      }
+      if (!ok) a[i] = Number.NaN;
+    }
+    return a;
+  });
+
+  const perSeries: Record<string, (ModelScore & { id: string })[]> = {};
+  const aggregate: Record<string, ModelScore> = {};
+  for (const n of names) perSeries[n] = series.map((s, j) => ({ id: s.id, metrics: evaluate(masked[j], forecasts[n][j]) }));
+  const withSkill = (m: ForecastMetrics, base: ForecastMetrics | undefined): ModelScore => ({ metrics: m, skill: base ? skill(m, base) : undefined });
+  for (const n of names) {
+    perSeries[n] = perSeries[n].map((q, j) => ({ ...q, ...withSkill(q.metrics, baseline ? perSeries[baseline][j].metrics : undefined) }));
+  }
+  const pooled = Object.fromEntries(names.map((n) => [n, combineMetrics(perSeries[n].map((q) => q.metrics))]));
+  for (const n of names) aggregate[n] = withSkill(pooled[n], baseline ? pooled[baseline] : undefined);
+
+  let portfolio: Record<string, ModelScore> | undefined;
+  if (p.portfolio) {
+    const total = sampleStart.map((_, i) => {
+      let sum = 0;
+      for (const a of masked) sum += a[i];
+      return sum; // NaN when any member hour is unknown or missed
+    });
+    const pm = Object.fromEntries(names.map((n) => [n, evaluate(total, portForecasts[n])]));
+    portfolio = Object.fromEntries(names.map((n) => [n, withSkill(pm[n], baseline ? pm[baseline] : undefined)]));
+  }
+  return { masked, missing, perSeries, aggregate, portfolio };
+}
+
 /**
  * Runs a rolling-origin backtest of `opts.models` (and `opts.ensembles`) on `series`.
  * @example
@@ -267,11 +372,7 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
   if (origins.length === 0) throw new Error(`backtest: no issue day between ${opts.fromDate} and ${opts.toDate}`);
   const modelNames = Object.keys(opts.models);
   const ensembleNames = Object.keys(opts.ensembles ?? {});
-  for (const [k, [e, def]] of Object.entries(opts.ensembles ?? {}).entries()) {
-    const unknown = def.members.filter((m) => !opts.models[m] && !ensembleNames.slice(0, k).includes(m));
-    if (unknown.length || def.members.length === 0) throw new Error(`backtest: ensemble ${e} has members ${unknown.join(', ') || '(none)'} that are not among the models`);
-    if (opts.models[e]) throw new Error(`backtest: ${e} names both a model and an ensemble`);
-  }
+  checkEnsembles(opts);
   const names = [...modelNames, ...ensembleNames];
   const baseline = opts.baseline ?? (opts.models.naive ? 'naive' : undefined);
   const refitMs = (opts.refitEveryDays ?? 7) * DAY_MS;
@@ -299,7 +400,7 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
   const elapsedMs: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
   const weights: Record<string, Record<string, number>> = {};
   // Per origin, the sample range and each origin's data cut-off (ensemble weights look back).
-  const originRanges: { from: number; to: number; endMs: number }[] = [];
+  const originRanges: OriginRange[] = [];
 
   for (let k = 0; k < origins.length; k++) {
     const issueTime = origins[k];
@@ -343,26 +444,7 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
     for (const e of ensembleNames) {
       const def = opts.ensembles![e];
       const t0 = performance.now();
-      const windowMs = (def.windowDays ?? 14) * DAY_MS;
-      // Member errors over earlier origins whose whole window is known at this cut-off.
-      const errors = def.members.map((m) => {
-        const parts: ForecastMetrics[] = [];
-        for (const r of originRanges) {
-          if (r.endMs > w.dataCutoff || r.endMs <= w.dataCutoff - windowMs) continue;
-          series.forEach((_, j) => parts.push(evaluate(actual[j].slice(r.from, r.to), raw[m][j].slice(r.from, r.to))));
-        }
-        return parts.length ? combineMetrics(parts).wape : Number.NaN;
-      });
-      let wts: number[];
-      if (def.mode === 'best') {
-        const finite = errors.map((x, i) => [x, i] as const).filter(([x]) => Number.isFinite(x));
-        let bestIdx = finite.length ? finite.reduce((a, b) => (b[0] < a[0] ? b : a))[1] : 0;
-        const p = def.prefer ? def.members.indexOf(def.prefer.member) : -1;
-        if (p >= 0 && Number.isFinite(errors[p]) && !(errors[bestIdx] < errors[p] * (1 - def.prefer!.margin))) bestIdx = p;
-        wts = errors.map((_, i) => (i === bestIdx ? 1 : 0));
-      } else {
-        wts = inverseErrorWeights(errors, def.power ?? 1);
-      }
+      const wts = ensembleWeightsAt(def, w.dataCutoff, originRanges, actual, raw);
       weights[e] = Object.fromEntries(def.members.map((m, i) => [m, wts[i]]));
       series.forEach((_, j) => {
         for (let i = first; i < sampleStart.length; i++) {
@@ -375,31 +457,14 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
     const known = originRanges.filter((r) => r.endMs <= w.dataCutoff && r.endMs > w.dataCutoff - calWindowMs);
     for (const n of names) {
       series.forEach((_, j) => {
-        let scale = IDENTITY_SCALE;
-        if (opts.calibrate && known.length) {
-          const a: number[] = [];
-          const f: QuantileValues[] = [];
-          for (const r of known) {
-            for (let i = r.from; i < r.to; i++) {
-              a.push(actual[j][i]);
-              f.push(raw[n][j][i]);
-            }
-          }
-          scale = fitBandScale(a, f, { minSamples: opts.calibrate.minSamples });
-        }
+        const scale = opts.calibrate ? bandScaleOver(known, actual[j], raw[n][j], opts.calibrate) : IDENTITY_SCALE;
         bandScales[n][j] = scale;
         for (let i = first; i < sampleStart.length; i++) forecasts[n][j].push(ordered(scaleBand(raw[n][j][i], scale)));
       });
     }
     if (opts.portfolio) {
       for (const n of names) {
-        let scale = IDENTITY_SCALE;
-        if (opts.calibrate && known.length) {
-          const a: number[] = [];
-          const f: QuantileValues[] = [];
-          for (const r of known) for (let i = r.from; i < r.to; i++) (a.push(portActual[i]), f.push(portRaw[n][i]));
-          scale = fitBandScale(a, f, { minSamples: opts.calibrate.minSamples });
-        }
+        const scale = opts.calibrate ? bandScaleOver(known, portActual, portRaw[n], opts.calibrate) : IDENTITY_SCALE;
         for (let i = first; i < sampleStart.length; i++) {
           const row = ordered(sumQuantiles(series.map((_, j) => forecasts[n][j][i])));
           portRaw[n].push(row);
@@ -416,46 +481,7 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
     opts.onProgress?.((k + 1) / origins.length, `origin ${k + 1}/${origins.length}`);
   }
 
-  // Common hours: actual known and every model has a P50; each model's misses counted.
-  const missing: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
-  const scoreFromMs = opts.scoreFrom ? issueTimes(opts.scoreFrom, opts.scoreFrom, tz, opts.issueAt ?? cutoff)[0] : -Infinity;
-  const masked = series.map((_, j) => {
-    const a = Float64Array.from(actual[j]);
-    for (let i = 0; i < a.length; i++) {
-      if (sampleOrigin[i] < scoreFromMs) a[i] = Number.NaN;
-      if (!Number.isFinite(a[i])) continue;
-      let ok = true;
-      for (const n of names) {
-        if (!Number.isFinite(forecasts[n][j][i].p50)) {
-          missing[n]++;
-          ok = false;
-        }
-      }
-      if (!ok) a[i] = Number.NaN;
-    }
-    return a;
-  });
-
-  const perSeries: Record<string, (ModelScore & { id: string })[]> = {};
-  const aggregate: Record<string, ModelScore> = {};
-  for (const n of names) perSeries[n] = series.map((s, j) => ({ id: s.id, metrics: evaluate(masked[j], forecasts[n][j]) }));
-  const withSkill = (m: ForecastMetrics, base: ForecastMetrics | undefined): ModelScore => ({ metrics: m, skill: base ? skill(m, base) : undefined });
-  for (const n of names) {
-    perSeries[n] = perSeries[n].map((p, j) => ({ ...p, ...withSkill(p.metrics, baseline ? perSeries[baseline][j].metrics : undefined) }));
-  }
-  const pooled = Object.fromEntries(names.map((n) => [n, combineMetrics(perSeries[n].map((p) => p.metrics))]));
-  for (const n of names) aggregate[n] = withSkill(pooled[n], baseline ? pooled[baseline] : undefined);
-
-  let portfolio: Record<string, ModelScore> | undefined;
-  if (opts.portfolio) {
-    const total = sampleStart.map((_, i) => {
-      let sum = 0;
-      for (const a of masked) sum += a[i];
-      return sum; // NaN when any member hour is unknown or missed
-    });
-    const pm = Object.fromEntries(names.map((n) => [n, evaluate(total, portForecasts[n])]));
-    portfolio = Object.fromEntries(names.map((n) => [n, withSkill(pm[n], baseline ? pm[baseline] : undefined)]));
-  }
+  const { masked, missing, perSeries, aggregate, portfolio } = scoreSamples({ series, names, baseline, actual, forecasts, sampleStart, sampleOrigin, portForecasts, scoreFromMs: opts.scoreFrom ? issueTimes(opts.scoreFrom, opts.scoreFrom, tz, opts.issueAt ?? cutoff)[0] : -Infinity, portfolio: !!opts.portfolio });
 
   const info = Object.fromEntries(modelNames.map((n) => [n, state[n].fitted?.info ?? {}]));
   return {
