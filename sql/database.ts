@@ -27,13 +27,9 @@ export interface RawSql {
 export interface Session {
   readonly db: Kysely<DB>;
   readonly raw: RawSql;
-  /** @deprecated Raw SQL outside COPY and migrations: use `db` (builder or `sql` templates). Kept until the last callers move. */
-  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
-  /** @deprecated Use `raw.exec` (migrations) or `db`. Kept until the last callers move. */
-  exec(sql: string): Promise<void>;
 }
 
-/** @deprecated The former name of Session. */
+/** @deprecated The former name of Session (still imported by sql/db-errors.ts and ingest/alarms/events.ts). */
 export type SqlSession = Session;
 
 export interface Database {
@@ -95,7 +91,7 @@ function boundTo(conn: Querier): Bound {
 async function runSession<T>(conn: Querier, raw: RawSql, fn: (s: Session) => Promise<T>, tx: boolean, onDiscard: () => void): Promise<T> {
   const bound = boundTo(conn);
   bound.onDiscard = onDiscard;
-  const session = (db: Kysely<DB>): Session => ({ db, raw, query: raw.query, exec: raw.exec });
+  const session = (db: Kysely<DB>): Session => ({ db, raw });
   if (!tx) return fn(session(bound.db));
   const trx = await bound.db.startTransaction().execute();
   try {

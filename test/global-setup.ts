@@ -17,6 +17,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import type { TestProject } from 'vitest/node';
 import { createPgDatabase, type Database } from '../sql/database.js';
 import { migrate } from '../sql/migrator.js';
@@ -45,7 +46,7 @@ const STALE_MS = 6 * 3600_000; // a run's template lives minutes; older ones are
 async function admin<T>(base: string, fn: (q: (sql: string) => Promise<Record<string, unknown>[]>) => Promise<T>): Promise<T> {
   const a: Database = await createPgDatabase(base, { max: 1 });
   try {
-    return await a.session((s) => fn((sql) => s.query(sql)), { transaction: false });
+    return await fn(async (text) => (await sql.raw<Record<string, unknown>>(text).execute(a.db)).rows);
   } finally {
     await a.close();
   }

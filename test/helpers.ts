@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import { inject } from 'vitest';
 import { createPgDatabase, createPgliteDatabase, PGLITE_PARSERS, type Database, type PGliteLike } from '../sql/database.js';
 import { migrate } from '../sql/migrator.js';
@@ -69,10 +70,10 @@ async function pgliteDatabase(flavour: 'embedded' | 'timescaledb'): Promise<Data
   return database;
 }
 
-async function admin(base: string, sql: string): Promise<void> {
+async function admin(base: string, text: string): Promise<void> {
   const a = await createPgDatabase(base, { max: 1 });
   try {
-    await a.session((s) => s.query(sql), { transaction: false });
+    await sql.raw(text).execute(a.db);
   } finally {
     await a.close();
   }
