@@ -27,17 +27,8 @@ import { isAligned } from '../models/time.js';
  * - Reads more than `maxGapMs` apart: same restart, the gap stays empty.
  */
 
-/** Per meter register channel, between reads. Times are epoch ms. */
-export interface RegisterState {
-  readonly lastAtMs: number;
-  readonly lastValue: number;
-  /** Start of the interval holding the last read (or starting exactly at it). */
-  readonly pendingStartMs: number;
-  /** Consumption apportioned to that interval so far, in the channel unit. */
-  readonly pendingValue: number;
-  /** How its start is known: a read within tolerance ('pinned'), a linear share ('loose'), or not at all ('partial': never emitted). */
-  readonly pendingStart: 'pinned' | 'loose' | 'partial';
-}
+export type { RegisterState } from '../models/modbus.js';
+import type { RegisterState } from '../models/modbus.js';
 
 export interface RegisterRead {
   readonly atMs: number;

@@ -89,3 +89,20 @@ export const WorkOrderBodySchema = z
     comment: boundedString(1000).optional(),
   })
   .strict();
+
+/** A claimed delivery with what its request needs. */
+export interface DeliveryToSend {
+  readonly id: string;
+  readonly hookId: number;
+  readonly alarmId: number;
+  readonly transitionId: number;
+  readonly transition: string;
+  readonly attempts: number;
+  readonly url: string;
+  readonly secret: string;
+  readonly at: Date;
+  readonly actor: string | null;
+  readonly comment: string | null;
+  /** alarm_transitions.payload: {alarm: {…}, meter: {…}, …}. */
+  readonly payload: Record<string, unknown>;
+}

@@ -200,3 +200,15 @@ export function parseDeviceRows(raw: readonly unknown[]): DeviceRowsResult {
   }
   return { valid, rejected };
 }
+
+/** Per meter register channel, between reads (ingest/register-delta.ts; stored by sql/modbus-device.repository.ts). Times are epoch ms. */
+export interface RegisterState {
+  readonly lastAtMs: number;
+  readonly lastValue: number;
+  /** Start of the interval holding the last read (or starting exactly at it). */
+  readonly pendingStartMs: number;
+  /** Consumption apportioned to that interval so far, in the channel unit. */
+  readonly pendingValue: number;
+  /** How its start is known: a read within tolerance ('pinned'), a linear share ('loose'), or not at all ('partial': never emitted). */
+  readonly pendingStart: 'pinned' | 'loose' | 'partial';
+}

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { DeliveryToSend } from '../ingest/alarms/hook-delivery-policy.js';
+import type { DeliveryToSend } from '../models/hook.js';
 import type { DeliveryStatus, HookFilter, HookTransitionName } from '../models/hook.js';
 import type { Database } from './database.js';
 

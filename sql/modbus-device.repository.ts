@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { DeviceState, DeviceStatus } from '../models/modbus.js';
-import type { RegisterState } from '../ingest/register-delta.js';
+import type { RegisterState } from '../models/modbus.js';
 import type { Database } from './database.js';
 
 /** A device row as stored: `config` is the validated ModbusDevice JSON (parse it again on load). */

@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { DeliveryToSend } from '../../models/hook.js';
 
 /**
  * What to do with a hook delivery attempt: the signature, the request body,
@@ -160,22 +161,7 @@ export function nextStep(o: AttemptOutcome, attempt: number, p: RetryPolicy, now
   return { status: 'pending', delayMs: asked ?? backoffMs(attempt, p, random), error };
 }
 
-/** A claimed delivery with what its request needs. */
-export interface DeliveryToSend {
-  readonly id: string;
-  readonly hookId: number;
-  readonly alarmId: number;
-  readonly transitionId: number;
-  readonly transition: string;
-  readonly attempts: number;
-  readonly url: string;
-  readonly secret: string;
-  readonly at: Date;
-  readonly actor: string | null;
-  readonly comment: string | null;
-  /** alarm_transitions.payload: {alarm: {…}, meter: {…}, …}. */
-  readonly payload: Record<string, unknown>;
-}
+export type { DeliveryToSend } from '../../models/hook.js';
 
 /**
  * The JSON body of a delivery: ids, the transition, then the alarm and meter
