@@ -29,8 +29,6 @@ export interface Session {
   readonly raw: RawSql;
 }
 
-/** @deprecated The former name of Session (still imported by sql/db-errors.ts and ingest/alarms/events.ts). */
-export type SqlSession = Session;
 
 export interface Database {
   readonly db: Kysely<DB>;

@@ -1,4 +1,4 @@
-import type { Database, SqlSession } from './database.js';
+import type { Database, Session } from './database.js';
 
 /**
  * What a failed database call means for the item that caused it
@@ -43,7 +43,7 @@ export function dbErrorReason(err: unknown): string {
 }
 
 /** Runs `fn` in a transaction, again (up to `attempts` times in all) when it lost a race with a concurrent writer. */
-export async function withRetry<T>(database: Database, fn: (s: SqlSession) => Promise<T>, attempts = 3): Promise<T> {
+export async function withRetry<T>(database: Database, fn: (s: Session) => Promise<T>, attempts = 3): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await database.session(fn);
