@@ -32,7 +32,8 @@ import { alarmRoutes } from './routes/alarms.route.js';
 import { alarmRuleRoutes } from './routes/alarm-rules.route.js';
 
 /** What the API reads of the configuration; absent rate-limit and reading-bound keys take their defaults. */
-export type AppConfig = Pick<Config, 'MDM_MAX_BATCH_ROWS' | 'LOG_LEVEL'> & Partial<
+export type AppConfig = Pick<Config, 'MDM_MAX_BATCH_ROWS' | 'LOG_LEVEL'> &
+  Partial<
     Pick<
       Config,
       | 'API_RATE_LIMIT_PER_MIN'
@@ -53,7 +54,6 @@ export interface AppDeps {
   readonly health?: HealthProbe[];
   readonly logger?: boolean | object;
 }
-
 
 export const API_VERSION = '0.1.0';
 

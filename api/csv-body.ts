@@ -7,7 +7,10 @@ import { MdmError } from '../models/errors.js';
  * valid UTF-8.
  */
 export function decodeCsvBody(bytes: Buffer, contentType: string | undefined): string {
-  const charset = /charset=([^;]+)/i.exec(contentType ?? '')?.[1]?.trim().toLowerCase();
+  const charset = /charset=([^;]+)/i
+    .exec(contentType ?? '')?.[1]
+    ?.trim()
+    .toLowerCase();
   if (charset && charset !== 'utf-8' && charset !== 'utf8') {
     try {
       return new TextDecoder(charset).decode(bytes);

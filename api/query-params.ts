@@ -32,9 +32,7 @@ export function rangeParams(from: string, to: string, interval: SeriesInterval):
   if (f.ms >= t.ms) throw new MdmError('MDM_ERR_VALIDATION', [`from (${from}) must be before to (${to}); from is inclusive, to exclusive`]);
   const max = MAX_RANGE_DAYS[interval];
   if (t.ms - f.ms > max * DAY_MS) {
-    throw new MdmError('MDM_ERR_VALIDATION', [
-      `from..to spans ${Math.ceil((t.ms - f.ms) / DAY_MS)} days; at interval=${interval} the limit is ${max} days: split the range or use a coarser interval`,
-    ]);
+    throw new MdmError('MDM_ERR_VALIDATION', [`from..to spans ${Math.ceil((t.ms - f.ms) / DAY_MS)} days; at interval=${interval} the limit is ${max} days: split the range or use a coarser interval`]);
   }
   return { from: new Date(f.ms), to: new Date(t.ms) };
 }

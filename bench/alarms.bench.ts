@@ -109,10 +109,11 @@ process.stdin.on('data', () => {
 async function startReceiver(): Promise<Receiver> {
   const child = spawn(process.execPath, ['-e', RECEIVER_JS], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! });
-  const next = () => new Promise<string>((resolve, reject) => {
-    lines.once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`the receiver process exited (${code})`)));
-  });
+  const next = () =>
+    new Promise<string>((resolve, reject) => {
+      lines.once('line', resolve);
+      child.once('exit', (code) => reject(new Error(`the receiver process exited (${code})`)));
+    });
   const port = Number((await next()).split(' ')[1]);
   return {
     url: `http://127.0.0.1:${port}/wo`,
@@ -227,7 +228,10 @@ async function round(database: Database, meterIds: readonly number[], log: (line
 
 async function setUpMeters(database: Database): Promise<number[]> {
   const ids = Array.from({ length: METERS }, (_, i) => `ALARM-${String(i + 1).padStart(5, '0')}`);
-  await upsertMeters(database, ids.map((id, i) => MeterSchema.parse({ id, timezone: BENCH_TZ, group: `g${i % 10}` })));
+  await upsertMeters(
+    database,
+    ids.map((id, i) => MeterSchema.parse({ id, timezone: BENCH_TZ, group: `g${i % 10}` })),
+  );
   const refs = await findMeterRefs(database, ids);
   return ids.map((id) => refs.get(id)!.id);
 }
@@ -235,7 +239,13 @@ async function setUpMeters(database: Database): Promise<number[]> {
 function figuresOf(tag: string, rs: readonly Round[]): Figure[] {
   return [
     { label: `${tag}: recordEvents, no hook, unpaced`, values: rs.map((r) => r.capacity), unit: 'events/s', better: 'higher', note: 'pipeline capacity' },
-    { label: `${tag}: recordEvents at ${RATE.toLocaleString('en-US')}/s + hook`, values: rs.map((r) => r.processed), unit: 'events/s', better: 'higher', baselines: [`${tag}: recordEvents, no hook, unpaced`] },
+    {
+      label: `${tag}: recordEvents at ${RATE.toLocaleString('en-US')}/s + hook`,
+      values: rs.map((r) => r.processed),
+      unit: 'events/s',
+      better: 'higher',
+      baselines: [`${tag}: recordEvents, no hook, unpaced`],
+    },
     { label: `${tag}: deliveries`, values: rs.map((r) => r.deliveriesPerS), unit: '/s', better: 'higher', note: 'opened alarms' },
     { label: `${tag}: delivery latency p50`, values: rs.map((r) => r.p50), unit: 'ms', better: 'lower', note: 'transition → receipt' },
     { label: `${tag}: delivery latency p99`, values: rs.map((r) => r.p99), unit: 'ms', better: 'lower' },
@@ -245,7 +255,11 @@ function figuresOf(tag: string, rs: readonly Round[]): Figure[] {
 function goalsOf(tag: string, rs: readonly Round[]): Goal[] {
   const processed = median(rs.map((r) => r.processed));
   return [
-    { label: `${tag}: keeps up with ${RATE.toLocaleString('en-US')} events/s`, pass: processed >= 0.95 * RATE, detail: `median ${Math.round(processed).toLocaleString('en-US')} events/s processed (≥ 95 % of offered)` },
+    {
+      label: `${tag}: keeps up with ${RATE.toLocaleString('en-US')} events/s`,
+      pass: processed >= 0.95 * RATE,
+      detail: `median ${Math.round(processed).toLocaleString('en-US')} events/s processed (≥ 95 % of offered)`,
+    },
     {
       label: `${tag}: every opened alarm delivered once`,
       pass: rs.every((r) => r.delivered === r.opened && r.duplicates === 0),

@@ -76,12 +76,7 @@ export async function createBenchDatabase(baseUrl: string, nowMs: number, opts: 
  * (older than twice the bench's time bound), create a fresh migrated one and
  * register its drop with the runner's cleanup.
  */
-export async function openBenchDatabase(
-  baseUrl: string,
-  timeoutMs: number,
-  log: (line: string) => void,
-  onCleanup: (fn: () => Promise<void>) => void,
-): Promise<BenchDatabase> {
+export async function openBenchDatabase(baseUrl: string, timeoutMs: number, log: (line: string) => void, onCleanup: (fn: () => Promise<void>) => void): Promise<BenchDatabase> {
   const dropped = await dropStaleBenchDatabases(baseUrl, Date.now(), 2 * timeoutMs);
   if (dropped.length) log(`dropped bench databases left by killed runs: ${dropped.join(', ')}`);
   const bench = await createBenchDatabase(baseUrl, Date.now());

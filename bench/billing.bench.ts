@@ -36,7 +36,6 @@ const ESTIMATED_EVERY = 97; // every 97th interval stored as estimated
 /** 2019-04-01 00:00 local → epoch ms. Istanbul is UTC+3 all year; Warsaw is on CEST (UTC+2) all April. */
 const FROM_MS = { ist: Date.UTC(2019, 2, 31, 21), waw: Date.UTC(2019, 2, 31, 22) };
 
-
 const multiplierOf = (i: number) => [1, 10, 40][i % 3];
 
 /** Meters straight into the table: ids BILL-00001…, half three-time, every 10th in Warsaw. */
@@ -56,14 +55,8 @@ export async function insertMeters(database: Database): Promise<void> {
 export async function copyReadings(database: Database, dataDir: string, log: (line: string) => void): Promise<number> {
   const series = loadBuildingSeries(dataDir, HOURS);
   const rand = seededRandom(20190401);
-  const ids = new Map(
-    (await database.db.selectFrom('meters').select(['id', 'external_id']).execute()).map((r) => [r.external_id, r.id]),
-  );
-  const { id: batchId } = await database.db
-    .insertInto('ingest_batches')
-    .values({ transport: 'bench', principal: 'billing-bench', detail: 'raw COPY' })
-    .returning('id')
-    .executeTakeFirstOrThrow();
+  const ids = new Map((await database.db.selectFrom('meters').select(['id', 'external_id']).execute()).map((r) => [r.external_id, r.id]));
+  const { id: batchId } = await database.db.insertInto('ingest_batches').values({ transport: 'bench', principal: 'billing-bench', detail: 'raw COPY' }).returning('id').executeTakeFirstOrThrow();
   let total = 0;
   const t0 = performance.now();
   for (let first = 0; first < METERS; first += COPY_METERS) {
@@ -99,9 +92,7 @@ function check(body: Consumption, expectedTotal: number): void {
   const incomplete = body.meters.filter((m) => m.completeness !== 1).length;
   const withTou = body.meters.filter((m) => m.tou !== undefined).length;
   if (body.meters.length !== METERS || incomplete || withTou !== METERS / 2 || Math.abs(total - expectedTotal) > 1e-6 * expectedTotal) {
-    throw new Error(
-      `billing answered ${body.meters.length} meters, ${incomplete} incomplete, ${withTou} with TOU, Σ activeImport ${total} (expected ${METERS}, 0, ${METERS / 2}, ${expectedTotal})`,
-    );
+    throw new Error(`billing answered ${body.meters.length} meters, ${incomplete} incomplete, ${withTou} with TOU, Σ activeImport ${total} (expected ${METERS}, 0, ${METERS / 2}, ${expectedTotal})`);
   }
 }
 

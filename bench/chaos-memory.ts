@@ -126,7 +126,12 @@ export interface MemoryVerdict {
 /** The soak's memory over `[fromMs, toMs)` of the sampler's clock. */
 export function judgeMemory(rss: readonly MemorySample[], gcs: readonly (GcEvent & { readonly t: number })[], fromMs: number, toMs: number): MemoryVerdict {
   const full = gcs.filter((g) => g.full && g.t >= fromMs && g.t < toMs);
-  const live = levelSlope(full.map((g) => ({ t: g.t, mb: g.usedMb })), fromMs, toMs, lowest);
+  const live = levelSlope(
+    full.map((g) => ({ t: g.t, mb: g.usedMb })),
+    fromMs,
+    toMs,
+    lowest,
+  );
   const outsideSamples = outsideHeap(rss, gcs).filter((s) => s.t >= fromMs && s.t < toMs);
   const outside = levelSlope(outsideSamples, fromMs, toMs, median);
   const slope = Math.max(0, live.slope) + Math.max(0, outside.slope); // NaN stays NaN

@@ -116,7 +116,13 @@ export const POISON_KINDS: readonly PoisonKind[] = [
   { kind: 'SenML without value', where: 'senml', expect: 'dead-letter', make: (c) => text(`{"bn":"${c.marker}/","bt":${c.startS},"n":"active_import"}`) },
   { kind: 'SenML unknown meter', where: 'senml', expect: 'dead-letter', make: (c) => text(`{"bn":"${c.marker}/","bt":${c.startS},"n":"active_import","u":"Wh","v":1500}`) },
   { kind: 'SenML year 9999', where: 'senml', expect: 'dead-letter', needsMeter: true, make: (c) => text(`{"bn":"${c.marker}/","bt":253402297200,"n":"active_import","u":"Wh","v":1500}`) },
-  { kind: 'SenML value past a double after bv', where: 'senml', expect: 'dead-letter', needsMeter: true, make: (c) => text(`{"bn":"${c.marker}/","bt":${c.startS},"n":"active_import","bv":1.7e308,"u":"MWh","v":1.7e308}`) },
+  {
+    kind: 'SenML value past a double after bv',
+    where: 'senml',
+    expect: 'dead-letter',
+    needsMeter: true,
+    make: (c) => text(`{"bn":"${c.marker}/","bt":${c.startS},"n":"active_import","bv":1.7e308,"u":"MWh","v":1.7e308}`),
+  },
   // rows on a per-meter topic
   { kind: 'row names another meter than its topic', where: 'meter-topic', expect: 'dead-letter', make: (c) => text(row(c, {})) },
   // whole MQTT messages

@@ -92,10 +92,12 @@ export class ServiceProcess {
       if (!isGcTrace(partial) && partial.includes(READY)) out += partial;
     });
     child.stderr!.on('data', (d: Buffer) => this.log.write(d));
-    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => {
-      this.log.write(`\n==== exit code ${code} signal ${signal}\n`);
-      resolve();
-    }));
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        this.log.write(`\n==== exit code ${code} signal ${signal}\n`);
+        resolve();
+      }),
+    );
     const deadline = t0 + timeoutMs;
     while (!out.includes(READY)) {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`mdm serve exited while starting (see ${this.logPath}):\n${out.slice(-2000)}`);

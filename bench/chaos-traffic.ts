@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { ExtraGood, PoisonItem, Slice } from './chaos-load.js';
 import { sliceRows } from './chaos-load.js';
 import type { HttpPool, HttpResult, MqttAck, MqttLoad, MqttSent } from './chaos-clients.js';
-import type { HttpJob, MqttJob, Plan } from './chaos-plan.js';
+import type { HttpJob, Plan } from './chaos-plan.js';
 import type { GoodLedger } from './chaos-verify.js';
 
 export interface SentItem {
@@ -124,7 +124,9 @@ export class Traffic {
     }
     this.acked(this.mqttEntries.get(job.id));
     if (ack.stored + ack.rejected.length !== job.rows || ack.rejected.length !== job.poisonRows) {
-      this.mismatch(`MQTT ${job.topic} of ${job.rows} rows (${job.poisonRows} poison): ack ${ack.status}, ${ack.stored} stored, ${ack.rejected.length} rejected${ack.reason ? ` (${ack.reason.slice(0, 200)})` : ''}`);
+      this.mismatch(
+        `MQTT ${job.topic} of ${job.rows} rows (${job.poisonRows} poison): ack ${ack.status}, ${ack.stored} stored, ${ack.rejected.length} rejected${ack.reason ? ` (${ack.reason.slice(0, 200)})` : ''}`,
+      );
     }
   };
 

@@ -94,7 +94,15 @@ async function registerMeters(ctx: Ctx, ids: readonly string[], group: string): 
   try {
     for (let i = 0; i < ids.length; i += 10_000) {
       const body = Buffer.from(JSON.stringify(ids.slice(i, i + 10_000).map((id) => ({ id, group, timezone: BENCH_TZ, intervalMinutes: 60, commodity: 'electricity' }))));
-      const res = await sendUntilAnswered(agent, new URL('/v1/meters', ctx.base), 'PUT', { authorization: `Bearer ${ctx.adminKey}`, 'content-type': 'application/json' }, body, ctx.tally, ctx.deadline);
+      const res = await sendUntilAnswered(
+        agent,
+        new URL('/v1/meters', ctx.base),
+        'PUT',
+        { authorization: `Bearer ${ctx.adminKey}`, 'content-type': 'application/json' },
+        body,
+        ctx.tally,
+        ctx.deadline,
+      );
       const out = res.status === 200 ? (JSON.parse(res.text) as { rejected?: unknown[] }) : undefined;
       if (!out || out.rejected?.length) throw new Error(`PUT /v1/meters answered ${res.status}: ${res.text.slice(0, 500)}`);
     }
@@ -120,7 +128,7 @@ async function settle(ctx: Ctx, traffic: Traffic, pool: HttpPool): Promise<numbe
 }
 
 /** Waits (up to 60 s) for the dead letters of whole MQTT messages, which cannot ask for an ack. */
-async function awaitMessageLetters(ctx: Ctx, database: Parameters<typeof readDeadLetters>[0], traffic: Traffic, afterId: number): Promise<DeadLetters> {
+async function awaitMessageLetters(_ctx: Ctx, database: Parameters<typeof readDeadLetters>[0], traffic: Traffic, afterId: number): Promise<DeadLetters> {
   const wanted = traffic.items.filter((s) => s.item.kind.where === 'mqtt-message' && s.item.kind.expect === 'dead-letter').map((s) => s.item.seq);
   const until = performance.now() + 60_000;
   for (;;) {
@@ -180,7 +188,8 @@ function itemOutcome(item: PoisonItem, transport: 'http' | 'mqtt', messageId: nu
     }
     // or taken in and every row of it rejected with a reason (a 20 000-deep row clipped and refused on its own)
     const r = body as { accepted?: number; unchanged?: number; superseded?: number; rejected?: { reason?: unknown }[] };
-    const ok = a.status === 200 && r.accepted === 0 && r.unchanged === 0 && r.superseded === 0 && (r.rejected?.length ?? 0) > 0 && r.rejected!.every((x) => typeof x.reason === 'string' && x.reason !== '');
+    const ok =
+      a.status === 200 && r.accepted === 0 && r.unchanged === 0 && r.superseded === 0 && (r.rejected?.length ?? 0) > 0 && r.rejected!.every((x) => typeof x.reason === 'string' && x.reason !== '');
     return { ok, reason: `${a.status} ${ok ? `every row rejected: ${String(r.rejected![0].reason)}` : a.text.slice(0, 100)}` };
   }
   // noop: acknowledged, nothing stored, nothing rejected
@@ -260,8 +269,7 @@ async function streamHours(ctx: Ctx, dealer: PoisonDealer, traffic: Traffic, hou
   return h;
 }
 
-const countItems = (plan: Plan): number =>
-  plan.http.reduce((a, j) => a + (j.request ? 1 : j.poison.length), 0) + plan.mqtt.reduce((a, j) => a + (j.message ? 1 : j.poison.length), 0);
+const countItems = (plan: Plan): number => plan.http.reduce((a, j) => a + (j.request ? 1 : j.poison.length), 0) + plan.mqtt.reduce((a, j) => a + (j.message ? 1 : j.poison.length), 0);
 
 interface PhaseResult {
   readonly traffic: Traffic;
@@ -279,7 +287,8 @@ async function verifyPhase(ctx: Ctx, database: Parameters<typeof readDeadLetters
 
 export const chaosBench: Bench = {
   name: 'chaos',
-  summary: 'kill -9 three times under 1 000 meters of HTTP + MQTT traffic with 1 % poison of every kind; then a soak at half the maximum rate with readers (memory that stays: live heap after full GCs, RSS outside the heap)',
+  summary:
+    'kill -9 three times under 1 000 meters of HTTP + MQTT traffic with 1 % poison of every kind; then a soak at half the maximum rate with readers (memory that stays: live heap after full GCs, RSS outside the heap)',
   timeoutMs: 60 * 60_000,
   timeoutFor(opts) {
     const f = flagsOf(opts);
@@ -361,14 +370,25 @@ export const chaosBench: Bench = {
       // ---- phase 1: the whole plan at full speed, kill -9 at even shares of the progress
       const dealer1 = new PoisonDealer(data, POISON_RATE, 1, 'chaos');
       const plan1 = planHours(data, dealer1, opts.meters, 0, flags.hours, ctx.nextId);
-      await registerMeters(ctx, Array.from({ length: opts.meters }, (_, m) => chaosMeterId(m)), 'chaos');
+      await registerMeters(
+        ctx,
+        Array.from({ length: opts.meters }, (_, m) => chaosMeterId(m)),
+        'chaos',
+      );
       await registerMeters(ctx, markerMeters(dealer1.items), 'chaos-poison');
-      log(`phase 1: ${fmt(plan1.goodRows)} good rows + ${dealer1.items.length} poison items (${new Set(dealer1.items.map((i) => i.kind.kind)).size} kinds) in ${plan1.http.length} requests and ${plan1.mqtt.length} messages; ${flags.kills} × kill -9`);
+      log(
+        `phase 1: ${fmt(plan1.goodRows)} good rows + ${dealer1.items.length} poison items (${new Set(dealer1.items.map((i) => i.kind.kind)).size} kinds) in ${plan1.http.length} requests and ${plan1.mqtt.length} messages; ${flags.kills} × kill -9`,
+      );
       const { traffic, pool } = newTraffic(ctx);
       current = traffic;
       let running = true;
       const thresholds = Array.from({ length: flags.kills }, (_, k) => (k + 1) / (flags.kills + 1));
-      const killer = killAtProgress(ctx, () => traffic.ackedRows / plan1.goodRows, thresholds, () => running);
+      const killer = killAtProgress(
+        ctx,
+        () => traffic.ackedRows / plan1.goodRows,
+        thresholds,
+        () => running,
+      );
       const t1 = performance.now();
       await traffic.dispatch(plan1);
       await pool.idle();
@@ -402,7 +422,11 @@ export const chaosBench: Bench = {
         service.startSampling(flags['sample-s'] * 1000);
         const ts = performance.now();
         let soakOver = false;
-        const readers = readLoops(ctx, () => hour, () => soakOver);
+        const readers = readLoops(
+          ctx,
+          () => hour,
+          () => soakOver,
+        );
         hour = await streamHours(ctx, dealer2, t2, hour, () => performance.now() - ts > flags['soak-s'] * 1000, probeRate / 2);
         const achieved = (t2.dispatchedRows / (performance.now() - ts)) * 1000;
         soakOver = true;
@@ -411,8 +435,15 @@ export const chaosBench: Bench = {
         service.stopSampling();
         const samples = service.samples;
         const judgedTo = samples.length ? samples[samples.length - 1].t + 1 : 0;
-        const memory = judgeMemory(samples.map((x) => ({ t: x.t, mb: x.rssMb })), service.gcs, judgedTo * WARMUP_SHARE, judgedTo);
-        log(`soak: ${fmt(achieved)} rows/s sent, ${reads.count} reads; memory that stays ${memory.slope.toFixed(2)} MB/min (live heap ${memory.live.slope.toFixed(2)}, outside the heap ${memory.outside.slope.toFixed(2)}); raw RSS ${memory.rssSlope.toFixed(2)} MB/min`);
+        const memory = judgeMemory(
+          samples.map((x) => ({ t: x.t, mb: x.rssMb })),
+          service.gcs,
+          judgedTo * WARMUP_SHARE,
+          judgedTo,
+        );
+        log(
+          `soak: ${fmt(achieved)} rows/s sent, ${reads.count} reads; memory that stays ${memory.slope.toFixed(2)} MB/min (live heap ${memory.live.slope.toFixed(2)}, outside the heap ${memory.outside.slope.toFixed(2)}); raw RSS ${memory.rssSlope.toFixed(2)} MB/min`,
+        );
         t2.mismatches.push(...probe.traffic.mismatches);
         t2.mismatchCount += probe.traffic.mismatchCount;
         phase2 = await verifyPhase(ctx, database, t2, afterId, missing2);
@@ -434,9 +465,20 @@ export const chaosBench: Bench = {
       goals.push({
         label: 'acknowledged rows lost = 0',
         pass: lost === 0,
-        detail: `${lost} lost (chaos ${phase1.good.lost}${phase2 ? `, soak ${phase2.good.lost}` : ''})${phases.flatMap((p) => p.good.examples).length ? `; e.g. ${phases.flatMap((p) => p.good.examples).slice(0, 3).join('; ')}` : ''}`,
+        detail: `${lost} lost (chaos ${phase1.good.lost}${phase2 ? `, soak ${phase2.good.lost}` : ''})${
+          phases.flatMap((p) => p.good.examples).length
+            ? `; e.g. ${phases
+                .flatMap((p) => p.good.examples)
+                .slice(0, 3)
+                .join('; ')}`
+            : ''
+        }`,
       });
-      goals.push({ label: 'good rows stored = 100 %', pass: goodStored === goodTotal, detail: `${fmt(goodStored)} / ${fmt(goodTotal)} = ${pct(goodStored, goodTotal)} (${sum((p) => p.good.replaced)} of them replaced by VEE since, kept in the history; not stored: ${sum((p) => p.good.missing)} missing, ${sum((p) => p.good.estimated)} gaps VEE filled with estimates, ${sum((p) => p.good.wrong)} with another value)` });
+      goals.push({
+        label: 'good rows stored = 100 %',
+        pass: goodStored === goodTotal,
+        detail: `${fmt(goodStored)} / ${fmt(goodTotal)} = ${pct(goodStored, goodTotal)} (${sum((p) => p.good.replaced)} of them replaced by VEE since, kept in the history; not stored: ${sum((p) => p.good.missing)} missing, ${sum((p) => p.good.estimated)} gaps VEE filled with estimates, ${sum((p) => p.good.wrong)} with another value)`,
+      });
       const kinds = phases.flatMap((p) => p.table);
       const poisonSent = kinds.filter((k) => k.expect !== 'noop').reduce((a, k) => a + k.sent, 0);
       const poisonOk = kinds.filter((k) => k.expect !== 'noop').reduce((a, k) => a + k.ok, 0);
@@ -458,10 +500,25 @@ export const chaosBench: Bench = {
       goals.push({
         label: 'every answer accounts for every row (HTTP 200 bodies, MQTT acks)',
         pass: mismatches === 0,
-        detail: `${mismatches} answers off${mismatches ? `; e.g. ${phases.flatMap((p) => p.traffic.mismatches).slice(0, 2).join('; ')}` : ''}`,
+        detail: `${mismatches} answers off${
+          mismatches
+            ? `; e.g. ${phases
+                .flatMap((p) => p.traffic.mismatches)
+                .slice(0, 2)
+                .join('; ')}`
+            : ''
+        }`,
       });
-      goals.push({ label: 'every MQTT message acknowledged by the service', pass: sum((p) => p.missingAcks) === 0, detail: `${sum((p) => p.missingAcks)} without an ack (${DRAIN_STALL_MS / 1000} s without a new ack ends the wait) (${mqtt.duplicateAcks} acked twice after redelivery, ${mqtt.publishErrors} publish errors)` });
-      goals.push({ label: `kill -9 × ${flags.kills}`, pass: downtimes.length === flags.kills, detail: `${downtimes.length} done; down→ready ${downtimes.map((d) => `${(d / 1000).toFixed(1)} s`).join(', ') || '—'}` });
+      goals.push({
+        label: 'every MQTT message acknowledged by the service',
+        pass: sum((p) => p.missingAcks) === 0,
+        detail: `${sum((p) => p.missingAcks)} without an ack (${DRAIN_STALL_MS / 1000} s without a new ack ends the wait) (${mqtt.duplicateAcks} acked twice after redelivery, ${mqtt.publishErrors} publish errors)`,
+      });
+      goals.push({
+        label: `kill -9 × ${flags.kills}`,
+        pass: downtimes.length === flags.kills,
+        detail: `${downtimes.length} done; down→ready ${downtimes.map((d) => `${(d / 1000).toFixed(1)} s`).join(', ') || '—'}`,
+      });
       if (soak && flags['soak-s'] < MEMORY_MIN_SOAK_S) {
         notes.push(`memory not judged: a soak under ${MEMORY_MIN_SOAK_S} s is too short for the levels of its halves (memory that stays ${soak.memory.slope.toFixed(2)} MB/min)`);
       } else if (soak) {
@@ -490,7 +547,9 @@ export const chaosBench: Bench = {
         one('soak: memory that stays, slope', soak.memory.slope, 'MB/min', 'lower', 'live heap after full GCs + RSS outside the heap');
         one('soak: raw RSS slope', soak.memory.rssSlope, 'MB/min', 'lower', `${soak.samples} samples every ${flags['sample-s']} s; the heap's sawtooth`);
       }
-      notes.push('poison kinds (sent = items over every phase; ok = dead letter with the marker and a reason; whole HTTP requests: 4xx {error, message} or 200 with every row rejected with a reason; empty batches acknowledged):');
+      notes.push(
+        'poison kinds (sent = items over every phase; ok = dead letter with the marker and a reason; whole HTTP requests: 4xx {error, message} or 200 with every row rejected with a reason; empty batches acknowledged):',
+      );
       const merged = new Map<string, KindRow>();
       for (const k of kinds) {
         const m = merged.get(k.kind);

@@ -51,7 +51,9 @@ export function loadCambridge(dataDir: string): SeriesData[] {
   const temperature = twoYears(join(root, 'weather-bedford'));
   if (!temperature) throw new Error(`no Bedford weather under ${root}: is ../shared/data there? (see ../shared/data/README.md)`);
   const out: SeriesData[] = [];
-  for (const b of readdirSync(root).filter((d) => /^b\d+$/.test(d)).sort((x, y) => Number(x.slice(1)) - Number(y.slice(1)))) {
+  for (const b of readdirSync(root)
+    .filter((d) => /^b\d+$/.test(d))
+    .sort((x, y) => Number(x.slice(1)) - Number(y.slice(1)))) {
     const values = twoYears(join(root, b, 'electricity'));
     if (!values) continue;
     for (let i = 0; i < values.length; i++) if (values[i] === 0) values[i] = Number.NaN;

@@ -213,7 +213,9 @@ async function measureOne(
       const runS = (performance.now() - tRun) / 1000;
       if (!final) throw new Error(`(d) ${flavour}: run ${run.id} did not finish within ${RUN_TIMEOUT_MS / 60_000} min`);
       const cov = final.coverage as { forecast: number; members: number } | null;
-      log(`(d) ${flavour} during the run (${runS.toFixed(0)} s, ${final.status}): API p99 ${ms(percentile(during.api, 99))}, max ${ms(Math.max(...during.api))}; MQTT ack p99 ${ms(percentile(during.mqtt, 99))}`);
+      log(
+        `(d) ${flavour} during the run (${runS.toFixed(0)} s, ${final.status}): API p99 ${ms(percentile(during.api, 99))}, max ${ms(Math.max(...during.api))}; MQTT ack p99 ${ms(percentile(during.mqtt, 99))}`,
+      );
 
       const figures: Figure[] = [];
       const add = (label: string, xs: number[], p: number | 'max') =>

@@ -62,7 +62,14 @@ const pad = (cells: string[], widths: number[]) => cells.map((c, i) => (i === 0 
 
 function table(head: string[], rows: string[][]): string[] {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  return [pad(head, widths), pad(widths.map((w) => '-'.repeat(w)), widths), ...rows.map((r) => pad(r, widths))];
+  return [
+    pad(head, widths),
+    pad(
+      widths.map((w) => '-'.repeat(w)),
+      widths,
+    ),
+    ...rows.map((r) => pad(r, widths)),
+  ];
 }
 
 const scoreCells = (s: ModelScore | undefined, unit = 1) =>
@@ -210,7 +217,9 @@ async function accuracy(opts: BenchOptions, log: (line: string) => void): Promis
     return [m, pct(a.metrics.mape), pct(a.metrics.wape), num(a.metrics.mae, 0), num(a.metrics.pinball.mean, 0), m === 'official' ? '–' : pct(a.metrics.coverage), pct(a.skill ?? NaN)];
   });
   context.push(...table(['model', 'MAPE', 'WAPE', 'MAE MWh', 'pinball', 'P10–P90', 'skill'], trRows).map((l) => `    ${l}`));
-  context.push(`    hours scored: ${turkey.aggregate.naive.metrics.n}; parser issues reported (unpublished hours, 2016 clock change): ${tr.issues}; ensemble weights at the last issue: ${fmtWeights(turkey)}`);
+  context.push(
+    `    hours scored: ${turkey.aggregate.naive.metrics.n}; parser issues reported (unpublished hours, 2016 clock change): ${tr.issues}; ensemble weights at the last issue: ${fmtWeights(turkey)}`,
+  );
   // Where the error is: special days (holiday, religious holiday, eve, bridge) and the days after them, against the rest.
   const cal = holidayCalendar('TR');
   const special = (ms: number) => cal.kindOf(localDate(ms, TURKEY_TZ)) !== null;
@@ -257,7 +266,12 @@ async function accuracy(opts: BenchOptions, log: (line: string) => void): Promis
   });
   // The scheduled default: auto on the portfolio (members + Σ), with its 14-day backtest on a 100-meter sample.
   t0 = performance.now();
-  const auto = await runForecast([...meters, sumSeries('portfolio:bench', meters)], { ...ctx, onProgress: progress(`(c) auto, ${opts.meters} meters`) }, { ...w, name: 'day-ahead' }, { model: 'auto', target: 'portfolio:bench' });
+  const auto = await runForecast(
+    [...meters, sumSeries('portfolio:bench', meters)],
+    { ...ctx, onProgress: progress(`(c) auto, ${opts.meters} meters`) },
+    { ...w, name: 'day-ahead' },
+    { model: 'auto', target: 'portfolio:bench' },
+  );
   const tAuto = performance.now() - t0;
   figures.push({ label: `(c) runForecast auto day-ahead, ${opts.meters} meters + portfolio (backtest + fits)`, values: [tAuto / 1000], unit: 's', better: 'lower' });
   // Every member forecast (issue 12, defect 2): the share the run would report as coverage, and no negative quantile.
@@ -273,12 +287,18 @@ async function accuracy(opts: BenchOptions, log: (line: string) => void): Promis
     `(c) auto: backtest ${((auto.info.timings.backtestMs ?? 0) / 1000).toFixed(1)} s on ${auto.metrics?.backtest.series ?? 0} sampled meters × ${auto.metrics?.backtest.origins ?? 0} issues, fits ${((auto.info.timings.fitMs ?? 0) / 1000).toFixed(1)} s; chose ${auto.model} (${auto.info.choice}); portfolio: ${auto.info.portfolio?.reason}`,
   );
   context.push('', `(c) ${opts.meters} meters = the ${buildings.length} buildings replicated with ±10 % noise per value, issue 2019-12-30 10:00 Europe/London; load average ${loadNow()}`);
-  notes.push('skill = 1 − MAE/MAE(naive D−7) on the same hours; WAPE = Σ|error|/Σ|actual|; MAPE leaves out hours below 5 % of the mean; P10–P90 = share of actuals inside the band (80 % is calibrated)');
+  notes.push(
+    'skill = 1 − MAE/MAE(naive D−7) on the same hours; WAPE = Σ|error|/Σ|actual|; MAPE leaves out hours below 5 % of the mean; P10–P90 = share of actuals inside the band (80 % is calibrated)',
+  );
   notes.push('see docs/forecasting.md for the method; the machine is shared: timings are noisy');
   return { context, figures, goals, notes };
 }
 
 function fmtWeights(r: BacktestResult): string {
   const w = r.weights?.ensemble;
-  return w ? Object.entries(w).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ') : '–';
+  return w
+    ? Object.entries(w)
+        .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+        .join(', ')
+    : '–';
 }

@@ -42,14 +42,8 @@ export async function loadImbalanceBench(database: Database, meters: number, dat
   await sql`
     INSERT INTO meters (external_id, commodity, timezone, interval_minutes, multiplier, portfolio)
     SELECT 'IMB-' || lpad(i::text, 5, '0'), 'electricity', 'Europe/Istanbul', 60, 1, ${sql.lit(PORTFOLIO)} FROM generate_series(1, ${sql.lit(meters)}) i`.execute(database.db);
-  const ids = new Map(
-    (await database.db.selectFrom('meters').select(['id', 'external_id']).where('portfolio', '=', PORTFOLIO).execute()).map((r) => [r.external_id, r.id]),
-  );
-  const { id: batchId } = await database.db
-    .insertInto('ingest_batches')
-    .values({ transport: 'bench', principal: 'imbalance-bench', detail: 'raw COPY' })
-    .returning('id')
-    .executeTakeFirstOrThrow();
+  const ids = new Map((await database.db.selectFrom('meters').select(['id', 'external_id']).where('portfolio', '=', PORTFOLIO).execute()).map((r) => [r.external_id, r.id]));
+  const { id: batchId } = await database.db.insertInto('ingest_batches').values({ transport: 'bench', principal: 'imbalance-bench', detail: 'raw COPY' }).returning('id').executeTakeFirstOrThrow();
   // One day-ahead run per delivery day, issued at 10:00 the day before.
   const runIds: number[] = [];
   for (let d = 0; d < DAYS; d++) {
@@ -90,7 +84,11 @@ export async function loadImbalanceBench(database: Database, meters: number, dat
   }
   const prices = Array.from({ length: HOURS }, (_, h) => ({ startMs: FROM_MS + h * 3_600_000, ptf: 200 + 50 * Math.sin(h / 4), smf: 200 + 80 * Math.sin(h / 3) }));
   await upsertPrices(database, { area: 'TR', currency: 'TRY', source: 'bench', rows: prices });
-  await upsertPositions(database, PORTFOLIO, Array.from({ length: HOURS }, (_, h) => ({ startMs: FROM_MS + h * 3_600_000, bilateral: hourly[h] * 0.6, dayAhead: hourly[h] * 0.4, intraday: 0 })));
+  await upsertPositions(
+    database,
+    PORTFOLIO,
+    Array.from({ length: HOURS }, (_, h) => ({ startMs: FROM_MS + h * 3_600_000, bilateral: hourly[h] * 0.6, dayAhead: hourly[h] * 0.4, intraday: 0 })),
+  );
   log(`${meters} meters × ${HOURS} h: readings + forecasts + prices + positions loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   return total;
 }
@@ -110,7 +108,9 @@ function check(body: MetersBody, meters: number, expectedMWh: number): void {
     Math.abs(sum - expectedMWh) <= 1e-6 * expectedMWh &&
     Math.abs(cost - body.totals.imbalanceCost) <= 1e-6 * Math.max(1, body.totals.imbalanceCost);
   if (!ok) {
-    throw new Error(`imbalance/meters answered ${body.meters.length} meters, ${body.totals.hours} h (${body.totals.unpricedHours} unpriced), Σ energy ${sum} (expected ${meters}, ${HOURS}, 0, ${expectedMWh}), Σ cost ${cost} vs ${body.totals.imbalanceCost}`);
+    throw new Error(
+      `imbalance/meters answered ${body.meters.length} meters, ${body.totals.hours} h (${body.totals.unpricedHours} unpriced), Σ energy ${sum} (expected ${meters}, ${HOURS}, 0, ${expectedMWh}), Σ cost ${cost} vs ${body.totals.imbalanceCost}`,
+    );
   }
 }
 

@@ -38,7 +38,9 @@ export const benchMeterId = (i: number): string => `BENCH-${String(i + 1).padSta
 export function loadBuildingSeries(dataDir: string, hours: number): number[][] {
   const root = join(dataDir, 'cambridge-estates');
   const out: number[][] = [];
-  for (const b of readdirSync(root).filter((d) => /^b\d+$/.test(d)).sort()) {
+  for (const b of readdirSync(root)
+    .filter((d) => /^b\d+$/.test(d))
+    .sort()) {
     let text: string;
     try {
       text = readFileSync(join(root, b, 'electricity', '2019.csv'), 'utf8');

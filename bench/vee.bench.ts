@@ -18,7 +18,6 @@ const H = 3_600_000;
 const TIMEOUT_MS = 15 * 60_000;
 const WRITE_CHUNK = 100_000;
 
-
 const FAULTS = ['gap', 'spike', 'zero_run', 'negative'] as const;
 type Fault = (typeof FAULTS)[number];
 
@@ -95,7 +94,10 @@ export const veeBench: Bench = {
     try {
       const { database } = bench;
       const profile = makeLoadProfile(opts.dataDir, opts.meters, opts.days);
-      await upsertMeters(database, profile.meterIds.map((id) => MeterSchema.parse({ id, timezone: BENCH_TZ, intervalMinutes: 60 })));
+      await upsertMeters(
+        database,
+        profile.meterIds.map((id) => MeterSchema.parse({ id, timezone: BENCH_TZ, intervalMinutes: 60 })),
+      );
       const refs = await findMeterRefs(database, profile.meterIds);
 
       const rand = seededRandom(4);
@@ -145,7 +147,11 @@ export const veeBench: Bench = {
         pass: matched[rule].found === matched[rule].injected,
         detail: `${matched[rule].found} of ${matched[rule].injected}; ${matched[rule].other} findings elsewhere (faults of the data itself, or false alarms)`,
       }));
-      goals.push({ label: 're-run is idempotent', pass: again.r.issuesCreated === 0 && again.r.estimated === 0 && again.r.markedSuspect === 0, detail: `${again.r.issuesCreated} issues created, ${again.r.estimated} estimated, ${again.r.markedSuspect} marked suspect` });
+      goals.push({
+        label: 're-run is idempotent',
+        pass: again.r.issuesCreated === 0 && again.r.estimated === 0 && again.r.markedSuspect === 0,
+        detail: `${again.r.issuesCreated} issues created, ${again.r.estimated} estimated, ${again.r.markedSuspect} marked suspect`,
+      });
       return {
         context: [
           `${profile.meterIds.length} meters × ${profile.hours} h hourly = ${intervals.toLocaleString('en-US')} intervals (Cambridge Estates load shapes, ±10 % noise), server flavour ${database.flavour}`,

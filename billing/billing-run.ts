@@ -55,7 +55,10 @@ export async function runBillingForRequest(database: Database, q: BillingRunQuer
       onFail: (meter, e) => void failed.push({ meter, error: failureMessage(e) }),
     });
     if (failed.length === 0) throw err; // not a meter's data after all
-    const named = failed.slice(0, 5).map((f) => `"${f.meter}" (${f.error})`).join(', ');
+    const named = failed
+      .slice(0, 5)
+      .map((f) => `"${f.meter}" (${f.error})`)
+      .join(', ');
     throw new MdmError('MDM_ERR_UNPROCESSABLE', [
       `billing figures cannot be computed from the stored data of ${failed.length} meter(s): ${named}${failed.length > 5 ? ', …' : ''}; correct their readings (POST /v1/meters/{id}/edits) or leave them out of the selection`,
     ]);

@@ -114,10 +114,7 @@ export function readinessReasons(r: MeterFigureRow, p: ReadinessParams, now: num
 }
 
 /** Billing figures of one meter; `touBuckets`: its tariff's bucket names, in `r.tou` order (undefined = single-rate). */
-export function billingFigures(
-  r: MeterFigureRow,
-  ctx: { touBuckets: readonly string[] | undefined; dataVersion: string; readiness: ReadinessParams; now: number },
-): BillingFigures {
+export function billingFigures(r: MeterFigureRow, ctx: { touBuckets: readonly string[] | undefined; dataVersion: string; readiness: ReadinessParams; now: number }): BillingFigures {
   const k = r.multiplier;
   const kwh = (micro: number) => round6((micro / MICRO) * k);
   const reasons = readinessReasons(r, ctx.readiness, ctx.now);
@@ -129,8 +126,7 @@ export function billingFigures(
     reactiveCapacitive: kwh(r.reactiveCapacitive),
     inductiveRatio: ratio(r.reactiveInductive, r.activeImport),
     capacitiveRatio: ratio(r.reactiveCapacitive, r.activeImport),
-    maxDemand:
-      r.maxRate === null || r.maxRateAt === null ? null : { kw: round6(r.maxRate * k), at: formatInstant(r.maxRateAt.getTime(), r.timezone) },
+    maxDemand: r.maxRate === null || r.maxRateAt === null ? null : { kw: round6(r.maxRate * k), at: formatInstant(r.maxRateAt.getTime(), r.timezone) },
     estimatedShare: r.activeImport === 0 ? 0 : round6(r.estimatedEnergy / r.activeImport),
     completeness: completenessOf(r).completeness,
     billable: reasons.length === 0,

@@ -106,11 +106,7 @@ export async function refreshReadiness(database: Database, period: Period, o: Re
 }
 
 /** The stored result when still valid, else a fresh one (stored when it covers all meters). */
-export async function readinessOf(
-  database: Database,
-  period: Period,
-  o: ReadinessOptions & { maxAgeMs: number },
-): Promise<ReadinessResult & { source: 'stored' | 'computed' }> {
+export async function readinessOf(database: Database, period: Period, o: ReadinessOptions & { maxAgeMs: number }): Promise<ReadinessResult & { source: 'stored' | 'computed' }> {
   if (o.selector !== undefined) return { ...(await computeReadiness(database, period, o)), source: 'computed' };
   const [stored, stateKey] = await Promise.all([findReadiness(database, period.period), readinessStateKey(database)]);
   if (stored && stored.stateKey === stateKey && o.now - stored.computedAt.getTime() < o.maxAgeMs && stored.computedAt.getTime() <= o.now) {

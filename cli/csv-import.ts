@@ -51,11 +51,7 @@ export function defaultRejectsPath(file: string): string {
 const REJECTS_HEADER = 'line,reason,raw\n';
 const SHOWN_REJECTS = 10;
 
-export async function runCsvImport<L, T>(
-  file: string,
-  spec: CsvImportSpec<L, T>,
-  opts: { io: Io; rejectsPath: string; signal?: AbortSignal },
-): Promise<CsvImportRun> {
+export async function runCsvImport<L, T>(file: string, spec: CsvImportSpec<L, T>, opts: { io: Io; rejectsPath: string; signal?: AbortSignal }): Promise<CsvImportRun> {
   const { io } = opts;
   let size: number;
   try {
@@ -137,9 +133,7 @@ export async function runCsvImport<L, T>(
 }
 
 function storedLines(through: number): string {
-  return through > 0
-    ? `Lines up to ${through} are stored; re-running the import is safe (values already stored are left unchanged).`
-    : 'Nothing was stored.';
+  return through > 0 ? `Lines up to ${through} are stored; re-running the import is safe (values already stored are left unchanged).` : 'Nothing was stored.';
 }
 
 /**

@@ -92,11 +92,7 @@ export function acquireDataDirLock(dataDir: string, command: string, opts: { dir
           `If no such mdm process is running, delete ${path}.`,
       ]);
     }
-    opts.notice?.(
-      owner
-        ? `taking over a stale lock on ${label}: pid ${owner.pid} (${owner.command}) is no longer running`
-        : `taking over an unreadable lock file ${path}`,
-    );
+    opts.notice?.(owner ? `taking over a stale lock on ${label}: pid ${owner.pid} (${owner.command}) is no longer running` : `taking over an unreadable lock file ${path}`);
     try {
       unlinkSync(path);
     } catch {
@@ -104,7 +100,5 @@ export function acquireDataDirLock(dataDir: string, command: string, opts: { dir
     }
   }
   const owner = readOwner(path);
-  throw new MdmError('MDM_ERR_DATA_DIR_LOCKED', [
-    `the embedded database in ${label} was just locked by ${owner ? `pid ${owner.pid} (${owner.command})` : 'another process'}; stop it first`,
-  ]);
+  throw new MdmError('MDM_ERR_DATA_DIR_LOCKED', [`the embedded database in ${label} was just locked by ${owner ? `pid ${owner.pid} (${owner.command})` : 'another process'}; stop it first`]);
 }

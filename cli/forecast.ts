@@ -102,9 +102,13 @@ export async function forecastCommand(database: Database, io: Io, o: ForecastCom
   const used = metrics?.models?.[r.usedModel ?? ''];
   const lines = [
     `run ${id}: ${t.text} ${horizon}, model ${r.usedModel} (requested ${model}), issued ${formatInstant(r.issueTime.getTime(), tz)}, data up to ${r.dataCutoff ? formatInstant(r.dataCutoff.getTime(), tz) : '-'}`,
-    used ? `backtest: WAPE ${pct(used.wape ?? NaN)}, skill vs naive ${pct(used.skill ?? NaN)}, P10–P90 coverage ${pct(used.coverage ?? NaN)}` : 'backtest: none (see GET /v1/forecasts/runs/' + id + ' metadata)',
+    used
+      ? `backtest: WAPE ${pct(used.wape ?? NaN)}, skill vs naive ${pct(used.skill ?? NaN)}, P10–P90 coverage ${pct(used.coverage ?? NaN)}`
+      : 'backtest: none (see GET /v1/forecasts/runs/' + id + ' metadata)',
     `status ${r.status}` +
-      (summary.coverage ? `: ${summary.coverage.forecast} of ${summary.coverage.members} member(s) forecast${summary.coverage.energyShare === null ? '' : ` (${pct(summary.coverage.energyShare)} of last month's energy)`}` : '') +
+      (summary.coverage
+        ? `: ${summary.coverage.forecast} of ${summary.coverage.members} member(s) forecast${summary.coverage.energyShare === null ? '' : ` (${pct(summary.coverage.energyShare)} of last month's energy)`}`
+        : '') +
       `, holidays ${summary.holidayCalendar?.country ?? 'none'}`,
     ...(summary.warnings ?? []).map((w) => `warning: ${w}`),
     '',
@@ -113,7 +117,10 @@ export async function forecastCommand(database: Database, io: Io, o: ForecastCom
   const total = rows.reduce((a, v) => a + v.p50, 0);
   const printed = PRINTED_AS[horizon];
   if (printed === 'month') {
-    const months = monthlyTotals(rows.map((v) => ({ start: v.start.getTime(), p10: v.p10 ?? NaN, p50: v.p50, p90: v.p90 ?? NaN })), tz);
+    const months = monthlyTotals(
+      rows.map((v) => ({ start: v.start.getTime(), p10: v.p10 ?? NaN, p50: v.p50, p90: v.p90 ?? NaN })),
+      tz,
+    );
     io.out(['month    hours  p10_kwh  p50_kwh  p90_kwh', ...months.map((m) => `${m.month}  ${String(m.hours).padStart(5)}  ${num(m.p10, 1)}  ${num(m.p50, 1)}  ${num(m.p90, 1)}`)].join('\n') + '\n');
   } else if (printed === 'day') {
     const days = new Map<string, { n: number; p10: number; p50: number; p90: number }>();
@@ -124,7 +131,12 @@ export async function forecastCommand(database: Database, io: Io, o: ForecastCom
     }
     io.out(['date        hours  p10_kwh  p50_kwh  p90_kwh', ...[...days].map(([d, x]) => `${d}  ${String(x.n).padStart(5)}  ${num(x.p10, 1)}  ${num(x.p50, 1)}  ${num(x.p90, 1)}`)].join('\n') + '\n');
   } else {
-    io.out(['start                      p10        p50        p90', ...rows.map((v) => `${formatInstant(v.start.getTime(), tz)}  ${num(v.p10).padStart(9)}  ${num(v.p50).padStart(9)}  ${num(v.p90).padStart(9)}`)].join('\n') + '\n');
+    io.out(
+      [
+        'start                      p10        p50        p90',
+        ...rows.map((v) => `${formatInstant(v.start.getTime(), tz)}  ${num(v.p10).padStart(9)}  ${num(v.p50).padStart(9)}  ${num(v.p90).padStart(9)}`),
+      ].join('\n') + '\n',
+    );
   }
   io.err(`${rows.length} hours, Σ P50 ${total.toFixed(1)} kWh; GET /v1/forecasts?target=${t.text}&horizon=${horizon}&for=YYYY-MM-DD serves them\n`);
   return 0;
@@ -152,18 +164,24 @@ export async function backtestCommand(database: Database, io: Io, o: BacktestCom
   const t = await target(database, o.target);
   const horizon = horizonOption(o.horizon);
   if (horizon === 'long-term') throw new CliError('--horizon long-term cannot be backtested day by day; use month-ahead');
-  for (const [k, v] of [['from', o.from], ['to', o.to]] as const) {
+  for (const [k, v] of [
+    ['from', o.from],
+    ['to', o.to],
+  ] as const) {
     if (v === undefined || !DATE.test(v)) throw new CliError(`--${k} must be a local date YYYY-MM-DD (the first/last issue day), got ${v ?? 'nothing'}`);
   }
   const fromDate = o.from!;
   const toDate = o.to!;
   if (fromDate > toDate) throw new CliError(`--from ${fromDate} is after --to ${toDate}`);
-  const names = (o.models ?? 'naive,profile,ml,ensemble').split(',').map((s) => s.trim()).filter(Boolean);
+  const names = (o.models ?? 'naive,profile,ml,ensemble')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = names.filter((n) => !(BACKTEST_MODELS as readonly string[]).includes(n));
   if (unknown.length) throw new CliError(`--models: unknown ${unknown.join(', ')}; one or more of ${BACKTEST_MODELS.join(', ')}`);
   const want = new Set(names);
   want.add('naive'); // the bar skill is measured against
-  if (want.has('ensemble')) (want.add('profile'), want.add('ml'));
+  if (want.has('ensemble')) want.add('profile'), want.add('ml');
   const models: Record<string, ForecastModel> = {};
   if (want.has('naive')) models.naive = naiveModel({ variant: 'd7' });
   if (want.has('profile')) models.profile = profileModel();
@@ -175,7 +193,9 @@ export async function backtestCommand(database: Database, io: Io, o: BacktestCom
   if (meters.length === 0) throw new CliError(`${t.text}: no meter in supply between ${fromDate} and ${toDate}`);
   const t0 = io.now();
   const loaded = await loadTargetSeries(database, t, meters, { historyFromMs: historyFromMs(horizon, firstCutoff), dataCutoffMs: lastEnd, toMs: lastEnd });
-  io.err(`${t.text}: ${meters.length} meter(s), ${loaded.hours} hours loaded in ${((io.now() - t0) / 1000).toFixed(1)} s${loaded.weather.station ? `, weather ${loaded.weather.station}` : ', no weather station'}\n`);
+  io.err(
+    `${t.text}: ${meters.length} meter(s), ${loaded.hours} hours loaded in ${((io.now() - t0) / 1000).toFixed(1)} s${loaded.weather.station ? `, weather ${loaded.weather.station}` : ', no weather station'}\n`,
+  );
   const bar = new Progress(io, `backtest ${t.text}`, 1000, 5_000, '');
   const r = await backtest(loaded.members, {
     models,
@@ -200,6 +220,11 @@ export async function backtestCommand(database: Database, io: Io, o: BacktestCom
   for (const n of shown) out.push(row('meters', n, r.aggregate[n].metrics, r.aggregate[n].skill));
   if (r.portfolio) for (const n of shown) out.push(row(t.ref.kind, n, r.portfolio[n].metrics, r.portfolio[n].skill));
   io.out(out.join('\n') + '\n');
-  if (r.weights?.ensemble) io.err(`ensemble weights at the last issue: ${Object.entries(r.weights.ensemble).map(([k, w]) => `${k} ${w.toFixed(2)}`).join(', ')}\n`);
+  if (r.weights?.ensemble)
+    io.err(
+      `ensemble weights at the last issue: ${Object.entries(r.weights.ensemble)
+        .map(([k, w]) => `${k} ${w.toFixed(2)}`)
+        .join(', ')}\n`,
+    );
   return 0;
 }

@@ -14,12 +14,7 @@ import { UsageError, type Io } from './io.js';
  * line, and every hour whose zeros look unpublished (held as not yet published
  * unless --confirm-zeros).
  */
-export async function importPricesCommand(
-  database: Database,
-  io: Io,
-  file: string,
-  v: { area?: string; kind?: string; currency?: string; confirmZeros?: boolean },
-): Promise<number> {
+export async function importPricesCommand(database: Database, io: Io, file: string, v: { area?: string; kind?: string; currency?: string; confirmZeros?: boolean }): Promise<number> {
   const usage = 'mdm import prices FILE.csv [--area TR] [--kind ptf|smf] [--currency TRY] [--confirm-zeros]';
   if (v.kind !== undefined && v.kind !== 'ptf' && v.kind !== 'smf') throw new UsageError(`--kind must be ptf or smf, not "${v.kind}" (usage: ${usage})`, 'import prices');
   const area = AreaSchema.safeParse(v.area ?? 'TR');

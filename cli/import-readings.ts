@@ -31,45 +31,53 @@ export async function importReadings(
   const totals = { accepted: 0, unchanged: 0, superseded: 0 };
   let meterCol = -1;
 
-  const run = await runCsvImport<ReadingCsvLayout, Record<string, unknown>>(file, {
-    what: 'readings (meter,channel,start,value)',
-    chunkRows: opts.chunkRows ?? READINGS_CHUNK,
-    layout(header, delimiter) {
-      const l = readingCsvLayout(header, delimiter);
-      meterCol = l.columns.indexOf('meter');
-      return l;
-    },
-    map: (layout, rec) => {
-      const m = readingFromRecord(layout, rec);
-      return 'row' in m ? { item: m.row } : m;
-    },
-    async store(items, unstored) {
-      const out: LineReject[] = [...unstored];
-      if (unstored.length) {
-        await recordDeadLetters(
-          database,
-          origin,
-          unstored.map((r) => ({ rowIndex: r.line, meter: meterOf(r.raw, meterCol), payload: r.raw, reason: r.reason })),
-        );
-      }
-      // indexOffset makes the pipeline's indexes (and dead-letter row_index) line
-      // numbers, which needs consecutive lines: a quoted newline, an empty line or
-      // a malformed record splits the chunk into runs.
-      for (const run of consecutiveRuns(items)) {
-        const first = run[0].line;
-        const res = await ingestReadings(database, run.map((m) => m.item), { ...origin, indexOffset: first, limits: opts.limits });
-        totals.accepted += res.accepted;
-        totals.unchanged += res.unchanged;
-        totals.superseded += res.superseded;
-        for (const r of res.rejected) {
-          // the pipeline names an in-batch conflict by its index in the batch
-          const reason = r.reason.replace(/conflicts with row (\d+)/, 'conflicts with line $1');
-          out.push({ line: r.index, reason, raw: run[r.index - first].raw });
+  const run = await runCsvImport<ReadingCsvLayout, Record<string, unknown>>(
+    file,
+    {
+      what: 'readings (meter,channel,start,value)',
+      chunkRows: opts.chunkRows ?? READINGS_CHUNK,
+      layout(header, delimiter) {
+        const l = readingCsvLayout(header, delimiter);
+        meterCol = l.columns.indexOf('meter');
+        return l;
+      },
+      map: (layout, rec) => {
+        const m = readingFromRecord(layout, rec);
+        return 'row' in m ? { item: m.row } : m;
+      },
+      async store(items, unstored) {
+        const out: LineReject[] = [...unstored];
+        if (unstored.length) {
+          await recordDeadLetters(
+            database,
+            origin,
+            unstored.map((r) => ({ rowIndex: r.line, meter: meterOf(r.raw, meterCol), payload: r.raw, reason: r.reason })),
+          );
         }
-      }
-      return out;
+        // indexOffset makes the pipeline's indexes (and dead-letter row_index) line
+        // numbers, which needs consecutive lines: a quoted newline, an empty line or
+        // a malformed record splits the chunk into runs.
+        for (const run of consecutiveRuns(items)) {
+          const first = run[0].line;
+          const res = await ingestReadings(
+            database,
+            run.map((m) => m.item),
+            { ...origin, indexOffset: first, limits: opts.limits },
+          );
+          totals.accepted += res.accepted;
+          totals.unchanged += res.unchanged;
+          totals.superseded += res.superseded;
+          for (const r of res.rejected) {
+            // the pipeline names an in-batch conflict by its index in the batch
+            const reason = r.reason.replace(/conflicts with row (\d+)/, 'conflicts with line $1');
+            out.push({ line: r.index, reason, raw: run[r.index - first].raw });
+          }
+        }
+        return out;
+      },
     },
-  }, opts);
+    opts,
+  );
   return { ...run, ...totals };
 }
 

@@ -47,11 +47,24 @@ export async function importSettlementFile(
   }
   const origin = `file:${basename(file)}`;
   const rejects: { line: number; reason: string; raw: string }[] = [...csv.rejected];
-  await recordDeadLetters(database, { transport: 'settlement', principal: 'cli', topic: origin }, csv.rejected.map((r) => ({ rowIndex: r.line, meter: null, payload: r.raw, reason: r.reason })));
+  await recordDeadLetters(
+    database,
+    { transport: 'settlement', principal: 'cli', topic: origin },
+    csv.rejected.map((r) => ({ rowIndex: r.line, meter: null, payload: r.raw, reason: r.reason })),
+  );
   const rawOf = new Map<number, string>();
   const versions: SettlementImportResult[] = [];
   for (const g of csv.groups) {
-    const total: SettlementImportResult = { period: opts.period, version: g.version, stored: 0, unchanged: 0, applied: 0, heldByHigherVersion: 0, readings: { accepted: 0, unchanged: 0, superseded: 0 }, rejected: [] };
+    const total: SettlementImportResult = {
+      period: opts.period,
+      version: g.version,
+      stored: 0,
+      unchanged: 0,
+      applied: 0,
+      heldByHigherVersion: 0,
+      readings: { accepted: 0, unchanged: 0, superseded: 0 },
+      rejected: [],
+    };
     for (let i = 0; i < g.rows.length && !opts.signal?.aborted; i += SETTLEMENT_CHUNK) {
       const rows = g.rows.slice(i, i + SETTLEMENT_CHUNK);
       const lines = g.lines.slice(i, i + SETTLEMENT_CHUNK);

@@ -16,7 +16,10 @@ export const processIo: Io = {
 
 /** Bad command line: usage is printed, exit code 2. */
 export class UsageError extends Error {
-  constructor(message: string, readonly command?: string) {
+  constructor(
+    message: string,
+    readonly command?: string,
+  ) {
     super(message);
     this.name = 'UsageError';
   }

@@ -25,7 +25,16 @@ export async function listKeysCommand(database: Database, io: Io, json: boolean)
   const rows = [['ID', 'ROLE', 'NAME', 'SCOPE', 'CREATED', 'LAST USED']];
   for (const k of keys) rows.push([k.id, k.role, k.name, k.scope ? describeScope(k.scope) : '-', k.createdAt, k.lastUsedAt ?? '-']);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  io.out(rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n') + '\n');
+  io.out(
+    rows
+      .map((r) =>
+        r
+          .map((c, i) => c.padEnd(widths[i]))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n',
+  );
 }
 
 export async function revokeKeyCommand(database: Database, io: Io, id: string): Promise<void> {

@@ -50,7 +50,8 @@ const COMMANDS: Record<string, CommandSpec> = {
   },
   'import meters': {
     usage: 'import meters FILE.csv [--rejects OUT.csv]',
-    summary: 'Create or update meters from a CSV: id,commodity,timezone,intervalMinutes,multiplier,group,portfolio,profileClass,tariff,region,supplyStart,supplyEnd,weatherStation,registerDigits,label.<key>',
+    summary:
+      'Create or update meters from a CSV: id,commodity,timezone,intervalMinutes,multiplier,group,portfolio,profileClass,tariff,region,supplyStart,supplyEnd,weatherStation,registerDigits,label.<key>',
     options: REJECTS,
     args: ['FILE.csv'],
   },
@@ -110,7 +111,9 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommand {
   let command = argv[0];
   let rest = argv.slice(1);
   if (GROUPS.has(command)) {
-    const subs = Object.keys(COMMANDS).filter((c) => c.startsWith(`${command} `)).map((c) => c.split(' ')[1]);
+    const subs = Object.keys(COMMANDS)
+      .filter((c) => c.startsWith(`${command} `))
+      .map((c) => c.split(' ')[1]);
     if (!rest[0] || rest[0].startsWith('-')) throw new UsageError(`mdm ${command} needs a subcommand: ${subs.join(', ')}`);
     command = `${command} ${rest[0]}`;
     rest = rest.slice(1);
@@ -236,7 +239,12 @@ async function run(cmd: ParsedCommand, config: Config, io: Io, keyInput: ReturnT
           return await runImport(cmd, config, opened, io, stop.signal);
         case 'import prices': {
           const v = cmd.values as Record<string, string | undefined>;
-          return await (await import('./import-prices.js')).importPricesCommand(database, io, cmd.args[0], { area: v.area, kind: v.kind, currency: v.currency, confirmZeros: cmd.values['confirm-zeros'] === true });
+          return await (await import('./import-prices.js')).importPricesCommand(database, io, cmd.args[0], {
+            area: v.area,
+            kind: v.kind,
+            currency: v.currency,
+            confirmZeros: cmd.values['confirm-zeros'] === true,
+          });
         }
         case 'forecast': {
           const v = cmd.values as Record<string, string | undefined>;
@@ -266,7 +274,9 @@ async function runImport(cmd: ParsedCommand, config: Config, opened: OpenedDatab
     const { importSettlementFile } = await import('./import-settlement.js');
     const r = await importSettlementFile(opened.database, file, { io, period: cmd.values.period as string | undefined, version: cmd.values.version as string | undefined, rejectsPath, signal });
     for (const v of r.versions) {
-      io.out(`${file}: period ${v.period} version ${v.version}: stored ${fmt(v.stored)}, unchanged ${fmt(v.unchanged)}, applied ${fmt(v.applied)}, held by a higher version ${fmt(v.heldByHigherVersion)}, rejected ${fmt(v.rejected.length)}\n`);
+      io.out(
+        `${file}: period ${v.period} version ${v.version}: stored ${fmt(v.stored)}, unchanged ${fmt(v.unchanged)}, applied ${fmt(v.applied)}, held by a higher version ${fmt(v.heldByHigherVersion)}, rejected ${fmt(v.rejected.length)}\n`,
+      );
     }
     if (r.rejectsPath) io.out(`${fmt(r.rejected)} rejected line(s) written to ${r.rejectsPath}\n`);
     return signal.aborted ? 130 : 0;
@@ -303,11 +313,7 @@ function assertReadable(file: string): void {
   }
 }
 
-function importSummary(
-  file: string,
-  r: { rows: number; rejected: number; rejectsPath?: string; elapsedMs: number; interrupted: boolean; lastLine: number },
-  counts: [string, string][],
-): string {
+function importSummary(file: string, r: { rows: number; rejected: number; rejectsPath?: string; elapsedMs: number; interrupted: boolean; lastLine: number }, counts: [string, string][]): string {
   const secs = r.elapsedMs / 1000;
   const rate = secs > 0 ? Math.round(r.rows / secs).toLocaleString('en-US') : '-';
   const lines = [`${file}: ${r.rows.toLocaleString('en-US')} rows in ${secs.toFixed(1)} s (${rate} rows/s)${r.interrupted ? `, INTERRUPTED after line ${r.lastLine}` : ''}`];

@@ -173,14 +173,7 @@ export function issueTimes(fromDate: string, toDate: string, timezone: string, i
  * after, grid to the horizon end), temperatures to the horizon end with the
  * simulated forecast error after the issue time.
  */
-export function seriesAsOf(
-  s: SeriesData,
-  issueTime: number,
-  dataCutoff: number,
-  toMs: number,
-  historyDays?: number,
-  temperatureNoise?: { sigma: number; rand: () => number },
-): SeriesData {
+export function seriesAsOf(s: SeriesData, issueTime: number, dataCutoff: number, toMs: number, historyDays?: number, temperatureNoise?: { sigma: number; rand: () => number }): SeriesData {
   const first = historyDays ? Math.max(s.startMs, Math.floor((dataCutoff - historyDays * DAY_MS - s.startMs) / HOUR_MS) * HOUR_MS + s.startMs) : s.startMs;
   const off = (first - s.startMs) / HOUR_MS;
   const len = Math.max(0, Math.ceil((toMs - first) / HOUR_MS));
@@ -233,7 +226,11 @@ function onWindow(rows: readonly QuantileRow[] | undefined, w: HorizonWindow): Q
  * one place share the weather and the calendar, but not all of their noise.
  */
 export function sumQuantiles(rows: readonly QuantileValues[]): QuantileValues {
-  let p50 = 0, lo = 0, hi = 0, lo2 = 0, hi2 = 0;
+  let p50 = 0,
+    lo = 0,
+    hi = 0,
+    lo2 = 0,
+    hi2 = 0;
   for (const r of rows) {
     p50 += r.p50;
     const l = Math.max(0, r.p50 - r.p10);
@@ -292,7 +289,7 @@ function bandScaleOver(known: readonly OriginRange[], actual: readonly number[],
   if (!known.length) return IDENTITY_SCALE;
   const a: number[] = [];
   const f: QuantileValues[] = [];
-  for (const r of known) for (let i = r.from; i < r.to; i++) (a.push(actual[i]), f.push(raw[i]));
+  for (const r of known) for (let i = r.from; i < r.to; i++) a.push(actual[i]), f.push(raw[i]);
   return fitBandScale(a, f, { minSamples: calibrate.minSamples });
 }
 
@@ -313,7 +310,13 @@ function scoreSamples(p: {
   portForecasts: Readonly<Record<string, QuantileValues[]>>;
   scoreFromMs: number;
   portfolio: boolean;
-}): { masked: Float64Array[]; missing: Record<string, number>; perSeries: Record<string, (ModelScore & { id: string })[]>; aggregate: Record<string, ModelScore>; portfolio?: Record<string, ModelScore> } {
+}): {
+  masked: Float64Array[];
+  missing: Record<string, number>;
+  perSeries: Record<string, (ModelScore & { id: string })[]>;
+  aggregate: Record<string, ModelScore>;
+  portfolio?: Record<string, ModelScore>;
+} {
   const { series, names, baseline, actual, forecasts, sampleStart, sampleOrigin, portForecasts, scoreFromMs } = p;
   const missing: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
   const masked = series.map((_, j) => {
@@ -448,7 +451,14 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
       weights[e] = Object.fromEntries(def.members.map((m, i) => [m, wts[i]]));
       series.forEach((_, j) => {
         for (let i = first; i < sampleStart.length; i++) {
-          raw[e][j].push(ordered(combineQuantiles(def.members.map((m) => raw[m][j][i]), wts)));
+          raw[e][j].push(
+            ordered(
+              combineQuantiles(
+                def.members.map((m) => raw[m][j][i]),
+                wts,
+              ),
+            ),
+          );
         }
       });
       elapsedMs[e] += performance.now() - t0;
@@ -481,7 +491,18 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
     opts.onProgress?.((k + 1) / origins.length, `origin ${k + 1}/${origins.length}`);
   }
 
-  const { masked, missing, perSeries, aggregate, portfolio } = scoreSamples({ series, names, baseline, actual, forecasts, sampleStart, sampleOrigin, portForecasts, scoreFromMs: opts.scoreFrom ? issueTimes(opts.scoreFrom, opts.scoreFrom, tz, opts.issueAt ?? cutoff)[0] : -Infinity, portfolio: !!opts.portfolio });
+  const { masked, missing, perSeries, aggregate, portfolio } = scoreSamples({
+    series,
+    names,
+    baseline,
+    actual,
+    forecasts,
+    sampleStart,
+    sampleOrigin,
+    portForecasts,
+    scoreFromMs: opts.scoreFrom ? issueTimes(opts.scoreFrom, opts.scoreFrom, tz, opts.issueAt ?? cutoff)[0] : -Infinity,
+    portfolio: !!opts.portfolio,
+  });
 
   const info = Object.fromEntries(modelNames.map((n) => [n, state[n].fitted?.info ?? {}]));
   return {

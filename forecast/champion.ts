@@ -151,8 +151,15 @@ export async function challenge(series: readonly SeriesData[], ctx: FitContext, 
     }
   }
   progress(1);
-  const decision = champion && championMetrics === undefined ? { promote: valid(challengerMetrics), reason: `champion unusable${note}` } : shouldPromote(championMetrics, challengerMetrics, opts.margin);
-  const metrics = { backtest: { fromMs: window.fromMs, toMs: window.toMs }, challenger: challengerMetrics, champion: championMetrics ?? null, championId: champion?.id ?? null, decision: decision.reason };
+  const decision =
+    champion && championMetrics === undefined ? { promote: valid(challengerMetrics), reason: `champion unusable${note}` } : shouldPromote(championMetrics, challengerMetrics, opts.margin);
+  const metrics = {
+    backtest: { fromMs: window.fromMs, toMs: window.toMs },
+    challenger: challengerMetrics,
+    champion: championMetrics ?? null,
+    championId: champion?.id ?? null,
+    decision: decision.reason,
+  };
   return { outcome: 'decided', promote: decision.promote, reason: decision.reason + note, artefact, trainedToMs: trainCtx.dataCutoff, metrics, challengerMetrics, championMetrics };
 }
 

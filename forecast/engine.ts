@@ -193,7 +193,8 @@ export function qualityGate(s: SeriesData, cutoff: number, opts: QualityGateOpti
   const missingShare = span ? 1 - known / span : 1;
   const knownDays = known / 24;
   // Flat line: the longest run of one repeated value in the last week.
-  let run = 1, longest = 0;
+  let run = 1,
+    longest = 0;
   for (let i = Math.max(start + 1, end - 168); i < end; i++) {
     const v = s.values[i];
     run = Number.isFinite(v) && v === s.values[i - 1] ? run + 1 : 1;
@@ -203,7 +204,8 @@ export function qualityGate(s: SeriesData, cutoff: number, opts: QualityGateOpti
   if (knownDays < profileMin) return { ...base, level: 'naive', reason: `too little history: ${knownDays.toFixed(1)} days of values in the last ${windowDays} (profile needs ${profileMin})` };
   if (longest >= flat) return { ...base, level: 'profile', reason: `flat line: the same value for ${longest} hours in the last week (profile leaves flat runs out as gaps)` };
   if (knownDays < mlMin) return { ...base, level: 'profile', reason: `too little history for ml: ${knownDays.toFixed(1)} days of values (needs ${mlMin})` };
-  if (missingShare > maxMissing) return { ...base, level: 'profile', reason: `too many gaps for ml: ${(missingShare * 100).toFixed(0)} % of the last ${windowDays} days missing (at most ${(maxMissing * 100).toFixed(0)} %)` };
+  if (missingShare > maxMissing)
+    return { ...base, level: 'profile', reason: `too many gaps for ml: ${(missingShare * 100).toFixed(0)} % of the last ${windowDays} days missing (at most ${(maxMissing * 100).toFixed(0)} %)` };
   return { ...base, level: 'ml' };
 }
 
@@ -286,12 +288,7 @@ function sumRows(memberRows: readonly (readonly QuantileRow[])[], horizon: Horiz
  *   { ...w, name: 'day-ahead' }, { model: 'auto', target: 'portfolio:P1' });
  * r.model; r.rows[0]; r.info.portfolio?.method; r.metrics?.models.ensemble.wape
  */
-export async function runForecast(
-  given: readonly SeriesData[],
-  ctx: FitContext,
-  horizon: Horizon & { readonly name?: HorizonName },
-  opts: RunForecastOptions,
-): Promise<RunForecastResult> {
+export async function runForecast(given: readonly SeriesData[], ctx: FitContext, horizon: Horizon & { readonly name?: HorizonName }, opts: RunForecastOptions): Promise<RunForecastResult> {
   if (given.length === 0) throw new Error('runForecast: no series');
   const timings: Record<string, number> = {};
   // Hours past the weather forecast (long-term, or no forecast stored) get temperature normals.
@@ -337,7 +334,12 @@ export async function runForecast(
   const naiveFit = await base.naive.fit(series, ctx);
   const naiveRows = await naiveFit.predict({ fromMs: horizon.fromMs, toMs: horizon.toMs });
   const fallbacks = [...main.fallbacks];
-  fillFromNaive(main, members, memberIdx.map((i) => naiveRows[i]), fallbacks);
+  fillFromNaive(
+    main,
+    members,
+    memberIdx.map((i) => naiveRows[i]),
+    fallbacks,
+  );
   // 4. Bands calibrated on the short backtest; 5. members nothing else could forecast: their own means.
   const scales = bt?.samples ? calibrateMemberBands(main, members, bt.samples, short.sampleOf, fallbacks) : {};
   const historyMean = fillFromHistoryMeans(main, members, ctx, horizon, fallbacks);
@@ -364,13 +366,14 @@ export async function runForecast(
     rows,
     naive: naiveRows.map((rs) => rs.map(ordered)),
     info: { requested, chosen, choice, gates, fallbacks, weights, portfolio, historyMean, notForecast, floor, models, temperatureNormalHours: normalHours, bandScales: scales, timings },
-    metrics: bt && dates
-      ? {
-          backtest: { ...dates, origins: bt.issueTimes.length, horizon: horizonName, series: sampled.length, sampled: sampleIdx !== undefined },
-          models: summaries(bt.aggregate),
-          ...(bt.portfolio && btAgg ? { portfolio: { sum: summaries(bt.portfolio), aggregate: summaries(btAgg.aggregate) } } : {}),
-        }
-      : null,
+    metrics:
+      bt && dates
+        ? {
+            backtest: { ...dates, origins: bt.issueTimes.length, horizon: horizonName, series: sampled.length, sampled: sampleIdx !== undefined },
+            models: summaries(bt.aggregate),
+            ...(bt.portfolio && btAgg ? { portfolio: { sum: summaries(bt.portfolio), aggregate: summaries(btAgg.aggregate) } } : {}),
+          }
+        : null,
   };
 }
 
@@ -486,17 +489,13 @@ function chooseKind(requested: ModelChoice, short: ShortBacktest, bestLevel: num
       weights = { profile: w[0], ml: w[1] };
     }
     if (requested === 'auto') {
-      const ranked = [...bt.models]
-        .filter((k) => Number.isFinite(wape(k)))
-        .sort((a, b) => wape(a) - wape(b) || KIND_RANK[a as ModelKind] - KIND_RANK[b as ModelKind]);
+      const ranked = [...bt.models].filter((k) => Number.isFinite(wape(k))).sort((a, b) => wape(a) - wape(b) || KIND_RANK[a as ModelKind] - KIND_RANK[b as ModelKind]);
       const lowest = (ranked[0] as ModelKind | undefined) ?? 'profile';
       const scores = ranked.map((k) => `${k} ${(wape(k) * 100).toFixed(2)} %`).join(', ');
       // The ensemble stays unless another kind is clearly better: 14 days choose noisily (see docs).
       const keepEnsemble = Number.isFinite(wape('ensemble')) && !(wape(lowest) < wape('ensemble') * (1 - AUTO_ENSEMBLE_MARGIN));
       chosen = keepEnsemble ? 'ensemble' : lowest;
-      choice = keepEnsemble && lowest !== 'ensemble'
-        ? `ensemble: no kind beats its backtest WAPE by more than ${AUTO_ENSEMBLE_MARGIN * 100} % (${scores})`
-        : `lowest backtest WAPE: ${scores}`;
+      choice = keepEnsemble && lowest !== 'ensemble' ? `ensemble: no kind beats its backtest WAPE by more than ${AUTO_ENSEMBLE_MARGIN * 100} % (${scores})` : `lowest backtest WAPE: ${scores}`;
     } else {
       chosen = requested;
       choice = 'requested';

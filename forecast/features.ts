@@ -118,7 +118,14 @@ function buildCalendar(tz: string, hol: HolidayCalendar, startMs: number, n: num
     dayStartMs: new Float64Array(n),
   };
   let day = NaN;
-  let wd = 0, mo = 0, doy = 0, dt = 0, hk = 0, ev = 0, er = 0, ds = 0;
+  let wd = 0,
+    mo = 0,
+    doy = 0,
+    dt = 0,
+    hk = 0,
+    ev = 0,
+    er = 0,
+    ds = 0;
   for (let i = 0; i < n; i++) {
     const t = startMs + i * H;
     const off = tzOffsetMinutes(tz, t);
@@ -175,10 +182,7 @@ export function dayAheadGapMs(series: SeriesData, ctx: FitContext): number {
   return startOfNextLocalDay(ctx.dataCutoff - 1, series.timezone) - ctx.dataCutoff;
 }
 
-export const FRAME_COLUMNS = [
-  'temp', 'temp24', 'hdd', 'cdd',
-  'lag1', 'lag2', 'lag7', 'lag14', 'lastSame', 'lastWeek', 'prevWeek', 'mean24', 'mean168',
-] as const;
+export const FRAME_COLUMNS = ['temp', 'temp24', 'hdd', 'cdd', 'lag1', 'lag2', 'lag7', 'lag14', 'lastSame', 'lastWeek', 'prevWeek', 'mean24', 'mean168'] as const;
 export type FrameColumn = (typeof FRAME_COLUMNS)[number];
 
 export interface FeatureFrame {
@@ -237,7 +241,8 @@ export function buildFeatures(series: SeriesData, ctx: FitContext, range: { from
   // Temperature, carried forward up to 24 h, and its 24 h mean.
   const T = series.temperature;
   const tempAll = new Float64Array(end);
-  let last = NaN, lastAt = -Infinity;
+  let last = NaN,
+    lastAt = -Infinity;
   for (let j = 0; j < end; j++) {
     const x = T && j < T.length ? T[j] : NaN;
     if (x === x) {
@@ -249,16 +254,31 @@ export function buildFeatures(series: SeriesData, ctx: FitContext, range: { from
 
   const col = () => new Float64Array(rows);
   const columns: Record<FrameColumn, Float64Array> = {
-    temp: col(), temp24: col(), hdd: col(), cdd: col(),
-    lag1: col(), lag2: col(), lag7: col(), lag14: col(), lastSame: col(), lastWeek: col(), prevWeek: col(), mean24: col(), mean168: col(),
+    temp: col(),
+    temp24: col(),
+    hdd: col(),
+    cdd: col(),
+    lag1: col(),
+    lag2: col(),
+    lag7: col(),
+    lag14: col(),
+    lastSame: col(),
+    lastWeek: col(),
+    prevWeek: col(),
+    mean24: col(),
+    mean168: col(),
   };
   const y = new Float64Array(rows);
   const estimated = new Uint8Array(rows);
   const eveAfternoon = new Uint8Array(rows);
-  let tSum = 0, tCount = 0; // rolling 24 h temperature window ending at j
+  let tSum = 0,
+    tCount = 0; // rolling 24 h temperature window ending at j
   for (let j = Math.max(0, offset - 23); j < offset; j++) if (tempAll[j] === tempAll[j]) (tSum += tempAll[j]), tCount++;
 
-  let rowCutDay = NaN, avail = 0, m24 = NaN, m168 = NaN;
+  let rowCutDay = NaN,
+    avail = 0,
+    m24 = NaN,
+    m168 = NaN;
   for (let r = 0; r < rows; r++) {
     const i = offset + r;
     if (withLags) {
@@ -282,7 +302,9 @@ export function buildFeatures(series: SeriesData, ctx: FitContext, range: { from
       let ls = NaN;
       for (let k = 1; k <= 14 && ls !== ls; k++) ls = at(k);
       columns.lastSame[r] = ls;
-      let lw = NaN, pw = NaN, k = 7;
+      let lw = NaN,
+        pw = NaN,
+        k = 7;
       for (; k <= 56 && lw !== lw; k += 7) lw = at(k);
       for (; k <= 56 && pw !== pw; k += 7) pw = at(k);
       columns.lastWeek[r] = lw;
@@ -313,9 +335,17 @@ export function buildFeatures(series: SeriesData, ctx: FitContext, range: { from
     rows,
     offset,
     calendar: {
-      hour: view(cal.hour), weekday: view(cal.weekday), month: view(cal.month), dayOfYear: view(cal.dayOfYear),
-      dayType: view(cal.dayType), holidayKind: view(cal.holidayKind), eve: view(cal.eve), eveReligious: view(cal.eveReligious), localDay: view(cal.localDay),
-      offsetMin: view(cal.offsetMin), dayStartMs: view(cal.dayStartMs),
+      hour: view(cal.hour),
+      weekday: view(cal.weekday),
+      month: view(cal.month),
+      dayOfYear: view(cal.dayOfYear),
+      dayType: view(cal.dayType),
+      holidayKind: view(cal.holidayKind),
+      eve: view(cal.eve),
+      eveReligious: view(cal.eveReligious),
+      localDay: view(cal.localDay),
+      offsetMin: view(cal.offsetMin),
+      dayStartMs: view(cal.dayStartMs),
     },
     columns,
     y,
@@ -325,11 +355,37 @@ export function buildFeatures(series: SeriesData, ctx: FitContext, range: { from
 }
 
 export const MATRIX_COLUMNS = [
-  'hourSin', 'hourCos', 'hour2Sin', 'hour2Cos', 'doySin', 'doyCos',
-  'dow1', 'dow2', 'dow3', 'dow4', 'dow5', 'dow6', 'dow7',
-  'holiday', 'religious', 'bridge', 'eve', 'eveAfternoon',
-  'temp', 'temp24', 'hdd', 'cdd',
-  'lag1', 'lag1Known', 'lag2', 'lag7', 'lag14', 'lastSame', 'lastWeek', 'mean24', 'mean168',
+  'hourSin',
+  'hourCos',
+  'hour2Sin',
+  'hour2Cos',
+  'doySin',
+  'doyCos',
+  'dow1',
+  'dow2',
+  'dow3',
+  'dow4',
+  'dow5',
+  'dow6',
+  'dow7',
+  'holiday',
+  'religious',
+  'bridge',
+  'eve',
+  'eveAfternoon',
+  'temp',
+  'temp24',
+  'hdd',
+  'cdd',
+  'lag1',
+  'lag1Known',
+  'lag2',
+  'lag7',
+  'lag14',
+  'lastSame',
+  'lastWeek',
+  'mean24',
+  'mean168',
 ] as const;
 export type MatrixColumn = (typeof MATRIX_COLUMNS)[number];
 
@@ -380,20 +436,26 @@ export function featureMatrix(series: SeriesData, ctx: FitContext, range: { from
   const X = new Float32Array(rows * cols);
   const y = new Float32Array(rows);
   const rowStarts = new Float64Array(rows);
-  const c = f.columns, k = f.calendar;
+  const c = f.columns,
+    k = f.calendar;
   const first = (...xs: number[]) => {
     for (const x of xs) if (x === x) return x;
     return 0;
   };
-  const W = (2 * Math.PI) / 24, Y = (2 * Math.PI) / 365.25;
+  const W = (2 * Math.PI) / 24,
+    Y = (2 * Math.PI) / 365.25;
   const value = new Float64Array(MATRIX_COLUMNS.length);
   const index = names.map((n) => MATRIX_COLUMNS.indexOf(n));
   for (let q = 0; q < rows; q++) {
     const r = pick[q];
-    const h = k.hour[r], wd = k.weekday[r], doy = k.dayOfYear[r];
-    const m168 = c.mean168[r], m24 = c.mean24[r];
+    const h = k.hour[r],
+      wd = k.weekday[r],
+      doy = k.dayOfYear[r];
+    const m168 = c.mean168[r],
+      m24 = c.mean24[r];
     const level = first(m168, m24);
-    const ls = c.lastSame[r], lw = c.lastWeek[r];
+    const ls = c.lastSame[r],
+      lw = c.lastWeek[r];
     const lastSame = first(ls, lw, level);
     const lastWeek = first(lw, ls, level);
     const t = c.temp[r];

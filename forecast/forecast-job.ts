@@ -91,12 +91,24 @@ async function loadIsolated(database: Database, target: ResolvedTarget, meters: 
       onFail: (m, error) => void failed.push({ meter: m.externalId, error }),
     });
     if (good.size === 0) throw err;
-    return { loaded: await loadTargetSeries(database, target, meters.filter((m) => good.has(m)), p), failed };
+    return {
+      loaded: await loadTargetSeries(
+        database,
+        target,
+        meters.filter((m) => good.has(m)),
+        p,
+      ),
+      failed,
+    };
   }
 }
 
 /** A run's error as the database takes it: one line, bounded, no NUL (text columns refuse it). */
-const storableError = (message: string) => message.replace(/\u0000/g, '').replace(/\s+/g, ' ').slice(0, 2_000);
+const storableError = (message: string) =>
+  message
+    .replace(/\u0000/g, '')
+    .replace(/\s+/g, ' ')
+    .slice(0, 2_000);
 
 /** Fails with a message meant for the run's `error` (no stack). */
 class RunError extends Error {}
@@ -147,7 +159,10 @@ export async function executeRun(o: ExecuteOptions, run: ForecastRun): Promise<F
     const issueTime = run.issueTime.getTime();
     const win = horizonWindow(horizon, issueTime, target.timezone, { dayAheadCutoff: target.dayAheadCutoff });
     const inSupply = metersInSupply(target.meters, win.fromMs, win.toMs);
-    if (inSupply.length === 0) throw new RunError(`${target.text}: none of its ${target.meters.length} meter(s) is in supply between ${new Date(win.fromMs).toISOString()} and ${new Date(win.toMs).toISOString()} (supplyStart/supplyEnd)`);
+    if (inSupply.length === 0)
+      throw new RunError(
+        `${target.text}: none of its ${target.meters.length} meter(s) is in supply between ${new Date(win.fromMs).toISOString()} and ${new Date(win.toMs).toISOString()} (supplyStart/supplyEnd)`,
+      );
     const { loaded, failed: membersFailed } = await loadIsolated(o.database, target, inSupply, { historyFromMs: historyFromMs(horizon, win.dataCutoff), dataCutoffMs: win.dataCutoff, toMs: win.toMs });
     const meters = membersFailed.length ? inSupply.filter((m) => !membersFailed.some((f) => f.meter === m.externalId)) : inSupply;
     o.onMembers?.(target.text, { failed: membersFailed, loaded: meters.map((m) => m.externalId) });
@@ -157,7 +172,12 @@ export async function executeRun(o: ExecuteOptions, run: ForecastRun): Promise<F
     const hz = { fromMs: win.fromMs, toMs: win.toMs, name: horizon };
     // Members without recent interval values: the profile coefficient method (forecast/profiled-members.ts).
     const candidates = withoutRecentIntervals(loaded.members, win.dataCutoff);
-    const profiled = await forecastProfiledMembers(o.database, meters.filter((m) => candidates.has(`meter:${m.externalId}`)), ctx, hz);
+    const profiled = await forecastProfiledMembers(
+      o.database,
+      meters.filter((m) => candidates.has(`meter:${m.externalId}`)),
+      ctx,
+      hz,
+    );
     const byProfile = new Set(profiled.forecast.map((p) => p.id));
     const hoursOf = new Map(loaded.members.map((s, k) => [s.id, loaded.coverage[k].hours]));
     // A candidate the method could not forecast stays with the engine when it has older interval values.
@@ -179,7 +199,15 @@ export async function executeRun(o: ExecuteOptions, run: ForecastRun): Promise<F
     const rowsOf = new Map<string, readonly QuantileRow[]>(series.map((s, i) => [s.id, result.rows[i]]));
     for (const p of profiled.forecast) rowsOf.set(p.id, p.rows);
     // The group/portfolio target: the engine's (members with interval data) + the profiled members' rows.
-    if (loaded.aggregate && byProfile.size) rowsOf.set(target.text, addRows(rowsOf.get(target.text), profiled.forecast.map((p) => p.rows), hz));
+    if (loaded.aggregate && byProfile.size)
+      rowsOf.set(
+        target.text,
+        addRows(
+          rowsOf.get(target.text),
+          profiled.forecast.map((p) => p.rows),
+          hz,
+        ),
+      );
     const values = storableValues(rowsOf, win);
     const expected = Math.round((win.toMs - win.fromMs) / HOUR_MS);
     const targetRows = values.filter((v) => v.target === target.text).length;
@@ -192,7 +220,11 @@ export async function executeRun(o: ExecuteOptions, run: ForecastRun): Promise<F
       summary,
       ...runMetadata(target, inSupply.length, loaded, win),
       ...(membersFailed.length
-        ? { membersFailed: membersFailed.slice(0, 50).map((f) => ({ meter: f.meter, reason: `history could not be loaded, left out of the run and of the ${target.ref.kind} sum: ${failureMessage(f.error)}` })) }
+        ? {
+            membersFailed: membersFailed
+              .slice(0, 50)
+              .map((f) => ({ meter: f.meter, reason: `history could not be loaded, left out of the run and of the ${target.ref.kind} sum: ${failureMessage(f.error)}` })),
+          }
         : {}),
       hours: { expected: expected, forecast: targetRows },
       engine: result.info,
@@ -270,11 +302,17 @@ async function noUsableHistory(
   let missing = 0;
   for (const c of left.values()) (suspect += c.suspect), (missing += c.missing);
   const valuesLeftOut = { values: suspect + missing, suspect, missing, hoursWithoutValue: loaded.coverage.reduce((a, c) => a + (loaded.hours - c.hours), 0), meters: [], reason: LEFT_OUT_REASON };
-  const leftOut = suspect + missing
-    ? `${suspect + missing} value(s) of ${left.size} meter(s) in the ${Math.round((win.dataCutoff - loaded.startMs) / DAY_MS)} days before it are left out (${suspect} suspect, ${missing} missing): ${LEFT_OUT_REASON}`
-    : 'no value is stored in the history window: store readings first';
-  const why = p.notForecast.map((f) => `${f.meter}: ${f.reason}`).slice(0, 5).join('; ');
-  const error = new RunError(`${target.text}: no usable active import before the data cut-off ${new Date(win.dataCutoff).toISOString()}: ${leftOut}${why ? `. The profile coefficient method could not forecast it either (${why})` : ''}`);
+  const leftOut =
+    suspect + missing
+      ? `${suspect + missing} value(s) of ${left.size} meter(s) in the ${Math.round((win.dataCutoff - loaded.startMs) / DAY_MS)} days before it are left out (${suspect} suspect, ${missing} missing): ${LEFT_OUT_REASON}`
+      : 'no value is stored in the history window: store readings first';
+  const why = p.notForecast
+    .map((f) => `${f.meter}: ${f.reason}`)
+    .slice(0, 5)
+    .join('; ');
+  const error = new RunError(
+    `${target.text}: no usable active import before the data cut-off ${new Date(win.dataCutoff).toISOString()}: ${leftOut}${why ? `. The profile coefficient method could not forecast it either (${why})` : ''}`,
+  );
   return { error, valuesLeftOut };
 }
 
@@ -362,7 +400,10 @@ function runMetadata(target: ResolvedTarget, inSupply: number, loaded: Awaited<R
       hours: historyHours,
       valueHours: withData.reduce((a, c) => a + c.hours, 0),
       estimatedHours: withData.reduce((a, c) => a + c.estimated, 0),
-      metersWithoutHistory: loaded.coverage.filter((c) => c.hours === 0).map((c) => c.meter).slice(0, 50),
+      metersWithoutHistory: loaded.coverage
+        .filter((c) => c.hours === 0)
+        .map((c) => c.meter)
+        .slice(0, 50),
     },
     weather: loaded.weather,
   };

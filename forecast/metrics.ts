@@ -79,7 +79,17 @@ export function pinballLoss(q: number, y: number, f: number): number {
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 const EMPTY_SUMS: MetricSums = {
-  n: 0, absError: 0, sqError: 0, error: 0, absActual: 0, ape: 0, apeHours: 0, pinball10: 0, pinball50: 0, pinball90: 0, covered: 0,
+  n: 0,
+  absError: 0,
+  sqError: 0,
+  error: 0,
+  absActual: 0,
+  ape: 0,
+  apeHours: 0,
+  pinball10: 0,
+  pinball50: 0,
+  pinball90: 0,
+  covered: 0,
 };
 
 /**

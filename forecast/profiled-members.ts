@@ -139,16 +139,18 @@ export interface ProfiledResult {
  * months, then coefficientModel per member. Never throws for a member: a
  * missing profile class, total or coefficient is its `failed` reason.
  */
-export async function forecastProfiledMembers(
-  database: Database,
-  candidates: readonly TargetMeterRow[],
-  ctx: FitContext,
-  horizon: Horizon,
-): Promise<ProfiledResult> {
+export async function forecastProfiledMembers(database: Database, candidates: readonly TargetMeterRow[], ctx: FitContext, horizon: Horizon): Promise<ProfiledResult> {
   const forecast: ProfiledMemberForecast[] = [];
   const failed: ProfiledResult['failed'] = [];
   if (candidates.length === 0) return { forecast, failed };
-  const fields = new Map((await findProfiledMeters(database, candidates.map((m) => m.externalId))).map((m) => [m.externalId, m]));
+  const fields = new Map(
+    (
+      await findProfiledMeters(
+        database,
+        candidates.map((m) => m.externalId),
+      )
+    ).map((m) => [m.externalId, m]),
+  );
   const windows = candidates.map((m) => ({ meterId: m.id, fromMs: ctx.dataCutoff - 400 * DAY_MS, toMs: ctx.dataCutoff }));
   const reads = await loadRegisterReads(database, windows, REGISTER.code);
   const periods = [...new Set(candidates.flatMap((m) => monthsOf(horizon.fromMs, horizon.toMs, m.timezone)))];

@@ -63,7 +63,8 @@ export function fitResidualQuantiles(sample: ResidualSample, opts: { minCount?: 
   for (let i = 0; i < sample.residual.length; i++) {
     const r = sample.residual[i];
     if (r !== r) continue;
-    const h = sample.hour[i], d = sample.dayType[i];
+    const h = sample.hour[i],
+      d = sample.dayType[i];
     buckets[d * 24 + h].push(r);
     hours[h].push(r);
     all.push(r);

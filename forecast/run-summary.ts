@@ -125,7 +125,10 @@ export function runSummary(p: SummaryInput): RunSummary {
 
   const warnings: string[] = [];
   if (missed.length) {
-    const named = missed.slice(0, 5).map((m) => `${m.meter} (${m.notForecast})`).join('; ');
+    const named = missed
+      .slice(0, 5)
+      .map((m) => `${m.meter} (${m.notForecast})`)
+      .join('; ');
     warnings.push(
       `${missed.length} of ${p.members.length} member(s) not forecast` +
         `${energyShare === null ? '' : `; the forecast members had ${pct(energyShare)} of the members' energy of the 30 days before the data cut-off`}` +

@@ -39,14 +39,46 @@ export const targetText = (t: TargetRef): string => `${t.kind}:${t.id}`;
 
 /** Holiday country of a time zone (IANA zones of one country only; `UTC` and the like have none). */
 const ZONE_COUNTRY: Readonly<Record<string, string>> = {
-  'Europe/Istanbul': 'TR', 'Asia/Istanbul': 'TR', 'Europe/Warsaw': 'PL', 'Europe/Berlin': 'DE', 'Europe/London': 'GB',
-  'Europe/Prague': 'CZ', 'Europe/Bratislava': 'SK', 'Europe/Budapest': 'HU', 'Europe/Vienna': 'AT', 'Europe/Bucharest': 'RO',
-  'Europe/Sofia': 'BG', 'Europe/Athens': 'GR', 'Europe/Paris': 'FR', 'Europe/Madrid': 'ES', 'Europe/Rome': 'IT',
-  'Europe/Amsterdam': 'NL', 'Europe/Brussels': 'BE', 'Europe/Kyiv': 'UA', 'Europe/Kiev': 'UA', 'Europe/Vilnius': 'LT',
-  'Europe/Riga': 'LV', 'Europe/Tallinn': 'EE', 'Europe/Helsinki': 'FI', 'Europe/Stockholm': 'SE', 'Europe/Oslo': 'NO',
-  'Europe/Copenhagen': 'DK', 'Europe/Dublin': 'IE', 'Europe/Lisbon': 'PT', 'Europe/Zurich': 'CH', 'Europe/Luxembourg': 'LU',
-  'Europe/Ljubljana': 'SI', 'Europe/Zagreb': 'HR', 'Europe/Belgrade': 'RS', 'Europe/Sarajevo': 'BA', 'Europe/Skopje': 'MK',
-  'Europe/Podgorica': 'ME', 'Europe/Tirane': 'AL', 'Europe/Chisinau': 'MD', 'Europe/Malta': 'MT', 'Asia/Nicosia': 'CY',
+  'Europe/Istanbul': 'TR',
+  'Asia/Istanbul': 'TR',
+  'Europe/Warsaw': 'PL',
+  'Europe/Berlin': 'DE',
+  'Europe/London': 'GB',
+  'Europe/Prague': 'CZ',
+  'Europe/Bratislava': 'SK',
+  'Europe/Budapest': 'HU',
+  'Europe/Vienna': 'AT',
+  'Europe/Bucharest': 'RO',
+  'Europe/Sofia': 'BG',
+  'Europe/Athens': 'GR',
+  'Europe/Paris': 'FR',
+  'Europe/Madrid': 'ES',
+  'Europe/Rome': 'IT',
+  'Europe/Amsterdam': 'NL',
+  'Europe/Brussels': 'BE',
+  'Europe/Kyiv': 'UA',
+  'Europe/Kiev': 'UA',
+  'Europe/Vilnius': 'LT',
+  'Europe/Riga': 'LV',
+  'Europe/Tallinn': 'EE',
+  'Europe/Helsinki': 'FI',
+  'Europe/Stockholm': 'SE',
+  'Europe/Oslo': 'NO',
+  'Europe/Copenhagen': 'DK',
+  'Europe/Dublin': 'IE',
+  'Europe/Lisbon': 'PT',
+  'Europe/Zurich': 'CH',
+  'Europe/Luxembourg': 'LU',
+  'Europe/Ljubljana': 'SI',
+  'Europe/Zagreb': 'HR',
+  'Europe/Belgrade': 'RS',
+  'Europe/Sarajevo': 'BA',
+  'Europe/Skopje': 'MK',
+  'Europe/Podgorica': 'ME',
+  'Europe/Tirane': 'AL',
+  'Europe/Chisinau': 'MD',
+  'Europe/Malta': 'MT',
+  'Asia/Nicosia': 'CY',
 };
 
 /**
@@ -86,7 +118,7 @@ export function holidayChoice(timezone: string, area?: string): HolidayChoice {
     source: 'none',
     warning:
       `no holiday calendar: time zone "${timezone}" names no country${areaCountry ? ` and the portfolio area ${areaCountry} is not the country of that zone` : ''}, ` +
-      `so every date is forecast as an ordinary day; set the ${area === undefined ? 'meters\' timezone' : 'portfolio\'s timezone (PUT /v1/portfolios/:id)'} to the local zone of the meters (e.g. Europe/London) to use that country's holidays`,
+      `so every date is forecast as an ordinary day; set the ${area === undefined ? "meters' timezone" : "portfolio's timezone (PUT /v1/portfolios/:id)"} to the local zone of the meters (e.g. Europe/London) to use that country's holidays`,
   };
 }
 
@@ -154,7 +186,10 @@ export async function resolveTarget(database: Database, ref: TargetRef): Promise
   return {
     ok: true,
     target: {
-      ref, text, meters, timezone,
+      ref,
+      text,
+      meters,
+      timezone,
       country: holidays.country,
       holidays,
       dayAheadCutoff: DEFAULT_DAY_AHEAD_CUTOFF,
@@ -240,7 +275,7 @@ export async function loadTargetSeries(
     const g = widen(history.get(m.id)!);
     let n = 0;
     let est = 0;
-    for (let i = 0; i < g.values.length; i++) if (!Number.isNaN(g.values[i])) (n++, (est += g.estimated[i]));
+    for (let i = 0; i < g.values.length; i++) if (!Number.isNaN(g.values[i])) n++, (est += g.estimated[i]);
     coverage.push({ meter: m.externalId, hours: n, estimated: est });
     const temperature = tempOf(m.weatherStation ?? target.weatherStation);
     return { id: `meter:${m.externalId}`, timezone: m.timezone, startMs, values: g.values, estimated: g.estimated, ...(temperature ? { temperature } : {}) };

@@ -22,12 +22,7 @@ type WriteResult = Awaited<ReturnType<typeof writeReadings>>;
  * The normal path costs one try/catch; a batch with one bad row out of n is
  * written in about 2·log2(n) transactions.
  */
-export async function writeIsolating(
-  database: Database,
-  rows: readonly NormalizedReading[],
-  batch: BatchInfo,
-  deadLetters: readonly DeadLetter[] = [],
-): Promise<WriteResult> {
+export async function writeIsolating(database: Database, rows: readonly NormalizedReading[], batch: BatchInfo, deadLetters: readonly DeadLetter[] = []): Promise<WriteResult> {
   try {
     return await writeReadings(database, rows, batch, deadLetters);
   } catch (first) {
@@ -36,7 +31,16 @@ export async function writeIsolating(
     if (deadLetters.length > 0) add(out, await writeReadings(database, [], batch, deadLetters));
     // Positions, not rows: a slice's rowOrigin is asked with positions in the whole batch.
     const positions = rows.map((_, p) => p);
-    const write = async (part: readonly number[]) => add(out, await writeReadings(database, part.map((p) => rows[p]), shifted(batch, part[0]), []));
+    const write = async (part: readonly number[]) =>
+      add(
+        out,
+        await writeReadings(
+          database,
+          part.map((p) => rows[p]),
+          shifted(batch, part[0]),
+          [],
+        ),
+      );
     let err = first;
     if (deadLetters.length > 0 && rows.length > 0) {
       // The dead letters may have been what failed: try the rows whole once more.

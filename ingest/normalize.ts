@@ -162,7 +162,11 @@ export function normalizeReadings(raw: readonly unknown[], meters: ReadonlyMap<s
     }
     const maxAbs = limits.maxAbs[channel.kind];
     if (Math.abs(value) > maxAbs) {
-      rejected.push({ index, reason: `value ${value} is implausible for ${channel.name}: at most ±${maxAbs} ${channel.unit} (the ${channel.kind} bound, MDM_MAX_${channel.kind === 'instantaneous' ? 'INSTANT' : channel.kind.toUpperCase()}_VALUE)`, meter: meterId });
+      rejected.push({
+        index,
+        reason: `value ${value} is implausible for ${channel.name}: at most ±${maxAbs} ${channel.unit} (the ${channel.kind} bound, MDM_MAX_${channel.kind === 'instantaneous' ? 'INSTANT' : channel.kind.toUpperCase()}_VALUE)`,
+        meter: meterId,
+      });
       continue;
     }
     let quality = measured;

@@ -119,7 +119,11 @@ export async function spreadProfiles(database: Database, req: SpreadRequest): Pr
       }
       raw = t.total;
       totalFrom = 'register';
-      detail = { opening: { at: new Date(t.opening.atMs).toISOString(), value: t.opening.value }, closing: { at: new Date(t.closing.atMs).toISOString(), value: t.closing.value }, prorated: t.prorated };
+      detail = {
+        opening: { at: new Date(t.opening.atMs).toISOString(), value: t.opening.value },
+        closing: { at: new Date(t.closing.atMs).toISOString(), value: t.closing.value },
+        prorated: t.prorated,
+      };
     }
     const totalKWh = raw * meter.multiplier;
     let hours;
@@ -130,20 +134,32 @@ export async function spreadProfiles(database: Database, req: SpreadRequest): Pr
       skip(meter.externalId, err.message, totalKWh, totalFrom);
       continue;
     }
-    for (const h of hours) for (const part of intervalsOf(h, meter.intervalMinutes)) {
-      rows.push({ meterId: meter.id, channel: IMPORT.code, startMs: part.startMs, value: part.value, intervalMinutes: meter.intervalMinutes, quality: estimated, source: sourceCode('profile') });
-      notes.push({
-        meterId: meter.id,
-        channel: IMPORT.code,
-        startMs: part.startMs,
-        value: part.value,
-        quality: estimated,
-        method: PROFILE_METHOD,
-        params: { period: req.period, total: raw, totalFrom, ...detail, coefficient: h.coefficient, coefficientOf: h.from, hourValue: h.value, region: meter.region, readingType: meter.tariff, profileGroup: meter.profileClass },
-        reasonCode: 'profiled',
-        comment: null,
-      });
-    }
+    for (const h of hours)
+      for (const part of intervalsOf(h, meter.intervalMinutes)) {
+        rows.push({ meterId: meter.id, channel: IMPORT.code, startMs: part.startMs, value: part.value, intervalMinutes: meter.intervalMinutes, quality: estimated, source: sourceCode('profile') });
+        notes.push({
+          meterId: meter.id,
+          channel: IMPORT.code,
+          startMs: part.startMs,
+          value: part.value,
+          quality: estimated,
+          method: PROFILE_METHOD,
+          params: {
+            period: req.period,
+            total: raw,
+            totalFrom,
+            ...detail,
+            coefficient: h.coefficient,
+            coefficientOf: h.from,
+            hourValue: h.value,
+            region: meter.region,
+            readingType: meter.tariff,
+            profileGroup: meter.profileClass,
+          },
+          reasonCode: 'profiled',
+          comment: null,
+        });
+      }
     results.push({ meter: meter.externalId, status: 'spread', totalKWh, totalFrom, hours: hours.length, reason: null });
   }
 

@@ -77,21 +77,12 @@ export const BUILTIN_CODE_ALIASES: Readonly<Record<string, string>> = {
 };
 
 /** Codes: lower-case letters, digits and _ (alarm codes, rule codes, mapped codes). */
-export const AlarmCodeSchema = z
-  .string()
-  .regex(/^[a-z][a-z0-9_]{0,63}$/, 'must be lower-case letters, digits and _, starting with a letter, at most 64 characters (e.g. low_pressure)');
+export const AlarmCodeSchema = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'must be lower-case letters, digits and _, starting with a letter, at most 64 characters (e.g. low_pressure)');
 
 /** Rule ids (URL path part): letters, digits, _ and -. */
-export const RuleIdSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'must be letters, digits, _ and -, at most 64 characters (e.g. gas-low-pressure)');
+export const RuleIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'must be letters, digits, _ and -, at most 64 characters (e.g. gas-low-pressure)');
 
-const groups = z
-  .array(idText().min(1))
-  .min(1)
-  .max(1000)
-  .optional()
-  .describe('Meter groups the rule applies to; absent = every meter');
+const groups = z.array(idText().min(1)).min(1).max(1000).optional().describe('Meter groups the rule applies to; absent = every meter');
 const severity = z.enum(ALARM_SEVERITIES);
 
 /**
@@ -162,8 +153,7 @@ export const thresholdCode = (id: string, rule: Pick<ThresholdRule, 'code'>): st
 export const veeCode = (veeRule: string, rule: Pick<VeeAlarmRule, 'code'>): string => rule.code ?? `vee_${veeRule}`;
 
 /** True when a rule with `groups` applies to a meter of `group`. */
-export const ruleApplies = (rule: { readonly groups?: readonly string[] }, group: string | null): boolean =>
-  !rule.groups || (group !== null && rule.groups.includes(group));
+export const ruleApplies = (rule: { readonly groups?: readonly string[] }, group: string | null): boolean => !rule.groups || (group !== null && rule.groups.includes(group));
 
 /**
  * The silence rules that decide for a meter of `group`: the rules naming its
@@ -241,7 +231,10 @@ export const AlarmActionBody = z
 
 export const AlarmsQuery = z
   .object({
-    state: z.enum([...ALARM_STATES, 'active']).optional().describe('active = open or acknowledged'),
+    state: z
+      .enum([...ALARM_STATES, 'active'])
+      .optional()
+      .describe('active = open or acknowledged'),
     code: AlarmCodeSchema.optional(),
     severity: z.enum(ALARM_SEVERITIES).optional(),
     meter: idText().min(1).optional().describe('External meter id'),

@@ -75,9 +75,11 @@ export function channelDef(name: ChannelName): ChannelDef {
 export const ChannelNameSchema = z.enum(CHANNEL_NAMES).describe('Canonical channel name');
 
 /** Accepts a canonical name or an OBIS alias, returns the canonical name. */
-export const ChannelInputSchema = z
-  .string()
-  .describe(`Channel: one of ${CHANNEL_NAMES.join(', ')}, or an OBIS alias (${CHANNELS.filter((c) => c.obis).map((c) => c.obis).join(', ')})`);
+export const ChannelInputSchema = z.string().describe(
+  `Channel: one of ${CHANNEL_NAMES.join(', ')}, or an OBIS alias (${CHANNELS.filter((c) => c.obis)
+    .map((c) => c.obis)
+    .join(', ')})`,
+);
 
 export const KNOWN_CHANNELS_HINT = `known channels: ${CHANNEL_NAMES.join(', ')} (OBIS aliases ${CHANNELS.filter((c) => c.obis)
   .map((c) => `${c.obis}=${c.name}`)

@@ -29,12 +29,7 @@ export const ConfigSchema = z
       .optional()
       .describe('External MQTT broker; absent → embedded broker on MQTT_PORT'),
     MQTT_PORT: port.default(1883).describe('Embedded MQTT broker port; 0 disables it'),
-    MQTT_CLIENT_ID: z
-      .string()
-      .min(1)
-      .max(128)
-      .default('mdm-ingest')
-      .describe('External broker: fixed client id of the persistent session; give each instance its own, stable one'),
+    MQTT_CLIENT_ID: z.string().min(1).max(128).default('mdm-ingest').describe('External broker: fixed client id of the persistent session; give each instance its own, stable one'),
     MQTT_SHARE_GROUP: z
       .string()
       .regex(/^[^/+#]+$/, 'must be one topic level (no /, + or #)')
@@ -45,19 +40,8 @@ export const ConfigSchema = z
     MQTT_CA_FILE: z.string().min(1).optional().describe('External broker (mqtts://): PEM file of the CA to trust'),
     MQTT_CERT_FILE: z.string().min(1).optional().describe('External broker (mqtts://): PEM client certificate'),
     MQTT_KEY_FILE: z.string().min(1).optional().describe('External broker (mqtts://): PEM private key of the client certificate'),
-    MQTT_MAX_INFLIGHT: z.coerce
-      .number()
-      .int()
-      .min(1)
-      .max(65_535)
-      .default(2000)
-      .describe('External broker: unacknowledged messages it may send us at once (MQTT 5 Receive Maximum)'),
-    MQTT_SESSION_EXPIRY_S: z.coerce
-      .number()
-      .int()
-      .min(0)
-      .default(604_800)
-      .describe('External broker: seconds it keeps our session and queues messages while we are down (default 7 days)'),
+    MQTT_MAX_INFLIGHT: z.coerce.number().int().min(1).max(65_535).default(2000).describe('External broker: unacknowledged messages it may send us at once (MQTT 5 Receive Maximum)'),
+    MQTT_SESSION_EXPIRY_S: z.coerce.number().int().min(0).default(604_800).describe('External broker: seconds it keeps our session and queues messages while we are down (default 7 days)'),
     MQTT_BATCH_MAX_ROWS: z.coerce.number().int().positive().default(5000).describe('MQTT: a database batch is written once it holds this many rows'),
     MQTT_BATCH_MAX_MS: z.coerce.number().int().min(0).default(25).describe('MQTT: … or once its oldest message has waited this many milliseconds'),
     MQTT_BATCH_WRITERS: z.coerce
@@ -68,11 +52,7 @@ export const ConfigSchema = z
       .default(3)
       .describe('MQTT: batches written at once on a PostgreSQL server (never two on the same meter; the embedded database writes one at a time)'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    MDM_BOOTSTRAP_ADMIN_KEY: z
-      .string()
-      .min(16, 'must be at least 16 characters')
-      .optional()
-      .describe('Registered as an admin key at start (scripted/container deployments)'),
+    MDM_BOOTSTRAP_ADMIN_KEY: z.string().min(16, 'must be at least 16 characters').optional().describe('Registered as an admin key at start (scripted/container deployments)'),
     MDM_MAX_BATCH_ROWS: z.coerce.number().int().positive().default(100_000).describe('Maximum rows in one JSON readings request'),
     MDM_EARLIEST_READING: z
       .string()
@@ -89,11 +69,7 @@ export const ConfigSchema = z
     MDM_MAX_INTERVAL_VALUE: z.coerce.number().positive().max(1e300).default(1e9).describe('Largest |value| of an interval channel (kWh, kvarh, m³ per interval) accepted at ingest'),
     MDM_MAX_REGISTER_VALUE: z.coerce.number().positive().max(1e300).default(1e13).describe('Largest |value| of a register (index) channel accepted at ingest'),
     MDM_MAX_INSTANT_VALUE: z.coerce.number().positive().max(1e300).default(1e9).describe('Largest |value| of an instantaneous channel (temperature, pressure) accepted at ingest'),
-    MODBUS_DEVICES_FILE: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('JSON file of Modbus devices (an array, or {"devices": [...]}) loaded into the device table at start; see docs/modbus.md'),
+    MODBUS_DEVICES_FILE: z.string().min(1).optional().describe('JSON file of Modbus devices (an array, or {"devices": [...]}) loaded into the device table at start; see docs/modbus.md'),
     BILLING_ROLLUP_INTERVAL_S: z.coerce
       .number()
       .int()
@@ -106,12 +82,7 @@ export const ConfigSchema = z
       .min(0)
       .default(60)
       .describe('Minutes between billing readiness runs (current and previous month, stored for GET /v1/billing/readiness); 0 turns the periodic run off'),
-    BILLING_NO_DATA_DAYS: z.coerce
-      .number()
-      .int()
-      .min(1)
-      .default(3)
-      .describe('A meter whose newest active import value is this many days old is not billable (no_recent_data)'),
+    BILLING_NO_DATA_DAYS: z.coerce.number().int().min(1).default(3).describe('A meter whose newest active import value is this many days old is not billable (no_recent_data)'),
     ALARMS_SILENCE_INTERVAL_S: z.coerce
       .number()
       .int()
@@ -133,19 +104,8 @@ export const ConfigSchema = z
     HOOK_BACKOFF_BASE_MS: z.coerce.number().int().min(1).default(1_000).describe('Hooks: delay after the first failed attempt, doubled after each further one (with jitter: ½ to 1×)'),
     HOOK_BACKOFF_MAX_MS: z.coerce.number().int().min(1).default(600_000).describe('Hooks: the doubled delay stops growing here'),
     HOOK_POLL_MS: z.coerce.number().int().min(10).default(200).describe('Hooks: pause between looks at the delivery outbox when it is idle'),
-    HOOK_CONCURRENCY: z.coerce
-      .number()
-      .int()
-      .min(0)
-      .max(256)
-      .default(16)
-      .describe('Hooks: delivery requests in flight at once (one at a time per alarm and hook); 0 turns the dispatcher off'),
-    FORECAST_POLL_S: z.coerce
-      .number()
-      .int()
-      .min(0)
-      .default(5)
-      .describe('Forecast worker: seconds between looks at the run queue and the schedule; 0 turns the worker off (queued runs wait)'),
+    HOOK_CONCURRENCY: z.coerce.number().int().min(0).max(256).default(16).describe('Hooks: delivery requests in flight at once (one at a time per alarm and hook); 0 turns the dispatcher off'),
+    FORECAST_POLL_S: z.coerce.number().int().min(0).default(5).describe('Forecast worker: seconds between looks at the run queue and the schedule; 0 turns the worker off (queued runs wait)'),
     FORECAST_THREADS: z.coerce
       .number()
       .int()
@@ -156,7 +116,12 @@ export const ConfigSchema = z
     FORECAST_SCHEDULE: z
       .string()
       .default('day-ahead@09:30')
-      .refine((s) => parseForecastSchedule(s).ok, { error: (iss) => { const r = parseForecastSchedule(String(iss.input)); return r.ok ? 'invalid' : r.reason; } })
+      .refine((s) => parseForecastSchedule(s).ok, {
+        error: (iss) => {
+          const r = parseForecastSchedule(String(iss.input));
+          return r.ok ? 'invalid' : r.reason;
+        },
+      })
       .describe('Forecast runs and ML retrains queued by the worker: "<horizon|retrain>@<HH:MM|*:MM> [target …]; …" (local time of each target; no target = every portfolio); off = none'),
     API_RATE_LIMIT_PER_MIN: z.coerce
       .number()

@@ -30,7 +30,10 @@ export class MdmError extends Error {
 
   constructor(code: ErrorCode, args: readonly (string | number)[] = [], opts: { details?: unknown; cause?: unknown } = {}) {
     let i = 0;
-    super(ERRORS[code].message.replace(/%s/g, () => String(args[i++] ?? '')), { cause: opts.cause });
+    super(
+      ERRORS[code].message.replace(/%s/g, () => String(args[i++] ?? '')),
+      { cause: opts.cause },
+    );
     this.name = 'MdmError';
     this.code = code;
     this.statusCode = ERRORS[code].status;

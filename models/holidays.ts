@@ -185,7 +185,8 @@ function buildCalendar(country: string, opts: HolidayCalendarOptions): HolidayCa
       for (const [d] of y.full) {
         for (const cand of [shiftDate(d, -1), shiftDate(d, 1)]) {
           if (!cand.startsWith(`${year}-`) || offDay(cand)) continue;
-          const prev = shiftDate(cand, -1), next = shiftDate(cand, 1);
+          const prev = shiftDate(cand, -1),
+            next = shiftDate(cand, 1);
           if (offDay(prev) && offDay(next)) m.set(cand, 'bridge');
         }
       }

@@ -12,7 +12,11 @@ import { HOUR_MS } from './time.js';
 /** Rows in one JSON request (a year of hours is 8 784). */
 export const MAX_MARKET_ROWS = 100_000;
 
-export const AreaSchema = z.string().min(1).max(32).regex(/^[A-Z0-9_-]+$/, 'must be an upper-case market area code such as TR, PL');
+export const AreaSchema = z
+  .string()
+  .min(1)
+  .max(32)
+  .regex(/^[A-Z0-9_-]+$/, 'must be an upper-case market area code such as TR, PL');
 export const CurrencySchema = z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as TRY, EUR');
 export const SYSTEM_DIRECTIONS = ['surplus', 'deficit', 'balanced'] as const;
 export type SystemDirection = (typeof SYSTEM_DIRECTIONS)[number];

@@ -66,25 +66,27 @@ export const MeterSchema = z
 export type MeterInput = z.input<typeof MeterSchema>;
 export type Meter = z.output<typeof MeterSchema>;
 
-export const MeterOutSchema = z.object({
-  id: z.string(),
-  commodity: z.enum(COMMODITIES),
-  timezone: z.string(),
-  intervalMinutes: z.number().int(),
-  multiplier: z.number(),
-  group: z.string().nullable(),
-  portfolio: z.string().nullable(),
-  profileClass: z.string().nullable(),
-  tariff: z.enum(TARIFFS),
-  region: z.string().nullable(),
-  labels: z.record(z.string(), z.string()),
-  supplyStart: z.string().nullable(),
-  supplyEnd: z.string().nullable(),
-  weatherStation: z.string().nullable(),
-  registerDigits: z.number().int().nullable().describe('Integer digits of the registers (wrap at 10^registerDigits), or null: not known'),
-  createdAt: z.string().describe('When the meter was first registered (UTC)'),
-  updatedAt: z.string().describe('When a field last changed (UTC); an unchanged re-send keeps it'),
-}).describe('A registered meter: the fields of PUT /v1/meters with defaults applied, absent optionals as null');
+export const MeterOutSchema = z
+  .object({
+    id: z.string(),
+    commodity: z.enum(COMMODITIES),
+    timezone: z.string(),
+    intervalMinutes: z.number().int(),
+    multiplier: z.number(),
+    group: z.string().nullable(),
+    portfolio: z.string().nullable(),
+    profileClass: z.string().nullable(),
+    tariff: z.enum(TARIFFS),
+    region: z.string().nullable(),
+    labels: z.record(z.string(), z.string()),
+    supplyStart: z.string().nullable(),
+    supplyEnd: z.string().nullable(),
+    weatherStation: z.string().nullable(),
+    registerDigits: z.number().int().nullable().describe('Integer digits of the registers (wrap at 10^registerDigits), or null: not known'),
+    createdAt: z.string().describe('When the meter was first registered (UTC)'),
+    updatedAt: z.string().describe('When a field last changed (UTC); an unchanged re-send keeps it'),
+  })
+  .describe('A registered meter: the fields of PUT /v1/meters with defaults applied, absent optionals as null');
 export type MeterOut = z.infer<typeof MeterOutSchema>;
 
 export interface MeterRowsResult {

@@ -42,21 +42,18 @@ export const RegisterEntrySchema = z
     type: z.enum(REGISTER_TYPES).default('uint16').describe('Value type; 32-bit types take 2 registers, 64-bit types 4'),
     wordOrder: z.enum(['big', 'little']).default('big').describe('big: most significant register first (ABCD); little: least significant first (CDAB)'),
     byteSwap: z.boolean().default(false).describe('Swap the two bytes inside each register (BADC with big, DCBA with little word order)'),
-    scale: amount()
-      .positive()
-      .default(1)
-      .describe('Multiplies the decoded value into the channel unit (e.g. 0.01 for a register counting 10 Wh steps into kWh)'),
+    scale: amount().positive().default(1).describe('Multiplies the decoded value into the channel unit (e.g. 0.01 for a register counting 10 Wh steps into kWh)'),
     meter: idText().min(1).describe('External id of the target meter (must be registered)'),
-    channel: codeText()
-      .describe(`Target channel: a register channel (${CHANNEL_NAMES.filter((c) => resolveChannel(c)!.kind === 'register').join(', ')}) or an instantaneous one (temperature, pressure); OBIS aliases accepted`),
+    channel: codeText().describe(
+      `Target channel: a register channel (${CHANNEL_NAMES.filter((c) => resolveChannel(c)!.kind === 'register').join(', ')}) or an instantaneous one (temperature, pressure); OBIS aliases accepted`,
+    ),
     rolloverAt: amount()
       .positive()
       .optional()
-      .describe('Register channels: value at which the counter wraps back to 0, in the channel unit (1000000 for a register showing 999999.99). Default for uint16/uint32/uint64: 2^bits × scale; none for signed and float types'),
-    maxDeltaPerHour: amount()
-      .positive()
-      .optional()
-      .describe('Register channels: largest plausible increase per hour; a larger jump is flagged like a reset instead of being stored as consumption'),
+      .describe(
+        'Register channels: value at which the counter wraps back to 0, in the channel unit (1000000 for a register showing 999999.99). Default for uint16/uint32/uint64: 2^bits × scale; none for signed and float types',
+      ),
+    maxDeltaPerHour: amount().positive().optional().describe('Register channels: largest plausible increase per hour; a larger jump is flagged like a reset instead of being stored as consumption'),
   })
   .strict()
   .transform((e, ctx) => {
@@ -101,9 +98,7 @@ const common = {
   retries: int(0, 5).default(1).describe('Immediate retries of a failed poll before it counts as a failure'),
   failuresBeforeEvent: int(1, 1000).default(3).describe('Consecutive failed polls after which the device is offline and a communication_failure event is stored for its meters'),
   backoffMaxMs: int(1_000, 86_400_000).default(300_000).describe('Longest wait between polls while failing (the wait doubles from pollIntervalMs up to this)'),
-  maxGapMinutes: int(1, 44_640)
-    .default(1_440)
-    .describe('Register reads further apart than this are not spread over the intervals between them (the gap stays empty)'),
+  maxGapMinutes: int(1, 44_640).default(1_440).describe('Register reads further apart than this are not spread over the intervals between them (the gap stays empty)'),
   registers: z.array(RegisterEntrySchema).min(1).max(500).describe('Register map'),
 };
 
@@ -124,7 +119,10 @@ export const RtuDeviceSchema = z
     baudRate: int(300, 921_600).default(9600).describe('Bits per second, e.g. 9600, 19200'),
     parity: z.enum(['none', 'even', 'odd']).default('even').describe('Modbus over Serial Line §2.5.1: even by default'),
     dataBits: z.union([z.literal(7), z.literal(8)]).default(8),
-    stopBits: z.union([z.literal(1), z.literal(2)]).optional().describe('Default 1 with parity, 2 without (Modbus over Serial Line §2.5.1)'),
+    stopBits: z
+      .union([z.literal(1), z.literal(2)])
+      .optional()
+      .describe('Default 1 with parity, 2 without (Modbus over Serial Line §2.5.1)'),
   })
   .strict();
 
@@ -148,7 +146,9 @@ export type ModbusDeviceInput = z.input<typeof ModbusDeviceSchema>;
 export type ModbusDevice = z.output<typeof ModbusDeviceSchema>;
 
 export const DeviceStatusSchema = z.object({
-  state: z.enum(DEVICE_STATES).describe('pending: not polled yet; online: last poll read every register; backoff: failing, retrying with growing waits; offline: failed failuresBeforeEvent times in a row; disabled'),
+  state: z
+    .enum(DEVICE_STATES)
+    .describe('pending: not polled yet; online: last poll read every register; backoff: failing, retrying with growing waits; offline: failed failuresBeforeEvent times in a row; disabled'),
   lastPollAt: z.string().nullable(),
   lastSuccessAt: z.string().nullable(),
   consecutiveFailures: z.number().int(),
@@ -163,7 +163,8 @@ export interface DeviceRowsResult {
 }
 
 function issueText(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') return `${issue.path.length ? `${issue.path.join('.')}: ` : ''}unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  if (issue.code === 'unrecognized_keys')
+    return `${issue.path.length ? `${issue.path.join('.')}: ` : ''}unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
   return issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message;
 }
 

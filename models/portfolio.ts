@@ -16,8 +16,18 @@ export const DEFAULT_DAY_AHEAD_CUTOFF = '10:00';
  */
 export const PortfolioSettingsSchema = z
   .object({
-    area: z.string().min(1).max(32).regex(/^[A-Z0-9_-]+$/, 'must be an upper-case market area code such as TR, PL, SK').default(DEFAULT_AREA).describe('Market area the portfolio is settled in (prices and imbalance rules)'),
-    currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as TRY, EUR, PLN').default(DEFAULT_CURRENCY).describe('Currency of prices and costs'),
+    area: z
+      .string()
+      .min(1)
+      .max(32)
+      .regex(/^[A-Z0-9_-]+$/, 'must be an upper-case market area code such as TR, PL, SK')
+      .default(DEFAULT_AREA)
+      .describe('Market area the portfolio is settled in (prices and imbalance rules)'),
+    currency: z
+      .string()
+      .regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as TRY, EUR, PLN')
+      .default(DEFAULT_CURRENCY)
+      .describe('Currency of prices and costs'),
     timezone: z
       .string()
       .max(64)

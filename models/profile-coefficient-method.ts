@@ -164,12 +164,7 @@ export interface RegisterTotal {
  * no total can be told).
  * @example periodTotalFromRegister([{ atMs: from, value: 1000 }, { atMs: to, value: 1300 }], from, to) // { total: 300, prorated: false, … }
  */
-export function periodTotalFromRegister(
-  reads: readonly { atMs: number; value: number }[],
-  fromMs: number,
-  toMs: number,
-  toleranceMs = 3 * 86_400_000,
-): RegisterTotal | { reason: string } {
+export function periodTotalFromRegister(reads: readonly { atMs: number; value: number }[], fromMs: number, toMs: number, toleranceMs = 3 * 86_400_000): RegisterTotal | { reason: string } {
   const nearest = (t: number) => {
     let best: { atMs: number; value: number } | undefined;
     for (const r of reads) if (Math.abs(r.atMs - t) <= toleranceMs && (!best || Math.abs(r.atMs - t) < Math.abs(best.atMs - t))) best = r;

@@ -25,9 +25,7 @@ export const sourceName = (code: number): Source => SOURCES[code];
 export const ReadingInputSchema = z.object({
   meter: z.string().describe('External meter id (must be registered)'),
   channel: ChannelInputSchema,
-  start: z
-    .string()
-    .describe('Interval start (interval channels) or read time (register/instantaneous), ISO-8601 with offset or Z'),
+  start: z.string().describe('Interval start (interval channels) or read time (register/instantaneous), ISO-8601 with offset or Z'),
   value: z.number().describe('Finite number in the channel unit, before the meter multiplier'),
   quality: z.enum(QUALITIES).optional().describe('Default measured'),
   source: z.enum(SOURCES).optional().describe('Default: the transport (http, mqtt, modbus, file)'),

@@ -62,7 +62,6 @@ export interface CheckedSettlementRow {
 
 const ROW_KEYS = new Set(['meter', 'start', 'withdrawal', 'supply']);
 
-
 /**
  * Checks raw settlement rows one by one (one bad row rejects only itself):
  * shape, registered meter, start a whole local hour inside the period in the

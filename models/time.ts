@@ -33,7 +33,11 @@ export function parseInstant(text: unknown): ParsedInstant {
     return { ok: false, reason: `timestamp ${quoted(text)} is not ISO-8601 with an offset, e.g. 2026-01-01T10:00:00+03:00` };
   }
   const [, y, mo, d, h, mi, s, frac, off] = m;
-  const month = Number(mo), day = Number(d), hour = Number(h), minute = Number(mi), second = s ? Number(s) : 0;
+  const month = Number(mo),
+    day = Number(d),
+    hour = Number(h),
+    minute = Number(mi),
+    second = s ? Number(s) : 0;
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) {
     return { ok: false, reason: `timestamp ${quoted(text)} is not a valid date-time` };
   }
@@ -84,10 +88,14 @@ function fastInstantMs(t: string): number {
   const sep = t.charCodeAt(10);
   if (sep !== 84 && sep !== 32) return NaN; // 'T' or ' '
   const year = two(t, 0) * 100 + two(t, 2);
-  const month = two(t, 5), day = two(t, 8), hour = two(t, 11), minute = two(t, 14), second = two(t, 17);
+  const month = two(t, 5),
+    day = two(t, 8),
+    hour = two(t, 11),
+    minute = two(t, 14),
+    second = two(t, 17);
   // NaN fails every comparison, so a non-digit anywhere lands in the `return NaN`.
   if (!(year >= 100 && month >= 1 && month <= 12 && day >= 1 && hour <= 23 && minute <= 59 && second <= 59)) return NaN;
-  const leap = month === 2 && (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)) ? 1 : 0;
+  const leap = month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 1 : 0;
   if (day > DAYS_IN_MONTH[month - 1] + leap) return NaN;
   let i = 19;
   let frac = 0;

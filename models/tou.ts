@@ -11,7 +11,10 @@ const HHMM = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'HH:MM');
 export const TouBucketSchema = z.object({
   name: codeText().min(1),
   /** Local wall-clock ranges [from, to); a range may wrap midnight (22:00–06:00). */
-  ranges: z.array(z.object({ from: HHMM, to: HHMM })).min(1).max(96),
+  ranges: z
+    .array(z.object({ from: HHMM, to: HHMM }))
+    .min(1)
+    .max(96),
 });
 
 export const TouScheduleSchema = z.object({

@@ -62,7 +62,10 @@ export const VeeParamsSchema = z
       .strict()
       .prefault({}),
     conflict: z.object(base('warn')).strict().prefault({}),
-    negative: z.object({ ...base('fail'), ...auto(false) }).strict().prefault({}),
+    negative: z
+      .object({ ...base('fail'), ...auto(false) })
+      .strict()
+      .prefault({}),
     spike: z
       .object({
         ...base('warn'),
@@ -80,8 +83,14 @@ export const VeeParamsSchema = z
       .object({ ...base('warn'), ...auto(false), low: amount().nonnegative().default(0.2), high: amount().positive().default(3) })
       .strict()
       .prefault({}),
-    zeroRun: z.object({ ...base('warn'), ...auto(false), hours: hours.default(6) }).strict().prefault({}),
-    flatLine: z.object({ ...base('warn'), ...auto(false), hours: hours.default(12) }).strict().prefault({}),
+    zeroRun: z
+      .object({ ...base('warn'), ...auto(false), hours: hours.default(6) })
+      .strict()
+      .prefault({}),
+    flatLine: z
+      .object({ ...base('warn'), ...auto(false), hours: hours.default(12) })
+      .strict()
+      .prefault({}),
     sumCheck: z
       .object({ ...base('fail'), absolute: amount().nonnegative().default(1), percent: amount().nonnegative().default(2) })
       .strict()

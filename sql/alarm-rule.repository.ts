@@ -49,10 +49,7 @@ export async function loadEnabledRules(database: Database): Promise<StoredAlarmR
  * restarts the rule's threshold runs in progress (raised alarms stay raised
  * until a value clears); `created` tells whether the id was new.
  */
-export async function putAlarmRule(
-  database: Database,
-  r: { id: string; definition: AlarmRuleDefinition; enabled: boolean; by: string },
-): Promise<{ rule: AlarmRuleRow; created: boolean }> {
+export async function putAlarmRule(database: Database, r: { id: string; definition: AlarmRuleDefinition; enabled: boolean; by: string }): Promise<{ rule: AlarmRuleRow; created: boolean }> {
   return database.session(async ({ db }) => {
     const prev = await db.selectFrom('alarm_rules').select('definition').where('id', '=', r.id).forUpdate().executeTakeFirst();
     const row: DbRow = await db

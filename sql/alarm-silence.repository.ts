@@ -22,10 +22,7 @@ export interface SilenceCandidate {
  * every group.
  * @example await silenceCandidates(database, { channels: [1, 2], groups: null, day: '2026-12-07' })
  */
-export async function silenceCandidates(
-  database: Database,
-  p: { readonly channels: readonly number[]; readonly groups: readonly string[] | null; readonly day: string },
-): Promise<SilenceCandidate[]> {
+export async function silenceCandidates(database: Database, p: { readonly channels: readonly number[]; readonly groups: readonly string[] | null; readonly day: string }): Promise<SilenceCandidate[]> {
   const { rows } = await sql<{ id: number; external_id: string; group: string | null; created_at: Date; newest: Date | null; alarmed: boolean }>`
     SELECT m.id, m.external_id, m."group", m.created_at,
            (SELECT max(l.start) FROM unnest(${p.channels as number[]}::smallint[]) AS c(ch)
@@ -39,11 +36,6 @@ export async function silenceCandidates(
 
 /** Meters with a not-closed no_data alarm: few, read through the partial index alarms_active_code_idx (hence the literals). */
 export async function metersWithActiveNoData(database: Database): Promise<Set<number>> {
-  const rows = await database.db
-    .selectFrom('alarms')
-    .select('meter_id')
-    .where('code', '=', sql.lit('no_data'))
-    .where('state', '<>', sql.lit('closed'))
-    .execute();
+  const rows = await database.db.selectFrom('alarms').select('meter_id').where('code', '=', sql.lit('no_data')).where('state', '<>', sql.lit('closed')).execute();
   return new Set(rows.map((r) => r.meter_id));
 }

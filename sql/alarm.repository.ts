@@ -66,9 +66,30 @@ const selectAlarms = (db: Kysely<DB>) =>
     .selectFrom('alarms as a')
     .innerJoin('meters as m', 'm.id', 'a.meter_id')
     .select([
-      'a.id', 'a.meter_id', 'a.code', 'a.severity', 'a.state', 'a.count', 'a.opened_at', 'a.last_seen_at', 'a.acknowledged_at', 'a.acknowledged_by',
-      'a.closed_at', 'a.closed_by', 'a.comment', 'a.source', 'a.rule_id', 'a.data', 'a.work_order_id', 'a.work_order_status',
-      'm.external_id', 'm.group', 'm.portfolio', 'm.commodity', 'm.region', 'm.labels',
+      'a.id',
+      'a.meter_id',
+      'a.code',
+      'a.severity',
+      'a.state',
+      'a.count',
+      'a.opened_at',
+      'a.last_seen_at',
+      'a.acknowledged_at',
+      'a.acknowledged_by',
+      'a.closed_at',
+      'a.closed_by',
+      'a.comment',
+      'a.source',
+      'a.rule_id',
+      'a.data',
+      'a.work_order_id',
+      'a.work_order_status',
+      'm.external_id',
+      'm.group',
+      'm.portfolio',
+      'm.commodity',
+      'm.region',
+      'm.labels',
     ])
     .$narrowType<{ severity: AlarmSeverity; source: AlarmSource }>();
 
@@ -237,7 +258,10 @@ export async function closeAlarms(s: Session, inputs: readonly CloseInput[]): Pr
     RETURNING a.id, t.actor, t.comment`.execute(s.db);
   const by = new Map(closed.map((c) => [Number(c.id), c]));
   const rows = await loadAlarms(s.db, [...by.keys()]);
-  await writeTransitions(s.db, rows.map((row) => ({ row, transition: 'closed', actor: by.get(Number(row.id))!.actor, comment: by.get(Number(row.id))!.comment })));
+  await writeTransitions(
+    s.db,
+    rows.map((row) => ({ row, transition: 'closed', actor: by.get(Number(row.id))!.actor, comment: by.get(Number(row.id))!.comment })),
+  );
   return closed.length;
 }
 

@@ -13,10 +13,7 @@ export interface CreatedKey extends KeyOut {
 }
 
 /** Registers a key (generated unless `key` is given, e.g. MDM_BOOTSTRAP_ADMIN_KEY). Re-registering the same secret is a no-op. */
-export async function createApiKey(
-  database: Database,
-  input: { name: string; role: Role; scope?: KeyScope | null; key?: string },
-): Promise<CreatedKey> {
+export async function createApiKey(database: Database, input: { name: string; role: Role; scope?: KeyScope | null; key?: string }): Promise<CreatedKey> {
   const key = input.key ?? generateKey();
   const row = await database.db
     .insertInto('api_keys')
@@ -28,12 +25,7 @@ export async function createApiKey(
 }
 
 export async function findPrincipalByKey(database: Database, key: string): Promise<Principal | undefined> {
-  const row = await database.db
-    .selectFrom('api_keys')
-    .select(['id', 'name', 'role', 'scope'])
-    .where('key_hash', '=', hashKey(key))
-    .where('revoked_at', 'is', null)
-    .executeTakeFirst();
+  const row = await database.db.selectFrom('api_keys').select(['id', 'name', 'role', 'scope']).where('key_hash', '=', hashKey(key)).where('revoked_at', 'is', null).executeTakeFirst();
   return row ? { keyId: row.id, name: row.name, role: row.role as Role, scope: row.scope ?? null } : undefined;
 }
 
@@ -60,7 +52,10 @@ export async function revokeApiKey(database: Database, id: string): Promise<bool
 }
 
 export async function countActiveKeys(database: Database, role?: Role): Promise<number> {
-  let q = database.db.selectFrom('api_keys').select((eb) => eb.fn.countAll<number>().as('n')).where('revoked_at', 'is', null);
+  let q = database.db
+    .selectFrom('api_keys')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('revoked_at', 'is', null);
   if (role) q = q.where('role', '=', role);
   return Number((await q.executeTakeFirstOrThrow()).n);
 }

@@ -51,13 +51,7 @@ export function stampSql(plan: TouPlan): RawBuilder<string> {
  * batch behind the row). Energies are value × 10⁶ rounded per interval and
  * summed as int8: exact, so independent of row order.
  */
-export function rawRollupSql(p: {
-  ranges: RawBuilder<unknown>;
-  source: RawBuilder<unknown>;
-  plan: TouPlan;
-  byDate: boolean;
-  scan: { from: Date; to: Date };
-}): RawBuilder<unknown> {
+export function rawRollupSql(p: { ranges: RawBuilder<unknown>; source: RawBuilder<unknown>; plan: TouPlan; byDate: boolean; scan: { from: Date; to: Date } }): RawBuilder<unknown> {
   const local = sql`(r.start AT TIME ZONE g.timezone)`;
   const minute = sql`((((date_part('epoch', ${local})::int8 % 86400) + 86400) % 86400) / 60)::int`;
   const dateCol = p.byDate ? sql`${local}::date AS local_date,` : sql``;
@@ -290,10 +284,7 @@ const dayKey = (k: DirtyKey) => `rollup|${k.meterId}|${k.localDate}`;
  * readings. Without `failing`, items are remembered for this call only.
  * An unreachable database throws, as before: the caller retries later.
  */
-export async function maintainBillingRollup(
-  database: Database,
-  opts: { budgetMs?: number; now?: () => number; failing?: FailingItems } = {},
-): Promise<{ adopted: number; refreshed: number }> {
+export async function maintainBillingRollup(database: Database, opts: { budgetMs?: number; now?: () => number; failing?: FailingItems } = {}): Promise<{ adopted: number; refreshed: number }> {
   const now = opts.now ?? Date.now;
   const failing = opts.failing ?? createFailingItems({ now });
   const until = now() + (opts.budgetMs ?? Number.POSITIVE_INFINITY);
@@ -334,7 +325,7 @@ export async function maintainBillingRollup(
  * items it would have taken until the failing ones are found and recorded.
  */
 async function isolated<K>(
-  database: Database,
+  _database: Database,
   failing: FailingItems,
   step: (f: ItemFilter<K>) => Promise<K[]>,
   candidates: (f: ItemFilter<K>) => Promise<K[]>,

@@ -1,6 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { TouPlan } from '../models/tou-plan.js';
-import { Q, rawRollupSql, stampSql } from './billing-rollup.repository.js';
+import { rawRollupSql, stampSql } from './billing-rollup.repository.js';
 import type { Database } from './database.js';
 import { dataVersionQuery, readingsAsOf } from './reading-query.repository.js';
 import { loadTouPlan } from './tou-schedule.repository.js';
@@ -128,8 +128,7 @@ export function meterFiguresSql(q: FigureQuery, plan: TouPlan) {
       : sql`SELECT meter_id, local_date FROM billing_dirty WHERE ${inRange}
             UNION
             SELECT meter_id, local_date FROM billing_daily WHERE ${inRange} AND (max_received IS NULL OR max_received > ${q.asOf})`;
-  const openAt =
-    q.asOf === undefined ? sql`i.status = 'open'` : sql`i.created_at <= ${q.asOf} AND (i.resolved_at IS NULL OR i.resolved_at > ${q.asOf})`;
+  const openAt = q.asOf === undefined ? sql`i.status = 'open'` : sql`i.created_at <= ${q.asOf} AND (i.resolved_at IS NULL OR i.resolved_at > ${q.asOf})`;
   const k = plan.maxBuckets;
   const touSum = k ? sql`ARRAY[${sql.join(Array.from({ length: k }, (_, i) => sql`sum(tou[${sql.lit(i + 1)}]) FILTER (WHERE channel = 1)`))}]::float8[]` : sql`ARRAY[]::float8[]`;
   const rolledTou = k ? sql`ARRAY[${sql.join(Array.from({ length: k }, (_, i) => sql`coalesce(sum(d.tou[${sql.lit(i + 1)}]), 0)`))}]::int8[]` : sql`ARRAY[]::int8[]`;
@@ -319,19 +318,13 @@ export interface StoredReadiness {
 }
 
 export async function findReadiness(database: Database, period: string): Promise<StoredReadiness | undefined> {
-  return database.db
-    .selectFrom('billing_readiness')
-    .select(['period', 'computed_at as computedAt', 'state_key as stateKey', 'result'])
-    .where('period', '=', period)
-    .executeTakeFirst();
+  return database.db.selectFrom('billing_readiness').select(['period', 'computed_at as computedAt', 'state_key as stateKey', 'result']).where('period', '=', period).executeTakeFirst();
 }
 
 export async function storeReadiness(database: Database, r: StoredReadiness): Promise<void> {
   await database.db
     .insertInto('billing_readiness')
     .values({ period: r.period, computed_at: r.computedAt, state_key: r.stateKey, result: JSON.stringify(r.result) })
-    .onConflict((oc) =>
-      oc.column('period').doUpdateSet((eb) => ({ computed_at: eb.ref('excluded.computed_at'), state_key: eb.ref('excluded.state_key'), result: eb.ref('excluded.result') })),
-    )
+    .onConflict((oc) => oc.column('period').doUpdateSet((eb) => ({ computed_at: eb.ref('excluded.computed_at'), state_key: eb.ref('excluded.state_key'), result: eb.ref('excluded.result') })))
     .execute();
 }

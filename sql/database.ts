@@ -29,7 +29,6 @@ export interface Session {
   readonly raw: RawSql;
 }
 
-
 export interface Database {
   readonly db: Kysely<DB>;
   readonly engine: Engine;

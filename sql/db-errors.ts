@@ -18,7 +18,8 @@ export type DbFailure = 'unavailable' | 'race' | 'data';
 
 const UNAVAILABLE_SQLSTATE = /^(08|53|57P0[1-3])/;
 const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH']);
-const UNAVAILABLE_MESSAGE = /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|PGlite is closed|database is closed|Cannot use a pool after calling end/i;
+const UNAVAILABLE_MESSAGE =
+  /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|PGlite is closed|database is closed|Cannot use a pool after calling end/i;
 const RACE_SQLSTATE = new Set(['23505', '40001', '40P01']);
 
 /** Classifies an error thrown by a database call (see DbFailure). */

@@ -72,10 +72,7 @@ export interface RejectRow {
 }
 
 /** Newest first; `before` is the id cursor of the previous page. */
-export async function listDeadLetters(
-  database: Database,
-  f: { meter?: string; transport?: string; since?: Date; before?: number; limit: number },
-): Promise<RejectRow[]> {
+export async function listDeadLetters(database: Database, f: { meter?: string; transport?: string; since?: Date; before?: number; limit: number }): Promise<RejectRow[]> {
   let q = database.db.selectFrom('rejects').selectAll().orderBy('id', 'desc').limit(f.limit);
   if (f.meter) q = q.where('meter', '=', f.meter);
   if (f.transport) q = q.where('transport', '=', f.transport);

@@ -105,7 +105,14 @@ export async function promoteModel(database: Database, id: number, metrics?: Rec
   return database.db.transaction().execute(async (trx) => {
     const model = await trx.selectFrom('forecast_models').select(['target', 'kind', 'status']).where('id', '=', id).forUpdate().executeTakeFirst();
     if (!model || model.status === 'retired') return undefined;
-    await trx.updateTable('forecast_models').set({ status: 'retired' }).where('target', '=', model.target).where('kind', '=', model.kind).where('status', '=', 'champion').where('id', '<>', id).execute();
+    await trx
+      .updateTable('forecast_models')
+      .set({ status: 'retired' })
+      .where('target', '=', model.target)
+      .where('kind', '=', model.kind)
+      .where('status', '=', 'champion')
+      .where('id', '<>', id)
+      .execute();
     const row = await trx
       .updateTable('forecast_models')
       .set({ status: 'champion', promoted_at: sql<Date>`now()`, ...(metrics ? { metrics: JSON.stringify(metrics) } : {}) })

@@ -266,14 +266,45 @@ export interface ForecastRun {
 }
 
 const RUN_COLUMNS = [
-  'id', 'target', 'horizon', 'model', 'status', 'progress', 'error', 'issue_time', 'data_cutoff', 'from_ts', 'to_ts',
-  'used_model', 'metadata', 'metrics', 'requested_by', 'created_at', 'started_at', 'finished_at',
+  'id',
+  'target',
+  'horizon',
+  'model',
+  'status',
+  'progress',
+  'error',
+  'issue_time',
+  'data_cutoff',
+  'from_ts',
+  'to_ts',
+  'used_model',
+  'metadata',
+  'metrics',
+  'requested_by',
+  'created_at',
+  'started_at',
+  'finished_at',
 ] as const;
 
 interface RunRow {
-  id: number; target: string; horizon: string; model: string; status: ForecastRunStatus; progress: number; error: string | null;
-  issue_time: Date; data_cutoff: Date | null; from_ts: Date | null; to_ts: Date | null; used_model: string | null;
-  metadata: unknown; metrics: unknown; requested_by: string | null; created_at: Date; started_at: Date | null; finished_at: Date | null;
+  id: number;
+  target: string;
+  horizon: string;
+  model: string;
+  status: ForecastRunStatus;
+  progress: number;
+  error: string | null;
+  issue_time: Date;
+  data_cutoff: Date | null;
+  from_ts: Date | null;
+  to_ts: Date | null;
+  used_model: string | null;
+  metadata: unknown;
+  metrics: unknown;
+  requested_by: string | null;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
 }
 
 const json = (v: unknown): Record<string, unknown> | null => (v === null || v === undefined ? null : typeof v === 'string' ? JSON.parse(v) : (v as Record<string, unknown>));
@@ -306,7 +337,22 @@ function toRun(r: RunRow): ForecastRun {
 export async function createRun(database: Database, r: { target: string; horizon: string; model: string; issueTime: Date; requestedBy: string | null }): Promise<number> {
   const row = await database.db
     .insertInto('forecast_runs')
-    .values({ target: r.target, horizon: r.horizon, model: r.model, issue_time: r.issueTime, requested_by: r.requestedBy, metadata: null, metrics: null, error: null, data_cutoff: null, from_ts: null, to_ts: null, used_model: null, started_at: null, finished_at: null })
+    .values({
+      target: r.target,
+      horizon: r.horizon,
+      model: r.model,
+      issue_time: r.issueTime,
+      requested_by: r.requestedBy,
+      metadata: null,
+      metrics: null,
+      error: null,
+      data_cutoff: null,
+      from_ts: null,
+      to_ts: null,
+      used_model: null,
+      started_at: null,
+      finished_at: null,
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   return Number(row.id);
@@ -369,7 +415,13 @@ export async function completeRun(
   id: number,
   r: {
     status?: 'done' | 'partial';
-    dataCutoff: Date; from: Date; to: Date; usedModel: string; metadata: Record<string, unknown>; metrics: Record<string, unknown> | null; values: readonly ForecastValueRow[];
+    dataCutoff: Date;
+    from: Date;
+    to: Date;
+    usedModel: string;
+    metadata: Record<string, unknown>;
+    metrics: Record<string, unknown> | null;
+    values: readonly ForecastValueRow[];
   },
 ): Promise<void> {
   await database.session(async ({ db, raw }) => {
@@ -431,13 +483,7 @@ export async function recoverStaleRuns(database: Database, p: { staleMs: number;
 
 /** True when a run for (target, horizon, issue time) exists, whatever its status (schedule de-duplication). */
 export async function runExists(database: Database, p: { target: string; horizon: string; issueTime: Date }): Promise<boolean> {
-  const row = await database.db
-    .selectFrom('forecast_runs')
-    .select('id')
-    .where('target', '=', p.target)
-    .where('horizon', '=', p.horizon)
-    .where('issue_time', '=', p.issueTime)
-    .executeTakeFirst();
+  const row = await database.db.selectFrom('forecast_runs').select('id').where('target', '=', p.target).where('horizon', '=', p.horizon).where('issue_time', '=', p.issueTime).executeTakeFirst();
   return row !== undefined;
 }
 
@@ -463,9 +509,7 @@ export async function findIssuedForecast(
     .where('r.status', 'in', WITH_VALUES)
     .where('r.horizon', '=', p.horizon)
     // Driven by the values' (target, start) index: the runs holding this series on these hours, however many other runs there are.
-    .where('r.id', 'in', (eb) =>
-      eb.selectFrom('forecast_values as v').select('v.run_id').where('v.target', '=', p.series).where('v.start', '>=', from).where('v.start', '<', to),
-    )
+    .where('r.id', 'in', (eb) => eb.selectFrom('forecast_values as v').select('v.run_id').where('v.target', '=', p.series).where('v.start', '>=', from).where('v.start', '<', to))
     .orderBy('r.issue_time', 'desc')
     .orderBy('r.id', 'desc')
     .limit(1)
@@ -517,13 +561,7 @@ export async function listIssuedHours(database: Database, p: { series: string; h
 
 /** The values a run stored for one of its series, oldest first. */
 export async function listRunValues(database: Database, runId: number, series: string): Promise<{ start: Date; p10: number | null; p50: number; p90: number | null }[]> {
-  const rows = await database.db
-    .selectFrom('forecast_values')
-    .select(['start', 'p10', 'p50', 'p90'])
-    .where('run_id', '=', runId)
-    .where('target', '=', series)
-    .orderBy('start')
-    .execute();
+  const rows = await database.db.selectFrom('forecast_values').select(['start', 'p10', 'p50', 'p90']).where('run_id', '=', runId).where('target', '=', series).orderBy('start').execute();
   return rows.map((v) => ({ start: new Date(v.start), p10: v.p10, p50: v.p50, p90: v.p90 }));
 }
 
@@ -536,13 +574,8 @@ export type ListedRun = Omit<ForecastRun, 'metadata' | 'metrics'> & { readonly s
  * `limit` rows. Reads the run's summary, not its metadata (a big portfolio's
  * metadata is large).
  */
-export async function listRuns(
-  database: Database,
-  p: { target?: string; status?: ForecastRunStatus; fromMs?: number; toMs?: number; before?: number; limit: number },
-): Promise<ListedRun[]> {
-  let q = database.db
-    .selectFrom('forecast_runs')
-    .select([...RUN_COLUMNS.filter((c) => c !== 'metadata' && c !== 'metrics'), sql<unknown>`metadata -> 'summary'`.as('summary')]);
+export async function listRuns(database: Database, p: { target?: string; status?: ForecastRunStatus; fromMs?: number; toMs?: number; before?: number; limit: number }): Promise<ListedRun[]> {
+  let q = database.db.selectFrom('forecast_runs').select([...RUN_COLUMNS.filter((c) => c !== 'metadata' && c !== 'metrics'), sql<unknown>`metadata -> 'summary'`.as('summary')]);
   if (p.target !== undefined) q = q.where('target', '=', p.target);
   if (p.status !== undefined) q = q.where('status', '=', p.status);
   if (p.fromMs !== undefined) q = q.where('issue_time', '>=', new Date(p.fromMs));

@@ -75,12 +75,7 @@ export async function deactivateHook(database: Database, id: number): Promise<bo
   return database.session(async ({ db }) => {
     const r = await db.updateTable('hooks').set({ active: false, deactivated_at: sql`now()` }).where('id', '=', id).where('active', '=', true).returning('id').execute();
     if (r.length === 0) return false;
-    await db
-      .updateTable('hook_deliveries')
-      .set({ status: 'failed', last_error: 'hook deactivated before delivery' })
-      .where('hook_id', '=', id)
-      .where('status', '=', 'pending')
-      .execute();
+    await db.updateTable('hook_deliveries').set({ status: 'failed', last_error: 'hook deactivated before delivery' }).where('hook_id', '=', id).where('status', '=', 'pending').execute();
     return true;
   });
 }
@@ -104,10 +99,7 @@ const DELIVERY_COLUMNS = sql`id, hook_id AS "hookId", alarm_id AS "alarmId", tra
   next_attempt_at AS "nextAttemptAt", last_status AS "lastStatus", last_error AS "lastError", created_at AS "createdAt", delivered_at AS "deliveredAt"`;
 
 /** A hook's deliveries, newest transition first; `before` is a transition id (the page cursor). */
-export async function listDeliveries(
-  database: Database,
-  p: { hookId: number; status?: DeliveryStatus; alarmId?: number; before?: number; limit: number },
-): Promise<DeliveryRow[]> {
+export async function listDeliveries(database: Database, p: { hookId: number; status?: DeliveryStatus; alarmId?: number; before?: number; limit: number }): Promise<DeliveryRow[]> {
   const { rows } = await sql<DeliveryRow>`
     SELECT ${DELIVERY_COLUMNS} FROM hook_deliveries
     WHERE hook_id = ${p.hookId}
@@ -230,4 +222,3 @@ export async function deliveryStats(database: Database): Promise<{ pending: numb
     FROM hook_deliveries`.execute(database.db);
   return rows[0];
 }
-

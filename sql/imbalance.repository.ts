@@ -42,7 +42,6 @@ import type { DB } from './types.js';
  * PTF, SMF or a rule are unpriced: null prices and costs.
  */
 
-
 export interface ImbalanceScope {
   readonly portfolio: string;
   readonly area: string;
@@ -319,8 +318,20 @@ export async function meterImbalance(database: Database, p: ImbalanceScope): Pro
   return scoped(database, p, async (trx, members) => {
     // One statement: the meter rows, then one totals row (meter null), as the chain is the expensive part.
     const { rows } = await sql<{
-      meter: string | null; energy: Num; imbalance: Num; cost: Num; standalone: Num; missing: number; prov: number; prov_mwh: Num;
-      hours: number; unpriced: number; held: number; missing_mh: number; position: Num; missing_position: Num;
+      meter: string | null;
+      energy: Num;
+      imbalance: Num;
+      cost: Num;
+      standalone: Num;
+      missing: number;
+      prov: number;
+      prov_mwh: Num;
+      hours: number;
+      unpriced: number;
+      held: number;
+      missing_mh: number;
+      position: Num;
+      missing_position: Num;
     }>`
       WITH ${chain(p, members)},
       -- The hour's cost and Σ standalone in one 720-row table: one hash probe per meter-hour instead of two.

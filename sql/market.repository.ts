@@ -91,10 +91,7 @@ const SUSPICIOUS = sql<string[] | null>`CASE
  * A later write of the hour judges it again. One transaction: the upsert's row
  * locks keep a concurrent write of the other series from judging a stale row.
  */
-export async function upsertPrices(
-  database: Database,
-  p: { area: string; currency: string; source: string; rows: readonly PriceInput[]; confirmZeros?: boolean },
-): Promise<UpsertPricesResult> {
+export async function upsertPrices(database: Database, p: { area: string; currency: string; source: string; rows: readonly PriceInput[]; confirmZeros?: boolean }): Promise<UpsertPricesResult> {
   if (p.rows.length === 0) return { stored: 0, suspicious: [], held: 0 };
   const keep = (c: string) => sql.raw(`${c} = COALESCE(excluded.${c}, market_prices.${c})`);
   const starts = p.rows.map((r) => r.startMs);
@@ -133,14 +130,7 @@ export async function upsertPrices(
 
 /** Prices of an area with `from <= start < to`, oldest first; a column held as not yet published reads as null. */
 export async function listPrices(database: Database, p: { area: string; from: Date; to: Date }): Promise<StoredPrice[]> {
-  const rows = await database.db
-    .selectFrom('market_prices')
-    .selectAll()
-    .where('area', '=', p.area)
-    .where('start', '>=', p.from)
-    .where('start', '<', p.to)
-    .orderBy('start')
-    .execute();
+  const rows = await database.db.selectFrom('market_prices').selectAll().where('area', '=', p.area).where('start', '>=', p.from).where('start', '<', p.to).orderBy('start').execute();
   return rows.map((r) => {
     const held = new Set(r.unpublished ?? []);
     const v = (c: PriceColumn, x: number | null) => (held.has(c) ? null : x);

@@ -124,7 +124,6 @@ ON CONFLICT (meter_id, channel) DO UPDATE SET
   device_id = excluded.device_id, last_at = excluded.last_at, last_value = excluded.last_value,
   pending_start = excluded.pending_start, pending_value = excluded.pending_value, pending_kind = excluded.pending_kind, updated_at = now()`;
 
-
 /**
  * Records one poll: the device status and the register states it moved, in
  * one transaction, only while the device still has configuration `version`
@@ -134,12 +133,7 @@ ON CONFLICT (meter_id, channel) DO UPDATE SET
  */
 export async function recordPoll(database: Database, deviceId: string, version: number, status: DeviceStatus, states: readonly RegisterStateRow[]): Promise<boolean> {
   return database.session(async ({ db }) => {
-    const row = await db
-      .selectFrom('modbus_devices')
-      .select(sql<number>`(extract(epoch from updated_at) * 1000000)::bigint`.as('v'))
-      .where('id', '=', deviceId)
-      .forUpdate()
-      .executeTakeFirst();
+    const row = await db.selectFrom('modbus_devices').select(sql<number>`(extract(epoch from updated_at) * 1000000)::bigint`.as('v')).where('id', '=', deviceId).forUpdate().executeTakeFirst();
     if (!row || Number(row.v) !== version) return false;
     await db
       .insertInto('modbus_device_status')

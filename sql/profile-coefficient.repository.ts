@@ -93,9 +93,7 @@ export async function findProfiledMeters(database: Database, externalIds?: reado
       sql<string | null>`to_char(supply_end, 'YYYY-MM-DD')`.as('supply_end'),
     ])
     .orderBy('external_id');
-  q = externalIds
-    ? q.where(sql<boolean>`external_id = any(${externalIds as string[]}::text[])`)
-    : q.where('commodity', '=', 'electricity').where('profile_class', 'is not', null);
+  q = externalIds ? q.where(sql<boolean>`external_id = any(${externalIds as string[]}::text[])`) : q.where('commodity', '=', 'electricity').where('profile_class', 'is not', null);
   const rows = await q.execute();
   return rows.map((r) => ({
     id: r.id,

@@ -38,19 +38,12 @@ const toQueryMeter = (r: MeterRow): QueryMeter => ({
 });
 
 export async function findQueryMeter(database: Database, externalId: string): Promise<QueryMeter | undefined> {
-  const row = await database.db
-    .selectFrom('meters')
-    .select(['id', 'external_id', 'timezone', 'interval_minutes', 'multiplier'])
-    .where('external_id', '=', externalId)
-    .executeTakeFirst();
+  const row = await database.db.selectFrom('meters').select(['id', 'external_id', 'timezone', 'interval_minutes', 'multiplier']).where('external_id', '=', externalId).executeTakeFirst();
   return row ? toQueryMeter(row) : undefined;
 }
 
 /** The meters of a portfolio, a group, or a list of external ids (absent ids are simply missing). */
-export async function findQueryMeters(
-  database: Database,
-  selector: { portfolio: string } | { group: string } | { meters: readonly string[] },
-): Promise<QueryMeter[]> {
+export async function findQueryMeters(database: Database, selector: { portfolio: string } | { group: string } | { meters: readonly string[] }): Promise<QueryMeter[]> {
   let q = database.db.selectFrom('meters').select(['id', 'external_id', 'timezone', 'interval_minutes', 'multiplier']).orderBy('external_id');
   if ('portfolio' in selector) q = q.where('portfolio', '=', selector.portfolio);
   else if ('group' in selector) q = q.where('group', '=', selector.group);
@@ -109,10 +102,7 @@ export interface RawReadingRow {
 }
 
 /** Stored values of one meter/channel with `from <= start < to`, oldest first; as they were at `asOf` when given. */
-export async function listRawReadings(
-  database: Database,
-  p: { meterId: number; channel: number; from: Date; to: Date; asOf?: Date },
-): Promise<RawReadingRow[]> {
+export async function listRawReadings(database: Database, p: { meterId: number; channel: number; from: Date; to: Date; asOf?: Date }): Promise<RawReadingRow[]> {
   if (p.asOf !== undefined) {
     const { rows } = await sql<RawReadingRow>`
       SELECT start, value, quality, source FROM ${readingsAsOf(p.asOf)} r
@@ -159,9 +149,7 @@ const STEP: Record<BucketUnit, string> = { hour: "interval '1 hour'", day: "inte
  * (date_trunc('hour', ts, zone) keeps the original offset, it does not re-resolve it).
  */
 function bucketEnd(unit: BucketUnit, tz: string) {
-  return unit === 'hour'
-    ? sql`bucket + ${sql.raw(STEP.hour)}`
-    : sql`((bucket AT TIME ZONE ${tz}) + ${sql.raw(STEP[unit])}) AT TIME ZONE ${tz}`;
+  return unit === 'hour' ? sql`bucket + ${sql.raw(STEP.hour)}` : sql`((bucket AT TIME ZONE ${tz}) + ${sql.raw(STEP[unit])}) AT TIME ZONE ${tz}`;
 }
 
 /**
@@ -173,10 +161,7 @@ export async function listBucketedReadings(
   database: Database,
   p: { meterId: number; channel: number; kind: ChannelKind; unit: BucketUnit; tz: string; from: Date; to: Date; expectedIntervalMinutes?: number; asOf?: Date },
 ): Promise<BucketRow[]> {
-  const expected =
-    p.expectedIntervalMinutes === undefined
-      ? sql`NULL::int`
-      : sql`round(extract(epoch FROM (${bucketEnd(p.unit, p.tz)}) - bucket) / 60 / ${p.expectedIntervalMinutes}::int)::int`;
+  const expected = p.expectedIntervalMinutes === undefined ? sql`NULL::int` : sql`round(extract(epoch FROM (${bucketEnd(p.unit, p.tz)}) - bucket) / 60 / ${p.expectedIntervalMinutes}::int)::int`;
   const { rows } = await sql<BucketRow>`
     SELECT bucket, value, count, ${expected} AS expected, quality, source
     FROM (
@@ -242,10 +227,7 @@ export interface AggregateRow {
  * multiplier join and the distinct-meter count touch one row per meter and
  * bucket instead of one per reading. Σ(v)·k = Σ(v·k) per meter.
  */
-export async function aggregateSeries(
-  database: Database,
-  p: { meterIds: readonly number[]; channel: number; unit: BucketUnit; tz: string; from: Date; to: Date },
-): Promise<AggregateRow[]> {
+export async function aggregateSeries(database: Database, p: { meterIds: readonly number[]; channel: number; unit: BucketUnit; tz: string; from: Date; to: Date }): Promise<AggregateRow[]> {
   // The planner cannot know how many (meter, bucket) groups a date_trunc expression makes
   // (1 000 meters x 30 days: it guessed 72 000 for 30 000) and, with the default 4 MB
   // work_mem, picked a parallel sort that spills to disk, ~1.6x slower than the hash

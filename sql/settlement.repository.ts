@@ -71,7 +71,9 @@ function storeOnce(database: Database, p: Parameters<typeof storeSettlementRows>
     if (fresh.length && copy) {
       await raw.copyFrom(
         'COPY settlement_rows (meter_id, period, version, start, withdrawal, supply, imported_by, origin) FROM STDIN',
-        fresh.map((r) => `${r.meter.id}\t${p.period}\t${p.version}\t${new Date(r.startMs).toISOString()}\t${r.withdrawal}\t${r.supply ?? '\\N'}\t${copyText(p.importedBy)}\t${copyText(p.origin)}\n`).join(''),
+        fresh
+          .map((r) => `${r.meter.id}\t${p.period}\t${p.version}\t${new Date(r.startMs).toISOString()}\t${r.withdrawal}\t${r.supply ?? '\\N'}\t${copyText(p.importedBy)}\t${copyText(p.origin)}\n`)
+          .join(''),
       );
     } else if (fresh.length) {
       const meters = fresh.map((r) => r.meter.id);
@@ -103,10 +105,7 @@ function storeOnce(database: Database, p: Parameters<typeof storeSettlementRows>
 const copyText = (v: string | null) => (v === null ? '\\N' : v.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r'));
 
 /** Records which ingest batch wrote a version's rows into readings. */
-export async function markSettlementApplied(
-  database: Database,
-  p: { period: string; version: number; batchId: number; keys: readonly { meterId: number; startMs: number }[] },
-): Promise<void> {
+export async function markSettlementApplied(database: Database, p: { period: string; version: number; batchId: number; keys: readonly { meterId: number; startMs: number }[] }): Promise<void> {
   if (p.keys.length === 0) return;
   const meters = p.keys.map((k) => k.meterId);
   const starts = p.keys.map((k) => new Date(k.startMs).toISOString());
@@ -120,10 +119,7 @@ export async function markSettlementApplied(
  * Current values of a channel for the given meters in [from, to): the shape
  * an hourly settlement figure is split by on meters with 15/30-minute intervals.
  */
-export async function loadCurrentValues(
-  database: Database,
-  p: { meterIds: readonly number[]; channel: number; from: Date; to: Date },
-): Promise<{ meterId: number; startMs: number; value: number }[]> {
+export async function loadCurrentValues(database: Database, p: { meterIds: readonly number[]; channel: number; from: Date; to: Date }): Promise<{ meterId: number; startMs: number; value: number }[]> {
   if (p.meterIds.length === 0) return [];
   const rows = await database.db
     .selectFrom('readings')
@@ -151,10 +147,7 @@ export interface StoredSettlementRow {
 }
 
 /** Stored rows of a period, optionally one meter and/or one version; by meter, start, version. */
-export async function listSettlementRows(
-  database: Database,
-  f: { period: string; meterId?: number; version?: number; limit: number },
-): Promise<StoredSettlementRow[]> {
+export async function listSettlementRows(database: Database, f: { period: string; meterId?: number; version?: number; limit: number }): Promise<StoredSettlementRow[]> {
   let q = database.db
     .selectFrom('settlement_rows as s')
     .innerJoin('meters as m', 'm.id', 's.meter_id')
@@ -245,10 +238,7 @@ export async function settlementDifferences(
 }
 
 /** Meters (id, external id, time zone) of one commodity, optionally only the given external ids. */
-export async function listMetersForPeriod(
-  database: Database,
-  f: { externalIds?: readonly string[]; commodity: string },
-): Promise<{ id: number; externalId: string; timezone: string }[]> {
+export async function listMetersForPeriod(database: Database, f: { externalIds?: readonly string[]; commodity: string }): Promise<{ id: number; externalId: string; timezone: string }[]> {
   let q = database.db.selectFrom('meters').select(['id', 'external_id', 'timezone']).where('commodity', '=', f.commodity).orderBy('external_id');
   if (f.externalIds) q = q.where(sql<boolean>`external_id = any(${f.externalIds as string[]}::text[])`);
   const rows = await q.execute();

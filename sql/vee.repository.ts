@@ -35,10 +35,7 @@ const METER_COLUMNS = sql`id, external_id AS "externalId", timezone, interval_mi
   profile_class AS "profileClass", "group", supply_start::text AS "supplyStart", supply_end::text AS "supplyEnd", created_at AS "createdAt"`;
 
 /** Meters by internal id, external id list, or group; absent ones are simply missing. Ordered by external id. */
-export async function findVeeMeters(
-  database: Database,
-  selector: { ids: readonly number[] } | { externalIds: readonly string[] } | { group: string },
-): Promise<VeeMeterRow[]> {
+export async function findVeeMeters(database: Database, selector: { ids: readonly number[] } | { externalIds: readonly string[] } | { group: string }): Promise<VeeMeterRow[]> {
   const where =
     'ids' in selector
       ? sql`id = ANY(${selector.ids as number[]}::int[])`
@@ -383,10 +380,7 @@ export async function getIssue(database: Database, id: number): Promise<IssueRow
 }
 
 /** Closes one open issue; undefined when it is not open (any more). */
-export async function resolveIssue(
-  database: Database,
-  p: { id: number; status: 'accepted' | 'replaced'; by: string; comment: string },
-): Promise<{ id: number } | undefined> {
+export async function resolveIssue(database: Database, p: { id: number; status: 'accepted' | 'replaced'; by: string; comment: string }): Promise<{ id: number } | undefined> {
   return database.db
     .updateTable('validation_issues')
     .set({ status: p.status, resolved_at: new Date(), resolved_by: p.by, resolution_comment: p.comment })
@@ -397,10 +391,7 @@ export async function resolveIssue(
 }
 
 /** Open issues of a meter/channel overlapping [from, to) become replaced (an edit overwrote their values). */
-export async function replaceIssuesInRange(
-  database: Database,
-  p: { meterId: number; channel: number; from: Date; to: Date; by: string; comment: string },
-): Promise<number> {
+export async function replaceIssuesInRange(database: Database, p: { meterId: number; channel: number; from: Date; to: Date; by: string; comment: string }): Promise<number> {
   const rows = await database.db
     .updateTable('validation_issues')
     .set({ status: 'replaced', resolved_at: new Date(), resolved_by: p.by, resolution_comment: p.comment })
@@ -415,10 +406,7 @@ export async function replaceIssuesInRange(
 }
 
 /** Open fail issues other than `exceptId` covering each of the given starts of one meter/channel. */
-export async function startsUnderOtherFailIssues(
-  database: Database,
-  p: { meterId: number; channel: number; starts: readonly Date[]; exceptId: number },
-): Promise<Set<number>> {
+export async function startsUnderOtherFailIssues(database: Database, p: { meterId: number; channel: number; starts: readonly Date[]; exceptId: number }): Promise<Set<number>> {
   if (p.starts.length === 0) return new Set();
   const { rows } = await sql<{ start: Date }>`
     SELECT DISTINCT u.start FROM unnest(${p.starts.map((d) => d.toISOString())}::timestamptz[]) AS u(start)

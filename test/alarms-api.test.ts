@@ -66,7 +66,12 @@ describe.each(FLAVOURS)('alarms API (%s)', (flavour) => {
     const again = await post('/v1/events', { events: [events[0], events[5]] });
     expect(again.json()).toEqual({ accepted: 0, unchanged: 2, rejected: [], alarms: { opened: 0, repeated: 0, closed: 0 } });
     // A scoped gateway may not send events for meters outside its scope.
-    const scoped = await t.app.inject({ method: 'POST', url: '/v1/events', headers: { authorization: `Bearer ${scopedKey}` }, payload: { events: [{ meter: 'S-1', code: 'power_restored', at: '2026-03-01T07:30:00Z' }] } });
+    const scoped = await t.app.inject({
+      method: 'POST',
+      url: '/v1/events',
+      headers: { authorization: `Bearer ${scopedKey}` },
+      payload: { events: [{ meter: 'S-1', code: 'power_restored', at: '2026-03-01T07:30:00Z' }] },
+    });
     expect(scoped.json()).toMatchObject({ accepted: 0, rejected: [{ index: 0, reason: 'meter "S-1" is outside this key\'s scope' }] });
   });
 
@@ -139,7 +144,8 @@ describe.each(FLAVOURS)('alarms API (%s)', (flavour) => {
 
   it('alarm rules: create, replace, read, delete (admin only), with clear 400s', async () => {
     const rule = { kind: 'threshold', channel: 'temperature', condition: 'above', threshold: 60, hysteresis: 5, minDurationMinutes: 10 };
-    const put = (id: string, body: unknown, role: Parameters<TestApp['auth']>[0] = 'admin') => t.app.inject({ method: 'PUT', url: `/v1/alarm-rules/${id}`, headers: t.auth(role), payload: body as object });
+    const put = (id: string, body: unknown, role: Parameters<TestApp['auth']>[0] = 'admin') =>
+      t.app.inject({ method: 'PUT', url: `/v1/alarm-rules/${id}`, headers: t.auth(role), payload: body as object });
     expect((await put('hot', rule, 'operator')).statusCode).toBe(403);
     const created = await put('hot', rule);
     expect(created.statusCode).toBe(201);
@@ -196,7 +202,12 @@ describe.each(FLAVOURS)('alarms API (%s)', (flavour) => {
       await client.publishAsync('mdm/v1/meters/S-1/events', JSON.stringify([{ code: 'valve_opened', at: '2026-03-03T09:00:00Z' }]), { qos: 1 });
       await waitFor(async () => (await active())[0]?.state === 'closed');
       expect((await active())[0]).toMatchObject({ state: 'closed', closedBy: 'event:valve_opened', closedAt: '2026-03-03T09:00:00.000Z' });
-      const outbox = await t.database.db.selectFrom('alarm_transitions').select('actor').where('alarm_id', '=', (await active())[0].id).orderBy('id').execute();
+      const outbox = await t.database.db
+        .selectFrom('alarm_transitions')
+        .select('actor')
+        .where('alarm_id', '=', (await active())[0].id)
+        .orderBy('id')
+        .execute();
       expect(outbox.map((o) => o.actor)).toEqual(['event:mqtt', 'event:valve_opened']);
     } finally {
       await client.endAsync();

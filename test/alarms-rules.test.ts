@@ -50,27 +50,60 @@ describe.each(FLAVOURS)('alarm rules on data (%s)', (flavour) => {
 
   it('threshold rule with hysteresis and duration across ingest batches, only for its group and channel', async () => {
     const T0 = Date.parse('2026-02-01T06:00:00Z');
-    await rule('gas-low', { kind: 'threshold', channel: 'pressure', groups: ['gas-north'], condition: 'below', threshold: 0.5, hysteresis: 0.1, minDurationMinutes: 15, code: 'low_pressure', severity: 'critical' });
+    await rule('gas-low', {
+      kind: 'threshold',
+      channel: 'pressure',
+      groups: ['gas-north'],
+      condition: 'below',
+      threshold: 0.5,
+      hysteresis: 0.1,
+      minDurationMinutes: 15,
+      code: 'low_pressure',
+      severity: 'critical',
+    });
     const batch = (list: [number, number][], meter = 'G1', channel = 'pressure') =>
-      ingestReadings(database, list.map(([min, value]) => ({ meter, channel, start: new Date(T0 + min * M).toISOString(), value })), http);
+      ingestReadings(
+        database,
+        list.map(([min, value]) => ({ meter, channel, start: new Date(T0 + min * M).toISOString(), value })),
+        http,
+      );
 
-    await batch([[0, 0.6], [5, 0.45], [10, 0.52]]);
-    await batch([[5, 0.3], [10, 0.2]], 'G2'); // other group: no rule
+    await batch([
+      [0, 0.6],
+      [5, 0.45],
+      [10, 0.52],
+    ]);
+    await batch(
+      [
+        [5, 0.3],
+        [10, 0.2],
+      ],
+      'G2',
+    ); // other group: no rule
     await batch([[5, 0.3]], 'G1', 'temperature'); // other channel
     expect(await listAlarms(database, { limit: 10 })).toEqual([]);
     await batch([[15, 0.48]]); // 10 min into the run
     expect(await listAlarms(database, { limit: 10 })).toEqual([]);
-    await batch([[25, 0.3], [20, 0.4]]); // 15 min at 20 → opens
+    await batch([
+      [25, 0.3],
+      [20, 0.4],
+    ]); // 15 min at 20 → opens
     let [a] = await listAlarms(database, { limit: 10 });
     expect(a).toMatchObject({ meter: 'G1', code: 'low_pressure', severity: 'critical', state: 'open', count: 1, source: 'rule', rule: 'gas-low' });
     expect(a.openedAt).toBe(new Date(T0 + 20 * M).toISOString());
     expect(a.data).toEqual({ channel: 'pressure', value: 0.4, threshold: 0.5, condition: 'below', since: new Date(T0 + 5 * M).toISOString() });
     await batch([[30, 0.55]]); // in the band: stays open
     expect((await listAlarms(database, { state: 'active', limit: 10 })).length).toBe(1);
-    await batch([[35, 0.6], [40, 0.45]]); // clears at 35, a new run from 40
+    await batch([
+      [35, 0.6],
+      [40, 0.45],
+    ]); // clears at 35, a new run from 40
     [a] = await listAlarms(database, { limit: 10 });
     expect(a).toMatchObject({ state: 'closed', closedAt: new Date(T0 + 35 * M).toISOString(), closedBy: 'rule:gas-low' });
-    await batch([[50, 0.49], [55, 0.1]]); // 40 → 55: 15 min → a new alarm
+    await batch([
+      [50, 0.49],
+      [55, 0.1],
+    ]); // 40 → 55: 15 min → a new alarm
     const rows = await listAlarms(database, { limit: 10 });
     expect(rows.map((r) => [r.state, r.openedAt])).toEqual([
       ['open', new Date(T0 + 55 * M).toISOString()],
@@ -109,7 +142,10 @@ describe.each(FLAVOURS)('alarm rules on data (%s)', (flavour) => {
     // Six hours later R1 is silent too (newest 8 h old) and E1 (7 h); X1 (no data since registration, supply ended) is not.
     expect(await checkSilence(database, now + 6 * H)).toEqual({ opened: 2, repeated: 0, closed: 0 });
     // R1's data arrives without the ingest hook (a direct write): the periodic check closes its alarm.
-    await writeReadings(database, [{ meterId: ids.R1, channel: 1, startMs: hour(now + 5 * H), value: 1, intervalMinutes: 60, quality: qualityCode('measured'), source: sourceCode('http') }], { transport: 'test', principal: null });
+    await writeReadings(database, [{ meterId: ids.R1, channel: 1, startMs: hour(now + 5 * H), value: 1, intervalMinutes: 60, quality: qualityCode('measured'), source: sourceCode('http') }], {
+      transport: 'test',
+      principal: null,
+    });
     expect(await checkSilence(database, now + 6 * H + M)).toEqual({ opened: 0, repeated: 0, closed: 1 });
     const open = await listAlarms(database, { code: 'no_data', state: 'active', limit: 10 });
     expect(open.map((x) => x.meter)).toEqual(['E1']);

@@ -48,7 +48,18 @@ describe('threshold with hysteresis and minimum duration (pure)', () => {
 
   it('above without duration: raises at the first violating value; v equal to the threshold does not violate', () => {
     const hot = { condition: 'above', threshold: 60, hysteresis: 5, minDurationMinutes: 0 } as const;
-    const r = evaluateThreshold(hot, IDLE, pts([[0, 60], [1, 61], [2, 57], [3, 55.5], [4, 55], [5, 70]]));
+    const r = evaluateThreshold(
+      hot,
+      IDLE,
+      pts([
+        [0, 60],
+        [1, 61],
+        [2, 57],
+        [3, 55.5],
+        [4, 55],
+        [5, 70],
+      ]),
+    );
     expect(r.actions).toEqual([
       { kind: 'raise', atMs: 1 * M, sinceMs: 1 * M, value: 61 },
       { kind: 'clear', atMs: 4 * M, value: 55 },
@@ -60,7 +71,11 @@ describe('threshold with hysteresis and minimum duration (pure)', () => {
 
 describe('alarm models (pure)', () => {
   it('classifies codes: known, restore, mapped, unknown', () => {
-    const maps = new Map([['E17', { code: 'tamper' }], ['R1', { code: 'power_restored' }], ['X9', { code: 'door_alarm', severity: 'info' as const }]]);
+    const maps = new Map([
+      ['E17', { code: 'tamper' }],
+      ['R1', { code: 'power_restored' }],
+      ['X9', { code: 'door_alarm', severity: 'info' as const }],
+    ]);
     expect(eventAction('power_failure', null, maps)).toEqual({ kind: 'raise', code: 'power_failure', severity: 'major' });
     expect(eventAction('power_failure', 'critical', maps)).toEqual({ kind: 'raise', code: 'power_failure', severity: 'critical' });
     expect(eventAction('power_restored', null, maps)).toEqual({ kind: 'restore', closes: ['power_failure'] });

@@ -17,8 +17,7 @@ describe.each(FLAVOURS)('alarm lifecycle (%s)', (flavour) => {
   let database: Database;
   let m1: number;
   let m2: number;
-  const transitions = () =>
-    database.db.selectFrom('alarm_transitions').select(['alarm_id', 'transition', 'actor', 'payload']).orderBy('id').execute();
+  const transitions = () => database.db.selectFrom('alarm_transitions').select(['alarm_id', 'transition', 'actor', 'payload']).orderBy('id').execute();
 
   beforeAll(async () => {
     database = await freshDatabase(flavour);
@@ -114,11 +113,18 @@ describe.each(FLAVOURS)('alarm lifecycle (%s)', (flavour) => {
     ]);
   });
 
-  it('Modbus: communication_failure opens an alarm for the device\'s meters; communication_restored closes it', async () => {
+  it("Modbus: communication_failure opens an alarm for the device's meters; communication_restored closes it", async () => {
     const device = ModbusDeviceSchema.parse({ id: 'D1', transport: 'tcp', host: '127.0.0.1', registers: [{ address: 0, type: 'uint32', meter: 'A1', channel: 'active_import_register' }] });
     const quiet = { info: () => {}, warn: () => {}, error: () => {} };
     const sink = createPollSink(database, 1, new Map(), quiet);
-    const status = (state: 'offline' | 'online', ms: number) => ({ state, consecutiveFailures: state === 'offline' ? 3 : 0, lastPollAtMs: ms, lastSuccessAtMs: null, lastError: null, lastErrorCode: null });
+    const status = (state: 'offline' | 'online', ms: number) => ({
+      state,
+      consecutiveFailures: state === 'offline' ? 3 : 0,
+      lastPollAtMs: ms,
+      lastSuccessAtMs: null,
+      lastError: null,
+      lastErrorCode: null,
+    });
     await sink(device, { atMs: at(0).getTime(), values: [] }, status('offline', at(0).getTime()), 'communication_failure');
     let [a] = await listAlarms(database, { code: 'communication_failure', limit: 5 });
     expect(a).toMatchObject({ meter: 'A1', state: 'open', severity: 'warning', count: 1, data: { device: 'D1', consecutiveFailures: 3 } });

@@ -355,12 +355,20 @@ describe.each(FLAVOURS.filter((f) => f !== 'timescaledb'))('hostile input on eve
       expect(res.statusCode, `${method} ${url}: ${res.body}`).toBeLessThan(300);
       return res.json();
     };
-    await inject('PUT', '/v1/meters', [{ id: 'W1', commodity: 'weather' }, { id: 'M1', group: 'g', portfolio: 'P1', profileClass: 'residential', weatherStation: 'W1' }]);
+    await inject('PUT', '/v1/meters', [
+      { id: 'W1', commodity: 'weather' },
+      { id: 'M1', group: 'g', portfolio: 'P1', profileClass: 'residential', weatherStation: 'W1' },
+    ]);
     await inject('PUT', '/v1/portfolios/P1', { area: 'TR' });
     await inject('POST', '/v1/events', { events: [{ meter: 'M1', code: 'tamper', at: HOUR }] });
     ids.alarm = (await inject('GET', '/v1/alarms')).alarms[0].id;
     // A negative value → a VEE fail issue to resolve.
-    const rows = Array.from({ length: 24 }, (_, h) => ({ meter: 'M1', channel: 'active_import', start: new Date(Date.parse('2026-01-06T00:00:00Z') + h * 3_600_000).toISOString(), value: h === 3 ? -5 : 1 }));
+    const rows = Array.from({ length: 24 }, (_, h) => ({
+      meter: 'M1',
+      channel: 'active_import',
+      start: new Date(Date.parse('2026-01-06T00:00:00Z') + h * 3_600_000).toISOString(),
+      value: h === 3 ? -5 : 1,
+    }));
     await inject('POST', '/v1/readings', { readings: rows });
     await inject('POST', '/v1/validation/run', { meters: ['M1'], from: '2026-01-06', to: '2026-01-07' });
     const issue = (await inject('GET', '/v1/validation/issues?status=open&rule=negative')).issues[0];
@@ -492,7 +500,11 @@ describe('list pages bounded in bytes (pure)', () => {
     expect(withinBytes(rows, 1000)).toEqual({ page: rows, cut: false });
   });
   it('pageOf: the cursor points at the last row sent, whether the page ended on rows or on bytes', () => {
-    const rows = [{ id: 9, t: 'x'.repeat(50) }, { id: 8, t: 'x'.repeat(50) }, { id: 7, t: '' }];
+    const rows = [
+      { id: 9, t: 'x'.repeat(50) },
+      { id: 8, t: 'x'.repeat(50) },
+      { id: 7, t: '' },
+    ];
     expect(pageOf(rows, 2, (r) => r.id)).toEqual({ page: rows.slice(0, 2), nextCursor: '8' });
     expect(pageOf(rows, 3, (r) => r.id, 100)).toEqual({ page: rows.slice(0, 1), nextCursor: '9' });
     expect(pageOf(rows, 3, (r) => r.id)).toEqual({ page: rows, nextCursor: null });

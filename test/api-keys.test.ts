@@ -9,8 +9,7 @@ describe.each(FLAVOURS)('keys API, health and docs (%s)', (flavour) => {
   });
   afterAll(() => t?.close());
 
-  const createKey = (payload: object, role: 'admin' | 'viewer' | 'gateway' = 'admin') =>
-    t.app.inject({ method: 'POST', url: '/v1/keys', headers: t.auth(role), payload });
+  const createKey = (payload: object, role: 'admin' | 'viewer' | 'gateway' = 'admin') => t.app.inject({ method: 'POST', url: '/v1/keys', headers: t.auth(role), payload });
   const withKey = (key: string) => ({ authorization: `Bearer ${key}` });
 
   it('creates a key whose secret authenticates at once with its role', async () => {

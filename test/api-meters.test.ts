@@ -12,8 +12,7 @@ describe.each(FLAVOURS)('meters API (%s)', (flavour) => {
   });
   afterAll(() => t?.close());
 
-  const put = (body: unknown, headers: Record<string, string> = t.auth('admin')) =>
-    t.app.inject({ method: 'PUT', url: '/v1/meters', headers, payload: body as object });
+  const put = (body: unknown, headers: Record<string, string> = t.auth('admin')) => t.app.inject({ method: 'PUT', url: '/v1/meters', headers, payload: body as object });
   const get = (url: string, role: Role = 'viewer') => t.app.inject({ method: 'GET', url, headers: t.auth(role) });
   const getMeter = async (id: string): Promise<MeterOut> => {
     const res = await get(`/v1/meters/${encodeURIComponent(id)}`);

@@ -34,7 +34,9 @@ const BUILDINGS = [
 /** The building's 2019 electricity in [fromMs, toMs) (within 1–7 July): UTC hour start → the value as its decimal text in the file. */
 function building(b: string, fromMs: number, toMs: number): Map<number, string> {
   const out = new Map<number, string>();
-  for (const line of readFileSync(new URL(`${b}/electricity/2019.csv`, DATA), 'utf8').split('\n').slice(1)) {
+  for (const line of readFileSync(new URL(`${b}/electricity/2019.csv`, DATA), 'utf8')
+    .split('\n')
+    .slice(1)) {
     if (!line) continue;
     const [t, v] = line.split(',');
     const ms = Date.parse(`${t.replace(' ', 'T')}Z`);
@@ -131,7 +133,9 @@ describe.each(FLAVOURS)('figures, times and CSV through the API (%s)', (flavour)
         expect(decimals(r.value), `${r.start}: ${r.value}`).toBeLessThanOrEqual(FIGURE_DECIMALS);
         expect(r.value, r.start).toBe(Number(decimalText(exact.get(r.start.slice(0, 10))!)));
       }
-      const month = (await get(`/v1/aggregate?${q({ portfolio: 'CAM', channel: 'active_import', from: '2019-07-01T00:00:00+01:00', to: '2019-08-01T00:00:00+01:00', interval: 'month' })}`, 'trader')).json();
+      const month = (
+        await get(`/v1/aggregate?${q({ portfolio: 'CAM', channel: 'active_import', from: '2019-07-01T00:00:00+01:00', to: '2019-08-01T00:00:00+01:00', interval: 'month' })}`, 'trader')
+      ).json();
       const total = [...exact.values()].reduce((a, b) => a + b, 0n);
       // July holds the week stored: 5 meters × 7 days × 24 hours.
       expect(month.rows).toEqual([{ start: '2019-07-01T00:00:00+01:00', value: Number(decimalText(total)), meters: 5, intervals: 5 * 7 * 24 }]);
@@ -165,7 +169,7 @@ describe.each(FLAVOURS)('figures, times and CSV through the API (%s)', (flavour)
       expect(lines).toHaveLength(8);
     });
 
-    it('serves one meter\'s readings as CSV, raw and bucketed, with the same figures as JSON', async () => {
+    it("serves one meter's readings as CSV, raw and bucketed, with the same figures as JSON", async () => {
       const params = { channel: 'active_import', from: '2019-07-01T00:00:00+01:00', to: '2019-07-03T00:00:00+01:00' };
       const raw = await get(`/v1/meters/CAM-b101/readings?${q({ ...params, format: 'csv' })}`);
       expect(raw.statusCode, raw.body).toBe(200);
@@ -186,7 +190,7 @@ describe.each(FLAVOURS)('figures, times and CSV through the API (%s)', (flavour)
     });
   });
 
-  it('defect 10: /v1/completeness gives from/to in the meter\'s local time, like every other route', async () => {
+  it("defect 10: /v1/completeness gives from/to in the meter's local time, like every other route", async () => {
     const res = await get(`/v1/completeness?${q({ period: '2019-07', meters: 'CAM-b0' })}`);
     expect(res.statusCode, res.body).toBe(200);
     // July's 744 hours expected; the first week's 7 × 24 = 168 stored: 576 missing, completeness 168 / 744 = 0.225806 (to 10⁻⁶).
@@ -221,7 +225,17 @@ describe.each(FLAVOURS)('figures, times and CSV through the API (%s)', (flavour)
     await post([...series].filter(([ms]) => !hole.includes(ms)).map(([ms, v]) => ({ meter: 'CAM-gap-edit', channel: 'active_import', start: new Date(ms).toISOString(), value: Number(v) })));
     const { id } = await t.database.db.selectFrom('meters').select('id').where('external_id', '=', 'CAM-gap-edit').executeTakeFirstOrThrow();
     // The gap as VEE records it (one open issue), left for a person to fill.
-    const finding = { meterId: id, channel: channelDef('active_import').code, rule: 'gap' as const, severity: 'fail' as const, fromMs: hole[0], toMs: hole[1] + HOUR, detail: '2 intervals missing', status: 'open' as const, resolution: null };
+    const finding = {
+      meterId: id,
+      channel: channelDef('active_import').code,
+      rule: 'gap' as const,
+      severity: 'fail' as const,
+      fromMs: hole[0],
+      toMs: hole[1] + HOUR,
+      detail: '2 intervals missing',
+      status: 'open' as const,
+      resolution: null,
+    };
     await storeIssues(t.database, [{ meterId: id, fromMs: Date.UTC(2019, 6, 2, 23), toMs: Date.UTC(2019, 6, 3, 23) }], [finding]);
     const [issue] = (await get(`/v1/validation/issues?${q({ meter: 'CAM-gap-edit' })}`)).json().issues;
     expect(issue).toMatchObject({ rule: 'gap', status: 'open', from: '2019-07-03T10:00:00+01:00', to: '2019-07-03T12:00:00+01:00' });
@@ -250,7 +264,10 @@ describe.each(FLAVOURS)('figures, times and CSV through the API (%s)', (flavour)
     expect(res.statusCode, res.body).toBe(200);
     const starts = res.json().rows.map((r: { start: string }) => r.start);
     expect(starts).toEqual(['2026-01-01T05:34:12.003+03:00', '2026-01-01T05:35:13+03:00']);
-    for (const [start, value] of [[starts[0], 100.5], [starts[1], 100.75]] as const) {
+    for (const [start, value] of [
+      [starts[0], 100.5],
+      [starts[1], 100.75],
+    ] as const) {
       const h = await get(`/v1/meters/REG/readings/history?${q({ channel: 'active_import_register', start })}`);
       expect(h.statusCode, h.body).toBe(200);
       expect(h.json()).toMatchObject({ start, versions: [{ version: 1, value, current: true }] });

@@ -72,7 +72,12 @@ describe.each(FLAVOURS)('readings queries and aggregates (%s)', (flavour) => {
       { meter: 'Q1', channel: 'active_import_register', start: '2026-01-01T08:13:00+03:00', value: 100 },
     );
     // Temperature: 10, 14, 21 → day average 15.
-    for (const [h, v] of [[0, 10], [6, 14], [12, 21]]) rows.push({ meter: 'WX', channel: 'temperature', start: formatInstant(istDay(1, 1) + h * HOUR, IST), value: v });
+    for (const [h, v] of [
+      [0, 10],
+      [6, 14],
+      [12, 21],
+    ])
+      rows.push({ meter: 'WX', channel: 'temperature', start: formatInstant(istDay(1, 1) + h * HOUR, IST), value: v });
 
     // Aggregate data, active_export on 2026-02-10 (Istanbul): Q1 (×2) 1 every hour; Q2 (×1.5) 2 for hours 0–11.
     // Day: 24·1·2 + 12·2·1.5 = 48 + 36 = 84.

@@ -53,8 +53,7 @@ describe.each(FLAVOURS.filter((f) => f !== 'timescaledb'))('rate limits (%s)', (
     app = await buildApp({ database: observed, config: { MDM_MAX_BATCH_ROWS: 1000, LOG_LEVEL: 'silent', ...config } });
     return app;
   }
-  const get = (url: string, key: string | undefined, remoteAddress: string) =>
-    app!.inject({ method: 'GET', url, remoteAddress, headers: key === undefined ? {} : { authorization: `Bearer ${key}` } });
+  const get = (url: string, key: string | undefined, remoteAddress: string) => app!.inject({ method: 'GET', url, remoteAddress, headers: key === undefined ? {} : { authorization: `Bearer ${key}` } });
 
   it('the 21st wrong key from one address gets 429 with Retry-After and no key look-up; other addresses and valid keys carry on', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
@@ -121,8 +120,7 @@ describe.each(FLAVOURS.filter((f) => f !== 'timescaledb'))('rate limits (%s)', (
 
   it('API_TRUST_PROXY: behind a proxy the limit counts the forwarded client address', async () => {
     await start({ API_AUTH_FAILURES_PER_MIN: 2, API_TRUST_PROXY: '127.0.0.1' });
-    const viaProxy = (client: string) =>
-      app!.inject({ method: 'GET', url: '/v1/meters', remoteAddress: '127.0.0.1', headers: { authorization: 'Bearer wrong', 'x-forwarded-for': client } });
+    const viaProxy = (client: string) => app!.inject({ method: 'GET', url: '/v1/meters', remoteAddress: '127.0.0.1', headers: { authorization: 'Bearer wrong', 'x-forwarded-for': client } });
     expect((await viaProxy('203.0.113.1')).statusCode).toBe(401);
     expect((await viaProxy('203.0.113.1')).statusCode).toBe(401);
     expect((await viaProxy('203.0.113.1')).statusCode).toBe(429);

@@ -30,8 +30,7 @@ describe.each(FLAVOURS)('readings API (%s)', (flavour) => {
   });
   afterAll(() => t?.close());
 
-  const post = (body: unknown, role: Role = 'gateway') =>
-    t.app.inject({ method: 'POST', url: '/v1/readings', headers: t.auth(role), payload: body as object });
+  const post = (body: unknown, role: Role = 'gateway') => t.app.inject({ method: 'POST', url: '/v1/readings', headers: t.auth(role), payload: body as object });
   const postNdjson = (text: string, headers: Record<string, string> = t.auth('gateway')) =>
     t.app.inject({ method: 'POST', url: '/v1/readings', headers: { ...headers, 'content-type': 'application/x-ndjson' }, payload: text });
   const raw = async (meter: string, from: number, to: number, channel = 'active_import') => {
@@ -230,7 +229,10 @@ describe.each(FLAVOURS)('readings API (%s)', (flavour) => {
     expect(viewer.json().error).toBe('MDM_ERR_FORBIDDEN');
     const ndjsonViewer = await postNdjson('', t.auth('viewer'));
     expect(ndjsonViewer.statusCode).toBe(403);
-    for (const url of ['/v1/meters/R1/readings?channel=active_import&from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z', '/v1/meters/R1/readings/history?channel=active_import&start=2026-01-01T00:00:00Z']) {
+    for (const url of [
+      '/v1/meters/R1/readings?channel=active_import&from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z',
+      '/v1/meters/R1/readings/history?channel=active_import&start=2026-01-01T00:00:00Z',
+    ]) {
       const gw = await t.app.inject({ method: 'GET', url, headers: t.auth('gateway') });
       expect(gw.statusCode).toBe(403);
       expect((await t.app.inject({ method: 'GET', url })).statusCode).toBe(401);

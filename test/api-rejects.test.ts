@@ -120,7 +120,7 @@ describe.each(FLAVOURS)('rejects API (%s)', (flavour) => {
     expect(seen).toEqual(all);
     const m2 = await list('?meter=M2&limit=1');
     expect(m2.rejects.map((r) => r.rowIndex)).toEqual([4]);
-    expect((await list(`?meter=M2&limit=1&before=${m2.nextCursor}`))).toMatchObject({ rejects: [{ rowIndex: 3 }], nextCursor: null });
+    expect(await list(`?meter=M2&limit=1&before=${m2.nextCursor}`)).toMatchObject({ rejects: [{ rowIndex: 3 }], nextCursor: null });
   });
 
   it('answers 400 for bad parameters', async () => {

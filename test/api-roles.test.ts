@@ -16,7 +16,11 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 describe('the role table', () => {
   it('every role works for someone: each has a permission; steward, trader, operator have what their work needs', () => {
-    for (const role of ROLES) expect(Object.keys(PERMISSIONS).some((p) => roleMay(role, p as keyof typeof PERMISSIONS)), role).toBe(true);
+    for (const role of ROLES)
+      expect(
+        Object.keys(PERMISSIONS).some((p) => roleMay(role, p as keyof typeof PERMISSIONS)),
+        role,
+      ).toBe(true);
     expect(['edits:write', 'validation:admin', 'billing:admin', 'readings:read', 'validation:read'].every((p) => roleMay('steward', p as keyof typeof PERMISSIONS))).toBe(true);
     expect(['positions:write', 'forecasts:run', 'forecasts:read', 'market:read', 'imbalance:read'].every((p) => roleMay('trader', p as keyof typeof PERMISSIONS))).toBe(true);
     expect(['alarms:write', 'meters:read', 'readings:read'].every((p) => roleMay('operator', p as keyof typeof PERMISSIONS))).toBe(true);
@@ -27,8 +31,7 @@ describe('the role table', () => {
 
 describe.each(FLAVOURS)('roles at work (%s)', (flavour) => {
   let t: TestApp;
-  const call = (method: 'GET' | 'POST' | 'PUT', url: string, role: Role, payload?: object) =>
-    t.app.inject({ method, url, headers: t.auth(role), ...(payload ? { payload } : {}) });
+  const call = (method: 'GET' | 'POST' | 'PUT', url: string, role: Role, payload?: object) => t.app.inject({ method, url, headers: t.auth(role), ...(payload ? { payload } : {}) });
 
   beforeAll(async () => {
     t = await testApp(flavour);
@@ -54,7 +57,12 @@ describe.each(FLAVOURS)('roles at work (%s)', (flavour) => {
 
   it('steward: edits a reading, resolves VEE issues, closes a billing period; cannot manage keys or write raw readings', async () => {
     const edit = await call('POST', '/v1/meters/M1/edits', 'steward', {
-      channel: 'active_import', from: iso(DAY_MS + 5 * H), to: iso(DAY_MS + 6 * H), values: [{ start: iso(DAY_MS + 5 * H), value: 9 }], reasonCode: 'CT_FAULT', comment: 'checked on site',
+      channel: 'active_import',
+      from: iso(DAY_MS + 5 * H),
+      to: iso(DAY_MS + 6 * H),
+      values: [{ start: iso(DAY_MS + 5 * H), value: 9 }],
+      reasonCode: 'CT_FAULT',
+      comment: 'checked on site',
     });
     expect(edit.statusCode, edit.body).toBe(200);
     expect(edit.json()).toMatchObject({ meter: 'M1', written: 1 });
@@ -78,6 +86,8 @@ describe.each(FLAVOURS)('roles at work (%s)', (flavour) => {
     expect((await call('GET', '/v1/validation/issues?meter=M1', 'operator')).statusCode).toBe(200);
     expect((await call('GET', '/v1/alarms', 'operator')).statusCode).toBe(200);
     expect((await call('PUT', '/v1/meters', 'operator', [] as never)).statusCode).toBe(403);
-    expect((await call('POST', '/v1/meters/M1/edits', 'operator', { channel: 'active_import', from: iso(DAY_MS), to: iso(DAY_MS + H), values: [], reasonCode: 'X', comment: 'y' })).statusCode).toBe(403);
+    expect((await call('POST', '/v1/meters/M1/edits', 'operator', { channel: 'active_import', from: iso(DAY_MS), to: iso(DAY_MS + H), values: [], reasonCode: 'X', comment: 'y' })).statusCode).toBe(
+      403,
+    );
   });
 });

@@ -17,7 +17,15 @@ describe.each(FLAVOURS)('validation and edits API (%s)', (flavour) => {
   let meterId: number;
   beforeAll(async () => {
     t = await testApp(flavour);
-    const put = await t.app.inject({ method: 'PUT', url: '/v1/meters', headers: t.auth('admin'), payload: [{ id: 'A1', timezone: IST, profileClass: 'commercial' }, { id: 'B1', timezone: IST }] });
+    const put = await t.app.inject({
+      method: 'PUT',
+      url: '/v1/meters',
+      headers: t.auth('admin'),
+      payload: [
+        { id: 'A1', timezone: IST, profileClass: 'commercial' },
+        { id: 'B1', timezone: IST },
+      ],
+    });
     expect(put.statusCode).toBe(200);
     meterId = (await t.database.db.selectFrom('meters').select('id').where('external_id', '=', 'A1').executeTakeFirstOrThrow()).id;
   });
@@ -26,7 +34,13 @@ describe.each(FLAVOURS)('validation and edits API (%s)', (flavour) => {
   const post = (url: string, payload: object, role: 'admin' | 'gateway' | 'viewer' | 'billing' = 'admin') => t.app.inject({ method: 'POST', url, headers: t.auth(role), payload });
   const get = (url: string, role: 'admin' | 'viewer' | 'billing' | 'trader' = 'viewer') => t.app.inject({ method: 'GET', url, headers: t.auth(role) });
   const value = (channel: number, ms: number) =>
-    t.database.db.selectFrom('readings').select(['value', 'quality', 'source', 'version']).where('meter_id', '=', meterId).where('channel', '=', channel).where('start', '=', new Date(ms)).executeTakeFirstOrThrow();
+    t.database.db
+      .selectFrom('readings')
+      .select(['value', 'quality', 'source', 'version'])
+      .where('meter_id', '=', meterId)
+      .where('channel', '=', channel)
+      .where('start', '=', new Date(ms))
+      .executeTakeFirstOrThrow();
   const issueOf = async (rule: string) => {
     const res = await get(`/v1/validation/issues?meter=A1&rule=${rule}`);
     expect(res.statusCode).toBe(200);
@@ -54,7 +68,16 @@ describe.each(FLAVOURS)('validation and edits API (%s)', (flavour) => {
     const ingest = await post('/v1/readings', { readings }, 'gateway');
     expect(ingest.statusCode).toBe(200);
     expect(ingest.json()).toMatchObject({ accepted: readings.length, rejected: [] });
-    expect(Number((await t.database.db.selectFrom('vee_queue').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n)).toBe(30);
+    expect(
+      Number(
+        (
+          await t.database.db
+            .selectFrom('vee_queue')
+            .select((eb) => eb.fn.countAll().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n,
+      ),
+    ).toBe(30);
 
     const worker = createVeeWorker({ database: t.database, now: () => NOW, batchSize: 500 });
     expect(await worker.drainOnce()).toBe(30);
@@ -79,9 +102,19 @@ describe.each(FLAVOURS)('validation and edits API (%s)', (flavour) => {
 
   it('filters and pages issues; billing and viewer may read, trader may not', async () => {
     const open = await get('/v1/validation/issues?meter=A1&status=open&severity=fail', 'billing');
-    expect(open.json().issues.map((i: { rule: string }) => i.rule).sort()).toEqual(['negative', 'register', 'spike']);
+    expect(
+      open
+        .json()
+        .issues.map((i: { rule: string }) => i.rule)
+        .sort(),
+    ).toEqual(['negative', 'register', 'spike']);
     const overlapping = await get(`/v1/validation/issues?meter=A1&from=${encodeURIComponent(at(day + 3 * H))}&to=${encodeURIComponent(at(day + 4 * H))}`);
-    expect(overlapping.json().issues.map((i: { rule: string }) => i.rule).sort()).toEqual(['register', 'spike']);
+    expect(
+      overlapping
+        .json()
+        .issues.map((i: { rule: string }) => i.rule)
+        .sort(),
+    ).toEqual(['register', 'spike']);
     const byChannel = await get('/v1/validation/issues?meter=A1&channel=1.8.0');
     expect(byChannel.json().issues.map((i: { rule: string }) => i.rule)).toEqual(['register']);
     const p1 = (await get('/v1/validation/issues?meter=A1&limit=3')).json();
@@ -121,7 +154,16 @@ describe.each(FLAVOURS)('validation and edits API (%s)', (flavour) => {
     expect(await value(1, day + 7 * H)).toMatchObject({ value: 2, quality: 2, source: 5 });
     const notes = await get(`/v1/meters/A1/edits?channel=active_import&from=${encodeURIComponent(at(day + 7 * H))}&to=${encodeURIComponent(at(day + 8 * H))}`);
     expect(notes.json().notes).toEqual([
-      expect.objectContaining({ start: '2026-01-15T07:00:00+03:00', method: 'linear', params: { before: 1, after: 3 }, reasonCode: 'issue-negative', comment: 'sign error in the head-end', recordedBy: 'test-admin', issueId: negative.id, current: true }),
+      expect.objectContaining({
+        start: '2026-01-15T07:00:00+03:00',
+        method: 'linear',
+        params: { before: 1, after: 3 },
+        reasonCode: 'issue-negative',
+        comment: 'sign error in the head-end',
+        recordedBy: 'test-admin',
+        issueId: negative.id,
+        current: true,
+      }),
     ]);
   });
 
@@ -141,7 +183,17 @@ describe.each(FLAVOURS)('validation and edits API (%s)', (flavour) => {
 
   it('edits: values or a method with a mandatory reason code and comment; the user is recorded', async () => {
     const url = '/v1/meters/A1/edits';
-    const body = { channel: 'active_import', from: at(day + 20 * H), to: at(day + 22 * H), values: [{ start: at(day + 20 * H), value: 5 }, { start: at(day + 21 * H), value: 6 }], reasonCode: 'CT_FAULT', comment: 'clamp replaced' };
+    const body = {
+      channel: 'active_import',
+      from: at(day + 20 * H),
+      to: at(day + 22 * H),
+      values: [
+        { start: at(day + 20 * H), value: 5 },
+        { start: at(day + 21 * H), value: 6 },
+      ],
+      reasonCode: 'CT_FAULT',
+      comment: 'clamp replaced',
+    };
     const { reasonCode: _, ...noReason } = body;
     const noReasonRes = await post(url, noReason);
     expect(noReasonRes.statusCode).toBe(400);
@@ -171,7 +223,16 @@ describe.each(FLAVOURS)('validation and edits API (%s)', (flavour) => {
     expect(zero.json()).toMatchObject({ written: 1, values: [{ start: '2026-01-15T22:00:00+03:00', value: 0, quality: 'estimated', source: 'manual', method: 'zero' }] });
 
     const notes = (await get(`${url}?channel=active_import&from=${encodeURIComponent(at(day + 20 * H))}&to=${encodeURIComponent(at(day + 23 * H))}`)).json().notes;
-    expect(notes.map((n: { start: string; reasonCode: string; comment: string; recordedBy: string; method: string | null; quality: string }) => [n.start, n.reasonCode, n.comment, n.recordedBy, n.method, n.quality])).toEqual([
+    expect(
+      notes.map((n: { start: string; reasonCode: string; comment: string; recordedBy: string; method: string | null; quality: string }) => [
+        n.start,
+        n.reasonCode,
+        n.comment,
+        n.recordedBy,
+        n.method,
+        n.quality,
+      ]),
+    ).toEqual([
       ['2026-01-15T20:00:00+03:00', 'CT_FAULT', 'clamp replaced', 'test-admin', null, 'edited'],
       ['2026-01-15T21:00:00+03:00', 'CT_FAULT', 'clamp replaced', 'test-admin', null, 'edited'],
       ['2026-01-15T22:00:00+03:00', 'DISCONNECTED', 'supply cut', 'test-admin', 'zero', 'estimated'],

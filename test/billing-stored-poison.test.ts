@@ -13,7 +13,9 @@ describe.each(FLAVOURS)('billing over stored data it cannot sum (%s)', (flavour)
     t = await testApp(flavour);
     const put = await t.app.inject({ method: 'PUT', url: '/v1/meters', headers: t.auth('admin'), payload: [{ id: 'OK1' }, { id: 'BAD1' }] });
     expect(put.statusCode).toBe(200);
-    const readings = ['OK1', 'BAD1'].flatMap((meter) => Array.from({ length: 24 }, (_, h) => ({ meter, channel: 'active_import', start: new Date(Date.parse('2026-01-09T21:00:00Z') + h * 3_600_000).toISOString(), value: 1 })));
+    const readings = ['OK1', 'BAD1'].flatMap((meter) =>
+      Array.from({ length: 24 }, (_, h) => ({ meter, channel: 'active_import', start: new Date(Date.parse('2026-01-09T21:00:00Z') + h * 3_600_000).toISOString(), value: 1 })),
+    );
     const post = await t.app.inject({ method: 'POST', url: '/v1/readings', headers: t.auth('gateway'), payload: { readings } });
     expect(post.json()).toMatchObject({ accepted: 48, rejected: [] });
     // Planted as data from before the bounds would be: straight into the table.

@@ -8,7 +8,6 @@ import { maintainBillingRollup } from '../sql/billing-rollup.repository.js';
 import { testApp, type TestApp } from './api-helpers.js';
 import { FLAVOURS } from './helpers.js';
 
-const HOUR = 3_600_000;
 const IST = 'Europe/Istanbul';
 const WAW = 'Europe/Warsaw';
 

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { gcOf, isGcTrace, judgeMemory, levelSlope, lowest, median, outsideHeap, type GcEvent, type MemorySample } from '../bench/chaos-memory.js';
 
 // Node 20's `--trace-gc` lines, as the chaos bench's service prints them.
-const FULL = '[29583:0x26bc5c40]    83962 ms: Mark-Compact 267.9 (301.8) -> 65.6 (244.6) MB, 36.83 / 0.01 ms  (+ 70.1 ms in 53 steps since start of marking, biggest step 3.1 ms, walltime since start of marking 385 ms) (average mu = 0.951, current mu = 0.947) finalize incremental marking via task; GC in old space requested';
+const FULL =
+  '[29583:0x26bc5c40]    83962 ms: Mark-Compact 267.9 (301.8) -> 65.6 (244.6) MB, 36.83 / 0.01 ms  (+ 70.1 ms in 53 steps since start of marking, biggest step 3.1 ms, walltime since start of marking 385 ms) (average mu = 0.951, current mu = 0.947) finalize incremental marking via task; GC in old space requested';
 const YOUNG = '[29583:0x26bc5c40]    84010 ms: Scavenge 93.0 (252.6) -> 78.4 (252.6) MB, 4.12 / 0.00 ms  (average mu = 0.951, current mu = 0.947) allocation failure; ';
 
 /**
@@ -38,7 +39,10 @@ describe('chaos bench memory judge', () => {
   it('compares the lowest live heap of each half: a job holding memory over a few collections is not growth', () => {
     const samples = [60, 75, 62, 90, 88, 61, 60, 74].map((mb, i) => ({ t: i * 30_000, mb }));
     const f = levelSlope(samples, 0, 240_000, lowest);
-    expect(f.levels).toEqual([{ min: 1, mb: 60 }, { min: 3, mb: 60 }]);
+    expect(f.levels).toEqual([
+      { min: 1, mb: 60 },
+      { min: 3, mb: 60 },
+    ]);
     expect(f.slope).toBe(0);
     expect(levelSlope(samples, 0, 240_000, lowest, 4).levels.map((x) => x.mb)).toEqual([60, 62, 61, 60]);
     expect(levelSlope([], 0, 240_000, lowest).slope).toBeNaN();
@@ -52,8 +56,23 @@ describe('chaos bench memory judge', () => {
   });
 
   it('pairs each RSS sample with the collection just before it (at most 2 s) to get the memory outside the heap', () => {
-    const gcs = [{ t: 0, atMs: 0, full: false, usedMb: 50, committedMb: 200 }, { t: 1_000, atMs: 1_000, full: true, usedMb: 40, committedMb: 150 }];
-    expect(outsideHeap([{ t: 500, mb: 300 }, { t: 1_500, mb: 260 }, { t: 5_000, mb: 900 }], gcs)).toEqual([{ t: 500, mb: 100 }, { t: 1_500, mb: 110 }]);
+    const gcs = [
+      { t: 0, atMs: 0, full: false, usedMb: 50, committedMb: 200 },
+      { t: 1_000, atMs: 1_000, full: true, usedMb: 40, committedMb: 150 },
+    ];
+    expect(
+      outsideHeap(
+        [
+          { t: 500, mb: 300 },
+          { t: 1_500, mb: 260 },
+          { t: 5_000, mb: 900 },
+        ],
+        gcs,
+      ),
+    ).toEqual([
+      { t: 500, mb: 100 },
+      { t: 1_500, mb: 110 },
+    ]);
   });
 
   it('passes a heap whose sawtooth grows while nothing stays, though raw RSS climbs 15 MB/min', () => {
@@ -79,6 +98,13 @@ describe('chaos bench memory judge', () => {
 
   it('cannot pass without full collections to judge', () => {
     const { rss, gcs } = soak({ minutes: 5, cycleS: 7, live: () => 60, amplitude: () => 200, outside: () => 97 });
-    expect(judgeMemory(rss, gcs.filter((g) => !g.full), 60_000, 300_000).slope).toBeNaN();
+    expect(
+      judgeMemory(
+        rss,
+        gcs.filter((g) => !g.full),
+        60_000,
+        300_000,
+      ).slope,
+    ).toBeNaN();
   });
 });

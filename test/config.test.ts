@@ -28,10 +28,7 @@ describe('loadConfig', () => {
   });
 
   it('converts numbers and lets the environment win over the file; empty variables count as unset', () => {
-    const c = loadConfig(
-      { PORT: '9100', MDM_DATA_DIR: '', DATABASE_URL: 'postgresql://u:p@db:5432/mdm' },
-      { PORT: 9000, HOST: '127.0.0.1', MDM_DATA_DIR: '/var/lib/mdm', MQTT_PORT: 0 },
-    );
+    const c = loadConfig({ PORT: '9100', MDM_DATA_DIR: '', DATABASE_URL: 'postgresql://u:p@db:5432/mdm' }, { PORT: 9000, HOST: '127.0.0.1', MDM_DATA_DIR: '/var/lib/mdm', MQTT_PORT: 0 });
     expect(c).toMatchObject({ PORT: 9100, HOST: '127.0.0.1', MDM_DATA_DIR: '/var/lib/mdm', MQTT_PORT: 0, DATABASE_URL: 'postgresql://u:p@db:5432/mdm' });
   });
 
@@ -48,7 +45,10 @@ describe('loadConfig', () => {
         HOST: 'fine',
       }),
     );
-    const bad = err.message.split('\n').slice(1).map((l) => l.trim().split(':')[0]);
+    const bad = err.message
+      .split('\n')
+      .slice(1)
+      .map((l) => l.trim().split(':')[0]);
     expect(bad.sort()).toEqual(['DATABASE_URL', 'LOG_LEVEL', 'MDM_BOOTSTRAP_ADMIN_KEY', 'MDM_MAX_BATCH_ROWS', 'MQTT_PORT', 'MQTT_URL', 'PORT']);
     expect(err.message).toMatch(/DATABASE_URL: must be a postgres:\/\/ or postgresql:\/\/ URL/);
   });

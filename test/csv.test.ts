@@ -14,13 +14,7 @@ const fieldsOf = (recs: CsvRecord[]) => recs.map((r) => r.fields);
 
 // Every RFC 4180 feature in one file: quoted delimiter, doubled quotes, a
 // newline and a CRLF inside quotes, an empty line, CRLF line ends, empty fields.
-const TRICKY =
-  'meter,channel,start,value\r\n' +
-  'M1,active_import,2026-01-01T00:00:00Z,1.5\r\n' +
-  '"M,2","say ""hi""","multi\nline",2\r\n' +
-  '\r\n' +
-  'M3,,"a\r\nb",""\n' +
-  'M4,x,y,4';
+const TRICKY = 'meter,channel,start,value\r\n' + 'M1,active_import,2026-01-01T00:00:00Z,1.5\r\n' + '"M,2","say ""hi""","multi\nline",2\r\n' + '\r\n' + 'M3,,"a\r\nb",""\n' + 'M4,x,y,4';
 
 describe('CsvParser', () => {
   it('parses quoted fields with delimiters, doubled quotes and newlines, keeping start lines and raw text', () => {

@@ -57,7 +57,10 @@ describe.each(FLAVOURS)('database sessions (%s)', (flavour) => {
     const counts = await Promise.all(
       [1, 2, 3, 4].map((i) =>
         database.session(async ({ db }) => {
-          await db.insertInto('ingest_batches').values({ transport: `concurrent-${i}` }).execute();
+          await db
+            .insertInto('ingest_batches')
+            .values({ transport: `concurrent-${i}` })
+            .execute();
           await new Promise((r) => setTimeout(r, 10));
           const rows = await db.selectFrom('ingest_batches').select('transport').where('transport', 'like', 'concurrent-%').execute();
           return rows.map((r) => r.transport).includes(`concurrent-${i}`);

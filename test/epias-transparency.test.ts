@@ -129,13 +129,17 @@ describe('EPİAŞ transparency client (loopback server)', () => {
   });
 
   it('clear errors: bad credentials, a ticket refused twice, an unreachable service', async () => {
-    const bad = await client({ password: 'wrong' }).series('ptf', '2026-03-01', '2026-03-01').catch((e: unknown) => e);
+    const bad = await client({ password: 'wrong' })
+      .series('ptf', '2026-03-01', '2026-03-01')
+      .catch((e: unknown) => e);
     expect(bad).toBeInstanceOf(EpiasError);
     expect(bad).toMatchObject({ status: 401 });
     expect((bad as Error).message).toMatch(/login at .* failed with HTTP 401: check EPIAS_USERNAME\/EPIAS_PASSWORD \(Bad credentials\)/);
 
     refuseAll = true;
-    const refused = await client().series('ptf', '2026-03-01', '2026-03-01').catch((e: unknown) => e);
+    const refused = await client()
+      .series('ptf', '2026-03-01', '2026-03-01')
+      .catch((e: unknown) => e);
     expect(refused).toMatchObject({ name: 'EpiasError', status: 401 });
     expect((refused as Error).message).toMatch(/refused a fresh ticket .* \(HTTP 401\).*TGT is not valid/);
     expect(seen.logins).toBe(2);
@@ -157,7 +161,13 @@ describe('EPİAŞ transparency client (loopback server)', () => {
       // Σ (1000 + h) and Σ (2000 + h) for h = 0…71: 72 000 + 2 556, 144 000 + 2 556.
       expect(rows[0]).toEqual({ n: 72, ptf: 74_556, smf: 146_556 });
 
-      const config = loadConfig({ EPIAS_FETCH_INTERVAL_MIN: '60', EPIAS_USERNAME: 'trader@example.com', EPIAS_PASSWORD: 'secret', EPIAS_BASE_URL: `${base}/electricity-service`, EPIAS_AUTH_URL: `${base}/cas/v1/tickets` });
+      const config = loadConfig({
+        EPIAS_FETCH_INTERVAL_MIN: '60',
+        EPIAS_USERNAME: 'trader@example.com',
+        EPIAS_PASSWORD: 'secret',
+        EPIAS_BASE_URL: `${base}/electricity-service`,
+        EPIAS_AUTH_URL: `${base}/cas/v1/tickets`,
+      });
       const scheduled: number[] = [];
       const comp = epiasComponent({ config, database }, { now: () => Date.parse('2026-03-02T12:00:00+03:00'), timers: { setTimeout: (_fn, ms) => scheduled.push(ms), clearTimeout: () => {} } })!;
       await comp.tick();

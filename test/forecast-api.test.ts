@@ -81,7 +81,10 @@ describe.each(FLAVOURS)('forecast API, jobs and storage (%s)', (flavour) => {
     const res = await t.app.inject({ method: 'PUT', url: '/v1/meters', headers: t.auth('admin'), payload: meters });
     expect(res.statusCode, res.body).toBe(200);
     // P1's actuals of D+1 (2019-10-15 local) arrive only later in the test.
-    const notD1 = (r: Row) => { const ms = Date.parse(r.start); return ms < D1_FROM || ms >= D1_TO; };
+    const notD1 = (r: Row) => {
+      const ms = Date.parse(r.start);
+      return ms < D1_FROM || ms >= D1_TO;
+    };
     await post([...rowsOf('B0', 'active_import', b0, FROM, TO).filter(notD1), ...rowsOf('B4', 'active_import', b4, FROM, TO).filter(notD1)]);
     await post(rowsOf('W8', 'active_import', b8, FROM, TO));
     await post(rowsOf('WX', 'temperature', bedfordTemperature(), FROM, TO));
@@ -107,7 +110,14 @@ describe.each(FLAVOURS)('forecast API, jobs and storage (%s)', (flavour) => {
       to: '2019-10-15T21:00:00.000Z',
     });
     expect(run.error).toBeUndefined();
-    expect(run.metadata).toMatchObject({ target: 'portfolio:P1', timezone: 'Europe/Istanbul', country: 'TR', meters: { members: 2, inSupply: 2, withHistory: 2 }, weather: { station: 'WX' }, engine: { standIn: 'D-7' } });
+    expect(run.metadata).toMatchObject({
+      target: 'portfolio:P1',
+      timezone: 'Europe/Istanbul',
+      country: 'TR',
+      meters: { members: 2, inSupply: 2, withHistory: 2 },
+      weather: { station: 'WX' },
+      engine: { standIn: 'D-7' },
+    });
 
     // The engine saw the members then the aggregate, nothing after the cut-off, TR holidays, weather beyond the issue time.
     expect(seen[0].ids).toEqual(['meter:B0', 'meter:B4', 'portfolio:P1']);
@@ -119,7 +129,14 @@ describe.each(FLAVOURS)('forecast API, jobs and storage (%s)', (flavour) => {
     const day = await inject('GET', '/v1/forecasts?target=portfolio:P1&horizon=day-ahead&for=2019-10-15', 'trader');
     expect(day.statusCode, day.body).toBe(200);
     const body = day.json();
-    expect(body).toMatchObject({ target: 'portfolio:P1', horizon: 'day-ahead', for: '2019-10-15', timezone: 'Europe/Istanbul', hours: 24, run: { id, model: 'naive', issueTime: '2019-10-14T06:30:00.000Z', dataCutoff: '2019-10-14T06:00:00.000Z', metrics: { wape: 0.1 } } });
+    expect(body).toMatchObject({
+      target: 'portfolio:P1',
+      horizon: 'day-ahead',
+      for: '2019-10-15',
+      timezone: 'Europe/Istanbul',
+      hours: 24,
+      run: { id, model: 'naive', issueTime: '2019-10-14T06:30:00.000Z', dataCutoff: '2019-10-14T06:00:00.000Z', metrics: { wape: 0.1 } },
+    });
     expect(body.rows).toHaveLength(24);
     expect(body.rows[0].start).toBe('2019-10-15T00:00:00+03:00');
     for (const r of body.rows) expect(r.p10 <= r.p50 && r.p50 <= r.p90).toBe(true);
@@ -131,8 +148,18 @@ describe.each(FLAVOURS)('forecast API, jobs and storage (%s)', (flavour) => {
     expect(member.run.id).toBe(id);
     expect(member.rows).toHaveLength(24);
     expect(member.rows[0].p50).toBeCloseTo(b4.get(h0)!, 9);
-    const stored = await t.database.db.selectFrom('forecast_values').select(['target', sql<number>`count(*)::int`.as('n')]).where('run_id', '=', id).groupBy('target').orderBy('target').execute();
-    expect(stored).toEqual([{ target: 'meter:B0', n: 24 }, { target: 'meter:B4', n: 24 }, { target: 'portfolio:P1', n: 24 }]);
+    const stored = await t.database.db
+      .selectFrom('forecast_values')
+      .select(['target', sql<number>`count(*)::int`.as('n')])
+      .where('run_id', '=', id)
+      .groupBy('target')
+      .orderBy('target')
+      .execute();
+    expect(stored).toEqual([
+      { target: 'meter:B0', n: 24 },
+      { target: 'meter:B4', n: 24 },
+      { target: 'portfolio:P1', n: 24 },
+    ]);
 
     const csv = await inject('GET', '/v1/forecasts?target=portfolio:P1&for=2019-10-15&format=csv', 'trader');
     expect(csv.headers['content-type']).toMatch(/^text\/csv/);

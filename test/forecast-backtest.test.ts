@@ -221,17 +221,32 @@ describe('ensemble', () => {
     expect(sq[1]).toBeCloseTo(0.2, 12);
     expect(inverseErrorWeights([Number.NaN, Number.NaN])).toEqual([0.5, 0.5]);
     expect(inverseErrorWeights([0, 0.2])).toEqual([1, 0]);
-    const c = combineQuantiles([{ p10: 80, p50: 100, p90: 120 }, { p10: 110, p50: 130, p90: 160 }], [2 / 3, 1 / 3]);
+    const c = combineQuantiles(
+      [
+        { p10: 80, p50: 100, p90: 120 },
+        { p10: 110, p50: 130, p90: 160 },
+      ],
+      [2 / 3, 1 / 3],
+    );
     expect(c.p10).toBeCloseTo(90, 10);
     expect(c.p50).toBeCloseTo(110, 10);
     expect(c.p90).toBeCloseTo(400 / 3, 10);
     // A member without a forecast leaves the hour to the others.
-    const alone = combineQuantiles([{ p10: Number.NaN, p50: Number.NaN, p90: Number.NaN }, { p10: 1, p50: 2, p90: 3 }], [0.9, 0.1]);
+    const alone = combineQuantiles(
+      [
+        { p10: Number.NaN, p50: Number.NaN, p90: Number.NaN },
+        { p10: 1, p50: 2, p90: 3 },
+      ],
+      [0.9, 0.1],
+    );
     expect([alone.p10, alone.p50, alone.p90].map((v) => Math.round(v * 1e9) / 1e9)).toEqual([1, 2, 3]);
   });
 
   it('portfolio band: half the summed and half the root-sum-square widths', () => {
-    const q = sumQuantiles([{ p10: 7, p50: 10, p90: 14 }, { p10: 16, p50: 20, p90: 23 }]);
+    const q = sumQuantiles([
+      { p10: 7, p50: 10, p90: 14 },
+      { p10: 16, p50: 20, p90: 23 },
+    ]);
     expect(q.p50).toBe(30);
     expect(q.p10).toBeCloseTo(30 - (7 + 5) / 2, 10);
     expect(q.p90).toBeCloseTo(30 + (7 + 5) / 2, 10);
@@ -244,7 +259,7 @@ describe('ensemble', () => {
     const ctx = { issueTime: T0 + 24 * DAY, dataCutoff: T0 + 24 * DAY, country: 'GB' };
     const fitted = await ensembleModel([lastWeek, high], { names: ['naive', 'high'] }).fit([series('a')], ctx);
     const wNaive = 1 / (720 / 17520);
-    const wHigh = 1 / ((30 * 4 + 20 * 3) * 24 / 17520);
+    const wHigh = 1 / (((30 * 4 + 20 * 3) * 24) / 17520);
     const w = fitted.info.weights as Record<string, number>;
     expect(w.naive).toBeCloseTo(wNaive / (wNaive + wHigh), 10);
     const rows = await fitted.predict({ fromMs: T0 + 24 * DAY, toMs: T0 + 25 * DAY });

@@ -59,17 +59,29 @@ const coefficients = ['workday', 'saturday', 'sunday'].flatMap((dayType) =>
 describe('monthTotals (the rule)', () => {
   const tz = 'Europe/Istanbul';
   it('same month last year first, else the last full month scaled by hours, else the one before; reasons otherwise', () => {
-    const feb = [{ atMs: at('2026-02-01T00:00:00'), value: 2000 }, { atMs: at('2026-03-01T00:00:00'), value: 3008 }];
+    const feb = [
+      { atMs: at('2026-02-01T00:00:00'), value: 2000 },
+      { atMs: at('2026-03-01T00:00:00'), value: 3008 },
+    ];
     expect(monthTotals(feb, ['2026-03'], tz, CUTOFF, 1)).toEqual({ totals: { '2026-03': { kWh: 1116, basis: 'last full month 2026-02: 1008 kWh over 672 h, × 744/672 h' } } });
-    const jan = [{ atMs: at('2026-01-01T00:00:00'), value: 0 }, { atMs: at('2026-02-01T00:00:00'), value: 744 }];
+    const jan = [
+      { atMs: at('2026-01-01T00:00:00'), value: 0 },
+      { atMs: at('2026-02-01T00:00:00'), value: 744 },
+    ];
     expect(monthTotals(jan, ['2026-03'], tz, CUTOFF, 2)).toMatchObject({ totals: { '2026-03': { kWh: 1488, basis: expect.stringMatching(/^last full month 2026-01/) } } });
     const ly = [...feb, { atMs: at('2025-03-01T00:00:00'), value: 0 }, { atMs: at('2025-04-01T00:00:00'), value: 279 }];
     expect(monthTotals(ly, ['2026-03'], tz, CUTOFF, 2)).toEqual({ totals: { '2026-03': { kWh: 558, basis: 'same month last year 2025-03: 558 kWh' } } });
     // A read after the cut-off is not known yet: February's closing read of 03-02 is not seen on 03-01 12:00, January is used.
-    const late = [{ atMs: at('2026-01-01T00:00:00'), value: 0 }, { atMs: at('2026-02-01T00:00:00'), value: 2000 }, { atMs: at('2026-03-02T00:00:00'), value: 3044 }];
+    const late = [
+      { atMs: at('2026-01-01T00:00:00'), value: 0 },
+      { atMs: at('2026-02-01T00:00:00'), value: 2000 },
+      { atMs: at('2026-03-02T00:00:00'), value: 3044 },
+    ];
     expect(monthTotals(late, ['2026-03'], tz, at('2026-03-01T12:00:00'), 1)).toEqual({ totals: { '2026-03': { kWh: 2000, basis: 'last full month 2026-01: 2000 kWh over 744 h, × 744/744 h' } } });
     expect(monthTotals(late, ['2026-03'], tz, at('2026-03-02T12:00:00'), 1)).toMatchObject({ totals: { '2026-03': { basis: expect.stringMatching(/^last full month 2026-02: .* \(pro rata\)$/) } } });
-    expect(monthTotals([], ['2026-03'], tz, CUTOFF, 1)).toEqual({ reason: expect.stringMatching(/^no monthly total for 2026-03 from register reads .*2025-03: no register read.*2026-02: no register read.*2026-01: no register read/) });
+    expect(monthTotals([], ['2026-03'], tz, CUTOFF, 1)).toEqual({
+      reason: expect.stringMatching(/^no monthly total for 2026-03 from register reads .*2025-03: no register read.*2026-02: no register read.*2026-01: no register read/),
+    });
   });
 });
 
@@ -126,14 +138,24 @@ describe.each(FLAVOURS)('forecast runs with profiled members (%s)', (flavour) =>
     expect(run, JSON.stringify(run)).toMatchObject({ status: 'partial', model: 'naive', from: '2026-03-15T21:00:00.000Z', to: '2026-03-16T21:00:00.000Z' });
     // Energy of the 30 days before the cut-off: B1 3 kWh × 720 h; P1 1116 kWh and P2 558 kWh of March (744 h) × 720/744; PC, PN unknown.
     expect(run.coverage).toMatchObject({ members: 5, forecast: 3, share: 0.6, energyShare: 1, energyUnknown: 2, notForecast: [{ meter: 'PC' }, { meter: 'PN' }] });
-    expect(run.coverage.notForecast[0].reason).toMatch(/^no interval value in the 366 days before the data cut-off, and the profile coefficient method could not forecast it: no profile coefficient for 744 hour/);
+    expect(run.coverage.notForecast[0].reason).toMatch(
+      /^no interval value in the 366 days before the data cut-off, and the profile coefficient method could not forecast it: no profile coefficient for 744 hour/,
+    );
     expect(run.warnings[0]).toMatch(/^2 of 5 member\(s\) not forecast; .*\(2 member\(s\) without a value then\): the target's values leave them out\. PC \(/);
     expect(run.holidayCalendar).toEqual({ country: 'TR', source: 'time zone Europe/Istanbul' });
     // The engine saw only the interval member and an aggregate of it (3, not NaN from the members without interval data).
     expect(seen).toEqual([{ ids: ['meter:B1', 'portfolio:PX'], aggregateLast: 3 }]);
     expect(run.metadata.profileCoefficients).toMatchObject({
       members: [
-        { meter: 'P1', method: 'coefficients', why: 'no interval value in the 14 days before the data cut-off', profileClass: 'residential', region: 'AYEDAS', tariff: 'single', totals: { '2026-03': { kWh: 1116, basis: 'last full month 2026-02: 1008 kWh over 672 h, × 744/672 h' } } },
+        {
+          meter: 'P1',
+          method: 'coefficients',
+          why: 'no interval value in the 14 days before the data cut-off',
+          profileClass: 'residential',
+          region: 'AYEDAS',
+          tariff: 'single',
+          totals: { '2026-03': { kWh: 1116, basis: 'last full month 2026-02: 1008 kWh over 672 h, × 744/672 h' } },
+        },
         { meter: 'P2', method: 'coefficients', totals: { '2026-03': { kWh: 558, basis: 'same month last year 2025-03: 558 kWh' } } },
       ],
       toEngine: [],
@@ -164,8 +186,19 @@ describe.each(FLAVOURS)('forecast runs with profiled members (%s)', (flavour) =>
       expect(r.p50).toBeCloseTo(peak(h) ? 8 : 6.5, 6);
       expect(r.p10 < r.p50 && r.p50 < r.p90).toBe(true);
     });
-    const stored = await t.database.db.selectFrom('forecast_values').select(['target', sql<number>`count(*)::int`.as('n')]).where('run_id', '=', id).groupBy('target').orderBy('target').execute();
-    expect(stored).toEqual([{ target: 'meter:B1', n: 24 }, { target: 'meter:P1', n: 24 }, { target: 'meter:P2', n: 24 }, { target: 'portfolio:PX', n: 24 }]);
+    const stored = await t.database.db
+      .selectFrom('forecast_values')
+      .select(['target', sql<number>`count(*)::int`.as('n')])
+      .where('run_id', '=', id)
+      .groupBy('target')
+      .orderBy('target')
+      .execute();
+    expect(stored).toEqual([
+      { target: 'meter:B1', n: 24 },
+      { target: 'meter:P1', n: 24 },
+      { target: 'meter:P2', n: 24 },
+      { target: 'portfolio:PX', n: 24 },
+    ]);
   });
 
   it('a meter with register reads only is forecast on its own (no engine call); one without coefficients fails with the reason', async () => {
@@ -175,13 +208,19 @@ describe.each(FLAVOURS)('forecast runs with profiled members (%s)', (flavour) =>
     await work();
     expect(seen).toEqual([]);
     const r1 = (await inject('GET', `/v1/forecasts/runs/${ok}`, 'trader')).json();
-    expect(r1).toMatchObject({ status: 'done', model: 'profile', metadata: { engine: { skipped: expect.stringMatching(/no member with interval data/) }, profileCoefficients: { members: [{ meter: 'P1' }], notForecast: [] } } });
+    expect(r1).toMatchObject({
+      status: 'done',
+      model: 'profile',
+      metadata: { engine: { skipped: expect.stringMatching(/no member with interval data/) }, profileCoefficients: { members: [{ meter: 'P1' }], notForecast: [] } },
+    });
     const rows = (await inject('GET', `/v1/forecasts?target=meter:P1&for=2026-03-16`, 'trader')).json();
     expect(rows.run.id).toBe(ok);
     expect(rows.rows.reduce((s: number, r: { p50: number }) => s + r.p50, 0)).toBeCloseTo(12 * 2 + 12 * 1, 6);
     const r2 = (await inject('GET', `/v1/forecasts/runs/${bad}`, 'trader')).json();
     expect(r2.status).toBe('failed');
-    expect(r2.error).toMatch(/^meter:PC: no usable active import before the data cut-off \S+: no value is stored in the history window: store readings first\. The profile coefficient method could not forecast it either \(PC: no profile coefficient for 744 hour/);
+    expect(r2.error).toMatch(
+      /^meter:PC: no usable active import before the data cut-off \S+: no value is stored in the history window: store readings first\. The profile coefficient method could not forecast it either \(PC: no profile coefficient for 744 hour/,
+    );
   });
 
   it('with the real engine (naive requested: D−7 of B1 = 3 kWh every hour), the portfolio is 3 + P1 + P2', async () => {

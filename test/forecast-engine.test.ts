@@ -56,11 +56,16 @@ describe('forecast engine', () => {
     const b = rising('meter:b', 50, 40); // 20.4 days of values by the cut-off: profile, not ml
     const agg: SeriesData = { id: 'portfolio:P', timezone: 'UTC', startMs: T0, values: a.values.map((v, i) => v + b.values[i]) };
     const mlSeen: string[][] = [];
-    const r = await runForecast([a, b, agg], ctx, { ...w, name: 'day-ahead' }, {
-      model: 'auto',
-      target: 'portfolio:P',
-      models: { naive: constantModel('naive', weekAgo), profile: constantModel('profile', () => 130), ml: constantModel('ml', lastKnown, mlSeen) },
-    });
+    const r = await runForecast(
+      [a, b, agg],
+      ctx,
+      { ...w, name: 'day-ahead' },
+      {
+        model: 'auto',
+        target: 'portfolio:P',
+        models: { naive: constantModel('naive', weekAgo), profile: constantModel('profile', () => 130), ml: constantModel('ml', lastKnown, mlSeen) },
+      },
+    );
     // Persistence misses by ~1–2 kWh, a week ago by 7, 130 by ~30 or more: ml wins over the ensemble it dominates.
     expect(r.model).toBe('ml');
     expect(r.info.choice).toMatch(/^lowest backtest WAPE: ml/);

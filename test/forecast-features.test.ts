@@ -114,7 +114,10 @@ describe('feature matrix for learners', () => {
   });
   it('two years of hourly values: lag7 is the same hour a week earlier at the end', () => {
     const n = 2 * 8760;
-    const s = series(Float64Array.from({ length: n }, (_, i) => 10 + Math.sin(i / 3)), { temperature: Float64Array.from({ length: n + 48 }, (_, i) => 10 + (i % 24)) });
+    const s = series(
+      Float64Array.from({ length: n }, (_, i) => 10 + Math.sin(i / 3)),
+      { temperature: Float64Array.from({ length: n + 48 }, (_, i) => 10 + (i % 24)) },
+    );
     const cut = S + (n - 24) * H;
     const f = buildFeatures(s, { issueTime: cut, dataCutoff: cut, country: 'TR' }, { fromMs: S, toMs: S + n * H });
     expect(f.rows).toBe(n);

@@ -11,7 +11,9 @@ const DATA = new URL('./fixtures/data/cambridge-estates/', import.meta.url);
 /** Hourly kWh of a Cambridge building (timestamps are UTC hour starts), by epoch ms. */
 export function building(b: string): Map<number, number> {
   const out = new Map<number, number>();
-  for (const line of readFileSync(new URL(`${b}/electricity/2019.csv`, DATA), 'utf8').split('\n').slice(1)) {
+  for (const line of readFileSync(new URL(`${b}/electricity/2019.csv`, DATA), 'utf8')
+    .split('\n')
+    .slice(1)) {
     if (!line) continue;
     const [t, v] = line.split(',');
     out.set(Date.parse(`${t.replace(' ', 'T')}Z`), Number(v));
@@ -45,4 +47,3 @@ export const rowsOf = (meter: string, channel: string, series: Map<number, numbe
   }
   return out;
 };
-

@@ -75,13 +75,26 @@ describe('run summary (issue 12, defect 2)', () => {
       "1 of 3 member(s) not forecast; the forecast members had 25.0 % of the members' energy of the 30 days before the data cut-off (1 member(s) without a value then): the target's values leave them out. B (no data)",
       expect.stringMatching(/^3 value\(s\) of 1 meter\(s\) left out of the history \(2 suspect, 1 missing\)/),
     ]);
-    expect(coversHorizon([{ start: 0, p10: 0, p50: 1, p90: 2 }, { start: HOUR, p10: 0, p50: NaN, p90: 2 }], 0, 2)).toBe(false);
+    expect(
+      coversHorizon(
+        [
+          { start: 0, p10: 0, p50: 1, p90: 2 },
+          { start: HOUR, p10: 0, p50: NaN, p90: 2 },
+        ],
+        0,
+        2,
+      ),
+    ).toBe(false);
   });
 });
 
 describe('holiday calendar of a target (issue 12, defect 14)', () => {
   it('an unknown country is no calendar and a warning, never TR; the zone decides over the default area', () => {
-    expect(holidayChoice('UTC', 'TR')).toMatchObject({ country: null, source: 'none', warning: expect.stringMatching(/^no holiday calendar: time zone "UTC" names no country and the portfolio area TR is not the country of that zone/) });
+    expect(holidayChoice('UTC', 'TR')).toMatchObject({
+      country: null,
+      source: 'none',
+      warning: expect.stringMatching(/^no holiday calendar: time zone "UTC" names no country and the portfolio area TR is not the country of that zone/),
+    });
     expect(holidayChoice('UTC')).toMatchObject({ country: null, warning: expect.stringMatching(/set the meters' timezone/) });
     expect(holidayChoice('Europe/London', 'TR')).toEqual({ country: 'GB', source: 'time zone Europe/London (the portfolio area TR is not the country of that zone)' });
     expect(holidayChoice('Europe/London', 'GB-ENG')).toEqual({ country: 'GB-ENG', source: 'portfolio area GB-ENG (time zone Europe/London)' });
@@ -148,7 +161,12 @@ describe.each(FLAVOURS)('forecast runs on real data that leave something out (%s
     const run = (await inject('GET', `/v1/forecasts/runs/${id}`, 'trader')).json();
     expect(run.status, run.error).toBe('partial');
     expect(run.coverage).toMatchObject({ members: 4, forecast: 3, share: 0.75, energyShare: 1, energyUnknown: 2 });
-    expect(run.coverage.notForecast).toEqual([{ meter: 'UNONE', reason: expect.stringMatching(/^no interval value in the 366 days before the data cut-off, and the profile coefficient method could not forecast it: no interval data and no profileClass/) }]);
+    expect(run.coverage.notForecast).toEqual([
+      {
+        meter: 'UNONE',
+        reason: expect.stringMatching(/^no interval value in the 366 days before the data cut-off, and the profile coefficient method could not forecast it: no interval data and no profileClass/),
+      },
+    ]);
     expect(run.warnings[0]).toMatch(/^1 of 4 member\(s\) not forecast; .*: the target's values leave them out\. UNONE \(/);
     expect(run.warnings).toContainEqual(expect.stringMatching(/^UOLD: forecast from the mean of its own values by day type and hour/));
     // Defect 14: a UTC-logged portfolio with the default area gets no calendar (it got TR's: Cumhuriyet Bayramı on 28–29 Oct).
@@ -156,7 +174,13 @@ describe.each(FLAVOURS)('forecast runs on real data that leave something out (%s
     expect(run.warnings).toContainEqual(expect.stringMatching(/^no holiday calendar: time zone "UTC" names no country and the portfolio area TR is not the country of that zone/));
     expect(countries).toEqual([null]);
     // Defect 1, forecast side: the 12 suspect values are counted at the top level, with the reason.
-    expect(run.valuesLeftOut).toMatchObject({ values: 12, suspect: 12, missing: 0, meters: [{ meter: 'U4', suspect: 12, missing: 0 }], reason: expect.stringMatching(/suspect or missing value are left out/) });
+    expect(run.valuesLeftOut).toMatchObject({
+      values: 12,
+      suspect: 12,
+      missing: 0,
+      meters: [{ meter: 'U4', suspect: 12, missing: 0 }],
+      reason: expect.stringMatching(/suspect or missing value are left out/),
+    });
     expect(run.warnings).toContainEqual(expect.stringMatching(/^12 value\(s\) of 1 meter\(s\) left out of the history \(12 suspect, 0 missing\)/));
     expect(run.metadata.engine.historyMean).toEqual(['meter:UOLD']);
 
@@ -174,7 +198,12 @@ describe.each(FLAVOURS)('forecast runs on real data that leave something out (%s
     // Each figure is to 10⁻⁶ (docs/api.md, Precision): the sum of three rounded ones is within 1.5·10⁻⁶ of the rounded sum.
     if (run.metadata.engine.portfolio.method === 'sum') day.rows.forEach((r: { p50: number }, h: number) => expect(r.p50).toBeCloseTo(u0[h] + u4[h] + uold.rows[h].p50, 5));
     // Every stored value of the run: no negative quantile, P10 ≤ P50 ≤ P90 (defect 5).
-    const bad = await t.database.db.selectFrom('forecast_values').select(['target', 'start']).where('run_id', '=', id).where((eb) => eb.or([eb('p10', '<', 0), eb('p10', '>', eb.ref('p50')), eb('p50', '>', eb.ref('p90'))])).execute();
+    const bad = await t.database.db
+      .selectFrom('forecast_values')
+      .select(['target', 'start'])
+      .where('run_id', '=', id)
+      .where((eb) => eb.or([eb('p10', '<', 0), eb('p10', '>', eb.ref('p50')), eb('p50', '>', eb.ref('p90'))]))
+      .execute();
     expect(bad).toEqual([]);
     const csv = await inject('GET', '/v1/forecasts?target=portfolio:UK&for=2019-11-21&format=csv', 'trader');
     expect(csv.headers).toMatchObject({ 'x-forecast-status': 'partial', 'x-forecast-unit': 'kWh', 'x-forecast-coverage': '3/4' });
@@ -186,7 +215,9 @@ describe.each(FLAVOURS)('forecast runs on real data that leave something out (%s
     await createForecastWorker({ database: t.database, engine: real, pollMs: 60_000 }).tick();
     const run = (await inject('GET', `/v1/forecasts/runs/${id}`, 'trader')).json();
     expect(run.status).toBe('failed');
-    expect(run.error).toMatch(/^meter:USUS: no usable active import before the data cut-off \S+: 48 value\(s\) of 1 meter\(s\) in the 366 days before it are left out \(48 suspect, 0 missing\): a forecast reads measured, validated, estimated and edited values only/);
+    expect(run.error).toMatch(
+      /^meter:USUS: no usable active import before the data cut-off \S+: 48 value\(s\) of 1 meter\(s\) in the 366 days before it are left out \(48 suspect, 0 missing\): a forecast reads measured, validated, estimated and edited values only/,
+    );
     expect(run.valuesLeftOut).toMatchObject({ values: 48, suspect: 48, missing: 0 });
     expect(run.holidayCalendar).toEqual({ country: null, source: 'none' });
   });

@@ -48,7 +48,13 @@ describe('forecast metrics', () => {
 
   it('pools series by their sums', () => {
     const a = evaluate(actual, model);
-    const b = evaluate([10, 20], [{ p10: 10, p50: 20, p90: 20 }, { p10: 10, p50: 20, p90: 30 }]);
+    const b = evaluate(
+      [10, 20],
+      [
+        { p10: 10, p50: 20, p90: 20 },
+        { p10: 10, p50: 20, p90: 30 },
+      ],
+    );
     const pooled = combineMetrics([a, b]);
     expect(pooled.n).toBe(5);
     expect(pooled.wape).toBeCloseTo((32 + 10) / (302 + 30), 10);

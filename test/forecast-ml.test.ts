@@ -66,7 +66,10 @@ beforeAll(async () => {
   await tfReady(() => {});
   tensorsBefore = tf.memory().numTensors;
   const { ctx } = dayAhead(FIRST_ISSUE);
-  fitted = await mlModel(FAST).fit(SERIES.map((s) => asOf(s, ctx.dataCutoff)), ctx);
+  fitted = await mlModel(FAST).fit(
+    SERIES.map((s) => asOf(s, ctx.dataCutoff)),
+    ctx,
+  );
 }, 60_000);
 
 describe('ML model (global MLP)', () => {
@@ -79,10 +82,17 @@ describe('ML model (global MLP)', () => {
 
   it('day-ahead P50 beats naive D−7 (MAE over 7 issue days, both meters)', async () => {
     let model: MlFittedModel = fitted;
-    let mlAbs = 0, naiveAbs = 0, inside = 0, n = 0;
+    let mlAbs = 0,
+      naiveAbs = 0,
+      inside = 0,
+      n = 0;
     for (let d = 0; d < 7; d++) {
       const { ctx, fromMs, toMs } = dayAhead(shiftDate(FIRST_ISSUE, d));
-      if (d > 0) model = (await model.update!(SERIES.map((s) => asOf(s, ctx.dataCutoff)), ctx)) as MlFittedModel;
+      if (d > 0)
+        model = (await model.update!(
+          SERIES.map((s) => asOf(s, ctx.dataCutoff)),
+          ctx,
+        )) as MlFittedModel;
       const rows = await model.predict({ fromMs, toMs });
       expect(rows.map((r) => r.length)).toEqual([24, 24]);
       rows.forEach((rs, j) => {

@@ -31,8 +31,7 @@ describe('forecast models end to end (embedded)', () => {
   let t: TestApp;
   // The models run in a forecast thread, as in the service (forecast/forecast-threads.ts).
   const threads: ForecastThreads = createForecastThreads();
-  const inject = (method: 'GET' | 'POST' | 'PUT', url: string, role: 'admin' | 'trader', payload?: object) =>
-    t.app.inject({ method, url, headers: t.auth(role), ...(payload ? { payload } : {}) });
+  const inject = (method: 'GET' | 'POST' | 'PUT', url: string, role: 'admin' | 'trader', payload?: object) => t.app.inject({ method, url, headers: t.auth(role), ...(payload ? { payload } : {}) });
 
   beforeAll(async () => {
     t = await testApp('embedded');

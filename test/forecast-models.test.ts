@@ -15,13 +15,20 @@ describe('residual quantiles', () => {
     expect(quantileSorted(s, 0.1)).toBe(1); // position 1
     expect(quantileSorted(s, 0.9)).toBe(9); // position 9
     expect(quantileSorted(s, 0.5)).toBe(5);
-    expect(quantileSorted(Float64Array.from({ length: 19 }, (_, i) => i + 1), 0.1)).toBe(2); // position 20·0.1 = 2
+    expect(
+      quantileSorted(
+        Float64Array.from({ length: 19 }, (_, i) => i + 1),
+        0.1,
+      ),
+    ).toBe(2); // position 20·0.1 = 2
     expect(quantileSorted(Float64Array.of(7), 0.9)).toBe(7);
     expect(quantileSorted(new Float64Array(0), 0.5)).toBeNaN();
   });
   it('buckets by day type × hour, fall back to the hour, then pooled', () => {
     // Hour 5 workday: 20 residuals −10 … 9 (bucket); hour 5 saturday: 3 residuals (too few → hour 5 pooled); hour 6: none (→ pooled).
-    const hour: number[] = [], dayType: number[] = [], residual: number[] = [];
+    const hour: number[] = [],
+      dayType: number[] = [],
+      residual: number[] = [];
     for (let i = 0; i < 20; i++) hour.push(5), dayType.push(0), residual.push(i - 10);
     for (const r of [100, 200, 300]) hour.push(5), dayType.push(1), residual.push(r);
     hour.push(7), dayType.push(0), residual.push(NaN);
@@ -182,8 +189,16 @@ describe('real data (Cambridge building b0)', () => {
 
 describe('profile coefficient method (no interval data)', () => {
   const meter = { region: null, tariff: 'single' as const, profileClass: 'residential', timezone: 'Europe/Istanbul' };
-  const row = (period: string, dayType: 'workday' | 'saturday' | 'sunday' | 'holiday', hour: number, coefficient: number) =>
-    ({ period, region: '*', readingType: 'single' as const, profileGroup: 'residential', date: null, dayType, hour, coefficient });
+  const row = (period: string, dayType: 'workday' | 'saturday' | 'sunday' | 'holiday', hour: number, coefficient: number) => ({
+    period,
+    region: '*',
+    readingType: 'single' as const,
+    profileGroup: 'residential',
+    date: null,
+    dayType,
+    hour,
+    coefficient,
+  });
   const empty: SeriesData = { id: 'meter:P', timezone: 'Europe/Istanbul', startMs: Date.parse('2025-01-01T00:00:00+03:00'), values: new Float64Array(0) };
   const ctx: FitContext = { issueTime: Date.parse('2025-04-20T10:00:00+03:00'), dataCutoff: Date.parse('2025-04-20T10:00:00+03:00'), country: 'TR' };
   it('spreads a monthly total by day type × hour shares, Turkish holidays as sundays', async () => {
@@ -204,7 +219,8 @@ describe('profile coefficient method (no interval data)', () => {
   });
   it('annual total over the year; unknown series NaN; missing coefficients are an error', async () => {
     const coefficients = Array.from({ length: 12 }, (_, m) => `2025-${String(m + 1).padStart(2, '0')}`).flatMap((p) =>
-      (['workday', 'saturday', 'sunday'] as const).flatMap((d) => Array.from({ length: 24 }, (_, h) => row(p, d, h, 1))));
+      (['workday', 'saturday', 'sunday'] as const).flatMap((d) => Array.from({ length: 24 }, (_, h) => row(p, d, h, 1))),
+    );
     const model = coefficientModel({ coefficients, targets: { 'meter:P': { meter, annualTotal: 8760 } } });
     const fit = await model.fit([empty, { ...empty, id: 'meter:Q' }], ctx);
     const from = Date.parse('2025-05-05T00:00:00+03:00');

@@ -35,7 +35,10 @@ describe.each(FLAVOURS)('forecast repository (%s)', (flavour) => {
       { id: 'H60', portfolio: 'P', group: 'G' },
       { id: 'WX', commodity: 'weather' },
     ]);
-    await upsertMeters(database, valid.map((v) => v.meter));
+    await upsertMeters(
+      database,
+      valid.map((v) => v.meter),
+    );
     const rows: object[] = [];
     const q = (h: number, m: number, value: number, extra: object = {}) => rows.push({ meter: 'Q15', channel: 'active_import', start: at(h, m), value, ...extra });
     [1, 2, 3, 4].forEach((v, i) => q(0, i * 15, v));
@@ -55,7 +58,14 @@ describe.each(FLAVOURS)('forecast repository (%s)', (flavour) => {
   afterAll(async () => database?.close());
 
   it('sums 15-minute values to whole hours in SQL; incomplete or suspect hours are NaN; estimated/edited marked', async () => {
-    const h = await loadHourlyHistory(database, { meters: [{ id: ids.Q15, intervalMinutes: 15, multiplier: 2 }, { id: ids.H60, intervalMinutes: 60, multiplier: 1 }], fromMs: T0, toMs: T0 + 8 * HOUR });
+    const h = await loadHourlyHistory(database, {
+      meters: [
+        { id: ids.Q15, intervalMinutes: 15, multiplier: 2 },
+        { id: ids.H60, intervalMinutes: 60, multiplier: 1 },
+      ],
+      fromMs: T0,
+      toMs: T0 + 8 * HOUR,
+    });
     expect([...h.get(ids.Q15)!.values]).toEqual([20, 4, NaN, NaN, 16, NaN, NaN, NaN]);
     expect([...h.get(ids.Q15)!.estimated]).toEqual([0, 1, 0, 0, 0, 0, 0, 0]);
     expect([...h.get(ids.H60)!.values]).toEqual([5, 6, 7, 8, 9, 10, 4, NaN]);
@@ -70,7 +80,7 @@ describe.each(FLAVOURS)('forecast repository (%s)', (flavour) => {
     expect([...t.get(ids.WX)!]).toEqual([10.25, NaN, NaN, 12, NaN]);
   });
 
-  it('a portfolio: member series cut at the data cut-off, their sum as the aggregate, the members\' station as weather', async () => {
+  it("a portfolio: member series cut at the data cut-off, their sum as the aggregate, the members' station as weather", async () => {
     const r = await resolveTarget(database, { kind: 'portfolio', id: 'P' });
     expect(r.ok).toBe(true);
     if (!r.ok) return;
@@ -80,12 +90,18 @@ describe.each(FLAVOURS)('forecast repository (%s)', (flavour) => {
     expect([...s.members[1].values]).toEqual([20, 4, NaN, NaN, NaN]); // hour 2 ends after the cut-off (02:59): not known
     expect([...s.aggregate!.values]).toEqual([25, 10, NaN, NaN, NaN]);
     expect([...s.aggregate!.temperature!]).toEqual([10.25, NaN, NaN, 12, NaN]); // weather runs past the cut-off (forecast)
-    expect(s.coverage).toEqual([{ meter: 'H60', hours: 2, estimated: 0 }, { meter: 'Q15', hours: 2, estimated: 1 }]);
+    expect(s.coverage).toEqual([
+      { meter: 'H60', hours: 2, estimated: 0 },
+      { meter: 'Q15', hours: 2, estimated: 1 },
+    ]);
   });
 
   it('a portfolio of 9 members (read a few meters per statement on the embedded database): each member gets its own history, in member order', async () => {
     const { valid } = parseMeterRows(Array.from({ length: 9 }, (_, k) => ({ id: `M${k}`, portfolio: 'NINE', multiplier: k + 1 })));
-    await upsertMeters(database, valid.map((v) => v.meter));
+    await upsertMeters(
+      database,
+      valid.map((v) => v.meter),
+    );
     // Meter Mk: hours 0..2 = 10k, 10k + 1, 10k + 2 (kWh before its multiplier k + 1).
     const rows = Array.from({ length: 9 }, (_, k) => [0, 1, 2].map((h) => ({ meter: `M${k}`, channel: 'active_import', start: at(h), value: 10 * k + h }))).flat();
     expect((await ingestReadings(database, rows, { transport: 'http', principal: 'test' })).rejected).toEqual([]);
@@ -101,14 +117,22 @@ describe.each(FLAVOURS)('forecast repository (%s)', (flavour) => {
     await claimRun(database, 'w', id);
     const odd = 'meter:a\tb\nc\\d\re';
     await completeRun(database, id, {
-      dataCutoff: new Date(T0), from: new Date(T0), to: new Date(T0 + 3 * HOUR), usedModel: 'naive', metadata: { note: 'x' }, metrics: { wape: 0.1 },
+      dataCutoff: new Date(T0),
+      from: new Date(T0),
+      to: new Date(T0 + 3 * HOUR),
+      usedModel: 'naive',
+      metadata: { note: 'x' },
+      metrics: { wape: 0.1 },
       values: [
         { target: odd, startMs: T0, p10: NaN, p50: 1.5e-7, p90: Infinity },
         { target: odd, startMs: T0 + HOUR, p10: 1, p50: 2, p90: 3 },
         { target: odd, startMs: T0 + 2 * HOUR, p10: 1, p50: NaN, p90: 3 },
       ],
     });
-    expect((await listRunValues(database, id, odd)).map((v) => [v.start.getTime() - T0, v.p10, v.p50, v.p90])).toEqual([[0, null, 1.5e-7, null], [HOUR, 1, 2, 3]]);
+    expect((await listRunValues(database, id, odd)).map((v) => [v.start.getTime() - T0, v.p10, v.p50, v.p90])).toEqual([
+      [0, null, 1.5e-7, null],
+      [HOUR, 1, 2, 3],
+    ]);
     const run = await database.db.selectFrom('forecast_runs').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
     expect(run).toMatchObject({ status: 'done', progress: 1, used_model: 'naive', metadata: { note: 'x' }, metrics: { wape: 0.1 } });
   });
@@ -118,7 +142,12 @@ describe.each(FLAVOURS)('forecast repository (%s)', (flavour) => {
       const id = await createRun(database, { target: 'meter:H60', horizon: 'day-ahead', model: 'naive', issueTime: new Date(issue), requestedBy: 't' });
       await claimRun(database, 'w', id);
       await completeRun(database, id, {
-        dataCutoff: new Date(issue), from: new Date(T0), to: new Date(T0 + 6 * HOUR), usedModel: 'naive', metadata: {}, metrics: null,
+        dataCutoff: new Date(issue),
+        from: new Date(T0),
+        to: new Date(T0 + 6 * HOUR),
+        usedModel: 'naive',
+        metadata: {},
+        metrics: null,
         values: hours.map((h) => ({ target: 'meter:H60', startMs: T0 + h * HOUR, p10: p50 - 1, p50, p90: p50 + 1 })),
       });
       return id;
@@ -128,7 +157,12 @@ describe.each(FLAVOURS)('forecast repository (%s)', (flavour) => {
     const queued = await createRun(database, { target: 'meter:H60', horizon: 'day-ahead', model: 'naive', issueTime: new Date('2026-03-02T00:00:00Z'), requestedBy: 't' });
     expect(queued).toBeGreaterThan(late);
     const hours = await listIssuedHours(database, { series: 'meter:H60', horizon: 'day-ahead', fromMs: T0, toMs: T0 + 6 * HOUR });
-    expect(hours.map((h) => [h.startMs - T0, h.p50, h.runId])).toEqual([[0, 1, early], [HOUR, 1, early], [2 * HOUR, 2, late], [3 * HOUR, 2, late]]);
+    expect(hours.map((h) => [h.startMs - T0, h.p50, h.runId])).toEqual([
+      [0, 1, early],
+      [HOUR, 1, early],
+      [2 * HOUR, 2, late],
+      [3 * HOUR, 2, late],
+    ]);
     const day = await findIssuedForecast(database, { series: 'meter:H60', horizon: 'day-ahead', fromMs: T0, toMs: T0 + 24 * HOUR });
     expect(day?.run.id).toBe(late);
     expect(day?.values.map((v) => v.p50)).toEqual([2, 2, 2, 2]);

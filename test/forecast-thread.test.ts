@@ -105,7 +105,12 @@ describe.each(FLAVOURS.filter((f) => f !== 'timescaledb'))('forecast runs in a w
       expect(engine.thread).toEqual(expect.any(Number));
       expect(engine.thread).toBeGreaterThan(0);
       expect(engine.requested).toBe('auto');
-      expect(component.probe.check()).toMatchObject({ ok: true, running: null, done: expect.any(Number), threads: { size: 1, started: 1, busy: 0, restarts: 0, backend: expect.stringMatching(/^(wasm|tensorflow|cpu)$/) } });
+      expect(component.probe.check()).toMatchObject({
+        ok: true,
+        running: null,
+        done: expect.any(Number),
+        threads: { size: 1, started: 1, busy: 0, restarts: 0, backend: expect.stringMatching(/^(wasm|tensorflow|cpu)$/) },
+      });
     } finally {
       await component.stop();
     }
@@ -119,31 +124,49 @@ describe.each(FLAVOURS.filter((f) => f !== 'timescaledb'))('forecast runs in a w
     expect(threadLag, `max timer lag ${threadLag.toFixed(0)} ms with the thread, ${before.maxLagMs.toFixed(0)} ms in-process`).toBeLessThan(before.maxLagMs / 2);
   }, 600_000);
 
-  it('a thread that dies fails its run with the reason, is restarted, and the next run succeeds; a task error comes back as the thread\'s message', async () => {
+  it("a thread that dies fails its run with the reason, is restarted, and the next run succeeds; a task error comes back as the thread's message", async () => {
     const threads = createForecastThreads({ entry: new URL('./fixtures/forecast-thread-faulty.mjs', import.meta.url) });
     const worker = createForecastWorker({ database: t.database, engine: storedTargetEngine(t.database, threads), pollMs: 60_000, threads });
     try {
       const run = (target: string) => createRun(t.database, { target, horizon: 'day-ahead', model: 'naive', issueTime: ISSUE, requestedBy: 'test' });
       const crash = await run('meter:CRASHER');
       await worker.tick();
-      expect(await getRun(t.database, crash)).toMatchObject({ status: 'failed', error: expect.stringMatching(/^forecast failed: the forecast thread stopped while computing \(exit code 70\); the thread was restarted/) });
+      expect(await getRun(t.database, crash)).toMatchObject({
+        status: 'failed',
+        error: expect.stringMatching(/^forecast failed: the forecast thread stopped while computing \(exit code 70\); the thread was restarted/),
+      });
       const thrown = await run('meter:THROWER');
       const next = await run('portfolio:P');
       await worker.tick();
-      expect(await getRun(t.database, thrown)).toMatchObject({ status: 'failed', error: expect.stringMatching(/^forecast failed: the forecast thread stopped while computing \(simulated fault in the forecast thread\)/) });
+      expect(await getRun(t.database, thrown)).toMatchObject({
+        status: 'failed',
+        error: expect.stringMatching(/^forecast failed: the forecast thread stopped while computing \(simulated fault in the forecast thread\)/),
+      });
       const ok = await getRun(t.database, next);
       expect(ok?.status, ok?.error ?? '').toBe('done');
-      expect((ok?.metadata?.engine as Record<string, unknown>).thread).toBeGreaterThan(0);
+      expect((ok!.metadata!.engine as Record<string, unknown>).thread).toBeGreaterThan(0);
       expect(worker.probe.check()).toMatchObject({ ok: true, done: 1, failed: 2, threads: { restarts: 2, lastCrash: 'simulated fault in the forecast thread', started: 1 } });
       // An error thrown inside a task rejects with the thread's message; the thread stays.
-      await expect(threads.forecast({ series: [], ctx: { issueTime: 0, dataCutoff: 0, country: null }, horizon: { fromMs: 0, toMs: 3_600_000, name: 'day-ahead' }, opts: { model: 'naive', target: 'x', timezone: 'UTC', dayAheadCutoff: '10:00' } })).rejects.toThrow(
-        /^runForecast: no series$/,
-      );
+      await expect(
+        threads.forecast({
+          series: [],
+          ctx: { issueTime: 0, dataCutoff: 0, country: null },
+          horizon: { fromMs: 0, toMs: 3_600_000, name: 'day-ahead' },
+          opts: { model: 'naive', target: 'x', timezone: 'UTC', dayAheadCutoff: '10:00' },
+        }),
+      ).rejects.toThrow(/^runForecast: no series$/);
       expect(threads.probe()).toMatchObject({ restarts: 2, started: 1 });
     } finally {
       await worker.stop();
     }
     expect(threads.probe().started).toBe(0);
-    await expect(threads.forecast({ series: [], ctx: { issueTime: 0, dataCutoff: 0, country: null }, horizon: { fromMs: 0, toMs: 1, name: 'day-ahead' }, opts: { model: 'naive', target: 'x', timezone: 'UTC', dayAheadCutoff: '10:00' } })).rejects.toThrow(/stopped/);
+    await expect(
+      threads.forecast({
+        series: [],
+        ctx: { issueTime: 0, dataCutoff: 0, country: null },
+        horizon: { fromMs: 0, toMs: 1, name: 'day-ahead' },
+        opts: { model: 'naive', target: 'x', timezone: 'UTC', dayAheadCutoff: '10:00' },
+      }),
+    ).rejects.toThrow(/stopped/);
   }, 300_000);
 });

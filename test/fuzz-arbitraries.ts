@@ -131,11 +131,16 @@ export function hostileRow(meters: readonly string[]): fc.Arbitrary<unknown> {
   const base = fc.record({ meter: fc.constantFrom(...meters), hour: fc.integer({ min: 0, max: 364 * 24 }), value: fc.integer({ min: 0, max: 1_000_000 }).map((v) => v / 1000) });
   const field = fc.constantFrom(...Object.keys(FIELD_POISON));
   const poisoned = fc
-    .tuple(base, fc.uniqueArray(field, { minLength: 1, maxLength: 2 }).chain((fs) => fc.tuple(...fs.map((f) => FIELD_POISON[f].map((v) => [f, v] as const)))), fc.boolean())
+    .tuple(
+      base,
+      fc.uniqueArray(field, { minLength: 1, maxLength: 2 }).chain((fs) => fc.tuple(...fs.map((f) => FIELD_POISON[f].map((v) => [f, v] as const)))),
+      fc.boolean(),
+    )
     .map(([b, poison, drop]) => {
       const row: Record<string, unknown> = { meter: b.meter, channel: 'active_import', start: new Date(Date.UTC(2023, 0, 1) + b.hour * 3_600_000).toISOString(), value: b.value };
       for (const [f, v] of poison) {
-        if (drop && f !== 'extra' && poison.length === 1) delete row[f]; // the field missing altogether
+        if (drop && f !== 'extra' && poison.length === 1)
+          delete row[f]; // the field missing altogether
         else row[f] = v;
       }
       return row;

@@ -42,10 +42,10 @@ interface GoodRow {
 }
 
 /** Valid rows (hour starts in 2024–2025, Wh resolution), distinct meter/start within a batch. */
-const goodRows = fc.uniqueArray(
-  fc.record({ meter: fc.constantFrom(...METERS), hour: fc.integer({ min: 0, max: 2 * 365 * 24 }), wh: fc.integer({ min: 0, max: 10_000_000 }) }),
-  { selector: (r) => `${r.meter}|${r.hour}`, maxLength: 30 },
-);
+const goodRows = fc.uniqueArray(fc.record({ meter: fc.constantFrom(...METERS), hour: fc.integer({ min: 0, max: 2 * 365 * 24 }), wh: fc.integer({ min: 0, max: 10_000_000 }) }), {
+  selector: (r) => `${r.meter}|${r.hour}`,
+  maxLength: 30,
+});
 
 /**
  * A batch: good rows in order, hostile rows inserted anywhere, exact repeats
@@ -146,7 +146,11 @@ describe.each(FLAVOURS)('ingest paths under hostile input (%s)', (flavour) => {
     await fc.assert(
       fc.asyncProperty(batch, async (items) => {
         const before = await rejectCount(t.database);
-        const result = await ingestReadings(t.database, items.map((i) => i.row), { transport: 'http', principal: 'fuzz' });
+        const result = await ingestReadings(
+          t.database,
+          items.map((i) => i.row),
+          { transport: 'http', principal: 'fuzz' },
+        );
         await checkOutcome(t.database, items, result, before);
       }),
       fuzzParams(DB_RUNS),
@@ -167,7 +171,12 @@ describe.each(FLAVOURS)('ingest paths under hostile input (%s)', (flavour) => {
         }
         // JSON has no NaN/Infinity/undefined: the row as the service received it is what is checked
         const sent = (JSON.parse(body) as { readings: unknown[] }).readings;
-        await checkOutcome(t.database, items.map((i, k) => ({ ...i, row: i.tag === 'hostile' ? sent[k] : i.row })), res.json<IngestResult>(), before);
+        await checkOutcome(
+          t.database,
+          items.map((i, k) => ({ ...i, row: i.tag === 'hostile' ? sent[k] : i.row })),
+          res.json<IngestResult>(),
+          before,
+        );
       }),
       fuzzParams(DB_RUNS),
     );
@@ -201,7 +210,9 @@ describe.each(FLAVOURS)('ingest paths under hostile input (%s)', (flavour) => {
       fc.asyncProperty(fc.array(message, { minLength: 1, maxLength: 4 }), async (specs) => {
         const before = await rejectCount(t.database);
         const messages: BatchMessage[] = specs.map(([items, topic, shape, bytes]) => {
-          const rows = topic.includes('/meters/') ? items.map((i) => (i.row !== null && typeof i.row === 'object' && 'meter' in i.row ? { ...i.row, meter: undefined } : i.row)) : items.map((i) => i.row);
+          const rows = topic.includes('/meters/')
+            ? items.map((i) => (i.row !== null && typeof i.row === 'object' && 'meter' in i.row ? { ...i.row, meter: undefined } : i.row))
+            : items.map((i) => i.row);
           const text = shape === 'wrapper' ? jsonText({ id: 1, ack: true, readings: rows }) : jsonText(rows);
           const payload = shape === 'bytes' ? bytes : new TextEncoder().encode(shape === 'truncated' ? text.slice(0, Math.max(0, text.length - 2)) : text);
           const route = parseTopic(topic)!;

@@ -61,14 +61,7 @@ const EOL = fc.constantFrom('\n', '\r\n', '\r');
 /** A CSV cell: a value of the expected vocabulary or garbage, quoted or not. */
 const cell = (vocabulary: readonly string[]) =>
   fc
-    .tuple(
-      fc.oneof(
-        { weight: 3, arbitrary: fc.constantFrom(...vocabulary) },
-        { weight: 2, arbitrary: hostileString },
-        { weight: 1, arbitrary: hostileNumber.map(String) },
-      ),
-      fc.nat({ max: 3 }),
-    )
+    .tuple(fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...vocabulary) }, { weight: 2, arbitrary: hostileString }, { weight: 1, arbitrary: hostileNumber.map(String) }), fc.nat({ max: 3 }))
     .map(([v, q]) => (q === 0 ? `"${v.replaceAll('"', '""')}"` : q === 1 ? `"${v}` : v));
 
 /** A CSV text: header from `header`, data lines of cells from `vocabulary`, random delimiter, line ends and BOM. */
@@ -138,17 +131,23 @@ describe('CSV record parser', () => {
 
   it('decodeCsvBytes never throws and keeps valid UTF-8 as is', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.string({ unit: 'grapheme', maxLength: 100 }).map((s) => new TextEncoder().encode(s))), (bytes) => {
-        const text = decodeCsvBytes(bytes);
-        expect(typeof text).toBe('string');
-        let utf8: string | undefined;
-        try {
-          utf8 = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-        } catch {
-          utf8 = undefined;
-        }
-        if (utf8 !== undefined) expect(text).toBe(utf8);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 300 }),
+          fc.string({ unit: 'grapheme', maxLength: 100 }).map((s) => new TextEncoder().encode(s)),
+        ),
+        (bytes) => {
+          const text = decodeCsvBytes(bytes);
+          expect(typeof text).toBe('string');
+          let utf8: string | undefined;
+          try {
+            utf8 = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+          } catch {
+            utf8 = undefined;
+          }
+          if (utf8 !== undefined) expect(text).toBe(utf8);
+        },
+      ),
       fuzzParams(PURE_RUNS),
     );
   });
@@ -246,19 +245,23 @@ describe('settlement CSV', () => {
   );
   it('throws only CsvHeaderError; every data record is in exactly one group row or reject', () => {
     fc.assert(
-      fc.property(csvText(header, ['M1', '2026-03-01T00:00:00+03:00', '1,5', '1.5', '1', '2', '0', '-1', '1.5e3', '1e300', '99999999999', '1e999']), fc.option(fc.integer({ min: 1, max: 5 }), { nil: undefined }), (text, v) => {
-        const out = onlyThrows(() => parseSettlementCsv(text, v), [CsvHeaderError]);
-        if (!out) return;
-        const { records } = recordsOf(text);
-        const lines = [...out.groups.flatMap((g) => g.lines), ...out.rejected.map((r) => r.line)].sort((a, b) => a - b);
-        expect(lines).toEqual(records.slice(1).map((r) => r.line));
-        for (const g of out.groups) {
-          expect(Number.isInteger(g.version) && g.version >= 1 && g.version <= 2_147_483_647).toBe(true); // settlement_rows.version is an integer
-          expect(g.rows).toHaveLength(g.lines.length);
-          for (const row of g.rows) for (const k of ['withdrawal', 'supply']) if (typeof row[k] === 'number') expect(Number.isFinite(row[k])).toBe(true);
-        }
-        for (const r of out.rejected) expect(r.reason).not.toBe('');
-      }),
+      fc.property(
+        csvText(header, ['M1', '2026-03-01T00:00:00+03:00', '1,5', '1.5', '1', '2', '0', '-1', '1.5e3', '1e300', '99999999999', '1e999']),
+        fc.option(fc.integer({ min: 1, max: 5 }), { nil: undefined }),
+        (text, v) => {
+          const out = onlyThrows(() => parseSettlementCsv(text, v), [CsvHeaderError]);
+          if (!out) return;
+          const { records } = recordsOf(text);
+          const lines = [...out.groups.flatMap((g) => g.lines), ...out.rejected.map((r) => r.line)].sort((a, b) => a - b);
+          expect(lines).toEqual(records.slice(1).map((r) => r.line));
+          for (const g of out.groups) {
+            expect(Number.isInteger(g.version) && g.version >= 1 && g.version <= 2_147_483_647).toBe(true); // settlement_rows.version is an integer
+            expect(g.rows).toHaveLength(g.lines.length);
+            for (const row of g.rows) for (const k of ['withdrawal', 'supply']) if (typeof row[k] === 'number') expect(Number.isFinite(row[k])).toBe(true);
+          }
+          for (const r of out.rejected) expect(r.reason).not.toBe('');
+        },
+      ),
       fuzzParams(PURE_RUNS),
     );
   });
@@ -266,13 +269,29 @@ describe('settlement CSV', () => {
 
 describe('profile coefficient CSV', () => {
   const header = fc.oneof(
-    fc.constantFrom<string[]>(
-      ['region', 'readingType', 'profileGroup', 'date', 'hour', 'coefficient'],
-      ['Dağıtım Şirketi', 'Okuma Tipi', 'Abone Grubu', 'Dönem', 'Gün Tipi', 'Saat', 'Katsayı'],
-    ),
+    fc.constantFrom<string[]>(['region', 'readingType', 'profileGroup', 'date', 'hour', 'coefficient'], ['Dağıtım Şirketi', 'Okuma Tipi', 'Abone Grubu', 'Dönem', 'Gün Tipi', 'Saat', 'Katsayı']),
     fc.array(fc.oneof(fc.constantFrom('region', 'readingType', 'profileGroup', 'date', 'hour', 'coefficient', 'İ'), hostileString), { maxLength: 8 }),
   );
-  const vocabulary = ['*', 'single', 'tek zamanlı', 'mesken', '2026-01-01', '01.01.2026', '00.00.0000', '31.02.2026', '2026-13', 'hafta içi', '0', '23', '24', '23:00', '0,0412', '0.0412', '1e999', '9'.repeat(400)];
+  const vocabulary = [
+    '*',
+    'single',
+    'tek zamanlı',
+    'mesken',
+    '2026-01-01',
+    '01.01.2026',
+    '00.00.0000',
+    '31.02.2026',
+    '2026-13',
+    'hafta içi',
+    '0',
+    '23',
+    '24',
+    '23:00',
+    '0,0412',
+    '0.0412',
+    '1e999',
+    '9'.repeat(400),
+  ];
   /** Per-day layout with each column from its own vocabulary: rows that get past the parser into the row check. */
   const perDay = fc
     .array(
@@ -337,7 +356,10 @@ describe('EPİAŞ CSV', () => {
       fc.constantFrom('00.00.0000', '31.02.2016', '29.02.2017', '27/03/2016', '01.01.0000', '01.01.9999', '1.1.2016'),
       hostileString,
     );
-    const hour = fc.oneof(fc.integer({ min: 0, max: 30 }).map((h) => `${String(h).padStart(2, '0')}:00`), hostileString);
+    const hour = fc.oneof(
+      fc.integer({ min: 0, max: 30 }).map((h) => `${String(h).padStart(2, '0')}:00`),
+      hostileString,
+    );
     const value = fc.oneof(fc.constantFrom('26.298,80', '0', '0,00', '-1,5', '9'.repeat(400), '1.234.567', ''), hostileString);
     const row = fc.tuple(date, hour, value).map((cells) => cells.map((c) => `"${c.replaceAll('"', '""')}"`).join(','));
     fc.assert(
@@ -399,13 +421,34 @@ describe('Modbus register decoding', () => {
         const buf = Buffer.alloc(8);
         let expected: number;
         switch (s.type) {
-          case 'uint16': expected = Number(big % 65_536n); buf.writeUInt16BE(expected); break;
-          case 'int16': expected = Number(big % 65_536n) - 32_768; buf.writeInt16BE(expected); break;
-          case 'uint32': expected = Number(big % 2n ** 32n); buf.writeUInt32BE(expected); break;
-          case 'int32': expected = Number(big % 2n ** 32n) - 2 ** 31; buf.writeInt32BE(expected); break;
-          case 'float32': buf.writeFloatBE(d); expected = buf.readFloatBE(0); break;
-          case 'float64': expected = d; buf.writeDoubleBE(d); break;
-          case 'uint64': expected = Number(big); buf.writeBigUInt64BE(big); break;
+          case 'uint16':
+            expected = Number(big % 65_536n);
+            buf.writeUInt16BE(expected);
+            break;
+          case 'int16':
+            expected = Number(big % 65_536n) - 32_768;
+            buf.writeInt16BE(expected);
+            break;
+          case 'uint32':
+            expected = Number(big % 2n ** 32n);
+            buf.writeUInt32BE(expected);
+            break;
+          case 'int32':
+            expected = Number(big % 2n ** 32n) - 2 ** 31;
+            buf.writeInt32BE(expected);
+            break;
+          case 'float32':
+            buf.writeFloatBE(d);
+            expected = buf.readFloatBE(0);
+            break;
+          case 'float64':
+            expected = d;
+            buf.writeDoubleBE(d);
+            break;
+          case 'uint64':
+            expected = Number(big);
+            buf.writeBigUInt64BE(big);
+            break;
         }
         const words = Array.from({ length: n }, (_, i) => (s.byteSwap ? buf.readUInt16LE(i * 2) : buf.readUInt16BE(i * 2)));
         if (s.wordOrder === 'little') words.reverse();
@@ -485,20 +528,47 @@ const ROUTES: TopicRoute[] = [
 /** MQTT payloads: random bytes, JSON of the documented shapes with hostile insides, truncations, NUL, 20 000-deep nesting. */
 const payload: fc.Arbitrary<Uint8Array> = fc.oneof(
   fc.uint8Array({ maxLength: 200 }),
-  fc.oneof(
-    fc.array(fc.oneof(senmlRecord, hostileValue), { maxLength: 8 }),
-    fc.record({ id: hostileValue, ack: fc.oneof(fc.boolean(), hostileValue), gateway: hostileValue, readings: fc.oneof(fc.array(senmlRecord, { maxLength: 5 }), hostileValue), events: hostileValue, rows: hostileValue }, { requiredKeys: [] }),
-    hostileValue,
-  ).chain((v) => {
-    let text: string;
-    try {
-      text = JSON.stringify(v) ?? 'null';
-    } catch {
-      text = nestedText(20_000); // too deep for JSON.stringify: send it as text
-    }
-    return fc.oneof(fc.constant(text), fc.nat({ max: text.length }).map((k) => text.slice(0, k)));
-  }).map((t) => new TextEncoder().encode(t)),
-  fc.constantFrom(nestedText(20_000), `{"readings":${nestedText(20_000)}}`, `[{"channel":"active_import","start":"2026-01-01T00:00:00Z","value":${nestedText(20_000)}}]`, '[{"n":"M1/active_import","v":' + nestedText(20_000) + '}]', '[]', '{}', 'null', '"\\u0000"').map((t) => new TextEncoder().encode(t)),
+  fc
+    .oneof(
+      fc.array(fc.oneof(senmlRecord, hostileValue), { maxLength: 8 }),
+      fc.record(
+        {
+          id: hostileValue,
+          ack: fc.oneof(fc.boolean(), hostileValue),
+          gateway: hostileValue,
+          readings: fc.oneof(fc.array(senmlRecord, { maxLength: 5 }), hostileValue),
+          events: hostileValue,
+          rows: hostileValue,
+        },
+        { requiredKeys: [] },
+      ),
+      hostileValue,
+    )
+    .chain((v) => {
+      let text: string;
+      try {
+        text = JSON.stringify(v) ?? 'null';
+      } catch {
+        text = nestedText(20_000); // too deep for JSON.stringify: send it as text
+      }
+      return fc.oneof(
+        fc.constant(text),
+        fc.nat({ max: text.length }).map((k) => text.slice(0, k)),
+      );
+    })
+    .map((t) => new TextEncoder().encode(t)),
+  fc
+    .constantFrom(
+      nestedText(20_000),
+      `{"readings":${nestedText(20_000)}}`,
+      `[{"channel":"active_import","start":"2026-01-01T00:00:00Z","value":${nestedText(20_000)}}]`,
+      '[{"n":"M1/active_import","v":' + nestedText(20_000) + '}]',
+      '[]',
+      '{}',
+      'null',
+      '"\\u0000"',
+    )
+    .map((t) => new TextEncoder().encode(t)),
 );
 
 describe('MQTT payload decoding', () => {
@@ -553,7 +623,8 @@ describe('NDJSON line splitting', () => {
         out.forEach((l, i) => {
           const seg = segments[i].endsWith('\r') ? segments[i].slice(0, -1) : segments[i];
           if (l.ok === false) expect(l.reason).not.toBe('');
-          if (seg.length > MAX) expect(l.ok).toBe(false); // over-long: rejected, not buffered and parsed
+          if (seg.length > MAX)
+            expect(l.ok).toBe(false); // over-long: rejected, not buffered and parsed
           else if (l.ok === true) expect(l.value).toEqual(JSON.parse(seg));
         });
       }),

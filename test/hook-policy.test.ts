@@ -91,7 +91,12 @@ describe('hook delivery policy', () => {
 const SPEC = { id: 'msg_p5jXN8AQM9LWM0D4loKWxJek', timestamp: 1614265330, body: '{"test": 2432232314}', key: Buffer.from('MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'base64') };
 const SPEC_SIGNATURE = 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=';
 // … and ours: a hook secret is used as its UTF-8 bytes (computed once with node:crypto and `standardwebhooks` 1.1.1 `{ format: 'raw' }`).
-const OURS = { id: '0b6f9f0e-3c9e-4d0a-9a55-5f7c2f4f1d2a', timestamp: 1772359201, body: '{"delivery":"0b6f9f0e-3c9e-4d0a-9a55-5f7c2f4f1d2a","event":"alarm.opened"}', key: 'whsec_Jx0test-secret_0123456789abc' };
+const OURS = {
+  id: '0b6f9f0e-3c9e-4d0a-9a55-5f7c2f4f1d2a',
+  timestamp: 1772359201,
+  body: '{"delivery":"0b6f9f0e-3c9e-4d0a-9a55-5f7c2f4f1d2a","event":"alarm.opened"}',
+  key: 'whsec_Jx0test-secret_0123456789abc',
+};
 const OURS_SIGNATURE = 'v1,ZIfiJk0j/g+ilg204HdCLqQuUu6B7IoqlMNFbuU+zYI=';
 const headersOf = (v: { id: string; timestamp: number }, signature: string) => ({ 'webhook-id': v.id, 'webhook-timestamp': String(v.timestamp), 'webhook-signature': signature });
 

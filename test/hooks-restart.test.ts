@@ -67,7 +67,10 @@ describe.each(FLAVOURS)('hook deliveries across a crash (%s)', (flavour) => {
       .returning('id')
       .execute();
     await createHook(db1, { url: rx.url, secret: SECRET, filter: {}, transitions: ['opened', 'acknowledged', 'closed'], createdBy: 'test' });
-    await recordEvents(db1, meters.map((m) => ({ meterId: m.id, code: 'valve_closed', at: new Date(T0), transport: 'test' })));
+    await recordEvents(
+      db1,
+      meters.map((m) => ({ meterId: m.id, code: 'valve_closed', at: new Date(T0), transport: 'test' })),
+    );
     const [r1] = await listAlarms(db1, { meter: 'R1', limit: 1 });
     await transitionAlarm(db1, r1.id, 'acknowledge', { actor: 'op' });
     await transitionAlarm(db1, r1.id, 'close', { actor: 'op' });
@@ -77,7 +80,17 @@ describe.each(FLAVOURS)('hook deliveries across a crash (%s)', (flavour) => {
     const cue1 = cuedTimeouts(1);
     const cue2 = cuedTimeouts(4);
     cleanups.push(async () => (cue1.close(), cue2.close()));
-    const first = createHookDispatcher({ database: db1, timeoutMs: 1000, maxAttempts: 5, backoffBaseMs: 20, backoffMaxMs: 100, pollMs: 20, concurrency: 1, post: cue1.post, requestTimeout: cue1.requestTimeout });
+    const first = createHookDispatcher({
+      database: db1,
+      timeoutMs: 1000,
+      maxAttempts: 5,
+      backoffBaseMs: 20,
+      backoffMaxMs: 100,
+      pollMs: 20,
+      concurrency: 1,
+      post: cue1.post,
+      requestTimeout: cue1.requestTimeout,
+    });
     await first.start();
     await until('the first request', () => rx.received.length === 1);
     await db1.close();
@@ -88,7 +101,17 @@ describe.each(FLAVOURS)('hook deliveries across a crash (%s)', (flavour) => {
     const db2 = await storage.open();
     cleanups.push(() => db2.close());
     await migrate(db2);
-    const second = createHookDispatcher({ database: db2, timeoutMs: 1000, maxAttempts: 5, backoffBaseMs: 20, backoffMaxMs: 100, pollMs: 20, concurrency: 4, post: cue2.post, requestTimeout: cue2.requestTimeout });
+    const second = createHookDispatcher({
+      database: db2,
+      timeoutMs: 1000,
+      maxAttempts: 5,
+      backoffBaseMs: 20,
+      backoffMaxMs: 100,
+      pollMs: 20,
+      concurrency: 4,
+      post: cue2.post,
+      requestTimeout: cue2.requestTimeout,
+    });
     await second.start();
     cleanups.push(() => second.stop());
     const stored = () => db2.db.selectFrom('hook_deliveries').select(['id', 'transition_id', 'alarm_id', 'status', 'attempts']).orderBy('transition_id').execute();
@@ -110,6 +133,10 @@ describe.each(FLAVOURS)('hook deliveries across a crash (%s)', (flavour) => {
     expect([...perId.entries()].filter(([id]) => id !== heldId).map(([, a]) => a.length)).toEqual([1, 1, 1, 1, 1]);
     expect(rx.received.every((r) => r.signatureOk)).toBe(true);
     // R1's three transitions in order.
-    expect(rx.received.filter((r) => r.body.meter.id === 'R1' && rx.acked.has(r.delivery) && r.attempt === perId.get(r.delivery)!.at(-1)).map((r) => r.body.transition.type)).toEqual(['opened', 'acknowledged', 'closed']);
+    expect(rx.received.filter((r) => r.body.meter.id === 'R1' && rx.acked.has(r.delivery) && r.attempt === perId.get(r.delivery)!.at(-1)).map((r) => r.body.transition.type)).toEqual([
+      'opened',
+      'acknowledged',
+      'closed',
+    ]);
   }, 60_000);
 });

@@ -26,7 +26,16 @@ describe.each(FLAVOURS)('hooks and work orders (%s)', (flavour) => {
   const deliveries = async (status?: string) => {
     const r = await t.app.inject({ method: 'GET', url: `/v1/hooks/${hookId}/deliveries${status ? `?status=${status}` : ''}`, headers: t.auth('admin') });
     expect(r.statusCode).toBe(200);
-    return r.json().deliveries as { id: string; alarmId: number; transition: string; status: string; attempts: number; lastStatus: number | null; lastError: string | null; deliveredAt: string | null }[];
+    return r.json().deliveries as {
+      id: string;
+      alarmId: number;
+      transition: string;
+      status: string;
+      attempts: number;
+      lastStatus: number | null;
+      lastError: string | null;
+      deliveredAt: string | null;
+    }[];
   };
   async function setUp(answer: (r: Received) => Answer, hook: Record<string, unknown>, opts: Partial<typeof FAST> = {}, now?: () => number): Promise<TestReceiver> {
     receiver = await startReceiver(SECRET, answer, now);
@@ -42,7 +51,18 @@ describe.each(FLAVOURS)('hooks and work orders (%s)', (flavour) => {
     t = await testApp(flavour);
     const rows = await t.database.db
       .insertInto('meters')
-      .values(['H1', 'H2', 'H3', 'H4', 'H5'].map((id, i) => ({ external_id: id, commodity: 'electricity', timezone: 'Europe/Istanbul', interval_minutes: 15, multiplier: 1, tariff: 'single', labels: '{}', group: i < 3 ? 'north' : 'south' })))
+      .values(
+        ['H1', 'H2', 'H3', 'H4', 'H5'].map((id, i) => ({
+          external_id: id,
+          commodity: 'electricity',
+          timezone: 'Europe/Istanbul',
+          interval_minutes: 15,
+          multiplier: 1,
+          tariff: 'single',
+          labels: '{}',
+          group: i < 3 ? 'north' : 'south',
+        })),
+      )
       .returning(['id', 'external_id'])
       .execute();
     for (const r of rows) meter[r.external_id] = r.id;
@@ -68,7 +88,15 @@ describe.each(FLAVOURS)('hooks and work orders (%s)', (flavour) => {
     expect(created.statusCode).toBe(201);
     const h = created.json();
     expect(h.secret).toMatch(/^whsec_[A-Za-z0-9_-]{32}$/);
-    expect(h).toMatchObject({ url: 'http://127.0.0.1:1/x', filter: { codes: ['tamper'] }, transitions: ['opened', 'acknowledged', 'closed'], active: true, createdBy: 'test-admin', pending: 0, failed: 0 });
+    expect(h).toMatchObject({
+      url: 'http://127.0.0.1:1/x',
+      filter: { codes: ['tamper'] },
+      transitions: ['opened', 'acknowledged', 'closed'],
+      active: true,
+      createdBy: 'test-admin',
+      pending: 0,
+      failed: 0,
+    });
     const one = await t.app.inject({ method: 'GET', url: `/v1/hooks/${h.id}`, headers: t.auth('admin') });
     expect(one.json()).not.toHaveProperty('secret');
     const list = await t.app.inject({ method: 'GET', url: '/v1/hooks', headers: t.auth('admin') });
@@ -211,8 +239,14 @@ describe.each(FLAVOURS)('hooks and work orders (%s)', (flavour) => {
     await until('opened, acknowledged and closed received', () => rx.received.length === 3);
     await Promise.all(pending);
     expect(rx.received.map((r) => r.body.event)).toEqual(['alarm.opened', 'alarm.acknowledged', 'alarm.closed']);
-    expect(rx.received[1].body).toMatchObject({ transition: { actor: 'test-operator', comment: 'work order WO-7: in_progress' }, alarm: { state: 'acknowledged', workOrder: { id: 'WO-7', status: 'in_progress' } } });
-    expect(rx.received[2].body).toMatchObject({ transition: { actor: 'test-operator', comment: 'meter replaced' }, alarm: { state: 'closed', closedBy: 'test-operator', workOrder: { id: 'WO-7', status: 'done' } } });
+    expect(rx.received[1].body).toMatchObject({
+      transition: { actor: 'test-operator', comment: 'work order WO-7: in_progress' },
+      alarm: { state: 'acknowledged', workOrder: { id: 'WO-7', status: 'in_progress' } },
+    });
+    expect(rx.received[2].body).toMatchObject({
+      transition: { actor: 'test-operator', comment: 'meter replaced' },
+      alarm: { state: 'closed', closedBy: 'test-operator', workOrder: { id: 'WO-7', status: 'done' } },
+    });
     expect(calls.map((c) => [c.status, c.body.changed, c.body.alarm.state])).toEqual([
       [200, true, 'acknowledged'],
       [200, true, 'closed'],
@@ -262,10 +296,14 @@ describe.each(FLAVOURS)('hooks and work orders (%s)', (flavour) => {
     expect(rx.received).toHaveLength(1);
   });
 
-
   it('a captured delivery cannot be replayed: the timestamp is signed with the id and body (issue 11, defect 8)', async () => {
     let skewMs = 0; // the receiver's clock, moved on to replay "later"
-    const rx = await setUp((r) => (r.nth > 1 ? { status: 200, body: 'duplicate' } : { status: 204 }), { filter: { codes: ['valve_closed'] } }, {}, () => Date.now() + skewMs);
+    const rx = await setUp(
+      (r) => (r.nth > 1 ? { status: 200, body: 'duplicate' } : { status: 204 }),
+      { filter: { codes: ['valve_closed'] } },
+      {},
+      () => Date.now() + skewMs,
+    );
     await recordEvents(t.database, [ev('H3', 'valve_closed', 0)]);
     await dispatcher!.start();
     await until('the delivery delivered', async () => (await deliveries('delivered')).length === 1);
@@ -303,5 +341,4 @@ describe.each(FLAVOURS)('hooks and work orders (%s)', (flavour) => {
     expect(d).toMatchObject({ status: 'failed', attempts: 2, lastStatus: null });
     expect(d.lastError).toMatch(/ECONNREFUSED.*\(gave up after 2 attempts\)$/);
   });
-
 });

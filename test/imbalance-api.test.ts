@@ -22,7 +22,10 @@ import { FLAVOURS } from './helpers.js';
  *     "What the figures mean when data is missing"); so is every later hour of March (members, no values)
  */
 const H = (local: string) => `2026-03-02T${local}:00+03:00`;
-const h1 = H('00:00'), h2 = H('01:00'), h3 = H('02:00'), h4 = H('03:00');
+const h1 = H('00:00'),
+  h2 = H('01:00'),
+  h3 = H('02:00'),
+  h4 = H('03:00');
 const ms = (iso: string) => new Date(Date.parse(iso));
 
 const epias = (name: string) => readFileSync(new URL(`./fixtures/data/epias-2016-2017/${name}`, import.meta.url));
@@ -31,8 +34,7 @@ describe.each(FLAVOURS)('market data and imbalance (%s)', (flavour) => {
   let t: TestApp;
   const get = (url: string, role: Role = 'trader') => t.app.inject({ method: 'GET', url, headers: t.auth(role) });
   const put = (url: string, payload: unknown, role: Role = 'admin') => t.app.inject({ method: 'PUT', url, headers: t.auth(role), payload: payload as object });
-  const putCsv = (url: string, body: string | Buffer, role: Role = 'admin') =>
-    t.app.inject({ method: 'PUT', url, headers: { ...t.auth(role), 'content-type': 'text/csv' }, payload: body });
+  const putCsv = (url: string, body: string | Buffer, role: Role = 'admin') => t.app.inject({ method: 'PUT', url, headers: { ...t.auth(role), 'content-type': 'text/csv' }, payload: body });
 
   beforeAll(async () => {
     t = await testApp(flavour);
@@ -45,12 +47,7 @@ describe.each(FLAVOURS)('market data and imbalance (%s)', (flavour) => {
     ]);
     expect(meters.json()).toMatchObject({ rejected: [] });
     const r = (meter: string, start: string, value: number) => ({ meter, channel: 'active_import', start, value });
-    const readings = [
-      r('A', h1, 7000), r('A', h2, 1000), r('A', h3, 500),
-      r('B', h1, 1000), r('B', h2, 500), r('B', h3, 250),
-      r('C', h2, 1000), r('C', h3, 1000),
-      r('X', h1, 99_000),
-    ];
+    const readings = [r('A', h1, 7000), r('A', h2, 1000), r('A', h3, 500), r('B', h1, 1000), r('B', h2, 500), r('B', h3, 250), r('C', h2, 1000), r('C', h3, 1000), r('X', h1, 99_000)];
     const res = await t.app.inject({ method: 'POST', url: '/v1/readings', headers: t.auth('admin'), payload: { readings } });
     expect(res.json()).toMatchObject({ accepted: readings.length, rejected: [] });
 
@@ -58,13 +55,25 @@ describe.each(FLAVOURS)('market data and imbalance (%s)', (flavour) => {
     const db = t.database.db;
     const run = async (issue: string, status: 'done' | 'failed', horizon: string, values: [string, string, number][]) => {
       const { id } = await db.insertInto('forecast_runs').values({ target: 'portfolio:P', horizon, status, issue_time: issue }).returning('id').executeTakeFirstOrThrow();
-      await db.insertInto('forecast_values').values(values.map(([target, start, p50]) => ({ run_id: id, target, start: ms(start), p50 }))).execute();
+      await db
+        .insertInto('forecast_values')
+        .values(values.map(([target, start, p50]) => ({ run_id: id, target, start: ms(start), p50 })))
+        .execute();
     };
-    await run('2026-03-01T07:00:00Z', 'done', 'day-ahead', [['meter:A', h1, 1000], ['meter:B', h1, 4000], ['meter:A', h2, 0], ['meter:B', h2, 0], ['meter:C', h3, 1000]]);
+    await run('2026-03-01T07:00:00Z', 'done', 'day-ahead', [
+      ['meter:A', h1, 1000],
+      ['meter:B', h1, 4000],
+      ['meter:A', h2, 0],
+      ['meter:B', h2, 0],
+      ['meter:C', h3, 1000],
+    ]);
     await run('2026-03-01T08:00:00Z', 'done', 'day-ahead', [['meter:A', h1, 6000]]);
     await run('2026-03-01T09:00:00Z', 'failed', 'day-ahead', [['meter:A', h1, 99_999]]);
     await run('2026-03-01T09:00:00Z', 'done', 'intraday', [['meter:A', h1, 5]]);
-    await run('2026-03-02T12:00:00Z', 'done', 'day-ahead', [['meter:A', h1, 1], ['meter:B', h2, 5000]]); // issued after the hours
+    await run('2026-03-02T12:00:00Z', 'done', 'day-ahead', [
+      ['meter:A', h1, 1],
+      ['meter:B', h2, 5000],
+    ]); // issued after the hours
 
     const prices = await put('/v1/market/prices', {
       area: 'TR',
@@ -76,7 +85,13 @@ describe.each(FLAVOURS)('market data and imbalance (%s)', (flavour) => {
       ],
     });
     expect(prices.json()).toEqual({ area: 'TR', currency: 'TRY', stored: 3, unpublished: 0, suspiciousCount: 0, suspicious: [] });
-    const pos = await put('/v1/market/positions', { portfolio: 'P', positions: [{ start: h1, bilateral: 5, dayAhead: 5 }, { start: h2, dayAhead: 4 }] });
+    const pos = await put('/v1/market/positions', {
+      portfolio: 'P',
+      positions: [
+        { start: h1, bilateral: 5, dayAhead: 5 },
+        { start: h2, dayAhead: 4 },
+      ],
+    });
     expect(pos.json()).toEqual({ portfolio: 'P', stored: 2, unit: 'MWh' });
     const csv = await putCsv('/v1/market/positions?portfolio=P', `start,bilateral,dayAhead,intraday\n${h3},,,3\n${h4},1,,\n`);
     expect(csv.json()).toEqual({ portfolio: 'P', stored: 2, unit: 'MWh' });
@@ -129,14 +144,46 @@ describe.each(FLAVOURS)('market data and imbalance (%s)', (flavour) => {
     // The SQL follows the pure rules hour by hour (forecast/imbalance.ts).
     const rule = { effectiveFrom: '2000-01-01', k: 0.03 };
     const hours = [
-      hourImbalance(10, [{ meter: 'A', actual: 7, forecast: 6 }, { meter: 'B', actual: 2, forecast: 4 }], 100, imbalancePrices({ ptf: 100, smf: 120 }, rule)),
-      hourImbalance(4, [{ meter: 'A', actual: 1, forecast: 0 }, { meter: 'B', actual: 1, forecast: 0 }, { meter: 'C', actual: 1 }], 100, { positive: 70, negative: 130 }),
-      hourImbalance(3, [{ meter: 'A', actual: 0.5 }, { meter: 'B', actual: 0.5 }, { meter: 'C', actual: 1, forecast: 1 }], 100, imbalancePrices({ ptf: 100, smf: 100 }, rule)),
+      hourImbalance(
+        10,
+        [
+          { meter: 'A', actual: 7, forecast: 6 },
+          { meter: 'B', actual: 2, forecast: 4 },
+        ],
+        100,
+        imbalancePrices({ ptf: 100, smf: 120 }, rule),
+      ),
+      hourImbalance(
+        4,
+        [
+          { meter: 'A', actual: 1, forecast: 0 },
+          { meter: 'B', actual: 1, forecast: 0 },
+          { meter: 'C', actual: 1 },
+        ],
+        100,
+        { positive: 70, negative: 130 },
+      ),
+      hourImbalance(
+        3,
+        [
+          { meter: 'A', actual: 0.5 },
+          { meter: 'B', actual: 0.5 },
+          { meter: 'C', actual: 1, forecast: 1 },
+        ],
+        100,
+        imbalancePrices({ ptf: 100, smf: 100 }, rule),
+      ),
     ];
     for (const m of body.meters) {
       const pure = hours.flatMap((h) => h.meters.filter((x) => x.meter === m.meter));
-      expect(m.imbalanceCost).toBeCloseTo(pure.reduce((a, x) => a + x.cost, 0), 6);
-      expect(m.standaloneCost).toBeCloseTo(pure.reduce((a, x) => a + x.standaloneCost, 0), 6);
+      expect(m.imbalanceCost).toBeCloseTo(
+        pure.reduce((a, x) => a + x.cost, 0),
+        6,
+      );
+      expect(m.standaloneCost).toBeCloseTo(
+        pure.reduce((a, x) => a + x.standaloneCost, 0),
+        6,
+      );
     }
   });
 
@@ -178,7 +225,17 @@ describe.each(FLAVOURS)('market data and imbalance (%s)', (flavour) => {
     const day = (await get(`/v1/imbalance?portfolio=P&from=${encodeURIComponent(H('00:00'))}&to=2026-03-03T00:00:00%2B03:00&interval=day`)).json();
     expect(day.rows).toHaveLength(1);
     // Every hour of the day is in the report (the members are expected in each); 21 have no actuals and are left out.
-    expect(day.rows[0]).toMatchObject({ start: '2026-03-02T00:00:00+03:00', hours: 24, unpricedHours: 21, missingActualHours: 21, positionMWh: 18, missingPositionMWh: 1, ptf: 100, smf: 100, priceSource: null });
+    expect(day.rows[0]).toMatchObject({
+      start: '2026-03-02T00:00:00+03:00',
+      hours: 24,
+      unpricedHours: 21,
+      missingActualHours: 21,
+      positionMWh: 18,
+      missingPositionMWh: 1,
+      ptf: 100,
+      smf: 100,
+      priceSource: null,
+    });
     expect(day.rows[0]).toMatchObject({ consumptionMWh: 14, imbalanceMWh: 3, actualsComplete: false, meters: { members: 2 + 3 + 3 + 21 * 3, withActuals: 2 + 3 + 3, missing: 21 * 3 } });
     expect(day.rows[0].imbalanceCost).toBeCloseTo(36, 10);
     expect(day.rows[0].nettingBenefit).toBeCloseTo(92.6, 10);
@@ -230,9 +287,18 @@ describe.each(FLAVOURS)('market data and imbalance (%s)', (flavour) => {
     expect(rule.statusCode).toBe(201);
     expect(rule.json()).toMatchObject({ area: 'TR', effectiveFrom: '2026-03-02', rule: 'min-max-k', kPositive: 0.05, kNegative: 0.05 });
     const rules = (await get('/v1/market/imbalance-rules?area=TR')).json().rules;
-    expect(rules.map((r: { effectiveFrom: string; kPositive: number }) => [r.effectiveFrom, r.kPositive])).toEqual([['2000-01-01', 0.03], ['2026-03-02', 0.05]]);
+    expect(rules.map((r: { effectiveFrom: string; kPositive: number }) => [r.effectiveFrom, r.kPositive])).toEqual([
+      ['2000-01-01', 0.03],
+      ['2026-03-02', 0.05],
+    ]);
 
-    const nom = await put('/v1/market/nominations', { portfolio: 'P', nominations: [{ meter: 'A', start: h3, mwh: 1 }, { meter: 'B', start: h3, mwh: 1 }] });
+    const nom = await put('/v1/market/nominations', {
+      portfolio: 'P',
+      nominations: [
+        { meter: 'A', start: h3, mwh: 1 },
+        { meter: 'B', start: h3, mwh: 1 },
+      ],
+    });
     expect(nom.json()).toEqual({ portfolio: 'P', stored: 2, unit: 'MWh' });
     const rows = (await get(`/v1/imbalance?portfolio=P&from=${encodeURIComponent(h1)}&to=${encodeURIComponent(h4)}`)).json().rows;
     // h1 at 5 %: positive 100 × 0.95 = 95 → surplus 1 × 5 = 5.
@@ -243,7 +309,13 @@ describe.each(FLAVOURS)('market data and imbalance (%s)', (flavour) => {
     expect(rows[2].imbalanceCost).toBeCloseTo(5, 10);
     expect(rows[2].standaloneCost).toBeCloseTo(15, 10);
 
-    const bad = await put('/v1/market/nominations', { portfolio: 'P', nominations: [{ meter: 'X', start: h3, mwh: 1 }, { meter: 'A', start: '2026-03-02T02:30:00+03:00', mwh: 1 }] });
+    const bad = await put('/v1/market/nominations', {
+      portfolio: 'P',
+      nominations: [
+        { meter: 'X', start: h3, mwh: 1 },
+        { meter: 'A', start: '2026-03-02T02:30:00+03:00', mwh: 1 },
+      ],
+    });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().details.rejected.map((r: { index: number }) => r.index)).toEqual([0, 1]);
   });

@@ -32,14 +32,21 @@ const FROM_MS = Date.parse('2016-03-26T22:00:00Z'); // 27 March 00:00 +02:00
 const TO_MS = Date.parse('2016-03-28T21:00:00Z'); // 29 March 00:00 +03:00
 const inWindow = (ms: number) => ms >= FROM_MS && ms < TO_MS;
 const HOUR = 3_600_000;
-const consumption = new Map(parseEpiasCsv(data('GercekZamanliTuketim-2016-2017.csv'), { zeroMeansUnpublished: true }).rows.filter((r) => inWindow(r.startMs)).map((r) => [r.startMs, r.value]));
-const plan = new Map(parseEpiasCsv(data('YukTahminPlani-2016-2017.csv'), { zeroMeansUnpublished: true }).rows.filter((r) => inWindow(r.startMs)).map((r) => [r.startMs, r.value]));
+const consumption = new Map(
+  parseEpiasCsv(data('GercekZamanliTuketim-2016-2017.csv'), { zeroMeansUnpublished: true })
+    .rows.filter((r) => inWindow(r.startMs))
+    .map((r) => [r.startMs, r.value]),
+);
+const plan = new Map(
+  parseEpiasCsv(data('YukTahminPlani-2016-2017.csv'), { zeroMeansUnpublished: true })
+    .rows.filter((r) => inWindow(r.startMs))
+    .map((r) => [r.startMs, r.value]),
+);
 const ptfOf = new Map(parseEpiasCsv(data('PTF-2016-2017.csv')).rows.map((r) => [r.startMs, r.value]));
 const smfOf = new Map(parseEpiasCsv(data('SMF-2016-2017.csv')).rows.map((r) => [r.startMs, r.value]));
 
 const SHARE = { 'TRP-A': 0.6, 'TRP-B': 0.4 } as const;
 const H0200 = Date.parse('2016-03-27T00:00:00Z'); // 02:00 +02:00: no consumption published
-const H0400 = Date.parse('2016-03-27T01:00:00Z'); // 04:00 +03:00: PTF = SMF = 0
 const H1000 = Date.parse('2016-03-27T07:00:00Z'); // 10:00 +03:00: TRP-B's value left out
 /** Consumption of a meter in an hour, MWh (national ÷ 5 000 × share), as the test stored it; undefined = no value. */
 const meterMWh = (meter: keyof typeof SHARE, ms: number): number | undefined => {
@@ -59,13 +66,22 @@ const printsClean = (x: number | null) => x === null || Math.round(x * 1e6) / 1e
  * position is split equally between the two meters for the standalone costs.
  */
 function expectedDay(fromMs: number, toMs: number) {
-  let consumptionMWh = 0, imbalanceMWh = 0, cost = 0, standalone = 0, position = 0, missingPosition = 0, missing = 0, unpriced = 0;
+  let consumptionMWh = 0,
+    imbalanceMWh = 0,
+    cost = 0,
+    standalone = 0,
+    position = 0,
+    missingPosition = 0,
+    missing = 0,
+    unpriced = 0;
   const rule = TR_RULES[0];
   for (let h = fromMs; h < toMs; h += HOUR) {
     const pos = (plan.get(h) ?? 0) / 5000;
     position += pos;
-    const a = meterMWh('TRP-A', h), b = meterMWh('TRP-B', h);
-    const ptf = ptfOf.get(h)!, smf = smfOf.get(h)!;
+    const a = meterMWh('TRP-A', h),
+      b = meterMWh('TRP-B', h);
+    const ptf = ptfOf.get(h)!,
+      smf = smfOf.get(h)!;
     const priced = smf !== 0;
     if (!priced) unpriced++;
     if (a === undefined || b === undefined) {
@@ -227,9 +243,16 @@ describe.each(FLAVOURS)('imbalance on real EPİAŞ data: missing actuals and unp
   it('fill=forecast and fill=estimate count the missing meter-hours with declared provisional values', async () => {
     // A day-ahead run issued the day before: P50 (kWh) from the load plan for both meters at 02:00 and TRP-B at 10:00.
     const db = t.database.db;
-    const { id } = await db.insertInto('forecast_runs').values({ target: 'portfolio:TRP', horizon: 'day-ahead', status: 'done', issue_time: '2016-03-26T08:00:00Z' }).returning('id').executeTakeFirstOrThrow();
+    const { id } = await db
+      .insertInto('forecast_runs')
+      .values({ target: 'portfolio:TRP', horizon: 'day-ahead', status: 'done', issue_time: '2016-03-26T08:00:00Z' })
+      .returning('id')
+      .executeTakeFirstOrThrow();
     const p50 = (meter: keyof typeof SHARE, ms: number) => ({ run_id: id, target: `meter:${meter}`, start: new Date(ms), p50: (plan.get(ms)! * SHARE[meter] * 1000) / 5000 });
-    await db.insertInto('forecast_values').values([p50('TRP-A', H0200), p50('TRP-B', H0200), p50('TRP-B', H1000)]).execute();
+    await db
+      .insertInto('forecast_values')
+      .values([p50('TRP-A', H0200), p50('TRP-B', H0200), p50('TRP-B', H1000)])
+      .execute();
 
     // Without a fill nothing changes: a forecast is not an actual.
     expect(rowAt((await get(`/v1/imbalance?${day27}`)).json().rows, '2016-03-27T02:00:00+02:00')).toMatchObject({ consumptionMWh: null, missingActualHours: 1 });
@@ -301,7 +324,14 @@ describe.each(FLAVOURS)('imbalance on real EPİAŞ data: missing actuals and unp
       [1, ['smf'], 'unpublished'],
     ]);
     const ok = (await put('/v1/market/prices?confirmZeros=true', { area: 'TR', currency: 'TRY', prices: rows.slice(0, 2) })).json();
-    expect(ok).toMatchObject({ unpublished: 0, suspiciousCount: 2, suspicious: [{ index: 0, storedAs: 'confirmed' }, { index: 1, storedAs: 'confirmed' }] });
+    expect(ok).toMatchObject({
+      unpublished: 0,
+      suspiciousCount: 2,
+      suspicious: [
+        { index: 0, storedAs: 'confirmed' },
+        { index: 1, storedAs: 'confirmed' },
+      ],
+    });
     const back = (await get(`/v1/market/prices?${q({ area: 'TR', from: '2030-01-01T00:00:00+03:00', to: '2030-01-01T02:00:00+03:00' })}`)).json().prices;
     expect(back.map((p: { smf: number | null; unpublished: string[] }) => [p.smf, p.unpublished])).toEqual([
       [0, []],

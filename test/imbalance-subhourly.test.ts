@@ -43,8 +43,7 @@ describe.each(FLAVOURS)('imbalance with quarter-hour meters and nominations (%s)
     expect(res.statusCode).toBe(200);
     return res.json().rows as Record<string, unknown>[];
   };
-  const perMeter = (fill: FillMode) =>
-    meterImbalance(t.database, { portfolio: 'Q', area: 'TR', timezone: 'Europe/Istanbul', from: new Date(G1), to: new Date(G3), fill });
+  const perMeter = (fill: FillMode) => meterImbalance(t.database, { portfolio: 'Q', area: 'TR', timezone: 'Europe/Istanbul', from: new Date(G1), to: new Date(G3), fill });
 
   beforeAll(async () => {
     t = await testApp(flavour);
@@ -55,12 +54,18 @@ describe.each(FLAVOURS)('imbalance with quarter-hour meters and nominations (%s)
       { id: 'QN', portfolio: 'Q', timezone: 'Europe/Istanbul', intervalMinutes: 60 },
     ]);
     expect(meters.json()).toMatchObject({ rejected: [] });
-    const r = (meter: string, start: string, value: number, quality?: 'estimated') =>
-      ({ meter, channel: 'active_import', start, value, ...(quality ? { quality, source: 'estimated' } : {}) });
+    const r = (meter: string, start: string, value: number, quality?: 'estimated') => ({ meter, channel: 'active_import', start, value, ...(quality ? { quality, source: 'estimated' } : {}) });
     const readings = [
-      r('Q15', at('00:00'), 250), r('Q15', at('00:15'), 250), r('Q15', at('00:30'), 250), r('Q15', at('00:45'), 250),
-      r('Q15', at('01:00'), 300), r('Q15', at('01:15'), 300), r('Q15', at('01:30'), 300), r('Q15', at('01:45'), 300, 'estimated'),
-      r('Q60', G1, 2000), r('Q60', G2, 1000),
+      r('Q15', at('00:00'), 250),
+      r('Q15', at('00:15'), 250),
+      r('Q15', at('00:30'), 250),
+      r('Q15', at('00:45'), 250),
+      r('Q15', at('01:00'), 300),
+      r('Q15', at('01:15'), 300),
+      r('Q15', at('01:30'), 300),
+      r('Q15', at('01:45'), 300, 'estimated'),
+      r('Q60', G1, 2000),
+      r('Q60', G2, 1000),
       r('QN', G2, 500),
     ];
     const res = await t.app.inject({ method: 'POST', url: '/v1/readings', headers: t.auth('admin'), payload: { readings } });
@@ -68,22 +73,68 @@ describe.each(FLAVOURS)('imbalance with quarter-hour meters and nominations (%s)
     const db = t.database.db;
     const run = async (issue: string, values: [string, string, number][]) => {
       const { id } = await db.insertInto('forecast_runs').values({ target: 'portfolio:Q', horizon: 'day-ahead', status: 'done', issue_time: issue }).returning('id').executeTakeFirstOrThrow();
-      await db.insertInto('forecast_values').values(values.map(([target, start, p50]) => ({ run_id: id, target, start: new Date(start), p50 }))).execute();
+      await db
+        .insertInto('forecast_values')
+        .values(values.map(([target, start, p50]) => ({ run_id: id, target, start: new Date(start), p50 })))
+        .execute();
     };
     await run('2026-04-04T07:00:00Z', [['meter:Q60', G1, 9000]]);
-    await run('2026-04-05T07:00:00Z', [['meter:Q15', G1, 1000], ['meter:Q15', G2, 1000], ['meter:Q60', G1, 3000], ['meter:Q60', G2, 1000]]);
-    const nom = await put('/v1/market/nominations', { portfolio: 'Q', nominations: [{ meter: 'Q60', start: G1, mwh: 2 }, { meter: 'QN', start: G1, mwh: 2 }] });
+    await run('2026-04-05T07:00:00Z', [
+      ['meter:Q15', G1, 1000],
+      ['meter:Q15', G2, 1000],
+      ['meter:Q60', G1, 3000],
+      ['meter:Q60', G2, 1000],
+    ]);
+    const nom = await put('/v1/market/nominations', {
+      portfolio: 'Q',
+      nominations: [
+        { meter: 'Q60', start: G1, mwh: 2 },
+        { meter: 'QN', start: G1, mwh: 2 },
+      ],
+    });
     expect(nom.json()).toMatchObject({ stored: 2 });
-    expect((await put('/v1/market/positions', { portfolio: 'Q', positions: [{ start: G1, dayAhead: 4 }, { start: G2, dayAhead: 3 }] })).statusCode).toBe(200);
-    const prices = await put('/v1/market/prices', { area: 'TR', currency: 'TRY', prices: [{ start: G1, ptf: 100, smf: 120 }, { start: G2, ptf: 100, smf: 100 }] });
+    expect(
+      (
+        await put('/v1/market/positions', {
+          portfolio: 'Q',
+          positions: [
+            { start: G1, dayAhead: 4 },
+            { start: G2, dayAhead: 3 },
+          ],
+        })
+      ).statusCode,
+    ).toBe(200);
+    const prices = await put('/v1/market/prices', {
+      area: 'TR',
+      currency: 'TRY',
+      prices: [
+        { start: G1, ptf: 100, smf: 120 },
+        { start: G2, ptf: 100, smf: 100 },
+      ],
+    });
     expect(prices.statusCode).toBe(200);
   });
   afterAll(() => t?.close());
 
   it('quarter-hours add up to their hour; a nomination alone puts a meter in the hour; 45 firm minutes are no actual', async () => {
     const [g1, g2] = await hours('none');
-    expect(g1).toMatchObject({ start: G1, consumptionMWh: 3, imbalanceMWh: 1, imbalanceCost: 3, standaloneCost: 29.6, actualsComplete: true, meters: { members: 2, withActuals: 2, provisional: 0, missing: 0 } });
-    expect(g2).toMatchObject({ start: G2, consumptionMWh: null, imbalanceMWh: null, missingActualHours: 1, actualsComplete: false, meters: { members: 3, withActuals: 2, provisional: 0, missing: 1 } });
+    expect(g1).toMatchObject({
+      start: G1,
+      consumptionMWh: 3,
+      imbalanceMWh: 1,
+      imbalanceCost: 3,
+      standaloneCost: 29.6,
+      actualsComplete: true,
+      meters: { members: 2, withActuals: 2, provisional: 0, missing: 0 },
+    });
+    expect(g2).toMatchObject({
+      start: G2,
+      consumptionMWh: null,
+      imbalanceMWh: null,
+      missingActualHours: 1,
+      actualsComplete: false,
+      meters: { members: 3, withActuals: 2, provisional: 0, missing: 1 },
+    });
 
     const { meters, totals } = await perMeter('none');
     expect(totals).toMatchObject({ hours: 2, missingActualHours: 1, missingMeterHours: 1, provisionalHours: 0 });

@@ -52,7 +52,9 @@ describe('mdm import prices', () => {
     const [none] = (await sql<{ n: number }>`SELECT count(*)::int AS n FROM market_prices WHERE area = 'TR' AND unpublished IS NOT NULL`.execute(database.db)).rows;
     expect(none.n).toBe(0);
     // The last line, "28/03/2016","23:00","205,00" (UTC+3).
-    const [row] = (await sql<{ n: number; smf: number }>`SELECT count(*)::int AS n, min(smf) FILTER (WHERE start = '2016-03-28T20:00:00Z') AS smf FROM market_prices WHERE area = 'TR'`.execute(database.db)).rows;
+    const [row] = (
+      await sql<{ n: number; smf: number }>`SELECT count(*)::int AS n, min(smf) FILTER (WHERE start = '2016-03-28T20:00:00Z') AS smf FROM market_prices WHERE area = 'TR'`.execute(database.db)
+    ).rows;
     expect(row).toEqual({ n: 47, smf: 205 });
     await expect(importPricesCommand(database, c.io, SMF, { kind: 'xyz' })).rejects.toBeInstanceOf(UsageError);
     await expect(importPricesCommand(database, c.io, SMF, { kind: 'ptf' })).rejects.toThrow(/header says SMF: import it as kind=smf/);

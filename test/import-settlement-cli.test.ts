@@ -17,7 +17,10 @@ describe.each(FLAVOURS)('mdm import settlement (%s)', (flavour) => {
   const io: Io = { out: () => {}, err: () => {}, errIsTTY: false, now: () => Date.now() };
   beforeAll(async () => {
     database = await freshDatabase(flavour);
-    await upsertMeters(database, parseMeterRows([{ id: 'C1' }, { id: 'C2', multiplier: 2 }]).valid.map((v) => v.meter));
+    await upsertMeters(
+      database,
+      parseMeterRows([{ id: 'C1' }, { id: 'C2', multiplier: 2 }]).valid.map((v) => v.meter),
+    );
   });
   afterAll(async () => {
     await database?.close();

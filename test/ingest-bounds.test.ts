@@ -122,7 +122,10 @@ describe.each(FLAVOURS)('ingest isolates bad rows (%s)', (flavour) => {
     const res = await ingestReadings(database, rows, { transport: 'http', principal: 'test', limits: open });
     expect(res.accepted).toBe(40);
     expect(res.rejected).toEqual([{ index: 17, reason: expect.stringMatching(/^database refused the item: /) }]);
-    const stored = await database.db.selectFrom('readings').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const stored = await database.db
+      .selectFrom('readings')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     expect(Number(stored.n)).toBe(43);
     const letter = (await listDeadLetters(database, { limit: 1 }))[0];
     expect(letter).toMatchObject({ rowIndex: 17, meter: 'B1' });
@@ -139,10 +142,19 @@ describe('the HTTP API applies the configured reading bounds', () => {
     try {
       const { key } = await createApiKey(database, { name: 'gw', role: 'gateway' });
       const headers = { authorization: `Bearer ${key}` };
-      expect((await app.inject({ method: 'PUT', url: '/v1/meters', headers: { authorization: `Bearer ${(await createApiKey(database, { name: 'a', role: 'admin' })).key}` }, payload: [{ id: 'B1' }] })).statusCode).toBe(200);
+      expect(
+        (await app.inject({ method: 'PUT', url: '/v1/meters', headers: { authorization: `Bearer ${(await createApiKey(database, { name: 'a', role: 'admin' })).key}` }, payload: [{ id: 'B1' }] }))
+          .statusCode,
+      ).toBe(200);
       const res = await app.inject({ method: 'POST', url: '/v1/readings', headers, payload: { readings: [good(0, 10), good(1, 11), { ...good(2), start: '2019-12-31T23:00:00Z' }] } });
       expect(res.statusCode).toBe(200);
-      expect(res.json()).toMatchObject({ accepted: 1, rejected: [{ index: 1, reason: expect.stringMatching(/at most ±10 kWh/) }, { index: 2, reason: expect.stringMatching(/before 2020-01-01/) }] });
+      expect(res.json()).toMatchObject({
+        accepted: 1,
+        rejected: [
+          { index: 1, reason: expect.stringMatching(/at most ±10 kWh/) },
+          { index: 2, reason: expect.stringMatching(/before 2020-01-01/) },
+        ],
+      });
     } finally {
       await app.close();
       await database.close();

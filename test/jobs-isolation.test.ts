@@ -50,7 +50,8 @@ interface Line {
 }
 function capture() {
   const lines: Line[] = [];
-  const at = (level: Line['level']) => (obj: object | string, msg?: string) => void lines.push({ level, obj: typeof obj === 'string' ? {} : (obj as Record<string, unknown>), msg: typeof obj === 'string' ? obj : msg });
+  const at = (level: Line['level']) => (obj: object | string, msg?: string) =>
+    void lines.push({ level, obj: typeof obj === 'string' ? {} : (obj as Record<string, unknown>), msg: typeof obj === 'string' ? obj : msg });
   return { lines, log: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }, errors: () => lines.filter((l) => l.level === 'error') };
 }
 
@@ -67,11 +68,15 @@ async function poison(database: Database, meterId: number, start: string, value:
 
 /** Meters A, B, P, Y (Istanbul), hourly active import on 10–11 January 2026; P holds 1.8e308 at one hour, Y a reading in the year 9999. */
 async function fixture(database: Database, extra: Record<string, unknown> = {}): Promise<Record<string, number>> {
-  await upsertMeters(database, ['A', 'B', 'P', 'Y'].map((id) => MeterSchema.parse({ id, timezone: IST, ...extra })));
+  await upsertMeters(
+    database,
+    ['A', 'B', 'P', 'Y'].map((id) => MeterSchema.parse({ id, timezone: IST, ...extra })),
+  );
   const ids: Record<string, number> = {};
   for (const r of await database.db.selectFrom('meters').select(['id', 'external_id']).execute()) ids[r.external_id] = r.id;
   const rows = [];
-  for (const meter of ['A', 'B', 'P', 'Y']) for (let h = 0; h < 48; h++) rows.push({ meter, channel: 'active_import', start: new Date(Date.parse('2026-01-09T21:00:00Z') + h * H).toISOString(), value: 1 });
+  for (const meter of ['A', 'B', 'P', 'Y'])
+    for (let h = 0; h < 48; h++) rows.push({ meter, channel: 'active_import', start: new Date(Date.parse('2026-01-09T21:00:00Z') + h * H).toISOString(), value: 1 });
   expect((await ingestReadings(database, rows, http)).rejected).toEqual([]);
   await poison(database, ids.P, '2026-01-10T05:00:00Z', 1.7976931348623157e308);
   await poison(database, ids.Y, '9999-12-31T23:00:00Z', 1); // local date 10000-01-01 in Istanbul
@@ -89,9 +94,11 @@ describe.each(FLAVOURS)('background jobs isolate a failing item (%s)', (flavour)
     afterAll(() => database?.close());
 
     const dirty = async () =>
-      (await sql<{ meter: string; day: string }>`SELECT m.external_id AS meter, d.local_date::text AS day FROM billing_dirty d JOIN meters m ON m.id = d.meter_id ORDER BY 1, 2`.execute(database.db)).rows;
+      (await sql<{ meter: string; day: string }>`SELECT m.external_id AS meter, d.local_date::text AS day FROM billing_dirty d JOIN meters m ON m.id = d.meter_id ORDER BY 1, 2`.execute(database.db))
+        .rows;
     const rolled = async () =>
-      (await sql<{ meter: string; day: string }>`SELECT m.external_id AS meter, d.local_date::text AS day FROM billing_daily d JOIN meters m ON m.id = d.meter_id ORDER BY 1, 2`.execute(database.db)).rows;
+      (await sql<{ meter: string; day: string }>`SELECT m.external_id AS meter, d.local_date::text AS day FROM billing_daily d JOIN meters m ON m.id = d.meter_id ORDER BY 1, 2`.execute(database.db))
+        .rows;
 
     it('an overflowing value (1.8e308) and a reading in the year 9999 fail only their meter day; the rest is rolled up and ready, the probe stays ok and names them, logged once, retried with backoff', async () => {
       let now = NOW;
@@ -128,10 +135,22 @@ describe.each(FLAVOURS)('background jobs isolate a failing item (%s)', (flavour)
       expect(probe.readiness.periods['2026-01']).toEqual({ meters: 4, notBillable: expect.any(Number) });
       expect(probe.failingCount).toBe(3);
       const byKey = Object.fromEntries((probe.failing as Record<string, unknown>[]).map((f) => [f.key, f]));
-      expect(byKey[`rollup|${ids.P}|2026-01-10`]).toMatchObject({ meter: 'P', localDate: '2026-01-10', error: expect.stringMatching(/out of range/), since: new Date(NOW).toISOString(), attempts: 1, retryAt: new Date(NOW + M).toISOString() });
+      expect(byKey[`rollup|${ids.P}|2026-01-10`]).toMatchObject({
+        meter: 'P',
+        localDate: '2026-01-10',
+        error: expect.stringMatching(/out of range/),
+        since: new Date(NOW).toISOString(),
+        attempts: 1,
+        retryAt: new Date(NOW + M).toISOString(),
+      });
       expect(byKey[`rollup|${ids.Y}|10000-01-01`]).toMatchObject({ meter: 'Y', localDate: '10000-01-01', attempts: 1 });
       expect(byKey[`readiness|2026-01|P`]).toMatchObject({ meter: 'P', period: '2026-01', attempts: 1 });
-      expect(logs.errors().map((l) => (l.obj.item as { key: string }).key).sort()).toEqual(Object.keys(byKey).sort());
+      expect(
+        logs
+          .errors()
+          .map((l) => (l.obj.item as { key: string }).key)
+          .sort(),
+      ).toEqual(Object.keys(byKey).sort());
 
       // The next tick (15 s later) leaves them out: nothing fails, nothing is logged at error.
       now += 15_000;
@@ -157,7 +176,12 @@ describe.each(FLAVOURS)('background jobs isolate a failing item (%s)', (flavour)
       probe = c.probe.check() as Record<string, any>;
       expect(probe).toMatchObject({ ok: true, failingCount: 1 });
       expect(probe.failing[0]).toMatchObject({ key: `rollup|${ids.Y}|10000-01-01` });
-      expect(logs.lines.filter((l) => l.level === 'info' && /processed again/.test(l.msg ?? '')).map((l) => l.obj.item).sort()).toEqual([`readiness|2026-01|P`, `rollup|${ids.P}|2026-01-10`]);
+      expect(
+        logs.lines
+          .filter((l) => l.level === 'info' && /processed again/.test(l.msg ?? ''))
+          .map((l) => l.obj.item)
+          .sort(),
+      ).toEqual([`readiness|2026-01|P`, `rollup|${ids.P}|2026-01-10`]);
       await c.stop();
     });
   });
@@ -172,8 +196,10 @@ describe.each(FLAVOURS)('background jobs isolate a failing item (%s)', (flavour)
     afterAll(() => database?.close());
 
     const queue = async () =>
-      (await sql<{ meter: string; day: string; claimed: boolean }>`
-        SELECT m.external_id AS meter, q.local_date::text AS day, q.claimed_at IS NOT NULL AS claimed FROM vee_queue q JOIN meters m ON m.id = q.meter_id ORDER BY 1, 2`.execute(database.db)).rows;
+      (
+        await sql<{ meter: string; day: string; claimed: boolean }>`
+        SELECT m.external_id AS meter, q.local_date::text AS day, q.claimed_at IS NOT NULL AS claimed FROM vee_queue q JOIN meters m ON m.id = q.meter_id ORDER BY 1, 2`.execute(database.db)
+      ).rows;
 
     it('a reading in the year 9999 does not stop or loop the queue: its day is parked with the reason, every other day validated, retried with backoff, logged once', async () => {
       let now = NOW;
@@ -214,7 +240,9 @@ describe.each(FLAVOURS)('background jobs isolate a failing item (%s)', (flavour)
       const logs = capture();
       // A time zone no one knows (a direct edit of the registry): validating B throws, for every day of B.
       await sql`UPDATE meters SET timezone = 'Mars/Olympus_Mons' WHERE id = ${ids.B}`.execute(database.db);
-      await sql`INSERT INTO vee_queue (meter_id, channel, local_date) VALUES (${ids.A}, 1, '2026-01-10'), (${ids.B}, 1, '2026-01-10'), (${ids.B}, 1, '2026-01-11') ON CONFLICT DO NOTHING`.execute(database.db);
+      await sql`INSERT INTO vee_queue (meter_id, channel, local_date) VALUES (${ids.A}, 1, '2026-01-10'), (${ids.B}, 1, '2026-01-10'), (${ids.B}, 1, '2026-01-11') ON CONFLICT DO NOTHING`.execute(
+        database.db,
+      );
       const w = createVeeWorker({ database, now: () => now, timers: still });
       await w.start(logs.log);
       expect(await w.drainOnce()).toBe(4); // with Y's parked day, its retry time passed
@@ -285,7 +313,11 @@ describe.each(FLAVOURS)('background jobs isolate a failing item (%s)', (flavour)
 
     it('VEE alarms: a meter whose alarm cannot be written does not fail validation; the others are raised; the VEE probe names it', async () => {
       await rule('vee-negative', { kind: 'vee', veeRules: ['negative'], severity: 'major' });
-      await ingestReadings(database, ['A', 'P'].map((meter) => ({ meter, channel: 'active_import', start: '2026-01-15T10:00:00Z', value: -5 })), http);
+      await ingestReadings(
+        database,
+        ['A', 'P'].map((meter) => ({ meter, channel: 'active_import', start: '2026-01-15T10:00:00Z', value: -5 })),
+        http,
+      );
       await sql`DELETE FROM vee_queue WHERE local_date <> '2026-01-15'`.execute(database.db);
       const logs = capture();
       const w = createVeeWorker({ database, now: () => NOW, timers: still });
@@ -314,7 +346,10 @@ describe.each(FLAVOURS)('background jobs isolate a failing item (%s)', (flavour)
           .execute();
         const hook = await t.app.inject({ method: 'POST', url: '/v1/hooks', headers: t.auth('admin'), payload: { url: 'http://receiver.invalid/hook' } });
         expect(hook.statusCode).toBe(201);
-        await recordEvents(t.database, rows.map((r) => ({ meterId: r.id, code: 'tamper', at: new Date(NOW), transport: 'test' })));
+        await recordEvents(
+          t.database,
+          rows.map((r) => ({ meterId: r.id, code: 'tamper', at: new Date(NOW), transport: 'test' })),
+        );
         // The three requests are answered together, H1 first: H2's and H3's ends are written in one statement.
         const posts: string[] = [];
         const held: { meter: string; answer: (r: PostResponse) => void }[] = [];
@@ -331,8 +366,10 @@ describe.each(FLAVOURS)('background jobs isolate a failing item (%s)', (flavour)
         await d.start();
         const status = async () =>
           Object.fromEntries(
-            (await sql<{ meter: string; status: string; last_error: string | null }>`
-              SELECT m.external_id AS meter, d.status, d.last_error FROM hook_deliveries d JOIN alarms a ON a.id = d.alarm_id JOIN meters m ON m.id = a.meter_id`.execute(t.database.db)).rows.map((r) => [r.meter, `${r.status} ${r.last_error ?? ''}`.trim()]),
+            (
+              await sql<{ meter: string; status: string; last_error: string | null }>`
+              SELECT m.external_id AS meter, d.status, d.last_error FROM hook_deliveries d JOIN alarms a ON a.id = d.alarm_id JOIN meters m ON m.id = a.meter_id`.execute(t.database.db)
+            ).rows.map((r) => [r.meter, `${r.status} ${r.last_error ?? ''}`.trim()]),
           );
         // Before the fix H2's end was never recorded (it stayed "delivering" and was sent again after each lease) and H3's with it.
         await until('every delivery ended', async () => Object.values(await status()).every((x) => !x.startsWith('delivering') && !x.startsWith('pending')), 5_000);
@@ -349,10 +386,7 @@ describe.each(FLAVOURS)('background jobs isolate a failing item (%s)', (flavour)
     let database: Database;
     beforeAll(async () => {
       database = await freshDatabase(flavour);
-      await upsertMeters(database, [
-        ...['A', 'B'].map((id) => MeterSchema.parse({ id, timezone: IST, group: 'G' })),
-        MeterSchema.parse({ id: 'Q', timezone: IST, group: 'G', intervalMinutes: 15 }),
-      ]);
+      await upsertMeters(database, [...['A', 'B'].map((id) => MeterSchema.parse({ id, timezone: IST, group: 'G' })), MeterSchema.parse({ id: 'Q', timezone: IST, group: 'G', intervalMinutes: 15 })]);
       const rows = [];
       const from = Date.parse('2026-01-01T00:00:00Z');
       for (let h = 0; h < 20 * 24; h++) {
@@ -410,11 +444,16 @@ describe('a forecast model that throws on some series', () => {
     };
     const issueTime = T0 + 38 * 24 * H + 6 * H;
     const w = horizonWindow('day-ahead', issueTime, 'UTC');
-    const r = await runForecast([series('meter:a', 1), series('meter:huge', 1e301)], { issueTime, dataCutoff: w.dataCutoff, country: 'GB' }, { ...w, name: 'day-ahead' }, {
-      model: 'profile',
-      backtestDays: 0,
-      models: { profile: throwing },
-    });
+    const r = await runForecast(
+      [series('meter:a', 1), series('meter:huge', 1e301)],
+      { issueTime, dataCutoff: w.dataCutoff, country: 'GB' },
+      { ...w, name: 'day-ahead' },
+      {
+        model: 'profile',
+        backtestDays: 0,
+        models: { profile: throwing },
+      },
+    );
     expect(r.rows.map((rows) => rows.length)).toEqual([24, 24]);
     expect(r.rows.every((rows) => rows.every((x) => Number.isFinite(x.p50)))).toBe(true);
     expect(r.info.fallbacks).toEqual([

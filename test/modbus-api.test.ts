@@ -87,7 +87,15 @@ describe.each(FLAVOURS)('PUT/GET /v1/modbus/devices (%s)', (flavour) => {
       ],
     });
 
-    const again = await t.app.inject({ method: 'PUT', url: '/v1/modbus/devices', headers: t.auth('admin'), payload: [device(), device({ id: 'RTU-1', transport: 'rtu', path: '/dev/ttyUSB1', host: undefined, port: undefined, enabled: false, registers: [{ address: 0, meter: 'API-M2', channel: 'temperature' }] })] });
+    const again = await t.app.inject({
+      method: 'PUT',
+      url: '/v1/modbus/devices',
+      headers: t.auth('admin'),
+      payload: [
+        device(),
+        device({ id: 'RTU-1', transport: 'rtu', path: '/dev/ttyUSB1', host: undefined, port: undefined, enabled: false, registers: [{ address: 0, meter: 'API-M2', channel: 'temperature' }] }),
+      ],
+    });
     expect(again.json()).toMatchObject({ created: 0, updated: 1, unchanged: 1, rejected: [] });
 
     const list = await t.app.inject({ method: 'GET', url: '/v1/modbus/devices', headers: t.auth('admin') });
@@ -116,11 +124,15 @@ describe.each(FLAVOURS)('PUT/GET /v1/modbus/devices (%s)', (flavour) => {
     const since = new Date(Date.now() - 60_000).toISOString();
     await poller.start();
     try {
-      const online = await waitFor(async () => {
-        const list = await t.app.inject({ method: 'GET', url: '/v1/modbus/devices', headers: t.auth('admin') });
-        const d = list.json().devices.find((x: { id: string }) => x.id === 'PLC-1');
-        return d.status.state === 'online' ? d.status : undefined;
-      }, 10_000, 'PLC-1 online');
+      const online = await waitFor(
+        async () => {
+          const list = await t.app.inject({ method: 'GET', url: '/v1/modbus/devices', headers: t.auth('admin') });
+          const d = list.json().devices.find((x: { id: string }) => x.id === 'PLC-1');
+          return d.status.state === 'online' ? d.status : undefined;
+        },
+        10_000,
+        'PLC-1 online',
+      );
       expect(online).toMatchObject({ consecutiveFailures: 0, lastErrorCode: null });
       expect(Date.parse(online.lastSuccessAt)).toBeGreaterThan(Date.parse(since));
     } finally {

@@ -86,9 +86,25 @@ describe('planReads / decodeBlock', () => {
       entry({ address: 1, function: 4, type: 'uint16', meter: 'M', channel: 'pressure' }),
     ];
     expect(planReads(entries)).toEqual([
-      { function: 3, address: 0, count: 4, entries: [{ index: 1, offset: 0 }, { index: 2, offset: 2 }] },
+      {
+        function: 3,
+        address: 0,
+        count: 4,
+        entries: [
+          { index: 1, offset: 0 },
+          { index: 2, offset: 2 },
+        ],
+      },
       { function: 3, address: 10, count: 2, entries: [{ index: 0, offset: 0 }] },
-      { function: 4, address: 0, count: 2, entries: [{ index: 3, offset: 0 }, { index: 4, offset: 1 }] },
+      {
+        function: 4,
+        address: 0,
+        count: 2,
+        entries: [
+          { index: 3, offset: 0 },
+          { index: 4, offset: 1 },
+        ],
+      },
     ]);
   });
 
@@ -120,7 +136,10 @@ describe('device configuration', () => {
   const tcp = { id: 'D1', transport: 'tcp', host: '10.0.0.5', registers: [{ address: 0, type: 'uint32', scale: 0.01, meter: 'M1', channel: '1.8.0' }] };
 
   it('fills defaults, resolves OBIS aliases and derives the rollover of unsigned types', () => {
-    const { valid, rejected } = parseDeviceRows([tcp, { id: 'D2', transport: 'rtu', path: '/dev/ttyUSB0', parity: 'none', registers: [{ address: 0, type: 'float32', meter: 'M1', channel: 'volume_register' }] }]);
+    const { valid, rejected } = parseDeviceRows([
+      tcp,
+      { id: 'D2', transport: 'rtu', path: '/dev/ttyUSB0', parity: 'none', registers: [{ address: 0, type: 'float32', meter: 'M1', channel: 'volume_register' }] },
+    ]);
     expect(rejected).toEqual([]);
     expect(valid[0].device).toMatchObject({ port: 502, unitId: 1, pollIntervalMs: 60_000, timeoutMs: 3_000, retries: 1, failuresBeforeEvent: 3 });
     // 2^32 × 0.01 = 42949672.96 kWh
@@ -137,7 +156,14 @@ describe('device configuration', () => {
       { ...tcp, id: 'D5', registers: [{ address: 0, function: 6, meter: 'M1', channel: '1.8.0' }] },
       { ...tcp, id: 'D6', registers: [{ address: 65535, type: 'uint32', meter: 'M1', channel: '1.8.0' }] },
       { ...tcp, id: 'D7', registers: [{ address: 0, meter: 'M1', channel: 'temperature', rolloverAt: 10 }] },
-      { ...tcp, id: 'D8', registers: [{ address: 0, meter: 'M1', channel: '1.8.0' }, { address: 2, meter: 'M1', channel: 'active_import_register' }] },
+      {
+        ...tcp,
+        id: 'D8',
+        registers: [
+          { address: 0, meter: 'M1', channel: '1.8.0' },
+          { address: 2, meter: 'M1', channel: 'active_import_register' },
+        ],
+      },
       { ...tcp, id: 'bad id!' },
       tcp,
       'nope',

@@ -19,8 +19,7 @@ describe.each(FLAVOURS)('modbus device repository (%s)', (flavour) => {
   });
   afterAll(() => database?.close());
 
-  const device = (scale: number) =>
-    ModbusDeviceSchema.parse({ id: 'R-D1', transport: 'tcp', host: '10.0.0.1', registers: [{ address: 0, type: 'uint32', scale, meter: 'R-M1', channel: '1.8.0' }] });
+  const device = (scale: number) => ModbusDeviceSchema.parse({ id: 'R-D1', transport: 'tcp', host: '10.0.0.1', registers: [{ address: 0, type: 'uint32', scale, meter: 'R-M1', channel: '1.8.0' }] });
 
   it('keeps register state across polls, drops it when the configuration changes, and refuses writes of the replaced configuration', async () => {
     expect(await upsertDevices(database, [{ id: 'R-D1', config: device(0.001) }])).toEqual({ created: 1, updated: 0, unchanged: 0 });

@@ -54,10 +54,7 @@ export async function startMeterSim(tables: { holding?: Table; input?: Table }):
     if (w === undefined) cb(Object.assign(new Error(`no register ${address}`), { modbusErrorCode: 2 }), 0);
     else cb(null, w);
   };
-  const server = new ServerTCP(
-    { getHoldingRegister: serve(3, tables.holding), getInputRegister: serve(4, tables.input) },
-    { host: '127.0.0.1', port, unitID: 255 },
-  );
+  const server = new ServerTCP({ getHoldingRegister: serve(3, tables.holding), getInputRegister: serve(4, tables.input) }, { host: '127.0.0.1', port, unitID: 255 });
   server.on('socketError', () => {});
   server.on('serverError', () => {});
   await new Promise<void>((resolve) => server.on('initialized', () => resolve()));

@@ -210,10 +210,14 @@ describe.each(FLAVOURS)('Modbus TCP poller against a meter simulator (%s)', (fla
     try {
       await waitFor(async () => (await statusOf(database, 'FLAKY'))?.state === 'online', 10_000, 'FLAKY online');
       flaky.silent = true;
-      const offline = await waitFor(async () => {
-        const s = await statusOf(database, 'FLAKY');
-        return s?.state === 'offline' ? s : undefined;
-      }, 15_000, 'FLAKY offline');
+      const offline = await waitFor(
+        async () => {
+          const s = await statusOf(database, 'FLAKY');
+          return s?.state === 'offline' ? s : undefined;
+        },
+        15_000,
+        'FLAKY offline',
+      );
       expect(offline).toMatchObject({ consecutiveFailures: 3, lastErrorCode: 'ETIMEDOUT' });
       expect(offline.lastError).toMatch(/no answer within 300 ms/);
       const failure = (await events(database, 'F-FLAKY')).filter((e) => e.code === 'communication_failure');
@@ -225,10 +229,14 @@ describe.each(FLAVOURS)('Modbus TCP poller against a meter simulator (%s)', (fla
       expect((await events(database, 'F-FLAKY')).map((e) => e.code)).toEqual(['communication_failure', 'communication_restored']);
 
       // the slow device's first 1.5 s timeout did not hold up the healthy one
-      const slowStatus = await waitFor(async () => {
-        const s = await statusOf(database, 'SLOW');
-        return s && s.consecutiveFailures >= 1 ? s : undefined;
-      }, 10_000, 'SLOW to fail');
+      const slowStatus = await waitFor(
+        async () => {
+          const s = await statusOf(database, 'SLOW');
+          return s && s.consecutiveFailures >= 1 ? s : undefined;
+        },
+        10_000,
+        'SLOW to fail',
+      );
       expect(slowStatus.lastErrorCode).toBe('ETIMEDOUT');
       // While SLOW waited 3 s for an answer, OK kept reading; a shared loop would have stalled it for the whole
       // wait (0 reads in it). How many is no goal here: every poll also waits for its database writes, which
@@ -245,10 +253,14 @@ describe.each(FLAVOURS)('Modbus TCP poller against a meter simulator (%s)', (fla
         .executeTakeFirstOrThrow();
       expect(Number(okDuringSlowWait.n)).toBeGreaterThanOrEqual(1);
 
-      const exc = await waitFor(async () => {
-        const s = await statusOf(database, 'EXC');
-        return s?.lastErrorCode === 'MODBUS_EXCEPTION_2' ? s : undefined;
-      }, 10_000, 'EXC to fail with exception 2');
+      const exc = await waitFor(
+        async () => {
+          const s = await statusOf(database, 'EXC');
+          return s?.lastErrorCode === 'MODBUS_EXCEPTION_2' ? s : undefined;
+        },
+        10_000,
+        'EXC to fail with exception 2',
+      );
       expect(exc.lastError).toMatch(/at 9 .*Modbus exception 2: Illegal data address/);
       // the block that did answer was stored; the NaN float went to the dead letters with its registers
       expect((await rows(database, 'F-EXC', 'pressure'))[0]).toMatchObject({ value: 7, quality: 'measured' });
@@ -258,16 +270,24 @@ describe.each(FLAVOURS)('Modbus TCP poller against a meter simulator (%s)', (fla
       expect(dead[0].reason).toMatch(/register 0 \(float32\) decoded to NaN, not a number: check type, wordOrder and byteSwap/);
       expect(JSON.parse(dead[0].payload)).toMatchObject({ registers: '7fc0 0000' });
 
-      const g = await waitFor(async () => {
-        const s = await statusOf(database, 'GARBAGE');
-        return s?.lastErrorCode === 'BAD_RESPONSE' ? s : undefined;
-      }, 10_000, 'GARBAGE to fail with a malformed response');
+      const g = await waitFor(
+        async () => {
+          const s = await statusOf(database, 'GARBAGE');
+          return s?.lastErrorCode === 'BAD_RESPONSE' ? s : undefined;
+        },
+        10_000,
+        'GARBAGE to fail with a malformed response',
+      );
       expect(g.state).toMatch(/backoff|offline/);
       expect(g.lastError).toMatch(/malformed response/);
-      const refused = await waitFor(async () => {
-        const s = await statusOf(database, 'REFUSED');
-        return s?.lastErrorCode === 'ECONNREFUSED' ? s : undefined;
-      }, 10_000, 'REFUSED to be refused');
+      const refused = await waitFor(
+        async () => {
+          const s = await statusOf(database, 'REFUSED');
+          return s?.lastErrorCode === 'ECONNREFUSED' ? s : undefined;
+        },
+        10_000,
+        'REFUSED to be refused',
+      );
       expect(refused).toMatchObject({ state: expect.stringMatching(/backoff|offline/), lastSuccessAt: null });
       // every stored device (SIM of the previous test too) has a poller; none disabled yet
       expect(poller.probe.check()).toMatchObject({ ok: true, devices: (await listDevices(database)).length, disabled: 0 });
@@ -304,10 +324,7 @@ describe.each(FLAVOURS)('Modbus TCP poller against a meter simulator (%s)', (fla
     const poller = createModbusPoller({ database, devicesFile: file, reloadMs: 100 });
     try {
       await poller.start(log);
-      expect(warnings).toEqual([
-        expect.stringMatching(/not loaded yet \(retried every reload\): meter "FILE-M1" not registered/),
-        expect.stringMatching(/not loaded: registers: Too small/i),
-      ]);
+      expect(warnings).toEqual([expect.stringMatching(/not loaded yet \(retried every reload\): meter "FILE-M1" not registered/), expect.stringMatching(/not loaded: registers: Too small/i)]);
       expect(poller.probe.check()).toMatchObject({ fileInvalid: 1, fileWaiting: 1 });
       expect(await statusOf(database, 'FILE-1')).toBeUndefined();
       await registerMeters(database, ['FILE-M1']);

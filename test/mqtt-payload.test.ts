@@ -57,7 +57,13 @@ describe('SenML (RFC 8428) mapping', () => {
 
   it('treats times below 2^28 s as relative to now (§4.5.3) and takes the meter from a per-meter topic', () => {
     const now = (JAN1 + 3600) * 1000;
-    const r = senmlToReadings([{ n: 'temperature', u: 'Cel', v: 21.5, t: -60 }, { n: 'temperature', v: 21 }], { meter: 'M2', nowMs: now });
+    const r = senmlToReadings(
+      [
+        { n: 'temperature', u: 'Cel', v: 21.5, t: -60 },
+        { n: 'temperature', v: 21 },
+      ],
+      { meter: 'M2', nowMs: now },
+    );
     expect(r.rows).toEqual([
       { meter: 'M2', channel: 'temperature', start: '2026-01-01T00:59:00.000Z', value: 21.5 },
       { meter: 'M2', channel: 'temperature', start: '2026-01-01T01:00:00.000Z', value: 21 },
@@ -65,7 +71,13 @@ describe('SenML (RFC 8428) mapping', () => {
   });
 
   it('splits names at the first separator followed by a known channel, so OBIS aliases keep their colons', () => {
-    const r = senmlToReadings([{ bn: 'GW-M3:', bt: JAN1, n: '1-0:1.29.0', v: 4 }, { bn: 'urn:dev:mdm:M4/', n: 'volume', u: 'l', v: 250 }], { nowMs: 0 });
+    const r = senmlToReadings(
+      [
+        { bn: 'GW-M3:', bt: JAN1, n: '1-0:1.29.0', v: 4 },
+        { bn: 'urn:dev:mdm:M4/', n: 'volume', u: 'l', v: 250 },
+      ],
+      { nowMs: 0 },
+    );
     expect(r.rows.map((x) => [x.meter, x.channel, x.value])).toEqual([
       ['GW-M3', 'active_import', 4],
       ['urn:dev:mdm:M4', 'volume', 0.25],
@@ -138,7 +150,10 @@ describe('MQTT payload decoding', () => {
     // A NUL inside a row's field is that row's problem (ingest/normalize.ts rejects it alone), not the message's:
     expect(decodeMessage(meterTopic, buf('[{"channel":"a\\u0000"},{"channel":"b"}]'), { nowMs: 0 })).toMatchObject({ kind: 'readings', rows: [{ channel: 'a\u0000' }, { channel: 'b' }] });
     expect(decodeMessage(meterTopic, Buffer.from('[{"channel":"a\u0000"}]'), { nowMs: 0 })).toMatchObject({ kind: 'invalid', reason: expect.stringMatching(/^payload is not JSON/) }); // raw NUL
-    expect(decodeMessage(gatewayTopic, buf({ id: 'x', ack: true, gateway: 'g\u0000', readings: [] }), { nowMs: 0 })).toMatchObject({ kind: 'invalid', reason: 'gateway contains a NUL (U+0000) character' });
+    expect(decodeMessage(gatewayTopic, buf({ id: 'x', ack: true, gateway: 'g\u0000', readings: [] }), { nowMs: 0 })).toMatchObject({
+      kind: 'invalid',
+      reason: 'gateway contains a NUL (U+0000) character',
+    });
     expect(decodeMessage(meterTopic, buf({ channel: 'x' }), { nowMs: 0 })).toMatchObject({ kind: 'invalid', reason: expect.stringMatching(/must be a JSON array of rows/) });
     expect(decodeMessage(meterTopic, buf({ id: 'x', readings: 'no' }), { nowMs: 0 })).toMatchObject({ kind: 'invalid', reason: 'readings must be an array' });
     expect(decodeMessage(gatewayTopic, buf({ id: 1, ack: true, rows: [] }), { nowMs: 0 })).toEqual({
@@ -205,7 +220,10 @@ describe('embedded broker authorisation', () => {
     ['key-bad-name', { keyId: 'k5', name: 'gw/+', role: 'gateway', scope: null }],
   ]);
   const findKey = async (k: string) => keys.get(k);
-  const groups = new Map<string, string | null>([['B-1', 'north'], ['B-2', 'south']]);
+  const groups = new Map<string, string | null>([
+    ['B-1', 'north'],
+    ['B-2', 'south'],
+  ]);
   const findGroup = async (m: string) => groups.get(m);
 
   it('refuses anonymous, wrong keys, other roles and names that are not one topic level', async () => {
@@ -350,7 +368,10 @@ describe('batcher', () => {
     expect(started).toEqual([['A:1'], ['B:1']]);
     release.get('A:1')!();
     await vi.advanceTimersByTimeAsync(0);
-    expect(settled).toEqual([['A:1', 'A:1'], ['B:1', 'B:1']]);
+    expect(settled).toEqual([
+      ['A:1', 'A:1'],
+      ['B:1', 'B:1'],
+    ]);
     expect(started).toEqual([['A:1'], ['B:1'], ['A:2'], ['C:1']]);
     release.get('C:1')!();
     release.get('A:2')!();

@@ -154,7 +154,13 @@ describe.each(FLAVOURS)('MQTT poison messages (%s)', (flavour) => {
       expect(await valuesOf('P1')).toEqual([0.5, 1.5]);
       const dl = await rejectsOn('mdm/v1/meters/P1/readings');
       expect(dl).toHaveLength(2);
-      expect(dl[0]).toMatchObject({ row_index: null, meter: 'P1', principal: 'gw-p', transport: 'mqtt', reason: 'payload nests arrays/objects deeper than 32 levels (reading rows need 3); flatten it' });
+      expect(dl[0]).toMatchObject({
+        row_index: null,
+        meter: 'P1',
+        principal: 'gw-p',
+        transport: 'mqtt',
+        reason: 'payload nests arrays/objects deeper than 32 levels (reading rows need 3); flatten it',
+      });
       // A bounded excerpt, with the size and hash of what the gateway sent.
       expect(dl[0].payload.startsWith('[[[[')).toBe(true);
       expect(dl[0].payload.length).toBeLessThan(5000);

@@ -107,10 +107,21 @@ describe.each(FLAVOURS)('MQTT ingest (%s)', (flavour) => {
       await startBroker();
       const gw = await gateway('gw-1', keys.gw);
       const jan1 = T0 / 1000 + 3 * 3600; // 2026-01-01T03:00+03:00 in seconds
-      await gw.publishAsync('mdm/v1/meters/E3/readings', JSON.stringify([{ bt: jan1, bu: 'Wh', n: '1.29.0', v: 1500 }, { n: '1.29.0', t: 3600, v: 250 }]), { qos: 1 });
+      await gw.publishAsync(
+        'mdm/v1/meters/E3/readings',
+        JSON.stringify([
+          { bt: jan1, bu: 'Wh', n: '1.29.0', v: 1500 },
+          { n: '1.29.0', t: 3600, v: 250 },
+        ]),
+        { qos: 1 },
+      );
       await gw.publishAsync(
         'mdm/v1/gateways/gw-1/readings',
-        JSON.stringify([{ bn: 'E4/', bt: jan1, n: 'active_import', u: 'kWh', v: 2 }, { bn: 'E3:', n: '1.8.0', v: 100.25 }, { n: 'bogus', v: 1 }]),
+        JSON.stringify([
+          { bn: 'E4/', bt: jan1, n: 'active_import', u: 'kWh', v: 2 },
+          { bn: 'E3:', n: '1.8.0', v: 100.25 },
+          { n: 'bogus', v: 1 },
+        ]),
         { qos: 1 },
       );
       expect((await readingsOf('E3')).map((r) => [r.channel, r.start.toISOString(), r.value])).toEqual([
@@ -130,7 +141,14 @@ describe.each(FLAVOURS)('MQTT ingest (%s)', (flavour) => {
       const topic = 'mdm/v1/meters/E5/readings';
       await gw.publishAsync(topic, 'this is not json', { qos: 1 });
       await gw.publishAsync(topic, JSON.stringify(hours(31)), { qos: 1 });
-      await gw.publishAsync(topic, JSON.stringify([{ channel: 'active_import', start: '2026-01-01T00:00:00', value: 1 }, { channel: 'nope', start: at(0), value: 1 }]), { qos: 1 });
+      await gw.publishAsync(
+        topic,
+        JSON.stringify([
+          { channel: 'active_import', start: '2026-01-01T00:00:00', value: 1 },
+          { channel: 'nope', start: at(0), value: 1 },
+        ]),
+        { qos: 1 },
+      );
       await gw.publishAsync('mdm/v1/meters/NOT-REGISTERED/readings', JSON.stringify(hours(1)), { qos: 1 });
       await gw.publishAsync(topic, Buffer.from('[{"channel":"active_import\\u0000"}]'), { qos: 1 });
       await gw.publishAsync(topic, JSON.stringify(hours(2)), { qos: 1 });
@@ -367,7 +385,9 @@ describe.each(FLAVOURS)('MQTT ingest (%s)', (flavour) => {
         const pub = await publisher();
         await pub.publishAsync(`mdm/v1/meters/${m('X1')}/readings`, JSON.stringify(hours(24)), { qos: 1 });
         await pub.publishAsync(`mdm/v1/meters/${m('X1')}/readings`, '{oops', { qos: 1 });
-        await pub.publishAsync(`mdm/v1/gateways/gw-${run}/readings`, JSON.stringify([...hours(2, 0, m('X2')), { meter: m('X2'), channel: 'active_import', start: '2026-01-01', value: 1 }]), { qos: 1 });
+        await pub.publishAsync(`mdm/v1/gateways/gw-${run}/readings`, JSON.stringify([...hours(2, 0, m('X2')), { meter: m('X2'), channel: 'active_import', start: '2026-01-01', value: 1 }]), {
+          qos: 1,
+        });
         await pub.publishAsync(`mdm/v1/gateways/gw-${run}/readings`, JSON.stringify([{ bn: `${m('X2')}/`, bt: T0 / 1000 + 5 * 3600, n: '1.29.0', u: 'Wh', v: 750 }]), { qos: 1 });
         await waitFor(async () => (await readingsOf(m('X2'))).length === 3, 'gateway rows');
         await waitFor(async () => (await readingsOf(m('X1'))).length === 24, 'meter rows');
@@ -498,7 +518,9 @@ describe.each(FLAVOURS)('MQTT ingest (%s)', (flavour) => {
           if (!ack.rejected.some((r: { reason: string }) => /unknown meter/.test(r.reason)) && !acks.some((a) => a.id === ack.id)) acks.push(ack);
         });
         await pub.publishAsync(`mdm/v1/gateways/${gwId}/readings`, JSON.stringify({ id: 'a1', ack: true, readings: hours(3, 0, m('X5')) }), { qos: 1 });
-        await pub.publishAsync(`mdm/v1/meters/${m('X5')}/readings`, JSON.stringify({ id: 'a2', ack: true, gateway: gwId, readings: [{ channel: 'active_import', start: at(9), value: null }] }), { qos: 1 });
+        await pub.publishAsync(`mdm/v1/meters/${m('X5')}/readings`, JSON.stringify({ id: 'a2', ack: true, gateway: gwId, readings: [{ channel: 'active_import', start: at(9), value: null }] }), {
+          qos: 1,
+        });
         await waitFor(() => acks.length === 2, 'acks');
         expect(acks).toEqual([
           { id: 'a1', topic: `mdm/v1/gateways/${gwId}/readings`, status: 'ok', stored: 3, rejected: [] },

@@ -25,8 +25,7 @@ describe.each(FLAVOURS)('portfolios API (%s)', (flavour) => {
   afterAll(() => t?.close());
 
   const get = (url: string, role: Role = 'trader') => t.app.inject({ method: 'GET', url, headers: t.auth(role) });
-  const put = (id: string, body: unknown, role: Role = 'admin') =>
-    t.app.inject({ method: 'PUT', url: `/v1/portfolios/${id}`, headers: t.auth(role), payload: body as object });
+  const put = (id: string, body: unknown, role: Role = 'admin') => t.app.inject({ method: 'PUT', url: `/v1/portfolios/${id}`, headers: t.auth(role), payload: body as object });
 
   it('derives zone and weather station from the member meters until settings are stored', async () => {
     const res = await get('/v1/portfolios/P1');
@@ -49,11 +48,27 @@ describe.each(FLAVOURS)('portfolios API (%s)', (flavour) => {
   it('stores settings (201, then 200) and they win over the derived values', async () => {
     const first = await put('P1', { area: 'PL', currency: 'PLN', timezone: 'Europe/Istanbul', weatherStation: 'WS-ANK', dayAheadCutoff: '09:30' });
     expect(first.statusCode).toBe(201);
-    expect(first.json()).toMatchObject({ area: 'PL', currency: 'PLN', timezone: 'Europe/Istanbul', weatherStation: 'WS-ANK', dayAheadCutoff: '09:30', derived: { timezone: false, weatherStation: false }, stored: true, meters: 3 });
+    expect(first.json()).toMatchObject({
+      area: 'PL',
+      currency: 'PLN',
+      timezone: 'Europe/Istanbul',
+      weatherStation: 'WS-ANK',
+      dayAheadCutoff: '09:30',
+      derived: { timezone: false, weatherStation: false },
+      stored: true,
+      meters: 3,
+    });
     // A PUT replaces: the fields left out fall back to their defaults / derived values.
     const second = await put('P1', { dayAheadCutoff: '11:00' });
     expect(second.statusCode).toBe(200);
-    expect(second.json()).toMatchObject({ area: 'TR', currency: 'TRY', timezone: 'Europe/Warsaw', weatherStation: 'WS-IST', dayAheadCutoff: '11:00', derived: { timezone: true, weatherStation: true } });
+    expect(second.json()).toMatchObject({
+      area: 'TR',
+      currency: 'TRY',
+      timezone: 'Europe/Warsaw',
+      weatherStation: 'WS-IST',
+      dayAheadCutoff: '11:00',
+      derived: { timezone: true, weatherStation: true },
+    });
   });
 
   it('a portfolio may exist before it has meters; the list holds every portfolio', async () => {

@@ -9,7 +9,17 @@ const WAW: ProfiledMeter = { region: null, tariff: 'three-time', profileClass: '
 const typeRows = (period: string, dayType: ProfileCoefficient['dayType'], coef: (h: number) => number, over: Partial<ProfileCoefficient> = {}): ProfileCoefficient[] =>
   Array.from({ length: 24 }, (_, hour) => ({ period, region: 'AYEDAS', readingType: 'single', profileGroup: 'residential', date: null, dayType, hour, coefficient: coef(hour), ...over }));
 const dayRows = (date: string, coef: (h: number) => number, over: Partial<ProfileCoefficient> = {}): ProfileCoefficient[] =>
-  Array.from({ length: 24 }, (_, hour) => ({ period: date.slice(0, 7), region: 'AYEDAS', readingType: 'single', profileGroup: 'residential', date, dayType: null, hour, coefficient: coef(hour), ...over }));
+  Array.from({ length: 24 }, (_, hour) => ({
+    period: date.slice(0, 7),
+    region: 'AYEDAS',
+    readingType: 'single',
+    profileGroup: 'residential',
+    date,
+    dayType: null,
+    hour,
+    coefficient: coef(hour),
+    ...over,
+  }));
 const sumUnits = (xs: { value: number }[]) => xs.reduce((s, x) => s + Math.round(x.value * 1000), 0);
 
 describe('spreadByProfile', () => {
@@ -43,11 +53,7 @@ describe('spreadByProfile', () => {
   });
 
   it('uses per-day rows before day-type rows, falls back to region "*" and a holiday to sunday', () => {
-    const coefficients = [
-      ...typeRows('2026-03', 'workday', () => 1),
-      ...typeRows('2026-03', 'sunday', (h) => (h === 0 ? 3 : 1)),
-      ...dayRows('2026-03-02', (h) => (h === 0 ? 1 : 3)),
-    ];
+    const coefficients = [...typeRows('2026-03', 'workday', () => 1), ...typeRows('2026-03', 'sunday', (h) => (h === 0 ? 3 : 1)), ...dayRows('2026-03-02', (h) => (h === 0 ? 1 : 3))];
     // 2026-03-02 by its own rows: h0 1, h1 3 → 2.5, 7.5
     expect(spreadByProfile({ coefficients, total: 10, fromMs: mon, toMs: mon + 2 * HOUR, meter: IST }).map((x) => x.value)).toEqual([2.5, 7.5]);
     // 2026-03-03 is a holiday here, no holiday rows → sunday: h0 3, h1 1 → 7.5, 2.5
@@ -128,7 +134,16 @@ describe('periodTotalFromRegister', () => {
   const from = Date.parse('2026-02-01T00:00:00+03:00');
   const to = Date.parse('2026-03-01T00:00:00+03:00'); // 672 h
   it('takes the reads nearest the bounds, pro rata when they are off them', () => {
-    expect(periodTotalFromRegister([{ atMs: from, value: 1000 }, { atMs: to, value: 1864 }], from, to)).toMatchObject({ total: 864, prorated: false });
+    expect(
+      periodTotalFromRegister(
+        [
+          { atMs: from, value: 1000 },
+          { atMs: to, value: 1864 },
+        ],
+        from,
+        to,
+      ),
+    ).toMatchObject({ total: 864, prorated: false });
     // reads 12 h before the start and 12 h after the end: 696 h apart, delta 696 → 672 over the period
     const r = periodTotalFromRegister(
       [
@@ -142,8 +157,26 @@ describe('periodTotalFromRegister', () => {
     expect(r).toMatchObject({ total: 672, prorated: true, opening: { value: 1000 }, closing: { value: 1696 } });
   });
   it('says why there is no total', () => {
-    expect(periodTotalFromRegister([{ atMs: from - 4 * 86_400_000, value: 1 }, { atMs: to, value: 2 }], from, to)).toEqual({ reason: expect.stringMatching(/no register read within 3 days of the period start/) });
+    expect(
+      periodTotalFromRegister(
+        [
+          { atMs: from - 4 * 86_400_000, value: 1 },
+          { atMs: to, value: 2 },
+        ],
+        from,
+        to,
+      ),
+    ).toEqual({ reason: expect.stringMatching(/no register read within 3 days of the period start/) });
     expect(periodTotalFromRegister([{ atMs: from, value: 10 }], from, to)).toEqual({ reason: expect.stringMatching(/period end/) });
-    expect(periodTotalFromRegister([{ atMs: from, value: 10 }, { atMs: to, value: 2 }], from, to)).toEqual({ reason: expect.stringMatching(/went down from 10 to 2/) });
+    expect(
+      periodTotalFromRegister(
+        [
+          { atMs: from, value: 10 },
+          { atMs: to, value: 2 },
+        ],
+        from,
+        to,
+      ),
+    ).toEqual({ reason: expect.stringMatching(/went down from 10 to 2/) });
   });
 });

@@ -75,7 +75,8 @@ describe.each(FLAVOURS)('profile coefficients and spreading (%s)', (flavour) => 
     expect(again.json()).toMatchObject({ inserted: 0, updated: 1, unchanged: 1, rejected: [{ index: 2, reason: expect.stringMatching(/duplicate of row 1/) }] });
     await put({ coefficients: [json[1]] }); // back to 1
 
-    const csv = 'Dağıtım Şirketi;Okuma Tipi;Abone Grubu;Tarih;Saat;Katsayı\nBEDAS;Tek Zamanlı;mesken;02.02.2026;00:00;0,0412\nBEDAS;Tek Zamanlı;mesken;02.02.2026;01:00;0,5\nBEDAS;Tek Zamanlı;mesken;31.02.2026;01:00;1\n';
+    const csv =
+      'Dağıtım Şirketi;Okuma Tipi;Abone Grubu;Tarih;Saat;Katsayı\nBEDAS;Tek Zamanlı;mesken;02.02.2026;00:00;0,0412\nBEDAS;Tek Zamanlı;mesken;02.02.2026;01:00;0,5\nBEDAS;Tek Zamanlı;mesken;31.02.2026;01:00;1\n';
     const res = await t.app.inject({
       method: 'PUT',
       url: '/v1/profiles/coefficients',
@@ -89,7 +90,12 @@ describe.each(FLAVOURS)('profile coefficients and spreading (%s)', (flavour) => 
       method: 'PUT',
       url: '/v1/profiles/coefficients',
       headers: { ...t.auth('admin'), 'content-type': 'text/csv; charset=windows-1254' },
-      payload: Buffer.from(new TextDecoder().decode(new TextEncoder().encode(csv)).split('').map((c) => ({ ğ: 0xf0, ş: 0xfe, ı: 0xfd, Ş: 0xde }[c] ?? c.charCodeAt(0)))),
+      payload: Buffer.from(
+        new TextDecoder()
+          .decode(new TextEncoder().encode(csv))
+          .split('')
+          .map((c) => ({ ğ: 0xf0, ş: 0xfe, ı: 0xfd, Ş: 0xde })[c] ?? c.charCodeAt(0)),
+      ),
     });
     expect(win.json()).toMatchObject({ inserted: 0, unchanged: 2 });
     const stored = await get('/v1/profiles/coefficients?period=2026-02&region=BEDAS', 'trader');
@@ -100,7 +106,10 @@ describe.each(FLAVOURS)('profile coefficients and spreading (%s)', (flavour) => 
   });
 
   it('spreads register deltas and given totals into hourly estimates that billing counts', async () => {
-    const totals = [{ meter: 'P2', kWh: 1344 }, { meter: 'P6', kWh: 864 }];
+    const totals = [
+      { meter: 'P2', kWh: 1344 },
+      { meter: 'P6', kWh: 864 },
+    ];
     const res = await spread({ period: '2026-02', meters: ['P1', 'P2', 'P3', 'P4', 'P5', 'P6', 'NOPE'], totals });
     expect(res.statusCode, res.body).toBe(200);
     const body = res.json();
@@ -118,11 +127,23 @@ describe.each(FLAVOURS)('profile coefficients and spreading (%s)', (flavour) => 
       const r = await get(`/v1/meters/${meter}/readings?channel=active_import&from=${encodeURIComponent(ist(from))}&to=${encodeURIComponent(ist(from + 2 * H))}`);
       return r.json().rows.map((x: { value: number; quality: string; source: string }) => [x.value, x.quality, x.source]);
     };
-    expect(await day('P1', FEB)).toEqual([[2, 'estimated', 'profile'], [2, 'estimated', 'profile']]); // Sunday
-    expect(await day('P1', FEB + 24 * H)).toEqual([[1, 'estimated', 'profile'], [1, 'estimated', 'profile']]); // Monday
-    expect(await day('P2', FEB)).toEqual([[1, 'estimated', 'profile'], [1, 'estimated', 'profile']]);
+    expect(await day('P1', FEB)).toEqual([
+      [2, 'estimated', 'profile'],
+      [2, 'estimated', 'profile'],
+    ]); // Sunday
+    expect(await day('P1', FEB + 24 * H)).toEqual([
+      [1, 'estimated', 'profile'],
+      [1, 'estimated', 'profile'],
+    ]); // Monday
+    expect(await day('P2', FEB)).toEqual([
+      [1, 'estimated', 'profile'],
+      [1, 'estimated', 'profile'],
+    ]);
     expect((await day('P6', FEB)).slice(0, 5)).toEqual(Array(5).fill([0.5, 'estimated', 'profile'])); // Sunday 00:00–01:15
-    expect((await day('P6', FEB + 24 * H)).slice(0, 2)).toEqual([[0.25, 'estimated', 'profile'], [0.25, 'estimated', 'profile']]); // Monday
+    expect((await day('P6', FEB + 24 * H)).slice(0, 2)).toEqual([
+      [0.25, 'estimated', 'profile'],
+      [0.25, 'estimated', 'profile'],
+    ]); // Monday
 
     const bill = await get('/v1/billing/consumption?period=2026-02&meters=P1,P2,P6', 'billing');
     expect(bill.json().meters.map((m: { meter: string; activeImport: number }) => [m.meter, m.activeImport])).toEqual([
@@ -132,7 +153,9 @@ describe.each(FLAVOURS)('profile coefficients and spreading (%s)', (flavour) => 
     ]);
     const notes = await get(`/v1/meters/P1/edits?channel=active_import&from=${encodeURIComponent(ist(FEB))}&to=${encodeURIComponent(ist(FEB + H))}`);
     expect(notes.statusCode, notes.body).toBe(200);
-    expect(notes.json().notes).toMatchObject([{ method: 'profile-coefficients', reasonCode: 'profiled', params: { total: 864, totalFrom: 'register', coefficient: 2, coefficientOf: 'sunday h0 2026-02', prorated: false } }]);
+    expect(notes.json().notes).toMatchObject([
+      { method: 'profile-coefficients', reasonCode: 'profiled', params: { total: 864, totalFrom: 'register', coefficient: 2, coefficientOf: 'sunday h0 2026-02', prorated: false } },
+    ]);
 
     // Re-run: nothing changes. Default selection (meters with a profile class): P1, P2, P3, P5, P6.
     const again = await spread({ period: '2026-02', totals });
@@ -140,14 +163,27 @@ describe.each(FLAVOURS)('profile coefficients and spreading (%s)', (flavour) => 
     // A different total for P2: new versions of its 672 hours (history kept).
     const changed = await spread({ period: '2026-02', meters: ['P2'], totals: [{ meter: 'P2', kWh: 2688 }] });
     expect(changed.json()).toMatchObject({ spread: 1, readings: { accepted: 0, unchanged: 0, superseded: 672 } });
-    expect(await day('P2', FEB)).toEqual([[2, 'estimated', 'profile'], [2, 'estimated', 'profile']]);
+    expect(await day('P2', FEB)).toEqual([
+      [2, 'estimated', 'profile'],
+      [2, 'estimated', 'profile'],
+    ]);
   });
 
   it('refuses bad requests', async () => {
     expect((await spread({ period: '2026-02' }, 'billing')).statusCode).toBe(403);
     expect((await spread({ period: '2026-2' })).statusCode).toBe(400);
     expect((await spread({ period: '2026-02', totals: [{ meter: 'P2', kWh: -1 }] })).statusCode).toBe(400);
-    expect((await spread({ period: '2026-02', totals: [{ meter: 'P2', kWh: 1 }, { meter: 'P2', kWh: 2 }] })).json().message).toMatch(/given twice/);
+    expect(
+      (
+        await spread({
+          period: '2026-02',
+          totals: [
+            { meter: 'P2', kWh: 1 },
+            { meter: 'P2', kWh: 2 },
+          ],
+        })
+      ).json().message,
+    ).toMatch(/given twice/);
     const bad = await t.app.inject({ method: 'PUT', url: '/v1/profiles/coefficients', headers: t.auth('admin'), payload: { rows: [] } });
     expect(bad.statusCode).toBe(400);
     expect((await t.app.inject({ method: 'PUT', url: '/v1/profiles/coefficients', headers: t.auth('trader'), payload: { coefficients: [] } })).statusCode).toBe(403);

@@ -24,10 +24,7 @@ describe.each(FLAVOURS)('concurrent writers of one interval (%s)', (flavour) => 
   let t: TestApp;
   beforeAll(async () => {
     t = await testApp(flavour);
-    await t.database.db
-      .insertInto('meters')
-      .values({ external_id: 'C1', commodity: 'electricity', timezone: 'UTC', interval_minutes: 60, multiplier: 1, tariff: 'single', labels: '{}' })
-      .execute();
+    await t.database.db.insertInto('meters').values({ external_id: 'C1', commodity: 'electricity', timezone: 'UTC', interval_minutes: 60, multiplier: 1, tariff: 'single', labels: '{}' }).execute();
   });
   afterAll(() => t?.close());
 
@@ -113,7 +110,10 @@ describe.each(FLAVOURS)('concurrent writers of one interval (%s)', (flavour) => 
     expect(byHour.size).toBe(HOURS + ROUNDS / 2);
     for (const [h, vs] of byHour) {
       const expected = h < Date.parse(hour(HOURS)) ? 4 * (ROUNDS / 2) : 4;
-      expect(vs.map((v) => v.version), new Date(h).toISOString()).toEqual(Array.from({ length: expected }, (_, i) => i + 1));
+      expect(
+        vs.map((v) => v.version),
+        new Date(h).toISOString(),
+      ).toEqual(Array.from({ length: expected }, (_, i) => i + 1));
       for (let i = 0; i + 1 < vs.length; i++) expect(vs[i].next_batch).toBe(vs[i + 1].batch_id);
     }
   });

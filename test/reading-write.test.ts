@@ -74,7 +74,13 @@ describe.each(FLAVOURS)('reading writes (%s)', (flavour) => {
       [a, 2, 0, 1, first.batchId, second.batchId],
       [b, 3, 0, 1, first.batchId, second.batchId],
     ]);
-    const cur = await database.db.selectFrom('readings').select(['meter_id', 'value', 'quality', 'version', 'batch_id']).where('meter_id', 'in', [a, b]).where('start', '<', new Date(h(1))).orderBy('meter_id').execute();
+    const cur = await database.db
+      .selectFrom('readings')
+      .select(['meter_id', 'value', 'quality', 'version', 'batch_id'])
+      .where('meter_id', 'in', [a, b])
+      .where('start', '<', new Date(h(1)))
+      .orderBy('meter_id')
+      .execute();
     expect(cur).toEqual([
       { meter_id: a, value: 1, quality: 0, version: 1, batch_id: first.batchId },
       { meter_id: b, value: 3, quality: 2, version: 2, batch_id: second.batchId },
@@ -179,7 +185,10 @@ describe.each(FLAVOURS.filter((f) => f === 'server'))('reading writes racing ano
     await database.session(async ({ db }) => {
       // Hold t0 (value 9) uncommitted; our write then blocks on that key and, when this commits, hits unique_violation.
       await db.insertInto('ingest_batches').values({ transport: 'test', principal: 'other' }).returning('id').execute();
-      await db.insertInto('readings').values({ meter_id: m, channel: 1, start: new Date(t0), value: 9, interval_minutes: 60, quality: 0, source: 0, version: 1, batch_id: 0 }).execute();
+      await db
+        .insertInto('readings')
+        .values({ meter_id: m, channel: 1, start: new Date(t0), value: 9, interval_minutes: 60, quality: 0, source: 0, version: 1, batch_id: 0 })
+        .execute();
       write = writeReadings(database, rows, batch);
       for (let i = 0; i < 200; i++) {
         const waiting = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`.execute(database.db);

@@ -54,8 +54,18 @@ function drift(db: ColumnMap, ts: ColumnMap): string[] {
 
 describe('drift check (pure)', () => {
   it('reports a column on either side only and a nullability mismatch, and ignores view nullability', () => {
-    const db: ColumnMap = new Map([['t.a', false], ['t.b', true], ['t.new', false], ['v.x', null]]);
-    const ts: ColumnMap = new Map([['t.a', false], ['t.b', false], ['t.gone', true], ['v.x', false]]);
+    const db: ColumnMap = new Map([
+      ['t.a', false],
+      ['t.b', true],
+      ['t.new', false],
+      ['v.x', null],
+    ]);
+    const ts: ColumnMap = new Map([
+      ['t.a', false],
+      ['t.b', false],
+      ['t.gone', true],
+      ['v.x', false],
+    ]);
     expect(drift(db, ts)).toEqual([
       't.b: nullable in the database, NOT NULL in sql/types.ts',
       't.gone: in sql/types.ts, not in the migrated database',

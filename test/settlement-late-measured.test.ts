@@ -58,8 +58,7 @@ describe.each(FLAVOURS)('late measured values for settled hours (%s)', (flavour)
     expect(m.statusCode, m.body).toBe(200);
     expect(await post([reading(0, 12), reading(1, 5), reading(2, 7), reading(4, 3)])).toMatchObject({ accepted: 4 });
     expect(await post([reading(4, 3.25)])).toMatchObject({ superseded: 1 });
-    const put = (version: number, rows: unknown[]) =>
-      t.app.inject({ method: 'PUT', url: '/v1/settlement', headers: t.auth('billing'), payload: { period: '2026-01', version, rows } });
+    const put = (version: number, rows: unknown[]) => t.app.inject({ method: 'PUT', url: '/v1/settlement', headers: t.auth('billing'), payload: { period: '2026-01', version, rows } });
     const v1 = await put(1, [
       { meter: 'L1', start: H(0), withdrawal: 11.5 },
       { meter: 'L1', start: H(1), withdrawal: 5 },
@@ -180,7 +179,10 @@ describe.each(FLAVOURS.filter((f) => f === 'server'))('late measured values for 
     let write: Promise<Awaited<ReturnType<typeof writeReadings>>> | undefined;
     await database.session(async ({ db }) => {
       // Hold t0 (value 9) uncommitted: our merge blocks on that key and, when this commits, hits unique_violation.
-      await db.insertInto('readings').values({ meter_id: m, channel: 1, start: new Date(t0), value: 9, interval_minutes: 60, quality: 0, source: 0, version: 1, batch_id: 0 }).execute();
+      await db
+        .insertInto('readings')
+        .values({ meter_id: m, channel: 1, start: new Date(t0), value: 9, interval_minutes: 60, quality: 0, source: 0, version: 1, batch_id: 0 })
+        .execute();
       write = writeReadings(database, [row(t0, 10), row(t1, 4.5), row(t2, 6)], { transport: 'http', principal: 'race', validate: true });
       for (let i = 0; i < 200; i++) {
         const waiting = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`.execute(database.db);

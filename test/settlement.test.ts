@@ -108,7 +108,12 @@ describe.each(FLAVOURS)('settlement (%s)', (flavour) => {
       method: 'POST',
       url: '/v1/readings',
       headers: t.auth('gateway'),
-      payload: { readings: [{ meter: 'S1', channel: 'active_import', start: H(0), value: 1 }, { meter: 'S1', channel: 'active_import', start: H(1), value: 2.2 }] },
+      payload: {
+        readings: [
+          { meter: 'S1', channel: 'active_import', start: H(0), value: 1 },
+          { meter: 'S1', channel: 'active_import', start: H(1), value: 2.2 },
+        ],
+      },
     });
     expect(resend.json()).toEqual({
       accepted: 0,
@@ -164,9 +169,7 @@ describe.each(FLAVOURS)('settlement (%s)', (flavour) => {
     });
     const csv = await get('/v1/settlement/differences?period=2026-01&meters=S1&format=csv');
     expect(csv.headers['content-type']).toMatch(/^text\/csv/);
-    expect(csv.body).toBe(
-      'meter,version,measuredKWh,settlementKWh,differenceKWh,differencePercent,hoursCompared,hoursMissingMeasured,hoursMissingSettlement\nS1,2,6,11.1,5.1,85,3,1,0\n',
-    );
+    expect(csv.body).toBe('meter,version,measuredKWh,settlementKWh,differenceKWh,differencePercent,hoursCompared,hoursMissingMeasured,hoursMissingSettlement\nS1,2,6,11.1,5.1,85,3,1,0\n');
     // S3 has measured data but no settlement yet.
     const s3 = await get('/v1/settlement/differences?period=2026-01&meters=S3');
     expect(s3.json().meters).toEqual([

@@ -27,7 +27,9 @@ const http = { transport: 'http', principal: 'test' } as const;
 /** Rows of a building's 2018 electricity (UTC hour starts) in [fromMs, toMs), as an integrator sends them. */
 function cambridge(building: string, meter: string, fromMs: number, toMs: number): object[] {
   const out: object[] = [];
-  for (const line of readFileSync(new URL(`${building}/electricity/2018.csv`, DATA), 'utf8').split('\n').slice(1)) {
+  for (const line of readFileSync(new URL(`${building}/electricity/2018.csv`, DATA), 'utf8')
+    .split('\n')
+    .slice(1)) {
     if (!line) continue;
     const [t, v] = line.split(',');
     const ms = Date.parse(`${t.replace(' ', 'T')}Z`);
@@ -125,7 +127,17 @@ describe.each(FLAVOURS)('VEE on loaded history (%s)', (flavour) => {
       { transport: 'vee', principal: 'vee', detail: 'validation run' },
     );
     const ranges = [{ meterId: id, fromMs: from, toMs: to }];
-    const old = current.map((r) => ({ meterId: id, channel: 1, rule: 'time' as const, severity: 'fail' as const, fromMs: r.start.getTime(), toMs: r.start.getTime() + H, detail: `reading at ${r.start.toISOString()} is older than the 400-day horizon`, status: 'open' as const, resolution: null }));
+    const old = current.map((r) => ({
+      meterId: id,
+      channel: 1,
+      rule: 'time' as const,
+      severity: 'fail' as const,
+      fromMs: r.start.getTime(),
+      toMs: r.start.getTime() + H,
+      detail: `reading at ${r.start.toISOString()} is older than the 400-day horizon`,
+      status: 'open' as const,
+      resolution: null,
+    }));
     await storeIssues(database, ranges, old);
     expect(await qualities(database, 'CAM-b15-marked')).toEqual({ rows: 168, suspect: 168, rewritten: 168 });
 
@@ -164,7 +176,11 @@ describe.each(FLAVOURS)('VEE expectations of a meter without a supply start (%s)
     expect(await issuesOf(database, 'NEW-1')).toEqual([]);
     // A hole after the first reading is still a gap.
     const { id } = await meterOf(database, 'NEW-1');
-    await database.db.deleteFrom('readings').where('meter_id', '=', id).where('start', '=', new Date(first + 3 * H)).execute();
+    await database.db
+      .deleteFrom('readings')
+      .where('meter_id', '=', id)
+      .where('start', '=', new Date(first + 3 * H))
+      .execute();
     await runVee(database, [{ meterId: id, fromDate: '2018-03-05', toDate: '2018-03-06' }], { nowMs: Date.now() });
     expect((await issuesOf(database, 'NEW-1')).map((i) => [i.rule, i.severity, i.from_ts.getTime(), i.detail])).toEqual([['gap', 'fail', first + 3 * H, '1 interval missing']]);
   });

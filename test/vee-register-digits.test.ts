@@ -23,7 +23,10 @@ const VOLUME = channelDef('volume_register').code;
 describe('registerWrapPoints with register digits (pure)', () => {
   it('gives every register channel of the meter 10^digits, except a channel a device gives a wrap point, whatever the row order', () => {
     const device = { meterId: 1, entry: { address: 0, type: 'uint32', scale: 0.01, meter: 'M1', channel: 'active_import_register' } };
-    for (const rows of [[device, { meterId: 1, registerDigits: 6 }], [{ meterId: 1, registerDigits: 6 }, device]]) {
+    for (const rows of [
+      [device, { meterId: 1, registerDigits: 6 }],
+      [{ meterId: 1, registerDigits: 6 }, device],
+    ]) {
       const wraps = registerWrapPoints(rows).get(1)!;
       expect(wraps.get(REGISTER)).toBe(2 ** 32 * 0.01);
       expect(wraps.get(VOLUME)).toBe(1_000_000);
@@ -31,7 +34,11 @@ describe('registerWrapPoints with register digits (pure)', () => {
     }
     // A float register of a device says no wrap point: the meter's digits still apply.
     const float = { meterId: 2, entry: { address: 0, type: 'float32', meter: 'M2', channel: 'active_import_register' } };
-    expect(registerWrapPoints([float, { meterId: 2, registerDigits: 8 }]).get(2)!.get(REGISTER)).toBe(1e8);
+    expect(
+      registerWrapPoints([float, { meterId: 2, registerDigits: 8 }])
+        .get(2)!
+        .get(REGISTER),
+    ).toBe(1e8);
     expect(registerWrapPoints([float]).get(2)).toBeUndefined();
   });
 });
@@ -44,7 +51,7 @@ describe('meter CSV registerDigits column', () => {
   });
 });
 
-describe.each(FLAVOURS)('VEE and a meter\'s register digits (%s)', (flavour) => {
+describe.each(FLAVOURS)("VEE and a meter's register digits (%s)", (flavour) => {
   let t: TestApp;
   beforeAll(async () => {
     t = await testApp(flavour);
@@ -105,7 +112,9 @@ describe.each(FLAVOURS)('VEE and a meter\'s register digits (%s)', (flavour) => 
 
   it('999 990.5 → 12.25 on a six-digit register is a rollover (measured, a warn issue); without registerDigits a reset; a device wrap point wins', async () => {
     expect(
-      await storeDevices(t.database, [{ id: 'PLC-D', transport: 'tcp', host: '127.0.0.1', registers: [{ address: 0, type: 'uint32', scale: 0.01, meter: 'REG-DEV', channel: 'active_import_register' }] }]),
+      await storeDevices(t.database, [
+        { id: 'PLC-D', transport: 'tcp', host: '127.0.0.1', registers: [{ address: 0, type: 'uint32', scale: 0.01, meter: 'REG-DEV', channel: 'active_import_register' }] },
+      ]),
     ).toMatchObject({ created: 1, rejected: [] });
     const t0 = Math.floor((Date.now() - 3 * 60 * MIN) / Q) * Q;
     const at = (k: number) => new Date(t0 + k * Q).toISOString();

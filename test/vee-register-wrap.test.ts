@@ -62,7 +62,11 @@ describe.each(FLAVOURS)('VEE and the register wrap point (%s)', (flavour) => {
   afterAll(() => database?.close());
 
   it('a 32-bit 0.01 kWh counter wrapping past 42949672.96: the poller unwraps it, VEE keeps the read measured and opens no fail issue', async () => {
-    expect(await storeDevices(database, [{ id: 'PLC-1', transport: 'tcp', host: '127.0.0.1', registers: [{ address: 0, type: 'uint32', scale: 0.01, meter: 'PLC-M1', channel: 'active_import_register' }] }])).toMatchObject({ created: 1, rejected: [] });
+    expect(
+      await storeDevices(database, [
+        { id: 'PLC-1', transport: 'tcp', host: '127.0.0.1', registers: [{ address: 0, type: 'uint32', scale: 0.01, meter: 'PLC-M1', channel: 'active_import_register' }] },
+      ]),
+    ).toMatchObject({ created: 1, rejected: [] });
     const row = (await listDevices(database)).find((d) => d.id === 'PLC-1')!;
     const device = ModbusDeviceSchema.parse(row.config);
     const [block] = planReads(device.registers);
@@ -103,7 +107,7 @@ describe.each(FLAVOURS)('VEE and the register wrap point (%s)', (flavour) => {
     ]);
   });
 
-  it('a register meter no device reads: the rolloverAt of its VEE parameters, judged with the poller\'s window', async () => {
+  it("a register meter no device reads: the rolloverAt of its VEE parameters, judged with the poller's window", async () => {
     // A six-digit register (999999.99 kWh) read by the head-end, not by our poller.
     await putVeeSetting(database, { profileClass: 'six-digit', commodity: null, effectiveFrom: '2020-01-01', params: { register: { rolloverAt: 1_000_000 } }, createdBy: 'test' });
     const t0 = Math.floor((Date.now() - 6 * 60 * MIN) / Q) * Q;

@@ -50,7 +50,11 @@ describe('value rules', () => {
 
   it('spike: above k × (median + 1.4826·MAD) of history, and above the physical maximum', () => {
     // History: 24 values alternating 1 and 3 → median 2, MAD 1 → level 3.4826; k = 5 → threshold 17.413.
-    const history = pts(t0 - 24 * H, H, Array.from({ length: 24 }, (_, i) => (i % 2 ? 3 : 1)));
+    const history = pts(
+      t0 - 24 * H,
+      H,
+      Array.from({ length: 24 }, (_, i) => (i % 2 ? 3 : 1)),
+    );
     const c = ctx(t0, t0 + 3 * H, 60, 'Europe/Istanbul', history);
     const f = spikeRule(pts(t0, H, [17, 17.5, 4]), c, P.spike);
     expect(f.map((x) => x.fromMs)).toEqual([t0 + H]);
@@ -112,7 +116,15 @@ describe('register rules', () => {
       { meterId: 2, entry: { address: 4, type: 'int16', meter: 'M2', channel: 'temperature' } },
       { meterId: 3, entry: { nonsense: true } },
     ]);
-    expect([...wraps.entries()].map(([m, w]) => [m, [...w.entries()]])).toEqual([[1, [[5, 2 ** 32 * 0.01], [6, 1000]]]]);
+    expect([...wraps.entries()].map(([m, w]) => [m, [...w.entries()]])).toEqual([
+      [
+        1,
+        [
+          [5, 2 ** 32 * 0.01],
+          [6, 1000],
+        ],
+      ],
+    ]);
     expect(wrapPointOf(wraps.get(1), 5, { ...P, register: { ...P.register, rolloverAt: 99 } })).toBe(2 ** 32 * 0.01);
     expect(wrapPointOf(wraps.get(2), 5, { ...P, register: { ...P.register, rolloverAt: 99 } })).toBe(99);
     expect(wrapPointOf(undefined, 5, P)).toBeUndefined();
@@ -160,14 +172,24 @@ describe('time and range rules', () => {
     const jan31 = startOfLocalDate('2024-01-31', IST);
     const f = supplyRule(pts(jan31 + 20 * H, H, [1, 1, 1, 1, 1, 1]), { timezone: IST, supplyStart: '2024-02-01', supplyEnd: null }, P.time);
     expect(f).toEqual([
-      { rule: 'time', severity: 'fail', fromMs: jan31, toMs: jan31 + 24 * H, detail: "4 values on 2024-01-31, before the meter's supply start 2024-02-01", suspectStarts: [0, 1, 2, 3].map((i) => jan31 + (20 + i) * H) },
+      {
+        rule: 'time',
+        severity: 'fail',
+        fromMs: jan31,
+        toMs: jan31 + 24 * H,
+        detail: "4 values on 2024-01-31, before the meter's supply start 2024-02-01",
+        suspectStarts: [0, 1, 2, 3].map((i) => jan31 + (20 + i) * H),
+      },
     ]);
     const after = supplyRule(pts(jan31, H, [1]), { timezone: IST, supplyStart: '2023-01-01', supplyEnd: '2024-01-30' }, P.time);
     expect(after.map((x) => x.detail)).toEqual(["1 value on 2024-01-31, after the meter's supply end 2024-01-30"]);
   });
 
   it('a stored override with the retired horizonDays still parses; a new one is refused', () => {
-    expect(resolveVeeParams([{ profileClass: null, commodity: null, effectiveFrom: '2020-01-01', params: { time: { horizonDays: 800 } } }], { profileClass: null, commodity: 'electricity' }, '2026-01-01').params.time.futureMinutes).toBe(15);
+    expect(
+      resolveVeeParams([{ profileClass: null, commodity: null, effectiveFrom: '2020-01-01', params: { time: { horizonDays: 800 } } }], { profileClass: null, commodity: 'electricity' }, '2026-01-01')
+        .params.time.futureMinutes,
+    ).toBe(15);
     expect(overrideProblems({ time: { horizonDays: 800 } })).toEqual([expect.stringMatching(/^time\.horizonDays: no longer used/)]);
     expect(overrideProblems({ time: { futureMinutes: 30 } })).toEqual([]);
   });
@@ -211,9 +233,16 @@ describe('estimation', () => {
   it('chooses linear for short gaps and like-day for long ones', () => {
     const present = pts(t0, H, [1, 2, 3]);
     const short = estimateGaps([t0 + 3 * H, t0 + 4 * H], present.concat(pts(t0 + 5 * H, H, [5])), { intervalMinutes: 60, timezone: 'Europe/Istanbul', history: [] });
-    expect(short.map((e) => [e.method, e.value])).toEqual([['linear', 4], ['linear', 4]]);
+    expect(short.map((e) => [e.method, e.value])).toEqual([
+      ['linear', 4],
+      ['linear', 4],
+    ]);
     const long = estimateGaps([t0 + 3 * H, t0 + 4 * H, t0 + 5 * H], present, { intervalMinutes: 60, timezone: 'Europe/Istanbul', history: pts(t0 - 7 * 24 * H, H, new Array(24).fill(0.7)) });
-    expect(long.map((e) => [e.method, e.value])).toEqual([['like-day', 0.7], ['like-day', 0.7], ['like-day', 0.7]]);
+    expect(long.map((e) => [e.method, e.value])).toEqual([
+      ['like-day', 0.7],
+      ['like-day', 0.7],
+      ['like-day', 0.7],
+    ]);
   });
 });
 
@@ -247,10 +276,21 @@ describe('gap window, conflicts, hourly spike levels, high/low completeness', ()
 
   it('spike: compares with the same hour of day once a week of it is known', () => {
     // Two weeks: 1 kWh at night (22:00–06:00), 10 kWh by day → hourly levels 1 and 10, overall median 10.
-    const history = pts(t0 - 14 * 24 * H, H, Array.from({ length: 14 * 24 }, (_, i) => (i % 24 >= 6 && i % 24 < 22 ? 10 : 1)));
+    const history = pts(
+      t0 - 14 * 24 * H,
+      H,
+      Array.from({ length: 14 * 24 }, (_, i) => (i % 24 >= 6 && i % 24 < 22 ? 10 : 1)),
+    );
     const c = ctx(t0, t0 + 24 * H, 60, 'Europe/Istanbul', history);
     // 03:00 at 8 > 5 × 1 is a spike; 14:00 at 40 < 5 × 10 is not (against the overall level it would be neither).
-    const f = spikeRule([{ startMs: t0 + 3 * H, value: 8, quality: 'measured' }, { startMs: t0 + 14 * H, value: 40, quality: 'measured' }], c, P.spike);
+    const f = spikeRule(
+      [
+        { startMs: t0 + 3 * H, value: 8, quality: 'measured' },
+        { startMs: t0 + 14 * H, value: 40, quality: 'measured' },
+      ],
+      c,
+      P.spike,
+    );
     expect(f.map((x) => [x.fromMs, x.detail])).toEqual([[t0 + 3 * H, "value 8 above 5 × robust level 1 of the meter's history at this hour of day"]]);
   });
 
@@ -296,7 +336,7 @@ describe('parameters per profile class and commodity', () => {
 });
 
 describe('queue targets and range membership', () => {
-  it('groups a meter\'s queued days into runs; a register read also covers the day before', () => {
+  it("groups a meter's queued days into runs; a register read also covers the day before", () => {
     const e = (meterId: number, channel: number, localDate: string) => ({ meterId, channel, localDate });
     expect(queueTargets([e(1, 1, '2026-01-10'), e(1, 1, '2026-01-12'), e(2, 5, '2026-01-01'), e(1, 1, '2026-01-20')], new Set([5]))).toEqual([
       { meterId: 1, fromDate: '2026-01-10', toDate: '2026-01-12' },

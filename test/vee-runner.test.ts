@@ -43,10 +43,7 @@ describe.each(FLAVOURS)('VEE runner (%s)', (flavour) => {
   let database: Database;
   beforeAll(async () => {
     database = await freshDatabase(flavour);
-    await upsertMeters(database, [
-      MeterSchema.parse({ id: 'R1', timezone: IST, profileClass: 'residential' }),
-      MeterSchema.parse({ id: 'W1', timezone: WAW }),
-    ]);
+    await upsertMeters(database, [MeterSchema.parse({ id: 'R1', timezone: IST, profileClass: 'residential' }), MeterSchema.parse({ id: 'W1', timezone: WAW })]);
   });
   afterAll(() => database?.close());
 
@@ -109,7 +106,11 @@ describe.each(FLAVOURS)('VEE runner (%s)', (flavour) => {
         ['negative', 'fail', 'open', day + 2 * H, day + 3 * H],
       ]),
     );
-    expect(is.find((i) => i.rule === 'gap' && i.from_ts.getTime() === day + 18 * H)).toMatchObject({ detail: '4 intervals missing', resolved_by: 'vee', resolution_comment: 'estimated automatically (like-day)' });
+    expect(is.find((i) => i.rule === 'gap' && i.from_ts.getTime() === day + 18 * H)).toMatchObject({
+      detail: '4 intervals missing',
+      resolved_by: 'vee',
+      resolution_comment: 'estimated automatically (like-day)',
+    });
   });
 
   it('re-running the range changes nothing and duplicates nothing', async () => {
@@ -149,7 +150,12 @@ describe.each(FLAVOURS)('VEE runner (%s)', (flavour) => {
     const v = await values(database, id, 1, day, day + 24 * H);
     expect(v.get(day + 5 * H)).toMatchObject({ value: 2.25, quality: 0, source: 0, version: 2 });
     expect(v.get(day + 12 * H)).toMatchObject({ value: 1, quality: 0, version: 3 });
-    const hist = await database.db.selectFrom('reading_history').select(['value', 'quality', 'source', 'version']).where('meter_id', '=', id).where('start', '=', new Date(day + 5 * H)).execute();
+    const hist = await database.db
+      .selectFrom('reading_history')
+      .select(['value', 'quality', 'source', 'version'])
+      .where('meter_id', '=', id)
+      .where('start', '=', new Date(day + 5 * H))
+      .execute();
     expect(hist).toEqual([{ value: 1.5, quality: 2, source: 6, version: 1 }]);
   });
 
@@ -197,7 +203,7 @@ describe.each(FLAVOURS)('VEE runner (%s)', (flavour) => {
     expect(v.size).toBe(25);
   });
 
-  it('falls back to the profile-class shape × the meter\'s own daily energy when no like day has data', async () => {
+  it("falls back to the profile-class shape × the meter's own daily energy when no like day has data", async () => {
     // Class "shop": C1 has Mon 5 – Fri 9 Jan 2026 at usual(h); C2, new, has only Thursday 15 Jan at 2·usual(h)
     // for hours 0–5 and 18–23, hours 6–17 missing (12 h: too long for linear, no like day).
     await upsertMeters(database, [MeterSchema.parse({ id: 'C1', timezone: IST, profileClass: 'shop' }), MeterSchema.parse({ id: 'C2', timezone: IST, profileClass: 'shop' })]);

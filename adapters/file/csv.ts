@@ -214,10 +214,7 @@ export { csvField, csvLine } from '../../models/csv-format.js';
  * `onBytes` reports bytes read so far (for progress). Invalid UTF-8 stops the
  * read with a CsvError naming the line.
  */
-export async function* readCsvFile(
-  path: string,
-  opts: { delimiter?: Delimiter; onBytes?: (bytes: number) => void; chunkBytes?: number } = {},
-): AsyncGenerator<CsvRecord[]> {
+export async function* readCsvFile(path: string, opts: { delimiter?: Delimiter; onBytes?: (bytes: number) => void; chunkBytes?: number } = {}): AsyncGenerator<CsvRecord[]> {
   const parser = new CsvParser({ delimiter: opts.delimiter });
   const decoder = new TextDecoder('utf-8', { fatal: true });
   let bytes = 0;

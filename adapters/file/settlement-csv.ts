@@ -24,11 +24,11 @@ const ALIASES: Record<string, 'meter' | 'start' | 'withdrawal' | 'supply' | 'ver
   withdrawal: 'withdrawal',
   consumption: 'withdrawal',
   cekis: 'withdrawal',
-  'çekiş': 'withdrawal',
+  çekiş: 'withdrawal',
   supply: 'supply',
   injection: 'supply',
   veris: 'supply',
-  'veriş': 'supply',
+  veriş: 'supply',
   version: 'version',
   versiyon: 'version',
 };

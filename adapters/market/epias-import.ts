@@ -40,11 +40,7 @@ export interface EpiasImportResult {
  * unless `confirmZeros` says they are real prices.
  * @example await importEpiasPrices(database, readFileSync('PTF-2016-2017.csv'), { area: 'TR' }) // { kind: 'ptf', stored: 17543, issues: [duplicate_hour …], suspicious: [{ line: 2069, columns: ['ptf'] …}, …] }
  */
-export async function importEpiasPrices(
-  database: Database,
-  bytes: Uint8Array,
-  o: { area: string; kind?: EpiasPriceKind; currency?: string; confirmZeros?: boolean },
-): Promise<EpiasImportResult> {
+export async function importEpiasPrices(database: Database, bytes: Uint8Array, o: { area: string; kind?: EpiasPriceKind; currency?: string; confirmZeros?: boolean }): Promise<EpiasImportResult> {
   const s = parseEpiasCsv(bytes);
   const named = s.name.trim().toLowerCase();
   const kind = o.kind ?? (named === 'ptf' || named === 'smf' ? named : undefined);
@@ -59,7 +55,9 @@ export async function importEpiasPrices(
   if (!currency) throw new MdmError('MDM_ERR_VALIDATION', [`unknown price unit "${s.unit}" in the header: give currency= (e.g. TRY)`]);
   if (fromUnit && fromUnit !== currency) throw new MdmError('MDM_ERR_VALIDATION', [`currency=${currency} but the file's prices are in ${s.unit}`]);
   if (s.rows.length === 0) {
-    throw new MdmError('MDM_ERR_VALIDATION', [`no price row could be read (${s.issues.length} bad rows; first: ${s.issues[0]?.message ?? 'the file is empty'})`], { details: { issues: s.issues.slice(0, 100) } });
+    throw new MdmError('MDM_ERR_VALIDATION', [`no price row could be read (${s.issues.length} bad rows; first: ${s.issues[0]?.message ?? 'the file is empty'})`], {
+      details: { issues: s.issues.slice(0, 100) },
+    });
   }
   const stored = await areaCurrency(database, o.area);
   if (stored && stored !== currency) {

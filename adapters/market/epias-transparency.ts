@@ -31,7 +31,10 @@ export interface HourValue {
 }
 
 /** What the client needs from `fetch` (Node's global fetch fits). */
-export type FetchLike = (url: string, init: { method: string; headers: Record<string, string>; body: string; signal?: AbortSignal }) => Promise<{
+export type FetchLike = (
+  url: string,
+  init: { method: string; headers: Record<string, string>; body: string; signal?: AbortSignal },
+) => Promise<{
   status: number;
   headers: { get(name: string): string | null };
   text(): Promise<string>;
@@ -161,7 +164,7 @@ export class EpiasTransparencyClient {
       try {
         return await this.fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(this.o.timeoutMs ?? 30_000) });
       } catch (err) {
-        const code = ((err as { cause?: { code?: string } }).cause ?? {}).code;
+        const code = (err as { cause?: { code?: string } }).cause?.code;
         if (attempt === 0 && (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET')) continue;
         throw new EpiasError(`EPİAŞ ${url} could not be reached: ${(err as Error).message}${code ? ` (${code})` : ''}`, undefined, { cause: err });
       }

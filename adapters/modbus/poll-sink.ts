@@ -56,13 +56,17 @@ export function createPollSink(database: Database, version: number, states: Map<
       if (ref && intervalChannel) {
         const code = channelDef(e.channel).code;
         const key = `${ref.id}|${code}`;
-        const r = applyRegisterRead(moved.get(key)?.state ?? states.get(key), { atMs: v.atMs, value: v.value }, {
-          intervalMinutes: ref.intervalMinutes,
-          timezone: ref.timezone,
-          rolloverAt: e.rolloverAt,
-          maxDeltaPerHour: e.maxDeltaPerHour,
-          maxGapMs: device.maxGapMinutes * 60_000,
-        });
+        const r = applyRegisterRead(
+          moved.get(key)?.state ?? states.get(key),
+          { atMs: v.atMs, value: v.value },
+          {
+            intervalMinutes: ref.intervalMinutes,
+            timezone: ref.timezone,
+            rolloverAt: e.rolloverAt,
+            maxDeltaPerHour: e.maxDeltaPerHour,
+            maxGapMs: device.maxGapMinutes * 60_000,
+          },
+        );
         if (r.state) moved.set(key, { meterId: ref.id, channel: code, state: r.state });
         for (const i of r.intervals) rows.push({ meter: e.meter, channel: intervalChannel, start: new Date(i.startMs).toISOString(), value: i.value, quality: i.quality });
         const flag = r.flag;

@@ -19,11 +19,7 @@ const ALLOW: Decision = { ok: true };
 const deny = (reason: string): Decision => ({ ok: false, reason });
 
 /** Checks CONNECT credentials; `findKey` looks a key up (sql/api-key.repository findPrincipalByKey). */
-export async function authenticateGateway(
-  findKey: (key: string) => Promise<Principal | undefined>,
-  username: string | undefined,
-  password: Uint8Array | undefined,
-): Promise<AuthResult> {
+export async function authenticateGateway(findKey: (key: string) => Promise<Principal | undefined>, username: string | undefined, password: Uint8Array | undefined): Promise<AuthResult> {
   if (!username || !password || password.length === 0) {
     return { ok: false, code: CONNACK_BAD_CREDENTIALS, reason: 'anonymous connection refused: username = gateway key name, password = the key' };
   }
@@ -47,11 +43,7 @@ const hasScope = (scope: KeyScope | null): scope is KeyScope => !!scope && ((sco
  * returns the meter's group, null, or undefined for an unknown meter; it is only
  * called when the key has a scope). Admin: anything but `$` topics.
  */
-export async function mayPublish(
-  principal: Principal,
-  topic: string,
-  findMeterGroup: (meter: string) => Promise<string | null | undefined>,
-): Promise<Decision> {
+export async function mayPublish(principal: Principal, topic: string, findMeterGroup: (meter: string) => Promise<string | null | undefined>): Promise<Decision> {
   if (topic.startsWith('$')) return deny(`topics starting with $ are reserved (${topic})`);
   if (principal.role === 'admin') return ALLOW;
   const owner = topicOwner(topic);

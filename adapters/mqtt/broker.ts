@@ -77,7 +77,8 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
           failures.fail(address);
           log.warn({ clientId: client.id, username, address, reason: r.reason }, 'MQTT connection refused');
           const blockedMs = failures.blockedFor(address);
-          if (blockedMs > 0) log.warn({ address, blockedMs, limitPerMin: opts.authFailuresPerMin }, 'MQTT: too many failed authentications from this address; its connections are refused unchecked for now');
+          if (blockedMs > 0)
+            log.warn({ address, blockedMs, limitPerMin: opts.authFailuresPerMin }, 'MQTT: too many failed authentications from this address; its connections are refused unchecked for now');
           done(Object.assign(new Error(r.reason), { returnCode: r.code }), false);
         },
         (err: Error) => {
@@ -189,9 +190,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
     port,
     clients: () => broker.connectedClients,
     publish: (topic, payload) =>
-      new Promise<void>((resolve, reject) =>
-        broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, (err) => (err ? reject(err) : resolve())),
-      ),
+      new Promise<void>((resolve, reject) => broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, (err) => (err ? reject(err) : resolve()))),
     async close() {
       stopped = true;
       timers.clearTimeout(recheckTimer);

@@ -135,7 +135,12 @@ export function createMqttComponent(deps: MqttComponentDeps): MqttComponent {
       keysOf: (p) => p.meters,
       write: (items) =>
         writeIsolating(items, {
-          write: (part) => write(database, part.map((p) => p.message), { limits }),
+          write: (part) =>
+            write(
+              database,
+              part.map((p) => p.message),
+              { limits },
+            ),
           refuse: (p, err) => isolate(p, err),
           done: written,
           onSplit: (size, err) => log.warn({ messages: size, err: dbErrorReason(err) }, 'MQTT batch refused by the database; splitting it to find the message that fails'),
@@ -269,10 +274,7 @@ export function createMqttComponent(deps: MqttComponentDeps): MqttComponent {
       } else if (b) {
         // Bounded: with the database down the last batch could retry for ever.
         let timer: unknown;
-        const gaveUp = await Promise.race([
-          b.drain().then(() => false),
-          new Promise<boolean>((resolve) => (timer = timers.setTimeout(() => resolve(true), DRAIN_TIMEOUT_MS))),
-        ]);
+        const gaveUp = await Promise.race([b.drain().then(() => false), new Promise<boolean>((resolve) => (timer = timers.setTimeout(() => resolve(true), DRAIN_TIMEOUT_MS)))]);
         timers.clearTimeout(timer);
         if (gaveUp) log.warn({ pending: b.pending }, 'MQTT stop: messages not committed in time are left unacknowledged (they will be redelivered)');
         batcher = null;

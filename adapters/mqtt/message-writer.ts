@@ -25,8 +25,7 @@ export interface BatchMessage {
   readonly scope: KeyScope | null;
 }
 
-export const rowsOf = (m: BatchMessage): number =>
-  m.decoded.kind === 'readings' ? Math.max(1, m.decoded.rows.length) : m.decoded.kind === 'events' ? Math.max(1, m.decoded.events.length) : 1;
+export const rowsOf = (m: BatchMessage): number => (m.decoded.kind === 'readings' ? Math.max(1, m.decoded.rows.length) : m.decoded.kind === 'events' ? Math.max(1, m.decoded.events.length) : 1);
 
 /** External ids of the meters a message writes readings for (events and refused payloads: none, their writes are order-free). */
 export function metersOf(m: BatchMessage): string[] {
@@ -81,7 +80,11 @@ export async function writeMessages(database: Database, messages: readonly Batch
       outcomes[i] = outcomeOf(meter ? parsed.valid.length : 0, rejected);
     } else {
       for (const r of d.rejected) letter(r.index, r.meter, r.payload, r.reason);
-      if (d.rejected.length) pre.set(i, d.rejected.map((r) => ({ index: r.index, reason: r.reason })));
+      if (d.rejected.length)
+        pre.set(
+          i,
+          d.rejected.map((r) => ({ index: r.index, reason: r.reason })),
+        );
       ingest.push({ raw: d.rows, principal: m.principal, scope: m.scope, meter: d.meter, topic: m.topic, indexOf: d.indexOf });
       ingestAt.push(i);
     }

@@ -85,7 +85,10 @@ export function decodeMessage(route: TopicRoute, payload: Uint8Array, opts: { no
     if (w.ack === true) ack = { id, gateway };
     const unknown = Object.keys(w).filter((k) => !allowed.includes(k));
     if (unknown.length) {
-      const named = unknown.slice(0, 5).map((k) => boundedText(JSON.stringify(k), 66)).join(', ');
+      const named = unknown
+        .slice(0, 5)
+        .map((k) => boundedText(JSON.stringify(k), 66))
+        .join(', ');
       return invalid(`unknown field${unknown.length > 1 ? 's' : ''} ${named}${unknown.length > 5 ? ', …' : ''}; a wrapper has ${allowed.join(', ')}`, ack);
     }
     if (w.ack !== undefined && typeof w.ack !== 'boolean') return invalid('ack must be true or false', ack);

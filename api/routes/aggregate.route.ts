@@ -89,7 +89,14 @@ export const aggregateRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
       if (q.portfolio !== undefined) selector = { portfolio: q.portfolio };
       else if (q.group !== undefined) selector = { group: q.group };
       else {
-        const ids = [...new Set(q.meters!.split(',').map((s) => s.trim()).filter(Boolean))];
+        const ids = [
+          ...new Set(
+            q
+              .meters!.split(',')
+              .map((s) => s.trim())
+              .filter(Boolean),
+          ),
+        ];
         if (ids.length === 0) throw new MdmError('MDM_ERR_VALIDATION', ['meters= lists no meter id; give comma-separated external ids']);
         if (ids.length > MAX_LISTED_METERS) {
           throw new MdmError('MDM_ERR_VALIDATION', [`meters= lists ${ids.length} ids; the limit is ${MAX_LISTED_METERS}: put the meters in a group or portfolio`]);
@@ -123,7 +130,10 @@ export const aggregateRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
       const rows = series.map((r) => ({ start: formatInstant(r.bucket.getTime(), tz), value: roundFigure(r.value), meters: r.meters, intervals: r.intervals }));
       if (q.format === 'csv') {
         const text = csvLine(CSV_COLUMNS) + rows.map((r) => csvLine([channel.name, channel.unit, r.start, r.value, r.meters, r.intervals])).join('');
-        return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="aggregate-${channel.name}-${q.interval}.csv"`).send(text as never);
+        return reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', `attachment; filename="aggregate-${channel.name}-${q.interval}.csv"`)
+          .send(text as never);
       }
       return { selector, channel: channel.name, unit: channel.unit, interval: q.interval, tz, meterCount: meters.length, rows };
     },

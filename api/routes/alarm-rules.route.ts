@@ -10,12 +10,7 @@ import { authErrors, ErrorSchema } from '../schemas.js';
 const enabled = { enabled: z.boolean().default(true).describe('false keeps the rule but stops evaluating it') };
 
 /** PUT body: a rule definition of one kind, plus `enabled`. */
-const RuleBody = z.discriminatedUnion('kind', [
-  ThresholdRuleSchema.extend(enabled),
-  SilenceRuleSchema.extend(enabled),
-  VeeAlarmRuleSchema.extend(enabled),
-  CodeMapRuleSchema.extend(enabled),
-]);
+const RuleBody = z.discriminatedUnion('kind', [ThresholdRuleSchema.extend(enabled), SilenceRuleSchema.extend(enabled), VeeAlarmRuleSchema.extend(enabled), CodeMapRuleSchema.extend(enabled)]);
 
 const RuleOut = z
   .looseObject({
@@ -73,7 +68,7 @@ export const alarmRuleRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
         description:
           'kind threshold: a channel value beyond a threshold for a minimum duration, with hysteresis; silence: no reading for N hours → no_data; ' +
           'vee: VEE fail issues → alarms; map: a vendor event code → an alarm or restore code. Examples in docs/alarms.md. ' +
-          "Changing a threshold rule restarts its runs (values are judged against the new definition from the next batch on). Applies in this process at once, in others within 5 s.",
+          'Changing a threshold rule restarts its runs (values are judged against the new definition from the next batch on). Applies in this process at once, in others within 5 s.',
         params: IdParams,
         body: RuleBody,
         response: { 200: RuleOut, 201: RuleOut, 400: ErrorSchema, ...authErrors },

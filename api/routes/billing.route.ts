@@ -37,7 +37,7 @@ export const BillingFiguresSchema = z.object({
   tou: z
     .record(z.string(), z.number())
     .optional()
-    .describe("Active import per TOU bucket, kWh (three-time: T1 06–17, T2 17–22, T3 22–06 local); an interval counts in the bucket of its local start. Absent for single-rate meters"),
+    .describe('Active import per TOU bucket, kWh (three-time: T1 06–17, T2 17–22, T3 22–06 local); an interval counts in the bucket of its local start. Absent for single-rate meters'),
   maxDemand: z
     .object({ kw: z.number().describe('kWh × 60 / interval minutes × multiplier'), at: z.string().describe('Interval start, local time with offset') })
     .nullable()
@@ -115,7 +115,14 @@ export async function selectorParam(database: Database, q: { meters?: string; gr
   if (q.group !== undefined) return { group: q.group };
   if (q.portfolio !== undefined) return { portfolio: q.portfolio };
   if (q.meters === undefined) return { all: true };
-  const ids = [...new Set(q.meters.split(',').map((s) => s.trim()).filter(Boolean))];
+  const ids = [
+    ...new Set(
+      q.meters
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
+  ];
   if (ids.length === 0) throw new MdmError('MDM_ERR_VALIDATION', ['meters= lists no meter id; give comma-separated external ids']);
   if (ids.length > MAX_LISTED_METERS) {
     throw new MdmError('MDM_ERR_VALIDATION', [`meters= lists ${ids.length} ids; the limit is ${MAX_LISTED_METERS}: put the meters in a group or portfolio`]);
@@ -178,7 +185,10 @@ export const billingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
       const run = await runBillingForRequest(database, { selector, window, asOf, readiness, now: Date.now() });
       if (q.format === 'csv') {
         const name = `consumption-${period ?? 'range'}.csv`;
-        return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}"`).send(billingCsv(run.figures) as never); // text, not the JSON schema
+        return reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', `attachment; filename="${name}"`)
+          .send(billingCsv(run.figures) as never); // text, not the JSON schema
       }
       return {
         period,

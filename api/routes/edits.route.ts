@@ -20,7 +20,9 @@ const MeterParams = z.object({ id: idText().describe('External meter id') });
 
 const EditBody = z
   .object({
-    channel: codeText().min(1).describe(`Channel name or OBIS alias (${CHANNEL_NAMES.join(', ')})`),
+    channel: codeText()
+      .min(1)
+      .describe(`Channel name or OBIS alias (${CHANNEL_NAMES.join(', ')})`),
     from: InstantQuery.describe('Inclusive'),
     to: InstantQuery.describe(`Exclusive; at most ${MAX_EDIT_DAYS} days after from`),
     values: z

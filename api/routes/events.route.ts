@@ -15,11 +15,7 @@ export const MAX_EVENTS = 10_000;
 
 const EventsBody = z
   .object({
-    events: z
-      .array(z.unknown())
-      .min(1)
-      .max(MAX_EVENTS)
-      .describe('Events {meter, code, at, severity?, data?}: meter = external id, at = ISO-8601 with offset; each is checked on its own'),
+    events: z.array(z.unknown()).min(1).max(MAX_EVENTS).describe('Events {meter, code, at, severity?, data?}: meter = external id, at = ISO-8601 with offset; each is checked on its own'),
   })
   .strict();
 

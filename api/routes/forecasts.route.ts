@@ -27,7 +27,10 @@ const RunBody = z
     target: TargetText,
     horizon: HorizonEnum.describe('Which hours: intraday (rest of today), day-ahead (local D+1, data up to the cut-off), week-ahead, month-ahead, long-term (12 months)'),
     issueTime: z.string().optional().describe('ISO-8601 instant with offset; default now. An earlier one replays a past issue (only data before its cut-off is used)'),
-    model: z.enum(RUN_MODELS, { error: (iss) => `must be one of ${RUN_MODELS.join(', ')}, got ${quote(iss.input)}` }).default('auto').describe('Model kind, or auto: the engine chooses by backtest'),
+    model: z
+      .enum(RUN_MODELS, { error: (iss) => `must be one of ${RUN_MODELS.join(', ')}, got ${quote(iss.input)}` })
+      .default('auto')
+      .describe('Model kind, or auto: the engine chooses by backtest'),
   })
   .strict();
 
@@ -103,7 +106,13 @@ const RunListQuery = z
     status: z.enum(RUN_STATUSES, { error: (iss) => `must be one of ${RUN_STATUSES.join(', ')}, got ${quote(iss.input)}` }).optional(),
     from: z.string().optional().describe('Only runs issued at or after this instant (ISO-8601 with offset)'),
     to: z.string().optional().describe('Only runs issued before this instant'),
-    before: z.coerce.number().int().positive().max(2 ** 53).optional().describe('Cursor: nextCursor of the previous page (runs with a smaller id)'),
+    before: z.coerce
+      .number()
+      .int()
+      .positive()
+      .max(2 ** 53)
+      .optional()
+      .describe('Cursor: nextCursor of the previous page (runs with a smaller id)'),
     limit: z.coerce.number().int().min(1).max(500).default(50).describe('Page size, 1–500'),
   })
   .strict();
@@ -186,7 +195,9 @@ const AccuracyOutSchema = z.object({
   metrics: MetricsSchema.describe('Issued forecasts (P50, P10/P90) against actuals, over hours that have both'),
   naive: MetricsSchema.describe('Same hour a week earlier (D−7 actual) over the same hours, the bar to beat; coverage null (naive has no band)'),
   skillVsNaive: z.number().nullable().describe('1 − MAE / naive MAE over the hours both have'),
-  days: z.array(z.object({ date: z.string(), hours: z.number().int(), actual: z.number(), forecast: z.number(), mae: z.number().nullable(), wape: z.number().nullable(), coverage: z.number().nullable() })).describe('Per local day'),
+  days: z
+    .array(z.object({ date: z.string(), hours: z.number().int(), actual: z.number(), forecast: z.number(), mae: z.number().nullable(), wape: z.number().nullable(), coverage: z.number().nullable() }))
+    .describe('Per local day'),
 });
 
 /** A metric rounded to 10⁻⁶ of its unit (models/precision.ts); null when not finite (no hours). */
@@ -306,7 +317,10 @@ export const forecastRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, {
         response: {
           200: z.object({
             runs: z.array(RunListItemSchema).describe('Newest first'),
-            nextCursor: z.string().nullable().describe(`Pass as \`before\` for the next (older) page; null on the last page. A page ends at \`limit\` runs or about ${LIST_BYTE_BUDGET / 1024 / 1024} MiB`),
+            nextCursor: z
+              .string()
+              .nullable()
+              .describe(`Pass as \`before\` for the next (older) page; null on the last page. A page ends at \`limit\` runs or about ${LIST_BYTE_BUDGET / 1024 / 1024} MiB`),
           }),
           400: ErrorSchema,
           ...authErrors,
@@ -355,8 +369,8 @@ export const forecastRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, {
         tags: ['forecasts'],
         summary: 'The issued forecast of a target for one local day',
         description:
-          'Hourly rows {start, p10, p50, p90} (kWh per hour) of the local day `for` in the target\'s time zone (24 rows; 23 or 25 when the clocks change) ' +
-          'from the newest done run of `horizon` that covers it, with that run\'s metadata (model, issue time, data cut-off, backtest metrics). ' +
+          "Hourly rows {start, p10, p50, p90} (kWh per hour) of the local day `for` in the target's time zone (24 rows; 23 or 25 when the clocks change) " +
+          "from the newest done run of `horizon` that covers it, with that run's metadata (model, issue time, data cut-off, backtest metrics). " +
           'A member meter of a portfolio or group run can be read as `meter:M`. A `partial` run (some members could not be forecast) is served with ' +
           '`status: partial`, its coverage and warnings. format=csv: text/csv `start,p10,p50,p90`, run, status, unit and coverage in X-Forecast-* headers.',
         produces: ['application/json', 'text/csv'],
@@ -408,7 +422,16 @@ export const forecastRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, {
         status: r.status === 'partial' ? ('partial' as const) : ('done' as const),
         coverage: summary.coverage,
         warnings: summary.warnings,
-        run: { id: r.id, status: r.status, model: r.usedModel, issueTime: r.issueTime.toISOString(), dataCutoff: iso(r.dataCutoff), finishedAt: iso(r.finishedAt), metrics: r.metrics, metadata: r.metadata },
+        run: {
+          id: r.id,
+          status: r.status,
+          model: r.usedModel,
+          issueTime: r.issueTime.toISOString(),
+          dataCutoff: iso(r.dataCutoff),
+          finishedAt: iso(r.finishedAt),
+          metrics: r.metrics,
+          metadata: r.metadata,
+        },
         rows,
       };
     },
@@ -466,8 +489,14 @@ export const forecastRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, {
       }
       const m = evaluate(ys, fs);
       const both = ys.map((_, i) => Number.isFinite(naive[i].p50));
-      const mBoth = evaluate(ys.filter((_, i) => both[i]), fs.filter((_, i) => both[i]));
-      const nBoth = evaluate(ys.filter((_, i) => both[i]), naive.filter((_, i) => both[i]));
+      const mBoth = evaluate(
+        ys.filter((_, i) => both[i]),
+        fs.filter((_, i) => both[i]),
+      );
+      const nBoth = evaluate(
+        ys.filter((_, i) => both[i]),
+        naive.filter((_, i) => both[i]),
+      );
       return {
         target: target.text,
         horizon: q.horizon,

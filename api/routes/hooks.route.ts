@@ -5,17 +5,7 @@ import { AlarmSchema } from '../../models/alarm.js';
 import { MdmError } from '../../models/errors.js';
 import { DEFAULT_HOOK_TRANSITIONS, DELIVERY_STATUSES, DeliveryOutSchema, HookCreateSchema, HookOutSchema, WorkOrderBodySchema } from '../../models/hook.js';
 import { applyWorkOrder } from '../../sql/alarm.repository.js';
-import {
-  createHook,
-  deactivateHook,
-  getDelivery,
-  getHook,
-  listDeliveries,
-  listHooks,
-  redeliver,
-  type DeliveryRow,
-  type HookRow,
-} from '../../sql/hook.repository.js';
+import { createHook, deactivateHook, getDelivery, getHook, listDeliveries, listHooks, redeliver, type DeliveryRow, type HookRow } from '../../sql/hook.repository.js';
 import type { RouteContext } from '../app.js';
 import { pageOf } from '../list-budget.js';
 import { authErrors, ErrorSchema } from '../schemas.js';
@@ -102,10 +92,8 @@ export const hookRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { dat
     async (req) => ({ hooks: (await listHooks(database, { includeInactive: req.query.inactive === 'true' })).map(hookOut) }),
   );
 
-  app.get(
-    '/hooks/:id',
-    { config: admin, schema: { tags: ['hooks'], summary: 'One hook', params: HookParams, response: { 200: HookOutSchema, 404: ErrorSchema, ...authErrors } } },
-    async (req) => hookOut(await hookOr404(req.params.id)),
+  app.get('/hooks/:id', { config: admin, schema: { tags: ['hooks'], summary: 'One hook', params: HookParams, response: { 200: HookOutSchema, 404: ErrorSchema, ...authErrors } } }, async (req) =>
+    hookOut(await hookOr404(req.params.id)),
   );
 
   app.delete(

@@ -178,7 +178,10 @@ export const imbalanceRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
         const mcols = ['members', 'withActuals', 'provisional', 'missing'] as const;
         const head = [...cols, ...mcols.map((c) => `meters${c[0].toUpperCase()}${c.slice(1)}`)];
         const text = csvLine(head) + rows.map((r) => csvLine([...cols.map((c) => cell(r[c])), ...mcols.map((c) => r.meters[c])])).join('');
-        return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="imbalance-${p.id}.csv"`).send(text as never);
+        return reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', `attachment; filename="imbalance-${p.id}.csv"`)
+          .send(text as never);
       }
       const sum = (f: (r: (typeof rows)[number]) => number) => rows.reduce((a, r) => a + f(r), 0);
       return {
@@ -286,7 +289,10 @@ export const imbalanceRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
       });
       if (q.format === 'csv') {
         const text = csvLine(METER_FIELDS) + meters.map((m) => csvLine(METER_FIELDS.map((c) => m[c] ?? ''))).join('');
-        return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="imbalance-meters-${p.id}-${q.period}.csv"`).send(text as never);
+        return reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', `attachment; filename="imbalance-meters-${p.id}-${q.period}.csv"`)
+          .send(text as never);
       }
       return {
         portfolio: p.id,

@@ -18,7 +18,6 @@ import {
 } from '../../models/market.js';
 import { idText, MAX_ABS_AMOUNT } from '../../models/input-schemas.js';
 import { formatInstant } from '../../models/time.js';
-import type { Database } from '../../sql/database.js';
 import { findQueryMeters } from '../../sql/reading-query.repository.js';
 import {
   areaCurrency,
@@ -51,11 +50,9 @@ const jsonOrCsv: FastifySchemaCompiler<unknown> = (route) => {
 /** All-or-nothing: a batch with bad rows is refused (400) with every reason (first 100). */
 function refuse(what: string, problems: readonly RowProblem[], unit = 'row'): never {
   const first = problems[0];
-  throw new MdmError(
-    'MDM_ERR_VALIDATION',
-    [`${problems.length} bad ${what} ${unit}(s), nothing stored; first: ${unit} ${first.index}: ${first.reason}`],
-    { details: { rejected: problems.slice(0, MAX_PROBLEMS), count: problems.length } },
-  );
+  throw new MdmError('MDM_ERR_VALIDATION', [`${problems.length} bad ${what} ${unit}(s), nothing stored; first: ${unit} ${first.index}: ${first.reason}`], {
+    details: { rejected: problems.slice(0, MAX_PROBLEMS), count: problems.length },
+  });
 }
 
 /** start,bilateral,dayAhead,intraday (header required, any order, empty cells = 0) → rows or problems by line. */
@@ -136,7 +133,13 @@ const IssueOut = z.object({ line: z.number(), kind: z.string(), message: z.strin
 function suspiciousOut(h: SuspiciousHour, tz: string, confirmed: boolean, at: { index?: number; line?: number }): z.infer<typeof SuspiciousOut> {
   const reason = h.reason === 'smf_zero' ? `SMF is 0 while PTF is ${h.ptf}` : `every price of the hour is 0 (${h.columns.join(', ')})`;
   const storedAs = confirmed ? 'confirmed' : 'unpublished';
-  return { start: formatInstant(h.startMs, tz), ...at, columns: h.columns, reason: `${reason}: ${confirmed ? 'stored as real zeros (confirmZeros)' : 'held as not yet published; confirmZeros=true stores them as real prices'}`, storedAs };
+  return {
+    start: formatInstant(h.startMs, tz),
+    ...at,
+    columns: h.columns,
+    reason: `${reason}: ${confirmed ? 'stored as real zeros (confirmZeros)' : 'held as not yet published; confirmZeros=true stores them as real prices'}`,
+    storedAs,
+  };
 }
 
 /** Market data: hourly prices per area, positions and nominations per portfolio, imbalance price rules. See docs/imbalance.md. */
@@ -259,7 +262,10 @@ export const marketRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
       if (format === 'csv') {
         const cols = ['start', 'ptf', 'smf', 'positiveImbalance', 'negativeImbalance', 'systemDirection', 'source', 'unpublished'] as const;
         const text = csvLine(cols) + prices.map((p) => csvLine(cols.map((c) => (c === 'unpublished' ? p.unpublished.join('|') : (p[c] ?? ''))))).join('');
-        return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="prices-${area}.csv"`).send(text as never);
+        return reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', `attachment; filename="prices-${area}.csv"`)
+          .send(text as never);
       }
       const currency = rows[0]?.currency ?? (await areaCurrency(database, area)) ?? null;
       return { area, currency, unit: currency ? `${currency}/MWh` : null, timezone: tz, prices };
@@ -334,7 +340,10 @@ export const marketRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
       }));
       if (req.query.format === 'csv') {
         const text = csvLine(['start', 'bilateral', 'dayAhead', 'intraday']) + positions.map((r) => csvLine([r.start, r.bilateral, r.dayAhead, r.intraday])).join('');
-        return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="positions-${p.id}.csv"`).send(text as never);
+        return reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', `attachment; filename="positions-${p.id}.csv"`)
+          .send(text as never);
       }
       return { portfolio: p.id, timezone: p.timezone, unit: 'MWh' as const, positions };
     },
@@ -367,7 +376,11 @@ export const marketRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
         return ms[0];
       });
       if (problems.length) refuse('nomination', problems);
-      const stored = await upsertNominations(database, portfolio, nominations.map((n, i) => ({ meterId: members.get(n.meter)!, startMs: startsMs[i], mwh: n.mwh })));
+      const stored = await upsertNominations(
+        database,
+        portfolio,
+        nominations.map((n, i) => ({ meterId: members.get(n.meter)!, startMs: startsMs[i], mwh: n.mwh })),
+      );
       return { portfolio, stored, unit: 'MWh' as const };
     },
   );

@@ -52,9 +52,7 @@ const MeterPageSchema = z.object({
 /** Why a scoped gateway key may not write `meter`, or undefined when it may. */
 function outsideScope(scope: KeyScope | null, meter: Meter, stored: { group: string | null } | undefined): string | undefined {
   if (!scope) return undefined;
-  const limits = [scope.groups?.length ? `groups ${scope.groups.join(', ')}` : '', scope.meterPrefixes?.length ? `id prefixes ${scope.meterPrefixes.join(', ')}` : '']
-    .filter(Boolean)
-    .join(' or ');
+  const limits = [scope.groups?.length ? `groups ${scope.groups.join(', ')}` : '', scope.meterPrefixes?.length ? `id prefixes ${scope.meterPrefixes.join(', ')}` : ''].filter(Boolean).join(' or ');
   if (stored && !scopeAllows(scope, { id: meter.id, group: stored.group })) {
     return `meter "${meter.id}" is registered in group ${JSON.stringify(stored.group)}, outside this key's scope (${limits})`;
   }
@@ -84,15 +82,16 @@ export const meterRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { da
     async (req) => {
       const raw = req.body;
       if (raw.length > MAX_METERS_PER_REQUEST) {
-        throw new MdmError('MDM_ERR_BATCH_TOO_LARGE', [
-          `PUT /v1/meters takes at most ${MAX_METERS_PER_REQUEST} meters per request, got ${raw.length}: split the array into several requests`,
-        ]);
+        throw new MdmError('MDM_ERR_BATCH_TOO_LARGE', [`PUT /v1/meters takes at most ${MAX_METERS_PER_REQUEST} meters per request, got ${raw.length}: split the array into several requests`]);
       }
       const { valid, rejected } = parseMeterRows(raw);
       let allowed = valid;
       const scope = req.principal.scope;
       if (scope && valid.length) {
-        const stored = await findMeterRefs(database, valid.map((v) => v.meter.id));
+        const stored = await findMeterRefs(
+          database,
+          valid.map((v) => v.meter.id),
+        );
         allowed = [];
         for (const v of valid) {
           const reason = outsideScope(scope, v.meter, stored.get(v.meter.id));

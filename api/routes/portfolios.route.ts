@@ -7,7 +7,7 @@ import { getPortfolioSettings, listPortfolios, putPortfolio, requirePortfolio } 
 import type { RouteContext } from '../app.js';
 import { authErrors, ErrorSchema } from '../schemas.js';
 
-const Params = z.object({ id: z.string().min(1).max(128).describe('Portfolio id, as in the meters\' `portfolio` field') });
+const Params = z.object({ id: z.string().min(1).max(128).describe("Portfolio id, as in the meters' `portfolio` field") });
 
 /** Portfolio settings: market area, currency, time zone, weather station, day-ahead cut-off. */
 export const portfolioRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { database }) => {
@@ -17,10 +17,10 @@ export const portfolioRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
       config: { permission: 'portfolios:write' },
       schema: {
         tags: ['portfolios'],
-        summary: 'Create or replace a portfolio\'s settings',
+        summary: "Create or replace a portfolio's settings",
         description:
           'Replaces the settings: a field left out takes its default (area TR, currency TRY, cut-off 10:00); `timezone` and `weatherStation` left out ' +
-          'are derived from the member meters whenever the portfolio is read. Membership is the meters\' `portfolio` field (PUT /v1/meters). ' +
+          "are derived from the member meters whenever the portfolio is read. Membership is the meters' `portfolio` field (PUT /v1/meters). " +
           '`weatherStation` must be a registered meter with commodity `weather`.',
         params: Params,
         body: PortfolioSettingsSchema,
@@ -31,7 +31,8 @@ export const portfolioRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
       const body = req.body;
       if (body.weatherStation) {
         const station = await getMeter(database, body.weatherStation);
-        if (!station) throw new MdmError('MDM_ERR_VALIDATION', [`weatherStation: no meter "${body.weatherStation}" is registered; register the station with PUT /v1/meters (commodity "weather") first`]);
+        if (!station)
+          throw new MdmError('MDM_ERR_VALIDATION', [`weatherStation: no meter "${body.weatherStation}" is registered; register the station with PUT /v1/meters (commodity "weather") first`]);
         if (station.commodity !== 'weather') throw new MdmError('MDM_ERR_VALIDATION', [`weatherStation: meter "${body.weatherStation}" has commodity "${station.commodity}", not "weather"`]);
       }
       const created = await putPortfolio(database, req.params.id, body);
@@ -46,7 +47,7 @@ export const portfolioRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
       config: { permission: 'portfolios:read' },
       schema: {
         tags: ['portfolios'],
-        summary: 'A portfolio\'s settings, resolved',
+        summary: "A portfolio's settings, resolved",
         description: 'Stored settings with defaults and member-derived values filled in (`derived` says which). 404 when the id has neither settings nor member meters.',
         params: Params,
         response: { 200: PortfolioOutSchema, 404: ErrorSchema, ...authErrors },

@@ -161,7 +161,7 @@ export const profileRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
         tags: ['settlement'],
         summary: 'Spread the period totals of profiled meters into hourly estimated readings (method profile-coefficients)',
         description:
-          "Per meter (default: every electricity meter with a profileClass): its local month cut to its supply dates; the total from `totals`, else from its " +
+          'Per meter (default: every electricity meter with a profileClass): its local month cut to its supply dates; the total from `totals`, else from its ' +
           'active_import_register reads (nearest read within 3 days of each bound, pro rata when not on them); hourly values by the coefficients of its ' +
           'region (or "*"), tariff (reading type) and profileClass (profile group), summing to the total. Written as active_import, quality estimated, ' +
           'source profile, with a reading note each. Meters with interval data of their own in the period, without a total or without coefficients are ' +

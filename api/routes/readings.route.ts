@@ -30,8 +30,7 @@ const BAD_LINE_PAYLOAD = 10_000;
 
 const NDJSON = 'application/x-ndjson';
 
-const isStream = (v: unknown): v is AsyncIterable<Buffer> =>
-  v !== null && typeof v === 'object' && typeof (v as { pipe?: unknown }).pipe === 'function' && Symbol.asyncIterator in v;
+const isStream = (v: unknown): v is AsyncIterable<Buffer> => v !== null && typeof v === 'object' && typeof (v as { pipe?: unknown }).pipe === 'function' && Symbol.asyncIterator in v;
 
 /**
  * Body check for POST /readings. The envelope only: rows are validated one by
@@ -47,9 +46,7 @@ const envelopeValidator: FastifySchemaCompiler<unknown> = (route) => {
     const ok = data !== null && typeof data === 'object' && !Array.isArray(data) && Array.isArray((data as { readings?: unknown }).readings) && Object.keys(data).length === 1;
     if (ok) return { value: data };
     return {
-      error: new MdmError('MDM_ERR_VALIDATION', [
-        `body must be a JSON object {"readings": [ … ]} and nothing else (got ${describe(data)}); or send one reading per line as ${NDJSON}`,
-      ]),
+      error: new MdmError('MDM_ERR_VALIDATION', [`body must be a JSON object {"readings": [ … ]} and nothing else (got ${describe(data)}); or send one reading per line as ${NDJSON}`]),
     };
   };
 };
@@ -112,7 +109,10 @@ const CSV_COLUMNS = ['meter', 'channel', 'unit', 'multiplier', 'start', 'value',
 const CSV_BUCKET_COLUMNS = ['count', 'expected', 'completeness'] as const;
 
 const MeterParams = z.object({ id: idText().describe('External meter id') });
-const ChannelQuery = z.string().min(1).describe(`Canonical channel name or OBIS alias (${CHANNEL_NAMES.join(', ')})`);
+const ChannelQuery = z
+  .string()
+  .min(1)
+  .describe(`Canonical channel name or OBIS alias (${CHANNEL_NAMES.join(', ')})`);
 
 /** Reading ingest (JSON or NDJSON), series queries and value history. */
 export const readingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { database, config }) => {
@@ -213,7 +213,10 @@ export const readingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
           return csvLine(fields);
         };
         const name = `readings-${meter.externalId}-${channel.name}-${interval}.csv`.replace(/[^\w.-]/g, '_');
-        return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}"`).send((csvLine(cols) + rows.map(line).join('')) as never);
+        return reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', `attachment; filename="${name}"`)
+          .send((csvLine(cols) + rows.map(line).join('')) as never);
       }
       return { ...head, rows };
     },
@@ -272,14 +275,7 @@ async function meterOr404(database: Database, id: string): Promise<QueryMeter> {
   return meter;
 }
 
-async function bucketRows(
-  database: Database,
-  meter: QueryMeter,
-  channel: ChannelDef,
-  unit: 'hour' | 'day' | 'month',
-  range: { from: Date; to: Date },
-  asOf: Date | undefined,
-): Promise<SeriesRow[]> {
+async function bucketRows(database: Database, meter: QueryMeter, channel: ChannelDef, unit: 'hour' | 'day' | 'month', range: { from: Date; to: Date }, asOf: Date | undefined): Promise<SeriesRow[]> {
   const isInterval = channel.kind === 'interval';
   // Sums and averages are computed here: rounded at the edge (models/precision.ts); a register's last value is as recorded.
   const value = channel.kind === 'register' ? (x: number) => x : roundFigure;
@@ -304,8 +300,7 @@ async function bucketRows(
   }));
 }
 
-const ingestCtx = (principal: Principal, indexOffset: number, limits: ReadingLimits) =>
-  ({ transport: 'http', principal: principal.name, scope: principal.scope, indexOffset, limits }) as const;
+const ingestCtx = (principal: Principal, indexOffset: number, limits: ReadingLimits) => ({ transport: 'http', principal: principal.name, scope: principal.scope, indexOffset, limits }) as const;
 
 /**
  * Streams an NDJSON body into the ingest pipeline. A chunk is a run of

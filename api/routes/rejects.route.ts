@@ -36,7 +36,10 @@ const RejectSchema = z.object({
 
 const RejectPageSchema = z.object({
   rejects: z.array(RejectSchema).describe('Newest first'),
-  nextCursor: z.string().nullable().describe(`Pass as \`before\` for the next (older) page; null on the last page. A page ends at \`limit\` rows or about ${LIST_BYTE_BUDGET / 1024 / 1024} MiB, whichever comes first`),
+  nextCursor: z
+    .string()
+    .nullable()
+    .describe(`Pass as \`before\` for the next (older) page; null on the last page. A page ends at \`limit\` rows or about ${LIST_BYTE_BUDGET / 1024 / 1024} MiB, whichever comes first`),
 });
 
 /** Dead-letter listing: every row or message ingest could not store, with its reason. */

@@ -217,16 +217,28 @@ export const settlementRoutes: FastifyPluginAsyncZod<RouteContext> = async (app,
     },
     async (req, reply) => {
       const { period, format } = req.query;
-      const ids = req.query.meters?.split(',').map((s) => s.trim()).filter(Boolean);
+      const ids = req.query.meters
+        ?.split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       const meters = await listMetersForPeriod(database, { externalIds: ids, commodity: 'electricity' });
       const unknown = ids?.filter((id) => !meters.some((m) => m.externalId === id));
-      if (unknown?.length) throw new MdmError('MDM_ERR_VALIDATION', [`meters: ${unknown.slice(0, 10).map((id) => `"${id}"`).join(', ')} not registered electricity meter(s)`]);
+      if (unknown?.length)
+        throw new MdmError('MDM_ERR_VALIDATION', [
+          `meters: ${unknown
+            .slice(0, 10)
+            .map((id) => `"${id}"`)
+            .join(', ')} not registered electricity meter(s)`,
+        ]);
       const windows = meters.map((m) => ({ meterId: m.id, ...localMonthRange(period, m.timezone) }));
       const rows = await settlementDifferences(database, { period, windows, settlementSource: sourceCode('settlement'), channel: channelDef('active_import').code });
       const out = rows.map(differenceOf);
       if (format === 'csv') {
         const text = csvLine([...DIFF_COLUMNS]) + out.map((d) => csvLine(DIFF_COLUMNS.map((c) => d[c] ?? ''))).join('');
-        return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="settlement-differences-${period}.csv"`).send(text as never);
+        return reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', `attachment; filename="settlement-differences-${period}.csv"`)
+          .send(text as never);
       }
       return { period, unit: 'kWh' as const, meters: out };
     },

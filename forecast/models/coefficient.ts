@@ -77,7 +77,8 @@ export function coefficientModel(opts: CoefficientOptions): ForecastModel {
             }
             // The rest from the annual total, spread over whole calendar years.
             for (const y of years) {
-              const from = localMonthRange(`${y}-01`, tz).fromMs, to = localMonthRange(`${y + 1}-01`, tz).fromMs;
+              const from = localMonthRange(`${y}-01`, tz).fromMs,
+                to = localMonthRange(`${y + 1}-01`, tz).fromMs;
               set(spreadByProfile({ coefficients: opts.coefficients, total: t.annualTotal!, fromMs: from, toMs: to, meter: t.meter, holidays, decimals: 6 }));
             }
             return rows;

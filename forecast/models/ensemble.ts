@@ -39,7 +39,10 @@ export function inverseErrorWeights(errors: readonly number[], power = 1): numbe
 
 /** Weighted quantile average of one hour's member forecasts (NaN members left out, weights renormalised). */
 export function combineQuantiles(rows: readonly QuantileValues[], weights: readonly number[]): QuantileValues {
-  let w = 0, p10 = 0, p50 = 0, p90 = 0;
+  let w = 0,
+    p10 = 0,
+    p50 = 0,
+    p90 = 0;
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i];
     if (!(weights[i] > 0) || !Number.isFinite(r.p50) || !Number.isFinite(r.p10) || !Number.isFinite(r.p90)) continue;

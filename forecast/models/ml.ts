@@ -2,7 +2,7 @@ import { localMinuteOfDay } from '../../models/calendar.js';
 import { dayAheadGapMs, featureMatrix, MATRIX_COLUMNS, type MatrixColumn } from '../features.js';
 import type { FitContext, FittedModel, ForecastModel, Horizon, QuantileRow, SeriesData } from '../model.js';
 import { tfReady } from '../tf-backend.js';
-import { predictNetwork, QUANTILES, restoreNetwork, serializeWeights, trainNetwork, type Matrix, type NetworkTopology, type SerializedWeights } from './ml-network.js';
+import { predictNetwork, QUANTILES, restoreNetwork, serializeWeights, trainNetwork, type NetworkTopology, type SerializedWeights } from './ml-network.js';
 import { seededRandom } from '../../models/random.js';
 import { DAY_MS, HOUR_MS } from '../../models/time.js';
 

@@ -130,14 +130,14 @@ type Opts = {
 /** Ordinary-day bucket of a row by its weekday (holidays too: their ordinary counterpart). */
 const normalGroup = (f: FeatureFrame, r: number) => (f.calendar.weekday[r] === 6 ? 1 : f.calendar.weekday[r] === 7 ? 2 : 0);
 /** Special-day index 0–3 of a row, or -1 for an ordinary hour. */
-const specialOf = (f: FeatureFrame, r: number) =>
-  f.calendar.holidayKind[r] ? f.calendar.holidayKind[r] - 1 : f.calendar.eveReligious[r] ? ARIFE : f.eveAfternoon[r] ? EVE_SPECIAL : -1;
+const specialOf = (f: FeatureFrame, r: number) => (f.calendar.holidayKind[r] ? f.calendar.holidayKind[r] - 1 : f.calendar.eveReligious[r] ? ARIFE : f.eveAfternoon[r] ? EVE_SPECIAL : -1);
 
 /** Ordinary-day profile value of group g (0–2) at row r, temperature-corrected. */
 function normalValue(fit: Pick<Shape, 'B' | 'HD' | 'CD' | 'beta'>, f: FeatureFrame, r: number, g: number): number {
   const b = g * 24 + f.calendar.hour[r];
   let v = fit.B[b];
-  const hdd = f.columns.hdd[r], cdd = f.columns.cdd[r];
+  const hdd = f.columns.hdd[r],
+    cdd = f.columns.cdd[r];
   if (hdd === hdd) {
     const k = 2 * Math.floor(f.calendar.hour[r] / (24 / BLOCKS));
     v += fit.beta[k] * (hdd - fit.HD[b]) + fit.beta[k + 1] * (cdd - fit.CD[b]);
@@ -184,7 +184,8 @@ function fitOne(s: SeriesData, ctx: FitContext, o: Opts): SeriesFit {
   const n = f.rows;
   const flat = flatMask(f.y, o.flatHours);
   const usable = new Uint8Array(n);
-  let usableCount = 0, minValue = Infinity;
+  let usableCount = 0,
+    minValue = Infinity;
   for (let r = 0; r < n; r++) {
     if (f.y[r] === f.y[r] && !flat[r]) {
       usable[r] = 1;
@@ -194,7 +195,8 @@ function fitOne(s: SeriesData, ctx: FitContext, o: Opts): SeriesFit {
   }
   const floor = minValue >= 0 ? 0 : -Infinity;
   const recent = Math.max(0, n - 56 * 24);
-  let missing = 0, flats = 0;
+  let missing = 0,
+    flats = 0;
   for (let r = recent; r < n; r++) {
     if (f.y[r] !== f.y[r]) missing++;
     else if (flat[r]) flats++;
@@ -211,7 +213,8 @@ function fitOne(s: SeriesData, ctx: FitContext, o: Opts): SeriesFit {
 
   let fallback: string | undefined;
   if (usableCount < o.minHistoryDays * 24) fallback = `too little history: ${info.usableDays} usable days < ${o.minHistoryDays} → naive D−7`;
-  else if (gapShare + flatShare > o.maxBadShare) fallback = `too many gaps/flat lines in the last 8 weeks: ${Math.round((gapShare + flatShare) * 100)} % > ${Math.round(o.maxBadShare * 100)} % → naive D−7`;
+  else if (gapShare + flatShare > o.maxBadShare)
+    fallback = `too many gaps/flat lines in the last 8 weeks: ${Math.round((gapShare + flatShare) * 100)} % > ${Math.round(o.maxBadShare * 100)} % → naive D−7`;
   if (fallback) {
     f = buildFeatures(s, ctx, { fromMs, toMs }, o.featureOptions);
     const resid = new Float64Array(n);
@@ -243,7 +246,16 @@ function fitOne(s: SeriesData, ctx: FitContext, o: Opts): SeriesFit {
     level,
     q,
     floor,
-    info: { ...info, method: 'profile', level: r3(level.ordinary), specialDayLevel: r3(level.special), betaHeat: Array.from({ length: BLOCKS }, (_, k) => r3(beta[2 * k])), betaCool: Array.from({ length: BLOCKS }, (_, k) => r3(beta[2 * k + 1])), borrowed: [...borrowed], sundayRatioAtNoon: Object.fromEntries(SPECIAL_NAMES.map((k, i) => [k, shape.R[i * 24 + 12] === shape.R[i * 24 + 12] ? r3(shape.R[i * 24 + 12]) : null])) },
+    info: {
+      ...info,
+      method: 'profile',
+      level: r3(level.ordinary),
+      specialDayLevel: r3(level.special),
+      betaHeat: Array.from({ length: BLOCKS }, (_, k) => r3(beta[2 * k])),
+      betaCool: Array.from({ length: BLOCKS }, (_, k) => r3(beta[2 * k + 1])),
+      borrowed: [...borrowed],
+      sundayRatioAtNoon: Object.fromEntries(SPECIAL_NAMES.map((k, i) => [k, shape.R[i * 24 + 12] === shape.R[i * 24 + 12] ? r3(shape.R[i * 24 + 12]) : null])),
+    },
   };
 }
 
@@ -262,7 +274,11 @@ interface Shape {
 function fitShape(f: FeatureFrame, usable: Uint8Array, end: number, halfLifeDays: number): Shape {
   // Ordinary-day bucket means (recency-weighted); special days are left out.
   const NB = NORMAL * 24;
-  const W = new Float64Array(NB), cnt = new Uint32Array(NB), B = new Float64Array(NB), HD = new Float64Array(NB), CD = new Float64Array(NB);
+  const W = new Float64Array(NB),
+    cnt = new Uint32Array(NB),
+    B = new Float64Array(NB),
+    HD = new Float64Array(NB),
+    CD = new Float64Array(NB);
   const hasTemp = new Float64Array(NB);
   const weight = new Float64Array(end);
   const decay = Math.LN2 / (halfLifeDays * DAY_MS);
@@ -289,7 +305,11 @@ function fitShape(f: FeatureFrame, usable: Uint8Array, end: number, halfLifeDays
     CD[b] = hasTemp[b] ? CD[b] / hasTemp[b] : 0;
   }
   // An empty bucket borrows: saturday ↔ sunday, then workday; workday from saturday, sunday.
-  const borrow = [[1, 2], [2, 0], [1, 0]];
+  const borrow = [
+    [1, 2],
+    [2, 0],
+    [1, 0],
+  ];
   const borrowed = new Set<string>();
   for (let h = 0; h < 24; h++) {
     for (let g = 0; g < NORMAL; g++) {
@@ -309,8 +329,11 @@ function fitShape(f: FeatureFrame, usable: Uint8Array, end: number, halfLifeDays
     const hdd = f.columns.hdd[r];
     if (!w || hdd !== hdd || specialOf(f, r) >= 0) continue;
     const b = normalGroup(f, r) * 24 + f.calendar.hour[r];
-    const x1 = hdd - HD[b], x2 = f.columns.cdd[r] - CD[b], e = f.y[r] - B[b];
-    const blk = Math.floor(f.calendar.hour[r] / (24 / BLOCKS)), k = 5 * blk;
+    const x1 = hdd - HD[b],
+      x2 = f.columns.cdd[r] - CD[b],
+      e = f.y[r] - B[b];
+    const blk = Math.floor(f.calendar.hour[r] / (24 / BLOCKS)),
+      k = 5 * blk;
     if (hdd > 0) active[2 * blk]++;
     if (f.columns.cdd[r] > 0) active[2 * blk + 1]++;
     S[k] += w * x1 * x1;
@@ -323,7 +346,8 @@ function fitShape(f: FeatureFrame, usable: Uint8Array, end: number, halfLifeDays
   for (let k = 0; k < BLOCKS; k++) {
     const [s11, s12, s22, s1e, s2e] = S.subarray(5 * k, 5 * k + 5);
     // A term needs MIN_ACTIVE hours with degree hours in the block (one hot afternoon in Cambridge is no cooling curve).
-    const use1 = active[2 * k] >= MIN_ACTIVE && s11 > 1e-9, use2 = active[2 * k + 1] >= MIN_ACTIVE && s22 > 1e-9;
+    const use1 = active[2 * k] >= MIN_ACTIVE && s11 > 1e-9,
+      use2 = active[2 * k + 1] >= MIN_ACTIVE && s22 > 1e-9;
     if (use1 && use2) {
       const det = s11 * s22 - s12 * s12;
       if (det > 1e-9 * s11 * s22) {
@@ -337,7 +361,8 @@ function fitShape(f: FeatureFrame, usable: Uint8Array, end: number, halfLifeDays
   }
 
   // Special days: ratio of sums Σ w·load / Σ w·sunday value per kind and hour.
-  const num = new Float64Array(SPECIAL_NAMES.length * 24), den = new Float64Array(SPECIAL_NAMES.length * 24);
+  const num = new Float64Array(SPECIAL_NAMES.length * 24),
+    den = new Float64Array(SPECIAL_NAMES.length * 24);
   const shape = { B, HD, CD, beta };
   for (let r = 0; r < end; r++) {
     const sp = specialOf(f, r);
@@ -364,7 +389,10 @@ function replay(shape: Shape, f: FeatureFrame, usable: Uint8Array, from: number,
   // Look back far enough to find levelHours ordinary hours before a 9-day holiday.
   const lo = Math.max(0, from - levelHours - Math.ceil(gap / H) - 12 * 24);
   const m = to - lo;
-  const psY = new Float64Array(m + 1), psF = new Float64Array(m + 1), allY = new Float64Array(m + 1), allF = new Float64Array(m + 1);
+  const psY = new Float64Array(m + 1),
+    psF = new Float64Array(m + 1),
+    allY = new Float64Array(m + 1),
+    allF = new Float64Array(m + 1);
   const count = new Uint32Array(m + 1);
   const after: number[] = []; // prefix position after the k-th ordinary hour
   const F = new Float64Array(m);
@@ -389,7 +417,8 @@ function replay(shape: Shape, f: FeatureFrame, usable: Uint8Array, from: number,
     return { ordinary: ratio(psY[t] - psY[s], psF[t] - psF[s]), special: ratio(allY[t] - allY[sa], allF[t] - allF[sa]) };
   };
   const residual = new Float64Array(to - from).fill(NaN);
-  let cutDay = NaN, lv: Levels = { ordinary: 1, special: 1 };
+  let cutDay = NaN,
+    lv: Levels = { ordinary: 1, special: 1 };
   for (let r = from; r < to; r++) {
     if (!usable[r]) continue;
     if (f.calendar.dayStartMs[r] !== cutDay) {

@@ -69,13 +69,7 @@ export type WebhookCheck = 'ok' | 'missing webhook-id, webhook-timestamp or webh
  * inside the window pass: the receiver dedupes on webhook-id.
  * @example verifyWebhook(headers, rawBody, secret, Date.now()) // 'ok'
  */
-export function verifyWebhook(
-  headers: WebhookHeaders,
-  body: string | Uint8Array,
-  key: string | Uint8Array,
-  nowMs: number,
-  toleranceS = SIGNATURE_TOLERANCE_S,
-): WebhookCheck {
+export function verifyWebhook(headers: WebhookHeaders, body: string | Uint8Array, key: string | Uint8Array, nowMs: number, toleranceS = SIGNATURE_TOLERANCE_S): WebhookCheck {
   const id = headers['webhook-id'];
   const timestamp = headers['webhook-timestamp'];
   const signatures = headers['webhook-signature'];
@@ -129,10 +123,7 @@ export type AttemptOutcome =
   | { readonly kind: 'network'; readonly message: string };
 
 /** What becomes of the delivery after an attempt. */
-export type NextStep =
-  | { readonly status: 'delivered' }
-  | { readonly status: 'pending'; readonly delayMs: number; readonly error: string }
-  | { readonly status: 'failed'; readonly error: string };
+export type NextStep = { readonly status: 'delivered' } | { readonly status: 'pending'; readonly delayMs: number; readonly error: string } | { readonly status: 'failed'; readonly error: string };
 
 /** 2xx delivered; 429 and 5xx, timeouts and network errors retried; other statuses (3xx, 4xx) fail at once. */
 export function retryable(o: AttemptOutcome): boolean {

@@ -89,7 +89,10 @@ export function createHookDispatcher(opts: HookDispatcherOptions): HookDispatche
         const batch = toRecord;
         toRecord = [];
         try {
-          const recorded = await recordAttempts(database, batch.map((b) => b.record));
+          const recorded = await recordAttempts(
+            database,
+            batch.map((b) => b.record),
+          );
           for (const b of batch) b.done(recorded.has(b.record.id));
         } catch (err) {
           if (isUnavailable(err) || batch.length === 1) {
@@ -267,7 +270,9 @@ export function createHookDispatcher(opts: HookDispatcherOptions): HookDispatche
       timer = undefined;
       await pumping;
       const unsent = queued.splice(0);
-      await releaseClaims(database, unsent).catch((err: Error) => log.warn({ err: err.message, deliveries: unsent.length }, 'hooks: releasing unsent claims failed; they go out once their claims run out'));
+      await releaseClaims(database, unsent).catch((err: Error) =>
+        log.warn({ err: err.message, deliveries: unsent.length }, 'hooks: releasing unsent claims failed; they go out once their claims run out'),
+      );
       await Promise.allSettled([...inFlight]);
       await Promise.allSettled([...recording]);
       transport?.close();

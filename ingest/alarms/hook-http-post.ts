@@ -31,24 +31,20 @@ export function createHttpPost(opts: { maxSockets: number }): { post: HttpPost; 
       const u = new URL(url);
       const secure = u.protocol === 'https:';
       const request = secure ? https.request : http.request;
-      const req = request(
-        u,
-        { method: 'POST', agent: secure ? agents['https:'] : agents['http:'], headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, signal },
-        (res) => {
-          const status = res.statusCode ?? 0;
-          const ok = status >= 200 && status < 300;
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => {
-            if (!ok && text.length < MAX_TEXT) text += chunk;
-          });
-          res.on('end', () => {
-            const ra = res.headers['retry-after'];
-            resolve({ status, retryAfter: Array.isArray(ra) ? (ra[0] ?? null) : (ra ?? null), text: text.slice(0, MAX_TEXT) });
-          });
-          res.on('error', reject);
-        },
-      );
+      const req = request(u, { method: 'POST', agent: secure ? agents['https:'] : agents['http:'], headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, signal }, (res) => {
+        const status = res.statusCode ?? 0;
+        const ok = status >= 200 && status < 300;
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          if (!ok && text.length < MAX_TEXT) text += chunk;
+        });
+        res.on('end', () => {
+          const ra = res.headers['retry-after'];
+          resolve({ status, retryAfter: Array.isArray(ra) ? (ra[0] ?? null) : (ra ?? null), text: text.slice(0, MAX_TEXT) });
+        });
+        res.on('error', reject);
+      });
       req.on('error', reject);
       req.end(body);
     });

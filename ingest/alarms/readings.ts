@@ -63,7 +63,10 @@ export async function evaluateReadingAlarms(
     const out = { opened: 0, repeated: 0, closed: 0 };
     if (series.size) {
       const list = [...series.values()];
-      const states = await lockRuleStates(s, list.map((x) => ({ ruleId: rules.thresholds[x.ruleIndex].id, meterId: x.meterId })));
+      const states = await lockRuleStates(
+        s,
+        list.map((x) => ({ ruleId: rules.thresholds[x.ruleIndex].id, meterId: x.meterId })),
+      );
       const stateOf = new Map(states.map((st) => [`${st.ruleId}|${st.meterId}`, st]));
       const saved: RuleStateRow[] = [];
       const raises: RaiseInput[] = [];

@@ -31,7 +31,12 @@ export function alarmRules(database: Database, now: number = Date.now()): Promis
   const hit = cache.get(database);
   if (hit && hit.until > now) return hit.set;
   const set = loadEnabledRules(database).then((rules) => {
-    const out = { thresholds: [] as WithId<ThresholdRule>[], silences: [] as WithId<SilenceRule>[], vee: [] as WithId<VeeAlarmRule>[], mappings: new Map<string, { code: string; severity?: AlarmSeverity }>() };
+    const out = {
+      thresholds: [] as WithId<ThresholdRule>[],
+      silences: [] as WithId<SilenceRule>[],
+      vee: [] as WithId<VeeAlarmRule>[],
+      mappings: new Map<string, { code: string; severity?: AlarmSeverity }>(),
+    };
     for (const r of rules) {
       if (r.kind === 'threshold') out.thresholds.push(r);
       else if (r.kind === 'silence') out.silences.push(r);

@@ -20,11 +20,7 @@ import { alarmRules } from './rules.js';
  * meter's alarm is opened or closed (issue 11). `skip`: meters left out
  * this time (failing, waiting for their retry).
  */
-export async function checkSilence(
-  database: Database,
-  nowMs: number = Date.now(),
-  o: { readonly skip?: (meterId: number) => boolean } = {},
-): Promise<LifecycleCounts & { failed?: MeterFailure[] }> {
+export async function checkSilence(database: Database, nowMs: number = Date.now(), o: { readonly skip?: (meterId: number) => boolean } = {}): Promise<LifecycleCounts & { failed?: MeterFailure[] }> {
   const { silences } = await alarmRules(database, nowMs);
   if (silences.length === 0) return { opened: 0, repeated: 0, closed: 0 };
   const groups = silences.some((r) => !r.groups) ? null : [...new Set(silences.flatMap((r) => r.groups ?? []))];

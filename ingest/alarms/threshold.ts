@@ -32,11 +32,7 @@ type Params = Pick<ThresholdRule, 'condition' | 'threshold' | 'hysteresis' | 'mi
  *   [{ atMs: 0, value: 0.4 }, { atMs: 900_000, value: 0.45 }])
  * // { state: { sinceMs: 0, active: true, lastMs: 900000 }, actions: [{ kind: 'raise', atMs: 900000, sinceMs: 0, value: 0.45 }] }
  */
-export function evaluateThreshold(
-  rule: Params,
-  state: ThresholdState,
-  values: readonly { readonly atMs: number; readonly value: number }[],
-): { state: ThresholdState; actions: ThresholdAction[] } {
+export function evaluateThreshold(rule: Params, state: ThresholdState, values: readonly { readonly atMs: number; readonly value: number }[]): { state: ThresholdState; actions: ThresholdAction[] } {
   const sorted = [...values].sort((a, b) => a.atMs - b.atMs);
   const below = rule.condition === 'below';
   const durationMs = rule.minDurationMinutes * 60_000;

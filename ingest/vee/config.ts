@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { VeeParamsSchema, type VeeParams } from '../../models/vee.js';
 
 /** One row of vee_settings: a partial override of the rule parameters. */
@@ -80,7 +80,9 @@ export function overrideProblems(params: unknown): string[] {
   const parsed = VeeParamsSchema.safeParse(params);
   const problems = parsed.success ? [] : parsed.error.issues.map((i: z.core.$ZodIssue) => `${i.path.join('.') || 'params'}: ${i.message}`);
   if (isPlainObject(params.time) && 'horizonDays' in params.time) {
-    problems.push('time.horizonDays: no longer used: a value is not suspect for its age; the time rule judges it against the meter\'s supplyStart/supplyEnd and its arrival time (leave horizonDays out)');
+    problems.push(
+      "time.horizonDays: no longer used: a value is not suspect for its age; the time rule judges it against the meter's supplyStart/supplyEnd and its arrival time (leave horizonDays out)",
+    );
   }
   return problems;
 }

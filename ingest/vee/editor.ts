@@ -221,21 +221,38 @@ export async function acceptIssue(database: Database, issue: IssueRow, meter: Ve
   const from = issue.fromTs.getTime();
   // Interval values in [from, to); register and instantaneous issues name reads at both ends (a decrease suspects the later read).
   const to = kind === 'interval' ? issue.toTs.getTime() : issue.toTs.getTime() + 1;
-  const rows = (await loadValues(database, [{ meterId: issue.meterId, fromMs: from, toMs: to }])).filter(
-    (r) => r.channel === issue.channel && r.quality === qualityCode('suspect'),
-  );
+  const rows = (await loadValues(database, [{ meterId: issue.meterId, fromMs: from, toMs: to }])).filter((r) => r.channel === issue.channel && r.quality === qualityCode('suspect'));
   const others = await startsUnderOtherFailIssues(database, { meterId: issue.meterId, channel: issue.channel, starts: rows.map((r) => new Date(r.startMs)), exceptId: issue.id });
   const take = rows.filter((r) => !others.has(r.startMs));
   if (take.length === 0) return { validated: 0 };
   const validated = qualityCode('validated');
   await writeReadings(
     database,
-    take.map((r) => ({ meterId: issue.meterId, channel: r.channel, startMs: r.startMs, value: r.value, intervalMinutes: kind === 'interval' ? meter.intervalMinutes : null, quality: validated, source: r.source })),
+    take.map((r) => ({
+      meterId: issue.meterId,
+      channel: r.channel,
+      startMs: r.startMs,
+      value: r.value,
+      intervalMinutes: kind === 'interval' ? meter.intervalMinutes : null,
+      quality: validated,
+      source: r.source,
+    })),
     { transport: 'edit', principal: user, detail: `accepted issue ${issue.id}: ${comment}`.slice(0, 1000) },
   );
   await insertNotes(
     database,
-    take.map((r) => ({ meterId: issue.meterId, channel: r.channel, startMs: r.startMs, value: r.value, quality: validated, method: null, params: null, reasonCode: 'accepted', comment, issueId: issue.id })),
+    take.map((r) => ({
+      meterId: issue.meterId,
+      channel: r.channel,
+      startMs: r.startMs,
+      value: r.value,
+      quality: validated,
+      method: null,
+      params: null,
+      reasonCode: 'accepted',
+      comment,
+      issueId: issue.id,
+    })),
     user,
   );
   return { validated: take.length };

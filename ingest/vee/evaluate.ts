@@ -188,7 +188,16 @@ function evaluateChannel(input: EvaluationInput, def: ChannelDef): Evaluation {
     if (P.conflict.enabled) add(conflictRule(input.conflicts.get(def.code) ?? [], step, P.conflict), P, seg.fromMs, seg.toMs);
     if (def.kind === 'interval') addIntervalFindings(input, def, all, inSeg, raw, seg, add);
     else if (def.kind === 'register') {
-      if (P.register.enabled) add(registerRule(all.filter((x) => x.quality !== 'missing'), { ...P.register, rolloverAt: wrapPointOf(input.wrapPoints, def.code, P) }), P, seg.fromMs, seg.toMs);
+      if (P.register.enabled)
+        add(
+          registerRule(
+            all.filter((x) => x.quality !== 'missing'),
+            { ...P.register, rolloverAt: wrapPointOf(input.wrapPoints, def.code, P) },
+          ),
+          P,
+          seg.fromMs,
+          seg.toMs,
+        );
     } else if (P.range.enabled) add(rangeRule(raw, def.name, P.range), P, seg.fromMs, seg.toMs);
   }
   if (def.kind !== 'interval') return finish(input, def, all, [...found.values()], new Map(), new Map());
@@ -203,7 +212,15 @@ function evaluateChannel(input: EvaluationInput, def: ChannelDef): Evaluation {
     if (!P.highLow.enabled || seg.outsideSupply) continue;
     const points = after.filter((x) => x.startMs >= seg.fromMs && x.startMs < seg.toMs);
     const history = after.filter((x) => x.startMs < seg.fromMs && x.startMs >= seg.fromMs - P.historyDays * DAY_MS);
-    const ctx: IntervalContext = { intervalMinutes: meter.intervalMinutes, timezone: meter.timezone, fromMs: seg.fromMs, toMs: seg.toMs, history, holidays: veeHolidays(P, seg.fromMs, seg.toMs), referenceDays: P.historyDays };
+    const ctx: IntervalContext = {
+      intervalMinutes: meter.intervalMinutes,
+      timezone: meter.timezone,
+      fromMs: seg.fromMs,
+      toMs: seg.toMs,
+      history,
+      holidays: veeHolidays(P, seg.fromMs, seg.toMs),
+      referenceDays: P.historyDays,
+    };
     const before = found.size;
     add(highLowRule(points, ctx, P.highLow), P, seg.fromMs, seg.toMs);
     more ||= found.size > before && P.highLow.autoEstimate && P.highLow.severity === 'fail';
@@ -262,7 +279,14 @@ function addIntervalFindings(
   if (P.flatLine.enabled) push(flatLineRule(rawWindow, ctx, P.flatLine));
   const reads = registerReads(input.series, def);
   if (P.sumCheck.enabled && reads.length > 1) {
-    push(sumCheckRule(reads, all.filter((x) => x.quality !== 'missing'), meter.intervalMinutes, { ...P.sumCheck, rolloverAt: wrapPointOf(input.wrapPoints, registerCodeOf(input.series, def), P) }));
+    push(
+      sumCheckRule(
+        reads,
+        all.filter((x) => x.quality !== 'missing'),
+        meter.intervalMinutes,
+        { ...P.sumCheck, rolloverAt: wrapPointOf(input.wrapPoints, registerCodeOf(input.series, def), P) },
+      ),
+    );
   }
 }
 
@@ -399,14 +423,7 @@ function dropLongRuns(reasons: Map<number, Set<string>>, step: number, maxMs: nu
  * scaled to the register difference in every bracket of two register reads
  * whose other intervals are all known. A run of targets with one interval nobody could estimate is left out whole.
  */
-function estimate(
-  input: EvaluationInput,
-  def: ChannelDef,
-  all: readonly SeriesPoint[],
-  reasons: ReadonlyMap<number, unknown>,
-  failing: ReadonlySet<number>,
-  P: VeeParams,
-): Map<number, Estimate> {
+function estimate(input: EvaluationInput, def: ChannelDef, all: readonly SeriesPoint[], reasons: ReadonlyMap<number, unknown>, failing: ReadonlySet<number>, P: VeeParams): Map<number, Estimate> {
   const { meter } = input;
   const step = meter.intervalMinutes * 60_000;
   const known = all.filter((x) => !reasons.has(x.startMs) && !failing.has(x.startMs) && x.quality !== 'missing' && x.quality !== 'suspect');
@@ -415,7 +432,8 @@ function estimate(
   // The class fallback's daily energy: the meter's own average day when it has history, else its class's.
   const ownDaily = history.length ? (history.reduce((a, x) => a + x.value, 0) / history.length) * (1440 / meter.intervalMinutes) : undefined;
   const targets = [...reasons.keys()];
-  let first = Infinity, last = -Infinity;
+  let first = Infinity,
+    last = -Infinity;
   for (const t of targets) (first = Math.min(first, t)), (last = Math.max(last, t));
   const made = estimateGaps(targets, known, {
     intervalMinutes: meter.intervalMinutes,
@@ -448,13 +466,7 @@ function estimate(
  * other intervals are all known, so that the bracket adds up to the register
  * difference (both as recorded: the multiplier cancels). In place.
  */
-export function fitToRegister(
-  estimates: Map<number, Estimate>,
-  known: ReadonlyMap<number, number>,
-  reads: readonly VeePoint[],
-  stepMs: number,
-  rolloverAt: number | undefined,
-): void {
+export function fitToRegister(estimates: Map<number, Estimate>, known: ReadonlyMap<number, number>, reads: readonly VeePoint[], stepMs: number, rolloverAt: number | undefined): void {
   for (let i = 1; i < reads.length; i++) {
     const a = reads[i - 1];
     const b = reads[i];

@@ -173,9 +173,7 @@ export function zeroRunRule(points: readonly VeePoint[], ctx: IntervalContext, p
     return v !== undefined && median(v) > 0;
   };
   return runs(points, ctx, (x) => x.value === 0, p.hours).flatMap((run) =>
-    run.some((x) => consumesAt(x.startMs))
-      ? [finding('zero_run', p.severity, run, ctx, `${run.length} consecutive zero intervals where the meter usually consumes`)]
-      : [],
+    run.some((x) => consumesAt(x.startMs)) ? [finding('zero_run', p.severity, run, ctx, `${run.length} consecutive zero intervals where the meter usually consumes`)] : [],
   );
 }
 
@@ -223,4 +221,3 @@ function finding(rule: VeeFinding['rule'], severity: VeeFinding['severity'], run
 }
 
 const round = (v: number) => Math.round(v * 1000) / 1000;
-

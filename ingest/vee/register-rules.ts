@@ -44,12 +44,7 @@ export function rolloverDelta(before: number, after: number, rolloverAt: number 
  * cancels) within max(absolute, percent of the difference). Only brackets whose
  * intervals are all present are checked: gaps are the gap rule's business.
  */
-export function sumCheckRule(
-  reads: readonly VeePoint[],
-  intervals: readonly VeePoint[],
-  intervalMinutes: number,
-  p: VeeParams['sumCheck'] & { rolloverAt?: number },
-): VeeFinding[] {
+export function sumCheckRule(reads: readonly VeePoint[], intervals: readonly VeePoint[], intervalMinutes: number, p: VeeParams['sumCheck'] & { rolloverAt?: number }): VeeFinding[] {
   const step = intervalMinutes * 60_000;
   const byStart = new Map(intervals.map((x) => [x.startMs, x.value]));
   const out: VeeFinding[] = [];

@@ -76,7 +76,16 @@ const MAX_RANGE_DAYS = 31;
  * issues that no longer reproduce become obsolete).
  */
 export async function runVee(database: Database, targets: readonly VeeTarget[], opts: VeeRunOptions): Promise<VeeRunResult> {
-  const result = { ranges: 0, values: 0, findings: Object.fromEntries(RULES.map((r) => [r, 0])) as Record<RuleName, number>, issuesCreated: 0, issuesObsoleted: 0, markedSuspect: 0, estimated: 0, unmarked: 0 };
+  const result = {
+    ranges: 0,
+    values: 0,
+    findings: Object.fromEntries(RULES.map((r) => [r, 0])) as Record<RuleName, number>,
+    issuesCreated: 0,
+    issuesObsoleted: 0,
+    markedSuspect: 0,
+    estimated: 0,
+    unmarked: 0,
+  };
   if (targets.length === 0) return result;
   const meters = new Map((await findVeeMeters(database, { ids: [...new Set(targets.map((t) => t.meterId))] })).map((m) => [m.id, m]));
   const settings: VeeSetting[] = await listVeeSettings(database);
@@ -236,7 +245,19 @@ async function runBatch(
       if (w.quality === 'estimated') result.estimated++;
       else if (w.quality === 'suspect') result.markedSuspect++;
       else result.unmarked++;
-      if (w.note) notes.push({ meterId: meter.id, channel: w.channel, startMs: w.startMs, value: w.value, quality, method: w.note.method, params: w.note.params, reasonCode: w.note.reasonCode, comment: null, issue });
+      if (w.note)
+        notes.push({
+          meterId: meter.id,
+          channel: w.channel,
+          startMs: w.startMs,
+          value: w.value,
+          quality,
+          method: w.note.method,
+          params: w.note.params,
+          reasonCode: w.note.reasonCode,
+          comment: null,
+          issue,
+        });
     }
     rows.sort((a, b) => a.meterId - b.meterId || a.channel - b.channel || a.startMs - b.startMs);
     await writeReadings(database, rows, { transport: 'vee', principal, detail: 'validation run' });
@@ -247,7 +268,11 @@ async function runBatch(
   // After the issues: an estimate's note links to the issue it answers (the gap it fills).
   await insertNotes(database, notes, principal);
   if (watermark !== undefined) {
-    const raised = await raiseVeeAlarms(database, watermark, plans.map((p) => p.meter.id));
+    const raised = await raiseVeeAlarms(
+      database,
+      watermark,
+      plans.map((p) => p.meter.id),
+    );
     if (raised.failed?.length) result.alarmFailures = [...(result.alarmFailures ?? []), ...raised.failed];
   }
   result.issuesCreated += stored.created;

@@ -147,7 +147,13 @@ export function createVeeWorker(opts: VeeWorkerOptions): VeeWorker {
     const far = entries.filter((e) => !(PLAIN_DATE.test(e.localDate) && e.localDate <= latest));
     for (const [key, list] of groupBy(far, (e) => `${e.meterId}|${e.localDate}`)) {
       const date = key.slice(key.indexOf('|') + 1);
-      await park(list[0].meterId, date, list, new Error(`local date ${date} is more than ${MAX_AHEAD_DAYS} days after now: an implausible reading time, not validated (correct or delete the reading)`), claimedAt);
+      await park(
+        list[0].meterId,
+        date,
+        list,
+        new Error(`local date ${date} is more than ${MAX_AHEAD_DAYS} days after now: an implausible reading time, not validated (correct or delete the reading)`),
+        claimedAt,
+      );
     }
     const done: QueueEntry[] = [];
     const alarmFailures = new Map<number, unknown>();
@@ -158,7 +164,19 @@ export function createVeeWorker(opts: VeeWorkerOptions): VeeWorker {
     if (whole.ok) {
       done.push(...plausible);
       const r = whole.r;
-      if (plausible.length) log.info({ entries: plausible.length, meters: new Set(plausible.map((e) => e.meterId)).size, issuesCreated: r.issuesCreated, issuesObsoleted: r.issuesObsoleted, markedSuspect: r.markedSuspect, estimated: r.estimated, ms: now() - started }, 'vee: validated queued meter days');
+      if (plausible.length)
+        log.info(
+          {
+            entries: plausible.length,
+            meters: new Set(plausible.map((e) => e.meterId)).size,
+            issuesCreated: r.issuesCreated,
+            issuesObsoleted: r.issuesObsoleted,
+            markedSuspect: r.markedSuspect,
+            estimated: r.estimated,
+            ms: now() - started,
+          },
+          'vee: validated queued meter days',
+        );
     } else {
       log.warn({ err: (whole.err as Error)?.message, entries: plausible.length }, 'vee: round failed; validating meter by meter');
       for (const list of groupBy(plausible, (e) => e.meterId).values()) {

@@ -25,7 +25,9 @@ export const flavour: Migration = {
         WHERE channel IN (1, 2, 3, 4, 7)
         GROUP BY meter_id, channel, time_bucket(INTERVAL '1 hour', start)
         WITH NO DATA`);
-      await s.query(`SELECT add_continuous_aggregate_policy('readings_hourly', start_offset => INTERVAL '35 days', end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '15 minutes', if_not_exists => true)`);
+      await s.query(
+        `SELECT add_continuous_aggregate_policy('readings_hourly', start_offset => INTERVAL '35 days', end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '15 minutes', if_not_exists => true)`,
+      );
     } else {
       await s.query(`
         CREATE OR REPLACE VIEW readings_hourly AS

@@ -27,4 +27,23 @@ export interface Migration {
   up(s: RawSql, flavour: Flavour): Promise<void>;
 }
 
-export const MIGRATIONS: readonly Migration[] = [init, flavour, events, modbus, vee, billing, billingRollup, billingRollupAsOf, portfoliosForecasts, alarms, hooks, market, settlement, forecastModels, boundedRejects, marketUnpublished, forecastPartial, meterRegisterDigits];
+export const MIGRATIONS: readonly Migration[] = [
+  init,
+  flavour,
+  events,
+  modbus,
+  vee,
+  billing,
+  billingRollup,
+  billingRollupAsOf,
+  portfoliosForecasts,
+  alarms,
+  hooks,
+  market,
+  settlement,
+  forecastModels,
+  boundedRejects,
+  marketUnpublished,
+  forecastPartial,
+  meterRegisterDigits,
+];
