@@ -6,7 +6,7 @@ import type { DB } from './types.js';
 
 /**
  * Imbalance of a portfolio, per hour and per meter, set-based in one
- * statement: the same rules as the pure forecast/imbalance.ts (meterHourActual,
+ * statement: the same rules as the pure market/imbalance.ts (meterHourActual,
  * hourImbalance, imbalancePrices, imbalanceCost), written in SQL so that a month
  * of 1 000 meters (720 000 meter-hours) never leaves the database.
  *
@@ -64,7 +64,7 @@ const ESTIMATED = qualityCode('estimated');
 const PROFILE = sourceCode('profile');
 /** Coded coverage of a value without its own interval: "the meter's interval" (a real interval is at most 60 minutes). */
 const COV_METER = 1000;
-/** Meter-hour statuses as in forecast/imbalance.ts meterHourActual. */
+/** Meter-hour statuses as in market/imbalance.ts meterHourActual. */
 const S = { actual: sql.lit(0), absent: sql.lit(1), estimate: sql.lit(2), forecast: sql.lit(3), missing: sql.lit(4) } as const;
 const STATUS_DOC = '0 actual, 1 absent (not a member then), 2 estimate, 3 forecast (provisional fills), 4 missing';
 

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hourImbalance, imbalancePrices } from '../forecast/imbalance.js';
+import { hourImbalance, imbalancePrices } from '../market/imbalance.js';
 import type { Role } from '../models/api-key.js';
 import { testApp, type TestApp } from './api-helpers.js';
 import { FLAVOURS } from './helpers.js';
@@ -141,7 +141,7 @@ describe.each(FLAVOURS)('market data and imbalance (%s)', (flavour) => {
       }
     });
 
-    // The SQL follows the pure rules hour by hour (forecast/imbalance.ts).
+    // The SQL follows the pure rules hour by hour (market/imbalance.ts).
     const rule = { effectiveFrom: '2000-01-01', k: 0.03 };
     const hours = [
       hourImbalance(

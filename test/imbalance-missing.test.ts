@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEpiasCsv } from '../adapters/market/epias-csv.js';
-import { imbalanceCost, imbalancePrices, TR_RULES } from '../forecast/imbalance.js';
+import { imbalanceCost, imbalancePrices, TR_RULES } from '../market/imbalance.js';
 import type { Role } from '../models/api-key.js';
 import { testApp, type TestApp } from './api-helpers.js';
 import { FLAVOURS } from './helpers.js';
@@ -60,7 +60,7 @@ const q = (o: Record<string, string>) => new URLSearchParams(o).toString();
 const printsClean = (x: number | null) => x === null || Math.round(x * 1e6) / 1e6 === x;
 
 /**
- * The day's figures by hand from the files with the pure rules of forecast/imbalance.ts:
+ * The day's figures by hand from the files with the pure rules of market/imbalance.ts:
  * hours with a missing actual are left out; an hour whose SMF is 0 is unpriced (its zero is
  * held as not yet published: every price 0, or SMF 0 while PTF is not); no forecasts, so the
  * position is split equally between the two meters for the standalone costs.

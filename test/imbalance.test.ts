@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hourImbalance, imbalanceCost, imbalancePrices, meterHourActual, ruleOn, TR_RULES } from '../forecast/imbalance.js';
+import { hourImbalance, imbalanceCost, imbalancePrices, meterHourActual, ruleOn, TR_RULES } from '../market/imbalance.js';
 import { roundFigure } from '../models/precision.js';
 
 describe('imbalance prices', () => {
