@@ -79,6 +79,11 @@ export function createPeriodic(o: PeriodicOptions): Periodic {
   let inFlight: Promise<unknown> = Promise.resolve();
   let lastError: string | undefined;
 
+  const halt = () => {
+    running = false;
+    if (timer !== undefined) timers.clearTimeout(timer);
+    timer = undefined;
+  };
   const schedule = (ms: number) => {
     if (running) timer = timers.setTimeout(round, ms);
   };
@@ -118,14 +123,10 @@ export function createPeriodic(o: PeriodicOptions): Periodic {
       schedule(o.firstDelayMs ?? 0);
     },
     async stop() {
-      this.halt();
+      halt();
       await inFlight;
     },
-    halt() {
-      running = false;
-      if (timer !== undefined) timers.clearTimeout(timer);
-      timer = undefined;
-    },
+    halt,
     settled: () => inFlight,
     get running() {
       return running;

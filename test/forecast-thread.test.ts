@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runForecast } from '../forecast/engine.js';
 import { forecastComponent } from '../forecast/forecast.component.js';
 import { createForecastWorker, type ForecastEngine, type ForecastWorker } from '../forecast/forecast-job.js';
-import { createForecastThreads } from '../forecast/forecast-threads.js';
+import { createForecastThreads, type ForecastThreads } from '../forecast/forecast-threads.js';
 import { storedTargetEngine } from '../forecast/stored-engine.js';
 import { createRun, getRun } from '../sql/forecast.repository.js';
 import { testApp, type TestApp } from './api-helpers.js';
@@ -24,6 +24,14 @@ const FROM = Date.UTC(2019, 7, 1);
 const CUTOFF = Date.parse('2019-11-20T09:00:00Z');
 const ISSUE = new Date('2019-11-20T09:30:00Z');
 const BUILDINGS = ['b0', 'b4', 'b8', 'b13'];
+
+/** A task the engine refuses at once (no series): what a thread's own error looks like. */
+const NO_SERIES: Parameters<ForecastThreads['forecast']>[0] = {
+  series: [],
+  ctx: { issueTime: 0, dataCutoff: 0, country: null },
+  horizon: { fromMs: 0, toMs: 3_600_000, name: 'day-ahead' },
+  opts: { model: 'naive', target: 'x', timezone: 'UTC', dayAheadCutoff: '10:00' },
+};
 
 /** Largest delay (ms) of a 10 ms interval timer on this thread while `work` runs. */
 async function maxTimerLag<T>(work: () => Promise<T>): Promise<{ result: T; maxLagMs: number }> {
@@ -147,26 +155,12 @@ describe.each(FLAVOURS.filter((f) => f !== 'timescaledb'))('forecast runs in a w
       expect((ok!.metadata!.engine as Record<string, unknown>).thread).toBeGreaterThan(0);
       expect(worker.probe.check()).toMatchObject({ ok: true, done: 1, failed: 2, threads: { restarts: 2, lastCrash: 'simulated fault in the forecast thread', started: 1 } });
       // An error thrown inside a task rejects with the thread's message; the thread stays.
-      await expect(
-        threads.forecast({
-          series: [],
-          ctx: { issueTime: 0, dataCutoff: 0, country: null },
-          horizon: { fromMs: 0, toMs: 3_600_000, name: 'day-ahead' },
-          opts: { model: 'naive', target: 'x', timezone: 'UTC', dayAheadCutoff: '10:00' },
-        }),
-      ).rejects.toThrow(/^runForecast: no series$/);
+      await expect(threads.forecast(NO_SERIES)).rejects.toThrow(/^runForecast: no series$/);
       expect(threads.probe()).toMatchObject({ restarts: 2, started: 1 });
     } finally {
       await worker.stop();
     }
     expect(threads.probe().started).toBe(0);
-    await expect(
-      threads.forecast({
-        series: [],
-        ctx: { issueTime: 0, dataCutoff: 0, country: null },
-        horizon: { fromMs: 0, toMs: 1, name: 'day-ahead' },
-        opts: { model: 'naive', target: 'x', timezone: 'UTC', dayAheadCutoff: '10:00' },
-      }),
-    ).rejects.toThrow(/stopped/);
+    await expect(threads.forecast(NO_SERIES)).rejects.toThrow(/stopped/);
   }, 300_000);
 });
