@@ -12,8 +12,8 @@ import { mqttComponent } from '../adapters/mqtt/component.js';
 import { modbusComponent } from '../adapters/modbus/modbus.component.js';
 import { billingComponent } from '../billing/billing.component.js';
 import { veeComponent } from '../ingest/vee/vee-worker.js';
-import { alarmsComponent } from '../ingest/alarms/alarms.component.js';
-import { hooksComponent } from '../ingest/alarms/hook-dispatcher.js';
+import { alarmsComponent } from '../alarms/alarms.component.js';
+import { hooksComponent } from '../alarms/hook-dispatcher.js';
 import { epiasComponent } from '../adapters/market/epias.component.js';
 import { forecastComponent } from '../forecast/forecast.component.js';
 
@@ -56,8 +56,8 @@ export const COMPONENTS: readonly ComponentFactory[] = [
   modbusComponent, // adapters/modbus: register poller for the devices in modbus_devices (PUT /v1/modbus/devices, MODBUS_DEVICES_FILE)
   billingComponent, // billing: daily rollup maintenance (BILLING_ROLLUP_INTERVAL_S), readiness of the current and previous month (BILLING_READINESS_INTERVAL_MIN)
   veeComponent, // ingest/vee: validates the meter days ingest queued (vee_queue)
-  alarmsComponent, // ingest/alarms: silence check every ALARMS_SILENCE_INTERVAL_S (no_data alarms open and close)
-  hooksComponent, // ingest/alarms: sends alarm transitions to work-order hooks from the hook_deliveries outbox (HOOK_* settings)
+  alarmsComponent, // alarms: silence check every ALARMS_SILENCE_INTERVAL_S (no_data alarms open and close)
+  hooksComponent, // alarms: sends alarm transitions to work-order hooks from the hook_deliveries outbox (HOOK_* settings)
   epiasComponent, // adapters/market: PTF/SMF of yesterday, today, tomorrow from the EPİAŞ transparency platform into market_prices (EPIAS_*; off by default)
   forecastComponent, // forecast: runs queued forecast runs (POST /v1/forecasts/runs), queues FORECAST_SCHEDULE's, retrains ML champions (FORECAST_POLL_S; 0 = off)
 ];

@@ -6,7 +6,7 @@ import { findMeterRefs } from '../sql/meter-lookup.repository.js';
 import { safeJson, type ReadingLimits } from '../models/input-bounds.js';
 import { writeIsolating } from './isolate-write.js';
 import { meterIdsOf, normalizeReadings, type NormalizeResult } from './normalize.js';
-import { evaluateReadingAlarms } from './alarms/readings.js';
+import { evaluateReadingAlarms } from '../alarms/readings.js';
 
 export interface IngestContext {
   /** Transport, also the default source: http, mqtt, modbus, file. */
@@ -28,7 +28,7 @@ export interface IngestContext {
  * The one ingest path for every transport: validate rows, store the valid ones
  * (versioned, idempotent) and dead-letter the rest with their reasons, in one
  * transaction, which also queues the touched meter days for validation (VEE);
- * then alarm rules on the values (ingest/alarms/readings.ts, a no-op without
+ * then alarm rules on the values (alarms/readings.ts, a no-op without
  * rules). Returns counts and per-row rejects. A row the database refuses
  * despite validation is isolated and dead-lettered (ingest/isolate-write.ts);
  * only an unreachable database throws.

@@ -89,7 +89,7 @@ const severity = z.enum(ALARM_SEVERITIES);
  * Threshold with hysteresis and a minimum duration on one channel, e.g.
  * pressure below 0.5 bar for 15 minutes: opens when every value for
  * `minDurationMinutes` was beyond `threshold`, closes when a value is back
- * past `threshold ± hysteresis` (see ingest/alarms/threshold.ts).
+ * past `threshold ± hysteresis` (see alarms/threshold.ts).
  */
 export const ThresholdRuleSchema = z
   .object({

@@ -18,7 +18,7 @@ function dataProblem(data: unknown): string | undefined {
 
 /**
  * A meter event or alarm as a device sends it (`mdm/v1/meters/{meterId}/events`).
- * Stored and applied to alarms by ingest/alarms/events.ts recordEvents.
+ * Stored and applied to alarms by alarms/events.ts recordEvents.
  */
 export const MeterEventSchema = z
   .object({

@@ -19,7 +19,7 @@ export interface MeterEventRow {
  * and retries are harmless. Returns the position (index in `events`) of every
  * event stored now (repeats within `events` count once). The alarm lifecycle
  * acts on these only, so a redelivered event never counts twice: store events
- * through ingest/alarms/events.ts recordEvents.
+ * through alarms/events.ts recordEvents.
  */
 export async function insertEventRows(s: Session, events: readonly MeterEventRow[]): Promise<number[]> {
   if (events.length === 0) return [];

@@ -6,7 +6,7 @@ import type { Database } from './database.js';
 /**
  * Hooks and their delivery outbox (migration 011). Delivery rows are written
  * by the trigger on alarm_transitions, in the alarm change's transaction; the
- * dispatcher (ingest/alarms/hook-dispatcher.ts) claims, sends and records them here.
+ * dispatcher (alarms/hook-dispatcher.ts) claims, sends and records them here.
  */
 
 export interface HookRow {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createAlarmsComponent } from '../ingest/alarms/alarms.component.js';
-import { checkSilence } from '../ingest/alarms/silence.js';
-import { invalidateAlarmRules } from '../ingest/alarms/rules.js';
+import { createAlarmsComponent } from '../alarms/alarms.component.js';
+import { checkSilence } from '../alarms/silence.js';
+import { invalidateAlarmRules } from '../alarms/rules.js';
 import { ingestReadings } from '../ingest/pipeline.js';
 import { runVee } from '../ingest/vee/runner.js';
 import { startOfLocalDate } from '../models/calendar.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AlarmRuleSchema, eventAction, silenceHoursFor, thresholdCode } from '../models/alarm.js';
-import { evaluateThreshold, IDLE, type ThresholdState } from '../ingest/alarms/threshold.js';
+import { evaluateThreshold, IDLE, type ThresholdState } from '../alarms/threshold.js';
 
 const M = 60_000;
 const pts = (list: [number, number][]) => list.map(([min, value]) => ({ atMs: min * M, value }));

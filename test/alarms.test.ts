@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createPollSink } from '../adapters/modbus/poll-sink.js';
 import { ModbusDeviceSchema } from '../models/modbus.js';
-import { recordEvents } from '../ingest/alarms/events.js';
-import { invalidateAlarmRules } from '../ingest/alarms/rules.js';
+import { recordEvents } from '../alarms/events.js';
+import { invalidateAlarmRules } from '../alarms/rules.js';
 import { listAlarms, transitionAlarm } from '../sql/alarm.repository.js';
 import { putAlarmRule } from '../sql/alarm-rule.repository.js';
 import type { Database } from '../sql/database.js';

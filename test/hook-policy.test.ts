@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { backoffMs, deliveryBody, deliveryHeaders, nextStep, retryAfterMs, signBody, signWebhook, verifyWebhook, type DeliveryToSend } from '../ingest/alarms/hook-delivery-policy.js';
+import { backoffMs, deliveryBody, deliveryHeaders, nextStep, retryAfterMs, signBody, signWebhook, verifyWebhook, type DeliveryToSend } from '../alarms/hook-delivery-policy.js';
 import { verifierFromDocs } from './hook-receiver.js';
 
 const policy = { maxAttempts: 4, backoffBaseMs: 1000, backoffMaxMs: 5000 };

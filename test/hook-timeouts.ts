@@ -1,4 +1,4 @@
-import { createHttpPost, type HttpPost } from '../ingest/alarms/hook-http-post.js';
+import { createHttpPost, type HttpPost } from '../alarms/hook-http-post.js';
 
 /**
  * Request timeouts on cue, for hook dispatcher tests (issue 13: no test waits

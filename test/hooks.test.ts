@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createHookDispatcher, type HookDispatcher } from '../ingest/alarms/hook-dispatcher.js';
-import { recordEvents } from '../ingest/alarms/events.js';
+import { createHookDispatcher, type HookDispatcher } from '../alarms/hook-dispatcher.js';
+import { recordEvents } from '../alarms/events.js';
 import { listAlarms, transitionAlarm } from '../sql/alarm.repository.js';
 import { testApp, type TestApp } from './api-helpers.js';
 import { FLAVOURS } from './helpers.js';

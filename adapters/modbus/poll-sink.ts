@@ -1,6 +1,6 @@
 import { channelDef } from '../../models/channel.js';
 import { INTERVAL_CHANNEL_OF_REGISTER, type ModbusDevice } from '../../models/modbus.js';
-import { recordEvents } from '../../ingest/alarms/events.js';
+import { recordEvents } from '../../alarms/events.js';
 import { ingestReadings } from '../../ingest/pipeline.js';
 import { applyRegisterRead, type RegisterState } from '../../ingest/register-delta.js';
 import type { Database } from '../../sql/database.js';

@@ -2,7 +2,7 @@ import type { KeyScope } from '../../models/api-key.js';
 import { safeJson, type ReadingLimits } from '../../models/input-bounds.js';
 import { parseEventRows } from '../../models/event.js';
 import type { RowReject } from '../../models/reading.js';
-import { recordEvents } from '../../ingest/alarms/events.js';
+import { recordEvents } from '../../alarms/events.js';
 import { ingestMessages, type IngestMessage } from '../../ingest/pipeline.js';
 import type { Database } from '../../sql/database.js';
 import { classifyDbError } from '../../sql/db-errors.js';

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AlarmRuleSchema, CodeMapRuleSchema, RuleIdSchema, SilenceRuleSchema, ThresholdRuleSchema, VeeAlarmRuleSchema } from '../../models/alarm.js';
 import { MdmError } from '../../models/errors.js';
-import { invalidateAlarmRules } from '../../ingest/alarms/rules.js';
+import { invalidateAlarmRules } from '../../alarms/rules.js';
 import { deleteAlarmRule, getAlarmRule, listAlarmRules, putAlarmRule, type AlarmRuleRow } from '../../sql/alarm-rule.repository.js';
 import type { RouteContext } from '../app.js';
 import { authErrors, ErrorSchema } from '../schemas.js';

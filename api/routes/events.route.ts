@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { EventsResultSchema } from '../../models/alarm.js';
 import { scopeAllows } from '../../models/api-key.js';
 import { parseMeterEventRows } from '../../models/event.js';
-import { recordEvents } from '../../ingest/alarms/events.js';
+import { recordEvents } from '../../alarms/events.js';
 import { recordDeadLetters, type DeadLetter } from '../../sql/dead-letter.repository.js';
 import type { MeterEventRow } from '../../sql/event.repository.js';
 import { findMeterRefs } from '../../sql/meter-lookup.repository.js';

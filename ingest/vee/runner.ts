@@ -5,7 +5,7 @@ import type { NormalizedReading } from '../../models/reading.js';
 import { qualityCode, qualityName, sourceCode, sourceName } from '../../models/reading.js';
 import { RULES, type RuleName, type VeeParams } from '../../models/vee.js';
 import type { Database } from '../../sql/database.js';
-import { raiseVeeAlarms, veeAlarmWatermark } from '../alarms/vee-alarms.js';
+import { raiseVeeAlarms, veeAlarmWatermark } from '../../alarms/vee-alarms.js';
 import { insertNotes, type NoteInput } from '../../sql/reading-note.repository.js';
 import { writeReadings } from '../../sql/reading-write.repository.js';
 import {

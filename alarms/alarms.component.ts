@@ -1,6 +1,6 @@
-import { createFailingItems, failureReporter, type FailingItems } from '../../models/failing-items.js';
-import { createPeriodic, silentLog, type ComponentLog, type Timers } from '../../models/periodic.js';
-import type { Database } from '../../sql/database.js';
+import { createFailingItems, failureReporter, type FailingItems } from '../models/failing-items.js';
+import { createPeriodic, silentLog, type ComponentLog, type Timers } from '../models/periodic.js';
+import type { Database } from '../sql/database.js';
 import { checkSilence } from './silence.js';
 
 export interface AlarmsComponent {
@@ -18,7 +18,7 @@ const KEY = 'silence|';
 
 /**
  * The alarms part of `mdm serve`: every `intervalMs` the silence check
- * (ingest/alarms/silence.ts) opens no_data alarms for meters silent longer
+ * (alarms/silence.ts) opens no_data alarms for meters silent longer
  * than their silence rule allows, and closes those whose data came back. A
  * failed check is logged and retried at the next tick; /health shows the last.
  * A meter whose alarm change fails (issue 11) is left out, logged once at

@@ -1,4 +1,4 @@
-import type { ThresholdRule } from '../../models/alarm.js';
+import type { ThresholdRule } from '../models/alarm.js';
 
 /** Where one rule stands for one meter between batches (alarm_rule_state). */
 export interface ThresholdState {

@@ -1,8 +1,8 @@
-import { withRetry } from '../../sql/db-errors.js';
-import { eventAction, type AlarmSeverity } from '../../models/alarm.js';
-import type { Database } from '../../sql/database.js';
-import { closeAlarms, raiseAlarms, type CloseInput, type LifecycleCounts, type RaiseInput } from '../../sql/alarm.repository.js';
-import { insertEventRows, type MeterEventRow } from '../../sql/event.repository.js';
+import { withRetry } from '../sql/db-errors.js';
+import { eventAction, type AlarmSeverity } from '../models/alarm.js';
+import type { Database } from '../sql/database.js';
+import { closeAlarms, raiseAlarms, type CloseInput, type LifecycleCounts, type RaiseInput } from '../sql/alarm.repository.js';
+import { insertEventRows, type MeterEventRow } from '../sql/event.repository.js';
 import { alarmRules } from './rules.js';
 
 export interface RecordEventsResult {

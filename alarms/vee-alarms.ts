@@ -1,9 +1,9 @@
-import { ruleApplies, veeCode } from '../../models/alarm.js';
-import { bisect, type MeterFailure } from '../../models/failing-items.js';
-import { raiseAlarms, type LifecycleCounts, type RaiseInput } from '../../sql/alarm.repository.js';
-import type { Database } from '../../sql/database.js';
-import { isUnavailable, withRetry } from '../../sql/db-errors.js';
-import { failIssuesAfter, newestValidationIssueId } from '../../sql/vee-alarm.repository.js';
+import { ruleApplies, veeCode } from '../models/alarm.js';
+import { bisect, type MeterFailure } from '../models/failing-items.js';
+import { raiseAlarms, type LifecycleCounts, type RaiseInput } from '../sql/alarm.repository.js';
+import type { Database } from '../sql/database.js';
+import { isUnavailable, withRetry } from '../sql/db-errors.js';
+import { failIssuesAfter, newestValidationIssueId } from '../sql/vee-alarm.repository.js';
 import { alarmRules } from './rules.js';
 
 /**

@@ -1,6 +1,6 @@
-import type { AlarmSeverity, CodeMapRule, SilenceRule, ThresholdRule, VeeAlarmRule } from '../../models/alarm.js';
-import type { Database } from '../../sql/database.js';
-import { loadEnabledRules } from '../../sql/alarm-rule.repository.js';
+import type { AlarmSeverity, CodeMapRule, SilenceRule, ThresholdRule, VeeAlarmRule } from '../models/alarm.js';
+import type { Database } from '../sql/database.js';
+import { loadEnabledRules } from '../sql/alarm-rule.repository.js';
 
 type WithId<T> = T & { readonly id: string };
 

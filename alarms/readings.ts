@@ -1,11 +1,11 @@
-import { channelDef } from '../../models/channel.js';
-import { ruleApplies, silenceHoursFor, thresholdCode } from '../../models/alarm.js';
-import type { NormalizedReading } from '../../models/reading.js';
-import { closeAlarms, raiseAlarms, type CloseInput, type LifecycleCounts, type RaiseInput } from '../../sql/alarm.repository.js';
-import { metersWithActiveNoData } from '../../sql/alarm-silence.repository.js';
-import { lockRuleStates, saveRuleStates, type RuleStateRow } from '../../sql/alarm-rule.repository.js';
-import type { Database } from '../../sql/database.js';
-import { withRetry } from '../../sql/db-errors.js';
+import { channelDef } from '../models/channel.js';
+import { ruleApplies, silenceHoursFor, thresholdCode } from '../models/alarm.js';
+import type { NormalizedReading } from '../models/reading.js';
+import { closeAlarms, raiseAlarms, type CloseInput, type LifecycleCounts, type RaiseInput } from '../sql/alarm.repository.js';
+import { metersWithActiveNoData } from '../sql/alarm-silence.repository.js';
+import { lockRuleStates, saveRuleStates, type RuleStateRow } from '../sql/alarm-rule.repository.js';
+import type { Database } from '../sql/database.js';
+import { withRetry } from '../sql/db-errors.js';
 import { alarmRules } from './rules.js';
 import { evaluateThreshold } from './threshold.js';
 

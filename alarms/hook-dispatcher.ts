@@ -1,6 +1,6 @@
-import type { Database } from '../../sql/database.js';
-import { isUnavailable } from '../../sql/db-errors.js';
-import { analyzeOutbox, claimDeliveries, deliveryStats, recordAttempts, releaseClaims, type AttemptRecord } from '../../sql/hook.repository.js';
+import type { Database } from '../sql/database.js';
+import { isUnavailable } from '../sql/db-errors.js';
+import { analyzeOutbox, claimDeliveries, deliveryStats, recordAttempts, releaseClaims, type AttemptRecord } from '../sql/hook.repository.js';
 import { deliveryBody, deliveryHeaders, nextStep, type AttemptOutcome, type DeliveryToSend, type RetryPolicy } from './hook-delivery-policy.js';
 import { createHttpPost, type HttpPost } from './hook-http-post.js';
 

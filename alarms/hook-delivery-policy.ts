@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { DeliveryToSend } from '../../models/hook.js';
+import type { DeliveryToSend } from '../models/hook.js';
 
 /**
  * What to do with a hook delivery attempt: the signature, the request body,
@@ -152,7 +152,7 @@ export function nextStep(o: AttemptOutcome, attempt: number, p: RetryPolicy, now
   return { status: 'pending', delayMs: asked ?? backoffMs(attempt, p, random), error };
 }
 
-export type { DeliveryToSend } from '../../models/hook.js';
+export type { DeliveryToSend } from '../models/hook.js';
 
 /**
  * The JSON body of a delivery: ids, the transition, then the alarm and meter

@@ -1,10 +1,10 @@
-import { silenceHoursFor } from '../../models/alarm.js';
-import { CHANNELS } from '../../models/channel.js';
-import { bisect, type MeterFailure } from '../../models/failing-items.js';
-import { closeAlarms, raiseAlarms, type CloseInput, type LifecycleCounts, type RaiseInput } from '../../sql/alarm.repository.js';
-import { silenceCandidates } from '../../sql/alarm-silence.repository.js';
-import type { Database } from '../../sql/database.js';
-import { isUnavailable, withRetry } from '../../sql/db-errors.js';
+import { silenceHoursFor } from '../models/alarm.js';
+import { CHANNELS } from '../models/channel.js';
+import { bisect, type MeterFailure } from '../models/failing-items.js';
+import { closeAlarms, raiseAlarms, type CloseInput, type LifecycleCounts, type RaiseInput } from '../sql/alarm.repository.js';
+import { silenceCandidates } from '../sql/alarm-silence.repository.js';
+import type { Database } from '../sql/database.js';
+import { isUnavailable, withRetry } from '../sql/db-errors.js';
 import { alarmRules } from './rules.js';
 
 /**
