@@ -19,7 +19,7 @@ export const MAX_RANGE_DAYS: Record<SeriesInterval, number> = { raw: 400, hour: 
 /** Canonical channel for a name or OBIS alias. */
 export function channelParam(text: string): ChannelDef {
   const c = resolveChannel(text);
-  if (!c) throw new MdmError('MDM_ERR_VALIDATION', [`unknown channel "${text}": ${KNOWN_CHANNELS_HINT}`]);
+  if (!c) throw new MdmError('MDM_ERR_UNKNOWN_CHANNEL', [`unknown channel "${text}": ${KNOWN_CHANNELS_HINT}`]);
   return c;
 }
 
@@ -29,10 +29,12 @@ export function rangeParams(from: string, to: string, interval: SeriesInterval):
   if (!f.ok) throw new MdmError('MDM_ERR_VALIDATION', [`from: ${f.reason}`]);
   const t = storedInstant(to);
   if (!t.ok) throw new MdmError('MDM_ERR_VALIDATION', [`to: ${t.reason}`]);
-  if (f.ms >= t.ms) throw new MdmError('MDM_ERR_VALIDATION', [`from (${from}) must be before to (${to}); from is inclusive, to exclusive`]);
+  if (f.ms >= t.ms) throw new MdmError('MDM_ERR_RANGE_INVERTED', [`from (${from}) must be before to (${to}); from is inclusive, to exclusive`]);
   const max = MAX_RANGE_DAYS[interval];
   if (t.ms - f.ms > max * DAY_MS) {
-    throw new MdmError('MDM_ERR_VALIDATION', [`from..to spans ${Math.ceil((t.ms - f.ms) / DAY_MS)} days; at interval=${interval} the limit is ${max} days: split the range or use a coarser interval`]);
+    throw new MdmError('MDM_ERR_RANGE_TOO_LONG', [
+      `from..to spans ${Math.ceil((t.ms - f.ms) / DAY_MS)} days; at interval=${interval} the limit is ${max} days: split the range or use a coarser interval`,
+    ]);
   }
   return { from: new Date(f.ms), to: new Date(t.ms) };
 }

@@ -21,14 +21,14 @@ export function registerRequestBounds(app: FastifyInstance): void {
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (jsonDepthExceeds(body as string, MAX_JSON_DEPTH)) {
-      done(new MdmError('MDM_ERR_VALIDATION', [`the JSON body nests arrays/objects deeper than ${MAX_JSON_DEPTH} levels; no request needs more`]), undefined);
+      done(new MdmError('MDM_ERR_BAD_REQUEST', [`the JSON body nests arrays/objects deeper than ${MAX_JSON_DEPTH} levels; no request needs more`]), undefined);
       return;
     }
     parseJson(request, body as string, done);
   });
   app.addHook('onRequest', async (request) => {
     if (request.url.includes('%00')) {
-      throw new MdmError('MDM_ERR_VALIDATION', ['the URL contains %00 (a NUL character): ids and query values cannot hold it']);
+      throw new MdmError('MDM_ERR_BAD_REQUEST', ['the URL contains %00 (a NUL character): ids and query values cannot hold it']);
     }
   });
 }

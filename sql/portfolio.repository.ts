@@ -91,10 +91,10 @@ export async function getPortfolioSettings(database: Database, id: string): Prom
   return row ? resolve(row) : undefined;
 }
 
-/** getPortfolioSettings, or 404 MDM_ERR_NOT_FOUND naming the two ways a portfolio comes to exist. */
+/** getPortfolioSettings, or 404 MDM_ERR_UNKNOWN_PORTFOLIO naming the two ways a portfolio comes to exist. */
 export async function requirePortfolio(database: Database, id: string): Promise<PortfolioSettings> {
   const p = await getPortfolioSettings(database, id);
-  if (!p) throw new MdmError('MDM_ERR_NOT_FOUND', [`portfolio "${id}" is unknown: give its meters portfolio="${id}" (PUT /v1/meters) or create it with PUT /v1/portfolios/${id}`]);
+  if (!p) throw new MdmError('MDM_ERR_UNKNOWN_PORTFOLIO', [`portfolio "${id}" is unknown: give its meters portfolio="${id}" (PUT /v1/meters) or create it with PUT /v1/portfolios/${id}`]);
   return p;
 }
 

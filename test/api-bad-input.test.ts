@@ -463,7 +463,7 @@ describe.each(FLAVOURS.filter((f) => f !== 'timescaledb'))('JSON depth, NUL in U
   ] as const)('%s %s (a NUL in the URL) is a 400', async (method, url) => {
     const res = await t.app.inject({ method, url, headers: t.auth('admin'), ...(method === 'GET' || method === 'DELETE' ? {} : { payload: {} }) });
     expect(res.statusCode, res.body).toBe(400);
-    expect(res.json()).toMatchObject({ error: 'MDM_ERR_VALIDATION', message: expect.stringContaining('%00') });
+    expect(res.json()).toMatchObject({ error: 'MDM_ERR_BAD_REQUEST', message: expect.stringContaining('%00') });
   });
 
   it.each([

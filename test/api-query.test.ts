@@ -236,12 +236,13 @@ describe.each(FLAVOURS)('readings queries and aggregates (%s)', (flavour) => {
       expect(unknown.json().message).toMatch(/NOPE.*ZZZ/);
       const emptyGroup = await aggregate({ group: 'nobody', ...feb10, interval: 'day' });
       expect(emptyGroup.statusCode).toBe(404);
+      expect(emptyGroup.json().error).toBe('MDM_ERR_UNKNOWN_GROUP');
     });
 
     it('requires tz when the meters are in different zones', async () => {
       const mixed = await aggregate({ portfolio: 'pf', ...feb10, interval: 'day' });
       expect(mixed.statusCode).toBe(400);
-      expect(mixed.json()).toMatchObject({ error: 'MDM_ERR_VALIDATION', details: { timezones: [IST, WAW] } });
+      expect(mixed.json()).toMatchObject({ error: 'MDM_ERR_AMBIGUOUS_TIME_ZONE', details: { timezones: [IST, WAW] } });
       expect(mixed.json().message).toMatch(/Europe\/Istanbul, Europe\/Warsaw.*tz=/);
       const withTz = await aggregate({ portfolio: 'pf', ...feb10, interval: 'day', tz: IST });
       expect(withTz.json()).toMatchObject({ tz: IST, meterCount: 2, rows: [{ value: 48, meters: 1, intervals: 24 }] });

@@ -262,7 +262,7 @@ describe.each(FLAVOURS)('billing API (%s)', (flavour) => {
     expect(close.json()).toMatchObject({ period: '2026-01', closedBy: 'test-admin', meters: 5, billable: 1 });
     const second = await t.app.inject({ method: 'POST', url: '/v1/billing/periods/2026-01/close', headers: t.auth('admin') });
     expect(second.statusCode).toBe(409);
-    expect(second.json().error).toBe('MDM_ERR_CONFLICT');
+    expect(second.json().error).toBe('MDM_ERR_PERIOD_CLOSED');
 
     const none = await get('/v1/billing/periods/2026-01/corrections');
     expect(none.statusCode).toBe(200);

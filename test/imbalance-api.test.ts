@@ -332,7 +332,7 @@ describe.each(FLAVOURS)('market data and imbalance (%s)', (flavour) => {
       ],
     });
     expect(bad.statusCode).toBe(400);
-    expect(bad.json()).toMatchObject({ error: 'MDM_ERR_VALIDATION', details: { count: 3 } });
+    expect(bad.json()).toMatchObject({ error: 'MDM_ERR_INVALID_ROWS', details: { count: 3 } });
     expect(bad.json().details.rejected.map((r: { index: number; reason: string }) => [r.index, r.reason.split(':')[0]])).toEqual([
       [1, 'start'],
       [2, 'start 2026-04-01T02'],

@@ -54,7 +54,7 @@ describe.each(FLAVOURS)('PUT/GET /v1/modbus/devices (%s)', (flavour) => {
     });
     expect(bad.statusCode).toBe(400);
     const body = bad.json();
-    expect(body.error).toBe('MDM_ERR_VALIDATION');
+    expect(body.error).toBe('MDM_ERR_INVALID_ROWS');
     expect(body.message).toMatch(/^no device stored: 2 rejected; row 0 \("PLC-1"\): registers\.0\.type: /);
     expect(body.details).toEqual([
       { index: 0, id: 'PLC-1', reason: expect.stringMatching(/^registers\.0\.type: .*uint16/) },

@@ -45,23 +45,23 @@ export async function importEpiasPrices(database: Database, bytes: Uint8Array, o
   const named = s.name.trim().toLowerCase();
   const kind = o.kind ?? (named === 'ptf' || named === 'smf' ? named : undefined);
   if (!kind) {
-    throw new MdmError('MDM_ERR_VALIDATION', [`cannot tell whether the file holds PTF or SMF from its header "${s.name} (${s.unit})": give kind=ptf or kind=smf`]);
+    throw new MdmError('MDM_ERR_CSV_FORMAT', [`cannot tell whether the file holds PTF or SMF from its header "${s.name} (${s.unit})": give kind=ptf or kind=smf`]);
   }
   if ((named === 'ptf' || named === 'smf') && named !== kind) {
-    throw new MdmError('MDM_ERR_VALIDATION', [`kind=${kind} but the file's header says ${s.name}: import it as kind=${named}`]);
+    throw new MdmError('MDM_ERR_CSV_FORMAT', [`kind=${kind} but the file's header says ${s.name}: import it as kind=${named}`]);
   }
   const fromUnit = UNIT_CURRENCY[s.unit];
   const currency = o.currency ?? fromUnit;
-  if (!currency) throw new MdmError('MDM_ERR_VALIDATION', [`unknown price unit "${s.unit}" in the header: give currency= (e.g. TRY)`]);
-  if (fromUnit && fromUnit !== currency) throw new MdmError('MDM_ERR_VALIDATION', [`currency=${currency} but the file's prices are in ${s.unit}`]);
+  if (!currency) throw new MdmError('MDM_ERR_CSV_FORMAT', [`unknown price unit "${s.unit}" in the header: give currency= (e.g. TRY)`]);
+  if (fromUnit && fromUnit !== currency) throw new MdmError('MDM_ERR_CSV_FORMAT', [`currency=${currency} but the file's prices are in ${s.unit}`]);
   if (s.rows.length === 0) {
-    throw new MdmError('MDM_ERR_VALIDATION', [`no price row could be read (${s.issues.length} bad rows; first: ${s.issues[0]?.message ?? 'the file is empty'})`], {
+    throw new MdmError('MDM_ERR_INVALID_ROWS', [`no price row could be read (${s.issues.length} bad rows; first: ${s.issues[0]?.message ?? 'the file is empty'})`], {
       details: { issues: s.issues.slice(0, 100) },
     });
   }
   const stored = await areaCurrency(database, o.area);
   if (stored && stored !== currency) {
-    throw new MdmError('MDM_ERR_CONFLICT', [`area ${o.area} has prices in ${stored}; these are in ${currency}: one currency per area`]);
+    throw new MdmError('MDM_ERR_CURRENCY_MISMATCH', [`area ${o.area} has prices in ${stored}; these are in ${currency}: one currency per area`]);
   }
   const w = await upsertPrices(database, {
     area: o.area,

@@ -99,7 +99,7 @@ export const aggregateRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
         ];
         if (ids.length === 0) throw new MdmError('MDM_ERR_VALIDATION', ['meters= lists no meter id; give comma-separated external ids']);
         if (ids.length > MAX_LISTED_METERS) {
-          throw new MdmError('MDM_ERR_VALIDATION', [`meters= lists ${ids.length} ids; the limit is ${MAX_LISTED_METERS}: put the meters in a group or portfolio`]);
+          throw new MdmError('MDM_ERR_TOO_MANY_METERS', [`meters= lists ${ids.length} ids; the limit is ${MAX_LISTED_METERS}: put the meters in a group or portfolio`]);
         }
         selector = { meters: ids };
       }
@@ -110,15 +110,15 @@ export const aggregateRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
         const unknown = selector.meters.filter((id) => !found.has(id));
         if (unknown.length) throw new MdmError('MDM_ERR_UNKNOWN_METER', [unknown.join('", "')], { details: { unknownMeters: unknown } });
       } else if (meters.length === 0) {
-        const [kind, name] = 'portfolio' in selector ? ['portfolio', selector.portfolio] : ['group', selector.group];
-        throw new MdmError('MDM_ERR_NOT_FOUND', [`no meter is registered in ${kind} "${name}"`]);
+        const [code, kind, name] = 'portfolio' in selector ? (['MDM_ERR_UNKNOWN_PORTFOLIO', 'portfolio', selector.portfolio] as const) : (['MDM_ERR_UNKNOWN_GROUP', 'group', selector.group] as const);
+        throw new MdmError(code, [`no meter is registered in ${kind} "${name}"`]);
       }
 
       let tz = q.tz;
       if (tz === undefined) {
         const zones = [...new Set(meters.map((m) => m.timezone))].sort();
         if (zones.length > 1) {
-          throw new MdmError('MDM_ERR_VALIDATION', [`the selected meters are in ${zones.length} time zones (${zones.join(', ')}): say which one to bucket in with tz=`], {
+          throw new MdmError('MDM_ERR_AMBIGUOUS_TIME_ZONE', [`the selected meters are in ${zones.length} time zones (${zones.join(', ')}): say which one to bucket in with tz=`], {
             details: { timezones: zones },
           });
         }

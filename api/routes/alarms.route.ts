@@ -35,7 +35,7 @@ export const alarmRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { da
       const q = req.query;
       const from = instantParam('from', q.from);
       const to = instantParam('to', q.to);
-      if (from && to && to <= from) throw new MdmError('MDM_ERR_VALIDATION', ['to must be after from']);
+      if (from && to && to <= from) throw new MdmError('MDM_ERR_RANGE_INVERTED', ['to must be after from']);
       const rows = await listAlarms(database, { ...q, from, to, limit: q.limit + 1 });
       const { page, nextCursor } = pageOf(rows, q.limit, (a) => a.id);
       return { alarms: page, nextCursor };

@@ -125,7 +125,7 @@ export async function selectorParam(database: Database, q: { meters?: string; gr
   ];
   if (ids.length === 0) throw new MdmError('MDM_ERR_VALIDATION', ['meters= lists no meter id; give comma-separated external ids']);
   if (ids.length > MAX_LISTED_METERS) {
-    throw new MdmError('MDM_ERR_VALIDATION', [`meters= lists ${ids.length} ids; the limit is ${MAX_LISTED_METERS}: put the meters in a group or portfolio`]);
+    throw new MdmError('MDM_ERR_TOO_MANY_METERS', [`meters= lists ${ids.length} ids; the limit is ${MAX_LISTED_METERS}: put the meters in a group or portfolio`]);
   }
   const found = new Set((await findQueryMeters(database, { meters: ids })).map((m) => m.externalId));
   const unknown = ids.filter((id) => !found.has(id));
@@ -144,8 +144,8 @@ function windowParams(q: { period?: string; from?: string; to?: string }) {
   if (!f.ok) throw new MdmError('MDM_ERR_VALIDATION', [`from: ${f.reason}`]);
   const t = parseInstant(q.to);
   if (!t.ok) throw new MdmError('MDM_ERR_VALIDATION', [`to: ${t.reason}`]);
-  if (f.ms >= t.ms) throw new MdmError('MDM_ERR_VALIDATION', [`from (${q.from}) must be before to (${q.to}); from is inclusive, to exclusive`]);
-  if (t.ms - f.ms > MAX_RANGE_DAYS * DAY_MS) throw new MdmError('MDM_ERR_VALIDATION', [`from..to spans more than ${MAX_RANGE_DAYS} days: bill per period`]);
+  if (f.ms >= t.ms) throw new MdmError('MDM_ERR_RANGE_INVERTED', [`from (${q.from}) must be before to (${q.to}); from is inclusive, to exclusive`]);
+  if (t.ms - f.ms > MAX_RANGE_DAYS * DAY_MS) throw new MdmError('MDM_ERR_RANGE_TOO_LONG', [`from..to spans more than ${MAX_RANGE_DAYS} days: bill per period`]);
   return { period: null, window: { kind: 'range' as const, from: new Date(f.ms), to: new Date(t.ms) } };
 }
 
@@ -251,7 +251,7 @@ export const billingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
       const run = await runBillingForRequest(database, { selector: { all: true }, window: { kind: 'period', fromDate: period.fromDate, toDate: period.toDate }, readiness, now });
       const open = run.rows.filter((r) => r.windowTo.getTime() > now);
       if (open.length) {
-        throw new MdmError('MDM_ERR_UNPROCESSABLE', [
+        throw new MdmError('MDM_ERR_PERIOD_NOT_ENDED', [
           `period ${period.period} has not ended yet for ${open.length} meter(s) (e.g. "${open[0].externalId}" until ${open[0].windowTo.toISOString()}): close it after the month is over`,
         ]);
       }
@@ -290,7 +290,7 @@ export const billingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
     async (req) => {
       const period = periodParam(req.params.period);
       const closed = await findClosedPeriod(database, period.period);
-      if (!closed) throw new MdmError('MDM_ERR_NOT_FOUND', [`period ${period.period} is not closed: close it with POST /v1/billing/periods/${period.period}/close`]);
+      if (!closed) throw new MdmError('MDM_ERR_PERIOD_NOT_CLOSED', [`period ${period.period} is not closed: close it with POST /v1/billing/periods/${period.period}/close`]);
       const snapshots = await listSnapshots(database, period.period);
       const run = await runBillingForRequest(database, {
         selector: { all: true },
@@ -352,7 +352,7 @@ export const billingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
     async (req) => {
       const problems = checkSchedule(req.body);
       if (problems.length) {
-        throw new MdmError('MDM_ERR_VALIDATION', [`the buckets must cover every minute of the day exactly once: ${problems.join('; ')}`], { details: { problems } });
+        throw new MdmError('MDM_ERR_INVALID_TOU_SCHEDULE', [`the buckets must cover every minute of the day exactly once: ${problems.join('; ')}`], { details: { problems } });
       }
       const created = await putTouSchedule(database, req.body, req.principal.name);
       return { created, schedule: req.body };
@@ -361,7 +361,7 @@ export const billingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
 };
 
 function closedConflict(period: string, at: Date | undefined, by: string | undefined): MdmError {
-  return new MdmError('MDM_ERR_CONFLICT', [
+  return new MdmError('MDM_ERR_PERIOD_CLOSED', [
     `period ${period} is already closed${at ? ` (${at.toISOString()} by ${by})` : ''}: its figures are frozen; see GET /v1/billing/periods/${period}/corrections for later changes`,
   ]);
 }

@@ -97,7 +97,7 @@ export const editRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { dat
       const channel = channelParam(b.channel);
       const range = rangeParams(b.from, b.to, 'raw');
       if (range.to.getTime() - range.from.getTime() > MAX_EDIT_DAYS * 86_400_000) {
-        throw new MdmError('MDM_ERR_VALIDATION', [`from..to spans more than ${MAX_EDIT_DAYS} days: split the edit`]);
+        throw new MdmError('MDM_ERR_RANGE_TOO_LONG', [`from..to spans more than ${MAX_EDIT_DAYS} days: split the edit`]);
       }
       const meter = await meterOr404(database, req.params.id);
       const r = await applyEdit(database, {

@@ -262,13 +262,18 @@ function listedOut(r: ListedRun) {
   };
 }
 
-/** A known target or 400 (not kind:id; a weather station) / 404 (no such meter, group or portfolio). */
+const UNKNOWN_TARGET = { group: 'MDM_ERR_UNKNOWN_GROUP', portfolio: 'MDM_ERR_UNKNOWN_PORTFOLIO' } as const;
+
+/** A known target or 400 (not kind:id; a weather station) / 404 (no such meter, group or portfolio: each its own code). */
 async function targetParam(database: Database, text: string): Promise<ResolvedTarget> {
   const parsed = parseTarget(text);
   if (!parsed.ok) throw new MdmError('MDM_ERR_VALIDATION', [`target: ${parsed.reason}`]);
   const resolved = await resolveTarget(database, parsed.target);
-  if (!resolved.ok) throw new MdmError(resolved.kind === 'invalid' ? 'MDM_ERR_VALIDATION' : 'MDM_ERR_NOT_FOUND', [`${resolved.kind === 'invalid' ? 'target: ' : ''}${resolved.reason}`]);
-  return resolved.target;
+  if (resolved.ok) return resolved.target;
+  if (resolved.kind === 'invalid') throw new MdmError('MDM_ERR_BAD_METER_REFERENCE', [`target: ${resolved.reason}`]);
+  // The meter's message is the catalogue's template; a group or portfolio without meters keeps the target's reason.
+  if (parsed.target.kind === 'meter') throw new MdmError('MDM_ERR_UNKNOWN_METER', [parsed.target.id]);
+  throw new MdmError(UNKNOWN_TARGET[parsed.target.kind], [resolved.reason]);
 }
 
 function instantParam(name: string, text: string): number {
@@ -331,7 +336,7 @@ export const forecastRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, {
       const q = req.query;
       const fromMs = q.from === undefined ? undefined : instantParam('from', q.from);
       const toMs = q.to === undefined ? undefined : instantParam('to', q.to);
-      if (fromMs !== undefined && toMs !== undefined && fromMs >= toMs) throw new MdmError('MDM_ERR_VALIDATION', [`from (${q.from}) must be before to (${q.to}); from is inclusive, to exclusive`]);
+      if (fromMs !== undefined && toMs !== undefined && fromMs >= toMs) throw new MdmError('MDM_ERR_RANGE_INVERTED', [`from (${q.from}) must be before to (${q.to}); from is inclusive, to exclusive`]);
       if (q.target !== undefined) {
         const parsed = parseTarget(q.target);
         if (!parsed.ok) throw new MdmError('MDM_ERR_VALIDATION', [`target: ${parsed.reason}`]);
@@ -391,7 +396,7 @@ export const forecastRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, {
       const toMs = startOfLocalDate(shiftDate(q.for, 1), tz);
       const found = await findIssuedForecast(database, { series: target.text, horizon: q.horizon, fromMs, toMs });
       if (!found) {
-        throw new MdmError('MDM_ERR_NOT_FOUND', [
+        throw new MdmError('MDM_ERR_NO_FORECAST', [
           `no done ${q.horizon} forecast of ${target.text} covers ${q.for} (${tz}): queue one with POST /v1/forecasts/runs {"target": "${target.text}", "horizon": "${q.horizon}"}`,
         ]);
       }
@@ -462,8 +467,8 @@ export const forecastRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, {
       const target = await targetParam(database, q.target);
       const fromMs = Math.floor(instantParam('from', q.from) / HOUR_MS) * HOUR_MS;
       const toMs = Math.ceil(instantParam('to', q.to) / HOUR_MS) * HOUR_MS;
-      if (fromMs >= toMs) throw new MdmError('MDM_ERR_VALIDATION', [`from (${q.from}) must be before to (${q.to}); from is inclusive, to exclusive`]);
-      if (toMs - fromMs > MAX_ACCURACY_DAYS * DAY_MS) throw new MdmError('MDM_ERR_VALIDATION', [`from..to spans more than ${MAX_ACCURACY_DAYS} days: ask per quarter or year`]);
+      if (fromMs >= toMs) throw new MdmError('MDM_ERR_RANGE_INVERTED', [`from (${q.from}) must be before to (${q.to}); from is inclusive, to exclusive`]);
+      if (toMs - fromMs > MAX_ACCURACY_DAYS * DAY_MS) throw new MdmError('MDM_ERR_RANGE_TOO_LONG', [`from..to spans more than ${MAX_ACCURACY_DAYS} days: ask per quarter or year`]);
       const tz = target.ref.kind === 'meter' ? target.meters[0].timezone : target.timezone;
       const issued = await listIssuedHours(database, { series: target.text, horizon: q.horizon, fromMs, toMs });
       // Actuals from a week before `from` (the D−7 naive forecast) up to `to`.

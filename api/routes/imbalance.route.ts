@@ -142,7 +142,7 @@ export const imbalanceRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
       const q = req.query;
       const p = await requirePortfolio(database, q.portfolio);
       const { from, to } = rangeParams(q.from, q.to, q.interval);
-      if (!isWholeHour(from.getTime()) || !isWholeHour(to.getTime())) throw new MdmError('MDM_ERR_VALIDATION', ['from and to must be whole hours (minutes and seconds 0)']);
+      if (!isWholeHour(from.getTime()) || !isWholeHour(to.getTime())) throw new MdmError('MDM_ERR_MISALIGNED_TIME', ['from and to must be whole hours (minutes and seconds 0)']);
       const buckets = await bucketImbalance(database, { portfolio: p.id, area: p.area, timezone: p.timezone, from, to, unit: q.interval, fill: q.fill, now: new Date() });
       const rows = buckets.map((b) => ({
         start: formatInstant(new Date(b.bucket).getTime(), p.timezone),

@@ -50,7 +50,7 @@ const jsonOrCsv: FastifySchemaCompiler<unknown> = (route) => {
 /** All-or-nothing: a batch with bad rows is refused (400) with every reason (first 100). */
 function refuse(what: string, problems: readonly RowProblem[], unit = 'row'): never {
   const first = problems[0];
-  throw new MdmError('MDM_ERR_VALIDATION', [`${problems.length} bad ${what} ${unit}(s), nothing stored; first: ${unit} ${first.index}: ${first.reason}`], {
+  throw new MdmError('MDM_ERR_INVALID_ROWS', [`${problems.length} bad ${what} ${unit}(s), nothing stored; first: ${unit} ${first.index}: ${first.reason}`], {
     details: { rejected: problems.slice(0, MAX_PROBLEMS), count: problems.length },
   });
 }
@@ -64,7 +64,7 @@ export function parsePositionsCsv(text: string): { rows: PositionRow[]; lines: n
   const known = ['start', 'bilateral', 'dayAhead', 'intraday'];
   const unknown = cols.filter((c) => !known.includes(c));
   if (!cols.includes('start') || unknown.length) {
-    throw new MdmError('MDM_ERR_VALIDATION', [`positions CSV header must be start,bilateral,dayAhead,intraday (any order; got "${cols.join(',')}")`]);
+    throw new MdmError('MDM_ERR_CSV_FORMAT', [`positions CSV header must be start,bilateral,dayAhead,intraday (any order; got "${cols.join(',')}")`]);
   }
   const rows: PositionRow[] = [];
   const lines: number[] = [];
@@ -210,7 +210,7 @@ export const marketRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
       const { ms, problems } = hourStarts(prices.map((p) => p.start));
       if (problems.length) refuse('price', problems);
       const stored = await areaCurrency(database, area);
-      if (stored && stored !== currency) throw new MdmError('MDM_ERR_CONFLICT', [`area ${area} has prices in ${stored}, not ${currency}: one currency per area`]);
+      if (stored && stored !== currency) throw new MdmError('MDM_ERR_CURRENCY_MISMATCH', [`area ${area} has prices in ${stored}, not ${currency}: one currency per area`]);
       const w = await upsertPrices(database, { area, currency, source: 'api', rows: prices.map((p, i) => ({ ...p, startMs: ms[i] })), confirmZeros });
       const indexOf = new Map(ms.map((m, i) => [m, i]));
       const tz = areaTimezone(area);
@@ -299,7 +299,7 @@ export const marketRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
         portfolio = req.query.portfolio;
         const parsed = parsePositionsCsv(body.toString('utf8'));
         if (parsed.problems.length) refuse('position', parsed.problems, 'line');
-        if (parsed.rows.length === 0) throw new MdmError('MDM_ERR_VALIDATION', ['the CSV has a header but no position rows']);
+        if (parsed.rows.length === 0) throw new MdmError('MDM_ERR_CSV_FORMAT', ['the CSV has a header but no position rows']);
         rows = parsed.rows;
         labels = parsed.lines;
       } else {

@@ -69,7 +69,7 @@ export const modbusRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
       const rejected = res.rejected.map(({ index, id, reason }) => ({ index, id, reason }));
       if (rejected.length === raw.length) {
         const first = rejected[0];
-        throw new MdmError('MDM_ERR_VALIDATION', [`no device stored: ${rejected.length} rejected; row ${first.index}${first.id ? ` ("${first.id}")` : ''}: ${first.reason}`], { details: rejected });
+        throw new MdmError('MDM_ERR_INVALID_ROWS', [`no device stored: ${rejected.length} rejected; row ${first.index}${first.id ? ` ("${first.id}")` : ''}: ${first.reason}`], { details: rejected });
       }
       return { created: res.created, updated: res.updated, unchanged: res.unchanged, rejected };
     },

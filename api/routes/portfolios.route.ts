@@ -32,8 +32,8 @@ export const portfolioRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
       if (body.weatherStation) {
         const station = await getMeter(database, body.weatherStation);
         if (!station)
-          throw new MdmError('MDM_ERR_VALIDATION', [`weatherStation: no meter "${body.weatherStation}" is registered; register the station with PUT /v1/meters (commodity "weather") first`]);
-        if (station.commodity !== 'weather') throw new MdmError('MDM_ERR_VALIDATION', [`weatherStation: meter "${body.weatherStation}" has commodity "${station.commodity}", not "weather"`]);
+          throw new MdmError('MDM_ERR_BAD_METER_REFERENCE', [`weatherStation: no meter "${body.weatherStation}" is registered; register the station with PUT /v1/meters (commodity "weather") first`]);
+        if (station.commodity !== 'weather') throw new MdmError('MDM_ERR_BAD_METER_REFERENCE', [`weatherStation: meter "${body.weatherStation}" has commodity "${station.commodity}", not "weather"`]);
       }
       const created = await putPortfolio(database, req.params.id, body);
       const out = await getPortfolioSettings(database, req.params.id);

@@ -83,7 +83,7 @@ export const profileRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
         try {
           csv = parseProfileCoefficientCsv(decodeCsvBody(req.body, req.headers['content-type']));
         } catch (err) {
-          if (err instanceof CsvHeaderError || err instanceof CsvError) throw new MdmError('MDM_ERR_VALIDATION', [err.message]);
+          if (err instanceof CsvHeaderError || err instanceof CsvError) throw new MdmError('MDM_ERR_CSV_FORMAT', [err.message]);
           throw err;
         }
         raw = csv.rows;

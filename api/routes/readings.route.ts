@@ -338,7 +338,7 @@ async function ingestNdjson(database: Database, stream: AsyncIterable<Buffer>, p
     } catch (err) {
       // The upload broke (client abort, socket error): a request problem, not a server fault.
       await flushBad();
-      throw new MdmError('MDM_ERR_VALIDATION', [`the NDJSON stream broke (${(err as Error).message}); lines 0..${storedBefore - 1} are processed, re-send from line ${storedBefore}`], {
+      throw new MdmError('MDM_ERR_STREAM_BROKEN', [`the NDJSON stream broke (${(err as Error).message}); lines 0..${storedBefore - 1} are processed, re-send from line ${storedBefore}`], {
         cause: err,
       });
     }

@@ -118,7 +118,7 @@ export const settlementRoutes: FastifyPluginAsyncZod<RouteContext> = async (app,
       try {
         csv = parseSettlementCsv(decodeCsvBody(body, req.headers['content-type']), req.query.version);
       } catch (err) {
-        if (err instanceof CsvHeaderError || err instanceof CsvError) throw new MdmError('MDM_ERR_VALIDATION', [err.message]);
+        if (err instanceof CsvHeaderError || err instanceof CsvError) throw new MdmError('MDM_ERR_CSV_FORMAT', [err.message]);
         throw err;
       }
       const total = csv.groups.reduce((n, g) => n + g.rows.length, 0);
@@ -224,7 +224,7 @@ export const settlementRoutes: FastifyPluginAsyncZod<RouteContext> = async (app,
       const meters = await listMetersForPeriod(database, { externalIds: ids, commodity: 'electricity' });
       const unknown = ids?.filter((id) => !meters.some((m) => m.externalId === id));
       if (unknown?.length)
-        throw new MdmError('MDM_ERR_VALIDATION', [
+        throw new MdmError('MDM_ERR_BAD_METER_REFERENCE', [
           `meters: ${unknown
             .slice(0, 10)
             .map((id) => `"${id}"`)

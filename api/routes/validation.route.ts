@@ -240,7 +240,7 @@ export const validationRoutes: FastifyPluginAsyncZod<RouteContext> = async (app,
       localRange(from, to, 'UTC'); // the form and order of from/to, before any meter is looked at
       const meters = await findVeeMeters(database, ids ? { externalIds: ids } : { group: group! });
       const missing = ids?.filter((id) => !meters.some((m) => m.externalId === id)) ?? [];
-      if (missing.length) throw new MdmError('MDM_ERR_VALIDATION', [`unknown meter${missing.length > 1 ? 's' : ''}: ${missing.slice(0, 10).join(', ')}`]);
+      if (missing.length) throw new MdmError('MDM_ERR_BAD_METER_REFERENCE', [`unknown meter${missing.length > 1 ? 's' : ''}: ${missing.slice(0, 10).join(', ')}`]);
       const targets: VeeTarget[] = meters.map((m) => ({ meterId: m.id, ...localRange(from, to, m.timezone) }));
       const r = await runVee(database, targets, { nowMs: Date.now() });
       const { ranges: _, ...rest } = r;
@@ -296,9 +296,9 @@ const DATE = /^\d{4}-\d{2}-\d{2}$/;
 function localRange(from: string, to: string, tz: string): { fromDate: string; toDate: string } {
   const fromDate = DATE.test(from) ? checkedDate('from', from) : localDate(instant('from', from).getTime(), tz);
   const toDate = DATE.test(to) ? shiftDate(checkedDate('to', to), -1) : localDate(instant('to', to).getTime() - 1, tz);
-  if (toDate < fromDate) throw new MdmError('MDM_ERR_VALIDATION', [`from (${from}) must be before to (${to}); from is inclusive, to exclusive`]);
+  if (toDate < fromDate) throw new MdmError('MDM_ERR_RANGE_INVERTED', [`from (${from}) must be before to (${to}); from is inclusive, to exclusive`]);
   if (Date.parse(toDate) - Date.parse(fromDate) >= MAX_RUN_DAYS * 86_400_000) {
-    throw new MdmError('MDM_ERR_VALIDATION', [`from..to spans more than ${MAX_RUN_DAYS} days: split the run`]);
+    throw new MdmError('MDM_ERR_RANGE_TOO_LONG', [`from..to spans more than ${MAX_RUN_DAYS} days: split the run`]);
   }
   return { fromDate, toDate };
 }

@@ -73,7 +73,7 @@ export interface EditResult {
 
 const LOOKBACK_DAYS = 63; // like days (up to 8 weeks) and a monthly register bracket
 
-/** Applies an edit (see EditInput). Throws MDM_ERR_VALIDATION / MDM_ERR_UNPROCESSABLE with what to change. */
+/** Applies an edit (see EditInput). Throws MDM_ERR_VALIDATION / MDM_ERR_MISALIGNED_TIME / MDM_ERR_CANNOT_ESTIMATE / MDM_ERR_CONFLICT with what to change. */
 export async function applyEdit(database: Database, e: EditInput): Promise<EditResult> {
   const { meter, channel } = e;
   const tz = meter.timezone;
@@ -88,7 +88,7 @@ export async function applyEdit(database: Database, e: EditInput): Promise<EditR
       const at = formatInstant(v.startMs, tz);
       if (v.startMs < e.fromMs || v.startMs >= e.toMs) throw new MdmError('MDM_ERR_VALIDATION', [`values: start ${at} is outside from..to`]);
       if (channel.kind === 'interval' && !isAligned(v.startMs, meter.intervalMinutes, tz)) {
-        throw new MdmError('MDM_ERR_VALIDATION', [`values: start ${at} is not aligned to the meter's ${meter.intervalMinutes}-minute intervals`]);
+        throw new MdmError('MDM_ERR_MISALIGNED_TIME', [`values: start ${at} is not aligned to the meter's ${meter.intervalMinutes}-minute intervals`]);
       }
       if (seen.has(v.startMs)) throw new MdmError('MDM_ERR_VALIDATION', [`values: start ${at} is given twice`]);
       seen.add(v.startMs);
@@ -163,10 +163,10 @@ function issueAt(issues: readonly IssueRow[], startMs: number): number | null {
 async function estimateRange(database: Database, e: EditInput, step: number): Promise<{ startMs: number; value: number; method: string; params: Record<string, unknown> }[]> {
   const { meter, channel } = e;
   if (channel.kind !== 'interval') {
-    throw new MdmError('MDM_ERR_UNPROCESSABLE', [`${channel.name} is a ${channel.kind} channel: estimation applies to interval channels; send values instead`]);
+    throw new MdmError('MDM_ERR_CANNOT_ESTIMATE', [`${channel.name} is a ${channel.kind} channel: estimation applies to interval channels; send values instead`]);
   }
   if (!isAligned(e.fromMs, meter.intervalMinutes, meter.timezone) || !isAligned(e.toMs, meter.intervalMinutes, meter.timezone)) {
-    throw new MdmError('MDM_ERR_VALIDATION', [`from and to must be on the meter's ${meter.intervalMinutes}-minute interval boundaries to estimate a range`]);
+    throw new MdmError('MDM_ERR_MISALIGNED_TIME', [`from and to must be on the meter's ${meter.intervalMinutes}-minute interval boundaries to estimate a range`]);
   }
   const targets: number[] = [];
   for (let t = e.fromMs; t < e.toMs; t += step) targets.push(t);
