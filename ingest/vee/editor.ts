@@ -196,7 +196,7 @@ async function estimateRange(database: Database, e: EditInput, step: number): Pr
   }
   const impossible = made.find((x) => x.method === 'none');
   if (impossible) {
-    throw new MdmError('MDM_ERR_UNPROCESSABLE', [
+    throw new MdmError('MDM_ERR_CANNOT_ESTIMATE', [
       e.method === 'linear'
         ? 'linear estimation needs a stored value just before from or at to; there is none: use like-day, or send values'
         : `no like-day history for ${formatInstant(impossible.startMs, meter.timezone)} (same day type, previous ${P.estimation.likeDayWeeks} weeks): use linear, or send values`,
