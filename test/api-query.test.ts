@@ -170,19 +170,20 @@ describe.each(FLAVOURS)('readings queries and aggregates (%s)', (flavour) => {
 
     it('answers bad requests with 400/404 and a reason', async () => {
       const base = { channel: 'active_import', from: '2026-01-01T00:00:00+03:00', to: '2026-01-02T00:00:00+03:00', interval: 'raw' };
-      const cases: [Record<string, string>, number, RegExp, string?][] = [
-        [{ ...base, from: '2026-01-01T00:00:00' }, 400, /from: .*no UTC offset/],
-        [{ ...base, to: 'tomorrow' }, 400, /to: .*not ISO-8601/],
-        [{ ...base, to: base.from }, 400, /must be before to/],
-        [{ ...base, to: '2027-02-06T00:00:00+03:00' }, 400, /spans 401 days; at interval=raw the limit is 400 days/],
-        [{ ...base, channel: 'power' }, 400, /unknown channel "power": known channels: active_import/],
-        [{ ...base, interval: 'week' }, 400, /interval/],
-        [{ from: base.from, to: base.to }, 400, /channel/],
+      const cases: [Record<string, string>, number, RegExp, string][] = [
+        [{ ...base, from: '2026-01-01T00:00:00' }, 400, /from: .*no UTC offset/, 'MDM_ERR_VALIDATION'],
+        [{ ...base, to: 'tomorrow' }, 400, /to: .*not ISO-8601/, 'MDM_ERR_VALIDATION'],
+        [{ ...base, to: base.from }, 400, /must be before to/, 'MDM_ERR_RANGE_INVERTED'],
+        [{ ...base, to: '2027-02-06T00:00:00+03:00' }, 400, /spans 401 days; at interval=raw the limit is 400 days/, 'MDM_ERR_RANGE_TOO_LONG'],
+        [{ ...base, channel: 'power' }, 400, /unknown channel "power": known channels: active_import/, 'MDM_ERR_UNKNOWN_CHANNEL'],
+        [{ ...base, interval: 'week' }, 400, /interval/, 'MDM_ERR_VALIDATION'],
+        [{ from: base.from, to: base.to }, 400, /channel/, 'MDM_ERR_VALIDATION'],
       ];
-      for (const [params, status, message] of cases) {
+      for (const [params, status, message, code] of cases) {
         const res = await get(`/v1/meters/Q1/readings?${q(params)}`);
         expect(res.statusCode, JSON.stringify(params)).toBe(status);
         expect(res.json().message).toMatch(message);
+        expect(res.json().error, JSON.stringify(params)).toBe(code);
       }
       const ghost = await get(`/v1/meters/GHOST/readings?${q(base)}`);
       expect(ghost.statusCode).toBe(404);

@@ -242,12 +242,17 @@ describe.each(FLAVOURS)('validation and edits API (%s)', (flavour) => {
     const none = await post('/v1/meters/B1/edits', { channel: 'active_import', from: at(day), to: at(day + H), method: 'like-day', reasonCode: 'X', comment: 'y' });
     expect(none.statusCode).toBe(422);
     expect(none.json().message).toMatch(/no like-day history/);
+    expect(none.json().error).toBe('MDM_ERR_CANNOT_ESTIMATE');
   });
 
   it('on-demand runs and settings: bad requests are 400, non-admins 403', async () => {
     expect((await post('/v1/validation/run', { from: '2026-01-15', to: '2026-01-16' })).statusCode).toBe(400);
-    expect((await post('/v1/validation/run', { meters: ['NOPE'], from: '2026-01-15', to: '2026-01-16' })).json().message).toMatch(/unknown meter: NOPE/);
-    expect((await post('/v1/validation/run', { group: 'g', from: '2026-01-16', to: '2026-01-15' })).statusCode).toBe(400);
+    const nope = await post('/v1/validation/run', { meters: ['NOPE'], from: '2026-01-15', to: '2026-01-16' });
+    expect(nope.json().message).toMatch(/unknown meter: NOPE/);
+    expect([nope.statusCode, nope.json().error]).toEqual([400, 'MDM_ERR_BAD_METER_REFERENCE']);
+    const inverted = await post('/v1/validation/run', { group: 'g', from: '2026-01-16', to: '2026-01-15' });
+    expect(inverted.statusCode).toBe(400);
+    expect(inverted.json().error).toBe('MDM_ERR_RANGE_INVERTED');
     expect((await post('/v1/validation/run', { meters: ['A1'], from: '2026-01-15', to: '2026-01-16' }, 'billing')).statusCode).toBe(403);
     const bad = await t.app.inject({ method: 'PUT', url: '/v1/validation/settings', headers: t.auth('admin'), payload: { effectiveFrom: '2026-01-01', params: { spike: { k: -1, bogus: 1 } } } });
     expect(bad.statusCode).toBe(400);

@@ -310,6 +310,7 @@ describe.each(FLAVOURS)('billing API (%s)', (flavour) => {
     });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().message).toMatch(/cover every minute/);
+    expect(bad.json().error).toBe('MDM_ERR_INVALID_TOU_SCHEDULE');
     const put = await t.app.inject({
       method: 'PUT',
       url: '/v1/billing/tou-schedules',

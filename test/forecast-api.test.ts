@@ -303,20 +303,26 @@ describe.each(FLAVOURS)('forecast API, jobs and storage (%s)', (flavour) => {
   });
 
   it('bad input: 400 with the reason, unknown target 404, roles', async () => {
-    const cases: [object, number, RegExp][] = [
-      [{ target: 'portfolio:NOPE', horizon: 'day-ahead' }, 404, /portfolio "NOPE" has no meters/],
-      [{ target: 'meter:NOPE', horizon: 'day-ahead' }, 404, /meter "NOPE" is not registered/],
-      [{ target: 'meter:WX', horizon: 'day-ahead' }, 400, /^target: meter "WX" is a weather station \(commodity weather\): its temperatures feed the forecasts .* it is not forecast itself$/],
-      [{ target: 'P1', horizon: 'day-ahead' }, 400, /target "P1" is not one of portfolio:ID, group:ID, meter:ID/],
-      [{ target: 'portfolio:P1', horizon: 'tomorrow' }, 400, /horizon.*must be one of intraday, day-ahead/],
-      [{ target: 'portfolio:P1', horizon: 'day-ahead', model: 'magic' }, 400, /model.*must be one of auto, naive, profile, ml, ensemble/],
-      [{ target: 'portfolio:P1', horizon: 'day-ahead', issueTime: '2019-10-14 09:30' }, 400, /issueTime: .*no UTC offset/],
-      [{ target: 'portfolio:P1' }, 400, /horizon/],
+    const cases: [object, number, RegExp, string][] = [
+      [{ target: 'portfolio:NOPE', horizon: 'day-ahead' }, 404, /portfolio "NOPE" has no meters/, 'MDM_ERR_UNKNOWN_PORTFOLIO'],
+      [{ target: 'meter:NOPE', horizon: 'day-ahead' }, 404, /meter "NOPE" is not registered/, 'MDM_ERR_UNKNOWN_METER'],
+      [
+        { target: 'meter:WX', horizon: 'day-ahead' },
+        400,
+        /^target: meter "WX" is a weather station \(commodity weather\): its temperatures feed the forecasts .* it is not forecast itself$/,
+        'MDM_ERR_BAD_METER_REFERENCE',
+      ],
+      [{ target: 'P1', horizon: 'day-ahead' }, 400, /target "P1" is not one of portfolio:ID, group:ID, meter:ID/, 'MDM_ERR_VALIDATION'],
+      [{ target: 'portfolio:P1', horizon: 'tomorrow' }, 400, /horizon.*must be one of intraday, day-ahead/, 'MDM_ERR_VALIDATION'],
+      [{ target: 'portfolio:P1', horizon: 'day-ahead', model: 'magic' }, 400, /model.*must be one of auto, naive, profile, ml, ensemble/, 'MDM_ERR_VALIDATION'],
+      [{ target: 'portfolio:P1', horizon: 'day-ahead', issueTime: '2019-10-14 09:30' }, 400, /issueTime: .*no UTC offset/, 'MDM_ERR_VALIDATION'],
+      [{ target: 'portfolio:P1' }, 400, /horizon/, 'MDM_ERR_VALIDATION'],
     ];
-    for (const [body, status, message] of cases) {
+    for (const [body, status, message, code] of cases) {
       const res = await inject('POST', '/v1/forecasts/runs', 'admin', body);
       expect(res.statusCode, JSON.stringify(body)).toBe(status);
       expect(res.json().message).toMatch(message);
+      expect(res.json().error, JSON.stringify(body)).toBe(code);
     }
     expect((await inject('POST', '/v1/forecasts/runs', 'viewer', { target: 'portfolio:P1', horizon: 'day-ahead' })).statusCode).toBe(403);
     expect((await inject('GET', '/v1/forecasts/runs/1', 'billing')).statusCode).toBe(403);
@@ -324,11 +330,14 @@ describe.each(FLAVOURS)('forecast API, jobs and storage (%s)', (flavour) => {
     const none = await inject('GET', '/v1/forecasts?target=portfolio:P1&for=2019-12-01', 'trader');
     expect(none.statusCode).toBe(404);
     expect(none.json().message).toMatch(/no done day-ahead forecast of portfolio:P1 covers 2019-12-01/);
+    expect(none.json().error).toBe('MDM_ERR_NO_FORECAST');
     expect((await inject('GET', '/v1/forecasts?target=portfolio:P1&for=2019-12-01&horizon=soon', 'trader')).statusCode).toBe(400);
     expect((await inject('GET', '/v1/forecasts?target=portfolio:P1&for=1.12.2019', 'trader')).statusCode).toBe(400);
-    expect((await inject('GET', '/v1/forecasts?target=group:NOPE&for=2019-12-01', 'trader')).statusCode).toBe(404);
+    const noGroup = await inject('GET', '/v1/forecasts?target=group:NOPE&for=2019-12-01', 'trader');
+    expect([noGroup.statusCode, noGroup.json().error]).toEqual([404, 'MDM_ERR_UNKNOWN_GROUP']);
     const acc = await inject('GET', '/v1/forecasts/accuracy?target=portfolio:P1&from=2019-10-16T00:00:00Z&to=2019-10-15T00:00:00Z', 'trader');
     expect(acc.statusCode).toBe(400);
     expect(acc.json().message).toMatch(/from .* must be before to/);
+    expect(acc.json().error).toBe('MDM_ERR_RANGE_INVERTED');
   });
 });
