@@ -1,17 +1,8 @@
-import { withRetry } from '../sql/db-errors.js';
 import { eventAction, type AlarmSeverity } from '../models/alarm.js';
-import type { Database } from '../sql/database.js';
+import type { Database, Session } from '../sql/database.js';
 import { closeAlarms, raiseAlarms, type CloseInput, type LifecycleCounts, type RaiseInput } from '../sql/alarm.repository.js';
-import { insertEventRows, type MeterEventRow } from '../sql/event.repository.js';
+import type { MeterEventRow } from '../sql/event.repository.js';
 import { alarmRules } from './rules.js';
-
-export interface RecordEventsResult {
-  /** Events stored now. */
-  readonly inserted: number;
-  /** Events already stored (same meter, code and time): no-op, no alarm change. */
-  readonly unchanged: number;
-  readonly alarms: LifecycleCounts;
-}
 
 type Op = { kind: 'raise'; input: { -readonly [K in keyof RaiseInput]: RaiseInput[K] } } | { kind: 'close'; input: { -readonly [K in keyof CloseInput]: CloseInput[K] } };
 
@@ -67,26 +58,18 @@ export function planEvents(
 }
 
 /**
- * The one entry point for meter events from every transport (MQTT, Modbus,
- * POST /v1/events): stores them (idempotent on meter, code, time) and applies
- * the alarm lifecycle to the new ones in the same transaction — known and
- * mapped codes open or repeat their alarm, restore codes close their
- * counterpart — with the outbox rows. Built for batches: one transaction,
- * a handful of statements whatever the size (about 10 000 events per call
- * is fine). Concurrent calls never open two alarms for one meter and code.
- * @example await recordEvents(database, [{ meterId: 7, code: 'power_failure', at: new Date(), transport: 'http' }])
- * // { inserted: 1, unchanged: 0, alarms: { opened: 1, repeated: 0, closed: 0 } }
+ * The alarm lifecycle of meter events (IngestListeners.eventsStored, run by
+ * ingest/events.ts recordEvents): loads the rules, then, inside the events'
+ * transaction, applies them to the events stored now — known and mapped
+ * codes open or repeat their alarm, restore codes close their counterpart —
+ * with the outbox rows. A handful of statements whatever the batch size.
+ * Concurrent calls never open two alarms for one meter and code.
  */
-export async function recordEvents(database: Database, events: readonly MeterEventRow[]): Promise<RecordEventsResult> {
-  if (events.length === 0) return { inserted: 0, unchanged: 0, alarms: { opened: 0, repeated: 0, closed: 0 } };
+export async function eventAlarms(database: Database): Promise<(s: Session, stored: readonly MeterEventRow[]) => Promise<LifecycleCounts>> {
   const { mappings } = await alarmRules(database);
-  return withRetry(database, async (s) => {
-    const fresh = await insertEventRows(s, events);
+  return async (s, stored) => {
     const rounds = planEvents(
-      fresh.map((i) => {
-        const e = events[i];
-        return { meterId: e.meterId, code: e.code, atMs: e.at.getTime(), severity: e.severity ?? null, data: e.data ?? null, transport: e.transport };
-      }),
+      stored.map((e) => ({ meterId: e.meterId, code: e.code, atMs: e.at.getTime(), severity: e.severity ?? null, data: e.data ?? null, transport: e.transport })),
       mappings,
     );
     const alarms = { opened: 0, repeated: 0, closed: 0 };
@@ -96,6 +79,6 @@ export async function recordEvents(database: Database, events: readonly MeterEve
       alarms.repeated += raised.repeated;
       alarms.closed += await closeAlarms(s, r.closes);
     }
-    return { inserted: fresh.length, unchanged: events.length - fresh.length, alarms };
-  });
+    return alarms;
+  };
 }

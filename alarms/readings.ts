@@ -10,13 +10,14 @@ import { alarmRules } from './rules.js';
 import { evaluateThreshold } from './threshold.js';
 
 /**
- * Alarm work after an ingest write (ingest/pipeline.ts), in its own
- * transaction: threshold rules run over the batch's values of their channel
- * (state per rule and meter kept in alarm_rule_state, row-locked, so batches
- * of one meter evaluate in turn), and open no_data alarms of meters whose
- * batch holds a value newer than their silence limit close. Returns at once
- * when no threshold or silence rule exists. `meters` gives each meter's
- * group (the pipeline has looked them up already).
+ * Alarm work after an ingest write (IngestListeners.readingsStored, run by
+ * ingest/pipeline.ts), in its own transaction: threshold rules run over the
+ * batch's values of their channel (state per rule and meter kept in
+ * alarm_rule_state, row-locked, so batches of one meter evaluate in turn),
+ * and open no_data alarms of meters whose batch holds a value newer than
+ * their silence limit close. Returns at once when no threshold or silence
+ * rule exists. `meters` gives each meter's group (the pipeline has looked
+ * them up already).
  */
 export async function evaluateReadingAlarms(
   database: Database,

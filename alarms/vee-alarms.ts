@@ -19,6 +19,17 @@ export async function veeAlarmWatermark(database: Database): Promise<number | un
 }
 
 /**
+ * VEE alarms around a run's issue store (IngestListeners.veeIssuesStoring,
+ * run by ingest/vee/runner.ts): the watermark before the store, then the
+ * step that raises alarms for the fail issues created since on the given
+ * meters; undefined when no VEE alarm rule exists.
+ */
+export async function veeIssueAlarms(database: Database): Promise<((meterIds: readonly number[]) => Promise<LifecycleCounts & { failed?: MeterFailure[] }>) | undefined> {
+  const watermark = await veeAlarmWatermark(database);
+  return watermark === undefined ? undefined : (meterIds) => raiseVeeAlarms(database, watermark, meterIds);
+}
+
+/**
  * Raises alarms for the fail issues created after `afterId` on the given
  * meters, per VEE alarm rule (its VEE rules, groups, and whether issues VEE
  * already replaced by an automatic estimate count). One alarm per meter and

@@ -4,6 +4,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { API_RATE_LIMIT_DEFAULTS, type Config } from '../models/config.js';
 import type { Database } from '../sql/database.js';
+import type { IngestListeners } from '../ingest/ingest-listeners.js';
 import { registerAuth } from './auth.js';
 import { registerErrorHandler } from './error-handler.js';
 import { MAX_BODY_BYTES, registerRequestBounds } from './request-bounds.js';
@@ -50,6 +51,8 @@ export type AppConfig = Pick<Config, 'MDM_MAX_BATCH_ROWS' | 'LOG_LEVEL'> &
 export interface AppDeps {
   readonly database: Database;
   readonly config: AppConfig;
+  /** What ingest, events and validation runs trigger (alarms/alarm-listeners.ts ALARM_LISTENERS; cli/serve.ts wires it). */
+  readonly listeners: IngestListeners;
   /** Extra components reporting into /health (MQTT connection, pollers…). */
   readonly health?: HealthProbe[];
   readonly logger?: boolean | object;
@@ -88,7 +91,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
   registerAuth(app, deps.database, failures);
 
-  const ctx = { database: deps.database, config: deps.config };
+  const ctx = { database: deps.database, config: deps.config, listeners: deps.listeners };
   await app.register(healthRoutes, { ...ctx, probes: deps.health ?? [] });
   await app.register(keyRoutes, { ...ctx, prefix: '/v1' });
   await app.register(meterRoutes, { ...ctx, prefix: '/v1' });
@@ -117,6 +120,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 export interface RouteContext {
   readonly database: Database;
   readonly config: AppConfig;
+  /** Passed to every ingest, event and validation call (AppDeps.listeners). */
+  readonly listeners: IngestListeners;
 }
 
 /** fastify's trustProxy from API_TRUST_PROXY: "true", a hop count, or proxy addresses/CIDRs. */

@@ -3,7 +3,8 @@ import { createInterface } from 'node:readline';
 import { cpus } from 'node:os';
 import { sql } from 'kysely';
 import { createHookDispatcher } from '../alarms/hook-dispatcher.js';
-import { recordEvents } from '../alarms/events.js';
+import { ALARM_LISTENERS } from '../alarms/alarm-listeners.js';
+import { recordEvents } from '../ingest/events.js';
 import { invalidateAlarmRules } from '../alarms/rules.js';
 import { MeterSchema } from '../models/meter.js';
 import { createEmbeddedDatabase, type Database } from '../sql/database.js';
@@ -161,7 +162,7 @@ async function feed(database: Database, batches: readonly MeterEventRow[][], wri
     for (;;) {
       const b = queue.shift();
       if (b) {
-        await recordEvents(database, b);
+        await recordEvents(database, b, ALARM_LISTENERS);
         continue;
       }
       if (released === batches.length) return;

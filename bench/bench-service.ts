@@ -1,3 +1,4 @@
+import { ALARM_LISTENERS } from '../alarms/alarm-listeners.js';
 import { buildApp } from '../api/app.js';
 import type { Role } from '../models/api-key.js';
 import { createApiKey } from '../sql/api-key.repository.js';
@@ -12,7 +13,7 @@ export interface BenchService {
 
 /** The real API (api/app.ts) on a free loopback port, with a key per role the benches use. */
 export async function startBenchService(database: Database): Promise<BenchService> {
-  const app = await buildApp({ database, config: { MDM_MAX_BATCH_ROWS: 100_000, LOG_LEVEL: 'silent' } });
+  const app = await buildApp({ database, config: { MDM_MAX_BATCH_ROWS: 100_000, LOG_LEVEL: 'silent' }, listeners: ALARM_LISTENERS });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   const keys = {} as Record<'admin' | 'gateway' | 'trader', string>;
   for (const role of ['admin', 'gateway', 'trader'] as const satisfies readonly Role[]) {

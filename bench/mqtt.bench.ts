@@ -2,6 +2,7 @@ import { cpus, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import mqtt, { type MqttClient } from 'mqtt';
 import { sql } from 'kysely';
+import { ALARM_LISTENERS } from '../alarms/alarm-listeners.js';
 import { createMqttComponent, type CommittedMessage, type MqttComponent } from '../adapters/mqtt/component.js';
 import { loadConfig } from '../models/config.js';
 import { createApiKey } from '../sql/api-key.repository.js';
@@ -123,7 +124,7 @@ async function mqttRun(database: Database, broker: Broker, messages: readonly Me
     lastCommit = now;
     if (committedRows >= total) done();
   };
-  const component: MqttComponent = createMqttComponent({ config: loadConfig(env), database, onCommitted });
+  const component: MqttComponent = createMqttComponent({ config: loadConfig(env), database, listeners: ALARM_LISTENERS, onCommitted });
   const clients: MqttClient[] = [];
   const cleanup = async () => {
     for (const c of clients.splice(0)) await c.endAsync(true).catch(() => {});

@@ -4,6 +4,7 @@ import { localDate, startOfLocalDate } from '../models/calendar.js';
 import { MeterSchema } from '../models/meter.js';
 import type { NormalizedReading } from '../models/reading.js';
 import { RULES, type RuleName } from '../models/vee.js';
+import { ALARM_LISTENERS } from '../alarms/alarm-listeners.js';
 import { runVee, type VeeRunResult } from '../ingest/vee/runner.js';
 import type { Database } from '../sql/database.js';
 import { upsertMeters } from '../sql/meter.repository.js';
@@ -123,7 +124,7 @@ export const veeBench: Bench = {
 
       const timed = async (label: string): Promise<{ ms: number; r: VeeRunResult }> => {
         const t0 = performance.now();
-        const r = await runVee(database, targets, { nowMs });
+        const r = await runVee(database, targets, { nowMs, listeners: ALARM_LISTENERS });
         const ms = performance.now() - t0;
         log(`${label}: ${(ms / 1000).toFixed(1)} s, ${r.issuesCreated} issues created, ${r.markedSuspect} marked suspect, ${r.estimated} estimated`);
         return { ms, r };

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { HealthProbe } from '../models/health-probe.js';
 import type { Config } from '../models/config.js';
 import type { Database } from '../sql/database.js';
+import type { IngestListeners } from '../ingest/ingest-listeners.js';
 import { mqttComponent } from '../adapters/mqtt/component.js';
 import { modbusComponent } from '../adapters/modbus/modbus.component.js';
 import { billingComponent } from '../billing/billing.component.js';
@@ -40,6 +41,8 @@ export interface Component {
 export interface ComponentContext {
   readonly config: Config;
   readonly database: Database;
+  /** What ingest runs when data is stored (alarms/alarm-listeners.ts ALARM_LISTENERS): the MQTT and Modbus adapters and the VEE worker pass it on. */
+  readonly listeners: IngestListeners;
 }
 
 /** Returns undefined when the configuration turns the component off. */

@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
 import { readingCsvLayout, readingFromRecord, type ReadingCsvLayout } from '../adapters/file/reading-csv.js';
+import { ALARM_LISTENERS } from '../alarms/alarm-listeners.js';
 import { ingestReadings } from '../ingest/pipeline.js';
 import type { ReadingLimits } from '../models/input-bounds.js';
 import { recordDeadLetters } from '../sql/dead-letter.repository.js';
@@ -20,7 +21,8 @@ export const READINGS_CHUNK = 20_000;
  * `mdm import readings FILE.csv`: streams a long-format CSV through the ingest
  * pipeline (transport `file`, principal `cli`, topic = file name), so a file
  * row is validated, versioned and dead-lettered exactly like an HTTP row.
- * Reported indexes are CSV line numbers.
+ * Reported indexes are CSV line numbers. Alarm rules run on the rows as on
+ * every transport (ALARM_LISTENERS).
  */
 export async function importReadings(
   database: Database,
@@ -62,7 +64,7 @@ export async function importReadings(
           const res = await ingestReadings(
             database,
             run.map((m) => m.item),
-            { ...origin, indexOffset: first, limits: opts.limits },
+            { ...origin, indexOffset: first, limits: opts.limits, listeners: ALARM_LISTENERS },
           );
           totals.accepted += res.accepted;
           totals.unchanged += res.unchanged;

@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { CsvError, CsvHeaderError, csvLine, decodeCsvBytes } from '../adapters/file/csv.js';
 import { parseSettlementCsv } from '../adapters/file/settlement-csv.js';
+import { ALARM_LISTENERS } from '../alarms/alarm-listeners.js';
 import { importSettlement } from '../ingest/settlement-import.js';
 import { parsePeriod } from '../billing/period.js';
 import type { SettlementImportResult } from '../models/settlement.js';
@@ -68,7 +69,7 @@ export async function importSettlementFile(
     for (let i = 0; i < g.rows.length && !opts.signal?.aborted; i += SETTLEMENT_CHUNK) {
       const rows = g.rows.slice(i, i + SETTLEMENT_CHUNK);
       const lines = g.lines.slice(i, i + SETTLEMENT_CHUNK);
-      const r = await importSettlement(database, { period: opts.period, version: g.version, rows, principal: 'cli', origin, indexOf: lines });
+      const r = await importSettlement(database, { period: opts.period, version: g.version, rows, principal: 'cli', origin, indexOf: lines, listeners: ALARM_LISTENERS });
       total.stored += r.stored;
       total.unchanged += r.unchanged;
       total.applied += r.applied;

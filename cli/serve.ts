@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { API_VERSION, buildApp } from '../api/app.js';
+import { ALARM_LISTENERS } from '../alarms/alarm-listeners.js';
 import type { Config } from '../models/config.js';
 import { ensureAdminKey } from './admin-key.js';
 import { COMPONENTS, type Component, type ComponentFactory } from './components.js';
@@ -48,12 +49,13 @@ export async function serve(configured: Config, io: Io, factories: readonly Comp
   try {
     const components: Component[] = [];
     for (const make of factories) {
-      const c = await make({ config, database });
+      const c = await make({ config, database, listeners: ALARM_LISTENERS });
       if (c) components.push(c);
     }
     app = await buildApp({
       database,
       config,
+      listeners: ALARM_LISTENERS,
       health: components.flatMap((c) => (c.probe ? [c.probe] : [])),
       logger: { level: config.LOG_LEVEL },
     });

@@ -6,7 +6,7 @@ import { findMeterRefs } from '../sql/meter-lookup.repository.js';
 import { safeJson, type ReadingLimits } from '../models/input-bounds.js';
 import { writeIsolating } from './isolate-write.js';
 import { meterIdsOf, normalizeReadings, type NormalizeResult } from './normalize.js';
-import { evaluateReadingAlarms } from '../alarms/readings.js';
+import type { IngestListeners } from './ingest-listeners.js';
 
 export interface IngestContext {
   /** Transport, also the default source: http, mqtt, modbus, file. */
@@ -22,14 +22,16 @@ export interface IngestContext {
   readonly indexOffset?: number;
   /** Plausibility bounds from the configuration (models/config.ts readingLimitsOf); default DEFAULT_READING_LIMITS. */
   readonly limits?: ReadingLimits;
+  /** What runs after the write (readingsStored: alarm rules, wired by cli/ and api/); none: the rows are stored only. */
+  readonly listeners?: IngestListeners;
 }
 
 /**
  * The one ingest path for every transport: validate rows, store the valid ones
  * (versioned, idempotent) and dead-letter the rest with their reasons, in one
  * transaction, which also queues the touched meter days for validation (VEE);
- * then alarm rules on the values (alarms/readings.ts, a no-op without
- * rules). Returns counts and per-row rejects. A row the database refuses
+ * then the `readingsStored` listener on the values (alarm rules: alarms/readings.ts,
+ * a no-op without rules). Returns counts and per-row rejects. A row the database refuses
  * despite validation is isolated and dead-lettered (ingest/isolate-write.ts);
  * only an unreachable database throws.
  */
@@ -56,7 +58,7 @@ export async function ingestReadings(database: Database, raw: readonly unknown[]
     },
     deadLetters,
   );
-  await evaluateReadingAlarms(database, n.rows, meters.values()); // alarm rules (threshold, silence); nothing to do without rules
+  await ctx.listeners?.readingsStored?.(database, n.rows, meters.values()); // alarm rules (threshold, silence); nothing to do without rules
   const rejected = n.rejected.map((r) => ({ index: r.index + offset, reason: r.reason }));
   if (counts.rejected.length) {
     // late measured values for settled hours, and rows the database refused, dead-lettered by the write
@@ -105,12 +107,13 @@ export interface MessagesIngestResult {
  * different values for the same meter/channel/start, the later one goes into a
  * following transaction so that it supersedes the earlier (history kept), as if
  * it had arrived in a later batch. `deadLetters` (payloads rejected before
- * ingest, e.g. not JSON) are stored in the first transaction.
+ * ingest, e.g. not JSON) are stored in the first transaction. Then the
+ * `readingsStored` listener, once, over the rows of every transaction.
  */
 export async function ingestMessages(
   database: Database,
   messages: readonly IngestMessage[],
-  ctx: { readonly transport: Source; readonly detail?: string | null; readonly limits?: ReadingLimits },
+  ctx: { readonly transport: Source; readonly detail?: string | null; readonly limits?: ReadingLimits; readonly listeners?: IngestListeners },
   deadLetters: readonly DeadLetter[] = [],
 ): Promise<MessagesIngestResult> {
   if (messages.length === 0 && deadLetters.length === 0) return { batchIds: [], accepted: 0, unchanged: 0, superseded: 0, messages: [] };
@@ -181,7 +184,7 @@ export async function ingestMessages(
       results[k] = { stored: before.stored - 1, rejected: [...before.rejected, { index: r.rowIndex ?? -1, reason: r.reason }].sort((a, b) => a.index - b.index) };
     }
   }
-  await evaluateReadingAlarms(database, groups.length === 1 ? groups[0] : groups.flat(), meters.values());
+  await ctx.listeners?.readingsStored?.(database, groups.length === 1 ? groups[0] : groups.flat(), meters.values());
   return out;
 }
 

@@ -4,6 +4,7 @@ import type { Database } from '../sql/database.js';
 import { recordDeadLetters, type DeadLetter } from '../sql/dead-letter.repository.js';
 import { findSettlementMeters, loadCurrentValues, markSettlementApplied, storeSettlementRows } from '../sql/settlement.repository.js';
 import { meterIdsOf } from './normalize.js';
+import type { IngestListeners } from './ingest-listeners.js';
 import { ingestReadings } from './pipeline.js';
 import { HOUR_MS } from '../models/time.js';
 
@@ -19,6 +20,8 @@ export interface SettlementImport {
   readonly indexOffset?: number;
   /** Per row: its index as reported, when rows are not consecutive (CSV lines grouped by version). */
   readonly indexOf?: readonly number[];
+  /** What runs after the readings are written (alarm rules; ingestReadings). */
+  readonly listeners?: IngestListeners;
 }
 
 const IMPORT = channelDef('active_import');
@@ -64,7 +67,7 @@ export async function importSettlement(database: Database, p: SettlementImport):
   const readings = { accepted: 0, unchanged: 0, superseded: 0 };
   if (apply.length) {
     const raw = await readingRows(database, apply);
-    const res = await ingestReadings(database, raw.rows, { transport: 'settlement', principal: p.principal, topic: p.origin, detail: `settlement ${p.period} v${p.version}` });
+    const res = await ingestReadings(database, raw.rows, { transport: 'settlement', principal: p.principal, topic: p.origin, detail: `settlement ${p.period} v${p.version}`, listeners: p.listeners });
     readings.accepted = res.accepted;
     readings.unchanged = res.unchanged;
     readings.superseded = res.superseded;

@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMqttComponent } from '../adapters/mqtt/component.js';
+import { ALARM_LISTENERS } from '../alarms/alarm-listeners.js';
 import { loadConfig } from '../models/config.js';
 import { createApiKey } from '../sql/api-key.repository.js';
 import { listAlarms } from '../sql/alarm.repository.js';
@@ -183,7 +184,7 @@ describe.each(FLAVOURS)('alarms API (%s)', (flavour) => {
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     const port = (srv.address() as { port: number }).port;
     await new Promise<void>((r) => srv.close(() => r()));
-    const component = createMqttComponent({ config: loadConfig({ MQTT_PORT: String(port), HOST: '127.0.0.1', MQTT_BATCH_MAX_MS: '10' }), database: t.database });
+    const component = createMqttComponent({ config: loadConfig({ MQTT_PORT: String(port), HOST: '127.0.0.1', MQTT_BATCH_MAX_MS: '10' }), database: t.database, listeners: ALARM_LISTENERS });
     await component.start();
     const key = (await createApiKey(t.database, { name: 'gw-mqtt', role: 'gateway' })).key;
     const client: MqttClient = await new Promise((resolve, reject) => {

@@ -4,6 +4,7 @@ import { checkSilence } from '../alarms/silence.js';
 import { invalidateAlarmRules } from '../alarms/rules.js';
 import { ingestReadings } from '../ingest/pipeline.js';
 import { runVee } from '../ingest/vee/runner.js';
+import { ALARM_LISTENERS } from '../alarms/alarm-listeners.js';
 import { startOfLocalDate } from '../models/calendar.js';
 import type { AlarmRuleDefinition } from '../models/alarm.js';
 import { MeterSchema } from '../models/meter.js';
@@ -19,7 +20,7 @@ import { FLAVOURS, freshDatabase } from './helpers.js';
 const M = 60_000;
 const H = 3_600_000;
 const IST = 'Europe/Istanbul';
-const http = { transport: 'http', principal: 'test' } as const;
+const http = { transport: 'http', principal: 'test', listeners: ALARM_LISTENERS } as const;
 
 describe.each(FLAVOURS)('alarm rules on data (%s)', (flavour) => {
   let database: Database;
@@ -174,7 +175,7 @@ describe.each(FLAVOURS)('alarm rules on data (%s)', (flavour) => {
     const target = [{ meterId: ids.R1, fromDate: '2026-01-15', toDate: '2026-01-15' }];
 
     // Without a rule: issues, no alarm.
-    const before = await runVee(database, target, { nowMs: day + 3 * 24 * H });
+    const before = await runVee(database, target, { nowMs: day + 3 * 24 * H, listeners: ALARM_LISTENERS });
     expect(before.findings.negative).toBeGreaterThan(0);
     expect(await listAlarms(database, { limit: 10 })).toEqual([]);
 
@@ -185,13 +186,13 @@ describe.each(FLAVOURS)('alarm rules on data (%s)', (flavour) => {
     for (let h = 0; h < 24; h++) rows2.push({ meter: 'R1', channel: 'active_import', start: formatInstant(day2 + h * H, IST), value: h === 7 ? -1 : 1 });
     await ingestReadings(database, rows2, http);
     const target2 = [{ meterId: ids.R1, fromDate: '2026-01-16', toDate: '2026-01-16' }];
-    await runVee(database, target2, { nowMs: day + 4 * 24 * H });
+    await runVee(database, target2, { nowMs: day + 4 * 24 * H, listeners: ALARM_LISTENERS });
     let alarms = await listAlarms(database, { limit: 10 });
     expect(alarms).toHaveLength(1);
     expect(alarms[0]).toMatchObject({ meter: 'R1', code: 'vee_negative', severity: 'major', state: 'open', count: 1, source: 'vee', rule: 'vee-negative' });
     expect(alarms[0].openedAt).toBe(new Date(day2 + 7 * H).toISOString());
     expect(alarms[0].data).toMatchObject({ veeRule: 'negative', channel: 1, status: 'open' });
-    await runVee(database, target2, { nowMs: day + 4 * 24 * H });
+    await runVee(database, target2, { nowMs: day + 4 * 24 * H, listeners: ALARM_LISTENERS });
     alarms = await listAlarms(database, { limit: 10 });
     expect(alarms.map((x) => x.count)).toEqual([1]);
   });

@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createPollSink } from '../adapters/modbus/poll-sink.js';
 import { ModbusDeviceSchema } from '../models/modbus.js';
-import { recordEvents } from '../alarms/events.js';
 import { invalidateAlarmRules } from '../alarms/rules.js';
 import { listAlarms, transitionAlarm } from '../sql/alarm.repository.js';
 import { putAlarmRule } from '../sql/alarm-rule.repository.js';
 import type { Database } from '../sql/database.js';
 import type { MeterEventRow } from '../sql/event.repository.js';
 import { FLAVOURS, freshDatabase } from './helpers.js';
+import { ALARM_LISTENERS, recordEvents } from './alarm-wiring.js';
 
 const T0 = Date.parse('2026-03-01T10:00:00Z');
 const at = (minutes: number) => new Date(T0 + minutes * 60_000);
@@ -116,7 +116,7 @@ describe.each(FLAVOURS)('alarm lifecycle (%s)', (flavour) => {
   it("Modbus: communication_failure opens an alarm for the device's meters; communication_restored closes it", async () => {
     const device = ModbusDeviceSchema.parse({ id: 'D1', transport: 'tcp', host: '127.0.0.1', registers: [{ address: 0, type: 'uint32', meter: 'A1', channel: 'active_import_register' }] });
     const quiet = { info: () => {}, warn: () => {}, error: () => {} };
-    const sink = createPollSink(database, 1, new Map(), quiet);
+    const sink = createPollSink(database, 1, new Map(), quiet, ALARM_LISTENERS);
     const status = (state: 'offline' | 'online', ms: number) => ({
       state,
       consecutiveFailures: state === 'offline' ? 3 : 0,

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { ALARM_LISTENERS } from '../alarms/alarm-listeners.js';
 import { buildApp } from '../api/app.js';
 import { ROLES, type Role } from '../models/api-key.js';
 import { createApiKey } from '../sql/api-key.repository.js';
@@ -18,7 +19,7 @@ export interface TestApp {
 /** An app on a fresh migrated database of `flavour`, with one key per role. Use app.inject(). */
 export async function testApp(flavour: FlavourName, opts: { maxBatchRows?: number } = {}): Promise<TestApp> {
   const database = await freshDatabase(flavour);
-  const app = await buildApp({ database, config: { MDM_MAX_BATCH_ROWS: opts.maxBatchRows ?? 100_000, LOG_LEVEL: 'silent' } });
+  const app = await buildApp({ database, config: { MDM_MAX_BATCH_ROWS: opts.maxBatchRows ?? 100_000, LOG_LEVEL: 'silent' }, listeners: ALARM_LISTENERS });
   const keys = {} as Record<Role, string>;
   for (const role of ROLES) {
     keys[role] = (await createApiKey(database, { name: `test-${role}`, role })).key;

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ALARM_LISTENERS } from '../alarms/alarm-listeners.js';
 import { buildApp, type AppConfig } from '../api/app.js';
 import { loadConfig } from '../models/config.js';
 import { createApiKey } from '../sql/api-key.repository.js';
@@ -50,7 +51,7 @@ describe.each(FLAVOURS.filter((f) => f !== 'timescaledb'))('rate limits (%s)', (
   async function start(config: Partial<AppConfig> = {}): Promise<FastifyInstance> {
     lookups = new KeyLookups();
     const observed: Database = Object.create(database, { db: { value: database.db.withPlugin(lookups) } });
-    app = await buildApp({ database: observed, config: { MDM_MAX_BATCH_ROWS: 1000, LOG_LEVEL: 'silent', ...config } });
+    app = await buildApp({ database: observed, config: { MDM_MAX_BATCH_ROWS: 1000, LOG_LEVEL: 'silent', ...config }, listeners: ALARM_LISTENERS });
     return app;
   }
   const get = (url: string, key: string | undefined, remoteAddress: string) => app!.inject({ method: 'GET', url, remoteAddress, headers: key === undefined ? {} : { authorization: `Bearer ${key}` } });

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { sql, type RawBuilder } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createHookDispatcher } from '../alarms/hook-dispatcher.js';
-import { recordEvents } from '../alarms/events.js';
 import { listAlarms, transitionAlarm } from '../sql/alarm.repository.js';
 import { createEmbeddedDatabase, createPgDatabase, createPgliteDatabase, PGLITE_PARSERS, type Database, type PGliteLike } from '../sql/database.js';
 import { createHook } from '../sql/hook.repository.js';
@@ -12,6 +11,7 @@ import { migrate } from '../sql/migrator.js';
 import { FLAVOURS, type FlavourName } from './helpers.js';
 import { startReceiver, until } from './hook-receiver.js';
 import { cuedTimeouts } from './hook-timeouts.js';
+import { recordEvents } from './alarm-wiring.js';
 
 const SECRET = 'restart-secret-0123456789';
 const T0 = Date.parse('2026-03-01T10:00:00Z');

@@ -1,11 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHookDispatcher, type HookDispatcher } from '../alarms/hook-dispatcher.js';
-import { recordEvents } from '../alarms/events.js';
 import { listAlarms, transitionAlarm } from '../sql/alarm.repository.js';
 import { testApp, type TestApp } from './api-helpers.js';
 import { FLAVOURS } from './helpers.js';
 import { startReceiver, until, type Answer, type Received, type TestReceiver } from './hook-receiver.js';
 import { cuedTimeouts, type CuedTimeouts } from './hook-timeouts.js';
+import { recordEvents } from './alarm-wiring.js';
 
 const T0 = Date.parse('2026-03-01T10:00:00Z');
 const at = (minutes: number) => new Date(T0 + minutes * 60_000);

@@ -136,9 +136,10 @@ describe.each(FLAVOURS)('ingest isolates bad rows (%s)', (flavour) => {
 describe('the HTTP API applies the configured reading bounds', () => {
   it('rejects a value above MDM_MAX_INTERVAL_VALUE and a reading before MDM_EARLIEST_READING given to buildApp', async () => {
     const { buildApp } = await import('../api/app.js');
+    const { ALARM_LISTENERS } = await import('../alarms/alarm-listeners.js');
     const { createApiKey } = await import('../sql/api-key.repository.js');
     const database = await freshDatabase('embedded');
-    const app = await buildApp({ database, config: { MDM_MAX_BATCH_ROWS: 1000, LOG_LEVEL: 'silent', MDM_MAX_INTERVAL_VALUE: 10, MDM_EARLIEST_READING: '2020-01-01' } });
+    const app = await buildApp({ database, config: { MDM_MAX_BATCH_ROWS: 1000, LOG_LEVEL: 'silent', MDM_MAX_INTERVAL_VALUE: 10, MDM_EARLIEST_READING: '2020-01-01' }, listeners: ALARM_LISTENERS });
     try {
       const { key } = await createApiKey(database, { name: 'gw', role: 'gateway' });
       const headers = { authorization: `Bearer ${key}` };

@@ -8,7 +8,6 @@ import type { ForecastModel, SeriesData } from '../forecast/model.js';
 import { storedTargetEngine } from '../forecast/stored-engine.js';
 import { createForecastThreads } from '../forecast/forecast-threads.js';
 import { createAlarmsComponent } from '../alarms/alarms.component.js';
-import { recordEvents } from '../alarms/events.js';
 import { createHookDispatcher } from '../alarms/hook-dispatcher.js';
 import type { PostResponse } from '../alarms/hook-http-post.js';
 import { invalidateAlarmRules } from '../alarms/rules.js';
@@ -26,6 +25,7 @@ import { createFailingItems } from '../models/failing-items.js';
 import { testApp } from './api-helpers.js';
 import { FLAVOURS, freshDatabase } from './helpers.js';
 import { until } from './hook-receiver.js';
+import { ALARM_LISTENERS, recordEvents } from './alarm-wiring.js';
 
 /*
  * Issue 11, defect 3: data already stored (before ingest had plausibility
@@ -38,7 +38,7 @@ const H = 3_600_000;
 const M = 60_000;
 const IST = 'Europe/Istanbul';
 const NOW = Date.parse('2026-01-20T09:00:00Z');
-const http = { transport: 'http', principal: 'test' } as const;
+const http = { transport: 'http', principal: 'test', listeners: ALARM_LISTENERS } as const;
 
 /** Timers that never fire: the test drives the ticks. */
 const still = { setTimeout: () => 0, clearTimeout: () => {} };
@@ -204,7 +204,7 @@ describe.each(FLAVOURS)('background jobs isolate a failing item (%s)', (flavour)
     it('a reading in the year 9999 does not stop or loop the queue: its day is parked with the reason, every other day validated, retried with backoff, logged once', async () => {
       let now = NOW;
       const logs = capture();
-      const w = createVeeWorker({ database, now: () => now, timers: still, batchSize: 500 });
+      const w = createVeeWorker({ database, listeners: ALARM_LISTENERS, now: () => now, timers: still, batchSize: 500 });
       await w.start(logs.log);
       expect((await queue()).length).toBeGreaterThan(8);
       await w.drainOnce(); // before the fix: "Invalid time value", every claimed entry stuck until the claim goes stale
@@ -243,7 +243,7 @@ describe.each(FLAVOURS)('background jobs isolate a failing item (%s)', (flavour)
       await sql`INSERT INTO vee_queue (meter_id, channel, local_date) VALUES (${ids.A}, 1, '2026-01-10'), (${ids.B}, 1, '2026-01-10'), (${ids.B}, 1, '2026-01-11') ON CONFLICT DO NOTHING`.execute(
         database.db,
       );
-      const w = createVeeWorker({ database, now: () => now, timers: still });
+      const w = createVeeWorker({ database, listeners: ALARM_LISTENERS, now: () => now, timers: still });
       await w.start(logs.log);
       expect(await w.drainOnce()).toBe(4); // with Y's parked day, its retry time passed
       expect((await queue()).map((q) => `${q.meter} ${q.day}`)).toEqual(['B 2026-01-10', 'B 2026-01-11', 'Y 10000-01-01']);
@@ -320,7 +320,7 @@ describe.each(FLAVOURS)('background jobs isolate a failing item (%s)', (flavour)
       );
       await sql`DELETE FROM vee_queue WHERE local_date <> '2026-01-15'`.execute(database.db);
       const logs = capture();
-      const w = createVeeWorker({ database, now: () => NOW, timers: still });
+      const w = createVeeWorker({ database, listeners: ALARM_LISTENERS, now: () => NOW, timers: still });
       await w.start(logs.log);
       expect(await w.drainOnce()).toBe(2);
       expect(await database.db.selectFrom('vee_queue').selectAll().execute()).toEqual([]); // both days validated

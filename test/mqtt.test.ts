@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ALARM_LISTENERS } from '../alarms/alarm-listeners.js';
 import { buildApp } from '../api/app.js';
 import { createMqttComponent, mqttComponent, type CommittedMessage, type MqttComponent, type MqttComponentDeps } from '../adapters/mqtt/component.js';
 import { writeMessages } from '../adapters/mqtt/message-writer.js';
@@ -313,7 +314,7 @@ describe.each(FLAVOURS)('MQTT ingest (%s)', (flavour) => {
       expect(mqttComponent({ config: loadConfig({ MQTT_PORT: '0' }), database })).toBeUndefined();
       await startBroker();
       await gateway('gw-1', keys.gw);
-      const app = await buildApp({ database, config: { MDM_MAX_BATCH_ROWS: 1000, LOG_LEVEL: 'silent' }, health: [component!.probe] });
+      const app = await buildApp({ database, config: { MDM_MAX_BATCH_ROWS: 1000, LOG_LEVEL: 'silent' }, health: [component!.probe], listeners: ALARM_LISTENERS });
       try {
         const res = await app.inject({ method: 'GET', url: '/health' });
         expect(res.statusCode).toBe(200);

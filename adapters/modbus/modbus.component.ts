@@ -1,4 +1,5 @@
 import { ModbusDeviceSchema, type ModbusDevice } from '../../models/modbus.js';
+import type { IngestListeners } from '../../ingest/ingest-listeners.js';
 import type { Database } from '../../sql/database.js';
 import { listDevices, loadRegisterStates, recordPoll } from '../../sql/modbus-device.repository.js';
 import { readDeviceFile, storeDevices } from './device-config.js';
@@ -19,6 +20,8 @@ export interface ComponentLog {
 
 export interface ModbusPollerOptions {
   readonly database: Database;
+  /** What runs when polled readings and events are stored (alarms; cli/ wires it). */
+  readonly listeners?: IngestListeners;
   /** MODBUS_DEVICES_FILE: stored into the device table at start (same validation as PUT). */
   readonly devicesFile?: string;
   /** How often the device table is re-read, picking up PUT /v1/modbus/devices (default 5 s). */
@@ -72,7 +75,7 @@ export function createModbusPoller(opts: ModbusPollerOptions): ModbusPoller {
     const states = await loadRegisterStates(database, device.id);
     const poller = new DevicePoller(device, {
       reader: readerFactory(device),
-      sink: createPollSink(database, version, states, pollerLog),
+      sink: createPollSink(database, version, states, pollerLog, opts.listeners),
       timers,
       now,
       log: pollerLog,
@@ -184,6 +187,6 @@ export function createModbusPoller(opts: ModbusPollerOptions): ModbusPoller {
 }
 
 /** `mdm serve` component factory (cli/components.ts). */
-export function modbusComponent(ctx: { config: { MODBUS_DEVICES_FILE?: string }; database: Database }): ModbusPoller {
-  return createModbusPoller({ database: ctx.database, devicesFile: ctx.config.MODBUS_DEVICES_FILE });
+export function modbusComponent(ctx: { config: { MODBUS_DEVICES_FILE?: string }; database: Database; listeners?: IngestListeners }): ModbusPoller {
+  return createModbusPoller({ database: ctx.database, listeners: ctx.listeners, devicesFile: ctx.config.MODBUS_DEVICES_FILE });
 }

@@ -1,6 +1,7 @@
 import { channelDef } from '../../models/channel.js';
 import { INTERVAL_CHANNEL_OF_REGISTER, type ModbusDevice } from '../../models/modbus.js';
-import { recordEvents } from '../../alarms/events.js';
+import { recordEvents } from '../../ingest/events.js';
+import type { IngestListeners } from '../../ingest/ingest-listeners.js';
 import { ingestReadings } from '../../ingest/pipeline.js';
 import { applyRegisterRead, type RegisterState } from '../../ingest/register-delta.js';
 import type { Database } from '../../sql/database.js';
@@ -28,9 +29,10 @@ const hex = (words: readonly number[]) => words.map((w) => w.toString(16).padSta
  * meter of the device. `states` is the device's register state (loaded at
  * start); it moves only after the poll is stored, so a failed write is
  * recomputed from the same state on the next poll. `version` is the
- * configuration the poller runs (StoredDevice.version).
+ * configuration the poller runs (StoredDevice.version); `listeners`: what
+ * runs when readings and events are stored (alarms; cli/ wires it).
  */
-export function createPollSink(database: Database, version: number, states: Map<string, RegisterState>, log: PollerLog): PollSink {
+export function createPollSink(database: Database, version: number, states: Map<string, RegisterState>, log: PollerLog, listeners?: IngestListeners): PollSink {
   return async (device, result, status, event) => {
     const topic = deviceTarget(device);
     const refs = await findMeterRefs(database, [...new Set(device.registers.map((r) => r.meter))]);
@@ -106,10 +108,10 @@ export function createPollSink(database: Database, version: number, states: Map<
 
     if (dead.length) await recordDeadLetters(database, { transport: 'modbus', principal: `modbus:${device.id}`, topic }, dead);
     if (rows.length) {
-      const res = await ingestReadings(database, rows, { transport: 'modbus', principal: `modbus:${device.id}`, topic, detail: `device ${device.id}` });
+      const res = await ingestReadings(database, rows, { transport: 'modbus', principal: `modbus:${device.id}`, topic, detail: `device ${device.id}`, listeners });
       if (res.rejected.length) log.warn({ device: device.id, rejected: res.rejected.slice(0, 5) }, `modbus: ${res.rejected.length} reading(s) dead-lettered`);
     }
-    if (events.length) await recordEvents(database, events);
+    if (events.length) await recordEvents(database, events, listeners);
     if (!(await recordPoll(database, device.id, version, toDeviceStatus(status), [...moved.values()]))) return; // configuration replaced: this poller is being stopped
     for (const [key, row] of moved) states.set(key, row.state);
   };

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { HealthProbe } from '../../models/health-probe.js';
-import type { ReadingLimits } from '../../models/input-bounds.js';
 import type { Principal } from '../../models/api-key.js';
 import { readingLimitsOf, type Config } from '../../models/config.js';
 import { findActiveKeyIds, findPrincipalByKey } from '../../sql/api-key.repository.js';
+import type { IngestListeners } from '../../ingest/ingest-listeners.js';
 import type { Database } from '../../sql/database.js';
 import { dbErrorReason } from '../../sql/db-errors.js';
 import { findMeterRefs } from '../../sql/meter-lookup.repository.js';
@@ -12,7 +12,7 @@ import { Batcher, REAL_TIMERS, type Timers } from './batcher.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker.js';
 import { SILENT_LOG, type MqttLog } from './log.js';
 import { writeIsolating } from './isolate.js';
-import { deadLetterMessage, metersOf, rowsOf, writeMessages, type BatchMessage } from './message-writer.js';
+import { deadLetterMessage, metersOf, rowsOf, writeMessages, type BatchMessage, type WriteOptions } from './message-writer.js';
 import { decodeMessage } from './payload.js';
 import { createSubscriber, redactUrl, type Subscriber } from './subscriber.js';
 import { ackTopic, parseTopic } from './topics.js';
@@ -55,12 +55,14 @@ export interface MqttComponentDeps {
   readonly config: MqttConfig;
   readonly database: Database;
   readonly log?: MqttLog;
+  /** What runs when readings and events are stored (alarms; cli/ wires it): passed to the batch write. */
+  readonly listeners?: IngestListeners;
   /**
    * The batch write; tests replace it to simulate a crash before or after commit
    * or a refusal. Its failures are classified (sql/db-errors.ts): 'unavailable'
    * retries the batch with backoff, anything else isolates the offending message.
    */
-  readonly write?: (database: Database, messages: readonly BatchMessage[], opts: { readonly limits?: ReadingLimits }) => Promise<MessageOutcome[]>;
+  readonly write?: (database: Database, messages: readonly BatchMessage[], opts: WriteOptions) => Promise<MessageOutcome[]>;
   /** Called after each committed and acknowledged batch. */
   readonly onCommitted?: (messages: readonly CommittedMessage[]) => void;
   readonly timers?: Timers;
@@ -139,7 +141,7 @@ export function createMqttComponent(deps: MqttComponentDeps): MqttComponent {
             write(
               database,
               part.map((p) => p.message),
-              { limits },
+              { limits, listeners: deps.listeners },
             ),
           refuse: (p, err) => isolate(p, err),
           done: written,
@@ -313,7 +315,7 @@ export function createMqttComponent(deps: MqttComponentDeps): MqttComponent {
 }
 
 /** The factory `mdm serve` lists in cli/components.ts: undefined when MQTT is off (MQTT_PORT=0 and no MQTT_URL). */
-export function mqttComponent(ctx: { readonly config: MqttConfig; readonly database: Database }): MqttComponent | undefined {
+export function mqttComponent(ctx: { readonly config: MqttConfig; readonly database: Database; readonly listeners?: IngestListeners }): MqttComponent | undefined {
   const c = createMqttComponent(ctx);
   return c.mode === 'disabled' ? undefined : c;
 }

@@ -2,7 +2,8 @@ import type { KeyScope } from '../../models/api-key.js';
 import { safeJson, type ReadingLimits } from '../../models/input-bounds.js';
 import { parseEventRows } from '../../models/event.js';
 import type { RowReject } from '../../models/reading.js';
-import { recordEvents } from '../../alarms/events.js';
+import { recordEvents } from '../../ingest/events.js';
+import type { IngestListeners } from '../../ingest/ingest-listeners.js';
 import { ingestMessages, type IngestMessage } from '../../ingest/pipeline.js';
 import type { Database } from '../../sql/database.js';
 import { classifyDbError } from '../../sql/db-errors.js';
@@ -40,13 +41,19 @@ export function metersOf(m: BatchMessage): string[] {
   return [...ids];
 }
 
+export interface WriteOptions {
+  readonly limits?: ReadingLimits;
+  /** What runs when the events and readings are stored (alarms; cli/ wires it). */
+  readonly listeners?: IngestListeners;
+}
+
 /**
  * Stores one batch of messages: events (idempotent insert), then every
  * reading message and every dead letter through the ingest pipeline in one
  * transaction. Returns one outcome per message, in order. Throws only when the
  * database fails; the caller retries the whole batch, which is harmless.
  */
-export async function writeMessages(database: Database, messages: readonly BatchMessage[], opts: { readonly limits?: ReadingLimits } = {}): Promise<MessageOutcome[]> {
+export async function writeMessages(database: Database, messages: readonly BatchMessage[], opts: WriteOptions = {}): Promise<MessageOutcome[]> {
   const outcomes: (MessageOutcome | undefined)[] = new Array(messages.length);
   const letters: DeadLetter[] = [];
   const ingest: IngestMessage[] = [];
@@ -90,9 +97,9 @@ export async function writeMessages(database: Database, messages: readonly Batch
     }
   });
 
-  if (events.length) await recordEvents(database, events);
+  if (events.length) await recordEvents(database, events, opts.listeners);
   // Last, so that nothing after it can fail and make a retry store the dead letters twice.
-  const result = await ingestMessages(database, ingest, { transport: 'mqtt', detail: `${messages.length} MQTT messages`, limits: opts.limits }, letters);
+  const result = await ingestMessages(database, ingest, { transport: 'mqtt', detail: `${messages.length} MQTT messages`, limits: opts.limits, listeners: opts.listeners }, letters);
   result.messages.forEach((r, k) => {
     const i = ingestAt[k];
     const rejected = [...(pre.get(i) ?? []), ...r.rejected].sort((a, b) => a.index - b.index);

@@ -62,7 +62,7 @@ const NoteSchema = z.object({
 });
 
 /** Manual edits of stored values and the notes explaining estimated and edited versions. */
-export const editRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { database }) => {
+export const editRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { database, listeners }) => {
   app.post(
     '/meters/:id/edits',
     {
@@ -115,6 +115,7 @@ export const editRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { dat
         comment: b.comment,
         user: req.principal.name,
         nowMs: Date.now(),
+        listeners,
       });
       return {
         meter: meter.externalId,

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { EventsResultSchema } from '../../models/alarm.js';
 import { scopeAllows } from '../../models/api-key.js';
 import { parseMeterEventRows } from '../../models/event.js';
-import { recordEvents } from '../../alarms/events.js';
+import { recordEvents } from '../../ingest/events.js';
 import { recordDeadLetters, type DeadLetter } from '../../sql/dead-letter.repository.js';
 import type { MeterEventRow } from '../../sql/event.repository.js';
 import { findMeterRefs } from '../../sql/meter-lookup.repository.js';
@@ -28,7 +28,7 @@ const safeJson = (v: unknown): string => {
 };
 
 /** Meter events over HTTP (gateways, head-ends): stored and applied to alarms like MQTT events. */
-export const eventRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { database }) => {
+export const eventRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { database, listeners }) => {
   app.post(
     '/events',
     {
@@ -62,7 +62,7 @@ export const eventRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { da
         const letters: DeadLetter[] = rejected.map((r) => ({ rowIndex: r.index, meter: r.meter, payload: safeJson(raw[r.index]), reason: r.reason }));
         await recordDeadLetters(database, { transport: 'http', principal: req.principal.name, topic: 'POST /v1/events' }, letters);
       }
-      const result = await recordEvents(database, events);
+      const result = await recordEvents(database, events, listeners);
       return { accepted: result.inserted, unchanged: result.unchanged, rejected: rejected.map((r) => ({ index: r.index, reason: r.reason })), alarms: result.alarms };
     },
   );

@@ -11,6 +11,7 @@ import { idText } from '../../models/input-schemas.js';
 import { FIGURE_DECIMALS, roundFigure } from '../../models/precision.js';
 import { formatInstant, parseInstant } from '../../models/time.js';
 import type { Principal } from '../../models/api-key.js';
+import type { IngestListeners } from '../../ingest/ingest-listeners.js';
 import { ingestReadings } from '../../ingest/pipeline.js';
 import type { Database } from '../../sql/database.js';
 import { registerRowBatchJsonParser } from '../request-bounds.js';
@@ -115,7 +116,7 @@ const ChannelQuery = z
   .describe(`Canonical channel name or OBIS alias (${CHANNEL_NAMES.join(', ')})`);
 
 /** Reading ingest (JSON or NDJSON), series queries and value history. */
-export const readingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { database, config }) => {
+export const readingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { database, config, listeners }) => {
   const maxRows = config.MDM_MAX_BATCH_ROWS;
   const limits = readingLimitsOf(config);
   // Scoped to this plugin: NDJSON hands the raw stream to the handler, text/plain is refused (415).
@@ -145,14 +146,14 @@ export const readingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
     async (req) => {
       const ctx = { principal: req.principal };
       const body: unknown = req.body;
-      if (isStream(body)) return ingestNdjson(database, body, ctx.principal, limits);
+      if (isStream(body)) return ingestNdjson(database, body, ctx.principal, limits, listeners);
       const rows = (body as { readings: unknown[] }).readings;
       if (rows.length > maxRows) {
         throw new MdmError('MDM_ERR_BATCH_TOO_LARGE', [
           `batch has ${rows.length} readings; the limit is ${maxRows} per JSON request: split it into smaller requests or stream it as ${NDJSON} (no row limit)`,
         ]);
       }
-      const { batchId: _, ...result } = await ingestReadings(database, rows, ingestCtx(ctx.principal, 0, limits));
+      const { batchId: _, ...result } = await ingestReadings(database, rows, ingestCtx(ctx.principal, 0, limits, listeners));
       return result;
     },
   );
@@ -300,7 +301,8 @@ async function bucketRows(database: Database, meter: QueryMeter, channel: Channe
   }));
 }
 
-const ingestCtx = (principal: Principal, indexOffset: number, limits: ReadingLimits) => ({ transport: 'http', principal: principal.name, scope: principal.scope, indexOffset, limits }) as const;
+const ingestCtx = (principal: Principal, indexOffset: number, limits: ReadingLimits, listeners: IngestListeners) =>
+  ({ transport: 'http', principal: principal.name, scope: principal.scope, indexOffset, limits, listeners }) as const;
 
 /**
  * Streams an NDJSON body into the ingest pipeline. A chunk is a run of
@@ -308,7 +310,7 @@ const ingestCtx = (principal: Principal, indexOffset: number, limits: ReadingLim
  * row positions into line numbers; a blank or non-JSON line ends the chunk.
  * Chunks commit one by one: if the stream breaks, the lines before it stay stored.
  */
-async function ingestNdjson(database: Database, stream: AsyncIterable<Buffer>, principal: Principal, limits: ReadingLimits): Promise<IngestResult> {
+async function ingestNdjson(database: Database, stream: AsyncIterable<Buffer>, principal: Principal, limits: ReadingLimits, listeners: IngestListeners): Promise<IngestResult> {
   const total: IngestResult = { accepted: 0, unchanged: 0, superseded: 0, rejected: [] };
   let chunk: unknown[] = [];
   let chunkStart = 0;
@@ -316,7 +318,7 @@ async function ingestNdjson(database: Database, stream: AsyncIterable<Buffer>, p
 
   const flush = async () => {
     if (chunk.length === 0) return;
-    const r = await ingestReadings(database, chunk, ingestCtx(principal, chunkStart, limits));
+    const r = await ingestReadings(database, chunk, ingestCtx(principal, chunkStart, limits, listeners));
     total.accepted += r.accepted;
     total.unchanged += r.unchanged;
     total.superseded += r.superseded;

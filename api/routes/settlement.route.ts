@@ -71,7 +71,7 @@ export function differenceOf(r: DifferenceRow): Difference {
 const DIFF_COLUMNS = ['meter', 'version', 'measuredKWh', 'settlementKWh', 'differenceKWh', 'differencePercent', 'hoursCompared', 'hoursMissingMeasured', 'hoursMissingSettlement'] as const;
 
 /** Settlement data: import (JSON or CSV), stored rows, and the measured-vs-settled reconciliation. */
-export const settlementRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { database, config }) => {
+export const settlementRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { database, config, listeners }) => {
   const maxRows = config.MDM_MAX_BATCH_ROWS;
   app.addContentTypeParser(CSV, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
@@ -110,7 +110,7 @@ export const settlementRoutes: FastifyPluginAsyncZod<RouteContext> = async (app,
       if (!Buffer.isBuffer(body)) {
         const b = body as z.infer<typeof SettlementBodySchema>;
         if (b.rows.length > maxRows) throw new MdmError('MDM_ERR_BATCH_TOO_LARGE', [`${b.rows.length} rows; the limit is ${maxRows} per request: split the period by meters`]);
-        return importSettlement(database, { period: b.period, version: b.version, rows: b.rows, principal, origin: 'api' });
+        return importSettlement(database, { period: b.period, version: b.version, rows: b.rows, principal, origin: 'api', listeners });
       }
       const period = req.query.period;
       if (!period) throw new MdmError('MDM_ERR_VALIDATION', ['a text/csv settlement import needs ?period=YYYY-MM (the settlement month)']);
@@ -129,7 +129,7 @@ export const settlementRoutes: FastifyPluginAsyncZod<RouteContext> = async (app,
         csv.rejected.map((r) => ({ rowIndex: r.line, meter: null, payload: r.raw, reason: r.reason })),
       );
       const results: SettlementImportResult[] = [];
-      for (const g of csv.groups) results.push(await importSettlement(database, { period, version: g.version, rows: g.rows, principal, origin: 'api:csv', indexOf: g.lines }));
+      for (const g of csv.groups) results.push(await importSettlement(database, { period, version: g.version, rows: g.rows, principal, origin: 'api:csv', indexOf: g.lines, listeners }));
       return { results, rejected: csv.rejected.map((r) => ({ index: r.line, reason: r.reason })) };
     },
   );

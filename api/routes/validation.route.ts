@@ -124,7 +124,7 @@ const SettingSchema = z.object({
 });
 
 /** Validation issues, their resolution, on-demand runs and rule parameters. */
-export const validationRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { database }) => {
+export const validationRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { database, listeners }) => {
   app.get(
     '/validation/issues',
     {
@@ -215,6 +215,7 @@ export const validationRoutes: FastifyPluginAsyncZod<RouteContext> = async (app,
         user,
         issueId: issue.id,
         nowMs: Date.now(),
+        listeners,
       });
       // The edit closed the open issues of its range as replaced, this one included; the call is a safety net.
       await resolveIssue(database, { id: issue.id, status: 'replaced', by: user, comment });
@@ -242,7 +243,7 @@ export const validationRoutes: FastifyPluginAsyncZod<RouteContext> = async (app,
       const missing = ids?.filter((id) => !meters.some((m) => m.externalId === id)) ?? [];
       if (missing.length) throw new MdmError('MDM_ERR_BAD_METER_REFERENCE', [`unknown meter${missing.length > 1 ? 's' : ''}: ${missing.slice(0, 10).join(', ')}`]);
       const targets: VeeTarget[] = meters.map((m) => ({ meterId: m.id, ...localRange(from, to, m.timezone) }));
-      const r = await runVee(database, targets, { nowMs: Date.now() });
+      const r = await runVee(database, targets, { nowMs: Date.now(), listeners });
       const { ranges: _, ...rest } = r;
       return { meters: meters.length, ...rest };
     },

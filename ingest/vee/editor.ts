@@ -23,6 +23,7 @@ import { likeDay, linearShare, type Estimate } from './estimate.js';
 import { fitToRegister, isReference, registerCodeOf, registerReads, type SeriesPoint } from './evaluate.js';
 import { registerWrapPoints, wrapPointOf } from './wrap-points.js';
 import { runVee } from './runner.js';
+import type { IngestListeners } from '../ingest-listeners.js';
 
 /**
  * Manual corrections: edits (given values or an estimation method over a
@@ -51,6 +52,8 @@ export interface EditInput {
   /** The issue being resolved, noted with the values; without it, each value is noted with the open issue it answers (the gap it fills), if any. */
   readonly issueId?: number;
   readonly nowMs: number;
+  /** What the re-validation of the edited days runs with (VEE alarms; runVee). */
+  readonly listeners?: IngestListeners;
 }
 
 export interface EditedValue {
@@ -138,7 +141,7 @@ export async function applyEdit(database: Database, e: EditInput): Promise<EditR
     comment: `${e.values ? 'edited' : `estimated (${e.method})`}: ${e.reasonCode}: ${e.comment}`,
   });
   // The rules that read other values (sum check, high/low, conflicts) see the new figures at once.
-  await runVee(database, [{ meterId: meter.id, fromDate: localDate(e.fromMs, tz), toDate: localDate(e.toMs - 1, tz) }], { nowMs: e.nowMs });
+  await runVee(database, [{ meterId: meter.id, fromDate: localDate(e.fromMs, tz), toDate: localDate(e.toMs - 1, tz) }], { nowMs: e.nowMs, listeners: e.listeners });
   return {
     written: counts.accepted + counts.superseded,
     unchanged: counts.unchanged,

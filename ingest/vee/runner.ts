@@ -5,7 +5,6 @@ import type { NormalizedReading } from '../../models/reading.js';
 import { qualityCode, qualityName, sourceCode, sourceName } from '../../models/reading.js';
 import { RULES, type RuleName, type VeeParams } from '../../models/vee.js';
 import type { Database } from '../../sql/database.js';
-import { raiseVeeAlarms, veeAlarmWatermark } from '../../alarms/vee-alarms.js';
 import { insertNotes, type NoteInput } from '../../sql/reading-note.repository.js';
 import { writeReadings } from '../../sql/reading-write.repository.js';
 import {
@@ -28,6 +27,7 @@ import { evaluateMeter, issueKey, type EvaluatedFinding, type ParamSegment, type
 import type { ValueChange } from './conflict-rule.js';
 import { registerWrapPoints } from './wrap-points.js';
 import { DAY_MS } from '../../models/time.js';
+import type { IngestListeners } from '../ingest-listeners.js';
 
 /** Local days of one meter to validate, inclusive. */
 export interface VeeTarget {
@@ -42,6 +42,8 @@ export interface VeeRunOptions {
   readonly batchSize?: number;
   /** Who the writes are recorded as (ingest_batches.principal, resolved_by); default 'vee'. */
   readonly principal?: string;
+  /** veeIssuesStoring: VEE alarms for the fail issues the run creates (wired by cli/ and api/); none: the issues are stored only. */
+  readonly listeners?: IngestListeners;
 }
 
 export interface VeeRunResult {
@@ -73,7 +75,8 @@ const MAX_RANGE_DAYS = 31;
  * force per day (ingest/vee/evaluate.ts), writes suspect marks and estimates
  * as new versions (transport 'vee'; history kept), notes how each estimate was
  * made, and stores the findings as issues (re-runs refresh, never duplicate;
- * issues that no longer reproduce become obsolete).
+ * issues that no longer reproduce become obsolete); around the issue store,
+ * the `veeIssuesStoring` listener (VEE alarms for the issues created).
  */
 export async function runVee(database: Database, targets: readonly VeeTarget[], opts: VeeRunOptions): Promise<VeeRunResult> {
   const result = {
@@ -263,16 +266,12 @@ async function runBatch(
     await writeReadings(database, rows, { transport: 'vee', principal, detail: 'validation run' });
   }
   for (const f of issues.values()) result.findings[f.rule]++;
-  const watermark = await veeAlarmWatermark(database); // undefined without VEE alarm rules
+  const afterIssues = await opts.listeners?.veeIssuesStoring?.(database); // VEE alarms; undefined without VEE alarm rules
   const stored = await storeIssues(database, ranges, [...issues.values()], principal);
   // After the issues: an estimate's note links to the issue it answers (the gap it fills).
   await insertNotes(database, notes, principal);
-  if (watermark !== undefined) {
-    const raised = await raiseVeeAlarms(
-      database,
-      watermark,
-      plans.map((p) => p.meter.id),
-    );
+  if (afterIssues !== undefined) {
+    const raised = await afterIssues(plans.map((p) => p.meter.id));
     if (raised.failed?.length) result.alarmFailures = [...(result.alarmFailures ?? []), ...raised.failed];
   }
   result.issuesCreated += stored.created;

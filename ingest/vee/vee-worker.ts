@@ -5,6 +5,7 @@ import type { Database } from '../../sql/database.js';
 import { isUnavailable } from '../../sql/db-errors.js';
 import { findVeeMeters } from '../../sql/vee.repository.js';
 import { claimQueue, finishQueue, parkQueue, queueStats, type QueueEntry } from '../../sql/vee-queue.repository.js';
+import type { IngestListeners } from '../ingest-listeners.js';
 import { runVee, type VeeRunResult, type VeeTarget } from './runner.js';
 
 /** Structurally the logger `mdm serve` hands its components (a pino child). */
@@ -12,6 +13,8 @@ export type WorkerLog = ComponentLog;
 
 export interface VeeWorkerOptions {
   readonly database: Database;
+  /** What the runs trigger (VEE alarms; cli/ wires it). */
+  readonly listeners?: IngestListeners;
   readonly timers?: Timers;
   readonly now?: () => number;
   /** Queue entries (meter/channel/day) claimed per round (default 500). */
@@ -127,7 +130,7 @@ export function createVeeWorker(opts: VeeWorkerOptions): VeeWorker {
   /** Validates entries (their targets): the result, or the error when it failed for a reason an item can cause (an unreachable database throws). */
   async function validate(entries: readonly QueueEntry[], nowMs: number, onAlarmFailures: (r: VeeRunResult) => void): Promise<{ ok: true; r: VeeRunResult } | { ok: false; err: unknown }> {
     try {
-      const r = await runVee(database, queueTargets(entries, REGISTER_CHANNELS), { nowMs });
+      const r = await runVee(database, queueTargets(entries, REGISTER_CHANNELS), { nowMs, listeners: opts.listeners });
       onAlarmFailures(r);
       return { ok: true, r };
     } catch (err) {
@@ -242,6 +245,6 @@ export function createVeeWorker(opts: VeeWorkerOptions): VeeWorker {
 }
 
 /** `mdm serve` component factory (cli/components.ts). */
-export function veeComponent(ctx: { database: Database }): VeeWorker {
-  return createVeeWorker({ database: ctx.database });
+export function veeComponent(ctx: { database: Database; listeners?: IngestListeners }): VeeWorker {
+  return createVeeWorker({ database: ctx.database, listeners: ctx.listeners });
 }

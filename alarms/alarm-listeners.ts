@@ -1,0 +1,17 @@
+import { eventAlarms } from './events.js';
+import { evaluateReadingAlarms } from './readings.js';
+import { veeIssueAlarms } from './vee-alarms.js';
+
+/**
+ * What alarms/ does when ingest stores data, as ingest's listeners
+ * (ingest/ingest-listeners.ts IngestListeners; alarms/ does not import
+ * ingest/, the shapes match): threshold and silence rules on every stored
+ * batch of readings, the alarm lifecycle of meter events in their
+ * transaction, VEE alarms for the fail issues a validation run creates.
+ * cli/ (components, file imports) and api/ (buildApp) pass it in.
+ */
+export const ALARM_LISTENERS = {
+  readingsStored: evaluateReadingAlarms,
+  eventsStored: eventAlarms,
+  veeIssuesStoring: veeIssueAlarms,
+} as const;

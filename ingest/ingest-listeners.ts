@@ -1,0 +1,36 @@
+import type { MeterFailure } from '../models/failing-items.js';
+import type { NormalizedReading } from '../models/reading.js';
+import type { LifecycleCounts } from '../sql/alarm.repository.js';
+import type { Database, Session } from '../sql/database.js';
+import type { MeterEventRow } from '../sql/event.repository.js';
+
+/**
+ * What runs when ingest has stored data, passed in by whoever builds the
+ * ingest path (cli/ and api/ wire alarms/alarm-listeners.ts ALARM_LISTENERS:
+ * alarm rules on values, the alarm lifecycle of events, VEE alarms), so
+ * that ingest never imports a room above it. Each is optional: without it
+ * the data is stored and nothing more happens. A listener that throws fails
+ * the ingest call the way the stored data's own write would.
+ */
+export interface IngestListeners {
+  /**
+   * After a batch of readings is stored (every transport; ingestReadings,
+   * ingestMessages), in a transaction of its own. `meters`: the batch's
+   * meters as the pipeline looked them up.
+   */
+  readonly readingsStored?: (database: Database, rows: readonly NormalizedReading[], meters: Iterable<{ readonly id: number; readonly group: string | null }>) => Promise<unknown>;
+  /**
+   * Meter events (recordEvents): called before the events' transaction (to
+   * load what it needs outside it); the step it returns runs inside that
+   * transaction on the events stored now (not the ones stored already), and
+   * its counts are what recordEvents reports under `alarms`.
+   */
+  readonly eventsStored?: (database: Database) => Promise<(s: Session, stored: readonly MeterEventRow[]) => Promise<LifecycleCounts>>;
+  /**
+   * A VEE run's batch is about to store its issues (runVee): the step it
+   * returns (undefined: nothing to do) runs after the issues and notes are
+   * stored, on the batch's meters, and sees only the issues stored in
+   * between. Meters it failed for come back in `failed`.
+   */
+  readonly veeIssuesStoring?: (database: Database) => Promise<((meterIds: readonly number[]) => Promise<{ readonly failed?: readonly MeterFailure[] }>) | undefined>;
+}
