@@ -1,6 +1,7 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../models/api-key.js';
+import { ERRORS } from '../models/errors.js';
 import { testApp, type TestApp } from './api-helpers.js';
 import { pageOf, withinBytes } from '../api/list-budget.js';
 import { recordDeadLetters } from '../sql/dead-letter.repository.js';
@@ -337,6 +338,7 @@ function expectRefused(res: LightMyRequestResponse, rowWise: boolean): void {
     expect(res.statusCode, res.body.slice(0, 500)).toBeLessThan(500);
     const body = res.json() as { error?: unknown; message?: unknown };
     expect(typeof body.error, res.body.slice(0, 500)).toBe('string');
+    expect(Object.keys(ERRORS), res.body.slice(0, 500)).toContain(body.error);
     expect(typeof body.message).toBe('string');
     return;
   }
@@ -433,6 +435,12 @@ describe.each(FLAVOURS.filter((f) => f !== 'timescaledb'))('JSON depth, NUL in U
     const res = await t.app.inject({ method: 'POST', url: '/v1/readings', headers: { ...t.auth('gateway'), 'content-type': 'application/x-ndjson' }, payload });
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json()).toMatchObject({ accepted: 2, rejected: [{ index: 1, reason: expect.stringContaining('deeper than 32 levels') }] });
+  });
+
+  it('a body nested deeper than 32 levels is 400 MDM_ERR_BAD_REQUEST on a route that stores one object', async () => {
+    const res = await t.app.inject({ method: 'PUT', url: '/v1/portfolios/P9', headers: { ...t.auth('admin'), 'content-type': 'application/json' }, payload: `{"area":${DEEP(40)}}` });
+    expect(res.statusCode, res.body).toBe(400);
+    expect(res.json()).toMatchObject({ error: 'MDM_ERR_BAD_REQUEST', message: expect.stringContaining('deeper than 32 levels') });
   });
 
   it('depth at the limit is still parsed (the limit counts levels, not characters)', async () => {

@@ -265,6 +265,9 @@ describe.each(FLAVOURS)('readings queries and aggregates (%s)', (flavour) => {
         expect(res.statusCode, JSON.stringify(params)).toBe(400);
         expect(res.json().message).toMatch(message);
       }
+      const listed = await aggregate({ meters: Array.from({ length: 5001 }, (_, i) => `M${i}`).join(','), ...feb10, interval: 'day' });
+      expect([listed.statusCode, listed.json().error]).toEqual([400, 'MDM_ERR_TOO_MANY_METERS']);
+      expect(listed.json().message).toMatch(/lists 5001 ids; the limit is 5000: put the meters in a group or portfolio/);
       expect((await aggregate({ group: 'grp', ...feb10, interval: 'day' }, 'gateway')).statusCode).toBe(403);
       expect((await aggregate({ group: 'grp', ...feb10, interval: 'day' }, 'billing')).statusCode).toBe(200);
       expect((await t.app.inject({ method: 'GET', url: `/v1/aggregate?${q({ group: 'grp', ...feb10, interval: 'day' })}` })).statusCode).toBe(401);

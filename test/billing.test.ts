@@ -282,9 +282,12 @@ describe.each(FLAVOURS)('billing API (%s)', (flavour) => {
     expect(changes['maxDemand.at']).toEqual({ closed: SPIKE, current: '2026-01-05T10:00:00+03:00' });
     expect(body.closedDataVersion < body.dataVersion).toBe(true);
 
-    expect((await get('/v1/billing/periods/2026-02/corrections')).statusCode).toBe(404);
+    const open = await get('/v1/billing/periods/2026-02/corrections');
+    expect(open.statusCode).toBe(404);
+    expect(open.json().error).toBe('MDM_ERR_PERIOD_NOT_CLOSED');
     const unfinished = await t.app.inject({ method: 'POST', url: `/v1/billing/periods/2099-01/close`, headers: t.auth('admin') });
     expect(unfinished.statusCode).toBe(422);
+    expect(unfinished.json().error).toBe('MDM_ERR_PERIOD_NOT_ENDED');
   });
 
   it('serves CSV', async () => {

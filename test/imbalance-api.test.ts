@@ -347,19 +347,25 @@ describe.each(FLAVOURS)('market data and imbalance (%s)', (flavour) => {
     expect((await put('/v1/market/prices', { area: 'TR', currency: 'TRY', prices: [{ start: h1, ptf: 1, smf: 1 }], extra: 1 })).statusCode).toBe(400);
     const eur = await put('/v1/market/prices', { area: 'TR', currency: 'EUR', prices: [{ start: h1, ptf: 1, smf: 1 }] });
     expect(eur.statusCode).toBe(409);
+    expect(eur.json().error).toBe('MDM_ERR_CURRENCY_MISMATCH');
     expect((await put('/v1/market/prices', { area: 'TR', currency: 'TRY', prices: [{ start: h1, ptf: 1, smf: 1 }] }, 'trader')).statusCode).toBe(403);
     expect((await get('/v1/market/prices?area=TR&from=2026-03-01T00:00:00Z&to=2026-03-03T00:00:00Z', 'viewer')).statusCode).toBe(403);
     expect((await get('/v1/imbalance/meters?portfolio=P&period=2026-03', 'billing')).statusCode).toBe(403);
 
     const unknown = await put('/v1/market/positions', { portfolio: 'NOPE', positions: [{ start: h1, dayAhead: 1 }] });
     expect(unknown.statusCode).toBe(404);
+    expect(unknown.json().error).toBe('MDM_ERR_UNKNOWN_PORTFOLIO');
     const csv = await putCsv('/v1/market/positions?portfolio=P', `start,bilateral,dayAhead,intraday\n${h1},1,x,\n${h2},1,,\n`);
     expect(csv.statusCode).toBe(400);
+    expect(csv.json().error).toBe('MDM_ERR_INVALID_ROWS');
     expect(csv.json().details.rejected).toEqual([{ index: 2, reason: 'dayAhead "x" is not a number (MWh, decimal point)' }]);
-    expect((await putCsv('/v1/market/positions?portfolio=P', 'when,mwh\n')).statusCode).toBe(400);
+    const header = await putCsv('/v1/market/positions?portfolio=P', 'when,mwh\n');
+    expect([header.statusCode, header.json().error]).toEqual([400, 'MDM_ERR_CSV_FORMAT']);
     expect((await get('/v1/imbalance/meters?portfolio=P&period=2026-13')).statusCode).toBe(400);
-    expect((await get('/v1/imbalance/meters?portfolio=NOPE&period=2026-03')).statusCode).toBe(404);
-    expect((await get(`/v1/imbalance?portfolio=P&from=${encodeURIComponent('2026-03-02T00:30:00+03:00')}&to=${encodeURIComponent(h4)}`)).statusCode).toBe(400);
+    const noPortfolio = await get('/v1/imbalance/meters?portfolio=NOPE&period=2026-03');
+    expect([noPortfolio.statusCode, noPortfolio.json().error]).toEqual([404, 'MDM_ERR_UNKNOWN_PORTFOLIO']);
+    const halfHour = await get(`/v1/imbalance?portfolio=P&from=${encodeURIComponent('2026-03-02T00:30:00+03:00')}&to=${encodeURIComponent(h4)}`);
+    expect([halfHour.statusCode, halfHour.json().error]).toEqual([400, 'MDM_ERR_MISALIGNED_TIME']);
 
     const positions = (await get(`/v1/market/positions?portfolio=P&from=${encodeURIComponent(h1)}&to=${encodeURIComponent(h4)}&format=csv`)).body;
     expect(positions).toBe(`start,bilateral,dayAhead,intraday\n${h1},5,5,0\n${h2},0,4,0\n${h3},0,0,3\n`);
