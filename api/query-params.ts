@@ -4,8 +4,9 @@ import { storedInstant } from '../models/input-schemas.js';
 import { DAY_MS, parseInstant } from '../models/time.js';
 
 /**
- * Query-string checks shared by the readings and aggregate routes. Each throws
- * MDM_ERR_VALIDATION (400) with a reason that says how to fix the request.
+ * Query-string checks shared by the readings and aggregate routes. Each throws a
+ * 400 with a reason that says how to fix the request: MDM_ERR_UNKNOWN_CHANNEL,
+ * MDM_ERR_RANGE_INVERTED, MDM_ERR_RANGE_TOO_LONG, else MDM_ERR_VALIDATION.
  */
 
 export type SeriesInterval = 'raw' | 'hour' | 'day' | 'month';
