@@ -46,6 +46,13 @@ const SLOW_CLAIM_MS = 25;
 /** …which are refreshed at most this often. */
 const ANALYZE_EVERY_MS = 10_000;
 
+/** Delivery ends since start, for the probe. */
+interface DeliveryCounts {
+  delivered: number;
+  failed: number;
+  retried: number;
+}
+
 /**
  * The hook dispatcher, a `mdm serve` component: claims due deliveries from
  * the outbox (hook_deliveries, filled in the alarm change's transaction),
@@ -72,98 +79,10 @@ export function createHookDispatcher(opts: HookDispatcherOptions): HookDispatche
   const queued: DeliveryToSend[] = [];
   /** Attempt ends being written. */
   const recording = new Set<Promise<void>>();
-  let delivered = 0;
-  let failed = 0;
-  let retried = 0;
+  const counts: DeliveryCounts = { delivered: 0, failed: 0, retried: 0 };
   let lastError: string | undefined;
-  /** Attempt ends waiting to be written, in one statement per flush. */
-  let toRecord: { record: AttemptRecord; done: (recorded: boolean) => void; fail: (err: Error) => void }[] = [];
-  let flushing = false;
-  let lastAnalyze = -Infinity;
-
-  async function flush(): Promise<void> {
-    if (flushing) return;
-    flushing = true;
-    try {
-      while (toRecord.length) {
-        const batch = toRecord;
-        toRecord = [];
-        try {
-          const recorded = await recordAttempts(
-            database,
-            batch.map((b) => b.record),
-          );
-          for (const b of batch) b.done(recorded.has(b.record.id));
-        } catch (err) {
-          if (isUnavailable(err) || batch.length === 1) {
-            for (const b of batch) b.fail(err as Error);
-            continue;
-          }
-          // One attempt end the database refuses (issue 11) must not send the others' deliveries again: each on its own.
-          for (const b of batch) {
-            try {
-              b.done((await recordAttempts(database, [b.record])).has(b.record.id));
-            } catch (e) {
-              b.fail(e as Error);
-            }
-          }
-        }
-      }
-    } finally {
-      flushing = false;
-    }
-  }
-
-  /** Queues an attempt's end for the next flush; resolves to false when the claim had run out. */
-  function record(r: AttemptRecord): Promise<boolean> {
-    return new Promise<boolean>((done, fail) => {
-      toRecord.push({ record: r, done, fail });
-      void flush();
-    });
-  }
-
-  async function attempt(d: DeliveryToSend): Promise<AttemptOutcome> {
-    const sentAt = Date.now();
-    let body: string;
-    let headers: Record<string, string>;
-    try {
-      body = deliveryBody(d, sentAt);
-      headers = deliveryHeaders(d, body, sentAt);
-    } catch (err) {
-      // A stored transition the body cannot be built from (issue 11): this delivery fails after its attempts, the others go on.
-      return { kind: 'network', message: `the delivery could not be built from its stored transition: ${(err as Error)?.message ?? String(err)}` };
-    }
-    const signal = opts.requestTimeout ? opts.requestTimeout(opts.timeoutMs) : AbortSignal.timeout(opts.timeoutMs);
-    try {
-      const res = await transport!.post(d.url, headers, body, signal);
-      return { kind: 'response', status: res.status, retryAfter: res.retryAfter, text: res.text || undefined };
-    } catch (err) {
-      if (signal.aborted) return { kind: 'timeout', timeoutMs: opts.timeoutMs };
-      const e = err as Error & { code?: string };
-      return { kind: 'network', message: e.code && !e.message.includes(e.code) ? `${e.code}: ${e.message}` : e.message };
-    }
-  }
-
-  /** Records how an attempt ended (batched with other ends, see flush). */
-  async function finish(d: DeliveryToSend, outcome: AttemptOutcome): Promise<void> {
-    const step = nextStep(outcome, d.attempts, opts, Date.now(), random);
-    const httpStatus = outcome.kind === 'response' ? outcome.status : null;
-    // A receiver's answer may hold NUL, which a text column refuses: the error would never be recorded.
-    const error = step.status === 'delivered' ? null : step.error.replace(/\u0000/g, '');
-    const recorded = await record({ id: d.id, attempt: d.attempts, status: step.status, delayMs: step.status === 'pending' ? step.delayMs : 0, httpStatus, error });
-    if (!recorded) {
-      log.warn({ delivery: d.id, attempt: d.attempts }, 'hooks: the claim ran out before the attempt ended; another dispatcher owns the delivery now');
-      return;
-    }
-    if (step.status === 'delivered') delivered++;
-    else if (step.status === 'failed') {
-      failed++;
-      log.warn({ delivery: d.id, hook: d.hookId, alarm: d.alarmId, transition: d.transition, attempts: d.attempts, error }, 'hooks: delivery failed');
-    } else {
-      retried++;
-      log.debug({ delivery: d.id, hook: d.hookId, attempt: d.attempts, retryInMs: step.delayMs, error }, 'hooks: delivery will be retried');
-    }
-  }
+  const { record } = attemptRecorder(database);
+  const refreshStatistics = statisticsRefresher(database);
 
   /**
    * Sends a claimed delivery. Its slot is free once the request has ended;
@@ -171,9 +90,9 @@ export function createHookDispatcher(opts: HookDispatcherOptions): HookDispatche
    * neither it nor the alarm's next transition can be claimed in between).
    */
   function track(d: DeliveryToSend): void {
-    const request: Promise<void> = attempt(d)
+    const request: Promise<void> = sendAttempt(transport!.post, d, opts)
       .then((outcome) => {
-        const rec: Promise<void> = finish(d, outcome)
+        const rec: Promise<void> = finishAttempt(d, outcome, { policy: opts, random, record, log, counts })
           .catch((err: Error) => {
             lastError = err.message;
             log.error({ delivery: d.id, err: err.message }, 'hooks: recording a delivery attempt failed; the delivery is retried after its claim runs out');
@@ -197,21 +116,17 @@ export function createHookDispatcher(opts: HookDispatcherOptions): HookDispatche
     while (running && inFlight.size < opts.concurrency && queued.length) track(queued.shift()!);
   }
 
+  /** Claims and starts deliveries until a claim finds fewer than it had room for. */
   async function pump(): Promise<void> {
     do {
       again = false;
       startQueued();
-      // Claim up to one round ahead, so that a freed slot does not wait for a database round trip;
-      // in batches of at least half a round while some are queued (one claim statement per batch, not per slot).
-      const room = 2 * opts.concurrency - inFlight.size - queued.length;
-      if (!running || room <= 0 || (queued.length > 0 && room < Math.ceil(opts.concurrency / 2))) return;
+      const room = claimRoom(opts.concurrency, inFlight.size, queued.length);
+      if (!running || room === 0) return;
       const t0 = performance.now();
       const claimed = await claimDeliveries(database, { limit: room, leaseMs });
       lastError = undefined;
-      if (performance.now() - t0 > SLOW_CLAIM_MS && performance.now() - lastAnalyze > ANALYZE_EVERY_MS) {
-        lastAnalyze = performance.now();
-        await analyzeOutbox(database);
-      }
+      await refreshStatistics(performance.now() - t0);
       queued.push(...claimed);
       startQueued();
       if (claimed.length === room) again = true; // probably more waiting
@@ -241,23 +156,7 @@ export function createHookDispatcher(opts: HookDispatcherOptions): HookDispatche
 
   return {
     name: 'hooks',
-    probe: {
-      name: 'hooks',
-      async check() {
-        const s = await deliveryStats(database);
-        return {
-          ok: running && lastError === undefined,
-          pending: s.pending,
-          failed: s.failed,
-          oldestPendingAt: s.oldestPending ? new Date(s.oldestPending).toISOString() : null,
-          inFlight: inFlight.size,
-          delivered,
-          retried,
-          gaveUp: failed,
-          ...(lastError ? { error: lastError } : {}),
-        };
-      },
-    },
+    probe: { name: 'hooks', check: () => probeReport(database, () => ({ running, inFlight: inFlight.size, counts, lastError })) },
     async start(l) {
       log = l ?? silent;
       transport = opts.post ? { post: opts.post, close() {} } : createHttpPost({ maxSockets: opts.concurrency });
@@ -269,16 +168,162 @@ export function createHookDispatcher(opts: HookDispatcherOptions): HookDispatche
       if (timer !== undefined) clearTimeout(timer);
       timer = undefined;
       await pumping;
-      const unsent = queued.splice(0);
-      await releaseClaims(database, unsent).catch((err: Error) =>
-        log.warn({ err: err.message, deliveries: unsent.length }, 'hooks: releasing unsent claims failed; they go out once their claims run out'),
-      );
+      await releaseUnsent(database, queued.splice(0), log);
       await Promise.allSettled([...inFlight]);
       await Promise.allSettled([...recording]);
       transport?.close();
     },
     wake,
   };
+}
+
+/**
+ * How many deliveries to claim now: up to one round ahead of the slots, so
+ * that a freed slot does not wait for a database round trip; while some are
+ * queued, in batches of at least half a round (one claim statement per
+ * batch, not per slot). 0: not now.
+ */
+function claimRoom(concurrency: number, inFlight: number, queued: number): number {
+  const room = 2 * concurrency - inFlight - queued;
+  return room <= 0 || (queued > 0 && room < Math.ceil(concurrency / 2)) ? 0 : room;
+}
+
+/** After a claim that took `claimMs`: a slow one refreshes the planner statistics (analyzeOutbox), at most every ANALYZE_EVERY_MS. */
+function statisticsRefresher(database: Database): (claimMs: number) => Promise<void> {
+  let lastAnalyze = -Infinity;
+  return async (claimMs) => {
+    if (claimMs > SLOW_CLAIM_MS && performance.now() - lastAnalyze > ANALYZE_EVERY_MS) {
+      lastAnalyze = performance.now();
+      await analyzeOutbox(database);
+    }
+  };
+}
+
+/**
+ * Writes attempt ends: `record` queues one and resolves to false when its
+ * claim had run out. Ends arriving while a write runs go together in the
+ * next statement. When a batch is refused (not for an unreachable
+ * database), each end is written on its own, so that one end the database
+ * refuses (issue 11) does not send the others' deliveries again.
+ */
+function attemptRecorder(database: Database): { record(r: AttemptRecord): Promise<boolean> } {
+  let toRecord: { record: AttemptRecord; done: (recorded: boolean) => void; fail: (err: Error) => void }[] = [];
+  let flushing = false;
+
+  async function flush(): Promise<void> {
+    if (flushing) return;
+    flushing = true;
+    try {
+      while (toRecord.length) {
+        const batch = toRecord;
+        toRecord = [];
+        try {
+          const recorded = await recordAttempts(
+            database,
+            batch.map((b) => b.record),
+          );
+          for (const b of batch) b.done(recorded.has(b.record.id));
+        } catch (err) {
+          if (isUnavailable(err) || batch.length === 1) {
+            for (const b of batch) b.fail(err as Error);
+            continue;
+          }
+          for (const b of batch) {
+            try {
+              b.done((await recordAttempts(database, [b.record])).has(b.record.id));
+            } catch (e) {
+              b.fail(e as Error);
+            }
+          }
+        }
+      }
+    } finally {
+      flushing = false;
+    }
+  }
+
+  return {
+    record: (r) =>
+      new Promise<boolean>((done, fail) => {
+        toRecord.push({ record: r, done, fail });
+        void flush();
+      }),
+  };
+}
+
+/** One POST of a delivery (body and signature built now), as an outcome: the response, a timeout or a network error. Never throws. */
+async function sendAttempt(post: HttpPost, d: DeliveryToSend, o: Pick<HookDispatcherOptions, 'timeoutMs' | 'requestTimeout'>): Promise<AttemptOutcome> {
+  const sentAt = Date.now();
+  let body: string;
+  let headers: Record<string, string>;
+  try {
+    body = deliveryBody(d, sentAt);
+    headers = deliveryHeaders(d, body, sentAt);
+  } catch (err) {
+    // A stored transition the body cannot be built from (issue 11): this delivery fails after its attempts, the others go on.
+    return { kind: 'network', message: `the delivery could not be built from its stored transition: ${(err as Error)?.message ?? String(err)}` };
+  }
+  const signal = o.requestTimeout ? o.requestTimeout(o.timeoutMs) : AbortSignal.timeout(o.timeoutMs);
+  try {
+    const res = await post(d.url, headers, body, signal);
+    return { kind: 'response', status: res.status, retryAfter: res.retryAfter, text: res.text || undefined };
+  } catch (err) {
+    if (signal.aborted) return { kind: 'timeout', timeoutMs: o.timeoutMs };
+    const e = err as Error & { code?: string };
+    return { kind: 'network', message: e.code && !e.message.includes(e.code) ? `${e.code}: ${e.message}` : e.message };
+  }
+}
+
+/** Records how an attempt ended (delivered, retried later, failed; batched with other ends by the recorder), counts and logs it. */
+async function finishAttempt(
+  d: DeliveryToSend,
+  outcome: AttemptOutcome,
+  c: { readonly policy: RetryPolicy; readonly random: () => number; readonly record: (r: AttemptRecord) => Promise<boolean>; readonly log: DispatcherLog; readonly counts: DeliveryCounts },
+): Promise<void> {
+  const step = nextStep(outcome, d.attempts, c.policy, Date.now(), c.random);
+  const httpStatus = outcome.kind === 'response' ? outcome.status : null;
+  // A receiver's answer may hold NUL, which a text column refuses: the error would never be recorded.
+  const error = step.status === 'delivered' ? null : step.error.replace(/\u0000/g, '');
+  const recorded = await c.record({ id: d.id, attempt: d.attempts, status: step.status, delayMs: step.status === 'pending' ? step.delayMs : 0, httpStatus, error });
+  if (!recorded) {
+    c.log.warn({ delivery: d.id, attempt: d.attempts }, 'hooks: the claim ran out before the attempt ended; another dispatcher owns the delivery now');
+    return;
+  }
+  if (step.status === 'delivered') c.counts.delivered++;
+  else if (step.status === 'failed') {
+    c.counts.failed++;
+    c.log.warn({ delivery: d.id, hook: d.hookId, alarm: d.alarmId, transition: d.transition, attempts: d.attempts, error }, 'hooks: delivery failed');
+  } else {
+    c.counts.retried++;
+    c.log.debug({ delivery: d.id, hook: d.hookId, attempt: d.attempts, retryInMs: step.delayMs, error }, 'hooks: delivery will be retried');
+  }
+}
+
+/** What the probe reports: the outbox (pending, failed, oldest pending) and this dispatcher's state (`now`, read once the outbox figures are in). */
+async function probeReport(
+  database: Database,
+  now: () => { readonly running: boolean; readonly inFlight: number; readonly counts: Readonly<DeliveryCounts>; readonly lastError: string | undefined },
+): Promise<{ ok: boolean; [k: string]: unknown }> {
+  const s = await deliveryStats(database);
+  const live = now();
+  return {
+    ok: live.running && live.lastError === undefined,
+    pending: s.pending,
+    failed: s.failed,
+    oldestPendingAt: s.oldestPending ? new Date(s.oldestPending).toISOString() : null,
+    inFlight: live.inFlight,
+    delivered: live.counts.delivered,
+    retried: live.counts.retried,
+    gaveUp: live.counts.failed,
+    ...(live.lastError ? { error: live.lastError } : {}),
+  };
+}
+
+/** On stop: claimed deliveries not sent yet go back to the outbox now instead of once their claims run out. */
+async function releaseUnsent(database: Database, unsent: readonly DeliveryToSend[], log: DispatcherLog): Promise<void> {
+  await releaseClaims(database, unsent).catch((err: Error) =>
+    log.warn({ err: err.message, deliveries: unsent.length }, 'hooks: releasing unsent claims failed; they go out once their claims run out'),
+  );
 }
 
 /** `mdm serve` component factory (cli/components.ts); HOOK_CONCURRENCY=0 turns it off. */
