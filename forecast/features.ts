@@ -209,51 +209,35 @@ export interface FeatureFrame {
  * @example buildFeatures(s, ctx, { fromMs: s.startMs, toMs: ctx.dataCutoff }) // training rows
  */
 export function buildFeatures(series: SeriesData, ctx: FitContext, range: { fromMs: number; toMs: number }, opts: FeatureOptions = {}): FeatureFrame {
-  const hddBase = opts.hddBase ?? 15.5;
-  const cddBase = opts.cddBase ?? 22;
-  const eveFrom = opts.eveAfternoonFrom ?? 13;
   const gap = opts.cutoffGapMs ?? dayAheadGapMs(series, ctx);
-  const withLags = opts.lags ?? true;
   const offset = Math.round((range.fromMs - series.startMs) / H);
   if (offset < 0) throw new Error(`feature range starts before the series (${new Date(range.fromMs).toISOString()} < ${new Date(series.startMs).toISOString()})`);
   const rows = Math.max(0, Math.round((range.toMs - range.fromMs) / H));
   const end = offset + rows;
   const cal = calendarColumns(series.timezone, ctx.country, series.startMs, end);
-  const v = series.values;
   const known = knownCount(series, ctx.dataCutoff);
 
-  // Prefix sums over known values (NaN → 0) and their counts: O(1) rolling means.
-  const ps = new Float64Array(known + 1);
-  const pc = new Uint32Array(known + 1);
-  for (let j = 0; j < known; j++) {
-    const x = v[j];
-    const ok = x === x;
-    ps[j + 1] = ps[j] + (ok ? x : 0);
-    pc[j + 1] = pc[j] + (ok ? 1 : 0);
-  }
-  const mean = (from: number, to: number) => {
-    if (from < 0) from = 0;
-    if (to <= from) return NaN;
-    const c = pc[to] - pc[from];
-    return c ? (ps[to] - ps[from]) / c : NaN;
+  const columns = emptyColumns(rows);
+  if (opts.lags ?? true) fillLagColumns(columns, series, cal, known, gap, offset);
+  else for (const name of LAG_COLUMNS) columns[name].fill(NaN);
+  fillTemperatureColumns(columns, carriedTemperature(series.temperature, end), offset, opts.hddBase ?? 15.5, opts.cddBase ?? 22);
+  return {
+    id: series.id,
+    fromMs: series.startMs + offset * H,
+    rows,
+    offset,
+    calendar: calendarView(cal, offset, end),
+    columns,
+    ...targetColumns(series, cal, known, offset, rows, opts.eveAfternoonFrom ?? 13),
   };
+}
 
-  // Temperature, carried forward up to 24 h, and its 24 h mean.
-  const T = series.temperature;
-  const tempAll = new Float64Array(end);
-  let last = NaN,
-    lastAt = -Infinity;
-  for (let j = 0; j < end; j++) {
-    const x = T && j < T.length ? T[j] : NaN;
-    if (x === x) {
-      last = x;
-      lastAt = j;
-      tempAll[j] = x;
-    } else tempAll[j] = j - lastAt <= 24 ? last : NaN;
-  }
+/** The columns built from the series' own values (lags and rolling means); NaN when a model asks for none. */
+const LAG_COLUMNS = ['lag1', 'lag2', 'lag7', 'lag14', 'lastSame', 'lastWeek', 'prevWeek', 'mean24', 'mean168'] as const;
 
+function emptyColumns(rows: number): Record<FrameColumn, Float64Array> {
   const col = () => new Float64Array(rows);
-  const columns: Record<FrameColumn, Float64Array> = {
+  return {
     temp: col(),
     temp24: col(),
     hdd: col(),
@@ -268,51 +252,105 @@ export function buildFeatures(series: SeriesData, ctx: FitContext, range: { from
     mean24: col(),
     mean168: col(),
   };
-  const y = new Float64Array(rows);
-  const estimated = new Uint8Array(rows);
-  const eveAfternoon = new Uint8Array(rows);
-  let tSum = 0,
-    tCount = 0; // rolling 24 h temperature window ending at j
-  for (let j = Math.max(0, offset - 23); j < offset; j++) if (tempAll[j] === tempAll[j]) (tSum += tempAll[j]), tCount++;
+}
 
+/** Prefix sums over the known values (NaN → 0) and their counts: O(1) rolling means. */
+interface KnownPrefix {
+  readonly sum: Float64Array;
+  readonly count: Uint32Array;
+}
+
+function knownPrefix(v: ArrayLike<number>, known: number): KnownPrefix {
+  const sum = new Float64Array(known + 1);
+  const count = new Uint32Array(known + 1);
+  for (let j = 0; j < known; j++) {
+    const x = v[j];
+    const ok = x === x;
+    sum[j + 1] = sum[j] + (ok ? x : 0);
+    count[j + 1] = count[j] + (ok ? 1 : 0);
+  }
+  return { sum, count };
+}
+
+/** Mean of the known values at grid indexes [from, to) (from clamped at 0), NaN if none. */
+function knownMean(p: KnownPrefix, from: number, to: number): number {
+  if (from < 0) from = 0;
+  if (to <= from) return NaN;
+  const c = p.count[to] - p.count[from];
+  return c ? (p.sum[to] - p.sum[from]) / c : NaN;
+}
+
+/** Value at the same local hour `k` days before row `i`, NaN when missing or not among the first `avail` values. */
+function sameHourValue(cal: CalendarColumns, v: ArrayLike<number>, i: number, k: number, avail: number): number {
+  const j = sameHourIndex(cal, i, k);
+  return j >= 0 && j < avail ? v[j] : NaN;
+}
+
+/**
+ * Lags and rolling means of the frame's rows (grid hours offset, offset + 1, …): each row sees the
+ * values known at its own emulated cut-off (its local day's start − gapMs,
+ * capped by ctx.dataCutoff through `known` and by the row's own start).
+ */
+function fillLagColumns(columns: Record<FrameColumn, Float64Array>, series: SeriesData, cal: CalendarColumns, known: number, gapMs: number, offset: number): void {
+  const v = series.values;
+  const prefix = knownPrefix(v, known);
   let rowCutDay = NaN,
     avail = 0,
     m24 = NaN,
     m168 = NaN;
-  for (let r = 0; r < rows; r++) {
+  for (let r = 0; r < columns.lag1.length; r++) {
     const i = offset + r;
-    if (withLags) {
-      // Known values for this row: up to its emulated cut-off, never its own hour or later.
-      if (cal.dayStartMs[i] !== rowCutDay) {
-        rowCutDay = cal.dayStartMs[i];
-        avail = Math.min(known, Math.floor((rowCutDay - gap - series.startMs) / H));
-        if (avail < 0) avail = 0;
-        m24 = mean(avail - 24, avail);
-        m168 = mean(avail - 168, avail);
-      }
-      const a = Math.min(avail, i);
-      const at = (k: number) => {
-        const j = sameHourIndex(cal, i, k);
-        return j >= 0 && j < a ? v[j] : NaN;
-      };
-      columns.lag1[r] = at(1);
-      columns.lag2[r] = at(2);
-      columns.lag7[r] = at(7);
-      columns.lag14[r] = at(14);
-      let ls = NaN;
-      for (let k = 1; k <= 14 && ls !== ls; k++) ls = at(k);
-      columns.lastSame[r] = ls;
-      let lw = NaN,
-        pw = NaN,
-        k = 7;
-      for (; k <= 56 && lw !== lw; k += 7) lw = at(k);
-      for (; k <= 56 && pw !== pw; k += 7) pw = at(k);
-      columns.lastWeek[r] = lw;
-      columns.prevWeek[r] = pw;
-      columns.mean24[r] = a === avail ? m24 : mean(a - 24, a);
-      columns.mean168[r] = a === avail ? m168 : mean(a - 168, a);
+    // Known values for this row: up to its emulated cut-off, never its own hour or later.
+    if (cal.dayStartMs[i] !== rowCutDay) {
+      rowCutDay = cal.dayStartMs[i];
+      avail = Math.min(known, Math.floor((rowCutDay - gapMs - series.startMs) / H));
+      if (avail < 0) avail = 0;
+      m24 = knownMean(prefix, avail - 24, avail);
+      m168 = knownMean(prefix, avail - 168, avail);
     }
+    const a = Math.min(avail, i);
+    columns.lag1[r] = sameHourValue(cal, v, i, 1, a);
+    columns.lag2[r] = sameHourValue(cal, v, i, 2, a);
+    columns.lag7[r] = sameHourValue(cal, v, i, 7, a);
+    columns.lag14[r] = sameHourValue(cal, v, i, 14, a);
+    let ls = NaN;
+    for (let k = 1; k <= 14 && ls !== ls; k++) ls = sameHourValue(cal, v, i, k, a);
+    columns.lastSame[r] = ls;
+    let lw = NaN,
+      pw = NaN,
+      k = 7;
+    for (; k <= 56 && lw !== lw; k += 7) lw = sameHourValue(cal, v, i, k, a);
+    for (; k <= 56 && pw !== pw; k += 7) pw = sameHourValue(cal, v, i, k, a);
+    columns.lastWeek[r] = lw;
+    columns.prevWeek[r] = pw;
+    columns.mean24[r] = a === avail ? m24 : knownMean(prefix, a - 24, a);
+    columns.mean168[r] = a === avail ? m168 : knownMean(prefix, a - 168, a);
+  }
+}
 
+/** Temperature of grid hours [0, end), carried forward up to 24 h over gaps, else NaN. */
+function carriedTemperature(T: ArrayLike<number> | undefined, end: number): Float64Array {
+  const tempAll = new Float64Array(end);
+  let last = NaN,
+    lastAt = -Infinity;
+  for (let j = 0; j < end; j++) {
+    const x = T && j < T.length ? T[j] : NaN;
+    if (x === x) {
+      last = x;
+      lastAt = j;
+      tempAll[j] = x;
+    } else tempAll[j] = j - lastAt <= 24 ? last : NaN;
+  }
+  return tempAll;
+}
+
+/** temp, its 24 h mean temp24 and the degree hours hdd / cdd of the frame's rows (grid hours offset, offset + 1, …). */
+function fillTemperatureColumns(columns: Record<FrameColumn, Float64Array>, tempAll: Float64Array, offset: number, hddBase: number, cddBase: number): void {
+  let tSum = 0,
+    tCount = 0; // rolling 24 h temperature window ending at j
+  for (let j = Math.max(0, offset - 23); j < offset; j++) if (tempAll[j] === tempAll[j]) (tSum += tempAll[j]), tCount++;
+  for (let r = 0; r < columns.temp.length; r++) {
+    const i = offset + r;
     const t = tempAll[i];
     if (t === t) (tSum += t), tCount++;
     const drop = i - 24;
@@ -321,36 +359,39 @@ export function buildFeatures(series: SeriesData, ctx: FitContext, range: { from
     columns.temp24[r] = tCount ? tSum / tCount : NaN;
     columns.hdd[r] = t === t ? Math.max(0, hddBase - t) : NaN;
     columns.cdd[r] = t === t ? Math.max(0, t - cddBase) : NaN;
+  }
+}
 
+/** Target y (NaN when missing or not known at the cut-off), its estimated flag and the eve-afternoon flag of rows [offset, offset + rows). */
+function targetColumns(series: SeriesData, cal: CalendarColumns, known: number, offset: number, rows: number, eveFrom: number): Pick<FeatureFrame, 'y' | 'estimated' | 'eveAfternoon'> {
+  const y = new Float64Array(rows);
+  const estimated = new Uint8Array(rows);
+  const eveAfternoon = new Uint8Array(rows);
+  const v = series.values;
+  for (let r = 0; r < rows; r++) {
+    const i = offset + r;
     y[r] = i < known ? v[i] : NaN;
     estimated[r] = series.estimated && i < series.estimated.length ? series.estimated[i] : 0;
     eveAfternoon[r] = cal.eve[i] && cal.hour[i] >= eveFrom ? 1 : 0;
   }
+  return { y, estimated, eveAfternoon };
+}
 
-  if (!withLags) for (const name of ['lag1', 'lag2', 'lag7', 'lag14', 'lastSame', 'lastWeek', 'prevWeek', 'mean24', 'mean168'] as const) columns[name].fill(NaN);
+/** The calendar of grid hours [offset, end) as views into the shared calendar. */
+function calendarView(cal: CalendarColumns, offset: number, end: number): FeatureFrame['calendar'] {
   const view = <A extends Uint8Array | Uint16Array | Int32Array | Int16Array | Float64Array>(x: A) => x.subarray(offset, end) as A;
   return {
-    id: series.id,
-    fromMs: series.startMs + offset * H,
-    rows,
-    offset,
-    calendar: {
-      hour: view(cal.hour),
-      weekday: view(cal.weekday),
-      month: view(cal.month),
-      dayOfYear: view(cal.dayOfYear),
-      dayType: view(cal.dayType),
-      holidayKind: view(cal.holidayKind),
-      eve: view(cal.eve),
-      eveReligious: view(cal.eveReligious),
-      localDay: view(cal.localDay),
-      offsetMin: view(cal.offsetMin),
-      dayStartMs: view(cal.dayStartMs),
-    },
-    columns,
-    y,
-    estimated,
-    eveAfternoon,
+    hour: view(cal.hour),
+    weekday: view(cal.weekday),
+    month: view(cal.month),
+    dayOfYear: view(cal.dayOfYear),
+    dayType: view(cal.dayType),
+    holidayKind: view(cal.holidayKind),
+    eve: view(cal.eve),
+    eveReligious: view(cal.eveReligious),
+    localDay: view(cal.localDay),
+    offsetMin: view(cal.offsetMin),
+    dayStartMs: view(cal.dayStartMs),
   };
 }
 
