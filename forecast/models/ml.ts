@@ -193,24 +193,80 @@ async function fitMl(series: readonly SeriesData[], ctx: FitContext, o: Options)
   const progress = ctx.onProgress ?? (() => {});
   const cutoff = Math.floor(ctx.dataCutoff / HOUR_MS) * HOUR_MS;
 
-  const gates = series.map((s) => mlGate(s, cutoff, o.minHistoryDays));
+  const { gates, usable, seriesFallback } = gateSeries(series, cutoff, o.minHistoryDays);
+  if (usable.length === 0) return fallbackModel(series, `too little history: ${gates.find((g) => g) ?? 'no series'}`, seriesFallback);
+
+  const features = [...o.columns, ...(o.hourOneHot ? HOUR_COLUMNS : [])];
+  const set = trainingSet(chunkMatrices(series, trainingChunks(series, usable, cutoff, o), cutoff, ctx, o.columns), o.columns.length, features.length, o.hourOneHot);
+  const validationRows = Math.floor(set.rows * o.validationShare);
+  if (set.rows < 500 || validationRows < 50) return fallbackModel(series, `too little history: ${set.rows} usable training rows (at least 500 needed)`, seriesFallback);
+  progress(0.05);
+
+  const net = await trainCalibrated(set, validationRows, o, progress);
+  const artefact: MlArtefact = {
+    format: ML_ARTEFACT_FORMAT,
+    topology: net.topology,
+    weights: net.weights,
+    features,
+    scaler: net.scaler,
+    levelDays: LEVEL_DAYS,
+    intervalAdjust: net.intervalAdjust,
+    country: ctx.country,
+    training: {
+      backend: net.backend,
+      seed: o.seed,
+      batchSize: net.batchSize,
+      series: series.length,
+      seriesUsed: usable.length,
+      rows: set.rows,
+      validationRows,
+      epochs: net.epochs,
+      stoppedBy: net.stoppedBy,
+      bestEpoch: net.bestEpoch,
+      trainLoss: net.trainLoss,
+      validationLoss: net.validationLoss,
+      intervalAdjust: net.intervalAdjust,
+      dataCutoff: new Date(cutoff).toISOString(),
+      trainSeconds: (Date.now() - started) / 1000,
+    },
+  };
+  progress(1);
+  return fittedFrom(artefact, series, ctx, { ...artefact.training, seriesFallback });
+}
+
+/** The quality gate of every series: why each one cannot be modelled (undefined when it can), the usable ones' indexes, and the reasons by series id. */
+function gateSeries(series: readonly SeriesData[], cutoff: number, minHistoryDays: number) {
+  const gates = series.map((s) => mlGate(s, cutoff, minHistoryDays));
   const usable = gates.map((g, i) => (g === undefined ? i : -1)).filter((i) => i >= 0);
   const seriesFallback = Object.fromEntries(gates.flatMap((g, i) => (g === undefined ? [] : [[series[i].id, g]])));
-  const fallback = (reason: string): MlFittedModel => ({
+  return { gates, usable, seriesFallback };
+}
+
+/** The model of a fit that did not train: info.fallback says why, every forecast is NaN (the engine falls back to profile/naive). */
+function fallbackModel(series: readonly SeriesData[], reason: string, seriesFallback: Record<string, string>): MlFittedModel {
+  return {
     kind: 'ml',
     info: { fallback: reason, seriesFallback },
     predict: async (h) => series.map(() => nanRows(h)),
-  });
-  if (usable.length === 0) return fallback(`too little history: ${gates.find((g) => g) ?? 'no series'}`);
+  };
+}
 
-  // Training rows: 24 h chunks [cutoff − (c+1) days, cutoff − c days) of each series' history,
-  // sampled when there are more than its share of maxTrainingRows (a global model over 1 000
-  // meters sees a few days of each). Chunks are built day by day over windowed views so every
-  // series on the same grid shares one calendar; rows are then ordered by time so the tail is
-  // the validation set.
+/** A training chunk: the 24 h [cutoff − (c+1) days, cutoff − c days) of series i. */
+interface TrainingChunk {
+  readonly c: number;
+  readonly i: number;
+}
+
+/**
+ * Training rows: 24 h chunks [cutoff − (c+1) days, cutoff − c days) of each series' history,
+ * sampled when there are more than its share of maxTrainingRows (a global model over 1 000
+ * meters sees a few days of each). Ordered day by day (c, then series), so that chunks are
+ * built over windowed views and every series on the same grid shares one calendar.
+ */
+function trainingChunks(series: readonly SeriesData[], usable: readonly number[], cutoff: number, o: Options): TrainingChunk[] {
   const random = seededRandom(o.seed);
   const perSeries = Math.max(24, Math.floor(o.maxTrainingRows / usable.length));
-  const work: { c: number; i: number }[] = [];
+  const work: TrainingChunk[] = [];
   for (const i of usable) {
     const s = series[i];
     const first = Math.max(s.startMs + 15 * DAY_MS, cutoff - o.historyDays * DAY_MS);
@@ -220,46 +276,80 @@ async function fitMl(series: readonly SeriesData[], ctx: FitContext, o: Options)
     for (const c of take === chunks ? Array.from({ length: chunks }, (_, k) => k) : sampleDistinct(chunks, take, random)) work.push({ c, i });
   }
   work.sort((x, y) => x.c - y.c || x.i - y.i);
-  const features = [...o.columns, ...(o.hourOneHot ? HOUR_COLUMNS : [])];
-  const cols = features.length;
-  const parts: { X: Float32Array; y: Float32Array; starts: Float64Array; rows: number; tz: string }[] = [];
-  let total = 0;
+  return work;
+}
+
+/** One chunk's known-target rows as featureMatrix gives them (scaled by the series' level), their hours and zone. */
+interface ChunkMatrix {
+  readonly X: Float32Array;
+  readonly y: Float32Array;
+  readonly starts: Float64Array;
+  readonly rows: number;
+  readonly tz: string;
+}
+
+/** The feature matrices of the chunks; a chunk without a level or without known targets gives none. */
+function chunkMatrices(series: readonly SeriesData[], work: readonly TrainingChunk[], cutoff: number, ctx: FitContext, columns: readonly MatrixColumn[]): ChunkMatrix[] {
+  const parts: ChunkMatrix[] = [];
   for (const { c, i } of work) {
     const s = series[i];
     const from = cutoff - (c + 1) * DAY_MS;
     // Rolling per-series scaling: the level as known before every row of the chunk (their cut-offs are ≥ from − 1 day − gap).
     const level = seriesLevel(s, from - DAY_MS - dayAheadGapMs(s, ctx));
     if (!Number.isFinite(level)) continue;
-    const m = featureMatrix(windowOf(s, from, from + DAY_MS), ctx, { fromMs: from, toMs: from + DAY_MS }, { scale: level, onlyKnownY: true, columns: o.columns });
+    const m = featureMatrix(windowOf(s, from, from + DAY_MS), ctx, { fromMs: from, toMs: from + DAY_MS }, { scale: level, onlyKnownY: true, columns });
     if (m.rows === 0) continue;
     parts.push({ X: m.X, y: m.y, starts: m.rowStarts, rows: m.rows, tz: s.timezone });
-    total += m.rows;
   }
+  return parts;
+}
+
+/** Training inputs and targets, row-major `rows × cols`. */
+interface TrainingSet {
+  readonly data: Float32Array;
+  readonly target: Float32Array;
+  readonly rows: number;
+  readonly cols: number;
+}
+
+/**
+ * The chunks' rows in one matrix ordered by time (then chunk), so that the tail is the
+ * validation set: the `matrixCols` featureMatrix columns, then the local hour one-hot when asked.
+ */
+function trainingSet(parts: readonly ChunkMatrix[], matrixCols: number, cols: number, hourOneHot: boolean): TrainingSet {
+  let rows = 0;
   const order: { p: number; r: number; t: number }[] = [];
   parts.forEach((part, p) => {
+    rows += part.rows;
     for (let r = 0; r < part.rows; r++) order.push({ p, r, t: part.starts[r] });
   });
   order.sort((x, y) => x.t - y.t || x.p - y.p);
-  const rows = total;
   const data = new Float32Array(rows * cols);
   const target = new Float32Array(rows);
-  const mc = o.columns.length;
   order.forEach(({ p, r, t }, k) => {
-    data.set(parts[p].X.subarray(r * mc, (r + 1) * mc), k * cols);
-    if (o.hourOneHot) data[k * cols + mc + localHour(t, parts[p].tz)] = 1;
+    data.set(parts[p].X.subarray(r * matrixCols, (r + 1) * matrixCols), k * cols);
+    if (hourOneHot) data[k * cols + matrixCols + localHour(t, parts[p].tz)] = 1;
     target[k] = parts[p].y[r];
   });
-  const validationRows = Math.floor(rows * o.validationShare);
-  if (rows < 500 || validationRows < 50) return fallback(`too little history: ${rows} usable training rows (at least 500 needed)`);
-  progress(0.05);
+  return { data, target, rows, cols };
+}
 
+/**
+ * Standardises the inputs (in place), trains the network on all but the last
+ * `validationRows` rows and widens or narrows its P10–P90 interval so that it
+ * covers 80 % of the validation tail (conformal adjustment; the tail is
+ * time-ordered and not trained on). Progress runs from 0.05 to 0.95.
+ */
+async function trainCalibrated(set: TrainingSet, validationRows: number, o: Options, progress: (share: number) => void) {
+  const { data, target, rows, cols } = set;
   const scaler = standardise(data, rows, cols);
   const { backend } = await tfReady();
   const topology: NetworkTopology = { inputs: cols, hidden: o.hidden, activation: 'relu', quantiles: [...QUANTILES] };
+  const batchSize = o.batchSize || autoBatchSize(rows - validationRows);
   const trained = await trainNetwork({ data, rows, cols }, target, validationRows, topology, {
     seed: o.seed,
     maxEpochs: o.maxEpochs,
-    batchSize: o.batchSize || autoBatchSize(rows - validationRows),
+    batchSize,
     learningRate: o.learningRate,
     patience: o.patience,
     maxSeconds: o.maxTrainSeconds,
@@ -269,42 +359,13 @@ async function fitMl(series: readonly SeriesData[], ctx: FitContext, o: Options)
   let valPred: Float32Array;
   try {
     weights = serializeWeights(trained.model);
-    // Conformal adjustment of the P10–P90 interval on the validation tail (time-ordered, not trained on).
     valPred = predictNetwork(trained.model, { data: data.subarray((rows - validationRows) * cols), rows: validationRows, cols });
   } finally {
     trained.model.dispose();
   }
   const intervalAdjust = conformalAdjust(valPred, target.subarray(rows - validationRows), 0.8);
-
-  const artefact: MlArtefact = {
-    format: ML_ARTEFACT_FORMAT,
-    topology,
-    weights,
-    features,
-    scaler,
-    levelDays: LEVEL_DAYS,
-    intervalAdjust,
-    country: ctx.country,
-    training: {
-      backend,
-      seed: o.seed,
-      batchSize: o.batchSize || autoBatchSize(rows - validationRows),
-      series: series.length,
-      seriesUsed: usable.length,
-      rows,
-      validationRows,
-      epochs: trained.epochs,
-      stoppedBy: trained.stoppedBy,
-      bestEpoch: trained.bestEpoch,
-      trainLoss: trained.trainLoss,
-      validationLoss: trained.validationLoss,
-      intervalAdjust,
-      dataCutoff: new Date(cutoff).toISOString(),
-      trainSeconds: (Date.now() - started) / 1000,
-    },
-  };
-  progress(1);
-  return fittedFrom(artefact, series, ctx, { ...artefact.training, seriesFallback });
+  const { epochs, stoppedBy, bestEpoch, trainLoss, validationLoss } = trained;
+  return { scaler, backend, topology, batchSize, weights, intervalAdjust, epochs, stoppedBy, bestEpoch, trainLoss, validationLoss };
 }
 
 /** Local wall-clock hour 0–23 of instant `t` in `tz`. */
