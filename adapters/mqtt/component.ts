@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { HealthProbe } from '../../models/health-probe.js';
 import type { Principal } from '../../models/api-key.js';
 import { readingLimitsOf, type Config } from '../../models/config.js';
+import type { ReadingLimits } from '../../models/input-bounds.js';
 import { findActiveKeyIds, findPrincipalByKey } from '../../sql/api-key.repository.js';
 import type { IngestListeners } from '../../ingest/ingest-listeners.js';
 import type { Database } from '../../sql/database.js';
@@ -13,9 +14,9 @@ import { startEmbeddedBroker, type EmbeddedBroker } from './broker.js';
 import { SILENT_LOG, type MqttLog } from './log.js';
 import { writeIsolating } from './isolate.js';
 import { deadLetterMessage, metersOf, rowsOf, writeMessages, type BatchMessage, type WriteOptions } from './message-writer.js';
-import { decodeMessage } from './payload.js';
+import { decodeMessage, type DecodedMessage } from './payload.js';
 import { createSubscriber, redactUrl, type Subscriber } from './subscriber.js';
-import { ackTopic, parseTopic } from './topics.js';
+import { ackTopic, parseTopic, type TopicRoute } from './topics.js';
 
 export type MqttConfig = Pick<
   Config,
@@ -105,111 +106,178 @@ const DRAIN_TIMEOUT_MS = 15_000;
  * @example const mqtt = createMqttComponent({ config, database, log }); await mqtt.start(); … await mqtt.stop();
  */
 export function createMqttComponent(deps: MqttComponentDeps): MqttComponent {
-  const { config, database } = deps;
-  let log = deps.log ?? SILENT_LOG;
-  const timers = deps.timers ?? REAL_TIMERS;
-  const write = deps.write ?? writeMessages;
-  const limits = readingLimitsOf(config); // plausibility bounds of every row (MDM_EARLIEST_READING…), as for HTTP
+  const { config } = deps;
   const mode = config.MQTT_URL ? 'external' : config.MQTT_PORT > 0 ? 'embedded' : 'disabled';
-  let broker: EmbeddedBroker | null = null;
-  let subscriber: Subscriber | null = null;
-  let batcher: Batcher<Pending, MessageOutcome[]> | null = null;
-  let running = false;
-  let committedMessages = 0;
-  let isolatedMessages = 0;
-  let lastCommitAt: string | null = null;
-  const written = new WeakMap<Pending, MessageOutcome>(); // outcomes of committed parts of a batch being retried
+  const st: MqttState = {
+    deps,
+    config,
+    database: deps.database,
+    timers: deps.timers ?? REAL_TIMERS,
+    write: deps.write ?? writeMessages,
+    limits: readingLimitsOf(config), // plausibility bounds of every row (MDM_EARLIEST_READING…), as for HTTP
+    written: new WeakMap(),
+    log: deps.log ?? SILENT_LOG,
+    broker: null,
+    subscriber: null,
+    batcher: null,
+    running: false,
+    committedMessages: 0,
+    isolatedMessages: 0,
+    lastCommitAt: null,
+  };
+  const findMeterGroup = meterGroupCache(st.database, st.timers);
+  const receive: Receive = (topic, payload, principal, contentType, settle) => receiveMessage(st, topic, payload, principal, contentType, settle);
 
-  async function publishAck(topic: string, body: string) {
-    if (broker) await broker.publish(topic, body);
-    else if (subscriber) await subscriber.publish(topic, body);
-  }
+  return {
+    name: 'mqtt',
+    mode,
+    get port() {
+      return st.broker?.port ?? null;
+    },
+    async start(logger) {
+      if (mode === 'disabled' || st.running) return;
+      if (logger) st.log = logger;
+      st.batcher = newBatcher(st);
+      st.running = true;
+      if (mode === 'embedded') await startBroker(st, findMeterGroup, receive);
+      else await startSubscriber(st, receive);
+    },
+    stop: (opts = {}) => stopComponent(st, opts),
+    probe: {
+      name: 'mqtt',
+      check: () => probeReport(st, mode),
+    },
+  };
+}
 
-  function newBatcher(): Batcher<Pending, MessageOutcome[]> {
-    const b = new Batcher<Pending, MessageOutcome[]>({
-      maxRows: config.MQTT_BATCH_MAX_ROWS,
-      maxMs: config.MQTT_BATCH_MAX_MS,
-      // PGlite is one connection: a second writer would only queue behind the first.
-      concurrency: database.engine === 'pg' ? config.MQTT_BATCH_WRITERS : 1,
-      retry: RETRY,
-      timers,
-      rowsOf: (p) => rowsOf(p.message),
-      keysOf: (p) => p.meters,
-      write: (items) =>
-        writeIsolating(items, {
-          write: (part) =>
-            write(
-              database,
-              part.map((p) => p.message),
-              { limits, listeners: deps.listeners },
-            ),
-          refuse: (p, err) => isolate(p, err),
-          done: written,
-          onSplit: (size, err) => log.warn({ messages: size, err: dbErrorReason(err) }, 'MQTT batch refused by the database; splitting it to find the message that fails'),
-        }),
-      settle(items, outcomes) {
-        if (batcher !== b) return; // abandoned meanwhile: acknowledge nothing
-        try {
-          items.forEach((p, i) => {
-            const ack = p.message.decoded.ack;
-            if (ack?.gateway) {
-              publishAck(ackTopic(ack.gateway), ackBody(p.message.topic, ack, outcomes[i])).catch((err: Error) =>
-                log.warn({ topic: p.message.topic, err: err.message }, 'MQTT ack could not be published'),
-              );
-            }
-            p.settle();
-          });
-          committedMessages += items.length;
-          lastCommitAt = new Date(timers.now()).toISOString();
-          deps.onCommitted?.(items.map((p, i) => ({ topic: p.message.topic, receivedAt: p.receivedAt, outcome: outcomes[i] })));
-        } catch (err) {
-          log.error({ err: (err as Error).message }, 'MQTT acknowledgement failed');
-        }
-      },
-      onRetry(err, attempt, delayMs) {
-        log.error({ err: (err as Error)?.message ?? String(err), attempt, delayMs, pending: b.pending }, 'MQTT batch write failed: database unreachable; retrying (messages stay unacknowledged)');
-      },
+/** What the parts of one component share: its dependencies, and what it is doing now. */
+interface MqttState {
+  readonly deps: MqttComponentDeps;
+  readonly config: MqttConfig;
+  readonly database: Database;
+  readonly timers: Timers;
+  readonly write: NonNullable<MqttComponentDeps['write']>;
+  readonly limits: ReadingLimits;
+  /** Outcomes of the committed parts of a batch being retried. */
+  readonly written: WeakMap<Pending, MessageOutcome>;
+  /** Replaced by the one start() is given. */
+  log: MqttLog;
+  broker: EmbeddedBroker | null;
+  subscriber: Subscriber | null;
+  /** The batcher of the current run; null once stopped (a batch settling for another one acknowledges nothing). */
+  batcher: Batcher<Pending, MessageOutcome[]> | null;
+  running: boolean;
+  committedMessages: number;
+  isolatedMessages: number;
+  lastCommitAt: string | null;
+}
+
+/** A message as a broker or subscriber hands it over; `settle` acknowledges it to the sender. */
+type Receive = (topic: string, payload: Uint8Array, principal: Principal | null, contentType: string | undefined, settle: () => void) => void;
+
+function newBatcher(st: MqttState): Batcher<Pending, MessageOutcome[]> {
+  const { config, database } = st;
+  const b = new Batcher<Pending, MessageOutcome[]>({
+    maxRows: config.MQTT_BATCH_MAX_ROWS,
+    maxMs: config.MQTT_BATCH_MAX_MS,
+    // PGlite is one connection: a second writer would only queue behind the first.
+    concurrency: database.engine === 'pg' ? config.MQTT_BATCH_WRITERS : 1,
+    retry: RETRY,
+    timers: st.timers,
+    rowsOf: (p) => rowsOf(p.message),
+    keysOf: (p) => p.meters,
+    write: (items) =>
+      writeIsolating(items, {
+        write: (part) =>
+          st.write(
+            database,
+            part.map((p) => p.message),
+            { limits: st.limits, listeners: st.deps.listeners },
+          ),
+        refuse: (p, err) => isolate(st, p, err),
+        done: st.written,
+        onSplit: (size, err) => st.log.warn({ messages: size, err: dbErrorReason(err) }, 'MQTT batch refused by the database; splitting it to find the message that fails'),
+      }),
+    settle(items, outcomes) {
+      if (st.batcher !== b) return; // abandoned meanwhile: acknowledge nothing
+      settleCommitted(st, items, outcomes);
+    },
+    onRetry(err, attempt, delayMs) {
+      st.log.error({ err: (err as Error)?.message ?? String(err), attempt, delayMs, pending: b.pending }, 'MQTT batch write failed: database unreachable; retrying (messages stay unacknowledged)');
+    },
+  });
+  return b;
+}
+
+/** A committed batch: each message's ack published to its gateway (when it asked for one) and the message settled, then counted. */
+function settleCommitted(st: MqttState, items: readonly Pending[], outcomes: readonly MessageOutcome[]): void {
+  try {
+    items.forEach((p, i) => {
+      const ack = p.message.decoded.ack;
+      if (ack?.gateway) {
+        publishAck(st, ackTopic(ack.gateway), ackBody(p.message.topic, ack, outcomes[i])).catch((err: Error) =>
+          st.log.warn({ topic: p.message.topic, err: err.message }, 'MQTT ack could not be published'),
+        );
+      }
+      p.settle();
     });
-    return b;
+    st.committedMessages += items.length;
+    st.lastCommitAt = new Date(st.timers.now()).toISOString();
+    st.deps.onCommitted?.(items.map((p, i) => ({ topic: p.message.topic, receivedAt: p.receivedAt, outcome: outcomes[i] })));
+  } catch (err) {
+    st.log.error({ err: (err as Error).message }, 'MQTT acknowledgement failed');
   }
+}
 
-  /** A message the database refused on its own: dead-lettered whole with the database's reason, then acknowledged. */
-  async function isolate(p: Pending, err: unknown): Promise<MessageOutcome> {
-    const reason = dbErrorReason(err);
-    const outcome = await deadLetterMessage(database, p.message, reason);
-    isolatedMessages++;
-    log.warn({ topic: p.message.topic, principal: p.message.principal, reason }, 'MQTT message refused by the database: dead-lettered and acknowledged');
-    return outcome;
+async function publishAck(st: MqttState, topic: string, body: string) {
+  if (st.broker) await st.broker.publish(topic, body);
+  else if (st.subscriber) await st.subscriber.publish(topic, body);
+}
+
+/** A message the database refused on its own: dead-lettered whole with the database's reason, then acknowledged. */
+async function isolate(st: MqttState, p: Pending, err: unknown): Promise<MessageOutcome> {
+  const reason = dbErrorReason(err);
+  const outcome = await deadLetterMessage(st.database, p.message, reason);
+  st.isolatedMessages++;
+  st.log.warn({ topic: p.message.topic, principal: p.message.principal, reason }, 'MQTT message refused by the database: dead-lettered and acknowledged');
+  return outcome;
+}
+
+/** Decodes and queues a message; anything not an ingest topic is settled at once. */
+function receiveMessage(st: MqttState, topic: string, payload: Uint8Array, principal: Principal | null, contentType: string | undefined, settle: () => void): void {
+  const route = parseTopic(topic);
+  if (!route || !st.running || !st.batcher) {
+    if (!route) settle();
+    return; // stopping: left unacknowledged, redelivered later
   }
+  const receivedAt = st.timers.now();
+  const message = batchMessage(st.config, topic, route, payload, principal, decodeMessage(route, payload, { nowMs: receivedAt, contentType }));
+  st.batcher.push({ message, receivedAt, meters: metersOf(message), settle });
+}
 
-  /** Decodes and queues a message; anything not an ingest topic is settled at once. */
-  function receive(topic: string, payload: Uint8Array, principal: Principal | null, contentType: string | undefined, settle: () => void) {
-    const route = parseTopic(topic);
-    if (!route || !running || !batcher) {
-      if (!route) settle();
-      return; // stopping: left unacknowledged, redelivered later
-    }
-    const receivedAt = timers.now();
-    let decoded = decodeMessage(route, payload, { nowMs: receivedAt, contentType });
-    const count = decoded.kind === 'readings' ? decoded.rows.length : decoded.kind === 'events' ? decoded.events.length : 0;
-    if (count > config.MDM_MAX_BATCH_ROWS) {
-      decoded = { kind: 'invalid', reason: `message carries ${count} rows; at most ${config.MDM_MAX_BATCH_ROWS} (MDM_MAX_BATCH_ROWS) per message: split it`, ack: decoded.ack };
-    }
-    // Embedded broker: a gateway's acks go to its own acks topic, whatever the payload says.
-    if (decoded.ack && principal?.role === 'gateway') decoded = { ...decoded, ack: { ...decoded.ack, gateway: principal.name } };
-    const message: BatchMessage = {
-      topic,
-      route,
-      payload,
-      decoded,
-      principal: principal ? principal.name : route.kind === 'gateway-readings' ? route.gateway : null,
-      scope: principal?.scope ?? null,
-    };
-    batcher.push({ message, receivedAt, meters: metersOf(message), settle });
+/** A decoded message as the batch writes it: one carrying more than MDM_MAX_BATCH_ROWS rows is invalid as a whole. */
+function batchMessage(config: MqttConfig, topic: string, route: TopicRoute, payload: Uint8Array, principal: Principal | null, given: DecodedMessage): BatchMessage {
+  let decoded = given;
+  const count = decoded.kind === 'readings' ? decoded.rows.length : decoded.kind === 'events' ? decoded.events.length : 0;
+  if (count > config.MDM_MAX_BATCH_ROWS) {
+    decoded = { kind: 'invalid', reason: `message carries ${count} rows; at most ${config.MDM_MAX_BATCH_ROWS} (MDM_MAX_BATCH_ROWS) per message: split it`, ack: decoded.ack };
   }
+  // Embedded broker: a gateway's acks go to its own acks topic, whatever the payload says.
+  if (decoded.ack && principal?.role === 'gateway') decoded = { ...decoded, ack: { ...decoded.ack, gateway: principal.name } };
+  return {
+    topic,
+    route,
+    payload,
+    decoded,
+    principal: principal ? principal.name : route.kind === 'gateway-readings' ? route.gateway : null,
+    scope: principal?.scope ?? null,
+  };
+}
 
-  const meterGroups = new Map<string, { group: string | null; until: number }>(); // scope checks of registered meters, for METER_CACHE_MS
-  async function findMeterGroup(meter: string): Promise<string | null | undefined> {
+/** Scope checks of registered meters (the embedded broker's topic ACL): their group, looked up at most once per METER_CACHE_MS. */
+function meterGroupCache(database: Database, timers: Timers): (meter: string) => Promise<string | null | undefined> {
+  const meterGroups = new Map<string, { group: string | null; until: number }>();
+  return async (meter) => {
     const hit = meterGroups.get(meter);
     if (hit && hit.until > timers.now()) return hit.group;
     const ref = (await findMeterRefs(database, [meter])).get(meter);
@@ -217,100 +285,98 @@ export function createMqttComponent(deps: MqttComponentDeps): MqttComponent {
     if (meterGroups.size > 100_000) meterGroups.clear();
     meterGroups.set(meter, { group: ref.group, until: timers.now() + METER_CACHE_MS });
     return ref.group;
-  }
+  };
+}
 
+async function startBroker(st: MqttState, findMeterGroup: (meter: string) => Promise<string | null | undefined>, receive: Receive): Promise<void> {
+  const { config, database, log } = st;
+  st.broker = await startEmbeddedBroker({
+    port: config.MQTT_PORT,
+    host: config.HOST,
+    log,
+    findKey: (key) => findPrincipalByKey(database, key),
+    findActiveKeys: (ids) => findActiveKeyIds(database, ids),
+    findMeterGroup,
+    recheckMs: config.MQTT_AUTH_RECHECK_S * 1000,
+    authFailuresPerMin: config.MQTT_AUTH_FAILURES_PER_MIN,
+    timers: st.timers,
+    onPublish: (m, settle) => receive(m.topic, m.payload, m.principal, undefined, settle),
+  });
+  log.info({ port: st.broker.port }, 'MQTT embedded broker listening');
+}
+
+async function startSubscriber(st: MqttState, receive: Receive): Promise<void> {
+  const { config } = st;
   const readFile = (path: string | undefined) => (path ? readFileSync(path) : undefined);
+  st.subscriber = createSubscriber(
+    {
+      url: config.MQTT_URL!,
+      clientId: config.MQTT_CLIENT_ID,
+      username: config.MQTT_USERNAME,
+      password: config.MQTT_PASSWORD,
+      shareGroup: config.MQTT_SHARE_GROUP === 'none' ? null : config.MQTT_SHARE_GROUP,
+      receiveMaximum: config.MQTT_MAX_INFLIGHT,
+      sessionExpirySec: config.MQTT_SESSION_EXPIRY_S,
+      tls: { ca: readFile(config.MQTT_CA_FILE), cert: readFile(config.MQTT_CERT_FILE), key: readFile(config.MQTT_KEY_FILE) },
+      reconnect: RECONNECT,
+      timers: st.timers,
+      log: st.log,
+    },
+    (m) => receive(m.topic, m.payload, null, m.contentType, m.settle),
+  );
+  await st.subscriber.start();
+}
 
+/** MqttComponent.stop: drains (within DRAIN_TIMEOUT_MS) or abandons the batcher, then disconnects. */
+async function stopComponent(st: MqttState, opts: { drain?: boolean }): Promise<void> {
+  if (!st.running) return;
+  st.running = false;
+  const b = st.batcher;
+  if (opts.drain === false) {
+    st.batcher = null;
+    b?.abandon();
+  } else if (b) {
+    // Bounded: with the database down the last batch could retry for ever.
+    let timer: unknown;
+    const gaveUp = await Promise.race([b.drain().then(() => false), new Promise<boolean>((resolve) => (timer = st.timers.setTimeout(() => resolve(true), DRAIN_TIMEOUT_MS)))]);
+    st.timers.clearTimeout(timer);
+    if (gaveUp) st.log.warn({ pending: b.pending }, 'MQTT stop: messages not committed in time are left unacknowledged (they will be redelivered)');
+    st.batcher = null;
+    if (gaveUp) b.abandon();
+  }
+  const s = st.subscriber;
+  st.subscriber = null;
+  await s?.stop(opts.drain === false);
+  const k = st.broker;
+  st.broker = null;
+  await k?.close();
+}
+
+/** The health probe's report: the transport's state and the batch writing's. */
+function probeReport(st: MqttState, mode: MqttComponent['mode']): { ok: boolean; [k: string]: unknown } {
+  const { batcher, broker, config, running } = st;
+  const writing = {
+    pending: batcher?.pending ?? 0,
+    committedMessages: st.committedMessages,
+    isolatedMessages: st.isolatedMessages,
+    lastCommitAt: st.lastCommitAt,
+    writeError: batcher?.lastError ?? null,
+  };
+  if (mode === 'disabled') return { ok: true, mode };
+  if (mode === 'embedded') {
+    return { ok: running && broker !== null && !writing.writeError, mode, listening: broker !== null, port: broker?.port ?? config.MQTT_PORT, clients: broker?.clients() ?? 0, ...writing };
+  }
+  const sub = st.subscriber?.state();
   return {
-    name: 'mqtt',
+    ok: running && !!sub?.connected && !!sub.subscribed && !writing.writeError,
     mode,
-    get port() {
-      return broker?.port ?? null;
-    },
-    async start(logger) {
-      if (mode === 'disabled' || running) return;
-      if (logger) log = logger;
-      batcher = newBatcher();
-      running = true;
-      if (mode === 'embedded') {
-        broker = await startEmbeddedBroker({
-          port: config.MQTT_PORT,
-          host: config.HOST,
-          log,
-          findKey: (key) => findPrincipalByKey(database, key),
-          findActiveKeys: (ids) => findActiveKeyIds(database, ids),
-          findMeterGroup,
-          recheckMs: config.MQTT_AUTH_RECHECK_S * 1000,
-          authFailuresPerMin: config.MQTT_AUTH_FAILURES_PER_MIN,
-          timers,
-          onPublish: (m, settle) => receive(m.topic, m.payload, m.principal, undefined, settle),
-        });
-        log.info({ port: broker.port }, 'MQTT embedded broker listening');
-      } else {
-        subscriber = createSubscriber(
-          {
-            url: config.MQTT_URL!,
-            clientId: config.MQTT_CLIENT_ID,
-            username: config.MQTT_USERNAME,
-            password: config.MQTT_PASSWORD,
-            shareGroup: config.MQTT_SHARE_GROUP === 'none' ? null : config.MQTT_SHARE_GROUP,
-            receiveMaximum: config.MQTT_MAX_INFLIGHT,
-            sessionExpirySec: config.MQTT_SESSION_EXPIRY_S,
-            tls: { ca: readFile(config.MQTT_CA_FILE), cert: readFile(config.MQTT_CERT_FILE), key: readFile(config.MQTT_KEY_FILE) },
-            reconnect: RECONNECT,
-            timers,
-            log,
-          },
-          (m) => receive(m.topic, m.payload, null, m.contentType, m.settle),
-        );
-        await subscriber.start();
-      }
-    },
-    async stop(opts = {}) {
-      if (!running) return;
-      running = false;
-      const b = batcher;
-      if (opts.drain === false) {
-        batcher = null;
-        b?.abandon();
-      } else if (b) {
-        // Bounded: with the database down the last batch could retry for ever.
-        let timer: unknown;
-        const gaveUp = await Promise.race([b.drain().then(() => false), new Promise<boolean>((resolve) => (timer = timers.setTimeout(() => resolve(true), DRAIN_TIMEOUT_MS)))]);
-        timers.clearTimeout(timer);
-        if (gaveUp) log.warn({ pending: b.pending }, 'MQTT stop: messages not committed in time are left unacknowledged (they will be redelivered)');
-        batcher = null;
-        if (gaveUp) b.abandon();
-      }
-      const s = subscriber;
-      subscriber = null;
-      await s?.stop(opts.drain === false);
-      const k = broker;
-      broker = null;
-      await k?.close();
-    },
-    probe: {
-      name: 'mqtt',
-      check() {
-        const writing = { pending: batcher?.pending ?? 0, committedMessages, isolatedMessages, lastCommitAt, writeError: batcher?.lastError ?? null };
-        if (mode === 'disabled') return { ok: true, mode };
-        if (mode === 'embedded') {
-          return { ok: running && broker !== null && !writing.writeError, mode, listening: broker !== null, port: broker?.port ?? config.MQTT_PORT, clients: broker?.clients() ?? 0, ...writing };
-        }
-        const st = subscriber?.state();
-        return {
-          ok: running && !!st?.connected && !!st.subscribed && !writing.writeError,
-          mode,
-          broker: redactUrl(config.MQTT_URL!),
-          clientId: config.MQTT_CLIENT_ID,
-          connected: st?.connected ?? false,
-          subscribed: st?.subscribed ?? false,
-          reconnects: st?.reconnects ?? 0,
-          lastError: st?.lastError ?? null,
-          ...writing,
-        };
-      },
-    },
+    broker: redactUrl(config.MQTT_URL!),
+    clientId: config.MQTT_CLIENT_ID,
+    connected: sub?.connected ?? false,
+    subscribed: sub?.subscribed ?? false,
+    reconnects: sub?.reconnects ?? 0,
+    lastError: sub?.lastError ?? null,
+    ...writing,
   };
 }
 
