@@ -1,7 +1,8 @@
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestReadings } from '../ingest/pipeline.js';
 import { normalizeReadings } from '../ingest/normalize.js';
-import { DEFAULT_READING_LIMITS, clipJsonDepth, rawExcerpt } from '../models/input-bounds.js';
+import { DEFAULT_READING_LIMITS, clipJsonDepth, jsonDepthExceeds, jsonStringEnd, rawExcerpt } from '../models/input-bounds.js';
 import { loadConfig, readingLimitsOf } from '../models/config.js';
 import type { Database } from '../sql/database.js';
 import { listDeadLetters } from '../sql/dead-letter.repository.js';
@@ -66,6 +67,42 @@ describe('reading plausibility bounds (pure)', () => {
     const r = run(rows);
     expect(r.rows).toHaveLength(1);
     expect(r.rejected).toEqual([{ index: 1, meter: 'B1', reason: expect.stringMatching(/value must be a finite number, got .*nested deeper than 32 levels/) }]);
+  });
+
+  it('finds where a JSON string ends past escaped quotes and backslashes, as a character-by-character scan does', () => {
+    // The reference: walk the characters, a backslash skips the next one (the scan these functions made before indexOf).
+    const reference = (text: string, open: number) => {
+      for (let i = open + 1; i < text.length; i++) {
+        if (text[i] === '\\') i++;
+        else if (text[i] === '"') return i;
+      }
+      return text.length;
+    };
+    const referenceDepth = (text: string) => {
+      let depth = 0;
+      let deepest = 0;
+      for (let i = 0; i < text.length; i++) {
+        if (text[i] === '"') i = reference(text, i);
+        else if (text[i] === '[' || text[i] === '{') deepest = Math.max(deepest, ++depth);
+        else if (text[i] === ']' || text[i] === '}') depth--;
+      }
+      return deepest;
+    };
+    expect(jsonStringEnd('"a\\"b" x', 0)).toBe(5); // "a\"b" x: the escaped quote does not end it
+    expect(jsonStringEnd('"a\\\\"b" x', 0)).toBe(4); // "a\\"b: an escaped backslash, then the end
+    expect(jsonStringEnd('"abc', 0)).toBe(4); // never closed
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom('"', '\\', '[', ']', '{', '}', 'a', ','), { maxLength: 60 }), (chars) => {
+        const text = `"${chars.join('')}`;
+        expect(jsonStringEnd(text, 0)).toBe(reference(text, 0));
+        const json = `[${chars.join('')}`; // brackets in and out of strings, unbalanced too
+        expect(jsonDepthExceeds(json, 2)).toBe(referenceDepth(json) > 2);
+      }),
+      { numRuns: 2000 },
+    );
+    expect(jsonDepthExceeds('["[[[[", {"k\\"[": [1]}]', 3)).toBe(false); // brackets inside strings do not count
+    expect(jsonDepthExceeds('[[[1]]]', 2)).toBe(true);
+    expect(clipJsonDepth('[{"v":[[1]]},"[[[\\"[["]', 2)).toBe('[{"v":"[nested deeper than 2 levels]"},"[[[\\"[["]');
   });
 
   it('keeps a bounded excerpt of raw input with its size and hash', () => {
