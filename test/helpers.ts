@@ -6,6 +6,7 @@ import { inject } from 'vitest';
 import { createPgDatabase, createPgliteDatabase, PGLITE_PARSERS, type Database, type PGliteLike } from '../sql/database.js';
 import { migrate } from '../sql/migrator.js';
 import type {} from './global-setup.js'; // declares inject('mdmTemplates')
+import { lease, reuse } from './pglite-pool.js';
 
 export type FlavourName = 'embedded' | 'server' | 'timescaledb';
 
@@ -54,19 +55,26 @@ async function openPglite(flavour: 'embedded' | 'timescaledb', dump?: Blob): Pro
  * workers writing at once leave either's, both just migrated).
  */
 async function pgliteDatabase(flavour: 'embedded' | 'timescaledb'): Promise<Database> {
+  const reused = await reuse(flavour);
+  if (reused) {
+    const database = createPgliteDatabase(reused);
+    await migrate(database); // reads the stored flavour
+    return database;
+  }
   const file = templates.dir ? join(templates.dir, `${flavour}.tar`) : undefined;
   const tar = file ? await readFile(file).catch(() => undefined) : undefined;
   const pglite = await openPglite(flavour, tar ? new Blob([tar]) : undefined);
-  const database = createPgliteDatabase(pglite);
   // On a copy every migration is already recorded: migrate() only reads the
   // stored flavour into database.flavour, as on a freshly migrated database.
-  await migrate(database);
+  await migrate(createPgliteDatabase(pglite));
   if (file && !tar) {
     const dump = await pglite.dumpDataDir('none'); // uncompressed: loading it is faster than gunzipping
     const part = `${file}.${randomUUID()}.part`;
     await writeFile(part, new Uint8Array(await dump.arrayBuffer()));
     await rename(part, file);
   }
+  const database = createPgliteDatabase(await lease(flavour, pglite));
+  await migrate(database);
   return database;
 }
 
