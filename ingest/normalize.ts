@@ -223,17 +223,27 @@ function readingProblem(
 ): string | null {
   if (Number.isNaN(startMs)) return startProblem(r.start);
   const value = r.value;
-  if (typeof value !== 'number' || !Number.isFinite(value)) return `value must be a finite number, got ${value === undefined ? 'nothing' : show(value)}`;
+  if (typeof value !== 'number' || !Number.isFinite(value)) return notFiniteReason(value);
   const maxAbs = window.limits.maxAbs[channel.kind];
   if (Math.abs(value) > maxAbs) return implausibleValueReason(value, channel, maxAbs);
-  if (quality === UNKNOWN_CODE) return `unknown quality ${show(r.quality)}; one of ${QUALITIES.join(', ')}`;
+  if (quality === UNKNOWN_CODE) return unknownNameReason('quality', r.quality, QUALITIES);
   if (!inPlausibleWindow(startMs, quality, window)) return outsideWindowReason(r.start, startMs, quality, window);
-  if (source === UNKNOWN_CODE) return `unknown source ${show(r.source)}; one of ${SOURCES.join(', ')}`;
+  if (source === UNKNOWN_CODE) return unknownNameReason('source', r.source, SOURCES);
   if (intervalMinutes === undefined) return intervalMinutesProblem(channel);
-  if (intervalMinutes !== null && !isAligned(startMs, intervalMinutes, meter.timezone)) {
-    return `start ${String(r.start)} is not aligned to a ${intervalMinutes}-minute interval in ${meter.timezone}`;
-  }
+  if (intervalMinutes !== null && !isAligned(startMs, intervalMinutes, meter.timezone)) return notAlignedReason(r.start, intervalMinutes, meter);
   return null;
+}
+
+function notFiniteReason(value: unknown): string {
+  return `value must be a finite number, got ${value === undefined ? 'nothing' : show(value)}`;
+}
+
+function unknownNameReason(field: 'quality' | 'source', given: unknown, names: readonly string[]): string {
+  return `unknown ${field} ${show(given)}; one of ${names.join(', ')}`;
+}
+
+function notAlignedReason(start: unknown, intervalMinutes: number, meter: MeterRef): string {
+  return `start ${String(start)} is not aligned to a ${intervalMinutes}-minute interval in ${meter.timezone}`;
 }
 
 /** Why a row's channel is missing or not known (resolveChannel found none). */
