@@ -4,7 +4,7 @@
  * and the database they leave behind.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CsvParser } from '../adapters/file/csv.js';
 import { createEmbeddedDatabase, createPgDatabase, type Database } from '../sql/database.js';
+import { seedDataDir } from './helpers.js';
 
 const BIN = fileURLToPath(new URL('../bin/mdm.js', import.meta.url));
 const SLOW = 180_000; // each process starts tsx and PGlite (WASM) on a shared 2-core machine
@@ -274,6 +275,9 @@ describe('first run (issue 12, defect 10b)', () => {
         holder.listen({ port: 1883, host: '127.0.0.1', exclusive: true }, () => resolve(true));
       });
       const moveDir = mkdtempSync(join(tmpdir(), 'mdm-move-'));
+      // Not a first start (that is the test above): a data dir already migrated, as a copy of the run's template.
+      mkdirSync(join(moveDir, 'data', 'pgdata'), { recursive: true });
+      await seedDataDir('embedded', join(moveDir, 'data', 'pgdata'));
       try {
         const s = await serve({ MDM_DATA_DIR: join(moveDir, 'data'), MQTT_PORT: '' });
         try {
@@ -441,6 +445,9 @@ describe.each(['embedded', ...(SERVER ? ['server'] : [])])('mdm import (%s)', (f
       dropServerDb = db.drop;
     } else {
       open = () => createEmbeddedDatabase(join(env.MDM_DATA_DIR, 'pgdata'));
+      // The imports run on a data dir a first start left (a copy of the run's migrated template); first starts are tested above.
+      mkdirSync(join(env.MDM_DATA_DIR, 'pgdata'), { recursive: true });
+      await seedDataDir('embedded', join(env.MDM_DATA_DIR, 'pgdata'));
     }
   });
   afterAll(async () => {

@@ -12,7 +12,9 @@
  *   `CREATE DATABASE … TEMPLATE` never finds it in use. Templates of runs
  *   older than STALE_MS (killed runs) are dropped first.
  *
- * Teardown removes the directory and drops this run's template.
+ * Teardown removes the directory and drops this run's template and the
+ * copies of it that the workers kept for reuse (`<template>_w<pid>_<n>`,
+ * test/database-pool.ts).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -64,7 +66,7 @@ async function serverTemplate(base: string): Promise<string> {
   await admin(base, async (q) => {
     const rows = await q(`SELECT datname FROM pg_database WHERE starts_with(datname, '${TEMPLATE_PREFIX}')`);
     for (const { datname } of rows as { datname: string }[]) {
-      const born = new RegExp(`^${TEMPLATE_PREFIX}\\d+_([0-9a-z]+)$`).exec(datname)?.[1];
+      const born = new RegExp(`^${TEMPLATE_PREFIX}\\d+_([0-9a-z]+)(_w\\d+_\\d+)?$`).exec(datname)?.[1]; // a template, or a worker's copy of it
       if (born && now - parseInt(born, 36) > STALE_MS) await q(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`).catch(() => {});
     }
     await q(`CREATE DATABASE ${name}`);
@@ -99,6 +101,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('mdmTemplates', { dir, server });
   return async () => {
     await rm(dir, { recursive: true, force: true });
-    if (base && server) await admin(base, (q) => q(`DROP DATABASE IF EXISTS ${server} WITH (FORCE)`)).catch(() => {});
+    if (base && server) {
+      await admin(base, async (q) => {
+        // The copies the workers kept for reuse (test/database-pool.ts), then the template.
+        const copies = (await q(`SELECT datname FROM pg_database WHERE starts_with(datname, '${server}_w')`)) as { datname: string }[];
+        for (const { datname } of copies) await q(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`).catch(() => {});
+        await q(`DROP DATABASE IF EXISTS ${server} WITH (FORCE)`);
+      }).catch(() => {});
+    }
   };
 }

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { inject } from 'vitest';
 import { createPgDatabase, createPgliteDatabase, PGLITE_PARSERS, type Database, type PGliteLike } from '../sql/database.js';
 import { migrate } from '../sql/migrator.js';
 import type {} from './global-setup.js'; // declares inject('mdmTemplates')
-import { lease, reuse } from './pglite-pool.js';
+import { type Baseline, IDLE_MAX, lease, type Querier, resetToBaseline, reuse, takeBaseline, unchangedSchema } from './database-pool.js';
 
 export type FlavourName = 'embedded' | 'server' | 'timescaledb';
 
@@ -31,8 +32,8 @@ interface PGliteDumpable extends PGliteLike {
  * the TimescaleDB build sets up (the same parsers), started from `dump` (a
  * `dumpDataDir()` tar) when given.
  */
-async function openPglite(flavour: 'embedded' | 'timescaledb', dump?: Blob): Promise<PGliteDumpable> {
-  const from = dump ? { loadDataDir: dump } : {};
+async function openPglite(flavour: 'embedded' | 'timescaledb', dump?: Blob, dataDir?: string): Promise<PGliteDumpable> {
+  const from = { ...(dump ? { loadDataDir: dump } : {}), ...(dataDir ? { dataDir } : {}) };
   if (flavour === 'embedded') {
     const { PGlite } = await import('@electric-sql/pglite');
     return (await PGlite.create({ ...from, parsers: PGLITE_PARSERS })) as unknown as PGliteDumpable;
@@ -44,8 +45,61 @@ async function openPglite(flavour: 'embedded' | 'timescaledb', dump?: Blob): Pro
   // before any other statement; a copy must load it before its first statement
   // too, or the planner hooks miss that statement ("invalid INSERT on the root
   // table of hypertable") and TimescaleDB's TSL functions are refused.
-  if (dump) await pglite.exec(`LOAD 'timescaledb'`);
+  if (dump || dataDir) await pglite.exec(`LOAD 'timescaledb'`);
   return pglite;
+}
+
+/** The run's template of a PGlite flavour (made by migrating one database if no file has it yet), or undefined without the global setup. */
+async function templateTar(flavour: 'embedded' | 'timescaledb'): Promise<Blob | undefined> {
+  if (!templates.dir) return undefined;
+  const file = join(templates.dir, `${flavour}.tar`);
+  let tar = await readFile(file).catch(() => undefined);
+  if (!tar) {
+    await (await pgliteDatabase(flavour)).close(); // writes the template (and leaves the database to the pool)
+    tar = await readFile(file);
+  }
+  return new Blob([tar]);
+}
+
+/**
+ * Migrated storage that a test can close and open again, as a process that
+ * stops and starts does: a PGlite data directory on disk, or a database on
+ * the server. It starts as a copy of the run's template (`loadDataDir` into
+ * the directory; `CREATE DATABASE … TEMPLATE`), not by running initdb and
+ * every migration on it.
+ */
+export async function reopenableDatabase(flavour: FlavourName): Promise<{ open(): Promise<Database>; dispose(): Promise<void> }> {
+  if (flavour === 'server') {
+    const base = process.env.TEST_DATABASE_URL!;
+    const name = `t_${process.pid}_${Date.now().toString(36)}_${schemaSeq++}`;
+    if (templates.server) await createFromTemplate(base, name, templates.server);
+    else await admin(base, `CREATE DATABASE ${name}`);
+    const url = new URL(base);
+    url.pathname = `/${name}`;
+    return { open: () => createPgDatabase(url.toString()), dispose: () => admin(base, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+  }
+  const dir = await mkdtemp(join(tmpdir(), `mdm-${flavour}-`));
+  await seedDataDir(flavour, dir);
+  return {
+    open: async () => createPgliteDatabase(await openPglite(flavour, undefined, dir)),
+    dispose: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+/**
+ * Makes `dir` (new or empty) a PGlite data directory holding a copy of the
+ * run's migrated template, as `mdm` leaves `MDM_DATA_DIR/pgdata` after its
+ * first start: for tests of later starts, which need not pay for initdb and
+ * every migration in a child process. Without the global setup the directory
+ * is migrated here.
+ */
+export async function seedDataDir(flavour: 'embedded' | 'timescaledb', dir: string): Promise<void> {
+  const pglite = await openPglite(flavour, await templateTar(flavour), dir);
+  try {
+    await migrate(createPgliteDatabase(pglite)); // a no-op on the copy
+  } finally {
+    await pglite.close();
+  }
 }
 
 /**
@@ -99,25 +153,74 @@ async function createFromTemplate(base: string, name: string, template: string):
   }
 }
 
+/** Server databases this worker's files closed, kept for its next files (test/database-pool.ts). */
+const serverIdle: { name: string; baseline: Baseline }[] = [];
+
+function serverUrl(name: string): string {
+  const url = new URL(process.env.TEST_DATABASE_URL!);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** Runs `fn` on one plain `pg` connection to database `name`. */
+async function onServerDatabase<T>(name: string, fn: (q: Querier) => Promise<T>): Promise<T> {
+  const pg = (await import('pg')).default;
+  const client = new pg.Client({ connectionString: serverUrl(name) });
+  await client.connect();
+  try {
+    return await fn({ query: (text, params) => client.query(text, params) as never, exec: (text) => client.query(text) });
+  } finally {
+    await client.end();
+  }
+}
+
 /**
- * A fresh, migrated database of the given flavour, a copy of the run's
- * migrated template where there is one (test/global-setup.ts). On the server
- * each call gets its own database, dropped on close.
+ * A server database for freshDatabase: one this worker closed before, reset
+ * to the migrated state, or a new copy of the run's template, named after it
+ * (`<template>_w<pid>_<n>`) so that the global teardown drops what the
+ * workers still hold.
+ */
+async function serverDatabase(): Promise<Database> {
+  const base = process.env.TEST_DATABASE_URL!;
+  let name: string | undefined;
+  let baseline: Baseline | undefined;
+  for (let p = serverIdle.pop(); p && !name; p = serverIdle.pop()) {
+    const idle = p;
+    try {
+      await onServerDatabase(idle.name, (q) => resetToBaseline(q, idle.baseline));
+      ({ name, baseline } = idle);
+    } catch {
+      await admin(base, `DROP DATABASE IF EXISTS ${idle.name} WITH (FORCE)`).catch(() => {});
+    }
+  }
+  if (!name) {
+    name = templates.server ? `${templates.server}_w${process.pid}_${schemaSeq++}` : `t_${process.pid}_${Date.now().toString(36)}_${schemaSeq++}`;
+    if (templates.server) await createFromTemplate(base, name, templates.server);
+    else await admin(base, `CREATE DATABASE ${name}`);
+  }
+  const database = await createPgDatabase(serverUrl(name));
+  await migrate(database); // a no-op on a copy of the template, apart from reading the flavour
+  const kept = name;
+  const taken = baseline ?? (templates.server ? await onServerDatabase(kept, takeBaseline) : undefined);
+  const close = database.close.bind(database);
+  let closed = false;
+  database.close = async () => {
+    if (closed) return;
+    closed = true;
+    await close(); // its pool is ended: a statement still coming through this handle fails
+    const reuse = taken && serverIdle.length < IDLE_MAX && (await onServerDatabase(kept, (q) => unchangedSchema(q, taken)).catch(() => false));
+    if (reuse) serverIdle.push({ name: kept, baseline: taken });
+    else await admin(base, `DROP DATABASE IF EXISTS ${kept} WITH (FORCE)`).catch(() => {});
+  };
+  return database;
+}
+
+/**
+ * A fresh, migrated database of the given flavour: a copy of the run's
+ * migrated template (test/global-setup.ts), or one this worker's earlier
+ * files closed, reset to the same state (test/database-pool.ts). On the
+ * server each open database is a database of its own.
  */
 export async function freshDatabase(flavour: FlavourName): Promise<Database> {
-  if (flavour !== 'server') return pgliteDatabase(flavour);
-  const base = process.env.TEST_DATABASE_URL!;
-  const name = `t_${process.pid}_${Date.now().toString(36)}_${schemaSeq++}`;
-  if (templates.server) await createFromTemplate(base, name, templates.server);
-  else await admin(base, `CREATE DATABASE ${name}`);
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  const database = await createPgDatabase(url.toString());
-  const close = database.close.bind(database);
-  database.close = async () => {
-    await close();
-    await admin(base, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
-  };
-  await migrate(database); // a no-op on a copy of the template, apart from reading the flavour
-  return database;
+  return flavour === 'server' ? serverDatabase() : pgliteDatabase(flavour);
 }

