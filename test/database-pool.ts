@@ -55,9 +55,10 @@ const FINGERPRINT = `
       FROM pg_class c LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
      WHERE c.relnamespace = 'public'::regnamespace
     UNION ALL SELECT format('proc %s(%s)', p.proname, pg_get_function_identity_arguments(p.oid)) FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace
-    UNION ALL SELECT format('trigger %s.%s', t.tgrelid::regclass, t.tgname) FROM pg_trigger t WHERE NOT t.tgisinternal
-    UNION ALL SELECT format('constraint %s.%s %s', c.conrelid::regclass, c.conname, pg_get_constraintdef(c.oid)) FROM pg_constraint c WHERE c.connamespace = 'public'::regnamespace
-    UNION ALL SELECT format('policy %s.%s', p.polrelid::regclass, p.polname) FROM pg_policy p
+    UNION ALL SELECT format('trigger %s.%s', c.relname, t.tgname) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+     WHERE NOT t.tgisinternal AND c.relnamespace = 'public'::regnamespace -- not TimescaleDB's chunks, which come and go with the data
+    UNION ALL SELECT format('constraint %s.%s %s', c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid)) FROM pg_constraint c WHERE c.connamespace = 'public'::regnamespace
+    UNION ALL SELECT format('policy %s.%s', c.relname, p.polname) FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid WHERE c.relnamespace = 'public'::regnamespace
     UNION ALL SELECT format('ext %s %s', extname, extversion) FROM pg_extension
   ) s`;
 
@@ -186,6 +187,7 @@ export async function lease(flavour: string, pglite: PGliteLike, baseline?: Base
       const list = idle.get(flavour) ?? [];
       idle.set(flavour, list);
       const same = await unchangedSchema(pglite, b);
+      if (process.env.MDM_TEST_POOL_DEBUG && !same) console.error(`pglite pool: ${flavour} schema changed, not reused`);
       if (same && list.length < IDLE_MAX) list.push({ pglite, baseline: b });
       else await pglite.close();
     },
