@@ -232,9 +232,13 @@ describe.each(FLAVOURS)('forecast API, jobs and storage (%s)', (flavour) => {
     expect(claimed).toMatchObject({ id, status: 'running', metadata: { worker: { id: 'crashed-worker', attempt: 1 } } });
     // A live heartbeat is left alone.
     expect(await recoverStaleRuns(t.database, { staleMs: 60_000, maxAttempts: 2 })).toEqual({ requeued: [], failed: [] });
+    // staleMs 0: a heartbeat strictly older than now(); PGlite's clock ticks in milliseconds, so let one pass after the claim.
+    const aMillisecondLater = () => new Promise((r) => setTimeout(r, 3));
+    await aMillisecondLater();
     expect(await recoverStaleRuns(t.database, { staleMs: 0, maxAttempts: 2 })).toEqual({ requeued: [id], failed: [] });
     expect((await getRun(t.database, id))?.status).toBe('queued');
     await claimRun(t.database, 'crashed-again', id);
+    await aMillisecondLater();
     expect(await recoverStaleRuns(t.database, { staleMs: 0, maxAttempts: 2 })).toEqual({ requeued: [], failed: [id] });
     const run = await getRun(t.database, id);
     expect(run?.status).toBe('failed');
