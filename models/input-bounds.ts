@@ -151,22 +151,34 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
  * @example rawExcerpt('{"meter":"M1"}').bytes // 14
  */
 export function rawExcerpt(raw: string | Uint8Array, maxChars: number = DEAD_LETTER_EXCERPT_CHARS): RawExcerpt {
-  const bytes = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw;
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
-  let text: string | undefined;
-  if (typeof raw === 'string') text = raw;
-  else {
-    try {
-      text = strictUtf8.decode(raw);
-    } catch {
-      text = undefined; // not UTF-8: kept as base64
-    }
+  const base64Bytes = Math.ceil((maxChars * 3) / 4);
+  if (typeof raw === 'string') {
+    // Measured and hashed from the string itself: no UTF-8 copy of the whole input (a 50 MB row is not allocated
+    // again per dead letter). Same bytes as Buffer.from(raw): lone surrogates count as U+FFFD in both.
+    const bytes = Buffer.byteLength(raw, 'utf8');
+    const sha256 = createHash('sha256').update(raw, 'utf8').digest('hex');
+    const payload = raw.includes('\u0000') ? cut(`base64:${utf8Prefix(raw, base64Bytes).toString('base64')}`, maxChars, bytes) : cut(raw, maxChars, bytes);
+    return { payload, bytes, sha256 };
   }
-  const payload =
-    text === undefined || text.includes('\u0000')
-      ? cut(`base64:${Buffer.from(bytes.subarray(0, Math.ceil((maxChars * 3) / 4))).toString('base64')}`, maxChars, bytes.length)
-      : cut(text, maxChars, bytes.length);
-  return { payload, bytes: bytes.length, sha256 };
+  const sha256 = createHash('sha256').update(raw).digest('hex');
+  let text: string | undefined;
+  try {
+    text = strictUtf8.decode(raw);
+  } catch {
+    text = undefined; // not UTF-8: kept as base64
+  }
+  const payload = text === undefined || text.includes('\u0000') ? cut(`base64:${Buffer.from(raw.subarray(0, base64Bytes)).toString('base64')}`, maxChars, raw.length) : cut(text, maxChars, raw.length);
+  return { payload, bytes: raw.length, sha256 };
+}
+
+/**
+ * The first `n` bytes of the UTF-8 encoding of `text` (fewer when it is shorter), encoding only a prefix:
+ * n + 1 characters make at least n bytes, and the characters before the last one are encoded as in the
+ * whole text (only a surrogate pair cut at the end of the slice would differ).
+ * @example utf8Prefix('şx', 2) // <Buffer c5 9f>
+ */
+export function utf8Prefix(text: string, n: number): Buffer {
+  return Buffer.from(text.length > n + 1 ? text.slice(0, n + 1) : text, 'utf8').subarray(0, n);
 }
 
 function cut(text: string, max: number, totalBytes: number): string {
