@@ -85,24 +85,60 @@ export interface CalendarColumns {
   readonly dayStartMs: Float64Array;
 }
 
+/** Calendars by zone, country and phase of the hour grid: one per key, grown to cover every range asked (last 16 keys). */
 const calendarCache = new Map<string, CalendarColumns>();
+/** Hours a grown calendar covers at most (about three years: ~0.6 MB); a request too far from it starts a new one. */
+const CALENDAR_MAX_HOURS = 3 * 8784;
+/** Hours added past the end asked for, so that the next days of a backtest (one origin a day) are already there. */
+const CALENDAR_AHEAD_HOURS = 40 * 24;
 
 /**
  * Calendar columns for `length` hours from `startMs` in `tz`, holidays of
- * `country` (null: none, every day ordinary). Memoised (last 16 grids): 1 000 meters on one grid pay once.
+ * `country` (null: none, every day ordinary). Every hour's columns depend on
+ * the hour alone, so the hours of a zone, country and grid are computed once
+ * and kept (last 16 grids): 1 000 meters on one grid, the origins of a
+ * backtest (a day longer each) and the ML model's sliding training windows
+ * (a day earlier each) get views of one calendar. The result may be longer
+ * than asked.
  */
 export function calendarColumns(tz: string, country: string | null, startMs: number, length: number): CalendarColumns {
-  const key = `${tz}|${country ?? '-'}|${startMs}`;
-  const hit = calendarCache.get(key);
-  if (hit && hit.length >= length) return hit;
-  if (calendarCache.size >= 16) calendarCache.delete(calendarCache.keys().next().value!);
-  const cal = buildCalendar(tz, holidayCalendar(country), startMs, length);
-  calendarCache.set(key, cal);
-  return cal;
+  const key = `${tz}|${country ?? '-'}|${((startMs % H) + H) % H}`;
+  let cal = calendarCache.get(key);
+  const endMs = startMs + length * H;
+  if (!cal || startMs < cal.startMs || endMs > cal.startMs + cal.length * H) {
+    cal = grownCalendar(cal, tz, country, startMs, endMs);
+    calendarCache.delete(key);
+    if (calendarCache.size >= 16) calendarCache.delete(calendarCache.keys().next().value!);
+    calendarCache.set(key, cal);
+  }
+  return cal.startMs === startMs ? cal : calendarFrom(cal, Math.round((startMs - cal.startMs) / H));
 }
 
-function buildCalendar(tz: string, hol: HolidayCalendar, startMs: number, n: number): CalendarColumns {
-  const c = {
+/** A calendar covering `old` (when near enough) and [startMs, endMs) with some hours ahead, old hours copied, new ones computed. */
+function grownCalendar(old: CalendarColumns | undefined, tz: string, country: string | null, startMs: number, endMs: number): CalendarColumns {
+  let from = startMs;
+  let to = endMs + CALENDAR_AHEAD_HOURS * H;
+  if (old && Math.max(to, old.startMs + old.length * H) - Math.min(from, old.startMs) <= CALENDAR_MAX_HOURS * H) {
+    from = Math.min(from, old.startMs);
+    to = Math.max(to, old.startMs + old.length * H);
+  } else old = undefined;
+  const c = emptyCalendar(from, Math.round((to - from) / H));
+  const hol = holidayCalendar(country);
+  if (!old) {
+    fillCalendar(c, tz, hol, 0, c.length);
+    return c;
+  }
+  const at = Math.round((old.startMs - from) / H);
+  for (const name of CALENDAR_ARRAYS) c[name].set(old[name], at);
+  fillCalendar(c, tz, hol, 0, at);
+  fillCalendar(c, tz, hol, at + old.length, c.length);
+  return c;
+}
+
+const CALENDAR_ARRAYS = ['hour', 'weekday', 'month', 'dayOfYear', 'dayType', 'holidayKind', 'eve', 'eveReligious', 'localDay', 'offsetMin', 'dayStartMs'] as const;
+
+function emptyCalendar(startMs: number, n: number) {
+  return {
     startMs,
     length: n,
     hour: new Uint8Array(n),
@@ -117,6 +153,30 @@ function buildCalendar(tz: string, hol: HolidayCalendar, startMs: number, n: num
     offsetMin: new Int16Array(n),
     dayStartMs: new Float64Array(n),
   };
+}
+
+/** The hours of `cal` from index `offset` on, as views (no copy). */
+function calendarFrom(cal: CalendarColumns, offset: number): CalendarColumns {
+  const view = <A extends Uint8Array | Uint16Array | Int32Array | Int16Array | Float64Array>(x: A) => x.subarray(offset) as A;
+  return {
+    startMs: cal.startMs + offset * H,
+    length: cal.length - offset,
+    hour: view(cal.hour),
+    weekday: view(cal.weekday),
+    month: view(cal.month),
+    dayOfYear: view(cal.dayOfYear),
+    dayType: view(cal.dayType),
+    holidayKind: view(cal.holidayKind),
+    eve: view(cal.eve),
+    eveReligious: view(cal.eveReligious),
+    localDay: view(cal.localDay),
+    offsetMin: view(cal.offsetMin),
+    dayStartMs: view(cal.dayStartMs),
+  };
+}
+
+/** Computes the columns of hours [from, to) of `c` (each depends on its hour alone). */
+function fillCalendar(c: ReturnType<typeof emptyCalendar>, tz: string, hol: HolidayCalendar, from: number, to: number): void {
   let day = NaN;
   let wd = 0,
     mo = 0,
@@ -126,8 +186,8 @@ function buildCalendar(tz: string, hol: HolidayCalendar, startMs: number, n: num
     ev = 0,
     er = 0,
     ds = 0;
-  for (let i = 0; i < n; i++) {
-    const t = startMs + i * H;
+  for (let i = from; i < to; i++) {
+    const t = c.startMs + i * H;
     const off = tzOffsetMinutes(tz, t);
     const local = t + off * 60_000;
     const d = Math.floor(local / DAY_MS);
@@ -158,7 +218,6 @@ function buildCalendar(tz: string, hol: HolidayCalendar, startMs: number, n: num
     c.offsetMin[i] = off;
     c.dayStartMs[i] = ds;
   }
-  return c;
 }
 
 /**
