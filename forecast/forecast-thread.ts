@@ -3,7 +3,7 @@ import { localDate, shiftDate } from '../models/calendar.js';
 import { backtest } from './backtest.js';
 import { challenge, type BacktestFn, type Challenge } from './champion.js';
 import { runForecast } from './engine.js';
-import { frozenMlModel } from './models/ml.js';
+import { frozenMlModel, mlModel, trainingMemo } from './models/ml.js';
 import { tfReady } from './tf-backend.js';
 import { packRows, THREAD_MARK, type ChallengeTaskInput, type ForecastTaskInput, type ForecastTaskOutput, type TaskRequest, type ThreadMessage } from './thread-protocol.js';
 
@@ -20,10 +20,16 @@ import { packRows, THREAD_MARK, type ChallengeTaskInput, type ForecastTaskInput,
 /** Progress messages at most this often (ms): the engine reports far more often. */
 const PROGRESS_EVERY_MS = 250;
 
-/** runForecast with the stored champion as its `ml` (frozen weights re-anchored on the run's data) when one is given. */
+/**
+ * The networks this thread trained, reused by its later tasks on the same training rows: a target's
+ * ml, ensemble and auto runs of one cut-off (and their backtests) train each network once.
+ */
+const TRAININGS = trainingMemo();
+
+/** runForecast with the stored champion as its `ml` (frozen weights re-anchored on the run's data) when one is given, else the ML model with this thread's trainings. */
 export async function forecastTask(input: ForecastTaskInput, onProgress: (f: number) => void): Promise<ForecastTaskOutput> {
-  const ml = input.champion ? frozenMlModel(input.champion.artefact) : undefined;
-  const r = await runForecast(input.series, { ...input.ctx, onProgress }, input.horizon, { ...input.opts, ...(ml ? { models: { ml } } : {}) });
+  const ml = input.champion ? frozenMlModel(input.champion.artefact) : mlModel({ trainings: TRAININGS });
+  const r = await runForecast(input.series, { ...input.ctx, onProgress }, input.horizon, { ...input.opts, models: { ml } });
   return { model: r.model, rows: r.rows.map(packRows), info: { ...r.info, thread: threadId }, metrics: r.metrics as Record<string, unknown> | null };
 }
 
@@ -35,7 +41,7 @@ export async function challengeTask(input: ChallengeTaskInput, onProgress: (f: n
     const r = await backtest(series, { models: { ml: model }, horizon: 'day-ahead', fromDate, toDate, timezone: input.timezone, dayAheadCutoff: input.dayAheadCutoff, country: ctx.country });
     return { ...r.aggregate.ml.metrics };
   };
-  return challenge(input.series, { ...input.ctx, onProgress }, input.champion, bt);
+  return challenge(input.series, { ...input.ctx, onProgress }, input.champion, bt, { ml: { trainings: TRAININGS } });
 }
 
 const TASKS = { forecast: forecastTask, challenge: challengeTask } as const;

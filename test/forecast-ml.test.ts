@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dayAheadBacktest, retrain, shouldPromote } from '../forecast/champion.js';
 import type { FitContext, QuantileRow, SeriesData } from '../forecast/model.js';
-import { frozenMlModel, loadMlModel, mlModel, type MlArtefact, type MlFittedModel, type MlModelOptions } from '../forecast/models/ml.js';
+import { frozenMlModel, loadMlModel, mlModel, trainingMemo, type MlArtefact, type MlFittedModel, type MlModelOptions } from '../forecast/models/ml.js';
 import { seededRandom } from '../models/random.js';
 import { tf, tfReady } from '../forecast/tf-backend.js';
 import { shiftDate, startOfLocalDate } from '../models/calendar.js';
@@ -141,6 +141,19 @@ describe('ML model (global MLP)', () => {
     const a = await (await mlModel(tiny).fit(one, ctx)).predict({ fromMs, toMs });
     const b = await (await mlModel(tiny).fit(one, ctx)).predict({ fromMs, toMs });
     expect(b).toEqual(a);
+  });
+
+  it('a training memo reuses the network trained on the same rows with the same options (same forecasts); other options train', async () => {
+    const { ctx, fromMs, toMs } = dayAhead(FIRST_ISSUE);
+    const one = [asOf(SERIES[0], ctx.dataCutoff)];
+    const tiny: MlModelOptions = { seed: 5, maxTrainingRows: 1500, maxEpochs: 3, hidden: [8], maxTrainSeconds: Infinity, trainings: trainingMemo() };
+    const a = await mlModel(tiny).fit(one, ctx);
+    const b = await mlModel(tiny).fit(one, ctx);
+    const c = await mlModel({ ...tiny, seed: 6 }).fit(one, ctx);
+    expect([a.info.reused, b.info.reused, c.info.reused]).toEqual([undefined, true, undefined]);
+    expect(b.artefact?.weights).toEqual(a.artefact?.weights);
+    expect(await b.predict({ fromMs, toMs })).toEqual(await a.predict({ fromMs, toMs }));
+    expect(c.artefact?.weights).not.toEqual(a.artefact?.weights);
   });
 
   it('quality gates: too little history, gaps and flat lines fall back with the reason', async () => {

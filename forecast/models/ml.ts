@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { localMinuteOfDay } from '../../models/calendar.js';
 import { dayAheadGapMs, featureMatrix, MATRIX_COLUMNS, type MatrixColumn } from '../features.js';
 import type { FitContext, FittedModel, ForecastModel, Horizon, QuantileRow, SeriesData } from '../model.js';
@@ -52,6 +53,11 @@ export interface MlModelOptions {
   readonly columns?: readonly MatrixColumn[];
   /** Also the local hour one-hot (`hour00` … `hour23`; default true): sharp on/off shapes the two hour harmonics smooth over. */
   readonly hourOneHot?: boolean;
+  /**
+   * Networks trained earlier on the same rows with the same options (trainingMemo), reused instead of
+   * training again: the same weights, as training is deterministic. Default none (every fit trains).
+   */
+  readonly trainings?: TrainingMemo;
 }
 
 /** The local-hour one-hot inputs the ML model adds to the featureMatrix columns. */
@@ -79,6 +85,53 @@ const DEFAULTS = {
   columns: ML_COLUMNS,
   hourOneHot: true,
 };
+
+/** The trained network of a fit: everything of the artefact that training decides. */
+type TrainedNet = Awaited<ReturnType<typeof trainCalibrated>>;
+
+/**
+ * Trained networks by their training rows and options, the last `size` kept
+ * (a forecast thread keeps one: a target's ml, ensemble and auto runs and a
+ * retrain of one cut-off train each network once). Training is deterministic
+ * (seeded), so a reused network is the one training would give again, unless
+ * the time budget (`maxTrainSeconds`) cut the first training short.
+ */
+export interface TrainingMemo {
+  /** The network of `key`, trained by `train` when not kept (a failed training is not kept). */
+  get(key: string, train: () => Promise<TrainedNet>): Promise<{ net: TrainedNet; reused: boolean }>;
+}
+
+export function trainingMemo(size = 8): TrainingMemo {
+  const kept = new Map<string, Promise<TrainedNet>>();
+  return {
+    async get(key, train) {
+      const hit = kept.get(key);
+      if (hit) {
+        kept.delete(key);
+        kept.set(key, hit);
+        return { net: await hit, reused: true };
+      }
+      const p = train();
+      kept.set(key, p);
+      if (kept.size > size) kept.delete(kept.keys().next().value!);
+      try {
+        return { net: await p, reused: false };
+      } catch (err) {
+        if (kept.get(key) === p) kept.delete(key);
+        throw err;
+      }
+    },
+  };
+}
+
+/** What decides a training: the rows (before standardising), the validation tail and the training options. */
+function trainingKey(set: TrainingSet, validationRows: number, o: Options): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify([set.rows, set.cols, validationRows, o.seed, o.hidden, o.maxEpochs, o.maxTrainSeconds, o.patience, o.batchSize, o.learningRate]));
+  h.update(new Uint8Array(set.data.buffer, set.data.byteOffset, set.data.byteLength));
+  h.update(new Uint8Array(set.target.buffer, set.target.byteOffset, set.target.byteLength));
+  return h.digest('hex');
+}
 
 /** A fitted ML model as stored (forecast_models.artefact): enough to forecast again without training. */
 export interface MlArtefact {
@@ -147,7 +200,7 @@ function checkArtefact(artefact: MlArtefact | Record<string, unknown>): MlArtefa
   return a as MlArtefact;
 }
 
-type Options = typeof DEFAULTS;
+type Options = typeof DEFAULTS & { readonly trainings?: TrainingMemo };
 
 /** Per-series scaling: the mean of the known values in the `days` days before `cutoff` (≥ 24 of them), NaN when not positive. */
 export function seriesLevel(s: SeriesData, cutoff: number, days = LEVEL_DAYS): number {
@@ -202,7 +255,8 @@ async function fitMl(series: readonly SeriesData[], ctx: FitContext, o: Options)
   if (set.rows < 500 || validationRows < 50) return fallbackModel(series, `too little history: ${set.rows} usable training rows (at least 500 needed)`, seriesFallback);
   progress(0.05);
 
-  const net = await trainCalibrated(set, validationRows, o, progress);
+  const train = () => trainCalibrated(set, validationRows, o, progress);
+  const { net, reused } = o.trainings ? await o.trainings.get(trainingKey(set, validationRows, o), train) : { net: await train(), reused: false };
   const artefact: MlArtefact = {
     format: ML_ARTEFACT_FORMAT,
     topology: net.topology,
@@ -228,6 +282,7 @@ async function fitMl(series: readonly SeriesData[], ctx: FitContext, o: Options)
       intervalAdjust: net.intervalAdjust,
       dataCutoff: new Date(cutoff).toISOString(),
       trainSeconds: (Date.now() - started) / 1000,
+      ...(reused ? { reused: true } : {}),
     },
   };
   progress(1);
