@@ -1,6 +1,5 @@
 import type { Database } from '../sql/database.js';
-import { getChampion, type StoredForecastModel } from '../sql/forecast-model.repository.js';
-import { storeChallenge } from './champion-store.js';
+import type { StoredForecastModel } from '../sql/forecast-model.repository.js';
 import { localDate, shiftDate } from '../models/calendar.js';
 import { backtest } from './backtest.js';
 import type { FitContext, ForecastModel, SeriesData } from './model.js';
@@ -175,6 +174,9 @@ export async function challenge(series: readonly SeriesData[], ctx: FitContext, 
  *   // r.outcome === 'promoted' → getChampion(database, 'portfolio:P1', 'ml') is the new model
  */
 export async function retrain(database: Database, target: string, series: readonly SeriesData[], ctx: FitContext, backtest: BacktestFn, opts: RetrainOptions = {}): Promise<RetrainResult> {
+  // The database half is imported here, not at the top: the forecast threads load this module for
+  // `challenge` and need no SQL (Kysely's few hundred modules cost a thread ~0.5 s of CPU to start).
+  const [{ getChampion }, { storeChallenge }] = await Promise.all([import('../sql/forecast-model.repository.js'), import('./champion-store.js')]);
   const kind = opts.kind ?? 'ml';
   const champion = await getChampion(database, target, kind);
   return storeChallenge(database, target, champion, await challenge(series, ctx, champion, backtest, opts), kind);
