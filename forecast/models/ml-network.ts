@@ -1,4 +1,4 @@
-import { tf, tfReady } from '../tf-backend.js';
+import { tf, tfReady, type TensorFlow } from '../tf-backend.js';
 import { seededRandom } from '../../models/random.js';
 
 /**
@@ -37,7 +37,7 @@ export interface TrainOptions {
 }
 
 export interface TrainedNetwork {
-  readonly model: tf.LayersModel;
+  readonly model: TensorFlow.LayersModel;
   readonly epochs: number;
   readonly bestEpoch: number;
   readonly trainLoss: number;
@@ -54,7 +54,7 @@ export interface Matrix {
 }
 
 /** The network for `topology` with seeded initial weights. */
-export function buildNetwork(topology: NetworkTopology, seed: number): tf.Sequential {
+export function buildNetwork(topology: NetworkTopology, seed: number): TensorFlow.Sequential {
   const model = tf.sequential();
   topology.hidden.forEach((units, i) => {
     model.add(
@@ -77,12 +77,12 @@ export function buildNetwork(topology: NetworkTopology, seed: number): tf.Sequen
 }
 
 /** Mean pinball loss over the quantile outputs; yTrue and yPred are [n, q] (y repeated per quantile). */
-export function pinballLoss(quantiles: readonly number[]): (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Scalar {
+export function pinballLoss(quantiles: readonly number[]): (yTrue: TensorFlow.Tensor, yPred: TensorFlow.Tensor) => TensorFlow.Scalar {
   return (yTrue, yPred) =>
     tf.tidy(() => {
       const q = tf.tensor2d([quantiles as number[]]);
       const e = tf.sub(yTrue, yPred);
-      return tf.mean(tf.maximum(tf.mul(q, e), tf.mul(tf.sub(q, 1), e))) as tf.Scalar;
+      return tf.mean(tf.maximum(tf.mul(q, e), tf.mul(tf.sub(q, 1), e))) as TensorFlow.Scalar;
     });
 }
 
@@ -110,7 +110,7 @@ export async function trainNetwork(x: Matrix, y: Float32Array, validationRows: n
 
   let best = Infinity;
   let bestEpoch = -1;
-  let bestWeights: tf.Tensor[] | undefined;
+  let bestWeights: TensorFlow.Tensor[] | undefined;
   let trainLoss = NaN;
   let epoch = 0;
   let stoppedBy: TrainedNetwork['stoppedBy'] = 'maxEpochs';
@@ -133,7 +133,7 @@ export async function trainNetwork(x: Matrix, y: Float32Array, validationRows: n
       xs.dispose();
       ys.dispose();
       trainLoss = Number(h.history.loss[0]);
-      const valLoss = tf.tidy(() => loss(yVal, model.predict(xVal) as tf.Tensor).dataSync()[0]);
+      const valLoss = tf.tidy(() => loss(yVal, model.predict(xVal) as TensorFlow.Tensor).dataSync()[0]);
       opts.onEpoch?.(epoch + 1, opts.maxEpochs);
       if (valLoss < best - 1e-6) {
         best = valLoss;
@@ -164,18 +164,18 @@ export async function trainNetwork(x: Matrix, y: Float32Array, validationRows: n
 }
 
 /** Adam keeps two moment tensors per weight; they outlive fit() unless disposed. */
-function disposeOptimizer(model: tf.LayersModel): void {
-  const optimizer = model.optimizer as tf.Optimizer | undefined;
+function disposeOptimizer(model: TensorFlow.LayersModel): void {
+  const optimizer = model.optimizer as TensorFlow.Optimizer | undefined;
   optimizer?.dispose();
 }
 
 /** Predictions, row-major [rows × quantiles], in batches. Quantiles are sorted per row (no crossing). */
-export function predictNetwork(model: tf.LayersModel, x: Matrix, batchSize = 8192): Float32Array {
+export function predictNetwork(model: TensorFlow.LayersModel, x: Matrix, batchSize = 8192): Float32Array {
   const q = (model.outputs[0].shape[1] as number) ?? 1;
   const out = new Float32Array(x.rows * q);
   for (let r = 0; r < x.rows; r += batchSize) {
     const n = Math.min(batchSize, x.rows - r);
-    const part = tf.tidy(() => (model.predict(tf.tensor2d(x.data.subarray(r * x.cols, (r + n) * x.cols), [n, x.cols])) as tf.Tensor).dataSync() as Float32Array);
+    const part = tf.tidy(() => (model.predict(tf.tensor2d(x.data.subarray(r * x.cols, (r + n) * x.cols), [n, x.cols])) as TensorFlow.Tensor).dataSync() as Float32Array);
     out.set(part, r * q);
   }
   for (let r = 0; r < x.rows; r++) {
@@ -191,7 +191,7 @@ export interface SerializedWeights {
   readonly data: string;
 }
 
-export function serializeWeights(model: tf.LayersModel): SerializedWeights {
+export function serializeWeights(model: TensorFlow.LayersModel): SerializedWeights {
   const weights = model.getWeights();
   const total = weights.reduce((n, w) => n + w.size, 0);
   const all = new Float32Array(total);
@@ -204,7 +204,7 @@ export function serializeWeights(model: tf.LayersModel): SerializedWeights {
 }
 
 /** Rebuilds the network of `topology` and loads `weights` into it. */
-export async function restoreNetwork(topology: NetworkTopology, weights: SerializedWeights): Promise<tf.LayersModel> {
+export async function restoreNetwork(topology: NetworkTopology, weights: SerializedWeights): Promise<TensorFlow.LayersModel> {
   await tfReady();
   const bytes = Buffer.from(weights.data, 'base64');
   const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
