@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { DeliveryToSend } from '../models/hook.js';
+import { backoffDelay } from '../models/backoff.js';
 
 /**
  * What to do with a hook delivery attempt: the signature, the request body,
@@ -93,7 +94,7 @@ export function verifyWebhook(headers: WebhookHeaders, body: string | Uint8Array
  * @example backoffMs(3, { maxAttempts: 10, backoffBaseMs: 1000, backoffMaxMs: 600_000 }, () => 0) // 2000 (4 s × ½)
  */
 export function backoffMs(attempt: number, p: RetryPolicy, random: () => number): number {
-  const capped = Math.min(p.backoffMaxMs, p.backoffBaseMs * 2 ** Math.max(0, attempt - 1));
+  const capped = backoffDelay(Math.max(0, attempt - 1), { initialMs: p.backoffBaseMs, maxMs: p.backoffMaxMs });
   return Math.round(capped / 2 + (random() * capped) / 2);
 }
 

@@ -7,6 +7,7 @@ import { meterIdsOf } from './normalize.js';
 import type { IngestListeners } from './ingest-listeners.js';
 import { ingestReadings } from './pipeline.js';
 import { HOUR_MS } from '../models/time.js';
+import { safeJson } from '../models/input-bounds.js';
 
 export interface SettlementImport {
   readonly period: string;
@@ -146,12 +147,4 @@ async function readingRows(database: Database, apply: readonly CheckedSettlement
     }
   });
   return { rows, origin };
-}
-
-function safeJson(v: unknown): string {
-  try {
-    return JSON.stringify(v) ?? String(v);
-  } catch {
-    return String(v);
-  }
 }

@@ -1,3 +1,5 @@
+import { backoffDelay } from './backoff.js';
+
 /**
  * Items a background job could not process (a meter day of the billing
  * rollup, a meter in readiness, a VEE queue day, a meter's alarm…),
@@ -95,7 +97,7 @@ export function createFailingItems(o: FailingItemsOptions): FailingItems {
       const t = o.now();
       const prev = items.get(key);
       const attempts = (prev?.attempts ?? 0) + 1;
-      const wait = Math.min(max, base * 2 ** Math.min(attempts - 1, 30));
+      const wait = backoffDelay(attempts - 1, { initialMs: base, maxMs: max });
       const next = { ...detail, key, error: failureMessage(err), since: prev?.since ?? iso(t), attempts, retryAt: iso(t + wait), retryMs: t + wait };
       items.set(key, next);
       if (!prev && items.size > capacity) items.delete(items.keys().next().value!);

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ackBody, outcomeOf } from '../adapters/mqtt/acks.js';
-import { backoffDelay } from '../adapters/mqtt/backoff.js';
+import { backoffDelay } from '../models/backoff.js';
 import { Batcher } from '../adapters/mqtt/batcher.js';
 import { authenticateGateway, mayPublish, maySubscribe } from '../adapters/mqtt/broker-auth.js';
 import { decodeMessage } from '../adapters/mqtt/payload.js';

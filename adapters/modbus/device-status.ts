@@ -1,4 +1,5 @@
 import type { DeviceState, DeviceStatus, ModbusDevice } from '../../models/modbus.js';
+import { backoffDelay } from '../../models/backoff.js';
 
 /** Status as the poller keeps it (epoch ms); DeviceStatus is its API/storage form. */
 export interface PollStatus {
@@ -61,7 +62,7 @@ export function nextPollDelay(status: PollStatus, d: Pick<ModbusDevice, 'pollInt
   const p = d.pollIntervalMs;
   if (status.consecutiveFailures === 0) return p - (((nowMs % p) + p) % p);
   const cap = Math.max(p, d.backoffMaxMs);
-  return Math.min(cap, p * 2 ** Math.min(status.consecutiveFailures - 1, 40));
+  return backoffDelay(status.consecutiveFailures - 1, { initialMs: p, maxMs: cap });
 }
 
 /** API/storage form. */

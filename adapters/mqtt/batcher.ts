@@ -1,4 +1,4 @@
-import { backoffDelay, type Backoff } from './backoff.js';
+import { backoffDelay, type Backoff } from '../../models/backoff.js';
 
 /** Clock and timers, passed in so tests can drive them. */
 export interface Timers {

@@ -1,5 +1,5 @@
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
-import { backoffDelay, type Backoff } from './backoff.js';
+import { backoffDelay, type Backoff } from '../../models/backoff.js';
 import type { Timers } from './batcher.js';
 import type { MqttLog } from './log.js';
 import { subscriptionFilters } from './topics.js';

@@ -9,6 +9,7 @@ import type { MeterEventRow } from '../../sql/event.repository.js';
 import { findMeterRefs } from '../../sql/meter-lookup.repository.js';
 import type { RouteContext } from '../app.js';
 import { authErrors, ErrorSchema } from '../schemas.js';
+import { safeJson } from '../../models/input-bounds.js';
 
 /** Events per request. */
 export const MAX_EVENTS = 10_000;
@@ -18,14 +19,6 @@ const EventsBody = z
     events: z.array(z.unknown()).min(1).max(MAX_EVENTS).describe('Events {meter, code, at, severity?, data?}: meter = external id, at = ISO-8601 with offset; each is checked on its own'),
   })
   .strict();
-
-const safeJson = (v: unknown): string => {
-  try {
-    return JSON.stringify(v) ?? 'null';
-  } catch {
-    return String(v);
-  }
-};
 
 /** Meter events over HTTP (gateways, head-ends): stored and applied to alarms like MQTT events. */
 export const eventRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { database, listeners }) => {

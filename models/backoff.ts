@@ -1,3 +1,9 @@
+/**
+ * The one exponential backoff of the service (MQTT reconnects and batch
+ * retries, Modbus polls of a failing device, hook deliveries, the failing
+ * items of the background jobs): initial × 2^step, capped.
+ */
+
 /** Exponential backoff bounds, in milliseconds. */
 export interface Backoff {
   readonly initialMs: number;
