@@ -125,7 +125,7 @@ export interface ChampionInput {
  * before the backtest window, backtests it and the given champion (frozen)
  * over the window and decides (shouldPromote). Progress goes to
  * ctx.onProgress (training 0–0.6, backtests 0.6–1). The forecast thread runs
- * it (forecast/thread-tasks.ts); storeChallenge stores its outcome.
+ * it (forecast/forecast-thread.ts, challengeTask); storeChallenge stores its outcome.
  */
 export async function challenge(series: readonly SeriesData[], ctx: FitContext, champion: ChampionInput | undefined, backtest: BacktestFn, opts: RetrainOptions = {}): Promise<Challenge> {
   const progress = ctx.onProgress ?? (() => {});
