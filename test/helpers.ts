@@ -184,8 +184,8 @@ async function serverDatabase(): Promise<Database> {
   const base = process.env.TEST_DATABASE_URL!;
   let name: string | undefined;
   let baseline: Baseline | undefined;
-  for (let p = serverIdle.pop(); p && !name; p = serverIdle.pop()) {
-    const idle = p;
+  while (!name && serverIdle.length > 0) {
+    const idle = serverIdle.pop()!;
     try {
       await onServerDatabase(idle.name, (q) => resetToBaseline(q, idle.baseline));
       ({ name, baseline } = idle);
