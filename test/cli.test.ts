@@ -30,8 +30,16 @@ function cliEnv(extra: Record<string, string>): Record<string, string> {
   return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), MQTT_PORT: '0', LOG_LEVEL: 'warn', ...extra };
 }
 
+/**
+ * `--liftoff-only`: V8 compiles WebAssembly with its baseline compiler only. Each of this file's
+ * thirty-odd short-lived processes otherwise also optimises PGlite's 9 MB module on background
+ * threads (about 18 s of the file's 97 s of CPU on 2 cores); what the processes do and print is
+ * the same.
+ */
+const NODE_ARGS = ['--liftoff-only'];
+
 function start(args: string[], env: Record<string, string>, cwd = tmpdir()): { proc: ChildProcess; done: Promise<Run>; out: () => string; err: () => string } {
-  const proc = spawn(process.execPath, [BIN, ...args], { env: cliEnv(env), cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...NODE_ARGS, BIN, ...args], { env: cliEnv(env), cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   proc.stdout!.on('data', (d) => (stdout += d));
