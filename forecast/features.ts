@@ -157,22 +157,7 @@ function emptyCalendar(startMs: number, n: number) {
 
 /** The hours of `cal` from index `offset` on, as views (no copy). */
 function calendarFrom(cal: CalendarColumns, offset: number): CalendarColumns {
-  const view = <A extends Uint8Array | Uint16Array | Int32Array | Int16Array | Float64Array>(x: A) => x.subarray(offset) as A;
-  return {
-    startMs: cal.startMs + offset * H,
-    length: cal.length - offset,
-    hour: view(cal.hour),
-    weekday: view(cal.weekday),
-    month: view(cal.month),
-    dayOfYear: view(cal.dayOfYear),
-    dayType: view(cal.dayType),
-    holidayKind: view(cal.holidayKind),
-    eve: view(cal.eve),
-    eveReligious: view(cal.eveReligious),
-    localDay: view(cal.localDay),
-    offsetMin: view(cal.offsetMin),
-    dayStartMs: view(cal.dayStartMs),
-  };
+  return { startMs: cal.startMs + offset * H, length: cal.length - offset, ...calendarView(cal, offset, cal.length) };
 }
 
 /** Computes the columns of hours [from, to) of `c` (each depends on its hour alone). */
