@@ -12,6 +12,8 @@ import type { Database } from '../sql/database.js';
 export interface CpuUse {
   readonly self: number;
   readonly backend: number | null;
+  /** The other processes asked for (a service started as its own process), summed; null when none was readable. */
+  readonly processes: number | null;
 }
 
 const TICKS_PER_S = 100; // USER_HZ on Linux
@@ -32,9 +34,19 @@ async function backendPids(database: Database): Promise<number[]> {
   return rows.map((r) => r.pid);
 }
 
-/** Starts measuring; the returned function ends the phase and gives its CPU use. */
-export async function startCpuMeter(database: Database): Promise<() => Promise<CpuUse>> {
+const sumCpu = (pids: readonly number[], before?: ReadonlyMap<number, number>): Map<number, number> => {
+  const out = new Map<number, number>();
+  for (const pid of pids) {
+    const t = procCpu(pid);
+    if (t !== undefined) out.set(pid, t - (before?.get(pid) ?? 0));
+  }
+  return out;
+};
+
+/** Starts measuring; the returned function ends the phase and gives its CPU use (also of `pids`, e.g. a served process). */
+export async function startCpuMeter(database: Database, pids: readonly number[] = []): Promise<() => Promise<CpuUse>> {
   const self0 = process.cpuUsage();
+  const processes0 = sumCpu(pids);
   const before = new Map<number, number>();
   for (const pid of await backendPids(database)) {
     const t = procCpu(pid);
@@ -49,6 +61,7 @@ export async function startCpuMeter(database: Database): Promise<() => Promise<C
         if (t !== undefined) backend = (backend ?? 0) + t - (before.get(pid) ?? 0);
       }
     }
-    return { self: (self.user + self.system) / 1e6, backend };
+    const used = [...sumCpu(pids, processes0).values()];
+    return { self: (self.user + self.system) / 1e6, backend, processes: used.length ? used.reduce((a, b) => a + b, 0) : null };
   };
 }
