@@ -17,6 +17,7 @@ import { DEFAULT_BENCH_DATABASE_URL } from './bench-database.js';
 import { imbalanceBench } from './imbalance.bench.js';
 import { ingestBench } from './ingest.bench.js';
 import { mqttBench } from './mqtt.bench.js';
+import { scaleDataBench } from './scale-data.bench.js';
 import { veeBench } from './vee.bench.js';
 
 export const BENCHES: Readonly<Record<string, Bench>> = {
@@ -28,6 +29,7 @@ export const BENCHES: Readonly<Record<string, Bench>> = {
   imbalance: imbalanceBench,
   ingest: ingestBench,
   mqtt: mqttBench,
+  'scale-data': scaleDataBench,
   vee: veeBench,
 };
 
