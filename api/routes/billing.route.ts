@@ -5,6 +5,7 @@ import { checkSchedule, TouScheduleOutSchema, TouScheduleSchema } from '../../mo
 import { DAY_MS, parseInstant } from '../../models/time.js';
 import { runBillingForRequest } from '../../billing/billing-run.js';
 import { figureChanges } from '../../billing/corrections.js';
+import { consumptionJson } from '../../billing/consumption-json.js';
 import { billingCsv } from '../../billing/csv.js';
 import { REASON_CODES, type BillingFigures } from '../../billing/figures.js';
 import { parsePeriod, type Period } from '../../billing/period.js';
@@ -49,7 +50,7 @@ export const BillingFiguresSchema = z.object({
   dataVersion: z.string().describe('Newest batch the figures include; GET …?asOf=<dataVersion> reproduces them exactly'),
 });
 
-const ConsumptionSchema = z.object({
+export const ConsumptionSchema = z.object({
   period: z.string().nullable().describe('YYYY-MM, or null for a from/to query'),
   from: z.string().nullable(),
   to: z.string().nullable(),
@@ -190,7 +191,7 @@ export const billingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
           .header('content-disposition', `attachment; filename="${name}"`)
           .send(billingCsv(run.figures) as never); // text, not the JSON schema
       }
-      return {
+      const body = {
         period,
         from: window.kind === 'range' ? window.from.toISOString() : null,
         to: window.kind === 'range' ? window.to.toISOString() : null,
@@ -198,6 +199,11 @@ export const billingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
         dataVersion: run.dataVersion,
         meters: run.figures as BillingFigures[],
       };
+      // The schema's text, written directly (billing/consumption-json.ts): the schema serializer copied 10 000 figure objects first.
+      return reply
+        .type('application/json; charset=utf-8')
+        .serializer(consumptionJson as (payload: unknown) => string)
+        .send(body);
     },
   );
 
