@@ -201,6 +201,9 @@ export async function measureServed(
     const {
       rows: [{ sc, sb }],
     } = await sql<{ sc: string; sb: string }>`SELECT current_setting('synchronous_commit') AS sc, current_setting('shared_buffers') AS sb`.execute(database.db);
+    // Diagnosis: INGEST_DB_LOG_MS=0 logs every statement of the bench database with its duration to the server's log.
+    const logMs = process.env.INGEST_DB_LOG_MS;
+    if (logMs !== undefined && /^\d+$/.test(logMs)) await sql`ALTER DATABASE ${sql.id(bench.name)} SET log_min_duration_statement = ${sql.lit(Number(logMs))}`.execute(database.db);
     await service.start();
     const pid = service.pid!;
     log(`served: mdm serve pid ${pid} on :${port}, database ${bench.name}, broker ${MOSQUITTO_URL}; its log: ${serviceLog}`);

@@ -50,11 +50,16 @@ export function stampSql(plan: TouPlan): RawBuilder<string> {
  * earliest start) and last_start; by date also max_received (the newest
  * batch behind the row). Energies are value × 10⁶ rounded per interval and
  * summed as int8: exact, so independent of row order.
+ *
+ * Each piece (range × schedule segment) is reduced on its own, inside the
+ * LATERAL, to a row per channel, quality and TOU bucket (by date also per
+ * local date and batch): a few rows per piece instead of every reading, so
+ * the outer grouping handles thousands of rows, not millions, and a batch's
+ * arrival time is looked up once per piece, day and batch, not per reading.
  */
 export function rawRollupSql(p: { ranges: RawBuilder<unknown>; source: RawBuilder<unknown>; plan: TouPlan; byDate: boolean; scan: { from: Date; to: Date } }): RawBuilder<unknown> {
   const local = sql`(r.start AT TIME ZONE g.timezone)`;
   const minute = sql`((((date_part('epoch', ${local})::int8 % 86400) + 86400) % 86400) / 60)::int`;
-  const dateCol = p.byDate ? sql`${local}::date AS local_date,` : sql``;
   const dateKey = p.byDate ? sql`local_date,` : sql``;
   const touCols = Array.from({ length: p.plan.maxBuckets }, (_, i) => sql`coalesce(sum(e) FILTER (WHERE quality <> ${sql.lit(Q.missing)} AND b = ${sql.lit(i)}), 0)`);
   const tou = touCols.length ? sql`ARRAY[${sql.join(touCols)}]::int8[]` : sql`ARRAY[]::int8[]`;
@@ -71,37 +76,37 @@ export function rawRollupSql(p: { ranges: RawBuilder<unknown>; source: RawBuilde
            ${tou} AS tou,
            max(peak) AS peak,
            max(last_start) AS last_start
-           ${p.byDate ? sql`, max(max_received) AS max_received` : sql``}
+           ${p.byDate ? sql`, max(received_at) AS max_received` : sql``}
     FROM (
-      SELECT g.id, ${dateCol} r.channel, r.quality,
+    SELECT g.id, ${p.byDate ? sql`r.local_date, (SELECT ib.received_at FROM ingest_batches ib WHERE ib.id = r.batch_id) AS received_at,` : sql``}
+           r.channel, r.quality, r.b, r.e, r.n, r.peak, r.last_start
+    FROM (
+      SELECT rr.id, m.timezone, m.interval_minutes,
+             greatest(rr.rf, t."effFrom"::timestamp AT TIME ZONE m.timezone) AS pf,
+             least(rr.rt, t."effTo"::timestamp AT TIME ZONE m.timezone) AS pt,
+             decode(t.map, 'hex') AS map
+      FROM (${p.ranges}) rr
+      JOIN meters m ON m.id = rr.id
+      LEFT JOIN jsonb_to_recordset(${JSON.stringify(p.plan.segments)}::jsonb) AS t(tariff text, "effFrom" date, "effTo" date, map text) ON t.tariff = m.tariff
+      OFFSET 0 -- computed once per piece, not per reading
+    ) g
+    -- LATERAL: each piece is a primary-key range scan, whatever the planner guesses of how many pieces there are
+    -- (usually none or a few dirty days; it cannot know, and a wrong guess scanned every reading of the period).
+    CROSS JOIN LATERAL (
+      SELECT ${p.byDate ? sql`(${local})::date AS local_date,` : sql``} r.channel, r.quality,
              CASE WHEN g.map IS NOT NULL AND r.channel = 1 THEN get_byte(g.map, ${minute}) END AS b,
              sum(round(r.value * 1e6)::int8) AS e,
              count(*) AS n,
              max(ARRAY[r.value * 60 / coalesce(r.interval_minutes, g.interval_minutes), -date_part('epoch', r.start)])
                FILTER (WHERE r.channel = 1 AND r.quality <> ${sql.lit(Q.missing)}) AS peak,
              max(r.start) FILTER (WHERE r.quality <> ${sql.lit(Q.missing)}) AS last_start
-             ${p.byDate ? sql`, max(r.received_at) AS max_received` : sql``}
-      FROM (
-        SELECT rr.id, m.timezone, m.interval_minutes,
-               greatest(rr.rf, t."effFrom"::timestamp AT TIME ZONE m.timezone) AS pf,
-               least(rr.rt, t."effTo"::timestamp AT TIME ZONE m.timezone) AS pt,
-               decode(t.map, 'hex') AS map
-        FROM (${p.ranges}) rr
-        JOIN meters m ON m.id = rr.id
-        LEFT JOIN jsonb_to_recordset(${JSON.stringify(p.plan.segments)}::jsonb) AS t(tariff text, "effFrom" date, "effTo" date, map text) ON t.tariff = m.tariff
-        OFFSET 0 -- computed once per piece, not per reading
-      ) g
-      -- LATERAL: each piece is a primary-key range scan, whatever the planner guesses of how many pieces there are
-      -- (usually none or a few dirty days; it cannot know, and a wrong guess scanned every reading of the period).
-      CROSS JOIN LATERAL (
-        SELECT r.channel, r.quality, r.start, r.value, r.interval_minutes ${p.byDate ? sql`, ib.received_at` : sql``}
-        FROM ${p.source} r ${p.byDate ? sql`JOIN ingest_batches ib ON ib.id = r.batch_id` : sql``}
-        WHERE r.meter_id = g.id AND r.start >= g.pf AND r.start < g.pt
-          AND r.channel = ANY(${ENERGY_CHANNELS}::smallint[]) AND r.start >= ${p.scan.from} AND r.start < ${p.scan.to}
-        OFFSET 0 -- kept a subquery run per piece (a flattened one is joined however the planner likes)
-      ) r
-      WHERE g.pf < g.pt
-      GROUP BY 1, 2, 3, 4 ${p.byDate ? sql`, 5` : sql``}
+             ${p.byDate ? sql`, r.batch_id` : sql``}
+      FROM ${p.source} r
+      WHERE r.meter_id = g.id AND r.start >= g.pf AND r.start < g.pt
+        AND r.channel = ANY(${ENERGY_CHANNELS}::smallint[]) AND r.start >= ${p.scan.from} AND r.start < ${p.scan.to}
+      GROUP BY 1, 2, 3 ${p.byDate ? sql`, 4, r.batch_id` : sql``}
+    ) r
+    WHERE g.pf < g.pt
     ) x
     GROUP BY id, ${dateKey} channel`;
 }
@@ -238,9 +243,11 @@ async function refresh(database: Database, limit: number, f: ItemFilter<DirtyKey
       WHERE d.meter_id = k.meter_id AND d.local_date = k.local_date`.execute(trx);
     const dates = keys.map((k) => Date.parse(`${k.local_date}T00:00:00Z`));
     const scan = { from: new Date(Math.min(...dates) - DAY_MS), to: new Date(Math.max(...dates) + 2 * DAY_MS) };
+    // Consecutive days of a meter read as one range: one index scan per run of days, not per day.
+    const runs = JSON.stringify(dayRuns(keys.map((k) => ({ meterId: k.meter_id, localDate: k.local_date }))));
     const ranges = sql`
-      SELECT k.meter_id AS id, k.local_date::timestamp AT TIME ZONE m.timezone AS rf, (k.local_date + 1)::timestamp AT TIME ZONE m.timezone AS rt
-      FROM jsonb_to_recordset(${json}::jsonb) AS k(meter_id int, local_date date) JOIN meters m ON m.id = k.meter_id`;
+      SELECT k.meter_id AS id, k.from_date::timestamp AT TIME ZONE m.timezone AS rf, (k.to_date + 1)::timestamp AT TIME ZONE m.timezone AS rt
+      FROM jsonb_to_recordset(${runs}::jsonb) AS k(meter_id int, from_date date, to_date date) JOIN meters m ON m.id = k.meter_id`;
     await sql`SET LOCAL work_mem = '64MB'`.execute(trx);
     await sql`
       INSERT INTO billing_daily (meter_id, channel, local_date, energy, est_energy, n_measured, n_suspect, n_estimated, n_edited, n_missing, tou, peak_rate, peak_start, last_start, max_received)
@@ -248,6 +255,24 @@ async function refresh(database: Database, limit: number, f: ItemFilter<DirtyKey
       FROM (${rawRollupSql({ ranges, source: sql`readings`, plan, byDate: true, scan })}) x`.execute(trx);
     return keys.map((k) => ({ meterId: k.meter_id, localDate: k.local_date }));
   });
+}
+
+/** Runs of consecutive local days per meter (keys in meter, date order). */
+export function dayRuns(keys: readonly DirtyKey[]): { meter_id: number; from_date: string; to_date: string }[] {
+  const out: { meter_id: number; from_date: string; to_date: string }[] = [];
+  let last: { meter_id: number; from_date: string; to_date: string; toMs: number } | undefined;
+  for (const k of keys) {
+    const ms = Date.parse(`${k.localDate}T00:00:00Z`);
+    if (last && last.meter_id === k.meterId && ms === last.toMs + DAY_MS) {
+      last.to_date = k.localDate;
+      last.toMs = ms;
+      continue;
+    }
+    if (last) out.push({ meter_id: last.meter_id, from_date: last.from_date, to_date: last.to_date });
+    last = { meter_id: k.meterId, from_date: k.localDate, to_date: k.localDate, toMs: ms };
+  }
+  if (last) out.push({ meter_id: last.meter_id, from_date: last.from_date, to_date: last.to_date });
+  return out;
 }
 
 /** The dirty days refreshDirtyDays would claim next (without claiming them). */

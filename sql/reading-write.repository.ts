@@ -2,6 +2,7 @@ import { channelByCode } from '../models/channel.js';
 import { qualityCode, qualityName, sourceCode, sourceName, type NormalizedReading } from '../models/reading.js';
 import { tzOffsetMinutes } from '../models/time.js';
 import { sql, type Kysely } from 'kysely';
+import { PG_EPOCH_MS } from './packed.js';
 import type { Database, Session } from './database.js';
 import type { DB } from './types.js';
 import { markDirtyDays } from './billing-rollup.repository.js';
@@ -238,7 +239,6 @@ SELECT EXISTS (
  */
 const WRITE_ATTEMPTS = 6;
 
-const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
 const TWO_32 = 4_294_967_296;
 // 'PGCOPY\n\377\r\n\0', int32 flags, int32 header extension length.
 const COPY_HEADER = [0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00, 0, 0, 0, 0, 0, 0, 0, 0];

@@ -3,6 +3,7 @@ import { CHANNELS } from '../models/channel.js';
 import { qualityCode, sourceCode } from '../models/reading.js';
 import type { ClassDays, ClassHourSum, IssueStatus, RuleName, Severity } from '../models/vee.js';
 import type { Database } from './database.js';
+import { int8At, packedView, timestampMsAt } from './packed.js';
 
 /**
  * VEE storage: what a validation run reads (meters, values with their
@@ -81,29 +82,73 @@ export interface StoredValueRow {
   readonly receivedMs: number | null;
 }
 
+/** Bytes per packed value: start (timestamptz_send), value (float8send), quality, source (int2send), batch (int8send). */
+const VALUE_BYTES = 28;
+
 /**
  * Every stored value of each range (all channels), ordered by range,
- * channel, start, with when its figure arrived. One statement: each
- * range/channel pair is a primary-key range scan; the batch a key lookup.
+ * channel, start, with when its figure arrived. The values come packed, one
+ * bytea per range and channel (sql/packed.ts): parsing them as text rows cost
+ * the worker more than validating them. Each range/channel pair is a
+ * primary-key range scan; the batches behind the values are read once per
+ * batch, and the history only for the values VEE re-wrote.
  */
 export async function loadValues(database: Database, ranges: readonly MeterRange[]): Promise<StoredValueRow[]> {
   if (ranges.length === 0) return [];
   const a = rangeArrays(ranges);
-  const { rows } = await sql<StoredValueRow>`
-    SELECT q.i, r.channel, (extract(epoch FROM r.start) * 1000)::float8 AS "startMs", r.value, r.quality, r.source,
-           (r.quality = ${SUSPECT} AND b.transport IS NOT DISTINCT FROM 'vee') AS "byVee",
-           (extract(epoch FROM CASE
-              WHEN b.transport IS DISTINCT FROM 'vee' THEN CASE WHEN r.start > b.received_at THEN b.received_at END
-              WHEN r.quality = ANY(${RAW}::smallint[]) THEN (
-                SELECT max(hb.received_at) FROM reading_history h JOIN ingest_batches hb ON hb.id = h.batch_id
-                WHERE h.meter_id = r.meter_id AND h.channel = r.channel AND h.start = r.start AND hb.transport <> 'vee')
-            END) * 1000)::float8 AS "receivedMs"
+  const { rows: packed } = await sql<{ i: number; channel: number; b: Uint8Array }>`
+    SELECT q.i, r.channel,
+           string_agg(timestamptz_send(r.start) || float8send(r.value) || int2send(r.quality) || int2send(r.source) || int8send(r.batch_id), ''::bytea ORDER BY r.start) AS b
     FROM unnest(${a.idx}::int[], ${a.meters}::int[], ${a.from}::timestamptz[], ${a.to}::timestamptz[]) AS q(i, meter_id, f, t)
     CROSS JOIN unnest(${ALL_CHANNELS}::smallint[]) AS c(channel)
     JOIN readings r ON r.meter_id = q.meter_id AND r.channel = c.channel AND r.start >= q.f AND r.start < q.t
-    LEFT JOIN ingest_batches b ON b.id = r.batch_id
-    ORDER BY q.i, r.channel, r.start`.execute(database.db);
-  return rows;
+    GROUP BY q.i, r.channel
+    ORDER BY q.i, r.channel`.execute(database.db);
+  const values: (StoredValueRow & { batchId: number })[] = [];
+  const batchIds = new Set<number>();
+  for (const { i, channel, b } of packed) {
+    const view = packedView(b);
+    for (let o = 0; o + VALUE_BYTES <= b.byteLength; o += VALUE_BYTES) {
+      const batchId = int8At(view, o + 20);
+      batchIds.add(batchId);
+      values.push({
+        i,
+        channel,
+        startMs: timestampMsAt(view, o),
+        value: view.getFloat64(o + 8),
+        quality: view.getInt16(o + 16),
+        source: view.getInt16(o + 18),
+        byVee: false,
+        receivedMs: null,
+        batchId,
+      });
+    }
+  }
+  const { rows: batchRows } = await sql<{ id: number; transport: string; receivedMs: number }>`
+    SELECT id::float8 AS id, transport, (extract(epoch FROM received_at) * 1000)::float8 AS "receivedMs"
+    FROM ingest_batches WHERE id = ANY(${[...batchIds]}::int8[])`.execute(database.db);
+  const batches = new Map(batchRows.map((r) => [r.id, r]));
+  const rewritten: number[] = []; // values VEE re-wrote: their figure arrived with the newest earlier delivery
+  const out: StoredValueRow[] = new Array(values.length);
+  for (let k = 0; k < values.length; k++) {
+    const { batchId, ...v } = values[k];
+    const batch = batches.get(batchId);
+    const byVee = batch?.transport === 'vee';
+    let receivedMs: number | null = null;
+    if (!byVee) receivedMs = batch && v.startMs > batch.receivedMs ? batch.receivedMs : null;
+    else if (RAW.includes(v.quality)) rewritten.push(k);
+    out[k] = { ...v, byVee: byVee && v.quality === SUSPECT, receivedMs };
+  }
+  if (rewritten.length) {
+    const { rows } = await sql<{ k: number; receivedMs: number | null }>`
+      SELECT x.k, (extract(epoch FROM (
+               SELECT max(hb.received_at) FROM reading_history h JOIN ingest_batches hb ON hb.id = h.batch_id
+               WHERE h.meter_id = x.meter_id AND h.channel = x.channel AND h.start = x.start AND hb.transport <> 'vee')) * 1000)::float8 AS "receivedMs"
+      FROM unnest(${rewritten}::int[], ${rewritten.map((k) => ranges[out[k].i].meterId)}::int[], ${rewritten.map((k) => out[k].channel)}::smallint[],
+                  ${rewritten.map((k) => new Date(out[k].startMs).toISOString())}::timestamptz[]) AS x(k, meter_id, channel, start)`.execute(database.db);
+    for (const r of rows) if (r.receivedMs !== null) out[r.k] = { ...out[r.k], receivedMs: r.receivedMs };
+  }
+  return out;
 }
 
 export interface FirstValueRow {
