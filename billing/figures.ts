@@ -113,30 +113,33 @@ export function readinessReasons(r: MeterFigureRow, p: ReadinessParams, now: num
   return reasons;
 }
 
-/** Billing figures of one meter; `touBuckets`: its tariff's bucket names, in `r.tou` order (undefined = single-rate). */
+/** kWh (or kvarh) of µ-units, multiplier applied, at the summing resolution. */
+const kwh = (micro: number, multiplier: number) => round6((micro / MICRO) * multiplier);
+
+/**
+ * Billing figures of one meter; `touBuckets`: its tariff's bucket names, in `r.tou` order (undefined = single-rate).
+ * Keys in the order of the documented response (tou after the ratios). No closure is made per call:
+ * the consumption route calls this for every meter (10 000 and more).
+ */
 export function billingFigures(r: MeterFigureRow, ctx: { touBuckets: readonly string[] | undefined; dataVersion: string; readiness: ReadinessParams; now: number }): BillingFigures {
   const k = r.multiplier;
-  const kwh = (micro: number) => round6((micro / MICRO) * k);
   const reasons = readinessReasons(r, ctx.readiness, ctx.now);
-  const figures: BillingFigures = {
+  const head = {
     meter: r.externalId,
-    activeImport: kwh(r.activeImport),
-    activeExport: kwh(r.activeExport),
-    reactiveInductive: kwh(r.reactiveInductive),
-    reactiveCapacitive: kwh(r.reactiveCapacitive),
+    activeImport: kwh(r.activeImport, k),
+    activeExport: kwh(r.activeExport, k),
+    reactiveInductive: kwh(r.reactiveInductive, k),
+    reactiveCapacitive: kwh(r.reactiveCapacitive, k),
     inductiveRatio: ratio(r.reactiveInductive, r.activeImport),
     capacitiveRatio: ratio(r.reactiveCapacitive, r.activeImport),
-    maxDemand: r.maxRate === null || r.maxRateAt === null ? null : { kw: round6(r.maxRate * k), at: formatInstant(r.maxRateAt.getTime(), r.timezone) },
-    estimatedShare: r.activeImport === 0 ? 0 : round6(r.estimatedEnergy / r.activeImport),
-    completeness: completenessOf(r).completeness,
-    billable: reasons.length === 0,
-    reasons,
-    dataVersion: ctx.dataVersion,
   };
-  if (ctx.touBuckets === undefined) return figures;
+  const maxDemand = r.maxRate === null || r.maxRateAt === null ? null : { kw: round6(r.maxRate * k), at: formatInstant(r.maxRateAt.getTime(), r.timezone) };
+  const estimatedShare = r.activeImport === 0 ? 0 : round6(r.estimatedEnergy / r.activeImport);
+  const completeness = completenessOf(r).completeness;
+  const billable = reasons.length === 0;
+  const names = ctx.touBuckets;
+  if (names === undefined) return { ...head, maxDemand, estimatedShare, completeness, billable, reasons, dataVersion: ctx.dataVersion };
   const tou: Record<string, number> = {};
-  ctx.touBuckets.forEach((name, i) => (tou[name] = kwh(r.tou[i] ?? 0)));
-  // Key order of the documented response: tou after the ratios.
-  const { maxDemand, estimatedShare, completeness, billable, reasons: rs, dataVersion, ...head } = figures;
-  return { ...head, tou, maxDemand, estimatedShare, completeness, billable, reasons: rs, dataVersion };
+  for (let i = 0; i < names.length; i++) tou[names[i]] = kwh(r.tou[i] ?? 0, k);
+  return { ...head, tou, maxDemand, estimatedShare, completeness, billable, reasons, dataVersion: ctx.dataVersion };
 }

@@ -252,6 +252,22 @@ export interface BillingDailyTable {
   max_received: Timestamp | null;
 }
 
+export interface BillingMonthlyTable {
+  meter_id: number;
+  channel: number;
+  month: string;
+  energy: number;
+  est_energy: number;
+  n_measured: number;
+  n_suspect: number;
+  n_estimated: number;
+  n_edited: number;
+  n_missing: number;
+  tou: number[];
+  peak: number[] | null;
+  last_start: Timestamp | null;
+}
+
 export interface BillingDirtyTable {
   meter_id: number;
   local_date: string;
@@ -515,6 +531,7 @@ export interface DB {
   billing_snapshots: BillingSnapshotsTable;
   billing_readiness: BillingReadinessTable;
   billing_daily: BillingDailyTable;
+  billing_monthly: BillingMonthlyTable;
   billing_dirty: BillingDirtyTable;
   billing_rollup_meters: BillingRollupMetersTable;
   mdm_settings: MdmSettingsTable;

@@ -17,6 +17,7 @@ import { boundedRejects } from './015-bounded-rejects.js';
 import { marketUnpublished } from './016-market-unpublished.js';
 import { forecastPartial } from './017-forecast-partial.js';
 import { meterRegisterDigits } from './018-meter-register-digits.js';
+import { billingMonthly } from './019-billing-monthly.js';
 
 /** A numbered, idempotent schema step. Never edit one that has shipped: add the next. */
 export interface Migration {
@@ -46,4 +47,5 @@ export const MIGRATIONS: readonly Migration[] = [
   marketUnpublished,
   forecastPartial,
   meterRegisterDigits,
+  billingMonthly,
 ];
