@@ -1,4 +1,5 @@
 import { createFailingItems, failureReporter, type FailingItems } from '../models/failing-items.js';
+import type { IngestActivity } from '../models/ingest-activity.js';
 import { createPeriodic, silentLog, type ComponentLog, type Timers } from '../models/periodic.js';
 import { maintainBillingRollup } from '../sql/billing-rollup.repository.js';
 import type { Database } from '../sql/database.js';
@@ -15,6 +16,8 @@ export interface BillingComponentOptions {
   readonly params: ReadinessParams;
   readonly now?: () => number;
   readonly timers?: Timers;
+  /** Ticks wait while ingest runs at a bulk rate, and run as soon as it ends (cli/ wires it; none: never wait). */
+  readonly activity?: IngestActivity;
 }
 
 export interface BillingComponent {
@@ -86,8 +89,11 @@ export function createBillingComponent(o: BillingComponentOptions): BillingCompo
     }
   }
 
+  const yieldToIngest = o.activity?.gate();
+  let unsubscribe: (() => void) | undefined;
   const loop = createPeriodic({
-    tick,
+    // Ingest first: during a bulk load ask again shortly; right after it, the days it marked are rolled up.
+    tick: async () => yieldToIngest?.() || tick(),
     everyMs: tickMs,
     timers: o.timers,
     onError: (err) => log.error({ err: err.message }, 'billing maintenance failed'),
@@ -102,9 +108,13 @@ export function createBillingComponent(o: BillingComponentOptions): BillingCompo
     },
     async start(l) {
       log = l ?? silentLog;
+      unsubscribe = o.activity?.onQuiet(() => loop.wake());
       loop.start(); // first tick right after start, off the start-up path
     },
-    stop: () => loop.stop(),
+    stop: () => {
+      unsubscribe?.();
+      return loop.stop();
+    },
     tick,
     failing,
   };
@@ -114,6 +124,7 @@ export function createBillingComponent(o: BillingComponentOptions): BillingCompo
 export function billingComponent(ctx: {
   readonly config: { readonly BILLING_ROLLUP_INTERVAL_S: number; readonly BILLING_READINESS_INTERVAL_MIN: number; readonly BILLING_NO_DATA_DAYS: number };
   readonly database: Database;
+  readonly activity?: IngestActivity;
 }): BillingComponent | undefined {
   const c = ctx.config;
   if (c.BILLING_ROLLUP_INTERVAL_S === 0 && c.BILLING_READINESS_INTERVAL_MIN === 0) return undefined;
@@ -122,5 +133,6 @@ export function billingComponent(ctx: {
     rollupMs: c.BILLING_ROLLUP_INTERVAL_S * 1000,
     readinessMs: c.BILLING_READINESS_INTERVAL_MIN * 60_000,
     params: { noDataDays: c.BILLING_NO_DATA_DAYS },
+    activity: ctx.activity,
   });
 }

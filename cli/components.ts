@@ -9,6 +9,7 @@ import type { HealthProbe } from '../models/health-probe.js';
 import type { Config } from '../models/config.js';
 import type { Database } from '../sql/database.js';
 import type { IngestListeners } from '../ingest/ingest-listeners.js';
+import type { IngestActivity } from '../models/ingest-activity.js';
 import { mqttComponent } from '../adapters/mqtt/component.js';
 import { modbusComponent } from '../adapters/modbus/modbus.component.js';
 import { billingComponent } from '../billing/billing.component.js';
@@ -43,6 +44,8 @@ export interface ComponentContext {
   readonly database: Database;
   /** What ingest runs when data is stored (alarms/alarm-listeners.ts ALARM_LISTENERS): the MQTT and Modbus adapters and the VEE worker pass it on. */
   readonly listeners: IngestListeners;
+  /** Ingest's rate (every transport counts into it through `listeners`): VEE and the billing rollup wait while it is a bulk load. */
+  readonly activity?: IngestActivity;
 }
 
 /** Returns undefined when the configuration turns the component off. */

@@ -2,6 +2,8 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { API_VERSION, buildApp } from '../api/app.js';
 import { ALARM_LISTENERS } from '../alarms/alarm-listeners.js';
+import { withIngestActivity } from '../ingest/ingest-listeners.js';
+import { createIngestActivity } from '../models/ingest-activity.js';
 import type { Config } from '../models/config.js';
 import { ensureAdminKey } from './admin-key.js';
 import { COMPONENTS, type Component, type ComponentFactory } from './components.js';
@@ -47,15 +49,18 @@ export async function serve(configured: Config, io: Io, factories: readonly Comp
   };
 
   try {
+    // Ingest first: every transport counts its rows into `activity`; background rounds wait during bulk loads.
+    const activity = createIngestActivity({ busyRowsPerS: config.BACKGROUND_YIELD_ROWS_PER_S, maxDeferMs: config.BACKGROUND_MAX_DEFER_S * 1000 });
+    const listeners = withIngestActivity(ALARM_LISTENERS, activity);
     const components: Component[] = [];
     for (const make of factories) {
-      const c = await make({ config, database, listeners: ALARM_LISTENERS });
+      const c = await make({ config, database, listeners, activity });
       if (c) components.push(c);
     }
     app = await buildApp({
       database,
       config,
-      listeners: ALARM_LISTENERS,
+      listeners,
       health: components.flatMap((c) => (c.probe ? [c.probe] : [])),
       logger: { level: config.LOG_LEVEL },
     });

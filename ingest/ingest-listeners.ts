@@ -1,4 +1,5 @@
 import type { MeterFailure } from '../models/failing-items.js';
+import type { IngestActivity } from '../models/ingest-activity.js';
 import type { NormalizedReading } from '../models/reading.js';
 import type { LifecycleCounts } from '../sql/alarm.repository.js';
 import type { Database, Session } from '../sql/database.js';
@@ -33,4 +34,16 @@ export interface IngestListeners {
    * between. Meters it failed for come back in `failed`.
    */
   readonly veeIssuesStoring?: (database: Database) => Promise<((meterIds: readonly number[]) => Promise<{ readonly failed?: readonly MeterFailure[] }>) | undefined>;
+}
+
+/** `listeners` that also count the rows stored into `activity` (models/ingest-activity.ts: background work yields to bulk loads). */
+export function withIngestActivity(listeners: IngestListeners, activity: IngestActivity): IngestListeners {
+  const stored = listeners.readingsStored;
+  return {
+    ...listeners,
+    readingsStored: (database, rows, meters) => {
+      activity.note(rows.length);
+      return stored ? stored(database, rows, meters) : Promise.resolve();
+    },
+  };
 }

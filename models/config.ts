@@ -83,6 +83,15 @@ export const ConfigSchema = z
       .default(60)
       .describe('Minutes between billing readiness runs (current and previous month, stored for GET /v1/billing/readiness); 0 turns the periodic run off'),
     BILLING_NO_DATA_DAYS: z.coerce.number().int().min(1).default(3).describe('A meter whose newest active import value is this many days old is not billable (no_recent_data)'),
+    BACKGROUND_YIELD_ROWS_PER_S: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(20_000)
+      .describe(
+        'Readings per second (stored by this instance, over the last second) from which ingest is a bulk load: VEE and billing rollup rounds wait until it ends, then catch up at once; 0 = never wait',
+      ),
+    BACKGROUND_MAX_DEFER_S: z.coerce.number().int().min(1).default(60).describe('During a longer bulk load, VEE and the billing rollup still run one round per this many seconds'),
     ALARMS_SILENCE_INTERVAL_S: z.coerce
       .number()
       .int()

@@ -62,6 +62,8 @@ export interface Periodic {
   halt(): void;
   /** The round in flight (resolved when none): never rejects. */
   settled(): Promise<unknown>;
+  /** Runs the next round now instead of after its pause (nothing when a round is in flight or the loop is stopped). */
+  wake(): void;
   readonly running: boolean;
   /** The message of the last round's failure; undefined once a round succeeds. */
   readonly lastError: string | undefined;
@@ -128,6 +130,11 @@ export function createPeriodic(o: PeriodicOptions): Periodic {
     },
     halt,
     settled: () => inFlight,
+    wake() {
+      if (!running || timer === undefined) return;
+      timers.clearTimeout(timer);
+      schedule(0);
+    },
     get running() {
       return running;
     },

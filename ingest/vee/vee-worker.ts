@@ -1,5 +1,6 @@
 import { shiftDate } from '../../models/calendar.js';
 import { createFailingItems, failureReporter, type FailingItems } from '../../models/failing-items.js';
+import type { IngestActivity } from '../../models/ingest-activity.js';
 import { createPeriodic, silentLog, type ComponentLog, type Timers } from '../../models/periodic.js';
 import type { Database } from '../../sql/database.js';
 import { isUnavailable } from '../../sql/db-errors.js';
@@ -23,6 +24,8 @@ export interface VeeWorkerOptions {
   readonly idleMs?: number;
   /** A claim older than this is taken over: its worker died (default 10 min). */
   readonly staleMs?: number;
+  /** Rounds wait while ingest runs at a bulk rate, and start as soon as it ends (cli/ wires it; none: never wait). */
+  readonly activity?: IngestActivity;
 }
 
 export interface VeeWorker {
@@ -208,9 +211,11 @@ export function createVeeWorker(opts: VeeWorkerOptions): VeeWorker {
     return entries.length;
   }
 
+  const yieldToIngest = opts.activity?.gate();
+  let unsubscribe: (() => void) | undefined;
   const loop = createPeriodic({
-    // A full round: more is probably waiting.
-    tick: async () => ((await drainOnce()) >= batchSize ? 0 : idleMs),
+    // Ingest first (a bulk load in progress: ask again shortly); a full round: more is probably waiting.
+    tick: async () => yieldToIngest?.() || ((await drainOnce()) >= batchSize ? 0 : idleMs),
     everyMs: idleMs,
     timers: opts.timers,
     onError: (err) => log.error({ err: err.message }, 'vee: queue round failed'),
@@ -236,15 +241,19 @@ export function createVeeWorker(opts: VeeWorkerOptions): VeeWorker {
     },
     async start(l) {
       log = l ?? silentLog;
+      unsubscribe = opts.activity?.onQuiet(() => loop.wake());
       loop.start();
     },
-    stop: () => loop.stop(),
+    stop: () => {
+      unsubscribe?.();
+      return loop.stop();
+    },
     drainOnce,
     failing,
   };
 }
 
 /** `mdm serve` component factory (cli/components.ts). */
-export function veeComponent(ctx: { database: Database; listeners?: IngestListeners }): VeeWorker {
-  return createVeeWorker({ database: ctx.database, listeners: ctx.listeners });
+export function veeComponent(ctx: { database: Database; listeners?: IngestListeners; activity?: IngestActivity }): VeeWorker {
+  return createVeeWorker({ database: ctx.database, listeners: ctx.listeners, activity: ctx.activity });
 }

@@ -1,0 +1,105 @@
+import { realTimers, type Timers } from './periodic.js';
+
+/**
+ * Ingest first, background work after (issue 14). While readings arrive at a
+ * bulk rate (a head-end's backlog, a file, a gateway catching up), the
+ * background loops of `mdm serve` (VEE, billing rollup) postpone their
+ * rounds, so the arriving data has both the service's thread and the
+ * database to itself; once the rate drops they are woken at once and catch
+ * up. A steady trickle (a fleet reporting hourly) is not a bulk rate and
+ * postpones nothing; a bulk load that lasts longer than `maxDeferMs` still
+ * lets each loop run one round per `maxDeferMs`, so validation never stops.
+ *
+ * The rate is counted per instance: rows this process stored, in quarter
+ * seconds over the last second.
+ */
+export interface IngestActivity {
+  /** Ingest stored `rows` rows just now (every transport). */
+  note(rows: number): void;
+  /** Rows stored over the last second are at or above the bulk rate. */
+  busy(): boolean;
+  /** `fn` runs each time a bulk period ends (the rate fell below the threshold). Returns the unsubscribe. */
+  onQuiet(fn: () => void): () => void;
+  /**
+   * A loop's gate: call it before each round; it returns 0 (run the round) or
+   * the pause in ms before asking again. Each loop keeps its own gate (the
+   * time it has been waiting).
+   */
+  gate(): () => number;
+}
+
+export interface IngestActivityOptions {
+  /** Rows per second from which ingest counts as a bulk load; 0: never (nothing is postponed). */
+  readonly busyRowsPerS: number;
+  /** Longest a loop's round is postponed while the bulk load lasts. */
+  readonly maxDeferMs: number;
+  readonly now?: () => number;
+  readonly timers?: Timers;
+}
+
+const BUCKET_MS = 250;
+const BUCKETS = 4; // one second
+
+export function createIngestActivity(o: IngestActivityOptions): IngestActivity {
+  const now = o.now ?? Date.now;
+  const timers = o.timers ?? realTimers;
+  const counts = new Float64Array(BUCKETS);
+  let bucket = Math.floor(now() / BUCKET_MS);
+  let watching: unknown;
+  const quiet = new Set<() => void>();
+
+  /** Moves the window to the current quarter second, clearing the quarters that passed. */
+  const advance = () => {
+    const b = Math.floor(now() / BUCKET_MS);
+    for (let k = bucket + 1; k <= Math.min(b, bucket + BUCKETS); k++) counts[k % BUCKETS] = 0;
+    bucket = Math.max(bucket, b);
+  };
+  const busy = () => {
+    if (o.busyRowsPerS <= 0) return false;
+    advance();
+    return counts.reduce((a, b) => a + b, 0) >= o.busyRowsPerS;
+  };
+  const watch = () => {
+    watching = timers.setTimeout(() => {
+      watching = undefined;
+      if (busy()) return watch();
+      for (const fn of [...quiet]) {
+        try {
+          fn();
+        } catch {
+          // a listener's failure is its own; the others still run
+        }
+      }
+    }, BUCKET_MS);
+  };
+
+  return {
+    note(rows) {
+      if (o.busyRowsPerS <= 0 || rows <= 0) return;
+      advance();
+      counts[bucket % BUCKETS] += rows;
+      if (watching === undefined && busy()) watch();
+    },
+    busy,
+    onQuiet(fn) {
+      quiet.add(fn);
+      return () => quiet.delete(fn);
+    },
+    gate() {
+      let waitingSince: number | undefined;
+      return () => {
+        if (!busy()) {
+          waitingSince = undefined;
+          return 0;
+        }
+        const t = now();
+        waitingSince ??= t;
+        if (t - waitingSince >= o.maxDeferMs) {
+          waitingSince = undefined; // one round now, then wait again
+          return 0;
+        }
+        return BUCKET_MS;
+      };
+    },
+  };
+}
