@@ -104,40 +104,41 @@ export async function loadValues(database: Database, ranges: readonly MeterRange
     JOIN readings r ON r.meter_id = q.meter_id AND r.channel = c.channel AND r.start >= q.f AND r.start < q.t
     GROUP BY q.i, r.channel
     ORDER BY q.i, r.channel`.execute(database.db);
-  const values: (StoredValueRow & { batchId: number })[] = [];
+  let n = 0;
+  for (const r of packed) n += Math.floor(r.b.byteLength / VALUE_BYTES);
+  const batchOf = new Float64Array(n);
   const batchIds = new Set<number>();
-  for (const { i, channel, b } of packed) {
+  for (let k = 0, g = 0; g < packed.length; g++) {
+    const { b } = packed[g];
     const view = packedView(b);
-    for (let o = 0; o + VALUE_BYTES <= b.byteLength; o += VALUE_BYTES) {
-      const batchId = int8At(view, o + 20);
-      batchIds.add(batchId);
-      values.push({
-        i,
-        channel,
-        startMs: timestampMsAt(view, o),
-        value: view.getFloat64(o + 8),
-        quality: view.getInt16(o + 16),
-        source: view.getInt16(o + 18),
-        byVee: false,
-        receivedMs: null,
-        batchId,
-      });
-    }
+    for (let o = 0; o + VALUE_BYTES <= b.byteLength; o += VALUE_BYTES, k++) batchIds.add((batchOf[k] = int8At(view, o + 20)));
   }
   const { rows: batchRows } = await sql<{ id: number; transport: string; receivedMs: number }>`
     SELECT id::float8 AS id, transport, (extract(epoch FROM received_at) * 1000)::float8 AS "receivedMs"
     FROM ingest_batches WHERE id = ANY(${[...batchIds]}::int8[])`.execute(database.db);
   const batches = new Map(batchRows.map((r) => [r.id, r]));
   const rewritten: number[] = []; // values VEE re-wrote: their figure arrived with the newest earlier delivery
-  const out: StoredValueRow[] = new Array(values.length);
-  for (let k = 0; k < values.length; k++) {
-    const { batchId, ...v } = values[k];
-    const batch = batches.get(batchId);
-    const byVee = batch?.transport === 'vee';
-    let receivedMs: number | null = null;
-    if (!byVee) receivedMs = batch && v.startMs > batch.receivedMs ? batch.receivedMs : null;
-    else if (RAW.includes(v.quality)) rewritten.push(k);
-    out[k] = { ...v, byVee: byVee && v.quality === SUSPECT, receivedMs };
+  const out: StoredValueRow[] = new Array(n);
+  for (let k = 0, g = 0; g < packed.length; g++) {
+    const { i, channel, b } = packed[g];
+    const view = packedView(b);
+    for (let o = 0; o + VALUE_BYTES <= b.byteLength; o += VALUE_BYTES, k++) {
+      const startMs = timestampMsAt(view, o);
+      const quality = view.getInt16(o + 16);
+      const batch = batches.get(batchOf[k]);
+      const fromVee = batch?.transport === 'vee';
+      if (fromVee && RAW.includes(quality)) rewritten.push(k);
+      out[k] = {
+        i,
+        channel,
+        startMs,
+        value: view.getFloat64(o + 8),
+        quality,
+        source: view.getInt16(o + 18),
+        byVee: fromVee && quality === SUSPECT,
+        receivedMs: !fromVee && batch && startMs > batch.receivedMs ? batch.receivedMs : null,
+      };
+    }
   }
   if (rewritten.length) {
     const { rows } = await sql<{ k: number; receivedMs: number | null }>`

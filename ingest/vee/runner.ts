@@ -184,7 +184,8 @@ async function runBatch(
     const byChannel = series[r.i];
     let list = byChannel.get(r.channel);
     if (!list) byChannel.set(r.channel, (list = []));
-    list.push({ startMs: r.startMs, value: r.value, quality: qualityName(r.quality), source: sourceName(r.source), byVee: r.byVee, ...(r.receivedMs === null ? {} : { receivedMs: r.receivedMs }) });
+    const point = { startMs: r.startMs, value: r.value, quality: qualityName(r.quality), source: sourceName(r.source), byVee: r.byVee };
+    list.push(r.receivedMs === null ? point : { ...point, receivedMs: r.receivedMs });
   }
   const changes = plans.map(() => new Map<number, ValueChange[]>());
   for (const c of conflicts) {
