@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { statfs } from 'node:fs/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -25,7 +26,9 @@ import {
   type IngestFigures,
   type Meters,
   type Storage,
+  type Timed,
 } from './scale-measure.js';
+import { explainSize } from './scale-explain.js';
 import { measureTimescaleSample, type TimescaleSample } from './scale-timescale.js';
 
 /**
@@ -66,6 +69,7 @@ const Flags = z
     'embedded-hours': hoursList('1000,10000'),
     'sample-meters': int(1_000, 1, 10_000),
     'sample-hours': int(1_000, 744, 20_000),
+    'explain-log': z.string().min(1).optional(),
     only: z
       .string()
       .default(PARTS.join(','))
@@ -102,8 +106,8 @@ interface Size {
   readonly rollup: { ms: number; days: number; adopted: number };
   readonly ingest: IngestFigures;
   readonly reads: number[];
-  readonly aggregate: number[];
-  readonly billing: number[];
+  readonly aggregate: Timed;
+  readonly billing: Timed;
   readonly load: string;
 }
 
@@ -130,7 +134,16 @@ async function checkpoint(database: Database): Promise<void> {
 }
 
 /** Every size of one flavour, growing the same database: load, catch up, measure, then post that size's fresh batch. */
-async function runSizes(database: Database, service: BenchService, part: Part, valueAt: ValueOf, opts: BenchOptions, flags: ScaleFlags, log: (line: string) => void): Promise<Size[]> {
+async function runSizes(
+  database: Database,
+  service: BenchService,
+  part: Part,
+  valueAt: ValueOf,
+  opts: BenchOptions,
+  flags: ScaleFlags,
+  log: (line: string) => void,
+  explain?: (meters: Meters, label: string) => Promise<void>,
+): Promise<Size[]> {
   const meters = await registerAll(database, service, part);
   const { id: batchId } = await database.db.insertInto('ingest_batches').values({ transport: 'bench', principal: 'scale-bench', detail: 'raw COPY' }).returning('id').executeTakeFirstOrThrow();
   const post = { batchRows: opts.batchRows, concurrency: opts.concurrency };
@@ -158,10 +171,11 @@ async function runSizes(database: Database, service: BenchService, part: Part, v
     await checkpoint(database);
     const reads = await measureMeterMonthReads(service, meters, flags.reads, 1000 + k);
     log(`${tag}: meter-month read p50 ${percentile(reads, 50).toFixed(1)} ms, p99 ${percentile(reads, 99).toFixed(1)} ms (${reads.length} random meters; load ${loadNow()})`);
-    const aggregate = await measureAggregate(service, meters, aggregateExpected);
-    log(`${tag}: aggregate of ${part.aggregateMeters} meters × month by day: ${aggregate.map((x) => x.toFixed(0)).join(', ')} ms (load ${loadNow()})`);
-    const billing = await measureBilling(service, meters, billingExpected);
-    log(`${tag}: billing of ${part.meters} meters × month: ${billing.map((x) => x.toFixed(0)).join(', ')} ms (load ${loadNow()})`);
+    const aggregate = await measureAggregate(database, service, meters, aggregateExpected);
+    log(`${tag}: aggregate of ${part.aggregateMeters} meters × month by day: ${aggregate.ms.map((x) => x.toFixed(0)).join(', ')} ms, CPU ${aggregate.cpuMs.toFixed(0)} ms each (load ${loadNow()})`);
+    const billing = await measureBilling(database, service, meters, billingExpected);
+    log(`${tag}: billing of ${part.meters} meters × month: ${billing.ms.map((x) => x.toFixed(0)).join(', ')} ms, CPU ${billing.cpuMs.toFixed(0)} ms each (load ${loadNow()})`);
+    await explain?.(meters, label);
     await checkpoint(database);
     const ingest = await measureIngest(database, service, meters, part.batchMeters, hours, valueAt, post);
     log(
@@ -197,7 +211,15 @@ async function serverPart(part: Part, valueAt: ValueOf, opts: BenchOptions, flag
       throw new Error(`${(free / 2 ** 30).toFixed(0)} GiB free on the server's disk, the load needs ~${(need / 2 ** 30).toFixed(0)} GiB: use fewer --meters or --hours`);
     service = await startBenchService(database);
     onCleanup(service.close);
-    const sizes = await runSizes(database, service, part, valueAt, opts, flags, log);
+    const logFile = flags['explain-log'];
+    const explain = logFile
+      ? async (meters: Meters, label: string) => {
+          const out = join(tmpdir(), `scale-data-explain-${label.replace(/\W+/g, '')}.txt`);
+          const n = await explainSize(bench.url, bench.name, logFile, out, meters);
+          log(`server ${label}: ${n} plans of the meter-month read, the aggregate and the billing pull (auto_explain, untimed run) in ${out}`);
+        }
+      : undefined;
+    const sizes = await runSizes(database, service, part, valueAt, opts, flags, log, explain);
     return { sizes, version: server.version, settings: server.settings };
   } finally {
     await service?.close();
@@ -228,6 +250,7 @@ function sizeFigures(tag: string, part: Part, s: Size, first: Size | undefined):
   const l = (what: string) => `${tag} ${s.label}: ${what}`;
   const base = (what: string) => (first ? [`${tag} ${first.label}: ${what}`] : []);
   const p99 = percentile(s.reads, 99);
+  const cpuNote = s.ingest.cpuBackend === null ? 'this process (PGlite runs in it)' : 'this process + client backends; parallel workers not counted';
   return [
     { label: l('raw COPY text'), values: s.ingest.copyText, unit: 'rows/s', better: 'higher', note: `${fmt(s.ingest.rows)} fresh rows into an empty table LIKE readings, before and after` },
     {
@@ -251,20 +274,22 @@ function sizeFigures(tag: string, part: Part, s: Size, first: Size | undefined):
     { label: l('meter-month read p99'), values: [p99], unit: 'ms', better: 'lower', baselines: base('meter-month read p99') },
     {
       label: l(`GET /v1/aggregate ${part.aggregateMeters} meters`),
-      values: s.aggregate,
+      values: s.aggregate.ms,
       unit: 'ms',
       better: 'lower',
       baselines: base(`GET /v1/aggregate ${part.aggregateMeters} meters`),
       note: 'group=, month by day',
     },
+    { label: l('CPU per aggregate'), values: [s.aggregate.cpuMs], unit: 'ms', better: 'lower', baselines: base('CPU per aggregate'), note: cpuNote },
     {
       label: l(`GET /v1/billing/consumption ${part.meters} meters`),
-      values: s.billing,
+      values: s.billing.ms,
       unit: 'ms',
       better: 'lower',
       baselines: base(`GET /v1/billing/consumption ${part.meters} meters`),
       note: `period=${MONTH.period}`,
     },
+    { label: l('CPU per billing pull'), values: [s.billing.cpuMs], unit: 'ms', better: 'lower', baselines: base('CPU per billing pull'), note: cpuNote },
     { label: l('rollup catch-up'), values: [s.rollup.ms], unit: 'ms', better: 'lower', note: `${fmt(s.rollup.days)} meter days, ${s.rollup.adopted} meters adopted, after the load` },
     {
       label: l('bytes per reading'),
@@ -290,8 +315,8 @@ function growth(first: Size, last: Size): { label: string; factor: number; detai
     },
     ms('meter-month read p50', percentile(first.reads, 50), percentile(last.reads, 50)),
     ms('meter-month read p99', percentile(first.reads, 99), percentile(last.reads, 99)),
-    ms('month aggregate (median)', median(first.aggregate), median(last.aggregate)),
-    ms('billing pull (median)', median(first.billing), median(last.billing)),
+    ms('month aggregate (median)', median(first.aggregate.ms), median(last.aggregate.ms)),
+    ms('billing pull (median)', median(first.billing.ms), median(last.billing.ms)),
     { label: 'bytes per reading', factor: last.storage.perRow / first.storage.perRow, detail: `${first.storage.perRow.toFixed(1)} → ${last.storage.perRow.toFixed(1)} B` },
   ];
 }
@@ -311,6 +336,20 @@ function timescaleFigures(t: TimescaleSample, meters: number, hours: number): Fi
     { label: 'timescaledb sample: meter-month read', values: t.readsBefore, unit: 'ms', better: 'lower', note: 'uncompressed' },
     { label: 'timescaledb sample: meter-month read compressed', values: t.readsAfter, unit: 'ms', better: 'lower', baselines: ['timescaledb sample: meter-month read'] },
   ];
+}
+
+/** The code measured: other sessions change product code in the same tree while benches run. */
+function codeState(): string {
+  const git = (...args: string[]) => execFileSync('git', args, { encoding: 'utf8' }).trimEnd(); // porcelain lines start with a space
+  try {
+    const dirty = git('status', '--porcelain', '--', 'api', 'billing', 'ingest', 'sql', 'models', 'market', 'alarms', 'forecast', 'cli', 'adapters')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.slice(3));
+    return `code: ${git('rev-parse', '--short', 'HEAD')}${dirty.length ? `, uncommitted changes at start in ${dirty.join(', ')}` : ', no uncommitted product change at start'}`;
+  } catch {
+    return 'code: not a git checkout';
+  }
 }
 
 /** Minutes the whole run may take: the server load dominates (~0.8 min per million rows on the 2-core machine, with its catch-up and VACUUM). */
@@ -335,6 +374,7 @@ export const scaleDataBench: Bench = {
     const notes: string[] = [];
     const context: string[] = [];
     const cpu = cpus();
+    context.push(codeState());
     context.push(`machine: ${cpu.length} × ${cpu[0]?.model.trim() ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; load average ${loadStart} at start`);
     context.push(
       `data: hourly active import from 2019-01-01 (${BENCH_TZ}), Cambridge building shapes ±10 %; each size's fresh batch (720 h after its last hour) is posted after its reads and stays; ${opts.batchRows} rows per request, ${opts.concurrency} in flight`,
@@ -381,7 +421,7 @@ export const scaleDataBench: Bench = {
         else notes.push(`embedded ${line}`);
       }
     }
-    context[0] += `, ${loadNow()} at end`;
+    context[1] += `, ${loadNow()} at end`;
     return { context, figures, goals, notes };
   },
 };

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { markDirtyDays } from '../sql/billing-rollup.repository.js';
+import { sql } from 'kysely';
 import type { Database } from '../sql/database.js';
 import { toCopyBinary } from '../sql/reading-write.repository.js';
 import type { NormalizedReading } from '../models/reading.js';
@@ -78,9 +78,27 @@ export interface CopySpec {
   readonly hours: { readonly from: number; readonly to: number };
   /** Rows already stored (a previous size's fresh batch): left out. */
   readonly skip?: (meter: number, hour: number) => boolean;
-  /** Mark the days written dirty for the billing rollup, as ingest does in the same transaction. */
+  /** Mark the local days written dirty for the billing rollup (billing_dirty), as ingest marks the days it writes. */
   readonly markDirty: boolean;
   readonly batchId: number;
+}
+
+/**
+ * The meter days the load wrote, marked dirty in one statement: what ingest
+ * does batch by batch (sql/billing-rollup.repository.ts markDirtyDays), so
+ * that maintenance rolls them up. Every meter's local days in the hours, in
+ * the meters' own zones.
+ */
+async function markDays(database: Database, spec: CopySpec): Promise<void> {
+  const from = new Date(hourStartMs(spec.hours.from));
+  const last = new Date(hourStartMs(spec.hours.to - 1));
+  await sql`
+    INSERT INTO billing_dirty (meter_id, local_date)
+    SELECT m.id, d::date
+    FROM meters m CROSS JOIN LATERAL generate_series((${from}::timestamptz AT TIME ZONE m.timezone)::date, (${last}::timestamptz AT TIME ZONE m.timezone)::date, interval '1 day') d
+    WHERE m.id = ANY(${spec.ids as number[]}::int[])
+    ORDER BY 1, 2
+    ON CONFLICT (meter_id, local_date) DO NOTHING`.execute(database.db);
 }
 
 /**
@@ -111,11 +129,8 @@ export async function copyHours(database: Database, valueAt: ValueOf, spec: Copy
         }
       }
       await database.session(
-        async (s) => {
-          await s.raw.copyFrom('COPY readings (meter_id, channel, start, value, interval_minutes, quality, source, batch_id) FROM STDIN (FORMAT binary)', toCopyBinary(chunk, spec.batchId));
-          if (spec.markDirty) await markDirtyDays(s, chunk, spec.ids.slice(first, last));
-        },
-        { transaction: spec.markDirty },
+        (s) => s.raw.copyFrom('COPY readings (meter_id, channel, start, value, interval_minutes, quality, source, batch_id) FROM STDIN (FORMAT binary)', toCopyBinary(chunk, spec.batchId)),
+        { transaction: false },
       );
       rows += chunk.length;
       const now = performance.now();
@@ -129,6 +144,7 @@ export async function copyHours(database: Database, valueAt: ValueOf, spec: Copy
     }
   };
   await Promise.all(Array.from({ length: COPY_STREAMS }, worker));
+  if (spec.markDirty) await markDays(database, spec);
   const ms = performance.now() - t0;
   log(
     `${tag}: COPY of ${rows.toLocaleString('en-US')} rows (hours ${spec.hours.from}–${spec.hours.to}) in ${(ms / 1000).toFixed(1)} s, ${Math.round((rows / ms) * 1000).toLocaleString('en-US')} rows/s (load ${loadNow()})`,

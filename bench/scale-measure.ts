@@ -107,10 +107,23 @@ export async function measureMeterMonthReads(service: BenchService, meters: Mete
   return ms;
 }
 
+/** Wall times of the requests, and CPU ms per request: this process and the client backends (parallel workers are not counted: they are gone before /proc can be read). */
+export interface Timed {
+  readonly ms: number[];
+  readonly cpuMs: number;
+}
+
+async function timedGets(database: Database, url: string, key: string, runs: number): Promise<Timed & { body: unknown }> {
+  const stop = await startCpuMeter(database);
+  const { ms, body } = await timeGets(url, key, runs, REQUEST_TIMEOUT_MS);
+  const use = await stop();
+  return { ms, body, cpuMs: ((use.self + (use.backend ?? 0)) / runs) * 1000 };
+}
+
 /** GET /v1/aggregate group=AGG_GROUP, January by day; its sum checked. */
-export async function measureAggregate(service: BenchService, meters: Meters, expected: number): Promise<number[]> {
+export async function measureAggregate(database: Database, service: BenchService, meters: Meters, expected: number): Promise<Timed> {
   const url = `${service.url}/v1/aggregate?group=${AGG_GROUP}&channel=active_import&${monthRange()}&interval=day`;
-  const { ms, body } = await timeGets(url, service.keys.trader, AGGREGATE_RUNS, REQUEST_TIMEOUT_MS);
+  const { ms, body, cpuMs } = await timedGets(database, url, service.keys.trader, AGGREGATE_RUNS);
   const out = body as { meterCount: number; rows: { value: number; intervals: number }[] };
   const sum = out.rows.reduce((a, r) => a + r.value, 0);
   const intervals = out.rows.reduce((a, r) => a + r.intervals, 0);
@@ -118,7 +131,7 @@ export async function measureAggregate(service: BenchService, meters: Meters, ex
   if (out.meterCount !== meters.aggregate || intervals !== want || Math.abs(sum - expected) > 1e-6 * expected) {
     throw new Error(`aggregate: ${out.meterCount} meters, ${intervals} intervals, Σ ${sum} (expected ${meters.aggregate}, ${want}, ${expected})`);
   }
-  return ms;
+  return { ms, cpuMs };
 }
 
 /**
@@ -135,15 +148,15 @@ export async function catchUpRollup(database: Database): Promise<{ ms: number; d
 }
 
 /** GET /v1/billing/consumption?period=2019-01 for every registered meter; meter count and Σ activeImport checked. */
-export async function measureBilling(service: BenchService, meters: Meters, expected: number): Promise<number[]> {
-  const { ms, body } = await timeGets(`${service.url}/v1/billing/consumption?period=${MONTH.period}`, service.keys.admin, BILLING_RUNS, REQUEST_TIMEOUT_MS);
+export async function measureBilling(database: Database, service: BenchService, meters: Meters, expected: number): Promise<Timed> {
+  const { ms, body, cpuMs } = await timedGets(database, `${service.url}/v1/billing/consumption?period=${MONTH.period}`, service.keys.admin, BILLING_RUNS);
   const out = body as { meters: { activeImport: number; completeness: number }[] };
   const total = out.meters.reduce((a, m) => a + m.activeImport, 0);
   const incomplete = out.meters.filter((m) => m.completeness !== 1).length;
   if (out.meters.length !== meters.ids.length || incomplete || Math.abs(total - expected) > 1e-6 * expected) {
     throw new Error(`billing: ${out.meters.length} meters, ${incomplete} incomplete, Σ activeImport ${total} (expected ${meters.ids.length}, 0, ${expected})`);
   }
-  return ms;
+  return { ms, cpuMs };
 }
 
 export interface Storage {
