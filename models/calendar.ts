@@ -36,6 +36,27 @@ export function localDate(ms: number, tz: string): string {
   return dateText(Math.floor((ms + tzOffsetMinutes(tz, ms) * 60_000) / DAY_MS));
 }
 
+/**
+ * The local date of instants in `tz` as a day number (days since 1970-01-01;
+ * `dateText` of it is localDate), for many instants that come mostly in
+ * time order: the exact bounds of the last day are kept, so the other
+ * instants of that day cost two comparisons, not an offset lookup. Ingest
+ * computes the validation and billing days of every row with it.
+ */
+export function localDayCounter(tz: string): (ms: number) => number {
+  let from = Number.POSITIVE_INFINITY;
+  let to = Number.NEGATIVE_INFINITY;
+  let day = 0;
+  return (ms) => {
+    if (ms >= from && ms < to) return day;
+    day = Math.floor((ms + tzOffsetMinutes(tz, ms) * 60_000) / DAY_MS);
+    from = startOfLocalDate(dateText(day), tz);
+    to = startOfLocalDate(dateText(day + 1), tz);
+    if (!(ms >= from && ms < to)) to = from = Number.NaN; // a zone whose midnight is odd: no shortcut
+    return day;
+  };
+}
+
 /** Minutes since local midnight of instant `ms` in `tz` (wall clock: 03:00 on a spring-forward day is 180). */
 export function localMinuteOfDay(ms: number, tz: string): number {
   const local = ms + tzOffsetMinutes(tz, ms) * 60_000;

@@ -1,6 +1,5 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { qualityCode, type NormalizedReading } from '../models/reading.js';
-import { tzOffsetMinutes } from '../models/time.js';
 import type { TouPlan } from '../models/tou-plan.js';
 import { bisect, createFailingItems, type FailingItems } from '../models/failing-items.js';
 import type { Database, Session } from './database.js';
@@ -123,17 +122,11 @@ const DAY_MS = 86_400_000;
  * locked (DO UPDATE … WHERE false), so a maintainer cannot claim it before
  * this batch commits.
  */
-export async function markDirtyDays(s: Session, rows: readonly NormalizedReading[], meterIds: readonly number[]): Promise<void> {
-  const zones = await s.db.selectFrom('meters').select(['id', 'timezone']).where(sql<boolean>`id = ANY(${meterIds}::int[])`).execute();
-  const tzOf = new Map(zones.map((z) => [z.id, z.timezone]));
+export async function markDirtyDays(s: Session, rows: readonly NormalizedReading[], localDays: Float64Array): Promise<void> {
   const keys = new Set<number>(); // meter id × 2^20 + epoch day of the local date
-  let lastMeter = -1;
-  let tz: string | undefined;
-  for (const r of rows) {
-    if (r.channel > 4) continue; // ENERGY_CHANNELS are codes 1–4
-    if (r.meterId !== lastMeter) tz = tzOf.get((lastMeter = r.meterId));
-    if (tz === undefined) continue;
-    keys.add(r.meterId * 1_048_576 + Math.floor((r.startMs + tzOffsetMinutes(tz, r.startMs) * 60_000) / DAY_MS));
+  for (let i = 0; i < rows.length; i++) {
+    if (rows[i].channel > 4 || Number.isNaN(localDays[i])) continue; // ENERGY_CHANNELS are codes 1–4; NaN: no such meter
+    keys.add(rows[i].meterId * 1_048_576 + localDays[i]);
   }
   if (keys.size === 0) return;
   const sorted = [...keys].sort((a, b) => a - b);

@@ -1,6 +1,6 @@
 import { channelByCode } from '../models/channel.js';
 import { qualityCode, qualityName, sourceCode, sourceName, type NormalizedReading } from '../models/reading.js';
-import { tzOffsetMinutes } from '../models/time.js';
+import { localDayCounter } from '../models/calendar.js';
 import { sql, type Kysely } from 'kysely';
 import { PG_EPOCH_MS } from './packed.js';
 import type { Database, Session } from './database.js';
@@ -182,31 +182,43 @@ ON CONFLICT (meter_id, channel, local_date) DO UPDATE SET claimed_at = NULL, enq
 const DAY_MS = 86_400_000;
 
 /**
- * The local days the rows fall on per meter and channel, in the meters' time
- * zones, as models/calendar.ts localDate reads them (the VEE runner's days).
- * Computed here, a map lookup a row: the same DISTINCT in SQL, a time-zone
- * conversion, a meters lookup and a sort per row, cost as much server time as
- * the COPY of the rows itself.
+ * The local day (days since 1970-01-01 of the date in its meter's zone) of
+ * every row, NaN for a meter not found; the zones are read once for both the
+ * validation queue and billing's dirty days. Rows come meter by meter in
+ * time order, so a day's rows cost two comparisons (models/calendar.ts
+ * localDayCounter), not an offset lookup each.
  */
-async function enqueueTouchedDays(db: Kysely<DB>, rows: readonly NormalizedReading[], meterIds: readonly number[]): Promise<void> {
+async function localDaysOf(db: Kysely<DB>, rows: readonly NormalizedReading[], meterIds: readonly number[]): Promise<Float64Array> {
   const zones = await db.selectFrom('meters').select(['id', 'timezone']).where(sql<boolean>`id = ANY(${meterIds}::int[])`).execute();
-  const tzOf = new Map(zones.map((z) => [z.id, z.timezone]));
+  const counterOf = new Map(zones.map((z) => [z.id, localDayCounter(z.timezone)]));
+  const days = new Float64Array(rows.length);
+  let lastMeter = -1;
+  let dayOf: ((ms: number) => number) | undefined;
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i];
+    if (r.meterId !== lastMeter) dayOf = counterOf.get((lastMeter = r.meterId));
+    days[i] = dayOf === undefined ? Number.NaN : dayOf(r.startMs);
+  }
+  return days;
+}
+
+/** Queues the meter/channel/local days the rows touched for validation (vee_queue), one key per day. */
+async function enqueueTouchedDays(db: Kysely<DB>, rows: readonly NormalizedReading[], localDays: Float64Array): Promise<void> {
   const days = new Map<number, { meterId: number; channel: number; days: Set<number> }>();
   let lastKey = -1;
   let group: { meterId: number; channel: number; days: Set<number> } | undefined;
-  let tz: string | undefined;
-  let lastDay = NaN;
-  for (const r of rows) {
+  let lastDay = Number.NaN;
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i];
     const key = r.meterId * 65_536 + r.channel;
     if (key !== lastKey || group === undefined) {
       lastKey = key;
-      lastDay = NaN;
-      tz = tzOf.get(r.meterId);
+      lastDay = Number.NaN;
       group = days.get(key);
       if (group === undefined) days.set(key, (group = { meterId: r.meterId, channel: r.channel, days: new Set() }));
     }
-    if (tz === undefined) continue; // no such meter: nothing to validate against
-    const day = Math.floor((r.startMs + tzOffsetMinutes(tz, r.startMs) * 60_000) / DAY_MS);
+    const day = localDays[i];
+    if (Number.isNaN(day)) continue; // no such meter: nothing to validate against
     if (day !== lastDay) group.days.add((lastDay = day));
   }
   const meter: number[] = [];
@@ -365,8 +377,9 @@ async function writeOnce(
   } = await anyStored(span).execute(db);
   if (!stored) {
     await s.raw.copyFrom(COPY_READINGS, toCopyBinary(rows, id));
-    if (batch.validate) await enqueueTouchedDays(db, rows, meterList);
-    await markDirtyDays(s, rows, meterList);
+    const days = await localDaysOf(db, rows, meterList);
+    if (batch.validate) await enqueueTouchedDays(db, rows, days);
+    await markDirtyDays(s, rows, days);
     return { batchId: id, accepted: rows.length, unchanged: 0, superseded: 0, rejected: [] };
   }
   await STAGING.execute(db);
@@ -387,8 +400,11 @@ async function writeOnce(
     counts.unchanged -= counts.rejected.length; // they were kept out of readings like a re-send
   }
   // A batch that changed nothing (a pure re-send) needs no re-validation.
-  if (batch.validate && counts.accepted + counts.superseded > 0) await enqueueTouchedDays(db, rows, meterList);
-  if (counts.accepted + counts.superseded > 0) await markDirtyDays(s, rows, meterList); // billing rollup
+  if (counts.accepted + counts.superseded > 0) {
+    const days = await localDaysOf(db, rows, meterList);
+    if (batch.validate) await enqueueTouchedDays(db, rows, days);
+    await markDirtyDays(s, rows, days); // billing rollup
+  }
   return counts;
 }
 
