@@ -26,6 +26,12 @@ export interface VeeWorkerOptions {
   readonly staleMs?: number;
   /** Rounds wait while ingest runs at a bulk rate, and start as soon as it ends (cli/ wires it; none: never wait). */
   readonly activity?: IngestActivity;
+  /**
+   * Rounds in flight at once (default 2 on a PostgreSQL server, 1 on PGlite):
+   * one round validates in this thread while the other waits for the
+   * database, so a backlog drains on both cores.
+   */
+  readonly lanes?: number;
 }
 
 export interface VeeWorker {
@@ -39,6 +45,8 @@ export interface VeeWorker {
   readonly failing: FailingItems;
 }
 
+/** A tick's lanes stop taking rounds after this long (the loop's next tick goes on at once): stop() and /health never wait longer. */
+const LANE_BUDGET_MS = 5_000;
 /** Queued local dates of a meter closer than this many days are validated as one range. */
 const MERGE_GAP_DAYS = 3;
 
@@ -212,10 +220,27 @@ export function createVeeWorker(opts: VeeWorkerOptions): VeeWorker {
   }
 
   const yieldToIngest = opts.activity?.gate();
+  const lanes = opts.lanes ?? (database.engine === 'pg' ? 2 : 1);
+  /** Rounds in `lanes` lanes until the queue runs short, ingest takes over or LANE_BUDGET_MS passes; true when more is probably waiting. */
+  async function drainLanes(): Promise<boolean> {
+    if (lanes === 1) return (await drainOnce()) >= batchSize; // a full round: more is probably waiting
+    const until = now() + LANE_BUDGET_MS;
+    let more = false;
+    await Promise.all(
+      Array.from({ length: lanes }, async () => {
+        while ((await drainOnce()) >= batchSize) {
+          if (now() < until && !yieldToIngest?.()) continue;
+          more = true;
+          return;
+        }
+      }),
+    );
+    return more;
+  }
   let unsubscribe: (() => void) | undefined;
   const loop = createPeriodic({
-    // Ingest first (a bulk load in progress: ask again shortly); a full round: more is probably waiting.
-    tick: async () => yieldToIngest?.() || ((await drainOnce()) >= batchSize ? 0 : idleMs),
+    // Ingest first (a bulk load in progress: ask again shortly).
+    tick: async () => yieldToIngest?.() || ((await drainLanes()) ? 0 : idleMs),
     everyMs: idleMs,
     timers: opts.timers,
     onError: (err) => log.error({ err: err.message }, 'vee: queue round failed'),
