@@ -197,7 +197,8 @@ async function serverPart(part: Part, valueAt: ValueOf, opts: BenchOptions, flag
     } = await sql<{ version: string; settings: string; dir: string }>`
       SELECT split_part(version(), ' on ', 1) AS version,
              'shared_buffers=' || current_setting('shared_buffers') || ', work_mem=' || current_setting('work_mem') || ', max_parallel_workers_per_gather=' ||
-             current_setting('max_parallel_workers_per_gather') || ', synchronous_commit=' || current_setting('synchronous_commit') AS settings,
+             current_setting('max_parallel_workers_per_gather') || ', synchronous_commit=' || current_setting('synchronous_commit') ||
+             ', autovacuum=' || current_setting('autovacuum') AS settings,
              current_setting('data_directory') AS dir`.execute(database.db);
     const free = await statfs(server.dir).then(
       (s) => s.bavail * s.bsize,
