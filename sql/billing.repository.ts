@@ -123,14 +123,17 @@ function bounds(w: FigureWindow, until: Date | undefined) {
 export function meterFiguresSql(q: FigureQuery, plan: TouPlan) {
   const w = q.window;
   const tz = sql`m.timezone`;
-  const wfrom =
-    w.kind === 'period'
-      ? sql`greatest((${w.fromDate}::date)::timestamp AT TIME ZONE ${tz}, m.supply_start::timestamp AT TIME ZONE ${tz})`
-      : sql`greatest(${w.from}::timestamptz, m.supply_start::timestamp AT TIME ZONE ${tz})`;
-  const supplyTo =
-    w.kind === 'period'
-      ? sql`least((${w.toDate}::date)::timestamp AT TIME ZONE ${tz}, (m.supply_end + 1)::timestamp AT TIME ZONE ${tz})`
-      : sql`least(${w.to}::timestamptz, (m.supply_end + 1)::timestamp AT TIME ZONE ${tz})`;
+  // The period (or range) bounds in each time zone in use, converted once per zone instead of per meter (a
+  // named-zone conversion costs ~1 µs and the per-meter expressions repeated it ~10 times); a meter converts
+  // only its own supply dates and `until`, when it has them.
+  const zoneFrom = w.kind === 'period' ? sql`(${w.fromDate}::date)::timestamp AT TIME ZONE z.tz` : sql`${w.from}::timestamptz`;
+  const zoneTo = w.kind === 'period' ? sql`(${w.toDate}::date)::timestamp AT TIME ZONE z.tz` : sql`${w.to}::timestamptz`;
+  /** First whole local day at or after instant `t` in `zone`. */
+  const firstDay = (t: RawBuilder<unknown>, zone: RawBuilder<unknown>) =>
+    sql`CASE WHEN (${t} AT TIME ZONE ${zone}) = date_trunc('day', ${t} AT TIME ZONE ${zone}) THEN (${t} AT TIME ZONE ${zone})::date ELSE (${t} AT TIME ZONE ${zone})::date + 1 END`;
+  const zones = sql`
+      SELECT zb.tz, zb.zfrom, zb.zto, ${firstDay(sql`zb.zfrom`, sql`zb.tz`)} AS zdfrom, (zb.zto AT TIME ZONE zb.tz)::date AS zdto
+      FROM (SELECT z.tz, ${zoneFrom} AS zfrom, ${zoneTo} AS zto FROM (SELECT DISTINCT m.timezone AS tz FROM meters m WHERE ${selectorWhere(q.selector)}) z) zb`;
   const b = bounds(w, q.until);
   const rolled = sql`coalesce(s.stamp = ${stampSql(plan)}, false)`;
   // Days read from the readings although rolled up: dirty ones, and for asOf those changed after it.
@@ -154,24 +157,32 @@ export function meterFiguresSql(q: FigureQuery, plan: TouPlan) {
   // Instants leave as epoch milliseconds (floor, as a Date of the timestamp's text would hold them): cheaper to send and read than timestamp text.
   const ms = (t: RawBuilder<unknown>) => sql`floor(extract(epoch FROM ${t}) * 1000)::float8`;
 
-  // The selected meters and their windows; a subquery (not only the CTE) where the planner needs meters' statistics.
+  // The selected meters and their windows (the local period resolved in each meter's zone, DST-aware, cut to
+  // its supply dates and `until`); OFFSET 0 keeps the stamp (a subquery) evaluated once per meter.
   const windows = sql`
-      SELECT m.id, m.external_id, m.timezone, m.interval_minutes, m.multiplier, m.tariff,
-             m.supply_start::text AS supply_start, m.supply_end::text AS supply_end,
-             w.wfrom, w.wto, w.supplied, w.dfrom, w.dto, ${rolled} AS rolled, coalesce(x.dates, '{}') AS dirty,
-             m.tariff = ANY(${touTariffs}::text[]) AS has_tou,
-             ${rolled} AND x.dates IS NULL AND w.dfrom < w.dto AND extract(day FROM w.dfrom) = 1 AND extract(day FROM w.dto) = 1 AS monthly
-      FROM meters m
-      LEFT JOIN billing_rollup_meters s ON s.meter_id = m.id
-      LEFT JOIN (SELECT meter_id, array_agg(local_date) AS dates FROM (${stale}) st GROUP BY meter_id) x ON x.meter_id = m.id
-      CROSS JOIN LATERAL (
-        SELECT v.wfrom, v.wto, v.supply_to > v.wfrom AS supplied,
-               CASE WHEN (v.wfrom AT TIME ZONE ${tz}) = date_trunc('day', v.wfrom AT TIME ZONE ${tz})
-                    THEN (v.wfrom AT TIME ZONE ${tz})::date ELSE (v.wfrom AT TIME ZONE ${tz})::date + 1 END AS dfrom,
-               (v.wto AT TIME ZONE ${tz})::date AS dto
-        FROM (SELECT ${wfrom} AS wfrom, ${supplyTo} AS supply_to, least(${supplyTo}, ${q.until ?? null}::timestamptz) AS wto) v
-      ) w
-      WHERE ${selectorWhere(q.selector)}`;
+      SELECT win.*, win.rolled AND cardinality(win.dirty) = 0 AND win.dfrom < win.dto AND extract(day FROM win.dfrom) = 1 AND extract(day FROM win.dto) = 1 AS monthly
+      FROM (
+        SELECT m.id, m.external_id, m.timezone, m.interval_minutes, m.multiplier, m.tariff,
+               m.supply_start::text AS supply_start, m.supply_end::text AS supply_end,
+               w.wfrom, w.wto, w.supplied, w.dfrom, w.dto, ${rolled} AS rolled, coalesce(x.dates, '{}') AS dirty,
+               m.tariff = ANY(${touTariffs}::text[]) AS has_tou
+        FROM meters m
+        JOIN (${zones}) zb ON zb.tz = m.timezone
+        LEFT JOIN billing_rollup_meters s ON s.meter_id = m.id
+        LEFT JOIN (SELECT meter_id, array_agg(local_date) AS dates FROM (${stale}) st GROUP BY meter_id) x ON x.meter_id = m.id
+        CROSS JOIN LATERAL (
+          SELECT v.wfrom, v.wto, v.supply_to > v.wfrom AS supplied,
+                 CASE WHEN v.wfrom = zb.zfrom THEN zb.zdfrom ELSE ${firstDay(sql`v.wfrom`, tz)} END AS dfrom,
+                 CASE WHEN v.wto = zb.zto THEN zb.zdto ELSE (v.wto AT TIME ZONE ${tz})::date END AS dto
+          FROM (
+            SELECT u.wfrom, u.supply_to, least(u.supply_to, ${q.until ?? null}::timestamptz) AS wto
+            FROM (SELECT greatest(zb.zfrom, m.supply_start::timestamp AT TIME ZONE ${tz}) AS wfrom,
+                         least(zb.zto, (m.supply_end + 1)::timestamp AT TIME ZONE ${tz}) AS supply_to) u
+          ) v
+        ) w
+        WHERE ${selectorWhere(q.selector)}
+        OFFSET 0
+      ) win`;
 
   return sql<MeterFigureSqlRow>`
     WITH sel AS MATERIALIZED (${windows}
@@ -266,15 +277,37 @@ export async function computeMeterFigures(database: Database, q: FigureQuery): P
       const { rows } = await meterFiguresSql(q, plan).execute(trx);
       const version = await dataVersionQuery(q.asOf).execute(trx);
       const empty = Array.from({ length: plan.maxBuckets }, () => 0);
-      const date = (ms: number | null) => (ms === null ? null : new Date(ms));
+      // Field by field: an object spread with overrides takes V8's slow clone path (~10 µs a row).
       const figureRows = rows.map(
         (r): MeterFigureRow => ({
-          ...r,
+          meterId: r.meterId,
+          externalId: r.externalId,
+          timezone: r.timezone,
+          intervalMinutes: r.intervalMinutes,
+          multiplier: r.multiplier,
+          tariff: r.tariff,
+          supplyStart: r.supplyStart,
+          supplyEnd: r.supplyEnd,
           windowFrom: new Date(r.windowFrom),
           windowTo: new Date(r.windowTo),
+          supplied: r.supplied,
+          expected: r.expected,
+          activeImport: r.activeImport,
+          activeExport: r.activeExport,
+          reactiveInductive: r.reactiveInductive,
+          reactiveCapacitive: r.reactiveCapacitive,
           tou: r.tou ?? empty,
-          maxRateAt: date(r.maxRateAt),
-          lastStart: date(r.lastStart),
+          estimatedEnergy: r.estimatedEnergy,
+          measured: r.measured,
+          suspect: r.suspect,
+          estimated: r.estimated,
+          edited: r.edited,
+          flaggedMissing: r.flaggedMissing,
+          maxRate: r.maxRate,
+          maxRateAt: r.maxRateAt === null ? null : new Date(r.maxRateAt),
+          lastStart: r.lastStart === null ? null : new Date(r.lastStart),
+          openFailIssues: r.openFailIssues,
+          openSumCheckIssues: r.openSumCheckIssues,
         }),
       );
       return { rows: figureRows, dataVersion: new Date(version.rows[0]?.ms ?? 0), plan };
