@@ -85,6 +85,20 @@ export interface StoredValueRow {
 /** Bytes per packed value: start (timestamptz_send), value (float8send), quality, source (int2send), batch (int8send). */
 const VALUE_BYTES = 28;
 
+/** Byte offsets of the packed values in time order: in storage order unless a value is out of it. */
+function offsetsInTimeOrder(view: DataView, byteLength: number): number[] {
+  const offsets: number[] = [];
+  let ordered = true;
+  for (let o = 0, prev = Number.NEGATIVE_INFINITY; o + VALUE_BYTES <= byteLength; o += VALUE_BYTES) {
+    const t = timestampMsAt(view, o);
+    if (t < prev) ordered = false;
+    prev = t;
+    offsets.push(o);
+  }
+  if (!ordered) offsets.sort((a, b) => timestampMsAt(view, a) - timestampMsAt(view, b));
+  return offsets;
+}
+
 /**
  * Every stored value of each range (all channels), ordered by range,
  * channel, start, with when its figure arrived. The values come packed, one
@@ -98,20 +112,19 @@ export async function loadValues(database: Database, ranges: readonly MeterRange
   const a = rangeArrays(ranges);
   const { rows: packed } = await sql<{ i: number; channel: number; b: Uint8Array }>`
     SELECT q.i, r.channel,
-           string_agg(timestamptz_send(r.start) || float8send(r.value) || int2send(r.quality) || int2send(r.source) || int8send(r.batch_id), ''::bytea ORDER BY r.start) AS b
+           string_agg(timestamptz_send(r.start) || float8send(r.value) || int2send(r.quality) || int2send(r.source) || int8send(r.batch_id), ''::bytea) AS b
     FROM unnest(${a.idx}::int[], ${a.meters}::int[], ${a.from}::timestamptz[], ${a.to}::timestamptz[]) AS q(i, meter_id, f, t)
     CROSS JOIN unnest(${ALL_CHANNELS}::smallint[]) AS c(channel)
     JOIN readings r ON r.meter_id = q.meter_id AND r.channel = c.channel AND r.start >= q.f AND r.start < q.t
     GROUP BY q.i, r.channel
     ORDER BY q.i, r.channel`.execute(database.db);
+  // Without ORDER BY in the aggregate (it sorted every group: half the statement's time) the values come in
+  // primary-key order; a group that does not is put in time order here.
   let n = 0;
-  for (const r of packed) n += Math.floor(r.b.byteLength / VALUE_BYTES);
-  const batchOf = new Float64Array(n);
   const batchIds = new Set<number>();
-  for (let k = 0, g = 0; g < packed.length; g++) {
-    const { b } = packed[g];
+  for (const { b } of packed) {
     const view = packedView(b);
-    for (let o = 0; o + VALUE_BYTES <= b.byteLength; o += VALUE_BYTES, k++) batchIds.add((batchOf[k] = int8At(view, o + 20)));
+    for (let o = 0; o + VALUE_BYTES <= b.byteLength; o += VALUE_BYTES, n++) batchIds.add(int8At(view, o + 20));
   }
   const { rows: batchRows } = await sql<{ id: number; transport: string; receivedMs: number }>`
     SELECT id::float8 AS id, transport, (extract(epoch FROM received_at) * 1000)::float8 AS "receivedMs"
@@ -119,16 +132,16 @@ export async function loadValues(database: Database, ranges: readonly MeterRange
   const batches = new Map(batchRows.map((r) => [r.id, r]));
   const rewritten: number[] = []; // values VEE re-wrote: their figure arrived with the newest earlier delivery
   const out: StoredValueRow[] = new Array(n);
-  for (let k = 0, g = 0; g < packed.length; g++) {
-    const { i, channel, b } = packed[g];
+  let k = 0;
+  for (const { i, channel, b } of packed) {
     const view = packedView(b);
-    for (let o = 0; o + VALUE_BYTES <= b.byteLength; o += VALUE_BYTES, k++) {
+    for (const o of offsetsInTimeOrder(view, b.byteLength)) {
       const startMs = timestampMsAt(view, o);
       const quality = view.getInt16(o + 16);
-      const batch = batches.get(batchOf[k]);
+      const batch = batches.get(int8At(view, o + 20));
       const fromVee = batch?.transport === 'vee';
       if (fromVee && RAW.includes(quality)) rewritten.push(k);
-      out[k] = {
+      out[k++] = {
         i,
         channel,
         startMs,
