@@ -110,7 +110,7 @@ class Client {
 }
 
 /** Tables a load writes to, emptied between phases (the service keeps running: meters, keys and its caches stay). */
-const LOAD_TABLES = ['readings', 'reading_history', 'ingest_batches', 'rejects', 'vee_queue', 'billing_dirty', 'billing_daily', 'vee_issues', 'reading_notes'];
+const LOAD_TABLES = ['readings', 'reading_history', 'ingest_batches', 'rejects', 'vee_queue', 'billing_dirty', 'billing_daily', 'billing_monthly', 'vee_issues', 'reading_notes'];
 
 async function emptyLoadTables(database: Database): Promise<void> {
   const { rows } = await sql<{ name: string }>`SELECT t AS name FROM unnest(${LOAD_TABLES}::text[]) AS t WHERE to_regclass(t) IS NOT NULL`.execute(database.db);

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestReadings } from '../ingest/pipeline.js';
 import { normalizeReadings } from '../ingest/normalize.js';
-import { DEFAULT_READING_LIMITS, clipJsonDepth, jsonDepthExceeds, jsonStringEnd, rawExcerpt } from '../models/input-bounds.js';
+import { DEFAULT_READING_LIMITS, clipJsonDepth, jsonDepthExceeds, jsonStringEnd, rawExcerpt, valueDepthExceeds } from '../models/input-bounds.js';
 import { loadConfig, readingLimitsOf } from '../models/config.js';
 import type { Database } from '../sql/database.js';
 import { listDeadLetters } from '../sql/dead-letter.repository.js';
@@ -197,5 +197,14 @@ describe('the HTTP API applies the configured reading bounds', () => {
       await app.close();
       await database.close();
     }
+  });
+});
+
+describe('valueDepthExceeds (the depth bound on parsed JSON, as ingest checks it)', () => {
+  it('finds the same depth as the text scan, on any depth, without recursion', () => {
+    const texts = ['1', '"x"', 'null', '[]', '{}', '[[1]]', '{"a":[{"b":{}}]}', '[{"value":[[1]]}]', '{"readings":[{"meter":"M","value":1}]}', '[1,[2,[3]],{"k":"[[[[not nesting]]]]"}]'];
+    for (const text of texts) for (const max of [0, 1, 2, 3, 4]) expect(valueDepthExceeds(JSON.parse(text), max), `${text} at ${max}`).toBe(jsonDepthExceeds(text, max));
+    const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+    expect(valueDepthExceeds(JSON.parse(deep), 32)).toBe(true);
   });
 });

@@ -1,4 +1,4 @@
-import { FIELD_LIMITS, MAX_JSON_DEPTH, boundedText, fieldProblem, jsonDepthExceeds, safeJson } from '../../models/input-bounds.js';
+import { FIELD_LIMITS, MAX_JSON_DEPTH, boundedText, fieldProblem, jsonDepthExceeds, safeJson, valueDepthExceeds } from '../../models/input-bounds.js';
 import { isSenmlPack, senmlToReadings } from './senml.js';
 import type { TopicRoute } from './topics.js';
 
@@ -62,16 +62,16 @@ export function decodeMessage(route: TopicRoute, payload: Uint8Array, opts: { no
   if (text === undefined) return invalid('payload is not UTF-8 text; send JSON');
   // U+0000 (which PostgreSQL text cannot hold) is not refused here for the whole message: raw, it is not
   // JSON; escaped as \u0000 inside a row's field, the row checks (ingest/normalize.ts) reject that row alone.
-  // Before JSON.parse: nothing recursive (stringify, validation) may ever meet a 20 000-level value.
-  if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
-    return invalid(`payload nests arrays/objects deeper than ${MAX_JSON_DEPTH} levels (reading rows need 3); flatten it`);
-  }
+  // Nothing recursive (stringify, validation) may ever meet a 20 000-level value: JSON.parse is not recursive,
+  // the depth is checked on the parsed value (cheaper than on the text), and on the text when it did not parse.
+  const tooDeep = () => invalid(`payload nests arrays/objects deeper than ${MAX_JSON_DEPTH} levels (reading rows need 3); flatten it`);
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch (err) {
-    return invalid(`payload is not JSON (${(err as Error).message})`);
+    return jsonDepthExceeds(text, MAX_JSON_DEPTH) ? tooDeep() : invalid(`payload is not JSON (${(err as Error).message})`);
   }
+  if (valueDepthExceeds(body, MAX_JSON_DEPTH)) return tooDeep();
   const topicGateway = route.kind === 'gateway-readings' ? route.gateway : null;
   let ack: AckRequest | null = null;
   const listKey = route.kind === 'meter-events' ? 'events' : 'readings';
