@@ -17,7 +17,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -76,6 +76,15 @@ export interface ServedRun {
 
 const phase = (): ServedPhase => ({ rowsPerS: [], serviceCpu: [], backendCpu: [], clientCpu: [] });
 const catchUp = (): CatchUp => ({ s: [], loadS: [], cpu: [] });
+
+/** Node's flags in package.json's `start` script (`node <flags> bin/mdm.js serve`): the service is measured as `npm start` runs it. */
+export function startScriptNodeArgs(): string[] {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } };
+  const words = pkg.scripts.start.split(/\s+/);
+  const bin = words.indexOf('bin/mdm.js');
+  if (words[0] !== 'node' || bin < 0 || words[bin + 1] !== 'serve') throw new Error(`package.json start script is not "node … bin/mdm.js serve": ${pkg.scripts.start}`);
+  return words.slice(1, bin);
+}
 
 /** The client process, one command at a time. */
 class Client {
@@ -185,8 +194,8 @@ export async function measureServed(
       MDM_BOOTSTRAP_ADMIN_KEY: adminKey,
     },
     serviceLog,
-    // e.g. INGEST_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof": where the service spends its time
-    process.env.INGEST_SERVICE_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [],
+    // Node's flags as `npm start` gives them, then e.g. INGEST_SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"
+    [...startScriptNodeArgs(), ...(process.env.INGEST_SERVICE_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [])],
   );
   const client = new Client();
   const cleanup = async () => {

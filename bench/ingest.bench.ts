@@ -15,7 +15,7 @@ import { copyText, timeRawCopy, type StoredRows } from './copy-baseline.js';
 import { BENCH_FROM_MS, BENCH_TZ, makeLoadProfile, type BenchRow, type LoadProfile } from './load-profile.js';
 import { postBatches, timeGets } from './post-batches.js';
 import { startCpuMeter } from './cpu-meter.js';
-import { measureServed, MOSQUITTO_URL, type CatchUp, type ServedRun } from './ingest-served.js';
+import { measureServed, MOSQUITTO_URL, startScriptNodeArgs, type CatchUp, type ServedRun } from './ingest-served.js';
 
 const HOUR_MS = 3_600_000;
 const TIMEOUT_MS = 15 * 60_000;
@@ -282,7 +282,7 @@ export const ingestBench: Bench = {
     const cpu = cpus();
     const context = [
       `machine: ${cpu.length} × ${cpu[0]?.model.trim() ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; load average ${loadStart} at start`,
-      `served: node bin/mdm.js serve with every component on and its defaults (as npm start runs it), MQTT through ${MOSQUITTO_URL}; the client (bench/ingest-client.ts) in a process of its own; ${served.settings}`,
+      `served: ${['node', ...startScriptNodeArgs()].join(' ')} bin/mdm.js serve with every component on and its defaults (as npm start runs it), MQTT through ${MOSQUITTO_URL}; the client (bench/ingest-client.ts) in a process of its own; ${served.settings}`,
       `load: ${opts.meters} meters × ${opts.days} days hourly = ${profile.rows.length} rows, ${opts.batchRows} rows per request, ${opts.concurrency} in flight, ${opts.rounds} round(s), fresh tables each round after an untimed warm-up on a tenth of the requests`,
     ];
     if (parsed.data.only === 'served') return { context: [...context, `load average ${loadNow()} at end`], figures: servedFigures(served, opts), ...servedGoals(served, opts) };
