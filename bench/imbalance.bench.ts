@@ -14,10 +14,11 @@ import { timeGets } from './post-batches.js';
 import { seededRandom } from '../models/random.js';
 
 /**
- * Issue 7: a month of per-meter imbalance, 1 000 meters × 720 h (720 000
- * meter-hours), GET /v1/imbalance/meters on the server flavour, goal < 5 s;
- * also the hourly portfolio report (GET /v1/imbalance?interval=hour) and the
- * same on the embedded database (BENCH_EMBEDDED_METERS meters). Loaded first,
+ * Issue 7, issue 14 §3: a month of per-meter imbalance, 1 000 meters × 720 h
+ * (720 000 meter-hours), GET /v1/imbalance/meters on the server flavour, goal
+ * < 1 s (was < 5 s; 2.88 s when issue 14 was filed); also the hourly portfolio
+ * report (GET /v1/imbalance?interval=hour) and, beside them (issue 14 §5), the
+ * same on the embedded database (BENCH_EMBEDDED_METERS meters, default 100). Loaded first,
  * by COPY: hourly readings, one day-ahead forecast run per day (P50 of every
  * meter and hour, issued the day before), hourly PTF/SMF and positions.
  * Timed through HTTP, median of 3; the totals are checked against the load.
@@ -28,7 +29,7 @@ const DAYS = 30;
 const HOURS = DAYS * 24;
 const FROM_MS = Date.UTC(2019, 2, 31, 21); // 2019-04-01 00:00+03:00
 const RUNS = 3;
-const GOAL_MS = 5_000;
+const GOAL_MS = 1_000;
 const TIMEOUT_MS = 20 * 60_000;
 const REQUEST_TIMEOUT_MS = 120_000;
 const COPY_METERS = 250;
@@ -138,11 +139,12 @@ async function measure(database: Database, meters: number, dataDir: string, log:
 }
 
 /**
- * CPU time the server backend spends on the per-meter statement (no parallel workers), read from
- * /proc/<backend pid>/stat: a figure the other processes on a busy machine do not inflate the way
- * they inflate wall time. Empty when the server is not on this host.
+ * CPU time of the per-meter report (meterImbalance): the server backend's, read from /proc/<backend
+ * pid>/stat (one connection, so its queries run in turn on that backend; no parallel workers), and this
+ * process's (decoding the answers, computing the figures): figures the other processes on a busy
+ * machine do not inflate the way they inflate wall time. Empty when the server is not on this host.
  */
-async function backendCpuMs(url: string): Promise<number[]> {
+async function reportCpuMs(url: string): Promise<{ backend: number[]; node: number[] }> {
   const db = await createPgDatabase(url, { max: 1 });
   try {
     db.flavour = 'postgres';
@@ -156,15 +158,21 @@ async function backendCpuMs(url: string): Promise<number[]> {
     try {
       ticks();
     } catch {
-      return [];
+      return { backend: [], node: [] };
     }
     await sql`SET max_parallel_workers_per_gather = 0`.execute(db.db);
     const scope = { portfolio: PORTFOLIO, area: 'TR', timezone: 'Europe/Istanbul', from: new Date(FROM_MS), to: new Date(FROM_MS + HOURS * 3_600_000) };
-    const out: number[] = [];
+    const nodeMs = () => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1000;
+    };
+    const out = { backend: [] as number[], node: [] as number[] };
     for (let i = 0; i < RUNS; i++) {
       const c0 = ticks();
+      const n0 = nodeMs();
       await meterImbalance(db, scope);
-      out.push(ticks() - c0);
+      out.backend.push(ticks() - c0);
+      out.node.push(Math.round(nodeMs() - n0));
     }
     return out;
   } finally {
@@ -181,13 +189,13 @@ export const imbalanceBench: Bench = {
     const bench = await openBenchDatabase(opts.databaseUrl, TIMEOUT_MS, log, onCleanup);
     let server: Awaited<ReturnType<typeof measure>>;
     let version: string;
-    let cpuMs: number[] = [];
+    let cpuMs: { backend: number[]; node: number[] } = { backend: [], node: [] };
     try {
       [{ version }] = (await sql<{ version: string }>`SELECT split_part(version(), ' on ', 1) AS version`.execute(bench.database.db)).rows;
       log(`server: ${version}, database ${bench.name}`);
       server = await measure(bench.database, METERS, opts.dataDir, log, 'server');
-      cpuMs = await backendCpuMs(bench.url);
-      if (cpuMs.length) log(`server backend CPU of the per-meter statement: ${cpuMs.join(', ')} ms`);
+      cpuMs = await reportCpuMs(bench.url);
+      if (cpuMs.backend.length) log(`per-meter report CPU: server backend ${cpuMs.backend.join(', ')} ms; Node ${cpuMs.node.join(', ')} ms`);
     } finally {
       await bench.drop();
     }
@@ -206,8 +214,13 @@ export const imbalanceBench: Bench = {
     const figures: Figure[] = [
       { label: 'server: GET /v1/imbalance/meters', values: server.meters, unit: 'ms', better: 'lower', note: `${METERS} meters × ${HOURS} h` },
       { label: 'server: GET /v1/imbalance (hourly)', values: server.hourly, unit: 'ms', better: 'lower', note: `${HOURS} rows, per-meter allocation inside` },
-      ...(cpuMs.length ? [{ label: 'server: backend CPU of the per-meter statement', values: cpuMs, unit: 'ms', better: 'lower' as const, note: 'no parallel workers; load-independent' }] : []),
-      { label: 'embedded: GET /v1/imbalance/meters', values: emb.meters, unit: 'ms', better: 'lower', note: `${embeddedMeters} meters × ${HOURS} h` },
+      ...(cpuMs.backend.length
+        ? [
+            { label: 'server: backend CPU of the per-meter report', values: cpuMs.backend, unit: 'ms', better: 'lower' as const, note: 'all its queries on one connection; load-independent' },
+            { label: 'server: Node CPU of the per-meter report', values: cpuMs.node, unit: 'ms', better: 'lower' as const, note: 'decoding + figures' },
+          ]
+        : []),
+      { label: 'embedded: GET /v1/imbalance/meters', values: emb.meters, unit: 'ms', better: 'lower', note: `${embeddedMeters} meters × ${HOURS} h, beside the server's ${METERS}` },
       { label: 'embedded: GET /v1/imbalance (hourly)', values: emb.hourly, unit: 'ms', better: 'lower' },
     ];
     const cpu = cpus();
@@ -218,7 +231,13 @@ export const imbalanceBench: Bench = {
         `load: ${METERS} meters × ${HOURS} hourly readings (${PERIOD}, Europe/Istanbul) + one day-ahead run per day with every meter's P50 (${(METERS * HOURS).toLocaleString('en-US')} forecast values) + ${HOURS} prices and positions, by COPY`,
       ],
       figures,
-      goals: [{ label: `GET /v1/imbalance/meters < ${GOAL_MS} ms (server)`, pass: med < GOAL_MS, detail: `median of ${RUNS}: ${med.toFixed(0)} ms; portfolio cost ${server.cost.toFixed(0)} TRY` }],
+      goals: [
+        {
+          label: `GET /v1/imbalance/meters < ${GOAL_MS} ms (server, ${METERS} meters × ${HOURS} h)`,
+          pass: med < GOAL_MS,
+          detail: `median of ${RUNS}: ${med.toFixed(0)} ms (was 2,881 ms, issue 14); load ${loadNow()}; embedded, ${embeddedMeters} meters: ${median(emb.meters).toFixed(0)} ms; portfolio cost ${server.cost.toFixed(0)} TRY`,
+        },
+      ],
     };
   },
 };
