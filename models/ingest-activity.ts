@@ -11,7 +11,8 @@ import { realTimers, type Timers } from './periodic.js';
  * lets each loop run one round per `maxDeferMs`, so validation never stops.
  *
  * The rate is counted per instance: rows this process stored, in quarter
- * seconds over the last second.
+ * seconds over the last second; a load has ended when the rate falls below
+ * the threshold or no rows came for half a second.
  */
 export interface IngestActivity {
   /** Ingest stored `rows` rows just now (every transport). */
@@ -39,6 +40,8 @@ export interface IngestActivityOptions {
 
 const BUCKET_MS = 250;
 const BUCKETS = 4; // one second
+/** A bulk load has ended when no rows came for this long (at the bulk rate, batches of up to 10 000 rows come at least this often). */
+const SILENCE_MS = 500;
 
 export function createIngestActivity(o: IngestActivityOptions): IngestActivity {
   const now = o.now ?? Date.now;
@@ -46,6 +49,7 @@ export function createIngestActivity(o: IngestActivityOptions): IngestActivity {
   const counts = new Float64Array(BUCKETS);
   let bucket = Math.floor(now() / BUCKET_MS);
   let watching: unknown;
+  let lastNote = Number.NEGATIVE_INFINITY;
   const quiet = new Set<() => void>();
 
   /** Moves the window to the current quarter second, clearing the quarters that passed. */
@@ -55,7 +59,7 @@ export function createIngestActivity(o: IngestActivityOptions): IngestActivity {
     bucket = Math.max(bucket, b);
   };
   const busy = () => {
-    if (o.busyRowsPerS <= 0) return false;
+    if (o.busyRowsPerS <= 0 || now() - lastNote >= SILENCE_MS) return false;
     advance();
     return counts.reduce((a, b) => a + b, 0) >= o.busyRowsPerS;
   };
@@ -76,6 +80,7 @@ export function createIngestActivity(o: IngestActivityOptions): IngestActivity {
   return {
     note(rows) {
       if (o.busyRowsPerS <= 0 || rows <= 0) return;
+      lastNote = now();
       advance();
       counts[bucket % BUCKETS] += rows;
       if (watching === undefined && busy()) watch();
