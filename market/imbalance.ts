@@ -81,7 +81,7 @@ export type MeterHourStatus = 'actual' | 'absent' | 'estimate' | 'forecast' | 'm
  * `absent`: the meter is not a member then (it counts with what it has, or 0);
  * `estimate`/`forecast`: the fill the caller chose completes it (provisional;
  * the forecast fills only the minutes not covered); `missing`: no value, and
- * the hour is left out of every figure. sql/imbalance.repository.ts does the same in SQL.
+ * the hour is left out of every figure. market/imbalance-report.ts (hourActual) does the same over numbers.
  * @example meterHourActual({ expected: true, firmMinutes: 45, firm: 0.3, estimatedMinutes: 0, forecast: 0.4 }, 'forecast') // { status: 'forecast', actual: 0.4 }
  */
 export function meterHourActual(v: MeterHourValues, fill: FillMode): { status: MeterHourStatus; actual: number | undefined } {
