@@ -113,6 +113,9 @@ interface Span {
   readonly max: Date;
   readonly meters: readonly number[];
   readonly channels: readonly number[];
+  /** Each meter's own first and last start (ISO), in the order of `meters`. */
+  readonly meterFrom: readonly string[];
+  readonly meterTo: readonly string[];
 }
 
 const fastMerge = (batchId: number, span: Span, validate: boolean) => sql<{ stored: number; superseded: number; held: HeldRow[] | null }>`
@@ -234,11 +237,17 @@ async function enqueueTouchedDays(db: Kysely<DB>, rows: readonly NormalizedReadi
   await enqueueValidation(meter, channel, date).execute(db);
 }
 
-/** Whether any row is stored for the batch's meters and channels in its time span. */
+/**
+ * Whether any row is stored for the batch's meters and channels, each meter
+ * in its own time span (one primary-key probe per meter). A batch of whole
+ * load profiles usually splits one meter with the batch before it: probed
+ * over the batch's whole span, that meter's earlier hours sent every such
+ * batch down the staging merge path.
+ */
 const anyStored = (span: Span) => sql<{ stored: boolean }>`
 SELECT EXISTS (
-  SELECT 1 FROM readings
-  WHERE meter_id = ANY(${span.meters}::int[]) AND channel = ANY(${span.channels}::smallint[]) AND start >= ${span.min} AND start <= ${span.max}
+  SELECT 1 FROM unnest(${span.meters}::int[], ${span.meterFrom}::timestamptz[], ${span.meterTo}::timestamptz[]) AS m(meter_id, lo, hi)
+  WHERE EXISTS (SELECT 1 FROM readings r WHERE r.meter_id = m.meter_id AND r.channel = ANY(${span.channels}::smallint[]) AND r.start >= m.lo AND r.start <= m.hi)
 ) AS stored`;
 
 /**
@@ -339,16 +348,31 @@ export async function writeReadings(
 ): Promise<WriteCounts & { batchId: number; rejected: WriteReject[] }> {
   let min = Infinity;
   let max = -Infinity;
-  const meterIds = new Set<number>();
+  const byMeter = new Map<number, { from: number; to: number }>();
   const channels = new Set<number>();
+  let last: { from: number; to: number } | undefined;
   let lastMeter = -1;
   for (const r of rows) {
     if (r.startMs < min) min = r.startMs;
     if (r.startMs > max) max = r.startMs;
-    if (r.meterId !== lastMeter) meterIds.add((lastMeter = r.meterId));
+    if (r.meterId !== lastMeter) {
+      lastMeter = r.meterId;
+      last = byMeter.get(r.meterId);
+      if (last === undefined) byMeter.set(r.meterId, (last = { from: r.startMs, to: r.startMs }));
+    }
+    if (r.startMs < last!.from) last!.from = r.startMs;
+    if (r.startMs > last!.to) last!.to = r.startMs;
     channels.add(r.channel);
   }
-  const span: Span = { min: new Date(min), max: new Date(max), meters: [...meterIds], channels: [...channels] };
+  const spans = [...byMeter.values()];
+  const span: Span = {
+    min: new Date(min),
+    max: new Date(max),
+    meters: [...byMeter.keys()],
+    channels: [...channels],
+    meterFrom: spans.map((m) => new Date(m.from).toISOString()),
+    meterTo: spans.map((m) => new Date(m.to).toISOString()),
+  };
 
   let runs = 0;
   return withRetry(database, (s) => writeOnce(s, rows, batch, deadLetters, span, ++runs > 1), WRITE_ATTEMPTS);
