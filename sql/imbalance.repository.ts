@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { imbalanceReport, imbalanceTotals, type HourMarket, type ImbalanceMember, type ImbalanceTotals, type MeterImbalanceRow, type ReportHour } from '../market/imbalance-report.js';
 import type { FillMode } from '../models/market.js';
 import { qualityCode } from '../models/reading.js';
+import { timestampMsAt } from './packed.js';
 import type { Database, Session } from './database.js';
 
 export type { ImbalanceTotals, MeterImbalanceRow } from '../market/imbalance-report.js';
@@ -31,8 +32,6 @@ export interface ImbalanceScope {
 }
 
 const HOUR_MS = 3_600_000;
-/** 2000-01-01T00:00Z, PostgreSQL's epoch of binary timestamps (µs). */
-const PG_EPOCH_MS = 946_684_800_000;
 const EPOCH = sql`TIMESTAMPTZ '2000-01-01 00:00:00+00'`;
 /**
  * Binary entries (start as int8 µs since 2000-01-01, then float8): values of firm quality with the meter's
@@ -66,7 +65,7 @@ class Base64Scratch {
 const scratchA = new Base64Scratch();
 const scratchB = new Base64Scratch();
 
-const msAt = (v: DataView, o: number): number => (v.getInt32(o) * 4_294_967_296 + v.getUint32(o + 4)) / 1000 + PG_EPOCH_MS;
+const msAt = timestampMsAt;
 
 /** A meter's values from its two blobs: firm with the meter's interval, and the others. */
 function decodeValues(vf: DataView, vo: DataView, fromMs: number): ImbalanceMember['values'] {
