@@ -226,7 +226,8 @@ export function createVeeWorker(opts: VeeWorkerOptions): VeeWorker {
     if (lanes === 1) return (await drainOnce()) >= batchSize; // a full round: more is probably waiting
     const until = now() + LANE_BUDGET_MS;
     let more = false;
-    await Promise.all(
+    // Every lane settles before the tick ends (a failed lane does not leave the other running past stop()).
+    const settled = await Promise.allSettled(
       Array.from({ length: lanes }, async () => {
         while ((await drainOnce()) >= batchSize) {
           if (now() < until && !yieldToIngest?.()) continue;
@@ -235,6 +236,8 @@ export function createVeeWorker(opts: VeeWorkerOptions): VeeWorker {
         }
       }),
     );
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
     return more;
   }
   let unsubscribe: (() => void) | undefined;
