@@ -2,7 +2,11 @@ import { ALARM_LISTENERS } from '../alarms/alarm-listeners.js';
 import { buildApp } from '../api/app.js';
 import type { Role } from '../models/api-key.js';
 import { createApiKey } from '../sql/api-key.repository.js';
-import type { Database } from '../sql/database.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createEmbeddedDatabase, type Database } from '../sql/database.js';
+import { migrate } from '../sql/migrator.js';
 
 export interface BenchService {
   /** http://127.0.0.1:<port> */
@@ -43,5 +47,28 @@ export async function registerMeters(service: BenchService, ids: readonly string
     const text = await res.text();
     const out = res.status === 200 ? (JSON.parse(text) as { rejected?: unknown[] }) : undefined;
     if (!out || out.rejected?.length) throw new Error(`PUT /v1/meters answered ${res.status}: ${text.slice(0, 500)}`);
+  }
+}
+
+/**
+ * The embedded flavour for a bench: a migrated PGlite in a temporary directory
+ * (`mdm-bench-<name>-…`, removed by the bench guard too if the bench is
+ * stopped) and the real API on it; `fn` runs with both, which are closed and
+ * removed afterwards.
+ */
+export async function withEmbeddedService<T>(name: string, onCleanup: (fn: () => Promise<void>) => void, fn: (database: Database, service: BenchService) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), `mdm-bench-${name}-`));
+  onCleanup(() => rm(dir, { recursive: true, force: true }));
+  let database: Database | undefined;
+  let service: BenchService | undefined;
+  try {
+    database = await createEmbeddedDatabase(dir);
+    await migrate(database);
+    service = await startBenchService(database);
+    return await fn(database, service);
+  } finally {
+    await service?.close();
+    await database?.close();
+    await rm(dir, { recursive: true, force: true });
   }
 }

@@ -1,16 +1,13 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { cpus, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { cpus, totalmem } from 'node:os';
 import { sql } from 'kysely';
 import { z } from 'zod';
 import type { NormalizedReading } from '../models/reading.js';
 import { formatInstant } from '../models/time.js';
-import { createEmbeddedDatabase, type Database } from '../sql/database.js';
+import type { Database } from '../sql/database.js';
 import { findMeterRefs } from '../sql/meter-lookup.repository.js';
-import { migrate } from '../sql/migrator.js';
 import { loadNow, median, type Bench, type BenchOptions, type Figure, type Goal } from './bench.js';
 import { openBenchDatabase } from './bench-database.js';
-import { registerMeters, startBenchService, type BenchService } from './bench-service.js';
+import { registerMeters, startBenchService, withEmbeddedService, type BenchService } from './bench-service.js';
 import { copyText, timeRawCopy, type StoredRows } from './copy-baseline.js';
 import { BENCH_FROM_MS, BENCH_TZ, makeLoadProfile, type BenchRow, type LoadProfile } from './load-profile.js';
 import { postBatches, timeGets } from './post-batches.js';
@@ -177,22 +174,11 @@ async function serverFlavour(opts: BenchOptions, profile: LoadProfile, log: (lin
 }
 
 async function embeddedFlavour(opts: BenchOptions, profile: LoadProfile, log: (line: string) => void, onCleanup: (fn: () => Promise<void>) => void) {
-  const dir = await mkdtemp(join(tmpdir(), 'mdm-bench-embedded-'));
-  onCleanup(() => rm(dir, { recursive: true, force: true }));
-  let database: Database | undefined;
-  let service: BenchService | undefined;
-  try {
-    database = await createEmbeddedDatabase(dir);
-    await migrate(database);
-    service = await startBenchService(database);
+  return withEmbeddedService('embedded', onCleanup, (database, service) => {
     const meters = Math.min(opts.embeddedMeters, profile.meterIds.length);
     const rows = profile.rows.slice(0, meters * profile.hours); // meter-major: the first `meters` meters
-    return await measureLoad(database, service, profile, rows, profile.meterIds.slice(0, meters), 'bench-embedded', opts, log, 'embedded');
-  } finally {
-    await service?.close();
-    await database?.close();
-    await rm(dir, { recursive: true, force: true });
-  }
+    return measureLoad(database, service, profile, rows, profile.meterIds.slice(0, meters), 'bench-embedded', opts, log, 'embedded');
+  });
 }
 
 /** CPU per row by phase: where the time goes, whatever the machine's other load. */

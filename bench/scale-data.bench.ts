@@ -1,15 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { statfs } from 'node:fs/promises';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { z } from 'zod';
-import { createEmbeddedDatabase, type Database } from '../sql/database.js';
-import { migrate } from '../sql/migrator.js';
+import type { Database } from '../sql/database.js';
 import { loadNow, median, percentile, type Bench, type BenchOptions, type Figure, type Goal } from './bench.js';
 import { openBenchDatabase } from './bench-database.js';
-import { registerMeters, startBenchService, type BenchService } from './bench-service.js';
+import { registerMeters, startBenchService, withEmbeddedService, type BenchService } from './bench-service.js';
 import { BENCH_TZ, benchMeterId } from './load-profile.js';
 import { copyHours, expectedSum, scaleValues, type ValueOf } from './scale-load.js';
 import {
@@ -230,20 +228,7 @@ async function serverPart(part: Part, valueAt: ValueOf, opts: BenchOptions, flag
 }
 
 async function embeddedPart(part: Part, valueAt: ValueOf, opts: BenchOptions, flags: ScaleFlags, log: (line: string) => void, onCleanup: (fn: () => Promise<void>) => void) {
-  const dir = await mkdtemp(join(tmpdir(), 'mdm-bench-scale-'));
-  onCleanup(() => rm(dir, { recursive: true, force: true }));
-  let database: Database | undefined;
-  let service: BenchService | undefined;
-  try {
-    database = await createEmbeddedDatabase(dir);
-    await migrate(database);
-    service = await startBenchService(database);
-    return await runSizes(database, service, part, valueAt, opts, flags, log);
-  } finally {
-    await service?.close();
-    await database?.close();
-    await rm(dir, { recursive: true, force: true });
-  }
+  return withEmbeddedService('scale', onCleanup, (database, service) => runSizes(database, service, part, valueAt, opts, flags, log));
 }
 
 /** One size's figures; sizes after the first carry the first size's figure as a baseline, which prints the growth. */
