@@ -83,3 +83,18 @@ export async function openBenchDatabase(baseUrl: string, timeoutMs: number, log:
   onCleanup(bench.drop);
   return bench;
 }
+
+/** Tables a load writes to (ingest fills the validation queue and billing's dirty days in the same transaction; the background fills the rest). */
+const LOAD_TABLES = ['readings', 'reading_history', 'ingest_batches', 'rejects', 'vee_queue', 'billing_dirty', 'billing_daily', 'billing_monthly', 'vee_issues', 'reading_notes'];
+
+/** Fresh-load conditions for the next round: the load's tables emptied (meters, keys and a running service's caches stay; tables not migrated are skipped). */
+export async function emptyLoadTables(database: Database): Promise<void> {
+  const { rows } = await sql<{ name: string }>`SELECT t AS name FROM unnest(${LOAD_TABLES}::text[]) AS t WHERE to_regclass(t) IS NOT NULL`.execute(database.db);
+  await sql`TRUNCATE ${sql.join(rows.map((p) => sql.table(p.name)))}`.execute(database.db);
+}
+
+/** Flushes the previous phase's dirty pages so that it does not bill the next one (server only; needs superuser, skipped otherwise). */
+export async function checkpoint(database: Database): Promise<void> {
+  if (database.engine !== 'pg') return;
+  await sql`CHECKPOINT`.execute(database.db).catch(() => {});
+}

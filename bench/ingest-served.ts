@@ -26,7 +26,7 @@ import { sql } from 'kysely';
 import { createApiKey } from '../sql/api-key.repository.js';
 import type { Database } from '../sql/database.js';
 import { loadNow, type BenchOptions } from './bench.js';
-import { openBenchDatabase } from './bench-database.js';
+import { checkpoint, emptyLoadTables, openBenchDatabase } from './bench-database.js';
 import { registerMeters } from './bench-service.js';
 import { forgetSession } from './chaos-clients.js';
 import { freePort, ServiceProcess } from './chaos-service.js';
@@ -118,13 +118,10 @@ class Client {
   }
 }
 
-/** Tables a load writes to, emptied between phases (the service keeps running: meters, keys and its caches stay). */
-const LOAD_TABLES = ['readings', 'reading_history', 'ingest_batches', 'rejects', 'vee_queue', 'billing_dirty', 'billing_daily', 'billing_monthly', 'vee_issues', 'reading_notes'];
-
-async function emptyLoadTables(database: Database): Promise<void> {
-  const { rows } = await sql<{ name: string }>`SELECT t AS name FROM unnest(${LOAD_TABLES}::text[]) AS t WHERE to_regclass(t) IS NOT NULL`.execute(database.db);
-  await sql`TRUNCATE ${sql.join(rows.map((p) => sql.table(p.name)))}`.execute(database.db);
-  await sql`CHECKPOINT`.execute(database.db).catch(() => {}); // the previous phase's dirty pages are not the next one's cost
+/** The load's tables emptied and the previous phase's dirty pages flushed (the service keeps running). */
+async function freshTables(database: Database): Promise<void> {
+  await emptyLoadTables(database);
+  await checkpoint(database);
 }
 
 /** Background work the load queued and that is not done yet: VEE meter days and billing dirty days. */
@@ -235,7 +232,7 @@ export async function measureServed(
     // Warm-up, not timed: a tenth of the requests and of the messages, then the background work they queued.
     checkHttp(await http(0.1), Math.min(rows, Math.ceil(prepared.requests / 10) * opts.batchRows));
     await waitCaughtUp(database, performance.now());
-    await emptyLoadTables(database);
+    await freshTables(database);
 
     const out: ServedRun = {
       copyText: phase(),
@@ -248,13 +245,13 @@ export async function measureServed(
       settings: `synchronous_commit=${sc}, shared_buffers=${sb}`,
     };
     for (let round = 1; round <= opts.rounds; round++) {
-      await emptyLoadTables(database);
+      await freshTables(database);
       {
         const stop = await startCpuMeter(database, [pid]);
         const ms = await timeRawCopy(database, stored, 'text');
         record(out.copyText, rows, ms, await stop(), 0);
       }
-      await emptyLoadTables(database);
+      await freshTables(database);
       {
         const stop = await startCpuMeter(database, [pid]);
         const t = await http(1);
@@ -263,7 +260,7 @@ export async function measureServed(
         record(out.http, rows, t.totals.ms, use, t.cpuS);
         await recordCatchUp(out.httpCatchUp, database, pid, rows, t.totals.ms);
       }
-      await emptyLoadTables(database);
+      await freshTables(database);
       {
         const stop = await startCpuMeter(database, [pid]);
         const t = await client.send({ cmd: 'mqtt', url: MOSQUITTO_URL, run, publishers: MQTT_PUBLISHERS, window: MQTT_WINDOW, timeoutMs: MQTT_TIMEOUT_MS });

@@ -6,7 +6,7 @@ import { formatInstant } from '../models/time.js';
 import type { Database } from '../sql/database.js';
 import { findMeterRefs } from '../sql/meter-lookup.repository.js';
 import { loadNow, median, type Bench, type BenchOptions, type Figure, type Goal } from './bench.js';
-import { openBenchDatabase } from './bench-database.js';
+import { checkpoint, emptyLoadTables, openBenchDatabase } from './bench-database.js';
 import { registerMeters, startBenchService, withEmbeddedService, type BenchService } from './bench-service.js';
 import { copyText, timeRawCopy, type StoredRows } from './copy-baseline.js';
 import { BENCH_FROM_MS, BENCH_TZ, makeLoadProfile, type BenchRow, type LoadProfile } from './load-profile.js';
@@ -42,23 +42,6 @@ async function storedRows(database: Database, profile: LoadProfile, rows: readon
     source: 0, // http
   }));
   return { rows: stored, text: copyText(stored, (_, i) => rows[i].start) };
-}
-
-/** Tables an ingest writes to: the validation queue and billing's dirty days are filled in the same transaction. */
-const INGEST_TABLES = ['readings', 'reading_history', 'ingest_batches', 'rejects', 'vee_queue', 'billing_dirty'];
-
-/** Fresh-load conditions for the next round (tables of features not migrated yet are skipped). */
-async function emptyReadings(database: Database): Promise<void> {
-  await database.session(async ({ db }) => {
-    const { rows: present } = await sql<{ name: string }>`SELECT t AS name FROM unnest(${INGEST_TABLES}::text[]) AS t WHERE to_regclass(t) IS NOT NULL`.execute(db);
-    await sql`TRUNCATE ${sql.join(present.map((p) => sql.table(p.name)))}`.execute(db);
-  });
-}
-
-/** Flushes the previous phase's dirty pages so that it does not bill the next one (needs superuser; skipped otherwise). */
-async function checkpoint(database: Database): Promise<void> {
-  if (database.engine !== 'pg') return;
-  await sql`CHECKPOINT`.execute(database.db).catch(() => {});
 }
 
 const rate = (rows: number, ms: number) => (rows / ms) * 1000;
@@ -113,13 +96,13 @@ async function measureLoad(
   };
   // Warm-up, not timed: the first tenth of the requests compiles the hot paths (JIT) and fills the caches.
   await postBatches(`${service.url}/v1/readings`, service.keys.gateway, bodies.slice(0, Math.ceil(bodies.length / 10)), opts.concurrency, REQUEST_TIMEOUT_MS);
-  await emptyReadings(database);
+  await emptyLoadTables(database);
   for (let round = 1; round <= opts.rounds; round++) {
     await checkpoint(database);
     await phase(database, rows.length, run.copyText, run.cpu.copyText, () => timeRawCopy(database, stored, 'text'));
     await checkpoint(database);
     await phase(database, rows.length, run.copyBinary, run.cpu.copyBinary, () => timeRawCopy(database, stored, 'binary'));
-    await emptyReadings(database);
+    await emptyLoadTables(database);
     await checkpoint(database);
     await phase(database, rows.length, run.service, run.cpu.service, async () => {
       const t = await postBatches(`${service.url}/v1/readings`, service.keys.gateway, bodies, opts.concurrency, REQUEST_TIMEOUT_MS);
