@@ -507,6 +507,37 @@ export interface AlarmRuleStateTable {
   updated_at: GeneratedTimestamp;
 }
 
+/** Gas network areas and their calorific values, migration 020 (models/gas/). */
+export interface GasAreasTable {
+  code: string;
+  name: string | null;
+  timezone: string;
+  base_temperature_c: number;
+  base_pressure_bar: number;
+  combustion_temperature_c: number;
+  gas_day_start_hour: number;
+  atmospheric_pressure_bar: ColumnType<number, number | undefined, number>;
+  note: string | null;
+  updated_at: GeneratedTimestamp;
+  updated_by: string | null;
+}
+
+/** Every version of every calorific value; superseded_at NULL = current. */
+export interface CalorificValuesTable {
+  area: string;
+  kind: 'superior' | 'inferior';
+  valid_from: Timestamp;
+  version: number;
+  valid_to: Timestamp;
+  value_kwh_per_m3: number;
+  value_received: number;
+  unit_received: string;
+  source: string | null;
+  received_at: GeneratedTimestamp;
+  received_by: string | null;
+  superseded_at: Timestamp | null;
+}
+
 export interface DB {
   meters: MetersTable;
   channels: ChannelsTable;
@@ -552,4 +583,6 @@ export interface DB {
   alarm_transitions: AlarmTransitionsTable;
   alarm_rules: AlarmRulesTable;
   alarm_rule_state: AlarmRuleStateTable;
+  gas_areas: GasAreasTable;
+  calorific_values: CalorificValuesTable;
 }

@@ -18,6 +18,7 @@ import { marketUnpublished } from './016-market-unpublished.js';
 import { forecastPartial } from './017-forecast-partial.js';
 import { meterRegisterDigits } from './018-meter-register-digits.js';
 import { billingMonthly } from './019-billing-monthly.js';
+import { calorificValues } from './020-calorific-values.js';
 
 /** A numbered, idempotent schema step. Never edit one that has shipped: add the next. */
 export interface Migration {
@@ -48,4 +49,5 @@ export const MIGRATIONS: readonly Migration[] = [
   forecastPartial,
   meterRegisterDigits,
   billingMonthly,
+  calorificValues,
 ];
