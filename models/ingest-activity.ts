@@ -12,7 +12,8 @@ import { realTimers, type Timers } from './periodic.js';
  *
  * The rate is counted per instance: rows this process stored, in quarter
  * seconds over the last second; a load has ended when the rate falls below
- * the threshold or no rows came for half a second.
+ * the threshold or no rows came for half a second (less for a load whose
+ * stores come faster: four times its usual pause, at least 150 ms).
  */
 export interface IngestActivity {
   /** Ingest stored `rows` rows just now (every transport). */
@@ -42,6 +43,12 @@ const BUCKET_MS = 250;
 const BUCKETS = 4; // one second
 /** A bulk load has ended when no rows came for this long (at the bulk rate, batches of up to 10 000 rows come at least this often). */
 const SILENCE_MS = 500;
+/**
+ * …or for four times the usual pause between two stores of the load, when
+ * that is shorter (a fast load stores every few tens of ms: waiting half a
+ * second after its end only delays the catch-up), but never less than this.
+ */
+const MIN_SILENCE_MS = 150;
 
 export function createIngestActivity(o: IngestActivityOptions): IngestActivity {
   const now = o.now ?? Date.now;
@@ -50,6 +57,9 @@ export function createIngestActivity(o: IngestActivityOptions): IngestActivity {
   let bucket = Math.floor(now() / BUCKET_MS);
   let watching: unknown;
   let lastNote = Number.NEGATIVE_INFINITY;
+  /** Moving average of the pauses between stores while they come closer than SILENCE_MS. */
+  let pauseMs = SILENCE_MS;
+  const silenceMs = () => Math.min(SILENCE_MS, Math.max(MIN_SILENCE_MS, 4 * pauseMs));
   const quiet = new Set<() => void>();
 
   /** Moves the window to the current quarter second, clearing the quarters that passed. */
@@ -59,7 +69,7 @@ export function createIngestActivity(o: IngestActivityOptions): IngestActivity {
     bucket = Math.max(bucket, b);
   };
   const busy = () => {
-    if (o.busyRowsPerS <= 0 || now() - lastNote >= SILENCE_MS) return false;
+    if (o.busyRowsPerS <= 0 || now() - lastNote >= silenceMs()) return false;
     advance();
     return counts.reduce((a, b) => a + b, 0) >= o.busyRowsPerS;
   };
@@ -74,13 +84,16 @@ export function createIngestActivity(o: IngestActivityOptions): IngestActivity {
           // a listener's failure is its own; the others still run
         }
       }
-    }, BUCKET_MS);
+    }, Math.min(BUCKET_MS, silenceMs() / 2));
   };
 
   return {
     note(rows) {
       if (o.busyRowsPerS <= 0 || rows <= 0) return;
-      lastNote = now();
+      const t = now();
+      const pause = t - lastNote;
+      pauseMs = pause < SILENCE_MS ? 0.8 * pauseMs + 0.2 * pause : SILENCE_MS; // a new load starts from the cautious default
+      lastNote = t;
       advance();
       counts[bucket % BUCKETS] += rows;
       if (watching === undefined && busy()) watch();

@@ -175,8 +175,34 @@ const QUARTER = 15 * 60_000;
 const offsetCache = new Map<string, Map<number, number>>();
 let offsetCacheSize = 0;
 
+/**
+ * The last UTC day whose offset was found constant, of the last zone asked:
+ * callers mostly ask for many instants of one zone in time order (a meter's
+ * readings), and an instant in that day costs three comparisons instead of
+ * two map lookups (issue 14: VEE and ingest ask millions of times).
+ */
+let spanTz = '';
+let spanFrom = 0;
+let spanTo = 0;
+let spanOff = 0;
+
 /** UTC offset of `tz` at instant `ms`, in minutes (Europe/Istanbul → 180). */
 export function tzOffsetMinutes(tz: string, ms: number): number {
+  if (ms >= spanFrom && ms < spanTo && tz === spanTz) return spanOff;
+  const off = quarterOffset(tz, ms);
+  // A day whose first, middle and last quarter hour have this offset has it throughout: zones change their offset at most once a day.
+  const from = Math.floor(ms / DAY_MS) * DAY_MS;
+  if (Number.isFinite(from) && quarterOffset(tz, from) === off && quarterOffset(tz, from + DAY_MS / 2) === off && quarterOffset(tz, from + DAY_MS - QUARTER) === off) {
+    spanTz = tz;
+    spanFrom = from;
+    spanTo = from + DAY_MS;
+    spanOff = off;
+  }
+  return off;
+}
+
+/** The offset at `ms` by quarter hour, cached per zone. */
+function quarterOffset(tz: string, ms: number): number {
   const q = Math.floor(ms / QUARTER);
   let byQuarter = offsetCache.get(tz);
   if (byQuarter === undefined) {

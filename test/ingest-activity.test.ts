@@ -45,6 +45,36 @@ describe('ingest activity (background work yields to bulk loads)', () => {
     }
   });
 
+  it('ends a fast load sooner: four times its usual pause between stores, at least 150 ms', () => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    try {
+      const activity = createIngestActivity({ busyRowsPerS: 20_000, maxDeferMs: 60_000 });
+      const woken: number[] = [];
+      activity.onQuiet(() => woken.push(Date.now()));
+      // 10 000 rows every 20 ms for 2 s (500 000 rows/s, as a head-end's backlog over HTTP)
+      for (let i = 0; i < 100; i++) {
+        activity.note(10_000);
+        vi.advanceTimersByTime(20);
+      }
+      const end = Date.now() - 20;
+      expect(activity.busy()).toBe(true);
+      vi.advanceTimersByTime(100); // a pause of 120 ms (a GC pause, a slow commit) is not the end
+      expect(woken).toEqual([]);
+      vi.advanceTimersByTime(1_000);
+      expect(woken).toHaveLength(1);
+      expect(woken[0] - end).toBeGreaterThanOrEqual(150);
+      expect(woken[0] - end).toBeLessThanOrEqual(250); // instead of 500–750 ms
+      // the next load starts from the cautious half second again
+      activity.note(30_000);
+      const start = Date.now();
+      vi.advanceTimersByTime(2_000);
+      expect(woken).toHaveLength(2);
+      expect(woken[1] - start).toBeGreaterThanOrEqual(500);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('never waits with a threshold of 0', () => {
     const activity = createIngestActivity({ busyRowsPerS: 0, maxDeferMs: 1_000 });
     activity.note(1e9);

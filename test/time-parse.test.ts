@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../models/random.js';
-import { parseInstant } from '../models/time.js';
+import { parseInstant, tzOffsetMinutes } from '../models/time.js';
 
 const p2 = (n: number) => String(n).padStart(2, '0');
 
@@ -39,5 +39,38 @@ describe('parseInstant', () => {
     }
     expect(parseInstant('2026-01-01T10:00:00.5')).toMatchObject({ ok: false, reason: expect.stringMatching(/has no UTC offset/) });
     expect(parseInstant('2026-01-01T10:00+03:00')).toEqual({ ok: true, ms: Date.UTC(2026, 0, 1, 7) });
+  });
+});
+
+describe('tzOffsetMinutes', () => {
+  /** The offset as Intl gives it, without any cache. */
+  const formats = new Map<string, Intl.DateTimeFormat>();
+  const reference = (tz: string, ms: number) => {
+    let f = formats.get(tz);
+    if (!f) formats.set(tz, (f = new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' })));
+    const parts = f.formatToParts(new Date(ms));
+    const get = (t: string) => Number(parts.find((p) => p.type === t)!.value);
+    return Math.round((Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second')) - ms) / 60_000);
+  };
+  it('agrees with Intl around every transition, with zones interleaved and instants out of order (its day cache)', () => {
+    // Istanbul (no DST since 2016, +3), Warsaw, New York, São Paulo (DST until 2019), Lord Howe (half-hour DST), Kathmandu (+5:45), Troll (+0/+2)
+    const zones = ['Europe/Istanbul', 'Europe/Warsaw', 'America/New_York', 'America/Sao_Paulo', 'Australia/Lord_Howe', 'Asia/Kathmandu', 'Antarctica/Troll'];
+    const rand = seededRandom(11);
+    const from = Date.UTC(2015, 0, 1);
+    const checked = new Set<number>();
+    for (const tz of zones) {
+      // every quarter hour of the days around each transition, plus random instants of other zones in between
+      for (let t = from; t < Date.UTC(2020, 0, 1); t += 86_400_000) {
+        if (reference(tz, t) === reference(tz, t + 86_400_000)) continue;
+        for (let q = t - 86_400_000; q < t + 2 * 86_400_000; q += 15 * 60_000) {
+          expect(tzOffsetMinutes(tz, q), `${tz} ${new Date(q).toISOString()}`).toBe(reference(tz, q));
+          const other = zones[Math.floor(rand() * zones.length)];
+          const r = from + Math.floor(rand() * 5 * 365) * 86_400_000;
+          expect(tzOffsetMinutes(other, r), `${other} ${new Date(r).toISOString()}`).toBe(reference(other, r));
+          checked.add(q);
+        }
+      }
+    }
+    expect(checked.size).toBeGreaterThan(5_000);
   });
 });

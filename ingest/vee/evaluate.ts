@@ -333,7 +333,7 @@ function targetsOf(x: Found, input: EvaluationInput, byStart: ReadonlyMap<number
 /** What to estimate and why (auto-estimating findings, our earlier estimates), and the estimates. */
 function planEstimates(input: EvaluationInput, def: ChannelDef, all: readonly SeriesPoint[], found: readonly Found[]) {
   const step = input.meter.intervalMinutes * 60_000;
-  const byStart = new Map(all.map((x) => [x.startMs, x]));
+  const byStart = found.length ? new Map(all.map((x) => [x.startMs, x])) : NO_POINTS; // most channels: nothing found
   const reasons = new Map<number, Set<string>>();
   const want = (t: number, why: string) => (reasons.get(t) ?? reasons.set(t, new Set()).get(t)!).add(why);
   for (const x of found) if (autoEstimates(x, def.kind)) for (const t of targetsOf(x, input, byStart, step)) want(t, x.f.rule);
@@ -366,9 +366,9 @@ function finish(
   estimates: ReadonlyMap<number, Estimate>,
 ): Evaluation {
   const step = input.meter.intervalMinutes * 60_000;
-  const byStart = new Map(all.map((x) => [x.startMs, x]));
   const suspect = new Set<number>();
   for (const x of found) if (x.f.severity === 'fail') for (const t of x.f.suspectStarts) if (!estimates.has(t)) suspect.add(t);
+  const byStart = found.length || estimates.size ? new Map(all.map((x) => [x.startMs, x])) : NO_POINTS;
 
   const writes: ValueWrite[] = [];
   for (const [t, e] of estimates) {
@@ -400,6 +400,8 @@ function finish(
   });
   return { findings, writes };
 }
+
+const NO_POINTS: ReadonlyMap<number, SeriesPoint> = new Map();
 
 function isRawAt(byStart: ReadonlyMap<number, SeriesPoint>, t: number): boolean {
   const x = byStart.get(t);

@@ -163,16 +163,20 @@ export function highLowRule(points: readonly VeePoint[], ctx: IntervalContext, p
  * shows consumption at those local times of day (median > 0).
  */
 export function zeroRunRule(points: readonly VeePoint[], ctx: IntervalContext, p: VeeParams['zeroRun']): VeeFinding[] {
+  const zeroRuns = runs(points, ctx, (x) => x.value === 0, p.hours);
+  if (zeroRuns.length === 0) return []; // most meters: the history's levels are not needed
   const usual = new Map<number, number[]>();
   for (const x of ctx.history) {
     const k = localMinuteOfDay(x.startMs, ctx.timezone);
-    usual.set(k, [...(usual.get(k) ?? []), x.value]);
+    const list = usual.get(k);
+    if (list) list.push(x.value);
+    else usual.set(k, [x.value]);
   }
   const consumesAt = (ms: number) => {
     const v = usual.get(localMinuteOfDay(ms, ctx.timezone));
     return v !== undefined && median(v) > 0;
   };
-  return runs(points, ctx, (x) => x.value === 0, p.hours).flatMap((run) =>
+  return zeroRuns.flatMap((run) =>
     run.some((x) => consumesAt(x.startMs)) ? [finding('zero_run', p.severity, run, ctx, `${run.length} consecutive zero intervals where the meter usually consumes`)] : [],
   );
 }
