@@ -141,7 +141,7 @@ function storedLines(through: number): string {
  * earlier import (recognised by its header) is removed at the start, so the
  * file on disk always belongs to the latest run.
  */
-class RejectsFile {
+export class RejectsFile {
   private fd: number | undefined;
   count = 0;
 

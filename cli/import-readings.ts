@@ -100,3 +100,71 @@ function meterOf(raw: string, col: number): string | null {
   const v = raw.split(/[,;]/)[col]?.trim();
   return v && !v.includes('"') ? v : null;
 }
+
+export interface ReadingsFileImportResult extends FileImportReport {
+  readonly rejectsPath?: string;
+  readonly elapsedMs: number;
+}
+
+/**
+ * `mdm import readings FILE --layout … [--dry-run]`: a CSV or xlsx file in any
+ * layout (docs/import.md) through the import path the API uses
+ * (ingest/reading-file-import.ts). Rejects go to the rejects CSV with their
+ * line; a dry run stores nothing and reports what the import would do.
+ */
+export async function importReadingsFile(
+  database: Database,
+  file: string,
+  opts: { io: Io; rejectsPath: string; options: ImportOptions; dryRun?: boolean; signal?: AbortSignal; limits?: ReadingLimits; chunkRows?: number },
+): Promise<ReadingsFileImportResult> {
+  let size: number;
+  try {
+    const st = statSync(file);
+    if (!st.isFile()) throw new Error('not a regular file');
+    size = st.size;
+  } catch (err) {
+    throw new CliError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  if (resolve(opts.rejectsPath) === resolve(file)) throw new CliError('--rejects must name a file other than the input');
+  const { io, options } = opts;
+  const rejects = new RejectsFile(opts.rejectsPath);
+  const progress = new Progress(io, basename(file), size);
+  let bytes = 0;
+  const counted = async function* () {
+    for await (const c of createReadStream(file, { highWaterMark: 1 << 20 })) {
+      bytes += (c as Buffer).length;
+      yield c as Buffer;
+    }
+  };
+  const records = recordsOf(Readable.from(counted()), fileKindOf(file), options);
+  let shown = 0;
+  try {
+    const report = await importReadingRecords(database, records, options, {
+      transport: 'file',
+      principal: 'cli',
+      topic: basename(file),
+      limits: opts.limits,
+      listeners: ALARM_LISTENERS,
+      dryRun: opts.dryRun,
+      chunkRows: opts.chunkRows ?? READINGS_CHUNK,
+      keepRejects: 0,
+      signal: opts.signal,
+      onReject(r) {
+        rejects.write(r);
+        if (shown++ < 10) {
+          progress.done();
+          io.err(`line ${r.line}: ${r.reason}\n`);
+        }
+      },
+      onProgress: (_records, readings) => progress.update(bytes, readings),
+    });
+    if (shown > 10) io.err(`… and ${shown - 10} more rejects in ${opts.rejectsPath}\n`);
+    return { ...report, rejectsPath: rejects.count ? opts.rejectsPath : undefined, elapsedMs: progress.elapsedMs() };
+  } catch (err) {
+    if (err instanceof FileImportError || err instanceof DecodeError || err instanceof XlsxSheetError || err instanceof CsvError) throw new CliError(`${file}: ${err.message}`);
+    throw new CliError(`${file}: stopped: ${(err as Error).message}`, { cause: err });
+  } finally {
+    progress.done();
+    rejects.close();
+  }
+}

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Config } from '../models/config.js';
 import { createEmbeddedDatabase, createPgDatabase, redact, type Database } from '../sql/database.js';
 import { migrate } from '../sql/migrator.js';
+import { loadChannelRegistry } from '../ingest/channel-registry.js';
 import { acquireDataDirLock } from './data-dir-lock.js';
 
 export interface OpenedDatabase {
@@ -25,6 +26,7 @@ export async function openDatabase(config: Config, command: string, notice: (msg
     const database = await createPgDatabase(config.DATABASE_URL);
     try {
       const { applied, flavour } = await migrate(database, notice);
+      await loadChannelRegistry(database); // user-defined channels, for the ingest paths (models/channel.ts)
       return { database, applied, description: `PostgreSQL server ${redact(config.DATABASE_URL)}, ${flavour} flavour`, close: () => database.close() };
     } catch (err) {
       await database.close().catch(() => {});
@@ -39,6 +41,7 @@ export async function openDatabase(config: Config, command: string, notice: (msg
     const pgdata = join(dir, 'pgdata');
     database = await createEmbeddedDatabase(pgdata);
     const { applied, flavour } = await migrate(database, notice);
+    await loadChannelRegistry(database); // user-defined channels, for the ingest paths (models/channel.ts)
     const db = database;
     return {
       database,

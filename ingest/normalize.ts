@@ -224,7 +224,7 @@ function readingProblem(
   if (Number.isNaN(startMs)) return startProblem(r.start);
   const value = r.value;
   if (typeof value !== 'number' || !Number.isFinite(value)) return notFiniteReason(value);
-  const maxAbs = window.limits.maxAbs[channel.kind];
+  const maxAbs = window.limits.maxAbs[channel.kind === 'status' ? 'instantaneous' : channel.kind]; // a status code is bounded like a sampled value
   if (Math.abs(value) > maxAbs) return implausibleValueReason(value, channel, maxAbs);
   if (quality === UNKNOWN_CODE) return unknownNameReason('quality', r.quality, QUALITIES);
   if (!inPlausibleWindow(startMs, quality, window)) return outsideWindowReason(r.start, startMs, quality, window);

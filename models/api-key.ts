@@ -93,6 +93,11 @@ export const PERMISSIONS = {
   'alarms:read': ['admin', 'operator', 'viewer', 'steward'],
   'alarms:write': ['admin', 'operator'],
   'alarms:admin': ['admin'],
+  // The channel registry (GET /v1/channels): every role reads it, gateways to know what they may send.
+  'channels:read': ['admin', 'gateway', 'billing', 'trader', 'operator', 'viewer', 'steward'],
+  'channels:admin': ['admin'],
+  // Every role: who am I (GET /v1/keys/me; the web console reads the role and its permissions there).
+  'keys:self': ['admin', 'gateway', 'billing', 'trader', 'operator', 'viewer', 'steward'],
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;
 

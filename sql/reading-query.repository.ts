@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { ChannelKind } from '../models/channel.js';
+import type { Aggregation } from '../models/channel.js';
 import type { Database } from './database.js';
 
 /**
@@ -135,10 +135,12 @@ export interface BucketRow {
 }
 
 // Fixed SQL fragments chosen by enum, never by user text.
-const REDUCE: Record<ChannelKind, string> = {
-  interval: 'sum(value)', // energy/volume per interval adds up
-  register: '(array_agg(value ORDER BY start DESC))[1]', // cumulative index: the last reading in the bucket
-  instantaneous: 'avg(value)', // temperature, pressure
+/** One meter's values of a bucket, by the channel's aggregation rule (models/channel.ts). */
+const REDUCE: Record<Aggregation, string> = {
+  sum: 'sum(value)', // energy/volume per interval adds up
+  last: '(array_agg(value ORDER BY start DESC))[1]', // cumulative index: the last reading in the bucket
+  mean: 'avg(value)', // voltage, current, temperature, pressure
+  max: 'max(value)', // maximum demand
 };
 const STEP: Record<BucketUnit, string> = { hour: "interval '1 hour'", day: "interval '1 day'", month: "interval '1 month'" };
 
@@ -159,13 +161,13 @@ function bucketEnd(unit: BucketUnit, tz: string) {
  */
 export async function listBucketedReadings(
   database: Database,
-  p: { meterId: number; channel: number; kind: ChannelKind; unit: BucketUnit; tz: string; from: Date; to: Date; expectedIntervalMinutes?: number; asOf?: Date },
+  p: { meterId: number; channel: number; aggregation: Aggregation; unit: BucketUnit; tz: string; from: Date; to: Date; expectedIntervalMinutes?: number; asOf?: Date },
 ): Promise<BucketRow[]> {
   const expected = p.expectedIntervalMinutes === undefined ? sql`NULL::int` : sql`round(extract(epoch FROM (${bucketEnd(p.unit, p.tz)}) - bucket) / 60 / ${p.expectedIntervalMinutes}::int)::int`;
   const { rows } = await sql<BucketRow>`
     SELECT bucket, value, count, ${expected} AS expected, quality, source
     FROM (
-      SELECT bucket, ${sql.raw(REDUCE[p.kind])} AS value, count(*)::int AS count,
+      SELECT bucket, ${sql.raw(REDUCE[p.aggregation])} AS value, count(*)::int AS count,
              CASE WHEN min(quality) = max(quality) THEN min(quality) END AS quality,
              CASE WHEN min(source) = max(source) THEN min(source) END AS source
       FROM (
@@ -211,7 +213,7 @@ export async function listValueVersions(database: Database, p: { meterId: number
 
 export interface AggregateRow {
   readonly bucket: Date;
-  /** Σ value × meter multiplier. */
+  /** sum: Σ value × meter multiplier; mean: mean of the stored values; max: the largest value × meter multiplier. */
   readonly value: number;
   /** Distinct meters with at least one row in the bucket. */
   readonly meters: number;
@@ -219,15 +221,34 @@ export interface AggregateRow {
   readonly intervals: number;
 }
 
+/** How one bucket of a set of meters combines, by the channel's aggregation rule; `last` has no cross-meter meaning. */
+export type SeriesAggregation = Exclude<Aggregation, 'last'>;
+
+// Fixed SQL fragments chosen by enum, never by user text: per meter and bucket, then across meters.
+// The meter multiplier (CT × VT ratio, pulse factor) scales energy, volume and power (sum, max), not a
+// sampled voltage, current, temperature or pressure (mean).
+const PER_METER: Record<SeriesAggregation, string> = { sum: 'sum(value)', mean: 'sum(value)', max: 'max(value)' };
+const ACROSS_METERS: Record<SeriesAggregation, string> = {
+  sum: 'sum(pm.value * m.multiplier)',
+  mean: 'sum(pm.value) / sum(pm.n)::float8', // every stored value weighs the same
+  max: 'max(pm.value * m.multiplier)',
+};
+
 /**
- * Summed series of a set of meters, multipliers applied, bucketed by local
- * `unit` in `tz`. One set-based query: the per-meter partial sums are grouped
- * first (a hash aggregate on (meter, bucket), rows reach it through the primary
- * key / chunk exclusion on meter_id = ANY, channel, start range), so the
- * multiplier join and the distinct-meter count touch one row per meter and
- * bucket instead of one per reading. Σ(v)·k = Σ(v·k) per meter.
+ * Series of a set of meters, bucketed by local `unit` in `tz`, combined by
+ * `aggregation` (default sum). One set-based query: the per-meter partial
+ * values are grouped first (a hash aggregate on (meter, bucket), rows reach it
+ * through the primary key / chunk exclusion on meter_id = ANY, channel, start
+ * range), so the multiplier join and the distinct-meter count touch one row
+ * per meter and bucket instead of one per reading. Σ(v)·k = Σ(v·k) and
+ * max(v)·k = max(v·k) per meter (k > 0). Reads `readings`, never the
+ * `readings_hourly` continuous aggregate (which sums channels 1–4 and 7 only).
  */
-export async function aggregateSeries(database: Database, p: { meterIds: readonly number[]; channel: number; unit: BucketUnit; tz: string; from: Date; to: Date }): Promise<AggregateRow[]> {
+export async function aggregateSeries(
+  database: Database,
+  p: { meterIds: readonly number[]; channel: number; unit: BucketUnit; tz: string; from: Date; to: Date; aggregation?: SeriesAggregation },
+): Promise<AggregateRow[]> {
+  const how = p.aggregation ?? 'sum';
   // The planner cannot know how many (meter, bucket) groups a date_trunc expression makes
   // (1 000 meters x 30 days: it guessed 72 000 for 30 000) and, with the default 4 MB
   // work_mem, picked a parallel sort that spills to disk, ~1.6x slower than the hash
@@ -235,9 +256,9 @@ export async function aggregateSeries(database: Database, p: { meterIds: readonl
   return database.db.transaction().execute(async (trx) => {
     await sql`SET LOCAL work_mem = '64MB'`.execute(trx);
     const { rows } = await sql<AggregateRow>`
-      SELECT pm.bucket, sum(pm.value * m.multiplier) AS value, count(*)::int AS meters, sum(pm.n)::int AS intervals
+      SELECT pm.bucket, ${sql.raw(ACROSS_METERS[how])} AS value, count(*)::int AS meters, sum(pm.n)::int AS intervals
       FROM (
-        SELECT meter_id, bucket, sum(value) AS value, count(*) AS n
+        SELECT meter_id, bucket, ${sql.raw(PER_METER[how])} AS value, count(*) AS n
         FROM (
           SELECT meter_id, date_trunc(${p.unit}, start, ${p.tz}) AS bucket, value
           FROM readings

@@ -30,13 +30,23 @@ export interface MetersTable {
   updated_at: GeneratedTimestamp;
 }
 
-/** Code lists written by migration 001 (models/channel.ts, models/reading.ts): reference rows for SQL readers; the code reads the TypeScript lists. */
+/**
+ * The channel registry (migrations 001, 021): built-in rows written from
+ * models/channel.ts (the code reads the TypeScript list for those), user-defined
+ * rows from PUT /v1/channels/:name with a code ≥ 1000 from channel_code_seq.
+ */
 export interface ChannelsTable {
-  code: number;
+  code: Generated<number>;
   name: string;
   unit: string;
   kind: string;
   obis: string | null;
+  commodities: ColumnType<string[], string[] | undefined, string[]>;
+  aggregation: string;
+  meaning: ColumnType<string, string | undefined, string>;
+  builtin: ColumnType<boolean, boolean | undefined, boolean>;
+  updated_at: GeneratedTimestamp;
+  updated_by: string | null;
 }
 
 export interface QualitiesTable {

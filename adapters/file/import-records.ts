@@ -114,3 +114,8 @@ export class XlsxSheetError extends Error {
     this.name = 'XlsxSheetError';
   }
 }
+
+export type FileKind = 'csv' | 'xlsx';
+
+/** The kind of a file by its name: `.xlsx` is a workbook, everything else text. */
+export const fileKindOf = (name: string): FileKind => (/\.xlsx$/i.test(name) ? 'xlsx' : 'csv');

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { csvLine } from '../../models/csv-format.js';
-import { CHANNEL_NAMES } from '../../models/channel.js';
+import { ChannelNameSchema } from '../../models/channel.js';
 import { MdmError } from '../../models/errors.js';
 import { FIGURE_DECIMALS, roundFigure } from '../../models/precision.js';
 import { formatInstant, isValidTimeZone } from '../../models/time.js';
@@ -19,8 +19,9 @@ const SelectorSchema = z
 
 const AggregateSchema = z.object({
   selector: SelectorSchema,
-  channel: z.enum(CHANNEL_NAMES),
+  channel: ChannelNameSchema,
   unit: z.string(),
+  aggregation: z.enum(['sum', 'mean', 'max']).describe("The channel's aggregation rule (GET /v1/channels): how the values of a bucket combine"),
   interval: z.enum(['hour', 'day', 'month']),
   tz: z.string().describe('Time zone the buckets are local hours, days or months of'),
   meterCount: z.number().int().describe('Meters selected (with or without data in the range)'),
@@ -28,9 +29,13 @@ const AggregateSchema = z.object({
     .array(
       z.object({
         start: z.string().describe('Bucket start, local time in tz with its offset'),
-        value: z.number().describe(`Σ value × meter multiplier over the bucket, rounded to 10⁻${FIGURE_DECIMALS} of unit`),
+        value: z
+          .number()
+          .describe(
+            `sum: Σ value × meter multiplier over the bucket; mean: the mean of the stored values (no multiplier: voltages, currents, temperatures); max: the largest value × meter multiplier. Rounded to 10⁻${FIGURE_DECIMALS} of unit`,
+          ),
         meters: z.number().int().describe('Distinct meters with data in the bucket'),
-        intervals: z.number().int().describe('Stored values behind the sum'),
+        intervals: z.number().int().describe('Stored values behind the value'),
       }),
     )
     .describe('Oldest first; only buckets with data'),
@@ -39,7 +44,7 @@ const AggregateSchema = z.object({
 /** Columns of format=csv: the row fields, each row with its channel and unit. */
 const CSV_COLUMNS = ['channel', 'unit', 'start', 'value', 'meters', 'intervals'] as const;
 
-/** GET /aggregate: summed series of a portfolio, a group or a list of meters. */
+/** GET /aggregate: the series of a portfolio, a group or a list of meters, combined by the channel's aggregation rule. */
 export const aggregateRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { database }) => {
   app.get(
     '/aggregate',
@@ -47,10 +52,12 @@ export const aggregateRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
       config: { permission: 'aggregate:read' },
       schema: {
         tags: ['aggregate'],
-        summary: 'Summed series of a set of meters, multipliers applied, bucketed by local hour/day/month in tz',
+        summary: "Series of a set of meters combined by the channel's aggregation rule (sum, mean, max), bucketed by local hour/day/month in tz",
         description:
-          'Exactly one selector: portfolio, group or meters (comma-separated external ids; unknown ids → 404). Interval channels only ' +
-          '(energy and volume add up; registers and temperatures do not). tz defaults to the time zone the selected meters share and is required ' +
+          'Exactly one selector: portfolio, group or meters (comma-separated external ids; unknown ids → 404). The channel decides how values combine ' +
+          '(GET /v1/channels, aggregation): sum channels (energy, volume) add up with meter multipliers, mean channels (voltage, current, temperature, pressure) ' +
+          'average, max channels (maximum demand) take the largest; last channels (register indexes, states) do not combine across meters (400: read them per meter). ' +
+          'tz defaults to the time zone the selected meters share and is required ' +
           `when they differ. from inclusive, to exclusive; longest range ${MAX_RANGE_DAYS.hour} days hourly, ${MAX_RANGE_DAYS.day} days by day or month. ` +
           `Sums are rounded to 10⁻${FIGURE_DECIMALS} of the unit (docs/api.md, Precision). format=csv: text/csv, header ${CSV_COLUMNS.join(',')}, one line per row.`,
         produces: ['application/json', 'text/csv'],
@@ -58,7 +65,7 @@ export const aggregateRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
           portfolio: z.string().min(1).optional(),
           group: z.string().min(1).optional(),
           meters: z.string().min(1).optional().describe('Comma-separated external meter ids'),
-          channel: z.string().min(1).describe('Interval channel: active_import, active_export, reactive_inductive, reactive_capacitive, volume (or OBIS alias)'),
+          channel: z.string().min(1).describe('A channel whose aggregation is sum, mean or max (GET /v1/channels), by name or OBIS code'),
           from: InstantQuery.describe('Inclusive, ISO-8601 with offset or Z'),
           to: InstantQuery.describe('Exclusive, ISO-8601 with offset or Z'),
           interval: z.enum(['hour', 'day', 'month']),
@@ -75,9 +82,11 @@ export const aggregateRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
         throw new MdmError('MDM_ERR_VALIDATION', [`give exactly one selector of portfolio, group, meters (got ${given.length ? given.join(', ') : 'none'})`]);
       }
       const channel = channelParam(q.channel);
-      if (channel.kind !== 'interval') {
+      const aggregation = channel.aggregation;
+      if (aggregation === 'last') {
         throw new MdmError('MDM_ERR_VALIDATION', [
-          `channel ${channel.name} is ${channel.kind === 'instantaneous' ? 'an' : 'a'} ${channel.kind} channel: aggregates sum interval channels only (active_import, active_export, reactive_inductive, reactive_capacitive, volume)`,
+          `channel ${channel.name} is ${channel.kind === 'instantaneous' || channel.kind === 'interval' ? 'an' : 'a'} ${channel.kind} channel aggregated by its last value: ` +
+            'its values do not combine across meters; read them per meter (GET /v1/meters/{id}/readings), or aggregate a channel whose aggregation is sum, mean or max',
         ]);
       }
       const range = rangeParams(q.from, q.to, q.interval);
@@ -125,8 +134,8 @@ export const aggregateRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
         tz = zones[0];
       }
 
-      const series = await aggregateSeries(database, { meterIds: meters.map((m) => m.id), channel: channel.code, unit: q.interval, tz, ...range });
-      // Summed in double precision, rounded at the edge (models/precision.ts): 769.1, not 769.0999999999999.
+      const series = await aggregateSeries(database, { meterIds: meters.map((m) => m.id), channel: channel.code, unit: q.interval, tz, aggregation, ...range });
+      // Computed in double precision, rounded at the edge (models/precision.ts): 769.1, not 769.0999999999999.
       const rows = series.map((r) => ({ start: formatInstant(r.bucket.getTime(), tz), value: roundFigure(r.value), meters: r.meters, intervals: r.intervals }));
       if (q.format === 'csv') {
         const text = csvLine(CSV_COLUMNS) + rows.map((r) => csvLine([channel.name, channel.unit, r.start, r.value, r.meters, r.intervals])).join('');
@@ -135,7 +144,7 @@ export const aggregateRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
           .header('content-disposition', `attachment; filename="aggregate-${channel.name}-${q.interval}.csv"`)
           .send(text as never);
       }
-      return { selector, channel: channel.name, unit: channel.unit, interval: q.interval, tz, meterCount: meters.length, rows };
+      return { selector, channel: channel.name, unit: channel.unit, aggregation, interval: q.interval, tz, meterCount: meters.length, rows };
     },
   );
 };

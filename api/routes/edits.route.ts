@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { CHANNEL_NAMES } from '../../models/channel.js';
+import { CHANNEL_NAMES, ChannelNameSchema } from '../../models/channel.js';
 import { MdmError } from '../../models/errors.js';
 import { QUALITIES, SOURCES, qualityName, sourceName } from '../../models/reading.js';
 import { amount, boundedString, codeText, idText, storedInstant } from '../../models/input-schemas.js';
@@ -79,7 +79,7 @@ export const editRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { dat
         response: {
           200: z.object({
             meter: z.string(),
-            channel: z.enum(CHANNEL_NAMES),
+            channel: ChannelNameSchema,
             written: z.number().int().describe('Values stored as new versions'),
             unchanged: z.number().int().describe('Values that already held exactly this'),
             issuesReplaced: z.number().int().describe('Open issues of the range closed as replaced'),
@@ -142,7 +142,7 @@ export const editRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { dat
           to: InstantQuery.describe('Exclusive'),
           limit: z.coerce.number().int().min(1).max(10_000).default(1000),
         }),
-        response: { 200: z.object({ meter: z.string(), channel: z.enum(CHANNEL_NAMES), notes: z.array(NoteSchema) }), 400: ErrorSchema, 404: ErrorSchema, ...authErrors },
+        response: { 200: z.object({ meter: z.string(), channel: ChannelNameSchema, notes: z.array(NoteSchema) }), 400: ErrorSchema, 404: ErrorSchema, ...authErrors },
       },
     },
     async (req) => {

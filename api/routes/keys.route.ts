@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { KeyCreateSchema, KeyOutSchema } from '../../models/api-key.js';
+import { KeyCreateSchema, KeyOutSchema, PERMISSIONS, roleMay, ROLES, type Permission } from '../../models/api-key.js';
 import { MdmError } from '../../models/errors.js';
 import { createApiKey, listApiKeys, revokeApiKey } from '../../sql/api-key.repository.js';
 import type { RouteContext } from '../app.js';
@@ -33,6 +33,32 @@ export const keyRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { data
     '/keys',
     { config, schema: { tags: ['keys'], summary: 'List active keys (secrets are never shown)', response: { 200: z.object({ keys: z.array(KeyOutSchema) }), ...authErrors } } },
     async () => ({ keys: await listApiKeys(database) }),
+  );
+
+  app.get(
+    '/keys/me',
+    {
+      config: { permission: 'keys:self' },
+      schema: {
+        tags: ['keys'],
+        summary: 'The calling key: its name, role, scope and the permissions of its role (any role)',
+        response: {
+          200: z.object({
+            id: z.string(),
+            name: z.string(),
+            role: z.enum(ROLES),
+            scope: KeyOutSchema.shape.scope,
+            permissions: z.array(z.string()).describe('What the role may do (docs/api.md role table)'),
+          }),
+          ...authErrors,
+        },
+      },
+    },
+    async (req) => {
+      const { keyId, name, role, scope } = req.principal;
+      const permissions = (Object.keys(PERMISSIONS) as Permission[]).filter((p) => roleMay(role, p));
+      return { id: keyId, name, role, scope, permissions };
+    },
   );
 
   app.delete(

@@ -2,7 +2,7 @@ import type { FastifySchemaCompiler } from 'fastify';
 import { validatorCompiler, type FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { csvLine } from '../../models/csv-format.js';
-import { CHANNEL_NAMES, type ChannelDef } from '../../models/channel.js';
+import { CHANNEL_NAMES, ChannelNameSchema, type ChannelDef } from '../../models/channel.js';
 import { readingLimitsOf } from '../../models/config.js';
 import { MdmError } from '../../models/errors.js';
 import type { ReadingLimits } from '../../models/input-bounds.js';
@@ -85,7 +85,7 @@ type SeriesRow = z.infer<typeof SeriesRowSchema>;
 
 const SeriesSchema = z.object({
   meter: z.string(),
-  channel: z.enum(CHANNEL_NAMES),
+  channel: ChannelNameSchema,
   unit: z.string(),
   interval: z.enum(['raw', 'hour', 'day', 'month']),
   timezone: z.string().describe('The meter time zone: aggregated buckets are local hours, days and months in it'),
@@ -233,7 +233,7 @@ export const readingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
         params: MeterParams,
         querystring: z.object({ channel: ChannelQuery, start: InstantQuery.describe('Interval start (or read time) of the value') }),
         response: {
-          200: z.object({ meter: z.string(), channel: z.enum(CHANNEL_NAMES), start: z.string(), versions: z.array(VersionSchema) }),
+          200: z.object({ meter: z.string(), channel: ChannelNameSchema, start: z.string(), versions: z.array(VersionSchema) }),
           400: ErrorSchema,
           404: ErrorSchema,
           ...authErrors,
@@ -278,12 +278,12 @@ async function meterOr404(database: Database, id: string): Promise<QueryMeter> {
 
 async function bucketRows(database: Database, meter: QueryMeter, channel: ChannelDef, unit: 'hour' | 'day' | 'month', range: { from: Date; to: Date }, asOf: Date | undefined): Promise<SeriesRow[]> {
   const isInterval = channel.kind === 'interval';
-  // Sums and averages are computed here: rounded at the edge (models/precision.ts); a register's last value is as recorded.
-  const value = channel.kind === 'register' ? (x: number) => x : roundFigure;
+  // Sums and averages are computed here: rounded at the edge (models/precision.ts); a last or max value is as recorded.
+  const value = channel.aggregation === 'last' || channel.aggregation === 'max' ? (x: number) => x : roundFigure;
   const rows = await listBucketedReadings(database, {
     meterId: meter.id,
     channel: channel.code,
-    kind: channel.kind,
+    aggregation: channel.aggregation,
     unit,
     tz: meter.timezone,
     ...range,

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { localDate, shiftDate } from '../../models/calendar.js';
-import { CHANNEL_NAMES, channelByCode } from '../../models/channel.js';
+import { CHANNEL_NAMES, ChannelNameSchema, channelByCode } from '../../models/channel.js';
 import { MdmError } from '../../models/errors.js';
 import { COMMODITIES } from '../../models/meter.js';
 import { amount, boundedString, codeText, DATE_WINDOW, idText, plausibleDate, storedInstant } from '../../models/input-schemas.js';
@@ -25,7 +25,7 @@ export const IssueSchema = z
   .object({
     id: z.number().int(),
     meter: z.string(),
-    channel: z.enum(CHANNEL_NAMES),
+    channel: ChannelNameSchema,
     rule: z.enum(RULES),
     severity: z.enum(SEVERITIES).describe('fail: the values are suspect and block billing until resolved; warn: for information'),
     from: z.string().describe("Start of the range concerned, in the meter's local time with its offset"),

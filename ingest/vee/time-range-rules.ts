@@ -1,5 +1,4 @@
 import { localDate, shiftDate, startOfLocalDate } from '../../models/calendar.js';
-import type { ChannelName } from '../../models/channel.js';
 import type { VeeFinding, VeeParams, VeePoint } from '../../models/vee.js';
 
 /** A value with the time its figure arrived: ingest_batches.received_at of the delivery (epoch ms), when known. */
@@ -65,7 +64,7 @@ export function supplyRule(points: readonly VeePoint[], s: SupplyPeriod, p: VeeP
 }
 
 /** Physical bounds for temperature (°C) and pressure (bar). */
-export function rangeRule(points: readonly VeePoint[], channel: ChannelName, p: VeeParams['range']): VeeFinding[] {
+export function rangeRule(points: readonly VeePoint[], channel: string, p: VeeParams['range']): VeeFinding[] {
   const bounds = channel === 'temperature' ? p.temperature : channel === 'pressure' ? p.pressure : undefined;
   if (!bounds) return [];
   const [lo, hi] = bounds;

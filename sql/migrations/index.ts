@@ -19,6 +19,7 @@ import { forecastPartial } from './017-forecast-partial.js';
 import { meterRegisterDigits } from './018-meter-register-digits.js';
 import { billingMonthly } from './019-billing-monthly.js';
 import { calorificValues } from './020-calorific-values.js';
+import { channelRegistry } from './021-channels.js';
 
 /** A numbered, idempotent schema step. Never edit one that has shipped: add the next. */
 export interface Migration {
@@ -50,4 +51,5 @@ export const MIGRATIONS: readonly Migration[] = [
   meterRegisterDigits,
   billingMonthly,
   calorificValues,
+  channelRegistry,
 ];
