@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { COMMODITIES } from './meter.js';
+import type { COMMODITIES } from './meter.js';
 import { isCurrentValue, obisKey, parseObis } from './obis.js';
 
 /**
@@ -210,15 +210,13 @@ export function setUserChannels(defs: readonly ChannelDef[]): void {
 export const ChannelNameSchema = z.string().describe(`Channel name: a built-in one (${CHANNEL_NAMES.join(', ')}) or a user-defined one (GET /v1/channels)`);
 
 /** Accepts a channel name or an OBIS code in any written form; the receiver resolves it. */
-export const ChannelInputSchema = z
-  .string()
-  .describe(
-    `Channel: a name (${CHANNEL_NAMES.join(', ')}, or a user-defined one from GET /v1/channels) or an OBIS code in any form (1.8.1, 1-0:1.8.1, 1-0:1.8.1*255, 1.0.1.8.1.255) of ${CHANNELS.filter(
-      (c) => c.obis,
-    )
-      .map((c) => c.obis)
-      .join(', ')}`,
-  );
+export const ChannelInputSchema = z.string().describe(
+  `Channel: a name (${CHANNEL_NAMES.join(', ')}, or a user-defined one from GET /v1/channels) or an OBIS code in any form (1.8.1, 1-0:1.8.1, 1-0:1.8.1*255, 1.0.1.8.1.255) of ${CHANNELS.filter(
+    (c) => c.obis,
+  )
+    .map((c) => c.obis)
+    .join(', ')}`,
+);
 
 /** Longest list of names a reject reason carries (reasons are stored cut at 2 000 characters). */
 const HINT_CHARS = 1_500;

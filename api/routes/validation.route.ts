@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { localDate, shiftDate } from '../../models/calendar.js';
-import { CHANNEL_NAMES, ChannelNameSchema, channelByCode } from '../../models/channel.js';
+import { ChannelNameSchema, channelByCode } from '../../models/channel.js';
 import { MdmError } from '../../models/errors.js';
 import { COMMODITIES } from '../../models/meter.js';
 import { amount, boundedString, codeText, DATE_WINDOW, idText, plausibleDate, storedInstant } from '../../models/input-schemas.js';
