@@ -31,6 +31,7 @@ import { hookRoutes } from './routes/hooks.route.js';
 import { eventRoutes } from './routes/events.route.js';
 import { alarmRoutes } from './routes/alarms.route.js';
 import { alarmRuleRoutes } from './routes/alarm-rules.route.js';
+import { calorificValueRoutes } from './routes/calorific-values.route.js';
 import { channelRoutes } from './routes/channels.route.js';
 import { consoleRoutes } from '../web/console.plugin.js';
 
@@ -115,6 +116,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(eventRoutes, { ...ctx, prefix: '/v1' });
   await app.register(alarmRoutes, { ...ctx, prefix: '/v1' });
   await app.register(alarmRuleRoutes, { ...ctx, prefix: '/v1' });
+  await app.register(calorificValueRoutes, { ...ctx, prefix: '/v1' });
   await app.register(channelRoutes, { ...ctx, prefix: '/v1' }); // also loads the user-defined channels into the registry
   await app.register(consoleRoutes); // the web console at /console/ (docs/console.md)
   return app;

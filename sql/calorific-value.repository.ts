@@ -1,0 +1,267 @@
+import type { CalorificPeriod } from '../models/gas/energy.js';
+import type { GasArea } from '../models/gas/gas-area.js';
+import type { Database } from './database.js';
+import type { Session } from './database.js';
+
+/**
+ * Gas areas and their calorific values, every version kept (migration 020).
+ * A period is keyed by (area, kind, valid_from); the current version has
+ * superseded_at NULL. Callers pass `now`: received_at and superseded_at come
+ * from it, kept strictly increasing per period so that `asOf` always tells
+ * two versions apart.
+ */
+
+export type CalorificKind = 'superior' | 'inferior';
+
+export interface CalorificInput {
+  readonly area: string;
+  readonly kind: CalorificKind;
+  readonly validFromMs: number;
+  readonly validToMs: number;
+  readonly kwhPerM3: number;
+  readonly valueReceived: number;
+  readonly unitReceived: string;
+  readonly source: string | null;
+}
+
+export interface StoredCalorificValue {
+  readonly area: string;
+  readonly kind: CalorificKind;
+  readonly validFrom: Date;
+  readonly validTo: Date;
+  readonly version: number;
+  readonly kwhPerM3: number;
+  readonly valueReceived: number;
+  readonly unitReceived: string;
+  readonly source: string | null;
+  readonly receivedAt: Date;
+  readonly receivedBy: string | null;
+  readonly supersededAt: Date | null;
+}
+
+/** What became of one input row. */
+export type CalorificOutcome = { readonly status: 'inserted' | 'superseded' | 'unchanged'; readonly version: number } | { readonly status: 'rejected'; readonly reason: string };
+
+const areaOut = (r: {
+  code: string;
+  name: string | null;
+  timezone: string;
+  base_temperature_c: number;
+  base_pressure_bar: number;
+  combustion_temperature_c: number;
+  gas_day_start_hour: number;
+  atmospheric_pressure_bar: number;
+  note: string | null;
+}): GasArea => ({
+  code: r.code,
+  name: r.name,
+  timezone: r.timezone,
+  baseTemperatureC: r.base_temperature_c,
+  basePressureBar: r.base_pressure_bar,
+  combustionTemperatureC: r.combustion_temperature_c,
+  gasDayStartHour: r.gas_day_start_hour,
+  atmosphericPressureBar: r.atmospheric_pressure_bar,
+  note: r.note,
+});
+
+/** Creates or replaces an area; true when it was created. */
+export async function putGasArea(database: Database, a: GasArea, by: string | null): Promise<boolean> {
+  return database.session(async ({ db }) => {
+    const existed = await db.selectFrom('gas_areas').select('code').where('code', '=', a.code).forUpdate().executeTakeFirst();
+    const values = {
+      name: a.name,
+      timezone: a.timezone,
+      base_temperature_c: a.baseTemperatureC,
+      base_pressure_bar: a.basePressureBar,
+      combustion_temperature_c: a.combustionTemperatureC,
+      gas_day_start_hour: a.gasDayStartHour,
+      atmospheric_pressure_bar: a.atmosphericPressureBar,
+      note: a.note,
+      updated_by: by,
+      updated_at: new Date(),
+    };
+    await db
+      .insertInto('gas_areas')
+      .values({ code: a.code, ...values })
+      .onConflict((oc) => oc.column('code').doUpdateSet(values))
+      .execute();
+    return existed === undefined;
+  });
+}
+
+/** One area, or undefined. */
+export async function getGasArea(database: Database, code: string): Promise<GasArea | undefined> {
+  const r = await database.db.selectFrom('gas_areas').selectAll().where('code', '=', code).executeTakeFirst();
+  return r && areaOut(r);
+}
+
+/** Every area, by code. */
+export async function listGasAreas(database: Database): Promise<GasArea[]> {
+  return (await database.db.selectFrom('gas_areas').selectAll().orderBy('code').execute()).map(areaOut);
+}
+
+type CurrentRow = { valid_from: Date; valid_to: Date; version: number; value_kwh_per_m3: number; received_at: Date };
+const keyOf = (area: string, kind: string, fromMs: number) => `${area}\u0000${kind}\u0000${fromMs}`;
+
+/**
+ * Stores a batch of calorific values in one transaction, row by row: a new
+ * period is inserted (version 1); a period already stored with the same value
+ * and end is unchanged; with another value or end it is superseded (the old
+ * version kept, a new one current). A row whose period overlaps another
+ * current period of the area and kind (not the same valid_from) is rejected
+ * with the reason, and so is a second row for the same period in the batch.
+ * The areas must exist (the caller checks). Outcomes come in input order.
+ */
+export async function storeCalorificValues(database: Database, rows: readonly CalorificInput[], p: { now: Date; by: string | null }): Promise<CalorificOutcome[]> {
+  return database.session(async (s) => {
+    const out: CalorificOutcome[] = new Array(rows.length);
+    const seen = new Map<string, number>();
+    // Current periods per area and kind, loaded once per pair and kept up to date as rows are stored.
+    const current = new Map<string, CurrentRow[]>();
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i];
+      const key = keyOf(r.area, r.kind, r.validFromMs);
+      const dup = seen.get(key);
+      if (dup !== undefined) {
+        out[i] = { status: 'rejected', reason: `same area, kind and validFrom as row ${dup}: one value per period in a batch` };
+        continue;
+      }
+      seen.set(key, i);
+      const periods = await currentPeriods(s, current, r.area, r.kind);
+      const same = periods.find((c) => c.valid_from.getTime() === r.validFromMs);
+      const clash = periods.find((c) => c !== same && c.valid_from.getTime() < r.validToMs && c.valid_to.getTime() > r.validFromMs);
+      if (clash) {
+        out[i] = {
+          status: 'rejected',
+          reason: `overlaps the stored ${r.kind} value ${clash.valid_from.toISOString()}..${clash.valid_to.toISOString()} (version ${clash.version}) of area ${r.area}: upload a period with the same validFrom to replace a value`,
+        };
+        continue;
+      }
+      if (same && same.valid_to.getTime() === r.validToMs && same.value_kwh_per_m3 === r.kwhPerM3) {
+        out[i] = { status: 'unchanged', version: same.version };
+        continue;
+      }
+      // Versions of a period get strictly increasing instants, so asOf tells them apart even within a millisecond.
+      const at = same && same.received_at.getTime() >= p.now.getTime() ? new Date(same.received_at.getTime() + 1) : p.now;
+      let version = 1;
+      if (same) {
+        await s.db
+          .updateTable('calorific_values')
+          .set({ superseded_at: at })
+          .where('area', '=', r.area)
+          .where('kind', '=', r.kind)
+          .where('valid_from', '=', same.valid_from)
+          .where('superseded_at', 'is', null)
+          .execute();
+        version = same.version + 1;
+      } else {
+        // A period never stored, or (after a manual clean-up) only in history: the next version number.
+        const max = await s.db
+          .selectFrom('calorific_values')
+          .select((eb) => eb.fn.max('version').as('v'))
+          .where('area', '=', r.area)
+          .where('kind', '=', r.kind)
+          .where('valid_from', '=', new Date(r.validFromMs))
+          .executeTakeFirst();
+        version = (max?.v ?? 0) + 1;
+      }
+      await s.db
+        .insertInto('calorific_values')
+        .values({
+          area: r.area,
+          kind: r.kind,
+          valid_from: new Date(r.validFromMs),
+          version,
+          valid_to: new Date(r.validToMs),
+          value_kwh_per_m3: r.kwhPerM3,
+          value_received: r.valueReceived,
+          unit_received: r.unitReceived,
+          source: r.source,
+          received_at: at,
+          received_by: p.by,
+        })
+        .execute();
+      const row: CurrentRow = { valid_from: new Date(r.validFromMs), valid_to: new Date(r.validToMs), version, value_kwh_per_m3: r.kwhPerM3, received_at: at };
+      if (same) periods.splice(periods.indexOf(same), 1, row);
+      else periods.push(row);
+      out[i] = { status: same ? 'superseded' : 'inserted', version };
+    }
+    return out;
+  });
+}
+
+async function currentPeriods(s: Session, cache: Map<string, CurrentRow[]>, area: string, kind: CalorificKind): Promise<CurrentRow[]> {
+  const k = `${area}\u0000${kind}`;
+  let rows = cache.get(k);
+  if (!rows) {
+    rows = await s.db
+      .selectFrom('calorific_values')
+      .select(['valid_from', 'valid_to', 'version', 'value_kwh_per_m3', 'received_at'])
+      .where('area', '=', area)
+      .where('kind', '=', kind)
+      .where('superseded_at', 'is', null)
+      .forUpdate()
+      .execute();
+    cache.set(k, rows);
+  }
+  return rows;
+}
+
+export interface CalorificQuery {
+  readonly area: string;
+  readonly kind?: CalorificKind;
+  /** Values whose period overlaps [from, to). */
+  readonly from: Date;
+  readonly to: Date;
+  /** The versions current at this instant; default now. */
+  readonly asOf?: Date;
+  /** Every version instead (asOf ignored). */
+  readonly history?: boolean;
+  /** At most this many rows (default 10 000). */
+  readonly limit?: number;
+}
+
+/** Calorific values of an area overlapping [from, to), oldest period first (then version). */
+export async function listCalorificValues(database: Database, q: CalorificQuery): Promise<StoredCalorificValue[]> {
+  let query = database.db.selectFrom('calorific_values').selectAll().where('area', '=', q.area).where('valid_from', '<', q.to).where('valid_to', '>', q.from);
+  if (q.kind) query = query.where('kind', '=', q.kind);
+  if (!q.history) {
+    if (q.asOf) {
+      const asOf = q.asOf;
+      query = query.where('received_at', '<=', asOf).where((eb) => eb.or([eb('superseded_at', 'is', null), eb('superseded_at', '>', asOf)]));
+    } else query = query.where('superseded_at', 'is', null);
+  }
+  const rows = await query
+    .orderBy('kind', 'desc')
+    .orderBy('valid_from')
+    .orderBy('version')
+    .limit(q.limit ?? 10_000)
+    .execute();
+  return rows.map((r) => ({
+    area: r.area,
+    kind: r.kind,
+    validFrom: r.valid_from,
+    validTo: r.valid_to,
+    version: r.version,
+    kwhPerM3: r.value_kwh_per_m3,
+    valueReceived: r.value_received,
+    unitReceived: r.unit_received,
+    source: r.source,
+    receivedAt: r.received_at,
+    receivedBy: r.received_by,
+    supersededAt: r.superseded_at,
+  }));
+}
+
+/**
+ * The calorific values billing multiplies by (models/gas/energy.ts gasEnergy):
+ * the versions of one kind current at `asOf` (default now) over [from, to).
+ */
+export async function calorificPeriods(database: Database, q: Omit<CalorificQuery, 'history' | 'limit'> & { kind: CalorificKind }): Promise<CalorificPeriod[]> {
+  return (await listCalorificValues(database, { ...q, limit: 100_000 })).map((v) => ({
+    validFromMs: v.validFrom.getTime(),
+    validToMs: v.validTo.getTime(),
+    kwhPerM3: v.kwhPerM3,
+    version: v.version,
+  }));
+}
