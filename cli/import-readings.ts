@@ -1,12 +1,21 @@
-import { basename } from 'node:path';
+import { createReadStream, statSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { CsvError } from '../adapters/file/csv.js';
+import { importOptions, type ImportOptions } from '../adapters/file/import-options.js';
+import { fileKindOf, recordsOf, XlsxSheetError } from '../adapters/file/import-records.js';
+import { PtpireeError } from '../adapters/file/ptpiree.js';
+import { DecodeError } from '../adapters/file/text-decode.js';
+import { FileImportError, importReadingRecords, type FileImportReport } from '../ingest/reading-file-import.js';
 import { readingCsvLayout, readingFromRecord, type ReadingCsvLayout } from '../adapters/file/reading-csv.js';
 import { ALARM_LISTENERS } from '../alarms/alarm-listeners.js';
 import { ingestReadings } from '../ingest/pipeline.js';
 import type { ReadingLimits } from '../models/input-bounds.js';
 import { recordDeadLetters } from '../sql/dead-letter.repository.js';
 import type { Database } from '../sql/database.js';
-import { runCsvImport, type CsvImportRun, type LineReject } from './csv-import.js';
-import type { Io } from './io.js';
+import { RejectsFile, runCsvImport, type CsvImportRun, type LineReject } from './csv-import.js';
+import { CliError, type Io } from './io.js';
+import { Progress } from './progress.js';
 
 export interface ReadingsImportResult extends CsvImportRun {
   accepted: number;
@@ -161,10 +170,57 @@ export async function importReadingsFile(
     if (shown > 10) io.err(`… and ${shown - 10} more rejects in ${opts.rejectsPath}\n`);
     return { ...report, rejectsPath: rejects.count ? opts.rejectsPath : undefined, elapsedMs: progress.elapsedMs() };
   } catch (err) {
-    if (err instanceof FileImportError || err instanceof DecodeError || err instanceof XlsxSheetError || err instanceof CsvError) throw new CliError(`${file}: ${err.message}`);
+    if (err instanceof FileImportError || err instanceof DecodeError || err instanceof XlsxSheetError || err instanceof CsvError || err instanceof PtpireeError)
+      throw new CliError(`${file}: ${err.message}`);
     throw new CliError(`${file}: stopped: ${(err as Error).message}`, { cause: err });
   } finally {
     progress.done();
     rejects.close();
   }
+}
+
+/**
+ * Flags (over a stored preset's options) → ImportOptions. `--map time=Tarih`
+ * (or `value=3`: a 1-based position), `--meter-map "Licznik 1=PL0001"`,
+ * `--quality-map E=estimated`. Throws CliError listing every bad flag.
+ */
+export function fileImportOptions(values: Record<string, unknown>, preset?: object): ImportOptions {
+  const v = values as Record<string, string | string[] | boolean | undefined>;
+  const pairs = (flag: string): Record<string, string> | undefined => {
+    const list = v[flag] as string[] | undefined;
+    if (!list) return undefined;
+    const out: Record<string, string> = {};
+    for (const item of list) {
+      const eq = item.lastIndexOf('=');
+      if (eq <= 0) throw new CliError(`--${flag} ${JSON.stringify(item)}: write NAME=VALUE`);
+      out[item.slice(0, eq)] = item.slice(eq + 1);
+    }
+    return out;
+  };
+  const base = (preset ?? {}) as Record<string, unknown>;
+  const columns = pairs('map');
+  const input: Record<string, unknown> = { ...base };
+  const set = (key: string, value: unknown) => {
+    if (value !== undefined) input[key] = value;
+  };
+  set('layout', v.layout);
+  set('meter', v.meter);
+  set('channel', v.channel);
+  set('timezone', v.timezone);
+  set('dateOrder', v['date-order']);
+  set('decimal', v.decimal);
+  set('thousands', v.thousands);
+  set('delimiter', v.delimiter);
+  set('encoding', v.encoding);
+  set('skipLines', v['skip-lines'] === undefined ? undefined : Number(v['skip-lines']));
+  set('sheet', v.sheet);
+  if (columns) input.columns = { ...((base.columns as object) ?? {}), ...columns };
+  set('meters', pairs('meter-map'));
+  set('qualityMap', pairs('quality-map'));
+  set('ignore', v.ignore);
+  set('intervalMinutes', v['interval-minutes'] === undefined ? undefined : Number(v['interval-minutes']));
+  if (v['no-checksum']) input.verifyChecksum = false;
+  const r = importOptions(input);
+  if (!r.ok) throw new CliError(`bad import options: ${r.problems.join('; ')}`);
+  return r.options;
 }

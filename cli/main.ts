@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { KeyCreateSchema, ROLES } from '../models/api-key.js';
 import { readingLimitsOf, type Config } from '../models/config.js';
 import { MdmError } from '../models/errors.js';
+import { FILE_IMPORT_FLAGS, wantsFileImport } from './import-readings-flags.js';
 import { CliError, processIo, UsageError, type Io } from './io.js';
 import { readConfigWithSources } from './load-config.js';
 import type { OpenedDatabase } from './open-database.js';
@@ -43,9 +44,11 @@ const COMMANDS: Record<string, CommandSpec> = {
   'keys list': { usage: 'keys list [--json]', summary: 'List active keys (ids, roles, names; never the secrets)', options: { json: { type: 'boolean' } } },
   'keys revoke': { usage: 'keys revoke ID', summary: 'Revoke a key by id', args: ['ID'] },
   'import readings': {
-    usage: 'import readings FILE.csv [--rejects OUT.csv]',
-    summary: 'Import readings from a long-format CSV: meter,channel,start,value[,quality,source,intervalMinutes]. Rejected lines go to OUT.csv (default FILE.rejects.csv)',
-    options: REJECTS,
+    usage:
+      'import readings FILE.csv|FILE.xlsx [--rejects OUT.csv] [--layout long|wide-meter|wide-hour|single|ptpiree] [--meter ID] [--timezone TZ] [--decimal ,] [--thousands .] [--encoding windows-1250] [--map ROLE=COLUMN]… [--preset NAME] [--dry-run]',
+    summary:
+      'Import readings from a long-format CSV: meter,channel,start,value[,quality,source,intervalMinutes]; or any layout of docs/import.md (xlsx, wide by meter or by hour, single meter, PTPiREE) with the layout flags. Rejected lines go to OUT.csv (default FILE.rejects.csv); --dry-run stores nothing and reports what the import would do',
+    options: { ...REJECTS, ...FILE_IMPORT_FLAGS },
     args: ['FILE.csv'],
   },
   'import meters': {
@@ -280,6 +283,28 @@ async function runImport(cmd: ParsedCommand, config: Config, opened: OpenedDatab
     }
     if (r.rejectsPath) io.out(`${fmt(r.rejected)} rejected line(s) written to ${r.rejectsPath}\n`);
     return signal.aborted ? 130 : 0;
+  }
+  if (cmd.command === 'import readings' && wantsFileImport(file, cmd.values)) {
+    const { importReadingsFile, fileImportOptions } = await import('./import-readings.js');
+    const presetName = cmd.values.preset as string | undefined;
+    let preset: object | undefined;
+    if (presetName) {
+      const { findImportPreset } = await import('../sql/import-preset.repository.js');
+      const p = await findImportPreset(opened.database, presetName);
+      if (!p) throw new CliError(`no import preset ${JSON.stringify(presetName)} (create one with PUT /v1/import-presets/${presetName})`);
+      preset = p.options as object;
+    }
+    const dryRun = cmd.values['dry-run'] === true;
+    const r = await importReadingsFile(opened.database, file, { io, rejectsPath, options: fileImportOptions(cmd.values, preset), dryRun, signal, limits: readingLimitsOf(config) });
+    io.out(
+      importSummary(file, { rows: r.records, rejected: r.rejected, rejectsPath: r.rejectsPath, elapsedMs: r.elapsedMs, interrupted: r.interrupted, lastLine: r.lastLine }, [
+        ['readings', fmt(r.readings)],
+        ['accepted', fmt(r.accepted)],
+        ['unchanged', fmt(r.unchanged)],
+        ['superseded', fmt(r.superseded)],
+      ]) + (dryRun ? 'dry run: nothing was stored (the counts are what the import would do)\n' : ''),
+    );
+    return r.interrupted ? 130 : 0;
   }
   if (cmd.command === 'import readings') {
     const { importReadings } = await import('./import-readings.js');

@@ -20,6 +20,7 @@ import type { Database, Session } from '../sql/database.js';
 import { recordDeadLetters } from '../sql/dead-letter.repository.js';
 import { detectDelimiter } from '../adapters/file/csv.js';
 import type { ImportOptions } from '../adapters/file/import-options.js';
+import { PTPIREE_QUALITY } from '../adapters/file/ptpiree.js';
 import { layoutMapper, type ImportRecord, type RawRow, type RecordMapper } from '../adapters/file/reading-layouts.js';
 import type { IngestListeners } from './ingest-listeners.js';
 import { ingestReadings } from './pipeline.js';
@@ -123,7 +124,9 @@ interface Pending {
  * Throws FileImportError for a header that cannot be used (nothing stored);
  * every other problem is a reject with its line.
  */
-export async function importReadingRecords(database: Database, batches: AsyncIterable<ImportRecord[]>, opts: ImportOptions, ctx: FileImportContext): Promise<FileImportReport> {
+export async function importReadingRecords(database: Database, batches: AsyncIterable<ImportRecord[]>, options: ImportOptions, ctx: FileImportContext): Promise<FileImportReport> {
+  // a PTPiREE file arrives as long records with UTC starts (adapters/file/ptpiree.ts)
+  const opts: ImportOptions = options.layout === 'ptpiree' ? { ...options, layout: 'long', columns: {}, qualityMap: { ...PTPIREE_QUALITY, ...options.qualityMap }, skipLines: 0 } : options;
   const dry = ctx.dryRun === true;
   const db = dry ? dryRunDatabase(database) : database;
   const chunkRows = ctx.chunkRows ?? FILE_IMPORT_CHUNK;

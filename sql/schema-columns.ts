@@ -351,6 +351,7 @@ export const SCHEMA_COLUMNS = {
     resolved_by: true,
     resolution_comment: true,
   },
+  import_presets: { name: false, options: false, description: true, created_by: true, created_at: false, updated_at: false },
   vee_queue: { meter_id: false, channel: false, local_date: false, enqueued_at: false, claimed_at: true },
   vee_settings: { id: false, profile_class: true, commodity: true, effective_from: false, params: false, created_at: false, created_by: true },
 } as const satisfies SchemaColumns;

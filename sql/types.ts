@@ -548,6 +548,16 @@ export interface CalorificValuesTable {
   superseded_at: Timestamp | null;
 }
 
+/** Named import mapping presets (migration 022): validated ImportOptions as JSON. */
+export interface ImportPresetsTable {
+  name: string;
+  options: ColumnType<object, string, string>;
+  description: string | null;
+  created_by: string | null;
+  created_at: GeneratedTimestamp;
+  updated_at: GeneratedTimestamp;
+}
+
 export interface DB {
   meters: MetersTable;
   channels: ChannelsTable;
@@ -595,4 +605,5 @@ export interface DB {
   alarm_rule_state: AlarmRuleStateTable;
   gas_areas: GasAreasTable;
   calorific_values: CalorificValuesTable;
+  import_presets: ImportPresetsTable;
 }

@@ -9,6 +9,8 @@ import type { Readable } from 'node:stream';
 import ExcelJS from 'exceljs';
 import { CsvParser, type CsvRecord, type Delimiter } from './csv.js';
 import type { ImportRecord } from './reading-layouts.js';
+import type { ImportOptions } from './import-options.js';
+import { ptpireeRecords } from './ptpiree.js';
 import { decodeChunks, type Encoding } from './text-decode.js';
 
 /** A record longer than this many cells is not a readings row (a runaway xlsx row). */
@@ -119,3 +121,15 @@ export type FileKind = 'csv' | 'xlsx';
 
 /** The kind of a file by its name: `.xlsx` is a workbook, everything else text. */
 export const fileKindOf = (name: string): FileKind => (/\.xlsx$/i.test(name) ? 'xlsx' : 'csv');
+
+/**
+ * A file's bytes → its records, by layout and kind: PTPiREE (text, verified
+ * checksum), xlsx (a workbook), else CSV. The one dispatcher of the CLI and the API.
+ */
+export function recordsOf(input: Readable, kind: FileKind, o: ImportOptions, onBytes?: (n: number) => void): AsyncIterable<ImportRecord[]> {
+  if (o.layout === 'ptpiree') {
+    return ptpireeRecords(input, { meter: o.meter, timezone: o.timezone, encoding: o.encoding, verifyChecksum: o.verifyChecksum, dateOrder: o.dateOrder });
+  }
+  if (kind === 'xlsx') return xlsxRecords(input, { sheet: o.sheet, skipLines: o.skipLines });
+  return csvRecords(input, { encoding: o.encoding, delimiter: o.delimiter, skipLines: o.skipLines, onBytes });
+}

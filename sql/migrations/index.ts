@@ -20,6 +20,7 @@ import { meterRegisterDigits } from './018-meter-register-digits.js';
 import { billingMonthly } from './019-billing-monthly.js';
 import { calorificValues } from './020-calorific-values.js';
 import { channelRegistry } from './021-channels.js';
+import { importPresets } from './022-import-presets.js';
 
 /** A numbered, idempotent schema step. Never edit one that has shipped: add the next. */
 export interface Migration {
@@ -52,4 +53,5 @@ export const MIGRATIONS: readonly Migration[] = [
   billingMonthly,
   calorificValues,
   channelRegistry,
+  importPresets,
 ];
