@@ -1,4 +1,5 @@
 import { shiftDate } from '../../models/calendar.js';
+import { CHANNELS } from '../../models/channel.js';
 import { createFailingItems, failureReporter, type FailingItems } from '../../models/failing-items.js';
 import type { IngestActivity } from '../../models/ingest-activity.js';
 import { createPeriodic, silentLog, type ComponentLog, type Timers } from '../../models/periodic.js';
@@ -82,7 +83,8 @@ export function queueTargets(entries: readonly QueueEntry[], registerChannels: R
   return out;
 }
 
-const REGISTER_CHANNELS = new Set([5, 6, 8]);
+/** Built-in register channels (codes 5, 6, 8, 11–18, 26, 27): a register read also validates the day before (its delta starts there). */
+const REGISTER_CHANNELS = new Set(CHANNELS.filter((c) => c.kind === 'register').map((c) => c.code));
 
 /**
  * Queued days later than this many days after now are not validated: such a
