@@ -154,6 +154,24 @@ describe.each(FLAVOURS)('gas areas and calorific values API (%s)', (flavour) => 
     expect((await get(`${JAN}&asOf=2020-01-01T00:00:00Z`)).json().values).toEqual([]);
   });
 
+  it('rows of one batch are checked against each other: an overlap or a second row for a period is rejected; a typo in a field name too', async () => {
+    const res = await post([
+      { area: 'NCG', validFrom: '2026-04-01', validTo: '2026-05-01', value: 11.2, unit: 'kWh/m3' },
+      { area: 'NCG', validFrom: '2026-04-15', validTo: '2026-05-15', value: 11.3 },
+      { area: 'NCG', validFrom: '2026-04-01', validTo: '2026-05-01', value: 11.4 },
+      { area: 'NCG', validFrom: '2026-05-01', validTo: '2026-06-01', valu: 11.4 },
+      { area: 'NCG', kind: 'inferior', validFrom: '2026-04-15', validTo: '2026-05-15', value: 40.5, unit: 'MJ/m3' },
+    ]);
+    expect(res.json()).toMatchObject({ inserted: 2, rejectedCount: 3 });
+    const reasons = res.json().rejected.map((r: { index: number; reason: string }) => [r.index, r.reason]);
+    expect(reasons[0]).toEqual([1, expect.stringContaining('overlaps the stored superior value')]);
+    expect(reasons[1]).toEqual([2, expect.stringContaining('as row 0')]);
+    expect(reasons[2][0]).toBe(3);
+    const inferior = (await get('/v1/calorific-values?area=NCG&kind=inferior&from=2026-04-01T00:00:00Z&to=2026-06-01T00:00:00Z')).json().values;
+    // 06:00 Berlin summer time on 15 April is 04:00 UTC; 40.5 MJ = 11.25 kWh.
+    expect(inferior).toMatchObject([{ kind: 'inferior', validFrom: '2026-04-15T06:00:00+02:00', kwhPerM3: 11.25 }]);
+  });
+
   it('the repository read billing uses feeds gasEnergy', async () => {
     const periods = await calorificPeriods(t.database, { area: 'TR-IST', kind: 'superior', from: new Date('2026-01-01T00:00:00Z'), to: new Date('2026-03-01T00:00:00Z') });
     expect(periods.map((p) => [p.kwhPerM3, p.version])).toEqual([

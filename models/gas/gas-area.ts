@@ -102,18 +102,20 @@ export const CALORIFIC_KWH_BOUNDS = [5, 20] as const;
 
 const Stamp = z.string().max(64).describe('A gas day YYYY-MM-DD (its start in the area: the local date at the gas day start hour) or an ISO-8601 instant with offset');
 
-export const CalorificValueRowSchema = z.object({
-  area: z.string().max(64).describe('Gas area code (PUT /v1/gas-areas/:area first)'),
-  validFrom: Stamp.describe('Start, inclusive: a gas day YYYY-MM-DD or an instant with offset'),
-  validTo: Stamp.describe('End, exclusive: a gas day YYYY-MM-DD (the value ends where that gas day starts) or an instant with offset'),
-  kind: z.enum(['superior', 'inferior']).default('superior').describe('superior (gross, Hs: what bills use) or inferior (net, Hi)'),
-  value: z.number().describe('The calorific value in `unit`, per m³ at the area base conditions'),
-  unit: z
-    .enum(Object.keys(CALORIFIC_UNITS) as [CalorificUnit, ...CalorificUnit[]])
-    .default('kWh/m3')
-    .describe('kWh/m3, MJ/m3 or kcal/m3 (IT calorie, 4.1868 J)'),
-  source: labelText().optional().describe('Who published it, e.g. the distributor or the TSO'),
-});
+export const CalorificValueRowSchema = z
+  .object({
+    area: z.string().max(64).describe('Gas area code (PUT /v1/gas-areas/:area first)'),
+    validFrom: Stamp.describe('Start, inclusive: a gas day YYYY-MM-DD or an instant with offset'),
+    validTo: Stamp.describe('End, exclusive: a gas day YYYY-MM-DD (the value ends where that gas day starts) or an instant with offset'),
+    kind: z.enum(['superior', 'inferior']).default('superior').describe('superior (gross, Hs: what bills use) or inferior (net, Hi)'),
+    value: z.number().describe('The calorific value in `unit`, per m³ at the area base conditions'),
+    unit: z
+      .enum(Object.keys(CALORIFIC_UNITS) as [CalorificUnit, ...CalorificUnit[]])
+      .default('kWh/m3')
+      .describe('kWh/m3, MJ/m3 or kcal/m3 (IT calorie, 4.1868 J)'),
+    source: labelText().optional().describe('Who published it, e.g. the distributor or the TSO'),
+  })
+  .strict();
 export type CalorificValueRow = z.infer<typeof CalorificValueRowSchema>;
 
 /** Rows are checked one by one in the handler (row-level rejects), so the array holds loosely typed items: one bad row does not refuse the batch. */
