@@ -183,9 +183,11 @@ export function channelByCode(code: number): ChannelDef {
   return c;
 }
 
-/** A built-in channel by its name. */
+/** A channel by its canonical name: a built-in one, or a user-defined one already resolved (a Modbus map keeps the name it resolved). */
 export function channelDef(name: ChannelName): ChannelDef {
-  return builtin.byName.get(name)!;
+  const c = builtin.byName.get(name) ?? user.byName.get(name);
+  if (!c) throw new Error(`unknown channel ${name}`);
+  return c;
 }
 
 /** Built-in channels, then the user-defined ones (codes ascending within each). */

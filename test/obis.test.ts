@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { CHANNELS, KNOWN_CHANNELS_HINT, resolveChannel } from '../models/channel.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CHANNELS, channelByCode, channelDef, type ChannelDef, type ChannelName, KNOWN_CHANNELS_HINT, resolveChannel, setUserChannels } from '../models/channel.js';
 import { isCurrentValue, obisKey, obisKeyOf, obisQuantity, parseObis } from '../models/obis.js';
 
 /**
@@ -172,5 +172,51 @@ describe('resolveChannel with OBIS', () => {
     expect(KNOWN_CHANNELS_HINT).toContain('1.8.1');
     expect(KNOWN_CHANNELS_HINT).toContain('7-0:13.2.0');
     expect(KNOWN_CHANNELS_HINT.length).toBeLessThan(1_600);
+  });
+});
+
+describe('user-defined channels in the registry', () => {
+  afterEach(() => setUserChannels([])); // the registry is process state: leave none behind
+
+  const user = (over: Partial<ChannelDef>): ChannelDef => ({
+    name: 'x',
+    code: 1000,
+    unit: 'kWh',
+    kind: 'register',
+    meaning: '',
+    commodities: ['electricity'],
+    aggregation: 'last',
+    builtin: false,
+    ...over,
+  });
+
+  it('resolves them by name, code and every form of their OBIS key; a channel-specific key beats the B = 0 fallback', () => {
+    setUserChannels([user({ name: 'active_import_register_t4', code: 1000, obis: '1-0:1.8.4' }), user({ name: 'import_ch2', code: 1001, obis: '1-2:1.29.0', kind: 'interval', aggregation: 'sum' })]);
+    expect(resolveChannel('active_import_register_t4')?.code).toBe(1000);
+    expect(resolveChannel('1.8.4')?.name).toBe('active_import_register_t4');
+    expect(resolveChannel('1.0.1.8.4.255')?.name).toBe('active_import_register_t4');
+    expect(resolveChannel('1-2:1.29.0')?.name).toBe('import_ch2');
+    expect(resolveChannel('1-3:1.29.0')?.name).toBe('active_import');
+    expect(channelByCode(1001).name).toBe('import_ch2');
+    expect(channelDef('import_ch2' as ChannelName).code).toBe(1001);
+    expect(KNOWN_CHANNELS_HINT).toMatch(/heat_energy_register, active_import_register_t4, import_ch2 \(OBIS/);
+  });
+
+  it('never lets a user definition shadow a built-in name, code or OBIS key, and forgets them all on reset', () => {
+    setUserChannels([user({ name: 'voltage_l1', code: 1000 }), user({ name: 'low', code: 5 }), user({ name: 'l1', code: 1002, obis: '1-0:32.7.0' }), user({ name: 'ok', code: 1003 })]);
+    expect(resolveChannel('voltage_l1')?.code).toBe(20);
+    expect(resolveChannel('low')).toBeUndefined();
+    expect(resolveChannel('l1')).toBeUndefined();
+    expect(resolveChannel('ok')?.code).toBe(1003);
+    setUserChannels([]);
+    expect(resolveChannel('ok')).toBeUndefined();
+    expect(() => channelByCode(1003)).toThrow(/unknown channel code 1003/);
+    expect(KNOWN_CHANNELS_HINT).not.toMatch(/\bok\b/);
+  });
+
+  it('cuts the hint of a long list and points at GET /v1/channels', () => {
+    setUserChannels(Array.from({ length: 200 }, (_, i) => user({ name: `user_channel_number_${i}`, code: 1000 + i })));
+    expect(KNOWN_CHANNELS_HINT.length).toBeLessThan(1_600);
+    expect(KNOWN_CHANNELS_HINT).toMatch(/… \(GET \/v1\/channels lists them all\)$/);
   });
 });
