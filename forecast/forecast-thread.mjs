@@ -1,6 +1,7 @@
-// Entry of a forecast thread (forecast/forecast-threads.ts starts it with
-// node:worker_threads). The sources are TypeScript run through tsx without a
-// build step, and a thread does not inherit the loader its parent registered
+// Entry of a forecast thread when the sources cannot be compiled
+// (forecast/forecast-threads.ts starts the compiled forecast-thread.ts of
+// bin/build.mjs otherwise, or this with MDM_NO_BUILD=1). The sources are
+// then TypeScript run through tsx, and a thread does not inherit the loader its parent registered
 // (bin/mdm.js; vitest transforms its own files only): register tsx with our
 // tsconfig here, then load the thread's module.
 import { fileURLToPath } from 'node:url';

@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { builtEntry } from '../bin/build.mjs';
 import { EngineStoppedError } from './forecast-job.js';
 import { THREAD_MARK, unpackRows, type TaskName, type TaskRequest, type Tasks, type ThreadMessage } from './thread-protocol.js';
 import type { QuantileRow } from './model.js';
@@ -23,7 +24,7 @@ import type { QuantileRow } from './model.js';
 export interface ForecastThreadsOptions {
   /** Threads (default 1): runs computed at once. */
   readonly size?: number;
-  /** The thread's entry (default forecast/forecast-thread.mjs); tests pass one that misbehaves. */
+  /** The thread's entry (default: the compiled forecast/forecast-thread.ts, see bin/build.mjs); tests pass one that misbehaves. */
   readonly entry?: URL;
   /** Lines the threads log (the TensorFlow.js backend chosen), and thread crashes. */
   readonly log?: (level: 'info' | 'warn', line: string, fields?: Record<string, unknown>) => void;
@@ -59,7 +60,14 @@ export interface ForecastThreads {
   close(): Promise<void>;
 }
 
-const ENTRY = new URL('./forecast-thread.mjs', import.meta.url);
+/** The thread's entry when the sources cannot be compiled: registers tsx in the thread, then loads forecast-thread.ts. */
+const TSX_ENTRY = new URL('./forecast-thread.mjs', import.meta.url);
+
+/** The compiled thread (bin/build.mjs: no tsx loader in every thread), or the tsx entry. */
+async function defaultEntry(): Promise<URL> {
+  const built = await builtEntry('forecast-thread').catch(() => undefined);
+  return built ? new URL(built) : TSX_ENTRY;
+}
 
 interface Pending {
   readonly request: TaskRequest;
@@ -83,7 +91,8 @@ interface Slot {
  */
 export function createForecastThreads(o: ForecastThreadsOptions = {}): ForecastThreads {
   const size = Math.max(1, o.size ?? 1);
-  const entry = o.entry ?? ENTRY;
+  let entry: URL | string | undefined = o.entry;
+  const entryReady = entry === undefined ? defaultEntry().then((e) => void (entry = e)) : Promise.resolve();
   const log = o.log ?? (() => {});
   const slots: Slot[] = Array.from({ length: size }, () => ({}));
   const queue: Pending[] = [];
@@ -94,7 +103,7 @@ export function createForecastThreads(o: ForecastThreadsOptions = {}): ForecastT
   let backend: string | null = null;
 
   const spawn = (slot: Slot): Worker => {
-    const worker = new Worker(entry, { workerData: { mark: THREAD_MARK } });
+    const worker = new Worker(entry!, { workerData: { mark: THREAD_MARK } });
     slot.worker = worker;
     slot.error = undefined;
     worker.on('message', (m: ThreadMessage) => {
@@ -136,6 +145,7 @@ export function createForecastThreads(o: ForecastThreadsOptions = {}): ForecastT
 
   function dispatch(): void {
     if (closed) return;
+    if (entry === undefined) return void entryReady.then(dispatch); // the first task waits for the build check
     for (const slot of slots) {
       if (slot.task || queue.length === 0) continue;
       const task = queue.shift()!;
