@@ -6,6 +6,7 @@ import { API_RATE_LIMIT_DEFAULTS, type Config } from '../models/config.js';
 import type { Database } from '../sql/database.js';
 import type { IngestListeners } from '../ingest/ingest-listeners.js';
 import { registerAuth } from './auth.js';
+import { registerFormatParam } from './format-param.js';
 import { registerErrorHandler } from './error-handler.js';
 import { MAX_BODY_BYTES, registerRequestBounds } from './request-bounds.js';
 import { registerRateLimit } from './rate-limit.js';
@@ -14,6 +15,7 @@ import { healthRoutes } from './routes/health.route.js';
 import { keyRoutes } from './routes/keys.route.js';
 import { meterRoutes } from './routes/meters.route.js';
 import { readingRoutes } from './routes/readings.route.js';
+import { readingImportRoutes } from './routes/reading-import.route.js';
 import { rejectRoutes } from './routes/rejects.route.js';
 import { aggregateRoutes } from './routes/aggregate.route.js';
 import { billingRoutes } from './routes/billing.route.js';
@@ -93,12 +95,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   registerAuth(app, deps.database, failures);
+  registerFormatParam(app); // format= on a route without other formats → 400, never ignored
 
   const ctx = { database: deps.database, config: deps.config, listeners: deps.listeners };
   await app.register(healthRoutes, { ...ctx, probes: deps.health ?? [] });
   await app.register(keyRoutes, { ...ctx, prefix: '/v1' });
   await app.register(meterRoutes, { ...ctx, prefix: '/v1' });
   await app.register(readingRoutes, { ...ctx, prefix: '/v1' });
+  await app.register(readingImportRoutes, { ...ctx, prefix: '/v1' }); // files in every layout, presets (docs/import.md)
   await app.register(aggregateRoutes, { ...ctx, prefix: '/v1' });
   await app.register(billingRoutes, { ...ctx, prefix: '/v1' });
   await app.register(completenessRoutes, { ...ctx, prefix: '/v1' });

@@ -9,6 +9,7 @@ import { aggregateSeries, findQueryMeters } from '../../sql/reading-query.reposi
 import type { RouteContext } from '../app.js';
 import { MAX_RANGE_DAYS, channelParam, rangeParams } from '../query-params.js';
 import { authErrors, ErrorSchema, InstantQuery } from '../schemas.js';
+import { sendXlsx, XLSX_TYPE } from '../xlsx-reply.js';
 
 /** Longest meters= list; larger sets: register them in a group or portfolio. */
 const MAX_LISTED_METERS = 5_000;
@@ -60,7 +61,7 @@ export const aggregateRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
           'tz defaults to the time zone the selected meters share and is required ' +
           `when they differ. from inclusive, to exclusive; longest range ${MAX_RANGE_DAYS.hour} days hourly, ${MAX_RANGE_DAYS.day} days by day or month. ` +
           `Sums are rounded to 10⁻${FIGURE_DECIMALS} of the unit (docs/api.md, Precision). format=csv: text/csv, header ${CSV_COLUMNS.join(',')}, one line per row.`,
-        produces: ['application/json', 'text/csv'],
+        produces: ['application/json', 'text/csv', XLSX_TYPE],
         querystring: z.object({
           portfolio: z.string().min(1).optional(),
           group: z.string().min(1).optional(),
@@ -70,7 +71,7 @@ export const aggregateRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
           to: InstantQuery.describe('Exclusive, ISO-8601 with offset or Z'),
           interval: z.enum(['hour', 'day', 'month']),
           tz: z.string().min(1).optional().describe("IANA time zone of the buckets; default: the selected meters' common zone"),
-          format: z.enum(['json', 'csv']).default('json').describe('csv: text/csv, the rows only (same rounding)'),
+          format: z.enum(['json', 'csv', 'xlsx']).default('json').describe('csv: text/csv, the rows only (same rounding); xlsx: the same columns as a workbook'),
         }),
         response: { 200: AggregateSchema, 400: ErrorSchema, 404: ErrorSchema, ...authErrors },
       },
@@ -137,6 +138,10 @@ export const aggregateRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
       const series = await aggregateSeries(database, { meterIds: meters.map((m) => m.id), channel: channel.code, unit: q.interval, tz, aggregation, ...range });
       // Computed in double precision, rounded at the edge (models/precision.ts): 769.1, not 769.0999999999999.
       const rows = series.map((r) => ({ start: formatInstant(r.bucket.getTime(), tz), value: roundFigure(r.value), meters: r.meters, intervals: r.intervals }));
+      if (q.format === 'xlsx') {
+        const cells = rows.map((r) => [channel.name, channel.unit, r.start, r.value, r.meters, r.intervals]);
+        return sendXlsx(reply, `aggregate-${channel.name}-${q.interval}.xlsx`, `${channel.name} ${q.interval}`, CSV_COLUMNS, cells);
+      }
       if (q.format === 'csv') {
         const text = csvLine(CSV_COLUMNS) + rows.map((r) => csvLine([channel.name, channel.unit, r.start, r.value, r.meters, r.intervals])).join('');
         return reply

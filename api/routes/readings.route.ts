@@ -19,6 +19,7 @@ import { recordDeadLetters, type DeadLetter } from '../../sql/dead-letter.reposi
 import { findQueryMeter, listBucketedReadings, listRawReadings, listValueVersions, type QueryMeter } from '../../sql/reading-query.repository.js';
 import type { RouteContext } from '../app.js';
 import { ndjsonLines, type NdjsonLine } from '../ndjson.js';
+import { sendXlsx, XLSX_TYPE } from '../xlsx-reply.js';
 import { MAX_RANGE_DAYS, asOfParam, channelParam, rangeParams } from '../query-params.js';
 import { authErrors, ErrorSchema, InstantQuery } from '../schemas.js';
 
@@ -170,7 +171,7 @@ export const readingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
           'Values are as recorded (before the meter multiplier, which the response carries). Aggregation: interval channels sum, register channels last value, ' +
           'instantaneous channels average; only buckets with data are returned. Sums and averages are rounded to ' +
           `10⁻${FIGURE_DECIMALS} of the unit (docs/api.md, Precision). format=csv: text/csv, header ${CSV_COLUMNS.join(',')} (bucketed: + ${CSV_BUCKET_COLUMNS.join(',')}), one line per row.`,
-        produces: ['application/json', 'text/csv'],
+        produces: ['application/json', 'text/csv', XLSX_TYPE],
         params: MeterParams,
         querystring: z.object({
           channel: ChannelQuery,
@@ -180,7 +181,7 @@ export const readingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
           asOf: InstantQuery.optional().describe(
             'Read the data as it was at this instant (ISO-8601 with offset): the versions received by then and not yet superseded. A billing dataVersion reproduces the figures it was computed from',
           ),
-          format: z.enum(['json', 'csv']).default('json').describe('csv: text/csv, the rows only (same rounding)'),
+          format: z.enum(['json', 'csv', 'xlsx']).default('json').describe('csv: text/csv, the rows only (same rounding); xlsx: the same columns as a workbook'),
         }),
         response: { 200: SeriesSchema, 400: ErrorSchema, 404: ErrorSchema, ...authErrors },
       },
@@ -205,6 +206,15 @@ export const readingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
         rows = raw.map((r) => ({ start: formatInstant(r.start.getTime(), meter.timezone), value: r.value, quality: qualityName(r.quality), source: sourceName(r.source) }));
       } else {
         rows = await bucketRows(database, meter, channel, interval, range, asOf);
+      }
+      if (req.query.format === 'xlsx') {
+        const cols = interval === 'raw' ? CSV_COLUMNS : [...CSV_COLUMNS, ...CSV_BUCKET_COLUMNS];
+        const cells = rows.map((r) => {
+          const c: (string | number | null)[] = [head.meter, head.channel, head.unit, head.multiplier, r.start, r.value, r.quality, r.source];
+          if (interval !== 'raw') c.push(r.count ?? null, r.expected ?? null, r.completeness ?? null);
+          return c;
+        });
+        return sendXlsx(reply, `readings-${meter.externalId}-${channel.name}-${interval}.xlsx`, `${channel.name} ${interval}`, cols, cells);
       }
       if (req.query.format === 'csv') {
         const cols = interval === 'raw' ? CSV_COLUMNS : [...CSV_COLUMNS, ...CSV_BUCKET_COLUMNS];

@@ -1,0 +1,249 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { Readable } from 'node:stream';
+import { CsvError } from '../../adapters/file/csv.js';
+import { importOptions, ImportOptionsSchema, LAYOUTS } from '../../adapters/file/import-options.js';
+import { recordsOf, XlsxSheetError, type FileKind } from '../../adapters/file/import-records.js';
+import { PtpireeError } from '../../adapters/file/ptpiree.js';
+import { DecodeError, ENCODINGS, type Encoding } from '../../adapters/file/text-decode.js';
+import { readingLimitsOf } from '../../models/config.js';
+import { MdmError } from '../../models/errors.js';
+import { QUALITIES } from '../../models/reading.js';
+import { FileImportError, importReadingRecords } from '../../ingest/reading-file-import.js';
+import { deleteImportPreset, findImportPreset, listImportPresets, saveImportPreset, type ImportPresetRow } from '../../sql/import-preset.repository.js';
+import type { RouteContext } from '../app.js';
+import { authErrors, ErrorSchema } from '../schemas.js';
+
+const XLSX = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
+const CSV = 'text/csv';
+const TEXT = 'text/plain';
+const OCTETS = 'application/octet-stream';
+
+/** Largest file one request imports; the import streams, so this bounds time and disk (xlsx), not memory. */
+export const MAX_IMPORT_BYTES = 1024 * 1024 * 1024;
+/** Rejects listed in a response; all are counted, and kept in GET /v1/rejects. */
+export const SHOWN_REJECTS = 1000;
+
+const jsonParam = <T extends z.ZodType>(schema: T, what: string) =>
+  z
+    .string()
+    .max(20_000)
+    .transform((s, ctx) => {
+      try {
+        return JSON.parse(s) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `${what} must be JSON, e.g. ${what === 'columns' ? '{"time":"Tarih","value":3}' : '{"E":"estimated"}'}` });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
+
+const shape = ImportOptionsSchema.shape;
+const ImportQuery = z.object({
+  layout: z.enum(LAYOUTS).optional().describe('long (default), wide-meter, wide-hour, single, ptpiree: docs/import.md'),
+  meter: shape.meter,
+  channel: shape.channel,
+  timezone: z
+    .string()
+    .max(64)
+    .optional()
+    .describe(shape.timezone.description ?? ''),
+  dateOrder: z.enum(['dmy', 'mdy']).optional(),
+  decimal: z.enum(['auto', '.', ',']).optional(),
+  thousands: z.enum(['', '.', ',', ' ', "'"]).optional(),
+  delimiter: z.enum([',', ';']).optional(),
+  encoding: z.enum(ENCODINGS).optional().describe('Default: the charset of Content-Type, else auto (UTF-8, else Windows-1254)'),
+  skipLines: z.coerce.number().int().min(0).max(1000).optional(),
+  sheet: shape.sheet,
+  columns: jsonParam(z.record(z.string(), z.union([z.string(), z.number()])), 'columns')
+    .optional()
+    .describe('JSON: {"time":"Tarih","value":3,"quality":"Status"}; names or 1-based positions'),
+  meters: jsonParam(z.record(z.string(), z.string()), 'meters').optional().describe('JSON, wide-meter: {"Licznik 1":"PL0001"}'),
+  qualityMap: jsonParam(z.record(z.string(), z.enum(QUALITIES)), 'qualityMap')
+    .optional()
+    .describe('JSON: {"E":"estimated","0":"measured"}'),
+  intervalMinutes: z.coerce.number().int().optional(),
+  verifyChecksum: z.enum(['true', 'false']).optional().describe('PTPiREE: false imports a file whose checksum does not match'),
+  preset: z.string().min(1).max(100).optional().describe('A saved preset (PUT /v1/import-presets/{name}); the other parameters override it'),
+  dryRun: z.enum(['true', 'false']).default('false').describe('true: validate the whole file and report what would be stored, store nothing'),
+  filename: z.string().max(200).optional().describe('Kept with the rejects (their topic)'),
+});
+
+const RejectOut = z.object({ line: z.number().int(), reason: z.string(), raw: z.string() });
+const ReportSchema = z.object({
+  dryRun: z.boolean().describe('true: nothing was stored; the counts are what the import would do'),
+  records: z.number().int().describe('Data lines (rows) read after the header'),
+  readings: z.number().int().describe('Readings they held (a wide row holds many)'),
+  accepted: z.number().int(),
+  unchanged: z.number().int(),
+  superseded: z.number().int(),
+  rejected: z.number().int().describe('Rejects in all (lines, or values of a wide line)'),
+  rejects: z.array(RejectOut).describe(`The first ${SHOWN_REJECTS}, with file line and reason`),
+  lastLine: z.number().int(),
+});
+
+const PresetSchema = z.object({
+  name: z.string(),
+  options: z.unknown().describe('Import options (docs/import.md)'),
+  description: z.string().nullable(),
+  createdBy: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+const presetOut = (p: ImportPresetRow) => ({ ...p, createdAt: p.createdAt.toISOString(), updatedAt: p.updatedAt.toISOString() });
+const PresetName = z.object({
+  name: z
+    .string()
+    .min(1)
+    .max(100)
+    .regex(/^[\w.-]+$/, 'letters, digits, _ . - only'),
+});
+
+const isStream = (v: unknown): v is Readable => v !== null && typeof v === 'object' && typeof (v as { pipe?: unknown }).pipe === 'function';
+
+/** Counts the bytes of an upload and stops it past MAX_IMPORT_BYTES. */
+async function* bounded(stream: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let n = 0;
+  for await (const c of stream) {
+    n += c.length;
+    if (n > MAX_IMPORT_BYTES) throw new MdmError('MDM_ERR_BATCH_TOO_LARGE', [`the file is larger than ${MAX_IMPORT_BYTES} bytes: split it (by month or by meters)`]);
+    yield c;
+  }
+}
+
+/** File imports of readings in every layout (docs/import.md) and the named mapping presets. */
+export const readingImportRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { database, config, listeners }) => {
+  const limits = readingLimitsOf(config);
+  for (const type of [CSV, XLSX, OCTETS, TEXT]) {
+    if (app.hasContentTypeParser(type)) app.removeContentTypeParser(type);
+    app.addContentTypeParser(type, { bodyLimit: MAX_IMPORT_BYTES }, (_req, payload, done) => done(null, payload));
+  }
+
+  app.post(
+    '/readings/import',
+    {
+      config: { permission: 'readings:write' },
+      bodyLimit: MAX_IMPORT_BYTES,
+      schema: {
+        tags: ['readings'],
+        summary: 'Import a readings file: CSV or xlsx in any layout (long, wide by meter, wide by hour, single meter) or a PTPiREE file; dryRun=true validates only',
+        description:
+          `Body: the file as it is (${CSV}, ${XLSX}, ${TEXT} or ${OCTETS}; xlsx by its Content-Type), streamed: constant memory, at most ${MAX_IMPORT_BYTES} bytes. ` +
+          'The query names the layout and how the file is written (docs/import.md); a preset supplies saved options. ' +
+          'Rows go through the same validation, versioning and dead letters as POST /v1/readings, in transactions of 20 000 readings; ' +
+          `the report counts accepted / unchanged / superseded / rejected and lists the first ${SHOWN_REJECTS} rejects with their file line. ` +
+          'dryRun=true: every chunk runs the real merge in a transaction that is rolled back: nothing is stored, no dead letter written. ' +
+          'A header that does not fit the layout (or a PTPiREE checksum that does not match) → 400 and nothing is stored.',
+        consumes: [CSV, XLSX, TEXT, OCTETS],
+        querystring: ImportQuery,
+        response: { 200: ReportSchema, 400: ErrorSchema, 404: ErrorSchema, 413: ErrorSchema, 415: ErrorSchema, ...authErrors },
+      },
+    },
+    async (req) => {
+      const body: unknown = req.body;
+      if (!isStream(body)) throw new MdmError('MDM_ERR_UNSUPPORTED_MEDIA', [`send the file as the body with Content-Type ${CSV}, ${XLSX}, ${TEXT} or ${OCTETS}`]);
+      const q = req.query;
+      let base: Record<string, unknown> = {};
+      if (q.preset) {
+        const p = await findImportPreset(database, q.preset);
+        if (!p) throw new MdmError('MDM_ERR_NOT_FOUND', [`no import preset "${q.preset}": GET /v1/import-presets lists them`]);
+        base = p.options as Record<string, unknown>;
+      }
+      const contentType = (req.headers['content-type'] ?? '').toLowerCase();
+      const charset = /charset=([^;]+)/.exec(contentType)?.[1]?.trim();
+      const input: Record<string, unknown> = { ...base };
+      for (const [k, v] of Object.entries(q)) {
+        if (v === undefined || ['preset', 'dryRun', 'filename', 'verifyChecksum'].includes(k)) continue;
+        input[k] = k === 'columns' ? { ...((base.columns as object) ?? {}), ...(v as object) } : v;
+      }
+      if (q.verifyChecksum) input.verifyChecksum = q.verifyChecksum === 'true';
+      if (input.encoding === undefined && charset) {
+        const enc = charset === 'utf8' ? 'utf-8' : charset === 'cp1250' ? 'windows-1250' : charset === 'cp1254' ? 'windows-1254' : charset;
+        if (!(ENCODINGS as readonly string[]).includes(enc)) throw new MdmError('MDM_ERR_UNSUPPORTED_MEDIA', [`charset "${charset}" is not one of ${ENCODINGS.slice(1).join(', ')}`]);
+        input.encoding = enc as Encoding;
+      }
+      const parsed = importOptions(input);
+      if (!parsed.ok) throw new MdmError('MDM_ERR_VALIDATION', [parsed.problems.join('; ')]);
+      const kind: FileKind = contentType.startsWith(XLSX) ? 'xlsx' : 'csv';
+      try {
+        const report = await importReadingRecords(database, recordsOf(Readable.from(bounded(body as AsyncIterable<Buffer>)), kind, parsed.options), parsed.options, {
+          transport: 'http',
+          principal: req.principal.name,
+          scope: req.principal.scope,
+          topic: q.filename ?? `import:${parsed.options.layout}`,
+          limits,
+          listeners,
+          dryRun: q.dryRun === 'true',
+          keepRejects: SHOWN_REJECTS,
+        });
+        const { interrupted: _, ...out } = report;
+        return out;
+      } catch (err) {
+        if (err instanceof FileImportError || err instanceof DecodeError || err instanceof XlsxSheetError || err instanceof CsvError || err instanceof PtpireeError) {
+          throw new MdmError('MDM_ERR_CSV_FORMAT', [err.message]);
+        }
+        if (err instanceof MdmError) throw err;
+        // exceljs on a body that is not a zip (a CSV sent as xlsx)
+        if (kind === 'xlsx' && /zip|signature|end of central directory|invalid/i.test((err as Error).message)) {
+          throw new MdmError('MDM_ERR_CSV_FORMAT', [`the body is not an xlsx workbook (${(err as Error).message}); send CSV as ${CSV}`]);
+        }
+        throw err;
+      }
+    },
+  );
+
+  app.get(
+    '/import-presets',
+    {
+      config: { permission: 'readings:write' },
+      schema: { tags: ['readings'], summary: 'Saved import presets (named import options)', response: { 200: z.object({ presets: z.array(PresetSchema) }), ...authErrors } },
+    },
+    async () => ({ presets: (await listImportPresets(database)).map(presetOut) }),
+  );
+
+  app.get(
+    '/import-presets/:name',
+    {
+      config: { permission: 'readings:write' },
+      schema: { tags: ['readings'], summary: 'One import preset', params: PresetName, response: { 200: PresetSchema, 404: ErrorSchema, ...authErrors } },
+    },
+    async (req) => {
+      const p = await findImportPreset(database, req.params.name);
+      if (!p) throw new MdmError('MDM_ERR_NOT_FOUND', [`no import preset "${req.params.name}"`]);
+      return presetOut(p);
+    },
+  );
+
+  app.put(
+    '/import-presets/:name',
+    {
+      config: { permission: 'readings:write' },
+      schema: {
+        tags: ['readings'],
+        summary: 'Create or replace a named import preset: the options of POST /v1/readings/import, saved',
+        params: PresetName,
+        body: z.object({ options: z.record(z.string(), z.unknown()), description: z.string().max(500).optional() }).strict(),
+        response: { 200: PresetSchema, 201: PresetSchema, 400: ErrorSchema, ...authErrors },
+      },
+    },
+    async (req, reply) => {
+      const parsed = importOptions(req.body.options);
+      if (!parsed.ok) throw new MdmError('MDM_ERR_VALIDATION', [parsed.problems.join('; ')]);
+      // stored as given (defaults are applied on use), so a later default change reaches old presets
+      const r = await saveImportPreset(database, { name: req.params.name, options: req.body.options, description: req.body.description, createdBy: req.principal.name });
+      return reply.code(r.created ? 201 : 200).send(presetOut(r.preset));
+    },
+  );
+
+  app.delete(
+    '/import-presets/:name',
+    {
+      config: { permission: 'readings:write' },
+      schema: { tags: ['readings'], summary: 'Delete an import preset', params: PresetName, response: { 204: z.null(), 404: ErrorSchema, ...authErrors } },
+    },
+    async (req, reply) => {
+      if (!(await deleteImportPreset(database, req.params.name))) throw new MdmError('MDM_ERR_NOT_FOUND', [`no import preset "${req.params.name}"`]);
+      return reply.code(204).send(null);
+    },
+  );
+};

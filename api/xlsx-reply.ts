@@ -1,0 +1,24 @@
+import type { FastifyReply } from 'fastify';
+import ExcelJS from 'exceljs';
+
+export const XLSX_TYPE = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
+
+/**
+ * Sends rows as an xlsx workbook of one sheet (format=xlsx): a bold header
+ * row, numbers as numbers, times as the text the JSON carries (local time
+ * with its offset: Excel has no zone, and the offset is what makes an hour of
+ * the autumn DST change unambiguous). Report ranges are bounded, so the
+ * workbook is built whole.
+ */
+export async function sendXlsx(reply: FastifyReply, filename: string, sheet: string, header: readonly string[], rows: readonly (readonly (string | number | null)[])[]): Promise<FastifyReply> {
+  const wb = new ExcelJS.Workbook();
+  const ws = wb.addWorksheet(sheet.slice(0, 31));
+  ws.addRow([...header]).font = { bold: true };
+  for (const r of rows) ws.addRow([...r]);
+  ws.views = [{ state: 'frozen', ySplit: 1 }];
+  const buf = Buffer.from(await wb.xlsx.writeBuffer());
+  return reply
+    .type(XLSX_TYPE)
+    .header('content-disposition', `attachment; filename="${filename.replace(/[^\w.-]/g, '_')}"`)
+    .send(buf);
+}

@@ -1,0 +1,72 @@
+/**
+ * Exports (issue 17): readings and aggregates as xlsx, an xlsx round trip
+ * (export, then import the workbook as it is: every row unchanged), and
+ * format= never silently ignored.
+ */
+import ExcelJS from 'exceljs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MeterSchema } from '../models/meter.js';
+import { upsertMeters } from '../sql/meter.repository.js';
+import { testApp, type TestApp } from './api-helpers.js';
+import { FLAVOURS } from './helpers.js';
+
+const XLSX = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
+
+describe.each(FLAVOURS)('exports (%s)', (flavour) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await testApp(flavour);
+    await upsertMeters(t.database, [MeterSchema.parse({ id: 'PL-1', timezone: 'Europe/Warsaw', intervalMinutes: 60, group: 'g' })]);
+    // the autumn DST day: 25 hours, 02:00 twice
+    const readings = Array.from({ length: 25 }, (_, i) => ({
+      meter: 'PL-1',
+      channel: 'active_import',
+      start: new Date(Date.UTC(2026, 9, 24, 22) + i * 3_600_000).toISOString(),
+      value: 1 + i / 4,
+      ...(i === 4 ? { quality: 'estimated' } : {}),
+    }));
+    const r = await t.app.inject({ method: 'POST', url: '/v1/readings', headers: t.auth('gateway'), payload: { readings } });
+    expect(r.json().accepted).toBe(25);
+  });
+  afterAll(() => t?.close());
+
+  const range = 'from=2026-10-25T00:00:00%2B02:00&to=2026-10-26T00:00:00%2B01:00';
+
+  it('readings as xlsx, imported back as they are: every row unchanged', async () => {
+    const r = await t.app.inject({ method: 'GET', url: `/v1/meters/PL-1/readings?channel=active_import&${range}&format=xlsx`, headers: t.auth('admin') });
+    expect(r.statusCode, r.body).toBe(200);
+    expect(r.headers['content-type']).toBe(XLSX);
+    const wb = new ExcelJS.Workbook();
+    await wb.xlsx.load(r.rawPayload as unknown as ArrayBuffer);
+    const ws = wb.worksheets[0];
+    expect(ws.getRow(1).values).toEqual([undefined, 'meter', 'channel', 'unit', 'multiplier', 'start', 'value', 'quality', 'source']);
+    expect(ws.rowCount).toBe(26);
+    expect(ws.getRow(4).getCell(5).value).toBe('2026-10-25T02:00:00+02:00');
+    expect(ws.getRow(5).getCell(5).value).toBe('2026-10-25T02:00:00+01:00');
+    expect(ws.getRow(6).getCell(7).value).toBe('estimated');
+
+    const back = await t.app.inject({ method: 'POST', url: '/v1/readings/import?layout=long&dryRun=true', headers: { ...t.auth('gateway'), 'content-type': XLSX }, payload: r.rawPayload });
+    expect(back.statusCode, back.body).toBe(200);
+    expect(back.json()).toMatchObject({ records: 25, accepted: 0, unchanged: 25, superseded: 0, rejected: 0 });
+  });
+
+  it('aggregates as xlsx: the csv columns, units in the header row', async () => {
+    const r = await t.app.inject({ method: 'GET', url: `/v1/aggregate?group=g&channel=active_import&interval=day&${range}&format=xlsx`, headers: t.auth('admin') });
+    expect(r.statusCode, r.body).toBe(200);
+    const wb = new ExcelJS.Workbook();
+    await wb.xlsx.load(r.rawPayload as unknown as ArrayBuffer);
+    const ws = wb.worksheets[0];
+    expect(ws.getRow(1).values).toEqual([undefined, 'channel', 'unit', 'start', 'value', 'meters', 'intervals']);
+    expect(ws.getRow(2).values).toEqual([undefined, 'active_import', 'kWh', '2026-10-25T00:00:00+02:00', 25 + (24 * 25) / 8, 1, 25]);
+  });
+
+  it('format= is never silently ignored: a format a route does not offer, or format on a JSON-only route, is a 400', async () => {
+    const pdf = await t.app.inject({ method: 'GET', url: `/v1/meters/PL-1/readings?channel=active_import&${range}&format=pdf`, headers: t.auth('admin') });
+    expect(pdf.statusCode).toBe(400);
+    const rejects = await t.app.inject({ method: 'GET', url: '/v1/rejects?format=csv', headers: t.auth('admin') });
+    expect(rejects.statusCode).toBe(400);
+    expect(rejects.json().message).toMatch(/answers JSON only/);
+    const meters = await t.app.inject({ method: 'GET', url: '/v1/meters?format=xlsx', headers: t.auth('admin') });
+    expect(meters.statusCode).toBe(400);
+  });
+});
