@@ -1,0 +1,333 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { type Browser, type Page, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { executeRun, type ForecastEngine } from '../forecast/forecast-job.js';
+import type { Role } from '../models/api-key.js';
+import { claimRun } from '../sql/forecast.repository.js';
+import { CONSOLE_CSP } from '../web/console.plugin.js';
+import { testApp, type TestApp } from './api-helpers.js';
+
+/**
+ * The web console (issue 18, docs/console.md) in a real browser: Debian's
+ * Chromium driven by playwright-core, against the service started in-process
+ * on the embedded database and listening on a free port. Data is seeded
+ * through the API; every action is done through the pages and checked again
+ * through the API. One browser for the file; the database flavours are the
+ * API tests' business (the console only calls the API).
+ *
+ * Screenshots of each page go to $MDM_CONSOLE_SCREENSHOTS (docs/console/ when
+ * refreshing the committed ones), else to a temporary directory.
+ */
+
+const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = process.env.MDM_CONSOLE_SCREENSHOTS ?? join(tmpdir(), 'mdm-console-screenshots');
+const H = 3_600_000;
+const DAY = 24 * H;
+// Eight Istanbul days (UTC+3 all year): 2026-11-01 … 2026-11-08.
+const T0 = Date.parse('2026-11-01T00:00:00+03:00');
+const DAYS = 8;
+const iso = (ms: number) => new Date(ms).toISOString();
+/** A daily shape: 1 kWh at night, 3 by day; M1 has a spike on day 3 at 12:00. */
+const load = (ms: number) => (new Date(ms + 3 * H).getUTCHours() >= 8 && new Date(ms + 3 * H).getUTCHours() < 20 ? 3 : 1);
+// M2 misses three hours on 2026-11-02 (20:00–23:00 local): a gap the chart must show.
+const M2_GAP = [T0 + DAY + 20 * H, T0 + DAY + 21 * H, T0 + DAY + 22 * H];
+
+/** Stand-in forecast engine with a hand-checkable answer: P50 = the same hour two days earlier (the day before the issue day is cut off at 09:00), P10/P90 = ±10 %. */
+const dMinus2: ForecastEngine = async (series, _ctx, horizon) => ({
+  model: 'naive',
+  rows: series.map((s) => {
+    const out = [];
+    for (let t = horizon.fromMs; t < horizon.toMs; t += H) {
+      const v = s.values[(t - 2 * DAY - s.startMs) / H];
+      out.push({ start: t, p10: v * 0.9, p50: v, p90: v * 1.1 });
+    }
+    return out;
+  }),
+  info: { standIn: 'D-2' },
+  metrics: null,
+});
+
+describe('web console in Chromium', () => {
+  let t: TestApp;
+  let browser: Browser;
+  let page: Page;
+  let base: string;
+  const pageErrors: string[] = [];
+  const call = (method: 'GET' | 'POST' | 'PUT', url: string, role: Role = 'admin', payload?: unknown) =>
+    t.app.inject({ method, url, headers: t.auth(role), ...(payload === undefined ? {} : { payload: payload as object }) });
+  const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  const open = async (hash: string) => {
+    await page.goto(`${base}/console/${hash}`);
+    await page.locator('main h1').first().waitFor();
+  };
+  /** axe-core on the current page: no serious or critical violation (WCAG 2 A/AA rules). */
+  const accessible = async () => {
+    const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+    await page.evaluate(axeSource); // through the DevTools protocol: the page's CSP forbids injected scripts, rightly
+    const result = await page.evaluate(async () => {
+      const axe = (globalThis as any).axe;
+      const r = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa'] } });
+      return r.violations.map((v: any) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, target: v.nodes[0]?.target }));
+    });
+    expect(result.filter((v: any) => v.impact === 'serious' || v.impact === 'critical')).toEqual([]);
+  };
+  const signIn = async (role: Role) => {
+    await page.goto(`${base}/console/`);
+    await page.evaluate(() => sessionStorage.clear());
+    await page.reload();
+    await page.getByLabel('API key').fill(t.keys[role]);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('#signout').waitFor({ state: 'visible' });
+  };
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(`Chromium is not installed at ${CHROMIUM}: the console tests drive a real browser. Install it with \`apt-get install -y chromium\` (Debian), then run again.`);
+    }
+    mkdirSync(SHOTS, { recursive: true });
+    t = await testApp('embedded');
+    const put = await call('PUT', '/v1/meters', 'admin', [
+      { id: 'M1', portfolio: 'P', group: 'north', timezone: 'Europe/Istanbul', labels: { feeder: 'F-7' } },
+      { id: 'M2', portfolio: 'P', group: 'north', timezone: 'Europe/Istanbul' },
+      { id: 'G1', commodity: 'gas', group: 'south', timezone: 'Europe/Istanbul' },
+      { id: '<img src=x onerror=alert(1)>', group: 'south' },
+    ]);
+    expect(put.json()).toMatchObject({ created: 4, rejected: [] });
+    const readings = [];
+    for (let ms = T0; ms < T0 + DAYS * DAY; ms += H) {
+      readings.push({ meter: 'M1', channel: 'active_import', start: iso(ms), value: ms === T0 + 2 * DAY + 12 * H ? 90 : load(ms) });
+      if (!M2_GAP.includes(ms)) readings.push({ meter: 'M2', channel: 'active_import', start: iso(ms), value: load(ms) });
+      readings.push({ meter: 'G1', channel: 'volume', start: iso(ms), value: 0.5 }, { meter: 'G1', channel: 'temperature', start: iso(ms), value: 4 + ((ms / H) % 5) });
+    }
+    expect((await call('POST', '/v1/readings', 'gateway', { readings })).json()).toMatchObject({ rejected: [] });
+    // VEE over M1 only: the spike becomes an open issue to accept through the console.
+    const run = await call('POST', '/v1/validation/run', 'admin', { meters: ['M1'], from: iso(T0), to: iso(T0 + DAYS * DAY) });
+    expect(run.statusCode, run.body).toBe(200);
+    expect((await call('POST', '/v1/events', 'gateway', { events: [{ meter: 'M1', code: 'power_failure', at: iso(T0 + 5 * DAY) }] })).json()).toMatchObject({ alarms: { opened: 1 } });
+    // A day-ahead forecast of P for 2026-11-08, issued on the 7th: queued through the API, computed by the job with the stand-in engine.
+    const queued = await call('POST', '/v1/forecasts/runs', 'trader', { target: 'portfolio:P', horizon: 'day-ahead', issueTime: '2026-11-07T09:30:00+03:00' });
+    expect(queued.statusCode, queued.body).toBe(202);
+    const claimed = await claimRun(t.database, 'console-test', queued.json().id);
+    const status = await executeRun({ database: t.database, engine: dMinus2 }, claimed!);
+    expect(status, (await call('GET', `/v1/forecasts/runs/${queued.json().id}`)).body).toBe('done');
+
+    base = await t.app.listen({ port: 0, host: '127.0.0.1' });
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 }, locale: 'en-GB' });
+    page.setDefaultTimeout(10_000);
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    // Errors the page logs (CSP refusals among them); an API answer of 4xx is logged as a failed resource, expected here.
+    page.on('console', (msg) => msg.type() === 'error' && !msg.text().startsWith('Failed to load resource') && pageErrors.push(msg.text()));
+    page.on('dialog', (d) => void d.accept());
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await t?.close();
+  });
+
+  it('/ leads to /console/; console files carry the CSP; unknown files are 404', async () => {
+    const root = await t.app.inject({ method: 'GET', url: '/' });
+    expect(root.statusCode).toBe(302);
+    expect(root.headers.location).toBe('/console/');
+    const index = await t.app.inject({ method: 'GET', url: '/console/' });
+    expect(index.statusCode).toBe(200);
+    expect(index.headers['content-security-policy']).toBe(CONSOLE_CSP);
+    expect(CONSOLE_CSP).toContain("script-src 'self'");
+    expect(CONSOLE_CSP).not.toContain('unsafe-inline');
+    expect(index.body).not.toMatch(/<script>|<script type="importmap"|style=/);
+    const again = await t.app.inject({ method: 'GET', url: '/console/', headers: { 'if-none-match': String(index.headers.etag) } });
+    expect(again.statusCode).toBe(304);
+    expect((await t.app.inject({ method: 'GET', url: '/console/vendor/uPlot.esm.js' })).headers['content-type']).toMatch(/^text\/javascript/);
+    for (const url of ['/console/console.plugin.ts', '/console/tsconfig.json', '/console/../package.json', '/console/nothing.js']) {
+      expect((await t.app.inject({ method: 'GET', url })).statusCode, url).toBe(404);
+    }
+  });
+
+  it('GET /v1/keys/me names the key, its role and permissions, for every role', async () => {
+    const me = await call('GET', '/v1/keys/me', 'gateway');
+    expect(me.statusCode).toBe(200);
+    expect(me.json()).toMatchObject({ name: 'test-gateway', role: 'gateway', permissions: expect.arrayContaining(['readings:write', 'keys:self']) });
+    expect(me.json().permissions).not.toContain('meters:read');
+    expect((await t.app.inject({ method: 'GET', url: '/v1/keys/me' })).statusCode).toBe(401);
+  });
+
+  it('signs in with a key kept in sessionStorage only, never in the URL or localStorage; a wrong key is refused', async () => {
+    await page.goto(`${base}/console/`);
+    await page.getByLabel('API key').fill('mdm_not-a-real-key-000000000000000');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => page.locator('form.signin [role=alert]').textContent()).toContain('not valid');
+    await shot('sign-in');
+    await accessible();
+    await signIn('admin');
+    expect(page.url()).not.toContain(t.keys.admin);
+    expect(await page.evaluate(() => JSON.stringify(localStorage))).not.toContain('mdm_');
+    expect(await page.evaluate(() => Object.values(sessionStorage))).toContain(t.keys.admin);
+    await expect.poll(() => page.locator('#nav a').allTextContents()).toEqual(['Meters', 'Alarms', 'Billing', 'Portfolio', 'Admin']);
+  });
+
+  it('Meters: lists the registry, filters through the URL, shows API text as text', async () => {
+    await open('#/meters');
+    await page.locator('table.meters').waitFor();
+    const ids = await page.locator('table.meters tbody tr td:first-child').allTextContents();
+    expect(ids).toEqual(['<img src=x onerror=alert(1)>', 'G1', 'M1', 'M2']);
+    expect(await page.locator('table.meters img').count()).toBe(0); // the id is text, not markup
+    await shot('meters');
+    await accessible();
+    await page.getByLabel('Portfolio').fill('P');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await expect.poll(() => page.url()).toContain('#/meters?portfolio=P');
+    await expect.poll(() => page.locator('table.meters tbody tr td:first-child').allTextContents()).toEqual(['M1', 'M2']);
+    await page.getByRole('link', { name: 'M2' }).click();
+    await page.getByRole('heading', { name: 'Meter M2' }).waitFor();
+  });
+
+  it('Meter: the load profile with the right number of points, its gap shown, qualities, attributes', async () => {
+    await open('#/meter/M2?from=2026-11-01&to=2026-11-09&interval=raw');
+    const summary = page.locator('p.summary');
+    await page.locator('.chart canvas').first().waitFor();
+    expect(await summary.getAttribute('data-points')).toBe(String(DAYS * 24 - 3));
+    expect(await summary.getAttribute('data-gaps')).toBe('1');
+    expect(await summary.textContent()).toContain('1 gaps, 3 intervals missing');
+    expect(await page.locator('.legend').textContent()).toContain('missing (shaded)');
+    await open('#/meter/M1?from=2026-11-01&to=2026-11-09&interval=hour');
+    await page.locator('.chart canvas').first().waitFor();
+    expect(await page.locator('p.summary').getAttribute('data-points')).toBe(String(DAYS * 24));
+    expect(await page.locator('dl.attributes').textContent()).toContain('F-7');
+    await open('#/meter/M1?from=2026-11-01&to=2026-11-09&interval=day');
+    await page.locator('.chart canvas').first().waitFor();
+    expect(await page.locator('p.summary').getAttribute('data-points')).toBe(String(DAYS));
+  });
+
+  it('Meter: a click on the chart shows the version history of the value under the cursor', async () => {
+    await open('#/meter/M1?from=2026-11-03&to=2026-11-04&interval=raw');
+    const over = page.locator('.chart .u-over');
+    await over.waitFor();
+    const box = (await over.boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+    await page.locator('table.history-table').waitFor();
+    expect(await page.locator('table.history-table caption').textContent()).toContain('Versions of the value at');
+    expect(await page.locator('table.history-table tbody tr').count()).toBeGreaterThanOrEqual(1);
+    await shot('meter');
+    await accessible();
+  });
+
+  it('Meter: a validation issue accepted with a comment through the page is accepted in the API', async () => {
+    const listed = await call('GET', '/v1/validation/issues?meter=M1&status=open');
+    const spike = listed.json().issues.find((i: any) => i.rule === 'spike');
+    expect(spike, listed.body).toBeDefined();
+    await open('#/meter/M1?from=2026-11-03&to=2026-11-04&interval=raw');
+    const row = page.locator('table.issues tbody tr', { hasText: 'spike' });
+    await row.getByRole('textbox', { name: 'Accept: Comment' }).fill('checked on site: a real peak');
+    await row.getByRole('button', { name: 'Accept' }).click();
+    await expect.poll(async () => (await call('GET', `/v1/validation/issues?meter=M1&rule=spike`)).json().issues[0].status).toBe('accepted');
+    expect((await call('GET', `/v1/validation/issues?meter=M1&rule=spike`)).json().issues[0]).toMatchObject({ comment: 'checked on site: a real peak', resolvedBy: 'test-admin' });
+    await expect.poll(() => page.locator('table.issues tbody tr', { hasText: 'spike' }).textContent()).toContain('Accepted');
+  });
+
+  it('Meter: a gas meter shows temperature on a second axis', async () => {
+    await open('#/meter/G1?from=2026-11-01&to=2026-11-03&interval=hour');
+    await page.locator('.chart canvas').first().waitFor();
+    expect(await page.locator('.u-legend').textContent()).toContain('Temperature');
+    expect(await page.locator('.u-axis').count()).toBe(3);
+  });
+
+  it('Alarms: an alarm acknowledged with a comment through the page is acknowledged in the API', async () => {
+    await open('#/alarms?state=active');
+    const row = page.locator('table.alarms tbody tr', { hasText: 'power_failure' });
+    await row.waitFor();
+    expect(await row.textContent()).toContain('M1');
+    await shot('alarms');
+    await accessible();
+    await row.getByRole('textbox', { name: 'Acknowledge: Comment' }).fill('crew on the way');
+    await row.getByRole('button', { name: 'Acknowledge' }).click();
+    await expect.poll(() => page.locator('table.alarms tbody tr', { hasText: 'power_failure' }).locator('[data-state]').getAttribute('data-state')).toBe('acknowledged');
+    const alarms = (await call('GET', '/v1/alarms?meter=M1')).json().alarms;
+    expect(alarms[0]).toMatchObject({ state: 'acknowledged', comment: 'crew on the way', acknowledgedBy: 'test-admin' });
+  });
+
+  it('Billing: the meters that are not billable and why, each linked to its Meter page', async () => {
+    await open('#/billing?period=2026-11');
+    await page.locator('table.readiness').waitFor();
+    const m2 = page.locator('table.readiness tbody tr', { hasText: 'M2' });
+    expect(await m2.textContent()).toContain('Missing data');
+    await shot('billing');
+    await accessible();
+    await m2.getByRole('link', { name: 'M2' }).click();
+    await page.getByRole('heading', { name: 'Meter M2' }).waitFor();
+    expect(page.url()).toContain('from=2026-11-01&to=2026-12-01&interval=day');
+  });
+
+  it('Portfolio: the P10–P90 band with P50 and the actuals of the forecast day, and the run', async () => {
+    await open('#/portfolio?id=P&for=2026-11-08');
+    const summary = page.locator('section p.summary').first();
+    await page.locator('.chart canvas').first().waitFor();
+    expect(await summary.getAttribute('data-forecast-hours')).toBe('24');
+    expect(await summary.getAttribute('data-actual-hours')).toBe('24');
+    expect(await page.locator('.u-legend').textContent()).toMatch(/P10.*P90.*P50.*Actual/s);
+    await expect.poll(() => page.locator('section', { hasText: 'Forecast runs' }).locator('table').textContent()).toContain('done');
+    await shot('portfolio');
+    await accessible();
+  });
+
+  it('Admin: health, a key created (secret shown once) and revoked through the page', async () => {
+    await open('#/admin');
+    await page.locator('[data-status]').waitFor();
+    expect(await page.locator('[data-status]').getAttribute('data-status')).toBe('ok');
+    await page.getByLabel('Name', { exact: true }).fill('console-made');
+    await page.getByLabel('Role').selectOption('viewer');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const secret = await page.locator('.secret code').textContent();
+    expect(secret).toMatch(/^mdm_/);
+    expect((await call('GET', '/v1/keys')).json().keys.map((k: any) => k.name)).toContain('console-made');
+    await shot('admin');
+    await accessible();
+    await page.getByRole('button', { name: 'Revoke key console-made' }).click();
+    await expect.poll(async () => (await call('GET', '/v1/keys')).json().keys.map((k: any) => k.name)).not.toContain('console-made');
+    expect((await t.app.inject({ method: 'GET', url: '/v1/keys/me', headers: { authorization: `Bearer ${secret}` } })).statusCode).toBe(401);
+  });
+
+  it('Turkish: the switch translates the pages and formats for tr-TR; every language has the same strings', async () => {
+    await open('#/meters');
+    await page.getByLabel('Language').selectOption('tr');
+    await page.getByRole('heading', { name: 'Sayaçlar' }).waitFor();
+    expect(await page.evaluate(() => document.documentElement.lang)).toBe('tr');
+    expect(await page.locator('#nav a').allTextContents()).toEqual(['Sayaçlar', 'Alarmlar', 'Faturalama', 'Portföy', 'Yönetim']);
+    await open('#/alarms?state=acknowledged');
+    await page.locator('table.alarms').waitFor();
+    expect(await page.locator('table.alarms tbody tr').first().textContent()).toContain('Onaylandı');
+    await shot('alarms-tr');
+    await page.getByLabel('Dil').selectOption('en');
+    await page.getByRole('heading', { name: 'Alarms' }).waitFor();
+    const en = (await import(pathToFileURL(join(import.meta.dirname, '../web/i18n/en.js')).href)).default;
+    const tr = (await import(pathToFileURL(join(import.meta.dirname, '../web/i18n/tr.js')).href)).default;
+    expect(Object.keys(tr).sort()).toEqual(Object.keys(en).sort());
+  });
+
+  it('roles: a viewer sees no Admin page and no alarm actions; an operator may acknowledge but not open Billing', async () => {
+    await signIn('viewer');
+    await expect.poll(() => page.locator('#nav a').allTextContents()).toEqual(['Meters', 'Alarms', 'Portfolio']);
+    await open('#/alarms');
+    await page.locator('table.alarms').waitFor();
+    expect(await page.getByRole('button', { name: 'Close' }).count()).toBe(0);
+    await open('#/admin');
+    expect(await page.locator('main [role=alert]').textContent()).toContain('viewer');
+    await signIn('operator');
+    await expect.poll(() => page.locator('#nav a').allTextContents()).toEqual(['Meters', 'Alarms']);
+    await open('#/alarms');
+    await page.locator('table.alarms').waitFor();
+    expect(await page.getByRole('button', { name: 'Close' }).count()).toBeGreaterThan(0);
+    await page.locator('#signout').click();
+    await page.getByLabel('API key').waitFor();
+    expect(await page.evaluate(() => Object.values(sessionStorage))).not.toContain(t.keys.operator);
+  });
+
+  it('no script error and no CSP violation on any page', () => {
+    expect(pageErrors).toEqual([]);
+  });
+});

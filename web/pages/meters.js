@@ -1,0 +1,94 @@
+/**
+ * Meters: the registry, filtered and paged by the server (`GET /v1/meters`:
+ * id substring, portfolio, group, commodity; keyset pages by id), with this
+ * month's completeness and billability of the meters on the page (one
+ * `GET /v1/completeness` and one `GET /v1/billing/readiness` per page, when
+ * the role may read them) and their active alarms.
+ * Route: `#/meters?q=&portfolio=&group=&commodity=&limit=&cursor=`.
+ */
+import { api } from '../api.js';
+import { field, h, select, table } from '../dom.js';
+import { localMonth, num, percent } from '../format.js';
+import { t } from '../i18n/index.js';
+import { errorBox, filterForm, link, pager } from '../ui.js';
+
+const COMMODITIES = ['electricity', 'gas', 'water', 'heat', 'weather'];
+
+/** @param {import('../types.js').PageContext} ctx */
+export async function render(ctx) {
+  const { main, params } = ctx;
+  const filters = Object.fromEntries(['q', 'portfolio', 'group', 'commodity', 'limit'].map((k) => [k, params.get(k) ?? '']));
+  main.append(
+    h('h1', {}, t('meters.title')),
+    filterForm(
+      t('meters.filters'),
+      (p) => ctx.go('meters', p),
+      field(t('meters.search'), h('input', { type: 'search', name: 'q', value: filters.q, maxlength: 128 })),
+      field(t('meters.portfolio'), h('input', { type: 'text', name: 'portfolio', value: filters.portfolio, maxlength: 128 })),
+      field(t('meters.group'), h('input', { type: 'text', name: 'group', value: filters.group, maxlength: 128 })),
+      field(
+        t('meters.commodity'),
+        select('commodity', [['', t('common.any')], ...COMMODITIES.map((c) => /** @type {[string, string]} */ ([c, t(/** @type {any} */ (`commodity.${c}`))]))], filters.commodity),
+      ),
+      field(
+        t('meters.pageSize'),
+        select(
+          'limit',
+          [
+            ['', '100'],
+            ['25', '25'],
+            ['50', '50'],
+            ['500', '500'],
+          ],
+          filters.limit,
+        ),
+      ),
+    ),
+  );
+  const cursor = params.get('cursor') ?? undefined;
+  const res = await api('/v1/meters', { query: { ...filters, cursor } });
+  /** @type {any[]} */
+  const meters = res.meters;
+  const ids = meters.map((m) => m.id);
+  const month = localMonth(meters[0]?.timezone ?? 'Europe/Istanbul');
+  // The page's figures, each from its documented route; a role without the permission sees "—".
+  const [completeness, readiness, alarms] = await Promise.all([
+    ids.length && ctx.may('readings:read') ? api('/v1/completeness', { query: { period: month, meters: ids.join(',') } }).catch(() => null) : null,
+    ids.length && ctx.may('billing:read') ? api('/v1/billing/readiness', { query: { period: month, meters: ids.join(',') } }).catch(() => null) : null,
+    ids.length && ctx.may('alarms:read') ? api('/v1/alarms', { query: { state: 'active', limit: 1000 } }).catch(() => null) : null,
+  ]);
+  /** @type {Map<string, number>} */
+  const complete = new Map((completeness?.meters ?? []).map((/** @type {any} */ c) => [c.meter, c.completeness]));
+  const notBillable = new Map((readiness?.notBillable ?? []).map((/** @type {any} */ n) => [n.meter, n.reasons.map((/** @type {any} */ r) => r.code).join(', ')]));
+  /** @type {Map<string, number>} */
+  const openAlarms = new Map();
+  for (const a of alarms?.alarms ?? []) openAlarms.set(a.meter, (openAlarms.get(a.meter) ?? 0) + 1);
+
+  const rows = meters.map((m) => [
+    link(`meter/${encodeURIComponent(m.id)}`, {}, m.id),
+    t(/** @type {any} */ (`commodity.${m.commodity}`)),
+    m.portfolio ?? '—',
+    m.group ?? '—',
+    m.timezone,
+    completeness ? percent(complete.get(m.id)) : '—',
+    alarms ? (openAlarms.get(m.id) ? link('alarms', { meter: m.id, state: 'active' }, num(openAlarms.get(m.id), 0)) : '0') : '—',
+    readiness
+      ? notBillable.has(m.id)
+        ? h('span', { class: 'bad', title: notBillable.get(m.id) }, `${t('common.no')} (${notBillable.get(m.id)})`)
+        : h('span', { class: 'good' }, t('common.yes'))
+      : '—',
+  ]);
+  main.append(
+    meters.length === 0
+      ? h('p', {}, t('meters.none'))
+      : table(
+          t('meters.caption', { n: meters.length, month }),
+          [t('meters.id'), t('meters.commodity'), t('meters.portfolio'), t('meters.group'), t('meters.timezone'), t('meters.completeness'), t('meters.openAlarms'), t('meters.billable')],
+          rows,
+          { class: 'meters' },
+        ),
+    pager(res.nextCursor, !cursor, (c) => ctx.go('meters', { ...filters, cursor: c })),
+  );
+  if (alarms?.nextCursor) main.append(h('p', { class: 'note' }, t('meters.alarmsCapped')));
+  if (completeness === null && ctx.may('readings:read') && ids.length) main.append(errorBox(new Error(t('meters.figuresFailed'))));
+}
