@@ -4,8 +4,12 @@
  * read back, the 23- and 25-hour days of Europe/Warsaw, a damaged file refused.
  */
 import { Readable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crc16Xmodem, formatPtpiree, parsePtpiree, ptpireeRecords, PtpireeError } from '../adapters/file/ptpiree.js';
+import { MeterSchema } from '../models/meter.js';
+import { upsertMeters } from '../sql/meter.repository.js';
+import { testApp, type TestApp } from './api-helpers.js';
+import { FLAVOURS } from './helpers.js';
 
 const day = (date: string, n: number) =>
   formatPtpiree({
@@ -58,5 +62,43 @@ describe('PTPiREE', () => {
     await expect(records(damaged)).rejects.toThrow(PtpireeError);
     await expect(records(damaged)).rejects.toThrow(/checksum [0-9A-F]{4} does not match the file's CRC-16\/XMODEM/);
     expect(await records(damaged, { verifyChecksum: false })).toHaveLength(25);
+  });
+});
+
+describe.each(FLAVOURS)('PTPiREE export and import back (%s)', (flavour) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await testApp(flavour);
+    await upsertMeters(t.database, [MeterSchema.parse({ id: '590310600000000042', timezone: 'Europe/Warsaw', intervalMinutes: 60 })]);
+    // the spring DST day (23 hours) with one hour missing and one estimated
+    const readings = Array.from({ length: 23 }, (_, i) => ({
+      meter: '590310600000000042',
+      channel: 'active_import',
+      start: new Date(Date.UTC(2026, 2, 28, 23) + i * 3_600_000).toISOString(),
+      value: 0.125 * (i + 1),
+      ...(i === 7 ? { quality: 'estimated' } : {}),
+    })).filter((_, i) => i !== 10);
+    expect((await t.app.inject({ method: 'POST', url: '/v1/readings', headers: t.auth('gateway'), payload: { readings } })).json().accepted).toBe(22);
+  });
+  afterAll(() => t?.close());
+
+  it('GET …/readings/ptpiree writes the 23-hour day with its checksum; imported back every stored value is unchanged', async () => {
+    const r = await t.app.inject({ method: 'GET', url: '/v1/meters/590310600000000042/readings/ptpiree?date=2026-03-29', headers: t.auth('viewer') });
+    expect(r.statusCode, r.body).toBe(200);
+    const day = parsePtpiree(r.rawPayload);
+    expect(day.values).toHaveLength(23);
+    expect(day.checksum.stated).toBe(day.checksum.computed);
+    expect(day.values[7]).toMatchObject({ value: '1.000', quality: '1' });
+    expect(day.values[10]).toMatchObject({ value: '0.000', quality: '2' });
+    const back = await t.app.inject({
+      method: 'POST',
+      url: '/v1/readings/import?layout=ptpiree&dryRun=true',
+      headers: { ...t.auth('gateway'), 'content-type': 'application/octet-stream' },
+      payload: r.rawPayload,
+    });
+    // 22 stored values unchanged; the missing hour would be added as a "missing" placeholder
+    expect(back.json()).toMatchObject({ records: 23, unchanged: 22, accepted: 1, superseded: 0, rejected: 0 });
+    const noMeter = await t.app.inject({ method: 'GET', url: '/v1/meters/nope/readings/ptpiree?date=2026-03-29', headers: t.auth('viewer') });
+    expect(noMeter.statusCode).toBe(404);
   });
 });

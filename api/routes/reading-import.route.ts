@@ -4,11 +4,14 @@ import { Readable } from 'node:stream';
 import { CsvError } from '../../adapters/file/csv.js';
 import { importOptions, ImportOptionsSchema, LAYOUTS } from '../../adapters/file/import-options.js';
 import { recordsOf, XlsxSheetError, type FileKind } from '../../adapters/file/import-records.js';
-import { PtpireeError } from '../../adapters/file/ptpiree.js';
+import { formatPtpiree, PtpireeError } from '../../adapters/file/ptpiree.js';
+import { localDay, parseDate } from '../../adapters/file/import-values.js';
 import { DecodeError, ENCODINGS, type Encoding } from '../../adapters/file/text-decode.js';
 import { readingLimitsOf } from '../../models/config.js';
 import { MdmError } from '../../models/errors.js';
-import { QUALITIES } from '../../models/reading.js';
+import { QUALITIES, qualityName } from '../../models/reading.js';
+import { channelParam } from '../query-params.js';
+import { findQueryMeter, listRawReadings } from '../../sql/reading-query.repository.js';
 import { FileImportError, importReadingRecords } from '../../ingest/reading-file-import.js';
 import { deleteImportPreset, findImportPreset, listImportPresets, saveImportPreset, type ImportPresetRow } from '../../sql/import-preset.repository.js';
 import type { RouteContext } from '../app.js';
@@ -189,6 +192,55 @@ export const readingImportRoutes: FastifyPluginAsyncZod<RouteContext> = async (a
         }
         throw err;
       }
+    },
+  );
+
+  app.get(
+    '/meters/:id/readings/ptpiree',
+    {
+      config: { permission: 'readings:read' },
+      schema: {
+        tags: ['readings'],
+        summary: "One meter-day as a PTPiREE file (Polish daily metering data): six header lines, value,quality lines of the meter's local day, CRC-16/XMODEM checksum",
+        description:
+          "The day is the meter's local day (23, 24 or 25 hours); hourly or 15-minute meters (the meter's interval). A period without a value is written 0.000 with the missing flag. " +
+          'Header lines 3–6 and the quality flags (0 measured/validated, 1 estimated/edited/suspect, 2 missing) are our reading of the format: docs/import.md, PTPiREE.',
+        produces: ['text/plain'],
+        params: z.object({ id: z.string().min(1).max(200) }),
+        querystring: z.object({
+          date: z
+            .string()
+            .regex(/^\d{4}-\d{2}-\d{2}$/, 'YYYY-MM-DD')
+            .describe("The meter's local day"),
+          channel: z.string().min(1).max(60).default('active_import'),
+        }),
+        response: { 400: ErrorSchema, 404: ErrorSchema, ...authErrors },
+      },
+    },
+    async (req, reply) => {
+      const channel = channelParam(req.query.channel);
+      if (channel.kind !== 'interval') throw new MdmError('MDM_ERR_VALIDATION', [`PTPiREE files hold interval energy: ${channel.name} is a ${channel.kind} channel`]);
+      const meter = await findQueryMeter(database, req.params.id);
+      if (!meter) throw new MdmError('MDM_ERR_UNKNOWN_METER', [req.params.id]);
+      if (meter.intervalMinutes !== 60 && meter.intervalMinutes !== 15) {
+        throw new MdmError('MDM_ERR_VALIDATION', [`PTPiREE files are hourly or quarter-hourly; meter ${meter.externalId} has ${meter.intervalMinutes}-minute intervals`]);
+      }
+      const date = parseDate(req.query.date)!;
+      const day = date && localDay(date.y, date.mo, date.d, meter.timezone);
+      if (!day) throw new MdmError('MDM_ERR_VALIDATION', [`date ${req.query.date} is not a day`]);
+      const step = meter.intervalMinutes * 60_000;
+      const rows = await listRawReadings(database, { meterId: meter.id, channel: channel.code, from: new Date(day.startMs), to: new Date(day.startMs + day.lengthMs) });
+      const values: { value: number | null; quality: (typeof QUALITIES)[number] }[] = Array.from({ length: Math.round(day.lengthMs / step) }, () => ({ value: null, quality: 'missing' }));
+      for (const r of rows) {
+        const k = Math.round((r.start.getTime() - day.startMs) / step);
+        if (k >= 0 && k < values.length) values[k] = { value: r.value, quality: qualityName(r.quality) };
+      }
+      const file = formatPtpiree({ ppe: meter.externalId, date: req.query.date, channel: channel.name, unit: channel.unit, intervalMinutes: meter.intervalMinutes, values });
+      const name = `${meter.externalId}_${req.query.date.replaceAll('-', '')}.txt`.replace(/[^\w.-]/g, '_');
+      return reply
+        .type('text/plain; charset=windows-1250')
+        .header('content-disposition', `attachment; filename="${name}"`)
+        .send(Buffer.from(file) as never);
     },
   );
 
