@@ -182,6 +182,11 @@ describe('web console in Chromium', () => {
     await page.getByRole('button', { name: 'Apply' }).click();
     await expect.poll(() => page.url()).toContain('#/meters?portfolio=P');
     await expect.poll(() => page.locator('table.meters tbody tr td:first-child').allTextContents()).toEqual(['M1', 'M2']);
+    // The figures of a chosen month: 192 of November's 720 hours for M1, not billable for missing data.
+    await open('#/meters?portfolio=P&month=2026-11');
+    const m1 = page.locator('table.meters tbody tr', { hasText: 'M1' });
+    await m1.waitFor();
+    expect(await m1.textContent()).toMatch(/26\.7\s?%.*No \(Missing data/);
     await page.getByRole('link', { name: 'M2' }).click();
     await page.getByRole('heading', { name: 'Meter M2' }).waitFor();
   });

@@ -58,10 +58,13 @@ function go(path, params = {}) {
   else location.hash = hash;
 }
 
-/** @param {string} text */
+let announced = 0;
+/** A polite message in the live region, cleared after a few seconds. @param {string} text */
 function announce(text) {
+  const n = ++announced;
   status.textContent = '';
   setTimeout(() => (status.textContent = text), 50);
+  setTimeout(() => n === announced && (status.textContent = ''), 6000);
 }
 
 /** @param {string} permission */

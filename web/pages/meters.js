@@ -4,12 +4,12 @@
  * month's completeness and billability of the meters on the page (one
  * `GET /v1/completeness` and one `GET /v1/billing/readiness` per page, when
  * the role may read them) and their active alarms.
- * Route: `#/meters?q=&portfolio=&group=&commodity=&limit=&cursor=`.
+ * Route: `#/meters?q=&portfolio=&group=&commodity=&limit=&month=YYYY-MM&cursor=`.
  */
 import { api } from '../api.js';
 import { field, h, select, table } from '../dom.js';
 import { localMonth, num, percent } from '../format.js';
-import { t } from '../i18n/index.js';
+import { t, tOr } from '../i18n/index.js';
 import { errorBox, filterForm, link, pager } from '../ui.js';
 
 const COMMODITIES = ['electricity', 'gas', 'water', 'heat', 'weather'];
@@ -17,7 +17,7 @@ const COMMODITIES = ['electricity', 'gas', 'water', 'heat', 'weather'];
 /** @param {import('../types.js').PageContext} ctx */
 export async function render(ctx) {
   const { main, params } = ctx;
-  const filters = Object.fromEntries(['q', 'portfolio', 'group', 'commodity', 'limit'].map((k) => [k, params.get(k) ?? '']));
+  const filters = Object.fromEntries(['q', 'portfolio', 'group', 'commodity', 'limit', 'month'].map((k) => [k, params.get(k) ?? '']));
   main.append(
     h('h1', {}, t('meters.title')),
     filterForm(
@@ -30,6 +30,7 @@ export async function render(ctx) {
         t('meters.commodity'),
         select('commodity', [['', t('common.any')], ...COMMODITIES.map((c) => /** @type {[string, string]} */ ([c, t(/** @type {any} */ (`commodity.${c}`))]))], filters.commodity),
       ),
+      field(t('meters.month'), h('input', { type: 'month', name: 'month', value: filters.month })),
       field(
         t('meters.pageSize'),
         select(
@@ -46,11 +47,12 @@ export async function render(ctx) {
     ),
   );
   const cursor = params.get('cursor') ?? undefined;
-  const res = await api('/v1/meters', { query: { ...filters, cursor } });
+  const { month: monthParam, ...listFilters } = filters;
+  const res = await api('/v1/meters', { query: { ...listFilters, cursor } });
   /** @type {any[]} */
   const meters = res.meters;
   const ids = meters.map((m) => m.id);
-  const month = localMonth(meters[0]?.timezone ?? 'Europe/Istanbul');
+  const month = /^\d{4}-(0[1-9]|1[0-2])$/.test(monthParam) ? monthParam : localMonth(meters[0]?.timezone ?? 'Europe/Istanbul');
   // The page's figures, each from its documented route; a role without the permission sees "—".
   const [completeness, readiness, alarms] = await Promise.all([
     ids.length && ctx.may('readings:read') ? api('/v1/completeness', { query: { period: month, meters: ids.join(',') } }).catch(() => null) : null,
@@ -59,7 +61,7 @@ export async function render(ctx) {
   ]);
   /** @type {Map<string, number>} */
   const complete = new Map((completeness?.meters ?? []).map((/** @type {any} */ c) => [c.meter, c.completeness]));
-  const notBillable = new Map((readiness?.notBillable ?? []).map((/** @type {any} */ n) => [n.meter, n.reasons.map((/** @type {any} */ r) => r.code).join(', ')]));
+  const notBillable = new Map((readiness?.notBillable ?? []).map((/** @type {any} */ n) => [n.meter, n.reasons.map((/** @type {any} */ r) => tOr(`reason.${r.code}`, r.code)).join(', ')]));
   /** @type {Map<string, number>} */
   const openAlarms = new Map();
   for (const a of alarms?.alarms ?? []) openAlarms.set(a.meter, (openAlarms.get(a.meter) ?? 0) + 1);

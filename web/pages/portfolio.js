@@ -122,8 +122,8 @@ async function loadForecast(ctx, section, target, portfolio, day, fromMs, toMs) 
     tz: portfolio.timezone,
     data: [xs, col('p10'), col('p90'), col('p50'), col('actual')],
     series: [
-      { label: 'P10', stroke: 'rgba(37, 99, 235, 0.5)', width: 1 },
-      { label: 'P90', stroke: 'rgba(37, 99, 235, 0.5)', width: 1 },
+      { label: 'P10', stroke: 'rgba(37, 99, 235, 0.5)', width: 1, points: { show: false } },
+      { label: 'P90', stroke: 'rgba(37, 99, 235, 0.5)', width: 1, points: { show: false } },
       { label: `P50 (${unit})`, stroke: '#2563eb', width: 2 },
       { label: `${t('portfolio.actual')} (${unit})`, stroke: '#111827', width: 2, points: { show: true, size: 5 } },
     ],
@@ -138,8 +138,9 @@ async function loadForecast(ctx, section, target, portfolio, day, fromMs, toMs) 
  * @param {string} day
  */
 async function loadAccuracy(section, target, tz, day) {
-  const from = new Date(startOfLocalDay(addDays(day, -28), tz)).toISOString();
-  const to = new Date(startOfLocalDay(day, tz)).toISOString();
+  // The four weeks up to the end of the chosen day (that day included).
+  const from = new Date(startOfLocalDay(addDays(day, -27), tz)).toISOString();
+  const to = new Date(startOfLocalDay(addDays(day, 1), tz)).toISOString();
   const res = await api('/v1/forecasts/accuracy', { query: { target, from, to, horizon: 'day-ahead' } });
   const m = res.metrics ?? {};
   const n = res.naive ?? {};
