@@ -86,11 +86,15 @@ export const channelRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
       schema: {
         tags: ['channels'],
         summary: 'Every channel: the built-in ones, then the user-defined ones',
-        description: 'Each with its code, unit, kind, aggregation rule, commodities and OBIS key. Ingest accepts a channel by name or by any written form of its OBIS code.',
+        description:
+          'Each with its code, unit, kind, aggregation rule, commodities and OBIS key, read from the table (this instance then also knows channels another instance defined). Ingest accepts a channel by name or by any written form of its OBIS code.',
         response: { 200: z.object({ channels: z.array(ChannelSchema) }), ...authErrors },
       },
     },
-    async () => ({ channels: allChannels().map(out) }),
+    async () => {
+      await loadChannelRegistry(database); // the table is the truth: also picks up what another instance defined
+      return { channels: allChannels().map(out) };
+    },
   );
 
   app.put(
