@@ -168,6 +168,19 @@ let userList: readonly ChannelDef[] = [];
 export function resolveChannel(nameOrObis: string): ChannelDef | undefined {
   const named = builtin.byName.get(nameOrObis) ?? user.byName.get(nameOrObis);
   if (named) return named;
+  const seen = obisSeen.get(nameOrObis);
+  if (seen !== undefined) return seen ?? undefined;
+  const found = resolveObis(nameOrObis);
+  if (obisSeen.size >= OBIS_SEEN_MAX) obisSeen.clear();
+  if (nameOrObis.length <= 32) obisSeen.set(nameOrObis, found ?? null);
+  return found;
+}
+
+/** Written OBIS forms already resolved (a feed repeats the same few per row): text → channel, null = none. Cleared when the user channels change. */
+const obisSeen = new Map<string, ChannelDef | null>();
+const OBIS_SEEN_MAX = 4_096;
+
+function resolveObis(nameOrObis: string): ChannelDef | undefined {
   const p = parseObis(nameOrObis);
   if (!p.ok || !isCurrentValue(p.code)) return undefined;
   const key = obisKey(p.code);
@@ -205,6 +218,7 @@ export function setUserChannels(defs: readonly ChannelDef[]): void {
   const ok = defs.filter((d) => !builtin.byName.has(d.name) && !builtin.byCode.has(d.code) && !(d.obis && builtin.byObis.has(d.obis)));
   userList = [...ok].sort((a, b) => a.code - b.code).map((d) => Object.freeze({ ...d, builtin: false }));
   user = indexOf(userList);
+  obisSeen.clear();
   KNOWN_CHANNELS_HINT = hint();
 }
 
