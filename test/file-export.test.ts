@@ -60,6 +60,18 @@ describe.each(FLAVOURS)('exports (%s)', (flavour) => {
     expect(ws.getRow(2).values).toEqual([undefined, 'active_import', 'kWh', '2026-10-25T00:00:00+02:00', 25 + (24 * 25) / 8, 1, 25]);
   });
 
+  it('CSV for Turkish and Polish Excel: locale=tr gives ";", decimal comma and a UTF-8 BOM', async () => {
+    const r = await t.app.inject({ method: 'GET', url: `/v1/meters/PL-1/readings?channel=active_import&${range}&format=csv&locale=tr`, headers: t.auth('admin') });
+    expect(r.statusCode, r.body).toBe(200);
+    const lines = r.body.split('\n');
+    expect(lines[0]).toBe('\uFEFFmeter;channel;unit;multiplier;start;value;quality;source');
+    expect(lines[2]).toBe('PL-1;active_import;kWh;1;2026-10-25T01:00:00+02:00;1,25;measured;http');
+    const agg = await t.app.inject({ method: 'GET', url: `/v1/aggregate?group=g&channel=active_import&interval=day&${range}&format=csv&locale=pl`, headers: t.auth('admin') });
+    expect(agg.body.split('\n')[1]).toBe('active_import;kWh;2026-10-25T00:00:00+02:00;100;1;25');
+    const en = await t.app.inject({ method: 'GET', url: `/v1/meters/PL-1/readings?channel=active_import&${range}&format=csv`, headers: t.auth('admin') });
+    expect(en.body.split('\n')[2]).toBe('PL-1,active_import,kWh,1,2026-10-25T01:00:00+02:00,1.25,measured,http');
+  });
+
   it('format= is never silently ignored: a format a route does not offer, or format on a JSON-only route, is a 400', async () => {
     const pdf = await t.app.inject({ method: 'GET', url: `/v1/meters/PL-1/readings?channel=active_import&${range}&format=pdf`, headers: t.auth('admin') });
     expect(pdf.statusCode).toBe(400);

@@ -126,7 +126,16 @@ export function layoutMapper(header: ImportRecord, opts: ImportOptions, delimite
     return r;
   };
   const seen = new Set<string>();
-  const cols = resolveColumns(headers, opts, ['meter', 'channel', 'time', 'date', 'value', 'quality', 'dst', 'source', 'intervalMinutes'], line);
+  // only the roles a layout has: in a wide file a meter headed "kWh" is a meter, not the value column
+  const roles: readonly Role[] =
+    opts.layout === 'wide-meter'
+      ? ['time', 'date', 'quality', 'dst']
+      : opts.layout === 'wide-hour'
+        ? ['meter', 'date', 'time', 'quality', 'channel']
+        : ['meter', 'channel', 'time', 'date', 'value', 'quality', 'dst', 'source', 'intervalMinutes'];
+  const cols = resolveColumns(headers, opts, roles, line);
+  const stray = Object.keys(opts.columns).filter((k) => (opts.columns as Record<string, unknown>)[k] !== undefined && !roles.includes(k as Role));
+  if (stray.length) throw new LayoutError(`columns.${stray.join(', columns.')} ${stray.length > 1 ? 'do' : 'does'} not apply to layout ${opts.layout} (its columns: ${roles.join(', ')})`, line);
   const ignored = new Set((opts.ignore ?? []).map((r) => columnPosition(r, headers, new Map(headers.map((h, i) => [norm(h), i])))).filter((p): p is number => p !== undefined));
   const cell = (rec: ImportRecord, role: Role) => {
     const p = cols.get(role);
@@ -210,10 +219,7 @@ export function layoutMapper(header: ImportRecord, opts: ImportOptions, delimite
     case 'wide-meter': {
       needTime();
       const taken = new Set([...cols.values(), ...ignored]);
-      taken.delete(cols.get('meter')!); // a column headed "meter" is a meter here too
-      const meterCols = headers
-        .map((h, i) => ({ i, meter: opts.meters?.[h] ?? opts.meters?.[h.trim()] ?? h.trim() }))
-        .filter((c) => !taken.has(c.i) || (cols.get('meter') === c.i && !cols.has('time')));
+      const meterCols = headers.map((h, i) => ({ i, meter: opts.meters?.[h] ?? opts.meters?.[h.trim()] ?? h.trim() })).filter((c) => !taken.has(c.i));
       if (meterCols.length === 0) throw new LayoutError('no meter columns: every column after the time column is one meter', line);
       const empty = meterCols.find((c) => c.meter === '');
       if (empty) throw new LayoutError(`column ${empty.i + 1} has no header: name the meter in the header, or leave the column out (ignore)`, line);

@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { csvLine } from '../../models/csv-format.js';
 import { ChannelNameSchema } from '../../models/channel.js';
 import { MdmError } from '../../models/errors.js';
 import { FIGURE_DECIMALS, roundFigure } from '../../models/precision.js';
@@ -10,6 +9,7 @@ import type { RouteContext } from '../app.js';
 import { MAX_RANGE_DAYS, channelParam, rangeParams } from '../query-params.js';
 import { authErrors, ErrorSchema, InstantQuery } from '../schemas.js';
 import { sendXlsx, XLSX_TYPE } from '../xlsx-reply.js';
+import { CsvLocaleQuery, csvStyle } from '../csv-locale.js';
 
 /** Longest meters= list; larger sets: register them in a group or portfolio. */
 const MAX_LISTED_METERS = 5_000;
@@ -72,6 +72,7 @@ export const aggregateRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
           interval: z.enum(['hour', 'day', 'month']),
           tz: z.string().min(1).optional().describe("IANA time zone of the buckets; default: the selected meters' common zone"),
           format: z.enum(['json', 'csv', 'xlsx']).default('json').describe('csv: text/csv, the rows only (same rounding); xlsx: the same columns as a workbook'),
+          locale: CsvLocaleQuery,
         }),
         response: { 200: AggregateSchema, 400: ErrorSchema, 404: ErrorSchema, ...authErrors },
       },
@@ -143,7 +144,8 @@ export const aggregateRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
         return sendXlsx(reply, `aggregate-${channel.name}-${q.interval}.xlsx`, `${channel.name} ${q.interval}`, CSV_COLUMNS, cells);
       }
       if (q.format === 'csv') {
-        const text = csvLine(CSV_COLUMNS) + rows.map((r) => csvLine([channel.name, channel.unit, r.start, r.value, r.meters, r.intervals])).join('');
+        const style = csvStyle(q.locale);
+        const text = style.bom + style.line(CSV_COLUMNS) + rows.map((r) => style.line([channel.name, channel.unit, r.start, r.value, r.meters, r.intervals])).join('');
         return reply
           .type('text/csv; charset=utf-8')
           .header('content-disposition', `attachment; filename="aggregate-${channel.name}-${q.interval}.csv"`)

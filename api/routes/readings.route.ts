@@ -1,7 +1,6 @@
 import type { FastifySchemaCompiler } from 'fastify';
 import { validatorCompiler, type FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { csvLine } from '../../models/csv-format.js';
 import { CHANNEL_NAMES, ChannelNameSchema, type ChannelDef } from '../../models/channel.js';
 import { readingLimitsOf } from '../../models/config.js';
 import { MdmError } from '../../models/errors.js';
@@ -20,6 +19,7 @@ import { findQueryMeter, listBucketedReadings, listRawReadings, listValueVersion
 import type { RouteContext } from '../app.js';
 import { ndjsonLines, type NdjsonLine } from '../ndjson.js';
 import { sendXlsx, XLSX_TYPE } from '../xlsx-reply.js';
+import { CsvLocaleQuery, csvStyle } from '../csv-locale.js';
 import { MAX_RANGE_DAYS, asOfParam, channelParam, rangeParams } from '../query-params.js';
 import { authErrors, ErrorSchema, InstantQuery } from '../schemas.js';
 
@@ -182,6 +182,7 @@ export const readingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
             'Read the data as it was at this instant (ISO-8601 with offset): the versions received by then and not yet superseded. A billing dataVersion reproduces the figures it was computed from',
           ),
           format: z.enum(['json', 'csv', 'xlsx']).default('json').describe('csv: text/csv, the rows only (same rounding); xlsx: the same columns as a workbook'),
+          locale: CsvLocaleQuery,
         }),
         response: { 200: SeriesSchema, 400: ErrorSchema, 404: ErrorSchema, ...authErrors },
       },
@@ -221,13 +222,14 @@ export const readingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
         const line = (r: SeriesRow) => {
           const fields: (string | number)[] = [head.meter, head.channel, head.unit, head.multiplier, r.start, r.value, r.quality, r.source];
           if (interval !== 'raw') fields.push(r.count ?? '', r.expected ?? '', r.completeness ?? '');
-          return csvLine(fields);
+          return style.line(fields);
         };
+        const style = csvStyle(req.query.locale);
         const name = `readings-${meter.externalId}-${channel.name}-${interval}.csv`.replace(/[^\w.-]/g, '_');
         return reply
           .type('text/csv; charset=utf-8')
           .header('content-disposition', `attachment; filename="${name}"`)
-          .send((csvLine(cols) + rows.map(line).join('')) as never);
+          .send((style.bom + style.line(cols) + rows.map(line).join('')) as never);
       }
       return { ...head, rows };
     },
