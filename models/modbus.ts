@@ -45,7 +45,7 @@ export const RegisterEntrySchema = z
     scale: amount().positive().default(1).describe('Multiplies the decoded value into the channel unit (e.g. 0.01 for a register counting 10 Wh steps into kWh)'),
     meter: idText().min(1).describe('External id of the target meter (must be registered)'),
     channel: codeText().describe(
-      `Target channel: a register channel (${CHANNEL_NAMES.filter((c) => resolveChannel(c)!.kind === 'register').join(', ')}) or an instantaneous one (temperature, pressure); OBIS aliases accepted`,
+      `Target channel: a register channel (${CHANNEL_NAMES.filter((c) => resolveChannel(c)!.kind === 'register').join(', ')}) or an instantaneous one (temperature, pressure, voltage_l1, …); OBIS codes in any written form accepted`,
     ),
     rolloverAt: amount()
       .positive()
