@@ -167,7 +167,7 @@ describe('web console in Chromium', () => {
     expect(page.url()).not.toContain(t.keys.admin);
     expect(await page.evaluate(() => JSON.stringify(localStorage))).not.toContain('mdm_');
     expect(await page.evaluate(() => Object.values(sessionStorage))).toContain(t.keys.admin);
-    await expect.poll(() => page.locator('#nav a').allTextContents()).toEqual(['Meters', 'Alarms', 'Billing', 'Portfolio', 'Admin']);
+    await expect.poll(() => page.locator('#nav a').allTextContents()).toEqual(['Meters', 'Alarms', 'Billing', 'Portfolio', 'Imports', 'Admin']);
   });
 
   it('Meters: lists the registry, filters through the URL, shows API text as text', async () => {
@@ -280,6 +280,27 @@ describe('web console in Chromium', () => {
     await accessible();
   });
 
+  it('Imports: a file checked by a dry run (nothing stored, the bad line and its reason), then imported', async () => {
+    await open('#/imports');
+    const csv = ['meter,channel,start,value', ...M2_GAP.map((ms) => `M2,active_import,${iso(ms)},1`), `NOPE,active_import,${iso(M2_GAP[0])},1`].join('\n');
+    await page.getByLabel('File (CSV or xlsx)').setInputFiles({ name: 'gap.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+    await page.getByRole('button', { name: 'Check (dry run)' }).click();
+    const summary = page.locator('.report p.summary');
+    await summary.waitFor();
+    expect(await summary.getAttribute('data-accepted')).toBe('3');
+    expect(await summary.getAttribute('data-rejected')).toBe('1');
+    expect(await page.locator('table.file-rejects tbody tr').textContent()).toMatch(/^5.*NOPE/);
+    const m2 = () => call('GET', `/v1/meters/M2/readings?channel=active_import&from=${iso(T0)}&to=${iso(T0 + DAYS * DAY)}`);
+    expect((await m2()).json().rows).toHaveLength(DAYS * 24 - 3); // a dry run stores nothing
+    await shot('imports');
+    await accessible();
+    await page.getByRole('button', { name: 'Import it' }).click();
+    await page.getByRole('heading', { name: 'Import of gap.csv' }).waitFor();
+    expect((await m2()).json().rows).toHaveLength(DAYS * 24);
+    expect(page.url()).toContain('#/imports?layout=long');
+    await expect.poll(() => page.locator('section', { hasText: 'Rejected rows' }).textContent()).toContain('unknown meter "NOPE"');
+  });
+
   it('Admin: health, a key created (secret shown once) and revoked through the page', async () => {
     await open('#/admin');
     await page.locator('[data-status]').waitFor();
@@ -302,7 +323,7 @@ describe('web console in Chromium', () => {
     await page.getByLabel('Language').selectOption('tr');
     await page.getByRole('heading', { name: 'Sayaçlar' }).waitFor();
     expect(await page.evaluate(() => document.documentElement.lang)).toBe('tr');
-    expect(await page.locator('#nav a').allTextContents()).toEqual(['Sayaçlar', 'Alarmlar', 'Faturalama', 'Portföy', 'Yönetim']);
+    expect(await page.locator('#nav a').allTextContents()).toEqual(['Sayaçlar', 'Alarmlar', 'Faturalama', 'Portföy', 'İçe aktarma', 'Yönetim']);
     await open('#/alarms?state=acknowledged');
     await page.locator('table.alarms').waitFor();
     expect(await page.locator('table.alarms tbody tr').first().textContent()).toContain('Onaylandı');
@@ -316,14 +337,14 @@ describe('web console in Chromium', () => {
 
   it('roles: a viewer sees no Admin page and no alarm actions; an operator may acknowledge but not open Billing', async () => {
     await signIn('viewer');
-    await expect.poll(() => page.locator('#nav a').allTextContents()).toEqual(['Meters', 'Alarms', 'Portfolio']);
+    await expect.poll(() => page.locator('#nav a').allTextContents()).toEqual(['Meters', 'Alarms', 'Portfolio', 'Imports']);
     await open('#/alarms');
     await page.locator('table.alarms').waitFor();
     expect(await page.getByRole('button', { name: 'Close' }).count()).toBe(0);
     await open('#/admin');
     expect(await page.locator('main [role=alert]').textContent()).toContain('viewer');
     await signIn('operator');
-    await expect.poll(() => page.locator('#nav a').allTextContents()).toEqual(['Meters', 'Alarms']);
+    await expect.poll(() => page.locator('#nav a').allTextContents()).toEqual(['Meters', 'Alarms', 'Imports']);
     await open('#/alarms');
     await page.locator('table.alarms').waitFor();
     expect(await page.getByRole('button', { name: 'Close' }).count()).toBeGreaterThan(0);

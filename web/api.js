@@ -43,7 +43,7 @@ export function whenUnauthorized(fn) {
 /**
  * A JSON request to the API. Query values that are empty strings or undefined are left out.
  * @param {string} path e.g. `/v1/meters`
- * @param {{ method?: string, query?: Record<string, string | number | undefined | null>, body?: unknown, key?: string }} [opts]
+ * @param {{ method?: string, query?: Record<string, string | number | undefined | null>, body?: unknown, file?: File, key?: string }} [opts]
  * @returns {Promise<any>}
  */
 export async function api(path, opts = {}) {
@@ -54,13 +54,22 @@ export async function api(path, opts = {}) {
   const headers = { accept: 'application/json' };
   const key = opts.key ?? currentKey();
   if (key) headers.authorization = `Bearer ${key}`;
-  if (opts.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(url, { method: opts.method ?? 'GET', headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
+  /** @type {BodyInit | undefined} */
+  let body;
+  if (opts.file) {
+    // A file as it is (an import): streamed by the browser, typed by its name when the browser does not know it.
+    headers['content-type'] = opts.file.type || (/\.xlsx$/i.test(opts.file.name) ? 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet' : 'text/csv');
+    body = opts.file;
+  } else if (opts.body !== undefined) {
+    headers['content-type'] = 'application/json';
+    body = JSON.stringify(opts.body);
+  }
+  const res = await fetch(url, { method: opts.method ?? 'GET', headers, body });
   if (res.status === 204) return null;
-  const body = await res.json().catch(() => null);
+  const answer = await res.json().catch(() => null);
   if (!res.ok) {
     if (res.status === 401 && !opts.key) onUnauthorized();
-    throw new ApiError(res.status, body?.error ?? `HTTP ${res.status}`, body?.message ?? res.statusText);
+    throw new ApiError(res.status, answer?.error ?? `HTTP ${res.status}`, answer?.message ?? res.statusText);
   }
-  return body;
+  return answer;
 }

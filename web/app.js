@@ -10,13 +10,14 @@ import { LANGUAGES, language, setLanguage, t } from './i18n/index.js';
 import * as adminPage from './pages/admin.js';
 import * as alarmsPage from './pages/alarms.js';
 import * as billingPage from './pages/billing.js';
+import * as importsPage from './pages/imports.js';
 import * as meterPage from './pages/meter.js';
 import * as metersPage from './pages/meters.js';
 import * as portfolioPage from './pages/portfolio.js';
 
 /** @typedef {import('./types.js').Me} Me */
 /** @typedef {import('./types.js').PageContext} PageContext */
-/** @typedef {{ path: string, label?: import('./i18n/index.js').StringKey, permission: string, render: (ctx: PageContext) => Promise<void> }} Page */
+/** @typedef {{ path: string, label?: import('./i18n/index.js').StringKey, permission: string, render: (ctx: PageContext) => Promise<void> }} Page `permission`: one, or several separated by `|` (any of them opens the page) */
 
 /** @type {Page[]} */
 const PAGES = [
@@ -25,6 +26,7 @@ const PAGES = [
   { path: 'alarms', label: 'nav.alarms', permission: 'alarms:read', render: alarmsPage.render },
   { path: 'billing', label: 'nav.billing', permission: 'billing:read', render: billingPage.render },
   { path: 'portfolio', label: 'nav.portfolio', permission: 'portfolios:read', render: portfolioPage.render },
+  { path: 'imports', label: 'nav.imports', permission: 'readings:write|rejects:read', render: importsPage.render },
   { path: 'admin', label: 'nav.admin', permission: 'keys:admin', render: adminPage.render },
 ];
 
@@ -72,6 +74,11 @@ function may(permission) {
   return me?.permissions.includes(permission) ?? false;
 }
 
+/** @param {Page} page */
+function mayOpen(page) {
+  return page.permission.split('|').some(may);
+}
+
 function renderChrome() {
   document.documentElement.lang = language();
   document.title = t('app.title');
@@ -92,7 +99,7 @@ function renderChrome() {
       ? h(
           'ul',
           {},
-          PAGES.filter((p) => p.label && may(p.permission)).map((p) =>
+          PAGES.filter((p) => p.label && mayOpen(p)).map((p) =>
             h('li', {}, h('a', { href: `#/${p.path}`, 'aria-current': p.path === current || (p.path === 'meters' && current === 'meter') ? 'page' : undefined }, t(/** @type {any} */ (p.label)))),
           ),
         )
@@ -102,7 +109,7 @@ function renderChrome() {
 
 /** The first page the role may open. */
 function home() {
-  return PAGES.find((p) => p.label && may(p.permission));
+  return PAGES.find((p) => p.label && mayOpen(p));
 }
 
 async function route() {
@@ -117,7 +124,7 @@ async function route() {
     if (first) return go(first.path);
     return replace(container, h('h1', {}, t('app.title')), h('p', {}, t('app.noPages', { role: me.role })));
   }
-  if (!may(page.permission)) {
+  if (!mayOpen(page)) {
     return replace(container, h('h1', {}, t('app.title')), h('p', { role: 'alert' }, t('app.forbidden', { role: me.role })));
   }
   try {
