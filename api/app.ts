@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -71,7 +72,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logger: deps.logger ?? false,
     bodyLimit: MAX_BODY_BYTES,
     trustProxy: trustProxy(deps.config.API_TRUST_PROXY),
+    genReqId: requestId, // every log line of a request carries it as reqId
   });
+  app.addHook('onRequest', async (request, reply) => void reply.header('x-request-id', request.id));
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandler(app);
@@ -132,6 +135,19 @@ export interface RouteContext {
   readonly config: AppConfig;
   /** Passed to every ingest, event and validation call (AppDeps.listeners). */
   readonly listeners: IngestListeners;
+}
+
+/** What an incoming X-Request-Id may be: up to 128 characters of letters, digits and `-_.:/+=@` (no spaces, quotes or control characters to forge log lines with). */
+const REQUEST_ID = /^[A-Za-z0-9\-_.:/+=@]{1,128}$/;
+
+/**
+ * The request's id: the caller's `X-Request-Id` when it is a plausible one
+ * (a proxy's or a client's trace id), else a new UUID. Answered in the
+ * `X-Request-Id` response header and logged on every line of the request.
+ */
+export function requestId(req: { headers: Record<string, string | string[] | undefined> }): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
 /** fastify's trustProxy from API_TRUST_PROXY: "true", a hop count, or proxy addresses/CIDRs. */

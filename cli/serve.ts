@@ -1,6 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { API_VERSION, buildApp } from '../api/app.js';
+import { createMetrics, registerMetrics } from '../api/metrics.js';
+import type { HealthProbe } from '../models/health-probe.js';
 import { ALARM_LISTENERS } from '../alarms/alarm-listeners.js';
 import { withIngestActivity } from '../ingest/ingest-listeners.js';
 import { createIngestActivity } from '../models/ingest-activity.js';
@@ -51,19 +53,17 @@ export async function serve(configured: Config, io: Io, factories: readonly Comp
   try {
     // Ingest first: every transport counts its rows into `activity`; background rounds wait during bulk loads.
     const activity = createIngestActivity({ busyRowsPerS: config.BACKGROUND_YIELD_ROWS_PER_S, maxDeferMs: config.BACKGROUND_MAX_DEFER_S * 1000 });
-    const listeners = withIngestActivity(ALARM_LISTENERS, activity);
+    const probes: HealthProbe[] = [];
+    const metrics = createMetrics({ database, probes: () => probes });
+    const listeners = { ...withIngestActivity(ALARM_LISTENERS, activity), ingested: metrics.ingested };
     const components: Component[] = [];
     for (const make of factories) {
       const c = await make({ config, database, listeners, activity });
       if (c) components.push(c);
     }
-    app = await buildApp({
-      database,
-      config,
-      listeners,
-      health: components.flatMap((c) => (c.probe ? [c.probe] : [])),
-      logger: { level: config.LOG_LEVEL },
-    });
+    probes.push(...components.flatMap((c) => (c.probe ? [c.probe] : [])));
+    app = await buildApp({ database, config, listeners, health: probes, logger: { level: config.LOG_LEVEL } });
+    registerMetrics(app, metrics); // GET /metrics, HTTP latency by route (docs/operations.md)
     for (const c of components) await c.routes?.(app);
     for (const c of components) {
       await c.start(app.log.child({ component: c.name })).catch((err: Error) => {

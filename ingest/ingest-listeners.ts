@@ -34,6 +34,16 @@ export interface IngestListeners {
    * between. Meters it failed for come back in `failed`.
    */
   readonly veeIssuesStoring?: (database: Database) => Promise<((meterIds: readonly number[]) => Promise<{ readonly failed?: readonly MeterFailure[] }>) | undefined>;
+  /** An ingest call finished (ingestReadings, ingestMessages): its rows by outcome, for /metrics (api/metrics.ts). Must not throw. */
+  readonly ingested?: (transport: string, counts: IngestOutcome) => void;
+}
+
+/** What one ingest call did with its rows. */
+export interface IngestOutcome {
+  readonly accepted: number;
+  readonly unchanged: number;
+  readonly superseded: number;
+  readonly rejected: readonly { readonly reason: string }[];
 }
 
 /** `listeners` that also count the rows stored into `activity` (models/ingest-activity.ts: background work yields to bulk loads). */

@@ -65,13 +65,15 @@ export async function ingestReadings(database: Database, raw: readonly unknown[]
     for (const r of counts.rejected) rejected.push({ index: r.rowIndex ?? -1, reason: r.reason });
     rejected.sort((a, b) => a.index - b.index);
   }
-  return {
+  const result = {
     batchId: counts.batchId,
     accepted: counts.accepted,
     unchanged: counts.unchanged + n.duplicates,
     superseded: counts.superseded,
     rejected,
   };
+  ctx.listeners?.ingested?.(ctx.transport, result);
+  return result;
 }
 
 /** One message of a multi-message batch (MQTT): validated with its own principal, scope and meter. */
@@ -185,6 +187,7 @@ export async function ingestMessages(
     }
   }
   await ctx.listeners?.readingsStored?.(database, groups.length === 1 ? groups[0] : groups.flat(), meters.values());
+  ctx.listeners?.ingested?.(ctx.transport, { ...out, rejected: [...deadLetters, ...results.flatMap((m) => m.rejected)] });
   return out;
 }
 

@@ -97,6 +97,7 @@ export const PERMISSIONS = {
   'channels:read': ['admin', 'gateway', 'billing', 'trader', 'operator', 'viewer', 'steward'],
   'channels:admin': ['admin'],
   // Every role: who am I (GET /v1/keys/me; the web console reads the role and its permissions there).
+  'metrics:read': ['admin', 'operator', 'viewer'],
   'keys:self': ['admin', 'gateway', 'billing', 'trader', 'operator', 'viewer', 'steward'],
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;

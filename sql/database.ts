@@ -40,6 +40,8 @@ export interface Database {
    * session holds the single connection, so sessions and `db` queries never interleave.
    */
   session<T>(fn: (s: Session) => Promise<T>, opts?: { transaction?: boolean }): Promise<T>;
+  /** Connections of the server pool (`pg` only; PGlite has one connection): for /metrics. */
+  poolStats?(): { readonly total: number; readonly idle: number; readonly waiting: number };
   close(): Promise<void>;
 }
 
@@ -134,6 +136,7 @@ export async function createPgDatabase(url: string, opts: { max?: number } = {})
     db,
     engine: 'pg',
     flavour: 'postgres',
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     async session(fn, o = {}) {
       const client = await pool.connect();
       const raw: RawSql = {

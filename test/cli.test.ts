@@ -201,6 +201,15 @@ describe('mdm serve and keys on the embedded database', () => {
       expect((await s.get('/v1/keys', gatewayKey)).status).toBe(403);
       expect((await s.get('/v1/keys', 'mdm_' + 'x'.repeat(32))).status).toBe(401);
 
+      // GET /metrics of the real service (issue 19): the components' probes and the shared backlog, Prometheus text format
+      const metrics = await s.get('/metrics', adminKey);
+      expect(metrics.status).toBe(200);
+      expect(metrics.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+      const text = await metrics.text();
+      for (const c of ['vee', 'billing', 'alarms', 'hooks', 'forecast']) expect(text).toMatch(new RegExp(`^mdm_component_up\\{component="${c}"\\} 1$`, 'm'));
+      expect(text).toMatch(/^mdm_backlog\{queue="vee_queue"\} 0$/m);
+      expect(text).toMatch(/^mdm_http_request_duration_seconds_count\{route="\/v1\/keys",method="GET",status="2xx"\} 1$/m);
+
       const end = await s.stop('SIGINT');
       expect(end.code).toBe(0);
       expect(existsSync(join(env.MDM_DATA_DIR, 'mdm.lock'))).toBe(false);

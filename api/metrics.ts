@@ -1,0 +1,206 @@
+import type { FastifyInstance } from 'fastify';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { HealthProbe } from '../models/health-probe.js';
+import type { Database } from '../sql/database.js';
+import { backlogCounts, type BacklogCounts } from '../sql/metrics.repository.js';
+
+/**
+ * Prometheus metrics of one `mdm serve` instance (issue 19), scraped at
+ * `/metrics` (docs/operations.md lists them). Counters count what this
+ * process did since it started; gauges read the shared queues from the
+ * database at scrape time (every instance reports the same backlog) and the
+ * components' health probes.
+ */
+export interface Metrics {
+  readonly registry: Registry;
+  /** One ingest call finished (every transport): rows by outcome, rejects by reason. */
+  ingested(transport: string, counts: IngestCounts): void;
+}
+
+export interface IngestCounts {
+  readonly accepted: number;
+  readonly unchanged: number;
+  readonly superseded: number;
+  readonly rejected: readonly { readonly reason: string }[];
+}
+
+/** Distinct reject reasons kept as label values; later ones count as `other` (labels must stay few). */
+const MAX_REASONS = 40;
+
+/**
+ * A reject reason as a label: its words before the first quoted value,
+ * number or colon (`unknown channel "x": known …` → `unknown channel`),
+ * lower case, at most 48 characters.
+ */
+export function reasonLabel(reason: string): string {
+  const head = reason
+    .split(/["'`:(\d[]/, 1)[0]
+    .trim()
+    .toLowerCase()
+    .replace(/\s+/g, ' ');
+  return head.slice(0, 48) || 'other';
+}
+
+/** Numeric fields of a probe's answer, flattened one level (`devices.failing` → `devices_failing`). */
+function numericFields(o: Record<string, unknown>, prefix = ''): [string, number][] {
+  const out: [string, number][] = [];
+  for (const [k, v] of Object.entries(o)) {
+    const name = `${prefix}${k.replace(/[^A-Za-z0-9_]/g, '_')}`;
+    if (typeof v === 'number' && Number.isFinite(v)) out.push([name, v]);
+    else if (!prefix && v !== null && typeof v === 'object' && !Array.isArray(v)) out.push(...numericFields(v as Record<string, unknown>, `${name}_`));
+  }
+  return out;
+}
+
+export function createMetrics(o: { database: Database; probes: () => readonly HealthProbe[] }): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'mdm_' }); // CPU, memory, GC, event-loop lag (mdm_nodejs_eventloop_lag_*)
+
+  const rows = new Counter({
+    name: 'mdm_ingest_rows_total',
+    help: 'Rows ingested by this instance, by transport and outcome (accepted, unchanged, superseded, rejected)',
+    labelNames: ['transport', 'outcome'],
+    registers: [registry],
+  });
+  const rejects = new Counter({
+    name: 'mdm_ingest_rejected_rows_total',
+    help: 'Rejected rows by transport and reason (the reason text up to its first value)',
+    labelNames: ['transport', 'reason'],
+    registers: [registry],
+  });
+  const reasons = new Set<string>();
+
+  // The backlog gauges are collected side by side in one scrape: one statement for both.
+  let counted: { at: number; counts: Promise<BacklogCounts> } | undefined;
+  const backlog = () => {
+    if (counted === undefined || Date.now() - counted.at > 1_000) counted = { at: Date.now(), counts: backlogCounts(o.database) };
+    return counted.counts;
+  };
+  new Gauge({
+    name: 'mdm_backlog',
+    help: 'Work waiting in the shared database: vee_queue (meter-channel-days to validate), billing_dirty (days to roll up), hook deliveries by status, alarms by state, forecast runs by status',
+    labelNames: ['queue'],
+    registers: [registry],
+    async collect() {
+      const b = await backlog();
+      this.set({ queue: 'vee_queue' }, b.veeQueue);
+      this.set({ queue: 'billing_dirty' }, b.billingDirty);
+      this.set({ queue: 'hook_deliveries_pending' }, b.hookDeliveries.pending);
+      this.set({ queue: 'hook_deliveries_delivering' }, b.hookDeliveries.delivering);
+      this.set({ queue: 'hook_deliveries_failed' }, b.hookDeliveries.failed);
+      this.set({ queue: 'alarms_open' }, b.alarms.open);
+      this.set({ queue: 'alarms_acknowledged' }, b.alarms.acknowledged);
+      this.set({ queue: 'forecast_runs_queued' }, b.forecastRuns.queued);
+      this.set({ queue: 'forecast_runs_running' }, b.forecastRuns.running);
+    },
+  });
+  new Gauge({
+    name: 'mdm_backlog_oldest_seconds',
+    help: 'Age of the oldest waiting item: VEE lag, rollup lag, hook delivery lag',
+    labelNames: ['queue'],
+    registers: [registry],
+    async collect() {
+      const b = await backlog();
+      this.set({ queue: 'vee_queue' }, b.veeQueueAgeS);
+      this.set({ queue: 'billing_dirty' }, b.billingDirtyAgeS);
+      this.set({ queue: 'hook_deliveries_pending' }, b.hookPendingAgeS);
+    },
+  });
+
+  // Both probe gauges are collected side by side in one scrape: the probes are asked once for both.
+  let probed: { at: number; results: Promise<[string, Record<string, unknown> & { ok: boolean }][]> } | undefined;
+  const probeAll = () => {
+    if (probed === undefined || Date.now() - probed.at > 1_000) {
+      const results = Promise.all(
+        o.probes().map(async (p): Promise<[string, Record<string, unknown> & { ok: boolean }]> => {
+          try {
+            return [p.name, await p.check()];
+          } catch {
+            return [p.name, { ok: false }];
+          }
+        }),
+      );
+      probed = { at: Date.now(), results };
+    }
+    return probed.results;
+  };
+  new Gauge({
+    name: 'mdm_component_up',
+    help: "1 when a component's health probe is ok (as in GET /health), 0 otherwise",
+    labelNames: ['component'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [name, r] of await probeAll()) this.set({ component: name }, r.ok ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'mdm_component_state',
+    help: "Numeric fields of a component's health probe (MQTT pending and acknowledged messages, Modbus devices by state, VEE processed, forecast threads…)",
+    labelNames: ['component', 'field'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [name, r] of await probeAll()) for (const [field, v] of numericFields(r)) this.set({ component: name, field }, v);
+    },
+  });
+
+  new Gauge({
+    name: 'mdm_db_pool_connections',
+    help: 'Database pool connections by state (total, idle, waiting clients); the server flavour only',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const s = o.database.poolStats?.();
+      if (!s) return;
+      this.set({ state: 'total' }, s.total);
+      this.set({ state: 'idle' }, s.idle);
+      this.set({ state: 'waiting' }, s.waiting);
+    },
+  });
+
+  return {
+    registry,
+    ingested(transport, c) {
+      if (c.accepted) rows.inc({ transport, outcome: 'accepted' }, c.accepted);
+      if (c.unchanged) rows.inc({ transport, outcome: 'unchanged' }, c.unchanged);
+      if (c.superseded) rows.inc({ transport, outcome: 'superseded' }, c.superseded);
+      if (c.rejected.length === 0) return;
+      rows.inc({ transport, outcome: 'rejected' }, c.rejected.length);
+      for (const r of c.rejected) {
+        let reason = reasonLabel(r.reason);
+        if (!reasons.has(reason)) {
+          if (reasons.size >= MAX_REASONS) reason = 'other';
+          else reasons.add(reason);
+        }
+        rejects.inc({ transport, reason });
+      }
+    },
+  };
+}
+
+/**
+ * HTTP latency by route (the route's pattern, not the URL: `/v1/meters/:id`),
+ * method and status class, and `GET /metrics` (permission `metrics:read`).
+ */
+export function registerMetrics(app: FastifyInstance, metrics: Metrics): void {
+  const http = new Histogram({
+    name: 'mdm_http_request_duration_seconds',
+    help: 'HTTP request latency by route pattern, method and status class',
+    labelNames: ['route', 'method', 'status'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [metrics.registry],
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched'; // a 404 is not a route: one label for all of them
+    http.observe({ route, method: request.method, status: `${Math.floor(reply.statusCode / 100)}xx` }, reply.elapsedTime / 1000);
+  });
+  app.get(
+    '/metrics',
+    {
+      config: { permission: 'metrics:read', rateLimit: false },
+      schema: { tags: ['health'], summary: 'Prometheus metrics of this instance (text format 0.0.4)', hide: false },
+    },
+    async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
+}
