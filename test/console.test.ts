@@ -30,6 +30,7 @@ const DAY = 24 * H;
 // Eight Istanbul days (UTC+3 all year): 2026-11-01 … 2026-11-08.
 const T0 = Date.parse('2026-11-01T00:00:00+03:00');
 const DAYS = 8;
+const YEAR_FROM = Date.parse('2025-11-01T00:00:00+03:00');
 const iso = (ms: number) => new Date(ms).toISOString();
 /** A daily shape: 1 kWh at night, 3 by day; M1 has a spike on day 3 at 12:00. */
 const load = (ms: number) => (new Date(ms + 3 * H).getUTCHours() >= 8 && new Date(ms + 3 * H).getUTCHours() < 20 ? 3 : 1);
@@ -95,8 +96,9 @@ describe('web console in Chromium', () => {
       { id: 'M2', portfolio: 'P', group: 'north', timezone: 'Europe/Istanbul' },
       { id: 'G1', commodity: 'gas', group: 'south', timezone: 'Europe/Istanbul' },
       { id: '<img src=x onerror=alert(1)>', group: 'south' },
+      { id: 'Y1', group: 'year', timezone: 'Europe/Istanbul' },
     ]);
-    expect(put.json()).toMatchObject({ created: 4, rejected: [] });
+    expect(put.json()).toMatchObject({ created: 5, rejected: [] });
     const readings = [];
     for (let ms = T0; ms < T0 + DAYS * DAY; ms += H) {
       readings.push({ meter: 'M1', channel: 'active_import', start: iso(ms), value: ms === T0 + 2 * DAY + 12 * H ? 90 : load(ms) });
@@ -104,9 +106,15 @@ describe('web console in Chromium', () => {
       readings.push({ meter: 'G1', channel: 'volume', start: iso(ms), value: 0.5 }, { meter: 'G1', channel: 'temperature', start: iso(ms), value: 4 + ((ms / H) % 5) });
     }
     expect((await call('POST', '/v1/readings', 'gateway', { readings })).json()).toMatchObject({ rejected: [] });
+    // A year of hourly values (8 760) for the chart's size.
+    const year = Array.from({ length: 8760 }, (_, i) => ({ meter: 'Y1', channel: 'active_import', start: iso(YEAR_FROM + i * H), value: load(YEAR_FROM + i * H) }));
+    expect((await call('POST', '/v1/readings', 'gateway', { readings: year })).json()).toMatchObject({ accepted: 8760, rejected: [] });
     // VEE over M1 only: the spike becomes an open issue to accept through the console.
     const run = await call('POST', '/v1/validation/run', 'admin', { meters: ['M1'], from: iso(T0), to: iso(T0 + DAYS * DAY) });
     expect(run.statusCode, run.body).toBe(200);
+    // A hook before the alarm opens: its deliveries (an outbox filled by the alarm's transitions) show on the alarm's page.
+    const hook = await call('POST', '/v1/hooks', 'admin', { url: 'http://127.0.0.1:9/work-orders', description: 'nobody listens: deliveries stay pending' });
+    expect(hook.statusCode, hook.body).toBe(201);
     expect((await call('POST', '/v1/events', 'gateway', { events: [{ meter: 'M1', code: 'power_failure', at: iso(T0 + 5 * DAY) }] })).json()).toMatchObject({ alarms: { opened: 1 } });
     // A day-ahead forecast of P for 2026-11-08, issued on the 7th: queued through the API, computed by the job with the stand-in engine.
     const queued = await call('POST', '/v1/forecasts/runs', 'trader', { target: 'portfolio:P', horizon: 'day-ahead', issueTime: '2026-11-07T09:30:00+03:00' });
@@ -174,7 +182,7 @@ describe('web console in Chromium', () => {
     await open('#/meters');
     await page.locator('table.meters').waitFor();
     const ids = await page.locator('table.meters tbody tr td:first-child').allTextContents();
-    expect(ids).toEqual(['<img src=x onerror=alert(1)>', 'G1', 'M1', 'M2']);
+    expect(ids).toEqual(['<img src=x onerror=alert(1)>', 'G1', 'M1', 'M2', 'Y1']);
     expect(await page.locator('table.meters img').count()).toBe(0); // the id is text, not markup
     await shot('meters');
     await accessible();
@@ -206,6 +214,13 @@ describe('web console in Chromium', () => {
     await open('#/meter/M1?from=2026-11-01&to=2026-11-09&interval=day');
     await page.locator('.chart canvas').first().waitFor();
     expect(await page.locator('p.summary').getAttribute('data-points')).toBe(String(DAYS));
+  });
+
+  it('Meter: a year of hourly values (8 760 points, one request) drawn as one chart', async () => {
+    await open('#/meter/Y1?from=2025-11-01&to=2026-11-01&interval=raw');
+    await page.locator('.chart canvas').first().waitFor();
+    expect(await page.locator('p.summary').getAttribute('data-points')).toBe('8760');
+    expect(await page.locator('p.summary').getAttribute('data-gaps')).toBe('0');
   });
 
   it('Meter: a click on the chart shows the version history of the value under the cursor', async () => {
@@ -254,6 +269,12 @@ describe('web console in Chromium', () => {
     await expect.poll(() => page.locator('table.alarms tbody tr', { hasText: 'power_failure' }).locator('[data-state]').getAttribute('data-state')).toBe('acknowledged');
     const alarms = (await call('GET', '/v1/alarms?meter=M1')).json().alarms;
     expect(alarms[0]).toMatchObject({ state: 'acknowledged', comment: 'crew on the way', acknowledgedBy: 'test-admin' });
+    // The alarm's own page: its fields and what the hook was sent (opened, then acknowledged; pending, nobody listens).
+    await page.getByRole('link', { name: String(alarms[0].id), exact: true }).click();
+    await page.locator('table.deliveries').waitFor();
+    expect(await page.locator('section.detail dl').textContent()).toContain('crew on the way');
+    expect(await page.locator('table.deliveries tbody tr td:nth-child(2)').allTextContents()).toEqual(['acknowledged', 'opened']);
+    expect(await page.locator('table.deliveries [data-delivery]').allTextContents()).toEqual(['pending', 'pending']);
   });
 
   it('Billing: the meters that are not billable and why, each linked to its Meter page', async () => {

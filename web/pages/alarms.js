@@ -1,7 +1,9 @@
 /**
  * Alarms: open, acknowledged and closed alarms with filters, newest first;
  * acknowledge and close with a comment (roles with `alarms:write`).
- * Route: `#/alarms?state=&severity=&code=&meter=&group=&before=`.
+ * One alarm's details and, for admins, its hook deliveries (`GET /v1/hooks/:id/deliveries?alarm=`)
+ * with redelivery.
+ * Route: `#/alarms?state=&severity=&code=&meter=&group=&before=&alarm=<id>`.
  */
 import { api } from '../api.js';
 import { field, h, select, table } from '../dom.js';
@@ -29,6 +31,12 @@ export async function render(ctx) {
     ),
   );
   const before = params.get('before') ?? undefined;
+  const chosen = params.get('alarm');
+  if (chosen && /^\d+$/.test(chosen)) {
+    const detail = h('section', { 'aria-labelledby': 'alarm-h', class: 'detail' });
+    main.append(detail);
+    await alarmDetail(ctx, detail, Number(chosen)).catch((err) => detail.append(errorBox(err)));
+  }
   const res = await api('/v1/alarms', { query: { ...filters, before, limit: 100 } });
   const mayWrite = ctx.may('alarms:write');
   const messages = h('div', { 'aria-live': 'polite' });
@@ -61,7 +69,7 @@ export async function render(ctx) {
             t('common.actions'),
           ],
           res.alarms.map((/** @type {any} */ a) => [
-            String(a.id),
+            link('alarms', { ...filters, before, alarm: String(a.id) }, String(a.id)),
             link(`meter/${encodeURIComponent(a.meter)}`, {}, a.meter),
             a.code,
             h('span', { class: `sev sev-${a.severity}` }, a.severity),
@@ -77,5 +85,76 @@ export async function render(ctx) {
           { class: 'alarms' },
         ),
     pager(res.nextCursor, !before, (c) => ctx.go('alarms', { ...filters, before: c })),
+  );
+}
+
+/**
+ * One alarm: its fields, data and work order; with `alarms:admin`, what each hook was sent about it.
+ * @param {import('../types.js').PageContext} ctx
+ * @param {HTMLElement} section
+ * @param {number} id
+ */
+async function alarmDetail(ctx, section, id) {
+  const a = await api(`/v1/alarms/${id}`);
+  section.append(
+    h('h2', { id: 'alarm-h' }, t('alarms.detail', { id, code: a.code, meter: a.meter })),
+    h(
+      'dl',
+      { class: 'attributes' },
+      [
+        [t('alarm.state'), t(/** @type {any} */ (`alarmState.${a.state}`))],
+        [t('alarm.severity'), a.severity],
+        [t('alarm.openedAt'), dateTime(a.openedAt)],
+        [t('alarm.lastSeenAt'), dateTime(a.lastSeenAt)],
+        [t('alarms.closedAt'), dateTime(a.closedAt)],
+        [t('alarms.source'), `${a.source}${a.rule ? ` (${a.rule})` : ''}`],
+        [t('alarms.acknowledgedBy'), a.acknowledgedBy ? `${a.acknowledgedBy}, ${dateTime(a.acknowledgedAt)}` : '—'],
+        [t('alarms.closedBy'), a.closedBy ?? '—'],
+        [t('alarm.comment'), a.comment ?? '—'],
+        [t('alarms.workOrder'), a.workOrder ? `${a.workOrder.id} (${a.workOrder.status})` : '—'],
+        [t('alarms.data'), a.data ? JSON.stringify(a.data) : '—'],
+      ].flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]),
+    ),
+  );
+  if (!ctx.may('alarms:admin')) return;
+  const hooks = (await api('/v1/hooks')).hooks;
+  const lists = await Promise.all(
+    hooks.map((/** @type {any} */ k) => api(`/v1/hooks/${k.id}/deliveries`, { query: { alarm: id, limit: 100 } }).then((r) => r.deliveries.map((/** @type {any} */ d) => ({ ...d, url: k.url })))),
+  );
+  const deliveries = lists.flat();
+  if (deliveries.length === 0) return void section.append(h('p', {}, t('alarms.noDeliveries')));
+  const message = h('div', { 'aria-live': 'polite' });
+  section.append(
+    table(
+      t('alarms.deliveriesCaption', { n: deliveries.length }),
+      [t('alarms.hook'), t('alarms.transition'), t('alarms.deliveryStatus'), t('alarms.attempts'), t('alarms.lastError'), t('alarms.deliveredAt'), t('common.actions')],
+      deliveries.map((d) => [
+        d.url,
+        d.transition,
+        h('span', { 'data-delivery': d.status }, d.status),
+        num(d.attempts, 0),
+        d.lastError ?? (d.lastStatus ? `HTTP ${d.lastStatus}` : ''),
+        dateTime(d.deliveredAt ?? d.nextAttemptAt),
+        d.status === 'failed' || d.status === 'delivered'
+          ? h(
+              'button',
+              {
+                type: 'button',
+                onclick: async () => {
+                  try {
+                    await api(`/v1/hooks/${d.hookId}/deliveries/${encodeURIComponent(d.id)}/redeliver`, { method: 'POST' });
+                    ctx.go('alarms', Object.fromEntries(ctx.params));
+                  } catch (err) {
+                    message.replaceChildren(errorBox(err));
+                  }
+                },
+              },
+              t('alarms.redeliver'),
+            )
+          : '',
+      ]),
+      { class: 'deliveries' },
+    ),
+    message,
   );
 }
