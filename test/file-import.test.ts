@@ -169,3 +169,18 @@ describe.each(FLAVOURS)('readings files in every layout (%s)', (flavour) => {
     await expect(importReadingRecords(database, csvRecords(Readable.from([Buffer.from('foo,M1\n1,2\n')]), o), o, ctx)).rejects.toThrow(/no timestamp column/);
   });
 });
+
+describe('header names', () => {
+  it('match in any case, Turkish dotted and dotless i alike', async () => {
+    const { layoutMapper } = await import('../adapters/file/reading-layouts.js');
+    const o = opts({ layout: 'single', meter: 'M', timezone: 'Europe/Istanbul', decimal: ',', thousands: '.' });
+    for (const header of [
+      ['TARİH', 'SAAT', 'TÜKETİM'],
+      ['DATE', 'TIME', 'VALUE'],
+      ['tarih', 'saat', 'Tüketim Miktarı (MWh)'],
+    ]) {
+      const m = layoutMapper({ cells: header, line: 1, raw: header.join(';') }, o, ';');
+      expect(m.map({ cells: ['27.03.2016', '01:00', '25.949,63'], line: 2, raw: '' })).toEqual([{ row: { meter: 'M', channel: 'active_import', start: '2016-03-26T23:00:00.000Z', value: 25949.63 } }]);
+    }
+  });
+});

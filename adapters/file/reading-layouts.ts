@@ -66,7 +66,14 @@ const SYNONYMS: Record<string, readonly string[]> = {
 };
 
 type Role = keyof typeof SYNONYMS;
-const norm = (s: string) => s.trim().toLocaleLowerCase('tr').replace(/\s+/g, ' ');
+/** Header text for matching: lower case, dotted and dotless i alike (TARİH, Tarih, DATETIME all match), spaces collapsed. */
+const norm = (s: string) =>
+  s
+    .trim()
+    .toLowerCase()
+    .replace(/\u0307/g, '')
+    .replace(/ı/g, 'i')
+    .replace(/\s+/g, ' ');
 
 /** Resolves the roles the layout uses to 0-based column positions. */
 function resolveColumns(headers: readonly string[], opts: ImportOptions, roles: readonly Role[], line: number): Map<Role, number> {
@@ -85,7 +92,7 @@ function resolveColumns(headers: readonly string[], opts: ImportOptions, roles: 
       out.set(role, pos);
       continue;
     }
-    for (const name of SYNONYMS[role]) {
+    for (const name of SYNONYMS[role].map(norm)) {
       const pos = byName.get(name) ?? [...byName].find(([k]) => k.startsWith(`${name} [`) || k.startsWith(`${name} (`))?.[1];
       if (pos !== undefined && ![...out.values()].includes(pos)) {
         out.set(role, pos);
