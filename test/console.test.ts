@@ -250,6 +250,24 @@ describe('web console in Chromium', () => {
     await expect.poll(() => page.locator('table.issues tbody tr', { hasText: 'spike' }).textContent()).toContain('Accepted');
   });
 
+  it('Meter: a value edited with a reason through the page is a new version in the API', async () => {
+    await open('#/meter/M1?from=2026-11-04&to=2026-11-05&interval=raw');
+    const over = page.locator('.chart .u-over');
+    await over.waitFor();
+    const box = (await over.boundingBox())!;
+    await page.mouse.move(box.x + box.width / 4, box.y + box.height / 2);
+    await page.mouse.click(box.x + box.width / 4, box.y + box.height / 2);
+    await page.getByLabel('New value (as recorded, before the multiplier)').fill('2.5');
+    await page.getByLabel('Reason code').fill('CT_FAULT');
+    await page.getByRole('form', { name: 'Edit this value' }).getByLabel('Comment').fill('clamp replaced');
+    await page.getByRole('button', { name: 'Save the edit' }).click();
+    const day = `channel=active_import&from=${iso(T0 + 3 * DAY)}&to=${iso(T0 + 4 * DAY)}`;
+    await expect.poll(async () => (await call('GET', `/v1/meters/M1/edits?${day}`)).json().notes.map((n: any) => [n.reasonCode, n.comment, n.value])).toEqual([['CT_FAULT', 'clamp replaced', 2.5]]);
+    const edited = (await call('GET', `/v1/meters/M1/readings?${day}`)).json().rows.filter((r: any) => r.quality === 'edited');
+    expect(edited).toHaveLength(1);
+    await page.locator('.legend', { hasText: 'Edited: 1' }).waitFor();
+  });
+
   it('Meter: a gas meter shows temperature on a second axis', async () => {
     await open('#/meter/G1?from=2026-11-01&to=2026-11-03&interval=hour');
     await page.locator('.chart canvas').first().waitFor();

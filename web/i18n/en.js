@@ -290,4 +290,9 @@ export default {
   'alarms.lastError': 'Last error',
   'alarms.deliveredAt': 'Delivered / next attempt',
   'alarms.redeliver': 'Redeliver',
+  'edit.title': 'Edit this value',
+  'edit.value': 'New value (as recorded, before the multiplier)',
+  'edit.reason': 'Reason code',
+  'edit.save': 'Save the edit',
+  'edit.saved': 'Value edited.',
 };

@@ -287,4 +287,9 @@ export default {
   'alarms.lastError': 'Son hata',
   'alarms.deliveredAt': 'İletildi / sonraki deneme',
   'alarms.redeliver': 'Yeniden gönder',
+  'edit.title': 'Bu değeri düzelt',
+  'edit.value': 'Yeni değer (kaydedildiği gibi, çarpandan önce)',
+  'edit.reason': 'Neden kodu',
+  'edit.save': 'Düzeltmeyi kaydet',
+  'edit.saved': 'Değer düzeltildi.',
 };

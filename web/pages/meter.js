@@ -192,7 +192,7 @@ async function loadProfile(ctx, section, historyBox, meter, channel, interval, r
       interval === 'raw'
         ? (i) => {
             const r = rowByX.get(/** @type {number} */ (data[0][i]));
-            if (r) void showHistory(historyBox, meter, channel, r.start);
+            if (r) void showHistory(ctx, historyBox, meter, channel, r.start);
           }
         : undefined,
   });
@@ -217,12 +217,14 @@ export function findGaps(rows, step, bounds) {
 }
 
 /**
+ * The versions of one value and, for roles with `edits:write` on an interval channel, a form to edit it with a reason.
+ * @param {import('../types.js').PageContext} ctx
  * @param {HTMLElement} box
  * @param {any} meter
  * @param {string} channel
  * @param {string} start
  */
-async function showHistory(box, meter, channel, start) {
+async function showHistory(ctx, box, meter, channel, start) {
   try {
     const res = await api(`/v1/meters/${encodeURIComponent(meter.id)}/readings/history`, { query: { channel, start } });
     replace(
@@ -241,10 +243,51 @@ async function showHistory(box, meter, channel, start) {
         ]),
         { class: 'history-table' },
       ),
+      ctx.may('edits:write') && INTERVAL_CHANNELS.has(channel) ? editForm(ctx, meter, channel, start) : null,
     );
   } catch (err) {
     replace(box, errorBox(err));
   }
+}
+
+/**
+ * Edit one value (`POST /v1/meters/:id/edits`, quality `edited`, source `manual`): a value, a reason code and a comment, as the API requires.
+ * @param {import('../types.js').PageContext} ctx
+ * @param {any} meter
+ * @param {string} channel
+ * @param {string} start
+ */
+function editForm(ctx, meter, channel, start) {
+  const value = h('input', { type: 'number', name: 'value', step: 'any', required: true });
+  const reason = h('input', { type: 'text', name: 'reasonCode', required: true, maxlength: 64, placeholder: 'CT_FAULT' });
+  const comment = h('input', { type: 'text', name: 'comment', required: true, maxlength: 1000 });
+  const message = h('div', { 'aria-live': 'polite' });
+  const to = new Date(Date.parse(start) + meter.intervalMinutes * 60_000).toISOString();
+  return h(
+    'form',
+    {
+      class: 'filters',
+      'aria-label': t('edit.title'),
+      onsubmit: async (/** @type {SubmitEvent} */ e) => {
+        e.preventDefault();
+        try {
+          await api(`/v1/meters/${encodeURIComponent(meter.id)}/edits`, {
+            method: 'POST',
+            body: { channel, from: start, to, values: [{ start, value: Number(value.value) }], reasonCode: reason.value.trim(), comment: comment.value.trim() },
+          });
+          ctx.announce(t('edit.saved'));
+          ctx.go(location.hash.slice(2).split('?')[0], Object.fromEntries(ctx.params));
+        } catch (err) {
+          message.replaceChildren(errorBox(err));
+        }
+      },
+    },
+    field(t('edit.value'), value),
+    field(t('edit.reason'), reason),
+    field(t('common.comment'), comment),
+    h('button', { type: 'submit' }, t('edit.save')),
+    message,
+  );
 }
 
 /**
