@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { HealthProbe } from '../models/health-probe.js';
-import type { Config } from '../models/config.js';
+import type { ComponentName, Config } from '../models/config.js';
 import type { Database } from '../sql/database.js';
 import type { IngestListeners } from '../ingest/ingest-listeners.js';
 import type { IngestActivity } from '../models/ingest-activity.js';
@@ -51,19 +51,31 @@ export interface ComponentContext {
 /** Returns undefined when the configuration turns the component off. */
 export type ComponentFactory = (ctx: ComponentContext) => Component | undefined | Promise<Component | undefined>;
 
+/** A factory of COMPONENTS with the name MDM_COMPONENTS selects it by (an unnamed one, e.g. a test's, always runs). */
+export type NamedComponentFactory = ComponentFactory & { readonly component: ComponentName };
+
+const named = (component: ComponentName, make: ComponentFactory): NamedComponentFactory => Object.assign((ctx: ComponentContext) => make(ctx), { component });
+
+/** Whether `mdm serve` makes this factory's component with MDM_COMPONENTS = `wanted` (absent: all). */
+export function isWanted(factory: ComponentFactory, wanted: ReadonlySet<ComponentName> | undefined): boolean {
+  const name = (factory as Partial<NamedComponentFactory>).component;
+  return name === undefined || wanted === undefined || wanted.has(name);
+}
+
 /**
- * The components `mdm serve` runs, in start order. ADD ONE LINE PER COMPONENT
- * HERE (and its import above), e.g.
- *   mqttComponent,    // adapters/mqtt: embedded aedes broker on MQTT_PORT, or the broker at MQTT_URL
- *   modbusComponent,  // adapters/modbus: register poller
+ * The components `mdm serve` runs, in start order (MDM_COMPONENTS picks
+ * some by name). ADD ONE LINE PER COMPONENT HERE (its import above and its
+ * name in models/config.ts COMPONENT_NAMES), e.g.
+ *   named('mqtt', mqttComponent),     // adapters/mqtt: embedded aedes broker on MQTT_PORT, or the broker at MQTT_URL
+ *   named('modbus', modbusComponent), // adapters/modbus: register poller
  */
 export const COMPONENTS: readonly ComponentFactory[] = [
-  mqttComponent, // adapters/mqtt: embedded aedes broker on MQTT_PORT, or the broker at MQTT_URL
-  modbusComponent, // adapters/modbus: register poller for the devices in modbus_devices (PUT /v1/modbus/devices, MODBUS_DEVICES_FILE)
-  billingComponent, // billing: daily rollup maintenance (BILLING_ROLLUP_INTERVAL_S), readiness of the current and previous month (BILLING_READINESS_INTERVAL_MIN)
-  veeComponent, // ingest/vee: validates the meter days ingest queued (vee_queue)
-  alarmsComponent, // alarms: silence check every ALARMS_SILENCE_INTERVAL_S (no_data alarms open and close)
-  hooksComponent, // alarms: sends alarm transitions to work-order hooks from the hook_deliveries outbox (HOOK_* settings)
-  epiasComponent, // adapters/market: PTF/SMF of yesterday, today, tomorrow from the EPİAŞ transparency platform into market_prices (EPIAS_*; off by default)
-  forecastComponent, // forecast: runs queued forecast runs (POST /v1/forecasts/runs), queues FORECAST_SCHEDULE's, retrains ML champions (FORECAST_POLL_S; 0 = off)
+  named('mqtt', mqttComponent), // adapters/mqtt: embedded aedes broker on MQTT_PORT, or the broker at MQTT_URL
+  named('modbus', modbusComponent), // adapters/modbus: register poller for the devices in modbus_devices (PUT /v1/modbus/devices, MODBUS_DEVICES_FILE)
+  named('billing', billingComponent), // billing: daily rollup maintenance (BILLING_ROLLUP_INTERVAL_S), readiness of the current and previous month (BILLING_READINESS_INTERVAL_MIN)
+  named('vee', veeComponent), // ingest/vee: validates the meter days ingest queued (vee_queue)
+  named('alarms', alarmsComponent), // alarms: silence check every ALARMS_SILENCE_INTERVAL_S (no_data alarms open and close)
+  named('hooks', hooksComponent), // alarms: sends alarm transitions to work-order hooks from the hook_deliveries outbox (HOOK_* settings)
+  named('epias', epiasComponent), // adapters/market: PTF/SMF of yesterday, today, tomorrow from the EPİAŞ transparency platform into market_prices (EPIAS_*; off by default)
+  named('forecast', forecastComponent), // forecast: runs queued forecast runs (POST /v1/forecasts/runs), queues FORECAST_SCHEDULE's, retrains ML champions (FORECAST_POLL_S; 0 = off)
 ];

@@ -8,7 +8,7 @@ import { withIngestActivity } from '../ingest/ingest-listeners.js';
 import { createIngestActivity } from '../models/ingest-activity.js';
 import type { Config } from '../models/config.js';
 import { ensureAdminKey } from './admin-key.js';
-import { COMPONENTS, type Component, type ComponentFactory } from './components.js';
+import { COMPONENTS, isWanted, type Component, type ComponentFactory } from './components.js';
 import { CliError, type Io } from './io.js';
 import { openDatabase, type OpenedDatabase } from './open-database.js';
 import { assertPortsFree, movedNote, portAdvice, settleMqttPort } from './port-check.js';
@@ -58,6 +58,7 @@ export async function serve(configured: Config, io: Io, factories: readonly Comp
     const listeners = { ...withIngestActivity(ALARM_LISTENERS, activity), ingested: metrics.ingested };
     const components: Component[] = [];
     for (const make of factories) {
+      if (!isWanted(make, config.MDM_COMPONENTS)) continue; // another instance runs it (MDM_COMPONENTS, docs/operations.md)
       const c = await make({ config, database, listeners, activity });
       if (c) components.push(c);
     }

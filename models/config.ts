@@ -13,9 +13,43 @@ const port = z.coerce.number().int().min(0).max(65535);
 /** Defaults of API_RATE_LIMIT_PER_MIN and API_AUTH_FAILURES_PER_MIN (also what buildApp uses when it is given neither). */
 export const API_RATE_LIMIT_DEFAULTS = { perMinute: 60_000, authFailuresPerMinute: 20 } as const;
 
+/** The background components of `mdm serve` (cli/components.ts), by the name MDM_COMPONENTS selects them with. */
+export const COMPONENT_NAMES = ['mqtt', 'modbus', 'billing', 'vee', 'alarms', 'hooks', 'epias', 'forecast'] as const;
+export type ComponentName = (typeof COMPONENT_NAMES)[number];
+
+/** Deployment shapes (docs/operations.md): an instance's components by its role. */
+export const COMPONENT_SHAPES: Readonly<Record<string, readonly ComponentName[]>> = {
+  all: COMPONENT_NAMES,
+  api: [],
+  ingest: ['mqtt', 'modbus'],
+  workers: ['billing', 'vee', 'alarms', 'hooks', 'epias', 'forecast'],
+};
+
+/** MDM_COMPONENTS: shapes and component names, comma-separated, into the set of components to run. */
+const componentsSetting = z
+  .string()
+  .default('all')
+  .transform((text, ctx): ReadonlySet<ComponentName> => {
+    const out = new Set<ComponentName>();
+    for (const word of text.split(',').map((w) => w.trim().toLowerCase())) {
+      if (word === '' || word === 'none') continue;
+      const shape = COMPONENT_SHAPES[word];
+      if (shape) for (const n of shape) out.add(n);
+      else if ((COMPONENT_NAMES as readonly string[]).includes(word)) out.add(word as ComponentName);
+      else {
+        ctx.addIssue({ code: 'custom', message: `unknown component or shape "${word.slice(0, 40)}": shapes ${Object.keys(COMPONENT_SHAPES).join(', ')}; components ${COMPONENT_NAMES.join(', ')}` });
+        return z.NEVER;
+      }
+    }
+    return out;
+  });
+
 export const ConfigSchema = z
   .object({
     PORT: port.default(8080).describe('HTTP port of the API'),
+    MDM_COMPONENTS: componentsSetting.describe(
+      'What this instance runs besides the HTTP API (which always runs): a shape (all, api = none, ingest = mqtt+modbus, workers = billing+vee+alarms+hooks+epias+forecast) or component names, comma-separated',
+    ),
     HOST: z.string().min(1).default('0.0.0.0').describe('Interface the API listens on'),
     DATABASE_URL: z
       .string()

@@ -233,6 +233,21 @@ describe('mdm serve and keys on the embedded database', () => {
     },
     SLOW,
   );
+
+  it(
+    'MDM_COMPONENTS chooses what an instance runs besides the API (issue 19: instance roles); a wrong one is named',
+    async () => {
+      const bad = await mdm(['serve'], { ...env, MDM_COMPONENTS: 'api,vee,reports' });
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(/MDM_COMPONENTS: unknown component or shape "reports": shapes all, api, ingest, workers; components mqtt, modbus/);
+      const s = await serve({ ...env, MDM_COMPONENTS: 'vee, hooks' });
+      expect(s.out()).toMatch(/Components: vee, hooks\n/);
+      const health = await (await s.get('/health')).json();
+      expect(Object.keys(health.components).sort()).toEqual(['hooks', 'vee']);
+      expect((await s.stop()).code).toBe(0);
+    },
+    SLOW,
+  );
 });
 
 /** A port something else listens on (as Mosquitto holds 1883): call close() when done. */
