@@ -75,6 +75,10 @@ export function parseDate(text: string, order: DateOrder = 'dmy'): { y: number; 
  * day with it). Undefined when it is not one.
  */
 export function parseWallTime(dateText: string, timeText: string | undefined, order: DateOrder = 'dmy'): WallTime | undefined {
+  if (timeText === undefined) {
+    const fast = fastIsoWall(dateText);
+    if (fast) return fast;
+  }
   let dt = dateText.trim();
   let tt = timeText?.trim();
   if (tt === undefined) {
@@ -92,6 +96,28 @@ export function parseWallTime(dateText: string, timeText: string | undefined, or
   return { ...date, h, mi, s };
 }
 
+const d2 = (t: string, i: number) => {
+  const a = t.charCodeAt(i) - 48;
+  const b = t.charCodeAt(i + 1) - 48;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
+};
+
+/** `YYYY-MM-DD HH:MM[:SS]` (or with T), the shape most files have, without regexes: the per-row path. */
+function fastIsoWall(t: string): WallTime | undefined {
+  const n = t.length;
+  if ((n !== 16 && n !== 19) || t[4] !== '-' || t[7] !== '-' || (t[10] !== ' ' && t[10] !== 'T') || t[13] !== ':' || (n === 19 && t[16] !== ':')) return undefined;
+  const c = d2(t, 0);
+  const y = d2(t, 2);
+  const mo = d2(t, 5);
+  const d = d2(t, 8);
+  const h = d2(t, 11);
+  const mi = d2(t, 14);
+  const s = n === 19 ? d2(t, 17) : 0;
+  if (c < 0 || y < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59) return undefined;
+  if (d > 28 && new Date(Date.UTC(c * 100 + y, mo - 1, d)).getUTCDate() !== d) return undefined;
+  return { y: c * 100 + y, mo, d, h, mi, s };
+}
+
 /** Epoch ms of a wall time read as if it were UTC (the arithmetic base for local times). */
 export const wallMs = (w: WallTime): number => Date.UTC(w.y, w.mo - 1, w.d, w.h, w.mi, w.s);
 
@@ -102,6 +128,9 @@ export const wallMs = (w: WallTime): number => Date.UTC(w.y, w.mo - 1, w.d, w.h,
  * @example localInstants(Date.UTC(2026, 9, 25, 2, 30), 'Europe/Warsaw') // [00:30Z, 01:30Z]
  */
 export function localInstants(wall: number, tz: string): number[] {
+  // the common case costs a map lookup: no offset change within a day of the wall time's UTC day
+  const steady = steadyOffset(tz, wall);
+  if (steady !== undefined) return [wall - steady * 60_000];
   const before = tzOffsetMinutes(tz, wall - 26 * HOUR_MS);
   const after = tzOffsetMinutes(tz, wall + 26 * HOUR_MS);
   const out: number[] = [];
@@ -116,6 +145,30 @@ export function localInstants(wall: number, tz: string): number[] {
     if (tzOffsetMinutes(tz, ms) === off) out.push(ms);
   }
   return out.sort((a, b) => a - b);
+}
+
+const DAY = 24 * HOUR_MS;
+/** zone → UTC day → its offset when the offset is the same from a day before to a day after it, else NaN. */
+const steadyCache = new Map<string, Map<number, number>>();
+let steadySize = 0;
+
+function steadyOffset(tz: string, wall: number): number | undefined {
+  const day = Math.floor(wall / DAY);
+  let byDay = steadyCache.get(tz);
+  if (byDay === undefined) steadyCache.set(tz, (byDay = new Map()));
+  let off = byDay.get(day);
+  if (off === undefined) {
+    // zones change offset at most twice a year, never twice within three days
+    const a = tzOffsetMinutes(tz, day * DAY - 2 * DAY);
+    const b = tzOffsetMinutes(tz, day * DAY + 3 * DAY);
+    off = a === b ? a : Number.NaN;
+    if (++steadySize > 100_000) {
+      for (const m of steadyCache.values()) m.clear();
+      steadySize = 1;
+    }
+    byDay.set(day, off);
+  }
+  return Number.isNaN(off) ? undefined : off;
 }
 
 /**
