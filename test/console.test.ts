@@ -58,6 +58,7 @@ describe('web console in Chromium', () => {
   let page: Page;
   let base: string;
   const pageErrors: string[] = [];
+  const requested: string[] = [];
   const call = (method: 'GET' | 'POST' | 'PUT', url: string, role: Role = 'admin', payload?: unknown) =>
     t.app.inject({ method, url, headers: t.auth(role), ...(payload === undefined ? {} : { payload: payload as object }) });
   const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
@@ -131,6 +132,7 @@ describe('web console in Chromium', () => {
     // Errors the page logs (CSP refusals among them); an API answer of 4xx is logged as a failed resource, expected here.
     page.on('console', (msg) => msg.type() === 'error' && !msg.text().startsWith('Failed to load resource') && pageErrors.push(msg.text()));
     page.on('dialog', (d) => void d.accept());
+    page.on('request', (r) => requested.push(r.url()));
   });
 
   afterAll(async () => {
@@ -392,7 +394,29 @@ describe('web console in Chromium', () => {
     expect(await page.evaluate(() => Object.values(sessionStorage))).not.toContain(t.keys.operator);
   });
 
-  it('no script error and no CSP violation on any page', () => {
+  it('keyboard: the navigation and the filters are reached and used with Tab and Enter', async () => {
+    await signIn('admin');
+    await open('#/meters');
+    await page.locator('main').focus(); // where a new page puts the focus
+    // Back from the page with Shift+Tab: the header's tools, then its links.
+    let reached = '';
+    for (let i = 0; i < 10 && reached !== 'Alarms'; i++) {
+      await page.keyboard.press('Shift+Tab');
+      reached = (await page.evaluate(() => document.activeElement?.textContent ?? '')).trim();
+    }
+    expect(reached).toBe('Alarms');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Alarms' }).waitFor();
+    await page.getByLabel('Meter', { exact: true }).focus();
+    await page.keyboard.type('M1');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.url()).toContain('#/alarms?meter=M1');
+  });
+
+  it('no script error and no CSP violation on any page; no key in any URL the browser asked for', () => {
     expect(pageErrors).toEqual([]);
+    expect(requested.length).toBeGreaterThan(50);
+    for (const key of Object.values(t.keys)) expect(requested.filter((u) => u.includes(key))).toEqual([]);
+    expect(requested.filter((u) => !u.startsWith(base))).toEqual([]); // nothing fetched from elsewhere
   });
 });

@@ -180,7 +180,8 @@ lang.addEventListener('change', () => {
   setLanguage(lang.value);
   void route();
 });
-window.addEventListener('hashchange', () => void route());
+// A new page: focus moves to it (a screen reader reads the new page, Tab goes on from its start).
+window.addEventListener('hashchange', () => void route().then(() => main.focus({ preventScroll: true })));
 
 async function start() {
   setLanguage(language());
