@@ -124,6 +124,17 @@ describe('web console in Chromium', () => {
     const status = await executeRun({ database: t.database, engine: dMinus2 }, claimed!);
     expect(status, (await call('GET', `/v1/forecasts/runs/${queued.json().id}`)).body).toBe('done');
 
+    // Prices and the portfolio's position for the forecast day: its imbalance by hour and per meter.
+    const day8 = Array.from({ length: 24 }, (_, h) => iso(T0 + 7 * DAY + h * H));
+    const prices = await call('PUT', '/v1/market/prices', 'admin', {
+      area: 'TR',
+      currency: 'TRY',
+      prices: day8.map((start) => ({ start, ptf: 2000, smf: 2200, positiveImbalance: 1900, negativeImbalance: 2300 })),
+    });
+    expect(prices.statusCode, prices.body).toBe(200);
+    const positions = await call('PUT', '/v1/market/positions', 'trader', { portfolio: 'P', positions: day8.map((start) => ({ start, dayAhead: 0.004 })) });
+    expect(positions.statusCode, positions.body).toBe(200);
+
     base = await t.app.listen({ port: 0, host: '127.0.0.1' });
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
     page = await browser.newPage({ viewport: { width: 1280, height: 900 }, locale: 'en-GB' });
@@ -317,6 +328,10 @@ describe('web console in Chromium', () => {
     expect(await summary.getAttribute('data-actual-hours')).toBe('24');
     expect(await page.locator('.u-legend').textContent()).toMatch(/P10.*P90.*P50.*Actual/s);
     await expect.poll(() => page.locator('section', { hasText: 'Forecast runs' }).locator('table').textContent()).toContain('done');
+    // Imbalance: 24 hours of 4 kWh bought against 2 or 6 kWh used (M1 and M2 at 1 or 3 kWh each), both meters costed.
+    expect(await page.locator('table.imbalance-hours tbody tr').count()).toBe(24);
+    expect(await page.locator('table.imbalance-hours tbody tr').first().textContent()).toMatch(/^00:00\s*0[.,]004\s*0[.,]002\s*0[.,]002/);
+    expect(await page.locator('table.imbalance-meters tbody tr td:first-child').allTextContents()).toEqual(expect.arrayContaining(['M1', 'M2']));
     await shot('portfolio');
     await accessible();
   });

@@ -112,3 +112,12 @@ export function axisLabels(seconds, spacing, tz) {
   const f = new Intl.DateTimeFormat(locale(), opts);
   return seconds.map((s) => f.format(new Date(s * 1000)));
 }
+
+/**
+ * The local time of day of an instant in `tz` (hours and minutes).
+ * @param {string | number} instant
+ * @param {string} tz
+ */
+export function timeOfDay(instant, tz) {
+  return new Intl.DateTimeFormat(locale(), { hour: '2-digit', minute: '2-digit', timeZone: tz }).format(new Date(instant));
+}

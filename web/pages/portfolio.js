@@ -3,13 +3,14 @@
  * and the actuals (`GET /v1/forecasts`, `GET /v1/aggregate`), accuracy of the
  * last four weeks against the naive D−7 forecast (`GET /v1/forecasts/accuracy`),
  * the run history (`GET /v1/forecasts/runs`) and, for traders and admins, a
- * button that queues a run.
+ * button that queues a run; imbalance by hour of the day and per meter of its
+ * month (`GET /v1/imbalance`, `GET /v1/imbalance/meters`).
  * Route: `#/portfolio?id=P&for=YYYY-MM-DD` (a local day of the portfolio's zone).
  */
 import { ApiError, api } from '../api.js';
 import { timeChart } from '../chart.js';
 import { field, h, select, table } from '../dom.js';
-import { addDays, dateTime, isDay, localDay, num, percent, startOfLocalDay } from '../format.js';
+import { addDays, dateTime, isDay, localDay, num, percent, startOfLocalDay, timeOfDay } from '../format.js';
 import { t } from '../i18n/index.js';
 import { errorBox, filterForm, link } from '../ui.js';
 
@@ -50,7 +51,9 @@ export async function render(ctx) {
   const forecastBox = h('section', { 'aria-labelledby': 'fc-h' }, h('h2', { id: 'fc-h' }, t('portfolio.forecast', { day })));
   const accuracyBox = h('section', { 'aria-labelledby': 'acc-h' }, h('h2', { id: 'acc-h' }, t('portfolio.accuracy')));
   const runsBox = h('section', { 'aria-labelledby': 'runs-h' }, h('h2', { id: 'runs-h' }, t('portfolio.runs')));
+  const imbalanceBox = h('section', { 'aria-labelledby': 'imb-h' }, h('h2', { id: 'imb-h' }, t('imbalance.title', { day })));
   main.append(forecastBox);
+  if (ctx.may('imbalance:read')) main.append(imbalanceBox);
   if (ctx.may('forecasts:read')) main.append(accuracyBox, runsBox);
   else forecastBox.append(h('p', { class: 'note' }, t('portfolio.noForecastRole', { role: ctx.me.role })));
 
@@ -60,6 +63,7 @@ export async function render(ctx) {
     loadForecast(ctx, forecastBox, target, portfolio, day, fromMs, toMs).catch((err) => forecastBox.append(errorBox(err))),
     ctx.may('forecasts:read') ? loadAccuracy(accuracyBox, target, tz, day).catch((err) => accuracyBox.append(errorBox(err))) : null,
     ctx.may('forecasts:read') ? loadRuns(ctx, runsBox, target, tz).catch((err) => runsBox.append(errorBox(err))) : null,
+    ctx.may('imbalance:read') ? loadImbalance(imbalanceBox, portfolio, day, fromMs, toMs).catch((err) => imbalanceBox.append(errorBox(err))) : null,
   ]);
 }
 
@@ -194,5 +198,58 @@ async function loadRuns(ctx, section, target, tz) {
       [t('portfolio.run'), t('portfolio.horizon'), t('portfolio.status'), t('portfolio.model'), t('portfolio.issued'), t('portfolio.error')],
       res.runs.map((/** @type {any} */ r) => [String(r.id), r.horizon, r.status, r.model ?? '—', dateTime(r.issueTime, tz), r.error ?? '']),
     ),
+  );
+}
+
+/**
+ * Imbalance of the day by hour and of its month per meter (cost, share of the portfolio's cost).
+ * @param {HTMLElement} section
+ * @param {any} portfolio
+ * @param {string} day
+ * @param {number} fromMs
+ * @param {number} toMs
+ */
+async function loadImbalance(section, portfolio, day, fromMs, toMs) {
+  const tz = portfolio.timezone;
+  const [hours, meters] = await Promise.all([
+    api('/v1/imbalance', { query: { portfolio: portfolio.id, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), interval: 'hour' } }),
+    api('/v1/imbalance/meters', { query: { portfolio: portfolio.id, period: day.slice(0, 7) } }),
+  ]);
+  const u = hours.units ?? { energy: 'MWh', cost: portfolio.currency };
+  /** @param {number | null | undefined} v */
+  const mwh = (v) => num(v, 3);
+  /** @param {number | null | undefined} v */
+  const money = (v) => num(v, 2);
+  section.append(
+    hours.rows.length === 0
+      ? h('p', {}, t('imbalance.none'))
+      : table(
+          t('imbalance.hoursCaption', { energy: u.energy, cost: u.cost, missing: num(hours.missingActualHours ?? 0, 0) }),
+          [t('imbalance.hour'), t('imbalance.position'), t('imbalance.consumption'), t('imbalance.imbalance'), t('imbalance.cost'), t('imbalance.standalone')],
+          hours.rows.map((/** @type {any} */ r) => [
+            timeOfDay(r.start, tz),
+            mwh(r.positionMWh),
+            r.consumptionMWh === null ? t('imbalance.missing') : mwh(r.consumptionMWh),
+            mwh(r.imbalanceMWh),
+            money(r.imbalanceCost),
+            money(r.standaloneCost),
+          ]),
+          { class: 'imbalance-hours' },
+        ),
+    meters.meters.length === 0
+      ? ''
+      : table(
+          t('imbalance.metersCaption', { period: day.slice(0, 7), cost: u.cost }),
+          [t('meters.id'), t('imbalance.energy'), t('imbalance.imbalance'), t('imbalance.cost'), t('imbalance.share'), t('imbalance.missingHours')],
+          meters.meters.map((/** @type {any} */ m) => [
+            link(`meter/${encodeURIComponent(m.meter)}`, {}, m.meter),
+            mwh(m.energyMWh),
+            mwh(m.imbalanceMWh),
+            money(m.imbalanceCost),
+            percent(m.shareOfPortfolioCost),
+            num(m.missingActualHours, 0),
+          ]),
+          { class: 'imbalance-meters' },
+        ),
   );
 }
