@@ -7,6 +7,7 @@ import { closeSync, openSync, readSync, statSync, unlinkSync, writeSync } from '
 import { basename, resolve } from 'node:path';
 import { CsvError, CsvHeaderError, csvLine, detectDelimiter, readCsvFile, type CsvRecord, type Delimiter } from '../adapters/file/csv.js';
 import { CliError, type Io } from './io.js';
+import { xlsxAsCsv } from './xlsx-records.js';
 import { Progress } from './progress.js';
 
 export interface LineReject {
@@ -91,7 +92,7 @@ export async function runCsvImport<L, T>(file: string, spec: CsvImportSpec<L, T>
   };
 
   try {
-    for await (const batch of readCsvFile(file, { onBytes: (b) => (bytes = b) })) {
+    for await (const batch of /\.xlsx$/i.test(file) ? xlsxAsCsv(file, (b) => (bytes = b)) : readCsvFile(file, { onBytes: (b) => (bytes = b) })) {
       for (const rec of batch) {
         lastLine = rec.line;
         if (layout === undefined) {

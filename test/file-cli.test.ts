@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import ExcelJS from 'exceljs';
+import { importMeters } from '../cli/import-meters.js';
 import { fileImportOptions, importReadingsFile } from '../cli/import-readings.js';
 import { wantsFileImport } from '../cli/import-readings-flags.js';
 import type { Io } from '../cli/io.js';
@@ -82,6 +84,23 @@ describe.each(FLAVOURS)('mdm import readings, file layouts (%s)', (flavour) => {
     expect(rejects.slice(1, 4).map((l) => l.split(',')[0])).toEqual(['6', '7', '8']);
     expect(rejects[2]).toContain('Kraków-Śródmieście-7;2026-03-30'); // the raw line, decoded from Windows-1250
     expect(io.errText).toMatch(/^line 8: date "2026-02-30" is not a date/m);
+  });
+
+  it('mdm import meters takes an xlsx as it is: rows checked one by one, rejects name the Excel row', async () => {
+    const wb = new ExcelJS.Workbook();
+    const ws = wb.addWorksheet('Liczniki');
+    ws.addRow(['id', 'timezone', 'intervalMinutes', 'supplyStart']);
+    ws.addRow(['PL-X1', 'Europe/Warsaw', 15, new Date(Date.UTC(2026, 0, 1))]);
+    ws.addRow(['PL-X2', 'Europe/Warszawa', 60, null]);
+    ws.addRow(['PL-X3', 'Europe/Warsaw', 60, null]);
+    const file = join(dir, 'meters.xlsx');
+    await wb.xlsx.writeFile(file);
+    const r = await importMeters(database, file, { io: captureIo(), rejectsPath: join(dir, 'meters.rejects.csv') });
+    expect(r).toMatchObject({ rows: 3, created: 2, rejected: 1 });
+    const rejects = readFileSync(join(dir, 'meters.rejects.csv'), 'utf8').split('\n');
+    expect(rejects[1]).toMatch(/^3,"timezone: unknown IANA time zone/);
+    const m = await database.db.selectFrom('meters').select(['external_id', 'interval_minutes']).where('external_id', '=', 'PL-X1').executeTakeFirstOrThrow();
+    expect(m.interval_minutes).toBe(15);
   });
 
   it('a file whose header does not fit stops before anything is stored, naming the file', async () => {

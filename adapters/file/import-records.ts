@@ -54,7 +54,11 @@ export function xlsxCell(v: unknown): string | number {
   if (v === null || v === undefined) return '';
   if (typeof v === 'number' || typeof v === 'string') return v;
   if (typeof v === 'boolean') return v ? 'true' : 'false';
-  if (v instanceof Date) return Number.isNaN(v.getTime()) ? '' : v.toISOString().slice(0, 19).replace('T', ' ');
+  if (v instanceof Date) {
+    if (Number.isNaN(v.getTime())) return '';
+    const iso = v.toISOString();
+    return iso.endsWith('T00:00:00.000Z') ? iso.slice(0, 10) : iso.slice(0, 19).replace('T', ' '); // a date cell: the date alone
+  }
   if (typeof v === 'object') {
     const o = v as { richText?: { text: string }[]; result?: unknown; text?: unknown; error?: string; sharedFormula?: unknown; formula?: unknown };
     if (o.richText) return o.richText.map((r) => r.text).join('');
