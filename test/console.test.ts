@@ -107,6 +107,9 @@ describe('web console in Chromium', () => {
       readings.push({ meter: 'G1', channel: 'volume', start: iso(ms), value: 0.5 }, { meter: 'G1', channel: 'temperature', start: iso(ms), value: 4 + ((ms / H) % 5) });
     }
     expect((await call('POST', '/v1/readings', 'gateway', { readings })).json()).toMatchObject({ rejected: [] });
+    // M2's register (index) read at each local midnight.
+    const reads = Array.from({ length: DAYS }, (_, d) => ({ meter: 'M2', channel: 'active_import_register', start: iso(T0 + (d + 1) * DAY), value: 1000 + 40 * (d + 1) }));
+    expect((await call('POST', '/v1/readings', 'gateway', { readings: reads })).json()).toMatchObject({ accepted: DAYS, rejected: [] });
     // A year of hourly values (8 760) for the chart's size.
     const year = Array.from({ length: 8760 }, (_, i) => ({ meter: 'Y1', channel: 'active_import', start: iso(YEAR_FROM + i * H), value: load(YEAR_FROM + i * H) }));
     expect((await call('POST', '/v1/readings', 'gateway', { readings: year })).json()).toMatchObject({ accepted: 8760, rejected: [] });
@@ -220,6 +223,10 @@ describe('web console in Chromium', () => {
     expect(await summary.getAttribute('data-gaps')).toBe('1');
     expect(await summary.textContent()).toContain('1 gaps, 3 intervals missing');
     expect(await page.locator('.legend').textContent()).toContain('missing (shaded)');
+    // Its register reads: the last of each local day (read at midnight, so the 2nd to the 8th, then the 9th's).
+    await page.locator('table.registers').waitFor();
+    expect(await page.locator('table.registers tbody tr').count()).toBe(DAYS - 1);
+    expect(await page.locator('table.registers tbody tr').last().textContent()).toContain('1,280');
     await open('#/meter/M1?from=2026-11-01&to=2026-11-09&interval=hour');
     await page.locator('.chart canvas').first().waitFor();
     expect(await page.locator('p.summary').getAttribute('data-points')).toBe(String(DAYS * 24));
@@ -322,12 +329,14 @@ describe('web console in Chromium', () => {
 
   it('Portfolio: the P10–P90 band with P50 and the actuals of the forecast day, and the run', async () => {
     await open('#/portfolio?id=P&for=2026-11-08');
-    const summary = page.locator('section p.summary').first();
+    const summary = page.locator('section:has(#fc-h) p.summary');
     await page.locator('.chart canvas').first().waitFor();
     expect(await summary.getAttribute('data-forecast-hours')).toBe('24');
     expect(await summary.getAttribute('data-actual-hours')).toBe('24');
-    expect(await page.locator('.u-legend').textContent()).toMatch(/P10.*P90.*P50.*Actual/s);
+    expect(await page.locator('section:has(#fc-h) .u-legend').textContent()).toMatch(/P10.*P90.*P50.*Actual/s);
     await expect.poll(() => page.locator('section', { hasText: 'Forecast runs' }).locator('table').textContent()).toContain('done');
+    // The month: 8 days of data for its 2 meters.
+    expect(await page.locator('section', { hasText: 'Consumption in 2026-11' }).locator('p.summary').getAttribute('data-days')).toBe(String(DAYS));
     // Imbalance: 24 hours of 4 kWh bought against 2 or 6 kWh used (M1 and M2 at 1 or 3 kWh each), both meters costed.
     expect(await page.locator('table.imbalance-hours tbody tr').count()).toBe(24);
     expect(await page.locator('table.imbalance-hours tbody tr').first().textContent()).toMatch(/^00:00\s*0[.,]004\s*0[.,]002\s*0[.,]002/);

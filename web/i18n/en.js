@@ -309,4 +309,13 @@ export default {
   'imbalance.energy': 'Energy (MWh)',
   'imbalance.share': 'Share of the cost',
   'imbalance.missingHours': 'Hours without actual',
+  'portfolio.month': 'Consumption in {month}',
+  'portfolio.monthInfo': '{total} {unit} over {days} days with data ({meters} meters).',
+  'portfolio.monthChart': 'Daily consumption of the portfolio in {month}',
+  'portfolio.consumption': 'Consumption',
+  'meter.registers': 'Register reads',
+  'meter.noRegisters': 'No {channel} read in this range.',
+  'meter.registersCaption': 'Last {channel} read of each day ({unit}, before the multiplier; the last 31 days of the range)',
+  'meter.day': 'Day',
+  'meter.lastRead': 'Last read',
 };

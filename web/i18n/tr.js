@@ -306,4 +306,13 @@ export default {
   'imbalance.energy': 'Enerji (MWh)',
   'imbalance.share': 'Maliyet payı',
   'imbalance.missingHours': 'Gerçekleşeni olmayan saat',
+  'portfolio.month': '{month} tüketimi',
+  'portfolio.monthInfo': 'Verisi olan {days} günde {total} {unit} ({meters} sayaç).',
+  'portfolio.monthChart': 'Portföyün {month} günlük tüketimi',
+  'portfolio.consumption': 'Tüketim',
+  'meter.registers': 'Endeks okumaları',
+  'meter.noRegisters': 'Bu aralıkta {channel} okuması yok.',
+  'meter.registersCaption': 'Her günün son {channel} okuması ({unit}, çarpandan önce; aralığın son 31 günü)',
+  'meter.day': 'Gün',
+  'meter.lastRead': 'Son okuma',
 };

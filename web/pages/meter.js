@@ -80,6 +80,12 @@ export async function render(ctx) {
   if ((toMs - fromMs) / 86_400_000 > MAX_DAYS[interval] + 1) return void profile.append(errorBox(new Error(t('meter.tooLong', { days: MAX_DAYS[interval] }))));
   const range = { from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString() };
 
+  const registerChannel = meter.commodity === 'electricity' ? 'active_import_register' : meter.commodity === 'weather' ? null : 'volume_register';
+  if (registerChannel && registerChannel !== channel) {
+    const registers = h('section', { 'aria-labelledby': 'reg-h' }, h('h2', { id: 'reg-h' }, t('meter.registers')));
+    profile.after(registers);
+    void loadRegisters(registers, meter, registerChannel, range).catch((err) => registers.append(errorBox(err)));
+  }
   const tasks = [
     loadProfile(ctx, profile, history, meter, channel, interval, range, fromMs, toMs).catch((err) => profile.append(errorBox(err))),
     ctx.may('validation:read') ? loadIssues(ctx, issues, meter, range).catch((err) => issues.append(errorBox(err))) : (issues.remove(), null),
@@ -372,5 +378,25 @@ function attributeTable(meter) {
     'dl',
     { class: 'attributes' },
     rows.flatMap(([k, v]) => [h('dt', {}, tOr(`attr.${k}`, k)), h('dd', {}, v)]),
+  );
+}
+
+/**
+ * Register reads (cumulative indexes): the last read of each local day of the range, when the meter sends any.
+ * @param {HTMLElement} section
+ * @param {any} meter
+ * @param {string} channel
+ * @param {{ from: string, to: string }} range
+ */
+async function loadRegisters(section, meter, channel, range) {
+  const res = await api(`/v1/meters/${encodeURIComponent(meter.id)}/readings`, { query: { channel, interval: 'day', ...range } });
+  if (res.rows.length === 0) return void section.append(h('p', {}, t('meter.noRegisters', { channel })));
+  section.append(
+    table(
+      t('meter.registersCaption', { channel, unit: res.unit }),
+      [t('meter.day'), t('meter.lastRead'), t('history.quality')],
+      res.rows.slice(-31).map((/** @type {any} */ r) => [dateTime(r.start, meter.timezone), num(r.value, 3), t(/** @type {any} */ (`quality.${r.quality}`))]),
+      { class: 'registers' },
+    ),
   );
 }

@@ -52,7 +52,9 @@ export async function render(ctx) {
   const accuracyBox = h('section', { 'aria-labelledby': 'acc-h' }, h('h2', { id: 'acc-h' }, t('portfolio.accuracy')));
   const runsBox = h('section', { 'aria-labelledby': 'runs-h' }, h('h2', { id: 'runs-h' }, t('portfolio.runs')));
   const imbalanceBox = h('section', { 'aria-labelledby': 'imb-h' }, h('h2', { id: 'imb-h' }, t('imbalance.title', { day })));
+  const monthBox = h('section', { 'aria-labelledby': 'month-h' }, h('h2', { id: 'month-h' }, t('portfolio.month', { month: day.slice(0, 7) })));
   main.append(forecastBox);
+  if (ctx.may('aggregate:read')) main.append(monthBox);
   if (ctx.may('imbalance:read')) main.append(imbalanceBox);
   if (ctx.may('forecasts:read')) main.append(accuracyBox, runsBox);
   else forecastBox.append(h('p', { class: 'note' }, t('portfolio.noForecastRole', { role: ctx.me.role })));
@@ -63,6 +65,7 @@ export async function render(ctx) {
     loadForecast(ctx, forecastBox, target, portfolio, day, fromMs, toMs).catch((err) => forecastBox.append(errorBox(err))),
     ctx.may('forecasts:read') ? loadAccuracy(accuracyBox, target, tz, day).catch((err) => accuracyBox.append(errorBox(err))) : null,
     ctx.may('forecasts:read') ? loadRuns(ctx, runsBox, target, tz).catch((err) => runsBox.append(errorBox(err))) : null,
+    ctx.may('aggregate:read') ? loadMonth(monthBox, portfolio, day).catch((err) => monthBox.append(errorBox(err))) : null,
     ctx.may('imbalance:read') ? loadImbalance(imbalanceBox, portfolio, day, fromMs, toMs).catch((err) => imbalanceBox.append(errorBox(err))) : null,
   ]);
 }
@@ -252,4 +255,31 @@ async function loadImbalance(section, portfolio, day, fromMs, toMs) {
           { class: 'imbalance-meters' },
         ),
   );
+}
+
+/**
+ * The month's consumption by local day (`GET /v1/aggregate`), with how many members had data each day.
+ * @param {HTMLElement} section
+ * @param {any} portfolio
+ * @param {string} day
+ */
+async function loadMonth(section, portfolio, day) {
+  const tz = portfolio.timezone;
+  const first = `${day.slice(0, 7)}-01`;
+  const [y, m] = first.split('-').map(Number);
+  const next = addDays(first, new Date(Date.UTC(y, m, 0)).getUTCDate());
+  const res = await api('/v1/aggregate', {
+    query: { portfolio: portfolio.id, channel: 'active_import', interval: 'day', tz, from: new Date(startOfLocalDay(first, tz)).toISOString(), to: new Date(startOfLocalDay(next, tz)).toISOString() },
+  });
+  const total = res.rows.reduce((/** @type {number} */ a, /** @type {any} */ r) => a + r.value, 0);
+  section.append(h('p', { class: 'summary', 'data-days': res.rows.length }, t('portfolio.monthInfo', { total: num(total, 1), unit: res.unit, days: res.rows.length, meters: res.meterCount })));
+  if (res.rows.length === 0) return;
+  const plot = h('div', { class: 'chart', role: 'img', 'aria-label': t('portfolio.monthChart', { month: day.slice(0, 7) }) });
+  section.append(h('figure', {}, plot));
+  timeChart(plot, {
+    tz,
+    height: 220,
+    data: [res.rows.map((/** @type {any} */ r) => Date.parse(r.start) / 1000), res.rows.map((/** @type {any} */ r) => r.value)],
+    series: [{ label: `${t('portfolio.consumption')} (${res.unit})`, stroke: '#0f766e', fill: 'rgba(15, 118, 110, 0.12)', width: 2 }],
+  });
 }
