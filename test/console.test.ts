@@ -215,6 +215,17 @@ describe('web console in Chromium', () => {
     await page.getByRole('heading', { name: 'Meter M2' }).waitFor();
   });
 
+  it('Meters: a page of long ids asks for its figures in parts that fit in a URL', async () => {
+    const long = Array.from({ length: 40 }, (_, i) => ({ id: `LONG-${String(i).padStart(2, '0')}-${'x'.repeat(110)}`, group: 'long' }));
+    expect((await call('PUT', '/v1/meters', 'admin', long)).json()).toMatchObject({ created: 40, rejected: [] });
+    await open('#/meters?group=long&month=2026-11');
+    await page.locator('table.meters').waitFor();
+    expect(await page.locator('table.meters tbody tr').count()).toBe(40);
+    // Completeness and billability of every meter on the page (40 × 119 characters: two requests of each).
+    expect(await page.locator('table.meters tbody tr td:nth-child(6)').allTextContents()).toEqual(Array(40).fill('0%'));
+    expect((await page.locator('table.meters tbody tr td:nth-child(8)').allTextContents()).every((c) => c.startsWith('No (Missing data'))).toBe(true);
+  });
+
   it('Meter: the load profile with the right number of points, its gap shown, qualities, attributes', async () => {
     await open('#/meter/M2?from=2026-11-01&to=2026-11-09&interval=raw');
     const summary = page.locator('p.summary');

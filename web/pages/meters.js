@@ -54,11 +54,17 @@ export async function render(ctx) {
   const ids = meters.map((m) => m.id);
   const month = /^\d{4}-(0[1-9]|1[0-2])$/.test(monthParam) ? monthParam : localMonth(meters[0]?.timezone ?? 'Europe/Istanbul');
   // The page's figures, each from its documented route; a role without the permission sees "—".
-  const [completeness, readiness, alarms] = await Promise.all([
-    ids.length && ctx.may('readings:read') ? api('/v1/completeness', { query: { period: month, meters: ids.join(',') } }).catch(() => null) : null,
-    ids.length && ctx.may('billing:read') ? api('/v1/billing/readiness', { query: { period: month, meters: ids.join(',') } }).catch(() => null) : null,
+  // Ids go into the query string: in parts of at most ~4 000 characters, so that a page of long ids stays within URL limits.
+  const parts = idParts(ids, 4000);
+  /** @param {string} path */
+  const each = (path) => Promise.all(parts.map((p) => api(path, { query: { period: month, meters: p } }))).catch(() => null);
+  const [completenessParts, readinessParts, alarms] = await Promise.all([
+    ids.length && ctx.may('readings:read') ? each('/v1/completeness') : null,
+    ids.length && ctx.may('billing:read') ? each('/v1/billing/readiness') : null,
     ids.length && ctx.may('alarms:read') ? api('/v1/alarms', { query: { state: 'active', limit: 1000 } }).catch(() => null) : null,
   ]);
+  const completeness = completenessParts && { meters: completenessParts.flatMap((r) => r.meters) };
+  const readiness = readinessParts && { notBillable: readinessParts.flatMap((r) => r.notBillable) };
   /** @type {Map<string, number>} */
   const complete = new Map((completeness?.meters ?? []).map((/** @type {any} */ c) => [c.meter, c.completeness]));
   const notBillable = new Map((readiness?.notBillable ?? []).map((/** @type {any} */ n) => [n.meter, n.reasons.map((/** @type {any} */ r) => tOr(`reason.${r.code}`, r.code)).join(', ')]));
@@ -93,4 +99,24 @@ export async function render(ctx) {
   );
   if (alarms?.nextCursor) main.append(h('p', { class: 'note' }, t('meters.alarmsCapped')));
   if (completeness === null && ctx.may('readings:read') && ids.length) main.append(errorBox(new Error(t('meters.figuresFailed'))));
+}
+
+/**
+ * Comma-joined groups of ids, each at most `max` characters (URL-encoded length is close: ids are mostly ASCII).
+ * @param {string[]} ids
+ * @param {number} max
+ */
+export function idParts(ids, max) {
+  /** @type {string[]} */
+  const parts = [];
+  let current = '';
+  for (const id of ids) {
+    const next = current ? `${current},${id}` : id;
+    if (next.length > max && current) {
+      parts.push(current);
+      current = id;
+    } else current = next;
+  }
+  if (current) parts.push(current);
+  return parts;
 }
