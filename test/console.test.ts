@@ -211,6 +211,14 @@ describe('web console in Chromium', () => {
     const m1 = page.locator('table.meters tbody tr', { hasText: 'M1' });
     await m1.waitFor();
     expect(await m1.textContent()).toMatch(/26\.7\s?%.*No \(Missing data/);
+    // Sorting the page's rows by a column, in the URL: completeness up (M2 26.3 % first), then down.
+    const order = () => page.locator('table.meters tbody tr td:first-child').allTextContents();
+    await page.getByRole('button', { name: 'Completeness' }).click();
+    await expect.poll(order).toEqual(['M2', 'M1']);
+    expect(page.url()).toContain('sort=completeness');
+    await page.getByRole('button', { name: /Completeness/ }).click();
+    await expect.poll(order).toEqual(['M1', 'M2']);
+    expect(await page.locator('th[aria-sort]').getAttribute('aria-sort')).toBe('descending');
     await page.getByRole('link', { name: 'M2' }).click();
     await page.getByRole('heading', { name: 'Meter M2' }).waitFor();
   });

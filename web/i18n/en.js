@@ -318,4 +318,5 @@ export default {
   'meter.registersCaption': 'Last {channel} read of each day ({unit}, before the multiplier; the last 31 days of the range)',
   'meter.day': 'Day',
   'meter.lastRead': 'Last read',
+  'meters.sortNote': 'A column heading sorts the rows of this page.',
 };

@@ -315,4 +315,5 @@ export default {
   'meter.registersCaption': 'Her günün son {channel} okuması ({unit}, çarpandan önce; aralığın son 31 günü)',
   'meter.day': 'Gün',
   'meter.lastRead': 'Son okuma',
+  'meters.sortNote': 'Sütun başlığı bu sayfanın satırlarını sıralar.',
 };

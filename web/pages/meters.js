@@ -4,10 +4,11 @@
  * month's completeness and billability of the meters on the page (one
  * `GET /v1/completeness` and one `GET /v1/billing/readiness` per page, when
  * the role may read them) and their active alarms.
- * Route: `#/meters?q=&portfolio=&group=&commodity=&limit=&month=YYYY-MM&cursor=`.
+ * The page's rows sort by any column (`sort=`, `order=desc`); the pages themselves come by id (the API's order).
+ * Route: `#/meters?q=&portfolio=&group=&commodity=&limit=&month=YYYY-MM&sort=&order=&cursor=`.
  */
 import { api } from '../api.js';
-import { field, h, select, table } from '../dom.js';
+import { field, h, select } from '../dom.js';
 import { localMonth, num, percent } from '../format.js';
 import { t, tOr } from '../i18n/index.js';
 import { errorBox, filterForm, link, pager } from '../ui.js';
@@ -17,7 +18,7 @@ const COMMODITIES = ['electricity', 'gas', 'water', 'heat', 'weather'];
 /** @param {import('../types.js').PageContext} ctx */
 export async function render(ctx) {
   const { main, params } = ctx;
-  const filters = Object.fromEntries(['q', 'portfolio', 'group', 'commodity', 'limit', 'month'].map((k) => [k, params.get(k) ?? '']));
+  const filters = Object.fromEntries(['q', 'portfolio', 'group', 'commodity', 'limit', 'month', 'sort', 'order'].map((k) => [k, params.get(k) ?? '']));
   main.append(
     h('h1', {}, t('meters.title')),
     filterForm(
@@ -47,7 +48,7 @@ export async function render(ctx) {
     ),
   );
   const cursor = params.get('cursor') ?? undefined;
-  const { month: monthParam, ...listFilters } = filters;
+  const { month: monthParam, sort: _sort, order: _order, ...listFilters } = filters;
   const res = await api('/v1/meters', { query: { ...listFilters, cursor } });
   /** @type {any[]} */
   const meters = res.meters;
@@ -72,7 +73,22 @@ export async function render(ctx) {
   const openAlarms = new Map();
   for (const a of alarms?.alarms ?? []) openAlarms.set(a.meter, (openAlarms.get(a.meter) ?? 0) + 1);
 
-  const rows = meters.map((m) => [
+  /** Sort keys of the columns, in their order: the page's rows are sorted here, the pages themselves come by id. */
+  const columns = /** @type {const} */ (['id', 'commodity', 'portfolio', 'group', 'timezone', 'completeness', 'alarms', 'billable']);
+  /** @param {any} m @param {typeof columns[number]} key @returns {string | number | null} */
+  const sortValue = (m, key) =>
+    key === 'completeness' ? (complete.get(m.id) ?? null) : key === 'alarms' ? (openAlarms.get(m.id) ?? 0) : key === 'billable' ? (readiness ? (notBillable.has(m.id) ? 0 : 1) : null) : m[key];
+  const sortKey = columns.find((c) => c === params.get('sort')) ?? 'id';
+  const descending = params.get('order') === 'desc';
+  const sorted = [...meters].sort((a, b) => {
+    const x = sortValue(a, sortKey);
+    const y = sortValue(b, sortKey);
+    if (x === y) return a.id < b.id ? -1 : 1;
+    if (x === null) return 1; // unknown last, whatever the order
+    if (y === null) return -1;
+    return (x < y ? -1 : 1) * (descending ? -1 : 1);
+  });
+  const rows = sorted.map((m) => [
     link(`meter/${encodeURIComponent(m.id)}`, {}, m.id),
     t(/** @type {any} */ (`commodity.${m.commodity}`)),
     m.portfolio ?? '—',
@@ -86,14 +102,43 @@ export async function render(ctx) {
         : h('span', { class: 'good' }, t('common.yes'))
       : '—',
   ]);
+  const labels = [t('meters.id'), t('meters.commodity'), t('meters.portfolio'), t('meters.group'), t('meters.timezone'), t('meters.completeness'), t('meters.openAlarms'), t('meters.billable')];
+  const head = columns.map((key, i) =>
+    h(
+      'th',
+      { scope: 'col', 'aria-sort': key === sortKey ? (descending ? 'descending' : 'ascending') : undefined },
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'sort',
+          onclick: () =>
+            ctx.go('meters', { ...filters, cursor, sort: key === 'id' && !(key === sortKey && !descending) ? undefined : key, order: key === sortKey && !descending ? 'desc' : undefined }),
+        },
+        labels[i],
+        key === sortKey ? (descending ? ' ▼' : ' ▲') : '',
+      ),
+    ),
+  );
   main.append(
     meters.length === 0
       ? h('p', {}, t('meters.none'))
-      : table(
-          t('meters.caption', { n: meters.length, month }),
-          [t('meters.id'), t('meters.commodity'), t('meters.portfolio'), t('meters.group'), t('meters.timezone'), t('meters.completeness'), t('meters.openAlarms'), t('meters.billable')],
-          rows,
+      : h(
+          'table',
           { class: 'meters' },
+          h('caption', {}, t('meters.caption', { n: meters.length, month }), ' ', t('meters.sortNote')),
+          h('thead', {}, h('tr', {}, head)),
+          h(
+            'tbody',
+            {},
+            rows.map((r) =>
+              h(
+                'tr',
+                {},
+                r.map((c) => h('td', {}, c)),
+              ),
+            ),
+          ),
         ),
     pager(res.nextCursor, !cursor, (c) => ctx.go('meters', { ...filters, cursor: c })),
   );
