@@ -30,9 +30,9 @@ export interface BillingRunQuery {
 }
 
 export async function runBilling(database: Database, q: BillingRunQuery): Promise<BillingRun> {
-  const { rows, dataVersion, plan } = await computeMeterFigures(database, { selector: q.selector, window: q.window, asOf: q.asOf, until: q.until });
+  const { rows, dataVersion, plan, commodity } = await computeMeterFigures(database, { selector: q.selector, window: q.window, asOf: q.asOf, until: q.until });
   const version = dataVersion.toISOString();
-  const figures = rows.map((r) => billingFigures(r, { touBuckets: plan.bucketsByTariff.get(r.tariff), dataVersion: version, readiness: q.readiness, now: q.now }));
+  const figures = rows.map((r) => billingFigures(r, { touBuckets: plan.bucketsByTariff.get(r.tariff), dataVersion: version, readiness: q.readiness, now: q.now, commodity }));
   return { dataVersion: version, rows, figures };
 }
 

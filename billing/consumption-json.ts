@@ -39,6 +39,20 @@ export function consumptionJson(b: ConsumptionBody): string {
     if (f.maxDemand !== null) finite(f.maxDemand.kw, 'maxDemand.kw');
     finite(f.estimatedShare, 'estimatedShare');
     finite(f.completeness, 'completeness');
+    if (f.volume !== undefined) finite(f.volume, 'volume');
+    if (f.gas !== undefined) {
+      const g = f.gas;
+      finite(g.volumeBase, 'gas.volumeBase');
+      finite(g.volumeBaseCoverage, 'gas.volumeBaseCoverage');
+      finite(g.energy, 'gas.energy');
+      finite(g.energyCoverage, 'gas.energyCoverage');
+      for (const c of g.calorificValues) {
+        finite(c.kwhPerM3, 'gas.calorificValues.kwhPerM3');
+        finite(c.volumeBase, 'gas.calorificValues.volumeBase');
+        finite(c.energy, 'gas.calorificValues.energy');
+      }
+    }
+    if (f.heat !== undefined) finite(f.heat.energy, 'heat.energy');
   }
   return JSON.stringify(b);
 }

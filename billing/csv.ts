@@ -4,13 +4,15 @@ import type { BillingFigures } from './figures.js';
 /**
  * Billing figures as CSV (RFC 4180): one row per meter, TOU buckets as
  * columns (the union over the meters, empty for single-rate meters), reasons
- * as their codes joined by ";". Pure.
+ * as their codes joined by ";"; with a gas, water or heat meter in the set also
+ * commodity, volume (m³), volumeBase (gas Vb, m³) and energy (gas, heat: kWh). Pure.
  */
 const field = (v: unknown): string => (v === null || v === undefined ? '' : csvField(String(v)));
 
 export function billingCsv(figures: readonly BillingFigures[]): string {
   const buckets: string[] = [];
   for (const f of figures) for (const b of Object.keys(f.tou ?? {})) if (!buckets.includes(b)) buckets.push(b);
+  const others = figures.some((f) => f.commodity !== undefined);
   const head = [
     'meter',
     'activeImport',
@@ -27,6 +29,8 @@ export function billingCsv(figures: readonly BillingFigures[]): string {
     'billable',
     'reasons',
     'dataVersion',
+    // Columns of other commodities, only when the selection holds such a meter (electricity files keep their columns).
+    ...(others ? ['commodity', 'volume', 'volumeBase', 'energy'] : []),
   ];
   const lines = [head.join(',')];
   for (const f of figures) {
@@ -46,6 +50,7 @@ export function billingCsv(figures: readonly BillingFigures[]): string {
       f.billable,
       f.reasons.map((r) => r.code).join(';'),
       f.dataVersion,
+      ...(others ? [f.commodity ?? 'electricity', f.volume, f.gas?.volumeBase, f.gas?.energy ?? f.heat?.energy] : []),
     ];
     lines.push(row.map(field).join(','));
   }

@@ -1,5 +1,7 @@
 import { DAY_MS, formatInstant } from '../models/time.js';
+import type { CommodityInputs } from '../sql/billing-commodity.repository.js';
 import type { MeterFigureRow } from '../sql/billing.repository.js';
+import { commodityExtra, type CommodityExtra, type GasFigures, type HeatFigures } from './commodity-figures.js';
 
 /**
  * A meter's billing figures from its raw aggregate row, and the readiness
@@ -8,7 +10,8 @@ import type { MeterFigureRow } from '../sql/billing.repository.js';
  */
 
 /** `figures_failed`: readiness could not compute the meter's figures from its stored data (billing/readiness.ts), never from billingFigures. */
-export const REASON_CODES = ['outside_supply', 'missing_data', 'no_recent_data', 'open_fail_issues', 'register_mismatch', 'figures_failed'] as const;
+/** `not_converted`, `missing_calorific_value`: gas meters with a gas area (billing/commodity-figures.ts). */
+export const REASON_CODES = ['outside_supply', 'missing_data', 'no_recent_data', 'open_fail_issues', 'register_mismatch', 'figures_failed', 'not_converted', 'missing_calorific_value'] as const;
 export type ReasonCode = (typeof REASON_CODES)[number];
 
 export interface Reason {
@@ -52,6 +55,12 @@ export interface BillingFigures {
   readonly billable: boolean;
   readonly reasons: Reason[];
   readonly dataVersion: string;
+  /** Meters of another commodity than electricity only (models/commodity.ts); absent for electricity, whose figures are as they always were. */
+  readonly commodity?: 'gas' | 'water' | 'heat';
+  /** Gas (Vm) and water, m³, multiplier applied. */
+  readonly volume?: number;
+  readonly gas?: GasFigures;
+  readonly heat?: HeatFigures;
 }
 
 export interface ReadinessParams {
@@ -83,7 +92,7 @@ export function completenessOf(r: MeterFigureRow): Completeness {
  * Why a meter is not billable, in rule order; empty = billable.
  * `now` bounds the no-recent-data rule for a window that has not ended.
  */
-export function readinessReasons(r: MeterFigureRow, p: ReadinessParams, now: number): Reason[] {
+export function readinessReasons(r: MeterFigureRow, p: ReadinessParams, now: number, extra?: CommodityExtra): Reason[] {
   const reasons: Reason[] = [];
   const from = r.windowFrom.getTime();
   const to = r.windowTo.getTime();
@@ -94,15 +103,20 @@ export function readinessReasons(r: MeterFigureRow, p: ReadinessParams, now: num
   }
   if (to <= from) return reasons; // the window has not begun yet (readiness clipped at now)
   const c = completenessOf(r);
+  // What is counted: active import, or the primary channel of the meter's commodity (models/commodity.ts).
+  const what = extra === undefined ? '' : extra.commodity === 'heat' ? 'heat energy register ' : 'volume ';
   if (c.missing > 0) {
-    reasons.push({ code: 'missing_data', message: `${c.missing} of ${c.expected} intervals missing: send them, or estimate them (POST /v1/meters/:id/edits)` });
+    reasons.push({ code: 'missing_data', message: `${c.missing} of ${c.expected} ${what}intervals missing: send them, or estimate them (POST /v1/meters/:id/edits)` });
   }
+  if (extra) for (const x of extra.reasons) if (x.code === 'missing_data') reasons.push(x);
   const end = Math.min(to, now);
-  const covered = r.lastStart ? r.lastStart.getTime() + r.intervalMinutes * 60_000 : from;
+  // A heat meter's newest value is its last register read (an instant); an interval's data reaches its end.
+  const last = extra?.lastStart !== undefined ? extra.lastStart : r.lastStart;
+  const covered = last ? last.getTime() + (extra?.lastStart !== undefined ? 0 : r.intervalMinutes * 60_000) : from;
   const silentDays = (end - covered) / DAY_MS;
   if (silentDays >= p.noDataDays) {
-    const since = r.lastStart ? `since ${formatInstant(covered, r.timezone)}` : 'in the whole window';
-    reasons.push({ code: 'no_recent_data', message: `no active import data for ${Math.floor(silentDays)} days (${since})` });
+    const since = last ? `since ${formatInstant(covered, r.timezone)}` : 'in the whole window';
+    reasons.push({ code: 'no_recent_data', message: `no ${what || 'active import '}data for ${Math.floor(silentDays)} days (${since})` });
   }
   if (r.openFailIssues > 0) {
     reasons.push({ code: 'open_fail_issues', message: `${r.openFailIssues} open validation issue(s) of severity fail: resolve them (GET /v1/validation/issues)` });
@@ -110,6 +124,7 @@ export function readinessReasons(r: MeterFigureRow, p: ReadinessParams, now: num
   if (r.openSumCheckIssues > 0) {
     reasons.push({ code: 'register_mismatch', message: `${r.openSumCheckIssues} open sum_check issue(s): interval sum and register difference disagree` });
   }
+  if (extra) for (const x of extra.reasons) if (x.code !== 'missing_data') reasons.push(x);
   return reasons;
 }
 
@@ -122,7 +137,14 @@ const kwh = (micro: number, multiplier: number) => round6((micro / MICRO) * mult
  * object spread followed by more keys cost V8 ~13 µs a call (its slow clone path), and no closure is made
  * per call: the consumption route calls this for every meter (10 000 and more).
  */
-export function billingFigures(r: MeterFigureRow, ctx: { touBuckets: readonly string[] | undefined; dataVersion: string; readiness: ReadinessParams; now: number }): BillingFigures {
+export function billingFigures(
+  r: MeterFigureRow,
+  ctx: { touBuckets: readonly string[] | undefined; dataVersion: string; readiness: ReadinessParams; now: number; commodity?: CommodityInputs },
+): BillingFigures {
+  if (r.commodity !== undefined && r.commodity !== 'electricity') {
+    const extra = commodityExtra(r, ctx.commodity);
+    if (extra) return commodityFigures(r, extra, ctx);
+  }
   const k = r.multiplier;
   const reasons = readinessReasons(r, ctx.readiness, ctx.now);
   const maxDemand = r.maxRate === null || r.maxRateAt === null ? null : { kw: round6(r.maxRate * k), at: formatInstant(r.maxRateAt.getTime(), r.timezone) };
@@ -163,5 +185,37 @@ export function billingFigures(r: MeterFigureRow, ctx: { touBuckets: readonly st
     billable: reasons.length === 0,
     reasons,
     dataVersion: ctx.dataVersion,
+  };
+}
+
+/**
+ * Figures of a gas, water or heat meter: the electricity fields as for every
+ * meter (0 and null: it has none of those channels), the estimated share and
+ * completeness of its primary channel, then its own figures
+ * (billing/commodity-figures.ts). Keys in the documented order.
+ */
+function commodityFigures(r: MeterFigureRow, extra: CommodityExtra, ctx: { dataVersion: string; readiness: ReadinessParams; now: number }): BillingFigures {
+  const k = r.multiplier;
+  const reasons = readinessReasons(r, ctx.readiness, ctx.now, extra);
+  const q = extra.primaryQuantity ?? 0;
+  const maxDemand = r.maxRate === null || r.maxRateAt === null ? null : { kw: round6(r.maxRate * k), at: formatInstant(r.maxRateAt.getTime(), r.timezone) };
+  return {
+    meter: r.externalId,
+    activeImport: kwh(r.activeImport, k),
+    activeExport: kwh(r.activeExport, k),
+    reactiveInductive: kwh(r.reactiveInductive, k),
+    reactiveCapacitive: kwh(r.reactiveCapacitive, k),
+    inductiveRatio: ratio(r.reactiveInductive, r.activeImport),
+    capacitiveRatio: ratio(r.reactiveCapacitive, r.activeImport),
+    maxDemand,
+    estimatedShare: q === 0 ? 0 : round6(r.estimatedEnergy / q),
+    completeness: completenessOf(r).completeness,
+    billable: reasons.length === 0,
+    reasons,
+    dataVersion: ctx.dataVersion,
+    commodity: extra.commodity,
+    ...(extra.volume !== undefined ? { volume: extra.volume } : {}),
+    ...(extra.gas !== undefined ? { gas: extra.gas } : {}),
+    ...(extra.heat !== undefined ? { heat: extra.heat } : {}),
   };
 }

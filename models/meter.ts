@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { boundedText, FIELD_LIMITS } from './input-bounds.js';
 import { codeText, idText, labelText, plausibleDate, quote } from './input-schemas.js';
 import { isValidTimeZone } from './time.js';
+import { GasAreaCodeSchema } from './gas/gas-area.js';
 
 export const COMMODITIES = ['electricity', 'gas', 'water', 'heat', 'weather'] as const;
 export const TARIFFS = ['single', 'three-time'] as const;
@@ -56,6 +57,10 @@ export const MeterSchema = z
         `Integer digits of the meter's registers (indexes), ${REGISTER_DIGITS.min}–${REGISTER_DIGITS.max}: a register wraps to 0 at 10^registerDigits in its unit ` +
           '(kWh, m³; 6 → 999 999.99 rolls over at 1 000 000), as recorded (before the multiplier). VEE uses it where no Modbus device gives the wrap point',
       ),
+    gasArea: GasAreaCodeSchema.nullish().describe(
+      'Gas meters: code of the gas area (PUT /v1/gas-areas/:area) whose base conditions its volumes are converted to and whose calorific values give its energy; ' +
+        'null: billed on volume at metering conditions only (docs/commodities.md "Billing per commodity")',
+    ),
   })
   .strict()
   .refine((m) => !m.supplyStart || !m.supplyEnd || m.supplyStart <= m.supplyEnd, {
@@ -83,6 +88,7 @@ export const MeterOutSchema = z
     supplyEnd: z.string().nullable(),
     weatherStation: z.string().nullable(),
     registerDigits: z.number().int().nullable().describe('Integer digits of the registers (wrap at 10^registerDigits), or null: not known'),
+    gasArea: z.string().nullable().describe('Gas area code (gas meters), or null'),
     createdAt: z.string().describe('When the meter was first registered (UTC)'),
     updatedAt: z.string().describe('When a field last changed (UTC); an unchanged re-send keeps it'),
   })

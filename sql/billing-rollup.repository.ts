@@ -1,4 +1,5 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { BILLED_INTERVAL_CODES } from '../models/commodity.js';
 import { qualityCode, type NormalizedReading } from '../models/reading.js';
 import type { TouPlan } from '../models/tou-plan.js';
 import { bisect, createFailingItems, type FailingItems } from '../models/failing-items.js';
@@ -28,16 +29,28 @@ export const Q = {
   suspect: qualityCode('suspect'),
   missing: qualityCode('missing'),
 };
-/** active import/export, reactive inductive/capacitive (models/channel.ts): the channels billing adds up. */
-export const ENERGY_CHANNELS = [1, 2, 3, 4];
+/**
+ * The interval channels billing adds up: the measured channels of every
+ * commodity (models/commodity.ts): active import/export, reactive
+ * inductive/capacitive (electricity), volume (gas, water).
+ */
+export const ENERGY_CHANNELS: number[] = [...BILLED_INTERVAL_CODES];
+/** ENERGY_CHANNELS as a lookup by code (markDirtyDays tests every written row). */
+const IS_ENERGY = new Uint8Array(Math.max(...ENERGY_CHANNELS) + 1);
+for (const c of ENERGY_CHANNELS) IS_ENERGY[c] = 1;
 /** pg_try_advisory_xact_lock key: one rollup maintainer at a time across instances. */
 const LOCK_KEY = 7_242_006;
 
-/** What a meter's rollup rows depend on, as SQL over meters `m`: zone, interval, tariff and the tariff's bucket names. */
+/**
+ * What a meter's rollup rows depend on, as SQL over meters `m`: zone, interval, tariff and the tariff's bucket names;
+ * for a meter of another commodity than electricity also the commodity (volume joined the rolled-up channels with
+ * issue 15: a gas or water meter rolled up before is adopted again; electricity stamps are as they were).
+ */
 export function stampSql(plan: TouPlan): RawBuilder<string> {
   const names = JSON.stringify([...plan.bucketsByTariff].map(([tariff, n]) => ({ tariff, names: n.join(',') })));
   return sql<string>`(m.timezone || '|' || m.interval_minutes || '|' || m.tariff || '|' ||
-    coalesce((SELECT tb.names FROM jsonb_to_recordset(${names}::jsonb) AS tb(tariff text, names text) WHERE tb.tariff = m.tariff), ''))`;
+    coalesce((SELECT tb.names FROM jsonb_to_recordset(${names}::jsonb) AS tb(tariff text, names text) WHERE tb.tariff = m.tariff), '') ||
+    CASE WHEN m.commodity = 'electricity' THEN '' ELSE '|' || m.commodity END)`;
 }
 
 /**
@@ -125,7 +138,7 @@ const DAY_MS = 86_400_000;
 export async function markDirtyDays(s: Session, rows: readonly NormalizedReading[], localDays: Float64Array): Promise<void> {
   const keys = new Set<number>(); // meter id × 2^20 + epoch day of the local date
   for (let i = 0; i < rows.length; i++) {
-    if (rows[i].channel > 4 || Number.isNaN(localDays[i])) continue; // ENERGY_CHANNELS are codes 1–4; NaN: no such meter
+    if (IS_ENERGY[rows[i].channel] !== 1 || Number.isNaN(localDays[i])) continue; // not an ENERGY_CHANNELS code; NaN: no such meter
     keys.add(rows[i].meterId * 1_048_576 + localDays[i]);
   }
   if (keys.size === 0) return;

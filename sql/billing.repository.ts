@@ -4,6 +4,11 @@ import { rawRollupSql, stampSql } from './billing-rollup.repository.js';
 import type { Database } from './database.js';
 import { dataVersionQuery, readingsAsOf } from './reading-query.repository.js';
 import { loadTouPlan } from './tou-schedule.repository.js';
+import { loadCommodityInputs, type CommodityInputs } from './billing-commodity.repository.js';
+import { channelDef } from '../models/channel.js';
+import { PRIMARY_CHANNEL_CODES } from '../models/commodity.js';
+
+const VOLUME = channelDef('volume').code;
 
 /**
  * Billing reads: the per-meter figures of a period in ONE set-based statement
@@ -34,6 +39,9 @@ export interface MeterFigureRow {
   readonly intervalMinutes: number;
   readonly multiplier: number;
   readonly tariff: string;
+  /** models/commodity.ts: which channels are counted and which figures the meter gets; absent = electricity. */
+  readonly commodity?: string;
+  readonly gasArea?: string | null;
   readonly supplyStart: string | null;
   readonly supplyEnd: string | null;
   /** The meter's billing window: the period ∩ supply dates (∩ until); from ≥ to when empty. */
@@ -41,17 +49,19 @@ export interface MeterFigureRow {
   readonly windowTo: Date;
   /** False when the supply dates leave nothing of the period (or range), whatever `until` says. */
   readonly supplied: boolean;
-  /** Intervals of the meter's length in the window (DST-aware: it is the window's real length). */
+  /** Intervals of the meter's length in the window (DST-aware: it is the window's real length); 0 for a commodity without a measured interval channel (heat). */
   readonly expected: number;
   readonly activeImport: number;
   readonly activeExport: number;
   readonly reactiveInductive: number;
   readonly reactiveCapacitive: number;
+  /** Volume (gas: Vm, water), µm³; absent = 0. */
+  readonly volume?: number;
   /** Active import per TOU bucket, indexed like the tariff's bucket list (TouPlan.bucketsByTariff). */
   readonly tou: readonly number[];
-  /** Active import of estimated or edited intervals. */
+  /** Quantity of the estimated or edited intervals of the primary channel (active import; volume for gas and water). */
   readonly estimatedEnergy: number;
-  /** active_import interval counts by quality. */
+  /** Interval counts by quality of the commodity's primary channel (models/commodity.ts: active_import; volume for gas and water). */
   readonly measured: number;
   readonly suspect: number;
   readonly estimated: number;
@@ -61,7 +71,7 @@ export interface MeterFigureRow {
   /** Highest active_import rate in kWh per hour (value × 60 / interval minutes, before the multiplier) and its start. */
   readonly maxRate: number | null;
   readonly maxRateAt: Date | null;
-  /** Start of the last active_import interval holding a value. */
+  /** Start of the last interval of the primary channel holding a value. */
   readonly lastStart: Date | null;
   readonly openFailIssues: number;
   readonly openSumCheckIssues: number;
@@ -154,6 +164,11 @@ export function meterFiguresSql(q: FigureQuery, plan: TouPlan) {
       ? sql`ARRAY[${sql.join(Array.from({ length: k }, (_, i) => sql`coalesce(sum(${sql.ref(`${t}.tou`)}[${sql.lit(i + 1)}]) FILTER (WHERE ${sql.ref(`${t}.channel`)} = 1 AND s.has_tou), 0)`))}]::int8[]`
       : sql`ARRAY[]::int8[]`;
   const local = (col: string) => sql`(${sql.ref(col)}::timestamp AT TIME ZONE timezone)`;
+  // The commodity's primary interval channel (models/commodity.ts), null for one without (heat): what completeness counts.
+  const primary = sql`CASE m.commodity ${sql.join(
+    Object.entries(PRIMARY_CHANNEL_CODES).map(([c, code]) => sql`WHEN ${sql.lit(c)} THEN ${sql.lit(code)}`),
+    sql` `,
+  )} END::smallint`;
   // Instants leave as epoch milliseconds (floor, as a Date of the timestamp's text would hold them): cheaper to send and read than timestamp text.
   const ms = (t: RawBuilder<unknown>) => sql`floor(extract(epoch FROM ${t}) * 1000)::float8`;
 
@@ -162,7 +177,7 @@ export function meterFiguresSql(q: FigureQuery, plan: TouPlan) {
   const windows = sql`
       SELECT win.*, win.rolled AND cardinality(win.dirty) = 0 AND win.dfrom < win.dto AND extract(day FROM win.dfrom) = 1 AND extract(day FROM win.dto) = 1 AS monthly
       FROM (
-        SELECT m.id, m.external_id, m.timezone, m.interval_minutes, m.multiplier, m.tariff,
+        SELECT m.id, m.external_id, m.timezone, m.interval_minutes, m.multiplier, m.tariff, m.commodity, m.gas_area, ${primary} AS pc,
                m.supply_start::text AS supply_start, m.supply_end::text AS supply_end,
                w.wfrom, w.wto, w.supplied, w.dfrom, w.dto, ${rolled} AS rolled, coalesce(x.dates, '{}') AS dirty,
                m.tariff = ANY(${touTariffs}::text[]) AS has_tou
@@ -218,17 +233,19 @@ export function meterFiguresSql(q: FigureQuery, plan: TouPlan) {
         AND mo.month >= ${b.fromDate}::date AND mo.month < ${b.toDate}::date
       GROUP BY mo.meter_id, mo.channel
     ), agg AS (
-      SELECT id,
+      -- Counts, estimated quantity and last value of each meter's primary channel (s.pc: active import, volume…).
+      SELECT u.id,
              sum(energy) FILTER (WHERE channel = 1) AS ai, sum(energy) FILTER (WHERE channel = 2) AS ae,
              sum(energy) FILTER (WHERE channel = 3) AS ri, sum(energy) FILTER (WHERE channel = 4) AS rc,
+             sum(energy) FILTER (WHERE channel = ${sql.lit(VOLUME)}) AS vol,
              ${touSum} AS tou,
-             sum(est_energy) FILTER (WHERE channel = 1) AS est_e,
-             sum(n_measured) FILTER (WHERE channel = 1) AS n_measured, sum(n_suspect) FILTER (WHERE channel = 1) AS n_suspect,
-             sum(n_estimated) FILTER (WHERE channel = 1) AS n_estimated, sum(n_edited) FILTER (WHERE channel = 1) AS n_edited,
-             sum(n_missing) FILTER (WHERE channel = 1) AS n_missing,
+             sum(est_energy) FILTER (WHERE channel = s.pc) AS est_e,
+             sum(n_measured) FILTER (WHERE channel = s.pc) AS n_measured, sum(n_suspect) FILTER (WHERE channel = s.pc) AS n_suspect,
+             sum(n_estimated) FILTER (WHERE channel = s.pc) AS n_estimated, sum(n_edited) FILTER (WHERE channel = s.pc) AS n_edited,
+             sum(n_missing) FILTER (WHERE channel = s.pc) AS n_missing,
              max(peak) FILTER (WHERE channel = 1) AS peak,
-             max(last_start) FILTER (WHERE channel = 1) AS last_start
-      FROM u GROUP BY id
+             max(last_start) FILTER (WHERE channel = s.pc) AS last_start
+      FROM u JOIN sel s ON s.id = u.id GROUP BY u.id
     ), iss AS (
       SELECT i.meter_id, count(*) FILTER (WHERE i.severity = 'fail') AS fail, count(*) FILTER (WHERE i.rule = 'sum_check') AS sum_check
       FROM validation_issues i JOIN sel s ON s.id = i.meter_id
@@ -236,10 +253,11 @@ export function meterFiguresSql(q: FigureQuery, plan: TouPlan) {
       GROUP BY i.meter_id
     )
     SELECT s.id AS "meterId", s.external_id AS "externalId", s.timezone, s.interval_minutes AS "intervalMinutes", s.multiplier, s.tariff,
+           s.commodity, s.gas_area AS "gasArea",
            s.supply_start AS "supplyStart", s.supply_end AS "supplyEnd", ${ms(sql`s.wfrom`)} AS "windowFrom", ${ms(sql`s.wto`)} AS "windowTo", s.supplied,
-           CASE WHEN s.wto > s.wfrom THEN floor(extract(epoch FROM s.wto - s.wfrom) / 60 / s.interval_minutes)::int ELSE 0 END AS expected,
+           CASE WHEN s.wto > s.wfrom AND s.pc IS NOT NULL THEN floor(extract(epoch FROM s.wto - s.wfrom) / 60 / s.interval_minutes)::int ELSE 0 END AS expected,
            coalesce(a.ai, 0) AS "activeImport", coalesce(a.ae, 0) AS "activeExport",
-           coalesce(a.ri, 0) AS "reactiveInductive", coalesce(a.rc, 0) AS "reactiveCapacitive",
+           coalesce(a.ri, 0) AS "reactiveInductive", coalesce(a.rc, 0) AS "reactiveCapacitive", coalesce(a.vol, 0) AS volume,
            a.tou, coalesce(a.est_e, 0) AS "estimatedEnergy",
            coalesce(a.n_measured, 0)::int AS measured, coalesce(a.n_suspect, 0)::int AS suspect,
            coalesce(a.n_estimated, 0)::int AS estimated, coalesce(a.n_edited, 0)::int AS edited,
@@ -264,7 +282,7 @@ export function meterFiguresSql(q: FigureQuery, plan: TouPlan) {
  * Energies are summed as integers of 10⁻⁶ units (int8 sums are exact), so
  * the same data always gives bit-identical figures, whichever path.
  */
-export async function computeMeterFigures(database: Database, q: FigureQuery): Promise<{ rows: MeterFigureRow[]; dataVersion: Date; plan: TouPlan }> {
+export async function computeMeterFigures(database: Database, q: FigureQuery): Promise<{ rows: MeterFigureRow[]; dataVersion: Date; plan: TouPlan; commodity: CommodityInputs }> {
   return database.db
     .transaction()
     .setIsolationLevel('repeatable read')
@@ -286,6 +304,8 @@ export async function computeMeterFigures(database: Database, q: FigureQuery): P
           intervalMinutes: r.intervalMinutes,
           multiplier: r.multiplier,
           tariff: r.tariff,
+          commodity: r.commodity,
+          gasArea: r.gasArea,
           supplyStart: r.supplyStart,
           supplyEnd: r.supplyEnd,
           windowFrom: new Date(r.windowFrom),
@@ -296,6 +316,7 @@ export async function computeMeterFigures(database: Database, q: FigureQuery): P
           activeExport: r.activeExport,
           reactiveInductive: r.reactiveInductive,
           reactiveCapacitive: r.reactiveCapacitive,
+          volume: r.volume,
           tou: r.tou ?? empty,
           estimatedEnergy: r.estimatedEnergy,
           measured: r.measured,
@@ -310,7 +331,9 @@ export async function computeMeterFigures(database: Database, q: FigureQuery): P
           openSumCheckIssues: r.openSumCheckIssues,
         }),
       );
-      return { rows: figureRows, dataVersion: new Date(version.rows[0]?.ms ?? 0), plan };
+      // Gas conversion inputs and register reads of the meters of other commodities, in the same snapshot (sql/billing-commodity.repository.ts).
+      const commodity = await loadCommodityInputs(trx, figureRows, q.asOf);
+      return { rows: figureRows, dataVersion: new Date(version.rows[0]?.ms ?? 0), plan, commodity };
     });
 }
 

@@ -27,25 +27,25 @@ WITH input AS (
   SELECT * FROM jsonb_to_recordset(${doc}::jsonb) AS t(
     id text, commodity text, timezone text, "intervalMinutes" smallint, multiplier double precision,
     "group" text, portfolio text, "profileClass" text, tariff text, region text, labels jsonb,
-    "supplyStart" date, "supplyEnd" date, "weatherStation" text, "registerDigits" smallint)
+    "supplyStart" date, "supplyEnd" date, "weatherStation" text, "registerDigits" smallint, "gasArea" text)
 ), up AS (
   INSERT INTO meters AS m (external_id, commodity, timezone, interval_minutes, multiplier, "group", portfolio,
-                           profile_class, tariff, region, labels, supply_start, supply_end, weather_station, register_digits)
+                           profile_class, tariff, region, labels, supply_start, supply_end, weather_station, register_digits, gas_area)
   SELECT id, commodity, timezone, "intervalMinutes", multiplier, "group", portfolio,
-         "profileClass", tariff, region, coalesce(labels, '{}'::jsonb), "supplyStart", "supplyEnd", "weatherStation", "registerDigits"
+         "profileClass", tariff, region, coalesce(labels, '{}'::jsonb), "supplyStart", "supplyEnd", "weatherStation", "registerDigits", "gasArea"
   FROM input
   ON CONFLICT (external_id) DO UPDATE SET
     commodity = excluded.commodity, timezone = excluded.timezone, interval_minutes = excluded.interval_minutes,
     multiplier = excluded.multiplier, "group" = excluded."group", portfolio = excluded.portfolio,
     profile_class = excluded.profile_class, tariff = excluded.tariff, region = excluded.region, labels = excluded.labels,
     supply_start = excluded.supply_start, supply_end = excluded.supply_end, weather_station = excluded.weather_station,
-    register_digits = excluded.register_digits, updated_at = now()
+    register_digits = excluded.register_digits, gas_area = excluded.gas_area, updated_at = now()
   WHERE (m.commodity, m.timezone, m.interval_minutes, m.multiplier, m."group", m.portfolio, m.profile_class,
-         m.tariff, m.region, m.labels, m.supply_start, m.supply_end, m.weather_station, m.register_digits)
+         m.tariff, m.region, m.labels, m.supply_start, m.supply_end, m.weather_station, m.register_digits, m.gas_area)
         IS DISTINCT FROM
         (excluded.commodity, excluded.timezone, excluded.interval_minutes, excluded.multiplier, excluded."group",
          excluded.portfolio, excluded.profile_class, excluded.tariff, excluded.region, excluded.labels,
-         excluded.supply_start, excluded.supply_end, excluded.weather_station, excluded.register_digits)
+         excluded.supply_start, excluded.supply_end, excluded.weather_station, excluded.register_digits, excluded.gas_area)
   RETURNING (xmax = 0) AS created
 )
 SELECT count(*) FILTER (WHERE created)::int AS created, count(*) FILTER (WHERE NOT created)::int AS updated FROM up`;
@@ -129,6 +129,7 @@ type MeterRow = {
   supply_end: string | Date | null;
   weather_station: string | null;
   register_digits: number | null;
+  gas_area: string | null;
   created_at: Date;
   updated_at: Date;
 };
@@ -154,6 +155,7 @@ function toMeterOut(r: MeterRow): MeterOut {
     supplyEnd: dateText(r.supply_end),
     weatherStation: r.weather_station,
     registerDigits: r.register_digits ?? null,
+    gasArea: r.gas_area ?? null,
     createdAt: r.created_at.toISOString(),
     updatedAt: r.updated_at.toISOString(),
   };

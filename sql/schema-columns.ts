@@ -229,6 +229,7 @@ export const SCHEMA_COLUMNS = {
     created_at: false,
     updated_at: false,
     register_digits: true,
+    gas_area: true,
   },
   modbus_device_status: {
     device_id: false,

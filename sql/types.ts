@@ -26,6 +26,7 @@ export interface MetersTable {
   supply_end: string | null;
   weather_station: string | null;
   register_digits: number | null;
+  gas_area: string | null;
   created_at: GeneratedTimestamp;
   updated_at: GeneratedTimestamp;
 }

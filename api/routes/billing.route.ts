@@ -27,6 +27,45 @@ const DEFAULTS = { BILLING_NO_DATA_DAYS: 3, BILLING_READINESS_INTERVAL_MIN: 60 }
 
 const ReasonSchema = z.object({ code: z.enum(REASON_CODES), message: z.string() });
 
+const GasFiguresSchema = z
+  .object({
+    area: z.string().nullable().describe("The meter's gas area (PUT /v1/meters gasArea); null: Vb and energy are not computed"),
+    volumeBase: z.number().nullable().describe("Vb, m³ at the area's base conditions; null when nothing could be converted"),
+    volumeBaseMethod: z
+      .enum(['converted', 'register'])
+      .nullable()
+      .describe(
+        "converted: per interval, Vb = Vm · (p/pb) · (Tb/T) from the temperature and gauge pressure of the same start (EN 12405-1, ideal gas); register: the delta of the converter's Vb register (volume_base_register) between reads at the window start and end",
+      ),
+    volumeBaseCoverage: z.number().nullable().describe('Share of Vm that volumeBase covers, 0…1 (below 1: reason not_converted); null without an area'),
+    energy: z
+      .number()
+      .nullable()
+      .describe("kWh = Vb × the area's superior calorific value in force at each interval, over the part priced; null when no calorific value covers any of it (never 0 for lack of one)"),
+    energyCoverage: z.number().nullable().describe('Share of volumeBase priced by a calorific value, 0…1 (below 1: reason missing_calorific_value); null without volumeBase'),
+    calorificValues: z
+      .array(
+        z.object({
+          validFrom: z.string(),
+          validTo: z.string(),
+          kwhPerM3: z.number(),
+          version: z.number().int(),
+          volumeBase: z.number().describe('m³ Vb priced with it'),
+          energy: z.number().describe('kWh'),
+        }),
+      )
+      .describe('The calorific values used (current versions, or as of asOf), oldest first'),
+  })
+  .describe('Gas meters: volume at base conditions and energy (docs/commodities.md "Billing per commodity")');
+
+const HeatFiguresSchema = z
+  .object({
+    energy: z.number().nullable().describe('kWh: the heat energy register (heat_energy_register) delta between its first and last read in the window, multiplier applied; null without two reads'),
+    from: z.string().nullable().describe('The first read used (local time)'),
+    to: z.string().nullable().describe('The last read used (local time)'),
+  })
+  .describe('Heat meters: energy from the register; billable when reads exist at the window start and end');
+
 export const BillingFiguresSchema = z.object({
   meter: z.string().describe('External meter id'),
   activeImport: z.number().describe('kWh, multiplier applied'),
@@ -44,10 +83,25 @@ export const BillingFiguresSchema = z.object({
     .nullable()
     .describe('Highest interval demand of the period; null without data'),
   estimatedShare: z.number().describe('Share of active import that is estimated or edited, 0…1'),
-  completeness: z.number().nullable().describe('Active import intervals present / expected in the meter window; null when the window is empty'),
+  completeness: z
+    .number()
+    .nullable()
+    .describe(
+      'Intervals of the primary channel (active import; volume for gas and water) present / expected in the meter window; null when the window is empty or the commodity has no interval channel (heat)',
+    ),
   billable: z.boolean(),
   reasons: z.array(ReasonSchema).describe('Why not billable; empty when billable'),
   dataVersion: z.string().describe('Newest batch the figures include; GET …?asOf=<dataVersion> reproduces them exactly'),
+  commodity: z
+    .enum(['gas', 'water', 'heat'])
+    .optional()
+    .describe(
+      'Meters of another commodity than electricity only (absent for electricity): their figures follow. completeness, missing_data and estimatedShare then count the ' +
+        'commodity\'s primary channel (volume for gas and water); the electricity fields are 0 / null. docs/billing.md "Per commodity"',
+    ),
+  volume: z.number().optional().describe('Gas and water: m³ of the interval channel volume, multiplier applied (gas: Vm, at metering conditions)'),
+  gas: GasFiguresSchema.optional(),
+  heat: HeatFiguresSchema.optional(),
 });
 
 export const ConsumptionSchema = z.object({

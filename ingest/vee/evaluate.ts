@@ -1,5 +1,6 @@
 import { startOfLocalDate, localDate, shiftDate } from '../../models/calendar.js';
 import { channelByCode, type ChannelDef } from '../../models/channel.js';
+import { primaryChannelCode, REGISTER_OF } from '../../models/commodity.js';
 import type { Quality, Source } from '../../models/reading.js';
 import { veeHolidays, type RuleName, type VeeFinding, type VeeParams, type VeePoint } from '../../models/vee.js';
 import { conflictRule, type ValueChange } from './conflict-rule.js';
@@ -106,15 +107,7 @@ export function inRange(f: { rule: RuleName; fromMs: number; toMs: number }, fro
   return f.fromMs < toMs && (f.toMs > fromMs || f.fromMs >= fromMs || (BRACKET_RULES.has(f.rule) && f.toMs === fromMs));
 }
 
-/** Interval channel → register channel whose reads bracket it. */
-const REGISTER_OF: Readonly<Record<string, string>> = {
-  active_import: 'active_import_register',
-  active_export: 'active_export_register',
-  volume: 'volume_register',
-};
-
-/** Channel every meter of a commodity is expected to deliver (gaps are counted even when it sent nothing). */
-const PRIMARY_CHANNEL: Readonly<Record<string, number>> = { electricity: 1, gas: 7, water: 7 };
+// Interval channel → register channel whose reads bracket it, and the channel a commodity's meters are expected to deliver: models/commodity.ts.
 
 /** As received from the meter side: what the value rules test. */
 const isRaw = (x: VeePoint) => x.quality === 'measured' || x.quality === 'suspect';
@@ -146,7 +139,8 @@ const RULE_PARAMS: Readonly<Record<RuleName, keyof VeeParams>> = {
 /** Runs the rules configured for each segment over every channel of the meter, then decides suspect marks and estimates. */
 export function evaluateMeter(input: EvaluationInput): Evaluation {
   const channels = new Set(input.series.keys());
-  const primary = PRIMARY_CHANNEL[input.meter.commodity];
+  // The commodity's primary interval channel: gaps are counted even when the meter sent nothing on it.
+  const primary = primaryChannelCode(input.meter.commodity);
   if (primary !== undefined) channels.add(primary);
   const findings: EvaluatedFinding[] = [];
   const writes: ValueWrite[] = [];

@@ -21,6 +21,7 @@ import { billingMonthly } from './019-billing-monthly.js';
 import { calorificValues } from './020-calorific-values.js';
 import { channelRegistry } from './021-channels.js';
 import { importPresets } from './022-import-presets.js';
+import { meterGasArea } from './023-meter-gas-area.js';
 
 /** A numbered, idempotent schema step. Never edit one that has shipped: add the next. */
 export interface Migration {
@@ -54,4 +55,5 @@ export const MIGRATIONS: readonly Migration[] = [
   calorificValues,
   channelRegistry,
   importPresets,
+  meterGasArea,
 ];
