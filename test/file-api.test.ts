@@ -123,6 +123,32 @@ describe.each(FLAVOURS)('POST /v1/readings/import (%s)', (flavour) => {
     expect(bad.json().message).toMatch(/checksum .* does not match/);
   });
 
+  it('async=true: 202 with a job; the job reports progress and, at the end, the same report (or the 4xx a header error would be)', async () => {
+    const start = await post('layout=wide-hour&timezone=Europe/Warsaw&encoding=windows-1250&dryRun=true&async=true', WIDE_HOUR);
+    expect(start.statusCode, start.body).toBe(202);
+    const job = start.json();
+    expect(job).toMatchObject({ status: 'running', totalBytes: WIDE_HOUR.length });
+    expect(start.headers.location).toBe(`/v1/readings/import/jobs/${job.id}`);
+    const poll = async (id: string) => {
+      for (;;) {
+        const r = await t.app.inject({ method: 'GET', url: `/v1/readings/import/jobs/${id}`, headers: t.auth('gateway') });
+        if (r.json().status !== 'running') return r.json();
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    };
+    const done = await poll(job.id);
+    expect(done).toMatchObject({ status: 'done', progress: 1, bytesRead: WIDE_HOUR.length, records: 7, readings: 120, error: null });
+    expect(done.report).toMatchObject({ dryRun: true, records: 7, rejected: 3 });
+    // the admin sees every job (other keys see their own)
+    expect((await t.app.inject({ method: 'GET', url: `/v1/readings/import/jobs/${job.id}`, headers: t.auth('admin') })).statusCode).toBe(200);
+
+    const bad = await post('layout=single&timezone=UTC&async=true', 'datetime,value\n2026-01-01 00:00,1\n');
+    expect(bad.statusCode).toBe(202);
+    const failed = await poll(bad.json().id);
+    expect(failed).toMatchObject({ status: 'failed', report: null, error: { error: 'MDM_ERR_CSV_FORMAT', message: expect.stringMatching(/needs the meter/) } });
+    expect((await t.app.inject({ method: 'GET', url: `/v1/readings/import/jobs/${crypto.randomUUID()}`, headers: t.auth('gateway') })).statusCode).toBe(404);
+  });
+
   it('4xx: a header that does not fit, options that are wrong, a role that may not write, a CSV sent as xlsx', async () => {
     const noMeter = await post('layout=single&timezone=UTC', 'datetime,value\n2026-01-01 00:00,1\n');
     expect(noMeter.statusCode).toBe(400);

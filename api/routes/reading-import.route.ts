@@ -15,6 +15,7 @@ import { findQueryMeter, listRawReadings } from '../../sql/reading-query.reposit
 import { FileImportError, importReadingRecords } from '../../ingest/reading-file-import.js';
 import { deleteImportPreset, findImportPreset, listImportPresets, saveImportPreset, type ImportPresetRow } from '../../sql/import-preset.repository.js';
 import type { RouteContext } from '../app.js';
+import { ImportJobs, type ImportJob } from '../import-jobs.js';
 import { authErrors, ErrorSchema } from '../schemas.js';
 
 const XLSX = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
@@ -69,6 +70,7 @@ const ImportQuery = z.object({
   verifyChecksum: z.enum(['true', 'false']).optional().describe('PTPiREE: false imports a file whose checksum does not match'),
   preset: z.string().min(1).max(100).optional().describe('A saved preset (PUT /v1/import-presets/{name}); the other parameters override it'),
   dryRun: z.enum(['true', 'false']).default('false').describe('true: validate the whole file and report what would be stored, store nothing'),
+  async: z.enum(['true', 'false']).default('false').describe('true: answer 202 with a job once the file is uploaded; GET /v1/readings/import/jobs/{id} reports progress and the report'),
   filename: z.string().max(200).optional().describe('Kept with the rejects (their topic)'),
 });
 
@@ -83,6 +85,33 @@ const ReportSchema = z.object({
   rejected: z.number().int().describe('Rejects in all (lines, or values of a wide line)'),
   rejects: z.array(RejectOut).describe(`The first ${SHOWN_REJECTS}, with file line and reason`),
   lastLine: z.number().int(),
+});
+
+const JobSchema = z.object({
+  id: z.string(),
+  status: z.enum(['running', 'done', 'failed', 'stopped']).describe('stopped: the service stopped during the import; the chunks before are stored, re-send the file'),
+  createdAt: z.string(),
+  finishedAt: z.string().nullable(),
+  totalBytes: z.number().int(),
+  bytesRead: z.number().int(),
+  progress: z.number().describe('bytesRead / totalBytes'),
+  records: z.number().int(),
+  readings: z.number().int(),
+  report: ReportSchema.nullable().describe('When done'),
+  error: ErrorSchema.nullable().describe('When failed: what a synchronous import would have answered with 4xx'),
+});
+const jobOut = (j: ImportJob) => ({
+  id: j.id,
+  status: j.status,
+  createdAt: j.createdAt.toISOString(),
+  finishedAt: j.finishedAt?.toISOString() ?? null,
+  totalBytes: j.totalBytes,
+  bytesRead: j.bytesRead,
+  progress: j.totalBytes ? Math.round((j.bytesRead / j.totalBytes) * 1000) / 1000 : 1,
+  records: j.records,
+  readings: j.readings,
+  report: j.report,
+  error: j.error,
 });
 
 const PresetSchema = z.object({
@@ -117,6 +146,8 @@ async function* bounded(stream: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
 /** File imports of readings in every layout (docs/import.md) and the named mapping presets. */
 export const readingImportRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { database, config, listeners }) => {
   const limits = readingLimitsOf(config);
+  const jobs = new ImportJobs();
+  app.addHook('onClose', async () => jobs.close());
   for (const type of [CSV, XLSX, OCTETS, TEXT]) {
     if (app.hasContentTypeParser(type)) app.removeContentTypeParser(type);
     app.addContentTypeParser(type, { bodyLimit: MAX_IMPORT_BYTES }, (_req, payload, done) => done(null, payload));
@@ -139,10 +170,11 @@ export const readingImportRoutes: FastifyPluginAsyncZod<RouteContext> = async (a
           'A header that does not fit the layout (or a PTPiREE checksum that does not match) → 400 and nothing is stored.',
         consumes: [CSV, XLSX, TEXT, OCTETS],
         querystring: ImportQuery,
-        response: { 200: ReportSchema, 400: ErrorSchema, 404: ErrorSchema, 413: ErrorSchema, 415: ErrorSchema, ...authErrors },
+        response: { 200: ReportSchema, 202: JobSchema, 400: ErrorSchema, 404: ErrorSchema, 413: ErrorSchema, 415: ErrorSchema, ...authErrors },
       },
     },
-    async (req) => {
+    async (req, reply) => {
+      const principal = req.principal.name;
       const body: unknown = req.body;
       if (!isStream(body)) throw new MdmError('MDM_ERR_UNSUPPORTED_MEDIA', [`send the file as the body with Content-Type ${CSV}, ${XLSX}, ${TEXT} or ${OCTETS}`]);
       const q = req.query;
@@ -156,7 +188,7 @@ export const readingImportRoutes: FastifyPluginAsyncZod<RouteContext> = async (a
       const charset = /charset=([^;]+)/.exec(contentType)?.[1]?.trim();
       const input: Record<string, unknown> = { ...base };
       for (const [k, v] of Object.entries(q)) {
-        if (v === undefined || ['preset', 'dryRun', 'filename', 'verifyChecksum'].includes(k)) continue;
+        if (v === undefined || ['preset', 'dryRun', 'async', 'filename', 'verifyChecksum'].includes(k)) continue;
         input[k] = k === 'columns' ? { ...((base.columns as object) ?? {}), ...(v as object) } : v;
       }
       if (q.verifyChecksum) input.verifyChecksum = q.verifyChecksum === 'true';
@@ -168,8 +200,8 @@ export const readingImportRoutes: FastifyPluginAsyncZod<RouteContext> = async (a
       const parsed = importOptions(input);
       if (!parsed.ok) throw new MdmError('MDM_ERR_VALIDATION', [parsed.problems.join('; ')]);
       const kind: FileKind = contentType.startsWith(XLSX) ? 'xlsx' : 'csv';
-      try {
-        const report = await importReadingRecords(database, recordsOf(Readable.from(bounded(body as AsyncIterable<Buffer>)), kind, parsed.options), parsed.options, {
+      const run = (input: Readable, progress?: ImportJob, signal?: AbortSignal) =>
+        importReadingRecords(database, recordsOf(input, kind, parsed.options), parsed.options, {
           transport: 'http',
           principal: req.principal.name,
           scope: req.principal.scope,
@@ -178,20 +210,64 @@ export const readingImportRoutes: FastifyPluginAsyncZod<RouteContext> = async (a
           listeners,
           dryRun: q.dryRun === 'true',
           keepRejects: SHOWN_REJECTS,
+          signal,
+          onProgress: progress
+            ? (records, readings) => {
+                progress.records = records;
+                progress.readings = readings;
+              }
+            : undefined,
         });
-        const { interrupted: _, ...out } = report;
-        return out;
-      } catch (err) {
+      const asError = (err: unknown): MdmError | undefined => {
         if (err instanceof FileImportError || err instanceof DecodeError || err instanceof XlsxSheetError || err instanceof CsvError || err instanceof PtpireeError) {
-          throw new MdmError('MDM_ERR_CSV_FORMAT', [err.message]);
+          return new MdmError('MDM_ERR_CSV_FORMAT', [err.message]);
         }
-        if (err instanceof MdmError) throw err;
+        if (err instanceof MdmError) return err;
         // exceljs on a body that is not a zip (a CSV sent as xlsx)
         if (kind === 'xlsx' && /zip|signature|end of central directory|invalid/i.test((err as Error).message)) {
-          throw new MdmError('MDM_ERR_CSV_FORMAT', [`the body is not an xlsx workbook (${(err as Error).message}); send CSV as ${CSV}`]);
+          return new MdmError('MDM_ERR_CSV_FORMAT', [`the body is not an xlsx workbook (${(err as Error).message}); send CSV as ${CSV}`]);
         }
-        throw err;
+        return undefined;
+      };
+      if (q.async === 'true') {
+        const job = await jobs.start(
+          principal,
+          bounded(body as AsyncIterable<Buffer>),
+          (input, j, signal) => run(input, j, signal),
+          (err) => {
+            const e = asError(err);
+            if (!e) req.log.error({ err }, 'readings import job failed');
+            return e ? { error: e.code, message: e.message } : { error: 'MDM_ERR_INTERNAL', message: `the import stopped: ${(err as Error).message}` };
+          },
+        );
+        return reply.code(202).header('location', `/v1/readings/import/jobs/${job.id}`).send(jobOut(job));
       }
+      try {
+        const { interrupted: _, ...out } = await run(Readable.from(bounded(body as AsyncIterable<Buffer>)));
+        return out;
+      } catch (err) {
+        throw asError(err) ?? err;
+      }
+    },
+  );
+
+  app.get(
+    '/readings/import/jobs/:id',
+    {
+      config: { permission: 'readings:write' },
+      schema: {
+        tags: ['readings'],
+        summary: 'Progress and report of an import job (POST /v1/readings/import?async=true)',
+        params: z.object({ id: z.string().uuid() }),
+        response: { 200: JobSchema, 404: ErrorSchema, ...authErrors },
+      },
+    },
+    async (req) => {
+      const job = jobs.get(req.params.id);
+      if (!job || (job.principal !== req.principal.name && req.principal.role !== 'admin')) {
+        throw new MdmError('MDM_ERR_NOT_FOUND', [`no import job ${req.params.id} (jobs are kept in memory until the service restarts; the last 100 finished ones)`]);
+      }
+      return jobOut(job);
     },
   );
 
