@@ -13,6 +13,8 @@ import { backlogCounts, type BacklogCounts } from '../sql/metrics.repository.js'
  */
 export interface Metrics {
   readonly registry: Registry;
+  /** The text of one scrape (the database and the probes are read once for it). */
+  scrape(): Promise<string>;
   /** One ingest call finished (every transport): rows by outcome, rejects by reason. */
   ingested(transport: string, counts: IngestCounts): void;
 }
@@ -70,19 +72,19 @@ export function createMetrics(o: { database: Database; probes: () => readonly He
   });
   const reasons = new Set<string>();
 
-  // The backlog gauges are collected side by side in one scrape: one statement for both.
-  let counted: { at: number; counts: Promise<BacklogCounts> } | undefined;
-  const backlog = () => {
-    if (counted === undefined || Date.now() - counted.at > 1_000) counted = { at: Date.now(), counts: backlogCounts(o.database) };
-    return counted.counts;
-  };
+  // The backlog gauges are collected side by side in one scrape: one statement for both (scrape() starts afresh).
+  let counted: Promise<BacklogCounts | undefined> | undefined;
+  // The database unreachable: the backlog series are left out of the scrape (absent, not stale), the rest is answered.
+  const backlog = () => (counted ??= backlogCounts(o.database).catch(() => undefined));
   new Gauge({
     name: 'mdm_backlog',
     help: 'Work waiting in the shared database: vee_queue (meter-channel-days to validate), billing_dirty (days to roll up), hook deliveries by status, alarms by state, forecast runs by status',
     labelNames: ['queue'],
     registers: [registry],
     async collect() {
+      this.reset();
       const b = await backlog();
+      if (!b) return;
       this.set({ queue: 'vee_queue' }, b.veeQueue);
       this.set({ queue: 'billing_dirty' }, b.billingDirty);
       this.set({ queue: 'hook_deliveries_pending' }, b.hookDeliveries.pending);
@@ -100,18 +102,20 @@ export function createMetrics(o: { database: Database; probes: () => readonly He
     labelNames: ['queue'],
     registers: [registry],
     async collect() {
+      this.reset();
       const b = await backlog();
+      if (!b) return;
       this.set({ queue: 'vee_queue' }, b.veeQueueAgeS);
       this.set({ queue: 'billing_dirty' }, b.billingDirtyAgeS);
       this.set({ queue: 'hook_deliveries_pending' }, b.hookPendingAgeS);
     },
   });
 
-  // Both probe gauges are collected side by side in one scrape: the probes are asked once for both.
-  let probed: { at: number; results: Promise<[string, Record<string, unknown> & { ok: boolean }][]> } | undefined;
+  // Both probe gauges are collected side by side in one scrape: the probes are asked once for both (scrape() starts afresh).
+  let probed: Promise<[string, Record<string, unknown> & { ok: boolean }][]> | undefined;
   const probeAll = () => {
-    if (probed === undefined || Date.now() - probed.at > 1_000) {
-      const results = Promise.all(
+    if (probed === undefined) {
+      probed = Promise.all(
         o.probes().map(async (p): Promise<[string, Record<string, unknown> & { ok: boolean }]> => {
           try {
             return [p.name, await p.check()];
@@ -120,9 +124,8 @@ export function createMetrics(o: { database: Database; probes: () => readonly He
           }
         }),
       );
-      probed = { at: Date.now(), results };
     }
-    return probed.results;
+    return probed;
   };
   new Gauge({
     name: 'mdm_component_up',
@@ -161,6 +164,16 @@ export function createMetrics(o: { database: Database; probes: () => readonly He
 
   return {
     registry,
+    async scrape() {
+      counted = undefined;
+      probed = undefined;
+      try {
+        return await registry.metrics();
+      } finally {
+        counted = undefined;
+        probed = undefined;
+      }
+    },
     ingested(transport, c) {
       if (c.accepted) rows.inc({ transport, outcome: 'accepted' }, c.accepted);
       if (c.unchanged) rows.inc({ transport, outcome: 'unchanged' }, c.unchanged);
@@ -201,6 +214,6 @@ export function registerMetrics(app: FastifyInstance, metrics: Metrics): void {
       config: { permission: 'metrics:read', rateLimit: false },
       schema: { tags: ['health'], summary: 'Prometheus metrics of this instance (text format 0.0.4)', hide: false },
     },
-    async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+    async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.scrape()),
   );
 }

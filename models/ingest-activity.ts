@@ -74,17 +74,20 @@ export function createIngestActivity(o: IngestActivityOptions): IngestActivity {
     return counts.reduce((a, b) => a + b, 0) >= o.busyRowsPerS;
   };
   const watch = () => {
-    watching = timers.setTimeout(() => {
-      watching = undefined;
-      if (busy()) return watch();
-      for (const fn of [...quiet]) {
-        try {
-          fn();
-        } catch {
-          // a listener's failure is its own; the others still run
+    watching = timers.setTimeout(
+      () => {
+        watching = undefined;
+        if (busy()) return watch();
+        for (const fn of [...quiet]) {
+          try {
+            fn();
+          } catch {
+            // a listener's failure is its own; the others still run
+          }
         }
-      }
-    }, Math.min(BUCKET_MS, silenceMs() / 2));
+      },
+      Math.min(BUCKET_MS, silenceMs() / 2),
+    );
   };
 
   return {

@@ -47,7 +47,11 @@ describe('tzOffsetMinutes', () => {
   const formats = new Map<string, Intl.DateTimeFormat>();
   const reference = (tz: string, ms: number) => {
     let f = formats.get(tz);
-    if (!f) formats.set(tz, (f = new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' })));
+    if (!f)
+      formats.set(
+        tz,
+        (f = new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' })),
+      );
     const parts = f.formatToParts(new Date(ms));
     const get = (t: string) => Number(parts.find((p) => p.type === t)!.value);
     return Math.round((Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second')) - ms) / 60_000);
