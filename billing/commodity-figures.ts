@@ -161,7 +161,7 @@ function gasExtra(r: MeterFigureRow, inputs: CommodityInputs | undefined, volume
       used.push({
         validFrom: formatInstant(s.validFrom.getTime(), r.timezone),
         validTo: formatInstant(s.validTo.getTime(), r.timezone),
-        kwhPerM3: s.kwhPerM3,
+        kwhPerM3: round6(s.kwhPerM3),
         version: s.version ?? 1,
         volumeBase: round6(segVb),
         energy: round6(segVb * s.kwhPerM3),

@@ -19,7 +19,12 @@ const CompletenessSchema = z.object({
         meter: z.string(),
         from: z.string().nullable().describe("Start of the meter window: its local month cut to its supply dates, in the meter's local time with its offset; null when empty"),
         to: z.string().nullable().describe("End of the meter window (exclusive), in the meter's local time with its offset; null when empty"),
-        expected: z.number().int().describe("Active import intervals of the meter's length in the window (DST-aware: 743 hourly in a Warsaw March)"),
+        expected: z
+          .number()
+          .int()
+          .describe(
+            "Intervals of the meter's length in the window (DST-aware: 743 hourly in a Warsaw March) of its primary channel: active import; volume for gas and water; 0 for heat (models/commodity.ts)",
+          ),
         measured: z.number().int().describe('Quality measured or validated'),
         suspect: z.number().int().describe('Measured values VEE marked suspect'),
         estimated: z.number().int(),
@@ -40,7 +45,7 @@ export const completenessRoutes: FastifyPluginAsyncZod<RouteContext> = async (ap
       config: { permission: 'readings:read' },
       schema: {
         tags: ['billing'],
-        summary: "Active import completeness per meter for a month in each meter's local time",
+        summary: "Completeness of each meter's primary channel (active import; volume for gas and water) for a month in each meter's local time",
         description: 'At most one selector (meters, group, portfolio); none = every meter. asOf: the data as it was then.',
         querystring: z.object({
           period: z.string().describe('Calendar month YYYY-MM'),
