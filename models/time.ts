@@ -176,29 +176,46 @@ const offsetCache = new Map<string, Map<number, number>>();
 let offsetCacheSize = 0;
 
 /**
- * The last UTC day whose offset was found constant, of the last zone asked:
- * callers mostly ask for many instants of one zone in time order (a meter's
- * readings), and an instant in that day costs three comparisons instead of
- * two map lookups (issue 14: VEE and ingest ask millions of times).
+ * The last span of time (a UTC week, or a day in a week with a change)
+ * whose offset was found constant, of the last zone asked: callers mostly ask
+ * for many instants of one zone close together (a meter's readings, the
+ * midnights of its days), and an instant in that span costs three
+ * comparisons instead of two map lookups (issue 14: VEE, ingest and the
+ * API's formatting ask millions of times).
  */
 let spanTz = '';
 let spanFrom = 0;
 let spanTo = 0;
 let spanOff = 0;
+const WEEK_MS = 7 * DAY_MS;
 
 /** UTC offset of `tz` at instant `ms`, in minutes (Europe/Istanbul → 180). */
 export function tzOffsetMinutes(tz: string, ms: number): number {
   if (ms >= spanFrom && ms < spanTo && tz === spanTz) return spanOff;
   const off = quarterOffset(tz, ms);
-  // A day whose first, middle and last quarter hour have this offset has it throughout: zones change their offset at most once a day.
-  const from = Math.floor(ms / DAY_MS) * DAY_MS;
-  if (Number.isFinite(from) && quarterOffset(tz, from) === off && quarterOffset(tz, from + DAY_MS / 2) === off && quarterOffset(tz, from + DAY_MS - QUARTER) === off) {
-    spanTz = tz;
-    spanFrom = from;
-    spanTo = from + DAY_MS;
-    spanOff = off;
+  if (!Number.isFinite(ms)) return off;
+  // Zones change their offset at most once a day (and not twice within a week but Morocco's Ramadan, a month):
+  // a week whose every midnight and noon have this offset has it throughout; else the day, checked the same way.
+  const week = Math.floor(ms / WEEK_MS) * WEEK_MS;
+  if (constantOver(tz, week, week + WEEK_MS, off)) setSpan(tz, week, week + WEEK_MS, off);
+  else {
+    const day = Math.floor(ms / DAY_MS) * DAY_MS;
+    if (constantOver(tz, day, day + DAY_MS, off)) setSpan(tz, day, day + DAY_MS, off);
   }
   return off;
+}
+
+/** True when the offset is `off` at every midnight and noon (UTC) in [from, to) and at its last quarter hour. */
+function constantOver(tz: string, from: number, to: number, off: number): boolean {
+  for (let t = from; t < to; t += DAY_MS / 2) if (quarterOffset(tz, t) !== off) return false;
+  return quarterOffset(tz, to - QUARTER) === off;
+}
+
+function setSpan(tz: string, from: number, to: number, off: number): void {
+  spanTz = tz;
+  spanFrom = from;
+  spanTo = to;
+  spanOff = off;
 }
 
 /** The offset at `ms` by quarter hour, cached per zone. */
