@@ -62,9 +62,11 @@ describe('web console in Chromium', () => {
   const call = (method: 'GET' | 'POST' | 'PUT', url: string, role: Role = 'admin', payload?: unknown) =>
     t.app.inject({ method, url, headers: t.auth(role), ...(payload === undefined ? {} : { payload: payload as object }) });
   const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  /** Opens a route and waits until its page (not the one before it: a hash change renders asynchronously) shows its heading. */
   const open = async (hash: string) => {
     await page.goto(`${base}/console/${hash}`);
-    await page.locator('main h1').first().waitFor();
+    const route = hash.replace(/^#\//, '').split(/[/?]/)[0];
+    await page.locator(`main .page[data-route="${route}"] h1`).first().waitFor();
   };
   /** axe-core on the current page: no serious or critical violation (WCAG 2 A/AA rules). */
   const accessible = async () => {

@@ -114,10 +114,11 @@ function home() {
 
 async function route() {
   renderChrome();
-  const container = h('div', { class: 'page' });
+  const { path, arg, params } = parseHash();
+  // data-route: which route this container renders (the browser tests wait for it after a navigation).
+  const container = h('div', { class: 'page', 'data-route': me ? path : 'signin' });
   main.replaceChildren(container);
   if (!me) return renderSignIn(container);
-  const { path, arg, params } = parseHash();
   const page = PAGES.find((p) => p.path === path);
   if (!page) {
     const first = home();
