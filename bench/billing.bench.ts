@@ -13,6 +13,7 @@ import { startBenchService } from './bench-service.js';
 import { loadBuildingSeries } from './load-profile.js';
 import { timeGets } from './post-batches.js';
 import { seededRandom } from '../models/random.js';
+import { loadGas, timeGasPull } from './billing-gas.js';
 
 /**
  * GET /v1/billing/consumption for 10 000 meters × one month hourly (7.2 M
@@ -23,7 +24,10 @@ import { seededRandom } from '../models/random.js';
  * built here, timed apart). The GET is timed through HTTP, median of 3, its
  * totals checked against the loaded values; asOf is timed once. Then the
  * same pull for 100 meters on the embedded flavour (in-memory PGlite, issue
- * 14 §5), so users see when to move to a server.
+ * 14 §5), so users see when to move to a server. Then the gas variant
+ * (issue 15, bench/billing-gas.ts): 10 000 gas meters × the month of volume,
+ * temperature and pressure in the same database, billed with conversion to
+ * base conditions and energy (`--gas-meters N` sets the count, 0 leaves it out).
  */
 const METERS = 10_000;
 const EMBEDDED_METERS = 100;
@@ -31,6 +35,7 @@ const PERIOD = '2019-04'; // 30 days: 720 hourly intervals per meter, no DST cha
 const HOURS = 720;
 const RUNS = 3;
 const GOAL_MS = 500;
+const GAS_METERS = 10_000;
 const TIMEOUT_MS = 30 * 60_000;
 const REQUEST_TIMEOUT_MS = 120_000;
 const COPY_METERS = 500; // meters per COPY (360 000 rows, ~22 MB binary)
@@ -178,6 +183,14 @@ export const billingBench: Bench = {
         const group = await timeGets(`${url}&group=bench`, service.keys.admin, 1, REQUEST_TIMEOUT_MS);
         log(`asOf=${dataVersion}: ${asOf.ms[0].toFixed(0)} ms; group=: ${group.ms[0].toFixed(0)} ms`);
 
+        const gasMeters = gasMeterCount(opts.flags);
+        let gasMs: number[] = [];
+        if (gasMeters > 0) {
+          const gas = await loadGas(database, { dataDir: opts.dataDir, meters: gasMeters, hours: HOURS, fromMs: FROM_MS.ist, monthFrom: period.fromDate, monthTo: period.toDate });
+          log(`gas: COPY of ${gas.rows.toLocaleString('en-US')} rows (volume, temperature, pressure): ${(gas.copyMs / 1000).toFixed(1)} s, rolled up`);
+          gasMs = await timeGasPull(service, PERIOD, gas, RUNS, REQUEST_TIMEOUT_MS, log);
+        }
+
         await service.close();
         await bench.drop();
         const embedded = await embeddedPull(opts.dataDir, log, onCleanup);
@@ -188,6 +201,17 @@ export const billingBench: Bench = {
           { label: 'GET … &asOf=<dataVersion>', values: asOf.ms, unit: 'ms', better: 'lower', note: 'rollup rows received by then' },
           { label: 'rollup build after the COPY', values: [rollupMs], unit: 'ms', better: 'lower', note: `${rolled.refreshed} meter days; ingest keeps it current` },
           { label: 'GET … &group=', values: group.ms, unit: 'ms', better: 'lower' },
+          ...(gasMs.length
+            ? [
+                {
+                  label: `GET /v1/billing/consumption, ${gasMeters} gas meters (group=)`,
+                  values: gasMs,
+                  unit: 'ms',
+                  better: 'lower' as const,
+                  note: `Vm, T, p × ${HOURS} h each → Vb per interval, kWh by calorific value; beside the electricity figure above`,
+                },
+              ]
+            : []),
           {
             label: `embedded: GET /v1/billing/consumption, ${EMBEDDED_METERS} meters`,
             values: embedded,
@@ -215,3 +239,12 @@ export const billingBench: Bench = {
     }
   },
 };
+
+/** `--gas-meters N` (0–100 000; default 10 000; 0: no gas variant). */
+function gasMeterCount(flags: Readonly<Record<string, string>>): number {
+  const text = flags['gas-meters'];
+  if (text === undefined) return GAS_METERS;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0 || n > 100_000) throw new Error(`--gas-meters: a whole number 0–100000, got "${text}"`);
+  return n;
+}
