@@ -143,7 +143,7 @@ describe('web console in Chromium', () => {
     base = await t.app.listen({ port: 0, host: '127.0.0.1' });
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
     page = await browser.newPage({ viewport: { width: 1280, height: 900 }, locale: 'en-GB' });
-    page.setDefaultTimeout(10_000);
+    page.setDefaultTimeout(20_000); // generous: CI runs this file beside two other workers on two cores
     page.on('pageerror', (err) => pageErrors.push(err.message));
     // Errors the page logs (CSP refusals among them); an API answer of 4xx is logged as a failed resource, expected here.
     page.on('console', (msg) => msg.type() === 'error' && !msg.text().startsWith('Failed to load resource') && pageErrors.push(msg.text()));
@@ -314,6 +314,13 @@ describe('web console in Chromium', () => {
     await page.locator('.chart canvas').first().waitFor();
     expect(await page.locator('.u-legend').textContent()).toContain('Temperature');
     expect(await page.locator('.u-axis').count()).toBe(3);
+    // The channel list is the registry's (GET /v1/channels) for the meter's commodity.
+    const options = await page
+      .getByLabel('Channel')
+      .locator('option')
+      .evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+    expect(options).toContain('volume');
+    expect(options).not.toContain('active_import');
   });
 
   it('Alarms: an alarm acknowledged with a comment through the page is acknowledged in the API', async () => {

@@ -12,20 +12,30 @@ import { addDays, dateTime, isDay, localDay, num, startOfLocalDay } from '../for
 import { t, tOr } from '../i18n/index.js';
 import { commentAction, errorBox, filterForm, link } from '../ui.js';
 
-/** Channels by kind (docs/api.md, Readings). */
-const CHANNELS = [
-  'active_import',
-  'active_export',
-  'reactive_inductive',
-  'reactive_capacitive',
-  'volume',
-  'active_import_register',
-  'active_export_register',
-  'volume_register',
-  'temperature',
-  'pressure',
+/** The standard channels, for when `GET /v1/channels` cannot be read. */
+const FALLBACK_CHANNELS = [
+  ...['active_import', 'active_export', 'reactive_inductive', 'reactive_capacitive'].map((name) => ({ name, kind: 'interval', commodities: ['electricity'] })),
+  ...['active_import_register', 'active_export_register'].map((name) => ({ name, kind: 'register', commodities: ['electricity'] })),
+  { name: 'volume', kind: 'interval', commodities: ['gas', 'water'] },
+  { name: 'volume_register', kind: 'register', commodities: ['gas', 'water'] },
+  ...['temperature', 'pressure'].map((name) => ({ name, kind: 'instantaneous', commodities: ['gas', 'weather'] })),
 ];
-const INTERVAL_CHANNELS = new Set(['active_import', 'active_export', 'reactive_inductive', 'reactive_capacitive', 'volume']);
+/** Interval channels (summed per bucket, where a missing interval is a gap), filled from the channel registry. */
+const INTERVAL_CHANNELS = new Set(FALLBACK_CHANNELS.filter((c) => c.kind === 'interval').map((c) => c.name));
+
+/**
+ * The channels of a commodity from the registry (`GET /v1/channels`: built-in and user-defined), else the standard ones.
+ * @param {string} commodity
+ * @returns {Promise<{ name: string, kind: string, unit?: string, meaning?: string | null }[]>}
+ */
+async function channelsOf(commodity) {
+  const res = await api('/v1/channels').catch(() => null);
+  /** @type {{ name: string, kind: string, unit?: string, meaning?: string | null, commodities?: string[] }[]} */
+  const all = res?.channels ?? FALLBACK_CHANNELS;
+  for (const c of all) if (c.kind === 'interval') INTERVAL_CHANNELS.add(c.name);
+  const mine = all.filter((c) => !c.commodities || c.commodities.includes(commodity));
+  return mine.length ? mine : all;
+}
 const INTERVALS = ['raw', 'hour', 'day', 'month'];
 const MAX_DAYS = { raw: 400, hour: 400, day: 3660, month: 3660 };
 
@@ -37,7 +47,10 @@ export async function render(ctx) {
   const meter = await api(`/v1/meters/${encodeURIComponent(id)}`);
   const tz = meter.timezone;
   const defaultChannel = meter.commodity === 'electricity' || meter.commodity === 'weather' ? (meter.commodity === 'weather' ? 'temperature' : 'active_import') : 'volume';
-  const channel = CHANNELS.includes(params.get('channel') ?? '') ? /** @type {string} */ (params.get('channel')) : defaultChannel;
+  const channels = await channelsOf(meter.commodity);
+  const names = channels.map((c) => c.name);
+  const wanted = params.get('channel') ?? '';
+  const channel = names.includes(wanted) ? wanted : names.includes(defaultChannel) ? defaultChannel : names[0];
   const interval = INTERVALS.includes(params.get('interval') ?? '') ? /** @type {'raw' | 'hour' | 'day' | 'month'} */ (params.get('interval')) : 'raw';
   const to = isDay(params.get('to') ?? '') ? /** @type {string} */ (params.get('to')) : addDays(localDay(tz), 1);
   const from = isDay(params.get('from') ?? '') ? /** @type {string} */ (params.get('from')) : addDays(to, -7);
@@ -50,7 +63,7 @@ export async function render(ctx) {
         t('meter.channel'),
         select(
           'channel',
-          CHANNELS.map((c) => [c, c]),
+          channels.map((c) => /** @type {[string, string]} */ ([c.name, c.unit ? `${c.name} (${c.unit})` : c.name])),
           channel,
         ),
       ),
