@@ -51,6 +51,12 @@ describe.each(FLAVOURS)('POST /v1/readings/import (%s)', (flavour) => {
     // the rejects are kept like every transport's
     const rejects = await t.app.inject({ method: 'GET', url: '/v1/rejects?limit=10', headers: t.auth('admin') });
     expect(rejects.json().rejects.some((r: { reason: string }) => /n\/d/.test(r.reason))).toBe(true);
+    // and exported for the data steward: CSV for Polish Excel, or xlsx
+    const csv = await t.app.inject({ method: 'GET', url: '/v1/rejects?limit=10&format=csv&locale=pl', headers: t.auth('admin') });
+    expect(csv.body.split('\n')[0]).toBe('\uFEFFid;receivedAt;transport;principal;topic;rowIndex;meter;reason;payload;batchId');
+    expect(csv.body).toMatch(/;7;Kraków-Śródmieście-7;"interval 4 \(column 6, ""H4""\): value ""n\/d"" is not a number";/);
+    const xlsx = await t.app.inject({ method: 'GET', url: '/v1/rejects?limit=10&format=xlsx', headers: t.auth('admin') });
+    expect(xlsx.headers['content-type']).toBe(XLSX);
   });
 
   it('a saved preset imports the same file by name; presets are listed, replaced and deleted', async () => {

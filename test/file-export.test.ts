@@ -75,9 +75,9 @@ describe.each(FLAVOURS)('exports (%s)', (flavour) => {
   it('format= is never silently ignored: a format a route does not offer, or format on a JSON-only route, is a 400', async () => {
     const pdf = await t.app.inject({ method: 'GET', url: `/v1/meters/PL-1/readings?channel=active_import&${range}&format=pdf`, headers: t.auth('admin') });
     expect(pdf.statusCode).toBe(400);
-    const rejects = await t.app.inject({ method: 'GET', url: '/v1/rejects?format=csv', headers: t.auth('admin') });
-    expect(rejects.statusCode).toBe(400);
-    expect(rejects.json().message).toMatch(/answers JSON only/);
+    const alarms = await t.app.inject({ method: 'GET', url: '/v1/alarms?format=csv', headers: t.auth('admin') });
+    expect(alarms.statusCode).toBe(400);
+    expect(alarms.json().message).toMatch(/answers JSON only/);
     const meters = await t.app.inject({ method: 'GET', url: '/v1/meters?format=xlsx', headers: t.auth('admin') });
     expect(meters.statusCode).toBe(400);
   });

@@ -8,6 +8,8 @@ import { listDeadLetters } from '../../sql/dead-letter.repository.js';
 import { LIST_BYTE_BUDGET, pageOf } from '../list-budget.js';
 import type { RouteContext } from '../app.js';
 import { authErrors, ErrorSchema, InstantQuery } from '../schemas.js';
+import { CsvLocaleQuery, csvStyle } from '../csv-locale.js';
+import { sendXlsx, XLSX_TYPE } from '../xlsx-reply.js';
 
 const RejectsQuery = z
   .object({
@@ -16,6 +18,8 @@ const RejectsQuery = z
     since: InstantQuery.optional().describe('Only rows received at or after this instant (ISO-8601 with offset or Z)'),
     before: z.coerce.number().int().positive().optional().describe('Cursor: nextCursor of the previous page (rows with a smaller id)'),
     limit: z.coerce.number().int().min(1).max(1000).default(100).describe('Page size, 1–1000'),
+    format: z.enum(['json', 'csv', 'xlsx']).default('json').describe('csv / xlsx: the page as a table (the next cursor in the X-Next-Cursor header)'),
+    locale: CsvLocaleQuery,
   })
   .strict();
 
@@ -53,10 +57,11 @@ export const rejectRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
         summary: 'List rejected rows (dead letters), newest first',
         description: 'Filters combine with AND. Page backwards in time by passing `nextCursor` as `before` until it is null.',
         querystring: RejectsQuery,
+        produces: ['application/json', 'text/csv', XLSX_TYPE],
         response: { 200: RejectPageSchema, 400: ErrorSchema, ...authErrors },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const { meter, transport, since, before, limit } = req.query;
       let sinceDate: Date | undefined;
       if (since !== undefined) {
@@ -71,6 +76,18 @@ export const rejectRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
         limit,
         (r) => r.id,
       );
+      if (req.query.format !== 'json') {
+        // a table of the page: what a data steward opens in Excel next to the file it came from
+        const cols = ['id', 'receivedAt', 'transport', 'principal', 'topic', 'rowIndex', 'meter', 'reason', 'payload', 'batchId'] as const;
+        const cells = page.map((r) => cols.map((c) => r[c] ?? ''));
+        if (nextCursor) reply.header('x-next-cursor', nextCursor);
+        if (req.query.format === 'xlsx') return sendXlsx(reply, 'rejects.xlsx', 'rejects', cols, cells);
+        const style = csvStyle(req.query.locale);
+        return reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', 'attachment; filename="rejects.csv"')
+          .send((style.bom + style.line(cols) + cells.map((c) => style.line(c)).join('')) as never);
+      }
       return { rejects: page, nextCursor };
     },
   );
