@@ -620,10 +620,11 @@ export function createForecastWorker(o: ForecastWorkerOptions): ForecastWorker {
         const run = await claimRun(o.database, workerId);
         if (!run) break;
         const cur = { id: run.id, target: run.target, horizon: run.horizon, progress: 0 };
+        const traced = run.requestId ? { reqId: run.requestId } : {}; // the request that queued it (X-Request-Id): its lines and the run's share the id
         current.set(run.id, cur);
         let status: ForecastRun['status'];
         try {
-          log.info({ run: run.id, target: run.target, horizon: run.horizon, model: run.model }, 'forecast run started');
+          log.info({ run: run.id, target: run.target, horizon: run.horizon, model: run.model, ...traced }, 'forecast run started');
           status = await executeRun({ database: o.database, engine: o.engine, now, onProgress: (f) => (cur.progress = f), onMembers }, run);
         } finally {
           // Whatever happens next (a logger that throws, the database gone), /health never shows this run as running again.
@@ -634,8 +635,8 @@ export function createForecastWorker(o: ForecastWorkerOptions): ForecastWorker {
         else failed++;
         last = { id: run.id, status, at: new Date(now()).toISOString() };
         // Called as methods: pino's need their `this` (an unbound call threw after every run and left it "running" in /health).
-        if (status === 'done') log.info({ run: run.id, status }, 'forecast run finished');
-        else log.warn({ run: run.id, status }, 'forecast run finished');
+        if (status === 'done') log.info({ run: run.id, status, ...traced }, 'forecast run finished');
+        else log.warn({ run: run.id, status, ...traced }, 'forecast run finished');
       }
     };
     const lanes = await Promise.allSettled(Array.from({ length: concurrency }, lane));

@@ -260,6 +260,8 @@ export interface ForecastRun {
   readonly metadata: Record<string, unknown> | null;
   readonly metrics: Record<string, unknown> | null;
   readonly requestedBy: string | null;
+  /** X-Request-Id of the request that queued it (null: scheduled, or queued before migration 024). */
+  readonly requestId: string | null;
   readonly createdAt: Date;
   readonly startedAt: Date | null;
   readonly finishedAt: Date | null;
@@ -281,6 +283,7 @@ const RUN_COLUMNS = [
   'metadata',
   'metrics',
   'requested_by',
+  'request_id',
   'created_at',
   'started_at',
   'finished_at',
@@ -302,6 +305,7 @@ interface RunRow {
   metadata: unknown;
   metrics: unknown;
   requested_by: string | null;
+  request_id: string | null;
   created_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
@@ -327,6 +331,7 @@ function toRun(r: RunRow): ForecastRun {
     metadata: json(r.metadata),
     metrics: json(r.metrics),
     requestedBy: r.requested_by,
+    requestId: r.request_id,
     createdAt: new Date(r.created_at),
     startedAt: date(r.started_at),
     finishedAt: date(r.finished_at),
@@ -334,7 +339,7 @@ function toRun(r: RunRow): ForecastRun {
 }
 
 /** Queues a run; returns its id. */
-export async function createRun(database: Database, r: { target: string; horizon: string; model: string; issueTime: Date; requestedBy: string | null }): Promise<number> {
+export async function createRun(database: Database, r: { target: string; horizon: string; model: string; issueTime: Date; requestedBy: string | null; requestId?: string | null }): Promise<number> {
   const row = await database.db
     .insertInto('forecast_runs')
     .values({
@@ -343,6 +348,7 @@ export async function createRun(database: Database, r: { target: string; horizon
       model: r.model,
       issue_time: r.issueTime,
       requested_by: r.requestedBy,
+      request_id: r.requestId ?? null,
       metadata: null,
       metrics: null,
       error: null,

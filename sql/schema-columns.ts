@@ -136,6 +136,7 @@ export const SCHEMA_COLUMNS = {
     metadata: true,
     metrics: true,
     requested_by: true,
+    request_id: true,
     created_at: false,
     started_at: true,
     finished_at: true,

@@ -331,6 +331,7 @@ export interface ForecastRunsTable {
   metadata: JSONColumnType<Record<string, unknown> | null, string | null, string | null>;
   metrics: JSONColumnType<Record<string, unknown> | null, string | null, string | null>;
   requested_by: string | null;
+  request_id: string | null;
   created_at: GeneratedTimestamp;
   started_at: Timestamp | null;
   finished_at: Timestamp | null;

@@ -286,6 +286,30 @@ describe.each(FLAVOURS)('forecast API, jobs and storage (%s)', (flavour) => {
     expect(retrained).toEqual(['portfolio:P1']); // many ticks, one due time
   });
 
+  it('a run carries the X-Request-Id of the request that queued it: in the run, the list and the worker\'s log lines (issue 19)', async () => {
+    const res = await t.app.inject({ method: 'POST', url: '/v1/forecasts/runs', headers: { ...t.auth('trader'), 'x-request-id': 'desk-7:run/42' }, payload: { target: 'meter:B0', horizon: 'day-ahead', issueTime: ISSUE } });
+    expect(res.statusCode, res.body).toBe(202);
+    expect(res.headers['x-request-id']).toBe('desk-7:run/42');
+    const id = res.json().id as number;
+    expect((await inject('GET', `/v1/forecasts/runs/${id}`, 'trader')).json()).toMatchObject({ id, requestId: 'desk-7:run/42', requestedBy: 'test-trader' });
+    const listed = (await inject('GET', '/v1/forecasts/runs?target=meter:B0', 'trader')).json().runs as { id: number; requestId: string | null }[];
+    expect(listed.find((r) => r.id === id)?.requestId).toBe('desk-7:run/42');
+    const lines: { msg: string; fields: Record<string, unknown> }[] = [];
+    const capture = (fields: object | string, msg?: string) => void lines.push(typeof fields === 'string' ? { msg: fields, fields: {} } : { msg: msg ?? '', fields: fields as Record<string, unknown> });
+    const w = createForecastWorker({ database: t.database, engine: d7, pollMs: 20 });
+    await w.start({ debug: capture, info: capture, warn: capture, error: capture });
+    const until = Date.now() + 30_000;
+    while (Date.now() < until && (await getRun(t.database, id))!.status === 'queued') await new Promise((r) => setTimeout(r, 50));
+    while (Date.now() < until && !lines.some((l) => l.msg === 'forecast run finished' && l.fields.run === id)) await new Promise((r) => setTimeout(r, 50));
+    await w.stop();
+    const ofRun = lines.filter((l) => l.fields.run === id);
+    expect(ofRun.map((l) => l.msg)).toEqual(['forecast run started', 'forecast run finished']);
+    for (const l of ofRun) expect(l.fields.reqId).toBe('desk-7:run/42');
+    // a scheduled run has none
+    const scheduled = await createRun(t.database, { target: 'meter:B4', horizon: 'day-ahead', model: 'auto', issueTime: new Date(ISSUE), requestedBy: 'schedule' });
+    expect((await getRun(t.database, scheduled))?.requestId).toBeNull();
+  });
+
   it('schedule: a due day-ahead run per portfolio is queued once at its local time', async () => {
     const parsed = parseForecastSchedule('day-ahead@09:30; retrain@03:00 portfolio:P1');
     expect(parsed.ok).toBe(true);

@@ -94,6 +94,7 @@ const RunListItemSchema = z.object({
   from: z.string().nullable(),
   to: z.string().nullable(),
   requestedBy: z.string().nullable(),
+  requestId: z.string().nullable().describe('X-Request-Id of the request that queued the run; null for scheduled runs'),
   createdAt: z.string(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
@@ -134,6 +135,7 @@ const RunOutSchema = z
     from: z.string().nullable().describe('First hour forecast'),
     to: z.string().nullable().describe('End of the last hour forecast (exclusive)'),
     requestedBy: z.string().nullable(),
+    requestId: z.string().nullable().describe('X-Request-Id of the request that queued the run (its log lines and the run\'s carry it as reqId); null for scheduled runs'),
     createdAt: z.string(),
     startedAt: z.string().nullable(),
     finishedAt: z.string().nullable(),
@@ -232,6 +234,7 @@ function runOut(r: ForecastRun) {
     from: iso(r.from),
     to: iso(r.to),
     requestedBy: r.requestedBy,
+    requestId: r.requestId,
     createdAt: r.createdAt.toISOString(),
     startedAt: iso(r.startedAt),
     finishedAt: iso(r.finishedAt),
@@ -255,6 +258,7 @@ function listedOut(r: ListedRun) {
     from: iso(r.from),
     to: iso(r.to),
     requestedBy: r.requestedBy,
+    requestId: r.requestId,
     createdAt: r.createdAt.toISOString(),
     startedAt: iso(r.startedAt),
     finishedAt: iso(r.finishedAt),
@@ -302,7 +306,7 @@ export const forecastRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, {
       const b = req.body;
       const target = await targetParam(database, b.target);
       const issueTime = b.issueTime === undefined ? Date.now() : instantParam('issueTime', b.issueTime);
-      const id = await createRun(database, { target: target.text, horizon: b.horizon, model: b.model, issueTime: new Date(issueTime), requestedBy: req.principal?.name ?? null });
+      const id = await createRun(database, { target: target.text, horizon: b.horizon, model: b.model, issueTime: new Date(issueTime), requestedBy: req.principal?.name ?? null, requestId: req.id });
       return reply.code(202).header('location', `/v1/forecasts/runs/${id}`).send({ id });
     },
   );

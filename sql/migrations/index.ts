@@ -22,6 +22,7 @@ import { calorificValues } from './020-calorific-values.js';
 import { channelRegistry } from './021-channels.js';
 import { importPresets } from './022-import-presets.js';
 import { meterGasArea } from './023-meter-gas-area.js';
+import { forecastRunRequest } from './024-forecast-run-request.js';
 
 /** A numbered, idempotent schema step. Never edit one that has shipped: add the next. */
 export interface Migration {
@@ -56,4 +57,5 @@ export const MIGRATIONS: readonly Migration[] = [
   channelRegistry,
   importPresets,
   meterGasArea,
+  forecastRunRequest,
 ];
