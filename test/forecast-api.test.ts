@@ -286,8 +286,13 @@ describe.each(FLAVOURS)('forecast API, jobs and storage (%s)', (flavour) => {
     expect(retrained).toEqual(['portfolio:P1']); // many ticks, one due time
   });
 
-  it('a run carries the X-Request-Id of the request that queued it: in the run, the list and the worker\'s log lines (issue 19)', async () => {
-    const res = await t.app.inject({ method: 'POST', url: '/v1/forecasts/runs', headers: { ...t.auth('trader'), 'x-request-id': 'desk-7:run/42' }, payload: { target: 'meter:B0', horizon: 'day-ahead', issueTime: ISSUE } });
+  it("a run carries the X-Request-Id of the request that queued it: in the run, the list and the worker's log lines (issue 19)", async () => {
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/forecasts/runs',
+      headers: { ...t.auth('trader'), 'x-request-id': 'desk-7:run/42' },
+      payload: { target: 'meter:B0', horizon: 'day-ahead', issueTime: ISSUE },
+    });
     expect(res.statusCode, res.body).toBe(202);
     expect(res.headers['x-request-id']).toBe('desk-7:run/42');
     const id = res.json().id as number;
@@ -295,7 +300,8 @@ describe.each(FLAVOURS)('forecast API, jobs and storage (%s)', (flavour) => {
     const listed = (await inject('GET', '/v1/forecasts/runs?target=meter:B0', 'trader')).json().runs as { id: number; requestId: string | null }[];
     expect(listed.find((r) => r.id === id)?.requestId).toBe('desk-7:run/42');
     const lines: { msg: string; fields: Record<string, unknown> }[] = [];
-    const capture = (fields: object | string, msg?: string) => void lines.push(typeof fields === 'string' ? { msg: fields, fields: {} } : { msg: msg ?? '', fields: fields as Record<string, unknown> });
+    const capture = (fields: object | string, msg?: string) =>
+      void lines.push(typeof fields === 'string' ? { msg: fields, fields: {} } : { msg: msg ?? '', fields: fields as Record<string, unknown> });
     const w = createForecastWorker({ database: t.database, engine: d7, pollMs: 20 });
     await w.start({ debug: capture, info: capture, warn: capture, error: capture });
     const until = Date.now() + 30_000;

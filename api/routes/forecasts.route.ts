@@ -135,7 +135,7 @@ const RunOutSchema = z
     from: z.string().nullable().describe('First hour forecast'),
     to: z.string().nullable().describe('End of the last hour forecast (exclusive)'),
     requestedBy: z.string().nullable(),
-    requestId: z.string().nullable().describe('X-Request-Id of the request that queued the run (its log lines and the run\'s carry it as reqId); null for scheduled runs'),
+    requestId: z.string().nullable().describe("X-Request-Id of the request that queued the run (its log lines and the run's carry it as reqId); null for scheduled runs"),
     createdAt: z.string(),
     startedAt: z.string().nullable(),
     finishedAt: z.string().nullable(),
