@@ -420,9 +420,13 @@ describe('web console in Chromium', () => {
     await open('#/alarms?state=acknowledged');
     await page.locator('table.alarms').waitFor();
     expect(await page.locator('table.alarms tbody tr').first().textContent()).toContain('Onaylandı');
+    expect(await page.locator('table.alarms tbody tr').first().textContent()).toContain('Kas 2026'); // Kasım: dates for tr-TR (Intl)
     await shot('alarms-tr');
+    await open('#/meters?portfolio=P&month=2026-11');
+    await page.locator('table.meters').waitFor();
+    expect(await page.locator('table.meters tbody tr', { hasText: 'M1' }).textContent()).toContain('%26,7'); // Turkish percent: sign first, decimal comma
     await page.getByLabel('Dil').selectOption('en');
-    await page.getByRole('heading', { name: 'Alarms' }).waitFor();
+    await page.getByRole('heading', { name: 'Meters' }).waitFor();
     const en = (await import(pathToFileURL(join(import.meta.dirname, '../web/i18n/en.js')).href)).default;
     const tr = (await import(pathToFileURL(join(import.meta.dirname, '../web/i18n/tr.js')).href)).default;
     expect(Object.keys(tr).sort()).toEqual(Object.keys(en).sort());
