@@ -113,15 +113,19 @@ export async function loadCommodityInputs(trx: Kysely<DB>, windows: readonly Com
              count(*) FILTER (WHERE x.conv)::int AS "nConv", coalesce(sum(x.vm) FILTER (WHERE x.conv), 0)::int8 AS "vmConv",
              coalesce(sum(x.v * (x.p + x.atm) / (x.t + 273.15)) FILTER (WHERE x.conv), 0)::float8 AS "pOverT"
       FROM (
-        SELECT w.id, v.value AS v, round(v.value * 1e6)::int8 AS vm, t.value AS t, p.value AS p, a.atmospheric_pressure_bar AS atm,
-               (t.value IS NOT NULL AND p.value IS NOT NULL AND t.value > -273.15 AND p.value + a.atmospheric_pressure_bar > 0) AS conv,
+        SELECT w.id, m.v, round(m.v * 1e6)::int8 AS vm, m.t, m.p, a.atmospheric_pressure_bar AS atm,
+               (m.t IS NOT NULL AND m.p IS NOT NULL AND m.t > -273.15 AND m.p + a.atmospheric_pressure_bar > 0) AS conv,
                cv.valid_from, cv.valid_to, cv.version, cv.value_kwh_per_m3
         FROM jsonb_to_recordset(${json}::jsonb) AS w(id int, wfrom timestamptz, wto timestamptz, area text)
         JOIN gas_areas a ON a.code = w.area
-        JOIN ${src} v ON v.meter_id = w.id AND v.channel = ${V} AND v.start >= w.wfrom AND v.start < w.wto AND v.quality <> ${sql.lit(Q.missing)}
-        LEFT JOIN ${src} t ON t.meter_id = w.id AND t.channel = ${T} AND t.start = v.start AND t.quality IN (${usable})
-        LEFT JOIN ${src} p ON p.meter_id = w.id AND p.channel = ${P} AND p.start = v.start AND p.quality IN (${usable})
-        LEFT JOIN calorific_values cv ON cv.area = w.area AND cv.kind = 'superior' AND ${cvNow} AND v.start >= cv.valid_from AND v.start < cv.valid_to
+        -- Per meter: three primary-key range scans (volume, temperature, pressure) joined on the start, not a lookup per interval.
+        CROSS JOIN LATERAL (
+          SELECT v.start, v.value AS v, t.value AS t, p.value AS p
+          FROM (SELECT r.start, r.value FROM ${src} r WHERE r.meter_id = w.id AND r.channel = ${V} AND r.start >= w.wfrom AND r.start < w.wto AND r.quality <> ${sql.lit(Q.missing)}) v
+          LEFT JOIN (SELECT r.start, r.value FROM ${src} r WHERE r.meter_id = w.id AND r.channel = ${T} AND r.start >= w.wfrom AND r.start < w.wto AND r.quality IN (${usable})) t ON t.start = v.start
+          LEFT JOIN (SELECT r.start, r.value FROM ${src} r WHERE r.meter_id = w.id AND r.channel = ${P} AND r.start >= w.wfrom AND r.start < w.wto AND r.quality IN (${usable})) p ON p.start = v.start
+        ) m
+        LEFT JOIN calorific_values cv ON cv.area = w.area AND cv.kind = 'superior' AND ${cvNow} AND m.start >= cv.valid_from AND m.start < cv.valid_to
       ) x
       GROUP BY x.id, x.valid_from, x.valid_to, x.version, x.value_kwh_per_m3
       ORDER BY x.id, x.valid_from NULLS FIRST`.execute(trx);

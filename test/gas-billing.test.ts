@@ -164,7 +164,8 @@ describe.each(FLAVOURS)('gas, water and heat billing (%s)', (flavour) => {
       const res = await inject('POST', '/v1/calorific-values', { values });
       expect(res.statusCode, res.body).toBe(200);
     };
-    // 19–22 March (gas days from 06:00 Brussels = 05:00 London) in MJ/m³, as published.
+    const beforeUpload = new Date().toISOString();
+    // 1–22 March in MJ/m³, as published.
     await upload([{ area: 'GB-LDZ', validFrom: '2018-03-01T00:00:00Z', validTo: '2018-03-23T00:00:00Z', value: 40.62, unit: 'MJ/m3' }]);
     const part = await figuresOf('G-CORR');
     const g1 = part.gas as { energy: number; energyCoverage: number; calorificValues: { volumeBase: number; energy: number; kwhPerM3: number }[] };
@@ -182,6 +183,10 @@ describe.each(FLAVOURS)('gas, water and heat billing (%s)', (flavour) => {
     expect(g2.energyCoverage).toBe(1);
     expect(g2.calorificValues).toHaveLength(2);
     expect(full).toMatchObject({ billable: true, reasons: [], completeness: 1 });
+    // As of before the uploads: the same readings (through their history), no calorific value yet.
+    const asOf = (await consumption(`period=2018-03&meters=G-CORR&asOf=${encodeURIComponent(beforeUpload)}`)).meters[0];
+    expect(asOf.gas).toMatchObject({ volumeBase: (full.gas as { volumeBase: number }).volumeBase, energy: null, calorificValues: [] });
+    expect(asOf.reasons.map((r) => r.code)).toEqual(['missing_calorific_value']);
 
     // Without temperature and pressure nothing is converted, and that is a reason, not a 0.
     const notp = await figuresOf('G-NOTP');
