@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../api/app.js';
 import { createMetrics, reasonLabel, registerMetrics } from '../api/metrics.js';
@@ -94,6 +95,18 @@ describe.each(FLAVOURS)('GET /metrics and X-Request-Id (%s)', (flavour) => {
     expect(after.get('mdm_component_state{component="vee",field="failing_count"}')).toBe(0);
     expect([...after.keys()].some((k) => k.startsWith('mdm_nodejs_eventloop_lag_seconds'))).toBe(true);
     if (database.engine === 'pg') expect(after.get('mdm_db_pool_connections{state="total"}')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('the Grafana dashboard (deploy/grafana/dashboards/mdm.json) and docs/operations.md use only metrics the service exports', async () => {
+    const res = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${keys.admin}` } });
+    const families = new Set([...res.body.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => m[1]));
+    const exported = (name: string) => families.has(name) || families.has(name.replace(/_(bucket|count|sum|total)$/, '')) || families.has(`${name}_total`);
+    const dashboard = JSON.parse(readFileSync(new URL('../deploy/grafana/dashboards/mdm.json', import.meta.url), 'utf8')) as { panels: { targets: { expr: string }[] }[] };
+    const used = new Set(dashboard.panels.flatMap((p) => p.targets.flatMap((t) => [...t.expr.matchAll(/\bmdm_[a-z0-9_]+/g)].map((m) => m[0]))));
+    expect(used.size).toBeGreaterThan(10);
+    expect([...used].filter((n) => !exported(n))).toEqual([]);
+    const documented = new Set([...readFileSync(new URL('../docs/operations.md', import.meta.url), 'utf8').matchAll(/`(mdm_[a-z0-9_]+)`/g)].map((m) => m[1]));
+    expect([...documented].filter((n) => !exported(n))).toEqual([]);
   });
 
   it('answers X-Request-Id: the caller’s when plausible, else a new UUID', async () => {
