@@ -112,6 +112,7 @@ function summary(s: { url: string; opened: OpenedDatabase; adminKey: { generated
     `mdm ${API_VERSION} is running`,
     `  API:        ${s.url}/v1`,
     `  API docs:   ${s.url}/docs`,
+    `  Console:    ${s.url}/console/`,
     `  Health:     ${s.url}/health`,
     `  MQTT:       ${s.mqtt}`,
     `  Database:   ${s.opened.description}`,
