@@ -12,7 +12,7 @@ export interface FieldChange {
   readonly delta: number;
 }
 
-/** Figures compared, as dotted paths: energies, TOU buckets, max demand, shares. */
+/** Figures compared, as dotted paths: energies, TOU buckets, max demand, shares; volume, gas Vb and energy, heat energy. */
 function numericFields(f: Partial<BillingFigures>): Map<string, number | null> {
   const out = new Map<string, number | null>();
   for (const k of ['activeImport', 'activeExport', 'reactiveInductive', 'reactiveCapacitive', 'inductiveRatio', 'capacitiveRatio'] as const) {
@@ -21,6 +21,10 @@ function numericFields(f: Partial<BillingFigures>): Map<string, number | null> {
   for (const [name, v] of Object.entries(f.tou ?? {})) out.set(`tou.${name}`, v);
   out.set('maxDemand.kw', f.maxDemand?.kw ?? null);
   for (const k of ['estimatedShare', 'completeness'] as const) if (k in f) out.set(k, f[k] ?? null);
+  // Gas, water and heat meters (billing/commodity-figures.ts): absent for electricity, so its changes are as before.
+  if (f.volume !== undefined) out.set('volume', f.volume);
+  if (f.gas !== undefined) for (const k of ['volumeBase', 'volumeBaseCoverage', 'energy', 'energyCoverage'] as const) out.set(`gas.${k}`, f.gas[k] ?? null);
+  if (f.heat !== undefined) out.set('heat.energy', f.heat.energy ?? null);
   return out;
 }
 

@@ -54,7 +54,7 @@ const COMMANDS: Record<string, CommandSpec> = {
   'import meters': {
     usage: 'import meters FILE.csv [--rejects OUT.csv]',
     summary:
-      'Create or update meters from a CSV: id,commodity,timezone,intervalMinutes,multiplier,group,portfolio,profileClass,tariff,region,supplyStart,supplyEnd,weatherStation,registerDigits,label.<key>',
+      'Create or update meters from a CSV: id,commodity,timezone,intervalMinutes,multiplier,group,portfolio,profileClass,tariff,region,supplyStart,supplyEnd,weatherStation,registerDigits,gasArea,label.<key>',
     options: REJECTS,
     args: ['FILE.csv'],
   },

@@ -253,4 +253,16 @@ describe.each(FLAVOURS)('gas, water and heat billing (%s)', (flavour) => {
     });
     expect(r).toMatchObject({ meters: 9, billable: 5 });
   });
+
+  it('closes the period with the commodity figures and lists a later volume correction', async () => {
+    const close = await inject('POST', '/v1/billing/periods/2018-03/close');
+    expect(close.statusCode, close.body).toBe(201);
+    const before = (await figuresOf('G-VOL')).volume as number;
+    await post([{ meter: 'G-VOL', channel: 'volume', start: '2018-03-20T12:00:00Z', value: 5, quality: 'edited' }]);
+    const res = await inject('GET', '/v1/billing/periods/2018-03/corrections', undefined, 'billing');
+    expect(res.statusCode, res.body).toBe(200);
+    const g = (res.json().meters as { meter: string; changes: Record<string, { closed: number; current: number; delta: number }> }[]).find((m) => m.meter === 'G-VOL')!;
+    expect(g.changes.volume.closed).toBe(before);
+    expect(g.changes.volume.delta).toBeCloseTo(5 - vmOf(load.find((p) => p.startMs === Date.parse('2018-03-20T12:00:00Z'))!), 6);
+  });
 });

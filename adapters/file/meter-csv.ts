@@ -20,6 +20,7 @@ export const METER_COLUMNS = [
   'supplyEnd',
   'weatherStation',
   'registerDigits',
+  'gasArea',
 ] as const;
 const NUMERIC = new Set(['intervalMinutes', 'multiplier', 'registerDigits']);
 const LABEL = /^label\.(.+)$/i;

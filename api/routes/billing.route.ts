@@ -142,7 +142,11 @@ const CorrectionsSchema = z.object({
     .array(
       z.object({
         meter: z.string(),
-        changes: z.record(z.string(), ChangeSchema).describe('Changed fields by dotted path (activeImport, tou.T1, maxDemand.kw…): closed, current, delta = current − closed'),
+        changes: z
+          .record(z.string(), ChangeSchema)
+          .describe(
+            'Changed fields by dotted path (activeImport, tou.T1, maxDemand.kw…; volume, gas.volumeBase, gas.energy, heat.energy for other commodities): closed, current, delta = current − closed',
+          ),
         current: BillingFiguresSchema.nullable().describe('The current figures (null: the meter is gone)'),
       }),
     )
@@ -369,7 +373,8 @@ export const billingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
       }
       // Meters registered after the close that have figures for the period.
       for (const [id, f] of current) {
-        if (seen.has(id) || (f.activeImport === 0 && f.activeExport === 0 && f.maxDemand === null)) continue;
+        const none = f.activeImport === 0 && f.activeExport === 0 && f.maxDemand === null && !f.volume && !f.heat?.energy;
+        if (seen.has(id) || none) continue;
         meters.push({ meter: f.meter, changes: figureChanges({}, f), current: f });
       }
       meters.sort((a, b) => (a.meter < b.meter ? -1 : a.meter > b.meter ? 1 : 0));
