@@ -173,3 +173,33 @@ export async function recordPoll(database: Database, deviceId: string, version: 
     return true;
   });
 }
+
+/**
+ * Takes or renews, for `holder`, the leases of the devices `ids` that are
+ * free, expired or already its own, until now + `ttlMs`: the ids it holds
+ * afterwards. Rows are written in id order (two instances renewing side by
+ * side never deadlock); a device deleted meanwhile is left out.
+ */
+export async function holdLeases(database: Database, holder: string, ids: readonly string[], ttlMs: number): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const { rows } = await sql<{ device_id: string }>`
+    INSERT INTO modbus_leases (device_id, holder, expires_at)
+    SELECT d.id, ${holder}, now() + ${ttlMs} * interval '1 millisecond'
+    FROM modbus_devices d WHERE d.id = ANY(${ids as string[]}::text[])
+    ORDER BY d.id
+    ON CONFLICT (device_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+    WHERE modbus_leases.holder = excluded.holder OR modbus_leases.expires_at < now()
+    RETURNING device_id`.execute(database.db);
+  return new Set(rows.map((r) => r.device_id));
+}
+
+/** Gives up every lease of `holder` (a stopping instance): the devices go to the next instance that reloads. */
+export async function releaseLeases(database: Database, holder: string): Promise<void> {
+  await database.db.deleteFrom('modbus_leases').where('holder', '=', holder).execute();
+}
+
+/** Who polls which device (lease holders whose lease has not expired). */
+export async function leaseHolders(database: Database): Promise<Map<string, string>> {
+  const rows = await database.db.selectFrom('modbus_leases').select(['device_id', 'holder']).where('expires_at', '>', sql<Date>`now()`).execute();
+  return new Map(rows.map((r) => [r.device_id, r.holder]));
+}

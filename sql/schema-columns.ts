@@ -232,6 +232,7 @@ export const SCHEMA_COLUMNS = {
     register_digits: true,
     gas_area: true,
   },
+  modbus_leases: { device_id: false, holder: false, expires_at: false },
   modbus_device_status: {
     device_id: false,
     state: false,

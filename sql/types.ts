@@ -141,6 +141,12 @@ export interface ModbusDevicesTable {
   updated_at: GeneratedTimestamp;
 }
 
+export interface ModbusLeasesTable {
+  device_id: string;
+  holder: string;
+  expires_at: Timestamp;
+}
+
 export interface ModbusDeviceStatusTable {
   device_id: string;
   state: string;
@@ -574,6 +580,7 @@ export interface DB {
   api_keys: ApiKeysTable;
   modbus_devices: ModbusDevicesTable;
   modbus_device_status: ModbusDeviceStatusTable;
+  modbus_leases: ModbusLeasesTable;
   modbus_register_state: ModbusRegisterStateTable;
   validation_issues: ValidationIssuesTable;
   vee_settings: VeeSettingsTable;

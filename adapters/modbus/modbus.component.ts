@@ -1,7 +1,9 @@
 import { ModbusDeviceSchema, type ModbusDevice } from '../../models/modbus.js';
 import type { IngestListeners } from '../../ingest/ingest-listeners.js';
 import type { Database } from '../../sql/database.js';
-import { listDevices, loadRegisterStates, recordPoll } from '../../sql/modbus-device.repository.js';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { holdLeases, listDevices, loadRegisterStates, recordPoll, releaseLeases } from '../../sql/modbus-device.repository.js';
 import { readDeviceFile, storeDevices } from './device-config.js';
 import { DevicePoller } from './device-poller.js';
 import { fromDeviceStatus, INITIAL_STATUS, toDeviceStatus } from './device-status.js';
@@ -30,13 +32,18 @@ export interface ModbusPollerOptions {
   readonly now?: () => number;
   /** Default: modbus-serial (TCP, RTU loaded lazily). */
   readonly readerFactory?: ReaderFactory;
+  /** This instance's name in the device leases (default host:pid:random). */
+  readonly instance?: string;
+  /** How long a device's lease lasts without renewal: another instance takes the device over after that (default 3 × reloadMs, at least 15 s). */
+  readonly leaseMs?: number;
 }
 
 export interface ModbusPoller {
   readonly name: 'modbus';
   readonly probe: { readonly name: string; check(): { ok: boolean; [k: string]: unknown } };
   start(log?: ComponentLog): Promise<void>;
-  stop(): Promise<void>;
+  /** Stops polling and releases this instance's leases (`release: false`: leaves them to expire, as a killed process does; for tests). */
+  stop(o?: { release?: boolean }): Promise<void>;
   /** Re-reads the device table now (also runs every reloadMs). */
   reload(): Promise<void>;
 }
@@ -45,15 +52,22 @@ const silent: ComponentLog = { debug: () => {}, info: () => {}, warn: () => {}, 
 
 /**
  * The Modbus poller as a `mdm serve` component: one DevicePoller per enabled
- * device in the modbus_devices table, restarted when its configuration
- * changes. Every instance running it polls every device: run it on one
- * instance (docs/modbus.md).
+ * device in the modbus_devices table that this instance holds the lease of,
+ * restarted when its configuration changes. Instances sharing a database
+ * split the devices: each reload (every reloadMs) renews this instance's
+ * leases and takes free or expired ones (sql/modbus-device.repository.ts
+ * holdLeases), so a device is polled by one instance and, when that
+ * instance dies, by another within leaseMs + reloadMs (docs/modbus.md). A
+ * stopping instance releases its leases.
  */
 export function createModbusPoller(opts: ModbusPollerOptions): ModbusPoller {
   const { database } = opts;
   const timers = opts.timers ?? realTimers;
   const now = opts.now ?? Date.now;
   const reloadMs = opts.reloadMs ?? 5_000;
+  const leaseMs = opts.leaseMs ?? Math.max(15_000, 3 * reloadMs);
+  const instance = opts.instance ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  let held = 0;
   const readerFactory = opts.readerFactory ?? ((d: ModbusDevice) => createModbusReader(d, { timers }));
   // undefined poller: a disabled device, or one whose stored configuration no longer parses
   const pollers = new Map<string, { poller: DevicePoller | undefined; version: number }>();
@@ -92,15 +106,30 @@ export function createModbusPoller(opts: ModbusPollerOptions): ModbusPoller {
   }
 
   async function syncOnce(): Promise<void> {
-    const stored = await listDevices(database);
+    const stored = (await listDevices(database)).map((row) => ({ row, parsed: ModbusDeviceSchema.safeParse(row.config) }));
+    // The devices to poll: renew this instance's leases, take free and expired ones.
+    const mine = await holdLeases(
+      database,
+      instance,
+      stored.filter((d) => d.parsed.success && d.parsed.data.enabled).map((d) => d.row.id),
+      leaseMs,
+    );
+    held = mine.size;
     const seen = new Set<string>();
-    for (const row of stored) {
+    for (const { row, parsed } of stored) {
       seen.add(row.id);
       const version = row.version;
       const current = pollers.get(row.id);
+      if (parsed.success && parsed.data.enabled && !mine.has(row.id)) {
+        // another instance holds it (its status rows are that instance's to write)
+        if (current) {
+          await stopDevice(row.id);
+          log.info({ device: row.id }, 'modbus: device now polled by another instance (its lease)');
+        }
+        continue;
+      }
       if (current?.version === version) continue;
       if (current) await stopDevice(row.id);
-      const parsed = ModbusDeviceSchema.safeParse(row.config);
       const status = row.status ? fromDeviceStatus(row.status) : undefined;
       if (!parsed.success) {
         const message = `stored configuration is no longer valid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}; send it again with PUT /v1/modbus/devices`;
@@ -165,7 +194,8 @@ export function createModbusPoller(opts: ModbusPollerOptions): ModbusPoller {
         const counts: Record<string, number> = { pending: 0, online: 0, backoff: 0, offline: 0, disabled: 0 };
         for (const { poller } of pollers.values()) counts[poller?.currentStatus.state ?? 'disabled']++;
         // Field devices going offline is device status (GET /v1/modbus/devices), not ill health of this service.
-        return { ok: running, devices: pollers.size, ...counts, ...(opts.devicesFile ? { fileInvalid, fileWaiting: fileWaiting.length } : {}) };
+        // devices: the ones this instance holds the lease of (or knows disabled); leased: polled here
+        return { ok: running, devices: pollers.size, leased: held, ...counts, ...(opts.devicesFile ? { fileInvalid, fileWaiting: fileWaiting.length } : {}) };
       },
     },
     async start(l) {
@@ -175,12 +205,15 @@ export function createModbusPoller(opts: ModbusPollerOptions): ModbusPoller {
       await reload();
       scheduleReload();
     },
-    async stop() {
+    async stop(o = {}) {
       running = false;
       if (reloadTimer !== undefined) timers.clearTimeout(reloadTimer);
       reloadTimer = undefined;
       await reloading;
       await Promise.all([...pollers.keys()].map(stopDevice));
+      if (o.release === false) return;
+      // The next instance to reload takes the devices now instead of after the lease runs out.
+      await releaseLeases(database, instance).catch((err: Error) => log.warn({ err: err.message }, 'modbus: could not release the device leases; they expire on their own'));
     },
     reload,
   };

@@ -23,6 +23,7 @@ import { channelRegistry } from './021-channels.js';
 import { importPresets } from './022-import-presets.js';
 import { meterGasArea } from './023-meter-gas-area.js';
 import { forecastRunRequest } from './024-forecast-run-request.js';
+import { modbusLeases } from './025-modbus-leases.js';
 
 /** A numbered, idempotent schema step. Never edit one that has shipped: add the next. */
 export interface Migration {
@@ -58,4 +59,5 @@ export const MIGRATIONS: readonly Migration[] = [
   importPresets,
   meterGasArea,
   forecastRunRequest,
+  modbusLeases,
 ];

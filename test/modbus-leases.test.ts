@@ -1,0 +1,82 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { storeDevices } from '../adapters/modbus/device-config.js';
+import { createModbusPoller, type ModbusPoller } from '../adapters/modbus/modbus.component.js';
+import { MeterSchema } from '../models/meter.js';
+import type { Database } from '../sql/database.js';
+import { leaseHolders } from '../sql/modbus-device.repository.js';
+import { upsertMeters } from '../sql/meter.repository.js';
+import { FLAVOURS, freshDatabase } from './helpers.js';
+import { encode, startMeterSim, waitFor, type MeterSim } from './modbus-sim.js';
+
+/**
+ * Issue 19: instances on one database split the Modbus devices by lease —
+ * each device polled by one instance, taken over by another when its holder
+ * dies (leases not renewed) or stops (leases released). Two pollers with
+ * their own instance names stand for two `mdm serve` processes.
+ */
+describe.each(FLAVOURS)('Modbus device leases across instances (%s)', (flavour) => {
+  let database: Database;
+  const sims: MeterSim[] = [];
+  const running: ModbusPoller[] = [];
+  const DEVICES = ['D1', 'D2', 'D3'];
+  const poller = (instance: string) => {
+    const p = createModbusPoller({ database, reloadMs: 100, leaseMs: 600, instance });
+    running.push(p);
+    return p;
+  };
+  const holders = async () => Object.fromEntries([...(await leaseHolders(database))].sort());
+  const served = () => sims.map((s) => s.served[3]);
+
+  beforeAll(async () => {
+    database = await freshDatabase(flavour);
+    await upsertMeters(
+      database,
+      DEVICES.map((d) => MeterSchema.parse({ id: `M-${d}` })),
+    );
+    for (const d of DEVICES) {
+      const sim = await startMeterSim({ holding: (a) => encode('float32', 1000)[a] });
+      sims.push(sim);
+      const r = await storeDevices(database, [
+        { id: d, transport: 'tcp', host: '127.0.0.1', port: sim.port, pollIntervalMs: 100, registers: [{ address: 0, type: 'float32', meter: `M-${d}`, channel: 'active_import_register' }] },
+      ]);
+      expect(r.rejected).toEqual([]);
+    }
+  });
+  afterAll(async () => {
+    for (const p of running) await p.stop({ release: false }).catch(() => {});
+    for (const s of sims) await s.close();
+    await database?.close();
+  });
+
+  it('one holder per device; a dead holder’s devices are taken over after its leases expire, a stopped one’s at the next reload', async () => {
+    const a = poller('A');
+    await a.start();
+    const b = poller('B');
+    await b.start();
+    // A reloaded first and holds every device; B, renewing every 100 ms, finds them taken and polls none
+    expect(await holders()).toEqual({ D1: 'A', D2: 'A', D3: 'A' });
+    await b.reload();
+    expect(a.probe.check()).toMatchObject({ leased: 3, online: expect.any(Number) });
+    expect(b.probe.check()).toMatchObject({ leased: 0, devices: 0 });
+    await waitFor(() => served().every((n) => n >= 2), 15_000, 'A to poll every device');
+
+    // A dies (kill -9: its leases are not released, nobody renews them): B takes every device once they expire
+    await a.stop({ release: false });
+    const died = Date.now();
+    await waitFor(async () => Object.values(await holders()).every((h) => h === 'B') && Object.keys(await holders()).length === 3, 15_000, 'B to take the devices over');
+    expect(Date.now() - died).toBeGreaterThanOrEqual(300); // not before A's leases could have run out (600 ms from its last renewal)
+    const at = served();
+    await waitFor(() => served().every((n, i) => n >= at[i] + 2), 15_000, 'B to poll every device');
+    expect(b.probe.check()).toMatchObject({ leased: 3, devices: 3 });
+
+    // A comes back as a new process: B keeps the devices; B stops cleanly: C (the new A) has them at its next reload, without waiting for expiry
+    const c = poller('C');
+    await c.start();
+    expect(c.probe.check()).toMatchObject({ leased: 0 });
+    await b.stop();
+    expect(await holders()).toEqual({});
+    await c.reload();
+    expect(await holders()).toEqual({ D1: 'C', D2: 'C', D3: 'C' });
+    await c.stop();
+  });
+});
