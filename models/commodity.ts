@@ -39,7 +39,7 @@ export interface CommodityDef {
   /** Instantaneous channels billing uses (gas: temperature °C and gauge pressure bar for the conversion). */
   readonly inputs: readonly ChannelName[];
   readonly figures: readonly BillingFigureDef[];
-  /** Whether GET /v1/billing/consumption bills meters of the commodity (weather stations: no). */
+  /** Whether the commodity has billing figures (weather stations: none; they still appear in billing responses, with zeros, not billable). */
   readonly billed: boolean;
 }
 

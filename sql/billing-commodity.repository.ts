@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import { channelDef } from '../models/channel.js';
-import { commodityDef } from '../models/commodity.js';
+import { COMMODITY_DEFS, commodityDef } from '../models/commodity.js';
 import { Q } from './billing-rollup.repository.js';
 import { readingsAsOf } from './reading-query.repository.js';
 import type { DB } from './types.js';
@@ -73,9 +73,9 @@ export interface CommodityInputs {
 }
 
 const EMPTY: CommodityInputs = { areas: new Map(), gas: new Map(), registers: new Map() };
-const T = channelDef('temperature').code;
-const P = channelDef('pressure').code;
-const V = channelDef('volume').code;
+// The gas channels as models/commodity.ts names them: the measured volume, then the corrector's temperature and pressure.
+const V = channelDef(COMMODITY_DEFS.gas.interval[0]).code;
+const [T, P] = COMMODITY_DEFS.gas.inputs.map((n) => channelDef(n).code);
 
 /** Reads what the figures of the non-electricity meters of `windows` need; nothing for electricity. */
 export async function loadCommodityInputs(trx: Kysely<DB>, windows: readonly CommodityWindow[], asOf: Date | undefined): Promise<CommodityInputs> {
