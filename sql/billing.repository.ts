@@ -396,8 +396,9 @@ export async function listSnapshots(database: Database, period: string): Promise
 
 /**
  * What a readiness result depends on besides the clock: the data version, the
- * last validation issue change, the last meter change and the last schedule
- * change. A stored result with the same key saw the same inputs.
+ * last validation issue change, the last meter change, the last schedule
+ * change and the last gas area or calorific value change (gas meters). A
+ * stored result with the same key saw the same inputs.
  */
 export async function readinessStateKey(database: Database): Promise<string> {
   const { rows } = await sql<{ key: string }>`
@@ -405,7 +406,9 @@ export async function readinessStateKey(database: Database): Promise<string> {
       (SELECT max(received_at) FROM ingest_batches),
       (SELECT max(greatest(created_at, resolved_at)) FROM validation_issues),
       (SELECT max(updated_at) || '/' || count(*) FROM meters),
-      (SELECT max(created_at) || '/' || count(*) FROM tou_schedules)) AS key`.execute(database.db);
+      (SELECT max(created_at) || '/' || count(*) FROM tou_schedules),
+      (SELECT max(updated_at) || '/' || count(*) FROM gas_areas),
+      (SELECT max(greatest(received_at, superseded_at)) || '/' || count(*) FROM calorific_values)) AS key`.execute(database.db);
   return rows[0].key;
 }
 

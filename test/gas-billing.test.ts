@@ -251,7 +251,12 @@ describe.each(FLAVOURS)('gas, water and heat billing (%s)', (flavour) => {
       'G-NOTP': ['not_converted'],
       'G-REG': ['missing_calorific_value'],
     });
-    expect(r).toMatchObject({ meters: 9, billable: 5 });
+    expect(r).toMatchObject({ meters: 9, billable: 5, source: 'computed' });
+    // A calorific value uploaded later is a change the stored result did not see.
+    expect((await inject('GET', '/v1/billing/readiness?period=2018-03', undefined, 'billing')).json().source).toBe('stored');
+    const cv = await inject('POST', '/v1/calorific-values', { values: [{ area: 'GB-LDZ', validFrom: '2018-04-01T00:00:00Z', validTo: '2018-05-01T00:00:00Z', value: CV }] });
+    expect(cv.statusCode, cv.body).toBe(200);
+    expect((await inject('GET', '/v1/billing/readiness?period=2018-03', undefined, 'billing')).json().source).toBe('computed');
   });
 
   it('closes the period with the commodity figures and lists a later volume correction', async () => {
