@@ -18,7 +18,8 @@ export interface CpuUse {
 
 const TICKS_PER_S = 100; // USER_HZ on Linux
 
-function procCpu(pid: number): number | undefined {
+/** CPU seconds (user + system) of a process and its threads so far, from /proc; undefined once it is gone. */
+export function procCpu(pid: number): number | undefined {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
     return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S; // utime + stime

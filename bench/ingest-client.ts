@@ -21,7 +21,7 @@ import { postBatches, type PostTotals } from './post-batches.js';
 
 export type ClientCommand =
   | { readonly cmd: 'prepare'; readonly dataDir: string; readonly meters: number; readonly days: number; readonly batchRows: number; readonly metersPerMessage: number }
-  | { readonly cmd: 'http'; readonly url: string; readonly key: string; readonly concurrency: number; readonly share: number; readonly timeoutMs: number }
+  | { readonly cmd: 'http'; readonly url: string | readonly string[]; readonly key: string; readonly concurrency: number; readonly share: number; readonly timeoutMs: number }
   | { readonly cmd: 'mqtt'; readonly url: string; readonly run: string; readonly publishers: number; readonly window: number; readonly timeoutMs: number };
 
 export type ClientAnswer =

@@ -36,7 +36,7 @@ import type { ClientAnswer, ClientCommand } from './ingest-client.js';
 
 export const MOSQUITTO_URL = 'mqtt://127.0.0.1:1883';
 const CLIENT = fileURLToPath(new URL('./ingest-client.ts', import.meta.url));
-const REQUEST_TIMEOUT_MS = 120_000;
+export const REQUEST_TIMEOUT_MS = 120_000;
 const MQTT_TIMEOUT_MS = 300_000;
 const CATCH_UP_TIMEOUT_MS = 180_000;
 /** Meters per MQTT gateway message: 5 × 720 h = 3 600 rows, about the service's MQTT batch (MQTT_BATCH_MAX_ROWS 5 000). */
@@ -74,7 +74,7 @@ export interface ServedRun {
   readonly settings: string;
 }
 
-const phase = (): ServedPhase => ({ rowsPerS: [], serviceCpu: [], backendCpu: [], clientCpu: [] });
+export const phase = (): ServedPhase => ({ rowsPerS: [], serviceCpu: [], backendCpu: [], clientCpu: [] });
 const catchUp = (): CatchUp => ({ s: [], loadS: [], cpu: [] });
 
 /** Node's flags in package.json's `start` script (`node <flags> bin/mdm.js serve`): the service is measured as `npm start` runs it. */
@@ -87,7 +87,7 @@ export function startScriptNodeArgs(): string[] {
 }
 
 /** The client process, one command at a time. */
-class Client {
+export class Client {
   private readonly child: ChildProcess;
   private waiting: ((a: ClientAnswer) => void) | undefined;
 
@@ -119,7 +119,7 @@ class Client {
 }
 
 /** The load's tables emptied and the previous phase's dirty pages flushed (the service keeps running). */
-async function freshTables(database: Database): Promise<void> {
+export async function freshTables(database: Database): Promise<void> {
   await emptyLoadTables(database);
   await checkpoint(database);
 }
@@ -133,7 +133,7 @@ async function backlog(database: Database): Promise<number> {
 }
 
 /** Waits until the backlog is empty; returns seconds since `since` (performance.now()). */
-async function waitCaughtUp(database: Database, since: number): Promise<number> {
+export async function waitCaughtUp(database: Database, since: number): Promise<number> {
   for (;;) {
     if ((await backlog(database)) === 0) return (performance.now() - since) / 1000;
     if (performance.now() - since > CATCH_UP_TIMEOUT_MS) throw new Error(`background work not caught up within ${CATCH_UP_TIMEOUT_MS / 1000} s of the load`);

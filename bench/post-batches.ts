@@ -30,14 +30,15 @@ function request(agent: Agent, url: URL, method: string, headers: Record<string,
 
 /**
  * POSTs pre-serialised JSON bodies to `url` with `concurrency` requests in
- * flight, in order, and sums the ingest counts. Any non-200 answer stops the
+ * flight, in order, and sums the ingest counts. Several URLs (instances of
+ * the service): request n goes to url n mod their number. Any non-200 answer stops the
  * run with its body. Each request is bounded by `timeoutMs`. node:http with
  * the body handed over as is: the client shares the service's thread and must
  * cost it next to nothing.
  */
-export async function postBatches(url: string, key: string, bodies: readonly Uint8Array[], concurrency: number, timeoutMs: number): Promise<PostTotals> {
+export async function postBatches(url: string | readonly string[], key: string, bodies: readonly Uint8Array[], concurrency: number, timeoutMs: number): Promise<PostTotals> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-  const target = new URL(url);
+  const targets = (typeof url === 'string' ? [url] : url).map((u) => new URL(u));
   const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
   let next = 0;
   const sum = { accepted: 0, unchanged: 0, superseded: 0, rejected: 0 };
@@ -45,8 +46,10 @@ export async function postBatches(url: string, key: string, bodies: readonly Uin
   const t0 = performance.now();
   const worker = async () => {
     while (next < bodies.length) {
-      const res = await request(agent, target, 'POST', headers, bodies[next++], timeoutMs);
-      if (res.status !== 200) throw new Error(`POST ${url} answered ${res.status}: ${res.text.slice(0, 500)}`);
+      const n = next++;
+      const target = targets[n % targets.length];
+      const res = await request(agent, target, 'POST', headers, bodies[n], timeoutMs);
+      if (res.status !== 200) throw new Error(`POST ${target.href} answered ${res.status}: ${res.text.slice(0, 500)}`);
       const r = JSON.parse(res.text) as IngestResult;
       sum.accepted += r.accepted;
       sum.unchanged += r.unchanged;

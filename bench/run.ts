@@ -17,6 +17,7 @@ import { DEFAULT_BENCH_DATABASE_URL } from './bench-database.js';
 import { imbalanceBench } from './imbalance.bench.js';
 import { ingestBench } from './ingest.bench.js';
 import { mqttBench } from './mqtt.bench.js';
+import { scaleBench } from './scale.bench.js';
 import { scaleDataBench } from './scale-data.bench.js';
 import { veeBench } from './vee.bench.js';
 
@@ -29,6 +30,7 @@ export const BENCHES: Readonly<Record<string, Bench>> = {
   imbalance: imbalanceBench,
   ingest: ingestBench,
   mqtt: mqttBench,
+  scale: scaleBench,
   'scale-data': scaleDataBench,
   vee: veeBench,
 };
