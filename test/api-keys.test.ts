@@ -95,7 +95,7 @@ describe.each(FLAVOURS)('keys API, health and docs (%s)', (flavour) => {
     const item = put.requestBody.content['application/json'].schema.items;
     expect(item.properties.timezone.default).toBe('Europe/Istanbul');
     expect(Object.keys(put.responses)).toEqual(expect.arrayContaining(['200', '400', '401', '403', '413']));
-    expect(doc.paths['/v1/rejects'].get.parameters.map((p: { name: string }) => p.name).sort()).toEqual(['before', 'limit', 'meter', 'since', 'transport']);
+    expect(doc.paths['/v1/rejects'].get.parameters.map((p: { name: string }) => p.name).sort()).toEqual(['before', 'format', 'limit', 'locale', 'meter', 'since', 'transport']);
     expect((await t.app.inject({ method: 'GET', url: '/docs' })).statusCode).toBeLessThan(400);
   });
 });

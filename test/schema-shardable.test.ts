@@ -40,7 +40,11 @@ describe.each(FLAVOURS)('tables distributable by meter (%s)', (flavour) => {
   afterAll(() => database?.close());
 
   it('every primary key and unique index of the time-series tables leads with meter_id', () => {
-    for (const t of TIME_SERIES) expect(keys.some((k) => k.tbl === t), `${t} has a key`).toBe(true);
+    for (const t of TIME_SERIES)
+      expect(
+        keys.some((k) => k.tbl === t),
+        `${t} has a key`,
+      ).toBe(true);
     expect(keys.filter((k) => TIME_SERIES.includes(k.tbl) && !k.cols.startsWith('meter_id,') && k.cols !== 'meter_id')).toEqual([]);
   });
 
