@@ -118,14 +118,20 @@ export async function loadCommodityInputs(trx: Kysely<DB>, windows: readonly Com
                cv.valid_from, cv.valid_to, cv.version, cv.value_kwh_per_m3
         FROM jsonb_to_recordset(${json}::jsonb) AS w(id int, wfrom timestamptz, wto timestamptz, area text)
         JOIN gas_areas a ON a.code = w.area
-        -- Per meter: three primary-key range scans (volume, temperature, pressure) joined on the start, not a lookup per interval.
+        -- Per meter: one primary-key scan of the three channels (volume, temperature, pressure), grouped by start.
+        -- (Joined as three subqueries on the start, the planner nested-looped them: every volume row against every
+        -- temperature row, 720 × 720 comparisons a meter-month, 82 s for 1 000 meters.)
         CROSS JOIN LATERAL (
-          SELECT v.start, v.value AS v, t.value AS t, p.value AS p
-          FROM (SELECT r.start, r.value FROM ${src} r WHERE r.meter_id = w.id AND r.channel = ${V} AND r.start >= w.wfrom AND r.start < w.wto AND r.quality <> ${sql.lit(Q.missing)}) v
-          LEFT JOIN (SELECT r.start, r.value FROM ${src} r WHERE r.meter_id = w.id AND r.channel = ${T} AND r.start >= w.wfrom AND r.start < w.wto AND r.quality IN (${usable})) t ON t.start = v.start
-          LEFT JOIN (SELECT r.start, r.value FROM ${src} r WHERE r.meter_id = w.id AND r.channel = ${P} AND r.start >= w.wfrom AND r.start < w.wto AND r.quality IN (${usable})) p ON p.start = v.start
+          SELECT r.start,
+                 max(r.value) FILTER (WHERE r.channel = ${V} AND r.quality <> ${sql.lit(Q.missing)}) AS v,
+                 max(r.value) FILTER (WHERE r.channel = ${T} AND r.quality IN (${usable})) AS t,
+                 max(r.value) FILTER (WHERE r.channel = ${P} AND r.quality IN (${usable})) AS p
+          FROM ${src} r
+          WHERE r.meter_id = w.id AND r.channel IN (${sql.lit(V)}, ${sql.lit(T)}, ${sql.lit(P)}) AND r.start >= w.wfrom AND r.start < w.wto
+          GROUP BY r.start
         ) m
         LEFT JOIN calorific_values cv ON cv.area = w.area AND cv.kind = 'superior' AND ${cvNow} AND m.start >= cv.valid_from AND m.start < cv.valid_to
+        WHERE m.v IS NOT NULL
       ) x
       GROUP BY x.id, x.valid_from, x.valid_to, x.version, x.value_kwh_per_m3
       ORDER BY x.id, x.valid_from NULLS FIRST`.execute(trx);
