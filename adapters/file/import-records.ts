@@ -6,7 +6,6 @@
  * only shared strings are kept, as Excel files keep them).
  */
 import type { Readable } from 'node:stream';
-import ExcelJS from 'exceljs';
 import { CsvParser, type CsvRecord, type Delimiter } from './csv.js';
 import type { ImportRecord } from './reading-layouts.js';
 import type { ImportOptions } from './import-options.js';
@@ -74,6 +73,7 @@ export function xlsxCell(v: unknown): string | number {
  * first one). Line numbers are Excel row numbers; empty rows are skipped.
  */
 export async function* xlsxRecords(input: string | Readable, opts: { sheet?: string; skipLines?: number; batchRows?: number } = {}): AsyncGenerator<ImportRecord[]> {
+  const { default: ExcelJS } = await import('exceljs'); // on the first xlsx only (startup cost otherwise)
   const reader = new ExcelJS.stream.xlsx.WorkbookReader(input, { worksheets: 'emit', sharedStrings: 'cache', styles: 'cache', hyperlinks: 'ignore', entries: 'ignore' });
   const batchRows = opts.batchRows ?? 5_000;
   const skip = opts.skipLines ?? 0;
