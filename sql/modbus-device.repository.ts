@@ -193,9 +193,11 @@ export async function holdLeases(database: Database, holder: string, ids: readon
   return new Set(rows.map((r) => r.device_id));
 }
 
-/** Gives up every lease of `holder` (a stopping instance): the devices go to the next instance that reloads. */
-export async function releaseLeases(database: Database, holder: string): Promise<void> {
-  await database.db.deleteFrom('modbus_leases').where('holder', '=', holder).execute();
+/** Gives up every lease of `holder` (a stopping instance; null: every lease): the devices go to the next instance that reloads. */
+export async function releaseLeases(database: Database, holder: string | null): Promise<void> {
+  let q = database.db.deleteFrom('modbus_leases');
+  if (holder !== null) q = q.where('holder', '=', holder);
+  await q.execute();
 }
 
 /** Who polls which device (lease holders whose lease has not expired). */

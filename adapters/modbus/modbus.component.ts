@@ -36,6 +36,8 @@ export interface ModbusPollerOptions {
   readonly instance?: string;
   /** How long a device's lease lasts without renewal: another instance takes the device over after that (default 3 × reloadMs, at least 15 s). */
   readonly leaseMs?: number;
+  /** No other instance can share the database (the embedded one: its data dir is locked): every lease is dropped at start. */
+  readonly onlyInstance?: boolean;
 }
 
 export interface ModbusPoller {
@@ -200,6 +202,7 @@ export function createModbusPoller(opts: ModbusPollerOptions): ModbusPoller {
     },
     async start(l) {
       log = l ?? silent;
+      if (opts.onlyInstance) await releaseLeases(database, null); // leases a killed predecessor left need not run out
       if (opts.devicesFile) await loadFileRows(await readDeviceFile(opts.devicesFile), true);
       running = true;
       await reload();
@@ -221,5 +224,5 @@ export function createModbusPoller(opts: ModbusPollerOptions): ModbusPoller {
 
 /** `mdm serve` component factory (cli/components.ts). */
 export function modbusComponent(ctx: { config: { MODBUS_DEVICES_FILE?: string }; database: Database; listeners?: IngestListeners }): ModbusPoller {
-  return createModbusPoller({ database: ctx.database, listeners: ctx.listeners, devicesFile: ctx.config.MODBUS_DEVICES_FILE });
+  return createModbusPoller({ database: ctx.database, listeners: ctx.listeners, devicesFile: ctx.config.MODBUS_DEVICES_FILE, onlyInstance: ctx.database.engine === 'pglite' });
 }
