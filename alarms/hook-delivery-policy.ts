@@ -161,13 +161,15 @@ export type { DeliveryToSend } from '../models/hook.js';
  * `sentAt` is the webhook-timestamp instant in milliseconds.
  */
 export function deliveryBody(d: DeliveryToSend, sentAtMs: number): string {
+  const { requestId, ...payload } = d.payload;
   return JSON.stringify({
     delivery: d.id,
     hook: d.hookId,
     event: `alarm.${d.transition}`,
     sentAt: new Date(sentAtMs).toISOString(),
-    transition: { id: d.transitionId, type: d.transition, at: d.at.toISOString(), actor: d.actor, comment: d.comment },
-    ...d.payload,
+    // requestId: the X-Request-Id of the API call that made the transition (an acknowledge, a close, a work-order callback)
+    transition: { id: d.transitionId, type: d.transition, at: d.at.toISOString(), actor: d.actor, comment: d.comment, ...(requestId ? { requestId } : {}) },
+    ...payload,
   });
 }
 
@@ -191,5 +193,6 @@ export function deliveryHeaders(d: DeliveryToSend, body: string, sentAtMs: numbe
     'x-mdm-timestamp': String(timestampS),
     'x-mdm-attempt': String(d.attempts),
     'x-mdm-signature': signBody(body, d.secret),
+    ...(typeof d.payload.requestId === 'string' ? { 'x-request-id': d.payload.requestId } : {}),
   };
 }

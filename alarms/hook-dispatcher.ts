@@ -289,13 +289,17 @@ async function finishAttempt(
     c.log.warn({ delivery: d.id, attempt: d.attempts }, 'hooks: the claim ran out before the attempt ended; another dispatcher owns the delivery now');
     return;
   }
-  if (step.status === 'delivered') c.counts.delivered++;
-  else if (step.status === 'failed') {
+  // The request that made the transition (X-Request-Id), on the delivery's lines as on the request's.
+  const traced = typeof d.payload.requestId === 'string' ? { reqId: d.payload.requestId } : {};
+  if (step.status === 'delivered') {
+    c.counts.delivered++;
+    c.log.debug({ delivery: d.id, hook: d.hookId, alarm: d.alarmId, transition: d.transition, attempts: d.attempts, ...traced }, 'hooks: delivered');
+  } else if (step.status === 'failed') {
     c.counts.failed++;
-    c.log.warn({ delivery: d.id, hook: d.hookId, alarm: d.alarmId, transition: d.transition, attempts: d.attempts, error }, 'hooks: delivery failed');
+    c.log.warn({ delivery: d.id, hook: d.hookId, alarm: d.alarmId, transition: d.transition, attempts: d.attempts, error, ...traced }, 'hooks: delivery failed');
   } else {
     c.counts.retried++;
-    c.log.debug({ delivery: d.id, hook: d.hookId, attempt: d.attempts, retryInMs: step.delayMs, error }, 'hooks: delivery will be retried');
+    c.log.debug({ delivery: d.id, hook: d.hookId, attempt: d.attempts, retryInMs: step.delayMs, error, ...traced }, 'hooks: delivery will be retried');
   }
 }
 

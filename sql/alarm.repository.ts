@@ -31,6 +31,8 @@ export interface AlarmMeterSummary {
 export interface TransitionPayload {
   readonly alarm: AlarmOut;
   readonly meter: AlarmMeterSummary;
+  /** X-Request-Id of the API request that made the transition (acknowledge, close, work-order callback); absent otherwise. */
+  readonly requestId?: string;
 }
 
 interface AlarmDbRow {
@@ -134,6 +136,7 @@ interface TransitionRow {
   readonly transition: AlarmTransition;
   readonly actor: string | null;
   readonly comment: string | null;
+  readonly requestId?: string;
 }
 
 /** Writes outbox rows (in the caller's transaction), in the given order. */
@@ -145,7 +148,7 @@ async function writeTransitions(db: Kysely<DB>, rows: readonly TransitionRow[]):
       transition: t.transition,
       actor: t.actor,
       comment: t.comment,
-      payload: { alarm: alarmOut(t.row), meter: meterOut(t.row) } satisfies TransitionPayload,
+      payload: { alarm: alarmOut(t.row), meter: meterOut(t.row), ...(t.requestId ? { requestId: t.requestId } : {}) } satisfies TransitionPayload,
     })),
   );
   // One jsonb parameter whatever the batch size; ORDER BY n keeps the outbox ids in the given order.
@@ -280,6 +283,8 @@ export interface TransitionOptions {
   /** Reported by the work-order system (POST /v1/alarms/{id}/work-order); stored on the alarm. */
   readonly workOrder?: { readonly id: string; readonly status: string | null };
   readonly now?: Date;
+  /** X-Request-Id of the API request: kept in the outbox row's payload, sent with its hook deliveries. */
+  readonly requestId?: string;
 }
 
 export interface TransitionResult {
@@ -325,7 +330,7 @@ export async function transitionAlarm(x: Executor, id: number, action: AlarmActi
       transition = 'closed';
     }
     const [after] = transition || wo ? await loadAlarms(db, [id]) : [row];
-    if (transition) await writeTransitions(db, [{ row: after, transition, actor: opts.actor, comment }]);
+    if (transition) await writeTransitions(db, [{ row: after, transition, actor: opts.actor, comment, requestId: opts.requestId }]);
     return { alarm: alarmOut(after), changed: transition !== null };
   });
 }

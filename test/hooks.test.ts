@@ -221,7 +221,7 @@ describe.each(FLAVOURS)('hooks and work orders (%s)', (flavour) => {
     const pending: Promise<void>[] = [];
     const later = (fn: () => Promise<void>) => pending.push(new Promise((r) => setTimeout(r, 10)).then(fn));
     const callback = async (alarmId: number, payload: object) => {
-      const r = await t.app.inject({ method: 'POST', url: `/v1/alarms/${alarmId}/work-order`, headers: t.auth('operator'), payload });
+      const r = await t.app.inject({ method: 'POST', url: `/v1/alarms/${alarmId}/work-order`, headers: { ...t.auth('operator'), 'x-request-id': `wo-7:${(payload as { status: string }).status}` }, payload });
       calls.push({ status: r.statusCode, body: r.json() });
     };
     const rx = await setUp(
@@ -239,6 +239,11 @@ describe.each(FLAVOURS)('hooks and work orders (%s)', (flavour) => {
     await until('opened, acknowledged and closed received', () => rx.received.length === 3);
     await Promise.all(pending);
     expect(rx.received.map((r) => r.body.event)).toEqual(['alarm.opened', 'alarm.acknowledged', 'alarm.closed']);
+    // The callback's X-Request-Id travels with the transition it made (issue 19): in the body and as a header; an ingest-made one has none.
+    expect(rx.received[0].body.transition.requestId).toBeUndefined();
+    expect(rx.received[1].body.transition.requestId).toBe('wo-7:in_progress');
+    expect(rx.received[1].headers['x-request-id']).toBe('wo-7:in_progress');
+    expect(rx.received[2].body.transition.requestId).toBe('wo-7:done');
     expect(rx.received[1].body).toMatchObject({
       transition: { actor: 'test-operator', comment: 'work order WO-7: in_progress' },
       alarm: { state: 'acknowledged', workOrder: { id: 'WO-7', status: 'in_progress' } },

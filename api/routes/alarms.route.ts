@@ -70,7 +70,7 @@ export const alarmRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { da
         },
       },
       async (req) => {
-        const { alarm } = await transitionAlarm(database, req.params.id, act, { actor: req.body.user ?? req.principal.name, comment: req.body.comment });
+        const { alarm } = await transitionAlarm(database, req.params.id, act, { actor: req.body.user ?? req.principal.name, comment: req.body.comment, requestId: req.id });
         return alarm;
       },
     );

@@ -180,7 +180,7 @@ export const hookRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { dat
       const actor = req.principal.name;
       const workOrder = { id: workOrderId, status };
       const text = comment ?? `work order ${workOrderId}: ${status}`;
-      return applyWorkOrder(database, alarmId, workOrder, { actor, comment: text });
+      return applyWorkOrder(database, alarmId, workOrder, { actor, comment: text, requestId: req.id });
     },
   );
 };
