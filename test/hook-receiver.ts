@@ -17,7 +17,12 @@ export interface Received {
   readonly refused: string | null;
   /** The deprecated body-only X-MDM-Signature matches. */
   readonly legacySignatureOk: boolean;
-  readonly body: { event: string; transition: { id: number; type: string; requestId?: string }; alarm: { id: number; code: string; state: string }; meter: { id: string; group: string | null } } & Record<string, unknown>;
+  readonly body: {
+    event: string;
+    transition: { id: number; type: string; requestId?: string };
+    alarm: { id: number; code: string; state: string };
+    meter: { id: string; group: string | null };
+  } & Record<string, unknown>;
   /** The request as received, for replaying it (TestReceiver.replay). */
   readonly raw: Buffer;
   readonly headers: IncomingHttpHeaders;

@@ -221,7 +221,12 @@ describe.each(FLAVOURS)('hooks and work orders (%s)', (flavour) => {
     const pending: Promise<void>[] = [];
     const later = (fn: () => Promise<void>) => pending.push(new Promise((r) => setTimeout(r, 10)).then(fn));
     const callback = async (alarmId: number, payload: object) => {
-      const r = await t.app.inject({ method: 'POST', url: `/v1/alarms/${alarmId}/work-order`, headers: { ...t.auth('operator'), 'x-request-id': `wo-7:${(payload as { status: string }).status}` }, payload });
+      const r = await t.app.inject({
+        method: 'POST',
+        url: `/v1/alarms/${alarmId}/work-order`,
+        headers: { ...t.auth('operator'), 'x-request-id': `wo-7:${(payload as { status: string }).status}` },
+        payload,
+      });
       calls.push({ status: r.statusCode, body: r.json() });
     };
     const rx = await setUp(
