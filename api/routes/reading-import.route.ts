@@ -1,3 +1,4 @@
+import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { Readable } from 'node:stream';
@@ -22,6 +23,7 @@ const XLSX = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'
 const CSV = 'text/csv';
 const TEXT = 'text/plain';
 const OCTETS = 'application/octet-stream';
+const FORM = 'multipart/form-data';
 
 /** Largest file one request imports; the import streams, so this bounds time and disk (xlsx), not memory. */
 export const MAX_IMPORT_BYTES = 1024 * 1024 * 1024;
@@ -152,6 +154,9 @@ export const readingImportRoutes: FastifyPluginAsyncZod<RouteContext> = async (a
     if (app.hasContentTypeParser(type)) app.removeContentTypeParser(type);
     app.addContentTypeParser(type, { bodyLimit: MAX_IMPORT_BYTES }, (_req, payload, done) => done(null, payload));
   }
+  // A browser form or `curl -F file=@x.csv`: the file streamed from its part, the options as query parameters or
+  // as form fields before the file (the field names of the query). One file per request.
+  await app.register(multipart, { limits: { fileSize: MAX_IMPORT_BYTES, files: 1, fields: 32, fieldSize: 20_000, parts: 40, headerPairs: 200 } });
 
   app.post(
     '/readings/import',
@@ -162,29 +167,45 @@ export const readingImportRoutes: FastifyPluginAsyncZod<RouteContext> = async (a
         tags: ['readings'],
         summary: 'Import a readings file: CSV or xlsx in any layout (long, wide by meter, wide by hour, single meter) or a PTPiREE file; dryRun=true validates only',
         description:
-          `Body: the file as it is (${CSV}, ${XLSX}, ${TEXT} or ${OCTETS}; xlsx by its Content-Type), streamed: constant memory, at most ${MAX_IMPORT_BYTES} bytes. ` +
+          `Body: the file as it is (${CSV}, ${XLSX}, ${TEXT} or ${OCTETS}; xlsx by its Content-Type), or one file in a ${FORM} form (its options as query parameters or as fields before the file; xlsx by its part's type or .xlsx name), streamed: constant memory, at most ${MAX_IMPORT_BYTES} bytes. ` +
           'The query names the layout and how the file is written (docs/import.md); a preset supplies saved options. ' +
           'Rows go through the same validation, versioning and dead letters as POST /v1/readings, in transactions of 20 000 readings; ' +
           `the report counts accepted / unchanged / superseded / rejected and lists the first ${SHOWN_REJECTS} rejects with their file line. ` +
           'dryRun=true: every chunk runs the real merge in a transaction that is rolled back: nothing is stored, no dead letter written. ' +
           'A header that does not fit the layout (or a PTPiREE checksum that does not match) → 400 and nothing is stored.',
-        consumes: [CSV, XLSX, TEXT, OCTETS],
+        consumes: [CSV, XLSX, TEXT, OCTETS, FORM],
         querystring: ImportQuery,
         response: { 200: ReportSchema, 202: JobSchema, 400: ErrorSchema, 404: ErrorSchema, 413: ErrorSchema, 415: ErrorSchema, ...authErrors },
       },
     },
     async (req, reply) => {
       const principal = req.principal.name;
-      const body: unknown = req.body;
-      if (!isStream(body)) throw new MdmError('MDM_ERR_UNSUPPORTED_MEDIA', [`send the file as the body with Content-Type ${CSV}, ${XLSX}, ${TEXT} or ${OCTETS}`]);
-      const q = req.query;
+      let body: unknown = req.body;
+      let q = req.query;
+      let partType: string | undefined;
+      if (req.isMultipart()) {
+        const part = await req.file();
+        if (!part) throw new MdmError('MDM_ERR_VALIDATION', [`${FORM} without a file: send the file as a form field of type file (curl -F file=@readings.csv)`]);
+        const fields: Record<string, unknown> = {};
+        for (const [name, f] of Object.entries(part.fields)) {
+          const field = Array.isArray(f) ? f[0] : f;
+          if (field && field.type === 'field' && name !== part.fieldname) fields[name] = field.value;
+        }
+        // Form fields sent before the file, under the query; the query's own parameters win.
+        const merged = ImportQuery.safeParse({ ...fields, ...(req.raw.url?.includes('?') ? Object.fromEntries(new URL(req.raw.url, 'http://x').searchParams) : {}) });
+        if (!merged.success) throw new MdmError('MDM_ERR_VALIDATION', [merged.error.issues.map((i) => `${i.path.join('.') || 'form'}: ${i.message}`).join('; ')]);
+        q = { ...merged.data, filename: merged.data.filename ?? part.filename?.slice(0, 200) };
+        body = part.file;
+        partType = /\.xlsx$/i.test(part.filename ?? '') ? XLSX : part.mimetype;
+      }
+      if (!isStream(body)) throw new MdmError('MDM_ERR_UNSUPPORTED_MEDIA', [`send the file as the body with Content-Type ${CSV}, ${XLSX}, ${TEXT} or ${OCTETS}, or as the file of a ${FORM} form`]);
       let base: Record<string, unknown> = {};
       if (q.preset) {
         const p = await findImportPreset(database, q.preset);
         if (!p) throw new MdmError('MDM_ERR_NOT_FOUND', [`no import preset "${q.preset}": GET /v1/import-presets lists them`]);
         base = p.options as Record<string, unknown>;
       }
-      const contentType = (req.headers['content-type'] ?? '').toLowerCase();
+      const contentType = (partType ?? req.headers['content-type'] ?? '').toLowerCase();
       const charset = /charset=([^;]+)/.exec(contentType)?.[1]?.trim();
       const input: Record<string, unknown> = { ...base };
       for (const [k, v] of Object.entries(q)) {
