@@ -87,6 +87,13 @@ export interface MeterFilter {
   commodity?: string;
   /** Case-insensitive substring of the external id. */
   q?: string;
+  region?: string;
+  profileClass?: string;
+  tariff?: string;
+  /** Meters whose labels hold this key with this value. */
+  label?: { readonly key: string; readonly value: string };
+  /** true: meters with an alarm not closed (open or acknowledged); false: without. */
+  openAlarms?: boolean;
   /** External id of the last meter of the previous page. */
   cursor?: string;
   limit: number;
@@ -107,6 +114,14 @@ export async function listMeters(database: Database, f: MeterFilter): Promise<{ 
   if (f.commodity !== undefined) q = q.where('commodity', '=', f.commodity);
   // strpos rather than ILIKE: no wildcard escaping of %, _ or \ in the search text.
   if (f.q) q = q.where(sql<boolean>`strpos(lower(external_id), lower(${f.q})) > 0`);
+  if (f.region !== undefined) q = q.where('region', '=', f.region);
+  if (f.profileClass !== undefined) q = q.where('profile_class', '=', f.profileClass);
+  if (f.tariff !== undefined) q = q.where('tariff', '=', f.tariff);
+  if (f.label !== undefined) q = q.where(sql<boolean>`labels @> jsonb_build_object(${f.label.key}::text, ${f.label.value}::text)`);
+  if (f.openAlarms !== undefined) {
+    const open = sql<boolean>`EXISTS (SELECT 1 FROM alarms a WHERE a.meter_id = meters.id AND a.state <> 'closed')`;
+    q = q.where(f.openAlarms ? open : sql<boolean>`NOT ${open}`);
+  }
   if (f.cursor !== undefined) q = q.where('external_id', '>', f.cursor);
   const rows = await q.execute();
   const page = rows.slice(0, f.limit).map(toMeterOut);

@@ -240,6 +240,34 @@ describe.each(FLAVOURS)('meters API (%s)', (flavour) => {
     });
     expect((await get('/v1/meters/BULK-10000')).statusCode).toBe(404);
   });
+
+  it('filters by region, profile class, tariff, a label and open alarms (the console\'s meter list)', async () => {
+    const meters = [
+      { id: 'F-1', region: 'Marmara', profileClass: 'residential', tariff: 'three-time', labels: { feeder: 'F12', street: 'a=b' } },
+      { id: 'F-2', region: 'Marmara', profileClass: 'commercial', labels: { feeder: 'F13' } },
+      { id: 'F-3', region: 'Ege', profileClass: 'residential', tariff: 'three-time' },
+    ];
+    expect((await put(meters)).json()).toMatchObject({ created: 3, rejected: [] });
+    const ev = await t.app.inject({ method: 'POST', url: '/v1/events', headers: t.auth('gateway'), payload: { events: [{ meter: 'F-2', code: 'tamper', at: '2026-03-01T10:00:00Z' }] } });
+    expect(ev.json()).toMatchObject({ accepted: 1 });
+    const ids = async (query: string) => {
+      const res = await get(`/v1/meters?q=F-&${query}`);
+      expect(res.statusCode, res.body).toBe(200);
+      return (res.json().meters as MeterOut[]).map((m) => m.id);
+    };
+    expect(await ids('region=Marmara')).toEqual(['F-1', 'F-2']);
+    expect(await ids('profileClass=residential')).toEqual(['F-1', 'F-3']);
+    expect(await ids('tariff=three-time&region=Ege')).toEqual(['F-3']);
+    expect(await ids('label=feeder%3DF12')).toEqual(['F-1']);
+    expect(await ids('label=street%3Da%3Db')).toEqual(['F-1']); // the value may hold =
+    expect(await ids('label=feeder%3D')).toEqual([]);
+    expect(await ids('openAlarms=true')).toEqual(['F-2']);
+    expect(await ids('openAlarms=false')).toEqual(['F-1', 'F-3']);
+    const bad = await get('/v1/meters?label=feeder');
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().message).toMatch(/label/);
+    expect((await get('/v1/meters?openAlarms=yes')).statusCode).toBe(400);
+  });
 });
 
 /** A MeterOut back into the PUT shape. */

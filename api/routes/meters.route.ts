@@ -39,6 +39,16 @@ const ListQuery = z
     portfolio: idText().min(1).optional().describe('Only meters of this portfolio'),
     commodity: z.enum(COMMODITIES).optional(),
     q: z.string().min(1).max(128).optional().describe('Case-insensitive substring of the meter id'),
+    region: idText().min(1).optional().describe('Only meters of this region'),
+    profileClass: idText().min(1).optional().describe('Only meters of this profile class'),
+    tariff: idText().min(1).optional().describe('Only meters on this tariff'),
+    label: z
+      .string()
+      .max(400)
+      .regex(/^[^=]+=.*$/s, 'key=value')
+      .optional()
+      .describe('Only meters whose labels hold key=value (e.g. label=feeder=F12)'),
+    openAlarms: z.enum(['true', 'false']).optional().describe('true: only meters with an alarm not closed (open or acknowledged); false: only meters without'),
     cursor: idText().min(1).optional().describe('nextCursor of the previous page'),
     limit: z.coerce.number().int().min(1).max(1000).default(100).describe('Page size, 1–1000'),
   })
@@ -121,7 +131,13 @@ export const meterRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { da
       },
     },
     async (req) => {
-      const { meters, nextCursor } = await listMeters(database, req.query);
+      const { label, openAlarms, ...rest } = req.query;
+      const at = label?.indexOf('=') ?? -1;
+      const { meters, nextCursor } = await listMeters(database, {
+        ...rest,
+        ...(label !== undefined ? { label: { key: label.slice(0, at), value: label.slice(at + 1) } } : {}),
+        ...(openAlarms !== undefined ? { openAlarms: openAlarms === 'true' } : {}),
+      });
       const { page, cut } = withinBytes(meters); // labels make rows of up to ~30 kB
       return { meters: page, nextCursor: cut ? page[page.length - 1].id : nextCursor };
     },
