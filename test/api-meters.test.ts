@@ -241,7 +241,7 @@ describe.each(FLAVOURS)('meters API (%s)', (flavour) => {
     expect((await get('/v1/meters/BULK-10000')).statusCode).toBe(404);
   });
 
-  it('filters by region, profile class, tariff, a label and open alarms (the console\'s meter list)', async () => {
+  it("filters by region, profile class, tariff, a label and open alarms (the console's meter list)", async () => {
     const meters = [
       { id: 'F-1', region: 'Marmara', profileClass: 'residential', tariff: 'three-time', labels: { feeder: 'F12', street: 'a=b' } },
       { id: 'F-2', region: 'Marmara', profileClass: 'commercial', labels: { feeder: 'F13' } },
