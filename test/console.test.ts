@@ -208,6 +208,16 @@ describe('web console in Chromium', () => {
     await page.getByRole('button', { name: 'Apply' }).click();
     await expect.poll(() => page.url()).toContain('#/meters?portfolio=P');
     await expect.poll(() => page.locator('table.meters tbody tr td:first-child').allTextContents()).toEqual(['M1', 'M2']);
+    // Filters the API gained for this page: region, a label, open alarms (GET /v1/meters)
+    await page.getByLabel('Label (key=value)').fill('nosuch=label');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await expect.poll(() => page.url()).toContain('label=nosuch%3Dlabel');
+    await expect.poll(() => page.locator('table.meters tbody tr').count()).toBe(0);
+    await page.getByLabel('Label (key=value)').fill('');
+    await page.getByLabel('Active alarms', { exact: true }).selectOption('false');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await expect.poll(() => page.url()).toContain('openAlarms=false');
+    await page.locator('table.meters').waitFor();
     // The figures of a chosen month: 192 of November's 720 hours for M1, not billable for missing data.
     await open('#/meters?portfolio=P&month=2026-11');
     const m1 = page.locator('table.meters tbody tr', { hasText: 'M1' });

@@ -1,11 +1,12 @@
 /**
  * Meters: the registry, filtered and paged by the server (`GET /v1/meters`:
- * id substring, portfolio, group, commodity; keyset pages by id), with this
+ * id substring, portfolio, group, commodity, region, a label, open alarms;
+ * keyset pages by id), with this
  * month's completeness and billability of the meters on the page (one
  * `GET /v1/completeness` and one `GET /v1/billing/readiness` per page, when
  * the role may read them) and their active alarms.
  * The page's rows sort by any column (`sort=`, `order=desc`); the pages themselves come by id (the API's order).
- * Route: `#/meters?q=&portfolio=&group=&commodity=&limit=&month=YYYY-MM&sort=&order=&cursor=`.
+ * Route: `#/meters?q=&portfolio=&group=&commodity=&region=&label=key=value&openAlarms=true|false&limit=&month=YYYY-MM&sort=&order=&cursor=`.
  */
 import { api } from '../api.js';
 import { field, h, select } from '../dom.js';
@@ -18,7 +19,7 @@ const COMMODITIES = ['electricity', 'gas', 'water', 'heat', 'weather'];
 /** @param {import('../types.js').PageContext} ctx */
 export async function render(ctx) {
   const { main, params } = ctx;
-  const filters = Object.fromEntries(['q', 'portfolio', 'group', 'commodity', 'limit', 'month', 'sort', 'order'].map((k) => [k, params.get(k) ?? '']));
+  const filters = Object.fromEntries(['q', 'portfolio', 'group', 'commodity', 'region', 'label', 'openAlarms', 'limit', 'month', 'sort', 'order'].map((k) => [k, params.get(k) ?? '']));
   main.append(
     h('h1', {}, t('meters.title')),
     filterForm(
@@ -30,6 +31,20 @@ export async function render(ctx) {
       field(
         t('meters.commodity'),
         select('commodity', [['', t('common.any')], ...COMMODITIES.map((c) => /** @type {[string, string]} */ ([c, t(/** @type {any} */ (`commodity.${c}`))]))], filters.commodity),
+      ),
+      field(t('meters.region'), h('input', { type: 'text', name: 'region', value: filters.region, maxlength: 128 })),
+      field(t('meters.label'), h('input', { type: 'text', name: 'label', value: filters.label, maxlength: 400, placeholder: 'feeder=F12' })),
+      field(
+        t('meters.withAlarms'),
+        select(
+          'openAlarms',
+          [
+            ['', t('common.any')],
+            ['true', t('meters.withAlarms.yes')],
+            ['false', t('meters.withAlarms.no')],
+          ],
+          filters.openAlarms,
+        ),
       ),
       field(t('meters.month'), h('input', { type: 'month', name: 'month', value: filters.month })),
       field(
