@@ -9,11 +9,12 @@ import type { BillingFigures } from './figures.js';
  */
 const field = (v: unknown): string => (v === null || v === undefined ? '' : csvField(String(v)));
 
-export function billingCsv(figures: readonly BillingFigures[]): string {
+/** Billing figures as a table: the header and one row per meter (numbers as numbers; null where a figure has no value). Pure. */
+export function billingTable(figures: readonly BillingFigures[]): { header: string[]; rows: (string | number | boolean | null)[][] } {
   const buckets: string[] = [];
   for (const f of figures) for (const b of Object.keys(f.tou ?? {})) if (!buckets.includes(b)) buckets.push(b);
   const others = figures.some((f) => f.commodity !== undefined);
-  const head = [
+  const header = [
     'meter',
     'activeImport',
     'activeExport',
@@ -32,9 +33,8 @@ export function billingCsv(figures: readonly BillingFigures[]): string {
     // Columns of other commodities, only when the selection holds such a meter (electricity files keep their columns).
     ...(others ? ['commodity', 'volume', 'volumeBase', 'energy'] : []),
   ];
-  const lines = [head.join(',')];
-  for (const f of figures) {
-    const row = [
+  const rows = figures.map((f) =>
+    [
       f.meter,
       f.activeImport,
       f.activeExport,
@@ -51,8 +51,14 @@ export function billingCsv(figures: readonly BillingFigures[]): string {
       f.reasons.map((r) => r.code).join(';'),
       f.dataVersion,
       ...(others ? [f.commodity ?? 'electricity', f.volume, f.gas?.volumeBase, f.gas?.energy ?? f.heat?.energy] : []),
-    ];
-    lines.push(row.map(field).join(','));
-  }
+    ].map((v) => (v === undefined ? null : v)),
+  );
+  return { header, rows };
+}
+
+export function billingCsv(figures: readonly BillingFigures[]): string {
+  const { header, rows } = billingTable(figures);
+  const lines = [header.join(',')];
+  for (const row of rows) lines.push(row.map(field).join(','));
   return `${lines.join('\r\n')}\r\n`;
 }

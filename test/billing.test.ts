@@ -301,6 +301,21 @@ describe.each(FLAVOURS)('billing API (%s)', (flavour) => {
     expect(q15).toMatch(/^Q-15,6,0,0,0,0,0,,,,10,2026-01-10T00:15:00\+03:00,0\.416667,0\.001344,false,missing_data;no_recent_data,\d{4}-/);
     expect(tt1).toMatch(/^TT-1,7770,0,1860,24,0\.239382,0\.003089,3430,3100,1240,30,2026-01-05T10:00:00\+03:00,/);
     expect(end).toBe('');
+
+    // For Turkish Excel (locale=tr: ";", decimal comma, a BOM) and as a workbook (issue 17): the same rows and figures
+    const tr = await get('/v1/billing/consumption?period=2026-01&meters=TT-1,Q-15&format=csv&locale=tr');
+    const [trHead, , trTt1] = tr.body.split(/\r?\n/);
+    expect(trHead).toBe(`\uFEFF${head.replaceAll(',', ';')}`);
+    expect(trTt1).toMatch(/^TT-1;7770;0;1860;24;0,239382;0,003089;3430;3100;1240;30;2026-01-05T10:00:00\+03:00;/);
+    const xlsx = await t.app.inject({ method: 'GET', url: '/v1/billing/consumption?period=2026-01&meters=TT-1,Q-15&format=xlsx', headers: t.auth('billing') });
+    expect(xlsx.statusCode).toBe(200);
+    expect(xlsx.headers['content-disposition']).toBe('attachment; filename="consumption-2026-01.xlsx"');
+    const { default: ExcelJS } = await import('exceljs');
+    const wb = new ExcelJS.Workbook();
+    await wb.xlsx.load(xlsx.rawPayload as unknown as ArrayBuffer);
+    const sheet = wb.worksheets[0];
+    expect((sheet.getRow(1).values as unknown[]).slice(1)).toEqual(head.split(','));
+    expect((sheet.getRow(3).values as unknown[]).slice(1, 8)).toEqual(['TT-1', 7770, 0, 1860, 24, 0.239382, 0.003089]);
   });
 
   it('applies a TOU schedule from its effective date on', async () => {

@@ -6,7 +6,9 @@ import { DAY_MS, parseInstant } from '../../models/time.js';
 import { runBillingForRequest } from '../../billing/billing-run.js';
 import { figureChanges } from '../../billing/corrections.js';
 import { consumptionJson } from '../../billing/consumption-json.js';
-import { billingCsv } from '../../billing/csv.js';
+import { billingCsv, billingTable } from '../../billing/csv.js';
+import { CsvLocaleQuery, csvStyle } from '../csv-locale.js';
+import { sendXlsx, XLSX_TYPE } from '../xlsx-reply.js';
 import { REASON_CODES, type BillingFigures } from '../../billing/figures.js';
 import { parsePeriod, type Period } from '../../billing/period.js';
 import { readinessOf } from '../../billing/readiness.js';
@@ -223,15 +225,16 @@ export const billingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
         summary: 'Billable consumption per meter: energies, TOU buckets, max demand, estimated share, completeness, billable with reasons',
         description:
           "period=YYYY-MM is each meter's local calendar month (DST-aware), cut to its supply dates; or from/to instants. " +
-          'At most one selector (meters, group, portfolio); none = every meter. asOf: the data as it was then. format=csv: text/csv, one row per meter. See docs/billing.md.',
-        produces: ['application/json', 'text/csv'],
+          'At most one selector (meters, group, portfolio); none = every meter. asOf: the data as it was then. format=csv: text/csv, one row per meter (locale=tr|pl: ";", decimal comma, UTF-8 BOM for Excel); format=xlsx: the same rows as a workbook. See docs/billing.md.',
+        produces: ['application/json', 'text/csv', XLSX_TYPE],
         querystring: z.object({
           period: PeriodText.optional(),
           from: z.string().optional().describe('Inclusive ISO-8601 instant (instead of period)'),
           to: z.string().optional().describe('Exclusive ISO-8601 instant'),
           ...SelectorQuery,
           asOf: z.string().optional().describe('Figures from the data as it was at this instant; a dataVersion reproduces its figures'),
-          format: z.enum(['json', 'csv']).default('json'),
+          format: z.enum(['json', 'csv', 'xlsx']).default('json'),
+          locale: CsvLocaleQuery,
         }),
         response: { 200: ConsumptionSchema, 400: ErrorSchema, 404: ErrorSchema, 422: ErrorSchema, ...authErrors },
       },
@@ -242,6 +245,16 @@ export const billingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
       const asOf = asOfParam(q.asOf);
       const selector = await selectorParam(database, q);
       const run = await runBillingForRequest(database, { selector, window, asOf, readiness, now: Date.now() });
+      if (q.format === 'xlsx' || (q.format === 'csv' && q.locale !== 'en')) {
+        const { header, rows } = billingTable(run.figures);
+        const cells = rows.map((r) => r.map((v) => (typeof v === 'boolean' ? String(v) : v)));
+        if (q.format === 'xlsx') return sendXlsx(reply, `consumption-${period ?? 'range'}.xlsx`, `consumption ${period ?? 'range'}`, header, cells);
+        const style = csvStyle(q.locale);
+        return reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', `attachment; filename="consumption-${period ?? 'range'}.csv"`)
+          .send((style.bom + style.line(header) + cells.map((r) => style.line(r.map((v) => v ?? ''))).join('')) as never);
+      }
       if (q.format === 'csv') {
         const name = `consumption-${period ?? 'range'}.csv`;
         return reply
