@@ -197,6 +197,16 @@ describe.each(FLAVOURS)('market data and imbalance (%s)', (flavour) => {
     const lines = csv.body.trim().split('\n');
     expect(lines[0]).toBe('meter,energyMWh,imbalanceMWh,imbalanceCost,standaloneCost,costPerMWh,shareOfPortfolioCost,missingActualHours,provisionalHours,provisionalMWh');
     expect(lines[3]).toBe('C,2,1,12,36,6,0.333333,717,0,0'); // rounded to 10⁻⁶ at the edge
+    // for Turkish Excel, and as a workbook (issue 17)
+    const tr = (await get('/v1/imbalance/meters?portfolio=P&period=2026-03&sort=meter&order=asc&format=csv&locale=tr')).body.trimEnd().split('\n');
+    expect(tr[0]).toBe(`\uFEFF${lines[0].replaceAll(',', ';')}`);
+    expect(tr[3]).toBe('C;2;1;12;36;6;0,333333;717;0;0');
+    const xlsx = await get('/v1/imbalance/meters?portfolio=P&period=2026-03&sort=meter&order=asc&format=xlsx');
+    expect(xlsx.statusCode).toBe(200);
+    const { default: ExcelJS } = await import('exceljs');
+    const wb = new ExcelJS.Workbook();
+    await wb.xlsx.load(xlsx.rawPayload as unknown as ArrayBuffer);
+    expect((wb.worksheets[0].getRow(4).values as unknown[]).slice(1)).toEqual(['C', 2, 1, 12, 36, 6, 0.333333, 717, 0, 0]);
   });
 
   it('hourly and daily portfolio imbalance in local time, with prices, costs and netting benefit', async () => {

@@ -1,6 +1,6 @@
+import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { csvLine } from '../../models/csv-format.js';
 import { localMonthRange } from '../../models/calendar.js';
 import { MdmError } from '../../models/errors.js';
 import { roundFigure as r6 } from '../../models/precision.js';
@@ -9,7 +9,9 @@ import { FILL_MODES } from '../../models/market.js';
 import { bucketImbalance, isWholeHour, meterImbalance } from '../../sql/imbalance.repository.js';
 import { requirePortfolio } from '../../sql/portfolio.repository.js';
 import type { RouteContext } from '../app.js';
+import { CsvLocaleQuery, csvStyle, type CsvLocale } from '../csv-locale.js';
 import { rangeParams } from '../query-params.js';
+import { sendXlsx, XLSX_TYPE } from '../xlsx-reply.js';
 import { authErrors, ErrorSchema, InstantQuery } from '../schemas.js';
 
 const CSV = 'text/csv';
@@ -92,6 +94,16 @@ type MeterRow = z.infer<typeof MeterRowSchema>;
 /** A CSV cell: booleans as true/false, null as empty. */
 const cell = (v: unknown): string | number => (typeof v === 'number' ? v : v === null || v === undefined ? '' : String(v));
 
+/** A report's rows as CSV in the locale's conventions, or as an xlsx workbook (issue 17: traders take them to Excel). */
+async function sendTable(reply: FastifyReply, format: 'csv' | 'xlsx', locale: CsvLocale, name: string, head: readonly string[], cells: readonly (string | number)[][]) {
+  if (format === 'xlsx') return sendXlsx(reply, `${name}.xlsx`, name, head, cells);
+  const style = csvStyle(locale);
+  return reply
+    .type('text/csv; charset=utf-8')
+    .header('content-disposition', `attachment; filename="${name}.csv"`)
+    .send((style.bom + style.line(head) + cells.map((r) => style.line(r)).join('')) as never);
+}
+
 const units = (currency: string) => ({ energy: 'MWh' as const, price: `${currency}/MWh`, cost: currency });
 
 /** Portfolio and per-meter imbalance volumes and costs. See docs/imbalance.md. */
@@ -107,14 +119,15 @@ export const imbalanceRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
           "Buckets in the portfolio's zone (a DST day has 23 or 25 hours); from/to whole hours. Only buckets with a position, meter data or an expected member. " +
           'An hour in which a member has no actual is never read as 0: it is left out of consumption, imbalance and costs and flagged (missingActualHours, actualsComplete, meters), ' +
           'unless fill= declares a provisional value. Figures rounded to 10⁻⁶ of their unit. format=csv: the row fields as columns (meters as metersMembers, …). See docs/imbalance.md.',
-        produces: ['application/json', CSV],
+        produces: ['application/json', CSV, XLSX_TYPE],
         querystring: z.object({
           portfolio: z.string().min(1),
           from: InstantQuery.describe('Inclusive, a whole hour'),
           to: InstantQuery.describe('Exclusive, a whole hour'),
           interval: z.enum(['hour', 'day', 'month']).default('hour'),
           fill: FillQuery,
-          format: z.enum(['json', 'csv']).default('json'),
+          format: z.enum(['json', 'csv', 'xlsx']).default('json'),
+          locale: CsvLocaleQuery,
         }),
         response: {
           200: z.object({
@@ -173,15 +186,11 @@ export const imbalanceRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
         priced: b.unpricedHours === 0,
         unpublishedPriceHours: b.unpublishedPriceHours,
       }));
-      if (q.format === 'csv') {
+      if (q.format !== 'json') {
         const cols = (Object.keys(BucketSchema.shape) as (keyof (typeof rows)[number])[]).filter((c) => c !== 'meters');
         const mcols = ['members', 'withActuals', 'provisional', 'missing'] as const;
         const head = [...cols, ...mcols.map((c) => `meters${c[0].toUpperCase()}${c.slice(1)}`)];
-        const text = csvLine(head) + rows.map((r) => csvLine([...cols.map((c) => cell(r[c])), ...mcols.map((c) => r.meters[c])])).join('');
-        return reply
-          .type('text/csv; charset=utf-8')
-          .header('content-disposition', `attachment; filename="imbalance-${p.id}.csv"`)
-          .send(text as never);
+        return sendTable(reply, q.format, q.locale, `imbalance-${p.id}`, head, rows.map((r) => [...cols.map((c) => cell(r[c])), ...mcols.map((c) => r.meters[c])]));
       }
       const sum = (f: (r: (typeof rows)[number]) => number) => rows.reduce((a, r) => a + f(r), 0);
       return {
@@ -213,14 +222,15 @@ export const imbalanceRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
           "period=YYYY-MM is the portfolio's local month. The position of each hour is allocated to the meters in proportion to their newest day-ahead P50 " +
           '(or their nominations, where given). An hour in which a member has no actual is left out of every figure (each meter counts its own missingActualHours) unless fill= declares ' +
           'a provisional value. sort: one of the row fields (default imbalanceCost), order asc|desc (default desc). Figures rounded to 10⁻⁶ of their unit. format=csv: the rows only. See docs/imbalance.md.',
-        produces: ['application/json', CSV],
+        produces: ['application/json', CSV, XLSX_TYPE],
         querystring: z.object({
           portfolio: z.string().min(1),
           period: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be a month YYYY-MM'),
           sort: z.enum(METER_FIELDS).default('imbalanceCost'),
           order: z.enum(['asc', 'desc']).default('desc'),
           fill: FillQuery,
-          format: z.enum(['json', 'csv']).default('json'),
+          format: z.enum(['json', 'csv', 'xlsx']).default('json'),
+          locale: CsvLocaleQuery,
         }),
         response: {
           200: z.object({
@@ -287,12 +297,8 @@ export const imbalanceRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
         if (y === null) return -1;
         return (x < y ? -1 : 1) * dir;
       });
-      if (q.format === 'csv') {
-        const text = csvLine(METER_FIELDS) + meters.map((m) => csvLine(METER_FIELDS.map((c) => m[c] ?? ''))).join('');
-        return reply
-          .type('text/csv; charset=utf-8')
-          .header('content-disposition', `attachment; filename="imbalance-meters-${p.id}-${q.period}.csv"`)
-          .send(text as never);
+      if (q.format !== 'json') {
+        return sendTable(reply, q.format, q.locale, `imbalance-meters-${p.id}-${q.period}`, METER_FIELDS, meters.map((m) => METER_FIELDS.map((c) => cell(m[c]))));
       }
       return {
         portfolio: p.id,
