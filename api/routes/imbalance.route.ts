@@ -190,7 +190,14 @@ export const imbalanceRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
         const cols = (Object.keys(BucketSchema.shape) as (keyof (typeof rows)[number])[]).filter((c) => c !== 'meters');
         const mcols = ['members', 'withActuals', 'provisional', 'missing'] as const;
         const head = [...cols, ...mcols.map((c) => `meters${c[0].toUpperCase()}${c.slice(1)}`)];
-        return sendTable(reply, q.format, q.locale, `imbalance-${p.id}`, head, rows.map((r) => [...cols.map((c) => cell(r[c])), ...mcols.map((c) => r.meters[c])]));
+        return sendTable(
+          reply,
+          q.format,
+          q.locale,
+          `imbalance-${p.id}`,
+          head,
+          rows.map((r) => [...cols.map((c) => cell(r[c])), ...mcols.map((c) => r.meters[c])]),
+        );
       }
       const sum = (f: (r: (typeof rows)[number]) => number) => rows.reduce((a, r) => a + f(r), 0);
       return {
@@ -298,7 +305,14 @@ export const imbalanceRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
         return (x < y ? -1 : 1) * dir;
       });
       if (q.format !== 'json') {
-        return sendTable(reply, q.format, q.locale, `imbalance-meters-${p.id}-${q.period}`, METER_FIELDS, meters.map((m) => METER_FIELDS.map((c) => cell(m[c]))));
+        return sendTable(
+          reply,
+          q.format,
+          q.locale,
+          `imbalance-meters-${p.id}-${q.period}`,
+          METER_FIELDS,
+          meters.map((m) => METER_FIELDS.map((c) => cell(m[c]))),
+        );
       }
       return {
         portfolio: p.id,
