@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
@@ -47,6 +47,31 @@ async function openPglite(flavour: 'embedded' | 'timescaledb', dump?: Blob, data
   // table of hypertable") and TimescaleDB's TSL functions are refused.
   if (dump || dataDir) await pglite.exec(`LOAD 'timescaledb'`);
   return pglite;
+}
+
+/** A lock older than this was left by a worker that died while migrating: the next one migrates instead. */
+const STALE_LOCK_MS = 120_000;
+
+/**
+ * The template file's bytes, waiting while another worker makes it; or
+ * undefined when this worker is to make it (it took the lock `<file>.lock`).
+ * The workers of a run start their first files at once: without the lock
+ * each migrated its own database of each PGlite flavour (three workers, two
+ * flavours: about 20 s of CPU for nothing on our 2 cores).
+ */
+async function templateOrTurn(file: string): Promise<Buffer<ArrayBuffer> | undefined> {
+  for (;;) {
+    const tar = await readFile(file).catch(() => undefined);
+    if (tar) return tar;
+    try {
+      await (await open(`${file}.lock`, 'wx')).close();
+      return undefined; // this worker's turn
+    } catch {
+      const lock = await stat(`${file}.lock`).catch(() => undefined);
+      if (lock && Date.now() - lock.mtimeMs > STALE_LOCK_MS) await rm(`${file}.lock`, { force: true });
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }
 
 /** The run's template of a PGlite flavour (made by migrating one database if no file has it yet), or undefined without the global setup. */
@@ -116,16 +141,21 @@ async function pgliteDatabase(flavour: 'embedded' | 'timescaledb'): Promise<Data
     return database;
   }
   const file = templates.dir ? join(templates.dir, `${flavour}.tar`) : undefined;
-  const tar = file ? await readFile(file).catch(() => undefined) : undefined;
-  const pglite = await openPglite(flavour, tar ? new Blob([tar]) : undefined);
-  // On a copy every migration is already recorded: migrate() only reads the
-  // stored flavour into database.flavour, as on a freshly migrated database.
-  await migrate(createPgliteDatabase(pglite));
-  if (file && !tar) {
-    const dump = await pglite.dumpDataDir('none'); // uncompressed: loading it is faster than gunzipping
-    const part = `${file}.${randomUUID()}.part`;
-    await writeFile(part, new Uint8Array(await dump.arrayBuffer()));
-    await rename(part, file);
+  const tar = file ? await templateOrTurn(file) : undefined;
+  let pglite: PGliteDumpable;
+  try {
+    pglite = await openPglite(flavour, tar ? new Blob([tar]) : undefined);
+    // On a copy every migration is already recorded: migrate() only reads the
+    // stored flavour into database.flavour, as on a freshly migrated database.
+    await migrate(createPgliteDatabase(pglite));
+    if (file && !tar) {
+      const dump = await pglite.dumpDataDir('none'); // uncompressed: loading it is faster than gunzipping
+      const part = `${file}.${randomUUID()}.part`;
+      await writeFile(part, new Uint8Array(await dump.arrayBuffer()));
+      await rename(part, file);
+    }
+  } finally {
+    if (file && !tar) await rm(`${file}.lock`, { force: true }); // written, or failed: the next worker tries
   }
   const database = createPgliteDatabase(await lease(flavour, pglite));
   await migrate(database);
