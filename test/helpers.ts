@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { sql } from 'kysely';
 import { inject } from 'vitest';
 import { createPgDatabase, createPgliteDatabase, PGLITE_PARSERS, type Database, type PGliteLike } from '../sql/database.js';
@@ -59,8 +59,7 @@ const STALE_LOCK_MS = 120_000;
  * each migrated its own database of each PGlite flavour (three workers, two
  * flavours: about 20 s of CPU for nothing on our 2 cores).
  */
-async function templateOrTurn(flavour: 'embedded' | 'timescaledb', file: string): Promise<Buffer<ArrayBuffer> | undefined> {
-  let helped = false;
+async function templateOrTurn(file: string): Promise<Buffer<ArrayBuffer> | undefined> {
   for (;;) {
     const tar = await readFile(file).catch(() => undefined);
     if (tar) return tar;
@@ -68,14 +67,6 @@ async function templateOrTurn(flavour: 'embedded' | 'timescaledb', file: string)
       await (await open(`${file}.lock`, 'wx')).close();
       return undefined; // this worker's turn
     } catch {
-      // Meanwhile make the other flavour's template if nobody is at it: the two are then migrated side by side.
-      const other = flavour === 'embedded' ? 'timescaledb' : 'embedded';
-      const otherFile = join(dirname(file), `${other}.tar`);
-      if (!helped && !(await stat(otherFile).catch(() => undefined)) && !(await stat(`${otherFile}.lock`).catch(() => undefined))) {
-        helped = true;
-        await (await pgliteDatabase(other)).close(); // writes its template (and leaves the database to the pool)
-        continue;
-      }
       const lock = await stat(`${file}.lock`).catch(() => undefined);
       if (lock && Date.now() - lock.mtimeMs > STALE_LOCK_MS) await rm(`${file}.lock`, { force: true });
       await new Promise((r) => setTimeout(r, 100));
@@ -150,7 +141,7 @@ async function pgliteDatabase(flavour: 'embedded' | 'timescaledb'): Promise<Data
     return database;
   }
   const file = templates.dir ? join(templates.dir, `${flavour}.tar`) : undefined;
-  const tar = file ? await templateOrTurn(flavour, file) : undefined;
+  const tar = file ? await templateOrTurn(file) : undefined;
   let pglite: PGliteDumpable;
   try {
     pglite = await openPglite(flavour, tar ? new Blob([tar]) : undefined);
