@@ -1,3 +1,4 @@
+import { createServer, type Server } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { HealthProbe } from '../models/health-probe.js';
@@ -216,4 +217,28 @@ export function registerMetrics(app: FastifyInstance, metrics: Metrics): void {
     },
     async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.scrape()),
   );
+}
+
+/**
+ * METRICS_PORT: a plain HTTP listener answering GET /metrics without a key
+ * (and 404 to anything else), for a Prometheus inside the network; bind it
+ * to an interface the public cannot reach (METRICS_HOST, default 127.0.0.1).
+ * Resolves once listening; the server's close() stops it.
+ */
+export async function listenMetrics(metrics: Metrics, port: number, host: string): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('only GET /metrics here\n');
+      return;
+    }
+    metrics.scrape().then(
+      (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+      (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`scrape failed: ${err.message}\n`),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return server;
 }

@@ -1,7 +1,8 @@
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { API_VERSION, buildApp } from '../api/app.js';
-import { createMetrics, registerMetrics } from '../api/metrics.js';
+import { createMetrics, listenMetrics, registerMetrics } from '../api/metrics.js';
 import type { HealthProbe } from '../models/health-probe.js';
 import { ALARM_LISTENERS } from '../alarms/alarm-listeners.js';
 import { withIngestActivity } from '../ingest/ingest-listeners.js';
@@ -41,8 +42,10 @@ export async function serve(configured: Config, io: Io, factories: readonly Comp
   const { database } = opened;
   const started: Component[] = [];
   let app: FastifyInstance | undefined;
+  let metricsServer: Server | undefined;
 
   const stop = async () => {
+    await new Promise<void>((r) => (metricsServer ? metricsServer.close(() => r()) : r()));
     await app?.close().catch((err: Error) => note(`closing the API: ${err.message}`));
     for (const c of [...started].reverse()) {
       await c.stop().catch((err: Error) => note(`stopping ${c.name}: ${err.message}`));
@@ -76,6 +79,11 @@ export async function serve(configured: Config, io: Io, factories: readonly Comp
       const advice = portAdvice({ port: config.PORT, what: 'PORT' }, config.HOST, err.code);
       throw advice ? new CliError(advice, { cause: err }) : err;
     });
+    if (config.METRICS_PORT !== undefined) {
+      metricsServer = await listenMetrics(metrics, config.METRICS_PORT, config.METRICS_HOST).catch((err: NodeJS.ErrnoException) => {
+        throw new CliError(`cannot serve metrics on METRICS_PORT ${config.METRICS_PORT} (METRICS_HOST ${config.METRICS_HOST}): ${err.code ?? err.message}`, { cause: err });
+      });
+    }
     const adminKey = await ensureAdminKey(database, config);
     const url = baseUrl(config.HOST, (app.server.address() as AddressInfo).port);
     io.out(summary({ url, opened, adminKey, components, mqtt: mqttLine(config, moved) }));

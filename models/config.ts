@@ -51,6 +51,14 @@ export const ConfigSchema = z
       'What this instance runs besides the HTTP API (which always runs): a shape (all, api = none, ingest = mqtt+modbus, workers = billing+vee+alarms+hooks+epias+forecast) or component names, comma-separated',
     ),
     HOST: z.string().min(1).default('0.0.0.0').describe('Interface the API listens on'),
+    METRICS_PORT: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(65535)
+      .optional()
+      .describe('Also serve GET /metrics without a key on this port (on METRICS_HOST), for a scraper inside the network; unset = only /metrics on the API port, with a key'),
+    METRICS_HOST: z.string().min(1).default('127.0.0.1').describe('Interface of METRICS_PORT (default: this machine only)'),
     DATABASE_URL: z
       .string()
       .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')

@@ -240,15 +240,30 @@ describe('mdm serve and keys on the embedded database', () => {
       const bad = await mdm(['serve'], { ...env, MDM_COMPONENTS: 'api,vee,reports' });
       expect(bad.code).toBe(1);
       expect(bad.stderr).toMatch(/MDM_COMPONENTS: unknown component or shape "reports": shapes all, api, ingest, workers; components mqtt, modbus/);
-      const s = await serve({ ...env, MDM_COMPONENTS: 'vee, hooks' });
+      const metricsPort = await freeTcpPort();
+      const s = await serve({ ...env, MDM_COMPONENTS: 'vee, hooks', METRICS_PORT: String(metricsPort) });
       expect(s.out()).toMatch(/Components: vee, hooks\n/);
       const health = await (await s.get('/health')).json();
       expect(Object.keys(health.components).sort()).toEqual(['hooks', 'vee']);
+      // METRICS_PORT: /metrics without a key on 127.0.0.1, nothing else there
+      const scrape = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+      expect(scrape.status).toBe(200);
+      expect(await scrape.text()).toMatch(/^mdm_component_up\{component="vee"\} 1$/m);
+      expect((await fetch(`http://127.0.0.1:${metricsPort}/v1/keys`)).status).toBe(404);
       expect((await s.stop()).code).toBe(0);
     },
     SLOW,
   );
 });
+
+/** A TCP port free on 127.0.0.1 right now. */
+async function freeTcpPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
 
 /** A port something else listens on (as Mosquitto holds 1883): call close() when done. */
 async function takenPort(): Promise<{ port: number; close(): Promise<void> }> {
