@@ -77,40 +77,25 @@ export function createMetrics(o: { database: Database; probes: () => readonly He
   let counted: Promise<BacklogCounts | undefined> | undefined;
   // The database unreachable: the backlog series are left out of the scrape (absent, not stale), the rest is answered.
   const backlog = () => (counted ??= backlogCounts(o.database).catch(() => undefined));
-  new Gauge({
-    name: 'mdm_backlog',
-    help: 'Work waiting in the shared database: vee_queue (meter-channel-days to validate), billing_dirty (days to roll up), hook deliveries by status, alarms by state, forecast runs by status',
-    labelNames: ['queue'],
-    registers: [registry],
-    async collect() {
-      this.reset();
-      const b = await backlog();
-      if (!b) return;
-      this.set({ queue: 'vee_queue' }, b.veeQueue);
-      this.set({ queue: 'billing_dirty' }, b.billingDirty);
-      this.set({ queue: 'hook_deliveries_pending' }, b.hookDeliveries.pending);
-      this.set({ queue: 'hook_deliveries_delivering' }, b.hookDeliveries.delivering);
-      this.set({ queue: 'hook_deliveries_failed' }, b.hookDeliveries.failed);
-      this.set({ queue: 'alarms_open' }, b.alarms.open);
-      this.set({ queue: 'alarms_acknowledged' }, b.alarms.acknowledged);
-      this.set({ queue: 'forecast_runs_queued' }, b.forecastRuns.queued);
-      this.set({ queue: 'forecast_runs_running' }, b.forecastRuns.running);
-    },
-  });
-  new Gauge({
-    name: 'mdm_backlog_oldest_seconds',
-    help: 'Age of the oldest waiting item: VEE lag, rollup lag, hook delivery lag',
-    labelNames: ['queue'],
-    registers: [registry],
-    async collect() {
-      this.reset();
-      const b = await backlog();
-      if (!b) return;
-      this.set({ queue: 'vee_queue' }, b.veeQueueAgeS);
-      this.set({ queue: 'billing_dirty' }, b.billingDirtyAgeS);
-      this.set({ queue: 'hook_deliveries_pending' }, b.hookPendingAgeS);
-    },
-  });
+  /** A gauge by queue, collected from this scrape's one statement of counts. */
+  const backlogGauge = (name: string, help: string, pick: (b: BacklogCounts) => Readonly<Record<string, number>>) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['queue'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        const b = await backlog();
+        if (b) for (const [queue, v] of Object.entries(pick(b))) this.set({ queue }, v);
+      },
+    });
+  backlogGauge(
+    'mdm_backlog',
+    'Work waiting in the shared database: vee_queue (meter-channel-days to validate), billing_dirty (days to roll up), hook deliveries by status, alarms by state, forecast runs by status',
+    (b) => b.count,
+  );
+  backlogGauge('mdm_backlog_oldest_seconds', 'Age of the oldest waiting item: VEE lag, rollup lag, hook delivery lag', (b) => b.oldestS);
 
   // Both probe gauges are collected side by side in one scrape: the probes are asked once for both (scrape() starts afresh).
   let probed: Promise<[string, Record<string, unknown> & { ok: boolean }][]> | undefined;

@@ -52,8 +52,8 @@ export function defaultRejectsPath(file: string): string {
 const REJECTS_HEADER = 'line,reason,raw\n';
 const SHOWN_REJECTS = 10;
 
-export async function runCsvImport<L, T>(file: string, spec: CsvImportSpec<L, T>, opts: { io: Io; rejectsPath: string; signal?: AbortSignal }): Promise<CsvImportRun> {
-  const { io } = opts;
+/** The size of an import's input file, after checking it is a readable regular file and not the rejects file too. */
+export function importFileSize(file: string, rejectsPath: string): number {
   let size: number;
   try {
     const st = statSync(file);
@@ -62,7 +62,13 @@ export async function runCsvImport<L, T>(file: string, spec: CsvImportSpec<L, T>
   } catch (err) {
     throw new CliError(`cannot read ${file}: ${(err as Error).message}`);
   }
-  if (resolve(opts.rejectsPath) === resolve(file)) throw new CliError('--rejects must name a file other than the input');
+  if (resolve(rejectsPath) === resolve(file)) throw new CliError('--rejects must name a file other than the input');
+  return size;
+}
+
+export async function runCsvImport<L, T>(file: string, spec: CsvImportSpec<L, T>, opts: { io: Io; rejectsPath: string; signal?: AbortSignal }): Promise<CsvImportRun> {
+  const { io } = opts;
+  const size = importFileSize(file, opts.rejectsPath);
   const rejects = new RejectsFile(opts.rejectsPath);
   const progress = new Progress(io, basename(file), size);
 

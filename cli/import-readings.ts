@@ -1,5 +1,5 @@
-import { createReadStream, statSync } from 'node:fs';
-import { basename, resolve } from 'node:path';
+import { createReadStream } from 'node:fs';
+import { basename } from 'node:path';
 import { Readable } from 'node:stream';
 import { CsvError } from '../adapters/file/csv.js';
 import { importOptions, type ImportOptions } from '../adapters/file/import-options.js';
@@ -13,7 +13,7 @@ import { ingestReadings } from '../ingest/pipeline.js';
 import type { ReadingLimits } from '../models/input-bounds.js';
 import { recordDeadLetters } from '../sql/dead-letter.repository.js';
 import type { Database } from '../sql/database.js';
-import { RejectsFile, runCsvImport, type CsvImportRun, type LineReject } from './csv-import.js';
+import { importFileSize, RejectsFile, runCsvImport, type CsvImportRun, type LineReject } from './csv-import.js';
 import { CliError, type Io } from './io.js';
 import { Progress } from './progress.js';
 
@@ -126,15 +126,7 @@ export async function importReadingsFile(
   file: string,
   opts: { io: Io; rejectsPath: string; options: ImportOptions; dryRun?: boolean; signal?: AbortSignal; limits?: ReadingLimits; chunkRows?: number },
 ): Promise<ReadingsFileImportResult> {
-  let size: number;
-  try {
-    const st = statSync(file);
-    if (!st.isFile()) throw new Error('not a regular file');
-    size = st.size;
-  } catch (err) {
-    throw new CliError(`cannot read ${file}: ${(err as Error).message}`);
-  }
-  if (resolve(opts.rejectsPath) === resolve(file)) throw new CliError('--rejects must name a file other than the input');
+  const size = importFileSize(file, opts.rejectsPath);
   const { io, options } = opts;
   const rejects = new RejectsFile(opts.rejectsPath);
   const progress = new Progress(io, basename(file), size);

@@ -1,8 +1,8 @@
 import type { CalorificPeriod } from '../models/gas/energy.js';
 import type { GasArea } from '../models/gas/gas-area.js';
-import type { Insertable } from 'kysely';
+import type { Insertable, Selectable } from 'kysely';
 import type { Database, Session } from './database.js';
-import type { CalorificValuesTable } from './types.js';
+import type { CalorificValuesTable, GasAreasTable } from './types.js';
 
 /**
  * Gas areas and their calorific values, every version kept (migration 020).
@@ -43,17 +43,7 @@ export interface StoredCalorificValue {
 /** What became of one input row. */
 export type CalorificOutcome = { readonly status: 'inserted' | 'superseded' | 'unchanged'; readonly version: number } | { readonly status: 'rejected'; readonly reason: string };
 
-const areaOut = (r: {
-  code: string;
-  name: string | null;
-  timezone: string;
-  base_temperature_c: number;
-  base_pressure_bar: number;
-  combustion_temperature_c: number;
-  gas_day_start_hour: number;
-  atmospheric_pressure_bar: number;
-  note: string | null;
-}): GasArea => ({
+const areaOut = (r: Omit<Selectable<GasAreasTable>, 'updated_at' | 'updated_by'>): GasArea => ({
   code: r.code,
   name: r.name,
   timezone: r.timezone,

@@ -1,18 +1,12 @@
 import { sql } from 'kysely';
 import type { Database } from './database.js';
 
-/** Backlogs and open work a scrape of /metrics reports (api/metrics.ts), read in one statement. */
+/** Backlogs and open work a scrape of /metrics reports (api/metrics.ts), read in one statement, by queue name. */
 export interface BacklogCounts {
-  readonly veeQueue: number;
-  /** Age in seconds of the oldest VEE queue entry (0 when empty). */
-  readonly veeQueueAgeS: number;
-  readonly billingDirty: number;
-  readonly billingDirtyAgeS: number;
-  readonly hookDeliveries: { readonly pending: number; readonly delivering: number; readonly failed: number };
-  /** Age in seconds of the oldest pending delivery (0 when none): how far work orders lag. */
-  readonly hookPendingAgeS: number;
-  readonly alarms: { readonly open: number; readonly acknowledged: number };
-  readonly forecastRuns: { readonly queued: number; readonly running: number };
+  /** Items waiting: vee_queue, billing_dirty, hook deliveries by status, alarms by state, forecast runs by status. */
+  readonly count: Readonly<Record<string, number>>;
+  /** Age in seconds of the oldest waiting item (0 when none): VEE lag, rollup lag, how far work orders lag. */
+  readonly oldestS: Readonly<Record<string, number>>;
 }
 
 /**
@@ -22,42 +16,25 @@ export interface BacklogCounts {
  */
 export async function backlogCounts(database: Database): Promise<BacklogCounts> {
   const age = (col: ReturnType<typeof sql>) => sql`coalesce(extract(epoch FROM now() - ${col}), 0)::float8`;
-  const { rows } = await sql<{
-    vee: number;
-    vee_age: number;
-    dirty: number;
-    dirty_age: number;
-    pending: number;
-    delivering: number;
-    failed: number;
-    pending_age: number;
-    open: number;
-    acknowledged: number;
-    queued: number;
-    running: number;
-  }>`
+  const { rows } = await sql<Record<string, number>>`
     SELECT
-      (SELECT count(*) FROM vee_queue)::int AS vee,
-      (SELECT ${age(sql`min(enqueued_at)`)} FROM vee_queue) AS vee_age,
-      (SELECT count(*) FROM billing_dirty)::int AS dirty,
-      (SELECT ${age(sql`min(marked_at)`)} FROM billing_dirty) AS dirty_age,
-      (SELECT count(*) FROM hook_deliveries WHERE status = 'pending')::int AS pending,
-      (SELECT count(*) FROM hook_deliveries WHERE status = 'delivering')::int AS delivering,
-      (SELECT count(*) FROM hook_deliveries WHERE status = 'failed')::int AS failed,
-      (SELECT ${age(sql`min(created_at)`)} FROM hook_deliveries WHERE status = 'pending') AS pending_age,
-      (SELECT count(*) FROM alarms WHERE state = 'open')::int AS open,
-      (SELECT count(*) FROM alarms WHERE state = 'acknowledged')::int AS acknowledged,
-      (SELECT count(*) FROM forecast_runs WHERE status = 'queued')::int AS queued,
-      (SELECT count(*) FROM forecast_runs WHERE status = 'running')::int AS running`.execute(database.db);
-  const r = rows[0];
-  return {
-    veeQueue: r.vee,
-    veeQueueAgeS: r.vee_age,
-    billingDirty: r.dirty,
-    billingDirtyAgeS: r.dirty_age,
-    hookDeliveries: { pending: r.pending, delivering: r.delivering, failed: r.failed },
-    hookPendingAgeS: r.pending_age,
-    alarms: { open: r.open, acknowledged: r.acknowledged },
-    forecastRuns: { queued: r.queued, running: r.running },
-  };
+      (SELECT count(*) FROM vee_queue)::int AS vee_queue,
+      (SELECT count(*) FROM billing_dirty)::int AS billing_dirty,
+      (SELECT count(*) FROM hook_deliveries WHERE status = 'pending')::int AS hook_deliveries_pending,
+      (SELECT count(*) FROM hook_deliveries WHERE status = 'delivering')::int AS hook_deliveries_delivering,
+      (SELECT count(*) FROM hook_deliveries WHERE status = 'failed')::int AS hook_deliveries_failed,
+      (SELECT count(*) FROM alarms WHERE state = 'open')::int AS alarms_open,
+      (SELECT count(*) FROM alarms WHERE state = 'acknowledged')::int AS alarms_acknowledged,
+      (SELECT count(*) FROM forecast_runs WHERE status = 'queued')::int AS forecast_runs_queued,
+      (SELECT count(*) FROM forecast_runs WHERE status = 'running')::int AS forecast_runs_running,
+      (SELECT ${age(sql`min(enqueued_at)`)} FROM vee_queue) AS "age:vee_queue",
+      (SELECT ${age(sql`min(marked_at)`)} FROM billing_dirty) AS "age:billing_dirty",
+      (SELECT ${age(sql`min(created_at)`)} FROM hook_deliveries WHERE status = 'pending') AS "age:hook_deliveries_pending"`.execute(database.db);
+  const count: Record<string, number> = {};
+  const oldestS: Record<string, number> = {};
+  for (const [k, v] of Object.entries(rows[0])) {
+    if (k.startsWith('age:')) oldestS[k.slice(4)] = Number(v);
+    else count[k] = Number(v);
+  }
+  return { count, oldestS };
 }
