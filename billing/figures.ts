@@ -147,29 +147,26 @@ export function billingFigures(
   }
   const k = r.multiplier;
   const reasons = readinessReasons(r, ctx.readiness, ctx.now);
-  const maxDemand = r.maxRate === null || r.maxRateAt === null ? null : { kw: round6(r.maxRate * k), at: formatInstant(r.maxRateAt.getTime(), r.timezone) };
-  const estimatedShare = r.activeImport === 0 ? 0 : round6(r.estimatedEnergy / r.activeImport);
-  const completeness = completenessOf(r).completeness;
   const names = ctx.touBuckets;
-  if (names === undefined) {
-    return {
-      meter: r.externalId,
-      activeImport: kwh(r.activeImport, k),
-      activeExport: kwh(r.activeExport, k),
-      reactiveInductive: kwh(r.reactiveInductive, k),
-      reactiveCapacitive: kwh(r.reactiveCapacitive, k),
-      inductiveRatio: ratio(r.reactiveInductive, r.activeImport),
-      capacitiveRatio: ratio(r.reactiveCapacitive, r.activeImport),
-      maxDemand,
-      estimatedShare,
-      completeness,
-      billable: reasons.length === 0,
-      reasons,
-      dataVersion: ctx.dataVersion,
-    };
+  let tou: Record<string, number> | undefined;
+  if (names !== undefined) {
+    tou = {};
+    for (let i = 0; i < names.length; i++) tou[names[i]] = kwh(r.tou[i] ?? 0, k);
   }
-  const tou: Record<string, number> = {};
-  for (let i = 0; i < names.length; i++) tou[names[i]] = kwh(r.tou[i] ?? 0, k);
+  return {
+    ...energyFields(r, k),
+    ...(tou ? { tou } : {}),
+    maxDemand: maxDemandOf(r, k),
+    estimatedShare: r.activeImport === 0 ? 0 : round6(r.estimatedEnergy / r.activeImport),
+    completeness: completenessOf(r).completeness,
+    billable: reasons.length === 0,
+    reasons,
+    dataVersion: ctx.dataVersion,
+  };
+}
+
+/** The meter and its electricity energies (kWh × multiplier; ratios of the raw sums): the first fields of every meter's figures. */
+function energyFields(r: MeterFigureRow, k: number) {
   return {
     meter: r.externalId,
     activeImport: kwh(r.activeImport, k),
@@ -178,15 +175,10 @@ export function billingFigures(
     reactiveCapacitive: kwh(r.reactiveCapacitive, k),
     inductiveRatio: ratio(r.reactiveInductive, r.activeImport),
     capacitiveRatio: ratio(r.reactiveCapacitive, r.activeImport),
-    tou,
-    maxDemand,
-    estimatedShare,
-    completeness,
-    billable: reasons.length === 0,
-    reasons,
-    dataVersion: ctx.dataVersion,
   };
 }
+
+const maxDemandOf = (r: MeterFigureRow, k: number) => (r.maxRate === null || r.maxRateAt === null ? null : { kw: round6(r.maxRate * k), at: formatInstant(r.maxRateAt.getTime(), r.timezone) });
 
 /**
  * Figures of a gas, water or heat meter: the electricity fields as for every
@@ -198,16 +190,9 @@ function commodityFigures(r: MeterFigureRow, extra: CommodityExtra, ctx: { dataV
   const k = r.multiplier;
   const reasons = readinessReasons(r, ctx.readiness, ctx.now, extra);
   const q = extra.primaryQuantity ?? 0;
-  const maxDemand = r.maxRate === null || r.maxRateAt === null ? null : { kw: round6(r.maxRate * k), at: formatInstant(r.maxRateAt.getTime(), r.timezone) };
   return {
-    meter: r.externalId,
-    activeImport: kwh(r.activeImport, k),
-    activeExport: kwh(r.activeExport, k),
-    reactiveInductive: kwh(r.reactiveInductive, k),
-    reactiveCapacitive: kwh(r.reactiveCapacitive, k),
-    inductiveRatio: ratio(r.reactiveInductive, r.activeImport),
-    capacitiveRatio: ratio(r.reactiveCapacitive, r.activeImport),
-    maxDemand,
+    ...energyFields(r, k),
+    maxDemand: maxDemandOf(r, k),
     estimatedShare: q === 0 ? 0 : round6(r.estimatedEnergy / q),
     completeness: completenessOf(r).completeness,
     billable: reasons.length === 0,
