@@ -147,26 +147,29 @@ export function billingFigures(
   }
   const k = r.multiplier;
   const reasons = readinessReasons(r, ctx.readiness, ctx.now);
+  const maxDemand = r.maxRate === null || r.maxRateAt === null ? null : { kw: round6(r.maxRate * k), at: formatInstant(r.maxRateAt.getTime(), r.timezone) };
+  const estimatedShare = r.activeImport === 0 ? 0 : round6(r.estimatedEnergy / r.activeImport);
+  const completeness = completenessOf(r).completeness;
   const names = ctx.touBuckets;
-  let tou: Record<string, number> | undefined;
-  if (names !== undefined) {
-    tou = {};
-    for (let i = 0; i < names.length; i++) tou[names[i]] = kwh(r.tou[i] ?? 0, k);
+  if (names === undefined) {
+    return {
+      meter: r.externalId,
+      activeImport: kwh(r.activeImport, k),
+      activeExport: kwh(r.activeExport, k),
+      reactiveInductive: kwh(r.reactiveInductive, k),
+      reactiveCapacitive: kwh(r.reactiveCapacitive, k),
+      inductiveRatio: ratio(r.reactiveInductive, r.activeImport),
+      capacitiveRatio: ratio(r.reactiveCapacitive, r.activeImport),
+      maxDemand,
+      estimatedShare,
+      completeness,
+      billable: reasons.length === 0,
+      reasons,
+      dataVersion: ctx.dataVersion,
+    };
   }
-  return {
-    ...energyFields(r, k),
-    ...(tou ? { tou } : {}),
-    maxDemand: maxDemandOf(r, k),
-    estimatedShare: r.activeImport === 0 ? 0 : round6(r.estimatedEnergy / r.activeImport),
-    completeness: completenessOf(r).completeness,
-    billable: reasons.length === 0,
-    reasons,
-    dataVersion: ctx.dataVersion,
-  };
-}
-
-/** The meter and its electricity energies (kWh × multiplier; ratios of the raw sums): the first fields of every meter's figures. */
-function energyFields(r: MeterFigureRow, k: number) {
+  const tou: Record<string, number> = {};
+  for (let i = 0; i < names.length; i++) tou[names[i]] = kwh(r.tou[i] ?? 0, k);
   return {
     meter: r.externalId,
     activeImport: kwh(r.activeImport, k),
@@ -175,10 +178,15 @@ function energyFields(r: MeterFigureRow, k: number) {
     reactiveCapacitive: kwh(r.reactiveCapacitive, k),
     inductiveRatio: ratio(r.reactiveInductive, r.activeImport),
     capacitiveRatio: ratio(r.reactiveCapacitive, r.activeImport),
+    tou,
+    maxDemand,
+    estimatedShare,
+    completeness,
+    billable: reasons.length === 0,
+    reasons,
+    dataVersion: ctx.dataVersion,
   };
 }
-
-const maxDemandOf = (r: MeterFigureRow, k: number) => (r.maxRate === null || r.maxRateAt === null ? null : { kw: round6(r.maxRate * k), at: formatInstant(r.maxRateAt.getTime(), r.timezone) });
 
 /**
  * Figures of a gas, water or heat meter: the electricity fields as for every
@@ -190,9 +198,16 @@ function commodityFigures(r: MeterFigureRow, extra: CommodityExtra, ctx: { dataV
   const k = r.multiplier;
   const reasons = readinessReasons(r, ctx.readiness, ctx.now, extra);
   const q = extra.primaryQuantity ?? 0;
+  const maxDemand = r.maxRate === null || r.maxRateAt === null ? null : { kw: round6(r.maxRate * k), at: formatInstant(r.maxRateAt.getTime(), r.timezone) };
   return {
-    ...energyFields(r, k),
-    maxDemand: maxDemandOf(r, k),
+    meter: r.externalId,
+    activeImport: kwh(r.activeImport, k),
+    activeExport: kwh(r.activeExport, k),
+    reactiveInductive: kwh(r.reactiveInductive, k),
+    reactiveCapacitive: kwh(r.reactiveCapacitive, k),
+    inductiveRatio: ratio(r.reactiveInductive, r.activeImport),
+    capacitiveRatio: ratio(r.reactiveCapacitive, r.activeImport),
+    maxDemand,
     estimatedShare: q === 0 ? 0 : round6(r.estimatedEnergy / q),
     completeness: completenessOf(r).completeness,
     billable: reasons.length === 0,
