@@ -151,6 +151,8 @@ export function billingFigures(
   const estimatedShare = r.activeImport === 0 ? 0 : round6(r.estimatedEnergy / r.activeImport);
   const completeness = completenessOf(r).completeness;
   const names = ctx.touBuckets;
+  // The figures are written out as whole object literals here and below, not assembled from spreads of shared parts:
+  // assembled, `npm run bench -- billing` measured the pull for 10 000 meters at 455–602 ms instead of 318–347 ms.
   if (names === undefined) {
     return {
       meter: r.externalId,
