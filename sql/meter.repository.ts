@@ -1,6 +1,7 @@
-import { sql } from 'kysely';
+import { sql, type SelectQueryBuilder } from 'kysely';
 import type { COMMODITIES, Meter, MeterOut, TARIFFS } from '../models/meter.js';
 import type { Database } from './database.js';
+import type { DB } from './types.js';
 
 export interface UpsertCounts {
   /** Meters that did not exist. */
@@ -104,11 +105,21 @@ export interface MeterFilter {
  * index: page N costs the same as page 1). `nextCursor` is null on the last page.
  */
 export async function listMeters(database: Database, f: MeterFilter): Promise<{ meters: MeterOut[]; nextCursor: string | null }> {
-  let q = database.db
-    .selectFrom('meters')
+  let q = whereMeterFilter(database.db.selectFrom('meters'), f)
     .selectAll()
     .orderBy('external_id')
     .limit(f.limit + 1); // one extra row tells whether another page follows
+  if (f.cursor !== undefined) q = q.where('external_id', '>', f.cursor);
+  const rows = await q.execute();
+  const page = rows.slice(0, f.limit).map(toMeterOut);
+  return { meters: page, nextCursor: rows.length > f.limit ? page[page.length - 1].id : null };
+}
+
+/**
+ * The registry filters of `f` (all but cursor and limit) on a query over `meters`: listMeters and the status
+ * list (sql/meter-status.repository.ts) filter alike.
+ */
+export function whereMeterFilter<O>(q: SelectQueryBuilder<DB, 'meters', O>, f: Omit<MeterFilter, 'cursor' | 'limit'>): SelectQueryBuilder<DB, 'meters', O> {
   if (f.group !== undefined) q = q.where('group', '=', f.group);
   if (f.portfolio !== undefined) q = q.where('portfolio', '=', f.portfolio);
   if (f.commodity !== undefined) q = q.where('commodity', '=', f.commodity);
@@ -122,13 +133,10 @@ export async function listMeters(database: Database, f: MeterFilter): Promise<{ 
     const open = sql<boolean>`EXISTS (SELECT 1 FROM alarms a WHERE a.meter_id = meters.id AND a.state <> 'closed')`;
     q = q.where(f.openAlarms ? open : sql<boolean>`NOT ${open}`);
   }
-  if (f.cursor !== undefined) q = q.where('external_id', '>', f.cursor);
-  const rows = await q.execute();
-  const page = rows.slice(0, f.limit).map(toMeterOut);
-  return { meters: page, nextCursor: rows.length > f.limit ? page[page.length - 1].id : null };
+  return q;
 }
 
-type MeterRow = {
+export type MeterRow = {
   external_id: string;
   commodity: string;
   timezone: string;
@@ -153,7 +161,7 @@ type MeterRow = {
 const dateText = (d: string | Date | null): string | null =>
   d === null ? null : typeof d === 'string' ? d : `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
 
-function toMeterOut(r: MeterRow): MeterOut {
+export function toMeterOut(r: MeterRow): MeterOut {
   return {
     id: r.external_id,
     commodity: r.commodity as (typeof COMMODITIES)[number],
