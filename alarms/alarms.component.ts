@@ -1,5 +1,6 @@
 import { createFailingItems, failureReporter, type FailingItems } from '../models/failing-items.js';
-import { createPeriodic, silentLog, type ComponentLog, type Timers } from '../models/periodic.js';
+import { createPeriodic, roundSlot, silentLog, type ComponentLog, type Timers } from '../models/periodic.js';
+import type { ClaimRound } from '../models/work-metrics.js';
 import type { Database } from '../sql/database.js';
 import { checkSilence } from './silence.js';
 
@@ -24,8 +25,10 @@ const KEY = 'silence|';
  * A meter whose alarm change fails (issue 11) is left out, logged once at
  * error, listed in the probe under `failing` and retried with backoff (1 min
  * doubling to 1 h), while every other meter is checked; the probe stays ok.
+ * With `claimRound` (mdm serve), instances sharing the database run each
+ * round of the check once: the instance that claims the round checks.
  */
-export function createAlarmsComponent(o: { database: Database; intervalMs: number; now?: () => number; timers?: Timers }): AlarmsComponent {
+export function createAlarmsComponent(o: { database: Database; intervalMs: number; now?: () => number; timers?: Timers; claimRound?: ClaimRound }): AlarmsComponent {
   const now = o.now ?? Date.now;
   let log = silentLog;
   let last: { at: string; opened: number; closed: number; ms: number } | undefined;
@@ -43,7 +46,9 @@ export function createAlarmsComponent(o: { database: Database; intervalMs: numbe
   }
 
   const loop = createPeriodic({
-    tick,
+    tick: async () => {
+      if (!o.claimRound || (await o.claimRound('alarms.silence', roundSlot(now(), o.intervalMs)))) await tick();
+    },
     everyMs: o.intervalMs,
     timers: o.timers,
     onError: (err) => log.error({ err: err.message }, 'alarms: silence check failed'),
@@ -64,7 +69,7 @@ export function createAlarmsComponent(o: { database: Database; intervalMs: numbe
 }
 
 /** `mdm serve` factory: off when ALARMS_SILENCE_INTERVAL_S is 0. */
-export function alarmsComponent(ctx: { readonly config: { readonly ALARMS_SILENCE_INTERVAL_S: number }; readonly database: Database }): AlarmsComponent | undefined {
+export function alarmsComponent(ctx: { readonly config: { readonly ALARMS_SILENCE_INTERVAL_S: number }; readonly database: Database; readonly claimRound?: ClaimRound }): AlarmsComponent | undefined {
   if (ctx.config.ALARMS_SILENCE_INTERVAL_S === 0) return undefined;
-  return createAlarmsComponent({ database: ctx.database, intervalMs: ctx.config.ALARMS_SILENCE_INTERVAL_S * 1000 });
+  return createAlarmsComponent({ database: ctx.database, intervalMs: ctx.config.ALARMS_SILENCE_INTERVAL_S * 1000, claimRound: ctx.claimRound });
 }

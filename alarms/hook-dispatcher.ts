@@ -1,3 +1,4 @@
+import type { WorkMetrics } from '../models/work-metrics.js';
 import type { Database } from '../sql/database.js';
 import { isUnavailable } from '../sql/db-errors.js';
 import { analyzeOutbox, claimDeliveries, deliveryStats, recordAttempts, releaseClaims, type AttemptRecord } from '../sql/hook.repository.js';
@@ -27,6 +28,8 @@ export interface HookDispatcherOptions extends RetryPolicy {
   /** The signal that ends a request after `ms` (timeoutMs); default AbortSignal.timeout. Tests pass their own to fire it on cue instead of waiting on the clock. */
   readonly requestTimeout?: (ms: number) => AbortSignal;
   readonly random?: () => number;
+  /** Delivery latency (transition → delivered or given up), for the instance's metrics. */
+  readonly work?: WorkMetrics;
 }
 
 export interface HookDispatcher {
@@ -92,7 +95,7 @@ export function createHookDispatcher(opts: HookDispatcherOptions): HookDispatche
   function track(d: DeliveryToSend): void {
     const request: Promise<void> = sendAttempt(transport!.post, d, opts)
       .then((outcome) => {
-        const rec: Promise<void> = finishAttempt(d, outcome, { policy: opts, random, record, log, counts })
+        const rec: Promise<void> = finishAttempt(d, outcome, { policy: opts, random, record, log, counts, work: opts.work })
           .catch((err: Error) => {
             lastError = err.message;
             log.error({ delivery: d.id, err: err.message }, 'hooks: recording a delivery attempt failed; the delivery is retried after its claim runs out');
@@ -278,7 +281,14 @@ async function sendAttempt(post: HttpPost, d: DeliveryToSend, o: Pick<HookDispat
 async function finishAttempt(
   d: DeliveryToSend,
   outcome: AttemptOutcome,
-  c: { readonly policy: RetryPolicy; readonly random: () => number; readonly record: (r: AttemptRecord) => Promise<boolean>; readonly log: DispatcherLog; readonly counts: DeliveryCounts },
+  c: {
+    readonly policy: RetryPolicy;
+    readonly random: () => number;
+    readonly record: (r: AttemptRecord) => Promise<boolean>;
+    readonly log: DispatcherLog;
+    readonly counts: DeliveryCounts;
+    readonly work?: WorkMetrics;
+  },
 ): Promise<void> {
   const step = nextStep(outcome, d.attempts, c.policy, Date.now(), c.random);
   const httpStatus = outcome.kind === 'response' ? outcome.status : null;
@@ -291,6 +301,7 @@ async function finishAttempt(
   }
   // The request that made the transition (X-Request-Id), on the delivery's lines as on the request's.
   const traced = typeof d.payload.requestId === 'string' ? { reqId: d.payload.requestId } : {};
+  if (step.status !== 'pending') c.work?.delivery(step.status, Math.max(0, Date.now() - new Date(d.at).getTime()) / 1000);
   if (step.status === 'delivered') {
     c.counts.delivered++;
     c.log.debug({ delivery: d.id, hook: d.hookId, alarm: d.alarmId, transition: d.transition, attempts: d.attempts, ...traced }, 'hooks: delivered');
@@ -333,6 +344,7 @@ async function releaseUnsent(database: Database, unsent: readonly DeliveryToSend
 /** `mdm serve` component factory (cli/components.ts); HOOK_CONCURRENCY=0 turns it off. */
 export function hooksComponent(ctx: {
   database: Database;
+  work?: WorkMetrics;
   config: { HOOK_TIMEOUT_MS: number; HOOK_MAX_ATTEMPTS: number; HOOK_BACKOFF_BASE_MS: number; HOOK_BACKOFF_MAX_MS: number; HOOK_POLL_MS: number; HOOK_CONCURRENCY: number };
 }): HookDispatcher | undefined {
   const c = ctx.config;
@@ -345,5 +357,6 @@ export function hooksComponent(ctx: {
     backoffMaxMs: c.HOOK_BACKOFF_MAX_MS,
     pollMs: c.HOOK_POLL_MS,
     concurrency: c.HOOK_CONCURRENCY,
+    work: ctx.work,
   });
 }

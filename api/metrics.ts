@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { HealthProbe } from '../models/health-probe.js';
+import type { WorkMetrics } from '../models/work-metrics.js';
 import type { Database } from '../sql/database.js';
 import { backlogCounts, type BacklogCounts } from '../sql/metrics.repository.js';
 
@@ -18,6 +19,8 @@ export interface Metrics {
   scrape(): Promise<string>;
   /** One ingest call finished (every transport): rows by outcome, rejects by reason. */
   ingested(transport: string, counts: IngestCounts): void;
+  /** What the background components report: rounds of periodic jobs, forecast runs, hook deliveries. */
+  readonly work: WorkMetrics;
 }
 
 export interface IngestCounts {
@@ -148,8 +151,36 @@ export function createMetrics(o: { database: Database; probes: () => readonly He
     },
   });
 
+  const rounds = new Counter({
+    name: 'mdm_job_rounds_total',
+    help: 'Rounds of periodic jobs (alarms.silence, billing.readiness, epias.fetch, forecast.<horizon>|<target>) run by this instance or left to the instance that claimed them (outcome ran|skipped)',
+    labelNames: ['job', 'outcome'],
+    registers: [registry],
+  });
+  const forecastRuns = new Histogram({
+    name: 'mdm_forecast_run_duration_seconds',
+    help: 'Forecast runs executed by this instance, by final status (done, partial, failed): execution time',
+    labelNames: ['status'],
+    buckets: [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900],
+    registers: [registry],
+  });
+  const deliveries = new Histogram({
+    name: 'mdm_hook_delivery_seconds',
+    help: 'Hook deliveries ended by this instance (delivered, failed: given up): time from the alarm transition to the end',
+    labelNames: ['outcome'],
+    buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200],
+    registers: [registry],
+  });
+  // Forecast targets name jobs (one per scheduled target): the label keeps the kind of job only, so series stay few.
+  const jobLabel = (job: string) => job.split('|', 1)[0];
+
   return {
     registry,
+    work: {
+      round: (job, ran) => rounds.inc({ job: jobLabel(job), outcome: ran ? 'ran' : 'skipped' }),
+      forecastRun: (status, seconds) => forecastRuns.observe({ status }, seconds),
+      delivery: (outcome, seconds) => deliveries.observe({ outcome }, seconds),
+    },
     async scrape() {
       counted = undefined;
       probed = undefined;

@@ -1,6 +1,7 @@
 import { createFailingItems, failureReporter, type FailingItems } from '../models/failing-items.js';
 import type { IngestActivity } from '../models/ingest-activity.js';
-import { createPeriodic, silentLog, type ComponentLog, type Timers } from '../models/periodic.js';
+import { createPeriodic, roundSlot, silentLog, type ComponentLog, type Timers } from '../models/periodic.js';
+import type { ClaimRound } from '../models/work-metrics.js';
 import { maintainBillingRollup } from '../sql/billing-rollup.repository.js';
 import type { Database } from '../sql/database.js';
 import type { ReadinessParams } from './figures.js';
@@ -18,6 +19,8 @@ export interface BillingComponentOptions {
   readonly timers?: Timers;
   /** Ticks wait while ingest runs at a bulk rate, and run as soon as it ends (cli/ wires it; none: never wait). */
   readonly activity?: IngestActivity;
+  /** Instances sharing the database compute each round of readiness once: the one that claims it (mdm serve wires it; none: always). */
+  readonly claimRound?: ClaimRound;
 }
 
 export interface BillingComponent {
@@ -85,7 +88,7 @@ export function createBillingComponent(o: BillingComponentOptions): BillingCompo
     }
     if (o.readinessMs > 0 && now() >= nextReadiness) {
       nextReadiness = now() + o.readinessMs;
-      await runReadiness(now());
+      if (!o.claimRound || (await o.claimRound('billing.readiness', roundSlot(now(), o.readinessMs)))) await runReadiness(now());
     }
   }
 
@@ -125,6 +128,7 @@ export function billingComponent(ctx: {
   readonly config: { readonly BILLING_ROLLUP_INTERVAL_S: number; readonly BILLING_READINESS_INTERVAL_MIN: number; readonly BILLING_NO_DATA_DAYS: number };
   readonly database: Database;
   readonly activity?: IngestActivity;
+  readonly claimRound?: ClaimRound;
 }): BillingComponent | undefined {
   const c = ctx.config;
   if (c.BILLING_ROLLUP_INTERVAL_S === 0 && c.BILLING_READINESS_INTERVAL_MIN === 0) return undefined;
@@ -134,5 +138,6 @@ export function billingComponent(ctx: {
     readinessMs: c.BILLING_READINESS_INTERVAL_MIN * 60_000,
     params: { noDataDays: c.BILLING_NO_DATA_DAYS },
     activity: ctx.activity,
+    claimRound: ctx.claimRound,
   });
 }

@@ -10,6 +10,7 @@ import type { ComponentName, Config } from '../models/config.js';
 import type { Database } from '../sql/database.js';
 import type { IngestListeners } from '../ingest/ingest-listeners.js';
 import type { IngestActivity } from '../models/ingest-activity.js';
+import type { ClaimRound, WorkMetrics } from '../models/work-metrics.js';
 import { mqttComponent } from '../adapters/mqtt/component.js';
 import { modbusComponent } from '../adapters/modbus/modbus.component.js';
 import { billingComponent } from '../billing/billing.component.js';
@@ -46,6 +47,12 @@ export interface ComponentContext {
   readonly listeners: IngestListeners;
   /** Ingest's rate (every transport counts into it through `listeners`): VEE and the billing rollup wait while it is a bulk load. */
   readonly activity?: IngestActivity;
+  /** This process's name among the instances sharing the database (host:pid:random): Modbus leases, claimed rounds. */
+  readonly instance?: string;
+  /** Claims a round of a periodic job for this instance (sql/job-tick.repository.ts): each round runs on one instance. */
+  readonly claimRound?: ClaimRound;
+  /** Forecast run and hook delivery durations, rounds run or skipped: the instance's metrics (api/metrics.ts). */
+  readonly work?: WorkMetrics;
 }
 
 /** Returns undefined when the configuration turns the component off. */

@@ -3,6 +3,7 @@ import { localDate, localMonthRange, shiftDate } from '../models/calendar.js';
 import type { ScheduleEntry } from '../models/forecast-schedule.js';
 import { bisect, createFailingItems, failureMessage, failureReporter, type FailingItems } from '../models/failing-items.js';
 import { createPeriodic, silentLog, type ComponentLog, type Timers } from '../models/periodic.js';
+import type { ClaimRound, WorkMetrics } from '../models/work-metrics.js';
 import type { Database } from '../sql/database.js';
 import { isUnavailable } from '../sql/db-errors.js';
 import {
@@ -453,13 +454,16 @@ export type RetrainFn = (database: Database, target: string, opts: { now: number
  * returns the retrain jobs due. Unknown targets are skipped and reported.
  * `seen` (kept by the worker across ticks) remembers what was handled, so a
  * tick costs one query (the portfolio list) when nothing is due, and a skip
- * is reported once.
+ * is reported once. With `claimRound` (mdm serve), instances sharing the
+ * database queue each due run (and retrain) once: the instance that claims
+ * the round `forecast.<action>|<target>` at the due instant.
  */
 export async function enqueueDue(
   database: Database,
   entries: readonly ScheduleEntry[],
   now: number,
   seen: Set<string> = new Set(),
+  claimRound?: ClaimRound,
 ): Promise<{ queued: number[]; retrain: { target: string; due: number }[]; skipped: string[] }> {
   const queued: number[] = [];
   const retrain: { target: string; due: number }[] = [];
@@ -498,6 +502,7 @@ export async function enqueueDue(
         key = `${e.action}|${text}|${due}`;
         if (now - due > CATCH_UP_MS[e.every] || seen.has(key)) continue;
         seen.add(key);
+        if (claimRound && !(await claimRound(`forecast.${e.action}|${text}`, new Date(due)))) continue; // another instance's
         if (e.action === 'retrain') {
           retrain.push({ target: text, due });
           continue;
@@ -544,6 +549,10 @@ export interface ForecastWorkerOptions {
    * at the next start).
    */
   readonly threads?: { probe(): object; close(): Promise<void> };
+  /** Instances sharing the database queue each scheduled run once (enqueueDue); none: always. */
+  readonly claimRound?: ClaimRound;
+  /** Run durations by status, for the instance's metrics. */
+  readonly work?: WorkMetrics;
 }
 
 export interface ForecastWorker {
@@ -598,7 +607,7 @@ export function createForecastWorker(o: ForecastWorkerOptions): ForecastWorker {
 
   async function tick(): Promise<void> {
     await recover(staleMs);
-    const due = await enqueueDue(o.database, o.schedule ?? [], now(), seen);
+    const due = await enqueueDue(o.database, o.schedule ?? [], now(), seen, o.claimRound);
     if (due.queued.length) log.info({ runs: due.queued }, 'scheduled forecast runs queued');
     for (const s of due.skipped) log.warn({ entry: s }, 'forecast schedule entry skipped');
     for (const r of due.retrain) {
@@ -623,6 +632,7 @@ export function createForecastWorker(o: ForecastWorkerOptions): ForecastWorker {
         const traced = run.requestId ? { reqId: run.requestId } : {}; // the request that queued it (X-Request-Id): its lines and the run's share the id
         current.set(run.id, cur);
         let status: ForecastRun['status'];
+        const started = now();
         try {
           log.info({ run: run.id, target: run.target, horizon: run.horizon, model: run.model, ...traced }, 'forecast run started');
           status = await executeRun({ database: o.database, engine: o.engine, now, onProgress: (f) => (cur.progress = f), onMembers }, run);
@@ -630,6 +640,7 @@ export function createForecastWorker(o: ForecastWorkerOptions): ForecastWorker {
           // Whatever happens next (a logger that throws, the database gone), /health never shows this run as running again.
           current.delete(run.id);
         }
+        o.work?.forecastRun(status, (now() - started) / 1000);
         if (status === 'done') done++;
         else if (status === 'partial') partial++;
         else failed++;

@@ -1,3 +1,4 @@
+import type { ClaimRound, WorkMetrics } from '../models/work-metrics.js';
 import { parseForecastSchedule } from '../models/forecast-schedule.js';
 import type { Database } from '../sql/database.js';
 import { createForecastWorker, type ForecastLog, type ForecastWorker } from './forecast-job.js';
@@ -17,6 +18,8 @@ import { storedTargetEngine, storedTargetRetrain } from './stored-engine.js';
 export function forecastComponent(ctx: {
   readonly config: { readonly FORECAST_POLL_S: number; readonly FORECAST_SCHEDULE: string; readonly FORECAST_THREADS?: number };
   readonly database: Database;
+  readonly claimRound?: ClaimRound;
+  readonly work?: WorkMetrics;
 }): ForecastWorker | undefined {
   if (ctx.config.FORECAST_POLL_S === 0) return undefined;
   const schedule = parseForecastSchedule(ctx.config.FORECAST_SCHEDULE);
@@ -32,6 +35,8 @@ export function forecastComponent(ctx: {
     retrain: storedTargetRetrain(threads),
     concurrency: size,
     threads,
+    claimRound: ctx.claimRound,
+    work: ctx.work,
   });
   return {
     ...worker,

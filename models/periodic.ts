@@ -25,6 +25,13 @@ export const realTimers: Timers = {
   clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
 };
 
+/**
+ * The round of a job run every `everyMs` that instant `t` falls in: rounds
+ * are aligned on the epoch, so every instance names the same round alike
+ * (what ClaimRound claims, models/work-metrics.ts).
+ */
+export const roundSlot = (t: number, everyMs: number): Date => new Date(Math.floor(t / everyMs) * everyMs);
+
 export type LogFn = (objOrMsg: object | string, msg?: string) => void;
 
 /** Structurally the logger `mdm serve` hands its components (a pino child). */

@@ -233,6 +233,7 @@ export const SCHEMA_COLUMNS = {
     gas_area: true,
   },
   modbus_leases: { device_id: false, holder: false, expires_at: false },
+  job_ticks: { job: false, slot: false, instance: false, claimed_at: false },
   modbus_device_status: {
     device_id: false,
     state: false,

@@ -141,6 +141,14 @@ export interface ModbusDevicesTable {
   updated_at: GeneratedTimestamp;
 }
 
+/** One round of a periodic job, claimed by the instance that ran it (migration 030). */
+export interface JobTicksTable {
+  job: string;
+  slot: Timestamp;
+  instance: string;
+  claimed_at: GeneratedTimestamp;
+}
+
 export interface ModbusLeasesTable {
   device_id: string;
   holder: string;
@@ -581,6 +589,7 @@ export interface DB {
   modbus_devices: ModbusDevicesTable;
   modbus_device_status: ModbusDeviceStatusTable;
   modbus_leases: ModbusLeasesTable;
+  job_ticks: JobTicksTable;
   modbus_register_state: ModbusRegisterStateTable;
   validation_issues: ValidationIssuesTable;
   vee_settings: VeeSettingsTable;

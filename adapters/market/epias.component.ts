@@ -1,6 +1,7 @@
 import { localDate, shiftDate } from '../../models/calendar.js';
 import { MdmError } from '../../models/errors.js';
-import { createPeriodic, silentLog, type ComponentLog, type Timers } from '../../models/periodic.js';
+import { createPeriodic, roundSlot, silentLog, type ComponentLog, type Timers } from '../../models/periodic.js';
+import type { ClaimRound } from '../../models/work-metrics.js';
 import type { Database } from '../../sql/database.js';
 import { upsertPrices } from '../../sql/market.repository.js';
 import { EPIAS_TZ } from './epias-csv.js';
@@ -48,7 +49,7 @@ export interface EpiasComponentConfig {
  * the last run and the last error.
  */
 export function epiasComponent(
-  ctx: { readonly config: EpiasComponentConfig; readonly database: Database },
+  ctx: { readonly config: EpiasComponentConfig; readonly database: Database; readonly claimRound?: ClaimRound },
   deps: { readonly fetch?: EpiasClientOptions['fetch']; readonly timers?: Timers; readonly now?: () => number } = {},
 ) {
   const c = ctx.config;
@@ -74,7 +75,10 @@ export function epiasComponent(
       log.error({ err }, 'EPİAŞ price fetch failed; retried at the next run');
     }
   }
-  const loop = createPeriodic({ tick, everyMs: c.EPIAS_FETCH_INTERVAL_MIN * 60_000, timers: deps.timers, onError: () => {} });
+  const everyMs = c.EPIAS_FETCH_INTERVAL_MIN * 60_000;
+  // Instances sharing the database fetch each round once: the one that claims it.
+  const claimed = async () => !ctx.claimRound || (await ctx.claimRound('epias.fetch', roundSlot(now(), everyMs)));
+  const loop = createPeriodic({ tick: async () => void ((await claimed()) && (await tick())), everyMs, timers: deps.timers, onError: () => {} });
 
   return {
     name: 'epias',

@@ -223,6 +223,12 @@ export function createModbusPoller(opts: ModbusPollerOptions): ModbusPoller {
 }
 
 /** `mdm serve` component factory (cli/components.ts). */
-export function modbusComponent(ctx: { config: { MODBUS_DEVICES_FILE?: string }; database: Database; listeners?: IngestListeners }): ModbusPoller {
-  return createModbusPoller({ database: ctx.database, listeners: ctx.listeners, devicesFile: ctx.config.MODBUS_DEVICES_FILE, onlyInstance: ctx.database.engine === 'pglite' });
+export function modbusComponent(ctx: { config: { MODBUS_DEVICES_FILE?: string }; database: Database; listeners?: IngestListeners; instance?: string }): ModbusPoller {
+  return createModbusPoller({
+    database: ctx.database,
+    listeners: ctx.listeners,
+    devicesFile: ctx.config.MODBUS_DEVICES_FILE,
+    onlyInstance: ctx.database.engine === 'pglite',
+    instance: ctx.instance,
+  });
 }
