@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { backtest } from '../forecast/backtest.js';
+import { CALIBRATION } from '../forecast/calibration.js';
 import { storedTargetEngine } from '../forecast/stored-engine.js';
 import { executeRun, RUN_MODELS } from '../forecast/forecast-job.js';
 import { createForecastThreads } from '../forecast/forecast-threads.js';
@@ -207,13 +208,17 @@ export async function backtestCommand(database: Database, io: Io, o: BacktestCom
     dayAheadCutoff: t.dayAheadCutoff,
     country: t.country,
     portfolio: loaded.aggregate ? { id: t.text } : undefined,
+    // The runs' calibration (adaptive conformal, warm-up days before --from): the same coverage as the runs and the API.
+    calibrate: CALIBRATION,
+    fillFrom: 'naive',
+    floor: 0,
     onProgress: (f) => bar.update(f * 1000, 0),
   });
   bar.done();
   const row = (label: string, name: string, m: ForecastMetrics, skill: number | undefined) =>
     `${label.padEnd(10)} ${name.padEnd(9)} ${String(m.n).padStart(6)} ${num(m.mae, 2).padStart(10)} ${num(m.rmse, 2).padStart(10)} ${pct(m.mape).padStart(8)} ${pct(m.wape).padStart(8)} ${num(m.pinball.mean, 2).padStart(9)} ${pct(m.coverage).padStart(9)} ${(skill === undefined ? '' : pct(skill)).padStart(8)}`;
   const out = [
-    `backtest ${t.text} ${horizon}, ${r.issueTimes.length} issue days ${fromDate} … ${toDate} (${t.timezone}), errors in kWh per hour`,
+    `backtest ${t.text} ${horizon}, ${r.scoredOrigins} issue days ${fromDate} … ${toDate} (${t.timezone}), errors in kWh per hour`,
     `${'series'.padEnd(10)} ${'model'.padEnd(9)} ${'hours'.padStart(6)} ${'MAE'.padStart(10)} ${'RMSE'.padStart(10)} ${'MAPE'.padStart(8)} ${'WAPE'.padStart(8)} ${'pinball'.padStart(9)} ${'P10–P90'.padStart(9)} ${'skill'.padStart(8)}`,
   ];
   const shown = r.models.filter((n) => want.has(n) && (names.includes(n) || n === 'naive'));

@@ -1,5 +1,5 @@
-import { datesBetween } from '../models/calendar.js';
-import { fitBandScale, IDENTITY_SCALE, scaleBand, type BandScale } from './calibration.js';
+import { datesBetween, shiftDate } from '../models/calendar.js';
+import { adaptLevels, fitBandScale, IDENTITY_SCALE, INITIAL_LEVELS, levelsOf, scaleBand, type AdaptiveLevels, type BandScale, type CalibrationOptions } from './calibration.js';
 import { combineQuantiles, inverseErrorWeights } from './models/ensemble.js';
 import { DEFAULT_DAY_AHEAD_CUTOFF, horizonWindow, localTimeOn, parseCutoff, type HorizonWindow } from './horizon.js';
 import { combineMetrics, evaluate, skill, type ForecastMetrics, type QuantileValues } from './metrics.js';
@@ -97,9 +97,11 @@ export interface BacktestOptions {
   /**
    * Calibrate every model's P10/P90 band at each origin on its forecasts of
    * earlier origins already known at the cut-off (forecast/calibration), per
-   * series, over the last `windowDays` (default 28). Default off.
+   * series, over the last `windowDays` (default 28), with adaptive levels
+   * (`gamma`) and `warmUpDays` replayed before `fromDate` and not scored.
+   * CALIBRATION is what the engine, the CLI and the bench use. Default off.
    */
-  readonly calibrate?: { readonly windowDays?: number; readonly minSamples?: number };
+  readonly calibrate?: CalibrationOptions;
   /**
    * Local date YYYY-MM-DD: origins issued before it are replayed (they feed
    * band calibration and ensemble weights) but not scored. Default: all scored.
@@ -141,6 +143,14 @@ export interface BacktestResult {
   readonly filled: Readonly<Record<string, number>>;
   /** Per model: band scales of the last origin, per series (with `calibrate`). */
   readonly bandScales?: Readonly<Record<string, readonly BandScale[]>>;
+  /**
+   * With `calibrate`: the scales for the next issue, once every replayed
+   * origin is known (what the engine applies to its live forecast), per
+   * model and series, and per model for the portfolio sum.
+   */
+  readonly nextBandScales?: { readonly series: Readonly<Record<string, readonly BandScale[]>>; readonly portfolio?: Readonly<Record<string, BandScale>> };
+  /** Origins scored (issued on or after `scoreFrom` and `fromDate`). */
+  readonly scoredOrigins: number;
   /** Per model: wall time in fit, update and predict (ms). */
   readonly elapsedMs: Readonly<Record<string, number>>;
   /** Per model: `info` of its last fit. */
@@ -258,7 +268,8 @@ function checkEnsembles(opts: BacktestOptions): void {
   }
 }
 
-type OriginRange = { from: number; to: number; endMs: number };
+/** An origin's samples [from, to), the end of its window, and whether it is a calibration warm-up origin (no ensemble weights from it). */
+type OriginRange = { from: number; to: number; endMs: number; warmUp?: boolean };
 
 /**
  * An ensemble's member weights at a data cut-off, from the members' WAPE over
@@ -271,7 +282,7 @@ function ensembleWeightsAt(def: BacktestEnsemble, cutoffMs: number, originRanges
   const errors = def.members.map((m) => {
     const parts: ForecastMetrics[] = [];
     for (const r of originRanges) {
-      if (r.endMs > cutoffMs || r.endMs <= cutoffMs - windowMs) continue;
+      if (r.warmUp || r.endMs > cutoffMs || r.endMs <= cutoffMs - windowMs) continue;
       actual.forEach((a, j) => parts.push(evaluate(a.slice(r.from, r.to), raw[m][j].slice(r.from, r.to))));
     }
     return parts.length ? combineMetrics(parts).wape : Number.NaN;
@@ -285,12 +296,19 @@ function ensembleWeightsAt(def: BacktestEnsemble, cutoffMs: number, originRanges
 }
 
 /** The band scale fitted on the samples of the known origins (identity when none is known yet). */
-function bandScaleOver(known: readonly OriginRange[], actual: readonly number[], raw: readonly QuantileValues[], calibrate: NonNullable<BacktestOptions['calibrate']>): BandScale {
+function bandScaleOver(known: readonly OriginRange[], actual: readonly number[], raw: readonly QuantileValues[], calibrate: CalibrationOptions, levels: AdaptiveLevels): BandScale {
   if (!known.length) return IDENTITY_SCALE;
   const a: number[] = [];
   const f: QuantileValues[] = [];
   for (const r of known) for (let i = r.from; i < r.to; i++) a.push(actual[i]), f.push(raw[i]);
-  return fitBandScale(a, f, { minSamples: calibrate.minSamples });
+  return fitBandScale(a, f, { minSamples: calibrate.minSamples, ...levelsOf(levels) });
+}
+
+/** The adaptive levels after the origins in `ranges` (their issued, calibrated rows against the actuals). */
+function absorb(levels: AdaptiveLevels, ranges: readonly OriginRange[], actual: readonly number[], issued: readonly QuantileValues[], gamma: number): AdaptiveLevels {
+  let l = levels;
+  for (const r of ranges) l = adaptLevels(l, actual.slice(r.from, r.to), issued.slice(r.from, r.to), gamma);
+  return l;
 }
 
 /**
@@ -371,7 +389,10 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
   const tz = opts.timezone ?? series[0].timezone;
   const horizon = opts.horizon ?? 'day-ahead';
   const cutoff = opts.dayAheadCutoff ?? DEFAULT_DAY_AHEAD_CUTOFF;
-  const origins = issueTimes(opts.fromDate, opts.toDate, tz, opts.issueAt ?? cutoff, opts.stepDays ?? 1);
+  const warmUp = opts.calibrate?.warmUpDays ?? 0;
+  const firstDate = warmUp > 0 ? shiftDate(opts.fromDate, -warmUp) : opts.fromDate;
+  const origins = issueTimes(firstDate, opts.toDate, tz, opts.issueAt ?? cutoff, opts.stepDays ?? 1);
+  const warmUpOrigins = warmUp > 0 ? origins.length - issueTimes(opts.fromDate, opts.toDate, tz, opts.issueAt ?? cutoff, opts.stepDays ?? 1).length : 0;
   if (origins.length === 0) throw new Error(`backtest: no issue day between ${opts.fromDate} and ${opts.toDate}`);
   const modelNames = Object.keys(opts.models);
   const ensembleNames = Object.keys(opts.ensembles ?? {});
@@ -399,6 +420,11 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
   if (fill !== undefined && !opts.models[fill]) throw new Error(`backtest: fillFrom ${fill} is not among the models`);
   if (fill !== undefined && modelNames.indexOf(fill) !== 0) throw new Error(`backtest: fillFrom ${fill} must be the first model`);
   const calWindowMs = (opts.calibrate?.windowDays ?? 28) * DAY_MS;
+  const gamma = opts.calibrate?.gamma ?? 0;
+  // Adaptive levels per model and series (and per model for the portfolio), and how many origins they absorbed.
+  const levels: Record<string, AdaptiveLevels[]> = Object.fromEntries(names.map((n) => [n, series.map(() => INITIAL_LEVELS)]));
+  const portLevels: Record<string, AdaptiveLevels> = Object.fromEntries(names.map((n) => [n, INITIAL_LEVELS]));
+  let absorbed = 0;
   const state: Record<string, ModelState> = Object.fromEntries(modelNames.map((n) => [n, { trainedAt: -Infinity }]));
   const elapsedMs: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
   const weights: Record<string, Record<string, number>> = {};
@@ -465,16 +491,26 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
     }
     // Calibrated bands (or the raw ones) for this origin's samples, per model and series.
     const known = originRanges.filter((r) => r.endMs <= w.dataCutoff && r.endMs > w.dataCutoff - calWindowMs);
+    // Origins whose hours became known since the last issue move the adaptive levels (their issued bands against the actuals).
+    let fresh: OriginRange[] = [];
+    if (opts.calibrate && gamma > 0) {
+      const upTo = originRanges.findIndex((r, i) => i >= absorbed && r.endMs > w.dataCutoff);
+      const end = upTo < 0 ? originRanges.length : upTo;
+      fresh = originRanges.slice(absorbed, end);
+      absorbed = end;
+    }
     for (const n of names) {
       series.forEach((_, j) => {
-        const scale = opts.calibrate ? bandScaleOver(known, actual[j], raw[n][j], opts.calibrate) : IDENTITY_SCALE;
+        if (fresh.length) levels[n][j] = absorb(levels[n][j], fresh, actual[j], forecasts[n][j], gamma);
+        const scale = opts.calibrate ? bandScaleOver(known, actual[j], raw[n][j], opts.calibrate, levels[n][j]) : IDENTITY_SCALE;
         bandScales[n][j] = scale;
         for (let i = first; i < sampleStart.length; i++) forecasts[n][j].push(ordered(scaleBand(raw[n][j][i], scale)));
       });
     }
     if (opts.portfolio) {
       for (const n of names) {
-        const scale = opts.calibrate ? bandScaleOver(known, portActual, portRaw[n], opts.calibrate) : IDENTITY_SCALE;
+        if (fresh.length) portLevels[n] = absorb(portLevels[n], fresh, portActual, portForecasts[n], gamma);
+        const scale = opts.calibrate ? bandScaleOver(known, portActual, portRaw[n], opts.calibrate, portLevels[n]) : IDENTITY_SCALE;
         for (let i = first; i < sampleStart.length; i++) {
           const row = ordered(sumQuantiles(series.map((_, j) => forecasts[n][j][i])));
           portRaw[n].push(row);
@@ -487,9 +523,26 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
         portActual.push(sum);
       }
     }
-    originRanges.push({ from: first, to: sampleStart.length, endMs: w.toMs });
+    originRanges.push({ from: first, to: sampleStart.length, endMs: w.toMs, warmUp: k < warmUpOrigins });
     opts.onProgress?.((k + 1) / origins.length, `origin ${k + 1}/${origins.length}`);
   }
+
+  // The scales for the next issue: every replayed origin known (the live cut-off is after the last window's end).
+  let nextBandScales: BacktestResult['nextBandScales'];
+  if (opts.calibrate) {
+    const lastEnd = Math.max(...originRanges.map((r) => r.endMs));
+    const known = originRanges.filter((r) => r.endMs > lastEnd - calWindowMs);
+    const rest = gamma > 0 ? originRanges.slice(absorbed) : [];
+    const next: Record<string, BandScale[]> = {};
+    const nextPort: Record<string, BandScale> = {};
+    for (const n of names) {
+      next[n] = series.map((_, j) => bandScaleOver(known, actual[j], raw[n][j], opts.calibrate!, absorb(levels[n][j], rest, actual[j], forecasts[n][j], gamma)));
+      if (opts.portfolio) nextPort[n] = bandScaleOver(known, portActual, portRaw[n], opts.calibrate, absorb(portLevels[n], rest, portActual, portForecasts[n], gamma));
+    }
+    nextBandScales = { series: next, portfolio: opts.portfolio ? nextPort : undefined };
+  }
+  const scoreFromDate = opts.scoreFrom && opts.scoreFrom > opts.fromDate ? opts.scoreFrom : warmUp > 0 ? opts.fromDate : opts.scoreFrom;
+  const scoreFromMs = scoreFromDate ? issueTimes(scoreFromDate, scoreFromDate, tz, opts.issueAt ?? cutoff)[0] : -Infinity;
 
   const { masked, missing, perSeries, aggregate, portfolio } = scoreSamples({
     series,
@@ -500,7 +553,7 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
     sampleStart,
     sampleOrigin,
     portForecasts,
-    scoreFromMs: opts.scoreFrom ? issueTimes(opts.scoreFrom, opts.scoreFrom, tz, opts.issueAt ?? cutoff)[0] : -Infinity,
+    scoreFromMs,
     portfolio: !!opts.portfolio,
   });
 
@@ -515,6 +568,8 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
     missing,
     filled,
     bandScales: opts.calibrate ? bandScales : undefined,
+    nextBandScales,
+    scoredOrigins: origins.filter((t) => t >= scoreFromMs).length,
     elapsedMs,
     info,
     weights: ensembleNames.length ? weights : undefined,

@@ -1,6 +1,6 @@
 import { localDate, localMinuteOfDay, shiftDate } from '../models/calendar.js';
 import { backtest, sumQuantiles, type BacktestResult, type ModelScore } from './backtest.js';
-import { fitBandScale, IDENTITY_SCALE, scaleBand, type BandScale } from './calibration.js';
+import { CALIBRATION, fitBandScale, IDENTITY_SCALE, scaleBand, type BandScale } from './calibration.js';
 import { DEFAULT_DAY_AHEAD_CUTOFF, horizonWindow, localTimeOn, parseCutoff } from './horizon.js';
 import type { QuantileValues } from './metrics.js';
 import type { FitContext, ForecastModel, Horizon, HorizonName, ModelKind, QuantileRow, SeriesData } from './model.js';
@@ -46,9 +46,10 @@ import { HOUR_MS } from '../models/time.js';
  *    lists those without one. Every row returned is ordered and floored
  *    (quantiles orderedRow, opts.floor default 0: active import is never negative).
  * 5. Quantile calibration: each series' P10/P90 band is rescaled by the
- *    split-conformal scales (forecast/calibration) fitted on its forecasts in
- *    the short backtest, so the band covers 80 % out of sample; the backtest
- *    itself calibrates each origin on earlier origins only.
+ *    adaptive split-conformal scales (forecast/calibration CALIBRATION) the
+ *    short backtest carries to the next issue, so the band covers 80 % out of
+ *    sample; the backtest itself calibrates each origin on earlier origins
+ *    only, after CALIBRATION.warmUpDays replayed, unscored, issue days.
  * 6. Temperatures past the weather forecast (long-term; a station without a
  *    stored forecast) are month × local-hour normals of the observations
  *    (forecast/temperature-normals); info.temperatureNormalHours counts them.
@@ -341,7 +342,7 @@ export async function runForecast(given: readonly SeriesData[], ctx: FitContext,
     fallbacks,
   );
   // 4. Bands calibrated on the short backtest; 5. members nothing else could forecast: their own means.
-  const scales = bt?.samples ? calibrateMemberBands(main, members, bt.samples, short.sampleOf, fallbacks) : {};
+  const scales = bt?.samples ? calibrateMemberBands(main, members, bt, short.sampleOf, fallbacks) : {};
   const historyMean = fillFromHistoryMeans(main, members, ctx, horizon, fallbacks);
   for (const rows of main.rows) for (let k = 0; k < rows.length; k++) rows[k] = ordered(rows[k]);
   const notForecast = members.filter((_, j) => !main.rows[j].some((r) => Number.isFinite(r.p50))).map((s) => s.id);
@@ -369,7 +370,7 @@ export async function runForecast(given: readonly SeriesData[], ctx: FitContext,
     metrics:
       bt && dates
         ? {
-            backtest: { ...dates, origins: bt.issueTimes.length, horizon: horizonName, series: sampled.length, sampled: sampleIdx !== undefined },
+            backtest: { ...dates, origins: bt.scoredOrigins, horizon: horizonName, series: sampled.length, sampled: sampleIdx !== undefined },
             models: summaries(bt.aggregate),
             ...(bt.portfolio && btAgg ? { portfolio: { sum: summaries(bt.portfolio), aggregate: summaries(btAgg.aggregate) } } : {}),
           }
@@ -462,7 +463,7 @@ async function shortBacktest(p: {
     refitEveryDays: opts.refitEveryDays ?? days,
     temperatureNoiseC: opts.temperatureNoiseC,
     fillFrom: 'naive',
-    calibrate: {},
+    calibrate: CALIBRATION,
     keepForecasts: true,
     floor: floor ?? undefined,
   };
@@ -569,13 +570,9 @@ function fillFromNaive(main: FittedSet, members: readonly SeriesData[], naiveRow
 }
 
 /** Band calibration of each member on the whole short backtest (every window of it is known at the cut-off); the scales by member id. */
-function calibrateMemberBands(
-  main: FittedSet,
-  members: readonly SeriesData[],
-  smp: NonNullable<BacktestResult['samples']>,
-  sampleOf: ReadonlyMap<number, number>,
-  fallbacks: readonly Fallback[],
-): Record<string, BandScale> {
+function calibrateMemberBands(main: FittedSet, members: readonly SeriesData[], bt: BacktestResult, sampleOf: ReadonlyMap<number, number>, fallbacks: readonly Fallback[]): Record<string, BandScale> {
+  const smp = bt.samples!;
+  const next = bt.nextBandScales?.series ?? {};
   const scales: Record<string, BandScale> = {};
   // Members outside the sample take the scale fitted on every sampled series together (the scales are unit-free).
   const pooled = new Map<string, BandScale>();
@@ -585,15 +582,16 @@ function calibrateMemberBands(
       const a: number[] = [];
       const f: QuantileValues[] = [];
       smp.actual.forEach((act, k) => act.forEach((y, i) => (a.push(y), f.push(smp.raw[kind]?.[k]?.[i] ?? NAN_ROW))));
-      pooled.set(kind, (sc = smp.raw[kind] ? fitBandScale(a, f) : IDENTITY_SCALE));
+      // At the sampled series' mean adaptive levels (forecast/calibration).
+      const mean = (k: 'levelLo' | 'levelHi') => (next[kind]?.length ? next[kind].reduce((x, s) => x + (s[k] ?? 0.9), 0) / next[kind].length : 0.9);
+      pooled.set(kind, (sc = smp.raw[kind] ? fitBandScale(a, f, { levelLo: mean('levelLo'), levelHi: mean('levelHi') }) : IDENTITY_SCALE));
     }
     return sc;
   };
   main.rows.forEach((rows, j) => {
     const kind = fallbacks.some((f) => f.id === members[j].id && f.model === 'naive') ? 'naive' : main.kinds[j];
     const k = sampleOf.get(j);
-    const rawRows = k === undefined ? undefined : smp.raw[kind]?.[k];
-    const scale = rawRows ? fitBandScale(smp.actual[k!], rawRows) : pooledScale(kind);
+    const scale = (k === undefined ? undefined : next[kind]?.[k]) ?? pooledScale(kind);
     scales[members[j].id] = scale;
     main.rows[j] = rows.map((r) => scaleBand(r, scale));
   });
@@ -654,11 +652,10 @@ async function forecastAggregate(p: {
   if (method === 'aggregate') {
     const fitted = await p.modelOf(chosen).fit([aggregate], p.ctx);
     const r = (await fitted.predict({ fromMs: horizon.fromMs, toMs: horizon.toMs }))[0] ?? [];
-    const scale = btAgg?.samples ? fitBandScale(btAgg.samples.actual[0], btAgg.samples.raw[chosen][0]) : IDENTITY_SCALE;
+    const scale = btAgg?.nextBandScales?.series[chosen]?.[0] ?? IDENTITY_SCALE;
     const byStart = new Map(r.filter((x) => Number.isFinite(x.p50)).map((x) => [x.start, scaleBand(x, scale)]));
     return { rows: summed.rows.map((x) => byStart.get(x.start) ?? x), scale, info: fitted.info, portfolio };
   }
-  const sp = bt?.samples?.portfolio;
-  const scale = sp ? fitBandScale(sp.actual, sp.raw[chosen]) : IDENTITY_SCALE;
+  const scale = bt?.nextBandScales?.portfolio?.[chosen] ?? IDENTITY_SCALE;
   return { rows: summed.rows.map((x) => scaleBand(x, scale)), scale, portfolio };
 }

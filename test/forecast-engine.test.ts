@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { qualityGate, runForecast } from '../forecast/engine.js';
+import { CALIBRATION } from '../forecast/calibration.js';
 import { horizonWindow } from '../forecast/horizon.js';
 import type { ForecastModel, QuantileRow, SeriesData } from '../forecast/model.js';
 
@@ -128,7 +129,8 @@ describe('forecast engine', () => {
     expect(r.metrics!.backtest).toMatchObject({ series: 2, sampled: true }); // members 0 and 1 (k·3/2 → 0, 1)
     expect(Object.keys(r.info.bandScales).sort()).toEqual(['group:G', 'meter:1', 'meter:2', 'meter:3']);
     expect(r.info.bandScales['meter:3'].n).toBe(2 * 14 * 24); // pooled over both sampled members
-    expect(r.info.bandScales['meter:1'].n).toBe(14 * 24);
+    // Fitted on every replayed origin: the 14 scored and the calibration's warm-up days before them (forecast/calibration).
+    expect(r.info.bandScales['meter:1'].n).toBe((14 + CALIBRATION.warmUpDays) * 24);
     expect(r.rows[3][0].p50).toBeCloseTo(r.rows[0][0].p50 + r.rows[1][0].p50 + r.rows[2][0].p50, 8);
   });
 
