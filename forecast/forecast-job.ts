@@ -384,7 +384,7 @@ async function summaryOf(
     meter: id.replace(/^meter:/, ''),
     note: 'forecast from the mean of its own values by day type and hour (its data ended more than 8 weeks before the cut-off, or is too sparse for the weekly lags)',
   }));
-  return runSummary({ members, leftOut, hoursWithoutValue, holidays: p.target.holidays, weakFallbacks });
+  return runSummary({ members, leftOut, hoursWithoutValue, holidays: p.target.holidays, weakFallbacks, weather: p.loaded.weather });
 }
 
 function runMetadata(target: ResolvedTarget, inSupply: number, loaded: Awaited<ReturnType<typeof loadTargetSeries>>, win: { fromMs: number; toMs: number; dataCutoff: number }) {

@@ -1,5 +1,6 @@
 import type { QuantileRow, SeriesData } from './model.js';
 import type { HolidayChoice } from './target.js';
+import type { WeatherSource } from './weather-vintages.js';
 import { HOUR_MS } from '../models/time.js';
 
 /**
@@ -50,6 +51,12 @@ export interface RunSummary {
   readonly coverage: RunCoverage;
   readonly valuesLeftOut: ValuesLeftOut;
   readonly holidayCalendar: { readonly country: string | null; readonly source: string };
+  /**
+   * Where the temperatures after the data cut-off came from (forecast/weather-source.ts):
+   * stored forecast vintages issued by the cut-off, observations degraded by the
+   * documented error model, or none. Absent on runs stored before issue 20.
+   */
+  readonly weatherSource?: WeatherSource;
   readonly warnings: readonly string[];
 }
 
@@ -89,6 +96,8 @@ export interface SummaryInput {
   readonly holidays: HolidayChoice;
   /** Members forecast by a last-resort method (meter, note): listed as warnings. */
   readonly weakFallbacks?: readonly { readonly meter: string; readonly note: string }[];
+  /** The run's weather source and the warning to show when it is simulated (TargetSeries.weather). */
+  readonly weather?: { readonly source: WeatherSource; readonly warning?: string };
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
@@ -140,5 +149,6 @@ export function runSummary(p: SummaryInput): RunSummary {
     warnings.push(`${valuesLeftOut.values} value(s) of ${byMeter.length} meter(s) left out of the history (${suspect} suspect, ${missing} missing): ${LEFT_OUT_REASON}`);
   }
   if (p.holidays.warning) warnings.push(p.holidays.warning);
-  return { coverage, valuesLeftOut, holidayCalendar: { country: p.holidays.country, source: p.holidays.source }, warnings };
+  if (p.weather?.warning) warnings.push(p.weather.warning);
+  return { coverage, valuesLeftOut, holidayCalendar: { country: p.holidays.country, source: p.holidays.source }, ...(p.weather ? { weatherSource: p.weather.source } : {}), warnings };
 }

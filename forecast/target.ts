@@ -2,10 +2,12 @@ import { localDate } from '../models/calendar.js';
 import { isHolidayCountry } from '../models/holidays.js';
 import { DEFAULT_DAY_AHEAD_CUTOFF } from '../models/portfolio.js';
 import type { Database } from '../sql/database.js';
-import { findWeatherStations, listTargetMeters, loadHourlyHistory, loadStationTemperature, type TargetMeterRow } from '../sql/forecast.repository.js';
+import { findWeatherStations, listTargetMeters, loadHourlyHistory, type TargetMeterRow } from '../sql/forecast.repository.js';
 import { getPortfolioSettings } from '../sql/portfolio.repository.js';
 import type { SeriesData } from './model.js';
 import { DAY_MS, HOUR_MS } from '../models/time.js';
+import { loadRunWeather } from './weather-source.js';
+import { overallWeatherSource, type WeatherSource, weatherSourceWarning } from './weather-vintages.js';
 
 /**
  * Forecast targets (`meter:M`, `group:G`, `portfolio:P`): parsing, resolving
@@ -217,17 +219,30 @@ export interface TargetSeries {
   readonly hours: number;
   /** Hours with a value per member (history only), for the run's metadata. */
   readonly coverage: { readonly meter: string; readonly hours: number; readonly estimated: number }[];
-  /** Weather station used per member (null: none) and hours of temperature loaded. */
-  readonly weather: { readonly station: string | null; readonly hours: number };
+  /**
+   * The target's weather station (null: none), hours of temperature loaded,
+   * where the temperatures after the data cut-off come from (forecast/weather-source.ts:
+   * the whole run's, then per station, with the vintages read) and the warning
+   * a reader must see when they are simulated.
+   */
+  readonly weather: {
+    readonly station: string | null;
+    readonly hours: number;
+    readonly source: WeatherSource;
+    readonly stations: readonly { readonly station: string; readonly source: WeatherSource; readonly forecastHours: number; readonly vintages: readonly string[] }[];
+    readonly warning?: string;
+  };
 }
 
 /**
  * Hourly history of a target's `meters` from `historyFromMs` up to the data
  * cut-off, on a grid that runs on to `toMs` (the end of the horizon; NaN
- * there), with each meter's weather station temperature over the whole grid
- * (stored values at or after the issue time are the weather forecast). Two
+ * there), with each meter's weather station temperature over the whole grid:
+ * observations before the data cut-off, from it on the newest weather forecast
+ * vintage issued by the cut-off, else the observations through the error
+ * model (forecast/weather-source.ts loadRunWeather). Three
  * statements whatever the number of meters on a server (one for readings,
- * one for weather); on the embedded database the readings a few meters at a
+ * two for weather); on the embedded database the readings a few meters at a
  * time (loadHistory).
  */
 /** Meters per history statement on the embedded database (see loadHistory). */
@@ -261,8 +276,8 @@ export async function loadTargetSeries(
   const history = await loadHistory(database, meters, startMs, cutoff);
   const stationNames = [...new Set([target.weatherStation, ...meters.map((m) => m.weatherStation)].filter((s): s is string => s !== null))];
   const stationIds = await findWeatherStations(database, stationNames);
-  const temps = await loadStationTemperature(database, { stationIds: [...stationIds.values()], fromMs: startMs, toMs: startMs + hours * HOUR_MS });
-  const tempOf = (name: string | null) => (name === null || !stationIds.has(name) ? undefined : temps.get(stationIds.get(name)!));
+  const weather = await loadRunWeather(database, { stations: stationNames, stationIds, startMs, hours, cutoffMs: Math.max(startMs, p.dataCutoffMs) });
+  const tempOf = (name: string | null) => (name === null ? undefined : weather.get(name)?.temperature);
   const widen = (g: { values: Float64Array; estimated: Uint8Array }) => {
     const values = new Float64Array(hours).fill(NaN);
     values.set(g.values.subarray(0, Math.min(g.values.length, hours)));
@@ -295,7 +310,23 @@ export async function loadTargetSeries(
     }
     aggregate = { id: target.text, timezone: target.timezone, startMs, values, estimated, ...(targetTemp ? { temperature: targetTemp } : {}) };
   }
-  return { members, aggregate, startMs, hours, coverage, weather: { station: targetTemp ? target.weatherStation : null, hours: weatherHours } };
+  const used = new Map([...weather].filter(([name]) => name === target.weatherStation || meters.some((m) => (m.weatherStation ?? target.weatherStation) === name)));
+  const stations = [...used].map(([station, w]) => ({ station, source: w.source, forecastHours: w.forecastHours, vintages: w.vintages }));
+  const warning = weatherSourceWarning(used);
+  return {
+    members,
+    aggregate,
+    startMs,
+    hours,
+    coverage,
+    weather: {
+      station: targetTemp ? target.weatherStation : null,
+      hours: weatherHours,
+      source: overallWeatherSource(stations.map((s) => s.source)),
+      stations,
+      ...(warning ? { warning } : {}),
+    },
+  };
 }
 
 /** Days of history loaded before the horizon, per horizon (models read lags up to D−14 and a year for the profile/ML). */

@@ -356,6 +356,7 @@ export const SCHEMA_COLUMNS = {
     resolution_comment: true,
   },
   import_presets: { name: false, options: false, description: true, created_by: true, created_at: false, updated_at: false },
+  weather_forecasts: { location: false, issued_at: false, valid_time: false, temperature: false, source: false, imported_at: false },
   vee_queue: { meter_id: false, channel: false, local_date: false, enqueued_at: false, claimed_at: true },
   vee_settings: { id: false, profile_class: true, commodity: true, effective_from: false, params: false, created_at: false, created_by: true },
 } as const satisfies SchemaColumns;

@@ -574,6 +574,18 @@ export interface ImportPresetsTable {
   updated_at: GeneratedTimestamp;
 }
 
+/** Weather forecast vintages (migration 027): one row per location, issue time and forecast hour. */
+export interface WeatherForecastsTable {
+  location: string;
+  issued_at: Timestamp;
+  /** Start of the forecast hour. */
+  valid_time: Timestamp;
+  /** °C */
+  temperature: number;
+  source: string;
+  imported_at: GeneratedTimestamp;
+}
+
 export interface DB {
   meters: MetersTable;
   channels: ChannelsTable;
@@ -624,4 +636,5 @@ export interface DB {
   gas_areas: GasAreasTable;
   calorific_values: CalorificValuesTable;
   import_presets: ImportPresetsTable;
+  weather_forecasts: WeatherForecastsTable;
 }

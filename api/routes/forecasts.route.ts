@@ -5,6 +5,7 @@ import { RUN_MODELS } from '../../forecast/forecast-job.js';
 import { evaluate, skill, type ForecastMetrics } from '../../forecast/metrics.js';
 import { HORIZONS } from '../../forecast/model.js';
 import { loadTargetSeries, parseTarget, resolveTarget, type ResolvedTarget } from '../../forecast/target.js';
+import { WEATHER_SOURCES } from '../../forecast/weather-vintages.js';
 import { localDate, shiftDate, startOfLocalDate } from '../../models/calendar.js';
 import { MdmError } from '../../models/errors.js';
 import { boundedString, quote, storedInstant } from '../../models/input-schemas.js';
@@ -70,6 +71,7 @@ const summaryOut = (s: Record<string, unknown> | null | undefined) => ({
   coverage: (s?.coverage ?? null) as z.infer<typeof CoverageSchema> | null,
   valuesLeftOut: (s?.valuesLeftOut ?? null) as z.infer<typeof LeftOutSchema> | null,
   holidayCalendar: (s?.holidayCalendar ?? null) as z.infer<typeof HolidayCalendarSchema> | null,
+  weatherSource: (typeof s?.weatherSource === 'string' ? s.weatherSource : null) as (typeof WEATHER_SOURCES)[number] | null,
   warnings: Array.isArray(s?.warnings) ? (s.warnings as string[]) : [],
 });
 
@@ -77,6 +79,12 @@ const SummaryFields = {
   coverage: CoverageSchema.nullable().describe('Members forecast and their share of the energy; null until the run has finished (and when it failed before forecasting)'),
   valuesLeftOut: LeftOutSchema.nullable().describe('History values left out (suspect, missing) and why; null until known'),
   holidayCalendar: HolidayCalendarSchema.nullable().describe('null until the run has started'),
+  weatherSource: z
+    .enum(WEATHER_SOURCES)
+    .nullable()
+    .describe(
+      'Where the temperatures after the data cut-off came from: forecast-vintage (stored weather forecasts issued at or before the cut-off), observation-with-error-model (no vintage: observations degraded by the documented error model, see warnings), none (no weather after the cut-off); null until the run has finished, and on runs from before weather vintages',
+    ),
   warnings: z.array(z.string()).describe('What a reader of the figures must know: members not forecast, values left out, no holiday calendar'),
 };
 

@@ -24,6 +24,7 @@ import { importPresets } from './022-import-presets.js';
 import { meterGasArea } from './023-meter-gas-area.js';
 import { forecastRunRequest } from './024-forecast-run-request.js';
 import { modbusLeases } from './025-modbus-leases.js';
+import { weatherForecasts } from './027-weather-forecasts.js';
 import { jobTicks } from './030-job-ticks.js';
 
 /** A numbered, idempotent schema step. Never edit one that has shipped: add the next. */
@@ -61,5 +62,6 @@ export const MIGRATIONS: readonly Migration[] = [
   meterGasArea,
   forecastRunRequest,
   modbusLeases,
+  weatherForecasts,
   jobTicks,
 ];
