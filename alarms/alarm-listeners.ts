@@ -11,7 +11,12 @@ import { veeIssueAlarms } from './vee-alarms.js';
  * cli/ (components, file imports) and api/ (buildApp) pass it in.
  */
 export const ALARM_LISTENERS = {
-  readingsStored: evaluateReadingAlarms,
+  readingsStored: (
+    database: Parameters<typeof evaluateReadingAlarms>[0],
+    rows: Parameters<typeof evaluateReadingAlarms>[1],
+    meters: Parameters<typeof evaluateReadingAlarms>[2],
+    origin?: { readonly requestId?: string },
+  ) => evaluateReadingAlarms(database, rows, meters, Date.now(), origin?.requestId),
   eventsStored: eventAlarms,
   veeIssuesStoring: veeIssueAlarms,
 } as const;

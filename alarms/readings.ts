@@ -17,13 +17,15 @@ import { evaluateThreshold } from './threshold.js';
  * and open no_data alarms of meters whose batch holds a value newer than
  * their silence limit close. Returns at once when no threshold or silence
  * rule exists. `meters` gives each meter's group (the pipeline has looked
- * them up already).
+ * them up already); `requestId`, the ingest request's X-Request-Id, goes on
+ * the transitions (and so on their hook deliveries).
  */
 export async function evaluateReadingAlarms(
   database: Database,
   rows: readonly NormalizedReading[],
   meters: Iterable<{ readonly id: number; readonly group: string | null }>,
   nowMs: number = Date.now(),
+  requestId?: string,
 ): Promise<LifecycleCounts> {
   const none = { opened: 0, repeated: 0, closed: 0 };
   if (rows.length === 0) return none;
@@ -55,7 +57,7 @@ export async function evaluateReadingAlarms(
     for (const row of rows) if (silent.has(row.meterId) && row.startMs > (newest.get(row.meterId) ?? -Infinity)) newest.set(row.meterId, row.startMs);
     for (const [meterId, ms] of newest) {
       const s = silenceHoursFor(rules.silences, groupOf.get(meterId) ?? null);
-      if (s && ms >= nowMs - s.hours * 3_600_000) closesNoData.push({ meterId, code: 'no_data', atMs: nowMs, actor: 'data', comment: null });
+      if (s && ms >= nowMs - s.hours * 3_600_000) closesNoData.push({ meterId, code: 'no_data', atMs: nowMs, actor: 'data', comment: null, requestId });
     }
   }
   if (series.size === 0 && closesNoData.length === 0) return none;
@@ -92,9 +94,10 @@ export async function evaluateReadingAlarms(
               source: 'rule',
               ruleId: rule.id,
               data: { channel: rule.channel, value: a.value, threshold: rule.threshold, condition: limit, since: new Date(a.sinceMs).toISOString() },
+              requestId,
             });
           } else {
-            closes.push({ meterId: x.meterId, code, atMs: a.atMs, actor: `rule:${rule.id}`, comment: `${rule.channel} back to ${a.value}` });
+            closes.push({ meterId: x.meterId, code, atMs: a.atMs, actor: `rule:${rule.id}`, comment: `${rule.channel} back to ${a.value}`, requestId });
           }
         }
       }

@@ -15,6 +15,7 @@ import type { HealthProbe } from '../models/health-probe.js';
 import { healthRoutes } from './routes/health.route.js';
 import { keyRoutes } from './routes/keys.route.js';
 import { meterRoutes } from './routes/meters.route.js';
+import { meterChangeRoutes } from './routes/meter-changes.route.js';
 import { readingRoutes } from './routes/readings.route.js';
 import { readingImportRoutes } from './routes/reading-import.route.js';
 import { rejectRoutes } from './routes/rejects.route.js';
@@ -104,6 +105,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, { ...ctx, probes: deps.health ?? [] });
   await app.register(keyRoutes, { ...ctx, prefix: '/v1' });
   await app.register(meterRoutes, { ...ctx, prefix: '/v1' });
+  await app.register(meterChangeRoutes, { ...ctx, prefix: '/v1' }); // devices, exchanges, dated attributes, bulk changes (docs/meters.md)
   await app.register(readingRoutes, { ...ctx, prefix: '/v1' });
   await app.register(readingImportRoutes, { ...ctx, prefix: '/v1' }); // files in every layout, presets (docs/import.md)
   await app.register(aggregateRoutes, { ...ctx, prefix: '/v1' });

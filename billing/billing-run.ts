@@ -4,6 +4,7 @@ import { computeMeterFigures, selectedMeters, type FigureWindow, type MeterFigur
 import type { Database } from '../sql/database.js';
 import { isUnavailable } from '../sql/db-errors.js';
 import { billingFigures, type BillingFigures, type ReadinessParams } from './figures.js';
+import { combineParts, type PartedRow } from './parts.js';
 
 /**
  * One billing computation: the set-based figure query (TOU plan, rollup and
@@ -30,9 +31,15 @@ export interface BillingRunQuery {
 }
 
 export async function runBilling(database: Database, q: BillingRunQuery): Promise<BillingRun> {
-  const { rows, dataVersion, plan, commodity } = await computeMeterFigures(database, { selector: q.selector, window: q.window, asOf: q.asOf, until: q.until });
+  const stored = await computeMeterFigures(database, { selector: q.selector, window: q.window, asOf: q.asOf, until: q.until });
+  const { dataVersion, plan, commodity, parts } = stored;
+  // Meters whose multiplier or tariff changes in the window (dated attributes): their parts added up (billing/parts.ts); the rest as stored.
+  const rows: PartedRow[] = parts.size === 0 ? stored.rows : stored.rows.map((r) => (parts.has(r.meterId) ? combineParts(r, parts.get(r.meterId)!, plan) : r));
   const version = dataVersion.toISOString();
-  const figures = rows.map((r) => billingFigures(r, { touBuckets: plan.bucketsByTariff.get(r.tariff), dataVersion: version, readiness: q.readiness, now: q.now, commodity }));
+  const figures = rows.map((r) => {
+    const f = billingFigures(r, { touBuckets: plan.bucketsByTariff.get(r.tariff), dataVersion: version, readiness: q.readiness, now: q.now, commodity });
+    return r.parts === undefined ? f : { ...f, parts: r.parts };
+  });
   return { dataVersion: version, rows, figures };
 }
 

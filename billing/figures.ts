@@ -2,6 +2,7 @@ import { DAY_MS, formatInstant } from '../models/time.js';
 import type { CommodityInputs } from '../sql/billing-commodity.repository.js';
 import type { MeterFigureRow } from '../sql/billing.repository.js';
 import { commodityExtra, type CommodityExtra, type GasFigures, type HeatFigures } from './commodity-figures.js';
+import type { PartFigures } from './parts.js';
 
 /**
  * A meter's billing figures from its raw aggregate row, and the readiness
@@ -61,6 +62,8 @@ export interface BillingFigures {
   readonly volume?: number;
   readonly gas?: GasFigures;
   readonly heat?: HeatFigures;
+  /** Meters whose multiplier or tariff changes inside the window only: each part with its own (billing/parts.ts, docs/meters.md). */
+  readonly parts?: PartFigures[];
 }
 
 export interface ReadinessParams {

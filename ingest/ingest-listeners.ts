@@ -17,9 +17,14 @@ export interface IngestListeners {
   /**
    * After a batch of readings is stored (every transport; ingestReadings,
    * ingestMessages), in a transaction of its own. `meters`: the batch's
-   * meters as the pipeline looked them up.
+   * meters as the pipeline looked them up; `origin`: the request the rows came with.
    */
-  readonly readingsStored?: (database: Database, rows: readonly NormalizedReading[], meters: Iterable<{ readonly id: number; readonly group: string | null }>) => Promise<unknown>;
+  readonly readingsStored?: (
+    database: Database,
+    rows: readonly NormalizedReading[],
+    meters: Iterable<{ readonly id: number; readonly group: string | null }>,
+    origin?: IngestOrigin,
+  ) => Promise<unknown>;
   /**
    * Meter events (recordEvents): called before the events' transaction (to
    * load what it needs outside it); the step it returns runs inside that
@@ -38,6 +43,12 @@ export interface IngestListeners {
   readonly ingested?: (transport: string, counts: IngestOutcome) => void;
 }
 
+/** Where a batch came from, for what its data causes (alarm transitions, their hook deliveries). */
+export interface IngestOrigin {
+  /** X-Request-Id of the HTTP request (none for MQTT, Modbus, files). */
+  readonly requestId?: string;
+}
+
 /** What one ingest call did with its rows. */
 export interface IngestOutcome {
   readonly accepted: number;
@@ -51,9 +62,9 @@ export function withIngestActivity(listeners: IngestListeners, activity: IngestA
   const stored = listeners.readingsStored;
   return {
     ...listeners,
-    readingsStored: (database, rows, meters) => {
+    readingsStored: (database, rows, meters, origin) => {
       activity.note(rows.length);
-      return stored ? stored(database, rows, meters) : Promise.resolve();
+      return stored ? stored(database, rows, meters, origin) : Promise.resolve();
     },
   };
 }

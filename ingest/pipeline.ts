@@ -24,6 +24,8 @@ export interface IngestContext {
   readonly limits?: ReadingLimits;
   /** What runs after the write (readingsStored: alarm rules, wired by cli/ and api/); none: the rows are stored only. */
   readonly listeners?: IngestListeners;
+  /** X-Request-Id of the HTTP request: on the alarm transitions its values cause. */
+  readonly requestId?: string;
 }
 
 /**
@@ -58,7 +60,7 @@ export async function ingestReadings(database: Database, raw: readonly unknown[]
     },
     deadLetters,
   );
-  await ctx.listeners?.readingsStored?.(database, n.rows, meters.values()); // alarm rules (threshold, silence); nothing to do without rules
+  await ctx.listeners?.readingsStored?.(database, n.rows, meters.values(), ctx.requestId ? { requestId: ctx.requestId } : undefined); // alarm rules (threshold, silence); nothing to do without rules
   const rejected = n.rejected.map((r) => ({ index: r.index + offset, reason: r.reason }));
   if (counts.rejected.length) {
     // late measured values for settled hours, and rows the database refused, dead-lettered by the write

@@ -31,7 +31,7 @@ export interface AlarmMeterSummary {
 export interface TransitionPayload {
   readonly alarm: AlarmOut;
   readonly meter: AlarmMeterSummary;
-  /** X-Request-Id of the API request that made the transition (acknowledge, close, work-order callback); absent otherwise. */
+  /** X-Request-Id of the API request that made the transition (acknowledge, close, work-order callback, the readings whose values raised or cleared it); absent otherwise. */
   readonly requestId?: string;
 }
 
@@ -175,6 +175,8 @@ export interface RaiseInput {
   readonly data?: unknown;
   /** Outbox actor, e.g. "event:mqtt", "rule:gas-low". */
   readonly actor?: string | null;
+  /** X-Request-Id of the ingest request whose data raised it (on the outbox row, hence on its hook delivery). */
+  readonly requestId?: string;
 }
 
 export interface LifecycleCounts {
@@ -223,11 +225,18 @@ export async function raiseAlarms(s: Session, inputs: readonly RaiseInput[]): Pr
   );
   const { rows: res } = await raise(doc).execute(s.db);
   const actorOf = new Map(inputs.map((r) => [`${r.meterId}|${r.code}`, r.actor ?? `${r.source}${r.ruleId ? `:${r.ruleId}` : ''}`]));
+  const requestOf = new Map(inputs.map((r) => [`${r.meterId}|${r.code}`, r.requestId]));
   const inserted = new Map(res.map((r) => [Number(r.id), r.inserted]));
   const rows = await loadAlarms(s.db, [...inserted.keys()]);
   await writeTransitions(
     s.db,
-    rows.map((row) => ({ row, transition: inserted.get(Number(row.id)) ? 'opened' : 'repeated', actor: actorOf.get(`${row.meter_id}|${row.code}`) ?? null, comment: null })),
+    rows.map((row) => ({
+      row,
+      transition: inserted.get(Number(row.id)) ? 'opened' : 'repeated',
+      actor: actorOf.get(`${row.meter_id}|${row.code}`) ?? null,
+      comment: null,
+      requestId: requestOf.get(`${row.meter_id}|${row.code}`),
+    })),
   );
   const opened = res.filter((r) => r.inserted).length;
   return { opened, repeated: res.length - opened, closed: 0 };
@@ -243,6 +252,8 @@ export interface CloseInput {
   /** closed_by, e.g. "event:power_restored", "data", "rule:gas-low". */
   readonly actor: string;
   readonly comment?: string | null;
+  /** X-Request-Id of the ingest request whose data closed it. */
+  readonly requestId?: string;
 }
 
 /**
@@ -260,10 +271,17 @@ export async function closeAlarms(s: Session, inputs: readonly CloseInput[]): Pr
     WHERE a.meter_id = t.meter_id AND a.code = t.code AND a.state <> 'closed' AND a.opened_at <= t.at
     RETURNING a.id, t.actor, t.comment`.execute(s.db);
   const by = new Map(closed.map((c) => [Number(c.id), c]));
+  const requestOf = new Map(inputs.map((c) => [`${c.meterId}|${c.code}`, c.requestId]));
   const rows = await loadAlarms(s.db, [...by.keys()]);
   await writeTransitions(
     s.db,
-    rows.map((row) => ({ row, transition: 'closed', actor: by.get(Number(row.id))!.actor, comment: by.get(Number(row.id))!.comment })),
+    rows.map((row) => ({
+      row,
+      transition: 'closed',
+      actor: by.get(Number(row.id))!.actor,
+      comment: by.get(Number(row.id))!.comment,
+      requestId: requestOf.get(`${row.meter_id}|${row.code}`),
+    })),
   );
   return closed.length;
 }

@@ -69,7 +69,16 @@ export function stampSql(plan: TouPlan): RawBuilder<string> {
  * the outer grouping handles thousands of rows, not millions, and a batch's
  * arrival time is looked up once per piece, day and batch, not per reading.
  */
-export function rawRollupSql(p: { ranges: RawBuilder<unknown>; source: RawBuilder<unknown>; plan: TouPlan; byDate: boolean; scan: { from: Date; to: Date } }): RawBuilder<unknown> {
+export function rawRollupSql(p: {
+  ranges: RawBuilder<unknown>;
+  source: RawBuilder<unknown>;
+  plan: TouPlan;
+  byDate: boolean;
+  scan: { from: Date; to: Date };
+  /** JSON object meter id → tariff that replaces the meters column (a dated tariff, issue 16). */
+  tariffs?: string;
+}): RawBuilder<unknown> {
+  const tariff = p.tariffs === undefined ? sql`m.tariff` : sql`coalesce(${p.tariffs}::jsonb ->> m.id::text, m.tariff)`;
   const local = sql`(r.start AT TIME ZONE g.timezone)`;
   const minute = sql`((((date_part('epoch', ${local})::int8 % 86400) + 86400) % 86400) / 60)::int`;
   const dateKey = p.byDate ? sql`local_date,` : sql``;
@@ -99,7 +108,7 @@ export function rawRollupSql(p: { ranges: RawBuilder<unknown>; source: RawBuilde
              decode(t.map, 'hex') AS map
       FROM (${p.ranges}) rr
       JOIN meters m ON m.id = rr.id
-      LEFT JOIN jsonb_to_recordset(${JSON.stringify(p.plan.segments)}::jsonb) AS t(tariff text, "effFrom" date, "effTo" date, map text) ON t.tariff = m.tariff
+      LEFT JOIN jsonb_to_recordset(${JSON.stringify(p.plan.segments)}::jsonb) AS t(tariff text, "effFrom" date, "effTo" date, map text) ON t.tariff = ${tariff}
       OFFSET 0 -- computed once per piece, not per reading
     ) g
     -- LATERAL: each piece is a primary-key range scan, whatever the planner guesses of how many pieces there are

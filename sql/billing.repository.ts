@@ -5,6 +5,7 @@ import type { Database } from './database.js';
 import { dataVersionQuery, readingsAsOf } from './reading-query.repository.js';
 import { loadTouPlan } from './tou-schedule.repository.js';
 import { loadCommodityInputs, type CommodityInputs } from './billing-commodity.repository.js';
+import { loadDatedParts, type DatedPart } from './billing-segments.repository.js';
 import { channelDef } from '../models/channel.js';
 import { PRIMARY_CHANNEL_CODES } from '../models/commodity.js';
 
@@ -29,6 +30,10 @@ export interface FigureQuery {
   readonly until?: Date;
   /** Read the data as it was at this instant: rollup days no batch after it touched, the rest through readingsAsOf; validation issues as they stood then. */
   readonly asOf?: Date;
+  /** Read every window from the readings, not the rollup (the parts of a meter whose tariff differs from its stored one). */
+  readonly raw?: boolean;
+  /** Tariff per meter id instead of the meters column (a dated tariff of the part, issue 16). */
+  readonly tariffs?: ReadonlyMap<number, string>;
 }
 
 /** One meter's raw figures. Energies in µ-units (value × 10⁶, rounded per interval), BEFORE the multiplier. */
@@ -145,7 +150,9 @@ export function meterFiguresSql(q: FigureQuery, plan: TouPlan) {
       SELECT zb.tz, zb.zfrom, zb.zto, ${firstDay(sql`zb.zfrom`, sql`zb.tz`)} AS zdfrom, (zb.zto AT TIME ZONE zb.tz)::date AS zdto
       FROM (SELECT z.tz, ${zoneFrom} AS zfrom, ${zoneTo} AS zto FROM (SELECT DISTINCT m.timezone AS tz FROM meters m WHERE ${selectorWhere(q.selector)}) z) zb`;
   const b = bounds(w, q.until);
-  const rolled = sql`coalesce(s.stamp = ${stampSql(plan)}, false)`;
+  const rolled = q.raw ? sql`false` : sql`coalesce(s.stamp = ${stampSql(plan)}, false)`;
+  const tariffJson = q.tariffs === undefined ? undefined : JSON.stringify(Object.fromEntries(q.tariffs));
+  const tariff = tariffJson === undefined ? sql`m.tariff` : sql`coalesce(${tariffJson}::jsonb ->> m.id::text, m.tariff)`;
   // Days read from the readings although rolled up: dirty ones, and for asOf those changed after it.
   const inRange = sql`local_date >= ${b.fromDate}::date AND local_date < ${b.toDate}::date`;
   const stale =
@@ -177,10 +184,10 @@ export function meterFiguresSql(q: FigureQuery, plan: TouPlan) {
   const windows = sql`
       SELECT win.*, win.rolled AND cardinality(win.dirty) = 0 AND win.dfrom < win.dto AND extract(day FROM win.dfrom) = 1 AND extract(day FROM win.dto) = 1 AS monthly
       FROM (
-        SELECT m.id, m.external_id, m.timezone, m.interval_minutes, m.multiplier, m.tariff, m.commodity, m.gas_area, ${primary} AS pc,
+        SELECT m.id, m.external_id, m.timezone, m.interval_minutes, m.multiplier, ${tariff} AS tariff, m.commodity, m.gas_area, ${primary} AS pc,
                m.supply_start::text AS supply_start, m.supply_end::text AS supply_end,
                w.wfrom, w.wto, w.supplied, w.dfrom, w.dto, ${rolled} AS rolled, coalesce(x.dates, '{}') AS dirty,
-               m.tariff = ANY(${touTariffs}::text[]) AS has_tou
+               ${tariff} = ANY(${touTariffs}::text[]) AS has_tou
         FROM meters m
         JOIN (${zones}) zb ON zb.tz = m.timezone
         LEFT JOIN billing_rollup_meters s ON s.meter_id = m.id
@@ -213,7 +220,7 @@ export function meterFiguresSql(q: FigureQuery, plan: TouPlan) {
       UNION ALL
       SELECT id, local_date::timestamp AT TIME ZONE timezone, (local_date + 1)::timestamp AT TIME ZONE timezone FROM dk
     ), u AS (
-      ${rawRollupSql({ ranges: sql`SELECT * FROM rr`, source: readingsAsOf(q.asOf), plan, byDate: false, scan: b })}
+      ${rawRollupSql({ ranges: sql`SELECT * FROM rr`, source: readingsAsOf(q.asOf), plan, byDate: false, scan: b, tariffs: tariffJson })}
       UNION ALL
       -- Rolled-up days of meters not read by month, added up per meter and channel before the union (a few rows per meter instead of one per day).
       SELECT d.meter_id, d.channel, sum(d.energy), sum(d.est_energy), sum(d.n_measured), sum(d.n_suspect), sum(d.n_estimated), sum(d.n_edited), sum(d.n_missing),
@@ -268,6 +275,43 @@ export function meterFiguresSql(q: FigureQuery, plan: TouPlan) {
     ORDER BY s.external_id`;
 }
 
+function toFigureRow(r: MeterFigureSqlRow, empty: readonly number[]): MeterFigureRow {
+  // Field by field: an object spread with overrides takes V8's slow clone path (~10 µs a row).
+  return {
+    meterId: r.meterId,
+    externalId: r.externalId,
+    timezone: r.timezone,
+    intervalMinutes: r.intervalMinutes,
+    multiplier: r.multiplier,
+    tariff: r.tariff,
+    commodity: r.commodity,
+    gasArea: r.gasArea,
+    supplyStart: r.supplyStart,
+    supplyEnd: r.supplyEnd,
+    windowFrom: new Date(r.windowFrom),
+    windowTo: new Date(r.windowTo),
+    supplied: r.supplied,
+    expected: r.expected,
+    activeImport: r.activeImport,
+    activeExport: r.activeExport,
+    reactiveInductive: r.reactiveInductive,
+    reactiveCapacitive: r.reactiveCapacitive,
+    volume: r.volume,
+    tou: r.tou ?? empty,
+    estimatedEnergy: r.estimatedEnergy,
+    measured: r.measured,
+    suspect: r.suspect,
+    estimated: r.estimated,
+    edited: r.edited,
+    flaggedMissing: r.flaggedMissing,
+    maxRate: r.maxRate,
+    maxRateAt: r.maxRateAt === null ? null : new Date(r.maxRateAt),
+    lastStart: r.lastStart === null ? null : new Date(r.lastStart),
+    openFailIssues: r.openFailIssues,
+    openSumCheckIssues: r.openSumCheckIssues,
+  };
+}
+
 /**
  * Figures of every selected meter over its window, with the data version
  * they reflect, from one REPEATABLE READ snapshot: the TOU plan, the
@@ -282,7 +326,10 @@ export function meterFiguresSql(q: FigureQuery, plan: TouPlan) {
  * Energies are summed as integers of 10⁻⁶ units (int8 sums are exact), so
  * the same data always gives bit-identical figures, whichever path.
  */
-export async function computeMeterFigures(database: Database, q: FigureQuery): Promise<{ rows: MeterFigureRow[]; dataVersion: Date; plan: TouPlan; commodity: CommodityInputs }> {
+export async function computeMeterFigures(
+  database: Database,
+  q: FigureQuery,
+): Promise<{ rows: MeterFigureRow[]; dataVersion: Date; plan: TouPlan; commodity: CommodityInputs; parts: ReadonlyMap<number, readonly DatedPart[]> }> {
   return database.db
     .transaction()
     .setIsolationLevel('repeatable read')
@@ -295,45 +342,13 @@ export async function computeMeterFigures(database: Database, q: FigureQuery): P
       const { rows } = await meterFiguresSql(q, plan).execute(trx);
       const version = await dataVersionQuery(q.asOf).execute(trx);
       const empty = Array.from({ length: plan.maxBuckets }, () => 0);
-      // Field by field: an object spread with overrides takes V8's slow clone path (~10 µs a row).
-      const figureRows = rows.map(
-        (r): MeterFigureRow => ({
-          meterId: r.meterId,
-          externalId: r.externalId,
-          timezone: r.timezone,
-          intervalMinutes: r.intervalMinutes,
-          multiplier: r.multiplier,
-          tariff: r.tariff,
-          commodity: r.commodity,
-          gasArea: r.gasArea,
-          supplyStart: r.supplyStart,
-          supplyEnd: r.supplyEnd,
-          windowFrom: new Date(r.windowFrom),
-          windowTo: new Date(r.windowTo),
-          supplied: r.supplied,
-          expected: r.expected,
-          activeImport: r.activeImport,
-          activeExport: r.activeExport,
-          reactiveInductive: r.reactiveInductive,
-          reactiveCapacitive: r.reactiveCapacitive,
-          volume: r.volume,
-          tou: r.tou ?? empty,
-          estimatedEnergy: r.estimatedEnergy,
-          measured: r.measured,
-          suspect: r.suspect,
-          estimated: r.estimated,
-          edited: r.edited,
-          flaggedMissing: r.flaggedMissing,
-          maxRate: r.maxRate,
-          maxRateAt: r.maxRateAt === null ? null : new Date(r.maxRateAt),
-          lastStart: r.lastStart === null ? null : new Date(r.lastStart),
-          openFailIssues: r.openFailIssues,
-          openSumCheckIssues: r.openSumCheckIssues,
-        }),
-      );
+      const figureRows = rows.map((r) => toFigureRow(r, empty));
+      // Meters whose multiplier or tariff changes inside their window (dated attributes, issue 16): their parts, read raw with each
+      // part's tariff, in the same snapshot. One indexed probe when no dated change touches the window (the usual case).
+      const parts = await loadDatedParts(trx, q, figureRows, async (part) => (await meterFiguresSql({ ...q, ...part, raw: true }, plan).execute(trx)).rows.map((r) => toFigureRow(r, empty)));
       // Gas conversion inputs and register reads of the meters of other commodities, in the same snapshot (sql/billing-commodity.repository.ts).
       const commodity = await loadCommodityInputs(trx, figureRows, q.asOf);
-      return { rows: figureRows, dataVersion: new Date(version.rows[0]?.ms ?? 0), plan, commodity };
+      return { rows: figureRows, dataVersion: new Date(version.rows[0]?.ms ?? 0), plan, commodity, parts };
     });
 }
 
@@ -397,7 +412,7 @@ export async function listSnapshots(database: Database, period: string): Promise
 /**
  * What a readiness result depends on besides the clock: the data version, the
  * last validation issue change, the last meter change, the last schedule
- * change and the last gas area or calorific value change (gas meters). A
+ * change, the last dated attribute change (issue 16) and the last gas area or calorific value change (gas meters). A
  * stored result with the same key saw the same inputs.
  */
 export async function readinessStateKey(database: Database): Promise<string> {
@@ -406,6 +421,7 @@ export async function readinessStateKey(database: Database): Promise<string> {
       (SELECT max(received_at) FROM ingest_batches),
       (SELECT max(greatest(created_at, resolved_at)) FROM validation_issues),
       (SELECT max(updated_at) || '/' || count(*) FROM meters),
+      (SELECT max(greatest(recorded_at, superseded_at)) || '/' || count(*) FROM meter_attributes),
       (SELECT max(created_at) || '/' || count(*) FROM tou_schedules),
       (SELECT max(updated_at) || '/' || count(*) FROM gas_areas),
       (SELECT max(greatest(received_at, superseded_at)) || '/' || count(*) FROM calorific_values)) AS key`.execute(database.db);

@@ -586,8 +586,39 @@ export interface WeatherForecastsTable {
   imported_at: GeneratedTimestamp;
 }
 
+/** Devices installed on a metering point (migration 028): [installed_from, installed_to), null = open. */
+export interface MeterDevicesTable {
+  id: Generated<number>;
+  meter_id: number;
+  serial: string;
+  make: string | null;
+  model: string | null;
+  register_digits: number | null;
+  multiplier: number | null;
+  installed_from: Timestamp | null;
+  installed_to: Timestamp | null;
+  initial_read: number | null;
+  final_read: number | null;
+  created_at: GeneratedTimestamp;
+  updated_at: GeneratedTimestamp;
+}
+
+/** Dated versions of a meter's attributes (migration 028): valid from a local date ('-infinity': since always), bitemporal. */
+export interface MeterAttributesTable {
+  id: Generated<number>;
+  meter_id: number;
+  attribute: string;
+  valid_from: string;
+  value: string | null;
+  recorded_at: GeneratedTimestamp;
+  recorded_by: string | null;
+  superseded_at: Timestamp | null;
+}
+
 export interface DB {
   meters: MetersTable;
+  meter_devices: MeterDevicesTable;
+  meter_attributes: MeterAttributesTable;
   channels: ChannelsTable;
   qualities: QualitiesTable;
   sources: SourcesTable;

@@ -216,6 +216,31 @@ describe.each(FLAVOURS)('hooks and work orders (%s)', (flavour) => {
     expect((await t.app.inject({ method: 'POST', url: `/v1/hooks/${hookId}/deliveries/${cover.id}/redeliver`, headers: t.auth('operator') })).statusCode).toBe(403);
   });
 
+  it('an alarm raised and cleared by posted readings carries the X-Request-Id of the request whose values did it (body and header)', async () => {
+    const rule = { kind: 'threshold', channel: 'temperature', condition: 'above', threshold: 250, hysteresis: 5, minDurationMinutes: 0, groups: ['north'] };
+    expect((await t.app.inject({ method: 'PUT', url: '/v1/alarm-rules/hv', headers: t.auth('admin'), payload: rule })).statusCode).toBe(201);
+    try {
+      const rx = await setUp(() => ({ status: 200 }), { filter: { codes: ['rule_hv'] } });
+      await dispatcher!.start();
+      const post = (id: string, value: number, minutes: number) =>
+        t.app.inject({
+          method: 'POST',
+          url: '/v1/readings',
+          headers: { ...t.auth('gateway'), 'x-request-id': id },
+          payload: { readings: [{ meter: 'H2', channel: 'temperature', start: at(minutes).toISOString(), value }] },
+        });
+      expect((await post('head-end-1:batch-41', 262, 0)).statusCode).toBe(200);
+      expect((await post('head-end-1:batch-42', 231, 15)).statusCode).toBe(200);
+      await until('opened and closed received', () => rx.received.length === 2);
+      expect(rx.received.map((r) => [r.body.event, r.body.transition.requestId, r.headers['x-request-id']])).toEqual([
+        ['alarm.opened', 'head-end-1:batch-41', 'head-end-1:batch-41'],
+        ['alarm.closed', 'head-end-1:batch-42', 'head-end-1:batch-42'],
+      ]);
+    } finally {
+      await t.app.inject({ method: 'DELETE', url: '/v1/alarm-rules/hv', headers: t.auth('admin') });
+    }
+  });
+
   it('work-order integration end to end: opened → the receiver opens a work order and calls back → acknowledged → done → closed', async () => {
     const calls: { status: number; body: { changed: boolean; alarm: { state: string; workOrder: unknown } } }[] = [];
     const pending: Promise<void>[] = [];

@@ -104,6 +104,22 @@ export const BillingFiguresSchema = z.object({
   volume: z.number().optional().describe('Gas and water: m³ of the interval channel volume, multiplier applied (gas: Vm, at metering conditions)'),
   gas: GasFiguresSchema.optional(),
   heat: HeatFiguresSchema.optional(),
+  parts: z
+    .array(
+      z.object({
+        from: z.string().describe('Part start, local time with offset'),
+        to: z.string().describe('Part end (exclusive)'),
+        multiplier: z.number(),
+        tariff: z.string(),
+        activeImport: z.number().describe('kWh, the part’s multiplier applied'),
+        activeExport: z.number(),
+        reactiveInductive: z.number(),
+        reactiveCapacitive: z.number(),
+        tou: z.record(z.string(), z.number()).optional().describe('Active import per TOU bucket of the part’s tariff'),
+      }),
+    )
+    .optional()
+    .describe('Only when the multiplier or tariff changes inside the window (dated attributes, docs/meters.md): the parts; the totals above add them, each with its own multiplier'),
 });
 
 export const ConsumptionSchema = z.object({

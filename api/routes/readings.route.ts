@@ -147,14 +147,14 @@ export const readingRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { 
     async (req) => {
       const ctx = { principal: req.principal };
       const body: unknown = req.body;
-      if (isStream(body)) return ingestNdjson(database, body, ctx.principal, limits, listeners);
+      if (isStream(body)) return ingestNdjson(database, body, ctx.principal, limits, listeners, req.id);
       const rows = (body as { readings: unknown[] }).readings;
       if (rows.length > maxRows) {
         throw new MdmError('MDM_ERR_BATCH_TOO_LARGE', [
           `batch has ${rows.length} readings; the limit is ${maxRows} per JSON request: split it into smaller requests or stream it as ${NDJSON} (no row limit)`,
         ]);
       }
-      const { batchId: _, ...result } = await ingestReadings(database, rows, ingestCtx(ctx.principal, 0, limits, listeners));
+      const { batchId: _, ...result } = await ingestReadings(database, rows, ingestCtx(ctx.principal, 0, limits, listeners, req.id));
       return result;
     },
   );
@@ -313,8 +313,8 @@ async function bucketRows(database: Database, meter: QueryMeter, channel: Channe
   }));
 }
 
-const ingestCtx = (principal: Principal, indexOffset: number, limits: ReadingLimits, listeners: IngestListeners) =>
-  ({ transport: 'http', principal: principal.name, scope: principal.scope, indexOffset, limits, listeners }) as const;
+const ingestCtx = (principal: Principal, indexOffset: number, limits: ReadingLimits, listeners: IngestListeners, requestId: string) =>
+  ({ transport: 'http', principal: principal.name, scope: principal.scope, indexOffset, limits, listeners, requestId }) as const;
 
 /**
  * Streams an NDJSON body into the ingest pipeline. A chunk is a run of
@@ -322,7 +322,7 @@ const ingestCtx = (principal: Principal, indexOffset: number, limits: ReadingLim
  * row positions into line numbers; a blank or non-JSON line ends the chunk.
  * Chunks commit one by one: if the stream breaks, the lines before it stay stored.
  */
-async function ingestNdjson(database: Database, stream: AsyncIterable<Buffer>, principal: Principal, limits: ReadingLimits, listeners: IngestListeners): Promise<IngestResult> {
+async function ingestNdjson(database: Database, stream: AsyncIterable<Buffer>, principal: Principal, limits: ReadingLimits, listeners: IngestListeners, requestId: string): Promise<IngestResult> {
   const total: IngestResult = { accepted: 0, unchanged: 0, superseded: 0, rejected: [] };
   let chunk: unknown[] = [];
   let chunkStart = 0;
@@ -330,7 +330,7 @@ async function ingestNdjson(database: Database, stream: AsyncIterable<Buffer>, p
 
   const flush = async () => {
     if (chunk.length === 0) return;
-    const r = await ingestReadings(database, chunk, ingestCtx(principal, chunkStart, limits, listeners));
+    const r = await ingestReadings(database, chunk, ingestCtx(principal, chunkStart, limits, listeners, requestId));
     total.accepted += r.accepted;
     total.unchanged += r.unchanged;
     total.superseded += r.superseded;

@@ -25,6 +25,7 @@ import { meterGasArea } from './023-meter-gas-area.js';
 import { forecastRunRequest } from './024-forecast-run-request.js';
 import { modbusLeases } from './025-modbus-leases.js';
 import { weatherForecasts } from './027-weather-forecasts.js';
+import { meterDevicesAttributes } from './028-meter-devices-attributes.js';
 import { jobTicks } from './030-job-ticks.js';
 
 /** A numbered, idempotent schema step. Never edit one that has shipped: add the next. */
@@ -63,5 +64,6 @@ export const MIGRATIONS: readonly Migration[] = [
   forecastRunRequest,
   modbusLeases,
   weatherForecasts,
+  meterDevicesAttributes,
   jobTicks,
 ];
