@@ -217,3 +217,96 @@ function buildCalendar(country: string, opts: HolidayCalendarOptions): HolidayCa
     },
   };
 }
+
+/**
+ * Where an ordinary day stands to the holidays around it (issue 20, special
+ * days): `blockWeekend`, a Saturday or Sunday inside a block of at least 4
+ * days off that holds a holiday (the weekends of a 9-day bayram leave are
+ * deeper than any weekend); `dayAfter`, the first working day after a block
+ * of at least 3 days off that holds a holiday (people come back slowly);
+ * `dayBefore`, a working day, not an eve, before a block of days off that
+ * holds a holiday.
+ */
+export type NearHoliday = 'blockWeekend' | 'dayAfter' | 'dayBefore';
+
+export interface DayContext {
+  /**
+   * The day aligned by feast day, not by date: `<holiday name>#<days from its
+   * first day>:<kind>` for the days from 3 before the nearest full holiday to
+   * 3 after it (`Kurban Bayramı#2:religious` the third bayram day,
+   * `Ramazan Bayramı#-1:eve` its arife, `Kurban Bayramı#4:bridge` a leave day
+   * after it; kind = kindOf, else weekend or workday). The same key in
+   * another year is the same day of the same feast, whatever its date;
+   * null far from any holiday.
+   */
+  readonly feast: string | null;
+  /** The class of an ordinary day near a holiday, null otherwise (and on special days). */
+  readonly near: NearHoliday | null;
+}
+
+const contexts = new WeakMap<HolidayCalendar, Map<string, DayContext>>();
+
+/**
+ * The feast-day key and near-holiday class of a local date (memoised per calendar).
+ * @example dayContext(holidayCalendar('TR'), '2017-06-26').feast // 'Ramazan Bayramı#1:religious'
+ */
+export function dayContext(cal: HolidayCalendar, date: string): DayContext {
+  let memo = contexts.get(cal);
+  if (!memo) contexts.set(cal, (memo = new Map()));
+  let c = memo.get(date);
+  if (!c) {
+    if (memo.size > 50_000) memo.clear();
+    c = computeContext(cal, date);
+    memo.set(date, c);
+  }
+  return c;
+}
+
+function computeContext(cal: HolidayCalendar, date: string): DayContext {
+  if (cal.country === null) return { feast: null, near: null };
+  const kind = (d: string) => cal.kindOf(d);
+  const full = (d: string) => kind(d) === 'public' || kind(d) === 'religious';
+  const off = (d: string) => weekdayOf(d) >= 6 || (kind(d) !== null && kind(d) !== 'eve');
+  /** The block of consecutive days off from `d` walking by `dir`: its length and whether it holds a full holiday. */
+  const walk = (d: string, dir: 1 | -1) => {
+    let n = 0,
+      holiday = false;
+    for (let x = d; off(x) && n < 20; x = shiftDate(x, dir)) {
+      n++;
+      holiday ||= full(x);
+    }
+    return { n, holiday };
+  };
+  let near: NearHoliday | null = null;
+  const k = kind(date);
+  if (k === null) {
+    if (weekdayOf(date) >= 6) {
+      const back = walk(shiftDate(date, -1), -1),
+        fwd = walk(shiftDate(date, 1), 1);
+      if (back.n + fwd.n + 1 >= 4 && (back.holiday || fwd.holiday)) near = 'blockWeekend';
+    } else {
+      const back = walk(shiftDate(date, -1), -1);
+      const fwd = walk(shiftDate(date, 1), 1);
+      if (back.n >= 3 && back.holiday) near = 'dayAfter';
+      else if (fwd.holiday) near = 'dayBefore';
+    }
+  }
+  // The nearest full holiday within 3 days (the day itself first, then the later at equal distance: an arife belongs to the feast after it).
+  let h: string | undefined;
+  for (let dist = 0; dist <= 3 && !h; dist++) {
+    for (const cand of dist === 0 ? [date] : [shiftDate(date, dist), shiftDate(date, -dist)]) {
+      if (full(cand)) {
+        h = cand;
+        break;
+      }
+    }
+  }
+  if (!h) return { feast: null, near };
+  const nameOf = (d: string) => cal.dates(Number(d.slice(0, 4))).find((x) => x.date === d)?.name;
+  const name = nameOf(h);
+  let first = h;
+  while (full(shiftDate(first, -1)) && nameOf(shiftDate(first, -1)) === name) first = shiftDate(first, -1);
+  const offset = Math.round((Date.parse(`${date}T00:00:00Z`) - Date.parse(`${first}T00:00:00Z`)) / DAY_MS);
+  const cls = k ?? (weekdayOf(date) >= 6 ? 'weekend' : 'workday');
+  return { feast: `${name}#${offset}:${cls}`, near };
+}
