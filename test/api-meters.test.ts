@@ -217,6 +217,81 @@ describe.each(FLAVOURS)('meters API (%s)', (flavour) => {
     expect((await get('/v1/meters/S-NEW')).statusCode).toBe(404);
   });
 
+  it('lists meters with their status (last value, completeness, billable, alarms), filtered and sorted over the registry in keyset pages', async () => {
+    expect((await put([{ id: 'ST-1' }, { id: 'ST-2' }, { id: 'ST-3' }])).json()).toMatchObject({ created: 3, rejected: [] });
+    // January 2026 in Istanbul (UTC+3): 744 hours. ST-1 has them all, ST-2 the first half, ST-3 none.
+    const from = Date.parse('2026-01-01T00:00:00+03:00');
+    const hours = (meter: string, n: number) => Array.from({ length: n }, (_, i) => ({ meter, channel: 'active_import', start: new Date(from + i * 3_600_000).toISOString(), value: 1 + (i % 5) }));
+    const readings = [...hours('ST-1', 744), ...hours('ST-2', 372)];
+    const posted = await t.app.inject({ method: 'POST', url: '/v1/readings', headers: { ...t.auth('gateway'), 'content-type': 'application/json' }, payload: { readings } });
+    expect(posted.json()).toMatchObject({ accepted: readings.length });
+    const ev = await t.app.inject({ method: 'POST', url: '/v1/events', headers: t.auth('gateway'), payload: { events: [{ meter: 'ST-3', code: 'tamper', at: '2026-01-10T10:00:00Z' }] } });
+    expect(ev.json()).toMatchObject({ accepted: 1 });
+
+    const list = async (query: string, role: Role = 'admin') => {
+      const res = await get(`/v1/meters?q=ST-&period=2026-01&${query}`, role);
+      expect(res.statusCode, res.body).toBe(200);
+      return res.json() as { meters: (MeterOut & { status: Record<string, unknown> })[]; nextCursor: string | null; period: string; readinessComputedAt: string | null };
+    };
+    const ids = async (query: string, role: Role = 'admin') => (await list(query, role)).meters.map((m) => m.id);
+
+    const page = await list('status=true');
+    expect(page.period).toBe('2026-01');
+    expect(Date.parse(page.readinessComputedAt!)).not.toBeNaN();
+    const byId = Object.fromEntries(page.meters.map((m) => [m.id, m.status]));
+    expect(byId['ST-1']).toEqual({ lastValueAt: '2026-01-31T20:00:00.000Z', lastValue: 1 + (743 % 5), lastChannel: 'active_import', completeness: 1, billable: true, openAlarms: 0 });
+    expect(byId['ST-2']).toMatchObject({ lastValueAt: '2026-01-16T08:00:00.000Z', completeness: 0.5, billable: false, openAlarms: 0 });
+    expect(byId['ST-3']).toMatchObject({ lastValueAt: null, lastValue: null, completeness: 0, billable: false, openAlarms: 1 });
+    // The same figures as the billing readiness of the period.
+    const readiness = (await get('/v1/billing/readiness?period=2026-01&meters=ST-1,ST-2,ST-3', 'admin')).json();
+    expect(readiness.notBillable.map((n: { meter: string; completeness: number }) => [n.meter, n.completeness])).toEqual([
+      ['ST-2', 0.5],
+      ['ST-3', 0],
+    ]);
+
+    expect(await ids('sort=completeness')).toEqual(['ST-3', 'ST-2', 'ST-1']);
+    expect(await ids('sort=completeness&order=desc')).toEqual(['ST-1', 'ST-2', 'ST-3']);
+    expect(await ids('sort=lastValueAt&order=desc')).toEqual(['ST-1', 'ST-2', 'ST-3']); // no value: last in either order
+    expect(await ids('sort=lastValueAt')).toEqual(['ST-2', 'ST-1', 'ST-3']);
+    expect(await ids('sort=openAlarms&order=desc')).toEqual(['ST-3', 'ST-1', 'ST-2']);
+    expect(await ids('sort=id&order=desc')).toEqual(['ST-3', 'ST-2', 'ST-1']);
+    expect(await ids('completenessBelow=0.9')).toEqual(['ST-2', 'ST-3']);
+    expect(await ids('completenessBelow=0.5')).toEqual(['ST-3']);
+    expect(await ids('billable=false')).toEqual(['ST-2', 'ST-3']);
+    expect(await ids('billable=true')).toEqual(['ST-1']);
+    expect(await ids('billable=false&openAlarms=false')).toEqual(['ST-2']);
+
+    // Keyset pages of one meter follow the sort to the end.
+    for (const query of ['sort=completeness', 'sort=lastValueAt&order=desc', 'sort=openAlarms&order=desc', 'sort=id&order=desc']) {
+      const seen: string[] = [];
+      let cursor: string | null = '';
+      while (cursor !== null) {
+        const p = await list(`${query}&limit=1${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+        seen.push(...p.meters.map((m) => m.id));
+        cursor = p.nextCursor;
+      }
+      expect(seen, query).toEqual(await ids(query));
+    }
+
+    // A role sees only what it may read, and may not sort or filter by the rest.
+    const viewer = await list('status=true', 'viewer');
+    expect(viewer.readinessComputedAt).toBeNull();
+    expect(viewer.meters.find((m) => m.id === 'ST-3')!.status).toMatchObject({ completeness: null, billable: null, openAlarms: 1 });
+    for (const [query, role] of [
+      ['sort=completeness', 'viewer'],
+      ['billable=false', 'viewer'],
+      ['completenessBelow=0.5', 'operator'],
+      ['sort=openAlarms', 'trader'],
+    ] as const) {
+      const res = await get(`/v1/meters?${query}`, role);
+      expect(res.statusCode, query).toBe(403);
+      expect(res.json().error).toBe('MDM_ERR_FORBIDDEN');
+    }
+    for (const query of ['sort=completeness&cursor=nonsense', 'completenessBelow=2', 'sort=size', 'period=2026-13&status=true']) {
+      expect((await get(`/v1/meters?${query}`, 'admin')).statusCode, query).toBe(400);
+    }
+  });
+
   it('takes 10 000 meters in one request and refuses 10 001 with 413', async () => {
     const many = Array.from({ length: 10_000 }, (_, i) => ({ id: `BULK-${String(i).padStart(5, '0')}`, group: 'bulk', multiplier: (i % 7) + 1 }));
     const ok = await put(many);

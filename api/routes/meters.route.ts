@@ -6,6 +6,12 @@ import { COMMODITIES, MeterOutSchema, MeterSchema, parseMeterRows, type Meter } 
 import { idText } from '../../models/input-schemas.js';
 import { findMeterRefs } from '../../sql/meter-lookup.repository.js';
 import { getMeter, listMeters, upsertMeters } from '../../sql/meter.repository.js';
+import { decodeStatusCursor, encodeStatusCursor, listMeterStatus, METER_SORTS, type StatusCursor } from '../../sql/meter-status.repository.js';
+import { channelByCode } from '../../models/channel.js';
+import { PERMISSIONS, roleMay, type Permission } from '../../models/api-key.js';
+import { periodAt } from '../../billing/period.js';
+import { periodParam } from './billing.route.js';
+import { createReadinessView } from '../meter-readiness.js';
 import type { RouteContext } from '../app.js';
 import { withinBytes } from '../list-budget.js';
 import { authErrors, ErrorSchema } from '../schemas.js';
@@ -49,14 +55,45 @@ const ListQuery = z
       .optional()
       .describe('Only meters whose labels hold key=value (e.g. label=feeder=F12)'),
     openAlarms: z.enum(['true', 'false']).optional().describe('true: only meters with an alarm not closed (open or acknowledged); false: only meters without'),
-    cursor: idText().min(1).optional().describe('nextCursor of the previous page'),
+    status: z
+      .enum(['true', 'false'])
+      .optional()
+      .describe('true: each meter with its `status` (last value, completeness and billability in `period`, active alarms); implied by sort, completenessBelow and billable'),
+    period: z.string().optional().describe('Month YYYY-MM of completeness and billable (billing readiness of the period, as GET /v1/billing/readiness); default the current UTC month'),
+    completenessBelow: z.coerce
+      .number()
+      .min(0)
+      .max(1)
+      .optional()
+      .describe('Only meters whose completeness in `period` is below this fraction (0.95 = 95 %); meters without one are left out. Needs billing:read'),
+    billable: z.enum(['true', 'false']).optional().describe('false: only meters not billable in `period` (true: only billable ones). Needs billing:read'),
+    sort: z.enum(METER_SORTS).default('id').describe('Order of the whole registry: id, lastValueAt (readings:read), completeness (billing:read), openAlarms (alarms:read); nulls last, then by id'),
+    order: z.enum(['asc', 'desc']).default('asc'),
+    cursor: z.string().min(1).max(1000).optional().describe('nextCursor of the previous page (with the same sort and order)'),
     limit: z.coerce.number().int().min(1).max(1000).default(100).describe('Page size, 1–1000'),
   })
   .strict();
 
+const MeterStatusSchema = z.object({
+  lastValueAt: z
+    .string()
+    .nullable()
+    .describe("Start of the meter's newest value (not a missing placeholder) of its primary channel (heat: its energy register); null: none, or the role may not read readings"),
+  lastValue: z.number().nullable(),
+  lastChannel: z.string().nullable().describe('The channel of lastValue'),
+  completeness: z
+    .number()
+    .nullable()
+    .describe('Completeness in `period` as billing readiness computed it (1 for a billable meter; null: not computed yet, nothing expected, or the role may not read billing)'),
+  billable: z.boolean().nullable().describe('Billable in `period` (null: registered after readiness was computed, or the role may not read billing)'),
+  openAlarms: z.number().int().nullable().describe('Alarms not closed (open or acknowledged); null: the role may not read alarms'),
+});
+
 const MeterPageSchema = z.object({
-  meters: z.array(MeterOutSchema).describe('Ordered by id'),
+  meters: z.array(MeterOutSchema.extend({ status: MeterStatusSchema.optional().describe('With status=true, a sort or a status filter') })).describe('Ordered by `sort` (default id)'),
   nextCursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last page'),
+  period: z.string().optional().describe('With status: the month of completeness and billable'),
+  readinessComputedAt: z.string().nullable().optional().describe('With status: when the readiness behind completeness and billable was computed (null: not read)'),
 });
 
 /** Why a scoped gateway key may not write `meter`, or undefined when it may. */
@@ -73,7 +110,8 @@ function outsideScope(scope: KeyScope | null, meter: Meter, stored: { group: str
 }
 
 /** Meter registry. */
-export const meterRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { database }) => {
+export const meterRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { database, config }) => {
+  const readinessView = createReadinessView(database, config);
   app.put(
     '/meters',
     {
@@ -125,19 +163,69 @@ export const meterRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { da
       schema: {
         tags: ['meters'],
         summary: 'List meters (filters, cursor pagination)',
-        description: 'Filters combine with AND. Follow `nextCursor` until it is null to read the whole registry.',
+        description:
+          'Filters combine with AND. Follow `nextCursor` until it is null to read the whole registry. With status=true, a sort other than id, ' +
+          'completenessBelow or billable each meter comes with its status; completeness and billable are those of the stored billing readiness of ' +
+          '`period` (recomputed first when older than the readiness interval). A filter or sort on a figure the role may not read is a 403.',
         querystring: ListQuery,
         response: { 200: MeterPageSchema, 400: ErrorSchema, ...authErrors },
       },
     },
     async (req) => {
-      const { label, openAlarms, ...rest } = req.query;
+      const { label, openAlarms, status, period: periodText, completenessBelow, billable, sort, order, cursor, ...rest } = req.query;
       const at = label?.indexOf('=') ?? -1;
-      const { meters, nextCursor } = await listMeters(database, {
+      const filter = {
         ...rest,
         ...(label !== undefined ? { label: { key: label.slice(0, at), value: label.slice(at + 1) } } : {}),
         ...(openAlarms !== undefined ? { openAlarms: openAlarms === 'true' } : {}),
-      });
+      };
+      if (status === 'true' || sort !== 'id' || order !== 'asc' || completenessBelow !== undefined || billable !== undefined) {
+        const role = req.principal.role;
+        const may = (p: Permission) => roleMay(role, p);
+        const need = (p: Permission, what: string) => {
+          if (!may(p)) throw new MdmError('MDM_ERR_FORBIDDEN', [role, `${p} (${what})`, PERMISSIONS_OF(p)]);
+        };
+        if (sort === 'lastValueAt') need('readings:read', 'sort=lastValueAt');
+        if (sort === 'completeness') need('billing:read', 'sort=completeness');
+        if (sort === 'openAlarms') need('alarms:read', 'sort=openAlarms');
+        if (completenessBelow !== undefined) need('billing:read', 'completenessBelow');
+        if (billable !== undefined) need('billing:read', 'billable');
+        const period = periodParam(periodText ?? periodAt(Date.now()));
+        let after: StatusCursor | undefined;
+        if (cursor !== undefined) {
+          after = sort === 'id' ? { key: null, id: cursor } : decodeStatusCursor(cursor, sort);
+          if (!after) throw new MdmError('MDM_ERR_VALIDATION', ['cursor: not a nextCursor of this sort; start again without cursor']);
+        }
+        const readiness = may('billing:read') ? await readinessView(period) : undefined;
+        const { rows, next } = await listMeterStatus(database, {
+          ...filter,
+          sort,
+          order,
+          readiness,
+          ...(completenessBelow !== undefined ? { completenessBelow } : {}),
+          ...(billable !== undefined ? { billable: billable === 'true' } : {}),
+          ...(after ? { after } : {}),
+        });
+        const readings = may('readings:read');
+        const alarms = may('alarms:read');
+        const meters = rows.map(({ meter, status: s }) => ({
+          ...meter,
+          status: {
+            lastValueAt: readings && s.lastValueAt ? s.lastValueAt.toISOString() : null,
+            lastValue: readings ? s.lastValue : null,
+            lastChannel: readings && s.lastChannel !== null ? channelByCode(s.lastChannel).name : null,
+            completeness: s.completeness,
+            billable: s.billable,
+            openAlarms: alarms ? s.openAlarms : null,
+          },
+        }));
+        const { page, cut } = withinBytes(meters);
+        const last = page[page.length - 1];
+        const nextCursor = !cut && !next ? null : sort === 'id' ? (cut ? last.id : next!.id) : cut ? encodeStatusCursor(cursorOf(sort, last)) : encodeStatusCursor(next!);
+        return { meters: page, nextCursor, period: period.period, readinessComputedAt: readiness ? readiness.computedAt.toISOString() : null };
+      }
+      if (cursor !== undefined && !idText().safeParse(cursor).success) throw new MdmError('MDM_ERR_VALIDATION', ['cursor: not a meter id']);
+      const { meters, nextCursor } = await listMeters(database, { ...filter, ...(cursor !== undefined ? { cursor } : {}) });
       const { page, cut } = withinBytes(meters); // labels make rows of up to ~30 kB
       return { meters: page, nextCursor: cut ? page[page.length - 1].id : nextCursor };
     },
@@ -161,3 +249,14 @@ export const meterRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { da
     },
   );
 };
+
+/** The roles holding a permission, for the 403 message. */
+function PERMISSIONS_OF(p: Permission): string {
+  return PERMISSIONS[p].join(', ');
+}
+
+/** The cursor after a meter of a page cut by size: its sort key as the status list keeps it. */
+function cursorOf(sort: Exclude<(typeof METER_SORTS)[number], 'id'>, m: { id: string; status: { lastValueAt: string | null; completeness: number | null; openAlarms: number | null } }): StatusCursor {
+  const key = sort === 'lastValueAt' ? m.status.lastValueAt : sort === 'completeness' ? m.status.completeness : m.status.openAlarms;
+  return { key, id: m.id };
+}
