@@ -12,9 +12,9 @@ const KEEP = 4;
 
 /**
  * A period's billing readiness for the meter list (GET /v1/meters with status): the stored result while it is
- * younger than the readiness interval (the billing component refreshes it; unlike GET /v1/billing/readiness a
- * newer batch does not make it stale, so a busy registry's list does not recompute it on every page: the response
- * says when it was computed), else computed and stored now. The parsed not-billable list is kept in memory per
+ * younger than the readiness interval and no meter was registered or changed since (the billing component
+ * refreshes it; unlike GET /v1/billing/readiness a newer batch does not make it stale, so a busy registry's list
+ * does not recompute it on every page: the response says when it was computed), else computed and stored now. The parsed not-billable list is kept in memory per
  * period and computation time, so a page reads one timestamp, not the whole stored result.
  */
 export function createReadinessView(database: Database, config: AppConfig): (period: Period) => Promise<ReadinessView> {
@@ -37,8 +37,10 @@ export function createReadinessView(database: Database, config: AppConfig): (per
 
   async function load(period: Period): Promise<ReadinessView> {
     const now = Date.now();
-    const at = await readinessComputedAt(database, period.period);
-    if (at && now - at.getTime() < maxAgeMs && at.getTime() <= now) {
+    const { computedAt: at, metersChangedAt } = await readinessComputedAt(database, period.period);
+    // A meter registered or changed since (supply dates, zone, commodity…) would be missing or judged on old fields.
+    const metersChanged = at !== undefined && metersChangedAt !== undefined && metersChangedAt > at;
+    if (at && !metersChanged && now - at.getTime() < maxAgeMs && at.getTime() <= now) {
       const hit = kept.get(period.period);
       if (hit && hit.computedAt.getTime() === at.getTime()) return hit;
       const stored = await findReadiness(database, period.period);

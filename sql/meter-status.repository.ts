@@ -236,8 +236,12 @@ export async function listMeterStatus(database: Database, f: MeterStatusFilter):
   };
 }
 
-/** When the period's stored readiness was computed, or undefined when none is stored. */
-export async function readinessComputedAt(database: Database, period: string): Promise<Date | undefined> {
-  const row = await database.db.selectFrom('billing_readiness').select('computed_at').where('period', '=', period).executeTakeFirst();
-  return row?.computed_at;
+/**
+ * When the period's stored readiness was computed (undefined when none is stored) and when a meter was last
+ * registered or changed (undefined without meters).
+ */
+export async function readinessComputedAt(database: Database, period: string): Promise<{ computedAt: Date | undefined; metersChangedAt: Date | undefined }> {
+  const { rows } = await sql<{ computed_at: Date | null; meters_at: Date | null }>`
+    SELECT (SELECT computed_at FROM billing_readiness WHERE period = ${period}) AS computed_at, (SELECT max(updated_at) FROM meters) AS meters_at`.execute(database.db);
+  return { computedAt: rows[0]?.computed_at ?? undefined, metersChangedAt: rows[0]?.meters_at ?? undefined };
 }
