@@ -37,6 +37,7 @@ import { alarmRoutes } from './routes/alarms.route.js';
 import { alarmRuleRoutes } from './routes/alarm-rules.route.js';
 import { calorificValueRoutes } from './routes/calorific-values.route.js';
 import { channelRoutes } from './routes/channels.route.js';
+import { weatherRoutes } from './routes/weather.route.js';
 import { consoleRoutes } from '../web/console.plugin.js';
 
 /** What the API reads of the configuration; absent rate-limit and reading-bound keys take their defaults. */
@@ -52,6 +53,9 @@ export type AppConfig = Pick<Config, 'MDM_MAX_BATCH_ROWS' | 'LOG_LEVEL'> &
       | 'MDM_MAX_INTERVAL_VALUE'
       | 'MDM_MAX_REGISTER_VALUE'
       | 'MDM_MAX_INSTANT_VALUE'
+      | 'WEATHER_FORECAST_URL'
+      | 'WEATHER_SINGLE_RUNS_URL'
+      | 'WEATHER_FETCH_TIMEOUT_MS'
     >
   >;
 
@@ -121,6 +125,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(marketRoutes, { ...ctx, prefix: '/v1' });
   await app.register(imbalanceRoutes, { ...ctx, prefix: '/v1' });
   await app.register(forecastRoutes, { ...ctx, prefix: '/v1' });
+  await app.register(weatherRoutes, { ...ctx, prefix: '/v1' }); // weather forecast vintages (docs/forecasting.md)
   await app.register(hookRoutes, { ...ctx, prefix: '/v1' });
   await app.register(eventRoutes, { ...ctx, prefix: '/v1' });
   await app.register(alarmRoutes, { ...ctx, prefix: '/v1' });

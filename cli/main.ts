@@ -81,11 +81,37 @@ const COMMANDS: Record<string, CommandSpec> = {
     summary: 'Rolling-origin backtest on stored data, one issue per day from --from to --to; prints MAE, RMSE, MAPE, WAPE, pinball, coverage and skill vs naive per model',
     options: { target: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, models: { type: 'string' }, horizon: { type: 'string' } },
   },
+  'weather import': {
+    usage: 'weather import FILE.csv [--location WX] [--issued-at ISO]',
+    summary:
+      'Import weather forecast vintages (docs/forecasting.md): time,issued_at,temperature[,location]; --location/--issued-at for a file without those columns. A run reads the newest vintage issued by its cut-off',
+    options: { location: { type: 'string' }, 'issued-at': { type: 'string' } },
+    args: ['FILE.csv'],
+  },
+  'weather fetch': {
+    usage: 'weather fetch --location WX --latitude LAT --longitude LON [--days 7] [--model M] [--run ISO] [--delay-hours 6]',
+    summary:
+      "Fetch a location's hourly temperature forecast from the provider (WEATHER_FORECAST_URL, Open-Meteo) and store it as a vintage issued now, or, with --run, the model run issued at run + --delay-hours",
+    options: {
+      location: { type: 'string' },
+      latitude: { type: 'string' },
+      longitude: { type: 'string' },
+      days: { type: 'string' },
+      model: { type: 'string' },
+      run: { type: 'string' },
+      'delay-hours': { type: 'string' },
+    },
+  },
+  'weather list': {
+    usage: 'weather list [--location WX] [--limit 50]',
+    summary: 'List stored weather forecast vintages, newest issue first (CSV)',
+    options: { location: { type: 'string' }, limit: { type: 'string' } },
+  },
   help: { usage: 'help', summary: 'Show this help' },
   version: { usage: 'version', summary: 'Print the version' },
 };
 
-const GROUPS = new Set(['keys', 'import']);
+const GROUPS = new Set(['keys', 'import', 'weather']);
 
 export function usage(): string {
   const lines = ['Usage: mdm <command> [options]', '', 'Commands:'];
@@ -256,6 +282,26 @@ async function run(cmd: ParsedCommand, config: Config, io: Io, keyInput: ReturnT
         case 'backtest': {
           const v = cmd.values as Record<string, string | undefined>;
           return await (await import('./forecast.js')).backtestCommand(database, io, { target: v.target, from: v.from, to: v.to, models: v.models, horizon: v.horizon });
+        }
+        case 'weather import': {
+          const v = cmd.values as Record<string, string | undefined>;
+          return await (await import('./weather.js')).weatherImportCommand(database, io, cmd.args[0], { location: v.location, issuedAt: v['issued-at'] });
+        }
+        case 'weather fetch': {
+          const v = cmd.values as Record<string, string | undefined>;
+          return await (await import('./weather.js')).weatherFetchCommand(database, io, config, {
+            location: v.location,
+            latitude: v.latitude,
+            longitude: v.longitude,
+            days: v.days,
+            model: v.model,
+            run: v.run,
+            delayHours: v['delay-hours'],
+          });
+        }
+        case 'weather list': {
+          const v = cmd.values as Record<string, string | undefined>;
+          return await (await import('./weather.js')).weatherListCommand(database, io, { location: v.location, limit: v.limit });
         }
         default:
           throw new Error(`command ${cmd.command} has no handler`);

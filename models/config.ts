@@ -150,6 +150,17 @@ export const ConfigSchema = z
     EPIAS_AUTH_URL: z.string().url().default('https://giris.epias.com.tr/cas/v1/tickets').describe('EPİAŞ login: ticket-granting ticket (TGT) service'),
     EPIAS_USERNAME: z.string().min(1).optional().describe('EPİAŞ transparency platform account (required when EPIAS_FETCH_INTERVAL_MIN > 0)'),
     EPIAS_PASSWORD: z.string().min(1).optional().describe('Password of EPIAS_USERNAME'),
+    WEATHER_FORECAST_URL: z
+      .string()
+      .url()
+      .default('https://api.open-meteo.com/v1/forecast')
+      .describe('Weather forecast provider (Open-Meteo forecast API shape: hourly.time, hourly.temperature_2m) of POST /v1/weather/forecasts/fetch and `mdm weather fetch`'),
+    WEATHER_SINGLE_RUNS_URL: z
+      .string()
+      .url()
+      .default('https://single-runs-api.open-meteo.com/v1/forecast')
+      .describe('The same provider for one model run by its initialisation time (run=): Open-Meteo single-runs API'),
+    WEATHER_FETCH_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000).describe('Weather provider: a request without a response by then fails'),
     HOOK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000).describe('Hooks: a delivery request without a response by then is a timeout (retried)'),
     HOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(25).describe('Hooks: attempts per delivery before it is marked failed'),
     HOOK_BACKOFF_BASE_MS: z.coerce.number().int().min(1).default(1_000).describe('Hooks: delay after the first failed attempt, doubled after each further one (with jitter: ½ to 1×)'),

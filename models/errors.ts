@@ -59,6 +59,8 @@ export const ERRORS = {
   MDM_ERR_RATE_LIMITED: { status: 429, message: '%s' },
   MDM_ERR_CONFIG: { status: 500, message: 'invalid configuration:\n%s' },
   MDM_ERR_DATA_DIR_LOCKED: { status: 500, message: '%s' },
+  /** A service the request needed answered badly or not at all (the weather forecast provider). */
+  MDM_ERR_UPSTREAM: { status: 502, message: '%s' },
   /** A server fault, never bad input. */
   MDM_ERR_INTERNAL: { status: 500, message: 'internal error; the server log has details (request id %s)' },
 } as const;

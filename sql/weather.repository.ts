@@ -22,10 +22,14 @@ export interface WeatherForecastRow {
 
 /**
  * Stores forecast rows of one source in one transaction; a row with the same
- * location, issue time and hour as a stored one replaces its temperature.
- * Returns the number of rows written.
+ * location, issue time and hour as a stored one (or an earlier one given)
+ * replaces its temperature. Returns the number of rows written.
  */
-export async function upsertWeatherForecasts(database: Database, rows: readonly WeatherForecastRow[], source: string): Promise<number> {
+export async function upsertWeatherForecasts(database: Database, given: readonly WeatherForecastRow[], source: string): Promise<number> {
+  // One row per key (the last one given wins): an INSERT … ON CONFLICT may not touch a row twice.
+  const byKey = new Map<string, WeatherForecastRow>();
+  for (const r of given) byKey.set(`${r.location}\u0000${r.validTime.getTime()}\u0000${r.issuedAt.getTime()}`, r);
+  const rows = [...byKey.values()];
   if (rows.length === 0) return 0;
   return database.session(async ({ db }) => {
     for (let i = 0; i < rows.length; i += CHUNK) {
