@@ -401,8 +401,24 @@ describe('web console in Chromium', () => {
     expect(await page.locator('table.imbalance-hours tbody tr').count()).toBe(24);
     expect(await page.locator('table.imbalance-hours tbody tr').first().textContent()).toMatch(/^00:00\s*0[.,]004\s*0[.,]002\s*0[.,]002/);
     expect(await page.locator('table.imbalance-meters tbody tr td:first-child').allTextContents()).toEqual(expect.arrayContaining(['M1', 'M2']));
+    // Each meter's share of the portfolio's cost, the shares adding up to the whole.
+    const shares = (await page.locator('table.imbalance-meters tbody tr td:nth-child(5)').allTextContents()).map((c) => Number.parseFloat(c));
+    expect(shares.reduce((a, b) => a + b, 0)).toBeCloseTo(100, 0);
+    // The hours as a chart too (uPlot): position and consumption, the imbalance as bars, its cost on a second axis.
+    const chart = page.locator('section:has(#imb-h) figure');
+    await chart.locator('canvas').first().waitFor();
+    expect(await chart.locator('figcaption').getAttribute('data-hours')).toBe('24');
+    expect(await chart.locator('figcaption').getAttribute('data-counted')).toBe('24');
+    expect(await chart.locator('.u-legend').textContent()).toMatch(/Position.*Consumption.*Imbalance.*Imbalance cost/s);
+    expect(await chart.locator('.u-axis').count()).toBe(3);
     await shot('portfolio');
     await accessible();
+    // Hours without an actual completed by estimates (fill=), in the URL.
+    await page.getByLabel('Hours without an actual').selectOption('estimate');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await expect.poll(() => page.url()).toContain('fill=estimate');
+    await page.locator('section:has(#imb-h) figure canvas').first().waitFor();
+    expect(await page.locator('table.imbalance-hours tbody tr').count()).toBe(24);
   });
 
   it('Imports: a file checked by a dry run (nothing stored, the bad line and its reason), then imported', async () => {

@@ -105,3 +105,9 @@ export const join = uPlot.join;
 export function pointSeries(label, colour) {
   return { label, stroke: colour, fill: colour, width: 0, paths: () => null, points: { show: true, size: 7, stroke: colour, fill: colour } };
 }
+
+/** Bars from each x to the next (an hour's imbalance starts at its hour): a path builder for a series' `paths`. */
+export const bars = /** @type {uPlot.Series.PathBuilder} */ (uPlot.paths.bars?.({ size: [0.7, 80], align: 1 }));
+
+/** Steps held from each x to the next (an hour's energy over its hour): a path builder for a series' `paths`. */
+export const stepped = /** @type {uPlot.Series.PathBuilder} */ (uPlot.paths.stepped?.({ align: 1 }));

@@ -4,11 +4,14 @@
  * last four weeks against the naive D−7 forecast (`GET /v1/forecasts/accuracy`),
  * the run history (`GET /v1/forecasts/runs`) and, for traders and admins, a
  * button that queues a run; imbalance by hour of the day and per meter of its
- * month (`GET /v1/imbalance`, `GET /v1/imbalance/meters`).
- * Route: `#/portfolio?id=P&for=YYYY-MM-DD` (a local day of the portfolio's zone).
+ * month (`GET /v1/imbalance`, `GET /v1/imbalance/meters`): the day's hours as a
+ * chart (position and consumption, the imbalance as bars, its cost on a second
+ * axis) and a table, the meters as a table with each one's cost and share;
+ * hours without every member's actual are left out unless `fill=` completes them.
+ * Route: `#/portfolio?id=P&for=YYYY-MM-DD&fill=none|estimate|forecast|estimate-or-forecast` (a local day of the portfolio's zone).
  */
 import { ApiError, api } from '../api.js';
-import { timeChart } from '../chart.js';
+import { bars, stepped, timeChart } from '../chart.js';
 import { field, h, select, table } from '../dom.js';
 import { addDays, dateTime, isDay, localDay, num, percent, startOfLocalDay, timeOfDay } from '../format.js';
 import { t } from '../i18n/index.js';
@@ -25,6 +28,7 @@ export async function render(ctx) {
   const portfolio = portfolios.find((p) => p.id === params.get('id')) ?? portfolios[0];
   const tz = portfolio.timezone;
   const day = isDay(params.get('for') ?? '') ? /** @type {string} */ (params.get('for')) : localDay(tz);
+  const fill = FILLS.find((f) => f === params.get('fill')) ?? 'none';
   main.append(
     filterForm(
       t('portfolio.choose'),
@@ -38,6 +42,18 @@ export async function render(ctx) {
         ),
       ),
       field(t('portfolio.day'), h('input', { type: 'date', name: 'for', value: day, required: true })),
+      ...(ctx.may('imbalance:read')
+        ? [
+            field(
+              t('imbalance.fill'),
+              select(
+                'fill',
+                FILLS.map((f) => /** @type {[string, string]} */ ([f === 'none' ? '' : f, t(/** @type {any} */ (`imbalance.fill.${f}`))])),
+                fill === 'none' ? '' : fill,
+              ),
+            ),
+          ]
+        : []),
     ),
     h(
       'p',
@@ -66,7 +82,7 @@ export async function render(ctx) {
     ctx.may('forecasts:read') ? loadAccuracy(accuracyBox, target, tz, day).catch((err) => accuracyBox.append(errorBox(err))) : null,
     ctx.may('forecasts:read') ? loadRuns(ctx, runsBox, target, tz).catch((err) => runsBox.append(errorBox(err))) : null,
     ctx.may('aggregate:read') ? loadMonth(monthBox, portfolio, day).catch((err) => monthBox.append(errorBox(err))) : null,
-    ctx.may('imbalance:read') ? loadImbalance(imbalanceBox, portfolio, day, fromMs, toMs).catch((err) => imbalanceBox.append(errorBox(err))) : null,
+    ctx.may('imbalance:read') ? loadImbalance(imbalanceBox, portfolio, day, fromMs, toMs, fill).catch((err) => imbalanceBox.append(errorBox(err))) : null,
   ]);
 }
 
@@ -204,25 +220,59 @@ async function loadRuns(ctx, section, target, tz) {
   );
 }
 
+/** The API's choices for an hour a member has no actual for (`fill=`, docs/imbalance.md). */
+const FILLS = ['none', 'estimate', 'forecast', 'estimate-or-forecast'];
+
 /**
- * Imbalance of the day by hour and of its month per meter (cost, share of the portfolio's cost).
+ * Imbalance of the day by hour (a chart and a table) and of its month per meter (cost, share of the portfolio's cost).
  * @param {HTMLElement} section
  * @param {any} portfolio
  * @param {string} day
  * @param {number} fromMs
  * @param {number} toMs
+ * @param {string} fill
  */
-async function loadImbalance(section, portfolio, day, fromMs, toMs) {
+async function loadImbalance(section, portfolio, day, fromMs, toMs, fill) {
   const tz = portfolio.timezone;
   const [hours, meters] = await Promise.all([
-    api('/v1/imbalance', { query: { portfolio: portfolio.id, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), interval: 'hour' } }),
-    api('/v1/imbalance/meters', { query: { portfolio: portfolio.id, period: day.slice(0, 7) } }),
+    api('/v1/imbalance', { query: { portfolio: portfolio.id, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), interval: 'hour', fill } }),
+    api('/v1/imbalance/meters', { query: { portfolio: portfolio.id, period: day.slice(0, 7), fill } }),
   ]);
   const u = hours.units ?? { energy: 'MWh', cost: portfolio.currency };
   /** @param {number | null | undefined} v */
   const mwh = (v) => num(v, 3);
   /** @param {number | null | undefined} v */
   const money = (v) => num(v, 2);
+  if (hours.rows.length > 0) {
+    // The hours as a chart: position and consumption as steps, the imbalance as bars (surplus up, deficit down), its cost on the right axis.
+    /** @type {any[]} */
+    const rows = hours.rows;
+    const plot = h('div', { class: 'chart imbalance-chart', role: 'img', 'aria-label': t('imbalance.chartLabel', { day }) });
+    const counted = rows.filter((r) => r.imbalanceMWh !== null).length;
+    section.append(
+      h(
+        'figure',
+        {},
+        plot,
+        h('figcaption', { class: 'summary', 'data-hours': rows.length, 'data-counted': counted }, t('imbalance.chartCaption', { hours: rows.length, counted, energy: u.energy, cost: u.cost })),
+      ),
+    );
+    /** @param {string} k */
+    const col = (k) => rows.map((r) => (r[k] === null || r[k] === undefined ? null : r[k]));
+    timeChart(plot, {
+      tz,
+      height: 260,
+      data: [rows.map((r) => Date.parse(r.start) / 1000), col('positionMWh'), col('consumptionMWh'), col('imbalanceMWh'), col('imbalanceCost')],
+      series: [
+        { label: `${t('imbalance.position')} (${u.energy})`, stroke: '#2563eb', width: 2, paths: stepped },
+        { label: `${t('imbalance.consumption')} (${u.energy})`, stroke: '#111827', width: 2, paths: stepped },
+        { label: `${t('imbalance.imbalance')} (${u.energy})`, stroke: '#b45309', fill: 'rgba(180, 83, 9, 0.35)', width: 1, paths: bars },
+        { label: `${t('imbalance.cost')} (${u.cost})`, stroke: '#7c3aed', width: 2, dash: [6, 4], scale: 'cost', points: { show: true, size: 4 } },
+      ],
+      scales: { cost: {} },
+      axes: [{}, { label: u.energy }, { scale: 'cost', side: 1, label: u.cost, grid: { show: false } }],
+    });
+  }
   section.append(
     hours.rows.length === 0
       ? h('p', {}, t('imbalance.none'))
@@ -242,7 +292,7 @@ async function loadImbalance(section, portfolio, day, fromMs, toMs) {
     meters.meters.length === 0
       ? ''
       : table(
-          t('imbalance.metersCaption', { period: day.slice(0, 7), cost: u.cost }),
+          t('imbalance.metersCaption', { period: day.slice(0, 7), cost: u.cost, total: money(meters.totals?.imbalanceCost) }),
           [t('meters.id'), t('imbalance.energy'), t('imbalance.imbalance'), t('imbalance.cost'), t('imbalance.share'), t('imbalance.missingHours')],
           meters.meters.map((/** @type {any} */ m) => [
             link(`meter/${encodeURIComponent(m.meter)}`, {}, m.meter),
