@@ -37,6 +37,8 @@ import { alarmRoutes } from './routes/alarms.route.js';
 import { alarmRuleRoutes } from './routes/alarm-rules.route.js';
 import { calorificValueRoutes } from './routes/calorific-values.route.js';
 import { channelRoutes } from './routes/channels.route.js';
+import { loadShapeRoutes } from './routes/load-shapes.route.js';
+import { offerRoutes } from './routes/offers.route.js';
 import { weatherRoutes } from './routes/weather.route.js';
 import { consoleRoutes } from '../web/console.plugin.js';
 
@@ -125,6 +127,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(marketRoutes, { ...ctx, prefix: '/v1' });
   await app.register(imbalanceRoutes, { ...ctx, prefix: '/v1' });
   await app.register(forecastRoutes, { ...ctx, prefix: '/v1' });
+  await app.register(loadShapeRoutes, { ...ctx, prefix: '/v1' }); // load-shape profiles (docs/forecasting.md)
+  await app.register(offerRoutes, { ...ctx, prefix: '/v1' }); // offer cost of a load profile (docs/forecasting.md)
   await app.register(weatherRoutes, { ...ctx, prefix: '/v1' }); // weather forecast vintages (docs/forecasting.md)
   await app.register(hookRoutes, { ...ctx, prefix: '/v1' });
   await app.register(eventRoutes, { ...ctx, prefix: '/v1' });

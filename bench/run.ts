@@ -11,6 +11,7 @@ import { formatReport, type Bench, type BenchOptions } from './bench.js';
 import { alarmsBench } from './alarms.bench.js';
 import { billingBench } from './billing.bench.js';
 import { chaosBench } from './chaos.bench.js';
+import { fleetBench } from './fleet.bench.js';
 import { forecastBench } from './forecast.bench.js';
 import { forecastLoadBench } from './forecast-load.bench.js';
 import { DEFAULT_BENCH_DATABASE_URL } from './bench-database.js';
@@ -25,6 +26,7 @@ export const BENCHES: Readonly<Record<string, Bench>> = {
   alarms: alarmsBench,
   billing: billingBench,
   chaos: chaosBench,
+  fleet: fleetBench,
   forecast: forecastBench,
   'forecast-load': forecastLoadBench,
   imbalance: imbalanceBench,

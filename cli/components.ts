@@ -19,6 +19,7 @@ import { alarmsComponent } from '../alarms/alarms.component.js';
 import { hooksComponent } from '../alarms/hook-dispatcher.js';
 import { epiasComponent } from '../adapters/market/epias.component.js';
 import { forecastComponent } from '../forecast/forecast.component.js';
+import { loadShapesComponent } from '../forecast/load-shape.component.js';
 
 type LogFn = (objOrMsg: object | string, msg?: string) => void;
 
@@ -85,4 +86,5 @@ export const COMPONENTS: readonly ComponentFactory[] = [
   named('hooks', hooksComponent), // alarms: sends alarm transitions to work-order hooks from the hook_deliveries outbox (HOOK_* settings)
   named('epias', epiasComponent), // adapters/market: PTF/SMF of yesterday, today, tomorrow from the EPİAŞ transparency platform into market_prices (EPIAS_*; off by default)
   named('forecast', forecastComponent), // forecast: runs queued forecast runs (POST /v1/forecasts/runs), queues FORECAST_SCHEDULE's, retrains ML champions (FORECAST_POLL_S; 0 = off)
+  named('load-shapes', loadShapesComponent), // forecast: load-shape profiles of the meters recomputed when the newest run is older than LOAD_SHAPES_INTERVAL_H (0 = off)
 ];

@@ -107,6 +107,33 @@ const COMMANDS: Record<string, CommandSpec> = {
     summary: 'List stored weather forecast vintages, newest issue first (CSV)',
     options: { location: { type: 'string' }, limit: { type: 'string' } },
   },
+  'load-shapes': {
+    usage: 'load-shapes [--k 5] [--seed 1] [--days 365] [--to ISO]',
+    summary: 'Recompute the load-shape profiles of the electricity meters (seeded k-means over their day-type × season shapes, as POST /v1/load-shapes/runs) and print them',
+    options: { k: { type: 'string' }, seed: { type: 'string' }, days: { type: 'string' }, to: { type: 'string' } },
+  },
+  'offer-cost': {
+    usage:
+      'offer-cost (--target meter:M|group:G|portfolio:P --from ISO --to ISO [--basis actual|typical] [--as-of ISO] | --profile FILE.json) [--area TR | --curve FILE.json] [--imbalance-portfolio P] [--imbalance-from ISO] [--imbalance-to ISO] [--imbalance-cost X] [--other-costs X] [--json]',
+    summary:
+      'Offer cost of a load profile (as POST /v1/offers/cost): energy-weighted price, baseload price, profile factor, expected imbalance cost per MWh, break-even price; hours without a price listed, never read as 0',
+    options: {
+      target: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      basis: { type: 'string' },
+      'as-of': { type: 'string' },
+      profile: { type: 'string' },
+      area: { type: 'string' },
+      curve: { type: 'string' },
+      'imbalance-portfolio': { type: 'string' },
+      'imbalance-from': { type: 'string' },
+      'imbalance-to': { type: 'string' },
+      'imbalance-cost': { type: 'string' },
+      'other-costs': { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  },
   help: { usage: 'help', summary: 'Show this help' },
   version: { usage: 'version', summary: 'Print the version' },
 };
@@ -302,6 +329,29 @@ async function run(cmd: ParsedCommand, config: Config, io: Io, keyInput: ReturnT
         case 'weather list': {
           const v = cmd.values as Record<string, string | undefined>;
           return await (await import('./weather.js')).weatherListCommand(database, io, { location: v.location, limit: v.limit });
+        }
+        case 'load-shapes': {
+          const v = cmd.values as Record<string, string | undefined>;
+          return await (await import('./load-shapes.js')).loadShapesCommand(database, io, { k: v.k, seed: v.seed, days: v.days, to: v.to });
+        }
+        case 'offer-cost': {
+          const v = cmd.values as Record<string, string | undefined>;
+          return await (await import('./offer-cost.js')).offerCostCommand(database, io, {
+            target: v.target,
+            from: v.from,
+            to: v.to,
+            basis: v.basis,
+            asOf: v['as-of'],
+            profile: v.profile,
+            area: v.area,
+            curve: v.curve,
+            imbalancePortfolio: v['imbalance-portfolio'],
+            imbalanceFrom: v['imbalance-from'],
+            imbalanceTo: v['imbalance-to'],
+            imbalanceCost: v['imbalance-cost'],
+            otherCosts: v['other-costs'],
+            json: cmd.values.json === true,
+          });
         }
         default:
           throw new Error(`command ${cmd.command} has no handler`);

@@ -14,7 +14,7 @@ const port = z.coerce.number().int().min(0).max(65535);
 export const API_RATE_LIMIT_DEFAULTS = { perMinute: 60_000, authFailuresPerMinute: 20 } as const;
 
 /** The background components of `mdm serve` (cli/components.ts), by the name MDM_COMPONENTS selects them with. */
-export const COMPONENT_NAMES = ['mqtt', 'modbus', 'billing', 'vee', 'alarms', 'hooks', 'epias', 'forecast'] as const;
+export const COMPONENT_NAMES = ['mqtt', 'modbus', 'billing', 'vee', 'alarms', 'hooks', 'epias', 'forecast', 'load-shapes'] as const;
 export type ComponentName = (typeof COMPONENT_NAMES)[number];
 
 /** Deployment shapes (docs/operations.md): an instance's components by its role. */
@@ -22,7 +22,7 @@ export const COMPONENT_SHAPES: Readonly<Record<string, readonly ComponentName[]>
   all: COMPONENT_NAMES,
   api: [],
   ingest: ['mqtt', 'modbus'],
-  workers: ['billing', 'vee', 'alarms', 'hooks', 'epias', 'forecast'],
+  workers: ['billing', 'vee', 'alarms', 'hooks', 'epias', 'forecast', 'load-shapes'],
 };
 
 /** MDM_COMPONENTS: shapes and component names, comma-separated, into the set of components to run. */
@@ -48,7 +48,7 @@ export const ConfigSchema = z
   .object({
     PORT: port.default(8080).describe('HTTP port of the API'),
     MDM_COMPONENTS: componentsSetting.describe(
-      'What this instance runs besides the HTTP API (which always runs): a shape (all, api = none, ingest = mqtt+modbus, workers = billing+vee+alarms+hooks+epias+forecast) or component names, comma-separated',
+      'What this instance runs besides the HTTP API (which always runs): a shape (all, api = none, ingest = mqtt+modbus, workers = billing+vee+alarms+hooks+epias+forecast+load-shapes) or component names, comma-separated',
     ),
     HOST: z.string().min(1).default('0.0.0.0').describe('Interface the API listens on'),
     METRICS_PORT: z.coerce
@@ -175,6 +175,13 @@ export const ConfigSchema = z
       .max(16)
       .default(1)
       .describe('Forecast worker: worker threads the models are fitted in, i.e. runs computed at once (each holds a TensorFlow.js instance); the API thread never fits'),
+    LOAD_SHAPES_INTERVAL_H: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(8784)
+      .default(24)
+      .describe('Load-shape profiles (component load-shapes): recomputed when the newest run is older than this many hours; 0 turns the schedule off (POST /v1/load-shapes/runs still works)'),
     FORECAST_SCHEDULE: z
       .string()
       .default('day-ahead@09:30')

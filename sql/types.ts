@@ -615,6 +615,35 @@ export interface MeterAttributesTable {
   superseded_at: Timestamp | null;
 }
 
+/** Load-shape profile runs (migration 026): forecast/load-shape.ts's clustering of the meters' daily shapes. */
+export interface LoadShapeRunsTable {
+  id: Generated<number>;
+  computed_at: GeneratedTimestamp;
+  requested_by: string | null;
+  params: ColumnType<object, string, string>;
+  summary: ColumnType<object, string, string>;
+}
+
+export interface LoadShapeProfilesTable {
+  run_id: number;
+  profile: string;
+  name: string;
+  members: number;
+  /** Per season (winter, spring, summer, autumn) 72 values (day type × local hour) or null. */
+  shape: ColumnType<(number[] | null)[], string, string>;
+  features: ColumnType<object, string, string>;
+}
+
+export interface LoadShapeMetersTable {
+  run_id: number;
+  meter_id: number;
+  profile: string;
+  assigned_by: 'shape' | 'profileClass' | 'group' | 'largest';
+  distance: number | null;
+  seasons: string[];
+  days: number;
+}
+
 export interface DB {
   meters: MetersTable;
   meter_devices: MeterDevicesTable;
@@ -667,5 +696,8 @@ export interface DB {
   gas_areas: GasAreasTable;
   calorific_values: CalorificValuesTable;
   import_presets: ImportPresetsTable;
+  load_shape_runs: LoadShapeRunsTable;
+  load_shape_profiles: LoadShapeProfilesTable;
+  load_shape_meters: LoadShapeMetersTable;
   weather_forecasts: WeatherForecastsTable;
 }

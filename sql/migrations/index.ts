@@ -24,6 +24,7 @@ import { importPresets } from './022-import-presets.js';
 import { meterGasArea } from './023-meter-gas-area.js';
 import { forecastRunRequest } from './024-forecast-run-request.js';
 import { modbusLeases } from './025-modbus-leases.js';
+import { loadShapes } from './026-load-shapes.js';
 import { weatherForecasts } from './027-weather-forecasts.js';
 import { meterDevicesAttributes } from './028-meter-devices-attributes.js';
 import { jobTicks } from './030-job-ticks.js';
@@ -63,6 +64,7 @@ export const MIGRATIONS: readonly Migration[] = [
   meterGasArea,
   forecastRunRequest,
   modbusLeases,
+  loadShapes,
   weatherForecasts,
   meterDevicesAttributes,
   jobTicks,
