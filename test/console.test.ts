@@ -330,15 +330,55 @@ describe('web console in Chromium', () => {
     const box = (await over.boundingBox())!;
     await page.mouse.move(box.x + box.width / 4, box.y + box.height / 2);
     await page.mouse.click(box.x + box.width / 4, box.y + box.height / 2);
-    await page.getByLabel('New value (as recorded, before the multiplier)').fill('2.5');
-    await page.getByLabel('Reason code').fill('CT_FAULT');
-    await page.getByRole('form', { name: 'Edit this value' }).getByLabel('Comment').fill('clamp replaced');
+    const one = page.getByRole('form', { name: 'Edit this value' });
+    await one.getByLabel('New value (as recorded, before the multiplier)').fill('2.5');
+    await one.getByLabel('Reason code').fill('CT_FAULT');
+    await one.getByLabel('Comment').fill('clamp replaced');
     await page.getByRole('button', { name: 'Save the edit' }).click();
     const day = `channel=active_import&from=${iso(T0 + 3 * DAY)}&to=${iso(T0 + 4 * DAY)}`;
     await expect.poll(async () => (await call('GET', `/v1/meters/M1/edits?${day}`)).json().notes.map((n: any) => [n.reasonCode, n.comment, n.value])).toEqual([['CT_FAULT', 'clamp replaced', 2.5]]);
     const edited = (await call('GET', `/v1/meters/M1/readings?${day}`)).json().rows.filter((r: any) => r.quality === 'edited');
     expect(edited).toHaveLength(1);
     await page.locator('.legend', { hasText: 'Edited: 1' }).waitFor();
+  });
+
+  it('Meter: a range set to a value, then a range estimated, each with a reason, through the page: new versions in the API', async () => {
+    await open('#/meter/M1?from=2026-11-06&to=2026-11-07&interval=raw');
+    const form = page.getByRole('form', { name: 'Edit a range' });
+    await form.waitFor();
+    // Local times of the meter's zone (Istanbul, UTC+3): 10:00–13:00 is three hourly values.
+    await form.getByLabel('Edit from (Europe/Istanbul)').fill('2026-11-06T10:00');
+    await form.getByLabel('Edit to, exclusive (Europe/Istanbul)').fill('2026-11-06T13:00');
+    await form.getByLabel('How').selectOption('value');
+    await form.getByLabel('Value of each interval (as recorded, before the multiplier)').fill('2.25');
+    await form.getByLabel('Reason code').fill('METER_SWAP');
+    await form.getByLabel('Comment').fill('the old meter read double');
+    await form.getByRole('button', { name: 'Edit the range' }).click();
+    const day = `channel=active_import&from=${iso(T0 + 5 * DAY)}&to=${iso(T0 + 6 * DAY)}`;
+    await expect
+      .poll(async () => (await call('GET', `/v1/meters/M1/edits?${day}`)).json().notes.map((n: any) => [Date.parse(n.start), n.reasonCode, n.comment, n.value]))
+      .toEqual([10, 11, 12].map((hr) => [T0 + 5 * DAY + hr * H, 'METER_SWAP', 'the old meter read double', 2.25]));
+    await page.locator('.legend', { hasText: 'Edited: 3' }).waitFor();
+    // Estimated by a method: 20:00–22:00 set to zero, quality estimated.
+    await form.getByLabel('Edit from (Europe/Istanbul)').fill('2026-11-06T20:00');
+    await form.getByLabel('Edit to, exclusive (Europe/Istanbul)').fill('2026-11-06T22:00');
+    await form.getByLabel('How').selectOption('zero');
+    await form.getByLabel('Reason code').fill('OUTAGE');
+    await form.getByLabel('Comment').fill('supply cut by the grid');
+    await form.getByRole('button', { name: 'Edit the range' }).click();
+    await expect
+      .poll(async () => (await call('GET', `/v1/meters/M1/readings?${day}`)).json().rows.filter((r: any) => r.quality === 'estimated').map((r: any) => [Date.parse(r.start), r.value]))
+      .toEqual([20, 21].map((hr) => [T0 + 5 * DAY + hr * H, 0]));
+    await page.locator('.legend', { hasText: 'Estimated: 2' }).waitFor();
+    // A value is required to set one; the API is not asked.
+    await form.getByLabel('How').selectOption('value');
+    await form.getByLabel('Value of each interval (as recorded, before the multiplier)').fill('');
+    await form.getByLabel('Reason code').fill('X');
+    await form.getByLabel('Comment').fill('y');
+    await form.getByRole('button', { name: 'Edit the range' }).click();
+    await expect.poll(() => form.locator('[role=alert]').textContent()).toContain('Give the value of each interval');
+    await shot('meter-range-edit');
+    await accessible();
   });
 
   it('Meter: a gas meter shows temperature on a second axis', async () => {

@@ -68,6 +68,21 @@ export function startOfLocalDay(day, tz) {
 }
 
 /**
+ * The instant a local date and time (`YYYY-MM-DDTHH:MM`, as a datetime-local input gives it) is in `tz`; NaN when it is not one.
+ * In a DST change's repeated hour, the first of the two; in its skipped hour, the instant an hour later.
+ * @example localInstant('2026-11-06T10:00', 'Europe/Istanbul') // Date.parse('2026-11-06T07:00:00Z')
+ * @param {string} text
+ * @param {string} tz
+ */
+export function localInstant(text, tz) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?$/.exec(text);
+  if (!m) return Number.NaN;
+  const guess = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6] ?? 0));
+  const first = guess - offsetMs(guess, tz);
+  return guess - offsetMs(first, tz);
+}
+
+/**
  * Today's local date (YYYY-MM-DD) in `tz`.
  * @param {string} tz
  * @param {number} [nowMs]

@@ -1,14 +1,16 @@
 /**
  * Meter: the load profile over a chosen range (raw, hour, day, month) with
  * quality markers and the gaps shaded, temperature on a second axis for gas,
- * the version history of a point (click it), validation issues (accept or
- * estimate with a comment), alarms, and the meter's attributes.
+ * the version history of a point (click it) and an edit of it with a reason,
+ * an edit of a range (every interval set to a value, or estimated by a
+ * method) with a reason, validation issues (accept or estimate with a
+ * comment), alarms, and the meter's attributes.
  * Route: `#/meter/<id>?channel=&from=YYYY-MM-DD&to=YYYY-MM-DD&interval=` (local days of the meter's zone, `to` exclusive).
  */
 import { api } from '../api.js';
 import { QUALITY_COLOURS, join, pointSeries, timeChart } from '../chart.js';
 import { field, h, replace, select, table } from '../dom.js';
-import { addDays, dateTime, isDay, localDay, num, startOfLocalDay } from '../format.js';
+import { addDays, dateTime, isDay, localDay, localInstant, num, startOfLocalDay } from '../format.js';
 import { t, tOr } from '../i18n/index.js';
 import { commentAction, errorBox, filterForm, link } from '../ui.js';
 
@@ -86,6 +88,9 @@ export async function render(ctx) {
   const alarms = h('section', { 'aria-labelledby': 'alarms-h' }, h('h2', { id: 'alarms-h' }, t('nav.alarms')));
   const attributes = h('section', { 'aria-labelledby': 'attrs-h' }, h('h2', { id: 'attrs-h' }, t('meter.attributes')), attributeTable(meter));
   main.append(profile, history, issues, alarms, attributes);
+  if (ctx.may('edits:write') && INTERVAL_CHANNELS.has(channel)) {
+    history.after(h('section', { 'aria-labelledby': 'range-edit-h' }, h('h2', { id: 'range-edit-h' }, t('rangeEdit.title')), rangeEditForm(ctx, meter, channel, from)));
+  }
 
   const fromMs = startOfLocalDay(from, tz);
   const toMs = startOfLocalDay(to, tz);
@@ -305,6 +310,86 @@ function editForm(ctx, meter, channel, start) {
     field(t('edit.reason'), reason),
     field(t('common.comment'), comment),
     h('button', { type: 'submit' }, t('edit.save')),
+    message,
+  );
+}
+
+/** How a range is edited: every interval set to one value (quality edited), or estimated by a method of the API (quality estimated). */
+const RANGE_MODES = ['value', 'linear', 'like-day', 'zero'];
+/** The API's longest edit (`POST /v1/meters/:id/edits`). */
+const MAX_EDIT_DAYS = 31;
+
+/**
+ * Edit a range of an interval channel (`POST /v1/meters/:id/edits`): from and to in the meter's local time, every interval
+ * set to a value or estimated by a method, with a reason code and a comment, as the API requires. The page is drawn again
+ * afterwards, with what the API did announced.
+ * @param {import('../types.js').PageContext} ctx
+ * @param {any} meter
+ * @param {string} channel
+ * @param {string} day the first local day of the page's range (the form's default)
+ */
+function rangeEditForm(ctx, meter, channel, day) {
+  const tz = meter.timezone;
+  const step = meter.intervalMinutes * 60;
+  const fromInput = h('input', { type: 'datetime-local', name: 'from', value: `${day}T00:00`, step, required: true });
+  const toInput = h('input', { type: 'datetime-local', name: 'to', value: `${addDays(day, 1)}T00:00`, step, required: true });
+  const mode = select(
+    'mode',
+    RANGE_MODES.map((m) => /** @type {[string, string]} */ ([m, t(/** @type {any} */ (`rangeEdit.mode.${m}`))])),
+    'value',
+  );
+  const value = h('input', { type: 'number', name: 'value', step: 'any' });
+  const reason = h('input', { type: 'text', name: 'reasonCode', required: true, maxlength: 64, placeholder: 'METER_REPLACED' });
+  const comment = h('input', { type: 'text', name: 'comment', required: true, maxlength: 1000 });
+  const message = h('div', { 'aria-live': 'polite' });
+  const button = h('button', { type: 'submit' }, t('rangeEdit.save'));
+  return h(
+    'form',
+    {
+      class: 'filters range-edit',
+      'aria-label': t('rangeEdit.title'),
+      onsubmit: async (/** @type {SubmitEvent} */ e) => {
+        e.preventDefault();
+        const fromMs = localInstant(fromInput.value, tz);
+        const toMs = localInstant(toInput.value, tz);
+        const how = /** @type {HTMLSelectElement} */ (mode).value;
+        const problem = !(fromMs < toMs)
+          ? t('meter.badRange')
+          : toMs - fromMs > MAX_EDIT_DAYS * 86_400_000
+            ? t('rangeEdit.tooLong', { days: MAX_EDIT_DAYS })
+            : how === 'value' && (value.value.trim() === '' || !Number.isFinite(Number(value.value)))
+              ? t('rangeEdit.needValue')
+              : null;
+        if (problem) return void message.replaceChildren(errorBox(new Error(problem)));
+        /** @type {Record<string, unknown>} */
+        const body = { channel, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), reasonCode: reason.value.trim(), comment: comment.value.trim() };
+        if (how === 'value') {
+          // One value for every interval of the range: its starts on the meter's grid.
+          const first = Math.ceil(fromMs / 1000 / step) * step * 1000;
+          /** @type {{ start: string, value: number }[]} */
+          const values = [];
+          for (let ms = first; ms < toMs; ms += step * 1000) values.push({ start: new Date(ms).toISOString(), value: Number(value.value) });
+          body.values = values;
+        } else body.method = how;
+        button.disabled = true;
+        try {
+          const r = await api(`/v1/meters/${encodeURIComponent(meter.id)}/edits`, { method: 'POST', body });
+          ctx.announce(t('rangeEdit.done', { written: num(r.written, 0), unchanged: num(r.unchanged, 0), replaced: num(r.issuesReplaced, 0) }));
+          ctx.go(location.hash.slice(2).split('?')[0], Object.fromEntries(ctx.params));
+        } catch (err) {
+          message.replaceChildren(errorBox(err));
+        } finally {
+          button.disabled = false;
+        }
+      },
+    },
+    field(t('rangeEdit.from', { tz }), fromInput),
+    field(t('rangeEdit.to', { tz }), toInput),
+    field(t('rangeEdit.mode'), mode),
+    field(t('rangeEdit.value'), value),
+    field(t('edit.reason'), reason),
+    field(t('common.comment'), comment),
+    button,
     message,
   );
 }
