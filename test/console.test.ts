@@ -367,7 +367,12 @@ describe('web console in Chromium', () => {
     await form.getByLabel('Comment').fill('supply cut by the grid');
     await form.getByRole('button', { name: 'Edit the range' }).click();
     await expect
-      .poll(async () => (await call('GET', `/v1/meters/M1/readings?${day}`)).json().rows.filter((r: any) => r.quality === 'estimated').map((r: any) => [Date.parse(r.start), r.value]))
+      .poll(async () =>
+        (await call('GET', `/v1/meters/M1/readings?${day}`))
+          .json()
+          .rows.filter((r: any) => r.quality === 'estimated')
+          .map((r: any) => [Date.parse(r.start), r.value]),
+      )
       .toEqual([20, 21].map((hr) => [T0 + 5 * DAY + hr * H, 0]));
     await page.locator('.legend', { hasText: 'Estimated: 2' }).waitFor();
     // A value is required to set one; the API is not asked.
