@@ -57,7 +57,7 @@ export async function runBillingForRequest(database: Database, q: BillingRunQuer
   } catch (err) {
     if (isUnavailable(err)) throw err;
     const failed: { meter: string; error: string }[] = [];
-    await bisect(await selectedMeters(database, q.selector), err, (part) => runBilling(database, { ...q, selector: { meters: part } }), {
+    await bisect(await selectedMeters(database, q.selector, q.window, q.asOf), err, (part) => runBilling(database, { ...q, selector: { meters: part } }), {
       isolable: (e) => !isUnavailable(e),
       onFail: (meter, e) => void failed.push({ meter, error: failureMessage(e) }),
     });

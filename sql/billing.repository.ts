@@ -6,6 +6,7 @@ import { dataVersionQuery, readingsAsOf } from './reading-query.repository.js';
 import { loadTouPlan } from './tou-schedule.repository.js';
 import { loadCommodityInputs, type CommodityInputs } from './billing-commodity.repository.js';
 import { loadDatedParts, type DatedPart } from './billing-segments.repository.js';
+import { knownAt, registryVersionMs } from './meter-attribute.repository.js';
 import { channelDef } from '../models/channel.js';
 import { PRIMARY_CHANNEL_CODES } from '../models/commodity.js';
 
@@ -95,7 +96,24 @@ type MeterFigureSqlRow = Omit<MeterFigureRow, 'windowFrom' | 'windowTo' | 'maxRa
 const MARGIN_MS = 15 * 3_600_000;
 const DAY_MS = 86_400_000;
 
-function selectorWhere(sel: MeterSelector): RawBuilder<unknown> {
+/**
+ * `sel` as a condition on meters `m`. With a window, a portfolio's members are those its dated versions (known at
+ * `asOf`) put in it on some local date of the window (issue 16: a customer joining on 1 March is billed with the
+ * portfolio from March on); without one, the current members.
+ */
+function selectorWhere(sel: MeterSelector, w?: FigureWindow, asOf?: Date): RawBuilder<unknown> {
+  if ('portfolio' in sel && w !== undefined) {
+    const iso = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+    const [fromDate, toDate] = w.kind === 'period' ? [w.fromDate, w.toDate] : [iso(w.from.getTime() - DAY_MS), iso(w.to.getTime() + DAY_MS)];
+    return sql`m.id IN (
+      SELECT v.meter_id FROM (
+        SELECT a.meter_id, a.value, a.valid_from, lead(a.valid_from) OVER (PARTITION BY a.meter_id ORDER BY a.valid_from) AS valid_to
+        FROM meter_attributes a
+        WHERE a.attribute = 'portfolio' AND ${knownAt(asOf)}
+          AND a.meter_id IN (SELECT c.meter_id FROM meter_attributes c WHERE c.attribute = 'portfolio' AND c.value = ${sel.portfolio})
+      ) v
+      WHERE v.value = ${sel.portfolio} AND v.valid_from < ${toDate}::date AND (v.valid_to IS NULL OR v.valid_to > ${fromDate}::date))`;
+  }
   if ('portfolio' in sel) return sql`m.portfolio = ${sel.portfolio}`;
   if ('group' in sel) return sql`m."group" = ${sel.group}`;
   if ('meters' in sel) return sql`m.external_id = ANY(${sel.meters as string[]}::text[])`;
@@ -103,8 +121,8 @@ function selectorWhere(sel: MeterSelector): RawBuilder<unknown> {
 }
 
 /** External ids of the meters `sel` selects, in id order (to run billing on parts of a selection). */
-export async function selectedMeters(database: Database, sel: MeterSelector): Promise<string[]> {
-  const { rows } = await sql<{ external_id: string }>`SELECT m.external_id FROM meters m WHERE ${selectorWhere(sel)} ORDER BY m.external_id`.execute(database.db);
+export async function selectedMeters(database: Database, sel: MeterSelector, w?: FigureWindow, asOf?: Date): Promise<string[]> {
+  const { rows } = await sql<{ external_id: string }>`SELECT m.external_id FROM meters m WHERE ${selectorWhere(sel, w, asOf)} ORDER BY m.external_id`.execute(database.db);
   return rows.map((r) => r.external_id);
 }
 
@@ -148,7 +166,7 @@ export function meterFiguresSql(q: FigureQuery, plan: TouPlan) {
     sql`CASE WHEN (${t} AT TIME ZONE ${zone}) = date_trunc('day', ${t} AT TIME ZONE ${zone}) THEN (${t} AT TIME ZONE ${zone})::date ELSE (${t} AT TIME ZONE ${zone})::date + 1 END`;
   const zones = sql`
       SELECT zb.tz, zb.zfrom, zb.zto, ${firstDay(sql`zb.zfrom`, sql`zb.tz`)} AS zdfrom, (zb.zto AT TIME ZONE zb.tz)::date AS zdto
-      FROM (SELECT z.tz, ${zoneFrom} AS zfrom, ${zoneTo} AS zto FROM (SELECT DISTINCT m.timezone AS tz FROM meters m WHERE ${selectorWhere(q.selector)}) z) zb`;
+      FROM (SELECT z.tz, ${zoneFrom} AS zfrom, ${zoneTo} AS zto FROM (SELECT DISTINCT m.timezone AS tz FROM meters m WHERE ${selectorWhere(q.selector, q.window, q.asOf)}) z) zb`;
   const b = bounds(w, q.until);
   const rolled = q.raw ? sql`false` : sql`coalesce(s.stamp = ${stampSql(plan)}, false)`;
   const tariffJson = q.tariffs === undefined ? undefined : JSON.stringify(Object.fromEntries(q.tariffs));
@@ -202,7 +220,7 @@ export function meterFiguresSql(q: FigureQuery, plan: TouPlan) {
                          least(zb.zto, (m.supply_end + 1)::timestamp AT TIME ZONE ${tz}) AS supply_to) u
           ) v
         ) w
-        WHERE ${selectorWhere(q.selector)}
+        WHERE ${selectorWhere(q.selector, q.window, q.asOf)}
         OFFSET 0
       ) win`;
 
@@ -348,7 +366,9 @@ export async function computeMeterFigures(
       const parts = await loadDatedParts(trx, q, figureRows, async (part) => (await meterFiguresSql({ ...q, ...part, raw: true }, plan).execute(trx)).rows.map((r) => toFigureRow(r, empty)));
       // Gas conversion inputs and register reads of the meters of other commodities, in the same snapshot (sql/billing-commodity.repository.ts).
       const commodity = await loadCommodityInputs(trx, figureRows, q.asOf);
-      return { rows: figureRows, dataVersion: new Date(version.rows[0]?.ms ?? 0), plan, commodity, parts };
+      // The data version covers the dated registry too (issue 16): asOf = dataVersion reads the versions these figures used.
+      const registry = await registryVersionMs(trx, q.asOf);
+      return { rows: figureRows, dataVersion: new Date(Math.max(version.rows[0]?.ms ?? 0, registry)), plan, commodity, parts };
     });
 }
 

@@ -2,6 +2,7 @@ import { sql, type RawBuilder } from 'kysely';
 import { channelDef } from '../models/channel.js';
 import { qualityCode } from '../models/reading.js';
 import type { Database } from './database.js';
+import { portfolioMembersEver } from './meter-attribute.repository.js';
 import type { ForecastRunStatus } from './types.js';
 
 /**
@@ -37,14 +38,23 @@ export interface TargetMeterRow {
  * stations (commodity `weather`) are never members. Empty when none.
  */
 export async function listTargetMeters(database: Database, t: { kind: 'meter' | 'group' | 'portfolio'; id: string }): Promise<TargetMeterRow[]> {
-  const column = t.kind === 'meter' ? 'external_id' : t.kind === 'group' ? 'group' : 'portfolio';
-  const rows = await database.db
+  // A portfolio's members are the meters its dated versions (migration 028) ever put in it, each in supply only while a
+  // member: metersInSupply then keeps those of the run's target period (a customer joining on 1 March is forecast for March).
+  const membership = t.kind === 'portfolio' ? await portfolioMembersEver(database.db, t.id) : undefined;
+  let q = database.db
     .selectFrom('meters')
     .select(['id', 'external_id', 'timezone', 'interval_minutes', 'multiplier', 'weather_station', 'supply_start', 'supply_end'])
-    .where(column, '=', t.id)
     .where('commodity', '<>', 'weather')
-    .orderBy('external_id')
-    .execute();
+    .orderBy('external_id');
+  if (membership) q = q.where('id', '=', sql<number>`ANY(${[...membership.keys()]}::int[])`);
+  else q = q.where(t.kind === 'meter' ? 'external_id' : 'group', '=', t.id);
+  const rows = (await q.execute()).map((r) => {
+    const m = membership?.get(r.id);
+    if (!m) return r;
+    const later = (a: string | null, b: string | null) => (a === null ? b : b === null ? a : a > b ? a : b);
+    const earlier = (a: string | null, b: string | null) => (a === null ? b : b === null ? a : a < b ? a : b);
+    return { ...r, supply_start: later(r.supply_start, m.from), supply_end: earlier(r.supply_end, m.to) };
+  });
   return rows.map((r) => ({
     id: r.id,
     externalId: r.external_id,

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { imbalanceReport, imbalanceTotals, type HourMarket, type ImbalanceMember, type ImbalanceTotals, type MeterImbalanceRow, type ReportHour } from '../market/imbalance-report.js';
 import type { FillMode } from '../models/market.js';
 import { qualityCode } from '../models/reading.js';
+import { portfolioMembershipSql } from './meter-attribute.repository.js';
 import { timestampMsAt } from './packed.js';
 import type { Database, Session } from './database.js';
 
@@ -130,33 +131,49 @@ interface MemberRow {
   readonly interval_minutes: number;
   readonly ef: Date | null;
   readonly et: Date | null;
+  /** Its membership inside the range (dated portfolio versions): from / until; null = the whole range. */
+  readonly mf: Date | null;
+  readonly mt: Date | null;
 }
 
-/** The members and when each is expected to have consumption. */
+/**
+ * The members and when each is expected to have consumption. Members are the meters whose dated portfolio
+ * versions (migration 028) put them in the portfolio at some time in the range, each for that part of it: a
+ * customer joining on 1 March is in March's imbalance, not February's (issue 16).
+ */
 async function readMemberList(db: Db, p: ImbalanceScope): Promise<MemberRow[]> {
   // Expected: from supplyStart (local midnight), else its first active import value (an index probe per meter) or its
-  // registration, whichever is earlier; until the end of supplyEnd. Only electricity meters are expected (a gas or
-  // heat meter of the portfolio never has active import: ef null).
+  // registration, whichever is earlier; until the end of supplyEnd; within its membership. Only electricity meters are
+  // expected (a gas or heat meter of the portfolio never has active import: ef null).
   const { rows } = await sql<MemberRow>`
     SELECT m.id, m.external_id, m.multiplier, m.interval_minutes,
-      CASE WHEN m.commodity = 'electricity' THEN date_bin('1 hour', COALESCE(m.supply_start::timestamp AT TIME ZONE m.timezone,
-        LEAST((SELECT min(r.start) FROM readings r WHERE r.meter_id = m.id AND r.channel = 1), m.created_at)), ${EPOCH}) END AS ef,
-      date_bin('1 hour', (m.supply_end + 1)::timestamp AT TIME ZONE m.timezone, ${EPOCH}) AS et
-    FROM meters m WHERE m.portfolio = ${p.portfolio}`.execute(db);
+      CASE WHEN m.commodity = 'electricity' THEN GREATEST(date_bin('1 hour', COALESCE(m.supply_start::timestamp AT TIME ZONE m.timezone,
+        LEAST((SELECT min(r.start) FROM readings r WHERE r.meter_id = m.id AND r.channel = 1), m.created_at)), ${EPOCH}), date_bin('1 hour', ms.mfrom, ${EPOCH})) END AS ef,
+      LEAST(date_bin('1 hour', (m.supply_end + 1)::timestamp AT TIME ZONE m.timezone, ${EPOCH}), date_bin('1 hour', ms.mto, ${EPOCH})) AS et,
+      date_bin('1 hour', ms.mfrom, ${EPOCH}) AS mf, date_bin('1 hour', ms.mto, ${EPOCH}) AS mt
+    FROM (${portfolioMembershipSql({ portfolio: p.portfolio, from: p.from, to: p.to })}) ms JOIN meters m ON m.id = ms.meter_id
+    ORDER BY m.id`.execute(db);
   return rows;
 }
 
-/** Each meter's values (channel 1, active import) and nominations in the range, as binary blobs (an index range scan per meter), by meter id. */
-async function readValues(db: Db, p: ImbalanceScope, ids: readonly number[]): Promise<Map<number, Pick<ImbalanceMember, 'values' | 'nominations'>>> {
+/** Each member's part of the range as SQL arrays (null: the range's bound), for the per-meter scans. */
+function memberSpans(members: readonly MemberRow[]): { ids: number[]; fs: (string | null)[]; ts: (string | null)[] } {
+  const text = (d: Date | null) => (d === null ? null : new Date(d).toISOString());
+  return { ids: members.map((m) => m.id), fs: members.map((m) => text(m.mf)), ts: members.map((m) => text(m.mt)) };
+}
+
+/** Each meter's values (channel 1, active import) in its part of the range and its nominations, as binary blobs (an index range scan per meter), by meter id. */
+async function readValues(db: Db, p: ImbalanceScope, members: readonly MemberRow[]): Promise<Map<number, Pick<ImbalanceMember, 'values' | 'nominations'>>> {
   const common = sql`r.quality NOT IN (${sql.join(NOT_FIRM.map((c) => sql.lit(c)))}) AND r.interval_minutes IS NULL`;
+  const { ids, fs, ts } = memberSpans(members);
   const { rows } = await sql<{ id: number; v: string | null; o: string | null; nm: string | null }>`
     SELECT m.id, encode(v.f, 'base64') AS v, encode(v.o, 'base64') AS o, encode(nm.b, 'base64') AS nm
-    FROM unnest(${ids}::int[]) AS m(id)
+    FROM unnest(${ids}::int[], ${fs}::timestamptz[], ${ts}::timestamptz[]) AS m(id, mf, mt)
     LEFT JOIN LATERAL (
       SELECT string_agg(timestamptz_send(r.start) || float8send(r.value), ''::bytea) FILTER (WHERE ${common}) AS f,
              string_agg(timestamptz_send(r.start) || float8send(r.value) || int2send(r.quality) || int2send(r.source)
                         || int2send(COALESCE(r.interval_minutes, -1::smallint)), ''::bytea) FILTER (WHERE NOT (${common})) AS o
-      FROM readings r WHERE r.meter_id = m.id AND r.channel = 1 AND r.start >= ${p.from} AND r.start < ${p.to}
+      FROM readings r WHERE r.meter_id = m.id AND r.channel = 1 AND r.start >= GREATEST(${p.from}::timestamptz, m.mf) AND r.start < LEAST(${p.to}::timestamptz, m.mt)
     ) v ON true
     -- one grouped scan of the portfolio's nominations (its key starts with portfolio, start), not one per meter
     LEFT JOIN (
@@ -177,16 +194,18 @@ async function readRuns(db: Db, p: ImbalanceScope): Promise<Map<number, readonly
   return new Map(rows.map((r, i) => [Number(r.id), [i + 1, new Date(r.issue_time).getTime()] as const]));
 }
 
-/** Each meter's day-ahead P50 values in the range (target `meter:<id>`), of the runs that count issued at or before their hour, by meter. */
-async function readForecasts(db: Db, p: ImbalanceScope, meters: readonly string[], runs: ReadonlyMap<number, readonly [number, number]>): Promise<Map<string, ImbalanceMember['forecasts']>> {
+/** Each meter's day-ahead P50 values in its part of the range (target `meter:<id>`), of the runs that count issued at or before their hour, by meter. */
+async function readForecasts(db: Db, p: ImbalanceScope, members: readonly MemberRow[], runs: ReadonlyMap<number, readonly [number, number]>): Promise<Map<string, ImbalanceMember['forecasts']>> {
+  const meters = members.map((m) => m.external_id);
+  const { fs, ts } = memberSpans(members);
   // Every run's values, one blob per meter and run (a hash of the few runs per meter): the runs are picked while
   // decoding (a join with them here, or the run id in every entry, cost more than shipping the values of other runs).
   const { rows } = await sql<{ meter: string; run_id: number; f: string }>`
     SELECT m.meter, f.run_id, encode(f.b, 'base64') AS f
-    FROM unnest(${meters}::text[]) AS m(meter)
+    FROM unnest(${meters}::text[], ${fs}::timestamptz[], ${ts}::timestamptz[]) AS m(meter, mf, mt)
     CROSS JOIN LATERAL (
       SELECT fv.run_id, string_agg(timestamptz_send(fv.start) || float8send(fv.p50), ''::bytea) AS b
-      FROM forecast_values fv WHERE fv.target = 'meter:' || m.meter AND fv.start >= ${p.from} AND fv.start < ${p.to}
+      FROM forecast_values fv WHERE fv.target = 'meter:' || m.meter AND fv.start >= GREATEST(${p.from}::timestamptz, m.mf) AND fv.start < LEAST(${p.to}::timestamptz, m.mt)
       GROUP BY fv.run_id
     ) f`.execute(db);
   const blobs = new Map<string, [number, string][]>();
@@ -263,32 +282,12 @@ async function readInputs(database: Database, p: ImbalanceScope, unit: Imbalance
   const [values, [forecasts, hours]] = await Promise.all([
     database.session(async ({ db }) => {
       await noJit(database, db);
-      return Promise.all(
-        batches.map((b) =>
-          readValues(
-            db,
-            p,
-            b.map((m) => m.id),
-          ),
-        ),
-      );
+      return Promise.all(batches.map((b) => readValues(db, p, b)));
     }),
     database.session(async ({ db }) => {
       await noJit(database, db);
       const runs = await readRuns(db, p);
-      return Promise.all([
-        Promise.all(
-          batches.map((b) =>
-            readForecasts(
-              db,
-              p,
-              b.map((m) => m.external_id),
-              runs,
-            ),
-          ),
-        ),
-        readHours(db, p, unit),
-      ]);
+      return Promise.all([Promise.all(batches.map((b) => readForecasts(db, p, b, runs))), readHours(db, p, unit)]);
     }),
   ]);
   const none = { hour: new Int32Array(0), p50: new Float64Array(0), rank: new Int32Array(0) };

@@ -158,3 +158,15 @@ export async function portfolioMembersEver(db: Kysely<DB>, portfolio: string): P
     GROUP BY w.meter_id`.execute(db);
   return new Map(rows.map((r) => [r.meter_id, { from: r.f, to: r.t }]));
 }
+
+/**
+ * When the dated registry last changed (a dated version recorded, at or before `asOf`), epoch ms; 0 when never.
+ * Part of a figure's data version: `asOf = dataVersion` then reads the registry as the figures did.
+ * Versions since always (registration, PUT corrections of an undated value) are left out, as before issue 16.
+ */
+export async function registryVersionMs(db: Kysely<DB>, asOf?: Date): Promise<number> {
+  const { rows } = await sql<{ ms: number | null }>`
+    SELECT ceil(extract(epoch FROM max(a.recorded_at)) * 1000)::float8 AS ms FROM meter_attributes a
+    WHERE a.valid_from > '-infinity'::date ${asOf === undefined ? sql`` : sql`AND a.recorded_at <= ${asOf}`}`.execute(db);
+  return Number(rows[0]?.ms ?? 0);
+}

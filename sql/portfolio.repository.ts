@@ -53,6 +53,9 @@ WITH ids AS (
   SELECT id FROM portfolios WHERE ${ids}::text[] IS NULL OR id = ANY(${ids}::text[])
   UNION
   SELECT DISTINCT portfolio FROM meters WHERE portfolio IS NOT NULL AND (${ids}::text[] IS NULL OR portfolio = ANY(${ids}::text[]))
+  UNION
+  -- A portfolio of dated memberships only (members that joined later or left: migration 028, issue 16).
+  SELECT DISTINCT value FROM meter_attributes WHERE attribute = 'portfolio' AND value IS NOT NULL AND superseded_at IS NULL AND (${ids}::text[] IS NULL OR value = ANY(${ids}::text[]))
 )
 SELECT ids.id, p.area, p.currency, p.timezone, p.weather_station, p.day_ahead_cutoff, p.updated_at,
   (SELECT count(*)::int FROM meters m WHERE m.portfolio = ids.id) AS meters,
