@@ -202,7 +202,6 @@ describe('web console in Chromium', () => {
     const ids = await page.locator('table.meters tbody tr td:first-child').allTextContents();
     expect(ids).toEqual(['<img src=x onerror=alert(1)>', 'G1', 'M1', 'M2', 'Y1']);
     expect(await page.locator('table.meters img').count()).toBe(0); // the id is text, not markup
-    await shot('meters');
     await accessible();
     await page.getByLabel('Portfolio').fill('P');
     await page.getByRole('button', { name: 'Apply' }).click();
@@ -232,6 +231,7 @@ describe('web console in Chromium', () => {
     await expect.poll(order).toEqual(['M1', 'M2']);
     expect(page.url()).toContain('order=desc');
     expect(await page.locator('th[aria-sort]').getAttribute('aria-sort')).toBe('descending');
+    await shot('meters');
     // Completeness below a level, billability: filters of the server too (the sort is kept).
     await page.getByLabel('Completeness below (%)').fill('26.5');
     await page.getByRole('button', { name: 'Apply' }).click();
@@ -418,6 +418,8 @@ describe('web console in Chromium', () => {
     expect(await page.locator('section.detail dl').textContent()).toContain('crew on the way');
     expect(await page.locator('table.deliveries tbody tr td:nth-child(2)').allTextContents()).toEqual(['acknowledged', 'opened']);
     expect(await page.locator('table.deliveries [data-delivery]').allTextContents()).toEqual(['pending', 'pending']);
+    await shot('alarm');
+    await accessible();
   });
 
   it('Billing: the meters that are not billable and why, each linked to its Meter page', async () => {
