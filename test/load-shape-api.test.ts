@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Io } from '../cli/io.js';
+import { loadShapesCommand } from '../cli/load-shapes.js';
+import { parseCommandLine } from '../cli/main.js';
 import { createLoadShapesComponent } from '../forecast/load-shape.component.js';
 import type { Role } from '../models/api-key.js';
 import { testApp, type TestApp } from './api-helpers.js';
@@ -99,6 +102,22 @@ describe.each(FLAVOURS)('load-shape profiles: job, component and API (%s)', (fla
     expect((await inject('GET', '/v1/load-shapes/meters?profile=P99')).statusCode).toBe(404);
     expect((await inject('GET', '/v1/load-shapes', 'viewer')).statusCode).toBe(403);
     expect((await inject('POST', '/v1/load-shapes/runs', 'viewer', {})).statusCode).toBe(403);
+  });
+
+  it('mdm load-shapes recomputes and prints one line per profile, the same as the route lists', async () => {
+    expect(parseCommandLine(['load-shapes', '--k', '3', '--seed', '7'])).toEqual({ command: 'load-shapes', values: { k: '3', seed: '7' }, args: [] });
+    let out = '';
+    let err = '';
+    const io: Io = { out: (s) => void (out += s), err: (s) => void (err += s), errIsTTY: false, now: () => Date.now() };
+    expect(await loadShapesCommand(t.database, io, { k: '3', seed: '7', days: '100', to: TO_ISO })).toBe(0);
+    expect(err).toMatch(/6 meter\(s\), 5 with a shape, 1 with too little history/);
+    const listed = (await inject('GET', '/v1/load-shapes')).json();
+    expect(listed.requestedBy).toBe('cli');
+    const lines = out.trim().split('\n').slice(1);
+    expect(lines.map((l) => l.split(/\s+/)[0])).toEqual(listed.profiles.map((p: { id: string }) => p.id));
+    for (const [i, p] of listed.profiles.entries()) expect(lines[i].endsWith(p.name)).toBe(true);
+    await expect(loadShapesCommand(t.database, io, { k: '0' })).rejects.toThrow(/--k/);
+    await expect(loadShapesCommand(t.database, io, { to: 'soon' })).rejects.toThrow(/--to/);
   });
 
   it('the component recomputes when the newest run is older than its interval, not before', async () => {
