@@ -290,6 +290,14 @@ describe.each(FLAVOURS)('meters API (%s)', (flavour) => {
     for (const query of ['sort=completeness&cursor=nonsense', 'completenessBelow=2', 'sort=size', 'period=2026-13&status=true']) {
       expect((await get(`/v1/meters?${query}`, 'admin')).statusCode, query).toBe(400);
     }
+    // Documented in the OpenAPI document, the one contract.
+    const doc = (await t.app.inject({ method: 'GET', url: '/docs/json' })).json();
+    expect(doc.paths['/v1/meters'].get.parameters.map((p: { name: string }) => p.name)).toEqual(
+      expect.arrayContaining(['status', 'period', 'completenessBelow', 'billable', 'sort', 'order', 'cursor']),
+    );
+    expect(Object.keys(doc.paths['/v1/meters'].get.responses['200'].content['application/json'].schema.properties)).toEqual(
+      expect.arrayContaining(['meters', 'nextCursor', 'period', 'readinessComputedAt']),
+    );
   });
 
   it('takes 10 000 meters in one request and refuses 10 001 with 413', async () => {
