@@ -171,6 +171,12 @@ export function createMetrics(o: { database: Database; probes: () => readonly He
     buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200],
     registers: [registry],
   });
+  const mqttMessages = new Histogram({
+    name: 'mdm_mqtt_message_seconds',
+    help: 'MQTT messages stored by this instance: arrival → committed and acknowledged (to the broker, and on the acks topic when asked)',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
   // Forecast targets name jobs (one per scheduled target): the label keeps the kind of job only, so series stay few.
   const jobLabel = (job: string) => job.split('|', 1)[0];
 
@@ -180,6 +186,7 @@ export function createMetrics(o: { database: Database; probes: () => readonly He
       round: (job, ran) => rounds.inc({ job: jobLabel(job), outcome: ran ? 'ran' : 'skipped' }),
       forecastRun: (status, seconds) => forecastRuns.observe({ status }, seconds),
       delivery: (outcome, seconds) => deliveries.observe({ outcome }, seconds),
+      mqttMessage: (seconds) => mqttMessages.observe(seconds),
     },
     async scrape() {
       counted = undefined;

@@ -5,8 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { API_VERSION, buildApp } from '../api/app.js';
 import { createMetrics, listenMetrics, registerMetrics } from '../api/metrics.js';
-import type { ClaimRound } from '../models/work-metrics.js';
-import { claimJobTick } from '../sql/job-tick.repository.js';
+import { roundClaimer } from '../sql/job-tick.repository.js';
 import type { HealthProbe } from '../models/health-probe.js';
 import { ALARM_LISTENERS } from '../alarms/alarm-listeners.js';
 import { withIngestActivity } from '../ingest/ingest-listeners.js';
@@ -65,11 +64,7 @@ export async function serve(configured: Config, io: Io, factories: readonly Comp
     const listeners = { ...withIngestActivity(ALARM_LISTENERS, activity), ingested: metrics.ingested };
     // This process among the instances sharing the database: Modbus leases, claimed rounds of periodic jobs (docs/deployment.md).
     const instance = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-    const claimRound: ClaimRound = async (job, slot) => {
-      const ran = await claimJobTick(database, { job, slot, instance });
-      metrics.work.round(job, ran);
-      return ran;
-    };
+    const claimRound = roundClaimer(database, instance, metrics.work);
     const components: Component[] = [];
     for (const make of factories) {
       if (!isWanted(make, config.MDM_COMPONENTS)) continue; // another instance runs it (MDM_COMPONENTS, docs/operations.md)

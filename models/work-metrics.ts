@@ -12,6 +12,8 @@ export interface WorkMetrics {
   forecastRun(status: string, seconds: number): void;
   /** A hook delivery ended (`delivered`, `failed`: gave up) `seconds` after its alarm transition. */
   delivery(outcome: 'delivered' | 'failed', seconds: number): void;
+  /** An MQTT message was committed and acknowledged `seconds` after it arrived. */
+  mqttMessage(seconds: number): void;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import type { ClaimRound, WorkMetrics } from '../models/work-metrics.js';
 import type { Database } from './database.js';
 
 /** Claimed rounds are kept this long (what `jobTicks` lists), then dropped by the job's next claim. */
@@ -18,6 +19,15 @@ export async function claimJobTick(database: Database, p: { job: string; slot: D
     ON CONFLICT (job, slot) DO UPDATE SET instance = job_ticks.instance WHERE job_ticks.instance = excluded.instance
     RETURNING instance`.execute(database.db);
   return rows.length === 1;
+}
+
+/** The ClaimRound of instance `instance` (what mdm serve hands its components), counting each round ran or skipped into `work`. */
+export function roundClaimer(database: Database, instance: string, work?: WorkMetrics): ClaimRound {
+  return async (job, slot) => {
+    const ran = await claimJobTick(database, { job, slot, instance });
+    work?.round(job, ran);
+    return ran;
+  };
 }
 
 export interface JobTick {

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../api/app.js';
-import { createMetrics, reasonLabel, registerMetrics } from '../api/metrics.js';
+import { createMetrics, reasonLabel, registerMetrics, type Metrics } from '../api/metrics.js';
+import { roundClaimer } from '../sql/job-tick.repository.js';
 import { ALARM_LISTENERS } from '../alarms/alarm-listeners.js';
 import { ROLES, type Role } from '../models/api-key.js';
 import { createApiKey } from '../sql/api-key.repository.js';
@@ -44,6 +45,7 @@ describe('reject reasons as metric labels', () => {
 describe.each(FLAVOURS)('GET /metrics and X-Request-Id (%s)', (flavour) => {
   let database: Database;
   let app: FastifyInstance;
+  let metrics: Metrics;
   const keys = {} as Record<Role, string>;
   const scrape = async (role: Role = 'viewer') => {
     const res = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${keys[role]}` } });
@@ -55,7 +57,7 @@ describe.each(FLAVOURS)('GET /metrics and X-Request-Id (%s)', (flavour) => {
   beforeAll(async () => {
     database = await freshDatabase(flavour);
     // As `mdm serve` wires them (cli/serve.ts): the ingest listener counts every transport's rows.
-    const metrics = createMetrics({ database, probes: () => [{ name: 'vee', check: () => ({ ok: true, processed: 7, failing: { count: 0 } }) }] });
+    metrics = createMetrics({ database, probes: () => [{ name: 'vee', check: () => ({ ok: true, processed: 7, failing: { count: 0 } }) }] });
     app = await buildApp({ database, config: { MDM_MAX_BATCH_ROWS: 10_000, LOG_LEVEL: 'silent' }, listeners: { ...ALARM_LISTENERS, ingested: metrics.ingested } });
     registerMetrics(app, metrics);
     for (const role of ROLES) keys[role] = (await createApiKey(database, { name: `m-${role}`, role })).key;
@@ -95,6 +97,18 @@ describe.each(FLAVOURS)('GET /metrics and X-Request-Id (%s)', (flavour) => {
     expect(after.get('mdm_component_state{component="vee",field="failing_count"}')).toBe(0);
     expect([...after.keys()].some((k) => k.startsWith('mdm_nodejs_eventloop_lag_seconds'))).toBe(true);
     if (database.engine === 'pg') expect(after.get('mdm_db_pool_connections{state="total"}')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('counts the rounds of periodic jobs each instance ran or left to another (two claimers on one database)', async () => {
+    const before = await scrape('viewer');
+    const slot = new Date(Date.UTC(2026, 11, 8, 10, 5));
+    const [a, b] = [roundClaimer(database, 'host-a:1', metrics.work), roundClaimer(database, 'host-b:2', metrics.work)];
+    expect([await a('alarms.silence', slot), await b('alarms.silence', slot), await b('forecast.day-ahead|portfolio:P1', slot)]).toEqual([true, false, true]);
+    const after = await scrape('viewer');
+    const delta = (k: string) => (after.get(k) ?? 0) - (before.get(k) ?? 0);
+    expect(delta('mdm_job_rounds_total{job="alarms.silence",outcome="ran"}')).toBe(1);
+    expect(delta('mdm_job_rounds_total{job="alarms.silence",outcome="skipped"}')).toBe(1);
+    expect(delta('mdm_job_rounds_total{job="forecast.day-ahead",outcome="ran"}')).toBe(1); // one series per kind of job, not per target
   });
 
   it('the Grafana dashboard (deploy/grafana/dashboards/mdm.json) and docs/operations.md use only metrics the service exports', async () => {

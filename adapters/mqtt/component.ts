@@ -1,3 +1,4 @@
+import type { WorkMetrics } from '../../models/work-metrics.js';
 import { readFileSync } from 'node:fs';
 import type { HealthProbe } from '../../models/health-probe.js';
 import type { Principal } from '../../models/api-key.js';
@@ -381,7 +382,10 @@ function probeReport(st: MqttState, mode: MqttComponent['mode']): { ok: boolean;
 }
 
 /** The factory `mdm serve` lists in cli/components.ts: undefined when MQTT is off (MQTT_PORT=0 and no MQTT_URL). */
-export function mqttComponent(ctx: { readonly config: MqttConfig; readonly database: Database; readonly listeners?: IngestListeners }): MqttComponent | undefined {
-  const c = createMqttComponent(ctx);
+export function mqttComponent(ctx: { readonly config: MqttConfig; readonly database: Database; readonly listeners?: IngestListeners; readonly work?: WorkMetrics }): MqttComponent | undefined {
+  const work = ctx.work;
+  // Receipt → committed and acknowledged, per message: the MQTT latency of /metrics.
+  const onCommitted = work ? (messages: readonly CommittedMessage[]) => messages.forEach((m) => work.mqttMessage((Date.now() - m.receivedAt) / 1000)) : undefined;
+  const c = createMqttComponent({ config: ctx.config, database: ctx.database, listeners: ctx.listeners, onCommitted });
   return c.mode === 'disabled' ? undefined : c;
 }
