@@ -8,9 +8,9 @@ import { testApp, type TestApp } from './api-helpers.js';
 import { building, HOUR, rowsOf, type Row } from './forecast-fixture.js';
 import { FLAVOURS } from './helpers.js';
 
-// August – 8 November 2019 of four fixture buildings (b36 from September: autumn only), London.
-const FROM = Date.UTC(2019, 7, 1);
-const TO = Date.UTC(2019, 10, 9);
+// 12 August – 13 October 2019 of four fixture buildings (b36 from September: autumn only), London.
+const FROM = Date.UTC(2019, 7, 12);
+const TO = Date.UTC(2019, 9, 14);
 const TO_ISO = new Date(TO).toISOString();
 
 describe.each(FLAVOURS)('load-shape profiles: job, component and API (%s)', (flavour) => {
@@ -51,14 +51,14 @@ describe.each(FLAVOURS)('load-shape profiles: job, component and API (%s)', (fla
   });
 
   it('POST /v1/load-shapes/runs computes, GET lists the profiles with shapes, each meter its profile and distance; the same seed gives the same profiles', async () => {
-    const run = await inject('POST', '/v1/load-shapes/runs', 'admin', { k: 3, seed: 7, days: 100, to: TO_ISO });
+    const run = await inject('POST', '/v1/load-shapes/runs', 'admin', { k: 3, seed: 7, days: 63, to: TO_ISO });
     expect(run.statusCode, run.body).toBe(200);
     expect(run.json()).toMatchObject({ meters: 6, withShape: 5, withoutShape: 1, profiles: 3, to: TO_ISO });
 
     const list = await inject('GET', '/v1/load-shapes');
     expect(list.statusCode, list.body).toBe(200);
     const body = list.json();
-    expect(body).toMatchObject({ run: run.json().run, requestedBy: 'test-admin', params: { k: 3, seed: 7, days: 100 }, meters: 6 });
+    expect(body).toMatchObject({ run: run.json().run, requestedBy: 'test-admin', params: { k: 3, seed: 7, days: 63 }, meters: 6 });
     expect(body.profiles).toHaveLength(3);
     expect(body.profiles.reduce((a: number, p: { members: number }) => a + p.members, 0)).toBe(5);
     for (const p of body.profiles) {
@@ -84,7 +84,7 @@ describe.each(FLAVOURS)('load-shape profiles: job, component and API (%s)', (fla
     expect(members.meters.map((m: { meter: string }) => m.meter)).toContain('NEW');
     expect(members.meters.every((m: { profile: string }) => m.profile === b0.profile)).toBe(true);
 
-    const again = await inject('POST', '/v1/load-shapes/runs', 'trader', { k: 3, seed: 7, days: 100, to: TO_ISO });
+    const again = await inject('POST', '/v1/load-shapes/runs', 'trader', { k: 3, seed: 7, days: 63, to: TO_ISO });
     expect(again.statusCode).toBe(200);
     const second = (await inject('GET', '/v1/load-shapes')).json();
     expect(second.run).toBe(again.json().run);
@@ -109,7 +109,7 @@ describe.each(FLAVOURS)('load-shape profiles: job, component and API (%s)', (fla
     let out = '';
     let err = '';
     const io: Io = { out: (s) => void (out += s), err: (s) => void (err += s), errIsTTY: false, now: () => Date.now() };
-    expect(await loadShapesCommand(t.database, io, { k: '3', seed: '7', days: '100', to: TO_ISO })).toBe(0);
+    expect(await loadShapesCommand(t.database, io, { k: '3', seed: '7', days: '63', to: TO_ISO })).toBe(0);
     expect(err).toMatch(/6 meter\(s\), 5 with a shape, 1 with too little history/);
     const listed = (await inject('GET', '/v1/load-shapes')).json();
     expect(listed.requestedBy).toBe('cli');

@@ -186,6 +186,14 @@ describe.each(FLAVOURS)('offer cost: route and CLI (%s)', (flavour) => {
     expect(lone.energyWeightedPrice).toBeNull();
   });
 
+  it('the OpenAPI document has the offer and load-shape routes with their schemas', async () => {
+    const doc = (await t.app.inject({ method: 'GET', url: '/docs/json' })).json();
+    const post = doc.paths['/v1/offers/cost'].post;
+    expect(Object.keys(post.requestBody.content['application/json'].schema.properties)).toEqual(expect.arrayContaining(['target', 'profile', 'prices', 'imbalance']));
+    expect(Object.keys(post.responses)).toEqual(expect.arrayContaining(['200', '400', '404', '409']));
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/load-shapes', '/v1/load-shapes/meters', '/v1/load-shapes/meters/{meter}', '/v1/load-shapes/runs']));
+  });
+
   it('mdm offer-cost: the same figures as the route, as a report or --json', async () => {
     const curveFile = join(dir, 'curve.json');
     const profileFile = join(dir, 'profile.json');
