@@ -5,6 +5,7 @@ import { DEFAULT_DAY_AHEAD_CUTOFF, horizonWindow, localTimeOn, parseCutoff, type
 import { combineMetrics, evaluate, skill, type ForecastMetrics, type QuantileValues } from './metrics.js';
 import type { FitContext, FittedModel, ForecastModel, HorizonName, QuantileRow, SeriesData } from './model.js';
 import { orderedRow } from './quantiles.js';
+import { temperatureFromVintages } from './weather-vintages.js';
 import { gaussian, seededRandom } from '../models/random.js';
 import { DAY_MS, HOUR_MS } from '../models/time.js';
 
@@ -207,6 +208,8 @@ export function seriesAsOf(s: SeriesData, issueTime: number, dataCutoff: number,
       for (let i = firstForecast; i < avail; i++) temperature[i] += originError + (sigma / 2) * gaussian(rand);
     }
   }
+  // Stored weather forecasts issued by this origin's data cut-off, when the series carries them, win over observations and simulated errors (forecast/weather-vintages).
+  if (temperature) temperature = temperatureFromVintages(temperature, first, s.temperatureVintages, dataCutoff) ?? temperature;
   return { id: s.id, timezone: s.timezone, startMs: first, values, estimated, temperature };
 }
 

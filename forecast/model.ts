@@ -7,6 +7,8 @@
  * lives in sql/ and the forecast job, not here.
  */
 
+import type { VintageSet } from './weather-vintages.js';
+
 export const MODEL_KINDS = ['naive', 'profile', 'ml', 'ensemble'] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
 
@@ -34,6 +36,12 @@ export interface SeriesData {
    * time are the weather forecast, earlier ones observations. NaN = unknown.
    */
   readonly temperature?: Float64Array;
+  /**
+   * The weather forecast vintages of the series' station issued in its
+   * history (forecast/weather-vintages.ts): a backtest origin reads the newest
+   * one issued by its own cut-off instead of the observations (seriesAsOf).
+   */
+  readonly temperatureVintages?: VintageSet;
 }
 
 export interface FitContext {

@@ -6,7 +6,7 @@ import { findWeatherStations, listTargetMeters, loadHourlyHistory, type TargetMe
 import { getPortfolioSettings } from '../sql/portfolio.repository.js';
 import type { SeriesData } from './model.js';
 import { DAY_MS, HOUR_MS } from '../models/time.js';
-import { loadRunWeather } from './weather-source.js';
+import { loadBacktestVintages, loadRunWeather } from './weather-source.js';
 import { overallWeatherSource, type WeatherSource, weatherSourceWarning } from './weather-vintages.js';
 
 /**
@@ -229,7 +229,16 @@ export interface TargetSeries {
     readonly station: string | null;
     readonly hours: number;
     readonly source: WeatherSource;
-    readonly stations: readonly { readonly station: string; readonly source: WeatherSource; readonly forecastHours: number; readonly vintages: readonly string[] }[];
+    readonly stations: readonly {
+      readonly station: string;
+      readonly source: WeatherSource;
+      readonly forecastHours: number;
+      readonly vintages: readonly string[];
+      /** Vintages issued in the history, read by the backtest origins (each the newest by its own cut-off). */
+      readonly backtestVintages: number;
+    }[];
+    /** More vintages than BACKTEST_MAX_VINTAGE_HOURS: the oldest were left out of the backtests. */
+    readonly backtestVintagesTruncated?: boolean;
     readonly warning?: string;
   };
 }
@@ -278,6 +287,13 @@ export async function loadTargetSeries(
   const stationIds = await findWeatherStations(database, stationNames);
   const weather = await loadRunWeather(database, { stations: stationNames, stationIds, startMs, hours, cutoffMs: Math.max(startMs, p.dataCutoffMs) });
   const tempOf = (name: string | null) => (name === null ? undefined : weather.get(name)?.temperature);
+  const backtestVintages = await loadBacktestVintages(database, { stations: stationNames, startMs, cutoffMs: Math.max(startMs, p.dataCutoffMs) });
+  // A series with a temperature grid carries its station's vintages: the backtest origins read them (forecast/backtest.ts seriesAsOf).
+  const weatherOf = (name: string | null) => {
+    const temperature = tempOf(name);
+    const temperatureVintages = name === null ? undefined : backtestVintages.sets.get(name);
+    return temperature ? { temperature, ...(temperatureVintages ? { temperatureVintages } : {}) } : {};
+  };
   const widen = (g: { values: Float64Array; estimated: Uint8Array }) => {
     const values = new Float64Array(hours).fill(NaN);
     values.set(g.values.subarray(0, Math.min(g.values.length, hours)));
@@ -292,8 +308,7 @@ export async function loadTargetSeries(
     let est = 0;
     for (let i = 0; i < g.values.length; i++) if (!Number.isNaN(g.values[i])) n++, (est += g.estimated[i]);
     coverage.push({ meter: m.externalId, hours: n, estimated: est });
-    const temperature = tempOf(m.weatherStation ?? target.weatherStation);
-    return { id: `meter:${m.externalId}`, timezone: m.timezone, startMs, values: g.values, estimated: g.estimated, ...(temperature ? { temperature } : {}) };
+    return { id: `meter:${m.externalId}`, timezone: m.timezone, startMs, values: g.values, estimated: g.estimated, ...weatherOf(m.weatherStation ?? target.weatherStation) };
   });
   const targetTemp = tempOf(target.weatherStation);
   let weatherHours = 0;
@@ -308,10 +323,16 @@ export async function loadTargetSeries(
         if (s.estimated![i]) estimated[i] = 1;
       }
     }
-    aggregate = { id: target.text, timezone: target.timezone, startMs, values, estimated, ...(targetTemp ? { temperature: targetTemp } : {}) };
+    aggregate = { id: target.text, timezone: target.timezone, startMs, values, estimated, ...weatherOf(target.weatherStation) };
   }
   const used = new Map([...weather].filter(([name]) => name === target.weatherStation || meters.some((m) => (m.weatherStation ?? target.weatherStation) === name)));
-  const stations = [...used].map(([station, w]) => ({ station, source: w.source, forecastHours: w.forecastHours, vintages: w.vintages }));
+  const stations = [...used].map(([station, w]) => ({
+    station,
+    source: w.source,
+    forecastHours: w.forecastHours,
+    vintages: w.vintages,
+    backtestVintages: backtestVintages.sets.get(station)?.issuedAt.length ?? 0,
+  }));
   const warning = weatherSourceWarning(used);
   return {
     members,
@@ -324,6 +345,7 @@ export async function loadTargetSeries(
       hours: weatherHours,
       source: overallWeatherSource(stations.map((s) => s.source)),
       stations,
+      ...(backtestVintages.truncated ? { backtestVintagesTruncated: true } : {}),
       ...(warning ? { warning } : {}),
     },
   };

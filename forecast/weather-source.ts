@@ -1,8 +1,8 @@
 import type { Database } from '../sql/database.js';
 import { loadStationTemperature } from '../sql/forecast.repository.js';
-import { loadVintageTemperature } from '../sql/weather.repository.js';
+import { loadVintageSets, loadVintageTemperature } from '../sql/weather.repository.js';
 import { HOUR_MS } from '../models/time.js';
-import { combineWeather, type StationWeather } from './weather-vintages.js';
+import { combineWeather, type StationWeather, type VintageSet } from './weather-vintages.js';
 
 /**
  * The temperatures a forecast run may know at its data cut-off (issue 20,
@@ -42,4 +42,25 @@ export async function loadRunWeather(
     out.set(station, combineWeather(obs, onGrid, { startMs: p.startMs, cutoffMs: gridCutoff, station, hours: p.hours }));
   }
   return out;
+}
+
+/** Hours after its issue time a vintage is kept for backtests (their horizons end within 10 days of an origin). */
+export const BACKTEST_MAX_LEAD_HOURS = 240;
+/** Forecast hours loaded for a run's backtests at most, all stations (about 8 MB of values). */
+export const BACKTEST_MAX_VINTAGE_HOURS = 1_000_000;
+
+/**
+ * The vintages of `stations` issued in the run's history (from `startMs` to
+ * its data cut-off), for its backtests: each origin reads the newest issued by
+ * its own cut-off (forecast/backtest.ts seriesAsOf). One statement; the oldest
+ * are left out past BACKTEST_MAX_VINTAGE_HOURS (`truncated`).
+ */
+export async function loadBacktestVintages(database: Database, p: { stations: readonly string[]; startMs: number; cutoffMs: number }): Promise<{ sets: Map<string, VintageSet>; truncated: boolean }> {
+  return loadVintageSets(database, {
+    locations: p.stations,
+    issuedFromMs: p.startMs,
+    issuedToMs: p.cutoffMs,
+    maxLeadHours: BACKTEST_MAX_LEAD_HOURS,
+    maxRows: BACKTEST_MAX_VINTAGE_HOURS,
+  });
 }

@@ -91,3 +91,58 @@ export function weatherSourceWarning(stations: ReadonlyMap<string, StationWeathe
     'import forecasts with POST /v1/weather/forecasts or `mdm weather import` to use real ones'
   );
 }
+
+/**
+ * Stored vintages of one location as plain data (they travel to a forecast
+ * thread with the series), for backtests: each origin reads the vintages
+ * issued by its own cut-off. Vintage k has issue time issuedAt[k] (ascending)
+ * and hourly values[offsets[k] … offsets[k + 1]) from startMs[k]; NaN where it
+ * has no hour.
+ */
+export interface VintageSet {
+  readonly issuedAt: Float64Array;
+  readonly startMs: Float64Array;
+  /** Length: vintages + 1. */
+  readonly offsets: Uint32Array;
+  readonly values: Float64Array;
+}
+
+/** Vintages looked at per hour, newest first: enough for several issues a day over a 16-day horizon. */
+const MAX_VINTAGES_PER_HOUR = 96;
+
+/**
+ * A temperature grid as an origin with data cut-off `cutoffMs` knew it (pure):
+ * `observed` (hourly from `startMs`) before the cut-off hour, from it on per
+ * hour the newest vintage issued at or before the cut-off that covers the hour
+ * (NaN where none does). Undefined when no vintage of the set was issued by
+ * the cut-off: the caller falls back (the error model). Never reads a vintage
+ * issued after the cut-off.
+ * @example temperatureFromVintages(obs, s.startMs, s.temperatureVintages, origin.dataCutoff) ?? simulateForecastTemperature(obs, …)
+ */
+export function temperatureFromVintages(observed: ArrayLike<number>, startMs: number, set: VintageSet | undefined, cutoffMs: number): Float64Array | undefined {
+  if (!set || set.issuedAt.length === 0 || set.issuedAt[0] > cutoffMs) return undefined;
+  let lo = 0;
+  let hi = set.issuedAt.length - 1; // newest vintage issued ≤ cutoff: binary search
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (set.issuedAt[mid] <= cutoffMs) lo = mid;
+    else hi = mid - 1;
+  }
+  const newest = lo;
+  const out = Float64Array.from(observed);
+  const first = Math.max(0, Math.ceil((Math.floor(cutoffMs / HOUR_MS) * HOUR_MS - startMs) / HOUR_MS));
+  for (let i = first; i < out.length; i++) {
+    const t = startMs + i * HOUR_MS;
+    out[i] = Number.NaN;
+    for (let k = newest; k >= 0 && k > newest - MAX_VINTAGES_PER_HOUR; k--) {
+      const j = (t - set.startMs[k]) / HOUR_MS;
+      if (j < 0 || j >= set.offsets[k + 1] - set.offsets[k]) continue;
+      const v = set.values[set.offsets[k] + j];
+      if (v === v) {
+        out[i] = v;
+        break;
+      }
+    }
+  }
+  return out;
+}

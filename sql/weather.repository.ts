@@ -160,3 +160,76 @@ export async function deleteWeatherVintage(database: Database, p: { location: st
   const r = await database.db.deleteFrom('weather_forecasts').where('location', '=', p.location).where('issued_at', '=', p.issuedAt).executeTakeFirst();
   return Number(r.numDeletedRows);
 }
+
+/** One location's vintages for backtests, as flat arrays (forecast/weather-vintages.ts VintageSet). */
+export interface VintageArrays {
+  /** Ascending. */
+  readonly issuedAt: Float64Array;
+  readonly startMs: Float64Array;
+  /** Length: vintages + 1. */
+  readonly offsets: Uint32Array;
+  /** °C per hour from startMs[k]; NaN where the vintage has no hour. */
+  readonly values: Float64Array;
+}
+
+/**
+ * The vintages of `locations` issued in [issuedFromMs, issuedToMs], each with
+ * its hours up to `maxLeadHours` after its issue time, for the backtests of a
+ * run (each origin reads the newest one issued by its own cut-off). At most
+ * `maxRows` hours in all: when there are more, the oldest vintages are left
+ * out (`truncated`), whose origins fall back to the error model. One statement.
+ */
+export async function loadVintageSets(
+  database: Database,
+  p: { locations: readonly string[]; issuedFromMs: number; issuedToMs: number; maxLeadHours: number; maxRows: number },
+): Promise<{ sets: Map<string, VintageArrays>; truncated: boolean }> {
+  const sets = new Map<string, VintageArrays>();
+  if (p.locations.length === 0 || p.issuedToMs < p.issuedFromMs) return { sets, truncated: false };
+  const rows = await database.db
+    .selectFrom('weather_forecasts')
+    .select(['location', 'issued_at', 'valid_time', 'temperature'])
+    .where(sql<boolean>`location = any(${p.locations as string[]}::text[])`)
+    .where('issued_at', '>=', new Date(p.issuedFromMs))
+    .where('issued_at', '<=', new Date(p.issuedToMs))
+    .where(sql<boolean>`valid_time < issued_at + make_interval(hours => ${p.maxLeadHours})`)
+    .orderBy('issued_at', 'desc')
+    .orderBy('location')
+    .orderBy('valid_time')
+    .limit(p.maxRows + 1)
+    .execute();
+  const truncated = rows.length > p.maxRows;
+  // Group by location and vintage (rows come newest vintage first, hours ascending), then lay each location's vintages out oldest first.
+  const byLocation = new Map<string, { issuedAt: number; hours: { t: number; v: number }[] }[]>();
+  let cut = truncated ? rows[p.maxRows - 1].issued_at.getTime() : Number.NEGATIVE_INFINITY;
+  if (truncated && rows[p.maxRows].issued_at.getTime() === cut) cut += 1; // a vintage cut in two is left out whole
+  for (const r of rows.slice(0, p.maxRows)) {
+    const issued = r.issued_at.getTime();
+    if (issued < cut) continue;
+    let list = byLocation.get(r.location);
+    if (!list) byLocation.set(r.location, (list = []));
+    let last = list[list.length - 1];
+    if (!last || last.issuedAt !== issued) list.push((last = { issuedAt: issued, hours: [] }));
+    last.hours.push({ t: r.valid_time.getTime(), v: Number(r.temperature) });
+  }
+  for (const [location, list] of byLocation) {
+    list.reverse();
+    const offsets = new Uint32Array(list.length + 1);
+    let total = 0;
+    list.forEach((x, k) => {
+      offsets[k] = total;
+      total += Math.round((x.hours[x.hours.length - 1].t - x.hours[0].t) / HOUR) + 1;
+    });
+    offsets[list.length] = total;
+    const values = new Float64Array(total).fill(Number.NaN);
+    list.forEach((x, k) => {
+      for (const h of x.hours) values[offsets[k] + Math.round((h.t - x.hours[0].t) / HOUR)] = h.v;
+    });
+    sets.set(location, {
+      issuedAt: Float64Array.from(list, (x) => x.issuedAt),
+      startMs: Float64Array.from(list, (x) => x.hours[0].t),
+      offsets,
+      values,
+    });
+  }
+  return { sets, truncated };
+}

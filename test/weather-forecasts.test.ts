@@ -1,13 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runForecast } from '../forecast/engine.js';
 import { executeRun, type ForecastEngine } from '../forecast/forecast-job.js';
+import { seriesAsOf } from '../forecast/backtest.js';
 import { horizonWindow } from '../forecast/horizon.js';
+import { loadTargetSeries, resolveTarget } from '../forecast/target.js';
+import { temperatureFromVintages } from '../forecast/weather-vintages.js';
 import { ingestReadings } from '../ingest/pipeline.js';
 import { parseMeterRows } from '../models/meter.js';
 import type { Database } from '../sql/database.js';
 import { claimRun, createRun, getRun, listRunValues, loadStationTemperature } from '../sql/forecast.repository.js';
 import { upsertMeters } from '../sql/meter.repository.js';
-import { deleteWeatherVintage, upsertWeatherForecasts, type WeatherForecastRow } from '../sql/weather.repository.js';
+import { deleteWeatherVintage, loadVintageSets, upsertWeatherForecasts, type WeatherForecastRow } from '../sql/weather.repository.js';
 import { bedfordTemperature, building, DAY, HOUR, rowsOf } from './forecast-fixture.js';
 import { freshDatabase, FLAVOURS } from './helpers.js';
 
@@ -126,5 +129,30 @@ describe.each(FLAVOURS)('weather forecast vintages in runs (%s)', (flavour) => {
     const older = await run();
     expect(older.run.metadata!.weather).toMatchObject({ stations: [{ vintages: [new Date(EARLY - 3 * HOUR).toISOString()] }] });
     expect(older.temperature[i0 + 30]).toBe(temp.get(CUTOFF + 30 * HOUR)! + 4);
+  });
+
+  it('backtests do the same: each origin reads the newest vintage issued by its own cut-off, loaded with the series', async () => {
+    // One vintage a day at 06:00 for the three days before the run's, each the observation + k for the next 48 hours.
+    const days = [3, 2, 1].map((d) => ({ issued: CUTOFF - d * DAY, k: 10 * d }));
+    for (const v of days) await upsertWeatherForecasts(database, vintage(v.issued, v.k, v.issued, v.issued + 48 * HOUR), 'test');
+    const r = await resolveTarget(database, { kind: 'meter', id: 'B0' });
+    if (!r.ok) throw new Error(r.reason);
+    const loaded = await loadTargetSeries(database, r.target, r.target.meters, { historyFromMs: FROM, dataCutoffMs: CUTOFF, toMs: WIN.toMs });
+    const s = loaded.members[0];
+    expect(s.temperatureVintages?.issuedAt.length).toBeGreaterThanOrEqual(3);
+    expect(loaded.weather.stations[0].backtestVintages).toBe(s.temperatureVintages!.issuedAt.length);
+    // An origin whose cut-off is the 2-days-before vintage's issue time + 1 h: that vintage, not the newer one.
+    const origin = days[1].issued + HOUR;
+    const asOf = seriesAsOf(s, origin, origin, origin + 30 * HOUR);
+    const at = (t: number) => asOf.temperature![(t - asOf.startMs) / HOUR];
+    expect(at(origin - HOUR)).toBe(temp.get(origin - HOUR)); // before its cut-off: the observation
+    expect(at(origin + 5 * HOUR)).toBe(temp.get(origin + 5 * HOUR)! + days[1].k);
+    expect(at(origin + 25 * HOUR)).toBe(temp.get(origin + 25 * HOUR)! + days[1].k); // the next day's vintage was issued after this cut-off
+    // Past the row budget the oldest vintages are left out whole, and the run says so.
+    const few = await loadVintageSets(database, { locations: ['WX'], issuedFromMs: FROM, issuedToMs: days[2].issued, maxLeadHours: 240, maxRows: 60 });
+    expect(few.truncated).toBe(true);
+    expect([...few.sets.get('WX')!.issuedAt]).toEqual([days[2].issued]); // 48 hours fit, the next vintage would not
+    // Before the first vintage: no vintage issued by then, the caller's fallback.
+    expect(temperatureFromVintages(s.temperature!, s.startMs, s.temperatureVintages, days[0].issued - HOUR)).toBeUndefined();
   });
 });
