@@ -16,6 +16,7 @@ import { forecastBench } from './forecast.bench.js';
 import { forecastLoadBench } from './forecast-load.bench.js';
 import { DEFAULT_BENCH_DATABASE_URL } from './bench-database.js';
 import { imbalanceBench } from './imbalance.bench.js';
+import { importBench } from './import.bench.js';
 import { ingestBench } from './ingest.bench.js';
 import { mqttBench } from './mqtt.bench.js';
 import { scaleBench } from './scale.bench.js';
@@ -30,6 +31,7 @@ export const BENCHES: Readonly<Record<string, Bench>> = {
   forecast: forecastBench,
   'forecast-load': forecastLoadBench,
   imbalance: imbalanceBench,
+  import: importBench,
   ingest: ingestBench,
   mqtt: mqttBench,
   scale: scaleBench,
