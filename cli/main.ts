@@ -58,6 +58,14 @@ const COMMANDS: Record<string, CommandSpec> = {
     options: REJECTS,
     args: ['FILE.csv'],
   },
+  'import meter-changes': {
+    usage: 'import meter-changes FILE.csv [--rejects OUT.csv]',
+    summary:
+      'Apply the switching list and other registry changes from a CSV (docs/meters.md): action,meter,date,portfolio,attribute,value,at,finalRead,initialRead,serial,make,model,registerDigits,deviceMultiplier; ' +
+      'rows join, leave, set, exchange, each applied on its own in file order; refused lines go to OUT.csv with the reason',
+    options: REJECTS,
+    args: ['FILE.csv'],
+  },
   'import settlement': {
     usage: 'import settlement FILE.csv --period YYYY-MM [--version N] [--rejects OUT.csv]',
     summary: 'Import settlement data (docs/settlement.md): meter,start,withdrawal[,supply][,version]; every version kept, the newest written into readings. Rejected lines go to OUT.csv',
@@ -291,6 +299,7 @@ async function run(cmd: ParsedCommand, config: Config, io: Io, keyInput: ReturnT
           return 0;
         case 'import readings':
         case 'import meters':
+        case 'import meter-changes':
         case 'import settlement':
           return await runImport(cmd, config, opened, io, stop.signal);
         case 'import prices': {
@@ -400,6 +409,12 @@ async function runImport(cmd: ParsedCommand, config: Config, opened: OpenedDatab
         ['superseded', fmt(r.superseded)],
       ]) + (dryRun ? 'dry run: nothing was stored (the counts are what the import would do)\n' : ''),
     );
+    return r.interrupted ? 130 : 0;
+  }
+  if (cmd.command === 'import meter-changes') {
+    const { importMeterChanges } = await import('./import-meter-changes.js');
+    const r = await importMeterChanges(opened.database, file, { io, rejectsPath, signal });
+    io.out(importSummary(file, r, [['applied', fmt(r.applied)]]));
     return r.interrupted ? 130 : 0;
   }
   if (cmd.command === 'import readings') {

@@ -1,4 +1,8 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { importMeterChanges } from '../cli/import-meter-changes.js';
 import { testApp, type TestApp } from './api-helpers.js';
 import { FLAVOURS } from './helpers.js';
 
@@ -109,6 +113,30 @@ describe.each(FLAVOURS)('metering points over time: attributes, devices, bulk ch
       [null, null],
       ['2027-03-01', 'P'],
     ]);
+  });
+
+  it('mdm import meter-changes applies a file line by line and writes the refused lines with their reason', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mdm-changes-'));
+    try {
+      const file = join(dir, 'switching.csv');
+      await writeFile(
+        file,
+        'action,meter,date,portfolio,at,finalRead,serial,registerDigits\nleave,PT-3,2027-05-01,,,,,\njoin,PT-1,2027-05-01,R,,,,\nexchange,PT-3,,,2027-05-02T00:00:00Z,"12,5",S-9,7\njoin,GHOST,2027-05-01,R,,,,\n',
+      );
+      const io = { out: () => {}, err: () => {}, errIsTTY: false, now: () => 0 };
+      const r = await importMeterChanges(t.database, file, { io, rejectsPath: join(dir, 'rejects.csv') });
+      expect(r).toMatchObject({ rows: 4, applied: 3, rejected: 1 });
+      expect(await readFile(join(dir, 'rejects.csv'), 'utf8')).toContain('GHOST');
+      expect((await get('/v1/meters/PT-1')).json()).toMatchObject({ portfolio: 'R' });
+      expect((await get('/v1/meters/PT-3')).json()).toMatchObject({ portfolio: null, registerDigits: 7 });
+      const devices = (await get('/v1/meters/PT-3/devices')).json().devices;
+      expect(devices.map((d: { serial: string; finalRead: number | null }) => [d.serial, d.finalRead])).toEqual([
+        ['PT-3', 12.5],
+        ['S-9', null],
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses a body that is not a change list, and an unknown meter', async () => {
