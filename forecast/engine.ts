@@ -471,7 +471,7 @@ async function shortBacktest(p: {
   let btAgg: BacktestResult | undefined;
   if (aggregate) {
     // With a sample, the sum of the sampled members stands in for the aggregate (same hours as the summed forecasts).
-    const aggForBacktest = sampleIdx ? { ...sumOf(aggregate.id, sampled), temperature: aggregate.temperature } : aggregate;
+    const aggForBacktest = sampleIdx ? { ...sumOf(aggregate.id, sampled), temperature: aggregate.temperature, temperatureVintages: aggregate.temperatureVintages } : aggregate;
     btAgg = await backtest([aggForBacktest], { ...common, onProgress: (f) => progress(0.4 + 0.2 * f) });
   }
   return { ...out, bt, btAgg };
