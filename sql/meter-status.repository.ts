@@ -79,11 +79,25 @@ type StatusRow = MeterRow & {
   last_start: Date | null;
   last_value: number | null;
   last_channel: number | null;
-  completeness: number | null;
-  billable: boolean | null;
+  created_at: Date;
   open_alarms: number;
   sort_key: Date | number | null;
 };
+
+/** The not billable meters of a readiness by id, made once per readiness. */
+const NOT_BILLABLE = new WeakMap<ReadinessView, Map<string, number | null>>();
+
+/**
+ * Billable and completeness of a page's meter: what the SQL of meterStatusQuery computes for its filters and sort,
+ * done here for the page's rows so that the page does not send the whole not-billable list to the database.
+ */
+function readinessOf(r: ReadinessView | undefined, row: { external_id: string; commodity: string; created_at: Date }): { billable: boolean | null; completeness: number | null } {
+  if (!r || row.created_at > r.computedAt) return { billable: null, completeness: null };
+  let nb = NOT_BILLABLE.get(r);
+  if (!nb) NOT_BILLABLE.set(r, (nb = new Map(r.notBillable.map((n) => [n.meter, n.completeness]))));
+  if (nb.has(row.external_id)) return { billable: false, completeness: nb.get(row.external_id) ?? null };
+  return { billable: true, completeness: NO_INTERVALS.includes(row.commodity as (typeof NO_INTERVALS)[number]) ? null : 1 };
+}
 
 /** A cursor as text (base64url JSON): opaque to clients, like the id cursors of the other lists. */
 export function encodeStatusCursor(c: StatusCursor): string {
@@ -116,7 +130,7 @@ export function meterStatusQuery(database: Database, f: MeterStatusFilter) {
     sql` `,
   )} END)`;
   const r = f.readiness;
-  /** The not billable meters as a table (empty when `all` is false: the step does not need them). */
+  /** The not billable meters as a table (empty when `all` is false: the query does not need them). */
   const nbTable = (all: boolean) =>
     sql<{ meter: string; completeness: number | null }>`(SELECT * FROM unnest(${r && all ? r.notBillable.map((n) => n.meter) : []}::text[], ${
       r && all ? r.notBillable.map((n) => n.completeness) : []
@@ -187,15 +201,12 @@ export function meterStatusQuery(database: Database, f: MeterStatusFilter) {
           .as('l'),
       (j) => j.onTrue(),
     )
-    .leftJoin(nbTable(true), (j) => j.onRef('nb.meter', '=', 'meters.external_id'))
     .selectAll('meters')
     .select([
       sql<Date | null>`l.start`.as('last_start'),
       sql<number | null>`l.value`.as('last_value'),
       sql<number | null>`l.channel`.as('last_channel'),
       openAlarms.as('open_alarms'),
-      billable.as('billable'),
-      completeness.as('completeness'),
       'p.k as sort_key',
     ]);
   page =
@@ -227,8 +238,7 @@ export async function listMeterStatus(database: Database, f: MeterStatusFilter):
         lastValueAt: row.last_start,
         lastValue: row.last_value,
         lastChannel: row.last_channel,
-        completeness: row.completeness === null ? null : Number(row.completeness),
-        billable: row.billable,
+        ...readinessOf(f.readiness, row),
         openAlarms: Number(row.open_alarms),
       },
     })),
