@@ -32,27 +32,29 @@ describe.each(FLAVOURS)('meters over time: exchanges, dated multiplier and membe
     const meters = await send('PUT', '/v1/meters', [
       { id: 'EX', timezone: 'Europe/Istanbul', registerDigits: 6 },
       { id: 'K', timezone: 'Europe/Istanbul' },
+      { id: 'T', timezone: 'Europe/Istanbul' },
       { id: 'A', portfolio: 'P', timezone: 'Europe/Istanbul' },
       { id: 'B', portfolio: 'OTHER', timezone: 'Europe/Istanbul' },
     ]);
-    expect(meters.json()).toMatchObject({ created: 4, rejected: [] });
+    expect(meters.json()).toMatchObject({ created: 5, rejected: [] });
     const registers: { meter: string; channel: string; start: string; value: number }[] = [];
     const reg = (ms: number, value: number) => registers.push({ meter: 'EX', channel: 'active_import_register', start: new Date(ms).toISOString(), value });
     for (let d = 0; d <= 9; d++) reg(MAR + d * DAY, (999_900 + 24 * d) % 1_000_000);
     for (let d = 10; d <= 31; d++) reg(MAR + d * DAY, 12 + 24 * (d - 10));
     const feb28 = MAR - DAY;
-    const readings = [...hourly('EX', MAR, 744, 1), ...hourly('K', MAR, 744, 1), ...hourly('A', feb28, 48, 1000), ...hourly('B', feb28, 48, 1000), ...registers];
+    const readings = [...hourly('EX', MAR, 744, 1), ...hourly('K', MAR, 744, 1), ...hourly('T', MAR, 744, 1), ...hourly('A', feb28, 48, 1000), ...hourly('B', feb28, 48, 1000), ...registers];
     const stored = await send('POST', '/v1/readings', { readings });
     expect(stored.json()).toMatchObject({ accepted: readings.length, rejected: [] });
     const changes = await send('POST', '/v1/meters/changes', {
       changes: [
         { action: 'exchange', meter: 'EX', at: '2026-03-10T12:00:00+03:00', finalRead: 128, initialRead: 0, device: { serial: 'NEW', registerDigits: 6 } },
         { action: 'set', meter: 'K', attribute: 'multiplier', value: 40, date: '2026-03-16' },
+        { action: 'set', meter: 'T', attribute: 'tariff', value: 'three-time', date: '2026-03-16' },
         { action: 'leave', meter: 'B', portfolio: 'OTHER', date: '2026-03-01' },
         { action: 'join', meter: 'B', portfolio: 'P', date: '2026-03-01' },
       ],
     });
-    expect(changes.json()).toEqual({ applied: 4, rejected: [] });
+    expect(changes.json()).toEqual({ applied: 5, rejected: [] });
     const prices = await send('PUT', '/v1/market/prices', {
       area: 'TR',
       currency: 'TRY',
@@ -103,6 +105,17 @@ describe.each(FLAVOURS)('meters over time: exchanges, dated multiplier and membe
     expect(asBefore.parts).toBeUndefined();
     expect(asBefore.activeImport).toBe(744);
     expect(asBefore.maxDemand).toEqual({ kw: 1, at: '2026-03-01T00:00:00+03:00' });
+  });
+
+  it('a tariff change mid-month: single-rate until the 15th, three-time TOU buckets from the 16th (T1 06–17, T2 17–22, T3 22–06 local)', async () => {
+    const march = await consumption('T', '2026-03');
+    expect(march.activeImport).toBe(744);
+    expect(march.tou).toEqual({ T1: 16 * 11, T2: 16 * 5, T3: 16 * 8 });
+    expect(march.parts.map((p: { tariff: string; activeImport: number; tou?: object }) => [p.tariff, p.activeImport, p.tou])).toEqual([
+      ['single', 360, undefined],
+      ['three-time', 384, { T1: 176, T2: 80, T3: 128 }],
+    ]);
+    expect((await consumption('T', '2026-02')).tou).toBeUndefined(); // February: single-rate
   });
 
   it('a member joining on the 1st is in that month’s imbalance and not the month before', async () => {
