@@ -1,6 +1,6 @@
 import { createPeriodic, silentLog, type ComponentLog, type Timers } from '../models/periodic.js';
 import type { Database } from '../sql/database.js';
-import { latestShapeRun } from '../sql/load-shape.repository.js';
+import { latestShapeRun, listShapeMeters } from '../sql/load-shape.repository.js';
 import { computeLoadShapes, type LoadShapeRunSummary } from './load-shape-job.js';
 
 export interface LoadShapesComponent {
@@ -22,7 +22,7 @@ const LOOK_MS = 600_000;
  * instance, another one or POST /v1/load-shapes/runs — is older than
  * `intervalMs`. Looking at the stored run rather than at its own clock keeps
  * several worker instances from recomputing each round and a restart from
- * recomputing at once.
+ * recomputing at once. Without an electricity meter it computes nothing.
  */
 export function createLoadShapesComponent(o: { database: Database; intervalMs: number; now?: () => number; timers?: Timers }): LoadShapesComponent {
   const now = o.now ?? Date.now;
@@ -32,7 +32,10 @@ export function createLoadShapesComponent(o: { database: Database; intervalMs: n
   async function tick(): Promise<void> {
     const t = now();
     const newest = await latestShapeRun(o.database);
-    if (newest && t - newest.computedAt.getTime() < o.intervalMs) return;
+    // A run of no meter (a service started before its meters were registered) is not a reason to wait a whole interval.
+    const counted = Number((newest?.summary as { meters?: number } | undefined)?.meters ?? 0) > 0;
+    if (newest && counted && t - newest.computedAt.getTime() < o.intervalMs) return;
+    if ((await listShapeMeters(o.database)).length === 0) return;
     const r = await computeLoadShapes(o.database, { requestedBy: null, now: t });
     last = { ...r, at: new Date(t).toISOString() };
     log.info({ run: r.runId, meters: r.meters, profiles: r.profiles, ms: r.ms }, 'load-shapes: profiles recomputed');
