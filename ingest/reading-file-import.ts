@@ -186,6 +186,15 @@ export async function importReadingRecords(database: Database, batches: AsyncIte
     for (const r of out) reject(r);
   };
 
+  // One chunk is written while the next is read and mapped: the file's parsing overlaps the database's work.
+  // Chunks are still written one after the other, in file order (a later line supersedes an earlier one as before).
+  let writing: Promise<void> = Promise.resolve();
+  const flushBehind = async () => {
+    await writing;
+    writing = flush();
+    writing.catch(() => {}); // awaited (and thrown) at the next chunk or at the end
+  };
+
   for await (const batch of batches) {
     for (const rec of batch) {
       report.lastLine = rec.line;
@@ -207,7 +216,7 @@ export async function importReadingRecords(database: Database, batches: AsyncIte
           report.readings++;
         }
       }
-      if (pending.rows.length >= chunkRows) await flush();
+      if (pending.rows.length >= chunkRows) await flushBehind();
     }
     ctx.onProgress?.(report.records, report.readings);
     if (ctx.signal?.aborted) {
@@ -215,6 +224,7 @@ export async function importReadingRecords(database: Database, batches: AsyncIte
       break;
     }
   }
+  await writing;
   if (mapper === undefined) throw new FileImportError('the file is empty: the first line must be the header');
   await flush();
   return report;
