@@ -7,6 +7,7 @@ import type { FitContext, FittedModel, ForecastModel, HorizonName, QuantileRow, 
 import { orderedRow } from './quantiles.js';
 import { temperatureFromVintages } from './weather-vintages.js';
 import { gaussian, seededRandom } from '../models/random.js';
+import { simulateForecastTemperature, type WeatherErrorModel } from './weather-error-model.js';
 import { DAY_MS, HOUR_MS } from '../models/time.js';
 
 /**
@@ -23,7 +24,8 @@ import { DAY_MS, HOUR_MS } from '../models/time.js';
  *   the observed temperature is used in their place (a perfect forecast, which
  *   flatters weather-driven models), optionally with a simulated forecast
  *   error (`temperatureNoiseC`): one offset per origin N(0, σ) plus hourly
- *   N(0, σ/2), seeded.
+ *   N(0, σ/2), seeded; or (`weatherError`) by the documented error model of
+ *   forecast/weather-error-model, the same for every series of one origin.
  *
  * Refit cadence: a model whose FittedModel has `update` is trained at the
  * first origin and again every `refitEveryDays` days; in between it is
@@ -87,6 +89,12 @@ export interface BacktestOptions {
   readonly historyDays?: number;
   /** Simulated temperature forecast error σ (°C); default 0 (observed temperatures as the forecast). */
   readonly temperatureNoiseC?: number;
+  /**
+   * Temperatures from each issue time on simulated by the documented weather
+   * forecast error model (forecast/weather-error-model: AR(1), sd growing
+   * with the lead), seeded per origin; wins over temperatureNoiseC.
+   */
+  readonly weatherError?: { readonly seed: number; readonly model?: Partial<WeatherErrorModel> };
   readonly seed?: number;
   /** Also evaluate the sum of the series (a portfolio) with the sum of each model's forecasts. */
   readonly portfolio?: { readonly id: string };
@@ -166,8 +174,12 @@ export interface BacktestResult {
     readonly forecasts: Readonly<Record<string, readonly QuantileValues[][]>>;
     /** Before band calibration. */
     readonly raw: Readonly<Record<string, readonly QuantileValues[][]>>;
-    /** With `portfolio`: Σ actuals (NaN where a member is unknown) and Σ forecasts before the portfolio band calibration. */
-    readonly portfolio?: { readonly actual: readonly number[]; readonly raw: Readonly<Record<string, readonly QuantileValues[]>> };
+    /** With `portfolio`: Σ actuals (NaN where a member is unknown), Σ forecasts before and after the portfolio band calibration. */
+    readonly portfolio?: {
+      readonly actual: readonly number[];
+      readonly raw: Readonly<Record<string, readonly QuantileValues[]>>;
+      readonly forecasts: Readonly<Record<string, readonly QuantileValues[]>>;
+    };
   };
 }
 
@@ -184,7 +196,15 @@ export function issueTimes(fromDate: string, toDate: string, timezone: string, i
  * after, grid to the horizon end), temperatures to the horizon end with the
  * simulated forecast error after the issue time.
  */
-export function seriesAsOf(s: SeriesData, issueTime: number, dataCutoff: number, toMs: number, historyDays?: number, temperatureNoise?: { sigma: number; rand: () => number }): SeriesData {
+export function seriesAsOf(
+  s: SeriesData,
+  issueTime: number,
+  dataCutoff: number,
+  toMs: number,
+  historyDays?: number,
+  temperatureNoise?: { sigma: number; rand: () => number },
+  weatherError?: BacktestOptions['weatherError'],
+): SeriesData {
   const first = historyDays ? Math.max(s.startMs, Math.floor((dataCutoff - historyDays * DAY_MS - s.startMs) / HOUR_MS) * HOUR_MS + s.startMs) : s.startMs;
   const off = (first - s.startMs) / HOUR_MS;
   const len = Math.max(0, Math.ceil((toMs - first) / HOUR_MS));
@@ -201,7 +221,9 @@ export function seriesAsOf(s: SeriesData, issueTime: number, dataCutoff: number,
     temperature = new Float64Array(len).fill(Number.NaN);
     const avail = Math.max(0, Math.min(len, s.temperature.length - off));
     temperature.set(s.temperature.subarray(off, off + avail));
-    if (temperatureNoise && temperatureNoise.sigma > 0) {
+    if (weatherError) {
+      temperature = simulateForecastTemperature(temperature, { startMs: first, cutoffMs: issueTime, seed: weatherError.seed, model: weatherError.model });
+    } else if (temperatureNoise && temperatureNoise.sigma > 0) {
       const { sigma, rand } = temperatureNoise;
       const originError = sigma * gaussian(rand);
       const firstForecast = Math.max(0, Math.ceil((issueTime - first) / HOUR_MS));
@@ -439,7 +461,7 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
     const w = horizonWindow(horizon, issueTime, tz, { dayAheadCutoff: cutoff });
     const ctx: FitContext = { issueTime, dataCutoff: w.dataCutoff, country: opts.country };
     const noise = opts.temperatureNoiseC ? { sigma: opts.temperatureNoiseC, rand } : undefined;
-    const asOf = series.map((s) => seriesAsOf(s, issueTime, w.dataCutoff, w.toMs, opts.historyDays, noise));
+    const asOf = series.map((s) => seriesAsOf(s, issueTime, w.dataCutoff, w.toMs, opts.historyDays, noise, opts.weatherError));
     const first = sampleStart.length;
     for (let t = w.fromMs; t < w.toMs; t += HOUR_MS) {
       sampleStart.push(t);
@@ -577,7 +599,7 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
     info,
     weights: ensembleNames.length ? weights : undefined,
     samples: opts.keepForecasts
-      ? { start: sampleStart, origin: sampleOrigin, actual: masked, forecasts, raw, portfolio: opts.portfolio ? { actual: portActual, raw: portRaw } : undefined }
+      ? { start: sampleStart, origin: sampleOrigin, actual: masked, forecasts, raw, portfolio: opts.portfolio ? { actual: portActual, raw: portRaw, forecasts: portForecasts } : undefined }
       : undefined,
   };
 }
