@@ -237,7 +237,7 @@ export interface TargetSeries {
       /** Vintages issued in the history, read by the backtest origins (each the newest by its own cut-off). */
       readonly backtestVintages: number;
     }[];
-    /** More vintages than BACKTEST_MAX_VINTAGE_HOURS: the oldest were left out of the backtests. */
+    /** More vintages than BACKTEST_MAX_VINTAGES: the oldest were left out of the backtests. */
     readonly backtestVintagesTruncated?: boolean;
     readonly warning?: string;
   };

@@ -46,14 +46,14 @@ export async function loadRunWeather(
 
 /** Hours after its issue time a vintage is kept for backtests (their horizons end within 10 days of an origin). */
 export const BACKTEST_MAX_LEAD_HOURS = 240;
-/** Forecast hours loaded for a run's backtests at most, all stations (about 8 MB of values). */
-export const BACKTEST_MAX_VINTAGE_HOURS = 1_000_000;
+/** Vintages loaded for a run's backtests at most, all stations: four a day for a year of one station (at most 240 hours each, about 3 MB of values). */
+export const BACKTEST_MAX_VINTAGES = 1_500;
 
 /**
  * The vintages of `stations` issued in the run's history (from `startMs` to
  * its data cut-off), for its backtests: each origin reads the newest issued by
  * its own cut-off (forecast/backtest.ts seriesAsOf). One statement; the oldest
- * are left out past BACKTEST_MAX_VINTAGE_HOURS (`truncated`).
+ * are left out past BACKTEST_MAX_VINTAGES (`truncated`).
  */
 export async function loadBacktestVintages(database: Database, p: { stations: readonly string[]; startMs: number; cutoffMs: number }): Promise<{ sets: Map<string, VintageSet>; truncated: boolean }> {
   return loadVintageSets(database, {
@@ -61,6 +61,6 @@ export async function loadBacktestVintages(database: Database, p: { stations: re
     issuedFromMs: p.startMs,
     issuedToMs: p.cutoffMs,
     maxLeadHours: BACKTEST_MAX_LEAD_HOURS,
-    maxRows: BACKTEST_MAX_VINTAGE_HOURS,
+    maxVintages: BACKTEST_MAX_VINTAGES,
   });
 }

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Database } from './database.js';
+import { packedView } from './packed.js';
 
 /**
  * Weather forecast vintages (migration 027): many forecasts of the same hour
@@ -8,8 +9,8 @@ import type { Database } from './database.js';
  */
 
 const HOUR = 3_600_000;
-/** Rows per INSERT statement (5 parameters a row, well below the 65 535 bind limit). */
-const CHUNK = 2_000;
+/** Rows per INSERT statement (four arrays of this length). */
+const CHUNK = 20_000;
 
 export interface WeatherForecastRow {
   readonly location: string;
@@ -32,14 +33,15 @@ export async function upsertWeatherForecasts(database: Database, given: readonly
   const rows = [...byKey.values()];
   if (rows.length === 0) return 0;
   return database.session(async ({ db }) => {
+    // Five arrays per statement whatever the number of rows (unnest), not five parameters a row.
     for (let i = 0; i < rows.length; i += CHUNK) {
-      await db
-        .insertInto('weather_forecasts')
-        .values(rows.slice(i, i + CHUNK).map((r) => ({ location: r.location, issued_at: r.issuedAt, valid_time: r.validTime, temperature: r.temperature, source })))
-        .onConflict((oc) =>
-          oc.columns(['location', 'valid_time', 'issued_at']).doUpdateSet((eb) => ({ temperature: eb.ref('excluded.temperature'), source: eb.ref('excluded.source'), imported_at: sql`now()` })),
-        )
-        .execute();
+      const part = rows.slice(i, i + CHUNK);
+      await sql`
+        INSERT INTO weather_forecasts (location, issued_at, valid_time, temperature, source)
+        SELECT l, i, v, t, ${source} FROM unnest(
+          ${part.map((r) => r.location)}::text[], ${part.map((r) => r.issuedAt.toISOString())}::timestamptz[],
+          ${part.map((r) => r.validTime.toISOString())}::timestamptz[], ${part.map((r) => r.temperature)}::float8[]) AS u(l, i, v, t)
+        ON CONFLICT (location, valid_time, issued_at) DO UPDATE SET temperature = excluded.temperature, source = excluded.source, imported_at = now()`.execute(db);
     }
     return rows.length;
   });
@@ -176,57 +178,51 @@ export interface VintageArrays {
  * The vintages of `locations` issued in [issuedFromMs, issuedToMs], each with
  * its hours up to `maxLeadHours` after its issue time, for the backtests of a
  * run (each origin reads the newest one issued by its own cut-off). At most
- * `maxRows` hours in all: when there are more, the oldest vintages are left
- * out (`truncated`), whose origins fall back to the error model. One statement.
+ * `maxVintages`, the newest: when there are more, the oldest are left out
+ * (`truncated`), whose origins fall back to the error model. One statement,
+ * one row per vintage (its hours packed in a bytea).
  */
 export async function loadVintageSets(
   database: Database,
-  p: { locations: readonly string[]; issuedFromMs: number; issuedToMs: number; maxLeadHours: number; maxRows: number },
+  p: { locations: readonly string[]; issuedFromMs: number; issuedToMs: number; maxLeadHours: number; maxVintages: number },
 ): Promise<{ sets: Map<string, VintageArrays>; truncated: boolean }> {
   const sets = new Map<string, VintageArrays>();
   if (p.locations.length === 0 || p.issuedToMs < p.issuedFromMs) return { sets, truncated: false };
-  const rows = await database.db
-    .selectFrom('weather_forecasts')
-    .select(['location', 'issued_at', 'valid_time', 'temperature'])
-    .where(sql<boolean>`location = any(${p.locations as string[]}::text[])`)
-    .where('issued_at', '>=', new Date(p.issuedFromMs))
-    .where('issued_at', '<=', new Date(p.issuedToMs))
-    .where(sql<boolean>`valid_time < issued_at + make_interval(hours => ${p.maxLeadHours})`)
-    .orderBy('issued_at', 'desc')
-    .orderBy('location')
-    .orderBy('valid_time')
-    .limit(p.maxRows + 1)
-    .execute();
-  const truncated = rows.length > p.maxRows;
-  // Group by location and vintage (rows come newest vintage first, hours ascending), then lay each location's vintages out oldest first.
-  const byLocation = new Map<string, { issuedAt: number; hours: { t: number; v: number }[] }[]>();
-  let cut = truncated ? rows[p.maxRows - 1].issued_at.getTime() : Number.NEGATIVE_INFINITY;
-  if (truncated && rows[p.maxRows].issued_at.getTime() === cut) cut += 1; // a vintage cut in two is left out whole
-  for (const r of rows.slice(0, p.maxRows)) {
-    const issued = r.issued_at.getTime();
-    if (issued < cut) continue;
-    let list = byLocation.get(r.location);
-    if (!list) byLocation.set(r.location, (list = []));
-    let last = list[list.length - 1];
-    if (!last || last.issuedAt !== issued) list.push((last = { issuedAt: issued, hours: [] }));
-    last.hours.push({ t: r.valid_time.getTime(), v: Number(r.temperature) });
+  // One row per vintage, its hours packed (sql/packed.ts): 12 bytes an hour, int4 hour since the epoch and float8 °C.
+  const { rows } = await sql<{ location: string; issued: number; packed: Uint8Array }>`
+    SELECT location, extract(epoch FROM issued_at)::float8 * 1000 AS issued,
+           string_agg(int4send((extract(epoch FROM valid_time) / 3600)::int) || float8send(temperature), ''::bytea ORDER BY valid_time) AS packed
+    FROM weather_forecasts
+    WHERE location = ANY(${p.locations as string[]}::text[])
+      AND issued_at >= ${new Date(p.issuedFromMs)} AND issued_at <= ${new Date(p.issuedToMs)}
+      AND valid_time < issued_at + make_interval(hours => ${Math.round(p.maxLeadHours)})
+    GROUP BY location, issued_at
+    ORDER BY issued_at DESC, location
+    LIMIT ${p.maxVintages + 1}`.execute(database.db);
+  const truncated = rows.length > p.maxVintages;
+  const byLocation = new Map<string, typeof rows>();
+  for (const r of rows.slice(0, p.maxVintages)) {
+    const list = byLocation.get(r.location) ?? [];
+    list.push(r);
+    byLocation.set(r.location, list);
   }
-  for (const [location, list] of byLocation) {
-    list.reverse();
+  for (const [location, newestFirst] of byLocation) {
+    const list = newestFirst.reverse().map((x) => ({ issued: Number(x.issued), view: packedView(x.packed) }));
     const offsets = new Uint32Array(list.length + 1);
+    const first = list.map((x) => x.view.getInt32(0));
     let total = 0;
     list.forEach((x, k) => {
       offsets[k] = total;
-      total += Math.round((x.hours[x.hours.length - 1].t - x.hours[0].t) / HOUR) + 1;
+      total += x.view.getInt32(x.view.byteLength - 12) - first[k] + 1;
     });
     offsets[list.length] = total;
     const values = new Float64Array(total).fill(Number.NaN);
     list.forEach((x, k) => {
-      for (const h of x.hours) values[offsets[k] + Math.round((h.t - x.hours[0].t) / HOUR)] = h.v;
+      for (let o = 0; o + 12 <= x.view.byteLength; o += 12) values[offsets[k] + x.view.getInt32(o) - first[k]] = x.view.getFloat64(o + 4);
     });
     sets.set(location, {
-      issuedAt: Float64Array.from(list, (x) => x.issuedAt),
-      startMs: Float64Array.from(list, (x) => x.hours[0].t),
+      issuedAt: Float64Array.from(list, (x) => x.issued),
+      startMs: Float64Array.from(first, (h) => h * HOUR),
       offsets,
       values,
     });

@@ -148,10 +148,10 @@ describe.each(FLAVOURS)('weather forecast vintages in runs (%s)', (flavour) => {
     expect(at(origin - HOUR)).toBe(temp.get(origin - HOUR)); // before its cut-off: the observation
     expect(at(origin + 5 * HOUR)).toBe(temp.get(origin + 5 * HOUR)! + days[1].k);
     expect(at(origin + 25 * HOUR)).toBe(temp.get(origin + 25 * HOUR)! + days[1].k); // the next day's vintage was issued after this cut-off
-    // Past the row budget the oldest vintages are left out whole, and the run says so.
-    const few = await loadVintageSets(database, { locations: ['WX'], issuedFromMs: FROM, issuedToMs: days[2].issued, maxLeadHours: 240, maxRows: 60 });
+    // Past the budget the oldest vintages are left out, and the run says so.
+    const few = await loadVintageSets(database, { locations: ['WX'], issuedFromMs: FROM, issuedToMs: days[2].issued, maxLeadHours: 240, maxVintages: 1 });
     expect(few.truncated).toBe(true);
-    expect([...few.sets.get('WX')!.issuedAt]).toEqual([days[2].issued]); // 48 hours fit, the next vintage would not
+    expect([...few.sets.get('WX')!.issuedAt]).toEqual([days[2].issued]); // the newest only
     // Before the first vintage: no vintage issued by then, the caller's fallback.
     expect(temperatureFromVintages(s.temperature!, s.startMs, s.temperatureVintages, days[0].issued - HOUR)).toBeUndefined();
   });
