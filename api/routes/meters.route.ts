@@ -196,7 +196,15 @@ export const meterRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { da
           after = sort === 'id' ? { key: null, id: cursor } : decodeStatusCursor(cursor, sort);
           if (!after) throw new MdmError('MDM_ERR_VALIDATION', ['cursor: not a nextCursor of this sort; start again without cursor']);
         }
-        const readiness = may('billing:read') ? await readinessView(period) : undefined;
+        // Readiness that cannot be computed fails a filter or sort by it; shown only, its columns are left null.
+        const byReadiness = sort === 'completeness' || completenessBelow !== undefined || billable !== undefined;
+        const readiness = may('billing:read')
+          ? await readinessView(period).catch((err: unknown) => {
+              if (byReadiness) throw err;
+              req.log.warn({ err: err instanceof Error ? err.message : String(err), period: period.period }, 'meter list: billing readiness failed; completeness and billable left null');
+              return undefined;
+            })
+          : undefined;
         const { rows, next } = await listMeterStatus(database, {
           ...filter,
           sort,
