@@ -1,6 +1,28 @@
 import type { FastifyReply } from 'fastify';
+import { csvStyle, type CsvLocale } from './csv-locale.js';
 
 export const XLSX_TYPE = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
+
+/**
+ * A report's rows as CSV in the locale's conventions (api/csv-locale.ts) or as
+ * an xlsx workbook (issue 17: billing clerks and traders take them to Excel),
+ * `name` + .csv/.xlsx as the download's file name; null is an empty cell.
+ */
+export async function sendTable(
+  reply: FastifyReply,
+  format: 'csv' | 'xlsx',
+  locale: CsvLocale,
+  name: string,
+  head: readonly string[],
+  cells: readonly (readonly (string | number | null)[])[],
+): Promise<FastifyReply> {
+  if (format === 'xlsx') return sendXlsx(reply, `${name}.xlsx`, name, head, cells);
+  const style = csvStyle(locale);
+  return reply
+    .type('text/csv; charset=utf-8')
+    .header('content-disposition', `attachment; filename="${name.replace(/[^\w.-]/g, '_')}.csv"`)
+    .send((style.bom + style.line(head) + cells.map((r) => style.line(r.map((v) => v ?? ''))).join('')) as never);
+}
 
 /**
  * Sends rows as an xlsx workbook of one sheet (format=xlsx): a bold header

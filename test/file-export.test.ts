@@ -6,6 +6,7 @@
 import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MeterSchema } from '../models/meter.js';
+import { upsertPositions, upsertPrices } from '../sql/market.repository.js';
 import { upsertMeters } from '../sql/meter.repository.js';
 import { testApp, type TestApp } from './api-helpers.js';
 import { FLAVOURS } from './helpers.js';
@@ -70,6 +71,31 @@ describe.each(FLAVOURS)('exports (%s)', (flavour) => {
     expect(agg.body.split('\n')[1]).toBe('active_import;kWh;2026-10-25T00:00:00+02:00;100;1;25');
     const en = await t.app.inject({ method: 'GET', url: `/v1/meters/PL-1/readings?channel=active_import&${range}&format=csv`, headers: t.auth('admin') });
     expect(en.body.split('\n')[2]).toBe('PL-1,active_import,kWh,1,2026-10-25T01:00:00+02:00,1.25,measured,http');
+  });
+
+  it('market prices, positions and settlement differences as xlsx and as Turkish CSV (the shared report writer)', async () => {
+    await upsertMeters(t.database, [MeterSchema.parse({ id: 'TR-X1', timezone: 'Europe/Istanbul', portfolio: 'PFX' })]);
+    const h0 = Date.parse('2026-03-01T00:00:00+03:00');
+    await upsertPrices(t.database, { area: 'TR', currency: 'TRY', source: 'test', rows: [0, 1].map((h) => ({ startMs: h0 + h * 3_600_000, ptf: 2500.5 + h, smf: 2600.25 })) });
+    await upsertPositions(t.database, 'PFX', [{ startMs: h0, bilateral: 1.5, dayAhead: 0.25, intraday: 0 }]);
+    const hours = 'from=2026-03-01T00:00:00%2B03:00&to=2026-03-01T02:00:00%2B03:00';
+    const wbOf = async (url: string) => {
+      const r = await t.app.inject({ method: 'GET', url, headers: t.auth('admin') });
+      expect(r.statusCode, r.body).toBe(200);
+      expect(r.headers['content-type']).toBe(XLSX);
+      const wb = new ExcelJS.Workbook();
+      await wb.xlsx.load(r.rawPayload as unknown as ArrayBuffer);
+      return wb.worksheets[0];
+    };
+    const prices = await wbOf(`/v1/market/prices?area=TR&${hours}&format=xlsx`);
+    expect(prices.getRow(1).values).toEqual([undefined, 'start', 'ptf', 'smf', 'positiveImbalance', 'negativeImbalance', 'systemDirection', 'source', 'unpublished']);
+    expect(prices.getRow(3).values).toEqual([undefined, '2026-03-01T01:00:00+03:00', 2501.5, 2600.25, undefined, undefined, undefined, 'test', '']);
+    const positions = await wbOf(`/v1/market/positions?portfolio=PFX&${hours}&format=xlsx`);
+    expect(positions.getRow(2).values).toEqual([undefined, '2026-03-01T00:00:00+03:00', 1.5, 0.25, 0]);
+    const tr = await t.app.inject({ method: 'GET', url: `/v1/market/prices?area=TR&${hours}&format=csv&locale=tr`, headers: t.auth('admin') });
+    expect(tr.body.split('\n').slice(0, 2)).toEqual(['\uFEFFstart;ptf;smf;positiveImbalance;negativeImbalance;systemDirection;source;unpublished', '2026-03-01T00:00:00+03:00;2500,5;2600,25;;;;test;']);
+    const diffs = await wbOf('/v1/settlement/differences?period=2026-03&format=xlsx');
+    expect(diffs.getRow(1).getCell(1).value).toBe('meter');
   });
 
   it('format= is never silently ignored: a format a route does not offer, or format on a JSON-only route, is a 400', async () => {

@@ -1,3 +1,4 @@
+import ExcelJS from 'exceljs';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../models/api-key.js';
@@ -201,6 +202,22 @@ describe.each(FLAVOURS)('forecast API, jobs and storage (%s)', (flavour) => {
     expect(after.days).toHaveLength(1);
     expect(after.days[0]).toMatchObject({ date: '2019-10-15', hours: 24 });
     expect(after.days[0].actual).toBeCloseTo(absAct, 6);
+
+    // The forecast with its actuals beside it (issue 17), as JSON, as a workbook and as Turkish CSV.
+    const beside = (await inject('GET', '/v1/forecasts?target=portfolio:P1&for=2019-10-15&actuals=true', 'trader')).json();
+    expect(beside.rows.map((r: { actual: number }) => r.actual)).toEqual(Array.from({ length: 24 }, (_, h) => roundFigure(b0.get(D1_FROM + h * HOUR)! + b4.get(D1_FROM + h * HOUR)!)));
+    expect((await inject('GET', '/v1/forecasts?target=portfolio:P1&for=2019-10-15', 'trader')).json().rows[0]).not.toHaveProperty('actual');
+    const xlsx = await inject('GET', '/v1/forecasts?target=portfolio:P1&for=2019-10-15&actuals=true&format=xlsx', 'trader');
+    expect(xlsx.headers['x-forecast-status']).toBe('done');
+    const wb = new ExcelJS.Workbook();
+    await wb.xlsx.load(xlsx.rawPayload as unknown as ArrayBuffer);
+    const ws = wb.worksheets[0];
+    expect(ws.getRow(1).values).toEqual([undefined, 'start', 'p10', 'p50', 'p90', 'actual']);
+    expect(ws.getRow(2).getCell(5).value).toBe(beside.rows[0].actual);
+    expect(ws.rowCount).toBe(25);
+    const tr = await inject('GET', '/v1/forecasts?target=portfolio:P1&for=2019-10-15&actuals=true&format=csv&locale=tr', 'trader');
+    expect(tr.body.split('\n')[0]).toBe('\uFEFFstart;p10;p50;p90;actual');
+    expect(tr.body.split('\n')[1].split(';')[4]).toBe(String(beside.rows[0].actual).replace('.', ','));
   });
 
   it('a DST day: the Warsaw day-ahead of 2019-10-27 has 25 hours', async () => {

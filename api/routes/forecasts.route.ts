@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { csvLine } from '../../models/csv-format.js';
 import { RUN_MODELS } from '../../forecast/forecast-job.js';
 import { evaluate, skill, type ForecastMetrics } from '../../forecast/metrics.js';
 import { HORIZONS } from '../../forecast/model.js';
@@ -16,6 +15,8 @@ import { createRun, findIssuedForecast, getRun, listIssuedHours, listRuns, type 
 import { LIST_BYTE_BUDGET, pageOf } from '../list-budget.js';
 import type { RouteContext } from '../app.js';
 import { authErrors, ErrorSchema } from '../schemas.js';
+import { CsvLocaleQuery } from '../csv-locale.js';
+import { sendTable, XLSX_TYPE } from '../xlsx-reply.js';
 
 /** Longest from..to of an accuracy query. */
 const MAX_ACCURACY_DAYS = 400;
@@ -157,6 +158,7 @@ const RowSchema = z.object({
   p10: z.number().nullable().describe(`kWh in the hour (unit), to 10⁻${FIGURE_DECIMALS} like p50 and p90`),
   p50: z.number(),
   p90: z.number().nullable(),
+  actual: z.number().nullable().optional().describe('With actuals=true: the stored actual of the hour (kWh; a group/portfolio hour when every member has it), null when not (yet) measured'),
 });
 
 const ForecastOutSchema = z.object({
@@ -389,13 +391,21 @@ export const forecastRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, {
           "Hourly rows {start, p10, p50, p90} (kWh per hour) of the local day `for` in the target's time zone (24 rows; 23 or 25 when the clocks change) " +
           "from the newest done run of `horizon` that covers it, with that run's metadata (model, issue time, data cut-off, backtest metrics). " +
           'A member meter of a portfolio or group run can be read as `meter:M`. A `partial` run (some members could not be forecast) is served with ' +
-          '`status: partial`, its coverage and warnings. format=csv: text/csv `start,p10,p50,p90`, run, status, unit and coverage in X-Forecast-* headers.',
-        produces: ['application/json', 'text/csv'],
+          '`status: partial`, its coverage and warnings. actuals=true: each row also carries `actual`, the stored actual of the hour (null when not measured yet). ' +
+          'format=csv: text/csv `start,p10,p50,p90` (+ `actual`), run, status, unit and coverage in X-Forecast-* headers (locale=tr|pl: ";", decimal comma, UTF-8 BOM); ' +
+          'format=xlsx: the same columns as a workbook.',
+        produces: ['application/json', 'text/csv', XLSX_TYPE],
         querystring: z.object({
           target: TargetText,
           horizon: HorizonEnum.default('day-ahead'),
           for: z.iso.date({ error: (iss) => `must be a local date YYYY-MM-DD, got ${quote(iss.input)}` }),
-          format: z.enum(['json', 'csv']).default('json'),
+          actuals: z
+            .enum(['true', 'false'])
+            .default('false')
+            .transform((v) => v === 'true')
+            .describe('true: the actual of each hour beside the forecast'),
+          format: z.enum(['json', 'csv', 'xlsx']).default('json'),
+          locale: CsvLocaleQuery,
         }),
         response: { 200: ForecastOutSchema, 400: ErrorSchema, 404: ErrorSchema, ...authErrors },
       },
@@ -414,20 +424,34 @@ export const forecastRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, {
       }
       const r = found.run;
       const summary = summaryOut(r.metadata?.summary as Record<string, unknown> | undefined);
-      const rows = found.values.map((v) => ({ start: formatInstant(v.start.getTime(), tz), p10: roundFigure(v.p10), p50: roundFigure(v.p50), p90: roundFigure(v.p90) }));
-      if (q.format === 'csv') {
-        const text = csvLine(['start', 'p10', 'p50', 'p90']) + rows.map((x) => csvLine([x.start, x.p10 ?? '', x.p50, x.p90 ?? ''])).join('');
-        return reply
-          .type('text/csv; charset=utf-8')
-          .header('content-disposition', `attachment; filename="forecast-${target.text.replace(/[^\w.-]/g, '_')}-${q.for}.csv"`)
+      let actualAt: ((ms: number) => number | null) | undefined;
+      if (q.actuals) {
+        const loaded = await loadTargetSeries(database, target, target.meters, { historyFromMs: fromMs, dataCutoffMs: toMs, toMs });
+        const values = (loaded.aggregate ?? loaded.members[0])?.values ?? [];
+        actualAt = (ms) => {
+          const y = values[(ms - loaded.startMs) / HOUR_MS];
+          return y !== undefined && Number.isFinite(y) ? roundFigure(y) : null;
+        };
+      }
+      const rows = found.values.map((v) => ({
+        start: formatInstant(v.start.getTime(), tz),
+        p10: roundFigure(v.p10),
+        p50: roundFigure(v.p50),
+        p90: roundFigure(v.p90),
+        ...(actualAt ? { actual: actualAt(v.start.getTime()) } : {}),
+      }));
+      if (q.format !== 'json') {
+        const head = ['start', 'p10', 'p50', 'p90', ...(actualAt ? ['actual'] : [])];
+        reply
           .header('x-forecast-run', String(r.id))
           .header('x-forecast-model', r.usedModel ?? '')
           .header('x-forecast-issue-time', r.issueTime.toISOString())
           .header('x-forecast-data-cutoff', iso(r.dataCutoff) ?? '')
           .header('x-forecast-status', r.status)
           .header('x-forecast-unit', UNIT)
-          .header('x-forecast-coverage', summary.coverage ? `${summary.coverage.forecast}/${summary.coverage.members}` : '')
-          .send(text as never); // text, not the JSON schema
+          .header('x-forecast-coverage', summary.coverage ? `${summary.coverage.forecast}/${summary.coverage.members}` : '');
+        const cells = rows.map((x) => [x.start, x.p10, x.p50, x.p90, ...(actualAt ? [x.actual ?? null] : [])]);
+        return sendTable(reply, q.format, q.locale, `forecast-${target.text.replace(/[^\w.-]/g, '_')}-${q.for}`, head, cells);
       }
       return {
         target: target.text,

@@ -1,4 +1,3 @@
-import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { localMonthRange } from '../../models/calendar.js';
@@ -9,9 +8,9 @@ import { FILL_MODES } from '../../models/market.js';
 import { bucketImbalance, isWholeHour, meterImbalance } from '../../sql/imbalance.repository.js';
 import { requirePortfolio } from '../../sql/portfolio.repository.js';
 import type { RouteContext } from '../app.js';
-import { CsvLocaleQuery, csvStyle, type CsvLocale } from '../csv-locale.js';
+import { CsvLocaleQuery } from '../csv-locale.js';
 import { rangeParams } from '../query-params.js';
-import { sendXlsx, XLSX_TYPE } from '../xlsx-reply.js';
+import { sendTable, XLSX_TYPE } from '../xlsx-reply.js';
 import { authErrors, ErrorSchema, InstantQuery } from '../schemas.js';
 
 const CSV = 'text/csv';
@@ -93,16 +92,6 @@ type MeterRow = z.infer<typeof MeterRowSchema>;
 
 /** A CSV cell: booleans as true/false, null as empty. */
 const cell = (v: unknown): string | number => (typeof v === 'number' ? v : v === null || v === undefined ? '' : String(v));
-
-/** A report's rows as CSV in the locale's conventions, or as an xlsx workbook (issue 17: traders take them to Excel). */
-async function sendTable(reply: FastifyReply, format: 'csv' | 'xlsx', locale: CsvLocale, name: string, head: readonly string[], cells: readonly (string | number)[][]) {
-  if (format === 'xlsx') return sendXlsx(reply, `${name}.xlsx`, name, head, cells);
-  const style = csvStyle(locale);
-  return reply
-    .type('text/csv; charset=utf-8')
-    .header('content-disposition', `attachment; filename="${name}.csv"`)
-    .send((style.bom + style.line(head) + cells.map((r) => style.line(r)).join('')) as never);
-}
 
 const units = (currency: string) => ({ energy: 'MWh' as const, price: `${currency}/MWh`, cost: currency });
 

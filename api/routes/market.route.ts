@@ -2,7 +2,7 @@ import type { FastifySchemaCompiler } from 'fastify';
 import { validatorCompiler, type FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { importEpiasPrices } from '../../adapters/market/epias-import.js';
-import { CsvParser, csvLine } from '../../adapters/file/csv.js';
+import { CsvParser } from '../../adapters/file/csv.js';
 import { MdmError } from '../../models/errors.js';
 import {
   AreaSchema,
@@ -33,6 +33,8 @@ import {
   type SuspiciousHour,
 } from '../../sql/market.repository.js';
 import { requirePortfolio } from '../../sql/portfolio.repository.js';
+import { CsvLocaleQuery } from '../csv-locale.js';
+import { sendTable, XLSX_TYPE } from '../xlsx-reply.js';
 import type { RouteContext } from '../app.js';
 import { rangeParams } from '../query-params.js';
 import { authErrors, ErrorSchema, InstantQuery } from '../schemas.js';
@@ -234,9 +236,16 @@ export const marketRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
         summary: 'Hourly prices of a market area (JSON or CSV)',
         description:
           "Per MWh in the area's currency; start in the area's zone (TR: Europe/Istanbul). A price held as not yet published reads as null and is named in unpublished. " +
-          'format=csv: start,ptf,smf,positiveImbalance,negativeImbalance,systemDirection,source,unpublished (the held columns separated by |).',
-        produces: ['application/json', CSV],
-        querystring: z.object({ area: AreaSchema.default('TR'), from: InstantQuery, to: InstantQuery, format: z.enum(['json', 'csv']).default('json') }),
+          'format=csv: start,ptf,smf,positiveImbalance,negativeImbalance,systemDirection,source,unpublished (the held columns separated by |; locale=tr|pl: ";", decimal comma, UTF-8 BOM); ' +
+          'format=xlsx: the same columns as a workbook.',
+        produces: ['application/json', CSV, XLSX_TYPE],
+        querystring: z.object({
+          area: AreaSchema.default('TR'),
+          from: InstantQuery,
+          to: InstantQuery,
+          format: z.enum(['json', 'csv', 'xlsx']).default('json'),
+          locale: CsvLocaleQuery,
+        }),
         response: {
           200: z.object({ area: z.string(), currency: z.string().nullable(), unit: z.string().nullable().describe('e.g. TRY/MWh'), timezone: z.string(), prices: z.array(PriceOut) }),
           400: ErrorSchema,
@@ -259,13 +268,16 @@ export const marketRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
         source: r.source,
         unpublished: r.unpublished,
       }));
-      if (format === 'csv') {
+      if (format !== 'json') {
         const cols = ['start', 'ptf', 'smf', 'positiveImbalance', 'negativeImbalance', 'systemDirection', 'source', 'unpublished'] as const;
-        const text = csvLine(cols) + prices.map((p) => csvLine(cols.map((c) => (c === 'unpublished' ? p.unpublished.join('|') : (p[c] ?? ''))))).join('');
-        return reply
-          .type('text/csv; charset=utf-8')
-          .header('content-disposition', `attachment; filename="prices-${area}.csv"`)
-          .send(text as never);
+        return sendTable(
+          reply,
+          format,
+          req.query.locale,
+          `prices-${area}`,
+          cols,
+          prices.map((p) => cols.map((c) => (c === 'unpublished' ? p.unpublished.join('|') : (p[c] ?? null)))),
+        );
       }
       const currency = rows[0]?.currency ?? (await areaCurrency(database, area)) ?? null;
       return { area, currency, unit: currency ? `${currency}/MWh` : null, timezone: tz, prices };
@@ -321,9 +333,16 @@ export const marketRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
       schema: {
         tags: ['market'],
         summary: "A portfolio's positions per hour (MWh; JSON or CSV)",
-        description: "start in the portfolio's zone. format=csv: start,bilateral,dayAhead,intraday (the upload format).",
-        produces: ['application/json', CSV],
-        querystring: z.object({ portfolio: z.string().min(1), from: InstantQuery, to: InstantQuery, format: z.enum(['json', 'csv']).default('json') }),
+        description:
+          'start in the portfolio\'s zone. format=csv: start,bilateral,dayAhead,intraday (the upload format; locale=tr|pl: ";", decimal comma, UTF-8 BOM); format=xlsx: the same columns as a workbook.',
+        produces: ['application/json', CSV, XLSX_TYPE],
+        querystring: z.object({
+          portfolio: z.string().min(1),
+          from: InstantQuery,
+          to: InstantQuery,
+          format: z.enum(['json', 'csv', 'xlsx']).default('json'),
+          locale: CsvLocaleQuery,
+        }),
         response: { 200: z.object({ portfolio: z.string(), timezone: z.string(), unit: z.literal('MWh'), positions: z.array(PositionOut) }), 400: ErrorSchema, 404: ErrorSchema, ...authErrors },
       },
     },
@@ -338,12 +357,15 @@ export const marketRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
         intraday: r.intraday,
         total: r.bilateral + r.dayAhead + r.intraday,
       }));
-      if (req.query.format === 'csv') {
-        const text = csvLine(['start', 'bilateral', 'dayAhead', 'intraday']) + positions.map((r) => csvLine([r.start, r.bilateral, r.dayAhead, r.intraday])).join('');
-        return reply
-          .type('text/csv; charset=utf-8')
-          .header('content-disposition', `attachment; filename="positions-${p.id}.csv"`)
-          .send(text as never);
+      if (req.query.format !== 'json') {
+        return sendTable(
+          reply,
+          req.query.format,
+          req.query.locale,
+          `positions-${p.id}`,
+          ['start', 'bilateral', 'dayAhead', 'intraday'],
+          positions.map((r) => [r.start, r.bilateral, r.dayAhead, r.intraday]),
+        );
       }
       return { portfolio: p.id, timezone: p.timezone, unit: 'MWh' as const, positions };
     },

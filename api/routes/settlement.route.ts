@@ -2,7 +2,7 @@ import type { FastifySchemaCompiler } from 'fastify';
 import { validatorCompiler, type FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { parseSettlementCsv } from '../../adapters/file/settlement-csv.js';
-import { CsvError, CsvHeaderError, csvLine } from '../../adapters/file/csv.js';
+import { CsvError, CsvHeaderError } from '../../adapters/file/csv.js';
 import { importSettlement } from '../../ingest/settlement-import.js';
 import { localMonthRange } from '../../models/calendar.js';
 import { channelDef } from '../../models/channel.js';
@@ -15,6 +15,8 @@ import { formatInstant } from '../../models/time.js';
 import { recordDeadLetters } from '../../sql/dead-letter.repository.js';
 import { findMeterRefs } from '../../sql/meter-lookup.repository.js';
 import { listMetersForPeriod, listSettlementRows, settlementDifferences, type DifferenceRow } from '../../sql/settlement.repository.js';
+import { CsvLocaleQuery } from '../csv-locale.js';
+import { sendTable, XLSX_TYPE } from '../xlsx-reply.js';
 import type { RouteContext } from '../app.js';
 import { decodeCsvBody } from '../csv-body.js';
 import { authErrors, ErrorSchema } from '../schemas.js';
@@ -205,12 +207,14 @@ export const settlementRoutes: FastifyPluginAsyncZod<RouteContext> = async (app,
         summary: 'Reconciliation: per meter, what we measured vs the newest settlement version, for one month',
         description:
           "Each meter's local month. Measured = the newest non-settlement version of each active_import value (readings and history), multiplier applied; " +
-          'settlement = withdrawal of the newest version of each hour. Meters with neither are left out. format=csv: text/csv. See docs/settlement.md.',
-        produces: ['application/json', 'text/csv'],
+          'settlement = withdrawal of the newest version of each hour. Meters with neither are left out. format=csv: text/csv (locale=tr|pl: ";", decimal comma, UTF-8 BOM for Excel); ' +
+          'format=xlsx: the same rows as a workbook. See docs/settlement.md.',
+        produces: ['application/json', 'text/csv', XLSX_TYPE],
         querystring: z.object({
           period: PeriodText,
           meters: z.string().optional().describe('Comma-separated external meter ids; default every electricity meter'),
-          format: z.enum(['json', 'csv']).default('json'),
+          format: z.enum(['json', 'csv', 'xlsx']).default('json'),
+          locale: CsvLocaleQuery,
         }),
         response: { 200: z.object({ period: z.string(), unit: z.literal('kWh'), meters: z.array(DifferenceSchema) }), 400: ErrorSchema, ...authErrors },
       },
@@ -233,12 +237,15 @@ export const settlementRoutes: FastifyPluginAsyncZod<RouteContext> = async (app,
       const windows = meters.map((m) => ({ meterId: m.id, ...localMonthRange(period, m.timezone) }));
       const rows = await settlementDifferences(database, { period, windows, settlementSource: sourceCode('settlement'), channel: channelDef('active_import').code });
       const out = rows.map(differenceOf);
-      if (format === 'csv') {
-        const text = csvLine([...DIFF_COLUMNS]) + out.map((d) => csvLine(DIFF_COLUMNS.map((c) => d[c] ?? ''))).join('');
-        return reply
-          .type('text/csv; charset=utf-8')
-          .header('content-disposition', `attachment; filename="settlement-differences-${period}.csv"`)
-          .send(text as never);
+      if (format !== 'json') {
+        return sendTable(
+          reply,
+          format,
+          req.query.locale,
+          `settlement-differences-${period}`,
+          DIFF_COLUMNS,
+          out.map((d) => DIFF_COLUMNS.map((c) => d[c] ?? null)),
+        );
       }
       return { period, unit: 'kWh' as const, meters: out };
     },
