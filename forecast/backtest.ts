@@ -458,6 +458,8 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
 
   for (let k = 0; k < origins.length; k++) {
     const issueTime = origins[k];
+    // This origin's rows per model and series as the model gave them (before the fill), and the ensembles'.
+    const own: Record<string, QuantileValues[][]> = {};
     const w = horizonWindow(horizon, issueTime, tz, { dayAheadCutoff: cutoff });
     const ctx: FitContext = { issueTime, dataCutoff: w.dataCutoff, country: opts.country };
     const noise = opts.temperatureNoiseC ? { sigma: opts.temperatureNoiseC, rand } : undefined;
@@ -480,8 +482,10 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
         st.trainedAt = issueTime;
       }
       const rows = await st.fitted.predict({ fromMs: w.fromMs, toMs: w.toMs });
+      own[name] = [];
       series.forEach((_, j) => {
         const win = onWindow(rows[j], w).map(ordered);
+        own[name][j] = win.slice();
         if (fill && fill !== name) {
           const src = raw[fill][j];
           for (let i = 0; i < win.length; i++) {
@@ -500,16 +504,24 @@ export async function backtest(series: readonly SeriesData[], opts: BacktestOpti
       const t0 = performance.now();
       const wts = ensembleWeightsAt(def, w.dataCutoff, originRanges, actual, raw);
       weights[e] = Object.fromEntries(def.members.map((m, i) => [m, wts[i]]));
+      own[e] = [];
       series.forEach((_, j) => {
+        // Members as they forecast (an hour a member left empty is combined from the others, as ensembleModel does live);
+        // an hour none forecast is filled like a model's.
+        own[e][j] = [];
         for (let i = first; i < sampleStart.length; i++) {
-          raw[e][j].push(
-            ordered(
-              combineQuantiles(
-                def.members.map((m) => raw[m][j][i]),
-                wts,
-              ),
+          const row = ordered(
+            combineQuantiles(
+              def.members.map((m) => own[m][j][i - first]),
+              wts,
             ),
           );
+          own[e][j].push(row);
+          const src = fill ? raw[fill][j][i] : undefined;
+          if (src && !Number.isFinite(row.p50) && Number.isFinite(src.p50)) {
+            raw[e][j].push(src);
+            filled[e]++;
+          } else raw[e][j].push(row);
         }
       });
       elapsedMs[e] += performance.now() - t0;

@@ -7,7 +7,6 @@ import type { ForecastModel, SeriesData } from '../forecast/model.js';
 import { gaussian, seededRandom } from '../models/random.js';
 
 const H = 3_600_000;
-const DAY = 24 * H;
 const T0 = Date.UTC(2026, 0, 1);
 
 /**

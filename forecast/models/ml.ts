@@ -23,6 +23,8 @@ import { DAY_MS, HOUR_MS } from '../../models/time.js';
  */
 
 export const ML_ARTEFACT_FORMAT = 'mdm-ml/1';
+/** Day-kind inputs: a forecast hour whose flag is set where training never had it set is left empty (predictMl). */
+const UNSEEN_DAY_COLUMNS: ReadonlySet<string> = new Set(['holiday', 'religious', 'bridge', 'eve', 'eveAfternoon']);
 const LEVEL_DAYS = 28;
 
 export interface MlModelOptions {
@@ -140,8 +142,11 @@ export interface MlArtefact {
   readonly weights: SerializedWeights;
   /** Input columns in order: forecast/features.ts featureMatrix names, then HOUR_COLUMNS when used. */
   readonly features: readonly string[];
-  /** Input standardisation, per column: (x − mean) / std. */
-  readonly scaler: { readonly mean: readonly number[]; readonly std: readonly number[] };
+  /**
+   * Input standardisation, per column: (x − mean) / std; `constant`: the
+   * columns that never varied in training (absent in older artefacts).
+   */
+  readonly scaler: { readonly mean: readonly number[]; readonly std: readonly number[]; readonly constant?: readonly number[] };
   /** Per-series scaling: values ÷ the mean of the `levelDays` days before the cut-off. */
   readonly levelDays: number;
   /** Added to P90 and taken from P10 (in level units) so the validation tail's P10–P90 covers 80 %. */
@@ -494,7 +499,13 @@ async function predictMl(a: MlArtefact, series: readonly SeriesData[], ctx: FitC
     }
   });
   const rows = series.length * hours;
+  // A day kind the training rows never had (the first bayram in the history): the network never
+  // learnt what its flag does, so ml leaves those hours empty (NaN) rather than guess; the ensemble
+  // takes its other members there, a run fills them from naive.
+  const unseen = (a.scaler.constant ?? []).filter((c) => UNSEEN_DAY_COLUMNS.has(a.features[c]));
+  const outOfDomain = new Uint8Array(rows);
   for (let r = 0; r < rows; r++) {
+    for (const c of unseen) if (x[r * cols + c] !== a.scaler.mean[c]) outOfDomain[r] = 1;
     for (let c = 0; c < cols; c++) x[r * cols + c] = (x[r * cols + c] - a.scaler.mean[c]) / a.scaler.std[c];
   }
   const model = await restoreNetwork(a.topology, a.weights);
@@ -509,6 +520,7 @@ async function predictMl(a: MlArtefact, series: readonly SeriesData[], ctx: FitC
     const L = fromMs < s.startMs ? NaN : levels[i];
     return Array.from({ length: hours }, (_, k) => {
       const r = (i * hours + k) * q;
+      if (outOfDomain[i * hours + k]) return { start: fromMs + k * HOUR_MS, p10: NaN, p50: NaN, p90: NaN };
       const p50 = out[r + 1] * L;
       const p10 = Math.min((out[r] - a.intervalAdjust) * L, p50);
       const p90 = Math.max((out[r + 2] + a.intervalAdjust) * L, p50);
@@ -523,16 +535,17 @@ function nanRows(h: Horizon): QuantileRow[] {
   return rows;
 }
 
-/** Standardises the columns of `data` in place; returns the scaler (std 1 for constant columns). */
-function standardise(data: Float32Array, rows: number, cols: number): { mean: number[]; std: number[] } {
+/** Standardises the columns of `data` in place; returns the scaler (std 1 for constant columns, listed in `constant`). */
+function standardise(data: Float32Array, rows: number, cols: number): { mean: number[]; std: number[]; constant: number[] } {
   const mean = new Array<number>(cols).fill(0);
   const sq = new Array<number>(cols).fill(0);
   for (let i = 0; i < rows; i++) for (let c = 0; c < cols; c++) mean[c] += data[i * cols + c];
   for (let c = 0; c < cols; c++) mean[c] /= rows;
   for (let i = 0; i < rows; i++) for (let c = 0; c < cols; c++) sq[c] += (data[i * cols + c] - mean[c]) ** 2;
   const std = sq.map((s) => Math.sqrt(s / rows) || 1);
+  const constant = sq.flatMap((s, c) => (s === 0 ? [c] : []));
   for (let i = 0; i < rows; i++) for (let c = 0; c < cols; c++) data[i * cols + c] = (data[i * cols + c] - mean[c]) / std[c];
-  return { mean, std };
+  return { mean, std, constant };
 }
 
 /**
