@@ -87,7 +87,9 @@ export async function metersWithDatedChanges(db: Kysely<DB>, p: { fromDate: stri
   const late =
     p.asOf === undefined
       ? sql``
-      : sql`UNION SELECT a.meter_id FROM meter_attributes a WHERE a.attribute = ANY(${p.columns as string[]}::text[]) AND (a.recorded_at > ${p.asOf} OR a.superseded_at > ${p.asOf}) ${only}`;
+      : // A version since always recorded after asOf without superseding one is a meter registered later: none known then, its columns hold.
+        sql`UNION SELECT a.meter_id FROM meter_attributes a WHERE a.attribute = ANY(${p.columns as string[]}::text[]) AND a.superseded_at > ${p.asOf} ${only}
+            UNION SELECT a.meter_id FROM meter_attributes a WHERE a.attribute = ANY(${p.columns as string[]}::text[]) AND a.valid_from > '-infinity'::date AND a.recorded_at > ${p.asOf} ${only}`;
   const { rows } = await sql<{ meter_id: number }>`
     SELECT a.meter_id FROM meter_attributes a
     WHERE a.valid_from > ${p.fromDate}::date AND a.valid_from > '-infinity'::date AND a.superseded_at IS NULL

@@ -27,6 +27,7 @@ import { modbusLeases } from './025-modbus-leases.js';
 import { loadShapes } from './026-load-shapes.js';
 import { weatherForecasts } from './027-weather-forecasts.js';
 import { meterDevicesAttributes } from './028-meter-devices-attributes.js';
+import { meterAttributesInsertTrigger } from './029-meter-attributes-insert-trigger.js';
 import { jobTicks } from './030-job-ticks.js';
 
 /** A numbered, idempotent schema step. Never edit one that has shipped: add the next. */
@@ -67,5 +68,6 @@ export const MIGRATIONS: readonly Migration[] = [
   loadShapes,
   weatherForecasts,
   meterDevicesAttributes,
+  meterAttributesInsertTrigger,
   jobTicks,
 ];
