@@ -13,6 +13,7 @@ import { profileModel } from '../forecast/models/profile.js';
 import { historyFromMs, loadTargetSeries, metersInSupply, parseTarget, resolveTarget, type ResolvedTarget } from '../forecast/target.js';
 import { localDate, shiftDate } from '../models/calendar.js';
 import { DAY_MS, formatInstant, HOUR_MS, parseInstant } from '../models/time.js';
+import { WEATHER_BACKTEST_SEED } from '../forecast/weather-error-model.js';
 import type { Database } from '../sql/database.js';
 import { claimRun, createRun, getRun, listRunValues } from '../sql/forecast.repository.js';
 import { CliError, type Io } from './io.js';
@@ -210,6 +211,8 @@ export async function backtestCommand(database: Database, io: Io, o: BacktestCom
     portfolio: loaded.aggregate ? { id: t.text } : undefined,
     // The runs' calibration (adaptive conformal, warm-up days before --from): the same coverage as the runs and the API.
     calibrate: CALIBRATION,
+    // As the runs' backtests: stored weather vintages where the series carry them, else observations through the error model.
+    weatherError: { seed: WEATHER_BACKTEST_SEED },
     fillFrom: 'naive',
     floor: 0,
     onProgress: (f) => bar.update(f * 1000, 0),

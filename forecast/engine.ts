@@ -6,6 +6,7 @@ import type { QuantileValues } from './metrics.js';
 import type { FitContext, ForecastModel, Horizon, HorizonName, ModelKind, QuantileRow, SeriesData } from './model.js';
 import { ensembleModel, inverseErrorWeights } from './models/ensemble.js';
 import { withTemperatureNormals } from './temperature-normals.js';
+import { WEATHER_BACKTEST_SEED } from './weather-error-model.js';
 import { mlModel } from './models/ml.js';
 import { naiveModel } from './models/naive.js';
 import { profileModel } from './models/profile.js';
@@ -462,6 +463,8 @@ async function shortBacktest(p: {
     country: ctx.country,
     refitEveryDays: opts.refitEveryDays ?? days,
     temperatureNoiseC: opts.temperatureNoiseC,
+    // Origins without a stored weather forecast vintage read observations through the documented error model, never as they are (issue 20).
+    weatherError: opts.temperatureNoiseC ? undefined : { seed: WEATHER_BACKTEST_SEED },
     fillFrom: 'naive',
     calibrate: CALIBRATION,
     keepForecasts: true,

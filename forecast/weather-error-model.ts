@@ -47,6 +47,9 @@ export interface WeatherErrorModel {
 
 export const DEFAULT_WEATHER_ERROR_MODEL: WeatherErrorModel = Object.freeze({ baseSdC: 0.8, growthSdC: 0.15, hourlyCorrelation: 0.97 });
 
+/** The seed of the backtests of runs and of `mdm backtest` (BacktestOptions.weatherError): the same simulated forecasts on every replay. */
+export const WEATHER_BACKTEST_SEED = 20;
+
 /** One line naming the model and its parameters, for a run's metadata and a bench's output. */
 export function describeWeatherErrorModel(m: WeatherErrorModel = DEFAULT_WEATHER_ERROR_MODEL): string {
   return `observed temperature + AR(1) error (φ = ${m.hourlyCorrelation} per hour), sd = ${m.baseSdC} + ${m.growthSdC}·√lead_hours °C, unbiased (forecast/weather-error-model.ts)`;
