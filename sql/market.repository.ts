@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import type { MarketPeriod, SpreadRule } from '../market/settlement-periods.js';
 import type { SystemDirection } from '../models/market.js';
 import type { Database } from './database.js';
 
@@ -248,6 +249,47 @@ export async function putImbalanceRule(
         rule: eb.ref('excluded.rule'),
         k_positive: eb.ref('excluded.k_positive'),
         k_negative: eb.ref('excluded.k_negative'),
+        note: eb.ref('excluded.note'),
+        created_by: eb.ref('excluded.created_by'),
+        created_at: sql<Date>`now()`,
+      })),
+    )
+    .returning(sql<boolean>`(xmax = 0)`.as('created'))
+    .executeTakeFirstOrThrow();
+  return row.created;
+}
+
+export interface StoredMarketPeriod extends MarketPeriod {
+  readonly area: string;
+  readonly note: string | null;
+  readonly createdAt: Date;
+  readonly createdBy: string | null;
+}
+
+/** Settlement periods (migration 031) of one area or all, by area and effective date. */
+export async function listMarketPeriods(database: Database, area?: string): Promise<StoredMarketPeriod[]> {
+  let q = database.db.selectFrom('market_periods').selectAll().orderBy('area').orderBy('effective_from');
+  if (area !== undefined) q = q.where('area', '=', area);
+  return (await q.execute()).map((r) => ({
+    area: r.area,
+    effectiveFrom: r.effective_from,
+    minutes: r.minutes,
+    spread: r.spread,
+    note: r.note,
+    createdAt: r.created_at,
+    createdBy: r.created_by,
+  }));
+}
+
+/** Creates or replaces the settlement period of an area from a local date on; returns true when created. */
+export async function putMarketPeriod(database: Database, r: { area: string; effectiveFrom: string; minutes: number; spread: SpreadRule; note?: string; createdBy: string | null }): Promise<boolean> {
+  const row = await database.db
+    .insertInto('market_periods')
+    .values({ area: r.area, effective_from: r.effectiveFrom, minutes: r.minutes, spread: r.spread, note: r.note ?? null, created_by: r.createdBy })
+    .onConflict((oc) =>
+      oc.columns(['area', 'effective_from']).doUpdateSet((eb) => ({
+        minutes: eb.ref('excluded.minutes'),
+        spread: eb.ref('excluded.spread'),
         note: eb.ref('excluded.note'),
         created_by: eb.ref('excluded.created_by'),
         created_at: sql<Date>`now()`,

@@ -194,6 +194,7 @@ export const SCHEMA_COLUMNS = {
     created_at: false,
     created_by: true,
   },
+  market_periods: { area: false, effective_from: false, minutes: false, spread: false, note: true, created_at: false, created_by: true },
   ingest_batches: { id: false, received_at: false, transport: false, principal: true, detail: true },
   market_prices: {
     area: false,

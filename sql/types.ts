@@ -403,6 +403,17 @@ export interface ImbalancePriceRulesTable {
   created_by: string | null;
 }
 
+/** Settlement period of a market area from a local date on (migration 031); none: 60 minutes. */
+export interface MarketPeriodsTable {
+  area: string;
+  effective_from: string;
+  minutes: number;
+  spread: ColumnType<'flat' | 'profile', 'flat' | 'profile' | undefined, 'flat' | 'profile'>;
+  note: string | null;
+  created_at: GeneratedTimestamp;
+  created_by: string | null;
+}
+
 /** Every version of every imported settlement hour (migration 013). kWh after the meter multiplier. */
 export interface SettlementRowsTable {
   meter_id: number;
@@ -684,6 +695,7 @@ export interface DB {
   positions: PositionsTable;
   nominations: NominationsTable;
   imbalance_price_rules: ImbalancePriceRulesTable;
+  market_periods: MarketPeriodsTable;
   settlement_rows: SettlementRowsTable;
   profile_coefficients: ProfileCoefficientsTable;
   hooks: HooksTable;

@@ -4,27 +4,19 @@ import { z } from 'zod';
 import { importEpiasPrices } from '../../adapters/market/epias-import.js';
 import { CsvParser } from '../../adapters/file/csv.js';
 import { MdmError } from '../../models/errors.js';
-import {
-  AreaSchema,
-  areaTimezone,
-  CurrencySchema,
-  hourStarts,
-  ImbalanceRuleSchema,
-  NominationsBodySchema,
-  PositionsBodySchema,
-  PricesBodySchema,
-  type PositionRow,
-  type RowProblem,
-} from '../../models/market.js';
-import { idText, MAX_ABS_AMOUNT } from '../../models/input-schemas.js';
+import { AreaSchema, areaTimezone, CurrencySchema, ImbalanceRuleSchema, NominationsBodySchema, PositionsBodySchema, PricesBodySchema, type PositionRow, type RowProblem } from '../../models/market.js';
+import { boundedString, idText, MAX_ABS_AMOUNT, plausibleDate, storedInstant } from '../../models/input-schemas.js';
+import { checkPeriodStarts, PERIOD_MINUTES, SPREAD_RULES, type MarketPeriod } from '../../market/settlement-periods.js';
 import { formatInstant } from '../../models/time.js';
 import { findQueryMeters } from '../../sql/reading-query.repository.js';
 import {
   areaCurrency,
   listImbalanceRules,
+  listMarketPeriods,
   listPositions,
   listPrices,
   putImbalanceRule,
+  putMarketPeriod,
   upsertNominations,
   upsertPositions,
   upsertPrices,
@@ -55,6 +47,26 @@ function refuse(what: string, problems: readonly RowProblem[], unit = 'row'): ne
   throw new MdmError('MDM_ERR_INVALID_ROWS', [`${problems.length} bad ${what} ${unit}(s), nothing stored; first: ${unit} ${first.index}: ${first.reason}`], {
     details: { rejected: problems.slice(0, MAX_PROBLEMS), count: problems.length },
   });
+}
+
+/**
+ * Period starts of a batch as epoch ms: each must carry an offset, start a settlement period of the area in force
+ * at it (migration 031: `:15` where the area settles by 15 minutes, whole hours where by 60) and, with `unique`,
+ * appear once. NaN for bad rows, one problem per bad row.
+ */
+export function periodStarts(starts: readonly string[], schedule: readonly MarketPeriod[], area: string, firstIndex = 0, unique = true): { ms: number[]; problems: RowProblem[] } {
+  const problems: RowProblem[] = [];
+  const ms = starts.map((s, i) => {
+    const p = storedInstant(s);
+    if (p.ok) return p.ms;
+    problems.push({ index: i + firstIndex, reason: `start: ${p.reason}` });
+    return Number.NaN;
+  });
+  const bad = checkPeriodStarts(ms, starts, schedule, area, areaTimezone(area), firstIndex, unique);
+  for (const b of bad) ms[b.index - firstIndex] = Number.NaN;
+  problems.push(...bad);
+  problems.sort((a, b) => a.index - b.index);
+  return { ms, problems };
 }
 
 /** start,bilateral,dayAhead,intraday (header required, any order, empty cells = 0) → rows or problems by line. */
@@ -125,6 +137,27 @@ const RuleOut = z.object({
   rule: z.string(),
   kPositive: z.number(),
   kNegative: z.number(),
+  note: z.string().nullable(),
+  createdAt: z.string(),
+  createdBy: z.string().nullable(),
+});
+const MarketPeriodSchema = z
+  .object({
+    area: AreaSchema,
+    effectiveFrom: plausibleDate().describe("First local date (the area's zone) the period applies to; it takes effect at local midnight"),
+    minutes: z.union(PERIOD_MINUTES.map((m) => z.literal(m)) as [z.ZodLiteral<15>, z.ZodLiteral<30>, z.ZodLiteral<60>]).describe('Settlement period (market time unit) in minutes: 15, 30 or 60'),
+    spread: z
+      .enum(SPREAD_RULES)
+      .default('flat')
+      .describe("How an hourly meter value is split into shorter periods: flat (equal parts) or profile (the shape of the portfolio's meters that measure at the period)"),
+    note: boundedString(500).optional(),
+  })
+  .strict();
+const PeriodOut = z.object({
+  area: z.string(),
+  effectiveFrom: z.string(),
+  minutes: z.number().int(),
+  spread: z.enum(SPREAD_RULES),
   note: z.string().nullable(),
   createdAt: z.string(),
   createdBy: z.string().nullable(),
@@ -209,7 +242,11 @@ export const marketRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
         };
       }
       const { area, currency, prices } = req.body;
-      const { ms, problems } = hourStarts(prices.map((p) => p.start));
+      const { ms, problems } = periodStarts(
+        prices.map((p) => p.start),
+        await listMarketPeriods(database, area),
+        area,
+      );
       if (problems.length) refuse('price', problems);
       const stored = await areaCurrency(database, area);
       if (stored && stored !== currency) throw new MdmError('MDM_ERR_CURRENCY_MISMATCH', [`area ${area} has prices in ${stored}, not ${currency}: one currency per area`]);
@@ -318,8 +355,12 @@ export const marketRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
         portfolio = req.body.portfolio;
         rows = req.body.positions;
       }
-      await requirePortfolio(database, portfolio);
-      const { ms, problems } = hourStarts(rows.map((r) => r.start));
+      const pf = await requirePortfolio(database, portfolio);
+      const { ms, problems } = periodStarts(
+        rows.map((r) => r.start),
+        await listMarketPeriods(database, pf.area),
+        pf.area,
+      );
       if (problems.length) refuse('position', labels ? problems.map((p) => ({ ...p, index: labels![p.index] })) : problems, labels ? 'line' : 'row');
       const input: PositionInput[] = rows.map((r, i) => ({ startMs: ms[i], bilateral: r.bilateral ?? 0, dayAhead: r.dayAhead ?? 0, intraday: r.intraday ?? 0 }));
       return { portfolio, stored: await upsertPositions(database, portfolio, input), unit: 'MWh' as const };
@@ -384,12 +425,13 @@ export const marketRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
     },
     async (req) => {
       const { portfolio, nominations } = req.body;
-      await requirePortfolio(database, portfolio);
+      const pf = await requirePortfolio(database, portfolio);
+      const schedule = await listMarketPeriods(database, pf.area);
       const members = new Map((await findQueryMeters(database, { portfolio })).map((m) => [m.externalId, m.id]));
       const problems: RowProblem[] = [];
       const seen = new Set<string>();
       const startsMs = nominations.map((n, i) => {
-        const { ms, problems: bad } = hourStarts([n.start], i);
+        const { ms, problems: bad } = periodStarts([n.start], schedule, pf.area, i, false);
         problems.push(...bad);
         if (!members.has(n.meter)) problems.push({ index: i, reason: `meter "${n.meter}" is not in portfolio ${portfolio}` });
         const key = `${n.meter}@${ms[0]}`;
@@ -404,6 +446,45 @@ export const marketRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
         nominations.map((n, i) => ({ meterId: members.get(n.meter)!, startMs: startsMs[i], mwh: n.mwh })),
       );
       return { portfolio, stored, unit: 'MWh' as const };
+    },
+  );
+
+  app.get(
+    '/market/periods',
+    {
+      config: { permission: 'market:read' },
+      schema: {
+        tags: ['market'],
+        summary: 'Settlement periods (market time unit) of the market areas with their effective dates; an area without one settles by 60 minutes',
+        querystring: z.object({ area: AreaSchema.optional() }),
+        response: { 200: z.object({ periods: z.array(PeriodOut) }), ...authErrors },
+      },
+    },
+    async (req) => ({
+      periods: (await listMarketPeriods(database, req.query.area)).map((r) => ({ ...r, createdAt: r.createdAt.toISOString() })),
+    }),
+  );
+
+  app.put(
+    '/market/periods',
+    {
+      config: { permission: 'market:write' },
+      schema: {
+        tags: ['market'],
+        summary: 'Add or replace the settlement period of an area from a local date on (e.g. PL: 15 minutes from 2025-10-01)',
+        description:
+          "The period in force at an instant is the one with the latest effectiveFrom on or before its local date in the area's zone (PL: Europe/Warsaw), from local midnight. " +
+          'Prices, positions and nominations must start on a period in force (a :15 start where the area settles by 15 minutes; else 400); imbalance is computed per period. See docs/imbalance.md "Settlement periods".',
+        body: MarketPeriodSchema,
+        response: { 200: PeriodOut, 201: PeriodOut, 400: ErrorSchema, ...authErrors },
+      },
+    },
+    async (req, reply) => {
+      const b = req.body;
+      if (Number.isNaN(Date.parse(`${b.effectiveFrom}T00:00:00Z`))) throw new MdmError('MDM_ERR_VALIDATION', [`effectiveFrom "${b.effectiveFrom}" is not a date`]);
+      const created = await putMarketPeriod(database, { ...b, createdBy: req.principal?.name ?? null });
+      const row = (await listMarketPeriods(database, b.area)).find((r) => r.effectiveFrom === b.effectiveFrom)!;
+      return reply.status(created ? 201 : 200).send({ ...row, createdAt: row.createdAt.toISOString() });
     },
   );
 

@@ -29,6 +29,7 @@ import { weatherForecasts } from './027-weather-forecasts.js';
 import { meterDevicesAttributes } from './028-meter-devices-attributes.js';
 import { meterAttributesInsertTrigger } from './029-meter-attributes-insert-trigger.js';
 import { jobTicks } from './030-job-ticks.js';
+import { marketPeriods } from './031-market-periods.js';
 
 /** A numbered, idempotent schema step. Never edit one that has shipped: add the next. */
 export interface Migration {
@@ -70,4 +71,5 @@ export const MIGRATIONS: readonly Migration[] = [
   meterDevicesAttributes,
   meterAttributesInsertTrigger,
   jobTicks,
+  marketPeriods,
 ];
