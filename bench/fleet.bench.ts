@@ -279,6 +279,7 @@ export const fleetBench: Bench = {
         }
         await Promise.all(flows);
       })();
+      alarmFlow.catch(() => {}); // awaited below; a failure must not end the process before the instances are stopped
 
       // The kill: at `kill-at` of the rows, the instance holding the most devices; started again `down-s` later.
       const rounds: Rounds = new Map();
@@ -313,6 +314,7 @@ export const fleetBench: Bench = {
         killed.up = true;
         log(`fleet: ${killed.name} started again (pid ${killed.service.pid}); its devices taken over after ${takeoverS.toFixed(1)} s`);
       })();
+      for (const p of [stream, chaos]) p.catch(() => {}); // awaited below
 
       await Promise.all([stream, chaos]);
       await alarmFlow;
