@@ -97,7 +97,12 @@ export async function forecastCommand(database: Database, io: Io, o: ForecastCom
     io.err(`mdm: forecast run ${id} failed: ${r.error}\n`);
     return 1;
   }
-  const summary = (r.metadata?.summary ?? {}) as { coverage?: { members: number; forecast: number; energyShare: number | null }; warnings?: string[]; holidayCalendar?: { country: string | null } };
+  const summary = (r.metadata?.summary ?? {}) as {
+    coverage?: { members: number; forecast: number; energyShare: number | null };
+    warnings?: string[];
+    holidayCalendar?: { country: string | null };
+    weatherSource?: string;
+  };
   const rows = await listRunValues(database, id, t.text);
   const tz = t.ref.kind === 'meter' ? t.meters[0].timezone : t.timezone;
   const metrics = r.metrics as { models?: Record<string, { wape?: number; skill?: number; coverage?: number }> } | null;
@@ -111,7 +116,8 @@ export async function forecastCommand(database: Database, io: Io, o: ForecastCom
       (summary.coverage
         ? `: ${summary.coverage.forecast} of ${summary.coverage.members} member(s) forecast${summary.coverage.energyShare === null ? '' : ` (${pct(summary.coverage.energyShare)} of last month's energy)`}`
         : '') +
-      `, holidays ${summary.holidayCalendar?.country ?? 'none'}`,
+      `, holidays ${summary.holidayCalendar?.country ?? 'none'}` +
+      (summary.weatherSource ? `, weather after the cut-off: ${summary.weatherSource}` : ''),
     ...(summary.warnings ?? []).map((w) => `warning: ${w}`),
     '',
   ];
