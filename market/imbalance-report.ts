@@ -1,6 +1,7 @@
 import type { FillMode } from '../models/market.js';
 import { qualityCode, sourceCode } from '../models/reading.js';
 import { imbalanceCost, type MeterHourStatus } from './imbalance.js';
+import { hourlyGrid, periodIndexCeil, periodTable, shortestPeriod, type PeriodGrid, type SpreadRule } from './settlement-periods.js';
 
 /**
  * The imbalance reports of a portfolio (per hour, per meter) computed from
@@ -26,9 +27,13 @@ import { imbalanceCost, type MeterHourStatus } from './imbalance.js';
  *   meter cost_m = cost(imbalance) × standalone_m / Σ standalone (0 when Σ standalone ≤ 0)
  * The report's hours: every hour with a position or a meter row (a value, forecast or nomination), and
  * every finished hour (start ≤ the last finished hour before `nowMs`) in which some member is expected.
+ *
+ * Settlement periods (issue 16, market/settlement-periods.ts): "hour" above is the area's settlement period, the
+ * `grid` of the input (hourly when absent). Where a period is shorter than an hour, a value (or a day-ahead P50)
+ * covering several periods is spread over them by the `spread` rule — flat: equal parts; profile: in proportion to
+ * the firm values of the members that measure at the period (flat when they have none) — and each part covers its
+ * period; such meter-periods are flagged (ReportHour.spreadMeters, MeterImbalanceRow.spreadPeriods).
  */
-
-const HOUR_MS = 3_600_000;
 
 /** Per value, columns (one entry per stored value of channel 1 in the range, any order). */
 export interface MeterValues {
@@ -83,6 +88,10 @@ export interface HourMarket {
 
 export interface ImbalanceInput {
   readonly fromMs: number;
+  /** The settlement periods of the range (one per entry of `hours`); absent: whole hours from fromMs. */
+  readonly grid?: PeriodGrid;
+  /** How a value longer than its period is spread; default the grid's rule. */
+  readonly spread?: SpreadRule;
   /** One per hour of [from, to), in order. */
   readonly hours: readonly HourMarket[];
   readonly members: readonly ImbalanceMember[];
@@ -94,6 +103,10 @@ export interface ImbalanceInput {
 export interface ReportHour {
   readonly index: number;
   readonly startMs: number;
+  /** Length of the settlement period. */
+  readonly minutes: number;
+  /** Meters whose value in the period is a part of a longer (hourly) value spread by the rule. */
+  readonly spreadMeters: number;
   readonly bilateral: number;
   readonly dayAhead: number;
   readonly intraday: number;
@@ -135,6 +148,8 @@ export interface MeterImbalanceRow {
   /** Counted hours in which its actual is (partly) a provisional value; and that energy, MWh. */
   readonly provisionalHours: number;
   readonly provisionalEnergy: number;
+  /** Periods in which its value is a part of a longer (hourly) value spread by the rule. */
+  readonly spreadPeriods: number;
 }
 
 export interface ImbalanceTotals {
@@ -171,14 +186,27 @@ export const STATUS = { actual: 0, absent: 1, estimate: 2, forecast: 3, missing:
 const NONE = 255;
 /** Bit of the code array: the meter is expected in the hour. */
 const EXPECTED = 8;
+/** Bit of the code array: the meter's value in the period is spread from a longer one. */
+const SPREAD = 16;
 
 /**
  * meterHourActual over numbers, without an object per meter-hour: the status code, and the actual in
  * `out[0]` (NaN when missing). test/imbalance-report.test.ts checks it against meterHourActual.
  */
-export function hourActual(expected: boolean, firm: number, firmMinutes: number, est: number, estMinutes: number, forecast: number, useEst: boolean, useFc: boolean, out: Float64Array): number {
+export function hourActual(
+  expected: boolean,
+  firm: number,
+  firmMinutes: number,
+  est: number,
+  estMinutes: number,
+  forecast: number,
+  useEst: boolean,
+  useFc: boolean,
+  out: Float64Array,
+  periodMinutes = 60,
+): number {
   // firm, est: 0 when none (the SQL's COALESCE); forecast: NaN when none.
-  if (firmMinutes >= 60) {
+  if (firmMinutes >= periodMinutes) {
     out[0] = firm;
     return STATUS.actual;
   }
@@ -186,13 +214,13 @@ export function hourActual(expected: boolean, firm: number, firmMinutes: number,
     out[0] = firm;
     return STATUS.absent;
   }
-  if (useEst && firmMinutes + estMinutes >= 60) {
+  if (useEst && firmMinutes + estMinutes >= periodMinutes) {
     out[0] = firm + est;
     return STATUS.estimate;
   }
   if (useFc && forecast === forecast) {
     const covered = firmMinutes + (useEst ? estMinutes : 0);
-    out[0] = firm + (useEst ? est : 0) + (forecast * Math.max(0, 60 - covered)) / 60;
+    out[0] = firm + (useEst ? est : 0) + (forecast * Math.max(0, periodMinutes - covered)) / periodMinutes;
     return STATUS.forecast;
   }
   out[0] = Number.NaN;
@@ -222,6 +250,8 @@ interface HourSums {
   readonly nProv: Int32Array;
   readonly provSum: Float64Array;
   readonly nOk: Int32Array;
+  /** Meters whose value in the period is spread from a longer one. */
+  readonly nSpread: Int32Array;
 }
 
 /** Hours in which some meter has a nomination (its weights are then the nominations). */
@@ -243,7 +273,10 @@ class MeterScratch {
   readonly fcRank: Int32Array;
   readonly fc: Float64Array;
   readonly nom: Float64Array;
+  /** Periods with a part of a spread value. */
+  readonly spread: Uint8Array;
   constructor(n: number) {
+    this.spread = new Uint8Array(n);
     this.row = new Uint8Array(n);
     this.firm = new Float64Array(n);
     this.firmOwn = new Int32Array(n);
@@ -265,15 +298,37 @@ class MeterScratch {
     this.estMeter.fill(0);
     this.fcRank.fill(-1);
     this.nom.fill(Number.NaN);
+    this.spread.fill(0);
   }
-  /** Adds the meter's values, forecasts and nominations. */
-  add(mem: ImbalanceMember, n: number): void {
+  /** Adds the meter's values, forecasts and nominations (`sp`: the periods, when some is shorter than an hour). */
+  add(mem: ImbalanceMember, n: number, sp?: Spreader): void {
     const { hour, value, quality, source, minutes } = mem.values;
     for (let k = 0; k < hour.length; k++) {
       const h = hour[k];
-      if (h < 0 || h >= n) continue;
-      this.row[h] = 1;
+      if (h >= n || (h < 0 && !sp)) continue;
       const q = quality[k];
+      if (sp && (q === ESTIMATED || q === FIRM[0] || q === FIRM[1] || q === FIRM[2] || q === FIRM[3])) {
+        const dur = minutes[k] < 0 ? mem.intervalMinutes : minutes[k];
+        if (dur > sp.minutesAt(h)) {
+          const firm = q !== ESTIMATED || source[k] === PROFILE;
+          const c = sp.parts(h, dur, n);
+          for (let j = sp.first; j < sp.first + c; j++) {
+            const part = value[k] * sp.share[j - sp.first];
+            this.row[j] = 1;
+            this.spread[j] = 1;
+            if (firm) {
+              this.firm[j] += part;
+              this.firmOwn[j] += sp.minutes[j];
+            } else {
+              this.est[j] += part;
+              this.estOwn[j] += sp.minutes[j];
+            }
+          }
+          continue;
+        }
+      }
+      if (h < 0) continue;
+      this.row[h] = 1;
       if (q === FIRM[0] || q === FIRM[1] || q === FIRM[2] || q === FIRM[3] || (q === ESTIMATED && source[k] === PROFILE)) {
         this.firm[h] += value[k];
         if (minutes[k] < 0) this.firmMeter[h]++;
@@ -287,11 +342,17 @@ class MeterScratch {
     const fc = mem.forecasts;
     for (let k = 0; k < fc.hour.length; k++) {
       const h = fc.hour[k];
-      if (h < 0 || h >= n) continue;
-      this.row[h] = 1;
-      if (fc.rank[k] > this.fcRank[h]) {
-        this.fcRank[h] = fc.rank[k];
-        this.fc[h] = fc.p50[k];
+      if (h >= n || (h < 0 && !sp)) continue;
+      // Day-ahead values are hourly (forecast/engine.ts): spread over shorter periods like an hourly value.
+      const spread = sp !== undefined && sp.minutesAt(h) < 60;
+      const c = spread ? sp.parts(h, 60, n) : h < 0 ? 0 : 1;
+      const first = spread ? sp.first : h;
+      for (let j = first; j < first + c; j++) {
+        this.row[j] = 1;
+        if (fc.rank[k] > this.fcRank[j]) {
+          this.fcRank[j] = fc.rank[k];
+          this.fc[j] = spread ? fc.p50[k] * sp.share[j - first] : fc.p50[k];
+        }
       }
     }
     const nm = mem.nominations;
@@ -302,6 +363,67 @@ class MeterScratch {
       if (!(nm.mwh[k] <= this.nom[h])) this.nom[h] = nm.mwh[k]; // the largest, as max()
     }
   }
+}
+
+/**
+ * Splits a value that covers several periods (an hourly value in 15-minute periods) into them: `parts` sets
+ * `share` (Σ 1) and returns how many periods from h the value covers. Flat: equal parts; profile: in proportion
+ * to `shape` (the firm values of the members that measure at the period), flat where that is 0.
+ */
+class Spreader {
+  readonly start: Float64Array;
+  readonly minutes: Int16Array;
+  readonly share = new Float64Array(96);
+  /** After parts(): the first period (in the range) of the value. */
+  first = 0;
+  private readonly fromMs: number;
+  /** Length of the first segment's periods: a value starting before the range (h < 0) is on its grid. */
+  private readonly minutes0: number;
+  constructor(
+    grid: PeriodGrid,
+    private readonly shape: Float64Array | null,
+  ) {
+    const t = periodTable(grid);
+    this.start = t.start;
+    this.minutes = t.minutes;
+    this.fromMs = grid.fromMs;
+    this.minutes0 = grid.segments[0]?.minutes ?? 60;
+  }
+  minutesAt(h: number): number {
+    return h >= 0 ? this.minutes[h] : this.minutes0;
+  }
+  /** The periods in the range a value of `durMinutes` starting in period h covers (h < 0: before the range): sets `first` and `share`, returns how many. */
+  parts(h: number, durMinutes: number, n: number): number {
+    const start = h >= 0 ? this.start[h] : this.fromMs + h * this.minutes0 * 60_000;
+    const end = start + durMinutes * 60_000;
+    const a = Math.max(0, h);
+    let c = 0;
+    while (a + c < n && c < this.share.length && this.start[a + c] < end) c++;
+    this.first = a;
+    // Flat: a part per period of the value's whole length (its periods outside the range are not in it); the
+    // profile only where the whole value is in the range.
+    const whole = Math.max(c, Math.round(durMinutes / this.minutesAt(h)));
+    let sum = 0;
+    if (this.shape && c === whole) for (let j = 0; j < c; j++) sum += Math.max(0, this.shape[a + j]);
+    for (let j = 0; j < c; j++) this.share[j] = sum > 0 ? Math.max(0, this.shape![a + j]) / sum : 1 / whole;
+    return c;
+  }
+}
+
+/** The profile of a period: Σ firm values × multiplier of the members whose values are no longer than their period. */
+function periodShape(input: ImbalanceInput, minutes: Int16Array, n: number): Float64Array {
+  const shape = new Float64Array(n);
+  for (const mem of input.members) {
+    const { hour, value, quality, minutes: own } = mem.values;
+    for (let k = 0; k < hour.length; k++) {
+      const h = hour[k];
+      if (h < 0 || h >= n) continue;
+      const q = quality[k];
+      const dur = own[k] < 0 ? mem.intervalMinutes : own[k];
+      if (dur <= minutes[h] && (q === FIRM[0] || q === FIRM[1] || q === FIRM[2] || q === FIRM[3])) shape[h] += value[k] * mem.multiplier;
+    }
+  }
+  return shape;
 }
 
 /** First pass: each meter's hours (status, actual, weight) and the hours' sums over the meters. */
@@ -319,29 +441,36 @@ function gather(input: ImbalanceInput, n: number): { mh: MeterHours; sums: HourS
     nProv: new Int32Array(n),
     provSum: new Float64Array(n),
     nOk: new Int32Array(n),
+    nSpread: new Int32Array(n),
   };
+  const grid = gridOf(input);
+  const sub = shortestPeriod(grid) < 60;
+  const table = periodTable(grid);
+  const rule = input.spread ?? grid.spread;
+  const sp = sub ? new Spreader(grid, rule === 'profile' ? periodShape(input, table.minutes, n) : null) : undefined;
   const useEst = input.fill === 'estimate' || input.fill === 'estimate-or-forecast';
   const useFc = input.fill === 'forecast' || input.fill === 'estimate-or-forecast';
   const s = new MeterScratch(n);
   const out = new Float64Array(1);
   for (let i = 0; i < m; i++) {
     const mem = input.members[i];
-    s.add(mem, n);
+    s.add(mem, n, sp);
     const ef = mem.expectedFromMs;
     const et = mem.expectedToMs;
     const k = mem.multiplier;
     const iv = mem.intervalMinutes;
     for (let h = 0, j = i * n; h < n; h++, j++) {
       if (!s.row[h]) continue;
-      const t = input.fromMs + h * HOUR_MS;
+      const t = table.start[h];
       const expected = ef !== null && t >= ef && (et === null || t < et);
       const firmMinutes = s.firmOwn[h] + s.firmMeter[h] * iv;
       const estMinutes = s.estOwn[h] + s.estMeter[h] * iv;
       const fc = s.fcRank[h] >= 0 ? s.fc[h] / 1000 : Number.NaN;
-      const status = hourActual(expected, (s.firm[h] * k) / 1000, firmMinutes, (s.est[h] * k) / 1000, estMinutes, fc, useEst, useFc, out);
+      const status = hourActual(expected, (s.firm[h] * k) / 1000, firmMinutes, (s.est[h] * k) / 1000, estMinutes, fc, useEst, useFc, out, table.minutes[h]);
       const actual = out[0];
       const w = sums.nominated[h] ? s.nom[h] : fc;
-      mh.code[j] = status | (expected ? EXPECTED : 0);
+      mh.code[j] = status | (expected ? EXPECTED : 0) | (s.spread[h] ? SPREAD : 0);
+      if (s.spread[h]) sums.nSpread[h]++;
       mh.value[j] = actual;
       mh.weight[j] = w;
       sums.rows[h]++;
@@ -365,6 +494,8 @@ function gather(input: ImbalanceInput, n: number): { mh: MeterHours; sums: HourS
   return { mh, sums };
 }
 
+const gridOf = (input: ImbalanceInput): PeriodGrid => input.grid ?? hourlyGrid(input.fromMs, input.hours.length);
+
 /** Members expected in each hour: a running sum over the edges of their windows (clipped to the range). */
 function expectedMembers(input: ImbalanceInput, n: number): Int32Array {
   const edges = new Int32Array(n + 1);
@@ -383,10 +514,10 @@ function expectedMembers(input: ImbalanceInput, n: number): Int32Array {
 /** The hours [a, b) of the range in which the member is expected, or undefined. */
 function expectedWindow(input: ImbalanceInput, mem: ImbalanceMember, n: number): [number, number] | undefined {
   if (mem.expectedFromMs === null) return undefined;
-  const toMs = input.fromMs + n * HOUR_MS;
-  const a = Math.max(mem.expectedFromMs, input.fromMs);
-  const b = Math.min(mem.expectedToMs ?? toMs, toMs);
-  return a < b ? [Math.ceil((a - input.fromMs) / HOUR_MS), Math.ceil((b - input.fromMs) / HOUR_MS)] : undefined;
+  const grid = gridOf(input);
+  const a = Math.max(mem.expectedFromMs, grid.fromMs);
+  const b = Math.min(mem.expectedToMs ?? grid.toMs, grid.toMs);
+  return a < b ? [Math.min(n, periodIndexCeil(grid, a)), Math.min(n, periodIndexCeil(grid, b))] : undefined;
 }
 
 /** The report's hours, and per hour index what the meter passes read (NaN prices and cost: none). */
@@ -404,7 +535,7 @@ interface HourTable {
 }
 
 function reportHours(input: ImbalanceInput, n: number, sums: HourSums, expn: Int32Array): HourTable {
-  const cutoff = Math.floor(input.nowMs / HOUR_MS) * HOUR_MS - HOUR_MS; // the last finished hour starts here
+  const table = periodTable(gridOf(input));
   const t: HourTable = {
     hours: [],
     inReport: new Uint8Array(n),
@@ -417,9 +548,10 @@ function reportHours(input: ImbalanceInput, n: number, sums: HourSums, expn: Int
     cost: new Float64Array(n).fill(Number.NaN),
   };
   for (let h = 0; h < n; h++) {
-    const startMs = input.fromMs + h * HOUR_MS;
+    const startMs = table.start[h];
     const mk = input.hours[h];
-    if (!((expn[h] > 0 && startMs <= cutoff) || sums.rows[h] > 0 || mk.position !== null)) continue;
+    const finished = startMs + table.minutes[h] * 60_000 <= input.nowMs;
+    if (!((expn[h] > 0 && finished) || sums.rows[h] > 0 || mk.position !== null)) continue;
     const position = mk.position ? mk.position.bilateral + mk.position.dayAhead + mk.position.intraday : 0;
     const { ptf, smf, rule } = mk;
     const ruled = ptf !== null && smf !== null && rule !== null;
@@ -444,6 +576,8 @@ function reportHours(input: ImbalanceInput, n: number, sums: HourSums, expn: Int
     t.hours.push({
       index: h,
       startMs,
+      minutes: table.minutes[h],
+      spreadMeters: sums.nSpread[h],
       bilateral: mk.position?.bilateral ?? 0,
       dayAhead: mk.position?.dayAhead ?? 0,
       intraday: mk.position?.intraday ?? 0,
@@ -478,6 +612,7 @@ interface MeterSums {
   provEnergy: number;
   ok: number;
   rows: number;
+  spread: number;
 }
 
 /**
@@ -488,12 +623,13 @@ function allocate(mh: MeterHours, sums: HourSums, t: HourTable, m: number, n: nu
   const ssum = new Float64Array(n).fill(Number.NaN);
   const meters: MeterSums[] = [];
   for (let i = 0; i < m; i++) {
-    const ms: MeterSums = { energy: 0, imbalance: 0, standalone: 0, prov: 0, provEnergy: 0, ok: 0, rows: 0 };
+    const ms: MeterSums = { energy: 0, imbalance: 0, standalone: 0, prov: 0, provEnergy: 0, ok: 0, rows: 0, spread: 0 };
     for (let h = 0, j = i * n; h < n; h++, j++) {
       const code = mh.code[j];
       if (code === NONE) continue;
       const status = code & 7;
       ms.rows++;
+      if (code & SPREAD) ms.spread++;
       if (code & EXPECTED && status !== STATUS.missing) ms.ok++;
       if (!t.counted[h]) {
         mh.value[j] = Number.NaN;
@@ -564,6 +700,7 @@ export function imbalanceReport(input: ImbalanceInput, perMeter: boolean): { hou
       missingActualHours: Math.max(0, expectedHours - ms.ok),
       provisionalHours: ms.prov,
       provisionalEnergy: ms.provEnergy,
+      spreadPeriods: ms.spread,
     });
   }
   meters.sort((a, b) => (a.meter < b.meter ? -1 : a.meter > b.meter ? 1 : 0));

@@ -1,7 +1,9 @@
 import { sql } from 'kysely';
 import { imbalanceReport, imbalanceTotals, type HourMarket, type ImbalanceMember, type ImbalanceTotals, type MeterImbalanceRow, type ReportHour } from '../market/imbalance-report.js';
-import type { FillMode } from '../models/market.js';
+import { periodGrid, periodIndex, periodTable, shortestPeriod, type PeriodGrid, type SpreadRule } from '../market/settlement-periods.js';
+import { areaTimezone, type FillMode } from '../models/market.js';
 import { qualityCode } from '../models/reading.js';
+import { listMarketPeriods } from './market.repository.js';
 import { portfolioMembershipSql } from './meter-attribute.repository.js';
 import { timestampMsAt } from './packed.js';
 import type { Database, Session } from './database.js';
@@ -30,6 +32,8 @@ export interface ImbalanceScope {
   /** Hours that end after `now` (default: the clock) are listed only when they have a position or a value. */
   readonly now?: Date;
   readonly fill?: FillMode;
+  /** How an hourly value is spread over shorter settlement periods; default the area's declared rule (migration 031). */
+  readonly spread?: SpreadRule;
 }
 
 const HOUR_MS = 3_600_000;
@@ -69,16 +73,16 @@ const scratchB = new Base64Scratch();
 const msAt = timestampMsAt;
 
 /** A meter's values from its two blobs: firm with the meter's interval, and the others. */
-function decodeValues(vf: DataView, vo: DataView, fromMs: number): ImbalanceMember['values'] {
+function decodeValues(vf: DataView, vo: DataView, g: PeriodGrid): ImbalanceMember['values'] {
   const nf = vf.byteLength / ENTRY_BYTES;
   const n = nf + vo.byteLength / OTHER_BYTES;
   const out = { hour: new Int32Array(n), value: new Float64Array(n), quality: new Int16Array(n).fill(MEASURED), source: new Int16Array(n), minutes: new Int16Array(n).fill(-1) };
   for (let i = 0, o = 0; i < nf; i++, o += ENTRY_BYTES) {
-    out.hour[i] = Math.floor((msAt(vf, o) - fromMs) / HOUR_MS);
+    out.hour[i] = periodIndex(g, msAt(vf, o));
     out.value[i] = vf.getFloat64(o + 8);
   }
   for (let i = nf, o = 0; i < n; i++, o += OTHER_BYTES) {
-    out.hour[i] = Math.floor((msAt(vo, o) - fromMs) / HOUR_MS);
+    out.hour[i] = periodIndex(g, msAt(vo, o));
     out.value[i] = vo.getFloat64(o + 8);
     out.quality[i] = vo.getInt16(o + 16);
     out.source[i] = vo.getInt16(o + 18);
@@ -88,7 +92,7 @@ function decodeValues(vf: DataView, vo: DataView, fromMs: number): ImbalanceMemb
 }
 
 /** A meter's forecast values from one base64 blob per run (`runs`: id → [rank, issue time ms]): those of the runs that count issued at or before their hour. */
-function decodeForecasts(blobs: readonly (readonly [number, string])[], fromMs: number, runs: ReadonlyMap<number, readonly [number, number]>): ImbalanceMember['forecasts'] {
+function decodeForecasts(blobs: readonly (readonly [number, string])[], g: PeriodGrid, runs: ReadonlyMap<number, readonly [number, number]>): ImbalanceMember['forecasts'] {
   const n = blobs.reduce((a, [, b]) => a + Math.floor((b.length * 3) / 4 / ENTRY_BYTES), 0); // at most
   const out = { hour: new Int32Array(n), p50: new Float64Array(n), rank: new Int32Array(n) };
   let k = 0;
@@ -99,7 +103,7 @@ function decodeForecasts(blobs: readonly (readonly [number, string])[], fromMs: 
     for (let o = 0; o < v.byteLength; o += ENTRY_BYTES) {
       const ms = msAt(v, o);
       if (run[1] > ms) continue;
-      out.hour[k] = Math.floor((ms - fromMs) / HOUR_MS);
+      out.hour[k] = periodIndex(g, ms);
       out.p50[k] = v.getFloat64(o + 8);
       out.rank[k++] = run[0];
     }
@@ -107,11 +111,11 @@ function decodeForecasts(blobs: readonly (readonly [number, string])[], fromMs: 
   return { hour: out.hour.subarray(0, k), p50: out.p50.subarray(0, k), rank: out.rank.subarray(0, k) };
 }
 
-function decodeNominations(v: DataView, fromMs: number): ImbalanceMember['nominations'] {
+function decodeNominations(v: DataView, g: PeriodGrid): ImbalanceMember['nominations'] {
   const n = v.byteLength / ENTRY_BYTES;
   const out = { hour: new Int32Array(n), mwh: new Float64Array(n) };
   for (let i = 0, o = 0; i < n; i++, o += ENTRY_BYTES) {
-    out.hour[i] = Math.floor((msAt(v, o) - fromMs) / HOUR_MS);
+    out.hour[i] = periodIndex(g, msAt(v, o));
     out.mwh[i] = v.getFloat64(o + 8);
   }
   return out;
@@ -141,16 +145,18 @@ interface MemberRow {
  * versions (migration 028) put them in the portfolio at some time in the range, each for that part of it: a
  * customer joining on 1 March is in March's imbalance, not February's (issue 16).
  */
-async function readMemberList(db: Db, p: ImbalanceScope): Promise<MemberRow[]> {
+async function readMemberList(db: Db, p: ImbalanceScope, periodMinutes = 60): Promise<MemberRow[]> {
+  // Instants binned to the shortest settlement period of the range (an hour where the area settles hourly).
+  const bin = sql.lit(`${periodMinutes} minutes`);
   // Expected: from supplyStart (local midnight), else its first active import value (an index probe per meter) or its
   // registration, whichever is earlier; until the end of supplyEnd; within its membership. Only electricity meters are
   // expected (a gas or heat meter of the portfolio never has active import: ef null).
   const { rows } = await sql<MemberRow>`
     SELECT m.id, m.external_id, m.multiplier, m.interval_minutes,
-      CASE WHEN m.commodity = 'electricity' THEN GREATEST(date_bin('1 hour', COALESCE(m.supply_start::timestamp AT TIME ZONE m.timezone,
-        LEAST((SELECT min(r.start) FROM readings r WHERE r.meter_id = m.id AND r.channel = 1), m.created_at)), ${EPOCH}), date_bin('1 hour', ms.mfrom, ${EPOCH})) END AS ef,
-      LEAST(date_bin('1 hour', (m.supply_end + 1)::timestamp AT TIME ZONE m.timezone, ${EPOCH}), date_bin('1 hour', ms.mto, ${EPOCH})) AS et,
-      date_bin('1 hour', ms.mfrom, ${EPOCH}) AS mf, date_bin('1 hour', ms.mto, ${EPOCH}) AS mt
+      CASE WHEN m.commodity = 'electricity' THEN GREATEST(date_bin(${bin}, COALESCE(m.supply_start::timestamp AT TIME ZONE m.timezone,
+        LEAST((SELECT min(r.start) FROM readings r WHERE r.meter_id = m.id AND r.channel = 1), m.created_at)), ${EPOCH}), date_bin(${bin}, ms.mfrom, ${EPOCH})) END AS ef,
+      LEAST(date_bin(${bin}, (m.supply_end + 1)::timestamp AT TIME ZONE m.timezone, ${EPOCH}), date_bin(${bin}, ms.mto, ${EPOCH})) AS et,
+      date_bin(${bin}, ms.mfrom, ${EPOCH}) AS mf, date_bin(${bin}, ms.mto, ${EPOCH}) AS mt
     FROM (${portfolioMembershipSql({ portfolio: p.portfolio, from: p.from, to: p.to })}) ms JOIN meters m ON m.id = ms.meter_id
     ORDER BY m.id`.execute(db);
   return rows;
@@ -162,8 +168,16 @@ function memberSpans(members: readonly MemberRow[]): { ids: number[]; fs: (strin
   return { ids: members.map((m) => m.id), fs: members.map((m) => text(m.mf)), ts: members.map((m) => text(m.mt)) };
 }
 
+/**
+ * Where the values are read from: `from`, or an hour earlier where the range starts with periods shorter than an
+ * hour (an hourly value that starts before a range beginning at :15 covers part of it: spread, its part counts).
+ */
+function readFrom(p: ImbalanceScope, g: PeriodGrid): Date {
+  return (g.segments[0]?.minutes ?? 60) < 60 && g.fromMs % HOUR_MS !== 0 ? new Date(p.from.getTime() - HOUR_MS) : p.from;
+}
+
 /** Each meter's values (channel 1, active import) in its part of the range and its nominations, as binary blobs (an index range scan per meter), by meter id. */
-async function readValues(db: Db, p: ImbalanceScope, members: readonly MemberRow[]): Promise<Map<number, Pick<ImbalanceMember, 'values' | 'nominations'>>> {
+async function readValues(db: Db, p: ImbalanceScope, members: readonly MemberRow[], g: PeriodGrid): Promise<Map<number, Pick<ImbalanceMember, 'values' | 'nominations'>>> {
   const common = sql`r.quality NOT IN (${sql.join(NOT_FIRM.map((c) => sql.lit(c)))}) AND r.interval_minutes IS NULL`;
   const { ids, fs, ts } = memberSpans(members);
   const { rows } = await sql<{ id: number; v: string | null; o: string | null; nm: string | null }>`
@@ -173,7 +187,7 @@ async function readValues(db: Db, p: ImbalanceScope, members: readonly MemberRow
       SELECT string_agg(timestamptz_send(r.start) || float8send(r.value), ''::bytea) FILTER (WHERE ${common}) AS f,
              string_agg(timestamptz_send(r.start) || float8send(r.value) || int2send(r.quality) || int2send(r.source)
                         || int2send(COALESCE(r.interval_minutes, -1::smallint)), ''::bytea) FILTER (WHERE NOT (${common})) AS o
-      FROM readings r WHERE r.meter_id = m.id AND r.channel = 1 AND r.start >= GREATEST(${p.from}::timestamptz, m.mf) AND r.start < LEAST(${p.to}::timestamptz, m.mt)
+      FROM readings r WHERE r.meter_id = m.id AND r.channel = 1 AND r.start >= GREATEST(${readFrom(p, g)}::timestamptz, m.mf) AND r.start < LEAST(${p.to}::timestamptz, m.mt)
     ) v ON true
     -- one grouped scan of the portfolio's nominations (its key starts with portfolio, start), not one per meter
     LEFT JOIN (
@@ -181,8 +195,7 @@ async function readValues(db: Db, p: ImbalanceScope, members: readonly MemberRow
       WHERE portfolio = ${p.portfolio} AND meter_id = ANY(${ids}::int[]) AND start >= ${p.from} AND start < ${p.to}
       GROUP BY meter_id
     ) nm ON nm.meter_id = m.id`.execute(db);
-  const fromMs = p.from.getTime();
-  return new Map(rows.map((r) => [r.id, { values: decodeValues(scratchA.decode(r.v), scratchB.decode(r.o), fromMs), nominations: decodeNominations(scratchA.decode(r.nm), fromMs) }]));
+  return new Map(rows.map((r) => [r.id, { values: decodeValues(scratchA.decode(r.v), scratchB.decode(r.o), g), nominations: decodeNominations(scratchA.decode(r.nm), g) }]));
 }
 
 /** The day-ahead runs that count (done or partial, issued before `to`), ranked: issue time, then id (the newest wins). */
@@ -195,7 +208,13 @@ async function readRuns(db: Db, p: ImbalanceScope): Promise<Map<number, readonly
 }
 
 /** Each meter's day-ahead P50 values in its part of the range (target `meter:<id>`), of the runs that count issued at or before their hour, by meter. */
-async function readForecasts(db: Db, p: ImbalanceScope, members: readonly MemberRow[], runs: ReadonlyMap<number, readonly [number, number]>): Promise<Map<string, ImbalanceMember['forecasts']>> {
+async function readForecasts(
+  db: Db,
+  p: ImbalanceScope,
+  members: readonly MemberRow[],
+  runs: ReadonlyMap<number, readonly [number, number]>,
+  g: PeriodGrid,
+): Promise<Map<string, ImbalanceMember['forecasts']>> {
   const meters = members.map((m) => m.external_id);
   const { fs, ts } = memberSpans(members);
   // Every run's values, one blob per meter and run (a hash of the few runs per meter): the runs are picked while
@@ -205,7 +224,7 @@ async function readForecasts(db: Db, p: ImbalanceScope, members: readonly Member
     FROM unnest(${meters}::text[], ${fs}::timestamptz[], ${ts}::timestamptz[]) AS m(meter, mf, mt)
     CROSS JOIN LATERAL (
       SELECT fv.run_id, string_agg(timestamptz_send(fv.start) || float8send(fv.p50), ''::bytea) AS b
-      FROM forecast_values fv WHERE fv.target = 'meter:' || m.meter AND fv.start >= GREATEST(${p.from}::timestamptz, m.mf) AND fv.start < LEAST(${p.to}::timestamptz, m.mt)
+      FROM forecast_values fv WHERE fv.target = 'meter:' || m.meter AND fv.start >= GREATEST(${readFrom(p, g)}::timestamptz, m.mf) AND fv.start < LEAST(${p.to}::timestamptz, m.mt)
       GROUP BY fv.run_id
     ) f`.execute(db);
   const blobs = new Map<string, [number, string][]>();
@@ -214,16 +233,17 @@ async function readForecasts(db: Db, p: ImbalanceScope, members: readonly Member
     list.push([Number(r.run_id), r.f]);
     blobs.set(r.meter, list);
   }
-  const fromMs = p.from.getTime();
-  return new Map([...blobs].map(([meter, list]) => [meter, decodeForecasts(list, fromMs, runs)]));
+  return new Map([...blobs].map(([meter, list]) => [meter, decodeForecasts(list, g, runs)]));
 }
 
 /**
  * Every hour of the range: position, prices (a price held as not yet published is absent), the rule in force
  * on its local date; and its bucket start (`unit` in the scope's zone).
  */
-async function readHours(db: Db, p: ImbalanceScope, unit: ImbalanceBucketUnit): Promise<{ hours: HourMarket[]; buckets: number[] }> {
-  const bucket = unit === 'hour' ? sql`g.h` : sql`date_trunc(${unit}, g.h, ${p.timezone})`;
+async function readHours(db: Db, p: ImbalanceScope, unit: ImbalanceBucketUnit, g: PeriodGrid): Promise<{ hours: HourMarket[]; buckets: number[] }> {
+  const bucket = unit === 'period' ? sql`g.h` : sql`date_trunc(${unit}, g.h, ${p.timezone})`;
+  // The settlement periods of the range (hours where the area settles hourly): one row each.
+  const starts = Array.from(periodTable(g).start, (ms) => new Date(ms).toISOString());
   const { rows } = await sql<{
     has_pos: boolean;
     bilateral: number | null;
@@ -245,7 +265,7 @@ async function readHours(db: Db, p: ImbalanceScope, unit: ImbalanceBucketUnit): 
            CASE WHEN 'positiveImbalance' = ANY(pr.unpublished) THEN NULL ELSE pr.positive_imbalance END AS positive_imbalance,
            CASE WHEN 'negativeImbalance' = ANY(pr.unpublished) THEN NULL ELSE pr.negative_imbalance END AS negative_imbalance,
            COALESCE(pr.unpublished IS NOT NULL, false) AS held, pr.system_direction, r.k_positive, r.k_negative, ${bucket} AS bucket
-    FROM generate_series(${p.from}::timestamptz, ${p.to}::timestamptz - INTERVAL '1 hour', INTERVAL '1 hour') AS g(h)
+    FROM unnest(${starts}::timestamptz[]) AS g(h)
     LEFT JOIN positions pos ON pos.portfolio = ${p.portfolio} AND pos.start = g.h
     LEFT JOIN market_prices pr ON pr.area = ${p.area} AND pr.start = g.h
     LEFT JOIN LATERAL (
@@ -275,19 +295,24 @@ async function readHours(db: Db, p: ImbalanceScope, unit: ImbalanceBucketUnit): 
  * scan of ~720 000 rows for a month of 1 000 meters: two cores); PGlite runs them in turn. Each side asks
  * for BATCH meters a query, all queries sent at once.
  */
-async function readInputs(database: Database, p: ImbalanceScope, unit: ImbalanceBucketUnit = 'hour'): Promise<{ members: ImbalanceMember[]; hours: HourMarket[]; buckets: number[] }> {
-  const list = await readMemberList(database.db, p);
+async function readInputs(
+  database: Database,
+  p: ImbalanceScope,
+  unit: ImbalanceBucketUnit = 'period',
+): Promise<{ members: ImbalanceMember[]; hours: HourMarket[]; buckets: number[]; grid: PeriodGrid }> {
+  const grid = await settlementGrid(database, p);
+  const list = await readMemberList(database.db, p, shortestPeriod(grid));
   const batches: MemberRow[][] = [];
   for (let i = 0; i < list.length; i += BATCH) batches.push(list.slice(i, i + BATCH));
   const [values, [forecasts, hours]] = await Promise.all([
     database.session(async ({ db }) => {
       await noJit(database, db);
-      return Promise.all(batches.map((b) => readValues(db, p, b)));
+      return Promise.all(batches.map((b) => readValues(db, p, b, grid)));
     }),
     database.session(async ({ db }) => {
       await noJit(database, db);
       const runs = await readRuns(db, p);
-      return Promise.all([Promise.all(batches.map((b) => readForecasts(db, p, b, runs))), readHours(db, p, unit)]);
+      return Promise.all([Promise.all(batches.map((b) => readForecasts(db, p, b, runs, grid))), readHours(db, p, unit, grid)]);
     }),
   ]);
   const none = { hour: new Int32Array(0), p50: new Float64Array(0), rank: new Int32Array(0) };
@@ -305,22 +330,35 @@ async function readInputs(database: Database, p: ImbalanceScope, unit: Imbalance
       forecasts: forecasts[b].get(m.external_id) ?? none,
     };
   });
-  return { members, ...hours };
+  return { members, ...hours, grid };
+}
+
+/**
+ * The area's settlement periods over the scope's range (migration 031; hourly where none is declared), in the
+ * area's zone. Throws MDM_ERR_MISALIGNED_TIME-worthy RangeErrors when from/to are not period starts.
+ */
+export async function settlementGrid(database: Database, p: Pick<ImbalanceScope, 'area' | 'from' | 'to'>): Promise<PeriodGrid> {
+  return periodGrid(await listMarketPeriods(database, p.area), areaTimezone(p.area), p.from.getTime(), p.to.getTime());
 }
 
 /** Per-meter imbalance volumes and costs over [from, to), plus the portfolio totals. */
 export async function meterImbalance(database: Database, p: ImbalanceScope): Promise<{ meters: MeterImbalanceRow[]; totals: ImbalanceTotals }> {
-  const { members, hours } = await readInputs(database, p);
-  const r = imbalanceReport({ fromMs: p.from.getTime(), hours, members, fill: p.fill ?? 'none', nowMs: (p.now ?? new Date()).getTime() }, true);
+  const { members, hours, grid } = await readInputs(database, p);
+  const r = imbalanceReport({ fromMs: p.from.getTime(), grid, spread: p.spread, hours, members, fill: p.fill ?? 'none', nowMs: (p.now ?? new Date()).getTime() }, true);
   return { meters: r.meters, totals: imbalanceTotals(r.hours) };
 }
 
-export type ImbalanceBucketUnit = 'hour' | 'day' | 'month';
+/** period: each settlement period (an hour where the area settles hourly); hour, day, month: local buckets. */
+export type ImbalanceBucketUnit = 'period' | 'hour' | 'day' | 'month';
 
 export interface BucketImbalanceRow {
   /** Local bucket start as an instant. */
   readonly bucket: Date;
   readonly hours: number;
+  /** The shortest settlement period of the bucket's report periods, minutes. */
+  readonly periodMinutes: number;
+  /** Meter-periods whose value is a part of an hourly value spread by the rule. */
+  readonly spreadMeters: number;
   readonly unpricedHours: number;
   /** Unpriced hours with a price held as not yet published. */
   readonly unpublishedPriceHours: number;
@@ -383,6 +421,8 @@ function bucketRow(bucket: number, hs: readonly ReportHour[]): BucketImbalanceRo
   return {
     bucket: new Date(bucket),
     hours: hs.length,
+    periodMinutes: hs.reduce((a, h) => Math.min(a, h.minutes), 60),
+    spreadMeters: hs.reduce((a, h) => a + h.spreadMeters, 0),
     unpricedHours: count(hs, (h) => !h.priced),
     unpublishedPriceHours: count(hs, (h) => !h.priced && h.held),
     missingActualHours: count(hs, (h) => !h.counted),
@@ -412,8 +452,8 @@ function bucketRow(bucket: number, hs: readonly ReportHour[]): BucketImbalanceRo
 
 /** Portfolio imbalance bucketed by local hour, day or month in the scope's time zone. */
 export async function bucketImbalance(database: Database, p: ImbalanceScope & { unit: ImbalanceBucketUnit }): Promise<BucketImbalanceRow[]> {
-  const { members, hours, buckets } = await readInputs(database, p, p.unit);
-  const r = imbalanceReport({ fromMs: p.from.getTime(), hours, members, fill: p.fill ?? 'none', nowMs: (p.now ?? new Date()).getTime() }, false);
+  const { members, hours, buckets, grid } = await readInputs(database, p, p.unit);
+  const r = imbalanceReport({ fromMs: p.from.getTime(), grid, spread: p.spread, hours, members, fill: p.fill ?? 'none', nowMs: (p.now ?? new Date()).getTime() }, false);
   const byBucket = new Map<number, ReportHour[]>();
   for (const h of r.hours) {
     const key = buckets[h.index];

@@ -5,7 +5,8 @@ import { MdmError } from '../../models/errors.js';
 import { roundFigure as r6 } from '../../models/precision.js';
 import { formatInstant } from '../../models/time.js';
 import { FILL_MODES } from '../../models/market.js';
-import { bucketImbalance, isWholeHour, meterImbalance } from '../../sql/imbalance.repository.js';
+import { SPREAD_RULES } from '../../market/settlement-periods.js';
+import { bucketImbalance, meterImbalance, settlementGrid } from '../../sql/imbalance.repository.js';
 import { requirePortfolio } from '../../sql/portfolio.repository.js';
 import type { RouteContext } from '../app.js';
 import { CsvLocaleQuery } from '../csv-locale.js';
@@ -24,6 +25,24 @@ const FillQuery = z
     'A meter-hour without an actual: none = the hour is left out of the figures and flagged (default); estimate = VEE estimates complete it; ' +
       'forecast = the newest day-ahead P50 fills it; estimate-or-forecast = estimates, then the forecast. Filled values are provisional.',
   );
+
+const SpreadQuery = z
+  .enum(SPREAD_RULES)
+  .optional()
+  .describe(
+    "How an hourly meter's value (and an hourly day-ahead P50) is split into shorter settlement periods: flat = equal parts; profile = in proportion to the portfolio's meters that measure at the period " +
+      "(flat where they have none). Default: the area's declared rule (PUT /v1/market/periods). Spread meter-periods are flagged (spreadMeters, spreadPeriods).",
+  );
+
+/** from/to must be settlement period starts of the area (whole hours where it settles hourly): 400 with the reason otherwise. */
+async function checkedGrid(database: RouteContext['database'], area: string, from: Date, to: Date) {
+  try {
+    return await settlementGrid(database, { area, from, to });
+  } catch (e) {
+    if (e instanceof RangeError) throw new MdmError('MDM_ERR_MISALIGNED_TIME', [`from and to must start settlement periods of area ${area}: ${e.message}`]);
+    throw e;
+  }
+}
 
 const MetersCountSchema = z
   .object({
@@ -62,6 +81,8 @@ const BucketSchema = z.object({
   meters: MetersCountSchema,
   priced: z.boolean().describe('Every hour of the bucket has its prices (unpricedHours = 0)'),
   unpublishedPriceHours: z.number().int().describe('Unpriced hours with a price held as not yet published (an EPİAŞ 0 not confirmed)'),
+  periodMinutes: z.number().int().describe("The area's settlement period (the shortest in the bucket), minutes; in a 15-minute market the *Hours counts are settlement periods"),
+  spreadMeters: z.number().int().describe('Meter-periods whose value is a part of an hourly value spread by the rule (0 where the area settles hourly)'),
 });
 
 const METER_FIELDS = [
@@ -87,6 +108,7 @@ const MeterRowSchema = z.object({
   missingActualHours: z.number().int().describe('Hours the meter was expected and has no actual (each one leaves its hour out of every figure)'),
   provisionalHours: z.number().int().describe('Counted hours in which its consumption is (partly) a provisional value'),
   provisionalMWh: z.number(),
+  spreadPeriods: z.number().int().describe('Settlement periods in which its value is a part of an hourly value spread by the rule (an hourly meter in a 15-minute market)'),
 });
 type MeterRow = z.infer<typeof MeterRowSchema>;
 
@@ -113,8 +135,12 @@ export const imbalanceRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
           portfolio: z.string().min(1),
           from: InstantQuery.describe('Inclusive, a whole hour'),
           to: InstantQuery.describe('Exclusive, a whole hour'),
-          interval: z.enum(['hour', 'day', 'month']).default('hour'),
+          interval: z
+            .enum(['period', 'hour', 'day', 'month'])
+            .default('hour')
+            .describe('period: each settlement period of the area (15 minutes where it settles by 15); hour, day, month: local buckets'),
           fill: FillQuery,
+          spread: SpreadQuery,
           format: z.enum(['json', 'csv', 'xlsx']).default('json'),
           locale: CsvLocaleQuery,
         }),
@@ -124,7 +150,7 @@ export const imbalanceRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
             area: z.string(),
             currency: z.string(),
             timezone: z.string(),
-            interval: z.enum(['hour', 'day', 'month']),
+            interval: z.enum(['period', 'hour', 'day', 'month']),
             from: z.string(),
             to: z.string(),
             fill: z.enum(FILL_MODES),
@@ -143,9 +169,9 @@ export const imbalanceRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
     async (req, reply) => {
       const q = req.query;
       const p = await requirePortfolio(database, q.portfolio);
-      const { from, to } = rangeParams(q.from, q.to, q.interval);
-      if (!isWholeHour(from.getTime()) || !isWholeHour(to.getTime())) throw new MdmError('MDM_ERR_MISALIGNED_TIME', ['from and to must be whole hours (minutes and seconds 0)']);
-      const buckets = await bucketImbalance(database, { portfolio: p.id, area: p.area, timezone: p.timezone, from, to, unit: q.interval, fill: q.fill, now: new Date() });
+      const { from, to } = rangeParams(q.from, q.to, q.interval === 'period' ? 'hour' : q.interval);
+      await checkedGrid(database, p.area, from, to);
+      const buckets = await bucketImbalance(database, { portfolio: p.id, area: p.area, timezone: p.timezone, from, to, unit: q.interval, fill: q.fill, spread: q.spread, now: new Date() });
       const rows = buckets.map((b) => ({
         start: formatInstant(new Date(b.bucket).getTime(), p.timezone),
         hours: b.hours,
@@ -174,9 +200,11 @@ export const imbalanceRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
         meters: { members: b.members, withActuals: b.withActuals, provisional: b.provisionalMeters, missing: b.missingMeters },
         priced: b.unpricedHours === 0,
         unpublishedPriceHours: b.unpublishedPriceHours,
+        periodMinutes: b.periodMinutes,
+        spreadMeters: b.spreadMeters,
       }));
       if (q.format !== 'json') {
-        const cols = (Object.keys(BucketSchema.shape) as (keyof (typeof rows)[number])[]).filter((c) => c !== 'meters');
+        const cols = (Object.keys(BucketSchema.shape) as (keyof (typeof rows)[number])[]).filter((c) => c !== 'meters' && c !== 'periodMinutes' && c !== 'spreadMeters');
         const mcols = ['members', 'withActuals', 'provisional', 'missing'] as const;
         const head = [...cols, ...mcols.map((c) => `meters${c[0].toUpperCase()}${c.slice(1)}`)];
         return sendTable(
@@ -225,6 +253,7 @@ export const imbalanceRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
           sort: z.enum(METER_FIELDS).default('imbalanceCost'),
           order: z.enum(['asc', 'desc']).default('desc'),
           fill: FillQuery,
+          spread: SpreadQuery,
           format: z.enum(['json', 'csv', 'xlsx']).default('json'),
           locale: CsvLocaleQuery,
         }),
@@ -232,6 +261,7 @@ export const imbalanceRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
           200: z.object({
             portfolio: z.string(),
             period: z.string(),
+            periodMinutes: z.number().int().describe("The area's shortest settlement period in the month, minutes"),
             area: z.string(),
             currency: z.string(),
             timezone: z.string(),
@@ -269,7 +299,8 @@ export const imbalanceRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
       const q = req.query;
       const p = await requirePortfolio(database, q.portfolio);
       const { fromMs, toMs } = localMonthRange(q.period, p.timezone);
-      const r = await meterImbalance(database, { portfolio: p.id, area: p.area, timezone: p.timezone, from: new Date(fromMs), to: new Date(toMs), fill: q.fill, now: new Date() });
+      const grid = await checkedGrid(database, p.area, new Date(fromMs), new Date(toMs));
+      const r = await meterImbalance(database, { portfolio: p.id, area: p.area, timezone: p.timezone, from: new Date(fromMs), to: new Date(toMs), fill: q.fill, spread: q.spread, now: new Date() });
       const t = r.totals;
       // Ratios from the unrounded sums, then every figure rounded at the edge.
       const meters: MeterRow[] = r.meters.map((m) => ({
@@ -283,6 +314,7 @@ export const imbalanceRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
         missingActualHours: m.missingActualHours,
         provisionalHours: m.provisionalHours,
         provisionalMWh: r6(m.provisionalEnergy),
+        spreadPeriods: m.spreadPeriods,
       }));
       const dir = q.order === 'asc' ? 1 : -1;
       meters.sort((a, b) => {
@@ -306,6 +338,7 @@ export const imbalanceRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
       return {
         portfolio: p.id,
         period: q.period,
+        periodMinutes: grid.segments.reduce((a, s) => Math.min(a, s.minutes), 60),
         area: p.area,
         currency: p.currency,
         timezone: p.timezone,
