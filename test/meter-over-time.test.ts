@@ -144,6 +144,18 @@ describe.each(FLAVOURS)('meters over time: exchanges, dated multiplier and membe
     expect(metersInSupply(other.target.meters, MAR, MAR + DAY)).toEqual([]);
   });
 
+  it('the aggregate of a portfolio counts a member only from the day it joined', async () => {
+    const from = encodeURIComponent('2026-02-28T00:00:00+03:00');
+    const to = encodeURIComponent('2026-03-02T00:00:00+03:00');
+    const p = (await get(`/v1/aggregate?portfolio=P&channel=active_import&interval=day&from=${from}&to=${to}`, 'trader')).json();
+    expect(p.rows.map((r: { start: string; value: number; meters: number }) => [r.start, r.value, r.meters])).toEqual([
+      ['2026-02-28T00:00:00+03:00', 24_000, 1],
+      ['2026-03-01T00:00:00+03:00', 48_000, 2],
+    ]);
+    const other = (await get(`/v1/aggregate?portfolio=OTHER&channel=active_import&interval=day&from=${from}&to=${to}`, 'trader')).json();
+    expect(other.rows.map((r: { start: string; value: number; meters: number }) => [r.start, r.value, r.meters])).toEqual([['2026-02-28T00:00:00+03:00', 24_000, 1]]);
+  });
+
   it('billing by portfolio takes the members of the period', async () => {
     const feb = (await get('/v1/billing/consumption?period=2026-02&portfolio=P', 'billing')).json();
     expect(feb.meters.map((m: { meter: string }) => m.meter)).toEqual(['A']);

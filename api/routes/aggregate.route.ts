@@ -115,7 +115,7 @@ export const aggregateRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
         selector = { meters: ids };
       }
 
-      const meters = await findQueryMeters(database, selector);
+      const meters = await findQueryMeters(database, selector, range); // a portfolio: its members in the range (dated membership, docs/meters.md)
       if ('meters' in selector) {
         const found = new Set(meters.map((m) => m.externalId));
         const unknown = selector.meters.filter((id) => !found.has(id));
@@ -136,7 +136,8 @@ export const aggregateRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
         tz = zones[0];
       }
 
-      const series = await aggregateSeries(database, { meterIds: meters.map((m) => m.id), channel: channel.code, unit: q.interval, tz, aggregation, ...range });
+      const parts = new Map(meters.flatMap((m) => (m.member ? [[m.id, m.member] as const] : [])));
+      const series = await aggregateSeries(database, { meterIds: meters.map((m) => m.id), channel: channel.code, unit: q.interval, tz, aggregation, ...range, parts });
       // Computed in double precision, rounded at the edge (models/precision.ts): 769.1, not 769.0999999999999.
       const rows = series.map((r) => ({ start: formatInstant(r.bucket.getTime(), tz), value: roundFigure(r.value), meters: r.meters, intervals: r.intervals }));
       if (q.format === 'xlsx') {
