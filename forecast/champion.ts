@@ -4,6 +4,7 @@ import { localDate, shiftDate } from '../models/calendar.js';
 import { backtest } from './backtest.js';
 import type { FitContext, ForecastModel, SeriesData } from './model.js';
 import { frozenMlModel, mlModel, type MlArtefact, type MlModelOptions } from './models/ml.js';
+import { WEATHER_BACKTEST_SEED } from './weather-error-model.js';
 import { DAY_MS } from '../models/time.js';
 
 /**
@@ -209,6 +210,8 @@ export function dayAheadBacktest(opts: DayAheadBacktestOptions = {}): BacktestFn
       timezone: tz,
       dayAheadCutoff: opts.dayAheadCutoff,
       temperatureNoiseC: opts.temperatureNoiseC,
+      // As the runs' backtests: stored weather vintages where the series carry them, else the documented error model (issue 20).
+      weatherError: opts.temperatureNoiseC ? undefined : { seed: WEATHER_BACKTEST_SEED },
       country: ctx.country,
     });
     const m = r.aggregate.candidate.metrics;
