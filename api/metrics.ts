@@ -4,7 +4,8 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import type { HealthProbe } from '../models/health-probe.js';
 import type { WorkMetrics } from '../models/work-metrics.js';
 import type { Database } from '../sql/database.js';
-import { backlogCounts, type BacklogCounts } from '../sql/metrics.repository.js';
+import { classifyDbError } from '../sql/db-errors.js';
+import { alarmTransitionsAfter, backlogCounts, type BacklogCounts } from '../sql/metrics.repository.js';
 
 /**
  * Prometheus metrics of one `mdm serve` instance (issue 19), scraped at
@@ -21,7 +22,15 @@ export interface Metrics {
   ingested(transport: string, counts: IngestCounts): void;
   /** What the background components report: rounds of periodic jobs, forecast runs, hook deliveries. */
   readonly work: WorkMetrics;
+  /** An error a request or a component got from the database (anything else is ignored). */
+  dbError(err: unknown): void;
 }
+
+/** A database's error, not the service's own: a SQLSTATE, or one classifyDbError reads as the database unreachable. */
+const fromDatabase = (err: unknown): boolean => {
+  const code = (err as { code?: unknown } | null)?.code;
+  return (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) || classifyDbError(err) === 'unavailable';
+};
 
 export interface IngestCounts {
   readonly accepted: number;
@@ -79,7 +88,11 @@ export function createMetrics(o: { database: Database; probes: () => readonly He
   // The backlog gauges are collected side by side in one scrape: one statement for both (scrape() starts afresh).
   let counted: Promise<BacklogCounts | undefined> | undefined;
   // The database unreachable: the backlog series are left out of the scrape (absent, not stale), the rest is answered.
-  const backlog = () => (counted ??= backlogCounts(o.database).catch(() => undefined));
+  const backlog = () =>
+    (counted ??= backlogCounts(o.database).catch((err: unknown) => {
+      dbError(err);
+      return undefined;
+    }));
   /** A gauge by queue, collected from this scrape's one statement of counts. */
   const backlogGauge = (name: string, help: string, pick: (b: BacklogCounts) => Readonly<Record<string, number>>) =>
     new Gauge({
@@ -99,6 +112,33 @@ export function createMetrics(o: { database: Database; probes: () => readonly He
     (b) => b.count,
   );
   backlogGauge('mdm_backlog_oldest_seconds', 'Age of the oldest waiting item: VEE lag, rollup lag, hook delivery lag', (b) => b.oldestS);
+
+  const dbErrors = new Counter({
+    name: 'mdm_db_errors_total',
+    help: 'Errors this instance got from the database in API requests and scrapes, by kind: unavailable (unreachable, shutting down), race (unique violation, serialization failure, deadlock), data (anything else with a SQLSTATE)',
+    labelNames: ['kind'],
+    registers: [registry],
+  });
+  const dbError = (err: unknown) => {
+    if (fromDatabase(err)) dbErrors.inc({ kind: classifyDbError(err) });
+  };
+  // Alarm transitions from the shared outbox, read incrementally at each scrape (every instance reports the same: use max() across instances).
+  let transitionsAfter = 0;
+  new Counter({
+    name: 'mdm_alarm_transitions_total',
+    help: 'Alarm transitions written to the shared outbox (opened, repeated, acknowledged, closed, …), whichever instance made them; every instance reports the same',
+    labelNames: ['transition'],
+    registers: [registry],
+    async collect() {
+      try {
+        const r = await alarmTransitionsAfter(o.database, transitionsAfter);
+        for (const [transition, n] of Object.entries(r.counts)) this.inc({ transition }, n);
+        transitionsAfter = r.lastId;
+      } catch (err) {
+        dbError(err); // the database unreachable: the counters stay where they were
+      }
+    },
+  });
 
   // Both probe gauges are collected side by side in one scrape: the probes are asked once for both (scrape() starts afresh).
   let probed: Promise<[string, Record<string, unknown> & { ok: boolean }][]> | undefined;
@@ -182,6 +222,7 @@ export function createMetrics(o: { database: Database; probes: () => readonly He
 
   return {
     registry,
+    dbError,
     work: {
       round: (job, ran) => rounds.inc({ job: jobLabel(job), outcome: ran ? 'ran' : 'skipped' }),
       forecastRun: (status, seconds) => forecastRuns.observe({ status }, seconds),
@@ -228,6 +269,7 @@ export function registerMetrics(app: FastifyInstance, metrics: Metrics): void {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [metrics.registry],
   });
+  app.addHook('onError', async (_request, _reply, err) => metrics.dbError(err));
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched'; // a 404 is not a route: one label for all of them
     http.observe({ route, method: request.method, status: `${Math.floor(reply.statusCode / 100)}xx` }, reply.elapsedTime / 1000);

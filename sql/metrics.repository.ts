@@ -38,3 +38,25 @@ export async function backlogCounts(database: Database): Promise<BacklogCounts> 
   }
   return { count, oldestS };
 }
+
+/**
+ * Alarm transitions written to the shared outbox after id `afterId`, by
+ * transition (opened, repeated, acknowledged, closed…), and the newest id:
+ * the scrape adds them to its counters, reading each transition once (a range
+ * of the primary key). The first scrape (afterId 0) counts the whole outbox.
+ */
+export async function alarmTransitionsAfter(database: Database, afterId: number): Promise<{ lastId: number; counts: Readonly<Record<string, number>> }> {
+  const rows = await database.db
+    .selectFrom('alarm_transitions')
+    .select(['transition', sql<number>`count(*)::int`.as('n'), sql<string>`max(id)::text`.as('last')])
+    .where('id', '>', afterId)
+    .groupBy('transition')
+    .execute();
+  const counts: Record<string, number> = {};
+  let lastId = afterId;
+  for (const r of rows) {
+    counts[r.transition] = Number(r.n);
+    lastId = Math.max(lastId, Number(r.last));
+  }
+  return { lastId, counts };
+}

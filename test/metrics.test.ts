@@ -111,6 +111,31 @@ describe.each(FLAVOURS)('GET /metrics and X-Request-Id (%s)', (flavour) => {
     expect(delta('mdm_job_rounds_total{job="forecast.day-ahead",outcome="ran"}')).toBe(1); // one series per kind of job, not per target
   });
 
+  it('alarm transitions counted from the shared outbox as they are written; database errors by kind', async () => {
+    const before = await scrape('viewer');
+    const post = await app.inject({
+      method: 'POST',
+      url: '/v1/events',
+      headers: { authorization: `Bearer ${keys.admin}` },
+      payload: {
+        events: [
+          { meter: 'M1', code: 'cover_opened', at: '2026-03-01T10:00:00Z' },
+          { meter: 'M1', code: 'cover_closed', at: '2026-03-01T10:05:00Z' },
+        ],
+      },
+    });
+    expect(post.statusCode, post.body).toBe(200);
+    metrics.dbError(Object.assign(new Error('deadlock detected'), { code: '40P01' }));
+    metrics.dbError(new Error('not from the database')); // ignored
+    const after = await scrape('viewer');
+    const delta = (k: string) => (after.get(k) ?? 0) - (before.get(k) ?? 0);
+    expect(delta('mdm_alarm_transitions_total{transition="opened"}')).toBe(1);
+    expect(delta('mdm_alarm_transitions_total{transition="closed"}')).toBe(1);
+    expect(delta('mdm_db_errors_total{kind="race"}')).toBe(1);
+    expect(delta('mdm_db_errors_total{kind="data"}')).toBe(0);
+    expect((await scrape('viewer')).get('mdm_alarm_transitions_total{transition="opened"}')).toBe(after.get('mdm_alarm_transitions_total{transition="opened"}')); // each transition read once
+  });
+
   it('the Grafana dashboard (deploy/grafana/dashboards/mdm.json) and docs/operations.md use only metrics the service exports', async () => {
     const res = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${keys.admin}` } });
     const families = new Set([...res.body.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => m[1]));
