@@ -114,9 +114,10 @@ const MAX_VINTAGES_PER_HOUR = 96;
  * A temperature grid as an origin with data cut-off `cutoffMs` knew it (pure):
  * `observed` (hourly from `startMs`) before the cut-off hour, from it on per
  * hour the newest vintage issued at or before the cut-off that covers the hour
- * (NaN where none does). Undefined when no vintage of the set was issued by
- * the cut-off: the caller falls back (the error model). Never reads a vintage
- * issued after the cut-off.
+ * (NaN where none does). Undefined when no vintage issued by the cut-off
+ * covers any hour from it on (as a run: forecast/weather-source.ts): the
+ * caller falls back (the error model). Never reads a vintage issued after the
+ * cut-off.
  * @example temperatureFromVintages(obs, s.startMs, s.temperatureVintages, origin.dataCutoff) ?? simulateForecastTemperature(obs, …)
  */
 export function temperatureFromVintages(observed: ArrayLike<number>, startMs: number, set: VintageSet | undefined, cutoffMs: number): Float64Array | undefined {
@@ -131,6 +132,7 @@ export function temperatureFromVintages(observed: ArrayLike<number>, startMs: nu
   const newest = lo;
   const out = Float64Array.from(observed);
   const first = Math.max(0, Math.ceil((Math.floor(cutoffMs / HOUR_MS) * HOUR_MS - startMs) / HOUR_MS));
+  let covered = 0;
   for (let i = first; i < out.length; i++) {
     const t = startMs + i * HOUR_MS;
     out[i] = Number.NaN;
@@ -140,9 +142,10 @@ export function temperatureFromVintages(observed: ArrayLike<number>, startMs: nu
       const v = set.values[set.offsets[k] + j];
       if (v === v) {
         out[i] = v;
+        covered++;
         break;
       }
     }
   }
-  return out;
+  return covered ? out : undefined;
 }

@@ -152,7 +152,11 @@ describe.each(FLAVOURS)('weather forecast vintages in runs (%s)', (flavour) => {
     const few = await loadVintageSets(database, { locations: ['WX'], issuedFromMs: FROM, issuedToMs: days[2].issued, maxLeadHours: 240, maxVintages: 1 });
     expect(few.truncated).toBe(true);
     expect([...few.sets.get('WX')!.issuedAt]).toEqual([days[2].issued]); // the newest only
-    // Before the first vintage: no vintage issued by then, the caller's fallback.
+    // An origin whose vintages end before its hours (the last issued 3 days before, 48 hours long), or before the first vintage: the caller's fallback.
+    const lapsed = days[0].issued + 3 * DAY;
+    expect(
+      temperatureFromVintages(s.temperature!, s.startMs, { ...s.temperatureVintages!, issuedAt: s.temperatureVintages!.issuedAt.map((t) => (t > days[0].issued ? lapsed + DAY : t)) }, lapsed),
+    ).toBeUndefined();
     expect(temperatureFromVintages(s.temperature!, s.startMs, s.temperatureVintages, days[0].issued - HOUR)).toBeUndefined();
   });
 });
