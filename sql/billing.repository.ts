@@ -441,7 +441,7 @@ export async function readinessStateKey(database: Database): Promise<string> {
       (SELECT max(received_at) FROM ingest_batches),
       (SELECT max(greatest(created_at, resolved_at)) FROM validation_issues),
       (SELECT max(updated_at) || '/' || count(*) FROM meters),
-      (SELECT max(greatest(recorded_at, superseded_at)) || '/' || count(*) FROM meter_attributes),
+      (SELECT max(id) || '/' || coalesce(max(superseded_at)::text, '') FROM meter_attributes), -- both from an index: a version added or replaced
       (SELECT max(created_at) || '/' || count(*) FROM tou_schedules),
       (SELECT max(updated_at) || '/' || count(*) FROM gas_areas),
       (SELECT max(greatest(received_at, superseded_at)) || '/' || count(*) FROM calorific_values)) AS key`.execute(database.db);
