@@ -108,7 +108,13 @@ const MeterRowSchema = z.object({
   missingActualHours: z.number().int().describe('Hours the meter was expected and has no actual (each one leaves its hour out of every figure)'),
   provisionalHours: z.number().int().describe('Counted hours in which its consumption is (partly) a provisional value'),
   provisionalMWh: z.number(),
-  spreadPeriods: z.number().int().describe('Settlement periods in which its value is a part of an hourly value spread by the rule (an hourly meter in a 15-minute market)'),
+  spreadPeriods: z
+    .number()
+    .int()
+    .optional()
+    .describe(
+      'Only where the area has periods shorter than an hour in the month: settlement periods in which its value is a part of an hourly value spread by the rule (an hourly meter in a 15-minute market)',
+    ),
 });
 type MeterRow = z.infer<typeof MeterRowSchema>;
 
@@ -302,6 +308,7 @@ export const imbalanceRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
       const grid = await checkedGrid(database, p.area, new Date(fromMs), new Date(toMs));
       const r = await meterImbalance(database, { portfolio: p.id, area: p.area, timezone: p.timezone, from: new Date(fromMs), to: new Date(toMs), fill: q.fill, spread: q.spread, now: new Date() });
       const t = r.totals;
+      const subHourly = grid.segments.some((s) => s.minutes < 60);
       // Ratios from the unrounded sums, then every figure rounded at the edge.
       const meters: MeterRow[] = r.meters.map((m) => ({
         meter: m.meter,
@@ -314,7 +321,7 @@ export const imbalanceRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, 
         missingActualHours: m.missingActualHours,
         provisionalHours: m.provisionalHours,
         provisionalMWh: r6(m.provisionalEnergy),
-        spreadPeriods: m.spreadPeriods,
+        ...(subHourly ? { spreadPeriods: m.spreadPeriods } : {}),
       }));
       const dir = q.order === 'asc' ? 1 : -1;
       meters.sort((a, b) => {
