@@ -18,6 +18,7 @@ import { veeComponent } from '../ingest/vee/vee-worker.js';
 import { alarmsComponent } from '../alarms/alarms.component.js';
 import { hooksComponent } from '../alarms/hook-dispatcher.js';
 import { epiasComponent } from '../adapters/market/epias.component.js';
+import { weatherFetchComponent } from '../adapters/weather/weather-fetch.component.js';
 import { forecastComponent } from '../forecast/forecast.component.js';
 import { loadShapesComponent } from '../forecast/load-shape.component.js';
 
@@ -85,6 +86,7 @@ export const COMPONENTS: readonly ComponentFactory[] = [
   named('alarms', alarmsComponent), // alarms: silence check every ALARMS_SILENCE_INTERVAL_S (no_data alarms open and close)
   named('hooks', hooksComponent), // alarms: sends alarm transitions to work-order hooks from the hook_deliveries outbox (HOOK_* settings)
   named('epias', epiasComponent), // adapters/market: PTF/SMF of yesterday, today, tomorrow from the EPİAŞ transparency platform into market_prices (EPIAS_*; off by default)
+  named('weather', weatherFetchComponent), // adapters/weather: forecasts of WEATHER_FETCH_LOCATIONS from the provider as vintages every WEATHER_FETCH_INTERVAL_MIN (0 = off, the default)
   named('forecast', forecastComponent), // forecast: runs queued forecast runs (POST /v1/forecasts/runs), queues FORECAST_SCHEDULE's, retrains ML champions (FORECAST_POLL_S; 0 = off)
   named('load-shapes', loadShapesComponent), // forecast: load-shape profiles of the meters recomputed when the newest run is older than LOAD_SHAPES_INTERVAL_H (0 = off)
 ];

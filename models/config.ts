@@ -14,7 +14,7 @@ const port = z.coerce.number().int().min(0).max(65535);
 export const API_RATE_LIMIT_DEFAULTS = { perMinute: 60_000, authFailuresPerMinute: 20 } as const;
 
 /** The background components of `mdm serve` (cli/components.ts), by the name MDM_COMPONENTS selects them with. */
-export const COMPONENT_NAMES = ['mqtt', 'modbus', 'billing', 'vee', 'alarms', 'hooks', 'epias', 'forecast', 'load-shapes'] as const;
+export const COMPONENT_NAMES = ['mqtt', 'modbus', 'billing', 'vee', 'alarms', 'hooks', 'epias', 'weather', 'forecast', 'load-shapes'] as const;
 export type ComponentName = (typeof COMPONENT_NAMES)[number];
 
 /** Deployment shapes (docs/operations.md): an instance's components by its role. */
@@ -22,7 +22,7 @@ export const COMPONENT_SHAPES: Readonly<Record<string, readonly ComponentName[]>
   all: COMPONENT_NAMES,
   api: [],
   ingest: ['mqtt', 'modbus'],
-  workers: ['billing', 'vee', 'alarms', 'hooks', 'epias', 'forecast', 'load-shapes'],
+  workers: ['billing', 'vee', 'alarms', 'hooks', 'epias', 'weather', 'forecast', 'load-shapes'],
 };
 
 /** MDM_COMPONENTS: shapes and component names, comma-separated, into the set of components to run. */
@@ -48,7 +48,7 @@ export const ConfigSchema = z
   .object({
     PORT: port.default(8080).describe('HTTP port of the API'),
     MDM_COMPONENTS: componentsSetting.describe(
-      'What this instance runs besides the HTTP API (which always runs): a shape (all, api = none, ingest = mqtt+modbus, workers = billing+vee+alarms+hooks+epias+forecast+load-shapes) or component names, comma-separated',
+      'What this instance runs besides the HTTP API (which always runs): a shape (all, api = none, ingest = mqtt+modbus, workers = billing+vee+alarms+hooks+epias+weather+forecast+load-shapes) or component names, comma-separated',
     ),
     HOST: z.string().min(1).default('0.0.0.0').describe('Interface the API listens on'),
     METRICS_PORT: z.coerce
@@ -161,6 +161,19 @@ export const ConfigSchema = z
       .default('https://single-runs-api.open-meteo.com/v1/forecast')
       .describe('The same provider for one model run by its initialisation time (run=): Open-Meteo single-runs API'),
     WEATHER_FETCH_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000).describe('Weather provider: a request without a response by then fails'),
+    WEATHER_FETCH_INTERVAL_MIN: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(10_080)
+      .default(0)
+      .describe('Component weather: minutes between fetches of the WEATHER_FETCH_LOCATIONS forecasts, each stored as a vintage issued then; 0 = off'),
+    WEATHER_FETCH_LOCATIONS: z
+      .string()
+      .min(1)
+      .max(10_000)
+      .optional()
+      .describe('Component weather: LOCATION=LAT,LON entries separated by ";" (e.g. WX=52.13,-0.47), LOCATION the weather station id meters and portfolios name'),
     HOOK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000).describe('Hooks: a delivery request without a response by then is a timeout (retried)'),
     HOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(25).describe('Hooks: attempts per delivery before it is marked failed'),
     HOOK_BACKOFF_BASE_MS: z.coerce.number().int().min(1).default(1_000).describe('Hooks: delay after the first failed attempt, doubled after each further one (with jitter: ½ to 1×)'),

@@ -11,7 +11,10 @@ import { parseWeatherForecastCsv } from '../adapters/weather/forecast-csv.js';
 import { parseOpenMeteoResponse } from '../adapters/weather/open-meteo.js';
 import { parseCommandLine } from '../cli/main.js';
 import { weatherFetchCommand, weatherImportCommand, weatherListCommand } from '../cli/weather.js';
+import { parseFetchLocations, weatherFetchComponent } from '../adapters/weather/weather-fetch.component.js';
 import type { Role } from '../models/api-key.js';
+import { loadConfig } from '../models/config.js';
+import { MdmError } from '../models/errors.js';
 import { createApiKey } from '../sql/api-key.repository.js';
 import type { Database } from '../sql/database.js';
 import { freshDatabase, FLAVOURS } from './helpers.js';
@@ -31,6 +34,11 @@ function provider(): Promise<{ server: Server; base: string; requests: URL[] }> 
     const url = new URL(req.url!, 'http://x');
     requests.push(url);
     res.setHeader('content-type', 'application/json');
+    if (url.searchParams.get('latitude') === '10') {
+      res.statusCode = 500;
+      res.end(JSON.stringify({ error: true, reason: 'internal provider failure' }));
+      return;
+    }
     if (url.searchParams.get('models') === 'no_such_model') {
       res.statusCode = 400;
       res.end(JSON.stringify({ error: true, reason: 'Cannot initialize WeatherModel from invalid String value no_such_model for key models' }));
@@ -248,5 +256,31 @@ describe.each(FLAVOURS)('weather forecast API (%s)', (flavour) => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('component weather: each configured location fetched as a vintage issued at the round; a failing one reported, the others stored', async () => {
+    expect(parseFetchLocations('WX=52.13,-0.47; IST = 41.01 , 28.98')).toEqual({
+      ok: true,
+      locations: [
+        { location: 'WX', latitude: 52.13, longitude: -0.47 },
+        { location: 'IST', latitude: 41.01, longitude: 28.98 },
+      ],
+    });
+    expect(parseFetchLocations('WX=95,1')).toMatchObject({ ok: false, reason: expect.stringMatching(/not LOCATION=LAT,LON/) });
+    expect(weatherFetchComponent({ config: loadConfig({}), database })).toBeUndefined(); // off by default
+    expect(() => weatherFetchComponent({ config: loadConfig({ WEATHER_FETCH_INTERVAL_MIN: '60' }), database })).toThrow(MdmError);
+    const config = loadConfig({
+      WEATHER_FETCH_INTERVAL_MIN: '60',
+      WEATHER_FETCH_LOCATIONS: 'CMP=52.1,-0.4;BAD=10,10',
+      WEATHER_FORECAST_URL: `${p.base}/v1/forecast`,
+      WEATHER_SINGLE_RUNS_URL: `${p.base}/single/v1/forecast`,
+    });
+    const at = Date.parse('2026-01-09T18:00:00Z');
+    const c = weatherFetchComponent({ config, database }, { now: () => at })!;
+    await c.tick();
+    const health = c.probe.check();
+    expect(health).toMatchObject({ ok: false, lastRun: { stored: 167, locations: 1 }, error: expect.stringMatching(/^BAD: the weather provider answered HTTP 500: internal provider failure/) });
+    const list = (await inject('GET', '/v1/weather/forecasts?location=CMP', 'trader')).json();
+    expect(list.vintages).toMatchObject([{ issuedAt: '2026-01-09T18:00:00.000Z', hours: 167, source: 'open-meteo' }]);
   });
 });
