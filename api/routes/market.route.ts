@@ -190,7 +190,7 @@ export const marketRoutes: FastifyPluginAsyncZod<RouteContext> = async (app, { d
         tags: ['market'],
         summary: 'Store hourly prices of a market area (JSON), or import an EPİAŞ PTF/SMF CSV file (text/csv)',
         description:
-          'application/json: {area, currency, prices: [{start, ptf, smf, positiveImbalance?, negativeImbalance?, systemDirection?}]}, per MWh, start ISO-8601 with offset on a whole hour. ' +
+          'application/json: {area, currency, prices: [{start, ptf, smf, positiveImbalance?, negativeImbalance?, systemDirection?}]}, per MWh, start ISO-8601 with offset on a settlement period of the area (a whole hour unless it settles by 15 minutes: GET /v1/market/periods; else 400). ' +
           'Upsert per (area, start): given fields overwrite, absent ones keep the stored value. A batch with a bad row stores nothing (400, every reason in details.rejected). ' +
           'text/csv: one EPİAŞ hourly price file as published (Windows-1254, "Tarih","Saat","PTF (TL/MWh)", Turkish numbers, local hours); ' +
           'query area (default TR), kind=ptf|smf (default: from the header), currency (default: from the unit). Clock-change repeats are reported in issues and stored once. ' +
