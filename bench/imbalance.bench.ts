@@ -182,7 +182,7 @@ async function measure(database: Database, meters: number, dataDir: string, log:
  * process's (decoding the answers, computing the figures): figures the other processes on a busy
  * machine do not inflate the way they inflate wall time. Empty when the server is not on this host.
  */
-async function reportCpuMs(url: string): Promise<{ backend: number[]; node: number[] }> {
+async function reportCpuMs(url: string, lay: Layout = HOURLY): Promise<{ backend: number[]; node: number[] }> {
   const db = await createPgDatabase(url, { max: 1 });
   try {
     db.flavour = 'postgres';
@@ -199,7 +199,7 @@ async function reportCpuMs(url: string): Promise<{ backend: number[]; node: numb
       return { backend: [], node: [] };
     }
     await sql`SET max_parallel_workers_per_gather = 0`.execute(db.db);
-    const scope = { portfolio: PORTFOLIO, area: 'TR', timezone: 'Europe/Istanbul', from: new Date(FROM_MS), to: new Date(FROM_MS + HOURS * 3_600_000) };
+    const scope = { portfolio: lay.portfolio, area: lay.area, timezone: 'Europe/Istanbul', from: new Date(FROM_MS), to: new Date(FROM_MS + HOURS * 3_600_000) };
     const nodeMs = () => {
       const u = process.cpuUsage();
       return (u.user + u.system) / 1000;
@@ -229,6 +229,7 @@ export const imbalanceBench: Bench = {
     let quarter: Awaited<ReturnType<typeof measure>>;
     let version: string;
     let cpuMs: { backend: number[]; node: number[] } = { backend: [], node: [] };
+    let quarterCpuMs: { backend: number[]; node: number[] } = { backend: [], node: [] };
     try {
       [{ version }] = (await sql<{ version: string }>`SELECT split_part(version(), ' on ', 1) AS version`.execute(bench.database.db)).rows;
       log(`server: ${version}, database ${bench.name}`);
@@ -236,6 +237,8 @@ export const imbalanceBench: Bench = {
       cpuMs = await reportCpuMs(bench.url);
       if (cpuMs.backend.length) log(`per-meter report CPU: server backend ${cpuMs.backend.join(', ')} ms; Node ${cpuMs.node.join(', ')} ms`);
       quarter = await measure(bench.database, METERS, opts.dataDir, log, 'server, 15-minute market:', QUARTERLY);
+      quarterCpuMs = await reportCpuMs(bench.url, QUARTERLY);
+      if (quarterCpuMs.backend.length) log(`15-minute per-meter report CPU: server backend ${quarterCpuMs.backend.join(', ')} ms; Node ${quarterCpuMs.node.join(', ')} ms`);
     } finally {
       await bench.drop();
     }
@@ -262,6 +265,12 @@ export const imbalanceBench: Bench = {
         note: `${METERS} quarter-hour meters × ${HOURS * 4} periods (${((METERS * HOURS * 4) / 1e6).toFixed(1)} M), hourly P50 spread`,
       },
       { label: 'server, 15-minute market: GET /v1/imbalance?interval=hour', values: quarter!.hourly, unit: 'ms', better: 'lower', note: `${HOURS} rows of 4 periods each` },
+      ...(quarterCpuMs.backend.length
+        ? [
+            { label: 'server, 15-minute market: backend CPU of the per-meter report', values: quarterCpuMs.backend, unit: 'ms', better: 'lower' as const, note: 'load-independent' },
+            { label: 'server, 15-minute market: Node CPU of the per-meter report', values: quarterCpuMs.node, unit: 'ms', better: 'lower' as const, note: 'decoding + spreading + figures' },
+          ]
+        : []),
       ...(cpuMs.backend.length
         ? [
             { label: 'server: backend CPU of the per-meter report', values: cpuMs.backend, unit: 'ms', better: 'lower' as const, note: 'all its queries on one connection; load-independent' },
