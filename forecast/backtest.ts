@@ -1,6 +1,6 @@
 import { datesBetween, shiftDate } from '../models/calendar.js';
 import { adaptLevels, fitBandScale, IDENTITY_SCALE, INITIAL_LEVELS, levelsOf, scaleBand, type AdaptiveLevels, type BandScale, type CalibrationOptions } from './calibration.js';
-import { combineQuantiles, inverseErrorWeights } from './models/ensemble.js';
+import { combineQuantiles, ENSEMBLE_POWER, inverseErrorWeights } from './models/ensemble.js';
 import { DEFAULT_DAY_AHEAD_CUTOFF, horizonWindow, localTimeOn, parseCutoff, type HorizonWindow } from './horizon.js';
 import { combineMetrics, evaluate, skill, type ForecastMetrics, type QuantileValues } from './metrics.js';
 import type { FitContext, FittedModel, ForecastModel, HorizonName, QuantileRow, SeriesData } from './model.js';
@@ -58,7 +58,7 @@ export interface BacktestEnsemble {
   readonly prefer?: { readonly member: string; readonly margin: number };
   /** Weights from the members' pooled WAPE over the origins of the last `windowDays` days whose hours are known by the cut-off; default 14. */
   readonly windowDays?: number;
-  /** Weight ∝ 1 / WAPE^power; default 1. */
+  /** Weight ∝ 1 / WAPE^power; default ENSEMBLE_POWER (2). */
   readonly power?: number;
 }
 
@@ -312,7 +312,7 @@ function ensembleWeightsAt(def: BacktestEnsemble, cutoffMs: number, originRanges
     }
     return parts.length ? combineMetrics(parts).wape : Number.NaN;
   });
-  if (def.mode !== 'best') return inverseErrorWeights(errors, def.power ?? 1);
+  if (def.mode !== 'best') return inverseErrorWeights(errors, def.power ?? ENSEMBLE_POWER);
   const finite = errors.map((x, i) => [x, i] as const).filter(([x]) => Number.isFinite(x));
   let bestIdx = finite.length ? finite.reduce((a, b) => (b[0] < a[0] ? b : a))[1] : 0;
   const p = def.prefer ? def.members.indexOf(def.prefer.member) : -1;

@@ -34,7 +34,7 @@ import { HOUR_MS } from '../models/time.js';
  *    evenly spaced sample of them (the sampled members' sum standing in for
  *    the aggregate); the others take the sample's pooled band scales.
  * 3. `auto` takes the kind with the lowest pooled WAPE (ties to the simpler
- *    kind); an ensemble of profile and ml (weights ∝ 1/WAPE of each in the
+ *    kind); an ensemble of profile and ml (weights ∝ 1/WAPE² of each in the
  *    same backtest) competes as a kind and is kept unless another kind beats
  *    it by more than AUTO_ENSEMBLE_MARGIN (10 %) of its WAPE. Without a possible backtest (too
  *    little history, long-term horizon), auto takes profile.

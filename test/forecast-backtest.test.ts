@@ -59,7 +59,8 @@ describe('rolling-origin backtest', () => {
     const r = await backtest([series('a'), series('b')], {
       models: { naive: lastWeek, profile: high },
       ensembles: {
-        ensemble: { members: ['naive', 'profile'] },
+        // Plain inverse-WAPE weights (power 1; the default ENSEMBLE_POWER is 2), as the figures below are worked out.
+        ensemble: { members: ['naive', 'profile'], power: 1 },
         auto: { members: ['naive', 'profile', 'ensemble'], mode: 'best' },
         // Keep naive unless beaten by more than 60 % (ensemble's 5 is not < 10 × 0.4) / 40 % (5 < 6).
         keep60: { members: ['naive', 'profile', 'ensemble'], mode: 'best', prefer: { member: 'naive', margin: 0.6 } },
@@ -102,7 +103,7 @@ describe('rolling-origin backtest', () => {
   it('origins before scoreFrom are replayed but not scored', async () => {
     const r = await backtest([series('a')], {
       models: { naive: lastWeek, profile: high },
-      ensembles: { ensemble: { members: ['naive', 'profile'] } },
+      ensembles: { ensemble: { members: ['naive', 'profile'], power: 1 } },
       fromDate: '2026-01-21',
       toDate: '2026-01-23',
       scoreFrom: '2026-01-23',
@@ -213,10 +214,10 @@ describe('band calibration', () => {
 
 describe('ensemble', () => {
   it('weights by inverse error and averages quantiles', () => {
-    const w = inverseErrorWeights([0.1, 0.2]);
+    const w = inverseErrorWeights([0.1, 0.2], 1);
     expect(w[0]).toBeCloseTo(2 / 3, 12);
     expect(w[1]).toBeCloseTo(1 / 3, 12);
-    const sq = inverseErrorWeights([0.1, 0.2], 2);
+    const sq = inverseErrorWeights([0.1, 0.2]); // ENSEMBLE_POWER 2: ∝ 1/WAPE²
     expect(sq[0]).toBeCloseTo(0.8, 12);
     expect(sq[1]).toBeCloseTo(0.2, 12);
     expect(inverseErrorWeights([Number.NaN, Number.NaN])).toEqual([0.5, 0.5]);
@@ -257,7 +258,7 @@ describe('ensemble', () => {
     // lastWeek forecasts 100 for days 17–23 (errors 0 ×4 days, 10 ×3 days → WAPE 720/((4·100+3·110)·24));
     // high says 130 (errors 30 ×4, 20 ×3).
     const ctx = { issueTime: T0 + 24 * DAY, dataCutoff: T0 + 24 * DAY, country: 'GB' };
-    const fitted = await ensembleModel([lastWeek, high], { names: ['naive', 'high'] }).fit([series('a')], ctx);
+    const fitted = await ensembleModel([lastWeek, high], { names: ['naive', 'high'], power: 1 }).fit([series('a')], ctx);
     const wNaive = 1 / (720 / 17520);
     const wHigh = 1 / (((30 * 4 + 20 * 3) * 24) / 17520);
     const w = fitted.info.weights as Record<string, number>;

@@ -21,11 +21,19 @@ import { HOUR_MS } from '../../models/time.js';
  */
 
 /**
- * Weights ∝ 1/error^power, normalised to sum 1. Unknown errors (NaN) get no
- * weight; all unknown → equal weights; a zero error takes all the weight.
- * @example inverseErrorWeights([0.1, 0.2]) // [2/3, 1/3]
+ * Default power of the inverse-error weights: 2 (∝ 1/WAPE², close to
+ * inverse-MSE weighting), so a member clearly worse over the window counts
+ * for little. Chosen on the Cambridge Σ portfolio over Mar–Dec 2018 (ensemble
+ * median month skill 27.2 % with 1, 31.9 % with 2), not on the benchmark year.
  */
-export function inverseErrorWeights(errors: readonly number[], power = 1): number[] {
+export const ENSEMBLE_POWER = 2;
+
+/**
+ * Weights ∝ 1/error^power (default ENSEMBLE_POWER), normalised to sum 1. Unknown errors (NaN) get no
+ * weight; all unknown → equal weights; a zero error takes all the weight.
+ * @example inverseErrorWeights([0.1, 0.2], 1) // [2/3, 1/3]
+ */
+export function inverseErrorWeights(errors: readonly number[], power = ENSEMBLE_POWER): number[] {
   if (errors.length === 0) return [];
   const zero = errors.map((e) => e === 0);
   if (zero.some(Boolean)) {
@@ -62,7 +70,7 @@ export interface EnsembleOptions {
   readonly names?: readonly string[];
   /** Days held back to score the members when no weights are given; default 7. */
   readonly holdoutDays?: number;
-  /** Weight ∝ 1/WAPE^power; default 1. */
+  /** Weight ∝ 1/WAPE^power; default ENSEMBLE_POWER. */
   readonly power?: number;
 }
 
@@ -156,7 +164,7 @@ export function ensembleModel(members: readonly ForecastModel[], opts: EnsembleO
           });
           holdoutWape.push(combineMetrics(parts).wape);
         }
-        weights = inverseErrorWeights(holdoutWape, opts.power ?? 1);
+        weights = inverseErrorWeights(holdoutWape, opts.power ?? ENSEMBLE_POWER);
         how = `holdout of the last ${opts.holdoutDays ?? 7} days (inverse WAPE)`;
       }
       const fitted: FittedModel[] = [];
