@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeDevices } from '../adapters/modbus/device-config.js';
 import { createModbusPoller, type ModbusPoller } from '../adapters/modbus/modbus.component.js';
@@ -62,9 +63,19 @@ describe.each(FLAVOURS)('Modbus device leases across instances (%s)', (flavour) 
 
     // A dies (kill -9: its leases are not released, nobody renews them): B takes every device once they expire
     await a.stop({ release: false });
-    const died = Date.now();
-    await waitFor(async () => Object.values(await holders()).every((h) => h === 'B') && Object.keys(await holders()).length === 3, 15_000, 'B to take the devices over');
-    expect(Date.now() - died).toBeGreaterThanOrEqual(300); // not before A's leases could have run out (600 ms from its last renewal)
+    // When A's leases run out (its last renewal + 600 ms), on the database's clock: B may not take a device before.
+    const expiry = await database.db.selectFrom('modbus_leases').select(sql<Date>`max(expires_at)`.as('at')).where('holder', '=', 'A').executeTakeFirstOrThrow();
+    const early: string[] = []; // B holding a device, seen on the database's clock before A's leases ran out
+    await waitFor(
+      async () => {
+        const { rows } = await sql<{ now: Date; device_id: string; holder: string }>`SELECT now() AS now, device_id, holder FROM modbus_leases`.execute(database.db);
+        for (const r of rows) if (r.holder === 'B' && new Date(r.now) < new Date(expiry.at)) early.push(`${r.device_id} at ${new Date(r.now).toISOString()}`);
+        return rows.length === 3 && rows.every((r) => r.holder === 'B');
+      },
+      15_000,
+      'B to take the devices over',
+    );
+    expect(early).toEqual([]);
     const at = served();
     await waitFor(() => served().every((n, i) => n >= at[i] + 2), 15_000, 'B to poll every device');
     expect(b.probe.check()).toMatchObject({ leased: 3, devices: 3 });
