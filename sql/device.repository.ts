@@ -80,6 +80,26 @@ export async function exchangeDevice(db: Kysely<DB>, meterId: number, x: Exchang
 }
 
 /** The device spans of a point overlapping [from, to), oldest first; the multiplier is the device's, else `pointMultiplier`. */
+/**
+ * Device exchanges of the meters (epoch ms, oldest first): the installation
+ * instants of devices that replaced another (a device removed at that
+ * instant). VEE's register rules do not compare reads across one.
+ */
+export async function exchangeInstants(database: Database, meterIds: readonly number[]): Promise<Map<number, number[]>> {
+  const out = new Map<number, number[]>();
+  if (meterIds.length === 0) return out;
+  const rows = await database.db
+    .selectFrom('meter_devices as d')
+    .select(['d.meter_id', 'd.installed_from'])
+    .where('d.meter_id', 'in', meterIds as number[])
+    .where('d.installed_from', 'is not', null)
+    .where((eb) => eb.exists(eb.selectFrom('meter_devices as p').select('p.id').whereRef('p.meter_id', '=', 'd.meter_id').whereRef('p.installed_to', '=', 'd.installed_from')))
+    .orderBy('d.installed_from')
+    .execute();
+  for (const r of rows) (out.get(r.meter_id) ?? out.set(r.meter_id, []).get(r.meter_id)!).push(new Date(r.installed_from!).getTime());
+  return out;
+}
+
 export async function deviceSpans(db: Kysely<DB>, meterId: number, from: Date, to: Date, pointMultiplier: number): Promise<DeviceSpan[]> {
   const rows: (DeviceRow & { id: number })[] = await db
     .selectFrom('meter_devices')

@@ -1,3 +1,4 @@
+import { createVeeWorker } from '../ingest/vee/vee-worker.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metersInSupply, resolveTarget } from '../forecast/target.js';
 import { maintainBillingRollup } from '../sql/billing-rollup.repository.js';
@@ -84,6 +85,20 @@ describe.each(FLAVOURS)('meters over time: exchanges, dated multiplier and membe
       ['2026-02-28T21:00:00.000Z', '2026-03-10T09:00:00.000Z'],
       ['2026-03-10T09:00:00.000Z', '2026-03-31T21:00:00.000Z'],
     ]);
+  });
+
+  it('VEE reads the registers device by device: the old register’s rollover is a warn, the drop to the new device’s reads at the exchange is not a reset', async () => {
+    const worker = createVeeWorker({ database: t.database, now: () => Date.now() });
+    while ((await worker.drainOnce()) > 0);
+    const issues = await t.database.db
+      .selectFrom('validation_issues as v')
+      .innerJoin('meters as m', 'm.id', 'v.meter_id')
+      .select(['v.rule', 'v.severity', 'v.detail'])
+      .where('m.external_id', '=', 'EX')
+      .where('v.rule', 'in', ['register', 'sum_check'])
+      .orderBy('v.id')
+      .execute();
+    expect(issues).toEqual([{ rule: 'register', severity: 'warn', detail: 'register rolled over from 999996 to 20 (wraps at 1000000): consumption 24' }]);
   });
 
   it('a multiplier change mid-month splits the month: 15 days × 1 + 16 days × 40, from the readings and from the rollup', async () => {

@@ -7,7 +7,7 @@ import { conflictRule, type ValueChange } from './conflict-rule.js';
 import { intervalShare, type ClassProfile } from './class-shape.js';
 import { estimateGaps, scaleToRegister, type Estimate } from './estimate.js';
 import { flatLineRule, gapRule, gapWindowEnd, highLowRule, negativeRule, spikeRule, zeroRunRule, type IntervalContext } from './interval-rules.js';
-import { registerRule, rolloverDelta, sumCheckRule } from './register-rules.js';
+import { acrossExchange, registerRule, rolloverDelta, sumCheckRule } from './register-rules.js';
 import { rangeRule, supplyRule, timeRule } from './time-range-rules.js';
 import { wrapPointOf } from './wrap-points.js';
 import { DAY_MS } from '../../models/time.js';
@@ -64,6 +64,8 @@ export interface EvaluationInput {
   readonly classProfiles?: ReadonlyMap<number, ClassProfile>;
   /** Register channel code → wrap point from the Modbus register map of the device that reads it (ingest/vee/wrap-points.ts). */
   readonly wrapPoints?: ReadonlyMap<number, number>;
+  /** Device exchanges on the metering point (epoch ms): register reads across one belong to two devices. */
+  readonly exchangesMs?: readonly number[];
   /** Channel code → start of the channel's first stored value ever (any quality): where a meter without a supply start begins to be expected. */
   readonly firstValueMs?: ReadonlyMap<number, number>;
   /** When the meter was registered (meters.created_at), for a meter without a supply start and without any value. */
@@ -186,7 +188,7 @@ function evaluateChannel(input: EvaluationInput, def: ChannelDef): Evaluation {
         add(
           registerRule(
             all.filter((x) => x.quality !== 'missing'),
-            { ...P.register, rolloverAt: wrapPointOf(input.wrapPoints, def.code, P) },
+            { ...P.register, rolloverAt: wrapPointOf(input.wrapPoints, def.code, P), exchangesMs: input.exchangesMs },
           ),
           P,
           seg.fromMs,
@@ -278,7 +280,7 @@ function addIntervalFindings(
         reads,
         all.filter((x) => x.quality !== 'missing'),
         meter.intervalMinutes,
-        { ...P.sumCheck, rolloverAt: wrapPointOf(input.wrapPoints, registerCodeOf(input.series, def), P) },
+        { ...P.sumCheck, rolloverAt: wrapPointOf(input.wrapPoints, registerCodeOf(input.series, def), P), exchangesMs: input.exchangesMs },
       ),
     );
   }
@@ -453,7 +455,14 @@ function estimate(input: EvaluationInput, def: ChannelDef, all: readonly SeriesP
     run.push(e);
   }
   flush();
-  fitToRegister(out, new Map(known.map((x) => [x.startMs, x.value])), registerReads(input.series, def), step, wrapPointOf(input.wrapPoints, registerCodeOf(input.series, def), P));
+  fitToRegister(
+    out,
+    new Map(known.map((x) => [x.startMs, x.value])),
+    registerReads(input.series, def),
+    step,
+    wrapPointOf(input.wrapPoints, registerCodeOf(input.series, def), P),
+    input.exchangesMs,
+  );
   return out;
 }
 
@@ -462,10 +471,18 @@ function estimate(input: EvaluationInput, def: ChannelDef, all: readonly SeriesP
  * other intervals are all known, so that the bracket adds up to the register
  * difference (both as recorded: the multiplier cancels). In place.
  */
-export function fitToRegister(estimates: Map<number, Estimate>, known: ReadonlyMap<number, number>, reads: readonly VeePoint[], stepMs: number, rolloverAt: number | undefined): void {
+export function fitToRegister(
+  estimates: Map<number, Estimate>,
+  known: ReadonlyMap<number, number>,
+  reads: readonly VeePoint[],
+  stepMs: number,
+  rolloverAt: number | undefined,
+  exchangesMs?: readonly number[],
+): void {
   for (let i = 1; i < reads.length; i++) {
     const a = reads[i - 1];
     const b = reads[i];
+    if (acrossExchange(a, b, exchangesMs)) continue;
     const diff = b.value >= a.value ? b.value - a.value : rolloverDelta(a.value, b.value, rolloverAt);
     if (diff === undefined) continue;
     const inBracket: Estimate[] = [];

@@ -8,12 +8,12 @@ import { ROLLOVER_WINDOW } from '../register-delta.js';
  * the Modbus register map's when a device reads it, else the rule's parameter
  * (see registerWrapPoints in ingest/vee/wrap-points.ts). Pure.
  */
-export function registerRule(reads: readonly VeePoint[], p: VeeParams['register']): VeeFinding[] {
+export function registerRule(reads: readonly VeePoint[], p: VeeParams['register'] & { exchangesMs?: readonly number[] }): VeeFinding[] {
   const out: VeeFinding[] = [];
   for (let i = 1; i < reads.length; i++) {
     const a = reads[i - 1];
     const b = reads[i];
-    if (b.value >= a.value) continue;
+    if (b.value >= a.value || acrossExchange(a, b, p.exchangesMs)) continue; // a new device's register starts afresh
     const rolled = rolloverDelta(a.value, b.value, p.rolloverAt);
     const detail =
       rolled !== undefined
@@ -22,6 +22,15 @@ export function registerRule(reads: readonly VeePoint[], p: VeeParams['register'
     out.push({ rule: 'register', severity: rolled !== undefined ? 'warn' : p.severity, fromMs: a.startMs, toMs: b.startMs, detail, suspectStarts: rolled !== undefined ? [] : [b.startMs] });
   }
   return out;
+}
+
+/**
+ * True when a device exchange on the metering point (sql/device.repository.ts
+ * exchangeInstants) falls after read `a` and at or before read `b`: the two
+ * reads are of two devices and say nothing about each other (docs/meters.md).
+ */
+export function acrossExchange(a: VeePoint, b: VeePoint, exchangesMs: readonly number[] | undefined): boolean {
+  return exchangesMs !== undefined && exchangesMs.some((e) => e > a.startMs && e <= b.startMs);
 }
 
 /**
@@ -44,13 +53,19 @@ export function rolloverDelta(before: number, after: number, rolloverAt: number 
  * cancels) within max(absolute, percent of the difference). Only brackets whose
  * intervals are all present are checked: gaps are the gap rule's business.
  */
-export function sumCheckRule(reads: readonly VeePoint[], intervals: readonly VeePoint[], intervalMinutes: number, p: VeeParams['sumCheck'] & { rolloverAt?: number }): VeeFinding[] {
+export function sumCheckRule(
+  reads: readonly VeePoint[],
+  intervals: readonly VeePoint[],
+  intervalMinutes: number,
+  p: VeeParams['sumCheck'] & { rolloverAt?: number; exchangesMs?: readonly number[] },
+): VeeFinding[] {
   const step = intervalMinutes * 60_000;
   const byStart = new Map(intervals.map((x) => [x.startMs, x.value]));
   const out: VeeFinding[] = [];
   for (let i = 1; i < reads.length; i++) {
     const a = reads[i - 1];
     const b = reads[i];
+    if (acrossExchange(a, b, p.exchangesMs)) continue; // two devices' registers: no difference to compare
     const diff = b.value >= a.value ? b.value - a.value : rolloverDelta(a.value, b.value, p.rolloverAt);
     if (diff === undefined) continue; // a reset: the register rule reports it
     let sum = 0;

@@ -5,6 +5,7 @@ import type { NormalizedReading } from '../../models/reading.js';
 import { qualityCode, qualityName, sourceCode, sourceName } from '../../models/reading.js';
 import { RULES, type RuleName, type VeeParams } from '../../models/vee.js';
 import type { Database } from '../../sql/database.js';
+import { exchangeInstants } from '../../sql/device.repository.js';
 import { insertNotes, type NoteInput } from '../../sql/reading-note.repository.js';
 import { writeReadings } from '../../sql/reading-write.repository.js';
 import {
@@ -176,6 +177,7 @@ async function runBatch(
   const [values, conflicts, accepted] = [await loadValues(database, windows), await loadConflicts(database, ranges), await loadAcceptedIssues(database, ranges)];
   const meterIds = [...new Set(plans.map((p) => p.meter.id))];
   const wraps = registerWrapPoints(await loadRegisterMaps(database, meterIds));
+  const exchanges = await exchangeInstants(database, meterIds);
   const firsts = new Map<number, Map<number, number>>();
   for (const f of await loadFirstValues(database, meterIds)) (firsts.get(f.meterId) ?? firsts.set(f.meterId, new Map()).get(f.meterId)!).set(f.channel, f.startMs);
 
@@ -209,6 +211,7 @@ async function runBatch(
       accepted: acceptedKeys[i],
       classProfiles: classProfilesOf(p.meter.profileClass, profiles),
       wrapPoints: wraps.get(p.meter.id),
+      exchangesMs: exchanges.get(p.meter.id),
       firstValueMs: firsts.get(p.meter.id),
       registeredMs: p.meter.createdAt.getTime(),
     });
