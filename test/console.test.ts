@@ -280,6 +280,22 @@ describe('web console in Chromium', () => {
     await page.locator('table.registers').waitFor();
     expect(await page.locator('table.registers tbody tr').count()).toBe(DAYS - 1);
     expect(await page.locator('table.registers tbody tr').last().textContent()).toContain('1,280');
+    // Its devices and dated attribute changes (issue 16): an exchange after the data, a supply end set from a date.
+    const changed = await call('POST', '/v1/meters/changes', 'admin', {
+      changes: [
+        { action: 'exchange', meter: 'M2', at: '2026-11-20T12:00:00+03:00', finalRead: 1500, initialRead: 0, device: { serial: 'NEW-M2', make: 'Makel', model: 'C500', registerDigits: 6 } },
+        { action: 'set', meter: 'M2', attribute: 'supplyEnd', value: '2027-12-31', date: '2026-12-01' },
+      ],
+    });
+    expect(changed.json()).toEqual({ applied: 2, rejected: [] });
+    await open('#/meter/M2?from=2026-11-01&to=2026-11-09&interval=day'); // another URL: the page renders again
+    await page.locator('table.versions').waitFor();
+    const devices = await page.locator('table.devices tbody tr').allTextContents();
+    expect(devices).toHaveLength(2);
+    expect(devices[0]).toContain('M2');
+    expect(devices[1]).toContain('NEW-M2');
+    expect(devices[1]).toContain('Makel C500');
+    expect(await page.locator('table.versions').textContent()).toContain('2027-12-31');
     await open('#/meter/M1?from=2026-11-01&to=2026-11-09&interval=hour');
     await page.locator('.chart canvas').first().waitFor();
     expect(await page.locator('p.summary').getAttribute('data-points')).toBe(String(DAYS * 24));

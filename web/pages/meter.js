@@ -88,6 +88,7 @@ export async function render(ctx) {
   const alarms = h('section', { 'aria-labelledby': 'alarms-h' }, h('h2', { id: 'alarms-h' }, t('nav.alarms')));
   const attributes = h('section', { 'aria-labelledby': 'attrs-h' }, h('h2', { id: 'attrs-h' }, t('meter.attributes')), attributeTable(meter));
   main.append(profile, history, issues, alarms, attributes);
+  void loadDevicesAndVersions(attributes, meter).catch((err) => attributes.append(errorBox(err)));
   if (ctx.may('edits:write') && INTERVAL_CHANNELS.has(channel)) {
     history.after(h('section', { 'aria-labelledby': 'range-edit-h' }, h('h2', { id: 'range-edit-h' }, t('rangeEdit.title')), rangeEditForm(ctx, meter, channel, from)));
   }
@@ -476,6 +477,45 @@ function attributeTable(meter) {
     'dl',
     { class: 'attributes' },
     rows.flatMap(([k, v]) => [h('dt', {}, tOr(`attr.${k}`, k)), h('dd', {}, v)]),
+  );
+}
+
+/**
+ * The devices installed on the metering point over time (exchanges with their final and initial reads) and the
+ * dated versions of its attributes (GET /v1/meters/:id/devices, /attributes; docs/meters.md).
+ * @param {HTMLElement} section
+ * @param {any} meter
+ */
+async function loadDevicesAndVersions(section, meter) {
+  const path = `/v1/meters/${encodeURIComponent(meter.id)}`;
+  const [devices, versions] = await Promise.all([api(`${path}/devices`), api(`${path}/attributes`)]);
+  const when = (/** @type {string | null} */ at) => (at === null ? '—' : dateTime(at, meter.timezone));
+  const read = (/** @type {number | null} */ v) => (v === null ? '—' : num(v, 3));
+  section.append(
+    table(
+      t('meter.devicesCaption'),
+      [t('device.serial'), t('device.model'), t('device.installedFrom'), t('device.installedTo'), t('device.initialRead'), t('device.finalRead'), t('device.multiplier')],
+      devices.devices.map((/** @type {any} */ d) => [
+        d.serial,
+        [d.make, d.model].filter(Boolean).join(' ') || '—',
+        when(d.installedFrom),
+        when(d.installedTo),
+        read(d.initialRead),
+        read(d.finalRead),
+        d.multiplier === null ? '—' : num(d.multiplier, 6),
+      ]),
+      { class: 'devices' },
+    ),
+  );
+  const dated = versions.versions.filter((/** @type {any} */ v) => v.validFrom !== null);
+  if (dated.length === 0) return void section.append(h('p', {}, t('meter.noDatedVersions')));
+  section.append(
+    table(
+      t('meter.versionsCaption'),
+      [t('version.attribute'), t('version.value'), t('version.validFrom'), t('version.validTo'), t('version.recordedBy')],
+      dated.map((/** @type {any} */ v) => [tOr(`attr.${v.attribute}`, v.attribute), v.value === null ? '—' : String(v.value), v.validFrom, v.validTo ?? '—', v.recordedBy ?? '—']),
+      { class: 'versions' },
+    ),
   );
 }
 
