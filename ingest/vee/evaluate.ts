@@ -455,14 +455,7 @@ function estimate(input: EvaluationInput, def: ChannelDef, all: readonly SeriesP
     run.push(e);
   }
   flush();
-  fitToRegister(
-    out,
-    new Map(known.map((x) => [x.startMs, x.value])),
-    registerReads(input.series, def),
-    step,
-    wrapPointOf(input.wrapPoints, registerCodeOf(input.series, def), P),
-    input.exchangesMs,
-  );
+  fitToRegister(out, new Map(known.map((x) => [x.startMs, x.value])), registerReads(input.series, def), step, wrapPointOf(input.wrapPoints, registerCodeOf(input.series, def), P), input.exchangesMs);
   return out;
 }
 

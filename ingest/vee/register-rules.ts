@@ -30,7 +30,7 @@ export function registerRule(reads: readonly VeePoint[], p: VeeParams['register'
  * reads are of two devices and say nothing about each other (docs/meters.md).
  */
 export function acrossExchange(a: VeePoint, b: VeePoint, exchangesMs: readonly number[] | undefined): boolean {
-  return exchangesMs !== undefined && exchangesMs.some((e) => e > a.startMs && e <= b.startMs);
+  return exchangesMs?.some((e) => e > a.startMs && e <= b.startMs) ?? false;
 }
 
 /**
