@@ -43,9 +43,9 @@ import { freePort, ServiceProcess } from './chaos-service.js';
 import { Traffic } from './chaos-traffic.js';
 import { checkGoodRows, checkIntegrity } from './chaos-verify.js';
 import { judgeDevice, startFleetDevice, type FleetDevice } from './fleet-devices.js';
+import { MOSQUITTO_URL } from './ingest-served.js';
 import { BENCH_TZ } from './load-profile.js';
 
-const MOSQUITTO_URL = 'mqtt://127.0.0.1:1883';
 const SECRET = 'fleet-bench-secret-0123456789';
 const ACK_WINDOW = 200;
 const SILENCE_S = 5;
