@@ -59,7 +59,7 @@ const COMMANDS: Record<string, CommandSpec> = {
     args: ['FILE.csv'],
   },
   'import meter-changes': {
-    usage: 'import meter-changes FILE.csv [--rejects OUT.csv]',
+    usage: 'import meter-changes FILE.csv|FILE.xlsx [--rejects OUT.csv]',
     summary:
       'Apply the switching list and other registry changes from a CSV (docs/meters.md): action,meter,date,portfolio,attribute,value,at,finalRead,initialRead,serial,make,model,registerDigits,deviceMultiplier; ' +
       'rows join, leave, set, exchange, each applied on its own in file order; refused lines go to OUT.csv with the reason',

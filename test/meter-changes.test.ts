@@ -1,3 +1,4 @@
+import ExcelJS from 'exceljs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -134,6 +135,27 @@ describe.each(FLAVOURS)('metering points over time: attributes, devices, bulk ch
         ['PT-3', 12.5],
         ['S-9', null],
       ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('mdm import meter-changes takes the switching list as an Excel workbook (date cells as dates), rejects naming the Excel row', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mdm-changes-'));
+    try {
+      const wb = new ExcelJS.Workbook();
+      const ws = wb.addWorksheet('Switching');
+      ws.addRow(['action', 'meter', 'date', 'portfolio']);
+      ws.addRow(['join', 'PT-2', new Date(Date.UTC(2027, 6, 1)), 'X']);
+      ws.addRow(['join', 'GHOST', new Date(Date.UTC(2027, 6, 1)), 'X']);
+      const file = join(dir, 'switching.xlsx');
+      await wb.xlsx.writeFile(file);
+      const io = { out: () => {}, err: () => {}, errIsTTY: false, now: () => 0 };
+      const r = await importMeterChanges(t.database, file, { io, rejectsPath: join(dir, 'rejects.csv') });
+      expect(r).toMatchObject({ rows: 2, applied: 1, rejected: 1 });
+      expect((await readFile(join(dir, 'rejects.csv'), 'utf8')).split('\n')[1]).toMatch(/^3,.*GHOST/);
+      const versions = (await get('/v1/meters/PT-2/attributes')).json().versions.filter((v: { attribute: string }) => v.attribute === 'portfolio');
+      expect(versions.at(-1)).toMatchObject({ validFrom: '2027-07-01', value: 'X' });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
