@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { ClaimRound, WorkMetrics } from '../models/work-metrics.js';
 import type { Database } from './database.js';
 
-/** Claimed rounds are kept this long (what `jobTicks` lists), then dropped by the job's next claim. */
+/** Claimed rounds are kept this long (what listJobTicks lists), then dropped by the job's next claim. */
 const KEEP_MS = 7 * 86_400_000;
 
 /**
