@@ -23,7 +23,7 @@ export type SystemDirection = (typeof SYSTEM_DIRECTIONS)[number];
 
 const price = amount();
 const mwh = amount();
-const Start = z.string().describe('Start of the hour, ISO-8601 with offset, e.g. 2026-03-01T00:00:00+03:00');
+const Start = z.string().describe("Start of the area's settlement period (an hour, or a quarter-hour where the market settles by 15 minutes), ISO-8601 with offset, e.g. 2026-03-01T00:00:00+03:00");
 
 export const PriceRowSchema = z
   .object({

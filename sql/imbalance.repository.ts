@@ -463,6 +463,3 @@ export async function bucketImbalance(database: Database, p: ImbalanceScope & { 
   }
   return [...byBucket.entries()].sort((a, b) => a[0] - b[0]).map(([bucket, hs]) => bucketRow(bucket, hs));
 }
-
-/** True when `ms` is a whole UTC hour (every zone the imbalance report supports has whole-hour offsets). */
-export const isWholeHour = (ms: number): boolean => ms % HOUR_MS === 0;
