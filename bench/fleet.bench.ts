@@ -341,16 +341,13 @@ export const fleetBench: Bench = {
       // ---- verdicts
       const good = await checkGoodRows(database, data, sent.ledger);
       const integrity = await checkIntegrity(database);
-      const ticks = (await listJobTicks(database)).filter((t) => !t.job.startsWith('forecast.') && t.claimedAt >= startedAt && t.claimedAt <= endedAt);
-      const claimedPerJob = new Map<string, { rounds: number; instances: Set<string> }>();
-      for (const t of ticks) {
-        const c = claimedPerJob.get(t.job) ?? { rounds: 0, instances: new Set<string>() };
-        c.rounds++;
-        c.instances.add(t.instance);
-        claimedPerJob.set(t.job, c);
-      }
-      // Rounds claimed before the window (at start-up) were run too: count the claims of the whole run against the counters of the whole run.
+      // Rounds of the periodic jobs (the forecast schedule's are checked by their runs below), all of the run and those of the window.
       const allTicks = (await listJobTicks(database)).filter((t) => !t.job.startsWith('forecast.'));
+      const ticks = allTicks.filter((t) => t.claimedAt >= startedAt && t.claimedAt <= endedAt);
+      // Which instances claimed each job's rounds in the window (the rounds of the whole run are counted below).
+      const claimersInWindow = new Map<string, Set<string>>();
+      for (const t of ticks) (claimersInWindow.get(t.job) ?? claimersInWindow.set(t.job, new Set()).get(t.job)!).add(t.instance);
+      // Rounds claimed before the window (at start-up) were run too: count the claims of the whole run against the counters of the whole run.
       const claimedAll = new Map<string, number>();
       for (const t of allTicks) claimedAll.set(t.job, (claimedAll.get(t.job) ?? 0) + 1);
       const {
@@ -385,8 +382,7 @@ export const fleetBench: Bench = {
       }
       const roundLines = [...claimedAll].map(([job, n]) => {
         const r = rounds.get(job) ?? { ran: 0, skipped: 0 };
-        const inWindow = claimedPerJob.get(job);
-        return { job, claimed: n, ran: r.ran, lost: lostWithKill.get(job) ?? 0, skipped: r.skipped, instances: inWindow?.instances.size ?? 0 };
+        return { job, claimed: n, ran: r.ran, lost: lostWithKill.get(job) ?? 0, skipped: r.skipped, instances: claimersInWindow.get(job)?.size ?? 0 };
       });
       const goals: Goal[] = [
         {
